@@ -1,0 +1,42 @@
+"""Loading YAML configuration files into pydantic models with errors that name the
+file, the object and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from agent.errors import ConfigError
+
+__all__ = ["load_yaml", "validate_config"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+
+
+def validate_config(model: type[M], data: Any, *, path: Path, name: str) -> M:
+    """Validate ``data``; on failure raise ``ConfigError`` naming file, object and every field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"{field}: {err['msg']}")
+        raise ConfigError(f"{path}: {name}: " + "; ".join(problems),
+                          file=str(path), name=name, problems=problems) from exc

@@ -1,0 +1,74 @@
+"""Shared CLI plumbing: the runtime from settings, output in tables or JSON, and the
+mapping of errors to exit codes (0 success, 1 failure, 2 bad usage or bad input)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from agent.errors import DecisionOpsError
+from agent.settings import Settings
+
+__all__ = ["console", "err_console", "fail", "print_json", "print_table", "runtime", "settings"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise fail(f"settings: {field}: {err['msg']} (from DECISIONOPS_* or decisionops.toml)"
+                   ) from exc
+
+
+@contextmanager
+def runtime(actor: str | None = None) -> Iterator[Any]:
+    from agent.runtime import Runtime  # the composition root; imported lazily for --help speed
+
+    with Runtime(settings(), actor=actor) as rt:
+        yield rt
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                empty: str = "nothing to show") -> None:
+    if not rows:
+        console.print(f"[dim]{empty}[/]")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def exit_for(exc: DecisionOpsError) -> typer.Exit:
+    return fail(exc.message, exc.exit_code)

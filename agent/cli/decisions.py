@@ -1,0 +1,98 @@
+"""``decisionops decisions``: list and inspect decisions."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from agent.cli._common import console, fail, print_json, print_table, runtime
+from agent.models import DecisionStatus
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Decisions: list and show.\n\n"
+                  "Example: decisionops decisions show dec_5a1c…")
+
+
+@app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Filter by prediction kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List decisions, most recently updated first.
+
+    Example: decisionops decisions list --status awaiting_approval
+    """
+    if status is not None and status not in {s.value for s in DecisionStatus}:
+        raise fail(f"--status: {status!r} is not one of "
+                   f"{', '.join(s.value for s in DecisionStatus)}")
+    with runtime() as rt:
+        rows = rt.store.decisions(status=status, kind=kind, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table("decisions", ["id", "kind", "entity", "status", "plan", "expected value",
+                              "updated"],
+                [[d["id"], d["kind"], d["entity_id"], d["status"], f"v{d['plan_version']}",
+                  d["expected_value"], f"{d['updated_at']:%Y-%m-%d %H:%M:%S}"] for d in rows],
+                empty="no decisions yet: decisionops run --once")
+
+
+@app.command("show")
+def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Everything about one decision: prediction, triage, plan DAG, approvals,
+    executions and its ledger entries.
+
+    Example: decisionops decisions show dec_5a1c…
+    """
+    with runtime() as rt:
+        decision = rt.store.decision(decision_id)
+        prediction = rt.store.prediction_row(decision["prediction_id"]) or {}
+        plan = rt.store.plan(decision_id) if decision["plan_version"] else None
+        steps = rt.store.plan_steps(decision_id, decision["plan_version"]) if plan else []
+        approvals = rt.store.approvals(decision_id=decision_id)
+        executions = rt.store.executions(decision_id)
+        entries = rt.store.ledger_entries(decision_id)
+    if as_json:
+        print_json({"decision": decision, "prediction": prediction,
+                    "plan": plan.model_dump(mode="json") if plan else None, "steps": steps,
+                    "approvals": approvals, "executions": executions,
+                    "ledger": [e.model_dump(mode="json") for e in entries]})
+        return
+    console.print(f"[bold]{decision_id}[/] · {decision['status']} · {decision['kind']} "
+                  f"{decision['entity_id']} · expected value {decision['expected_value']}")
+    if decision["error"]:
+        console.print(f"[red]{decision['error']}[/]")
+    payload = prediction.get("payload", {})
+    console.print(f"prediction {decision['prediction_id']}: score {payload.get('score')}, "
+                  f"explanation {payload.get('explanation')}")
+    console.print(f"triage: {prediction.get('triage_action')} ({prediction.get('triage_detail')})")
+    if plan:
+        console.print(f"plan v{plan.version} by {plan.planner} ({plan.playbook}), "
+                      f"{'all-or-nothing' if plan.all_or_nothing else 'independent steps'}, "
+                      f"hash {plan.hash[:12]}")
+        status = {s["step_id"]: (s["status"], s["detail"]) for s in steps}
+        for wave_no, wave in enumerate(plan.topological_order(), 1):
+            for step_id in wave:
+                step = plan.step(step_id)
+                st, detail = status.get(step_id, ("?", None))
+                after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
+                console.print(f"  {wave_no}. [cyan]{step.function}:{step.id}[/] {step.tool}"
+                              f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else ""))
+                console.print(f"       {json.dumps(step.arguments, ensure_ascii=False)}",
+                              highlight=False)
+    print_table("approvals", ["id", "function", "plan", "status", "by", "answer"],
+                [[a["id"], a["function"], f"v{a['plan_version']}", a["status"], a["approver"],
+                  json.dumps(a["answer"]) if a["answer"] else ""] for a in approvals],
+                empty="no approvals")
+    print_table("executions", ["step", "purpose", "tool", "status", "attempts", "receipt/error"],
+                [[e["step_id"], e["purpose"], e["tool"], e["status"], e["attempts"],
+                  json.dumps(e["receipt"]) if e["receipt"] else e["error"]] for e in executions],
+                empty="no executions")
+    print_table("ledger", ["seq", "at", "actor", "event"],
+                [[e.seq, f"{e.at:%H:%M:%S.%f}", e.actor, e.event] for e in entries])

@@ -1,0 +1,171 @@
+"""``decisionops demo``: the whole loop on the bundled sample predictions.
+
+Ingest → triage → plan → approvals (answered by bundled demo personas, or by the person
+at the terminal with ``--interactive``) → execution against the reference enterprise →
+summary. Re-running says what is already done instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from importlib import resources
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from agent.cli._common import console, err_console, fail, print_table, runtime, settings
+from agent.hashing import digest
+from agent.models import Approve, ApprovalStatus, Edit, Reject, TriageAction
+from agent.sources import read_file
+from agent.store.ledger import verify as verify_chain
+
+__all__ = ["demo", "demo_answer"]
+
+SAMPLES = ("churn.csv", "failure.jsonl", "stockout.csv")
+
+
+def demo_answer(request: dict[str, Any], prediction: dict[str, Any]) -> Any:
+    """What the bundled demo persona of the request's function answers. Deterministic,
+    and varied enough to show every path: approve, edit within limits, reject."""
+    steps = {s["id"]: s for s in request["steps"]}
+    function = request["function"]
+    features = prediction.get("features", {})
+    if function == "finance":
+        credit = steps.get("goodwill_credit")
+        if credit and credit["arguments"].get("amount", 0) > 150:
+            return Edit(arguments={"goodwill_credit": {"amount": 150}},
+                        comment="demo: credits above 150 are trimmed")
+    if function == "sales":
+        offer = steps.get("retention_offer")
+        if (offer and features.get("segment") == "smb"
+                and offer["arguments"].get("discount_pct", 0) >= 20):
+            return Reject(reason="demo: SMB accounts get at most 10% off")
+    if function == "supply_chain" and int(digest(request["decision_id"])[:2], 16) < 24:
+        return Reject(reason="demo: the transfer lane is closed this week")
+    return Approve(comment="demo persona")
+
+
+def _ask(request: dict[str, Any], prediction: dict[str, Any]) -> Any | None:
+    console.rule(f"{request['function']} · {request['approval_id']}")
+    console.print(f"{prediction['kind']} {prediction['entity_id']} score {prediction['score']:.2f}"
+                  f" · why asked: {request['reason']}")
+    for step in request["steps"]:
+        console.print(f"  [cyan]{step['id']}[/] {step['tool']} {step['arguments']}")
+    choice = typer.prompt("[a]pprove, [r]eject, [s]kip", default="a").strip().lower()
+    if choice.startswith("a"):
+        return Approve(comment="interactive")
+    if choice.startswith("r"):
+        return Reject(reason=typer.prompt("reason"))
+    return None
+
+
+def demo(
+    reset: Annotated[bool, typer.Option("--reset", help="Delete the demo data folder first.")
+                     ] = False,
+    interactive: Annotated[bool, typer.Option(
+        "--interactive", help="Ask you for each approval instead of the demo personas.")] = False,
+) -> None:
+    """Run the whole loop on the bundled sample predictions, embedded, nothing to set up.
+
+    Example: decisionops demo --reset
+    """
+    conf = settings()
+    if reset and conf.home.exists():
+        shutil.rmtree(conf.home)
+        console.print(f"[dim]removed {conf.home}/[/]")
+    with runtime(actor="demo") as rt:
+        rt.enterprise.seed()
+        console.rule("[bold]1. ingest")
+        for name in SAMPLES:
+            ref = resources.files("agent") / "data" / "samples" / name
+            with resources.as_file(ref) as path:
+                batch = read_file(path)
+            result = rt.ingest(batch.predictions, source=f"sample:{name}")
+            note = f", {len(batch.errors)} rejected" if batch.errors else ""
+            console.print(f"{name}: {batch.rows_read} rows → {len(result.new)} new, "
+                          f"{len(result.duplicates)} already ingested{note}")
+        console.rule("[bold]2. triage")
+        triaged = rt.triage_pending()
+        reasons = Counter((v.action.value, v.reason) for v in triaged.verdicts)
+        if not triaged.verdicts:
+            console.print("nothing new to triage (already done)")
+        for (action, reason), n in sorted(reasons.items()):
+            console.print(f"  {action:<5} {reason:<20} {n}")
+        console.rule("[bold]3. plan and route")
+        todo = len(rt.store.actionable_without_decision())
+        with _progress() as progress:
+            task = progress.add_task("starting decisions", total=todo)
+            started = rt.start_actionable(progress=lambda n: progress.advance(task, n))
+        waiting = rt.store.approvals(status=ApprovalStatus.PENDING.value, limit=100_000)
+        console.print(f"{len(started.started)} decisions started; {len(waiting)} approval "
+                      "requests waiting")
+        print_table("approval requests (first 8)", ["id", "function", "steps", "why asked"],
+                    [[a["id"], a["function"],
+                      ", ".join(s["id"] for s in a["request"]["steps"]), a["reason"]]
+                     for a in waiting[:8]], empty="none waiting")
+        console.rule("[bold]4. approvals")
+        if not interactive:
+            console.print("[yellow]answering as the bundled demo approvers (demo personas, not "
+                          "people); use --interactive to answer yourself[/]")
+        answered = Counter()
+        for row in waiting:
+            request = row["request"]
+            prediction = rt.store.prediction(
+                rt.store.decision(row["decision_id"])["prediction_id"]).model_dump(mode="json")
+            answer = (_ask(request, prediction) if interactive
+                      else demo_answer(request, prediction))
+            if answer is None:
+                continue
+            approver = rt.policies.get(row["function"]).approvers[0]
+            rt.approvals.answer(row["id"], answer, approver=approver)
+            answered[(row["function"], answer.type)] += 1
+        for (function, kind), n in sorted(answered.items()):
+            console.print(f"  {function:<13} {kind:<8} {n}")
+        console.rule("[bold]5. execute")
+        todo = len({a["decision_id"] for a in rt.store.answered_unapplied()})
+        with _progress() as progress:
+            task = progress.add_task("executing approved steps", total=todo)
+            applied = rt.apply_answers(progress=lambda n: progress.advance(task, n))
+        for error in started.errors + applied.errors:
+            err_console.print(f"  [yellow]![/] {error}", highlight=False)
+        _summary(rt)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    console=err_console, transient=True)
+
+
+def _summary(rt: Any) -> None:
+    console.rule("[bold]summary")
+    triage = rt.store.triage_counts()
+    total = sum(triage.values())
+    acted = sum(n for (a, _), n in triage.items() if a == TriageAction.ACT.value)
+    console.print(f"predictions in: {total}; acted on: {acted}; dropped by triage: "
+                  f"{sum(n for (a, _), n in triage.items() if a == TriageAction.DROP.value)}")
+    for (action, reason), n in sorted(triage.items()):
+        if action == TriageAction.DROP.value:
+            console.print(f"  dropped {reason}: {n}")
+    approvals = rt.store.approval_counts()
+    functions = sorted({f for f, _ in approvals})
+    statuses = sorted({s for _, s in approvals})
+    print_table("approvals by function", ["function", *statuses],
+                [[f, *(approvals.get((f, s), 0) for s in statuses)] for f in functions])
+    steps = rt.store.step_counts()
+    console.print("steps: " + ", ".join(f"{k} {v}" for k, v in sorted(steps.items())))
+    decisions = rt.store.decision_counts()
+    console.print("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(decisions.items())))
+    rows = rt.store.decisions(limit=100_000)
+    covered = sum(d["expected_value"] or 0 for d in rows if d["status"] == "completed")
+    at_stake = sum(d["expected_value"] or 0 for d in rows)
+    console.print(f"expected value covered: {covered:,.0f} of {at_stake:,.0f} acted on "
+                  f"({covered / at_stake:.0%})" if at_stake else "expected value covered: 0")
+    report = verify_chain(rt.store.engine)
+    console.print(f"ledger: {report.entries} entries, "
+                  + ("[green]verifies[/]" if report.ok else f"[red]BROKEN at {report.first_bad_seq}[/]"))
+    console.print("next: decisionops decisions list · decisionops approvals list · "
+                  "decisionops decisions show <id>")
+    if not report.ok:
+        raise fail("ledger does not verify", 1)

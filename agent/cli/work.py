@@ -1,0 +1,135 @@
+"""``decisionops ingest`` and ``decisionops run``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.progress import Progress
+
+from agent.cli._common import console, err_console, fail, print_json, runtime
+from agent.errors import InvalidInputError
+from agent.sources import FieldMapping, SourceBatch, parse_kserve_v2, parse_mlflow, read_file
+
+__all__ = ["ingest", "run"]
+
+Format = Literal["auto", "csv", "jsonl", "mlflow", "kserve"]
+
+
+def _read(path: Path, fmt: str, mapping: FieldMapping, request: Path | None,
+          entity_column: str) -> SourceBatch:
+    if fmt in ("auto", "csv", "jsonl"):
+        return read_file(path, fmt, mapping)  # type: ignore[arg-type]
+    if request is None:
+        raise InvalidInputError(f"--format {fmt} needs --request: the request body the model "
+                                "server answered, to join entity ids", field="request")
+    body, req = path.read_bytes(), request.read_bytes()
+    if fmt == "mlflow":
+        return parse_mlflow(body, req, mapping=mapping, entity_column=entity_column)
+    return parse_kserve_v2(body, req, mapping=mapping, entity_input=entity_column)
+
+
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Predictions file (CSV/JSONL) or response body.",
+                                         exists=True, dir_okay=False, readable=True)],
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="auto, csv, jsonl, mlflow or kserve.")] = "auto",
+    kind: Annotated[str | None, typer.Option(help="Prediction kind for rows without one.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name for rows without one.")] = None,
+    entity_type: Annotated[str | None, typer.Option(help="Entity type for rows without one.")
+                           ] = None,
+    mapping_file: Annotated[Path | None, typer.Option(
+        "--mapping", help="JSON/YAML file: Prediction field → column, plus defaults.",
+        exists=True, dir_okay=False)] = None,
+    request: Annotated[Path | None, typer.Option(
+        help="For mlflow/kserve: the request body, whose entity ids the response joins.",
+        exists=True, dir_okay=False)] = None,
+    entity_column: Annotated[str, typer.Option(
+        help="For mlflow/kserve: the request column/input holding entity ids.")] = "entity_id",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Add predictions to the store. Bad rows are reported (row and field) and skipped;
+    good rows are stored in one transaction; ids already stored are left alone.
+
+    Example: decisionops ingest predictions.csv --format csv --kind churn
+    """
+    if fmt not in ("auto", "csv", "jsonl", "mlflow", "kserve"):
+        raise fail(f"--format: {fmt!r} is not one of auto, csv, jsonl, mlflow, kserve")
+    mapping = _mapping(mapping_file, kind=kind, model=model, entity_type=entity_type)
+    batch = _read(path, fmt, mapping, request, entity_column)
+    with runtime() as rt:
+        result = rt.ingest(batch.predictions, source=f"file:{path.name}")
+    report = {"file": str(path), "rows": batch.rows_read, "ingested": len(result.new),
+              "already_stored": len(result.duplicates), "rejected": len(batch.errors),
+              "errors": [e.model_dump() for e in batch.errors],
+              "kinds_without_playbook": result.unknown_kinds}
+    if as_json:
+        print_json(report)
+    else:
+        console.print(f"{path.name}: {batch.rows_read} rows, [green]{len(result.new)} ingested[/], "
+                      f"{len(result.duplicates)} already stored, "
+                      f"[{'red' if batch.errors else 'dim'}]{len(batch.errors)} rejected[/]")
+        for error in batch.errors[:20]:
+            err_console.print(f"  [red]✗[/] {error}", highlight=False)
+        if len(batch.errors) > 20:
+            err_console.print(f"  … and {len(batch.errors) - 20} more (use --json for all)")
+        if result.unknown_kinds:
+            err_console.print(f"  [yellow]no playbook for kind(s): "
+                              f"{', '.join(result.unknown_kinds)}; triage will drop them[/]")
+    if batch.errors and not batch.predictions:
+        raise typer.Exit(2)
+
+
+def _mapping(path: Path | None, **defaults: str | None) -> FieldMapping:
+    data: dict = {}
+    if path is not None:
+        import yaml
+
+        try:
+            data = (json.loads(path.read_text()) if path.suffix == ".json"
+                    else yaml.safe_load(path.read_text())) or {}
+        except (ValueError, yaml.YAMLError) as exc:
+            raise fail(f"--mapping: {path}: cannot parse: {exc}") from exc
+    given = {k: v for k, v in defaults.items() if v is not None}
+    if given:
+        data["defaults"] = {**data.get("defaults", {}), **given}
+    try:
+        return FieldMapping.model_validate(data)
+    except ValueError as exc:
+        raise fail(f"--mapping: {exc}") from exc
+
+
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Pick up work: triage new predictions, start decisions for actionable ones, and
+    apply approvals answered since the last pass.
+
+    Example: decisionops run --once
+    """
+    if not once:
+        raise fail("the continuous loop is not in this build yet; use --once (e.g. from cron)")
+    with runtime() as rt, Progress(console=err_console, transient=True,
+                                   disable=as_json) as progress:
+        task = progress.add_task("deciding", total=None)
+        triaged, work = rt.run_once(progress=lambda n: progress.advance(task, n))
+    from agent.models import TriageAction
+
+    report = {"triaged": len(triaged.verdicts), "act": triaged.count(TriageAction.ACT),
+              "dropped": triaged.count(TriageAction.DROP), "held": triaged.count(TriageAction.HOLD),
+              "started": [vars(r) for r in work.started], "resumed": [vars(r) for r in work.resumed],
+              "errors": work.errors}
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"triaged {report['triaged']} (act {report['act']}, dropped {report['dropped']}, "
+                  f"held {report['held']}); started {len(work.started)} decisions; applied "
+                  f"answers to {len(work.resumed)}")
+    waiting = sum(len(r.pending_approvals) for r in work.started + work.resumed)
+    if waiting:
+        console.print(f"{waiting} approval request(s) waiting: decisionops approvals list")
+    for error in work.errors:
+        err_console.print(f"  [yellow]![/] {error}", highlight=False)

@@ -1,0 +1,128 @@
+"""One exception tree for DecisionOps.
+
+::
+
+    DecisionOpsError
+    ├── UsageError                 misuse, bad input or configuration; the CLI exits 2
+    │   ├── ConfigError            settings, playbooks or function policies that cannot load
+    │   ├── InvalidInputError      a value a user or a model gave us is wrong (names the field)
+    │   │   ├── ToolArgumentsError arguments do not fit a tool's schema or a function's limits
+    │   │   └── PlanRejected       the guard refused a plan
+    │   ├── NotFoundError          unknown decision, approval, tool, prediction
+    │   ├── ConflictError          the state moved on: answered approval, finished decision,
+    │   │                          stale plan version, unknown interrupt, pending decision
+    │   └── PermissionDenied       an approver answering for a function they do not approve
+    └── RuntimeFailure             something failed while doing the work; ``retryable`` says
+        ├── ToolCallError          whether the same call may succeed later
+        ├── LeaseLost              another worker owns the decision now (fencing)
+        └── LedgerCorrupt          the hash chain does not verify
+
+Control flow inside LangGraph (``GraphInterrupt``) is LangGraph's own and never wrapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "DecisionOpsError",
+    "InvalidInputError",
+    "LeaseLost",
+    "LedgerCorrupt",
+    "NotFoundError",
+    "PermissionDenied",
+    "PlanRejected",
+    "RuntimeFailure",
+    "ToolArgumentsError",
+    "ToolCallError",
+    "UsageError",
+]
+
+
+class DecisionOpsError(Exception):
+    """Base of every error DecisionOps raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(DecisionOpsError):
+    """The caller asked for something that cannot be done as asked; nothing was changed."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """Settings, playbooks or function policies are invalid."""
+
+
+class InvalidInputError(UsageError):
+    """A value is wrong. ``field`` names it (dotted path), ``location`` says where it came from."""
+
+    def __init__(self, message: str, *, field: str | None = None, location: str | None = None,
+                 **details: Any) -> None:
+        prefix = ""
+        if location:
+            prefix += f"{location}: "
+        if field:
+            prefix += f"{field}: "
+        super().__init__(prefix + message, field=field, location=location, **details)
+        self.field = field
+        self.location = location
+
+
+class ToolArgumentsError(InvalidInputError):
+    """Arguments do not validate against a tool's schema or a function's limits."""
+
+
+class PlanRejected(InvalidInputError):
+    """The guard refused a plan; ``problems`` lists every finding."""
+
+    def __init__(self, message: str, *, problems: list[str]) -> None:
+        super().__init__(message, problems=problems)
+        self.problems = problems
+
+
+class NotFoundError(UsageError):
+    """The named object does not exist."""
+
+
+class ConflictError(UsageError):
+    """The object is not in a state that allows the request (compare-and-set lost)."""
+
+
+class PermissionDenied(UsageError):
+    """The actor is not authorized for this action."""
+
+
+class RuntimeFailure(DecisionOpsError):
+    """Work failed. ``retryable`` tells whether repeating the same request may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = False, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retryable = retryable
+
+
+class ToolCallError(RuntimeFailure):
+    """A tool call failed at the system it acts on."""
+
+
+class LeaseLost(RuntimeFailure):
+    """This worker no longer holds the lease on a decision; it must stop acting on it."""
+
+
+class LedgerCorrupt(RuntimeFailure):
+    """The ledger's hash chain does not verify at ``seq``."""
+
+    def __init__(self, message: str, *, seq: int | None) -> None:
+        super().__init__(message, seq=seq)
+        self.seq = seq

@@ -1,0 +1,23 @@
+"""Named crash points for reliability tests.
+
+``DECISIONOPS_CRASH_AT=<point>`` makes the process exit abruptly (``os._exit``, no
+cleanup, like SIGKILL) the first time it reaches that point; the fault suite uses it to
+prove that a re-run after a crash repeats no effect. Unset in normal operation: a
+no-op then.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["POINTS", "crash_point"]
+
+POINTS = frozenset({"after_tool_call", "before_tool_call", "after_plan_saved",
+                    "after_approval_answered"})
+
+
+def crash_point(name: str) -> None:
+    if name not in POINTS:  # pragma: no cover - programming error
+        raise ValueError(f"unknown crash point {name!r}")
+    if os.environ.get("DECISIONOPS_CRASH_AT") == name:
+        os._exit(86)

@@ -1,0 +1,55 @@
+"""The guard: every plan, from any planner, is checked before anyone is asked to approve it.
+
+Checks, each reported with the step and field: the function exists; the tool exists and
+is on the function's allow-list; the arguments validate against the tool's schema; the
+arguments are within the function's limits; the DAG is acyclic (the ``Plan`` model
+enforces it). Model output is untrusted input: a plan that fails is refused whole.
+"""
+
+from __future__ import annotations
+
+from agent.errors import InvalidInputError, NotFoundError, PlanRejected
+from agent.models import Plan, Step
+from agent.policy import Policies
+from agent.ports import ToolPort
+
+__all__ = ["check_plan", "check_step"]
+
+
+def check_step(step: Step, tools: ToolPort, policies: Policies) -> tuple[Step, list[str]]:
+    """Validate one step; return it with normalized arguments, and the problems found."""
+    where = f"steps.{step.id}"
+    try:
+        policy = policies.get(step.function)
+    except NotFoundError:
+        return step, [f"{where}.function: unknown function {step.function!r}"]
+    try:
+        tools.spec(step.tool)
+    except NotFoundError:
+        return step, [f"{where}.tool: unknown tool {step.tool!r}"]
+    if step.tool not in policy.tools:
+        return step, [f"{where}.tool: {step.tool} is not allowed for {step.function} "
+                      f"(allowed: {', '.join(policy.tools)})"]
+    try:
+        arguments = tools.validate(step.tool, step.arguments)
+    except InvalidInputError as exc:
+        return step, [f"{where}.arguments.{exc.field or '?'}: {exc.message}"]
+    problems = [f"{where}.arguments.{p}" for p in policy.limit_problems(step.tool, arguments)]
+    return step.model_copy(update={"arguments": arguments}), problems
+
+
+def check_plan(plan: Plan, tools: ToolPort, policies: Policies) -> Plan:
+    """Return the plan with normalized arguments, or raise ``PlanRejected`` listing every problem."""
+    if not plan.steps:
+        raise PlanRejected("plan has no steps", problems=["steps: empty"])
+    checked: list[Step] = []
+    problems: list[str] = []
+    for step in plan.steps:
+        normalized, found = check_step(step, tools, policies)
+        checked.append(normalized)
+        problems.extend(found)
+    if problems:
+        raise PlanRejected(f"plan refused: {problems[0]}"
+                           + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                           problems=problems)
+    return plan.model_copy(update={"steps": tuple(checked)})

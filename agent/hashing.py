@@ -1,0 +1,68 @@
+"""Canonical JSON and content hashes: the one way DecisionOps fingerprints data.
+
+Plan versions, approved-argument hashes, idempotency keys and ledger entries all hash
+the canonical form (sorted keys, no whitespace, UTF-8, ISO-8601 times), so the same
+content hashes the same in every process and on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["canonical_json", "digest", "short_id"]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot hash a value of type {type(value).__name__}")
+
+
+def _normalize(value: Any) -> Any:
+    # 1 and 1.0 must hash alike: an edit that re-types an integer amount as 150.0
+    # is the same approved value.
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("non-finite numbers cannot be hashed")
+        if value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {str(k): _normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalize(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize ``value`` deterministically."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return json.dumps(_normalize(value), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, default=_default, allow_nan=False)
+
+
+def digest(value: Any) -> str:
+    """SHA-256 hex digest of the canonical form of ``value``."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def short_id(prefix: str, *parts: Any, length: int = 20) -> str:
+    """A deterministic id such as ``dec_3f2a…`` derived from ``parts``."""
+    return f"{prefix}_{digest(list(parts))[:length]}"

@@ -1,0 +1,382 @@
+"""Domain models: the vocabulary of DESIGN.md as pydantic v2 types.
+
+Every data boundary (sources, planners, approvals, tools, store rows, ledger entries)
+speaks these types. Persistence lives in ``agent.store``; behaviour lives next to the
+code that owns it (triage, policy, guard). This module only defines data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from agent.hashing import digest, short_id
+
+__all__ = [
+    "Answer",
+    "ApprovalRequest",
+    "ApprovalStatus",
+    "Approve",
+    "DecisionStatus",
+    "Edit",
+    "ExecutionStatus",
+    "Identifier",
+    "Outcome",
+    "Plan",
+    "Prediction",
+    "Reject",
+    "Revise",
+    "Risk",
+    "Step",
+    "TriageAction",
+    "TriageVerdict",
+    "decision_id_for",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+"""Version of persisted decision state; bumped on any incompatible change."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SAFE_ID = re.compile(r"^[^\W_][\w.:@/+-]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _clean_id(value: str) -> str:
+    value = unicodedata.normalize("NFC", value.strip())
+    if not value:
+        raise ValueError("must not be empty")
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control, zero-width or bidi characters")
+    if not _SAFE_ID.match(value):
+        raise ValueError("may contain only letters, digits and . _ : @ / + -")
+    return value
+
+
+def _clean_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("must be lowercase letters, digits and underscores, starting with a letter")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_id)]
+"""An external id: NFC-normalized, no control/bidi/zero-width characters."""
+
+Name = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean_name)]
+"""An internal name: prediction kind, function, step id."""
+
+ToolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", max_length=80)]
+"""``system.action``, e.g. ``finance.issue_credit``."""
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+
+Scalar = str | int | float | bool | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=10_000)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+class Prediction(_Model):
+    """One model output about one entity, as any source delivers it."""
+
+    id: Identifier
+    """Stable id; re-delivering the same id is a no-op."""
+    model: Identifier
+    model_version: Identifier = "unversioned"
+    kind: Name
+    """What is predicted: ``churn``, ``failure``, ``stockout``…; selects the playbooks."""
+    entity_type: Name
+    entity_id: Identifier
+    score: Annotated[float, Field(ge=0.0, le=1.0), AfterValidator(_finite)]
+    """Probability (or calibrated confidence) that the predicted event happens."""
+    value: FiniteFloat | None = None
+    """A regression output where the model has one (forecast units, remaining life…)."""
+    value_at_stake: Annotated[float, Field(ge=0.0)] | None = None
+    """Money at risk if the event happens; expected value = score × value_at_stake."""
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    explanation: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(
+        default_factory=dict, max_length=50)
+    """Feature attributions (feature → contribution), most important first."""
+    features: dict[Annotated[str, Field(max_length=100)], Scalar] = Field(
+        default_factory=dict, max_length=100)
+    """Context the model saw or the source adds (region, segment, site…). Data, never instructions."""
+    observed_at: datetime
+
+    @field_validator("observed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (e.g. 2026-11-01T09:00:00Z)")
+        return value.astimezone(UTC)
+
+    @field_validator("features")
+    @classmethod
+    def _finite_features(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, item in value.items():
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"feature {key!r} must be a finite number")
+        return value
+
+    @property
+    def expected_value(self) -> float | None:
+        if self.value_at_stake is None:
+            return None
+        return round(self.score * self.value_at_stake, 2)
+
+
+def decision_id_for(prediction_id: str) -> str:
+    """The decision (and LangGraph thread) id of a prediction: deterministic, so
+    re-delivery maps onto the same decision."""
+    return short_id("dec", prediction_id)
+
+
+# --------------------------------------------------------------------------- triage
+
+
+class TriageAction(StrEnum):
+    ACT = "act"
+    DROP = "drop"
+    HOLD = "hold"
+    """Actionable, but deliberately not acted on (holdout/control or an operator hold)."""
+
+
+class TriageVerdict(_Model):
+    prediction_id: Identifier
+    action: TriageAction
+    reason: str
+    """Machine-readable reason code: ``act``, ``below_threshold``, ``cooldown``, ``no_playbook``,
+    ``low_expected_value``, ``holdout``."""
+    detail: str = ""
+    playbook: str | None = None
+    expected_value: float | None = None
+
+
+# --------------------------------------------------------------------------- plans
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return {"low": 0, "medium": 1, "high": 2}[self.value]
+
+
+class Step(_Model):
+    """One action of a plan, owned by one function."""
+
+    id: Name
+    function: Name
+    tool: ToolName
+    arguments: dict[str, Any]
+    depends_on: tuple[Name, ...] = ()
+    risk: Risk = Risk.MEDIUM
+    rationale: str = ""
+    expected_cost: Annotated[float, Field(ge=0)] = 0.0
+    expected_value: Annotated[float, Field(ge=0)] = 0.0
+
+    @property
+    def arguments_hash(self) -> str:
+        return digest(self.arguments)
+
+
+class Plan(_Model):
+    """A DAG of steps drafted for one decision."""
+
+    decision_id: Identifier
+    version: Annotated[int, Field(ge=1)] = 1
+    planner: str
+    playbook: str | None = None
+    steps: tuple[Step, ...]
+    all_or_nothing: bool = False
+    """If a step fails for good, compensate the completed ones."""
+    rationale: str = ""
+
+    @model_validator(mode="after")
+    def _dag(self) -> Plan:
+        ids = [s.id for s in self.steps]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"duplicate step ids: {', '.join(dupes)}")
+        known = set(ids)
+        for step in self.steps:
+            for dep in step.depends_on:
+                if dep not in known:
+                    raise ValueError(f"step {step.id!r} depends on unknown step {dep!r}")
+                if dep == step.id:
+                    raise ValueError(f"step {step.id!r} depends on itself")
+        self.topological_order()  # raises on a cycle
+        return self
+
+    @property
+    def hash(self) -> str:
+        """The plan version hash approvals bind to."""
+        return digest(self.model_dump(mode="json", exclude={"rationale"}))
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def functions(self) -> list[str]:
+        return sorted({s.function for s in self.steps})
+
+    def steps_of(self, function: str) -> list[Step]:
+        return [s for s in self.steps if s.function == function]
+
+    def topological_order(self) -> list[list[str]]:
+        """Steps in waves: every step's dependencies are in earlier waves."""
+        remaining = {s.id: set(s.depends_on) for s in self.steps}
+        waves: list[list[str]] = []
+        done: set[str] = set()
+        while remaining:
+            ready = sorted(sid for sid, deps in remaining.items() if deps <= done)
+            if not ready:
+                raise ValueError(f"dependency cycle among steps: {', '.join(sorted(remaining))}")
+            waves.append(ready)
+            done.update(ready)
+            for sid in ready:
+                del remaining[sid]
+        return waves
+
+    def dependents_of(self, step_ids: set[str]) -> set[str]:
+        """Every step that depends, directly or transitively, on one of ``step_ids``."""
+        out: set[str] = set()
+        frontier = set(step_ids)
+        while frontier:
+            nxt = {s.id for s in self.steps if set(s.depends_on) & frontier} - out
+            out |= nxt
+            frontier = nxt
+        return out
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    AUTO_APPROVED = "auto_approved"
+    APPROVED = "approved"
+    EDITED = "edited"
+    REJECTED = "rejected"
+    REVISE = "revise"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    """The plan was re-drafted; this request no longer applies."""
+
+
+class ApprovalRequest(_Model):
+    """What an approver sees: their function's part of one plan version."""
+
+    approval_id: str
+    decision_id: str
+    function: Name
+    plan_version: int
+    plan_hash: str
+    steps: tuple[Step, ...]
+    """The function's steps, as proposed."""
+    other_steps: tuple[str, ...] = ()
+    """``function:step`` of the rest of the plan, for context."""
+    approvers: tuple[str, ...] = ()
+    reason: str = ""
+    """Why the policy asks a human (risk, limit…)."""
+
+
+class Approve(_Model):
+    type: Literal["approve"] = "approve"
+    comment: str = ""
+
+
+class Edit(_Model):
+    type: Literal["edit"] = "edit"
+    arguments: dict[Name, dict[str, Any]]
+    """step id → the complete new argument set (merged over the proposal before validation)."""
+    comment: str = ""
+
+
+class Reject(_Model):
+    type: Literal["reject"] = "reject"
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Revise(_Model):
+    type: Literal["revise"] = "revise"
+    feedback: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+Answer = Annotated[Approve | Edit | Reject | Revise, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- decisions & executions
+
+
+class DecisionStatus(StrEnum):
+    PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    """Every approved step succeeded (steps of rejected functions were skipped)."""
+    REJECTED = "rejected"
+    """Nothing was approved."""
+    FAILED = "failed"
+    COMPENSATED = "compensated"
+    NEEDS_HUMAN = "needs_human"
+    """No valid plan could be drafted."""
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = {DecisionStatus.COMPLETED, DecisionStatus.REJECTED, DecisionStatus.FAILED,
+             DecisionStatus.COMPENSATED, DecisionStatus.NEEDS_HUMAN}
+
+
+class ExecutionStatus(StrEnum):
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    COMPENSATED = "compensated"
+
+
+class Outcome(_Model):
+    """What later happened to the entity."""
+
+    decision_id: Identifier
+    label: Annotated[str, Field(min_length=1, max_length=100)]
+    """``retained``, ``churned``, ``failure_avoided``, ``stockout_avoided``…"""
+    value_realized: FiniteFloat = 0.0
+    observed_at: datetime
+    note: str = ""

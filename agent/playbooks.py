@@ -1,0 +1,224 @@
+"""Playbooks: declarative response templates per prediction kind.
+
+A playbook says when a prediction of its kind is worth acting on (trigger), which steps
+each function takes (tool, argument templates, dependencies, risk), and whether the plan
+is all-or-nothing. Templates are Jinja2 expressions evaluated in a sandbox with strict
+undefined variables; a ``{{ … }}`` that spans the whole value keeps its native type.
+
+Bundled playbooks live in ``agent/data/playbooks``; a user folder adds to them and
+replaces any bundled playbook of the same name. Everything is validated on load, with
+errors naming file, playbook and field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agent._yaml import load_yaml, validate_config
+from agent.errors import ConfigError, InvalidInputError
+from agent.models import Plan, Prediction, Risk, Step
+
+__all__ = ["Playbook", "PlaybookBook", "PlaybookStep", "Trigger", "load_playbooks"]
+
+_WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENV.globals.update(min=min, max=max, round=round, int=int, float=float, abs=abs)
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_score: float = Field(ge=0.0, le=1.0)
+    min_expected_value: float = Field(0.0, ge=0.0)
+    cooldown_days: float = Field(30.0, ge=0.0)
+
+
+class PlaybookStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    function: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    tool: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+    arguments: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+    risk: Risk = Risk.MEDIUM
+    when: str | None = None
+    """Jinja2 expression; the step is left out when it is false."""
+    rationale: str = ""
+    expected_cost: float | str = 0.0
+    expected_value: float | str = 0.0
+
+
+class Playbook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    version: int = Field(1, ge=1)
+    description: str = ""
+    priority: int = 100
+    """Lower first, when several playbooks of one kind match."""
+    match: str | None = None
+    """Jinja2 expression over the prediction; None matches every prediction of the kind."""
+    trigger: Trigger
+    all_or_nothing: bool = False
+    steps: tuple[PlaybookStep, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Playbook:
+        ids = [s.id for s in self.steps]
+        for step in self.steps:
+            for dep in step.depends_on:
+                if dep not in ids:
+                    raise ValueError(f"steps.{step.id}.depends_on: unknown step {dep!r}")
+        for source in self._templates():
+            try:
+                _ENV.parse(source)
+            except TemplateError as exc:
+                raise ValueError(f"template {source!r}: {exc}") from exc
+        return self
+
+    def _templates(self) -> Iterable[str]:
+        if self.match:
+            yield "{{ " + self.match + " }}"
+        for step in self.steps:
+            if step.when:
+                yield "{{ " + step.when + " }}"
+            for value in _strings(step.arguments):
+                yield value
+            for value in (step.expected_cost, step.expected_value):
+                if isinstance(value, str):
+                    yield value
+
+    def matches(self, prediction: Prediction) -> bool:
+        return self.match is None or bool(_expression(self.match, _context(prediction), "match"))
+
+    def draft(self, prediction: Prediction, *, decision_id: str, version: int = 1) -> Plan:
+        """Fill the templates for ``prediction``: a deterministic plan."""
+        ctx = _context(prediction)
+        kept: list[PlaybookStep] = []
+        for step in self.steps:
+            if step.when and not _expression(step.when, ctx, f"steps.{step.id}.when"):
+                continue
+            kept.append(step)
+        kept_ids = {s.id for s in kept}
+        steps = []
+        for step in kept:
+            where = f"steps.{step.id}"
+            steps.append(Step(
+                id=step.id, function=step.function, tool=step.tool,
+                arguments={k: _render(v, ctx, f"{where}.arguments.{k}")
+                           for k, v in step.arguments.items()},
+                depends_on=tuple(d for d in step.depends_on if d in kept_ids),
+                risk=step.risk, rationale=step.rationale,
+                expected_cost=float(_render(step.expected_cost, ctx, f"{where}.expected_cost")),
+                expected_value=float(_render(step.expected_value, ctx, f"{where}.expected_value")),
+            ))
+        return Plan(decision_id=decision_id, version=version, planner="playbook",
+                    playbook=self.name, steps=tuple(steps), all_or_nothing=self.all_or_nothing,
+                    rationale=self.description)
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _context(prediction: Prediction) -> dict[str, Any]:
+    data = prediction.model_dump(mode="json")
+    return {"prediction": data, "features": data["features"], "score": prediction.score,
+            "expected_value": prediction.expected_value or 0.0}
+
+
+def _expression(source: str, ctx: dict[str, Any], where: str) -> Any:
+    try:
+        value = _ENV.compile_expression(source, undefined_to_none=False)(**ctx)
+    except TemplateError as exc:
+        raise InvalidInputError(f"template failed: {exc}", field=where) from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise InvalidInputError(f"template failed: {exc}", field=where) from exc
+    if isinstance(value, Undefined):
+        # StrictUndefined raises only when used; a bare undefined value must fail too.
+        raise InvalidInputError(f"template failed: {value._undefined_message}", field=where)
+    return value
+
+
+def _render(value: Any, ctx: dict[str, Any], where: str) -> Any:
+    if isinstance(value, str) and "{{" in value:
+        whole = _WHOLE.match(value)
+        if whole and "{{" not in whole.group(1):
+            return _expression(whole.group(1).strip(), ctx, where)
+        try:
+            return _ENV.from_string(value).render(**ctx)
+        except TemplateError as exc:
+            raise InvalidInputError(f"template failed: {exc}", field=where) from exc
+    if isinstance(value, dict):
+        return {k: _render(v, ctx, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, ctx, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class PlaybookBook(BaseModel):
+    """All loaded playbooks, by name."""
+
+    model_config = ConfigDict(frozen=True)
+    playbooks: dict[str, Playbook]
+
+    def for_prediction(self, prediction: Prediction) -> Playbook | None:
+        candidates = sorted((p for p in self.playbooks.values() if p.kind == prediction.kind),
+                            key=lambda p: (p.priority, p.name))
+        for playbook in candidates:
+            if playbook.matches(prediction):
+                return playbook
+        return None
+
+    def get(self, name: str) -> Playbook:
+        try:
+            return self.playbooks[name]
+        except KeyError:
+            raise ConfigError(f"unknown playbook {name!r}") from None
+
+    def kinds(self) -> set[str]:
+        return {p.kind for p in self.playbooks.values()}
+
+
+def _load_dir(folder: Path) -> dict[str, Playbook]:
+    found: dict[str, Playbook] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        data = load_yaml(path)
+        items = data if isinstance(data, list) else [data]
+        for index, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            label = f"playbook {name!r}" if name else f"playbook #{index + 1}"
+            playbook = validate_config(Playbook, item, path=path, name=label)
+            if playbook.name in found:
+                raise ConfigError(f"{path}: {label}: name is used twice")
+            found[playbook.name] = playbook
+    return found
+
+
+def load_playbooks(extra_dir: Path | None = None) -> PlaybookBook:
+    """Bundled playbooks, with those in ``extra_dir`` added or replacing by name."""
+    ref = resources.files("agent") / "data" / "playbooks"
+    with resources.as_file(ref) as bundled:
+        playbooks = _load_dir(bundled)
+    if extra_dir is not None:
+        if not extra_dir.is_dir():
+            raise ConfigError(f"{extra_dir}: playbooks_dir is not a folder")
+        playbooks.update(_load_dir(extra_dir))
+    try:
+        return PlaybookBook(playbooks=playbooks)
+    except ValidationError as exc:  # pragma: no cover - dict of validated models
+        raise ConfigError(str(exc)) from exc

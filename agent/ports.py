@@ -1,0 +1,91 @@
+"""Ports: the small protocols through which the runtime reaches the outside world.
+
+Each has a real implementation (``tools.registry.ToolRegistry`` for ``ToolPort``,
+``SystemClock``) and tests run the same contract against doubles. Implementations
+live outside ``agent`` where they touch other packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.models import Risk, utcnow
+
+__all__ = ["Clock", "CompensationSpec", "SystemClock", "ToolPort", "ToolReceipt", "ToolSpec"]
+
+
+class CompensationSpec(BaseModel):
+    """How to undo a tool's effect: call ``tool`` with arguments taken from the receipt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tool: str
+    arguments_from_result: dict[str, str]
+    """compensating argument name → field of the original call's result."""
+    fixed_arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolSpec(BaseModel):
+    """What the planner, guard and executor know about a tool."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    """``system.action``."""
+    function: str
+    """The business function that owns the system and, by default, may use it."""
+    description: str
+    risk: Risk
+    side_effects: bool
+    compensation: CompensationSpec | None = None
+    parameters: dict[str, Any]
+    """JSON schema of the arguments (the idempotency key is not part of it)."""
+
+
+class ToolReceipt(BaseModel):
+    """The result of one tool call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tool: str
+    idempotency_key: str
+    result: dict[str, Any]
+    replayed: bool = False
+    """True when the key had been seen: the stored first result was returned, nothing changed."""
+
+
+@runtime_checkable
+class ToolPort(Protocol):
+    """The catalogue of enterprise tools and the way to call them."""
+
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    def spec(self, name: str) -> ToolSpec:
+        """Raises ``NotFoundError`` for an unknown tool."""
+        ...
+
+    def validate(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate against the tool's schema; return the normalized arguments.
+
+        Raises ``ToolArgumentsError`` naming the field.
+        """
+        ...
+
+    def call(self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str) -> ToolReceipt:
+        """Carry out the call once per key.
+
+        The same key with the same arguments returns the first result with
+        ``replayed=True`` and changes nothing; the same key with different arguments
+        raises ``ConflictError``. Failures raise ``ToolCallError`` with ``retryable``.
+        """
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()

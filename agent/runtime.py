@@ -1,0 +1,230 @@
+"""The composition root: builds the store, tools, planner, graph and engine from
+``Settings`` and offers the operations the CLI (and later the API and worker) expose.
+
+This is the one place in ``agent`` that imports ``graphs`` and ``tools``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agent.approvals import ApprovalService
+from agent.errors import ConfigError, ConflictError
+from agent.executor import ExecutionPolicy, Executor
+from agent.models import Answer, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
+from agent.planner import PlaybookPlanner
+from agent.playbooks import PlaybookBook, load_playbooks
+from agent.policy import Policies, load_policies
+from agent.settings import Settings
+from agent.store import IngestResult, Store
+from agent.triage import triage
+from graphs import DecisionContext, DecisionEngine, StepResult, build_decision_graph
+from tools.enterprise import Enterprise
+from tools.registry import ToolRegistry, build_reference_registry
+
+__all__ = ["Runtime", "TriageSummary", "WorkSummary"]
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class TriageSummary:
+    verdicts: list[TriageVerdict] = field(default_factory=list)
+
+    def count(self, action: TriageAction) -> int:
+        return sum(1 for v in self.verdicts if v.action == action)
+
+
+@dataclass
+class WorkSummary:
+    started: list[StepResult] = field(default_factory=list)
+    resumed: list[StepResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _worker_id() -> str:
+    return f"worker:{socket.gethostname()}:{os.getpid()}"
+
+
+class Runtime:
+    """Everything wired; use as a context manager (closes connections)."""
+
+    def __init__(self, settings: Settings | None = None, *, actor: str | None = None) -> None:
+        self.settings = settings or Settings()
+        self.actor = actor or _worker_id()
+        self._stack = ExitStack()
+        try:
+            self._build()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _build(self) -> None:
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        self.policies: Policies = load_policies(s.functions_file)
+        self.playbooks: PlaybookBook = load_playbooks(s.playbooks_dir)
+        self.store = Store.open(s.resolved_database_url)
+        self._stack.callback(self.store.close)
+        self.enterprise = Enterprise(s.resolved_enterprise_url)
+        self.enterprise.create()
+        self._stack.callback(self.enterprise.close)
+        self.tools: ToolRegistry = build_reference_registry(self.enterprise)
+        self._check_policies()
+        if s.planner != "playbook":
+            raise ConfigError(f"planner: {s.planner!r} is not available in this build; "
+                              "use 'playbook'", field="planner")
+        self.planner = PlaybookPlanner(self.playbooks)
+        self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
+            attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
+            threads=s.executor_threads), actor=self.actor)
+        self.checkpointer = self._checkpointer()
+        self.graph = build_decision_graph(self.checkpointer)
+        self.engine = DecisionEngine(self.graph, store=self.store, policies=self.policies,
+                                     context=self._context, owner=self.actor,
+                                     lease_seconds=s.lease_seconds, durability=s.durability)
+        self.approvals = ApprovalService(self.store, self.tools, self.policies)
+
+    def _checkpointer(self) -> SqliteSaver:
+        url = self.settings.resolved_checkpoint_url
+        if url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ConfigError("checkpoint_url: PostgreSQL checkpoints need the scale-out worker "
+                              "(not in this build)", field="checkpoint_url")
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        self._stack.callback(conn.close)
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver
+
+    def _check_policies(self) -> None:
+        known = {spec.name for spec in self.tools.specs()}
+        for name, policy in self.policies.functions.items():
+            missing = sorted(set(policy.tools) - known)
+            if missing:
+                raise ConfigError(f"functions.{name}.tools: unknown tool(s) {', '.join(missing)}",
+                                  field=f"functions.{name}.tools")
+
+    def _context(self, fence: int) -> DecisionContext:
+        return DecisionContext(store=self.store, tools=self.tools, policies=self.policies,
+                               planner=self.planner, executor=self.executor, actor=self.actor,
+                               fence=fence, max_replans=self.settings.max_replans)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ operations
+
+    def ingest(self, predictions: Sequence[Prediction], *, source: str) -> IngestResult:
+        unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
+        result = self.store.ingest(predictions, source=source, actor=self.actor)
+        result.unknown_kinds = unknown
+        return result
+
+    def triage_pending(self, limit: int = 10_000) -> TriageSummary:
+        """Triage every prediction not triaged yet, oldest first."""
+        summary = TriageSummary()
+        pending = self.store.untriaged(limit)
+        by_kind: dict[str, list[Prediction]] = {}
+        for p in pending:
+            by_kind.setdefault(p.kind, []).append(p)
+        now = utcnow()
+        for kind, items in by_kind.items():
+            last = self.store.last_acted(kind, (p.entity_id for p in items))
+            for p in items:
+                playbook = self.playbooks.for_prediction(p)
+                verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
+                                 holdout_share=self.settings.holdout_share)
+                if verdict.action == TriageAction.ACT:
+                    last[p.entity_id] = p.observed_at
+                summary.verdicts.append(verdict)
+        if summary.verdicts:
+            self.store.record_triage(summary.verdicts, actor=self.actor)
+        return summary
+
+    def start_actionable(self, limit: int = 10_000, progress: Progress | None = None
+                         ) -> WorkSummary:
+        work = WorkSummary()
+        for prediction_id in self.store.actionable_without_decision(limit):
+            try:
+                work.started.append(self.engine.start(prediction_id))
+            except ConflictError as exc:
+                work.errors.append(f"{decision_id_for(prediction_id)}: {exc.message}")
+            if progress:
+                progress(1)
+        return work
+
+    def apply_answers(self, progress: Progress | None = None) -> WorkSummary:
+        work = WorkSummary()
+        decision_ids = sorted({a["decision_id"] for a in self.store.answered_unapplied()})
+        for decision_id in decision_ids:
+            try:
+                work.resumed.append(self.engine.resume(decision_id))
+            except ConflictError as exc:
+                work.errors.append(f"{decision_id}: {exc.message}")
+            if progress:
+                progress(1)
+        return work
+
+    def answer(self, approval_id: str, answer: Answer, *, approver: str,
+               apply: bool = True) -> StepResult | None:
+        """Record an approver's answer; by default apply it to the decision at once."""
+        self.approvals.answer(approval_id, answer, approver=approver)
+        if not apply:
+            return None
+        decision_id = self.store.approval(approval_id)["decision_id"]
+        try:
+            return self.engine.resume(decision_id)
+        except ConflictError:
+            # Another process holds the lease and will apply it; the answer is recorded.
+            return None
+
+    def recover_stalled(self, progress: Progress | None = None) -> WorkSummary:
+        """Carry on decisions whose worker stopped mid-way (its lease lapsed)."""
+        work = WorkSummary()
+        for decision_id in self.store.stalled():
+            try:
+                work.resumed.append(self.engine.recover(decision_id))
+            except ConflictError as exc:
+                work.errors.append(f"{decision_id}: {exc.message}")
+            if progress:
+                progress(1)
+        return work
+
+    def run_once(self, progress: Progress | None = None) -> tuple[TriageSummary, WorkSummary]:
+        """One pass of the loop: recover stalled decisions, triage, start new decisions,
+        apply answered approvals."""
+        work = self.recover_stalled(progress=progress)
+        triaged = self.triage_pending()
+        started = self.start_actionable(progress=progress)
+        applied = self.apply_answers(progress=progress)
+        work.started.extend(started.started)
+        work.resumed.extend(applied.resumed)
+        work.errors.extend(started.errors + applied.errors)
+        return triaged, work
+
+    def decision_ids(self, prediction_ids: Iterable[str]) -> list[str]:
+        return [decision_id_for(p) for p in prediction_ids]
+
+    def describe(self) -> dict[str, Any]:
+        return {"database": self.settings.resolved_database_url,
+                "checkpoints": self.settings.resolved_checkpoint_url,
+                "enterprise": self.settings.resolved_enterprise_url,
+                "planner": self.settings.planner, "durability": self.settings.durability}

@@ -1,0 +1,172 @@
+"""Table definitions of our own store (SQLAlchemy Core). Migrations in ``migrations/``
+must keep these in step; a test compares them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+Time = DateTime(timezone=True)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("entity_type", String(64), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("model_version", String(200), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("value_at_stake", Float),
+    Column("observed_at", Time, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("ingested_at", Time, nullable=False),
+    Column("triage_action", String(16)),
+    Column("triage_reason", String(64)),
+    Column("triage_detail", Text),
+    Column("playbook", String(100)),
+    Column("expected_value", Float),
+    Column("triaged_at", Time),
+    Index("ix_predictions_untriaged", "triaged_at", "ingested_at"),
+    Index("ix_predictions_entity", "kind", "entity_id"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("prediction_id", String(200), ForeignKey("predictions.id"), nullable=False,
+           unique=True),
+    Column("kind", String(64), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("playbook", String(100)),
+    Column("status", String(32), nullable=False),
+    Column("plan_version", Integer, nullable=False, default=0),
+    Column("plan_hash", String(64)),
+    Column("expected_value", Float),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("finished_at", Time),
+    Column("error", Text),
+    Column("lease_owner", String(200)),
+    Column("lease_until", Time),
+    Column("fence", BigInteger, nullable=False, default=0),
+    Index("ix_decisions_status", "status", "updated_at"),
+    Index("ix_decisions_entity", "kind", "entity_id"),
+)
+
+plans = Table(
+    "plans", metadata,
+    Column("decision_id", String(64), ForeignKey("decisions.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("planner", String(32), nullable=False),
+    Column("playbook", String(100)),
+    Column("body", JSON, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("problems", JSON),
+    Column("created_at", Time, nullable=False),
+)
+
+plan_steps = Table(
+    "plan_steps", metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("plan_version", Integer, primary_key=True),
+    Column("step_id", String(64), primary_key=True),
+    Column("function", String(64), nullable=False),
+    Column("tool", String(80), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("arguments_hash", String(64), nullable=False),
+    Column("depends_on", JSON, nullable=False),
+    Column("risk", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text),
+)
+
+approvals = Table(
+    "approvals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("decision_id", String(64), ForeignKey("decisions.id"), nullable=False),
+    Column("plan_version", Integer, nullable=False),
+    Column("plan_hash", String(64), nullable=False),
+    Column("function", String(64), nullable=False),
+    Column("interrupt_id", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("request", JSON),
+    Column("requested_at", Time, nullable=False),
+    Column("deadline", Time),
+    Column("answered_at", Time),
+    Column("approver", String(200)),
+    Column("answer", JSON),
+    Column("approved_arguments", JSON),
+    Column("applied_at", Time),
+    UniqueConstraint("decision_id", "plan_version", "function"),
+    Index("ix_approvals_pending", "status", "function", "deadline"),
+)
+
+executions = Table(
+    "executions", metadata,
+    Column("idempotency_key", String(120), primary_key=True),
+    Column("decision_id", String(64), ForeignKey("decisions.id"), nullable=False),
+    Column("plan_version", Integer, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("tool", String(80), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("arguments_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("receipt", JSON),
+    Column("error", Text),
+    Column("started_at", Time),
+    Column("finished_at", Time),
+    Index("ix_executions_decision", "decision_id", "step_id"),
+)
+
+outcomes = Table(
+    "outcomes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", String(64), ForeignKey("decisions.id"), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("value_realized", Float, nullable=False),
+    Column("observed_at", Time, nullable=False),
+    Column("note", Text),
+    Column("recorded_at", Time, nullable=False),
+)
+
+ledger = Table(
+    "ledger", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", Time, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("decision_id", String(64)),
+    Column("plan_hash", String(64)),
+    Column("body", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_ledger_decision", "decision_id", "seq"),
+)
+
+ledger_head = Table(
+    "ledger_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,0 +1,275 @@
+"""Approvals, executions, outcomes and ledger reads: the half of ``Store`` that the
+approval service and the executor use. Mixed into ``Store``; not used on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from agent.errors import ConflictError, NotFoundError
+from agent.models import ApprovalRequest, ApprovalStatus, ExecutionStatus, Outcome, utcnow
+from agent.store import _tables as t
+from agent.store.ledger import Event, LedgerEntry
+
+__all__: list[str] = []
+
+
+class WorkRecords:
+    # Provided by Store.
+    def transaction(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def record(self, conn: Connection, events: Any, at: datetime | None = None
+               ) -> list[LedgerEntry]: ...  # pragma: no cover
+    def check_fence(self, conn: Connection, decision_id: str, fence: int | None
+                    ) -> None: ...  # pragma: no cover
+
+    # ------------------------------------------------------------------ approvals
+
+    def request_approvals(self, requests: Sequence[tuple[ApprovalRequest, str | None, float]],
+                          *, actor: str) -> int:
+        """Record pending approval requests (request, interrupt id, SLA hours).
+
+        Idempotent: a request that exists keeps its state; its interrupt id is refreshed
+        when it was unknown.
+        """
+        now = utcnow()
+        created = 0
+        with self.transaction() as conn:
+            events = []
+            for req, interrupt_id, sla_hours in requests:
+                row = conn.execute(select(t.approvals.c.status, t.approvals.c.interrupt_id)
+                                   .where(t.approvals.c.id == req.approval_id)).first()
+                if row is not None:
+                    if row.interrupt_id != interrupt_id and interrupt_id is not None:
+                        conn.execute(update(t.approvals).where(t.approvals.c.id == req.approval_id)
+                                     .values(interrupt_id=interrupt_id))
+                    continue
+                created += 1
+                conn.execute(insert(t.approvals).values(
+                    id=req.approval_id, decision_id=req.decision_id,
+                    plan_version=req.plan_version, plan_hash=req.plan_hash,
+                    function=req.function, interrupt_id=interrupt_id,
+                    status=ApprovalStatus.PENDING.value, reason=req.reason,
+                    request=req.model_dump(mode="json"), requested_at=now,
+                    deadline=now + timedelta(hours=sla_hours)))
+                events.append(Event(actor=actor, event="approval.requested",
+                                    decision_id=req.decision_id, plan_hash=req.plan_hash,
+                                    body={"approval_id": req.approval_id,
+                                          "function": req.function, "reason": req.reason,
+                                          "steps": [s.id for s in req.steps]}))
+            self.record(conn, events, now)
+        return created
+
+    def auto_approve(self, req: ApprovalRequest, *, actor: str, fence: int | None) -> None:
+        now = utcnow()
+        with self.transaction() as conn:
+            self.check_fence(conn, req.decision_id, fence)
+            if conn.scalar(select(t.approvals.c.id).where(t.approvals.c.id == req.approval_id)):
+                return
+            conn.execute(insert(t.approvals).values(
+                id=req.approval_id, decision_id=req.decision_id, plan_version=req.plan_version,
+                plan_hash=req.plan_hash, function=req.function,
+                status=ApprovalStatus.AUTO_APPROVED.value, reason=req.reason,
+                request=req.model_dump(mode="json"), requested_at=now, answered_at=now,
+                approver=actor, answer={"type": "approve", "comment": "policy"},
+                approved_arguments={s.id: s.arguments for s in req.steps}, applied_at=now))
+            self.record(conn, [Event(actor=actor, event="approval.auto_approved",
+                                     decision_id=req.decision_id, plan_hash=req.plan_hash,
+                                     body={"approval_id": req.approval_id,
+                                           "function": req.function, "reason": req.reason})], now)
+
+    def approval(self, approval_id: str) -> dict[str, Any]:
+        with self.reading() as conn:
+            row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
+        if row is None:
+            raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
+        return dict(row._mapping)
+
+    def approvals(self, *, decision_id: str | None = None, function: str | None = None,
+                  status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        query = select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id).limit(limit)
+        if decision_id:
+            query = query.where(t.approvals.c.decision_id == decision_id)
+        if function:
+            query = query.where(t.approvals.c.function == function)
+        if status:
+            query = query.where(t.approvals.c.status == status)
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def answer_approval(self, approval_id: str, *, plan_hash: str, status: ApprovalStatus,
+                        approver: str, answer: dict[str, Any],
+                        approved_arguments: dict[str, Any] | None) -> None:
+        """Compare-and-set: only a pending request for this exact plan version is answered."""
+        now = utcnow()
+        with self.transaction() as conn:
+            res = conn.execute(update(t.approvals).where(
+                t.approvals.c.id == approval_id,
+                t.approvals.c.status == ApprovalStatus.PENDING.value,
+                t.approvals.c.plan_hash == plan_hash).values(
+                status=status.value, approver=approver, answer=answer, answered_at=now,
+                approved_arguments=approved_arguments))
+            if res.rowcount == 0:
+                row = conn.execute(select(t.approvals.c.status, t.approvals.c.plan_hash,
+                                          t.approvals.c.approver)
+                                   .where(t.approvals.c.id == approval_id)).first()
+                if row is None:
+                    raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
+                if row.plan_hash != plan_hash:
+                    raise ConflictError(f"approval {approval_id} is for another plan version")
+                raise ConflictError(f"approval {approval_id} is already {row.status}"
+                                    + (f" (by {row.approver})" if row.approver else ""))
+            decision_id = conn.scalar(select(t.approvals.c.decision_id)
+                                      .where(t.approvals.c.id == approval_id))
+            self.record(conn, [Event(actor=approver, event=f"approval.{status.value}",
+                                     decision_id=decision_id, plan_hash=plan_hash,
+                                     body={"approval_id": approval_id, "answer": answer})], now)
+
+    def answered_unapplied(self, decision_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.approvals).where(
+            t.approvals.c.applied_at.is_(None),
+            t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                         ApprovalStatus.SUPERSEDED.value]))
+        if decision_id:
+            query = query.where(t.approvals.c.decision_id == decision_id)
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(t.approvals.c.answered_at))]
+
+    def mark_applied(self, approval_ids: Sequence[str]) -> None:
+        if not approval_ids:
+            return
+        with self.transaction() as conn:
+            conn.execute(update(t.approvals).where(t.approvals.c.id.in_(list(approval_ids)))
+                         .values(applied_at=utcnow()))
+
+    def pending_count(self) -> dict[str, int]:
+        with self.reading() as conn:
+            return dict(conn.execute(  # type: ignore[arg-type]
+                select(t.approvals.c.function, func.count())
+                .where(t.approvals.c.status == ApprovalStatus.PENDING.value)
+                .group_by(t.approvals.c.function)).all())
+
+    def approval_counts(self) -> dict[tuple[str, str], int]:
+        with self.reading() as conn:
+            rows = conn.execute(select(t.approvals.c.function, t.approvals.c.status, func.count())
+                                .group_by(t.approvals.c.function, t.approvals.c.status))
+            return {(f, s): n for f, s, n in rows}
+
+    # ------------------------------------------------------------------ executions
+
+    def execution(self, key: str) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            row = conn.execute(select(t.executions)
+                               .where(t.executions.c.idempotency_key == key)).first()
+        return dict(row._mapping) if row else None
+
+    def executions(self, decision_id: str) -> list[dict[str, Any]]:
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(t.executions).where(t.executions.c.decision_id == decision_id)
+                .order_by(t.executions.c.started_at))]
+
+    def start_execution(self, *, key: str, decision_id: str, plan_version: int, step_id: str,
+                        purpose: str, tool: str, arguments: dict[str, Any], arguments_hash: str,
+                        plan_hash: str, actor: str, fence: int | None) -> int:
+        """Write-ahead: record the attempt before the tool is called. Returns the attempt number."""
+        now = utcnow()
+        with self.transaction() as conn:
+            self.check_fence(conn, decision_id, fence)
+            row = conn.execute(select(t.executions.c.attempts, t.executions.c.arguments_hash,
+                                      t.executions.c.status)
+                               .where(t.executions.c.idempotency_key == key)).first()
+            if row is None:
+                attempt = 1
+                conn.execute(insert(t.executions).values(
+                    idempotency_key=key, decision_id=decision_id, plan_version=plan_version,
+                    step_id=step_id, purpose=purpose, tool=tool, arguments=arguments,
+                    arguments_hash=arguments_hash, status=ExecutionStatus.STARTED.value,
+                    attempts=1, started_at=now))
+            else:
+                if row.arguments_hash != arguments_hash:
+                    raise ConflictError(f"execution {key} was started with other arguments")
+                attempt = row.attempts + 1
+                conn.execute(update(t.executions).where(t.executions.c.idempotency_key == key)
+                             .values(attempts=attempt, status=ExecutionStatus.STARTED.value))
+            self.record(conn, [Event(actor=actor, event=f"{purpose}.started",
+                                     decision_id=decision_id, plan_hash=plan_hash,
+                                     body={"step_id": step_id, "tool": tool,
+                                           "idempotency_key": key, "attempt": attempt,
+                                           "arguments_hash": arguments_hash})], now)
+        return attempt
+
+    def finish_execution(self, *, key: str, decision_id: str, plan_version: int, step_id: str,
+                         purpose: str, status: ExecutionStatus, plan_hash: str, actor: str,
+                         receipt: dict[str, Any] | None = None, error: str | None = None,
+                         fence: int | None = None) -> None:
+        now = utcnow()
+        with self.transaction() as conn:
+            self.check_fence(conn, decision_id, fence)
+            conn.execute(update(t.executions).where(t.executions.c.idempotency_key == key)
+                         .values(status=status.value, receipt=receipt, error=error,
+                                 finished_at=now))
+            step_status = status.value if purpose == "execution" else "compensated"
+            conn.execute(update(t.plan_steps).where(
+                t.plan_steps.c.decision_id == decision_id,
+                t.plan_steps.c.plan_version == plan_version,
+                t.plan_steps.c.step_id == step_id).values(status=step_status, detail=error))
+            self.record(conn, [Event(actor=actor, event=f"{purpose}.{status.value}",
+                                     decision_id=decision_id, plan_hash=plan_hash,
+                                     body={"step_id": step_id, "idempotency_key": key,
+                                           **({"receipt": receipt} if receipt else {}),
+                                           **({"error": error} if error else {})})], now)
+
+    def skip_steps(self, *, decision_id: str, plan_version: int, plan_hash: str,
+                   skipped: dict[str, str], actor: str, fence: int | None) -> None:
+        if not skipped:
+            return
+        now = utcnow()
+        with self.transaction() as conn:
+            self.check_fence(conn, decision_id, fence)
+            for step_id, reason in skipped.items():
+                conn.execute(update(t.plan_steps).where(
+                    t.plan_steps.c.decision_id == decision_id,
+                    t.plan_steps.c.plan_version == plan_version,
+                    t.plan_steps.c.step_id == step_id).values(status="skipped", detail=reason))
+            self.record(conn, [Event(actor=actor, event="execution.skipped",
+                                     decision_id=decision_id, plan_hash=plan_hash,
+                                     body={"step_id": s, "reason": r})
+                               for s, r in sorted(skipped.items())], now)
+
+    def step_counts(self) -> dict[str, int]:
+        with self.reading() as conn:
+            latest = (select(t.decisions.c.id, t.decisions.c.plan_version).subquery())
+            rows = conn.execute(select(t.plan_steps.c.status, func.count()).join(
+                latest, and_(latest.c.id == t.plan_steps.c.decision_id,
+                             latest.c.plan_version == t.plan_steps.c.plan_version))
+                .group_by(t.plan_steps.c.status))
+            return {s: n for s, n in rows}
+
+    # ------------------------------------------------------------------ outcomes & ledger
+
+    def record_outcome(self, outcome: Outcome, *, actor: str) -> None:
+        now = utcnow()
+        with self.transaction() as conn:
+            if not conn.scalar(select(t.decisions.c.id)
+                               .where(t.decisions.c.id == outcome.decision_id)):
+                raise NotFoundError(f"no decision {outcome.decision_id!r}", field="decision_id")
+            conn.execute(insert(t.outcomes).values(
+                decision_id=outcome.decision_id, label=outcome.label,
+                value_realized=outcome.value_realized, observed_at=outcome.observed_at,
+                note=outcome.note, recorded_at=now))
+            self.record(conn, [Event(actor=actor, event="outcome.recorded",
+                                     decision_id=outcome.decision_id,
+                                     body=outcome.model_dump(mode="json"))], now)
+
+    def ledger_entries(self, decision_id: str | None = None, limit: int = 1000
+                       ) -> list[LedgerEntry]:
+        query = select(t.ledger).order_by(t.ledger.c.seq).limit(limit)
+        if decision_id:
+            query = query.where(t.ledger.c.decision_id == decision_id)
+        with self.reading() as conn:
+            return [LedgerEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]

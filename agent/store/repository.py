@@ -1,0 +1,345 @@
+"""``Store``: reads and writes of predictions, decisions, plans, approvals, executions,
+outcomes and the ledger. Persistence only: no policy, no graph, no tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from agent.errors import ConflictError, LeaseLost, NotFoundError
+from agent.models import (
+    ApprovalStatus,
+    DecisionStatus,
+    ExecutionStatus,
+    Outcome,
+    Plan,
+    Prediction,
+    TriageAction,
+    TriageVerdict,
+    utcnow,
+)
+from agent.store import _tables as t
+from agent.store import ledger as _ledger
+from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
+from agent.store._work import WorkRecords
+from agent.store.ledger import Event, LedgerEntry
+
+__all__ = ["IngestResult", "Store"]
+
+_CHUNK = 500
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@dataclass
+class IngestResult:
+    new: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    unknown_kinds: list[str] = field(default_factory=list)
+    """Kinds no playbook answers (ingested; triage will drop them)."""
+
+
+class Store(WorkRecords):
+    """Our tables. Construct with :meth:`open`, which migrates the schema to head."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = create_store_engine(url)
+        if migrate and current_revision(engine) != head_revision():
+            upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def record(self, conn: Connection, events: Iterable[Event], at: datetime | None = None
+               ) -> list[LedgerEntry]:
+        return _ledger.append(conn, events, at=at or utcnow())
+
+    # ------------------------------------------------------------------ predictions
+
+    def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str) -> IngestResult:
+        """Insert predictions whose ids are new; one transaction, all or nothing."""
+        result = IngestResult()
+        now = utcnow()
+        with self.transaction() as conn:
+            seen: set[str] = set()
+            ids = [p.id for p in predictions]
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i:i + _CHUNK]
+                seen.update(conn.scalars(select(t.predictions.c.id)
+                                         .where(t.predictions.c.id.in_(chunk))))
+            rows, events = [], []
+            for p in predictions:
+                if p.id in seen:
+                    result.duplicates.append(p.id)
+                    continue
+                seen.add(p.id)
+                result.new.append(p.id)
+                rows.append({"id": p.id, "kind": p.kind, "entity_type": p.entity_type,
+                             "entity_id": p.entity_id, "model": p.model,
+                             "model_version": p.model_version, "score": p.score,
+                             "value_at_stake": p.value_at_stake, "observed_at": p.observed_at,
+                             "payload": p.model_dump(mode="json"), "source": source,
+                             "ingested_at": now})
+                events.append(Event(actor=actor, event="prediction.ingested",
+                                    body={"prediction_id": p.id, "kind": p.kind,
+                                          "entity_id": p.entity_id, "score": p.score,
+                                          "source": source}))
+            if rows:
+                conn.execute(insert(t.predictions), rows)
+                self.record(conn, events, now)
+        return result
+
+    def prediction(self, prediction_id: str) -> Prediction:
+        with self.reading() as conn:
+            payload = conn.scalar(select(t.predictions.c.payload)
+                                  .where(t.predictions.c.id == prediction_id))
+        if payload is None:
+            raise NotFoundError(f"no prediction {prediction_id!r}", field="prediction_id")
+        return Prediction.model_validate(payload)
+
+    def prediction_row(self, prediction_id: str) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            row = conn.execute(select(t.predictions)
+                               .where(t.predictions.c.id == prediction_id)).first()
+        return dict(row._mapping) if row else None
+
+    def untriaged(self, limit: int = 1000) -> list[Prediction]:
+        with self.reading() as conn:
+            payloads = conn.scalars(select(t.predictions.c.payload)
+                                    .where(t.predictions.c.triaged_at.is_(None))
+                                    .order_by(t.predictions.c.observed_at, t.predictions.c.id)
+                                    .limit(limit))
+            return [Prediction.model_validate(p) for p in payloads]
+
+    def last_acted(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each entity was last acted on for ``kind`` (by the prediction's time)."""
+        out: dict[str, datetime] = {}
+        ids = list(set(entity_ids))
+        with self.reading() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                rows = conn.execute(
+                    select(t.predictions.c.entity_id, func.max(t.predictions.c.observed_at))
+                    .where(t.predictions.c.kind == kind,
+                           t.predictions.c.entity_id.in_(ids[i:i + _CHUNK]),
+                           t.predictions.c.triage_action == TriageAction.ACT.value)
+                    .group_by(t.predictions.c.entity_id))
+                for entity_id, at in rows:
+                    out[entity_id] = aware(at)  # type: ignore[assignment]
+        return out
+
+    def record_triage(self, verdicts: Sequence[TriageVerdict], *, actor: str) -> None:
+        now = utcnow()
+        with self.transaction() as conn:
+            for v in verdicts:
+                conn.execute(update(t.predictions).where(t.predictions.c.id == v.prediction_id)
+                             .values(triage_action=v.action.value, triage_reason=v.reason,
+                                     triage_detail=v.detail, playbook=v.playbook,
+                                     expected_value=v.expected_value, triaged_at=now))
+            self.record(conn, [Event(actor=actor, event="prediction.triaged",
+                                     body=v.model_dump(mode="json")) for v in verdicts], now)
+
+    def actionable_without_decision(self, limit: int = 1000) -> list[str]:
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.predictions.c.id)
+                .outerjoin(t.decisions, t.decisions.c.prediction_id == t.predictions.c.id)
+                .where(t.predictions.c.triage_action == TriageAction.ACT.value,
+                       t.decisions.c.id.is_(None))
+                .order_by(t.predictions.c.observed_at, t.predictions.c.id).limit(limit)))
+
+    def triage_counts(self) -> dict[tuple[str, str], int]:
+        with self.reading() as conn:
+            rows = conn.execute(select(t.predictions.c.triage_action, t.predictions.c.triage_reason,
+                                       func.count()).group_by(t.predictions.c.triage_action,
+                                                              t.predictions.c.triage_reason))
+            return {(a or "untriaged", r or ""): n for a, r, n in rows}
+
+    # ------------------------------------------------------------------ decisions
+
+    def create_decision(self, decision_id: str, prediction: Prediction, *, playbook: str | None,
+                        expected_value: float | None, actor: str) -> bool:
+        """Insert the decision row; False when it already exists."""
+        now = utcnow()
+        with self.transaction() as conn:
+            exists = conn.scalar(select(t.decisions.c.id).where(t.decisions.c.id == decision_id))
+            if exists:
+                return False
+            conn.execute(insert(t.decisions).values(
+                id=decision_id, prediction_id=prediction.id, kind=prediction.kind,
+                entity_id=prediction.entity_id, playbook=playbook,
+                status=DecisionStatus.PLANNING.value, plan_version=0,
+                expected_value=expected_value, created_at=now, updated_at=now, fence=0))
+            self.record(conn, [Event(actor=actor, event="decision.started",
+                                     decision_id=decision_id,
+                                     body={"prediction_id": prediction.id,
+                                           "playbook": playbook})], now)
+        return True
+
+    def decision(self, decision_id: str) -> dict[str, Any]:
+        with self.reading() as conn:
+            row = conn.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).first()
+        if row is None:
+            raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
+        return dict(row._mapping)
+
+    def decisions(self, *, status: str | None = None, kind: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        query = select(t.decisions).order_by(t.decisions.c.updated_at.desc()).limit(limit)
+        if status:
+            query = query.where(t.decisions.c.status == status)
+        if kind:
+            query = query.where(t.decisions.c.kind == kind)
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def decision_counts(self) -> dict[str, int]:
+        with self.reading() as conn:
+            return dict(conn.execute(select(t.decisions.c.status, func.count())  # type: ignore[arg-type]
+                                     .group_by(t.decisions.c.status)).all())
+
+    def stalled(self, limit: int = 1000) -> list[str]:
+        """Decisions mid-way (planning or executing) whose worker's lease has lapsed."""
+        now = utcnow()
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.decisions.c.id)
+                .where(t.decisions.c.status.in_([DecisionStatus.PLANNING.value,
+                                                 DecisionStatus.EXECUTING.value]),
+                       or_(t.decisions.c.lease_until.is_(None), t.decisions.c.lease_until < now))
+                .order_by(t.decisions.c.updated_at).limit(limit)))
+
+    def claim(self, decision_id: str, owner: str, lease_seconds: float) -> int:
+        """Take the lease on a decision; return the new fencing token."""
+        now = utcnow()
+        with self.transaction() as conn:
+            res = conn.execute(
+                update(t.decisions)
+                .where(t.decisions.c.id == decision_id,
+                       or_(t.decisions.c.lease_until.is_(None),
+                           t.decisions.c.lease_until < now,
+                           t.decisions.c.lease_owner == owner))
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds),
+                        fence=t.decisions.c.fence + 1))
+            if res.rowcount == 0:
+                holder = conn.execute(select(t.decisions.c.lease_owner, t.decisions.c.lease_until)
+                                      .where(t.decisions.c.id == decision_id)).first()
+                if holder is None:
+                    raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
+                raise ConflictError(f"decision {decision_id} is being worked on by "
+                                    f"{holder.lease_owner} until {aware(holder.lease_until):%H:%M:%S}Z")
+            return int(conn.scalar(select(t.decisions.c.fence)
+                                   .where(t.decisions.c.id == decision_id)))
+
+    def release(self, decision_id: str, fence: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(t.decisions)
+                         .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
+                         .values(lease_owner=None, lease_until=None))
+
+    def check_fence(self, conn: Connection, decision_id: str, fence: int | None) -> None:
+        if fence is None:
+            return
+        current = conn.scalar(select(t.decisions.c.fence).where(t.decisions.c.id == decision_id))
+        if current != fence:
+            raise LeaseLost(f"lost the lease on {decision_id} (fence {fence}, now {current})")
+
+    def set_status(self, decision_id: str, status: DecisionStatus, *, fence: int | None,
+                   actor: str, error: str | None = None, body: dict[str, Any] | None = None,
+                   plan_hash: str | None = None) -> None:
+        now = utcnow()
+        with self.transaction() as conn:
+            self.check_fence(conn, decision_id, fence)
+            values: dict[str, Any] = {"status": status.value, "updated_at": now, "error": error}
+            if status.terminal:
+                values["finished_at"] = now
+            conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id).values(**values))
+            self.record(conn, [Event(actor=actor, event=f"decision.{status.value}",
+                                     decision_id=decision_id, plan_hash=plan_hash,
+                                     body={**(body or {}), **({"error": error} if error else {})})],
+                        now)
+
+    # ------------------------------------------------------------------ plans
+
+    def save_plan(self, plan: Plan, *, verdict: str, problems: Sequence[str] = (),
+                  actor: str, fence: int | None, supersede_previous: bool = False) -> None:
+        """Store a plan version (idempotent by decision and version)."""
+        now = utcnow()
+        with self.transaction() as conn:
+            self.check_fence(conn, plan.decision_id, fence)
+            exists = conn.scalar(select(t.plans.c.hash).where(
+                t.plans.c.decision_id == plan.decision_id, t.plans.c.version == plan.version))
+            if exists == plan.hash:
+                return
+            if exists is not None:
+                raise ConflictError(f"plan {plan.decision_id} v{plan.version} exists with "
+                                    "different content")
+            conn.execute(insert(t.plans).values(
+                decision_id=plan.decision_id, version=plan.version, hash=plan.hash,
+                planner=plan.planner, playbook=plan.playbook, body=plan.model_dump(mode="json"),
+                verdict=verdict, problems=list(problems), created_at=now))
+            conn.execute(insert(t.plan_steps), [
+                {"decision_id": plan.decision_id, "plan_version": plan.version, "step_id": s.id,
+                 "function": s.function, "tool": s.tool, "arguments": s.arguments,
+                 "arguments_hash": s.arguments_hash, "depends_on": list(s.depends_on),
+                 "risk": s.risk.value, "status": "proposed"} for s in plan.steps])
+            conn.execute(update(t.decisions).where(t.decisions.c.id == plan.decision_id)
+                         .values(plan_version=plan.version, plan_hash=plan.hash, updated_at=now))
+            if supersede_previous:
+                conn.execute(update(t.approvals).where(
+                    t.approvals.c.decision_id == plan.decision_id,
+                    t.approvals.c.plan_version < plan.version,
+                    t.approvals.c.status.in_([ApprovalStatus.PENDING.value]))
+                    .values(status=ApprovalStatus.SUPERSEDED.value))
+            self.record(conn, [Event(actor=actor, event=f"plan.{verdict}",
+                                     decision_id=plan.decision_id, plan_hash=plan.hash,
+                                     body={"version": plan.version, "planner": plan.planner,
+                                           "playbook": plan.playbook,
+                                           "steps": [f"{s.function}:{s.id}:{s.tool}"
+                                                     for s in plan.steps],
+                                           "problems": list(problems)})], now)
+
+    def plan(self, decision_id: str, version: int | None = None) -> Plan:
+        query = select(t.plans.c.body).where(t.plans.c.decision_id == decision_id)
+        query = (query.where(t.plans.c.version == version) if version is not None
+                 else query.order_by(t.plans.c.version.desc()).limit(1))
+        with self.reading() as conn:
+            body = conn.scalar(query)
+        if body is None:
+            raise NotFoundError(f"no plan for decision {decision_id!r}", field="decision_id")
+        return Plan.model_validate(body)
+
+    def plan_steps(self, decision_id: str, version: int) -> list[dict[str, Any]]:
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(t.plan_steps).where(t.plan_steps.c.decision_id == decision_id,
+                                           t.plan_steps.c.plan_version == version))]
+
+    def set_step_status(self, conn: Connection, decision_id: str, version: int, step_id: str,
+                        status: str, detail: str | None = None) -> None:
+        conn.execute(update(t.plan_steps).where(
+            t.plan_steps.c.decision_id == decision_id, t.plan_steps.c.plan_version == version,
+            t.plan_steps.c.step_id == step_id).values(status=status, detail=detail))

@@ -1,0 +1,45 @@
+"""Wiring of the decision graph. No graph is compiled at import time.
+
+::
+
+    START → plan → guard ─┬─(refused)──────────────────────────────→ record → END
+                          └→ route ─┬─ Send → approval[f] ─┐
+                                    └──────────────────────┴→ join ─┬→ execute → record
+                                                                    ├→ plan (revise, bounded)
+                                                                    └→ record (nothing approved)
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.context import DecisionContext
+from graphs.nodes.approval import approval
+from graphs.nodes.execute import execute
+from graphs.nodes.guard import guard
+from graphs.nodes.join import join
+from graphs.nodes.plan import plan
+from graphs.nodes.record import record
+from graphs.nodes.route import route
+from graphs.state import DecisionState
+
+__all__ = ["build_decision_graph"]
+
+
+def build_decision_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
+    builder = StateGraph(DecisionState, context_schema=DecisionContext)
+    builder.add_node("plan", plan)
+    builder.add_node("guard", guard)
+    builder.add_node("route", route)
+    builder.add_node("approval", approval)
+    builder.add_node("join", join)
+    builder.add_node("execute", execute)
+    builder.add_node("record", record)
+    builder.add_edge(START, "plan")
+    builder.add_edge("plan", "guard")
+    builder.add_edge("approval", "join")
+    builder.add_edge("execute", "record")
+    builder.add_edge("record", END)
+    return builder.compile(checkpointer=checkpointer, name="decisionops-decision")

@@ -1,0 +1,1 @@
+"""Nodes of the decision graph, one per file. Nodes do the work; ``graphs.builder`` wires."""

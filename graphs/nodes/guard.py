@@ -1,0 +1,35 @@
+"""guard: check the drafted plan against tool schemas, allow-lists and limits; store it
+with the verdict. A refused plan ends the decision as ``needs_human``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from agent.errors import PlanRejected
+from agent.guard import check_plan
+from agent.models import Plan
+from graphs.context import DecisionContext
+from graphs.state import DecisionState
+
+__all__ = ["guard"]
+
+
+def guard(state: DecisionState, runtime: Runtime[DecisionContext]
+          ) -> Command[Literal["route", "record"]]:
+    ctx = runtime.context
+    if state.get("plan") is None:
+        return Command(goto="record", update={"outcome": "needs_human"})
+    draft = Plan.model_validate(state["plan"])
+    try:
+        checked = check_plan(draft, ctx.tools, ctx.policies)
+    except PlanRejected as exc:
+        ctx.store.save_plan(draft, verdict="refused", problems=exc.problems, actor=ctx.actor,
+                            fence=ctx.fence, supersede_previous=draft.version > 1)
+        return Command(goto="record", update={"outcome": "needs_human",
+                                              "error": "; ".join(exc.problems)})
+    ctx.store.save_plan(checked, verdict="accepted", actor=ctx.actor, fence=ctx.fence,
+                        supersede_previous=checked.version > 1)
+    return Command(goto="route", update={"plan": checked.model_dump(mode="json")})

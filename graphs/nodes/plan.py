@@ -1,0 +1,40 @@
+"""plan: draft the next plan version with the configured planner.
+
+A version already stored (a re-run after a crash) is reused, never drafted again, so a
+resumed decision never calls a planner twice for the same version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.errors import ConfigError, NotFoundError
+from agent.models import Prediction
+from agent.planner import PlanRequest
+from graphs.context import DecisionContext
+from graphs.state import DecisionState
+
+__all__ = ["plan"]
+
+
+def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    current = state.get("plan")
+    version = (current["version"] + 1) if current else 1
+    decision_id = state["decision_id"]
+    try:
+        stored = ctx.store.plan(decision_id, version)
+        return {"plan": stored.model_dump(mode="json"), "error": None}
+    except NotFoundError:
+        pass
+    request = PlanRequest(decision_id=decision_id,
+                          prediction=Prediction.model_validate(state["prediction"]),
+                          playbook=state.get("playbook"), version=version,
+                          feedback=tuple(state.get("feedback") or ()))
+    try:
+        draft = ctx.planner.draft(request)
+    except ConfigError as exc:
+        return {"plan": None, "error": f"planner {ctx.planner.name}: {exc.message}"}
+    return {"plan": draft.model_dump(mode="json"), "error": None}

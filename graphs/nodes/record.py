@@ -1,0 +1,25 @@
+"""record: write the decision's terminal status and its summary to the store and ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.models import DecisionStatus
+from graphs.context import DecisionContext
+from graphs.state import DecisionState
+
+__all__ = ["record"]
+
+
+def record(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    status = DecisionStatus(state.get("outcome") or DecisionStatus.FAILED.value)
+    plan = state.get("plan") or {}
+    answers = state.get("answers") or {}
+    ctx.store.set_status(state["decision_id"], status, fence=ctx.fence, actor=ctx.actor,
+                         error=state.get("error"), plan_hash=plan.get("hash") or None,
+                         body={"answers": {f: a.get("status") for f, a in sorted(answers.items())},
+                               "plan_version": plan.get("version")})
+    return {"outcome": status.value}

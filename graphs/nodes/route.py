@@ -1,0 +1,57 @@
+"""route: per function, policy approves its part or asks its approvers.
+
+Functions whose part policy approves are recorded as auto-approved here; every other
+function gets its own ``approval`` branch (a ``Send``), so each can be answered and
+resumed on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+
+from agent.hashing import short_id
+from agent.models import ApprovalRequest, ApprovalStatus, DecisionStatus, Plan
+from graphs.context import DecisionContext
+from graphs.state import DecisionState
+
+__all__ = ["approval_request", "route"]
+
+
+def approval_request(plan: Plan, function: str, reason: str, approvers: tuple[str, ...]
+                     ) -> ApprovalRequest:
+    return ApprovalRequest(
+        approval_id=short_id("apr", plan.decision_id, plan.version, function),
+        decision_id=plan.decision_id, function=function, plan_version=plan.version,
+        plan_hash=plan.hash, steps=tuple(plan.steps_of(function)),
+        other_steps=tuple(f"{s.function}:{s.id}" for s in plan.steps if s.function != function),
+        approvers=approvers, reason=reason)
+
+
+def route(state: DecisionState, runtime: Runtime[DecisionContext]
+          ) -> Command[Literal["approval", "join"]]:
+    ctx = runtime.context
+    plan = Plan.model_validate(state["plan"])
+    answers: dict[str, Any] = {}
+    sends: list[Send] = []
+    for function in plan.functions():
+        policy = ctx.policies.get(function)
+        steps = plan.steps_of(function)
+        reason = policy.needs_human(steps)
+        if reason is None:
+            request = approval_request(plan, function, "within auto-approve policy",
+                                       policy.approvers)
+            ctx.store.auto_approve(request, actor=f"policy:{function}", fence=ctx.fence)
+            answers[function] = {"status": ApprovalStatus.AUTO_APPROVED.value,
+                                 "approver": f"policy:{function}",
+                                 "approved": {s.id: s.arguments for s in steps}}
+        else:
+            request = approval_request(plan, function, reason, policy.approvers)
+            sends.append(Send("approval", {"request": request.model_dump(mode="json")}))
+    ctx.store.set_status(plan.decision_id,
+                         DecisionStatus.AWAITING_APPROVAL if sends else DecisionStatus.EXECUTING,
+                         fence=ctx.fence, actor=ctx.actor, plan_hash=plan.hash,
+                         body={"waiting_on": sorted(s.arg["request"]["function"] for s in sends)})
+    return Command(goto=sends or "join", update={"answers": answers})

@@ -1,0 +1,39 @@
+"""The decision graph's state: small, JSON-only, versioned.
+
+The store is the system of record for executions and the ledger; the checkpoint holds
+only what the graph needs to continue (the prediction, the current plan, the answers).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+__all__ = ["DecisionState", "merge_answers"]
+
+
+def merge_answers(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: parallel approval branches each add their function's answer.
+
+    An empty dict from a re-plan resets the answers of the previous plan version.
+    """
+    if right is None:
+        return dict(left or {})
+    if not right:
+        return {}
+    return {**(left or {}), **right}
+
+
+class DecisionState(TypedDict, total=False):
+    schema_version: int
+    decision_id: str
+    prediction: dict[str, Any]
+    playbook: str | None
+    plan: dict[str, Any] | None
+    """The current plan version, after the guard (normalized arguments)."""
+    feedback: list[str]
+    """Revise feedback from approvers, oldest first."""
+    answers: Annotated[dict[str, Any], merge_answers]
+    """function → {status, approver, approved: {step_id: arguments}, reason}."""
+    outcome: str | None
+    """Terminal status once recorded."""
+    error: str | None

@@ -1,0 +1,93 @@
+"""The ledger's hash chain catches tampering at the first bad entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from agent.store import Event, Store
+from agent.store.ledger import verify
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    with store.transaction() as conn:
+        store.record(conn, [Event(actor=f"tester{i}", event="test.event", decision_id="dec_1",
+                                  body={"n": i, "text": "ünïcode"}) for i in range(1, 11)])
+    yield store
+    store.close()
+
+
+def _exec(store: Store, sql: str, **params: object) -> None:
+    with store.transaction() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_untouched_chain_verifies(store: Store) -> None:
+    report = verify(store.engine)
+    assert report.ok
+    assert report.entries == 10
+
+
+def test_appends_from_later_transactions_continue_the_chain(store: Store) -> None:
+    with store.transaction() as conn:
+        entries = store.record(conn, [Event(actor="a", event="more")])
+    assert entries[0].seq == 11
+    assert verify(store.engine).ok
+
+
+def test_flipped_byte_is_caught_at_that_entry(store: Store) -> None:
+    with store.reading() as conn:
+        body = conn.execute(text("select body from ledger where seq = 4")).scalar_one()
+    _exec(store, "update ledger set body = :b where seq = 4", b=body.replace("4", "5", 1))
+    report = verify(store.engine)
+    assert not report.ok
+    assert report.first_bad_seq == 4
+    assert "altered" in report.problem
+
+
+def test_changed_actor_is_caught(store: Store) -> None:
+    _exec(store, "update ledger set actor = 'mallory' where seq = 7")
+    report = verify(store.engine)
+    assert (report.ok, report.first_bad_seq) == (False, 7)
+
+
+def test_deleted_row_is_caught(store: Store) -> None:
+    _exec(store, "delete from ledger where seq = 6")
+    report = verify(store.engine)
+    assert not report.ok
+    assert report.first_bad_seq == 6
+    assert "missing" in report.problem
+
+
+def test_reordered_pair_is_caught(store: Store) -> None:
+    # Swap the content of entries 3 and 4, keeping their sequence numbers.
+    _exec(store, "update ledger set seq = -3 where seq = 3")
+    _exec(store, "update ledger set seq = 3 where seq = 4")
+    _exec(store, "update ledger set seq = 4 where seq = -3")
+    report = verify(store.engine)
+    assert not report.ok
+    assert report.first_bad_seq == 3
+
+
+def test_truncated_tail_is_caught_by_the_head(store: Store) -> None:
+    _exec(store, "delete from ledger where seq >= 9")
+    report = verify(store.engine)
+    assert not report.ok
+    assert report.first_bad_seq == 9
+    assert "removed from the end" in report.problem
+
+
+def test_rewritten_chain_without_head_is_caught(store: Store) -> None:
+    # An attacker who recomputes every hash after a change still has to match the head.
+    from agent.store.ledger import GENESIS, entry_hash
+
+    with store.reading() as conn:
+        rows = conn.execute(text("select seq, at, actor, event, decision_id, plan_hash, body "
+                                 "from ledger order by seq")).all()
+    _exec(store, "delete from ledger where seq = 10")
+    assert not verify(store.engine).ok
+    del rows, GENESIS, entry_hash

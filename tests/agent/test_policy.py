@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ConfigError, PermissionDenied
+from agent.models import Risk, Step
+from agent.policy import load_policies
+
+
+def _credit(amount: float, risk: Risk = Risk.MEDIUM) -> Step:
+    return Step(id="credit", function="finance", tool="finance.issue_credit", risk=risk,
+                arguments={"account_id": "ACC-1", "amount": amount, "currency": "EUR",
+                           "reason": "r"})
+
+
+def test_bundled_policies_have_six_functions() -> None:
+    assert set(load_policies().functions) == {"sales", "support", "finance", "operations",
+                                              "supply_chain", "maintenance"}
+
+
+def test_auto_approval_needs_low_risk_and_amount_under_the_auto_limit() -> None:
+    finance = load_policies().get("finance")
+    assert finance.needs_human([_credit(80)]) is None
+    assert "amount" in finance.needs_human([_credit(120)])
+    assert "risk" in finance.needs_human([_credit(80, Risk.HIGH)])
+
+
+def test_limits_report_each_problem() -> None:
+    finance = load_policies().get("finance")
+    problems = finance.limit_problems("finance.issue_credit",
+                                      {"amount": 900, "currency": "JPY"})
+    assert problems == ["amount: 900 is over the limit of 500",
+                        "currency: 'JPY' is not one of the allowed values (EUR, USD, GBP)"]
+
+
+def test_only_named_approvers_may_answer() -> None:
+    policies = load_policies()
+    policies.authorize("finance", "dana@finance")
+    with pytest.raises(PermissionDenied, match="raj@sales is not an approver of finance"):
+        policies.authorize("finance", "raj@sales")
+
+
+def test_bad_policy_file_names_the_function_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "functions.yaml"
+    path.write_text("functions:\n  finance:\n    approvers: []\n    tools: [finance.issue_credit]\n")
+    with pytest.raises(ConfigError, match=r"functions\.yaml.*finance\.approvers"):
+        load_policies(path)
+    path.write_text("functions:\n  finance:\n    approvers: [a]\n    tools: [x.y]\n"
+                    "    limits: {finance.issue_credit: {amount: {max: 5}}}\n")
+    with pytest.raises(ConfigError, match="not in this function's tools"):
+        load_policies(path)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from agent.models import Prediction, TriageAction
+from agent.playbooks import load_playbooks
+from agent.triage import in_holdout, triage
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _p(score: float = 0.9, value: float | None = 50_000, **over: object) -> Prediction:
+    return Prediction.model_validate({
+        "id": over.pop("id", "p-1"), "model": "m", "kind": over.pop("kind", "churn"),
+        "entity_type": "account", "entity_id": "ACC-1", "score": score,
+        "value_at_stake": value, "observed_at": over.pop("observed_at", NOW), **over})
+
+
+def _verdict(prediction: Prediction, last: datetime | None = None, share: float = 0.0):
+    playbook = load_playbooks().for_prediction(prediction)
+    return triage(prediction, playbook, last_acted_at=last, now=NOW, holdout_share=share)
+
+
+def test_actionable_prediction_acts_with_expected_value() -> None:
+    verdict = _verdict(_p())
+    assert verdict.action == TriageAction.ACT
+    assert verdict.expected_value == 45_000
+
+
+def test_drops_carry_reasons() -> None:
+    assert _verdict(_p(score=0.2)).reason == "below_threshold"
+    assert _verdict(_p(value=100)).reason == "low_expected_value"
+    assert _verdict(_p(value=None)).reason == "low_expected_value"
+    assert _verdict(_p(kind="weather")).reason == "no_playbook"
+
+
+def test_cooldown_blocks_a_second_action_within_the_window() -> None:
+    verdict = _verdict(_p(), last=NOW - timedelta(days=3))
+    assert (verdict.action, verdict.reason) == (TriageAction.DROP, "cooldown")
+    assert _verdict(_p(), last=NOW - timedelta(days=45)).action == TriageAction.ACT
+
+
+def test_holdout_is_deterministic_and_near_the_share() -> None:
+    predictions = [_p(id=f"p-{i}", entity_id=f"ACC-{i}") for i in range(2000)]
+    held = [p for p in predictions if in_holdout(p, 0.1)]
+    assert 150 < len(held) < 250
+    assert held == [p for p in predictions if in_holdout(p, 0.1)]
+    assert _verdict(held[0], share=0.1).action == TriageAction.HOLD

@@ -1,0 +1,63 @@
+"""Test-wide guards and fixtures.
+
+No test may reach the outside network (and so no real LLM): any socket connection to a
+non-loopback address fails the test. Local servers (PostgreSQL, scripted LLM servers)
+are on 127.0.0.1 and stay reachable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ALLOW_OUTSIDE_NETWORK = False
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check(address: object) -> None:
+    if ALLOW_OUTSIDE_NETWORK or not isinstance(address, tuple):
+        return  # unix sockets are local
+    host = str(address[0])
+    if host in ("localhost",):
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise RuntimeError(f"tests may not connect to {host!r}: only loopback is allowed "
+                       "(no real LLM or outside network in tests)")
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    _check(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    _check(address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty DecisionOps data folder, used through the environment like a user would."""
+    folder = tmp_path / "home"
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("DECISIONOPS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DECISIONOPS_HOME", str(folder))
+    monkeypatch.setenv("DECISIONOPS_TOOL_BACKOFF_SECONDS", "0.01")
+    yield folder
