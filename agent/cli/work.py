@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -83,22 +82,8 @@ def ingest(
 
 
 def _mapping(path: Path | None, **defaults: str | None) -> FieldMapping:
-    data: dict = {}
-    if path is not None:
-        import yaml
-
-        try:
-            data = (json.loads(path.read_text()) if path.suffix == ".json"
-                    else yaml.safe_load(path.read_text())) or {}
-        except (ValueError, yaml.YAMLError) as exc:
-            raise fail(f"--mapping: {path}: cannot parse: {exc}") from exc
-    given = {k: v for k, v in defaults.items() if v is not None}
-    if given:
-        data["defaults"] = {**data.get("defaults", {}), **given}
-    try:
-        return FieldMapping.model_validate(data)
-    except ValueError as exc:
-        raise fail(f"--mapping: {exc}") from exc
+    base = FieldMapping.from_file(path) if path is not None else FieldMapping()
+    return base.with_defaults(**defaults)
 
 
 def run(

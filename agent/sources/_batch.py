@@ -1,0 +1,155 @@
+"""What a read returns: ``SourceBatch`` with its ``RowError`` list, the ``SourceLimits``
+that bound a read, and the private builder that assembles a batch row by row.
+
+Row-level problems become ``RowError`` entries and the row is skipped; problems with
+the whole input (too large, too many rows, unreadable, wrong shape) raise
+``agent.errors.InvalidInputError`` instead. Mapping rows onto ``Prediction`` lives in
+``_rows``; reading files and server bodies lives in ``_files``, ``_mlflow``, ``_kserve``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.errors import InvalidInputError
+from agent.models import Prediction
+
+__all__ = ["Problem", "RowError", "RowRejected", "SourceBatch", "SourceLimits", "clip"]
+
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+_CLIP = 80
+
+
+def clip(value: Any, limit: int = _CLIP) -> str:
+    """``value`` as short, printable text for an error message: control and bidi
+    characters escaped (a CSV cell must not drive the terminal), cut to ``limit``."""
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        except (ValueError, TypeError, RecursionError):
+            value = repr(value)
+    value = value[: limit * 4]  # bound the work before escaping
+    value = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+class SourceLimits(BaseModel):
+    """Bounds of one read. Exceeding ``max_bytes`` or ``max_rows`` refuses the whole input;
+    a value over ``max_field_chars`` fails its row."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    """Largest file or body accepted."""
+    max_rows: int = Field(500_000, ge=1)
+    """Most data rows (CSV records, JSONL lines, predictions in a response) accepted."""
+    max_field_chars: int = Field(10_000, ge=1)
+    """Longest single value (cell, JSON string) accepted."""
+
+
+class RowError(BaseModel):
+    """One problem with one row; the row was skipped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    row: int
+    """1-based data row: the n-th CSV record after the header, the n-th non-blank JSONL
+    line, or the n-th prediction of a model-server response."""
+    line: int | None = None
+    """File line where the row starts, counting a CSV header as line 1; ``None`` for
+    server bodies."""
+    field: str | None
+    """The ``Prediction`` field, dotted (``score``, ``features.region``); ``None`` when the
+    row as a whole is unreadable."""
+    source: str | None = None
+    """Where the value came from: a column or key name, ``defaults.<field>``, or a JSON path."""
+    message: str
+    value: str | None = None
+    """The offending raw value, printable and cut to about 80 characters."""
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
+        what = self.field or "row"
+        if self.source and self.source != self.field:
+            what += f" ({self.source})"
+        tail = f" [got {self.value!r}]" if self.value is not None else ""
+        return f"{where}: {what}: {self.message}{tail}"
+
+
+class SourceBatch(BaseModel):
+    """The predictions read from one file or body, and the rows that were skipped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    predictions: list[Prediction]
+    errors: list[RowError]
+    rows_read: int
+    """Data rows seen, good and bad (blank lines are not rows)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Problem(NamedTuple):
+    """A row problem before it knows its row number."""
+
+    field: str | None
+    source: str | None
+    message: str
+    value: Any = None
+
+
+class RowRejected(Exception):
+    """Raised by the row mapper, caught by the readers (never leaves the package);
+    carries every problem found in the row."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].message if problems else "row rejected")
+        self.problems = problems
+
+
+class BatchBuilder:
+    """Counts rows, enforces ``max_rows``, drops duplicate ids and collects errors."""
+
+    def __init__(self, limits: SourceLimits, *, location: str | None) -> None:
+        self._limits = limits
+        self._location = location
+        self._seen: dict[str, int] = {}
+        self.predictions: list[Prediction] = []
+        self.errors: list[RowError] = []
+        self.rows = 0
+
+    def next_row(self) -> int:
+        self.rows += 1
+        if self.rows > self._limits.max_rows:
+            raise InvalidInputError(
+                f"more than {self._limits.max_rows} rows; split the input or raise max_rows",
+                location=self._location, max_rows=self._limits.max_rows)
+        return self.rows
+
+    def add(self, prediction: Prediction, row: int, line: int | None = None) -> None:
+        first = self._seen.get(prediction.id)
+        if first is not None:
+            self.errors.append(RowError(
+                row=row, line=line, field="id", source=None, value=clip(prediction.id),
+                message=f"duplicate id; the first one (row {first}) was kept"))
+            return
+        self._seen[prediction.id] = row
+        self.predictions.append(prediction)
+
+    def fail(self, row: int, problems: list[Problem], line: int | None = None) -> None:
+        for p in problems:
+            self.errors.append(RowError(
+                row=row, line=line, message=p.message,
+                field=None if p.field is None else clip(p.field, 120),
+                source=None if p.source is None else clip(p.source, 120),
+                value=None if p.value is None else clip(p.value)))
+
+    def build(self) -> SourceBatch:
+        return SourceBatch(predictions=self.predictions, errors=self.errors, rows_read=self.rows)

@@ -1,0 +1,107 @@
+"""Model-server bodies: bounded JSON loading, and joining the rows of a request with the
+scores of its response into a ``SourceBatch``.
+
+The MLflow and Open Inference Protocol shapes are read in ``_mlflow`` and ``_kserve``;
+they hand this module aligned lists (request row, entity id, score) per prediction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from agent.errors import InvalidInputError
+from agent.models import utcnow
+from agent.sources._batch import BatchBuilder, Problem, RowRejected, SourceBatch, SourceLimits
+from agent.sources._mapping import FieldMapping
+from agent.sources._rows import Given, parse_timestamp, to_prediction
+
+__all__ = ["Body", "fingerprint", "join", "load_body", "resolve_observed_at"]
+
+Body = bytes | bytearray | str | dict[str, Any] | list[Any]
+"""A JSON body as received (bytes or text) or already parsed."""
+
+
+def load_body(body: Body, *, what: str, limits: SourceLimits) -> Any:
+    """Parse ``body`` (``what`` is ``request`` or ``response``, for messages)."""
+    if isinstance(body, dict | list):
+        return body
+    if not isinstance(body, bytes | bytearray | str):
+        raise InvalidInputError(f"must be JSON bytes, text or a parsed object, not "
+                                f"{type(body).__name__}", location=what)
+    size = len(body) if not isinstance(body, str) else len(body.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise InvalidInputError(f"body is {size} bytes; the limit is {limits.max_bytes} bytes "
+                                "(max_bytes)", location=what, max_bytes=limits.max_bytes)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
+        raise InvalidInputError(f"not valid JSON: {exc}", location=what) from exc
+
+
+def fingerprint(*bodies: Any) -> str:
+    """A digest of parsed bodies, standing in for a response id so that re-delivering the
+    same bytes derives the same prediction ids. Tolerates NaN, unlike canonical hashing."""
+    text = json.dumps(bodies, sort_keys=True, separators=(",", ":"), default=str)
+    return "body:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def resolve_observed_at(observed_at: datetime | str | float | None,
+                        mapping: FieldMapping) -> datetime | None:
+    """Validate the caller's ``observed_at`` once, not once per row."""
+    if observed_at is None:
+        return None
+    try:
+        return parse_timestamp(observed_at, mapping.zone)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc), field="observed_at") from exc
+
+
+def join(rows: Sequence[dict[str, Any]], entities: Sequence[Given],
+         scores: Sequence[Given | Problem],
+         mapping: FieldMapping, *, limits: SourceLimits, location: str,
+         fallback: dict[str, Given] | None = None, observed_at: datetime | None = None,
+         response_id: str | None = None, body_digest: str) -> SourceBatch:
+    """One prediction per (row, entity, score); a ``Problem`` in ``scores`` fails its row.
+
+    Time: ``observed_at`` > the mapped request column or default > the clock. Ids (unless
+    the mapping explicitly names an id column of the request) derive from model,
+    version, kind, entity, the time (not when it came from the clock) and the response
+    id, else ``body_digest`` when the time came from the clock: a re-delivered response
+    maps onto the same ids.
+    """
+    if "id" not in mapping.explicit_columns:
+        # Request columns are model inputs; one that happens to be called "id" is
+        # usually the entity's id, not a prediction id, so only an explicit mapping reads it.
+        mapping = mapping.model_copy(update={"id": None})
+    batch = BatchBuilder(limits, location=location)
+    anchor_id = f"response:{response_id}" if response_id else None
+    time_column = mapping.column("observed_at")
+    now = utcnow()
+    for record, entity, score in zip(rows, entities, scores, strict=True):
+        row = batch.next_row()
+        if isinstance(score, Problem):
+            batch.fail(row, [score])
+            continue
+        if entity.value is None or (isinstance(entity.value, str) and not entity.value.strip()):
+            batch.fail(row, [Problem("entity_id", entity.source, "missing: no entity id")])
+            continue
+        given = {"score": score, "entity_id": entity}
+        has_time = observed_at is not None or "observed_at" in mapping.defaults or (
+            time_column is not None and record.get(time_column) not in (None, ""))
+        if observed_at is not None:
+            given["observed_at"] = Given(observed_at, "observed_at")
+        elif not has_time:
+            given["observed_at"] = Given(now, "clock")
+        anchor = anchor_id or (None if has_time else body_digest)
+        try:
+            prediction = to_prediction(record, mapping, limits=limits, given=given,
+                                       fallback=fallback, time_in_id=has_time, anchor=anchor)
+        except RowRejected as rejected:
+            batch.fail(row, rejected.problems)
+        else:
+            batch.add(prediction, row)
+    return batch.build()
