@@ -79,6 +79,7 @@ class Executor:
         for dependent in sorted(plan.dependents_of(set(skipped))):
             skipped.setdefault(dependent, "depends on a step that will not run")
         report.skipped.update(skipped)
+        ledger_hashes = self._store.approved_hashes(plan.decision_id, plan.hash)
         self._store.skip_steps(decision_id=plan.decision_id, plan_version=plan.version,
                                plan_hash=plan.hash, skipped=skipped, actor=self._actor,
                                fence=fence)
@@ -91,10 +92,10 @@ class Executor:
                 if blocked:
                     report.skipped.update(blocked)
                 if len(runnable) == 1:
-                    results = [self._step(plan, plan.step(runnable[0]), approved, fence)]
+                    results = [self._step(plan, plan.step(runnable[0]), approved, ledger_hashes, fence)]
                 else:
                     results = list(pool.map(
-                        lambda sid: self._step(plan, plan.step(sid), approved, fence), runnable))
+                        lambda sid: self._step(plan, plan.step(sid), approved, ledger_hashes, fence), runnable))
                 for step_id, ok, payload in results:
                     if ok:
                         report.succeeded[step_id] = payload
@@ -116,7 +117,7 @@ class Executor:
     # ------------------------------------------------------------------ one step
 
     def _step(self, plan: Plan, step: Step, approved: Mapping[str, Mapping[str, Any]],
-              fence: int | None) -> tuple[str, bool, Any]:
+              ledger_hashes: Mapping[str, str], fence: int | None) -> tuple[str, bool, Any]:
         arguments = dict(approved[step.id])
         approved_hash = digest(arguments)
         key = idempotency_key(plan.decision_id, step.id, approved_hash)
@@ -127,6 +128,9 @@ class Executor:
         # these arguments (an approval is not a licence to exceed limits).
         candidate = step.model_copy(update={"arguments": arguments})
         checked, problems = check_step(candidate, self._tools, self._policies)
+        if ledger_hashes.get(step.id) != approved_hash:
+            problems = [*problems, "the arguments differ from those recorded as approved in the "
+                        "ledger (changed after approval?)"]
         if problems or digest(checked.arguments) != approved_hash:
             reason = "; ".join(problems) or "arguments changed between approval and execution"
             self._fail_without_call(plan, step, key, arguments, approved_hash, reason, fence)

@@ -35,9 +35,9 @@ class ArgumentLimit(BaseModel):
         out = []
         if isinstance(value, int | float) and not isinstance(value, bool):
             if self.max is not None and value > self.max:
-                out.append(f"{name}: {value} is over the limit of {_num(self.max)}")
+                out.append(f"{name}: {_num(value)} is over the limit of {_num(self.max)}")
             if self.min is not None and value < self.min:
-                out.append(f"{name}: {value} is under the minimum of {_num(self.min)}")
+                out.append(f"{name}: {_num(value)} is under the minimum of {_num(self.min)}")
         if self.allowed is not None and value not in self.allowed:
             allowed = ", ".join(str(a) for a in self.allowed)
             out.append(f"{name}: {value!r} is not one of the allowed values ({allowed})")

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from agent.errors import ConflictError, NotFoundError
+from agent.hashing import digest
 from agent.models import ApprovalRequest, ApprovalStatus, ExecutionStatus, Outcome, utcnow
 from agent.store import _tables as t
 from agent.store.ledger import Event, LedgerEntry
@@ -80,7 +81,9 @@ class WorkRecords:
             self.record(conn, [Event(actor=actor, event="approval.auto_approved",
                                      decision_id=req.decision_id, plan_hash=req.plan_hash,
                                      body={"approval_id": req.approval_id,
-                                           "function": req.function, "reason": req.reason})], now)
+                                           "function": req.function, "reason": req.reason,
+                                           "approved_hashes": {s.id: digest(s.arguments)
+                                                               for s in req.steps}})], now)
 
     def approval(self, approval_id: str) -> dict[str, Any]:
         with self.reading() as conn:
@@ -125,9 +128,11 @@ class WorkRecords:
                                     + (f" (by {row.approver})" if row.approver else ""))
             decision_id = conn.scalar(select(t.approvals.c.decision_id)
                                       .where(t.approvals.c.id == approval_id))
+            hashes = {sid: digest(args) for sid, args in (approved_arguments or {}).items()}
             self.record(conn, [Event(actor=approver, event=f"approval.{status.value}",
                                      decision_id=decision_id, plan_hash=plan_hash,
-                                     body={"approval_id": approval_id, "answer": answer})], now)
+                                     body={"approval_id": approval_id, "answer": answer,
+                                           "approved_hashes": hashes})], now)
 
     def answered_unapplied(self, decision_id: str | None = None) -> list[dict[str, Any]]:
         query = select(t.approvals).where(
@@ -138,6 +143,19 @@ class WorkRecords:
             query = query.where(t.approvals.c.decision_id == decision_id)
         with self.reading() as conn:
             return [dict(r._mapping) for r in conn.execute(query.order_by(t.approvals.c.answered_at))]
+
+    def approved_hashes(self, decision_id: str, plan_hash: str) -> dict[str, str]:
+        """step id → hash of the arguments an approver (or policy) approved, read from the
+        ledger, which a change to the approvals table cannot alter unnoticed."""
+        events = [f"approval.{s.value}" for s in (ApprovalStatus.APPROVED, ApprovalStatus.EDITED,
+                                                  ApprovalStatus.AUTO_APPROVED)]
+        out: dict[str, str] = {}
+        with self.reading() as conn:
+            for body in conn.scalars(select(t.ledger.c.body).where(
+                    t.ledger.c.decision_id == decision_id, t.ledger.c.plan_hash == plan_hash,
+                    t.ledger.c.event.in_(events)).order_by(t.ledger.c.seq)):
+                out.update(body.get("approved_hashes") or {})
+        return out
 
     def mark_applied(self, approval_ids: Sequence[str]) -> None:
         if not approval_ids:

@@ -71,6 +71,8 @@ def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[L
         conn.execute(insert(ledger_head).values(id=1, seq=0, hash=GENESIS))
     head = conn.execute(select(ledger_head.c.seq, ledger_head.c.hash)
                         .where(ledger_head.c.id == 1)).one()
+    # Taken under the head lock, so times never run backwards along the chain.
+    at = max(at, datetime.now(UTC))
     seq, prev = head.seq, head.hash
     rows = []
     entries = []

@@ -72,6 +72,7 @@ class Store(WorkRecords):
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
+            conn.execution_options(read_only=True)
             yield conn
 
     def record(self, conn: Connection, events: Iterable[Event], at: datetime | None = None

@@ -1,0 +1,59 @@
+"""A wired runtime on fresh SQLite files, and helpers to drive one decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.models import Prediction
+from agent.runtime import Runtime
+from agent.settings import Settings
+from graphs import StepResult
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01, max_replans=2)
+    with Runtime(settings, actor="test-worker") as runtime:
+        runtime.enterprise.seed()
+        yield runtime
+
+
+def churn(pid: str = "churn-test-1", *, account: str = "ACC-10004", score: float = 0.9,
+          value: float = 40_000, **features: Any) -> Prediction:
+    return Prediction(id=pid, model="churn-gbm", model_version="t", kind="churn",
+                      entity_type="account", entity_id=account, score=score,
+                      value_at_stake=value,
+                      features={"segment": "enterprise", "plan": "scale", **features},
+                      observed_at="2026-11-20T08:00:00Z")
+
+
+def failure(pid: str = "failure-test-1", *, asset: str, site: str, part: str,
+            score: float = 0.8) -> Prediction:
+    return Prediction(id=pid, model="asset-failure-lstm", kind="failure", entity_type="asset",
+                      entity_id=asset, score=score, value_at_stake=50_000,
+                      features={"site": site, "asset_class": "pump", "spare_part_sku": part,
+                                "remaining_useful_life_hours": 100},
+                      observed_at="2026-11-20T08:00:00Z")
+
+
+def start(rt: Runtime, prediction: Prediction) -> StepResult:
+    rt.ingest([prediction], source="test")
+    rt.triage_pending()
+    work = rt.start_actionable()
+    assert not work.errors, work.errors
+    (result,) = work.started
+    return result
+
+
+def pending(rt: Runtime, decision_id: str) -> dict[str, dict[str, Any]]:
+    return {a["function"]: a for a in rt.store.approvals(decision_id=decision_id,
+                                                         status="pending")}
+
+
+def steps(rt: Runtime, decision_id: str) -> dict[str, str]:
+    version = rt.store.decision(decision_id)["plan_version"]
+    return {s["step_id"]: s["status"] for s in rt.store.plan_steps(decision_id, version)}

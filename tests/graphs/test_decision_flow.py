@@ -1,0 +1,211 @@
+"""The decision graph end to end on real SQLite files and the reference enterprise:
+parallel approvals, reject, edit, revise, and the executor's guarantees."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, update
+
+from agent.errors import ConflictError, PermissionDenied, ToolArgumentsError
+from agent.models import Approve, Edit, Reject, Revise
+from agent.runtime import Runtime
+from agent.store import _tables as t
+from tests.graphs.conftest import churn, failure, pending, start, steps
+
+
+def _ledger_size(rt: Runtime) -> int:
+    with rt.store.reading() as conn:
+        return conn.scalar(select(func.count()).select_from(t.ledger))
+
+
+def test_policy_splits_plan_into_auto_approved_and_human_parts(rt: Runtime) -> None:
+    result = start(rt, churn())
+    assert result.status == "awaiting_approval"
+    assert set(pending(rt, result.decision_id)) == {"sales", "finance"}
+    auto = rt.store.approvals(decision_id=result.decision_id, status="auto_approved")
+    assert [a["function"] for a in auto] == ["support"]
+    assert rt.enterprise.effects() == []  # nothing runs before every function answered
+
+
+@pytest.mark.parametrize("order", [("sales", "finance"), ("finance", "sales")])
+def test_two_functions_approve_independently_in_either_order(rt: Runtime,
+                                                             order: tuple[str, str]) -> None:
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    first, second = order
+    after_first = rt.answer(requests[first]["id"], Approve(),
+                            approver=rt.policies.get(first).approvers[0])
+    assert after_first.status == "awaiting_approval"
+    assert after_first.pending_approvals == [requests[second]["id"]]
+    assert rt.enterprise.effects() == []
+    done = rt.answer(requests[second]["id"], Approve(),
+                     approver=rt.policies.get(second).approvers[0])
+    assert done.status == "completed"
+    assert set(steps(rt, decision).values()) == {"succeeded"}
+    tools = sorted(e.tool for e in rt.enterprise.effects())
+    assert tools == ["crm.create_retention_offer", "crm.create_task", "finance.issue_credit",
+                     "support.open_ticket"]
+
+
+def test_reject_skips_the_functions_steps_and_their_dependents(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    rt.answer(requests["finance"]["id"], Approve(), approver="dana@finance")
+    result = rt.answer(requests["sales"]["id"], Reject(reason="customer already on a deal"),
+                       approver="raj@sales")
+    assert result.status == "completed"
+    assert steps(rt, decision) == {"retention_offer": "skipped",
+                                   "inform_account_manager": "skipped",
+                                   "goodwill_credit": "skipped", "proactive_case": "succeeded"}
+    assert [e.tool for e in rt.enterprise.effects()] == ["support.open_ticket"]
+    skipped = [e for e in rt.store.ledger_entries(decision) if e.event == "execution.skipped"]
+    assert {e.body["step_id"] for e in skipped} == {"retention_offer", "inform_account_manager",
+                                                    "goodwill_credit"}
+
+
+def test_all_functions_rejecting_ends_the_decision_rejected(rt: Runtime) -> None:
+    prediction = churn(value=10_000, segment="mid_market")  # no credit step; sales and support
+    decision = start(rt, prediction).decision_id
+    (sales,) = pending(rt, decision).values()
+    result = rt.answer(sales["id"], Reject(reason="no"), approver="raj@sales")
+    assert result.status == "completed"
+    assert [e.tool for e in rt.enterprise.effects()] == ["support.open_ticket"]
+
+
+def test_edit_is_revalidated_and_is_what_executes(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    rt.answer(requests["finance"]["id"], Edit(arguments={"goodwill_credit": {"amount": 150}}),
+              approver="dana@finance")
+    rt.answer(requests["sales"]["id"], Approve(), approver="raj@sales")
+    (credit,) = rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 150
+    executed = {e["step_id"]: e for e in rt.store.executions(decision)}
+    assert executed["goodwill_credit"]["arguments"]["amount"] == 150
+    assert rt.enterprise.rows("credits")[0]["amount"] == 150
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"goodwill_credit": {"amount": 900}}, "goodwill_credit.arguments.amount"),
+    ({"goodwill_credit": {"amount": "lots"}}, "goodwill_credit.arguments.amount"),
+    ({"goodwill_credit": {"currency": "JPY"}}, "goodwill_credit.arguments.currency"),
+    ({"goodwill_credit": {"surprise": 1}}, "goodwill_credit.arguments.surprise"),
+    ({"retention_offer": {"discount_pct": 5}}, "arguments.retention_offer"),
+])
+def test_bad_edit_is_refused_naming_the_field_and_changes_nothing(
+        rt: Runtime, change: dict, field: str) -> None:
+    decision = start(rt, churn()).decision_id
+    request = pending(rt, decision)["finance"]
+    before = _ledger_size(rt)
+    with pytest.raises(Exception) as err:
+        rt.answer(request["id"], Edit(arguments=change), approver="dana@finance")
+    assert getattr(err.value, "field", None) == field
+    assert err.value.exit_code == 2
+    assert rt.store.approval(request["id"])["status"] == "pending"
+    assert _ledger_size(rt) == before
+
+
+def test_edit_beyond_limit_is_a_tool_arguments_error(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    request = pending(rt, decision)["finance"]
+    with pytest.raises(ToolArgumentsError, match="900 is over the limit of 500"):
+        rt.answer(request["id"], Edit(arguments={"goodwill_credit": {"amount": 900}}),
+                  approver="dana@finance")
+
+
+def test_only_the_functions_approvers_may_answer_and_only_once(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    request = pending(rt, decision)["finance"]
+    with pytest.raises(PermissionDenied):
+        rt.answer(request["id"], Approve(), approver="raj@sales")
+    rt.answer(request["id"], Approve(), approver="dana@finance")
+    with pytest.raises(ConflictError, match="already approved by dana@finance"):
+        rt.answer(request["id"], Reject(reason="changed my mind"), approver="omar@finance")
+
+
+def test_revise_redrafts_and_asks_every_function_again_within_the_bound(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    for version in (1, 2):
+        requests = pending(rt, decision)
+        assert {r["plan_version"] for r in requests.values()} == {version}
+        rt.answer(requests["finance"]["id"], Approve(), approver="dana@finance")
+        result = rt.answer(requests["sales"]["id"], Revise(feedback="smaller discount"),
+                           approver="raj@sales")
+        assert result.status == "awaiting_approval"
+    # max_replans=2: plan v3 exists; a third revise counts as a rejection of sales.
+    requests = pending(rt, decision)
+    assert {r["plan_version"] for r in requests.values()} == {3}
+    rt.answer(requests["finance"]["id"], Approve(), approver="dana@finance")
+    result = rt.answer(requests["sales"]["id"], Revise(feedback="again"), approver="raj@sales")
+    assert result.status == "completed"
+    assert steps(rt, decision)["retention_offer"] == "skipped"
+    old = rt.store.approvals(decision_id=decision, status="approved")
+    assert {a["plan_version"] for a in old} == {1, 2, 3}
+
+
+def test_retryable_tool_errors_are_retried_with_the_same_key(rt: Runtime) -> None:
+    rt.enterprise.inject_fault("support.open_ticket", "fail_retryable", times=2)
+    decision = start(rt, churn(value=10_000, segment="mid_market")).decision_id
+    rt.answer(pending(rt, decision)["sales"]["id"], Approve(), approver="raj@sales")
+    (ticket,) = [e for e in rt.store.executions(decision) if e["step_id"] == "proactive_case"]
+    assert (ticket["status"], ticket["attempts"]) == ("succeeded", 3)
+    assert len(rt.enterprise.effects("support.open_ticket")) == 1
+
+
+def test_commit_then_dropped_connection_yields_one_effect(rt: Runtime) -> None:
+    rt.enterprise.inject_fault("crm.create_retention_offer", "commit_then_fail", times=1)
+    decision = start(rt, churn(value=10_000, segment="mid_market")).decision_id
+    rt.answer(pending(rt, decision)["sales"]["id"], Approve(), approver="raj@sales")
+    offer = [e for e in rt.store.executions(decision) if e["step_id"] == "retention_offer"][0]
+    assert offer["status"] == "succeeded"
+    assert offer["attempts"] == 2
+    assert offer["receipt"]["_replayed"] is True
+    assert len(rt.enterprise.effects("crm.create_retention_offer")) == 1
+    assert len(rt.enterprise.rows("retention_offers")) == 1
+
+
+def test_permanent_failure_skips_dependents_without_compensation(rt: Runtime) -> None:
+    rt.enterprise.inject_fault("crm.create_retention_offer", "fail_permanent", times=1)
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    rt.answer(requests["finance"]["id"], Approve(), approver="dana@finance")
+    result = rt.answer(requests["sales"]["id"], Approve(), approver="raj@sales")
+    assert result.status == "failed"
+    assert steps(rt, decision) == {"retention_offer": "failed", "goodwill_credit": "skipped",
+                                   "inform_account_manager": "skipped",
+                                   "proactive_case": "succeeded"}
+
+
+def test_all_or_nothing_plan_compensates_completed_steps(rt: Runtime) -> None:
+    asset = rt.enterprise.rows("assets")[0]
+    part = rt.enterprise.rows("skus")[0]["sku"]
+    rt.enterprise.inject_fault("erp.create_purchase_order", "fail_permanent", times=1)
+    decision = start(rt, failure(asset=asset["asset_id"], site=asset["site"], part=part)
+                     ).decision_id
+    for function, request in pending(rt, decision).items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+    assert rt.store.decision(decision)["status"] == "compensated"
+    assert steps(rt, decision) == {"work_order": "compensated", "downtime": "compensated",
+                                   "spare_part": "failed"}
+    assert [w["status"] for w in rt.enterprise.rows("work_orders")] == ["cancelled"]
+    assert [d["status"] for d in rt.enterprise.rows("downtimes")] == ["cancelled"]
+
+
+def test_arguments_changed_after_approval_are_refused(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    rt.answer(requests["finance"]["id"], Approve(), approver="dana@finance", apply=False)
+    # Someone with database access raises the approved amount behind the approver's back.
+    row = rt.store.approval(requests["finance"]["id"])
+    with rt.store.transaction() as conn:
+        tampered = {**row["approved_arguments"]}
+        tampered["goodwill_credit"] = {**tampered["goodwill_credit"], "amount": 499}
+        conn.execute(update(t.approvals).where(t.approvals.c.id == row["id"]).values(
+            approved_arguments=tampered,
+            answer={"type": "edit", "arguments": {"goodwill_credit": {"amount": 499}},
+                    "comment": ""}))
+    result = rt.answer(requests["sales"]["id"], Approve(), approver="raj@sales")
+    assert result.status == "failed"
+    assert rt.enterprise.effects("finance.issue_credit") == []
+    credit = [e for e in rt.store.executions(decision) if e["step_id"] == "goodwill_credit"][0]
+    assert "recorded as approved in the ledger" in credit["error"]
