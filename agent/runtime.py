@@ -77,6 +77,9 @@ class Runtime:
         self._stack.callback(self.store.close)
         self.enterprise = Enterprise(s.resolved_enterprise_url)
         self.enterprise.create()
+        if self.enterprise.counts().get("accounts", 0) == 0:
+            # The embedded reference enterprise comes seeded: nothing to set up.
+            self.enterprise.seed()
         self._stack.callback(self.enterprise.close)
         self.tools: ToolRegistry = build_reference_registry(self.enterprise)
         self._check_policies()

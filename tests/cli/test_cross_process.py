@@ -1,0 +1,110 @@
+"""The loop across processes: one process ingests and starts decisions, another
+answers approvals any time later, a crashed worker's decision is carried on by the next
+run without repeating an effect."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+pytestmark = pytest.mark.slow
+
+HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,features,observed_at\n"
+ROW = ('{id},churn-gbm,churn,account,{account},0.91,{value},'
+       '"{{""segment"": ""enterprise"", ""plan"": ""scale""}}",2026-11-20T08:00:00Z\n')
+
+
+def _csv(write: Callable[[str, str], Path], *rows: tuple[str, str, int]) -> Path:
+    return write("preds.csv", HEADER + "".join(ROW.format(id=i, account=a, value=v)
+                                              for i, a, v in rows))
+
+
+def _enterprise_effects(cli: Cli) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(cli.cwd / "home" / "enterprise.sqlite") as conn:
+        return conn.execute("select tool, idempotency_key from tool_calls").fetchall()
+
+
+def test_approvals_answered_from_other_processes_resume_the_decision(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    path = _csv(write, ("p-1", "ACC-10004", 40000))
+    report = cli.json("ingest", str(path), "--format", "csv")
+    assert report["ingested"] == 1
+    run = cli.json("run", "--once")
+    assert run["act"] == 1 and len(run["started"]) == 1
+    decision = run["started"][0]["decision_id"]
+    finance = cli.json("approvals", "list", "--function", "finance")
+    sales = cli.json("approvals", "list", "--function", "sales")
+    assert len(finance) == len(sales) == 1
+    # Each answer comes from its own process; the second one completes the decision.
+    out = cli("approvals", "edit", finance[0]["id"], "--as", "dana@finance",
+              "--set", "step.goodwill_credit.amount=150")
+    assert "awaiting_approval" in out.stdout
+    out = cli("approvals", "approve", sales[0]["id"], "--as", "raj@sales")
+    assert "completed" in out.stdout
+    shown = cli.json("decisions", "show", decision)
+    assert shown["decision"]["status"] == "completed"
+    credit = [e for e in shown["executions"] if e["step_id"] == "goodwill_credit"][0]
+    assert credit["arguments"]["amount"] == 150
+    assert cli.json("ledger", "verify")["ok"] is True
+
+
+def test_recorded_answers_are_applied_by_the_next_run(cli: Cli,
+                                                      write: Callable[[str, str], Path]) -> None:
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    for approval in cli.json("approvals", "list"):
+        approver = {"finance": "dana@finance", "sales": "raj@sales"}[approval["function"]]
+        cli("approvals", "approve", approval["id"], "--as", approver, "--no-apply")
+    assert cli.json("decisions", "list")[0]["status"] == "awaiting_approval"
+    run = cli.json("run", "--once")
+    assert [r["status"] for r in run["resumed"]] == ["completed"]
+
+
+def test_crash_between_tool_call_and_ledger_write_does_not_duplicate_the_effect(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    # A mid-market account: support is auto-approved, sales needs a human.
+    path = write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004", value=10000)
+                 .replace("enterprise", "mid_market"))
+    cli("ingest", str(path))
+    cli("run", "--once")
+    (sales,) = cli.json("approvals", "list")
+    crashed = cli("approvals", "approve", sales["id"], "--as", "raj@sales", code=86,
+                  env={"DECISIONOPS_CRASH_AT": "after_tool_call",
+                       "DECISIONOPS_LEASE_SECONDS": "5"})
+    assert crashed.returncode == 86
+    before = _enterprise_effects(cli)
+    shown = cli.json("decisions", "show", sales["decision_id"])
+    started = shown["executions"]
+    # The tools acted (first wave in parallel); the process died before recording results.
+    assert before and len(before) <= len(started)
+    assert {e["status"] for e in started} == {"started"}
+    time.sleep(5.5)  # the dead worker's lease lapses
+    run = cli.json("run", "--once")
+    assert [r["status"] for r in run["resumed"]] == ["completed"]
+    after = _enterprise_effects(cli)
+    keys = [key for _, key in after]
+    assert len(keys) == len(set(keys))  # exactly one effect per idempotency key
+    assert set(before) <= set(after)
+    shown = cli.json("decisions", "show", sales["decision_id"])
+    assert {e["status"] for e in shown["executions"]} == {"succeeded"}
+    replayed = {e["idempotency_key"] for e in shown["executions"] if e["receipt"]["_replayed"]}
+    assert replayed == {key for _, key in before}
+    assert cli.json("ledger", "verify")["ok"] is True
+
+
+def test_demo_runs_and_is_rerunnable(cli: Cli) -> None:
+    first = cli("demo")
+    assert "ledger:" in first.stdout and "verifies" in first.stdout
+    assert "demo personas" in first.stdout
+    second = cli("demo")
+    assert "0 new" in second.stdout and "already ingested" in second.stdout
+    assert "0 decisions started" in second.stdout
+    fresh = cli("demo", "--reset")
+    assert "removed" in fresh.stdout

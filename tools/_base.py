@@ -1,0 +1,185 @@
+"""How an enterprise tool is made: argument base model, shared field types, the tool
+definition, the LangChain tool class, and the reference and status helpers effects use.
+
+A tool is a ``ToolDefinition`` (name, argument model, owning function, risk, and either
+an ``effect`` run once per idempotency key or a read-only ``query``) turned by
+``build_tool`` into an ``EnterpriseTool``: a LangChain ``StructuredTool`` whose schema
+has the model-visible arguments plus ``idempotency_key`` as an ``InjectedToolArg`` (so it
+never appears in ``tool_call_schema``, the schema a model sees). The tool returns its
+result as content and a ``ToolReceipt`` as artifact. What each tool does lives in the
+system modules (``tools.crm`` …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from langchain_core.tools import InjectedToolArg, StructuredTool
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, create_model
+from sqlalchemy import Connection, Table, select, update
+
+from agent.errors import ToolArgumentsError, ToolCallError
+from agent.models import Risk
+from agent.ports import CompensationSpec, ToolReceipt, ToolSpec
+from tools.enterprise import EffectContext, Enterprise
+
+__all__ = [
+    "Body",
+    "EnterpriseTool",
+    "EntityId",
+    "Reason",
+    "Subject",
+    "ToolArgs",
+    "ToolDefinition",
+    "build_tool",
+    "compensated_by",
+    "require",
+    "set_status",
+]
+
+EntityId = Annotated[str, Field(min_length=1, max_length=64,
+                                pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")]
+Subject = Annotated[str, Field(min_length=1, max_length=200)]
+Body = Annotated[str, Field(min_length=1, max_length=4000)]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+_KEY_HELP = ("Idempotency key: the same key returns the first result and changes nothing. "
+             "Supplied by the executor, never by a model.")
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """What a system module declares about one tool; ``build_tool`` binds it."""
+
+    name: str
+    """``system.action``."""
+    description: str
+    arguments: type[ToolArgs]
+    function: str
+    risk: Risk
+    effect: Callable[[EffectContext, Any], dict[str, Any]] | None = None
+    """Changes the system; runs once per idempotency key."""
+    query: Callable[[Connection, Any], dict[str, Any]] | None = None
+    """Reads only; nothing is recorded."""
+    compensation: CompensationSpec | None = None
+
+    def __post_init__(self) -> None:
+        if (self.effect is None) == (self.query is None):
+            raise ValueError(f"{self.name}: give exactly one of effect or query")
+
+
+class EnterpriseTool(StructuredTool):
+    """A LangChain tool acting on the reference enterprise."""
+
+    arguments_model: Annotated[type[ToolArgs], SkipValidation()]
+    """The arguments a model or approver supplies (no idempotency key)."""
+
+    def spec(self) -> ToolSpec:
+        meta = self.metadata or {}
+        compensation = meta.get("compensation")
+        return ToolSpec(
+            name=self.name,
+            function=meta["function"],
+            description=self.description,
+            risk=Risk(meta["risk"]),
+            side_effects=meta["side_effects"],
+            compensation=CompensationSpec(**compensation) if compensation else None,
+            parameters=self.arguments_model.model_json_schema(),
+        )
+
+
+def compensated_by(tool: str, *, reason_field: str = "reason",
+                   **from_result: str) -> CompensationSpec:
+    """``compensated_by("crm.withdraw_offer", offer_id="offer_id")``: undo by calling
+    ``tool`` with the named result fields and the fixed reason ``"compensated"``."""
+    return CompensationSpec(tool=tool, arguments_from_result=from_result,
+                            fixed_arguments={reason_field: "compensated"})
+
+
+def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> EnterpriseTool:
+    """Bind a definition to an enterprise. The key is required for tools with effects and
+    optional (ignored) for reads, so the executor can pass one to every tool."""
+    side_effects = definition.effect is not None
+    if side_effects:
+        key_field: Any = (Annotated[str, InjectedToolArg(),
+                                    Field(min_length=1, max_length=200,
+                                          description=_KEY_HELP)], ...)
+    else:
+        key_field = (Annotated[str | None, InjectedToolArg(),
+                               Field(max_length=200, description=_KEY_HELP)], None)
+    call_model = create_model(f"{definition.arguments.__name__}Call",
+                              __base__=definition.arguments, idempotency_key=key_field)
+
+    effect, query = definition.effect, definition.query
+    model, name = definition.arguments, definition.name
+
+    def run(idempotency_key: str | None = None,
+            **values: Any) -> tuple[dict[str, Any], ToolReceipt]:
+        arguments = model.model_validate(values)
+        if effect is not None and idempotency_key is not None:
+            performed = enterprise.perform(
+                name, arguments.model_dump(mode="json"), idempotency_key=idempotency_key,
+                effect=lambda ctx: effect(ctx, arguments))
+            result, replayed = performed.result, performed.replayed
+        elif query is not None:
+            result = enterprise.read(name, lambda conn: query(conn, arguments))
+            replayed = False
+        else:  # the schema requires the key for tools with effects
+            raise ToolArgumentsError("required for a tool with side effects",
+                                     field="idempotency_key", location=name)
+        receipt = ToolReceipt(tool=name, idempotency_key=idempotency_key or "",
+                              result=result, replayed=replayed)
+        return result, receipt
+
+    return EnterpriseTool.from_function(
+        func=run,
+        name=definition.name,
+        description=definition.description,
+        args_schema=call_model,
+        arguments_model=definition.arguments,
+        infer_schema=False,
+        response_format="content_and_artifact",
+        metadata={
+            "function": definition.function,
+            "risk": definition.risk.value,
+            "side_effects": side_effects,
+            "compensation": (definition.compensation.model_dump(mode="json")
+                             if definition.compensation else None),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- helpers for effects
+
+
+def require(conn: Connection, table: Table, key: str, what: str) -> dict[str, Any]:
+    """The row whose primary key is ``key``; an unknown reference fails for good."""
+    (column,) = table.primary_key.columns
+    row = conn.execute(select(table).where(column == key)).mappings().first()
+    if row is None:
+        raise ToolCallError(f"unknown {what} {key!r}", retryable=False, reference=key)
+    return dict(row)
+
+
+def set_status(ctx: EffectContext, table: Table, key: str, what: str, *, to: str,
+               reason: str, allowed_from: tuple[str, ...]) -> dict[str, Any]:
+    """Move a record to status ``to``. Already there: a no-op (so compensation can be
+    retried under a new key). Any other status outside ``allowed_from``: refused."""
+    (column,) = table.primary_key.columns
+    row = require(ctx.conn, table, key, what)
+    previous = row["status"]
+    if previous != to:
+        if previous not in allowed_from:
+            raise ToolCallError(f"{what} {key!r} is {previous} and cannot become {to}",
+                                retryable=False, reference=key)
+        ctx.conn.execute(update(table).where(column == key).values(
+            status=to, status_reason=reason, updated_at=ctx.timestamp()))
+    return {column.name: key, "status": to, "previous_status": previous}

@@ -1,0 +1,79 @@
+"""Finance tools: issue and void account credits. Function ``finance``.
+
+A credit must be in the account's billing currency.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from agent.errors import ToolCallError
+from agent.models import Risk
+from tools._base import (
+    EnterpriseTool,
+    EntityId,
+    Reason,
+    ToolArgs,
+    ToolDefinition,
+    build_tool,
+    compensated_by,
+    require,
+    set_status,
+)
+from tools.enterprise import EffectContext, Enterprise
+from tools.enterprise.schema import accounts, credits
+
+__all__ = ["TOOLS", "IssueCreditArgs", "VoidCreditArgs", "build_tools"]
+
+
+def _cents(value: float) -> float:
+    return round(value, 2)
+
+
+class IssueCreditArgs(ToolArgs):
+    account_id: EntityId = Field(description="CRM account id, e.g. ACC-10023.")
+    amount: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False,
+                                   description="Credit amount, rounded to cents."),
+                      AfterValidator(_cents)]
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR.")
+    reason: Reason
+
+
+class VoidCreditArgs(ToolArgs):
+    credit_id: EntityId
+    reason: Reason
+
+
+def _issue_credit(ctx: EffectContext, args: IssueCreditArgs) -> dict[str, Any]:
+    account = require(ctx.conn, accounts, args.account_id, "account")
+    if account["currency"] != args.currency:
+        raise ToolCallError(f"account {args.account_id!r} is billed in {account['currency']}, "
+                            f"not {args.currency}", retryable=False, reference=args.account_id)
+    credit_id = ctx.new_id("CRD")
+    ctx.conn.execute(credits.insert().values(
+        credit_id=credit_id, account_id=args.account_id, amount=args.amount,
+        currency=args.currency, reason=args.reason, status="issued", created_at=ctx.timestamp()))
+    return {"credit_id": credit_id, "account_id": args.account_id, "amount": args.amount,
+            "currency": args.currency, "status": "issued"}
+
+
+def _void_credit(ctx: EffectContext, args: VoidCreditArgs) -> dict[str, Any]:
+    return set_status(ctx, credits, args.credit_id, "credit", to="voided", reason=args.reason,
+                      allowed_from=("issued",))
+
+
+TOOLS = (
+    ToolDefinition(
+        "finance.issue_credit", "Issue a credit note to an account, in its billing currency.",
+        IssueCreditArgs, "finance", Risk.MEDIUM, effect=_issue_credit,
+        compensation=compensated_by("finance.void_credit", credit_id="credit_id")),
+    ToolDefinition(
+        "finance.void_credit", "Void an issued credit note.", VoidCreditArgs, "finance",
+        Risk.LOW, effect=_void_credit),
+)
+
+
+def build_tools(enterprise: Enterprise) -> list[EnterpriseTool]:
+    return [build_tool(enterprise, definition) for definition in TOOLS]

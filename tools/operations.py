@@ -1,0 +1,72 @@
+"""Operations tools: schedule and cancel planned downtime windows on assets.
+Function ``operations`` (operations owns production time, maintenance does the work).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+
+from agent.models import Risk
+from tools._base import (
+    EnterpriseTool,
+    EntityId,
+    Reason,
+    ToolArgs,
+    ToolDefinition,
+    build_tool,
+    compensated_by,
+    require,
+    set_status,
+)
+from tools.enterprise import EffectContext, Enterprise
+from tools.enterprise.schema import assets, downtimes
+
+__all__ = ["TOOLS", "CancelDowntimeArgs", "ScheduleDowntimeArgs", "build_tools"]
+
+
+class ScheduleDowntimeArgs(ToolArgs):
+    asset_id: EntityId = Field(description="Asset id, e.g. AST-PMP-0042.")
+    start_in_hours: int = Field(ge=0, le=720)
+    duration_hours: int = Field(ge=1, le=72)
+    reason: Reason
+
+
+class CancelDowntimeArgs(ToolArgs):
+    downtime_id: EntityId
+    reason: Reason
+
+
+def _schedule_downtime(ctx: EffectContext, args: ScheduleDowntimeArgs) -> dict[str, Any]:
+    require(ctx.conn, assets, args.asset_id, "asset")
+    start = timedelta(hours=args.start_in_hours)
+    start_at = ctx.timestamp(start)
+    end_at = ctx.timestamp(start + timedelta(hours=args.duration_hours))
+    downtime_id = ctx.new_id("DT")
+    ctx.conn.execute(downtimes.insert().values(
+        downtime_id=downtime_id, asset_id=args.asset_id, owner="operations", start_at=start_at,
+        end_at=end_at, reason=args.reason, status="scheduled", created_at=ctx.timestamp()))
+    return {"downtime_id": downtime_id, "asset_id": args.asset_id, "start_at": start_at,
+            "end_at": end_at, "status": "scheduled"}
+
+
+def _cancel_downtime(ctx: EffectContext, args: CancelDowntimeArgs) -> dict[str, Any]:
+    return set_status(ctx, downtimes, args.downtime_id, "downtime", to="cancelled",
+                      reason=args.reason, allowed_from=("scheduled",))
+
+
+TOOLS = (
+    ToolDefinition(
+        "operations.schedule_downtime", "Schedule a planned downtime window for an asset.",
+        ScheduleDowntimeArgs, "operations", Risk.MEDIUM, effect=_schedule_downtime,
+        compensation=compensated_by("operations.cancel_downtime", downtime_id="downtime_id")),
+    ToolDefinition(
+        "operations.cancel_downtime", "Cancel a scheduled downtime window.", CancelDowntimeArgs,
+        "operations", Risk.LOW, effect=_cancel_downtime),
+)
+
+
+def build_tools(enterprise: Enterprise) -> list[EnterpriseTool]:
+    return [build_tool(enterprise, definition) for definition in TOOLS]

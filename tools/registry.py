@@ -1,0 +1,140 @@
+"""``ToolRegistry``: the enterprise tools behind ``agent.ports.ToolPort``.
+
+It lists specs, validates arguments (naming the first bad field, listing every
+problem), and calls a tool once per idempotency key, returning a ``ToolReceipt``. It
+also maps tool names onto OpenAI-safe function names (``finance.issue_credit`` <->
+``finance__issue_credit``) for LLM planners. ``build_reference_registry`` wires every
+system module over one ``Enterprise``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+from pydantic import ValidationError
+
+from agent.errors import (
+    ConfigError,
+    DecisionOpsError,
+    NotFoundError,
+    ToolArgumentsError,
+    ToolCallError,
+)
+from agent.ports import ToolReceipt, ToolSpec
+from tools import crm, erp, finance, maintenance, notify, operations, support
+from tools._base import EnterpriseTool
+from tools.enterprise import Enterprise
+
+__all__ = ["ToolRegistry", "build_reference_registry", "openai_name"]
+
+_OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_MAX_KEY = 200
+
+
+def openai_name(name: str) -> str:
+    """``finance.issue_credit`` -> ``finance__issue_credit`` (dots are not allowed there)."""
+    return name.replace(".", "__")
+
+
+class ToolRegistry:
+    """A catalogue of ``EnterpriseTool``; implements ``agent.ports.ToolPort``."""
+
+    def __init__(self, tools: Iterable[EnterpriseTool]) -> None:
+        self._tools: dict[str, EnterpriseTool] = {}
+        self._by_openai_name: dict[str, str] = {}
+        for tool in tools:
+            safe = openai_name(tool.name)
+            if tool.name in self._tools or safe in self._by_openai_name:
+                raise ConfigError(f"tool {tool.name!r} is registered twice")
+            if not _OPENAI_NAME.match(safe):
+                raise ConfigError(f"tool {tool.name!r} has no valid OpenAI function name")
+            self._tools[tool.name] = tool
+            self._by_openai_name[safe] = tool.name
+        self._specs = {name: tool.spec() for name, tool in self._tools.items()}
+
+    # ------------------------------------------------------------------- ToolPort
+
+    def specs(self) -> Sequence[ToolSpec]:
+        return [self._specs[name] for name in sorted(self._specs)]
+
+    def spec(self, name: str) -> ToolSpec:
+        return self._specs[self.tool(name).name]
+
+    def validate(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        tool = self.tool(name)
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError("arguments must be an object", location=name)
+        try:
+            model = tool.arguments_model.model_validate(dict(arguments))
+        except ValidationError as exc:
+            problems = [(".".join(str(part) for part in error["loc"]), error["msg"])
+                        for error in exc.errors(include_url=False)]
+            listing = "; ".join(f"{field or '(arguments)'}: {msg}" for field, msg in problems)
+            raise ToolArgumentsError(
+                f"invalid arguments ({len(problems)} problem{'s' * (len(problems) > 1)}): "
+                f"{listing}", field=problems[0][0] or None, location=name,
+                problems=[f"{field}: {msg}" for field, msg in problems]) from None
+        return model.model_dump(mode="json")
+
+    def call(self, name: str, arguments: Mapping[str, Any], *,
+             idempotency_key: str) -> ToolReceipt:
+        tool = self.tool(name)
+        normalized = self.validate(name, arguments)
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= _MAX_KEY:
+            raise ToolArgumentsError(f"must be a non-empty string of at most {_MAX_KEY} "
+                                     "characters", field="idempotency_key", location=name)
+        call = {"type": "tool_call", "id": idempotency_key, "name": name,
+                "args": {**normalized, "idempotency_key": idempotency_key}}
+        try:
+            message = tool.invoke(call)
+        except DecisionOpsError:
+            raise
+        except Exception as exc:
+            # A bug inside a tool: the executor still needs a classified failure, and the
+            # original stays attached as the cause for the logs.
+            raise ToolCallError(f"{name} failed unexpectedly ({type(exc).__name__})",
+                                retryable=False, tool=name) from exc
+        if not isinstance(message, ToolMessage) or not isinstance(message.artifact, ToolReceipt):
+            raise ToolCallError(f"{name} returned no receipt", retryable=False, tool=name)
+        return message.artifact
+
+    # ------------------------------------------------------------------- LangChain / OpenAI
+
+    def tool(self, name: str) -> EnterpriseTool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise NotFoundError(f"unknown tool {name!r}", tool=name) from None
+
+    def langchain_tools(self) -> list[EnterpriseTool]:
+        """The LangChain tools (their ``tool_call_schema`` omits the idempotency key)."""
+        return [self._tools[name] for name in sorted(self._tools)]
+
+    def openai_name(self, name: str) -> str:
+        return openai_name(self.tool(name).name)
+
+    def tool_name(self, function_name: str) -> str:
+        """The tool behind an OpenAI function name (``NotFoundError`` if none)."""
+        try:
+            return self._by_openai_name[function_name]
+        except KeyError:
+            raise NotFoundError(f"unknown tool function {function_name!r}",
+                                tool=function_name) from None
+
+    def openai_tools(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Chat-completions ``tools`` entries for ``names`` (default: all)."""
+        chosen = sorted(self._tools) if names is None else list(names)
+        return [{"type": "function", "function": {
+            "name": self.openai_name(name),
+            "description": self.spec(name).description,
+            "parameters": self.spec(name).parameters,
+        }} for name in chosen]
+
+
+def build_reference_registry(enterprise: Enterprise) -> ToolRegistry:
+    """Every tool of every system, acting on ``enterprise``."""
+    modules = (crm, support, finance, erp, maintenance, operations, notify)
+    return ToolRegistry(tool for module in modules for tool in module.build_tools(enterprise))
