@@ -31,7 +31,7 @@ from agent.hashing import digest, short_id
 from agent.models import ExecutionStatus, Plan, Step
 from agent.policy import Policies
 from agent.ports import ToolPort
-from agent.store import Store
+from agent.store import CallEnd, CallStart, Store
 
 __all__ = ["ExecutionReport", "Executor", "idempotency_key"]
 
@@ -69,160 +69,179 @@ class Executor:
         self._policies = policies
         self._policy = policy or ExecutionPolicy()
         self._actor = actor
+        self._pool = (ThreadPoolExecutor(max_workers=self._policy.threads,
+                                         thread_name_prefix="step")
+                      if self._policy.threads > 1 else None)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def run(self, plan: Plan, approved: Mapping[str, Mapping[str, Any]],
             not_approved: Mapping[str, str], *, fence: int | None) -> ExecutionReport:
         """Execute ``approved`` (step id → approved arguments); ``not_approved`` maps the
         other steps to why they will not run."""
-        report = ExecutionReport()
+        run = _Run(self, plan, fence)
         skipped = dict(not_approved)
         for dependent in sorted(plan.dependents_of(set(skipped))):
             skipped.setdefault(dependent, "depends on a step that will not run")
-        report.skipped.update(skipped)
-        ledger_hashes = self._store.approved_hashes(plan.decision_id, plan.hash)
-        self._store.skip_steps(decision_id=plan.decision_id, plan_version=plan.version,
-                               plan_hash=plan.hash, skipped=skipped, actor=self._actor,
-                               fence=fence)
-        with ThreadPoolExecutor(max_workers=self._policy.threads,
-                                thread_name_prefix="step") as pool:
-            for wave in plan.topological_order():
-                runnable = [s for s in wave if s not in report.skipped and s not in report.failed]
-                blocked = {s: "depends on a step that failed" for s in wave
-                           if s not in report.skipped and s not in runnable}
-                if blocked:
-                    report.skipped.update(blocked)
-                if len(runnable) == 1:
-                    results = [self._step(plan, plan.step(runnable[0]), approved, ledger_hashes, fence)]
-                else:
-                    results = list(pool.map(
-                        lambda sid: self._step(plan, plan.step(sid), approved, ledger_hashes, fence), runnable))
-                for step_id, ok, payload in results:
-                    if ok:
-                        report.succeeded[step_id] = payload
-                    else:
-                        report.failed[step_id] = payload
-                if report.failed:
-                    late = plan.dependents_of(set(report.failed)) - set(report.skipped)
-                    late -= set(report.succeeded)
-                    if late:
-                        reasons = {s: "depends on a step that failed" for s in sorted(late)}
-                        self._store.skip_steps(decision_id=plan.decision_id,
-                                               plan_version=plan.version, plan_hash=plan.hash,
-                                               skipped=reasons, actor=self._actor, fence=fence)
-                        report.skipped.update(reasons)
-        if report.failed and plan.all_or_nothing and report.succeeded:
-            report.compensated = self._compensate(plan, report, fence)
-        return report
+        run.skip(skipped)
+        for wave in plan.topological_order():
+            doomed = plan.dependents_of(set(run.report.failed))
+            run.skip({s: "depends on a step that failed" for s in wave if s in doomed})
+            runnable = [plan.step(s) for s in wave
+                        if s not in run.report.skipped and s not in run.report.failed]
+            run.wave(runnable, approved)
+        if run.report.failed and plan.all_or_nothing and run.report.succeeded:
+            run.compensate()
+        return run.report
 
-    # ------------------------------------------------------------------ one step
-
-    def _step(self, plan: Plan, step: Step, approved: Mapping[str, Mapping[str, Any]],
-              ledger_hashes: Mapping[str, str], fence: int | None) -> tuple[str, bool, Any]:
-        arguments = dict(approved[step.id])
-        approved_hash = digest(arguments)
-        key = idempotency_key(plan.decision_id, step.id, approved_hash)
-        done = self._store.execution(key)
-        if done is not None and done["status"] == ExecutionStatus.SUCCEEDED.value:
-            return step.id, True, done["receipt"] or {}
-        # The approved version is what runs: re-check the policy and schema on exactly
-        # these arguments (an approval is not a licence to exceed limits).
-        candidate = step.model_copy(update={"arguments": arguments})
-        checked, problems = check_step(candidate, self._tools, self._policies)
-        if ledger_hashes.get(step.id) != approved_hash:
-            problems = [*problems, "the arguments differ from those recorded as approved in the "
-                        "ledger (changed after approval?)"]
-        if problems or digest(checked.arguments) != approved_hash:
-            reason = "; ".join(problems) or "arguments changed between approval and execution"
-            self._fail_without_call(plan, step, key, arguments, approved_hash, reason, fence)
-            return step.id, False, f"refused: {reason}"
-        return self._call(plan, step, key, arguments, approved_hash, "execution", fence)
-
-    def _fail_without_call(self, plan: Plan, step: Step, key: str, arguments: dict[str, Any],
-                           arguments_hash: str, reason: str, fence: int | None) -> None:
-        self._store.start_execution(key=key, decision_id=plan.decision_id,
-                                    plan_version=plan.version, step_id=step.id,
-                                    purpose="execution", tool=step.tool, arguments=arguments,
-                                    arguments_hash=arguments_hash, plan_hash=plan.hash,
-                                    actor=self._actor, fence=fence)
-        self._store.finish_execution(key=key, decision_id=plan.decision_id,
-                                     plan_version=plan.version, step_id=step.id,
-                                     purpose="execution", status=ExecutionStatus.FAILED,
-                                     plan_hash=plan.hash, actor=self._actor,
-                                     error=f"refused: {reason}", fence=fence)
-
-    def _call(self, plan: Plan, step: Step, key: str, arguments: dict[str, Any],
-              arguments_hash: str, purpose: str, fence: int | None, tool: str | None = None
-              ) -> tuple[str, bool, Any]:
-        tool = tool or step.tool
-        attempt = 0
-        while True:
-            attempt = self._store.start_execution(
-                key=key, decision_id=plan.decision_id, plan_version=plan.version,
-                step_id=step.id, purpose=purpose, tool=tool, arguments=arguments,
-                arguments_hash=arguments_hash, plan_hash=plan.hash, actor=self._actor,
-                fence=fence)
-            crash_point("before_tool_call")
-            try:
-                receipt = self._tools.call(tool, arguments, idempotency_key=key)
-            except ToolCallError as exc:
-                retry = exc.retryable and attempt < self._policy.attempts
-                if retry:
-                    time.sleep(self._backoff(attempt))
-                    continue
-                self._store.finish_execution(
-                    key=key, decision_id=plan.decision_id, plan_version=plan.version,
-                    step_id=step.id, purpose=purpose, status=ExecutionStatus.FAILED,
-                    plan_hash=plan.hash, actor=self._actor, fence=fence,
-                    error=f"{exc.message} (attempt {attempt}"
-                          + (", not retryable)" if not exc.retryable else ", retries exhausted)"))
-                return step.id, False, exc.message
-            except (InvalidInputError, ConflictError, NotFoundError) as exc:
-                self._store.finish_execution(
-                    key=key, decision_id=plan.decision_id, plan_version=plan.version,
-                    step_id=step.id, purpose=purpose, status=ExecutionStatus.FAILED,
-                    plan_hash=plan.hash, actor=self._actor, fence=fence, error=exc.message)
-                return step.id, False, exc.message
-            crash_point("after_tool_call")
-            result = {**receipt.result, "_replayed": receipt.replayed}
-            self._store.finish_execution(
-                key=key, decision_id=plan.decision_id, plan_version=plan.version,
-                step_id=step.id, purpose=purpose,
-                status=(ExecutionStatus.SUCCEEDED if purpose == "execution"
-                        else ExecutionStatus.COMPENSATED),
-                plan_hash=plan.hash, actor=self._actor, receipt=result, fence=fence)
-            return step.id, True, result
+    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
+        if self._pool is None or len(items) <= 1:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
 
     def _backoff(self, attempt: int) -> float:
         base = min(self._policy.max_backoff_seconds,
                    self._policy.backoff_seconds * (2 ** (attempt - 1)))
         return base * (0.5 + random.random() / 2)
 
+
+@dataclass
+class _Call:
+    start: CallStart
+    attempt: int = 0
+    end: CallEnd | None = None
+
+
+class _Run:
+    """One execution of one plan version: batches the execution ledger per wave (one
+    write-ahead transaction before the wave's calls, one after)."""
+
+    def __init__(self, executor: Executor, plan: Plan, fence: int | None) -> None:
+        self.ex = executor
+        self.plan = plan
+        self.fence = fence
+        self.report = ExecutionReport()
+        self.prior = {r["idempotency_key"]: r for r in executor._store.executions(plan.decision_id)}
+        self.ledger_hashes = executor._store.approved_hashes(plan.decision_id, plan.hash)
+
+    def _ids(self) -> dict[str, Any]:
+        return {"decision_id": self.plan.decision_id, "plan_version": self.plan.version,
+                "plan_hash": self.plan.hash, "actor": self.ex._actor, "fence": self.fence}
+
+    def skip(self, reasons: Mapping[str, str]) -> None:
+        reasons = {k: v for k, v in reasons.items() if k not in self.report.skipped}
+        if reasons:
+            self.ex._store.skip_steps(skipped=dict(reasons), **self._ids())
+            self.report.skipped.update(reasons)
+
+    # ------------------------------------------------------------------ one wave
+
+    def wave(self, steps: list[Step], approved: Mapping[str, Mapping[str, Any]]) -> None:
+        calls: list[_Call] = []
+        for step in steps:
+            arguments = dict(approved[step.id])
+            approved_hash = digest(arguments)
+            key = idempotency_key(self.plan.decision_id, step.id, approved_hash)
+            done = self.prior.get(key)
+            if done is not None and done["status"] == ExecutionStatus.SUCCEEDED.value:
+                self.report.succeeded[step.id] = done["receipt"] or {}
+                continue
+            call = _Call(CallStart(key, step.id, "execution", step.tool, arguments,
+                                   approved_hash))
+            refusal = self._refusal(step, arguments, approved_hash)
+            if refusal:
+                call.end = CallEnd(key, step.id, "execution", ExecutionStatus.FAILED,
+                                   error=f"refused: {refusal}")
+            calls.append(call)
+        self._run_calls(calls)
+        for call in calls:
+            assert call.end is not None
+            if call.end.status == ExecutionStatus.SUCCEEDED:
+                self.report.succeeded[call.start.step_id] = call.end.receipt or {}
+            else:
+                self.report.failed[call.start.step_id] = call.end.error or "failed"
+
+    def _refusal(self, step: Step, arguments: dict[str, Any], approved_hash: str) -> str | None:
+        # The approved version is what runs: re-check policy and schema on exactly these
+        # arguments (an approval is not a licence to exceed limits), and that they are the
+        # ones the ledger recorded as approved.
+        candidate = step.model_copy(update={"arguments": arguments})
+        checked, problems = check_step(candidate, self.ex._tools, self.ex._policies)
+        if self.ledger_hashes.get(step.id) != approved_hash:
+            problems = [*problems, "the arguments differ from those recorded as approved in the "
+                        "ledger (changed after approval?)"]
+        if not problems and digest(checked.arguments) != approved_hash:
+            problems = ["arguments changed between approval and execution"]
+        return "; ".join(problems) or None
+
+    def _run_calls(self, calls: list[_Call]) -> None:
+        """Write-ahead for all, call the tools (concurrently), record all results."""
+        if not calls:
+            return
+        attempts = self.ex._store.start_calls(calls=[c.start for c in calls], **self._ids())
+        for call in calls:
+            call.attempt = attempts[call.start.key]
+        live = [c for c in calls if c.end is None]
+        crash_point("before_tool_call")
+        self.ex._map(self._call, live)
+        self.ex._store.finish_calls(calls=[c.end for c in calls if c.end], **self._ids())
+
+    def _call(self, call: _Call) -> None:
+        start = call.start
+        ok_status = (ExecutionStatus.SUCCEEDED if start.purpose == "execution"
+                     else ExecutionStatus.COMPENSATED)
+        while True:
+            try:
+                receipt = self.ex._tools.call(start.tool, start.arguments,
+                                              idempotency_key=start.key)
+            except ToolCallError as exc:
+                if exc.retryable and call.attempt < self.ex._policy.attempts:
+                    time.sleep(self.ex._backoff(call.attempt))
+                    call.attempt = self.ex._store.start_calls(calls=[start],
+                                                              **self._ids())[start.key]
+                    continue
+                why = "not retryable" if not exc.retryable else "retries exhausted"
+                call.end = CallEnd(start.key, start.step_id, start.purpose,
+                                   ExecutionStatus.FAILED,
+                                   error=f"{exc.message} (attempt {call.attempt}, {why})")
+                return
+            except (InvalidInputError, ConflictError, NotFoundError) as exc:
+                call.end = CallEnd(start.key, start.step_id, start.purpose,
+                                   ExecutionStatus.FAILED, error=exc.message)
+                return
+            crash_point("after_tool_call")
+            call.end = CallEnd(start.key, start.step_id, start.purpose, ok_status,
+                               receipt={**receipt.result, "_replayed": receipt.replayed})
+            return
+
     # ------------------------------------------------------------------ compensation
 
-    def _compensate(self, plan: Plan, report: ExecutionReport, fence: int | None) -> list[str]:
-        order = [sid for wave in plan.topological_order() for sid in wave]
-        undone = []
+    def compensate(self) -> None:
+        order = [sid for wave in self.plan.topological_order() for sid in wave]
         for step_id in reversed(order):
-            if step_id not in report.succeeded:
+            if step_id not in self.report.succeeded:
                 continue
-            step = plan.step(step_id)
-            spec = self._tools.spec(step.tool).compensation
+            step = self.plan.step(step_id)
+            spec = self.ex._tools.spec(step.tool).compensation
             if spec is None:
                 continue
-            result = report.succeeded[step_id]
+            result = self.report.succeeded[step_id]
             arguments = {name: result[source] for name, source in spec.arguments_from_result.items()
                          if source in result}
             arguments.update(spec.fixed_arguments)
             try:
-                arguments = self._tools.validate(spec.tool, arguments)
+                arguments = self.ex._tools.validate(spec.tool, arguments)
             except InvalidInputError as exc:
-                report.failed[f"{step_id}:compensation"] = exc.message
+                self.report.failed[f"{step_id}:compensation"] = exc.message
                 continue
-            key = short_id("comp", plan.decision_id, step_id, digest(arguments), length=32)
-            _, ok, payload = self._call(plan, step, key, arguments, digest(arguments),
-                                        "compensation", fence, tool=spec.tool)
-            if ok:
-                undone.append(step_id)
+            key = short_id("comp", self.plan.decision_id, step_id, digest(arguments), length=32)
+            call = _Call(CallStart(key, step_id, "compensation", spec.tool, arguments,
+                                   digest(arguments)))
+            self._run_calls([call])
+            assert call.end is not None
+            if call.end.status == ExecutionStatus.COMPENSATED:
+                self.report.compensated.append(step_id)
             else:
-                report.failed[f"{step_id}:compensation"] = payload
-        return undone
+                self.report.failed[f"{step_id}:compensation"] = call.end.error or "failed"

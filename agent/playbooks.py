@@ -13,7 +13,8 @@ errors naming file, playbook and field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,9 +142,19 @@ def _context(prediction: Prediction) -> dict[str, Any]:
             "expected_value": prediction.expected_value or 0.0}
 
 
+@lru_cache(maxsize=4096)
+def _compiled_expression(source: str) -> Callable[..., Any]:
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+@lru_cache(maxsize=4096)
+def _compiled_template(source: str) -> Any:
+    return _ENV.from_string(source)
+
+
 def _expression(source: str, ctx: dict[str, Any], where: str) -> Any:
     try:
-        value = _ENV.compile_expression(source, undefined_to_none=False)(**ctx)
+        value = _compiled_expression(source)(**ctx)
     except TemplateError as exc:
         raise InvalidInputError(f"template failed: {exc}", field=where) from exc
     except (TypeError, ValueError, ArithmeticError) as exc:
@@ -160,7 +171,7 @@ def _render(value: Any, ctx: dict[str, Any], where: str) -> Any:
         if whole and "{{" not in whole.group(1):
             return _expression(whole.group(1).strip(), ctx, where)
         try:
-            return _ENV.from_string(value).render(**ctx)
+            return _compiled_template(value).render(**ctx)
         except TemplateError as exc:
             raise InvalidInputError(f"template failed: {exc}", field=where) from exc
     if isinstance(value, dict):

@@ -90,6 +90,7 @@ class Runtime:
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
             attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
             threads=s.executor_threads), actor=self.actor)
+        self._stack.callback(self.executor.close)
         self.checkpointer = self._checkpointer()
         self.graph = build_decision_graph(self.checkpointer)
         self.engine = DecisionEngine(self.graph, store=self.store, policies=self.policies,

@@ -22,6 +22,8 @@ from agent.models import (
     SCHEMA_VERSION,
     ApprovalRequest,
     ApprovalStatus,
+    DecisionStatus,
+    Prediction,
     TriageAction,
     decision_id_for,
 )
@@ -75,13 +77,14 @@ class DecisionEngine:
                                     "them instead of starting it again")
             raise ConflictError(f"decision {decision_id} already finished "
                                 f"({snapshot.values.get('outcome')})")
-        prediction = self._store.prediction(prediction_id)
-        if not self._store.create_decision(decision_id, prediction, playbook=row["playbook"],
-                                           expected_value=row["expected_value"],
-                                           actor=self._owner):
+        prediction = Prediction.model_validate(row["payload"])
+        fence = self._store.create_decision(decision_id, prediction, playbook=row["playbook"],
+                                            expected_value=row["expected_value"],
+                                            actor=self._owner, lease_seconds=self._lease_seconds)
+        if fence is None:
             raise ConflictError(f"decision {decision_id} exists already; use recover()")
         return self._invoke(decision_id, self._input(decision_id, prediction.model_dump(mode="json"),
-                                                     row["playbook"]))
+                                                     row["playbook"]), fence=fence)
 
     def resume(self, decision_id: str) -> StepResult:
         """Apply every recorded-but-unapplied approval answer of the decision."""
@@ -151,8 +154,10 @@ class DecisionEngine:
                 "prediction": prediction, "playbook": playbook, "plan": None,
                 "feedback": [], "answers": {}, "outcome": None, "error": None}
 
-    def _invoke(self, decision_id: str, payload: Any) -> StepResult:
-        fence = self._store.claim(decision_id, self._owner, self._lease_seconds)
+    def _invoke(self, decision_id: str, payload: Any, *, fence: int | None = None) -> StepResult:
+        if fence is None:
+            fence = self._store.claim(decision_id, self._owner, self._lease_seconds)
+        released = False
         try:
             out = self.graph.invoke(payload, self.config(decision_id),
                                     context=self._context(fence), durability=self._durability)
@@ -160,9 +165,12 @@ class DecisionEngine:
                 raise ConflictError(f"decision {decision_id} has state schema version "
                                     f"{out.get('schema_version')}; this build reads {SCHEMA_VERSION}")
             self._sync_interrupts(decision_id, out.get("__interrupt__", ()))
+            result = self._result(decision_id)
+            released = DecisionStatus(result.status).terminal  # the record node released it
         finally:
-            self._store.release(decision_id, fence)
-        return self._result(decision_id)
+            if not released:
+                self._store.release(decision_id, fence)
+        return result
 
     def _sync_interrupts(self, decision_id: str, interrupts: Any) -> None:
         requests = []

@@ -41,7 +41,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        # NORMAL in WAL mode: every commit survives a process crash; only a power loss or
+        # OS crash can drop the newest commits. Transactions that must survive that too
+        # (ingest acknowledgements, approval answers, terminal states) ask for FULL:
+        # see Store.transaction(durable=True).
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,16 +13,46 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.hashing import digest
-from agent.models import ApprovalRequest, ApprovalStatus, ExecutionStatus, Outcome, utcnow
+from agent.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    DecisionStatus,
+    ExecutionStatus,
+    Outcome,
+    utcnow,
+)
 from agent.store import _tables as t
 from agent.store.ledger import Event, LedgerEntry
 
-__all__: list[str] = []
+__all__ = ["CallEnd", "CallStart"]
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """A tool call about to be made (write-ahead record)."""
+
+    key: str
+    step_id: str
+    purpose: str
+    """``execution`` or ``compensation``."""
+    tool: str
+    arguments: dict[str, Any]
+    arguments_hash: str
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    key: str
+    step_id: str
+    purpose: str
+    status: ExecutionStatus
+    receipt: dict[str, Any] | None = None
+    error: str | None = None
 
 
 class WorkRecords:
     # Provided by Store.
-    def transaction(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def transaction(self, *, durable: bool = False) -> AbstractContextManager[Connection]: ...  # pragma: no cover
     def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
     def record(self, conn: Connection, events: Any, at: datetime | None = None
                ) -> list[LedgerEntry]: ...  # pragma: no cover
@@ -39,7 +70,7 @@ class WorkRecords:
         """
         now = utcnow()
         created = 0
-        with self.transaction() as conn:
+        with self.transaction(durable=True) as conn:
             events = []
             for req, interrupt_id, sla_hours in requests:
                 row = conn.execute(select(t.approvals.c.status, t.approvals.c.interrupt_id)
@@ -65,25 +96,41 @@ class WorkRecords:
             self.record(conn, events, now)
         return created
 
-    def auto_approve(self, req: ApprovalRequest, *, actor: str, fence: int | None) -> None:
+    def route(self, *, decision_id: str, plan_hash: str, auto: Sequence[ApprovalRequest],
+              waiting_on: Sequence[str], actor: str, fence: int | None) -> None:
+        """Record the policy's auto-approvals and the decision's new status in one
+        transaction (idempotent: an approval that exists is left as it is)."""
         now = utcnow()
+        status = DecisionStatus.AWAITING_APPROVAL if waiting_on else DecisionStatus.EXECUTING
         with self.transaction() as conn:
-            self.check_fence(conn, req.decision_id, fence)
-            if conn.scalar(select(t.approvals.c.id).where(t.approvals.c.id == req.approval_id)):
-                return
-            conn.execute(insert(t.approvals).values(
-                id=req.approval_id, decision_id=req.decision_id, plan_version=req.plan_version,
-                plan_hash=req.plan_hash, function=req.function,
-                status=ApprovalStatus.AUTO_APPROVED.value, reason=req.reason,
-                request=req.model_dump(mode="json"), requested_at=now, answered_at=now,
-                approver=actor, answer={"type": "approve", "comment": "policy"},
-                approved_arguments={s.id: s.arguments for s in req.steps}, applied_at=now))
-            self.record(conn, [Event(actor=actor, event="approval.auto_approved",
-                                     decision_id=req.decision_id, plan_hash=req.plan_hash,
-                                     body={"approval_id": req.approval_id,
-                                           "function": req.function, "reason": req.reason,
-                                           "approved_hashes": {s.id: digest(s.arguments)
-                                                               for s in req.steps}})], now)
+            self.check_fence(conn, decision_id, fence)
+            existing = set(conn.scalars(select(t.approvals.c.id).where(
+                t.approvals.c.id.in_([r.approval_id for r in auto]))))
+            events = []
+            for req in auto:
+                if req.approval_id in existing:
+                    continue
+                policy_actor = f"policy:{req.function}"
+                conn.execute(insert(t.approvals).values(
+                    id=req.approval_id, decision_id=req.decision_id,
+                    plan_version=req.plan_version, plan_hash=req.plan_hash,
+                    function=req.function, status=ApprovalStatus.AUTO_APPROVED.value,
+                    reason=req.reason, request=req.model_dump(mode="json"), requested_at=now,
+                    answered_at=now, approver=policy_actor,
+                    answer={"type": "approve", "comment": "policy"},
+                    approved_arguments={s.id: s.arguments for s in req.steps}, applied_at=now))
+                events.append(Event(actor=policy_actor, event="approval.auto_approved",
+                                    decision_id=req.decision_id, plan_hash=req.plan_hash,
+                                    body={"approval_id": req.approval_id,
+                                          "function": req.function, "reason": req.reason,
+                                          "approved_hashes": {s.id: digest(s.arguments)
+                                                              for s in req.steps}}))
+            conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id)
+                         .values(status=status.value, updated_at=now))
+            events.append(Event(actor=actor, event=f"decision.{status.value}",
+                                decision_id=decision_id, plan_hash=plan_hash,
+                                body={"waiting_on": list(waiting_on)}))
+            self.record(conn, events, now)
 
     def approval(self, approval_id: str) -> dict[str, Any]:
         with self.reading() as conn:
@@ -109,7 +156,7 @@ class WorkRecords:
                         approved_arguments: dict[str, Any] | None) -> None:
         """Compare-and-set: only a pending request for this exact plan version is answered."""
         now = utcnow()
-        with self.transaction() as conn:
+        with self.transaction(durable=True) as conn:
             res = conn.execute(update(t.approvals).where(
                 t.approvals.c.id == approval_id,
                 t.approvals.c.status == ApprovalStatus.PENDING.value,
@@ -179,68 +226,83 @@ class WorkRecords:
 
     # ------------------------------------------------------------------ executions
 
-    def execution(self, key: str) -> dict[str, Any] | None:
-        with self.reading() as conn:
-            row = conn.execute(select(t.executions)
-                               .where(t.executions.c.idempotency_key == key)).first()
-        return dict(row._mapping) if row else None
-
     def executions(self, decision_id: str) -> list[dict[str, Any]]:
         with self.reading() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(t.executions).where(t.executions.c.decision_id == decision_id)
-                .order_by(t.executions.c.started_at))]
+                .order_by(t.executions.c.started_at, t.executions.c.idempotency_key))]
 
-    def start_execution(self, *, key: str, decision_id: str, plan_version: int, step_id: str,
-                        purpose: str, tool: str, arguments: dict[str, Any], arguments_hash: str,
-                        plan_hash: str, actor: str, fence: int | None) -> int:
-        """Write-ahead: record the attempt before the tool is called. Returns the attempt number."""
+    def start_calls(self, *, decision_id: str, plan_version: int, plan_hash: str,
+                    calls: Sequence[CallStart], actor: str, fence: int | None) -> dict[str, int]:
+        """Write-ahead: record the attempts before the tools are called, in one
+        transaction. Returns the attempt number per idempotency key."""
+        if not calls:
+            return {}
+        now = utcnow()
+        attempts: dict[str, int] = {}
+        with self.transaction() as conn:
+            self.check_fence(conn, decision_id, fence)
+            known = {r.idempotency_key: r for r in conn.execute(
+                select(t.executions.c.idempotency_key, t.executions.c.attempts,
+                       t.executions.c.arguments_hash)
+                .where(t.executions.c.idempotency_key.in_([c.key for c in calls])))}
+            fresh = []
+            for call in calls:
+                row = known.get(call.key)
+                if row is None:
+                    attempts[call.key] = 1
+                    fresh.append({"idempotency_key": call.key, "decision_id": decision_id,
+                                  "plan_version": plan_version, "step_id": call.step_id,
+                                  "purpose": call.purpose, "tool": call.tool,
+                                  "arguments": call.arguments,
+                                  "arguments_hash": call.arguments_hash,
+                                  "status": ExecutionStatus.STARTED.value, "attempts": 1,
+                                  "started_at": now})
+                    continue
+                if row.arguments_hash != call.arguments_hash:
+                    raise ConflictError(f"execution {call.key} was started with other arguments")
+                attempts[call.key] = row.attempts + 1
+                conn.execute(update(t.executions)
+                             .where(t.executions.c.idempotency_key == call.key)
+                             .values(attempts=row.attempts + 1,
+                                     status=ExecutionStatus.STARTED.value))
+            if fresh:
+                conn.execute(insert(t.executions), fresh)
+            self.record(conn, [Event(actor=actor, event=f"{c.purpose}.started",
+                                     decision_id=decision_id, plan_hash=plan_hash,
+                                     body={"step_id": c.step_id, "tool": c.tool,
+                                           "idempotency_key": c.key, "attempt": attempts[c.key],
+                                           "arguments_hash": c.arguments_hash})
+                               for c in calls], now)
+        return attempts
+
+    def finish_calls(self, *, decision_id: str, plan_version: int, plan_hash: str,
+                     calls: Sequence[CallEnd], actor: str, fence: int | None) -> None:
+        """Record the results of tool calls (and their steps' status) in one transaction."""
+        if not calls:
+            return
         now = utcnow()
         with self.transaction() as conn:
             self.check_fence(conn, decision_id, fence)
-            row = conn.execute(select(t.executions.c.attempts, t.executions.c.arguments_hash,
-                                      t.executions.c.status)
-                               .where(t.executions.c.idempotency_key == key)).first()
-            if row is None:
-                attempt = 1
-                conn.execute(insert(t.executions).values(
-                    idempotency_key=key, decision_id=decision_id, plan_version=plan_version,
-                    step_id=step_id, purpose=purpose, tool=tool, arguments=arguments,
-                    arguments_hash=arguments_hash, status=ExecutionStatus.STARTED.value,
-                    attempts=1, started_at=now))
-            else:
-                if row.arguments_hash != arguments_hash:
-                    raise ConflictError(f"execution {key} was started with other arguments")
-                attempt = row.attempts + 1
-                conn.execute(update(t.executions).where(t.executions.c.idempotency_key == key)
-                             .values(attempts=attempt, status=ExecutionStatus.STARTED.value))
-            self.record(conn, [Event(actor=actor, event=f"{purpose}.started",
+            for call in calls:
+                conn.execute(update(t.executions)
+                             .where(t.executions.c.idempotency_key == call.key)
+                             .values(status=call.status.value, receipt=call.receipt,
+                                     error=call.error, finished_at=now))
+                step_status = (call.status.value if call.purpose == "execution"
+                               else ExecutionStatus.COMPENSATED.value)
+                if call.purpose == "execution" or call.status == ExecutionStatus.COMPENSATED:
+                    conn.execute(update(t.plan_steps).where(
+                        t.plan_steps.c.decision_id == decision_id,
+                        t.plan_steps.c.plan_version == plan_version,
+                        t.plan_steps.c.step_id == call.step_id).values(status=step_status,
+                                                                      detail=call.error))
+            self.record(conn, [Event(actor=actor, event=f"{c.purpose}.{c.status.value}",
                                      decision_id=decision_id, plan_hash=plan_hash,
-                                     body={"step_id": step_id, "tool": tool,
-                                           "idempotency_key": key, "attempt": attempt,
-                                           "arguments_hash": arguments_hash})], now)
-        return attempt
-
-    def finish_execution(self, *, key: str, decision_id: str, plan_version: int, step_id: str,
-                         purpose: str, status: ExecutionStatus, plan_hash: str, actor: str,
-                         receipt: dict[str, Any] | None = None, error: str | None = None,
-                         fence: int | None = None) -> None:
-        now = utcnow()
-        with self.transaction() as conn:
-            self.check_fence(conn, decision_id, fence)
-            conn.execute(update(t.executions).where(t.executions.c.idempotency_key == key)
-                         .values(status=status.value, receipt=receipt, error=error,
-                                 finished_at=now))
-            step_status = status.value if purpose == "execution" else "compensated"
-            conn.execute(update(t.plan_steps).where(
-                t.plan_steps.c.decision_id == decision_id,
-                t.plan_steps.c.plan_version == plan_version,
-                t.plan_steps.c.step_id == step_id).values(status=step_status, detail=error))
-            self.record(conn, [Event(actor=actor, event=f"{purpose}.{status.value}",
-                                     decision_id=decision_id, plan_hash=plan_hash,
-                                     body={"step_id": step_id, "idempotency_key": key,
-                                           **({"receipt": receipt} if receipt else {}),
-                                           **({"error": error} if error else {})})], now)
+                                     body={"step_id": c.step_id, "idempotency_key": c.key,
+                                           **({"receipt": c.receipt} if c.receipt else {}),
+                                           **({"error": c.error} if c.error else {})})
+                               for c in calls], now)
 
     def skip_steps(self, *, decision_id: str, plan_version: int, plan_hash: str,
                    skipped: dict[str, str], actor: str, fence: int | None) -> None:
@@ -272,7 +334,7 @@ class WorkRecords:
 
     def record_outcome(self, outcome: Outcome, *, actor: str) -> None:
         now = utcnow()
-        with self.transaction() as conn:
+        with self.transaction(durable=True) as conn:
             if not conn.scalar(select(t.decisions.c.id)
                                .where(t.decisions.c.id == outcome.decision_id)):
                 raise NotFoundError(f"no decision {outcome.decision_id!r}", field="decision_id")

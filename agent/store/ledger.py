@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from agent.hashing import canonical_json
 from agent.store._tables import ledger, ledger_head
@@ -24,6 +24,12 @@ from agent.store._tables import ledger, ledger_head
 __all__ = ["GENESIS", "Event", "LedgerEntry", "VerifyReport", "append", "entry_hash", "verify"]
 
 GENESIS = "0" * 64
+
+_HEAD_FOR_UPDATE = (select(ledger_head.c.seq, ledger_head.c.hash)
+                    .where(ledger_head.c.id == 1).with_for_update())
+_INSERT = insert(ledger)
+_SET_HEAD = (update(ledger_head).where(ledger_head.c.id == 1)
+             .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
 
 class Event(BaseModel):
@@ -63,14 +69,9 @@ def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[L
     if not events:
         return []
     at = _aware(at)
-    # The UPDATE takes the row lock first (PostgreSQL) / the write lock (SQLite), so
-    # concurrent appenders queue here and the chain stays linear.
-    bumped = conn.execute(update(ledger_head).where(ledger_head.c.id == 1)
-                          .values(seq=ledger_head.c.seq + 0))
-    if bumped.rowcount == 0:
-        conn.execute(insert(ledger_head).values(id=1, seq=0, hash=GENESIS))
-    head = conn.execute(select(ledger_head.c.seq, ledger_head.c.hash)
-                        .where(ledger_head.c.id == 1)).one()
+    # Lock the head row (PostgreSQL: FOR UPDATE; SQLite: the write transaction already
+    # holds the database lock), so concurrent appenders queue and the chain stays linear.
+    head = conn.execute(_HEAD_FOR_UPDATE).one()
     # Taken under the head lock, so times never run backwards along the chain.
     at = max(at, datetime.now(UTC))
     seq, prev = head.seq, head.hash
@@ -85,8 +86,8 @@ def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[L
         entries.append(LedgerEntry(seq=seq, at=at, prev_hash=prev, hash=digest,
                                    **event.model_dump()))
         prev = digest
-    conn.execute(insert(ledger), rows)
-    conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(seq=seq, hash=prev))
+    conn.execute(_INSERT, rows)
+    conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": prev})
     return entries
 
 

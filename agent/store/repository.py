@@ -4,7 +4,8 @@ outcomes and the ledger. Persistence only: no policy, no graph, no tools."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +54,12 @@ class Store(WorkRecords):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time. Threads of this process queue on this lock,
+        # where the hand-over is immediate, instead of in SQLite's busy handler, which
+        # sleeps (1, 2, 5 … 100 ms). Other processes still queue on busy_timeout.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite else nullcontext())
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -65,9 +72,21 @@ class Store(WorkRecords):
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+    def transaction(self, *, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction. ``durable`` ones are synced to disk before they return
+        (on SQLite: ``synchronous=FULL`` for this commit; PostgreSQL always syncs)."""
+        if not (durable and self._sqlite):
+            with self._write_lock, self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            raw.execute("PRAGMA synchronous=FULL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                raw.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -85,7 +104,7 @@ class Store(WorkRecords):
         """Insert predictions whose ids are new; one transaction, all or nothing."""
         result = IngestResult()
         now = utcnow()
-        with self.transaction() as conn:
+        with self.transaction(durable=True) as conn:
             seen: set[str] = set()
             ids = [p.id for p in predictions]
             for i in range(0, len(ids), _CHUNK):
@@ -182,23 +201,26 @@ class Store(WorkRecords):
     # ------------------------------------------------------------------ decisions
 
     def create_decision(self, decision_id: str, prediction: Prediction, *, playbook: str | None,
-                        expected_value: float | None, actor: str) -> bool:
-        """Insert the decision row; False when it already exists."""
+                        expected_value: float | None, actor: str, lease_seconds: float
+                        ) -> int | None:
+        """Insert the decision row with ``actor`` holding its lease; return the fencing
+        token, or None when the decision already exists."""
         now = utcnow()
         with self.transaction() as conn:
             exists = conn.scalar(select(t.decisions.c.id).where(t.decisions.c.id == decision_id))
             if exists:
-                return False
+                return None
             conn.execute(insert(t.decisions).values(
                 id=decision_id, prediction_id=prediction.id, kind=prediction.kind,
                 entity_id=prediction.entity_id, playbook=playbook,
                 status=DecisionStatus.PLANNING.value, plan_version=0,
-                expected_value=expected_value, created_at=now, updated_at=now, fence=0))
+                expected_value=expected_value, created_at=now, updated_at=now, fence=1,
+                lease_owner=actor, lease_until=now + timedelta(seconds=lease_seconds)))
             self.record(conn, [Event(actor=actor, event="decision.started",
                                      decision_id=decision_id,
                                      body={"prediction_id": prediction.id,
                                            "playbook": playbook})], now)
-        return True
+        return 1
 
     def decision(self, decision_id: str) -> dict[str, Any]:
         with self.reading() as conn:
@@ -272,11 +294,12 @@ class Store(WorkRecords):
                    actor: str, error: str | None = None, body: dict[str, Any] | None = None,
                    plan_hash: str | None = None) -> None:
         now = utcnow()
-        with self.transaction() as conn:
+        with self.transaction(durable=status.terminal) as conn:
             self.check_fence(conn, decision_id, fence)
             values: dict[str, Any] = {"status": status.value, "updated_at": now, "error": error}
             if status.terminal:
-                values["finished_at"] = now
+                # A finished decision needs no lease: release it in the same commit.
+                values.update(finished_at=now, lease_owner=None, lease_until=None)
             conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id).values(**values))
             self.record(conn, [Event(actor=actor, event=f"decision.{status.value}",
                                      decision_id=decision_id, plan_hash=plan_hash,

@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from agent.hashing import short_id
-from agent.models import ApprovalRequest, ApprovalStatus, DecisionStatus, Plan
+from agent.models import ApprovalRequest, ApprovalStatus, Plan
 from graphs.context import DecisionContext
 from graphs.state import DecisionState
 
@@ -35,23 +35,22 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     ctx = runtime.context
     plan = Plan.model_validate(state["plan"])
     answers: dict[str, Any] = {}
+    auto: list[ApprovalRequest] = []
     sends: list[Send] = []
     for function in plan.functions():
         policy = ctx.policies.get(function)
         steps = plan.steps_of(function)
         reason = policy.needs_human(steps)
         if reason is None:
-            request = approval_request(plan, function, "within auto-approve policy",
-                                       policy.approvers)
-            ctx.store.auto_approve(request, actor=f"policy:{function}", fence=ctx.fence)
+            auto.append(approval_request(plan, function, "within auto-approve policy",
+                                         policy.approvers))
             answers[function] = {"status": ApprovalStatus.AUTO_APPROVED.value,
                                  "approver": f"policy:{function}",
                                  "approved": {s.id: s.arguments for s in steps}}
         else:
             request = approval_request(plan, function, reason, policy.approvers)
             sends.append(Send("approval", {"request": request.model_dump(mode="json")}))
-    ctx.store.set_status(plan.decision_id,
-                         DecisionStatus.AWAITING_APPROVAL if sends else DecisionStatus.EXECUTING,
-                         fence=ctx.fence, actor=ctx.actor, plan_hash=plan.hash,
-                         body={"waiting_on": sorted(s.arg["request"]["function"] for s in sends)})
+    ctx.store.route(decision_id=plan.decision_id, plan_hash=plan.hash, auto=auto,
+                    waiting_on=sorted(s.arg["request"]["function"] for s in sends),
+                    actor=ctx.actor, fence=ctx.fence)
     return Command(goto=sends or "join", update={"answers": answers})

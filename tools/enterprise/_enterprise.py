@@ -9,6 +9,7 @@ summary need. What each tool does lives in the tool modules (``tools.crm`` …).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ class Enterprise:
         self._clock = clock or SystemClock()
         self._engine = make_engine(self.url, busy_timeout_s=busy_timeout_s)
         self._reader = self._engine.execution_options(sqlite_begin="DEFERRED")
+        # SQLite has one writer at a time. Threads of this process queue here, where the
+        # hand-over is immediate, instead of in SQLite's busy handler, which sleeps.
+        self._write_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Enterprise({self.url!r})"
@@ -115,7 +119,7 @@ class Enterprise:
 
     def create(self) -> None:
         """Create the tables if missing; refuse a file written by another schema version."""
-        with self._engine.begin() as conn:
+        with self._write_lock, self._engine.begin() as conn:
             schema.metadata.create_all(conn)
             found = conn.execute(select(schema.meta.c.value)
                                  .where(schema.meta.c.key == "schema_version")).scalar()
@@ -131,7 +135,7 @@ class Enterprise:
 
         Returns the number of rows inserted per table (all zero on a re-seed)."""
         self.create()
-        with self._engine.begin() as conn:
+        with self._write_lock, self._engine.begin() as conn:
             return seed_world(conn, reference_world())
 
     # ------------------------------------------------------------------- calls
@@ -146,7 +150,7 @@ class Enterprise:
         fault = self._play_fault(tool)
         arguments_json = canonical_json(arguments)
         arguments_hash = digest(arguments)
-        with database_errors(tool), self._engine.begin() as conn:
+        with database_errors(tool), self._write_lock, self._engine.begin() as conn:
             seen = conn.execute(select(schema.tool_calls).where(
                 schema.tool_calls.c.idempotency_key == idempotency_key)).mappings().first()
             if seen is not None:
@@ -180,7 +184,7 @@ class Enterprise:
             with self._reader.begin() as conn:
                 if not pending(conn, tool):
                     return None
-            with self._engine.begin() as conn:
+            with self._write_lock, self._engine.begin() as conn:
                 fault = take_fault(conn, tool)
         if fault is None:
             return None
@@ -221,7 +225,7 @@ class Enterprise:
             raise InvalidInputError("must be at least 1", field="times")
         if delay_s < 0:
             raise InvalidInputError("must not be negative", field="delay_s")
-        with self._engine.begin() as conn:
+        with self._write_lock, self._engine.begin() as conn:
             return add_fault(conn, tool=tool, mode=fault_mode, times=times, delay_s=delay_s,
                              created_at=utc_iso(self._clock.now()))
 
@@ -230,7 +234,7 @@ class Enterprise:
             return list_faults(conn)
 
     def clear_faults(self) -> int:
-        with self._engine.begin() as conn:
+        with self._write_lock, self._engine.begin() as conn:
             return conn.execute(delete(schema.faults)).rowcount
 
     # ------------------------------------------------------------------- queries

@@ -1,8 +1,9 @@
-"""initial schema
+"""Initial schema: predictions, decisions, plans and steps, approvals, executions,
+outcomes, and the hash-chained ledger
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 14:16:38.172247
+Create Date: 2026-11-27
 """
 
 from alembic import op
@@ -32,12 +33,14 @@ def upgrade() -> None:
     with op.batch_alter_table('ledger', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_decision', ['decision_id', 'seq'], unique=False)
 
-    op.create_table('ledger_head',
+    head = op.create_table('ledger_head',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    # The single head row every append locks; the chain starts from the genesis hash.
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     op.create_table('plan_steps',
     sa.Column('decision_id', sa.String(length=64), nullable=False),
     sa.Column('plan_version', sa.Integer(), nullable=False),

@@ -1,0 +1,235 @@
+"""Benchmark: N decisions through the full DecisionOps loop vs a minimal LangGraph graph.
+
+Full loop (embedded defaults, SQLite everywhere, reference enterprise, a policy that
+auto-approves every function): ingest + triage the N predictions in batch, then for each
+one start the decision — plan, guard, route, approvals recorded, execute every step
+against the reference enterprise (idempotency keys, execution ledger before and after
+each call), record; every transition in the hash-chained ledger.
+
+Minimal graph (the baseline of ../shared/notes/langgraph-crib.md): ingest → plan →
+approval (interrupt) → execute on a SqliteSaver file with LangGraph's default
+durability; per item one invoke to the interrupt and one resume.
+
+Each configuration runs in its own fresh subprocess (so peak RSS is its own); repetitions
+are interleaved. Prints decisions/s, p50/p95 latency per decision, peak RSS and storage
+per decision for both, and ends with ``ratio: <full-loop rate / minimal-graph rate>``.
+
+    python bench/decision_loop.py --n 300 --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+AUTO_POLICY = """
+functions:
+{functions}
+"""
+
+
+def _predictions(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """N actionable churn predictions spread over the seeded accounts."""
+    from tools.enterprise import reference_world
+
+    rng = random.Random(seed)
+    accounts = [a for a in reference_world().accounts if not a.adversarial]
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        account = accounts[i % len(accounts)]
+        out.append({
+            "id": f"bench-{i:06d}", "model": "churn-gbm", "model_version": "bench",
+            "kind": "churn", "entity_type": "account", "entity_id": account.account_id,
+            "score": round(rng.uniform(0.7, 0.99), 3), "value_at_stake": 30_000 + i,
+            "explanation": {"seat_utilization": 0.8, "support_tickets_90d": 0.5,
+                            "price_increase_pct": 0.3},
+            "features": {"segment": account.segment, "region": account.region,
+                         "plan": account.plan, "payload": "x" * 1500},
+            # A year apart per account visit, so the 30-day cooldown never drops one.
+            "observed_at": (start + timedelta(days=400 * (i // len(accounts)))).isoformat(),
+        })
+    return out
+
+
+def _auto_policy_file(folder: Path) -> Path:
+    from agent.policy import load_policies
+
+    lines = []
+    for name, policy in load_policies().functions.items():
+        lines.append(f"  {name}:")
+        lines.append(f"    approvers: {json.dumps(list(policy.approvers))}")
+        lines.append(f"    tools: {json.dumps(list(policy.tools))}")
+        lines.append("    auto_approve: {max_risk: high}")
+    path = folder / "functions.yaml"
+    path.write_text(AUTO_POLICY.format(functions="\n".join(lines)))
+    return path
+
+
+def _dir_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
+    from agent.models import Prediction
+    from agent.runtime import Runtime
+    from agent.settings import Settings
+
+    settings = Settings(home=workdir / "home", functions_file=_auto_policy_file(workdir))
+    items = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
+    with Runtime(settings, actor="bench") as rt:
+        rt.ingest(items[:warmup], source="bench-warmup")
+        rt.triage_pending()
+        for pid in rt.store.actionable_without_decision():
+            rt.engine.start(pid)
+        t0 = time.perf_counter()
+        rt.ingest(items[warmup:], source="bench")
+        verdicts = rt.triage_pending().verdicts
+        batch = time.perf_counter() - t0
+        assert all(v.action == "act" for v in verdicts), {v.reason for v in verdicts}
+        latencies = []
+        statuses: dict[str, int] = {}
+        for pid in rt.store.actionable_without_decision():
+            s = time.perf_counter()
+            result = rt.engine.start(pid)
+            latencies.append(time.perf_counter() - s)
+            statuses[result.status] = statuses.get(result.status, 0) + 1
+        wall = time.perf_counter() - t0
+        effects = len(rt.enterprise.effects())
+    storage = _dir_bytes(workdir / "home")
+    return {"wall": wall, "latencies": latencies, "batch_seconds": batch, "statuses": statuses,
+            "effects": effects, "storage_bytes": storage, "items": n + warmup,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_minimal(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command, interrupt
+
+    class State(TypedDict, total=False):
+        prediction: dict
+        plan: list
+        approved: bool
+        results: Annotated[list, operator.add]
+
+    def ingest(state: State) -> dict:
+        return {"prediction": state["prediction"]}
+
+    def plan(state: State) -> dict:
+        return {"plan": [{"step": "offer", "entity": state["prediction"]["entity_id"]}]}
+
+    def approval(state: State) -> dict:
+        return {"approved": bool(interrupt({"plan": state["plan"]}))}
+
+    def execute(state: State) -> dict:
+        return {"results": [{"done": s["step"]} for s in state["plan"]]}
+
+    builder = StateGraph(State)
+    for name, fn in (("ingest", ingest), ("plan", plan), ("approval", approval),
+                     ("execute", execute)):
+        builder.add_node(name, fn)
+    builder.add_edge(START, "ingest")
+    builder.add_edge("ingest", "plan")
+    builder.add_edge("plan", "approval")
+    builder.add_edge("approval", "execute")
+    builder.add_edge("execute", END)
+    items = _predictions(n + warmup)
+    path = workdir / "checkpoints.sqlite"
+    with SqliteSaver.from_conn_string(str(path)) as saver:
+        graph = builder.compile(checkpointer=saver)
+
+        def one(item: dict) -> float:
+            cfg = {"configurable": {"thread_id": item["id"]}}
+            s = time.perf_counter()
+            out = graph.invoke({"prediction": item}, cfg)
+            graph.invoke(Command(resume={out["__interrupt__"][0].id: True}), cfg)
+            return time.perf_counter() - s
+
+        for item in items[:warmup]:
+            one(item)
+        t0 = time.perf_counter()
+        latencies = [one(item) for item in items[warmup:]]
+        wall = time.perf_counter() - t0
+    return {"wall": wall, "latencies": latencies, "storage_bytes": _dir_bytes(workdir),
+            "items": n + warmup,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _child(kind: str, n: int, warmup: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        fn = run_full if kind == "full" else run_minimal
+        return fn(n, warmup, Path(tmp))
+
+
+def _spawn(kind: str, n: int, warmup: int) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--n", str(n),
+                           "--warmup", str(warmup)], capture_output=True, text=True,
+                          cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} run failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="example: python bench/decision_loop.py --n 300 --reps 3")
+    parser.add_argument("--n", type=int, default=300, help="decisions per run (default 300)")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=3, help="runs per configuration")
+    parser.add_argument("--child", choices=["full", "minimal"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.n < 10 or args.reps < 1:
+        parser.error("--n must be at least 10 and --reps at least 1")
+    if args.child:
+        print(json.dumps(_child(args.child, args.n, args.warmup)))
+        return
+    runs: dict[str, list[dict[str, Any]]] = {"full": [], "minimal": []}
+    for rep in range(args.reps):
+        for kind in ("minimal", "full"):
+            print(f"rep {rep + 1}/{args.reps}: {kind} …", file=sys.stderr, flush=True)
+            runs[kind].append(_spawn(kind, args.n, args.warmup))
+    rates = {}
+    print(f"\nN = {args.n} decisions per run (+{args.warmup} warm-up), {args.reps} runs each, "
+          f"medians; python {sys.version.split()[0]}, {os.cpu_count()} cpus\n")
+    header = f"{'config':<10}{'dec/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'RSS MB':>9}{'KB/dec':>9}"
+    print(header)
+    print("-" * len(header))
+    for kind in ("minimal", "full"):
+        rs = runs[kind]
+        rate = statistics.median(args.n / r["wall"] for r in rs)
+        rates[kind] = rate
+        p50 = statistics.median(_pct(r["latencies"], 0.5) for r in rs) * 1000
+        p95 = statistics.median(_pct(r["latencies"], 0.95) for r in rs) * 1000
+        rss = statistics.median(r["peak_rss_mb"] for r in rs)
+        kb = statistics.median(r["storage_bytes"] / r["items"] for r in rs) / 1024
+        print(f"{kind:<10}{rate:>9.1f}{p50:>9.2f}{p95:>9.2f}{rss:>9.1f}{kb:>9.1f}")
+    full = runs["full"][-1]
+    print(f"\nfull loop per run: {full['effects']} tool effects, decisions {full['statuses']}, "
+          f"batch ingest+triage {full['batch_seconds'] * 1000:.0f} ms (in the rate)")
+    print(f"ratio: {rates['full'] / rates['minimal']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
