@@ -120,7 +120,7 @@ class Prediction(_Model):
     value: FiniteFloat | None = None
     """A regression output where the model has one (forecast units, remaining life…)."""
     value_at_stake: Annotated[float, Field(ge=0.0)] | None = None
-    """Money at risk if the event happens; expected value = score × value_at_stake."""
+    """Money at risk if the event happens; expected value = score * value_at_stake."""
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     explanation: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(
         default_factory=dict, max_length=50)

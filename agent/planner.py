@@ -16,7 +16,7 @@ from agent.errors import ConfigError
 from agent.models import Plan, Prediction
 from agent.playbooks import PlaybookBook
 
-__all__ = ["PlanRequest", "Planner", "PlaybookPlanner"]
+__all__ = ["Draft", "PlanRequest", "Planner", "PlanningRecord", "PlaybookPlanner"]
 
 
 class PlanRequest(BaseModel):
@@ -31,10 +31,43 @@ class PlanRequest(BaseModel):
     """Approvers' revise feedback, oldest first."""
 
 
+class PlanningRecord(BaseModel):
+    """How a plan was drafted: stored with the plan, shown by ``plan explain``."""
+
+    model_config = ConfigDict(extra="forbid")
+    planner: str
+    prompt_version: str | None = None
+    model: str | None = None
+    llm_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    raw_outputs: list[str] = []
+    """The model's raw replies, in order (repairs included)."""
+    guard_verdicts: list[list[str]] = []
+    """Problems the guard found in each rejected attempt."""
+    cache_hit: bool = False
+    fallback: str | None = None
+    """Why a fallback planner drafted the plan (budget, errors, guard), if one did."""
+    notes: list[str] = []
+
+
+class Draft(BaseModel):
+    """A planner's answer: a plan, or None when no valid plan could be drafted (the
+    decision then needs a human plan), and the record of how."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    plan: Plan | None
+    record: PlanningRecord
+
+
 class Planner(Protocol):
     name: str
+    deterministic: bool
+    """True when the same request always yields the same plan (no need to persist the
+    draft before the guard runs: a re-run drafts it again identically)."""
 
-    def draft(self, request: PlanRequest) -> Plan: ...
+    def draft(self, request: PlanRequest) -> Draft: ...
 
 
 class PlaybookPlanner:
@@ -45,11 +78,15 @@ class PlaybookPlanner:
     """
 
     name = "playbook"
+    deterministic = True
 
     def __init__(self, playbooks: PlaybookBook) -> None:
         self._playbooks = playbooks
 
-    def draft(self, request: PlanRequest) -> Plan:
+    def draft(self, request: PlanRequest) -> Draft:
+        return Draft(plan=self.plan(request), record=PlanningRecord(planner=self.name))
+
+    def plan(self, request: PlanRequest) -> Plan:
         if request.playbook is None:
             playbook = self._playbooks.for_prediction(request.prediction)
             if playbook is None:

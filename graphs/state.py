@@ -30,6 +30,8 @@ class DecisionState(TypedDict, total=False):
     playbook: str | None
     plan: dict[str, Any] | None
     """The current plan version, after the guard (normalized arguments)."""
+    planning: dict[str, Any] | None
+    """The planner's record of the current draft (``PlanningRecord``), until stored."""
     feedback: list[str]
     """Revise feedback from approvers, oldest first."""
     answers: Annotated[dict[str, Any], merge_answers]

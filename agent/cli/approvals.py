@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.cli._common import console, fail, print_json, print_table, runtime
-from agent.models import Approve, ApprovalStatus, Edit, Reject, Revise
+from agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
 __all__ = ["app"]
 

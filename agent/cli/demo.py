@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from agent.cli._common import console, err_console, fail, print_table, runtime, settings
 from agent.hashing import digest
-from agent.models import Approve, ApprovalStatus, Edit, Reject, TriageAction
+from agent.models import ApprovalStatus, Approve, Edit, Reject, TriageAction
 from agent.sources import read_file
 from agent.store.ledger import verify as verify_chain
 

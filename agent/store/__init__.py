@@ -4,8 +4,8 @@
 transition appends its ledger entry in the same transaction.
 """
 
-from agent.store._work import CallEnd, CallStart
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
+from agent.store._work import CallEnd, CallStart
 from agent.store.ledger import Event, LedgerEntry, VerifyReport
 from agent.store.repository import IngestResult, Store
 

@@ -80,6 +80,7 @@ plans = Table(
     Column("body", JSON, nullable=False),
     Column("verdict", String(16), nullable=False),
     Column("problems", JSON),
+    Column("meta", JSON),
     Column("created_at", Time, nullable=False),
 )
 
@@ -169,4 +170,35 @@ ledger_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+llm_calls = Table(
+    "llm_calls", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", String(64)),
+    Column("plan_version", Integer),
+    Column("purpose", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("prompt_version", String(64)),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("latency_ms", Float),
+    Column("outcome", String(32), nullable=False),
+    Column("at", Time, nullable=False),
+    Index("ix_llm_calls_at", "at"),
+    Index("ix_llm_calls_decision", "decision_id"),
+)
+
+plan_cache = Table(
+    "plan_cache", metadata,
+    Column("signature", String(64), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("playbook", String(100)),
+    Column("planner", String(32), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("source_decision_id", String(64)),
+    Column("created_at", Time, nullable=False),
+    Column("last_hit_at", Time),
+    Column("hits", Integer, nullable=False, default=0),
 )

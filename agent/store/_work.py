@@ -52,7 +52,8 @@ class CallEnd:
 
 class WorkRecords:
     # Provided by Store.
-    def transaction(self, *, durable: bool = False) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def transaction(self, *, durable: bool = False
+                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
     def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
     def record(self, conn: Connection, events: Any, at: datetime | None = None
                ) -> list[LedgerEntry]: ...  # pragma: no cover

@@ -3,21 +3,19 @@ outcomes and the ledger. Persistence only: no policy, no graph, no tools."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from agent.errors import ConflictError, LeaseLost, NotFoundError
 from agent.models import (
     ApprovalStatus,
     DecisionStatus,
-    ExecutionStatus,
-    Outcome,
     Plan,
     Prediction,
     TriageAction,
@@ -309,22 +307,32 @@ class Store(WorkRecords):
     # ------------------------------------------------------------------ plans
 
     def save_plan(self, plan: Plan, *, verdict: str, problems: Sequence[str] = (),
-                  actor: str, fence: int | None, supersede_previous: bool = False) -> None:
-        """Store a plan version (idempotent by decision and version)."""
+                  actor: str, fence: int | None, supersede_previous: bool = False,
+                  record: dict[str, Any] | None = None) -> None:
+        """Store a plan version with the guard's verdict (``drafted`` before the guard,
+        ``accepted`` or ``refused`` after). Idempotent; a ``drafted`` version is replaced by
+        its guarded form (the guard normalizes arguments)."""
         now = utcnow()
         with self.transaction() as conn:
             self.check_fence(conn, plan.decision_id, fence)
-            exists = conn.scalar(select(t.plans.c.hash).where(
-                t.plans.c.decision_id == plan.decision_id, t.plans.c.version == plan.version))
-            if exists == plan.hash:
-                return
+            key = (t.plans.c.decision_id == plan.decision_id) & (t.plans.c.version == plan.version)
+            exists = conn.execute(select(t.plans.c.hash, t.plans.c.verdict, t.plans.c.meta)
+                                  .where(key)).first()
             if exists is not None:
-                raise ConflictError(f"plan {plan.decision_id} v{plan.version} exists with "
-                                    "different content")
+                if exists.hash == plan.hash and exists.verdict == verdict:
+                    return
+                if exists.verdict != "drafted":
+                    raise ConflictError(f"plan {plan.decision_id} v{plan.version} was already "
+                                        f"{exists.verdict}")
+                record = record or exists.meta
+                conn.execute(t.plans.delete().where(key))
+                conn.execute(t.plan_steps.delete().where(
+                    (t.plan_steps.c.decision_id == plan.decision_id)
+                    & (t.plan_steps.c.plan_version == plan.version)))
             conn.execute(insert(t.plans).values(
                 decision_id=plan.decision_id, version=plan.version, hash=plan.hash,
                 planner=plan.planner, playbook=plan.playbook, body=plan.model_dump(mode="json"),
-                verdict=verdict, problems=list(problems), created_at=now))
+                verdict=verdict, problems=list(problems), meta=record, created_at=now))
             conn.execute(insert(t.plan_steps), [
                 {"decision_id": plan.decision_id, "plan_version": plan.version, "step_id": s.id,
                  "function": s.function, "tool": s.tool, "arguments": s.arguments,
@@ -345,6 +353,13 @@ class Store(WorkRecords):
                                            "steps": [f"{s.function}:{s.id}:{s.tool}"
                                                      for s in plan.steps],
                                            "problems": list(problems)})], now)
+
+    def plan_row(self, decision_id: str, version: int) -> dict[str, Any] | None:
+        """The stored plan version with its verdict, problems and planning record."""
+        with self.reading() as conn:
+            row = conn.execute(select(t.plans).where(t.plans.c.decision_id == decision_id,
+                                                     t.plans.c.version == version)).first()
+        return dict(row._mapping) if row else None
 
     def plan(self, decision_id: str, version: int | None = None) -> Plan:
         query = select(t.plans.c.body).where(t.plans.c.decision_id == decision_id)

@@ -23,13 +23,15 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
     if state.get("plan") is None:
         return Command(goto="record", update={"outcome": "needs_human"})
     draft = Plan.model_validate(state["plan"])
+    record = state.get("planning")
     try:
         checked = check_plan(draft, ctx.tools, ctx.policies)
     except PlanRejected as exc:
         ctx.store.save_plan(draft, verdict="refused", problems=exc.problems, actor=ctx.actor,
-                            fence=ctx.fence, supersede_previous=draft.version > 1)
-        return Command(goto="record", update={"outcome": "needs_human",
+                            fence=ctx.fence, supersede_previous=draft.version > 1, record=record)
+        return Command(goto="record", update={"outcome": "needs_human", "planning": None,
                                               "error": "; ".join(exc.problems)})
     ctx.store.save_plan(checked, verdict="accepted", actor=ctx.actor, fence=ctx.fence,
-                        supersede_previous=checked.version > 1)
-    return Command(goto="route", update={"plan": checked.model_dump(mode="json")})
+                        supersede_previous=checked.version > 1, record=record)
+    return Command(goto="route", update={"plan": checked.model_dump(mode="json"),
+                                         "planning": None})

@@ -26,7 +26,7 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     decision_id = state["decision_id"]
     try:
         stored = ctx.store.plan(decision_id, version)
-        return {"plan": stored.model_dump(mode="json"), "error": None}
+        return {"plan": stored.model_dump(mode="json"), "error": None, "planning": None}
     except NotFoundError:
         pass
     request = PlanRequest(decision_id=decision_id,
@@ -37,4 +37,13 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
         draft = ctx.planner.draft(request)
     except ConfigError as exc:
         return {"plan": None, "error": f"planner {ctx.planner.name}: {exc.message}"}
-    return {"plan": draft.model_dump(mode="json"), "error": None}
+    if draft.plan is None:
+        return {"plan": None, "error": f"planner {ctx.planner.name}: no valid plan "
+                f"({draft.record.fallback or 'see plan explain'})", "planning": draft.record.model_dump()}
+    if not ctx.planner.deterministic:
+        # Persist before the guard runs, so a re-run after a crash reuses this draft
+        # instead of asking the planner (an LLM) again.
+        ctx.store.save_plan(draft.plan, verdict="drafted", actor=ctx.actor, fence=ctx.fence,
+                            record=draft.record.model_dump())
+    return {"plan": draft.plan.model_dump(mode="json"), "error": None,
+            "planning": draft.record.model_dump()}

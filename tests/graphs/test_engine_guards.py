@@ -21,7 +21,7 @@ def _checkpoint_id(rt: Runtime, decision_id: str) -> str:
 def test_resuming_an_unknown_interrupt_id_is_refused(rt: Runtime) -> None:
     decision = start(rt, churn()).decision_id
     before = _checkpoint_id(rt, decision)
-    with pytest.raises(ConflictError, match="interrupt ids not pending.*not-an-id"):
+    with pytest.raises(ConflictError, match=r"interrupt ids not pending.*not-an-id"):
         rt.engine.resume_interrupts(decision, {"not-an-id": ANSWER})
     assert _checkpoint_id(rt, decision) == before
     assert set(pending(rt, decision)) == {"sales", "finance"}
