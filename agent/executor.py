@@ -94,6 +94,7 @@ class Executor:
             run.wave(runnable, approved)
         if run.report.failed and plan.all_or_nothing and run.report.succeeded:
             run.compensate()
+        run.flush()
         return run.report
 
     def _map(self, fn: Any, items: list[Any]) -> list[Any]:
@@ -124,15 +125,23 @@ class _Run:
         self.fence = fence
         self.report = ExecutionReport()
         self.prior = {r["idempotency_key"]: r for r in executor._store.executions(plan.decision_id)}
+        self.unrecorded: list[CallEnd] = []
+        """Results not yet written: they go out with the next wave's write-ahead records."""
         self.ledger_hashes = executor._store.approved_hashes(plan.decision_id, plan.hash)
 
     def _ids(self) -> dict[str, Any]:
         return {"decision_id": self.plan.decision_id, "plan_version": self.plan.version,
                 "plan_hash": self.plan.hash, "actor": self.ex._actor, "fence": self.fence}
 
+    def flush(self) -> None:
+        if self.unrecorded:
+            self.ex._store.finish_calls(calls=self.unrecorded, **self._ids())
+            self.unrecorded = []
+
     def skip(self, reasons: Mapping[str, str]) -> None:
         reasons = {k: v for k, v in reasons.items() if k not in self.report.skipped}
         if reasons:
+            self.flush()
             self.ex._store.skip_steps(skipped=dict(reasons), **self._ids())
             self.report.skipped.update(reasons)
 
@@ -180,13 +189,15 @@ class _Run:
         """Write-ahead for all, call the tools (concurrently), record all results."""
         if not calls:
             return
-        attempts = self.ex._store.start_calls(calls=[c.start for c in calls], **self._ids())
+        attempts = self.ex._store.start_calls(calls=[c.start for c in calls],
+                                              finished=self.unrecorded, **self._ids())
+        self.unrecorded = []
         for call in calls:
             call.attempt = attempts[call.start.key]
         live = [c for c in calls if c.end is None]
         crash_point("before_tool_call")
         self.ex._map(self._call, live)
-        self.ex._store.finish_calls(calls=[c.end for c in calls if c.end], **self._ids())
+        self.unrecorded = [c.end for c in calls if c.end]
 
     def _call(self, call: _Call) -> None:
         start = call.start
@@ -240,6 +251,7 @@ class _Run:
             call = _Call(CallStart(key, step_id, "compensation", spec.tool, arguments,
                                    digest(arguments)))
             self._run_calls([call])
+            self.flush()
             assert call.end is not None
             if call.end.status == ExecutionStatus.COMPENSATED:
                 self.report.compensated.append(step_id)

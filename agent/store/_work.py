@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.hashing import digest
@@ -48,6 +48,17 @@ class CallEnd:
     status: ExecutionStatus
     receipt: dict[str, Any] | None = None
     error: str | None = None
+
+
+_FINISH_EXECUTION = (update(t.executions)
+                     .where(t.executions.c.idempotency_key == bindparam("k"))
+                     .values(status=bindparam("st"), receipt=bindparam("rc"),
+                             error=bindparam("er"), finished_at=bindparam("at")))
+_SET_STEP_STATUS = (update(t.plan_steps)
+                    .where(t.plan_steps.c.decision_id == bindparam("d"),
+                           t.plan_steps.c.plan_version == bindparam("v"),
+                           t.plan_steps.c.step_id == bindparam("s"))
+                    .values(status=bindparam("st"), detail=bindparam("er")))
 
 
 class WorkRecords:
@@ -234,19 +245,23 @@ class WorkRecords:
                 .order_by(t.executions.c.started_at, t.executions.c.idempotency_key))]
 
     def start_calls(self, *, decision_id: str, plan_version: int, plan_hash: str,
-                    calls: Sequence[CallStart], actor: str, fence: int | None) -> dict[str, int]:
+                    calls: Sequence[CallStart], actor: str, fence: int | None,
+                    finished: Sequence[CallEnd] = ()) -> dict[str, int]:
         """Write-ahead: record the attempts before the tools are called, in one
-        transaction. Returns the attempt number per idempotency key."""
-        if not calls:
+        transaction, together with the results of the calls ``finished`` before them.
+        Returns the attempt number per idempotency key."""
+        if not calls and not finished:
             return {}
         now = utcnow()
         attempts: dict[str, int] = {}
         with self.transaction() as conn:
             self.check_fence(conn, decision_id, fence)
+            events = self._finish(conn, decision_id, plan_version, plan_hash, finished, actor, now)
             known = {r.idempotency_key: r for r in conn.execute(
                 select(t.executions.c.idempotency_key, t.executions.c.attempts,
                        t.executions.c.arguments_hash)
-                .where(t.executions.c.idempotency_key.in_([c.key for c in calls])))}
+                .where(t.executions.c.idempotency_key.in_([c.key for c in calls])))
+                } if calls else {}
             fresh = []
             for call in calls:
                 row = known.get(call.key)
@@ -269,12 +284,13 @@ class WorkRecords:
                                      status=ExecutionStatus.STARTED.value))
             if fresh:
                 conn.execute(insert(t.executions), fresh)
-            self.record(conn, [Event(actor=actor, event=f"{c.purpose}.started",
-                                     decision_id=decision_id, plan_hash=plan_hash,
-                                     body={"step_id": c.step_id, "tool": c.tool,
-                                           "idempotency_key": c.key, "attempt": attempts[c.key],
-                                           "arguments_hash": c.arguments_hash})
-                               for c in calls], now)
+            events += [Event(actor=actor, event=f"{c.purpose}.started",
+                             decision_id=decision_id, plan_hash=plan_hash,
+                             body={"step_id": c.step_id, "tool": c.tool,
+                                   "idempotency_key": c.key, "attempt": attempts[c.key],
+                                   "arguments_hash": c.arguments_hash})
+                       for c in calls]
+            self.record(conn, events, now)
         return attempts
 
     def finish_calls(self, *, decision_id: str, plan_version: int, plan_hash: str,
@@ -285,25 +301,30 @@ class WorkRecords:
         now = utcnow()
         with self.transaction() as conn:
             self.check_fence(conn, decision_id, fence)
-            for call in calls:
-                conn.execute(update(t.executions)
-                             .where(t.executions.c.idempotency_key == call.key)
-                             .values(status=call.status.value, receipt=call.receipt,
-                                     error=call.error, finished_at=now))
-                step_status = (call.status.value if call.purpose == "execution"
-                               else ExecutionStatus.COMPENSATED.value)
-                if call.purpose == "execution" or call.status == ExecutionStatus.COMPENSATED:
-                    conn.execute(update(t.plan_steps).where(
-                        t.plan_steps.c.decision_id == decision_id,
-                        t.plan_steps.c.plan_version == plan_version,
-                        t.plan_steps.c.step_id == call.step_id).values(status=step_status,
-                                                                      detail=call.error))
-            self.record(conn, [Event(actor=actor, event=f"{c.purpose}.{c.status.value}",
-                                     decision_id=decision_id, plan_hash=plan_hash,
-                                     body={"step_id": c.step_id, "idempotency_key": c.key,
-                                           **({"receipt": c.receipt} if c.receipt else {}),
-                                           **({"error": c.error} if c.error else {})})
-                               for c in calls], now)
+            self.record(conn, self._finish(conn, decision_id, plan_version, plan_hash, calls,
+                                           actor, now), now)
+
+    @staticmethod
+    def _finish(conn: Connection, decision_id: str, plan_version: int, plan_hash: str,
+                calls: Sequence[CallEnd], actor: str, now: datetime) -> list[Event]:
+        if not calls:
+            return []
+        conn.execute(_FINISH_EXECUTION, [
+            {"k": c.key, "st": c.status.value, "rc": c.receipt, "er": c.error, "at": now}
+            for c in calls])
+        steps = [{"d": decision_id, "v": plan_version, "s": c.step_id,
+                  "st": (c.status.value if c.purpose == "execution"
+                         else ExecutionStatus.COMPENSATED.value), "er": c.error}
+                 for c in calls
+                 if c.purpose == "execution" or c.status == ExecutionStatus.COMPENSATED]
+        if steps:
+            conn.execute(_SET_STEP_STATUS, steps)
+        return [Event(actor=actor, event=f"{c.purpose}.{c.status.value}",
+                      decision_id=decision_id, plan_hash=plan_hash,
+                      body={"step_id": c.step_id, "idempotency_key": c.key,
+                            **({"receipt": c.receipt} if c.receipt else {}),
+                            **({"error": c.error} if c.error else {})})
+                for c in calls]
 
     def skip_steps(self, *, decision_id: str, plan_version: int, plan_hash: str,
                    skipped: dict[str, str], actor: str, fence: int | None) -> None:

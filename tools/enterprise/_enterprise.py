@@ -87,6 +87,10 @@ class Effect:
     created_at: str
 
 
+class _FaultPending(Exception):
+    """Internal: a fault is armed for this tool; leave the transaction without acting."""
+
+
 class Enterprise:
     """The reference enterprise in one SQLite file (a path or a ``sqlite:///`` URL).
 
@@ -147,10 +151,26 @@ class Enterprise:
         The same key and arguments return the first result (``replayed``); the same key
         with another tool or other arguments raises ``ConflictError``; both change nothing.
         """
-        fault = self._play_fault(tool)
+        fault: Fault | None = None
+        try:
+            performed = self._perform(tool, arguments, idempotency_key, effect, check_faults=True)
+        except _FaultPending:
+            # Rare path: consume the fault in its own transaction (it must stay consumed
+            # even when it fails the call), then act.
+            fault = self._play_fault(tool)
+            performed = self._perform(tool, arguments, idempotency_key, effect,
+                                      check_faults=False)
+        self._after(tool, fault)
+        return performed
+
+    def _perform(self, tool: str, arguments: Mapping[str, Any], idempotency_key: str,
+                 effect: Callable[[EffectContext], dict[str, Any]], *, check_faults: bool
+                 ) -> Performed:
         arguments_json = canonical_json(arguments)
         arguments_hash = digest(arguments)
         with database_errors(tool), self._write_lock, self._engine.begin() as conn:
+            if check_faults and pending(conn, tool):
+                raise _FaultPending
             seen = conn.execute(select(schema.tool_calls).where(
                 schema.tool_calls.c.idempotency_key == idempotency_key)).mappings().first()
             if seen is not None:
@@ -159,17 +179,14 @@ class Enterprise:
                         f"idempotency key {idempotency_key!r} was already used for "
                         f"{seen['tool']} with other arguments",
                         tool=tool, idempotency_key=idempotency_key)
-                performed = Performed(json.loads(seen["result_json"]), replayed=True)
-            else:
-                ctx = EffectContext(conn, tool, idempotency_key, self._clock.now())
-                result_json = json.dumps(effect(ctx), sort_keys=True, allow_nan=False)
-                conn.execute(insert(schema.tool_calls).values(
-                    idempotency_key=idempotency_key, tool=tool, arguments_hash=arguments_hash,
-                    arguments_json=arguments_json, result_json=result_json,
-                    created_at=ctx.timestamp()))
-                performed = Performed(json.loads(result_json), replayed=False)
-        self._after(tool, fault)
-        return performed
+                return Performed(json.loads(seen["result_json"]), replayed=True)
+            ctx = EffectContext(conn, tool, idempotency_key, self._clock.now())
+            result_json = json.dumps(effect(ctx), sort_keys=True, allow_nan=False)
+            conn.execute(insert(schema.tool_calls).values(
+                idempotency_key=idempotency_key, tool=tool, arguments_hash=arguments_hash,
+                arguments_json=arguments_json, result_json=result_json,
+                created_at=ctx.timestamp()))
+            return Performed(json.loads(result_json), replayed=False)
 
     def read(self, tool: str, query: Callable[[Connection], T]) -> T:
         """Run a read-only tool's query (faults apply; nothing is recorded)."""
