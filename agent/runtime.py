@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
 from agent.approvals import ApprovalService
+from agent.checkpoints import open_checkpointer
 from agent.errors import ConfigError, ConflictError
 from agent.executor import ExecutionPolicy, Executor
 from agent.models import Answer, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
@@ -91,26 +89,12 @@ class Runtime:
             attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
             threads=s.executor_threads), actor=self.actor)
         self._stack.callback(self.executor.close)
-        self.checkpointer = self._checkpointer()
+        self.checkpointer = open_checkpointer(s.resolved_checkpoint_url, self._stack)
         self.graph = build_decision_graph(self.checkpointer)
         self.engine = DecisionEngine(self.graph, store=self.store, policies=self.policies,
                                      context=self._context, owner=self.actor,
                                      lease_seconds=s.lease_seconds, durability=s.durability)
         self.approvals = ApprovalService(self.store, self.tools, self.policies)
-
-    def _checkpointer(self) -> SqliteSaver:
-        url = self.settings.resolved_checkpoint_url
-        if url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
-            raise ConfigError("checkpoint_url: PostgreSQL checkpoints need the scale-out worker "
-                              "(not in this build)", field="checkpoint_url")
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA busy_timeout=30000")
-        self._stack.callback(conn.close)
-        saver = SqliteSaver(conn)
-        saver.setup()
-        return saver
 
     def _check_policies(self) -> None:
         known = {spec.name for spec in self.tools.specs()}

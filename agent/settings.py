@@ -78,7 +78,11 @@ class Settings(BaseSettings):
 
     @property
     def resolved_checkpoint_url(self) -> str:
-        return self.checkpoint_url or str(self.home / "checkpoints.sqlite")
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        if self.database_url and self.database_url.startswith("postgresql"):
+            return self.database_url  # one PostgreSQL database holds both
+        return str(self.home / "checkpoints.sqlite")
 
     @property
     def resolved_enterprise_url(self) -> str:

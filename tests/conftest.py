@@ -61,3 +61,44 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("DECISIONOPS_HOME", str(folder))
     monkeypatch.setenv("DECISIONOPS_TOOL_BACKOFF_SECONDS", "0.01")
     yield folder
+
+
+_DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """The PostgreSQL server for tests. CI must have it (the test fails there); a
+    developer machine without one skips."""
+    import psycopg
+
+    from agent.checkpoints import psycopg_conninfo
+
+    url = os.environ.get("DECISIONOPS_TEST_PG_URL", _DEFAULT_PG)
+    try:
+        with psycopg.connect(psycopg_conninfo(url), connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {url} is required in CI: {exc}")
+        pytest.skip(f"no PostgreSQL at {url} ({exc.__class__.__name__})")
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from agent.checkpoints import psycopg_conninfo
+
+    name = f"dops_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg_conninfo(pg_admin_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,9 +14,14 @@ from agent.settings import Settings
 from graphs import StepResult
 
 
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01, max_replans=2)
+@pytest.fixture(params=["sqlite", "postgres"])
+def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on each backend: SQLite files, or a fresh PostgreSQL database for the
+    store and the LangGraph checkpoints (the reference enterprise stays SQLite)."""
+    database_url = (request.getfixturevalue("pg_url") if request.param == "postgres"
+                    else None)
+    settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01, max_replans=2,
+                        database_url=database_url)
     with Runtime(settings, actor="test-worker") as runtime:
         runtime.enterprise.seed()
         yield runtime
