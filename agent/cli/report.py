@@ -1,0 +1,69 @@
+"""``decisionops report``: the value report for a period, as a self-contained HTML file
+with its charts also written beside it as PNG files, or as JSON figures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.cli._common import console, fail, print_json
+from agent.cli.outcomes import open_store
+from agent.models import utcnow
+from agent.report import SUCCESS_LABELS, build_report, parse_since, write_report
+
+__all__ = ["report"]
+
+_LABEL = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def report(
+    since: Annotated[str, typer.Option(
+        "--since", help="Start of the period: 12h, 7d, 30d, 2w, or an ISO date (2026-11-01) "
+        "or time.")] = "30d",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="HTML file to write; charts go beside it as <name>-<chart>.png. "
+        "Default report.html (with --json: no files unless given).", dir_okay=False)] = None,
+    success: Annotated[list[str] | None, typer.Option(
+        "--success", help="An outcome label that counts as success (repeatable). Default: "
+        + ", ".join(SUCCESS_LABELS) + ".")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Value captured (realized vs expected), uplift over the control group with 95%
+    confidence intervals, approval latency per function (p50/p95), step success per
+    tool and LLM cost, for the period since --since.
+
+    Example: decisionops report --since 30d --out report.html
+
+    Example: decisionops report --since 2026-11-01 --json
+    """
+    now = utcnow()
+    try:
+        start = parse_since(since, now=now)
+    except ValueError as exc:
+        raise fail(f"--since: {exc}") from None
+    labels = [s.strip().lower() for s in success] if success else list(SUCCESS_LABELS)
+    bad = [s for s in labels if not _LABEL.match(s)]
+    if bad:
+        raise fail(f"--success: {bad[0]!r} is not an outcome label (lowercase letters, digits, "
+                   "underscores)")
+    target = out if out is not None else (None if as_json else Path("report.html"))
+    if target is not None:
+        if target.is_dir():
+            raise fail(f"--out: {target} is a folder; name the HTML file to write")
+        if not target.parent.is_dir():
+            raise fail(f"--out: the folder {target.parent} does not exist")
+    with open_store() as store:
+        data = build_report(store, since=start, until=now, success_labels=labels)
+    files = write_report(data, target) if target is not None else None
+    if as_json:
+        print_json(data.model_dump(mode="json"))
+        return
+    assert files is not None
+    console.print(f"wrote {files.html} and {len(files.charts)} charts beside it "
+                  f"({', '.join(p.name for p in files.charts.values())})", highlight=False)
+    if data.simulated_outcomes:
+        console.print(f"[yellow]note: {data.simulated_outcomes} of {data.outcomes} outcomes "
+                      "are simulated (demo data)[/]")

@@ -1,0 +1,217 @@
+"""Outcomes are matched to decisions (or control predictions) by entity and window,
+every row that cannot be used is reported, and re-importing changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ConflictError, InvalidInputError
+from agent.models import Outcome, decision_id_for
+from agent.report import import_outcome_file, record_outcomes
+from agent.store import Store
+
+from .conftest import T0, World
+
+pytestmark = pytest.mark.both_backends
+
+
+def _row(kind: str, entity: str, at, label: str = "retained", value: float = 100.0) -> dict:
+    return {"kind": kind, "entity_id": entity, "label": label, "value_realized": value,
+            "observed_at": at.isoformat()}
+
+
+def test_entity_row_matches_latest_acted_or_held_prediction_within_window(world: World) -> None:
+    old = world.predict("churn", "A1", T0)
+    world.predict("churn", "A1", T0 + timedelta(days=5), action="drop")  # not a subject
+    recent = world.predict("churn", "A1", T0 + timedelta(days=10))
+    world.predict("churn", "A1", T0 + timedelta(days=40))  # after the outcome
+    world.predict("failure", "A1", T0 + timedelta(days=12))  # another kind
+
+    result = record_outcomes(world.store, [_row("churn", "A1", T0 + timedelta(days=30))],
+                             source="test", actor="tester")
+
+    assert result.unmatched == [] and result.treated == 1
+    [saved] = world.store.outcome_list()
+    assert saved["prediction_id"] == recent.id != old.id
+    assert saved["decision_id"] == decision_id_for(recent.id)
+    assert saved["arm"] == "treated"
+    assert saved["expected_value"] == recent.expected_value
+
+
+def test_window_is_configurable_and_its_edge_is_inclusive(world: World) -> None:
+    world.predict("churn", "A1", T0)
+    rows = [_row("churn", "A1", T0 + timedelta(days=90)),
+            _row("churn", "A1", T0 + timedelta(days=91), label="churned")]
+
+    default = record_outcomes(world.store, rows, source="test", actor="tester")
+    assert len(default.recorded) == 1
+    [late] = default.unmatched
+    assert (late.row, late.field) == (2, "observed_at")
+    assert "91 days before the outcome; the window is 90 days" in late.reason
+
+    wider = record_outcomes(world.store, rows, source="test", actor="tester",
+                            window=timedelta(days=120))
+    assert len(wider.recorded) == 1 and len(wider.duplicates) == 1 and not wider.unmatched
+
+
+def test_unmatched_rows_are_reported_with_row_number_and_reason(world: World,
+                                                                 tmp_path: Path) -> None:
+    world.predict("churn", "A1", T0)
+    world.predict("churn", "D1", T0, action="drop")
+    world.predict("churn", "H1", T0, action="hold", reason="operator_hold")
+    path = tmp_path / "outcomes.csv"
+    path.write_text(
+        "kind,entity_id,decision_id,label,value_realized,observed_at\n"
+        f"churn,A1,,retained,10,{(T0 + timedelta(days=3)).isoformat()}\n"   # row 1: ok
+        "churn,NOPE,,retained,10,2026-06-10\n"                               # row 2
+        "churn,D1,,retained,10,2026-06-10\n"                                 # row 3
+        "churn,H1,,retained,10,2026-06-10\n"                                 # row 4
+        "churn,A1,,retained,10,2026-05-01\n"                                 # row 5
+        ",,dec_unknown,retained,10,2026-06-10\n"                             # row 6
+        "churn,A1,,retained,ten,2026-06-10\n"                                # row 7
+        "churn,A1,,retained,10,2026-06-10T09:00:00\n"                        # row 8
+        "churn,A1,,retained,10\n"                                            # row 9
+        f"churn,A1,,retained,10,{(T0 + timedelta(days=3000)).isoformat()}\n"  # row 10
+    )
+
+    result = import_outcome_file(world.store, path, actor="tester")
+
+    assert len(result.recorded) == 1 and result.rows_read == 10
+    reasons = {u.row: (u.line, u.field, u.reason) for u in result.unmatched}
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert reasons[2] == (3, "entity_id", "no churn prediction for entity NOPE")
+    assert "was acted on or held out (triage: drop/below_threshold)" in reasons[3][2]
+    assert "(triage: hold/operator_hold)" in reasons[4][2]
+    assert reasons[5][1] == "observed_at" and "later than the outcome" in reasons[5][2]
+    assert reasons[6][1:] == ("decision_id", "no decision dec_unknown")
+    assert reasons[7][1] == "value_realized"
+    assert reasons[8][1] == "observed_at" and "time zone" in reasons[8][2]
+    assert reasons[9] == (10, None, "has 5 cells; the header has 6")
+    assert reasons[10][1:] == ("observed_at", "is in the future")
+
+
+def test_reimporting_the_same_file_is_a_no_op(world: World, tmp_path: Path) -> None:
+    world.predict("churn", "A1", T0)
+    world.predict("churn", "C1", T0, action="hold")
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text(
+        '{"kind": "churn", "entity_id": "A1", "label": "Retained", "value": 5, '
+        '"observed_at": "2026-06-20T00:00:00Z"}\n'
+        '{"kind": "churn", "entity_id": "C1", "label": "churned", '
+        '"observed_at": "2026-06-21T00:00:00Z"}\n'
+        '{"kind": "churn", "entity_id": "A1", "label": "retained", "value": 5, '
+        '"observed_at": "2026-06-20T00:00:00Z"}\n')  # the first row again
+
+    first = import_outcome_file(world.store, path, actor="tester")
+    assert len(first.recorded) == 2 and len(first.duplicates) == 1 and first.ok
+    before = world.counts()
+
+    again = import_outcome_file(world.store, path, actor="tester")
+
+    assert again.recorded == [] and sorted(again.duplicates) == sorted(first.recorded
+                                                                        + first.duplicates)
+    assert world.counts() == before
+    # The same fact by decision id is the same outcome (stable id), not a new one.
+    by_decision = record_outcomes(world.store, [{
+        "decision_id": decision_id_for(f"churn-A1-{T0:%Y%m%dT%H%M}"), "label": "retained",
+        "value_realized": 5, "observed_at": "2026-06-20T00:00:00+00:00"}],
+        source="api", actor="tester")
+    assert by_decision.duplicates == [first.recorded[0]]
+    assert world.counts() == before
+
+
+def test_a_changed_value_for_a_recorded_outcome_is_a_conflict_not_an_overwrite(
+        world: World) -> None:
+    world.predict("churn", "A1", T0)
+    at = T0 + timedelta(days=7)
+    record_outcomes(world.store, [_row("churn", "A1", at, value=100)], source="a", actor="x")
+    before = world.counts()
+
+    result = record_outcomes(world.store, [_row("churn", "A1", at, value=999)], source="b",
+                             actor="x")
+
+    [problem] = result.unmatched
+    assert problem.field == "value_realized" and "not overwritten" in problem.reason
+    assert world.counts() == before
+    assert world.store.outcome_list()[0]["value_realized"] == 100
+
+
+def test_control_outcomes_are_recorded_against_the_prediction(world: World) -> None:
+    held = world.predict("churn", "C1", T0, action="hold")
+    acted = world.predict("churn", "A1", T0)
+
+    result = record_outcomes(world.store, [
+        _row("churn", "C1", T0 + timedelta(days=9), label="churned", value=0),
+        {"prediction_id": acted.id, "label": "retained", "value": 50,
+         "observed_at": (T0 + timedelta(days=9)).isoformat()}], source="test", actor="tester")
+
+    assert (result.treated, result.control, result.unmatched) == (1, 1, [])
+    [control] = world.store.outcome_list(arm="control")
+    assert control["prediction_id"] == held.id and control["decision_id"] is None
+    entries = [e for e in world.store.ledger_entries() if e.event == "outcome.recorded"]
+    assert {(e.body["arm"], e.decision_id) for e in entries} == {
+        ("control", None), ("treated", decision_id_for(acted.id))}
+
+
+def test_record_outcome_by_decision_writes_the_outcome_records(world: World) -> None:
+    p = world.predict("failure", "AST-1", T0)
+    outcome = Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
+                      value_realized=1200, observed_at=T0 + timedelta(days=2))
+
+    oid = world.store.record_outcome(outcome, actor="api:tester")
+
+    assert world.store.record_outcome(outcome, actor="api:tester") == oid  # idempotent
+    assert [o["id"] for o in world.store.outcome_list()] == [oid]
+    with pytest.raises(ConflictError):
+        world.store.record_outcome(outcome.model_copy(update={"value_realized": 1}),
+                                   actor="api:tester")
+
+
+def test_a_file_without_the_needed_columns_records_nothing(world: World, tmp_path: Path) -> None:
+    world.predict("churn", "A1", T0)
+    path = tmp_path / "bad.csv"
+    path.write_text("entity,what,when\nA1,retained,2026-06-10\n")
+    before = world.counts()
+
+    with pytest.raises(InvalidInputError) as info:
+        import_outcome_file(world.store, path, actor="tester")
+
+    assert info.value.field == "header" and "label" in info.value.message
+    assert world.counts() == before
+
+
+def test_sql_source_reads_rows_by_column_name(world: World, tmp_path: Path) -> None:
+    import sqlite3
+
+    from agent.report import import_outcome_sql
+
+    world.predict("churn", "A1", T0)
+    db = tmp_path / "crm.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table renewals (account text, status text, revenue real, at text)")
+        conn.execute("insert into renewals values ('A1', 'retained', 42.5, '2026-06-30'),"
+                     " ('ZZ', 'retained', 1, '2026-06-30')")
+    query = ("select 'churn' as kind, account as entity_id, status as label, "
+             "revenue as value, at as observed_at from renewals order by account")
+
+    result = import_outcome_sql(world.store, f"sqlite:///{db}", query, actor="tester")
+
+    assert len(result.recorded) == 1 and [u.row for u in result.unmatched] == [2]
+    with pytest.raises(InvalidInputError) as info:
+        import_outcome_sql(world.store, f"sqlite:///{db}", "delete from renewals",
+                           actor="tester")
+    assert info.value.field == "query"
+
+
+def test_store_subjects_without_outcomes(store: Store, world: World) -> None:
+    a = world.predict("churn", "A1", T0)
+    c = world.predict("churn", "C1", T0, action="hold")
+    world.predict("churn", "D1", T0, action="drop")
+    record_outcomes(store, [_row("churn", "A1", T0 + timedelta(days=1))], source="t", actor="x")
+
+    assert [s.prediction_id for s in store.unrecorded_subjects()] == [c.id]
+    assert {s.prediction_id for s in store.outcome_subjects(keys=[("churn", "A1")])} == {a.id}
+    assert store.outcome_subjects() == []

@@ -1,0 +1,110 @@
+"""Uplift and its confidence interval on constructed data with a known answer, alone and
+through the store and the report figures."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pytest
+
+from agent.report import (
+    ReportData,
+    build_report,
+    mean_uplift,
+    percentile,
+    rate_uplift,
+    record_outcomes,
+)
+from agent.report._figures import UpliftRow
+
+from .conftest import T0, World
+
+
+def test_rate_uplift_matches_the_wald_interval_by_hand() -> None:
+    # 70 of 100 treated succeed, 25 of 50 control: uplift 0.20,
+    # se = sqrt(.7*.3/100 + .5*.5/50) = sqrt(.0071)
+    e = rate_uplift([True] * 70 + [False] * 30, [True] * 25 + [False] * 25)
+    se = math.sqrt(0.0071)
+    assert (e.treated_n, e.control_n) == (100, 50)
+    assert e.uplift == pytest.approx(0.20)
+    assert e.ci_low == pytest.approx(0.20 - 1.959964 * se, abs=1e-6)
+    assert e.ci_high == pytest.approx(0.20 + 1.959964 * se, abs=1e-6)
+    assert e.ci_low == pytest.approx(0.034851, abs=1e-6)
+
+
+def test_mean_uplift_uses_welch() -> None:
+    # treated mean 3 (var 2.5, n 5); control mean 1 (var 1, n 3): se = sqrt(.5 + 1/3)
+    e = mean_uplift([1, 2, 3, 4, 5], [0, 1, 2])
+    assert e.uplift == pytest.approx(2.0)
+    half = 1.959964 * math.sqrt(0.5 + 1 / 3)
+    assert (e.ci_low, e.ci_high) == (pytest.approx(2 - half, abs=1e-6),
+                                     pytest.approx(2 + half, abs=1e-6))
+
+
+def test_too_few_observations_give_no_interval() -> None:
+    e = rate_uplift([True, False, True], [False])
+    assert e.uplift == pytest.approx(2 / 3) and e.ci_low is None and e.ci_high is None
+    empty = mean_uplift([], [1.0, 2.0])
+    assert empty.uplift is None and empty.control == 1.5
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    values = [10, 20, 30, 40]
+    assert percentile(values, 50) == 25
+    assert percentile(values, 95) == pytest.approx(38.5)
+    assert percentile([7], 95) == 7 and percentile([], 50) is None
+
+
+@pytest.mark.both_backends
+def test_report_uplift_per_kind_from_recorded_outcomes(world: World) -> None:
+    rows = []
+    # churn: treated 8 of 10 retained, control 2 of 5 → +40 pp
+    for i in range(10):
+        world.predict("churn", f"T{i}", T0, stake=1000)
+        rows.append({"kind": "churn", "entity_id": f"T{i}",
+                     "label": "retained" if i < 8 else "churned",
+                     "value": 1000 if i < 8 else 0,
+                     "observed_at": (T0 + timedelta(days=20)).isoformat()})
+    for i in range(5):
+        world.predict("churn", f"C{i}", T0, action="hold", stake=1000)
+        rows.append({"kind": "churn", "entity_id": f"C{i}",
+                     "label": "retained" if i < 2 else "churned", "value": 1000 if i < 2 else 0,
+                     "observed_at": (T0 + timedelta(days=20)).isoformat()})
+    # An earlier outcome of T9 is superseded by its latest one (one unit per prediction).
+    rows.append({"kind": "churn", "entity_id": "T9", "label": "retained", "value": 1000,
+                 "observed_at": (T0 + timedelta(days=10)).isoformat()})
+    assert record_outcomes(world.store, rows, source="test", actor="tester").ok
+
+    data = build_report(world.store, since=T0)  # decisions were created now, at test time
+
+    rate = next(u for u in data.uplift if u.kind == "churn" and u.metric == "success_rate")
+    expected = rate_uplift([True] * 8 + [False] * 2, [True] * 2 + [False] * 3)
+    assert (rate.treated_n, rate.control_n) == (10, 5)
+    assert rate.uplift == pytest.approx(0.4)
+    assert (rate.ci_low, rate.ci_high) == (pytest.approx(expected.ci_low),
+                                           pytest.approx(expected.ci_high))
+    [value] = data.value
+    assert value.decisions == 10 and value.treated_outcomes == 10 and value.control_outcomes == 5
+    assert value.treated_realized == 8000 and value.control_realized == 2000
+    assert value.treated_expected == pytest.approx(10 * 800)  # score .8 * stake 1000
+    assert value.incremental_value == pytest.approx((800 - 400) * 10)
+    assert data.outcomes == 16 and data.simulated_outcomes == 0
+
+
+def test_success_labels_are_configurable(world: World) -> None:
+    world.predict("demand", "S1", T0)
+    world.predict("demand", "S2", T0, action="hold")
+    record_outcomes(world.store, [
+        {"kind": "demand", "entity_id": "S1", "label": "in_stock", "observed_at": "2026-06-09"},
+        {"kind": "demand", "entity_id": "S2", "label": "in_stock", "observed_at": "2026-06-09"}],
+        source="test", actor="tester")
+
+    default = build_report(world.store, since=T0, until=T0 + timedelta(days=30))
+    custom = build_report(world.store, since=T0, until=T0 + timedelta(days=30),
+                          success_labels=["in_stock"])
+
+    def rate(data: ReportData) -> UpliftRow:
+        return next(u for u in data.uplift if u.metric == "success_rate")
+
+    assert rate(default).treated == 0 and rate(custom).treated == 1
