@@ -1,5 +1,5 @@
 """LangGraph checkpointers for the decision graph: SQLite (embedded default) or
-PostgreSQL (scale-out), chosen by URL, plus pruning of finished threads.
+PostgreSQL (scale-out), chosen by URL, and the fencing wrapper every worker uses.
 
 SQLite: one connection shared by the process (SqliteSaver serializes on its own lock).
 PostgreSQL: a psycopg pool with the settings PostgresSaver requires (autocommit,
@@ -10,16 +10,25 @@ under an advisory lock so several workers starting at once do not race its migra
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from sqlalchemy.engine import make_url
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, LeaseLost
 
-__all__ = ["is_postgres_url", "open_checkpointer", "prune_threads", "psycopg_conninfo"]
+__all__ = ["FencedCheckpointer", "is_postgres_url", "open_checkpointer", "psycopg_conninfo"]
 
 _SETUP_LOCK = 7_243_012
 
@@ -74,10 +83,70 @@ def _postgres(url: str, stack: ExitStack, pool_size: int) -> BaseCheckpointSaver
     return saver
 
 
-def prune_threads(saver: BaseCheckpointSaver, thread_ids: Iterable[str]) -> int:
-    """Delete the checkpoints of finished decisions; the store keeps their record."""
-    count = 0
-    for thread_id in thread_ids:
-        saver.delete_thread(thread_id)
-        count += 1
-    return count
+class FencedCheckpointer(BaseCheckpointSaver):
+    """Wraps a checkpointer so a worker that lost a decision's lease cannot write its
+    checkpoints any more.
+
+    The engine registers the fencing token it holds before invoking a thread; every
+    ``put``/``put_writes`` for that thread first checks the token is still the decision's
+    current one. Without this, a worker paused past its lease (GC, SIGSTOP, a slow disk)
+    would, on waking, save its stale progress as the thread's newest checkpoint.
+    """
+
+    def __init__(self, inner: BaseCheckpointSaver, fence_of: Callable[[str], int | None]) -> None:
+        super().__init__(serde=inner.serde)
+        self.inner = inner
+        self._fence_of = fence_of
+        self._expected: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- fencing
+
+    def expect(self, thread_id: str, fence: int) -> None:
+        with self._lock:
+            self._expected[thread_id] = fence
+
+    def forget(self, thread_id: str) -> None:
+        with self._lock:
+            self._expected.pop(thread_id, None)
+
+    def _check(self, config: RunnableConfig) -> None:
+        thread_id = str(config["configurable"]["thread_id"])
+        with self._lock:
+            expected = self._expected.get(thread_id)
+        if expected is None:
+            return
+        current = self._fence_of(thread_id)
+        if current != expected:
+            raise LeaseLost(f"lost the lease on {thread_id} (fence {expected}, now {current}); "
+                            "its checkpoint was not written")
+
+    # -- delegation
+
+    @property
+    def config_specs(self) -> list:  # type: ignore[override]
+        return self.inner.config_specs
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.inner.get_tuple(config)
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None
+             ) -> Iterator[CheckpointTuple]:
+        return self.inner.list(config, filter=filter, before=before, limit=limit)
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        self._check(config)
+        return self.inner.put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        self._check(config)
+        self.inner.put_writes(config, writes, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.inner.delete_thread(thread_id)
+
+    def get_next_version(self, current: Any, channel: Any) -> Any:
+        return self.inner.get_next_version(current, channel)

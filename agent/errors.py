@@ -10,7 +10,9 @@
     │   │   └── PlanRejected       the guard refused a plan
     │   ├── NotFoundError          unknown decision, approval, tool, prediction
     │   ├── ConflictError          the state moved on: answered approval, finished decision,
-    │   │                          stale plan version, unknown interrupt, pending decision
+    │   │   │                      stale plan version, unknown interrupt, pending decision
+    │   │   ├── LeaseHeld          another worker holds the decision's lease right now
+    │   │   └── NothingToResume    no answered approval waits to be applied
     │   └── PermissionDenied       an approver answering for a function they do not approve
     └── RuntimeFailure             something failed while doing the work; ``retryable`` says
         ├── ToolCallError          whether the same call may succeed later
@@ -29,9 +31,11 @@ __all__ = [
     "ConflictError",
     "DecisionOpsError",
     "InvalidInputError",
+    "LeaseHeld",
     "LeaseLost",
     "LedgerCorrupt",
     "NotFoundError",
+    "NothingToResume",
     "PermissionDenied",
     "PlanRejected",
     "RuntimeFailure",
@@ -98,6 +102,14 @@ class NotFoundError(UsageError):
 
 class ConflictError(UsageError):
     """The object is not in a state that allows the request (compare-and-set lost)."""
+
+
+class LeaseHeld(ConflictError):
+    """Another worker is acting on this decision; try again after its lease."""
+
+
+class NothingToResume(ConflictError):
+    """No recorded answer waits to be applied (another worker may have applied it)."""
 
 
 class PermissionDenied(UsageError):

@@ -17,7 +17,8 @@ from typing import Any, Literal
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from agent.errors import ConflictError
+from agent.checkpoints import FencedCheckpointer
+from agent.errors import ConflictError, NothingToResume
 from agent.models import (
     SCHEMA_VERSION,
     ApprovalRequest,
@@ -45,7 +46,8 @@ class DecisionEngine:
     def __init__(self, graph: CompiledStateGraph, *, store: Store, policies: Policies,
                  context: Callable[[int], DecisionContext], owner: str,
                  lease_seconds: float = 120,
-                 durability: Literal["exit", "async", "sync"] = "exit") -> None:
+                 durability: Literal["exit", "async", "sync"] = "exit",
+                 fencing: FencedCheckpointer | None = None) -> None:
         self.graph = graph
         self._store = store
         self._policies = policies
@@ -53,6 +55,7 @@ class DecisionEngine:
         self._owner = owner
         self._lease_seconds = lease_seconds
         self._durability = durability
+        self._fencing = fencing
 
     @staticmethod
     def config(decision_id: str) -> dict[str, Any]:
@@ -70,13 +73,7 @@ class DecisionEngine:
                                 f"{row['triage_action'] or 'not yet'} ({row['triage_reason']}); "
                                 "only actionable predictions start decisions")
         decision_id = decision_id_for(prediction_id)
-        snapshot = self.graph.get_state(self.config(decision_id))
-        if snapshot.values:
-            if snapshot.next:
-                raise ConflictError(f"decision {decision_id} is waiting for approvals; answer "
-                                    "them instead of starting it again")
-            raise ConflictError(f"decision {decision_id} already finished "
-                                f"({snapshot.values.get('outcome')})")
+        self._refuse_started_thread(decision_id)
         prediction = Prediction.model_validate(row["payload"])
         fence = self._store.create_decision(decision_id, prediction, playbook=row["playbook"],
                                             expected_value=row["expected_value"],
@@ -86,11 +83,30 @@ class DecisionEngine:
         return self._invoke(decision_id, self._input(decision_id, prediction.model_dump(mode="json"),
                                                      row["playbook"]), fence=fence)
 
+    def start_claimed(self, prediction_id: str, decision_id: str, fence: int) -> StepResult:
+        """Run a decision whose row this worker created and leased
+        (``Store.claim_new_decisions``)."""
+        self._refuse_started_thread(decision_id)
+        row = self._store.prediction_row(prediction_id)
+        if row is None:
+            raise ConflictError(f"no prediction {prediction_id!r}")
+        return self._invoke(decision_id, self._input(decision_id, row["payload"], row["playbook"]),
+                            fence=fence)
+
+    def _refuse_started_thread(self, decision_id: str) -> None:
+        snapshot = self.graph.get_state(self.config(decision_id))
+        if snapshot.values:
+            if snapshot.next:
+                raise ConflictError(f"decision {decision_id} is waiting for approvals; answer "
+                                    "them instead of starting it again")
+            raise ConflictError(f"decision {decision_id} already finished "
+                                f"({snapshot.values.get('outcome')})")
+
     def resume(self, decision_id: str) -> StepResult:
         """Apply every recorded-but-unapplied approval answer of the decision."""
         answered = self._store.answered_unapplied(decision_id)
         if not answered:
-            raise ConflictError(f"decision {decision_id} has no answered approvals to apply")
+            raise NothingToResume(f"decision {decision_id} has no answered approvals to apply")
         snapshot = self.graph.get_state(self.config(decision_id))
         if not snapshot.next:
             raise ConflictError(f"decision {decision_id} already finished; nothing to resume")
@@ -109,10 +125,11 @@ class DecisionEngine:
         self._store.mark_applied(stale)
         if not resume:
             return self._result(decision_id)
-        result = self._invoke(decision_id, Command(resume=resume))
-        self._store.mark_applied([r["id"] for r in answered
-                                  if r["interrupt_id"] in resume])
-        return result
+        applied = [r["id"] for r in answered if r["interrupt_id"] in resume]
+        # Marked while this worker still holds the lease, so no other worker can apply
+        # the same answers again in between.
+        return self._invoke(decision_id, Command(resume=resume),
+                            before_release=lambda: self._store.mark_applied(applied))
 
     def resume_interrupts(self, decision_id: str, answers: Mapping[str, Any]) -> StepResult:
         """Low-level resume by interrupt id, refusing ids that are not pending."""
@@ -154,10 +171,13 @@ class DecisionEngine:
                 "prediction": prediction, "playbook": playbook, "plan": None,
                 "feedback": [], "answers": {}, "outcome": None, "error": None}
 
-    def _invoke(self, decision_id: str, payload: Any, *, fence: int | None = None) -> StepResult:
+    def _invoke(self, decision_id: str, payload: Any, *, fence: int | None = None,
+                before_release: Callable[[], None] | None = None) -> StepResult:
         if fence is None:
             fence = self._store.claim(decision_id, self._owner, self._lease_seconds)
         released = False
+        if self._fencing is not None:
+            self._fencing.expect(decision_id, fence)
         try:
             out = self.graph.invoke(payload, self.config(decision_id),
                                     context=self._context(fence), durability=self._durability)
@@ -165,9 +185,13 @@ class DecisionEngine:
                 raise ConflictError(f"decision {decision_id} has state schema version "
                                     f"{out.get('schema_version')}; this build reads {SCHEMA_VERSION}")
             self._sync_interrupts(decision_id, out.get("__interrupt__", ()))
+            if before_release is not None:
+                before_release()
             result = self._result(decision_id)
             released = DecisionStatus(result.status).terminal  # the record node released it
         finally:
+            if self._fencing is not None:
+                self._fencing.forget(decision_id)
             if not released:
                 self._store.release(decision_id, fence)
         return result

@@ -7,6 +7,7 @@ summary. Re-running says what is already done instead of repeating it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from importlib import resources
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from agent.cli._common import console, err_console, fail, print_table, runtime, settings
 from agent.hashing import digest
 from agent.models import ApprovalStatus, Approve, Edit, Reject, TriageAction
+from agent.report.simulate import simulate_and_record
 from agent.sources import read_file
 from agent.store.ledger import verify as verify_chain
 
@@ -71,6 +73,9 @@ def demo(
 
     Example: decisionops demo --reset
     """
+    if "DECISIONOPS_HOLDOUT_SHARE" not in os.environ:
+        # The demo keeps a control group so the value report can show uplift.
+        os.environ["DECISIONOPS_HOLDOUT_SHARE"] = "0.2"
     conf = settings()
     if reset and conf.home.exists():
         shutil.rmtree(conf.home)
@@ -130,6 +135,10 @@ def demo(
             applied = rt.apply_answers(progress=lambda n: progress.advance(task, n))
         for error in started.errors + applied.errors:
             err_console.print(f"  [yellow]![/] {error}", highlight=False)
+        console.rule("[bold]6. outcomes (SIMULATED)")
+        sim = simulate_and_record(rt.store, actor="demo", seed=0)
+        console.print(f"[yellow]simulated, not observed:[/] {len(sim.recorded)} new outcomes "
+                      f"({sim.treated} treated, {sim.control} control group)")
         _summary(rt)
 
 
@@ -148,6 +157,9 @@ def _summary(rt: Any) -> None:
     for (action, reason), n in sorted(triage.items()):
         if action == TriageAction.DROP.value:
             console.print(f"  dropped {reason}: {n}")
+    held = sum(n for (a, _), n in triage.items() if a == TriageAction.HOLD.value)
+    if held:
+        console.print(f"held out as the control group (not acted on, to measure uplift): {held}")
     approvals = rt.store.approval_counts()
     functions = sorted({f for f, _ in approvals})
     statuses = sorted({s for _, s in approvals})
@@ -166,6 +178,7 @@ def _summary(rt: Any) -> None:
     console.print(f"ledger: {report.entries} entries, "
                   + ("[green]verifies[/]" if report.ok else f"[red]BROKEN at {report.first_bad_seq}[/]"))
     console.print("next: decisionops decisions list · decisionops approvals list · "
-                  "decisionops decisions show <id>")
+                  "decisionops decisions show <id> · decisionops report --since 30d "
+                  "--out report.html")
     if not report.ok:
         raise fail("ledger does not verify", 1)

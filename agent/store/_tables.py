@@ -3,6 +3,9 @@ must keep these in step; a test compares them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,12 +19,34 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 
 metadata = MetaData()
 
-Time = DateTime(timezone=True)
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back time-zone aware (SQLite itself
+    keeps no offset), so every backend returns the same values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Time = UTCDateTime()
 
 predictions = Table(
     "predictions", metadata,
@@ -66,6 +91,7 @@ decisions = Table(
     Column("lease_owner", String(200)),
     Column("lease_until", Time),
     Column("fence", BigInteger, nullable=False, default=0),
+    Column("checkpoint_pruned_at", Time),
     Index("ix_decisions_status", "status", "updated_at"),
     Index("ix_decisions_entity", "kind", "entity_id"),
 )

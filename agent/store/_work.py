@@ -322,7 +322,9 @@ class WorkRecords:
         return [Event(actor=actor, event=f"{c.purpose}.{c.status.value}",
                       decision_id=decision_id, plan_hash=plan_hash,
                       body={"step_id": c.step_id, "idempotency_key": c.key,
-                            **({"receipt": c.receipt} if c.receipt else {}),
+                            # The receipt itself is in the executions row; the ledger
+                            # keeps its digest, which proves that row unaltered.
+                            **({"receipt_digest": digest(c.receipt)} if c.receipt else {}),
                             **({"error": c.error} if c.error else {})})
                 for c in calls]
 

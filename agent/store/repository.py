@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, text, update
 
-from agent.errors import ConflictError, LeaseLost, NotFoundError
+from agent.errors import ConflictError, LeaseHeld, LeaseLost, NotFoundError
 from agent.models import (
     ApprovalStatus,
     DecisionStatus,
@@ -24,11 +24,18 @@ from agent.models import (
 )
 from agent.store import _tables as t
 from agent.store import ledger as _ledger
+from agent.store._claims import ClaimRecords
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
+from agent.store._llm import LLMRecords
+from agent.store._ops import OpsRecords
+from agent.store._outcomes import OutcomeRecords
+from agent.store._service import ServiceRecords
 from agent.store._work import WorkRecords
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["IngestResult", "Store"]
+
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 _CHUNK = 500
 
@@ -47,7 +54,7 @@ class IngestResult:
     """Kinds no playbook answers (ingested; triage will drop them)."""
 
 
-class Store(WorkRecords):
+class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, ServiceRecords):
     """Our tables. Construct with :meth:`open`, which migrates the schema to head."""
 
     def __init__(self, engine: Engine) -> None:
@@ -73,7 +80,16 @@ class Store(WorkRecords):
     def transaction(self, *, durable: bool = False) -> Iterator[Connection]:
         """A write transaction. ``durable`` ones are synced to disk before they return
         (on SQLite: ``synchronous=FULL`` for this commit; PostgreSQL always syncs)."""
-        if not (durable and self._sqlite):
+        if not self._sqlite:
+            with self.engine.begin() as conn:
+                if not durable:
+                    # The same trade as SQLite's NORMAL: the commit does not wait for the
+                    # WAL flush. A worker crash loses nothing; a database server crash
+                    # may lose the newest such commits, never half of one.
+                    conn.execute(_ASYNC_COMMIT)
+                yield conn
+            return
+        if not durable:
             with self._write_lock, self.engine.begin() as conn:
                 yield conn
             return
@@ -178,7 +194,8 @@ class Store(WorkRecords):
                                      triage_detail=v.detail, playbook=v.playbook,
                                      expected_value=v.expected_value, triaged_at=now))
             self.record(conn, [Event(actor=actor, event="prediction.triaged",
-                                     body=v.model_dump(mode="json")) for v in verdicts], now)
+                                     body=v.model_dump(mode="json", exclude={"detail"}))
+                               for v in verdicts], now)
 
     def actionable_without_decision(self, limit: int = 1000) -> list[str]:
         with self.reading() as conn:
@@ -270,7 +287,7 @@ class Store(WorkRecords):
                                       .where(t.decisions.c.id == decision_id)).first()
                 if holder is None:
                     raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
-                raise ConflictError(f"decision {decision_id} is being worked on by "
+                raise LeaseHeld(f"decision {decision_id} is being worked on by "
                                     f"{holder.lease_owner} until {aware(holder.lease_until):%H:%M:%S}Z")
             return int(conn.scalar(select(t.decisions.c.fence)
                                    .where(t.decisions.c.id == decision_id)))
@@ -280,6 +297,11 @@ class Store(WorkRecords):
             conn.execute(update(t.decisions)
                          .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
                          .values(lease_owner=None, lease_until=None))
+
+    def fence_of(self, decision_id: str) -> int | None:
+        """The decision's current fencing token (None if there is no such decision)."""
+        with self.reading() as conn:
+            return conn.scalar(select(t.decisions.c.fence).where(t.decisions.c.id == decision_id))
 
     def check_fence(self, conn: Connection, decision_id: str, fence: int | None) -> None:
         if fence is None:

@@ -108,3 +108,30 @@ def test_only_actionable_predictions_start(rt: Runtime) -> None:
     rt.triage_pending()
     with pytest.raises(ConflictError, match="below_threshold"):
         rt.engine.start(low.id)
+
+
+def test_a_worker_that_lost_its_lease_can_neither_act_nor_checkpoint(rt: Runtime) -> None:
+    import time
+
+    from langgraph.types import Command
+
+    from agent.errors import LeaseLost
+
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    for function, request in requests.items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0],
+                  apply=False)
+    before = _checkpoint_id(rt, decision)
+    stale = rt.store.claim(decision, "paused-worker", lease_seconds=0.05)
+    time.sleep(0.1)  # its lease lapses while it is paused; another worker takes over
+    rt.store.claim(decision, "other-worker", lease_seconds=60)
+    resume = {r["interrupt_id"]: {"answer": {"type": "approve", "comment": ""},
+                                  "approver": rt.policies.get(f).approvers[0],
+                                  "approved_arguments": rt.store.approval(r["id"])[
+                                      "approved_arguments"]}
+              for f, r in requests.items()}
+    with pytest.raises(LeaseLost):
+        rt.engine._invoke(decision, Command(resume=resume), fence=stale)
+    assert _checkpoint_id(rt, decision) == before
+    assert rt.enterprise.effects() == []

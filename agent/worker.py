@@ -1,0 +1,153 @@
+"""The continuous loop: one ``Worker`` per process, any number of processes.
+
+Each tick: carry on stalled decisions (lease lapsed), triage new predictions (one
+worker at a time, cluster-wide), claim and start new decisions (``SKIP LOCKED``), apply
+answered approvals, and run the housekeeping passes registered with the worker (SLA,
+sources, retention). Work is claimed with leases and fencing tokens, so several workers,
+on one machine or many, never act on one decision at once.
+
+SIGTERM/SIGINT stop the loop between decisions: the decision in hand finishes (or is
+left for another worker once its lease lapses); nothing is abandoned half-recorded.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+import psycopg
+import psycopg_pool
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+from agent.errors import ConflictError, LeaseHeld, LeaseLost, NothingToResume
+from agent.runtime import Runtime
+
+__all__ = ["Housekeeping", "TickReport", "Worker"]
+
+Housekeeping = Callable[[Runtime], dict[str, int]]
+"""A pass run every tick; returns counts for the tick report."""
+
+
+@dataclass
+class TickReport:
+    recovered: int = 0
+    triaged: int = 0
+    started: int = 0
+    resumed: int = 0
+    busy: int = 0
+    """Decisions another worker held (skipped, not errors)."""
+    errors: list[str] = field(default_factory=list)
+    housekeeping: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def did_work(self) -> bool:
+        return bool(self.recovered or self.triaged or self.started or self.resumed
+                    or any(self.housekeeping.values()))
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, *, batch: int = 50, poll_seconds: float = 1.0,
+                 housekeeping: list[Housekeeping] | None = None) -> None:
+        self.rt = runtime
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.housekeeping = housekeeping or []
+        self.stopping = threading.Event()
+
+    # ------------------------------------------------------------------ loop
+
+    def install_signal_handlers(self) -> None:
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    def run(self, *, on_tick: Callable[[TickReport], None] | None = None,
+            max_ticks: int | None = None) -> None:
+        """Tick until stopped. A database outage (restart, failover, network) does not end
+        the loop: the tick is abandoned, the worker backs off (up to 10 s) and reconnects;
+        work it held is carried on by whoever holds the lease next."""
+        ticks = 0
+        outage = 0
+        while not self.stopping.is_set():
+            try:
+                report = self.tick()
+                outage = 0
+            except (OperationalError, InterfaceError, DisconnectionError,
+                    psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                outage += 1
+                report = TickReport(errors=[f"database unavailable ({type(exc).__name__}); "
+                                            f"retrying, attempt {outage}"])
+            ticks += 1
+            if on_tick is not None:
+                on_tick(report)
+            if max_ticks is not None and ticks >= max_ticks:
+                return
+            if outage:
+                self.stopping.wait(min(10.0, 0.2 * 2 ** outage))
+            elif not report.did_work:
+                self.stopping.wait(self.poll_seconds)
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        store, engine = self.rt.store, self.rt.engine
+        for decision_id in store.stalled(self.batch):
+            if self.stopping.is_set():
+                return report
+            self._attempt(report, "recovered", lambda d=decision_id: engine.recover(d))
+        with store.exclusive("triage") as mine:
+            if mine:
+                report.triaged = len(self.rt.triage_pending(limit=self.batch * 20).verdicts)
+        while not self.stopping.is_set():
+            claims = store.claim_new_decisions(owner=self.rt.actor,
+                                               lease_seconds=self.rt.settings.lease_seconds,
+                                               limit=self.batch)
+            for claim in claims:
+                if self.stopping.is_set():
+                    # Claimed but not started: its lease lapses and a worker recovers it.
+                    break
+                self._attempt(report, "started", lambda c=claim: engine.start_claimed(
+                    c.prediction_id, c.decision_id, c.fence))
+            if len(claims) < self.batch:
+                break
+        for decision_id in sorted({a["decision_id"] for a in store.answered_unapplied()}):
+            if self.stopping.is_set():
+                return report
+            self._attempt(report, "resumed", lambda d=decision_id: engine.resume(d))
+        for task in self.housekeeping:
+            if self.stopping.is_set():
+                break
+            for key, count in task(self.rt).items():
+                report.housekeeping[key] = report.housekeeping.get(key, 0) + count
+        return report
+
+    @staticmethod
+    def _attempt(report: TickReport, counter: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except (LeaseHeld, NothingToResume):
+            report.busy += 1  # another worker has it, or already did it
+            return
+        except LeaseLost as exc:
+            report.busy += 1
+            report.errors.append(exc.message)
+            return
+        except ConflictError as exc:
+            report.errors.append(exc.message)
+            return
+        setattr(report, counter, getattr(report, counter) + 1)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes (used by tests and tools)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

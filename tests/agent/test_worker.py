@@ -1,0 +1,162 @@
+"""The continuous loop's worker and housekeeping, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.housekeeping import expire_and_alert, poll_source, prune_checkpoints
+from agent.models import Approve, utcnow
+from agent.runtime import Runtime
+from agent.settings import Settings, SourceConfig
+from agent.worker import Worker
+from tests.graphs.conftest import churn, pending
+
+HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,features,observed_at\n"
+ROW = ('{id},churn-gbm,churn,account,{account},0.91,{value},'
+       '"{{""segment"": ""mid_market""}}",2026-11-20T08:00:00Z\n')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    return Settings(home=tmp_path / "home", database_url=url, tool_backoff_seconds=0.01)
+
+
+@pytest.fixture
+def rt(settings: Settings) -> Iterator[Runtime]:
+    with Runtime(settings, actor="worker-a") as runtime:
+        yield runtime
+
+
+def _accounts(rt: Runtime, n: int) -> list[str]:
+    return [a["account_id"] for a in rt.enterprise.rows("accounts")[:n]]
+
+
+def test_tick_triages_starts_and_applies_answers(rt: Runtime) -> None:
+    rt.ingest([churn(f"p-{i}", account=a, value=10_000, segment="mid_market")
+               for i, a in enumerate(_accounts(rt, 3))], source="test")
+    worker = Worker(rt, poll_seconds=0.01)
+    report = worker.tick()
+    assert (report.triaged, report.started, report.errors) == (3, 3, [])
+    for approval in rt.store.approvals(status="pending"):
+        rt.answer(approval["id"], Approve(), approver="raj@sales", apply=False)
+    report = worker.tick()
+    assert report.resumed == 3
+    assert {d["status"] for d in rt.store.decisions()} == {"completed"}
+    assert not worker.tick().did_work
+
+
+def test_sla_reminds_escalates_once_and_expires_by_policy(rt: Runtime) -> None:
+    rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], value=10_000, segment="mid_market")],
+              source="test")
+    Worker(rt).tick()
+    (request,) = rt.store.approvals(status="pending")
+    start = request["requested_at"]
+    span = request["deadline"] - start
+    assert expire_and_alert(rt, start + span * 0.1) == {"reminded": 0, "escalated": 0,
+                                                        "expired": 0}
+    assert expire_and_alert(rt, start + span * 0.6)["reminded"] == 1
+    assert expire_and_alert(rt, start + span * 0.7)["reminded"] == 0  # once only
+    assert expire_and_alert(rt, start + span * 0.9)["escalated"] == 1
+    assert expire_and_alert(rt, start + span * 1.01)["expired"] == 1
+    assert rt.store.approval(request["id"])["status"] == "expired"
+    Worker(rt).tick()  # the worker applies the expiry like any answer: rejected by default
+    decision = rt.store.decision(request["decision_id"])
+    assert decision["status"] == "completed"
+    assert sorted(e.tool for e in rt.enterprise.effects()) == [
+        "notify.send", "notify.send", "support.open_ticket"]  # two alerts, then the auto part
+    events = [e.event for e in rt.store.ledger_entries(request["decision_id"])]
+    assert {"approval.reminder", "approval.escalation", "approval.expired"} <= set(events)
+
+
+def test_a_human_answer_wins_over_a_racing_expiry(rt: Runtime) -> None:
+    rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], value=10_000, segment="mid_market")],
+              source="test")
+    Worker(rt).tick()
+    (request,) = rt.store.approvals(status="pending")
+    rt.answer(request["id"], Approve(), approver="raj@sales", apply=False)
+    late = request["deadline"] + timedelta(hours=1)
+    assert expire_and_alert(rt, late)["expired"] == 0
+    assert rt.store.approval(request["id"])["status"] == "approved"
+
+
+def test_retention_prunes_checkpoints_and_keeps_the_record(rt: Runtime) -> None:
+    rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], value=10_000, segment="mid_market")],
+              source="test")
+    Worker(rt).tick()
+    (request,) = rt.store.approvals(status="pending")
+    rt.answer(request["id"], Approve(), approver="raj@sales")
+    decision_id = request["decision_id"]
+    config = rt.engine.config(decision_id)
+    assert rt.graph.get_state(config).values
+    assert prune_checkpoints(rt)["pruned"] == 0  # finished just now: kept
+    later = utcnow() + timedelta(days=rt.settings.retention_days + 1)
+    assert prune_checkpoints(rt, later)["pruned"] == 1
+    assert not rt.graph.get_state(config).values
+    assert prune_checkpoints(rt, later)["pruned"] == 0
+    assert rt.store.decision(decision_id)["status"] == "completed"
+    assert rt.store.plan(decision_id).steps
+    assert rt.store.ledger_entries(decision_id)
+
+
+def test_directory_source_ingests_and_moves_files(rt: Runtime, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    account = _accounts(rt, 1)[0]
+    (drop / "a.csv").write_text(HEADER + ROW.format(id="d-1", account=account, value=9000))
+    (drop / "bad.csv").write_text("id,score\nx,notanumber\n")
+    source = SourceConfig(name="drop", type="directory", path=drop)
+    assert poll_source(rt, source) == {"source:drop": 1}
+    assert (drop / "processed" / "a.csv").exists()
+    assert (drop / "rejected" / "bad.csv").exists()
+    assert "the header lacks" in (drop / "rejected" / "bad.csv.errors.txt").read_text()
+    assert poll_source(rt, source) == {"source:drop": 0}
+
+
+def test_sql_source_reads_past_its_cursor_on_schedule(rt: Runtime, tmp_path: Path) -> None:
+    db = tmp_path / "scores.sqlite"
+    account = _accounts(rt, 1)[0]
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table scores (pid text, acct text, p real, arr real, ts text)")
+        conn.execute("insert into scores values ('s-1', ?, 0.9, 9000, '2026-11-20T08:00:00Z')",
+                     (account,))
+    source = SourceConfig(
+        name="scores", type="sql", url=f"sqlite:///{db}", query="select * from scores",
+        cursor_column="ts", schedule="*/5 * * * *",
+        mapping={"id": "pid", "entity_id": "acct", "score": "p", "value_at_stake": "arr",
+                 "observed_at": "ts", "defaults": {"kind": "churn", "model": "churn-gbm",
+                                                   "entity_type": "account"}})
+    now = utcnow()
+    assert poll_source(rt, source, now) == {"source:scores": 1}
+    with sqlite3.connect(db) as conn:
+        conn.execute("insert into scores values ('s-2', ?, 0.8, 9000, '2026-11-21T08:00:00Z')",
+                     (account,))
+    assert poll_source(rt, source, now + timedelta(seconds=1)) == {"source:scores": 0}  # not due
+    assert poll_source(rt, source, now + timedelta(minutes=6)) == {"source:scores": 1}
+    assert rt.store.source_state("scores")["cursor"] == "2026-11-21T08:00:00Z"
+
+
+def test_two_workers_never_start_one_decision_twice(pg_url: str, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", database_url=pg_url)
+    with Runtime(settings, actor="worker-a") as a, Runtime(settings, actor="worker-b") as b:
+        accounts = _accounts(a, 40)
+        a.ingest([churn(f"p-{i}", account=acc, value=10_000, segment="mid_market")
+                  for i, acc in enumerate(accounts)], source="test")
+        workers = [Worker(a, batch=5), Worker(b, batch=5)]
+        reports = []
+        threads = [threading.Thread(target=lambda w=w: reports.append(w.tick()))
+                   for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(r.started for r in reports) == 40
+        assert all(not r.errors for r in reports), [r.errors for r in reports]
+        assert len(a.store.decisions(limit=100)) == 40
+        assert len(pending(a, a.store.decisions(limit=1)[0]["id"])) == 1

@@ -1,0 +1,52 @@
+"""``decisionops run`` as a long-running service: refuses unsafe SQLite use, picks up
+work while running, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Cli
+from tests.cli.test_cross_process import HEADER, ROW
+
+pytestmark = pytest.mark.slow
+
+
+def test_several_workers_on_sqlite_are_refused(cli: Cli) -> None:
+    out = cli("run", "--workers", "2", code=2)
+    assert "SQLite allows one writer" in out.stderr
+    assert "PostgreSQL" in out.stderr
+
+
+def test_loop_picks_up_work_refuses_a_second_loop_and_stops_on_sigterm(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    loop = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--poll", "0.1", "--json"],
+                            cwd=cli.cwd, env=cli.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (cli.cwd / "home" / "worker.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = cli("run", code=2)
+        assert "a loop already runs" in second.stderr
+        cli("ingest", str(write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004",
+                                                            value=10000)
+                                .replace("enterprise", "mid_market"))))
+        decisions = []
+        while not decisions and time.monotonic() < deadline:
+            time.sleep(0.2)
+            decisions = cli.json("decisions", "list")
+        assert decisions and decisions[0]["status"] == "awaiting_approval"
+    finally:
+        loop.send_signal(signal.SIGTERM)
+        out, err = loop.communicate(timeout=30)
+    assert loop.returncode == 0, err
+    ticks = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert sum(t["started"] for t in ticks) == 1
