@@ -1,0 +1,105 @@
+"""``create_app``: the FastAPI application factory (nothing is built at import time).
+
+The app's lifespan builds the runtime (from ``runtime_factory``, else from ``Settings``),
+the session signer, the chat service and, when ``worker_interval_seconds`` > 0, the
+in-process worker loop; it closes them on shutdown. Routes get them through
+dependencies on ``app.state.service``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from agent.api._auth import SessionSigner
+from agent.api._errors import install_error_handlers
+from agent.api._limits import BodyLimitMiddleware
+from agent.api._routes_approvals import approvals_router
+from agent.api._routes_ingest import ingest_router
+from agent.api._routes_ops import ops_router
+from agent.api._settings import ServiceSettings
+from agent.api._state import BackgroundWorker, ServiceState, principal_dependency
+from agent.api._web import web_router
+from agent.chat import ChatService
+from agent.errors import ConfigError
+from agent.runtime import Runtime
+from agent.settings import Settings
+
+__all__ = ["create_app"]
+
+_HERE = Path(str(resources.files("agent.api")))
+
+
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: Settings | None = None, *, service: ServiceSettings | None = None,
+               runtime_factory: Callable[[], Runtime] | None = None) -> FastAPI:
+    """The DecisionOps HTTP service: API (``/v1``), web inbox, ops chat, health checks.
+
+    ``runtime_factory`` builds the runtime when the app starts (tests pass their own);
+    by default ``Runtime(settings)`` acting as ``api:<host>:<pid>``.
+    """
+    service = service or ServiceSettings()
+
+    def default_runtime() -> Runtime:
+        return Runtime(settings or Settings(), actor=f"api:{socket.gethostname()}:{os.getpid()}")
+
+    factory = runtime_factory or default_runtime
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = factory()
+        chat = None
+        worker = None
+        try:
+            secret = service.session_secret
+            if secret is None and runtime.settings.environment == "production":
+                raise ConfigError("session_secret: production needs DECISIONOPS_SESSION_SECRET "
+                                  "(sessions must survive restarts and be shared by replicas)",
+                                  field="session_secret")
+            signer = SessionSigner(secret.get_secret_value() if secret else
+                                   secrets.token_urlsafe(32), service.session_max_age_seconds)
+            chat = ChatService(runtime, runtime.settings, max_turns=service.chat_max_turns)
+            app.state.service = ServiceState(runtime=runtime, settings=service, signer=signer,
+                                             templates=_templates(), chat=chat)
+            if service.worker_interval_seconds > 0:
+                worker = BackgroundWorker(runtime, service.worker_interval_seconds)
+                worker.start()
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if chat is not None:
+                chat.close()
+            runtime.close()
+
+    app = FastAPI(title="DecisionOps", version="1", lifespan=lifespan,
+                  summary="From a model's prediction to coordinated, approved, executed action.",
+                  description="Ingest predictions, follow decisions, answer approvals, record "
+                              "outcomes. Authenticate with `Authorization: Bearer <token>` "
+                              "(tokens from `decisionops users add`).")
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default=service.max_body_bytes,
+                       larger=service.max_ingest_bytes,
+                       larger_prefixes=("/v1/predictions", "/v1/webhooks"))
+    principal = principal_dependency()
+    app.include_router(ops_router(principal))
+    app.include_router(ingest_router(principal))
+    app.include_router(approvals_router(principal))
+    app.include_router(web_router())
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    return app

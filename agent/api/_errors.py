@@ -1,0 +1,127 @@
+"""Error bodies: every refusal is ``{"error": {"code", "message", "field"?, "reason"?,
+"problems"?}}`` with the right 4xx status.
+
+Our ``UsageError`` family maps onto statuses (invalid input 422, not found 404, conflict
+409, permission 403); request-validation problems name the field and never echo the
+value sent; anything unexpected is a 500 whose body says only that, with a request id
+to find the traceback in the server log. No stack trace and no secret reaches a body.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agent.api._auth import Unauthenticated
+from agent.errors import (
+    ConflictError,
+    DecisionOpsError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+    RuntimeFailure,
+)
+
+__all__ = ["error_body", "install_error_handlers", "status_for"]
+
+log = logging.getLogger("decisionops.api")
+
+_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported",
+          422: "invalid_input", 429: "too_many_requests", 503: "unavailable"}
+
+
+def error_body(status: int, message: str, *, field: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": _CODES.get(status, "error"), "message": message}
+    if field:
+        body["field"] = field
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return {"error": body}
+
+
+def status_for(exc: DecisionOpsError) -> int:
+    if isinstance(exc, PermissionDenied):
+        return 403
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, InvalidInputError):
+        return 422
+    if isinstance(exc, RuntimeFailure):
+        return 503 if exc.retryable else 500
+    return 400
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> tuple[str | None, str]:
+    parts = list(loc)
+    where = str(parts.pop(0)) if parts and parts[0] in ("body", "query", "path", "header",
+                                                          "cookie") else "body"
+    return (".".join(str(p) for p in parts) or None), where
+
+
+async def _usage(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DecisionOpsError)
+    status = status_for(exc)
+    if status >= 500:
+        log.error("request failed: %s", exc.message)
+    field = exc.details.get("field") if isinstance(exc.details.get("field"), str) else None
+    reason = exc.details.get("reason") if isinstance(exc.details.get("reason"), str) else None
+    problems = exc.details.get("problems")
+    return JSONResponse(error_body(status, exc.message, field=field, reason=reason,
+                                   problems=problems if isinstance(problems, list) else None),
+                        status_code=status)
+
+
+async def _validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors()[:20]:
+        if err.get("type") == "json_invalid":
+            detail = (err.get("ctx") or {}).get("error")
+            return JSONResponse(error_body(422, "body is not valid JSON"
+                                           + (f": {detail}" if detail else ""), field="body"),
+                                status_code=422)
+        field, where = _field(err.get("loc", ()))
+        problems.append({"field": field, "location": where, "message": str(err.get("msg"))})
+    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return JSONResponse(error_body(422, message, field=first["field"], problems=problems),
+                        status_code=422)
+
+
+async def _http(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
+async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
+    # A bad webhook signature says why (nothing secret in it); a bad token never does.
+    message = getattr(exc, "message", None) or ("a valid API token is required "
+                                               "(Authorization: Bearer <token>)")
+    return JSONResponse(error_body(401, message), status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    incident = secrets.token_hex(6)
+    log.error("unexpected error (incident %s)", incident, exc_info=exc)
+    return JSONResponse(error_body(500, f"internal error (incident {incident}); "
+                                        "see the server log"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DecisionOpsError, _usage)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,146 @@
+"""What an approver sees: the request with its evidence (prediction, score and
+explanation, the entity's record in the enterprise systems), the whole plan as a DAG
+with the approver's part highlighted, expected cost and value; and who may see which
+decision (approvers: decisions that involve one of their functions).
+
+Read-only. Rendering lives in the templates (web) and the routes (JSON).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.api._auth import Principal
+from agent.errors import DecisionOpsError, NotFoundError
+from agent.models import Plan
+from agent.runtime import Runtime
+
+__all__ = ["approval_view", "decision_view", "entity_context", "inbox", "plan_graph",
+           "visible"]
+
+_NODE_W, _NODE_H, _COL, _ROW, _PAD = 250, 54, 290, 74, 16
+
+
+def entity_context(rt: Runtime, entity_type: str, entity_id: str) -> dict[str, Any]:
+    """The entity's master record in the reference enterprise (empty when unknown)."""
+    try:
+        if entity_type == "account":
+            rows = rt.enterprise.rows("accounts", account_id=entity_id)
+        elif entity_type == "asset":
+            rows = rt.enterprise.rows("assets", asset_id=entity_id)
+        elif entity_type == "sku_site" and "@" in entity_id:
+            sku, _, site = entity_id.partition("@")
+            stock = rt.enterprise.rows("inventory", sku=sku, site=site)
+            item = rt.enterprise.rows("skus", sku=sku)
+            rows = [{**(item[0] if item else {}), **(stock[0] if stock else {})}] if (
+                item or stock) else []
+        else:
+            rows = []
+    except DecisionOpsError:
+        return {}
+    return {k: v for k, v in (rows[0] if rows else {}).items() if not k.endswith("_json")}
+
+
+def plan_graph(plan: Plan, statuses: dict[str, str], highlight: tuple[str, ...] = ()
+               ) -> dict[str, Any]:
+    """Layout of the plan DAG: one column per wave of the topological order."""
+    nodes: dict[str, dict[str, Any]] = {}
+    waves = plan.topological_order()
+    for col, wave in enumerate(waves):
+        for row, step_id in enumerate(wave):
+            step = plan.step(step_id)
+            nodes[step_id] = {"id": step_id, "function": step.function, "tool": step.tool,
+                              "x": _PAD + col * _COL, "y": _PAD + row * _ROW,
+                              "w": _NODE_W, "h": _NODE_H, "mine": step.function in highlight,
+                              "status": statuses.get(step_id, "proposed")}
+    edges = []
+    for step in plan.steps:
+        for dep in step.depends_on:
+            a, b = nodes[dep], nodes[step.id]
+            edges.append({"from": dep, "to": step.id, "x1": a["x"] + _NODE_W,
+                          "y1": a["y"] + _NODE_H // 2, "x2": b["x"], "y2": b["y"] + _NODE_H // 2})
+    height = _PAD * 2 + max((len(w) for w in waves), default=1) * _ROW - (_ROW - _NODE_H)
+    return {"nodes": list(nodes.values()), "edges": edges,
+            "width": _PAD * 2 + len(waves) * _COL - (_COL - _NODE_W), "height": height}
+
+
+def visible(rt: Runtime, who: Principal, decision: dict[str, Any]) -> bool:
+    if who.sees_all:
+        return True
+    if who.role != "approver" or not decision.get("plan_version"):
+        return False
+    functions = {s["function"] for s in rt.store.plan_steps(decision["id"],
+                                                            decision["plan_version"])}
+    return bool(functions & set(who.functions))
+
+
+def _visible_decision(rt: Runtime, who: Principal, decision_id: str) -> dict[str, Any]:
+    decision = rt.store.decision(decision_id)
+    if not visible(rt, who, decision):
+        # The same answer as for an unknown id: no hint that it exists.
+        raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
+    return decision
+
+
+def decision_view(rt: Runtime, who: Principal, decision_id: str) -> dict[str, Any]:
+    decision = _visible_decision(rt, who, decision_id)
+    prediction = rt.store.prediction_row(decision["prediction_id"]) or {}
+    plan = rt.store.plan(decision_id) if decision["plan_version"] else None
+    steps = rt.store.plan_steps(decision_id, decision["plan_version"]) if plan else []
+    statuses = {s["step_id"]: s["status"] for s in steps}
+    return {
+        "decision": {k: v for k, v in decision.items() if k not in ("fence",)},
+        "prediction": prediction.get("payload"),
+        "triage": {k: prediction.get(k) for k in ("triage_action", "triage_reason",
+                                                  "triage_detail", "playbook", "expected_value")},
+        "plan": plan.model_dump(mode="json") if plan else None,
+        "graph": plan_graph(plan, statuses, who.functions) if plan else None,
+        "steps": steps,
+        "approvals": rt.store.approvals(decision_id=decision_id),
+        "executions": rt.store.executions(decision_id),
+        "ledger": [e.model_dump(mode="json") for e in rt.store.ledger_entries(decision_id)],
+    }
+
+
+def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, Any]:
+    row = rt.store.approval(approval_id)
+    decision = _visible_decision(rt, who, row["decision_id"])
+    prediction = rt.store.prediction(decision["prediction_id"])
+    plan = rt.store.plan(row["decision_id"], row["plan_version"])
+    steps = rt.store.plan_steps(row["decision_id"], row["plan_version"])
+    statuses = {s["step_id"]: s["status"] for s in steps}
+    mine = plan.steps_of(row["function"])
+    return {
+        "approval": row,
+        "decision": {k: decision[k] for k in ("id", "status", "kind", "entity_id",
+                                              "plan_version", "plan_hash", "expected_value")},
+        "prediction": prediction.model_dump(mode="json"),
+        "expected_value": prediction.expected_value,
+        "entity": entity_context(rt, prediction.entity_type, prediction.entity_id),
+        "plan": plan.model_dump(mode="json"),
+        "graph": plan_graph(plan, statuses, (row["function"],)),
+        "cost": {"yours": round(sum(s.expected_cost for s in mine), 2),
+                 "plan": round(sum(s.expected_cost for s in plan.steps), 2)},
+        "value": {"yours": round(sum(s.expected_value for s in mine), 2),
+                  "plan": round(sum(s.expected_value for s in plan.steps), 2)},
+        "proposal": rt.store.edit_proposal(approval_id),
+        "four_eyes": rt.policies.get(row["function"]).four_eyes,
+    }
+
+
+def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: int = 200
+          ) -> list[dict[str, Any]]:
+    """Pending approvals the caller may answer (or, for operators, all), most urgent first."""
+    if who.sees_all:
+        functions = [function] if function else None
+    else:
+        mine = [f for f in who.functions if who.role == "approver"]
+        functions = [f for f in mine if function in (None, f)]
+        if not functions:
+            return []
+    rows = rt.store.pending_inbox(functions, limit=limit)
+    for row in rows:
+        request = row.pop("request") or {}
+        row["steps"] = [{"id": s["id"], "tool": s["tool"], "arguments": s["arguments"]}
+                        for s in request.get("steps", [])]
+    return rows

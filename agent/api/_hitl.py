@@ -1,0 +1,59 @@
+"""Approval requests in LangChain's human-in-the-loop shape, and its decisions back.
+
+A request becomes ``{"action_requests": [{"name", "args", "description"}],
+"review_configs": [{"action_name", "allowed_decisions", "args_schema"}]}`` (one action
+per step of the function's part), so LangChain ecosystem UIs (Agent Inbox, Agent Chat
+UI) can render it. Decisions come back one per action, in order: ``approve``, ``edit``
+(``edited_action.args``: the step's new arguments) or ``reject`` (``message``). Our
+answer is per function, so any reject rejects the function's part, any edit edits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agent.errors import InvalidInputError
+from agent.models import Answer, ApprovalRequest, Approve, Edit, Reject
+from agent.ports import ToolPort
+
+__all__ = ["answer_from_hitl", "hitl_request"]
+
+
+def hitl_request(request: ApprovalRequest, tools: ToolPort) -> dict[str, Any]:
+    actions, configs = [], []
+    for step in request.steps:
+        actions.append({"name": step.tool, "args": step.arguments,
+                        "description": f"{request.function}:{step.id}: {step.rationale}".strip()})
+        configs.append({"action_name": step.tool,
+                        "allowed_decisions": ["approve", "edit", "reject"],
+                        "args_schema": tools.spec(step.tool).parameters})
+    return {"action_requests": actions, "review_configs": configs,
+            "decisionops": {"approval_id": request.approval_id,
+                            "decision_id": request.decision_id,
+                            "function": request.function,
+                            "plan_version": request.plan_version,
+                            "plan_hash": request.plan_hash,
+                            "step_ids": [s.id for s in request.steps]}}
+
+
+def answer_from_hitl(request: ApprovalRequest, decisions: Sequence[Any]) -> Answer:
+    """Map validated HITL decisions (``agent.api._schemas.HitlDecision``) onto an answer."""
+    steps = list(request.steps)
+    if len(decisions) != len(steps):
+        raise InvalidInputError(f"expected {len(steps)} decisions (one per action request), "
+                                f"got {len(decisions)}", field="decisions")
+    rejections, edits = [], {}
+    for index, (step, decision) in enumerate(zip(steps, decisions, strict=True)):
+        if decision.type == "reject":
+            rejections.append(decision.message or f"{step.id} rejected")
+        elif decision.type == "edit":
+            if decision.edited_action.name != step.tool:
+                raise InvalidInputError(f"must be {step.tool!r} (the action requested)",
+                                        field=f"decisions.{index}.edited_action.name")
+            edits[step.id] = decision.edited_action.args
+    if rejections:
+        return Reject(reason="; ".join(rejections)[:2000])
+    if edits:
+        return Edit(arguments=edits, comment="via human-in-the-loop response")
+    return Approve(comment="via human-in-the-loop response")

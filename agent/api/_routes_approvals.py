@@ -1,0 +1,166 @@
+"""Routes over decisions and approvals: list and inspect decisions; the caller's pending
+approvals (most urgent first) with their evidence; approve, edit, reject, revise;
+validate an edit before submitting it; and the LangChain human-in-the-loop view.
+
+Answers go through ``_approvals.submit_answer`` (authorization, four-eyes, stale plan,
+compare-and-set, ledger record of every refusal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from agent.api._approvals import can_answer, submit_answer, validate_edit
+from agent.api._auth import Principal
+from agent.api._evidence import approval_view, decision_view, inbox, visible
+from agent.api._hitl import answer_from_hitl, hitl_request
+from agent.api._limits import StrictJSONRoute
+from agent.api._schemas import (
+    AnswerOut,
+    ApproveIn,
+    EditIn,
+    HitlIn,
+    RejectIn,
+    ReviseIn,
+    ValidateIn,
+    ValidateOut,
+)
+from agent.api._state import ServiceState, get_state, requires
+from agent.errors import InvalidInputError, PermissionDenied
+from agent.models import ApprovalRequest, ApprovalStatus, Approve, DecisionStatus, Edit, Reject, Revise
+
+__all__ = ["approvals_router"]
+
+_STATUSES = "|".join(s.value for s in DecisionStatus)
+_APPROVAL_STATUSES = "|".join(s.value for s in ApprovalStatus)
+
+
+def _request(state: ServiceState, who: Principal, approval_id: str) -> ApprovalRequest:
+    view = approval_view(state.runtime, who, approval_id)  # 404 unless visible
+    return ApprovalRequest.model_validate(view["approval"]["request"])
+
+
+def approvals_router(principal: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["decisions & approvals"], route_class=StrictJSONRoute)
+    reader = requires(principal, "read")
+    answerer = requires(principal, "answer")
+
+    @router.get("/decisions", summary="List decisions, most recently updated first")
+    def list_decisions(status: str | None = Query(None, pattern=f"^({_STATUSES})$"),
+                       kind: str | None = Query(None, max_length=64),
+                       limit: int = Query(50, ge=1, le=1000),
+                       who: Principal = Depends(reader),
+                       state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
+        rt = state.runtime
+        rows = rt.store.decisions(status=status, kind=kind, limit=limit)
+        return [{k: v for k, v in r.items() if k != "fence"} for r in rows if visible(rt, who, r)]
+
+    @router.get("/decisions/{decision_id}",
+                summary="One decision: prediction, plan, approvals, executions, ledger")
+    def get_decision(decision_id: str, who: Principal = Depends(reader),
+                     state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        return decision_view(state.runtime, who, decision_id)
+
+    @router.get("/approvals", summary="Approvals the caller can answer, most urgent first")
+    def list_approvals(function: str | None = Query(None, max_length=64),
+                       status: str = Query("pending", pattern=f"^({_APPROVAL_STATUSES})$"),
+                       limit: int = Query(200, ge=1, le=1000),
+                       who: Principal = Depends(reader),
+                       state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
+        """Pending requests ranked by SLA deadline, then value at stake. Approvers see
+        their functions' requests; operators see all."""
+        rt = state.runtime
+        if status == "pending":
+            return inbox(rt, who, function=function, limit=limit)
+        functions = None if who.sees_all else list(who.functions)
+        rows = rt.store.approvals(function=function, status=status, limit=limit)
+        return [r for r in rows if functions is None or r["function"] in functions]
+
+    @router.get("/approvals/{approval_id}", summary="One approval with its evidence")
+    def get_approval(approval_id: str, who: Principal = Depends(reader),
+                     state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        view = approval_view(state.runtime, who, approval_id)
+        view["can_answer"] = (view["approval"]["status"] == "pending"
+                              and can_answer(state.runtime, who, view["approval"]["function"]))
+        return view
+
+    def _answer(approval_id: str, answer: Any, plan_hash: str, who: Principal,
+                state: ServiceState) -> AnswerOut:
+        out = AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash))
+        return out
+
+    @router.post("/approvals/{approval_id}/approve", response_model=AnswerOut,
+                 responses={403: {"description": "not allowed (reason in the body)"},
+                            409: {"description": "already answered or stale plan"}})
+    def approve(approval_id: str, body: ApproveIn, who: Principal = Depends(answerer),
+                state: ServiceState = Depends(get_state)) -> AnswerOut:
+        """Approve the function's part as proposed (or, under four-eyes, the proposed edit)."""
+        return _answer(approval_id, Approve(comment=body.comment), body.plan_hash, who, state)
+
+    @router.post("/approvals/{approval_id}/edit", response_model=AnswerOut)
+    def edit(approval_id: str, body: EditIn, who: Principal = Depends(answerer),
+             state: ServiceState = Depends(get_state)) -> AnswerOut:
+        """Approve with changed arguments, validated against the tool schema and limits."""
+        answer = Edit(arguments=body.arguments, comment=body.comment)
+        return _answer(approval_id, answer, body.plan_hash, who, state)
+
+    @router.post("/approvals/{approval_id}/reject", response_model=AnswerOut)
+    def reject(approval_id: str, body: RejectIn, who: Principal = Depends(answerer),
+               state: ServiceState = Depends(get_state)) -> AnswerOut:
+        return _answer(approval_id, Reject(reason=body.reason), body.plan_hash, who, state)
+
+    @router.post("/approvals/{approval_id}/revise", response_model=AnswerOut)
+    def revise(approval_id: str, body: ReviseIn, who: Principal = Depends(answerer),
+               state: ServiceState = Depends(get_state)) -> AnswerOut:
+        """Ask the planner for a new plan version (every function is asked again)."""
+        return _answer(approval_id, Revise(feedback=body.feedback), body.plan_hash, who, state)
+
+    @router.post("/approvals/{approval_id}/validate", response_model=ValidateOut)
+    def validate(approval_id: str, body: ValidateIn, who: Principal = Depends(answerer),
+                 state: ServiceState = Depends(get_state)) -> ValidateOut:
+        """Check an edit without recording anything: the arguments that would be approved
+        and the changes against the proposal, or 422 naming the field."""
+        request = _request(state, who, approval_id)
+        if not can_answer(state.runtime, who, request.function):
+            raise PermissionDenied(f"{who.name} does not approve {request.function}",
+                                   reason="wrong_function")
+        approved = validate_edit(state.runtime, request, dict(body.arguments))
+        changes = []
+        for step in request.steps:
+            for name in sorted(set(step.arguments) | set(approved[step.id])):
+                before, after = step.arguments.get(name), approved[step.id].get(name)
+                if before != after:
+                    changes.append({"step_id": step.id, "argument": name, "before": before,
+                                    "after": after})
+        return ValidateOut(arguments=approved, changes=changes)
+
+    @router.get("/approvals/{approval_id}/hitl",
+                summary="The request in LangChain's human-in-the-loop shape")
+    def get_hitl(approval_id: str, who: Principal = Depends(reader),
+                 state: ServiceState = Depends(get_state)) -> JSONResponse:
+        """``action_requests`` + ``review_configs``; the ETag is the plan hash to send back
+        in ``If-Match``."""
+        request = _request(state, who, approval_id)
+        return JSONResponse(hitl_request(request, state.runtime.tools),
+                            headers={"ETag": f'"{request.plan_hash}"'})
+
+    @router.post("/approvals/{approval_id}/hitl", response_model=AnswerOut,
+                 summary="Answer with LangChain human-in-the-loop decisions")
+    def post_hitl(approval_id: str, body: HitlIn,
+                  if_match: str = Header(..., alias="If-Match", max_length=70,
+                                         description="The plan hash (ETag of the GET)"),
+                  who: Principal = Depends(answerer),
+                  state: ServiceState = Depends(get_state)) -> AnswerOut:
+        row = state.runtime.store.approval(approval_id)
+        request = ApprovalRequest.model_validate(row["request"])
+        plan_hash = if_match.strip().strip('"')
+        if not plan_hash:
+            raise InvalidInputError("must carry the plan hash", field="If-Match",
+                                    location="header")
+        answer = answer_from_hitl(request, body.decisions)
+        return _answer(approval_id, answer, plan_hash, who, state)
+
+    return router

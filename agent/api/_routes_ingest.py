@@ -1,0 +1,169 @@
+"""Routes that bring data in: predictions (native JSON, MLflow and KServe V2 bodies),
+signed webhooks, and outcomes.
+
+A body with any bad row is refused whole (422 listing the rows and fields) and
+nothing is stored; re-delivered prediction ids are acknowledged as duplicates. The
+ledger records the caller as the actor of every ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from agent.api._auth import Principal
+from agent.api._errors import error_body
+from agent.api._limits import StrictJSONRoute, strict_loads
+from agent.api._schemas import IngestOut, KServeIn, MlflowIn, PredictionBatchIn
+from agent.api._state import ServiceState, get_state, requires
+from agent.api._webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    delivery_id_ok,
+    verify_signature,
+)
+from agent.errors import InvalidInputError
+from agent.models import Outcome
+from agent.runtime import Runtime
+from agent.sources import SourceBatch, SourceLimits, parse_kserve_v2, parse_mlflow, read_records
+
+__all__ = ["ingest_router"]
+
+Format = Literal["native", "mlflow", "kserve"]
+
+
+def _batch(fmt: str, body: Any, limits: SourceLimits) -> SourceBatch:
+    if fmt == "mlflow":
+        return parse_mlflow(body.response, body.request, mapping=body.mapping,
+                            entity_column=body.entity_column, positive_index=body.positive_index,
+                            score_key=body.score_key, observed_at=body.observed_at, limits=limits)
+    if fmt == "kserve":
+        return parse_kserve_v2(body.response, body.request, mapping=body.mapping,
+                               entity_input=body.entity_input, entity_ids=body.entity_ids,
+                               output_name=body.output_name, positive_index=body.positive_index,
+                               observed_at=body.observed_at, limits=limits)
+    return read_records(body.predictions, body.mapping, limits=limits, location="body")
+
+
+def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> IngestOut:
+    if batch.errors:
+        first = batch.errors[0]
+        raise InvalidInputError(
+            f"{len(batch.errors)} problem(s) in {batch.rows_read} row(s); nothing was stored. "
+            f"First: {first}", field=f"predictions.{first.row - 1}"
+            + (f".{first.field}" if first.field else ""),
+            problems=[{"row": e.row, "field": e.field, "message": e.message}
+                      for e in batch.errors[:50]])
+    if not batch.predictions:
+        raise InvalidInputError("no predictions in the body", field="predictions")
+    result = rt.store.ingest(batch.predictions, source=source, actor=actor)
+    unknown = sorted({p.kind for p in batch.predictions} - rt.playbooks.kinds())
+    return IngestOut(new=result.new, duplicates=result.duplicates, unknown_kinds=unknown,
+                     rows_read=batch.rows_read)
+
+
+def _limits(state: ServiceState) -> SourceLimits:
+    return SourceLimits(max_bytes=state.settings.max_ingest_bytes, max_rows=10_000)
+
+
+def ingest_router(principal: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["ingest"], route_class=StrictJSONRoute)
+    ingester = requires(principal, "ingest")
+    adapters: dict[str, TypeAdapter[Any]] = {
+        "native": TypeAdapter(PredictionBatchIn), "mlflow": TypeAdapter(MlflowIn),
+        "kserve": TypeAdapter(KServeIn)}
+
+    @router.post("/predictions", response_model=IngestOut, status_code=200,
+                 summary="Ingest predictions (native JSON)")
+    def ingest_native(body: PredictionBatchIn, who: Principal = Depends(ingester),
+                      state: ServiceState = Depends(get_state)) -> IngestOut:
+        """Store prediction records: ``{"predictions": [...], "mapping": {...}}``.
+        Re-delivered ids are listed as duplicates; a bad row refuses the whole body."""
+        batch = _batch("native", body, _limits(state))
+        return _store(state.runtime, batch, source=f"api:{who.name}", actor=who.name)
+
+    @router.post("/predictions/mlflow", response_model=IngestOut,
+                 summary="Ingest an MLflow scoring response with its request")
+    def ingest_mlflow(body: MlflowIn, who: Principal = Depends(ingester),
+                      state: ServiceState = Depends(get_state)) -> IngestOut:
+        batch = _batch("mlflow", body, _limits(state))
+        return _store(state.runtime, batch, source=f"mlflow:{who.name}", actor=who.name)
+
+    @router.post("/predictions/kserve", response_model=IngestOut,
+                 summary="Ingest a KServe V2 / Open Inference Protocol response")
+    def ingest_kserve(body: KServeIn, who: Principal = Depends(ingester),
+                      state: ServiceState = Depends(get_state)) -> IngestOut:
+        batch = _batch("kserve", body, _limits(state))
+        return _store(state.runtime, batch, source=f"kserve:{who.name}", actor=who.name)
+
+    @router.post("/webhooks/predictions", response_model=IngestOut,
+                 summary="Signed webhook delivery of predictions",
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/json": {"schema": {"type": "object"}}}}})
+    async def webhook(request: Request, format: Format = Query("native"),
+                      state: ServiceState = Depends(get_state)) -> Any:
+        """Body as for ``/v1/predictions`` (or ``/mlflow``, ``/kserve`` with ``format``),
+        signed with ``DecisionOps-Signature`` and named by ``DecisionOps-Delivery``.
+        A replayed delivery id gets the first response; the same id with another body 409."""
+        raw = await request.body()
+        verify_signature(request.headers.get(SIGNATURE_HEADER), raw,
+                         state.settings.webhook_secrets, now=time.time(),
+                         tolerance=state.settings.webhook_tolerance_seconds)
+        delivery_id = request.headers.get(DELIVERY_HEADER)
+        if not delivery_id_ok(delivery_id):
+            raise InvalidInputError("must be 1-200 letters, digits, or . _ : -",
+                                    field=DELIVERY_HEADER, location="header")
+        assert delivery_id is not None
+        rt = state.runtime
+        digest = hashlib.sha256(raw).hexdigest()
+        seen = rt.store.claim_delivery(delivery_id, body_sha256=digest)
+        if seen is not None:
+            if seen["body_sha256"] != digest:
+                return JSONResponse(error_body(409, f"delivery {delivery_id} was received with "
+                                               "another body", field=DELIVERY_HEADER), 409)
+            if seen["status_code"] is None:
+                return JSONResponse(error_body(409, f"delivery {delivery_id} is being "
+                                               "processed"), 409, headers={"Retry-After": "1"})
+            return JSONResponse(seen["response"], seen["status_code"],
+                                headers={"DecisionOps-Replayed": "true"})
+        status, payload, finished = 200, {}, False
+        try:
+            body = adapters[format].validate_python(strict_loads(raw))
+            batch = _batch(format, body, _limits(state))
+            out = _store(rt, batch, source=f"webhook:{delivery_id}", actor="webhook")
+            payload = out.model_dump()
+        except ValueError as exc:  # JSONDecodeError and pydantic's ValidationError
+            status = 422
+            if isinstance(exc, ValidationError):
+                err = exc.errors(include_url=False)[0]
+                field = ".".join(str(p) for p in err["loc"]) or None
+                payload = error_body(422, f"{field}: {err['msg']}" if field else err["msg"],
+                                     field=field)
+            else:
+                payload = error_body(422, f"body is not valid JSON: {exc}")
+        except InvalidInputError as exc:
+            status = 422
+            payload = error_body(422, exc.message, field=exc.field)
+        finally:
+            if status == 200 and not payload:
+                # Failed unexpectedly: forget the claim so the sender's retry is processed.
+                rt.store.forget_delivery(delivery_id)
+            else:
+                finished = True
+        if finished:
+            rt.store.finish_delivery(delivery_id, status_code=status, response=payload)
+        return JSONResponse(payload, status)
+
+    @router.post("/outcomes", status_code=201, summary="Record what happened after a decision")
+    def outcome(body: Outcome, who: Principal = Depends(requires(principal, "outcomes")),
+                state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        outcome_id = state.runtime.store.record_outcome(body, actor=who.name)
+        return {"decision_id": body.decision_id, "label": body.label,
+                "outcome_id": outcome_id if isinstance(outcome_id, str) else None}
+
+    return router

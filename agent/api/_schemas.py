@@ -1,0 +1,165 @@
+"""Request and response bodies of the HTTP API: one input model per route, so fields
+can be added later. Domain types (``Prediction``, ``Outcome``, ``FieldMapping``) are
+reused as they are; identity never appears in a body (it comes from the credential)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.models import Name
+from agent.sources import FieldMapping
+
+__all__ = [
+    "AnswerOut",
+    "ApproveIn",
+    "ChatIn",
+    "ChatOut",
+    "EditIn",
+    "HitlDecision",
+    "HitlIn",
+    "IngestOut",
+    "KServeIn",
+    "MlflowIn",
+    "PredictionBatchIn",
+    "RejectIn",
+    "ReviseIn",
+    "ValidateIn",
+    "ValidateOut",
+]
+
+PlanHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description=(
+    "The plan version hash the approver saw (from the approval). A different one means the "
+    "plan changed since: 409."))]
+Arguments = Annotated[dict[Name, dict[str, Any]], Field(max_length=50, description=(
+    "step id -> the arguments to change (merged over the proposal, then validated)."))]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+
+class PredictionBatchIn(_In):
+    predictions: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    """Prediction records (native field names, or foreign ones with ``mapping``)."""
+    mapping: FieldMapping | None = None
+
+
+class MlflowIn(_In):
+    response: dict[str, Any] | list[Any]
+    """The MLflow ``/invocations`` response body."""
+    request: dict[str, Any]
+    """The request body that produced it (holds the entity ids)."""
+    entity_column: Annotated[str, Field(min_length=1, max_length=200)]
+    mapping: FieldMapping = FieldMapping()
+    positive_index: Annotated[int, Field(ge=0, le=1000)] = 1
+    score_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    observed_at: datetime | None = None
+
+
+class KServeIn(_In):
+    response: dict[str, Any]
+    """The Open Inference Protocol (KServe V2) ``infer`` response body."""
+    request: dict[str, Any] | None = None
+    entity_input: Annotated[str, Field(min_length=1, max_length=200)] = "entity_id"
+    entity_ids: list[Annotated[str, Field(max_length=200)]] | None = Field(None, max_length=10_000)
+    output_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    positive_index: Annotated[int, Field(ge=0, le=1000)] = 1
+    mapping: FieldMapping = FieldMapping()
+    observed_at: datetime | None = None
+
+
+class IngestOut(BaseModel):
+    new: list[str]
+    duplicates: list[str]
+    unknown_kinds: list[str] = []
+    rows_read: int
+
+
+class ApproveIn(_In):
+    plan_hash: PlanHash
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class EditIn(_In):
+    plan_hash: PlanHash
+    arguments: Arguments
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class RejectIn(_In):
+    plan_hash: PlanHash
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ReviseIn(_In):
+    plan_hash: PlanHash
+    feedback: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class ValidateIn(_In):
+    arguments: Arguments
+
+
+class ArgumentChange(BaseModel):
+    step_id: str
+    argument: str
+    before: Any = None
+    after: Any = None
+
+
+class ValidateOut(BaseModel):
+    arguments: dict[str, dict[str, Any]]
+    """The complete argument sets that would be approved, normalized."""
+    changes: list[ArgumentChange]
+
+
+class AnswerOut(BaseModel):
+    approval_id: str
+    status: Literal["approved", "edited", "rejected", "revise", "proposed"]
+    """``proposed``: a four-eyes edit, waiting for a second approver of the function."""
+    decision_id: str
+    decision_status: str
+    pending_approvals: list[str] = []
+    applied: bool
+    """False when another process holds the decision; the worker applies the answer."""
+
+
+class _HitlApprove(_In):
+    type: Literal["approve"]
+
+
+class _HitlAction(_In):
+    name: Annotated[str, Field(max_length=80)]
+    args: dict[str, Any]
+
+
+class _HitlEdit(_In):
+    type: Literal["edit"]
+    edited_action: _HitlAction
+
+
+class _HitlReject(_In):
+    type: Literal["reject"]
+    message: Annotated[str, Field(max_length=2000)] | None = None
+
+
+HitlDecision = Annotated[_HitlApprove | _HitlEdit | _HitlReject, Field(discriminator="type")]
+
+
+class HitlIn(_In):
+    """LangChain human-in-the-loop response: one decision per action request, in order."""
+
+    decisions: list[HitlDecision] = Field(min_length=1, max_length=50)
+
+
+class ChatIn(_In):
+    message: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class ChatOut(BaseModel):
+    reply: str
+    conversation_id: str
+    mode: Literal["commands", "llm"]

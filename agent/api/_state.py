@@ -1,0 +1,117 @@
+"""What the app holds while it runs (``app.state.service``) and the FastAPI dependencies
+that hand it to routes: the runtime, the settings, the session signer, the chat
+service, and the caller's ``Principal``.
+
+Built by the app's lifespan (``_app``); nothing here exists at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+
+from agent.api._auth import (
+    SESSION_COOKIE,
+    Permission,
+    Principal,
+    SessionSigner,
+    Unauthenticated,
+    csrf_ok,
+    principal_from_token,
+)
+from agent.api._settings import ServiceSettings
+from agent.errors import DecisionOpsError, PermissionDenied
+from agent.runtime import Runtime
+
+__all__ = ["BackgroundWorker", "ServiceState", "get_state", "principal_dependency", "requires"]
+
+log = logging.getLogger("decisionops.api")
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class BackgroundWorker:
+    """The in-process loop of ``decisionops serve``: every ``interval`` seconds, one
+    ``Runtime.run_once`` (triage, start decisions, apply answers, recover stalled ones)."""
+
+    def __init__(self, runtime: Runtime, interval: float) -> None:
+        self._runtime = runtime
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="decisionops-worker",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._runtime.run_once()
+            except DecisionOpsError as exc:
+                log.warning("worker pass failed: %s", exc.message)
+            except Exception:  # the loop must outlive one bad pass; the traceback is logged
+                log.exception("worker pass failed")
+
+
+@dataclass
+class ServiceState:
+    runtime: Runtime
+    settings: ServiceSettings
+    signer: SessionSigner
+    templates: Jinja2Templates
+    chat: Any
+    """``agent.chat.ChatService``."""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def principal_dependency() -> Callable[..., Principal]:
+    """The caller, from ``Authorization: Bearer`` or the web session cookie (which must
+    carry the CSRF header on unsafe methods)."""
+    bearer = HTTPBearer(auto_error=False, description="API token from 'decisionops users add'")
+
+    def principal(request: Request,
+                  credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+                  state: ServiceState = Depends(get_state)) -> Principal:
+        store = state.runtime.store
+        if credentials is not None:
+            if credentials.scheme.lower() != "bearer":
+                raise Unauthenticated()
+            return principal_from_token(store, credentials.credentials.strip())
+        if request.headers.get("authorization"):
+            raise Unauthenticated()
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            found = state.signer.principal(store, cookie)
+            if request.method not in _SAFE_METHODS and not csrf_ok(
+                    found.csrf, request.headers.get("x-csrf-token")):
+                raise PermissionDenied("missing or wrong CSRF token (X-CSRF-Token)",
+                                       reason="csrf")
+            return found
+        raise Unauthenticated()
+
+    return principal
+
+
+def requires(principal: Callable[..., Principal], permission: Permission
+             ) -> Callable[..., Principal]:
+    def check(who: Principal = Depends(principal)) -> Principal:
+        who.require(permission)
+        return who
+
+    return check

@@ -1,0 +1,67 @@
+"""Creating users and issuing their tokens (used by ``decisionops users`` and tests).
+
+A user is a name and one role. An approver names the functions it approves, and must be
+listed among those functions' approvers in the function policies, either by its exact
+name (``dana@finance``) or by the part before ``@`` (``dana``): the policies stay the one
+authority on who approves what; the users table only maps credentials onto them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+from agent.api._auth import ROLES, hash_token, new_token
+from agent.errors import InvalidInputError
+from agent.models import utcnow
+from agent.runtime import Runtime
+
+__all__ = ["add_user", "issue_token", "policy_identity"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9._@-]{0,99}$")
+
+
+def policy_identity(approvers: Sequence[str], name: str) -> str | None:
+    """The approver entry of a policy that ``name`` stands for, or None."""
+    if name in approvers:
+        return name
+    for entry in approvers:
+        if entry.partition("@")[0] == name:
+            return entry
+    return None
+
+
+def issue_token(rt: Runtime, name: str, *, actor: str, expires_days: float | None = None
+                ) -> tuple[str, str]:
+    """A new token for an existing user: (token, token id). Only the digest is stored."""
+    token = new_token()
+    expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+    token_id = rt.store.issue_token(name, token_hash=hash_token(token), expires_at=expires,
+                                    actor=actor)
+    return token, token_id
+
+
+def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = (), actor: str,
+             expires_days: float | None = None) -> tuple[str, str]:
+    """Create the user and its first token: (token, token id)."""
+    if not _NAME.match(name):
+        raise InvalidInputError("must be 1-100 lowercase letters, digits or . _ @ -, "
+                                "starting with a letter", field="name")
+    if role not in ROLES:
+        raise InvalidInputError(f"{role!r} is not one of {', '.join(ROLES)}", field="role")
+    functions = list(dict.fromkeys(functions))
+    if role == "approver" and not functions:
+        raise InvalidInputError("an approver needs at least one --function", field="function")
+    if role != "approver" and functions:
+        raise InvalidInputError(f"only approvers have functions ({role} sees every function "
+                                "it may)", field="function")
+    for function in functions:
+        policy = rt.policies.get(function)
+        if policy_identity(policy.approvers, name) is None:
+            raise InvalidInputError(
+                f"{name} is not an approver of {function} in the function policies "
+                f"(approvers: {', '.join(policy.approvers)}); add them there first",
+                field="function")
+    rt.store.create_user(name, role=role, functions=functions, actor=actor)
+    return issue_token(rt, name, actor=actor, expires_days=expires_days)

@@ -1,0 +1,237 @@
+"""The web inbox: server-rendered pages (Jinja2, autoescaped) that work without external
+network and without JavaScript; small vanilla scripts add edit validation (through the
+API) and the chat panel.
+
+An approver logs in with a token; the session cookie is ``HttpOnly``, ``SameSite=Strict``
+and signed. Forms carry a CSRF token: the login form a double-submit cookie, every
+other form the session's secret. Answers go through the same checks as the API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from agent.api._approvals import can_answer, submit_answer
+from agent.api._auth import SESSION_COOKIE, Principal, Unauthenticated, csrf_ok, principal_from_token
+from agent.api._evidence import approval_view, decision_view, inbox
+from agent.api._state import ServiceState, get_state
+from agent.errors import DecisionOpsError, InvalidInputError
+from agent.models import Approve, Edit, Reject, Revise
+
+__all__ = ["web_router"]
+
+LOGIN_CSRF = "dops_login_csrf"
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _secure_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = _CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _session(request: Request, state: ServiceState) -> Principal | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        return state.signer.principal(state.runtime.store, cookie)
+    except Unauthenticated:
+        return None
+
+
+def _parse_value(raw: str, original: Any) -> Any:
+    """A form field back to the type of the proposed value (bad numbers stay text, and
+    the validation names them)."""
+    if isinstance(original, bool):
+        return raw.strip().lower() in ("true", "1", "yes", "on")
+    if isinstance(original, int | float):
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if isinstance(original, int) and number.is_integer() else number
+    return raw
+
+
+def _edited(form: Any, request_steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    changes: dict[str, dict[str, Any]] = {}
+    for step in request_steps:
+        for name, original in step["arguments"].items():
+            raw = form.get(f"arg.{step['id']}.{name}")
+            if raw is None:
+                continue
+            value = _parse_value(str(raw), original)
+            if value != original:
+                changes.setdefault(step["id"], {})[name] = value
+    return changes
+
+
+def web_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def page(request: Request, name: str, context: dict[str, Any], status: int = 200
+             ) -> Response:
+        state = get_state(request)
+        response = state.templates.TemplateResponse(request, name, context, status_code=status)
+        return _secure_headers(response)
+
+    def to_login(request: Request) -> Response:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    @router.get("/")
+    def root() -> Response:
+        return RedirectResponse("/inbox", status_code=303)
+
+    @router.get("/login")
+    def login_form(request: Request, next: str = "/inbox") -> Response:
+        token = secrets.token_urlsafe(24)
+        response = page(request, "login.html", {"csrf": token, "next": _safe_next(next),
+                                                "error": None, "who": None})
+        response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict",
+                            secure=get_state(request).settings.cookie_secure, path="/login")
+        return response
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        state = get_state(request)
+        form = await request.form()
+        next_url = _safe_next(str(form.get("next") or "/inbox"))
+        if not csrf_ok(request.cookies.get(LOGIN_CSRF), str(form.get("csrf_token") or "")):
+            return page(request, "login.html", {"csrf": "", "next": next_url, "who": None,
+                                                "error": "The form expired; reload the page."}, 403)
+        try:
+            who = await run_in_threadpool(principal_from_token, state.runtime.store,
+                                          str(form.get("token") or "").strip())
+        except Unauthenticated:
+            token = secrets.token_urlsafe(24)
+            response = page(request, "login.html", {
+                "csrf": token, "next": next_url, "who": None,
+                "error": "That token is not valid (revoked, expired or mistyped)."}, 401)
+            response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict",
+                                secure=state.settings.cookie_secure, path="/login")
+            return response
+        cookie, _csrf = state.signer.issue(who.token_id)
+        response = RedirectResponse(next_url, status_code=303)
+        response.set_cookie(SESSION_COOKIE, cookie, max_age=state.signer.max_age, httponly=True,
+                            samesite="strict", secure=state.settings.cookie_secure, path="/")
+        response.delete_cookie(LOGIN_CSRF, path="/login")
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        state = get_state(request)
+        who = _session(request, state)
+        form = await request.form()
+        if who is not None and not csrf_ok(who.csrf, str(form.get("csrf_token") or "")):
+            return Response("CSRF token missing or wrong", status_code=403)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/inbox")
+    def inbox_page(request: Request) -> Response:
+        state = get_state(request)
+        who = _session(request, state)
+        if who is None:
+            return to_login(request)
+        rows = inbox(state.runtime, who, limit=200)
+        return page(request, "inbox.html", {"who": who, "rows": rows})
+
+    @router.get("/inbox/{approval_id}")
+    def approval_page(request: Request, approval_id: str) -> Response:
+        state = get_state(request)
+        who = _session(request, state)
+        if who is None:
+            return to_login(request)
+        return _approval(request, state, who, approval_id, error=None)
+
+    def _approval(request: Request, state: ServiceState, who: Principal, approval_id: str,
+                  *, error: str | None, status: int = 200) -> Response:
+        try:
+            view = approval_view(state.runtime, who, approval_id)
+        except DecisionOpsError as exc:
+            return page(request, "error.html", {"who": who, "message": exc.message}, 404)
+        view["can_answer"] = (view["approval"]["status"] == "pending"
+                              and can_answer(state.runtime, who, view["approval"]["function"]))
+        return page(request, "approval.html", {"who": who, "v": view, "error": error}, status)
+
+    @router.post("/inbox/{approval_id}")
+    async def answer(request: Request, approval_id: str) -> Response:
+        state = get_state(request)
+        who = _session(request, state)
+        if who is None:
+            return to_login(request)
+        form = await request.form()
+        if not csrf_ok(who.csrf, str(form.get("csrf_token") or "")):
+            return await run_in_threadpool(_approval, request, state, who, approval_id,
+                                           error="The form expired; reload the page.",
+                                           status=403)
+        action = str(form.get("action") or "")
+        plan_hash = str(form.get("plan_hash") or "")
+        comment = str(form.get("comment") or "")[:2000]
+        try:
+            row = await run_in_threadpool(state.runtime.store.approval, approval_id)
+            if action == "approve":
+                answer: Any = Approve(comment=comment)
+            elif action == "edit":
+                answer = Edit(arguments=_edited(form, row["request"]["steps"]), comment=comment)
+            elif action == "reject":
+                answer = Reject(reason=str(form.get("reason") or "").strip()[:2000] or "-")
+            elif action == "revise":
+                answer = Revise(feedback=str(form.get("feedback") or "").strip()[:4000] or "-")
+            else:
+                raise InvalidInputError(f"unknown action {action!r}", field="action")
+            out = await run_in_threadpool(submit_answer, state.runtime, who, approval_id,
+                                          answer, plan_hash)
+        except DecisionOpsError as exc:
+            return await run_in_threadpool(_approval, request, state, who, approval_id,
+                                           error=exc.message, status=409)
+        except ValidationError as exc:  # a malformed edit (step or argument names)
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"])
+            return await run_in_threadpool(_approval, request, state, who, approval_id,
+                                           error=f"{field}: {err['msg']}", status=422)
+        return RedirectResponse(f"/decisions/{out['decision_id']}?answered={out['status']}",
+                                status_code=303)
+
+    @router.get("/decisions/{decision_id}")
+    def decision_page(request: Request, decision_id: str, answered: str | None = None
+                      ) -> Response:
+        state = get_state(request)
+        who = _session(request, state)
+        if who is None:
+            return to_login(request)
+        try:
+            view = decision_view(state.runtime, who, decision_id)
+        except DecisionOpsError as exc:
+            return page(request, "error.html", {"who": who, "message": exc.message}, 404)
+        return page(request, "decision.html", {"who": who, "v": view, "answered": answered})
+
+    @router.get("/chat")
+    def chat_page(request: Request) -> Response:
+        state = get_state(request)
+        who = _session(request, state)
+        if who is None:
+            return to_login(request)
+        return page(request, "chat.html", {"who": who, "mode": state.chat.mode})
+
+    return router
+
+
+def _safe_next(value: str) -> str:
+    """Only local paths: no open redirect."""
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/inbox"
+    return value

@@ -1,0 +1,39 @@
+"""``decisionops serve``: the HTTP API, web inbox and ops chat, with the worker loop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agent.cli._common import console, fail, settings
+
+__all__ = ["serve"]
+
+
+def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65_535, help="Port.")] = 8400,
+          worker: Annotated[bool, typer.Option(
+              "--worker/--no-worker",
+              help="Also run the loop (triage, start decisions, apply answers).")] = True,
+          ) -> None:
+    """Serve the API (/v1, OpenAPI at /openapi.json), the web inbox (/inbox) and the ops
+    chat (/chat) on embedded defaults.
+
+    Example: decisionops serve --port 8400
+    """
+    import uvicorn
+    from pydantic import ValidationError
+
+    from agent.api import ServiceSettings, create_app
+
+    try:
+        service = ServiceSettings(host=host, port=port, **(
+            {} if worker else {"worker_interval_seconds": 0}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise fail(f"settings: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+    app = create_app(settings(), service=service)
+    console.print(f"DecisionOps on http://{host}:{port}  (inbox /inbox, API /v1, docs /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
+                server_header=False, timeout_graceful_shutdown=10)

@@ -1,0 +1,98 @@
+"""``decisionops users``: API users and their tokens (for the HTTP API and web inbox)."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from agent.cli._common import console, print_json, print_table, runtime
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="API users and tokens: add, list, token, revoke.\n\n"
+                  "Example: decisionops users add dana --role approver --function finance")
+
+Name = Annotated[str, typer.Argument(help="User name, e.g. dana (approvers: as in the function "
+                                          "policies, with or without @function).")]
+Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+Expires = Annotated[float | None, typer.Option(
+    "--expires-days", min=0.001, help="The token stops working after this many days.")]
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _show_token(name: str, token: str, token_id: str, as_json: bool, extra: dict) -> None:
+    if as_json:
+        print_json({"name": name, "token": token, "token_id": token_id, **extra})
+        return
+    console.print(f"{name}: token {token_id} issued. The token is shown once; store it now:")
+    console.print(token, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("add")
+def add(name: Name,
+        role: Annotated[str, typer.Option(help="approver, operator, ingest or admin.")],
+        function: Annotated[list[str] | None, typer.Option(
+            "--function", help="A function this approver approves; repeatable.")] = None,
+        expires_days: Expires = None, as_json: Json = False) -> None:
+    """Add a user and print their first token (once).
+
+    Example: decisionops users add dana --role approver --function finance
+    """
+    from agent.api import add_user
+
+    with runtime() as rt:
+        token, token_id = add_user(rt, name, role=role, functions=function or [],
+                                   actor=_actor(), expires_days=expires_days)
+    _show_token(name, token, token_id, as_json, {"role": role, "functions": function or []})
+
+
+@app.command("token")
+def token(name: Name, expires_days: Expires = None, as_json: Json = False) -> None:
+    """Issue another token for a user (rotation: revoke the old user's tokens after).
+
+    Example: decisionops users token dana --expires-days 90
+    """
+    from agent.api import issue_token
+
+    with runtime() as rt:
+        value, token_id = issue_token(rt, name, actor=_actor(), expires_days=expires_days)
+    _show_token(name, value, token_id, as_json, {})
+
+
+@app.command("list")
+def list_(as_json: Json = False) -> None:
+    """List users, their roles, functions and live tokens.
+
+    Example: decisionops users list --json
+    """
+    with runtime() as rt:
+        rows = rt.store.users()
+    if as_json:
+        print_json(rows)
+        return
+    print_table("users", ["name", "role", "functions", "live tokens", "created", "disabled"],
+                [[u["name"], u["role"], ", ".join(u["functions"]), u["active_tokens"],
+                  f"{u['created_at']:%Y-%m-%d}", u["disabled_at"] and f"{u['disabled_at']:%Y-%m-%d}"]
+                 for u in rows], empty="no users yet: decisionops users add NAME --role ...")
+
+
+@app.command("revoke")
+def revoke(name: Name, as_json: Json = False) -> None:
+    """Disable a user and revoke all their tokens (their web sessions end too).
+
+    Example: decisionops users revoke dana
+    """
+    with runtime() as rt:
+        count = rt.store.revoke_user(name, actor=_actor())
+    if as_json:
+        print_json({"name": name, "tokens_revoked": count})
+        return
+    console.print(f"{name} disabled; {count} token(s) revoked")

@@ -1,0 +1,196 @@
+"""Service latency over real HTTP (uvicorn on 127.0.0.1, embedded SQLite, reference
+enterprise):
+
+* approve -> first tool call: an approver's POST .../approve that completes the last
+  pending part of a churn plan, until the first effect is recorded at the enterprise
+  (its ``tool_calls`` row time, millisecond resolution); also the full round trip.
+* inbox listing with 10,000 pending approvals: ``GET /v1/approvals`` (the 200 most
+  urgent) for an approver and for an operator, and the HTML ``/inbox`` page.
+
+Targets: approve -> first tool call p95 <= 50 ms; inbox p95 <= 200 ms. The last line is
+``p95_ms: <approve -> first tool call p95>``.
+
+    python bench/service.py [--rounds 60] [--pending 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.api import ServiceSettings, add_user, create_app
+from agent.runtime import Runtime
+from agent.settings import Settings
+from agent.store import _tables as t
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _line(name: str, values: list[float]) -> str:
+    return (f"{name:<44} n={len(values):<5} p50={_pct(values, .5):7.1f} ms  "
+            f"p95={_pct(values, .95):7.1f} ms  max={max(values):7.1f} ms")
+
+
+@contextmanager
+def _server(app: Any) -> Iterator[str]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _record(pid: str, account: str) -> dict[str, Any]:
+    return {"id": pid, "model": "churn-gbm", "model_version": "bench", "kind": "churn",
+            "entity_type": "account", "entity_id": account, "score": 0.9,
+            "value_at_stake": 40_000, "observed_at": "2026-11-20T08:00:00Z",
+            "features": {"segment": "enterprise", "plan": "scale"}}
+
+
+def _effect_time(created_at: str) -> float:
+    return datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+
+
+def bench_approve(client: httpx.Client, rt: Runtime, tokens: dict[str, str], rounds: int,
+                  start: int = 0) -> tuple[list[float], list[float]]:
+    first_call, round_trip = [], []
+    for n in range(start, start + rounds):
+        record = _record(f"bench-{n}", f"ACC-{10001 + n}")
+        response = client.post("/v1/predictions", json={"predictions": [record]},
+                                headers={"Authorization": f"Bearer {tokens['feeder']}"})
+        response.raise_for_status()
+        rt.triage_pending()
+        (started,) = rt.start_actionable().started
+        pending = {a["function"]: a for a in rt.store.approvals(
+            decision_id=started.decision_id, status="pending")}
+        sales, finance = pending["sales"], pending["finance"]
+        client.post(f"/v1/approvals/{sales['id']}/approve", json={"plan_hash": sales["plan_hash"]},
+                    headers={"Authorization": f"Bearer {tokens['raj']}"}).raise_for_status()
+        known = {e.idempotency_key for e in rt.enterprise.effects()}
+        sent = time.time()
+        began = time.perf_counter()
+        done = client.post(f"/v1/approvals/{finance['id']}/approve",
+                           json={"plan_hash": finance["plan_hash"]},
+                           headers={"Authorization": f"Bearer {tokens['dana']}"})
+        round_trip.append((time.perf_counter() - began) * 1000)
+        done.raise_for_status()
+        assert done.json()["decision_status"] == "completed", done.json()
+        new = [e for e in rt.enterprise.effects() if e.idempotency_key not in known]
+        first = min(_effect_time(e.created_at) for e in new)
+        first_call.append(max(0.0, (first - sent) * 1000))
+    return first_call, round_trip
+
+
+def seed_pending(rt: Runtime, count: int) -> None:
+    """``count`` pending finance approvals (copies of a real request), in bulk."""
+    template = rt.store.approvals(status="pending")
+    request = template[0]["request"] if template else {}
+    now = datetime.now(UTC)
+    predictions, decisions, approvals = [], [], []
+    for i in range(count):
+        pid, did = f"seed-{i}", f"dec_seed_{i:06d}"
+        payload = _record(pid, f"ACC-{10001 + i % 240}") | {"value_at_stake": 1000 + i}
+        predictions.append({"id": pid, "kind": "churn", "entity_type": "account",
+                            "entity_id": payload["entity_id"], "model": "churn-gbm",
+                            "model_version": "bench", "score": 0.9,
+                            "value_at_stake": payload["value_at_stake"],
+                            "observed_at": now, "payload": payload, "source": "bench",
+                            "ingested_at": now, "triage_action": "act", "triage_reason": "act",
+                            "triaged_at": now})
+        decisions.append({"id": did, "prediction_id": pid, "kind": "churn",
+                          "entity_id": payload["entity_id"], "status": "awaiting_approval",
+                          "plan_version": 1, "plan_hash": "0" * 64, "created_at": now,
+                          "updated_at": now, "fence": 0})
+        approvals.append({"id": f"apr_seed_{i:06d}", "decision_id": did, "plan_version": 1,
+                          "plan_hash": "0" * 64, "function": "finance", "status": "pending",
+                          "reason": "bench", "request": request | {"decision_id": did},
+                          "requested_at": now, "deadline": now + timedelta(minutes=i % 1440)})
+    with rt.store.transaction() as conn:
+        for rows, table in ((predictions, t.predictions), (decisions, t.decisions),
+                            (approvals, t.approvals)):
+            for start in range(0, len(rows), 2000):
+                conn.execute(insert(table), rows[start:start + 2000])
+
+
+def bench_inbox(client: httpx.Client, url: str, tokens: dict[str, str], repeat: int
+                ) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"approver": [], "operator": [], "html": []}
+    login = client.get("/login")
+    csrf = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    web = httpx.Client(base_url=url, cookies=client.cookies, timeout=60)
+    web.cookies.update(login.cookies)
+    web.post("/login", data={"token": tokens["dana"], "csrf_token": csrf, "next": "/inbox"})
+    for _ in range(repeat):
+        for who, token in (("approver", tokens["dana"]), ("operator", tokens["olga"])):
+            began = time.perf_counter()
+            response = client.get("/v1/approvals", headers={"Authorization": f"Bearer {token}"})
+            out[who].append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200 and len(response.json()) == 200
+        began = time.perf_counter()
+        page = web.get("/inbox")
+        out["html"].append((time.perf_counter() - began) * 1000)
+        assert page.status_code == 200 and "pending request" in page.text
+    web.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=60, help="at most 230")
+    parser.add_argument("--pending", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=40)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="decisionops-bench-") as folder:
+        settings = Settings(home=Path(folder) / "home")
+        app = create_app(settings, service=ServiceSettings(worker_interval_seconds=0),
+                         runtime_factory=lambda: Runtime(settings, actor="bench"))
+        with _server(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+            rt: Runtime = app.state.service.runtime
+            tokens = {name: add_user(rt, name, role=role, functions=fns, actor="bench")[0]
+                      for name, role, fns in (("dana", "approver", ["finance"]),
+                                              ("raj", "approver", ["sales"]),
+                                              ("olga", "operator", []),
+                                              ("feeder", "ingest", []))}
+            bench_approve(client, rt, tokens, 5)  # warm-up
+            first_call, round_trip = bench_approve(client, rt, tokens, args.rounds, start=5)
+            seed_pending(rt, args.pending)
+            inbox = bench_inbox(client, url, tokens, args.repeat)
+    print(f"service bench: SQLite, reference enterprise, uvicorn on loopback; "
+          f"{args.rounds} approvals, {args.pending:,} pending for the inbox")
+    print(_line("approve -> first tool call", first_call))
+    print(_line("approve round trip (incl. execution)", round_trip))
+    print(_line("GET /v1/approvals, approver (10k pending)", inbox["approver"]))
+    print(_line("GET /v1/approvals, operator (10k pending)", inbox["operator"]))
+    print(_line("GET /inbox HTML, approver (10k pending)", inbox["html"]))
+    print(f"inbox_p95_ms: {max(_pct(v, .95) for v in inbox.values()):.1f}")
+    print(f"p95_ms: {_pct(first_call, .95):.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The decision graph for LangGraph Studio and ``langgraph dev`` (see ``langgraph.json``).
+
+``graph`` is a factory the LangGraph server calls; on first use it builds an embedded
+runtime (``Settings()``: the same data folder as the CLI) and returns a graph whose one
+node, ``decision``, runs the decision graph as a subgraph with the runtime's context
+(store, tools, policies, planner, executor), so Studio shows its interrupts: each
+approval request (``ApprovalRequest`` JSON) waiting for a human. Input: ``{"prediction":
+{...}}``; the prediction is stored and its decision row created as ``engine.start``
+would. The LangGraph server supplies the checkpointer. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agent.models import SCHEMA_VERSION, Prediction, decision_id_for
+from graphs.builder import build_decision_graph
+from graphs.context import DecisionContext
+from graphs.state import DecisionState
+
+__all__ = ["build_studio_graph", "graph"]
+
+
+@cache
+def _embedded() -> Any:
+    from agent.runtime import Runtime  # the composition root, only when Studio asks
+    from agent.settings import Settings
+
+    return Runtime(Settings(), actor="studio")
+
+
+def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = None
+                       ) -> CompiledStateGraph:
+    """The decision graph wrapped for Studio, over ``runtime`` (an ``agent.runtime.Runtime``)."""
+    inner = build_decision_graph(None)  # a subgraph: it uses the parent's checkpointer
+    context = DecisionContext(store=runtime.store, tools=runtime.tools,
+                              policies=runtime.policies, planner=runtime.planner,
+                              executor=runtime.executor, actor="studio", fence=None,
+                              max_replans=runtime.settings.max_replans)
+
+    def decision(state: DecisionState) -> dict[str, Any]:
+        prediction = Prediction.model_validate(state["prediction"])
+        decision_id = state.get("decision_id") or decision_id_for(prediction.id)
+        store = runtime.store
+        store.ingest([prediction], source="studio", actor="studio")
+        playbook = runtime.playbooks.for_prediction(prediction)
+        name = playbook.name if playbook else None
+        store.create_decision(decision_id, prediction, playbook=name,
+                              expected_value=prediction.expected_value, actor="studio",
+                              lease_seconds=runtime.settings.lease_seconds)
+        payload = {"schema_version": SCHEMA_VERSION, "decision_id": decision_id,
+                   "prediction": prediction.model_dump(mode="json"), "playbook": name,
+                   "plan": None, "feedback": [], "answers": {}, "outcome": None, "error": None}
+        return dict(inner.invoke(payload, context=context))
+
+    builder = StateGraph(DecisionState)
+    builder.add_node("decision", decision)
+    builder.add_edge(START, "decision")
+    builder.add_edge("decision", END)
+    return builder.compile(checkpointer=checkpointer, name="decisionops-decision-studio")
+
+
+def graph(config: Any = None) -> CompiledStateGraph:
+    """Factory for ``langgraph.json``: the decision graph over the embedded runtime."""
+    return build_studio_graph(_embedded())

@@ -1,0 +1,221 @@
+"""The HTTP service on fresh SQLite files: an app with users of every role, driven
+through httpx (Starlette's TestClient, unit level) or over real HTTP (uvicorn in a
+thread on 127.0.0.1, random port)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from agent.api import ServiceSettings, add_user, create_app
+from agent.runtime import Runtime
+from agent.settings import Settings
+
+WEBHOOK_SECRET = "whsec_test_current"
+OLD_WEBHOOK_SECRET = "whsec_test_previous"
+
+USERS = {
+    "dana": ("approver", ["finance"]),
+    "omar": ("approver", ["finance"]),
+    "raj": ("approver", ["sales"]),
+    "mia": ("approver", ["sales"]),
+    "max": ("approver", ["maintenance"]),
+    "olga": ("operator", []),
+    "feeder": ("ingest", []),
+    "root": ("admin", []),
+}
+
+
+def churn_record(pid: str = "churn-api-1", *, account: str = "ACC-10004", score: float = 0.9,
+                 value: float = 40_000, **features: Any) -> dict[str, Any]:
+    return {"id": pid, "model": "churn-gbm", "model_version": "t", "kind": "churn",
+            "entity_type": "account", "entity_id": account, "score": score,
+            "value_at_stake": value, "observed_at": "2026-11-20T08:00:00Z",
+            "features": {"segment": "enterprise", "plan": "scale", **features},
+            "explanation": {"support_tickets_90d": 1.2, "login_trend_30d": -0.3}}
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> tuple[int, str]:
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return ts, mac
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rt(self) -> Runtime:
+        return self.app.state.service.runtime  # type: ignore[no-any-return]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def get(self, path: str, user: str, **kwargs: Any) -> Any:
+        return self.client.get(path, headers=self.auth(user), **kwargs)
+
+    def post(self, path: str, user: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.client.post(path, headers=self.auth(user), json=body, **kwargs)
+
+    def decide(self, record: dict[str, Any] | None = None) -> str:
+        """Ingest over the API (as the ingest user), then triage and start the decision."""
+        record = record or churn_record()
+        response = self.post("/v1/predictions", "feeder", {"predictions": [record]})
+        assert response.status_code == 200, response.text
+        self.rt.triage_pending()
+        work = self.rt.start_actionable()
+        assert not work.errors, work.errors
+        return self.rt.decision_ids([record["id"]])[0]
+
+    def pending(self, decision_id: str) -> dict[str, dict[str, Any]]:
+        return {a["function"]: a for a in self.rt.store.approvals(decision_id=decision_id,
+                                                                  status="pending")}
+
+    def answer(self, user: str, approval: dict[str, Any], verb: str = "approve",
+               **body: Any) -> Any:
+        return self.post(f"/v1/approvals/{approval['id']}/{verb}", user,
+                         {"plan_hash": approval["plan_hash"], **body})
+
+    def refusals(self, decision_id: str) -> list[dict[str, Any]]:
+        return [e.body | {"actor": e.actor} for e in self.rt.store.ledger_entries(decision_id)
+                if e.event == "approval.refused"]
+
+    def webhook(self, body: bytes, *, delivery: str, secret: str = WEBHOOK_SECRET,
+                timestamp: int | None = None, signature: str | None = None,
+                fmt: str | None = None) -> Any:
+        ts, mac = sign(secret, body, timestamp)
+        header = signature if signature is not None else f"t={ts},v1={mac}"
+        return self.client.post("/v1/webhooks/predictions" + (f"?format={fmt}" if fmt else ""),
+                                content=body, headers={"DecisionOps-Signature": header,
+                                                       "DecisionOps-Delivery": delivery,
+                                                       "Content-Type": "application/json"})
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+def _seeded(home: Path) -> None:
+    """Copy a migrated, seeded data folder made once per test session (saves ~0.3 s)."""
+    if "home" not in _TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="decisionops-template-")) / "home"
+        Runtime(Settings(home=template), actor="template").close()
+        _TEMPLATE["home"] = template
+    shutil.copytree(_TEMPLATE["home"], home)
+
+
+def make_app(home: Path, *, four_eyes: bool = False, llm: str | None = None,
+             **service: Any) -> FastAPI:
+    _seeded(home)
+    options: dict[str, Any] = {"home": home, "tool_backoff_seconds": 0.01}
+    if llm:
+        options |= {"llm_base_url": llm, "llm_model": "scripted", "llm_api_key": "sk-canary"}
+    if four_eyes:
+        from importlib import resources
+        bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+                                 .read_text("utf-8"))
+        bundled["functions"]["finance"]["four_eyes"] = True
+        path = home.parent / "functions.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(bundled))
+        options["functions_file"] = path
+    settings = Settings(**options)
+    defaults = {"worker_interval_seconds": 0,
+                "webhook_secrets": [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET],
+                "session_secret": "test-session-secret-0123456789"}
+    return create_app(settings, service=ServiceSettings(**(defaults | service)),
+                      runtime_factory=lambda: Runtime(settings, actor="api-test"))
+
+
+def add_users(app: FastAPI) -> dict[str, str]:
+    rt = app.state.service.runtime
+    return {name: add_user(rt, name, role=role, functions=functions, actor="test")[0]
+            for name, (role, functions) in USERS.items()}
+
+
+@contextmanager
+def serve(home: Path, **kwargs: Any) -> Iterator[Service]:
+    app = make_app(home, **kwargs)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Service(app, client, add_users(app))
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Service]:
+    with serve(tmp_path / "home") as service:
+        yield service
+
+
+@pytest.fixture
+def svc4(tmp_path: Path) -> Iterator[Service]:
+    """Finance has ``four_eyes: true``."""
+    with serve(tmp_path / "home", four_eyes=True) as service:
+        yield service
+
+
+@dataclass
+class Live:
+    url: str
+    app: FastAPI
+    tokens: dict[str, str]
+
+    @property
+    def rt(self) -> Runtime:
+        return self.app.state.service.runtime  # type: ignore[no-any-return]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on 127.0.0.1 (random port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                           limit_concurrency=64))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    app = make_app(tmp_path / "home")
+    with live_server(app) as url:
+        yield Live(url, app, add_users(app))
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()

@@ -1,0 +1,194 @@
+"""Answering approvals over the API: the happy paths, and every refusal (each one a 403
+or 409 that changes nothing and is recorded in the ledger)."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Service, churn_record
+
+
+def test_inbox_lists_only_the_callers_functions_most_urgent_first(svc: Service) -> None:
+    small = svc.decide(churn_record("churn-small", account="ACC-10006", value=25_000))
+    big = svc.decide(churn_record("churn-big", account="ACC-10008", value=280_000))
+    finance = svc.get("/v1/approvals", "dana").json()
+    assert [a["decision_id"] for a in finance] == [big, small]  # same SLA: more at stake first
+    assert {a["function"] for a in finance} == {"finance"}
+    assert {a["function"] for a in svc.get("/v1/approvals", "raj").json()} == {"sales"}
+    assert svc.get("/v1/approvals", "max").json() == []
+    assert len(svc.get("/v1/approvals", "olga").json()) == 4  # operators see all
+
+
+def test_approve_then_edit_executes_the_edited_arguments(svc: Service) -> None:
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    edited = svc.answer("dana", pending["finance"], "edit",
+                        arguments={"goodwill_credit": {"amount": 150}})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["status"] == "edited"
+    assert edited.json()["decision_status"] == "awaiting_approval"
+    done = svc.answer("raj", pending["sales"])
+    assert done.json() | {"pending_approvals": []} == {
+        "approval_id": pending["sales"]["id"], "status": "approved", "decision_id": decision,
+        "decision_status": "completed", "pending_approvals": [], "applied": True}
+    (credit,) = svc.rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 150
+    detail = svc.get(f"/v1/decisions/{decision}", "olga").json()
+    assert detail["decision"]["status"] == "completed"
+    assert {e["status"] for e in detail["executions"]} == {"succeeded"}
+    assert any(e["event"] == "approval.edited" and e["actor"] == "dana@finance"
+               for e in detail["ledger"])
+
+
+def test_reject_and_revise(svc: Service) -> None:
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    rejected = svc.answer("raj", pending["sales"], "reject", reason="already on a deal")
+    assert rejected.json()["status"] == "rejected"
+    revise = svc.answer("dana", pending["finance"], "revise", feedback="smaller credit please")
+    assert revise.status_code == 200, revise.text
+    # The rejection of sales and the revise request re-plan: new version, new requests.
+    assert svc.rt.store.decision(decision)["plan_version"] == 2
+    assert svc.post(f"/v1/approvals/{pending['sales']['id']}/reject", "raj",
+                    {"plan_hash": "0" * 64, "reason": ""}).status_code == 422
+
+
+def test_validate_reports_the_changes_or_names_the_field(svc: Service) -> None:
+    pending = svc.pending(svc.decide())
+    url = f"/v1/approvals/{pending['finance']['id']}/validate"
+    ok = svc.post(url, "dana", {"arguments": {"goodwill_credit": {"amount": 120}}})
+    assert ok.status_code == 200
+    assert ok.json()["changes"] == [{"step_id": "goodwill_credit", "argument": "amount",
+                                     "before": 200, "after": 120}]
+    over = svc.post(url, "dana", {"arguments": {"goodwill_credit": {"amount": 900}}})
+    assert over.status_code == 422
+    assert over.json()["error"]["field"] == "arguments.goodwill_credit.amount"
+    assert "over the limit" in over.json()["error"]["message"]
+    unknown = svc.post(url, "dana", {"arguments": {"retention_offer": {"discount_pct": 5}}})
+    assert unknown.json()["error"]["field"] == "arguments.retention_offer"
+    assert svc.post(url, "raj", {"arguments": {}}).status_code == 403  # sees it, not his to answer
+    assert svc.post(url, "max", {"arguments": {}}).status_code == 404  # may not even see it
+    assert svc.rt.store.approval(pending["finance"]["id"])["status"] == "pending"
+
+
+def test_approving_another_functions_step_is_refused_and_recorded(svc: Service) -> None:
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    response = svc.answer("max", pending["finance"])  # a maintenance approver
+    assert response.status_code == 403
+    assert response.json()["error"]["reason"] == "wrong_function"
+    assert svc.answer("olga", pending["finance"]).status_code == 403  # operators never answer
+    assert svc.rt.store.approval(pending["finance"]["id"])["status"] == "pending"
+    reasons = [(r["actor"], r["reason"]) for r in svc.refusals(decision)]
+    assert ("max", "wrong_function") in reasons
+    assert svc.rt.enterprise.effects() == []
+
+
+def test_replaying_a_used_answer_is_refused_and_recorded(svc: Service) -> None:
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    assert svc.answer("dana", pending["finance"]).status_code == 200
+    assert svc.answer("raj", pending["sales"]).status_code == 200
+    effects = len(svc.rt.enterprise.effects())
+    replay = svc.answer("dana", pending["finance"])
+    assert replay.status_code == 409
+    assert replay.json()["error"]["reason"] == "replay"
+    assert len(svc.rt.enterprise.effects()) == effects  # no second execution
+    assert [r["reason"] for r in svc.refusals(decision)] == ["replay"]
+
+
+def test_deciding_on_a_stale_plan_version_is_refused_and_recorded(svc: Service) -> None:
+    decision = svc.decide()
+    v1 = svc.pending(decision)
+    wrong = svc.post(f"/v1/approvals/{v1['finance']['id']}/approve", "dana",
+                     {"plan_hash": "f" * 64})
+    assert wrong.status_code == 409 and wrong.json()["error"]["reason"] == "stale_plan"
+    # sales asks for a revision; once finance has answered too, version 2 is drafted.
+    assert svc.answer("raj", v1["sales"], "revise", feedback="upgrade instead").status_code == 200
+    assert svc.answer("dana", v1["finance"]).status_code == 200
+    v2 = svc.pending(decision)
+    assert v2["finance"]["plan_version"] == 2
+    late = svc.post(f"/v1/approvals/{v2['finance']['id']}/approve", "dana",
+                    {"plan_hash": v1["finance"]["plan_hash"]})
+    assert late.status_code == 409 and late.json()["error"]["reason"] == "stale_plan"
+    assert [r["reason"] for r in svc.refusals(decision)] == ["stale_plan", "stale_plan"]
+    assert svc.rt.store.approval(v2["finance"]["id"])["status"] == "pending"
+
+
+def test_identity_comes_from_the_credential_never_the_body(svc: Service) -> None:
+    pending = svc.pending(svc.decide())
+    forged = svc.post(f"/v1/approvals/{pending['finance']['id']}/approve", "max",
+                      {"plan_hash": pending["finance"]["plan_hash"], "approver": "dana@finance"})
+    assert forged.status_code == 422 and forged.json()["error"]["field"] == "approver"
+    assert svc.answer("dana", pending["finance"]).status_code == 200
+    assert svc.rt.store.approval(pending["finance"]["id"])["approver"] == "dana@finance"
+
+
+def test_four_eyes_requester_cannot_approve(svc4: Service) -> None:
+    # dana asks for a revision: she requested plan version 2, so she may not approve it.
+    decision = svc4.decide()
+    v1 = svc4.pending(decision)
+    assert svc4.answer("dana", v1["finance"], "revise",
+                       feedback="credit in two parts").status_code == 200
+    assert svc4.answer("raj", v1["sales"]).status_code == 200
+    v2 = svc4.pending(decision)
+    refused = svc4.answer("dana", v2["finance"])
+    assert refused.status_code == 403 and refused.json()["error"]["reason"] == "four_eyes"
+    assert svc4.rt.store.approval(v2["finance"]["id"])["status"] == "pending"
+    assert svc4.answer("omar", v2["finance"]).status_code == 200
+    assert ("dana", "four_eyes") in [(r["actor"], r["reason"]) for r in svc4.refusals(decision)]
+
+
+def test_four_eyes_editor_cannot_also_approve(svc4: Service) -> None:
+    decision = svc4.decide()
+    pending = svc4.pending(decision)
+    proposed = svc4.answer("dana", pending["finance"], "edit",
+                           arguments={"goodwill_credit": {"amount": 120}})
+    assert proposed.status_code == 200 and proposed.json()["status"] == "proposed"
+    assert svc4.rt.store.approval(pending["finance"]["id"])["status"] == "pending"
+    own = svc4.answer("dana", pending["finance"])
+    assert own.status_code == 403 and own.json()["error"]["reason"] == "four_eyes"
+    view = svc4.get(f"/v1/approvals/{pending['finance']['id']}", "omar").json()
+    assert view["proposal"]["proposer"] == "dana@finance"
+    assert svc4.answer("omar", pending["finance"]).json()["status"] == "edited"
+    svc4.answer("raj", pending["sales"])
+    (credit,) = svc4.rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 120  # the second person approved the edit
+    events = [e.event for e in svc4.rt.store.ledger_entries(decision)]
+    assert "approval.edit_proposed" in events and "approval.refused" in events
+
+
+def test_approvers_cannot_see_decisions_of_other_functions(svc: Service) -> None:
+    decision = svc.decide()
+    assert svc.get(f"/v1/decisions/{decision}", "max").status_code == 404
+    assert svc.get(f"/v1/decisions/{decision}", "dana").status_code == 200
+    assert svc.get("/v1/decisions", "max").json() == []
+    assert [d["id"] for d in svc.get("/v1/decisions", "raj").json()] == [decision]
+    approval = svc.pending(decision)["finance"]["id"]
+    assert svc.get(f"/v1/approvals/{approval}", "max").status_code == 404
+    assert svc.get("/v1/approvals/apr_nope", "dana").status_code == 404
+
+
+def test_langchain_hitl_shape_round_trip(svc: Service) -> None:
+    pending = svc.pending(svc.decide())
+    url = f"/v1/approvals/{pending['sales']['id']}/hitl"
+    got = svc.get(url, "raj")
+    assert got.status_code == 200
+    request = got.json()
+    assert [a["name"] for a in request["action_requests"]] == ["crm.create_retention_offer",
+                                                               "crm.create_task"]
+    assert request["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    assert "properties" in request["review_configs"][0]["args_schema"]
+    decisions = [{"type": "edit", "edited_action": {
+        "name": "crm.create_retention_offer",
+        "args": {**request["action_requests"][0]["args"], "discount_pct": 15}}},
+        {"type": "approve"}]
+    stale = svc.client.post(url, json={"decisions": decisions},
+                            headers=svc.auth("raj") | {"If-Match": '"abc"'})
+    assert stale.status_code == 409
+    answered = svc.client.post(url, json={"decisions": decisions},
+                               headers=svc.auth("raj") | {"If-Match": got.headers["ETag"]})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "edited"
+    short = svc.client.post(f"/v1/approvals/{pending['finance']['id']}/hitl",
+                            json={"decisions": [{"type": "approve"}, {"type": "approve"}]},
+                            headers=svc.auth("dana") | {"If-Match": got.headers["ETag"]})
+    assert short.status_code == 422 and short.json()["error"]["field"] == "decisions"

@@ -1,0 +1,112 @@
+"""Credentials (catalog A1, A5) and the web inbox: no token, bad, revoked or expired
+tokens; session cookies and CSRF; escaping; chat cannot approve."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from agent.api import issue_token
+from agent.models import utcnow
+from agent.store import _service_tables as st
+from tests.api.conftest import Service, churn_record
+
+
+def _login(svc: Service, user: str) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    form = svc.client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    done = svc.client.post("/login", data={"token": svc.tokens[user], "csrf_token": csrf,
+                                           "next": "/inbox"}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    cookie = done.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    page = svc.client.get("/inbox")
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)
+
+
+def test_api_refuses_missing_wrong_revoked_and_expired_tokens(svc: Service) -> None:
+    assert svc.client.get("/v1/approvals").status_code == 401
+    bad = svc.client.get("/v1/approvals", headers={"Authorization": "Bearer dops_nope"})
+    assert bad.status_code == 401 and bad.headers["WWW-Authenticate"] == "Bearer"
+    basic = svc.client.get("/v1/approvals", headers={"Authorization": "Basic ZGFuYTp4"})
+    assert basic.status_code == 401
+    assert svc.get("/v1/me", "dana").json()["functions"] == ["finance"]
+    svc.rt.store.revoke_user("dana", actor="test")
+    assert svc.get("/v1/me", "dana").status_code == 401
+    token, token_id = issue_token(svc.rt, "raj", actor="test", expires_days=1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert svc.client.get("/v1/me", headers=headers).status_code == 200
+    with svc.rt.store.transaction() as conn:
+        conn.execute(st.api_tokens.update().where(st.api_tokens.c.id == token_id)
+                     .values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert svc.client.get("/v1/me", headers=headers).status_code == 401
+    stored = [r.token_hash for r in _tokens(svc)]
+    assert token not in stored and all(len(h) == 64 for h in stored)
+
+
+def _tokens(svc: Service) -> list:
+    with svc.rt.store.reading() as conn:
+        return list(conn.execute(st.api_tokens.select()))
+
+
+def test_web_login_session_and_csrf(svc: Service) -> None:
+    assert svc.client.get("/inbox", follow_redirects=False).status_code == 303
+    no_cookie = svc.client.post("/login", data={"token": svc.tokens["dana"], "csrf_token": "x"})
+    assert no_cookie.status_code == 403  # cross-site form post: no double-submit cookie
+    csrf = _login(svc, "dana")
+    assert svc.client.get("/v1/me").json()["name"] == "dana"  # the cookie authenticates
+    # Unsafe API calls with the cookie need the CSRF header.
+    assert svc.client.post("/v1/chat", json={"message": "help"}).status_code == 403
+    ok = svc.client.post("/v1/chat", json={"message": "help"}, headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200
+    decision = svc.decide()
+    approval = svc.pending(decision)["finance"]
+    forged = svc.client.post(f"/inbox/{approval['id']}", data={
+        "action": "approve", "plan_hash": approval["plan_hash"], "csrf_token": "wrong"})
+    assert forged.status_code == 403
+    assert svc.rt.store.approval(approval["id"])["status"] == "pending"
+    svc.rt.store.revoke_user("dana", actor="test")
+    assert svc.client.get("/inbox", follow_redirects=False).status_code == 303  # session ended
+
+
+def test_inbox_shows_evidence_and_escapes_everything(svc: Service) -> None:
+    hostile = "<script>alert(1)</script>"
+    decision = svc.decide(churn_record(region=hostile))
+    _login(svc, "dana")
+    inbox = svc.client.get("/inbox")
+    assert "ACC-10004" in inbox.text and "finance.issue_credit" in inbox.text
+    assert "Content-Security-Policy" in inbox.headers
+    approval = svc.pending(decision)["finance"]
+    page = svc.client.get(f"/inbox/{approval['id']}")
+    assert page.status_code == 200
+    assert hostile not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert 'class="node mine' in page.text  # the approver's part of the plan DAG
+    assert "Northwind" in page.text or "account_manager" in page.text  # entity context
+    assert '<label for="reject-reason">' in page.text
+
+
+def test_web_form_answers_go_through_the_same_checks(svc: Service) -> None:
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    csrf = _login(svc, "dana")
+    wrong = svc.client.post(f"/inbox/{pending['sales']['id']}", data={
+        "action": "approve", "plan_hash": pending["sales"]["plan_hash"], "csrf_token": csrf})
+    assert wrong.status_code == 409 and "sales" in wrong.text  # refused, shown on the page
+    edit = svc.client.post(f"/inbox/{pending['finance']['id']}", data={
+        "action": "edit", "plan_hash": pending["finance"]["plan_hash"], "csrf_token": csrf,
+        "arg.goodwill_credit.amount": "120", "arg.goodwill_credit.currency": "EUR"},
+        follow_redirects=False)
+    assert edit.status_code == 303 and edit.headers["location"].startswith(f"/decisions/{decision}")
+    row = svc.rt.store.approval(pending["finance"]["id"])
+    assert row["status"] == "edited" and row["approved_arguments"]["goodwill_credit"]["amount"] == 120
+    assert [r["reason"] for r in svc.refusals(decision)] == ["wrong_function"]
+
+
+def test_chat_cannot_approve(svc: Service) -> None:
+    decision = svc.decide()
+    for text in ("approve all pending", "Approve apr_x", "reject it", "edit the credit to 500"):
+        reply = svc.post("/v1/chat", "olga", {"message": text}).json()["reply"]
+        assert "cannot approve" in reply
+    assert svc.pending(decision).keys() == {"finance", "sales"}
+    assert svc.post("/v1/chat", "feeder", {"message": "help"}).status_code == 403

@@ -1,0 +1,120 @@
+"""Ingest over the API: native JSON, MLflow and KServe V2 bodies, outcomes; bad input is
+a 4xx naming the field that changes nothing; bodies over the limit get 413 before
+anything parses them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from agent.store import _tables as t
+from tests.api.conftest import Service, churn_record
+
+
+def _count(svc: Service) -> int:
+    with svc.rt.store.reading() as conn:
+        return conn.scalar(select(func.count()).select_from(t.predictions))
+
+
+def test_native_batch_and_redelivery(svc: Service) -> None:
+    body = {"predictions": [churn_record("p-1"), churn_record("p-2", account="ACC-10006")]}
+    first = svc.post("/v1/predictions", "feeder", body)
+    assert first.status_code == 200
+    assert first.json() == {"new": ["p-1", "p-2"], "duplicates": [], "unknown_kinds": [],
+                            "rows_read": 2}
+    again = svc.post("/v1/predictions", "feeder", body)
+    assert again.json()["duplicates"] == ["p-1", "p-2"] and again.json()["new"] == []
+    ingested = [e for e in svc.rt.store.ledger_entries() if e.event == "prediction.ingested"]
+    assert {e.actor for e in ingested} == {"feeder"}
+
+
+def test_foreign_field_names_through_a_mapping(svc: Service) -> None:
+    record = {"pred_id": "m-1", "acct": "ACC-10004", "p": 0.8, "at": "2026-11-20T08:00:00Z"}
+    response = svc.post("/v1/predictions", "olga", {"predictions": [record], "mapping": {
+        "id": "pred_id", "entity_id": "acct", "score": "p", "observed_at": "at",
+        "defaults": {"model": "churn-gbm", "kind": "churn", "entity_type": "account"}}})
+    assert response.status_code == 200, response.text
+    assert svc.rt.store.prediction("m-1").entity_id == "ACC-10004"
+
+
+def test_a_bad_row_refuses_the_whole_body_and_names_it(svc: Service) -> None:
+    good, bad = churn_record("ok-1"), churn_record("bad-1") | {"score": 1.7}
+    response = svc.post("/v1/predictions", "feeder", {"predictions": [good, bad]})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "predictions.1.score"
+    assert error["problems"][0]["row"] == 2
+    assert "1.7" not in str(error["problems"])  # the value sent is not echoed back
+    assert _count(svc) == 0
+
+
+def test_non_finite_and_deeply_nested_json_are_refused(svc: Service) -> None:
+    headers = svc.auth("feeder") | {"Content-Type": "application/json"}
+    nan = b'{"predictions": [{"id": "n", "score": NaN}]}'
+    assert svc.client.post("/v1/predictions", content=nan, headers=headers).status_code == 422
+    deep = b'{"predictions": [' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    response = svc.client.post("/v1/predictions", content=deep, headers=headers)
+    assert response.status_code == 422
+    assert "nested" in response.json()["error"]["message"]
+    assert _count(svc) == 0
+
+
+def test_oversized_bodies_get_413_before_parsing(svc: Service) -> None:
+    headers = svc.auth("olga") | {"Content-Type": "application/json",
+                                  "Content-Length": str(50 * 1024 * 1024)}
+    # Only the header is sent: the limit is checked before the body is read.
+    response = svc.client.post("/v1/chat", content=b"{}", headers=headers)
+    assert response.status_code == 413
+    big = b'{"message": "' + b"x" * (300 * 1024) + b'"}'
+    chunked = svc.client.post("/v1/chat", content=iter([big[:1000], big[1000:]]),
+                              headers=svc.auth("olga") | {"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    assert chunked.json()["error"]["code"] == "too_large"
+
+
+def test_mlflow_response_with_its_request(svc: Service) -> None:
+    body = {"response": {"predictions": [0.91, 0.2]},
+            "request": {"dataframe_split": {"columns": ["account_id", "arr"],
+                                            "data": [["ACC-10004", 40000], ["ACC-10006", 900]]}},
+            "entity_column": "account_id", "observed_at": "2026-11-20T08:00:00Z",
+            "mapping": {"value_at_stake": "arr", "defaults": {
+                "model": "churn-gbm", "kind": "churn", "entity_type": "account"}}}
+    response = svc.post("/v1/predictions/mlflow", "feeder", body)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["new"]) == 2
+    mismatch = svc.post("/v1/predictions/mlflow", "feeder",
+                        body | {"response": {"predictions": [0.9]}})
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["field"] == "predictions"
+
+
+def test_kserve_v2_response(svc: Service) -> None:
+    body = {"response": {"model_name": "churn-gbm", "model_version": "7", "id": "r-1",
+                         "outputs": [{"name": "p", "shape": [2], "datatype": "FP32",
+                                      "data": [0.9, 0.3]}]},
+            "request": {"inputs": [{"name": "entity_id", "shape": [2], "datatype": "BYTES",
+                                    "data": ["ACC-10004", "ACC-10006"]}]},
+            "mapping": {"defaults": {"kind": "churn", "entity_type": "account"}}}
+    response = svc.post("/v1/predictions/kserve", "feeder", body)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["new"]) == 2
+    bad = svc.post("/v1/predictions/kserve", "feeder",
+                   body | {"response": {**body["response"], "outputs": [
+                       {"name": "p", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}]}})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "outputs[0].datatype"
+
+
+def test_outcomes(svc: Service) -> None:
+    decision = svc.decide()
+    body = {"decision_id": decision, "label": "retained", "value_realized": 30_000,
+            "observed_at": "2026-12-20T00:00:00Z"}
+    assert svc.post("/v1/outcomes", "feeder", body).status_code == 201
+    assert svc.post("/v1/outcomes", "dana", body).status_code == 403
+    missing = svc.post("/v1/outcomes", "olga", body | {"decision_id": "dec_nope"})
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "decision_id"
+
+
+def test_roles_decide_who_ingests(svc: Service) -> None:
+    body = {"predictions": [churn_record("r-1")]}
+    assert svc.post("/v1/predictions", "dana", body).status_code == 403
+    assert svc.post("/v1/predictions", "root", body).status_code == 200
+    assert svc.get("/v1/decisions", "feeder").status_code == 403  # ingest cannot read
+    assert svc.client.post("/v1/predictions", json=body).status_code == 401

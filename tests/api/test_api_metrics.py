@@ -1,0 +1,17 @@
+"""Prometheus metrics over HTTP."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Service
+
+
+def test_metrics_are_served_in_prometheus_format(svc: Service) -> None:
+    decision = svc.decide()
+    response = svc.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "decisionops_predictions_ingested_total" in text
+    assert 'decisionops_approvals_pending{function="finance"} 1.0' in text
+    assert "decisionops_queue_depth 0.0" in text
+    assert decision not in text  # counts and gauges, no identifiers

@@ -1,0 +1,85 @@
+"""``decisionops users``, ``decisionops chat`` and ``decisionops serve`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.errors import DecisionOpsError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str, code: int = 0) -> str:
+    """Run the CLI in process; errors map to exit codes as ``agent.cli.main`` maps them."""
+    result = CliRunner().invoke(app, list(args))
+    if isinstance(result.exception, DecisionOpsError):
+        assert result.exception.exit_code == code, result.exception.message
+        return result.exception.message
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_users_add_list_token_revoke(home: Path) -> None:
+    added = json.loads(_run("users", "add", "dana", "--role", "approver", "--function",
+                            "finance", "--json"))
+    assert added["token"].startswith("dops_") and added["functions"] == ["finance"]
+    assert "shown once" in _run("users", "add", "olga", "--role", "operator")
+    refused = _run("users", "add", "zoe", "--role", "approver", "--function", "finance", code=2)
+    assert "not an approver of finance" in refused
+    assert "at least one --function" in _run("users", "add", "kim", "--role", "approver", code=2)
+    assert "exists already" in _run("users", "add", "dana", "--role", "operator", code=2)
+    second = json.loads(_run("users", "token", "dana", "--expires-days", "30", "--json"))
+    assert second["token"] != added["token"]
+    listed = {u["name"]: u for u in json.loads(_run("users", "list", "--json"))}
+    assert listed["dana"]["active_tokens"] == 2 and listed["olga"]["role"] == "operator"
+    assert added["token"] not in json.dumps(listed)
+    assert "2 token(s) revoked" in _run("users", "revoke", "dana")
+    assert json.loads(_run("users", "list", "--json"))[0]["active_tokens"] == 0
+
+
+def test_chat_in_the_terminal(home: Path) -> None:
+    assert "pending [function]" in _run("chat", "-m", "help")
+    assert "Nothing pending" in _run("chat", "-m", "pending")
+    assert "cannot approve" in _run("chat", "-m", "approve everything")
+    token = json.loads(_run("users", "add", "raj", "--role", "approver", "--function", "sales",
+                            "--json"))["token"]
+    assert "operators" in _run("chat", "-m", "triage", "--token", token)
+    assert "not a valid token" in _run("chat", "-m", "help", "--token", "dops_x", code=2)
+
+
+def test_serve_answers_health_checks(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
+    env |= {"DECISIONOPS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port),
+                             "--no-worker"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert ready.json() == {"status": "ready"}
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/approvals").status_code == 401
+        spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
+        assert "/v1/approvals/{approval_id}/approve" in spec["paths"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
