@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import random
 import time
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from agent.models import ExecutionStatus, Plan, Step
 from agent.policy import Policies
 from agent.ports import ToolPort
 from agent.store import CallEnd, CallStart, Store
+from agent.telemetry import Metrics, span
 
 __all__ = ["ExecutionReport", "Executor", "idempotency_key"]
 
@@ -63,7 +65,9 @@ class ExecutionPolicy:
 
 class Executor:
     def __init__(self, store: Store, tools: ToolPort, policies: Policies,
-                 policy: ExecutionPolicy | None = None, *, actor: str = "executor") -> None:
+                 policy: ExecutionPolicy | None = None, *, actor: str = "executor",
+                 metrics: Metrics | None = None) -> None:
+        self._metrics = metrics
         self._store = store
         self._tools = tools
         self._policies = policies
@@ -97,10 +101,17 @@ class Executor:
         run.flush()
         return run.report
 
+    def _count(self, tool: str, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.tool_calls.labels(tool, outcome).inc()
+
     def _map(self, fn: Any, items: list[Any]) -> list[Any]:
         if self._pool is None or len(items) <= 1:
             return [fn(item) for item in items]
-        return list(self._pool.map(fn, items))
+        # Each call runs in a copy of this thread's context, so its span joins the trace.
+        contexts = [contextvars.copy_context() for _ in items]
+        return list(self._pool.map(lambda pair: pair[0].run(fn, pair[1]), zip(contexts, items,
+                                                                             strict=True)))
 
     def _backoff(self, attempt: int) -> float:
         base = min(self._policy.max_backoff_seconds,
@@ -205,9 +216,17 @@ class _Run:
                      else ExecutionStatus.COMPENSATED)
         while True:
             try:
-                receipt = self.ex._tools.call(start.tool, start.arguments,
-                                              idempotency_key=start.key)
+                with span(f"tool {start.tool}", attributes={
+                        "decisionops.tool": start.tool, "decisionops.step_id": start.step_id,
+                        "decisionops.idempotency_key": start.key,
+                        "decisionops.arguments_hash": start.arguments_hash,
+                        "decisionops.attempt": call.attempt}) as current:
+                    receipt = self.ex._tools.call(start.tool, start.arguments,
+                                                  idempotency_key=start.key)
+                    current.set_attribute("decisionops.replayed", receipt.replayed)
+                self.ex._count(start.tool, "replayed" if receipt.replayed else "ok")
             except ToolCallError as exc:
+                self.ex._count(start.tool, "retryable_error" if exc.retryable else "error")
                 if exc.retryable and call.attempt < self.ex._policy.attempts:
                     time.sleep(self.ex._backoff(call.attempt))
                     call.attempt = self.ex._store.start_calls(calls=[start],

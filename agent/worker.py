@@ -99,7 +99,10 @@ class Worker:
         for decision_id in store.stalled(self.batch):
             if self.stopping.is_set():
                 return report
+            before = report.recovered
             self._attempt(report, "recovered", lambda d=decision_id: engine.recover(d))
+            if report.recovered > before:
+                self.rt.metrics.lease_steals.inc()
         with store.exclusive("triage") as mine:
             if mine:
                 report.triaged = len(self.rt.triage_pending(limit=self.batch * 20).verdicts)

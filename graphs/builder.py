@@ -15,6 +15,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agent.telemetry import traced_node
 from graphs.context import DecisionContext
 from graphs.nodes.approval import approval
 from graphs.nodes.execute import execute
@@ -30,13 +31,13 @@ __all__ = ["build_decision_graph"]
 
 def build_decision_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
     builder = StateGraph(DecisionState, context_schema=DecisionContext)
-    builder.add_node("plan", plan)
-    builder.add_node("guard", guard)
-    builder.add_node("route", route)
-    builder.add_node("approval", approval)
-    builder.add_node("join", join)
-    builder.add_node("execute", execute)
-    builder.add_node("record", record)
+    builder.add_node("plan", traced_node("plan", plan))
+    builder.add_node("guard", traced_node("guard", guard))
+    builder.add_node("route", traced_node("route", route))
+    builder.add_node("approval", traced_node("approval", approval))
+    builder.add_node("join", traced_node("join", join))
+    builder.add_node("execute", traced_node("execute", execute))
+    builder.add_node("record", traced_node("record", record))
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "guard")
     builder.add_edge("approval", "join")

@@ -30,6 +30,7 @@ from agent.models import (
 )
 from agent.policy import Policies
 from agent.store import Store
+from agent.telemetry import Metrics, carrier, span
 from graphs.context import DecisionContext
 
 __all__ = ["DecisionEngine", "StepResult"]
@@ -47,7 +48,8 @@ class DecisionEngine:
                  context: Callable[[int], DecisionContext], owner: str,
                  lease_seconds: float = 120,
                  durability: Literal["exit", "async", "sync"] = "exit",
-                 fencing: FencedCheckpointer | None = None) -> None:
+                 fencing: FencedCheckpointer | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.graph = graph
         self._store = store
         self._policies = policies
@@ -56,6 +58,7 @@ class DecisionEngine:
         self._lease_seconds = lease_seconds
         self._durability = durability
         self._fencing = fencing
+        self._metrics = metrics
 
     @staticmethod
     def config(decision_id: str) -> dict[str, Any]:
@@ -81,7 +84,7 @@ class DecisionEngine:
         if fence is None:
             raise ConflictError(f"decision {decision_id} exists already; use recover()")
         return self._invoke(decision_id, self._input(decision_id, prediction.model_dump(mode="json"),
-                                                     row["playbook"]), fence=fence)
+                                                     row["playbook"]), fence=fence, leg="start")
 
     def start_claimed(self, prediction_id: str, decision_id: str, fence: int) -> StepResult:
         """Run a decision whose row this worker created and leased
@@ -91,7 +94,7 @@ class DecisionEngine:
         if row is None:
             raise ConflictError(f"no prediction {prediction_id!r}")
         return self._invoke(decision_id, self._input(decision_id, row["payload"], row["playbook"]),
-                            fence=fence)
+                            fence=fence, leg="start")
 
     def _refuse_started_thread(self, decision_id: str) -> None:
         snapshot = self.graph.get_state(self.config(decision_id))
@@ -128,7 +131,8 @@ class DecisionEngine:
         applied = [r["id"] for r in answered if r["interrupt_id"] in resume]
         # Marked while this worker still holds the lease, so no other worker can apply
         # the same answers again in between.
-        return self._invoke(decision_id, Command(resume=resume),
+        return self._invoke(decision_id, Command(resume=resume), leg="resume",
+                            parent=snapshot.values.get("trace"),
                             before_release=lambda: self._store.mark_applied(applied))
 
     def resume_interrupts(self, decision_id: str, answers: Mapping[str, Any]) -> StepResult:
@@ -145,7 +149,8 @@ class DecisionEngine:
         if unknown:
             raise ConflictError(f"interrupt ids not pending on {decision_id}: "
                                 f"{', '.join(unknown)} (pending: {', '.join(sorted(pending)) or 'none'})")
-        return self._invoke(decision_id, Command(resume=dict(answers)))
+        return self._invoke(decision_id, Command(resume=dict(answers)), leg="resume",
+                            parent=snapshot.values.get("trace"))
 
     def recover(self, decision_id: str) -> StepResult:
         """Carry on a decision whose worker stopped mid-way (crash, lost lease)."""
@@ -154,7 +159,8 @@ class DecisionEngine:
         if not snapshot.values:
             prediction = self._store.prediction(decision["prediction_id"])
             return self._invoke(decision_id, self._input(
-                decision_id, prediction.model_dump(mode="json"), decision["playbook"]))
+                decision_id, prediction.model_dump(mode="json"), decision["playbook"]),
+                leg="recover")
         if not snapshot.next:
             return self._result(decision_id)
         if self._store.answered_unapplied(decision_id):
@@ -171,8 +177,22 @@ class DecisionEngine:
                 "prediction": prediction, "playbook": playbook, "plan": None,
                 "feedback": [], "answers": {}, "outcome": None, "error": None}
 
-    def _invoke(self, decision_id: str, payload: Any, *, fence: int | None = None,
+    def _invoke(self, decision_id: str, payload: Any, *, leg: str,
+                parent: dict[str, str] | None = None, fence: int | None = None,
                 before_release: Callable[[], None] | None = None) -> StepResult:
+        with span(f"decision {leg}", parent=parent,
+                  attributes={"decisionops.decision_id": decision_id,
+                              "decisionops.leg": leg}) as current:
+            if isinstance(payload, dict):
+                payload = {**payload, "trace": carrier()}
+            result = self._invoke_leased(decision_id, payload, fence, before_release)
+            current.set_attribute("decisionops.status", result.status)
+        if self._metrics is not None and DecisionStatus(result.status).terminal:
+            self._metrics.decisions.labels(result.status).inc()
+        return result
+
+    def _invoke_leased(self, decision_id: str, payload: Any, fence: int | None,
+                       before_release: Callable[[], None] | None) -> StepResult:
         if fence is None:
             fence = self._store.claim(decision_id, self._owner, self._lease_seconds)
         released = False

@@ -36,6 +36,8 @@ class DecisionState(TypedDict, total=False):
     """Revise feedback from approvers, oldest first."""
     answers: Annotated[dict[str, Any], merge_answers]
     """function → {status, approver, approved: {step_id: arguments}, reason}."""
+    trace: dict[str, str] | None
+    """W3C trace context of the decision's first leg: later legs continue its trace."""
     outcome: str | None
     """Terminal status once recorded."""
     error: str | None

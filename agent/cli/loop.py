@@ -56,6 +56,12 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
     with Runtime(conf, actor=f"worker-{index}:{os.uname().nodename}:{os.getpid()}") as rt:
         worker = Worker(rt, poll_seconds=poll_seconds, housekeeping=default_housekeeping(conf))
         worker.install_signal_handlers()
+        if conf.metrics_port:
+            from prometheus_client import start_http_server
+
+            # Worker i serves on metrics_port + i (127.0.0.1; put a scraper next to it).
+            start_http_server(conf.metrics_port + index, addr="127.0.0.1",
+                              registry=rt.metrics.registry)
 
         def show(report: object) -> None:
             data = vars(report)

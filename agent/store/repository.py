@@ -25,7 +25,7 @@ from agent.models import (
 from agent.store import _tables as t
 from agent.store import ledger as _ledger
 from agent.store._claims import ClaimRecords
-from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
+from agent.store._engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
 from agent.store._llm import LLMRecords
 from agent.store._ops import OpsRecords
 from agent.store._outcomes import OutcomeRecords
@@ -69,7 +69,7 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
         engine = create_store_engine(url)
-        if migrate and current_revision(engine) != head_revision():
+        if migrate and current_revision(engine) != HEAD_REVISION:
             upgrade(engine)
         return cls(engine)
 
@@ -205,6 +205,18 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
                 .where(t.predictions.c.triage_action == TriageAction.ACT.value,
                        t.decisions.c.id.is_(None))
                 .order_by(t.predictions.c.observed_at, t.predictions.c.id).limit(limit)))
+
+    def queue_depth(self) -> int:
+        """Predictions waiting: not yet triaged, or actionable without a decision."""
+        with self.reading() as conn:
+            untriaged = conn.scalar(select(func.count()).select_from(t.predictions)
+                                    .where(t.predictions.c.triaged_at.is_(None)))
+            unstarted = conn.scalar(
+                select(func.count()).select_from(t.predictions)
+                .outerjoin(t.decisions, t.decisions.c.prediction_id == t.predictions.c.id)
+                .where(t.predictions.c.triage_action == TriageAction.ACT.value,
+                       t.decisions.c.id.is_(None)))
+        return int(untriaged or 0) + int(unstarted or 0)
 
     def triage_counts(self) -> dict[tuple[str, str], int]:
         with self.reading() as conn:

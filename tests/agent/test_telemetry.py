@@ -1,0 +1,81 @@
+"""Spans per decision leg, node and tool call, one trace across the approval wait,
+Prometheus metrics, and no secret in any span."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import generate_latest
+
+from agent.models import Approve
+from agent.runtime import Runtime
+from agent.settings import Settings
+from tests.graphs.conftest import churn, pending, start
+
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider() -> None:
+    # Tests own the global provider here, as a deployment's configure_tracing would.
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    trace._TRACER_PROVIDER_SET_ONCE._done = False  # type: ignore[attr-defined]
+    trace.set_tracer_provider(provider)
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    _EXPORTER.clear()
+    settings = Settings(home=tmp_path / "home", llm_api_key="sk-canary-0123456789abcdefghij")
+    with Runtime(settings, actor="t") as runtime:
+        yield runtime
+
+
+def test_a_decision_is_one_trace_across_the_approval_wait(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+    spans = _EXPORTER.get_finished_spans()
+    legs = [s for s in spans if s.name.startswith("decision ")]
+    assert [s.name for s in legs] == ["decision start", "decision resume", "decision resume"]
+    assert len({s.context.trace_id for s in legs}) == 1
+    names = {s.name for s in spans}
+    assert {"node plan", "node guard", "node route", "node approval", "node join",
+            "node execute", "node record", "tool crm.create_retention_offer",
+            "tool finance.issue_credit"} <= names
+    tool = next(s for s in spans if s.name == "tool finance.issue_credit")
+    assert tool.context.trace_id == legs[0].context.trace_id
+    assert set(tool.attributes) >= {"decisionops.idempotency_key", "decisionops.arguments_hash"}
+
+
+def test_no_secret_or_argument_value_in_any_span(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+    dump = repr([(s.name, dict(s.attributes or {}), [e.attributes for e in s.events])
+                 for s in _EXPORTER.get_finished_spans()])
+    assert "sk-canary" not in dump
+    leaks = [s.name for s in _EXPORTER.get_finished_spans()
+             if "Goodwill credit" in repr((dict(s.attributes or {}), [e.attributes for e in s.events]))]
+    assert leaks == []  # argument values stay out; hashes only
+
+
+def test_metrics_count_work_and_read_gauges_from_the_store(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    text = generate_latest(rt.metrics.registry).decode()
+    assert 'decisionops_approvals_pending{function="finance"} 1.0' in text
+    assert 'decisionops_predictions_ingested_total{source_kind="test"} 1.0' in text
+    for function, request in pending(rt, decision).items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+    text = generate_latest(rt.metrics.registry).decode()
+    assert 'decisionops_decisions_finished_total{status="completed"} 1.0' in text
+    assert 'decisionops_tool_calls_total{outcome="ok",tool="finance.issue_credit"} 1.0' in text
+    assert 'decisionops_approval_latency_seconds_count{function="finance"} 1.0' in text
+    assert "decisionops_queue_depth 0.0" in text

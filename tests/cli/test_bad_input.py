@@ -1,0 +1,79 @@
+"""Bad input at the command line: a clear message naming the field or option, exit
+code 2, and nothing changed in the store."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.cli.conftest import Cli
+from tests.cli.test_cross_process import HEADER, ROW
+
+pytestmark = pytest.mark.slow
+
+
+def _snapshot(cli: Cli) -> tuple:
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        return (conn.execute("select count(*), max(seq) from ledger").fetchone(),
+                conn.execute("select count(*) from predictions").fetchone(),
+                conn.execute("select id, status from approvals order by id").fetchall(),
+                conn.execute("select id, status from decisions order by id").fetchall())
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """One data folder for every case: each case must leave it exactly as it was."""
+    return Cli(tmp_path_factory.mktemp("bad-input"))
+
+
+@pytest.fixture(scope="module")
+def waiting(shared: Cli) -> dict[str, dict]:
+    """A decision waiting on sales and finance."""
+    path = shared.cwd / "p.csv"
+    path.write_text(HEADER + ROW.format(id="p-1", account="ACC-10004", value=40000))
+    shared("ingest", str(path))
+    shared("run", "--once")
+    return {a["function"]: a for a in shared.json("approvals", "list")}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["approvals", "approve", "apr_nope", "--as", "dana@finance"], "no approval 'apr_nope'"),
+    (["approvals", "approve", "{finance}", "--as", "raj@sales"],
+     "raj@sales is not an approver of finance"),
+    (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
+      "step.goodwill_credit.amount=900"], "amount: 900 is over the limit of 500"),
+    (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
+      "step.goodwill_credit.amount=lots"], "goodwill_credit.arguments.amount"),
+    (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
+      "step.retention_offer.discount_pct=5"], "not part of this approval"),
+    (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set", "amount=5"],
+     "--set: 'amount=5' must look like step.<step_id>.<argument>=<value>"),
+    (["approvals", "reject", "{sales}", "--as", "raj@sales", "--reason", "  "],
+     "--reason: must not be empty"),
+    (["approvals", "list", "--status", "maybe"], "--status: 'maybe' is not one of"),
+    (["decisions", "show", "dec_nope"], "no decision 'dec_nope'"),
+    (["decisions", "list", "--status", "lost"], "--status: 'lost' is not one of"),
+    (["ingest", "{bad}"], "the header lacks"),
+    (["ingest", "{good}", "--format", "xml"], "--format: 'xml' is not one of"),
+    (["ingest", "{good}", "--format", "mlflow"], "request: --format mlflow needs --request"),
+])
+def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
+        shared: Cli, waiting: dict[str, dict], args: list[str], message: str) -> None:
+    cli = shared
+    (cli.cwd / "bad.csv").write_text("id,score\nx,0.5\n")
+    (cli.cwd / "good.csv").write_text(HEADER + ROW.format(id="p-2", account="ACC-10005",
+                                                          value=1))
+    files = {"bad": str(cli.cwd / "bad.csv"), "good": str(cli.cwd / "good.csv")}
+    concrete = [a.format(finance=waiting["finance"]["id"], sales=waiting["sales"]["id"],
+                         **files) for a in args]
+    before = _snapshot(cli)
+    out = cli(*concrete, code=2)
+    assert message in " ".join(out.stderr.split()), out.stderr
+    assert "Traceback" not in out.stderr
+    assert _snapshot(cli) == before
+
+
+def test_bad_settings_name_the_setting(cli: Cli) -> None:
+    out = cli("approvals", "list", code=2, env={"DECISIONOPS_MAX_REPLANS": "many"})
+    assert "settings: max_replans" in out.stderr
