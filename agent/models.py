@@ -12,6 +12,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -238,9 +239,9 @@ class Plan(_Model):
         self.topological_order()  # raises on a cycle
         return self
 
-    @property
+    @cached_property
     def hash(self) -> str:
-        """The plan version hash approvals bind to."""
+        """The plan version hash approvals bind to (the plan is frozen, so computed once)."""
         return digest(self.model_dump(mode="json", exclude={"rationale"}))
 
     def step(self, step_id: str) -> Step:

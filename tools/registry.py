@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import ToolMessage
 from pydantic import ValidationError
 
 from agent.errors import (
@@ -86,10 +85,11 @@ class ToolRegistry:
         if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= _MAX_KEY:
             raise ToolArgumentsError(f"must be a non-empty string of at most {_MAX_KEY} "
                                      "characters", field="idempotency_key", location=name)
-        call = {"type": "tool_call", "id": idempotency_key, "name": name,
-                "args": {**normalized, "idempotency_key": idempotency_key}}
         try:
-            message = tool.invoke(call)
+            # The executor's path: the tool's own function, without LangChain's callback
+            # and run-tree machinery (we trace tool calls ourselves). A model's tool calls
+            # go through the same function via ``tool.invoke``.
+            _, receipt = tool.func(**normalized, idempotency_key=idempotency_key)
         except DecisionOpsError:
             raise
         except Exception as exc:
@@ -97,9 +97,9 @@ class ToolRegistry:
             # original stays attached as the cause for the logs.
             raise ToolCallError(f"{name} failed unexpectedly ({type(exc).__name__})",
                                 retryable=False, tool=name) from exc
-        if not isinstance(message, ToolMessage) or not isinstance(message.artifact, ToolReceipt):
+        if not isinstance(receipt, ToolReceipt):
             raise ToolCallError(f"{name} returned no receipt", retryable=False, tool=name)
-        return message.artifact
+        return receipt
 
     # ------------------------------------------------------------------- LangChain / OpenAI
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, text, update
 
 from agent.errors import ConflictError, LeaseHeld, LeaseLost, NotFoundError
 from agent.models import (
@@ -36,6 +36,8 @@ from agent.store.ledger import Event, LedgerEntry
 __all__ = ["IngestResult", "Store"]
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+# Statements on the hot path are built once (building one costs more than running it).
+_FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("decision_id"))
 
 _CHUNK = 500
 
@@ -313,12 +315,12 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
     def fence_of(self, decision_id: str) -> int | None:
         """The decision's current fencing token (None if there is no such decision)."""
         with self.reading() as conn:
-            return conn.scalar(select(t.decisions.c.fence).where(t.decisions.c.id == decision_id))
+            return conn.scalar(_FENCE, {"decision_id": decision_id})
 
     def check_fence(self, conn: Connection, decision_id: str, fence: int | None) -> None:
         if fence is None:
             return
-        current = conn.scalar(select(t.decisions.c.fence).where(t.decisions.c.id == decision_id))
+        current = conn.scalar(_FENCE, {"decision_id": decision_id})
         if current != fence:
             raise LeaseLost(f"lost the lease on {decision_id} (fence {fence}, now {current})")
 
