@@ -12,7 +12,6 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -239,9 +238,10 @@ class Plan(_Model):
         self.topological_order()  # raises on a cycle
         return self
 
-    @cached_property
+    @property
     def hash(self) -> str:
-        """The plan version hash approvals bind to (the plan is frozen, so computed once)."""
+        """The plan version hash approvals bind to. Computed on every read: a cached value
+        would be carried over by ``model_copy(update=…)`` and go stale."""
         return digest(self.model_dump(mode="json", exclude={"rationale"}))
 
     def step(self, step_id: str) -> Step:

@@ -75,6 +75,14 @@ class FunctionPolicy(BaseModel):
     auto_approve: AutoApprove = AutoApprove()
     sla_hours: float = Field(24.0, gt=0)
     on_timeout: str = Field("reject", pattern="^(reject|approve)$")
+    """What an approval request that reaches its deadline unanswered becomes."""
+    escalate_to: str = "#ops-escalations"
+    """Slack channel (``#…``) or e-mail told when a request nears its deadline."""
+    four_eyes: bool = False
+    """Separation of duties: the approver who finally approves this function's part must be
+    neither who requested that plan version (submitted the prediction, or asked for the
+    revision that produced it) nor who edited its arguments; an edit becomes a proposal
+    that a second approver of the function approves. Enforced by the HTTP API."""
 
     @model_validator(mode="after")
     def _limits_name_allowed_tools(self) -> FunctionPolicy:

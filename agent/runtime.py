@@ -11,19 +11,20 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from agent.approvals import ApprovalService
-from agent.checkpoints import open_checkpointer
+from agent.checkpoints import FencedCheckpointer, open_checkpointer
 from agent.errors import ConfigError, ConflictError
 from agent.executor import ExecutionPolicy, Executor
+from agent.llm import ToolLookup, build_planner
 from agent.models import Answer, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
-from agent.planner import PlaybookPlanner
+from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
 from agent.settings import Settings
 from agent.store import IngestResult, Store
+from agent.telemetry import Metrics, configure_tracing
 from agent.triage import triage
 from graphs import DecisionContext, DecisionEngine, StepResult, build_decision_graph
 from tools.enterprise import Enterprise
@@ -69,6 +70,8 @@ class Runtime:
     def _build(self) -> None:
         s = self.settings
         s.home.mkdir(parents=True, exist_ok=True)
+        configure_tracing(s.otel_exporter, endpoint=s.otel_endpoint)
+        self.metrics = Metrics()
         self.policies: Policies = load_policies(s.functions_file)
         self.playbooks: PlaybookBook = load_playbooks(s.playbooks_dir)
         self.store = Store.open(s.resolved_database_url)
@@ -81,20 +84,31 @@ class Runtime:
         self._stack.callback(self.enterprise.close)
         self.tools: ToolRegistry = build_reference_registry(self.enterprise)
         self._check_policies()
-        if s.planner != "playbook":
-            raise ConfigError(f"planner: {s.planner!r} is not available in this build; "
-                              "use 'playbook'", field="planner")
-        self.planner = PlaybookPlanner(self.playbooks)
+        self.planner: Planner = build_planner(
+            s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
+            store=self.store, lookup=ToolLookup(self.tools), actor=self.actor)
+        self._stack.callback(getattr(self.planner, "close", lambda: None))
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
             attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
-            threads=s.executor_threads), actor=self.actor)
+            threads=s.executor_threads), actor=self.actor, metrics=self.metrics)
         self._stack.callback(self.executor.close)
-        self.checkpointer = open_checkpointer(s.resolved_checkpoint_url, self._stack)
+        self.checkpointer = FencedCheckpointer(
+            open_checkpointer(s.resolved_checkpoint_url, self._stack), self.store.fence_of)
         self.graph = build_decision_graph(self.checkpointer)
         self.engine = DecisionEngine(self.graph, store=self.store, policies=self.policies,
                                      context=self._context, owner=self.actor,
-                                     lease_seconds=s.lease_seconds, durability=s.durability)
+                                     lease_seconds=s.lease_seconds, durability=s.durability,
+                                     fencing=self.checkpointer, metrics=self.metrics)
         self.approvals = ApprovalService(self.store, self.tools, self.policies)
+        self.metrics.watch_store(self.gauges)
+
+    def gauges(self) -> dict[str, dict[str, float]]:
+        """Read on every metrics scrape: queue depth, decisions by state, pending
+        approvals per function."""
+        return {"queue_depth": {"": float(self.store.queue_depth())},
+                "decisions:status": {k: float(v) for k, v in self.store.decision_counts().items()},
+                "approvals_pending:function": {k: float(v) for k, v in
+                                               self.store.pending_count().items()}}
 
     def _check_policies(self) -> None:
         known = {spec.name for spec in self.tools.specs()}
@@ -123,6 +137,8 @@ class Runtime:
     def ingest(self, predictions: Sequence[Prediction], *, source: str) -> IngestResult:
         unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
         result = self.store.ingest(predictions, source=source, actor=self.actor)
+        if result.new:
+            self.metrics.predictions.labels(source.split(":", 1)[0]).inc(len(result.new))
         result.unknown_kinds = unknown
         return result
 
@@ -134,12 +150,18 @@ class Runtime:
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)
         now = utcnow()
+        holds = self.store.active_holds(now)
         for kind, items in by_kind.items():
             last = self.store.last_acted(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
                 verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
                                  holdout_share=self.settings.holdout_share)
+                held = (holds.match(p.entity_id, verdict.playbook)
+                        if verdict.action == TriageAction.ACT else None)
+                if held:  # an operator hold (ops chat); DROP, not HOLD: no holdout control arm
+                    verdict = verdict.model_copy(update={"action": TriageAction.DROP,
+                                                         "reason": "hold", "detail": held})
                 if verdict.action == TriageAction.ACT:
                     last[p.entity_id] = p.observed_at
                 summary.verdicts.append(verdict)
@@ -175,9 +197,12 @@ class Runtime:
                apply: bool = True) -> StepResult | None:
         """Record an approver's answer; by default apply it to the decision at once."""
         self.approvals.answer(approval_id, answer, approver=approver)
+        row = self.store.approval(approval_id)
+        waited = (row["answered_at"] - row["requested_at"]).total_seconds()
+        self.metrics.approval_latency.labels(row["function"]).observe(waited)
         if not apply:
             return None
-        decision_id = self.store.approval(approval_id)["decision_id"]
+        decision_id = row["decision_id"]
         try:
             return self.engine.resume(decision_id)
         except ConflictError:

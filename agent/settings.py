@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +20,50 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings"]
+__all__ = ["ModelPrice", "Settings", "SourceConfig"]
+
+
+class ModelPrice(BaseModel):
+    """An LLM's price in money per 1M tokens (the currency of ``llm_daily_spend_cap``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class SourceConfig(BaseModel):
+    """A place the loop polls for predictions (``[[sources]]`` in decisionops.toml).
+
+    ``directory``: CSV/JSONL files dropped in ``path`` are ingested, then moved to
+    ``path/processed`` (or ``path/rejected`` when no row was usable). ``sql``: rows of
+    ``query`` (a table, view or SELECT) newer than the stored cursor are ingested.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=100)
+    type: Literal["directory", "sql"]
+    path: Path | None = None
+    format: Literal["auto", "csv", "jsonl"] = "auto"
+    url: str | None = None
+    query: str | None = None
+    cursor_column: str | None = None
+    schedule: str | None = None
+    """Cron expression (UTC); None: every tick of the loop."""
+    mapping: dict = Field(default_factory=dict)
+    """A FieldMapping (column names, defaults) as a table."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        if self.type == "directory" and self.path is None:
+            raise ValueError("path: a directory source needs a path")
+        if self.type == "sql" and not (self.url and self.query and self.cursor_column):
+            raise ValueError("a sql source needs url, query and cursor_column")
+        if self.schedule is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(self.schedule):
+                raise ValueError(f"schedule: {self.schedule!r} is not a cron expression")
+        return self
 
 
 class Settings(BaseSettings):
@@ -49,10 +92,55 @@ class Settings(BaseSettings):
     executor_threads: int = Field(4, ge=1, le=64)
     lease_seconds: int = Field(120, ge=5, le=86_400)
     holdout_share: float = Field(0.0, ge=0.0, lt=1.0)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    """Polled by the continuous loop; see SourceConfig."""
+    retention_days: float = Field(30.0, ge=0)
+    """Checkpoints of decisions finished longer ago are deleted (the store keeps the
+    record, the plan, the executions and the ledger)."""
+    sla_reminder_at: float = Field(0.5, gt=0, lt=1)
+    """Share of an approval's SLA after which its approvers are reminded."""
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    """Where spans go: nowhere, the console (development) or an OTLP/HTTP collector."""
+    otel_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint; default: the exporter's own (OTEL_EXPORTER_OTLP_* vars)."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """``run`` serves Prometheus metrics on this port (the API serves /metrics itself)."""
+    sla_escalate_at: float = Field(0.8, gt=0, lt=1)
+    """Share of the SLA after which the function's escalation contact is told."""
     """Share of actionable predictions deliberately not acted on (control group)."""
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
+    llm_mode: Literal["auto", "tools", "json"] = "auto"
+    """How the model returns plans: ``tools`` (function calling), ``json`` (JSON-schema
+    output), or ``auto``: tools, switching to JSON (and back) on a 400 "not supported"."""
+    llm_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    """Retries of one call (timeouts, 429, 5xx); also the unusable replies (bad JSON,
+    unknown tool, truncated) tolerated per draft."""
+    llm_backoff_seconds: float = Field(1.0, ge=0, le=60)
+    llm_max_retry_after_seconds: float = Field(30.0, ge=0, le=600)
+    """A 429's Retry-After is honoured up to this; a longer one ends the call (fallback)."""
+    llm_max_repairs: int = Field(2, ge=0, le=5)
+    """Guard-refused drafts sent back to the model for correction before falling back."""
+    llm_max_lookup_rounds: int = Field(3, ge=0, le=10)
+    llm_max_output_tokens: int = Field(2000, ge=64, le=32_000)
+    llm_token_cap_per_decision: int = Field(30_000, ge=1)
+    llm_daily_spend_cap: float | None = Field(20.0, ge=0)
+    """Spend per UTC day (all workers) after which LLM planners fall back; None: no cap."""
+    llm_prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"*": ModelPrice(input=2.5, output=10.0)})
+    """Model name (or ``*`` for any other) → price per 1M input/output tokens."""
+    llm_fallback: Literal["playbook", "human"] = "playbook"
+    """When the LLM gives no valid plan: the playbook's plan, or none (needs a human plan)."""
+    plan_cache_ttl_hours: float = Field(24.0, ge=0)
+    """Reuse an accepted LLM plan's structure for matching predictions this long; 0: off."""
+    plan_cache_top_features: int = Field(1, ge=0, le=10)
+    """Explanation features (by weight) that are part of the plan-cache signature."""
+    hybrid_max_extra_steps: int = Field(1, ge=0, le=10)
+    """Steps the hybrid planner may add to the playbook's plan."""
+    hybrid_max_growth: float = Field(2.0, ge=1.0, le=100.0)
+    """A number in a hybrid plan may grow to at most this times the playbook's value."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

@@ -17,6 +17,10 @@ import pytest
 
 ALLOW_OUTSIDE_NETWORK = False
 
+# Agent code refuses to build an LLM client for a non-loopback base URL while this is set
+# (agent.llm.check_endpoint); subprocesses started by tests inherit it.
+os.environ["DECISIONOPS_FORBID_REAL_LLM"] = "1"
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
@@ -56,7 +60,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     folder = tmp_path / "home"
     monkeypatch.chdir(tmp_path)
     for key in list(os.environ):
-        if key.startswith("DECISIONOPS_"):
+        if key.startswith("DECISIONOPS_") and key != "DECISIONOPS_FORBID_REAL_LLM":
             monkeypatch.delenv(key)
     monkeypatch.setenv("DECISIONOPS_HOME", str(folder))
     monkeypatch.setenv("DECISIONOPS_TOOL_BACKOFF_SECONDS", "0.01")

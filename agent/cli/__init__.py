@@ -9,6 +9,14 @@
     decisionops decisions list|show
     decisionops ledger verify|list
     decisionops db upgrade|current
+    decisionops plan explain DECISION     how a plan was drafted (prompt, model output, cost)
+    decisionops eval --planner playbook,llm,hybrid   score planners on scenario cases
+    decisionops serve                     the HTTP API, web inbox and ops chat on :8400
+    decisionops users add|list|token|revoke   API users and their tokens
+    decisionops chat                      the ops chat in the terminal
+    decisionops outcomes import|import-sql|add|list
+    decisionops report --since 30d --out report.html
+    decisionops export outcomes --format parquet|csv --out FILE
 """
 
 from __future__ import annotations
@@ -17,7 +25,12 @@ import sys
 
 import typer
 
-from agent.cli import approvals, db, decisions, demo, ledger, work
+from agent.cli import approvals, db, decisions, demo, export, ledger, outcomes, report, work
+from agent.cli import chat as chat_cli
+from agent.cli import eval as eval_cli
+from agent.cli import plan as plan_cli
+from agent.cli import serve as serve_cli
+from agent.cli import users as users_cli
 from agent.cli._common import exit_for
 from agent.errors import DecisionOpsError
 
@@ -36,6 +49,14 @@ app.add_typer(approvals.app, name="approvals")
 app.add_typer(decisions.app, name="decisions")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(db.app, name="db")
+app.add_typer(plan_cli.app, name="plan")
+app.command("eval")(eval_cli.eval_)
+app.command("serve")(serve_cli.serve)
+app.add_typer(users_cli.app, name="users")
+app.command("chat")(chat_cli.chat)
+app.add_typer(outcomes.app, name="outcomes")
+app.command("report")(report.report)
+app.add_typer(export.app, name="export")
 
 
 def main(argv: list[str] | None = None) -> None:

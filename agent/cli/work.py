@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -88,15 +89,34 @@ def _mapping(path: Path | None, **defaults: str | None) -> FieldMapping:
 
 def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="Worker processes for the continuous loop (more than 1 needs PostgreSQL).")] = 1,
+    poll: Annotated[float, typer.Option(
+        "--poll", min=0.05, max=3600, help="Seconds to wait when there is no work.")] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    planner: Annotated[str | None, typer.Option(
+        "--planner", help="playbook, llm or hybrid; overrides the planner setting for this run "
+        "(llm and hybrid need DECISIONOPS_LLM_BASE_URL and DECISIONOPS_LLM_MODEL).")] = None,
 ) -> None:
-    """Pick up work: triage new predictions, start decisions for actionable ones, and
-    apply approvals answered since the last pass.
+    """Pick up work: triage new predictions, start decisions for actionable ones, apply
+    approvals answered since the last pass, carry on decisions whose worker stopped, and
+    run the housekeeping passes. Without --once it runs until SIGTERM/Ctrl-C.
 
     Example: decisionops run --once
+    Example: DECISIONOPS_LLM_BASE_URL=… DECISIONOPS_LLM_MODEL=… decisionops run --once --planner llm
+    Example: DECISIONOPS_DATABASE_URL=postgresql+psycopg://… decisionops run --workers 4
     """
+    if planner is not None:
+        if planner not in ("playbook", "llm", "hybrid"):
+            raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
+        # Through the environment, so the settings of this process and of spawned workers agree.
+        os.environ["DECISIONOPS_PLANNER"] = planner
     if not once:
-        raise fail("the continuous loop is not in this build yet; use --once (e.g. from cron)")
+        from agent.cli.loop import run_loop
+
+        run_loop(workers=workers, poll_seconds=poll, as_json=as_json)
+        return
     with runtime() as rt, Progress(console=err_console, transient=True,
                                    disable=as_json) as progress:
         task = progress.add_task("deciding", total=None)

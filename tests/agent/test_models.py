@@ -52,3 +52,9 @@ def test_plan_waves_and_dependents() -> None:
                 steps=(_step("a"), _step("b", "a"), _step("c"), _step("d", "b")))
     assert plan.topological_order() == [["a", "c"], ["b"], ["d"]]
     assert plan.dependents_of({"a"}) == {"b", "d"}
+
+
+def test_plan_hash_follows_copies() -> None:
+    plan = Plan(decision_id="d", planner="t", steps=(_step("a"),))
+    before = plan.hash
+    assert plan.model_copy(update={"version": 2}).hash != before

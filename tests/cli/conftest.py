@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 class Cli:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
+        # A clean configuration, but the switch that refuses real LLM endpoints stays on.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
         self.env.update({"DECISIONOPS_HOME": str(cwd / "home"),
                          "DECISIONOPS_TOOL_BACKOFF_SECONDS": "0.01",
                          "PYTHONPATH": str(REPO), "COLUMNS": "200", "NO_COLOR": "1"})

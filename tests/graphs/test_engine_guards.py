@@ -132,6 +132,6 @@ def test_a_worker_that_lost_its_lease_can_neither_act_nor_checkpoint(rt: Runtime
                                       "approved_arguments"]}
               for f, r in requests.items()}
     with pytest.raises(LeaseLost):
-        rt.engine._invoke(decision, Command(resume=resume), fence=stale)
+        rt.engine._invoke(decision, Command(resume=resume), leg="resume", fence=stale)
     assert _checkpoint_id(rt, decision) == before
     assert rt.enterprise.effects() == []

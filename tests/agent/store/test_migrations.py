@@ -14,7 +14,7 @@ from agent.store._tables import metadata
 
 
 def test_known_head_is_the_scripts_head() -> None:
-    assert HEAD_REVISION == head_revision()
+    assert head_revision() == HEAD_REVISION
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

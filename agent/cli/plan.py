@@ -1,0 +1,104 @@
+"""``decisionops plan explain``: how each plan version of a decision was drafted: the
+planner, prompt version, model, the model's raw replies, tokens and cost, the guard's
+verdicts, cache use and any fallback."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from agent.cli._common import console, fail, print_json, print_table, settings
+from agent.errors import NotFoundError
+from agent.store import Store
+
+__all__ = ["app", "explain"]
+
+app = typer.Typer(no_args_is_help=True, help="Plans: how they were drafted.\n\n"
+                  "Example: decisionops plan explain dec_5a1c…")
+
+_RAW_PREVIEW = 400
+
+
+def _versions(store: Store, decision_id: str, version: int | None) -> list[dict[str, Any]]:
+    try:
+        store.decision(decision_id)
+    except NotFoundError as exc:
+        raise fail(f"decision_id: {exc.message}") from None
+    rows = store.plan_records(decision_id)
+    if version is not None:
+        rows = [r for r in rows if r["version"] == version]
+        if not rows:
+            raise fail(f"--version: decision {decision_id} has no plan version {version}")
+    if not rows:
+        raise fail(f"decision_id: {decision_id} has no plan yet (it is still planning, or "
+                   "no planner could draft one)")
+    return rows
+
+
+@app.command("explain")
+def explain(
+    decision_id: Annotated[str, typer.Argument(help="Decision id.")],
+    version: Annotated[int | None, typer.Option(min=1, help="Only this plan version.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Show the model's replies in full.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Explain how a decision's plans were drafted: planner, prompt version, model raw
+    output, tokens, cost, guard verdicts, plan cache and fallback.
+
+    Example: decisionops plan explain dec_5a1c… --version 2
+    Example: decisionops plan explain dec_5a1c… --json
+    """
+    store = Store.open(settings().resolved_database_url)
+    try:
+        rows = _versions(store, decision_id, version)
+        calls = [c for c in store.llm_calls(decision_id)
+                 if version is None or c["plan_version"] == version]
+        events = [e for e in store.ledger_entries(decision_id)
+                  if e.event.startswith("planner.")]
+    finally:
+        store.close()
+    versions = [{"version": r["version"], "planner": r["planner"], "playbook": r["playbook"],
+                 "verdict": r["verdict"], "hash": r["hash"], "problems": r["problems"] or [],
+                 "record": r["meta"] or {},
+                 "steps": [f"{s['function']}:{s['id']}:{s['tool']}" for s in r["body"]["steps"]]}
+                for r in rows]
+    if as_json:
+        print_json({"decision_id": decision_id, "versions": versions, "llm_calls": calls,
+                    "planner_events": [e.model_dump(mode="json") for e in events]})
+        return
+    for v in versions:
+        _print_version(v, raw)
+    print_table("LLM calls", ["version", "purpose", "model", "outcome", "tokens in", "tokens out",
+                              "cost", "ms"],
+                [[c["plan_version"], c["purpose"], c["model"], c["outcome"], c["tokens_in"],
+                  c["tokens_out"], f"{c['cost']:.6f}", c["latency_ms"]] for c in calls],
+                empty="no LLM calls (a deterministic planner, or the plan cache)")
+    for e in events:
+        console.print(f"ledger {e.seq} {e.event}: {json.dumps(e.body, ensure_ascii=False)}",
+                      highlight=False)
+
+
+def _print_version(v: dict[str, Any], raw: bool) -> None:
+    record = v["record"]
+    console.print(f"[bold]v{v['version']}[/] {v['verdict']} · planner {record.get('planner') or v['planner']}"
+                  f" (plan by {v['planner']}, playbook {v['playbook']}) · hash {v['hash'][:12]}")
+    if record.get("model") or record.get("prompt_version"):
+        console.print(f"  model {record.get('model')} · prompt {record.get('prompt_version')}",
+                      highlight=False)
+    console.print(f"  LLM calls {record.get('llm_calls', 0)} · tokens {record.get('tokens_in', 0)}"
+                  f" in / {record.get('tokens_out', 0)} out · cost {record.get('cost', 0.0):.6f}"
+                  f" · cache {'hit' if record.get('cache_hit') else 'miss'}")
+    if record.get("fallback"):
+        console.print(f"  [yellow]fallback:[/] {record['fallback']}", highlight=False)
+    for index, problems in enumerate(record.get("guard_verdicts") or [], 1):
+        console.print(f"  guard refused draft {index}: {'; '.join(problems)}", highlight=False)
+    for problem in v["problems"]:
+        console.print(f"  [red]guard:[/] {problem}", highlight=False)
+    for note in record.get("notes") or []:
+        console.print(f"  note: {note}", highlight=False)
+    for index, output in enumerate(record.get("raw_outputs") or [], 1):
+        text = output if raw or len(output) <= _RAW_PREVIEW else output[:_RAW_PREVIEW] + " …"
+        console.print(f"  reply {index}: {text}", highlight=False, markup=False)
+    console.print("  steps: " + ", ".join(v["steps"]), highlight=False)

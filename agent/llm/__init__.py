@@ -1,0 +1,63 @@
+"""LLM planners: ``llm`` (a model drafts the plan, the playbook guides it) and ``hybrid``
+(a model adapts the playbook's plan within strict bounds), over any OpenAI-compatible
+chat-completions endpoint through the ``openai`` client.
+
+Public surface::
+
+    build_planner(settings, playbooks=, tools=, policies=, store=, lookup=)  -> Planner
+    LLMPlanner, HybridPlanner, LLMOptions      the planners and their knobs
+    ChatClient, ClientConfig, check_endpoint   the endpoint (bounded retries, loopback guard)
+    ToolLookup, Lookup, LLMStore               what the planners read and write
+    check_bounds                               the playbook bounds (documented in _bounds)
+    LLMFailure and subclasses                  why a draft fell back
+
+Modules: ``_client`` (HTTP and retries), ``_dialog`` (one conversation), ``_output``
+(the plan schema and parsing), ``_bounds``, ``_cache``, ``_meter`` (tokens, cost,
+caps), ``_prompting`` (messages from ``prompts/``), ``_planner``, ``_factory``.
+This package never imports ``tools`` or ``graphs``.
+"""
+
+from agent.llm._bounds import BoundsReport, check_bounds
+from agent.llm._client import Attempt, ChatClient, ClientConfig, Reply, ToolCall, check_endpoint
+from agent.llm._errors import (
+    BudgetExceeded,
+    GuardExhausted,
+    LLMFailure,
+    LLMModeUnsupported,
+    LLMOutputError,
+    LLMRequestRefused,
+    LLMTransportError,
+)
+from agent.llm._factory import build_planner, options_from
+from agent.llm._lookup import DEFAULT_LOOKUPS, ToolLookup
+from agent.llm._meter import cost_of
+from agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
+from agent.llm._ports import LLMStore, Lookup
+
+__all__ = [
+    "DEFAULT_LOOKUPS",
+    "Attempt",
+    "BoundsReport",
+    "BudgetExceeded",
+    "ChatClient",
+    "ClientConfig",
+    "GuardExhausted",
+    "HybridPlanner",
+    "LLMFailure",
+    "LLMModeUnsupported",
+    "LLMOptions",
+    "LLMOutputError",
+    "LLMPlanner",
+    "LLMRequestRefused",
+    "LLMStore",
+    "LLMTransportError",
+    "Lookup",
+    "Reply",
+    "ToolCall",
+    "ToolLookup",
+    "build_planner",
+    "check_bounds",
+    "check_endpoint",
+    "cost_of",
+    "options_from",
+]

@@ -1,0 +1,290 @@
+"""``ChatClient``: one OpenAI-compatible chat-completions endpoint, through the ``openai``
+client, with our own bounded retries.
+
+The ``openai`` client's retries are off (``max_retries=0``): every attempt is reported to
+a ``CallMeter`` (which records it and may stop the next one for budget), timeouts, 429
+and 5xx are retried at most ``max_retries`` times, a 429's ``Retry-After`` is honoured
+up to ``max_retry_after_seconds`` (a longer one ends the call instead of waiting), and a
+400 that says the output mode is not supported raises ``LLMModeUnsupported`` so the
+planner can switch between function tools and JSON schema.
+
+``check_endpoint`` refuses a non-loopback base URL while ``DECISIONOPS_FORBID_REAL_LLM``
+is set (the test suite sets it), so no test can reach a real model.
+
+What does not live here: prompts, parsing of plans, budgets (see ``_dialog``, ``_output``,
+``_meter``). The API key only ever goes to the ``openai`` client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import openai
+from pydantic import SecretStr
+
+from agent.errors import ConfigError
+from agent.llm._errors import (
+    LLMModeUnsupported,
+    LLMOutputError,
+    LLMRequestRefused,
+    LLMTransportError,
+)
+from agent.models import utcnow
+
+__all__ = ["Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply", "ToolCall",
+           "check_endpoint"]
+
+FORBID_ENV = "DECISIONOPS_FORBID_REAL_LLM"
+_UNSUPPORTED = re.compile(r"not supported|unsupported|does not support|not implemented|"
+                          r"not available", re.I)
+_MAX_DETAIL = 300
+
+
+def check_endpoint(base_url: str) -> str:
+    """Validate the base URL; refuse non-loopback hosts while real LLMs are forbidden."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("llm_base_url: must be an http(s) URL such as http://127.0.0.1:8000/v1",
+                          field="llm_base_url")
+    if os.environ.get(FORBID_ENV, "").strip().lower() in ("1", "true", "yes"):
+        host = parts.hostname
+        loopback = host == "localhost"
+        if not loopback:
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+        if not loopback:
+            raise ConfigError(f"llm_base_url: {host} is not a loopback address and {FORBID_ENV} is set "
+                              "(no real LLM calls under tests)", field="llm_base_url")
+    return base_url
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    timeout_seconds: float = 60.0
+    max_retries: int = 2
+    backoff_seconds: float = 1.0
+    max_retry_after_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON string the model produced; parsed and validated by the caller."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str | None
+    tool_calls: tuple[ToolCall, ...]
+    finish_reason: str | None
+    tokens_in: int
+    tokens_out: int
+    raw: str
+    """The model's reply as JSON (content, tool calls, finish reason) for the audit record."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt, as the meter records it."""
+
+    outcome: str
+    """``ok``, ``timeout``, ``connection_error``, ``rate_limited``, ``server_error``,
+    ``unsupported``, ``refused``, ``bad_response``."""
+    tokens_in: int
+    tokens_out: int
+    latency_ms: float
+    detail: str = ""
+
+
+class CallMeter(Protocol):
+    def before_call(self) -> None:
+        """Raise ``BudgetExceeded`` to stop before the next attempt."""
+        ...
+
+    def after_call(self, attempt: Attempt) -> None: ...
+
+
+class ChatClient:
+    """Chat completions against one endpoint and model; builds its ``openai`` client lazily."""
+
+    def __init__(self, config: ClientConfig, *, sleep: Callable[[float], None] = time.sleep,
+                 http_client: Any | None = None) -> None:
+        check_endpoint(config.base_url)
+        if not config.model:
+            raise ConfigError("llm_model: must name the model to call", field="llm_model")
+        self.config = config
+        self._sleep = sleep
+        self._http_client = http_client
+        self._client: openai.OpenAI | None = None
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def _openai(self) -> openai.OpenAI:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else "unused"
+            self._client = openai.OpenAI(api_key=key, base_url=self.config.base_url,
+                                         timeout=self.config.timeout_seconds, max_retries=0,
+                                         http_client=self._http_client)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def complete(self, messages: Sequence[Mapping[str, Any]], *, meter: CallMeter,
+                 max_tokens: int, tools: Sequence[Mapping[str, Any]] | None = None,
+                 tool_choice: Any = None, response_format: Mapping[str, Any] | None = None,
+                 mode: str = "tools") -> Reply:
+        """One chat completion, retried on timeouts, 429 and 5xx within the bounds."""
+        request: dict[str, Any] = {"model": self.config.model, "messages": list(messages),
+                                   "max_tokens": max_tokens, "temperature": 0}
+        if tools:
+            request["tools"] = list(tools)
+            request["tool_choice"] = tool_choice or "auto"
+            request["parallel_tool_calls"] = True
+        if response_format is not None:
+            request["response_format"] = dict(response_format)
+        estimate = _estimate_tokens(request)
+        failures = 0
+        while True:
+            meter.before_call()
+            started = time.monotonic()
+            try:
+                response = self._openai().chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                wait = self._on_status(exc, meter, started, estimate, failures, mode)
+            except openai.APIConnectionError as exc:  # includes APITimeoutError
+                timeout = isinstance(exc, openai.APITimeoutError)
+                meter.after_call(Attempt("timeout" if timeout else "connection_error",
+                                         estimate if timeout else 0, 0, _ms(started),
+                                         self._detail(exc)))
+                if failures >= self.config.max_retries:
+                    raise LLMTransportError(
+                        f"{'timed out' if timeout else 'could not connect'} after "
+                        f"{failures + 1} attempt(s) ({self.config.timeout_seconds:g} s each)",
+                        retryable=True) from None
+                wait = self._backoff(failures)
+            except (openai.APIError, json.JSONDecodeError) as exc:  # a body it could not read
+                detail = self._detail(exc)
+                meter.after_call(Attempt("bad_response", 0, 0, _ms(started), detail))
+                if failures >= self.config.max_retries:
+                    raise LLMTransportError(f"unreadable response: {detail}",
+                                            retryable=True) from None
+                wait = self._backoff(failures)
+            else:
+                return self._reply(response, meter, started, estimate)
+            failures += 1
+            self._sleep(wait)
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_status(self, exc: openai.APIStatusError, meter: CallMeter, started: float,
+                   estimate: int, failures: int, mode: str) -> float:
+        status = exc.status_code
+        detail = self._detail(exc)
+        if status == 429:
+            meter.after_call(Attempt("rate_limited", 0, 0, _ms(started), detail))
+            retry_after = _retry_after(exc.response.headers)
+            if failures >= self.config.max_retries:
+                raise LLMTransportError(f"rate limited (429) after {failures + 1} attempt(s)",
+                                        retryable=True) from None
+            if retry_after is not None and retry_after > self.config.max_retry_after_seconds:
+                raise LLMTransportError(
+                    f"rate limited (429) with Retry-After {retry_after:g} s, over the bound of "
+                    f"{self.config.max_retry_after_seconds:g} s (llm_max_retry_after_seconds)",
+                    retryable=True) from None
+            return retry_after if retry_after is not None else self._backoff(failures)
+        if status >= 500:
+            meter.after_call(Attempt("server_error", estimate, 0, _ms(started), detail))
+            if failures >= self.config.max_retries:
+                raise LLMTransportError(f"server error {status} after {failures + 1} attempt(s)",
+                                        retryable=True) from None
+            return self._backoff(failures)
+        if status == 400 and _UNSUPPORTED.search(detail):
+            meter.after_call(Attempt("unsupported", 0, 0, _ms(started), detail))
+            raise LLMModeUnsupported(f"the endpoint does not support {mode} output: {detail}",
+                                     mode=mode) from None
+        meter.after_call(Attempt("refused", 0, 0, _ms(started), detail))
+        raise LLMRequestRefused(f"the endpoint refused the request ({status}): {detail}") from None
+
+    def _backoff(self, failures: int) -> float:
+        return min(self.config.backoff_seconds * (2 ** failures), self.config.max_retry_after_seconds)
+
+    def _detail(self, exc: Exception) -> str:
+        text = " ".join(str(getattr(exc, "message", None) or exc).split())
+        if self.config.api_key is not None:
+            secret = self.config.api_key.get_secret_value()
+            if secret:
+                text = text.replace(secret, "***")
+        return text[:_MAX_DETAIL]
+
+    def _reply(self, response: Any, meter: CallMeter, started: float, estimate: int) -> Reply:
+        usage = getattr(response, "usage", None)
+        tokens_in = getattr(usage, "prompt_tokens", None) or estimate
+        choices = getattr(response, "choices", None) or []
+        if not choices:
+            meter.after_call(Attempt("bad_response", tokens_in, 0, _ms(started), "no choices"))
+            raise LLMOutputError("the reply had no choices")
+        choice = choices[0]
+        message = choice.message
+        calls = tuple(ToolCall(id=str(c.id), name=str(c.function.name),
+                               arguments=c.function.arguments or "")
+                      for c in (message.tool_calls or ()) if getattr(c, "function", None))
+        raw = json.dumps({"content": message.content, "finish_reason": choice.finish_reason,
+                          "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
+                                         for c in calls]}, ensure_ascii=False)
+        tokens_out = getattr(usage, "completion_tokens", None)
+        if tokens_out is None:
+            tokens_out = max(1, len(raw) // 4)
+        meter.after_call(Attempt("ok", int(tokens_in), int(tokens_out), _ms(started)))
+        return Reply(content=message.content, tool_calls=calls, finish_reason=choice.finish_reason,
+                     tokens_in=int(tokens_in), tokens_out=int(tokens_out), raw=raw)
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def _estimate_tokens(request: Mapping[str, Any]) -> int:
+    return max(1, len(json.dumps(request, ensure_ascii=False, default=str)) // 4)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - utcnow()).total_seconds())

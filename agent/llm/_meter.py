@@ -1,0 +1,89 @@
+"""Budgets and cost of one draft: the per-decision token cap, the daily spend cap, and a
+row in ``llm_calls`` for every HTTP attempt (failed ones included).
+
+Caps are checked before each call, so a draft overshoots a cap by at most one call.
+Failed attempts are charged conservatively: a timeout or a 5xx is charged its estimated
+input tokens (the server may have processed the prompt), a 429 nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time
+
+from agent.llm._client import Attempt
+from agent.llm._errors import BudgetExceeded
+from agent.llm._ports import LLMStore
+from agent.ports import Clock
+from agent.settings import ModelPrice
+
+__all__ = ["Meter", "cost_of", "price_for"]
+
+
+def price_for(prices: Mapping[str, ModelPrice], model: str) -> ModelPrice | None:
+    """The model's price, else the ``*`` entry, else None (calls are then recorded at 0)."""
+    return prices.get(model) or prices.get("*")
+
+
+def cost_of(price: ModelPrice | None, tokens_in: int, tokens_out: int) -> float:
+    if price is None:
+        return 0.0
+    return round((tokens_in * price.input + tokens_out * price.output) / 1_000_000, 8)
+
+
+class Meter:
+    """Counts one draft's calls, tokens and cost; stops further calls at a cap."""
+
+    def __init__(self, store: LLMStore, *, clock: Clock, decision_id: str, plan_version: int,
+                 model: str, price: ModelPrice | None, prompt_version: str,
+                 token_cap: int, daily_spend_cap: float | None) -> None:
+        self._store = store
+        self._clock = clock
+        self.decision_id = decision_id
+        self.plan_version = plan_version
+        self.model = model
+        self.price = price
+        self.prompt_version = prompt_version
+        self.token_cap = token_cap
+        self.daily_spend_cap = daily_spend_cap
+        self.prior_tokens = store.decision_tokens(decision_id)
+        self.purpose = "plan"
+        self.calls = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.cost = 0.0
+        self.outcomes: list[str] = []
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+    def check(self) -> None:
+        """Raise ``BudgetExceeded`` if a cap is reached (no call may start)."""
+        used = self.prior_tokens + self.tokens
+        if used >= self.token_cap:
+            raise BudgetExceeded(f"token cap per decision reached: {used} of {self.token_cap} "
+                                 "tokens (llm_token_cap_per_decision)")
+        if self.daily_spend_cap is not None:
+            now = self._clock.now()
+            day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+            spent = self._store.spend_since(day)
+            if spent >= self.daily_spend_cap:
+                raise BudgetExceeded(f"daily spend cap reached: {spent:.4f} of "
+                                     f"{self.daily_spend_cap:.2f} (llm_daily_spend_cap)")
+
+    def before_call(self) -> None:
+        self.check()
+
+    def after_call(self, attempt: Attempt) -> None:
+        cost = cost_of(self.price, attempt.tokens_in, attempt.tokens_out)
+        self.calls += 1
+        self.tokens_in += attempt.tokens_in
+        self.tokens_out += attempt.tokens_out
+        self.cost = round(self.cost + cost, 8)
+        self.outcomes.append(attempt.outcome)
+        self._store.record_llm_call(
+            decision_id=self.decision_id, plan_version=self.plan_version, purpose=self.purpose,
+            model=self.model, prompt_version=self.prompt_version, tokens_in=attempt.tokens_in,
+            tokens_out=attempt.tokens_out, cost=cost, latency_ms=attempt.latency_ms,
+            outcome=attempt.outcome, at=self._clock.now())

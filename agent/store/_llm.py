@@ -1,0 +1,128 @@
+"""LLM planner records: one row per model call (``llm_calls``), spend and token sums
+for the caps, the plan cache (``plan_cache``) and planner ledger entries. Mixed into
+``Store``; implements ``agent.llm.LLMStore``. Not used on its own."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from agent.models import utcnow
+from agent.store import _tables as t
+from agent.store.ledger import Event, LedgerEntry
+
+__all__ = ["LLMRecords"]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class LLMRecords:
+    # Provided by Store.
+    def transaction(self, *, durable: bool = False
+                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def record(self, conn: Connection, events: Any, at: datetime | None = None
+               ) -> list[LedgerEntry]: ...  # pragma: no cover
+
+    # ------------------------------------------------------------------ calls and spend
+
+    def record_llm_call(self, *, decision_id: str | None, plan_version: int | None,
+                        purpose: str, model: str, prompt_version: str | None, tokens_in: int,
+                        tokens_out: int, cost: float, latency_ms: float | None,
+                        outcome: str, at: datetime | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(insert(t.llm_calls).values(
+                decision_id=decision_id, plan_version=plan_version, purpose=purpose[:32],
+                model=model[:200], prompt_version=(prompt_version or "")[:64] or None,
+                tokens_in=tokens_in, tokens_out=tokens_out, cost=cost, latency_ms=latency_ms,
+                outcome=outcome[:32], at=at or utcnow()))
+
+    def spend_since(self, since: datetime) -> float:
+        with self.reading() as conn:
+            total = conn.scalar(select(func.coalesce(func.sum(t.llm_calls.c.cost), 0.0))
+                                .where(t.llm_calls.c.at >= since))
+        return float(total or 0.0)
+
+    def decision_tokens(self, decision_id: str) -> int:
+        with self.reading() as conn:
+            total = conn.scalar(select(func.coalesce(
+                func.sum(t.llm_calls.c.tokens_in + t.llm_calls.c.tokens_out), 0))
+                .where(t.llm_calls.c.decision_id == decision_id))
+        return int(total or 0)
+
+    def llm_calls(self, decision_id: str | None = None, *, limit: int = 1000
+                  ) -> list[dict[str, Any]]:
+        """Recorded calls, oldest first (of one decision, or all)."""
+        query = select(t.llm_calls).order_by(t.llm_calls.c.id).limit(limit)
+        if decision_id is not None:
+            query = query.where(t.llm_calls.c.decision_id == decision_id)
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def llm_usage(self, since: datetime | None = None) -> dict[str, Any]:
+        """Calls, tokens and cost in total (since ``since``), and calls by outcome."""
+        where = [t.llm_calls.c.at >= since] if since is not None else []
+        with self.reading() as conn:
+            row = conn.execute(select(func.count(), func.coalesce(func.sum(t.llm_calls.c.tokens_in), 0),
+                                      func.coalesce(func.sum(t.llm_calls.c.tokens_out), 0),
+                                      func.coalesce(func.sum(t.llm_calls.c.cost), 0.0))
+                               .where(*where)).one()
+            outcomes = dict(conn.execute(select(t.llm_calls.c.outcome, func.count())  # type: ignore[arg-type]
+                                         .where(*where).group_by(t.llm_calls.c.outcome)).all())
+        return {"calls": int(row[0]), "tokens_in": int(row[1]), "tokens_out": int(row[2]),
+                "cost": float(row[3]), "outcomes": outcomes}
+
+    # ------------------------------------------------------------------ plan cache
+
+    def cache_get(self, signature: str, *, newer_than: datetime) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            row = conn.execute(select(t.plan_cache)
+                               .where(t.plan_cache.c.signature == signature)).first()
+        if row is None or (_aware(row.created_at) or newer_than) < newer_than:
+            return None
+        return dict(row._mapping)
+
+    def cache_hit(self, signature: str, at: datetime | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(t.plan_cache).where(t.plan_cache.c.signature == signature)
+                         .values(hits=t.plan_cache.c.hits + 1, last_hit_at=at or utcnow()))
+
+    def cache_put(self, signature: str, *, kind: str, playbook: str | None, planner: str,
+                  body: dict[str, Any], source_decision_id: str | None,
+                  at: datetime | None = None) -> None:
+        """Store (or replace) the entry for ``signature``; its age restarts."""
+        with self.transaction() as conn:
+            conn.execute(t.plan_cache.delete().where(t.plan_cache.c.signature == signature))
+            conn.execute(insert(t.plan_cache).values(
+                signature=signature, kind=kind, playbook=playbook, planner=planner, body=body,
+                source_decision_id=source_decision_id, created_at=at or utcnow(), hits=0))
+
+    def cache_stats(self) -> dict[str, int]:
+        with self.reading() as conn:
+            entries, hits = conn.execute(select(func.count(),
+                                                func.coalesce(func.sum(t.plan_cache.c.hits), 0))
+                                         ).one()
+        return {"entries": int(entries), "hits": int(hits)}
+
+    # ------------------------------------------------------------------ plans and ledger
+
+    def plan_records(self, decision_id: str) -> list[dict[str, Any]]:
+        """Every stored plan version of a decision with verdict, problems and planning
+        record (``meta``), oldest first."""
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(t.plans).where(t.plans.c.decision_id == decision_id)
+                .order_by(t.plans.c.version))]
+
+    def record_planner_event(self, *, decision_id: str, event: str, body: dict[str, Any],
+                             actor: str) -> None:
+        with self.transaction() as conn:
+            self.record(conn, [Event(actor=actor, event=event, decision_id=decision_id,
+                                     body=body)])

@@ -1,0 +1,163 @@
+"""Benchmark: LLM calls and tokens per 1,000 actionable predictions, with and without
+the plan cache, at equal eval scores.
+
+The bundled sample predictions (agent/data/samples) are ingested and triaged by the
+playbook rules; the actionable ones are replayed, in order and with fresh ids, until
+``--predictions`` plans have been drafted (as successive days would bring the same
+kinds of entities again). Each configuration drafts every plan with the LLM planner
+against the scripted OpenAI-compatible server, whose responder answers like a careful
+model: it submits the playbook plan found in the prompt. Usage is the server's
+estimate (prompt characters / 4). Every plan is graded with the eval graders (policy
+and quality), so the two runs can be compared at equal scores.
+
+Prints the configurations side by side (without the cache, with it, and with it on a
+signature without explanation features) and ends with
+``ratio: <calls per 1,000 with cache / calls per 1,000 without>`` (the first two).
+
+    python bench/planner.py --predictions 1000 --planner llm --top-features 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from agent.models import Prediction, TriageAction  # noqa: E402
+from agent.planner import PlanRequest  # noqa: E402
+from agent.runtime import Runtime  # noqa: E402
+from agent.settings import Settings  # noqa: E402
+from agent.sources import FieldMapping, read_file  # noqa: E402
+from evals import POLICY, Case, ScriptedServer, call, completion, grade  # noqa: E402
+
+SAMPLES = REPO / "agent" / "data" / "samples"
+_PLAYBOOK_PLAN = re.compile(r'<data-(\w+) source="playbook_plan">\n(.*?)\n</data-\1>', re.S)
+
+
+def careful_model(body: dict[str, Any]) -> dict[str, Any]:
+    """Submit the playbook plan quoted in the request (what a careful model does here)."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    found = _PLAYBOOK_PLAN.search(user)
+    if found is None:
+        return completion("I cannot plan without a playbook.")
+    plan = json.loads(found.group(2))
+    steps = [{key: step[key] for key in ("id", "function", "tool", "arguments", "depends_on",
+                                         "rationale", "expected_cost", "expected_value")}
+             for step in plan["steps"]]
+    return completion(tool_calls=[call("submit_plan", {
+        "rationale": "The playbook plan fits this prediction.", "steps": steps})])
+
+
+def actionable(home: Path) -> list[Prediction]:
+    with Runtime(Settings(home=home, database_url=None, checkpoint_url=None,
+                          enterprise_url=None, planner="playbook")) as rt:
+        for name in ("churn.csv", "failure.jsonl", "stockout.csv"):
+            batch = read_file(SAMPLES / name, "auto", FieldMapping())
+            rt.ingest(batch.predictions, source=f"bench:{name}")
+        summary = rt.triage_pending()
+        return [rt.store.prediction(v.prediction_id) for v in summary.verdicts
+                if v.action == TriageAction.ACT]
+
+
+def stream(predictions: list[Prediction], count: int) -> list[Prediction]:
+    out = []
+    for index, p in enumerate(islice(cycle(predictions), count)):
+        day = index // len(predictions)
+        out.append(p.model_copy(update={"id": f"{p.id}~{day}",
+                                        "observed_at": p.observed_at + timedelta(days=day)}))
+    return out
+
+
+def run(label: str, predictions: list[Prediction], home: Path, url: str, *, planner: str,
+        cache_hours: float, top_features: int) -> dict[str, Any]:
+    settings = Settings(home=home, database_url=None, checkpoint_url=None, enterprise_url=None,
+                        planner=planner, llm_base_url=url, llm_model="bench-model",
+                        llm_api_key=None, llm_mode="tools", llm_backoff_seconds=0.0,
+                        llm_daily_spend_cap=None, plan_cache_ttl_hours=cache_hours,
+                        plan_cache_top_features=top_features)
+    totals = {"label": label, "plans": 0, "calls": 0, "tokens": 0, "cost": 0.0, "hits": 0,
+              "fallbacks": 0, "policy": [0, 0], "quality": [0, 0]}
+    started = time.monotonic()
+    with Runtime(settings, actor="bench") as rt:
+        for index, prediction in enumerate(predictions):
+            request = PlanRequest(decision_id=f"bench-{index}", prediction=prediction,
+                                  playbook=None)
+            draft = rt.planner.draft(request)
+            record = draft.record
+            totals["plans"] += 1
+            totals["calls"] += record.llm_calls
+            totals["tokens"] += record.tokens_in + record.tokens_out
+            totals["cost"] += record.cost
+            totals["hits"] += record.cache_hit
+            totals["fallbacks"] += record.fallback is not None
+            baseline = rt.playbooks.for_prediction(prediction).draft(
+                prediction, decision_id=request.decision_id)
+            case = Case(id=f"b{index}", prediction=prediction,
+                        expect={"functions": baseline.functions(),
+                                "tools": sorted({s.tool for s in baseline.steps})})
+            for g in grade(case, draft.plan, tools=rt.tools, policies=rt.policies,
+                           baseline=baseline):
+                if g.passed is not None:
+                    family = totals["policy" if g.grader in POLICY else "quality"]
+                    family[0] += bool(g.passed)
+                    family[1] += 1
+    totals["seconds"] = round(time.monotonic() - started, 1)
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--predictions", type=int, default=1000)
+    parser.add_argument("--planner", choices=["llm", "hybrid"], default="llm")
+    parser.add_argument("--top-features", type=int, default=1,
+                        help="explanation features in the cache signature (default 1)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="do-bench-") as tmp, \
+            ScriptedServer(responder=careful_model) as server:
+        base = actionable(Path(tmp) / "triage")
+        plans = stream(base, args.predictions)
+        configs = [("no cache", 0.0, args.top_features),
+                   ("plan cache", 24.0 * 30, args.top_features)]
+        if args.top_features:
+            configs.append(("no drivers", 24.0 * 30, 0))
+        runs = [run(label, plans, Path(tmp) / label.replace(" ", "-"), server.url,
+                    planner=args.planner, cache_hours=hours, top_features=top)
+                for label, hours, top in configs]
+    print(f"{len(base)} actionable sample predictions, replayed to {len(plans)}; planner "
+          f"{args.planner}; cache signature with {args.top_features} top feature(s)")
+    rows = [
+        ("plans drafted", lambda r: f"{r['plans']}"),
+        ("LLM calls", lambda r: f"{r['calls']}"),
+        ("LLM calls per 1,000", lambda r: f"{1000 * r['calls'] / r['plans']:.1f}"),
+        ("tokens per 1,000", lambda r: f"{1000 * r['tokens'] / r['plans']:,.0f}"),
+        ("cost per 1,000", lambda r: f"{1000 * r['cost'] / r['plans']:.4f}"),
+        ("cache hits", lambda r: f"{r['hits']}"),
+        ("fallbacks", lambda r: f"{r['fallbacks']}"),
+        ("policy score", lambda r: f"{100 * r['policy'][0] / max(1, r['policy'][1]):.1f}%"),
+        ("quality score", lambda r: f"{100 * r['quality'][0] / max(1, r['quality'][1]):.1f}%"),
+        ("seconds", lambda r: f"{r['seconds']}"),
+    ]
+    print(f"{'':24}" + "".join(f"{r['label']:>14}" for r in runs))
+    for name, value in rows:
+        print(f"{name:24}" + "".join(f"{value(r):>14}" for r in runs))
+    if len(runs) == 3:
+        print("(no drivers: the plan cache with a signature that leaves out explanation "
+              "features, --top-features 0)")
+    without, with_cache = (1000 * r["calls"] / r["plans"] for r in runs[:2])
+    print(f"ratio: {with_cache / without if without else 0.0:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The endpoint client through the real ``openai`` client against the scripted server:
+bounded retries, Retry-After, timeouts, refusals, unreadable bodies, the loopback guard."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import SecretStr
+
+from agent.errors import ConfigError
+from agent.llm import (
+    Attempt,
+    ChatClient,
+    ClientConfig,
+    LLMModeUnsupported,
+    LLMRequestRefused,
+    LLMTransportError,
+    check_endpoint,
+)
+from tests.fakes.openai_server import ScriptedServer, completion, error, raw
+from tests.llm.conftest import API_KEY
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.attempts: list[Attempt] = []
+
+    def before_call(self) -> None:
+        pass
+
+    def after_call(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+
+
+def client(server: ScriptedServer, sleeps: list[float], **config: object) -> ChatClient:
+    values = {"timeout_seconds": 2.0, "max_retries": 2, "backoff_seconds": 0.5,
+              "max_retry_after_seconds": 30.0, **config}
+    return ChatClient(ClientConfig(base_url=server.url, model="gpt-test",
+                                   api_key=SecretStr(API_KEY), **values),  # type: ignore[arg-type]
+                      sleep=sleeps.append)
+
+
+def test_429_retry_after_is_honoured_and_each_attempt_metered(openai_server: ScriptedServer
+                                                              ) -> None:
+    openai_server.play(error(429, "slow down", headers={"Retry-After": "7"}),
+                       error(503, "overloaded"), completion("hi", usage=(11, 3)))
+    sleeps: list[float] = []
+    meter = Meter()
+    reply = client(openai_server, sleeps).complete(MESSAGES, meter=meter, max_tokens=50)
+    assert reply.content == "hi" and (reply.tokens_in, reply.tokens_out) == (11, 3)
+    assert sleeps == [7.0, 1.0]  # Retry-After, then exponential backoff (0.5 * 2)
+    assert [a.outcome for a in meter.attempts] == ["rate_limited", "server_error", "ok"]
+
+
+def test_retry_after_beyond_the_bound_gives_up_without_waiting(openai_server: ScriptedServer
+                                                               ) -> None:
+    openai_server.play(error(429, "come back later", headers={"Retry-After": "120"}))
+    sleeps: list[float] = []
+    with pytest.raises(LLMTransportError, match="over the bound of 30 s"):
+        client(openai_server, sleeps).complete(MESSAGES, meter=Meter(), max_tokens=50)
+    assert sleeps == []
+
+
+def test_5xx_is_retried_a_bounded_number_of_times(openai_server: ScriptedServer) -> None:
+    openai_server.play(*[error(500, "boom")] * 3)
+    meter = Meter()
+    with pytest.raises(LLMTransportError, match="server error 500 after 3 attempt"):
+        client(openai_server, []).complete(MESSAGES, meter=meter, max_tokens=50)
+    assert len(meter.attempts) == 3
+
+
+def test_timeout_is_cut_and_retried(openai_server: ScriptedServer) -> None:
+    openai_server.play(completion("late", delay=0.6), completion("in time"))
+    meter = Meter()
+    started = time.monotonic()
+    reply = client(openai_server, [], timeout_seconds=0.2).complete(MESSAGES, meter=meter,
+                                                                     max_tokens=50)
+    assert reply.content == "in time"
+    assert [a.outcome for a in meter.attempts] == ["timeout", "ok"]
+    assert meter.attempts[0].tokens_in > 0  # a timed-out call is charged its prompt
+    assert time.monotonic() - started < 2
+
+
+def test_400_not_supported_names_the_mode(openai_server: ScriptedServer) -> None:
+    openai_server.play(error(400, "response_format json_schema is not supported by this model"))
+    with pytest.raises(LLMModeUnsupported) as info:
+        client(openai_server, []).complete(MESSAGES, meter=Meter(), max_tokens=50, mode="json")
+    assert info.value.mode == "json"
+
+
+def test_refusal_is_not_retried_and_never_shows_the_key(openai_server: ScriptedServer) -> None:
+    openai_server.play(error(401, f"invalid api key {API_KEY}"))
+    with pytest.raises(LLMRequestRefused) as info:
+        client(openai_server, []).complete(MESSAGES, meter=Meter(), max_tokens=50)
+    assert API_KEY not in str(info.value) and "***" in str(info.value)
+    assert openai_server.requests[0]["authorization"]  # the key travels in the header only
+    assert API_KEY not in str(openai_server.requests[0]["body"])
+
+
+def test_unreadable_body_is_retried_then_fails(openai_server: ScriptedServer) -> None:
+    openai_server.play(raw(200, "<html>proxy error</html>"), raw(200, "{not json"))
+    meter = Meter()
+    with pytest.raises(LLMTransportError, match="unreadable"):
+        client(openai_server, [], max_retries=1).complete(MESSAGES, meter=meter, max_tokens=50)
+    assert [a.outcome for a in meter.attempts] == ["bad_response", "bad_response"]
+
+
+@pytest.mark.parametrize("url", ["http://203.0.113.7/v1", "https://api.openai.com/v1"])
+def test_real_endpoints_are_refused_under_tests(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_endpoint(url)
+    assert str(info.value).startswith("llm_base_url: ")
+
+
+def test_loopback_and_bad_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_endpoint("http://localhost:8000/v1")
+    assert check_endpoint("http://[::1]:8000/v1")
+    with pytest.raises(ConfigError, match="http"):
+        check_endpoint("file:///etc/passwd")
+    monkeypatch.delenv("DECISIONOPS_FORBID_REAL_LLM")
+    assert check_endpoint("https://api.example.com/v1")  # allowed outside tests

@@ -1,0 +1,121 @@
+"""The LLM planners wired into the runtime and the decision graph, through the CLI:
+``run --planner``, ``plan explain``, a revise whose feedback reaches the model, and
+configuration errors that name the field."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.errors import ConfigError
+from agent.models import Approve, Revise
+from agent.runtime import Runtime
+from agent.settings import Settings
+from tests.fakes.openai_server import ScriptedServer, call, completion
+from tests.llm.conftest import churn, plan_args
+
+PREDICTION = churn("churn-rt-1", account="ACC-10001", score=0.9, value=40_000)
+
+
+def _steps(rt: Runtime, feedback_version: bool = False) -> list[dict]:
+    plan = rt.playbooks.for_prediction(PREDICTION).draft(PREDICTION, decision_id="x")
+    steps = [{"id": s.id, "function": s.function, "tool": s.tool, "arguments": dict(s.arguments),
+              "depends_on": list(s.depends_on), "rationale": "r", "expected_cost": 0.0,
+              "expected_value": 0.0} for s in plan.steps]
+    if feedback_version:
+        steps = [s for s in steps if s["id"] != "goodwill_credit"]
+    return steps
+
+
+@pytest.fixture
+def env(home: Path, openai_server: ScriptedServer,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    values = {"DECISIONOPS_LLM_BASE_URL": openai_server.url, "DECISIONOPS_LLM_MODEL": "gpt-test",
+              "DECISIONOPS_LLM_API_KEY": "sk-runtime-canary", "DECISIONOPS_LLM_MODE": "tools",
+              "DECISIONOPS_PLAN_CACHE_TTL_HOURS": "0", "DECISIONOPS_LLM_BACKOFF_SECONDS": "0"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    yield values
+    monkeypatch.delenv("DECISIONOPS_PLANNER", raising=False)
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    """Run ``decisionops`` in this process (so the test's environment applies) as
+    ``main`` does: errors become exit codes; output is stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            pytest.raises(SystemExit) as info:
+        main(list(args))
+    return int(info.value.code or 0), out.getvalue() + err.getvalue()
+
+
+def test_run_with_the_llm_planner_then_explain_and_revise(
+        env: dict[str, str], openai_server: ScriptedServer) -> None:
+    with Runtime(Settings()) as rt:
+        rt.ingest([PREDICTION], source="test")
+        steps = _steps(rt)
+    bad = json.loads(json.dumps(steps))
+    bad[0]["arguments"]["discount_pct"] = 45
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(bad))]),
+                       completion(tool_calls=[call("submit_plan", plan_args(steps))]))
+    code, out = _cli("run", "--once", "--planner", "llm", "--json")
+    assert code == 0, out
+    (started,) = json.loads(out)["started"]
+    decision = started["decision_id"]
+    assert started["status"] == "awaiting_approval"
+
+    code, out = _cli("plan", "explain", decision, "--json")
+    assert code == 0, out
+    explained = json.loads(out)
+    (version,) = explained["versions"]
+    assert version["planner"] == "llm" and version["verdict"] == "accepted"
+    record = version["record"]
+    assert record["prompt_version"].startswith("malformed@1+plan_system@1")
+    assert record["llm_calls"] == 2 and record["tokens_in"] > 0 and record["cost"] > 0
+    assert record["guard_verdicts"] == [
+        ["steps.retention_offer.arguments.discount_pct: 45 is over the limit of 30"]]
+    assert len(record["raw_outputs"]) == 2
+    assert [c["purpose"] for c in explained["llm_calls"]] == ["plan", "repair"]
+    code, text = _cli("plan", "explain", decision)
+    text = " ".join(text.split())
+    assert code == 0 and "prompt malformed@1" in text and "guard refused draft 1" in text
+    assert "cache miss" in text and "reply 2:" in text
+    assert "sk-runtime-canary" not in out + text
+
+    # An approver asks for a revision; the feedback and the previous plan reach the model.
+    openai_server.play(completion(tool_calls=[call("submit_plan",
+                                                   plan_args(_steps(rt, True)))]))
+    with Runtime(Settings(planner="llm")) as rt:
+        pending = {a["function"]: a for a in rt.store.approvals(decision_id=decision,
+                                                                 status="pending")}
+        assert set(pending) == {"sales", "finance"}
+        rt.answer(pending["finance"]["id"], Approve(), approver="dana@finance")
+        result = rt.answer(pending["sales"]["id"],
+                           Revise(feedback="No credit for this account, please."),
+                           approver="raj@sales")
+        assert result.status == "awaiting_approval"
+        assert rt.store.plan(decision).version == 2
+        assert "goodwill_credit" not in {s.id for s in rt.store.plan(decision).steps}
+    user = openai_server.requests[-1]["body"]["messages"][1]["content"]
+    assert "No credit for this account, please." in user
+    assert 'source="previous_plan"' in user and "goodwill_credit" in user
+
+
+def test_configuration_errors_name_the_field(env: dict[str, str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = _cli("run", "--once", "--planner", "oracle")
+    assert code == 2 and "--planner: 'oracle' is not one of playbook, llm, hybrid" in out
+    monkeypatch.delenv("DECISIONOPS_LLM_BASE_URL")
+    code, out = _cli("run", "--once", "--planner", "hybrid")
+    assert code == 2 and "llm_base_url: the hybrid planner needs" in out
+    monkeypatch.setenv("DECISIONOPS_LLM_BASE_URL", "https://api.openai.com/v1")
+    with pytest.raises(ConfigError, match=r"llm_base_url: api\.openai\.com is not a loopback"):
+        Runtime(Settings(planner="llm"))
+    code, out = _cli("plan", "explain", "dec_nope")
+    assert code == 2 and "decision_id" in out
