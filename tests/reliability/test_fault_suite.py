@@ -176,7 +176,7 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
         approver.start()
         faults = {"sigkill": 0, "sigstop": 0, "pg_restart": 0}
         started = time.monotonic()
-        deadline = started + 240 * SCALE
+        deadline = started + 420 * SCALE
 
         def done() -> bool:
             try:
