@@ -119,6 +119,7 @@ class WorkRecords:
             existing = set(conn.scalars(select(t.approvals.c.id).where(
                 t.approvals.c.id.in_([r.approval_id for r in auto]))))
             events = []
+            recorded, hashes = [], {}
             for req in auto:
                 if req.approval_id in existing:
                     continue
@@ -129,14 +130,18 @@ class WorkRecords:
                     function=req.function, status=ApprovalStatus.AUTO_APPROVED.value,
                     reason=req.reason, request=req.model_dump(mode="json"), requested_at=now,
                     answered_at=now, approver=policy_actor,
+                    # The approved arguments are the request's own (and their hashes are in
+                    # the ledger): no second copy.
                     answer={"type": "approve", "comment": "policy"},
-                    approved_arguments={s.id: s.arguments for s in req.steps}, applied_at=now))
-                events.append(Event(actor=policy_actor, event="approval.auto_approved",
-                                    decision_id=req.decision_id, plan_hash=req.plan_hash,
-                                    body={"approval_id": req.approval_id,
-                                          "function": req.function, "reason": req.reason,
-                                          "approved_hashes": {s.id: digest(s.arguments)
-                                                              for s in req.steps}}))
+                    approved_arguments=None, applied_at=now))
+                recorded.append({"approval_id": req.approval_id, "function": req.function})
+                hashes.update({s.id: digest(s.arguments) for s in req.steps})
+            if recorded:
+                # One entry for every function policy approved: the approvals and the hash
+                # of each approved argument set (what the executor checks against).
+                events.append(Event(actor="policy", event="approval.auto_approved",
+                                    decision_id=decision_id, plan_hash=plan_hash,
+                                    body={"approvals": recorded, "approved_hashes": hashes}))
             conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id)
                          .values(status=status.value, updated_at=now))
             events.append(Event(actor=actor, event=f"decision.{status.value}",
@@ -284,12 +289,16 @@ class WorkRecords:
                                      status=ExecutionStatus.STARTED.value))
             if fresh:
                 conn.execute(insert(t.executions), fresh)
-            events += [Event(actor=actor, event=f"{c.purpose}.started",
-                             decision_id=decision_id, plan_hash=plan_hash,
-                             body={"step_id": c.step_id, "tool": c.tool,
-                                   "idempotency_key": c.key, "attempt": attempts[c.key],
-                                   "arguments_hash": c.arguments_hash})
-                       for c in calls]
+            if calls:
+                # One entry per batch of calls (a wave): which calls, with which keys and
+                # argument hashes, are about to be made.
+                events.append(Event(actor=actor, event=f"{calls[0].purpose}.started",
+                                    decision_id=decision_id, plan_hash=plan_hash,
+                                    body={"calls": [{"step_id": c.step_id, "tool": c.tool,
+                                                     "idempotency_key": c.key,
+                                                     "attempt": attempts[c.key],
+                                                     "arguments_hash": c.arguments_hash}
+                                                    for c in calls]}))
             self.record(conn, events, now)
         return attempts
 
@@ -319,14 +328,16 @@ class WorkRecords:
                  if c.purpose == "execution" or c.status == ExecutionStatus.COMPENSATED]
         if steps:
             conn.execute(_SET_STEP_STATUS, steps)
-        return [Event(actor=actor, event=f"{c.purpose}.{c.status.value}",
+        # One entry per batch: each call's outcome. The receipt itself is in the
+        # executions row; the ledger keeps its digest, which proves that row unaltered.
+        return [Event(actor=actor, event=f"{calls[0].purpose}.finished",
                       decision_id=decision_id, plan_hash=plan_hash,
-                      body={"step_id": c.step_id, "idempotency_key": c.key,
-                            # The receipt itself is in the executions row; the ledger
-                            # keeps its digest, which proves that row unaltered.
-                            **({"receipt_digest": digest(c.receipt)} if c.receipt else {}),
-                            **({"error": c.error} if c.error else {})})
-                for c in calls]
+                      body={"calls": [{"step_id": c.step_id, "idempotency_key": c.key,
+                                       "status": c.status.value,
+                                       **({"receipt_digest": digest(c.receipt)}
+                                          if c.receipt else {}),
+                                       **({"error": c.error} if c.error else {})}
+                                      for c in calls]})]
 
     def skip_steps(self, *, decision_id: str, plan_version: int, plan_hash: str,
                    skipped: dict[str, str], actor: str, fence: int | None) -> None:
