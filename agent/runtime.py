@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.approvals import ApprovalService
 from agent.checkpoints import FencedCheckpointer, open_checkpointer
@@ -31,6 +31,9 @@ from tools.enterprise import Enterprise
 from tools.registry import ToolRegistry, build_reference_registry
 
 __all__ = ["Runtime", "TriageSummary", "WorkSummary"]
+
+if TYPE_CHECKING:
+    from agent.worker import TickReport
 
 Progress = Callable[[int], None]
 
@@ -209,29 +212,14 @@ class Runtime:
             # Another process holds the lease and will apply it; the answer is recorded.
             return None
 
-    def recover_stalled(self, progress: Progress | None = None) -> WorkSummary:
-        """Carry on decisions whose worker stopped mid-way (its lease lapsed)."""
-        work = WorkSummary()
-        for decision_id in self.store.stalled():
-            try:
-                work.resumed.append(self.engine.recover(decision_id))
-            except ConflictError as exc:
-                work.errors.append(f"{decision_id}: {exc.message}")
-            if progress:
-                progress(1)
-        return work
+    def run_once(self) -> TickReport:
+        """One pass of the loop, exactly as a worker runs it: recover stalled decisions,
+        triage, start decisions, apply answered approvals, housekeeping (SLA, retention,
+        sources)."""
+        from agent.housekeeping import default_housekeeping
+        from agent.worker import Worker
 
-    def run_once(self, progress: Progress | None = None) -> tuple[TriageSummary, WorkSummary]:
-        """One pass of the loop: recover stalled decisions, triage, start new decisions,
-        apply answered approvals."""
-        work = self.recover_stalled(progress=progress)
-        triaged = self.triage_pending()
-        started = self.start_actionable(progress=progress)
-        applied = self.apply_answers(progress=progress)
-        work.started.extend(started.started)
-        work.resumed.extend(applied.resumed)
-        work.errors.extend(started.errors + applied.errors)
-        return triaged, work
+        return Worker(self, housekeeping=default_housekeeping(self.settings)).tick()
 
     def decision_ids(self, prediction_ids: Iterable[str]) -> list[str]:
         return [decision_id_for(p) for p in prediction_ids]

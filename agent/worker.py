@@ -25,6 +25,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from agent.errors import ConflictError, LeaseHeld, LeaseLost, NothingToResume
 from agent.runtime import Runtime
+from graphs import StepResult
 
 __all__ = ["Housekeeping", "TickReport", "Worker"]
 
@@ -42,6 +43,18 @@ class TickReport:
     """Decisions another worker held (skipped, not errors)."""
     errors: list[str] = field(default_factory=list)
     housekeeping: dict[str, int] = field(default_factory=dict)
+    triage: dict[str, int] = field(default_factory=dict)
+    """Verdicts of this tick by action: act, drop, hold."""
+    results: dict[str, list[StepResult]] = field(default_factory=dict)
+    """Where each decision touched this tick now stands, by what was done to it."""
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-ready account of the tick."""
+        return {"triaged": self.triaged, **{a: self.triage.get(a, 0)
+                                            for a in ("act", "drop", "hold")},
+                **{kind: [vars(r) for r in self.results.get(kind, [])]
+                   for kind in ("recovered", "started", "resumed")},
+                "busy": self.busy, "housekeeping": self.housekeeping, "errors": self.errors}
 
     @property
     def did_work(self) -> bool:
@@ -105,7 +118,11 @@ class Worker:
                 self.rt.metrics.lease_steals.inc()
         with store.exclusive("triage") as mine:
             if mine:
-                report.triaged = len(self.rt.triage_pending(limit=self.batch * 20).verdicts)
+                verdicts = self.rt.triage_pending(limit=self.batch * 20).verdicts
+                report.triaged = len(verdicts)
+                for verdict in verdicts:
+                    report.triage[verdict.action.value] = report.triage.get(
+                        verdict.action.value, 0) + 1
         while not self.stopping.is_set():
             claims = store.claim_new_decisions(owner=self.rt.actor,
                                                lease_seconds=self.rt.settings.lease_seconds,
@@ -130,9 +147,9 @@ class Worker:
         return report
 
     @staticmethod
-    def _attempt(report: TickReport, counter: str, action: Callable[[], object]) -> None:
+    def _attempt(report: TickReport, counter: str, action: Callable[[], StepResult]) -> None:
         try:
-            action()
+            result = action()
         except (LeaseHeld, NothingToResume):
             report.busy += 1  # another worker has it, or already did it
             return
@@ -144,6 +161,7 @@ class Worker:
             report.errors.append(exc.message)
             return
         setattr(report, counter, getattr(report, counter) + 1)
+        report.results.setdefault(counter, []).append(result)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -29,9 +29,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings() -> Settings:
+def settings(**overrides: Any) -> Settings:
     try:
-        return Settings()
+        return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -40,10 +40,10 @@ def settings() -> Settings:
 
 
 @contextmanager
-def runtime(actor: str | None = None) -> Iterator[Any]:
+def runtime(actor: str | None = None, **overrides: Any) -> Iterator[Any]:
     from agent.runtime import Runtime  # the composition root; imported lazily for --help speed
 
-    with Runtime(settings(), actor=actor) as rt:
+    with Runtime(settings(**overrides), actor=actor) as rt:
         yield rt
 
 

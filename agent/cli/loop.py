@@ -50,7 +50,7 @@ def _single_loop(home: Path) -> Iterator[None]:
 def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
     from agent.housekeeping import default_housekeeping
     from agent.runtime import Runtime
-    from agent.worker import Worker
+    from agent.worker import TickReport, Worker
 
     conf = Settings()
     with Runtime(conf, actor=f"worker-{index}:{os.uname().nodename}:{os.getpid()}") as rt:
@@ -63,19 +63,19 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
             start_http_server(conf.metrics_port + index, addr="127.0.0.1",
                               registry=rt.metrics.registry)
 
-        def show(report: object) -> None:
-            data = vars(report)
-            if not getattr(report, "did_work", False) and not data.get("errors"):
+        def show(report: TickReport) -> None:
+            if not report.did_work and not report.errors:
                 return
             if as_json:
-                sys.stdout.write(json.dumps({"worker": index, **data}) + "\n")
+                sys.stdout.write(json.dumps({"worker": index, **report.summary()},
+                                            default=str) + "\n")
                 sys.stdout.flush()
                 return
-            parts = [f"{k} {v}" for k, v in data.items()
-                     if k not in ("errors", "housekeeping") and v]
-            parts += [f"{k} {v}" for k, v in data["housekeeping"].items() if v]
+            parts = [f"{k} {getattr(report, k)}" for k in
+                     ("recovered", "triaged", "started", "resumed", "busy") if getattr(report, k)]
+            parts += [f"{k} {v}" for k, v in report.housekeeping.items() if v]
             console.print(f"[dim]worker {index}[/] " + ", ".join(parts), highlight=False)
-            for error in data["errors"]:
+            for error in report.errors:
                 err_console.print(f"[dim]worker {index}[/] [yellow]![/] {error}", highlight=False)
 
         worker.run(on_tick=show)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import Progress
 
 from agent.cli._common import console, err_console, fail, print_json, runtime
 from agent.errors import InvalidInputError
@@ -107,34 +106,31 @@ def run(
     Example: DECISIONOPS_LLM_BASE_URL=… DECISIONOPS_LLM_MODEL=… decisionops run --once --planner llm
     Example: DECISIONOPS_DATABASE_URL=postgresql+psycopg://… decisionops run --workers 4
     """
-    if planner is not None:
-        if planner not in ("playbook", "llm", "hybrid"):
-            raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
-        # Through the environment, so the settings of this process and of spawned workers agree.
-        os.environ["DECISIONOPS_PLANNER"] = planner
+    if planner is not None and planner not in ("playbook", "llm", "hybrid"):
+        raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
     if not once:
         from agent.cli.loop import run_loop
 
+        if planner is not None:
+            # Through the environment, so the worker processes it spawns use it too.
+            os.environ["DECISIONOPS_PLANNER"] = planner
         run_loop(workers=workers, poll_seconds=poll, as_json=as_json)
         return
-    with runtime() as rt, Progress(console=err_console, transient=True,
-                                   disable=as_json) as progress:
-        task = progress.add_task("deciding", total=None)
-        triaged, work = rt.run_once(progress=lambda n: progress.advance(task, n))
-    from agent.models import TriageAction
-
-    report = {"triaged": len(triaged.verdicts), "act": triaged.count(TriageAction.ACT),
-              "dropped": triaged.count(TriageAction.DROP), "held": triaged.count(TriageAction.HOLD),
-              "started": [vars(r) for r in work.started], "resumed": [vars(r) for r in work.resumed],
-              "errors": work.errors}
+    with runtime(**({"planner": planner} if planner else {})) as rt:
+        report = rt.run_once()
+    summary = report.summary()
     if as_json:
-        print_json(report)
+        print_json(summary)
         return
-    console.print(f"triaged {report['triaged']} (act {report['act']}, dropped {report['dropped']}, "
-                  f"held {report['held']}); started {len(work.started)} decisions; applied "
-                  f"answers to {len(work.resumed)}")
-    waiting = sum(len(r.pending_approvals) for r in work.started + work.resumed)
+    console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
+                  f"held {summary['hold']}); started {report.started} decisions; applied "
+                  f"answers to {report.resumed}; carried on {report.recovered}")
+    if any(report.housekeeping.values()):
+        console.print("housekeeping: " + ", ".join(f"{k} {v}" for k, v in
+                                                   report.housekeeping.items() if v))
+    waiting = sum(len(r.pending_approvals) for kind in ("started", "resumed")
+                  for r in report.results.get(kind, []))
     if waiting:
         console.print(f"{waiting} approval request(s) waiting: decisionops approvals list")
-    for error in work.errors:
+    for error in report.errors:
         err_console.print(f"  [yellow]![/] {error}", highlight=False)

@@ -153,14 +153,15 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
         private_pg: PrivatePostgres, tmp_path: Path) -> None:
     rng = random.Random(20261127)
     url = _database(private_pg, "faults")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
     env.update({"DECISIONOPS_DATABASE_URL": url, "DECISIONOPS_HOME": str(tmp_path / "home"),
                 "DECISIONOPS_FUNCTIONS_FILE": str(_policy(tmp_path)),
                 "DECISIONOPS_LEASE_SECONDS": "5", "DECISIONOPS_TOOL_BACKOFF_SECONDS": "0.02",
                 "DECISIONOPS_TOOL_ATTEMPTS": "6", "PYTHONPATH": str(REPO)})
-    settings = Settings(_env_file=None, **{k.removeprefix("DECISIONOPS_").lower(): v
-                                           for k, v in env.items()
-                                           if k.startswith("DECISIONOPS_")})
+    settings = Settings(**{k.removeprefix("DECISIONOPS_").lower(): v
+                           for k, v in env.items()
+                           if k.startswith("DECISIONOPS_") and k != "DECISIONOPS_FORBID_REAL_LLM"})
     with Runtime(settings, actor="fault-suite") as rt:
         predictions = _predictions(rt, int(160 * SCALE), int(60 * SCALE))
         rt.ingest(predictions, source="fault-suite")
