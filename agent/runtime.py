@@ -1,5 +1,5 @@
 """The composition root: builds the store, tools, planner, graph and engine from
-``Settings`` and offers the operations the CLI (and later the API and worker) expose.
+``Settings`` and offers the operations the CLI, the API and the workers use.
 
 This is the one place in ``agent`` that imports ``graphs`` and ``tools``.
 """

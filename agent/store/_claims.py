@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, exists, insert, or_, select, text, update
 
+from agent.errors import LeaseHeld, LeaseLost, NotFoundError
 from agent.models import DecisionStatus, TriageAction, decision_id_for, utcnow
 from agent.store import _tables as t
 from agent.store.ledger import Event, LedgerEntry
@@ -29,14 +30,72 @@ class Claim:
     fence: int
 
 
+# Statements on the hot path are built once (building one costs more than running it).
+_FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("decision_id"))
+
+
 class ClaimRecords:
+    """Leases and fencing tokens of decisions, and claiming new work."""
+
     engine: Engine
 
     # Provided by Store.
     def transaction(self, *, durable: bool = False
                     ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
     def record(self, conn: Connection, events: Any, at: datetime | None = None
                ) -> list[LedgerEntry]: ...  # pragma: no cover
+
+    def stalled(self, limit: int = 1000) -> list[str]:
+        """Decisions mid-way (planning or executing) whose worker's lease has lapsed."""
+        now = utcnow()
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.decisions.c.id)
+                .where(t.decisions.c.status.in_([DecisionStatus.PLANNING.value,
+                                                 DecisionStatus.EXECUTING.value]),
+                       or_(t.decisions.c.lease_until.is_(None), t.decisions.c.lease_until < now))
+                .order_by(t.decisions.c.updated_at).limit(limit)))
+
+    def claim(self, decision_id: str, owner: str, lease_seconds: float) -> int:
+        """Take the lease on a decision; return the new fencing token."""
+        now = utcnow()
+        with self.transaction() as conn:
+            res = conn.execute(
+                update(t.decisions)
+                .where(t.decisions.c.id == decision_id,
+                       or_(t.decisions.c.lease_until.is_(None),
+                           t.decisions.c.lease_until < now,
+                           t.decisions.c.lease_owner == owner))
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds),
+                        fence=t.decisions.c.fence + 1))
+            if res.rowcount == 0:
+                holder = conn.execute(select(t.decisions.c.lease_owner, t.decisions.c.lease_until)
+                                      .where(t.decisions.c.id == decision_id)).first()
+                if holder is None:
+                    raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
+                raise LeaseHeld(f"decision {decision_id} is being worked on by "
+                                    f"{holder.lease_owner} until {holder.lease_until:%H:%M:%S}Z")
+            return int(conn.scalar(select(t.decisions.c.fence)
+                                   .where(t.decisions.c.id == decision_id)))
+
+    def release(self, decision_id: str, fence: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(t.decisions)
+                         .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
+                         .values(lease_owner=None, lease_until=None))
+
+    def fence_of(self, decision_id: str) -> int | None:
+        """The decision's current fencing token (None if there is no such decision)."""
+        with self.reading() as conn:
+            return conn.scalar(_FENCE, {"decision_id": decision_id})
+
+    def check_fence(self, conn: Connection, decision_id: str, fence: int | None) -> None:
+        if fence is None:
+            return
+        current = conn.scalar(_FENCE, {"decision_id": decision_id})
+        if current != fence:
+            raise LeaseLost(f"lost the lease on {decision_id} (fence {fence}, now {current})")
 
     def claim_new_decisions(self, *, owner: str, lease_seconds: float, limit: int = 50
                             ) -> list[Claim]:
