@@ -115,7 +115,7 @@ def test_configuration_errors_name_the_field(env: dict[str, str],
     code, out = _cli("run", "--once", "--planner", "hybrid")
     assert code == 2 and "llm_base_url: the hybrid planner needs" in out
     monkeypatch.setenv("DECISIONOPS_LLM_BASE_URL", "https://llm.example.com/v1")
-    with pytest.raises(ConfigError, match=r"llm_base_url: api\.openai\.com is not a loopback"):
+    with pytest.raises(ConfigError, match=r"llm_base_url: llm\.example\.com is not a loopback"):
         Runtime(Settings(planner="llm"))
     code, out = _cli("plan", "explain", "dec_nope")
     assert code == 2 and "decision_id" in out
