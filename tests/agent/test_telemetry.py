@@ -23,11 +23,12 @@ _EXPORTER = InMemorySpanExporter()
 
 @pytest.fixture(scope="module", autouse=True)
 def provider() -> None:
-    # Tests own the global provider here, as a deployment's configure_tracing would.
+    # The test installs the process's provider, as a deployment's configure_tracing
+    # would (OpenTelemetry allows one per process; no other test sets one).
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-    trace._TRACER_PROVIDER_SET_ONCE._done = False  # type: ignore[attr-defined]
     trace.set_tracer_provider(provider)
+    assert trace.get_tracer_provider() is provider
 
 
 @pytest.fixture
