@@ -37,7 +37,7 @@ from agent.errors import DecisionOpsError
 __all__ = ["app", "main"]
 
 app = typer.Typer(
-    name="decisionops", no_args_is_help=True, add_completion=False,
+    name="decisionops", no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
     help="From a model's prediction to coordinated, approved, executed action.\n\n"
          "Example: decisionops demo",
     context_settings={"help_option_names": ["-h", "--help"]},

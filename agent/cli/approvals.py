@@ -109,7 +109,7 @@ def approve(approval_id: ApprovalId, approver: As, no_apply: NoApply = False,
 @app.command("edit")
 def edit(approval_id: ApprovalId, approver: As,
          set_: Annotated[list[str], typer.Option(
-             "--set", help="step.<step_id>.<argument>=<value> (value as JSON, else text); "
+             "--set", help="`step.<step_id>.<argument>=<value>` (value as JSON, else text); "
                            "repeatable.")],
          no_apply: NoApply = False) -> None:
     """Approve with changed arguments; they are validated against the tool schema and

@@ -36,6 +36,7 @@ def eval_(
     Exits 1 when a planner fails a policy grader or a case errors.
 
     Example: decisionops eval --planner playbook,llm,hybrid --dataset evals/datasets/core.yaml
+
     Example: decisionops eval --planner hybrid --scripted --html eval.html --out eval.json
     """
     from evals import (

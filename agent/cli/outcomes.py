@@ -99,8 +99,10 @@ def import_(
 
     Example: decisionops outcomes import outcomes.csv --window-days 60
 
-    Example (CSV): kind,entity_id,label,value_realized,observed_at
-                   churn,ACC-10004,retained,49500,2026-12-15T00:00:00Z
+    Example file (CSV):
+
+        kind,entity_id,label,value_realized,observed_at
+        churn,ACC-10004,retained,49500,2026-12-15T00:00:00Z
     """
     if fmt not in ("auto", "csv", "jsonl"):
         raise fail(f"--format: {fmt!r} is not one of auto, csv, jsonl")

@@ -48,6 +48,7 @@ def explain(
     output, tokens, cost, guard verdicts, plan cache and fallback.
 
     Example: decisionops plan explain dec_5a1c… --version 2
+
     Example: decisionops plan explain dec_5a1c… --json
     """
     store = Store.open(settings().resolved_database_url)

@@ -24,7 +24,7 @@ def report(
         "--since", help="Start of the period: 12h, 7d, 30d, 2w, or an ISO date (2026-11-01) "
         "or time.")] = "30d",
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="HTML file to write; charts go beside it as <name>-<chart>.png. "
+        "--out", "-o", help="HTML file to write; charts go beside it as `<name>-<chart>.png`. "
         "Default report.html (with --json: no files unless given).", dir_okay=False)] = None,
     success: Annotated[list[str] | None, typer.Option(
         "--success", help="An outcome label that counts as success (repeatable). Default: "

@@ -103,7 +103,9 @@ def run(
     run the housekeeping passes. Without --once it runs until SIGTERM/Ctrl-C.
 
     Example: decisionops run --once
+
     Example: DECISIONOPS_LLM_BASE_URL=… DECISIONOPS_LLM_MODEL=… decisionops run --once --planner llm
+
     Example: DECISIONOPS_DATABASE_URL=postgresql+psycopg://… decisionops run --workers 4
     """
     if planner is not None and planner not in ("playbook", "llm", "hybrid"):
