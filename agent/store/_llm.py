@@ -5,7 +5,7 @@ for the caps, the plan cache (``plan_cache``) and planner ledger entries. Mixed 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -15,12 +15,6 @@ from agent.store import _tables as t
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["LLMRecords"]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class LLMRecords:
@@ -85,7 +79,7 @@ class LLMRecords:
         with self.reading() as conn:
             row = conn.execute(select(t.plan_cache)
                                .where(t.plan_cache.c.signature == signature)).first()
-        if row is None or (_aware(row.created_at) or newer_than) < newer_than:
+        if row is None or row.created_at < newer_than:
             return None
         return dict(row._mapping)
 

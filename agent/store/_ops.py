@@ -21,12 +21,6 @@ __all__ = ["OpsRecords"]
 _TERMINAL = [s.value for s in DecisionStatus if s.terminal]
 
 
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 class OpsRecords:
     # Provided by Store.
     def transaction(self, *, durable: bool = False
@@ -54,8 +48,6 @@ class OpsRecords:
                         .where(approval_alerts.c.approval_id.in_(ids[i:i + 500]))):
                     sent.setdefault(approval_id, set()).add(kind)
         for row in rows:
-            row["requested_at"] = _aware(row["requested_at"])
-            row["deadline"] = _aware(row["deadline"])
             row["alerts"] = sent.get(row["id"], set())
         return rows
 
@@ -101,11 +93,7 @@ class OpsRecords:
             row = conn.execute(select(source_state).where(source_state.c.name == name)).first()
         if row is None:
             return None
-        data = dict(row._mapping)
-        for key in ("last_run_at", "next_run_at"):
-            if data[key] is not None:
-                data[key] = _aware(data[key])
-        return data
+        return dict(row._mapping)
 
     def save_source_state(self, name: str, **values: Any) -> None:
         with self.transaction() as conn:

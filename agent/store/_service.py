@@ -29,18 +29,8 @@ from agent.store.ledger import Event, LedgerEntry
 __all__ = ["ActiveHolds", "ServiceRecords"]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _row(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
-    for key, value in out.items():
-        if isinstance(value, datetime):
-            out[key] = _aware(value)
-    return out
+    return dict(row._mapping)
 
 
 @dataclass(frozen=True)
@@ -280,7 +270,7 @@ class ServiceRecords:
                                 .order_by(s.holds.c.until))
             for hold_id, target_type, target, until in rows:
                 into = entities if target_type == "entity" else playbooks
-                into[target] = (hold_id, _aware(until))  # type: ignore[assignment]
+                into[target] = (hold_id, until)
         return ActiveHolds(entities, playbooks)
 
     # ------------------------------------------------------------------ approvals (service side)

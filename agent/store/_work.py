@@ -1,4 +1,4 @@
-"""Approvals, executions, outcomes and ledger reads: the half of ``Store`` that the
+"""Approvals, executions and ledger reads: the half of ``Store`` that the
 approval service and the executor use. Mixed into ``Store``; not used on its own."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from agent.models import (
     ApprovalStatus,
     DecisionStatus,
     ExecutionStatus,
-    Outcome,
     utcnow,
 )
 from agent.store import _tables as t
@@ -366,20 +365,6 @@ class WorkRecords:
             return {s: n for s, n in rows}
 
     # ------------------------------------------------------------------ outcomes & ledger
-
-    def record_outcome(self, outcome: Outcome, *, actor: str) -> None:
-        now = utcnow()
-        with self.transaction(durable=True) as conn:
-            if not conn.scalar(select(t.decisions.c.id)
-                               .where(t.decisions.c.id == outcome.decision_id)):
-                raise NotFoundError(f"no decision {outcome.decision_id!r}", field="decision_id")
-            conn.execute(insert(t.outcomes).values(
-                decision_id=outcome.decision_id, label=outcome.label,
-                value_realized=outcome.value_realized, observed_at=outcome.observed_at,
-                note=outcome.note, recorded_at=now))
-            self.record(conn, [Event(actor=actor, event="outcome.recorded",
-                                     decision_id=outcome.decision_id,
-                                     body=outcome.model_dump(mode="json"))], now)
 
     def ledger_entries(self, decision_id: str | None = None, limit: int = 1000
                        ) -> list[LedgerEntry]:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
@@ -38,12 +38,6 @@ __all__ = ["IngestResult", "Store"]
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 _CHUNK = 500
-
-
-def aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @dataclass
@@ -182,7 +176,7 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
                            t.predictions.c.triage_action == TriageAction.ACT.value)
                     .group_by(t.predictions.c.entity_id))
                 for entity_id, at in rows:
-                    out[entity_id] = aware(at)  # type: ignore[assignment]
+                    out[entity_id] = at
         return out
 
     def record_triage(self, verdicts: Sequence[TriageVerdict], *, actor: str) -> None:
