@@ -135,8 +135,10 @@ class Settings(BaseSettings):
     """When the LLM gives no valid plan: the playbook's plan, or none (needs a human plan)."""
     plan_cache_ttl_hours: float = Field(24.0, ge=0)
     """Reuse an accepted LLM plan's structure for matching predictions this long; 0: off."""
-    plan_cache_top_features: int = Field(1, ge=0, le=10)
-    """Explanation features (by weight) that are part of the plan-cache signature."""
+    plan_cache_top_features: int = Field(0, ge=0, le=10)
+    """Explanation features (by weight) that are part of the plan-cache signature. With 0
+    (the default) drivers are checked when an entry is reused instead: a cached plan whose
+    own wording names a driver the new prediction lacks is not reused."""
     hybrid_max_extra_steps: int = Field(1, ge=0, le=10)
     """Steps the hybrid planner may add to the playbook's plan."""
     hybrid_max_growth: float = Field(2.0, ge=1.0, le=100.0)

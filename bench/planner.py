@@ -10,11 +10,14 @@ model: it submits the playbook plan found in the prompt. Usage is the server's
 estimate (prompt characters / 4). Every plan is graded with the eval graders (policy
 and quality), so the two runs can be compared at equal scores.
 
-Prints the configurations side by side (without the cache, with it, and with it on a
-signature without explanation features) and ends with
-``ratio: <calls per 1,000 with cache / calls per 1,000 without>`` (the first two).
+Prints the configurations side by side (without the cache; with it; with it on a
+signature that also splits on the top explanation feature, ``--top-features 1``; and
+with it for an *outspoken* model, whose rationale names each prediction's largest
+driver, so the cache's driver check turns some matches into misses) and
+ends with ``ratio: <calls per 1,000 with cache / calls per 1,000 without>`` (the first
+two).
 
-    python bench/planner.py --predictions 1000 --planner llm --top-features 1
+    python bench/planner.py --predictions 1000 --planner llm --top-features 0
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from agent.llm._cache import DRIVER_DEPTH  # noqa: E402
 from agent.models import Prediction, TriageAction  # noqa: E402
 from agent.planner import PlanRequest  # noqa: E402
 from agent.runtime import Runtime  # noqa: E402
@@ -42,10 +46,13 @@ from evals import POLICY, Case, ScriptedServer, call, completion, grade  # noqa:
 
 SAMPLES = REPO / "agent" / "data" / "samples"
 _PLAYBOOK_PLAN = re.compile(r'<data-(\w+) source="playbook_plan">\n(.*?)\n</data-\1>', re.S)
+_PREDICTION = re.compile(r'<data-(\w+) source="prediction">\n(.*?)\n</data-\1>', re.S)
 
 
-def careful_model(body: dict[str, Any]) -> dict[str, Any]:
-    """Submit the playbook plan quoted in the request (what a careful model does here)."""
+def careful_model(body: dict[str, Any], *, outspoken: bool = False) -> dict[str, Any]:
+    """Submit the playbook plan quoted in the request (what a careful model does here).
+    ``outspoken``: its rationale also names the prediction's largest driver, so a cached
+    plan fits only predictions that share that driver."""
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
     found = _PLAYBOOK_PLAN.search(user)
     if found is None:
@@ -54,8 +61,19 @@ def careful_model(body: dict[str, Any]) -> dict[str, Any]:
     steps = [{key: step[key] for key in ("id", "function", "tool", "arguments", "depends_on",
                                          "rationale", "expected_cost", "expected_value")}
              for step in plan["steps"]]
-    return completion(tool_calls=[call("submit_plan", {
-        "rationale": "The playbook plan fits this prediction.", "steps": steps})])
+    rationale = "The playbook plan fits this prediction."
+    prediction = _PREDICTION.search(user)
+    if outspoken and prediction is not None:
+        explanation = json.loads(prediction.group(2)).get("explanation") or {}
+        if explanation:
+            driver = max(explanation, key=lambda name: abs(explanation[name]))
+            rationale += f" It answers the {driver.replace('_', ' ')} signal."
+    return completion(tool_calls=[call("submit_plan", {"rationale": rationale,
+                                                       "steps": steps})])
+
+
+def outspoken_model(body: dict[str, Any]) -> dict[str, Any]:
+    return careful_model(body, outspoken=True)
 
 
 def actionable(home: Path) -> list[Prediction]:
@@ -80,6 +98,7 @@ def stream(predictions: list[Prediction], count: int) -> list[Prediction]:
 
 def run(label: str, predictions: list[Prediction], home: Path, url: str, *, planner: str,
         cache_hours: float, top_features: int) -> dict[str, Any]:
+    """Draft a plan for each prediction with the model behind ``url``; totals and scores."""
     settings = Settings(home=home, database_url=None, checkpoint_url=None, enterprise_url=None,
                         planner=planner, llm_base_url=url, llm_model="bench-model",
                         llm_api_key=None, llm_mode="tools", llm_backoff_seconds=0.0,
@@ -121,20 +140,23 @@ def main() -> None:
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--predictions", type=int, default=1000)
     parser.add_argument("--planner", choices=["llm", "hybrid"], default="llm")
-    parser.add_argument("--top-features", type=int, default=1,
-                        help="explanation features in the cache signature (default 1)")
+    parser.add_argument("--top-features", type=int, default=0,
+                        help="explanation features in the cache signature (default 0, as the "
+                             "product's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="do-bench-") as tmp, \
-            ScriptedServer(responder=careful_model) as server:
+            ScriptedServer(responder=careful_model) as server, \
+            ScriptedServer(responder=outspoken_model) as outspoken:
         base = actionable(Path(tmp) / "triage")
         plans = stream(base, args.predictions)
-        configs = [("no cache", 0.0, args.top_features),
-                   ("plan cache", 24.0 * 30, args.top_features)]
-        if args.top_features:
-            configs.append(("no drivers", 24.0 * 30, 0))
-        runs = [run(label, plans, Path(tmp) / label.replace(" ", "-"), server.url,
+        configs = [("no cache", server, 0.0, args.top_features),
+                   ("plan cache", server, 24.0 * 30, args.top_features)]
+        if not args.top_features:
+            configs.append(("top driver", server, 24.0 * 30, 1))
+        configs.append(("outspoken", outspoken, 24.0 * 30, args.top_features))
+        runs = [run(label, plans, Path(tmp) / label.replace(" ", "-"), model.url,
                     planner=args.planner, cache_hours=hours, top_features=top)
-                for label, hours, top in configs]
+                for label, model, hours, top in configs]
     print(f"{len(base)} actionable sample predictions, replayed to {len(plans)}; planner "
           f"{args.planner}; cache signature with {args.top_features} top feature(s)")
     rows = [
@@ -152,9 +174,12 @@ def main() -> None:
     print(f"{'':24}" + "".join(f"{r['label']:>14}" for r in runs))
     for name, value in rows:
         print(f"{name:24}" + "".join(f"{value(r):>14}" for r in runs))
-    if len(runs) == 3:
-        print("(no drivers: the plan cache with a signature that leaves out explanation "
-              "features, --top-features 0)")
+    if not args.top_features:
+        print("(top driver: the plan cache with a signature that also splits on the largest "
+              "explanation feature, --top-features 1)")
+    print("(outspoken: the plan cache, for a model whose rationale names the largest driver; "
+          "an entry is reused only where that driver is among the new prediction's top "
+          f"{DRIVER_DEPTH})")
     without, with_cache = (1000 * r["calls"] / r["plans"] for r in runs[:2])
     print(f"ratio: {with_cache / without if without else 0.0:.4f}")
 

@@ -3,9 +3,19 @@ new LLM call.
 
 Signature (SHA-256 of): planner, prompt version, prediction kind, playbook, the entity's
 class (the first of the features ``segment``, ``asset_class``, ``category``, ``class``;
-else the entity type), the baseline's step ids (which branch of the playbook applies),
-and the names of the ``top_features`` largest explanation attributions (by absolute
-weight, ties by name). A prompt change therefore starts a new cache.
+else the entity type), the baseline's step ids (which branch of the playbook applies:
+the playbook's ``when`` conditions already split predictions where the response must
+differ), and the names of the ``top_features`` largest explanation attributions (by
+absolute weight, ties by name; none by default). A prompt change starts a new cache.
+
+Drivers are matched by what the plan says, not split on up front. When an entry is
+stored, the explanation features that text the model wrote itself names (an argument
+that is not its baseline's value, a step or plan rationale; ``price_increase_pct`` or
+"price increase") are its *drivers*, and are part of its key. A lookup tries the keys
+for every subset of the new prediction's ``DRIVER_DEPTH`` largest attributions, so an
+entry is found only when each driver its plan speaks to is one of the new prediction's:
+a plan tailored to a price-driven churn is not reused for a support-driven one, while
+plans that keep to the playbook's wording (no drivers) are reused across all.
 
 Adaptation is deterministic. For each cached step and argument:
 
@@ -22,16 +32,26 @@ An identifier that has no counterpart in the new prediction makes the entry unus
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from itertools import combinations
 from typing import Any
 
 from agent.hashing import digest
 from agent.llm._bounds import identifiers
 from agent.models import Plan, Prediction, Step
 
-__all__ = ["CLASS_FEATURES", "adapt", "cache_body", "signature"]
+__all__ = ["CLASS_FEATURES", "DRIVER_DEPTH", "Unfit", "adapt", "cache_body", "driver_phrases",
+           "entry_key", "lookup_keys", "named_drivers", "signature"]
 
 CLASS_FEATURES = ("segment", "asset_class", "category", "class")
-BODY_VERSION = 1
+DRIVER_DEPTH = 3
+"""Attributions (by absolute weight) that count as a prediction's drivers."""
+BODY_VERSION = 2
+
+
+class Unfit(Exception):
+    """A cache entry matched the signature but cannot serve this prediction (why)."""
 
 
 def entity_class(prediction: Prediction) -> str:
@@ -56,20 +76,80 @@ def signature(prediction: Prediction, baseline: Plan | None, *, planner: str,
                    "drivers": top_features(prediction, top)})
 
 
+def entry_key(base: str, drivers: Iterable[str]) -> str:
+    """The key of an entry under signature ``base`` whose plan speaks to ``drivers``."""
+    return digest({"signature": base, "drivers": sorted(set(drivers))})
+
+
+def lookup_keys(base: str, prediction: Prediction) -> list[str]:
+    """Every key an entry that fits ``prediction`` can have (its drivers ⊆ the
+    prediction's largest ``DRIVER_DEPTH``), the fewest drivers first."""
+    top = top_features(prediction, DRIVER_DEPTH)
+    return [entry_key(base, subset) for size in range(len(top) + 1)
+            for subset in combinations(top, size)]
+
+
+def named_drivers(plan: Plan, baseline: Plan | None, prediction: Prediction) -> list[str]:
+    """The prediction's explanation features that text the model wrote in ``plan`` names."""
+    text = f" {_authored(plan, baseline)} "
+    return sorted(name for name in prediction.explanation
+                  if any(f" {_words(phrase)}" in text for phrase in driver_phrases(name)))
+
+
 def cache_body(plan: Plan, baseline: Plan | None, prediction: Prediction) -> dict[str, Any]:
     labels = {label: value for value, label in identifiers(prediction).items()}
     return {"version": BODY_VERSION, "plan": plan.model_dump(mode="json"),
             "baseline": baseline.model_dump(mode="json") if baseline else None,
-            "identifiers": labels}
+            "identifiers": labels, "drivers": named_drivers(plan, baseline, prediction)}
+
+
+_UNIT = re.compile(r"^(?:\d+[a-z]?|pct|percent|ratio|count|c|f|kg|h|d|hours|days|weeks|months)$")
+
+
+def driver_phrases(name: str) -> set[str]:
+    """Ways text may name the explanation feature ``name``, lower case: the name itself,
+    its words, and its first two words without trailing units (``price_increase_pct`` →
+    ``price increase``; ``bearing_temp_delta_c`` → ``bearing temp``, which also finds
+    "bearing temperature")."""
+    words = [w for w in re.split(r"[\W_]+", name.lower()) if w]
+    while len(words) > 1 and _UNIT.match(words[-1]):
+        words.pop()
+    phrases = {name.lower(), " ".join(words)}
+    if len(words) >= 2:
+        phrases.add(" ".join(words[:2]))
+    return {p for p in phrases if len(p) >= 4}
+
+
+def _authored(cached: Plan, old_base: Plan | None) -> str:
+    """The text of ``cached`` the model wrote itself (not copied from its baseline)."""
+    parts = [cached.rationale]
+    for step in cached.steps:
+        ref = _counterpart(old_base, step)
+        if ref is None or step.rationale != ref.rationale:
+            parts.append(step.rationale)
+        for arg, value in step.arguments.items():
+            if ref is None or value != ref.arguments.get(arg):
+                parts.append(_text(value))
+    return _words(" ".join(parts))
+
+
+def _words(text: str) -> str:
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
 def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *,
-          decision_id: str, version: int) -> Plan | None:
-    """The cached plan re-targeted at ``prediction``; None when it cannot be."""
+          decision_id: str, version: int) -> Plan:
+    """The cached plan re-targeted at ``prediction``; raises :class:`Unfit` when it
+    cannot be."""
     if body.get("version") != BODY_VERSION:
-        return None
+        raise Unfit("the entry was written by an older version")
     cached = Plan.model_validate(body["plan"])
     old_base = Plan.model_validate(body["baseline"]) if body.get("baseline") else None
+    ours = top_features(prediction, DRIVER_DEPTH)
+    foreign = [name for name in body.get("drivers", []) if name not in ours]
+    if foreign:
+        raise Unfit(f"the cached plan speaks to the driver {foreign[0]!r}, which is not one "
+                    f"of this prediction's")
     new_labels = {label: value for value, label in identifiers(prediction).items()}
     old_labels: dict[str, str] = body.get("identifiers", {})
     replacements = {old: new_labels[label] for label, old in old_labels.items()
@@ -80,23 +160,18 @@ def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *
         new_ref = _counterpart(baseline, step)
         arguments = {}
         for arg, value in step.arguments.items():
-            adapted = _argument(value, old_ref.arguments.get(arg) if old_ref else None,
-                                new_ref.arguments.get(arg) if new_ref else None, replacements)
-            if adapted is _MISS:
-                return None
-            arguments[arg] = adapted
+            arguments[arg] = _argument(value, old_ref.arguments.get(arg) if old_ref else None,
+                                       new_ref.arguments.get(arg) if new_ref else None,
+                                       replacements)
         cost, value_ = step.expected_cost, step.expected_value
         if new_ref is not None:
             cost, value_ = new_ref.expected_cost, new_ref.expected_value
         steps.append(step.model_copy(update={"arguments": arguments, "expected_cost": cost,
                                              "expected_value": value_}))
     if any(_mentions(s, old_labels.values(), replacements) for s in steps):
-        return None
+        raise Unfit("the cached plan names an identifier this prediction has no counterpart for")
     return cached.model_copy(update={"decision_id": decision_id, "version": version,
                                      "steps": tuple(steps)})
-
-
-_MISS = object()
 
 
 def _counterpart(baseline: Plan | None, step: Step) -> Step | None:

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from agent.errors import ConfigError, InvalidInputError, NotFoundError, PlanRejected
 from agent.guard import check_plan
 from agent.llm._bounds import BoundsReport, check_bounds, known_addresses, risk_rule
-from agent.llm._cache import adapt, cache_body, signature
+from agent.llm._cache import DRIVER_DEPTH, Unfit, adapt, cache_body, entry_key, lookup_keys, signature
 from agent.llm._client import ChatClient
 from agent.llm._dialog import Dialog
 from agent.llm._errors import GuardExhausted, LLMFailure, LLMModeUnsupported
@@ -67,7 +67,7 @@ class LLMOptions:
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     fallback: Literal["playbook", "human"] = "playbook"
     cache_ttl_hours: float = 24.0
-    cache_top_features: int = 1
+    cache_top_features: int = 0
     max_extra_steps: int = 1
     max_growth: float = 2.0
 
@@ -246,15 +246,16 @@ class LLMPlanner:
                     record: PlanningRecord) -> Plan | None:
         if self.options.cache_ttl_hours <= 0 or request.feedback:
             return None
-        key = self._signature(request, baseline)
+        keys = lookup_keys(self._signature(request, baseline), request.prediction)
         since = self._clock.now() - timedelta(hours=self.options.cache_ttl_hours)
-        entry = self._store.cache_get(key, newer_than=since)
+        entry = self._store.cache_get(keys, newer_than=since)
         if entry is None:
             return None
-        plan = adapt(entry["body"], request.prediction, baseline,
-                     decision_id=request.decision_id, version=request.version)
-        if plan is None:
-            record.notes.append("plan cache: an entry matched but could not be adapted")
+        try:
+            plan = adapt(entry["body"], request.prediction, baseline,
+                         decision_id=request.decision_id, version=request.version)
+        except Unfit as unfit:
+            record.notes.append(f"plan cache: an entry matched but does not fit: {unfit}")
             return None
         risk = risk_rule(baseline, self._tools)
         plan = plan.model_copy(update={"planner": self.name, "steps": tuple(
@@ -265,7 +266,7 @@ class LLMPlanner:
         if problems:
             record.notes.append(f"plan cache: the adapted plan was refused ({problems[0]})")
             return None
-        self._store.cache_hit(key, at=self._clock.now())
+        self._store.cache_hit(entry["signature"], at=self._clock.now())
         record.cache_hit = True
         record.notes.extend(bounds.notes)
         record.notes.append(f"plan cache: structure reused from decision "
@@ -275,12 +276,14 @@ class LLMPlanner:
     def _remember(self, request: PlanRequest, baseline: Plan | None, plan: Plan) -> None:
         if self.options.cache_ttl_hours <= 0 or request.feedback:
             return
-        self._store.cache_put(self._signature(request, baseline),
+        body = cache_body(plan, baseline, request.prediction)
+        if len(body["drivers"]) > DRIVER_DEPTH:
+            return  # it speaks to more drivers than any prediction is matched on
+        self._store.cache_put(entry_key(self._signature(request, baseline), body["drivers"]),
                               kind=request.prediction.kind,
                               playbook=baseline.playbook if baseline else None,
                               planner=self.name,
-                              body=cache_body(plan, baseline, request.prediction),
-                              source_decision_id=request.decision_id, at=self._clock.now())
+                              body=body, source_decision_id=request.decision_id, at=self._clock.now())
 
     # ------------------------------------------------------------------ fallback
 

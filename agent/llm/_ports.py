@@ -31,9 +31,10 @@ class LLMStore(Protocol):
         """Tokens spent on one decision so far (every plan version)."""
         ...
 
-    def cache_get(self, signature: str, *, newer_than: datetime) -> dict[str, Any] | None:
-        """The entry for ``signature`` (``body``, ``source_decision_id``…) if created after
-        ``newer_than``."""
+    def cache_get(self, signatures: Sequence[str], *, newer_than: datetime
+                  ) -> dict[str, Any] | None:
+        """The newest entry (``signature``, ``body``, ``source_decision_id``…) under any of
+        ``signatures`` created after ``newer_than``."""
         ...
 
     def cache_hit(self, signature: str, at: datetime | None = None) -> None:

@@ -4,6 +4,7 @@ for the caps, the plan cache (``plan_cache``) and planner ledger entries. Mixed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -75,13 +76,16 @@ class LLMRecords:
 
     # ------------------------------------------------------------------ plan cache
 
-    def cache_get(self, signature: str, *, newer_than: datetime) -> dict[str, Any] | None:
+    def cache_get(self, signatures: Sequence[str], *, newer_than: datetime
+                  ) -> dict[str, Any] | None:
+        """The newest entry under any of ``signatures`` created after ``newer_than``."""
         with self.reading() as conn:
             row = conn.execute(select(t.plan_cache)
-                               .where(t.plan_cache.c.signature == signature)).first()
-        if row is None or row.created_at < newer_than:
-            return None
-        return dict(row._mapping)
+                               .where(t.plan_cache.c.signature.in_(list(signatures)),
+                                      t.plan_cache.c.created_at >= newer_than)
+                               .order_by(t.plan_cache.c.created_at.desc(), t.plan_cache.c.signature)
+                               .limit(1)).first()
+        return None if row is None else dict(row._mapping)
 
     def cache_hit(self, signature: str, at: datetime | None = None) -> None:
         with self.transaction() as conn:

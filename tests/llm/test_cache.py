@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
+from agent.llm._cache import Unfit, adapt, driver_phrases, entry_key
+from agent.models import Prediction
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import Factory, World, baseline_steps, churn, plan_args, request
 
@@ -67,7 +71,7 @@ def test_an_entry_that_does_not_fit_is_a_miss(world: World, planner: Factory,
     p = planner(cache_ttl_hours=24)
     p.draft(request())
     # A low score: the playbook says 10 → 15; fine. Pin a hand-made entry that cannot fit:
-    entry = world.store.cache_get(p._signature(request(), _baseline(world)),
+    entry = world.store.cache_get([entry_key(p._signature(request(), _baseline(world)), [])],
                                   newer_than=world.clock.now().replace(year=2000))
     body = entry["body"]
     # Twice the playbook's value, which for the next prediction is over the limit of 30.
@@ -108,3 +112,47 @@ def test_a_hit_needs_no_budget_and_novel_plans_are_not_cached(
     draft = p.draft(request(prediction, decision="dec_llm_3"))
     assert draft.plan.planner == "llm" and draft.record.fallback is None
     assert world.store.cache_stats()["entries"] == 1
+
+
+def _support_driven(pid: str, account: str) -> Prediction:
+    return churn(pid, account=account).model_copy(update={"explanation": {
+        "support_tickets_90d": 0.9, "login_trend_30d": -0.3, "seat_utilization": 0.2}})
+
+
+def test_drivers_are_matched_by_what_the_plan_says(world: World, planner: Factory,
+                                                   openai_server: ScriptedServer) -> None:
+    # The first prediction is driven by support tickets and a price increase; the model
+    # words its offer note for the price increase.
+    steps = _llm_plan(world)
+    steps[0]["arguments"]["note"] = "Offset the recent price increase for this account"
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(steps))]))
+    p = planner(cache_ttl_hours=24)
+    p.draft(request())
+    entry = world.store.cache_get(
+        [entry_key(p._signature(request(), _baseline(world)), ["price_increase_pct"])],
+        newer_than=world.clock.now().replace(year=2000))
+    assert entry is not None and entry["body"]["drivers"] == ["price_increase_pct"]
+    # Same segment and playbook branch, but the price increase is not among its drivers:
+    # that note would not fit it, so the model is asked again.
+    other = _support_driven("c2", "ACC-10003")
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
+        _llm_plan(world, other)))]))
+    miss = p.draft(request(other, decision="dec_llm_2"))
+    assert not miss.record.cache_hit and miss.record.llm_calls == 1
+    # Its plan names no driver (the note names the entity only): it fits any prediction
+    # of the signature, such as a third support-driven one, without a call.
+    third = _support_driven("c3", "ACC-10004")
+    hit = p.draft(request(third, decision="dec_llm_3"))
+    assert hit.record.cache_hit and len(openai_server.requests) == 2
+    assert hit.plan.step("retention_offer").arguments["note"] == "Offer for ACC-10004"
+    assert world.store.cache_stats() == {"entries": 2, "hits": 1}
+    # Adapting re-checks the drivers, whatever key an entry was found under.
+    with pytest.raises(Unfit, match="price_increase_pct"):
+        adapt(entry["body"], third, None, decision_id="dec_llm_4", version=1)
+
+
+def test_driver_phrases() -> None:
+    assert driver_phrases("price_increase_pct") == {"price_increase_pct", "price increase"}
+    assert "bearing temp" in driver_phrases("bearing_temp_delta_c")
+    assert "login trend" in driver_phrases("login_trend_30d")
+    assert driver_phrases("nps") == set()  # too short to find in prose safely
