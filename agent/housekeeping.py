@@ -1,5 +1,5 @@
 """Housekeeping passes of the continuous loop: SLA reminders, escalations and expiry;
-checkpoint retention; polling sources on their schedules.
+checkpoint retention and ledger archival; polling sources on their schedules.
 
 Each pass is safe to run on every worker at once: alerts are claimed once per approval
 (insert-if-absent), expiry is a compare-and-set on the pending approval, retention and
@@ -16,20 +16,27 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from agent.errors import ConflictError, DecisionOpsError, InvalidInputError, ToolCallError
+from agent.errors import (
+    ConflictError,
+    DecisionOpsError,
+    InvalidInputError,
+    LedgerCorrupt,
+    ToolCallError,
+)
 from agent.hashing import short_id
 from agent.models import ApprovalStatus, Reject, utcnow
 from agent.settings import Settings, SourceConfig
 from agent.sources import FieldMapping, read_file, read_records
 
-__all__ = ["default_housekeeping", "expire_and_alert", "poll_source", "prune_checkpoints"]
+__all__ = ["archive_ledger", "default_housekeeping", "expire_and_alert", "poll_source",
+           "prune_checkpoints"]
 
 Runtime = Any  # agent.runtime.Runtime; not imported to keep this module free of the graph
 Pass = Callable[[Runtime], dict[str, int]]
 
 
 def default_housekeeping(settings: Settings) -> list[Pass]:
-    passes: list[Pass] = [expire_and_alert, prune_checkpoints]
+    passes: list[Pass] = [expire_and_alert, prune_checkpoints, archive_ledger]
     passes += [lambda rt, source=source: poll_source(rt, source) for source in settings.sources]
     return passes
 
@@ -122,6 +129,41 @@ def prune_checkpoints(rt: Runtime, now: datetime | None = None) -> dict[str, int
             pruned += 1
         rt.store.mark_pruned(ids)
     return {"pruned": pruned}
+
+
+_SEGMENTS_PER_TICK = 20
+_PARTIAL_AFTER = timedelta(days=1)
+
+
+def archive_ledger(rt: Runtime, now: datetime | None = None, *, flush: bool = False
+                   ) -> dict[str, int]:
+    """Archive ledger entries older than retention into compressed segments, up to
+    20 segments a tick. Full segments only (``ledger_segment_entries``), so a busy loop
+    does not write a small one every tick; what is due but fewer than that goes once its
+    oldest entry has been due for a day, or at once with ``flush``."""
+    settings: Settings = rt.settings
+    if not settings.ledger_archive:
+        return {"ledger_archived": 0}
+    now = now or utcnow()
+    cutoff = now - timedelta(days=settings.retention_days)
+    size = settings.ledger_segment_entries
+    archived = 0
+    with rt.store.exclusive("ledger-archive") as mine:
+        if not mine:
+            return {"ledger_archived": 0}
+        for _ in range(_SEGMENTS_PER_TICK):
+            try:
+                done = rt.store.archive_ledger(cutoff, max_entries=size,
+                                               min_entries=1 if flush else size,
+                                               partial_if_before=cutoff - _PARTIAL_AFTER)
+            except LedgerCorrupt:
+                # Nothing is archived past a break in the chain; ``ledger verify`` names
+                # it. The loop carries on with its other work.
+                break
+            if not done["segments"]:
+                break
+            archived += done["entries"]
+    return {"ledger_archived": archived}
 
 
 # ---------------------------------------------------------------------- sources

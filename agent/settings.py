@@ -96,7 +96,15 @@ class Settings(BaseSettings):
     """Polled by the continuous loop; see SourceConfig."""
     retention_days: float = Field(30.0, ge=0)
     """Checkpoints of decisions finished longer ago are deleted (the store keeps the
-    record, the plan, the executions and the ledger)."""
+    record, the plan, the executions and the ledger), and ledger entries older than this
+    are archived (``ledger_archive``)."""
+    ledger_archive: bool = True
+    """Move ledger entries past ``retention_days`` into compressed segments in the store
+    (still read and verified as one chain); off: they stay in the ``ledger`` table."""
+    ledger_segment_entries: int = Field(10_000, ge=100, le=1_000_000)
+    """Entries per archived segment. The loop archives full segments, and a smaller one
+    once its oldest entry has been due for a day (``decisionops ledger archive`` archives
+    everything due at once)."""
     sla_reminder_at: float = Field(0.5, gt=0, lt=1)
     """Share of an approval's SLA after which its approvers are reminded."""
     otel_exporter: Literal["none", "console", "otlp"] = "none"

@@ -4,8 +4,8 @@
    --workers N``), each on a fresh database with the same queue of predictions, under a
    policy that auto-approves every function (so the figure is the loop, not a person).
 2. Backlog drain: 10,000 queued predictions, the time until every one is decided.
-3. Storage per finished decision after retention (checkpoints pruned), PostgreSQL's
-   own sizes of every table and index (after VACUUM).
+3. Storage per finished decision after retention (checkpoints pruned, ledger archived),
+   PostgreSQL's own sizes of every table and index (after VACUUM).
 4. Worker RSS sampled over the drain: first, last, peak and the slope.
 
 Needs a PostgreSQL server (DECISIONOPS_TEST_PG_URL, default postgres@127.0.0.1:5432).
@@ -142,7 +142,7 @@ def _storage_after_retention(url: str, home: Path, policy: Path, env: dict[str, 
                              ) -> dict[str, float]:
     from sqlalchemy import create_engine, text
 
-    from agent.housekeeping import prune_checkpoints
+    from agent.housekeeping import archive_ledger, prune_checkpoints
     from agent.runtime import Runtime
     from agent.settings import Settings
 
@@ -150,6 +150,8 @@ def _storage_after_retention(url: str, home: Path, policy: Path, env: dict[str, 
     with Runtime(settings, actor="bench") as rt:
         before = _db_bytes(url)
         while prune_checkpoints(rt)["pruned"]:
+            pass
+        while archive_ledger(rt, flush=True)["ledger_archived"]:
             pass
         decisions = len(rt.store.decisions(limit=10**7))
     engine = create_engine(url, isolation_level="AUTOCOMMIT")

@@ -7,7 +7,7 @@
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
-    decisionops ledger verify|list
+    decisionops ledger verify|list|archive
     decisionops db upgrade|current
     decisionops plan explain DECISION     how a plan was drafted (prompt, model output, cost)
     decisionops eval --planner playbook,llm,hybrid   score planners on scenario cases

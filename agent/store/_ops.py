@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from agent.models import ApprovalStatus, DecisionStatus, utcnow
 from agent.store import _tables as t
 from agent.store._ops_tables import approval_alerts, source_state
+from agent.store._requests import hydrate_requests
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["OpsRecords"]
@@ -34,12 +35,13 @@ class OpsRecords:
     def pending_with_alerts(self, limit: int = 5000) -> list[dict[str, Any]]:
         """Pending approvals with the SLA alerts already sent for each (``alerts``)."""
         with self.reading() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(
+            rows = hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(
                 select(t.approvals.c.id, t.approvals.c.decision_id, t.approvals.c.function,
-                       t.approvals.c.plan_hash, t.approvals.c.requested_at,
-                       t.approvals.c.deadline, t.approvals.c.request)
+                       t.approvals.c.plan_version, t.approvals.c.plan_hash,
+                       t.approvals.c.requested_at, t.approvals.c.deadline,
+                       t.approvals.c.request)
                 .where(t.approvals.c.status == ApprovalStatus.PENDING.value)
-                .order_by(t.approvals.c.deadline).limit(limit))]
+                .order_by(t.approvals.c.deadline).limit(limit))))
             sent: dict[str, set[str]] = {}
             ids = [r["id"] for r in rows]
             for i in range(0, len(ids), 500):

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.errors import ConflictError, NotFoundError
@@ -24,7 +25,9 @@ from agent.hashing import short_id
 from agent.models import utcnow
 from agent.store import _service_tables as s
 from agent.store import _tables as t
-from agent.store.ledger import Event, LedgerEntry
+from agent.store._archive import archived_entries, search_filter
+from agent.store._requests import hydrate_requests
+from agent.store.ledger import Event, LedgerEntry, snapshot
 
 __all__ = ["ActiveHolds", "ServiceRecords"]
 
@@ -52,6 +55,8 @@ class ActiveHolds:
 
 
 class ServiceRecords:
+    engine: Engine
+
     # Provided by Store.
     def transaction(self, *, durable: bool = False
                     ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
@@ -333,7 +338,7 @@ class ServiceRecords:
         if functions is not None:
             query = query.where(a.c.function.in_(list(functions)))
         with self.reading() as conn:
-            rows = [_row(r) for r in conn.execute(query)]
+            rows = hydrate_requests(conn, (_row(r) for r in conn.execute(query)))
         far = datetime.max.replace(tzinfo=UTC)
         rows.sort(key=lambda r: ((r["deadline"] or far).replace(minute=0, second=0,
                                                                 microsecond=0),
@@ -369,5 +374,10 @@ class ServiceRecords:
         if text:
             query = query.where(or_(t.ledger.c.decision_id == text,
                                     and_(t.ledger.c.event.like(f"%{text}%"))))
-        with self.reading() as conn:
-            return [LedgerEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+        with snapshot(self.engine) as conn:
+            found = [LedgerEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+            if len(found) < limit:  # then the archived entries, newest segment first
+                matches = search_filter(conn.dialect.name, text=text, event=event, actor=actor)
+                found += islice((e for e in archived_entries(conn, newest_first=True)
+                                 if matches(e)), limit - len(found))
+        return found

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -196,6 +197,34 @@ ledger_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+ledger_segments = Table(
+    # Ledger entries archived after retention: a contiguous run of the chain, oldest
+    # first, compressed (see ``ledger.encode_segment``). ``verify`` walks these before
+    # the ``ledger`` rows.
+    "ledger_segments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("entries_count", Integer, nullable=False),
+    Column("first_at", Time, nullable=False),
+    Column("last_at", Time, nullable=False),
+    Column("prev_hash", String(64), nullable=False),  # hash of entry first_seq - 1
+    Column("last_hash", String(64), nullable=False),
+    Column("codec", String(16), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("raw_bytes", Integer, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Index("ux_ledger_segments_first_seq", "first_seq", unique=True),
+)
+
+ledger_segment_decisions = Table(
+    # Which segments hold entries of a decision, so its history decompresses only those.
+    "ledger_segment_decisions", metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("segment_id", Integer, ForeignKey("ledger_segments.id", ondelete="CASCADE"),
+           primary_key=True),
 )
 
 llm_calls = Table(

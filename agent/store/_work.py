@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.hashing import digest
@@ -21,7 +22,9 @@ from agent.models import (
     utcnow,
 )
 from agent.store import _tables as t
-from agent.store.ledger import Event, LedgerEntry
+from agent.store._archive import archived_entries
+from agent.store._requests import compact_request, hydrate_requests
+from agent.store.ledger import Event, LedgerEntry, snapshot
 
 __all__ = ["CallEnd", "CallStart"]
 
@@ -60,7 +63,29 @@ _SET_STEP_STATUS = (update(t.plan_steps)
                     .values(status=bindparam("st"), detail=bindparam("er")))
 
 
+_APPROVAL_IDS = select(t.approvals.c.id).where(
+    t.approvals.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_APPROVALS = insert(t.approvals)
+_ROUTE_STATUS = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
+                 .values(status=bindparam("st"), updated_at=bindparam("at")))
+_EXECUTIONS = (select(t.executions).where(t.executions.c.decision_id == bindparam("d"))
+               .order_by(t.executions.c.started_at, t.executions.c.idempotency_key))
+_KNOWN_CALLS = (select(t.executions.c.idempotency_key, t.executions.c.attempts,
+                       t.executions.c.arguments_hash)
+                .where(t.executions.c.idempotency_key.in_(bindparam("keys", expanding=True))))
+_INSERT_EXECUTIONS = insert(t.executions)
+_APPROVED_EVENTS = [f"approval.{s.value}" for s in (
+    ApprovalStatus.APPROVED, ApprovalStatus.EDITED, ApprovalStatus.AUTO_APPROVED)]
+_APPROVED_BODIES = (select(t.ledger.c.body)
+                    .where(t.ledger.c.decision_id == bindparam("d"),
+                           t.ledger.c.plan_hash == bindparam("h"),
+                           t.ledger.c.event.in_(_APPROVED_EVENTS))
+                    .order_by(t.ledger.c.seq))
+
+
 class WorkRecords:
+    engine: Engine
+
     # Provided by Store.
     def transaction(self, *, durable: bool = False
                     ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
@@ -97,7 +122,7 @@ class WorkRecords:
                     plan_version=req.plan_version, plan_hash=req.plan_hash,
                     function=req.function, interrupt_id=interrupt_id,
                     status=ApprovalStatus.PENDING.value, reason=req.reason,
-                    request=req.model_dump(mode="json"), requested_at=now,
+                    request=compact_request(req), requested_at=now,
                     deadline=now + timedelta(hours=sla_hours)))
                 events.append(Event(actor=actor, event="approval.requested",
                                     decision_id=req.decision_id, plan_hash=req.plan_hash,
@@ -115,34 +140,35 @@ class WorkRecords:
         status = DecisionStatus.AWAITING_APPROVAL if waiting_on else DecisionStatus.EXECUTING
         with self.transaction() as conn:
             self.check_fence(conn, decision_id, fence)
-            existing = set(conn.scalars(select(t.approvals.c.id).where(
-                t.approvals.c.id.in_([r.approval_id for r in auto]))))
+            existing = set(conn.scalars(_APPROVAL_IDS, {"ids": [r.approval_id for r in auto]})
+                           ) if auto else set()
             events = []
-            recorded, hashes = [], {}
+            recorded, hashes, rows = [], {}, []
             for req in auto:
                 if req.approval_id in existing:
                     continue
-                policy_actor = f"policy:{req.function}"
-                conn.execute(insert(t.approvals).values(
-                    id=req.approval_id, decision_id=req.decision_id,
-                    plan_version=req.plan_version, plan_hash=req.plan_hash,
-                    function=req.function, status=ApprovalStatus.AUTO_APPROVED.value,
-                    reason=req.reason, request=req.model_dump(mode="json"), requested_at=now,
-                    answered_at=now, approver=policy_actor,
+                rows.append({
+                    "id": req.approval_id, "decision_id": req.decision_id,
+                    "plan_version": req.plan_version, "plan_hash": req.plan_hash,
+                    "function": req.function, "interrupt_id": None,
+                    "status": ApprovalStatus.AUTO_APPROVED.value, "reason": req.reason,
+                    "request": compact_request(req), "requested_at": now, "deadline": None,
+                    "answered_at": now, "approver": f"policy:{req.function}",
                     # The approved arguments are the request's own (and their hashes are in
                     # the ledger): no second copy.
-                    answer={"type": "approve", "comment": "policy"},
-                    approved_arguments=None, applied_at=now))
+                    "answer": {"type": "approve", "comment": "policy"},
+                    "approved_arguments": None, "applied_at": now})
                 recorded.append({"approval_id": req.approval_id, "function": req.function})
-                hashes.update({s.id: digest(s.arguments) for s in req.steps})
+                hashes.update({s.id: s.arguments_hash for s in req.steps})
+            if rows:
+                conn.execute(_INSERT_APPROVALS, rows)
             if recorded:
                 # One entry for every function policy approved: the approvals and the hash
                 # of each approved argument set (what the executor checks against).
                 events.append(Event(actor="policy", event="approval.auto_approved",
                                     decision_id=decision_id, plan_hash=plan_hash,
                                     body={"approvals": recorded, "approved_hashes": hashes}))
-            conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id)
-                         .values(status=status.value, updated_at=now))
+            conn.execute(_ROUTE_STATUS, {"d": decision_id, "st": status.value, "at": now})
             events.append(Event(actor=actor, event=f"decision.{status.value}",
                                 decision_id=decision_id, plan_hash=plan_hash,
                                 body={"waiting_on": list(waiting_on)}))
@@ -151,9 +177,9 @@ class WorkRecords:
     def approval(self, approval_id: str) -> dict[str, Any]:
         with self.reading() as conn:
             row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
-        if row is None:
-            raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
-        return dict(row._mapping)
+            if row is None:
+                raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
+            return hydrate_requests(conn, [dict(row._mapping)])[0]
 
     def approvals(self, *, decision_id: str | None = None, function: str | None = None,
                   status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
@@ -165,7 +191,7 @@ class WorkRecords:
         if status:
             query = query.where(t.approvals.c.status == status)
         with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(query)))
 
     def answer_approval(self, approval_id: str, *, plan_hash: str, status: ApprovalStatus,
                         approver: str, answer: dict[str, Any],
@@ -205,18 +231,15 @@ class WorkRecords:
         if decision_id:
             query = query.where(t.approvals.c.decision_id == decision_id)
         with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.order_by(t.approvals.c.answered_at))]
+            return hydrate_requests(conn, (dict(r._mapping) for r in
+                                           conn.execute(query.order_by(t.approvals.c.answered_at))))
 
     def approved_hashes(self, decision_id: str, plan_hash: str) -> dict[str, str]:
         """step id → hash of the arguments an approver (or policy) approved, read from the
         ledger, which a change to the approvals table cannot alter unnoticed."""
-        events = [f"approval.{s.value}" for s in (ApprovalStatus.APPROVED, ApprovalStatus.EDITED,
-                                                  ApprovalStatus.AUTO_APPROVED)]
         out: dict[str, str] = {}
         with self.reading() as conn:
-            for body in conn.scalars(select(t.ledger.c.body).where(
-                    t.ledger.c.decision_id == decision_id, t.ledger.c.plan_hash == plan_hash,
-                    t.ledger.c.event.in_(events)).order_by(t.ledger.c.seq)):
+            for body in conn.scalars(_APPROVED_BODIES, {"d": decision_id, "h": plan_hash}):
                 out.update(body.get("approved_hashes") or {})
         return out
 
@@ -244,9 +267,7 @@ class WorkRecords:
 
     def executions(self, decision_id: str) -> list[dict[str, Any]]:
         with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(t.executions).where(t.executions.c.decision_id == decision_id)
-                .order_by(t.executions.c.started_at, t.executions.c.idempotency_key))]
+            return [dict(r._mapping) for r in conn.execute(_EXECUTIONS, {"d": decision_id})]
 
     def start_calls(self, *, decision_id: str, plan_version: int, plan_hash: str,
                     calls: Sequence[CallStart], actor: str, fence: int | None,
@@ -262,10 +283,7 @@ class WorkRecords:
             self.check_fence(conn, decision_id, fence)
             events = self._finish(conn, decision_id, plan_version, plan_hash, finished, actor, now)
             known = {r.idempotency_key: r for r in conn.execute(
-                select(t.executions.c.idempotency_key, t.executions.c.attempts,
-                       t.executions.c.arguments_hash)
-                .where(t.executions.c.idempotency_key.in_([c.key for c in calls])))
-                } if calls else {}
+                _KNOWN_CALLS, {"keys": [c.key for c in calls]})} if calls else {}
             fresh = []
             for call in calls:
                 row = known.get(call.key)
@@ -287,7 +305,7 @@ class WorkRecords:
                              .values(attempts=row.attempts + 1,
                                      status=ExecutionStatus.STARTED.value))
             if fresh:
-                conn.execute(insert(t.executions), fresh)
+                conn.execute(_INSERT_EXECUTIONS, fresh)
             if calls:
                 # One entry per batch of calls (a wave): which calls, with which keys and
                 # argument hashes, are about to be made.
@@ -368,8 +386,13 @@ class WorkRecords:
 
     def ledger_entries(self, decision_id: str | None = None, limit: int = 1000
                        ) -> list[LedgerEntry]:
-        query = select(t.ledger).order_by(t.ledger.c.seq).limit(limit)
+        """Oldest first: the archived entries (segments), then the ``ledger`` rows."""
+        query = select(t.ledger).order_by(t.ledger.c.seq)
         if decision_id:
             query = query.where(t.ledger.c.decision_id == decision_id)
-        with self.reading() as conn:
-            return [LedgerEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+        with snapshot(self.engine) as conn:
+            entries = list(islice(archived_entries(conn, decision_id=decision_id or None), limit))
+            if len(entries) < limit:
+                entries += [LedgerEntry.model_validate(dict(r._mapping))
+                            for r in conn.execute(query.limit(limit - len(entries)))]
+        return entries

@@ -5,12 +5,19 @@ deleting or reordering any entry breaks the chain from that point on. Appends ha
 inside the caller's transaction (so a transition and its ledger entry commit together)
 and serialize on the single ``ledger_head`` row, which also records the newest hash so
 a truncated tail is caught too.
+
+After retention, the oldest entries move into compressed segments (``ledger_segments``,
+written by ``Store.archive_ledger``); the format (``encode_segment``/``decode_segment``)
+lives here, and ``verify`` walks the segments, then the ``ledger`` rows, as one chain.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import json
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from agent.hashing import canonical_json
-from agent.store._tables import ledger, ledger_head
+from agent.store._tables import ledger, ledger_head, ledger_segments
 
-__all__ = ["GENESIS", "Event", "LedgerEntry", "VerifyReport", "append", "entry_hash", "verify"]
+__all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "append",
+           "decode_segment", "encode_segment", "entry_hash", "lock_head", "snapshot", "verify"]
 
 GENESIS = "0" * 64
+SEGMENT_CODEC = "zlib"
 
 _HEAD_FOR_UPDATE = (select(ledger_head.c.seq, ledger_head.c.hash)
                     .where(ledger_head.c.id == 1).with_for_update())
@@ -91,6 +100,73 @@ def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[L
     return entries
 
 
+def lock_head(conn: Connection) -> None:
+    """Lock the head row for the rest of ``conn``'s transaction: appends by others queue
+    behind it (SQLite: the write transaction already holds the database lock)."""
+    conn.execute(_HEAD_FOR_UPDATE).one()
+
+
+# ---------------------------------------------------------------------- segments
+
+
+def encode_segment(entries: Sequence[LedgerEntry]) -> tuple[bytes, int]:
+    """A segment body: zlib (level 9) of UTF-8 JSON lines, one entry per line, oldest
+    first. Returns the body and its uncompressed size. Each line holds what the entry's
+    hash covers, and the hash; not ``prev_hash``, which is the hash on the line before
+    (the segment row records the first one's)."""
+    raw = "".join(json.dumps({"seq": e.seq, "at": _aware(e.at).isoformat(timespec="microseconds"),
+                              "actor": e.actor, "event": e.event, "decision_id": e.decision_id,
+                              "plan_hash": e.plan_hash, "body": e.body, "hash": e.hash},
+                             ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+                  for e in entries).encode("utf-8")
+    return zlib.compress(raw, 9), len(raw)
+
+
+def decode_segment(body: bytes, prev_hash: str, codec: str = SEGMENT_CODEC) -> list[LedgerEntry]:
+    """The entries of a segment body, oldest first, each ``prev_hash`` restored from the
+    order (the first one's is ``prev_hash``, the segment's). Raises ``ValueError`` naming
+    what is wrong when the body does not decompress or parse; whether the entries verify
+    is ``verify``'s business."""
+    if codec != SEGMENT_CODEC:
+        raise ValueError(f"unknown codec {codec!r}")
+    try:
+        text = zlib.decompress(body).decode("utf-8")
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise ValueError(f"its body does not decompress ({exc})") from exc
+    # Split on "\n" only: JSON escapes it inside strings, but not U+2028 and the like,
+    # which str.splitlines() would also split on.
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    entries = []
+    prev = prev_hash
+    for number, line in enumerate(lines, start=1):
+        try:
+            item = json.loads(line)
+            entry = LedgerEntry(seq=item["seq"], at=datetime.fromisoformat(item["at"]),
+                                actor=item["actor"], event=item["event"],
+                                decision_id=item["decision_id"], plan_hash=item["plan_hash"],
+                                body=item["body"], prev_hash=prev, hash=item["hash"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"line {number} of its body does not parse ({exc})") from exc
+        entries.append(entry)
+        prev = entry.hash
+    return entries
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection whose reads all see one state of the store (PostgreSQL:
+    REPEATABLE READ; SQLite: one deferred read transaction on the WAL), so segments and
+    ledger rows read one after the other agree even while archival moves entries."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            conn.execution_options(read_only=True)
+        yield conn
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     ok: bool
@@ -98,42 +174,91 @@ class VerifyReport:
     first_bad_seq: int | None = None
     problem: str = ""
     head_hash: str = GENESIS
+    archived: int = 0
+    """Of ``entries``, how many were verified from archived segments."""
 
 
-def _rows(engine: Engine) -> Iterator[Any]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=2000).execute(
-            select(ledger).order_by(ledger.c.seq))
-        yield from result
+class _Broken(Exception):
+    def __init__(self, seq: int, problem: str) -> None:
+        super().__init__(problem)
+        self.seq = seq
+        self.problem = problem
+
+
+@dataclass
+class _Walk:
+    """The chain walked so far: what the next entry must be and link to."""
+
+    prev: str = GENESIS
+    expected: int = 1
+    count: int = 0
+    archived: int = 0
+
+    def step(self, seq: int, prev_hash: str, digest: str, at: datetime, event: Event,
+             where: str = "") -> None:
+        if seq != self.expected:
+            what = "missing" if seq > self.expected else "out of order"
+            raise _Broken(self.expected, f"entry {self.expected} is {what} (found {seq} next"
+                          f"{where})")
+        if prev_hash != self.prev:
+            raise _Broken(seq, f"entry {seq}{where} does not link to entry {seq - 1} "
+                          "(entries deleted or reordered before it)")
+        if entry_hash(self.prev, seq, at, event) != digest:
+            raise _Broken(seq, f"entry {seq} ({event.event}){where} was altered: its content "
+                          "does not match its hash")
+        self.prev = digest
+        self.expected += 1
+        self.count += 1
+
+
+def _check_segment(seg: Any, entries: list[LedgerEntry], where: str) -> None:
+    if not entries:
+        raise _Broken(seg.first_seq, f"{where} holds no entries")
+    recorded = {"entries_count": seg.entries_count, "first_seq": seg.first_seq,
+                "last_seq": seg.last_seq, "last_hash": seg.last_hash,
+                "first_at": seg.first_at, "last_at": seg.last_at}
+    actual = {"entries_count": len(entries), "first_seq": entries[0].seq,
+              "last_seq": entries[-1].seq, "last_hash": entries[-1].hash,
+              "first_at": entries[0].at, "last_at": entries[-1].at}
+    wrong = [k for k in recorded if recorded[k] != actual[k]]
+    if wrong:
+        raise _Broken(seg.first_seq, f"{where}: its record does not match its entries "
+                      f"({', '.join(wrong)})")
 
 
 def verify(engine: Engine) -> VerifyReport:
-    """Walk the chain; report the first entry that does not verify."""
-    prev = GENESIS
-    expected_seq = 1
-    count = 0
-    for row in _rows(engine):
-        if row.seq != expected_seq:
-            what = "missing" if row.seq > expected_seq else "out of order"
-            return VerifyReport(False, count, expected_seq,
-                                f"entry {expected_seq} is {what} (found {row.seq} next)", prev)
-        if row.prev_hash != prev:
-            return VerifyReport(False, count, row.seq,
-                                f"entry {row.seq} does not link to entry {row.seq - 1} "
-                                "(entries deleted or reordered before it)", prev)
-        event = Event(actor=row.actor, event=row.event, decision_id=row.decision_id,
-                      plan_hash=row.plan_hash, body=row.body)
-        if entry_hash(prev, row.seq, row.at, event) != row.hash:
-            return VerifyReport(False, count, row.seq,
-                                f"entry {row.seq} ({row.event}) was altered: its content does "
-                                "not match its hash", prev)
-        prev = row.hash
-        expected_seq += 1
-        count += 1
-    with engine.connect() as conn:
-        head = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).first()
+    """Walk the chain, archived segments first, then the ledger rows; report the first
+    entry that does not verify."""
+    walk = _Walk()
+    try:
+        with snapshot(engine) as conn:
+            segments = conn.execute(select(ledger_segments).order_by(ledger_segments.c.first_seq)
+                                    .execution_options(yield_per=2))
+            for seg in segments:  # one decompressed at a time
+                where = f"archived segment {seg.id} (entries {seg.first_seq} to {seg.last_seq})"
+                try:
+                    entries = decode_segment(seg.body, seg.prev_hash, seg.codec)
+                except ValueError as exc:
+                    raise _Broken(seg.first_seq, f"{where} cannot be read: {exc}") from exc
+                for entry in entries:
+                    walk.step(entry.seq, entry.prev_hash, entry.hash, entry.at, entry,
+                              f" in {where}")
+                _check_segment(seg, entries, where)
+                walk.archived += len(entries)
+            rows = conn.execute(select(ledger).order_by(ledger.c.seq)
+                                .execution_options(yield_per=2000))
+            for row in rows:
+                walk.step(row.seq, row.prev_hash, row.hash, row.at,
+                          Event(actor=row.actor, event=row.event, decision_id=row.decision_id,
+                                plan_hash=row.plan_hash, body=row.body))
+            head = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).first()
+    except _Broken as broken:
+        return VerifyReport(False, walk.count, broken.seq, broken.problem, walk.prev,
+                            archived=walk.archived)
+    count, prev = walk.count, walk.prev
     if head is not None and (head.seq != count or head.hash != prev):
         return VerifyReport(False, count, count + 1 if head.seq > count else head.seq,
                             f"the chain ends at entry {count} but the head records entry "
-                            f"{head.seq}: entries were removed from the end", prev)
-    return VerifyReport(True, count, None, "", prev)
+                            f"{head.seq}: entries were removed from the end", prev,
+                            archived=walk.archived)
+    return VerifyReport(True, count, None, "", prev, archived=walk.archived)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.models import (
@@ -24,6 +24,7 @@ from agent.models import (
 )
 from agent.store import _tables as t
 from agent.store import ledger as _ledger
+from agent.store._archive import ArchiveRecords
 from agent.store._claims import ClaimRecords
 from agent.store._engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
 from agent.store._llm import LLMRecords
@@ -39,6 +40,28 @@ _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 _CHUNK = 500
 
+# Statements of the per-decision path, built once: building a statement with its values
+# inline costs more than executing it on SQLite.
+_PREDICTION_ROW = select(t.predictions).where(t.predictions.c.id == bindparam("id"))
+_DECISION_ROW = select(t.decisions).where(t.decisions.c.id == bindparam("id"))
+_DECISION_EXISTS = select(t.decisions.c.id).where(t.decisions.c.id == bindparam("id"))
+_INSERT_DECISION = insert(t.decisions)
+_SET_STATUS = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
+               .values(status=bindparam("st"), updated_at=bindparam("at"),
+                       error=bindparam("er")))
+_FINISH_DECISION = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
+                    .values(status=bindparam("st"), updated_at=bindparam("at"),
+                            error=bindparam("er"), finished_at=bindparam("at"),
+                            lease_owner=None, lease_until=None))
+_PLAN_KEY = ((t.plans.c.decision_id == bindparam("d")) & (t.plans.c.version == bindparam("v")))
+_PLAN_EXISTS = select(t.plans.c.hash, t.plans.c.verdict, t.plans.c.meta).where(_PLAN_KEY)
+_PLAN_BODY = select(t.plans.c.body).where(_PLAN_KEY)
+_INSERT_PLAN = insert(t.plans)
+_INSERT_STEPS = insert(t.plan_steps)
+_SET_PLAN = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
+             .values(plan_version=bindparam("v"), plan_hash=bindparam("h"),
+                     updated_at=bindparam("at")))
+
 
 @dataclass
 class IngestResult:
@@ -48,7 +71,8 @@ class IngestResult:
     """Kinds no playbook answers (ingested; triage will drop them)."""
 
 
-class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, ServiceRecords):
+class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, ServiceRecords,
+            ArchiveRecords):
     """Our tables. Construct with :meth:`open`, which migrates the schema to head."""
 
     def __init__(self, engine: Engine) -> None:
@@ -151,8 +175,7 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
 
     def prediction_row(self, prediction_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:
-            row = conn.execute(select(t.predictions)
-                               .where(t.predictions.c.id == prediction_id)).first()
+            row = conn.execute(_PREDICTION_ROW, {"id": prediction_id}).first()
         return dict(row._mapping) if row else None
 
     def untriaged(self, limit: int = 1000) -> list[Prediction]:
@@ -228,15 +251,15 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
         token, or None when the decision already exists."""
         now = utcnow()
         with self.transaction() as conn:
-            exists = conn.scalar(select(t.decisions.c.id).where(t.decisions.c.id == decision_id))
-            if exists:
+            if conn.scalar(_DECISION_EXISTS, {"id": decision_id}):
                 return None
-            conn.execute(insert(t.decisions).values(
-                id=decision_id, prediction_id=prediction.id, kind=prediction.kind,
-                entity_id=prediction.entity_id, playbook=playbook,
-                status=DecisionStatus.PLANNING.value, plan_version=0,
-                expected_value=expected_value, created_at=now, updated_at=now, fence=1,
-                lease_owner=actor, lease_until=now + timedelta(seconds=lease_seconds)))
+            conn.execute(_INSERT_DECISION, {
+                "id": decision_id, "prediction_id": prediction.id, "kind": prediction.kind,
+                "entity_id": prediction.entity_id, "playbook": playbook,
+                "status": DecisionStatus.PLANNING.value, "plan_version": 0,
+                "expected_value": expected_value, "created_at": now, "updated_at": now,
+                "fence": 1, "lease_owner": actor,
+                "lease_until": now + timedelta(seconds=lease_seconds)})
             self.record(conn, [Event(actor=actor, event="decision.started",
                                      decision_id=decision_id,
                                      body={"prediction_id": prediction.id,
@@ -245,7 +268,7 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
 
     def decision(self, decision_id: str) -> dict[str, Any]:
         with self.reading() as conn:
-            row = conn.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).first()
+            row = conn.execute(_DECISION_ROW, {"id": decision_id}).first()
         if row is None:
             raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
         return dict(row._mapping)
@@ -271,11 +294,9 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
         now = utcnow()
         with self.transaction(durable=status.terminal) as conn:
             self.check_fence(conn, decision_id, fence)
-            values: dict[str, Any] = {"status": status.value, "updated_at": now, "error": error}
-            if status.terminal:
-                # A finished decision needs no lease: release it in the same commit.
-                values.update(finished_at=now, lease_owner=None, lease_until=None)
-            conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id).values(**values))
+            # A finished decision needs no lease: release it in the same commit.
+            conn.execute(_FINISH_DECISION if status.terminal else _SET_STATUS,
+                         {"d": decision_id, "st": status.value, "at": now, "er": error})
             self.record(conn, [Event(actor=actor, event=f"decision.{status.value}",
                                      decision_id=decision_id, plan_hash=plan_hash,
                                      body={**(body or {}), **({"error": error} if error else {})})],
@@ -292,9 +313,8 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
         now = utcnow()
         with self.transaction() as conn:
             self.check_fence(conn, plan.decision_id, fence)
-            key = (t.plans.c.decision_id == plan.decision_id) & (t.plans.c.version == plan.version)
-            exists = conn.execute(select(t.plans.c.hash, t.plans.c.verdict, t.plans.c.meta)
-                                  .where(key)).first()
+            key = {"d": plan.decision_id, "v": plan.version}
+            exists = conn.execute(_PLAN_EXISTS, key).first()
             if exists is not None:
                 if exists.hash == plan.hash and exists.verdict == verdict:
                     return
@@ -302,21 +322,22 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
                     raise ConflictError(f"plan {plan.decision_id} v{plan.version} was already "
                                         f"{exists.verdict}")
                 record = record or exists.meta
-                conn.execute(t.plans.delete().where(key))
+                conn.execute(t.plans.delete().where(_PLAN_KEY), key)
                 conn.execute(t.plan_steps.delete().where(
                     (t.plan_steps.c.decision_id == plan.decision_id)
                     & (t.plan_steps.c.plan_version == plan.version)))
-            conn.execute(insert(t.plans).values(
-                decision_id=plan.decision_id, version=plan.version, hash=plan.hash,
-                planner=plan.planner, playbook=plan.playbook, body=plan.model_dump(mode="json"),
-                verdict=verdict, problems=list(problems), meta=record, created_at=now))
-            conn.execute(insert(t.plan_steps), [
+            conn.execute(_INSERT_PLAN, {
+                "decision_id": plan.decision_id, "version": plan.version, "hash": plan.hash,
+                "planner": plan.planner, "playbook": plan.playbook,
+                "body": plan.model_dump(mode="json"), "verdict": verdict,
+                "problems": list(problems), "meta": record, "created_at": now})
+            conn.execute(_INSERT_STEPS, [
                 {"decision_id": plan.decision_id, "plan_version": plan.version, "step_id": s.id,
                  "function": s.function, "tool": s.tool, "arguments": s.arguments,
                  "arguments_hash": s.arguments_hash, "depends_on": list(s.depends_on),
                  "risk": s.risk.value, "status": "proposed"} for s in plan.steps])
-            conn.execute(update(t.decisions).where(t.decisions.c.id == plan.decision_id)
-                         .values(plan_version=plan.version, plan_hash=plan.hash, updated_at=now))
+            conn.execute(_SET_PLAN, {"d": plan.decision_id, "v": plan.version, "h": plan.hash,
+                                     "at": now})
             if supersede_previous:
                 conn.execute(update(t.approvals).where(
                     t.approvals.c.decision_id == plan.decision_id,
@@ -339,11 +360,13 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
         return dict(row._mapping) if row else None
 
     def plan(self, decision_id: str, version: int | None = None) -> Plan:
-        query = select(t.plans.c.body).where(t.plans.c.decision_id == decision_id)
-        query = (query.where(t.plans.c.version == version) if version is not None
-                 else query.order_by(t.plans.c.version.desc()).limit(1))
         with self.reading() as conn:
-            body = conn.scalar(query)
+            if version is not None:
+                body = conn.scalar(_PLAN_BODY, {"d": decision_id, "v": version})
+            else:
+                body = conn.scalar(select(t.plans.c.body)
+                                   .where(t.plans.c.decision_id == decision_id)
+                                   .order_by(t.plans.c.version.desc()).limit(1))
         if body is None:
             raise NotFoundError(f"no plan for decision {decision_id!r}", field="decision_id")
         return Plan.model_validate(body)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from agent.errors import ConflictError, PermissionDenied, ToolArgumentsError
-from agent.models import Approve, Edit, Reject, Revise
+from agent.models import ApprovalRequest, Approve, Edit, Reject, Revise
 from agent.runtime import Runtime
 from agent.store import _tables as t
 from tests.graphs.conftest import churn, failure, pending, start, steps
@@ -25,6 +25,30 @@ def test_policy_splits_plan_into_auto_approved_and_human_parts(rt: Runtime) -> N
     auto = rt.store.approvals(decision_id=result.decision_id, status="auto_approved")
     assert [a["function"] for a in auto] == ["support"]
     assert rt.enterprise.effects() == []  # nothing runs before every function answered
+
+
+def test_requests_are_stored_by_reference_to_the_plan_and_read_back_whole(rt: Runtime
+                                                                          ) -> None:
+    result = start(rt, churn())
+    plan = rt.store.plan(result.decision_id)
+    finance = pending(rt, result.decision_id)["finance"]
+    with rt.store.reading() as conn:
+        stored = conn.scalar(select(t.approvals.c.request).where(t.approvals.c.id == finance["id"]))
+    assert stored["steps"] == ["goodwill_credit"]  # ids only: the plan holds the steps
+    request = ApprovalRequest.model_validate(finance["request"])
+    assert request.steps == tuple(s for s in plan.steps if s.function == "finance")
+    assert (request.approval_id, request.plan_hash) == (finance["id"], plan.hash)
+    assert request.approvers and "sales:retention_offer" in request.other_steps
+    for listing in (rt.store.approval(finance["id"]), *rt.store.pending_inbox(["finance"]),
+                    *rt.store.pending_with_alerts()):
+        if listing["id"] == finance["id"]:
+            assert listing["request"] == finance["request"]
+    # A request stored whole (as before) is returned as it is.
+    whole = {**finance["request"], "reason": "stored whole"}
+    with rt.store.transaction() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == finance["id"])
+                     .values(request=whole))
+    assert rt.store.approval(finance["id"])["request"] == whole
 
 
 @pytest.mark.parametrize("order", [("sales", "finance"), ("finance", "sales")])

@@ -1,0 +1,216 @@
+"""Ledger archival: after retention, the oldest run of ledger entries moves out of the
+``ledger`` table into one compressed segment (``ledger_segments``), with a map of which
+segments hold which decision's entries. Also the read side that merges segments back in
+(``archived_entries``, ``search_filter``), used by the ledger readers of ``Store``.
+Mixed into ``Store``; not used on its own. The segment format and ``verify`` are in
+``ledger``.
+
+What is archived is always a prefix of the chain, and never an entry that live work
+still reads from the ``ledger`` table (the approvals of an active decision, who ingested
+its prediction): see ``_live_floor``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from agent.errors import LedgerCorrupt
+from agent.models import DecisionStatus, TriageAction, utcnow
+from agent.store import _tables as t
+from agent.store.ledger import (
+    GENESIS,
+    SEGMENT_CODEC,
+    LedgerEntry,
+    decode_segment,
+    encode_segment,
+    lock_head,
+)
+
+__all__ = ["ArchiveRecords", "archived_entries", "search_filter"]
+
+_LIVE = [s.value for s in DecisionStatus if not s.terminal]
+_SEGMENTS, _MAP = t.ledger_segments, t.ledger_segment_decisions
+
+
+class ArchiveRecords:
+    # Provided by Store.
+    def transaction(self, *, durable: bool = False
+                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+
+    def archive_ledger(self, before: datetime, *, max_entries: int = 10_000,
+                       min_entries: int = 1, partial_if_before: datetime | None = None
+                       ) -> dict[str, int]:
+        """Archive one segment: the oldest ledger entries, in order, up to ``max_entries``,
+        stopping at the first entry at or after the cutoff (``before``, or earlier when
+        live work still reads entries from then). A run shorter than ``min_entries`` is
+        left for later unless its oldest entry is older than ``partial_if_before``.
+
+        Returns ``segments`` (0 or 1), ``entries``, ``raw_bytes`` and ``stored_bytes``
+        (and ``first_seq``/``last_seq`` of a segment written). Raises ``LedgerCorrupt``,
+        archiving nothing, when the rows do not continue the archived chain (an entry
+        missing, a ``prev_hash`` that is not the hash before it): a segment does not keep
+        ``prev_hash``, so a break there would be lost, not baked in. An altered entry is
+        archived as it is, its stored hash with it, and ``verify`` names it all the same.
+        """
+        nothing = {"segments": 0, "entries": 0, "raw_bytes": 0, "stored_bytes": 0}
+        with self.transaction() as conn:
+            # Appends wait until this commits, so none can slip an entry of a prediction
+            # the live floor did not see yet under the cutoff (and any made later is
+            # timed after ``now``, past the cutoff).
+            lock_head(conn)
+            cutoff = min(before, utcnow())
+            first_at = conn.scalar(select(t.ledger.c.at).order_by(t.ledger.c.seq).limit(1))
+            if first_at is None or first_at >= cutoff:
+                return nothing
+            floor = _live_floor(conn)
+            if floor is not None:
+                cutoff = min(cutoff, floor)
+            if first_at >= cutoff:
+                return nothing
+            entries = _due(conn, cutoff, max_entries)
+            if not entries or (len(entries) < min_entries and not (
+                    partial_if_before is not None and entries[0].at < partial_if_before)):
+                return nothing
+            body, raw_bytes = encode_segment(entries)
+            first, last = entries[0], entries[-1]
+            segment_id = conn.execute(insert(_SEGMENTS).values(
+                first_seq=first.seq, last_seq=last.seq, entries_count=len(entries),
+                first_at=first.at, last_at=last.at, prev_hash=first.prev_hash,
+                last_hash=last.hash, codec=SEGMENT_CODEC, body=body, raw_bytes=raw_bytes,
+                created_at=utcnow())).inserted_primary_key[0]
+            decisions = sorted({e.decision_id for e in entries if e.decision_id})
+            if decisions:
+                conn.execute(insert(_MAP), [{"decision_id": d, "segment_id": segment_id}
+                                            for d in decisions])
+            conn.execute(delete(t.ledger).where(t.ledger.c.seq.between(first.seq, last.seq)))
+        return {"segments": 1, "entries": len(entries), "raw_bytes": raw_bytes,
+                "stored_bytes": len(body), "first_seq": first.seq, "last_seq": last.seq}
+
+
+def _live_floor(conn: Connection) -> datetime | None:
+    """The earliest ingestion time of a prediction that live work may still read ledger
+    entries of: its decision is not finished, or it has none yet but may get one
+    (untriaged, or triaged ``act``). Every entry about such a prediction or its decision
+    was appended at or after that time. Holdout predictions (``hold``) never get a
+    decision, and an operator hold is triaged ``drop``: neither keeps entries here."""
+    p, d = t.predictions, t.decisions
+    queries = [
+        select(func.min(p.c.ingested_at)).join(d, d.c.prediction_id == p.c.id)
+        .where(d.c.status.in_(_LIVE)),
+        select(func.min(p.c.ingested_at)).where(p.c.triaged_at.is_(None)),
+        select(func.min(p.c.ingested_at)).outerjoin(d, d.c.prediction_id == p.c.id)
+        .where(p.c.triage_action == TriageAction.ACT.value, d.c.id.is_(None)),
+    ]
+    times = [at for at in (conn.scalar(q) for q in queries) if at is not None]
+    return min(times, default=None)
+
+
+def _due(conn: Connection, cutoff: datetime, limit: int) -> list[LedgerEntry]:
+    """The oldest ledger rows before ``cutoff``, as entries, checked to continue the
+    archived chain. Content hashes are ``verify``'s to check: this runs with the head
+    locked, and an altered entry stays just as detectable in a segment."""
+    last = conn.execute(select(_SEGMENTS.c.last_seq, _SEGMENTS.c.last_hash)
+                        .order_by(_SEGMENTS.c.last_seq.desc()).limit(1)).first()
+    expected, prev = (last.last_seq + 1, last.last_hash) if last else (1, GENESIS)
+    entries: list[LedgerEntry] = []
+    rows = conn.execute(select(t.ledger).order_by(t.ledger.c.seq).limit(limit)
+                        .execution_options(yield_per=1000))
+    try:
+        for row in rows:
+            # Entry times never run backwards along the chain (``append``), so this is
+            # the end of what is due.
+            if row.at >= cutoff:
+                break
+            entry = LedgerEntry.model_validate(dict(row._mapping))
+            problem = None
+            if entry.seq != expected:
+                problem = f"entry {expected} is missing (found {entry.seq} next)"
+            elif entry.prev_hash != prev:
+                problem = f"entry {entry.seq} does not link to entry {entry.seq - 1}"
+            if problem is not None:
+                raise LedgerCorrupt(f"ledger not archived: {problem}; see decisionops ledger "
+                                    "verify", seq=min(expected, entry.seq))
+            entries.append(entry)
+            expected, prev = entry.seq + 1, entry.hash
+    finally:
+        rows.close()
+    return entries
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _read(segment: Any) -> list[LedgerEntry]:
+    try:
+        return decode_segment(segment.body, segment.prev_hash, segment.codec)
+    except ValueError as exc:
+        raise LedgerCorrupt(f"archived ledger segment {segment.id} (entries {segment.first_seq} "
+                            f"to {segment.last_seq}) cannot be read: {exc}; see decisionops "
+                            "ledger verify", seq=segment.first_seq) from exc
+
+
+def archived_entries(conn: Connection, *, decision_id: str | None = None,
+                     newest_first: bool = False) -> Iterator[LedgerEntry]:
+    """Archived entries (of one decision: only the segments that hold some are read),
+    oldest or newest first, decompressing one segment at a time as the caller reads on.
+    Use a ``ledger.snapshot`` connection to read the ``ledger`` rows alongside."""
+    query = select(_SEGMENTS.c.id, _SEGMENTS.c.first_seq, _SEGMENTS.c.last_seq,
+                   _SEGMENTS.c.prev_hash, _SEGMENTS.c.codec, _SEGMENTS.c.body)
+    if decision_id is not None:
+        query = query.join(_MAP, _MAP.c.segment_id == _SEGMENTS.c.id).where(
+            _MAP.c.decision_id == decision_id)
+    query = query.order_by(_SEGMENTS.c.first_seq.desc() if newest_first
+                           else _SEGMENTS.c.first_seq)
+    segments = conn.execute(query.execution_options(yield_per=2))
+    try:
+        for segment in segments:
+            entries = _read(segment)
+            for entry in reversed(entries) if newest_first else entries:
+                if decision_id is None or entry.decision_id == decision_id:
+                    yield entry
+    finally:
+        segments.close()
+
+
+def _like(pattern: str, *, postgres: bool) -> re.Pattern[str]:
+    """SQL ``LIKE`` as the database runs it: ``%`` and ``_`` are wildcards; PostgreSQL
+    takes ``\\`` as the escape and compares case-sensitively, SQLite has no escape and
+    ignores ASCII case."""
+    out, chars = [], iter(pattern)
+    for char in chars:
+        if postgres and char == "\\":
+            char = next(chars, "")
+            out.append(re.escape(char))
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(char))
+    flags = re.DOTALL | (0 if postgres else re.IGNORECASE | re.ASCII)
+    return re.compile("".join(out), flags)
+
+
+def search_filter(dialect: str, *, text: str | None, event: str | None, actor: str | None
+                  ) -> Callable[[LedgerEntry], bool]:
+    """The filter of ``Store.ledger_search`` for archived entries: the same matches its
+    SQL finds among the ``ledger`` rows."""
+    postgres = dialect == "postgresql"
+    event_like = _like(f"{event}%", postgres=postgres) if event else None
+    text_like = _like(f"%{text}%", postgres=postgres) if text else None
+
+    def matches(entry: LedgerEntry) -> bool:
+        if event_like is not None and not event_like.fullmatch(entry.event):
+            return False
+        if actor and entry.actor != actor:
+            return False
+        return text_like is None or entry.decision_id == text or bool(
+            text_like.fullmatch(entry.event))
+
+    return matches
