@@ -108,10 +108,12 @@ class Executor:
     def _map(self, fn: Any, items: list[Any]) -> list[Any]:
         if self._pool is None or len(items) <= 1:
             return [fn(item) for item in items]
-        # Each call runs in a copy of this thread's context, so its span joins the trace.
-        contexts = [contextvars.copy_context() for _ in items]
-        return list(self._pool.map(lambda pair: pair[0].run(fn, pair[1]), zip(contexts, items,
-                                                                             strict=True)))
+        # Each call runs in a copy of this thread's context, so its span joins the trace;
+        # this thread makes the first call itself rather than wait idle.
+        futures = [self._pool.submit(contextvars.copy_context().run, fn, item)
+                   for item in items[1:]]
+        first = fn(items[0])
+        return [first, *(f.result() for f in futures)]
 
     def _backoff(self, attempt: int) -> float:
         base = min(self._policy.max_backoff_seconds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -238,11 +240,30 @@ class Plan(_Model):
         self.topological_order()  # raises on a cycle
         return self
 
+    _hash: str | None = PrivateAttr(default=None)
+
     @property
     def hash(self) -> str:
-        """The plan version hash approvals bind to. Computed on every read: a cached value
-        would be carried over by ``model_copy(update=…)`` and go stale."""
-        return digest(self.model_dump(mode="json", exclude={"rationale"}))
+        """The plan version hash approvals bind to (everything but the rationale).
+        Computed once per instance: the model is frozen, and :meth:`model_copy` gives
+        the copy no cached value."""
+        if self._hash is None:
+            self._hash = digest(self.model_dump(mode="json", exclude={"rationale"}))
+        return self._hash
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+                   ) -> Plan:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._hash = None
+        return copy
+
+    def __eq__(self, other: object) -> bool:
+        # Equal plans are equal whether or not either has computed its hash yet.
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = _Model.__hash__
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

@@ -207,7 +207,13 @@ class DecisionEngine:
             self._sync_interrupts(decision_id, out.get("__interrupt__", ()))
             if before_release is not None:
                 before_release()
-            result = self._result(decision_id)
+            outcome = out.get("outcome")
+            if not out.get("__interrupt__") and outcome and DecisionStatus(outcome).terminal:
+                # The record node wrote this status (fenced) and released the lease in
+                # the transaction that ended the run: nothing is pending any more.
+                result = StepResult(decision_id, outcome, [])
+            else:
+                result = self._result(decision_id)
             released = DecisionStatus(result.status).terminal  # the record node released it
         finally:
             if self._fencing is not None:

@@ -12,13 +12,14 @@ system modules (``tools.crm`` …).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, create_model
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, select, update
 
 from agent.errors import ToolArgumentsError, ToolCallError
 from agent.models import Risk
@@ -160,10 +161,17 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
 # --------------------------------------------------------------------------- helpers for effects
 
 
+@functools.cache
+def _by_key(table: Table) -> Select[Any]:
+    """``table``'s row by primary key, built once per table (effects look rows up on
+    every call)."""
+    (column,) = table.primary_key.columns
+    return select(table).where(column == bindparam("key"))
+
+
 def require(conn: Connection, table: Table, key: str, what: str) -> dict[str, Any]:
     """The row whose primary key is ``key``; an unknown reference fails for good."""
-    (column,) = table.primary_key.columns
-    row = conn.execute(select(table).where(column == key)).mappings().first()
+    row = conn.execute(_by_key(table), {"key": key}).mappings().first()
     if row is None:
         raise ToolCallError(f"unknown {what} {key!r}", retryable=False, reference=key)
     return dict(row)

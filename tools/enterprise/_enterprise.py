@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, literal_column, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal_column, select
 
 from agent.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, ToolCallError
 from agent.hashing import canonical_json, digest
@@ -38,6 +38,10 @@ from tools.enterprise._seed import seed_world
 __all__ = ["Effect", "EffectContext", "Enterprise", "Performed", "utc_iso"]
 
 T = TypeVar("T")
+
+_CALL_BY_KEY = select(schema.tool_calls).where(
+    schema.tool_calls.c.idempotency_key == bindparam("key"))
+"""Built once: every call with side effects looks its key up first."""
 
 _BUSINESS_TABLES = (
     "accounts", "retention_offers", "tasks", "tickets", "credits", "sites", "skus", "inventory",
@@ -171,8 +175,7 @@ class Enterprise:
         with database_errors(tool), self._write_lock, self._engine.begin() as conn:
             if check_faults and pending(conn, tool):
                 raise _FaultPending
-            seen = conn.execute(select(schema.tool_calls).where(
-                schema.tool_calls.c.idempotency_key == idempotency_key)).mappings().first()
+            seen = conn.execute(_CALL_BY_KEY, {"key": idempotency_key}).mappings().first()
             if seen is not None:
                 if seen["tool"] != tool or seen["arguments_hash"] != arguments_hash:
                     raise ConflictError(

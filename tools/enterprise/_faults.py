@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Connection, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, or_, select, update
 
 from tools.enterprise.schema import faults
 
@@ -52,10 +52,16 @@ def _matching(tool: str) -> ColumnElement[bool]:
     return (faults.c.remaining > 0) & or_(faults.c.tool == tool, faults.c.tool == ANY_TOOL)
 
 
+_PENDING = (select(faults.c.fault_id)
+            .where((faults.c.remaining > 0)
+                   & or_(faults.c.tool == bindparam("tool"), faults.c.tool == ANY_TOOL))
+            .limit(1))
+"""Built once: this check runs on every tool call."""
+
+
 def pending(conn: Connection, tool: str) -> bool:
     """Cheap check, so calls without faults never take the write lock for them."""
-    row = conn.execute(select(faults.c.fault_id).where(_matching(tool)).limit(1)).first()
-    return row is not None
+    return conn.execute(_PENDING, {"tool": tool}).first() is not None
 
 
 def take_fault(conn: Connection, tool: str) -> Fault | None:
