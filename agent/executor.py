@@ -171,7 +171,7 @@ class _Run:
                 self.report.succeeded[step.id] = done["receipt"] or {}
                 continue
             call = _Call(CallStart(key, step.id, "execution", step.tool, arguments,
-                                   approved_hash))
+                                   approved_hash, from_plan=approved_hash == step.arguments_hash))
             refusal = self._refusal(step, arguments, approved_hash)
             if refusal:
                 call.end = CallEnd(key, step.id, "execution", ExecutionStatus.FAILED,

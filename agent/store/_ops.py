@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from agent.models import ApprovalStatus, DecisionStatus, utcnow
 from agent.store import _tables as t
 from agent.store._ops_tables import approval_alerts, source_state
-from agent.store._requests import hydrate_requests
+from agent.store._references import hydrate_requests
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["OpsRecords"]
@@ -38,8 +38,8 @@ class OpsRecords:
             rows = hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(
                 select(t.approvals.c.id, t.approvals.c.decision_id, t.approvals.c.function,
                        t.approvals.c.plan_version, t.approvals.c.plan_hash,
-                       t.approvals.c.requested_at, t.approvals.c.deadline,
-                       t.approvals.c.request)
+                       t.approvals.c.reason, t.approvals.c.requested_at,
+                       t.approvals.c.deadline, t.approvals.c.request)
                 .where(t.approvals.c.status == ApprovalStatus.PENDING.value)
                 .order_by(t.approvals.c.deadline).limit(limit))))
             sent: dict[str, set[str]] = {}

@@ -26,7 +26,7 @@ from agent.models import utcnow
 from agent.store import _service_tables as s
 from agent.store import _tables as t
 from agent.store._archive import archived_entries, search_filter
-from agent.store._requests import hydrate_requests
+from agent.store._references import hydrate_requests
 from agent.store.ledger import Event, LedgerEntry, snapshot
 
 __all__ = ["ActiveHolds", "ServiceRecords"]

@@ -118,7 +118,8 @@ plan_steps = Table(
     Column("step_id", String(64), primary_key=True),
     Column("function", String(64), nullable=False),
     Column("tool", String(80), nullable=False),
-    Column("arguments", JSON, nullable=False),
+    # NULL: the plan version's own (``plans.body``); the store reads them back.
+    Column("arguments", JSON(none_as_null=True)),
     Column("arguments_hash", String(64), nullable=False),
     Column("depends_on", JSON, nullable=False),
     Column("risk", String(16), nullable=False),
@@ -156,7 +157,9 @@ executions = Table(
     Column("step_id", String(64), nullable=False),
     Column("purpose", String(16), nullable=False),
     Column("tool", String(80), nullable=False),
-    Column("arguments", JSON, nullable=False),
+    # NULL: the plan step's own arguments (approved as proposed); an edited step's and a
+    # compensation's are stored.
+    Column("arguments", JSON(none_as_null=True)),
     Column("arguments_hash", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),

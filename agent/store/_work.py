@@ -23,7 +23,7 @@ from agent.models import (
 )
 from agent.store import _tables as t
 from agent.store._archive import archived_entries
-from agent.store._requests import compact_request, hydrate_requests
+from agent.store._references import compact_request, hydrate_arguments, hydrate_requests
 from agent.store.ledger import Event, LedgerEntry, snapshot
 
 __all__ = ["CallEnd", "CallStart"]
@@ -40,6 +40,9 @@ class CallStart:
     tool: str
     arguments: dict[str, Any]
     arguments_hash: str
+    from_plan: bool = False
+    """The arguments are the plan step's own (approved as proposed): the execution row
+    refers to the plan for them instead of storing a copy."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,8 @@ class WorkRecords:
 
     def executions(self, decision_id: str) -> list[dict[str, Any]]:
         with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(_EXECUTIONS, {"d": decision_id})]
+            return hydrate_arguments(conn, (dict(r._mapping) for r in
+                                            conn.execute(_EXECUTIONS, {"d": decision_id})))
 
     def start_calls(self, *, decision_id: str, plan_version: int, plan_hash: str,
                     calls: Sequence[CallStart], actor: str, fence: int | None,
@@ -292,7 +296,7 @@ class WorkRecords:
                     fresh.append({"idempotency_key": call.key, "decision_id": decision_id,
                                   "plan_version": plan_version, "step_id": call.step_id,
                                   "purpose": call.purpose, "tool": call.tool,
-                                  "arguments": call.arguments,
+                                  "arguments": None if call.from_plan else call.arguments,
                                   "arguments_hash": call.arguments_hash,
                                   "status": ExecutionStatus.STARTED.value, "attempts": 1,
                                   "started_at": now})

@@ -30,6 +30,7 @@ from agent.store._engine import HEAD_REVISION, create_store_engine, current_revi
 from agent.store._llm import LLMRecords
 from agent.store._ops import OpsRecords
 from agent.store._outcomes import OutcomeRecords
+from agent.store._references import hydrate_arguments
 from agent.store._service import ServiceRecords
 from agent.store._work import WorkRecords
 from agent.store.ledger import Event, LedgerEntry
@@ -333,7 +334,7 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
                 "problems": list(problems), "meta": record, "created_at": now})
             conn.execute(_INSERT_STEPS, [
                 {"decision_id": plan.decision_id, "plan_version": plan.version, "step_id": s.id,
-                 "function": s.function, "tool": s.tool, "arguments": s.arguments,
+                 "function": s.function, "tool": s.tool, "arguments": None,
                  "arguments_hash": s.arguments_hash, "depends_on": list(s.depends_on),
                  "risk": s.risk.value, "status": "proposed"} for s in plan.steps])
             conn.execute(_SET_PLAN, {"d": plan.decision_id, "v": plan.version, "h": plan.hash,
@@ -373,9 +374,9 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
 
     def plan_steps(self, decision_id: str, version: int) -> list[dict[str, Any]]:
         with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(
+            return hydrate_arguments(conn, (dict(r._mapping) for r in conn.execute(
                 select(t.plan_steps).where(t.plan_steps.c.decision_id == decision_id,
-                                           t.plan_steps.c.plan_version == version))]
+                                           t.plan_steps.c.plan_version == version))))
 
     def set_step_status(self, conn: Connection, decision_id: str, version: int, step_id: str,
                         status: str, detail: str | None = None) -> None:

@@ -34,11 +34,14 @@ def test_requests_are_stored_by_reference_to_the_plan_and_read_back_whole(rt: Ru
     finance = pending(rt, result.decision_id)["finance"]
     with rt.store.reading() as conn:
         stored = conn.scalar(select(t.approvals.c.request).where(t.approvals.c.id == finance["id"]))
-    assert stored["steps"] == ["goodwill_credit"]  # ids only: the plan holds the steps
+    # Ids and approvers only: the plan holds the steps, the row the policy's reason.
+    assert stored == {"steps": ["goodwill_credit"], "approvers": ["dana@finance", "omar@finance"]}
     request = ApprovalRequest.model_validate(finance["request"])
     assert request.steps == tuple(s for s in plan.steps if s.function == "finance")
     assert (request.approval_id, request.plan_hash) == (finance["id"], plan.hash)
-    assert request.approvers and "sales:retention_offer" in request.other_steps
+    assert request.other_steps == tuple(f"{s.function}:{s.id}" for s in plan.steps
+                                        if s.function != "finance")
+    assert request.reason == finance["reason"] and request.reason
     for listing in (rt.store.approval(finance["id"]), *rt.store.pending_inbox(["finance"]),
                     *rt.store.pending_with_alerts()):
         if listing["id"] == finance["id"]:
@@ -107,6 +110,18 @@ def test_edit_is_revalidated_and_is_what_executes(rt: Runtime) -> None:
     executed = {e["step_id"]: e for e in rt.store.executions(decision)}
     assert executed["goodwill_credit"]["arguments"]["amount"] == 150
     assert rt.enterprise.rows("credits")[0]["amount"] == 150
+    # Stored: the edited arguments; the others refer to the plan and are read back from it.
+    plan = rt.store.plan(decision)
+    with rt.store.reading() as conn:
+        stored = dict(conn.execute(select(t.executions.c.step_id, t.executions.c.arguments)
+                                   .where(t.executions.c.decision_id == decision)).all())
+        step_copies = conn.scalars(select(t.plan_steps.c.arguments)
+                                   .where(t.plan_steps.c.decision_id == decision)).all()
+    assert stored["goodwill_credit"]["amount"] == 150 and stored["retention_offer"] is None
+    assert executed["retention_offer"]["arguments"] == plan.step("retention_offer").arguments
+    assert step_copies and set(step_copies) == {None}
+    assert {s["step_id"]: s["arguments"] for s in rt.store.plan_steps(decision, plan.version)
+            } == {s.id: s.arguments for s in plan.steps}
 
 
 @pytest.mark.parametrize(("change", "field"), [

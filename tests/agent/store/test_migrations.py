@@ -30,3 +30,45 @@ def test_migrated_schema_matches_the_table_definitions(request: pytest.FixtureRe
         assert diff == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_arguments_by_reference_go_back_to_copies_on_downgrade(
+        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    from alembic import command
+    from sqlalchemy import select
+
+    from agent.models import Approve, Prediction
+    from agent.runtime import Runtime
+    from agent.settings import Settings
+    from agent.store import _tables as t
+    from agent.store._engine import _alembic_config
+
+    url = (request.getfixturevalue("pg_url") if backend == "postgres"
+           else f"sqlite:///{tmp_path / 's.sqlite'}")
+    settings = Settings(home=tmp_path / "home", database_url=url)
+    with Runtime(settings, actor="test") as rt:
+        rt.enterprise.seed()
+        rt.ingest([Prediction(id="p-1", model="churn-gbm", kind="churn", entity_type="account",
+                              entity_id="ACC-10004", score=0.9, value_at_stake=5_000,
+                              features={"segment": "smb"},
+                              observed_at="2026-11-20T08:00:00Z")], source="test")
+        rt.triage_pending()
+        (result,) = rt.start_actionable().started
+        for request in rt.store.approvals(decision_id=result.decision_id, status="pending"):
+            rt.answer(request["id"], Approve(),
+                      approver=rt.policies.get(request["function"]).approvers[0])
+        assert rt.store.decision(result.decision_id)["status"] == "completed"
+        plan = rt.store.plan(result.decision_id)
+        executed = {e["step_id"]: e["arguments"] for e in rt.store.executions(result.decision_id)}
+        assert executed and executed == {s.id: s.arguments for s in plan.steps
+                                         if s.id in executed}
+        command.downgrade(_alembic_config(rt.store.engine), "0005")
+        with rt.store.reading() as conn:
+            stored = dict(conn.execute(select(t.executions.c.step_id,
+                                              t.executions.c.arguments)).all())
+            steps = dict(conn.execute(select(t.plan_steps.c.step_id,
+                                             t.plan_steps.c.arguments)).all())
+        assert stored == executed
+        assert steps == {s.id: s.arguments for s in plan.steps}
+        command.upgrade(_alembic_config(rt.store.engine), "head")
