@@ -42,6 +42,7 @@ class ArchiveRecords:
     # Provided by Store.
     def transaction(self, *, durable: bool = False
                     ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
+    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
 
     def archive_ledger(self, before: datetime, *, max_entries: int = 10_000,
                        min_entries: int = 1, partial_if_before: datetime | None = None
@@ -59,6 +60,8 @@ class ArchiveRecords:
         archived as it is, its stored hash with it, and ``verify`` names it all the same.
         """
         nothing = {"segments": 0, "entries": 0, "raw_bytes": 0, "stored_bytes": 0}
+        if not self._segment_due(before, min_entries, partial_if_before):
+            return nothing
         with self.transaction() as conn:
             # Appends wait until this commits, so none can slip an entry of a prediction
             # the live floor did not see yet under the cutoff (and any made later is
@@ -91,6 +94,32 @@ class ArchiveRecords:
             conn.execute(delete(t.ledger).where(t.ledger.c.seq.between(first.seq, last.seq)))
         return {"segments": 1, "entries": len(entries), "raw_bytes": raw_bytes,
                 "stored_bytes": len(body), "first_seq": first.seq, "last_seq": last.seq}
+
+
+    def _segment_due(self, before: datetime, min_entries: int,
+                     partial_if_before: datetime | None) -> bool:
+        """Whether a segment may be due, found without locking anything and without
+        reading the entries themselves: the loop asks on every tick, and the real
+        check holds the ledger head (every append waits meanwhile)."""
+        with self.reading() as conn:
+            oldest = conn.scalar(_OLDEST_AT)
+            cutoff = min(before, utcnow())
+            if oldest is None or oldest >= cutoff:
+                return False
+            last = oldest
+            if min_entries > 1 and not (partial_if_before is not None
+                                        and oldest < partial_if_before):
+                # Entry times never run backwards along the chain: if the
+                # min_entries-th oldest is due, so are all before it.
+                last = conn.scalar(_OLDEST_AT.offset(min_entries - 1))
+                if last is None or last >= cutoff:
+                    return False
+            # Last, as it is the costly part: what live work still reads.
+            floor = _live_floor(conn)
+            return floor is None or last < floor
+
+
+_OLDEST_AT = select(t.ledger.c.at).order_by(t.ledger.c.seq).limit(1)
 
 
 def _live_floor(conn: Connection) -> datetime | None:
