@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from agent.errors import LedgerCorrupt
 from agent.models import DecisionStatus, TriageAction, utcnow
@@ -30,6 +30,7 @@ from agent.store.ledger import (
     decode_segment,
     encode_segment,
     lock_head,
+    snapshot,
 )
 
 __all__ = ["ArchiveRecords", "archived_entries", "search_filter"]
@@ -39,6 +40,8 @@ _SEGMENTS, _MAP = t.ledger_segments, t.ledger_segment_decisions
 
 
 class ArchiveRecords:
+    engine: Engine
+
     # Provided by Store.
     def transaction(self, *, durable: bool = False
                     ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
@@ -62,36 +65,48 @@ class ArchiveRecords:
         nothing = {"segments": 0, "entries": 0, "raw_bytes": 0, "stored_bytes": 0}
         if not self._segment_due(before, min_entries, partial_if_before):
             return nothing
-        with self.transaction() as conn:
-            # Appends wait until this commits, so none can slip an entry of a prediction
-            # the live floor did not see yet under the cutoff (and any made later is
-            # timed after ``now``, past the cutoff).
-            lock_head(conn)
-            cutoff = min(before, utcnow())
-            first_at = conn.scalar(select(t.ledger.c.at).order_by(t.ledger.c.seq).limit(1))
-            if first_at is None or first_at >= cutoff:
-                return nothing
-            floor = _live_floor(conn)
-            if floor is not None:
-                cutoff = min(cutoff, floor)
-            if first_at >= cutoff:
-                return nothing
-            entries = _due(conn, cutoff, max_entries)
-            if not entries or (len(entries) < min_entries and not (
-                    partial_if_before is not None and entries[0].at < partial_if_before)):
-                return nothing
-            body, raw_bytes = encode_segment(entries)
-            first, last = entries[0], entries[-1]
-            segment_id = conn.execute(insert(_SEGMENTS).values(
-                first_seq=first.seq, last_seq=last.seq, entries_count=len(entries),
-                first_at=first.at, last_at=last.at, prev_hash=first.prev_hash,
-                last_hash=last.hash, codec=SEGMENT_CODEC, body=body, raw_bytes=raw_bytes,
-                created_at=utcnow())).inserted_primary_key[0]
-            decisions = sorted({e.decision_id for e in entries if e.decision_id})
-            if decisions:
-                conn.execute(insert(_MAP), [{"decision_id": d, "segment_id": segment_id}
-                                            for d in decisions])
-            conn.execute(delete(t.ledger).where(t.ledger.c.seq.between(first.seq, last.seq)))
+
+        def enough(run: list[LedgerEntry]) -> bool:
+            return bool(run) and (len(run) >= min_entries or (
+                partial_if_before is not None and run[0].at < partial_if_before))
+
+        # Read and compress before taking the head lock, which every append waits for:
+        # entries never change, and only archival (one pass at a time) removes them.
+        with snapshot(self.engine) as conn:
+            entries = _due(conn, _cutoff(conn, before), max_entries)
+        if not enough(entries):
+            return nothing
+        body, raw_bytes = encode_segment(entries)
+        try:
+            with self.transaction() as conn:
+                # Appends wait until this commits, so none can slip an entry of a
+                # prediction the live floor did not see yet under the cutoff (and any made
+                # later is timed after ``now``, past the cutoff).
+                lock_head(conn)
+                if conn.scalar(_LAST_ARCHIVED) != entries[0].seq - 1:
+                    raise _Taken
+                cutoff = _cutoff(conn, before)
+                if entries[-1].at >= cutoff:  # live work moved the floor back meanwhile
+                    entries = [e for e in entries if e.at < cutoff]
+                    if not enough(entries):
+                        return nothing
+                    body, raw_bytes = encode_segment(entries)
+                first, last = entries[0], entries[-1]
+                segment_id = conn.execute(insert(_SEGMENTS).values(
+                    first_seq=first.seq, last_seq=last.seq, entries_count=len(entries),
+                    first_at=first.at, last_at=last.at, prev_hash=first.prev_hash,
+                    last_hash=last.hash, codec=SEGMENT_CODEC, body=body,
+                    raw_bytes=raw_bytes, created_at=utcnow())).inserted_primary_key[0]
+                decisions = sorted({e.decision_id for e in entries if e.decision_id})
+                if decisions:
+                    conn.execute(insert(_MAP), [{"decision_id": d, "segment_id": segment_id}
+                                                for d in decisions])
+                deleted = conn.execute(delete(t.ledger).where(
+                    t.ledger.c.seq.between(first.seq, last.seq))).rowcount
+                if deleted != len(entries):
+                    raise _Taken  # another archival pass moved them first: roll back
+        except _Taken:
+            return nothing
         return {"segments": 1, "entries": len(entries), "raw_bytes": raw_bytes,
                 "stored_bytes": len(body), "first_seq": first.seq, "last_seq": last.seq}
 
@@ -120,6 +135,18 @@ class ArchiveRecords:
 
 
 _OLDEST_AT = select(t.ledger.c.at).order_by(t.ledger.c.seq).limit(1)
+_LAST_ARCHIVED = select(func.coalesce(func.max(_SEGMENTS.c.last_seq), 0))
+
+
+class _Taken(Exception):
+    """The rows read for a segment were archived by another pass in the meantime."""
+
+
+def _cutoff(conn: Connection, before: datetime) -> datetime:
+    """``before``, or earlier where live work still reads entries (``_live_floor``)."""
+    cutoff = min(before, utcnow())
+    floor = _live_floor(conn)
+    return cutoff if floor is None else min(cutoff, floor)
 
 
 def _live_floor(conn: Connection) -> datetime | None:

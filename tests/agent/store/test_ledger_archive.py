@@ -120,6 +120,33 @@ def test_reads_merge_segments_with_the_rows_still_in_the_table(store: Store) -> 
     assert (report.ok, report.entries, report.archived) == (True, 13, 7)
 
 
+def test_rows_another_pass_archives_meanwhile_are_left_to_it(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The segment is read and compressed before the head lock is taken; a second pass
+    (say ``decisionops ledger archive`` beside the loop) that archives the same rows in
+    between wins, and this one writes nothing."""
+    import agent.store._archive as archive
+
+    other = Store(store.engine)
+    real = archive.encode_segment
+    raced: list[dict] = []
+    calls = []
+
+    def encode_while_another_pass_runs(entries):  # type: ignore[no-untyped-def]
+        calls.append(len(entries))
+        if len(calls) == 1:  # the first pass, before it takes the lock
+            raced.append(other.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=5))
+        return real(entries)
+
+    monkeypatch.setattr(archive, "encode_segment", encode_while_another_pass_runs)
+    everything = _dump(store.ledger_entries())
+    assert store.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=5)["segments"] == 0
+    assert raced[0]["entries"] == 5 and [s[1:] for s in _segments(store)] == [(1, 5)]
+    assert _dump(store.ledger_entries()) == everything
+    report = verify(store.engine)
+    assert (report.ok, report.entries, report.archived) == (True, 12, 5)
+
+
 def test_only_the_segments_of_a_decision_are_read_for_it(store: Store) -> None:
     with store.transaction() as conn:
         store.record(conn, [Event(actor="a", event="other", decision_id="dec_late")])
