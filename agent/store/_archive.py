@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from agent.errors import LedgerCorrupt
 from agent.models import DecisionStatus, TriageAction, utcnow
 from agent.store import _tables as t
+from agent.store._part import StorePart
 from agent.store.ledger import (
     GENESIS,
     SEGMENT_CODEC,
@@ -39,14 +39,7 @@ _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 _SEGMENTS, _MAP = t.ledger_segments, t.ledger_segment_decisions
 
 
-class ArchiveRecords:
-    engine: Engine
-
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-
+class ArchiveRecords(StorePart):
     def archive_ledger(self, before: datetime, *, max_entries: int = 10_000,
                        min_entries: int = 1, partial_if_before: datetime | None = None
                        ) -> dict[str, int]:
@@ -63,8 +56,6 @@ class ArchiveRecords:
         archived as it is, its stored hash with it, and ``verify`` names it all the same.
         """
         nothing = {"segments": 0, "entries": 0, "raw_bytes": 0, "stored_bytes": 0}
-        if not self._segment_due(before, min_entries, partial_if_before):
-            return nothing
 
         def enough(run: list[LedgerEntry]) -> bool:
             return bool(run) and (len(run) >= min_entries or (
@@ -73,7 +64,8 @@ class ArchiveRecords:
         # Read and compress before taking the head lock, which every append waits for:
         # entries never change, and only archival (one pass at a time) removes them.
         with snapshot(self.engine) as conn:
-            entries = _due(conn, _cutoff(conn, before), max_entries)
+            cutoff = _due_cutoff(conn, before, min_entries, partial_if_before)
+            entries = _due(conn, cutoff, max_entries) if cutoff is not None else []
         if not enough(entries):
             return nothing
         body, raw_bytes = encode_segment(entries)
@@ -111,35 +103,31 @@ class ArchiveRecords:
                 "stored_bytes": len(body), "first_seq": first.seq, "last_seq": last.seq}
 
 
-    def _segment_due(self, before: datetime, min_entries: int,
-                     partial_if_before: datetime | None) -> bool:
-        """Whether a segment may be due, found without locking anything and without
-        reading the entries themselves: the loop asks on every tick, and the real
-        check holds the ledger head (every append waits meanwhile)."""
-        with self.reading() as conn:
-            oldest = conn.scalar(_OLDEST_AT)
-            cutoff = min(before, utcnow())
-            if oldest is None or oldest >= cutoff:
-                return False
-            last = oldest
-            if min_entries > 1 and not (partial_if_before is not None
-                                        and oldest < partial_if_before):
-                # Entry times never run backwards along the chain: if the
-                # min_entries-th oldest is due, so are all before it.
-                last = conn.scalar(_OLDEST_AT.offset(min_entries - 1))
-                if last is None or last >= cutoff:
-                    return False
-            # Last, as it is the costly part: what live work still reads.
-            floor = _live_floor(conn)
-            return floor is None or last < floor
-
-
 _OLDEST_AT = select(t.ledger.c.at).order_by(t.ledger.c.seq).limit(1)
 _LAST_ARCHIVED = select(func.coalesce(func.max(_SEGMENTS.c.last_seq), 0))
 
 
 class _Taken(Exception):
     """The rows read for a segment were archived by another pass in the meantime."""
+
+
+def _due_cutoff(conn: Connection, before: datetime, min_entries: int,
+                partial_if_before: datetime | None) -> datetime | None:
+    """The cutoff (see ``_cutoff``) when a segment is due, else None; found without
+    reading the entries, as the loop asks on every tick."""
+    oldest = conn.scalar(_OLDEST_AT)
+    if oldest is None or oldest >= min(before, utcnow()):
+        return None
+    last = oldest
+    if min_entries > 1 and not (partial_if_before is not None and oldest < partial_if_before):
+        # Entry times never run backwards along the chain: if the min_entries-th oldest
+        # is due, so are all before it.
+        last = conn.scalar(_OLDEST_AT.offset(min_entries - 1))
+        if last is None or last >= min(before, utcnow()):
+            return None
+    # Last, as it is the costly part: what live work still reads.
+    cutoff = _cutoff(conn, before)
+    return cutoff if last < cutoff else None
 
 
 def _cutoff(conn: Connection, before: datetime) -> datetime:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, exists, insert, or_, select, text, update
+from sqlalchemy import Connection, bindparam, exists, insert, or_, select, text, update
 
 from agent.errors import LeaseHeld, LeaseLost, NotFoundError
 from agent.models import DecisionStatus, TriageAction, decision_id_for, utcnow
 from agent.store import _tables as t
-from agent.store.ledger import Event, LedgerEntry
+from agent.store._part import StorePart
+from agent.store.ledger import Event
 
 __all__ = ["Claim", "ClaimRecords"]
 
@@ -34,17 +34,8 @@ class Claim:
 _FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("decision_id"))
 
 
-class ClaimRecords:
+class ClaimRecords(StorePart):
     """Leases and fencing tokens of decisions, and claiming new work."""
-
-    engine: Engine
-
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def record(self, conn: Connection, events: Any, at: datetime | None = None
-               ) -> list[LedgerEntry]: ...  # pragma: no cover
 
     def stalled(self, limit: int = 1000) -> list[str]:
         """Decisions mid-way (planning or executing) whose worker's lease has lapsed."""

@@ -5,27 +5,20 @@ for the caps, the plan cache (``plan_cache``) and planner ledger entries. Mixed 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from agent.models import utcnow
 from agent.store import _tables as t
-from agent.store.ledger import Event, LedgerEntry
+from agent.store._part import StorePart
+from agent.store.ledger import Event
 
 __all__ = ["LLMRecords"]
 
 
-class LLMRecords:
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def record(self, conn: Connection, events: Any, at: datetime | None = None
-               ) -> list[LedgerEntry]: ...  # pragma: no cover
-
+class LLMRecords(StorePart):
     # ------------------------------------------------------------------ calls and spend
 
     def record_llm_call(self, *, decision_id: str | None, plan_version: int | None,

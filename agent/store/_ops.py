@@ -4,32 +4,25 @@ and source schedule/cursor state. Mixed into ``Store``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.models import ApprovalStatus, DecisionStatus, utcnow
 from agent.store import _tables as t
 from agent.store._ops_tables import approval_alerts, source_state
+from agent.store._part import StorePart
 from agent.store._references import hydrate_requests
-from agent.store.ledger import Event, LedgerEntry
+from agent.store.ledger import Event
 
 __all__ = ["OpsRecords"]
 
 _TERMINAL = [s.value for s in DecisionStatus if s.terminal]
 
 
-class OpsRecords:
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def record(self, conn: Connection, events: Any, at: datetime | None = None
-               ) -> list[LedgerEntry]: ...  # pragma: no cover
-
+class OpsRecords(StorePart):
     # ------------------------------------------------------------------ SLA
 
     def pending_with_alerts(self, limit: int = 5000) -> list[dict[str, Any]]:

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Select, and_, case, func, insert, or_, select
+from sqlalchemy import Select, and_, case, func, insert, or_, select
 
 from agent.errors import ConflictError, NotFoundError
 from agent.hashing import short_id
 from agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
 from agent.store import _tables as t
 from agent.store._outcome_tables import outcome_records
-from agent.store.ledger import Event, LedgerEntry
+from agent.store._part import StorePart
+from agent.store.ledger import Event
 
 __all__ = ["Arm", "NewOutcome", "OutcomeRecords", "OutcomeSubject", "SavedOutcomes",
            "normalize_label", "outcome_id"]
@@ -144,14 +144,7 @@ def _since(query: Select[Any], column: Any, since: datetime | None,
     return query
 
 
-class OutcomeRecords:
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def record(self, conn: Connection, events: Any, at: datetime | None = None
-               ) -> list[LedgerEntry]: ...  # pragma: no cover
-
+class OutcomeRecords(StorePart):
     # ------------------------------------------------------------------ subjects
 
     def outcome_subjects(self, *, keys: Iterable[tuple[str, str]] = (),

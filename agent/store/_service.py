@@ -11,13 +11,12 @@ transaction. Tables are in ``_service_tables``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.errors import ConflictError, NotFoundError
@@ -26,6 +25,7 @@ from agent.models import utcnow
 from agent.store import _service_tables as s
 from agent.store import _tables as t
 from agent.store._archive import archived_entries, search_filter
+from agent.store._part import StorePart
 from agent.store._references import hydrate_requests
 from agent.store.ledger import Event, LedgerEntry, snapshot
 
@@ -54,16 +54,7 @@ class ActiveHolds:
         return None
 
 
-class ServiceRecords:
-    engine: Engine
-
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def record(self, conn: Connection, events: Any, at: datetime | None = None
-               ) -> list[LedgerEntry]: ...  # pragma: no cover
-
+class ServiceRecords(StorePart):
     # ------------------------------------------------------------------ users & tokens
 
     def create_user(self, name: str, *, role: str, functions: Sequence[str], actor: str) -> None:

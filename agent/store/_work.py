@@ -4,13 +4,12 @@ approval service and the executor use. Mixed into ``Store``; not used on its own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.hashing import digest
@@ -23,6 +22,7 @@ from agent.models import (
 )
 from agent.store import _tables as t
 from agent.store._archive import archived_entries
+from agent.store._part import StorePart
 from agent.store._references import compact_request, hydrate_arguments, hydrate_requests
 from agent.store.ledger import Event, LedgerEntry, snapshot
 
@@ -86,18 +86,7 @@ _APPROVED_BODIES = (select(t.ledger.c.body)
                     .order_by(t.ledger.c.seq))
 
 
-class WorkRecords:
-    engine: Engine
-
-    # Provided by Store.
-    def transaction(self, *, durable: bool = False
-                    ) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def reading(self) -> AbstractContextManager[Connection]: ...  # pragma: no cover
-    def record(self, conn: Connection, events: Any, at: datetime | None = None
-               ) -> list[LedgerEntry]: ...  # pragma: no cover
-    def check_fence(self, conn: Connection, decision_id: str, fence: int | None
-                    ) -> None: ...  # pragma: no cover
-
+class WorkRecords(StorePart):
     # ------------------------------------------------------------------ approvals
 
     def request_approvals(self, requests: Sequence[tuple[ApprovalRequest, str | None, float]],
