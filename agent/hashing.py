@@ -36,7 +36,14 @@ def _default(value: Any) -> Any:
 
 def _normalize(value: Any) -> Any:
     # 1 and 1.0 must hash alike: an edit that re-types an integer amount as 150.0
-    # is the same approved value.
+    # is the same approved value. Exact types first: this runs on every hash.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _normalize(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_normalize(v) for v in value]
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("non-finite numbers cannot be hashed")
