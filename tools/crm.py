@@ -90,7 +90,7 @@ def _get_account(conn: Connection, args: GetAccountArgs) -> dict[str, Any]:
 def _create_retention_offer(ctx: EffectContext, args: CreateRetentionOfferArgs) -> dict[str, Any]:
     require(ctx.conn, accounts, args.account_id, "account")
     offer_id = ctx.new_id("OFFER")
-    ctx.conn.execute(retention_offers.insert().values(
+    ctx.conn.execute(retention_offers.insert(), dict(
         offer_id=offer_id, account_id=args.account_id, offer_type=args.offer_type,
         discount_pct=args.discount_pct, duration_months=args.duration_months, note=args.note,
         status="proposed", created_at=ctx.timestamp()))
@@ -108,7 +108,7 @@ def _create_task(ctx: EffectContext, args: CreateTaskArgs) -> dict[str, Any]:
              else _TEAM_INBOX[args.owner_role])
     task_id = ctx.new_id("TASK")
     due_at = ctx.timestamp(timedelta(days=args.due_in_days))
-    ctx.conn.execute(tasks.insert().values(
+    ctx.conn.execute(tasks.insert(), dict(
         task_id=task_id, account_id=args.account_id, owner_role=args.owner_role, owner=owner,
         subject=args.subject, due_at=due_at, status="open", created_at=ctx.timestamp()))
     return {"task_id": task_id, "account_id": args.account_id, "owner": owner,

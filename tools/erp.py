@@ -107,7 +107,7 @@ def _create_stock_transfer(ctx: EffectContext, args: CreateStockTransferArgs) ->
             f"{args.quantity} requested", retryable=False, reference=args.sku,
             available=available)
     transfer_id = ctx.new_id("TRF")
-    ctx.conn.execute(stock_transfers.insert().values(
+    ctx.conn.execute(stock_transfers.insert(), dict(
         transfer_id=transfer_id, sku=args.sku, from_site=args.from_site, to_site=args.to_site,
         quantity=args.quantity, status="reserved", created_at=ctx.timestamp()))
     return {"transfer_id": transfer_id, "sku": args.sku, "from_site": args.from_site,
@@ -133,7 +133,7 @@ def _create_purchase_order(ctx: EffectContext, args: CreatePurchaseOrderArgs) ->
     total_cost = round(unit_cost * args.quantity, 2)
     lead_days = max(1, item["lead_time_days"] // 2) if args.expedite else item["lead_time_days"]
     po_id = ctx.new_id("PO")
-    ctx.conn.execute(purchase_orders.insert().values(
+    ctx.conn.execute(purchase_orders.insert(), dict(
         po_id=po_id, sku=args.sku, site=args.site, quantity=args.quantity,
         expedite=args.expedite, unit_cost=unit_cost, total_cost=total_cost,
         currency=item["currency"], supplier=item["supplier"], status="open",

@@ -52,7 +52,7 @@ def _issue_credit(ctx: EffectContext, args: IssueCreditArgs) -> dict[str, Any]:
         raise ToolCallError(f"account {args.account_id!r} is billed in {account['currency']}, "
                             f"not {args.currency}", retryable=False, reference=args.account_id)
     credit_id = ctx.new_id("CRD")
-    ctx.conn.execute(credits.insert().values(
+    ctx.conn.execute(credits.insert(), dict(
         credit_id=credit_id, account_id=args.account_id, amount=args.amount,
         currency=args.currency, reason=args.reason, status="issued", created_at=ctx.timestamp()))
     return {"credit_id": credit_id, "account_id": args.account_id, "amount": args.amount,

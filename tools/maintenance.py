@@ -89,7 +89,7 @@ def _create_work_order(ctx: EffectContext, args: CreateWorkOrderArgs) -> dict[st
     technician_id = _assignee(ctx.conn, asset["site"], asset["asset_class"])
     work_order_id = ctx.new_id("WO")
     due_at = ctx.timestamp(timedelta(hours=args.due_within_hours))
-    ctx.conn.execute(work_orders.insert().values(
+    ctx.conn.execute(work_orders.insert(), dict(
         work_order_id=work_order_id, asset_id=args.asset_id, technician_id=technician_id,
         priority=args.priority, description=args.description, due_at=due_at, status="open",
         created_at=ctx.timestamp()))

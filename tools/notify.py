@@ -40,7 +40,7 @@ class SendArgs(ToolArgs):
 
 def _send(ctx: EffectContext, args: SendArgs) -> dict[str, Any]:
     message_id = ctx.new_id("MSG")
-    ctx.conn.execute(outbox.insert().values(
+    ctx.conn.execute(outbox.insert(), dict(
         message_id=message_id, channel=args.channel, recipient=args.to, subject=args.subject,
         body=args.body, status="queued", created_at=ctx.timestamp()))
     return {"message_id": message_id, "channel": args.channel, "to": args.to,

@@ -45,7 +45,7 @@ def _schedule_downtime(ctx: EffectContext, args: ScheduleDowntimeArgs) -> dict[s
     start_at = ctx.timestamp(start)
     end_at = ctx.timestamp(start + timedelta(hours=args.duration_hours))
     downtime_id = ctx.new_id("DT")
-    ctx.conn.execute(downtimes.insert().values(
+    ctx.conn.execute(downtimes.insert(), dict(
         downtime_id=downtime_id, asset_id=args.asset_id, owner="operations", start_at=start_at,
         end_at=end_at, reason=args.reason, status="scheduled", created_at=ctx.timestamp()))
     return {"downtime_id": downtime_id, "asset_id": args.asset_id, "start_at": start_at,

@@ -40,7 +40,7 @@ class CloseTicketArgs(ToolArgs):
 def _open_ticket(ctx: EffectContext, args: OpenTicketArgs) -> dict[str, Any]:
     require(ctx.conn, accounts, args.account_id, "account")
     ticket_id = ctx.new_id("TCK")
-    ctx.conn.execute(tickets.insert().values(
+    ctx.conn.execute(tickets.insert(), dict(
         ticket_id=ticket_id, account_id=args.account_id, priority=args.priority,
         subject=args.subject, body=args.body, status="open", created_at=ctx.timestamp()))
     return {"ticket_id": ticket_id, "account_id": args.account_id, "priority": args.priority,

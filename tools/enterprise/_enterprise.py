@@ -42,6 +42,7 @@ T = TypeVar("T")
 _CALL_BY_KEY = select(schema.tool_calls).where(
     schema.tool_calls.c.idempotency_key == bindparam("key"))
 """Built once: every call with side effects looks its key up first."""
+_INSERT_CALL = insert(schema.tool_calls)
 
 _BUSINESS_TABLES = (
     "accounts", "retention_offers", "tasks", "tickets", "credits", "sites", "skus", "inventory",
@@ -185,7 +186,7 @@ class Enterprise:
                 return Performed(json.loads(seen["result_json"]), replayed=True)
             ctx = EffectContext(conn, tool, idempotency_key, self._clock.now())
             result_json = json.dumps(effect(ctx), sort_keys=True, allow_nan=False)
-            conn.execute(insert(schema.tool_calls).values(
+            conn.execute(_INSERT_CALL, dict(
                 idempotency_key=idempotency_key, tool=tool, arguments_hash=arguments_hash,
                 arguments_json=arguments_json, result_json=result_json,
                 created_at=ctx.timestamp()))
