@@ -137,10 +137,10 @@ class _Run:
         self.plan = plan
         self.fence = fence
         self.report = ExecutionReport()
-        self.prior = {r["idempotency_key"]: r for r in executor._store.executions(plan.decision_id)}
+        rows, self.ledger_hashes = executor._store.execution_state(plan.decision_id, plan.hash)
+        self.prior = {r["idempotency_key"]: r for r in rows}
         self.unrecorded: list[CallEnd] = []
         """Results not yet written: they go out with the next wave's write-ahead records."""
-        self.ledger_hashes = executor._store.approved_hashes(plan.decision_id, plan.hash)
 
     def _ids(self) -> dict[str, Any]:
         return {"decision_id": self.plan.decision_id, "plan_version": self.plan.version,

@@ -4,13 +4,17 @@ and come last in ``Store``'s method resolution order."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
 from agent.store.ledger import Event, LedgerEntry
+
+if TYPE_CHECKING:
+    from agent.models import Plan
 
 __all__ = ["StorePart"]
 
@@ -29,4 +33,9 @@ class StorePart:
         raise NotImplementedError  # pragma: no cover
 
     def check_fence(self, conn: Connection, decision_id: str, fence: int | None) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+    def store_plan(self, conn: Connection, plan: Plan, *, verdict: str,
+                   problems: Sequence[str] = (), actor: str, supersede_previous: bool = False,
+                   record: dict[str, Any] | None = None, now: datetime) -> list[Event]:
         raise NotImplementedError  # pragma: no cover

@@ -18,6 +18,7 @@ from agent.models import (
     ApprovalStatus,
     DecisionStatus,
     ExecutionStatus,
+    Plan,
     utcnow,
 )
 from agent.store import _tables as t
@@ -124,17 +125,20 @@ class WorkRecords(StorePart):
             self.record(conn, events, now)
         return created
 
-    def route(self, *, decision_id: str, plan_hash: str, auto: Sequence[ApprovalRequest],
-              waiting_on: Sequence[str], actor: str, fence: int | None) -> None:
-        """Record the policy's auto-approvals and the decision's new status in one
-        transaction (idempotent: an approval that exists is left as it is)."""
+    def route(self, plan: Plan, *, auto: Sequence[ApprovalRequest], waiting_on: Sequence[str],
+              actor: str, fence: int | None, record: dict[str, Any] | None = None) -> None:
+        """Store the accepted plan (``save_plan``), the policy's auto-approvals and the
+        decision's new status in one transaction. Idempotent: a stored plan version or an
+        approval that exists is left as it is."""
         now = utcnow()
+        decision_id, plan_hash = plan.decision_id, plan.hash
         status = DecisionStatus.AWAITING_APPROVAL if waiting_on else DecisionStatus.EXECUTING
         with self.transaction() as conn:
             self.check_fence(conn, decision_id, fence)
+            events = self.store_plan(conn, plan, verdict="accepted", actor=actor,
+                                     supersede_previous=plan.version > 1, record=record, now=now)
             existing = set(conn.scalars(_APPROVAL_IDS, {"ids": [r.approval_id for r in auto]})
                            ) if auto else set()
-            events = []
             recorded, hashes, rows = [], {}, []
             for req in auto:
                 if req.approval_id in existing:
@@ -226,14 +230,16 @@ class WorkRecords(StorePart):
             return hydrate_requests(conn, (dict(r._mapping) for r in
                                            conn.execute(query.order_by(t.approvals.c.answered_at))))
 
-    def approved_hashes(self, decision_id: str, plan_hash: str) -> dict[str, str]:
-        """step id → hash of the arguments an approver (or policy) approved, read from the
-        ledger, which a change to the approvals table cannot alter unnoticed."""
-        out: dict[str, str] = {}
+    def execution_state(self, decision_id: str, plan_hash: str
+                        ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """What the executor starts from, in one read: the decision's execution rows
+        (``executions``), and step id → hash of the arguments an approver (or policy)
+        approved, read from the ledger, which a change to the approvals table cannot
+        alter unnoticed."""
         with self.reading() as conn:
-            for body in conn.scalars(_APPROVED_BODIES, {"d": decision_id, "h": plan_hash}):
-                out.update(body.get("approved_hashes") or {})
-        return out
+            rows = hydrate_arguments(conn, (dict(r._mapping) for r in
+                                            conn.execute(_EXECUTIONS, {"d": decision_id})))
+            return rows, _approved_hashes(conn, decision_id, plan_hash)
 
     def mark_applied(self, approval_ids: Sequence[str]) -> None:
         if not approval_ids:
@@ -389,3 +395,10 @@ class WorkRecords(StorePart):
                 entries += [LedgerEntry.model_validate(dict(r._mapping))
                             for r in conn.execute(query.limit(limit - len(entries)))]
         return entries
+
+
+def _approved_hashes(conn: Connection, decision_id: str, plan_hash: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for body in conn.scalars(_APPROVED_BODIES, {"d": decision_id, "h": plan_hash}):
+        out.update(body.get("approved_hashes") or {})
+    return out

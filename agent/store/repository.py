@@ -314,44 +314,54 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
         now = utcnow()
         with self.transaction() as conn:
             self.check_fence(conn, plan.decision_id, fence)
-            key = {"d": plan.decision_id, "v": plan.version}
-            exists = conn.execute(_PLAN_EXISTS, key).first()
-            if exists is not None:
-                if exists.hash == plan.hash and exists.verdict == verdict:
-                    return
-                if exists.verdict != "drafted":
-                    raise ConflictError(f"plan {plan.decision_id} v{plan.version} was already "
-                                        f"{exists.verdict}")
-                record = record or exists.meta
-                conn.execute(t.plans.delete().where(_PLAN_KEY), key)
-                conn.execute(t.plan_steps.delete().where(
-                    (t.plan_steps.c.decision_id == plan.decision_id)
-                    & (t.plan_steps.c.plan_version == plan.version)))
-            conn.execute(_INSERT_PLAN, {
-                "decision_id": plan.decision_id, "version": plan.version, "hash": plan.hash,
-                "planner": plan.planner, "playbook": plan.playbook,
-                "body": plan.model_dump(mode="json"), "verdict": verdict,
-                "problems": list(problems), "meta": record, "created_at": now})
-            conn.execute(_INSERT_STEPS, [
-                {"decision_id": plan.decision_id, "plan_version": plan.version, "step_id": s.id,
-                 "function": s.function, "tool": s.tool, "arguments": None,
-                 "arguments_hash": s.arguments_hash, "depends_on": list(s.depends_on),
-                 "risk": s.risk.value, "status": "proposed"} for s in plan.steps])
-            conn.execute(_SET_PLAN, {"d": plan.decision_id, "v": plan.version, "h": plan.hash,
-                                     "at": now})
-            if supersede_previous:
-                conn.execute(update(t.approvals).where(
-                    t.approvals.c.decision_id == plan.decision_id,
-                    t.approvals.c.plan_version < plan.version,
-                    t.approvals.c.status.in_([ApprovalStatus.PENDING.value]))
-                    .values(status=ApprovalStatus.SUPERSEDED.value))
-            self.record(conn, [Event(actor=actor, event=f"plan.{verdict}",
-                                     decision_id=plan.decision_id, plan_hash=plan.hash,
-                                     body={"version": plan.version, "planner": plan.planner,
-                                           "playbook": plan.playbook,
-                                           "steps": [f"{s.function}:{s.id}:{s.tool}"
-                                                     for s in plan.steps],
-                                           "problems": list(problems)})], now)
+            self.record(conn, self.store_plan(conn, plan, verdict=verdict, problems=problems,
+                                              actor=actor, supersede_previous=supersede_previous,
+                                              record=record, now=now), now)
+
+    @staticmethod
+    def store_plan(conn: Connection, plan: Plan, *, verdict: str, problems: Sequence[str] = (),
+                   actor: str, supersede_previous: bool = False,
+                   record: dict[str, Any] | None = None, now: datetime) -> list[Event]:
+        """``save_plan`` within the caller's transaction (fence checked by the caller):
+        returns the ledger event to record, none when this exact version and verdict are
+        stored already."""
+        key = {"d": plan.decision_id, "v": plan.version}
+        exists = conn.execute(_PLAN_EXISTS, key).first()
+        if exists is not None:
+            if exists.hash == plan.hash and exists.verdict == verdict:
+                return []
+            if exists.verdict != "drafted":
+                raise ConflictError(f"plan {plan.decision_id} v{plan.version} was already "
+                                    f"{exists.verdict}")
+            record = record or exists.meta
+            conn.execute(t.plans.delete().where(_PLAN_KEY), key)
+            conn.execute(t.plan_steps.delete().where(
+                (t.plan_steps.c.decision_id == plan.decision_id)
+                & (t.plan_steps.c.plan_version == plan.version)))
+        conn.execute(_INSERT_PLAN, {
+            "decision_id": plan.decision_id, "version": plan.version, "hash": plan.hash,
+            "planner": plan.planner, "playbook": plan.playbook,
+            "body": plan.model_dump(mode="json"), "verdict": verdict,
+            "problems": list(problems), "meta": record, "created_at": now})
+        conn.execute(_INSERT_STEPS, [
+            {"decision_id": plan.decision_id, "plan_version": plan.version, "step_id": s.id,
+             "function": s.function, "tool": s.tool, "arguments": None,
+             "arguments_hash": s.arguments_hash, "depends_on": list(s.depends_on),
+             "risk": s.risk.value, "status": "proposed"} for s in plan.steps])
+        conn.execute(_SET_PLAN, {"d": plan.decision_id, "v": plan.version, "h": plan.hash,
+                                 "at": now})
+        if supersede_previous:
+            conn.execute(update(t.approvals).where(
+                t.approvals.c.decision_id == plan.decision_id,
+                t.approvals.c.plan_version < plan.version,
+                t.approvals.c.status.in_([ApprovalStatus.PENDING.value]))
+                .values(status=ApprovalStatus.SUPERSEDED.value))
+        return [Event(actor=actor, event=f"plan.{verdict}", decision_id=plan.decision_id,
+                      plan_hash=plan.hash,
+                      body={"version": plan.version, "planner": plan.planner,
+                            "playbook": plan.playbook,
+                            "steps": [f"{s.function}:{s.id}:{s.tool}" for s in plan.steps],
+                            "problems": list(problems)})]
 
     def plan_row(self, decision_id: str, version: int) -> dict[str, Any] | None:
         """The stored plan version with its verdict, problems and planning record."""

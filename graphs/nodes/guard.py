@@ -1,5 +1,6 @@
-"""guard: check the drafted plan against tool schemas, allow-lists and limits; store it
-with the verdict. A refused plan ends the decision as ``needs_human``."""
+"""guard: check the drafted plan against tool schemas, allow-lists and limits. A refused
+plan is stored with its problems and ends the decision as ``needs_human``; an accepted
+one goes on to route, which stores it with its routing in one transaction."""
 
 from __future__ import annotations
 
@@ -31,7 +32,5 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
                             fence=ctx.fence, supersede_previous=draft.version > 1, record=record)
         return Command(goto="record", update={"outcome": "needs_human", "planning": None,
                                               "error": "; ".join(exc.problems)})
-    ctx.store.save_plan(checked, verdict="accepted", actor=ctx.actor, fence=ctx.fence,
-                        supersede_previous=checked.version > 1, record=record)
-    return Command(goto="route", update={"plan": checked.model_dump(mode="json"),
-                                         "planning": None})
+    # An accepted plan is stored by route, in the transaction that records its routing.
+    return Command(goto="route", update={"plan": checked.model_dump(mode="json")})

@@ -1,4 +1,5 @@
-"""route: per function, policy approves its part or asks its approvers.
+"""route: store the accepted plan; per function, policy approves its part or asks its
+approvers.
 
 Functions whose part policy approves are recorded as auto-approved here; every other
 function gets its own ``approval`` branch (a ``Send``), so each can be answered and
@@ -50,7 +51,6 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
         else:
             request = approval_request(plan, function, reason, policy.approvers)
             sends.append(Send("approval", {"request": request.model_dump(mode="json")}))
-    ctx.store.route(decision_id=plan.decision_id, plan_hash=plan.hash, auto=auto,
-                    waiting_on=sorted(s.arg["request"]["function"] for s in sends),
-                    actor=ctx.actor, fence=ctx.fence)
-    return Command(goto=sends or "join", update={"answers": answers})
+    ctx.store.route(plan, auto=auto, waiting_on=sorted(s.arg["request"]["function"] for s in sends),
+                    actor=ctx.actor, fence=ctx.fence, record=state.get("planning"))
+    return Command(goto=sends or "join", update={"answers": answers, "planning": None})
