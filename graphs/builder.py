@@ -3,10 +3,10 @@
 ::
 
     START → plan → guard ─┬─(refused)──────────────────────────────→ record → END
-                          └→ route ─┬─ Send → approval[f] ─┐
-                                    └──────────────────────┴→ join ─┬→ execute → record
-                                                                    ├→ plan (revise, bounded)
-                                                                    └→ record (nothing approved)
+                          └→ route ─┬─ Send → approval[f] ──→ join ─┬→ execute → record
+                                    │                               ├→ plan (revise, bounded)
+                                    │                               └→ record (nothing approved)
+                                    └─(policy approved every function)─→ execute
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def approval_request(plan: Plan, function: str, reason: str, approvers: tuple[st
 
 
 def route(state: DecisionState, runtime: Runtime[DecisionContext]
-          ) -> Command[Literal["approval", "join"]]:
+          ) -> Command[Literal["approval", "execute"]]:
     ctx = runtime.context
     plan = Plan.model_validate(state["plan"])
     answers: dict[str, Any] = {}
@@ -53,4 +53,5 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
             sends.append(Send("approval", {"request": request.model_dump(mode="json")}))
     ctx.store.route(plan, auto=auto, waiting_on=sorted(s.arg["request"]["function"] for s in sends),
                     actor=ctx.actor, fence=ctx.fence, record=state.get("planning"))
-    return Command(goto=sends or "join", update={"answers": answers, "planning": None})
+    # Policy approved every function: nothing to wait for, nothing for join to decide.
+    return Command(goto=sends or "execute", update={"answers": answers, "planning": None})
