@@ -90,7 +90,10 @@ class FencedCheckpointer(BaseCheckpointSaver):
     The engine registers the fencing token it holds before invoking a thread; every
     ``put``/``put_writes`` for that thread first checks the token is still the decision's
     current one. Without this, a worker paused past its lease (GC, SIGSTOP, a slow disk)
-    would, on waking, save its stale progress as the thread's newest checkpoint.
+    would, on waking, save its stale progress as the thread's newest checkpoint. Once the
+    leg has stored the decision's terminal state under its token, the engine ``forget``s
+    the thread: no worker acts on a finished decision again, so its last checkpoint is
+    written without a further check.
     """
 
     def __init__(self, inner: BaseCheckpointSaver, fence_of: Callable[[str], int | None]) -> None:

@@ -131,8 +131,7 @@ class Worker:
                 if self.stopping.is_set():
                     # Claimed but not started: its lease lapses and a worker recovers it.
                     break
-                self._attempt(report, "started", lambda c=claim: engine.start_claimed(
-                    c.prediction_id, c.decision_id, c.fence))
+                self._attempt(report, "started", lambda c=claim: engine.start_claimed(c))
             if len(claims) < self.batch:
                 break
         for decision_id in sorted({a["decision_id"] for a in store.answered_unapplied()}):

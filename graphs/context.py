@@ -6,6 +6,7 @@ always runs against the current process's store and tools.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.executor import Executor
@@ -29,3 +30,6 @@ class DecisionContext:
     fence: int | None = None
     """The lease's fencing token; writes with a stale token are refused."""
     max_replans: int = 2
+    settled: Callable[[], None] | None = None
+    """Called once the decision's terminal state is stored under ``fence``: no worker
+    acts on it again, so the leg's last checkpoint needs no fence check."""

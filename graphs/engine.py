@@ -11,7 +11,8 @@ fencing token) while the graph runs, so one decision has one writer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 from langgraph.graph.state import CompiledStateGraph
@@ -29,7 +30,7 @@ from agent.models import (
     decision_id_for,
 )
 from agent.policy import Policies
-from agent.store import Store
+from agent.store import Claim, Store
 from agent.telemetry import Metrics, carrier, span
 from graphs.context import DecisionContext
 
@@ -86,15 +87,14 @@ class DecisionEngine:
         return self._invoke(decision_id, self._input(decision_id, prediction.model_dump(mode="json"),
                                                      row["playbook"]), fence=fence, leg="start")
 
-    def start_claimed(self, prediction_id: str, decision_id: str, fence: int) -> StepResult:
+    def start_claimed(self, claim: Claim) -> StepResult:
         """Run a decision whose row this worker created and leased
-        (``Store.claim_new_decisions``)."""
-        self._refuse_started_thread(decision_id)
-        row = self._store.prediction_row(prediction_id)
-        if row is None:
-            raise ConflictError(f"no prediction {prediction_id!r}")
-        return self._invoke(decision_id, self._input(decision_id, row["payload"], row["playbook"]),
-                            fence=fence, leg="start")
+        (``Store.claim_new_decisions``, which read the prediction in the same
+        transaction)."""
+        self._refuse_started_thread(claim.decision_id)
+        return self._invoke(claim.decision_id,
+                            self._input(claim.decision_id, claim.prediction, claim.playbook),
+                            fence=claim.fence, leg="start")
 
     def _refuse_started_thread(self, decision_id: str) -> None:
         snapshot = self.graph.get_state(self.config(decision_id))
@@ -198,9 +198,12 @@ class DecisionEngine:
         released = False
         if self._fencing is not None:
             self._fencing.expect(decision_id, fence)
+        context = self._context(fence)
+        if self._fencing is not None:
+            context = replace(context, settled=partial(self._fencing.forget, decision_id))
         try:
             out = self.graph.invoke(payload, self.config(decision_id),
-                                    context=self._context(fence), durability=self._durability)
+                                    context=context, durability=self._durability)
             if out.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
                 raise ConflictError(f"decision {decision_id} has state schema version "
                                     f"{out.get('schema_version')}; this build reads {SCHEMA_VERSION}")

@@ -4,6 +4,7 @@
 transition appends its ledger entry in the same transaction.
 """
 
+from agent.store._claims import Claim
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
 from agent.store._work import CallEnd, CallStart
 from agent.store.ledger import Event, LedgerEntry, VerifyReport
@@ -12,6 +13,7 @@ from agent.store.repository import IngestResult, Store
 __all__ = [
     "CallEnd",
     "CallStart",
+    "Claim",
     "Event",
     "IngestResult",
     "LedgerEntry",

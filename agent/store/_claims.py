@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, insert, or_, select, text, update
 
@@ -28,6 +29,9 @@ class Claim:
     prediction_id: str
     decision_id: str
     fence: int
+    prediction: dict[str, Any]
+    """The prediction's stored payload, read in the claiming transaction."""
+    playbook: str | None
 
 
 # Statements on the hot path are built once (building one costs more than running it).
@@ -96,7 +100,8 @@ class ClaimRecords(StorePart):
         claims: list[Claim] = []
         with self.transaction() as conn:
             query = (select(t.predictions.c.id, t.predictions.c.kind, t.predictions.c.entity_id,
-                            t.predictions.c.playbook, t.predictions.c.expected_value)
+                            t.predictions.c.playbook, t.predictions.c.expected_value,
+                            t.predictions.c.payload)
                      .where(t.predictions.c.triage_action == TriageAction.ACT.value,
                             ~exists().where(t.decisions.c.prediction_id == t.predictions.c.id))
                      .order_by(t.predictions.c.observed_at, t.predictions.c.id)
@@ -117,7 +122,7 @@ class ClaimRecords(StorePart):
                 events.append(Event(actor=owner, event="decision.started",
                                     decision_id=decision_id,
                                     body={"prediction_id": row.id, "playbook": row.playbook}))
-                claims.append(Claim(row.id, decision_id, 1))
+                claims.append(Claim(row.id, decision_id, 1, row.payload, row.playbook))
             conn.execute(insert(t.decisions), values)
             self.record(conn, events, now)
         return claims

@@ -22,4 +22,6 @@ def record(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str,
                          error=state.get("error"), plan_hash=plan.get("hash") or None,
                          body={"answers": {f: a.get("status") for f, a in sorted(answers.items())},
                                "plan_version": plan.get("version")})
+    if status.terminal and ctx.settled is not None:
+        ctx.settled()
     return {"outcome": status.value}
