@@ -32,7 +32,7 @@ from agent.hashing import digest, short_id
 from agent.models import ExecutionStatus, Plan, Step
 from agent.policy import Policies
 from agent.ports import ToolPort
-from agent.store import CallEnd, CallStart, Store
+from agent.store import CallEnd, CallStart, FinishedCalls, Store
 from agent.telemetry import Metrics, span
 
 __all__ = ["ExecutionReport", "Executor", "idempotency_key"]
@@ -48,6 +48,9 @@ class ExecutionReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     compensated: list[str] = field(default_factory=list)
+    unrecorded: FinishedCalls | None = None
+    """With ``run(record_last=False)``: the last results, for the caller to record in
+    its own transaction (the decision's terminal state)."""
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -82,9 +85,13 @@ class Executor:
             self._pool.shutdown(wait=True)
 
     def run(self, plan: Plan, approved: Mapping[str, Mapping[str, Any]],
-            not_approved: Mapping[str, str], *, fence: int | None) -> ExecutionReport:
+            not_approved: Mapping[str, str], *, fence: int | None,
+            record_last: bool = True) -> ExecutionReport:
         """Execute ``approved`` (step id → approved arguments); ``not_approved`` maps the
-        other steps to why they will not run."""
+        other steps to why they will not run. ``record_last=False`` leaves the results of
+        the last calls in ``report.unrecorded`` for the caller to record: until it does,
+        a re-run repeats those calls with their keys, and the tools answer from their
+        record."""
         run = _Run(self, plan, fence)
         skipped = dict(not_approved)
         for dependent in sorted(plan.dependents_of(set(skipped))):
@@ -98,7 +105,10 @@ class Executor:
             run.wave(runnable, approved)
         if run.report.failed and plan.all_or_nothing and run.report.succeeded:
             run.compensate()
-        run.flush()
+        if record_last:
+            run.flush()
+        elif run.unrecorded:
+            run.report.unrecorded = FinishedCalls(plan.version, plan.hash, run.unrecorded)
         return run.report
 
     def _count(self, tool: str, outcome: str) -> None:

@@ -38,6 +38,9 @@ class DecisionState(TypedDict, total=False):
     """function → {status, approver, approved: {step_id: arguments}, reason}."""
     trace: dict[str, str] | None
     """W3C trace context of the decision's first leg: later legs continue its trace."""
+    results: dict[str, Any] | None
+    """The executor's last results (``FinishedCalls``), from execute to record, which
+    stores them with the terminal state."""
     outcome: str | None
     """Terminal status once recorded."""
     error: str | None

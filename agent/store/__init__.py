@@ -6,7 +6,7 @@ transition appends its ledger entry in the same transaction.
 
 from agent.store._claims import Claim
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
-from agent.store._work import CallEnd, CallStart
+from agent.store._work import CallEnd, CallStart, FinishedCalls
 from agent.store.ledger import Event, LedgerEntry, VerifyReport
 from agent.store.repository import IngestResult, Store
 
@@ -15,6 +15,7 @@ __all__ = [
     "CallStart",
     "Claim",
     "Event",
+    "FinishedCalls",
     "IngestResult",
     "LedgerEntry",
     "Store",

@@ -27,7 +27,7 @@ from agent.store._part import StorePart
 from agent.store._references import compact_request, hydrate_arguments, hydrate_requests
 from agent.store.ledger import Event, LedgerEntry, snapshot
 
-__all__ = ["CallEnd", "CallStart"]
+__all__ = ["CallEnd", "CallStart", "FinishedCalls"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,33 @@ class CallEnd:
     status: ExecutionStatus
     receipt: dict[str, Any] | None = None
     error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "step_id": self.step_id, "purpose": self.purpose,
+                "status": self.status.value, "receipt": self.receipt, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CallEnd:
+        return cls(data["key"], data["step_id"], data["purpose"],
+                   ExecutionStatus(data["status"]), data.get("receipt"), data.get("error"))
+
+
+@dataclass(frozen=True)
+class FinishedCalls:
+    """Results of one plan version's tool calls that are not recorded yet."""
+
+    plan_version: int
+    plan_hash: str
+    calls: Sequence[CallEnd]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"plan_version": self.plan_version, "plan_hash": self.plan_hash,
+                "calls": [c.to_json() for c in self.calls]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FinishedCalls:
+        return cls(data["plan_version"], data["plan_hash"],
+                   [CallEnd.from_json(c) for c in data["calls"]])
 
 
 _FINISH_EXECUTION = (update(t.executions)

@@ -32,7 +32,7 @@ from agent.store._ops import OpsRecords
 from agent.store._outcomes import OutcomeRecords
 from agent.store._references import hydrate_arguments
 from agent.store._service import ServiceRecords
-from agent.store._work import WorkRecords
+from agent.store._work import FinishedCalls, WorkRecords
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["IngestResult", "Store"]
@@ -291,17 +291,22 @@ class Store(LLMRecords, OutcomeRecords, ClaimRecords, OpsRecords, WorkRecords, S
 
     def set_status(self, decision_id: str, status: DecisionStatus, *, fence: int | None,
                    actor: str, error: str | None = None, body: dict[str, Any] | None = None,
-                   plan_hash: str | None = None) -> None:
+                   plan_hash: str | None = None, finished: FinishedCalls | None = None) -> None:
+        """Set the decision's status; a terminal one releases the lease and is durable.
+        ``finished``: results of tool calls not recorded yet (the executor's last wave),
+        recorded first in the same transaction (``finish_calls``)."""
         now = utcnow()
         with self.transaction(durable=status.terminal) as conn:
             self.check_fence(conn, decision_id, fence)
+            events = (self._finish(conn, decision_id, finished.plan_version, finished.plan_hash,
+                                   finished.calls, actor, now) if finished else [])
             # A finished decision needs no lease: release it in the same commit.
             conn.execute(_FINISH_DECISION if status.terminal else _SET_STATUS,
                          {"d": decision_id, "st": status.value, "at": now, "er": error})
-            self.record(conn, [Event(actor=actor, event=f"decision.{status.value}",
-                                     decision_id=decision_id, plan_hash=plan_hash,
-                                     body={**(body or {}), **({"error": error} if error else {})})],
-                        now)
+            events.append(Event(actor=actor, event=f"decision.{status.value}",
+                                decision_id=decision_id, plan_hash=plan_hash,
+                                body={**(body or {}), **({"error": error} if error else {})}))
+            self.record(conn, events, now)
 
     # ------------------------------------------------------------------ plans
 

@@ -1,5 +1,6 @@
 """execute: hand the approved steps to the executor; steps of functions that did not
-approve (and their dependents) are skipped with the reason."""
+approve (and their dependents) are skipped with the reason. The results of the last
+calls go to record in the state, which stores them with the terminal state."""
 
 from __future__ import annotations
 
@@ -32,10 +33,13 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str
             why = f"{function} rejected: {answer.get('reason') or 'no reason given'}"
         for step in plan.steps_of(function):
             not_approved[step.id] = why
-    report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence)
+    # The last wave's results are recorded by record, with the terminal state, in one
+    # transaction.
+    report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence, record_last=False)
     if report.failed:
         status = DecisionStatus.COMPENSATED if report.compensated else DecisionStatus.FAILED
     else:
         status = DecisionStatus.COMPLETED
-    return {"outcome": status.value, "error": "; ".join(f"{k}: {v}" for k, v in
-                                                         sorted(report.failed.items())) or None}
+    return {"outcome": status.value,
+            "error": "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.items())) or None,
+            "results": report.unrecorded.to_json() if report.unrecorded else None}

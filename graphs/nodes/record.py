@@ -1,4 +1,5 @@
-"""record: write the decision's terminal status and its summary to the store and ledger."""
+"""record: write the decision's terminal status and its summary to the store and ledger,
+with the results of the executor's last calls (one transaction)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.models import DecisionStatus
+from agent.store import FinishedCalls
 from graphs.context import DecisionContext
 from graphs.state import DecisionState
 
@@ -18,10 +20,12 @@ def record(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str,
     status = DecisionStatus(state.get("outcome") or DecisionStatus.FAILED.value)
     plan = state.get("plan") or {}
     answers = state.get("answers") or {}
+    results = state.get("results")
     ctx.store.set_status(state["decision_id"], status, fence=ctx.fence, actor=ctx.actor,
                          error=state.get("error"), plan_hash=plan.get("hash") or None,
                          body={"answers": {f: a.get("status") for f, a in sorted(answers.items())},
-                               "plan_version": plan.get("version")})
+                               "plan_version": plan.get("version")},
+                         finished=FinishedCalls.from_json(results) if results else None)
     if status.terminal and ctx.settled is not None:
         ctx.settled()
-    return {"outcome": status.value}
+    return {"outcome": status.value, "results": None}
