@@ -30,6 +30,9 @@ class DecisionContext:
     fence: int | None = None
     """The lease's fencing token; writes with a stale token are refused."""
     max_replans: int = 2
+    fresh: bool = False
+    """This leg starts a decision created for it (its row, fence 1): nothing of it is
+    stored yet, so there is no stored plan version to look for."""
     settled: Callable[[], None] | None = None
     """Called once the decision's terminal state is stored under ``fence``: no worker
     acts on it again, so the leg's last checkpoint needs no fence check."""

@@ -85,7 +85,8 @@ class DecisionEngine:
         if fence is None:
             raise ConflictError(f"decision {decision_id} exists already; use recover()")
         return self._invoke(decision_id, self._input(decision_id, prediction.model_dump(mode="json"),
-                                                     row["playbook"]), fence=fence, leg="start")
+                                                     row["playbook"]), fence=fence, leg="start",
+                            fresh=True)
 
     def start_claimed(self, claim: Claim) -> StepResult:
         """Run a decision whose row this worker created and leased
@@ -94,7 +95,7 @@ class DecisionEngine:
         self._refuse_started_thread(claim.decision_id)
         return self._invoke(claim.decision_id,
                             self._input(claim.decision_id, claim.prediction, claim.playbook),
-                            fence=claim.fence, leg="start")
+                            fence=claim.fence, leg="start", fresh=True)
 
     def _refuse_started_thread(self, decision_id: str) -> None:
         snapshot = self.graph.get_state(self.config(decision_id))
@@ -179,28 +180,30 @@ class DecisionEngine:
 
     def _invoke(self, decision_id: str, payload: Any, *, leg: str,
                 parent: dict[str, str] | None = None, fence: int | None = None,
-                before_release: Callable[[], None] | None = None) -> StepResult:
+                before_release: Callable[[], None] | None = None, fresh: bool = False
+                ) -> StepResult:
         with span(f"decision {leg}", parent=parent,
                   attributes={"decisionops.decision_id": decision_id,
                               "decisionops.leg": leg}) as current:
             if isinstance(payload, dict):
                 payload = {**payload, "trace": carrier()}
-            result = self._invoke_leased(decision_id, payload, fence, before_release)
+            result = self._invoke_leased(decision_id, payload, fence, before_release,
+                                         fresh=fresh)
             current.set_attribute("decisionops.status", result.status)
         if self._metrics is not None and DecisionStatus(result.status).terminal:
             self._metrics.decisions.labels(result.status).inc()
         return result
 
     def _invoke_leased(self, decision_id: str, payload: Any, fence: int | None,
-                       before_release: Callable[[], None] | None) -> StepResult:
+                       before_release: Callable[[], None] | None, *, fresh: bool = False
+                       ) -> StepResult:
         if fence is None:
             fence = self._store.claim(decision_id, self._owner, self._lease_seconds)
         released = False
         if self._fencing is not None:
             self._fencing.expect(decision_id, fence)
-        context = self._context(fence)
-        if self._fencing is not None:
-            context = replace(context, settled=partial(self._fencing.forget, decision_id))
+        context = replace(self._context(fence), fresh=fresh, settled=(
+            partial(self._fencing.forget, decision_id) if self._fencing is not None else None))
         try:
             out = self.graph.invoke(payload, self.config(decision_id),
                                     context=context, durability=self._durability)

@@ -24,11 +24,12 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     current = state.get("plan")
     version = (current["version"] + 1) if current else 1
     decision_id = state["decision_id"]
-    try:
-        stored = ctx.store.plan(decision_id, version)
-        return {"plan": stored.model_dump(mode="json"), "error": None, "planning": None}
-    except NotFoundError:
-        pass
+    if not ctx.fresh:
+        try:
+            stored = ctx.store.plan(decision_id, version)
+            return {"plan": stored.model_dump(mode="json"), "error": None, "planning": None}
+        except NotFoundError:
+            pass
     request = PlanRequest(decision_id=decision_id,
                           prediction=Prediction.model_validate(state["prediction"]),
                           playbook=state.get("playbook"), version=version,
