@@ -7,9 +7,11 @@ always runs against the current process's store and tools.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from agent.executor import Executor
+from agent.models import Plan
 from agent.planner import Planner
 from agent.policy import Policies
 from agent.ports import ToolPort
@@ -36,3 +38,20 @@ class DecisionContext:
     settled: Callable[[], None] | None = None
     """Called once the decision's terminal state is stored under ``fence``: no worker
     acts on it again, so the leg's last checkpoint needs no fence check."""
+    _plan: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def plan(self, data: dict[str, Any]) -> Plan:
+        """The state's plan as a model, validated once per leg: LangGraph hands each node
+        the object the last node wrote, so the nodes of a leg share one ``Plan`` (and its
+        cached hash) until a node writes a new plan (``state_plan``)."""
+        if self._plan and self._plan[0] is data:
+            return self._plan[1]
+        plan = Plan.model_validate(data)
+        self._plan[:] = [data, plan]
+        return plan
+
+    def state_plan(self, plan: Plan) -> dict[str, Any]:
+        """``plan`` as the state holds it (JSON), remembered for the next nodes' ``plan``."""
+        data = plan.model_dump(mode="json")
+        self._plan[:] = [data, plan]
+        return data

@@ -8,7 +8,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.models import ApprovalStatus, DecisionStatus, Plan
+from agent.models import ApprovalStatus, DecisionStatus
 from graphs.context import DecisionContext
 from graphs.nodes.join import APPROVED
 from graphs.state import DecisionState
@@ -18,7 +18,7 @@ __all__ = ["execute"]
 
 def execute(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, Any]:
     ctx = runtime.context
-    plan = Plan.model_validate(state["plan"])
+    plan = runtime.context.plan(state["plan"])
     answers = state.get("answers") or {}
     approved: dict[str, dict[str, Any]] = {}
     not_approved: dict[str, str] = {}

@@ -11,7 +11,6 @@ from langgraph.types import Command
 
 from agent.errors import PlanRejected
 from agent.guard import check_plan
-from agent.models import Plan
 from graphs.context import DecisionContext
 from graphs.state import DecisionState
 
@@ -23,7 +22,7 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
     ctx = runtime.context
     if state.get("plan") is None:
         return Command(goto="record", update={"outcome": "needs_human"})
-    draft = Plan.model_validate(state["plan"])
+    draft = runtime.context.plan(state["plan"])
     record = state.get("planning")
     try:
         checked = check_plan(draft, ctx.tools, ctx.policies)
@@ -33,4 +32,4 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
         return Command(goto="record", update={"outcome": "needs_human", "planning": None,
                                               "error": "; ".join(exc.problems)})
     # An accepted plan is stored by route, in the transaction that records its routing.
-    return Command(goto="route", update={"plan": checked.model_dump(mode="json")})
+    return Command(goto="route", update={"plan": ctx.state_plan(checked)})

@@ -12,7 +12,7 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.models import ApprovalStatus, Plan
+from agent.models import ApprovalStatus
 from graphs.context import DecisionContext
 from graphs.state import DecisionState
 
@@ -24,7 +24,7 @@ APPROVED = {ApprovalStatus.APPROVED.value, ApprovalStatus.EDITED.value,
 
 def join(state: DecisionState, runtime: Runtime[DecisionContext]
          ) -> Command[Literal["plan", "execute", "record"]]:
-    plan = Plan.model_validate(state["plan"])
+    plan = runtime.context.plan(state["plan"])
     answers = state.get("answers") or {}
     revisions = [a["feedback"] for f, a in sorted(answers.items())
                  if a.get("status") == ApprovalStatus.REVISE.value]

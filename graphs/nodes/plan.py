@@ -27,7 +27,7 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     if not ctx.fresh:
         try:
             stored = ctx.store.plan(decision_id, version)
-            return {"plan": stored.model_dump(mode="json"), "error": None, "planning": None}
+            return {"plan": ctx.state_plan(stored), "error": None, "planning": None}
         except NotFoundError:
             pass
     request = PlanRequest(decision_id=decision_id,
@@ -46,5 +46,5 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
         # instead of asking the planner (an LLM) again.
         ctx.store.save_plan(draft.plan, verdict="drafted", actor=ctx.actor, fence=ctx.fence,
                             record=draft.record.model_dump())
-    return {"plan": draft.plan.model_dump(mode="json"), "error": None,
+    return {"plan": ctx.state_plan(draft.plan), "error": None,
             "planning": draft.record.model_dump()}

@@ -34,7 +34,7 @@ def approval_request(plan: Plan, function: str, reason: str, approvers: tuple[st
 def route(state: DecisionState, runtime: Runtime[DecisionContext]
           ) -> Command[Literal["approval", "execute"]]:
     ctx = runtime.context
-    plan = Plan.model_validate(state["plan"])
+    plan = runtime.context.plan(state["plan"])
     answers: dict[str, Any] = {}
     auto: list[ApprovalRequest] = []
     sends: list[Send] = []
