@@ -12,7 +12,7 @@ import os
 
 __all__ = ["POINTS", "crash_point"]
 
-POINTS = frozenset({"after_tool_call", "before_tool_call", "after_plan_saved",
+POINTS = frozenset({"after_tool_call", "before_tool_call", "before_record",
                     "after_approval_answered"})
 
 

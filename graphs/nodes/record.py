@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent.faults import crash_point
 from agent.models import DecisionStatus
 from agent.store import FinishedCalls
 from graphs.context import DecisionContext
@@ -21,6 +22,9 @@ def record(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str,
     plan = state.get("plan") or {}
     answers = state.get("answers") or {}
     results = state.get("results")
+    if results:
+        # The last calls have acted; their results are written below, with the state.
+        crash_point("before_record")
     ctx.store.set_status(state["decision_id"], status, fence=ctx.fence, actor=ctx.actor,
                          error=state.get("error"), plan_hash=plan.get("hash") or None,
                          body={"answers": {f: a.get("status") for f, a in sorted(answers.items())},

@@ -99,6 +99,37 @@ def test_crash_between_tool_call_and_ledger_write_does_not_duplicate_the_effect(
     assert cli.json("ledger", "verify")["ok"] is True
 
 
+def test_crash_after_the_last_calls_before_the_terminal_record_repeats_no_effect(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    # The last wave's results are written with the terminal state; a crash after those
+    # calls acted and before that write leaves them started, and the re-run replays them.
+    path = write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004", value=10000)
+                 .replace("enterprise", "mid_market"))
+    cli("ingest", str(path))
+    cli("run", "--once")
+    (sales,) = cli.json("approvals", "list")
+    crashed = cli("approvals", "approve", sales["id"], "--as", "raj@sales", code=86,
+                  env={"DECISIONOPS_CRASH_AT": "before_record",
+                       "DECISIONOPS_LEASE_SECONDS": "5"})
+    assert crashed.returncode == 86
+    before = _enterprise_effects(cli)
+    shown = cli.json("decisions", "show", sales["decision_id"])
+    assert shown["decision"]["status"] == "awaiting_approval"  # not finished
+    unrecorded = {e["idempotency_key"] for e in shown["executions"] if e["status"] == "started"}
+    assert unrecorded and unrecorded <= {key for _, key in before}
+    assert len(before) == len(shown["executions"])  # every call acted, once
+    time.sleep(5.5)  # the dead worker's lease lapses
+    run = cli.json("run", "--once")
+    assert [r["status"] for r in run["resumed"]] == ["completed"]
+    after = _enterprise_effects(cli)
+    assert sorted(after) == sorted(before)  # no second effect
+    shown = cli.json("decisions", "show", sales["decision_id"])
+    assert {e["status"] for e in shown["executions"]} == {"succeeded"}
+    replayed = {e["idempotency_key"] for e in shown["executions"] if e["receipt"]["_replayed"]}
+    assert replayed == unrecorded
+    assert cli.json("ledger", "verify")["ok"] is True
+
+
 def test_demo_runs_and_is_rerunnable(cli: Cli) -> None:
     first = cli("demo")
     assert "ledger:" in first.stdout and "verifies" in first.stdout

@@ -10,6 +10,7 @@ from agent.errors import ConflictError, PermissionDenied, ToolArgumentsError
 from agent.models import ApprovalRequest, Approve, Edit, Reject, Revise
 from agent.runtime import Runtime
 from agent.store import _tables as t
+from agent.store.ledger import verify as verify_chain
 from tests.graphs.conftest import churn, failure, pending, start, steps
 
 
@@ -52,6 +53,44 @@ def test_requests_are_stored_by_reference_to_the_plan_and_read_back_whole(rt: Ru
         conn.execute(update(t.approvals).where(t.approvals.c.id == finance["id"])
                      .values(request=whole))
     assert rt.store.approval(finance["id"])["request"] == whole
+
+
+def _transactions(rt: Runtime, decision_id: str) -> list[list[str]]:
+    """The decision's ledger events grouped by the transaction that wrote them: one
+    append per transaction, so consecutive sequence numbers under one timestamp."""
+    groups: list[list[str]] = []
+    previous = None
+    for entry in rt.store.ledger_entries(decision_id):
+        if previous is not None and (entry.seq, entry.at) == (previous.seq + 1, previous.at):
+            groups[-1].append(entry.event)
+        else:
+            groups.append([entry.event])
+        previous = entry
+    return groups
+
+
+def test_route_stores_the_accepted_plan_with_its_routing_in_one_transaction(rt: Runtime
+                                                                            ) -> None:
+    decision = start(rt, churn()).decision_id
+    assert ["plan.accepted", "approval.auto_approved", "decision.awaiting_approval"] in (
+        _transactions(rt, decision))
+    stored = rt.store.plan_row(decision, 1)
+    assert stored is not None and stored["verdict"] == "accepted"
+
+
+def test_the_last_results_are_stored_with_the_terminal_state(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+    transactions = _transactions(rt, decision)
+    assert transactions[-1] == ["execution.finished", "decision.completed"]
+    last_wave = rt.store.ledger_entries(decision)[-2].body["calls"]
+    assert {c["status"] for c in last_wave} == {"succeeded"}
+    executions = rt.store.executions(decision)
+    assert {e["step_id"] for e in executions} >= {c["step_id"] for c in last_wave}
+    assert {e["status"] for e in executions} == {"succeeded"}
+    assert set(steps(rt, decision).values()) == {"succeeded"}
+    assert verify_chain(rt.store.engine).ok
 
 
 @pytest.mark.parametrize("order", [("sales", "finance"), ("finance", "sales")])
