@@ -118,6 +118,7 @@ def run(admin_url: str, workers: int, n: int, *, sample_rss: bool = False) -> di
                 finished, waiting = _counts(url)
                 if first is None and finished:
                     first = (time.perf_counter(), finished)
+                    psutil.cpu_percent(None)  # start the machine-wide CPU reading here
                 if sample_rss:
                     children = [c.pid for c in psutil.Process(proc.pid).children()]
                     rss.append((time.perf_counter() - start,
@@ -128,6 +129,7 @@ def run(admin_url: str, workers: int, n: int, *, sample_rss: bool = False) -> di
                     log = (folder / "workers.log").read_text()[-3000:]
                     raise SystemExit(f"workers exited early ({proc.returncode}):\n{log}")
             end = time.perf_counter()
+            cpu_busy = psutil.cpu_percent(None)
             wall = end - start
             sustained = ((n - first[1]) / (end - first[0])
                          if first and end > first[0] and n > first[1] else n / wall)
@@ -135,7 +137,8 @@ def run(admin_url: str, workers: int, n: int, *, sample_rss: bool = False) -> di
             proc.terminate()
             proc.wait(timeout=60)
         storage = _storage_after_retention(url, home, policy, env)
-    return {"workers": workers, "n": n, "wall": wall, "rate": sustained, "rss": rss, **storage}
+    return {"workers": workers, "n": n, "wall": wall, "rate": sustained, "rss": rss,
+            "cpu_busy": cpu_busy, **storage}
 
 
 def _storage_after_retention(url: str, home: Path, policy: Path, env: dict[str, str]
@@ -195,11 +198,13 @@ def main() -> None:
     print(f"backlog: {args.backlog} queued predictions, {args.drain_workers} workers …",
           file=sys.stderr, flush=True)
     drain = run(args.pg, args.drain_workers, args.backlog, sample_rss=True)
-    print(f"\n{'workers':>8}{'dec/s':>9}{'wall s':>9}{'KB/dec':>9}{'KB/dec pruned':>15}"
-          "   (dec/s sustained: from the first finished decision on)")
+    import psutil
+    print(f"\n{'workers':>8}{'dec/s':>9}{'wall s':>9}{'CPU %':>7}{'KB/dec':>9}"
+          f"{'KB/dec pruned':>15}   (dec/s sustained: from the first finished decision on; "
+          f"CPU: the whole machine's, {psutil.cpu_count()} cpus, workers and PostgreSQL)")
     for workers, r in results.items():
-        print(f"{workers:>8}{r['rate']:>9.1f}{r['wall']:>9.1f}{r['kb_per_decision_before']:>9.1f}"
-              f"{r['kb_per_decision_after']:>15.1f}")
+        print(f"{workers:>8}{r['rate']:>9.1f}{r['wall']:>9.1f}{r['cpu_busy']:>7.0f}"
+              f"{r['kb_per_decision_before']:>9.1f}{r['kb_per_decision_after']:>15.1f}")
     samples = [m for _, m in drain["rss"]]
     half = len(samples) // 2
     print(f"\nbacklog drain: {args.backlog} predictions in {drain['wall']:.0f} s, start-up included "
