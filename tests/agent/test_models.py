@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
+
 import pytest
 from pydantic import ValidationError
 
@@ -31,6 +35,31 @@ def test_ids_are_normalized_and_decision_ids_deterministic() -> None:
 def test_hash_is_stable_across_int_and_float() -> None:
     assert digest({"amount": 150}) == digest({"amount": 150.0})
     assert canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
+
+
+def test_canonical_form_of_subclasses_keys_and_nested_numbers() -> None:
+    # Pinned: ledger hashes of stored entries are recomputed from this form forever.
+    class Color(enum.StrEnum):
+        RED = "red"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Amount(float):
+        pass
+
+    class Row(dict):  # type: ignore[type-arg]
+        pass
+
+    value = {"s": Color.RED, "i": Level.HIGH, "f": Amount(2.0), "g": Amount(2.5),
+             "row": Row({"x": 1.0}), "t": (1.0, "a", [2.0, {"k": 3.5}]), 1: "int key",
+             "b": True, "n": None, "d": decimal.Decimal("1.50"),
+             "at": datetime.datetime(2026, 11, 27, 8, 0, tzinfo=datetime.UTC)}
+    assert canonical_json(value) == (
+        '{"1":"int key","at":"2026-11-27T08:00:00+00:00","b":true,"d":"1.50","f":2,"g":2.5,'
+        '"i":3,"n":null,"row":{"x":1},"s":"red","t":[1,"a",[2,{"k":3.5}]]}')
+    with pytest.raises(ValueError, match="non-finite"):
+        canonical_json({"x": [float("nan")]})
 
 
 def _step(sid: str, *deps: str) -> Step:
