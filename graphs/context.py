@@ -38,7 +38,7 @@ class DecisionContext:
     settled: Callable[[], None] | None = None
     """Called once the decision's terminal state is stored under ``fence``: no worker
     acts on it again, so the leg's last checkpoint needs no fence check."""
-    _plan: list[Any] = field(default_factory=list, repr=False, compare=False)
+    _plan: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def plan(self, data: dict[str, Any]) -> Plan:
         """The state's plan as a model, validated once per leg: LangGraph hands each node

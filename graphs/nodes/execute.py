@@ -18,7 +18,7 @@ __all__ = ["execute"]
 
 def execute(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, Any]:
     ctx = runtime.context
-    plan = runtime.context.plan(state["plan"])
+    plan = ctx.plan(state["plan"])
     answers = state.get("answers") or {}
     approved: dict[str, dict[str, Any]] = {}
     not_approved: dict[str, str] = {}

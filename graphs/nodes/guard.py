@@ -22,7 +22,7 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
     ctx = runtime.context
     if state.get("plan") is None:
         return Command(goto="record", update={"outcome": "needs_human"})
-    draft = runtime.context.plan(state["plan"])
+    draft = ctx.plan(state["plan"])
     record = state.get("planning")
     try:
         checked = check_plan(draft, ctx.tools, ctx.policies)

@@ -34,7 +34,7 @@ def approval_request(plan: Plan, function: str, reason: str, approvers: tuple[st
 def route(state: DecisionState, runtime: Runtime[DecisionContext]
           ) -> Command[Literal["approval", "execute"]]:
     ctx = runtime.context
-    plan = runtime.context.plan(state["plan"])
+    plan = ctx.plan(state["plan"])
     answers: dict[str, Any] = {}
     auto: list[ApprovalRequest] = []
     sends: list[Send] = []
