@@ -25,8 +25,10 @@ def record(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str,
     if results:
         # The last calls have acted; their results are written below, with the state.
         crash_point("before_record")
+    # The plan version the decision ended on (its hash is cached by the nodes before).
+    plan_hash = ctx.plan(plan).hash if plan else None
     ctx.store.set_status(state["decision_id"], status, fence=ctx.fence, actor=ctx.actor,
-                         error=state.get("error"), plan_hash=plan.get("hash") or None,
+                         error=state.get("error"), plan_hash=plan_hash,
                          body={"answers": {f: a.get("status") for f, a in sorted(answers.items())},
                                "plan_version": plan.get("version")},
                          finished=FinishedCalls.from_json(results) if results else None)

@@ -84,6 +84,8 @@ def test_the_last_results_are_stored_with_the_terminal_state(rt: Runtime) -> Non
         rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
     transactions = _transactions(rt, decision)
     assert transactions[-1] == ["execution.finished", "decision.completed"]
+    finished, completed = rt.store.ledger_entries(decision)[-2:]
+    assert completed.plan_hash == finished.plan_hash == rt.store.plan(decision).hash
     last_wave = rt.store.ledger_entries(decision)[-2].body["calls"]
     assert {c["status"] for c in last_wave} == {"succeeded"}
     executions = rt.store.executions(decision)
