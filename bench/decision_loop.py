@@ -88,6 +88,20 @@ def _dir_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def _timed(work: Any, items: list[Any], warmup: int) -> dict[str, Any]:
+    """Run ``work`` on the first ``warmup`` items untimed, then on the rest one by one:
+    the wall time and each call's latency."""
+    for item in items[:warmup]:
+        work(item)
+    latencies = []
+    t0 = time.perf_counter()
+    for item in items[warmup:]:
+        s = time.perf_counter()
+        work(item)
+        latencies.append(time.perf_counter() - s)
+    return {"wall": time.perf_counter() - t0, "latencies": latencies}
+
+
 def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     from agent.models import Prediction
     from agent.runtime import Runtime
@@ -162,20 +176,13 @@ def run_minimal(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     with SqliteSaver.from_conn_string(str(path)) as saver:
         graph = builder.compile(checkpointer=saver)
 
-        def one(item: dict) -> float:
+        def one(item: dict) -> None:
             cfg = {"configurable": {"thread_id": item["id"]}}
-            s = time.perf_counter()
             out = graph.invoke({"prediction": item}, cfg)
             graph.invoke(Command(resume={out["__interrupt__"][0].id: True}), cfg)
-            return time.perf_counter() - s
 
-        for item in items[:warmup]:
-            one(item)
-        t0 = time.perf_counter()
-        latencies = [one(item) for item in items[warmup:]]
-        wall = time.perf_counter() - t0
-    return {"wall": wall, "latencies": latencies, "storage_bytes": _dir_bytes(workdir),
-            "items": n + warmup,
+        timed = _timed(one, items, warmup)
+    return {**timed, "storage_bytes": _dir_bytes(workdir), "items": n + warmup,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -206,19 +213,12 @@ def run_shape(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     with SqliteSaver.from_conn_string(str(workdir / "checkpoints.sqlite")) as saver:
         graph = builder.compile(checkpointer=saver)
 
-        def one(item: dict) -> float:
-            s = time.perf_counter()
+        def one(item: dict) -> None:
             graph.invoke({"decision_id": item["id"], "prediction": item, "plan": None,
                           "feedback": [], "answers": {}, "outcome": None, "error": None},
                          {"configurable": {"thread_id": item["id"]}}, durability="exit")
-            return time.perf_counter() - s
 
-        for item in items[:warmup]:
-            one(item)
-        t0 = time.perf_counter()
-        latencies = [one(item) for item in items[warmup:]]
-        wall = time.perf_counter() - t0
-    return {"wall": wall, "latencies": latencies}
+        return _timed(one, items, warmup)
 
 
 def run_tools(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
@@ -244,19 +244,12 @@ def run_tools(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
             assert draft is not None
             plans.append(check_plan(draft, rt.tools, rt.policies))
 
-        def one(plan: Any) -> float:
-            s = time.perf_counter()
+        def one(plan: Any) -> None:
             for step in plan.steps:
                 rt.tools.call(step.tool, step.arguments,
                               idempotency_key=f"{plan.decision_id}:{step.id}")
-            return time.perf_counter() - s
 
-        for plan in plans[:warmup]:
-            one(plan)
-        t0 = time.perf_counter()
-        latencies = [one(plan) for plan in plans[warmup:]]
-        wall = time.perf_counter() - t0
-    return {"wall": wall, "latencies": latencies}
+        return _timed(one, plans, warmup)
 
 
 def _child(kind: str, n: int, warmup: int) -> dict[str, Any]:
