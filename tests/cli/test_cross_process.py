@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,18 +68,24 @@ def test_recorded_answers_are_applied_by_the_next_run(cli: Cli,
     assert [r["status"] for r in run["resumed"]] == ["completed"]
 
 
-def test_crash_between_tool_call_and_ledger_write_does_not_duplicate_the_effect(
-        cli: Cli, write: Callable[[str, str], Path]) -> None:
-    # A mid-market account: support is auto-approved, sales needs a human.
+def _approve_and_crash_at(cli: Cli, write: Callable[[str, str], Path], point: str
+                          ) -> dict[str, Any]:
+    """A mid-market account (support auto-approved, sales needs a human); the sales
+    approval's process crashes at ``point``. Returns the sales approval."""
     path = write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004", value=10000)
                  .replace("enterprise", "mid_market"))
     cli("ingest", str(path))
     cli("run", "--once")
     (sales,) = cli.json("approvals", "list")
     crashed = cli("approvals", "approve", sales["id"], "--as", "raj@sales", code=86,
-                  env={"DECISIONOPS_CRASH_AT": "after_tool_call",
-                       "DECISIONOPS_LEASE_SECONDS": "5"})
+                  env={"DECISIONOPS_CRASH_AT": point, "DECISIONOPS_LEASE_SECONDS": "5"})
     assert crashed.returncode == 86
+    return sales
+
+
+def test_crash_between_tool_call_and_ledger_write_does_not_duplicate_the_effect(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    sales = _approve_and_crash_at(cli, write, "after_tool_call")
     before = _enterprise_effects(cli)
     shown = cli.json("decisions", "show", sales["decision_id"])
     started = shown["executions"]
@@ -103,15 +110,7 @@ def test_crash_after_the_last_calls_before_the_terminal_record_repeats_no_effect
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     # The last wave's results are written with the terminal state; a crash after those
     # calls acted and before that write leaves them started, and the re-run replays them.
-    path = write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004", value=10000)
-                 .replace("enterprise", "mid_market"))
-    cli("ingest", str(path))
-    cli("run", "--once")
-    (sales,) = cli.json("approvals", "list")
-    crashed = cli("approvals", "approve", sales["id"], "--as", "raj@sales", code=86,
-                  env={"DECISIONOPS_CRASH_AT": "before_record",
-                       "DECISIONOPS_LEASE_SECONDS": "5"})
-    assert crashed.returncode == 86
+    sales = _approve_and_crash_at(cli, write, "before_record")
     before = _enterprise_effects(cli)
     shown = cli.json("decisions", "show", sales["decision_id"])
     assert shown["decision"]["status"] == "awaiting_approval"  # not finished
