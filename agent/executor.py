@@ -49,8 +49,8 @@ class ExecutionReport:
     skipped: dict[str, str] = field(default_factory=dict)
     compensated: list[str] = field(default_factory=list)
     unrecorded: FinishedCalls | None = None
-    """With ``run(record_last=False)``: the last results, for the caller to record in
-    its own transaction (the decision's terminal state)."""
+    """The last calls' results, for the caller to record in its own transaction (the
+    decision's terminal state)."""
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -85,13 +85,11 @@ class Executor:
             self._pool.shutdown(wait=True)
 
     def run(self, plan: Plan, approved: Mapping[str, Mapping[str, Any]],
-            not_approved: Mapping[str, str], *, fence: int | None,
-            record_last: bool = True) -> ExecutionReport:
+            not_approved: Mapping[str, str], *, fence: int | None) -> ExecutionReport:
         """Execute ``approved`` (step id → approved arguments); ``not_approved`` maps the
-        other steps to why they will not run. ``record_last=False`` leaves the results of
-        the last calls in ``report.unrecorded`` for the caller to record: until it does,
-        a re-run repeats those calls with their keys, and the tools answer from their
-        record."""
+        other steps to why they will not run. The results of the last calls are left in
+        ``report.unrecorded`` for the caller to record: until it does, a re-run repeats
+        those calls with their keys, and the tools answer from their record."""
         run = _Run(self, plan, fence)
         skipped = dict(not_approved)
         for dependent in sorted(plan.dependents_of(set(skipped))):
@@ -105,9 +103,7 @@ class Executor:
             run.wave(runnable, approved)
         if run.report.failed and plan.all_or_nothing and run.report.succeeded:
             run.compensate()
-        if record_last:
-            run.flush()
-        elif run.unrecorded:
+        if run.unrecorded:
             run.report.unrecorded = FinishedCalls(plan.version, plan.hash, run.unrecorded)
         return run.report
 

@@ -35,7 +35,7 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str
             not_approved[step.id] = why
     # The last wave's results are recorded by record, with the terminal state, in one
     # transaction.
-    report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence, record_last=False)
+    report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence)
     if report.failed:
         status = DecisionStatus.COMPENSATED if report.compensated else DecisionStatus.FAILED
     else:
