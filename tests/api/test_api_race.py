@@ -5,11 +5,14 @@ attempts are in the ledger."""
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.api.conftest import Live, churn_record
+from tests.api.conftest import Live, add_users, churn_record, live_server, make_app
 
 ROUNDS = 8
 
@@ -75,3 +78,40 @@ def test_racing_answers_give_one_decision_and_one_409(live: Live) -> None:
     assert len(credits) == sales_approved
     assert len({c.idempotency_key for c in credits}) == sales_approved
     assert len(live.rt.enterprise.effects("support.open_ticket")) == ROUNDS
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 9: answers take the worker's lease")
+def test_racing_approvers_under_serve_with_its_worker_never_get_a_5xx(tmp_path: Path) -> None:
+    """150 approvers answer 25 decisions at once while ``serve``'s own worker loop applies
+    answers: every valid answer gets 200 or a 409 conflict, never a server error."""
+    app = make_app(tmp_path / "home", worker_interval_seconds=0.02)
+    with live_server(app) as url:
+        live = Live(url, app, add_users(app))
+        records = [churn_record(f"serve-race-{n}", account=f"ACC-{10010 + n}")
+                   for n in range(25)]
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/v1/predictions", json={"predictions": records},
+                               headers=live.auth("feeder")).status_code == 200
+        decisions = live.rt.decision_ids(r["id"] for r in records)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            waiting = live.rt.store.approvals(status="pending", limit=1000)
+            if len(waiting) == 2 * len(decisions):
+                break
+            time.sleep(0.1)
+        calls = []
+        for row in waiting:
+            users = ("dana", "omar", "dana") if row["function"] == "finance" else ("raj", "mia",
+                                                                                 "raj")
+            calls += [(user, f"/v1/approvals/{row['id']}/approve",
+                       {"plan_hash": row["plan_hash"]}) for user in users]
+        assert len(calls) == 150
+        statuses = _race(live, calls)
+        assert [s for s in statuses if s >= 500] == []
+        assert statuses.count(200) == len(waiting)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(live.rt.store.decision(d)["status"] == "completed" for d in decisions):
+                break
+            time.sleep(0.1)
+        assert [live.rt.store.decision(d)["status"] for d in decisions] == ["completed"] * 25

@@ -244,6 +244,37 @@ def test_commit_then_dropped_connection_yields_one_effect(rt: Runtime) -> None:
     assert len(rt.enterprise.rows("retention_offers")) == 1
 
 
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 8: commit-then-fail recorded failed")
+def test_a_call_that_committed_then_failed_is_reconciled_from_the_tools_record(
+        rt: Runtime) -> None:
+    # Every attempt commits, then reports a failure: the retries run out.
+    rt.enterprise.inject_fault("crm.create_retention_offer", "commit_then_fail", times=10)
+    decision = start(rt, churn(value=10_000, segment="mid_market")).decision_id
+    rt.answer(pending(rt, decision)["sales"]["id"], Approve(), approver="raj@sales")
+    offer = [e for e in rt.store.executions(decision) if e["step_id"] == "retention_offer"][0]
+    assert offer["status"] == "succeeded"
+    assert offer["receipt"]["_reconciled"] is True
+    assert len(rt.enterprise.effects("crm.create_retention_offer")) == 1
+    assert rt.store.decision(decision)["status"] == "completed"
+    assert steps(rt, decision)["inform_account_manager"] == "succeeded"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 8: a committed effect is never compensated")
+def test_an_all_or_nothing_plan_compensates_a_call_that_committed_then_failed(
+        rt: Runtime) -> None:
+    asset = rt.enterprise.rows("assets")[0]
+    part = rt.enterprise.rows("skus")[0]["sku"]
+    rt.enterprise.inject_fault("maintenance.create_work_order", "commit_then_fail", times=10)
+    rt.enterprise.inject_fault("erp.create_purchase_order", "fail_permanent", times=1)
+    decision = start(rt, failure(asset=asset["asset_id"], site=asset["site"], part=part)
+                     ).decision_id
+    for function, request in pending(rt, decision).items():
+        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+    assert rt.store.decision(decision)["status"] == "compensated"
+    assert [w["status"] for w in rt.enterprise.rows("work_orders")] == ["cancelled"]
+    assert len(rt.enterprise.effects("maintenance.create_work_order")) == 1
+
+
 def test_permanent_failure_skips_dependents_without_compensation(rt: Runtime) -> None:
     rt.enterprise.inject_fault("crm.create_retention_offer", "fail_permanent", times=1)
     decision = start(rt, churn()).decision_id

@@ -1,0 +1,61 @@
+"""Claiming new decisions from several workers at once (catalog C1) on PostgreSQL, where
+READ COMMITTED lets a claimer see a prediction as unclaimed after another worker has
+committed its decision: losing that race must skip the prediction, never crash."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.models import Prediction, TriageAction, TriageVerdict
+from agent.store import Store
+
+pytestmark = pytest.mark.postgres
+
+N = 600
+
+
+def _ready(store: Store) -> None:
+    predictions = [Prediction(id=f"claim-{i}", model="m", kind="churn", entity_type="account",
+                              entity_id=f"ACC-{i}", score=0.9, value_at_stake=10_000,
+                              observed_at=datetime(2026, 11, 20, tzinfo=UTC))
+                   for i in range(N)]
+    store.ingest(predictions, source="test", actor="test")
+    store.record_triage([TriageVerdict(prediction_id=p.id, action=TriageAction.ACT,
+                                       reason="act", playbook="churn-retention")
+                         for p in predictions], actor="test")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 11: UniqueViolation in claims")
+def test_racing_claimers_share_the_work_without_errors(pg_url: str) -> None:
+    setup = Store.open(pg_url)
+    _ready(setup)
+    stores = [Store.open(pg_url, migrate=False) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    claimed: list[str] = []
+    errors: list[str] = []
+
+    def claimer(store: Store, index: int) -> None:
+        barrier.wait()
+        while True:
+            try:
+                got = store.claim_new_decisions(owner=f"worker-{index}", lease_seconds=60,
+                                                limit=3)
+            except Exception as exc:  # what a worker would die of
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            if not got:
+                return
+            claimed.extend(c.decision_id for c in got)
+
+    threads = [threading.Thread(target=claimer, args=(s, i)) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in [setup, *stores]:
+        store.close()
+    assert errors == []
+    assert len(claimed) == len(set(claimed)) == N

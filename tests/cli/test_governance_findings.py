@@ -1,0 +1,309 @@
+"""Issue 11's findings, reproduced through the CLI as a new user (or an attacker) would:
+each test is one finding; the promise is that nothing runs that the right people did not
+approve, and nothing approved is lost."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cli.conftest import Cli
+
+pytestmark = pytest.mark.slow
+
+HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,features,observed_at\n"
+ROW = ('{id},churn-gbm,churn,account,{account},0.91,{value},'
+       '"{{""segment"": ""{segment}"", ""plan"": ""scale""}}",2026-11-20T08:00:00Z\n')
+APPROVERS = {"finance": "dana@finance", "sales": "raj@sales", "support": "sam@support",
+             "maintenance": "max@maint", "operations": "olu@ops", "supply_chain": "sue@supply"}
+SECOND = {"finance": "omar@finance", "sales": "mia@sales"}
+
+
+def _csv(write: Callable[[str, str], Path], *rows: tuple[str, str, int],
+         segment: str = "enterprise") -> Path:
+    return write("preds.csv", HEADER + "".join(
+        ROW.format(id=i, account=a, value=v, segment=segment) for i, a, v in rows))
+
+
+def _users(cli: Cli, *names: str) -> None:
+    """Register approvers: the CLI answers as a registered user."""
+    functions = {name: f for f, name in APPROVERS.items()} | {n: f for f, n in SECOND.items()}
+    for name in names:
+        cli("users", "add", name, "--role", "approver", "--function", functions[name])
+
+
+def _policies(tmp: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+                             .read_text("utf-8"))
+    change(bundled["functions"])
+    path = tmp / "functions.yaml"
+    path.write_text(yaml.safe_dump(bundled))
+    return path
+
+
+def _pending(cli: Cli) -> dict[str, dict[str, Any]]:
+    return {a["function"]: a for a in cli.json("approvals", "list")}
+
+
+def _effects(cli: Cli, tool: str | None = None) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(cli.cwd / "home" / "enterprise.sqlite") as conn:
+        rows = conn.execute("select tool, idempotency_key, arguments_json from tool_calls"
+                            ).fetchall()
+    return [r for r in rows if tool is None or r[0] == tool]
+
+
+def _decision(cli: Cli) -> dict[str, Any]:
+    (decision,) = cli.json("decisions", "list")
+    return cli.json("decisions", "show", decision["id"])
+
+
+def _run_until_terminal(cli: Cli, times: int = 4) -> dict[str, Any]:
+    for _ in range(times):
+        cli("run", "--once")
+        shown = _decision(cli)
+        if shown["decision"]["status"] in ("completed", "rejected", "failed", "compensated",
+                                           "needs_human"):
+            return shown
+    return shown
+
+
+# ---------------------------------------------------------------------- finding 1
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 1: an edit can change a target")
+@pytest.mark.parametrize("change", ["account_id=ACC-99999", "currency=USD"])
+def test_an_edit_cannot_redirect_an_effect_to_another_target(
+        cli: Cli, write: Callable[[str, str], Path], change: str) -> None:
+    _users(cli, "dana@finance")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    finance = _pending(cli)["finance"]
+    before = cli.json("ledger", "list")
+    out = cli("approvals", "edit", finance["id"], "--as", "dana@finance",
+              "--set", f"step.goodwill_credit.{change}", code=2)
+    argument = change.partition("=")[0]
+    assert f"step.goodwill_credit.{argument}" in out.stderr
+    assert "locked" in out.stderr or "target" in out.stderr
+    assert cli.json("approvals", "show", finance["id"])["approval"]["status"] == "pending"
+    new = cli.json("ledger", "list")[len(before):]
+    assert not [e for e in new if e["event"].startswith("approval.") and
+                e["event"] != "approval.refused"]
+    # The plan says which arguments are locked.
+    shown = cli("approvals", "show", finance["id"]).stdout
+    assert "locked" in shown and "account_id" in shown
+
+
+# ---------------------------------------------------------------------- finding 2
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 2: four-eyes only over HTTP")
+def test_four_eyes_holds_on_the_cli_too(cli: Cli, write: Callable[[str, str], Path],
+                                        tmp_path: Path) -> None:
+    def four_eyes(functions: dict[str, Any]) -> None:
+        functions["finance"]["four_eyes"] = True
+
+    env = {"DECISIONOPS_FUNCTIONS_FILE": str(_policies(tmp_path, four_eyes))}
+    cli.env.update(env)
+    _users(cli, "dana@finance", "omar@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    pending = _pending(cli)
+    finance = pending["finance"]["id"]
+    proposed = cli("approvals", "edit", finance, "--as", "dana@finance",
+                   "--set", "step.goodwill_credit.amount=150")
+    assert "propos" in proposed.stdout
+    refused = cli("approvals", "approve", finance, "--as", "dana@finance", code=2)
+    assert "four eyes" in refused.stderr
+    cli("approvals", "approve", finance, "--as", "omar@finance")
+    cli("approvals", "approve", pending["sales"]["id"], "--as", "raj@sales")
+    shown = _run_until_terminal(cli)
+    assert shown["decision"]["status"] == "completed"
+    credit = [e for e in shown["executions"] if e["step_id"] == "goodwill_credit"][0]
+    assert credit["arguments"]["amount"] == 150
+    answer = [a for a in shown["approvals"] if a["function"] == "finance"][0]
+    assert answer["approver"] == "omar@finance"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 2: --as is not checked")
+def test_the_cli_answers_only_as_a_registered_approver(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    finance = _pending(cli)["finance"]["id"]
+    out = cli("approvals", "approve", finance, "--as", "dana@finance", code=2)
+    assert "users add" in out.stderr
+    assert cli.json("approvals", "show", finance)["approval"]["status"] == "pending"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 2: no setting refuses CLI answers")
+def test_production_can_refuse_cli_answers(cli: Cli, write: Callable[[str, str], Path]) -> None:
+    _users(cli, "dana@finance")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    finance = _pending(cli)["finance"]["id"]
+    out = cli("approvals", "approve", finance, "--as", "dana@finance", code=2,
+              env={"DECISIONOPS_CLI_ANSWERS": "false"})
+    assert "cli_answers" in out.stderr
+    assert cli.json("approvals", "show", finance)["approval"]["status"] == "pending"
+
+
+# ---------------------------------------------------------------------- finding 3
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 3: expiry never counts as approved")
+def test_an_expired_request_of_an_on_timeout_approve_function_runs_its_steps(
+        cli: Cli, write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    def approve_on_timeout(functions: dict[str, Any]) -> None:
+        functions["finance"].update(on_timeout="approve", sla_hours=0.0003)  # ~1 s
+        functions["sales"]["auto_approve"] = {"max_risk": "high"}
+
+    cli.env["DECISIONOPS_FUNCTIONS_FILE"] = str(_policies(tmp_path, approve_on_timeout))
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    assert set(_pending(cli)) == {"finance"}
+    time.sleep(1.5)
+    shown = _run_until_terminal(cli)
+    assert shown["decision"]["status"] == "completed", shown["decision"]
+    finance = [a for a in shown["approvals"] if a["function"] == "finance"][0]
+    assert finance["status"] == "expired"
+    credit = [e for e in shown["executions"] if e["step_id"] == "goodwill_credit"][0]
+    assert credit["status"] == "succeeded"
+    assert len(_effects(cli, "finance.issue_credit")) == 1
+
+
+# ---------------------------------------------------------------------- finding 4
+
+
+SPLIT_PLAYBOOK = """
+name: churn-retention
+kind: churn
+version: 1
+description: A plan that splits one credit into sub-limit pieces.
+trigger: {min_score: 0.5, min_expected_value: 100, cooldown_days: 0}
+steps:
+""" + "".join(f"""
+  - id: credit_{i}
+    function: finance
+    tool: finance.issue_credit
+    risk: medium
+    arguments:
+      account_id: "{{{{ prediction.entity_id }}}}"
+      amount: 90
+      currency: EUR
+      reason: Goodwill credit part {i}
+""" for i in range(4))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 4: limits are per call only")
+def test_splitting_a_credit_under_the_auto_approve_limit_buys_nothing(
+        cli: Cli, write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "churn.yaml").write_text(SPLIT_PLAYBOOK)
+    cli.env["DECISIONOPS_PLAYBOOKS_DIR"] = str(playbooks)
+    _users(cli, "dana@finance")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    # Four credits of 90 are 360 in one decision: over finance's auto-approve total.
+    assert not _effects(cli, "finance.issue_credit")
+    finance = _pending(cli)["finance"]
+    assert "total" in finance["reason"]
+
+
+# ---------------------------------------------------------------------- finding 6
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 6: holds stop triage only")
+def test_a_hold_on_an_entity_stops_answered_approvals_from_being_applied(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    for function, approval in _pending(cli).items():
+        cli("approvals", "approve", approval["id"], "--as", APPROVERS[function], "--no-apply")
+    cli("chat", "-m", "hold ACC-10004 until +1d because disputed invoice")
+    cli("run", "--once")
+    shown = _decision(cli)
+    assert shown["decision"]["status"] == "awaiting_approval"
+    assert not _effects(cli, "crm.create_retention_offer")
+    assert not _effects(cli, "finance.issue_credit")
+    cli("chat", "-m", "release ACC-10004")
+    shown = _run_until_terminal(cli)
+    assert shown["decision"]["status"] == "completed"
+    events = [e["event"] for e in shown["ledger"]]
+    assert "hold.placed" in [e["event"] for e in cli.json("ledger", "list")]
+    assert events.count("decision.completed") == 1
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 6: holds stop triage only")
+def test_a_hold_on_a_function_stops_its_steps_from_starting(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    cli("chat", "-m", "hold finance until +1d because month-end close")
+    for function, approval in _pending(cli).items():
+        cli("approvals", "approve", approval["id"], "--as", APPROVERS[function])
+    cli("run", "--once")
+    shown = _decision(cli)
+    assert shown["decision"]["status"] not in ("completed", "failed")
+    assert _effects(cli, "crm.create_retention_offer")  # sales acted
+    assert not _effects(cli, "finance.issue_credit")  # finance did not
+    cli("chat", "-m", "release finance")
+    shown = _run_until_terminal(cli)
+    assert shown["decision"]["status"] == "completed"
+    assert len(_effects(cli, "finance.issue_credit")) == 1
+
+
+# ---------------------------------------------------------------------- finding 7
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 7: no after_route recovery")
+def test_a_crash_after_route_leaves_nothing_stuck(cli: Cli,
+                                                 write: Callable[[str, str], Path]) -> None:
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    crashed = cli("run", "--once", code=86,
+                  env={"DECISIONOPS_CRASH_AT": "after_route", "DECISIONOPS_LEASE_SECONDS": "5"})
+    assert crashed.returncode == 86
+    time.sleep(5.5)  # the dead worker's lease lapses
+    cli("run", "--once")
+    pending = _pending(cli)
+    assert set(pending) == {"finance", "sales"}
+    for function, approval in pending.items():
+        cli("approvals", "approve", approval["id"], "--as", APPROVERS[function], "--no-apply")
+    shown = _run_until_terminal(cli)
+    assert shown["decision"]["status"] == "completed"
+    keys = [k for _, k, _ in _effects(cli)]
+    assert len(keys) == len(set(keys)) == 4
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 finding 7: no before_mark_applied recovery")
+def test_a_crash_before_answers_are_marked_applied_leaves_nothing_stuck(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    pending = _pending(cli)
+    cli("approvals", "revise", pending["sales"]["id"], "--as", "raj@sales",
+        "--feedback", "offer an upgrade instead", "--no-apply")
+    cli("approvals", "approve", pending["finance"]["id"], "--as", "dana@finance", "--no-apply")
+    cli("run", "--once", code=86, env={"DECISIONOPS_CRASH_AT": "before_mark_applied",
+                                       "DECISIONOPS_LEASE_SECONDS": "5"})
+    time.sleep(5.5)
+    cli("run", "--once")
+    again = _pending(cli)
+    assert set(again) == {"finance", "sales"}
+    assert {a["plan_version"] for a in again.values()} == {2}
+    for function, approval in again.items():
+        cli("approvals", "approve", approval["id"], "--as", APPROVERS[function], "--no-apply")
+    shown = _run_until_terminal(cli)
+    assert shown["decision"]["status"] == "completed"
+    assert shown["decision"]["plan_version"] == 2
