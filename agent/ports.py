@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.models import Risk, utcnow
 
@@ -42,6 +42,17 @@ class ToolSpec(BaseModel):
     compensation: CompensationSpec | None = None
     parameters: dict[str, Any]
     """JSON schema of the arguments (the idempotency key is not part of it)."""
+    targets: tuple[str, ...] = ()
+    """Arguments that name what the call acts on (account, asset, order, site, currency,
+    recipient…); an approval binds them: an edit may not change them."""
+
+    @model_validator(mode="after")
+    def _targets_are_parameters(self) -> ToolSpec:
+        properties = self.parameters.get("properties", {})
+        for target in self.targets:
+            if target not in properties:
+                raise ValueError(f"{self.name}: target {target!r} is not a parameter")
+        return self
 
 
 class ToolReceipt(BaseModel):

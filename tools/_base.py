@@ -1,8 +1,9 @@
 """How an enterprise tool is made: argument base model, shared field types, the tool
 definition, the LangChain tool class, and the reference and status helpers effects use.
 
-A tool is a ``ToolDefinition`` (name, argument model, owning function, risk, and either
-an ``effect`` run once per idempotency key or a read-only ``query``) turned by
+A tool is a ``ToolDefinition`` (name, argument model, owning function, risk, the
+arguments that name what it acts on (``targets``), and either an ``effect`` run once per
+idempotency key or a read-only ``query``) turned by
 ``build_tool`` into an ``EnterpriseTool``: a LangChain ``StructuredTool`` whose schema
 has the model-visible arguments plus ``idempotency_key`` as an ``InjectedToolArg`` (so it
 never appears in ``tool_call_schema``, the schema a model sees). The tool returns its
@@ -71,10 +72,17 @@ class ToolDefinition:
     query: Callable[[Connection, Any], dict[str, Any]] | None = None
     """Reads only; nothing is recorded."""
     compensation: CompensationSpec | None = None
+    targets: tuple[str, ...] = ()
+    """Arguments that name what the call acts on; an approval binds them (see
+    ``agent.ports.ToolSpec.targets``)."""
 
     def __post_init__(self) -> None:
         if (self.effect is None) == (self.query is None):
             raise ValueError(f"{self.name}: give exactly one of effect or query")
+        for target in self.targets:
+            if target not in self.arguments.model_fields:
+                raise ValueError(f"{self.name}: target {target!r} is not a field of "
+                                 f"{self.arguments.__name__}")
 
 
 class EnterpriseTool(StructuredTool):
@@ -94,6 +102,7 @@ class EnterpriseTool(StructuredTool):
             side_effects=meta["side_effects"],
             compensation=CompensationSpec(**compensation) if compensation else None,
             parameters=self.arguments_model.model_json_schema(),
+            targets=tuple(meta.get("targets", ())),
         )
 
 
@@ -154,6 +163,8 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
             "side_effects": side_effects,
             "compensation": (definition.compensation.model_dump(mode="json")
                              if definition.compensation else None),
+            # Kept out of the JSON schema: that goes to LLM endpoints in strict mode.
+            "targets": list(definition.targets),
         },
     )
 
