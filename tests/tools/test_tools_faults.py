@@ -52,6 +52,22 @@ def test_commit_then_fail_keeps_exactly_one_effect(registry: ToolRegistry,
     assert len(enterprise.effects()) == 1 and len(enterprise.rows("tasks")) == 1
 
 
+def test_commit_then_timeout_keeps_one_effect_and_does_not_invite_a_retry(
+        registry: ToolRegistry, enterprise: Enterprise) -> None:
+    enterprise.inject_fault(TASK, FaultMode.COMMIT_THEN_TIMEOUT)
+    with pytest.raises(ToolCallError, match="timed out waiting for the response") as caught:
+        registry.call(TASK, VALID[TASK], idempotency_key="k")
+    assert caught.value.retryable is False
+    assert len(enterprise.effects()) == 1 and len(enterprise.rows("tasks")) == 1
+
+
+def test_every_mode_can_be_injected_by_name(enterprise: Enterprise) -> None:
+    for mode in FaultMode:
+        enterprise.inject_fault(TASK, mode.value)
+    assert [f.mode for f in enterprise.faults()] == list(FaultMode)
+    assert FaultMode("commit_then_timeout") is FaultMode.COMMIT_THEN_TIMEOUT
+
+
 def test_delay_sleeps_then_proceeds(registry: ToolRegistry, enterprise: Enterprise) -> None:
     enterprise.inject_fault(TASK, "delay", delay_s=0.2)
     started = time.monotonic()

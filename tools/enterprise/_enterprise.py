@@ -221,9 +221,14 @@ class Enterprise:
 
     @staticmethod
     def _after(tool: str, fault: Fault | None) -> None:
-        if fault is not None and fault.mode is FaultMode.COMMIT_THEN_FAIL:
+        if fault is None:
+            return
+        if fault.mode is FaultMode.COMMIT_THEN_FAIL:
             raise ToolCallError(f"{tool}: injected fault: connection lost after commit",
                                 retryable=True, tool=tool, fault_id=fault.fault_id)
+        if fault.mode is FaultMode.COMMIT_THEN_TIMEOUT:
+            raise ToolCallError(f"{tool}: injected fault: timed out waiting for the response",
+                                retryable=False, tool=tool, fault_id=fault.fault_id)
 
     # ------------------------------------------------------------------- faults
 
@@ -233,6 +238,7 @@ class Enterprise:
 
         Modes: ``fail_retryable`` / ``fail_permanent`` raise ``ToolCallError`` before any
         effect; ``commit_then_fail`` commits the effect, then raises a retryable error;
+        ``commit_then_timeout`` commits it, then raises a non-retryable one;
         ``delay`` sleeps ``delay_s`` then proceeds. Persisted: other processes see it.
         Returns the fault id.
         """
