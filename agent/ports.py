@@ -92,6 +92,19 @@ class ToolPort(Protocol):
         """
         ...
 
+    def recall(self, name: str, *, idempotency_key: str) -> ToolReceipt | None:
+        """The tool's own record of the call made with this key, asked without calling.
+
+        Returns the stored result (a receipt with ``replayed=True``), or ``None`` when the
+        tool has no record of it: no effect happened. A read-only tool records nothing
+        and returns ``None``. The executor uses it to reconcile a call that may have
+        committed before it reported a failure (a timeout after commit). Raises
+        ``NotFoundError`` for an unknown tool, ``ConflictError`` when the key was used
+        for another tool, and ``ToolCallError(retryable=True)`` when the system cannot
+        be asked right now.
+        """
+        ...
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...

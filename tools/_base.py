@@ -7,7 +7,8 @@ idempotency key or a read-only ``query``) turned by
 ``build_tool`` into an ``EnterpriseTool``: a LangChain ``StructuredTool`` whose schema
 has the model-visible arguments plus ``idempotency_key`` as an ``InjectedToolArg`` (so it
 never appears in ``tool_call_schema``, the schema a model sees). The tool returns its
-result as content and a ``ToolReceipt`` as artifact. What each tool does lives in the
+result as content and a ``ToolReceipt`` as artifact, and ``EnterpriseTool.recall`` gives
+the enterprise's record of the call made under a key. What each tool does lives in the
 system modules (``tools.crm`` …).
 """
 
@@ -90,6 +91,13 @@ class EnterpriseTool(StructuredTool):
 
     arguments_model: Annotated[type[ToolArgs], SkipValidation()]
     """The arguments a model or approver supplies (no idempotency key)."""
+    recaller: Annotated[Callable[[str], ToolReceipt | None], SkipValidation()]
+    """Bound by ``build_tool``: the enterprise's record of the call under a key."""
+
+    def recall(self, idempotency_key: str) -> ToolReceipt | None:
+        """The stored receipt (``replayed``) of the call made with this key, or ``None``
+        when there is none; a read-only tool records nothing and always answers ``None``."""
+        return self.recaller(idempotency_key)
 
     def spec(self) -> ToolSpec:
         meta = self.metadata or {}
@@ -149,12 +157,22 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
                               result=result, replayed=replayed)
         return result, receipt
 
+    def recall(idempotency_key: str) -> ToolReceipt | None:
+        if effect is None:  # a read leaves no record: there is nothing to reconcile
+            return None
+        performed = enterprise.recall(name, idempotency_key)
+        if performed is None:
+            return None
+        return ToolReceipt(tool=name, idempotency_key=idempotency_key,
+                           result=performed.result, replayed=True)
+
     return EnterpriseTool.from_function(
         func=run,
         name=definition.name,
         description=definition.description,
         args_schema=call_model,
         arguments_model=definition.arguments,
+        recaller=recall,
         infer_schema=False,
         response_format="content_and_artifact",
         metadata={
