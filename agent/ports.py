@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.models import Risk, utcnow
 
@@ -42,6 +42,17 @@ class ToolSpec(BaseModel):
     compensation: CompensationSpec | None = None
     parameters: dict[str, Any]
     """JSON schema of the arguments (the idempotency key is not part of it)."""
+    targets: tuple[str, ...] = ()
+    """Arguments that name what the call acts on (account, asset, order, site, currency,
+    recipient…); an approval binds them: an edit may not change them."""
+
+    @model_validator(mode="after")
+    def _targets_are_parameters(self) -> ToolSpec:
+        properties = self.parameters.get("properties", {})
+        for target in self.targets:
+            if target not in properties:
+                raise ValueError(f"{self.name}: target {target!r} is not a parameter")
+        return self
 
 
 class ToolReceipt(BaseModel):
@@ -78,6 +89,19 @@ class ToolPort(Protocol):
         The same key with the same arguments returns the first result with
         ``replayed=True`` and changes nothing; the same key with different arguments
         raises ``ConflictError``. Failures raise ``ToolCallError`` with ``retryable``.
+        """
+        ...
+
+    def recall(self, name: str, *, idempotency_key: str) -> ToolReceipt | None:
+        """The tool's own record of the call made with this key, asked without calling.
+
+        Returns the stored result (a receipt with ``replayed=True``), or ``None`` when the
+        tool has no record of it: no effect happened. A read-only tool records nothing
+        and returns ``None``. The executor uses it to reconcile a call that may have
+        committed before it reported a failure (a timeout after commit). Raises
+        ``NotFoundError`` for an unknown tool, ``ConflictError`` when the key was used
+        for another tool, and ``ToolCallError(retryable=True)`` when the system cannot
+        be asked right now.
         """
         ...
 

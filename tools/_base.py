@@ -1,12 +1,14 @@
 """How an enterprise tool is made: argument base model, shared field types, the tool
 definition, the LangChain tool class, and the reference and status helpers effects use.
 
-A tool is a ``ToolDefinition`` (name, argument model, owning function, risk, and either
-an ``effect`` run once per idempotency key or a read-only ``query``) turned by
+A tool is a ``ToolDefinition`` (name, argument model, owning function, risk, the
+arguments that name what it acts on (``targets``), and either an ``effect`` run once per
+idempotency key or a read-only ``query``) turned by
 ``build_tool`` into an ``EnterpriseTool``: a LangChain ``StructuredTool`` whose schema
 has the model-visible arguments plus ``idempotency_key`` as an ``InjectedToolArg`` (so it
 never appears in ``tool_call_schema``, the schema a model sees). The tool returns its
-result as content and a ``ToolReceipt`` as artifact. What each tool does lives in the
+result as content and a ``ToolReceipt`` as artifact, and ``EnterpriseTool.recall`` gives
+the enterprise's record of the call made under a key. What each tool does lives in the
 system modules (``tools.crm`` …).
 """
 
@@ -71,10 +73,17 @@ class ToolDefinition:
     query: Callable[[Connection, Any], dict[str, Any]] | None = None
     """Reads only; nothing is recorded."""
     compensation: CompensationSpec | None = None
+    targets: tuple[str, ...] = ()
+    """Arguments that name what the call acts on; an approval binds them (see
+    ``agent.ports.ToolSpec.targets``)."""
 
     def __post_init__(self) -> None:
         if (self.effect is None) == (self.query is None):
             raise ValueError(f"{self.name}: give exactly one of effect or query")
+        for target in self.targets:
+            if target not in self.arguments.model_fields:
+                raise ValueError(f"{self.name}: target {target!r} is not a field of "
+                                 f"{self.arguments.__name__}")
 
 
 class EnterpriseTool(StructuredTool):
@@ -82,6 +91,13 @@ class EnterpriseTool(StructuredTool):
 
     arguments_model: Annotated[type[ToolArgs], SkipValidation()]
     """The arguments a model or approver supplies (no idempotency key)."""
+    recaller: Annotated[Callable[[str], ToolReceipt | None], SkipValidation()]
+    """Bound by ``build_tool``: the enterprise's record of the call under a key."""
+
+    def recall(self, idempotency_key: str) -> ToolReceipt | None:
+        """The stored receipt (``replayed``) of the call made with this key, or ``None``
+        when there is none; a read-only tool records nothing and always answers ``None``."""
+        return self.recaller(idempotency_key)
 
     def spec(self) -> ToolSpec:
         meta = self.metadata or {}
@@ -94,6 +110,7 @@ class EnterpriseTool(StructuredTool):
             side_effects=meta["side_effects"],
             compensation=CompensationSpec(**compensation) if compensation else None,
             parameters=self.arguments_model.model_json_schema(),
+            targets=tuple(meta.get("targets", ())),
         )
 
 
@@ -140,12 +157,22 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
                               result=result, replayed=replayed)
         return result, receipt
 
+    def recall(idempotency_key: str) -> ToolReceipt | None:
+        if effect is None:  # a read leaves no record: there is nothing to reconcile
+            return None
+        performed = enterprise.recall(name, idempotency_key)
+        if performed is None:
+            return None
+        return ToolReceipt(tool=name, idempotency_key=idempotency_key,
+                           result=performed.result, replayed=True)
+
     return EnterpriseTool.from_function(
         func=run,
         name=definition.name,
         description=definition.description,
         args_schema=call_model,
         arguments_model=definition.arguments,
+        recaller=recall,
         infer_schema=False,
         response_format="content_and_artifact",
         metadata={
@@ -154,6 +181,8 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
             "side_effects": side_effects,
             "compensation": (definition.compensation.model_dump(mode="json")
                              if definition.compensation else None),
+            # Kept out of the JSON schema: that goes to LLM endpoints in strict mode.
+            "targets": list(definition.targets),
         },
     )
 

@@ -153,23 +153,26 @@ TOOLS = (
     ToolDefinition(
         "erp.get_inventory", "Read stock of one SKU at every site (on hand, reserved, "
         "available), with its unit cost and supplier.", GetInventoryArgs, "supply_chain",
-        Risk.LOW, query=_get_inventory),
+        Risk.LOW, query=_get_inventory, targets=("sku",)),
     ToolDefinition(
         "erp.create_stock_transfer", "Reserve stock at one site for transfer to another. "
         "Fails if the source site lacks available stock.", CreateStockTransferArgs,
         "supply_chain", Risk.MEDIUM, effect=_create_stock_transfer,
-        compensation=compensated_by("erp.cancel_stock_transfer", transfer_id="transfer_id")),
+        compensation=compensated_by("erp.cancel_stock_transfer", transfer_id="transfer_id"),
+        targets=("sku", "from_site", "to_site")),
     ToolDefinition(
         "erp.cancel_stock_transfer", "Cancel a stock transfer and release its reservation.",
-        CancelStockTransferArgs, "supply_chain", Risk.LOW, effect=_cancel_stock_transfer),
+        CancelStockTransferArgs, "supply_chain", Risk.LOW, effect=_cancel_stock_transfer,
+        targets=("transfer_id",)),
     ToolDefinition(
         "erp.create_purchase_order", "Order a SKU from its supplier for delivery to a site, "
         "optionally expedited at a surcharge.", CreatePurchaseOrderArgs, "supply_chain",
         Risk.MEDIUM, effect=_create_purchase_order,
-        compensation=compensated_by("erp.cancel_purchase_order", po_id="po_id")),
+        compensation=compensated_by("erp.cancel_purchase_order", po_id="po_id"),
+        targets=("sku", "site")),
     ToolDefinition(
         "erp.cancel_purchase_order", "Cancel an open purchase order.", CancelPurchaseOrderArgs,
-        "supply_chain", Risk.LOW, effect=_cancel_purchase_order),
+        "supply_chain", Risk.LOW, effect=_cancel_purchase_order, targets=("po_id",)),
 )
 
 

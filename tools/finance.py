@@ -68,10 +68,11 @@ TOOLS = (
     ToolDefinition(
         "finance.issue_credit", "Issue a credit note to an account, in its billing currency.",
         IssueCreditArgs, "finance", Risk.MEDIUM, effect=_issue_credit,
-        compensation=compensated_by("finance.void_credit", credit_id="credit_id")),
+        compensation=compensated_by("finance.void_credit", credit_id="credit_id"),
+        targets=("account_id", "currency")),
     ToolDefinition(
         "finance.void_credit", "Void an issued credit note.", VoidCreditArgs, "finance",
-        Risk.LOW, effect=_void_credit),
+        Risk.LOW, effect=_void_credit, targets=("credit_id",)),
 )
 
 

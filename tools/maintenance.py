@@ -107,16 +107,17 @@ TOOLS = (
     ToolDefinition(
         "maintenance.get_asset", "Read an asset: site, class, criticality, downtime cost, "
         "open work orders, scheduled downtime and spare parts on site.", GetAssetArgs,
-        "maintenance", Risk.LOW, query=_get_asset),
+        "maintenance", Risk.LOW, query=_get_asset, targets=("asset_id",)),
     ToolDefinition(
         "maintenance.create_work_order", "Create a work order on an asset; it is assigned to "
         "a qualified technician at the asset's site when one exists.", CreateWorkOrderArgs,
         "maintenance", Risk.MEDIUM, effect=_create_work_order,
         compensation=compensated_by("maintenance.cancel_work_order",
-                                    work_order_id="work_order_id")),
+                                    work_order_id="work_order_id"),
+        targets=("asset_id",)),
     ToolDefinition(
         "maintenance.cancel_work_order", "Cancel an open work order.", CancelWorkOrderArgs,
-        "maintenance", Risk.LOW, effect=_cancel_work_order),
+        "maintenance", Risk.LOW, effect=_cancel_work_order, targets=("work_order_id",)),
 )
 
 

@@ -50,7 +50,8 @@ def _send(ctx: EffectContext, args: SendArgs) -> dict[str, Any]:
 TOOLS = (
     ToolDefinition(
         "notify.send", "Send an email or a Slack message (cannot be unsent).", SendArgs,
-        "operations", Risk.LOW, effect=_send),
+        "operations", Risk.LOW, effect=_send,
+        targets=("channel", "to")),
 )
 
 

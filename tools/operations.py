@@ -61,10 +61,11 @@ TOOLS = (
     ToolDefinition(
         "operations.schedule_downtime", "Schedule a planned downtime window for an asset.",
         ScheduleDowntimeArgs, "operations", Risk.MEDIUM, effect=_schedule_downtime,
-        compensation=compensated_by("operations.cancel_downtime", downtime_id="downtime_id")),
+        compensation=compensated_by("operations.cancel_downtime", downtime_id="downtime_id"),
+        targets=("asset_id",)),
     ToolDefinition(
         "operations.cancel_downtime", "Cancel a scheduled downtime window.", CancelDowntimeArgs,
-        "operations", Risk.LOW, effect=_cancel_downtime),
+        "operations", Risk.LOW, effect=_cancel_downtime, targets=("downtime_id",)),
 )
 
 

@@ -1,17 +1,18 @@
 """``ToolRegistry``: the enterprise tools behind ``agent.ports.ToolPort``.
 
 It lists specs, validates arguments (naming the first bad field, listing every
-problem), and calls a tool once per idempotency key, returning a ``ToolReceipt``. It
-also maps tool names onto OpenAI-safe function names (``finance.issue_credit`` <->
-``finance__issue_credit``) for LLM planners. ``build_reference_registry`` wires every
+problem), calls a tool once per idempotency key, returning a ``ToolReceipt``, and
+recalls the tool's record of the call made under a key. It also maps tool names onto
+OpenAI-safe function names (``finance.issue_credit`` <-> ``finance__issue_credit``) for
+LLM planners. ``build_reference_registry`` wires every
 system module over one ``Enterprise``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -28,6 +29,8 @@ from tools._base import EnterpriseTool
 from tools.enterprise import Enterprise
 
 __all__ = ["ToolRegistry", "build_reference_registry", "openai_name"]
+
+T = TypeVar("T")
 
 _OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _MAX_KEY = 200
@@ -82,24 +85,20 @@ class ToolRegistry:
              idempotency_key: str) -> ToolReceipt:
         tool = self.tool(name)
         normalized = self.validate(name, arguments)
-        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= _MAX_KEY:
-            raise ToolArgumentsError(f"must be a non-empty string of at most {_MAX_KEY} "
-                                     "characters", field="idempotency_key", location=name)
-        try:
-            # The executor's path: the tool's own function, without LangChain's callback
-            # and run-tree machinery (we trace tool calls ourselves). A model's tool calls
-            # go through the same function via ``tool.invoke``.
-            _, receipt = tool.func(**normalized, idempotency_key=idempotency_key)
-        except DecisionOpsError:
-            raise
-        except Exception as exc:
-            # A bug inside a tool: the executor still needs a classified failure, and the
-            # original stays attached as the cause for the logs.
-            raise ToolCallError(f"{name} failed unexpectedly ({type(exc).__name__})",
-                                retryable=False, tool=name) from exc
+        _check_key(name, idempotency_key)
+        # The executor's path: the tool's own function, without LangChain's callback
+        # and run-tree machinery (we trace tool calls ourselves). A model's tool calls
+        # go through the same function via ``tool.invoke``.
+        _, receipt = _classified(name, lambda: tool.func(**normalized,
+                                                         idempotency_key=idempotency_key))
         if not isinstance(receipt, ToolReceipt):
             raise ToolCallError(f"{name} returned no receipt", retryable=False, tool=name)
         return receipt
+
+    def recall(self, name: str, *, idempotency_key: str) -> ToolReceipt | None:
+        tool = self.tool(name)
+        _check_key(name, idempotency_key)
+        return _classified(name, lambda: tool.recall(idempotency_key))
 
     # ------------------------------------------------------------------- LangChain / OpenAI
 
@@ -132,6 +131,24 @@ class ToolRegistry:
             "description": self.spec(name).description,
             "parameters": self.spec(name).parameters,
         }} for name in chosen]
+
+
+def _check_key(name: str, idempotency_key: str) -> None:
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= _MAX_KEY:
+        raise ToolArgumentsError(f"must be a non-empty string of at most {_MAX_KEY} "
+                                 "characters", field="idempotency_key", location=name)
+
+
+def _classified(name: str, work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except DecisionOpsError:
+        raise
+    except Exception as exc:
+        # A bug inside a tool: the executor still needs a classified failure, and the
+        # original stays attached as the cause for the logs.
+        raise ToolCallError(f"{name} failed unexpectedly ({type(exc).__name__})",
+                            retryable=False, tool=name) from exc
 
 
 def build_reference_registry(enterprise: Enterprise) -> ToolRegistry:

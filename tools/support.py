@@ -57,10 +57,11 @@ TOOLS = (
         "support.open_ticket", "Open a support ticket on an account (e.g. a proactive "
         "health check).", OpenTicketArgs, "support", Risk.LOW, effect=_open_ticket,
         compensation=compensated_by("support.close_ticket", reason_field="resolution",
-                                    ticket_id="ticket_id")),
+                                    ticket_id="ticket_id"),
+        targets=("account_id",)),
     ToolDefinition(
         "support.close_ticket", "Close a support ticket with a resolution.", CloseTicketArgs,
-        "support", Risk.LOW, effect=_close_ticket),
+        "support", Risk.LOW, effect=_close_ticket, targets=("ticket_id",)),
 )
 
 

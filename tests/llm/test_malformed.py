@@ -7,6 +7,7 @@ import json
 
 from agent.llm import ToolLookup
 from agent.models import Risk
+from agent.ports import ToolPort
 from tests.fakes.openai_server import ScriptedServer, call, completion, error
 from tests.llm.conftest import Factory, World, baseline_steps, plan_args, request
 from tools.registry import ToolRegistry
@@ -57,12 +58,16 @@ def test_malformed_calls_are_answered_and_never_executed(
             self.calls.append((name, dict(arguments)))
             return self.inner.call(name, arguments, idempotency_key=idempotency_key)
 
+        def recall(self, name, *, idempotency_key):  # type: ignore[no-untyped-def]
+            return self.inner.recall(name, idempotency_key=idempotency_key)
+
     openai_server.play(
         completion(tool_calls=[call("crm__get_account", '{"account_id": "ACC-1')]),  # bad JSON
         completion(tool_calls=[call("crm__get_account", {})]),  # missing argument
         completion(tool_calls=[call("finance__issue_credit", {"amount": 5})]),  # not callable
         completion(tool_calls=[call("submit_plan", plan_args(baseline_steps(world)))]))
     spy = SpyTools(world.tools)
+    assert isinstance(spy, ToolPort)
     draft = planner(max_retries=3, lookup=ToolLookup(spy)).draft(request())
     assert draft.plan is not None and draft.record.fallback is None
     # Only the planner's own context read reached a system; no model-made call did.

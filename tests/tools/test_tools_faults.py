@@ -52,6 +52,31 @@ def test_commit_then_fail_keeps_exactly_one_effect(registry: ToolRegistry,
     assert len(enterprise.effects()) == 1 and len(enterprise.rows("tasks")) == 1
 
 
+def test_commit_then_timeout_keeps_one_effect_that_recall_finds(
+        registry: ToolRegistry, enterprise: Enterprise) -> None:
+    """A client that gave up at its deadline: the effect committed, the caller was told
+    it failed for good, and only the tool's record tells what happened."""
+    enterprise.inject_fault(TASK, FaultMode.COMMIT_THEN_TIMEOUT)
+    with pytest.raises(ToolCallError, match="timed out waiting for the response") as caught:
+        registry.call(TASK, VALID[TASK], idempotency_key="k")
+    assert caught.value.retryable is False
+    (effect,) = enterprise.effects()
+    (task,) = enterprise.rows("tasks")
+
+    recalled = registry.recall(TASK, idempotency_key="k")
+
+    assert recalled is not None and recalled.replayed
+    assert recalled.result == effect.result and recalled.result["task_id"] == task["task_id"]
+    assert len(enterprise.effects()) == 1 and len(enterprise.rows("tasks")) == 1
+
+
+def test_every_mode_can_be_injected_by_name(enterprise: Enterprise) -> None:
+    for mode in FaultMode:
+        enterprise.inject_fault(TASK, mode.value)
+    assert [f.mode for f in enterprise.faults()] == list(FaultMode)
+    assert FaultMode("commit_then_timeout") is FaultMode.COMMIT_THEN_TIMEOUT
+
+
 def test_delay_sleeps_then_proceeds(registry: ToolRegistry, enterprise: Enterprise) -> None:
     enterprise.inject_fault(TASK, "delay", delay_s=0.2)
     started = time.monotonic()

@@ -48,6 +48,25 @@ def test_catalogue(registry: ToolRegistry) -> None:
     assert [s.name for s in registry.specs()] == sorted(CATALOGUE)
 
 
+def test_port_contract_call_then_recall(registry: ToolRegistry) -> None:
+    """``ToolPort``'s contract: one effect per key, and the tool's record of it on recall
+    (the executor's reconciliation after a call that failed once it committed)."""
+    assert callable(getattr(ToolPort, "recall", None)) and isinstance(registry, ToolPort)
+    port: ToolPort = registry
+    name = "crm.create_task"
+    assert port.recall(name, idempotency_key="k") is None  # no call: no effect
+    first = port.call(name, VALID[name], idempotency_key="k")
+    replayed = port.call(name, VALID[name], idempotency_key="k")
+    recalled = port.recall(name, idempotency_key="k")
+    assert not first.replayed and replayed.replayed
+    assert recalled == replayed == first.model_copy(update={"replayed": True})
+    read = "crm.get_account"
+    port.call(read, READS[read], idempotency_key="r")
+    assert port.recall(read, idempotency_key="r") is None  # a read leaves no record
+    with pytest.raises(NotFoundError):
+        port.recall("crm.refund", idempotency_key="k")
+
+
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_schemas_are_strict_and_never_show_the_key(registry: ToolRegistry, name: str) -> None:
     spec = registry.spec(name)
@@ -59,7 +78,8 @@ def test_schemas_are_strict_and_never_show_the_key(registry: ToolRegistry, name:
     tool = registry.tool(name)
     assert tool.metadata == {
         "function": spec.function, "risk": spec.risk.value, "side_effects": spec.side_effects,
-        "compensation": spec.compensation.model_dump() if spec.compensation else None}
+        "compensation": spec.compensation.model_dump() if spec.compensation else None,
+        "targets": list(spec.targets)}
     model_schema = tool.tool_call_schema.model_json_schema()  # what a model is shown
     assert set(model_schema["properties"]) == set(spec.parameters["properties"])
     assert "idempotency_key" in tool.args_schema.model_fields  # injected at call time

@@ -2,8 +2,9 @@
 
 It owns the database (creation, seed, schema version), runs each tool effect exactly
 once per idempotency key (the effect and its ``tool_calls`` row commit in one
-transaction), plays back injected faults, and answers the queries tests and the demo
-summary need. What each tool does lives in the tool modules (``tools.crm`` …).
+transaction), recalls the recorded result of a key, plays back injected faults, and
+answers the queries tests and the demo summary need. What each tool does lives in the
+tool modules (``tools.crm`` …).
 """
 
 from __future__ import annotations
@@ -221,9 +222,31 @@ class Enterprise:
 
     @staticmethod
     def _after(tool: str, fault: Fault | None) -> None:
-        if fault is not None and fault.mode is FaultMode.COMMIT_THEN_FAIL:
+        if fault is None:
+            return
+        if fault.mode is FaultMode.COMMIT_THEN_FAIL:
             raise ToolCallError(f"{tool}: injected fault: connection lost after commit",
                                 retryable=True, tool=tool, fault_id=fault.fault_id)
+        if fault.mode is FaultMode.COMMIT_THEN_TIMEOUT:
+            raise ToolCallError(f"{tool}: injected fault: timed out waiting for the response",
+                                retryable=False, tool=tool, fault_id=fault.fault_id)
+
+    def recall(self, tool: str, idempotency_key: str) -> Performed | None:
+        """The stored result of ``tool``'s call under this key (``replayed``), or ``None``
+        when there is none: no effect happened.
+
+        Reads the record directly: faults are armed for calls, so a recall neither plays
+        nor consumes one. A key recorded for another tool raises ``ConflictError``.
+        """
+        with database_errors(tool), self._reader.begin() as conn:
+            seen = conn.execute(_CALL_BY_KEY, {"key": idempotency_key}).mappings().first()
+        if seen is None:
+            return None
+        if seen["tool"] != tool:
+            raise ConflictError(f"idempotency key {idempotency_key!r} was used for "
+                                f"{seen['tool']}, not {tool}",
+                                tool=tool, idempotency_key=idempotency_key)
+        return Performed(json.loads(seen["result_json"]), replayed=True)
 
     # ------------------------------------------------------------------- faults
 
@@ -233,8 +256,9 @@ class Enterprise:
 
         Modes: ``fail_retryable`` / ``fail_permanent`` raise ``ToolCallError`` before any
         effect; ``commit_then_fail`` commits the effect, then raises a retryable error;
-        ``delay`` sleeps ``delay_s`` then proceeds. Persisted: other processes see it.
-        Returns the fault id.
+        ``commit_then_timeout`` commits it, then raises a non-retryable one (the effect
+        is only found by ``recall``); ``delay`` sleeps ``delay_s`` then proceeds.
+        Persisted: other processes see it. Returns the fault id.
         """
         try:
             fault_mode = FaultMode(mode)

@@ -28,6 +28,9 @@ class FaultMode(StrEnum):
     COMMIT_THEN_FAIL = "commit_then_fail"
     """Commit the effect and its ``tool_calls`` row, then raise a retryable error
     (a connection dropped after the commit)."""
+    COMMIT_THEN_TIMEOUT = "commit_then_timeout"
+    """Commit the effect and its ``tool_calls`` row, then raise a non-retryable error
+    (a client that gave up at its deadline and does not retry)."""
     DELAY = "delay"
     """Sleep ``delay_s``, then proceed normally."""
 
