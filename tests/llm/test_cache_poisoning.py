@@ -13,8 +13,11 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from agent.llm import check_bounds
-from agent.llm._cache import BODY_VERSION, cache_body, entry_key
+from agent.llm._bounds import match_steps, risks
+from agent.llm._cache import BODY_VERSION, cache_body, entry_key, quoted_features
 from agent.models import Plan, Prediction, Risk, Step
 from agent.policy import ArgumentLimit
 from tests.fakes.openai_server import ScriptedServer, call, completion
@@ -175,8 +178,10 @@ def _quoting_plan(world: World, prediction: Prediction) -> list[dict[str, Any]]:
     return steps
 
 
+@pytest.mark.parametrize("text", ["Renewal at risk: champion left", None],
+                         ids=["other-text", "no-text"])
 def test_an_entry_quoting_feature_text_serves_only_the_same_text(
-        world: World, planner: Factory, openai_server: ScriptedServer) -> None:
+        world: World, planner: Factory, openai_server: ScriptedServer, text: str | None) -> None:
     frozen = "Renewal blocked by the procurement freeze"
     first = churn("c1", account="ACC-10001", renewal_context=frozen)
     openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
@@ -187,15 +192,13 @@ def test_an_entry_quoting_feature_text_serves_only_the_same_text(
     hit = p.draft(request(same, decision="dec_llm_2"))
     assert hit.record.cache_hit
     assert hit.plan.step("retention_offer").arguments["note"] == f"Mind the context: {frozen}"
-    for number, text in enumerate(("Renewal at risk: champion left", None), 3):
-        extra = {} if text is None else {"renewal_context": text}
-        other = churn(f"c{number}", account=f"ACC-1000{number + 1}", **extra)
-        openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
-            baseline_steps(world, other)))]))
-        miss = p.draft(request(other, decision=f"dec_llm_{number}"))
-        assert not miss.record.cache_hit and miss.record.llm_calls == 1
-        assert frozen not in miss.plan.model_dump_json()
-        assert any("renewal_context" in n for n in miss.record.notes)
+    other = churn("c3", account="ACC-10004", **({} if text is None else {"renewal_context": text}))
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
+        baseline_steps(world, other)))]))
+    miss = p.draft(request(other, decision="dec_llm_3"))
+    assert not miss.record.cache_hit and miss.record.llm_calls == 1
+    assert frozen.lower() not in miss.plan.model_dump_json().lower()
+    assert any("renewal_context" in n and "does not share" in n for n in miss.record.notes)
 
 
 def test_a_hit_is_checked_against_todays_policies(
@@ -218,3 +221,30 @@ def test_a_hit_is_checked_against_todays_policies(
     assert not draft.record.cache_hit and draft.record.llm_calls == 1
     assert any("adapted plan was refused" in n and "discount_pct" in n
                for n in draft.record.notes)
+
+
+def test_matching_prefers_the_same_id_wherever_the_step_stands(world: World) -> None:
+    prediction = churn()
+    base = _baseline(world, prediction, "dec_llm_1")
+    ticket = base.step("proactive_case")
+    extra = ticket.model_copy(update={"id": "urgent_ticket", "risk": Risk.LOW})
+    # The added ticket comes first; the playbook's ticket is still the one matched.
+    plan = base.model_copy(update={"steps": (extra, *base.steps)})
+    found = risks(plan, base, world.tools)
+    assert found["urgent_ticket"] == Risk.HIGH and found["proactive_case"] == Risk.LOW
+    assert found["goodwill_credit"] == Risk.MEDIUM
+    assert set(match_steps(plan, base)) == {s.id for s in base.steps}
+
+
+def test_quoted_features_leave_out_identifiers_and_short_text(world: World) -> None:
+    prediction = churn(crm_note="Customer  asked about the REFUND policy", region="APAC",
+                       site="PLANT-PENANG")
+    base = _baseline(world, prediction, "dec_llm_1")
+    offer = base.step("retention_offer")
+    note = "customer asked about the refund policy; APAC; PLANT-PENANG; ACC-10001"
+    plan = base.model_copy(update={"steps": tuple(
+        s.model_copy(update={"arguments": {**s.arguments, "note": note}}) if s is offer else s
+        for s in base.steps)})
+    assert quoted_features(plan, prediction) == {
+        "crm_note": "Customer  asked about the REFUND policy"}
+    assert quoted_features(base, prediction) == {}
