@@ -248,3 +248,17 @@ def test_quoted_features_leave_out_identifiers_and_short_text(world: World) -> N
     assert quoted_features(plan, prediction) == {
         "crm_note": "Customer  asked about the REFUND policy"}
     assert quoted_features(base, prediction) == {}
+
+
+def test_rationales_carry_the_new_entity_not_the_old(
+        world: World, planner: Factory, openai_server: ScriptedServer) -> None:
+    steps = copy.deepcopy(baseline_steps(world))
+    steps[0]["rationale"] = "ACC-10001 answers to a time-boxed discount."
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
+        steps, rationale="The playbook plan fits ACC-10001."))]))
+    p = planner(cache_ttl_hours=24)
+    p.draft(request())
+    hit = p.draft(request(churn("c2", account="ACC-10003"), decision="dec_llm_2"))
+    assert hit.record.cache_hit and "ACC-10001" not in hit.plan.model_dump_json()
+    assert hit.plan.rationale == "The playbook plan fits ACC-10003."
+    assert hit.plan.step("retention_offer").rationale.startswith("ACC-10003 answers")
