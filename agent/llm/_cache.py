@@ -24,7 +24,8 @@ Adaptation is deterministic. For each cached step and argument:
 - a number the model changed keeps the model's ratio to the baseline (e.g. 15 where the
   playbook said 20 becomes 0.75 times the new playbook value, rounded to the same type);
 - any other value keeps the model's text with the old prediction's identifiers (entity
-  id, currency, id-like features) replaced by the new prediction's.
+  id, currency, id-like features) replaced by the new prediction's; so do the plan's
+  and the steps' rationales.
 
 An identifier that has no counterpart in the new prediction makes the entry unusable
 (a miss). The adapted plan is guarded and bounds-checked again like any draft, against
@@ -214,12 +215,15 @@ def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *
         cost, value_ = step.expected_cost, step.expected_value
         if new_ref is not None:
             cost, value_ = new_ref.expected_cost, new_ref.expected_value
-        steps.append(step.model_copy(update={"arguments": arguments, "expected_cost": cost,
-                                             "expected_value": value_}))
-    if any(_mentions(s, old_labels.values(), replacements) for s in steps):
+        steps.append(step.model_copy(update={
+            "arguments": arguments, "rationale": _replace(step.rationale, replacements),
+            "expected_cost": cost, "expected_value": value_}))
+    rationale = _replace(cached.rationale, replacements)
+    if (any(_mentions(s, old_labels.values(), replacements) for s in steps)
+            or any(old not in replacements and old in rationale for old in old_labels.values())):
         raise Unfit("the cached plan names an identifier this prediction has no counterpart for")
     return cached.model_copy(update={"decision_id": decision_id, "version": version,
-                                     "steps": tuple(steps)})
+                                     "rationale": rationale, "steps": tuple(steps)})
 
 
 def _counterpart(baseline: Plan | None, step: Step) -> Step | None:
@@ -256,7 +260,7 @@ def _replace(value: Any, replacements: dict[str, str]) -> Any:
 
 def _mentions(step: Step, old_values: Any, replacements: dict[str, str]) -> bool:
     """True if an old identifier without a replacement is still in the step."""
-    text = _text(step.arguments)
+    text = f"{_text(step.arguments)} {step.rationale}"
     return any(old not in replacements and old in text for old in old_values)
 
 
