@@ -6,10 +6,15 @@ fallback).
 Both planners (``llm`` and ``hybrid``):
 
 - B1 Lookups are not steps: a tool without side effects is refused as a plan step.
-- B2 Risk is set by the planner, never by the model: a step's risk is the higher of the
-  tool's own risk and the risk the playbook gives the same (function, tool). A step
-  whose (function, tool) is not in the baseline is *novel*: its risk is ``high``, so no
-  function policy auto-approves it, and it is listed in the planning notes.
+- B2 Risk is set by the planner, never by the model. Plan steps are matched one-to-one
+  to baseline steps (``match_steps``): first a step with the same id, function and tool,
+  then, among the baseline steps still unmatched, the first with the same (function,
+  tool). A matched step's risk is the higher of the tool's own risk and the risk the
+  playbook gives that (function, tool). An unmatched step is *novel*, even when its
+  (function, tool) occurs in the baseline (a second support ticket next to the
+  playbook's one): its risk is ``high``, so no function policy auto-approves it, and it
+  is listed in the planning notes. What the playbook would not have proposed always
+  needs a person.
 - B3 Identifiers are pinned: when the baseline fills an argument of a tool with one of
   the prediction's identifiers (its entity id, its currency, or an id-like feature value
   such as a SKU or a site), every step using that tool must carry one of the baseline's
@@ -22,7 +27,8 @@ Both planners (``llm`` and ``hybrid``):
 
 ``hybrid`` adds (strict bounds):
 
-- H1 Only (function, tool) pairs of the baseline; nothing novel.
+- H1 Only (function, tool) pairs of the baseline. A step added with one of them (within
+  H3) is still novel under B2: a person approves it.
 - H2 A step with a baseline step's id keeps that step's function and tool.
 - H3 At most ``len(baseline) + max_extra_steps`` steps (steps may be dropped).
 - H4 Every baseline dependency between two kept steps is kept (directly or through
@@ -35,16 +41,16 @@ Both planners (``llm`` and ``hybrid``):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import NotFoundError
-from agent.models import Plan, Prediction, Risk
+from agent.models import Plan, Prediction, Risk, Step
 from agent.ports import ToolPort
 
-__all__ = ["BoundsReport", "check_bounds", "identifiers", "known_addresses", "pinned_arguments",
-           "risk_rule"]
+__all__ = ["BoundsReport", "assign_risks", "check_bounds", "identifiers", "known_addresses",
+           "match_steps", "pinned_arguments", "risks"]
 
 _ID_LIKE = re.compile(r"^[A-Z0-9]+(?:[-_.:@/][A-Z0-9]+)+$")
 _ADDRESS = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|[a-z][a-z0-9+.-]*://\S+|#[a-z0-9][\w.-]*)$",
@@ -56,7 +62,7 @@ class BoundsReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     novel: list[str] = field(default_factory=list)
-    """Ids of steps whose (function, tool) the baseline does not use."""
+    """Ids of steps no baseline step matches (B2): the playbook would not propose them."""
 
 
 def identifiers(prediction: Prediction) -> dict[str, str]:
@@ -100,25 +106,59 @@ def known_addresses(baseline: Plan | None, *records: Any) -> set[str]:
     return {v.lower() for v in found}
 
 
-def risk_rule(baseline: Plan | None, tools: ToolPort) -> Callable[[str, str], Risk]:
-    """B2 as a function of (function, tool)."""
-    known: dict[tuple[str, str], Risk] = {}
-    for step in baseline.steps if baseline else ():
-        pair = (step.function, step.tool)
-        if pair not in known or step.risk.rank > known[pair].rank:
-            known[pair] = step.risk
+def match_steps(plan: Plan, baseline: Plan | None) -> dict[str, Step]:
+    """B2: plan step id → the baseline step it stands for, one-to-one. A plan step missing
+    from the result is novel."""
+    if baseline is None:
+        return {}
+    free = list(baseline.steps)
+    matched: dict[str, Step] = {}
+    for step in plan.steps:
+        same = next((b for b in free if (b.id, b.function, b.tool)
+                     == (step.id, step.function, step.tool)), None)
+        if same is not None:
+            matched[step.id] = same
+            free.remove(same)
+    for step in plan.steps:
+        if step.id in matched:
+            continue
+        same = next((b for b in free if (b.function, b.tool) == (step.function, step.tool)),
+                    None)
+        if same is not None:
+            matched[step.id] = same
+            free.remove(same)
+    return matched
 
-    def risk(function: str, tool: str) -> Risk:
-        if (function, tool) not in known:
-            return Risk.HIGH
+
+def risks(plan: Plan, baseline: Plan | None, tools: ToolPort) -> dict[str, Risk]:
+    """B2: step id → its risk, from the matching over the whole plan (a novel step, an
+    unknown tool: ``high``)."""
+    playbook: dict[tuple[str, str], Risk] = {}
+    for base in baseline.steps if baseline else ():
+        pair = (base.function, base.tool)
+        if pair not in playbook or base.risk.rank > playbook[pair].rank:
+            playbook[pair] = base.risk
+    matched = match_steps(plan, baseline)
+    out: dict[str, Risk] = {}
+    for step in plan.steps:
+        if step.id not in matched:
+            out[step.id] = Risk.HIGH
+            continue
         try:
-            own = tools.spec(tool).risk
+            own = tools.spec(step.tool).risk
         except NotFoundError:
-            return Risk.HIGH
-        playbook = known[(function, tool)]
-        return own if own.rank > playbook.rank else playbook
+            out[step.id] = Risk.HIGH
+            continue
+        given = playbook[(step.function, step.tool)]
+        out[step.id] = own if own.rank > given.rank else given
+    return out
 
-    return risk
+
+def assign_risks(plan: Plan, baseline: Plan | None, tools: ToolPort) -> Plan:
+    """The plan with every step's risk set by B2, whatever risk it carried."""
+    found = risks(plan, baseline, tools)
+    return plan.model_copy(update={"steps": tuple(
+        s.model_copy(update={"risk": found.get(s.id, Risk.HIGH)}) for s in plan.steps)})
 
 
 def check_bounds(plan: Plan, baseline: Plan | None, prediction: Prediction, tools: ToolPort,
@@ -131,6 +171,7 @@ def check_bounds(plan: Plan, baseline: Plan | None, prediction: Prediction, tool
                          else known_addresses(baseline, prediction.features))
     pairs = {(s.function, s.tool) for s in baseline.steps} if baseline else set()
     pins = pinned_arguments(baseline, prediction)
+    matched = match_steps(plan, baseline)
     for step in plan.steps:
         where = f"steps.{step.id}"
         try:
@@ -149,8 +190,10 @@ def check_bounds(plan: Plan, baseline: Plan | None, prediction: Prediction, tool
             if _ADDRESS.match(value.strip()) and value.strip().lower() not in allowed_addresses:
                 report.problems.append(f"{where}.arguments: {value.strip()!r} is not an address "
                                        "the playbook or the entity's records use")
+        if step.id in matched:
+            continue
+        report.novel.append(step.id)
         if (step.function, step.tool) not in pairs:
-            report.novel.append(step.id)
             if strict:
                 report.problems.append(f"{where}: {step.function} with {step.tool} is not in the "
                                        "playbook's plan (hybrid plans use only its function/tool "
@@ -158,6 +201,10 @@ def check_bounds(plan: Plan, baseline: Plan | None, prediction: Prediction, tool
             else:
                 report.notes.append(f"{where}: {step.function} with {step.tool} is not in the "
                                     "playbook's plan; risk set to high (a person must approve)")
+        else:
+            report.notes.append(f"{where}: a {step.function} step with {step.tool} beyond the "
+                                "playbook's own (each of those is matched to another step); "
+                                "risk set to high (a person must approve)")
     if strict and baseline is not None:
         report.problems.extend(_strict_problems(plan, baseline, max_extra_steps, max_growth))
     return report

@@ -24,16 +24,27 @@ Adaptation is deterministic. For each cached step and argument:
 - a number the model changed keeps the model's ratio to the baseline (e.g. 15 where the
   playbook said 20 becomes 0.75 times the new playbook value, rounded to the same type);
 - any other value keeps the model's text with the old prediction's identifiers (entity
-  id, currency, id-like features) replaced by the new prediction's.
+  id, currency, id-like features) replaced by the new prediction's; so do the plan's
+  and the steps' rationales.
 
 An identifier that has no counterpart in the new prediction makes the entry unusable
-(a miss). The adapted plan is guarded and bounds-checked again like any draft.
+(a miss). The adapted plan is guarded and bounds-checked again like any draft, against
+today's policies and this prediction's baseline; the planner treats an adapted plan
+with a step the playbook would not propose (novel, bound B2) as a miss.
+
+Feature text does not cross predictions. Text the model wrote is carried over with only
+identifiers swapped, so when an entry is stored, the source prediction's feature values
+that occur in its plan's arguments or rationales are recorded with it (*quoted*:
+strings that are not identifiers, at least ``MIN_QUOTED`` characters, compared without
+regard to case or spacing). The entry serves only a prediction whose features have the
+same values for all of those: a note an injected instruction put into one plan never
+reaches another entity's ticket.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import combinations
 from typing import Any
 
@@ -41,13 +52,17 @@ from agent.hashing import digest
 from agent.llm._bounds import identifiers
 from agent.models import Plan, Prediction, Step
 
-__all__ = ["CLASS_FEATURES", "DRIVER_DEPTH", "Unfit", "adapt", "cache_body", "driver_phrases",
-           "entry_key", "lookup_keys", "named_drivers", "signature"]
+__all__ = ["BODY_VERSION", "CLASS_FEATURES", "DRIVER_DEPTH", "MIN_QUOTED", "Unfit", "adapt",
+           "cache_body", "driver_phrases", "entry_key", "lookup_keys", "named_drivers",
+           "quoted_features", "signature"]
 
 CLASS_FEATURES = ("segment", "asset_class", "category", "class")
 DRIVER_DEPTH = 3
 """Attributions (by absolute weight) that count as a prediction's drivers."""
-BODY_VERSION = 2
+BODY_VERSION = 3
+"""3: entries record the feature text their plan quotes (older ones are not served)."""
+MIN_QUOTED = 8
+"""Feature text shorter than this is too common to count as quoted."""
 
 
 class Unfit(Exception):
@@ -96,11 +111,39 @@ def named_drivers(plan: Plan, baseline: Plan | None, prediction: Prediction) -> 
                   if any(f" {_words(phrase)}" in text for phrase in driver_phrases(name)))
 
 
+def quoted_features(plan: Plan, prediction: Prediction) -> dict[str, Any]:
+    """Features of ``prediction`` whose text occurs in ``plan``'s arguments or rationales
+    (identifiers aside; they are swapped): name → value (as JSON)."""
+    ids = identifiers(prediction)
+    text = _folded(" | ".join([plan.rationale, *(s.rationale for s in plan.steps),
+                               *(_text(s.arguments) for s in plan.steps)]))
+    features = prediction.model_dump(mode="json")["features"]
+    return {name: value for name, value in sorted(features.items())
+            if any(piece not in ids and len(piece.strip()) >= MIN_QUOTED
+                   and _folded(piece) in text for piece in _pieces(value))}
+
+
 def cache_body(plan: Plan, baseline: Plan | None, prediction: Prediction) -> dict[str, Any]:
     labels = {label: value for value, label in identifiers(prediction).items()}
     return {"version": BODY_VERSION, "plan": plan.model_dump(mode="json"),
             "baseline": baseline.model_dump(mode="json") if baseline else None,
-            "identifiers": labels, "drivers": named_drivers(plan, baseline, prediction)}
+            "identifiers": labels, "drivers": named_drivers(plan, baseline, prediction),
+            "quoted": quoted_features(plan, prediction)}
+
+
+def _pieces(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _pieces(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _pieces(item)
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 _UNIT = re.compile(r"^(?:\d+[a-z]?|pct|percent|ratio|count|c|f|kg|h|d|hours|days|weeks|months)$")
@@ -150,6 +193,12 @@ def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *
     if foreign:
         raise Unfit(f"the cached plan speaks to the driver {foreign[0]!r}, which is not one "
                     f"of this prediction's")
+    features = prediction.model_dump(mode="json")["features"]
+    other = [name for name, value in body.get("quoted", {}).items()
+             if features.get(name) != value]
+    if other:
+        raise Unfit(f"the cached plan quotes the text of its source's feature {other[0]!r}, "
+                    "which this prediction does not share")
     new_labels = {label: value for value, label in identifiers(prediction).items()}
     old_labels: dict[str, str] = body.get("identifiers", {})
     replacements = {old: new_labels[label] for label, old in old_labels.items()
@@ -166,12 +215,15 @@ def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *
         cost, value_ = step.expected_cost, step.expected_value
         if new_ref is not None:
             cost, value_ = new_ref.expected_cost, new_ref.expected_value
-        steps.append(step.model_copy(update={"arguments": arguments, "expected_cost": cost,
-                                             "expected_value": value_}))
-    if any(_mentions(s, old_labels.values(), replacements) for s in steps):
+        steps.append(step.model_copy(update={
+            "arguments": arguments, "rationale": _replace(step.rationale, replacements),
+            "expected_cost": cost, "expected_value": value_}))
+    rationale = _replace(cached.rationale, replacements)
+    if (any(_mentions(s, old_labels.values(), replacements) for s in steps)
+            or any(old not in replacements and old in rationale for old in old_labels.values())):
         raise Unfit("the cached plan names an identifier this prediction has no counterpart for")
     return cached.model_copy(update={"decision_id": decision_id, "version": version,
-                                     "steps": tuple(steps)})
+                                     "rationale": rationale, "steps": tuple(steps)})
 
 
 def _counterpart(baseline: Plan | None, step: Step) -> Step | None:
@@ -208,7 +260,7 @@ def _replace(value: Any, replacements: dict[str, str]) -> Any:
 
 def _mentions(step: Step, old_values: Any, replacements: dict[str, str]) -> bool:
     """True if an old identifier without a replacement is still in the step."""
-    text = _text(step.arguments)
+    text = f"{_text(step.arguments)} {step.rationale}"
     return any(old not in replacements and old in text for old in old_values)
 
 

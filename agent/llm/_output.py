@@ -4,7 +4,8 @@ strict parsing, and conversion into a ``Plan``.
 Every field is required and unknown fields are refused, so a reply that leaves out an
 argument set is an error, never a plan with defaulted arguments. ``NaN`` and
 ``Infinity`` are refused while parsing. Risk is not the model's to say: the planner sets
-it from the tool and the playbook (see ``_bounds``).
+it from the tool and the playbook, over the whole plan (a step's risk depends on which
+playbook step it is matched to; see ``_bounds``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -101,9 +102,11 @@ def parse_plan(text: str | None) -> PlanOut:
 
 def to_plan(out: PlanOut, *, decision_id: str, version: int, planner: str,
             playbook: str | None, all_or_nothing: bool,
-            risk_for: Callable[[str, str], Risk]) -> Plan:
+            risk_for: Callable[[Plan], Mapping[str, Risk]]) -> Plan:
     """Build the ``Plan``; a shape the domain model refuses (bad id, unknown dependency,
-    cycle) raises ``PlanRejected`` so it can go back to the model as a repair."""
+    cycle) raises ``PlanRejected`` so it can go back to the model as a repair.
+    ``risk_for`` gives every step's risk (by id) from the whole plan; a step it leaves
+    out is ``high``."""
     problems: list[str] = []
     steps: list[Step] = []
     for index, item in enumerate(out.steps):
@@ -111,7 +114,7 @@ def to_plan(out: PlanOut, *, decision_id: str, version: int, planner: str,
         try:
             steps.append(Step(id=item.id, function=item.function, tool=tool,
                               arguments=item.arguments, depends_on=tuple(item.depends_on),
-                              risk=risk_for(item.function, tool), rationale=item.rationale,
+                              risk=Risk.HIGH, rationale=item.rationale,
                               expected_cost=item.expected_cost,
                               expected_value=item.expected_value))
         except ValidationError as exc:
@@ -121,9 +124,12 @@ def to_plan(out: PlanOut, *, decision_id: str, version: int, planner: str,
     if problems:
         raise PlanRejected(f"plan refused: {problems[0]}", problems=problems)
     try:
-        return Plan(decision_id=decision_id, version=version, planner=planner, playbook=playbook,
+        plan = Plan(decision_id=decision_id, version=version, planner=planner, playbook=playbook,
                     steps=tuple(steps), all_or_nothing=all_or_nothing, rationale=out.rationale)
     except ValidationError as exc:
         problems = [f"steps: {e['msg'].removeprefix('Value error, ')}"
                     for e in exc.errors(include_url=False)]
         raise PlanRejected(f"plan refused: {problems[0]}", problems=problems) from None
+    found = risk_for(plan)
+    return plan.model_copy(update={"steps": tuple(
+        s.model_copy(update={"risk": found.get(s.id, Risk.HIGH)}) for s in plan.steps)})

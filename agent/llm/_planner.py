@@ -6,8 +6,10 @@ playbook, checked by the guard, paid for within budgets, with fallbacks.
 1. The baseline: the playbook's plan for the prediction (guidance for ``llm``, the plan
    to adapt for ``hybrid``).
 2. The plan cache (no feedback, cache on): a matching entry's structure is adapted to
-   this prediction, guarded and bounds-checked again; a valid result needs no call.
-   Plans with novel steps (bound B2) are not cached.
+   this prediction, its risks set again (B2), guarded with today's policies and
+   bounds-checked against this prediction's baseline; a valid result needs no call. The
+   cache never serves what the playbook would not propose: an adapted plan with a novel
+   step (B2) is a miss, and plans with novel steps are not cached.
 3. Budgets: the per-decision token cap and the daily spend cap are checked before every
    call; reached, the planner falls back (before the first call or mid-draft).
 4. The conversation (``Dialog``) in the preferred output mode; a 400 "not supported"
@@ -33,7 +35,7 @@ from typing import Any, Literal
 
 from agent.errors import ConfigError, InvalidInputError, NotFoundError, PlanRejected
 from agent.guard import check_plan
-from agent.llm._bounds import BoundsReport, check_bounds, known_addresses, risk_rule
+from agent.llm._bounds import BoundsReport, assign_risks, check_bounds, known_addresses, risks
 from agent.llm._cache import DRIVER_DEPTH, Unfit, adapt, cache_body, entry_key, lookup_keys, signature
 from agent.llm._client import ChatClient
 from agent.llm._dialog import Dialog
@@ -207,7 +209,7 @@ class LLMPlanner:
                            planner=self.name,
                            playbook=baseline.playbook if baseline else request.playbook,
                            all_or_nothing=baseline.all_or_nothing if baseline else False,
-                           risk_for=risk_rule(baseline, self._tools))
+                           risk_for=lambda plan: risks(plan, baseline, self._tools))
         except PlanRejected as exc:
             return None, exc.problems, BoundsReport()
         return self._guard(plan, request, baseline, addresses)
@@ -257,14 +259,18 @@ class LLMPlanner:
         except Unfit as unfit:
             record.notes.append(f"plan cache: an entry matched but does not fit: {unfit}")
             return None
-        risk = risk_rule(baseline, self._tools)
-        plan = plan.model_copy(update={"planner": self.name, "steps": tuple(
-            s.model_copy(update={"risk": risk(s.function, s.tool)}) for s in plan.steps)})
+        # Whatever the entry says, risks come from today's playbook for this prediction.
+        plan = assign_risks(plan.model_copy(update={"planner": self.name}), baseline,
+                            self._tools)
         addresses = known_addresses(baseline, request.prediction.features,
                                     self._lookup.context(request.prediction))
         checked, problems, bounds = self._guard(plan, request, baseline, addresses)
         if problems:
             record.notes.append(f"plan cache: the adapted plan was refused ({problems[0]})")
+            return None
+        if bounds.novel:  # written before this rule, or planted: never served
+            record.notes.append(f"plan cache: the entry has step(s) the playbook would not "
+                                f"propose ({', '.join(bounds.novel)}); not served")
             return None
         self._store.cache_hit(entry["signature"], at=self._clock.now())
         record.cache_hit = True
