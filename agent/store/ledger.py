@@ -4,11 +4,17 @@ Each entry's hash covers its own content and the previous entry's hash, so alter
 deleting or reordering any entry breaks the chain from that point on. Appends happen
 inside the caller's transaction (so a transition and its ledger entry commit together)
 and serialize on the single ``ledger_head`` row, which also records the newest hash so
-a truncated tail is caught too.
+a tail deleted without touching it is caught too.
+
+What the chain cannot catch on its own: someone who can write the database cuts the
+tail off, or rewrites an entry and re-hashes all after it, and sets the head row to
+match. ``anchor`` takes an anchor (``_anchor``: the document, its files and posting),
+to keep outside the store; ``verify(engine, anchors)`` checks the chain still holds it.
 
 After retention, the oldest entries move into compressed segments (``ledger_segments``,
-written by ``Store.archive_ledger``); the format (``encode_segment``/``decode_segment``)
-lives here, and ``verify`` walks the segments, then the ``ledger`` rows, as one chain.
+written by ``Store.archive_ledger``, with the segment index ``ledger_segment_decisions``);
+the format (``encode_segment``/``decode_segment``) lives here, and ``verify`` walks the
+segments, then the ``ledger`` rows, as one chain, and checks the index against them.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from agent.errors import LedgerCorrupt
 from agent.hashing import canonical_json
+from agent.store._anchor import Anchor, anchor_problem
 from agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
 
-__all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "append",
+__all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "anchor", "append",
            "decode_segment", "encode_segment", "entry_hash", "lock_head", "snapshot", "verify"]
 
 GENESIS = "0" * 64
@@ -326,6 +334,9 @@ def _walk_chain(conn: Connection, walk: _Walk) -> None:
         walk.step(row.seq, row.prev_hash, row.hash, row.at,
                   Event(actor=row.actor, event=row.event, decision_id=row.decision_id,
                         plan_hash=row.plan_hash, body=row.body))
+    if walk.prev is None:  # a walk from an anchored entry that found nothing
+        raise _Broken(start, f"the chain does not reach entry {start} any more: entries "
+                      "were removed")
     head = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).first()
     if head is not None and (head.seq != walk.last or head.hash != walk.prev):
         raise _Broken(walk.last + 1 if head.seq > walk.last else head.seq,
@@ -337,15 +348,50 @@ def _walk_chain(conn: Connection, walk: _Walk) -> None:
                       f"segment {orphan.segment_id}, which does not exist")
 
 
-def verify(engine: Engine) -> VerifyReport:
+def _walk_and_check(engine: Engine, walk: _Walk, anchors: Sequence[Anchor], *,
+                    full: bool) -> None:
+    with snapshot(engine) as conn:
+        _walk_chain(conn, walk)
+    found = anchor_problem(anchors, end=walk.last, hashes=walk.seen,
+                           chain=walk.seen.get(1, GENESIS) if full else None)
+    if found is not None:
+        raise _Broken(*found)
+
+
+def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     """Walk the chain, archived segments first, then the ledger rows; report the first
-    entry that does not verify, or the first segment the segment index is wrong about."""
-    walk = _Walk()
+    entry that does not verify, or the first segment the segment index is wrong about;
+    then check each of ``anchors`` (``_anchor``): the chain must still reach its entry,
+    with its hash.
+
+    Without anchors, a chain cut short or rewritten and re-hashed from some entry on, by
+    someone who also rewrites the head row, verifies: the chain only proves itself."""
+    walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}))
     try:
-        with snapshot(engine) as conn:
-            _walk_chain(conn, walk)
+        _walk_and_check(engine, walk, anchors, full=True)
     except _Broken as broken:
         return VerifyReport(False, walk.count, broken.seq, broken.problem, walk.prev or GENESIS,
                             archived=walk.archived)
     return VerifyReport(True, walk.count, None, "", walk.prev or GENESIS,
-                        archived=walk.archived)
+                        archived=walk.archived, anchors=len(anchors))
+
+
+def anchor(engine: Engine, *, since: Anchor | None = None) -> Anchor:
+    """An anchor of the head of the chain as the chain itself says it: its last entry,
+    once everything ``verify`` checks holds. With ``since`` (an anchor of this ledger
+    that you trust, e.g. the last one published), only the entries from ``since.seq`` on
+    are walked, and ``since`` must still hold. Raises ``LedgerCorrupt`` when the chain
+    does not verify: an anchor of a broken chain would vouch for it."""
+    start = since if since is not None and since.seq > 0 else None
+    anchors = [start] if start is not None else []
+    walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}))
+    if start is not None:
+        walk.prev, walk.expected = None, start.seq
+    try:
+        _walk_and_check(engine, walk, anchors, full=start is None)
+    except _Broken as broken:
+        raise LedgerCorrupt(f"ledger not anchored: {broken.problem}; see decisionops ledger "
+                            "verify", seq=broken.seq) from None
+    chain = start.chain if start is not None else walk.seen.get(1, GENESIS)
+    return Anchor(seq=walk.last, hash=walk.prev or GENESIS, at=walk.last_at, chain=chain,
+                  exported_at=datetime.now(UTC))
