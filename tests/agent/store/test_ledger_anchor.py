@@ -21,6 +21,7 @@ from agent.store import Event, Store
 from agent.store import _tables as t
 from agent.store._anchor import ANCHOR_FORMAT, Anchor, load_anchor, post_anchor, write_anchor
 from agent.store.ledger import GENESIS, anchor, entry_hash, verify
+from tests.cli.conftest import Cli
 
 
 def _url(request: pytest.FixtureRequest, tmp_path: Path, name: str = "ledger") -> str:
@@ -332,3 +333,93 @@ def test_post_fails_when_nothing_answers() -> None:
 def test_post_refuses_a_url_that_is_not_http(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="http:// or https://"):
         post_anchor(Anchor.model_validate(_anchor_doc()), "ftp://127.0.0.1/x")
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def _ingest(cli: Cli, n: int) -> None:
+    from tests.cli.test_cross_process import HEADER
+
+    row = '{id},churn-gbm,churn,account,ACC-1000{n},0.2,100,"{{}}",2026-11-20T08:00:00Z\n'
+    path = cli.cwd / "low.csv"
+    path.write_text(HEADER + "".join(row.format(id=f"p-{i}", n=i) for i in range(n)))
+    cli("ingest", str(path))
+
+
+def _truncate_by_hand(cli: Cli, keep: int) -> None:
+    """What someone with the database file in hand can do: no code of ours involved."""
+    import sqlite3
+
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        conn.execute("delete from ledger where seq > ?", (keep,))
+        conn.execute("update ledger_head set seq = ?, hash = (select hash from ledger "
+                     "where seq = ?)", (keep, keep))
+
+
+@pytest.mark.slow
+def test_cli_anchor_then_verify_with_it(cli: Cli) -> None:
+    _ingest(cli, 3)
+    out = cli("ledger", "anchor", "--out", "a.json")
+    anchor_ = load_anchor(cli.cwd / "a.json")
+    assert anchor_.seq >= 3
+    text = " ".join(out.stdout.split())
+    assert f"ledger anchor: entry {anchor_.seq}, hash {anchor_.hash}" in text
+    assert "written to a.json" in text
+    report = cli.json("ledger", "verify", "--anchor", "a.json")
+    assert (report["ok"], report["anchors"]) == (True, 1)
+    assert "1 anchor(s) hold" in cli("ledger", "verify", "--anchor", "a.json").stdout
+
+    _truncate_by_hand(cli, anchor_.seq - 1)
+    assert cli.json("ledger", "verify")["ok"] is True  # the limit of the chain alone
+    failed = cli("ledger", "verify", "--anchor", "a.json", code=1)
+    problem = " ".join(failed.stderr.split())
+    assert f"ledger does not verify at entry {anchor_.seq}:" in problem
+    assert f"names entry {anchor_.seq}" in problem and "entries were removed" in problem
+    assert "a.json" in problem
+
+
+@pytest.mark.slow
+def test_cli_anchor_posts_it(cli: Cli) -> None:
+    _ingest(cli, 1)
+    with _Receiver() as receiver:
+        printed = cli.json("ledger", "anchor", "--post", f"{receiver.url}/anchors")
+        [(path, _, body)] = receiver.received
+        assert path == "/anchors" and json.loads(body) == printed
+        assert printed["format"] == ANCHOR_FORMAT
+        out = cli("ledger", "anchor", "--post", f"{receiver.url}/anchors")
+        assert f"posted to {receiver.url}/anchors: 201" in " ".join(out.stdout.split())
+
+        receiver.status = 503
+        failed = cli("ledger", "anchor", "--post", f"{receiver.url}/anchors", "--out", "a.json",
+                     code=1)
+        assert "--post: anchor not posted:" in failed.stderr and "answered 503" in failed.stderr
+        assert "written to a.json" not in failed.stdout
+        assert "the anchor was written to a.json" in " ".join(failed.stderr.split())
+
+
+@pytest.mark.slow
+def test_cli_refuses_bad_anchor_input_naming_the_option(cli: Cli) -> None:
+    (cli.cwd / "bad.json").write_text(json.dumps(_anchor_doc(hash="xyz")))
+    for args, message in [
+        (("verify", "--anchor", "bad.json"),
+         "--anchor: bad.json: hash: must be 64 lowercase hex digits"),
+        (("verify", "--anchor", "missing.json"), "--anchor: missing.json: cannot be read"),
+        (("anchor", "--post", "ftp://127.0.0.1/x"),
+         "--post: must be an http:// or https:// URL"),
+        (("anchor", "--out", "no/such/folder/a.json"),
+         "--out: the folder no/such/folder does not exist"),
+    ]:
+        out = cli("ledger", *args, code=2)
+        assert message in " ".join(out.stderr.split()) and "Traceback" not in out.stderr
+    assert not (cli.cwd / "home").exists()  # refused before anything was opened
+
+    for command, example in (("anchor", "decisionops ledger anchor --out"),
+                             ("verify", "decisionops ledger verify --anchor")):
+        help_text = " ".join(cli("ledger", command, "--help").stdout.split())
+        assert f"Example: {example}" in help_text
