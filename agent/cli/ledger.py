@@ -1,43 +1,134 @@
-"""``decisionops ledger``: verify the hash chain, list entries, archive old entries."""
+"""``decisionops ledger``: verify the hash chain (against anchors too), take an anchor,
+list entries, archive old entries."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from agent.cli._common import console, err_console, fail, print_json, print_table, runtime
+from agent.cli._common import (
+    console,
+    err_console,
+    exit_for,
+    fail,
+    print_json,
+    print_table,
+    runtime,
+)
+from agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
 from agent.models import utcnow
+from agent.store._anchor import Anchor, check_receiver, load_anchor, post_anchor, write_anchor
+from agent.store.ledger import anchor as take_anchor
 from agent.store.ledger import verify as verify_chain
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="The append-only, hash-chained ledger.\n\n"
-                  "Example: decisionops ledger verify")
+                  "Example: decisionops ledger verify --anchor anchors/2026-05-01.json")
 
 
 @app.command("verify")
-def verify(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False
-           ) -> None:
-    """Check the whole chain; name the first entry that does not verify (exit 1).
+def verify(
+    anchor_files: Annotated[list[Path] | None, typer.Option(
+        "--anchor", metavar="FILE", help="Also check an anchor taken before with `decisionops "
+        "ledger anchor`: the chain must still reach its entry, with its hash (repeatable)."
+    )] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Check the whole chain; name the first entry that does not verify (exit 1). On
+    its own the chain proves only that it is consistent: a tail cut off, or an entry
+    rewritten with every hash after it recomputed, by someone who can write the
+    database, still verifies. An anchor kept elsewhere (--anchor) catches both.
 
     Example: decisionops ledger verify
+
+    Example: decisionops ledger verify --anchor april.json --anchor may.json
     """
+    anchors: list[Anchor] = []
+    for path in anchor_files or []:
+        try:
+            anchors.append(load_anchor(path))
+        except InvalidInputError as exc:
+            raise fail(f"--anchor: {exc.message}") from None
     with runtime() as rt:
-        report = verify_chain(rt.store.engine)
+        report = verify_chain(rt.store.engine, anchors)
     if as_json:
         print_json(vars(report))
     elif report.ok:
+        held = f"; {report.anchors} anchor(s) hold" if anchors else ""
         console.print(f"[green]ledger verifies[/]: {report.entries} entries "
                       f"({report.archived} of them from archived segments), head "
-                      f"{report.head_hash[:16]}")
+                      f"{report.head_hash[:16]}{held}", highlight=False)
     else:
-        err_console.print(f"[bold red]ledger does not verify[/] at entry {report.first_bad_seq}: "
-                          f"{report.problem}")
+        where = f" at entry {report.first_bad_seq}" if report.first_bad_seq is not None else ""
+        err_console.print(f"[bold red]ledger does not verify[/]{where}: {report.problem}",
+                          highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("anchor")
+def anchor(
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", help="Write the anchor to this JSON file (replaced).")
+    ] = None,
+    post: Annotated[str | None, typer.Option(
+        "--post", metavar="URL", help="Send the anchor as JSON in an HTTP POST to URL; exit 1 "
+        "unless it answers 2xx.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the anchor document.")
+                       ] = False,
+) -> None:
+    """Take an anchor: a small JSON document naming the head of the chain (its entry and
+    hash), once the whole chain verifies. Keep it where whoever can write the database
+    cannot (another system, another person); `decisionops ledger verify --anchor FILE`
+    later proves the chain still holds it: no entry up to it removed or rewritten.
+
+    Example: decisionops ledger anchor --out anchors/2026-05-01.json
+
+    Example: decisionops ledger anchor --post https://audit.example.com/ledger-anchors --json
+    """
+    if out is not None:
+        if out.is_dir():
+            raise fail(f"--out: {out} is a folder; name the JSON file to write")
+        if not out.parent.is_dir():
+            raise fail(f"--out: the folder {out.parent} does not exist")
+    shown = None
+    if post is not None:
+        try:
+            shown = check_receiver(post)
+        except InvalidInputError as exc:
+            raise fail(f"--post: {exc.message}") from None
+    with runtime() as rt:
+        try:
+            taken = take_anchor(rt.store.engine)
+        except LedgerCorrupt as exc:
+            raise exit_for(exc) from None
+    if out is not None:
+        try:
+            write_anchor(taken, out)
+        except OSError as exc:
+            raise fail(f"--out: cannot write {out} ({exc.strerror or exc})", 1) from None
+    status = None
+    if post is not None:
+        try:
+            status = post_anchor(taken, post)
+        except RuntimeFailure as exc:
+            written = f" (the anchor was written to {out})" if out is not None else ""
+            raise fail(f"--post: {exc.message}{written}", 1) from None
+    if as_json:
+        print_json(taken.model_dump(mode="json"))
+        return
+    at = taken.at.isoformat() if taken.at is not None else "-"
+    console.print(f"ledger anchor: entry {taken.seq}, hash {taken.hash}, at {at}",
+                  highlight=False)
+    if out is not None:
+        console.print(f"written to {out}", highlight=False)
+    if status is not None:
+        console.print(f"posted to {shown}: {status}", highlight=False)
 
 
 @app.command("list")

@@ -4,11 +4,17 @@ Each entry's hash covers its own content and the previous entry's hash, so alter
 deleting or reordering any entry breaks the chain from that point on. Appends happen
 inside the caller's transaction (so a transition and its ledger entry commit together)
 and serialize on the single ``ledger_head`` row, which also records the newest hash so
-a truncated tail is caught too.
+a tail deleted without touching it is caught too.
+
+What the chain cannot catch on its own: someone who can write the database cuts the
+tail off, or rewrites an entry and re-hashes all after it, and sets the head row to
+match. ``anchor`` takes an anchor (``_anchor``: the document, its files and posting),
+to keep outside the store; ``verify(engine, anchors)`` checks the chain still holds it.
 
 After retention, the oldest entries move into compressed segments (``ledger_segments``,
-written by ``Store.archive_ledger``); the format (``encode_segment``/``decode_segment``)
-lives here, and ``verify`` walks the segments, then the ``ledger`` rows, as one chain.
+written by ``Store.archive_ledger``, with the segment index ``ledger_segment_decisions``);
+the format (``encode_segment``/``decode_segment``) lives here, and ``verify`` walks the
+segments, then the ``ledger`` rows, as one chain, and checks the index against them.
 """
 
 from __future__ import annotations
@@ -18,17 +24,19 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from agent.errors import LedgerCorrupt
 from agent.hashing import canonical_json
-from agent.store._tables import ledger, ledger_head, ledger_segments
+from agent.store._anchor import Anchor, anchor_problem
+from agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
 
-__all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "append",
+__all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "anchor", "append",
            "decode_segment", "encode_segment", "entry_hash", "lock_head", "snapshot", "verify"]
 
 GENESIS = "0" * 64
@@ -172,14 +180,18 @@ class VerifyReport:
     ok: bool
     entries: int
     first_bad_seq: int | None = None
+    """The first entry that does not verify; None when the problem is not one entry's (the
+    segment index, an anchor naming an entry that was rewritten at an unknown point)."""
     problem: str = ""
     head_hash: str = GENESIS
     archived: int = 0
     """Of ``entries``, how many were verified from archived segments."""
+    anchors: int = 0
+    """How many of the anchors given were checked and hold."""
 
 
 class _Broken(Exception):
-    def __init__(self, seq: int, problem: str) -> None:
+    def __init__(self, seq: int | None, problem: str) -> None:
         super().__init__(problem)
         self.seq = seq
         self.problem = problem
@@ -187,12 +199,17 @@ class _Broken(Exception):
 
 @dataclass
 class _Walk:
-    """The chain walked so far: what the next entry must be and link to."""
+    """The chain walked so far: what the next entry must be and link to. ``prev`` None:
+    the walk starts past the genesis, at an entry whose link it takes as given."""
 
-    prev: str = GENESIS
+    prev: str | None = GENESIS
     expected: int = 1
     count: int = 0
     archived: int = 0
+    wanted: frozenset[int] = frozenset()
+    seen: dict[int, str] = field(default_factory=dict)
+    """The hashes of the ``wanted`` entries (the anchored ones) met on the way."""
+    last_at: datetime | None = None
 
     def step(self, seq: int, prev_hash: str, digest: str, at: datetime, event: Event,
              where: str = "") -> None:
@@ -200,15 +217,22 @@ class _Walk:
             what = "missing" if seq > self.expected else "out of order"
             raise _Broken(self.expected, f"entry {self.expected} is {what} (found {seq} next"
                           f"{where})")
-        if prev_hash != self.prev:
+        if self.prev is not None and prev_hash != self.prev:
             raise _Broken(seq, f"entry {seq}{where} does not link to entry {seq - 1} "
                           "(entries deleted or reordered before it)")
-        if entry_hash(self.prev, seq, at, event) != digest:
+        if entry_hash(prev_hash, seq, at, event) != digest:
             raise _Broken(seq, f"entry {seq} ({event.event}){where} was altered: its content "
                           "does not match its hash")
+        if seq in self.wanted:
+            self.seen[seq] = digest
         self.prev = digest
+        self.last_at = at
         self.expected += 1
         self.count += 1
+
+    @property
+    def last(self) -> int:
+        return self.expected - 1
 
 
 def _check_segment(seg: Any, entries: list[LedgerEntry], where: str) -> None:
@@ -226,39 +250,148 @@ def _check_segment(seg: Any, entries: list[LedgerEntry], where: str) -> None:
                       f"({', '.join(wrong)})")
 
 
-def verify(engine: Engine) -> VerifyReport:
-    """Walk the chain, archived segments first, then the ledger rows; report the first
-    entry that does not verify."""
-    walk = _Walk()
+class _Index:
+    """The segment index (``ledger_segment_decisions``), read in the order the segments
+    are walked, one segment's decision ids at a time: the index of a big archive is not
+    held in memory, and it has no index by segment to look each one up."""
+
+    def __init__(self, conn: Connection, first_seq: int) -> None:
+        query = (select(ledger_segment_decisions.c.decision_id, ledger_segments.c.first_seq)
+                 .join(ledger_segments,
+                       ledger_segments.c.id == ledger_segment_decisions.c.segment_id)
+                 .where(ledger_segments.c.last_seq >= first_seq)
+                 .order_by(ledger_segments.c.first_seq))
+        self._rows = conn.execute(query.execution_options(yield_per=5000))
+        self._next = next(self._rows, None)
+
+    def decisions(self, first_seq: int) -> set[str]:
+        """The decision ids mapped to the segment that starts at ``first_seq``."""
+        out = set()
+        while self._next is not None and self._next.first_seq <= first_seq:
+            if self._next.first_seq == first_seq:
+                out.add(self._next.decision_id)
+            self._next = next(self._rows, None)
+        return out
+
+    def close(self) -> None:
+        self._rows.close()
+
+
+def _check_index(seg: Any, entries: list[LedgerEntry], mapped: set[str], where: str) -> None:
+    """The index must map the segment to exactly the decisions it holds entries of: a
+    missing row hides them from that decision's history (``Store.ledger_entries``)."""
+    held = {e.decision_id for e in entries if e.decision_id}
+
+    def some(ids: set[str]) -> str:
+        first, *more = sorted(ids)
+        return f"{first}" + (f" (and {len(more)} more)" if more else "")
+
+    if held - mapped:
+        raise _Broken(None, f"{where} holds entries of decision {some(held - mapped)} but the "
+                      "segment index does not map it there: that decision's history misses "
+                      "them")
+    if mapped - held:
+        raise _Broken(None, f"the segment index maps decision {some(mapped - held)} to {where}, "
+                      "which holds no entry of it")
+
+
+_ORPHAN = (select(ledger_segment_decisions.c.decision_id, ledger_segment_decisions.c.segment_id)
+           .outerjoin(ledger_segments,
+                      ledger_segments.c.id == ledger_segment_decisions.c.segment_id)
+           .where(ledger_segments.c.id.is_(None))
+           .order_by(ledger_segment_decisions.c.segment_id,
+                     ledger_segment_decisions.c.decision_id).limit(1))
+
+
+def _walk_chain(conn: Connection, walk: _Walk) -> None:
+    """Walk the chain from ``walk.expected`` on: archived segments first, then the ledger
+    rows, then the head row and the index rows of segments that do not exist."""
+    start = walk.expected
+    segments = conn.execute(select(ledger_segments).where(ledger_segments.c.last_seq >= start)
+                            .order_by(ledger_segments.c.first_seq)
+                            .execution_options(yield_per=2))
+    index = _Index(conn, start)
     try:
-        with snapshot(engine) as conn:
-            segments = conn.execute(select(ledger_segments).order_by(ledger_segments.c.first_seq)
-                                    .execution_options(yield_per=2))
-            for seg in segments:  # one decompressed at a time
-                where = f"archived segment {seg.id} (entries {seg.first_seq} to {seg.last_seq})"
-                try:
-                    entries = decode_segment(seg.body, seg.prev_hash, seg.codec)
-                except ValueError as exc:
-                    raise _Broken(seg.first_seq, f"{where} cannot be read: {exc}") from exc
-                for entry in entries:
+        for seg in segments:  # one decompressed at a time
+            where = f"archived segment {seg.id} (entries {seg.first_seq} to {seg.last_seq})"
+            try:
+                entries = decode_segment(seg.body, seg.prev_hash, seg.codec)
+            except ValueError as exc:
+                raise _Broken(seg.first_seq, f"{where} cannot be read: {exc}") from exc
+            for entry in entries:
+                if entry.seq >= start:
                     walk.step(entry.seq, entry.prev_hash, entry.hash, entry.at, entry,
                               f" in {where}")
-                _check_segment(seg, entries, where)
-                walk.archived += len(entries)
-            rows = conn.execute(select(ledger).order_by(ledger.c.seq)
-                                .execution_options(yield_per=2000))
-            for row in rows:
-                walk.step(row.seq, row.prev_hash, row.hash, row.at,
-                          Event(actor=row.actor, event=row.event, decision_id=row.decision_id,
-                                plan_hash=row.plan_hash, body=row.body))
-            head = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).first()
+                    walk.archived += 1
+            _check_segment(seg, entries, where)
+            _check_index(seg, entries, index.decisions(seg.first_seq), where)
+    finally:
+        segments.close()
+        index.close()
+    rows = conn.execute(select(ledger).where(ledger.c.seq >= start).order_by(ledger.c.seq)
+                        .execution_options(yield_per=2000))
+    for row in rows:
+        walk.step(row.seq, row.prev_hash, row.hash, row.at,
+                  Event(actor=row.actor, event=row.event, decision_id=row.decision_id,
+                        plan_hash=row.plan_hash, body=row.body))
+    if walk.prev is None:  # a walk from an anchored entry that found nothing
+        raise _Broken(start, f"the chain does not reach entry {start} any more: entries "
+                      "were removed")
+    head = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).first()
+    if head is not None and (head.seq != walk.last or head.hash != walk.prev):
+        raise _Broken(walk.last + 1 if head.seq > walk.last else head.seq,
+                      f"the chain ends at entry {walk.last} but the head records entry "
+                      f"{head.seq}: entries were removed from the end")
+    orphan = conn.execute(_ORPHAN).first()
+    if orphan is not None:
+        raise _Broken(None, f"the segment index maps decision {orphan.decision_id} to archived "
+                      f"segment {orphan.segment_id}, which does not exist")
+
+
+def _walk_and_check(engine: Engine, walk: _Walk, anchors: Sequence[Anchor], *,
+                    full: bool) -> None:
+    with snapshot(engine) as conn:
+        _walk_chain(conn, walk)
+    found = anchor_problem(anchors, end=walk.last, hashes=walk.seen,
+                           chain=walk.seen.get(1, GENESIS) if full else None)
+    if found is not None:
+        raise _Broken(*found)
+
+
+def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+    """Walk the chain, archived segments first, then the ledger rows; report the first
+    entry that does not verify, or the first segment the segment index is wrong about;
+    then check each of ``anchors`` (``_anchor``): the chain must still reach its entry,
+    with its hash.
+
+    Without anchors, a chain cut short or rewritten and re-hashed from some entry on, by
+    someone who also rewrites the head row, verifies: the chain only proves itself."""
+    walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}))
+    try:
+        _walk_and_check(engine, walk, anchors, full=True)
     except _Broken as broken:
-        return VerifyReport(False, walk.count, broken.seq, broken.problem, walk.prev,
+        return VerifyReport(False, walk.count, broken.seq, broken.problem, walk.prev or GENESIS,
                             archived=walk.archived)
-    count, prev = walk.count, walk.prev
-    if head is not None and (head.seq != count or head.hash != prev):
-        return VerifyReport(False, count, count + 1 if head.seq > count else head.seq,
-                            f"the chain ends at entry {count} but the head records entry "
-                            f"{head.seq}: entries were removed from the end", prev,
-                            archived=walk.archived)
-    return VerifyReport(True, count, None, "", prev, archived=walk.archived)
+    return VerifyReport(True, walk.count, None, "", walk.prev or GENESIS,
+                        archived=walk.archived, anchors=len(anchors))
+
+
+def anchor(engine: Engine, *, since: Anchor | None = None) -> Anchor:
+    """An anchor of the head of the chain as the chain itself says it: its last entry,
+    once everything ``verify`` checks holds. With ``since`` (an anchor of this ledger
+    that you trust, e.g. the last one published), only the entries from ``since.seq`` on
+    are walked, and ``since`` must still hold. Raises ``LedgerCorrupt`` when the chain
+    does not verify: an anchor of a broken chain would vouch for it."""
+    start = since if since is not None and since.seq > 0 else None
+    anchors = [start] if start is not None else []
+    walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}))
+    if start is not None:
+        walk.prev, walk.expected = None, start.seq
+    try:
+        _walk_and_check(engine, walk, anchors, full=start is None)
+    except _Broken as broken:
+        raise LedgerCorrupt(f"ledger not anchored: {broken.problem}; see decisionops ledger "
+                            "verify", seq=broken.seq) from None
+    chain = start.chain if start is not None else walk.seen.get(1, GENESIS)
+    return Anchor(seq=walk.last, hash=walk.prev or GENESIS, at=walk.last_at, chain=chain,
+                  exported_at=datetime.now(UTC))

@@ -298,6 +298,85 @@ def test_an_altered_entry_is_still_caught_once_archived(store: Store) -> None:
     assert "altered" in report.problem
 
 
+# ---------------------------------------------------------------------- segment index
+
+
+def _map(store: Store) -> set[tuple[str, int]]:
+    with store.reading() as conn:
+        return set(conn.execute(select(t.ledger_segment_decisions.c.decision_id,
+                                       t.ledger_segment_decisions.c.segment_id)))
+
+
+def _without_foreign_keys(store: Store, sql: str) -> None:
+    """Run ``sql`` as someone with the database in hand would: past the foreign key."""
+    if store.engine.dialect.name == "postgresql":
+        with store.transaction() as conn:
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            conn.exec_driver_sql(sql)
+        return
+    raw = store.engine.raw_connection()
+    try:
+        raw.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction
+        raw.execute(sql)
+        raw.commit()
+        raw.execute("PRAGMA foreign_keys=ON")
+    finally:
+        raw.close()
+
+
+def test_deleted_index_row_is_caught_naming_segment_and_decision(archived: Store) -> None:
+    """Without the row, the decision's history silently misses that segment's entries."""
+    seg = _segments(archived)[1][0]
+    history = [e.seq for e in archived.ledger_entries("dec_1")]
+    with archived.transaction() as conn:
+        conn.execute(delete(t.ledger_segment_decisions).where(
+            t.ledger_segment_decisions.c.segment_id == seg,
+            t.ledger_segment_decisions.c.decision_id == "dec_1"))
+    assert [e.seq for e in archived.ledger_entries("dec_1")] != history  # the harm
+    report = verify(archived.engine)
+    assert not report.ok, report
+    assert f"archived segment {seg} (entries 5 to 8)" in report.problem
+    assert "dec_1" in report.problem and "index" in report.problem
+
+
+def test_added_index_row_is_caught(archived: Store) -> None:
+    seg = _segments(archived)[0][0]
+    with archived.transaction() as conn:
+        conn.execute(t.ledger_segment_decisions.insert().values(decision_id="dec_9",
+                                                                segment_id=seg))
+    report = verify(archived.engine)
+    assert not report.ok, report
+    assert f"archived segment {seg} (entries 1 to 4)" in report.problem
+    assert "dec_9" in report.problem
+
+
+def test_index_row_naming_another_decision_is_caught(archived: Store) -> None:
+    second = _segments(archived)[1][0]
+    with archived.transaction() as conn:
+        conn.execute(update(t.ledger_segment_decisions).where(
+            t.ledger_segment_decisions.c.segment_id == second,
+            t.ledger_segment_decisions.c.decision_id == "dec_0").values(decision_id="dec_x"))
+    report = verify(archived.engine)
+    assert not report.ok and "dec_0" in report.problem and f"segment {second}" in report.problem
+
+
+def test_index_row_of_a_missing_segment_is_caught(archived: Store) -> None:
+    assert ("dec_0", 999) not in _map(archived)
+    _without_foreign_keys(archived, "INSERT INTO ledger_segment_decisions (decision_id, "
+                                    "segment_id) VALUES ('dec_0', 999)")
+    assert ("dec_0", 999) in _map(archived)
+    report = verify(archived.engine)
+    assert not report.ok, report
+    assert "segment 999" in report.problem and "dec_0" in report.problem
+    assert "does not exist" in report.problem
+
+
+def test_index_of_an_untouched_archive_verifies(archived: Store) -> None:
+    assert len(_map(archived)) == 4
+    report = verify(archived.engine)
+    assert report.ok, report
+
+
 # ---------------------------------------------------------------------- what stays
 
 
