@@ -1,6 +1,7 @@
 """The continuous loop behind ``decisionops run``: one worker in this process, or N
 worker processes supervised by it. SQLite allows one writer, so it runs one worker and
-refuses a second loop on the same data folder; PostgreSQL takes any number."""
+refuses a second loop on the same data folder; PostgreSQL takes any number, and the
+supervisor (agent.cli._supervisor) restarts those that die."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import FrameType
 
 from agent.cli._common import console, err_console, fail, settings
+from agent.cli._supervisor import Event, RestartPolicy, Supervisor, describe_exit
 from agent.settings import Settings
 
 __all__ = ["run_loop"]
+
+STOP_TIMEOUT = 30.0
+"""Seconds the workers get to finish after SIGTERM before SIGKILL."""
 
 
 @contextmanager
@@ -81,7 +86,54 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
         worker.run(on_tick=show)
 
 
-def run_loop(*, workers: int, poll_seconds: float, as_json: bool) -> None:
+def _child_main(index: int, poll_seconds: float, as_json: bool) -> None:
+    # Started with SIGINT ignored (see run_loop) until the worker installs its handlers.
+    _worker_main(index, poll_seconds, as_json)
+
+
+def _describe(event: Event) -> str | None:
+    """The stderr line for a supervisor event (None: the final message says it)."""
+    kind, i = event["supervisor"], event.get("worker")
+    if kind == "worker_started":
+        again = f", restart {event['restarts']}" if event["restarts"] else ""
+        return f"worker {i} {'restarted' if again else 'started'} (pid {event['pid']}{again})"
+    if kind == "stopping":
+        return (f"stopping worker(s) {', '.join(map(str, event['workers']))} "
+                f"({event['reason']}): SIGTERM, then SIGKILL after {STOP_TIMEOUT:g} s")
+    if kind != "worker_exited":
+        return None
+    what = (f"worker {i} (pid {event['pid']}) {describe_exit(event['exitcode'])} "
+            f"after {event['uptime_seconds']:g} s")
+    if event["action"] == "restart":
+        return (f"{what}; restarting in {event['restart_in']:g} s (death "
+                f"{event['deaths_in_window']} of {event['max_restarts']} tolerated within "
+                f"{event['window_seconds']:g} s)")
+    if event["action"] == "none":
+        return f"{what}; it stopped on its own, not restarted"
+    if event["action"] == "give_up":
+        return f"{what}; out of restarts"
+    return what
+
+
+def _reporter(as_json: bool) -> Callable[[Event], None]:
+    def report(event: Event) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+        line = _describe(event)
+        if line:
+            err_console.print(f"[dim]supervisor[/] {line}", highlight=False, soft_wrap=True)
+    return report
+
+
+def run_loop(*, workers: int, poll_seconds: float, as_json: bool, max_restarts: int = 5,
+             restart_window: float = 300.0, restart_backoff: float = 1.0) -> None:
+    """Run the loop until SIGTERM/SIGINT. On PostgreSQL with ``workers`` > 1, supervise
+    that many worker processes (agent.cli._supervisor): a worker that dies is reported
+    and restarted after ``restart_backoff`` seconds, doubling up to 60 s; a worker that
+    dies more than ``max_restarts`` times within ``restart_window`` seconds stops them
+    all and exits 1. ``restart_backoff`` is set by the hidden ``run --restart-backoff``
+    option, for tests that need several restarts within seconds."""
     conf = settings()
     postgres = conf.resolved_database_url.startswith("postgresql")
     if workers > 1 and not postgres:
@@ -96,22 +148,25 @@ def run_loop(*, workers: int, poll_seconds: float, as_json: bool) -> None:
         _worker_main(0, poll_seconds, as_json)
         return
     ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=_worker_main, args=(i, poll_seconds, as_json),
-                            name=f"decisionops-worker-{i}") for i in range(workers)]
-    for child in children:
-        child.start()
-    err_console.print(f"{workers} workers running (pids "
-                      f"{', '.join(str(c.pid) for c in children)}); SIGTERM/Ctrl-C stops them")
 
-    def _forward(signum: int, _frame: FrameType | None) -> None:
-        for child in children:
-            if child.is_alive() and child.pid:
-                os.kill(child.pid, signal.SIGTERM)
+    def start(index: int) -> BaseProcess:
+        child = ctx.Process(target=_child_main, args=(index, poll_seconds, as_json),
+                            name=f"decisionops-worker-{index}")
+        # Ctrl-C at a terminal reaches the whole process group, and a child still
+        # importing would die of KeyboardInterrupt. The supervisor forwards SIGTERM
+        # instead, so children start with SIGINT ignored (an ignored disposition survives
+        # exec; a handler or a blocked mask does not). A Ctrl-C during these few
+        # milliseconds is lost; the next one is not.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            child.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return child
 
-    signal.signal(signal.SIGTERM, _forward)
-    signal.signal(signal.SIGINT, _forward)
-    for child in children:
-        child.join()
-    failed = [c.name for c in children if c.exitcode not in (0, -signal.SIGTERM)]
-    if failed:
-        raise fail(f"worker(s) {', '.join(failed)} exited with an error", 1)
+    policy = RestartPolicy(max_restarts=max_restarts, window=restart_window,
+                           backoff=restart_backoff, stop_timeout=STOP_TIMEOUT)
+    err_console.print(f"starting {workers} workers; SIGTERM/Ctrl-C stops them")
+    outcome = Supervisor(start, workers, policy, _reporter(as_json)).run()
+    if not outcome.ok:
+        raise fail(outcome.message, 1)

@@ -93,6 +93,17 @@ def run(
         help="Worker processes for the continuous loop (more than 1 needs PostgreSQL).")] = 1,
     poll: Annotated[float, typer.Option(
         "--poll", min=0.05, max=3600, help="Seconds to wait when there is no work.")] = 1.0,
+    max_restarts: Annotated[int, typer.Option(
+        "--max-restarts", min=0, max=1000,
+        help="With --workers N: restarts of one worker tolerated within --restart-window; "
+        "one more death stops all workers and exits 1.")] = 5,
+    restart_window: Annotated[float, typer.Option(
+        "--restart-window", min=1, max=86400,
+        help="With --workers N: seconds over which a worker's deaths are counted.")] = 300.0,
+    restart_backoff: Annotated[float, typer.Option(
+        "--restart-backoff", min=0.01, max=60, hidden=True,
+        help="First wait before restarting a dead worker (doubles up to 60 s); for tests."
+    )] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     planner: Annotated[str | None, typer.Option(
         "--planner", help="playbook, llm or hybrid; overrides the planner setting for this run "
@@ -102,11 +113,19 @@ def run(
     approvals answered since the last pass, carry on decisions whose worker stopped, and
     run the housekeeping passes. Without --once it runs until SIGTERM/Ctrl-C.
 
+    With --workers N (PostgreSQL) this process supervises N worker processes: one that
+    dies is reported (with --json also as a {"supervisor": "worker_exited", …} line) and
+    restarted after a backoff of 1 s doubling to 60 s; one that dies more than
+    --max-restarts times within --restart-window seconds stops them all (exit 1).
+    SIGTERM/Ctrl-C stops every worker (SIGKILL after 30 s); exit 0 when they stopped cleanly.
+
     Example: decisionops run --once
 
     Example: DECISIONOPS_LLM_BASE_URL=… DECISIONOPS_LLM_MODEL=… decisionops run --once --planner llm
 
     Example: DECISIONOPS_DATABASE_URL=postgresql+psycopg://… decisionops run --workers 4
+
+    Example: decisionops run --workers 4 --max-restarts 3 --restart-window 600 --json
     """
     if planner is not None and planner not in ("playbook", "llm", "hybrid"):
         raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
@@ -116,7 +135,9 @@ def run(
         if planner is not None:
             # Through the environment, so the worker processes it spawns use it too.
             os.environ["DECISIONOPS_PLANNER"] = planner
-        run_loop(workers=workers, poll_seconds=poll, as_json=as_json)
+        run_loop(workers=workers, poll_seconds=poll, as_json=as_json,
+                 max_restarts=max_restarts, restart_window=restart_window,
+                 restart_backoff=restart_backoff)
         return
     with runtime(**({"planner": planner} if planner else {})) as rt:
         report = rt.run_once()

@@ -25,6 +25,16 @@ def test_several_workers_on_sqlite_are_refused(cli: Cli) -> None:
     assert "PostgreSQL" in out.stderr
 
 
+def test_restart_options_are_documented_and_validated(cli: Cli) -> None:
+    help_text = cli("run", "--help").stdout
+    assert "--max-restarts" in help_text and "--restart-window" in help_text
+    assert "--restart-backoff" not in help_text  # for tests only
+    for option, value in (("--max-restarts", "-1"), ("--restart-window", "0"),
+                          ("--restart-backoff", "0")):
+        out = cli("run", "--workers", "2", option, value, code=2)
+        assert option in out.stderr
+
+
 def test_loop_picks_up_work_refuses_a_second_loop_and_stops_on_sigterm(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     loop = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--poll", "0.1", "--json"],
