@@ -1,21 +1,32 @@
 """The store: our own tables (SQLAlchemy 2 Core) on SQLite or PostgreSQL, and the ledger.
 
-``Store`` is the only way the runtime reads or writes them; every write that is a
-transition appends its ledger entry in the same transaction.
+``Store`` is the only way the runtime reads or writes them: one repository per
+aggregate, and one unit of work (``Store.decision_tx``) through which every write of a
+decision goes, appending its ledger entries in the same transaction.
 """
 
-from agent.store._claims import Claim
+from agent.store._db import DecisionTx
+from agent.store._decisions import Claim
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
-from agent.store._work import CallEnd, CallStart, FinishedCalls
+from agent.store._executions import CallEnd, CallStart, FinishedCalls
+from agent.store._holds import ActiveHolds
+from agent.store._predictions import IngestResult
+from agent.store._rows import ApprovalRow, DecisionRow, ExecutionRow, HoldRow
+from agent.store._store import Store
 from agent.store.ledger import Event, LedgerEntry, VerifyReport
-from agent.store.repository import IngestResult, Store
 
 __all__ = [
+    "ActiveHolds",
+    "ApprovalRow",
     "CallEnd",
     "CallStart",
     "Claim",
+    "DecisionRow",
+    "DecisionTx",
     "Event",
+    "ExecutionRow",
     "FinishedCalls",
+    "HoldRow",
     "IngestResult",
     "LedgerEntry",
     "Store",

@@ -1,9 +1,10 @@
-"""Ledger archival: after retention, the oldest run of ledger entries moves out of the
+"""The ledger as the store reads and keeps it (``Store.ledger``): entries of a decision
+or of the whole chain, search, entries that are not part of another write (refusals),
+and archival. After retention, the oldest run of ledger entries moves out of the
 ``ledger`` table into one compressed segment (``ledger_segments``), with a map of which
-segments hold which decision's entries. Also the read side that merges segments back in
-(``archived_entries``, ``search_filter``), used by the ledger readers of ``Store``.
-Mixed into ``Store``; not used on its own. The segment format and ``verify`` are in
-``ledger``.
+segments hold which decision's entries; the readers merge segments back in
+(``archived_entries``, ``search_filter``). The hash chain, the segment format and
+``verify`` are in ``ledger``.
 
 What is archived is always a prefix of the chain, and never an entry that live work
 still reads from the ``ledger`` table (the approvals of an active decision, who ingested
@@ -13,19 +14,21 @@ its prediction): see ``_live_floor``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from agent.errors import LedgerCorrupt
 from agent.models import DecisionStatus, TriageAction, utcnow
 from agent.store import _tables as t
-from agent.store._part import StorePart
+from agent.store._db import Repo
 from agent.store.ledger import (
     GENESIS,
     SEGMENT_CODEC,
+    Event,
     LedgerEntry,
     decode_segment,
     encode_segment,
@@ -33,14 +36,52 @@ from agent.store.ledger import (
     snapshot,
 )
 
-__all__ = ["ArchiveRecords", "archived_entries", "search_filter"]
+__all__ = ["LedgerRepo", "archived_entries", "search_filter"]
 
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 _SEGMENTS, _MAP = t.ledger_segments, t.ledger_segment_decisions
 
 
-class ArchiveRecords(StorePart):
-    def archive_ledger(self, before: datetime, *, max_entries: int = 10_000,
+class LedgerRepo(Repo):
+    def entries(self, decision_id: str | None = None, limit: int = 1000) -> list[LedgerEntry]:
+        """Oldest first: the archived entries (segments), then the ``ledger`` rows."""
+        query = select(t.ledger).order_by(t.ledger.c.seq)
+        if decision_id:
+            query = query.where(t.ledger.c.decision_id == decision_id)
+        with snapshot(self.engine) as conn:
+            entries = list(islice(archived_entries(conn, decision_id=decision_id or None), limit))
+            if len(entries) < limit:
+                entries += [LedgerEntry.model_validate(dict(r._mapping))
+                            for r in conn.execute(query.limit(limit - len(entries)))]
+        return entries
+
+    def search(self, *, text: str | None = None, event: str | None = None,
+               actor: str | None = None, limit: int = 50) -> list[LedgerEntry]:
+        """Newest matching ledger entries first (``text`` matches decision id or event)."""
+        query = select(t.ledger).order_by(t.ledger.c.seq.desc()).limit(limit)
+        if event:
+            query = query.where(t.ledger.c.event.like(f"{event}%"))
+        if actor:
+            query = query.where(t.ledger.c.actor == actor)
+        if text:
+            query = query.where(or_(t.ledger.c.decision_id == text,
+                                    t.ledger.c.event.like(f"%{text}%")))
+        with snapshot(self.engine) as conn:
+            found = [LedgerEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+            if len(found) < limit:  # then the archived entries, newest segment first
+                matches = search_filter(conn.dialect.name, text=text, event=event, actor=actor)
+                found += islice((e for e in archived_entries(conn, newest_first=True)
+                                 if matches(e)), limit - len(found))
+        return found
+
+    def append(self, events: Sequence[Event]) -> None:
+        """Append entries that are not part of another write (refusals, for instance)."""
+        if not events:
+            return
+        with self.transaction() as conn:
+            self.record(conn, events, utcnow())
+
+    def archive(self, before: datetime, *, max_entries: int = 10_000,
                        min_entries: int = 1, partial_if_before: datetime | None = None
                        ) -> dict[str, int]:
         """Archive one segment: the oldest ledger entries, in order, up to ``max_entries``,

@@ -1,6 +1,6 @@
 """LLM planner records: one row per model call (``llm_calls``), spend and token sums
-for the caps, the plan cache (``plan_cache``) and planner ledger entries. Mixed into
-``Store``; implements ``agent.llm.LLMStore``. Not used on its own."""
+for the caps, the plan cache (``plan_cache``) and planner ledger entries.
+``Store.llm``; implements ``agent.llm.LLMStore``."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from agent.models import utcnow
+from agent.models import Plan, utcnow
 from agent.store import _tables as t
-from agent.store._part import StorePart
+from agent.store._db import Repo
+from agent.store._plans import PlanRepo
 from agent.store.ledger import Event
 
-__all__ = ["LLMRecords"]
+__all__ = ["LLMRepo"]
 
 
-class LLMRecords(StorePart):
+class LLMRepo(Repo):
     # ------------------------------------------------------------------ calls and spend
 
     def record_llm_call(self, *, decision_id: str | None, plan_version: int | None,
@@ -104,13 +105,9 @@ class LLMRecords(StorePart):
 
     # ------------------------------------------------------------------ plans and ledger
 
-    def plan_records(self, decision_id: str) -> list[dict[str, Any]]:
-        """Every stored plan version of a decision with verdict, problems and planning
-        record (``meta``), oldest first."""
-        with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(t.plans).where(t.plans.c.decision_id == decision_id)
-                .order_by(t.plans.c.version))]
+    def plan(self, decision_id: str, version: int | None = None) -> Plan:
+        """A stored plan version (``NotFoundError`` if none)."""
+        return PlanRepo(self._db).get(decision_id, version)
 
     def record_planner_event(self, *, decision_id: str, event: str, body: dict[str, Any],
                              actor: str) -> None:

@@ -1,5 +1,5 @@
-"""Housekeeping records: SLA alerts (each sent once per approval), checkpoint retention,
-and source schedule/cursor state. Mixed into ``Store``."""
+"""Housekeeping records (``Store.ops``): checkpoint retention and each source's
+schedule and cursor state."""
 
 from __future__ import annotations
 
@@ -8,61 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from agent.models import ApprovalStatus, DecisionStatus, utcnow
+from agent.models import DecisionStatus, utcnow
 from agent.store import _tables as t
-from agent.store._ops_tables import approval_alerts, source_state
-from agent.store._part import StorePart
-from agent.store._references import hydrate_requests
-from agent.store.ledger import Event
+from agent.store._db import Repo
+from agent.store._ops_tables import source_state
 
-__all__ = ["OpsRecords"]
+__all__ = ["OpsRepo"]
 
 _TERMINAL = [s.value for s in DecisionStatus if s.terminal]
 
 
-class OpsRecords(StorePart):
-    # ------------------------------------------------------------------ SLA
-
-    def pending_with_alerts(self, limit: int = 5000) -> list[dict[str, Any]]:
-        """Pending approvals with the SLA alerts already sent for each (``alerts``)."""
-        with self.reading() as conn:
-            rows = hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(
-                select(t.approvals.c.id, t.approvals.c.decision_id, t.approvals.c.function,
-                       t.approvals.c.plan_version, t.approvals.c.plan_hash,
-                       t.approvals.c.reason, t.approvals.c.requested_at,
-                       t.approvals.c.deadline, t.approvals.c.request)
-                .where(t.approvals.c.status == ApprovalStatus.PENDING.value)
-                .order_by(t.approvals.c.deadline).limit(limit))))
-            sent: dict[str, set[str]] = {}
-            ids = [r["id"] for r in rows]
-            for i in range(0, len(ids), 500):
-                for approval_id, kind in conn.execute(
-                        select(approval_alerts.c.approval_id, approval_alerts.c.kind)
-                        .where(approval_alerts.c.approval_id.in_(ids[i:i + 500]))):
-                    sent.setdefault(approval_id, set()).add(kind)
-        for row in rows:
-            row["alerts"] = sent.get(row["id"], set())
-        return rows
-
-    def claim_alert(self, approval_id: str, kind: str, *, detail: str, actor: str,
-                    decision_id: str, plan_hash: str) -> bool:
-        """Record that ``kind`` is being sent for the approval; False if it already was
-        (by this or another worker): each alert goes out once."""
-        now = utcnow()
-        try:
-            with self.transaction() as conn:
-                conn.execute(insert(approval_alerts).values(approval_id=approval_id, kind=kind,
-                                                            at=now, detail=detail))
-                self.record(conn, [Event(actor=actor, event=f"approval.{kind}",
-                                         decision_id=decision_id, plan_hash=plan_hash,
-                                         body={"approval_id": approval_id, "detail": detail})],
-                            now)
-        except IntegrityError:
-            return False
-        return True
-
+class OpsRepo(Repo):
     # ------------------------------------------------------------------ retention
 
     def prunable(self, finished_before: datetime, limit: int = 500) -> list[str]:

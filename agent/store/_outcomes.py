@@ -1,6 +1,6 @@
 """Outcomes and the reads behind the value report: the part of ``Store`` that records
 what later happened to an entity and answers the report's and the export's queries.
-Mixed into ``Store``; not used on its own.
+``Store.outcomes``.
 
 An outcome is recorded against a *subject*: a prediction that was either acted on
 (it has a decision: the *treated* arm) or held out of action on purpose by triage
@@ -24,11 +24,11 @@ from agent.errors import ConflictError, NotFoundError
 from agent.hashing import short_id
 from agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
 from agent.store import _tables as t
+from agent.store._db import Repo
 from agent.store._outcome_tables import outcome_records
-from agent.store._part import StorePart
 from agent.store.ledger import Event
 
-__all__ = ["Arm", "NewOutcome", "OutcomeRecords", "OutcomeSubject", "SavedOutcomes",
+__all__ = ["Arm", "NewOutcome", "OutcomeRepo", "OutcomeSubject", "SavedOutcomes",
            "normalize_label", "outcome_id"]
 
 Arm = Literal["treated", "control"]
@@ -144,7 +144,7 @@ def _since(query: Select[Any], column: Any, since: datetime | None,
     return query
 
 
-class OutcomeRecords(StorePart):
+class OutcomeRepo(Repo):
     # ------------------------------------------------------------------ subjects
 
     def outcome_subjects(self, *, keys: Iterable[tuple[str, str]] = (),

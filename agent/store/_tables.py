@@ -260,3 +260,21 @@ plan_cache = Table(
     Column("last_hit_at", Time),
     Column("hits", Integer, nullable=False, default=0),
 )
+
+usage = Table(
+    # What approved calls used of the function policies' totals (``policy.Total``): one
+    # row per call and summed argument, written with the call's write-ahead record, so
+    # the executor checks a total and claims its share in one transaction. A call that
+    # made no effect (failed before acting) or was compensated releases its share.
+    "usage", metadata,
+    Column("idempotency_key", String(120), primary_key=True),
+    Column("measure", String(64), primary_key=True),
+    Column("decision_id", String(64), nullable=False),
+    Column("tool", String(80), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("at", Time, nullable=False),
+    Column("released_at", Time),
+    Index("ix_usage_total", "tool", "measure", "target", "at"),
+    Index("ix_usage_decision", "decision_id"),
+)

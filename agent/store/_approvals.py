@@ -1,0 +1,313 @@
+"""Approval requests and their answers (``ApprovalRow``), four-eyes edit proposals, and
+the SLA alerts sent for pending requests.
+
+Persistence only: who may answer, what an answer means and when a request expires are
+the approval service's rules (``agent.approvals``). Writes that change a request take
+the decision's unit of work (``DecisionTx``), so each commits with its ledger entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from agent.errors import ConflictError, NotFoundError
+from agent.models import ApprovalRequest, ApprovalStatus, utcnow
+from agent.store import _tables as t
+from agent.store._db import DecisionTx, Repo
+from agent.store._ops_tables import approval_alerts
+from agent.store._references import compact_request, hydrate_requests
+from agent.store._rows import ApprovalRow, from_mapping
+from agent.store._service_tables import edit_proposals
+from agent.store.ledger import Event
+
+__all__ = ["ApprovalRepo"]
+
+_EXISTING = select(t.approvals.c.id).where(t.approvals.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT = insert(t.approvals)
+_CHUNK = 500
+
+
+def _rows(conn: Connection, rows: Iterable[Any]) -> list[ApprovalRow]:
+    hydrated = hydrate_requests(conn, (dict(r._mapping) for r in rows))
+    return [from_mapping(ApprovalRow, r, request=ApprovalRequest.model_validate(r["request"]))
+            for r in hydrated]
+
+
+class ApprovalRepo(Repo):
+    # ------------------------------------------------------------------ reads
+
+    def get(self, approval_id: str) -> ApprovalRow:
+        with self.reading() as conn:
+            found = _rows(conn, conn.execute(select(t.approvals)
+                                             .where(t.approvals.c.id == approval_id)))
+        if not found:
+            raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
+        return found[0]
+
+    def list(self, *, decision_id: str | None = None, function: str | None = None,
+             status: str | None = None, plan_version: int | None = None,
+             limit: int = 500) -> list[ApprovalRow]:
+        """By deadline, soonest first."""
+        query = select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id).limit(limit)
+        if decision_id:
+            query = query.where(t.approvals.c.decision_id == decision_id)
+        if function:
+            query = query.where(t.approvals.c.function == function)
+        if status:
+            query = query.where(t.approvals.c.status == status)
+        if plan_version is not None:
+            query = query.where(t.approvals.c.plan_version == plan_version)
+        with self.reading() as conn:
+            return _rows(conn, conn.execute(query))
+
+    def answered_unapplied(self, decision_id: str) -> list[ApprovalRow]:
+        """Answers recorded but not yet applied to the decision's graph, oldest first."""
+        with self.reading() as conn:
+            return _rows(conn, conn.execute(
+                select(t.approvals).where(
+                    t.approvals.c.decision_id == decision_id,
+                    t.approvals.c.applied_at.is_(None),
+                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                                 ApprovalStatus.SUPERSEDED.value]))
+                .order_by(t.approvals.c.answered_at)))
+
+    def decisions_with_answers(self, limit: int = 1000) -> list[str]:
+        """Decisions with answers waiting to be applied, the longest waiting first."""
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.approvals.c.decision_id).where(
+                    t.approvals.c.applied_at.is_(None),
+                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                                 ApprovalStatus.SUPERSEDED.value]))
+                .group_by(t.approvals.c.decision_id)
+                .order_by(func.min(t.approvals.c.answered_at)).limit(limit)))
+
+    def has_unapplied(self, decision_id: str) -> bool:
+        """Whether the decision has answers recorded and not yet applied."""
+        with self.reading() as conn:
+            return conn.scalar(select(t.approvals.c.id).where(
+                t.approvals.c.decision_id == decision_id, t.approvals.c.applied_at.is_(None),
+                t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                             ApprovalStatus.SUPERSEDED.value])).limit(1)) is not None
+
+    def pending_count(self) -> dict[str, int]:
+        with self.reading() as conn:
+            return dict(conn.execute(  # type: ignore[arg-type]
+                select(t.approvals.c.function, func.count())
+                .where(t.approvals.c.status == ApprovalStatus.PENDING.value)
+                .group_by(t.approvals.c.function)).all())
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self.reading() as conn:
+            rows = conn.execute(select(t.approvals.c.function, t.approvals.c.status, func.count())
+                                .group_by(t.approvals.c.function, t.approvals.c.status))
+            return {(f, s): n for f, s, n in rows}
+
+    def inbox(self, functions: Sequence[str] | None, *, limit: int = 200
+              ) -> list[dict[str, Any]]:
+        """Pending requests of ``functions`` (None: all) joined with what ranks them: by
+        the hour their SLA deadline falls in, soonest first, then the most value at stake
+        (requests due within the same hour: the bigger one first)."""
+        a, p, d = t.approvals, t.predictions, t.decisions
+        query = (select(a.c.id, a.c.decision_id, a.c.function, a.c.plan_version, a.c.plan_hash,
+                        a.c.reason, a.c.deadline, a.c.requested_at, a.c.request,
+                        d.c.kind, d.c.entity_id, d.c.expected_value, p.c.score,
+                        p.c.value_at_stake)
+                 .join(d, d.c.id == a.c.decision_id).join(p, p.c.id == d.c.prediction_id)
+                 .where(a.c.status == "pending")
+                 .order_by(a.c.deadline, p.c.value_at_stake.desc(), a.c.id).limit(limit))
+        if functions is not None:
+            query = query.where(a.c.function.in_(list(functions)))
+        with self.reading() as conn:
+            rows = hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(query)))
+        far = datetime.max.replace(tzinfo=UTC)
+        rows.sort(key=lambda r: ((r["deadline"] or far).replace(minute=0, second=0,
+                                                                microsecond=0),
+                                 -(r["value_at_stake"] or 0.0)))
+        return rows
+
+    # ------------------------------------------------------------------ writes
+
+    @staticmethod
+    def request(tx: DecisionTx, requests: Sequence[tuple[ApprovalRequest, datetime]]) -> int:
+        """Record pending requests (each with its deadline). Idempotent: a request that
+        exists keeps its state. Returns how many were new."""
+        conn = tx.conn
+        existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r, _ in requests]})
+                       ) if requests else set()
+        rows = []
+        for req, deadline in requests:
+            if req.approval_id in existing:
+                continue
+            rows.append({"id": req.approval_id, "decision_id": req.decision_id,
+                         "plan_version": req.plan_version, "plan_hash": req.plan_hash,
+                         "function": req.function, "interrupt_id": None,
+                         "status": ApprovalStatus.PENDING.value, "reason": req.reason,
+                         "request": compact_request(req), "requested_at": tx.now,
+                         "deadline": deadline})
+            tx.record("approval.requested", {"approval_id": req.approval_id,
+                                             "function": req.function, "reason": req.reason,
+                                             "steps": [s.id for s in req.steps]},
+                      plan_hash=req.plan_hash)
+        if rows:
+            conn.execute(_INSERT, rows)
+        return len(rows)
+
+    @staticmethod
+    def auto_approve(tx: DecisionTx, requests: Sequence[ApprovalRequest], plan_hash: str) -> None:
+        """Record the functions whose part policy approved: one row each, and one ledger
+        entry with the hash of every approved argument set (what the executor checks
+        against). Idempotent."""
+        conn = tx.conn
+        existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r in requests]})
+                       ) if requests else set()
+        fresh = [r for r in requests if r.approval_id not in existing]
+        if not fresh:
+            return
+        conn.execute(_INSERT, [{
+            "id": req.approval_id, "decision_id": req.decision_id,
+            "plan_version": req.plan_version, "plan_hash": req.plan_hash,
+            "function": req.function, "interrupt_id": None,
+            "status": ApprovalStatus.AUTO_APPROVED.value, "reason": req.reason,
+            "request": compact_request(req), "requested_at": tx.now, "deadline": None,
+            "answered_at": tx.now, "approver": f"policy:{req.function}",
+            # The approved arguments are the request's own (their hashes are in the
+            # ledger): no second copy.
+            "answer": {"type": "approve", "comment": "policy"},
+            "approved_arguments": None, "applied_at": tx.now} for req in fresh])
+        tx.record("approval.auto_approved", {
+            "approvals": [{"approval_id": r.approval_id, "function": r.function} for r in fresh],
+            "approved_hashes": {s.id: s.arguments_hash for r in fresh for s in r.steps}},
+            plan_hash=plan_hash, actor="policy")
+
+    @staticmethod
+    def answer(tx: DecisionTx, approval_id: str, *, plan_hash: str, status: ApprovalStatus,
+               approver: str, answer: dict[str, Any], approved_arguments: dict[str, Any] | None,
+               approved_hashes: dict[str, str], body: dict[str, Any] | None = None) -> None:
+        """Compare-and-set: only a pending request for this exact plan version is
+        answered (else ``ConflictError``, nothing written). The ledger entry carries the
+        hash of every argument set the answer approves (none for a refusal)."""
+        res = tx.conn.execute(update(t.approvals).where(
+            t.approvals.c.id == approval_id,
+            t.approvals.c.status == ApprovalStatus.PENDING.value,
+            t.approvals.c.plan_hash == plan_hash).values(
+            status=status.value, approver=approver, answer=answer, answered_at=tx.now,
+            approved_arguments=approved_arguments))
+        if res.rowcount == 0:
+            row = tx.conn.execute(select(t.approvals.c.status, t.approvals.c.plan_hash,
+                                         t.approvals.c.approver)
+                                  .where(t.approvals.c.id == approval_id)).first()
+            if row is None:
+                raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
+            if row.plan_hash != plan_hash:
+                raise ConflictError(f"approval {approval_id} is for another plan version")
+            raise ConflictError(f"approval {approval_id} is already {row.status}"
+                                + (f" (by {row.approver})" if row.approver else ""))
+        tx.record(f"approval.{status.value}", {"approval_id": approval_id, "answer": answer,
+                                               "approved_hashes": approved_hashes,
+                                               **(body or {})},
+                  plan_hash=plan_hash, actor=approver)
+
+    @staticmethod
+    def mark_applied(tx: DecisionTx, approval_ids: Sequence[str]) -> None:
+        if approval_ids:
+            tx.conn.execute(update(t.approvals).where(t.approvals.c.id.in_(list(approval_ids)))
+                            .values(applied_at=tx.now))
+
+    @staticmethod
+    def mark_all_applied(tx: DecisionTx) -> None:
+        """Every answer of the decision is consumed (it finished)."""
+        tx.conn.execute(update(t.approvals).where(t.approvals.c.decision_id == tx.decision_id,
+                                                  t.approvals.c.applied_at.is_(None),
+                                                  t.approvals.c.status.not_in(
+                                                      [ApprovalStatus.PENDING.value]))
+                        .values(applied_at=tx.now))
+
+    # ------------------------------------------------------------------ four eyes
+
+    @staticmethod
+    def propose_edit(tx: DecisionTx, approval_id: str, *, plan_hash: str, proposer: str,
+                     arguments: dict[str, Any], comment: str) -> None:
+        """Record a four-eyes edit proposal (replacing an earlier one by anyone)."""
+        conn = tx.conn
+        status = conn.scalar(select(t.approvals.c.status).where(
+            t.approvals.c.id == approval_id, t.approvals.c.plan_hash == plan_hash))
+        if status != ApprovalStatus.PENDING.value:
+            raise ConflictError(f"approval {approval_id} is no longer pending for this "
+                                "plan version")
+        conn.execute(edit_proposals.delete().where(edit_proposals.c.approval_id == approval_id))
+        conn.execute(insert(edit_proposals).values(
+            approval_id=approval_id, plan_hash=plan_hash, proposer=proposer,
+            arguments=arguments, comment=comment, created_at=tx.now))
+        tx.record("approval.edit_proposed", {"approval_id": approval_id,
+                                             "arguments": arguments, "comment": comment},
+                  plan_hash=plan_hash, actor=proposer)
+
+    def proposal(self, approval_id: str) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            row = conn.execute(select(edit_proposals).where(
+                edit_proposals.c.approval_id == approval_id)).first()
+        return dict(row._mapping) if row else None
+
+    def proposers(self, decision_id: str, approval_id: str) -> set[str]:
+        """Everyone who proposed an edit to this request (from the ledger)."""
+        with self.reading() as conn:
+            return {actor for actor, body in conn.execute(
+                select(t.ledger.c.actor, t.ledger.c.body).where(
+                    t.ledger.c.decision_id == decision_id,
+                    t.ledger.c.event == "approval.edit_proposed"))
+                    if body.get("approval_id") == approval_id}
+
+    def requesters(self, decision_id: str, plan_version: int) -> set[str]:
+        """Who asked for this plan version: whoever submitted the prediction (version 1),
+        or whoever asked for the revision that produced it (later versions)."""
+        with self.reading() as conn:
+            if plan_version <= 1:
+                prediction_id = conn.scalar(select(t.decisions.c.prediction_id)
+                                            .where(t.decisions.c.id == decision_id))
+                return set(conn.scalars(select(t.ledger.c.actor).where(
+                    t.ledger.c.event == "prediction.ingested",
+                    t.ledger.c.body["prediction_id"].as_string() == prediction_id)))
+            return set(conn.scalars(select(t.approvals.c.approver).where(
+                t.approvals.c.decision_id == decision_id,
+                t.approvals.c.plan_version == plan_version - 1,
+                t.approvals.c.status == ApprovalStatus.REVISE.value,
+                t.approvals.c.approver.is_not(None))))
+
+    # ------------------------------------------------------------------ SLA alerts
+
+    def pending_with_alerts(self, limit: int = 5000) -> list[tuple[ApprovalRow, set[str]]]:
+        """Pending requests, soonest deadline first, each with the kinds of SLA alert
+        already sent for it."""
+        with self.reading() as conn:
+            rows = _rows(conn, conn.execute(
+                select(t.approvals).where(t.approvals.c.status == ApprovalStatus.PENDING.value)
+                .order_by(t.approvals.c.deadline).limit(limit)))
+            sent: dict[str, set[str]] = {}
+            ids = [r.id for r in rows]
+            for i in range(0, len(ids), _CHUNK):
+                for approval_id, kind in conn.execute(
+                        select(approval_alerts.c.approval_id, approval_alerts.c.kind)
+                        .where(approval_alerts.c.approval_id.in_(ids[i:i + _CHUNK]))):
+                    sent.setdefault(approval_id, set()).add(kind)
+        return [(row, sent.get(row.id, set())) for row in rows]
+
+    def claim_alert(self, row: ApprovalRow, kind: str, *, detail: str, actor: str) -> bool:
+        """Record that alert ``kind`` is being sent for the request; False if it already
+        was (by this or another worker): each alert goes out once."""
+        now = utcnow()
+        try:
+            with self.transaction() as conn:
+                conn.execute(insert(approval_alerts).values(approval_id=row.id, kind=kind,
+                                                            at=now, detail=detail))
+                self.record(conn, [Event(actor=actor, event=f"approval.{kind}",
+                                         decision_id=row.decision_id, plan_hash=row.plan_hash,
+                                         body={"approval_id": row.id, "detail": detail})], now)
+        except IntegrityError:
+            return False
+        return True

@@ -1,0 +1,221 @@
+"""Decisions: their rows (``DecisionRow``), their status transitions, and their leases.
+
+A decision's status column is the one source of its state; every change to it goes
+through ``set_status`` inside the decision's unit of work (``Database.decision_tx``),
+together with whatever else the transition writes.
+
+Leases: one worker acts on a decision at a time. A worker takes the lease (``claim``,
+which bumps the fencing token every write checks), works one leg of the graph, and
+gives the lease back (``release``) when the leg ends waiting on people or finishes
+(a terminal status releases it in the same commit). A worker that dies or fails
+mid-leg keeps its lease until it lapses; ``stalled`` lists those decisions for the
+loop to carry on. New decisions are created already leased (``claim_new``), so no two
+workers start the same prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from agent.errors import LeaseHeld, NotFoundError
+from agent.models import DecisionStatus, Prediction, TriageAction, decision_id_for, utcnow
+from agent.store import _tables as t
+from agent.store._db import DecisionTx, Repo
+from agent.store._rows import DecisionRow, from_mapping
+from agent.store.ledger import Event
+
+__all__ = ["Claim", "DecisionRepo"]
+
+_DECISION_ROW = select(t.decisions).where(t.decisions.c.id == bindparam("id"))
+_FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("id"))
+_SET_STATUS = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
+               .values(status=bindparam("st"), updated_at=bindparam("at"),
+                       error=bindparam("er")))
+_FINISH = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
+           .values(status=bindparam("st"), updated_at=bindparam("at"), error=bindparam("er"),
+                   finished_at=bindparam("at"), lease_owner=None, lease_until=None))
+_LIVE = [s.value for s in DecisionStatus if not s.terminal]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A decision this worker created and leased, with what starting it needs."""
+
+    prediction_id: str
+    decision_id: str
+    fence: int
+    prediction: dict[str, Any]
+    """The prediction's stored payload, read in the claiming transaction."""
+    playbook: str | None
+
+
+class DecisionRepo(Repo):
+    # ------------------------------------------------------------------ reads
+
+    def get(self, decision_id: str) -> DecisionRow:
+        with self.reading() as conn:
+            row = conn.execute(_DECISION_ROW, {"id": decision_id}).first()
+        if row is None:
+            raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
+        return from_mapping(DecisionRow, row._mapping)
+
+    def list(self, *, status: str | None = None, kind: str | None = None,
+             entity_id: str | None = None, limit: int = 100) -> list[DecisionRow]:
+        """Most recently updated first."""
+        query = select(t.decisions).order_by(t.decisions.c.updated_at.desc()).limit(limit)
+        if status:
+            query = query.where(t.decisions.c.status == status)
+        if kind:
+            query = query.where(t.decisions.c.kind == kind)
+        if entity_id:
+            query = query.where(t.decisions.c.entity_id == entity_id)
+        with self.reading() as conn:
+            return [from_mapping(DecisionRow, r._mapping) for r in conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        with self.reading() as conn:
+            return dict(conn.execute(select(t.decisions.c.status, func.count())  # type: ignore[arg-type]
+                                     .group_by(t.decisions.c.status)).all())
+
+    # ------------------------------------------------------------------ transitions
+
+    @staticmethod
+    def set_status(tx: DecisionTx, status: DecisionStatus, *, error: str | None = None,
+                   plan_hash: str | None = None, body: dict[str, Any] | None = None) -> None:
+        """Move the decision to ``status`` (recorded as ``decision.<status>``); a terminal
+        status also releases the lease, in the same commit."""
+        tx.conn.execute(_FINISH if status.terminal else _SET_STATUS,
+                        {"d": tx.decision_id, "st": status.value, "at": tx.now, "er": error})
+        tx.record(f"decision.{status.value}", {**(body or {}),
+                                               **({"error": error} if error else {})},
+                  plan_hash=plan_hash)
+
+    # ------------------------------------------------------------------ leases
+
+    def claim(self, decision_id: str, owner: str, lease_seconds: float) -> int:
+        """Take the lease on a decision; return the new fencing token. Refused
+        (``LeaseHeld``) while another owner's lease runs."""
+        now = utcnow()
+        with self.transaction() as conn:
+            res = conn.execute(
+                update(t.decisions)
+                .where(t.decisions.c.id == decision_id,
+                       or_(t.decisions.c.lease_until.is_(None),
+                           t.decisions.c.lease_until < now,
+                           t.decisions.c.lease_owner == owner))
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds),
+                        fence=t.decisions.c.fence + 1))
+            if res.rowcount == 0:
+                holder = conn.execute(select(t.decisions.c.lease_owner, t.decisions.c.lease_until)
+                                      .where(t.decisions.c.id == decision_id)).first()
+                if holder is None:
+                    raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
+                raise LeaseHeld(f"decision {decision_id} is being worked on by "
+                                f"{holder.lease_owner} until {holder.lease_until:%H:%M:%S}Z")
+            return int(conn.scalar(_FENCE, {"id": decision_id}))
+
+    def release(self, decision_id: str, fence: int) -> None:
+        """Give the lease back (the leg ended waiting on people, or paused)."""
+        with self.transaction() as conn:
+            conn.execute(update(t.decisions)
+                         .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
+                         .values(lease_owner=None, lease_until=None))
+
+    def note_error(self, decision_id: str, fence: int, error: str) -> None:
+        """Say why the holder's last leg failed (informational; the lease stays, so the
+        decision is carried on once it lapses)."""
+        with self.transaction() as conn:
+            conn.execute(update(t.decisions)
+                         .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
+                         .values(error=error))
+
+    def fence_of(self, decision_id: str) -> int | None:
+        """The decision's current fencing token (None if there is no such decision)."""
+        with self.reading() as conn:
+            return conn.scalar(_FENCE, {"id": decision_id})
+
+    def stalled(self, limit: int = 1000) -> list[str]:
+        """Unfinished decisions whose worker stopped mid-leg (crashed, failed or was cut
+        off): a lease is held and has lapsed. Oldest first."""
+        now = utcnow()
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.decisions.c.id)
+                .where(t.decisions.c.status.in_(_LIVE),
+                       t.decisions.c.lease_owner.is_not(None), t.decisions.c.lease_until < now)
+                .order_by(t.decisions.c.updated_at).limit(limit)))
+
+    def unleased(self, statuses: Sequence[DecisionStatus], limit: int = 1000) -> list[str]:
+        """Unfinished decisions in ``statuses`` that no worker holds, oldest first."""
+        now = utcnow()
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.decisions.c.id)
+                .where(t.decisions.c.status.in_([s.value for s in statuses]),
+                       or_(t.decisions.c.lease_owner.is_(None), t.decisions.c.lease_until < now))
+                .order_by(t.decisions.c.updated_at).limit(limit)))
+
+    def create(self, decision_id: str, prediction: Prediction, *, playbook: str | None,
+               expected_value: float | None, owner: str, lease_seconds: float) -> int | None:
+        """Create one decision row leased to ``owner`` (for hosts that start a decision
+        themselves, such as LangGraph Studio); its fencing token, or None when it exists."""
+        now = utcnow()
+        with self.transaction() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            created = conn.scalar(dialect.insert(t.decisions).values(
+                id=decision_id, prediction_id=prediction.id, kind=prediction.kind,
+                entity_id=prediction.entity_id, playbook=playbook,
+                status=DecisionStatus.PLANNING.value, plan_version=0,
+                expected_value=expected_value, created_at=now, updated_at=now, fence=1,
+                lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+                .on_conflict_do_nothing().returning(t.decisions.c.id))
+            if created is None:
+                return None
+            self.record(conn, [Event(actor=owner, event="decision.started",
+                                     decision_id=decision_id,
+                                     body={"prediction_id": prediction.id,
+                                           "playbook": playbook})], now)
+        return 1
+
+    def claim_new(self, *, owner: str, lease_seconds: float, limit: int = 50) -> list[Claim]:
+        """Create the decision rows of up to ``limit`` actionable predictions, each leased
+        to ``owner``. Concurrent workers skip each other's rows instead of waiting, and a
+        prediction another worker started meanwhile (a READ COMMITTED snapshot can still
+        show it unstarted) is skipped, not an error."""
+        now = utcnow()
+        with self.transaction() as conn:
+            query = (select(t.predictions.c.id, t.predictions.c.kind, t.predictions.c.entity_id,
+                            t.predictions.c.playbook, t.predictions.c.expected_value,
+                            t.predictions.c.payload)
+                     .where(t.predictions.c.triage_action == TriageAction.ACT.value,
+                            ~exists().where(t.decisions.c.prediction_id == t.predictions.c.id))
+                     .order_by(t.predictions.c.observed_at, t.predictions.c.id)
+                     .limit(limit)
+                     .with_for_update(skip_locked=True, of=t.predictions))
+            rows = {decision_id_for(r.id): r for r in conn.execute(query)}
+            if not rows:
+                return []
+            values = [{"id": decision_id, "prediction_id": r.id, "kind": r.kind,
+                       "entity_id": r.entity_id, "playbook": r.playbook,
+                       "status": DecisionStatus.PLANNING.value, "plan_version": 0,
+                       "expected_value": r.expected_value, "created_at": now,
+                       "updated_at": now, "fence": 1, "lease_owner": owner,
+                       "lease_until": now + timedelta(seconds=lease_seconds)}
+                      for decision_id, r in rows.items()]
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            created = set(conn.scalars(dialect.insert(t.decisions).values(values)
+                                       .on_conflict_do_nothing()
+                                       .returning(t.decisions.c.id)))
+            claims = [Claim(r.id, decision_id, 1, r.payload, r.playbook)
+                      for decision_id, r in rows.items() if decision_id in created]
+            self.record(conn, [Event(actor=owner, event="decision.started",
+                                     decision_id=c.decision_id,
+                                     body={"prediction_id": c.prediction_id,
+                                           "playbook": c.playbook}) for c in claims], now)
+        return claims

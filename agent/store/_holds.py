@@ -1,0 +1,93 @@
+"""Operator holds: pause acting on an entity, a playbook or a business function until a
+time. Placing and releasing one are ledger entries; which holds cover a piece of work is
+``ActiveHolds.covering`` (one rule, read by triage, by the engine before it applies
+answers, and by the executor inside its write-ahead transaction); what a hold stops is
+the approval service's rule (``ApprovalService.hold``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Connection, insert, select, update
+
+from agent.models import utcnow
+from agent.store._db import Repo
+from agent.store._rows import HoldRow, from_mapping
+from agent.store._service_tables import holds
+from agent.store.ledger import Event
+
+__all__ = ["ActiveHolds", "HoldRepo", "TargetType"]
+
+TargetType = Literal["entity", "playbook", "function"]
+
+
+@dataclass(frozen=True)
+class ActiveHolds:
+    """The holds in force at one moment."""
+
+    rows: tuple[HoldRow, ...] = ()
+
+    def covering(self, *, entity_id: str | None = None, playbook: str | None = None,
+                 functions: Iterable[str] = ()) -> list[HoldRow]:
+        """The holds that cover work on ``entity_id`` under ``playbook`` by ``functions``."""
+        wanted = {("entity", entity_id), ("playbook", playbook),
+                  *(("function", f) for f in functions)}
+        return [h for h in self.rows if (h.target_type, h.target) in wanted]
+
+    def why(self, *, entity_id: str | None = None, playbook: str | None = None,
+            functions: Iterable[str] = ()) -> str | None:
+        """Why such work is held, or None."""
+        found = self.covering(entity_id=entity_id, playbook=playbook, functions=functions)
+        return "; ".join(describe(h) for h in found) or None
+
+
+def describe(hold: HoldRow) -> str:
+    return f"{hold.target_type} {hold.target} is on hold #{hold.id} until {hold.until:%Y-%m-%d %H:%M}Z"
+
+
+def active(conn: Connection, now: datetime) -> ActiveHolds:
+    return ActiveHolds(tuple(from_mapping(HoldRow, r._mapping) for r in conn.execute(
+        select(holds).where(holds.c.released_at.is_(None), holds.c.until > now)
+        .order_by(holds.c.until))))
+
+
+class HoldRepo(Repo):
+    def place(self, *, target_type: TargetType, target: str, until: datetime, reason: str,
+              actor: str) -> int:
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            hold_id = conn.execute(insert(holds).values(
+                target_type=target_type, target=target, until=until, reason=reason,
+                created_by=actor, created_at=now)).inserted_primary_key[0]
+            self.record(conn, [Event(actor=actor, event="hold.placed",
+                                     body={"hold_id": hold_id, "target_type": target_type,
+                                           "target": target, "until": until.isoformat(),
+                                           "reason": reason})], now)
+        return int(hold_id)
+
+    def release(self, *, target: str, actor: str) -> list[int]:
+        """Release every active hold on ``target``; returns their ids."""
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            ids = list(conn.scalars(select(holds.c.id).where(
+                holds.c.target == target, holds.c.released_at.is_(None), holds.c.until > now)))
+            if ids:
+                conn.execute(update(holds).where(holds.c.id.in_(ids))
+                             .values(released_at=now, released_by=actor))
+                self.record(conn, [Event(actor=actor, event="hold.released",
+                                         body={"hold_id": i, "target": target}) for i in ids], now)
+        return ids
+
+    def list(self, *, active_only: bool = True, limit: int = 200) -> list[HoldRow]:
+        query = select(holds).order_by(holds.c.id.desc()).limit(limit)
+        if active_only:
+            query = query.where(holds.c.released_at.is_(None), holds.c.until > utcnow())
+        with self.reading() as conn:
+            return [from_mapping(HoldRow, r._mapping) for r in conn.execute(query)]
+
+    def active(self, now: datetime | None = None) -> ActiveHolds:
+        with self.reading() as conn:
+            return active(conn, now or utcnow())

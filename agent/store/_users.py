@@ -1,0 +1,117 @@
+"""Users and their API tokens (``Store.users``).
+
+Tokens are stored as SHA-256 digests only: the token itself is shown once, when issued,
+and never written anywhere. Every change to who may do what (user created or disabled,
+token issued or revoked) appends a ledger entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from agent.errors import ConflictError, NotFoundError
+from agent.hashing import short_id
+from agent.models import utcnow
+from agent.store import _service_tables as s
+from agent.store._db import Repo
+from agent.store.ledger import Event
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+__all__ = ["UserRepo"]
+
+
+class UserRepo(Repo):
+    def create(self, name: str, *, role: str, functions: Sequence[str], actor: str) -> None:
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            if conn.scalar(select(s.users.c.name).where(s.users.c.name == name)):
+                raise ConflictError(f"user {name!r} exists already", field="name")
+            conn.execute(insert(s.users).values(name=name, role=role, functions=list(functions),
+                                                created_at=now, created_by=actor))
+            self.record(conn, [Event(actor=actor, event="user.created",
+                                     body={"user": name, "role": role,
+                                           "functions": list(functions)})], now)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            row = conn.execute(select(s.users).where(s.users.c.name == name)).first()
+        return _row(row) if row else None
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.reading() as conn:
+            tokens = dict(conn.execute(  # type: ignore[arg-type]
+                select(s.api_tokens.c.user_name, func.count())
+                .where(s.api_tokens.c.revoked_at.is_(None))
+                .group_by(s.api_tokens.c.user_name)).all())
+            rows = [_row(r) for r in conn.execute(select(s.users).order_by(s.users.c.name))]
+        for row in rows:
+            row["active_tokens"] = tokens.get(row["name"], 0)
+        return rows
+
+    def issue_token(self, user: str, *, token_hash: str, expires_at: datetime | None,
+                    actor: str) -> str:
+        """Store a token's digest for ``user``; returns the token id (not the token)."""
+        now = utcnow()
+        token_id = short_id("tok", token_hash, length=16)
+        with self.transaction(durable=True) as conn:
+            row = conn.execute(select(s.users.c.disabled_at).where(s.users.c.name == user)).first()
+            if row is None:
+                raise NotFoundError(f"no user {user!r}", field="name")
+            if row.disabled_at is not None:
+                raise ConflictError(f"user {user!r} is disabled", field="name")
+            conn.execute(insert(s.api_tokens).values(id=token_id, user_name=user,
+                                                     token_hash=token_hash, created_at=now,
+                                                     expires_at=expires_at))
+            self.record(conn, [Event(actor=actor, event="token.issued",
+                                     body={"user": user, "token_id": token_id,
+                                           "expires_at": expires_at.isoformat()
+                                           if expires_at else None})], now)
+        return token_id
+
+    def revoke(self, name: str, *, actor: str) -> int:
+        """Disable the user and revoke every token; returns the number of tokens revoked."""
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            if not conn.scalar(select(s.users.c.name).where(s.users.c.name == name)):
+                raise NotFoundError(f"no user {name!r}", field="name")
+            revoked = conn.execute(update(s.api_tokens).where(
+                s.api_tokens.c.user_name == name, s.api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)).rowcount
+            conn.execute(update(s.users).where(s.users.c.name == name,
+                                               s.users.c.disabled_at.is_(None))
+                         .values(disabled_at=now))
+            self.record(conn, [Event(actor=actor, event="user.disabled",
+                                     body={"user": name, "tokens_revoked": revoked})], now)
+        return revoked
+
+    def principal(self, *, token_hash: str | None = None, token_id: str | None = None
+                        ) -> tuple[str, dict[str, Any]] | None:
+        """(token id, user row) for a live token of an enabled user, else None."""
+        now = utcnow()
+        query = (select(s.api_tokens.c.id, s.api_tokens.c.expires_at, s.users)
+                 .join(s.users, s.users.c.name == s.api_tokens.c.user_name)
+                 .where(s.api_tokens.c.revoked_at.is_(None), s.users.c.disabled_at.is_(None)))
+        if token_hash is not None:
+            query = query.where(s.api_tokens.c.token_hash == token_hash)
+        elif token_id is not None:
+            query = query.where(s.api_tokens.c.id == token_id)
+        else:
+            return None
+        with self.reading() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        data = _row(row)
+        expires = data.pop("expires_at")
+        if expires is not None and expires <= now:
+            return None
+        return str(data.pop("id")), data
+
