@@ -7,6 +7,7 @@
     │   ├── ConfigError            settings, playbooks or function policies that cannot load
     │   ├── InvalidInputError      a value a user or a model gave us is wrong (names the field)
     │   │   ├── ToolArgumentsError arguments do not fit a tool's schema or a function's limits
+    │   │   │   └── LockedArgumentError  an edit changes what a step acts on (its target)
     │   │   └── PlanRejected       the guard refused a plan
     │   ├── NotFoundError          unknown decision, approval, tool, prediction
     │   ├── ConflictError          the state moved on: answered approval, finished decision,
@@ -34,6 +35,7 @@ __all__ = [
     "LeaseHeld",
     "LeaseLost",
     "LedgerCorrupt",
+    "LockedArgumentError",
     "NotFoundError",
     "NothingToResume",
     "PermissionDenied",
@@ -86,6 +88,12 @@ class InvalidInputError(UsageError):
 
 class ToolArgumentsError(InvalidInputError):
     """Arguments do not validate against a tool's schema or a function's limits."""
+
+
+class LockedArgumentError(ToolArgumentsError):
+    """An edit changes an argument that names what the step acts on (an account, an asset,
+    a currency, a recipient…). An approval binds its steps' targets: to act on something
+    else, reject or ask for a revision."""
 
 
 class PlanRejected(InvalidInputError):

@@ -2,15 +2,17 @@
 
 Checks, each reported with the step and field: the function exists; the tool exists and
 is on the function's allow-list; the arguments validate against the tool's schema; the
-arguments are within the function's limits; the DAG is acyclic (the ``Plan`` model
-enforces it). Model output is untrusted input: a plan that fails is refused whole.
+arguments are within the function's limits, and the plan's steps within the function's
+totals (what they add up to, per decision and per target); the DAG is acyclic (the
+``Plan`` model enforces it). Model output is untrusted input: a plan that fails is
+refused whole.
 """
 
 from __future__ import annotations
 
 from agent.errors import InvalidInputError, NotFoundError, PlanRejected
 from agent.models import Plan, Step
-from agent.policy import Policies
+from agent.policy import Policies, total_problems
 from agent.ports import ToolPort
 
 __all__ = ["check_plan", "check_step"]
@@ -48,6 +50,11 @@ def check_plan(plan: Plan, tools: ToolPort, policies: Policies) -> Plan:
         normalized, found = check_step(step, tools, policies)
         checked.append(normalized)
         problems.extend(found)
+    if not problems:
+        for function in sorted({s.function for s in checked}):
+            problems += total_problems(
+                policies.get(function).totals, [s for s in checked if s.function == function],
+                key_of=lambda s: tools.spec(s.tool).target_of(s.arguments))
     if problems:
         raise PlanRejected(f"plan refused: {problems[0]}"
                            + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),

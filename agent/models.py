@@ -367,6 +367,8 @@ class DecisionStatus(StrEnum):
     PLANNING = "planning"
     AWAITING_APPROVAL = "awaiting_approval"
     EXECUTING = "executing"
+    HELD = "held"
+    """Execution paused before steps an operator hold covers; it resumes on release."""
     COMPLETED = "completed"
     """Every approved step succeeded (steps of rejected functions were skipped)."""
     REJECTED = "rejected"

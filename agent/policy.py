@@ -3,17 +3,27 @@ the function may use, the limits on their arguments, and when its part is approv
 automatically.
 
 Loaded from ``functions.yaml`` (bundled in ``agent/data``; replaceable by settings).
-Limits are checked three times: by the guard on every plan, on every edit an approver
-makes, and by the executor right before a call (an approved step outside policy is
-still refused).
+
+Two kinds of limit:
+
+- per call (``limits``): bounds on one argument of one tool call;
+- totals (``totals``): bounds on the sum of one argument of a tool's calls, per
+  decision, per entity (the values of the tool's target arguments: the account, the
+  currency…) or across everything, optionally over a rolling window of days. Splitting
+  one credit into several small ones buys nothing: the pieces add up.
+
+``auto_approve`` has both kinds too: a function's part is approved without a person
+only within them. The rules here are pure; what has been used already is read from the
+store by the caller (``agent.approvals`` for routing and answers, the executor inside
+its write-ahead transaction, where the limit binds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,7 +31,8 @@ from agent._yaml import load_yaml, validate_config
 from agent.errors import ConfigError, NotFoundError, PermissionDenied
 from agent.models import Risk, Step
 
-__all__ = ["ArgumentLimit", "AutoApprove", "FunctionPolicy", "Policies", "load_policies"]
+__all__ = ["ArgumentLimit", "AutoApprove", "FunctionPolicy", "Policies", "Total", "load_policies",
+           "total_problems"]
 
 
 class ArgumentLimit(BaseModel):
@@ -54,14 +65,72 @@ Limits = dict[str, dict[str, ArgumentLimit]]
 """tool name → argument name → limit."""
 
 
+class Total(BaseModel):
+    """An aggregate limit: the sum of argument ``sum`` over ``tool``'s calls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tool: str
+    sum: Annotated[str, Field(min_length=1, max_length=64)]
+    """The (numeric) argument added up, e.g. ``amount``."""
+    per: Literal["decision", "entity", "all"] = "decision"
+    """``decision``: within one decision; ``entity``: per target of the tool (its target
+    arguments' values, e.g. account and currency); ``all``: everything together."""
+    within_days: float | None = Field(None, gt=0)
+    """For ``entity`` and ``all``: a rolling window; None counts every call ever made."""
+    max: float = Field(ge=0)
+
+    def scope(self) -> str:
+        window = f" within {_num(self.within_days)} days" if self.within_days else ""
+        return {"decision": "per decision", "entity": "per target",
+                "all": "in total"}[self.per] + window
+
+
+UsedAmount = Callable[[Total, str], float]
+"""What calls of other work have used of a total already: (total, target key) → sum."""
+
+
+def total_problems(totals: Sequence[Total], steps: Sequence[Step], *,
+                   key_of: Callable[[Step], str], used: UsedAmount | None = None,
+                   what: str = "the total") -> list[str]:
+    """The totals ``steps`` would exceed, each as ``steps.<id>.arguments.<arg>: …``.
+    ``key_of`` names a step's target (its target arguments' values); ``used`` adds what
+    other work has used of an ``entity``/``all`` total (None: nothing)."""
+    problems: list[str] = []
+    for total in totals:
+        groups: dict[str, list[tuple[Step, float]]] = {}
+        for step in steps:
+            value = step.arguments.get(total.sum)
+            if step.tool != total.tool or not _is_number(value):
+                continue
+            key = "" if total.per == "decision" else ("*" if total.per == "all" else key_of(step))
+            groups.setdefault(key, []).append((step, float(value)))
+        for key, group in groups.items():
+            amount = sum(v for _, v in group)
+            prior = used(total, key) if used is not None and total.per != "decision" else 0.0
+            if prior + amount > total.max + 1e-9:
+                last = group[-1][0]
+                target = f" for {key}" if total.per == "entity" and key else ""
+                already = f", {_num(prior)} used already" if prior else ""
+                problems.append(
+                    f"steps.{last.id}.arguments.{total.sum}: {total.tool} {total.sum} adds up "
+                    f"to {_num(prior + amount)}{target}, over {what} of {_num(total.max)} "
+                    f"{total.scope()} ({_num(amount)} in this plan{already})")
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class AutoApprove(BaseModel):
     """A function's part is approved without a human when every one of its steps has risk
-    at most ``max_risk`` and arguments within ``limits``."""
+    at most ``max_risk`` and arguments within ``limits`` and ``totals``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_risk: Risk | None = None
     """None: never auto-approve."""
     limits: Limits = Field(default_factory=dict)
+    totals: tuple[Total, ...] = ()
 
 
 class FunctionPolicy(BaseModel):
@@ -72,6 +141,8 @@ class FunctionPolicy(BaseModel):
     tools: tuple[str, ...] = Field(min_length=1)
     """Allow-list: tools this function's steps may call."""
     limits: Limits = Field(default_factory=dict)
+    totals: tuple[Total, ...] = ()
+    """Aggregate limits on what this function's steps may add up to (see ``Total``)."""
     auto_approve: AutoApprove = AutoApprove()
     sla_hours: float = Field(24.0, gt=0)
     on_timeout: str = Field("reject", pattern="^(reject|approve)$")
@@ -82,14 +153,23 @@ class FunctionPolicy(BaseModel):
     """Separation of duties: the approver who finally approves this function's part must be
     neither who requested that plan version (submitted the prediction, or asked for the
     revision that produced it) nor who edited its arguments; an edit becomes a proposal
-    that a second approver of the function approves. Enforced by the HTTP API."""
+    that a second approver of the function approves. Enforced by the approval service,
+    in every channel."""
 
     @model_validator(mode="after")
     def _limits_name_allowed_tools(self) -> FunctionPolicy:
         for tool in list(self.limits) + list(self.auto_approve.limits):
             if tool not in self.tools:
                 raise ValueError(f"limits name tool {tool!r}, which is not in this function's tools")
+        for total in self.totals + self.auto_approve.totals:
+            if total.tool not in self.tools:
+                raise ValueError(f"totals name tool {total.tool!r}, which is not in this "
+                                 "function's tools")
         return self
+
+    def all_totals(self) -> tuple[Total, ...]:
+        """Every total that binds some approval of this function (auto or not)."""
+        return self.totals + self.auto_approve.totals
 
     def limit_problems(self, tool: str, arguments: Mapping[str, Any],
                        limits: Limits | None = None) -> list[str]:
@@ -100,17 +180,26 @@ class FunctionPolicy(BaseModel):
                 out.extend(limit.problems(arg, arguments[arg]))
         return out
 
-    def needs_human(self, steps: Iterable[Step]) -> str | None:
-        """Why this function's steps need a human, or None when policy approves them."""
+    def needs_human(self, steps: Iterable[Step], *, key_of: Callable[[Step], str] | None = None,
+                    used: UsedAmount | None = None) -> str | None:
+        """Why this function's steps need a human, or None when policy approves them.
+        ``key_of``/``used`` (see ``total_problems``) bring in what other work used of
+        the auto-approve totals; without them only this plan's steps count."""
         rule = self.auto_approve
         if rule.max_risk is None:
             return "policy: every plan needs an approver"
+        steps = list(steps)
         for step in steps:
             if step.risk.rank > rule.max_risk.rank:
                 return f"step {step.id}: risk {step.risk} is above auto-approve level {rule.max_risk}"
             problems = self.limit_problems(step.tool, step.arguments, rule.limits)
             if problems:
                 return f"step {step.id}: {problems[0]} for auto-approval"
+        problems = total_problems(rule.totals, steps, key_of=key_of or (lambda _s: ""),
+                                  used=used, what="the auto-approve total")
+        if problems:
+            where, _, message = problems[0].partition(": ")
+            return f"step {where.split('.')[1]}: {message}"
         return None
 
 

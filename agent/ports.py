@@ -54,6 +54,14 @@ class ToolSpec(BaseModel):
                 raise ValueError(f"{self.name}: target {target!r} is not a parameter")
         return self
 
+    def target_of(self, arguments: Mapping[str, Any]) -> str:
+        """What a call with ``arguments`` acts on, as one key
+        (``account_id=ACC-10023|currency=EUR``): the unit per-target totals add up in.
+        A tool without targets has one target, ``*``."""
+        if not self.targets:
+            return "*"
+        return "|".join(f"{name}={arguments.get(name)}" for name in self.targets)
+
 
 class ToolReceipt(BaseModel):
     """The result of one tool call."""

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     executor_threads: int = Field(4, ge=1, le=64)
     lease_seconds: int = Field(120, ge=5, le=86_400)
     holdout_share: float = Field(0.0, ge=0.0, lt=1.0)
+    """Share of actionable predictions deliberately not acted on (control group)."""
+    cli_answers: bool | None = None
+    """Whether ``decisionops approvals approve|edit|reject|revise`` may answer (as a
+    registered approver, under the same rules as every channel). None: yes in
+    development, no in production (answers then come through the inbox or the API,
+    where a credential proves who answers)."""
     sources: list[SourceConfig] = Field(default_factory=list)
     """Polled by the continuous loop; see SourceConfig."""
     retention_days: float = Field(30.0, ge=0)
@@ -115,7 +121,6 @@ class Settings(BaseSettings):
     """``run`` serves Prometheus metrics on this port (the API serves /metrics itself)."""
     sla_escalate_at: float = Field(0.8, gt=0, lt=1)
     """Share of the SLA after which the function's escalation contact is told."""
-    """Share of actionable predictions deliberately not acted on (control group)."""
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
@@ -169,6 +174,12 @@ class Settings(BaseSettings):
             raise ValueError("database_url: production refuses the embedded SQLite default; "
                              "set DECISIONOPS_DATABASE_URL")
         return self
+
+    @property
+    def resolved_cli_answers(self) -> bool:
+        if self.cli_answers is None:
+            return self.environment == "development"
+        return self.cli_answers
 
     @property
     def resolved_database_url(self) -> str:

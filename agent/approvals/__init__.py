@@ -1,0 +1,42 @@
+"""The approval protocol, owned here and nowhere else.
+
+``ApprovalService`` decides who may answer a request (an ``Approver`` established by
+the channel's credential), separation of duties (four-eyes), what an edit may change
+(identity-bound targets, schemas, limits, totals), when a request expires and what
+expiry means (``on_timeout``), reminders and escalation, operator holds, and how a plan
+is routed (what policy approves on its own). ``Resolution`` is the one definition of
+"approved" that the graph and the executor read.
+
+The HTTP API, the web inbox, the human-in-the-loop endpoint and the CLI are adapters:
+they turn their input into an ``Answer`` and an ``Approver`` and call
+``ApprovalService.answer``. The ops chat has no way to answer.
+"""
+
+from agent.approvals._edits import check_edit, locked_arguments
+from agent.approvals._identity import Approver, Channel, policy_identity
+from agent.approvals._resolution import Resolution, grant_hashes, resolve
+from agent.approvals._service import (
+    AnswerResult,
+    ApprovalService,
+    EditPreview,
+    Routing,
+    approval_request,
+    parse_answer,
+)
+
+__all__ = [
+    "AnswerResult",
+    "ApprovalService",
+    "Approver",
+    "Channel",
+    "EditPreview",
+    "Resolution",
+    "Routing",
+    "approval_request",
+    "check_edit",
+    "grant_hashes",
+    "locked_arguments",
+    "parse_answer",
+    "policy_identity",
+    "resolve",
+]

@@ -1,0 +1,104 @@
+"""The SLA of a pending request: a reminder to its approvers (at ``sla_reminder_at`` of
+the SLA), an escalation to the function's ``escalate_to`` (at ``sla_escalate_at``), and
+expiry at the deadline, which resolves the request as the policy's ``on_timeout`` says:
+``reject`` (the default) or ``approve``. An expiry is recorded like any answer (status
+``expired``, by ``system:sla``); one that approves carries the approved argument hashes
+in its ledger entry, so its steps run like any approved step. Workers apply it.
+
+Safe on every worker at once: each alert is claimed once per request, and expiry is a
+compare-and-set on the pending request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from agent.approvals._resolution import grant_hashes, resolution
+from agent.errors import ConflictError, DecisionOpsError, ToolCallError
+from agent.hashing import short_id
+from agent.models import ApprovalStatus, Reject
+from agent.policy import Policies
+from agent.ports import ToolPort
+from agent.store import ApprovalRow, Store
+
+if TYPE_CHECKING:
+    from agent.approvals._service import ApprovalService
+
+__all__ = ["sweep"]
+
+SLA_ACTOR = "system:sla"
+
+
+def sweep(service: ApprovalService, store: Store, tools: ToolPort, policies: Policies, *,
+          settings: Any, now: datetime) -> dict[str, int]:
+    counts = {"reminded": 0, "escalated": 0, "expired": 0}
+    for row, sent in store.approvals.pending_with_alerts():
+        policy = policies.get(row.function)
+        if row.deadline is None:
+            continue
+        span = row.deadline - row.requested_at
+        steps = ", ".join(s.id for s in row.request.steps)
+        if now >= row.deadline:
+            if _expire(store, row, policy.on_timeout):
+                counts["expired"] += 1
+                if service.on_answer is not None:
+                    service.on_answer(row.decision_id)
+            continue
+        escalate = now >= row.requested_at + span * settings.sla_escalate_at
+        remind = now >= row.requested_at + span * settings.sla_reminder_at
+        if escalate and "escalation" not in sent:
+            verdict = "approved" if policy.on_timeout == "approve" else "rejected"
+            message = (f"Approval {row.id} ({row.function}: {steps}) expires in "
+                       f"{_human(row.deadline - now)} and is still unanswered; on expiry "
+                       f"it is {verdict}.")
+            counts["escalated"] += _alert(store, tools, row, "escalation", policy.escalate_to,
+                                          message)
+        elif remind and not sent:
+            channel = f"#approvals-{row.function.replace('_', '-')}"
+            message = (f"Reminder: approval {row.id} ({steps}) waits for "
+                       f"{', '.join(policy.approvers)}; due {row.deadline:%Y-%m-%d %H:%M}Z.")
+            counts["reminded"] += _alert(store, tools, row, "reminder", channel, message)
+    return counts
+
+
+def _human(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _alert(store: Store, tools: ToolPort, row: ApprovalRow, kind: str, to: str,
+           message: str) -> bool:
+    if not store.approvals.claim_alert(row, kind, detail=f"to {to}", actor=SLA_ACTOR):
+        return False
+    channel = "slack" if to.startswith("#") else "email"
+    try:
+        tools.call("notify.send", {"channel": channel, "to": to,
+                                   "subject": f"Approval {kind}: {row.function}",
+                                   "body": message},
+                   idempotency_key=short_id("sla", row.id, kind, length=32))
+    except (ToolCallError, DecisionOpsError):
+        # The alert is recorded in the ledger; a lost notification is not retried here
+        # (the outbox's own delivery is the notification system's concern).
+        return True
+    return True
+
+
+def _expire(store: Store, row: ApprovalRow, on_timeout: str) -> bool:
+    assert row.deadline is not None
+    hours = (row.deadline - row.requested_at).total_seconds() / 3600
+    if on_timeout == "approve":
+        answer: dict[str, Any] = {"type": "approve", "comment": "approved on SLA expiry"}
+    else:
+        answer = Reject(reason=f"expired: no answer within the {hours:g} h SLA").model_dump()
+    resolved = resolution(row.request, ApprovalStatus.EXPIRED, approver=SLA_ACTOR, answer=answer)
+    try:
+        with store.decision_tx(row.decision_id, fence=None, actor=SLA_ACTOR, durable=True) as tx:
+            store.approvals.answer(tx, row.id, plan_hash=row.plan_hash,
+                                   status=ApprovalStatus.EXPIRED, approver=SLA_ACTOR,
+                                   answer=answer, approved_arguments=None,
+                                   approved_hashes=grant_hashes(resolved),
+                                   body={"on_timeout": on_timeout})
+    except ConflictError:
+        return False  # answered (or expired by another worker) in the meantime
+    return True

@@ -1,0 +1,40 @@
+"""Who answers an approval: an ``Approver``, established by the channel from a
+credential (an API token, a web session) or, on the CLI, from a registered user's name
+(``decisionops users add``) — never from the answer itself.
+
+The function policies stay the authority on who approves what: a user approves a
+function when the policy lists them, by their exact name (``dana@finance``) or by the
+part before ``@`` (``dana``). ``policy_identity`` maps one onto the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Approver", "Channel", "policy_identity"]
+
+Channel = Literal["api", "web", "hitl", "cli", "chat", "webhook"]
+
+
+@dataclass(frozen=True)
+class Approver:
+    name: str
+    """The user's name (as registered)."""
+    role: str
+    """``approver``, ``operator``, ``ingest`` or ``admin``: only approvers answer."""
+    functions: tuple[str, ...]
+    """The functions the user was registered to approve."""
+    channel: Channel
+    """Where the answer came from; recorded with it."""
+
+
+def policy_identity(approvers: Sequence[str], name: str) -> str | None:
+    """The approver entry of a policy that ``name`` stands for, or None."""
+    if name in approvers:
+        return name
+    for entry in approvers:
+        if entry.partition("@")[0] == name:
+            return entry
+    return None

@@ -1,0 +1,394 @@
+"""``ApprovalService``: every rule of the approval protocol, in one place.
+
+Channels (HTTP API, web inbox, human-in-the-loop endpoint, CLI) translate their input
+into an ``Answer`` and an ``Approver`` and call ``answer``; they re-check nothing.
+An answer is recorded only when every check passes, in this order; each refusal is
+recorded in the ledger (``approval.refused`` with a reason code) and changes nothing
+else:
+
+* ``cli_refused`` 403: the answer came from the CLI and the deployment refuses that
+  (setting ``cli_answers``).
+* ``not_an_approver`` 403: the user's role does not answer approvals.
+* ``wrong_function`` 403: the request is another function's part of the plan.
+* ``not_in_policy`` 403: the function's policy does not list the user as an approver.
+* ``replay`` 409: the request was already answered (a captured answer sent again).
+* ``stale_plan`` 409: the request's plan version is not the decision's current one, or
+  the caller answered another version than the request's (``plan_hash``).
+* ``four_eyes`` 403: the function has ``four_eyes: true`` and the user requested this
+  plan version (submitted the prediction, or asked for the revision that produced it)
+  or proposed an edit to it. Under four-eyes an edit is recorded as a proposal that a
+  second approver approves (a plain approve approves the proposal).
+* ``conflict`` 409: another answer was recorded first (compare-and-set on the request).
+
+Bad input is not a refusal: an edit naming an unknown step, changing a locked target
+(``LockedArgumentError``), or breaking the tool schema, the function's limits or its
+totals is refused with the field named (HTTP 422, CLI exit 2) and nothing is recorded.
+
+Recording an answer never touches the decision's lease: it is a compare-and-set on the
+request, in the decision's unit of work without a fencing token. Workers apply answers
+(``graphs.DecisionEngine``); ``on_answer`` tells an in-process worker at once.
+
+Also here: routing a plan (which functions policy approves, which need people and by
+when), operator holds, and the SLA sweep (``_deadlines``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from pydantic import TypeAdapter, ValidationError
+
+from agent.approvals._edits import check_edit, locked_arguments
+from agent.approvals._identity import Approver, policy_identity
+from agent.approvals._resolution import Resolution, grant_hashes, resolution
+from agent.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+    ToolArgumentsError,
+)
+from agent.hashing import short_id
+from agent.models import (
+    Answer,
+    ApprovalRequest,
+    ApprovalStatus,
+    Approve,
+    Edit,
+    Plan,
+    Step,
+    utcnow,
+)
+from agent.policy import Policies, Total, UsedAmount, total_problems
+from agent.ports import ToolPort
+from agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
+from agent.telemetry import Metrics
+
+__all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "approval_request",
+           "parse_answer"]
+
+_ANSWER: TypeAdapter[Any] = TypeAdapter(Answer)
+_STATUS = {"approve": ApprovalStatus.APPROVED, "edit": ApprovalStatus.EDITED,
+           "reject": ApprovalStatus.REJECTED, "revise": ApprovalStatus.REVISE}
+_ANSWERED = {ApprovalStatus.APPROVED, ApprovalStatus.EDITED, ApprovalStatus.REJECTED,
+             ApprovalStatus.REVISE, ApprovalStatus.AUTO_APPROVED, ApprovalStatus.EXPIRED}
+
+
+def parse_answer(data: Any) -> Answer:
+    try:
+        return _ANSWER.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise InvalidInputError(err["msg"], field=field or "answer") from exc
+
+
+def approval_request(plan: Plan, function: str, reason: str, approvers: Sequence[str]
+                     ) -> ApprovalRequest:
+    """One function's part of a plan version, as its approvers see it."""
+    return ApprovalRequest(
+        approval_id=short_id("apr", plan.decision_id, plan.version, function),
+        decision_id=plan.decision_id, function=function, plan_version=plan.version,
+        plan_hash=plan.hash, steps=tuple(plan.steps_of(function)),
+        other_steps=tuple(f"{s.function}:{s.id}" for s in plan.steps if s.function != function),
+        approvers=tuple(approvers), reason=reason)
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    approval_id: str
+    status: str
+    """What was recorded: approved, edited, rejected, revise, or proposed (four-eyes)."""
+    decision_id: str
+    decision_status: str
+    pending_approvals: list[str] = field(default_factory=list)
+    """The decision's requests still waiting for an answer."""
+    held: str | None = None
+    """Why the answer waits before a worker applies it (an operator hold), or None."""
+
+
+@dataclass(frozen=True)
+class EditPreview:
+    arguments: dict[str, dict[str, Any]]
+    """Step id → the complete argument set the edit would approve."""
+    changes: list[dict[str, Any]]
+    """``step_id``, ``argument``, ``before``, ``after`` for each changed argument."""
+    locked: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How a plan version is routed: what policy approves, what people must answer."""
+
+    auto: list[Resolution]
+    auto_requests: list[ApprovalRequest]
+    ask: list[tuple[ApprovalRequest, datetime]]
+    """Requests with their deadlines (the function's SLA)."""
+
+    @property
+    def waiting_on(self) -> list[str]:
+        return sorted(r.function for r, _ in self.ask)
+
+
+class ApprovalService:
+    def __init__(self, store: Store, tools: ToolPort, policies: Policies, *,
+                 playbooks: Sequence[str] = (), cli_answers: bool = True,
+                 on_answer: Callable[[str], None] | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self._store = store
+        self._tools = tools
+        self._policies = policies
+        self._playbooks = frozenset(playbooks)
+        self._cli_answers = cli_answers
+        self.on_answer = on_answer
+        """Called with the decision id after an answer is recorded (wakes a worker)."""
+        self._metrics = metrics
+
+    # ------------------------------------------------------------------ who may answer
+
+    def identity(self, by: Approver, function: str) -> str | None:
+        """The policy's approver name for ``by`` in ``function``, or None."""
+        if by.role != "approver" or function not in by.functions:
+            return None
+        try:
+            return policy_identity(self._policies.get(function).approvers, by.name)
+        except NotFoundError:
+            return None
+
+    def can_answer(self, by: Approver, function: str) -> bool:
+        return self.identity(by, function) is not None and (
+            by.channel != "cli" or self._cli_answers)
+
+    # ------------------------------------------------------------------ answering
+
+    def answer(self, approval_id: str, answer: Answer, *, by: Approver,
+               plan_hash: str | None = None) -> AnswerResult:
+        """Check and record an answer (see the module docstring for the checks)."""
+        row = self._store.approvals.get(approval_id)
+        function = row.function
+
+        def refuse(code: str, message: str, *, conflict: bool = False) -> NoReturn:
+            self._refuse(by, row, code, message, conflict=conflict)
+
+        if by.channel == "cli" and not self._cli_answers:
+            refuse("cli_refused", "this deployment refuses answers from the CLI (setting "
+                   "cli_answers); answer in the inbox or through the API")
+        if by.role != "approver":
+            refuse("not_an_approver", f"{by.name} ({by.role}) does not answer approvals; only "
+                   "approvers do")
+        if function not in by.functions:
+            refuse("wrong_function", f"{by.name} approves {', '.join(by.functions) or 'no function'}"
+                   f", not {function}")
+        identity = self.identity(by, function)
+        if identity is None:
+            refuse("not_in_policy", f"{by.name} is not among the approvers of {function} in the "
+                   "function policies")
+        if row.status in _ANSWERED:
+            by_whom = f" by {row.approver}" if row.approver else ""
+            refuse("replay", f"approval {approval_id} was already answered ({row.status.value}"
+                   f"{by_whom}); an answer is used once", conflict=True)
+        decision = self._store.decisions.get(row.decision_id)
+        if (row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash
+                or (plan_hash is not None and plan_hash != row.plan_hash)):
+            refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
+                   f"({row.plan_hash[:12]}), which is not current (the decision is on version "
+                   f"{decision.plan_version})", conflict=True)
+        approved = None
+        if isinstance(answer, Edit):
+            approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
+        policy = self._policies.get(function)
+        if policy.four_eyes and isinstance(answer, Approve | Edit):
+            requesters = self._store.approvals.requesters(row.decision_id, row.plan_version)
+            if identity in requesters or by.name in requesters:
+                refuse("four_eyes", f"{function} requires four eyes: you requested this plan "
+                       "version, so another approver must decide it")
+            if identity in self._store.approvals.proposers(row.decision_id, approval_id):
+                refuse("four_eyes", f"{function} requires four eyes: you proposed an edit to "
+                       "this request, so another approver must approve it")
+            if isinstance(answer, Edit):
+                assert approved is not None
+                with self._store.decision_tx(row.decision_id, fence=None, actor=identity,
+                                             durable=True) as tx:
+                    self._store.approvals.propose_edit(tx, approval_id, plan_hash=row.plan_hash,
+                                                       proposer=identity, arguments=approved,
+                                                       comment=answer.comment)
+                return self._result(row, "proposed", decision)
+            proposal = self._store.approvals.proposal(approval_id)
+            if proposal is not None and proposal["plan_hash"] == row.plan_hash:
+                approved = self.check_edit(row, proposal["arguments"])
+                answer = Edit(arguments=proposal["arguments"], comment=(
+                    answer.comment or f"approved the edit proposed by {proposal['proposer']}"))
+        status = _STATUS[answer.type]
+        resolved = resolution(row.request, status, approver=identity,
+                              answer=answer.model_dump(mode="json"), edited=approved)
+        if resolved.grants:
+            self._check_totals(row, resolved)
+        try:
+            with self._store.decision_tx(row.decision_id, fence=None, actor=identity,
+                                         durable=True) as tx:
+                self._store.approvals.answer(
+                    tx, approval_id, plan_hash=row.plan_hash, status=status, approver=identity,
+                    answer=answer.model_dump(mode="json"), approved_arguments=approved,
+                    approved_hashes=grant_hashes(resolved),
+                    body={"channel": by.channel, "user": by.name})
+        except ConflictError as exc:
+            refuse("conflict", exc.message, conflict=True)
+        if self._metrics is not None:
+            waited = (utcnow() - row.requested_at).total_seconds()
+            self._metrics.approval_latency.labels(function).observe(waited)
+        if self.on_answer is not None:
+            self.on_answer(row.decision_id)
+        return self._result(row, status.value, decision)
+
+    def check_edit(self, row: ApprovalRow, changes: Mapping[str, Mapping[str, Any]]
+                   ) -> dict[str, dict[str, Any]]:
+        """The argument sets an edit of ``row`` would approve, checked against the edit
+        rules, the tool schemas, the function's limits and its totals."""
+        approved = check_edit(row.request, changes, self._tools, self._policies)
+        edited = [s.model_copy(update={"arguments": approved[s.id]}) for s in row.request.steps]
+        problems = self.total_problems(row.function, edited, row.decision_id)
+        if problems:
+            where, _, message = problems[0].partition(": ")
+            raise ToolArgumentsError(message, field=where.replace("steps.", "arguments.", 1)
+                                     .replace(".arguments.", ".", 1))
+        return approved
+
+    def preview_edit(self, approval_id: str, changes: Mapping[str, Mapping[str, Any]], *,
+                     by: Approver) -> EditPreview:
+        """What an edit would approve, without recording anything."""
+        row = self._store.approvals.get(approval_id)
+        if not self.can_answer(by, row.function):
+            raise PermissionDenied(f"{by.name} does not approve {row.function}",
+                                   reason="wrong_function")
+        approved = self.check_edit(row, changes)
+        diff = []
+        for step in row.request.steps:
+            for name in sorted(set(step.arguments) | set(approved[step.id])):
+                before, after = step.arguments.get(name), approved[step.id].get(name)
+                if before != after:
+                    diff.append({"step_id": step.id, "argument": name, "before": before,
+                                 "after": after})
+        return EditPreview(approved, diff, locked_arguments(row.request, self._tools))
+
+    def locked(self, request: ApprovalRequest) -> dict[str, list[str]]:
+        """Step id → arguments an edit may not change (the steps' targets)."""
+        return locked_arguments(request, self._tools)
+
+    def _check_totals(self, row: ApprovalRow, resolved: Resolution) -> None:
+        steps = [s.model_copy(update={"arguments": resolved.approved[s.id]})
+                 for s in row.request.steps if resolved.approved and s.id in resolved.approved]
+        problems = self.total_problems(row.function, steps, row.decision_id)
+        if problems:
+            where, _, message = problems[0].partition(": ")
+            raise ToolArgumentsError(f"cannot approve: {message}; edit the amounts down or "
+                                     "reject", field=where.replace("steps.", "arguments.", 1)
+                                     .replace(".arguments.", ".", 1))
+
+    def _refuse(self, by: Approver, row: ApprovalRow, code: str, message: str, *,
+                conflict: bool) -> NoReturn:
+        self._store.ledger.append([Event(
+            actor=by.name, event="approval.refused", decision_id=row.decision_id,
+            plan_hash=row.plan_hash,
+            body={"approval_id": row.id, "function": row.function, "reason": code,
+                  "message": message, "role": by.role, "channel": by.channel})])
+        if conflict:
+            raise ConflictError(message, reason=code)
+        raise PermissionDenied(message, reason=code)
+
+    def _result(self, row: ApprovalRow, status: str, before: DecisionRow) -> AnswerResult:
+        pending = [a.id for a in self._store.approvals.list(
+            decision_id=row.decision_id, status=ApprovalStatus.PENDING.value)]
+        held = self.held(before, [row.function])
+        return AnswerResult(row.id, status, row.decision_id, before.status.value, pending, held)
+
+    # ------------------------------------------------------------------ routing
+
+    def route(self, plan: Plan) -> Routing:
+        """Per function of the plan, whether policy approves its part (within its
+        auto-approve risk, limits and totals, counting what other work used already) or
+        its approvers must answer, by the deadline of its SLA."""
+        auto, auto_requests, ask = [], [], []
+        now = utcnow()
+        used = self.used(plan.decision_id)
+        for function in plan.functions():
+            policy = self._policies.get(function)
+            steps = plan.steps_of(function)
+            reason = policy.needs_human(steps, key_of=self.target_of, used=used)
+            if reason is None:
+                request = approval_request(plan, function, "within auto-approve policy",
+                                           policy.approvers)
+                auto_requests.append(request)
+                auto.append(resolution(request, ApprovalStatus.AUTO_APPROVED,
+                                       approver=f"policy:{function}",
+                                       answer={"type": "approve", "comment": "policy"}))
+            else:
+                request = approval_request(plan, function, reason, policy.approvers)
+                ask.append((request, now + timedelta(hours=policy.sla_hours)))
+        return Routing(auto, auto_requests, ask)
+
+    # ------------------------------------------------------------------ totals
+
+    def target_of(self, step: Step) -> str:
+        return self._tools.spec(step.tool).target_of(step.arguments)
+
+    def used(self, decision_id: str | None) -> UsedAmount:
+        """What work other than ``decision_id`` used of a total, for a target."""
+        now = utcnow()
+
+        def used(total: Total, target: str) -> float:
+            since = now - timedelta(days=total.within_days) if total.within_days else None
+            return self._store.executions.used(
+                tool=total.tool, measure=total.sum, target=None if total.per == "all" else target,
+                since=since, exclude_decision=decision_id)
+        return used
+
+    def total_problems(self, function: str, steps: Sequence[Step], decision_id: str | None
+                       ) -> list[str]:
+        """The function's (hard) totals ``steps`` would exceed, with what other work used."""
+        return total_problems(self._policies.get(function).totals, steps, key_of=self.target_of,
+                              used=self.used(decision_id))
+
+    # ------------------------------------------------------------------ holds
+
+    def hold_target_type(self, target: str) -> str:
+        if target in self._policies.functions:
+            return "function"
+        return "playbook" if target in self._playbooks else "entity"
+
+    def hold(self, target: str, *, until: datetime, reason: str, actor: str) -> HoldRow:
+        """Pause acting on ``target`` until ``until`` or a release (recorded in the
+        ledger). An entity or a playbook: triage drops its new predictions, workers apply
+        no answer to its decisions and start none of their steps. A business function:
+        none of its steps starts (the rest of a plan goes ahead; the decision waits,
+        ``held``, before the function's steps)."""
+        if until <= utcnow():
+            raise InvalidInputError("must be in the future", field="until")
+        target_type = self.hold_target_type(target)
+        hold_id = self._store.holds.place(target_type=target_type,  # type: ignore[arg-type]
+                                          target=target, until=until, reason=reason,
+                                          actor=actor)
+        return next(h for h in self._store.holds.list() if h.id == hold_id)
+
+    def release(self, target: str, *, actor: str) -> list[int]:
+        """Release the active holds on ``target``; held work resumes. Recorded."""
+        released = self._store.holds.release(target=target, actor=actor)
+        if released and self.on_answer is not None:
+            self.on_answer("")
+        return released
+
+    def held(self, decision: DecisionRow, functions: Sequence[str] = ()) -> str | None:
+        """Why work on ``decision`` by ``functions`` is held, or None."""
+        return self._store.holds.active().why(entity_id=decision.entity_id,
+                                              playbook=decision.playbook, functions=functions)
+
+    # ------------------------------------------------------------------ deadlines
+
+    def sweep(self, now: datetime | None = None, *, settings: Any) -> dict[str, int]:
+        """Remind, escalate and expire pending requests by their SLA (see ``_deadlines``)."""
+        from agent.approvals._deadlines import sweep
+
+        return sweep(self, self._store, self._tools, self._policies, settings=settings,
+                     now=now or utcnow())
