@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -75,7 +76,10 @@ def _postgres(url: str, stack: ExitStack, pool_size: int) -> BaseCheckpointSaver
     stack.callback(pool.close)
     saver = PostgresSaver(pool)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        # Poll rather than block in pg_advisory_lock: the holder's setup runs CREATE INDEX
+        # CONCURRENTLY, which waits for every open transaction, a blocked lock call too.
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_SETUP_LOCK,)).fetchone()[0]:
+            time.sleep(0.2)
         try:
             saver.setup()
         finally:

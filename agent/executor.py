@@ -7,10 +7,18 @@
   hash). The execution ledger is written before the call (``started``) and after it
   (``succeeded``/``failed``); a re-run skips completed steps and repeats an interrupted
   call with the same key, which the tool answers from its own record.
-- The arguments executed must hash to the approved ones, and are checked once more
-  against the tool schema and the function's policy right before the call.
-- Retryable tool errors are retried with capped exponential backoff and jitter;
-  other errors fail the step at once.
+- The arguments executed must hash to the approved ones recorded in the ledger, and are
+  checked once more against the tool schema and the function's limits right before the
+  call.
+- Each wave's write-ahead transaction is where holds and totals bind: a step covered by
+  an operator hold does not start (the run pauses and resumes on release), and a call
+  that would take a function's total (``policy.Total``) over its maximum, counting what
+  every other call used, is refused; the calls that start claim their share in the same
+  transaction.
+- Retryable tool errors are retried with capped exponential backoff and jitter; other
+  errors fail the step at once. Before a failure is recorded, the tool is asked for its
+  own record under the key (``ToolPort.recall``): a call that committed and then
+  reported a failure (a timeout after commit) is recorded as the success it was.
 - When the plan is all-or-nothing and a step fails for good, completed steps are
   compensated in reverse order with their tools' compensating calls.
 """
@@ -23,23 +31,36 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from agent.errors import ConflictError, InvalidInputError, NotFoundError, ToolCallError
 from agent.faults import crash_point
 from agent.guard import check_step
 from agent.hashing import digest, short_id
-from agent.models import ExecutionStatus, Plan, Step
-from agent.policy import Policies
+from agent.models import DecisionStatus, ExecutionStatus, Plan, Step
+from agent.policy import Policies, Total
 from agent.ports import ToolPort
-from agent.store import CallEnd, CallStart, FinishedCalls, Store
+from agent.store import CallEnd, CallStart, DecisionTx, FinishedCalls, Store
+from agent.store._executions import Share, used
+from agent.store._holds import active
 from agent.telemetry import Metrics, span
 
-__all__ = ["ExecutionReport", "Executor", "idempotency_key"]
+__all__ = ["ExecutionPolicy", "ExecutionReport", "Executor", "Scope", "idempotency_key"]
 
 
 def idempotency_key(decision_id: str, step_id: str, arguments_hash: str) -> str:
     return short_id("idem", decision_id, step_id, arguments_hash, length=32)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the decision acts on, for the holds that may cover it."""
+
+    entity_id: str | None = None
+    playbook: str | None = None
+    auto: frozenset[str] = frozenset()
+    """Functions whose part policy approved: their auto-approve totals bind too."""
 
 
 @dataclass
@@ -48,6 +69,11 @@ class ExecutionReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     compensated: list[str] = field(default_factory=list)
+    held: str | None = None
+    """Why the run paused before some steps (an operator hold); they run once it is
+    released."""
+    held_functions: set[str] = field(default_factory=set)
+    """The functions whose steps the hold stopped."""
     unrecorded: FinishedCalls | None = None
     """The last calls' results, for the caller to record in its own transaction (the
     decision's terminal state)."""
@@ -55,7 +81,7 @@ class ExecutionReport:
     @property
     def summary(self) -> dict[str, Any]:
         return {"succeeded": sorted(self.succeeded), "failed": self.failed,
-                "skipped": self.skipped, "compensated": self.compensated}
+                "skipped": self.skipped, "compensated": self.compensated, "held": self.held}
 
 
 @dataclass(frozen=True)
@@ -85,12 +111,13 @@ class Executor:
             self._pool.shutdown(wait=True)
 
     def run(self, plan: Plan, approved: Mapping[str, Mapping[str, Any]],
-            not_approved: Mapping[str, str], *, fence: int | None) -> ExecutionReport:
+            not_approved: Mapping[str, str], *, fence: int | None,
+            scope: Scope | None = None) -> ExecutionReport:
         """Execute ``approved`` (step id → approved arguments); ``not_approved`` maps the
         other steps to why they will not run. The results of the last calls are left in
         ``report.unrecorded`` for the caller to record: until it does, a re-run repeats
         those calls with their keys, and the tools answer from their record."""
-        run = _Run(self, plan, fence)
+        run = _Run(self, plan, fence, scope or Scope())
         skipped = dict(not_approved)
         for dependent in sorted(plan.dependents_of(set(skipped))):
             skipped.setdefault(dependent, "depends on a step that will not run")
@@ -98,10 +125,13 @@ class Executor:
         for wave in plan.topological_order():
             doomed = plan.dependents_of(set(run.report.failed))
             run.skip({s: "depends on a step that failed" for s in wave if s in doomed})
-            runnable = [plan.step(s) for s in wave
-                        if s not in run.report.skipped and s not in run.report.failed]
+            waiting = plan.dependents_of(run.held) | run.held
+            runnable = [plan.step(s) for s in wave if s not in run.report.skipped
+                        and s not in run.report.failed and s not in waiting]
             run.wave(runnable, approved)
-        if run.report.failed and plan.all_or_nothing and run.report.succeeded:
+        if run.held:
+            run.pause()
+        elif run.report.failed and plan.all_or_nothing and run.report.succeeded:
             run.compensate()
         if run.unrecorded:
             run.report.unrecorded = FinishedCalls(plan.version, plan.hash, run.unrecorded)
@@ -130,39 +160,63 @@ class Executor:
 @dataclass
 class _Call:
     start: CallStart
+    function: str
     attempt: int = 0
     end: CallEnd | None = None
 
 
 class _Run:
-    """One execution of one plan version: batches the execution ledger per wave (one
-    write-ahead transaction before the wave's calls, one after)."""
+    """One execution of one plan version: one write-ahead transaction per wave (holds,
+    totals, the wave's records and the previous wave's results)."""
 
-    def __init__(self, executor: Executor, plan: Plan, fence: int | None) -> None:
+    def __init__(self, executor: Executor, plan: Plan, fence: int | None, scope: Scope) -> None:
         self.ex = executor
         self.plan = plan
         self.fence = fence
+        self.scope = scope
         self.report = ExecutionReport()
-        rows, self.ledger_hashes = executor._store.execution_state(plan.decision_id, plan.hash)
-        self.prior = {r["idempotency_key"]: r for r in rows}
+        rows, self.ledger_hashes = executor._store.executions.state(plan.decision_id, plan.hash)
+        self.prior = {r.idempotency_key: r for r in rows}
         self.unrecorded: list[CallEnd] = []
         """Results not yet written: they go out with the next wave's write-ahead records."""
+        self.held: set[str] = set()
+        self.keys: dict[str, str] = {}
+        """Step id → the idempotency key of its call."""
+        self.executing = False
+        """Whether this run has set the decision's status to executing."""
 
-    def _ids(self) -> dict[str, Any]:
-        return {"decision_id": self.plan.decision_id, "plan_version": self.plan.version,
-                "plan_hash": self.plan.hash, "actor": self.ex._actor, "fence": self.fence}
+    def _tx(self) -> Any:
+        return self.ex._store.decision_tx(self.plan.decision_id, fence=self.fence,
+                                          actor=self.ex._actor)
 
-    def flush(self) -> None:
-        if self.unrecorded:
-            self.ex._store.finish_calls(calls=self.unrecorded, **self._ids())
-            self.unrecorded = []
+    def _finish(self, tx: DecisionTx) -> None:
+        """Write the results not yet written, and release the totals' shares of calls
+        that made no effect."""
+        if not self.unrecorded:
+            return
+        store = self.ex._store
+        store.executions.finish(tx, plan_version=self.plan.version, plan_hash=self.plan.hash,
+                                calls=self.unrecorded)
+        store.executions.release_shares(tx, [c.key for c in self.unrecorded
+                                             if c.status is ExecutionStatus.FAILED])
+        self.unrecorded = []
 
     def skip(self, reasons: Mapping[str, str]) -> None:
         reasons = {k: v for k, v in reasons.items() if k not in self.report.skipped}
         if reasons:
-            self.flush()
-            self.ex._store.skip_steps(skipped=dict(reasons), **self._ids())
+            with self._tx() as tx:
+                self._finish(tx)
+                self.ex._store.executions.skip(tx, plan_version=self.plan.version,
+                                               plan_hash=self.plan.hash, skipped=dict(reasons))
             self.report.skipped.update(reasons)
+
+    def pause(self) -> None:
+        """The run stops at a hold: record what ran, and the decision as held."""
+        with self._tx() as tx:
+            self._finish(tx)
+            self.ex._store.decisions.set_status(
+                tx, DecisionStatus.HELD, plan_hash=self.plan.hash,
+                body={"reason": self.report.held, "steps": sorted(self.held)})
 
     # ------------------------------------------------------------------ one wave
 
@@ -172,12 +226,14 @@ class _Run:
             arguments = dict(approved[step.id])
             approved_hash = digest(arguments)
             key = idempotency_key(self.plan.decision_id, step.id, approved_hash)
+            self.keys[step.id] = key
             done = self.prior.get(key)
-            if done is not None and done["status"] == ExecutionStatus.SUCCEEDED.value:
-                self.report.succeeded[step.id] = done["receipt"] or {}
+            if done is not None and done.status == ExecutionStatus.SUCCEEDED:
+                self.report.succeeded[step.id] = done.receipt or {}
                 continue
             call = _Call(CallStart(key, step.id, "execution", step.tool, arguments,
-                                   approved_hash, from_plan=approved_hash == step.arguments_hash))
+                                   approved_hash, from_plan=approved_hash == step.arguments_hash),
+                         step.function)
             refusal = self._refusal(step, arguments, approved_hash)
             if refusal:
                 call.end = CallEnd(key, step.id, "execution", ExecutionStatus.FAILED,
@@ -185,7 +241,8 @@ class _Run:
             calls.append(call)
         self._run_calls(calls)
         for call in calls:
-            assert call.end is not None
+            if call.end is None:
+                continue  # held: it starts after the release
             if call.end.status == ExecutionStatus.SUCCEEDED:
                 self.report.succeeded[call.start.step_id] = call.end.receipt or {}
             else:
@@ -205,18 +262,108 @@ class _Run:
         return "; ".join(problems) or None
 
     def _run_calls(self, calls: list[_Call]) -> None:
-        """Write-ahead for all, call the tools (concurrently), record all results."""
+        """Write-ahead for all (holds and totals checked in the same transaction), call
+        the tools (concurrently), keep the results for the next write."""
         if not calls:
             return
-        attempts = self.ex._store.start_calls(calls=[c.start for c in calls],
-                                              finished=self.unrecorded, **self._ids())
-        self.unrecorded = []
-        for call in calls:
-            call.attempt = attempts[call.start.key]
-        live = [c for c in calls if c.end is None]
+        store = self.ex._store
+        with self._tx() as tx:
+            self._hold(tx, calls)
+            going = [c for c in calls if c.start.step_id not in self.held]
+            self._totals(tx, [c for c in going if c.end is None])
+            self._finish(tx)
+            if not self.executing and any(c.end is None for c in going):
+                self._executing(tx)
+            attempts = store.executions.start(tx, plan_version=self.plan.version,
+                                              plan_hash=self.plan.hash,
+                                              calls=[c.start for c in going])
+        for call in going:
+            call.attempt = attempts.get(call.start.key, 0)
+        live = [c for c in going if c.end is None]
         crash_point("before_tool_call")
         self.ex._map(self._call, live)
-        self.unrecorded = [c.end for c in calls if c.end]
+        self.unrecorded = [c.end for c in going if c.end]
+
+    def _executing(self, tx: DecisionTx) -> None:
+        from sqlalchemy import update
+
+        from agent.store import _tables as t
+
+        changed = tx.conn.execute(update(t.decisions).where(
+            t.decisions.c.id == tx.decision_id,
+            t.decisions.c.status != DecisionStatus.EXECUTING.value)
+            .values(status=DecisionStatus.EXECUTING.value, updated_at=tx.now)).rowcount
+        if changed:
+            tx.record("decision.executing", {}, plan_hash=self.plan.hash)
+        self.executing = True
+
+    def _hold(self, tx: DecisionTx, calls: list[_Call]) -> None:
+        holds = active(tx.conn, tx.now)
+        if not holds.rows:
+            return
+        for call in calls:
+            if call.start.purpose != "execution" or call.end is not None:
+                continue
+            why = holds.why(entity_id=self.scope.entity_id, playbook=self.scope.playbook,
+                            functions=[call.function])
+            if why:
+                self.held.add(call.start.step_id)
+                self.report.held = why
+                self.report.held_functions.add(call.function)
+
+    def _totals(self, tx: DecisionTx, calls: list[_Call]) -> None:
+        """Refuse calls that would take a total over its maximum; claim the shares of the
+        others (all within this transaction, serialized per total on PostgreSQL)."""
+        checks: list[tuple[_Call, Total, Share]] = []
+        auto: set[Total] = set()
+        for call in calls:
+            if call.start.purpose != "execution":
+                continue
+            policy = self.ex._policies.get(call.function)
+            totals = policy.totals
+            if call.function in self.scope.auto:
+                totals += policy.auto_approve.totals
+                auto.update(policy.auto_approve.totals)
+            for total in totals:
+                value = call.start.arguments.get(total.sum)
+                if total.tool != call.start.tool or not isinstance(value, int | float) \
+                        or isinstance(value, bool):
+                    continue
+                target = self.ex._tools.spec(call.start.tool).target_of(call.start.arguments)
+                checks.append((call, total, Share(call.start.key, total.tool, total.sum,
+                                                  target, float(value))))
+        if not checks:
+            return
+        store = self.ex._store
+        store.executions.lock_totals(tx, [f"{total.tool}:{total.sum}" for _, total, _ in checks])
+        batch: dict[tuple[Any, ...], float] = {}
+        claims: list[Share] = []
+        for call, total, share in checks:
+            if call.end is not None:
+                continue
+            group = {"decision": (tx.decision_id,), "entity": (share.target,),
+                     "all": ("*",)}[total.per]
+            since = tx.now - timedelta(days=total.within_days) if total.within_days else None
+            prior = used(tx.conn, tool=total.tool, measure=total.sum,
+                         target=share.target if total.per == "entity" else None,
+                         since=None if total.per == "decision" else since,
+                         decision_id=tx.decision_id if total.per == "decision" else None,
+                         exclude_keys=[c.start.key for c, _, _ in checks])
+            key = (total.tool, total.sum, total.per, total.within_days, total.max, *group)
+            if prior + batch.get(key, 0.0) + share.amount > total.max + 1e-9:
+                call.end = CallEnd(call.start.key, call.start.step_id, "execution",
+                                   ExecutionStatus.FAILED, error=(
+                                       f"refused: {total.tool} {total.sum} would add up to "
+                                       f"{prior + batch.get(key, 0.0) + share.amount:g}, over the "
+                                       f"{'auto-approve ' if total in auto else ''}"
+                                       f"total of {total.max:g} {total.scope()}"))
+                continue
+            batch[key] = batch.get(key, 0.0) + share.amount
+        for call, _total, share in checks:
+            if call.end is None:
+                claims.append(share)
+        # One share per call and argument, however many totals count it.
+        store.executions.claim_shares(tx, list({(s.key, s.measure): s for s in claims}.values()))
 
     def _call(self, call: _Call) -> None:
         start = call.start
@@ -237,13 +384,13 @@ class _Run:
                 self.ex._count(start.tool, "retryable_error" if exc.retryable else "error")
                 if exc.retryable and call.attempt < self.ex._policy.attempts:
                     time.sleep(self.ex._backoff(call.attempt))
-                    call.attempt = self.ex._store.start_calls(calls=[start],
-                                                              **self._ids())[start.key]
+                    with self._tx() as tx:
+                        call.attempt = self.ex._store.executions.start(
+                            tx, plan_version=self.plan.version, plan_hash=self.plan.hash,
+                            calls=[start])[start.key]
                     continue
                 why = "not retryable" if not exc.retryable else "retries exhausted"
-                call.end = CallEnd(start.key, start.step_id, start.purpose,
-                                   ExecutionStatus.FAILED,
-                                   error=f"{exc.message} (attempt {call.attempt}, {why})")
+                self._failed(call, f"{exc.message} (attempt {call.attempt}, {why})", ok_status)
                 return
             except (InvalidInputError, ConflictError, NotFoundError) as exc:
                 call.end = CallEnd(start.key, start.step_id, start.purpose,
@@ -253,6 +400,26 @@ class _Run:
             call.end = CallEnd(start.key, start.step_id, start.purpose, ok_status,
                                receipt={**receipt.result, "_replayed": receipt.replayed})
             return
+
+    def _failed(self, call: _Call, error: str, ok_status: ExecutionStatus) -> None:
+        """Before a failure is recorded, ask the tool whether the call took effect after
+        all (it committed, then the answer was lost): then it succeeded."""
+        start = call.start
+        try:
+            receipt = self.ex._tools.recall(start.tool, idempotency_key=start.key)
+        except (ToolCallError, ConflictError, NotFoundError, InvalidInputError) as exc:
+            call.end = CallEnd(start.key, start.step_id, start.purpose, ExecutionStatus.FAILED,
+                               error=f"{error}; whether it took effect is unknown (the tool "
+                                     f"could not be asked: {exc.message})")
+            return
+        if receipt is None:
+            call.end = CallEnd(start.key, start.step_id, start.purpose, ExecutionStatus.FAILED,
+                               error=error)
+            return
+        self.ex._count(start.tool, "reconciled")
+        call.end = CallEnd(start.key, start.step_id, start.purpose, ok_status,
+                           receipt={**receipt.result, "_replayed": True, "_reconciled": True,
+                                    "_reported_error": error})
 
     # ------------------------------------------------------------------ compensation
 
@@ -276,9 +443,13 @@ class _Run:
                 continue
             key = short_id("comp", self.plan.decision_id, step_id, digest(arguments), length=32)
             call = _Call(CallStart(key, step_id, "compensation", spec.tool, arguments,
-                                   digest(arguments)))
+                                   digest(arguments)), step.function)
             self._run_calls([call])
-            self.flush()
+            with self._tx() as tx:
+                self._finish(tx)
+                if call.end is not None and call.end.status == ExecutionStatus.COMPENSATED:
+                    # Undone: what the step used of its totals counts no more.
+                    self.ex._store.executions.release_shares(tx, [self.keys[step_id]])
             assert call.end is not None
             if call.end.status == ExecutionStatus.COMPENSATED:
                 self.report.compensated.append(step_id)

@@ -12,8 +12,13 @@ import os
 
 __all__ = ["POINTS", "crash_point"]
 
-POINTS = frozenset({"after_tool_call", "before_tool_call", "before_record",
-                    "after_approval_answered"})
+POINTS = frozenset({
+    "after_route",           # route committed the plan, its requests and status; no checkpoint
+    "before_tool_call",      # a wave's write-ahead records committed; no tool called yet
+    "after_tool_call",       # a tool acted; its result not recorded
+    "before_record",         # the last calls acted; the terminal state not written
+    "before_mark_applied",   # a leg consumed answers and was checkpointed; not marked applied
+})
 
 
 def crash_point(name: str) -> None:

@@ -1,5 +1,6 @@
-"""Housekeeping passes of the continuous loop: SLA reminders, escalations and expiry;
-checkpoint retention and ledger archival; polling sources on their schedules.
+"""Housekeeping passes of the continuous loop: the SLA sweep (the approval service's
+reminders, escalations and expiry); checkpoint retention and ledger archival; polling
+sources on their schedules.
 
 Each pass is safe to run on every worker at once: alerts are claimed once per approval
 (insert-if-absent), expiry is a compare-and-set on the pending approval, retention and
@@ -21,22 +22,20 @@ from agent.errors import (
     DecisionOpsError,
     InvalidInputError,
     LedgerCorrupt,
-    ToolCallError,
 )
-from agent.hashing import short_id
-from agent.models import ApprovalStatus, Reject, utcnow
+from agent.models import utcnow
 from agent.settings import Settings, SourceConfig
 from agent.sources import FieldMapping, read_file, read_records
 
-__all__ = ["archive_ledger", "default_housekeeping", "expire_and_alert", "poll_source",
-           "prune_checkpoints"]
+__all__ = ["archive_ledger", "default_housekeeping", "poll_source", "prune_checkpoints",
+           "sla_sweep"]
 
 Runtime = Any  # agent.runtime.Runtime; not imported to keep this module free of the graph
 Pass = Callable[[Runtime], dict[str, int]]
 
 
 def default_housekeeping(settings: Settings) -> list[Pass]:
-    passes: list[Pass] = [expire_and_alert, prune_checkpoints, archive_ledger]
+    passes: list[Pass] = [sla_sweep, prune_checkpoints, archive_ledger]
     passes += [lambda rt, source=source: poll_source(rt, source) for source in settings.sources]
     return passes
 
@@ -44,73 +43,10 @@ def default_housekeeping(settings: Settings) -> list[Pass]:
 # ---------------------------------------------------------------------- SLA
 
 
-def expire_and_alert(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
-    """Remind approvers, escalate, and expire requests past their deadline (default:
-    rejected), recorded in the ledger; the worker applies expiries like any answer."""
-    now = now or utcnow()
-    counts = {"reminded": 0, "escalated": 0, "expired": 0}
-    settings: Settings = rt.settings
-    for row in rt.store.pending_with_alerts():
-        policy = rt.policies.get(row["function"])
-        span = row["deadline"] - row["requested_at"]
-        steps = ", ".join(s["id"] for s in row["request"].get("steps", []))
-        if now >= row["deadline"]:
-            if _expire(rt, row, policy.on_timeout, now):
-                counts["expired"] += 1
-            continue
-        escalate = now >= row["requested_at"] + span * settings.sla_escalate_at
-        remind = now >= row["requested_at"] + span * settings.sla_reminder_at
-        if escalate and "escalation" not in row["alerts"]:
-            verdict = "approved" if policy.on_timeout == "approve" else "rejected"
-            message = (f"Approval {row['id']} ({row['function']}: {steps}) expires in "
-                       f"{_human(row['deadline'] - now)} and is still unanswered; on expiry "
-                       f"it is {verdict}.")
-            counts["escalated"] += _alert(rt, row, "escalation", policy.escalate_to, message)
-        elif remind and not row["alerts"]:
-            channel = f"#approvals-{row['function'].replace('_', '-')}"
-            message = (f"Reminder: approval {row['id']} ({steps}) waits for "
-                       f"{', '.join(policy.approvers)}; due {row['deadline']:%Y-%m-%d %H:%M}Z.")
-            counts["reminded"] += _alert(rt, row, "reminder", channel, message)
-    return counts
-
-
-def _human(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _alert(rt: Runtime, row: dict[str, Any], kind: str, to: str, message: str) -> bool:
-    if not rt.store.claim_alert(row["id"], kind, detail=f"to {to}", actor="system:sla",
-                                decision_id=row["decision_id"], plan_hash=row["plan_hash"]):
-        return False
-    channel = "slack" if to.startswith("#") else "email"
-    try:
-        rt.tools.call("notify.send", {"channel": channel, "to": to,
-                                      "subject": f"Approval {kind}: {row['function']}",
-                                      "body": message},
-                      idempotency_key=short_id("sla", row["id"], kind, length=32))
-    except (ToolCallError, DecisionOpsError):
-        # The alert is recorded in the ledger; a lost notification is not retried here
-        # (the outbox's own delivery is the notification system's concern).
-        return True
-    return True
-
-
-def _expire(rt: Runtime, row: dict[str, Any], on_timeout: str, now: datetime) -> bool:
-    hours = (row["deadline"] - row["requested_at"]).total_seconds() / 3600
-    if on_timeout == "approve":
-        answer: dict[str, Any] = {"type": "approve", "comment": "approved on SLA expiry"}
-        approved = {s["id"]: s["arguments"] for s in row["request"].get("steps", [])}
-    else:
-        answer = Reject(reason=f"expired: no answer within the {hours:g} h SLA").model_dump()
-        approved = None
-    try:
-        rt.store.answer_approval(row["id"], plan_hash=row["plan_hash"],
-                                 status=ApprovalStatus.EXPIRED, approver="system:sla",
-                                 answer=answer, approved_arguments=approved)
-    except ConflictError:
-        return False  # answered (or expired by another worker) in the meantime
-    return True
+def sla_sweep(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
+    """Remind approvers, escalate, and expire requests past their deadline, by the
+    approval service's rules (``agent.approvals``); workers apply expiries like answers."""
+    return rt.approvals.sweep(now, settings=rt.settings)
 
 
 # ---------------------------------------------------------------------- retention
@@ -124,10 +60,10 @@ def prune_checkpoints(rt: Runtime, now: datetime | None = None) -> dict[str, int
     with rt.store.exclusive("retention") as mine:
         if not mine:
             return {"pruned": 0}
-        for decision_id in (ids := rt.store.prunable(cutoff)):
+        for decision_id in (ids := rt.store.ops.prunable(cutoff)):
             rt.checkpointer.delete_thread(decision_id)
             pruned += 1
-        rt.store.mark_pruned(ids)
+        rt.store.ops.mark_pruned(ids)
     return {"pruned": pruned}
 
 
@@ -153,7 +89,7 @@ def archive_ledger(rt: Runtime, now: datetime | None = None, *, flush: bool = Fa
             return {"ledger_archived": 0}
         for _ in range(_SEGMENTS_PER_TICK):
             try:
-                done = rt.store.archive_ledger(cutoff, max_entries=size,
+                done = rt.store.ledger.archive(cutoff, max_entries=size,
                                                min_entries=1 if flush else size,
                                                partial_if_before=cutoff - _PARTIAL_AFTER)
             except LedgerCorrupt:
@@ -173,7 +109,7 @@ def poll_source(rt: Runtime, source: SourceConfig, now: datetime | None = None
                 ) -> dict[str, int]:
     """Run ``source`` if its schedule says so; returns predictions ingested."""
     now = now or utcnow()
-    state = rt.store.source_state(source.name) or {}
+    state = rt.store.ops.source_state(source.name) or {}
     due = state.get("next_run_at")
     if due is not None and now < due:
         return {f"source:{source.name}": 0}
@@ -190,7 +126,7 @@ def poll_source(rt: Runtime, source: SourceConfig, now: datetime | None = None
                 count, cursor = _poll_sql(rt, source, mapping, cursor)
         except DecisionOpsError as exc:
             count, error = 0, exc.message
-        rt.store.save_source_state(source.name, cursor=cursor, last_run_at=now,
+        rt.store.ops.save_source_state(source.name, cursor=cursor, last_run_at=now,
                                    next_run_at=_next_run(source, now), last_error=error)
     return {f"source:{source.name}": count}
 

@@ -1,10 +1,19 @@
 """The continuous loop: one ``Worker`` per process, any number of processes.
 
-Each tick: carry on stalled decisions (lease lapsed), triage new predictions (one
-worker at a time, cluster-wide), claim and start new decisions (``SKIP LOCKED``), apply
-answered approvals, and run the housekeeping passes registered with the worker (SLA,
-sources, retention). Work is claimed with leases and fencing tokens, so several workers,
-on one machine or many, never act on one decision at once.
+Each tick, in this order (people first):
+
+1. answers: decisions with answers recorded and not yet applied are carried forward
+   (``DecisionEngine.advance``); answers never wait behind new work;
+2. recovery: decisions a worker left mid-leg (its lease lapsed), decisions paused by a
+   hold that may have been released, and any unfinished decision no worker holds;
+3. triage of new predictions (one worker at a time, cluster-wide);
+4. new work: one batch of actionable predictions is claimed (``SKIP LOCKED``) and
+   started;
+5. housekeeping passes (SLA sweep, sources, retention, ledger archival).
+
+Work is claimed with leases and fencing tokens, so several workers, on one machine or
+many, never act on one decision at once. An answer recorded in this process (the API
+under ``serve``) wakes the loop at once (``wake``).
 
 SIGTERM/SIGINT stop the loop between decisions: the decision in hand finishes (or is
 left for another worker once its lease lapses); nothing is abandoned half-recorded.
@@ -18,19 +27,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import psycopg
 import psycopg_pool
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-from agent.errors import ConflictError, LeaseHeld, LeaseLost, NothingToResume
-from agent.runtime import Runtime
-from graphs import StepResult
+from agent.errors import ConflictError, LeaseHeld, LeaseLost, NotFoundError
+from agent.models import DecisionStatus
 
-__all__ = ["Housekeeping", "TickReport", "Worker"]
+if TYPE_CHECKING:
+    from agent.runtime import Runtime
+    from graphs import StepResult
 
-Housekeeping = Callable[[Runtime], dict[str, int]]
+__all__ = ["Housekeeping", "TickReport", "Worker", "wait_for"]
+
+Housekeeping = Callable[["Runtime"], dict[str, int]]
 """A pass run every tick; returns counts for the tick report."""
+
+_OUTAGES = (OperationalError, InterfaceError, DisconnectionError, psycopg.OperationalError,
+            psycopg_pool.PoolTimeout)
+_UNFINISHED = (DecisionStatus.PLANNING, DecisionStatus.EXECUTING, DecisionStatus.HELD)
 
 
 @dataclass
@@ -70,12 +87,22 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.housekeeping = housekeeping or []
         self.stopping = threading.Event()
+        self._woken = threading.Event()
+        # Answers recorded in this process (the API under serve) wake this loop.
+        runtime.approvals.on_answer = lambda _decision_id: self.wake()
 
     # ------------------------------------------------------------------ loop
 
+    def wake(self) -> None:
+        self._woken.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._woken.set()
+
     def install_signal_handlers(self) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
-            self.stopping.set()
+            self.stop()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
@@ -91,8 +118,7 @@ class Worker:
             try:
                 report = self.tick()
                 outage = 0
-            except (OperationalError, InterfaceError, DisconnectionError,
-                    psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            except _OUTAGES as exc:
                 outage += 1
                 report = TickReport(errors=[f"database unavailable ({type(exc).__name__}); "
                                             f"retrying, attempt {outage}"])
@@ -104,16 +130,23 @@ class Worker:
             if outage:
                 self.stopping.wait(min(10.0, 0.2 * 2 ** outage))
             elif not report.did_work:
-                self.stopping.wait(self.poll_seconds)
+                self._woken.wait(self.poll_seconds)
+                self._woken.clear()
 
     def tick(self) -> TickReport:
         report = TickReport()
-        store, engine = self.rt.store, self.rt.engine
-        for decision_id in store.stalled(self.batch):
+        store = self.rt.store
+        for decision_id in store.approvals.decisions_with_answers(self.batch):
+            if self.stopping.is_set():
+                return report
+            self._advance(report, "resumed", decision_id)
+        todo = dict.fromkeys(store.decisions.stalled(self.batch)
+                             + store.decisions.unleased(_UNFINISHED, self.batch))
+        for decision_id in todo:
             if self.stopping.is_set():
                 return report
             before = report.recovered
-            self._attempt(report, "recovered", lambda d=decision_id: engine.recover(d))
+            self._advance(report, "recovered", decision_id)
             if report.recovered > before:
                 self.rt.metrics.lease_steals.inc()
         with store.exclusive("triage") as mine:
@@ -123,21 +156,13 @@ class Worker:
                 for verdict in verdicts:
                     report.triage[verdict.action.value] = report.triage.get(
                         verdict.action.value, 0) + 1
-        while not self.stopping.is_set():
-            claims = store.claim_new_decisions(owner=self.rt.actor,
-                                               lease_seconds=self.rt.settings.lease_seconds,
-                                               limit=self.batch)
-            for claim in claims:
-                if self.stopping.is_set():
-                    # Claimed but not started: its lease lapses and a worker recovers it.
-                    break
-                self._attempt(report, "started", lambda c=claim: engine.start_claimed(c))
-            if len(claims) < self.batch:
-                break
-        for decision_id in sorted({a["decision_id"] for a in store.answered_unapplied()}):
+        claims = store.decisions.claim_new(owner=self.rt.engine.owner,
+                                           lease_seconds=self.rt.settings.lease_seconds,
+                                           limit=self.batch)
+        for claim in claims:
             if self.stopping.is_set():
-                return report
-            self._attempt(report, "resumed", lambda d=decision_id: engine.resume(d))
+                break  # claimed but not started: its lease lapses and a worker recovers it
+            self._attempt(report, "started", lambda c=claim: self.rt.engine.start(c))
         for task in self.housekeeping:
             if self.stopping.is_set():
                 break
@@ -145,20 +170,33 @@ class Worker:
                 report.housekeeping[key] = report.housekeeping.get(key, 0) + count
         return report
 
+    def apply(self, decision_id: str) -> StepResult | None:
+        """Carry one decision forward now (answers recorded from this process); None
+        when another worker holds it and will."""
+        try:
+            return self.rt.engine.advance(decision_id)
+        except LeaseHeld:
+            return None
+
+    def _advance(self, report: TickReport, counter: str, decision_id: str) -> None:
+        self._attempt(report, counter, lambda: self.rt.engine.advance(decision_id))
+
     @staticmethod
     def _attempt(report: TickReport, counter: str, action: Callable[[], StepResult]) -> None:
         try:
             result = action()
-        except (LeaseHeld, NothingToResume):
-            report.busy += 1  # another worker has it, or already did it
+        except LeaseHeld:
+            report.busy += 1  # another worker has it
             return
         except LeaseLost as exc:
             report.busy += 1
             report.errors.append(exc.message)
             return
-        except ConflictError as exc:
+        except (ConflictError, NotFoundError) as exc:
             report.errors.append(exc.message)
             return
+        if not result.legs:
+            return  # nothing could be done yet (waiting on people or a hold)
         setattr(report, counter, getattr(report, counter) + 1)
         report.results.setdefault(counter, []).append(result)
 

@@ -7,6 +7,7 @@
                                     │                               ├→ plan (revise, bounded)
                                     │                               └→ record (nothing approved)
                                     └─(policy approved every function)─→ execute
+                                                       execute ⇄ hold (an operator hold)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from graphs.context import DecisionContext
 from graphs.nodes.approval import approval
 from graphs.nodes.execute import execute
 from graphs.nodes.guard import guard
+from graphs.nodes.hold import hold
 from graphs.nodes.join import join
 from graphs.nodes.plan import plan
 from graphs.nodes.record import record
@@ -37,10 +39,11 @@ def build_decision_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledSt
     builder.add_node("approval", traced_node("approval", approval))
     builder.add_node("join", traced_node("join", join))
     builder.add_node("execute", traced_node("execute", execute))
+    builder.add_node("hold", traced_node("hold", hold))
     builder.add_node("record", traced_node("record", record))
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "guard")
     builder.add_edge("approval", "join")
-    builder.add_edge("execute", "record")
+    builder.add_edge("hold", "execute")
     builder.add_edge("record", END)
     return builder.compile(checkpointer=checkpointer, name="decisionops-decision")

@@ -1,4 +1,5 @@
-"""What every node gets through LangGraph's runtime context: the ports and policies.
+"""What every node gets through LangGraph's runtime context: the ports, the policies and
+the approval service.
 
 Context is not checkpointed; the engine passes it on every invoke, so a resumed thread
 always runs against the current process's store and tools.
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.approvals import ApprovalService
 from agent.executor import Executor
 from agent.models import Plan
 from agent.planner import Planner
@@ -27,6 +29,8 @@ class DecisionContext:
     policies: Policies
     planner: Planner
     executor: Executor
+    approvals: ApprovalService
+    """Routing a plan: what policy approves, who must answer, by when."""
     actor: str = "decisionops"
     """Who the ledger records for automatic transitions (worker id)."""
     fence: int | None = None

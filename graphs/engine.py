@@ -1,40 +1,61 @@
-"""``DecisionEngine``: runs the decision graph with the guards LangGraph leaves to us.
+"""``DecisionEngine``: runs the decision graph, one leg at a time, under the decision's
+lease.
+
+The store is the one source of a decision's state (its status, its approval requests
+and their answers, its executions); the LangGraph checkpoint only lets the graph carry
+on. Two entry points:
+
+* ``start(claim)``: the first leg of a decision this worker created and leased.
+* ``advance(decision_id)``: bring the graph in line with the store, as far as it can go
+  now: feed it the answers recorded for its pending approval interrupts, resume
+  execution an operator hold paused once no hold covers it, or carry on a leg a worker
+  left unfinished (it crashed, failed or lost its lease). Legs repeat until the decision
+  waits on people or finishes.
+
+Answers are matched to interrupts by approval id (each interrupt carries its request),
+never by position. An answer whose interrupt is gone was consumed (or belongs to a
+superseded plan version) and is marked applied; one for a plan version the checkpoint
+has not reached yet waits for the leg that reaches it. Answers are marked applied after
+the leg that consumed them is checkpointed; a crash in between only means they are
+recognised as consumed next time.
 
 LangGraph silently accepts several misuses (see the crib sheet): resuming a finished
-thread returns its final state, a resume keyed by an unknown interrupt id is ignored,
-and new input on a thread with a pending interrupt abandons it. The engine refuses each
-with a ``ConflictError`` before anything is invoked. It also keeps the store's approval
-rows in step with the pending interrupts, and holds the decision's lease (with its
-fencing token) while the graph runs, so one decision has one writer.
+thread, a resume keyed by an unknown interrupt id, new input on a thread with a pending
+interrupt. The engine never does any of them: it resumes only ids it read as pending,
+and starts only threads that have no checkpoint.
+
+A leg that ends normally (waiting on people, paused by a hold, or finished: the record
+node releases it with the terminal status) gives the lease back. A leg that fails keeps
+it until it lapses, so the loop carries the decision on later (``stalled``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from sqlalchemy.exc import SQLAlchemyError
 
+from agent.approvals import ApprovalService, resolve
 from agent.checkpoints import FencedCheckpointer
-from agent.errors import ConflictError, NothingToResume
-from agent.models import (
-    SCHEMA_VERSION,
-    ApprovalRequest,
-    ApprovalStatus,
-    DecisionStatus,
-    Prediction,
-    TriageAction,
-    decision_id_for,
-)
-from agent.policy import Policies
-from agent.store import Claim, Store
+from agent.errors import ConflictError, DecisionOpsError, LeaseLost
+from agent.faults import crash_point
+from agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
+from agent.store import Claim, DecisionRow, Store
 from agent.telemetry import Metrics, carrier, span
 from graphs.context import DecisionContext
 
 __all__ = ["DecisionEngine", "StepResult"]
+
+_MAX_LEGS = 8
+"""Legs one ``advance`` runs at most (answers recorded while a leg ran feed the next)."""
+_CONTINUE = object()
+"""Carry on from the checkpoint (a leg that stopped mid-way)."""
 
 
 @dataclass
@@ -42,10 +63,20 @@ class StepResult:
     decision_id: str
     status: str
     pending_approvals: list[str] = field(default_factory=list)
+    legs: int = 1
+    """Legs of the graph run (0: nothing could be done yet)."""
+
+
+@dataclass
+class _Next:
+    payload: Any
+    applied: list[str] = field(default_factory=list)
+    """Answers this leg feeds the graph: marked applied once it is checkpointed."""
+    parent: dict[str, str] | None = None
 
 
 class DecisionEngine:
-    def __init__(self, graph: CompiledStateGraph, *, store: Store, policies: Policies,
+    def __init__(self, graph: CompiledStateGraph, *, store: Store, approvals: ApprovalService,
                  context: Callable[[int], DecisionContext], owner: str,
                  lease_seconds: float = 120,
                  durability: Literal["exit", "async", "sync"] = "exit",
@@ -53,9 +84,9 @@ class DecisionEngine:
                  metrics: Metrics | None = None) -> None:
         self.graph = graph
         self._store = store
-        self._policies = policies
+        self._approvals = approvals
         self._context = context
-        self._owner = owner
+        self.owner = owner
         self._lease_seconds = lease_seconds
         self._durability = durability
         self._fencing = fencing
@@ -65,109 +96,110 @@ class DecisionEngine:
     def config(decision_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": decision_id}}
 
-    # ------------------------------------------------------------------ public
+    # ------------------------------------------------------------------ entry points
 
-    def start(self, prediction_id: str) -> StepResult:
-        """Start the decision for an actionable prediction (refused if it exists)."""
-        row = self._store.prediction_row(prediction_id)
-        if row is None:
-            raise ConflictError(f"no prediction {prediction_id!r}")
-        if row["triage_action"] != TriageAction.ACT.value:
-            raise ConflictError(f"prediction {prediction_id} was triaged "
-                                f"{row['triage_action'] or 'not yet'} ({row['triage_reason']}); "
-                                "only actionable predictions start decisions")
-        decision_id = decision_id_for(prediction_id)
-        self._refuse_started_thread(decision_id)
-        prediction = Prediction.model_validate(row["payload"])
-        fence = self._store.create_decision(decision_id, prediction, playbook=row["playbook"],
-                                            expected_value=row["expected_value"],
-                                            actor=self._owner, lease_seconds=self._lease_seconds)
-        if fence is None:
-            raise ConflictError(f"decision {decision_id} exists already; use recover()")
-        return self._invoke(decision_id, self._input(decision_id, prediction.model_dump(mode="json"),
-                                                     row["playbook"]), fence=fence, leg="start",
-                            fresh=True)
-
-    def start_claimed(self, claim: Claim) -> StepResult:
+    def start(self, claim: Claim) -> StepResult:
         """Run a decision whose row this worker created and leased
-        (``Store.claim_new_decisions``, which read the prediction in the same
-        transaction)."""
-        self._refuse_started_thread(claim.decision_id)
-        return self._invoke(claim.decision_id,
-                            self._input(claim.decision_id, claim.prediction, claim.playbook),
-                            fence=claim.fence, leg="start", fresh=True)
+        (``DecisionRepo.claim_new``, which read the prediction in the same transaction)."""
+        if self.graph.get_state(self.config(claim.decision_id)).values:
+            raise ConflictError(f"decision {claim.decision_id} has started already")
+        first = _Next(self._input(claim.decision_id, claim.prediction, claim.playbook))
+        return self._legs(claim.decision_id, claim.fence, first, fresh=True)
 
-    def _refuse_started_thread(self, decision_id: str) -> None:
-        snapshot = self.graph.get_state(self.config(decision_id))
-        if snapshot.values:
-            if snapshot.next:
-                raise ConflictError(f"decision {decision_id} is waiting for approvals; answer "
-                                    "them instead of starting it again")
-            raise ConflictError(f"decision {decision_id} already finished "
-                                f"({snapshot.values.get('outcome')})")
+    def advance(self, decision_id: str) -> StepResult:
+        """Carry the decision forward as far as it can go now (see the module
+        docstring). Raises ``LeaseHeld`` while another worker holds it."""
+        fence = self._store.decisions.claim(decision_id, self.owner, self._lease_seconds)
+        return self._legs(decision_id, fence, None)
 
-    def resume(self, decision_id: str) -> StepResult:
-        """Apply every recorded-but-unapplied approval answer of the decision."""
-        answered = self._store.answered_unapplied(decision_id)
-        if not answered:
-            raise NothingToResume(f"decision {decision_id} has no answered approvals to apply")
+    # ------------------------------------------------------------------ legs
+
+    def _legs(self, decision_id: str, fence: int, first: _Next | None, *,
+              fresh: bool = False) -> StepResult:
+        finished = False
+        legs = 0
+        try:
+            for leg in range(_MAX_LEGS):
+                step = first if leg == 0 and first is not None else self._next(decision_id, fence)
+                if step is None:
+                    break
+                legs += 1
+                out = self._invoke(decision_id, step, fence, fresh=fresh and leg == 0)
+                finished = not out.get("__interrupt__") and DecisionStatus(
+                    out.get("outcome") or DecisionStatus.PLANNING.value).terminal
+                if finished:
+                    break  # record released the lease and marked every answer applied
+                if step.applied:
+                    crash_point("before_mark_applied")
+                    with self._store.decision_tx(decision_id, fence=fence,
+                                                 actor=self.owner) as tx:
+                        self._store.approvals.mark_applied(tx, step.applied)
+        except LeaseLost:
+            raise
+        except BaseException as exc:
+            # Keep the lease: it lapses, and the loop carries the decision on then.
+            self._note_failure(decision_id, fence, exc)
+            raise
+        finally:
+            if self._fencing is not None:
+                self._fencing.forget(decision_id)
+        if not finished:
+            self._store.decisions.release(decision_id, fence)
+        result = self._result(decision_id)
+        result.legs = legs
+        return result
+
+    def _next(self, decision_id: str, fence: int) -> _Next | None:
+        """What to feed the graph now, or None when the decision waits (on people, on a
+        hold) or is finished."""
+        decision = self._store.decisions.get(decision_id)
+        if decision.terminal:
+            return None
         snapshot = self.graph.get_state(self.config(decision_id))
+        held = self._approvals.held(decision)
+        if not snapshot.values:
+            if held:
+                return None
+            prediction = self._store.predictions.get(decision.prediction_id)
+            return _Next(self._input(decision_id, prediction.model_dump(mode="json"),
+                                     decision.playbook))
         if not snapshot.next:
-            raise ConflictError(f"decision {decision_id} already finished; nothing to resume")
-        pending = {i.id for i in snapshot.interrupts}
+            return None
+        parent = snapshot.values.get("trace")
+        if not snapshot.interrupts:
+            return None if held else _Next(_CONTINUE, parent=parent)
+        return self._answers(decision, snapshot, fence, parent)
+
+    def _answers(self, decision: DecisionRow, snapshot: Any, fence: int,
+                 parent: dict[str, str] | None) -> _Next | None:
+        version = (snapshot.values.get("plan") or {}).get("version", 0)
+        waiting: dict[str, str] = {}
         resume: dict[str, Any] = {}
-        stale: list[str] = []
-        for row in answered:
-            if row["status"] == ApprovalStatus.AUTO_APPROVED.value:
-                stale.append(row["id"])
-            elif row["interrupt_id"] in pending:
-                resume[row["interrupt_id"]] = {"answer": row["answer"], "approver": row["approver"],
-                                               "approved_arguments": row["approved_arguments"]}
-            else:
-                raise ConflictError(f"approval {row['id']} answers an interrupt that is not "
-                                    f"pending on {decision_id}")
-        self._store.mark_applied(stale)
+        for intr in snapshot.interrupts:
+            value = intr.value if isinstance(intr.value, dict) else {}
+            if "approval_id" in value:
+                waiting[value["approval_id"]] = intr.id
+            elif "hold" in value and not self._approvals.held(decision, value.get("functions", ())):
+                resume[intr.id] = {"released": True}
+        applied, consumed = [], []
+        # A hold on the entity or playbook stops answers from being applied; a hold on a
+        # function stops its steps from starting (the executor), so the other functions'
+        # parts of the plan can go ahead.
+        held = self._approvals.held(decision)
+        for row in self._store.approvals.answered_unapplied(decision.id):
+            if row.id in waiting:
+                if held:
+                    continue
+                resume[waiting[row.id]] = resolve(row).model_dump(mode="json")
+                applied.append(row.id)
+            elif row.plan_version <= version:
+                consumed.append(row.id)  # consumed by an earlier leg, or superseded
+        if consumed:
+            with self._store.decision_tx(decision.id, fence=fence, actor=self.owner) as tx:
+                self._store.approvals.mark_applied(tx, consumed)
         if not resume:
-            return self._result(decision_id)
-        applied = [r["id"] for r in answered if r["interrupt_id"] in resume]
-        # Marked while this worker still holds the lease, so no other worker can apply
-        # the same answers again in between.
-        return self._invoke(decision_id, Command(resume=resume), leg="resume",
-                            parent=snapshot.values.get("trace"),
-                            before_release=lambda: self._store.mark_applied(applied))
-
-    def resume_interrupts(self, decision_id: str, answers: Mapping[str, Any]) -> StepResult:
-        """Low-level resume by interrupt id, refusing ids that are not pending."""
-        if not answers:
-            raise ConflictError("no answers given")
-        snapshot = self.graph.get_state(self.config(decision_id))
-        if not snapshot.values:
-            raise ConflictError(f"decision {decision_id} has never started")
-        if not snapshot.next:
-            raise ConflictError(f"decision {decision_id} already finished; nothing to resume")
-        pending = {i.id for i in snapshot.interrupts}
-        unknown = sorted(set(answers) - pending)
-        if unknown:
-            raise ConflictError(f"interrupt ids not pending on {decision_id}: "
-                                f"{', '.join(unknown)} (pending: {', '.join(sorted(pending)) or 'none'})")
-        return self._invoke(decision_id, Command(resume=dict(answers)), leg="resume",
-                            parent=snapshot.values.get("trace"))
-
-    def recover(self, decision_id: str) -> StepResult:
-        """Carry on a decision whose worker stopped mid-way (crash, lost lease)."""
-        decision = self._store.decision(decision_id)
-        snapshot = self.graph.get_state(self.config(decision_id))
-        if not snapshot.values:
-            prediction = self._store.prediction(decision["prediction_id"])
-            return self._invoke(decision_id, self._input(
-                decision_id, prediction.model_dump(mode="json"), decision["playbook"]),
-                leg="recover")
-        if not snapshot.next:
-            return self._result(decision_id)
-        if self._store.answered_unapplied(decision_id):
-            return self.resume(decision_id)
-        self._sync_interrupts(decision_id, snapshot.interrupts)
-        return self._result(decision_id)
+            return None
+        return _Next(Command(resume=resume), applied, parent)
 
     # ------------------------------------------------------------------ internals
 
@@ -178,67 +210,46 @@ class DecisionEngine:
                 "prediction": prediction, "playbook": playbook, "plan": None,
                 "feedback": [], "answers": {}, "outcome": None, "error": None}
 
-    def _invoke(self, decision_id: str, payload: Any, *, leg: str,
-                parent: dict[str, str] | None = None, fence: int | None = None,
-                before_release: Callable[[], None] | None = None, fresh: bool = False
-                ) -> StepResult:
-        with span(f"decision {leg}", parent=parent,
+    def _invoke(self, decision_id: str, step: _Next, fence: int, *, fresh: bool
+                ) -> dict[str, Any]:
+        leg = ("start" if isinstance(step.payload, dict) else
+               "resume" if isinstance(step.payload, Command) else "recover")
+        with span(f"decision {leg}", parent=step.parent,
                   attributes={"decisionops.decision_id": decision_id,
                               "decisionops.leg": leg}) as current:
+            payload = step.payload
             if isinstance(payload, dict):
                 payload = {**payload, "trace": carrier()}
-            result = self._invoke_leased(decision_id, payload, fence, before_release,
-                                         fresh=fresh)
-            current.set_attribute("decisionops.status", result.status)
-        if self._metrics is not None and DecisionStatus(result.status).terminal:
-            self._metrics.decisions.labels(result.status).inc()
-        return result
-
-    def _invoke_leased(self, decision_id: str, payload: Any, fence: int | None,
-                       before_release: Callable[[], None] | None, *, fresh: bool = False
-                       ) -> StepResult:
-        if fence is None:
-            fence = self._store.claim(decision_id, self._owner, self._lease_seconds)
-        released = False
-        if self._fencing is not None:
-            self._fencing.expect(decision_id, fence)
-        context = replace(self._context(fence), fresh=fresh, settled=(
-            partial(self._fencing.forget, decision_id) if self._fencing is not None else None))
-        try:
-            out = self.graph.invoke(payload, self.config(decision_id),
-                                    context=context, durability=self._durability)
+            elif payload is _CONTINUE:
+                payload = None
+            if self._fencing is not None:
+                self._fencing.expect(decision_id, fence)
+            context = replace(self._context(fence), fresh=fresh, settled=(
+                partial(self._fencing.forget, decision_id) if self._fencing is not None
+                else None))
+            out = self.graph.invoke(payload, self.config(decision_id), context=context,
+                                    durability=self._durability)
             if out.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
                 raise ConflictError(f"decision {decision_id} has state schema version "
                                     f"{out.get('schema_version')}; this build reads {SCHEMA_VERSION}")
-            self._sync_interrupts(decision_id, out.get("__interrupt__", ()))
-            if before_release is not None:
-                before_release()
             outcome = out.get("outcome")
-            if not out.get("__interrupt__") and outcome and DecisionStatus(outcome).terminal:
-                # The record node wrote this status (fenced) and released the lease in
-                # the transaction that ended the run: nothing is pending any more.
-                result = StepResult(decision_id, outcome, [])
-            else:
-                result = self._result(decision_id)
-            released = DecisionStatus(result.status).terminal  # the record node released it
-        finally:
-            if self._fencing is not None:
-                self._fencing.forget(decision_id)
-            if not released:
-                self._store.release(decision_id, fence)
-        return result
+            current.set_attribute("decisionops.status", str(outcome))
+        if self._metrics is not None and outcome and not out.get("__interrupt__") \
+                and DecisionStatus(outcome).terminal:
+            self._metrics.decisions.labels(outcome).inc()
+        return out
 
-    def _sync_interrupts(self, decision_id: str, interrupts: Any) -> None:
-        requests = []
-        for intr in interrupts:
-            request = ApprovalRequest.model_validate(intr.value)
-            sla = self._policies.get(request.function).sla_hours
-            requests.append((request, intr.id, sla))
-        if requests:
-            self._store.request_approvals(requests, actor=self._owner)
+    def _note_failure(self, decision_id: str, fence: int, exc: BaseException) -> None:
+        """Say on the decision why its last leg failed (for ``decisions show``)."""
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        # The store may be what failed; the lease lapses all the same.
+        with suppress(DecisionOpsError, SQLAlchemyError):
+            self._store.decisions.note_error(decision_id, fence,
+                                             f"leg failed, retried after the lease lapses: "
+                                             f"{message}"[:2000])
 
     def _result(self, decision_id: str) -> StepResult:
-        decision = self._store.decision(decision_id)
-        pending = [a["id"] for a in self._store.approvals(decision_id=decision_id,
-                                                          status=ApprovalStatus.PENDING.value)]
-        return StepResult(decision_id, decision["status"], pending)
+        decision = self._store.decisions.get(decision_id)
+        pending = [a.id for a in self._store.approvals.list(
+            decision_id=decision_id, status=ApprovalStatus.PENDING.value)]
+        return StepResult(decision_id, decision.status.value, pending)

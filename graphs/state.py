@@ -35,12 +35,15 @@ class DecisionState(TypedDict, total=False):
     feedback: list[str]
     """Revise feedback from approvers, oldest first."""
     answers: Annotated[dict[str, Any], merge_answers]
-    """function → {status, approver, approved: {step_id: arguments}, reason}."""
+    """function → its ``Resolution`` (JSON): status, approver, the argument sets approved
+    (none when nothing may run), a rejection's reason, a revision's feedback."""
     trace: dict[str, str] | None
     """W3C trace context of the decision's first leg: later legs continue its trace."""
     results: dict[str, Any] | None
     """The executor's last results (``FinishedCalls``), from execute to record, which
     stores them with the terminal state."""
+    held: dict[str, Any] | None
+    """While execution waits on an operator hold: why, and which functions it stopped."""
     outcome: str | None
     """Terminal status once recorded."""
     error: str | None

@@ -40,19 +40,19 @@ def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = 
     inner = build_decision_graph(None)  # a subgraph: it uses the parent's checkpointer
     context = DecisionContext(store=runtime.store, tools=runtime.tools,
                               policies=runtime.policies, planner=runtime.planner,
-                              executor=runtime.executor, actor="studio", fence=None,
+                              executor=runtime.executor, approvals=runtime.approvals,
+                              actor="studio", fence=None,
                               max_replans=runtime.settings.max_replans)
 
     def decision(state: DecisionState) -> dict[str, Any]:
         prediction = Prediction.model_validate(state["prediction"])
         decision_id = state.get("decision_id") or decision_id_for(prediction.id)
-        store = runtime.store
-        store.ingest([prediction], source="studio", actor="studio")
+        runtime.ingest([prediction], source="studio", actor="studio")
         playbook = runtime.playbooks.for_prediction(prediction)
         name = playbook.name if playbook else None
-        store.create_decision(decision_id, prediction, playbook=name,
-                              expected_value=prediction.expected_value, actor="studio",
-                              lease_seconds=runtime.settings.lease_seconds)
+        runtime.store.decisions.create(decision_id, prediction, playbook=name,
+                                       expected_value=prediction.expected_value, owner="studio",
+                                       lease_seconds=runtime.settings.lease_seconds)
         payload = {"schema_version": SCHEMA_VERSION, "decision_id": decision_id,
                    "prediction": prediction.model_dump(mode="json"), "playbook": name,
                    "plan": None, "feedback": [], "answers": {}, "outcome": None, "error": None}

@@ -1,45 +1,53 @@
-"""execute: hand the approved steps to the executor; steps of functions that did not
-approve (and their dependents) are skipped with the reason. The results of the last
-calls go to record in the state, which stores them with the terminal state."""
+"""execute: hand the approved steps to the executor; steps of functions whose part was
+not approved (and their dependents) are skipped with the reason. When an operator hold
+covers steps still to run, the run pauses (``hold``) and carries on after the release.
+The results of the last calls go to record in the state, which stores them with the
+terminal state."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
+from agent.approvals import Resolution
+from agent.executor import Scope
 from agent.models import ApprovalStatus, DecisionStatus
 from graphs.context import DecisionContext
-from graphs.nodes.join import APPROVED
 from graphs.state import DecisionState
 
 __all__ = ["execute"]
 
 
-def execute(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, Any]:
+def execute(state: DecisionState, runtime: Runtime[DecisionContext]
+            ) -> Command[Literal["record", "hold"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
-    answers = state.get("answers") or {}
+    answers = {f: Resolution.model_validate(a) for f, a in (state.get("answers") or {}).items()}
     approved: dict[str, dict[str, Any]] = {}
     not_approved: dict[str, str] = {}
     for function in plan.functions():
-        answer = answers.get(function, {})
-        if answer.get("status") in APPROVED:
-            approved.update(answer["approved"])
+        answer = answers.get(function)
+        if answer is not None and answer.approved is not None:
+            approved.update(answer.approved)
             continue
-        if answer.get("status") == ApprovalStatus.REVISE.value:
-            why = f"{function} asked for a revision past the re-plan limit"
-        else:
-            why = f"{function} rejected: {answer.get('reason') or 'no reason given'}"
+        why = answer.why_not() if answer is not None else f"{function} did not answer"
         for step in plan.steps_of(function):
             not_approved[step.id] = why
-    # The last wave's results are recorded by record, with the terminal state, in one
-    # transaction.
-    report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence)
+    scope = Scope(entity_id=state["prediction"].get("entity_id"), playbook=state.get("playbook"),
+                  auto=frozenset(f for f, a in answers.items()
+                                 if a.status is ApprovalStatus.AUTO_APPROVED))
+    report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence, scope=scope)
+    if report.held:
+        return Command(goto="hold", update={"held": {
+            "reason": report.held, "functions": sorted(report.held_functions)}})
     if report.failed:
         status = DecisionStatus.COMPENSATED if report.compensated else DecisionStatus.FAILED
     else:
         status = DecisionStatus.COMPLETED
-    return {"outcome": status.value,
-            "error": "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.items())) or None,
-            "results": report.unrecorded.to_json() if report.unrecorded else None}
+    # The last wave's results are recorded by record, with the terminal state.
+    return Command(goto="record", update={
+        "outcome": status.value, "held": None,
+        "error": "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.items())) or None,
+        "results": report.unrecorded.to_json() if report.unrecorded else None})

@@ -1,6 +1,6 @@
-"""guard: check the drafted plan against tool schemas, allow-lists and limits. A refused
-plan is stored with its problems and ends the decision as ``needs_human``; an accepted
-one goes on to route, which stores it with its routing in one transaction."""
+"""guard: check the drafted plan against tool schemas, allow-lists, limits and totals. A
+refused plan is stored with its problems and ends the decision as ``needs_human``; an
+accepted one goes on to route, which stores it with its routing in one transaction."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
     if state.get("plan") is None:
         return Command(goto="record", update={"outcome": "needs_human"})
     draft = ctx.plan(state["plan"])
-    record = state.get("planning")
     try:
         checked = check_plan(draft, ctx.tools, ctx.policies)
     except PlanRejected as exc:
-        ctx.store.save_plan(draft, verdict="refused", problems=exc.problems, actor=ctx.actor,
-                            fence=ctx.fence, supersede_previous=draft.version > 1, record=record)
+        with ctx.store.decision_tx(draft.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
+            ctx.store.plans.save(tx, draft, verdict="refused", problems=exc.problems,
+                                 record=state.get("planning"))
         return Command(goto="record", update={"outcome": "needs_human", "planning": None,
                                               "error": "; ".join(exc.problems)})
     # An accepted plan is stored by route, in the transaction that records its routing.

@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.errors import ConfigError, NotFoundError
+from agent.errors import ConfigError
 from agent.models import Prediction
 from agent.planner import PlanRequest
 from graphs.context import DecisionContext
@@ -25,11 +25,9 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     version = (current["version"] + 1) if current else 1
     decision_id = state["decision_id"]
     if not ctx.fresh:
-        try:
-            stored = ctx.store.plan(decision_id, version)
+        stored = ctx.store.plans.find(decision_id, version)
+        if stored is not None:
             return {"plan": ctx.state_plan(stored), "error": None, "planning": None}
-        except NotFoundError:
-            pass
     request = PlanRequest(decision_id=decision_id,
                           prediction=Prediction.model_validate(state["prediction"]),
                           playbook=state.get("playbook"), version=version,
@@ -44,7 +42,8 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     if not ctx.planner.deterministic:
         # Persist before the guard runs, so a re-run after a crash reuses this draft
         # instead of asking the planner (an LLM) again.
-        ctx.store.save_plan(draft.plan, verdict="drafted", actor=ctx.actor, fence=ctx.fence,
-                            record=draft.record.model_dump())
+        with ctx.store.decision_tx(decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
+            ctx.store.plans.save(tx, draft.plan, verdict="drafted",
+                                 record=draft.record.model_dump())
     return {"plan": ctx.state_plan(draft.plan), "error": None,
             "planning": draft.record.model_dump()}

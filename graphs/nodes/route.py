@@ -1,57 +1,43 @@
-"""route: store the accepted plan; per function, policy approves its part or asks its
-approvers.
+"""route: store the accepted plan with its routing, in one transaction: per function,
+the approval service says whether policy approves its part or its approvers must answer
+(by when); the auto-approvals, the pending requests and the decision's new status commit
+together, so a decision never waits on requests that were not stored.
 
-Functions whose part policy approves are recorded as auto-approved here; every other
-function gets its own ``approval`` branch (a ``Send``), so each can be answered and
-resumed on its own.
+Every function people must answer gets its own ``approval`` branch (a ``Send``), so each
+can be answered and resumed on its own.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from agent.hashing import short_id
-from agent.models import ApprovalRequest, ApprovalStatus, Plan
+from agent.faults import crash_point
+from agent.models import DecisionStatus
 from graphs.context import DecisionContext
 from graphs.state import DecisionState
 
-__all__ = ["approval_request", "route"]
-
-
-def approval_request(plan: Plan, function: str, reason: str, approvers: tuple[str, ...]
-                     ) -> ApprovalRequest:
-    return ApprovalRequest(
-        approval_id=short_id("apr", plan.decision_id, plan.version, function),
-        decision_id=plan.decision_id, function=function, plan_version=plan.version,
-        plan_hash=plan.hash, steps=tuple(plan.steps_of(function)),
-        other_steps=tuple(f"{s.function}:{s.id}" for s in plan.steps if s.function != function),
-        approvers=approvers, reason=reason)
+__all__ = ["route"]
 
 
 def route(state: DecisionState, runtime: Runtime[DecisionContext]
           ) -> Command[Literal["approval", "execute"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
-    answers: dict[str, Any] = {}
-    auto: list[ApprovalRequest] = []
-    sends: list[Send] = []
-    for function in plan.functions():
-        policy = ctx.policies.get(function)
-        steps = plan.steps_of(function)
-        reason = policy.needs_human(steps)
-        if reason is None:
-            auto.append(approval_request(plan, function, "within auto-approve policy",
-                                         policy.approvers))
-            answers[function] = {"status": ApprovalStatus.AUTO_APPROVED.value,
-                                 "approver": f"policy:{function}",
-                                 "approved": {s.id: s.arguments for s in steps}}
-        else:
-            request = approval_request(plan, function, reason, policy.approvers)
-            sends.append(Send("approval", {"request": request.model_dump(mode="json")}))
-    ctx.store.route(plan, auto=auto, waiting_on=sorted(s.arg["request"]["function"] for s in sends),
-                    actor=ctx.actor, fence=ctx.fence, record=state.get("planning"))
+    routing = ctx.approvals.route(plan)
+    status = DecisionStatus.AWAITING_APPROVAL if routing.ask else DecisionStatus.EXECUTING
+    with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
+        ctx.store.plans.save(tx, plan, verdict="accepted", record=state.get("planning"))
+        ctx.store.approvals.auto_approve(tx, routing.auto_requests, plan.hash)
+        ctx.store.approvals.request(tx, routing.ask)
+        ctx.store.decisions.set_status(tx, status, plan_hash=plan.hash,
+                                       body={"waiting_on": routing.waiting_on})
+    crash_point("after_route")
+    sends = [Send("approval", {"request": request.model_dump(mode="json")})
+             for request, _deadline in routing.ask]
     # Policy approved every function: nothing to wait for, nothing for join to decide.
-    return Command(goto=sends or "execute", update={"answers": answers, "planning": None})
+    return Command(goto=sends or "execute", update={
+        "answers": {r.function: r.model_dump(mode="json") for r in routing.auto},
+        "planning": None})
