@@ -93,7 +93,7 @@ class Principal:
 def principal_from_token(store: Store, token: str) -> Principal:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated()
-    found = store.token_principal(token_hash=hash_token(token))
+    found = store.users.principal(token_hash=hash_token(token))
     if found is None:
         raise Unauthenticated()
     token_id, user = found
@@ -119,7 +119,7 @@ class SessionSigner:
             raise Unauthenticated() from None
         if not isinstance(data, dict) or not isinstance(data.get("t"), str):
             raise Unauthenticated()
-        found = store.token_principal(token_id=data["t"])
+        found = store.users.principal(token_id=data["t"])
         if found is None:
             raise Unauthenticated()
         token_id, user = found

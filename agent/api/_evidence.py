@@ -14,9 +14,10 @@ from agent.api._auth import Principal
 from agent.errors import DecisionOpsError, NotFoundError
 from agent.models import Plan
 from agent.runtime import Runtime
+from agent.store import DecisionRow
 
 __all__ = ["approval_view", "decision_view", "entity_context", "inbox", "plan_graph",
-           "visible"]
+           "public", "visible"]
 
 _NODE_W, _NODE_H, _COL, _ROW, _PAD = 250, 54, 290, 74, 16
 
@@ -64,18 +65,22 @@ def plan_graph(plan: Plan, statuses: dict[str, str], highlight: tuple[str, ...] 
             "width": _PAD * 2 + len(waves) * _COL - (_COL - _NODE_W), "height": height}
 
 
-def visible(rt: Runtime, who: Principal, decision: dict[str, Any]) -> bool:
+def public(decision: DecisionRow) -> dict[str, Any]:
+    """A decision as the API shows it (no lease internals)."""
+    return {k: v for k, v in decision.to_dict().items() if k not in ("fence",)}
+
+
+def visible(rt: Runtime, who: Principal, decision: DecisionRow) -> bool:
     if who.sees_all:
         return True
-    if who.role != "approver" or not decision.get("plan_version"):
+    if who.role != "approver" or not decision.plan_version:
         return False
-    functions = {s["function"] for s in rt.store.plan_steps(decision["id"],
-                                                            decision["plan_version"])}
+    functions = {s["function"] for s in rt.store.plans.steps(decision.id, decision.plan_version)}
     return bool(functions & set(who.functions))
 
 
-def _visible_decision(rt: Runtime, who: Principal, decision_id: str) -> dict[str, Any]:
-    decision = rt.store.decision(decision_id)
+def _visible_decision(rt: Runtime, who: Principal, decision_id: str) -> DecisionRow:
+    decision = rt.store.decisions.get(decision_id)
     if not visible(rt, who, decision):
         # The same answer as for an unknown id: no hint that it exists.
         raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
@@ -84,47 +89,56 @@ def _visible_decision(rt: Runtime, who: Principal, decision_id: str) -> dict[str
 
 def decision_view(rt: Runtime, who: Principal, decision_id: str) -> dict[str, Any]:
     decision = _visible_decision(rt, who, decision_id)
-    prediction = rt.store.prediction_row(decision["prediction_id"]) or {}
-    plan = rt.store.plan(decision_id) if decision["plan_version"] else None
-    steps = rt.store.plan_steps(decision_id, decision["plan_version"]) if plan else []
+    prediction = rt.store.predictions.row(decision.prediction_id) or {}
+    plan = rt.store.plans.get(decision_id) if decision.plan_version else None
+    steps = rt.store.plans.steps(decision_id, decision.plan_version) if plan else []
     statuses = {s["step_id"]: s["status"] for s in steps}
+    approvals = rt.store.approvals.list(decision_id=decision_id)
     return {
-        "decision": {k: v for k, v in decision.items() if k not in ("fence",)},
+        "decision": public(decision),
+        "held": rt.approvals.held(decision, plan.functions() if plan else ()),
+        "moving": not decision.terminal and bool(
+            rt.store.approvals.has_unapplied(decision_id)),
         "prediction": prediction.get("payload"),
         "triage": {k: prediction.get(k) for k in ("triage_action", "triage_reason",
                                                   "triage_detail", "playbook", "expected_value")},
         "plan": plan.model_dump(mode="json") if plan else None,
+        "locked": ({s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps}
+                   if plan else {}),
         "graph": plan_graph(plan, statuses, who.functions) if plan else None,
         "steps": steps,
-        "approvals": rt.store.approvals(decision_id=decision_id),
-        "executions": rt.store.executions(decision_id),
-        "ledger": [e.model_dump(mode="json") for e in rt.store.ledger_entries(decision_id)],
+        "approvals": [a.to_dict() for a in approvals],
+        "executions": [e.to_dict() for e in rt.store.executions.list(decision_id)],
+        "ledger": [e.model_dump(mode="json") for e in rt.store.ledger.entries(decision_id)],
     }
 
 
 def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, Any]:
-    row = rt.store.approval(approval_id)
-    decision = _visible_decision(rt, who, row["decision_id"])
-    prediction = rt.store.prediction(decision["prediction_id"])
-    plan = rt.store.plan(row["decision_id"], row["plan_version"])
-    steps = rt.store.plan_steps(row["decision_id"], row["plan_version"])
+    row = rt.store.approvals.get(approval_id)
+    decision = _visible_decision(rt, who, row.decision_id)
+    prediction = rt.store.predictions.get(decision.prediction_id)
+    plan = rt.store.plans.get(row.decision_id, row.plan_version)
+    steps = rt.store.plans.steps(row.decision_id, row.plan_version)
     statuses = {s["step_id"]: s["status"] for s in steps}
-    mine = plan.steps_of(row["function"])
+    mine = plan.steps_of(row.function)
     return {
-        "approval": row,
-        "decision": {k: decision[k] for k in ("id", "status", "kind", "entity_id",
-                                              "plan_version", "plan_hash", "expected_value")},
+        "approval": row.to_dict(),
+        "decision": {k: v for k, v in public(decision).items()
+                     if k in ("id", "status", "kind", "entity_id", "plan_version", "plan_hash",
+                              "expected_value")},
         "prediction": prediction.model_dump(mode="json"),
         "expected_value": prediction.expected_value,
         "entity": entity_context(rt, prediction.entity_type, prediction.entity_id),
         "plan": plan.model_dump(mode="json"),
-        "graph": plan_graph(plan, statuses, (row["function"],)),
+        "locked": rt.approvals.locked(row.request),
+        "graph": plan_graph(plan, statuses, (row.function,)),
         "cost": {"yours": round(sum(s.expected_cost for s in mine), 2),
                  "plan": round(sum(s.expected_cost for s in plan.steps), 2)},
         "value": {"yours": round(sum(s.expected_value for s in mine), 2),
                   "plan": round(sum(s.expected_value for s in plan.steps), 2)},
-        "proposal": rt.store.edit_proposal(approval_id),
-        "four_eyes": rt.policies.get(row["function"]).four_eyes,
+        "proposal": rt.store.approvals.proposal(approval_id),
+        "four_eyes": rt.policies.get(row.function).four_eyes,
+        "held": rt.approvals.held(decision, [row.function]),
     }
 
 
@@ -138,7 +152,7 @@ def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: in
         functions = [f for f in mine if function in (None, f)]
         if not functions:
             return []
-    rows = rt.store.pending_inbox(functions, limit=limit)
+    rows = rt.store.approvals.inbox(functions, limit=limit)
     for row in rows:
         request = row.pop("request") or {}
         row["steps"] = [{"id": s["id"], "tool": s["tool"], "arguments": s["arguments"]}

@@ -2,8 +2,9 @@
 approvals (most urgent first) with their evidence; approve, edit, reject, revise;
 validate an edit before submitting it; and the LangChain human-in-the-loop view.
 
-Answers go through ``_approvals.submit_answer`` (authorization, four-eyes, stale plan,
-compare-and-set, ledger record of every refusal).
+Answers go through ``_approvals.submit_answer``, which hands them to the approval
+service (authorization, four-eyes, stale plan, edit rules, compare-and-set, ledger
+record of every refusal).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from agent.api._approvals import can_answer, submit_answer, validate_edit
+from agent.api._approvals import approver, can_answer, submit_answer
 from agent.api._auth import Principal
-from agent.api._evidence import approval_view, decision_view, inbox, visible
+from agent.api._evidence import approval_view, decision_view, inbox, public, visible
 from agent.api._hitl import answer_from_hitl, hitl_request
 from agent.api._limits import StrictJSONRoute
 from agent.api._schemas import (
@@ -29,7 +30,7 @@ from agent.api._schemas import (
     ValidateOut,
 )
 from agent.api._state import ServiceState, get_state, requires
-from agent.errors import InvalidInputError, PermissionDenied
+from agent.errors import InvalidInputError
 from agent.models import ApprovalRequest, ApprovalStatus, Approve, DecisionStatus, Edit, Reject, Revise
 
 __all__ = ["approvals_router"]
@@ -39,8 +40,8 @@ _APPROVAL_STATUSES = "|".join(s.value for s in ApprovalStatus)
 
 
 def _request(state: ServiceState, who: Principal, approval_id: str) -> ApprovalRequest:
-    view = approval_view(state.runtime, who, approval_id)  # 404 unless visible
-    return ApprovalRequest.model_validate(view["approval"]["request"])
+    approval_view(state.runtime, who, approval_id)  # 404 unless visible
+    return state.runtime.store.approvals.get(approval_id).request
 
 
 def approvals_router(principal: Any) -> APIRouter:
@@ -55,8 +56,8 @@ def approvals_router(principal: Any) -> APIRouter:
                        who: Principal = Depends(reader),
                        state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
         rt = state.runtime
-        rows = rt.store.decisions(status=status, kind=kind, limit=limit)
-        return [{k: v for k, v in r.items() if k != "fence"} for r in rows if visible(rt, who, r)]
+        rows = rt.store.decisions.list(status=status, kind=kind, limit=limit)
+        return [public(r) for r in rows if visible(rt, who, r)]
 
     @router.get("/decisions/{decision_id}",
                 summary="One decision: prediction, plan, approvals, executions, ledger")
@@ -76,8 +77,8 @@ def approvals_router(principal: Any) -> APIRouter:
         if status == "pending":
             return inbox(rt, who, function=function, limit=limit)
         functions = None if who.sees_all else list(who.functions)
-        rows = rt.store.approvals(function=function, status=status, limit=limit)
-        return [r for r in rows if functions is None or r["function"] in functions]
+        rows = rt.store.approvals.list(function=function, status=status, limit=limit)
+        return [r.to_dict() for r in rows if functions is None or r.function in functions]
 
     @router.get("/approvals/{approval_id}", summary="One approval with its evidence")
     def get_approval(approval_id: str, who: Principal = Depends(reader),
@@ -123,19 +124,11 @@ def approvals_router(principal: Any) -> APIRouter:
                  state: ServiceState = Depends(get_state)) -> ValidateOut:
         """Check an edit without recording anything: the arguments that would be approved
         and the changes against the proposal, or 422 naming the field."""
-        request = _request(state, who, approval_id)
-        if not can_answer(state.runtime, who, request.function):
-            raise PermissionDenied(f"{who.name} does not approve {request.function}",
-                                   reason="wrong_function")
-        approved = validate_edit(state.runtime, request, dict(body.arguments))
-        changes = []
-        for step in request.steps:
-            for name in sorted(set(step.arguments) | set(approved[step.id])):
-                before, after = step.arguments.get(name), approved[step.id].get(name)
-                if before != after:
-                    changes.append({"step_id": step.id, "argument": name, "before": before,
-                                    "after": after})
-        return ValidateOut(arguments=approved, changes=changes)
+        approval_view(state.runtime, who, approval_id)  # 404 unless visible
+        preview = state.runtime.approvals.preview_edit(approval_id, dict(body.arguments),
+                                                       by=approver(who))
+        return ValidateOut(arguments=preview.arguments, changes=preview.changes,
+                           locked=preview.locked)
 
     @router.get("/approvals/{approval_id}/hitl",
                 summary="The request in LangChain's human-in-the-loop shape")
@@ -154,13 +147,13 @@ def approvals_router(principal: Any) -> APIRouter:
                                          description="The plan hash (ETag of the GET)"),
                   who: Principal = Depends(answerer),
                   state: ServiceState = Depends(get_state)) -> AnswerOut:
-        row = state.runtime.store.approval(approval_id)
-        request = ApprovalRequest.model_validate(row["request"])
+        request = state.runtime.store.approvals.get(approval_id).request
         plan_hash = if_match.strip().strip('"')
         if not plan_hash:
             raise InvalidInputError("must carry the plan hash", field="If-Match",
                                     location="header")
         answer = answer_from_hitl(request, body.decisions)
-        return _answer(approval_id, answer, plan_hash, who, state)
+        return AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash,
+                                         channel="hitl"))
 
     return router

@@ -61,7 +61,7 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
                       for e in batch.errors[:50]])
     if not batch.predictions:
         raise InvalidInputError("no predictions in the body", field="predictions")
-    result = rt.store.ingest(batch.predictions, source=source, actor=actor)
+    result = rt.store.predictions.ingest(batch.predictions, source=source, actor=actor)
     unknown = sorted({p.kind for p in batch.predictions} - rt.playbooks.kinds())
     return IngestOut(new=result.new, duplicates=result.duplicates, unknown_kinds=unknown,
                      rows_read=batch.rows_read)
@@ -121,7 +121,7 @@ def ingest_router(principal: Any) -> APIRouter:
         assert delivery_id is not None
         rt = state.runtime
         digest = hashlib.sha256(raw).hexdigest()
-        seen = rt.store.claim_delivery(delivery_id, body_sha256=digest)
+        seen = rt.store.webhooks.claim(delivery_id, body_sha256=digest)
         if seen is not None:
             if seen["body_sha256"] != digest:
                 return JSONResponse(error_body(409, f"delivery {delivery_id} was received with "
@@ -152,17 +152,17 @@ def ingest_router(principal: Any) -> APIRouter:
         finally:
             if status == 200 and not payload:
                 # Failed unexpectedly: forget the claim so the sender's retry is processed.
-                rt.store.forget_delivery(delivery_id)
+                rt.store.webhooks.forget(delivery_id)
             else:
                 finished = True
         if finished:
-            rt.store.finish_delivery(delivery_id, status_code=status, response=payload)
+            rt.store.webhooks.finish(delivery_id, status_code=status, response=payload)
         return JSONResponse(payload, status)
 
     @router.post("/outcomes", status_code=201, summary="Record what happened after a decision")
     def outcome(body: Outcome, who: Principal = Depends(requires(principal, "outcomes")),
                 state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        outcome_id = state.runtime.store.record_outcome(body, actor=who.name)
+        outcome_id = state.runtime.store.outcomes.record_outcome(body, actor=who.name)
         return {"decision_id": body.decision_id, "label": body.label,
                 "outcome_id": outcome_id if isinstance(outcome_id, str) else None}
 

@@ -55,10 +55,11 @@ def ops_router(principal: Any) -> APIRouter:
         return {"name": who.name, "role": who.role, "functions": list(who.functions),
                 "token_id": who.token_id}
 
-    @router.get("/v1/holds", tags=["ops"], summary="Active holds (entities and playbooks)")
+    @router.get("/v1/holds", tags=["ops"],
+                summary="Active holds (entities, playbooks and business functions)")
     def holds(_who: Principal = Depends(requires(principal, "read")),
               state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
-        return state.runtime.store.holds()
+        return [h.to_dict() for h in state.runtime.store.holds.list()]
 
     @router.post("/v1/chat", tags=["chat"], response_model=ChatOut,
                  summary="Send one message to the ops chat")

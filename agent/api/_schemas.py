@@ -114,6 +114,8 @@ class ValidateOut(BaseModel):
     arguments: dict[str, dict[str, Any]]
     """The complete argument sets that would be approved, normalized."""
     changes: list[ArgumentChange]
+    locked: dict[str, list[str]] = {}
+    """Step id → arguments an edit may not change (what the step acts on)."""
 
 
 class AnswerOut(BaseModel):
@@ -123,8 +125,12 @@ class AnswerOut(BaseModel):
     decision_id: str
     decision_status: str
     pending_approvals: list[str] = []
+    """The decision's requests still waiting for an answer."""
     applied: bool
-    """False when another process holds the decision; the worker applies the answer."""
+    """Always False: the answer is recorded; a worker applies it (at once when one runs
+    in the service, else on its next pass)."""
+    held: str | None = None
+    """Why a worker will not apply it yet (an operator hold), or None."""
 
 
 class _HitlApprove(_In):

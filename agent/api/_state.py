@@ -38,13 +38,16 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class BackgroundWorker:
-    """The in-process loop of ``decisionops serve``: every ``interval`` seconds, one
-    ``Runtime.run_once`` (triage, start decisions, apply answers, recover stalled ones)."""
+    """The loop of ``decisionops serve``: the same ``Worker`` loop as ``decisionops run``
+    (one per process), in a thread; an answer recorded by a request wakes it at once.
+    Requests never run the graph or take a decision's lease themselves."""
 
     def __init__(self, runtime: Runtime, interval: float) -> None:
-        self._runtime = runtime
-        self._interval = interval
-        self._stop = threading.Event()
+        from agent.housekeeping import default_housekeeping
+        from agent.worker import Worker
+
+        self.worker = Worker(runtime, poll_seconds=interval,
+                             housekeeping=default_housekeeping(runtime.settings))
         self._thread = threading.Thread(target=self._loop, name="decisionops-worker",
                                         daemon=True)
 
@@ -52,17 +55,23 @@ class BackgroundWorker:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.worker.stop()
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self.worker.stopping.is_set():
             try:
-                self._runtime.run_once()
+                self.worker.run(on_tick=_log_errors)
             except DecisionOpsError as exc:
                 log.warning("worker pass failed: %s", exc.message)
             except Exception:  # the loop must outlive one bad pass; the traceback is logged
                 log.exception("worker pass failed")
+                self.worker.stopping.wait(1.0)
+
+
+def _log_errors(report: Any) -> None:
+    for error in report.errors:
+        log.warning("worker: %s", error)
 
 
 @dataclass

@@ -13,23 +13,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from agent.api._auth import ROLES, hash_token, new_token
+from agent.approvals import policy_identity
 from agent.errors import InvalidInputError
 from agent.models import utcnow
 from agent.runtime import Runtime
 
-__all__ = ["add_user", "issue_token", "policy_identity"]
+__all__ = ["add_user", "issue_token"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9._@-]{0,99}$")
-
-
-def policy_identity(approvers: Sequence[str], name: str) -> str | None:
-    """The approver entry of a policy that ``name`` stands for, or None."""
-    if name in approvers:
-        return name
-    for entry in approvers:
-        if entry.partition("@")[0] == name:
-            return entry
-    return None
 
 
 def issue_token(rt: Runtime, name: str, *, actor: str, expires_days: float | None = None
@@ -37,7 +28,7 @@ def issue_token(rt: Runtime, name: str, *, actor: str, expires_days: float | Non
     """A new token for an existing user: (token, token id). Only the digest is stored."""
     token = new_token()
     expires = utcnow() + timedelta(days=expires_days) if expires_days else None
-    token_id = rt.store.issue_token(name, token_hash=hash_token(token), expires_at=expires,
+    token_id = rt.store.users.issue_token(name, token_hash=hash_token(token), expires_at=expires,
                                     actor=actor)
     return token, token_id
 
@@ -63,5 +54,5 @@ def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = ()
                 f"{name} is not an approver of {function} in the function policies "
                 f"(approvers: {', '.join(policy.approvers)}); add them there first",
                 field="function")
-    rt.store.create_user(name, role=role, functions=functions, actor=actor)
+    rt.store.users.create(name, role=role, functions=functions, actor=actor)
     return issue_token(rt, name, actor=actor, expires_days=expires_days)

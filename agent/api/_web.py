@@ -4,12 +4,13 @@ API) and the chat panel.
 
 An approver logs in with a token; the session cookie is ``HttpOnly``, ``SameSite=Strict``
 and signed. Forms carry a CSRF token: the login form a double-submit cookie, every
-other form the session's secret. Answers go through the same checks as the API.
+other form the session's secret. Answers go to the approval service, like the API's.
 """
 
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -182,19 +183,20 @@ def web_router() -> APIRouter:
         plan_hash = str(form.get("plan_hash") or "")
         comment = str(form.get("comment") or "")[:2000]
         try:
-            row = await run_in_threadpool(state.runtime.store.approval, approval_id)
+            row = await run_in_threadpool(state.runtime.store.approvals.get, approval_id)
             if action == "approve":
                 answer: Any = Approve(comment=comment)
             elif action == "edit":
-                answer = Edit(arguments=_edited(form, row["request"]["steps"]), comment=comment)
+                answer = Edit(arguments=_edited(form, [s.model_dump() for s in row.request.steps]),
+                              comment=comment)
             elif action == "reject":
                 answer = Reject(reason=str(form.get("reason") or "").strip()[:2000] or "-")
             elif action == "revise":
                 answer = Revise(feedback=str(form.get("feedback") or "").strip()[:4000] or "-")
             else:
                 raise InvalidInputError(f"unknown action {action!r}", field="action")
-            out = await run_in_threadpool(submit_answer, state.runtime, who, approval_id,
-                                          answer, plan_hash)
+            out = await run_in_threadpool(partial(submit_answer, state.runtime, who, approval_id,
+                                                  answer, plan_hash, channel="web"))
         except DecisionOpsError as exc:
             return await run_in_threadpool(_approval, request, state, who, approval_id,
                                            error=exc.message, status=409)

@@ -8,8 +8,8 @@
     why <entity id>                       latest predictions about an entity and their fate
     ledger <decision id | event>          newest matching ledger entries
     metrics                               counts of decisions, approvals, triage, steps
-    hold <entity|playbook> until <when> [because <reason>]   operators: pause acting on it
-    release <entity|playbook>             operators: lift its holds
+    hold <entity|playbook|function> until <when> [because <reason>]   operators: pause acting on it
+    release <entity|playbook|function>    operators: lift its holds
     triage                                operators: triage waiting predictions now
 
 ``<when>`` is a date (``2026-12-01``), a time (``2026-12-01T09:00Z``) or relative
@@ -105,13 +105,15 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
     if verb == "hold":
         match = _HOLD.match(text.strip())
         if not match:
-            raise InvalidInputError("use: hold <entity|playbook> until <when> [because <reason>]",
+            raise InvalidInputError("use: hold <entity|playbook|function> until <when> "
+                                    "[because <reason>]",
                                     field="command")
         until = parse_when(match.group(2))
         data = tools.call("hold", {"target": match.group(1), "until": until.isoformat(),
                                    "reason": (match.group(3) or "").strip()})
         return (f"Hold #{data['hold_id']} on {data['target_type']} {data['target']} until "
-                f"{data['until']}: triage drops its predictions until then."), data
+                f"{data['until']}: no answer is applied and no step started for work it "
+                "covers until then (or a release)."), data
     if verb == "release" and len(rest) == 1:
         data = tools.call("release", {"target": rest[0]})
         ids = ", ".join(f"#{i}" for i in data["released"])

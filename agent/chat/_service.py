@@ -53,15 +53,15 @@ class ChatService:
             self._client.close()
 
     def history(self, user: ChatUser, limit: int = 50) -> dict[str, Any]:
-        conversation = self._rt.store.conversation(user.name)
-        messages = self._rt.store.chat_messages(conversation, limit=limit)
+        conversation = self._rt.store.chat.conversation(user.name)
+        messages = self._rt.store.chat.messages(conversation, limit=limit)
         return {"conversation_id": conversation, "mode": self.mode,
                 "messages": [{"role": m["role"], "content": m["content"],
                               "at": m["at"].isoformat()} for m in messages]}
 
     def reply(self, user: ChatUser, message: str) -> ChatReply:
         store = self._rt.store
-        conversation = store.conversation(user.name)
+        conversation = store.chat.conversation(user.name)
         tools = ChatTools(self._rt, user)
         data: Any = None
         meta: dict[str, Any] = {"mode": "commands"}
@@ -77,10 +77,10 @@ class ChatService:
             elif self._llm is None:
                 text = NEEDS_LLM
             else:
-                history = store.chat_messages(conversation, limit=20)
+                history = store.chat.messages(conversation, limit=20)
                 turn = self._llm.reply(tools, history, message)
                 text = turn.reply
                 meta = {"mode": "llm", "tools": turn.tool_calls, "failed": turn.failed}
-        store.add_chat_messages(conversation, [("user", message, None),
+        store.chat.add_messages(conversation, [("user", message, None),
                                                ("assistant", text, meta)])
         return ChatReply(text, conversation, meta["mode"], data)

@@ -66,7 +66,8 @@ class NoArgs(_Args):
 
 class HoldArgs(_Args):
     target: Identifier
-    """An entity id (``ACC-10023``) or a playbook name (``churn-retention``)."""
+    """An entity id (``ACC-10023``), a playbook name (``churn-retention``) or a business
+    function (``finance``)."""
     until: datetime
     reason: Annotated[str, Field(max_length=500)] = ""
 
@@ -91,10 +92,12 @@ _DESCRIPTIONS = {
                       LedgerArgs),
     "metrics": ("Counts: decisions by status, pending approvals by function, triage "
                 "verdicts, step outcomes.", NoArgs),
-    "hold": ("Operators only. Hold an entity or a playbook until a time: triage drops "
-             "its predictions (reason 'hold') until then.", HoldArgs),
-    "release": ("Operators only. Release the active holds on an entity or playbook.",
-                ReleaseArgs),
+    "hold": ("Operators only. Hold an entity, a playbook or a business function until a "
+             "time: triage drops the entity's or playbook's new predictions (reason 'hold'), "
+             "and no answer is applied and no step started for work it covers until then "
+             "or a release.", HoldArgs),
+    "release": ("Operators only. Release the active holds on an entity, playbook or "
+                "function; the work they held carries on.", ReleaseArgs),
     "rerun_triage": ("Operators only. Triage the predictions not triaged yet now.", NoArgs),
 }
 
@@ -152,7 +155,7 @@ class ChatTools:
             return True
         if not decision.get("plan_version"):
             return False
-        steps = self._rt.store.plan_steps(decision["id"], decision["plan_version"])
+        steps = self._rt.store.plans.steps(decision["id"], decision["plan_version"])
         return bool({s["function"] for s in steps} & set(functions))
 
     def pending_approvals(self, args: PendingArgs) -> list[dict[str, Any]]:
@@ -164,7 +167,7 @@ class ChatTools:
             functions = [args.function]
         if functions == []:
             return []
-        rows = self._rt.store.pending_inbox(functions, limit=20)
+        rows = self._rt.store.approvals.inbox(functions, limit=20)
         return [{"approval_id": r["id"], "function": r["function"], "decision_id":
                  r["decision_id"], "kind": r["kind"], "entity_id": r["entity_id"],
                  "deadline": r["deadline"].isoformat() if r["deadline"] else None,
@@ -172,11 +175,11 @@ class ChatTools:
 
     def explain(self, args: DecisionArgs) -> dict[str, Any]:
         store = self._rt.store
-        decision = store.decision(args.decision_id)
+        decision = store.decisions.get(args.decision_id).to_dict()
         if not self._may_see(decision):
             raise NotFoundError(f"no decision {args.decision_id!r}", field="decision_id")
-        prediction = store.prediction_row(decision["prediction_id"]) or {}
-        steps = (store.plan_steps(decision["id"], decision["plan_version"])
+        prediction = store.predictions.row(decision["prediction_id"]) or {}
+        steps = (store.plans.steps(decision["id"], decision["plan_version"])
                  if decision["plan_version"] else [])
         return {
             "decision_id": decision["id"], "status": decision["status"],
@@ -187,17 +190,19 @@ class ChatTools:
             "plan_version": decision["plan_version"],
             "steps": [f"{s['function']}:{s['step_id']} {s['tool']} -> {s['status']}"
                       for s in steps],
-            "approvals": [f"{a['function']}: {a['status']}"
-                          + (f" by {a['approver']}" if a["approver"] else "")
-                          for a in store.approvals(decision_id=decision["id"])],
-            "executions": [f"{e['step_id']} {e['tool']}: {e['status']}"
-                           for e in store.executions(decision["id"])][:20],
+            "approvals": [f"{a.function}: {a.status.value}"
+                          + (f" by {a.approver}" if a.approver else "")
+                          for a in store.approvals.list(decision_id=decision["id"])],
+            "executions": [f"{e.step_id} {e.tool}: {e.status.value}"
+                           for e in store.executions.list(decision["id"])][:20],
+            "held": self._rt.approvals.held(store.decisions.get(decision["id"]),
+                                            [s["function"] for s in steps]),
         }
 
     def why(self, args: EntityArgs) -> dict[str, Any]:
         store = self._rt.store
-        predictions = store.entity_predictions(args.entity_id, limit=10)
-        holds = [h for h in store.holds() if h["target"] == args.entity_id]
+        predictions = store.predictions.of_entity(args.entity_id, limit=10)
+        holds = [h.to_dict() for h in store.holds.list() if h.target == args.entity_id]
         return {"entity_id": args.entity_id,
                 "predictions": [{"prediction_id": p["id"], "kind": p["kind"],
                                  "score": p["score"], "triage": p["triage_action"] or "untriaged",
@@ -213,33 +218,28 @@ class ChatTools:
         elif not self.user.operator:
             raise PermissionDenied("approvers search the ledger of one decision they see: "
                                    "give its id")
-        entries = self._rt.store.ledger_search(text=args.query, limit=args.limit)
+        entries = self._rt.store.ledger.search(text=args.query, limit=args.limit)
         return [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "event": e.event,
                  "decision_id": e.decision_id} for e in entries]
 
     def metrics(self, _args: NoArgs) -> dict[str, Any]:
         store = self._rt.store
-        return {"decisions": store.decision_counts(), "pending": store.pending_count(),
-                "triage": {f"{a}:{r}": n for (a, r), n in store.triage_counts().items()},
-                "steps": store.step_counts()}
+        return {"decisions": store.decisions.counts(),
+                "pending": store.approvals.pending_count(),
+                "triage": {f"{a}:{r}": n for (a, r), n in
+                           store.predictions.triage_counts().items()},
+                "steps": store.executions.step_counts()}
 
     # ------------------------------------------------------------------ control tools
 
-    def _target_type(self, target: str) -> str:
-        return "playbook" if target in self._rt.playbooks.playbooks else "entity"
-
     def hold(self, args: HoldArgs) -> dict[str, Any]:
-        if args.until <= datetime.now(UTC):
-            raise InvalidInputError("must be in the future", field="until")
-        target_type = self._target_type(args.target)
-        hold_id = self._rt.store.add_hold(target_type=target_type, target=args.target,
-                                          until=args.until, reason=args.reason or "ops chat",
-                                          actor=self.user.name)
-        return {"hold_id": hold_id, "target_type": target_type, "target": args.target,
-                "until": args.until.isoformat()}
+        row = self._rt.approvals.hold(args.target, until=args.until,
+                                      reason=args.reason or "ops chat", actor=self.user.name)
+        return {"hold_id": row.id, "target_type": row.target_type, "target": row.target,
+                "until": row.until.isoformat()}
 
     def release(self, args: ReleaseArgs) -> dict[str, Any]:
-        released = self._rt.store.release_holds(target=args.target, actor=self.user.name)
+        released = self._rt.approvals.release(args.target, actor=self.user.name)
         return {"target": args.target, "released": released}
 
     def rerun_triage(self, _args: NoArgs) -> dict[str, Any]:

@@ -7,7 +7,8 @@
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
-    decisionops ledger verify|list|archive
+    decisionops ledger verify|anchor|list|archive
+    decisionops holds add|list|release    pause acting on an entity, playbook or function
     decisionops db upgrade|current
     decisionops plan explain DECISION     how a plan was drafted (prompt, model output, cost)
     decisionops eval --planner playbook,llm,hybrid   score planners on scenario cases
@@ -25,7 +26,7 @@ import sys
 
 import typer
 
-from agent.cli import approvals, db, decisions, demo, export, ledger, outcomes, report, work
+from agent.cli import approvals, db, decisions, demo, export, holds, ledger, outcomes, report, work
 from agent.cli import chat as chat_cli
 from agent.cli import eval as eval_cli
 from agent.cli import plan as plan_cli
@@ -48,6 +49,7 @@ app.command("run")(work.run)
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(decisions.app, name="decisions")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(holds.app, name="holds")
 app.add_typer(db.app, name="db")
 app.add_typer(plan_cli.app, name="plan")
 app.command("eval")(eval_cli.eval_)

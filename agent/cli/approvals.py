@@ -1,4 +1,9 @@
-"""``decisionops approvals``: list, show and answer approval requests."""
+"""``decisionops approvals``: list, show and answer approval requests.
+
+Answers go to the approval service (``agent.approvals``) as the registered user named by
+``--as``, under the same rules as every other channel (who may answer, four-eyes, edit
+rules, holds). A deployment may refuse CLI answers altogether (setting ``cli_answers``).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,29 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.approvals import Approver
 from agent.cli._common import console, fail, print_json, print_table, runtime
+from agent.errors import InvalidInputError
 from agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
+from agent.store import ApprovalRow
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="Approval requests: list, show, answer.\n\n"
                   "Example: decisionops approvals approve apr_1f… --as dana@finance")
 
-As = Annotated[str, typer.Option("--as", help="Your approver identity, e.g. dana@finance.")]
+As = Annotated[str, typer.Option("--as", help="The registered approver you answer as "
+                                 "('decisionops users add NAME --role approver --function F'), "
+                                 "e.g. dana or dana@finance.")]
 ApprovalId = Annotated[str, typer.Argument(help="The approval id (from 'approvals list').")]
 NoApply = Annotated[bool, typer.Option(
     "--no-apply", help="Only record the answer; the worker ('run --once') applies it.")]
 
 
-def _row(a: dict[str, Any]) -> list[Any]:
-    steps = ", ".join(s["id"] for s in (a["request"] or {}).get("steps", []))
-    return [a["id"], a["function"], a["decision_id"], steps, a["status"],
-            a["deadline"] and f"{a['deadline']:%Y-%m-%d %H:%M}", a["reason"]]
+def _row(a: ApprovalRow) -> list[Any]:
+    steps = ", ".join(s.id for s in a.request.steps)
+    return [a.id, a.function, a.decision_id, steps, a.status.value,
+            a.deadline and f"{a.deadline:%Y-%m-%d %H:%M}", a.reason]
 
 
 @app.command("list")
@@ -45,10 +55,10 @@ def list_(
     with runtime() as rt:
         if function is not None:
             rt.policies.get(function)
-        rows = rt.store.approvals(function=function, status=None if status == "all" else status,
-                                  limit=limit)
+        rows = rt.store.approvals.list(function=function,
+                                       status=None if status == "all" else status, limit=limit)
     if as_json:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     print_table(f"approvals ({status})", ["id", "function", "decision", "steps", "status",
                                           "deadline", "why asked"], [_row(a) for a in rows],
@@ -63,36 +73,79 @@ def show(approval_id: ApprovalId,
     Example: decisionops approvals show apr_1f2e…
     """
     with runtime() as rt:
-        row = rt.store.approval(approval_id)
-        decision = rt.store.decision(row["decision_id"])
-        prediction = rt.store.prediction(decision["prediction_id"])
+        row = rt.store.approvals.get(approval_id)
+        decision = rt.store.decisions.get(row.decision_id)
+        prediction = rt.store.predictions.get(decision.prediction_id)
+        locked = rt.approvals.locked(row.request)
+        held = rt.approvals.held(decision, [row.function])
     if as_json:
-        print_json({"approval": row, "prediction": prediction.model_dump(mode="json")})
+        print_json({"approval": row.to_dict(), "prediction": prediction.model_dump(mode="json"),
+                    "locked": locked, "held": held})
         return
-    request = row["request"]
-    console.print(f"[bold]{approval_id}[/] {row['function']} · {row['status']} · decision "
-                  f"{row['decision_id']} · plan v{row['plan_version']} ({row['plan_hash'][:12]})")
+    request = row.request
+    console.print(f"[bold]{approval_id}[/] {row.function} · {row.status.value} · decision "
+                  f"{row.decision_id} · plan v{row.plan_version} ({row.plan_hash[:12]})")
     console.print(f"prediction {prediction.kind} {prediction.entity_id}: score "
                   f"{prediction.score:.2f}, value at stake {prediction.value_at_stake}, "
                   f"explanation {prediction.explanation}")
-    console.print(f"why asked: {row['reason']}")
-    for step in request["steps"]:
-        console.print(f"  [cyan]{step['id']}[/] {step['tool']} risk={step['risk']} "
-                      f"{json.dumps(step['arguments'], ensure_ascii=False)}")
-    if request.get("other_steps"):
-        console.print(f"rest of the plan: {', '.join(request['other_steps'])}")
-    if row["answer"]:
-        console.print(f"answer by {row['approver']}: {json.dumps(row['answer'])}")
+    console.print(f"why asked: {row.reason}")
+    for step in request.steps:
+        console.print(f"  [cyan]{step.id}[/] {step.tool} risk={step.risk.value}")
+        for name, value in step.arguments.items():
+            mark = "  [yellow](locked: what the step acts on)[/]" if name in locked.get(
+                step.id, []) else ""
+            console.print(f"      {name} = {json.dumps(value, ensure_ascii=False)}{mark}",
+                          highlight=False)
+    if request.other_steps:
+        console.print(f"rest of the plan: {', '.join(request.other_steps)}")
+    if held:
+        console.print(f"[yellow]on hold:[/] {held}; answers wait until it is released")
+    if row.answer:
+        console.print(f"answer by {row.approver}: {json.dumps(row.answer)}")
 
 
-def _answer(approval_id: str, answer: Any, approver: str, no_apply: bool, verb: str) -> None:
-    with runtime(actor=approver) as rt:
-        result = rt.answer(approval_id, answer, approver=approver, apply=not no_apply)
-    msg = f"{verb} {approval_id} as {approver}"
-    if result is not None:
-        msg += f"; decision {result.decision_id} is now {result.status}"
+def _approver(rt: Any, name: str) -> Approver:
+    """The registered user ``--as`` names (the CLI answers as one, never as a bare name)."""
+    user = rt.store.users.get(name)
+    if user is None:
+        raise fail(f"--as: {name!r} is not a registered user; the CLI answers as a registered "
+                   f"approver: decisionops users add {name} --role approver --function …")
+    if user["disabled_at"] is not None:
+        raise fail(f"--as: user {name!r} is disabled")
+    return Approver(name=user["name"], role=user["role"], functions=tuple(user["functions"]),
+                    channel="cli")
+
+
+def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str) -> None:
+    from agent.worker import Worker
+
+    with runtime() as rt:
+        who = _approver(rt, as_)
+        try:
+            result = rt.approvals.answer(approval_id, answer, by=who)
+        except InvalidInputError as exc:
+            # The service names arguments as arguments.<step>.<argument>; --set as
+            # step.<step>.<argument>.
+            if exc.field and exc.field.startswith("arguments."):
+                message = exc.message.removeprefix(f"{exc.field}: ")
+                raise fail(f"--set step.{exc.field.removeprefix('arguments.')}: {message}",
+                           exc.exit_code) from None
+            raise
+        if result.status == "proposed":
+            console.print(f"proposed an edit to {approval_id} as {as_}; under four eyes another "
+                          f"approver of {rt.store.approvals.get(approval_id).function} approves it")
+            return
+        msg = f"{verb} {approval_id} as {as_}"
+        if result.held:
+            console.print(f"{msg}; not applied while on hold: {result.held}")
+            return
+        applied = None if no_apply else Worker(rt).apply(result.decision_id)
+    if applied is not None:
+        msg += f"; decision {applied.decision_id} is now {applied.status}"
     elif not no_apply:
         msg += "; a worker holds the decision and will apply it"
+    else:
+        msg += "; the next 'decisionops run' applies it"
     console.print(msg)
 
 
@@ -114,6 +167,9 @@ def edit(approval_id: ApprovalId, approver: As,
          no_apply: NoApply = False) -> None:
     """Approve with changed arguments; they are validated against the tool schema and
     the function's limits before anything is recorded.
+
+    Arguments that name what a step acts on (account, asset, currency, recipient…) are
+    locked: 'approvals show' marks them; to act on something else, reject or revise.
 
     Example: decisionops approvals edit apr_1f2e… --as dana@finance --set step.goodwill_credit.amount=150
     """

@@ -31,7 +31,8 @@ def list_(
         raise fail(f"--status: {status!r} is not one of "
                    f"{', '.join(s.value for s in DecisionStatus)}")
     with runtime() as rt:
-        rows = rt.store.decisions(status=status, kind=kind, limit=limit)
+        rows = [d.to_dict() for d in rt.store.decisions.list(status=status, kind=kind,
+                                                              limit=limit)]
     if as_json:
         print_json(rows)
         return
@@ -51,23 +52,28 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
     Example: decisionops decisions show dec_5a1c…
     """
     with runtime() as rt:
-        decision = rt.store.decision(decision_id)
-        prediction = rt.store.prediction_row(decision["prediction_id"]) or {}
-        plan = rt.store.plan(decision_id) if decision["plan_version"] else None
-        steps = rt.store.plan_steps(decision_id, decision["plan_version"]) if plan else []
-        approvals = rt.store.approvals(decision_id=decision_id)
-        executions = rt.store.executions(decision_id)
-        entries = rt.store.ledger_entries(decision_id)
+        row = rt.store.decisions.get(decision_id)
+        decision = row.to_dict()
+        prediction = rt.store.predictions.row(row.prediction_id) or {}
+        plan = rt.store.plans.get(decision_id) if row.plan_version else None
+        steps = rt.store.plans.steps(decision_id, row.plan_version) if plan else []
+        approvals = [a.to_dict() for a in rt.store.approvals.list(decision_id=decision_id)]
+        executions = [e.to_dict() for e in rt.store.executions.list(decision_id)]
+        entries = rt.store.ledger.entries(decision_id)
+        locked = {s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps} if plan else {}
+        held = rt.approvals.held(row, plan.functions() if plan else ())
     if as_json:
-        print_json({"decision": decision, "prediction": prediction,
-                    "plan": plan.model_dump(mode="json") if plan else None, "steps": steps,
-                    "approvals": approvals, "executions": executions,
+        print_json({"decision": decision, "prediction": prediction, "held": held,
+                    "plan": plan.model_dump(mode="json") if plan else None, "locked": locked,
+                    "steps": steps, "approvals": approvals, "executions": executions,
                     "ledger": [e.model_dump(mode="json") for e in entries]})
         return
     console.print(f"[bold]{decision_id}[/] · {decision['status']} · {decision['kind']} "
                   f"{decision['entity_id']} · expected value {decision['expected_value']}")
     if decision["error"]:
         console.print(f"[red]{decision['error']}[/]")
+    if held:
+        console.print(f"[yellow]on hold:[/] {held}")
     payload = prediction.get("payload", {})
     console.print(f"prediction {decision['prediction_id']}: score {payload.get('score')}, "
                   f"explanation {payload.get('explanation')}")
@@ -84,8 +90,9 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                 after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
                 console.print(f"  {wave_no}. [cyan]{step.function}:{step.id}[/] {step.tool}"
                               f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else ""))
-                console.print(f"       {json.dumps(step.arguments, ensure_ascii=False)}",
-                              highlight=False)
+                console.print(f"       {json.dumps(step.arguments, ensure_ascii=False)}"
+                              + (f"  locked: {', '.join(locked[step.id])}"
+                                 if locked.get(step.id) else ""), highlight=False)
     print_table("approvals", ["id", "function", "plan", "status", "by", "answer"],
                 [[a["id"], a["function"], f"v{a['plan_version']}", a["status"], a["approver"],
                   json.dumps(a["answer"]) if a["answer"] else ""] for a in approvals],

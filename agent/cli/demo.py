@@ -16,12 +16,14 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from agent.approvals import Approver
 from agent.cli._common import console, err_console, fail, print_table, runtime, settings
 from agent.hashing import digest
 from agent.models import ApprovalStatus, Approve, Edit, Reject, TriageAction
 from agent.report.simulate import simulate_and_record
 from agent.sources import read_file
 from agent.store.ledger import verify as verify_chain
+from agent.worker import Worker
 
 __all__ = ["demo", "demo_answer"]
 
@@ -99,47 +101,76 @@ def demo(
         for (action, reason), n in sorted(reasons.items()):
             console.print(f"  {action:<5} {reason:<20} {n}")
         console.rule("[bold]3. plan and route")
-        todo = len(rt.store.actionable_without_decision())
+        worker = Worker(rt, batch=100)
+        todo = rt.store.predictions.queue_depth()
+        started, errors = 0, []
         with _progress() as progress:
             task = progress.add_task("starting decisions", total=todo)
-            started = rt.start_actionable(progress=lambda n: progress.advance(task, n))
-        waiting = rt.store.approvals(status=ApprovalStatus.PENDING.value, limit=100_000)
-        console.print(f"{len(started.started)} decisions started; {len(waiting)} approval "
-                      "requests waiting")
+            while True:
+                report = worker.tick()
+                started += report.started
+                errors += report.errors
+                progress.advance(task, report.started)
+                if not report.started:
+                    break
+        waiting = rt.store.approvals.list(status=ApprovalStatus.PENDING.value, limit=100_000)
+        console.print(f"{started} decisions started; {len(waiting)} approval requests waiting")
         print_table("approval requests (first 8)", ["id", "function", "steps", "why asked"],
-                    [[a["id"], a["function"],
-                      ", ".join(s["id"] for s in a["request"]["steps"]), a["reason"]]
+                    [[a.id, a.function, ", ".join(s.id for s in a.request.steps), a.reason]
                      for a in waiting[:8]], empty="none waiting")
         console.rule("[bold]4. approvals")
         if not interactive:
             console.print("[yellow]answering as the bundled demo approvers (demo personas, not "
-                          "people); use --interactive to answer yourself[/]")
-        answered = Counter()
+                          "people, registered as approvers); use --interactive to answer "
+                          "yourself[/]")
+        personas = _personas(rt)
+        answered: Counter[tuple[str, str]] = Counter()
         for row in waiting:
-            request = row["request"]
-            prediction = rt.store.prediction(
-                rt.store.decision(row["decision_id"])["prediction_id"]).model_dump(mode="json")
+            request = row.request.model_dump(mode="json")
+            prediction = rt.store.predictions.get(
+                rt.store.decisions.get(row.decision_id).prediction_id).model_dump(mode="json")
             answer = (_ask(request, prediction) if interactive
                       else demo_answer(request, prediction))
             if answer is None:
                 continue
-            approver = rt.policies.get(row["function"]).approvers[0]
-            rt.approvals.answer(row["id"], answer, approver=approver)
-            answered[(row["function"], answer.type)] += 1
+            rt.approvals.answer(row.id, answer, by=personas[row.function])
+            answered[(row.function, answer.type)] += 1
         for (function, kind), n in sorted(answered.items()):
             console.print(f"  {function:<13} {kind:<8} {n}")
         console.rule("[bold]5. execute")
-        todo = len({a["decision_id"] for a in rt.store.answered_unapplied()})
+        todo = len(rt.store.approvals.decisions_with_answers(limit=100_000))
         with _progress() as progress:
             task = progress.add_task("executing approved steps", total=todo)
-            applied = rt.apply_answers(progress=lambda n: progress.advance(task, n))
-        for error in started.errors + applied.errors:
+            while True:
+                report = worker.tick()
+                errors += report.errors
+                progress.advance(task, report.resumed)
+                if not report.did_work:
+                    break
+        for error in errors:
             err_console.print(f"  [yellow]![/] {error}", highlight=False)
         console.rule("[bold]6. outcomes (SIMULATED)")
         sim = simulate_and_record(rt.store, actor="demo", seed=0)
         console.print(f"[yellow]simulated, not observed:[/] {len(sim.recorded)} new outcomes "
                       f"({sim.treated} treated, {sim.control} control group)")
         _summary(rt)
+
+
+def _personas(rt: Any) -> dict[str, Approver]:
+    """function → the demo persona who answers for it: the function's first approver in
+    the policies, registered as an approver user (once) so it answers under the same
+    rules as anyone."""
+    out: dict[str, Approver] = {}
+    for function, policy in sorted(rt.policies.functions.items()):
+        name = policy.approvers[0]
+        functions = sorted(f for f, p in rt.policies.functions.items() if name in p.approvers)
+        user = rt.store.users.get(name)
+        if user is None:
+            rt.store.users.create(name, role="approver", functions=functions, actor="demo")
+            user = rt.store.users.get(name)
+        out[function] = Approver(name=user["name"], role=user["role"],
+                                 functions=tuple(user["functions"]), channel="cli")
+    return out
 
 
 def _progress() -> Progress:
@@ -149,7 +180,7 @@ def _progress() -> Progress:
 
 def _summary(rt: Any) -> None:
     console.rule("[bold]summary")
-    triage = rt.store.triage_counts()
+    triage = rt.store.predictions.triage_counts()
     total = sum(triage.values())
     acted = sum(n for (a, _), n in triage.items() if a == TriageAction.ACT.value)
     console.print(f"predictions in: {total}; acted on: {acted}; dropped by triage: "
@@ -160,23 +191,23 @@ def _summary(rt: Any) -> None:
     held = sum(n for (a, _), n in triage.items() if a == TriageAction.HOLD.value)
     if held:
         console.print(f"held out as the control group (not acted on, to measure uplift): {held}")
-    approvals = rt.store.approval_counts()
+    approvals = rt.store.approvals.counts()
     functions = sorted({f for f, _ in approvals})
     statuses = sorted({s for _, s in approvals})
     print_table("approvals by function", ["function", *statuses],
                 [[f, *(approvals.get((f, s), 0) for s in statuses)] for f in functions])
-    steps = rt.store.step_counts()
+    steps = rt.store.executions.step_counts()
     console.print("steps: " + ", ".join(f"{k} {v}" for k, v in sorted(steps.items())))
-    decisions = rt.store.decision_counts()
+    decisions = rt.store.decisions.counts()
     console.print("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(decisions.items())))
-    rows = rt.store.decisions(limit=100_000)
-    covered = sum(d["expected_value"] or 0 for d in rows if d["status"] == "completed")
-    at_stake = sum(d["expected_value"] or 0 for d in rows)
+    rows = rt.store.decisions.list(limit=100_000)
+    covered = sum(d.expected_value or 0 for d in rows if d.status == "completed")
+    at_stake = sum(d.expected_value or 0 for d in rows)
     console.print(f"expected value covered: {covered:,.0f} of {at_stake:,.0f} acted on "
                   f"({covered / at_stake:.0%})" if at_stake else "expected value covered: 0")
     report = verify_chain(rt.store.engine)
     console.print(f"ledger: {report.entries} entries, "
-                  + ("[green]verifies[/]" if report.ok else f"[red]BROKEN at {report.first_bad_seq}[/]"))
+                  + ("[green]verifies[/]" if report.ok else f"[red]BROKEN: {report.problem}[/]"))
     console.print("next: decisionops decisions list · decisionops approvals list · "
                   "decisionops decisions show <id> · decisionops report --since 30d "
                   "--out report.html")

@@ -141,7 +141,7 @@ def list_(decision: Annotated[str | None, typer.Option(help="Only this decision'
     Example: decisionops ledger list --decision dec_5a1c…
     """
     with runtime() as rt:
-        entries = rt.store.ledger_entries(decision, limit=limit)
+        entries = rt.store.ledger.entries(decision, limit=limit)
     if as_json:
         print_json([e.model_dump(mode="json") for e in entries])
         return
@@ -176,7 +176,7 @@ def archive(
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err_console,
                       transient=True, disable=as_json) as progress:
             task = progress.add_task("archiving ledger entries", total=None)
-            while (done := rt.store.archive_ledger(
+            while (done := rt.store.ledger.archive(
                     cutoff, max_entries=rt.settings.ledger_segment_entries))["segments"]:
                 for key in totals:
                     totals[key] += done[key]

@@ -223,7 +223,7 @@ def list_(
         except ValueError as exc:
             raise fail(f"--since: {exc}") from None
     with open_store() as store:
-        rows = store.outcome_list(since=start, kind=kind, arm=arm, limit=limit)  # type: ignore[arg-type]
+        rows = store.outcomes.outcome_list(since=start, kind=kind, arm=arm, limit=limit)  # type: ignore[arg-type]
     if as_json:
         print_json(rows)
         return

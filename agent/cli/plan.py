@@ -23,10 +23,10 @@ _RAW_PREVIEW = 400
 
 def _versions(store: Store, decision_id: str, version: int | None) -> list[dict[str, Any]]:
     try:
-        store.decision(decision_id)
+        store.decisions.get(decision_id)
     except NotFoundError as exc:
         raise fail(f"decision_id: {exc.message}") from None
-    rows = store.plan_records(decision_id)
+    rows = store.plans.records(decision_id)
     if version is not None:
         rows = [r for r in rows if r["version"] == version]
         if not rows:
@@ -54,9 +54,9 @@ def explain(
     store = Store.open(settings().resolved_database_url)
     try:
         rows = _versions(store, decision_id, version)
-        calls = [c for c in store.llm_calls(decision_id)
+        calls = [c for c in store.llm.llm_calls(decision_id)
                  if version is None or c["plan_version"] == version]
-        events = [e for e in store.ledger_entries(decision_id)
+        events = [e for e in store.ledger.entries(decision_id)
                   if e.event.startswith("planner.")]
     finally:
         store.close()

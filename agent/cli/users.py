@@ -74,7 +74,7 @@ def list_(as_json: Json = False) -> None:
     Example: decisionops users list --json
     """
     with runtime() as rt:
-        rows = rt.store.users()
+        rows = rt.store.users.list()
     if as_json:
         print_json(rows)
         return
@@ -91,7 +91,7 @@ def revoke(name: Name, as_json: Json = False) -> None:
     Example: decisionops users revoke dana
     """
     with runtime() as rt:
-        count = rt.store.revoke_user(name, actor=_actor())
+        count = rt.store.users.revoke(name, actor=_actor())
     if as_json:
         print_json({"name": name, "tokens_revoked": count})
         return

@@ -54,7 +54,7 @@ def export_rows(store: Store, *, since: datetime | None = None,
     """The rows and their columns (name, type), feature columns last, sorted."""
     success = set(success_labels)
     rows, features = [], set()
-    for r in store.training_rows(since=since):
+    for r in store.outcomes.training_rows(since=since):
         payload = r["payload"]
         arm = r["arm"] or ("treated" if r["decision_id"] else "control")
         row = {"prediction_id": r["prediction_id"], "kind": payload["kind"],

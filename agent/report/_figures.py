@@ -140,20 +140,20 @@ class ReportData(_Row):
 def build_report(store: Store, *, since: datetime, until: datetime | None = None,
                  success_labels: Sequence[str] = SUCCESS_LABELS) -> ReportData:
     until = until or utcnow()
-    outcomes = store.outcome_list(since=since, until=until)
+    outcomes = store.outcomes.outcome_list(since=since, until=until)
     latest: dict[str, dict[str, Any]] = {}
     for o in outcomes:  # newest first: the first one per prediction is its latest
         latest.setdefault(o["prediction_id"], o)
-    value, uplift = _value_and_uplift(store.decision_totals(since=since, until=until),
+    value, uplift = _value_and_uplift(store.outcomes.decision_totals(since=since, until=until),
                                       list(latest.values()), set(success_labels))
     return ReportData(
         generated_at=utcnow(), since=since, until=until, success_labels=list(success_labels),
         ci_method=CI_METHOD, outcomes=len(outcomes),
         simulated_outcomes=sum(1 for o in outcomes if o["source"].startswith("simulated")),
         value=value, uplift=uplift,
-        approvals=_latency(store.approval_times(since=since, until=until)),
-        tools=_tools(store.execution_totals(since=since, until=until)),
-        llm=_llm(store.llm_call_rows(since=since, until=until)))
+        approvals=_latency(store.outcomes.approval_times(since=since, until=until)),
+        tools=_tools(store.outcomes.execution_totals(since=since, until=until)),
+        llm=_llm(store.outcomes.llm_call_rows(since=since, until=until)))
 
 
 def _value_and_uplift(totals: list[dict[str, Any]], outcomes: list[dict[str, Any]],

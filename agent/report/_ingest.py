@@ -100,7 +100,7 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
     good, unmatched = parsed
     rows_read = len(good) + len({u.row for u in unmatched})
     now = now or utcnow()
-    subjects = store.outcome_subjects(
+    subjects = store.outcomes.outcome_subjects(
         keys=[(r.kind, r.entity_id) for _, _, r in good
               if r.kind and r.entity_id and not (r.decision_id or r.prediction_id)],
         prediction_ids=[r.prediction_id for _, _, r in good if r.prediction_id],
@@ -135,7 +135,7 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
         first_of[new.id] = new
         rows_of[new.id] = (number, line)
         pending.append(new)
-    saved = store.save_outcomes(pending, actor=actor)
+    saved = store.outcomes.save_outcomes(pending, actor=actor)
     for oid, message in saved.conflicts.items():
         number, line = rows_of[oid]
         unmatched.append(UnmatchedRow(row=number, line=line, field="value_realized",

@@ -80,7 +80,7 @@ def simulate_and_record(store: Store, *, actor: str, seed: int = 0,
                         ) -> OutcomeImport:
     """Simulate outcomes for every treated or control prediction that has none yet and
     record them (source ``simulated:seed-<n>``). Repeating it adds nothing new."""
-    rows = simulate_outcomes(store.unrecorded_subjects(), as_of=as_of or utcnow(), seed=seed,
+    rows = simulate_outcomes(store.outcomes.unrecorded_subjects(), as_of=as_of or utcnow(), seed=seed,
                              treatment_effect=treatment_effect)
     return record_outcomes(store, rows, source=f"simulated:seed-{seed}", actor=actor,
                            now=as_of)

@@ -1,0 +1,96 @@
+"""``decisionops holds``: pause acting on an entity, a playbook or a business function.
+
+A hold is the approval service's (``agent.approvals``): while it is in force, triage
+drops new predictions about a held entity or playbook, workers apply no recorded answer
+and start no step for work it covers; releasing it lets that work carry on. Placing
+and releasing are ledger entries.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from agent.chat._commands import parse_when
+from agent.cli._common import console, fail, print_json, print_table, runtime
+from agent.errors import InvalidInputError
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Operator holds: add, list, release.\n\n"
+                  "Example: decisionops holds add ACC-10023 --until +2d --reason 'disputed invoice'")
+
+Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@app.command("add")
+def add(target: Annotated[str, typer.Argument(
+            help="An entity id (ACC-10023), a playbook (churn-retention) or a business "
+                 "function (finance).")],
+        until: Annotated[str, typer.Option(help="Until when: a date (2026-12-01), a time "
+                                                "(2026-12-01T09:00Z) or relative (+4h, +2d).")],
+        reason: Annotated[str, typer.Option(help="Why; recorded and shown.")] = "",
+        as_json: Json = False) -> None:
+    """Hold an entity, playbook or function until a time.
+
+    Example: decisionops holds add finance --until +1d --reason "month-end close"
+    """
+    try:
+        when = parse_when(until, datetime.now(UTC))
+    except InvalidInputError as exc:
+        raise fail(f"--until: {exc.message.removeprefix('until: ')}") from None
+    with runtime() as rt:
+        try:
+            hold = rt.approvals.hold(target, until=when, reason=reason or "operator hold",
+                                     actor=_actor())
+        except InvalidInputError as exc:
+            raise fail(f"--until: {exc.message.removeprefix('until: ')}") from None
+    if as_json:
+        print_json(hold.to_dict())
+        return
+    console.print(f"hold #{hold.id} on {hold.target_type} {hold.target} until "
+                  f"{hold.until:%Y-%m-%d %H:%M}Z")
+
+
+@app.command("list")
+def list_(all_: Annotated[bool, typer.Option("--all", help="Released and expired too.")] = False,
+          as_json: Json = False) -> None:
+    """List holds (active ones unless --all).
+
+    Example: decisionops holds list --json
+    """
+    with runtime() as rt:
+        rows = rt.store.holds.list(active_only=not all_)
+    if as_json:
+        print_json([h.to_dict() for h in rows])
+        return
+    print_table("holds", ["id", "type", "target", "until", "reason", "by", "released"],
+                [[h.id, h.target_type, h.target, f"{h.until:%Y-%m-%d %H:%M}", h.reason,
+                  h.created_by, h.released_at and f"{h.released_at:%Y-%m-%d %H:%M}"]
+                 for h in rows], empty="no active holds")
+
+
+@app.command("release")
+def release(target: Annotated[str, typer.Argument(help="The held entity, playbook or function.")],
+            as_json: Json = False) -> None:
+    """Release the active holds on a target; the work they held carries on.
+
+    Example: decisionops holds release ACC-10023
+    """
+    with runtime() as rt:
+        released = rt.approvals.release(target, actor=_actor())
+    if as_json:
+        print_json({"target": target, "released": released})
+        return
+    console.print(f"released {', '.join(f'#{i}' for i in released)} on {target}" if released
+                  else f"no active hold on {target}")
