@@ -17,6 +17,7 @@ from agent.models import Approve
 from agent.runtime import Runtime
 from agent.settings import Settings
 from tests.graphs.conftest import churn, pending, start
+from tests.support import answer
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -42,7 +43,7 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
 def test_a_decision_is_one_trace_across_the_approval_wait(rt: Runtime) -> None:
     decision = start(rt, churn()).decision_id
     for function, request in pending(rt, decision).items():
-        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
     spans = _EXPORTER.get_finished_spans()
     legs = [s for s in spans if s.name.startswith("decision ")]
     assert [s.name for s in legs] == ["decision start", "decision resume", "decision resume"]
@@ -59,7 +60,7 @@ def test_a_decision_is_one_trace_across_the_approval_wait(rt: Runtime) -> None:
 def test_no_secret_or_argument_value_in_any_span(rt: Runtime) -> None:
     decision = start(rt, churn()).decision_id
     for function, request in pending(rt, decision).items():
-        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
     dump = repr([(s.name, dict(s.attributes or {}), [e.attributes for e in s.events])
                  for s in _EXPORTER.get_finished_spans()])
     assert "sk-canary" not in dump
@@ -74,7 +75,7 @@ def test_metrics_count_work_and_read_gauges_from_the_store(rt: Runtime) -> None:
     assert 'decisionops_approvals_pending{function="finance"} 1.0' in text
     assert 'decisionops_predictions_ingested_total{source_kind="test"} 1.0' in text
     for function, request in pending(rt, decision).items():
-        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
     text = generate_latest(rt.metrics.registry).decode()
     assert 'decisionops_decisions_finished_total{status="completed"} 1.0' in text
     assert 'decisionops_tool_calls_total{outcome="ok",tool="finance.issue_credit"} 1.0' in text

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.housekeeping import expire_and_alert, poll_source, prune_checkpoints
+from agent.housekeeping import poll_source, prune_checkpoints, sla_sweep
 from agent.models import Approve, utcnow
 from agent.runtime import Runtime
 from agent.settings import Settings, SourceConfig
 from agent.worker import Worker
 from tests.graphs.conftest import churn, pending
+from tests.support import answer
 
 HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,features,observed_at\n"
 ROW = ('{id},churn-gbm,churn,account,{account},0.91,{value},'
@@ -44,11 +45,11 @@ def test_tick_triages_starts_and_applies_answers(rt: Runtime) -> None:
     worker = Worker(rt, poll_seconds=0.01)
     report = worker.tick()
     assert (report.triaged, report.started, report.errors) == (3, 3, [])
-    for approval in rt.store.approvals(status="pending"):
-        rt.answer(approval["id"], Approve(), approver="raj@sales", apply=False)
+    for approval in rt.store.approvals.list(status="pending"):
+        answer(rt, approval.id, Approve(), approver_name="raj@sales", apply=False)
     report = worker.tick()
     assert report.resumed == 3
-    assert {d["status"] for d in rt.store.decisions()} == {"completed"}
+    assert {d.status for d in rt.store.decisions.list()} == {"completed"}
     assert not worker.tick().did_work
 
 
@@ -56,22 +57,22 @@ def test_sla_reminds_escalates_once_and_expires_by_policy(rt: Runtime) -> None:
     rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], value=10_000, segment="mid_market")],
               source="test")
     Worker(rt).tick()
-    (request,) = rt.store.approvals(status="pending")
-    start = request["requested_at"]
-    span = request["deadline"] - start
-    assert expire_and_alert(rt, start + span * 0.1) == {"reminded": 0, "escalated": 0,
+    (request,) = rt.store.approvals.list(status="pending")
+    start = request.requested_at
+    span = request.deadline - start
+    assert sla_sweep(rt, start + span * 0.1) == {"reminded": 0, "escalated": 0,
                                                         "expired": 0}
-    assert expire_and_alert(rt, start + span * 0.6)["reminded"] == 1
-    assert expire_and_alert(rt, start + span * 0.7)["reminded"] == 0  # once only
-    assert expire_and_alert(rt, start + span * 0.9)["escalated"] == 1
-    assert expire_and_alert(rt, start + span * 1.01)["expired"] == 1
-    assert rt.store.approval(request["id"])["status"] == "expired"
+    assert sla_sweep(rt, start + span * 0.6)["reminded"] == 1
+    assert sla_sweep(rt, start + span * 0.7)["reminded"] == 0  # once only
+    assert sla_sweep(rt, start + span * 0.9)["escalated"] == 1
+    assert sla_sweep(rt, start + span * 1.01)["expired"] == 1
+    assert rt.store.approvals.get(request.id).status == "expired"
     Worker(rt).tick()  # the worker applies the expiry like any answer: rejected by default
-    decision = rt.store.decision(request["decision_id"])
-    assert decision["status"] == "completed"
+    decision = rt.store.decisions.get(request.decision_id)
+    assert decision.status == "completed"
     assert sorted(e.tool for e in rt.enterprise.effects()) == [
         "notify.send", "notify.send", "support.open_ticket"]  # two alerts, then the auto part
-    events = [e.event for e in rt.store.ledger_entries(request["decision_id"])]
+    events = [e.event for e in rt.store.ledger.entries(request.decision_id)]
     assert {"approval.reminder", "approval.escalation", "approval.expired"} <= set(events)
 
 
@@ -79,20 +80,20 @@ def test_a_human_answer_wins_over_a_racing_expiry(rt: Runtime) -> None:
     rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], value=10_000, segment="mid_market")],
               source="test")
     Worker(rt).tick()
-    (request,) = rt.store.approvals(status="pending")
-    rt.answer(request["id"], Approve(), approver="raj@sales", apply=False)
-    late = request["deadline"] + timedelta(hours=1)
-    assert expire_and_alert(rt, late)["expired"] == 0
-    assert rt.store.approval(request["id"])["status"] == "approved"
+    (request,) = rt.store.approvals.list(status="pending")
+    answer(rt, request.id, Approve(), approver_name="raj@sales", apply=False)
+    late = request.deadline + timedelta(hours=1)
+    assert sla_sweep(rt, late)["expired"] == 0
+    assert rt.store.approvals.get(request.id).status == "approved"
 
 
 def test_retention_prunes_checkpoints_and_keeps_the_record(rt: Runtime) -> None:
     rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], value=10_000, segment="mid_market")],
               source="test")
     Worker(rt).tick()
-    (request,) = rt.store.approvals(status="pending")
-    rt.answer(request["id"], Approve(), approver="raj@sales")
-    decision_id = request["decision_id"]
+    (request,) = rt.store.approvals.list(status="pending")
+    answer(rt, request.id, Approve(), approver_name="raj@sales")
+    decision_id = request.decision_id
     config = rt.engine.config(decision_id)
     assert rt.graph.get_state(config).values
     assert prune_checkpoints(rt)["pruned"] == 0  # finished just now: kept
@@ -100,9 +101,9 @@ def test_retention_prunes_checkpoints_and_keeps_the_record(rt: Runtime) -> None:
     assert prune_checkpoints(rt, later)["pruned"] == 1
     assert not rt.graph.get_state(config).values
     assert prune_checkpoints(rt, later)["pruned"] == 0
-    assert rt.store.decision(decision_id)["status"] == "completed"
-    assert rt.store.plan(decision_id).steps
-    assert rt.store.ledger_entries(decision_id)
+    assert rt.store.decisions.get(decision_id).status == "completed"
+    assert rt.store.plans.get(decision_id).steps
+    assert rt.store.ledger.entries(decision_id)
 
 
 def test_directory_source_ingests_and_moves_files(rt: Runtime, tmp_path: Path) -> None:
@@ -139,7 +140,7 @@ def test_sql_source_reads_past_its_cursor_on_schedule(rt: Runtime, tmp_path: Pat
                      (account,))
     assert poll_source(rt, source, now + timedelta(seconds=1)) == {"source:scores": 0}  # not due
     assert poll_source(rt, source, now + timedelta(minutes=6)) == {"source:scores": 1}
-    assert rt.store.source_state("scores")["cursor"] == "2026-11-21T08:00:00Z"
+    assert rt.store.ops.source_state("scores")["cursor"] == "2026-11-21T08:00:00Z"
 
 
 def test_two_workers_never_start_one_decision_twice(pg_url: str, tmp_path: Path) -> None:
@@ -150,13 +151,20 @@ def test_two_workers_never_start_one_decision_twice(pg_url: str, tmp_path: Path)
                   for i, acc in enumerate(accounts)], source="test")
         workers = [Worker(a, batch=5), Worker(b, batch=5)]
         reports = []
-        threads = [threading.Thread(target=lambda w=w: reports.append(w.tick()))
-                   for w in workers]
+
+        def drain(worker: Worker) -> None:
+            while True:  # a tick starts one batch; tick until there is no new work
+                report = worker.tick()
+                reports.append(report)
+                if not report.started:
+                    return
+
+        threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         assert sum(r.started for r in reports) == 40
         assert all(not r.errors for r in reports), [r.errors for r in reports]
-        assert len(a.store.decisions(limit=100)) == 40
-        assert len(pending(a, a.store.decisions(limit=1)[0]["id"])) == 1
+        assert len(a.store.decisions.list(limit=100)) == 40
+        assert len(pending(a, a.store.decisions.list(limit=1)[0].id)) == 1

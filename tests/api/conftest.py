@@ -27,6 +27,8 @@ from fastapi.testclient import TestClient
 from agent.api import ServiceSettings, add_user, create_app
 from agent.runtime import Runtime
 from agent.settings import Settings
+from agent.worker import Worker, wait_for
+from tests.support import pending, start_decisions
 
 WEBHOOK_SECRET = "whsec_test_current"
 OLD_WEBHOOK_SECRET = "whsec_test_previous"
@@ -83,13 +85,16 @@ class Service:
         response = self.post("/v1/predictions", "feeder", {"predictions": [record]})
         assert response.status_code == 200, response.text
         self.rt.triage_pending()
-        work = self.rt.start_actionable()
-        assert not work.errors, work.errors
+        start_decisions(self.rt)
         return self.rt.decision_ids([record["id"]])[0]
 
+    def work(self) -> None:
+        """What the service's worker does: apply the answers recorded over HTTP."""
+        while Worker(self.rt).tick().did_work:
+            pass
+
     def pending(self, decision_id: str) -> dict[str, dict[str, Any]]:
-        return {a["function"]: a for a in self.rt.store.approvals(decision_id=decision_id,
-                                                                  status="pending")}
+        return pending(self.rt, decision_id)
 
     def answer(self, user: str, approval: dict[str, Any], verb: str = "approve",
                **body: Any) -> Any:
@@ -97,7 +102,7 @@ class Service:
                          {"plan_hash": approval["plan_hash"], **body})
 
     def refusals(self, decision_id: str) -> list[dict[str, Any]]:
-        return [e.body | {"actor": e.actor} for e in self.rt.store.ledger_entries(decision_id)
+        return [e.body | {"actor": e.actor} for e in self.rt.store.ledger.entries(decision_id)
                 if e.event == "approval.refused"]
 
     def webhook(self, body: bytes, *, delivery: str, secret: str = WEBHOOK_SECRET,
@@ -185,6 +190,19 @@ class Live:
     def auth(self, user: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
+    def pending(self, decision_id: str, functions: int, timeout: float = 30) -> dict[str, Any]:
+        """The decision's pending requests, once the service's worker has asked
+        ``functions`` functions."""
+        assert wait_for(lambda: len(pending(self.rt, decision_id)) == functions, timeout), \
+            pending(self.rt, decision_id)
+        return pending(self.rt, decision_id)
+
+    def settled(self, decision_id: str, timeout: float = 30) -> str:
+        """The decision's status once the worker has applied every answer."""
+        wait_for(lambda: self.rt.store.decisions.get(decision_id).status in (
+            "completed", "failed", "rejected", "compensated", "needs_human"), timeout)
+        return self.rt.store.decisions.get(decision_id).status
+
 
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
@@ -212,7 +230,8 @@ def live_server(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
-    app = make_app(tmp_path / "home")
+    """The service over real HTTP, with its worker loop (answers are applied by it)."""
+    app = make_app(tmp_path / "home", worker_interval_seconds=0.05)
     with live_server(app) as url:
         yield Live(url, app, add_users(app))
 

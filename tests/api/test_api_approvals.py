@@ -1,5 +1,6 @@
 """Answering approvals over the API: the happy paths, and every refusal (each one a 403
-or 409 that changes nothing and is recorded in the ledger)."""
+or 409 that changes nothing and is recorded in the ledger). The API records answers; the
+service's worker applies them (``svc.work()`` here, where the service runs none)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ def test_approve_then_edit_executes_the_edited_arguments(svc: Service) -> None:
     assert edited.json()["status"] == "edited"
     assert edited.json()["decision_status"] == "awaiting_approval"
     done = svc.answer("raj", pending["sales"])
-    assert done.json() | {"pending_approvals": []} == {
+    assert done.json() == {
         "approval_id": pending["sales"]["id"], "status": "approved", "decision_id": decision,
-        "decision_status": "completed", "pending_approvals": [], "applied": True}
+        "decision_status": "awaiting_approval", "pending_approvals": [], "applied": False,
+        "held": None}
+    assert svc.rt.enterprise.effects() == []  # recorded; a worker applies it
+    svc.work()
     (credit,) = svc.rt.enterprise.effects("finance.issue_credit")
     assert credit.arguments["amount"] == 150
     detail = svc.get(f"/v1/decisions/{decision}", "olga").json()
@@ -45,8 +49,9 @@ def test_reject_and_revise(svc: Service) -> None:
     assert rejected.json()["status"] == "rejected"
     revise = svc.answer("dana", pending["finance"], "revise", feedback="smaller credit please")
     assert revise.status_code == 200, revise.text
+    svc.work()
     # The rejection of sales and the revise request re-plan: new version, new requests.
-    assert svc.rt.store.decision(decision)["plan_version"] == 2
+    assert svc.rt.store.decisions.get(decision).plan_version == 2
     assert svc.post(f"/v1/approvals/{pending['sales']['id']}/reject", "raj",
                     {"plan_hash": "0" * 64, "reason": ""}).status_code == 422
 
@@ -66,7 +71,7 @@ def test_validate_reports_the_changes_or_names_the_field(svc: Service) -> None:
     assert unknown.json()["error"]["field"] == "arguments.retention_offer"
     assert svc.post(url, "raj", {"arguments": {}}).status_code == 403  # sees it, not his to answer
     assert svc.post(url, "max", {"arguments": {}}).status_code == 404  # may not even see it
-    assert svc.rt.store.approval(pending["finance"]["id"])["status"] == "pending"
+    assert svc.rt.store.approvals.get(pending["finance"]["id"]).status == "pending"
 
 
 def test_approving_another_functions_step_is_refused_and_recorded(svc: Service) -> None:
@@ -76,7 +81,7 @@ def test_approving_another_functions_step_is_refused_and_recorded(svc: Service) 
     assert response.status_code == 403
     assert response.json()["error"]["reason"] == "wrong_function"
     assert svc.answer("olga", pending["finance"]).status_code == 403  # operators never answer
-    assert svc.rt.store.approval(pending["finance"]["id"])["status"] == "pending"
+    assert svc.rt.store.approvals.get(pending["finance"]["id"]).status == "pending"
     reasons = [(r["actor"], r["reason"]) for r in svc.refusals(decision)]
     assert ("max", "wrong_function") in reasons
     assert svc.rt.enterprise.effects() == []
@@ -104,13 +109,14 @@ def test_deciding_on_a_stale_plan_version_is_refused_and_recorded(svc: Service) 
     # sales asks for a revision; once finance has answered too, version 2 is drafted.
     assert svc.answer("raj", v1["sales"], "revise", feedback="upgrade instead").status_code == 200
     assert svc.answer("dana", v1["finance"]).status_code == 200
+    svc.work()
     v2 = svc.pending(decision)
     assert v2["finance"]["plan_version"] == 2
     late = svc.post(f"/v1/approvals/{v2['finance']['id']}/approve", "dana",
                     {"plan_hash": v1["finance"]["plan_hash"]})
     assert late.status_code == 409 and late.json()["error"]["reason"] == "stale_plan"
     assert [r["reason"] for r in svc.refusals(decision)] == ["stale_plan", "stale_plan"]
-    assert svc.rt.store.approval(v2["finance"]["id"])["status"] == "pending"
+    assert svc.rt.store.approvals.get(v2["finance"]["id"]).status == "pending"
 
 
 def test_identity_comes_from_the_credential_never_the_body(svc: Service) -> None:
@@ -119,7 +125,7 @@ def test_identity_comes_from_the_credential_never_the_body(svc: Service) -> None
                       {"plan_hash": pending["finance"]["plan_hash"], "approver": "dana@finance"})
     assert forged.status_code == 422 and forged.json()["error"]["field"] == "approver"
     assert svc.answer("dana", pending["finance"]).status_code == 200
-    assert svc.rt.store.approval(pending["finance"]["id"])["approver"] == "dana@finance"
+    assert svc.rt.store.approvals.get(pending["finance"]["id"]).approver == "dana@finance"
 
 
 def test_four_eyes_requester_cannot_approve(svc4: Service) -> None:
@@ -129,10 +135,11 @@ def test_four_eyes_requester_cannot_approve(svc4: Service) -> None:
     assert svc4.answer("dana", v1["finance"], "revise",
                        feedback="credit in two parts").status_code == 200
     assert svc4.answer("raj", v1["sales"]).status_code == 200
+    svc4.work()
     v2 = svc4.pending(decision)
     refused = svc4.answer("dana", v2["finance"])
     assert refused.status_code == 403 and refused.json()["error"]["reason"] == "four_eyes"
-    assert svc4.rt.store.approval(v2["finance"]["id"])["status"] == "pending"
+    assert svc4.rt.store.approvals.get(v2["finance"]["id"]).status == "pending"
     assert svc4.answer("omar", v2["finance"]).status_code == 200
     assert ("dana", "four_eyes") in [(r["actor"], r["reason"]) for r in svc4.refusals(decision)]
 
@@ -143,16 +150,17 @@ def test_four_eyes_editor_cannot_also_approve(svc4: Service) -> None:
     proposed = svc4.answer("dana", pending["finance"], "edit",
                            arguments={"goodwill_credit": {"amount": 120}})
     assert proposed.status_code == 200 and proposed.json()["status"] == "proposed"
-    assert svc4.rt.store.approval(pending["finance"]["id"])["status"] == "pending"
+    assert svc4.rt.store.approvals.get(pending["finance"]["id"]).status == "pending"
     own = svc4.answer("dana", pending["finance"])
     assert own.status_code == 403 and own.json()["error"]["reason"] == "four_eyes"
     view = svc4.get(f"/v1/approvals/{pending['finance']['id']}", "omar").json()
     assert view["proposal"]["proposer"] == "dana@finance"
     assert svc4.answer("omar", pending["finance"]).json()["status"] == "edited"
     svc4.answer("raj", pending["sales"])
+    svc4.work()
     (credit,) = svc4.rt.enterprise.effects("finance.issue_credit")
     assert credit.arguments["amount"] == 120  # the second person approved the edit
-    events = [e.event for e in svc4.rt.store.ledger_entries(decision)]
+    events = [e.event for e in svc4.rt.store.ledger.entries(decision)]
     assert "approval.edit_proposed" in events and "approval.refused" in events
 
 

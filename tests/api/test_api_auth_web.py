@@ -32,7 +32,7 @@ def test_api_refuses_missing_wrong_revoked_and_expired_tokens(svc: Service) -> N
     basic = svc.client.get("/v1/approvals", headers={"Authorization": "Basic ZGFuYTp4"})
     assert basic.status_code == 401
     assert svc.get("/v1/me", "dana").json()["functions"] == ["finance"]
-    svc.rt.store.revoke_user("dana", actor="test")
+    svc.rt.store.users.revoke("dana", actor="test")
     assert svc.get("/v1/me", "dana").status_code == 401
     token, token_id = issue_token(svc.rt, "raj", actor="test", expires_days=1)
     headers = {"Authorization": f"Bearer {token}"}
@@ -65,8 +65,8 @@ def test_web_login_session_and_csrf(svc: Service) -> None:
     forged = svc.client.post(f"/inbox/{approval['id']}", data={
         "action": "approve", "plan_hash": approval["plan_hash"], "csrf_token": "wrong"})
     assert forged.status_code == 403
-    assert svc.rt.store.approval(approval["id"])["status"] == "pending"
-    svc.rt.store.revoke_user("dana", actor="test")
+    assert svc.rt.store.approvals.get(approval["id"]).status == "pending"
+    svc.rt.store.users.revoke("dana", actor="test")
     assert svc.client.get("/inbox", follow_redirects=False).status_code == 303  # session ended
 
 
@@ -98,8 +98,8 @@ def test_web_form_answers_go_through_the_same_checks(svc: Service) -> None:
         "arg.goodwill_credit.amount": "120", "arg.goodwill_credit.currency": "EUR"},
         follow_redirects=False)
     assert edit.status_code == 303 and edit.headers["location"].startswith(f"/decisions/{decision}")
-    row = svc.rt.store.approval(pending["finance"]["id"])
-    assert row["status"] == "edited" and row["approved_arguments"]["goodwill_credit"]["amount"] == 120
+    row = svc.rt.store.approvals.get(pending["finance"]["id"])
+    assert row.status == "edited" and row.approved_arguments["goodwill_credit"]["amount"] == 120
     assert [r["reason"] for r in svc.refusals(decision)] == ["wrong_function"]
 
 

@@ -34,13 +34,13 @@ def test_commands_without_an_llm(svc: Service) -> None:
 
 def test_holds_are_honoured_by_triage_and_only_operators_place_them(svc: Service) -> None:
     refused = _say(svc, "dana", "hold ACC-10004 until +2d")
-    assert "operators" in refused and svc.rt.store.holds() == []
+    assert "operators" in refused and svc.rt.store.holds.list() == []
     placed = _say(svc, "olga", "hold ACC-10004 until +2d because key account review")
     assert "Hold #" in placed
     assert _say(svc, "olga", "hold churn-retention until 2099-01-01").startswith("Hold #")
     svc.post("/v1/predictions", "feeder", {"predictions": [churn_record("held-1")]})
     assert "Triaged 1" in _say(svc, "olga", "triage")
-    row = svc.rt.store.prediction_row("held-1")
+    row = svc.rt.store.predictions.row("held-1")
     assert (row["triage_action"], row["triage_reason"]) == ("drop", "hold")
     assert "hold" in _say(svc, "olga", "why ACC-10004")
     assert "Released #" in _say(svc, "olga", "release ACC-10004")
@@ -48,8 +48,8 @@ def test_holds_are_honoured_by_triage_and_only_operators_place_them(svc: Service
     svc.post("/v1/predictions", "feeder",
              {"predictions": [churn_record("after-1", account="ACC-10006")]})
     svc.rt.triage_pending()
-    assert svc.rt.store.prediction_row("after-1")["triage_action"] == "act"
-    events = [e.event for e in svc.rt.store.ledger_entries() if e.event.startswith("hold.")]
+    assert svc.rt.store.predictions.row("after-1")["triage_action"] == "act"
+    events = [e.event for e in svc.rt.store.ledger.entries() if e.event.startswith("hold.")]
     assert events == ["hold.placed", "hold.placed", "hold.released", "hold.released"]
     assert "not a date" in _say(svc, "olga", "hold ACC-1 until someday")
 
@@ -89,6 +89,6 @@ def test_llm_path_uses_tools_and_cannot_approve(tmp_path: Path) -> None:
             approver = llm.requests[-1]["body"]
             assert "hold" not in {t["function"]["name"] for t in approver["tools"]}
             assert "operators" in [m for m in approver["messages"] if m["role"] == "tool"][0]["content"]
-            assert svc.rt.store.holds() == []
+            assert svc.rt.store.holds.list() == []
             assert svc.pending(decision).keys() == {"finance", "sales"}
         assert llm.problems() == []

@@ -23,7 +23,7 @@ def test_native_batch_and_redelivery(svc: Service) -> None:
                             "rows_read": 2}
     again = svc.post("/v1/predictions", "feeder", body)
     assert again.json()["duplicates"] == ["p-1", "p-2"] and again.json()["new"] == []
-    ingested = [e for e in svc.rt.store.ledger_entries() if e.event == "prediction.ingested"]
+    ingested = [e for e in svc.rt.store.ledger.entries() if e.event == "prediction.ingested"]
     assert {e.actor for e in ingested} == {"feeder"}
 
 
@@ -33,7 +33,7 @@ def test_foreign_field_names_through_a_mapping(svc: Service) -> None:
         "id": "pred_id", "entity_id": "acct", "score": "p", "observed_at": "at",
         "defaults": {"model": "churn-gbm", "kind": "churn", "entity_type": "account"}}})
     assert response.status_code == 200, response.text
-    assert svc.rt.store.prediction("m-1").entity_id == "ACC-10004"
+    assert svc.rt.store.predictions.get("m-1").entity_id == "ACC-10004"
 
 
 def test_a_bad_row_refuses_the_whole_body_and_names_it(svc: Service) -> None:

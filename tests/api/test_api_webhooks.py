@@ -16,7 +16,7 @@ def _body(pid: str = "wh-1") -> bytes:
 
 
 def _ingested(svc: Service) -> int:
-    return sum(1 for e in svc.rt.store.ledger_entries() if e.event == "prediction.ingested")
+    return sum(1 for e in svc.rt.store.ledger.entries() if e.event == "prediction.ingested")
 
 
 def test_valid_delivery_is_ingested_once_and_replays_get_the_first_response(svc: Service) -> None:
@@ -56,7 +56,7 @@ def test_bad_signatures_are_refused_and_change_nothing(svc: Service, case: str) 
     assert response.status_code == (422 if case == "no_delivery_id" else 401)
     assert "whsec" not in response.text
     assert _ingested(svc) == 0
-    assert svc.rt.store.delivery("evt-x") is None
+    assert svc.rt.store.webhooks.get("evt-x") is None
 
 
 def test_rotation_accepts_the_previous_secret_and_several_v1_values(svc: Service) -> None:

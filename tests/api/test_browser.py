@@ -39,10 +39,8 @@ def test_approver_edits_and_approves_in_the_browser(live: Live, browser: Any) ->
     with httpx.Client(base_url=live.url) as client:
         assert client.post("/v1/predictions", json={"predictions": [churn_record("web-1")]},
                            headers=live.auth("feeder")).status_code == 200
-        live.rt.triage_pending()
-        (started,) = live.rt.start_actionable().started
-        pending = {a["function"]: a for a in live.rt.store.approvals(
-            decision_id=started.decision_id, status="pending")}
+        (decision,) = live.rt.decision_ids(["web-1"])
+        pending = live.pending(decision, 2)
         sales = pending["sales"]
         assert client.post(f"/v1/approvals/{sales['id']}/approve",
                            json={"plan_hash": sales["plan_hash"]},
@@ -74,8 +72,9 @@ def test_approver_edits_and_approves_in_the_browser(live: Live, browser: Any) ->
     page.locator("#edit-result", has_text="→ 120").wait_for()  # no eval: the CSP forbids it
     assert "goodwill_credit.amount: 200 → 120" in page.locator("#edit-result").inner_text()
     page.get_by_role("button", name="Approve with these changes").click()
-    page.wait_for_url(f"**/decisions/{started.decision_id}**")
-    assert page.locator("#decision-status").inner_text() == "completed"
+    page.wait_for_url(f"**/decisions/{decision}**")
+    # The service's worker applies the answer; the page refreshes until it settles.
+    page.locator("#decision-status", has_text="completed").wait_for()
     executions = page.locator("#executions").inner_text()
     assert "finance.issue_credit" in executions and "succeeded" in executions
     (credit,) = live.rt.enterprise.effects("finance.issue_credit")

@@ -32,6 +32,8 @@ def waiting(shared: Cli) -> dict[str, dict]:
     """A decision waiting on sales and finance."""
     path = shared.cwd / "p.csv"
     path.write_text(HEADER + ROW.format(id="p-1", account="ACC-10004", value=40000))
+    for name, function in (("dana@finance", "finance"), ("raj@sales", "sales")):
+        shared("users", "add", name, "--role", "approver", "--function", function)
     shared("ingest", str(path))
     shared("run", "--once")
     return {a["function"]: a for a in shared.json("approvals", "list")}
@@ -39,12 +41,15 @@ def waiting(shared: Cli) -> dict[str, dict]:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["approvals", "approve", "apr_nope", "--as", "dana@finance"], "no approval 'apr_nope'"),
-    (["approvals", "approve", "{finance}", "--as", "raj@sales"],
-     "raj@sales is not an approver of finance"),
+    (["approvals", "approve", "{finance}", "--as", "nobody"], "--as: 'nobody' is not a "
+     "registered user"),
     (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
       "step.goodwill_credit.amount=900"], "amount: 900 is over the limit of 500"),
     (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
-      "step.goodwill_credit.amount=lots"], "goodwill_credit.arguments.amount"),
+      "step.goodwill_credit.amount=lots"], "--set step.goodwill_credit.amount:"),
+    (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
+      "step.goodwill_credit.account_id=ACC-10005"],
+     "--set step.goodwill_credit.account_id: account_id is locked"),
     (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
       "step.retention_offer.discount_pct=5"], "not part of this approval"),
     (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set", "amount=5"],
@@ -72,6 +77,19 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
     assert message in " ".join(out.stderr.split()), out.stderr
     assert "Traceback" not in out.stderr
     assert _snapshot(cli) == before
+
+
+def test_an_answer_from_someone_not_allowed_is_refused_recorded_and_changes_nothing_else(
+        shared: Cli, waiting: dict[str, dict]) -> None:
+    cli = shared
+    before = _snapshot(cli)
+    out = cli("approvals", "approve", waiting["finance"]["id"], "--as", "raj@sales", code=2)
+    assert "raj@sales approves sales, not finance" in " ".join(out.stderr.split())
+    after = _snapshot(cli)
+    assert after[1:] == before[1:]  # predictions, approvals, decisions as they were
+    refusal = cli.json("ledger", "list")[-1]
+    assert (refusal["event"], refusal["actor"], refusal["body"]["reason"]) == (
+        "approval.refused", "raj@sales", "wrong_function")
 
 
 def test_bad_settings_name_the_setting(cli: Cli) -> None:

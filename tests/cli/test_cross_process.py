@@ -35,6 +35,7 @@ def _enterprise_effects(cli: Cli) -> list[tuple[str, str]]:
 def test_approvals_answered_from_other_processes_resume_the_decision(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     path = _csv(write, ("p-1", "ACC-10004", 40000))
+    cli.approvers("dana@finance", "raj@sales")
     report = cli.json("ingest", str(path), "--format", "csv")
     assert report["ingested"] == 1
     run = cli.json("run", "--once")
@@ -58,6 +59,7 @@ def test_approvals_answered_from_other_processes_resume_the_decision(
 
 def test_recorded_answers_are_applied_by_the_next_run(cli: Cli,
                                                       write: Callable[[str, str], Path]) -> None:
+    cli.approvers("dana@finance", "raj@sales")
     cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
     cli("run", "--once")
     for approval in cli.json("approvals", "list"):
@@ -74,6 +76,7 @@ def _approve_and_crash_at(cli: Cli, write: Callable[[str, str], Path], point: st
     approval's process crashes at ``point``. Returns the sales approval."""
     path = write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004", value=10000)
                  .replace("enterprise", "mid_market"))
+    cli.approvers("raj@sales")
     cli("ingest", str(path))
     cli("run", "--once")
     (sales,) = cli.json("approvals", "list")
@@ -113,7 +116,7 @@ def test_crash_after_the_last_calls_before_the_terminal_record_repeats_no_effect
     sales = _approve_and_crash_at(cli, write, "before_record")
     before = _enterprise_effects(cli)
     shown = cli.json("decisions", "show", sales["decision_id"])
-    assert shown["decision"]["status"] == "awaiting_approval"  # not finished
+    assert shown["decision"]["status"] == "executing"  # not finished
     unrecorded = {e["idempotency_key"] for e in shown["executions"] if e["status"] == "started"}
     assert unrecorded and unrecorded <= {key for _, key in before}
     assert len(before) == len(shown["executions"])  # every call acted, once

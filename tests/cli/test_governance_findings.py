@@ -77,7 +77,6 @@ def _run_until_terminal(cli: Cli, times: int = 4) -> dict[str, Any]:
 # ---------------------------------------------------------------------- finding 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 1: an edit can change a target")
 @pytest.mark.parametrize("change", ["account_id=ACC-99999", "currency=USD"])
 def test_an_edit_cannot_redirect_an_effect_to_another_target(
         cli: Cli, write: Callable[[str, str], Path], change: str) -> None:
@@ -103,7 +102,6 @@ def test_an_edit_cannot_redirect_an_effect_to_another_target(
 # ---------------------------------------------------------------------- finding 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 2: four-eyes only over HTTP")
 def test_four_eyes_holds_on_the_cli_too(cli: Cli, write: Callable[[str, str], Path],
                                         tmp_path: Path) -> None:
     def four_eyes(functions: dict[str, Any]) -> None:
@@ -131,7 +129,6 @@ def test_four_eyes_holds_on_the_cli_too(cli: Cli, write: Callable[[str, str], Pa
     assert answer["approver"] == "omar@finance"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 2: --as is not checked")
 def test_the_cli_answers_only_as_a_registered_approver(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
@@ -142,7 +139,6 @@ def test_the_cli_answers_only_as_a_registered_approver(
     assert cli.json("approvals", "show", finance)["approval"]["status"] == "pending"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 2: no setting refuses CLI answers")
 def test_production_can_refuse_cli_answers(cli: Cli, write: Callable[[str, str], Path]) -> None:
     _users(cli, "dana@finance")
     cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
@@ -157,7 +153,6 @@ def test_production_can_refuse_cli_answers(cli: Cli, write: Callable[[str, str],
 # ---------------------------------------------------------------------- finding 3
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 3: expiry never counts as approved")
 def test_an_expired_request_of_an_on_timeout_approve_function_runs_its_steps(
         cli: Cli, write: Callable[[str, str], Path], tmp_path: Path) -> None:
     def approve_on_timeout(functions: dict[str, Any]) -> None:
@@ -201,7 +196,6 @@ steps:
 """ for i in range(4))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 4: limits are per call only")
 def test_splitting_a_credit_under_the_auto_approve_limit_buys_nothing(
         cli: Cli, write: Callable[[str, str], Path], tmp_path: Path) -> None:
     playbooks = tmp_path / "playbooks"
@@ -220,7 +214,6 @@ def test_splitting_a_credit_under_the_auto_approve_limit_buys_nothing(
 # ---------------------------------------------------------------------- finding 6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 6: holds stop triage only")
 def test_a_hold_on_an_entity_stops_answered_approvals_from_being_applied(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     _users(cli, "dana@finance", "raj@sales")
@@ -242,7 +235,6 @@ def test_a_hold_on_an_entity_stops_answered_approvals_from_being_applied(
     assert events.count("decision.completed") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 6: holds stop triage only")
 def test_a_hold_on_a_function_stops_its_steps_from_starting(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     _users(cli, "dana@finance", "raj@sales")
@@ -265,7 +257,6 @@ def test_a_hold_on_a_function_stops_its_steps_from_starting(
 # ---------------------------------------------------------------------- finding 7
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 7: no after_route recovery")
 def test_a_crash_after_route_leaves_nothing_stuck(cli: Cli,
                                                  write: Callable[[str, str], Path]) -> None:
     _users(cli, "dana@finance", "raj@sales")
@@ -285,7 +276,6 @@ def test_a_crash_after_route_leaves_nothing_stuck(cli: Cli,
     assert len(keys) == len(set(keys)) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 7: no before_mark_applied recovery")
 def test_a_crash_before_answers_are_marked_applied_leaves_nothing_stuck(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     _users(cli, "dana@finance", "raj@sales")

@@ -12,6 +12,9 @@ from agent.models import Prediction
 from agent.runtime import Runtime
 from agent.settings import Settings
 from graphs import StepResult
+from tests.support import answer, approver, pending, start_decisions
+
+__all__ = ["answer", "churn", "failure", "pending", "start", "steps"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -24,6 +27,9 @@ def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
                         database_url=database_url)
     with Runtime(settings, actor="test-worker") as runtime:
         runtime.enterprise.seed()
+        for policy in runtime.policies.functions.values():
+            for name in policy.approvers:
+                approver(runtime, name)  # registered approvers answer, as on every channel
         yield runtime
 
 
@@ -48,17 +54,10 @@ def failure(pid: str = "failure-test-1", *, asset: str, site: str, part: str,
 def start(rt: Runtime, prediction: Prediction) -> StepResult:
     rt.ingest([prediction], source="test")
     rt.triage_pending()
-    work = rt.start_actionable()
-    assert not work.errors, work.errors
-    (result,) = work.started
+    (result,) = start_decisions(rt)
     return result
 
 
-def pending(rt: Runtime, decision_id: str) -> dict[str, dict[str, Any]]:
-    return {a["function"]: a for a in rt.store.approvals(decision_id=decision_id,
-                                                         status="pending")}
-
-
 def steps(rt: Runtime, decision_id: str) -> dict[str, str]:
-    version = rt.store.decision(decision_id)["plan_version"]
-    return {s["step_id"]: s["status"] for s in rt.store.plan_steps(decision_id, version)}
+    version = rt.store.decisions.get(decision_id).plan_version
+    return {s["step_id"]: s["status"] for s in rt.store.plans.steps(decision_id, version)}

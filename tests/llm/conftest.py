@@ -91,7 +91,7 @@ def planner(world: World, openai_server: ScriptedServer) -> Iterator[Factory]:  
         cls = HybridPlanner if hybrid else LLMPlanner
         made.append(cls(client=client, playbooks=world.playbooks, tools=world.tools,
                         policies=world.policies, lookup=lookup or ToolLookup(world.tools),
-                        store=world.store, options=LLMOptions(**{**defaults, **options}),
+                        store=world.store.llm, options=LLMOptions(**{**defaults, **options}),
                         clock=world.clock, actor="test-planner"))
         return made[-1]
 

@@ -20,14 +20,14 @@ def test_token_cap_stops_after_the_call_that_reached_it(world: World, planner: F
     assert draft.plan is not None and draft.plan.planner == "playbook"
     assert draft.record.fallback.startswith("budget: token cap per decision reached: 5500 of 5000")
     assert draft.record.llm_calls == 1  # the overshoot is the one call that crossed the cap
-    entry = next(e for e in world.store.ledger_entries("dec_llm_1")
+    entry = next(e for e in world.store.ledger.entries("dec_llm_1")
                  if e.event == "planner.fallback")
     assert entry.body["cause"] == "budget" and entry.body["tokens"] == 5_500
 
 
 def test_token_cap_counts_earlier_versions_of_the_decision(world: World, planner: Factory,
                                                            openai_server: ScriptedServer) -> None:
-    world.store.record_llm_call(decision_id="dec_llm_1", plan_version=1, purpose="plan",
+    world.store.llm.record_llm_call(decision_id="dec_llm_1", plan_version=1, purpose="plan",
                                 model="gpt-test", prompt_version="p", tokens_in=9_000,
                                 tokens_out=1_000, cost=0.01, latency_ms=5, outcome="ok")
     draft = planner(token_cap=10_000).draft(request(version=2, feedback=("less discount",)))
@@ -37,7 +37,7 @@ def test_token_cap_counts_earlier_versions_of_the_decision(world: World, planner
 
 def test_daily_spend_cap_falls_back_before_any_call(world: World, planner: Factory,
                                                     openai_server: ScriptedServer) -> None:
-    world.store.record_llm_call(decision_id="dec_other", plan_version=1, purpose="plan",
+    world.store.llm.record_llm_call(decision_id="dec_other", plan_version=1, purpose="plan",
                                 model="gpt-test", prompt_version="p", tokens_in=1, tokens_out=1,
                                 cost=5.0, latency_ms=5, outcome="ok", at=world.clock.now())
     draft = planner(daily_spend_cap=5.0).draft(request())
@@ -48,7 +48,7 @@ def test_daily_spend_cap_falls_back_before_any_call(world: World, planner: Facto
 
 def test_spend_of_an_earlier_day_does_not_count(world: World, planner: Factory,
                                                 openai_server: ScriptedServer) -> None:
-    world.store.record_llm_call(decision_id="dec_other", plan_version=1, purpose="plan",
+    world.store.llm.record_llm_call(decision_id="dec_other", plan_version=1, purpose="plan",
                                 model="gpt-test", prompt_version="p", tokens_in=1, tokens_out=1,
                                 cost=5.0, latency_ms=5, outcome="ok", at=world.clock.now())
     world.clock.advance(days=1)  # the planner's day starts after the recorded spend
@@ -65,9 +65,9 @@ def test_spend_cap_stops_mid_draft_and_failed_calls_are_charged(
         "crm__get_account", {"account_id": "ACC-10001"})], usage=(400_000, 50_000)))
     draft = planner(daily_spend_cap=1.0, token_cap=10_000_000).draft(request())
     assert draft.record.fallback.startswith("budget: daily spend cap reached")
-    rows = world.store.llm_calls("dec_llm_1")
+    rows = world.store.llm.llm_calls("dec_llm_1")
     assert [r["outcome"] for r in rows] == ["server_error", "ok"]
     assert rows[0]["tokens_in"] > 0 and rows[0]["cost"] > 0  # a 5xx is charged its prompt
     assert rows[1]["cost"] == (400_000 * 2.0 + 50_000 * 8.0) / 1e6
     assert draft.record.cost == round(rows[0]["cost"] + rows[1]["cost"], 8)
-    assert round(world.store.spend_since(world.clock.now() - timedelta(days=1)), 8) == draft.record.cost
+    assert round(world.store.llm.spend_since(world.clock.now() - timedelta(days=1)), 8) == draft.record.cost

@@ -38,7 +38,7 @@ def test_hit_reuses_the_structure_with_the_new_entity(world: World, planner: Fac
     assert credit["account_id"] == "ACC-10003" and credit["amount"] == 250  # re-rendered
     assert second.plan.decision_id == "dec_llm_2" and second.plan.planner == "llm"
     assert "structure reused from decision dec_llm_1" in second.record.notes[-1]
-    assert world.store.cache_stats() == {"entries": 1, "hits": 1}
+    assert world.store.llm.cache_stats() == {"entries": 1, "hits": 1}
 
 
 def test_misses(world: World, planner: Factory, openai_server: ScriptedServer) -> None:
@@ -71,12 +71,12 @@ def test_an_entry_that_does_not_fit_is_a_miss(world: World, planner: Factory,
     p = planner(cache_ttl_hours=24)
     p.draft(request())
     # A low score: the playbook says 10 → 15; fine. Pin a hand-made entry that cannot fit:
-    entry = world.store.cache_get([entry_key(p._signature(request(), _baseline(world)), [])],
+    entry = world.store.llm.cache_get([entry_key(p._signature(request(), _baseline(world)), [])],
                                   newer_than=world.clock.now().replace(year=2000))
     body = entry["body"]
     # Twice the playbook's value, which for the next prediction is over the limit of 30.
     body["plan"]["steps"][0]["arguments"]["discount_pct"] = 40
-    world.store.cache_put(entry["signature"], kind="churn", playbook="churn-retention",
+    world.store.llm.cache_put(entry["signature"], kind="churn", playbook="churn-retention",
                           planner="llm", body=body, source_decision_id="dec_llm_1")
     openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
         _llm_plan(world, churn("c2", account="ACC-10003"))))]))
@@ -95,7 +95,7 @@ def test_a_hit_needs_no_budget_and_novel_plans_are_not_cached(
     openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(_llm_plan(world)))]))
     p = planner(cache_ttl_hours=24)
     p.draft(request())
-    world.store.record_llm_call(decision_id="dec_other", plan_version=1, purpose="plan",
+    world.store.llm.record_llm_call(decision_id="dec_other", plan_version=1, purpose="plan",
                                 model="gpt-test", prompt_version="p", tokens_in=1, tokens_out=1,
                                 cost=50.0, latency_ms=1, outcome="ok", at=world.clock.now())
     capped = planner(cache_ttl_hours=24, daily_spend_cap=10.0)
@@ -111,7 +111,7 @@ def test_a_hit_needs_no_budget_and_novel_plans_are_not_cached(
     openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(novel))]))
     draft = p.draft(request(prediction, decision="dec_llm_3"))
     assert draft.plan.planner == "llm" and draft.record.fallback is None
-    assert world.store.cache_stats()["entries"] == 1
+    assert world.store.llm.cache_stats()["entries"] == 1
 
 
 def _support_driven(pid: str, account: str) -> Prediction:
@@ -128,7 +128,7 @@ def test_drivers_are_matched_by_what_the_plan_says(world: World, planner: Factor
     openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(steps))]))
     p = planner(cache_ttl_hours=24)
     p.draft(request())
-    entry = world.store.cache_get(
+    entry = world.store.llm.cache_get(
         [entry_key(p._signature(request(), _baseline(world)), ["price_increase_pct"])],
         newer_than=world.clock.now().replace(year=2000))
     assert entry is not None and entry["body"]["drivers"] == ["price_increase_pct"]
@@ -145,7 +145,7 @@ def test_drivers_are_matched_by_what_the_plan_says(world: World, planner: Factor
     hit = p.draft(request(third, decision="dec_llm_3"))
     assert hit.record.cache_hit and len(openai_server.requests) == 2
     assert hit.plan.step("retention_offer").arguments["note"] == "Offer for ACC-10004"
-    assert world.store.cache_stats() == {"entries": 2, "hits": 1}
+    assert world.store.llm.cache_stats() == {"entries": 2, "hits": 1}
     # Adapting re-checks the drivers, whatever key an entry was found under.
     with pytest.raises(Unfit, match="price_increase_pct"):
         adapt(entry["body"], third, None, decision_id="dec_llm_4", version=1)

@@ -85,7 +85,7 @@ def test_a_poisoned_plan_is_not_reused_and_its_step_needs_a_person(
         assert support.needs_human(tickets) is None  # the playbook's ticket stays automatic
     # The clean plans still share one entry: one call for the first, hits for the rest.
     assert hits == 11 and len(openai_server.requests) == 2
-    assert world.store.cache_stats() == {"entries": 1, "hits": 11}
+    assert world.store.llm.cache_stats() == {"entries": 1, "hits": 11}
     # The poisoned prediction's own plan keeps the step, for a person to judge.
     injected = first.plan.step("urgent_ticket")
     assert injected.risk == Risk.HIGH
@@ -104,7 +104,7 @@ def test_a_planted_entry_with_a_novel_step_is_never_served(
     planted = base.model_copy(update={"planner": "llm", "steps": (*base.steps, extra)})
     body = cache_body(planted, base, source)
     signature = p._signature(request(source), base)
-    world.store.cache_put(entry_key(signature, body["drivers"]), kind="churn",
+    world.store.llm.cache_put(entry_key(signature, body["drivers"]), kind="churn",
                           playbook=base.playbook, planner="llm", body=body,
                           source_decision_id="dec_src", at=world.clock.now())
     clean = churn("churn-clean", account="ACC-10003")
@@ -125,7 +125,7 @@ def test_an_entry_of_an_older_body_version_is_not_served(
     body = {**cache_body(base.model_copy(update={"planner": "llm"}), base, source),
             "version": BODY_VERSION - 1}
     body.pop("quoted", None)
-    world.store.cache_put(entry_key(p._signature(request(source), base), []), kind="churn",
+    world.store.llm.cache_put(entry_key(p._signature(request(source), base), []), kind="churn",
                           playbook=base.playbook, planner="llm", body=body,
                           source_decision_id="dec_src", at=world.clock.now())
     clean = churn("churn-clean", account="ACC-10003")
@@ -147,7 +147,7 @@ def test_a_second_ticket_is_novel_and_the_playbooks_own_keeps_its_risk(
     assert draft.plan.planner == "llm"
     assert draft.plan.step("second_ticket").risk == Risk.HIGH
     assert draft.plan.step("proactive_case").risk == Risk.LOW
-    assert world.store.cache_stats()["entries"] == 0  # novel: not cached
+    assert world.store.llm.cache_stats()["entries"] == 0  # novel: not cached
     report = check_bounds(draft.plan, _baseline(world, churn(), "dec_llm_1"), churn(),
                           world.tools, strict=False)
     assert report.novel == ["second_ticket"]
@@ -168,7 +168,7 @@ def test_hybrid_may_add_a_second_ticket_but_a_person_approves_it(
     draft = planner(hybrid=True, cache_ttl_hours=24).draft(request())
     assert draft.plan.planner == "hybrid"
     assert draft.plan.step("urgent_ticket").risk == Risk.HIGH
-    assert world.store.cache_stats()["entries"] == 0
+    assert world.store.llm.cache_stats()["entries"] == 0
 
 
 def _quoting_plan(world: World, prediction: Prediction) -> list[dict[str, Any]]:

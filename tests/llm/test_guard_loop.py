@@ -36,7 +36,7 @@ def test_refused_draft_is_repaired(world: World, planner: Factory,
         ["steps.goodwill_credit.arguments.amount: 100000 is over the limit of 500"]]
     repair = openai_server.requests[1]["body"]["messages"][-1]
     assert repair["role"] == "tool" and "100000 is over the limit of 500" in repair["content"]
-    assert [r["purpose"] for r in world.store.llm_calls("dec_llm_1")] == ["plan", "repair"]
+    assert [r["purpose"] for r in world.store.llm.llm_calls("dec_llm_1")] == ["plan", "repair"]
 
 
 def test_repairs_are_bounded_then_the_playbook_plans(world: World, planner: Factory,
@@ -48,7 +48,7 @@ def test_repairs_are_bounded_then_the_playbook_plans(world: World, planner: Fact
     assert len(draft.record.guard_verdicts) == 3
     assert draft.record.fallback.startswith("guard: the guard refused 3 draft(s)")
     assert "discount_pct: 45 is over the limit of 30" in draft.record.fallback
-    entry = next(e for e in world.store.ledger_entries("dec_llm_1")
+    entry = next(e for e in world.store.ledger.entries("dec_llm_1")
                  if e.event == "planner.fallback")
     assert entry.body["cause"] == "guard" and entry.body["to"] == "playbook"
 

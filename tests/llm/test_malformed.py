@@ -32,7 +32,7 @@ def test_lookup_then_plan_is_recorded_with_tokens_and_cost(
     assert record.cost == round((2500 * 2.0 + 420 * 8.0) / 1e6, 8)
     assert len(record.raw_outputs) == 2 and "erp__get_inventory" in record.raw_outputs[0]
     assert "SKU-42447" in _last_tool_message(openai_server)  # the lookup ran, quoted as data
-    rows = world.store.llm_calls("dec_llm_1")
+    rows = world.store.llm.llm_calls("dec_llm_1")
     assert [(r["purpose"], r["outcome"]) for r in rows] == [("plan", "ok"), ("lookup", "ok")]
     assert all(r["prompt_version"] == record.prompt_version for r in rows)
 
@@ -77,7 +77,7 @@ def test_malformed_calls_are_answered_and_never_executed(
     assert "not valid JSON" in tool_replies[0]
     assert "account_id" in tool_replies[1] and "was not run" in tool_replies[1]
     assert "not a tool you can call" in tool_replies[2]
-    purposes = [r["purpose"] for r in world.store.llm_calls("dec_llm_1")]
+    purposes = [r["purpose"] for r in world.store.llm.llm_calls("dec_llm_1")]
     assert purposes == ["plan", "retry", "retry", "retry"]
 
 
@@ -120,7 +120,7 @@ def test_endless_lookups_are_cut_by_forcing_the_plan_then_fall_back(
     assert all(b["tool_choice"] == forced for b in bodies[2:])
     assert [t["function"]["name"] for t in bodies[2]["tools"]] == ["submit_plan"]
     assert len(bodies) == 5  # 2 lookup rounds + 3 tolerated unusable replies, then stop
-    entry = [e for e in world.store.ledger_entries("dec_llm_1") if e.event == "planner.fallback"]
+    entry = [e for e in world.store.ledger.entries("dec_llm_1") if e.event == "planner.fallback"]
     assert entry and entry[0].body["to"] == "human" and entry[0].body["cause"] == "llm_malformed"
 
 
@@ -132,5 +132,5 @@ def test_transport_failures_fall_back_to_the_playbook(world: World, planner: Fac
     assert draft.plan is not None and draft.plan.planner == "playbook"
     assert draft.record.fallback.startswith("llm_unavailable: rate limited (429) after 3")
     assert draft.record.llm_calls == 3 and world.sleeps == [0.25, 0.5]
-    outcomes = [r["outcome"] for r in world.store.llm_calls("dec_llm_1")]
+    outcomes = [r["outcome"] for r in world.store.llm.llm_calls("dec_llm_1")]
     assert outcomes == ["server_error", "server_error", "rate_limited"]

@@ -50,7 +50,7 @@ def test_auto_switches_to_json_and_remembers(world: World, planner: Factory,
     assert first.record.notes == ["tools output is not supported by the endpoint"]
     second = p.draft(request(other, decision="dec_llm_2"))
     assert second.plan is not None and second.record.notes == []  # json first now
-    assert [r["outcome"] for r in world.store.llm_calls("dec_llm_1")] == ["unsupported", "ok"]
+    assert [r["outcome"] for r in world.store.llm.llm_calls("dec_llm_1")] == ["unsupported", "ok"]
 
 
 def test_auto_switches_to_tools_when_json_is_refused(world: World, planner: Factory,

@@ -19,6 +19,7 @@ from agent.runtime import Runtime
 from agent.settings import Settings
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import churn, plan_args
+from tests.support import answer
 
 PREDICTION = churn("churn-rt-1", account="ACC-10001", score=0.9, value=40_000)
 
@@ -92,16 +93,16 @@ def test_run_with_the_llm_planner_then_explain_and_revise(
     openai_server.play(completion(tool_calls=[call("submit_plan",
                                                    plan_args(_steps(rt, True)))]))
     with Runtime(Settings(planner="llm")) as rt:
-        pending = {a["function"]: a for a in rt.store.approvals(decision_id=decision,
+        pending = {a.function: a.to_dict() for a in rt.store.approvals.list(decision_id=decision,
                                                                  status="pending")}
         assert set(pending) == {"sales", "finance"}
-        rt.answer(pending["finance"]["id"], Approve(), approver="dana@finance")
-        result = rt.answer(pending["sales"]["id"],
+        answer(rt, pending["finance"]["id"], Approve(), approver_name="dana@finance")
+        result = answer(rt, pending["sales"]["id"],
                            Revise(feedback="No credit for this account, please."),
-                           approver="raj@sales")
+                           approver_name="raj@sales")
         assert result.status == "awaiting_approval"
-        assert rt.store.plan(decision).version == 2
-        assert "goodwill_credit" not in {s.id for s in rt.store.plan(decision).steps}
+        assert rt.store.plans.get(decision).version == 2
+        assert "goodwill_credit" not in {s.id for s in rt.store.plans.get(decision).steps}
     user = openai_server.requests[-1]["body"]["messages"][1]["content"]
     assert "No credit for this account, please." in user
     assert 'source="previous_plan"' in user and "goodwill_credit" in user

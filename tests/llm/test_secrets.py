@@ -25,8 +25,8 @@ def test_the_key_never_leaves_the_header(world: World, planner: Factory,
     assert all(r["authorization"] for r in openai_server.requests)
     sinks = [json.dumps([r["body"] for r in openai_server.requests]),
              first.record.model_dump_json(), second.record.model_dump_json(),
-             json.dumps(world.store.llm_calls(), default=str),
-             json.dumps([e.model_dump(mode="json") for e in world.store.ledger_entries()])]
+             json.dumps(world.store.llm.llm_calls(), default=str),
+             json.dumps([e.model_dump(mode="json") for e in world.store.ledger.entries()])]
     with world.store.reading() as conn:
         sinks.append(json.dumps([dict(r._mapping) for r in conn.execute(select(t.plan_cache))],
                                 default=str))

@@ -26,8 +26,6 @@ from agent.store import Store
 from agent.store import _tables as t
 from agent.store.ledger import verify
 
-APPROVAL_EVENTS = {"approval.approved", "approval.edited", "approval.auto_approved"}
-
 
 @dataclass
 class Verdict:
@@ -54,9 +52,11 @@ def check(store: Store, enterprise_db: Path) -> Verdict:
         executions = conn.execute(select(t.executions)).all()
         steps = conn.execute(select(t.plan_steps.c.decision_id, t.plan_steps.c.plan_version,
                                     t.plan_steps.c.step_id, t.plan_steps.c.status)).all()
+        # Every answer that grants approval carries approved_hashes (agent.approvals):
+        # the approver's, the policy's, an expiry's; nothing else does.
         approvals = conn.execute(select(t.ledger.c.decision_id, t.ledger.c.plan_hash,
                                         t.ledger.c.body)
-                                 .where(t.ledger.c.event.in_(APPROVAL_EVENTS))).all()
+                                 .where(t.ledger.c.event.like("approval.%"))).all()
     verdict.decisions = len(decisions)
     started = {d.prediction_id for d in decisions.values()}
     for pid, action in predictions:

@@ -28,6 +28,7 @@ from agent.runtime import Runtime
 from agent.settings import Settings
 from tests.reliability.checker import check
 from tests.reliability.conftest import PrivatePostgres
+from tests.support import approver as register_approver
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
@@ -118,7 +119,7 @@ def _race_approvals(rt: Runtime, stop: threading.Event, stats: dict[str, int]) -
     """Two sales approvers answer every pending request at the same instant."""
     while not stop.is_set():
         try:
-            waiting = rt.store.approvals(function="sales", status="pending", limit=50)
+            waiting = rt.store.approvals.list(function="sales", status="pending", limit=50)
         except Exception:
             time.sleep(0.2)
             continue
@@ -126,12 +127,12 @@ def _race_approvals(rt: Runtime, stop: threading.Event, stats: dict[str, int]) -
             barrier = threading.Barrier(2)
             outcomes: list[str] = []
 
-            def answer(who: str, approval_id: str = row["id"],
+            def answer(who: str, approval_id: str = row.id,
                        barrier: threading.Barrier = barrier, outcomes: list[str] = outcomes
                        ) -> None:
                 barrier.wait()
                 try:
-                    rt.approvals.answer(approval_id, Approve(comment=who), approver=who)
+                    rt.approvals.answer(approval_id, Approve(comment=who), by=register_approver(rt, who))
                     outcomes.append("won")
                 except ConflictError:
                     outcomes.append("conflict")
@@ -165,6 +166,8 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
     with Runtime(settings, actor="fault-suite") as rt:
         predictions = _predictions(rt, int(160 * SCALE), int(60 * SCALE))
         rt.ingest(predictions, source="fault-suite")
+        for who in ("raj@sales", "mia@sales"):
+            register_approver(rt, who)  # registered before the racers start
         tool_faults = {"delay": int(400 * SCALE), "fail_retryable": int(40 * SCALE),
                        "commit_then_fail": int(40 * SCALE)}
         for mode, times in tool_faults.items():

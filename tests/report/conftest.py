@@ -46,15 +46,15 @@ class World:
                             kind=kind, entity_type="account", entity_id=entity, score=score,
                             value_at_stake=stake, features=features or {"region": "EMEA"},
                             observed_at=at), action) for kind, entity, at, action in specs]
-        self.store.ingest([p for p, _ in made], source="test", actor="test")
-        self.store.record_triage([TriageVerdict(
+        self.store.predictions.ingest([p for p, _ in made], source="test", actor="test")
+        self.store.predictions.record_triage([TriageVerdict(
             prediction_id=p.id, action=TriageAction(action), reason=reason or _REASONS[action],
             expected_value=p.expected_value) for p, action in made], actor="test")
         for p, action in made:
             if action == "act":
-                self.store.create_decision(decision_id_for(p.id), p, playbook=None,
-                                           expected_value=p.expected_value, actor="test",
-                                           lease_seconds=60)
+                self.store.decisions.create(decision_id_for(p.id), p, playbook=None,
+                                            expected_value=p.expected_value, owner="test",
+                                            lease_seconds=60)
         return [p for p, _ in made]
 
     def counts(self) -> tuple[int, int]:

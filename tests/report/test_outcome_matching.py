@@ -34,7 +34,7 @@ def test_entity_row_matches_latest_acted_or_held_prediction_within_window(world:
                              source="test", actor="tester")
 
     assert result.unmatched == [] and result.treated == 1
-    [saved] = world.store.outcome_list()
+    [saved] = world.store.outcomes.outcome_list()
     assert saved["prediction_id"] == recent.id != old.id
     assert saved["decision_id"] == decision_id_for(recent.id)
     assert saved["arm"] == "treated"
@@ -136,7 +136,7 @@ def test_a_changed_value_for_a_recorded_outcome_is_a_conflict_not_an_overwrite(
     [problem] = result.unmatched
     assert problem.field == "value_realized" and "not overwritten" in problem.reason
     assert world.counts() == before
-    assert world.store.outcome_list()[0]["value_realized"] == 100
+    assert world.store.outcomes.outcome_list()[0]["value_realized"] == 100
 
 
 def test_control_outcomes_are_recorded_against_the_prediction(world: World) -> None:
@@ -149,9 +149,9 @@ def test_control_outcomes_are_recorded_against_the_prediction(world: World) -> N
          "observed_at": (T0 + timedelta(days=9)).isoformat()}], source="test", actor="tester")
 
     assert (result.treated, result.control, result.unmatched) == (1, 1, [])
-    [control] = world.store.outcome_list(arm="control")
+    [control] = world.store.outcomes.outcome_list(arm="control")
     assert control["prediction_id"] == held.id and control["decision_id"] is None
-    entries = [e for e in world.store.ledger_entries() if e.event == "outcome.recorded"]
+    entries = [e for e in world.store.ledger.entries() if e.event == "outcome.recorded"]
     assert {(e.body["arm"], e.decision_id) for e in entries} == {
         ("control", None), ("treated", decision_id_for(acted.id))}
 
@@ -161,12 +161,12 @@ def test_record_outcome_by_decision_writes_the_outcome_records(world: World) -> 
     outcome = Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
                       value_realized=1200, observed_at=T0 + timedelta(days=2))
 
-    oid = world.store.record_outcome(outcome, actor="api:tester")
+    oid = world.store.outcomes.record_outcome(outcome, actor="api:tester")
 
-    assert world.store.record_outcome(outcome, actor="api:tester") == oid  # idempotent
-    assert [o["id"] for o in world.store.outcome_list()] == [oid]
+    assert world.store.outcomes.record_outcome(outcome, actor="api:tester") == oid  # idempotent
+    assert [o["id"] for o in world.store.outcomes.outcome_list()] == [oid]
     with pytest.raises(ConflictError):
-        world.store.record_outcome(outcome.model_copy(update={"value_realized": 1}),
+        world.store.outcomes.record_outcome(outcome.model_copy(update={"value_realized": 1}),
                                    actor="api:tester")
 
 
@@ -212,6 +212,6 @@ def test_store_subjects_without_outcomes(store: Store, world: World) -> None:
     world.predict("churn", "D1", T0, action="drop")
     record_outcomes(store, [_row("churn", "A1", T0 + timedelta(days=1))], source="t", actor="x")
 
-    assert [s.prediction_id for s in store.unrecorded_subjects()] == [c.id]
-    assert {s.prediction_id for s in store.outcome_subjects(keys=[("churn", "A1")])} == {a.id}
-    assert store.outcome_subjects() == []
+    assert [s.prediction_id for s in store.outcomes.unrecorded_subjects()] == [c.id]
+    assert {s.prediction_id for s in store.outcomes.outcome_subjects(keys=[("churn", "A1")])} == {a.id}
+    assert store.outcomes.outcome_subjects() == []

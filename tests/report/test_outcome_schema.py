@@ -51,7 +51,7 @@ def test_upgrade_copies_legacy_outcomes(tmp_path: Path) -> None:
 
     store = Store.open(url)  # migrates to head
     try:
-        [row] = store.outcome_list()
+        [row] = store.outcomes.outcome_list()
     finally:
         store.close()
 

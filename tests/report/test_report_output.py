@@ -82,7 +82,7 @@ def test_an_empty_period_still_renders_every_chart(world: World, tmp_path: Path)
 def test_simulator_is_deterministic_labelled_and_favours_treated(world: World) -> None:
     world.predict_many([("churn", f"{arm}{i}", T0, "act" if arm == "A" else "hold")
                         for i in range(150) for arm in "AC"], score=0.6)
-    subjects = world.store.unrecorded_subjects()
+    subjects = world.store.outcomes.unrecorded_subjects()
     as_of = T0 + timedelta(days=30)
 
     first = simulate_outcomes(subjects, as_of=as_of, seed=7)
@@ -102,7 +102,7 @@ def test_simulated_treatment_effect_shows_as_uplift(world: World) -> None:
     world.predict_many([("churn", f"{arm}{i}", T0, "act" if arm == "A" else "hold")
                         for i in range(200) for arm in "AC"], score=0.6)
     subjects = [s if s.arm == "control" else _completed(s)
-                for s in world.store.unrecorded_subjects()]
+                for s in world.store.outcomes.unrecorded_subjects()]
     rows = simulate_outcomes(subjects, as_of=T0 + timedelta(days=30), seed=1,
                              treatment_effect=0.5)
     retained = {"treated": 0, "control": 0}

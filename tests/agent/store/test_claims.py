@@ -22,13 +22,12 @@ def _ready(store: Store) -> None:
                               entity_id=f"ACC-{i}", score=0.9, value_at_stake=10_000,
                               observed_at=datetime(2026, 11, 20, tzinfo=UTC))
                    for i in range(N)]
-    store.ingest(predictions, source="test", actor="test")
-    store.record_triage([TriageVerdict(prediction_id=p.id, action=TriageAction.ACT,
+    store.predictions.ingest(predictions, source="test", actor="test")
+    store.predictions.record_triage([TriageVerdict(prediction_id=p.id, action=TriageAction.ACT,
                                        reason="act", playbook="churn-retention")
                          for p in predictions], actor="test")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 finding 11: UniqueViolation in claims")
 def test_racing_claimers_share_the_work_without_errors(pg_url: str) -> None:
     setup = Store.open(pg_url)
     _ready(setup)
@@ -41,7 +40,7 @@ def test_racing_claimers_share_the_work_without_errors(pg_url: str) -> None:
         barrier.wait()
         while True:
             try:
-                got = store.claim_new_decisions(owner=f"worker-{index}", lease_seconds=60,
+                got = store.decisions.claim_new(owner=f"worker-{index}", lease_seconds=60,
                                                 limit=3)
             except Exception as exc:  # what a worker would die of
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])

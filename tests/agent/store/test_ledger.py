@@ -17,7 +17,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
            else f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     store = Store.open(url)
     with store.transaction() as conn:
-        store.record(conn, [Event(actor=f"tester{i}", event="test.event", decision_id="dec_1",
+        store.db.record(conn, [Event(actor=f"tester{i}", event="test.event", decision_id="dec_1",
                                   body={"n": i, "text": "ünïcode"}) for i in range(1, 11)])
     yield store
     store.close()
@@ -36,7 +36,7 @@ def test_untouched_chain_verifies(store: Store) -> None:
 
 def test_appends_from_later_transactions_continue_the_chain(store: Store) -> None:
     with store.transaction() as conn:
-        entries = store.record(conn, [Event(actor="a", event="more")])
+        entries = store.db.record(conn, [Event(actor="a", event="more")])
     assert entries[0].seq == 11
     assert verify(store.engine).ok
 
@@ -91,7 +91,7 @@ def test_concurrent_appenders_keep_one_linear_chain(store: Store) -> None:
 
     def append(i: int) -> None:
         with store.transaction() as conn:
-            store.record(conn, [Event(actor=f"w{i}", event="race", body={"i": i, "j": j})
+            store.db.record(conn, [Event(actor=f"w{i}", event="race", body={"i": i, "j": j})
                                 for j in range(3)])
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -31,7 +31,7 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path, name: str = "ledger") -
 
 def _append(store: Store, n: int, decision_id: str | None = "dec_1") -> None:
     with store.transaction() as conn:
-        store.record(conn, [Event(actor="tester", event="test.event", decision_id=decision_id,
+        store.db.record(conn, [Event(actor="tester", event="test.event", decision_id=decision_id,
                                   body={"n": i, "text": "ünïcode"}) for i in range(n)])
 
 
@@ -71,7 +71,7 @@ def _rewrite(store: Store, seq: int, **changes: Any) -> None:
 
 
 def _archive(store: Store, max_entries: int) -> None:
-    assert store.archive_ledger(utcnow() + timedelta(seconds=1),
+    assert store.ledger.archive(utcnow() + timedelta(seconds=1),
                                 max_entries=max_entries)["segments"] == 1
 
 
@@ -164,7 +164,7 @@ def test_anchor_is_the_head_the_chain_verifies_to(store: Store) -> None:
     assert verify(store.engine, anchors=[empty]).ok  # the empty chain is a prefix of any
 
     taken = anchor(store.engine)
-    entries = store.ledger_entries()
+    entries = store.ledger.entries()
     assert (taken.seq, taken.hash, taken.at) == (4, entries[-1].hash, entries[-1].at)
     assert taken.chain == entries[0].hash
     assert abs(taken.exported_at - utcnow()) < timedelta(minutes=1)

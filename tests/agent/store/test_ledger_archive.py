@@ -25,6 +25,7 @@ from agent.store._engine import _alembic_config
 from agent.store.ledger import verify
 from tests.cli.conftest import Cli
 from tests.graphs.conftest import churn, pending, start
+from tests.support import answer
 
 
 def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -37,12 +38,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Ten entries of two decisions, by four actors, then two without a decision."""
     store = Store.open(_url(request, tmp_path))
     with store.transaction() as conn:
-        store.record(conn, [Event(actor=f"tester{i % 4}", event=f"test.event_{i % 3}",
+        store.db.record(conn, [Event(actor=f"tester{i % 4}", event=f"test.event_{i % 3}",
                                   decision_id=f"dec_{i % 2}", plan_hash="ab" * 32,
                                   body={"n": i, "text": "ünïcode \u2028 line", "x": 1.5})
                             for i in range(1, 11)])
     with store.transaction() as conn:
-        store.record(conn, [Event(actor="ops", event="hold.placed", body={"n": 11}),
+        store.db.record(conn, [Event(actor="ops", event="hold.placed", body={"n": 11}),
                             Event(actor="ops", event="TEST.upper", body={"n": 12})])
     yield store
     store.close()
@@ -63,7 +64,7 @@ def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
 def _archive_all(store: Store, max_entries: int = 10_000) -> int:
     """Archive everything due now, in segments of ``max_entries``; returns the segments."""
     segments = 0
-    while store.archive_ledger(utcnow() + timedelta(seconds=1),
+    while store.ledger.archive(utcnow() + timedelta(seconds=1),
                                max_entries=max_entries)["segments"]:
         segments += 1
     return segments
@@ -89,9 +90,9 @@ def _dump(entries: list) -> list[dict]:
 
 
 def test_archived_chain_verifies_and_reads_the_same(store: Store) -> None:
-    everything = _dump(store.ledger_entries())
-    per_decision = {d: _dump(store.ledger_entries(d)) for d in ("dec_0", "dec_1", "dec_x")}
-    limited = _dump(store.ledger_entries(limit=5))
+    everything = _dump(store.ledger.entries())
+    per_decision = {d: _dump(store.ledger.entries(d)) for d in ("dec_0", "dec_1", "dec_x")}
+    limited = _dump(store.ledger.entries(limit=5))
 
     assert _archive_all(store, max_entries=4) == 3
     assert _segments(store)[0][1:] == (1, 4)
@@ -99,23 +100,23 @@ def test_archived_chain_verifies_and_reads_the_same(store: Store) -> None:
 
     report = verify(store.engine)
     assert (report.ok, report.entries, report.archived) == (True, 12, 12), report
-    assert _dump(store.ledger_entries()) == everything
-    assert {d: _dump(store.ledger_entries(d)) for d in per_decision} == per_decision
-    assert _dump(store.ledger_entries(limit=5)) == limited
-    assert _dump(store.ledger_entries("dec_1", limit=2)) == per_decision["dec_1"][:2]
+    assert _dump(store.ledger.entries()) == everything
+    assert {d: _dump(store.ledger.entries(d)) for d in per_decision} == per_decision
+    assert _dump(store.ledger.entries(limit=5)) == limited
+    assert _dump(store.ledger.entries("dec_1", limit=2)) == per_decision["dec_1"][:2]
 
 
 def test_reads_merge_segments_with_the_rows_still_in_the_table(store: Store) -> None:
-    everything = _dump(store.ledger_entries())
-    assert store.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=7)["entries"] == 7
+    everything = _dump(store.ledger.entries())
+    assert store.ledger.archive(utcnow() + timedelta(seconds=1), max_entries=7)["entries"] == 7
     assert _hot(store) == list(range(8, 13))
-    assert _dump(store.ledger_entries()) == everything
-    assert _dump(store.ledger_entries(limit=9)) == everything[:9]
-    assert _dump(store.ledger_entries("dec_0")) == [e for e in everything
+    assert _dump(store.ledger.entries()) == everything
+    assert _dump(store.ledger.entries(limit=9)) == everything[:9]
+    assert _dump(store.ledger.entries("dec_0")) == [e for e in everything
                                                     if e["decision_id"] == "dec_0"]
     # Later appends continue the chain after the archived part.
     with store.transaction() as conn:
-        store.record(conn, [Event(actor="a", event="more")])
+        store.db.record(conn, [Event(actor="a", event="more")])
     report = verify(store.engine)
     assert (report.ok, report.entries, report.archived) == (True, 13, 7)
 
@@ -135,21 +136,21 @@ def test_rows_another_pass_archives_meanwhile_are_left_to_it(
     def encode_while_another_pass_runs(entries):  # type: ignore[no-untyped-def]
         calls.append(len(entries))
         if len(calls) == 1:  # the first pass, before it takes the lock
-            raced.append(other.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=5))
+            raced.append(other.ledger.archive(utcnow() + timedelta(seconds=1), max_entries=5))
         return real(entries)
 
     monkeypatch.setattr(archive, "encode_segment", encode_while_another_pass_runs)
-    everything = _dump(store.ledger_entries())
-    assert store.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=5)["segments"] == 0
+    everything = _dump(store.ledger.entries())
+    assert store.ledger.archive(utcnow() + timedelta(seconds=1), max_entries=5)["segments"] == 0
     assert raced[0]["entries"] == 5 and [s[1:] for s in _segments(store)] == [(1, 5)]
-    assert _dump(store.ledger_entries()) == everything
+    assert _dump(store.ledger.entries()) == everything
     report = verify(store.engine)
     assert (report.ok, report.entries, report.archived) == (True, 12, 5)
 
 
 def test_only_the_segments_of_a_decision_are_read_for_it(store: Store) -> None:
     with store.transaction() as conn:
-        store.record(conn, [Event(actor="a", event="other", decision_id="dec_late")])
+        store.db.record(conn, [Event(actor="a", event="other", decision_id="dec_late")])
     assert _archive_all(store, max_entries=4) == 4
     ids = [s[0] for s in _segments(store)]
     with store.reading() as conn:
@@ -160,9 +161,9 @@ def test_only_the_segments_of_a_decision_are_read_for_it(store: Store) -> None:
     with store.transaction() as conn:
         conn.execute(update(t.ledger_segments).where(t.ledger_segments.c.first_seq == 1)
                      .values(body=b"not zlib"))
-    assert [e.event for e in store.ledger_entries("dec_late")] == ["other"]
+    assert [e.event for e in store.ledger.entries("dec_late")] == ["other"]
     with pytest.raises(LedgerCorrupt, match=r"segment .* cannot be read") as caught:
-        store.ledger_entries("dec_0")
+        store.ledger.entries("dec_0")
     assert caught.value.seq == 1
 
 
@@ -175,12 +176,12 @@ SEARCHES = [
 
 
 def test_search_finds_archived_entries_as_the_sql_finds_rows(store: Store) -> None:
-    before = [_dump(store.ledger_search(**query)) for query in SEARCHES]
+    before = [_dump(store.ledger.search(**query)) for query in SEARCHES]
     assert any(before[SEARCHES.index({"event": "test_event"})])
-    store.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=8)
-    assert [_dump(store.ledger_search(**query)) for query in SEARCHES] == before
+    store.ledger.archive(utcnow() + timedelta(seconds=1), max_entries=8)
+    assert [_dump(store.ledger.search(**query)) for query in SEARCHES] == before
     _archive_all(store, max_entries=3)
-    assert [_dump(store.ledger_search(**query)) for query in SEARCHES] == before
+    assert [_dump(store.ledger.search(**query)) for query in SEARCHES] == before
 
 
 def test_migration_down_puts_archived_entries_back(store: Store) -> None:
@@ -210,8 +211,8 @@ def _set_segment(store: Store, first_seq: int, **values: object) -> None:
 @pytest.fixture
 def archived(store: Store) -> Store:
     """Segments of entries 1 to 4 and 5 to 8; entries 9 to 12 still in the table."""
-    store.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=4)
-    store.archive_ledger(utcnow() + timedelta(seconds=1), max_entries=4)
+    store.ledger.archive(utcnow() + timedelta(seconds=1), max_entries=4)
+    store.ledger.archive(utcnow() + timedelta(seconds=1), max_entries=4)
     assert [s[1:] for s in _segments(store)] == [(1, 4), (5, 8)]
     return store
 
@@ -283,7 +284,7 @@ def test_a_broken_chain_is_not_archived(store: Store, tamper: str) -> None:
         conn.execute(update(t.ledger).where(t.ledger.c.seq == 3).values(prev_hash="f" * 64)
                      if tamper == "unlink" else delete(t.ledger).where(t.ledger.c.seq == 3))
     with pytest.raises(LedgerCorrupt, match="entry 3") as caught:
-        store.archive_ledger(utcnow() + timedelta(seconds=1))
+        store.ledger.archive(utcnow() + timedelta(seconds=1))
     assert caught.value.seq == 3
     assert _segments(store) == [] and len(_hot(store)) == 12 - (tamper == "delete")
     assert verify(store.engine).first_bad_seq == 3
@@ -327,12 +328,12 @@ def _without_foreign_keys(store: Store, sql: str) -> None:
 def test_deleted_index_row_is_caught_naming_segment_and_decision(archived: Store) -> None:
     """Without the row, the decision's history silently misses that segment's entries."""
     seg = _segments(archived)[1][0]
-    history = [e.seq for e in archived.ledger_entries("dec_1")]
+    history = [e.seq for e in archived.ledger.entries("dec_1")]
     with archived.transaction() as conn:
         conn.execute(delete(t.ledger_segment_decisions).where(
             t.ledger_segment_decisions.c.segment_id == seg,
             t.ledger_segment_decisions.c.decision_id == "dec_1"))
-    assert [e.seq for e in archived.ledger_entries("dec_1")] != history  # the harm
+    assert [e.seq for e in archived.ledger.entries("dec_1")] != history  # the harm
     report = verify(archived.engine)
     assert not report.ok, report
     assert f"archived segment {seg} (entries 5 to 8)" in report.problem
@@ -383,23 +384,23 @@ def test_index_of_an_untouched_archive_verifies(archived: Store) -> None:
 def _finish(rt: Runtime, prediction) -> str:  # type: ignore[no-untyped-def]
     decision_id = start(rt, prediction).decision_id
     for function, request in pending(rt, decision_id).items():
-        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
-    assert rt.store.decision(decision_id)["status"] == "completed"
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    assert rt.store.decisions.get(decision_id).status == "completed"
     return decision_id
 
 
 def _seqs(rt: Runtime, decision_id: str) -> set[int]:
-    return {e.seq for e in rt.store.ledger_entries(decision_id)}
+    return {e.seq for e in rt.store.ledger.entries(decision_id)}
 
 
 def test_entries_of_live_decisions_stay_in_the_table(rt: Runtime) -> None:
-    rt.store.ingest([churn("held-1", account="ACC-10010")], source="test", actor="test")
-    rt.store.record_triage([TriageVerdict(prediction_id="held-1", action=TriageAction.HOLD,
+    rt.store.predictions.ingest([churn("held-1", account="ACC-10010")], source="test", actor="test")
+    rt.store.predictions.record_triage([TriageVerdict(prediction_id="held-1", action=TriageAction.HOLD,
                                           reason="holdout")], actor="test")
     done = _finish(rt, churn("churn-a", account="ACC-10004"))
     waiting = start(rt, churn("churn-b", account="ACC-10005")).decision_id
     later = _finish(rt, churn("churn-c", account="ACC-10006"))
-    everything = _dump(rt.store.ledger_entries())
+    everything = _dump(rt.store.ledger.entries())
 
     assert _archive_all(rt.store) == 1
     hot = set(_hot(rt.store))
@@ -408,28 +409,28 @@ def test_entries_of_live_decisions_stay_in_the_table(rt: Runtime) -> None:
     assert not _seqs(rt, done) & hot
     assert max(_seqs(rt, done)) < min(hot)
     assert _seqs(rt, later) <= hot  # archival takes a prefix of the chain
-    assert _dump(rt.store.ledger_entries()) == everything
+    assert _dump(rt.store.ledger.entries()) == everything
     # The waiting decision carries on: its approved hashes are found, its steps run.
     for function, request in pending(rt, waiting).items():
-        rt.answer(request["id"], Approve(), approver=rt.policies.get(function).approvers[0])
-    assert rt.store.decision(waiting)["status"] == "completed"
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    assert rt.store.decisions.get(waiting).status == "completed"
 
-    everything = _dump(rt.store.ledger_entries())
+    everything = _dump(rt.store.ledger.entries())
     assert _archive_all(rt.store) == 1
     assert _hot(rt.store) == []
     report = verify(rt.store.engine)
     assert report.ok and report.archived == report.entries == len(everything)
-    assert _dump(rt.store.ledger_entries()) == everything
+    assert _dump(rt.store.ledger.entries()) == everything
 
 
 def test_predictions_not_decided_yet_keep_their_entries(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     old = churn("churn-old", account="ACC-10004")
     new = churn("churn-new", account="ACC-10005")
-    store.ingest([old], source="test", actor="test")
-    store.record_triage([TriageVerdict(prediction_id=old.id, action=TriageAction.DROP,
+    store.predictions.ingest([old], source="test", actor="test")
+    store.predictions.record_triage([TriageVerdict(prediction_id=old.id, action=TriageAction.DROP,
                                        reason="below_threshold")], actor="test")
-    store.ingest([new], source="test", actor="importer")
+    store.predictions.ingest([new], source="test", actor="importer")
     ingested = max(_hot(store))
 
     def still_hot() -> bool:
@@ -437,17 +438,18 @@ def test_predictions_not_decided_yet_keep_their_entries(tmp_path: Path) -> None:
         return _hot(store)[0] == ingested
 
     assert still_hot()  # untriaged
-    store.record_triage([TriageVerdict(prediction_id=new.id, action=TriageAction.ACT,
+    store.predictions.record_triage([TriageVerdict(prediction_id=new.id, action=TriageAction.ACT,
                                        reason="act")], actor="test")
     assert still_hot()  # actionable, no decision yet
     decision_id = decision_id_for(new.id)
-    store.create_decision(decision_id, new, playbook=None, expected_value=None, actor="test",
-                          lease_seconds=60)
+    store.decisions.create(decision_id, new, playbook=None, expected_value=None, owner="test",
+                           lease_seconds=60)
     assert still_hot()  # planning
-    assert store.plan_requesters(decision_id, 1) == {"importer"}  # four-eyes still sees it
+    assert store.approvals.requesters(decision_id, 1) == {"importer"}  # four-eyes still sees it
     from agent.models import DecisionStatus
 
-    store.set_status(decision_id, DecisionStatus.NEEDS_HUMAN, fence=None, actor="test")
+    with store.decision_tx(decision_id, fence=None, actor="test", durable=True) as tx:
+        store.decisions.set_status(tx, DecisionStatus.NEEDS_HUMAN)
     _archive_all(store)
     assert _hot(store) == []
     assert verify(store.engine).ok
@@ -459,7 +461,7 @@ def test_predictions_not_decided_yet_keep_their_entries(tmp_path: Path) -> None:
 
 def _plain_entries(store: Store, n: int) -> None:
     with store.transaction() as conn:
-        store.record(conn, [Event(actor="ops", event="test.bulk", body={"i": i})
+        store.db.record(conn, [Event(actor="ops", event="test.bulk", body={"i": i})
                             for i in range(n)])
 
 

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from agent.store import Store
 from agent.store._engine import HEAD_REVISION, current_revision, head_revision
 from agent.store._tables import metadata
+from tests.support import answer, start_decisions
 
 
 def test_known_head_is_the_scripts_head() -> None:
@@ -54,13 +55,13 @@ def test_arguments_by_reference_go_back_to_copies_on_downgrade(
                               features={"segment": "smb"},
                               observed_at="2026-11-20T08:00:00Z")], source="test")
         rt.triage_pending()
-        (result,) = rt.start_actionable().started
-        for request in rt.store.approvals(decision_id=result.decision_id, status="pending"):
-            rt.answer(request["id"], Approve(),
-                      approver=rt.policies.get(request["function"]).approvers[0])
-        assert rt.store.decision(result.decision_id)["status"] == "completed"
-        plan = rt.store.plan(result.decision_id)
-        executed = {e["step_id"]: e["arguments"] for e in rt.store.executions(result.decision_id)}
+        (result,) = start_decisions(rt)
+        for request in rt.store.approvals.list(decision_id=result.decision_id, status="pending"):
+            answer(rt, request.id, Approve(),
+                   approver_name=rt.policies.get(request.function).approvers[0])
+        assert rt.store.decisions.get(result.decision_id).status == "completed"
+        plan = rt.store.plans.get(result.decision_id)
+        executed = {e.step_id: e.arguments for e in rt.store.executions.list(result.decision_id)}
         assert executed and executed == {s.id: s.arguments for s in plan.steps
                                          if s.id in executed}
         command.downgrade(_alembic_config(rt.store.engine), "0005")
