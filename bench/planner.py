@@ -83,7 +83,7 @@ def actionable(home: Path) -> list[Prediction]:
             batch = read_file(SAMPLES / name, "auto", FieldMapping())
             rt.ingest(batch.predictions, source=f"bench:{name}")
         summary = rt.triage_pending()
-        return [rt.store.prediction(v.prediction_id) for v in summary.verdicts
+        return [rt.store.predictions.get(v.prediction_id) for v in summary.verdicts
                 if v.action == TriageAction.ACT]
 
 
