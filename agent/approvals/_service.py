@@ -239,9 +239,11 @@ class ApprovalService:
         if self._metrics is not None:
             waited = (utcnow() - row.requested_at).total_seconds()
             self._metrics.approval_latency.labels(function).observe(waited)
+        result = self._result(row, status.value, decision)
         if self.on_answer is not None:
+            # After the reply is ready: a worker woken in this process competes for the GIL.
             self.on_answer(row.decision_id)
-        return self._result(row, status.value, decision)
+        return result
 
     def check_edit(self, row: ApprovalRow, changes: Mapping[str, Mapping[str, Any]]
                    ) -> dict[str, dict[str, Any]]:

@@ -8,15 +8,17 @@ rules, holds). A deployment may refuse CLI answers altogether (setting ``cli_ans
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.approvals import Approver
 from agent.cli._common import console, fail, print_json, print_table, runtime
 from agent.errors import InvalidInputError
 from agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
-from agent.store import ApprovalRow
+
+if TYPE_CHECKING:
+    from agent.approvals import Approver
+    from agent.store import ApprovalRow
 
 __all__ = ["app"]
 
@@ -106,6 +108,8 @@ def show(approval_id: ApprovalId,
 
 def _approver(rt: Any, name: str) -> Approver:
     """The registered user ``--as`` names (the CLI answers as one, never as a bare name)."""
+    from agent.approvals import Approver
+
     user = rt.store.users.get(name)
     if user is None:
         raise fail(f"--as: {name!r} is not a registered user; the CLI answers as a registered "

@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from agent.chat._commands import parse_when
 from agent.cli._common import console, fail, print_json, print_table, runtime
 from agent.errors import InvalidInputError
 
@@ -45,6 +44,8 @@ def add(target: Annotated[str, typer.Argument(
 
     Example: decisionops holds add finance --until +1d --reason "month-end close"
     """
+    from agent.chat._commands import parse_when
+
     try:
         when = parse_when(until, datetime.now(UTC))
     except InvalidInputError as exc:

@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import openai
 from pydantic import SecretStr
 
 from agent.errors import ConfigError
@@ -39,6 +38,9 @@ from agent.llm._errors import (
     LLMTransportError,
 )
 from agent.models import utcnow
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply", "ToolCall",
            "check_endpoint"]
@@ -138,6 +140,8 @@ class ChatClient:
         return self.config.model
 
     def _openai(self) -> openai.OpenAI:
+        import openai  # loaded on the first call: the playbook planner never needs it
+
         if self._client is None:
             key = self.config.api_key.get_secret_value() if self.config.api_key else "unused"
             self._client = openai.OpenAI(api_key=key, base_url=self.config.base_url,
@@ -165,6 +169,8 @@ class ChatClient:
             request["response_format"] = dict(response_format)
         estimate = _estimate_tokens(request)
         failures = 0
+        import openai
+
         while True:
             meter.before_call()
             started = time.monotonic()

@@ -1,12 +1,20 @@
-"""Run the real ``decisionops`` command in subprocesses, as a user would."""
+"""Run the real ``decisionops`` command as a user would: its ``main`` with the user's
+arguments, environment and working folder, and its output and exit code.
+
+A call runs in a subprocess when it must (a crash point ends the process; tests about
+processes ask for it with ``Cli(..., processes=True)``); otherwise in this process, through
+the same ``agent.cli.main``, which saves the 2 s interpreter start-up per call."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +23,42 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+@contextlib.contextmanager
+def _environment(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    saved, here = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path
+                ) -> subprocess.CompletedProcess[str]:
+    from agent.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with _environment(env, cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:  # what the interpreter would print before exiting 1
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["decisionops", *args], code, out.getvalue(),
+                                       err.getvalue())
+
+
 class Cli:
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, *, processes: bool = False) -> None:
         self.cwd = cwd
+        self.processes = processes
         # A clean configuration, but the switch that refuses real LLM endpoints stays on.
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
@@ -27,9 +68,13 @@ class Cli:
 
     def __call__(self, *args: str, code: int | None = 0, env: dict[str, str] | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=self.cwd,
-                              env={**self.env, **(env or {})}, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        merged = {**self.env, **(env or {})}
+        if self.processes or "DECISIONOPS_CRASH_AT" in merged:
+            proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=self.cwd,
+                                  env=merged, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        else:
+            proc = _in_process(args, merged, self.cwd)
         if code is not None:
             assert proc.returncode == code, (
                 f"decisionops {' '.join(args)} exited {proc.returncode}, expected {code}\n"

@@ -15,6 +15,12 @@ from tests.cli.conftest import Cli
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """Every command in its own process: these tests are about processes."""
+    return Cli(tmp_path, processes=True)
+
 HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,features,observed_at\n"
 ROW = ('{id},churn-gbm,churn,account,{account},0.91,{value},'
        '"{{""segment"": ""enterprise"", ""plan"": ""scale""}}",2026-11-20T08:00:00Z\n')

@@ -49,9 +49,10 @@ def test_loop_picks_up_work_refuses_a_second_loop_and_stops_on_sigterm(
         cli("ingest", str(write("p.csv", HEADER + ROW.format(id="p-1", account="ACC-10004",
                                                             value=10000)
                                 .replace("enterprise", "mid_market"))))
-        decisions = []
-        while not decisions and time.monotonic() < deadline:
-            time.sleep(0.2)
+        decisions: list = []
+        while time.monotonic() < deadline and not (
+                decisions and decisions[0]["status"] == "awaiting_approval"):
+            time.sleep(0.2)  # the running loop triages, plans and asks
             decisions = cli.json("decisions", "list")
         assert decisions and decisions[0]["status"] == "awaiting_approval"
     finally:

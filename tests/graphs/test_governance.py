@@ -1,0 +1,238 @@
+"""The approval service's rules end to end, in process, on SQLite and PostgreSQL: locked
+targets, totals across a decision's steps and across decisions, holds on in-flight work,
+expiry by ``on_timeout``, and four-eyes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.errors import LockedArgumentError, PermissionDenied, ToolArgumentsError
+from agent.housekeeping import sla_sweep
+from agent.models import Approve, Edit, utcnow
+from agent.policy import Total, total_problems
+from agent.runtime import Runtime
+from agent.settings import Settings
+from tests.graphs.conftest import churn, pending, start, steps
+from tests.support import answer, approver
+
+# ---------------------------------------------------------------------- targets
+
+
+@pytest.mark.parametrize("change", [{"account_id": "ACC-10005"}, {"currency": "USD"},
+                                    {"account_id": " ACC-10004 ", "amount": 120}])
+def test_an_edit_may_not_change_what_a_step_acts_on(rt: Runtime, change: dict) -> None:
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    if change.get("account_id") == " ACC-10004 ":
+        # The same account written differently is not a change: the edit goes through.
+        answer(rt, finance["id"], Edit(arguments={"goodwill_credit": change}),
+               approver_name="dana@finance", apply=False)
+        assert rt.store.approvals.get(finance["id"]).approved_arguments["goodwill_credit"][
+            "account_id"] == "ACC-10004"
+        return
+    before = len(rt.store.ledger.entries(decision))
+    with pytest.raises(LockedArgumentError) as err:
+        answer(rt, finance["id"], Edit(arguments={"goodwill_credit": change}),
+               approver_name="dana@finance")
+    assert err.value.field == f"arguments.goodwill_credit.{next(iter(change))}"
+    assert "locked" in err.value.message
+    assert rt.store.approvals.get(finance["id"]).status == "pending"
+    assert len(rt.store.ledger.entries(decision)) == before  # bad input: nothing recorded
+    assert rt.approvals.locked(rt.store.approvals.get(finance["id"]).request) == {
+        "goodwill_credit": ["account_id", "currency"]}
+
+
+# ---------------------------------------------------------------------- totals
+
+
+def test_total_problems_add_up_per_decision_per_target_and_in_all() -> None:
+    from agent.models import Step
+
+    def credit(i: int, account: str, amount: float) -> Step:
+        return Step(id=f"c{i}", function="finance", tool="finance.issue_credit",
+                    arguments={"account_id": account, "amount": amount, "currency": "EUR"})
+
+    steps_ = [credit(1, "A", 60), credit(2, "A", 60), credit(3, "B", 30)]
+    key = lambda s: f"account_id={s.arguments['account_id']}"  # noqa: E731
+    per_decision = Total(tool="finance.issue_credit", sum="amount", per="decision", max=100)
+    assert total_problems([per_decision], steps_, key_of=key)[0].startswith(
+        "steps.c3.arguments.amount: finance.issue_credit amount adds up to 150")
+    per_target = Total(tool="finance.issue_credit", sum="amount", per="entity", max=100,
+                       within_days=30)
+    (problem,) = total_problems([per_target], steps_, key_of=key)
+    assert "adds up to 120 for account_id=A" in problem and "within 30 days" in problem
+    assert total_problems([per_target], steps_, key_of=key,
+                          used=lambda total, target: 80 if target.endswith("B") else 0)[1]
+    everything = Total(tool="finance.issue_credit", sum="amount", per="all", max=1000)
+    assert "900 used already" in total_problems([everything], steps_, key_of=key,
+                                                used=lambda total, target: 900)[0]
+
+
+def _split_playbook(folder: Path, parts: int, amount: float) -> Path:
+    steps_ = [{"id": f"credit_{i}", "function": "finance", "tool": "finance.issue_credit",
+               "risk": "medium", "arguments": {"account_id": "{{ prediction.entity_id }}",
+                                               "amount": amount, "currency": "EUR",
+                                               "reason": f"part {i}"}} for i in range(parts)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "churn.yaml").write_text(yaml.safe_dump({
+        "name": "churn-retention", "kind": "churn", "version": 1, "description": "split",
+        "trigger": {"min_score": 0.5, "min_expected_value": 100, "cooldown_days": 0},
+        "steps": steps_}))
+    return folder
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> Runtime:
+    settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01,
+                        playbooks_dir=_split_playbook(tmp_path / "playbooks", 1, 90))
+    with Runtime(settings, actor="test-worker") as runtime:
+        approver(runtime, "dana@finance")
+        yield runtime
+
+
+def test_credits_to_one_account_across_decisions_add_up(split: Runtime) -> None:
+    rt = split
+    first = start(rt, churn("c-1", account="ACC-10004")).decision_id
+    assert rt.store.decisions.get(first).status == "completed"  # 90: within auto-approval
+    second = start(rt, churn("c-2", account="ACC-10004")).decision_id
+    finance = pending(rt, second)["finance"]
+    # 90 + 90 is over the auto-approve total of 100 per account within 30 days.
+    assert "auto-approve total of 100 per target within 30 days" in finance["reason"]
+    assert "90 used already" in finance["reason"]
+    other = start(rt, churn("c-3", account="ACC-10005")).decision_id
+    assert rt.store.decisions.get(other).status == "completed"  # another account: its own
+    answer(rt, finance["id"], Approve(), approver_name="dana@finance")
+    assert rt.store.decisions.get(second).status == "completed"
+    assert len(rt.enterprise.effects("finance.issue_credit")) == 3
+
+
+def test_the_hard_total_binds_at_approval_and_at_execution(split: Runtime) -> None:
+    rt = split
+    used = 0
+    for n in range(12):  # 90 each; the hard total is 1000 per account within 30 days
+        decision = start(rt, churn(f"h-{n}", account="ACC-10004")).decision_id
+        requests = pending(rt, decision)
+        if requests:
+            if used + 90 > 1000:
+                with pytest.raises(ToolArgumentsError, match="over the total of 1000"):
+                    answer(rt, requests["finance"]["id"], Approve(),
+                           approver_name="dana@finance")
+                break
+            answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+        used += 90
+    assert sum(e.arguments["amount"] for e in rt.enterprise.effects("finance.issue_credit")) \
+        == used <= 1000
+
+
+def test_an_approval_that_slipped_past_the_total_is_refused_at_execution(split: Runtime) -> None:
+    rt = split
+    decisions = [start(rt, churn(f"r-{n}", account="ACC-10006")).decision_id for n in range(12)]
+    waiting = [pending(rt, d)["finance"] for d in decisions[1:]]
+    # Approve them all without applying (the approval checks count only calls made), then
+    # let the worker run them: the executor's check, in its write-ahead transaction, binds.
+    for request in waiting:
+        answer(rt, request["id"], Approve(), approver_name="dana@finance", apply=False)
+    rt.run_once()
+    credits = rt.enterprise.effects("finance.issue_credit")
+    assert sum(c.arguments["amount"] for c in credits) <= 1000
+    refused = [d for d in decisions if steps(rt, d).get("credit_0") == "failed"]
+    assert refused
+    execution = [e for e in rt.store.executions.list(refused[0])][0]
+    assert "over the total of 1000 per target within 30 days" in execution.error
+
+
+def test_a_plan_over_the_per_decision_total_is_refused_by_the_guard(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01,
+                        playbooks_dir=_split_playbook(tmp_path / "playbooks", 6, 90))
+    with Runtime(settings, actor="test-worker") as rt:
+        decision = start(rt, churn()).decision_id
+        row = rt.store.decisions.get(decision)
+        assert row.status == "needs_human"
+        assert "over the total of 500 per decision" in row.error
+
+
+# ---------------------------------------------------------------------- holds
+
+
+def test_a_hold_pauses_execution_before_the_held_steps_and_a_release_resumes_it(
+        rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    rt.approvals.hold("finance", until=utcnow() + timedelta(hours=1), reason="close",
+                      actor="ops")
+    requests = pending(rt, decision)
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result.status == "held"
+    assert steps(rt, decision)["goodwill_credit"] == "proposed"
+    assert steps(rt, decision)["retention_offer"] == "succeeded"
+    assert rt.run_once().recovered == 0  # still held: nothing to do
+    assert rt.approvals.held(rt.store.decisions.get(decision), ["finance"])
+    rt.approvals.release("finance", actor="ops")
+    rt.run_once()
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert len(rt.enterprise.effects("finance.issue_credit")) == 1
+    events = [e.event for e in rt.store.ledger.entries(decision)]
+    assert "decision.held" in events
+
+
+def test_answers_wait_while_the_entity_is_held(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    rt.approvals.hold("ACC-10004", until=utcnow() + timedelta(hours=1), reason="dispute",
+                      actor="ops")
+    for function, request in pending(rt, decision).items():
+        recorded = rt.approvals.answer(request["id"], Approve(),
+                                       by=approver(rt, rt.policies.get(function).approvers[0]))
+        assert recorded.held and "ACC-10004" in recorded.held
+    rt.run_once()
+    assert rt.store.decisions.get(decision).status == "awaiting_approval"
+    assert rt.enterprise.effects() == []
+    rt.approvals.release("ACC-10004", actor="ops")
+    rt.run_once()
+    assert rt.store.decisions.get(decision).status == "completed"
+
+
+# ---------------------------------------------------------------------- expiry
+
+
+@pytest.mark.parametrize("on_timeout", ["approve", "reject"])
+def test_expiry_resolves_a_request_as_the_policy_says(rt: Runtime, on_timeout: str) -> None:
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={"on_timeout": on_timeout})
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    later = utcnow() + timedelta(hours=policy.sla_hours + 1)
+    assert sla_sweep(rt, later)["expired"] == 1
+    rt.run_once()
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert rt.store.approvals.get(requests["finance"]["id"]).status == "expired"
+    credits = rt.enterprise.effects("finance.issue_credit")
+    assert len(credits) == (1 if on_timeout == "approve" else 0)
+    assert steps(rt, decision)["goodwill_credit"] == (
+        "succeeded" if on_timeout == "approve" else "skipped")
+
+
+# ---------------------------------------------------------------------- four eyes
+
+
+def test_four_eyes_the_editor_proposes_and_another_approver_approves(rt: Runtime) -> None:
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={"four_eyes": True})
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    proposed = answer(rt, finance["id"], Edit(arguments={"goodwill_credit": {"amount": 150}}),
+                      approver_name="dana@finance")
+    assert proposed.status == "proposed"
+    with pytest.raises(PermissionDenied, match="four eyes"):
+        answer(rt, finance["id"], Approve(), approver_name="dana@finance")
+    answer(rt, finance["id"], Approve(), approver_name="omar@finance")
+    answer(rt, pending(rt, decision)["sales"]["id"], Approve(), approver_name="raj@sales")
+    (credit,) = rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 150
+    refusals = [e for e in rt.store.ledger.entries(decision) if e.event == "approval.refused"]
+    assert [(e.actor, e.body["reason"], e.body["channel"]) for e in refusals] == [
+        ("dana@finance", "four_eyes", "cli")]
