@@ -27,8 +27,8 @@ from agent.models import utcnow
 from agent.settings import Settings, SourceConfig
 from agent.sources import FieldMapping, read_file, read_records
 
-__all__ = ["archive_ledger", "default_housekeeping", "poll_source", "prune_checkpoints",
-           "sla_sweep"]
+__all__ = ["archive_ledger", "default_housekeeping", "poll_source", "post_ledger_anchor",
+           "prune_checkpoints", "sla_sweep"]
 
 Runtime = Any  # agent.runtime.Runtime; not imported to keep this module free of the graph
 Pass = Callable[[Runtime], dict[str, int]]
@@ -36,6 +36,8 @@ Pass = Callable[[Runtime], dict[str, int]]
 
 def default_housekeeping(settings: Settings) -> list[Pass]:
     passes: list[Pass] = [sla_sweep, prune_checkpoints, archive_ledger]
+    if settings.ledger_anchor_url:
+        passes.append(post_ledger_anchor)
     passes += [lambda rt, source=source: poll_source(rt, source) for source in settings.sources]
     return passes
 
@@ -100,6 +102,43 @@ def archive_ledger(rt: Runtime, now: datetime | None = None, *, flush: bool = Fa
                 break
             archived += done["entries"]
     return {"ledger_archived": archived}
+
+
+_ANCHOR_STATE = "ledger-anchor"
+
+
+def post_ledger_anchor(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
+    """Post an anchor of the ledger to ``ledger_anchor_url`` when one is due (one worker
+    at a time). Each anchor is checked against the last one posted (walking only the
+    entries since), so a chain rewritten in between is reported, never vouched for: the
+    pass then counts ``anchor_failed`` and keeps the error in its state
+    (``decisionops ledger verify`` names the entry)."""
+    from agent.store._anchor import Anchor, post_anchor
+    from agent.store.ledger import anchor
+
+    settings: Settings = rt.settings
+    now = now or utcnow()
+    state = rt.store.ops.source_state(_ANCHOR_STATE) or {}
+    due = state.get("next_run_at")
+    if not settings.ledger_anchor_url or (due is not None and now < due):
+        return {"anchors_posted": 0}
+    with rt.store.exclusive(_ANCHOR_STATE) as mine:
+        if not mine:
+            return {"anchors_posted": 0}
+        last = Anchor.model_validate_json(state["cursor"]) if state.get("cursor") else None
+        headers = ({"Authorization": f"Bearer {settings.ledger_anchor_token.get_secret_value()}"}
+                   if settings.ledger_anchor_token else {})
+        posted, error, cursor = 0, None, state.get("cursor")
+        try:
+            current = anchor(rt.store.engine, since=last)
+            post_anchor(current, settings.ledger_anchor_url, headers=headers)
+            posted, cursor = 1, current.model_dump_json()
+        except (LedgerCorrupt, DecisionOpsError) as exc:
+            error = exc.message
+        rt.store.ops.save_source_state(
+            _ANCHOR_STATE, cursor=cursor, last_run_at=now, last_error=error,
+            next_run_at=now + timedelta(minutes=settings.ledger_anchor_every_minutes))
+    return {"anchors_posted": posted, "anchor_failed": int(error is not None)}
 
 
 # ---------------------------------------------------------------------- sources

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     """Checkpoints of decisions finished longer ago are deleted (the store keeps the
     record, the plan, the executions and the ledger), and ledger entries older than this
     are archived (``ledger_archive``)."""
+    ledger_anchor_url: str | None = None
+    """Where the loop posts an anchor of the ledger (its head's hash and length, JSON) every
+    ``ledger_anchor_every_minutes``: a receiver you control, outside this database, so a
+    truncated and re-chained tail is caught (``ledger verify --anchor``). None: off."""
+    ledger_anchor_every_minutes: float = Field(60.0, ge=1, le=7 * 24 * 60)
+    ledger_anchor_token: SecretStr | None = None
+    """Sent as ``Authorization: Bearer`` with each anchor."""
     ledger_archive: bool = True
     """Move ledger entries past ``retention_days`` into compressed segments in the store
     (still read and verified as one chain); off: they stay in the ``ledger`` table."""

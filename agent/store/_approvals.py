@@ -146,7 +146,7 @@ class ApprovalRepo(Repo):
                 continue
             rows.append({"id": req.approval_id, "decision_id": req.decision_id,
                          "plan_version": req.plan_version, "plan_hash": req.plan_hash,
-                         "function": req.function, "interrupt_id": None,
+                         "function": req.function,
                          "status": ApprovalStatus.PENDING.value, "reason": req.reason,
                          "request": compact_request(req), "requested_at": tx.now,
                          "deadline": deadline})
@@ -172,7 +172,7 @@ class ApprovalRepo(Repo):
         conn.execute(_INSERT, [{
             "id": req.approval_id, "decision_id": req.decision_id,
             "plan_version": req.plan_version, "plan_hash": req.plan_hash,
-            "function": req.function, "interrupt_id": None,
+            "function": req.function,
             "status": ApprovalStatus.AUTO_APPROVED.value, "reason": req.reason,
             "request": compact_request(req), "requested_at": tx.now, "deadline": None,
             "answered_at": tx.now, "approver": f"policy:{req.function}",

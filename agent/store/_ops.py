@@ -1,5 +1,6 @@
-"""Housekeeping records (``Store.ops``): checkpoint retention and each source's
-schedule and cursor state."""
+"""Housekeeping records (``Store.ops``): checkpoint retention, and the schedule and cursor
+state of each scheduled pass (a source; the ledger anchor pass, whose cursor is the last
+anchor posted)."""
 
 from __future__ import annotations
 

@@ -134,7 +134,6 @@ approvals = Table(
     Column("plan_version", Integer, nullable=False),
     Column("plan_hash", String(64), nullable=False),
     Column("function", String(64), nullable=False),
-    Column("interrupt_id", String(64)),
     Column("status", String(16), nullable=False),
     Column("reason", Text),
     Column("request", JSON),

@@ -268,12 +268,14 @@ class _Receiver:
     def __init__(self, status: int = 201) -> None:
         self.status = status
         self.received: list[tuple[str, str, bytes]] = []
+        self.authorization: list[str | None] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((self.path, self.headers["Content-Type"], body))
+                receiver.authorization.append(self.headers.get("Authorization"))
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -423,3 +425,36 @@ def test_cli_refuses_bad_anchor_input_naming_the_option(cli: Cli) -> None:
                              ("verify", "decisionops ledger verify --anchor")):
         help_text = " ".join(cli("ledger", command, "--help").stdout.split())
         assert f"Example: {example}" in help_text
+
+
+def test_the_loop_posts_an_anchor_when_due_and_refuses_to_vouch_for_a_rewritten_chain(
+        receiver: _Receiver, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from agent.housekeeping import default_housekeeping, post_ledger_anchor
+    from agent.models import utcnow
+    from agent.runtime import Runtime
+    from agent.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", ledger_anchor_url=f"{receiver.url}/a",
+                        ledger_anchor_every_minutes=10, ledger_anchor_token="s3cret")
+    assert post_ledger_anchor in default_housekeeping(settings)
+    assert post_ledger_anchor not in default_housekeeping(Settings(home=tmp_path / "other"))
+    with Runtime(settings, actor="test") as rt:
+        _append(rt.store, 5)
+        assert post_ledger_anchor(rt) == {"anchors_posted": 1, "anchor_failed": 0}
+        [(_, _, body)] = receiver.received
+        first = json.loads(body)
+        assert first["seq"] == verify(rt.store.engine).entries
+        assert receiver.authorization == ["Bearer s3cret"]
+        assert post_ledger_anchor(rt) == {"anchors_posted": 0}  # not due yet
+        _append(rt.store, 3)
+        later = utcnow() + timedelta(minutes=11)
+        assert post_ledger_anchor(rt, later)["anchors_posted"] == 1
+        assert json.loads(receiver.received[-1][2])["seq"] == first["seq"] + 3
+        _truncate_and_rewrite_head(rt.store, keep=first["seq"] - 1)
+        assert post_ledger_anchor(rt, later + timedelta(minutes=11)) == {
+            "anchors_posted": 0, "anchor_failed": 1}
+        assert len(receiver.received) == 2
+        state = rt.store.ops.source_state("ledger-anchor")
+        assert "ledger not anchored" in state["last_error"]

@@ -1,5 +1,7 @@
 """Usage of the function policies' totals (aggregate limits): ``usage`` holds, per
-approved call and summed argument, its target, amount and time.
+approved call and summed argument, its target, amount and time. And
+``approvals.interrupt_id`` goes: the engine matches answers to interrupts by approval id
+(each interrupt carries its request), so the store no longer mirrors the checkpoint.
 
 Revision ID: 0007
 Revises: 0006
@@ -31,9 +33,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_usage_total", "usage", ["tool", "measure", "target", "at"])
     op.create_index("ix_usage_decision", "usage", ["decision_id"])
+    with op.batch_alter_table("approvals") as batch_op:
+        batch_op.drop_column("interrupt_id")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("approvals") as batch_op:
+        batch_op.add_column(sa.Column("interrupt_id", sa.String(64)))
     op.drop_index("ix_usage_decision", "usage")
     op.drop_index("ix_usage_total", "usage")
     op.drop_table("usage")
