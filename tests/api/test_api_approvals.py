@@ -200,3 +200,34 @@ def test_langchain_hitl_shape_round_trip(svc: Service) -> None:
                             json={"decisions": [{"type": "approve"}, {"type": "approve"}]},
                             headers=svc.auth("dana") | {"If-Match": got.headers["ETag"]})
     assert short.status_code == 422 and short.json()["error"]["field"] == "decisions"
+
+
+def test_an_edit_that_changes_a_target_is_422_in_every_api_shape(svc: Service) -> None:
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    before = len(svc.rt.store.ledger.entries(decision))
+    moved = svc.answer("dana", pending["finance"], "edit",
+                       arguments={"goodwill_credit": {"account_id": "ACC-99999"}})
+    assert moved.status_code == 422
+    assert moved.json()["error"]["field"] == "arguments.goodwill_credit.account_id"
+    assert "locked" in moved.json()["error"]["message"]
+    check = svc.post(f"/v1/approvals/{pending['finance']['id']}/validate", "dana",
+                     {"arguments": {"goodwill_credit": {"currency": "USD"}}})
+    assert check.status_code == 422 and check.json()["error"]["field"].endswith("currency")
+    ok = svc.post(f"/v1/approvals/{pending['finance']['id']}/validate", "dana",
+                  {"arguments": {"goodwill_credit": {"amount": 90}}})
+    assert ok.json()["locked"] == {"goodwill_credit": ["account_id", "currency"]}
+    hitl = svc.get(f"/v1/approvals/{pending['sales']['id']}/hitl", "raj")
+    args = hitl.json()["action_requests"][0]["args"]
+    redirected = svc.client.post(
+        f"/v1/approvals/{pending['sales']['id']}/hitl",
+        json={"decisions": [{"type": "edit", "edited_action": {
+            "name": "crm.create_retention_offer", "args": {**args, "account_id": "ACC-10005"}}},
+            {"type": "approve"}]},
+        headers=svc.auth("raj") | {"If-Match": hitl.headers["ETag"]})
+    assert redirected.status_code == 422
+    assert redirected.json()["error"]["field"] == "arguments.retention_offer.account_id"
+    assert {a["status"] for a in svc.pending(decision).values()} == {"pending"}
+    assert len(svc.rt.store.ledger.entries(decision)) == before  # nothing recorded
+    view = svc.get(f"/v1/approvals/{pending['finance']['id']}", "dana").json()
+    assert view["locked"] == {"goodwill_credit": ["account_id", "currency"]}
