@@ -11,8 +11,9 @@ compare-and-set on the pending request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.approvals._resolution import grant_hashes, resolution
 from agent.errors import ConflictError, DecisionOpsError, ToolCallError
@@ -22,16 +23,15 @@ from agent.policy import Policies
 from agent.ports import ToolPort
 from agent.store import ApprovalRow, Store
 
-if TYPE_CHECKING:
-    from agent.approvals._service import ApprovalService
-
 __all__ = ["sweep"]
 
 SLA_ACTOR = "system:sla"
 
 
-def sweep(service: ApprovalService, store: Store, tools: ToolPort, policies: Policies, *,
-          settings: Any, now: datetime) -> dict[str, int]:
+def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, now: datetime,
+          on_expire: Callable[[str], None] | None = None) -> dict[str, int]:
+    """One pass over the pending requests; ``on_expire`` is told each decision whose
+    request expired (a worker applies the expiry like an answer)."""
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
     for row, sent in store.approvals.pending_with_alerts():
         policy = policies.get(row.function)
@@ -42,8 +42,8 @@ def sweep(service: ApprovalService, store: Store, tools: ToolPort, policies: Pol
         if now >= row.deadline:
             if _expire(store, row, policy.on_timeout):
                 counts["expired"] += 1
-                if service.on_answer is not None:
-                    service.on_answer(row.decision_id)
+                if on_expire is not None:
+                    on_expire(row.decision_id)
             continue
         escalate = now >= row.requested_at + span * settings.sla_escalate_at
         remind = now >= row.requested_at + span * settings.sla_reminder_at

@@ -41,6 +41,7 @@ from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
+from agent.approvals._deadlines import sweep
 from agent.approvals._edits import check_edit, locked_arguments
 from agent.approvals._identity import Approver, policy_identity
 from agent.approvals._resolution import Resolution, grant_hashes, resolution
@@ -390,7 +391,5 @@ class ApprovalService:
 
     def sweep(self, now: datetime | None = None, *, settings: Any) -> dict[str, int]:
         """Remind, escalate and expire pending requests by their SLA (see ``_deadlines``)."""
-        from agent.approvals._deadlines import sweep
-
-        return sweep(self, self._store, self._tools, self._policies, settings=settings,
-                     now=now or utcnow())
+        return sweep(self._store, self._tools, self._policies, settings=settings,
+                     now=now or utcnow(), on_expire=self.on_answer)
