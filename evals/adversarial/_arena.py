@@ -129,11 +129,12 @@ class Arena:
     """One case's world; use as a context manager. ``functions`` edits a copy of the
     bundled function policies (a dict per function); ``playbooks`` maps file names to
     YAML added to (or replacing) the bundled ones; ``model`` is the scripted LLM's
-    responder (then ``planner`` is ``llm`` unless named)."""
+    responder, served over HTTP (then ``planner`` defaults to ``llm``); other keyword
+    arguments are ``Settings`` fields."""
 
     def __init__(self, folder: Path, template: Path, *,
                  functions: Callable[[dict[str, Any]], None] | None = None,
-                 playbooks: Mapping[str, str] | None = None, planner: str = "playbook",
+                 playbooks: Mapping[str, str] | None = None, planner: str | None = None,
                  model: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  **settings: Any) -> None:
         self.folder = folder
@@ -141,37 +142,53 @@ class Arena:
         self.taints: list[Taint] = []
         self.notes: list[str] = []
         self.tokens: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        """``DECISIONOPS_*`` the real command needs to see this arena's policies,
+        playbooks and model (other settings are the command's defaults)."""
+        self.llm: ScriptedServer | None = None
         self._stack = ExitStack()
-        shutil.copytree(template, self.home)
+        try:
+            shutil.copytree(template, self.home)
+            options = self._options(functions, playbooks)
+            if model is not None:
+                self.llm = self._stack.enter_context(ScriptedServer(responder=model))
+                options.update(planner=planner or "llm", llm_base_url=self.llm.url,
+                               llm_model="obedient-1", llm_api_key="sk-adversarial-suite",
+                               llm_mode="tools", llm_backoff_seconds=0.0,
+                               llm_daily_spend_cap=None, llm_timeout_seconds=10.0,
+                               plan_cache_ttl_hours=0.0)
+                self.env.update(DECISIONOPS_PLANNER=options["planner"],
+                                DECISIONOPS_LLM_BASE_URL=self.llm.url,
+                                DECISIONOPS_LLM_MODEL="obedient-1",
+                                DECISIONOPS_LLM_API_KEY="sk-adversarial-suite")
+            elif planner is not None:
+                options["planner"] = planner
+            self.settings = IsolatedSettings(**{**options, **settings})
+            self.rt = self._stack.enter_context(Runtime(self.settings, actor="worker:arena"))
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _options(self, functions: Callable[[dict[str, Any]], None] | None,
+                 playbooks: Mapping[str, str] | None) -> dict[str, Any]:
         options: dict[str, Any] = {**_paths(self.home), "tool_backoff_seconds": 0.01,
                                    "executor_threads": 2, "cli_answers": True}
-        self.env: dict[str, str] = {}
         if functions is not None:
             bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
                                      .read_text("utf-8"))
             functions(bundled["functions"])
-            path = folder / "functions.yaml"
+            path = self.folder / "functions.yaml"
             path.write_text(yaml.safe_dump(bundled), "utf-8")
             options["functions_file"] = path
             self.env["DECISIONOPS_FUNCTIONS_FILE"] = str(path)
         if playbooks:
-            directory = folder / "playbooks"
+            directory = self.folder / "playbooks"
             directory.mkdir()
             for name, text in playbooks.items():
                 (directory / name).write_text(text, "utf-8")
             options["playbooks_dir"] = directory
             self.env["DECISIONOPS_PLAYBOOKS_DIR"] = str(directory)
-        self.llm: ScriptedServer | None = None
-        if model is not None:
-            self.llm = self._stack.enter_context(ScriptedServer(responder=model))
-            options.update(planner="llm" if planner == "playbook" else planner,
-                           llm_base_url=self.llm.url, llm_model="obedient-1",
-                           llm_api_key="sk-adversarial-suite", llm_mode="tools",
-                           llm_backoff_seconds=0.0, llm_daily_spend_cap=None,
-                           llm_timeout_seconds=10.0, plan_cache_ttl_hours=0.0)
-        options.update(settings)
-        self.settings = IsolatedSettings(**options)
-        self.rt = self._stack.enter_context(Runtime(self.settings, actor="worker:arena"))
+        return options
 
     def close(self) -> None:
         self._stack.close()

@@ -10,9 +10,10 @@ only when all of these hold:
   *current* plan version, by a ledger entry that grants approval (``approved_hashes``,
   see ``agent.store._executions.approved_hashes``);
 * ``arguments``: its arguments hash to exactly what that entry approved;
-* ``grant``: the grant is one policy allows: a person the function's policy lists
-  answered its own request, or policy auto-approved it within ``auto_approve`` (risk,
-  limits), or the request expired and the function says ``on_timeout: approve``;
+* ``grant``: the grant is one policy allows: a registered approver of the function,
+  whom its policy lists, answered its own request; or policy auto-approved it within
+  ``auto_approve`` (risk, limits); or the request expired and the function says
+  ``on_timeout: approve``;
 * ``four_eyes``: under ``four_eyes`` the approving identity is neither who requested the
   plan version nor who proposed an edit to the request (names compared as the policy's
   identities, so ``dana`` and ``dana@finance`` are one person);
@@ -132,6 +133,8 @@ class _Grant:
     actor: str
     approval_ids: tuple[str, ...]
     arguments_hash: str
+    user: str | None = None
+    """The registered user who answered (a person's answers record it)."""
 
 
 @dataclass
@@ -234,7 +237,8 @@ def _index(store: Store) -> _Index:
                 step = next((s for s in plan.steps if s.id == step_id), None)
                 if step is None:
                     continue  # a grant for a step the plan has not: grants nothing
-                grant = _Grant(entry.event, entry.actor, ids, arguments_hash)
+                grant = _Grant(entry.event, entry.actor, ids, arguments_hash,
+                               entry.body.get("user"))
                 key = idempotency_key(decision.id, step_id, arguments_hash)
                 approved_keys[key] = _Approved(decision, entity_type, plan, step, grant)
         index.steps.update(approved_keys)
@@ -330,6 +334,11 @@ def _check_grant(store: Store, policy: Any, approved: _Approved, index: _Index
     if grant.actor not in policy.approvers:
         return [("grant", f"approved by {grant.actor}, who is not an approver of "
                  f"{step.function} ({', '.join(policy.approvers)})")]
+    user = store.users.get(grant.user) if grant.user else None
+    if (user is None or user["role"] != "approver" or step.function not in user["functions"]
+            or policy_identity(policy.approvers, user["name"]) != grant.actor):
+        return [("grant", f"answered as {grant.actor} by {grant.user or 'nobody recorded'}, "
+                 f"who is not a registered approver of {step.function} under that name")]
     if policy.four_eyes:
         def identity(name: str) -> str:
             return policy_identity(policy.approvers, name) or name

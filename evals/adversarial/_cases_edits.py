@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from agent.errors import LockedArgumentError
+from agent.errors import InvalidInputError, LockedArgumentError
 from agent.models import Approve, Edit
 from agent.store import _tables as t
 from evals.adversarial._arena import Arena, predict
@@ -59,6 +59,23 @@ def _edit_currency(world: World) -> None:
     _locked(arena, decision, "finance", "goodwill_credit", {"currency": "USD", "amount": 150},
             by="omar@finance")
     _credit_paid_to_entity(arena, decision)
+
+
+@CASES.add("edit-other-function-step", "edit-target",
+           "finance's approval edits the sales offer; an edit adds an argument the tool has not")
+def _edit_other_step(world: World) -> None:
+    arena, decision = _churn(world)
+    row = arena.pending(decision)["finance"]
+    arena.taint(30, "the discount finance tried to set on sales' offer")
+    arena.refused(lambda: arena.answer(row, Edit(arguments={
+        "retention_offer": {"discount_pct": 30}}), by="dana@finance"), error=InvalidInputError)
+    arena.refused(lambda: arena.answer(row, Edit(arguments={
+        "goodwill_credit": {"approved_by": "cfo@finance"}}), by="dana@finance"),
+        error=InvalidInputError)
+    arena.check(arena.pending(decision)["finance"].id == row.id, "the request was answered")
+    _credit_paid_to_entity(arena, decision)
+    arena.check(arena.effects("crm.create_retention_offer", discount_pct=20),
+                "the offer did not run as sales approved it")
 
 
 @CASES.add("edit-account-spelling", "edit-target",

@@ -65,7 +65,7 @@ def test_the_suite_covers_every_finding_and_tells_the_truth(report: SuiteReport)
     ids = {r.id for r in report.results}
     for field in ("prediction-id", "model", "model-version", "kind", "entity-type",
                   "entity-id", "explanation-key", "feature-key", "feature-note", "currency",
-                  "value-at-stake", "crm-note", "lookup-result"):
+                  "value-at-stake", "crm-note", "asset-record", "lookup-result"):
         assert f"inj-{field}" in ids
     known = {c.id for c in CASES if c.expected_failure}
     assert {r.id for r in report.outside_cases} <= known
@@ -149,6 +149,10 @@ def test_limits_totals_and_approvers_are_judged_by_the_policy_given(arena: Arena
     assert _rules(_audit(arena, totals)) == {"total"}
     others = _policies(arena, approvers=["omar@finance"])
     assert _rules(_audit(arena, others)) == {"grant"}
+    with arena.rt.store.transaction() as conn:  # dana no longer approves finance
+        conn.execute(update(st.users).where(st.users.c.name == "dana@finance")
+                     .values(functions=["sales"]))
+    assert _rules(_audit(arena, arena.rt.policies)) == {"grant"}
     no_tool = _policies(arena, tools=["notify.send"], limits={}, totals=[],
                         auto_approve={"max_risk": "medium"})
     assert "tool" in _rules(_audit(arena, no_tool))
