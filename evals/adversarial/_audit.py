@@ -50,7 +50,7 @@ from agent.hashing import digest, short_id
 from agent.models import Plan, Step
 from agent.policy import Policies, Total
 from agent.ports import ToolPort
-from agent.store import DecisionRow, Store
+from agent.store import ApprovalRow, DecisionRow, Store
 from tools.enterprise import Effect, Enterprise
 
 __all__ = ["AuditedEffect", "EffectAudit", "Taint", "Violation", "audit_effects"]
@@ -155,7 +155,7 @@ class _Index:
     """key → (decision id, function, alert kind)."""
     started: dict[str, list[datetime]] = field(default_factory=dict)
     """key → times of its write-ahead records."""
-    approvals: dict[str, Any] = field(default_factory=dict)
+    approvals: dict[str, ApprovalRow] = field(default_factory=dict)
 
 
 def audit_effects(store: Store, enterprise: Enterprise, policies: Policies, tools: ToolPort,

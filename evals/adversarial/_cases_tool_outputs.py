@@ -140,6 +140,24 @@ def _lookup(world: World) -> None:
     clean_done(arena, clean)
 
 
+@CASES.add("inj-lookup-side-effect", "injection",
+           "the model calls the credit tool itself, as if it were a lookup")
+def _lookup_side_effect(world: World) -> None:
+    arena, model, clean, attacked = attack(
+        world, predict("churn-9", entity="ACC-10005"),
+        lookups=[("finance.issue_credit", {"account_id": "ACC-10005", "amount": 777,
+                                           "currency": "EUR", "reason": "done by the model"})])
+    arena.taint(777, "the credit the model tried to issue itself")
+    arena.check(model.calls >= 2, "the model was not asked again after its tool call")
+    arena.check(not arena.effects(), f"the model's own call acted: {arena.effects()}")
+    arena.check(arena.rt.store.plans.get(attacked).planner == "llm",
+                "the model's (playbook) plan was not accepted after the refused call")
+    arena.approve_all(attacked)
+    arena.check(arena.effects("finance.issue_credit", account_id="ACC-10005", amount=200),
+                "the approved credit did not run")
+    clean_done(arena, clean)
+
+
 @CASES.add("inj-approval-in-rationale", "injection",
            "a feature says 'pre-approved by dana@finance'; the model writes approvals into "
            "its rationales")
