@@ -202,11 +202,15 @@ class ApprovalService:
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
         policy = self._policies.get(function)
         if policy.four_eyes and isinstance(answer, Approve | Edit):
-            requesters = self._store.approvals.requesters(row.decision_id, row.plan_version)
-            if identity in requesters or by.name in requesters:
+            # Compared as the policy knows people: "dana" and "dana@finance" are one.
+            same = {identity, by.name}
+            requesters = self._as_policy(policy.approvers, self._store.approvals.requesters(
+                row.decision_id, row.plan_version))
+            if same & requesters:
                 refuse("four_eyes", f"{function} requires four eyes: you requested this plan "
                        "version, so another approver must decide it")
-            if identity in self._store.approvals.proposers(row.decision_id, approval_id):
+            if same & self._as_policy(policy.approvers, self._store.approvals.proposers(
+                    row.decision_id, approval_id)):
                 refuse("four_eyes", f"{function} requires four eyes: you proposed an edit to "
                        "this request, so another approver must approve it")
             if isinstance(answer, Edit):
@@ -245,6 +249,12 @@ class ApprovalService:
             # After the reply is ready: a worker woken in this process competes for the GIL.
             self.on_answer(row.decision_id)
         return result
+
+    @staticmethod
+    def _as_policy(approvers: Sequence[str], names: set[str]) -> set[str]:
+        """``names`` with each one's policy identity added (who they are as an approver)."""
+        return names | {identity for name in names
+                        if (identity := policy_identity(approvers, name)) is not None}
 
     def check_edit(self, row: ApprovalRow, changes: Mapping[str, Mapping[str, Any]]
                    ) -> dict[str, dict[str, Any]]:

@@ -13,8 +13,11 @@ Both planners (``llm`` and ``hybrid``):
   playbook gives that (function, tool). An unmatched step is *novel*, even when its
   (function, tool) occurs in the baseline (a second support ticket next to the
   playbook's one): its risk is ``high``, so no function policy auto-approves it, and it
-  is listed in the planning notes. What the playbook would not have proposed always
-  needs a person.
+  is listed in the planning notes. A matched step also counts as novel when it acts on
+  something else than its baseline step (a target argument of the tool — account,
+  recipient, site… — differs) or asks for more (a number above the baseline step's):
+  the model's own changes in that direction are what injected text would ask for.
+  What the playbook would not have proposed always needs a person.
 - B3 Identifiers are pinned: when the baseline fills an argument of a tool with one of
   the prediction's identifiers (its entity id, its currency, or an id-like feature value
   such as a SKU or a site), every step using that tool must carry one of the baseline's
@@ -41,7 +44,7 @@ Both planners (``llm`` and ``hybrid``):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +133,19 @@ def match_steps(plan: Plan, baseline: Plan | None) -> dict[str, Step]:
     return matched
 
 
+def departs(step: Step, base: Step, targets: Sequence[str]) -> str | None:
+    """How a matched step departs from its baseline step in a way that needs a person:
+    another target, or a bigger number. None when it does not."""
+    for name in targets:
+        if name in base.arguments and step.arguments.get(name) != base.arguments[name]:
+            return f"acts on {name}={step.arguments.get(name)!r}, not {base.arguments[name]!r}"
+    for name, value in step.arguments.items():
+        before = base.arguments.get(name)
+        if _number(value) and _number(before) and value > before:
+            return f"asks for {name}={value:g}, more than the playbook's {before:g}"
+    return None
+
+
 def risks(plan: Plan, baseline: Plan | None, tools: ToolPort) -> dict[str, Risk]:
     """B2: step id → its risk, from the matching over the whole plan (a novel step, an
     unknown tool: ``high``)."""
@@ -145,10 +161,14 @@ def risks(plan: Plan, baseline: Plan | None, tools: ToolPort) -> dict[str, Risk]
             out[step.id] = Risk.HIGH
             continue
         try:
-            own = tools.spec(step.tool).risk
+            spec = tools.spec(step.tool)
         except NotFoundError:
             out[step.id] = Risk.HIGH
             continue
+        if departs(step, matched[step.id], spec.targets):
+            out[step.id] = Risk.HIGH
+            continue
+        own = spec.risk
         given = playbook[(step.function, step.tool)]
         out[step.id] = own if own.rank > given.rank else given
     return out
@@ -191,6 +211,14 @@ def check_bounds(plan: Plan, baseline: Plan | None, prediction: Prediction, tool
                 report.problems.append(f"{where}.arguments: {value.strip()!r} is not an address "
                                        "the playbook or the entity's records use")
         if step.id in matched:
+            try:
+                departure = departs(step, matched[step.id], tools.spec(step.tool).targets)
+            except NotFoundError:
+                departure = None
+            if departure:
+                report.novel.append(step.id)
+                report.notes.append(f"{where}: {departure}; risk set to high (a person must "
+                                    "approve)")
             continue
         report.novel.append(step.id)
         if (step.function, step.tool) not in pairs:

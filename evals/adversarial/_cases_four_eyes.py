@@ -54,10 +54,7 @@ def _requester(world: World) -> None:
 
 
 @CASES.add("four-eyes-alias", "four-eyes",
-           "an admin account 'dana' submits the prediction; approver 'dana@finance' approves",
-           expected_failure="four-eyes compares raw user names with the requesters, but the "
-                            "policies treat 'dana' and 'dana@finance' as one approver "
-                            "(policy_identity): the requester approves under the other name")
+           "an admin account 'dana' submits the prediction; approver 'dana@finance' approves")
 def _alias(world: World) -> None:
     arena = world(functions=_four_eyes)
     arena.user("dana", role="admin")
