@@ -208,9 +208,9 @@ def _random_kills(backend: str, place: Place, rng: random.Random) -> KillRun:
             while kills < target and time.monotonic() < deadline and any(
                     open_work(rt.store).values()):
                 # A random moment of the loop's work: once a worker holds a lease (start-up
-                # takes about 3 s; or after 8 s), up to 0.3 s later.
+                # takes about 3 s; or after 8 s), up to 0.15 s later.
                 wait_for(lambda: bool(_busy(rt.store, pool)), timeout=8, interval=0.05)
-                time.sleep(rng.uniform(0.0, 0.3))
+                time.sleep(rng.uniform(0.0, 0.15))
                 busy = _busy(rt.store, pool)
                 candidates = busy or pool.alive()
                 if not candidates:
