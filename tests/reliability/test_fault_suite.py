@@ -1,7 +1,8 @@
 """The fault suite: real worker processes on a real PostgreSQL, killed, paused and cut
 off from their database while multi-step plans execute against tools that fail, hang
 and drop connections after committing. The stored history must show nothing lost,
-nothing duplicated, nothing unapproved, and a ledger that verifies.
+nothing stuck, nothing duplicated, nothing unapproved, and a ledger that verifies
+(checker.py). Every crash point, and random kills on SQLite too: test_crash_and_kill.py.
 
 Scaled to run in about a minute; ``DECISIONOPS_FAULT_SCALE=4`` runs four times longer.
 """
@@ -12,27 +13,21 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from agent.checkpoints import psycopg_conninfo
-from agent.errors import ConflictError
-from agent.models import Approve, Prediction
+from agent.models import Prediction
 from agent.runtime import Runtime
 from agent.settings import Settings
 from tests.reliability.checker import check
 from tests.reliability.conftest import PrivatePostgres
+from tests.reliability.harness import REPO, SCALE, Workers, database, race_approvals
 from tests.support import approver as register_approver
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
-REPO = Path(__file__).resolve().parents[2]
-SCALE = float(os.environ.get("DECISIONOPS_FAULT_SCALE", "1"))
 
 
 def _policy(folder: Path) -> Path:
@@ -67,93 +62,10 @@ def _predictions(rt: Runtime, n_churn: int, n_failure: int) -> list[Prediction]:
     return out
 
 
-class Workers:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.logs = cwd / "logs"
-        self.logs.mkdir(exist_ok=True)
-
-    def start(self, i: int) -> None:
-        log = (self.logs / f"worker-{i}.log").open("ab")
-        self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--poll", "0.1", "--json"],
-            cwd=self.cwd, env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-    def alive(self) -> list[int]:
-        return [i for i, p in self.procs.items() if p.poll() is None]
-
-    def signal(self, i: int, sig: int) -> None:
-        self.procs[i].send_signal(sig)
-
-    def kill(self, i: int) -> None:
-        self.procs[i].kill()
-        self.procs[i].wait()
-
-    def restart_dead(self) -> int:
-        dead = [i for i, p in self.procs.items() if p.poll() is not None]
-        for i in dead:
-            self.start(i)
-        return len(dead)
-
-    def stop_all(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-def _database(private_pg: PrivatePostgres, name: str) -> str:
-    with psycopg.connect(psycopg_conninfo(private_pg.url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return private_pg.url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _race_approvals(rt: Runtime, stop: threading.Event, stats: dict[str, int]) -> None:
-    """Two sales approvers answer every pending request at the same instant."""
-    while not stop.is_set():
-        try:
-            waiting = rt.store.approvals.list(function="sales", status="pending", limit=50)
-        except Exception:
-            time.sleep(0.2)
-            continue
-        for row in waiting:
-            barrier = threading.Barrier(2)
-            outcomes: list[str] = []
-
-            def answer(who: str, approval_id: str = row.id,
-                       barrier: threading.Barrier = barrier, outcomes: list[str] = outcomes
-                       ) -> None:
-                barrier.wait()
-                try:
-                    rt.approvals.answer(approval_id, Approve(comment=who), by=register_approver(rt, who))
-                    outcomes.append("won")
-                except ConflictError:
-                    outcomes.append("conflict")
-                except Exception:
-                    outcomes.append("error")
-
-            racers = [threading.Thread(target=answer, args=(who,))
-                      for who in ("raj@sales", "mia@sales")]
-            for r in racers:
-                r.start()
-            for r in racers:
-                r.join()
-            stats["races"] += 1
-            stats["double_wins"] += outcomes.count("won") > 1
-        time.sleep(0.1)
-
-
 def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
         private_pg: PrivatePostgres, tmp_path: Path) -> None:
     rng = random.Random(20261127)
-    url = _database(private_pg, "faults")
+    url = database(private_pg, "faults")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
     env.update({"DECISIONOPS_DATABASE_URL": url, "DECISIONOPS_HOME": str(tmp_path / "home"),
@@ -176,7 +88,7 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
         for i in range(3):
             workers.start(i)
         stop, stats = threading.Event(), {"races": 0, "double_wins": 0}
-        approver = threading.Thread(target=_race_approvals, args=(rt, stop, stats))
+        approver = threading.Thread(target=race_approvals, args=(rt, stop, stats))
         approver.start()
         faults = {"sigkill": 0, "sigstop": 0, "pg_restart": 0}
         started = time.monotonic()
@@ -235,6 +147,7 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
               f"double wins {stats['double_wins']}; "
               f"{time.monotonic() - started:.0f} s")
         assert verdict.lost == [], verdict.lost[:10]
+        assert verdict.stuck == [], verdict.stuck[:10]
         assert verdict.duplicated == [], verdict.duplicated[:10]
         assert verdict.unapproved == [], verdict.unapproved[:10]
         assert verdict.ledger_ok
