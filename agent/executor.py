@@ -231,6 +231,12 @@ class _Run:
             if done is not None and done.status == ExecutionStatus.SUCCEEDED:
                 self.report.succeeded[step.id] = done.receipt or {}
                 continue
+            if done is not None and done.status == ExecutionStatus.FAILED:
+                # Failed for good in an earlier leg (a crash or a hold ended it after):
+                # never called again, so what follows from the failure (skips, the
+                # compensation in progress) stays what it was.
+                self.report.failed[step.id] = done.error or "failed"
+                continue
             call = _Call(CallStart(key, step.id, "execution", step.tool, arguments,
                                    approved_hash, from_plan=approved_hash == step.arguments_hash),
                          step.function)
@@ -442,6 +448,10 @@ class _Run:
                 self.report.failed[f"{step_id}:compensation"] = exc.message
                 continue
             key = short_id("comp", self.plan.decision_id, step_id, digest(arguments), length=32)
+            done = self.prior.get(key)
+            if done is not None and done.status == ExecutionStatus.COMPENSATED:
+                self.report.compensated.append(step_id)  # undone in an earlier leg
+                continue
             call = _Call(CallStart(key, step_id, "compensation", spec.tool, arguments,
                                    digest(arguments)), step.function)
             self._run_calls([call])

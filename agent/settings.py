@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     tool_attempts: int = Field(3, ge=1, le=10)
     tool_backoff_seconds: float = Field(0.2, ge=0, le=60)
     executor_threads: int = Field(4, ge=1, le=64)
-    lease_seconds: int = Field(120, ge=5, le=86_400)
+    lease_seconds: int = Field(120, ge=1, le=86_400)
     holdout_share: float = Field(0.0, ge=0.0, lt=1.0)
     """Share of actionable predictions deliberately not acted on (control group)."""
     cli_answers: bool | None = None
