@@ -138,7 +138,8 @@ def test_crash_after_the_last_calls_before_the_terminal_record_repeats_no_effect
     assert cli.json("ledger", "verify")["ok"] is True
 
 
-def test_demo_runs_and_is_rerunnable(cli: Cli) -> None:
+def test_demo_runs_and_is_rerunnable(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)  # one process is enough: the demo is not about processes
     first = cli("demo")
     assert "ledger:" in first.stdout and "verifies" in first.stdout
     assert "demo personas" in first.stdout
