@@ -38,6 +38,7 @@ from agent.models import DecisionStatus
 
 if TYPE_CHECKING:
     from agent.runtime import Runtime
+    from agent.store import ActiveHolds
     from graphs import StepResult
 
 __all__ = ["Housekeeping", "TickReport", "Worker", "wait_for"]
@@ -136,15 +137,19 @@ class Worker:
     def tick(self) -> TickReport:
         report = TickReport()
         store = self.rt.store
+        holds = store.holds.active()
         for decision_id in store.approvals.decisions_with_answers(self.batch):
             if self.stopping.is_set():
                 return report
-            self._advance(report, "resumed", decision_id)
+            if not self._held(decision_id, holds):
+                self._advance(report, "resumed", decision_id)
         todo = dict.fromkeys(store.decisions.stalled(self.batch)
                              + store.decisions.unleased(_UNFINISHED, self.batch))
         for decision_id in todo:
             if self.stopping.is_set():
                 return report
+            if self._held(decision_id, holds):
+                continue
             before = report.recovered
             self._advance(report, "recovered", decision_id)
             if report.recovered > before:
@@ -169,6 +174,14 @@ class Worker:
             for key, count in task(self.rt).items():
                 report.housekeeping[key] = report.housekeeping.get(key, 0) + count
         return report
+
+    def _held(self, decision_id: str, holds: ActiveHolds) -> bool:
+        """Whether a hold on the decision's entity or playbook keeps it where it is (the
+        engine would do nothing with it): skipped without taking its lease."""
+        if not holds.rows:
+            return False
+        decision = self.rt.store.decisions.get(decision_id)
+        return bool(holds.why(entity_id=decision.entity_id, playbook=decision.playbook))
 
     def apply(self, decision_id: str) -> StepResult | None:
         """Carry one decision forward now (answers recorded from this process); None
