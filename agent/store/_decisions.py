@@ -15,6 +15,8 @@ workers start the same prediction.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,6 +55,34 @@ class Claim:
     prediction: dict[str, Any]
     """The prediction's stored payload, read in the claiming transaction."""
     playbook: str | None
+
+
+def dead_here(owner: str | None) -> bool:
+    """Whether ``owner`` (``<role>:<host>:<pid>[:…]``, as workers name themselves) is a
+    process of this machine that has exited. Unknown forms, other machines and live
+    processes (a recycled pid included) count as alive."""
+    parts = (owner or "").split(":")
+    if len(parts) < 3 or not parts[2].isdigit() or parts[1] != socket.gethostname():
+        return False
+    pid = int(parts[2])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An exited child its parent has not reaped yet still answers ``kill(pid, 0)``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class DecisionRepo(Repo):
@@ -100,8 +130,11 @@ class DecisionRepo(Repo):
 
     def claim(self, decision_id: str, owner: str, lease_seconds: float) -> int:
         """Take the lease on a decision; return the new fencing token. Refused
-        (``LeaseHeld``) while another owner's lease runs."""
+        (``LeaseHeld``) while another owner's lease runs, unless that owner is a process of
+        this machine that no longer exists (it crashed: its lease need not lapse first)."""
         now = utcnow()
+        new = {"lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds),
+               "fence": t.decisions.c.fence + 1}
         with self.transaction() as conn:
             res = conn.execute(
                 update(t.decisions)
@@ -109,15 +142,19 @@ class DecisionRepo(Repo):
                        or_(t.decisions.c.lease_until.is_(None),
                            t.decisions.c.lease_until < now,
                            t.decisions.c.lease_owner == owner))
-                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds),
-                        fence=t.decisions.c.fence + 1))
+                .values(**new))
             if res.rowcount == 0:
-                holder = conn.execute(select(t.decisions.c.lease_owner, t.decisions.c.lease_until)
+                holder = conn.execute(select(t.decisions.c.lease_owner, t.decisions.c.lease_until,
+                                             t.decisions.c.fence)
                                       .where(t.decisions.c.id == decision_id)).first()
                 if holder is None:
                     raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
-                raise LeaseHeld(f"decision {decision_id} is being worked on by "
-                                f"{holder.lease_owner} until {holder.lease_until:%H:%M:%S}Z")
+                if not (dead_here(holder.lease_owner) and conn.execute(
+                        update(t.decisions).where(t.decisions.c.id == decision_id,
+                                                  t.decisions.c.fence == holder.fence)
+                        .values(**new)).rowcount):
+                    raise LeaseHeld(f"decision {decision_id} is being worked on by "
+                                    f"{holder.lease_owner} until {holder.lease_until:%H:%M:%S}Z")
             return int(conn.scalar(_FENCE, {"id": decision_id}))
 
     def release(self, decision_id: str, fence: int) -> None:
@@ -142,14 +179,20 @@ class DecisionRepo(Repo):
 
     def stalled(self, limit: int = 1000) -> list[str]:
         """Unfinished decisions whose worker stopped mid-leg (crashed, failed or was cut
-        off): a lease is held and has lapsed. Oldest first."""
+        off): a lease is held and has lapsed, or its owner was a process of this machine
+        that is gone. Oldest first."""
         now = utcnow()
         with self.reading() as conn:
-            return list(conn.scalars(
+            lapsed = list(conn.scalars(
                 select(t.decisions.c.id)
                 .where(t.decisions.c.status.in_(_LIVE),
                        t.decisions.c.lease_owner.is_not(None), t.decisions.c.lease_until < now)
                 .order_by(t.decisions.c.updated_at).limit(limit)))
+            held = conn.execute(
+                select(t.decisions.c.id, t.decisions.c.lease_owner)
+                .where(t.decisions.c.status.in_(_LIVE), t.decisions.c.lease_until >= now)
+                .order_by(t.decisions.c.updated_at).limit(limit)).all()
+        return lapsed + [d for d, owner in held if dead_here(owner)][:max(0, limit - len(lapsed))]
 
     def unleased(self, statuses: Sequence[DecisionStatus], limit: int = 1000) -> list[str]:
         """Unfinished decisions in ``statuses`` that no worker holds, oldest first."""

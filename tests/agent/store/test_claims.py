@@ -12,8 +12,6 @@ import pytest
 from agent.models import Prediction, TriageAction, TriageVerdict
 from agent.store import Store
 
-pytestmark = pytest.mark.postgres
-
 N = 600
 
 
@@ -28,6 +26,7 @@ def _ready(store: Store) -> None:
                          for p in predictions], actor="test")
 
 
+@pytest.mark.postgres
 def test_racing_claimers_share_the_work_without_errors(pg_url: str) -> None:
     setup = Store.open(pg_url)
     _ready(setup)
@@ -58,3 +57,21 @@ def test_racing_claimers_share_the_work_without_errors(pg_url: str) -> None:
         store.close()
     assert errors == []
     assert len(claimed) == len(set(claimed)) == N
+
+
+@pytest.mark.parametrize("form", ["worker:{host}:{pid}:ab12", "worker-0:{host}:{pid}"])
+def test_a_lease_of_a_process_of_this_machine_that_is_gone_is_dead(form: str) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from agent.store._decisions import dead_here
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    host = socket.gethostname()
+    assert dead_here(form.format(host=host, pid=gone.stdout.strip()))
+    assert not dead_here(form.format(host=host, pid=os.getpid()))  # alive: this one
+    assert not dead_here(form.format(host="elsewhere", pid=gone.stdout.strip()))
+    assert not dead_here("test-worker") and not dead_here(None)
