@@ -134,7 +134,20 @@ def _log_findings(log: str) -> dict[str, list[str]]:
     lines = log.splitlines()
     return {"deaths": [ln for ln in lines if re.match(r"supervisor worker \d+ \(pid \d+\)", ln)],
             "errors": [ln for ln in lines if re.match(r"worker \d+ ! ", ln)],
-            "tracebacks": [ln for ln in lines if ln.startswith("Traceback")]}
+            "tracebacks": _tracebacks(lines)}
+
+
+def _tracebacks(lines: list[str]) -> list[str]:
+    """Each traceback's last line (the exception) and the frame above it."""
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            end = next((j for j in range(i + 1, len(lines))
+                        if lines[j] and not lines[j].startswith((" ", "\t"))), len(lines) - 1)
+            frame = next((lines[k].strip() for k in range(end - 1, i, -1)
+                          if lines[k].strip().startswith("File ")), "")
+            out.append(f"{lines[end][:300]}  ({frame[:200]})")
+    return out
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -303,6 +316,8 @@ def main() -> None:
               "in the workers' log")
         for line in (r["deaths"] + r["errors"])[:10]:
             print(f"  {line}")
+        for line in r["tracebacks"][:10]:
+            print(f"  traceback: {line}")
     if 1 in results and 2 in results:
         print(f"ratio: {results[2]['rate'] / results[1]['rate']:.2f}")
 

@@ -242,6 +242,14 @@ class DecisionRepo(Repo):
                      .limit(limit)
                      .with_for_update(skip_locked=True, of=t.predictions))
             rows = {decision_id_for(r.id): r for r in conn.execute(query)}
+            if rows:
+                # Under READ COMMITTED the query's snapshot can predate a decision another
+                # worker committed for one of these predictions (its lock was already
+                # released when this one took it). This statement's snapshot sees it: skip
+                # those instead of inserting behind that worker's next transaction.
+                started = set(conn.scalars(select(t.decisions.c.id).where(
+                    t.decisions.c.id.in_(list(rows)))))
+                rows = {d: r for d, r in rows.items() if d not in started}
             if not rows:
                 return []
             values = [{"id": decision_id, "prediction_id": r.id, "kind": r.kind,
