@@ -31,7 +31,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from agent.errors import ConflictError, InvalidInputError, NotFoundError, ToolCallError
@@ -39,12 +38,12 @@ from agent.faults import crash_point
 from agent.guard import check_step
 from agent.hashing import digest, short_id
 from agent.models import DecisionStatus, ExecutionStatus, Plan, Step
-from agent.policy import Policies, Total
+from agent.policy import Policies
 from agent.ports import ToolPort
 from agent.store import CallEnd, CallStart, DecisionTx, FinishedCalls, Store
-from agent.store._executions import Share, used
 from agent.store._holds import active
 from agent.telemetry import Metrics, span
+from agent.usage import Call, claim_shares
 
 __all__ = ["ExecutionPolicy", "ExecutionReport", "Executor", "Scope", "idempotency_key"]
 
@@ -291,16 +290,7 @@ class _Run:
         self.unrecorded = [c.end for c in going if c.end]
 
     def _executing(self, tx: DecisionTx) -> None:
-        from sqlalchemy import update
-
-        from agent.store import _tables as t
-
-        changed = tx.conn.execute(update(t.decisions).where(
-            t.decisions.c.id == tx.decision_id,
-            t.decisions.c.status != DecisionStatus.EXECUTING.value)
-            .values(status=DecisionStatus.EXECUTING.value, updated_at=tx.now)).rowcount
-        if changed:
-            tx.record("decision.executing", {}, plan_hash=self.plan.hash)
+        self.ex._store.decisions.mark_executing(tx, plan_hash=self.plan.hash)
         self.executing = True
 
     def _hold(self, tx: DecisionTx, calls: list[_Call]) -> None:
@@ -318,58 +308,13 @@ class _Run:
                 self.report.held_functions.add(call.function)
 
     def _totals(self, tx: DecisionTx, calls: list[_Call]) -> None:
-        """Refuse calls that would take a total over its maximum; claim the shares of the
-        others (all within this transaction, serialized per total on PostgreSQL)."""
-        checks: list[tuple[_Call, Total, Share]] = []
-        auto: set[Total] = set()
+        refused = claim_shares(tx, self.ex._store, self.ex._policies, self.ex._tools, [
+            Call(c.start.key, c.function, c.start.tool, c.start.arguments)
+            for c in calls if c.start.purpose == "execution"], auto=self.scope.auto)
         for call in calls:
-            if call.start.purpose != "execution":
-                continue
-            policy = self.ex._policies.get(call.function)
-            totals = policy.totals
-            if call.function in self.scope.auto:
-                totals += policy.auto_approve.totals
-                auto.update(policy.auto_approve.totals)
-            for total in totals:
-                value = call.start.arguments.get(total.sum)
-                if total.tool != call.start.tool or not isinstance(value, int | float) \
-                        or isinstance(value, bool):
-                    continue
-                target = self.ex._tools.spec(call.start.tool).target_of(call.start.arguments)
-                checks.append((call, total, Share(call.start.key, total.tool, total.sum,
-                                                  target, float(value))))
-        if not checks:
-            return
-        store = self.ex._store
-        store.executions.lock_totals(tx, [f"{total.tool}:{total.sum}" for _, total, _ in checks])
-        batch: dict[tuple[Any, ...], float] = {}
-        claims: list[Share] = []
-        for call, total, share in checks:
-            if call.end is not None:
-                continue
-            group = {"decision": (tx.decision_id,), "entity": (share.target,),
-                     "all": ("*",)}[total.per]
-            since = tx.now - timedelta(days=total.within_days) if total.within_days else None
-            prior = used(tx.conn, tool=total.tool, measure=total.sum,
-                         target=share.target if total.per == "entity" else None,
-                         since=None if total.per == "decision" else since,
-                         decision_id=tx.decision_id if total.per == "decision" else None,
-                         exclude_keys=[c.start.key for c, _, _ in checks])
-            key = (total.tool, total.sum, total.per, total.within_days, total.max, *group)
-            if prior + batch.get(key, 0.0) + share.amount > total.max + 1e-9:
+            if call.start.key in refused:
                 call.end = CallEnd(call.start.key, call.start.step_id, "execution",
-                                   ExecutionStatus.FAILED, error=(
-                                       f"refused: {total.tool} {total.sum} would add up to "
-                                       f"{prior + batch.get(key, 0.0) + share.amount:g}, over the "
-                                       f"{'auto-approve ' if total in auto else ''}"
-                                       f"total of {total.max:g} {total.scope()}"))
-                continue
-            batch[key] = batch.get(key, 0.0) + share.amount
-        for call, _total, share in checks:
-            if call.end is None:
-                claims.append(share)
-        # One share per call and argument, however many totals count it.
-        store.executions.claim_shares(tx, list({(s.key, s.measure): s for s in claims}.values()))
+                                   ExecutionStatus.FAILED, error=refused[call.start.key])
 
     def _call(self, call: _Call) -> None:
         start = call.start

@@ -126,6 +126,16 @@ class DecisionRepo(Repo):
                                                **({"error": error} if error else {})},
                   plan_hash=plan_hash)
 
+    @staticmethod
+    def mark_executing(tx: DecisionTx, *, plan_hash: str | None = None) -> None:
+        """The decision's steps start running (recorded once, however many legs run)."""
+        changed = tx.conn.execute(update(t.decisions).where(
+            t.decisions.c.id == tx.decision_id,
+            t.decisions.c.status != DecisionStatus.EXECUTING.value)
+            .values(status=DecisionStatus.EXECUTING.value, updated_at=tx.now)).rowcount
+        if changed:
+            tx.record("decision.executing", {}, plan_hash=plan_hash)
+
     # ------------------------------------------------------------------ leases
 
     def claim(self, decision_id: str, owner: str, lease_seconds: float) -> int:
