@@ -31,14 +31,20 @@ def run_in_workers(cases: Sequence[Case], root: Path, template: Path, workers: i
     procs: list[subprocess.Popen[str]] = []
     selector = selectors.DefaultSelector()
 
+    busy: dict[int, str] = {}
+    """pid → the case a worker is running."""
+
     def feed(proc: subprocess.Popen[str]) -> None:
         assert proc.stdin is not None
         if queue:
             number, case = queue.popleft()
+            busy[proc.pid] = case.id
             proc.stdin.write(f"{number} {case.id}\n")
             proc.stdin.flush()
-        elif not proc.stdin.closed:
-            proc.stdin.close()
+        else:
+            busy.pop(proc.pid, None)
+            if not proc.stdin.closed:
+                proc.stdin.close()
 
     try:
         for index in range(workers):
@@ -56,9 +62,12 @@ def run_in_workers(cases: Sequence[Case], root: Path, template: Path, workers: i
                 proc = key.data
                 line = proc.stdout.readline()
                 if not line:
+                    selector.unregister(proc.stdout)
+                    if proc.pid not in busy:
+                        continue  # it had no case left and ended, as told
                     log = root / f"worker-{procs.index(proc) + 1}.log"
-                    raise RuntimeError(f"an adversarial worker died (exit {proc.wait()}): "
-                                       f"{log.read_text()[-2000:]}")
+                    raise RuntimeError(f"an adversarial worker died running {busy[proc.pid]} "
+                                       f"(exit {proc.wait()}): {log.read_text()[-2000:]}")
                 result = CaseResult.from_json(json.loads(line))
                 results[result.id] = result
                 if progress is not None:
