@@ -144,7 +144,8 @@ class Worker:
             if not self._held(decision_id, holds):
                 self._advance(report, "resumed", decision_id)
         todo = dict.fromkeys(store.decisions.stalled(self.batch)
-                             + store.decisions.unleased(_UNFINISHED, self.batch))
+                             + store.decisions.unleased(_UNFINISHED, self.batch)
+                             + store.decisions.waiting_on_nothing(self.batch))
         for decision_id in todo:
             if self.stopping.is_set():
                 return report

@@ -186,13 +186,16 @@ class DecisionEngine:
         # function stops its steps from starting (the executor), so the other functions'
         # parts of the plan can go ahead.
         held = self._approvals.held(decision)
-        for row in self._store.approvals.answered_unapplied(decision.id):
+        # The checkpoint says what the graph still waits for: an answer whose interrupt
+        # is pending is fed to it even if its row was marked applied (by a leg whose
+        # progress did not last); one whose interrupt is gone was consumed.
+        for row in self._store.approvals.answered(decision.id, version):
             if row.id in waiting:
                 if held:
                     continue
                 resume[waiting[row.id]] = resolve(row).model_dump(mode="json")
                 applied.append(row.id)
-            elif row.plan_version <= version:
+            elif row.applied_at is None:
                 consumed.append(row.id)  # consumed by an earlier leg, or superseded
         if consumed:
             with self._store.decision_tx(decision.id, fence=fence, actor=self.owner) as tx:

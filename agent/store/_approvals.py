@@ -65,13 +65,14 @@ class ApprovalRepo(Repo):
         with self.reading() as conn:
             return _rows(conn, conn.execute(query))
 
-    def answered_unapplied(self, decision_id: str) -> list[ApprovalRow]:
-        """Answers recorded but not yet applied to the decision's graph, oldest first."""
+    def answered(self, decision_id: str, plan_version: int) -> list[ApprovalRow]:
+        """The answers recorded for the decision up to ``plan_version`` (applied to its
+        graph or not), oldest first."""
         with self.reading() as conn:
             return _rows(conn, conn.execute(
                 select(t.approvals).where(
                     t.approvals.c.decision_id == decision_id,
-                    t.approvals.c.applied_at.is_(None),
+                    t.approvals.c.plan_version <= plan_version,
                     t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
                                                  ApprovalStatus.SUPERSEDED.value]))
                 .order_by(t.approvals.c.answered_at)))

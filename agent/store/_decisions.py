@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.errors import LeaseHeld, NotFoundError
-from agent.models import DecisionStatus, Prediction, TriageAction, decision_id_for, utcnow
+from agent.models import ApprovalStatus, DecisionStatus, Prediction, TriageAction, decision_id_for, utcnow
 from agent.store import _tables as t
 from agent.store._db import DecisionTx, Repo
 from agent.store._rows import DecisionRow, from_mapping
@@ -159,12 +159,16 @@ class DecisionRepo(Repo):
                                       .where(t.decisions.c.id == decision_id)).first()
                 if holder is None:
                     raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
-                if not (dead_here(holder.lease_owner) and conn.execute(
+                free = (holder.lease_until is None or holder.lease_until < now
+                        or dead_here(holder.lease_owner))  # released or gone meanwhile
+                if not (free and conn.execute(
                         update(t.decisions).where(t.decisions.c.id == decision_id,
                                                   t.decisions.c.fence == holder.fence)
                         .values(**new)).rowcount):
+                    until = (f" until {holder.lease_until:%H:%M:%S}Z" if holder.lease_until
+                             else "")
                     raise LeaseHeld(f"decision {decision_id} is being worked on by "
-                                    f"{holder.lease_owner} until {holder.lease_until:%H:%M:%S}Z")
+                                    f"{holder.lease_owner or 'another worker'}{until}")
             return int(conn.scalar(_FENCE, {"id": decision_id}))
 
     def release(self, decision_id: str, fence: int) -> None:
@@ -203,6 +207,22 @@ class DecisionRepo(Repo):
                 .where(t.decisions.c.status.in_(_LIVE), t.decisions.c.lease_until >= now)
                 .order_by(t.decisions.c.updated_at).limit(limit)).all()
         return lapsed + [d for d, owner in held if dead_here(owner)][:max(0, limit - len(lapsed))]
+
+    def waiting_on_nothing(self, limit: int = 1000) -> list[str]:
+        """Decisions awaiting approval that no worker holds and that have no pending
+        request: every answer is in, so nothing else would wake them (the graph is told
+        what it still waits for by its checkpoint, not by the request rows). Oldest first."""
+        now = utcnow()
+        pending = (select(t.approvals.c.id)
+                   .where(t.approvals.c.decision_id == t.decisions.c.id,
+                          t.approvals.c.status == ApprovalStatus.PENDING.value).exists())
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.decisions.c.id)
+                .where(t.decisions.c.status == DecisionStatus.AWAITING_APPROVAL.value,
+                       or_(t.decisions.c.lease_owner.is_(None), t.decisions.c.lease_until < now),
+                       ~pending)
+                .order_by(t.decisions.c.updated_at).limit(limit)))
 
     def unleased(self, statuses: Sequence[DecisionStatus], limit: int = 1000) -> list[str]:
         """Unfinished decisions in ``statuses`` that no worker holds, oldest first."""

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from agent.errors import ConflictError, LeaseLost
-from agent.models import Approve, decision_id_for
+from agent.models import Approve, Reject, decision_id_for
 from agent.runtime import Runtime
 from agent.store import Claim
 from tests.graphs.conftest import churn, pending, start
@@ -116,3 +116,30 @@ def test_a_worker_that_lost_its_lease_can_neither_act_nor_checkpoint(rt: Runtime
     assert rt.enterprise.effects() == []
     assert {a.applied_at for a in rt.store.approvals.list(decision_id=decision,
                                                           status="approved")} == {None}
+
+
+@pytest.mark.parametrize("reply", [Approve(), Reject(reason="not now")])
+def test_an_answer_marked_applied_whose_interrupt_still_waits_is_applied(
+        rt: Runtime, reply: Approve | Reject) -> None:
+    """The checkpoint is the authority on what the graph still waits for: an answer whose
+    interrupt is pending is fed to it even when its row says it was applied (a leg whose
+    progress was lost after the mark), and the loop finds such a decision although it has
+    no pending request and no unapplied answer."""
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    for function, request in requests.items():
+        answer(rt, request["id"], reply, approver_name=rt.policies.get(function).approvers[0],
+               apply=False)
+    fence = rt.store.decisions.claim(decision, "test", 30)
+    with rt.store.decision_tx(decision, fence=fence, actor="test") as tx:
+        rt.store.approvals.mark_applied(tx, [r["id"] for r in requests.values()])
+    rt.store.decisions.release(decision, fence)
+    assert not rt.store.approvals.has_unapplied(decision)
+
+    rt.run_once()
+    # support's part is approved by policy: it runs either way; the others only if approved
+    assert rt.store.decisions.get(decision).status == "completed"
+    plan = rt.store.plans.get(decision)
+    ran = {s.function for s in plan.steps
+           if s.id in {e.step_id for e in rt.store.executions.list(decision)}}
+    assert ran == ({"support", *requests} if isinstance(reply, Approve) else {"support"})

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,17 +75,20 @@ class Verdict:
                        self.unapproved + other.unapproved, self.ledger_ok and other.ledger_ok)
 
 
-def check(store: Store, enterprise_db: Path, *, label: str = "") -> Verdict:
+def check(store: Store, enterprise_db: Path, *, label: str = "",
+          describe: Callable[[str], str] | None = None) -> Verdict:
     """The verdict on ``store`` and the enterprise whose tools it called; ``label``
-    prefixes every finding (which run or case it comes from)."""
-    verdict = _check(store, enterprise_db)
+    prefixes every finding (which run or case it comes from); ``describe`` adds what else
+    is known of a stuck decision (its graph checkpoint)."""
+    verdict = _check(store, enterprise_db, describe)
     if label:
         for kind in (verdict.lost, verdict.stuck, verdict.duplicated, verdict.unapproved):
             kind[:] = [f"[{label}] {x}" for x in kind]
     return verdict
 
 
-def _check(store: Store, enterprise_db: Path) -> Verdict:
+def _check(store: Store, enterprise_db: Path, describe: Callable[[str], str] | None
+           ) -> Verdict:
     verdict = Verdict()
     with store.reading() as conn:
         predictions = conn.execute(select(t.predictions.c.id, t.predictions.c.triage_action)).all()
@@ -128,8 +132,15 @@ def _check(store: Store, enterprise_db: Path) -> Verdict:
             why = (f"pending {', '.join(sorted(waiting[d.id]))}" if waiting[d.id] else held)
             verdict.lost.append(f"decision {d.id} not finished ({d.status}), waiting on {why}")
         else:
-            verdict.stuck.append(f"decision {d.id} stuck in {d.status}: no pending request, "
-                                 f"no hold (lease {d.lease_owner or 'none'}, error {d.error!r})")
+            requests = "; ".join(f"v{a.plan_version} {a.function} {a.status.value}"
+                                 f"{' applied' if a.applied_at else ''}"
+                                 for a in store.approvals.list(decision_id=d.id))
+            events = [f"{e.event} by {e.actor}" for e in store.ledger.entries(d.id)][-12:]
+            verdict.stuck.append(f"decision {d.id} stuck in {d.status} (plan v{d.plan_version})"
+                                 f": no pending request, no hold (lease "
+                                 f"{d.lease_owner or 'none'}, error {d.error!r}); requests: "
+                                 f"{requests}; last events: {', '.join(events)}"
+                                 + (f"; graph: {describe(d.id)}" if describe else ""))
 
     # Approved steps, from the ledger: (decision, step) -> approved arguments hash.
     approved: dict[str, tuple[str, str, str]] = {}

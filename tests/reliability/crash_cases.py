@@ -209,7 +209,7 @@ def _last_wave_unrecorded(decision_id: str, steps: int) -> Callable[[Runtime, Pl
 def _answers_consumed_unmarked(decision_id: str, version: int, interrupts: int
                                ) -> Callable[[Runtime, Place], None]:
     def reached(rt: Runtime, place: Place) -> None:
-        assert rt.store.approvals.answered_unapplied(decision_id)
+        assert rt.store.approvals.has_unapplied(decision_id)
         state = _checkpoint(rt, decision_id)
         assert state.values["plan"]["version"] == version  # type: ignore[attr-defined]
         assert len(state.interrupts) == interrupts  # type: ignore[attr-defined]

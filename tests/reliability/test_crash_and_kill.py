@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -235,8 +236,17 @@ def _random_kills(backend: str, place: Place, rng: random.Random) -> KillRun:
             problems += [f"answer refused: {r}" for r in finish(rt, timeout=60)]
         consumed = sum(armed[f.fault_id] - f.remaining for f in rt.enterprise.faults()
                        if f.fault_id in armed)
-        verdict = check(rt.store, place.enterprise_db, label=f"{backend} random kills")
+        verdict = check(rt.store, place.enterprise_db, label=f"{backend} random kills",
+                        describe=partial(_graph_state, rt))
     return KillRun(verdict, kills, mid_leg, consumed, stats, problems)
+
+
+def _graph_state(rt: Runtime, decision_id: str) -> str:
+    """What a decision's checkpoint says (for a finding about a stuck decision)."""
+    state = rt.graph.get_state(rt.engine.config(decision_id))
+    waiting = [i.value.get("approval_id") or i.value for i in state.interrupts
+               if isinstance(i.value, dict)]
+    return f"next {list(state.next)}, interrupts {waiting}, outcome {state.values.get('outcome')}"
 
 
 # ---------------------------------------------------------------------- the test
