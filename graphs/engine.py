@@ -143,8 +143,9 @@ class DecisionEngine:
         finally:
             if self._fencing is not None:
                 self._fencing.forget(decision_id)
-        if not finished:
-            self._store.decisions.release(decision_id, fence)
+        if finished:  # terminal: nothing pending, and the outcome is the graph's
+            return StepResult(decision_id, out["outcome"], [], legs=legs)
+        self._store.decisions.release(decision_id, fence)
         result = self._result(decision_id)
         result.legs = legs
         return result

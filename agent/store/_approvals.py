@@ -29,6 +29,11 @@ __all__ = ["ApprovalRepo"]
 
 _EXISTING = select(t.approvals.c.id).where(t.approvals.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(t.approvals)
+_ALL_APPLIED = (update(t.approvals)
+                .where(t.approvals.c.decision_id == bindparam("d"),
+                       t.approvals.c.applied_at.is_(None),
+                       t.approvals.c.status != ApprovalStatus.PENDING.value)
+                .values(applied_at=bindparam("at")))
 _CHUNK = 500
 
 
@@ -223,11 +228,7 @@ class ApprovalRepo(Repo):
     @staticmethod
     def mark_all_applied(tx: DecisionTx) -> None:
         """Every answer of the decision is consumed (it finished)."""
-        tx.conn.execute(update(t.approvals).where(t.approvals.c.decision_id == tx.decision_id,
-                                                  t.approvals.c.applied_at.is_(None),
-                                                  t.approvals.c.status.not_in(
-                                                      [ApprovalStatus.PENDING.value]))
-                        .values(applied_at=tx.now))
+        tx.conn.execute(_ALL_APPLIED, {"d": tx.decision_id, "at": tx.now})
 
     # ------------------------------------------------------------------ four eyes
 

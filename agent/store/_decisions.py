@@ -42,6 +42,10 @@ _SET_STATUS = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
 _FINISH = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
            .values(status=bindparam("st"), updated_at=bindparam("at"), error=bindparam("er"),
                    finished_at=bindparam("at"), lease_owner=None, lease_until=None))
+_EXECUTING = (update(t.decisions)
+              .where(t.decisions.c.id == bindparam("d"),
+                     t.decisions.c.status != DecisionStatus.EXECUTING.value)
+              .values(status=DecisionStatus.EXECUTING.value, updated_at=bindparam("at")))
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 
 
@@ -129,10 +133,7 @@ class DecisionRepo(Repo):
     @staticmethod
     def mark_executing(tx: DecisionTx, *, plan_hash: str | None = None) -> None:
         """The decision's steps start running (recorded once, however many legs run)."""
-        changed = tx.conn.execute(update(t.decisions).where(
-            t.decisions.c.id == tx.decision_id,
-            t.decisions.c.status != DecisionStatus.EXECUTING.value)
-            .values(status=DecisionStatus.EXECUTING.value, updated_at=tx.now)).rowcount
+        changed = tx.conn.execute(_EXECUTING, {"d": tx.decision_id, "at": tx.now}).rowcount
         if changed:
             tx.record("decision.executing", {}, plan_hash=plan_hash)
 

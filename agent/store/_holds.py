@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from agent.models import utcnow
 from agent.store._db import Repo
@@ -48,10 +48,13 @@ def describe(hold: HoldRow) -> str:
     return f"{hold.target_type} {hold.target} is on hold #{hold.id} until {hold.until:%Y-%m-%d %H:%M}Z"
 
 
+_ACTIVE = (select(holds).where(holds.c.released_at.is_(None), holds.c.until > bindparam("now"))
+           .order_by(holds.c.until))
+
+
 def active(conn: Connection, now: datetime) -> ActiveHolds:
-    return ActiveHolds(tuple(from_mapping(HoldRow, r._mapping) for r in conn.execute(
-        select(holds).where(holds.c.released_at.is_(None), holds.c.until > now)
-        .order_by(holds.c.until))))
+    return ActiveHolds(tuple(from_mapping(HoldRow, r._mapping)
+                             for r in conn.execute(_ACTIVE, {"now": now})))
 
 
 class HoldRepo(Repo):
