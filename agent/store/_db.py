@@ -40,7 +40,11 @@ from agent.store.ledger import Event, LedgerEntry
 __all__ = ["Database", "DecisionTx", "Repo", "check_fence"]
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
-_FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("decision_id"))
+_FENCE = (select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("decision_id"))
+          .with_for_update())
+"""Locks the decision's row until the unit of work commits: a claim waits for it, so a
+holder whose lease lapsed cannot commit after another worker took the lease (SQLite
+serializes writers anyway; it renders no FOR UPDATE)."""
 
 
 @dataclass
@@ -148,7 +152,8 @@ class Database:
 
 
 def check_fence(conn: Connection, decision_id: str, fence: int | None) -> None:
-    """Raise ``LeaseLost`` unless ``fence`` is the decision's current fencing token."""
+    """Raise ``LeaseLost`` unless ``fence`` is the decision's current fencing token; the
+    token then stays current until the transaction ends (the row is locked)."""
     if fence is None:
         return
     current = conn.scalar(_FENCE, {"decision_id": decision_id})

@@ -6,6 +6,7 @@ act nor checkpoint."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -143,3 +144,29 @@ def test_an_answer_marked_applied_whose_interrupt_still_waits_is_applied(
     ran = {s.function for s in plan.steps
            if s.id in {e.step_id for e in rt.store.executions.list(decision)}}
     assert ran == ({"support", *requests} if isinstance(reply, Approve) else {"support"})
+
+
+def test_a_lease_cannot_be_taken_while_its_holder_writes_under_it(rt: Runtime) -> None:
+    """The fence check of a unit of work holds until it commits: a claim made meanwhile
+    waits for the commit (it never lands between the check and the holder's writes,
+    which would let a worker that lost its lease commit anyway)."""
+    decision = start(rt, churn()).decision_id
+    fence = rt.store.decisions.claim(decision, "holder", 0.05)
+    time.sleep(0.1)  # the holder's lease has lapsed: anyone may take it, once it commits
+    order: list[str] = []
+
+    def steal() -> None:
+        try:
+            rt.store.decisions.claim(decision, "thief", 30)  # waits for the holder's commit
+            order.append("claimed")
+        except Exception as exc:  # reported by the assertion below
+            order.append(repr(exc))
+
+    thief = threading.Thread(target=steal)
+    with rt.store.decision_tx(decision, fence=fence, actor="holder") as tx:
+        tx.record("test.write", {})
+        thief.start()
+        thief.join(timeout=0.5)
+        order.append("committing")
+    thief.join(timeout=30)
+    assert order == ["committing", "claimed"]
