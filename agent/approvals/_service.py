@@ -134,6 +134,14 @@ class Routing:
         return sorted(r.function for r, _ in self.ask)
 
 
+class _Refusal(Exception):
+    """A refusal found inside the answer's transaction (recorded once it rolled back)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 class ApprovalService:
     def __init__(self, store: Store, tools: ToolPort, policies: Policies, *,
                  playbooks: Sequence[str] = (), cli_answers: bool = True,
@@ -201,9 +209,8 @@ class ApprovalService:
         if isinstance(answer, Edit):
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
         policy = self._policies.get(function)
+        same = {identity, by.name}  # compared as the policy knows people: "dana" = "dana@finance"
         if policy.four_eyes and isinstance(answer, Approve | Edit):
-            # Compared as the policy knows people: "dana" and "dana@finance" are one.
-            same = {identity, by.name}
             requesters = self._as_policy(policy.approvers, self._store.approvals.requesters(
                 row.decision_id, row.plan_version))
             if same & requesters:
@@ -221,24 +228,35 @@ class ApprovalService:
                                                        proposer=identity, arguments=approved,
                                                        comment=answer.comment)
                 return self._result(row, "proposed", decision)
-            proposal = self._store.approvals.proposal(approval_id)
-            if proposal is not None and proposal["plan_hash"] == row.plan_hash:
-                approved = self.check_edit(row, proposal["arguments"])
-                answer = Edit(arguments=proposal["arguments"], comment=(
-                    answer.comment or f"approved the edit proposed by {proposal['proposer']}"))
-        status = _STATUS[answer.type]
-        resolved = resolution(row.request, status, approver=identity,
-                              answer=answer.model_dump(mode="json"), edited=approved)
-        if resolved.grants:
-            self._check_totals(row, resolved)
         try:
             with self._store.decision_tx(row.decision_id, fence=None, actor=identity,
                                          durable=True) as tx:
+                if policy.four_eyes and isinstance(answer, Approve):
+                    # Under four-eyes an approve approves the standing proposal, read with
+                    # the request locked (a proposal cannot land or change until this
+                    # commits), and judged here: its proposer may not approve it.
+                    proposal = self._store.approvals.locked_proposal(tx, approval_id)
+                    if proposal is not None and proposal["plan_hash"] == row.plan_hash:
+                        if same & self._as_policy(policy.approvers, {proposal["proposer"]}):
+                            raise _Refusal("four_eyes", f"{function} requires four eyes: you "
+                                           "proposed an edit to this request, so another "
+                                           "approver must approve it")
+                        approved = self.check_edit(row, proposal["arguments"])
+                        answer = Edit(arguments=proposal["arguments"], comment=(
+                            answer.comment
+                            or f"approved the edit proposed by {proposal['proposer']}"))
+                status = _STATUS[answer.type]
+                resolved = resolution(row.request, status, approver=identity,
+                                      answer=answer.model_dump(mode="json"), edited=approved)
+                if resolved.grants:
+                    self._check_totals(row, resolved)
                 self._store.approvals.answer(
                     tx, approval_id, plan_hash=row.plan_hash, status=status, approver=identity,
                     answer=answer.model_dump(mode="json"), approved_arguments=approved,
                     approved_hashes=grant_hashes(resolved),
                     body={"channel": by.channel, "user": by.name})
+        except _Refusal as refusal:
+            refuse(refusal.code, refusal.message)
         except ConflictError as exc:
             refuse("conflict", exc.message, conflict=True)
         if self._metrics is not None:

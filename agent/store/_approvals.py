@@ -238,7 +238,8 @@ class ApprovalRepo(Repo):
         """Record a four-eyes edit proposal (replacing an earlier one by anyone)."""
         conn = tx.conn
         status = conn.scalar(select(t.approvals.c.status).where(
-            t.approvals.c.id == approval_id, t.approvals.c.plan_hash == plan_hash))
+            t.approvals.c.id == approval_id, t.approvals.c.plan_hash == plan_hash)
+            .with_for_update())
         if status != ApprovalStatus.PENDING.value:
             raise ConflictError(f"approval {approval_id} is no longer pending for this "
                                 "plan version")
@@ -249,6 +250,16 @@ class ApprovalRepo(Repo):
         tx.record("approval.edit_proposed", {"approval_id": approval_id,
                                              "arguments": arguments, "comment": comment},
                   plan_hash=plan_hash, actor=proposer)
+
+    @staticmethod
+    def locked_proposal(tx: DecisionTx, approval_id: str) -> dict[str, Any] | None:
+        """The standing edit proposal of a request, read with the request's row locked
+        until ``tx`` ends (``propose_edit`` takes the same lock)."""
+        tx.conn.execute(select(t.approvals.c.id).where(t.approvals.c.id == approval_id)
+                        .with_for_update())
+        row = tx.conn.execute(select(edit_proposals).where(
+            edit_proposals.c.approval_id == approval_id)).first()
+        return dict(row._mapping) if row else None
 
     def proposal(self, approval_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:

@@ -236,3 +236,21 @@ def test_four_eyes_the_editor_proposes_and_another_approver_approves(rt: Runtime
     refusals = [e for e in rt.store.ledger.entries(decision) if e.event == "approval.refused"]
     assert [(e.actor, e.body["reason"], e.body["channel"]) for e in refusals] == [
         ("dana@finance", "four_eyes", "cli")]
+
+
+def test_four_eyes_is_judged_on_the_proposal_actually_approved(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proposal that lands while its own proposer's approve is being checked (the two
+    requests raced) is not approved by that proposer: four-eyes is decided on the proposal
+    the answer records, in the answer's transaction, not on an earlier read."""
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={"four_eyes": True})
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    answer(rt, finance["id"], Edit(arguments={"goodwill_credit": {"amount": 150}}),
+           approver_name="dana@finance")
+    # The race: the approve's early look saw no proposal yet.
+    monkeypatch.setattr(rt.store.approvals, "proposers", lambda *a, **k: set())
+    with pytest.raises(PermissionDenied, match="four eyes"):
+        answer(rt, finance["id"], Approve(), approver_name="dana@finance")
+    assert rt.store.approvals.get(finance["id"]).status == "pending"
