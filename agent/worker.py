@@ -33,7 +33,7 @@ import psycopg
 import psycopg_pool
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-from agent.errors import ConflictError, LeaseHeld, LeaseLost, NotFoundError
+from agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost, NotFoundError
 from agent.models import DecisionStatus
 
 if TYPE_CHECKING:
@@ -172,7 +172,13 @@ class Worker:
         for task in self.housekeeping:
             if self.stopping.is_set():
                 break
-            for key, count in task(self.rt).items():
+            try:
+                counts = task(self.rt)
+            except DecisionOpsError as exc:  # bad configuration or data: said, not fatal
+                report.errors.append(f"housekeeping {getattr(task, '__name__', task)}: "
+                                     f"{exc.message}")
+                continue
+            for key, count in counts.items():
                 report.housekeeping[key] = report.housekeeping.get(key, 0) + count
         return report
 

@@ -5,8 +5,9 @@ expiry at the deadline, which resolves the request as the policy's ``on_timeout`
 ``expired``, by ``system:sla``); one that approves carries the approved argument hashes
 in its ledger entry, so its steps run like any approved step. Workers apply it.
 
-Safe on every worker at once: each alert is claimed once per request, and expiry is a
-compare-and-set on the pending request.
+A request whose function left the policies is neither reminded nor escalated (it has no
+approvers) and expires as rejected. Safe on every worker at once: each alert is claimed
+once per request, and expiry is a compare-and-set on the pending request.
 """
 
 from __future__ import annotations
@@ -34,17 +35,21 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
     request expired (a worker applies the expiry like an answer)."""
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
     for row, sent in store.approvals.pending_with_alerts():
-        policy = policies.get(row.function)
         if row.deadline is None:
             continue
+        policy = policies.functions.get(row.function)
         span = row.deadline - row.requested_at
         steps = ", ".join(s.id for s in row.request.steps)
         if now >= row.deadline:
-            if _expire(store, row, policy.on_timeout):
+            # A function no longer in the policies has no approvers and no on_timeout:
+            # its request expires as rejected (fail safe).
+            if _expire(store, row, policy.on_timeout if policy else "reject"):
                 counts["expired"] += 1
                 if on_expire is not None:
                     on_expire(row.decision_id)
             continue
+        if policy is None:
+            continue  # nobody to remind or escalate to
         escalate = now >= row.requested_at + span * settings.sla_escalate_at
         remind = now >= row.requested_at + span * settings.sla_reminder_at
         if escalate and "escalation" not in sent:

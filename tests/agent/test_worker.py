@@ -168,3 +168,17 @@ def test_two_workers_never_start_one_decision_twice(pg_url: str, tmp_path: Path)
         assert all(not r.errors for r in reports), [r.errors for r in reports]
         assert len(a.store.decisions.list(limit=100)) == 40
         assert len(pending(a, a.store.decisions.list(limit=1)[0].id)) == 1
+
+
+def test_a_housekeeping_pass_that_fails_is_reported_and_the_rest_still_run(rt: Runtime) -> None:
+    """A pass that fails on bad configuration or data (here: a lookup that names an
+    unknown function) does not end the worker: the tick reports it and the other passes
+    run."""
+    from agent.errors import NotFoundError
+
+    def broken(_: Runtime) -> dict[str, int]:
+        raise NotFoundError("unknown function 'finance'", field="function")
+
+    report = Worker(rt, housekeeping=[broken, lambda _: {"after": 1}]).tick()
+    assert any("unknown function 'finance'" in e for e in report.errors)
+    assert report.housekeeping == {"after": 1}

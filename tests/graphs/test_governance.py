@@ -254,3 +254,20 @@ def test_four_eyes_is_judged_on_the_proposal_actually_approved(
     with pytest.raises(PermissionDenied, match="four eyes"):
         answer(rt, finance["id"], Approve(), approver_name="dana@finance")
     assert rt.store.approvals.get(finance["id"]).status == "pending"
+
+
+def test_a_request_whose_function_left_the_policies_expires_as_rejected(rt: Runtime) -> None:
+    """A function removed from the policies while its request waits: nobody can answer
+    it, the SLA sweep neither fails nor reminds anyone, and at its deadline it expires
+    as rejected (fail safe)."""
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    sla_hours = rt.policies.functions["finance"].sla_hours
+    del rt.policies.functions["finance"]
+    assert sla_sweep(rt, utcnow() + timedelta(hours=sla_hours * 0.95))["escalated"] == 0
+    assert sla_sweep(rt, utcnow() + timedelta(hours=sla_hours + 1))["expired"] == 1
+    rt.run_once()
+    assert rt.store.approvals.get(requests["finance"]["id"]).status == "expired"
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert rt.enterprise.effects("finance.issue_credit") == []
