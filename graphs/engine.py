@@ -155,6 +155,9 @@ class DecisionEngine:
         hold) or is finished."""
         decision = self._store.decisions.get(decision_id)
         if decision.terminal:
+            if self._store.approvals.has_unapplied(decision_id):  # late: it raced the end
+                with self._store.decision_tx(decision_id, fence=fence, actor=self.owner) as tx:
+                    self._store.approvals.mark_all_applied(tx)
             return None
         snapshot = self.graph.get_state(self.config(decision_id))
         held = self._approvals.held(decision)

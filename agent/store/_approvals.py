@@ -34,6 +34,10 @@ _ALL_APPLIED = (update(t.approvals)
                        t.approvals.c.applied_at.is_(None),
                        t.approvals.c.status != ApprovalStatus.PENDING.value)
                 .values(applied_at=bindparam("at")))
+_CLOSE_PENDING = (update(t.approvals)
+                  .where(t.approvals.c.decision_id == bindparam("d"),
+                         t.approvals.c.status == ApprovalStatus.PENDING.value)
+                  .values(status=ApprovalStatus.SUPERSEDED.value))
 _CHUNK = 500
 
 
@@ -226,9 +230,12 @@ class ApprovalRepo(Repo):
                             .values(applied_at=tx.now))
 
     @staticmethod
-    def mark_all_applied(tx: DecisionTx) -> None:
-        """Every answer of the decision is consumed (it finished)."""
+    def mark_all_applied(tx: DecisionTx, *, finished: bool = False) -> None:
+        """Every answer of the decision is consumed; once it ``finished``, a request
+        still pending (nothing waits for it any more) is superseded too."""
         tx.conn.execute(_ALL_APPLIED, {"d": tx.decision_id, "at": tx.now})
+        if finished:
+            tx.conn.execute(_CLOSE_PENDING, {"d": tx.decision_id})
 
     # ------------------------------------------------------------------ four eyes
 

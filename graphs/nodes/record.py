@@ -38,7 +38,7 @@ def record(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str,
             tx, status, error=state.get("error"), plan_hash=plan_hash,
             body={"answers": {f: a.get("status") for f, a in sorted(answers.items())},
                   "plan_version": plan.get("version")})
-        store.approvals.mark_all_applied(tx)
+        store.approvals.mark_all_applied(tx, finished=status.terminal)
     if status.terminal and ctx.settled is not None:
         ctx.settled()
     return {"outcome": status.value, "results": None}

@@ -10,11 +10,13 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import update
 
 from agent.errors import ConflictError, LeaseLost
 from agent.models import Approve, Reject, decision_id_for
 from agent.runtime import Runtime
 from agent.store import Claim
+from agent.store import _tables as t
 from tests.graphs.conftest import churn, pending, start
 from tests.support import answer, start_decisions
 
@@ -170,3 +172,20 @@ def test_a_lease_cannot_be_taken_while_its_holder_writes_under_it(rt: Runtime) -
         order.append("committing")
     thief.join(timeout=30)
     assert order == ["committing", "claimed"]
+
+
+def test_a_late_answer_on_a_finished_decision_is_consumed_once(rt: Runtime) -> None:
+    """An answer recorded for a decision that has finished (it raced the end) is marked
+    consumed the first time a worker looks, instead of being retried every tick."""
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    assert rt.store.decisions.get(decision).status == "completed"
+    finance = rt.store.approvals.list(decision_id=decision, function="finance")[0]
+    with rt.store.transaction() as conn:  # the late answer, as it would have landed
+        conn.execute(update(t.approvals).where(t.approvals.c.id == finance.id)
+                     .values(applied_at=None))
+    assert decision in rt.store.approvals.decisions_with_answers()
+    rt.run_once()
+    assert decision not in rt.store.approvals.decisions_with_answers()
+    assert rt.store.decisions.get(decision).status == "completed"
