@@ -337,17 +337,24 @@ class ApprovalService:
 
     # ------------------------------------------------------------------ routing
 
-    def route(self, plan: Plan) -> Routing:
+    def route(self, plan: Plan, *, stored: bool = True) -> Routing:
         """Per function of the plan, whether policy approves its part (within its
         auto-approve risk, limits and totals, counting what other work used already) or
-        its approvers must answer, by the deadline of its SLA."""
+        its approvers must answer, by the deadline of its SLA. A plan version routed
+        before (``stored``: look; a replay after a crash) keeps the routing it stored,
+        whatever policy or usage say now."""
         auto, auto_requests, ask = [], [], []
         now = utcnow()
         used = self.used(plan.decision_id)
+        before = {r.function: r for r in self._store.approvals.list(
+            decision_id=plan.decision_id, plan_version=plan.version)} if stored else {}
         for function in plan.functions():
             policy = self._policies.get(function)
             steps = plan.steps_of(function)
-            reason = policy.needs_human(steps, key_of=self.target_of, used=used)
+            row = before.get(function)
+            reason = (policy.needs_human(steps, key_of=self.target_of, used=used) if row is None
+                      else None if row.status is ApprovalStatus.AUTO_APPROVED
+                      else row.reason or "routed to its approvers")
             if reason is None:
                 request = approval_request(plan, function, "within auto-approve policy",
                                            policy.approvers)
@@ -357,7 +364,8 @@ class ApprovalService:
                                        answer={"type": "approve", "comment": "policy"}))
             else:
                 request = approval_request(plan, function, reason, policy.approvers)
-                ask.append((request, now + timedelta(hours=policy.sla_hours)))
+                ask.append((request, row.deadline if row is not None and row.deadline else
+                            now + timedelta(hours=policy.sla_hours)))
         return Routing(auto, auto_requests, ask)
 
     # ------------------------------------------------------------------ totals

@@ -26,7 +26,9 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
           ) -> Command[Literal["approval", "execute"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
-    routing = ctx.approvals.route(plan)
+    # A leg that created its decision has routed nothing before; any other may be a
+    # replay, which keeps the routing it stored.
+    routing = ctx.approvals.route(plan, stored=not ctx.fresh)
     status = DecisionStatus.AWAITING_APPROVAL if routing.ask else DecisionStatus.EXECUTING
     with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
         ctx.store.plans.save(tx, plan, verdict="accepted", record=state.get("planning"))

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import update
 
 from agent.errors import LockedArgumentError, PermissionDenied, ToolArgumentsError
 from agent.housekeeping import sla_sweep
-from agent.models import Approve, Edit, utcnow
-from agent.policy import Total, total_problems
+from agent.models import Approve, Edit, Risk, utcnow
+from agent.policy import AutoApprove, Total, total_problems
 from agent.runtime import Runtime
 from agent.settings import Settings
+from agent.store import _tables as t
 from tests.graphs.conftest import churn, pending, start, steps
-from tests.support import answer, approver
+from tests.support import answer, approver, start_decisions
 
 # ---------------------------------------------------------------------- targets
 
@@ -271,3 +273,37 @@ def test_a_request_whose_function_left_the_policies_expires_as_rejected(rt: Runt
     assert rt.store.approvals.get(requests["finance"]["id"]).status == "expired"
     assert rt.store.decisions.get(decision).status == "completed"
     assert rt.enterprise.effects("finance.issue_credit") == []
+
+
+def test_a_replayed_route_keeps_the_routing_it_stored(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """route crashed after storing its requests; by the time it runs again, policy would
+    auto-approve finance's part. The replay keeps what was stored (finance asks its
+    approvers), so finance's step never goes ahead on an auto-approval nobody recorded."""
+    import graphs.nodes.route as route_node
+
+    def crash(point: str) -> None:
+        if point == "after_route":
+            raise RuntimeError("crashed after route")
+    monkeypatch.setattr(route_node, "crash_point", crash)
+    rt.ingest([churn()], source="test")
+    rt.triage_pending()
+    with pytest.raises(RuntimeError, match="crashed after route"):
+        start_decisions(rt)
+    monkeypatch.undo()
+    (decision,) = [d.id for d in rt.store.decisions.list()]
+    finance = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = finance.model_copy(update={
+        "auto_approve": AutoApprove(max_risk=Risk.HIGH)})
+    with rt.store.transaction() as conn:  # the crashed worker's lease has lapsed
+        conn.execute(update(t.decisions).values(lease_until=utcnow() - timedelta(seconds=1)))
+
+    rt.run_once()
+    requests = pending(rt, decision)
+    assert set(requests) == {"sales", "finance"}
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    assert rt.store.decisions.get(decision).status == "awaiting_approval"  # finance asked
+    assert rt.enterprise.effects("finance.issue_credit") == []
+    answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert len(rt.enterprise.effects("finance.issue_credit")) == 1
