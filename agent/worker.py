@@ -138,14 +138,14 @@ class Worker:
         report = TickReport()
         store = self.rt.store
         holds = store.holds.active()
-        for decision_id in store.approvals.decisions_with_answers(self.batch):
+        for decision_id in store.approvals.decisions_with_answers(self.batch, skip=holds):
             if self.stopping.is_set():
                 return report
             if not self._held(decision_id, holds):
                 self._advance(report, "resumed", decision_id)
-        todo = dict.fromkeys(store.decisions.stalled(self.batch)
-                             + store.decisions.unleased(_UNFINISHED, self.batch)
-                             + store.decisions.waiting_on_nothing(self.batch))
+        todo = dict.fromkeys(store.decisions.stalled(self.batch, skip=holds)
+                             + store.decisions.unleased(_UNFINISHED, self.batch, skip=holds)
+                             + store.decisions.waiting_on_nothing(self.batch, skip=holds))
         for decision_id in todo:
             if self.stopping.is_set():
                 return report

@@ -19,6 +19,7 @@ from agent.errors import ConflictError, NotFoundError
 from agent.models import ApprovalRequest, ApprovalStatus, utcnow
 from agent.store import _tables as t
 from agent.store._db import DecisionTx, Repo
+from agent.store._holds import ActiveHolds, unheld
 from agent.store._ops_tables import approval_alerts
 from agent.store._references import compact_request, hydrate_requests
 from agent.store._rows import ApprovalRow, from_mapping
@@ -86,15 +87,20 @@ class ApprovalRepo(Repo):
                                                  ApprovalStatus.SUPERSEDED.value]))
                 .order_by(t.approvals.c.answered_at)))
 
-    def decisions_with_answers(self, limit: int = 1000) -> list[str]:
-        """Decisions with answers waiting to be applied, the longest waiting first."""
+    def decisions_with_answers(self, limit: int = 1000, *, skip: ActiveHolds | None = None
+                               ) -> list[str]:
+        """Decisions with answers waiting to be applied, the longest waiting first
+        (without those an entity or playbook hold in ``skip`` keeps where they are)."""
+        query = select(t.approvals.c.decision_id).where(
+            t.approvals.c.applied_at.is_(None),
+            t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                         ApprovalStatus.SUPERSEDED.value]))
+        if clauses := unheld(skip):
+            query = query.join(t.decisions, t.decisions.c.id == t.approvals.c.decision_id
+                               ).where(*clauses)
         with self.reading() as conn:
             return list(conn.scalars(
-                select(t.approvals.c.decision_id).where(
-                    t.approvals.c.applied_at.is_(None),
-                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
-                                                 ApprovalStatus.SUPERSEDED.value]))
-                .group_by(t.approvals.c.decision_id)
+                query.group_by(t.approvals.c.decision_id)
                 .order_by(func.min(t.approvals.c.answered_at)).limit(limit)))
 
     def has_unapplied(self, decision_id: str) -> bool:

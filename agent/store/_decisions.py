@@ -29,6 +29,7 @@ from agent.errors import LeaseHeld, NotFoundError
 from agent.models import ApprovalStatus, DecisionStatus, Prediction, TriageAction, decision_id_for, utcnow
 from agent.store import _tables as t
 from agent.store._db import DecisionTx, Repo
+from agent.store._holds import ActiveHolds, unheld
 from agent.store._rows import DecisionRow, from_mapping
 from agent.store.ledger import Event
 
@@ -192,24 +193,28 @@ class DecisionRepo(Repo):
         with self.reading() as conn:
             return conn.scalar(_FENCE, {"id": decision_id})
 
-    def stalled(self, limit: int = 1000) -> list[str]:
+    def stalled(self, limit: int = 1000, *, skip: ActiveHolds | None = None) -> list[str]:
         """Unfinished decisions whose worker stopped mid-leg (crashed, failed or was cut
         off): a lease is held and has lapsed, or its owner was a process of this machine
-        that is gone. Oldest first."""
+        that is gone. Oldest first; without those an entity or playbook hold in ``skip``
+        keeps where they are."""
         now = utcnow()
         with self.reading() as conn:
             lapsed = list(conn.scalars(
                 select(t.decisions.c.id)
                 .where(t.decisions.c.status.in_(_LIVE),
-                       t.decisions.c.lease_owner.is_not(None), t.decisions.c.lease_until < now)
+                       t.decisions.c.lease_owner.is_not(None), t.decisions.c.lease_until < now,
+                       *unheld(skip))
                 .order_by(t.decisions.c.updated_at).limit(limit)))
             held = conn.execute(
                 select(t.decisions.c.id, t.decisions.c.lease_owner)
-                .where(t.decisions.c.status.in_(_LIVE), t.decisions.c.lease_until >= now)
+                .where(t.decisions.c.status.in_(_LIVE), t.decisions.c.lease_until >= now,
+                       *unheld(skip))
                 .order_by(t.decisions.c.updated_at).limit(limit)).all()
         return lapsed + [d for d, owner in held if dead_here(owner)][:max(0, limit - len(lapsed))]
 
-    def waiting_on_nothing(self, limit: int = 1000) -> list[str]:
+    def waiting_on_nothing(self, limit: int = 1000, *, skip: ActiveHolds | None = None
+                           ) -> list[str]:
         """Decisions awaiting approval that no worker holds and that have no pending
         request: every answer is in, so nothing else would wake them (the graph is told
         what it still waits for by its checkpoint, not by the request rows). Oldest first."""
@@ -222,17 +227,20 @@ class DecisionRepo(Repo):
                 select(t.decisions.c.id)
                 .where(t.decisions.c.status == DecisionStatus.AWAITING_APPROVAL.value,
                        or_(t.decisions.c.lease_owner.is_(None), t.decisions.c.lease_until < now),
-                       ~pending)
+                       ~pending, *unheld(skip))
                 .order_by(t.decisions.c.updated_at).limit(limit)))
 
-    def unleased(self, statuses: Sequence[DecisionStatus], limit: int = 1000) -> list[str]:
-        """Unfinished decisions in ``statuses`` that no worker holds, oldest first."""
+    def unleased(self, statuses: Sequence[DecisionStatus], limit: int = 1000, *,
+                 skip: ActiveHolds | None = None) -> list[str]:
+        """Unfinished decisions in ``statuses`` that no worker holds, oldest first
+        (without those an entity or playbook hold in ``skip`` keeps where they are)."""
         now = utcnow()
         with self.reading() as conn:
             return list(conn.scalars(
                 select(t.decisions.c.id)
                 .where(t.decisions.c.status.in_([s.value for s in statuses]),
-                       or_(t.decisions.c.lease_owner.is_(None), t.decisions.c.lease_until < now))
+                       or_(t.decisions.c.lease_owner.is_(None), t.decisions.c.lease_until < now),
+                       *unheld(skip))
                 .order_by(t.decisions.c.updated_at).limit(limit)))
 
     def create(self, decision_id: str, prediction: Prediction, *, playbook: str | None,

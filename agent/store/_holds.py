@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
 from agent.models import utcnow
+from agent.store import _tables as t
 from agent.store._db import Repo
 from agent.store._rows import HoldRow, from_mapping
 from agent.store._service_tables import holds
 from agent.store.ledger import Event
 
-__all__ = ["ActiveHolds", "HoldRepo", "TargetType"]
+__all__ = ["ActiveHolds", "HoldRepo", "TargetType", "unheld"]
 
 TargetType = Literal["entity", "playbook", "function"]
 
@@ -42,6 +43,23 @@ class ActiveHolds:
         """Why such work is held, or None."""
         found = self.covering(entity_id=entity_id, playbook=playbook, functions=functions)
         return "; ".join(describe(h) for h in found) or None
+
+
+def unheld(holds: ActiveHolds | None) -> list[ColumnElement[bool]]:
+    """Conditions on ``decisions`` that leave out the decisions an entity or playbook
+    hold keeps where they are (so a worker's batch is not filled with work it must
+    skip)."""
+    if holds is None or not holds.rows:
+        return []
+    entities = [h.target for h in holds.rows if h.target_type == "entity"]
+    playbooks = [h.target for h in holds.rows if h.target_type == "playbook"]
+    clauses: list[ColumnElement[bool]] = []
+    if entities:
+        clauses.append(t.decisions.c.entity_id.not_in(entities))
+    if playbooks:
+        clauses.append(or_(t.decisions.c.playbook.is_(None),
+                           t.decisions.c.playbook.not_in(playbooks)))
+    return clauses
 
 
 def describe(hold: HoldRow) -> str:

@@ -182,3 +182,24 @@ def test_a_housekeeping_pass_that_fails_is_reported_and_the_rest_still_run(rt: R
     report = Worker(rt, housekeeping=[broken, lambda _: {"after": 1}]).tick()
     assert any("unknown function 'finance'" in e for e in report.errors)
     assert report.housekeeping == {"after": 1}
+
+
+def test_answers_of_held_decisions_do_not_crowd_out_the_others(rt: Runtime) -> None:
+    """A batch's worth of answered decisions under an entity hold, answered first, does
+    not keep a worker from applying the answers of decisions that are not held."""
+    accounts = _accounts(rt, 3)
+    rt.ingest([churn(f"p-{i}", account=a, value=10_000, segment="mid_market")
+               for i, a in enumerate(accounts)], source="test")
+    assert Worker(rt).tick().started == 3
+    worker = Worker(rt, batch=2, poll_seconds=0.01)
+    held = accounts[:2]
+    for account in held:
+        rt.approvals.hold(account, until=utcnow() + timedelta(hours=1), reason="audit",
+                          actor="ops")
+    by_account = {d.entity_id: d.id for d in rt.store.decisions.list()}
+    for account in [*held, accounts[2]]:  # the held ones answered first (oldest answers)
+        (request,) = rt.store.approvals.list(decision_id=by_account[account], status="pending")
+        answer(rt, request.id, Approve(), approver_name="raj@sales", apply=False)
+    worker.tick()
+    assert rt.store.decisions.get(by_account[accounts[2]]).status == "completed"
+    assert {rt.store.decisions.get(by_account[a]).status for a in held} == {"awaiting_approval"}
