@@ -189,15 +189,13 @@ class _Run:
                                           actor=self.ex._actor)
 
     def _finish(self, tx: DecisionTx) -> None:
-        """Write the results not yet written, and release the totals' shares of calls
-        that made no effect."""
+        """Write the results not yet written (which also gives back the totals' shares
+        of calls that made no effect)."""
         if not self.unrecorded:
             return
         store = self.ex._store
         store.executions.finish(tx, plan_version=self.plan.version, plan_hash=self.plan.hash,
                                 calls=self.unrecorded)
-        store.executions.release_shares(tx, [c.key for c in self.unrecorded
-                                             if c.status is ExecutionStatus.FAILED])
         self.unrecorded = []
 
     def skip(self, reasons: Mapping[str, str]) -> None:
@@ -361,7 +359,7 @@ class _Run:
         except (ToolCallError, ConflictError, NotFoundError, InvalidInputError) as exc:
             call.end = CallEnd(start.key, start.step_id, start.purpose, ExecutionStatus.FAILED,
                                error=f"{error}; whether it took effect is unknown (the tool "
-                                     f"could not be asked: {exc.message})")
+                                     f"could not be asked: {exc.message})", effect_unknown=True)
             return
         if receipt is None:
             call.end = CallEnd(start.key, start.step_id, start.purpose, ExecutionStatus.FAILED,

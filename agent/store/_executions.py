@@ -52,15 +52,19 @@ class CallEnd:
     status: ExecutionStatus
     receipt: dict[str, Any] | None = None
     error: str | None = None
+    effect_unknown: bool = False
+    """A failure the tool could not be asked about: it may have taken effect."""
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "step_id": self.step_id, "purpose": self.purpose,
-                "status": self.status.value, "receipt": self.receipt, "error": self.error}
+                "status": self.status.value, "receipt": self.receipt, "error": self.error,
+                **({"effect_unknown": True} if self.effect_unknown else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CallEnd:
         return cls(data["key"], data["step_id"], data["purpose"],
-                   ExecutionStatus(data["status"]), data.get("receipt"), data.get("error"))
+                   ExecutionStatus(data["status"]), data.get("receipt"), data.get("error"),
+                   bool(data.get("effect_unknown")))
 
 
 @dataclass(frozen=True)
@@ -203,9 +207,13 @@ class ExecutionRepo(Repo):
     @staticmethod
     def finish(tx: DecisionTx, *, plan_version: int, plan_hash: str, calls: Sequence[CallEnd]
                ) -> None:
-        """Record the results of tool calls and their steps' status."""
+        """Record the results of tool calls and their steps' status. A call that failed
+        and is known to have made no effect gives back its share of the totals; one whose
+        effect is unknown keeps it."""
         if not calls:
             return
+        ExecutionRepo.release_shares(tx, [c.key for c in calls if c.status is ExecutionStatus.FAILED
+                                          and c.purpose == "execution" and not c.effect_unknown])
         tx.conn.execute(_FINISH_EXECUTION, [
             {"k": c.key, "st": c.status.value, "rc": c.receipt, "er": c.error, "at": tx.now}
             for c in calls])

@@ -325,3 +325,39 @@ def test_arguments_changed_after_approval_are_refused(rt: Runtime) -> None:
     assert rt.enterprise.effects("finance.issue_credit") == []
     credit = [e for e in rt.store.executions.list(decision) if e.step_id == "goodwill_credit"][0]
     assert "recorded as approved in the ledger" in credit.error
+
+
+def test_a_call_whose_effect_is_unknown_keeps_its_share_of_the_totals(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A credit that committed, then failed, when the tool cannot be asked whether it
+    took effect: it is recorded failed, but what it may have paid still counts against
+    finance's totals (only a call known to have made no effect gives its share back)."""
+    from agent.errors import ToolCallError
+
+    def unreachable(*_: object, **__: object) -> None:
+        raise ToolCallError("finance system unreachable", retryable=True)
+    rt.enterprise.inject_fault("finance.issue_credit", "commit_then_fail", times=10)
+    monkeypatch.setattr(rt.tools, "recall", unreachable)
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    credit = [e for e in rt.store.executions.list(decision) if e.tool == "finance.issue_credit"][0]
+    assert credit.status == "failed" and "unknown" in (credit.error or "")
+    assert len(rt.enterprise.effects("finance.issue_credit")) == 1  # it did pay
+    used = rt.store.executions.used(tool="finance.issue_credit", measure="amount", target=None,
+                                    since=None)
+    assert used == credit.arguments["amount"]
+
+
+def test_a_call_that_failed_without_effect_gives_its_share_back(rt: Runtime) -> None:
+    """A credit the finance system refused (no effect) stops counting against finance's
+    totals, whichever wave of the plan it was in."""
+    rt.enterprise.inject_fault("finance.issue_credit", "fail_permanent", times=1)
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    credit = [e for e in rt.store.executions.list(decision) if e.tool == "finance.issue_credit"][0]
+    assert credit.status == "failed"
+    assert rt.enterprise.effects("finance.issue_credit") == []
+    assert rt.store.executions.used(tool="finance.issue_credit", measure="amount", target=None,
+                                    since=None) == 0
