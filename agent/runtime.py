@@ -103,6 +103,7 @@ class Runtime:
                                      context=self._context, owner=self.actor,
                                      lease_seconds=s.lease_seconds, durability=s.durability,
                                      fencing=self.checkpointer, metrics=self.metrics)
+        self._stack.callback(self.engine.close)
         self.metrics.watch_store(self.gauges)
 
     def gauges(self) -> dict[str, dict[str, float]]:

@@ -31,6 +31,9 @@ it until it lapses, so the loop carries the decision on later (``stalled``).
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -49,6 +52,8 @@ from agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
 from agent.store import Claim, DecisionRow, Store
 from agent.telemetry import Metrics, carrier, span
 from graphs.context import DecisionContext
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["DecisionEngine", "StepResult"]
 
@@ -75,6 +80,52 @@ class _Next:
     parent: dict[str, str] | None = None
 
 
+class _Heartbeat:
+    """Renews the leases of the decisions a leg of this engine is running, every third
+    of the lease, under the fence each was taken with: a leg that outlasts the lease (a
+    slow tool, a slow model) keeps its decision. A process that stops (it crashed, or
+    was paused) stops renewing, and its leases lapse as before; so does a leg that has
+    run for ``_MAX_LEASES`` leases (it hangs: another worker carries the decision on,
+    and fencing shuts this one out)."""
+
+    _MAX_LEASES = 10
+
+    def __init__(self, store: Store, owner: str, lease_seconds: float) -> None:
+        self._store, self._owner, self._lease_seconds = store, owner, lease_seconds
+        self._active: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, decision_id: str, fence: int) -> None:
+        with self._lock:
+            self._active[decision_id] = (fence, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"lease-heartbeat {self._owner}")
+                self._thread.start()
+
+    def drop(self, decision_id: str) -> None:
+        with self._lock:
+            self._active.pop(decision_id, None)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)  # a renewal under way ends before the store closes
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease_seconds / 3):
+            cutoff = time.monotonic() - self._MAX_LEASES * self._lease_seconds
+            with self._lock:
+                leases = {d: fence for d, (fence, since) in self._active.items()
+                          if since > cutoff}
+            try:
+                self._store.decisions.renew(leases, self._owner, self._lease_seconds)
+            except SQLAlchemyError as exc:  # the store is away: the leases may lapse
+                _log.warning("could not renew %d lease(s): %s", len(leases), exc)
+
+
 class DecisionEngine:
     def __init__(self, graph: CompiledStateGraph, *, store: Store, approvals: ApprovalService,
                  context: Callable[[int], DecisionContext], owner: str,
@@ -91,6 +142,11 @@ class DecisionEngine:
         self._durability = durability
         self._fencing = fencing
         self._metrics = metrics
+        self._heartbeat = _Heartbeat(store, owner, lease_seconds)
+
+    def close(self) -> None:
+        """Stop renewing leases (the process is shutting down)."""
+        self._heartbeat.close()
 
     @staticmethod
     def config(decision_id: str) -> dict[str, Any]:
@@ -118,6 +174,7 @@ class DecisionEngine:
               fresh: bool = False) -> StepResult:
         finished = False
         legs = 0
+        self._heartbeat.hold(decision_id, fence)
         try:
             for leg in range(_MAX_LEGS):
                 step = first if leg == 0 and first is not None else self._next(decision_id, fence)
@@ -141,6 +198,7 @@ class DecisionEngine:
             self._note_failure(decision_id, fence, exc)
             raise
         finally:
+            self._heartbeat.drop(decision_id)
             if self._fencing is not None:
                 self._fencing.forget(decision_id)
         if finished:  # terminal: nothing pending, and the outcome is the graph's

@@ -47,6 +47,10 @@ _EXECUTING = (update(t.decisions)
               .where(t.decisions.c.id == bindparam("d"),
                      t.decisions.c.status != DecisionStatus.EXECUTING.value)
               .values(status=DecisionStatus.EXECUTING.value, updated_at=bindparam("at")))
+_RENEW = (update(t.decisions)
+          .where(t.decisions.c.id == bindparam("d"), t.decisions.c.fence == bindparam("f"),
+                 t.decisions.c.lease_owner == bindparam("o"))
+          .values(lease_until=bindparam("u")))
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 
 
@@ -172,6 +176,16 @@ class DecisionRepo(Repo):
                     raise LeaseHeld(f"decision {decision_id} is being worked on by "
                                     f"{holder.lease_owner or 'another worker'}{until}")
             return int(conn.scalar(_FENCE, {"id": decision_id}))
+
+    def renew(self, leases: dict[str, int], owner: str, lease_seconds: float) -> None:
+        """Extend ``owner``'s leases (decision → the fence it took): only those it still
+        holds under that fence; a released or taken lease stays as it is."""
+        if not leases:
+            return
+        with self.transaction() as conn:
+            conn.execute(_RENEW, [{"d": d, "f": f, "o": owner,
+                                   "u": utcnow() + timedelta(seconds=lease_seconds)}
+                                  for d, f in leases.items()])
 
     def release(self, decision_id: str, fence: int) -> None:
         """Give the lease back (the leg ended waiting on people, or paused)."""

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from agent.errors import ConflictError, LeaseLost
+from agent.errors import ConflictError, LeaseHeld, LeaseLost
 from agent.models import Approve, Reject, decision_id_for
 from agent.runtime import Runtime
+from agent.settings import Settings
 from agent.store import Claim
 from agent.store import _tables as t
+from agent.worker import wait_for
 from tests.graphs.conftest import churn, pending, start
-from tests.support import answer, start_decisions
+from tests.support import answer, approver, start_decisions
 
 
 def _checkpoint_id(rt: Runtime, decision_id: str) -> str:
@@ -189,3 +192,68 @@ def test_a_late_answer_on_a_finished_decision_is_consumed_once(rt: Runtime) -> N
     rt.run_once()
     assert decision not in rt.store.approvals.decisions_with_answers()
     assert rt.store.decisions.get(decision).status == "completed"
+
+
+def test_a_leg_longer_than_the_lease_keeps_its_lease(tmp_path: Path) -> None:
+    """A worker whose leg outlasts the lease (a slow tool) renews it while it works, so no
+    other worker takes the decision from under it; a worker that stops renewing (it
+    died) still loses it once the lease lapses."""
+    settings = Settings(home=tmp_path / "home", lease_seconds=1, tool_backoff_seconds=0.01)
+    with Runtime(settings, actor="slow-worker") as rt:
+        rt.enterprise.seed()
+        for policy in rt.policies.functions.values():
+            for name in policy.approvers:
+                approver(rt, name)
+        decision = start(rt, churn()).decision_id
+        for function, request in pending(rt, decision).items():
+            answer(rt, request["id"], Approve(),
+                   approver_name=rt.policies.get(function).approvers[0], apply=False)
+        rt.enterprise.inject_fault("crm.create_retention_offer", "delay", delay_s=2.5)
+        outcome: list[object] = []
+        leg = threading.Thread(target=lambda: outcome.append(rt.engine.advance(decision)))
+        leg.start()
+        time.sleep(1.6)  # past the lease the leg took
+        with pytest.raises(LeaseHeld):
+            rt.store.decisions.claim(decision, "other-worker", 1)
+        leg.join(timeout=30)
+        assert [getattr(o, "status", o) for o in outcome] == ["completed"]
+
+
+def test_a_leg_that_hangs_stops_renewing_and_is_taken_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past a bound (here 2 leases) a leg stops renewing its lease: another worker may take
+    the decision, and the hung worker is fenced out when it wakes."""
+    from graphs import engine
+
+    monkeypatch.setattr(engine._Heartbeat, "_MAX_LEASES", 2)
+    settings = Settings(home=tmp_path / "home", lease_seconds=1, tool_backoff_seconds=0.01)
+    with Runtime(settings, actor="hung-worker") as rt:
+        rt.enterprise.seed()
+        for policy in rt.policies.functions.values():
+            for name in policy.approvers:
+                approver(rt, name)
+        decision = start(rt, churn()).decision_id
+        for function, request in pending(rt, decision).items():
+            answer(rt, request["id"], Approve(),
+                   approver_name=rt.policies.get(function).approvers[0], apply=False)
+        rt.enterprise.inject_fault("crm.create_retention_offer", "delay", delay_s=4.5)
+        outcome: list[object] = []
+
+        def leg() -> None:
+            try:
+                outcome.append(rt.engine.advance(decision))
+            except LeaseLost as exc:
+                outcome.append(exc)
+        hung = threading.Thread(target=leg)
+        hung.start()
+        assert wait_for(lambda: _taken(rt, decision), timeout=4.0)
+        hung.join(timeout=30)
+        assert [type(o) for o in outcome] == [LeaseLost]
+
+
+def _taken(rt: Runtime, decision_id: str) -> bool:
+    try:
+        rt.store.decisions.claim(decision_id, "other-worker", 30)
+    except LeaseHeld:
+        return False
+    return True
