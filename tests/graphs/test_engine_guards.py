@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -196,22 +198,8 @@ def test_a_late_answer_on_a_finished_decision_is_consumed_once(rt: Runtime) -> N
 
 def test_a_leg_longer_than_the_lease_keeps_its_lease(tmp_path: Path) -> None:
     """A worker whose leg outlasts the lease (a slow tool) renews it while it works, so no
-    other worker takes the decision from under it; a worker that stops renewing (it
-    died) still loses it once the lease lapses."""
-    settings = Settings(home=tmp_path / "home", lease_seconds=1, tool_backoff_seconds=0.01)
-    with Runtime(settings, actor="slow-worker") as rt:
-        rt.enterprise.seed()
-        for policy in rt.policies.functions.values():
-            for name in policy.approvers:
-                approver(rt, name)
-        decision = start(rt, churn()).decision_id
-        for function, request in pending(rt, decision).items():
-            answer(rt, request["id"], Approve(),
-                   approver_name=rt.policies.get(function).approvers[0], apply=False)
-        rt.enterprise.inject_fault("crm.create_retention_offer", "delay", delay_s=2.5)
-        outcome: list[object] = []
-        leg = threading.Thread(target=lambda: outcome.append(rt.engine.advance(decision)))
-        leg.start()
+    other worker takes the decision from under it."""
+    with _slow_leg(tmp_path, tool_delay=2.5) as (rt, decision, leg, outcome):
         time.sleep(1.6)  # past the lease the leg took
         with pytest.raises(LeaseHeld):
             rt.store.decisions.claim(decision, "other-worker", 1)
@@ -226,8 +214,19 @@ def test_a_leg_that_hangs_stops_renewing_and_is_taken_over(
     from graphs import engine
 
     monkeypatch.setattr(engine._Heartbeat, "_MAX_LEASES", 2)
+    with _slow_leg(tmp_path, tool_delay=4.5) as (rt, decision, hung, outcome):
+        assert wait_for(lambda: _taken(rt, decision), timeout=4.0)
+        hung.join(timeout=30)
+        assert [type(o) for o in outcome] == [LeaseLost]
+
+
+@contextmanager
+def _slow_leg(tmp_path: Path, tool_delay: float
+              ) -> Iterator[tuple[Runtime, str, threading.Thread, list[object]]]:
+    """A runtime with 1 s leases, and a decision whose answered leg runs in a thread for
+    ``tool_delay`` seconds (a slow tool); its result or ``LeaseLost`` goes to the list."""
     settings = Settings(home=tmp_path / "home", lease_seconds=1, tool_backoff_seconds=0.01)
-    with Runtime(settings, actor="hung-worker") as rt:
+    with Runtime(settings, actor="slow-worker") as rt:
         rt.enterprise.seed()
         for policy in rt.policies.functions.values():
             for name in policy.approvers:
@@ -236,7 +235,7 @@ def test_a_leg_that_hangs_stops_renewing_and_is_taken_over(
         for function, request in pending(rt, decision).items():
             answer(rt, request["id"], Approve(),
                    approver_name=rt.policies.get(function).approvers[0], apply=False)
-        rt.enterprise.inject_fault("crm.create_retention_offer", "delay", delay_s=4.5)
+        rt.enterprise.inject_fault("crm.create_retention_offer", "delay", delay_s=tool_delay)
         outcome: list[object] = []
 
         def leg() -> None:
@@ -244,11 +243,12 @@ def test_a_leg_that_hangs_stops_renewing_and_is_taken_over(
                 outcome.append(rt.engine.advance(decision))
             except LeaseLost as exc:
                 outcome.append(exc)
-        hung = threading.Thread(target=leg)
-        hung.start()
-        assert wait_for(lambda: _taken(rt, decision), timeout=4.0)
-        hung.join(timeout=30)
-        assert [type(o) for o in outcome] == [LeaseLost]
+        thread = threading.Thread(target=leg)
+        thread.start()
+        try:
+            yield rt, decision, thread, outcome
+        finally:
+            thread.join(timeout=30)
 
 
 def _taken(rt: Runtime, decision_id: str) -> bool:
