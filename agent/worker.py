@@ -38,7 +38,6 @@ from agent.models import DecisionStatus
 
 if TYPE_CHECKING:
     from agent.runtime import Runtime
-    from agent.store import ActiveHolds
     from graphs import StepResult
 
 __all__ = ["Housekeeping", "TickReport", "Worker", "wait_for"]
@@ -141,16 +140,13 @@ class Worker:
         for decision_id in store.approvals.decisions_with_answers(self.batch, skip=holds):
             if self.stopping.is_set():
                 return report
-            if not self._held(decision_id, holds):
-                self._advance(report, "resumed", decision_id)
+            self._advance(report, "resumed", decision_id)
         todo = dict.fromkeys(store.decisions.stalled(self.batch, skip=holds)
                              + store.decisions.unleased(_UNFINISHED, self.batch, skip=holds)
                              + store.decisions.waiting_on_nothing(self.batch, skip=holds))
         for decision_id in todo:
             if self.stopping.is_set():
                 return report
-            if self._held(decision_id, holds):
-                continue
             before = report.recovered
             self._advance(report, "recovered", decision_id)
             if report.recovered > before:
@@ -181,14 +177,6 @@ class Worker:
             for key, count in counts.items():
                 report.housekeeping[key] = report.housekeeping.get(key, 0) + count
         return report
-
-    def _held(self, decision_id: str, holds: ActiveHolds) -> bool:
-        """Whether a hold on the decision's entity or playbook keeps it where it is (the
-        engine would do nothing with it): skipped without taking its lease."""
-        if not holds.rows:
-            return False
-        decision = self.rt.store.decisions.get(decision_id)
-        return bool(holds.why(entity_id=decision.entity_id, playbook=decision.playbook))
 
     def apply(self, decision_id: str) -> StepResult | None:
         """Carry one decision forward now (answers recorded from this process); None
