@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.models import Plan, utcnow
 from agent.store import _tables as t
@@ -89,12 +90,16 @@ class LLMRepo(Repo):
     def cache_put(self, signature: str, *, kind: str, playbook: str | None, planner: str,
                   body: dict[str, Any], source_decision_id: str | None,
                   at: datetime | None = None) -> None:
-        """Store (or replace) the entry for ``signature``; its age restarts."""
+        """Store (or replace) the entry for ``signature``; its age restarts. Planners
+        drafting at once may store one signature together: the later write wins."""
+        values = {"kind": kind, "playbook": playbook, "planner": planner, "body": body,
+                  "source_decision_id": source_decision_id, "created_at": at or utcnow(),
+                  "hits": 0, "last_hit_at": None}
         with self.transaction() as conn:
-            conn.execute(t.plan_cache.delete().where(t.plan_cache.c.signature == signature))
-            conn.execute(insert(t.plan_cache).values(
-                signature=signature, kind=kind, playbook=playbook, planner=planner, body=body,
-                source_decision_id=source_decision_id, created_at=at or utcnow(), hits=0))
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            conn.execute(dialect.insert(t.plan_cache).values(signature=signature, **values)
+                         .on_conflict_do_update(index_elements=[t.plan_cache.c.signature],
+                                                set_=values))
 
     def cache_stats(self) -> dict[str, int]:
         with self.reading() as conn:

@@ -75,3 +75,47 @@ def test_a_lease_of_a_process_of_this_machine_that_is_gone_is_dead(form: str) ->
     assert not dead_here(form.format(host=host, pid=os.getpid()))  # alive: this one
     assert not dead_here(form.format(host="elsewhere", pid=gone.stdout.strip()))
     assert not dead_here("test-worker") and not dead_here(None)
+
+
+@pytest.mark.postgres
+def test_two_planners_caching_one_plan_at_once_do_not_collide(pg_url: str) -> None:
+    """Concurrent planning: two drafts with one cache signature store it at the same time.
+    The second writer waits on the first one's row and then replaces it; it does not fail
+    on the primary key (which failed the decision's leg)."""
+    import psycopg
+    from sqlalchemy import insert, text
+
+    from agent.store import _tables as t
+
+    store = Store.open(pg_url)
+    entry = {"kind": "churn", "playbook": "churn-retention", "planner": "llm",
+             "body": {"steps": []}, "source_decision_id": "dec-a"}
+    errors: list[BaseException] = []
+    with store.transaction() as first:
+        first.execute(insert(t.plan_cache).values(signature="sig", created_at=datetime.now(UTC),
+                                                  hits=0, **entry))
+
+        def second() -> None:
+            try:
+                store.llm.cache_put("sig", **{**entry, "source_decision_id": "dec-b"})
+            except BaseException as exc:  # the test reports it
+                errors.append(exc)
+
+        racer = threading.Thread(target=second)
+        racer.start()
+        conninfo = store.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        with psycopg.connect(conninfo, autocommit=True) as watch:
+            for _ in range(200):  # until the second writer waits on the first one's row
+                if watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                                 "= 'Lock' AND datname = current_database()").fetchone()[0]:
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail("the second writer never waited on the first")
+    racer.join(timeout=30)
+    assert errors == []
+    with store.reading() as conn:
+        rows = conn.execute(text("SELECT source_decision_id FROM plan_cache")).all()
+    assert [r[0] for r in rows] == ["dec-b"]
+    store.close()
