@@ -26,7 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 __all__ = ["Metrics", "carrier", "configure_tracing", "span", "traced_node", "tracer"]
@@ -137,6 +137,17 @@ class Metrics:
         self.lease_steals = Counter("decisionops_lease_steals_total",
                                     "Leases taken over from a worker whose lease lapsed",
                                     registry=self.registry)
+        self.llm_circuit_open = Gauge(
+            "decisionops_llm_circuit_open", "LLM circuit breaker: 0 closed, 0.5 probing, "
+            "1 open (calls fail at once and planners fall back)", ["model"],
+            registry=self.registry)
+        self.llm_calls_refused = Counter(
+            "decisionops_llm_calls_short_circuited_total",
+            "LLM calls not made because the circuit was open", ["model"], registry=self.registry)
+        self.llm_throttled_seconds = Counter(
+            "decisionops_llm_throttled_seconds_total",
+            "Seconds LLM calls waited on the client-side rate limits or a Retry-After",
+            ["model"], registry=self.registry)
         self._sources: list[Callable[[], dict[str, dict[str, float]]]] = []
         self.registry.register(_StoreGauges(self._sources))
 

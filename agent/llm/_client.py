@@ -8,6 +8,11 @@ up to ``max_retry_after_seconds`` (a longer one ends the call instead of waiting
 400 that says the output mode is not supported raises ``LLMModeUnsupported`` so the
 planner can switch between function tools and JSON schema.
 
+Every thread planning with one model shares its client: the client-side rate limits
+(requests and tokens per minute; a 429's ``Retry-After`` pauses all callers) and the
+circuit breaker (after repeated failures calls fail at once for a cool-down, and
+planners fall back without waiting) live in ``_limits``; their state is on ``/metrics``.
+
 ``check_endpoint`` refuses a non-loopback base URL while ``DECISIONOPS_FORBID_REAL_LLM``
 is set (the test suite sets it), so no test can reach a real model.
 
@@ -21,6 +26,7 @@ import ipaddress
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,15 +38,19 @@ from pydantic import SecretStr
 
 from agent.errors import ConfigError
 from agent.llm._errors import (
+    LLMFailure,
     LLMModeUnsupported,
     LLMOutputError,
     LLMRequestRefused,
     LLMTransportError,
 )
+from agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
 from agent.models import utcnow
 
 if TYPE_CHECKING:
     import openai
+
+    from agent.telemetry import Metrics
 
 __all__ = ["Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply", "ToolCall",
            "check_endpoint"]
@@ -80,6 +90,10 @@ class ClientConfig:
     max_retries: int = 2
     backoff_seconds: float = 1.0
     max_retry_after_seconds: float = 30.0
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    circuit_failures: int = 5
+    circuit_cooldown_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,8 @@ class ChatClient:
     """Chat completions against one endpoint and model; builds its ``openai`` client lazily."""
 
     def __init__(self, config: ClientConfig, *, sleep: Callable[[float], None] = time.sleep,
-                 http_client: Any | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, http_client: Any | None = None,
+                 metrics: Metrics | None = None) -> None:
         check_endpoint(config.base_url)
         if not config.model:
             raise ConfigError("llm_model: must name the model to call", field="llm_model")
@@ -134,6 +149,14 @@ class ChatClient:
         self._sleep = sleep
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
+        self._lock = threading.Lock()
+        self._metrics = metrics
+        self.limits = RateLimiter(config.requests_per_minute, config.tokens_per_minute,
+                                  clock=clock, sleep=sleep)
+        self.breaker = CircuitBreaker(config.circuit_failures, config.circuit_cooldown_seconds,
+                                      clock=clock, on_change=self._circuit_changed)
+        if metrics is not None:
+            metrics.llm_circuit_open.labels(config.model).set(0)
 
     @property
     def model(self) -> str:
@@ -142,12 +165,13 @@ class ChatClient:
     def _openai(self) -> openai.OpenAI:
         import openai  # loaded on the first call: the playbook planner never needs it
 
-        if self._client is None:
-            key = self.config.api_key.get_secret_value() if self.config.api_key else "unused"
-            self._client = openai.OpenAI(api_key=key, base_url=self.config.base_url,
-                                         timeout=self.config.timeout_seconds, max_retries=0,
-                                         http_client=self._http_client)
-        return self._client
+        with self._lock:  # planning threads share one client (and its connections)
+            if self._client is None:
+                key = self.config.api_key.get_secret_value() if self.config.api_key else "unused"
+                self._client = openai.OpenAI(api_key=key, base_url=self.config.base_url,
+                                             timeout=self.config.timeout_seconds, max_retries=0,
+                                             http_client=self._http_client)
+            return self._client
 
     def close(self) -> None:
         if self._client is not None:
@@ -158,7 +182,31 @@ class ChatClient:
                  max_tokens: int, tools: Sequence[Mapping[str, Any]] | None = None,
                  tool_choice: Any = None, response_format: Mapping[str, Any] | None = None,
                  mode: str = "tools") -> Reply:
-        """One chat completion, retried on timeouts, 429 and 5xx within the bounds."""
+        """One chat completion, retried on timeouts, 429 and 5xx within the bounds, within
+        the client-side rate limits; ``CircuitOpen`` at once while the circuit is open."""
+        try:
+            self.breaker.allow()
+        except CircuitOpen:
+            if self._metrics is not None:
+                self._metrics.llm_calls_refused.labels(self.config.model).inc()
+            raise
+        try:
+            reply = self._complete(messages, meter=meter, max_tokens=max_tokens, tools=tools,
+                                   tool_choice=tool_choice, response_format=response_format,
+                                   mode=mode)
+        except LLMTransportError:
+            self.breaker.failed()
+            raise
+        except LLMFailure:  # it answered, if not usefully: the endpoint is up
+            self.breaker.succeeded()
+            raise
+        self.breaker.succeeded()
+        return reply
+
+    def _complete(self, messages: Sequence[Mapping[str, Any]], *, meter: CallMeter,
+                  max_tokens: int, tools: Sequence[Mapping[str, Any]] | None,
+                  tool_choice: Any, response_format: Mapping[str, Any] | None,
+                  mode: str) -> Reply:
         request: dict[str, Any] = {"model": self.config.model, "messages": list(messages),
                                    "max_tokens": max_tokens, "temperature": 0}
         if tools:
@@ -173,6 +221,9 @@ class ChatClient:
 
         while True:
             meter.before_call()
+            waited = self.limits.acquire(estimate)
+            if waited and self._metrics is not None:
+                self._metrics.llm_throttled_seconds.labels(self.config.model).inc(waited)
             started = time.monotonic()
             try:
                 response = self._openai().chat.completions.create(**request)
@@ -199,7 +250,8 @@ class ChatClient:
             else:
                 return self._reply(response, meter, started, estimate)
             failures += 1
-            self._sleep(wait)
+            if wait > 0:
+                self._sleep(wait)
 
     # ------------------------------------------------------------------ internals
 
@@ -218,7 +270,10 @@ class ChatClient:
                     f"rate limited (429) with Retry-After {retry_after:g} s, over the bound of "
                     f"{self.config.max_retry_after_seconds:g} s (llm_max_retry_after_seconds)",
                     retryable=True) from None
-            return retry_after if retry_after is not None else self._backoff(failures)
+            if retry_after is None:
+                return self._backoff(failures)
+            self.limits.pause(retry_after)  # every caller of this model waits it out
+            return 0.0
         if status >= 500:
             meter.after_call(Attempt("server_error", estimate, 0, _ms(started), detail))
             if failures >= self.config.max_retries:
@@ -231,6 +286,11 @@ class ChatClient:
                                      mode=mode) from None
         meter.after_call(Attempt("refused", 0, 0, _ms(started), detail))
         raise LLMRequestRefused(f"the endpoint refused the request ({status}): {detail}") from None
+
+    def _circuit_changed(self, state: str) -> None:
+        if self._metrics is not None:
+            self._metrics.llm_circuit_open.labels(self.config.model).set(
+                {"closed": 0, "half_open": 0.5, "open": 1}[state])
 
     def _backoff(self, failures: int) -> float:
         return min(self.config.backoff_seconds * (2 ** failures), self.config.max_retry_after_seconds)

@@ -17,6 +17,7 @@ from agent.playbooks import PlaybookBook
 from agent.policy import Policies
 from agent.ports import Clock, ToolPort
 from agent.settings import Settings
+from agent.telemetry import Metrics
 
 __all__ = ["build_planner", "options_from"]
 
@@ -38,7 +39,8 @@ def options_from(settings: Settings) -> LLMOptions:
 def build_planner(settings: Settings, *, playbooks: PlaybookBook, tools: ToolPort,
                   policies: Policies, store: LLMStore, lookup: Lookup | None = None,
                   actor: str = "planner", clock: Clock | None = None,
-                  sleep: Callable[[float], None] = time.sleep) -> Planner:
+                  sleep: Callable[[float], None] = time.sleep,
+                  metrics: Metrics | None = None) -> Planner:
     """The planner ``settings.planner`` names; a missing endpoint setting is a
     ``ConfigError`` naming the field."""
     if settings.planner == "playbook":
@@ -54,7 +56,12 @@ def build_planner(settings: Settings, *, playbooks: PlaybookBook, tools: ToolPor
         base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
         timeout_seconds=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries,
         backoff_seconds=settings.llm_backoff_seconds,
-        max_retry_after_seconds=settings.llm_max_retry_after_seconds), sleep=sleep)
+        max_retry_after_seconds=settings.llm_max_retry_after_seconds,
+        requests_per_minute=settings.llm_requests_per_minute,
+        tokens_per_minute=settings.llm_tokens_per_minute,
+        circuit_failures=settings.llm_circuit_failures,
+        circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds),
+        sleep=sleep, metrics=metrics)
     cls = HybridPlanner if settings.planner == "hybrid" else LLMPlanner
     return cls(client=client, playbooks=playbooks, tools=tools, policies=policies,
                lookup=lookup or ToolLookup(tools), store=store, options=options_from(settings),

@@ -36,11 +36,12 @@ class Meter:
 
 
 def client(server: ScriptedServer, sleeps: list[float], **config: object) -> ChatClient:
+    """A client whose sleeps are recorded, not slept; its clock moves by them."""
     values = {"timeout_seconds": 2.0, "max_retries": 2, "backoff_seconds": 0.5,
               "max_retry_after_seconds": 30.0, **config}
     return ChatClient(ClientConfig(base_url=server.url, model="gpt-test",
                                    api_key=SecretStr(API_KEY), **values),  # type: ignore[arg-type]
-                      sleep=sleeps.append)
+                      sleep=sleeps.append, clock=lambda: 1000.0 + sum(sleeps))
 
 
 def test_429_retry_after_is_honoured_and_each_attempt_metered(openai_server: ScriptedServer

@@ -1,0 +1,142 @@
+"""Client-side limits of a model endpoint (issue 12): rate limits per minute that every
+planning thread shares, a 429's Retry-After honoured by all of them, and a circuit
+breaker that sends planners to their fallback at once while an endpoint keeps failing,
+visible in the metrics. Clocks and sleeps are fakes; the endpoint is the scripted server
+behind the real ``openai`` client."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from agent.llm import ChatClient, ClientConfig
+from agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
+from agent.telemetry import Metrics
+from tests.fakes.openai_server import ScriptedServer, completion, error
+from tests.llm.conftest import API_KEY, World, churn, request
+from tests.llm.test_client import MESSAGES, Meter
+
+
+class Time:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+
+
+def test_requests_per_minute_allow_a_minute_at_once_then_pace() -> None:
+    t = Time()
+    limits = RateLimiter(requests_per_minute=60, clock=t.clock, sleep=t.sleep)
+    for _ in range(60):
+        limits.acquire(10)
+    assert t.sleeps == []
+    limits.acquire(10)
+    limits.acquire(10)
+    assert t.sleeps == [1.0, 1.0]  # one a second once the minute's share is spent
+
+
+def test_tokens_per_minute_wait_for_the_estimate() -> None:
+    t = Time()
+    limits = RateLimiter(tokens_per_minute=1_000, clock=t.clock, sleep=t.sleep)
+    limits.acquire(600)
+    limits.acquire(600)  # 200 tokens short: 12 s at 1,000 a minute
+    assert t.sleeps == [12.0]
+    limits.acquire(5_000)  # more than a minute's worth waits for a full bucket, not forever
+    assert t.sleeps[-1] == pytest.approx(60.0)
+
+
+def test_retry_after_pauses_every_caller() -> None:
+    t = Time()
+    limits = RateLimiter(clock=t.clock, sleep=t.sleep)
+    limits.pause(7)
+    limits.acquire(1)
+    assert t.sleeps == [7.0]
+    limits.acquire(1)
+    assert t.sleeps == [7.0]
+
+
+def test_a_429_makes_the_next_callers_wait_too(openai_server: ScriptedServer) -> None:
+    t = Time()
+    chat = ChatClient(ClientConfig(base_url=openai_server.url, model="gpt-test",
+                                   api_key=SecretStr(API_KEY), backoff_seconds=0.5),
+                      sleep=t.sleep, clock=t.clock)
+    openai_server.play(error(429, "slow down", headers={"Retry-After": "9"}),
+                       completion("one"), completion("two"))
+    assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "one"
+    assert t.sleeps == [9.0]
+    t.now -= 9  # another thread that started at the same time as the 429 …
+    chat.limits.pause(9)
+    assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "two"
+    assert t.sleeps == [9.0, 9.0]  # … waits it out as well
+
+
+def test_circuit_opens_after_repeated_failures_then_probes() -> None:
+    t = Time()
+    states: list[str] = []
+    breaker = CircuitBreaker(failures=3, cooldown_seconds=30, clock=t.clock,
+                             on_change=states.append)
+    for _ in range(2):
+        breaker.allow()
+        breaker.failed()
+    breaker.allow()
+    breaker.succeeded()  # a success in between resets the count
+    for _ in range(3):
+        breaker.allow()
+        breaker.failed()
+    with pytest.raises(CircuitOpen, match="resume in 30 s"):
+        breaker.allow()
+    t.now += 31
+    breaker.allow()  # the probe
+    with pytest.raises(CircuitOpen, match="probe"):
+        breaker.allow()  # only one probe at a time
+    breaker.failed()  # the probe failed: open again for a full cool-down
+    with pytest.raises(CircuitOpen):
+        breaker.allow()
+    t.now += 31
+    breaker.allow()
+    breaker.succeeded()
+    breaker.allow()
+    assert states == ["open", "half_open", "open", "half_open", "closed"]
+    assert breaker.refused == 3
+
+
+def test_planners_fall_back_at_once_while_the_circuit_is_open(
+        world: World, openai_server: ScriptedServer) -> None:
+    from agent.llm import LLMOptions, LLMPlanner, ToolLookup
+
+    t = Time()
+    metrics = Metrics()
+    chat = ChatClient(ClientConfig(base_url=openai_server.url, model="gpt-test",
+                                   api_key=SecretStr(API_KEY), max_retries=0,
+                                   circuit_failures=2, circuit_cooldown_seconds=60),
+                      sleep=t.sleep, clock=t.clock, metrics=metrics)
+    planner = LLMPlanner(client=chat, playbooks=world.playbooks, tools=world.tools,
+                         policies=world.policies, lookup=ToolLookup(world.tools),
+                         store=world.store.llm,
+                         options=LLMOptions(mode="tools", cache_ttl_hours=0.0,
+                                            daily_spend_cap=None),
+                         clock=world.clock, actor="test-planner")
+    openai_server.play(error(503, "down"), error(503, "down"))
+    drafts = [planner.draft(request(churn(f"c-{i}"), decision=f"dec_{i}")) for i in range(5)]
+    assert len(openai_server.requests) == 2  # three drafts did not wait on a dead endpoint
+    assert all(d.plan is not None for d in drafts)  # the playbook's plan, as the fallback
+    assert [d.record.fallback.split(":")[0] for d in drafts] == (
+        ["llm_unavailable"] * 2 + ["llm_circuit_open"] * 3)
+
+    def sample(name: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"model": "gpt-test"})
+
+    assert sample("decisionops_llm_circuit_open") == 1
+    assert sample("decisionops_llm_calls_short_circuited_total") == 3
+    t.now += 61
+    openai_server.play(completion("not a plan"), completion("still not a plan"),
+                       completion("never a plan"))
+    planner.draft(request(churn("c-probe"), decision="dec_probe"))  # the probe reaches it
+    assert sample("decisionops_llm_circuit_open") == 0
+    planner.close()
