@@ -84,7 +84,8 @@ class Runtime:
         self._check_policies()
         self.planner: Planner = build_planner(
             s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
-            store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor)
+            store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor,
+            metrics=self.metrics)
         self._stack.callback(getattr(self.planner, "close", lambda: None))
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
             attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
@@ -105,6 +106,11 @@ class Runtime:
                                      fencing=self.checkpointer, metrics=self.metrics)
         self._stack.callback(self.engine.close)
         self.metrics.watch_store(self.gauges)
+
+    @property
+    def planning_slots(self) -> int:
+        """Decisions a worker of this runtime plans at once (see ``planner_concurrency``)."""
+        return 1 if self.planner.deterministic else self.settings.planner_concurrency
 
     def gauges(self) -> dict[str, dict[str, float]]:
         """Read on every metrics scrape: queue depth, decisions by state, pending
@@ -186,7 +192,8 @@ class Runtime:
         from agent.housekeeping import default_housekeeping
         from agent.worker import Worker
 
-        return Worker(self, housekeeping=default_housekeeping(self.settings)).tick()
+        with Worker(self, housekeeping=default_housekeeping(self.settings)) as worker:
+            return worker.tick()
 
     def decision_ids(self, prediction_ids: Sequence[str]) -> list[str]:
         return [decision_id_for(p) for p in prediction_ids]

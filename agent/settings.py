@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     functions_file: Path | None = None
     """Function policies replacing the bundled ``functions.yaml``."""
     planner: Literal["playbook", "llm", "hybrid"] = "playbook"
+    planner_concurrency: int = Field(32, ge=1, le=512)
+    """Decisions a worker plans at once with a planner that waits on a model (``llm``,
+    ``hybrid``); it claims only as many as it has free. The playbook planner computes
+    in-process and plans one at a time, between answers."""
     durability: Literal["exit", "async", "sync"] = "exit"
     """LangGraph checkpoint durability; see README, architecture."""
     max_replans: int = Field(2, ge=0, le=10)
@@ -140,6 +144,15 @@ class Settings(BaseSettings):
     unknown tool, truncated) tolerated per draft."""
     llm_backoff_seconds: float = Field(1.0, ge=0, le=60)
     llm_max_retry_after_seconds: float = Field(30.0, ge=0, le=600)
+    llm_requests_per_minute: int | None = Field(None, ge=1)
+    """Client-side limit on requests per minute to the model (all of a worker's planning
+    threads); None: none. A 429's Retry-After pauses every thread in any case."""
+    llm_tokens_per_minute: int | None = Field(None, ge=1)
+    """Client-side limit on tokens per minute (prompt estimate per request); None: none."""
+    llm_circuit_failures: int = Field(5, ge=1, le=1000)
+    """Calls in a row that fail to reach the model before the circuit opens: planners
+    then fall back at once, without calling, for ``llm_circuit_cooldown_seconds``."""
+    llm_circuit_cooldown_seconds: float = Field(30.0, ge=0, le=3600)
     """A 429's Retry-After is honoured up to this; a longer one ends the call (fallback)."""
     llm_max_repairs: int = Field(2, ge=0, le=5)
     """Guard-refused drafts sent back to the model for correction before falling back."""

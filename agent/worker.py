@@ -7,16 +7,26 @@ Each tick, in this order (people first):
 2. recovery: decisions a worker left mid-leg (its lease lapsed), decisions paused by a
    hold that may have been released, and any unfinished decision no worker holds;
 3. triage of new predictions (one worker at a time, cluster-wide);
-4. new work: one batch of actionable predictions is claimed (``SKIP LOCKED``) and
-   started;
+4. new work: actionable predictions are claimed (``SKIP LOCKED``) and started;
 5. housekeeping passes (SLA sweep, sources, retention, ledger archival).
 
-Work is claimed with leases and fencing tokens, so several workers, on one machine or
-many, never act on one decision at once. An answer recorded in this process (the API
-under ``serve``) wakes the loop at once (``wake``).
+Planning lanes. A planner that waits on a model (``llm``, ``hybrid``) plans up to
+``planner_concurrency`` decisions at once in a thread pool: new work and recovery are
+handed to it and the tick goes on, so answers are applied while models think; a
+worker claims only as many decisions as it has free slots, and a leg's lease is renewed
+while it runs (the engine's heartbeat), so no decision waits in a queue with its lease
+running out and none is planned twice. The playbook planner computes in-process: it
+plans one decision at a time in the loop's own thread, and answers recorded meanwhile
+are applied between two decisions, not after the batch.
 
-SIGTERM/SIGINT stop the loop between decisions: the decision in hand finishes (or is
-left for another worker once its lease lapses); nothing is abandoned half-recorded.
+Work is claimed with leases and fencing tokens, so several workers, on one machine or
+many, never act on one decision at once; within a worker, a decision one of its threads
+is running is not taken up by another. An answer recorded in this process (the API
+under ``serve``), or by any process on PostgreSQL (``LISTEN``/``NOTIFY``), wakes the
+loop at once (``answered``).
+
+SIGTERM/SIGINT stop the loop between decisions: the decisions in hand finish (or are
+left for another worker once their lease lapses); nothing is abandoned half-recorded.
 """
 
 from __future__ import annotations
@@ -25,19 +35,23 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import psycopg
 import psycopg_pool
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 
 from agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost, NotFoundError
 from agent.models import DecisionStatus
 
 if TYPE_CHECKING:
     from agent.runtime import Runtime
+    from agent.store import ActiveHolds
+    from agent.store._notify import Listener
     from graphs import StepResult
 
 __all__ = ["Housekeeping", "TickReport", "Worker", "wait_for"]
@@ -48,6 +62,9 @@ Housekeeping = Callable[["Runtime"], dict[str, int]]
 _OUTAGES = (OperationalError, InterfaceError, DisconnectionError, psycopg.OperationalError,
             psycopg_pool.PoolTimeout)
 _UNFINISHED = (DecisionStatus.PLANNING, DecisionStatus.EXECUTING, DecisionStatus.HELD)
+_ANSWER_POLL_SECONDS = 0.25
+"""While the loop's thread starts decisions one by one, how often it looks for answers
+recorded by other processes (this process's own, and NOTIFY, wake it at once)."""
 
 
 @dataclass
@@ -58,6 +75,8 @@ class TickReport:
     resumed: int = 0
     busy: int = 0
     """Decisions another worker held (skipped, not errors)."""
+    planning: int = 0
+    """Decisions being planned in this worker's pool when the tick ended."""
     errors: list[str] = field(default_factory=list)
     housekeeping: dict[str, int] = field(default_factory=dict)
     triage: dict[str, int] = field(default_factory=dict)
@@ -71,7 +90,8 @@ class TickReport:
                                             for a in ("act", "drop", "hold")},
                 **{kind: [vars(r) for r in self.results.get(kind, [])]
                    for kind in ("recovered", "started", "resumed")},
-                "busy": self.busy, "housekeeping": self.housekeeping, "errors": self.errors}
+                "planning": self.planning, "busy": self.busy,
+                "housekeeping": self.housekeeping, "errors": self.errors}
 
     @property
     def did_work(self) -> bool:
@@ -81,24 +101,58 @@ class TickReport:
 
 class Worker:
     def __init__(self, runtime: Runtime, *, batch: int = 50, poll_seconds: float = 1.0,
-                 housekeeping: list[Housekeeping] | None = None) -> None:
+                 housekeeping: list[Housekeeping] | None = None,
+                 concurrency: int | None = None) -> None:
         self.rt = runtime
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.housekeeping = housekeeping or []
+        self.concurrency = max(1, runtime.planning_slots if concurrency is None else concurrency)
+        """Decisions planned at once (1: in the loop's thread, between answers)."""
         self.stopping = threading.Event()
         self._woken = threading.Event()
-        # Answers recorded in this process (the API under serve) wake this loop.
-        runtime.approvals.on_answer = lambda _decision_id: self.wake()
+        self._answered = threading.Event()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._legs: dict[str, tuple[str, Future[StepResult]]] = {}
+        """Decisions this worker's pool is running: id → (tick counter, its leg)."""
+        self._inline: str | None = None
+        self._last_answer_check = 0.0
+        self._last_housekeeping = float("-inf")
+        # Answers recorded in this process (the API under serve) wake this loop; so do,
+        # while it runs, those of other processes on PostgreSQL (NOTIFY).
+        runtime.approvals.on_answer = lambda _decision_id: self.answered()
+        self._listener: Listener | None = None
 
     # ------------------------------------------------------------------ loop
 
     def wake(self) -> None:
         self._woken.set()
 
+    def answered(self) -> None:
+        """An answer was recorded: apply it now, between two decisions if need be."""
+        self._answered.set()
+        self._woken.set()
+
     def stop(self) -> None:
         self.stopping.set()
         self._woken.set()
+
+    def close(self) -> None:
+        """Let the legs in hand finish and stop the pool (the runtime stays open)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def install_signal_handlers(self) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -114,57 +168,145 @@ class Worker:
         work it held is carried on by whoever holds the lease next."""
         ticks = 0
         outage = 0
-        while not self.stopping.is_set():
-            try:
-                report = self.tick()
-                outage = 0
-            except _OUTAGES as exc:
-                outage += 1
-                report = TickReport(errors=[f"database unavailable ({type(exc).__name__}); "
-                                            f"retrying, attempt {outage}"])
-            ticks += 1
-            if on_tick is not None:
-                on_tick(report)
-            if max_ticks is not None and ticks >= max_ticks:
-                return
-            if outage:
-                self.stopping.wait(min(10.0, 0.2 * 2 ** outage))
-            elif not report.did_work:
-                self._woken.wait(self.poll_seconds)
-                self._woken.clear()
+        if self._listener is None:
+            self._listener = self.rt.store.listen_answers(self.answered)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    report = self.tick(wait=False)
+                    outage = 0
+                except _OUTAGES as exc:
+                    outage += 1
+                    report = TickReport(errors=[f"database unavailable ({type(exc).__name__}); "
+                                                f"retrying, attempt {outage}"])
+                ticks += 1
+                if on_tick is not None:
+                    on_tick(report)
+                if max_ticks is not None and ticks >= max_ticks:
+                    return
+                if outage:
+                    self.stopping.wait(min(10.0, 0.2 * 2 ** outage))
+                elif not report.did_work:
+                    self._woken.wait(self.poll_seconds)
+                    self._woken.clear()
+        finally:
+            if self.stopping.is_set():
+                self.close()
 
-    def tick(self) -> TickReport:
+    def tick(self, *, wait: bool = True) -> TickReport:
+        """One pass of the loop. ``wait``: return once the legs this worker has in its
+        pool are done (``run`` does not wait: they finish during later ticks)."""
         report = TickReport()
+        self._collect(report)
         store = self.rt.store
         holds = store.holds.active()
-        for decision_id in store.approvals.decisions_with_answers(self.batch, skip=holds):
-            if self.stopping.is_set():
-                return report
-            self._advance(report, "resumed", decision_id)
+        self._answers(report, holds)
         todo = dict.fromkeys(store.decisions.stalled(self.batch, skip=holds)
                              + store.decisions.unleased(_UNFINISHED, self.batch, skip=holds)
                              + store.decisions.waiting_on_nothing(self.batch, skip=holds))
         for decision_id in todo:
-            if self.stopping.is_set():
-                return report
-            before = report.recovered
-            self._advance(report, "recovered", decision_id)
-            if report.recovered > before:
-                self.rt.metrics.lease_steals.inc()
-        with store.exclusive("triage") as mine:
-            if mine:
-                verdicts = self.rt.triage_pending(limit=self.batch * 20).verdicts
-                report.triaged = len(verdicts)
-                for verdict in verdicts:
-                    report.triage[verdict.action.value] = report.triage.get(
-                        verdict.action.value, 0) + 1
-        claims = store.decisions.claim_new(owner=self.rt.engine.owner,
-                                           lease_seconds=self.rt.settings.lease_seconds,
-                                           limit=self.batch)
+            if self.stopping.is_set() or not self._free():
+                break
+            self._start_leg(report, "recovered", decision_id,
+                            lambda d=decision_id: self.rt.engine.advance(d))
+        if not self.stopping.is_set():
+            with store.exclusive("triage") as mine:
+                if mine:
+                    verdicts = self.rt.triage_pending(limit=self.batch * 20).verdicts
+                    report.triaged = len(verdicts)
+                    for verdict in verdicts:
+                        report.triage[verdict.action.value] = report.triage.get(
+                            verdict.action.value, 0) + 1
+        free = self._free()
+        claims = [] if self.stopping.is_set() or not free else store.decisions.claim_new(
+            owner=self.rt.engine.owner, lease_seconds=self.rt.settings.lease_seconds,
+            limit=min(self.batch, free))
         for claim in claims:
             if self.stopping.is_set():
                 break  # claimed but not started: its lease lapses and a worker recovers it
-            self._attempt(report, "started", lambda c=claim: self.rt.engine.start(c))
+            self._start_leg(report, "started", claim.decision_id,
+                            lambda c=claim: self.rt.engine.start(c), inline_answers=holds)
+        if wait or time.monotonic() - self._last_housekeeping >= self.poll_seconds:
+            self._housekeep(report)
+        if wait:
+            with self._lock:
+                legs = [leg for _, leg in self._legs.values()]
+            wait_all(legs)
+        self._collect(report)
+        report.planning = len(self._legs)
+        return report
+
+    def apply(self, decision_id: str) -> StepResult | None:
+        """Carry one decision forward now (answers recorded from this process); None
+        when another worker holds it and will."""
+        try:
+            return self.rt.engine.advance(decision_id)
+        except LeaseHeld:
+            return None
+
+    # ------------------------------------------------------------------ lanes
+
+    def _answers(self, report: TickReport, holds: ActiveHolds) -> None:
+        self._answered.clear()
+        self._last_answer_check = time.monotonic()
+        for decision_id in self.rt.store.approvals.decisions_with_answers(self.batch, skip=holds):
+            if self.stopping.is_set():
+                return
+            if self._in_hand(decision_id):
+                continue  # one of this worker's legs has it; the next tick applies them
+            self._attempt(report, "resumed", lambda d=decision_id: self.rt.engine.advance(d))
+
+    def _free(self) -> int:
+        """Decisions this worker may take up now: its free planning slots (in the loop's
+        own thread, a batch: they run one after the other)."""
+        if self.concurrency == 1:
+            return self.batch
+        with self._lock:
+            return self.concurrency - len(self._legs)
+
+    def _in_hand(self, decision_id: str) -> bool:
+        with self._lock:
+            return decision_id in self._legs or decision_id == self._inline
+
+    def _start_leg(self, report: TickReport, counter: str, decision_id: str,
+                   action: Callable[[], StepResult], *,
+                   inline_answers: ActiveHolds | None = None) -> None:
+        """Run a leg that may plan: in the pool when there is one, else here (applying
+        answers first when one was recorded meanwhile)."""
+        if self._in_hand(decision_id):
+            return
+        if self.concurrency == 1:
+            if inline_answers is not None and (
+                    self._answered.is_set()
+                    or time.monotonic() - self._last_answer_check >= _ANSWER_POLL_SECONDS):
+                self._answers(report, inline_answers)
+            with self._lock:
+                self._inline = decision_id
+            try:
+                self._attempt(report, counter, action)
+            finally:
+                with self._lock:
+                    self._inline = None
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency,
+                                                thread_name_prefix=f"plan {self.rt.engine.owner}")
+            leg = self._pool.submit(action)
+            self._legs[decision_id] = (counter, leg)
+        leg.add_done_callback(lambda _leg: self._woken.set())
+
+    def _collect(self, report: TickReport) -> None:
+        """Account for the legs of the pool that have finished."""
+        with self._lock:
+            done = {d: leg for d, leg in self._legs.items() if leg[1].done()}
+            for decision_id in done:
+                del self._legs[decision_id]
+        for counter, leg in done.values():
+            self._attempt(report, counter, leg.result)
+
+    def _housekeep(self, report: TickReport) -> None:
+        self._last_housekeeping = time.monotonic()
         for task in self.housekeeping:
             if self.stopping.is_set():
                 break
@@ -176,18 +318,6 @@ class Worker:
                 continue
             for key, count in counts.items():
                 report.housekeeping[key] = report.housekeeping.get(key, 0) + count
-        return report
-
-    def apply(self, decision_id: str) -> StepResult | None:
-        """Carry one decision forward now (answers recorded from this process); None
-        when another worker holds it and will."""
-        try:
-            return self.rt.engine.advance(decision_id)
-        except LeaseHeld:
-            return None
-
-    def _advance(self, report: TickReport, counter: str, decision_id: str) -> None:
-        self._attempt(report, counter, lambda: self.rt.engine.advance(decision_id))
 
     @staticmethod
     def _attempt(report: TickReport, counter: str, action: Callable[[], StepResult]) -> None:
@@ -200,6 +330,10 @@ class Worker:
             report.busy += 1
             report.errors.append(exc.message)
             return
+        except IntegrityError as exc:  # a row another worker wrote first: it has this one
+            report.busy += 1
+            report.errors.append(f"another worker got there first: {_first_line(exc)}")
+            return
         except (ConflictError, NotFoundError) as exc:
             report.errors.append(exc.message)
             return
@@ -207,6 +341,10 @@ class Worker:
             return  # nothing could be done yet (waiting on people or a hold)
         setattr(report, counter, getattr(report, counter) + 1)
         report.results.setdefault(counter, []).append(result)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
@@ -217,3 +355,4 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return predicate()
+

@@ -23,8 +23,6 @@ two).
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 import tempfile
 import time
@@ -42,34 +40,9 @@ from agent.planner import PlanRequest  # noqa: E402
 from agent.runtime import Runtime  # noqa: E402
 from agent.settings import Settings  # noqa: E402
 from agent.sources import FieldMapping, read_file  # noqa: E402
-from evals import POLICY, Case, ScriptedServer, call, completion, grade  # noqa: E402
+from evals import POLICY, Case, ScriptedServer, careful_model, grade  # noqa: E402
 
 SAMPLES = REPO / "agent" / "data" / "samples"
-_PLAYBOOK_PLAN = re.compile(r'<data-(\w+) source="playbook_plan">\n(.*?)\n</data-\1>', re.S)
-_PREDICTION = re.compile(r'<data-(\w+) source="prediction">\n(.*?)\n</data-\1>', re.S)
-
-
-def careful_model(body: dict[str, Any], *, outspoken: bool = False) -> dict[str, Any]:
-    """Submit the playbook plan quoted in the request (what a careful model does here).
-    ``outspoken``: its rationale also names the prediction's largest driver, so a cached
-    plan fits only predictions that share that driver."""
-    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    found = _PLAYBOOK_PLAN.search(user)
-    if found is None:
-        return completion("I cannot plan without a playbook.")
-    plan = json.loads(found.group(2))
-    steps = [{key: step[key] for key in ("id", "function", "tool", "arguments", "depends_on",
-                                         "rationale", "expected_cost", "expected_value")}
-             for step in plan["steps"]]
-    rationale = "The playbook plan fits this prediction."
-    prediction = _PREDICTION.search(user)
-    if outspoken and prediction is not None:
-        explanation = json.loads(prediction.group(2)).get("explanation") or {}
-        if explanation:
-            driver = max(explanation, key=lambda name: abs(explanation[name]))
-            rationale += f" It answers the {driver.replace('_', ' ')} signal."
-    return completion(tool_calls=[call("submit_plan", {"rationale": rationale,
-                                                       "steps": steps})])
 
 
 def outspoken_model(body: dict[str, Any]) -> dict[str, Any]:

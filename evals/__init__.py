@@ -8,7 +8,7 @@ Public surface::
     run_eval(dataset, planners, settings=, live=) -> EvalReport
     print_report / write_json / write_html
     grade, POLICY, QUALITY                 the graders (documented in evals._graders)
-    ScriptedServer, completion, call, error, raw
+    ScriptedServer, completion, call, error, raw, careful_model
 """
 
 from importlib import resources
@@ -18,7 +18,7 @@ from evals._dataset import Case, Dataset, Expectation, Forbidden, load_dataset
 from evals._graders import POLICY, QUALITY, Grade, grade
 from evals._report import print_report, render_html, write_html, write_json
 from evals._runner import PLANNERS, CaseResult, EvalReport, PlannerScore, run_eval
-from evals.scripted import ScriptedServer, call, completion, error, raw
+from evals.scripted import ScriptedServer, call, careful_model, completion, error, raw
 
 __all__ = [
     "PLANNERS",
@@ -34,6 +34,7 @@ __all__ = [
     "PlannerScore",
     "ScriptedServer",
     "call",
+    "careful_model",
     "completion",
     "default_dataset",
     "error",

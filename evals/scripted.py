@@ -17,12 +17,14 @@ An entry is JSON-able data, so scripts can be stored in files::
 
 Requests are recorded (``requests``, bodies and the Authorization header's presence,
 never its value). ``responder`` answers calls when the script is empty (benches);
-without one, such a call gets a 500 and is listed by ``problems()``.
+without one, such a call gets a 500 and is listed by ``problems()``. ``careful_model``
+is such a responder: it submits the playbook plan the prompt quotes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ScriptedServer", "call", "completion", "error", "raw"]
+__all__ = ["ScriptedServer", "call", "careful_model", "completion", "error", "raw"]
 
 Entry = dict[str, Any]
 
@@ -234,3 +236,30 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (a timeout test)
 
     return Handler
+
+
+_PLAYBOOK_PLAN = re.compile(r'<data-(\w+) source="playbook_plan">\n(.*?)\n</data-\1>', re.S)
+_PREDICTION = re.compile(r'<data-(\w+) source="prediction">\n(.*?)\n</data-\1>', re.S)
+
+
+def careful_model(body: dict[str, Any], *, outspoken: bool = False) -> dict[str, Any]:
+    """Submit the playbook plan quoted in the request (what a careful model does here).
+    ``outspoken``: its rationale also names the prediction's largest driver, so a cached
+    plan fits only predictions that share that driver."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    found = _PLAYBOOK_PLAN.search(user)
+    if found is None:
+        return completion("I cannot plan without a playbook.")
+    plan = json.loads(found.group(2))
+    steps = [{key: step[key] for key in ("id", "function", "tool", "arguments", "depends_on",
+                                         "rationale", "expected_cost", "expected_value")}
+             for step in plan["steps"]]
+    rationale = "The playbook plan fits this prediction."
+    prediction = _PREDICTION.search(user)
+    if outspoken and prediction is not None:
+        explanation = json.loads(prediction.group(2)).get("explanation") or {}
+        if explanation:
+            driver = max(explanation, key=lambda name: abs(explanation[name]))
+            rationale += f" It answers the {driver.replace('_', ' ')} signal."
+    return completion(tool_calls=[call("submit_plan", {"rationale": rationale,
+                                                       "steps": steps})])

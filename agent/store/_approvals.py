@@ -224,6 +224,7 @@ class ApprovalRepo(Repo):
                 raise ConflictError(f"approval {approval_id} is for another plan version")
             raise ConflictError(f"approval {approval_id} is already {row.status}"
                                 + (f" (by {row.approver})" if row.approver else ""))
+        tx.wake = True
         tx.record(f"approval.{status.value}", {"approval_id": approval_id, "answer": answer,
                                                "approved_hashes": approved_hashes,
                                                **(body or {})},

@@ -35,6 +35,7 @@ from agent.errors import LeaseLost
 from agent.models import utcnow
 from agent.store import _tables as t
 from agent.store import ledger as _ledger
+from agent.store._notify import ANSWERS, notify
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["Database", "DecisionTx", "Repo", "check_fence"]
@@ -57,6 +58,8 @@ class DecisionTx:
     actor: str
     now: datetime
     events: list[Event] = field(default_factory=list)
+    wake: bool = False
+    """Wake the workers when this commits (an answer was recorded; see ``_notify``)."""
 
     def record(self, event: str, body: dict[str, Any] | None = None, *,
                plan_hash: str | None = None, actor: str | None = None,
@@ -149,6 +152,8 @@ class Database:
             yield tx
             if tx.events:
                 _ledger.append(conn, tx.events, at=now)
+            if tx.wake:
+                notify(conn, ANSWERS)
 
 
 def check_fence(conn: Connection, decision_id: str, fence: int | None) -> None:

@@ -1,0 +1,247 @@
+"""Planning lanes (issue 12): a worker plans several decisions at once with a planner that
+waits on a model, applies answers while models think (or, with the playbook planner,
+between two decisions), wakes on answers recorded by other processes (PostgreSQL
+NOTIFY), keeps the lease of a decision whose model is slow, and never plans a decision
+twice, with two workers and leases shorter than a model call.
+
+The model is the scripted OpenAI-compatible server over loopback HTTP (the real
+``openai`` client); its responder submits the playbook plan the prompt quotes, and
+blocks where a test needs a model that is still thinking. Nothing here is timed: the
+tests wait on barriers and events, with generous timeouts only to fail instead of hang.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.models import Approve
+from agent.runtime import Runtime
+from agent.settings import Settings
+from agent.worker import Worker, wait_for
+from evals.scripted import ScriptedServer, careful_model, error
+from tests.graphs.conftest import churn
+from tests.support import answer, approver
+
+Responder = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Model:
+    """A careful model whose answers can be held back (``gate``) and which counts the
+    calls it is answering at once."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most = 0
+        self.calls: list[str] = []
+        self.barrier: threading.Barrier | None = None
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self.calls.append(str(body["messages"][-1]["content"])[:4000])
+        try:
+            if self.barrier is not None:
+                try:
+                    self.barrier.wait(timeout=20)
+                except threading.BrokenBarrierError:
+                    return error(503, "the calls did not overlap")
+            if not self.gate.wait(timeout=30):
+                return error(503, "the test never let the model answer")
+            return careful_model(body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+@pytest.fixture
+def model() -> Iterator[tuple[Model, ScriptedServer]]:
+    responder = Model()
+    with ScriptedServer(responder) as server:
+        yield responder, server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    return request.getfixturevalue("pg_url") if request.param == "postgres" else None
+
+
+def _settings(home: Path, server: ScriptedServer, db_url: str | None, **more: Any) -> Settings:
+    return Settings(home=home, database_url=db_url, planner="llm", llm_base_url=server.url,
+                    llm_model="gpt-test", llm_mode="tools", plan_cache_ttl_hours=0,
+                    llm_backoff_seconds=0, llm_max_retries=0, tool_backoff_seconds=0.01,
+                    **more)
+
+
+def _accounts(rt: Runtime, n: int, skip: int = 0) -> list[str]:
+    return [a["account_id"] for a in rt.enterprise.rows("accounts")[skip:skip + n]]
+
+
+def _ingest(rt: Runtime, n: int, *, skip: int = 0, prefix: str = "p") -> list[str]:
+    predictions = [churn(f"{prefix}-{i}", account=a, value=40_000)
+                   for i, a in enumerate(_accounts(rt, n, skip))]
+    rt.ingest(predictions, source="test")
+    return [p.id for p in predictions]
+
+
+def _approver(rt: Runtime, function: str) -> str:
+    return rt.policies.functions[function].approvers[0]
+
+
+def _llm_calls_by_decision(rt: Runtime) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rt.store.llm.llm_calls():
+        counts[row["decision_id"]] = counts.get(row["decision_id"], 0) + 1
+    return counts
+
+
+def test_a_worker_plans_several_decisions_at_once(
+        tmp_path: Path, model: tuple[Model, ScriptedServer], db_url: str | None) -> None:
+    responder, server = model
+    responder.barrier = threading.Barrier(4)  # the four calls must be in flight together
+    with Runtime(_settings(tmp_path / "home", server, db_url, planner_concurrency=4)) as rt:
+        _ingest(rt, 4)
+        with Worker(rt) as worker:
+            report = worker.tick()
+        assert report.errors == [] and report.started == 4
+        statuses = {d.status.value for d in rt.store.decisions.list()}
+        assert statuses == {"awaiting_approval"}, statuses
+        # one model call per decision: none planned twice, none fell back
+        assert sorted(_llm_calls_by_decision(rt).values()) == [1, 1, 1, 1]
+        assert all((version["meta"] or {}).get("fallback") is None
+                   for d in rt.store.decisions.list() for version in rt.store.plans.records(d.id))
+    assert responder.most == 4
+
+
+def test_answers_are_applied_while_models_think(
+        tmp_path: Path, model: tuple[Model, ScriptedServer], db_url: str | None) -> None:
+    responder, server = model
+    with Runtime(_settings(tmp_path / "home", server, db_url, planner_concurrency=8,
+                           lease_seconds=30)) as rt:
+        _ingest(rt, 1, prefix="first")
+        with Worker(rt) as worker:
+            worker.tick()
+        (first,) = rt.store.decisions.list()
+        requests = rt.store.approvals.list(decision_id=first.id, status="pending")
+        assert requests
+        responder.gate.clear()  # from now on the model thinks until the test says
+        _ingest(rt, 5, skip=1, prefix="backlog")
+        worker = Worker(rt, poll_seconds=30)  # only a wake-up can explain a quick answer
+        loop = threading.Thread(target=worker.run, daemon=True)
+        loop.start()
+        try:
+            assert wait_for(lambda: responder.in_flight == 5, 20), responder.in_flight
+            for request in requests:
+                answer(rt, request.id, Approve(), approver_name=_approver(rt, request.function),
+                       apply=False)
+            assert wait_for(lambda: rt.store.decisions.get(first.id).status.value
+                            == "completed", 20), rt.store.decisions.get(first.id).status
+            assert responder.in_flight == 5  # the backlog is still being planned
+        finally:
+            responder.gate.set()
+            worker.stop()
+            loop.join(timeout=30)
+        assert not loop.is_alive()
+        backlog = [d for d in rt.store.decisions.list() if d.id != first.id]
+        assert {d.status.value for d in backlog} == {"awaiting_approval"}
+
+
+def test_the_playbook_planner_applies_answers_between_two_decisions(tmp_path: Path) -> None:
+    with Runtime(Settings(home=tmp_path / "home", tool_backoff_seconds=0.01)) as rt:
+        _ingest(rt, 1, prefix="first")
+        with Worker(rt) as worker:
+            worker.tick()
+        (first,) = rt.store.decisions.list()
+        requests = rt.store.approvals.list(decision_id=first.id, status="pending")
+        _ingest(rt, 4, skip=1, prefix="backlog")
+        order: list[str] = []
+        start, advance = rt.engine.start, rt.engine.advance
+
+        def starting(claim: Any) -> Any:
+            order.append("start")
+            result = start(claim)
+            if order.count("start") == 1:  # an approver answers while the batch runs
+                for request in requests:
+                    rt.approvals.answer(request.id, Approve(),
+                                        by=approver(rt, _approver(rt, request.function)))
+            return result
+
+        def advancing(decision_id: str) -> Any:
+            order.append(f"advance {decision_id == first.id}")
+            return advance(decision_id)
+
+        rt.engine.start, rt.engine.advance = starting, advancing  # type: ignore[method-assign]
+        worker = Worker(rt)
+        assert worker.concurrency == 1
+        worker.tick()
+        assert order == ["start", "advance True", "start", "start", "start"]
+        assert rt.store.decisions.get(first.id).status.value == "completed"
+
+
+@pytest.mark.postgres
+def test_an_answer_recorded_by_another_process_wakes_the_worker(
+        tmp_path: Path, pg_url: str) -> None:
+    settings = Settings(home=tmp_path / "home", database_url=pg_url, tool_backoff_seconds=0.01)
+    with Runtime(settings, actor="worker") as rt, Runtime(settings, actor="api") as api:
+        _ingest(rt, 1)
+        with Worker(rt) as worker:
+            worker.tick()
+        (decision,) = rt.store.decisions.list()
+        worker = Worker(rt, poll_seconds=60)  # a poll cannot explain a quick answer
+        loop = threading.Thread(target=worker.run, daemon=True)
+        loop.start()
+        try:
+            # the loop has gone idle: it waits for its poll or a wake-up
+            assert wait_for(lambda: worker._listener is not None, 10)
+            for request in api.store.approvals.list(decision_id=decision.id, status="pending"):
+                api.approvals.answer(request.id, Approve(),
+                                     by=approver(api, _approver(api, request.function)))
+            assert wait_for(lambda: rt.store.decisions.get(decision.id).status.value
+                            == "completed", 20)
+        finally:
+            worker.stop()
+            loop.join(timeout=30)
+
+
+@pytest.mark.postgres
+def test_two_workers_with_leases_shorter_than_a_model_call_plan_each_decision_once(
+        tmp_path: Path, model: tuple[Model, ScriptedServer], pg_url: str) -> None:
+    responder, server = model
+    responder.gate.clear()
+    settings = _settings(tmp_path / "home", server, pg_url, planner_concurrency=4,
+                         lease_seconds=3)
+    with Runtime(settings, actor="worker-a") as a, Runtime(settings, actor="worker-b") as b:
+        _ingest(a, 6)
+        a.triage_pending()  # both workers find the six actionable at once
+        workers = [Worker(a), Worker(b)]
+        reports: list[Any] = []
+        threads = [threading.Thread(target=lambda w=w: reports.append(w.tick()))
+                   for w in workers]
+        for thread in threads:
+            thread.start()
+        try:
+            assert wait_for(lambda: responder.in_flight == 6, 20), responder.in_flight
+            # each call outlasts two leases: only the heartbeat keeps them
+            threading.Event().wait(7)
+            for worker in workers:  # a second look while every model is still thinking
+                assert worker.tick(wait=False).recovered == 0
+        finally:
+            responder.gate.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            for worker in workers:
+                worker.close()
+        assert [r.errors for r in reports] == [[], []]
+        assert sum(r.started for r in reports) == 6
+        assert sorted(_llm_calls_by_decision(a).values()) == [1] * 6
+        assert {d.status.value for d in a.store.decisions.list()} == {"awaiting_approval"}
+        assert a.metrics.lease_steals._value.get() == 0
+        assert b.metrics.lease_steals._value.get() == 0
