@@ -88,8 +88,7 @@ class ScriptedServer:
 
     def start(self) -> ScriptedServer:
         handler = _handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -185,8 +184,20 @@ def _completion_body(entry: Entry, request: Mapping[str, Any], number: int) -> d
                       "total_tokens": usage[0] + usage[1]}}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    """Many planners call at once (the default backlog of 5 refuses connections)."""
+
+
 def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as real endpoints (a connection per call would measure TCP set-up),
+        # and no Nagle: headers and body go out as two writes, and the second would wait
+        # for the client's delayed ACK (40 ms a call).
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the test output is ours
 
