@@ -172,6 +172,7 @@ class Worker:
             self._listener = self.rt.store.listen_answers(self.answered)
         try:
             while not self.stopping.is_set():
+                self._woken.clear()  # a wake-up during the tick makes the next one start at once
                 try:
                     report = self.tick(wait=False)
                     outage = 0
@@ -188,7 +189,6 @@ class Worker:
                     self.stopping.wait(min(10.0, 0.2 * 2 ** outage))
                 elif not report.did_work:
                     self._woken.wait(self.poll_seconds)
-                    self._woken.clear()
         finally:
             if self.stopping.is_set():
                 self.close()

@@ -10,6 +10,7 @@ playbook step it is matched to; see ``_bounds``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -65,9 +66,16 @@ class PlanOut(BaseModel):
     steps: list[StepOut] = Field(min_length=1, max_length=20)
 
 
+@functools.cache
+def _plan_schema() -> str:
+    return json.dumps(PlanOut.model_json_schema())
+
+
 def plan_schema() -> dict[str, Any]:
-    """JSON schema of ``PlanOut`` (parameters of ``submit_plan`` and the JSON-schema format)."""
-    return PlanOut.model_json_schema()
+    """JSON schema of ``PlanOut`` (parameters of ``submit_plan`` and the JSON-schema
+    format): a fresh copy of a schema built once (building it costs more than a draft's
+    other work)."""
+    return json.loads(_plan_schema())
 
 
 def tool_name(name: str) -> str:
