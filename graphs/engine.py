@@ -191,6 +191,11 @@ class DecisionEngine:
                     with self._store.decision_tx(decision_id, fence=fence,
                                                  actor=self.owner) as tx:
                         self._store.approvals.mark_applied(tx, step.applied)
+                if fresh and out.get("__interrupt__"):
+                    # A new decision waits on people: nobody has seen its requests yet,
+                    # so no answer can be waiting (one recorded from now on wakes the
+                    # answers lane, which finds it once the lease is given back).
+                    break
         except LeaseLost:
             raise
         except BaseException as exc:
