@@ -118,7 +118,7 @@ class Worker:
         """Decisions this worker's pool is running: id → (tick counter, its leg)."""
         self._inline: str | None = None
         self._last_answer_check = 0.0
-        self._last_housekeeping = float("-inf")
+        self._last_periodic = float("-inf")
         # Answers recorded in this process (the API under serve) wake this loop; so do,
         # while it runs, those of other processes on PostgreSQL (NOTIFY).
         runtime.approvals.on_answer = lambda _decision_id: self.answered()
@@ -201,14 +201,20 @@ class Worker:
         store = self.rt.store
         holds = store.holds.active()
         self._answers(report, holds)
-        todo = dict.fromkeys(store.decisions.stalled(self.batch, skip=holds)
-                             + store.decisions.unleased(_UNFINISHED, self.batch, skip=holds)
-                             + store.decisions.waiting_on_nothing(self.batch, skip=holds))
-        for decision_id in todo:
-            if self.stopping.is_set() or not self._free():
-                break
-            self._start_leg(report, "recovered", decision_id,
-                            lambda d=decision_id: self.rt.engine.advance(d))
+        # Recovery and housekeeping look at what changes slowly (lapsed leases, released
+        # holds, deadlines): every tick of ``tick()``, at most every poll in ``run``,
+        # where a leg finishing wakes the loop many times a second to fill its slot.
+        periodic = wait or time.monotonic() - self._last_periodic >= self.poll_seconds
+        if periodic:
+            self._last_periodic = time.monotonic()
+            todo = dict.fromkeys(store.decisions.stalled(self.batch, skip=holds)
+                                 + store.decisions.unleased(_UNFINISHED, self.batch, skip=holds)
+                                 + store.decisions.waiting_on_nothing(self.batch, skip=holds))
+            for decision_id in todo:
+                if self.stopping.is_set() or not self._free():
+                    break
+                self._start_leg(report, "recovered", decision_id,
+                                lambda d=decision_id: self.rt.engine.advance(d))
         if not self.stopping.is_set():
             with store.exclusive("triage") as mine:
                 if mine:
@@ -226,7 +232,7 @@ class Worker:
                 break  # claimed but not started: its lease lapses and a worker recovers it
             self._start_leg(report, "started", claim.decision_id,
                             lambda c=claim: self.rt.engine.start(c), inline_answers=holds)
-        if wait or time.monotonic() - self._last_housekeeping >= self.poll_seconds:
+        if periodic:
             self._housekeep(report)
         if wait:
             with self._lock:
@@ -306,7 +312,6 @@ class Worker:
             self._attempt(report, counter, leg.result)
 
     def _housekeep(self, report: TickReport) -> None:
-        self._last_housekeeping = time.monotonic()
         for task in self.housekeeping:
             if self.stopping.is_set():
                 break

@@ -53,6 +53,8 @@ class Meter:
         self.tokens_out = 0
         self.cost = 0.0
         self.outcomes: list[str] = []
+        self._spent = 0.0
+        self._spend_read_at = -1
 
     @property
     def tokens(self) -> int:
@@ -65,9 +67,12 @@ class Meter:
             raise BudgetExceeded(f"token cap per decision reached: {used} of {self.token_cap} "
                                  "tokens (llm_token_cap_per_decision)")
         if self.daily_spend_cap is not None:
-            now = self._clock.now()
-            day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-            spent = self._store.spend_since(day)
+            if self._spend_read_at != self.calls:  # no call of this draft since the last read
+                now = self._clock.now()
+                day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+                self._spent = self._store.spend_since(day)
+                self._spend_read_at = self.calls
+            spent = self._spent
             if spent >= self.daily_spend_cap:
                 raise BudgetExceeded(f"daily spend cap reached: {spent:.4f} of "
                                      f"{self.daily_spend_cap:.2f} (llm_daily_spend_cap)")
