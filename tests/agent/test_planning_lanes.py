@@ -245,3 +245,52 @@ def test_two_workers_with_leases_shorter_than_a_model_call_plan_each_decision_on
         assert {d.status.value for d in a.store.decisions.list()} == {"awaiting_approval"}
         assert a.metrics.lease_steals._value.get() == 0
         assert b.metrics.lease_steals._value.get() == 0
+
+
+def test_a_worker_claims_only_its_free_planning_slots(
+        tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
+    responder, server = model
+    responder.gate.clear()
+    with Runtime(_settings(tmp_path / "home", server, None, planner_concurrency=2)) as rt:
+        _ingest(rt, 5)
+        with Worker(rt) as worker:
+            first = worker.tick(wait=False)
+            assert wait_for(lambda: responder.in_flight == 2, 20)
+            again = worker.tick(wait=False)  # no free slot: nothing more is claimed
+            assert (first.planning, again.planning) == (2, 2)
+            assert len(rt.store.decisions.list()) == 2  # the other three are not leased away
+            responder.gate.set()
+            while len(rt.store.decisions.list(status="awaiting_approval")) < 5:
+                worker.tick()
+        assert responder.most == 2
+        assert sorted(_llm_calls_by_decision(rt).values()) == [1] * 5
+
+
+def test_a_row_another_worker_wrote_first_is_reported_not_a_crash(
+        tmp_path: Path, db_url: str | None) -> None:
+    """Every insert of a decision's rows is idempotent or fenced (claims skip conflicts,
+    plan versions and routing are reused, the plan cache upserts); should one still meet
+    a row another worker committed first, the tick says so and goes on."""
+    from sqlalchemy import insert
+
+    from agent.store import _tables as t
+
+    with Runtime(Settings(home=tmp_path / "home", database_url=db_url)) as rt:
+        _ingest(rt, 2)
+        start = rt.engine.start
+
+        def colliding(claim: Any) -> Any:
+            if claim.prediction_id == "p-0":
+                with rt.store.transaction() as conn:  # the same row, once more
+                    row = rt.store.decisions.get(claim.decision_id)
+                    conn.execute(insert(t.decisions).values(
+                        id=row.id, prediction_id=row.prediction_id, kind=row.kind,
+                        entity_id=row.entity_id, status="planning", plan_version=0,
+                        created_at=row.created_at, updated_at=row.updated_at, fence=1))
+            return start(claim)
+
+        rt.engine.start = colliding  # type: ignore[method-assign]
+        with Worker(rt) as worker:
+            report = worker.tick()
+        assert report.started == 1 and report.busy == 1
+        assert len(report.errors) == 1 and "another worker got there first" in report.errors[0]
