@@ -342,6 +342,14 @@ class Worker:
         except (ConflictError, NotFoundError) as exc:
             report.errors.append(exc.message)
             return
+        except _OUTAGES:
+            raise  # the loop backs off and reconnects
+        except Exception as exc:  # one decision's failed leg is not the worker's end
+            # The engine noted it on the decision and kept the lease: the decision is
+            # carried on once the lease lapses.
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            report.errors.append(f"a leg failed: {message}"[:2000])
+            return
         if not result.legs:
             return  # nothing could be done yet (waiting on people or a hold)
         setattr(report, counter, getattr(report, counter) + 1)
