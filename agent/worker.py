@@ -324,8 +324,8 @@ class Worker:
             for key, count in counts.items():
                 report.housekeeping[key] = report.housekeeping.get(key, 0) + count
 
-    @staticmethod
-    def _attempt(report: TickReport, counter: str, action: Callable[[], StepResult]) -> None:
+    def _attempt(self, report: TickReport, counter: str, action: Callable[[], StepResult]
+                 ) -> None:
         try:
             result = action()
         except LeaseHeld:
@@ -352,6 +352,8 @@ class Worker:
             return
         if not result.legs:
             return  # nothing could be done yet (waiting on people or a hold)
+        if counter == "recovered":
+            self.rt.metrics.lease_steals.inc()
         setattr(report, counter, getattr(report, counter) + 1)
         report.results.setdefault(counter, []).append(result)
 

@@ -294,3 +294,26 @@ def test_a_row_another_worker_wrote_first_is_reported_not_a_crash(
             report = worker.tick()
         assert report.started == 1 and report.busy == 1
         assert len(report.errors) == 1 and "another worker got there first" in report.errors[0]
+
+
+def test_a_decision_left_by_a_worker_is_planned_again_in_the_pool(
+        tmp_path: Path, model: tuple[Model, ScriptedServer], db_url: str | None) -> None:
+    from sqlalchemy import update
+
+    from agent.models import utcnow
+    from agent.store import _tables as t
+
+    responder, server = model
+    with Runtime(_settings(tmp_path / "home", server, db_url, planner_concurrency=4)) as rt:
+        _ingest(rt, 1)
+        rt.triage_pending()
+        (claim,) = rt.store.decisions.claim_new(owner="worker:elsewhere:1", lease_seconds=60)
+        with rt.store.transaction() as conn:  # that worker stopped; its lease lapsed
+            conn.execute(update(t.decisions).where(t.decisions.c.id == claim.decision_id)
+                         .values(lease_until=utcnow()))
+        with Worker(rt) as worker:
+            report = worker.tick()
+        assert (report.recovered, report.errors) == (1, [])
+        assert rt.store.decisions.get(claim.decision_id).status.value == "awaiting_approval"
+        assert rt.metrics.lease_steals._value.get() == 1
+        assert _llm_calls_by_decision(rt) == {claim.decision_id: 1}
