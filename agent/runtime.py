@@ -28,7 +28,7 @@ from agent.policy import Policies, load_policies
 from agent.settings import Settings
 from agent.store import IngestResult, Store
 from agent.telemetry import Metrics, configure_tracing
-from agent.triage import triage
+from agent.triage import bulk_drops, triage
 from graphs import DecisionContext, DecisionEngine, build_decision_graph
 from tools.enterprise import Enterprise
 from tools.registry import ToolRegistry, build_reference_registry
@@ -153,14 +153,21 @@ class Runtime:
         return result
 
     def triage_pending(self, limit: int = 10_000) -> TriageSummary:
-        """Triage every prediction not triaged yet, oldest first."""
+        """Triage the next ``limit`` predictions not triaged yet, oldest observed first:
+        the drops that hold for a whole kind in SQL (``bulk_drops``), the rest row by row."""
+        predictions = self.store.predictions
+        bound = predictions.triage_bound(limit)
         summary = TriageSummary()
-        pending = self.store.predictions.untriaged(limit)
+        drops = bulk_drops(self.playbooks, predictions.untriaged_kinds(bound))
+        if drops:
+            summary.verdicts += predictions.drop_in_bulk(drops, bound=bound, actor=self.actor)
+        pending = predictions.untriaged(bound)
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)
         now = utcnow()
         holds = self.store.holds.active(now)
+        rowwise: list[TriageVerdict] = []
         for kind, items in by_kind.items():
             last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
             for p in items:
@@ -174,9 +181,9 @@ class Runtime:
                                                          "reason": "hold", "detail": held})
                 if verdict.action == TriageAction.ACT:
                     last[p.entity_id] = p.observed_at
-                summary.verdicts.append(verdict)
-        if summary.verdicts:
-            self.store.predictions.record_triage(summary.verdicts, actor=self.actor)
+                rowwise.append(verdict)
+        self.store.predictions.record_triage(rowwise, actor=self.actor)
+        summary.verdicts += rowwise
         return summary
 
     def run_once(self) -> TickReport:

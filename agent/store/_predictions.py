@@ -1,5 +1,14 @@
-"""Predictions: accepting them (idempotent by id), triage verdicts, and the reads that
-triage, claiming and the ops views need."""
+"""Predictions: accepting them in batches (idempotent by id), triage verdicts (row by
+row, or a whole rule at once in SQL), and the reads that triage, claiming and the ops
+views need.
+
+A batch accepted is one ledger entry, ``predictions.ingested``, whose ``root`` is the
+Merkle root (``agent.hashing``) over the row hashes of its new predictions in order;
+each row keeps the entry's seq (``ingest_seq``), so ``proof`` can show any one row is in
+it. A row hash is ``merkle_leaf`` of the prediction's JSON (``model_dump_json``), which
+reading the row back reproduces; the leaves are in id order (code points). A rule that
+triage applies in bulk is one ``predictions.triaged`` entry over the ids it dropped.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +17,77 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    Numeric,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg
 
 from agent.errors import NotFoundError
+from agent.hashing import merkle_check, merkle_leaf, merkle_path, merkle_root
 from agent.models import Prediction, TriageAction, TriageVerdict, utcnow
 from agent.store import _tables as t
+from agent.store._archive import archived_entry
 from agent.store._db import Repo
-from agent.store.ledger import Event
+from agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
+from agent.triage import BulkDrop
 
-__all__ = ["IngestResult", "PredictionRepo"]
+__all__ = ["IngestResult", "PredictionRepo", "RowProof", "row_leaf"]
 
 _CHUNK = 500
 _PREDICTION_ROW = select(t.predictions).where(t.predictions.c.id == bindparam("id"))
+_P = t.predictions
+_INSERT = {"sqlite": insert(_P).values(payload=bindparam("payload", type_=Text())),
+           "postgresql": insert(_P).values(payload=cast(bindparam("payload", type_=Text()),
+                                                        pg.JSON))}
+"""The payload arrives as the JSON text already made for its row hash: serialized once."""
+_UNTRIAGED = _P.c.triaged_at.is_(None)
+_ORDER = (_P.c.observed_at, _P.c.id)
+
+_RECORD = (update(_P).where(_P.c.id == bindparam("pid"))
+           .values(triage_action=bindparam("action"), triage_reason=bindparam("reason"),
+                   triage_detail=bindparam("detail"), playbook=bindparam("playbook"),
+                   expected_value=bindparam("ev"), triaged_at=bindparam("now")))
+
+Bound = tuple[datetime, str]
+"""The last (``observed_at``, ``id``) of a triage chunk, in triage order."""
+
+
+def _chunk(bound: Bound | None) -> list[Any]:
+    where = [_UNTRIAGED]
+    if bound is not None:
+        where.append(tuple_(*_ORDER) <= tuple_(bindparam("bo", bound[0], type_=t.Time),
+                                               bindparam("bi", bound[1])))
+    return where
+
+
+def _tie(dialect: str) -> Any:
+    """The score is within a hair of a tie at two decimals, where SQL's rounding and
+    Python's (``f"{score:.2f}"``, the exact binary value, ties to even) may differ."""
+    hundredths = _P.c.score * 100
+    whole = func.floor(hundredths) if dialect == "postgresql" else cast(hundredths, Integer)
+    return func.abs(hundredths - whole - 0.5) < 1e-6
+
+
+def _two_decimals(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return cast(func.round(cast(_P.c.score, Numeric), 2), Text)
+    return func.printf("%.2f", _P.c.score)
+
+
+def row_leaf(prediction: Prediction) -> bytes:
+    """The hash of one accepted row: a Merkle leaf over the prediction's JSON."""
+    return merkle_leaf(prediction.model_dump_json().encode("utf-8"))
 
 
 @dataclass
@@ -28,43 +96,100 @@ class IngestResult:
     duplicates: list[str] = field(default_factory=list)
     unknown_kinds: list[str] = field(default_factory=list)
     """Kinds no playbook answers (ingested; triage will drop them)."""
+    seq: int | None = None
+    """The ledger entry of this batch (None when nothing was new)."""
+    stored_by: dict[str, int | None] = field(default_factory=dict)
+    """For each duplicate: the ledger entry of the batch that stored it (None for rows
+    stored before batch entries)."""
+
+
+@dataclass(frozen=True)
+class RowProof:
+    """That one stored prediction is a row of the batch its ledger entry commits to."""
+
+    prediction_id: str
+    seq: int
+    """The batch's ledger entry."""
+    entry_hash: str
+    index: int
+    """The row's place among the batch's new rows (0-based)."""
+    rows: int
+    leaf: str
+    path: list[tuple[str, str]]
+    root: str
+    """The root the entry records."""
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prediction_id": self.prediction_id, "ok": self.ok, "seq": self.seq,
+                "entry_hash": self.entry_hash, "index": self.index, "rows": self.rows,
+                "leaf": self.leaf, "path": [list(p) for p in self.path], "root": self.root,
+                "problems": self.problems}
 
 
 class PredictionRepo(Repo):
     def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str
                ) -> IngestResult:
-        """Insert predictions whose ids are new; one transaction, all or nothing."""
+        """Insert the predictions whose ids are new, in one transaction with one ledger
+        entry committing to every new row (none when nothing is new)."""
         result = IngestResult()
         now = utcnow()
         with self.transaction(durable=True) as conn:
-            seen: set[str] = set()
             ids = [p.id for p in predictions]
+            stored: dict[str, int | None] = {}
             for i in range(0, len(ids), _CHUNK):
-                chunk = ids[i:i + _CHUNK]
-                seen.update(conn.scalars(select(t.predictions.c.id)
-                                         .where(t.predictions.c.id.in_(chunk))))
-            rows, events = [], []
+                stored.update(conn.execute(select(_P.c.id, _P.c.ingest_seq)
+                                           .where(_P.c.id.in_(ids[i:i + _CHUNK]))).all())
+            fresh = []
             for p in predictions:
-                if p.id in seen:
+                if p.id in stored:
                     result.duplicates.append(p.id)
+                    result.stored_by[p.id] = stored[p.id]
                     continue
-                seen.add(p.id)
-                result.new.append(p.id)
+                stored[p.id] = None
+                fresh.append(p)
+            if not fresh:
+                return result
+            seq = lock_head(conn)
+            rows, leaves = [], []
+            for p in sorted(fresh, key=_by_id):  # leaves in id order: any reader rebuilds it
+                text = p.model_dump_json()
+                leaves.append(merkle_leaf(text.encode("utf-8")))
                 rows.append({"id": p.id, "kind": p.kind, "entity_type": p.entity_type,
                              "entity_id": p.entity_id, "model": p.model,
                              "model_version": p.model_version, "score": p.score,
                              "value_at_stake": p.value_at_stake, "observed_at": p.observed_at,
-                             "payload": p.model_dump(mode="json"), "source": source,
-                             "ingested_at": now})
-                events.append(Event(actor=actor, event="prediction.ingested",
-                                    body={"prediction_id": p.id, "kind": p.kind,
-                                          "entity_id": p.entity_id, "score": p.score,
-                                          "source": source}))
-            if rows:
-                conn.execute(insert(t.predictions), rows)
-                self.record(conn, events, now)
+                             "payload": text, "source": source, "ingested_at": now,
+                             "expected_value": p.expected_value, "ingest_seq": seq})
+            conn.execute(_INSERT[conn.dialect.name], rows)
+            (entry,) = self.record(conn, [Event(
+                actor=actor, event="predictions.ingested",
+                body={"source": source, "rows": len(rows), "root": merkle_root(leaves)})], now)
+            assert entry.seq == seq, "the ledger head moved under its lock"
+            result.new = [p.id for p in fresh]
+            result.seq = seq
         return result
 
+    def proof(self, prediction_id: str) -> RowProof:
+        """Prove the stored prediction against its batch's ledger entry: the row hash,
+        recomputed from the stored row, with the path to the root the entry records; the
+        entry's own hash is checked too (the chain around it is ``ledger verify``'s)."""
+        with self.reading() as conn:
+            seq = conn.scalar(select(_P.c.ingest_seq).where(_P.c.id == prediction_id))
+            if seq is None:
+                if conn.scalar(select(_P.c.id).where(_P.c.id == prediction_id)) is None:
+                    raise NotFoundError(f"no prediction {prediction_id!r}", field="prediction_id")
+                raise NotFoundError(f"prediction {prediction_id!r} was stored before batch "
+                                    "entries; its own prediction.ingested entry records it",
+                                    field="prediction_id")
+            batch = sorted(conn.execute(select(_P.c.id, _P.c.payload)
+                                        .where(_P.c.ingest_seq == seq)).all())
+            entry = archived_entry(conn, seq)
+        return _prove(prediction_id, seq, batch, entry)
     def get(self, prediction_id: str) -> Prediction:
         with self.reading() as conn:
             payload = conn.scalar(select(t.predictions.c.payload)
@@ -79,13 +204,65 @@ class PredictionRepo(Repo):
             row = conn.execute(_PREDICTION_ROW, {"id": prediction_id}).first()
         return dict(row._mapping) if row else None
 
-    def untriaged(self, limit: int = 1000) -> list[Prediction]:
+    # ------------------------------------------------------------------ triage
+
+    def triage_bound(self, limit: int) -> Bound | None:
+        """The last of the next ``limit`` untriaged predictions in triage order (oldest
+        observed first); None when no more than ``limit`` wait (the chunk is all of them)."""
         with self.reading() as conn:
-            payloads = conn.scalars(select(t.predictions.c.payload)
-                                    .where(t.predictions.c.triaged_at.is_(None))
-                                    .order_by(t.predictions.c.observed_at, t.predictions.c.id)
-                                    .limit(limit))
+            row = conn.execute(select(*_ORDER).where(_UNTRIAGED).order_by(*_ORDER)
+                               .offset(limit - 1).limit(1)).first()
+        return (row.observed_at, row.id) if row else None
+
+    def untriaged_kinds(self, bound: Bound | None) -> list[str]:
+        with self.reading() as conn:
+            return sorted(conn.scalars(select(_P.c.kind).distinct()
+                                       .where(*_chunk(bound))))
+
+    def untriaged(self, bound: Bound | None) -> list[Prediction]:
+        """The untriaged predictions of the chunk up to ``bound``, in triage order."""
+        with self.reading() as conn:
+            payloads = conn.scalars(select(_P.c.payload).where(*_chunk(bound))
+                                    .order_by(*_ORDER))
             return [Prediction.model_validate(p) for p in payloads]
+
+    def drop_in_bulk(self, drops: Sequence[BulkDrop], *, bound: Bound | None, actor: str
+                     ) -> list[TriageVerdict]:
+        """Apply rules that need no row but its own columns to the chunk up to ``bound``,
+        in SQL, in one transaction: each drop is one UPDATE and one ``predictions.triaged``
+        ledger entry whose root covers the ids it dropped. Left for the caller (row by
+        row): scores at a rounding tie of the detail's two decimals, and rows stored
+        before ``expected_value`` was kept at intake."""
+        now = utcnow()
+        verdicts: list[TriageVerdict] = []
+        events: list[Event] = []
+        with self.transaction() as conn:
+            for drop in drops:
+                where = [*_chunk(bound), _P.c.kind == drop.kind,
+                         or_(_P.c.value_at_stake.is_(None), _P.c.expected_value.is_not(None))]
+                if drop.below is not None:
+                    where += [_P.c.score < drop.below, ~_tie(conn.dialect.name)]
+                    detail: Any = (literal("score ") + _two_decimals(conn.dialect.name)
+                                   + literal(drop.detail))
+                else:
+                    detail = literal(drop.detail)
+                rows = conn.execute(
+                    update(_P).where(*where)
+                    .values(triage_action=TriageAction.DROP.value, triage_reason=drop.reason,
+                            triage_detail=detail, playbook=drop.playbook, triaged_at=now)
+                    .returning(_P.c.id, _P.c.triage_detail, _P.c.expected_value)).all()
+                if not rows:
+                    continue
+                rows.sort()
+                verdicts += [TriageVerdict.model_construct(
+                    prediction_id=i, action=TriageAction.DROP, reason=drop.reason, detail=d,
+                    playbook=drop.playbook, expected_value=ev) for i, d, ev in rows]
+                events.append(Event(actor=actor, event="predictions.triaged", body={
+                    "action": TriageAction.DROP.value, "reason": drop.reason,
+                    "kind": drop.kind, "playbook": drop.playbook, "rows": len(rows),
+                    "root": merkle_root([merkle_leaf(i.encode("utf-8")) for i, _, _ in rows])}))
+            self.record(conn, events, now)
+        return verdicts
 
     def last_acted(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
         """When each entity was last acted on for ``kind`` (by the prediction's time)."""
@@ -94,23 +271,24 @@ class PredictionRepo(Repo):
         with self.reading() as conn:
             for i in range(0, len(ids), _CHUNK):
                 rows = conn.execute(
-                    select(t.predictions.c.entity_id, func.max(t.predictions.c.observed_at))
-                    .where(t.predictions.c.kind == kind,
-                           t.predictions.c.entity_id.in_(ids[i:i + _CHUNK]),
-                           t.predictions.c.triage_action == TriageAction.ACT.value)
-                    .group_by(t.predictions.c.entity_id))
+                    select(_P.c.entity_id, func.max(_P.c.observed_at))
+                    .where(_P.c.kind == kind, _P.c.entity_id.in_(ids[i:i + _CHUNK]),
+                           _P.c.triage_action == TriageAction.ACT.value)
+                    .group_by(_P.c.entity_id))
                 for entity_id, at in rows:
                     out[entity_id] = at
         return out
 
     def record_triage(self, verdicts: Sequence[TriageVerdict], *, actor: str) -> None:
+        """Record verdicts reached row by row: one UPDATE for all, one ledger entry each."""
+        if not verdicts:
+            return
         now = utcnow()
         with self.transaction() as conn:
-            for v in verdicts:
-                conn.execute(update(t.predictions).where(t.predictions.c.id == v.prediction_id)
-                             .values(triage_action=v.action.value, triage_reason=v.reason,
-                                     triage_detail=v.detail, playbook=v.playbook,
-                                     expected_value=v.expected_value, triaged_at=now))
+            conn.execute(_RECORD, [{"pid": v.prediction_id, "action": v.action.value,
+                                    "reason": v.reason, "detail": v.detail,
+                                    "playbook": v.playbook, "ev": v.expected_value, "now": now}
+                                   for v in verdicts])
             self.record(conn, [Event(actor=actor, event="prediction.triaged",
                                      body=v.model_dump(mode="json", exclude={"detail"}))
                                for v in verdicts], now)
@@ -144,3 +322,33 @@ class PredictionRepo(Repo):
                  .order_by(p.c.observed_at.desc()).limit(limit))
         with self.reading() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _by_id(prediction: Prediction) -> str:
+    return prediction.id
+
+
+def _prove(prediction_id: str, seq: int, batch: list[tuple[str, Any]],
+           entry: LedgerEntry | None) -> RowProof:
+    ids = [i for i, _ in batch]
+    index = ids.index(prediction_id)
+    leaves = [row_leaf(Prediction.model_validate(payload)) for _, payload in batch]
+    path = merkle_path(leaves, index)
+    problems = []
+    root = str(entry.body.get("root", "")) if entry is not None else ""
+    if entry is None:
+        problems.append(f"ledger entry {seq} is missing")
+    else:
+        if entry.event != "predictions.ingested":
+            problems.append(f"ledger entry {seq} is {entry.event}, not predictions.ingested")
+        if entry_hash(entry.prev_hash, entry.seq, entry.at, entry) != entry.hash:
+            problems.append(f"ledger entry {seq} was altered: its content does not match its hash")
+        if entry.body.get("rows") != len(leaves):
+            problems.append(f"ledger entry {seq} records {entry.body.get('rows')} rows; "
+                            f"{len(leaves)} are stored with it")
+        if not merkle_check(leaves[index], path, root):
+            problems.append(f"the stored row does not hash to the root ledger entry {seq} "
+                            "records (the row or its batch was altered)")
+    return RowProof(prediction_id=prediction_id, seq=seq, entry_hash=entry.hash if entry else "",
+                    index=index, rows=len(leaves), leaf=leaves[index].hex(), path=path, root=root,
+                    problems=problems)
