@@ -21,7 +21,14 @@ from agent.checkpoints import FencedCheckpointer, open_checkpointer
 from agent.errors import ConfigError
 from agent.executor import ExecutionPolicy, Executor
 from agent.llm import ToolLookup, build_planner
-from agent.models import Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
+from agent.models import (
+    Prediction,
+    TriageAction,
+    TriagedRow,
+    TriageVerdict,
+    decision_id_for,
+    utcnow,
+)
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
@@ -41,7 +48,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class TriageSummary:
-    verdicts: list[TriageVerdict] = field(default_factory=list)
+    verdicts: list[TriageVerdict | TriagedRow] = field(default_factory=list)
+    """Every verdict of the pass: those reached row by row, and (as ``TriagedRow``, the
+    same fields) those a rule reached for a whole kind in SQL."""
 
     def count(self, action: TriageAction) -> int:
         return sum(1 for v in self.verdicts if v.action == action)

@@ -153,7 +153,7 @@ class Worker:
                 self.rt.metrics.lease_steals.inc()
         with store.exclusive("triage") as mine:
             if mine:
-                verdicts = self.rt.triage_pending(limit=self.batch * 20).verdicts
+                verdicts = self.rt.triage_pending(limit=self.batch * 1000).verdicts
                 report.triaged = len(verdicts)
                 for verdict in verdicts:
                     report.triage[verdict.action.value] = report.triage.get(
