@@ -65,8 +65,8 @@ _ORDER = (_P.c.observed_at, _P.c.id)
 
 
 def _kind() -> Any:
-    """``kind`` as an expression, so that SQLite's planner walks a triage chunk by the
-    triage-order index instead of all rows of a kind by ``ix_predictions_entity``."""
+    """``kind`` as an expression, so that SQLite's planner walks the untriaged rows by
+    one of their partial indexes, not all rows of a kind by ``ix_predictions_entity``."""
     return _P.c.kind.op("||")(literal_column("''"))
 
 
@@ -88,9 +88,17 @@ def _chunk(bound: Bound | None) -> list[Any]:
     return where
 
 
+def _screened(window: datetime | None) -> list[Any]:
+    where = [_UNTRIAGED]
+    if window is not None:
+        where.append(_P.c.ingested_at <= bindparam("window", window, type_=t.Time))
+    return where
+
+
 def _tie(dialect: str) -> Any:
     """The score is within a hair of a tie at two decimals, where SQL's rounding and
-    Python's (``f"{score:.2f}"``, the exact binary value, ties to even) may differ."""
+    Python's (``f"{score:.2f}"``, the exact binary value, ties to even) may differ:
+    its detail is written from Python."""
     hundredths = _P.c.score * 100
     whole = func.floor(hundredths) if dialect == "postgresql" else cast(hundredths, Integer)
     return func.abs(hundredths - whole - 0.5) < 1e-6
@@ -149,13 +157,15 @@ class RowProof:
 
 
 class PredictionRepo(Repo):
-    def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str
-               ) -> IngestResult:
+    def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str,
+               durable: bool = True) -> IngestResult:
         """Insert the predictions whose ids are new, in one transaction with one ledger
-        entry committing to every new row (none when nothing is new)."""
+        entry committing to every new row (none when nothing is new). ``durable``: synced
+        to disk before it returns; a stream of batches syncs its last one (on SQLite that
+        sync covers the batches before it)."""
         result = IngestResult()
         now = utcnow()
-        with self.transaction(durable=True) as conn:
+        with self.transaction(durable=durable) as conn:
             ids = [p.id for p in predictions]
             stored: dict[str, int | None] = {}
             for i in range(0, len(ids), _CHUNK):
@@ -230,9 +240,17 @@ class PredictionRepo(Repo):
                                .offset(limit - 1).limit(1)).first()
         return (row.observed_at, row.id) if row else None
 
-    def untriaged_kinds(self, bound: Bound | None) -> list[str]:
+    def screening_window(self, limit: int) -> datetime | None:
+        """The ingestion time that bounds the next ``limit`` untriaged predictions in the
+        order they were stored (None when no more than ``limit`` wait): the rows bulk
+        rules screen together, neighbours on disk."""
         with self.reading() as conn:
-            return sorted(conn.scalars(select(_kind()).distinct().where(*_chunk(bound))))
+            return conn.scalar(select(_P.c.ingested_at).where(_UNTRIAGED)
+                               .order_by(_P.c.ingested_at).offset(limit - 1).limit(1))
+
+    def untriaged_kinds(self, window: datetime | None) -> list[str]:
+        with self.reading() as conn:
+            return sorted(conn.scalars(select(_kind()).distinct().where(*_screened(window))))
 
     def untriaged(self, bound: Bound | None) -> list[Prediction]:
         """The untriaged predictions of the chunk up to ``bound``, in triage order."""
@@ -241,34 +259,47 @@ class PredictionRepo(Repo):
                                     .order_by(*_ORDER))
             return [Prediction.model_validate(p) for p in payloads]
 
-    def drop_in_bulk(self, drops: Sequence[BulkDrop], *, bound: Bound | None, actor: str
+    def drop_in_bulk(self, drops: Sequence[BulkDrop], *, window: datetime | None, actor: str
                      ) -> list[TriagedRow]:
-        """Apply rules that need no row but its own columns to the chunk up to ``bound``,
-        in SQL, in one transaction: each drop is one UPDATE and one ``predictions.triaged``
-        ledger entry whose root covers the ids it dropped. Left for the caller (row by
-        row): scores at a rounding tie of the detail's two decimals, and rows stored
-        before ``expected_value`` was kept at intake."""
+        """Apply rules that need no row but its own columns to the untriaged predictions
+        stored up to ``window``, in SQL, in one transaction: each drop is one UPDATE and
+        one ``predictions.triaged`` ledger entry whose root covers the ids it dropped.
+        These verdicts do not depend on other rows, so storage order serves (a chunk in
+        triage order would touch a page per row). A score at a rounding tie of the
+        detail's two decimals gets its detail from Python (``f"{score:.2f}"``), not SQL.
+        Left for the caller (row by row): rows stored before ``expected_value`` was kept
+        at intake."""
         now = utcnow()
         verdicts: list[TriagedRow] = []
         events: list[Event] = []
         with self.transaction() as conn:
             for drop in drops:
-                where = [*_chunk(bound), _kind() == drop.kind,
+                where = [*_screened(window), _kind() == drop.kind,
                          or_(_P.c.value_at_stake.is_(None), _P.c.expected_value.is_not(None))]
-                if drop.below is not None:
-                    where += [_P.c.score < drop.below, ~_tie(conn.dialect.name)]
-                    detail: Any = (literal("score ") + _two_decimals(conn.dialect.name)
-                                   + literal(drop.detail))
+                values = {"triage_action": TriageAction.DROP.value, "triage_reason": drop.reason,
+                          "playbook": drop.playbook, "triaged_at": now}
+                returning = (_P.c.id, _P.c.triage_detail, _P.c.expected_value)
+                if drop.below is None:
+                    rows = list(conn.execute(update(_P).where(*where).values(
+                        **values, triage_detail=drop.detail).returning(*returning)))
                 else:
-                    detail = literal(drop.detail)
-                rows = sorted(conn.execute(
-                    update(_P).where(*where)
-                    .values(triage_action=TriageAction.DROP.value, triage_reason=drop.reason,
-                            triage_detail=detail, playbook=drop.playbook, triaged_at=now)
-                    .returning(_P.c.id, _P.c.triage_detail, _P.c.expected_value)),
-                    key=itemgetter(0))
+                    where.append(_P.c.score < drop.below)
+                    tie = _tie(conn.dialect.name)
+                    rows = list(conn.execute(update(_P).where(*where, ~tie).values(
+                        **values, triage_detail=literal("score ")
+                        + _two_decimals(conn.dialect.name) + literal(drop.detail))
+                        .returning(*returning)))
+                    ties = [(i, f"score {score:.2f}{drop.detail}", ev) for i, score, ev in
+                            conn.execute(select(_P.c.id, _P.c.score, _P.c.expected_value)
+                                         .where(*where, tie))]
+                    if ties:
+                        conn.execute(update(_P).where(_P.c.id == bindparam("pid"))
+                                     .values(**values, triage_detail=bindparam("detail")),
+                                     [{"pid": i, "detail": d} for i, d, _ in ties])
+                        rows += ties
                 if not rows:
                     continue
+                rows.sort(key=itemgetter(0))
                 verdicts += [TriagedRow(i, TriageAction.DROP, drop.reason, d, drop.playbook, ev)
                              for i, d, ev in rows]
                 events.append(Event(actor=actor, event="predictions.triaged", body={
@@ -343,7 +374,8 @@ class _TimeBinder:
     rows of a nightly file share a few)."""
 
     def __init__(self, conn: Any) -> None:
-        self._bind = t.Time.bind_processor(conn.dialect) or (lambda v: v)
+        dialect = conn.dialect
+        self._bind = t.Time.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
         self._seen: dict[datetime, Any] = {}
 
     def __call__(self, value: datetime) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from agent.errors import NotFoundError
 from agent.hashing import merkle_check
@@ -62,3 +62,17 @@ def test_an_altered_row_no_longer_proves_though_the_chain_verifies(store: Store)
     proof = store.predictions.proof("p-2")
     assert not proof.ok and "does not hash to the root" in proof.problems[0]
     assert store.predictions.proof("p-1").ok is False  # its batch no longer adds up either
+
+
+def test_times_are_stored_as_every_other_write_stores_them(store: Store) -> None:
+    """Rows go in through the driver's executemany: their times must compare with the
+    times the rest of the store binds (a window by ingestion time, the archive's floor)."""
+    store.predictions.ingest([_p(i) for i in range(3)], source="f", actor="ann")
+    p = t.predictions
+    with store.reading() as conn:
+        at = conn.scalar(select(p.c.ingested_at).limit(1))
+        assert conn.scalar(select(func.count()).select_from(p).where(
+            p.c.ingested_at <= at, p.c.observed_at <= _p(0).observed_at)) == 3
+        if store.engine.dialect.name == "sqlite":
+            raw = conn.exec_driver_sql("select observed_at, ingested_at from predictions").first()
+            assert raw[0] == "2026-11-20 08:00:00.000000" and "+" not in raw[1]
