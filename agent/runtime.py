@@ -150,26 +150,33 @@ class Runtime:
     # ------------------------------------------------------------------ operations
 
     def ingest(self, predictions: Sequence[Prediction], *, source: str,
-               actor: str | None = None) -> IngestResult:
+               actor: str | None = None, durable: bool = True) -> IngestResult:
         """Accept predictions (new ids only); ``actor`` is who submitted them (four-eyes
-        counts them as the requester of the first plan)."""
+        counts them as the requester of the first plan). ``durable=False``: the caller
+        stores a durable batch after this one (whose sync covers it) before it reports."""
         unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
         result = self.store.predictions.ingest(predictions, source=source,
-                                               actor=actor or self.actor)
+                                               actor=actor or self.actor, durable=durable)
         if result.new:
             self.metrics.predictions.labels(source.split(":", 1)[0]).inc(len(result.new))
         result.unknown_kinds = unknown
         return result
 
     def triage_pending(self, limit: int = 10_000) -> TriageSummary:
-        """Triage the next ``limit`` predictions not triaged yet, oldest observed first:
-        the drops that hold for a whole kind in SQL (``bulk_drops``), the rest row by row."""
+        """Triage up to ``limit`` predictions not triaged yet (twice that when both steps
+        run). First the drops that hold for a whole kind, in SQL (``bulk_drops``), over
+        the next ``limit`` stored; then, once the backlog is screened, the rest row by
+        row, oldest observed first (cooldowns depend on that order; bulk drops do not)."""
         predictions = self.store.predictions
-        bound = predictions.triage_bound(limit)
+        window = predictions.screening_window(limit)
         summary = TriageSummary()
-        drops = bulk_drops(self.playbooks, predictions.untriaged_kinds(bound))
+        drops = bulk_drops(self.playbooks, predictions.untriaged_kinds(window))
         if drops:
-            summary.verdicts += predictions.drop_in_bulk(drops, bound=bound, actor=self.actor)
+            summary.verdicts += predictions.drop_in_bulk(drops, window=window,
+                                                         actor=self.actor)
+        if window is not None and 2 * len(summary.verdicts) >= limit:
+            return summary  # more to screen: rows that survive it wait (the order holds)
+        bound = predictions.triage_bound(limit)
         pending = predictions.untriaged(bound)
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:

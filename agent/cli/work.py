@@ -57,6 +57,15 @@ def _chunks(path: Path, fmt: str, mapping: FieldMapping, request: Path | None,
                           limits=limits, batch_rows=batch_rows)
 
 
+def _marking_last(chunks: Iterator[SourceBatch]) -> Iterator[tuple[SourceBatch, bool]]:
+    """Each chunk, and whether it is the last: only the last one is synced to disk (its
+    sync covers the others) before the command reports."""
+    ahead = next(chunks, None)
+    while ahead is not None:
+        chunk, ahead = ahead, next(chunks, None)
+        yield chunk, ahead is None
+
+
 def _body(path: Path, limits: SourceLimits) -> bytes:
     if path.stat().st_size > limits.max_bytes:
         raise InvalidInputError(f"file is {path.stat().st_size} bytes; the limit is "
@@ -162,8 +171,9 @@ def ingest(
         # collector's full passes, which a million rows' objects set off again and again.
         gc.freeze()
         task = progress.add_task(f"ingesting {path.name}", total=None, rate="")
-        for chunk in chunks:
-            tally.add(chunk, rt.ingest(chunk.predictions, source=f"file:{path.name}"))
+        for chunk, last in _marking_last(chunks):
+            tally.add(chunk, rt.ingest(chunk.predictions, source=f"file:{path.name}",
+                                       durable=last))
             elapsed = time.perf_counter() - started
             progress.update(task, completed=tally.rows,
                             rate=f"{tally.rows / max(elapsed, 1e-9):,.0f} rows/s")

@@ -244,8 +244,8 @@ class RowMapper:
                                                          "JSON)", raw)
             if not isinstance(raw, dict):
                 return state.problem(target, source, "must be a JSON object", raw)
-            for key in raw:
-                state.origin[f"{target}.{key}"] = source
+            # Its keys' problems are reported with this source (``_problems`` falls back
+            # to the field's own).
         state.data[target] = raw
         state.origin[target] = source
         return None
