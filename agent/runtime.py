@@ -176,8 +176,7 @@ class Runtime:
                                                          actor=self.actor)
         if window is not None and 2 * len(summary.verdicts) >= limit:
             return summary  # more to screen: rows that survive it wait (the order holds)
-        bound = predictions.triage_bound(limit)
-        pending = predictions.untriaged(bound)
+        pending = predictions.untriaged(limit)
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)

@@ -195,8 +195,10 @@ class BatchBuilder:
                 value=None if p.value is None else clip(p.value)))
 
     def take(self) -> SourceBatch:
-        batch = SourceBatch(predictions=self.predictions, errors=self.errors,
-                            rows_read=self.rows - self._taken, numbers=self.numbers)
+        # Built from values this class validated: not checked again, item by item.
+        batch = SourceBatch.model_construct(predictions=self.predictions, errors=self.errors,
+                                            rows_read=self.rows - self._taken,
+                                            numbers=self.numbers)
         self._seen, self.predictions, self.numbers, self.errors = {}, [], [], []
         self._taken = self.rows
         return batch

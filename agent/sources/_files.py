@@ -177,7 +177,11 @@ def _prescan(path: str | os.PathLike[str], location: str, size: int) -> int:
 
 
 def _open(path: str | os.PathLike[str], newline: str) -> IO[str]:
-    return open(path, encoding="utf-8-sig", newline=newline)
+    """The file as text, past a BOM (plain UTF-8 decodes faster than ``utf-8-sig``)."""
+    stream = open(path, encoding="utf-8", newline=newline)  # noqa: SIM115 (the reader closes it)
+    if stream.read(1) != "\ufeff":
+        stream.seek(0)
+    return stream
 
 
 def _count_rows(rows: Iterator[None], limits: SourceLimits, location: str, *,

@@ -29,7 +29,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
     update,
 )
 
@@ -75,18 +74,6 @@ _RECORD = (update(_P).where(_P.c.id == bindparam("pid"))
            .values(triage_action=bindparam("action"), triage_reason=bindparam("reason"),
                    triage_detail=bindparam("detail"), playbook=bindparam("playbook"),
                    expected_value=bindparam("ev"), triaged_at=bindparam("now")))
-
-Bound = tuple[datetime, str]
-"""The last (``observed_at``, ``id``) of a triage chunk, in triage order."""
-
-
-def _chunk(bound: Bound | None) -> list[Any]:
-    where = [_UNTRIAGED]
-    if bound is not None:
-        where.append(tuple_(*_ORDER) <= tuple_(bindparam("bo", bound[0], type_=t.Time),
-                                               bindparam("bi", bound[1])))
-    return where
-
 
 def _screened(window: datetime | None) -> list[Any]:
     where = [_UNTRIAGED]
@@ -232,14 +219,6 @@ class PredictionRepo(Repo):
 
     # ------------------------------------------------------------------ triage
 
-    def triage_bound(self, limit: int) -> Bound | None:
-        """The last of the next ``limit`` untriaged predictions in triage order (oldest
-        observed first); None when no more than ``limit`` wait (the chunk is all of them)."""
-        with self.reading() as conn:
-            row = conn.execute(select(*_ORDER).where(_UNTRIAGED).order_by(*_ORDER)
-                               .offset(limit - 1).limit(1)).first()
-        return (row.observed_at, row.id) if row else None
-
     def screening_window(self, limit: int) -> datetime | None:
         """The ingestion time that bounds the next ``limit`` untriaged predictions in the
         order they were stored (None when no more than ``limit`` wait): the rows bulk
@@ -252,11 +231,13 @@ class PredictionRepo(Repo):
         with self.reading() as conn:
             return sorted(conn.scalars(select(_kind()).distinct().where(*_screened(window))))
 
-    def untriaged(self, bound: Bound | None) -> list[Prediction]:
-        """The untriaged predictions of the chunk up to ``bound``, in triage order."""
+    def untriaged(self, limit: int) -> list[Prediction]:
+        """The ``limit`` untriaged predictions observed first (then by id). Run once the
+        bulk rules have screened the backlog: what is left to sort is what they did not
+        drop."""
         with self.reading() as conn:
-            payloads = conn.scalars(select(_P.c.payload).where(*_chunk(bound))
-                                    .order_by(*_ORDER))
+            payloads = conn.scalars(select(_P.c.payload).where(_UNTRIAGED).order_by(*_ORDER)
+                                    .limit(limit))
             return [Prediction.model_validate(p) for p in payloads]
 
     def drop_in_bulk(self, drops: Sequence[BulkDrop], *, window: datetime | None, actor: str

@@ -76,8 +76,6 @@ predictions = Table(
     Column("ingest_seq", BigInteger),
     Index("ix_predictions_untriaged", "ingested_at", sqlite_where=_UNTRIAGED,
           postgresql_where=_UNTRIAGED),
-    Index("ix_predictions_triage_order", "observed_at", "id", sqlite_where=_UNTRIAGED,
-          postgresql_where=_UNTRIAGED),
     Index("ix_predictions_entity", "kind", "entity_id"),
     Index("ix_predictions_ingest_seq", "ingest_seq"),
 )

@@ -1,8 +1,8 @@
 """Bulk intake and set-based triage: ``predictions.ingest_seq`` names the ledger entry of
 the batch a prediction was accepted in (its row hash is a leaf of that entry's Merkle
-root), with an index to gather a batch back; the untriaged scan gets a partial index in
-triage order (``observed_at``, ``id``), and the index of untriaged rows by ingestion time
-becomes partial too (triaged rows, the great majority, leave both).
+root), with an index to gather a batch back; the index of untriaged rows by ingestion
+time becomes partial (triaged rows, the great majority, leave it), so triage walks only
+the rows it has left to do.
 
 Revision ID: 0008
 Revises: 0007
@@ -28,12 +28,9 @@ def upgrade() -> None:
     op.create_index("ix_predictions_ingest_seq", "predictions", ["ingest_seq"])
     op.create_index("ix_predictions_untriaged", "predictions", ["ingested_at"],
                     sqlite_where=_UNTRIAGED, postgresql_where=_UNTRIAGED)
-    op.create_index("ix_predictions_triage_order", "predictions", ["observed_at", "id"],
-                    sqlite_where=_UNTRIAGED, postgresql_where=_UNTRIAGED)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_predictions_triage_order", "predictions")
     op.drop_index("ix_predictions_untriaged", "predictions")
     op.drop_index("ix_predictions_ingest_seq", "predictions")
     op.drop_column("predictions", "ingest_seq")
