@@ -3,6 +3,10 @@
 Plan versions, approved-argument hashes, idempotency keys and ledger entries all hash
 the canonical form (sorted keys, no whitespace, UTF-8, ISO-8601 times), so the same
 content hashes the same in every process and on every machine.
+
+A batch of rows is committed to by one Merkle root (``merkle_root``): one ledger entry
+stands for thousands of rows, and ``merkle_path``/``merkle_check`` still prove any one of
+them against it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["canonical_json", "digest", "short_id"]
+__all__ = ["canonical_json", "digest", "merkle_check", "merkle_leaf", "merkle_path", "merkle_root",
+           "short_id"]
 
 
 def _default(value: Any) -> Any:
@@ -73,3 +78,56 @@ def digest(value: Any) -> str:
 def short_id(prefix: str, *parts: Any, length: int = 20) -> str:
     """A deterministic id such as ``dec_3f2a…`` derived from ``parts``."""
     return f"{prefix}_{digest(list(parts))[:length]}"
+
+
+# --------------------------------------------------------------------------- Merkle trees
+
+
+def merkle_leaf(data: bytes) -> bytes:
+    """The leaf of one row: SHA-256 over a 0x00 byte and the row (nodes use 0x01, so a
+    leaf can never pass for a node)."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _level_up(level: list[bytes]) -> list[bytes]:
+    # An odd last node is carried up as it is.
+    up = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        up.append(level[-1])
+    return up
+
+
+def merkle_root(leaves: list[bytes]) -> str:
+    """The root (hex) over ``leaves`` in order; the empty tree's root is 64 zeros."""
+    if not leaves:
+        return "0" * 64
+    level = leaves
+    while len(level) > 1:
+        level = _level_up(level)
+    return level[0].hex()
+
+
+def merkle_path(leaves: list[bytes], index: int) -> list[tuple[str, str]]:
+    """The sibling hashes from leaf ``index`` up to the root, each with the side it sits
+    on (``"L"`` or ``"R"``); a carried-up node has no sibling at that level."""
+    path, level = [], leaves
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(("L" if sibling < index else "R", level[sibling].hex()))
+        level = _level_up(level)
+        index //= 2
+    return path
+
+
+def merkle_check(leaf: bytes, path: list[tuple[str, str]], root: str) -> bool:
+    """Whether ``path`` leads from ``leaf`` to ``root``."""
+    node = leaf
+    for side, sibling in path:
+        other = bytes.fromhex(sibling)
+        node = _node(other, node) if side == "L" else _node(node, other)
+    return node.hex() == root

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -45,6 +45,7 @@ __all__ = [
     "Step",
     "TriageAction",
     "TriageVerdict",
+    "TriagedRow",
     "decision_id_for",
     "utcnow",
 ]
@@ -61,7 +62,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/+-]*")
+"""Ids that pass ``_clean_id`` unchanged (ASCII: nothing to strip or normalize); a bulk
+file is millions of them."""
+
+
 def _clean_id(value: str) -> str:
+    if _PLAIN_ID.fullmatch(value):
+        return value
     value = unicodedata.normalize("NFC", value.strip())
     if not value:
         raise ValueError("must not be empty")
@@ -179,6 +187,19 @@ class TriageVerdict(_Model):
     detail: str = ""
     playbook: str | None = None
     expected_value: float | None = None
+
+
+class TriagedRow(NamedTuple):
+    """A verdict a store reached for many rows at once in SQL: the fields of a
+    ``TriageVerdict``, read back from the rows it wrote (so not validated again; a
+    backlog drop is tens of thousands of them)."""
+
+    prediction_id: str
+    action: TriageAction
+    reason: str
+    detail: str
+    playbook: str | None
+    expected_value: float | None
 
 
 # --------------------------------------------------------------------------- plans

@@ -187,10 +187,17 @@ class PlaybookBook(BaseModel):
     model_config = ConfigDict(frozen=True)
     playbooks: dict[str, Playbook]
 
+    def _candidates(self, kind: str) -> list[Playbook]:
+        return sorted((p for p in self.playbooks.values() if p.kind == kind),
+                      key=lambda p: (p.priority, p.name))
+
+    def first_for_kind(self, kind: str) -> Playbook | None:
+        """The playbook tried first for predictions of ``kind`` (None: none answers it)."""
+        candidates = self._candidates(kind)
+        return candidates[0] if candidates else None
+
     def for_prediction(self, prediction: Prediction) -> Playbook | None:
-        candidates = sorted((p for p in self.playbooks.values() if p.kind == prediction.kind),
-                            key=lambda p: (p.priority, p.name))
-        for playbook in candidates:
+        for playbook in self._candidates(prediction.kind):
             if playbook.matches(prediction):
                 return playbook
         return None

@@ -21,14 +21,21 @@ from agent.checkpoints import FencedCheckpointer, open_checkpointer
 from agent.errors import ConfigError
 from agent.executor import ExecutionPolicy, Executor
 from agent.llm import ToolLookup, build_planner
-from agent.models import Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
+from agent.models import (
+    Prediction,
+    TriageAction,
+    TriagedRow,
+    TriageVerdict,
+    decision_id_for,
+    utcnow,
+)
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
 from agent.settings import Settings
 from agent.store import IngestResult, Store
 from agent.telemetry import Metrics, configure_tracing
-from agent.triage import triage
+from agent.triage import bulk_drops, triage
 from graphs import DecisionContext, DecisionEngine, build_decision_graph
 from tools.enterprise import Enterprise
 from tools.registry import ToolRegistry, build_reference_registry
@@ -41,7 +48,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class TriageSummary:
-    verdicts: list[TriageVerdict] = field(default_factory=list)
+    verdicts: list[TriageVerdict | TriagedRow] = field(default_factory=list)
+    """Every verdict of the pass: those reached row by row, and (as ``TriagedRow``, the
+    same fields) those a rule reached for a whole kind in SQL."""
 
     def count(self, action: TriageAction) -> int:
         return sum(1 for v in self.verdicts if v.action == action)
@@ -147,26 +156,39 @@ class Runtime:
     # ------------------------------------------------------------------ operations
 
     def ingest(self, predictions: Sequence[Prediction], *, source: str,
-               actor: str | None = None) -> IngestResult:
+               actor: str | None = None, durable: bool = True) -> IngestResult:
         """Accept predictions (new ids only); ``actor`` is who submitted them (four-eyes
-        counts them as the requester of the first plan)."""
+        counts them as the requester of the first plan). ``durable=False``: the caller
+        stores a durable batch after this one (whose sync covers it) before it reports."""
         unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
         result = self.store.predictions.ingest(predictions, source=source,
-                                               actor=actor or self.actor)
+                                               actor=actor or self.actor, durable=durable)
         if result.new:
             self.metrics.predictions.labels(source.split(":", 1)[0]).inc(len(result.new))
         result.unknown_kinds = unknown
         return result
 
     def triage_pending(self, limit: int = 10_000) -> TriageSummary:
-        """Triage every prediction not triaged yet, oldest first."""
+        """Triage up to ``limit`` predictions not triaged yet (twice that when both steps
+        run). First the drops that hold for a whole kind, in SQL (``bulk_drops``), over
+        the next ``limit`` stored; then, once the backlog is screened, the rest row by
+        row, oldest observed first (cooldowns depend on that order; bulk drops do not)."""
+        predictions = self.store.predictions
+        window = predictions.screening_window(limit)
         summary = TriageSummary()
-        pending = self.store.predictions.untriaged(limit)
+        drops = bulk_drops(self.playbooks, predictions.untriaged_kinds(window))
+        if drops:
+            summary.verdicts += predictions.drop_in_bulk(drops, window=window,
+                                                         actor=self.actor)
+        if window is not None and 2 * len(summary.verdicts) >= limit:
+            return summary  # more to screen: rows that survive it wait (the order holds)
+        pending = predictions.untriaged(limit)
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)
         now = utcnow()
         holds = self.store.holds.active(now)
+        rowwise: list[TriageVerdict] = []
         for kind, items in by_kind.items():
             last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
             for p in items:
@@ -180,9 +202,9 @@ class Runtime:
                                                          "reason": "hold", "detail": held})
                 if verdict.action == TriageAction.ACT:
                     last[p.entity_id] = p.observed_at
-                summary.verdicts.append(verdict)
-        if summary.verdicts:
-            self.store.predictions.record_triage(summary.verdicts, actor=self.actor)
+                rowwise.append(verdict)
+        self.store.predictions.record_triage(rowwise, actor=self.actor)
+        summary.verdicts += rowwise
         return summary
 
     def run_once(self) -> TickReport:

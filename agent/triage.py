@@ -4,17 +4,57 @@ Given a prediction, the playbook that would answer it, when the entity was last 
 on for the same kind, and whether it falls in the holdout sample, decide: act, drop
 (with a reason) or hold. Dropped predictions never start a decision thread, so they cost
 no checkpoint. No I/O here; the caller looks up the last action and records the verdict.
+
+``bulk_drops`` says which of these rules a store can apply to many rows at once in SQL
+(a kind no playbook answers; a score under the threshold of the one playbook every
+prediction of a kind gets): the same verdicts, reached without a row in Python.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agent.hashing import digest
 from agent.models import Prediction, TriageAction, TriageVerdict
-from agent.playbooks import Playbook
+from agent.playbooks import Playbook, PlaybookBook
 
-__all__ = ["in_holdout", "triage"]
+__all__ = ["BulkDrop", "bulk_drops", "in_holdout", "triage"]
+
+
+@dataclass(frozen=True)
+class BulkDrop:
+    """Drop every untriaged prediction of ``kind`` (with ``below``: whose score is under
+    it) with this reason and playbook. The detail is ``detail`` (with ``below``: after
+    ``score {score:.2f}``)."""
+
+    kind: str
+    reason: str
+    playbook: str | None
+    detail: str
+    below: float | None = None
+
+
+def _no_playbook(kind: str) -> str:
+    return f"no playbook answers kind {kind!r} for this entity"
+
+
+def _under(min_score: float) -> str:
+    return f" < {min_score:.2f}"
+
+
+def bulk_drops(book: PlaybookBook, kinds: Iterable[str]) -> list[BulkDrop]:
+    """The drops of ``triage`` that hold for a whole kind, so SQL can apply them."""
+    drops = []
+    for kind in kinds:
+        first = book.first_for_kind(kind)
+        if first is None:
+            drops.append(BulkDrop(kind, "no_playbook", None, _no_playbook(kind)))
+        elif first.match is None:  # every prediction of the kind gets this playbook
+            drops.append(BulkDrop(kind, "below_threshold", first.name,
+                                  _under(first.trigger.min_score), first.trigger.min_score))
+    return drops
 
 
 def in_holdout(prediction: Prediction, share: float) -> bool:
@@ -35,12 +75,11 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
                              expected_value=ev)
 
     if playbook is None:
-        return verdict(TriageAction.DROP, "no_playbook",
-                       f"no playbook answers kind {prediction.kind!r} for this entity")
+        return verdict(TriageAction.DROP, "no_playbook", _no_playbook(prediction.kind))
     trigger = playbook.trigger
     if prediction.score < trigger.min_score:
         return verdict(TriageAction.DROP, "below_threshold",
-                       f"score {prediction.score:.2f} < {trigger.min_score:.2f}")
+                       f"score {prediction.score:.2f}" + _under(trigger.min_score))
     if trigger.min_expected_value > 0:
         if ev is None:
             return verdict(TriageAction.DROP, "low_expected_value",

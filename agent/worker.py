@@ -218,7 +218,7 @@ class Worker:
         if not self.stopping.is_set():
             with store.exclusive("triage") as mine:
                 if mine:
-                    verdicts = self.rt.triage_pending(limit=self.batch * 20).verdicts
+                    verdicts = self.rt.triage_pending(limit=self.batch * 1000).verdicts
                     report.triaged = len(verdicts)
                     for verdict in verdicts:
                         report.triage[verdict.action.value] = report.triage.get(

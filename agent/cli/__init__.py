@@ -3,11 +3,11 @@
 ::
 
     decisionops demo                      the whole loop on the bundled sample data
-    decisionops ingest FILE --kind churn  add predictions from CSV/JSONL/MLflow/KServe bodies
+    decisionops ingest FILE --kind churn  add predictions from CSV/JSONL/Parquet/MLflow/KServe, streamed
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
-    decisionops ledger verify|anchor|list|archive
+    decisionops ledger verify|prove-row|anchor|list|archive
     decisionops holds add|list|release    pause acting on an entity, playbook or function
     decisionops db upgrade|current
     decisionops plan explain DECISION     how a plan was drafted (prompt, model output, cost)

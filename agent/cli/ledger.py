@@ -1,5 +1,5 @@
-"""``decisionops ledger``: verify the hash chain (against anchors too), take an anchor,
-list entries, archive old entries."""
+"""``decisionops ledger``: verify the hash chain (against anchors too), prove one row
+against its batch's entry, take an anchor, list entries, archive old entries."""
 
 from __future__ import annotations
 
@@ -148,6 +148,32 @@ def list_(decision: Annotated[str | None, typer.Option(help="Only this decision'
     print_table("ledger", ["seq", "at", "actor", "event", "decision", "hash"],
                 [[e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.event, e.decision_id,
                   e.hash[:12]] for e in entries], empty="the ledger is empty")
+
+
+@app.command("prove-row")
+def prove_row(prediction_id: Annotated[str, typer.Argument(help="The prediction's id.")],
+              as_json: Annotated[bool, typer.Option("--json", help="Print the proof as JSON.")
+                                 ] = False) -> None:
+    """Prove one stored prediction against the ledger entry of the batch it came in: its
+    row hash, recomputed from the stored row, and the Merkle path from it to the root the
+    entry records (checkable without the database). Exit 1 when it does not hold; the
+    chain around the entry is what ledger verify checks.
+
+    Example: decisionops ledger prove-row churn-2026-11-20-ACC-10004 --json
+    """
+    with runtime() as rt:
+        proof = rt.store.predictions.proof(prediction_id)
+    if as_json:
+        print_json(proof.as_dict())
+    elif proof.ok:
+        console.print(f"[green]row proven[/]: {prediction_id} is row {proof.index + 1} of "
+                      f"{proof.rows} in ledger entry {proof.seq} (root {proof.root[:16]}…, "
+                      f"{len(proof.path)} hashes from its row hash)", highlight=False)
+    else:
+        for problem in proof.problems:
+            err_console.print(f"[bold red]row not proven[/]: {problem}", highlight=False)
+    if not proof.ok:
+        raise typer.Exit(1)
 
 
 @app.command("archive")

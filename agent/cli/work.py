@@ -2,39 +2,126 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from agent.cli._common import console, err_console, fail, print_json, runtime
 from agent.errors import InvalidInputError
-from agent.sources import FieldMapping, SourceBatch, parse_kserve_v2, parse_mlflow, read_file
+from agent.sources import (
+    FieldMapping,
+    RowError,
+    SourceBatch,
+    SourceLimits,
+    iter_file,
+    iter_kserve_v2,
+    iter_mlflow,
+)
+from agent.sources._batch import clip
+from agent.sources._rows import default_problems
+from agent.store import IngestResult
 
 __all__ = ["ingest", "run"]
 
-Format = Literal["auto", "csv", "jsonl", "mlflow", "kserve"]
+_FORMATS = ("auto", "csv", "jsonl", "parquet", "mlflow", "kserve")
+_FLAGS = {"kind": "--kind", "model": "--model", "entity_type": "--entity-type"}
+_KEPT_ERRORS = 1000
+"""Problems kept for the report; past them only the rows are counted."""
+_DEFAULT = SourceLimits()
 
 
-def _read(path: Path, fmt: str, mapping: FieldMapping, request: Path | None,
-          entity_column: str) -> SourceBatch:
-    if fmt in ("auto", "csv", "jsonl"):
-        return read_file(path, fmt, mapping)  # type: ignore[arg-type]
+def _chunks(path: Path, fmt: str, mapping: FieldMapping, request: Path | None,
+            entity_column: str, limits: SourceLimits, batch_rows: int
+            ) -> Iterator[SourceBatch]:
+    """The input as chunks to store one after the other; whole-input problems raise here,
+    before the first chunk."""
+    if fmt in ("auto", "csv", "jsonl", "parquet"):
+        return iter_file(path, fmt, mapping, limits=limits,  # type: ignore[arg-type]
+                         batch_rows=batch_rows)
     if request is None:
         raise InvalidInputError(f"--format {fmt} needs --request: the request body the model "
                                 "server answered, to join entity ids", field="request")
-    body, req = path.read_bytes(), request.read_bytes()
+    body, req = _body(path, limits), _body(request, limits)
     if fmt == "mlflow":
-        return parse_mlflow(body, req, mapping=mapping, entity_column=entity_column)
-    return parse_kserve_v2(body, req, mapping=mapping, entity_input=entity_column)
+        return iter_mlflow(body, req, mapping=mapping, entity_column=entity_column,
+                           limits=limits, batch_rows=batch_rows)
+    return iter_kserve_v2(body, req, mapping=mapping, entity_input=entity_column,
+                          limits=limits, batch_rows=batch_rows)
+
+
+def _marking_last(chunks: Iterator[SourceBatch]) -> Iterator[tuple[SourceBatch, bool]]:
+    """Each chunk, and whether it is the last: only the last one is synced to disk (its
+    sync covers the others) before the command reports."""
+    ahead = next(chunks, None)
+    while ahead is not None:
+        chunk, ahead = ahead, next(chunks, None)
+        yield chunk, ahead is None
+
+
+def _body(path: Path, limits: SourceLimits) -> bytes:
+    if path.stat().st_size > limits.max_bytes:
+        raise InvalidInputError(f"file is {path.stat().st_size} bytes; the limit is "
+                                f"{limits.max_bytes} bytes (--max-bytes)", location=str(path))
+    return path.read_bytes()
+
+
+@dataclass
+class _Tally:
+    """Counts in rows: accepted, already stored, rejected (a row with three problems is
+    one rejected row); the first problems, each naming its row."""
+
+    rows: int = 0
+    ingested: int = 0
+    already_stored: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    omitted: int = 0
+    unknown_kinds: set[str] = field(default_factory=set)
+    batches: set[int] = field(default_factory=set)
+    """The ledger entries of this run's batches."""
+
+    def add(self, chunk: SourceBatch, result: IngestResult) -> None:
+        self.rows += chunk.rows_read
+        self.ingested += len(result.new)
+        self.unknown_kinds.update(result.unknown_kinds)
+        errors = list(chunk.errors)
+        # An id an earlier batch of this input stored is a duplicate row of the input.
+        repeats = [i for i in result.duplicates if result.stored_by.get(i) in self.batches]
+        if repeats:
+            number = dict(zip((p.id for p in chunk.predictions), chunk.numbers, strict=True))
+            errors += [RowError(row=number[i], field="id", value=clip(i),
+                                message="duplicate id; an earlier row was kept")
+                       for i in repeats]
+        if result.seq is not None:
+            self.batches.add(result.seq)
+        self.already_stored += len(result.duplicates) - len(repeats)
+        self.rejected += len({e.row for e in errors})
+        room = _KEPT_ERRORS - len(self.errors)
+        self.errors += errors[:room]
+        self.omitted += max(0, len(errors) - room)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                    TextColumn("[cyan]{task.completed:,.0f} rows"),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                    console=err_console, transient=True,
+                    disable=quiet or not err_console.is_terminal)
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(help="Predictions file (CSV/JSONL) or response body.",
-                                         exists=True, dir_okay=False, readable=True)],
+    path: Annotated[Path, typer.Argument(help="Predictions file (CSV/JSONL/Parquet) or response "
+                                         "body.", exists=True, dir_okay=False, readable=True)],
     fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="auto, csv, jsonl, mlflow or kserve.")] = "auto",
+                                     help="auto, csv, jsonl, parquet, mlflow or kserve.")] = "auto",
     kind: Annotated[str | None, typer.Option(help="Prediction kind for rows without one.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for rows without one.")] = None,
     entity_type: Annotated[str | None, typer.Option(help="Entity type for rows without one.")
@@ -47,38 +134,82 @@ def ingest(
         exists=True, dir_okay=False)] = None,
     entity_column: Annotated[str, typer.Option(
         help="For mlflow/kserve: the request column/input holding entity ids.")] = "entity_id",
+    max_rows: Annotated[int, typer.Option(
+        "--max-rows", min=1, help="Refuse an input of more rows than this.")] = _DEFAULT.max_rows,
+    max_bytes: Annotated[int, typer.Option(
+        "--max-bytes", min=1, help="Refuse a file larger than this.")] = _DEFAULT.max_bytes,
+    batch_rows: Annotated[int, typer.Option(
+        "--batch-rows", min=1, max=100_000,
+        help="Rows validated and stored per transaction (one ledger entry each).")] = 5000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Add predictions to the store. Bad rows are reported (row and field) and skipped;
-    good rows are stored in one transaction; ids already stored are left alone.
+    """Add predictions to the store, streaming: the file is read, validated and stored a
+    batch of rows at a time (memory stays flat), each batch in one transaction with one
+    ledger entry that commits to every row in it (decisionops ledger prove-row ID).
+    Bad rows are reported (row and field) and skipped; ids already stored are left
+    alone. Anything that refuses the whole file (size, encoding, header, row count) is
+    found before the first batch is stored. A progress line with rows/s shows on a
+    terminal.
 
     Example: decisionops ingest predictions.csv --format csv --kind churn
+
+    Example: decisionops ingest nightly.parquet --max-rows 5000000 --json
     """
-    if fmt not in ("auto", "csv", "jsonl", "mlflow", "kserve"):
-        raise fail(f"--format: {fmt!r} is not one of auto, csv, jsonl, mlflow, kserve")
+    if fmt not in _FORMATS:
+        raise fail(f"--format: {fmt!r} is not one of {', '.join(_FORMATS)}")
     mapping = _mapping(mapping_file, kind=kind, model=model, entity_type=entity_type)
-    batch = _read(path, fmt, mapping, request, entity_column)
-    with runtime() as rt:
-        result = rt.ingest(batch.predictions, source=f"file:{path.name}")
-    report = {"file": str(path), "rows": batch.rows_read, "ingested": len(result.new),
-              "already_stored": len(result.duplicates), "rejected": len(batch.errors),
-              "errors": [e.model_dump() for e in batch.errors],
-              "kinds_without_playbook": result.unknown_kinds}
-    if as_json:
-        print_json(report)
-    else:
-        console.print(f"{path.name}: {batch.rows_read} rows, [green]{len(result.new)} ingested[/], "
-                      f"{len(result.duplicates)} already stored, "
-                      f"[{'red' if batch.errors else 'dim'}]{len(batch.errors)} rejected[/]")
-        for error in batch.errors[:20]:
-            err_console.print(f"  [red]✗[/] {error}", highlight=False)
-        if len(batch.errors) > 20:
-            err_console.print(f"  … and {len(batch.errors) - 20} more (use --json for all)")
-        if result.unknown_kinds:
-            err_console.print(f"  [yellow]no playbook for kind(s): "
-                              f"{', '.join(result.unknown_kinds)}; triage will drop them[/]")
-    if batch.errors and not batch.predictions:
+    for target, message in default_problems(mapping).items():
+        given = {"kind": kind, "model": model, "entity_type": entity_type}.get(target)
+        raise fail(f"{_FLAGS[target]}: {given!r} {message}" if given is not None
+                   else f"--mapping: defaults.{target}: {message}")
+    limits = SourceLimits(max_rows=max_rows, max_bytes=max_bytes)
+    started = time.perf_counter()
+    chunks = _chunks(path, fmt, mapping, request, entity_column, limits, batch_rows)
+    tally = _Tally()
+    with runtime() as rt, _progress(as_json) as progress:
+        # What start-up loaded lives as long as the process: keep it out of the
+        # collector's full passes, which a million rows' objects set off again and again.
+        gc.freeze()
+        task = progress.add_task(f"ingesting {path.name}", total=None, rate="")
+        for chunk, last in _marking_last(chunks):
+            tally.add(chunk, rt.ingest(chunk.predictions, source=f"file:{path.name}",
+                                       durable=last))
+            elapsed = time.perf_counter() - started
+            progress.update(task, completed=tally.rows,
+                            rate=f"{tally.rows / max(elapsed, 1e-9):,.0f} rows/s")
+    seconds = time.perf_counter() - started
+    _report(path, tally, seconds, as_json)
+    if tally.rejected and not (tally.ingested or tally.already_stored):
         raise typer.Exit(2)
+
+
+def _report(path: Path, tally: _Tally, seconds: float, as_json: bool) -> None:
+    rate = tally.rows / seconds if seconds > 0 else 0.0
+    if as_json:
+        print_json({"file": str(path), "rows": tally.rows, "ingested": tally.ingested,
+                    "already_stored": tally.already_stored, "rejected": tally.rejected,
+                    "errors": [e.model_dump() for e in tally.errors],
+                    "errors_omitted": tally.omitted,
+                    "kinds_without_playbook": sorted(tally.unknown_kinds),
+                    "batches": len(tally.batches), "seconds": round(seconds, 3),
+                    "rows_per_s": round(rate)})
+        return
+    console.print(f"{path.name}: {tally.rows:,} rows, [green]{tally.ingested:,} ingested[/], "
+                  f"{tally.already_stored:,} already stored, "
+                  f"[{'red' if tally.rejected else 'dim'}]{tally.rejected:,} rejected[/] "
+                  f"[dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")
+    by_row: dict[int, list[RowError]] = {}
+    for error in tally.errors:
+        by_row.setdefault(error.row, []).append(error)
+    for errors in list(by_row.values())[:20]:
+        err_console.print(f"  [red]✗[/] {errors[0].where}: "
+                          + escape("; ".join(e.problem for e in errors)), highlight=False)
+    if tally.rejected > 20:
+        err_console.print(f"  … and {tally.rejected - 20:,} more rejected rows (use --json for "
+                          f"the first {_KEPT_ERRORS} problems)")
+    if tally.unknown_kinds:
+        err_console.print(f"  [yellow]no playbook for kind(s): "
+                          f"{', '.join(sorted(tally.unknown_kinds))}; triage will drop them[/]")
 
 
 def _mapping(path: Path | None, **defaults: str | None) -> FieldMapping:

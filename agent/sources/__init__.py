@@ -1,9 +1,11 @@
 """Sources: foreign prediction formats mapped onto ``agent.models.Prediction``.
 
-Batch files (CSV, JSON Lines), already-parsed JSON records (a webhook body) and raw
-model-server bodies (MLflow ``/invocations``, Open Inference Protocol / KServe V2
+Batch files (CSV, JSON Lines, Parquet), already-parsed JSON records (a webhook body) and
+raw model-server bodies (MLflow ``/invocations``, Open Inference Protocol / KServe V2
 ``infer``) each become a ``SourceBatch``: the good predictions, one ``RowError`` per
-problem in a skipped row, and the rows read. A ``FieldMapping`` says which column or
+problem in a skipped row, and the rows read. The ``iter_*`` readers stream them as
+chunks of ``batch_rows`` rows to store one after the other (bounded memory); the
+``read_*``/``parse_*`` ones return the whole input as one batch. A ``FieldMapping`` says which column or
 key feeds which field. Problems with the input as a whole (too large, not UTF-8 or
 JSON, wrong body shape, missing header columns) raise
 ``agent.errors.InvalidInputError`` and nothing is returned.
@@ -12,11 +14,18 @@ Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
 """
 
-from agent.sources._batch import RowError, SourceBatch, SourceLimits
-from agent.sources._files import FileFormat, read_csv, read_file, read_jsonl, read_records
-from agent.sources._kserve import parse_kserve_v2
+from agent.sources._batch import RowError, SourceBatch, SourceLimits, collect
+from agent.sources._files import (
+    FileFormat,
+    iter_file,
+    read_csv,
+    read_file,
+    read_jsonl,
+    read_records,
+)
+from agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
 from agent.sources._mapping import FieldMapping
-from agent.sources._mlflow import INDEX_COLUMN, parse_mlflow
+from agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
 
 __all__ = [
     "INDEX_COLUMN",
@@ -25,6 +34,10 @@ __all__ = [
     "RowError",
     "SourceBatch",
     "SourceLimits",
+    "collect",
+    "iter_file",
+    "iter_kserve_v2",
+    "iter_mlflow",
     "parse_kserve_v2",
     "parse_mlflow",
     "read_csv",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.errors import InvalidInputError
 from agent.models import Prediction
 
-__all__ = ["Problem", "RowError", "RowRejected", "SourceBatch", "SourceLimits", "clip"]
+__all__ = ["Problem", "RowError", "RowRejected", "SourceBatch", "SourceLimits", "clip", "collect"]
 
 _UNPRINTABLE = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -40,14 +41,16 @@ def clip(value: Any, limit: int = _CLIP) -> str:
 
 class SourceLimits(BaseModel):
     """Bounds of one read. Exceeding ``max_bytes`` or ``max_rows`` refuses the whole input;
-    a value over ``max_field_chars`` fails its row."""
+    a value over ``max_field_chars`` fails its row. The defaults take a nightly scoring
+    of a million accounts; the API sets its own, per request."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    """Largest file or body accepted."""
-    max_rows: int = Field(500_000, ge=1)
-    """Most data rows (CSV records, JSONL lines, predictions in a response) accepted."""
+    max_bytes: int = Field(1024 * 1024 * 1024, ge=1)
+    """Largest file or body accepted (1 GiB)."""
+    max_rows: int = Field(2_000_000, ge=1)
+    """Most data rows (CSV records, JSONL lines, Parquet rows, predictions in a response)
+    accepted."""
     max_field_chars: int = Field(10_000, ge=1)
     """Longest single value (cell, JSON string) accepted."""
 
@@ -73,27 +76,55 @@ class RowError(BaseModel):
     """The offending raw value, printable and cut to about 80 characters."""
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
+        return f"{self.where}: {self.problem}"
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}" if self.line is not None else f"row {self.row}"
+
+    @property
+    def problem(self) -> str:
+        """The problem without its place: ``field (column): message [got value]``."""
         what = self.field or "row"
         if self.source and self.source != self.field:
             what += f" ({self.source})"
         tail = f" [got {self.value!r}]" if self.value is not None else ""
-        return f"{where}: {what}: {self.message}{tail}"
+        return f"{what}: {self.message}{tail}"
 
 
 class SourceBatch(BaseModel):
-    """The predictions read from one file or body, and the rows that were skipped."""
+    """The predictions read from one file or body (or one chunk of a stream), and the
+    rows that were skipped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     predictions: list[Prediction]
     errors: list[RowError]
     rows_read: int
-    """Data rows seen, good and bad (blank lines are not rows)."""
+    """Data rows seen, good and bad (blank lines are not rows); in a chunk of a stream,
+    the rows of that chunk."""
+    numbers: list[int] = Field(default_factory=list)
+    """The data row number of each prediction (``RowError.row``'s numbering)."""
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def rejected(self) -> int:
+        """Rows skipped (a row with three problems is one row)."""
+        return len({e.row for e in self.errors})
+
+
+def collect(chunks: Iterable[SourceBatch]) -> SourceBatch:
+    """The chunks of a stream as one ``SourceBatch``."""
+    predictions, errors, numbers, rows = [], [], [], 0
+    for chunk in chunks:
+        predictions += chunk.predictions
+        errors += chunk.errors
+        numbers += chunk.numbers
+        rows += chunk.rows_read
+    return SourceBatch(predictions=predictions, errors=errors, rows_read=rows, numbers=numbers)
 
 
 class Problem(NamedTuple):
@@ -115,15 +146,21 @@ class RowRejected(Exception):
 
 
 class BatchBuilder:
-    """Counts rows, enforces ``max_rows``, drops duplicate ids and collects errors."""
+    """Counts rows, enforces ``max_rows``, drops duplicate ids and collects errors.
+
+    ``take`` hands over what was collected so far as one chunk and starts the next one;
+    row numbers run on across chunks, duplicates are caught within a chunk (the store
+    catches the rest: an id it already holds is not stored twice)."""
 
     def __init__(self, limits: SourceLimits, *, location: str | None) -> None:
         self._limits = limits
         self._location = location
         self._seen: dict[str, int] = {}
         self.predictions: list[Prediction] = []
+        self.numbers: list[int] = []
         self.errors: list[RowError] = []
         self.rows = 0
+        self._taken = 0
 
     def next_row(self) -> int:
         self.rows += 1
@@ -132,6 +169,11 @@ class BatchBuilder:
                 f"more than {self._limits.max_rows} rows; split the input or raise max_rows",
                 location=self._location, max_rows=self._limits.max_rows)
         return self.rows
+
+    @property
+    def pending(self) -> int:
+        """Rows read since the last ``take``."""
+        return self.rows - self._taken
 
     def add(self, prediction: Prediction, row: int, line: int | None = None) -> None:
         first = self._seen.get(prediction.id)
@@ -142,6 +184,7 @@ class BatchBuilder:
             return
         self._seen[prediction.id] = row
         self.predictions.append(prediction)
+        self.numbers.append(row)
 
     def fail(self, row: int, problems: list[Problem], line: int | None = None) -> None:
         for p in problems:
@@ -151,5 +194,14 @@ class BatchBuilder:
                 source=None if p.source is None else clip(p.source, 120),
                 value=None if p.value is None else clip(p.value)))
 
+    def take(self) -> SourceBatch:
+        # Built from values this class validated: not checked again, item by item.
+        batch = SourceBatch.model_construct(predictions=self.predictions, errors=self.errors,
+                                            rows_read=self.rows - self._taken,
+                                            numbers=self.numbers)
+        self._seen, self.predictions, self.numbers, self.errors = {}, [], [], []
+        self._taken = self.rows
+        return batch
+
     def build(self) -> SourceBatch:
-        return SourceBatch(predictions=self.predictions, errors=self.errors, rows_read=self.rows)
+        return self.take()

@@ -1,5 +1,6 @@
 """Model-server bodies: bounded JSON loading, and joining the rows of a request with the
-scores of its response into a ``SourceBatch``.
+scores of its response into ``SourceBatch`` chunks (a body is parsed whole, bounded by
+``max_bytes``; its predictions are mapped and handed over a chunk at a time).
 
 The MLflow and Open Inference Protocol shapes are read in ``_mlflow`` and ``_kserve``;
 they hand this module aligned lists (request row, entity id, score) per prediction.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from agent.errors import InvalidInputError
 from agent.models import utcnow
 from agent.sources._batch import BatchBuilder, Problem, RowRejected, SourceBatch, SourceLimits
 from agent.sources._mapping import FieldMapping
-from agent.sources._rows import Given, parse_timestamp, to_prediction
+from agent.sources._rows import Given, RowMapper, parse_timestamp
 
 __all__ = ["Body", "fingerprint", "join", "load_body", "resolve_observed_at"]
 
@@ -64,8 +65,10 @@ def join(rows: Sequence[dict[str, Any]], entities: Sequence[Given],
          scores: Sequence[Given | Problem],
          mapping: FieldMapping, *, limits: SourceLimits, location: str,
          fallback: dict[str, Given] | None = None, observed_at: datetime | None = None,
-         response_id: str | None = None, body_digest: str) -> SourceBatch:
-    """One prediction per (row, entity, score); a ``Problem`` in ``scores`` fails its row.
+         response_id: str | None = None, body_digest: str, batch_rows: int | None = None
+         ) -> Iterator[SourceBatch]:
+    """One prediction per (row, entity, score), in chunks of ``batch_rows`` (``None``: one
+    chunk); a ``Problem`` in ``scores`` fails its row.
 
     Time: ``observed_at`` > the mapped request column or default > the clock. Ids (unless
     the mapping explicitly names an id column of the request) derive from model,
@@ -78,6 +81,7 @@ def join(rows: Sequence[dict[str, Any]], entities: Sequence[Given],
         # usually the entity's id, not a prediction id, so only an explicit mapping reads it.
         mapping = mapping.model_copy(update={"id": None})
     batch = BatchBuilder(limits, location=location)
+    mapper = RowMapper(mapping, limits)
     anchor_id = f"response:{response_id}" if response_id else None
     time_column = mapping.column("observed_at")
     now = utcnow()
@@ -85,23 +89,25 @@ def join(rows: Sequence[dict[str, Any]], entities: Sequence[Given],
         row = batch.next_row()
         if isinstance(score, Problem):
             batch.fail(row, [score])
-            continue
-        if entity.value is None or (isinstance(entity.value, str) and not entity.value.strip()):
+        elif entity.value is None or (isinstance(entity.value, str) and not entity.value.strip()):
             batch.fail(row, [Problem("entity_id", entity.source, "missing: no entity id")])
-            continue
-        given = {"score": score, "entity_id": entity}
-        has_time = observed_at is not None or "observed_at" in mapping.defaults or (
-            time_column is not None and record.get(time_column) not in (None, ""))
-        if observed_at is not None:
-            given["observed_at"] = Given(observed_at, "observed_at")
-        elif not has_time:
-            given["observed_at"] = Given(now, "clock")
-        anchor = anchor_id or (None if has_time else body_digest)
-        try:
-            prediction = to_prediction(record, mapping, limits=limits, given=given,
-                                       fallback=fallback, time_in_id=has_time, anchor=anchor)
-        except RowRejected as rejected:
-            batch.fail(row, rejected.problems)
         else:
-            batch.add(prediction, row)
-    return batch.build()
+            given = {"score": score, "entity_id": entity}
+            has_time = observed_at is not None or "observed_at" in mapping.defaults or (
+                time_column is not None and record.get(time_column) not in (None, ""))
+            if observed_at is not None:
+                given["observed_at"] = Given(observed_at, "observed_at")
+            elif not has_time:
+                given["observed_at"] = Given(now, "clock")
+            anchor = anchor_id or (None if has_time else body_digest)
+            try:
+                prediction = mapper(record, given=given, fallback=fallback,
+                                    time_in_id=has_time, anchor=anchor)
+            except RowRejected as rejected:
+                batch.fail(row, rejected.problems)
+            else:
+                batch.add(prediction, row)
+        if batch_rows and batch.pending >= batch_rows:
+            yield batch.take()
+    if batch.pending:
+        yield batch.take()

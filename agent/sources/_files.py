@@ -1,71 +1,110 @@
-"""Batch files: CSV and JSON Lines onto ``SourceBatch``.
+"""Batch files: CSV, JSON Lines and Parquet onto ``SourceBatch``, streamed.
 
-A file is read whole (it is bounded by ``SourceLimits.max_bytes``) and decoded as UTF-8
-(a BOM is allowed). Whole-file problems raise ``InvalidInputError``; bad rows are
-reported and skipped. Row mapping lives in ``_rows``; model-server bodies elsewhere.
+``iter_file`` reads a file in chunks of ``batch_rows`` rows, each a ``SourceBatch`` to
+store before the next is read: memory stays bounded whatever the file's size. Before
+the first chunk, everything that refuses the file as a whole is checked (its size, that
+it is UTF-8 throughout, its row count when it may be over ``max_rows``, the header), so
+a refused file stores nothing. ``read_file``/``read_csv``/``read_jsonl`` read it whole
+into one ``SourceBatch``. Bad rows are reported and skipped. Row mapping lives in
+``_rows``; model-server bodies elsewhere.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal, NoReturn
 
 from agent.errors import InvalidInputError
-from agent.sources._batch import BatchBuilder, Problem, RowRejected, SourceBatch, SourceLimits
+from agent.sources._batch import (
+    BatchBuilder,
+    Problem,
+    RowRejected,
+    SourceBatch,
+    SourceLimits,
+    collect,
+)
 from agent.sources._mapping import REQUIRED_FIELDS, TARGET_FIELDS, FieldMapping
-from agent.sources._rows import to_prediction
+from agent.sources._rows import RowMapper
 
-__all__ = ["FileFormat", "read_csv", "read_file", "read_jsonl", "read_records"]
+__all__ = ["FileFormat", "iter_file", "read_csv", "read_file", "read_jsonl",
+           "read_records"]
 
-FileFormat = Literal["csv", "jsonl", "auto"]
+FileFormat = Literal["csv", "jsonl", "parquet", "auto"]
 Readable = str | os.PathLike[str] | IO[str] | IO[bytes]
 """A path, or an open text or binary stream."""
 
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-             ".json": "jsonl"}
+             ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+_BLOCK = 1 << 20
+
+
+def iter_file(path: str | os.PathLike[str], format: FileFormat = "auto",
+              mapping: FieldMapping | None = None, *, limits: SourceLimits | None = None,
+              delimiter: str | None = None, batch_rows: int | None = 5000
+              ) -> Iterator[SourceBatch]:
+    """Read a CSV, JSONL or Parquet file in chunks of ``batch_rows`` rows (``None``: one
+    chunk). ``auto`` goes by the suffix (``.csv``, ``.tsv``, ``.jsonl``, ``.ndjson``,
+    ``.json``, ``.parquet``), else by the first bytes (``PAR1`` → Parquet, ``{`` → JSONL).
+    Whole-file problems raise ``InvalidInputError`` before the first chunk."""
+    limits = limits or SourceLimits()
+    mapping = mapping or FieldMapping()
+    location = os.fspath(path)
+    chosen = format
+    if chosen not in ("csv", "jsonl", "parquet", "auto"):
+        raise InvalidInputError(f"unknown format {format!r}; use csv, jsonl, parquet or auto",
+                                field="format")
+    size = _size(path, limits)
+    if chosen == "auto":
+        chosen = _SUFFIXES.get(Path(path).suffix.lower()) or _sniff(path)
+    if chosen == "parquet":
+        return _iter_parquet(path, mapping, limits, location, batch_rows)
+    lines = _prescan(path, location, size)
+    if chosen == "jsonl":
+        if lines > limits.max_rows:
+            _count_rows(_jsonl_rows(_open(path, "\n")), limits, location)
+        return _iter_jsonl(_open(path, "\n"), mapping, limits, location, batch_rows)
+    if delimiter is None:
+        delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+    if lines > limits.max_rows + 1:  # maybe over: count the records, not the lines
+        _count_rows(_csv_rows(_open(path, ""), delimiter), limits, location, header=True)
+    return _iter_csv(_open(path, ""), mapping, limits, location, delimiter, batch_rows)
 
 
 def read_file(path: str | os.PathLike[str], format: FileFormat = "auto",
               mapping: FieldMapping | None = None, *, limits: SourceLimits | None = None,
               delimiter: str | None = None) -> SourceBatch:
-    """Read a CSV or JSONL file. ``auto`` goes by the suffix (``.csv``, ``.tsv``,
-    ``.jsonl``, ``.ndjson``, ``.json``), else by the first character (``{`` → JSONL)."""
-    limits = limits or SourceLimits()
-    text, location = _read_text(path, limits)
-    chosen = format
-    if chosen == "auto":
-        chosen = _SUFFIXES.get(Path(path).suffix.lower()) or (
-            "jsonl" if text.lstrip().startswith("{") else "csv")
-    if chosen not in ("csv", "jsonl"):
-        raise InvalidInputError(f"unknown format {format!r}; use csv, jsonl or auto",
-                                field="format")
-    if chosen == "jsonl":
-        return _parse_jsonl(text, mapping or FieldMapping(), limits, location)
-    if delimiter is None:
-        delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
-    return _parse_csv(text, mapping or FieldMapping(), limits, location, delimiter)
+    """``iter_file`` read whole into one ``SourceBatch``."""
+    return collect(iter_file(path, format, mapping, limits=limits, delimiter=delimiter,
+                             batch_rows=None))
 
 
 def read_csv(source: Readable, mapping: FieldMapping | None = None, *,
              limits: SourceLimits | None = None, delimiter: str = ",") -> SourceBatch:
     """Read CSV with a header row. ``RowError.line`` is the file line where the record
     starts (the header is line 1); ``RowError.row`` the record's number after the header."""
+    if isinstance(source, str | os.PathLike):
+        return read_file(source, "csv", mapping, limits=limits, delimiter=delimiter)
     limits = limits or SourceLimits()
-    text, location = _read_text(source, limits)
-    return _parse_csv(text, mapping or FieldMapping(), limits, location, delimiter)
+    text, location = _read_stream(source, limits)
+    return collect(_iter_csv(io.StringIO(text, newline=""), mapping or FieldMapping(), limits,
+                             location, delimiter, None))
 
 
 def read_jsonl(source: Readable, mapping: FieldMapping | None = None, *,
                limits: SourceLimits | None = None) -> SourceBatch:
     """Read JSON Lines, one object per line; blank lines are skipped."""
+    if isinstance(source, str | os.PathLike):
+        return read_file(source, "jsonl", mapping, limits=limits)
     limits = limits or SourceLimits()
-    text, location = _read_text(source, limits)
-    return _parse_jsonl(text, mapping or FieldMapping(), limits, location)
+    text, location = _read_stream(source, limits)
+    return collect(_iter_jsonl(io.StringIO(text, newline="\n"), mapping or FieldMapping(),
+                               limits, location, None))
 
 
 def read_records(records: Iterable[Mapping[str, Any]], mapping: FieldMapping | None = None, *,
@@ -73,7 +112,7 @@ def read_records(records: Iterable[Mapping[str, Any]], mapping: FieldMapping | N
     """Map already-parsed JSON objects (a webhook body's list) like JSONL lines;
     ``RowError.line`` is ``None``."""
     limits = limits or SourceLimits()
-    mapping = mapping or FieldMapping()
+    mapper = RowMapper(mapping or FieldMapping(), limits)
     batch = BatchBuilder(limits, location=location)
     for record in records:
         row = batch.next_row()
@@ -81,14 +120,14 @@ def read_records(records: Iterable[Mapping[str, Any]], mapping: FieldMapping | N
             batch.fail(row, [Problem(None, None, f"must be a JSON object, not "
                                                  f"{type(record).__name__}", record)])
             continue
-        _add(batch, row, None, record, mapping, limits)
+        _add(batch, mapper, row, None, record)
     return batch.build()
 
 
-def _add(batch: BatchBuilder, row: int, line: int | None, record: Mapping[str, Any],
-         mapping: FieldMapping, limits: SourceLimits, *, text_cells: bool = False) -> None:
+def _add(batch: BatchBuilder, mapper: RowMapper, row: int, line: int | None,
+         record: Mapping[str, Any]) -> None:
     try:
-        prediction = to_prediction(record, mapping, limits=limits, text_cells=text_cells)
+        prediction = mapper(record)
     except RowRejected as rejected:
         batch.fail(row, rejected.problems, line)
     else:
@@ -98,22 +137,92 @@ def _add(batch: BatchBuilder, row: int, line: int | None, record: Mapping[str, A
 # --------------------------------------------------------------------------- input
 
 
-def _read_text(source: Readable, limits: SourceLimits) -> tuple[str, str]:
-    cap = limits.max_bytes
-    if isinstance(source, str | os.PathLike):
-        location = os.fspath(source)
+def _size(path: str | os.PathLike[str], limits: SourceLimits) -> int:
+    location = os.fspath(path)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read: {exc.strerror or exc}", location=location) from exc
+    if size > limits.max_bytes:
+        _too_large(location, size, limits.max_bytes)
+    return size
+
+
+def _sniff(path: str | os.PathLike[str]) -> str:
+    with open(path, "rb") as handle:
+        start = handle.read(_BLOCK)
+    if start.startswith(b"PAR1"):
+        return "parquet"
+    return "jsonl" if start.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"{") else "csv"
+
+
+def _prescan(path: str | os.PathLike[str], location: str, size: int) -> int:
+    """Check the file is UTF-8 throughout, before any of it is stored; returns its line
+    count (an upper bound of its rows)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = offset = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                _not_utf8(location, offset + exc.start)
+            lines += block.count(b"\n")
+            offset += len(block)
         try:
-            size = os.stat(source).st_size
-            if size > cap:
-                _too_large(location, size, cap)
-            with open(source, "rb") as handle:
-                data: str | bytes = handle.read(cap + 1)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read: {exc.strerror or exc}",
-                                    location=location) from exc
-    else:
-        location = str(getattr(source, "name", "<stream>"))
-        data = source.read(cap + 1)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            _not_utf8(location, size - 1)
+    return lines + 1
+
+
+def _open(path: str | os.PathLike[str], newline: str) -> IO[str]:
+    """The file as text, past a BOM (plain UTF-8 decodes faster than ``utf-8-sig``)."""
+    stream = open(path, encoding="utf-8", newline=newline)  # noqa: SIM115 (the reader closes it)
+    if stream.read(1) != "\ufeff":
+        stream.seek(0)
+    return stream
+
+
+def _count_rows(rows: Iterator[None], limits: SourceLimits, location: str, *,
+                header: bool = False) -> None:
+    """Refuse a file over ``max_rows`` before its first chunk is stored."""
+    count = -1 if header else 0
+    for _ in rows:
+        count += 1
+        if count > limits.max_rows:
+            raise InvalidInputError(
+                f"more than {limits.max_rows} rows; split the input or raise max_rows",
+                location=location, max_rows=limits.max_rows)
+
+
+def _csv_rows(stream: IO[str], delimiter: str) -> Iterator[None]:
+    with stream:
+        reader = csv.reader(stream, delimiter=delimiter, strict=False)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                yield None  # a row the stream reports as unreadable
+                continue
+            if any(c.strip() for c in cells):
+                yield None
+
+
+def _jsonl_rows(stream: IO[str]) -> Iterator[None]:
+    with stream:
+        for raw in stream:
+            if raw.strip():
+                yield None
+
+
+def _read_stream(source: IO[str] | IO[bytes], limits: SourceLimits) -> tuple[str, str]:
+    """An open stream, read whole (bounded by ``max_bytes``)."""
+    cap = limits.max_bytes
+    location = str(getattr(source, "name", "<stream>"))
+    data = source.read(cap + 1)
     if isinstance(data, str):
         if len(data) > cap or len(data.encode("utf-8", "surrogatepass")) > cap:
             _too_large(location, None, cap)
@@ -123,8 +232,11 @@ def _read_text(source: Readable, limits: SourceLimits) -> tuple[str, str]:
     try:
         return data.decode("utf-8-sig"), location
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"not UTF-8 text (bad byte at offset {exc.start})",
-                                location=location) from exc
+        _not_utf8(location, exc.start)
+
+
+def _not_utf8(location: str, offset: int) -> NoReturn:
+    raise InvalidInputError(f"not UTF-8 text (bad byte at offset {offset})", location=location)
 
 
 def _too_large(location: str, size: int | None, cap: int) -> NoReturn:
@@ -136,32 +248,41 @@ def _too_large(location: str, size: int | None, cap: int) -> NoReturn:
 # --------------------------------------------------------------------------- CSV
 
 
-def _parse_csv(text: str, mapping: FieldMapping, limits: SourceLimits, location: str,
-               delimiter: str) -> SourceBatch:
-    batch = BatchBuilder(limits, location=location)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
-    header = _header(reader, mapping, location)
-    if header is None:
-        return batch.build()
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            batch.fail(batch.next_row(), [Problem(None, None, f"unreadable CSV: {exc}")], line)
-            continue
-        if all(not c.strip() for c in cells):
-            continue  # blank line, or an empty row a spreadsheet left behind
-        row = batch.next_row()
-        if len(cells) != len(header):
-            batch.fail(row, [Problem(None, None, f"has {len(cells)} cells; the header has "
-                                                 f"{len(header)}")], line)
-            continue
-        record = {name: cell for name, cell in zip(header, cells, strict=True) if name}
-        _add(batch, row, line, record, mapping, limits, text_cells=True)
-    return batch.build()
+def _iter_csv(stream: IO[str], mapping: FieldMapping, limits: SourceLimits, location: str,
+              delimiter: str, batch_rows: int | None) -> Iterator[SourceBatch]:
+    with stream:
+        batch = BatchBuilder(limits, location=location)
+        reader = csv.reader(stream, delimiter=delimiter, strict=False)
+        header = _header(reader, mapping, location)
+        if header is None:
+            return
+        mapper = RowMapper(mapping, limits, text_cells=True)
+        mapper.bind_header([h for h in header if h])
+        unnamed = "" in header
+        while True:
+            line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                batch.fail(batch.next_row(), [Problem(None, None, f"unreadable CSV: {exc}")],
+                           line)
+                continue
+            if all(not c.strip() for c in cells):
+                continue  # blank line, or an empty row a spreadsheet left behind
+            row = batch.next_row()
+            if len(cells) != len(header):
+                batch.fail(row, [Problem(None, None, f"has {len(cells)} cells; the header "
+                                                     f"has {len(header)}")], line)
+            else:
+                record = ({n: c for n, c in zip(header, cells, strict=True) if n} if unnamed
+                          else dict(zip(header, cells, strict=True)))
+                _add(batch, mapper, row, line, record)
+            if batch_rows and batch.pending >= batch_rows:
+                yield batch.take()
+        if batch.pending:
+            yield batch.take()
 
 
 def _header(reader: Any, mapping: FieldMapping, location: str) -> list[str] | None:
@@ -176,6 +297,12 @@ def _header(reader: Any, mapping: FieldMapping, location: str) -> list[str] | No
         raise InvalidInputError(f"unreadable CSV header: {exc}", field="header",
                                 location=location) from exc
     header = [c.strip() for c in cells]
+    _check_columns(header, mapping, location)
+    return header
+
+
+def _check_columns(header: list[str], mapping: FieldMapping, location: str) -> None:
+    """The columns must be named once each and hold what the mapping reads."""
     named = [h for h in header if h]
     dupes = sorted({h for h in named if named.count(h) > 1})
     if dupes:
@@ -198,37 +325,82 @@ def _header(reader: Any, mapping: FieldMapping, location: str) -> list[str] | No
         shown = ", ".join(named[:30]) + (" …" if len(named) > 30 else "")
         raise InvalidInputError(f"the header lacks {'; '.join(missing)}; it has: {shown}",
                                 field="header", location=location)
-    return header
 
 
 # --------------------------------------------------------------------------- JSON Lines
 
 
-def _parse_jsonl(text: str, mapping: FieldMapping, limits: SourceLimits,
-                 location: str) -> SourceBatch:
+def _iter_jsonl(stream: IO[str], mapping: FieldMapping, limits: SourceLimits, location: str,
+                batch_rows: int | None) -> Iterator[SourceBatch]:
+    # The stream splits on "\n" only: str.splitlines would also split inside JSON
+    # strings on \u2028, \x1c and friends.
+    with stream:
+        batch = BatchBuilder(limits, location=location)
+        mapper = RowMapper(mapping, limits)
+        for line, raw in enumerate(stream, start=1):
+            raw = raw.removesuffix("\n").removesuffix("\r")
+            if not raw.strip():
+                continue
+            row = batch.next_row()
+            record = _json_row(batch, row, line, raw)
+            if record is not None:
+                _add(batch, mapper, row, line, record)
+            if batch_rows and batch.pending >= batch_rows:
+                yield batch.take()
+        if batch.pending:
+            yield batch.take()
+
+
+def _json_row(batch: BatchBuilder, row: int, line: int, raw: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError:  # an integer past Python's digit limit
+        problem = "a number has too many digits"
+    else:
+        if isinstance(record, dict):
+            return record
+        problem = f"must be a JSON object, not {type(record).__name__}"
+    batch.fail(row, [Problem(None, None, problem, raw)], line)
+    return None
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _iter_parquet(path: str | os.PathLike[str], mapping: FieldMapping, limits: SourceLimits,
+                  location: str, batch_rows: int | None) -> Iterator[SourceBatch]:
+    """Parquet rows as records (typed values: numbers, times, structs as objects);
+    ``RowError.line`` is ``None``. The row count comes from the file's metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidInputError(f"not a readable Parquet file: {exc}", location=location) from exc
+    if parquet.metadata.num_rows > limits.max_rows:
+        raise InvalidInputError(f"more than {limits.max_rows} rows; split the input or raise "
+                                "max_rows", location=location, max_rows=limits.max_rows)
+    names = list(parquet.schema_arrow.names)
+    _check_columns(names, mapping, location)
+    return _parquet_chunks(parquet, names, mapping, limits, location, batch_rows)
+
+
+def _parquet_chunks(parquet: Any, names: list[str], mapping: FieldMapping,
+                    limits: SourceLimits, location: str, batch_rows: int | None
+                    ) -> Iterator[SourceBatch]:
     batch = BatchBuilder(limits, location=location)
-    # Only \n ends a record: str.splitlines would also split inside JSON strings
-    # on \u2028, \x1c and friends.
-    for line, raw in enumerate(text.split("\n"), start=1):
-        raw = raw.removesuffix("\r")
-        if not raw.strip():
-            continue
-        row = batch.next_row()
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            batch.fail(row, [Problem(None, None, f"not valid JSON: {exc.msg} "
-                                                 f"(column {exc.colno})", raw)], line)
-            continue
-        except RecursionError:
-            batch.fail(row, [Problem(None, None, "nested too deeply", raw)], line)
-            continue
-        except ValueError:  # an integer past Python's digit limit
-            batch.fail(row, [Problem(None, None, "a number has too many digits", raw)], line)
-            continue
-        if not isinstance(record, dict):
-            batch.fail(row, [Problem(None, None, f"must be a JSON object, not "
-                                                 f"{type(record).__name__}", raw)], line)
-            continue
-        _add(batch, row, line, record, mapping, limits)
-    return batch.build()
+    mapper = RowMapper(mapping, limits)
+    mapper.bind_header(names)
+    with parquet:
+        for records in parquet.iter_batches(batch_size=min(batch_rows or 65_536, 65_536)):
+            for record in records.to_pylist():
+                _add(batch, mapper, batch.next_row(), None, record)
+                if batch_rows and batch.pending >= batch_rows:
+                    yield batch.take()
+    if batch.pending:
+        yield batch.take()

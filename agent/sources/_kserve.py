@@ -11,27 +11,28 @@ in. Other ``[n]``/``[n, 1]`` request inputs are columns for the mapping
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from agent.errors import InvalidInputError
-from agent.sources._batch import SourceBatch, SourceLimits, clip
+from agent.sources._batch import SourceBatch, SourceLimits, clip, collect
 from agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
 from agent.sources._mapping import FieldMapping
 from agent.sources._rows import Given
 
-__all__ = ["parse_kserve_v2"]
+__all__ = ["iter_kserve_v2", "parse_kserve_v2"]
 
 _NUMERIC = frozenset({"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                       "FP16", "FP32", "FP64"})
 
 
-def parse_kserve_v2(response: Body, request: Body | None = None, *, mapping: FieldMapping,
+def iter_kserve_v2(response: Body, request: Body | None = None, *, mapping: FieldMapping,
                     entity_input: str = "entity_id", entity_ids: Sequence[str] | None = None,
                     output_name: str | None = None, positive_index: int = 1,
                     observed_at: datetime | str | float | None = None,
-                    limits: SourceLimits | None = None) -> SourceBatch:
+                    limits: SourceLimits | None = None, batch_rows: int | None = 5000
+                 ) -> Iterator[SourceBatch]:
     """Join a V2 ``infer`` response to entity ids.
 
     The output tensor is ``output_name`` (default: the first); for ``[n, k]`` with
@@ -74,7 +75,7 @@ def parse_kserve_v2(response: Body, request: Body | None = None, *, mapping: Fie
     return join(rows, entities, scores, mapping, limits=limits, location="kserve v2 response",
                 fallback=fallback, observed_at=resolve_observed_at(observed_at, mapping),
                 response_id=(response_id or "").strip() or None,
-                body_digest=fingerprint(resp, req, list(entity_ids or [])))
+                batch_rows=batch_rows, body_digest=fingerprint(resp, req, list(entity_ids or [])))
 
 
 def _pick_output(resp: dict[str, Any], name: str | None) -> tuple[int, dict[str, Any]]:
@@ -168,3 +169,8 @@ def _request_columns(req: Any, entity_input: str, entity_ids: Sequence[str] | No
     if len(entities) != count:
         return [{} for _ in entities], entities  # the caller reports the mismatch
     return [{name: col[i] for name, col in columns.items()} for i in range(count)], entities
+
+
+def parse_kserve_v2(response: Body, request: Body | None = None, **options: Any) -> SourceBatch:
+    """``iter_kserve_v2`` read whole into one ``SourceBatch`` (the same options)."""
+    return collect(iter_kserve_v2(response, request, **options, batch_rows=None))

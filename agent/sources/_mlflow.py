@@ -10,26 +10,28 @@ row is mapped like a CSV row (``feature_columns``, ``value_at_stake``…).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from agent.errors import InvalidInputError
-from agent.sources._batch import Problem, SourceBatch, SourceLimits
+from agent.sources._batch import Problem, SourceBatch, SourceLimits, collect
 from agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
 from agent.sources._mapping import FieldMapping
 from agent.sources._rows import Given
 
-__all__ = ["INDEX_COLUMN", "parse_mlflow"]
+__all__ = ["INDEX_COLUMN", "iter_mlflow", "parse_mlflow"]
 
 INDEX_COLUMN = "@index"
 """``entity_column`` value naming the ``dataframe_split`` index."""
 _SCORE_KEYS = ("score", "probability")
 
 
-def parse_mlflow(response: Body, request: Body, *, mapping: FieldMapping, entity_column: str,
+def iter_mlflow(response: Body, request: Body, *, mapping: FieldMapping, entity_column: str,
                  positive_index: int = 1, score_key: str | None = None,
                  observed_at: datetime | str | float | None = None,
-                 limits: SourceLimits | None = None) -> SourceBatch:
+                 limits: SourceLimits | None = None, batch_rows: int | None = 5000
+                 ) -> Iterator[SourceBatch]:
     """Join an MLflow response to the entity ids of its request.
 
     ``positive_index`` picks the class of a probability list (the second of two by
@@ -57,7 +59,7 @@ def parse_mlflow(response: Body, request: Body, *, mapping: FieldMapping, entity
               for i, item in enumerate(items)]
     return join(rows, entities, scores, mapping, limits=limits, location="mlflow response",
                 observed_at=resolve_observed_at(observed_at, mapping),
-                body_digest=fingerprint(resp, req))
+                batch_rows=batch_rows, body_digest=fingerprint(resp, req))
 
 
 # --------------------------------------------------------------------------- request
@@ -179,3 +181,8 @@ def _score(item: Any, path: str, positive_index: int, score_key: str | None) -> 
                                           f"positive_index {positive_index} is out of range", item)
         return Given(item[positive_index], f"{path}[{positive_index}]")
     return Given(item, path)
+
+
+def parse_mlflow(response: Body, request: Body, **options: Any) -> SourceBatch:
+    """``iter_mlflow`` read whole into one ``SourceBatch`` (the same options)."""
+    return collect(iter_mlflow(response, request, **options, batch_rows=None))

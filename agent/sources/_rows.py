@@ -1,4 +1,5 @@
-"""One source row (a dict of column → raw value) onto one ``Prediction``, by a ``FieldMapping``.
+"""One source row (a dict of column → raw value) onto one ``Prediction``, by a ``FieldMapping``
+(``RowMapper``, which works out once per mapping and header where each field comes from).
 
 Every problem in the row is collected and raised together as ``RowRejected``; the
 readers turn it into ``RowError`` entries. Values are data: nothing here evaluates a
@@ -10,18 +11,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from agent.hashing import short_id
 from agent.models import Prediction
 from agent.sources._batch import Problem, RowRejected, SourceLimits
 from agent.sources._mapping import TARGET_FIELDS, FieldMapping
 
-__all__ = ["Given", "derive_id", "parse_timestamp", "to_prediction"]
+__all__ = ["Given", "RowMapper", "default_problems", "derive_id", "parse_timestamp"]
 
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
@@ -31,6 +32,8 @@ _MAX_EXPLANATION = 50  # Prediction.explanation's bound
 _NUMERIC = ("score", "value", "value_at_stake")
 _IDENTIFIERS = ("id", "model", "model_version", "entity_id", "kind", "entity_type", "currency")
 _PENDING_ID = "pending"
+_CONVERTED = frozenset((*_NUMERIC, "observed_at", "explanation", "features"))
+"""Fields whose text ``_put`` converts; the others keep text as it is."""
 
 
 class Given(NamedTuple):
@@ -49,6 +52,27 @@ def derive_id(prediction: Prediction, *, time_in_id: bool = True,
     if anchor is not None:
         parts.append(anchor)
     return short_id("prd", *parts)
+
+
+def default_problems(mapping: FieldMapping, limits: SourceLimits | None = None
+                     ) -> dict[str, str]:
+    """What is wrong with each bad value in ``mapping.defaults``, by field: checked once,
+    where a bad default would otherwise fail every row that uses it."""
+    out: dict[str, str] = {}
+    mapper = RowMapper(mapping, limits or SourceLimits())
+    for target, raw in mapping.defaults.items():
+        state = _Row()
+        mapper._put(state, target, f"defaults.{target}", raw)
+        if state.problems:
+            out[target] = state.problems[0].message
+            continue
+        info = Prediction.model_fields[target]
+        try:
+            TypeAdapter(Annotated[info.annotation, *info.metadata]).validate_python(
+                state.data[target])
+        except ValidationError as exc:
+            out[target] = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+    return out
 
 
 def parse_timestamp(raw: Any, zone: tzinfo | None) -> datetime:
@@ -106,124 +130,182 @@ def _cell_scalar(text: str) -> Any:
 class _Row:
     """The working state of one row: values picked so far, where each came from, problems."""
 
-    def __init__(self, limits: SourceLimits) -> None:
+    __slots__ = ("data", "origin", "problems")
+
+    def __init__(self) -> None:
         self.data: dict[str, Any] = {}
         self.origin: dict[str, str] = {}
         self.problems: list[Problem] = []
-        self._limit = limits.max_field_chars
-
-    def fits(self, field: str, source: str, value: Any) -> bool:
-        if isinstance(value, str) and len(value) > self._limit:
-            self.problems.append(Problem(field, source, f"is {len(value)} characters, over the "
-                                                        f"limit of {self._limit}", value))
-            return False
-        return True
 
     def problem(self, field: str, source: str | None, message: str, value: Any = None) -> None:
         self.problems.append(Problem(field, source, message, value))
 
 
-def to_prediction(row: Mapping[str, Any], mapping: FieldMapping, *, limits: SourceLimits,
-                  text_cells: bool = False, given: Mapping[str, Given] | None = None,
-                  fallback: Mapping[str, Given] | None = None, time_in_id: bool = True,
-                  anchor: str | None = None) -> Prediction:
-    """Map ``row`` onto a ``Prediction`` or raise ``RowRejected`` with every problem.
+class RowMapper:
+    """Maps rows onto ``Prediction`` by one ``FieldMapping``: where each field comes from
+    is worked out once, not once per row (a bulk file has a million rows and one header).
 
     Precedence per field: ``given`` > the mapped column (non-blank) > ``mapping.defaults``
     > ``fallback``. ``text_cells`` says values are CSV text (feature cells that look like
     numbers become numbers). ``time_in_id``/``anchor`` shape the derived id (``derive_id``).
     """
-    state = _Row(limits)
-    given = given or {}
-    fallback = fallback or {}
-    for target in TARGET_FIELDS:
-        column = mapping.column(target)
-        if target in given:
-            raw, source = given[target]
-        elif column is not None and not _blank(row.get(column)):
-            raw, source = row[column], column
-        elif target in mapping.defaults:
-            raw, source = mapping.defaults[target], f"defaults.{target}"
-        elif target in fallback:
-            raw, source = fallback[target]
-        else:
-            continue
-        if state.fits(target, source, raw):
-            _put(state, target, source, raw, mapping)
-    _collect_columns(state, row, mapping, text_cells)
-    return _validate(state, mapping, time_in_id=time_in_id, anchor=anchor)
 
+    def __init__(self, mapping: FieldMapping, limits: SourceLimits, *,
+                 text_cells: bool = False) -> None:
+        self.mapping = mapping
+        self._limit = limits.max_field_chars
+        self._text_cells = text_cells
+        self._plan = [(target, mapping.column(target),
+                       (mapping.defaults[target], f"defaults.{target}")
+                       if target in mapping.defaults else None,
+                       target not in _CONVERTED) for target in TARGET_FIELDS]
+        self._zone = mapping.zone
+        self._times: dict[str, datetime] = {}
+        self._columns: tuple[list[tuple[str, str]], list[tuple[str, str]]] | None = None
 
-def _put(state: _Row, target: str, source: str, raw: Any, mapping: FieldMapping) -> None:
-    if target in _NUMERIC:
-        if isinstance(raw, bool):
-            return state.problem(target, source, "must be a number, not a boolean", raw)
-        number = raw
-        if isinstance(raw, str):
+    def bind_header(self, header: list[str]) -> None:
+        """Every row has these columns (a CSV header): find the feature and explanation
+        columns once."""
+        self._columns = (_feature_columns(header, self.mapping),
+                         _explanation_columns(header, self.mapping))
+
+    def __call__(self, row: Mapping[str, Any], *, given: Mapping[str, Given] | None = None,
+                 fallback: Mapping[str, Given] | None = None, time_in_id: bool = True,
+                 anchor: str | None = None) -> Prediction:
+        """Map ``row`` onto a ``Prediction`` or raise ``RowRejected`` with every problem."""
+        state = _Row()
+        data, origin, limit = state.data, state.origin, self._limit
+        for target, column, default, plain in self._plan:
+            if given and target in given:
+                raw, source = given[target]
+            elif column is not None and (value := row.get(column)) is not None and not (
+                    isinstance(value, str) and not value.strip()):  # not _blank, inlined
+                raw, source = value, column
+            elif default is not None:
+                raw, source = default
+            elif fallback and target in fallback:
+                raw, source = fallback[target]
+            else:
+                continue
+            if type(raw) is str:
+                if len(raw) > limit:
+                    self._fits(state, target, source, raw)
+                    continue
+                if plain:  # most fields of most rows: text kept as it is
+                    data[target] = raw
+                    origin[target] = source
+                    continue
+            self._put(state, target, source, raw)
+        self._collect_columns(state, row)
+        return _validate(state, self.mapping, time_in_id=time_in_id, anchor=anchor)
+
+    def _fits(self, state: _Row, field: str, source: str, value: Any) -> bool:
+        if isinstance(value, str) and len(value) > self._limit:
+            state.problem(field, source, f"is {len(value)} characters, over the limit of "
+                                         f"{self._limit}", value)
+            return False
+        return True
+
+    def _time(self, raw: Any) -> datetime:
+        if not isinstance(raw, str):
+            return parse_timestamp(raw, self._zone)
+        moment = self._times.get(raw)
+        if moment is None:
+            if len(self._times) > 4096:  # a nightly file repeats a few; a stream, many
+                self._times.clear()
+            moment = self._times[raw] = parse_timestamp(raw, self._zone)
+        return moment
+
+    def _put(self, state: _Row, target: str, source: str, raw: Any) -> None:
+        if target in _NUMERIC:
+            if isinstance(raw, bool):
+                return state.problem(target, source, "must be a number, not a boolean", raw)
+            number = raw
+            if isinstance(raw, str):
+                try:
+                    number = float(raw.strip())
+                except ValueError:
+                    number = None  # not a number at all: Prediction says so
+            if isinstance(number, float) and not math.isfinite(number):
+                return state.problem(target, source, "must be a finite number", raw)
+        elif target in _IDENTIFIERS and isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)  # JSON ids are often numbers
+        elif target == "observed_at":
             try:
-                number = float(raw.strip())
-            except ValueError:
-                number = None  # not a number at all: Prediction says so
-        if isinstance(number, float) and not math.isfinite(number):
-            return state.problem(target, source, "must be a finite number", raw)
-    elif target in _IDENTIFIERS and isinstance(raw, int) and not isinstance(raw, bool):
-        raw = str(raw)  # JSON ids are often numbers
-    elif target == "observed_at":
-        try:
-            raw = parse_timestamp(raw, mapping.zone)
-        except ValueError as exc:
-            return state.problem(target, source, str(exc), raw)
-    elif target in ("explanation", "features"):
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except (ValueError, RecursionError):
-                return state.problem(target, source, "must be a JSON object (not valid JSON)", raw)
-        if not isinstance(raw, dict):
-            return state.problem(target, source, "must be a JSON object", raw)
-        for key in raw:
-            state.origin[f"{target}.{key}"] = source
-    state.data[target] = raw
-    state.origin[target] = source
-    return None
+                raw = self._time(raw)
+            except ValueError as exc:
+                return state.problem(target, source, str(exc), raw)
+        elif target in ("explanation", "features"):
+            if isinstance(raw, str):
+                try:
+                    raw = json.loads(raw)
+                except (ValueError, RecursionError):
+                    return state.problem(target, source, "must be a JSON object (not valid "
+                                                         "JSON)", raw)
+            if not isinstance(raw, dict):
+                return state.problem(target, source, "must be a JSON object", raw)
+            # Its keys' problems are reported with this source (``_problems`` falls back
+            # to the field's own).
+        state.data[target] = raw
+        state.origin[target] = source
+        return None
 
-
-def _collect_columns(state: _Row, row: Mapping[str, Any], mapping: FieldMapping,
-                     text_cells: bool) -> None:
-    """Gather ``feature_columns`` and ``explanation_prefix`` columns; they win over a
-    JSON object column of the same field."""
-    features: dict[str, Any] = {}
-    for pattern in mapping.feature_columns:
-        if pattern.endswith("*"):
-            prefix = pattern[:-1]
-            names = [(c, c[len(prefix):]) for c in row
-                     if isinstance(c, str) and c.startswith(prefix) and c != prefix]
+    def _collect_columns(self, state: _Row, row: Mapping[str, Any]) -> None:
+        """Gather ``feature_columns`` and ``explanation_prefix`` columns; they win over a
+        JSON object column of the same field."""
+        if self._columns is not None:
+            feature_columns, explanation_columns = self._columns
         else:
-            names = [(pattern, pattern)] if pattern in row else []
-        for column, name in names:
+            feature_columns = _feature_columns(row, self.mapping)
+            explanation_columns = _explanation_columns(row, self.mapping)
+        text_cells = self._text_cells
+        features: dict[str, Any] = {}
+        for column, name in feature_columns:
+            if column not in row:
+                continue
             value = row[column]
             if text_cells and _blank(value):
                 continue
-            if not state.fits(f"features.{name}", column, value):
+            if not self._fits(state, f"features.{name}", column, value):
                 continue
             features[name] = _cell_scalar(value) if text_cells and isinstance(value, str) else value
             state.origin[f"features.{name}"] = column
-    if features:
-        state.data["features"] = {**state.data.get("features", {}), **features}
-
-    attributions: dict[str, Any] = {}
-    prefix = mapping.explanation_prefix
-    if prefix:
-        for column, value in row.items():
-            if (not isinstance(column, str) or not column.startswith(prefix)
-                    or column == prefix or _blank(value)):
+        if features:
+            state.data["features"] = {**state.data.get("features", {}), **features}
+        attributions: dict[str, Any] = {}
+        for column, name in explanation_columns:
+            value = row.get(column)
+            if _blank(value):
                 continue
-            name = column[len(prefix):]
-            if state.fits(f"explanation.{name}", column, value):
+            if self._fits(state, f"explanation.{name}", column, value):
                 attributions[name] = value
                 state.origin[f"explanation.{name}"] = column
-    if attributions or "explanation" in state.data:
-        state.data["explanation"] = _rank({**state.data.get("explanation", {}), **attributions})
+        if attributions or "explanation" in state.data:
+            state.data["explanation"] = _rank({**state.data.get("explanation", {}),
+                                               **attributions})
+
+
+def _feature_columns(columns: Iterable[Any], mapping: FieldMapping) -> list[tuple[str, str]]:
+    """(column, feature name) of the ``feature_columns`` among ``columns``, in pattern order."""
+    present = list(columns)
+    out: list[tuple[str, str]] = []
+    for pattern in mapping.feature_columns:
+        if pattern.endswith("*"):
+            prefix = pattern[:-1]
+            out += [(c, c[len(prefix):]) for c in present
+                    if isinstance(c, str) and c.startswith(prefix) and c != prefix]
+        elif pattern in present:
+            out.append((pattern, pattern))
+    return out
+
+
+def _explanation_columns(columns: Iterable[Any], mapping: FieldMapping
+                         ) -> list[tuple[str, str]]:
+    prefix = mapping.explanation_prefix
+    if not prefix:
+        return []
+    return [(c, c[len(prefix):]) for c in columns
+            if isinstance(c, str) and c.startswith(prefix) and c != prefix]
 
 
 def _rank(explanation: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +329,7 @@ def _rank(explanation: dict[str, Any]) -> dict[str, Any]:
 def _validate(state: _Row, mapping: FieldMapping, *, time_in_id: bool,
               anchor: str | None) -> Prediction:
     failed = {p.field for p in state.problems}
-    data = {k: v for k, v in state.data.items() if k not in failed}
+    data = {k: v for k, v in state.data.items() if k not in failed} if failed else state.data
     derive = "id" not in data and "id" not in failed
     if derive:
         data["id"] = _PENDING_ID

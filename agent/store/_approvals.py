@@ -297,9 +297,14 @@ class ApprovalRepo(Repo):
             if plan_version <= 1:
                 prediction_id = conn.scalar(select(t.decisions.c.prediction_id)
                                             .where(t.decisions.c.id == decision_id))
-                return set(conn.scalars(select(t.ledger.c.actor).where(
+                batch = (select(t.ledger.c.actor)
+                         .join(t.predictions, t.predictions.c.ingest_seq == t.ledger.c.seq)
+                         .where(t.predictions.c.id == prediction_id))
+                # Rows stored before batch entries have an entry of their own.
+                alone = select(t.ledger.c.actor).where(
                     t.ledger.c.event == "prediction.ingested",
-                    t.ledger.c.body["prediction_id"].as_string() == prediction_id)))
+                    t.ledger.c.body["prediction_id"].as_string() == prediction_id)
+                return set(conn.scalars(batch)) or set(conn.scalars(alone))
             return set(conn.scalars(select(t.approvals.c.approver).where(
                 t.approvals.c.decision_id == decision_id,
                 t.approvals.c.plan_version == plan_version - 1,

@@ -36,7 +36,7 @@ from agent.store.ledger import (
     snapshot,
 )
 
-__all__ = ["LedgerRepo", "archived_entries", "search_filter"]
+__all__ = ["LedgerRepo", "archived_entries", "archived_entry", "search_filter"]
 
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 _SEGMENTS, _MAP = t.ledger_segments, t.ledger_segment_decisions
@@ -261,6 +261,18 @@ def archived_entries(conn: Connection, *, decision_id: str | None = None,
                     yield entry
     finally:
         segments.close()
+
+
+def archived_entry(conn: Connection, seq: int) -> LedgerEntry | None:
+    """Entry ``seq``, from the ``ledger`` table or else the segment that holds it."""
+    row = conn.execute(select(t.ledger).where(t.ledger.c.seq == seq)).first()
+    if row is not None:
+        return LedgerEntry.model_validate(dict(row._mapping))
+    segment = conn.execute(select(_SEGMENTS).where(_SEGMENTS.c.first_seq <= seq,
+                                                   _SEGMENTS.c.last_seq >= seq)).first()
+    if segment is None:
+        return None
+    return next((e for e in _read(segment) if e.seq == seq), None)
 
 
 def _like(pattern: str, *, postgres: bool) -> re.Pattern[str]:

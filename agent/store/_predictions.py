@@ -1,25 +1,105 @@
-"""Predictions: accepting them (idempotent by id), triage verdicts, and the reads that
-triage, claiming and the ops views need."""
+"""Predictions: accepting them in batches (idempotent by id), triage verdicts (row by
+row, or a whole rule at once in SQL), and the reads that triage, claiming and the ops
+views need.
+
+A batch accepted is one ledger entry, ``predictions.ingested``, whose ``root`` is the
+Merkle root (``agent.hashing``) over the row hashes of its new predictions in order;
+each row keeps the entry's seq (``ingest_seq``), so ``proof`` can show any one row is in
+it. A row hash is ``merkle_leaf`` of the prediction's JSON (``model_dump_json``), which
+reading the row back reproduces; the leaves are in id order (code points). A rule that
+triage applies in bulk is one ``predictions.triaged`` entry over the ids it dropped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    Numeric,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from agent.errors import NotFoundError
-from agent.models import Prediction, TriageAction, TriageVerdict, utcnow
+from agent.hashing import merkle_check, merkle_leaf, merkle_path, merkle_root
+from agent.models import Prediction, TriageAction, TriagedRow, TriageVerdict, utcnow
 from agent.store import _tables as t
+from agent.store._archive import archived_entry
 from agent.store._db import Repo
-from agent.store.ledger import Event
+from agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
+from agent.triage import BulkDrop
 
-__all__ = ["IngestResult", "PredictionRepo"]
+__all__ = ["IngestResult", "PredictionRepo", "RowProof", "row_leaf"]
 
 _CHUNK = 500
 _PREDICTION_ROW = select(t.predictions).where(t.predictions.c.id == bindparam("id"))
+_P = t.predictions
+_COLUMNS = ("id", "kind", "entity_type", "entity_id", "model", "model_version", "score",
+            "value_at_stake", "observed_at", "payload", "source", "ingested_at", "expected_value",
+            "ingest_seq")
+# The driver's own executemany: a million rows through the ORM-free Core still cost more
+# in parameter processing than SQLite takes to store them. The payload arrives as the
+# JSON text already made for its row hash (serialized once); times as the Time type
+# binds them (converted once per distinct value).
+_INSERT = {
+    "sqlite": f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
+              f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
+    "postgresql": f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join('%s::json' if c == 'payload' else '%s' for c in _COLUMNS)})",
+}
+_UNTRIAGED = _P.c.triaged_at.is_(None)
+_ORDER = (_P.c.observed_at, _P.c.id)
+
+
+def _kind() -> Any:
+    """``kind`` as an expression, so that SQLite's planner walks the untriaged rows by
+    one of their partial indexes, not all rows of a kind by ``ix_predictions_entity``."""
+    return _P.c.kind.op("||")(literal_column("''"))
+
+
+
+_RECORD = (update(_P).where(_P.c.id == bindparam("pid"))
+           .values(triage_action=bindparam("action"), triage_reason=bindparam("reason"),
+                   triage_detail=bindparam("detail"), playbook=bindparam("playbook"),
+                   expected_value=bindparam("ev"), triaged_at=bindparam("now")))
+
+def _screened(window: datetime | None) -> list[Any]:
+    where = [_UNTRIAGED]
+    if window is not None:
+        where.append(_P.c.ingested_at <= bindparam("window", window, type_=t.Time))
+    return where
+
+
+def _tie(dialect: str) -> Any:
+    """The score is within a hair of a tie at two decimals, where SQL's rounding and
+    Python's (``f"{score:.2f}"``, the exact binary value, ties to even) may differ:
+    its detail is written from Python."""
+    hundredths = _P.c.score * 100
+    whole = func.floor(hundredths) if dialect == "postgresql" else cast(hundredths, Integer)
+    return func.abs(hundredths - whole - 0.5) < 1e-6
+
+
+def _two_decimals(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return cast(func.round(cast(_P.c.score, Numeric), 2), Text)
+    return func.printf("%.2f", _P.c.score)
+
+
+def row_leaf(prediction: Prediction) -> bytes:
+    """The hash of one accepted row: a Merkle leaf over the prediction's JSON."""
+    return merkle_leaf(prediction.model_dump_json().encode("utf-8"))
 
 
 @dataclass
@@ -28,43 +108,101 @@ class IngestResult:
     duplicates: list[str] = field(default_factory=list)
     unknown_kinds: list[str] = field(default_factory=list)
     """Kinds no playbook answers (ingested; triage will drop them)."""
+    seq: int | None = None
+    """The ledger entry of this batch (None when nothing was new)."""
+    stored_by: dict[str, int | None] = field(default_factory=dict)
+    """For each duplicate: the ledger entry of the batch that stored it (None for rows
+    stored before batch entries)."""
+
+
+@dataclass(frozen=True)
+class RowProof:
+    """That one stored prediction is a row of the batch its ledger entry commits to."""
+
+    prediction_id: str
+    seq: int
+    """The batch's ledger entry."""
+    entry_hash: str
+    index: int
+    """The row's place among the batch's new rows (0-based)."""
+    rows: int
+    leaf: str
+    path: list[tuple[str, str]]
+    root: str
+    """The root the entry records."""
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prediction_id": self.prediction_id, "ok": self.ok, "seq": self.seq,
+                "entry_hash": self.entry_hash, "index": self.index, "rows": self.rows,
+                "leaf": self.leaf, "path": [list(p) for p in self.path], "root": self.root,
+                "problems": self.problems}
 
 
 class PredictionRepo(Repo):
-    def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str
-               ) -> IngestResult:
-        """Insert predictions whose ids are new; one transaction, all or nothing."""
+    def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str,
+               durable: bool = True) -> IngestResult:
+        """Insert the predictions whose ids are new, in one transaction with one ledger
+        entry committing to every new row (none when nothing is new). ``durable``: synced
+        to disk before it returns; a stream of batches syncs its last one (on SQLite that
+        sync covers the batches before it)."""
         result = IngestResult()
         now = utcnow()
-        with self.transaction(durable=True) as conn:
-            seen: set[str] = set()
+        with self.transaction(durable=durable) as conn:
             ids = [p.id for p in predictions]
+            stored: dict[str, int | None] = {}
             for i in range(0, len(ids), _CHUNK):
-                chunk = ids[i:i + _CHUNK]
-                seen.update(conn.scalars(select(t.predictions.c.id)
-                                         .where(t.predictions.c.id.in_(chunk))))
-            rows, events = [], []
+                stored.update(conn.execute(select(_P.c.id, _P.c.ingest_seq)
+                                           .where(_P.c.id.in_(ids[i:i + _CHUNK]))).all())
+            fresh = []
             for p in predictions:
-                if p.id in seen:
+                if p.id in stored:
                     result.duplicates.append(p.id)
+                    result.stored_by[p.id] = stored[p.id]
                     continue
-                seen.add(p.id)
-                result.new.append(p.id)
-                rows.append({"id": p.id, "kind": p.kind, "entity_type": p.entity_type,
-                             "entity_id": p.entity_id, "model": p.model,
-                             "model_version": p.model_version, "score": p.score,
-                             "value_at_stake": p.value_at_stake, "observed_at": p.observed_at,
-                             "payload": p.model_dump(mode="json"), "source": source,
-                             "ingested_at": now})
-                events.append(Event(actor=actor, event="prediction.ingested",
-                                    body={"prediction_id": p.id, "kind": p.kind,
-                                          "entity_id": p.entity_id, "score": p.score,
-                                          "source": source}))
-            if rows:
-                conn.execute(insert(t.predictions), rows)
-                self.record(conn, events, now)
+                stored[p.id] = None
+                fresh.append(p)
+            if not fresh:
+                return result
+            seq = lock_head(conn)
+            rows, leaves = [], []
+            time = _TimeBinder(conn)
+            at = time(now)
+            for p in sorted(fresh, key=_by_id):  # leaves in id order: any reader rebuilds it
+                text = p.model_dump_json()
+                leaves.append(merkle_leaf(text.encode("utf-8")))
+                rows.append((p.id, p.kind, p.entity_type, p.entity_id, p.model, p.model_version,
+                             p.score, p.value_at_stake, time(p.observed_at), text, source, at,
+                             p.expected_value, seq))
+            conn.exec_driver_sql(_INSERT[conn.dialect.name], rows)
+            (entry,) = self.record(conn, [Event(
+                actor=actor, event="predictions.ingested",
+                body={"source": source, "rows": len(rows), "root": merkle_root(leaves)})], now)
+            assert entry.seq == seq, "the ledger head moved under its lock"
+            result.new = [p.id for p in fresh]
+            result.seq = seq
         return result
 
+    def proof(self, prediction_id: str) -> RowProof:
+        """Prove the stored prediction against its batch's ledger entry: the row hash,
+        recomputed from the stored row, with the path to the root the entry records; the
+        entry's own hash is checked too (the chain around it is ``ledger verify``'s)."""
+        with self.reading() as conn:
+            seq = conn.scalar(select(_P.c.ingest_seq).where(_P.c.id == prediction_id))
+            if seq is None:
+                if conn.scalar(select(_P.c.id).where(_P.c.id == prediction_id)) is None:
+                    raise NotFoundError(f"no prediction {prediction_id!r}", field="prediction_id")
+                raise NotFoundError(f"prediction {prediction_id!r} was stored before batch "
+                                    "entries; its own prediction.ingested entry records it",
+                                    field="prediction_id")
+            batch = sorted(conn.execute(select(_P.c.id, _P.c.payload)
+                                        .where(_P.c.ingest_seq == seq)).all())
+            entry = archived_entry(conn, seq)
+        return _prove(prediction_id, seq, batch, entry)
     def get(self, prediction_id: str) -> Prediction:
         with self.reading() as conn:
             payload = conn.scalar(select(t.predictions.c.payload)
@@ -79,13 +217,78 @@ class PredictionRepo(Repo):
             row = conn.execute(_PREDICTION_ROW, {"id": prediction_id}).first()
         return dict(row._mapping) if row else None
 
-    def untriaged(self, limit: int = 1000) -> list[Prediction]:
+    # ------------------------------------------------------------------ triage
+
+    def screening_window(self, limit: int) -> datetime | None:
+        """The ingestion time that bounds the next ``limit`` untriaged predictions in the
+        order they were stored (None when no more than ``limit`` wait): the rows bulk
+        rules screen together, neighbours on disk."""
         with self.reading() as conn:
-            payloads = conn.scalars(select(t.predictions.c.payload)
-                                    .where(t.predictions.c.triaged_at.is_(None))
-                                    .order_by(t.predictions.c.observed_at, t.predictions.c.id)
+            return conn.scalar(select(_P.c.ingested_at).where(_UNTRIAGED)
+                               .order_by(_P.c.ingested_at).offset(limit - 1).limit(1))
+
+    def untriaged_kinds(self, window: datetime | None) -> list[str]:
+        with self.reading() as conn:
+            return sorted(conn.scalars(select(_kind()).distinct().where(*_screened(window))))
+
+    def untriaged(self, limit: int) -> list[Prediction]:
+        """The ``limit`` untriaged predictions observed first (then by id). Run once the
+        bulk rules have screened the backlog: what is left to sort is what they did not
+        drop."""
+        with self.reading() as conn:
+            payloads = conn.scalars(select(_P.c.payload).where(_UNTRIAGED).order_by(*_ORDER)
                                     .limit(limit))
             return [Prediction.model_validate(p) for p in payloads]
+
+    def drop_in_bulk(self, drops: Sequence[BulkDrop], *, window: datetime | None, actor: str
+                     ) -> list[TriagedRow]:
+        """Apply rules that need no row but its own columns to the untriaged predictions
+        stored up to ``window``, in SQL, in one transaction: each drop is one UPDATE and
+        one ``predictions.triaged`` ledger entry whose root covers the ids it dropped.
+        These verdicts do not depend on other rows, so storage order serves (a chunk in
+        triage order would touch a page per row). A score at a rounding tie of the
+        detail's two decimals gets its detail from Python (``f"{score:.2f}"``), not SQL.
+        Left for the caller (row by row): rows stored before ``expected_value`` was kept
+        at intake."""
+        now = utcnow()
+        verdicts: list[TriagedRow] = []
+        events: list[Event] = []
+        with self.transaction() as conn:
+            for drop in drops:
+                where = [*_screened(window), _kind() == drop.kind,
+                         or_(_P.c.value_at_stake.is_(None), _P.c.expected_value.is_not(None))]
+                values = {"triage_action": TriageAction.DROP.value, "triage_reason": drop.reason,
+                          "playbook": drop.playbook, "triaged_at": now}
+                returning = (_P.c.id, _P.c.triage_detail, _P.c.expected_value)
+                if drop.below is None:
+                    rows = list(conn.execute(update(_P).where(*where).values(
+                        **values, triage_detail=drop.detail).returning(*returning)))
+                else:
+                    where.append(_P.c.score < drop.below)
+                    tie = _tie(conn.dialect.name)
+                    rows = list(conn.execute(update(_P).where(*where, ~tie).values(
+                        **values, triage_detail=literal("score ")
+                        + _two_decimals(conn.dialect.name) + literal(drop.detail))
+                        .returning(*returning)))
+                    ties = [(i, f"score {score:.2f}{drop.detail}", ev) for i, score, ev in
+                            conn.execute(select(_P.c.id, _P.c.score, _P.c.expected_value)
+                                         .where(*where, tie))]
+                    if ties:
+                        conn.execute(update(_P).where(_P.c.id == bindparam("pid"))
+                                     .values(**values, triage_detail=bindparam("detail")),
+                                     [{"pid": i, "detail": d} for i, d, _ in ties])
+                        rows += ties
+                if not rows:
+                    continue
+                rows.sort(key=itemgetter(0))
+                verdicts += [TriagedRow(i, TriageAction.DROP, drop.reason, d, drop.playbook, ev)
+                             for i, d, ev in rows]
+                events.append(Event(actor=actor, event="predictions.triaged", body={
+                    "action": TriageAction.DROP.value, "reason": drop.reason,
+                    "kind": drop.kind, "playbook": drop.playbook, "rows": len(rows),
+                    "root": merkle_root([merkle_leaf(i.encode("utf-8")) for i, _, _ in rows])}))
+            self.record(conn, events, now)
+        return verdicts
 
     def last_acted(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
         """When each entity was last acted on for ``kind`` (by the prediction's time)."""
@@ -94,23 +297,24 @@ class PredictionRepo(Repo):
         with self.reading() as conn:
             for i in range(0, len(ids), _CHUNK):
                 rows = conn.execute(
-                    select(t.predictions.c.entity_id, func.max(t.predictions.c.observed_at))
-                    .where(t.predictions.c.kind == kind,
-                           t.predictions.c.entity_id.in_(ids[i:i + _CHUNK]),
-                           t.predictions.c.triage_action == TriageAction.ACT.value)
-                    .group_by(t.predictions.c.entity_id))
+                    select(_P.c.entity_id, func.max(_P.c.observed_at))
+                    .where(_P.c.kind == kind, _P.c.entity_id.in_(ids[i:i + _CHUNK]),
+                           _P.c.triage_action == TriageAction.ACT.value)
+                    .group_by(_P.c.entity_id))
                 for entity_id, at in rows:
                     out[entity_id] = at
         return out
 
     def record_triage(self, verdicts: Sequence[TriageVerdict], *, actor: str) -> None:
+        """Record verdicts reached row by row: one UPDATE for all, one ledger entry each."""
+        if not verdicts:
+            return
         now = utcnow()
         with self.transaction() as conn:
-            for v in verdicts:
-                conn.execute(update(t.predictions).where(t.predictions.c.id == v.prediction_id)
-                             .values(triage_action=v.action.value, triage_reason=v.reason,
-                                     triage_detail=v.detail, playbook=v.playbook,
-                                     expected_value=v.expected_value, triaged_at=now))
+            conn.execute(_RECORD, [{"pid": v.prediction_id, "action": v.action.value,
+                                    "reason": v.reason, "detail": v.detail,
+                                    "playbook": v.playbook, "ev": v.expected_value, "now": now}
+                                   for v in verdicts])
             self.record(conn, [Event(actor=actor, event="prediction.triaged",
                                      body=v.model_dump(mode="json", exclude={"detail"}))
                                for v in verdicts], now)
@@ -144,3 +348,51 @@ class PredictionRepo(Repo):
                  .order_by(p.c.observed_at.desc()).limit(limit))
         with self.reading() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+class _TimeBinder:
+    """A ``Time`` value as the driver takes it, converted once per distinct value (the
+    rows of a nightly file share a few)."""
+
+    def __init__(self, conn: Any) -> None:
+        dialect = conn.dialect
+        self._bind = t.Time.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+        self._seen: dict[datetime, Any] = {}
+
+    def __call__(self, value: datetime) -> Any:
+        bound = self._seen.get(value)
+        if bound is None:
+            if len(self._seen) > 4096:
+                self._seen.clear()
+            bound = self._seen[value] = self._bind(value)
+        return bound
+
+
+def _by_id(prediction: Prediction) -> str:
+    return prediction.id
+
+
+def _prove(prediction_id: str, seq: int, batch: list[tuple[str, Any]],
+           entry: LedgerEntry | None) -> RowProof:
+    ids = [i for i, _ in batch]
+    index = ids.index(prediction_id)
+    leaves = [row_leaf(Prediction.model_validate(payload)) for _, payload in batch]
+    path = merkle_path(leaves, index)
+    problems = []
+    root = str(entry.body.get("root", "")) if entry is not None else ""
+    if entry is None:
+        problems.append(f"ledger entry {seq} is missing")
+    else:
+        if entry.event != "predictions.ingested":
+            problems.append(f"ledger entry {seq} is {entry.event}, not predictions.ingested")
+        if entry_hash(entry.prev_hash, entry.seq, entry.at, entry) != entry.hash:
+            problems.append(f"ledger entry {seq} was altered: its content does not match its hash")
+        if entry.body.get("rows") != len(leaves):
+            problems.append(f"ledger entry {seq} records {entry.body.get('rows')} rows; "
+                            f"{len(leaves)} are stored with it")
+        if not merkle_check(leaves[index], path, root):
+            problems.append(f"the stored row does not hash to the root ledger entry {seq} "
+                            "records (the row or its batch was altered)")
+    return RowProof(prediction_id=prediction_id, seq=seq, entry_hash=entry.hash if entry else "",
+                    index=index, rows=len(leaves), leaf=leaves[index].hex(), path=path, root=root,
+                    problems=problems)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -48,6 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 Time = UTCDateTime()
+_UNTRIAGED = text("triaged_at IS NULL")
 
 predictions = Table(
     "predictions", metadata,
@@ -69,8 +71,13 @@ predictions = Table(
     Column("playbook", String(100)),
     Column("expected_value", Float),
     Column("triaged_at", Time),
-    Index("ix_predictions_untriaged", "triaged_at", "ingested_at"),
+    # The ledger entry of the batch the prediction was accepted in (None before batch
+    # entries: then it has a ``prediction.ingested`` entry of its own).
+    Column("ingest_seq", BigInteger),
+    Index("ix_predictions_untriaged", "ingested_at", sqlite_where=_UNTRIAGED,
+          postgresql_where=_UNTRIAGED),
     Index("ix_predictions_entity", "kind", "entity_id"),
+    Index("ix_predictions_ingest_seq", "ingest_seq"),
 )
 
 decisions = Table(

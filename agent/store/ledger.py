@@ -108,10 +108,11 @@ def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[L
     return entries
 
 
-def lock_head(conn: Connection) -> None:
+def lock_head(conn: Connection) -> int:
     """Lock the head row for the rest of ``conn``'s transaction: appends by others queue
-    behind it (SQLite: the write transaction already holds the database lock)."""
-    conn.execute(_HEAD_FOR_UPDATE).one()
+    behind it (SQLite: the write transaction already holds the database lock). Returns
+    the seq the next entry appended in this transaction gets."""
+    return int(conn.execute(_HEAD_FOR_UPDATE).one().seq) + 1
 
 
 # ---------------------------------------------------------------------- segments

@@ -23,8 +23,9 @@ def test_native_batch_and_redelivery(svc: Service) -> None:
                             "rows_read": 2}
     again = svc.post("/v1/predictions", "feeder", body)
     assert again.json()["duplicates"] == ["p-1", "p-2"] and again.json()["new"] == []
-    ingested = [e for e in svc.rt.store.ledger.entries() if e.event == "prediction.ingested"]
+    ingested = [e for e in svc.rt.store.ledger.entries() if e.event == "predictions.ingested"]
     assert {e.actor for e in ingested} == {"feeder"}
+    assert [e.body["rows"] for e in ingested] == [2]  # one entry for the batch
 
 
 def test_foreign_field_names_through_a_mapping(svc: Service) -> None:

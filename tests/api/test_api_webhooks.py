@@ -16,7 +16,9 @@ def _body(pid: str = "wh-1") -> bytes:
 
 
 def _ingested(svc: Service) -> int:
-    return sum(1 for e in svc.rt.store.ledger.entries() if e.event == "prediction.ingested")
+    """Rows the ledger records as accepted."""
+    return sum(e.body["rows"] for e in svc.rt.store.ledger.entries()
+               if e.event == "predictions.ingested")
 
 
 def test_valid_delivery_is_ingested_once_and_replays_get_the_first_response(svc: Service) -> None:

@@ -12,6 +12,8 @@ from agent.errors import InvalidInputError
 from agent.sources import (
     FieldMapping,
     SourceLimits,
+    collect,
+    iter_file,
     read_csv,
     read_file,
     read_jsonl,
@@ -298,7 +300,7 @@ def test_read_file_explicit_format_and_missing_file(write, tmp_path, churn):
     with pytest.raises(InvalidInputError, match="cannot read"):
         read_file(tmp_path / "absent.csv", "csv", churn)
     with pytest.raises(InvalidInputError, match="unknown format"):
-        read_file(write("y.csv", csv_of(GOOD)), "parquet", churn)  # type: ignore[arg-type]
+        read_file(write("y.csv", csv_of(GOOD)), "xml", churn)  # type: ignore[arg-type]
 
 
 def test_read_records_maps_parsed_objects(churn):
@@ -324,3 +326,58 @@ def test_pathological_cells_fail_only_their_rows(churn):
                                   + '{"entity_id": ' + "1" * 5000 + "}\n"), churn)
     assert [e.message for e in deep.errors] == ["nested too deeply",
                                                 "a number has too many digits"]
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def test_iter_file_streams_chunks_with_running_row_numbers(write, churn):
+    rows = [GOOD.replace("acct-1", f"acct-{i}") for i in range(7)]
+    rows[4] = "acct-4,high,2026-11-01T09:00:00Z,,,"
+    chunks = list(iter_file(write("p.csv", csv_of(*rows)), "auto", churn, batch_rows=3))
+    assert [c.rows_read for c in chunks] == [3, 3, 1]
+    assert [c.numbers for c in chunks] == [[1, 2, 3], [4, 6], [7]]
+    assert [(e.row, e.line) for c in chunks for e in c.errors] == [(5, 6)]
+    whole = collect(chunks)
+    assert whole.rows_read == 7 and whole.rejected == 1 and len(whole.predictions) == 6
+
+
+def test_whole_file_problems_refuse_before_the_first_chunk(write, churn):
+    rows = [GOOD.replace("acct-1", f"acct-{i}") for i in range(6)]
+    late_bad_byte = write("p.csv", csv_of(*rows))
+    late_bad_byte.write_bytes(late_bad_byte.read_bytes() + b"acct-9,0.5,\xff\n")
+    with pytest.raises(InvalidInputError, match="not UTF-8"):
+        iter_file(late_bad_byte, "csv", churn, batch_rows=2)
+    # a quoted cell over two lines: more lines than max_rows, not more rows
+    text = csv_of(rows[0] + ',"a\nb"', rows[1] + ",c", header=HEADER + ",note")
+    two = collect(iter_file(write("q.csv", text), "csv", churn, limits=SourceLimits(max_rows=2)))
+    assert len(two.predictions) == 2
+    with pytest.raises(InvalidInputError, match="more than 5 rows"):
+        iter_file(write("r.csv", csv_of(*rows)), "csv", churn, limits=SourceLimits(max_rows=5))
+    with pytest.raises(InvalidInputError, match="more than 5 rows"):
+        iter_file(write("r.jsonl", "\n".join([jsonl_record()] * 6)), "jsonl", churn,
+                  limits=SourceLimits(max_rows=5))
+
+
+def test_parquet_rows_keep_their_types(tmp_path, churn):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({
+        "entity_id": ["a", "b", "c"], "score": [0.5, 1.5, 0.25],
+        "observed_at": pa.array([datetime(2026, 11, 1, 9, tzinfo=UTC)] * 3,
+                                pa.timestamp("ms", tz="UTC")),
+        "value_at_stake": pa.array([1000, None, 5], pa.int64()),
+        "features": [{"seats": 3, "region": "EU"}] * 3}), path)
+    batch = read_file(path, "auto", churn)
+    assert [p.entity_id for p in batch.predictions] == ["a", "c"]
+    [error] = batch.errors
+    assert (error.row, error.line, error.field) == (2, None, "score")
+    first = batch.predictions[0]
+    assert first.observed_at == datetime(2026, 11, 1, 9, tzinfo=UTC)
+    assert first.value_at_stake == 1000 and first.features == {"seats": 3, "region": "EU"}
+    with pytest.raises(InvalidInputError, match="more than 2 rows"):
+        iter_file(path, "parquet", churn, limits=SourceLimits(max_rows=2))
+    with pytest.raises(InvalidInputError, match="the header lacks"):
+        iter_file(path, "parquet", FieldMapping(score="p", defaults=churn.defaults))

@@ -366,10 +366,11 @@ def _truncate_by_hand(cli: Cli, keep: int) -> None:
 
 @pytest.mark.slow
 def test_cli_anchor_then_verify_with_it(cli: Cli) -> None:
-    _ingest(cli, 3)
+    _ingest(cli, 3)  # one ledger entry for the batch
+    cli("run", "--once")  # and one for the rule that drops the three
     out = cli("ledger", "anchor", "--out", "a.json")
     anchor_ = load_anchor(cli.cwd / "a.json")
-    assert anchor_.seq >= 3
+    assert anchor_.seq >= 2
     text = " ".join(out.stdout.split())
     assert f"ledger anchor: entry {anchor_.seq}, hash {anchor_.hash}" in text
     assert "written to a.json" in text

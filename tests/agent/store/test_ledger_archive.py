@@ -526,7 +526,7 @@ def test_cli_archives_and_verify_counts_the_archived_entries(cli: Cli) -> None:
     assert "segment 1: entries 1 to " in out.stderr
 
     report = cli.json("ledger", "verify")
-    assert report["ok"] and report["archived"] == report["entries"] > 5
+    assert report["ok"] and report["archived"] == report["entries"] >= 2  # intake, triage
     text = cli("ledger", "verify").stdout
     assert f"({report['archived']} of them from archived segments)" in " ".join(text.split())
 

@@ -1,0 +1,163 @@
+"""Benchmark: bulk intake and backlog triage on SQLite.
+
+1. A nightly churn scoring of every account as a CSV (the columns of the bundled
+   ``samples/churn.csv``: id, model, version, kind, entity, score, value at stake,
+   currency, a JSON explanation and JSON features, the time), ``--rows`` rows (1,000,000
+   by default); 99.9 % score under the churn playbook's threshold.
+2. ``decisionops ingest FILE --json``, the real CLI in a subprocess on a fresh home:
+   wall time (start-up included) and its peak RSS (``getrusage(RUSAGE_CHILDREN)``).
+3. In the same run, the baseline: the same parsed rows (read back from what ingest
+   stored) written by a raw ``sqlite3`` ``executemany`` into an equivalent table (the
+   same columns and indexes, the same journal mode), one commit.
+4. Triage of the backlog ingest left (``--rows`` untriaged, 99.9 % non-actionable), in
+   the chunks a worker tick takes (``Runtime.triage_pending(limit=50_000)``) until none
+   is left.
+
+Prints ``ingest_rows_per_s:``, ``raw_rows_per_s:``, ``ratio:`` (ingest ÷ raw, goal
+≥ 0.3), ``peak_rss_mb:`` (goal < 500) and ``triage_rows_per_s:`` (goal ≥ 50,000).
+
+    python bench/intake.py --rows 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+HEADER = ["id", "model", "model_version", "kind", "entity_type", "entity_id", "score", "value",
+          "value_at_stake", "currency", "explanation", "features", "observed_at"]
+_DRIVERS = ["invoice_days_overdue", "support_tickets_90d", "price_increase_pct",
+            "seat_utilization", "login_trend_30d", "executive_sponsor_engaged"]
+_REGIONS = ["EMEA", "APAC", "AMER"]
+_SEGMENTS = ["smb", "mid_market", "enterprise"]
+_ACTIONABLE = 0.001
+
+
+def write_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """A nightly scoring: scores over one hour, 0.1 % at risk with money at stake."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 20, 6, tzinfo=UTC)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            at_risk = rng.random() < _ACTIONABLE
+            score = rng.uniform(0.7, 0.99) if at_risk else rng.uniform(0.0, 0.6)
+            drivers = rng.sample(_DRIVERS, 3)
+            writer.writerow([
+                f"churn-2026-11-20-ACC-{i:07d}", "churn-gbm", "2026.11.2", "churn", "account",
+                f"ACC-{i:07d}", f"{score:.4f}", "",
+                f"{rng.randrange(20_000, 400_000) if at_risk else rng.randrange(500, 90_000)}.0",
+                "EUR",
+                json.dumps({d: round(rng.uniform(-1, 1), 3) for d in drivers},
+                           separators=(",", ":")),
+                json.dumps({"region": rng.choice(_REGIONS), "segment": rng.choice(_SEGMENTS),
+                            "tenure_months": rng.randrange(1, 120)}, separators=(",", ":")),
+                (start + timedelta(seconds=rng.randrange(3600))).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ])
+
+
+def ingest(path: Path, home: Path) -> tuple[float, float, dict]:
+    """``decisionops ingest`` in a subprocess: wall seconds, peak RSS (MB), its report."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
+    env.update({"DECISIONOPS_HOME": str(home), "PYTHONPATH": str(REPO)})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "ingest", str(path), "--json"],
+                          env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"ingest failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak_kb <= before:
+        print(f"note: an earlier child's peak ({before} KB) hides this one's", file=sys.stderr)
+    return seconds, peak_kb / 1024, json.loads(done.stdout)
+
+
+def raw_baseline(stored: Path, folder: Path) -> tuple[int, float]:
+    """The rows ingest stored, inserted again by plain ``executemany`` into a table with
+    the same definition and indexes; seconds for the insert and its commit."""
+    source = sqlite3.connect(stored)
+    ddl = [sql for (sql,) in source.execute(
+        "select sql from sqlite_master where tbl_name = 'predictions' and sql is not null "
+        "order by type desc")]  # the table, then its indexes
+    columns = [c[1] for c in source.execute("pragma table_info(predictions)")]
+    rows = source.execute(f"select {', '.join(columns)} from predictions").fetchall()
+    source.close()
+    target = sqlite3.connect(folder / "raw.sqlite", isolation_level=None)
+    target.execute("pragma journal_mode=wal")
+    target.execute("pragma synchronous=normal")
+    for sql in ddl:
+        target.execute(sql)
+    insert = (f"insert into predictions ({', '.join(columns)}) "
+              f"values ({', '.join('?' for _ in columns)})")
+    start = time.perf_counter()
+    target.execute("begin")
+    target.executemany(insert, rows)
+    target.execute("commit")
+    seconds = time.perf_counter() - start
+    target.close()
+    return len(rows), seconds
+
+
+def triage_backlog(home: Path) -> tuple[int, float, dict[str, int]]:
+    from agent.runtime import Runtime
+    from agent.settings import Settings
+
+    with Runtime(Settings(home=home), actor="bench") as rt:
+        total, counts = 0, {}
+        start = time.perf_counter()
+        while verdicts := rt.triage_pending(limit=50_000).verdicts:
+            total += len(verdicts)
+            for v in verdicts:
+                counts[v.action.value] = counts.get(v.action.value, 0) + 1
+        return total, time.perf_counter() - start, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "nightly.csv"
+        start = time.perf_counter()
+        write_csv(path, args.rows)
+        print(f"{args.rows:,} rows, {path.stat().st_size / 2**20:,.0f} MB of CSV "
+              f"(written in {time.perf_counter() - start:.1f} s); load {os.getloadavg()[0]:.2f}")
+        home = folder / "home"
+        seconds, peak_mb, report = ingest(path, home)
+        assert report["ingested"] == args.rows, report
+        count, raw_seconds = raw_baseline(home / "decisionops.sqlite", folder)
+        ingest_rate, raw_rate = args.rows / seconds, count / raw_seconds
+        print(f"ingest: {seconds:.1f} s wall ({report['seconds']:.1f} s in the command), "
+              f"{report['batches']} batches; raw executemany: {raw_seconds:.1f} s")
+        print(f"ingest_rows_per_s: {ingest_rate:,.0f}")
+        print(f"raw_rows_per_s: {raw_rate:,.0f}")
+        print(f"ratio: {ingest_rate / raw_rate:.3f}")
+        print(f"peak_rss_mb: {peak_mb:.0f}")
+        triaged, triage_seconds, counts = triage_backlog(home)
+        assert triaged == args.rows, (triaged, args.rows)
+        print(f"triage: {triaged:,} rows in {triage_seconds:.1f} s ({counts}); "
+              f"load {os.getloadavg()[0]:.2f}")
+        print(f"triage_rows_per_s: {triaged / triage_seconds:,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""``decisionops ingest`` of bulk files: streamed in batches, limits as options whose
+defaults take a million rows, counts in rows, each bad row reported once, a bad flag
+reported once, any row proven against its batch's ledger entry."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.sources import SourceLimits
+from tests.cli.conftest import Cli
+
+HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,observed_at\n"
+
+
+def _row(i: int, score: str = "0.2", pid: str | None = None) -> str:
+    return f"{pid or f'p-{i}'},churn-gbm,churn,account,ACC-{i},{score},100,2026-11-20T08:00:00Z\n"
+
+
+def _stored(cli: Cli) -> tuple[int, int]:
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        return (conn.execute("select count(*) from predictions").fetchone()[0],
+                conn.execute("select count(*) from ledger").fetchone()[0])
+
+
+def test_the_default_limits_take_a_nightly_million_rows() -> None:
+    limits = SourceLimits()
+    assert limits.max_rows >= 1_000_000
+    assert limits.max_bytes >= 1_000_000 * 400  # a wide CSV row
+
+
+def test_limits_are_options_and_refuse_before_anything_is_stored(cli: Cli) -> None:
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + "".join(_row(i) for i in range(5)))
+    cli("ingest", str(path))  # creates the store
+    before = _stored(cli)
+    over = cli("ingest", str(path), "--max-rows", "4", "--batch-rows", "2", code=2)
+    assert "more than 4 rows" in over.stderr
+    big = cli("ingest", str(path), "--max-bytes", "100", code=2)
+    assert "the limit is 100 bytes" in big.stderr
+    assert _stored(cli) == before
+    assert cli.json("ingest", str(path), "--max-rows", "5")["already_stored"] == 5
+
+
+def test_batches_counts_in_rows_and_each_bad_row_once(cli: Cli) -> None:
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + _row(1) + _row(2, score="high") + _row(3)
+                    + "p-9,churn-gbm,churn,account,,1.5,100,yesterday\n"  # three problems
+                    + _row(4) + _row(5, pid="p-1") + _row(6))
+    report = cli.json("ingest", str(path), "--batch-rows", "2")
+    assert (report["rows"], report["ingested"], report["already_stored"], report["rejected"]) \
+        == (7, 4, 0, 3)
+    assert report["batches"] == 4  # [1, 2], [3, 4], [5, 6], [7]: each stored something
+    assert sorted({e["row"] for e in report["errors"]}) == [2, 4, 6]
+    assert [e["field"] for e in report["errors"] if e["row"] == 6] == ["id"]  # another batch's
+    text = cli("ingest", str(path), "--batch-rows", "2")
+    assert "7 rows, 0 ingested, 5 already stored, 2 rejected" in " ".join(text.stdout.split())
+    shown = " ".join(text.stderr.split()).split("✗")[1:]
+    assert len(shown) == 2  # p-1 again is now already stored, not a repeat of this run
+    assert shown[1].startswith(" line 5: ")  # one line for the row, its three problems on it
+    assert all(f in shown[1] for f in ("entity_id:", "score:", "observed_at:"))
+    assert "[got 'yesterday']" in shown[1]  # shown, not taken for markup
+
+
+def test_a_bad_flag_is_reported_once_and_stores_nothing(cli: Cli) -> None:
+    path = cli.cwd / "p.csv"
+    path.write_text("entity_id,score,observed_at\n" + "".join(
+        f"ACC-{i},0.5,2026-11-20T08:00:00Z\n" for i in range(50)))
+    out = cli("ingest", str(path), "--kind", "Churn!", "--model", "m", "--entity-type",
+              "account", code=2)
+    assert out.stderr.count("--kind: 'Churn!' must be lowercase") == 1
+    assert not (cli.cwd / "home" / "decisionops.sqlite").exists() or _stored(cli) == (0, 0)
+
+
+def test_parquet_is_streamed_and_any_row_proven(cli: Cli) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 25
+    table = pa.table({
+        "id": [f"pq-{i}" for i in range(rows)], "entity_id": [f"ACC-{i}" for i in range(rows)],
+        "score": [i / 100 for i in range(rows)],
+        "observed_at": pa.array([1_763_625_600_000_000] * rows, pa.timestamp("us", tz="UTC")),
+        "features": [{"region": "EU", "seats": i} for i in range(rows)]})
+    path = cli.cwd / "p.parquet"
+    pq.write_table(table, path, row_group_size=10)
+    report = cli.json("ingest", str(path), "--kind", "churn", "--model", "m", "--entity-type",
+                      "account", "--batch-rows", "10")
+    assert (report["ingested"], report["batches"]) == (25, 3)
+    proof = cli.json("ledger", "prove-row", "pq-17")
+    assert proof["ok"] and proof["rows"] == 10 and proof["index"] == 7  # pq-10 … pq-19
+    assert "row proven" in cli("ledger", "prove-row", "pq-3").stdout
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        conn.execute("update predictions set score = 0.99 where id = 'pq-3'")
+        conn.execute("update predictions set payload = json_set(payload, '$.score', 0.99) "
+                     "where id = 'pq-3'")
+    failed = cli("ledger", "prove-row", "pq-3", code=1)
+    assert "does not hash to the root" in failed.stderr
+    assert cli.json("ledger", "verify")["ok"] is True
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_file_bad_at_its_end_stores_nothing(cli: Cli, fmt: str) -> None:
+    path = cli.cwd / f"p.{fmt}"
+    good = (HEADER + "".join(_row(i) for i in range(30))).encode() if fmt == "csv" else b"".join(
+        b'{"id": "j-%d", "model": "m", "kind": "churn", "entity_type": "account", '
+        b'"entity_id": "A-%d", "score": 0.2, "observed_at": "2026-11-20T08:00:00Z"}\n' % (i, i)
+        for i in range(30))
+    Path(path).write_bytes(good + b"\xff\xfe\n")
+    out = cli("ingest", str(path), "--batch-rows", "5", code=2)
+    assert "not UTF-8" in out.stderr
+    assert not (cli.cwd / "home" / "decisionops.sqlite").exists() or _stored(cli)[0] == 0
