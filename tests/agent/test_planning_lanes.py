@@ -303,7 +303,7 @@ def test_a_decision_left_by_a_worker_is_planned_again_in_the_pool(
     from agent.models import utcnow
     from agent.store import _tables as t
 
-    responder, server = model
+    _, server = model
     with Runtime(_settings(tmp_path / "home", server, db_url, planner_concurrency=4)) as rt:
         _ingest(rt, 1)
         rt.triage_pending()
