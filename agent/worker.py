@@ -120,7 +120,8 @@ class Worker:
         self._last_answer_check = 0.0
         self._last_periodic = float("-inf")
         # Answers recorded in this process (the API under serve) wake this loop; so do,
-        # while it runs, those of other processes on PostgreSQL (NOTIFY).
+        # while it runs, other processes' answers, hold releases and new predictions on
+        # PostgreSQL (NOTIFY).
         runtime.approvals.on_answer = lambda _decision_id: self.answered()
         self._listener: Listener | None = None
 
@@ -169,7 +170,7 @@ class Worker:
         ticks = 0
         outage = 0
         if self._listener is None:
-            self._listener = self.rt.store.listen_answers(self.answered)
+            self._listener = self.rt.store.listen(self.answered)
         try:
             while not self.stopping.is_set():
                 self._woken.clear()  # a wake-up during the tick makes the next one start at once

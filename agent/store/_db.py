@@ -35,7 +35,7 @@ from agent.errors import LeaseLost
 from agent.models import utcnow
 from agent.store import _tables as t
 from agent.store import ledger as _ledger
-from agent.store._notify import ANSWERS, notify
+from agent.store._notify import WAKE, notify
 from agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["Database", "DecisionTx", "Repo", "check_fence"]
@@ -153,7 +153,7 @@ class Database:
             if tx.events:
                 _ledger.append(conn, tx.events, at=now)
             if tx.wake:
-                notify(conn, ANSWERS)
+                notify(conn, WAKE)
 
 
 def check_fence(conn: Connection, decision_id: str, fence: int | None) -> None:

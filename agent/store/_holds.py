@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select
 from agent.models import utcnow
 from agent.store import _tables as t
 from agent.store._db import Repo
-from agent.store._notify import ANSWERS, notify
+from agent.store._notify import WAKE, notify
 from agent.store._rows import HoldRow, from_mapping
 from agent.store._service_tables import holds
 from agent.store.ledger import Event
@@ -101,7 +101,7 @@ class HoldRepo(Repo):
                              .values(released_at=now, released_by=actor))
                 self.record(conn, [Event(actor=actor, event="hold.released",
                                          body={"hold_id": i, "target": target}) for i in ids], now)
-                notify(conn, ANSWERS)  # what it held can go on now
+                notify(conn, WAKE)  # what it held can go on now
         return ids
 
     def list(self, *, active_only: bool = True, limit: int = 200) -> list[HoldRow]:

@@ -1,8 +1,9 @@
-"""Waking workers when an answer is recorded, across processes: PostgreSQL's
+"""Waking workers across processes when there is something to do: PostgreSQL's
 ``LISTEN``/``NOTIFY``.
 
-A transaction that records an answer (``DecisionTx.wake``) notifies ``decisionops_answers``
-as it commits (PostgreSQL delivers a notification only if its transaction commits). Each
+A transaction that records an answer (``DecisionTx.wake``), releases a hold or stores
+new predictions notifies ``decisionops_wake`` as it commits (PostgreSQL delivers a
+notification only if its transaction commits). Each
 worker listens on a connection of its own, in a thread, and wakes its loop on every
 notification; polling stays the fallback (a listener that lost its connection reconnects,
 and the loop's poll covers the gap). SQLite has no such channel: one process runs the
@@ -18,9 +19,9 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy import Connection, Engine, text
 
-__all__ = ["ANSWERS", "Listener", "notify"]
+__all__ = ["WAKE", "Listener", "notify"]
 
-ANSWERS = "decisionops_answers"
+WAKE = "decisionops_wake"
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 _log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from agent.models import Prediction, TriageAction, TriagedRow, TriageVerdict, ut
 from agent.store import _tables as t
 from agent.store._archive import archived_entry
 from agent.store._db import Repo
+from agent.store._notify import WAKE, notify
 from agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
 from agent.triage import BulkDrop
 
@@ -183,6 +184,7 @@ class PredictionRepo(Repo):
                 actor=actor, event="predictions.ingested",
                 body={"source": source, "rows": len(rows), "root": merkle_root(leaves)})], now)
             assert entry.seq == seq, "the ledger head moved under its lock"
+            notify(conn, WAKE)  # new work for every worker
             result.new = [p.id for p in fresh]
             result.seq = seq
         return result

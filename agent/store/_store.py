@@ -38,7 +38,7 @@ from agent.store._engine import HEAD_REVISION, create_store_engine, current_revi
 from agent.store._executions import ExecutionRepo
 from agent.store._holds import HoldRepo
 from agent.store._llm import LLMRepo
-from agent.store._notify import ANSWERS, Listener
+from agent.store._notify import WAKE, Listener
 from agent.store._ops import OpsRepo
 from agent.store._outcomes import OutcomeRepo
 from agent.store._plans import PlanRepo
@@ -84,10 +84,11 @@ class Store:
         """The unit of work of a decision (see ``_db.Database.decision_tx``)."""
         return self.db.decision_tx(decision_id, fence=fence, actor=actor, durable=durable)
 
-    def listen_answers(self, callback: Callable[[], None]) -> Listener | None:
-        """Call ``callback`` whenever any process records an answer (PostgreSQL; None on
-        SQLite, where the answering process wakes its own loop)."""
-        return None if self.db.sqlite else Listener(self.engine, ANSWERS, callback)
+    def listen(self, callback: Callable[[], None]) -> Listener | None:
+        """Call ``callback`` whenever any process records an answer, releases a hold or
+        stores predictions (PostgreSQL; None on SQLite, where the answering process wakes
+        its own loop)."""
+        return None if self.db.sqlite else Listener(self.engine, WAKE, callback)
 
     def exclusive(self, name: str) -> AbstractContextManager[bool]:
         """A cluster-wide section only one worker runs at a time (never waits)."""

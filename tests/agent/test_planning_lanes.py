@@ -317,3 +317,21 @@ def test_a_decision_left_by_a_worker_is_planned_again_in_the_pool(
         assert rt.store.decisions.get(claim.decision_id).status.value == "awaiting_approval"
         assert rt.metrics.lease_steals._value.get() == 1
         assert _llm_calls_by_decision(rt) == {claim.decision_id: 1}
+
+
+@pytest.mark.postgres
+def test_predictions_stored_by_another_process_wake_the_worker(
+        tmp_path: Path, pg_url: str) -> None:
+    settings = Settings(home=tmp_path / "home", database_url=pg_url)
+    with Runtime(settings, actor="worker") as rt, Runtime(settings, actor="api") as api:
+        worker = Worker(rt, poll_seconds=60)  # a poll cannot explain a quick start
+        loop = threading.Thread(target=worker.run, daemon=True)
+        loop.start()
+        try:
+            assert wait_for(lambda: worker._listener is not None, 10)
+            threading.Event().wait(0.5)  # the loop has gone idle
+            _ingest(api, 1)
+            assert wait_for(lambda: len(rt.store.decisions.list()) == 1, 20)
+        finally:
+            worker.stop()
+            loop.join(timeout=30)
