@@ -116,7 +116,6 @@ class Worker:
         self._pool: ThreadPoolExecutor | None = None
         self._legs: dict[str, tuple[str, Future[StepResult]]] = {}
         """Decisions this worker's pool is running: id → (tick counter, its leg)."""
-        self._inline: str | None = None
         self._last_answer_check = 0.0
         self._last_periodic = float("-inf")
         # Answers recorded in this process (the API under serve) wake this loop; so do,
@@ -131,8 +130,10 @@ class Worker:
         self._woken.set()
 
     def answered(self) -> None:
-        """An answer was recorded: apply it now, between two decisions if need be."""
+        """An answer was recorded, a hold released or new work stored: apply answers now
+        (between two decisions if need be), and look at paused decisions again."""
         self._answered.set()
+        self._last_periodic = float("-inf")
         self._woken.set()
 
     def stop(self) -> None:
@@ -171,6 +172,7 @@ class Worker:
         outage = 0
         if self._listener is None:
             self._listener = self.rt.store.listen(self.answered)
+        done = False
         try:
             while not self.stopping.is_set():
                 self._woken.clear()  # a wake-up during the tick makes the next one start at once
@@ -185,13 +187,14 @@ class Worker:
                 if on_tick is not None:
                     on_tick(report)
                 if max_ticks is not None and ticks >= max_ticks:
+                    done = True
                     return
                 if outage:
                     self.stopping.wait(min(10.0, 0.2 * 2 ** outage))
                 elif not report.did_work:
                     self._woken.wait(self.poll_seconds)
         finally:
-            if self.stopping.is_set():
+            if self.stopping.is_set() or done:  # not after an error: serve runs it again
                 self.close()
 
     def tick(self, *, wait: bool = True) -> TickReport:
@@ -272,28 +275,24 @@ class Worker:
             return self.concurrency - len(self._legs)
 
     def _in_hand(self, decision_id: str) -> bool:
+        """Whether the pool runs it (the engine refuses a second thread on a decision;
+        this only spares the attempt)."""
         with self._lock:
-            return decision_id in self._legs or decision_id == self._inline
+            return decision_id in self._legs
 
     def _start_leg(self, report: TickReport, counter: str, decision_id: str,
                    action: Callable[[], StepResult], *,
                    inline_answers: ActiveHolds | None = None) -> None:
         """Run a leg that may plan: in the pool when there is one, else here (applying
         answers first when one was recorded meanwhile)."""
-        if self._in_hand(decision_id):
+        if self.stopping.is_set() or self._in_hand(decision_id):
             return
         if self.concurrency == 1:
             if inline_answers is not None and (
                     self._answered.is_set()
                     or time.monotonic() - self._last_answer_check >= _ANSWER_POLL_SECONDS):
                 self._answers(report, inline_answers)
-            with self._lock:
-                self._inline = decision_id
-            try:
-                self._attempt(report, counter, action)
-            finally:
-                with self._lock:
-                    self._inline = None
+            self._attempt(report, counter, action)
             return
         with self._lock:
             if self._pool is None:
@@ -309,8 +308,14 @@ class Worker:
             done = {d: leg for d, leg in self._legs.items() if leg[1].done()}
             for decision_id in done:
                 del self._legs[decision_id]
+        outage: BaseException | None = None
         for counter, leg in done.values():
-            self._attempt(report, counter, leg.result)
+            try:
+                self._attempt(report, counter, leg.result)
+            except _OUTAGES as exc:  # the others are still accounted for
+                outage = outage or exc
+        if outage is not None:
+            raise outage
 
     def _housekeep(self, report: TickReport) -> None:
         for task in self.housekeeping:

@@ -34,8 +34,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.approvals import ApprovalService, resolve
 from agent.checkpoints import FencedCheckpointer
-from agent.errors import ConflictError, DecisionOpsError, LeaseLost
+from agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost
 from agent.faults import crash_point
 from agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
 from agent.store import Claim, DecisionRow, Store
@@ -143,6 +143,8 @@ class DecisionEngine:
         self._fencing = fencing
         self._metrics = metrics
         self._heartbeat = _Heartbeat(store, owner, lease_seconds)
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop renewing leases (the process is shutting down)."""
@@ -157,16 +159,35 @@ class DecisionEngine:
     def start(self, claim: Claim) -> StepResult:
         """Run a decision whose row this worker created and leased
         (``DecisionRepo.claim_new``, which read the prediction in the same transaction)."""
-        if self.graph.get_state(self.config(claim.decision_id)).values:
-            raise ConflictError(f"decision {claim.decision_id} has started already")
-        first = _Next(self._input(claim.decision_id, claim.prediction, claim.playbook))
-        return self._legs(claim.decision_id, claim.fence, first, fresh=True)
+        with self._only_thread(claim.decision_id):
+            if self.graph.get_state(self.config(claim.decision_id)).values:
+                raise ConflictError(f"decision {claim.decision_id} has started already")
+            first = _Next(self._input(claim.decision_id, claim.prediction, claim.playbook))
+            return self._legs(claim.decision_id, claim.fence, first, fresh=True)
 
     def advance(self, decision_id: str) -> StepResult:
         """Carry the decision forward as far as it can go now (see the module
-        docstring). Raises ``LeaseHeld`` while another worker holds it."""
-        fence = self._store.decisions.claim(decision_id, self.owner, self._lease_seconds)
-        return self._legs(decision_id, fence, None)
+        docstring). Raises ``LeaseHeld`` while another worker, or another thread of this
+        one, holds it."""
+        with self._only_thread(decision_id):
+            fence = self._store.decisions.claim(decision_id, self.owner, self._lease_seconds)
+            return self._legs(decision_id, fence, None)
+
+    @contextmanager
+    def _only_thread(self, decision_id: str) -> Iterator[None]:
+        """One thread of this engine runs a decision at a time. The lease cannot say it:
+        its owner is the process (a claim by the same owner renews it, with a new fence
+        that would shut the first thread's writes out midway)."""
+        with self._running_lock:
+            if decision_id in self._running:
+                raise LeaseHeld(f"decision {decision_id} is being worked on by another "
+                                f"thread of {self.owner}")
+            self._running.add(decision_id)
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.discard(decision_id)
 
     # ------------------------------------------------------------------ legs
 

@@ -55,8 +55,11 @@ class BackgroundWorker:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the loop and let the legs in hand finish before the runtime closes (a
+        model call cut off by the closing runtime would end in a fallback plan)."""
         self.worker.stop()
         self._thread.join(timeout=30)
+        self.worker.close()
 
     def _loop(self) -> None:
         while not self.worker.stopping.is_set():

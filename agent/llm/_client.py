@@ -38,6 +38,7 @@ from pydantic import SecretStr
 
 from agent.errors import ConfigError
 from agent.llm._errors import (
+    BudgetExceeded,
     LLMFailure,
     LLMModeUnsupported,
     LLMOutputError,
@@ -129,8 +130,9 @@ class Attempt:
 
 
 class CallMeter(Protocol):
-    def before_call(self) -> None:
-        """Raise ``BudgetExceeded`` to stop before the next attempt."""
+    def before_call(self, tokens_in: int, max_tokens: int) -> None:
+        """Raise ``BudgetExceeded`` to stop before the next attempt (of about
+        ``tokens_in`` prompt tokens and at most ``max_tokens`` out)."""
         ...
 
     def after_call(self, attempt: Attempt) -> None: ...
@@ -190,18 +192,25 @@ class ChatClient:
             if self._metrics is not None:
                 self._metrics.llm_calls_refused.labels(self.config.model).inc()
             raise
+        reached: bool | None = None
+        """What this call says of the endpoint: None, nothing (stopped by a budget, or
+        by an error of ours before it could tell)."""
         try:
             reply = self._complete(messages, meter=meter, max_tokens=max_tokens, tools=tools,
                                    tool_choice=tool_choice, response_format=response_format,
                                    mode=mode)
+            reached = True
+            return reply
         except LLMTransportError:
-            self.breaker.failed()
+            reached = False
+            raise
+        except BudgetExceeded:
             raise
         except LLMFailure:  # it answered, if not usefully: the endpoint is up
-            self.breaker.succeeded()
+            reached = True
             raise
-        self.breaker.succeeded()
-        return reply
+        finally:
+            self.breaker.settle(reached)
 
     def _complete(self, messages: Sequence[Mapping[str, Any]], *, meter: CallMeter,
                   max_tokens: int, tools: Sequence[Mapping[str, Any]] | None,
@@ -220,10 +229,12 @@ class ChatClient:
         import openai
 
         while True:
-            meter.before_call()
-            waited = self.limits.acquire(estimate)
+            # Providers count the output a request may produce against the tokens per
+            # minute; the budget is checked after any wait (it may have been spent then).
+            waited = self.limits.acquire(estimate + max_tokens)
             if waited and self._metrics is not None:
                 self._metrics.llm_throttled_seconds.labels(self.config.model).inc(waited)
+            meter.before_call(estimate, max_tokens)
             started = time.monotonic()
             try:
                 response = self._openai().chat.completions.create(**request)
@@ -262,6 +273,8 @@ class ChatClient:
         if status == 429:
             meter.after_call(Attempt("rate_limited", 0, 0, _ms(started), detail))
             retry_after = _retry_after(exc.response.headers)
+            if retry_after is not None and retry_after <= self.config.max_retry_after_seconds:
+                self.limits.pause(retry_after)  # every caller of this model waits it out
             if failures >= self.config.max_retries:
                 raise LLMTransportError(f"rate limited (429) after {failures + 1} attempt(s)",
                                         retryable=True) from None
@@ -270,10 +283,7 @@ class ChatClient:
                     f"rate limited (429) with Retry-After {retry_after:g} s, over the bound of "
                     f"{self.config.max_retry_after_seconds:g} s (llm_max_retry_after_seconds)",
                     retryable=True) from None
-            if retry_after is None:
-                return self._backoff(failures)
-            self.limits.pause(retry_after)  # every caller of this model waits it out
-            return 0.0
+            return self._backoff(failures) if retry_after is None else 0.0
         if status >= 500:
             meter.after_call(Attempt("server_error", estimate, 0, _ms(started), detail))
             if failures >= self.config.max_retries:

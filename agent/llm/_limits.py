@@ -116,19 +116,28 @@ class CircuitBreaker:
                           if left > 0 else "the endpoint failed repeatedly; a probe call "
                           "is under way", retryable=True)
 
-    def succeeded(self) -> None:
+    def settle(self, reached: bool | None) -> None:
+        """The end of a call ``allow`` let through: the endpoint answered (True), could
+        not be reached (False), or the call said nothing of it (None: a budget stopped
+        it, or an error of ours; a probe's turn passes to the next call)."""
         with self._lock:
-            self._failed = 0
             self._probing = False
-            self._set("closed")
-
-    def failed(self) -> None:
-        with self._lock:
+            if reached is None:
+                return
+            if reached:
+                self._failed = 0
+                self._set("closed")
+                return
             self._failed += 1
-            self._probing = False
             if self.state == "half_open" or self._failed >= self.failures:
                 self._opened_at = self._clock()
                 self._set("open")
+
+    def succeeded(self) -> None:
+        self.settle(True)
+
+    def failed(self) -> None:
+        self.settle(False)
 
     def _set(self, state: State) -> None:
         if state != self.state:

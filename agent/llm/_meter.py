@@ -1,13 +1,17 @@
 """Budgets and cost of one draft: the per-decision token cap, the daily spend cap, and a
 row in ``llm_calls`` for every HTTP attempt (failed ones included).
 
-Caps are checked before each call, so a draft overshoots a cap by at most one call.
+Caps are checked before each call, so a draft overshoots a cap by at most one call; the
+daily cap also counts the calls other planning threads of the process have in flight, at
+their worst cost (prompt estimate and ``max_tokens``), so concurrent drafts do not each
+spend the last of it (workers in other processes are seen once their calls are recorded).
 Failed attempts are charged conservatively: a timeout or a 5xx is charged its estimated
 input tokens (the server may have processed the prompt), a 429 nothing.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import datetime, time
 
@@ -17,7 +21,7 @@ from agent.llm._ports import LLMStore
 from agent.ports import Clock
 from agent.settings import ModelPrice
 
-__all__ = ["Meter", "cost_of", "price_for"]
+__all__ = ["InFlight", "Meter", "cost_of", "price_for"]
 
 
 def price_for(prices: Mapping[str, ModelPrice], model: str) -> ModelPrice | None:
@@ -31,13 +35,25 @@ def cost_of(price: ModelPrice | None, tokens_in: int, tokens_out: int) -> float:
     return round((tokens_in * price.input + tokens_out * price.output) / 1_000_000, 8)
 
 
+class InFlight:
+    """The worst cost of the LLM calls this process has started and not yet recorded
+    (one per planner, shared by its planning threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cost = 0.0
+
+
 class Meter:
     """Counts one draft's calls, tokens and cost; stops further calls at a cap."""
 
     def __init__(self, store: LLMStore, *, clock: Clock, decision_id: str, plan_version: int,
                  model: str, price: ModelPrice | None, prompt_version: str,
-                 token_cap: int, daily_spend_cap: float | None) -> None:
+                 token_cap: int, daily_spend_cap: float | None,
+                 in_flight: InFlight | None = None) -> None:
         self._store = store
+        self._in_flight = in_flight or InFlight()
+        self._reserved = 0.0
         self._clock = clock
         self.decision_id = decision_id
         self.plan_version = plan_version
@@ -60,25 +76,31 @@ class Meter:
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
 
-    def check(self) -> None:
-        """Raise ``BudgetExceeded`` if a cap is reached (no call may start)."""
+    def check(self, reserve: float = 0.0) -> None:
+        """Raise ``BudgetExceeded`` if a cap is reached (no call may start); else set
+        ``reserve`` aside for a call about to start. The day's spend counts the calls
+        this process has in flight (other drafts' threads), at their worst cost."""
         used = self.prior_tokens + self.tokens
         if used >= self.token_cap:
             raise BudgetExceeded(f"token cap per decision reached: {used} of {self.token_cap} "
                                  "tokens (llm_token_cap_per_decision)")
-        if self.daily_spend_cap is not None:
-            if self._spend_read_at != self.calls:  # no call of this draft since the last read
-                now = self._clock.now()
-                day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-                self._spent = self._store.spend_since(day)
-                self._spend_read_at = self.calls
-            spent = self._spent
+        if self.daily_spend_cap is None:
+            return
+        if self._spend_read_at != self.calls:  # no call of this draft since the last read
+            now = self._clock.now()
+            day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+            self._spent = self._store.spend_since(day)
+            self._spend_read_at = self.calls
+        with self._in_flight.lock:
+            spent = self._spent + self._in_flight.cost
             if spent >= self.daily_spend_cap:
                 raise BudgetExceeded(f"daily spend cap reached: {spent:.4f} of "
                                      f"{self.daily_spend_cap:.2f} (llm_daily_spend_cap)")
+            self._in_flight.cost += reserve
+            self._reserved += reserve
 
-    def before_call(self) -> None:
-        self.check()
+    def before_call(self, tokens_in: int = 0, max_tokens: int = 0) -> None:
+        self.check(reserve=cost_of(self.price, tokens_in, max_tokens))
 
     def after_call(self, attempt: Attempt) -> None:
         cost = cost_of(self.price, attempt.tokens_in, attempt.tokens_out)
@@ -92,3 +114,6 @@ class Meter:
             model=self.model, prompt_version=self.prompt_version, tokens_in=attempt.tokens_in,
             tokens_out=attempt.tokens_out, cost=cost, latency_ms=attempt.latency_ms,
             outcome=attempt.outcome, at=self._clock.now())
+        with self._in_flight.lock:  # recorded: the day's spend has it now
+            self._in_flight.cost -= self._reserved
+            self._reserved = 0.0

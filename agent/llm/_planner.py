@@ -40,7 +40,7 @@ from agent.llm._cache import DRIVER_DEPTH, Unfit, adapt, cache_body, entry_key, 
 from agent.llm._client import ChatClient
 from agent.llm._dialog import Dialog
 from agent.llm._errors import GuardExhausted, LLMFailure, LLMModeUnsupported
-from agent.llm._meter import Meter, price_for
+from agent.llm._meter import InFlight, Meter, price_for
 from agent.llm._output import PlanOut, to_plan
 from agent.llm._ports import LLMStore, Lookup
 from agent.llm._prompting import PromptSet, catalogue, data_tag
@@ -88,6 +88,7 @@ class LLMPlanner:
         self._client = client
         self._playbooks = playbooks
         self._fallback_planner = PlaybookPlanner(playbooks)
+        self._in_flight = InFlight()
         self._tools = tools
         self._policies = policies
         self._lookup = lookup
@@ -117,7 +118,7 @@ class LLMPlanner:
                       plan_version=request.version, model=self._client.model,
                       price=price_for(self.options.prices, self._client.model),
                       prompt_version=self.prompt_version, token_cap=self.options.token_cap,
-                      daily_spend_cap=self.options.daily_spend_cap)
+                      daily_spend_cap=self.options.daily_spend_cap, in_flight=self._in_flight)
         try:
             if self.strict and baseline is None:
                 raise GuardExhausted("hybrid planning needs a playbook plan to adapt, and no "

@@ -53,7 +53,11 @@ class Listener:
         failures = 0
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
+                # Keepalives: a connection a firewall dropped fails within a minute
+                # instead of leaving the listener deaf (polling covers meanwhile).
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5,
+                                     keepalives=1, keepalives_idle=30,
+                                     keepalives_interval=10, keepalives_count=3) as conn:
                     conn.execute(f'LISTEN "{self._channel}"')
                     failures = 0
                     self._callback()  # answers recorded while it was not listening

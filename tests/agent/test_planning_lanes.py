@@ -335,3 +335,60 @@ def test_predictions_stored_by_another_process_wake_the_worker(
         finally:
             worker.stop()
             loop.join(timeout=30)
+
+
+def test_a_decision_in_hand_is_not_taken_up_by_a_second_thread(
+        tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
+    """The lease's owner is the process, and a claim by the same owner renews it with a
+    new fence: a second thread taking a decision up would fence the first one out midway
+    (and its checkpoints are fenced by decision). The engine refuses it."""
+    from agent.errors import LeaseHeld
+
+    responder, server = model
+    responder.gate.clear()
+    with Runtime(_settings(tmp_path / "home", server, None, planner_concurrency=2,
+                           lease_seconds=1)) as rt:
+        _ingest(rt, 1)
+        with Worker(rt) as worker:
+            worker.tick(wait=False)
+            assert wait_for(lambda: responder.in_flight == 1, 20)
+            (decision,) = rt.store.decisions.list()
+            fence = rt.store.decisions.fence_of(decision.id)
+            threading.Event().wait(1.2)  # its lease would have lapsed but for the heartbeat
+            with pytest.raises(LeaseHeld, match="another thread"):
+                rt.engine.advance(decision.id)
+            report = worker.tick(wait=False)  # recovery does not take it up either
+            assert rt.store.decisions.fence_of(decision.id) == fence
+            responder.gate.set()
+            worker.tick()
+        assert report.recovered == 0
+        assert rt.store.decisions.get(decision.id).status.value == "awaiting_approval"
+        assert _llm_calls_by_decision(rt) == {decision.id: 1}
+
+
+def test_a_released_hold_resumes_its_decisions_at_once(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from agent.models import utcnow
+
+    with Runtime(Settings(home=tmp_path / "home", tool_backoff_seconds=0.01)) as rt:
+        _ingest(rt, 1)
+        with Worker(rt) as worker:
+            worker.tick()
+        (decision,) = rt.store.decisions.list()
+        rt.approvals.hold("finance", until=utcnow() + timedelta(hours=1), reason="close",
+                          actor="ops")
+        for request in rt.store.approvals.list(decision_id=decision.id, status="pending"):
+            answer(rt, request.id, Approve(), approver_name=_approver(rt, request.function))
+        assert rt.store.decisions.get(decision.id).status.value == "held"
+        worker = Worker(rt, poll_seconds=60)  # a poll cannot explain a quick resume
+        loop = threading.Thread(target=worker.run, daemon=True)
+        loop.start()
+        try:
+            threading.Event().wait(0.3)  # the loop has gone idle
+            rt.approvals.release("finance", actor="ops")
+            assert wait_for(lambda: rt.store.decisions.get(decision.id).status.value
+                            == "completed", 20)
+        finally:
+            worker.stop()
+            loop.join(timeout=30)

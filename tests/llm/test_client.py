@@ -28,7 +28,7 @@ class Meter:
     def __init__(self) -> None:
         self.attempts: list[Attempt] = []
 
-    def before_call(self) -> None:
+    def before_call(self, tokens_in: int = 0, max_tokens: int = 0) -> None:
         pass
 
     def after_call(self, attempt: Attempt) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from agent.llm import ChatClient, ClientConfig
+from agent.llm import ChatClient, ClientConfig, LLMTransportError
 from agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
 from agent.telemetry import Metrics
 from tests.fakes.openai_server import ScriptedServer, completion, error
@@ -64,16 +64,15 @@ def test_retry_after_pauses_every_caller() -> None:
 def test_a_429_makes_the_next_callers_wait_too(openai_server: ScriptedServer) -> None:
     t = Time()
     chat = ChatClient(ClientConfig(base_url=openai_server.url, model="gpt-test",
-                                   api_key=SecretStr(API_KEY), backoff_seconds=0.5),
+                                   api_key=SecretStr(API_KEY), max_retries=0),
                       sleep=t.sleep, clock=t.clock)
-    openai_server.play(error(429, "slow down", headers={"Retry-After": "9"}),
-                       completion("one"), completion("two"))
-    assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "one"
-    assert t.sleeps == [9.0]
-    t.now -= 9  # another thread that started at the same time as the 429 …
-    chat.limits.pause(9)
+    openai_server.play(error(429, "slow down", headers={"Retry-After": "9"}), completion("two"))
+    with pytest.raises(LLMTransportError, match="rate limited"):  # this caller gives up …
+        chat.complete(MESSAGES, meter=Meter(), max_tokens=20)
+    assert t.sleeps == []
+    # … and the next one (another planning thread) waits the Retry-After out first
     assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "two"
-    assert t.sleeps == [9.0, 9.0]  # … waits it out as well
+    assert t.sleeps == [9.0]
 
 
 def test_circuit_opens_after_repeated_failures_then_probes() -> None:
@@ -140,3 +139,62 @@ def test_planners_fall_back_at_once_while_the_circuit_is_open(
     planner.draft(request(churn("c-probe"), decision="dec_probe"))  # the probe reaches it
     assert sample("decisionops_llm_circuit_open") == 0
     planner.close()
+
+
+def test_a_probe_that_says_nothing_of_the_endpoint_passes_its_turn_on() -> None:
+    """A probe stopped by a budget, or by an error of ours (the meter's database), must
+    not leave the circuit waiting for a verdict that never comes."""
+    t = Time()
+    breaker = CircuitBreaker(failures=1, cooldown_seconds=10, clock=t.clock)
+    breaker.allow()
+    breaker.settle(False)
+    t.now += 11
+    breaker.allow()  # the probe …
+    breaker.settle(None)  # … ended without reaching the endpoint
+    breaker.allow()  # the next call probes instead
+    breaker.settle(True)
+    assert breaker.state == "closed"
+
+
+def test_an_error_of_ours_during_a_probe_does_not_jam_the_circuit(
+        openai_server: ScriptedServer) -> None:
+    t = Time()
+    chat = ChatClient(ClientConfig(base_url=openai_server.url, model="gpt-test",
+                                   api_key=SecretStr(API_KEY), max_retries=0,
+                                   circuit_failures=1, circuit_cooldown_seconds=10),
+                      sleep=t.sleep, clock=t.clock)
+
+    class Broken(Meter):
+        def after_call(self, attempt: object) -> None:
+            raise RuntimeError("the meter's database is away")
+
+    openai_server.play(error(503, "down"), completion("lost"), completion("back"))
+    with pytest.raises(LLMTransportError):
+        chat.complete(MESSAGES, meter=Meter(), max_tokens=20)
+    t.now += 11
+    with pytest.raises(RuntimeError):
+        chat.complete(MESSAGES, meter=Broken(), max_tokens=20)
+    assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "back"
+    assert chat.breaker.state == "closed"
+
+
+def test_the_daily_cap_counts_the_calls_other_threads_have_in_flight(world: World) -> None:
+    from agent.llm._errors import BudgetExceeded
+    from agent.llm._meter import InFlight
+    from agent.llm._meter import Meter as Budget
+    from agent.settings import ModelPrice
+
+    price = ModelPrice(input=1_000_000.0, output=1_000_000.0)  # a token costs 1
+    shared = InFlight()
+    meters = [Budget(world.store.llm, clock=world.clock, decision_id=f"d-{i}", plan_version=1,
+                     model="m", price=price, prompt_version="p", token_cap=10**9,
+                     daily_spend_cap=250.0, in_flight=shared) for i in range(16)]
+    started = 0
+    for meter in meters:  # sixteen drafts about to call at once, 100 tokens at worst each
+        try:
+            meter.before_call(60, 40)
+            started += 1
+        except BudgetExceeded:
+            pass
+    assert started == 3  # 0, 100, 200 spent or in flight: the third still fits under 250
+    assert shared.cost == 300
