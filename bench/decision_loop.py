@@ -212,16 +212,16 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
                 counts["ticks"] += _tick_until(worker, "resumed", len(batch))
 
         run(items[:warmup], "bench-warmup")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         run(items[warmup:], "bench")
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         statuses = rt.store.decisions.counts()
         effects = len(rt.enterprise.effects())
         assert statuses == {"completed": n + warmup}, statuses
         assert effects == 4 * (n + warmup), effects
         verified = ledger.verify(rt.store.engine)
         assert verified.ok, verified.problem
-    return {"wall": wall, "latencies": [], "statuses": statuses, "effects": effects,
+    return {"wall": wall, "cpu": cpu, "latencies": [], "statuses": statuses, "effects": effects,
             "ledger_entries": verified.entries, "storage_bytes": _dir_bytes(workdir / "home"),
             "items": n + warmup, **counts,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
