@@ -39,6 +39,11 @@ _CLOSE_PENDING = (update(t.approvals)
                   .where(t.approvals.c.decision_id == bindparam("d"),
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
+_PENDING_DEADLINES = (select(t.approvals.c.id, t.approvals.c.function, t.approvals.c.requested_at,
+                             t.approvals.c.deadline)
+                      .where(t.approvals.c.status == ApprovalStatus.PENDING.value,
+                             t.approvals.c.deadline.is_not(None))
+                      .order_by(t.approvals.c.deadline).limit(bindparam("limit")))
 _CHUNK = 500
 
 
@@ -307,19 +312,35 @@ class ApprovalRepo(Repo):
 
     # ------------------------------------------------------------------ SLA alerts
 
-    def pending_with_alerts(self, limit: int = 5000) -> list[tuple[ApprovalRow, set[str]]]:
-        """Pending requests, soonest deadline first, each with the kinds of SLA alert
-        already sent for it."""
+    def pending_deadlines(self, limit: int = 5000) -> list[tuple[str, str, datetime, datetime]]:
+        """Pending requests with a deadline, soonest first, as ``(id, function,
+        requested_at, deadline)``: the columns the SLA sweep reads every tick to find the
+        few that are due for a reminder, an escalation or expiry (without building every
+        request)."""
         with self.reading() as conn:
-            rows = _rows(conn, conn.execute(
-                select(t.approvals).where(t.approvals.c.status == ApprovalStatus.PENDING.value)
-                .order_by(t.approvals.c.deadline).limit(limit)))
+            return [tuple(r) for r in conn.execute(_PENDING_DEADLINES, {"limit": limit})]
+
+    def pending_with_alerts(self, limit: int = 5000, *, ids: Sequence[str] | None = None
+                            ) -> list[tuple[ApprovalRow, set[str]]]:
+        """Pending requests (of ``ids``, when given), soonest deadline first, each with
+        the kinds of SLA alert already sent for it."""
+        query = (select(t.approvals).where(t.approvals.c.status == ApprovalStatus.PENDING.value)
+                 .order_by(t.approvals.c.deadline).limit(limit))
+        with self.reading() as conn:
+            if ids is None:
+                rows = _rows(conn, conn.execute(query))
+            else:
+                wanted = list(ids)[:limit]
+                found = [r for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
+                    query.where(t.approvals.c.id.in_(wanted[i:i + _CHUNK])))]
+                rows = _rows(conn, sorted(found, key=lambda r: (r.deadline is not None,
+                                                                r.deadline or 0)))
             sent: dict[str, set[str]] = {}
-            ids = [r.id for r in rows]
-            for i in range(0, len(ids), _CHUNK):
+            row_ids = [r.id for r in rows]
+            for i in range(0, len(row_ids), _CHUNK):
                 for approval_id, kind in conn.execute(
                         select(approval_alerts.c.approval_id, approval_alerts.c.kind)
-                        .where(approval_alerts.c.approval_id.in_(ids[i:i + _CHUNK]))):
+                        .where(approval_alerts.c.approval_id.in_(row_ids[i:i + _CHUNK]))):
                     sent.setdefault(approval_id, set()).add(kind)
         return [(row, sent.get(row.id, set())) for row in rows]
 
