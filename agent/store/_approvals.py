@@ -8,20 +8,22 @@ the decision's unit of work (``DecisionTx``), so each commits with its ledger en
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.errors import ConflictError, NotFoundError
 from agent.models import ApprovalRequest, ApprovalStatus, utcnow
 from agent.store import _tables as t
-from agent.store._db import DecisionTx, Repo
+from agent.store._db import Database, DecisionTx, Repo
 from agent.store._holds import ActiveHolds, unheld
 from agent.store._ops_tables import approval_alerts
-from agent.store._references import compact_request, hydrate_requests
+from agent.store._references import compact_request, hydrate_requests, is_compact
 from agent.store._rows import ApprovalRow, from_mapping
 from agent.store._service_tables import edit_proposals
 from agent.store.ledger import Event
@@ -39,6 +41,22 @@ _CLOSE_PENDING = (update(t.approvals)
                   .where(t.approvals.c.decision_id == bindparam("d"),
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
+_BY_ID = select(t.approvals).where(t.approvals.c.id == bindparam("id"))
+_ANSWERED = (select(t.approvals)
+             .where(t.approvals.c.decision_id == bindparam("d"),
+                    t.approvals.c.plan_version <= bindparam("v"),
+                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                                 ApprovalStatus.SUPERSEDED.value]))
+             .order_by(t.approvals.c.answered_at))
+_ANSWER = (update(t.approvals)
+           .where(t.approvals.c.id == bindparam("aid"),
+                  t.approvals.c.status == ApprovalStatus.PENDING.value,
+                  t.approvals.c.plan_hash == bindparam("h"))
+           .values(status=bindparam("st"), approver=bindparam("by"), answer=bindparam("an"),
+                   answered_at=bindparam("at"), approved_arguments=bindparam("aa")))
+"""Compare-and-set: answers a request still pending for this plan version."""
+_APPLIED = (update(t.approvals).where(t.approvals.c.id.in_(bindparam("ids", expanding=True)))
+            .values(applied_at=bindparam("at")))
 _PENDING_DEADLINES = (select(t.approvals.c.id, t.approvals.c.function, t.approvals.c.requested_at,
                              t.approvals.c.deadline)
                       .where(t.approvals.c.status == ApprovalStatus.PENDING.value,
@@ -47,19 +65,78 @@ _PENDING_DEADLINES = (select(t.approvals.c.id, t.approvals.c.function, t.approva
 _CHUNK = 500
 
 
-def _rows(conn: Connection, rows: Iterable[Any]) -> list[ApprovalRow]:
-    hydrated = hydrate_requests(conn, (dict(r._mapping) for r in rows))
-    return [from_mapping(ApprovalRow, r, request=ApprovalRequest.model_validate(r["request"]))
-            for r in hydrated]
+@cache
+def _listing(filters: frozenset[str]) -> Select[Any]:
+    """``ApprovalRepo.list``'s query for one combination of filters (each a bound
+    parameter of its column's name), built once."""
+    query = (select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id)
+             .limit(bindparam("limit")))
+    for name in sorted(filters):
+        query = query.where(t.approvals.c[name] == bindparam(name))
+    return query
+
+
+class _Requests:
+    """Approval requests already built, by everything of their row they derive from.
+
+    A request is its row's own columns (id, decision, function, plan version and hash,
+    reason, the ids of its steps, the approvers) and the steps of that plan version,
+    which is immutable once accepted (requests are made for accepted versions only, and
+    the hash is in the key). Building one again gives the same request, so reads of a
+    known request (the engine's answers, the approval service's checks, the inbox) skip
+    the plan read and the validation. Bounded; oldest out first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: dict[tuple[Any, ...], ApprovalRequest] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple[Any, ...] | None:
+        request = row.get("request")
+        if not is_compact(request):
+            return None  # a full copy stored with the row: validated as it is
+        return (row["id"], row["decision_id"], row["function"], row["plan_version"],
+                row["plan_hash"], row.get("reason") or "", tuple(request["steps"]),
+                tuple(request.get("approvers", ())))
+
+    def get(self, key: tuple[Any, ...] | None) -> ApprovalRequest | None:
+        if key is None:
+            return None
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: tuple[Any, ...], request: ApprovalRequest) -> None:
+        with self._lock:
+            if len(self._items) >= self._size:
+                del self._items[next(iter(self._items))]
+            self._items[key] = request
 
 
 class ApprovalRepo(Repo):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._requests = _Requests()
+
+    def _rows(self, conn: Connection, rows: Iterable[Any]) -> list[ApprovalRow]:
+        mapped = [dict(r._mapping) for r in rows]
+        keys = [_Requests.key(m) for m in mapped]
+        built = [self._requests.get(k) for k in keys]
+        hydrate_requests(conn, (m for m, b in zip(mapped, built, strict=True) if b is None))
+        out = []
+        for m, key, request in zip(mapped, keys, built, strict=True):
+            if request is None:
+                request = ApprovalRequest.model_validate(m["request"])
+                if key is not None and len(request.steps) == len(key[6]):
+                    self._requests.put(key, request)
+            out.append(from_mapping(ApprovalRow, m, request=request))
+        return out
+
     # ------------------------------------------------------------------ reads
 
     def get(self, approval_id: str) -> ApprovalRow:
         with self.reading() as conn:
-            found = _rows(conn, conn.execute(select(t.approvals)
-                                             .where(t.approvals.c.id == approval_id)))
+            found = self._rows(conn, conn.execute(_BY_ID, {"id": approval_id}))
         if not found:
             raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
         return found[0]
@@ -68,29 +145,19 @@ class ApprovalRepo(Repo):
              status: str | None = None, plan_version: int | None = None,
              limit: int = 500) -> list[ApprovalRow]:
         """By deadline, soonest first."""
-        query = select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id).limit(limit)
-        if decision_id:
-            query = query.where(t.approvals.c.decision_id == decision_id)
-        if function:
-            query = query.where(t.approvals.c.function == function)
-        if status:
-            query = query.where(t.approvals.c.status == status)
-        if plan_version is not None:
-            query = query.where(t.approvals.c.plan_version == plan_version)
+        filters = {"decision_id": decision_id or None, "function": function or None,
+                   "status": status or None, "plan_version": plan_version}
+        given = {k: v for k, v in filters.items() if v is not None}
         with self.reading() as conn:
-            return _rows(conn, conn.execute(query))
+            return self._rows(conn, conn.execute(_listing(frozenset(given)),
+                                                 {**given, "limit": limit}))
 
     def answered(self, decision_id: str, plan_version: int) -> list[ApprovalRow]:
         """The answers recorded for the decision up to ``plan_version`` (applied to its
         graph or not), oldest first."""
         with self.reading() as conn:
-            return _rows(conn, conn.execute(
-                select(t.approvals).where(
-                    t.approvals.c.decision_id == decision_id,
-                    t.approvals.c.plan_version <= plan_version,
-                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
-                                                 ApprovalStatus.SUPERSEDED.value]))
-                .order_by(t.approvals.c.answered_at)))
+            return self._rows(conn, conn.execute(_ANSWERED, {"d": decision_id,
+                                                             "v": plan_version}))
 
     def decisions_with_answers(self, limit: int = 1000, *, skip: ActiveHolds | None = None
                                ) -> list[str]:
@@ -213,12 +280,9 @@ class ApprovalRepo(Repo):
         """Compare-and-set: only a pending request for this exact plan version is
         answered (else ``ConflictError``, nothing written). The ledger entry carries the
         hash of every argument set the answer approves (none for a refusal)."""
-        res = tx.conn.execute(update(t.approvals).where(
-            t.approvals.c.id == approval_id,
-            t.approvals.c.status == ApprovalStatus.PENDING.value,
-            t.approvals.c.plan_hash == plan_hash).values(
-            status=status.value, approver=approver, answer=answer, answered_at=tx.now,
-            approved_arguments=approved_arguments))
+        res = tx.conn.execute(_ANSWER, {
+            "aid": approval_id, "h": plan_hash, "st": status.value, "by": approver,
+            "an": answer, "at": tx.now, "aa": approved_arguments})
         if res.rowcount == 0:
             row = tx.conn.execute(select(t.approvals.c.status, t.approvals.c.plan_hash,
                                          t.approvals.c.approver)
@@ -237,8 +301,7 @@ class ApprovalRepo(Repo):
     @staticmethod
     def mark_applied(tx: DecisionTx, approval_ids: Sequence[str]) -> None:
         if approval_ids:
-            tx.conn.execute(update(t.approvals).where(t.approvals.c.id.in_(list(approval_ids)))
-                            .values(applied_at=tx.now))
+            tx.conn.execute(_APPLIED, {"ids": list(approval_ids), "at": tx.now})
 
     @staticmethod
     def mark_all_applied(tx: DecisionTx, *, finished: bool = False) -> None:
@@ -328,12 +391,12 @@ class ApprovalRepo(Repo):
                  .order_by(t.approvals.c.deadline).limit(limit))
         with self.reading() as conn:
             if ids is None:
-                rows = _rows(conn, conn.execute(query))
+                rows = self._rows(conn, conn.execute(query))
             else:
                 wanted = list(ids)[:limit]
                 found = [r for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
                     query.where(t.approvals.c.id.in_(wanted[i:i + _CHUNK])))]
-                rows = _rows(conn, sorted(found, key=lambda r: (r.deadline is not None,
+                rows = self._rows(conn, sorted(found, key=lambda r: (r.deadline is not None,
                                                                 r.deadline or 0)))
             sent: dict[str, set[str]] = {}
             row_ids = [r.id for r in rows]
