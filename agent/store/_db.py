@@ -148,7 +148,7 @@ class Database:
             tx = DecisionTx(conn, decision_id, actor, now)
             yield tx
             if tx.events:
-                _ledger.append(conn, tx.events, at=now)
+                _ledger.append(conn, tx.events, at=now, entries=False)
 
 
 def check_fence(conn: Connection, decision_id: str, fence: int | None) -> None:
