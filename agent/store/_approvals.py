@@ -222,12 +222,15 @@ class ApprovalRepo(Repo):
     # ------------------------------------------------------------------ writes
 
     @staticmethod
-    def request(tx: DecisionTx, requests: Sequence[tuple[ApprovalRequest, datetime]]) -> int:
+    def request(tx: DecisionTx, requests: Sequence[tuple[ApprovalRequest, datetime]], *,
+                new: bool = False) -> int:
         """Record pending requests (each with its deadline). Idempotent: a request that
-        exists keeps its state. Returns how many were new."""
+        exists keeps its state. Returns how many were new. ``new``: the caller knows none
+        of the decision's requests is stored (nothing to look for; were one there, the
+        insert would fail rather than overwrite it)."""
         conn = tx.conn
         existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r, _ in requests]})
-                       ) if requests else set()
+                       ) if requests and not new else set()
         rows = []
         for req, deadline in requests:
             if req.approval_id in existing:
@@ -247,13 +250,14 @@ class ApprovalRepo(Repo):
         return len(rows)
 
     @staticmethod
-    def auto_approve(tx: DecisionTx, requests: Sequence[ApprovalRequest], plan_hash: str) -> None:
+    def auto_approve(tx: DecisionTx, requests: Sequence[ApprovalRequest], plan_hash: str, *,
+                     new: bool = False) -> None:
         """Record the functions whose part policy approved: one row each, and one ledger
         entry with the hash of every approved argument set (what the executor checks
-        against). Idempotent."""
+        against). Idempotent. ``new``: as for ``request``."""
         conn = tx.conn
         existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r in requests]})
-                       ) if requests else set()
+                       ) if requests and not new else set()
         fresh = [r for r in requests if r.approval_id not in existing]
         if not fresh:
             return
