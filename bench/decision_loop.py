@@ -8,8 +8,9 @@ auto-approves support, executes four idempotent tool inserts and writes a hash-c
 audit row per transition, on SqliteSaver, one request at a time with a commit per step.
 
 The full loop doing that job (``people``): the bundled churn playbook and function
-policies (four steps; sales and finance need a person, support is auto-approved). The N
-predictions are ingested and the worker's ticks start them (each waits on sales and
+policies (four steps; sales and finance need a person, support is auto-approved), on
+predictions without the other runs' 1.5 KB of extra features (the app's carry four
+fields). The N predictions are ingested and the worker's ticks start them (each waits on sales and
 finance); then the sales approver answers every sales request, one answer per
 ``ApprovalService.answer`` call as the CLI records it (``approvals approve … --as
 raj@sales --no-apply``: the registered user looked up, then the service's checks and
@@ -74,8 +75,10 @@ functions:
 """
 
 
-def _predictions(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """N actionable churn predictions spread over the seeded accounts."""
+def _predictions(n: int, seed: int = 7, *, payload: bool = True) -> list[dict[str, Any]]:
+    """N actionable churn predictions spread over the seeded accounts; ``payload=False``:
+    without the 1.5 KB of extra features (the app's predictions carry id, entity, score
+    and value only)."""
     from tools.enterprise import reference_world
 
     rng = random.Random(seed)
@@ -91,7 +94,7 @@ def _predictions(n: int, seed: int = 7) -> list[dict[str, Any]]:
             "explanation": {"seat_utilization": 0.8, "support_tickets_90d": 0.5,
                             "price_increase_pct": 0.3},
             "features": {"segment": account.segment, "region": account.region,
-                         "plan": account.plan, "payload": "x" * 1500},
+                         "plan": account.plan, **({"payload": "x" * 1500} if payload else {})},
             # A year apart per account visit, so the 30-day cooldown never drops one.
             "observed_at": (start + timedelta(days=400 * (i // len(accounts)))).isoformat(),
         })
@@ -181,9 +184,10 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     from agent.store import ledger
     from agent.worker import Worker
 
-    # The bundled playbooks and function policies, as `decisionops run` uses them.
+    # The bundled playbooks and function policies, as `decisionops run` uses them; the
+    # predictions as small as the app's (no extra payload: the same input, not more).
     settings = Settings(home=workdir / "home")
-    items = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
+    items = [Prediction.model_validate(p) for p in _predictions(n + warmup, payload=False)]
     with Runtime(settings, actor="bench") as rt:
         for name, function in PEOPLE:
             rt.store.users.create(name, role="approver", functions=[function], actor="bench")
