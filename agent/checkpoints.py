@@ -56,6 +56,14 @@ def open_checkpointer(url: str, stack: ExitStack, *, pool_size: int = 4) -> Base
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     conn.execute("PRAGMA busy_timeout=30000")
+    # WAL with synchronous=NORMAL, like the store's intermediate writes: a checkpoint
+    # commit survives any crash of our processes and is never half-written; only a
+    # power loss can drop the newest ones, and a lost checkpoint costs a re-run of the
+    # leg from the store (the system of record: stored plans and routing are reused,
+    # answers re-read, tool calls repeated under their idempotency keys). FULL would
+    # sync the disk on every leg's checkpoint and writes (six per decision here).
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     stack.callback(conn.close)
     saver = SqliteSaver(conn)
     saver.setup()

@@ -1,4 +1,25 @@
-"""Benchmark: N decisions through the full DecisionOps loop vs a minimal LangGraph graph.
+"""Benchmark: N decisions through the full DecisionOps loop vs a hand-written LangGraph app
+doing the same job, and vs a minimal LangGraph graph.
+
+The hand-written app (``../shared/notes/langgraph_app_baseline.py``, run as it is, in its
+own subprocess; see its docstring): per decision it stores the prediction, plans four
+steps, interrupts for two functions (sales, finance) and is resumed once per answer,
+auto-approves support, executes four idempotent tool inserts and writes a hash-chained
+audit row per transition, on SqliteSaver, one request at a time with a commit per step.
+
+The full loop doing that job (``people``): the bundled churn playbook and function
+policies (four steps; sales and finance need a person, support is auto-approved), on
+predictions without the other runs' 1.5 KB of extra features (the app's carry four
+fields). The N predictions are ingested and the worker's ticks start them (each waits on sales and
+finance); then the sales approver answers every sales request, one answer per
+``ApprovalService.answer`` call as the CLI records it (``approvals approve … --as
+raj@sales --no-apply``: the registered user looked up, then the service's checks and
+its durable compare-and-set), and the worker's ticks apply them (one resume leg per
+decision, which stops at the finance interrupt); then the same for finance, whose legs
+execute the four steps against the reference enterprise and record the terminal state.
+Timed from the ingest to the last decision completed; checked after: every decision
+completed, four effects each, the ledger verifies. ``ratio_vs_app`` = its decisions/s
+÷ the app's, from interleaved runs (medians).
 
 Full loop (embedded defaults, SQLite everywhere, reference enterprise, a policy that
 auto-approves every function): ingest the N predictions, then the worker loop's ticks
@@ -15,7 +36,9 @@ durability; per item one invoke to the interrupt and one resume.
 
 Each configuration runs in its own fresh subprocess (so peak RSS is its own); repetitions
 are interleaved. Prints decisions/s, p50/p95 latency per decision, peak RSS and storage
-per decision for both, and ends with ``ratio: <full-loop rate / minimal-graph rate>``.
+per decision for both, and ends with ``ratio_vs_app: <people rate / app rate>`` and
+``ratio: <full-loop rate / minimal-graph rate>``. Without the app's file the bench says so
+and prints the minimal-graph ratio alone.
 
     python bench/decision_loop.py --n 300 --reps 3
 """
@@ -40,6 +63,11 @@ from typing import Annotated, Any, TypedDict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+APP = REPO.parent / "shared" / "notes" / "langgraph_app_baseline.py"
+"""The hand-written LangGraph app (not part of this repository; run, never copied)."""
+PEOPLE = (("raj@sales", "sales"), ("dana@finance", "finance"))
+"""Who answers in the ``people`` run, in this order: the functions the bundled policy
+sends to a person for a churn plan (support's part is auto-approved)."""
 
 AUTO_POLICY = """
 functions:
@@ -47,8 +75,10 @@ functions:
 """
 
 
-def _predictions(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """N actionable churn predictions spread over the seeded accounts."""
+def _predictions(n: int, seed: int = 7, *, payload: bool = True) -> list[dict[str, Any]]:
+    """N actionable churn predictions spread over the seeded accounts; ``payload=False``:
+    without the 1.5 KB of extra features (the app's predictions carry id, entity, score
+    and value only)."""
     from tools.enterprise import reference_world
 
     rng = random.Random(seed)
@@ -64,7 +94,7 @@ def _predictions(n: int, seed: int = 7) -> list[dict[str, Any]]:
             "explanation": {"seat_utilization": 0.8, "support_tickets_90d": 0.5,
                             "price_increase_pct": 0.3},
             "features": {"segment": account.segment, "region": account.region,
-                         "plan": account.plan, "payload": "x" * 1500},
+                         "plan": account.plan, **({"payload": "x" * 1500} if payload else {})},
             # A year apart per account visit, so the 30-day cooldown never drops one.
             "observed_at": (start + timedelta(days=400 * (i // len(accounts)))).isoformat(),
         })
@@ -116,7 +146,7 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
         # The worker exactly as `decisionops run` builds it (rt.run_once builds the same).
         worker = Worker(rt, housekeeping=default_housekeeping(settings))
         rt.ingest(items[:warmup], source="bench-warmup")
-        _tick_until_started(worker, warmup)
+        _tick_until(worker, "started", warmup)
         latencies: list[float] = []
         statuses: dict[str, int] = {}
         start = rt.engine.start
@@ -133,7 +163,7 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
         rt.ingest(items[warmup:], source="bench")
         # The loop's ticks as `decisionops run` makes them: each applies answers, carries
         # on stalled decisions, triages, claims and starts one batch, runs housekeeping.
-        ticks = _tick_until_started(worker, n)
+        ticks = _tick_until(worker, "started", n)
         wall = time.perf_counter() - t0
         assert len(latencies) == n, (len(latencies), n)
         effects = len(rt.enterprise.effects())
@@ -144,20 +174,95 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _tick_until_started(worker: Any, n: int) -> int:
-    """Tick until ``n`` decisions have started (each tick claims one batch); the ticks
-    it took. Any error in a tick fails the run."""
-    started = ticks = 0
-    while started < n:
+def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
+    """The hand-written app's job through the full loop (see the module docstring)."""
+    from agent.approvals import Approver
+    from agent.housekeeping import default_housekeeping
+    from agent.models import Approve, Prediction
+    from agent.runtime import Runtime
+    from agent.settings import Settings
+    from agent.store import ledger
+    from agent.worker import Worker
+
+    # The bundled playbooks and function policies, as `decisionops run` uses them; the
+    # predictions as small as the app's (no extra payload: the same input, not more).
+    settings = Settings(home=workdir / "home")
+    items = [Prediction.model_validate(p) for p in _predictions(n + warmup, payload=False)]
+    with Runtime(settings, actor="bench") as rt:
+        for name, function in PEOPLE:
+            rt.store.users.create(name, role="approver", functions=[function], actor="bench")
+        worker = Worker(rt, housekeeping=default_housekeeping(settings))
+        counts = {"ticks": 0, "answers": 0}
+
+        def approver(name: str) -> Approver:
+            # As the CLI resolves `--as NAME` on every answer: the registered user.
+            user = rt.store.users.get(name)
+            assert user is not None
+            return Approver(name=user["name"], role=user["role"],
+                            functions=tuple(user["functions"]), channel="cli")
+
+        def run(batch: list[Any], source: str) -> None:
+            rt.ingest(batch, source=source)
+            counts["ticks"] += _tick_until(worker, "started", len(batch))
+            for name, function in PEOPLE:
+                # The person's inbox, then one answer at a time.
+                pending = rt.store.approvals.list(function=function, status="pending",
+                                                  limit=len(batch) + 1)
+                assert len(pending) == len(batch), (function, len(pending), len(batch))
+                for row in pending:
+                    rt.approvals.answer(row.id, Approve(), by=approver(name))
+                    counts["answers"] += 1
+                # The worker applies them: one resume leg per decision.
+                counts["ticks"] += _tick_until(worker, "resumed", len(batch))
+
+        run(items[:warmup], "bench-warmup")
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        run(items[warmup:], "bench")
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        statuses = rt.store.decisions.counts()
+        effects = len(rt.enterprise.effects())
+        assert statuses == {"completed": n + warmup}, statuses
+        assert effects == 4 * (n + warmup), effects
+        verified = ledger.verify(rt.store.engine)
+        assert verified.ok, verified.problem
+    return {"wall": wall, "cpu": cpu, "latencies": [], "statuses": statuses, "effects": effects,
+            "ledger_entries": verified.entries, "storage_bytes": _dir_bytes(workdir / "home"),
+            "items": n + warmup, **counts,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _tick_until(worker: Any, counter: str, n: int) -> int:
+    """Tick until ``n`` decisions were ``counter`` (started; or resumed: their answers
+    applied, counted as ``resumed`` for the batch a tick looks for first and as
+    ``recovered`` for the decisions with every answer in that the same tick finds
+    next); the ticks it took. Any error in a tick fails the run."""
+    done = ticks = 0
+    while done < n:
         report = worker.tick()
         ticks += 1
         assert not report.errors, report.summary()
         if not report.did_work:
-            raise AssertionError(f"the loop went idle after starting {started} of {n} "
-                                 f"decisions: {report.summary()}")
-        started += report.started
-    assert started == n, (started, n)
+            raise AssertionError(f"the loop went idle after {done} of {n} {counter}: "
+                                 f"{report.summary()}")
+        done += report.started if counter == "started" else report.resumed + report.recovered
+    assert done == n, (counter, done, n)
     return ticks
+
+
+def run_app(n: int, workdir: Path) -> dict[str, Any] | None:
+    """The hand-written app, run as it is (its own timing: the N decisions, no warm-up);
+    None when its file is not there."""
+    if not APP.is_file():
+        return None
+    proc = subprocess.run([sys.executable, str(APP), "--n", str(n), "--dir", str(workdir)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"the app run failed:\n{proc.stderr[-4000:]}")
+    out = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    return {"wall": float(out["seconds"]), "latencies": [], "items": int(out["decisions"]),
+            "storage_bytes": (float(out["checkpoint_bytes_per_decision"])
+                              + float(out["app_bytes_per_decision"])) * int(out["decisions"]),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def run_minimal(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
@@ -279,14 +384,19 @@ def run_tools(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
         return _timed(one, plans, warmup)
 
 
-def _child(kind: str, n: int, warmup: int) -> dict[str, Any]:
+KINDS = ("minimal", "full", "app", "people", "shape", "tools")
+
+
+def _child(kind: str, n: int, warmup: int) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
-        fn = {"full": run_full, "minimal": run_minimal, "shape": run_shape,
-              "tools": run_tools}[kind]
+        if kind == "app":
+            return run_app(n, Path(tmp))
+        fn = {"full": run_full, "minimal": run_minimal, "people": run_people,
+              "shape": run_shape, "tools": run_tools}[kind]
         return fn(n, warmup, Path(tmp))
 
 
-def _spawn(kind: str, n: int, warmup: int) -> dict[str, Any]:
+def _spawn(kind: str, n: int, warmup: int) -> dict[str, Any] | None:
     proc = subprocess.run([sys.executable, __file__, "--child", kind, "--n", str(n),
                            "--warmup", str(warmup)], capture_output=True, text=True,
                           cwd=REPO, check=False)
@@ -309,45 +419,73 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="runs per configuration")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the two floor measurements (graph shape, tool calls alone)")
-    parser.add_argument("--child", choices=["full", "minimal", "shape", "tools"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated configurations to run (of "
+                             f"{', '.join(KINDS)}); e.g. app,people for ratio_vs_app alone")
+    parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.n < 10 or args.reps < 1:
         parser.error("--n must be at least 10 and --reps at least 1")
     if args.child:
         print(json.dumps(_child(args.child, args.n, args.warmup)))
         return
-    kinds = ["minimal", "full"] + ([] if args.no_floor else ["shape", "tools"])
+    kinds = ["minimal", "full", "app", "people"] + ([] if args.no_floor else ["shape", "tools"])
+    if args.only:
+        wanted = [k.strip() for k in args.only.split(",") if k.strip()]
+        unknown = sorted(set(wanted) - set(KINDS))
+        if unknown:
+            parser.error(f"--only: unknown configuration(s) {', '.join(unknown)}")
+        kinds = [k for k in KINDS if k in wanted]
+    if "app" in kinds and not APP.is_file():
+        print(f"the hand-written LangGraph app is not at {APP}: no ratio_vs_app in this run",
+              file=sys.stderr)
+        kinds.remove("app")
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     for rep in range(args.reps):
         for kind in kinds:
             print(f"rep {rep + 1}/{args.reps}: {kind} …", file=sys.stderr, flush=True)
-            runs[kind].append(_spawn(kind, args.n, args.warmup))
+            result = _spawn(kind, args.n, args.warmup)
+            assert result is not None, kind
+            runs[kind].append(result)
     rates = {}
-    print(f"\nN = {args.n} decisions per run (+{args.warmup} warm-up), {args.reps} runs each, "
-          f"medians; python {sys.version.split()[0]}, {os.cpu_count()} cpus\n")
+    print(f"\nN = {args.n} decisions per run (+{args.warmup} warm-up; the app: none), "
+          f"{args.reps} runs each, interleaved, medians; python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f} at the end\n")
     header = f"{'config':<10}{'dec/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'RSS MB':>9}{'KB/dec':>9}"
     print(header)
     print("-" * len(header))
-    for kind in ("minimal", "full"):
+    for kind in (k for k in ("minimal", "full", "app", "people") if k in kinds):
         rs = runs[kind]
         rate = statistics.median(args.n / r["wall"] for r in rs)
         rates[kind] = rate
-        p50 = statistics.median(_pct(r["latencies"], 0.5) for r in rs) * 1000
-        p95 = statistics.median(_pct(r["latencies"], 0.95) for r in rs) * 1000
+        if rs[0]["latencies"]:
+            p50 = f"{statistics.median(_pct(r['latencies'], 0.5) for r in rs) * 1000:>9.2f}"
+            p95 = f"{statistics.median(_pct(r['latencies'], 0.95) for r in rs) * 1000:>9.2f}"
+        else:
+            p50 = p95 = f"{'-':>9}"  # one decision has no single latency: it waits on people
         rss = statistics.median(r["peak_rss_mb"] for r in rs)
         kb = statistics.median(r["storage_bytes"] / r["items"] for r in rs) / 1024
-        print(f"{kind:<10}{rate:>9.1f}{p50:>9.2f}{p95:>9.2f}{rss:>9.1f}{kb:>9.1f}")
-    full = runs["full"][-1]
-    print(f"\nfull loop per run: {full['effects']} tool effects, decisions {full['statuses']}; "
-          f"ingest, triage, claims and housekeeping ({full['ticks']} ticks) "
-          f"{full['overhead_seconds'] * 1000:.0f} ms (in the rate, not in the per-decision "
-          "latencies)")
-    if not args.no_floor:
+        print(f"{kind:<10}{rate:>9.1f}{p50}{p95}{rss:>9.1f}{kb:>9.1f}")
+    if "full" in kinds:
+        full = runs["full"][-1]
+        print(f"\nfull loop per run: {full['effects']} tool effects, decisions "
+              f"{full['statuses']}; ingest, triage, claims and housekeeping "
+              f"({full['ticks']} ticks) {full['overhead_seconds'] * 1000:.0f} ms (in the rate, "
+              "not in the per-decision latencies)")
+    if "people" in kinds:
+        people = runs["people"][-1]
+        print(f"people (the app's job through the loop) per run: {people['answers']} answers "
+              f"recorded one at a time, {people['ticks']} ticks, {people['effects']} tool "
+              f"effects, decisions {people['statuses']}, ledger verified "
+              f"({people['ledger_entries']} entries)")
+    if "app" in kinds:
+        print(f"app: {APP} (its own figures: decisions/s over its N decisions, no warm-up)")
+    if {"shape", "tools", "minimal", "full"} <= set(kinds):
         # Mean milliseconds per decision of each part, and of the minimal graph.
         ms = {kind: statistics.median(r["wall"] / args.n for r in runs[kind]) * 1000
               for kind in kinds}
         floor = ms["shape"] + ms["tools"]
+        full = runs["full"][-1]
         print(f"\nfloor per decision: graph shape {ms['shape']:.2f} ms (no-op nodes) + the "
               f"{full['effects'] // (args.n + args.warmup)} tool calls alone {ms['tools']:.2f} ms "
               f"= {floor:.2f} ms, before any store write, ledger entry, plan or check; "
@@ -355,7 +493,11 @@ def main() -> None:
               f"the full loop's: {ms['full']:.2f} ms")
         print(f"floor ratio: {ms['minimal'] / floor:.2f} (what the ratio would be if a decision "
               "did nothing but run the graph and call its tools)")
-    print(f"ratio: {rates['full'] / rates['minimal']:.2f}")
+    print()
+    if {"app", "people"} <= set(kinds):
+        print(f"ratio_vs_app: {rates['people'] / rates['app']:.2f}")
+    if {"minimal", "full"} <= set(kinds):
+        print(f"ratio: {rates['full'] / rates['minimal']:.2f}")
 
 
 if __name__ == "__main__":

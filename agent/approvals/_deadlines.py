@@ -34,7 +34,16 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
     """One pass over the pending requests; ``on_expire`` is told each decision whose
     request expired (a worker applies the expiry like an answer)."""
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
-    for row, sent in store.approvals.pending_with_alerts():
+    # Most pending requests are due for nothing yet: find the ones past their first
+    # alert point (or their deadline) from four columns, and build only those.
+    first = min(settings.sla_reminder_at, settings.sla_escalate_at)
+    due = [approval_id for approval_id, function, requested, deadline
+           in store.approvals.pending_deadlines()
+           if now >= deadline or (function in policies.functions
+                                  and now >= requested + (deadline - requested) * first)]
+    if not due:
+        return counts
+    for row, sent in store.approvals.pending_with_alerts(ids=due):
         if row.deadline is None:
             continue
         policy = policies.functions.get(row.function)

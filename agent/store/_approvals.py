@@ -8,20 +8,22 @@ the decision's unit of work (``DecisionTx``), so each commits with its ledger en
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.errors import ConflictError, NotFoundError
 from agent.models import ApprovalRequest, ApprovalStatus, utcnow
 from agent.store import _tables as t
-from agent.store._db import DecisionTx, Repo
+from agent.store._db import Database, DecisionTx, Repo
 from agent.store._holds import ActiveHolds, unheld
 from agent.store._ops_tables import approval_alerts
-from agent.store._references import compact_request, hydrate_requests
+from agent.store._references import compact_request, hydrate_requests, is_compact
 from agent.store._rows import ApprovalRow, from_mapping
 from agent.store._service_tables import edit_proposals
 from agent.store.ledger import Event
@@ -39,22 +41,102 @@ _CLOSE_PENDING = (update(t.approvals)
                   .where(t.approvals.c.decision_id == bindparam("d"),
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
+_BY_ID = select(t.approvals).where(t.approvals.c.id == bindparam("id"))
+_ANSWERED = (select(t.approvals)
+             .where(t.approvals.c.decision_id == bindparam("d"),
+                    t.approvals.c.plan_version <= bindparam("v"),
+                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
+                                                 ApprovalStatus.SUPERSEDED.value]))
+             .order_by(t.approvals.c.answered_at))
+_ANSWER = (update(t.approvals)
+           .where(t.approvals.c.id == bindparam("aid"),
+                  t.approvals.c.status == ApprovalStatus.PENDING.value,
+                  t.approvals.c.plan_hash == bindparam("h"))
+           .values(status=bindparam("st"), approver=bindparam("by"), answer=bindparam("an"),
+                   answered_at=bindparam("at"), approved_arguments=bindparam("aa")))
+"""Compare-and-set: answers a request still pending for this plan version."""
+_APPLIED = (update(t.approvals).where(t.approvals.c.id.in_(bindparam("ids", expanding=True)))
+            .values(applied_at=bindparam("at")))
+_PENDING_DEADLINES = (select(t.approvals.c.id, t.approvals.c.function, t.approvals.c.requested_at,
+                             t.approvals.c.deadline)
+                      .where(t.approvals.c.status == ApprovalStatus.PENDING.value,
+                             t.approvals.c.deadline.is_not(None))
+                      .order_by(t.approvals.c.deadline).limit(bindparam("limit")))
 _CHUNK = 500
 
 
-def _rows(conn: Connection, rows: Iterable[Any]) -> list[ApprovalRow]:
-    hydrated = hydrate_requests(conn, (dict(r._mapping) for r in rows))
-    return [from_mapping(ApprovalRow, r, request=ApprovalRequest.model_validate(r["request"]))
-            for r in hydrated]
+@cache
+def _listing(filters: frozenset[str]) -> Select[Any]:
+    """``ApprovalRepo.list``'s query for one combination of filters (each a bound
+    parameter of its column's name), built once."""
+    query = (select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id)
+             .limit(bindparam("limit")))
+    for name in sorted(filters):
+        query = query.where(t.approvals.c[name] == bindparam(name))
+    return query
+
+
+class _Requests:
+    """Approval requests already built, by everything of their row they derive from.
+
+    A request is its row's own columns (id, decision, function, plan version and hash,
+    reason, the ids of its steps, the approvers) and the steps of that plan version,
+    which is immutable once accepted (requests are made for accepted versions only, and
+    the hash is in the key). Building one again gives the same request, so reads of a
+    known request (the engine's answers, the approval service's checks, the inbox) skip
+    the plan read and the validation. Bounded; oldest out first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: dict[tuple[Any, ...], ApprovalRequest] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple[Any, ...] | None:
+        request = row.get("request")
+        if not is_compact(request):
+            return None  # a full copy stored with the row: validated as it is
+        return (row["id"], row["decision_id"], row["function"], row["plan_version"],
+                row["plan_hash"], row.get("reason") or "", tuple(request["steps"]),
+                tuple(request.get("approvers", ())))
+
+    def get(self, key: tuple[Any, ...] | None) -> ApprovalRequest | None:
+        if key is None:
+            return None
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: tuple[Any, ...], request: ApprovalRequest) -> None:
+        with self._lock:
+            if len(self._items) >= self._size:
+                del self._items[next(iter(self._items))]
+            self._items[key] = request
 
 
 class ApprovalRepo(Repo):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._requests = _Requests()
+
+    def _rows(self, conn: Connection, rows: Iterable[Any]) -> list[ApprovalRow]:
+        mapped = [dict(r._mapping) for r in rows]
+        keys = [_Requests.key(m) for m in mapped]
+        built = [self._requests.get(k) for k in keys]
+        hydrate_requests(conn, (m for m, b in zip(mapped, built, strict=True) if b is None))
+        out = []
+        for m, key, request in zip(mapped, keys, built, strict=True):
+            if request is None:
+                request = ApprovalRequest.model_validate(m["request"])
+                if key is not None and len(request.steps) == len(key[6]):
+                    self._requests.put(key, request)
+            out.append(from_mapping(ApprovalRow, m, request=request))
+        return out
+
     # ------------------------------------------------------------------ reads
 
     def get(self, approval_id: str) -> ApprovalRow:
         with self.reading() as conn:
-            found = _rows(conn, conn.execute(select(t.approvals)
-                                             .where(t.approvals.c.id == approval_id)))
+            found = self._rows(conn, conn.execute(_BY_ID, {"id": approval_id}))
         if not found:
             raise NotFoundError(f"no approval {approval_id!r}", field="approval_id")
         return found[0]
@@ -63,29 +145,19 @@ class ApprovalRepo(Repo):
              status: str | None = None, plan_version: int | None = None,
              limit: int = 500) -> list[ApprovalRow]:
         """By deadline, soonest first."""
-        query = select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id).limit(limit)
-        if decision_id:
-            query = query.where(t.approvals.c.decision_id == decision_id)
-        if function:
-            query = query.where(t.approvals.c.function == function)
-        if status:
-            query = query.where(t.approvals.c.status == status)
-        if plan_version is not None:
-            query = query.where(t.approvals.c.plan_version == plan_version)
+        filters = {"decision_id": decision_id or None, "function": function or None,
+                   "status": status or None, "plan_version": plan_version}
+        given = {k: v for k, v in filters.items() if v is not None}
         with self.reading() as conn:
-            return _rows(conn, conn.execute(query))
+            return self._rows(conn, conn.execute(_listing(frozenset(given)),
+                                                 {**given, "limit": limit}))
 
     def answered(self, decision_id: str, plan_version: int) -> list[ApprovalRow]:
         """The answers recorded for the decision up to ``plan_version`` (applied to its
         graph or not), oldest first."""
         with self.reading() as conn:
-            return _rows(conn, conn.execute(
-                select(t.approvals).where(
-                    t.approvals.c.decision_id == decision_id,
-                    t.approvals.c.plan_version <= plan_version,
-                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
-                                                 ApprovalStatus.SUPERSEDED.value]))
-                .order_by(t.approvals.c.answered_at)))
+            return self._rows(conn, conn.execute(_ANSWERED, {"d": decision_id,
+                                                             "v": plan_version}))
 
     def decisions_with_answers(self, limit: int = 1000, *, skip: ActiveHolds | None = None
                                ) -> list[str]:
@@ -150,12 +222,15 @@ class ApprovalRepo(Repo):
     # ------------------------------------------------------------------ writes
 
     @staticmethod
-    def request(tx: DecisionTx, requests: Sequence[tuple[ApprovalRequest, datetime]]) -> int:
+    def request(tx: DecisionTx, requests: Sequence[tuple[ApprovalRequest, datetime]], *,
+                new: bool = False) -> int:
         """Record pending requests (each with its deadline). Idempotent: a request that
-        exists keeps its state. Returns how many were new."""
+        exists keeps its state. Returns how many were new. ``new``: the caller knows none
+        of the decision's requests is stored (nothing to look for; were one there, the
+        insert would fail rather than overwrite it)."""
         conn = tx.conn
         existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r, _ in requests]})
-                       ) if requests else set()
+                       ) if requests and not new else set()
         rows = []
         for req, deadline in requests:
             if req.approval_id in existing:
@@ -175,13 +250,14 @@ class ApprovalRepo(Repo):
         return len(rows)
 
     @staticmethod
-    def auto_approve(tx: DecisionTx, requests: Sequence[ApprovalRequest], plan_hash: str) -> None:
+    def auto_approve(tx: DecisionTx, requests: Sequence[ApprovalRequest], plan_hash: str, *,
+                     new: bool = False) -> None:
         """Record the functions whose part policy approved: one row each, and one ledger
         entry with the hash of every approved argument set (what the executor checks
-        against). Idempotent."""
+        against). Idempotent. ``new``: as for ``request``."""
         conn = tx.conn
         existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r in requests]})
-                       ) if requests else set()
+                       ) if requests and not new else set()
         fresh = [r for r in requests if r.approval_id not in existing]
         if not fresh:
             return
@@ -208,12 +284,9 @@ class ApprovalRepo(Repo):
         """Compare-and-set: only a pending request for this exact plan version is
         answered (else ``ConflictError``, nothing written). The ledger entry carries the
         hash of every argument set the answer approves (none for a refusal)."""
-        res = tx.conn.execute(update(t.approvals).where(
-            t.approvals.c.id == approval_id,
-            t.approvals.c.status == ApprovalStatus.PENDING.value,
-            t.approvals.c.plan_hash == plan_hash).values(
-            status=status.value, approver=approver, answer=answer, answered_at=tx.now,
-            approved_arguments=approved_arguments))
+        res = tx.conn.execute(_ANSWER, {
+            "aid": approval_id, "h": plan_hash, "st": status.value, "by": approver,
+            "an": answer, "at": tx.now, "aa": approved_arguments})
         if res.rowcount == 0:
             row = tx.conn.execute(select(t.approvals.c.status, t.approvals.c.plan_hash,
                                          t.approvals.c.approver)
@@ -233,8 +306,7 @@ class ApprovalRepo(Repo):
     @staticmethod
     def mark_applied(tx: DecisionTx, approval_ids: Sequence[str]) -> None:
         if approval_ids:
-            tx.conn.execute(update(t.approvals).where(t.approvals.c.id.in_(list(approval_ids)))
-                            .values(applied_at=tx.now))
+            tx.conn.execute(_APPLIED, {"ids": list(approval_ids), "at": tx.now})
 
     @staticmethod
     def mark_all_applied(tx: DecisionTx, *, finished: bool = False) -> None:
@@ -313,19 +385,35 @@ class ApprovalRepo(Repo):
 
     # ------------------------------------------------------------------ SLA alerts
 
-    def pending_with_alerts(self, limit: int = 5000) -> list[tuple[ApprovalRow, set[str]]]:
-        """Pending requests, soonest deadline first, each with the kinds of SLA alert
-        already sent for it."""
+    def pending_deadlines(self, limit: int = 5000) -> list[tuple[str, str, datetime, datetime]]:
+        """Pending requests with a deadline, soonest first, as ``(id, function,
+        requested_at, deadline)``: the columns the SLA sweep reads every tick to find the
+        few that are due for a reminder, an escalation or expiry (without building every
+        request)."""
         with self.reading() as conn:
-            rows = _rows(conn, conn.execute(
-                select(t.approvals).where(t.approvals.c.status == ApprovalStatus.PENDING.value)
-                .order_by(t.approvals.c.deadline).limit(limit)))
+            return [tuple(r) for r in conn.execute(_PENDING_DEADLINES, {"limit": limit})]
+
+    def pending_with_alerts(self, limit: int = 5000, *, ids: Sequence[str] | None = None
+                            ) -> list[tuple[ApprovalRow, set[str]]]:
+        """Pending requests (of ``ids``, when given), soonest deadline first, each with
+        the kinds of SLA alert already sent for it."""
+        query = (select(t.approvals).where(t.approvals.c.status == ApprovalStatus.PENDING.value)
+                 .order_by(t.approvals.c.deadline).limit(limit))
+        with self.reading() as conn:
+            if ids is None:
+                rows = self._rows(conn, conn.execute(query))
+            else:
+                wanted = list(ids)[:limit]
+                found = [r for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
+                    query.where(t.approvals.c.id.in_(wanted[i:i + _CHUNK])))]
+                rows = self._rows(conn, sorted(found, key=lambda r: (r.deadline is not None,
+                                                                r.deadline or 0)))
             sent: dict[str, set[str]] = {}
-            ids = [r.id for r in rows]
-            for i in range(0, len(ids), _CHUNK):
+            row_ids = [r.id for r in rows]
+            for i in range(0, len(row_ids), _CHUNK):
                 for approval_id, kind in conn.execute(
                         select(approval_alerts.c.approval_id, approval_alerts.c.kind)
-                        .where(approval_alerts.c.approval_id.in_(ids[i:i + _CHUNK]))):
+                        .where(approval_alerts.c.approval_id.in_(row_ids[i:i + _CHUNK]))):
                     sent.setdefault(approval_id, set()).add(kind)
         return [(row, sent.get(row.id, set())) for row in rows]
 

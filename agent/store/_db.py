@@ -151,7 +151,7 @@ class Database:
             tx = DecisionTx(conn, decision_id, actor, now)
             yield tx
             if tx.events:
-                _ledger.append(conn, tx.events, at=now)
+                _ledger.append(conn, tx.events, at=now, entries=False)
             if tx.wake:
                 notify(conn, WAKE)
 

@@ -51,6 +51,22 @@ _RENEW = (update(t.decisions)
           .where(t.decisions.c.id == bindparam("d"), t.decisions.c.fence == bindparam("f"),
                  t.decisions.c.lease_owner == bindparam("o"))
           .values(lease_until=bindparam("u")))
+_TAKE_LEASE = {"lease_owner": bindparam("o"), "lease_until": bindparam("u"),
+               "fence": t.decisions.c.fence + 1}
+_CLAIM = (update(t.decisions)
+          .where(t.decisions.c.id == bindparam("d"),
+                 or_(t.decisions.c.lease_until.is_(None),
+                     t.decisions.c.lease_until < bindparam("now"),
+                     t.decisions.c.lease_owner == bindparam("o")))
+          .values(**_TAKE_LEASE).returning(t.decisions.c.fence))
+"""Takes the lease unless another owner's runs; the new fencing token, or no row."""
+_TAKE = (update(t.decisions)
+         .where(t.decisions.c.id == bindparam("d"), t.decisions.c.fence == bindparam("f"))
+         .values(**_TAKE_LEASE).returning(t.decisions.c.fence))
+"""Takes a lease found free, unless it changed hands since it was read."""
+_RELEASE = (update(t.decisions)
+            .where(t.decisions.c.id == bindparam("d"), t.decisions.c.fence == bindparam("f"))
+            .values(lease_owner=None, lease_until=None))
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 
 
@@ -149,17 +165,10 @@ class DecisionRepo(Repo):
         (``LeaseHeld``) while another owner's lease runs, unless that owner is a process of
         this machine that no longer exists (it crashed: its lease need not lapse first)."""
         now = utcnow()
-        new = {"lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds),
-               "fence": t.decisions.c.fence + 1}
+        lease = {"d": decision_id, "o": owner, "u": now + timedelta(seconds=lease_seconds)}
         with self.transaction() as conn:
-            res = conn.execute(
-                update(t.decisions)
-                .where(t.decisions.c.id == decision_id,
-                       or_(t.decisions.c.lease_until.is_(None),
-                           t.decisions.c.lease_until < now,
-                           t.decisions.c.lease_owner == owner))
-                .values(**new))
-            if res.rowcount == 0:
+            fence = conn.scalar(_CLAIM, {**lease, "now": now})
+            if fence is None:
                 holder = conn.execute(select(t.decisions.c.lease_owner, t.decisions.c.lease_until,
                                              t.decisions.c.fence)
                                       .where(t.decisions.c.id == decision_id)).first()
@@ -167,15 +176,13 @@ class DecisionRepo(Repo):
                     raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
                 free = (holder.lease_until is None or holder.lease_until < now
                         or dead_here(holder.lease_owner))  # released or gone meanwhile
-                if not (free and conn.execute(
-                        update(t.decisions).where(t.decisions.c.id == decision_id,
-                                                  t.decisions.c.fence == holder.fence)
-                        .values(**new)).rowcount):
+                fence = conn.scalar(_TAKE, {**lease, "f": holder.fence}) if free else None
+                if fence is None:
                     until = (f" until {holder.lease_until:%H:%M:%S}Z" if holder.lease_until
                              else "")
                     raise LeaseHeld(f"decision {decision_id} is being worked on by "
                                     f"{holder.lease_owner or 'another worker'}{until}")
-            return int(conn.scalar(_FENCE, {"id": decision_id}))
+            return int(fence)
 
     def renew(self, leases: dict[str, int], owner: str, lease_seconds: float) -> None:
         """Extend ``owner``'s leases (decision → the fence it took): only those it still
@@ -190,9 +197,7 @@ class DecisionRepo(Repo):
     def release(self, decision_id: str, fence: int) -> None:
         """Give the lease back (the leg ended waiting on people, or paused)."""
         with self.transaction() as conn:
-            conn.execute(update(t.decisions)
-                         .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
-                         .values(lease_owner=None, lease_until=None))
+            conn.execute(_RELEASE, {"d": decision_id, "f": fence})
 
     def note_error(self, decision_id: str, fence: int, error: str) -> None:
         """Say why the holder's last leg failed (informational; the lease stays, so the

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from agent.errors import ConfigError
 
@@ -58,7 +60,14 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _begin(conn) -> None:  # type: ignore[no-untyped-def]
         # Reads take a deferred (shared) transaction so they never queue behind writers.
         read_only = conn.get_execution_options().get("read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        # On the driver's connection: every transaction begins here, and a statement
+        # through SQLAlchemy costs more than the BEGIN itself. Errors are wrapped as
+        # SQLAlchemy would (a lock wait past busy_timeout is an OperationalError).
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -12,9 +12,10 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, select, text, update
 
 from agent.errors import ConflictError
 from agent.hashing import digest
@@ -108,6 +109,17 @@ _KNOWN_CALLS = (select(t.executions.c.idempotency_key, t.executions.c.attempts,
                        t.executions.c.arguments_hash)
                 .where(t.executions.c.idempotency_key.in_(bindparam("keys", expanding=True))))
 _INSERT_EXECUTIONS = insert(t.executions)
+_INSERT_USAGE = insert(t.usage)
+_SHARES = (select(t.usage.c.idempotency_key, t.usage.c.measure)
+           .where(t.usage.c.idempotency_key.in_(bindparam("keys", expanding=True))))
+_HOLD_SHARES = (update(t.usage)
+                .where(t.usage.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+                       t.usage.c.released_at.is_not(None))
+                .values(released_at=None))
+_RELEASE_SHARES = (update(t.usage)
+                   .where(t.usage.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+                          t.usage.c.released_at.is_(None))
+                   .values(released_at=bindparam("released")))
 _GRANTS = (select(t.ledger.c.body)
            .where(t.ledger.c.decision_id == bindparam("d"), t.ledger.c.plan_hash == bindparam("h"),
                   t.ledger.c.event.like("approval.%"))
@@ -131,20 +143,32 @@ def used(conn: Connection, *, tool: str, measure: str, target: str | None,
     """What calls have used of argument ``measure`` of ``tool``: for ``target`` (None:
     every target), since ``since`` (None: ever), of one decision or all but one; calls
     that released their share (no effect, or compensated) do not count."""
+    params = {"tool": tool, "measure": measure, "target": target, "since": since,
+              "decision_id": decision_id, "exclude_decision": exclude_decision,
+              "exclude_keys": list(exclude_keys) or None}
+    given = {k: v for k, v in params.items() if v is not None}
+    return float(conn.scalar(_usage_query(frozenset(given)), given) or 0.0)
+
+
+@cache
+def _usage_query(given: frozenset[str]) -> Select[Any]:
+    """``used``'s query for one combination of its filters, built once."""
     u = t.usage
     query = select(func.coalesce(func.sum(u.c.amount), 0.0)).where(
-        u.c.tool == tool, u.c.measure == measure, u.c.released_at.is_(None))
-    if target is not None:
-        query = query.where(u.c.target == target)
-    if since is not None:
-        query = query.where(u.c.at >= since)
-    if decision_id is not None:
-        query = query.where(u.c.decision_id == decision_id)
-    if exclude_decision is not None:
-        query = query.where(u.c.decision_id != exclude_decision)
-    if exclude_keys:
-        query = query.where(u.c.idempotency_key.not_in(list(exclude_keys)))
-    return float(conn.scalar(query) or 0.0)
+        u.c.tool == bindparam("tool"), u.c.measure == bindparam("measure"),
+        u.c.released_at.is_(None))
+    if "target" in given:
+        query = query.where(u.c.target == bindparam("target"))
+    if "since" in given:
+        query = query.where(u.c.at >= bindparam("since"))
+    if "decision_id" in given:
+        query = query.where(u.c.decision_id == bindparam("decision_id"))
+    if "exclude_decision" in given:
+        query = query.where(u.c.decision_id != bindparam("exclude_decision"))
+    if "exclude_keys" in given:
+        query = query.where(u.c.idempotency_key.not_in(bindparam("exclude_keys",
+                                                                 expanding=True)))
+    return query
 
 
 class ExecutionRepo(Repo):
@@ -260,26 +284,22 @@ class ExecutionRepo(Repo):
         """Record what calls about to be made use of their totals (idempotent per key)."""
         if not shares:
             return
-        known = {(k, m) for k, m in tx.conn.execute(
-            select(t.usage.c.idempotency_key, t.usage.c.measure).where(
-                t.usage.c.idempotency_key.in_({s.key for s in shares})))}
+        keys = sorted({s.key for s in shares})
+        known = {(k, m) for k, m in tx.conn.execute(_SHARES, {"keys": keys})}
         rows = [{"idempotency_key": s.key, "measure": s.measure, "decision_id": tx.decision_id,
                  "tool": s.tool, "target": s.target, "amount": s.amount, "at": tx.now}
                 for s in shares if (s.key, s.measure) not in known]
         if rows:
-            tx.conn.execute(insert(t.usage), rows)
-        # A call started again (a retry, a re-run) holds its share again.
-        tx.conn.execute(update(t.usage).where(
-            t.usage.c.idempotency_key.in_({s.key for s in shares}),
-            t.usage.c.released_at.is_not(None)).values(released_at=None))
+            tx.conn.execute(_INSERT_USAGE, rows)
+        if known:
+            # A call started again (a retry, a re-run) holds its share again.
+            tx.conn.execute(_HOLD_SHARES, {"keys": keys})
 
     @staticmethod
     def release_shares(tx: DecisionTx, keys: Sequence[str]) -> None:
         """Calls that made no effect, or were undone, stop counting against totals."""
         if keys:
-            tx.conn.execute(update(t.usage).where(t.usage.c.idempotency_key.in_(list(keys)),
-                                                  t.usage.c.released_at.is_(None))
-                            .values(released_at=tx.now))
+            tx.conn.execute(_RELEASE_SHARES, {"keys": list(keys), "released": tx.now})
 
     def step_counts(self) -> dict[str, int]:
         """Steps of every decision's current plan version, by status."""

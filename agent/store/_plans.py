@@ -38,15 +38,17 @@ _SET_STEP_STATUS = (update(t.plan_steps)
 class PlanRepo(Repo):
     @staticmethod
     def save(tx: DecisionTx, plan: Plan, *, verdict: str, problems: Sequence[str] = (),
-             record: dict[str, Any] | None = None) -> bool:
+             record: dict[str, Any] | None = None, new: bool = False) -> bool:
         """Store a plan version with the guard's verdict (``drafted`` before the guard,
         ``accepted`` or ``refused`` after) and make it the decision's current one; a later
         version supersedes the pending requests of earlier ones. Idempotent: False when
         this exact version and verdict are stored already. A ``drafted`` version is
-        replaced by its guarded form (the guard normalizes arguments)."""
+        replaced by its guarded form (the guard normalizes arguments). ``new``: the
+        caller knows no form of this version is stored (nothing to look for; were one
+        there, the insert would fail rather than overwrite it)."""
         conn = tx.conn
         key = {"d": plan.decision_id, "v": plan.version}
-        exists = conn.execute(_PLAN_EXISTS, key).first()
+        exists = None if new else conn.execute(_PLAN_EXISTS, key).first()
         if exists is not None:
             if exists.hash == plan.hash and exists.verdict == verdict:
                 return False

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 from agent.models import ApprovalRequest
 from agent.store import _tables as t
 
-__all__ = ["compact_request", "hydrate_arguments", "hydrate_requests"]
+__all__ = ["compact_request", "hydrate_arguments", "hydrate_requests", "is_compact"]
 
 _CHUNK = 500
 
@@ -35,7 +35,8 @@ def compact_request(request: ApprovalRequest) -> dict[str, Any]:
     return {"steps": [s.id for s in request.steps], "approvers": list(request.approvers)}
 
 
-def _compact(request: Any) -> bool:
+def is_compact(request: Any) -> bool:
+    """Whether a stored request is the compact form (step ids, not copies of steps)."""
     steps = request.get("steps") if isinstance(request, dict) else None
     return bool(steps) and all(isinstance(s, str) for s in steps)
 
@@ -76,13 +77,13 @@ def hydrate_requests(conn: Connection, rows: Iterable[dict[str, Any]]) -> list[d
     expanded to the full request (as :meth:`ApprovalRequest.model_dump` gives it), in
     place. The rest of the plan (``other_steps``) is every step of another function."""
     rows = list(rows)
-    wanted = {(r["decision_id"], r["plan_version"]) for r in rows if _compact(r.get("request"))}
+    wanted = {(r["decision_id"], r["plan_version"]) for r in rows if is_compact(r.get("request"))}
     if not wanted:
         return rows
     steps = _plan_steps(conn, wanted)
     for row in rows:
         request = row.get("request")
-        if not _compact(request):
+        if not is_compact(request):
             continue
         plan = steps.get((row["decision_id"], row["plan_version"]), {})
         row["request"] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from agent.models import ApprovalRequest, ApprovalStatus, DecisionStatus, ExecutionStatus
@@ -19,10 +20,15 @@ __all__ = ["ApprovalRow", "DecisionRow", "ExecutionRow", "HoldRow", "from_mappin
 R = TypeVar("R")
 
 
+@cache
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def from_mapping(cls: type[R], row: Mapping[str, Any], **extra: Any) -> R:
     """``cls`` from a database row's mapping (columns the row type does not name are
     ignored; ``extra`` overrides)."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    names = _names(cls)
     values = {k: v for k, v in row.items() if k in names}
     values.update(extra)
     return cls(**values)

@@ -80,8 +80,10 @@ def entry_hash(prev_hash: str, seq: int, at: datetime, event: Event) -> str:
     return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
 
 
-def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[LedgerEntry]:
-    """Append ``events`` in order within ``conn``'s transaction."""
+def append(conn: Connection, events: Iterable[Event], *, at: datetime, entries: bool = True
+           ) -> list[LedgerEntry]:
+    """Append ``events`` in order within ``conn``'s transaction; the new entries, unless
+    the caller has no use for them (``entries=False``: an empty list)."""
     events = list(events)
     if not events:
         return []
@@ -93,19 +95,19 @@ def append(conn: Connection, events: Iterable[Event], *, at: datetime) -> list[L
     at = max(at, datetime.now(UTC))
     seq, prev = head.seq, head.hash
     rows = []
-    entries = []
     for event in events:
         seq += 1
         digest = entry_hash(prev, seq, at, event)
         rows.append({"seq": seq, "at": at, "actor": event.actor, "event": event.event,
                      "decision_id": event.decision_id, "plan_hash": event.plan_hash,
                      "body": event.body, "prev_hash": prev, "hash": digest})
-        entries.append(LedgerEntry(seq=seq, at=at, prev_hash=prev, hash=digest,
-                                   **event.model_dump()))
         prev = digest
     conn.execute(_INSERT, rows)
     conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": prev})
-    return entries
+    if not entries:
+        return []
+    return [LedgerEntry(seq=r["seq"], at=at, prev_hash=r["prev_hash"], hash=r["hash"],
+                        **event.model_dump()) for r, event in zip(rows, events, strict=True)]
 
 
 def lock_head(conn: Connection) -> int:

@@ -30,10 +30,14 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     # replay, which keeps the routing it stored.
     routing = ctx.approvals.route(plan, stored=not ctx.fresh)
     status = DecisionStatus.AWAITING_APPROVAL if routing.ask else DecisionStatus.EXECUTING
+    # That leg has stored nothing of the decision: no routing, and no plan unless the
+    # planner persisted its draft (the plan node does for a non-deterministic one).
+    new = ctx.fresh
     with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
-        ctx.store.plans.save(tx, plan, verdict="accepted", record=state.get("planning"))
-        ctx.store.approvals.auto_approve(tx, routing.auto_requests, plan.hash)
-        ctx.store.approvals.request(tx, routing.ask)
+        ctx.store.plans.save(tx, plan, verdict="accepted", record=state.get("planning"),
+                             new=new and ctx.planner.deterministic)
+        ctx.store.approvals.auto_approve(tx, routing.auto_requests, plan.hash, new=new)
+        ctx.store.approvals.request(tx, routing.ask, new=new)
         ctx.store.decisions.set_status(tx, status, plan_hash=plan.hash,
                                        body={"waiting_on": routing.waiting_on})
     crash_point("after_route")
