@@ -80,6 +80,13 @@ class _Next:
     parent: dict[str, str] | None = None
 
 
+def _waits_on_people(out: dict[str, Any]) -> bool:
+    """The leg stopped at approval interrupts only (none of them a hold's)."""
+    interrupts = out.get("__interrupt__") or ()
+    return bool(interrupts) and all(
+        isinstance(i.value, dict) and "approval_id" in i.value for i in interrupts)
+
+
 class _Heartbeat:
     """Renews the leases of the decisions a leg of this engine is running, every third
     of the lease, under the fence each was taken with: a leg that outlasts the lease (a
@@ -212,9 +219,10 @@ class DecisionEngine:
                     with self._store.decision_tx(decision_id, fence=fence,
                                                  actor=self.owner) as tx:
                         self._store.approvals.mark_applied(tx, step.applied)
-                if fresh and out.get("__interrupt__"):
-                    # A new decision waits on people: nobody has seen its requests yet,
-                    # so no answer can be waiting (one recorded from now on wakes the
+                if _waits_on_people(out) and (
+                        fresh or not self._store.approvals.has_unapplied(decision_id)):
+                    # Nothing to feed it: a new decision's requests nobody has seen yet,
+                    # or no answer recorded meanwhile (one recorded from now on wakes the
                     # answers lane, which finds it once the lease is given back).
                     break
         except LeaseLost:
