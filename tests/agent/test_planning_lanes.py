@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,21 @@ def _ingest(rt: Runtime, n: int, *, skip: int = 0, prefix: str = "p") -> list[st
     return [p.id for p in predictions]
 
 
+@contextmanager
+def running(rt: Runtime, *, poll_seconds: float) -> Iterator[Worker]:
+    """A worker's continuous loop in a thread (as ``decisionops run``), stopped on exit.
+    A long ``poll_seconds`` means only a wake-up explains a quick reaction."""
+    worker = Worker(rt, poll_seconds=poll_seconds)
+    loop = threading.Thread(target=worker.run, daemon=True)
+    loop.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        loop.join(timeout=30)
+    assert not loop.is_alive()
+
+
 def _approver(rt: Runtime, function: str) -> str:
     return rt.policies.functions[function].approvers[0]
 
@@ -134,22 +150,18 @@ def test_answers_are_applied_while_models_think(
         assert requests
         responder.gate.clear()  # from now on the model thinks until the test says
         _ingest(rt, 5, skip=1, prefix="backlog")
-        worker = Worker(rt, poll_seconds=30)  # only a wake-up can explain a quick answer
-        loop = threading.Thread(target=worker.run, daemon=True)
-        loop.start()
         try:
-            assert wait_for(lambda: responder.in_flight == 5, 20), responder.in_flight
-            for request in requests:
-                answer(rt, request.id, Approve(), approver_name=_approver(rt, request.function),
-                       apply=False)
-            assert wait_for(lambda: rt.store.decisions.get(first.id).status.value
-                            == "completed", 20), rt.store.decisions.get(first.id).status
-            assert responder.in_flight == 5  # the backlog is still being planned
+            with running(rt, poll_seconds=30):
+                assert wait_for(lambda: responder.in_flight == 5, 20), responder.in_flight
+                for request in requests:
+                    answer(rt, request.id, Approve(),
+                           approver_name=_approver(rt, request.function), apply=False)
+                assert wait_for(lambda: rt.store.decisions.get(first.id).status.value
+                                == "completed", 20), rt.store.decisions.get(first.id).status
+                assert responder.in_flight == 5  # the backlog is still being planned
+                responder.gate.set()
         finally:
             responder.gate.set()
-            worker.stop()
-            loop.join(timeout=30)
-        assert not loop.is_alive()
         backlog = [d for d in rt.store.decisions.list() if d.id != first.id]
         assert {d.status.value for d in backlog} == {"awaiting_approval"}
 
@@ -195,10 +207,7 @@ def test_an_answer_recorded_by_another_process_wakes_the_worker(
         with Worker(rt) as worker:
             worker.tick()
         (decision,) = rt.store.decisions.list()
-        worker = Worker(rt, poll_seconds=60)  # a poll cannot explain a quick answer
-        loop = threading.Thread(target=worker.run, daemon=True)
-        loop.start()
-        try:
+        with running(rt, poll_seconds=60) as worker:
             # the loop has gone idle: it waits for its poll or a wake-up
             assert wait_for(lambda: worker._listener is not None, 10)
             for request in api.store.approvals.list(decision_id=decision.id, status="pending"):
@@ -206,9 +215,6 @@ def test_an_answer_recorded_by_another_process_wakes_the_worker(
                                      by=approver(api, _approver(api, request.function)))
             assert wait_for(lambda: rt.store.decisions.get(decision.id).status.value
                             == "completed", 20)
-        finally:
-            worker.stop()
-            loop.join(timeout=30)
 
 
 @pytest.mark.postgres
@@ -323,18 +329,12 @@ def test_a_decision_left_by_a_worker_is_planned_again_in_the_pool(
 def test_predictions_stored_by_another_process_wake_the_worker(
         tmp_path: Path, pg_url: str) -> None:
     settings = Settings(home=tmp_path / "home", database_url=pg_url)
-    with Runtime(settings, actor="worker") as rt, Runtime(settings, actor="api") as api:
-        worker = Worker(rt, poll_seconds=60)  # a poll cannot explain a quick start
-        loop = threading.Thread(target=worker.run, daemon=True)
-        loop.start()
-        try:
-            assert wait_for(lambda: worker._listener is not None, 10)
-            threading.Event().wait(0.5)  # the loop has gone idle
-            _ingest(api, 1)
-            assert wait_for(lambda: len(rt.store.decisions.list()) == 1, 20)
-        finally:
-            worker.stop()
-            loop.join(timeout=30)
+    with Runtime(settings, actor="worker") as rt, Runtime(settings, actor="api") as api, \
+            running(rt, poll_seconds=60) as worker:
+        assert wait_for(lambda: worker._listener is not None, 10)
+        threading.Event().wait(0.5)  # the loop has gone idle
+        _ingest(api, 1)
+        assert wait_for(lambda: len(rt.store.decisions.list()) == 1, 20)
 
 
 def test_a_decision_in_hand_is_not_taken_up_by_a_second_thread(
@@ -381,14 +381,8 @@ def test_a_released_hold_resumes_its_decisions_at_once(tmp_path: Path) -> None:
         for request in rt.store.approvals.list(decision_id=decision.id, status="pending"):
             answer(rt, request.id, Approve(), approver_name=_approver(rt, request.function))
         assert rt.store.decisions.get(decision.id).status.value == "held"
-        worker = Worker(rt, poll_seconds=60)  # a poll cannot explain a quick resume
-        loop = threading.Thread(target=worker.run, daemon=True)
-        loop.start()
-        try:
+        with running(rt, poll_seconds=60):
             threading.Event().wait(0.3)  # the loop has gone idle
             rt.approvals.release("finance", actor="ops")
             assert wait_for(lambda: rt.store.decisions.get(decision.id).status.value
                             == "completed", 20)
-        finally:
-            worker.stop()
-            loop.join(timeout=30)
