@@ -151,6 +151,11 @@ def web_router() -> APIRouter:
         return page(request, "inbox.html", {"who": who, "rows": rows})
 
     @router.get("/inbox/{approval_id}")
+    def old_approval_link(approval_id: str) -> Response:
+        """Links sent before requests had their own path keep working."""
+        return RedirectResponse(f"/inbox/requests/{quote(approval_id, safe='')}", status_code=308)
+
+    @router.get("/inbox/requests/{approval_id}")
     def approval_page(request: Request, approval_id: str) -> Response:
         state = get_state(request)
         who = _session(request, state)
@@ -168,6 +173,7 @@ def web_router() -> APIRouter:
                               and can_answer(state.runtime, who, view["approval"]["function"]))
         return page(request, "approval.html", {"who": who, "v": view, "error": error}, status)
 
+    @router.post("/inbox/requests/{approval_id}")
     @router.post("/inbox/{approval_id}")
     async def answer(request: Request, approval_id: str) -> Response:
         state = get_state(request)
