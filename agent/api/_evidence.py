@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from agent.api._auth import Principal
+from agent.approvals import not_for_bulk
 from agent.errors import DecisionOpsError, NotFoundError
-from agent.models import Plan
+from agent.models import Plan, Step
 from agent.runtime import Runtime
 from agent.store import DecisionRow
 
@@ -155,6 +156,8 @@ def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: in
     rows = rt.store.approvals.inbox(functions, limit=limit)
     for row in rows:
         request = row.pop("request") or {}
-        row["steps"] = [{"id": s["id"], "tool": s["tool"], "arguments": s["arguments"]}
-                        for s in request.get("steps", [])]
+        steps = [Step.model_validate(s) for s in request.get("steps", [])]
+        row["steps"] = [{"id": s.id, "tool": s.tool, "arguments": s.arguments,
+                         "risk": s.risk.value} for s in steps]
+        row["not_for_bulk"] = not_for_bulk(steps)  # None: it may be approved in bulk
     return rows

@@ -12,6 +12,7 @@ they turn their input into an ``Answer`` and an ``Approver`` and call
 ``ApprovalService.answer``. The ops chat has no way to answer.
 """
 
+from agent.approvals._bulk import BULK_MAX_RISK, BulkItem, BulkOutcome, not_for_bulk
 from agent.approvals._edits import check_edit, locked_arguments
 from agent.approvals._identity import Approver, Channel, policy_identity
 from agent.approvals._resolution import Resolution, grant_hashes, resolve
@@ -25,9 +26,12 @@ from agent.approvals._service import (
 )
 
 __all__ = [
+    "BULK_MAX_RISK",
     "AnswerResult",
     "ApprovalService",
     "Approver",
+    "BulkItem",
+    "BulkOutcome",
     "Channel",
     "EditPreview",
     "Resolution",
@@ -36,6 +40,7 @@ __all__ = [
     "check_edit",
     "grant_hashes",
     "locked_arguments",
+    "not_for_bulk",
     "parse_answer",
     "policy_identity",
     "resolve",

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import Live, churn_record
+from tests.api.conftest import Live, add_users, churn_record, live_server, make_app
 from tests.api.test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (skip without it)
+from tests.api.test_inbox_answers import late_payment, people_answer_sales
 
 VIEWPORTS = {"phone": (390, 844), "wide": (1440, 900)}
 
@@ -86,6 +88,15 @@ LAYOUT = """
 
 
 @pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    """Sales answers every request itself, so low-risk requests (bulk approve) show."""
+    app = make_app(tmp_path / "home", worker_interval_seconds=0.05,
+                   functions=people_answer_sales)
+    with live_server(app) as url:
+        yield Live(url, app, add_users(app))
+
+
+@pytest.fixture
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -128,17 +139,19 @@ def test_inbox_and_request_fit_without_horizontal_scroll_or_split_words(
                             contract_reference="MSA-2026/ACME-INTERNATIONAL-HOLDINGS-0042")
                for n, (account, value) in enumerate([("ACC-10004", 40_000),
                                                       ("ACC-10001", 25_000)])]
+    records.append(late_payment("layout-lp", "ACC-10002"))
     with httpx.Client(base_url=live.url) as client:
         assert client.post("/v1/predictions", json={"predictions": records},
                            headers=live.auth("feeder")).status_code == 200
     decisions = live.rt.decision_ids([r["id"] for r in records])
-    finance = [live.pending(d, 2)["finance"] for d in decisions]
+    sales = [live.pending(d, 2 if n < 2 else 1)["sales"] for n, d in enumerate(decisions)]
 
     size = f"{viewport[0]}x{viewport[1]}"
-    page = login(browser, live, "dana", "/inbox", viewport)
-    assert page.locator("[data-approval]").count() == 2
+    page = login(browser, live, "raj", "/inbox", viewport)
+    assert page.locator("[data-approval]").count() == 3
+    assert page.locator("input.select").count() == 1  # the low-risk one: bulk approve
     assert_fits(page, f"inbox list {size}")
 
-    page.goto(f"{live.url}/inbox/requests/{finance[0]['id']}")
+    page.goto(f"{live.url}/inbox/requests/{sales[0]['id']}")
     page.wait_for_selector("#approve-form")
     assert_fits(page, f"request page {size}")
