@@ -39,7 +39,7 @@ def test_approvals_table_fits_100_columns_with_whole_ids(shared: Cli) -> None:
         assert row["entity_id"] in line
     finance = next(line for line in lines if rows[[r["function"] for r in rows].index(
         "finance")]["id"] in line)
-    assert "200 EUR" in finance and "36,400" in finance  # the credit; 0.91 × 40,000
+    assert "200 EUR" in finance and "36,400" in finance  # the credit; 0.91 x 40,000
     assert "…" in out  # the free text is cut, not wrapped
 
 
