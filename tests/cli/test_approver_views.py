@@ -52,3 +52,44 @@ def test_approvals_json_keeps_its_fields_and_adds_the_table_columns(shared: Cli)
     assert finance["amount"] == 200 and finance["currency"] == "EUR"
     assert finance["expected_value"] == pytest.approx(36_400)
     assert finance["age_seconds"] >= 0
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
+    """A decision whose finance credit was edited from 200 down to 150, then executed."""
+    cli = Cli(tmp_path_factory.mktemp("side-by-side"))
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + ROW.format(id="p-1", account="ACC-10004", value=40000))
+    cli.approvers("dana@finance", "raj@sales")
+    cli("ingest", str(path))
+    cli("run", "--once")
+    pending = {a["function"]: a for a in cli.json("approvals", "list")}
+    cli("approvals", "edit", pending["finance"]["id"], "--as", "dana@finance", "--set",
+        "step.goodwill_credit.amount=150")
+    cli("approvals", "approve", pending["sales"]["id"], "--as", "raj@sales")
+    return cli, pending["finance"]["decision_id"]
+
+
+def test_decisions_show_puts_proposed_approved_and_executed_side_by_side(
+        executed: tuple[Cli, str]) -> None:
+    cli, decision_id = executed
+    shown = cli.json("decisions", "show", decision_id)
+    assert shown["decision"]["status"] == "completed"
+    steps = {s["step_id"]: s for s in shown["arguments"]}
+    credit = steps["goodwill_credit"]
+    assert (credit["proposed"]["amount"], credit["approved"]["amount"],
+            credit["executed"]["amount"]) == (200, 150, 150)
+    assert credit["approval"] == "edited" and credit["execution"] == "succeeded"
+    assert credit["edited"] == ["amount"]
+    offer = steps["retention_offer"]
+    assert offer["proposed"] == offer["approved"] == offer["executed"]
+    assert offer["approval"] == "approved" and offer["edited"] == []
+    assert steps["proactive_case"]["approval"] == "auto_approved"
+    for key in ("plan", "steps", "approvals", "executions", "ledger"):  # as before
+        assert key in shown
+
+    text = cli("decisions", "show", decision_id, env={"COLUMNS": "120"}).stdout
+    row = next(line for line in text.splitlines()
+               if "amount" in line and "200" in line and "150" in line)
+    assert row.index("200") < row.index("150")  # proposed, then approved and executed
+    assert row.count("150") == 2 and "edited" in row
