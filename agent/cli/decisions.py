@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from agent.cli._common import console, fail, print_json, print_table, runtime
 from agent.models import DecisionStatus
+
+if TYPE_CHECKING:
+    from agent.store import ApprovalRow, ExecutionRow
 
 __all__ = ["app"]
 
@@ -43,11 +46,68 @@ def list_(
                 empty="no decisions yet: decisionops run --once")
 
 
+def _side_by_side(plan: Any, approvals: list[ApprovalRow], executions: list[ExecutionRow]
+                  ) -> list[dict[str, Any]]:
+    """Per step of the current plan: the arguments proposed, approved (what the answer
+    granted, read as the executor reads it: ``resolve``) and executed (the execution
+    ledger), with the answer's and the execution's status."""
+    from agent.approvals import resolve
+
+    granted: dict[str, tuple[str, dict[str, Any] | None]] = {}
+    for row in approvals:
+        if row.plan_version != plan.version:
+            continue
+        unresolved = row.status.value in ("pending", "superseded")
+        grant = None if unresolved else resolve(row).approved or {}
+        for step in row.request.steps:
+            granted[step.id] = (row.status.value,
+                                None if grant is None else grant.get(step.id))
+    ran = {e.step_id: e for e in executions
+           if e.plan_version == plan.version and e.purpose == "execution"}
+    out = []
+    for step in plan.steps:
+        status, approved = granted.get(step.id, ("not asked yet", None))
+        execution = ran.get(step.id)
+        out.append({
+            "step_id": step.id, "function": step.function, "tool": step.tool,
+            "proposed": step.arguments, "approval": status, "approved": approved,
+            "edited": sorted(k for k in set(step.arguments) | set(approved or {})
+                             if approved is not None
+                             and step.arguments.get(k) != approved.get(k)),
+            "execution": execution.status.value if execution else None,
+            "executed": execution.arguments if execution else None})
+    return out
+
+
+def _print_side_by_side(steps: list[dict[str, Any]]) -> None:
+    def show(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    rows = []
+    for s in steps:
+        names = list(s["proposed"]) + [k for k in (s["approved"] or {}) if k not in s["proposed"]]
+        for n, name in enumerate(names):
+            approved = "-" if s["approved"] is None else show(s["approved"].get(name))
+            if name in s["edited"]:
+                approved += " (edited)"
+            executed = "-" if s["executed"] is None else show(s["executed"].get(name))
+            if s["executed"] is not None and s["approved"] is not None and (
+                    s["executed"].get(name) != s["approved"].get(name)):
+                executed += " (NOT as approved)"
+            label = f"{s['step_id']} ({s['approval']}, {s['execution'] or 'not run'})"
+            rows.append([label if n == 0 else "", name, show(s["proposed"].get(name)),
+                         approved, executed])
+    print_table("arguments: proposed, approved, executed", ["step", "argument", "proposed",
+                                                             "approved", "executed"], rows,
+                empty="no plan yet")
+
+
 @app.command("show")
 def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
          as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """Everything about one decision: prediction, triage, plan DAG, approvals,
-    executions and its ledger entries.
+    """Everything about one decision: prediction, triage, plan DAG, each step's
+    arguments as proposed, as approved (edits included) and as executed, side by side,
+    approvals, executions and its ledger entries.
 
     Example: decisionops decisions show dec_5a1c…
     """
@@ -57,15 +117,19 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         prediction = rt.store.predictions.row(row.prediction_id) or {}
         plan = rt.store.plans.get(decision_id) if row.plan_version else None
         steps = rt.store.plans.steps(decision_id, row.plan_version) if plan else []
-        approvals = [a.to_dict() for a in rt.store.approvals.list(decision_id=decision_id)]
-        executions = [e.to_dict() for e in rt.store.executions.list(decision_id)]
+        approval_rows = rt.store.approvals.list(decision_id=decision_id)
+        execution_rows = rt.store.executions.list(decision_id)
+        approvals = [a.to_dict() for a in approval_rows]
+        executions = [e.to_dict() for e in execution_rows]
+        arguments = _side_by_side(plan, approval_rows, execution_rows) if plan else []
         entries = rt.store.ledger.entries(decision_id)
         locked = {s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps} if plan else {}
         held = rt.approvals.held(row, plan.functions() if plan else ())
     if as_json:
         print_json({"decision": decision, "prediction": prediction, "held": held,
                     "plan": plan.model_dump(mode="json") if plan else None, "locked": locked,
-                    "steps": steps, "approvals": approvals, "executions": executions,
+                    "steps": steps, "arguments": arguments, "approvals": approvals,
+                    "executions": executions,
                     "ledger": [e.model_dump(mode="json") for e in entries]})
         return
     console.print(f"[bold]{decision_id}[/] · {decision['status']} · {decision['kind']} "
@@ -89,10 +153,11 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                 st, detail = status.get(step_id, ("?", None))
                 after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
                 console.print(f"  {wave_no}. [cyan]{step.function}:{step.id}[/] {step.tool}"
-                              f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else ""))
-                console.print(f"       {json.dumps(step.arguments, ensure_ascii=False)}"
-                              + (f"  locked: {', '.join(locked[step.id])}"
+                              f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else "")
+                              + (f"; locked: {', '.join(locked[step.id])}"
                                  if locked.get(step.id) else ""), highlight=False)
+    if plan:
+        _print_side_by_side(arguments)
     print_table("approvals", ["id", "function", "plan", "status", "by", "answer"],
                 [[a["id"], a["function"], f"v{a['plan_version']}", a["status"], a["approver"],
                   json.dumps(a["answer"]) if a["answer"] else ""] for a in approvals],
