@@ -1,6 +1,6 @@
 """The inbox fits a phone and a wide screen (real headless Chromium): at 390x844 and
-1440x900 the inbox list and a request page scroll only vertically, and no word is split
-across lines.
+1440x900 the inbox list, a request page and a decision page scroll only vertically, and
+no word is split across lines.
 
 "No mid-word break" is measured, not assumed: every word of every visible text node is
 laid out with a DOM ``Range``; a word whose boxes sit on more than one line was split.
@@ -155,3 +155,7 @@ def test_inbox_and_request_fit_without_horizontal_scroll_or_split_words(
     page.goto(f"{live.url}/inbox/requests/{sales[0]['id']}")
     page.wait_for_selector("#approve-form")
     assert_fits(page, f"request page {size}")
+
+    page.goto(f"{live.url}/decisions/{decisions[0]}")
+    page.wait_for_selector("#decision-status")
+    assert_fits(page, f"decision page {size}")
