@@ -15,6 +15,10 @@ from agent.sources import FieldMapping
 __all__ = [
     "AnswerOut",
     "ApproveIn",
+    "BulkApproveIn",
+    "BulkApproveOut",
+    "BulkItemIn",
+    "BulkResultOut",
     "ChatIn",
     "ChatOut",
     "EditIn",
@@ -81,6 +85,32 @@ class IngestOut(BaseModel):
 class ApproveIn(_In):
     plan_hash: PlanHash
     comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class BulkItemIn(_In):
+    approval_id: Annotated[str, Field(min_length=1, max_length=100)]
+    plan_hash: PlanHash
+
+
+class BulkApproveIn(_In):
+    approvals: list[BulkItemIn] = Field(min_length=1, max_length=100)
+    """The requests to approve, each with the plan hash the approver saw; each is answered
+    on its own (low-risk requests only)."""
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class BulkResultOut(BaseModel):
+    approval_id: str
+    status: Literal["approved", "edited", "proposed", "refused"]
+    reason: str | None = None
+    """The refusal code (``not_low_risk``, ``stale_plan``, ``replay``…)."""
+    message: str | None = None
+    decision_id: str | None = None
+
+
+class BulkApproveOut(BaseModel):
+    results: list[BulkResultOut]
+    """One per distinct request, in the order sent."""
 
 
 class EditIn(_In):

@@ -138,3 +138,20 @@ def test_a_request_has_a_stable_link_that_survives_the_login(svc: Service) -> No
     assert 'id="approve-next"' in svc.client.get(link).text
     old = svc.client.get(f"/inbox/{request['id']}", follow_redirects=False)
     assert old.status_code == 308 and old.headers["location"] == link
+
+
+def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -> None:
+    low = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    medium = svc.pending(svc.decide(churn_record("churn-1", account="ACC-10005")))["sales"]
+    body = {"approvals": [{"approval_id": a["id"], "plan_hash": a["plan_hash"]}
+                          for a in (low, medium)], "comment": "batch"}
+    assert svc.post("/v1/approvals/bulk-approve", "olga", body).status_code == 403
+    empty = svc.post("/v1/approvals/bulk-approve", "raj", {"approvals": []})
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "approvals"
+    assert statuses(svc, low, medium) == ["pending", "pending"]
+    reply = svc.post("/v1/approvals/bulk-approve", "raj", body)
+    assert reply.status_code == 200, reply.text
+    results = {r["approval_id"]: (r["status"], r["reason"]) for r in reply.json()["results"]}
+    assert results == {low["id"]: ("approved", None), medium["id"]: ("refused", "not_low_risk")}
+    assert statuses(svc, low, medium) == ["approved", "pending"]
+    assert [e["channel"] for e in svc.refusals(medium["decision_id"])] == ["api"]
