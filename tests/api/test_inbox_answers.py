@@ -155,3 +155,12 @@ def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -
     assert results == {low["id"]: ("approved", None), medium["id"]: ("refused", "not_low_risk")}
     assert statuses(svc, low, medium) == ["approved", "pending"]
     assert [e["channel"] for e in svc.refusals(medium["decision_id"])] == ["api"]
+
+
+def test_a_bulk_selection_without_the_plan_it_was_shown_is_refused(svc: Service) -> None:
+    request = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    login(svc, "raj")
+    reply = svc.client.post("/inbox/bulk-approve", data={
+        "csrf_token": csrf_of(svc.client.get("/inbox").text), "approval": request["id"]})
+    assert "refused (stale_plan)" in reply.text
+    assert statuses(svc, request) == ["pending"]
