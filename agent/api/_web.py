@@ -172,7 +172,8 @@ def web_router() -> APIRouter:
             return await run_in_threadpool(partial(
                 inbox_view, request, state, who, error="The form expired; reload the page.",
                 status=403))
-        items = [BulkItem(str(a), str(form.get(f"plan_hash.{a}") or "") or None)
+        # A missing hash binds to no plan and is refused as stale, as on the single form.
+        items = [BulkItem(str(a), str(form.get(f"plan_hash.{a}") or ""))
                  for a in form.getlist("approval")]
         rt = state.runtime
         try:
