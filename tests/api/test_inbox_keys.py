@@ -14,6 +14,7 @@ import pytest
 from tests.api.conftest import Live, add_users, churn_record, live_server, make_app
 from tests.api.test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (skip without it)
 from tests.api.test_inbox_answers import late_payment, people_answer_sales
+from tests.api.test_inbox_layout import assert_fits
 
 
 @pytest.fixture
@@ -79,6 +80,7 @@ def test_approver_works_the_inbox_from_the_keyboard(live: Live, browser: Any) ->
     page.wait_for_selector("#bulk-results")
     results = page.locator("#bulk-results").inner_text()
     assert f"{len(selected)} approved, 0 refused" in results
+    assert_fits(page, "bulk results 390x844")
     for approval_id in selected:
         assert live.rt.store.approvals.get(approval_id).approver == "raj@sales"
 
