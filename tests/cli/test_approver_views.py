@@ -41,6 +41,10 @@ def test_approvals_table_fits_100_columns_with_whole_ids(shared: Cli) -> None:
         "finance")]["id"] in line)
     assert "200 EUR" in finance and "36,400" in finance  # the credit; 0.91 x 40,000
     assert "…" in out  # the free text is cut, not wrapped
+    every = shared("approvals", "list", "--status", "all", env={"COLUMNS": "100"}).stdout
+    assert max(len(line) for line in every.splitlines()) <= 100, every
+    assert "status: why asked" in every and "auto_approved: " in every
+    assert all(row["id"] in every for row in shared.json("approvals", "list", "--status", "all"))
 
 
 def test_approvals_json_keeps_its_fields_and_adds_the_table_columns(shared: Cli) -> None:
