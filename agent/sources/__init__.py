@@ -2,7 +2,8 @@
 
 Batch files (CSV, JSON Lines, Parquet), already-parsed JSON records (a webhook body) and
 raw model-server bodies (MLflow ``/invocations``, Open Inference Protocol / KServe V2
-``infer``) each become a ``SourceBatch``: the good predictions, one ``RowError`` per
+``infer``; or, as users have them, a response of scores joined by row order to the
+scored input table or request: ``iter_scored``) each become a ``SourceBatch``: the good predictions, one ``RowError`` per
 problem in a skipped row, and the rows read. The ``iter_*`` readers stream them as
 chunks of ``batch_rows`` rows to store one after the other (bounded memory); the
 ``read_*``/``parse_*`` ones return the whole input as one batch. A ``FieldMapping`` says which column or
@@ -26,9 +27,15 @@ from agent.sources._files import (
 from agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
 from agent.sources._mapping import FieldMapping
 from agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
+from agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
 
 __all__ = [
     "INDEX_COLUMN",
+    "BodyKind",
+    "Positive",
+    "detect",
+    "iter_scored",
+    "parse_scored",
     "FieldMapping",
     "FileFormat",
     "RowError",
