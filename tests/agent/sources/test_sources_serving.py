@@ -19,11 +19,12 @@ IDS = ["c1", "c2", "c3"]
 ARR = [1200, 800, 50]
 FEATURES = [[0.1, 3], [0.5, 1], [0.9, 0]]
 
+ROWS = list(zip(IDS, ARR, FEATURES, strict=True))
 MLFLOW_SPLIT = {"dataframe_split": {"columns": ["customer_id", "arr", "tenure"],
-                                    "data": [[i, a, f[1]] for i, a, f in zip(IDS, ARR, FEATURES, strict=True)]}}
-MLFLOW_RECORDS = {"dataframe_records": [{"customer_id": i, "arr": a} for i, a in zip(IDS, ARR, strict=True)]}
+                                    "data": [[i, a, f[1]] for i, a, f in ROWS]}}
+MLFLOW_RECORDS = {"dataframe_records": [{"customer_id": i, "arr": a} for i, a, _ in ROWS]}
 MLFLOW_INPUTS = {"inputs": {"customer_id": IDS, "arr": ARR}}
-MLFLOW_INSTANCES = {"instances": [{"customer_id": i, "arr": a} for i, a in zip(IDS, ARR, strict=True)]}
+MLFLOW_INSTANCES = {"instances": [{"customer_id": i, "arr": a} for i, a, _ in ROWS]}
 V1_UNNAMED = {"instances": FEATURES}
 V2_REQUEST = {"inputs": [{"name": "input-0", "shape": [3, 2], "datatype": "FP32",
                           "data": [x for row in FEATURES for x in row]},
@@ -137,7 +138,8 @@ def test_a_bad_positive_class_is_one_error_not_one_per_row(churn):
 
 
 @pytest.mark.parametrize(("inputs", "entity_ids", "field", "message"), [
-    ({"dataframe_records": [{"customer_id": "c1"}]}, None, "inputs", "1 rows but the response has 3"),
+    ({"dataframe_records": [{"customer_id": "c1"}]}, None, "inputs",
+     "1 rows but the response has 3"),
     (None, ["a", "b"], "entity_ids", "2 ids but the response has 3"),
     (MLFLOW_RECORDS, None, "entity_column", "no column 'cust'"),
     (None, None, "inputs", "scores only"),
