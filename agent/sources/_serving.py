@@ -152,12 +152,8 @@ def _read_table(path: Path, limits: SourceLimits) -> list[dict[str, Any]]:
                                 field="inputs", location=location) from exc
     stripped = text.lstrip()
     if suffix in (".csv", ".tsv") or not stripped.startswith(("{", "[")):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        rows = [{(k or "").strip(): (_cell_scalar(v) if v.strip() else None)
-                 if isinstance(v, str) else v for k, v in r.items()} for r in reader]
-        for i, row in enumerate(rows):
-            row[INDEX_COLUMN] = i
-        return _bounded(rows, limits, location)
+        return _bounded(_csv_rows(text, "\t" if suffix == ".tsv" else ",", location),
+                        limits, location)
     try:
         whole = json.loads(text)
     except ValueError:
@@ -178,6 +174,29 @@ def _read_table(path: Path, limits: SourceLimits) -> list[dict[str, Any]]:
                                     location=location)
         rows.append({**record, INDEX_COLUMN: len(rows)})
     return _bounded(rows, limits, location)
+
+
+def _csv_rows(text: str, delimiter: str, location: str) -> list[dict[str, Any]]:
+    """CSV rows, numbers as numbers. A blank line inside the file is a row of empty
+    values (one-column files write an empty value so): skipping it would shift every
+    later row onto the wrong score. Blank lines at the end are not rows."""
+    cells = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    while cells and not any(c.strip() for c in cells[-1]):
+        cells.pop()
+    if not cells:
+        return []
+    header = [h.strip() for h in cells[0]]
+    rows = []
+    for i, values in enumerate(cells[1:]):
+        if values and len(values) != len(header):
+            raise InvalidInputError(f"line {i + 2} has {len(values)} cells; the header has "
+                                    f"{len(header)}", field="inputs", location=location)
+        row: dict[str, Any] = {name: None for name in header}
+        for name, value in zip(header, values, strict=False):
+            row[name] = _cell_scalar(value) if value.strip() else None
+        row[INDEX_COLUMN] = i
+        rows.append(row)
+    return rows
 
 
 def _parquet_rows(path: Path, location: str) -> list[dict[str, Any]]:
