@@ -301,7 +301,7 @@ def _v2_scores(resp: dict[str, Any], positive: Positive, output_name: str | None
         if column is None:
             raise InvalidInputError(f"is {shape}: {width} classes, and the positive class "
                                     f"{positive!r} is not an index of them (0 to {width - 1})",
-                                    field=f"{path}.shape", location="response")
+                                    field="positive_class", location=f"response {path}")
     scores: list[Given | Problem] = [
         Given(data[r * width + column], f"{path}.data[{r * width + column}]")
         for r in range(count)]
