@@ -174,3 +174,17 @@ def test_playbooks_list_shows_kinds_triggers_and_functions(cli: Cli, tmp_path: P
     out = cli("playbooks", "list", "--kind", "nope", code=2)
     assert "--kind: no playbook answers 'nope'" in " ".join(out.stderr.split())
     assert "Example: decisionops playbooks list" in cli("playbooks", "list", "--help").stdout
+
+
+def test_request_carrying_the_ids_still_works_with_either_format_name(cli: Cli, files):
+    request = cli.cwd / "with-ids.json"
+    request.write_text(json.dumps({"inputs": [
+        {"name": "entity_id", "shape": [N], "datatype": "BYTES",
+         "data": [f"ACC-{i}" for i in range(N)]},
+        {"name": "arr", "shape": [N, 1], "datatype": "FP64", "data": [100.0] * N}]}))
+    report = cli.json("ingest", str(files["v2"]), "--format", "kserve", "--request",
+                      str(request), "--value-column", "arr", *DEFAULTS)
+    assert (report["ingested"], report["needs"]["no_value_at_stake"]) == (N, 0)
+    again = cli.json("ingest", str(files["v2"]), "--format", "mlflow", "--inputs", str(request),
+                     *DEFAULTS)
+    assert again["already_stored"] == N  # the same response and ids: the same predictions
