@@ -3,8 +3,8 @@ signed webhooks, and outcomes.
 
 The MLflow and KServe routes take the same join fields: a response of scores with the
 ``inputs`` it scored (rows or the request body) and an ``entity_column``, or the
-``entity_ids`` in order (``agent.sources.iter_scored``); a request that carries the ids
-itself still works as before.
+``entity_ids`` in order, or a request that carries the ids itself; one join for both
+(``agent.sources.iter_scored``), the same as ``decisionops ingest --inputs``.
 
 A body with any bad row is refused whole (422 listing the rows and fields) and
 nothing is stored; re-delivered prediction ids are acknowledged as duplicates. The
@@ -39,8 +39,6 @@ from agent.sources import (
     FieldMapping,
     SourceBatch,
     SourceLimits,
-    parse_kserve_v2,
-    parse_mlflow,
     parse_scored,
     read_records,
 )
@@ -56,30 +54,20 @@ def _batch(fmt: str, body: Any, limits: SourceLimits) -> SourceBatch:
         return read_records(body.predictions, body.mapping, limits=limits, location="body")
     mapping = body.mapping
     if body.value_column is not None:
-        mapping = FieldMapping.model_validate({**mapping.model_dump(exclude_unset=True),
-                                               "value_at_stake": body.value_column})
-    joined = body.inputs is not None or body.entity_ids is not None or (
-        fmt == "kserve" and not isinstance(body.response.get("outputs"), list))
-    if fmt == "mlflow" and not joined:
-        if body.request is None:
-            raise InvalidInputError("give the scored inputs, the entity_ids, or the request "
-                                    "with entity_column", field="inputs")
-        return parse_mlflow(body.response, body.request, mapping=mapping,
-                            entity_column=body.entity_column or "entity_id",
-                            positive_index=body.positive_index, score_key=body.score_key,
-                            observed_at=body.observed_at, limits=limits)
-    if fmt == "kserve" and not joined and body.entity_column is None:
-        return parse_kserve_v2(body.response, body.request, mapping=mapping,
-                               entity_input=body.entity_input,
-                               output_name=body.output_name, positive_index=body.positive_index,
-                               observed_at=body.observed_at, limits=limits)
+        try:
+            mapping = FieldMapping.model_validate({**mapping.model_dump(exclude_unset=True),
+                                                   "value_at_stake": body.value_column})
+        except ValidationError as exc:
+            raise InvalidInputError(exc.errors(include_url=False)[0]["msg"],
+                                    field="value_column") from None
     positive = body.positive_class
     if positive is None and "positive_index" in body.model_fields_set:
         positive = body.positive_index
     if fmt == "mlflow" and positive is None and body.score_key is not None:
         positive = body.score_key
+    entity_column = body.entity_column or getattr(body, "entity_input", "entity_id")
     return parse_scored(body.response, body.inputs if body.inputs is not None else body.request,
-                        mapping=mapping, entity_column=body.entity_column or "entity_id",
+                        mapping=mapping, entity_column=entity_column,
                         entity_ids=body.entity_ids, positive=positive,
                         output_name=getattr(body, "output_name", None),
                         observed_at=body.observed_at, limits=limits)

@@ -27,7 +27,7 @@ from agent.errors import InvalidInputError
 from agent.sources._batch import Problem, SourceBatch, SourceLimits, clip, collect
 from agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
 from agent.sources._inputs import _is_tensor, read_inputs
-from agent.sources._kserve import _data, _pick_output, _shape
+from agent.sources._kserve import _NUMERIC, _data, _pick_output, _shape
 from agent.sources._mapping import FieldMapping
 from agent.sources._mlflow import INDEX_COLUMN, _predictions
 from agent.sources._rows import Given
@@ -131,6 +131,10 @@ def _v2_scores(resp: dict[str, Any], positive: Positive, output_name: str | None
         output_name = floats[0] if floats else None
     index, output = _pick_output(resp, output_name)
     path = f"outputs[{index}]"
+    if output.get("datatype") not in _NUMERIC:
+        raise InvalidInputError(f"is {clip(output.get('datatype'))}; a score needs a numeric "
+                                "datatype (FP32, FP64, INT64…)", field=f"{path}.datatype",
+                                location="response")
     shape = _shape(output.get("shape"), f"{path}.shape", "response")
     data = _data(output.get("data"), shape, f"{path}.data", "response")
     count, width = shape[0], shape[1] if len(shape) == 2 else 1

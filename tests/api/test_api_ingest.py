@@ -88,7 +88,8 @@ def test_mlflow_response_with_its_request(svc: Service) -> None:
     assert len(response.json()["new"]) == 2
     mismatch = svc.post("/v1/predictions/mlflow", "feeder",
                         body | {"response": {"predictions": [0.9]}})
-    assert mismatch.status_code == 422 and mismatch.json()["error"]["field"] == "predictions"
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["field"] == "inputs"
+    assert "2 rows but the response has 1 scores" in mismatch.json()["error"]["message"]
 
 
 def test_kserve_v2_response(svc: Service) -> None:
@@ -151,6 +152,7 @@ def test_join_errors_name_the_field_and_store_nothing(svc: Service, route) -> No
         (base | {"inputs": SCORED, "entity_column": "customer_id", "positive_class": 4},
          "positive_class"),
         (base | {"entity_ids": ["a"]}, "entity_ids"),
+        (base | {"entity_ids": ["a", "b"], "value_column": " "}, "value_column"),
         ({"response": RESPONSES[route], "inputs": SCORED, "entity_column": "customer_id"},
          "kind" if route == "kserve" else "model"),
     ]
