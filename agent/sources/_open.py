@@ -83,7 +83,7 @@ def _body_kind(path: Path, start: str, limits: SourceLimits) -> str | None:
     pretty-printed body is not JSON Lines anyway)."""
     first = start.split("\n", 1)[0]
     try:
-        return detect(json.loads(first)) if first.strip().startswith("{") else None
+        return detect(json.loads(first)) if first.strip().startswith(("{", "[")) else None
     except ValueError:
         pass
     if path.stat().st_size > limits.max_bytes:

@@ -47,8 +47,16 @@ _POSITIVE_NAMES = ("1", "true", "True", "yes", "positive", "1.0")
 _MAX_FEATURES = 100  # Prediction.features' bound
 
 
+def _number_or_row(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_number_or_row(v) and not isinstance(v, list) for v in value)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def detect(body: Any) -> BodyKind | None:
     """Which model-server body ``body`` (parsed JSON) is, by its shape; ``None``: none."""
+    if isinstance(body, list):  # the bare list older MLflow servers answer with
+        return "response" if body and all(_number_or_row(x) for x in body) else None
     if not isinstance(body, dict):
         return None
     outputs, inputs = body.get("outputs"), body.get("inputs")
@@ -69,8 +77,7 @@ def detect(body: Any) -> BodyKind | None:
 def response_scores(resp: Any, *, positive: Positive = None, output_name: str | None = None
                     ) -> tuple[list[Given | Problem], dict[str, Given], str | None]:
     """The score of each row of a response, the model name/version it states, its id."""
-    kind = detect(resp) if isinstance(resp, dict) else ("response" if isinstance(resp, list)
-                                                          else None)
+    kind = "response" if isinstance(resp, list) else detect(resp)
     if kind == "kserve_v2_response":
         return _v2_scores(resp, positive, output_name)
     if kind != "response":

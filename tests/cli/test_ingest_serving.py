@@ -60,8 +60,10 @@ def files(cli: Cli) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize("response", ["mlflow", "v2"])
+@pytest.mark.parametrize("response", ["mlflow", "v2", "bare"])
 def test_a_response_joins_the_scored_table_with_auto_detection(cli: Cli, files, response):
+    files["bare"] = cli.cwd / "bare.json"  # what older MLflow servers answer
+    files["bare"].write_text(json.dumps(json.loads(files["mlflow"].read_text())["predictions"]))
     report = cli.json("ingest", str(files[response]), "--inputs", str(files["customers"]),
                       "--entity-column", "customer_id", "--value-column", "arr", *DEFAULTS)
     assert (report["rows"], report["ingested"], report["rejected"]) == (N, N, 0)

@@ -172,7 +172,8 @@ def test_a_request_given_as_the_response_is_named(churn):
     (RESPONSES["mlflow-numbers"], "response"), (RESPONSES["v2-n2"], "kserve_v2_response"),
     (MLFLOW_SPLIT, "request"), (MLFLOW_RECORDS, "request"), (MLFLOW_INPUTS, "request"),
     (V1_UNNAMED, "request"), (V2_REQUEST, "kserve_v2_request"),
-    ({"id": "p1", "score": 0.3}, None), ([0.1], None),
+    ({"id": "p1", "score": 0.3}, None), ([0.1, [0.2, 0.8]], "response"),
+    ([{"id": "p1"}], None), ([], None), ([True], None),
 ])
 def test_detect_by_shape(body, kind):
     assert detect(body) == kind
