@@ -186,6 +186,10 @@ def iter_scored(response: Body, inputs: str | os.PathLike[str] | Body | None = N
     resp = load_body(response, what="response", limits=limits)
     scores, fallback, response_id = response_scores(resp, positive=positive,
                                                     output_name=output_name)
+    if len(scores) > limits.max_rows:  # refused before any chunk is stored
+        raise InvalidInputError(f"{len(scores)} rows, more than {limits.max_rows}; split the "
+                                "input or raise max_rows", location="response",
+                                max_rows=limits.max_rows)
     _same_problem_everywhere(scores)
     if isinstance(entity_ids, str):
         raise InvalidInputError("must be a list of ids, not one string", field="entity_ids")

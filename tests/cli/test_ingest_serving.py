@@ -104,6 +104,8 @@ def test_what_triage_lacks_is_said_in_the_text_summary(cli: Cli, files):
     (["--inputs", "{customers}", "--entity-column", "customer_id", "--value-column", "acv"],
      "--value-column: no column 'acv' in the inputs"),
     ([], "--inputs: the response carries scores only"),
+    (["--inputs", "{customers}", "--entity-column", "customer_id", "--max-rows", "150",
+      "--batch-rows", "50"], "200 rows, more than 150"),
 ])
 def test_whole_input_problems_are_said_once_and_store_nothing(cli: Cli, files, args, message):
     short = cli.cwd / "short.csv"
