@@ -190,7 +190,7 @@ def iter_scored(response: Body, inputs: str | os.PathLike[str] | Body | None = N
         raise InvalidInputError(f"{len(scores)} rows, more than {limits.max_rows}; split the "
                                 "input or raise max_rows", location="response",
                                 max_rows=limits.max_rows)
-    _same_problem_everywhere(scores)
+    _same_problem_everywhere(scores, "score" if positive is None else "positive_class")
     if isinstance(entity_ids, str):
         raise InvalidInputError("must be a list of ids, not one string", field="entity_ids")
     if inputs is None and entity_ids is None:
@@ -231,7 +231,7 @@ def iter_scored(response: Body, inputs: str | os.PathLike[str] | Body | None = N
                 body_digest=fingerprint(resp, rows, list(entity_ids or [])))
 
 
-def _same_problem_everywhere(scores: list[Given | Problem]) -> None:
+def _same_problem_everywhere(scores: list[Given | Problem], field: str) -> None:
     """Every score failing alike is an option's fault (a class that is not there), not
     the rows': said once, not once per row."""
     problems = {p.message.split(";")[0] for p in scores if isinstance(p, Problem)}
@@ -239,7 +239,7 @@ def _same_problem_everywhere(scores: list[Given | Problem]) -> None:
         first = scores[0]
         assert isinstance(first, Problem)
         raise InvalidInputError(f"every row's score failed: {first.source}: {first.message}",
-                                field="positive_class", location="response")
+                                field=field, location="response")
 
 
 def _joined_mapping(mapping: FieldMapping, rows: list[dict[str, Any]], entity_column: str,

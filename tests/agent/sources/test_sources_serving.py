@@ -188,3 +188,10 @@ def test_rescored_rows_get_new_ids_and_redelivery_the_same(churn):
     other = parse_scored({"predictions": [0.7, 0.1, 0.6]}, MLFLOW_RECORDS, mapping=churn,
                          entity_column="customer_id")
     assert other.predictions[0].id != first.predictions[0].id
+
+
+def test_items_without_a_score_are_one_error_naming_the_keys(churn):
+    response = {"predictions": [{"label": "stay"}, {"label": "leave"}]}
+    with pytest.raises(InvalidInputError, match="its keys: label") as caught:
+        parse_scored(response, entity_ids=["a", "b"], mapping=churn)
+    assert caught.value.field == "score"
