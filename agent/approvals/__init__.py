@@ -24,6 +24,7 @@ from agent.approvals._service import (
     approval_request,
     parse_answer,
 )
+from agent.approvals._trail import argument_trail
 
 __all__ = [
     "BULK_MAX_RISK",
@@ -37,6 +38,7 @@ __all__ = [
     "Resolution",
     "Routing",
     "approval_request",
+    "argument_trail",
     "check_edit",
     "grant_hashes",
     "locked_arguments",

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from agent.approvals import argument_trail
 from agent.cli._common import console, fail, print_json, print_table, runtime
 from agent.models import DecisionStatus
-
-if TYPE_CHECKING:
-    from agent.store import ApprovalRow, ExecutionRow
 
 __all__ = ["app"]
 
@@ -46,53 +44,18 @@ def list_(
                 empty="no decisions yet: decisionops run --once")
 
 
-def _side_by_side(plan: Any, approvals: list[ApprovalRow], executions: list[ExecutionRow]
-                  ) -> list[dict[str, Any]]:
-    """Per step of the current plan: the arguments proposed, approved (what the answer
-    granted, read as the executor reads it: ``resolve``) and executed (the execution
-    ledger), with the answer's and the execution's status."""
-    from agent.approvals import resolve
-
-    granted: dict[str, tuple[str, dict[str, Any] | None]] = {}
-    for row in approvals:
-        if row.plan_version != plan.version:
-            continue
-        unresolved = row.status.value in ("pending", "superseded")
-        grant = None if unresolved else resolve(row).approved or {}
-        for step in row.request.steps:
-            granted[step.id] = (row.status.value,
-                                None if grant is None else grant.get(step.id))
-    ran = {e.step_id: e for e in executions
-           if e.plan_version == plan.version and e.purpose == "execution"}
-    out = []
-    for step in plan.steps:
-        status, approved = granted.get(step.id, ("not asked yet", None))
-        execution = ran.get(step.id)
-        out.append({
-            "step_id": step.id, "function": step.function, "tool": step.tool,
-            "proposed": step.arguments, "approval": status, "approved": approved,
-            "edited": sorted(k for k in set(step.arguments) | set(approved or {})
-                             if approved is not None
-                             and step.arguments.get(k) != approved.get(k)),
-            "execution": execution.status.value if execution else None,
-            "executed": execution.arguments if execution else None})
-    return out
-
-
 def _print_side_by_side(steps: list[dict[str, Any]]) -> None:
     def show(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
     rows = []
     for s in steps:
-        names = list(s["proposed"]) + [k for k in (s["approved"] or {}) if k not in s["proposed"]]
-        for n, name in enumerate(names):
+        for n, name in enumerate(s["names"]):
             approved = "-" if s["approved"] is None else show(s["approved"].get(name))
             if name in s["edited"]:
                 approved += " (edited)"
             executed = "-" if s["executed"] is None else show(s["executed"].get(name))
-            if s["executed"] is not None and s["approved"] is not None and (
-                    s["executed"].get(name) != s["approved"].get(name)):
+            if name in s["not_as_approved"]:
                 executed += " (NOT as approved)"
             label = f"{s['step_id']} ({s['approval']}, {s['execution'] or 'not run'})"
             rows.append([label if n == 0 else "", name, show(s["proposed"].get(name)),
@@ -121,7 +84,7 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         execution_rows = rt.store.executions.list(decision_id)
         approvals = [a.to_dict() for a in approval_rows]
         executions = [e.to_dict() for e in execution_rows]
-        arguments = _side_by_side(plan, approval_rows, execution_rows) if plan else []
+        arguments = argument_trail(plan, approval_rows, execution_rows) if plan else []
         entries = rt.store.ledger.entries(decision_id)
         locked = {s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps} if plan else {}
         held = rt.approvals.held(row, plan.functions() if plan else ())

@@ -164,3 +164,23 @@ def test_a_bulk_selection_without_the_plan_it_was_shown_is_refused(svc: Service)
         "csrf_token": csrf_of(svc.client.get("/inbox").text), "approval": request["id"]})
     assert "refused (stale_plan)" in reply.text
     assert statuses(svc, request) == ["pending"]
+
+
+def test_the_decision_page_shows_each_argument_proposed_approved_and_executed(
+        svc: Service) -> None:
+    decision = svc.decide(churn_record("churn-trail", account="ACC-10004"))
+    pending = svc.pending(decision)
+    assert svc.answer("dana", pending["finance"], "edit",
+                      arguments={"goodwill_credit": {"amount": 150}}).status_code == 200
+    assert svc.answer("raj", pending["sales"]).status_code == 200
+    svc.work()
+    login(svc, "olga")
+    page = svc.client.get(f"/decisions/{decision}").text
+    table = page[page.index('id="arguments"'):]
+    table = table[:table.index("</table>")]
+    row = next(r for r in table.split("<tr>") if ">amount<" in r.replace("<wbr>", ""))
+    cells = re.findall(r'data-label="(\w+)">(.*?)</td>', row)
+    text = {label: re.sub(r"<[^>]+>", "", cell) for label, cell in cells}
+    assert text["Approved"].startswith("150") and "edited" in text["Approved"]
+    assert float(text["Executed"]) == 150 and "not as approved" not in text["Executed"]
+    assert text["Proposed"] != "150"
