@@ -18,11 +18,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agent.chat._answers import (
+    say_explain,
+    say_hold,
+    say_ledger,
+    say_metrics,
+    say_pending,
+    say_release,
+    say_triage,
+    say_why,
+)
 from agent.chat._tools import ChatTools
 from agent.errors import InvalidInputError
 
@@ -60,10 +69,6 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _lines(rows: list[str], empty: str) -> str:
-    return "\n".join(rows) if rows else empty
-
-
 def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
     """Answer ``text`` if it is a command: (reply, data). None when it is not one."""
     words = text.strip().split()
@@ -73,35 +78,16 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
     if verb in ("help", "?"):
         return HELP, None
     if verb == "pending" and len(rest) <= 1:
-        rows = tools.call("pending_approvals", {"function": rest[0] if rest else None})
-        return _lines([f"{r['approval_id']}  {r['function']:<12} {r['kind']} {r['entity_id']}  "
-                       f"due {r['deadline'] or '-'}  at stake {r['value_at_stake']}"
-                       for r in rows], "Nothing pending."), rows
+        function = rest[0] if rest else None
+        return say_pending(tools.call("pending_approvals", {"function": function}), function)
     if verb == "explain" and len(rest) == 1:
-        data = tools.call("explain_decision", {"decision_id": rest[0]})
-        body = [f"{data['decision_id']}: {data['status']} ({data['kind']} {data['entity_id']}, "
-                f"score {data['score']}, expected value {data['expected_value']})",
-                f"triage: {data['triage']}"]
-        body += [f"step {s}" for s in data["steps"]]
-        body += [f"approval {a}" for a in data["approvals"]]
-        body += [f"execution {e}" for e in data["executions"]]
-        return "\n".join(body), data
+        return say_explain(tools.call("explain_decision", {"decision_id": rest[0]}))
     if verb == "why" and len(rest) == 1:
-        data = tools.call("why_entity", {"entity_id": rest[0]})
-        body = [f"{p['prediction_id']} ({p['kind']}, score {p['score']}): {p['triage']}"
-                f"{' / ' + p['reason'] if p['reason'] else ''}"
-                f"{' - ' + p['detail'] if p['detail'] else ''}"
-                + (f" -> {p['decision']} {p['status']}" if p["decision"] else "")
-                for p in data["predictions"]]
-        body += [f"hold #{h['hold_id']} until {h['until']}: {h['reason']}" for h in data["holds"]]
-        return _lines(body, f"No predictions about {rest[0]}."), data
+        return say_why(tools.call("why_entity", {"entity_id": rest[0]}))
     if verb == "ledger" and len(rest) == 1:
-        rows = tools.call("search_ledger", {"query": rest[0], "limit": 20})
-        return _lines([f"#{r['seq']} {r['at']} {r['actor']} {r['event']} {r['decision_id'] or ''}"
-                       for r in rows], "No matching ledger entries."), rows
+        return say_ledger(tools.call("search_ledger", {"query": rest[0], "limit": 20}))
     if verb == "metrics" and not rest:
-        data = tools.call("metrics", {})
-        return json.dumps(data, indent=2, sort_keys=True, default=str), data
+        return say_metrics(tools.call("metrics", {}))
     if verb == "hold":
         match = _HOLD.match(text.strip())
         if not match:
@@ -109,16 +95,11 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
                                     "[because <reason>]",
                                     field="command")
         until = parse_when(match.group(2))
-        data = tools.call("hold", {"target": match.group(1), "until": until.isoformat(),
-                                   "reason": (match.group(3) or "").strip()})
-        return (f"Hold #{data['hold_id']} on {data['target_type']} {data['target']} until "
-                f"{data['until']}: no answer is applied and no step started for work it "
-                "covers until then (or a release)."), data
+        return say_hold(tools.call("hold", {"target": match.group(1),
+                                            "until": until.isoformat(),
+                                            "reason": (match.group(3) or "").strip()}))
     if verb == "release" and len(rest) == 1:
-        data = tools.call("release", {"target": rest[0]})
-        ids = ", ".join(f"#{i}" for i in data["released"])
-        return (f"Released {ids} on {rest[0]}." if ids else f"No active hold on {rest[0]}."), data
+        return say_release(tools.call("release", {"target": rest[0]}))
     if verb == "triage" and not rest:
-        data = tools.call("rerun_triage", {})
-        return f"Triaged {data['triaged']} prediction(s): {data['verdicts'] or 'none waiting'}.", data
+        return say_triage(tools.call("rerun_triage", {}))
     return None
