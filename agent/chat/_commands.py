@@ -13,7 +13,8 @@
     triage                                operators: triage waiting predictions now
 
 ``<when>`` is a date (``2026-12-01``), a time (``2026-12-01T09:00Z``) or relative
-(``+4h``, ``+2d``). Anything else is natural language, which needs an LLM.
+(``+4h``, ``+2d``). Anything else goes to the free-phrasing recogniser (``_intents``)
+without an LLM, or to the LLM.
 """
 
 from __future__ import annotations
@@ -35,11 +36,9 @@ from agent.chat._answers import (
 from agent.chat._tools import ChatTools
 from agent.errors import InvalidInputError
 
-__all__ = ["HELP", "NEEDS_LLM", "REFUSE_APPROVAL", "is_approval_attempt", "run_command"]
+__all__ = ["HELP", "REFUSE_APPROVAL", "is_approval_attempt", "run_command"]
 
 HELP = __doc__.split("::", 1)[1].split("``<when>``", 1)[0].strip("\n")
-NEEDS_LLM = ("I only understand the commands below without an LLM; natural-language "
-             "questions need one (set DECISIONOPS_LLM_BASE_URL).\n\n" + HELP)
 REFUSE_APPROVAL = ("Chat cannot approve, edit, reject or revise: answer approvals in the "
                    "inbox (/inbox) or through the approvals API, where your credential "
                    "is checked.")
@@ -91,9 +90,7 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
     if verb == "hold":
         match = _HOLD.match(text.strip())
         if not match:
-            raise InvalidInputError("use: hold <entity|playbook|function> until <when> "
-                                    "[because <reason>]",
-                                    field="command")
+            return None  # free phrasing (``_intents``) or the LLM
         until = parse_when(match.group(2))
         return say_hold(tools.call("hold", {"target": match.group(1),
                                             "until": until.isoformat(),

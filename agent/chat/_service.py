@@ -2,8 +2,9 @@
 
 Order of handling: an attempt to approve (or edit, reject, revise) is refused; a
 command (see ``_commands``) is answered deterministically; anything else goes to the
-LLM when ``DECISIONOPS_LLM_BASE_URL`` is set, else the reply says natural language
-needs one. Both sides of every exchange are stored (``chat_messages``).
+LLM when ``DECISIONOPS_LLM_BASE_URL`` is set, else to the free-phrasing recogniser
+(``_intents``), and what that does not understand gets the list of what can be asked.
+Both sides of every exchange are stored (``chat_messages``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, Literal
 
 from openai import OpenAI
 
-from agent.chat._commands import NEEDS_LLM, REFUSE_APPROVAL, is_approval_attempt, run_command
+from agent.chat import _intents
+from agent.chat._commands import REFUSE_APPROVAL, is_approval_attempt, run_command
 from agent.chat._llm import LlmChat
 from agent.chat._tools import ChatTools, ChatUser
 from agent.errors import DecisionOpsError
@@ -75,7 +77,12 @@ class ChatService:
             if handled is not None:
                 text, data = handled
             elif self._llm is None:
-                text = NEEDS_LLM
+                vocab = _intents.StoreVocabulary(self._rt)
+                try:
+                    understood = _intents.answer(tools, vocab, message)
+                except DecisionOpsError as exc:
+                    understood = (f"error: {exc.message}", None)
+                text, data = understood or (_intents.questions(vocab), None)
             else:
                 history = store.chat.messages(conversation, limit=20)
                 turn = self._llm.reply(tools, history, message)

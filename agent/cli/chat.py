@@ -1,5 +1,6 @@
 """``decisionops chat``: the ops chat in the terminal (same commands and tools as the web
-chat; natural language needs DECISIONOPS_LLM_BASE_URL)."""
+chat; common questions in free phrasing work without an LLM, anything else needs
+DECISIONOPS_LLM_BASE_URL)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def chat(message: Annotated[str | None, typer.Option(
                                               "operator).")] = None) -> None:
     """Talk to the agent: pending approvals, explain a decision, why an entity, holds.
 
-    Example: decisionops chat -m "pending finance"
+    Examples: decisionops chat -m "pending finance"
+              decisionops chat -m "why didn't we act on ACC-10004?"
     """
     from agent.api._auth import Unauthenticated, principal_from_token
     from agent.chat import ChatService, ChatUser

@@ -133,6 +133,15 @@ class DecisionRepo(Repo):
         with self.reading() as conn:
             return [from_mapping(DecisionRow, r._mapping) for r in conn.execute(query)]
 
+    def ids_starting(self, prefix: str, limit: int = 2) -> list[str]:
+        """Decision ids that begin with ``prefix`` (at most ``limit``: enough to tell a
+        unique match from an ambiguous one)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = (select(t.decisions.c.id).where(t.decisions.c.id.like(escaped + "%", escape="\\"))
+                 .order_by(t.decisions.c.id).limit(limit))
+        with self.reading() as conn:
+            return list(conn.scalars(query))
+
     def counts(self) -> dict[str, int]:
         with self.reading() as conn:
             return dict(conn.execute(select(t.decisions.c.status, func.count())  # type: ignore[arg-type]

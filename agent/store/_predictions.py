@@ -340,6 +340,16 @@ class PredictionRepo(Repo):
                                                               t.predictions.c.triage_reason))
             return {(a or "untriaged", r or ""): n for a, r, n in rows}
 
+    def entities_among(self, candidates: Iterable[str]) -> list[str]:
+        """Which of ``candidates`` are entity ids that predictions are about."""
+        wanted = sorted(set(candidates))[:200]
+        if not wanted:
+            return []
+        query = select(t.predictions.c.entity_id).where(
+            t.predictions.c.entity_id.in_(wanted)).distinct()
+        with self.reading() as conn:
+            return sorted(conn.scalars(query))
+
     def of_entity(self, entity_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The newest predictions about an entity with their triage verdict and decision."""
         p, d = t.predictions, t.decisions

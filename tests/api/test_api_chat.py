@@ -28,7 +28,7 @@ def test_commands_without_an_llm(svc: Service) -> None:
     assert "act" in _say(svc, "olga", "why ACC-10004")
     assert '"awaiting_approval": 1' in _say(svc, "olga", "metrics")
     assert "decision.awaiting_approval" in _say(svc, "olga", f"ledger {decision}")
-    assert "need one" in _say(svc, "olga", "what should I worry about today?")
+    assert "needs an LLM" in _say(svc, "olga", "what should I worry about today?")
     assert "no decision" in _say(svc, "max", f"explain {decision}")  # not his to see
 
 
