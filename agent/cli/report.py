@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, print_json
+from agent.cli._common import console, fail, print_json, settings
 from agent.cli.outcomes import open_store
 from agent.models import utcnow
-from agent.report import SUCCESS_LABELS, build_report, parse_since, write_report
+from agent.report import SUCCESS_LABELS, build_report, parse_since, render_text, write_report
 
 __all__ = ["report"]
 
@@ -30,15 +30,23 @@ def report(
         "--success", help="An outcome label that counts as success (repeatable). Default: "
         + ", ".join(SUCCESS_LABELS) + ".")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    as_text: Annotated[bool, typer.Option(
+        "--text", help="Print the report as plain text (no files unless --out is given).")
+    ] = False,
 ) -> None:
     """Value captured (realized vs expected), uplift over the control group with 95%
     confidence intervals, approval latency per function (p50/p95), step success per
-    tool and LLM cost, for the period since --since.
+    tool, and LLM spend per model with today's use of the daily spend cap
+    (llm_daily_spend_cap), for the period since --since.
 
     Example: decisionops report --since 30d --out report.html
 
+    Example: decisionops report --since 7d --text
+
     Example: decisionops report --since 2026-11-01 --json
     """
+    if as_json and as_text:
+        raise fail("--text: give --text or --json, not both")
     now = utcnow()
     try:
         start = parse_since(since, now=now)
@@ -49,21 +57,27 @@ def report(
     if bad:
         raise fail(f"--success: {bad[0]!r} is not an outcome label (lowercase letters, digits, "
                    "underscores)")
-    target = out if out is not None else (None if as_json else Path("report.html"))
+    target = out if out is not None else (None if as_json or as_text else Path("report.html"))
     if target is not None:
         if target.is_dir():
             raise fail(f"--out: {target} is a folder; name the HTML file to write")
         if not target.parent.is_dir():
             raise fail(f"--out: the folder {target.parent} does not exist")
     with open_store() as store:
-        data = build_report(store, since=start, until=now, success_labels=labels)
+        data = build_report(store, since=start, until=now, success_labels=labels,
+                            daily_spend_cap=settings().llm_daily_spend_cap)
     files = write_report(data, target) if target is not None else None
     if as_json:
         print_json(data.model_dump(mode="json"))
         return
+    if as_text:
+        print(render_text(data), end="")
+        return
     assert files is not None
     console.print(f"wrote {files.html} and {len(files.charts)} charts beside it "
                   f"({', '.join(p.name for p in files.charts.values())})", highlight=False)
+    console.print(f"LLM: {data.llm.calls} call(s), cost {data.llm.cost:.4f} in the period; "
+                  + data.llm.cap_summary(), highlight=False, markup=False)
     if data.simulated_outcomes:
         console.print(f"[yellow]note: {data.simulated_outcomes} of {data.outcomes} outcomes "
                       "are simulated (demo data)[/]")

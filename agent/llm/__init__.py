@@ -30,7 +30,7 @@ from agent.llm._errors import (
 )
 from agent.llm._factory import build_planner, options_from
 from agent.llm._lookup import DEFAULT_LOOKUPS, ToolLookup
-from agent.llm._meter import cost_of
+from agent.llm._meter import cost_of, spend_today
 from agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
 from agent.llm._ports import LLMStore, Lookup
 
@@ -60,4 +60,5 @@ __all__ = [
     "check_endpoint",
     "cost_of",
     "options_from",
+    "spend_today",
 ]

@@ -21,7 +21,7 @@ from agent.llm._ports import LLMStore
 from agent.ports import Clock
 from agent.settings import ModelPrice
 
-__all__ = ["InFlight", "Meter", "cost_of", "price_for"]
+__all__ = ["InFlight", "Meter", "cost_of", "price_for", "spend_today"]
 
 
 def price_for(prices: Mapping[str, ModelPrice], model: str) -> ModelPrice | None:
@@ -33,6 +33,12 @@ def cost_of(price: ModelPrice | None, tokens_in: int, tokens_out: int) -> float:
     if price is None:
         return 0.0
     return round((tokens_in * price.input + tokens_out * price.output) / 1_000_000, 8)
+
+
+def spend_today(store: LLMStore, now: datetime) -> float:
+    """What the LLM calls recorded since the start of ``now``'s day cost: the figure the
+    daily spend cap (``llm_daily_spend_cap``) is checked against."""
+    return store.spend_since(datetime.combine(now.date(), time.min, tzinfo=now.tzinfo))
 
 
 class InFlight:
@@ -87,9 +93,7 @@ class Meter:
         if self.daily_spend_cap is None:
             return
         if self._spend_read_at != self.calls:  # no call of this draft since the last read
-            now = self._clock.now()
-            day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-            self._spent = self._store.spend_since(day)
+            self._spent = spend_today(self._store, self._clock.now())
             self._spend_read_at = self.calls
         with self._in_flight.lock:
             spent = self._spent + self._in_flight.cost

@@ -7,7 +7,8 @@ non-decision in the holdout), measuring the uplift it made, and reporting it.
   could not use (:class:`UnmatchedRow`); re-importing is a no-op.
 - figures: :func:`build_report` → :class:`ReportData` (value captured, uplift with
   confidence intervals, approval latency, step success per tool, LLM cost).
-- output: :func:`write_report` (self-contained HTML + PNG charts), :func:`write_export`
+- output: :func:`write_report` (self-contained HTML + PNG charts), :func:`render_text`
+  (plain text for a terminal), :func:`write_export`
   (Parquet/CSV for retraining).
 - ``agent.report.simulate``: simulated outcomes for the demo and tests, never imported here.
 
@@ -34,6 +35,7 @@ from agent.report._rows import (
 )
 from agent.report._since import parse_since
 from agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
+from agent.report._text import render_text
 
 __all__ = [
     "CI_METHOD",
@@ -61,6 +63,7 @@ __all__ = [
     "record_outcomes",
     "record_parsed",
     "render_html",
+    "render_text",
     "write_export",
     "write_report",
 ]

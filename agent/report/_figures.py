@@ -11,7 +11,9 @@
 - approval latency per function: p50/p95 from request to a person's answer (policy
   auto-approvals are counted, not timed);
 - step success per tool: tool calls that succeeded among those that finished;
-- LLM cost: calls, tokens and cost, per model and per day.
+- LLM cost: calls, tokens and cost, per model and per day; the daily spend cap
+  (``llm_daily_spend_cap``) and what today (UTC) has used of it, counted as the planners'
+  meter counts it (``agent.llm.spend_today``).
 
 Charts and HTML live in ``_charts`` and ``_render``.
 """
@@ -25,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agent.llm import spend_today
 from agent.models import utcnow
 from agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
 from agent.store import Store
@@ -115,6 +118,25 @@ class LlmCost(_Row):
     cost: float
     by_model: list[ModelCost]
     by_day: list[DayCost]
+    today: date
+    """The UTC day of the report's making (the cap's day), whatever the period."""
+    spent_today: float
+    """Cost of the LLM calls recorded today: what the daily cap is checked against."""
+    daily_spend_cap: float | None
+    """The ``llm_daily_spend_cap`` setting; None: no cap."""
+    cap_used: float | None
+    """``spent_today / daily_spend_cap`` (None without a cap; 1.0 when a cap of 0)."""
+
+    def cap_summary(self) -> str:
+        """Today's spend against the cap, in one sentence (the HTML and text reports)."""
+        spent = f"{self.spent_today:.4f} spent today ({self.today.isoformat()}, UTC)"
+        if self.daily_spend_cap is None:
+            return f"{spent}; no daily spend cap (llm_daily_spend_cap is unset)."
+        left = max(self.daily_spend_cap - self.spent_today, 0.0)
+        reached = " - reached: LLM planners fall back to playbooks" if left <= 0 else ""
+        return (f"{spent} of the daily spend cap of {self.daily_spend_cap:.2f} "
+                f"(llm_daily_spend_cap): {self.cap_used or 0.0:.1%} used, {left:.4f} "
+                f"left{reached}.")
 
 
 class ReportData(_Row):
@@ -138,8 +160,12 @@ class ReportData(_Row):
 
 
 def build_report(store: Store, *, since: datetime, until: datetime | None = None,
-                 success_labels: Sequence[str] = SUCCESS_LABELS) -> ReportData:
-    until = until or utcnow()
+                 success_labels: Sequence[str] = SUCCESS_LABELS,
+                 daily_spend_cap: float | None = None) -> ReportData:
+    """The report's figures; ``daily_spend_cap`` is the setting of that name (None: no
+    cap), shown beside today's spend."""
+    now = utcnow()
+    until = until or now
     outcomes = store.outcomes.outcome_list(since=since, until=until)
     latest: dict[str, dict[str, Any]] = {}
     for o in outcomes:  # newest first: the first one per prediction is its latest
@@ -153,7 +179,8 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
         value=value, uplift=uplift,
         approvals=_latency(store.outcomes.approval_times(since=since, until=until)),
         tools=_tools(store.outcomes.execution_totals(since=since, until=until)),
-        llm=_llm(store.outcomes.llm_call_rows(since=since, until=until)))
+        llm=_llm(store.outcomes.llm_call_rows(since=since, until=until), today=now.date(),
+                 spent_today=spend_today(store.llm, now), daily_spend_cap=daily_spend_cap))
 
 
 def _value_and_uplift(totals: list[dict[str, Any]], outcomes: list[dict[str, Any]],
@@ -228,7 +255,8 @@ def _tools(rows: list[dict[str, Any]]) -> list[ToolRow]:
     return out
 
 
-def _llm(rows: list[dict[str, Any]]) -> LlmCost:
+def _llm(rows: list[dict[str, Any]], *, today: date, spent_today: float,
+         daily_spend_cap: float | None) -> LlmCost:
     models: dict[str, list[dict[str, Any]]] = defaultdict(list)
     days: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -241,4 +269,7 @@ def _llm(rows: list[dict[str, Any]]) -> LlmCost:
                             tokens_out=sum(r["tokens_out"] for r in rs),
                             cost=sum(r["cost"] for r in rs)) for m, rs in sorted(models.items())],
         by_day=[DayCost(day=d, calls=len(rs), cost=sum(r["cost"] for r in rs))
-                for d, rs in sorted(days.items())])
+                for d, rs in sorted(days.items())],
+        today=today, spent_today=spent_today, daily_spend_cap=daily_spend_cap,
+        cap_used=(None if daily_spend_cap is None else
+                  spent_today / daily_spend_cap if daily_spend_cap else 1.0))

@@ -1,0 +1,67 @@
+"""The value report as plain text for a terminal (``decisionops report --text``): the
+same figures as the HTML page (``_render``), as fixed-width tables, without charts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent.report._figures import ReportData
+
+__all__ = ["render_text"]
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _num(value: float | None, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _section(title: str, headers: Sequence[str], rows: list[list[str]], empty: str
+             ) -> list[str]:
+    return ["", title, *(_table(headers, rows) if rows else [f"  {empty}"])]
+
+
+def render_text(data: ReportData) -> str:
+    when = "%Y-%m-%d %H:%M UTC"
+    out = [f"DecisionOps value report: {data.since:{when}} to {data.until:{when}}",
+           f"{data.outcomes} outcome(s) observed in the period"
+           + (f", {data.simulated_outcomes} of them simulated (demo data)"
+              if data.simulated_outcomes else "")]
+    out += _section("Value captured", ["kind", "decisions", "expected", "outcomes",
+                                       "realized", "capture", "incremental"],
+                    [[v.kind, str(v.decisions), _num(v.expected_value),
+                      str(v.treated_outcomes), _num(v.treated_realized),
+                      _pct(v.capture_ratio), _num(v.incremental_value)] for v in data.value],
+                    "No decisions or outcomes in this period.")
+    out += _section("Approvals", ["function", "requested", "by people", "auto", "pending",
+                                  "p50 s", "p95 s"],
+                    [[a.function, str(a.requested), str(a.answered_by_people),
+                      str(a.auto_approved), str(a.pending), _num(a.p50_seconds),
+                      _num(a.p95_seconds)] for a in data.approvals],
+                    "No approval requests in this period.")
+    out += _section("Steps per tool", ["tool", "calls", "succeeded", "failed", "success"],
+                    [[t.tool, str(t.calls), str(t.succeeded), str(t.failed),
+                      _pct(t.success_rate)] for t in data.tools],
+                    "No tool calls in this period.")
+    llm = data.llm
+    out += _section(f"LLM spend: {llm.calls} call(s), {llm.tokens_in + llm.tokens_out} "
+                    f"tokens, cost {llm.cost:.4f}",
+                    ["model", "calls", "tokens in", "tokens out", "cost"],
+                    [[m.model, str(m.calls), str(m.tokens_in), str(m.tokens_out),
+                      f"{m.cost:.4f}"] for m in llm.by_model],
+                    "No LLM calls in this period.")
+    out.append(llm.cap_summary())
+    return "\n".join(out) + "\n"
