@@ -13,7 +13,8 @@
     │   ├── ConflictError          the state moved on: answered approval, finished decision,
     │   │   │                      stale plan version, unknown interrupt, pending decision
     │   │   ├── LeaseHeld          another worker holds the decision's lease right now
-    │   │   └── NothingToResume    no answered approval waits to be applied
+    │   │   ├── NothingToResume    no answered approval waits to be applied
+    │   │   └── LoopAlreadyRunning another process runs the loop on this SQLite folder
     │   └── PermissionDenied       an approver answering for a function they do not approve
     └── RuntimeFailure             something failed while doing the work; ``retryable`` says
         ├── ToolCallError          whether the same call may succeed later
@@ -36,6 +37,7 @@ __all__ = [
     "LeaseLost",
     "LedgerCorrupt",
     "LockedArgumentError",
+    "LoopAlreadyRunning",
     "NotFoundError",
     "NothingToResume",
     "PermissionDenied",
@@ -118,6 +120,11 @@ class LeaseHeld(ConflictError):
 
 class NothingToResume(ConflictError):
     """No recorded answer waits to be applied (another worker may have applied it)."""
+
+
+class LoopAlreadyRunning(ConflictError):
+    """Another process (``run`` or ``serve``) runs the loop on this embedded data folder;
+    SQLite allows one writer, so there is one loop per folder (see ``agent.looplock``)."""
 
 
 class PermissionDenied(UsageError):

@@ -79,8 +79,9 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
             app.state.service = ServiceState(runtime=runtime, settings=service, signer=signer,
                                              templates=_templates(), chat=chat)
             if service.worker_interval_seconds > 0:
-                worker = BackgroundWorker(runtime, service.worker_interval_seconds)
-                worker.start()
+                background = BackgroundWorker(runtime, service.worker_interval_seconds)
+                background.start()  # refused while another loop runs on this SQLite folder
+                worker = background
             yield
         finally:
             if worker is not None:

@@ -27,7 +27,8 @@ from agent.api._auth import (
     principal_from_token,
 )
 from agent.api._settings import ServiceSettings
-from agent.errors import DecisionOpsError, PermissionDenied
+from agent.errors import DecisionOpsError, LoopAlreadyRunning, PermissionDenied
+from agent.looplock import LoopLock
 from agent.runtime import Runtime
 
 __all__ = ["BackgroundWorker", "ServiceState", "get_state", "principal_dependency", "requires"]
@@ -48,10 +49,18 @@ class BackgroundWorker:
 
         self.worker = Worker(runtime, poll_seconds=interval,
                              housekeeping=default_housekeeping(runtime.settings))
+        self._lock = LoopLock(runtime.settings, "serve")
         self._thread = threading.Thread(target=self._loop, name="decisionops-worker",
                                         daemon=True)
 
     def start(self) -> None:
+        """Start the loop; ``LoopAlreadyRunning`` if another process runs it on this
+        SQLite folder (``agent.looplock``)."""
+        try:
+            self._lock.acquire()
+        except LoopAlreadyRunning:
+            self.worker.close()
+            raise
         self._thread.start()
 
     def stop(self) -> None:
@@ -60,6 +69,7 @@ class BackgroundWorker:
         self.worker.stop()
         self._thread.join(timeout=30)
         self.worker.close()
+        self._lock.release()
 
     def _loop(self) -> None:
         while not self.worker.stopping.is_set():

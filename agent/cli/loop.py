@@ -1,55 +1,29 @@
 """The continuous loop behind ``decisionops run``: one worker in this process, or N
 worker processes supervised by it. SQLite allows one writer, so it runs one worker and
-refuses a second loop on the same data folder; PostgreSQL takes any number, and the
-supervisor (agent.cli._supervisor) restarts those that die."""
+refuses a second loop (``run`` or ``serve``) on the same data folder (agent.looplock);
+PostgreSQL takes any number, and the supervisor (agent.cli._supervisor) restarts those
+that die."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 
 from agent.cli._common import console, err_console, fail, settings
 from agent.cli._supervisor import Event, RestartPolicy, Supervisor, describe_exit
+from agent.errors import LoopAlreadyRunning
+from agent.looplock import LoopLock
 from agent.settings import Settings
 
 __all__ = ["run_loop"]
 
 STOP_TIMEOUT = 30.0
 """Seconds the workers get to finish after SIGTERM before SIGKILL."""
-
-
-@contextmanager
-def _single_loop(home: Path) -> Iterator[None]:
-    """Refuse a second loop on the same embedded data folder."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / "worker.lock"
-    handle = path.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise fail(f"a loop already runs on {home} (pid {holder}); SQLite allows one writer. "
-                   "Stop it, or use PostgreSQL (DECISIONOPS_DATABASE_URL) for several workers"
-                   ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
 
 
 def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
@@ -140,9 +114,16 @@ def run_loop(*, workers: int, poll_seconds: float, as_json: bool, max_restarts: 
         raise fail(f"--workers {workers}: SQLite allows one writer; several workers need "
                    "PostgreSQL (set DECISIONOPS_DATABASE_URL=postgresql+psycopg://…)")
     if not postgres:
-        with _single_loop(conf.home):
+        lock = LoopLock(conf, "run")
+        try:
+            lock.acquire()
+        except LoopAlreadyRunning as exc:
+            raise fail(exc.message) from None
+        try:
             err_console.print(f"loop running on {conf.home} (SQLite, one worker); Ctrl-C stops")
             _worker_main(0, poll_seconds, as_json)
+        finally:
+            lock.release()
         return
     if workers == 1:
         _worker_main(0, poll_seconds, as_json)

@@ -18,7 +18,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
               help="Also run the loop (triage, start decisions, apply answers).")] = True,
           ) -> None:
     """Serve the API (/v1, OpenAPI at /openapi.json), the web inbox (/inbox) and the ops
-    chat (/chat) on embedded defaults.
+    chat (/chat) on embedded defaults. On SQLite one process runs the loop per data
+    folder: with `decisionops run` already running, start this with --no-worker.
 
     Example: decisionops serve --port 8400
     """
@@ -33,7 +34,16 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     except ValidationError as exc:
         err = exc.errors()[0]
         raise fail(f"settings: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
-    app = create_app(settings(), service=service)
+    conf = settings()
+    if worker:
+        from agent.errors import LoopAlreadyRunning
+        from agent.looplock import LoopLock
+
+        try:
+            LoopLock(conf, "serve").probe()  # the app holds it while its worker runs
+        except LoopAlreadyRunning as exc:
+            raise fail(exc.message) from None
+    app = create_app(conf, service=service)
     console.print(f"DecisionOps on http://{host}:{port}  (inbox /inbox, API /v1, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
                 server_header=False, timeout_graceful_shutdown=10)
