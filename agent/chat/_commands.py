@@ -34,7 +34,7 @@ from agent.chat._answers import (
     say_why,
 )
 from agent.chat._tools import ChatTools
-from agent.errors import InvalidInputError
+from agent.errors import InvalidInputError, NotFoundError
 
 __all__ = ["HELP", "REFUSE_APPROVAL", "is_approval_attempt", "run_command"]
 
@@ -78,7 +78,11 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
         return HELP, None
     if verb == "pending" and len(rest) <= 1:
         function = rest[0] if rest else None
-        return say_pending(tools.call("pending_approvals", {"function": function}), function)
+        try:
+            rows = tools.call("pending_approvals", {"function": function})
+        except NotFoundError:
+            return None  # not a function: "pending approvals" is free phrasing (_intents)
+        return say_pending(rows, function)
     if verb == "explain" and len(rest) == 1:
         return say_explain(tools.call("explain_decision", {"decision_id": rest[0]}))
     if verb == "why" and len(rest) == 1:

@@ -83,6 +83,10 @@ class Vocabulary(Protocol):
 
     def hold_target(self, hold_id: int) -> str | None: ...
 
+    def held(self) -> set[str]:
+        """Entities under an active hold (some have no prediction yet)."""
+        ...
+
 
 class StoreVocabulary:
     """``Vocabulary`` over a runtime's store, policies and playbooks."""
@@ -100,6 +104,9 @@ class StoreVocabulary:
 
     def hold_target(self, hold_id: int) -> str | None:
         return next((h.target for h in self._rt.store.holds.list() if h.id == hold_id), None)
+
+    def held(self) -> set[str]:
+        return {h.target for h in self._rt.store.holds.list() if h.target_type == "entity"}
 
 
 @dataclass
@@ -127,6 +134,8 @@ class _Names:
     kinds: list[str]
     hold_id: int | None
     unknown_ids: list[str]
+    held: list[str]
+    """Held entities the text names (an entity may be held before any prediction)."""
 
 
 def _words(text: str) -> list[str]:
@@ -154,7 +163,8 @@ def _names(text: str, vocab: Vocabulary) -> _Names:
         return spoken in lowered or (spoken.rstrip() + "s ") in lowered
 
     hold = _HOLD_NUMBER.search(text)
-    found_lower = {e.lower() for e in entities} | {d.lower() for d in decisions}
+    held = sorted(vocab.held() & candidates)
+    found_lower = {e.lower() for e in entities + decisions + held}
     unknown = [t for t in tokens if re.search(r"\d", t) and re.search(r"[a-z]", t, re.I)
                and t.lower() not in found_lower and not _HOLD_NUMBER.fullmatch(t)
                and not re.fullmatch(r"\d+[hdw]|\d+(st|nd|rd|th)", t, re.I)]
@@ -162,7 +172,8 @@ def _names(text: str, vocab: Vocabulary) -> _Names:
                   functions=sorted(f for f in vocab.functions if named(f)),
                   playbooks=sorted(p for p in vocab.playbooks if named(p)),
                   kinds=sorted({k for k in vocab.playbooks.values() if named(k)}),
-                  hold_id=int(hold.group(1)) if hold else None, unknown_ids=unknown)
+                  hold_id=int(hold.group(1)) if hold else None, unknown_ids=unknown,
+                  held=held)
 
 
 def _imperative(words: list[str]) -> str | None:
@@ -207,7 +218,7 @@ def recognise(text: str, vocab: Vocabulary, now: datetime | None = None) -> Inte
     now = now or datetime.now(UTC)
     names = _names(text, vocab)
     words = set(names.words)
-    entity = names.entities[0] if names.entities else None
+    entity = next(iter(names.entities + names.held), None)
     decision = names.decisions[0] if names.decisions else None
     function = names.functions[0] if names.functions else None
     mutation = _mutation(text, names.words)
@@ -222,11 +233,11 @@ def recognise(text: str, vocab: Vocabulary, now: datetime | None = None) -> Inte
         return _hold_intent(text, names, vocab, now)
     if decision:
         return Intent("ledger" if words & _LEDGER else "why", decision=decision)
+    if words & _METRICS and not entity and not (words & _PENDING and function):
+        return Intent("metrics")
     if names.unknown_ids and not (entity or function):
         raise InvalidInputError(f"{names.unknown_ids[0]!r} is neither an entity that "
                                 "predictions are about nor a decision id", field="entity_id")
-    if words & _METRICS and not entity and not (words & _PENDING and function):
-        return Intent("metrics")
     if function or (words & _PENDING and not (words & _WHY)):
         return Intent("pending", function=function, entity=entity)
     if entity:
@@ -244,7 +255,7 @@ def _no_target(verb: str, names: _Names) -> str:
 def _target(verb: str, names: _Names, vocab: Vocabulary) -> str:
     """The one thing a hold or release is about: an entity, else a function, else a
     playbook (named, or the only one answering a named kind)."""
-    for found in (names.entities, names.functions, names.playbooks):
+    for found in (names.entities, names.held, names.functions, names.playbooks):
         if found:
             return found[0]
     if names.kinds:

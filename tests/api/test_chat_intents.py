@@ -145,3 +145,26 @@ def test_unknown_questions_get_the_list_of_what_can_be_asked(svc: Service, messa
     assert reply.startswith("I did not understand that"), reply
     assert "what is finance waiting on" in reply and "maintenance" in reply  # real functions
     assert "pending [function]" in reply  # and the exact commands
+
+
+@pytest.mark.parametrize("message", ["pending approvals", "pending requests please",
+                                     "what's pending?"])
+def test_pending_in_free_phrasing_is_not_taken_for_a_function(svc: Service, message: str) -> None:
+    decision = svc.decide()
+    reply = _say(svc, "olga", message)
+    assert all(r["id"] in reply for r in svc.pending(decision).values()), reply
+
+
+def test_an_entity_held_before_any_prediction_can_be_asked_about_and_released(
+        svc: Service) -> None:
+    assert "Hold #" in _say(svc, "olga", "hold NEW-314 until +2d because onboarding")
+    assert "onboarding" in _say(svc, "olga", "what's up with NEW-314?")
+    assert "Released #" in _say(svc, "olga", "please lift the hold on NEW-314")
+    assert svc.rt.store.holds.list() == []
+
+
+def test_counts_and_an_unknown_entity_in_a_pending_question(svc: Service) -> None:
+    svc.decide()
+    assert '"awaiting_approval": 1' in _say(svc, "olga", "how many decisions are there in Q3?")
+    assert _say(svc, "olga", "anything pending for ACC-999?").startswith(
+        "error: entity_id: 'ACC-999'")
