@@ -60,6 +60,8 @@ _POLITE = {"please", "pls", "kindly", "can", "could", "would", "will", "you", "w
 _QUESTION = {"why", "what", "whats", "is", "are", "was", "were", "how", "when", "which",
              "who", "show", "list", "tell", "did", "does", "do", "has", "have", "any"}
 
+_INTERROGATIVE = {"what", "whats", "why", "how", "which", "who", "whom", "whose", "when",
+                  "where", "wheres", "status", "whether"}
 _TOKEN = re.compile(r"[#\w][\w.:/#-]*\w|\w")
 _HOLD_NUMBER = re.compile(r"(?:\bholds?\s*(?:number|no\.?|id)?\s*#?|#|\bh-?)(\d{1,9})\b",
                           re.IGNORECASE)
@@ -187,7 +189,12 @@ def _imperative(words: list[str]) -> str | None:
     return None
 
 
-def _mutation(text: str, words: list[str]) -> Literal["hold", "release"] | None:
+def _mutation(text: str) -> Literal["hold", "release"] | None:
+    """``hold`` or ``release`` when ``text`` is an order to; a question (an interrogative
+    word anywhere outside the reason) never is: "hold on, what's up with C-17?" reads."""
+    words = _words(_BECAUSE.sub("", text))
+    if set(words) & _INTERROGATIVE:
+        return None
     verb = _imperative(words)
     joined = " ".join(words)
     if verb in _RELEASE_VERBS or (verb in ("take", "put")
@@ -221,7 +228,7 @@ def recognise(text: str, vocab: Vocabulary, now: datetime | None = None) -> Inte
     entity = next(iter(names.entities + names.held), None)
     decision = names.decisions[0] if names.decisions else None
     function = names.functions[0] if names.functions else None
-    mutation = _mutation(text, names.words)
+    mutation = _mutation(text)
     if mutation == "release":
         if names.hold_id is not None and not (entity or function or names.playbooks):
             target = vocab.hold_target(names.hold_id)
