@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, err_console, fail, print_json, runtime
+from agent.cli._common import console, err_console, fail, print_json, runtime, settings
+from agent.errors import LoopAlreadyRunning
+from agent.looplock import LoopLock
 
 __all__ = ["run"]
+
 
 def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
@@ -36,7 +39,8 @@ def run(
 ) -> None:
     """Pick up work: triage new predictions, start decisions for actionable ones, apply
     approvals answered since the last pass, carry on decisions whose worker stopped, and
-    run the housekeeping passes. Without --once it runs until SIGTERM/Ctrl-C.
+    run the housekeeping passes. Without --once it runs until SIGTERM/Ctrl-C. On SQLite
+    one loop runs per data folder: while `run` or `serve` loops there, another is refused.
 
     With --workers N (PostgreSQL) this process supervises N worker processes: one that
     dies is reported (with --json also as a {"supervisor": "worker_exited", …} line) and
@@ -64,8 +68,17 @@ def run(
                  max_restarts=max_restarts, restart_window=restart_window,
                  restart_backoff=restart_backoff)
         return
-    with runtime(**({"planner": planner} if planner else {})) as rt:
-        report = rt.run_once()
+    overrides = {"planner": planner} if planner else {}
+    lock = LoopLock(settings(**overrides), "run --once")  # one loop per SQLite folder
+    try:
+        lock.acquire()
+    except LoopAlreadyRunning as exc:
+        raise fail(exc.message) from None
+    try:
+        with runtime(**overrides) as rt:
+            report = rt.run_once()
+    finally:
+        lock.release()
     summary = report.summary()
     if as_json:
         print_json(summary)
