@@ -18,7 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from agent.approvals import Approver
 from agent.cli._common import console, err_console, fail, print_table, runtime, settings
+from agent.errors import LoopAlreadyRunning
 from agent.hashing import digest
+from agent.looplock import LoopLock
 from agent.models import ApprovalStatus, Approve, Edit, Reject, TriageAction
 from agent.report.simulate import simulate_and_record
 from agent.sources import read_file
@@ -79,10 +81,16 @@ def demo(
         # The demo keeps a control group so the value report can show uplift.
         os.environ["DECISIONOPS_HOLDOUT_SHARE"] = "0.2"
     conf = settings()
-    if reset and conf.home.exists():
-        shutil.rmtree(conf.home)
-        console.print(f"[dim]removed {conf.home}/[/]")
-    with runtime(actor="demo") as rt:
+    lock = LoopLock(conf, "demo")  # the demo runs the loop: not beside `run` or `serve`
+    try:
+        lock.probe()  # before --reset removes the folder a running loop works in
+        if reset and conf.home.exists():
+            shutil.rmtree(conf.home)
+            console.print(f"[dim]removed {conf.home}/[/]")
+        lock.acquire()
+    except LoopAlreadyRunning as exc:
+        raise fail(exc.message) from None
+    with lock, runtime(actor="demo") as rt:
         rt.enterprise.seed()
         console.rule("[bold]1. ingest")
         for name in SAMPLES:

@@ -71,9 +71,10 @@ def test_serve_and_run_never_both_loop_and_a_dead_holder_blocks_nothing(cli: Cli
     server = _start(cli, "serve", "--port", port)
     try:
         _wait_holding(cli, server, "serve")
-        for args in (("run",), ("run", "--once")):
+        for args in (("run",), ("run", "--once"), ("demo", "--reset")):
             second = cli(*args, code=2)
             assert f"pid {server.pid}, decisionops serve" in second.stderr
+        assert (cli.cwd / "home" / "decisionops.sqlite").exists()  # --reset removed nothing
     finally:
         code, err = _stop(server)
     assert code in (0, -signal.SIGTERM) and "shutdown complete" in err, err  # uvicorn re-raises
