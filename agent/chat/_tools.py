@@ -6,8 +6,8 @@ admins only): hold or release an entity or playbook until a time, re-run triage.
 is no tool that answers an approval: chat can never approve.
 
 Each tool takes one argument model (validated: model output is untrusted input) and
-returns JSON-able data, bounded in size. Used by both the command parser and the LLM
-loop, so both see exactly the same powers.
+returns JSON-able data, bounded in size. Used by the command parser, the free-phrasing
+recogniser (``_intents``) and the LLM loop, so all three have exactly the same powers.
 """
 
 from __future__ import annotations
