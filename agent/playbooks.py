@@ -23,6 +23,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent._urgency import Urgency, signals
 from agent._yaml import load_yaml, validate_config
 from agent.errors import ConfigError, InvalidInputError
 from agent.models import Plan, Prediction, Risk, Step
@@ -67,6 +68,8 @@ class Playbook(BaseModel):
     match: str | None = None
     """Jinja2 expression over the prediction; None matches every prediction of the kind."""
     trigger: Trigger
+    urgency: Urgency | None = None
+    """When a prediction is urgent (horizon, criticality): templates read ``urgent``."""
     all_or_nothing: bool = False
     steps: tuple[PlaybookStep, ...] = Field(min_length=1)
 
@@ -97,11 +100,19 @@ class Playbook(BaseModel):
                     yield value
 
     def matches(self, prediction: Prediction) -> bool:
-        return self.match is None or bool(_expression(self.match, _context(prediction), "match"))
+        return self.match is None or bool(_expression(self.match, self.context(prediction),
+                                                      "match"))
+
+    def context(self, prediction: Prediction) -> dict[str, Any]:
+        """The names templates see: ``prediction``, ``features``, ``score``,
+        ``expected_value``, and the urgency signals ``horizon_days``, ``criticality`` and
+        ``urgent`` (``agent._urgency``). Values are data: a feature holding ``{{ … }}``
+        is text, never a template."""
+        return {**_context(prediction), **signals(prediction, self.urgency)}
 
     def draft(self, prediction: Prediction, *, decision_id: str, version: int = 1) -> Plan:
         """Fill the templates for ``prediction``: a deterministic plan."""
-        ctx = _context(prediction)
+        ctx = self.context(prediction)
         kept: list[PlaybookStep] = []
         for step in self.steps:
             if step.when and not _expression(step.when, ctx, f"steps.{step.id}.when"):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.models import Prediction
+from agent.errors import ConfigError, InvalidInputError
+from agent.models import Plan, Prediction
 from agent.playbooks import load_playbooks
 
 
@@ -91,3 +91,135 @@ def test_missing_template_variable_is_an_error_naming_the_argument() -> None:
                              features={"surplus_site": "DC-B", "shortfall_units": 10})
     with pytest.raises(Exception, match=r"steps\.transfer\.arguments\.sku"):
         book.for_prediction(prediction).draft(prediction, decision_id="dec_3")
+
+
+# --------------------------------------------------------------------------- urgency
+
+
+def _failure(**features: object) -> Prediction:
+    return _prediction(id="f-1", model="asset-failure-lstm", kind="failure",
+                       entity_type="asset", entity_id="AST-PMP-0042", score=0.8,
+                       value_at_stake=90_000,
+                       features={"site": "PLANT-GDANSK", "asset_class": "pump",
+                                 "spare_part_sku": "SKU-71083",
+                                 "remaining_useful_life_hours": 600, **features})
+
+
+def _stockout(score: float = 0.7, **features: object) -> Prediction:
+    return _prediction(id="s-1", model="demand", kind="stockout", entity_type="sku_site",
+                       entity_id="SKU-11253@DC-MILAN", score=score, value_at_stake=4_000,
+                       features={"sku": "SKU-11253", "site": "DC-MILAN", "on_hand": 200,
+                                 "forecast_units": 640, **features})
+
+
+def _draft(prediction: Prediction) -> Plan:
+    book = load_playbooks()
+    return book.for_prediction(prediction).draft(prediction, decision_id="dec_u")
+
+
+@pytest.mark.parametrize("features", [
+    {"horizon_days": 10},
+    {"horizon_hours": 30},
+    {"criticality": "Critical", "horizon_days": 60},
+    {"asset_criticality": "high"},
+])
+def test_failure_is_expedited_for_a_critical_asset_or_a_short_horizon(features: dict) -> None:
+    plan = _draft(_failure(**features))
+    order = plan.step("work_order").arguments
+    assert order["priority"] == "emergency" and order["due_within_hours"] == 24
+    assert "expedite" in order["description"]
+    assert plan.step("spare_part").arguments["expedite"] is True
+    assert plan.step("downtime").arguments["start_in_hours"] == 12
+
+
+@pytest.mark.parametrize("features", [
+    {},  # no horizon, no criticality: the plain path
+    {"horizon_days": 60, "criticality": "low"},
+    {"horizon_days": "soon", "criticality": 3},  # not a number / not text: missing
+    {"horizon_days": -2},
+])
+def test_failure_takes_the_plain_path_otherwise(features: dict) -> None:
+    plan = _draft(_failure(**features))
+    order = plan.step("work_order").arguments
+    assert order["priority"] == "high" and order["due_within_hours"] == 300
+    assert "expedite" not in order["description"]
+    assert plan.step("spare_part").arguments["expedite"] is False
+
+
+def test_a_critical_asset_in_ten_days_differs_from_a_minor_one_in_sixty() -> None:
+    critical = _draft(_failure(horizon_days=10, criticality="critical"))
+    minor = _draft(_failure(horizon_days=60, criticality="low"))
+    assert critical.hash != minor.hash
+    assert "within 10 days, critical asset" in critical.step("work_order").arguments[
+        "description"]
+
+
+def test_stockout_orders_expedited_when_urgent_and_plain_otherwise() -> None:
+    urgent = _draft(_stockout(horizon_days=3))
+    assert urgent.step("purchase").arguments == {
+        "sku": "SKU-11253", "site": "DC-MILAN", "quantity": 440, "expedite": True}
+    critical = _draft(_stockout(criticality="critical", horizon_days=30))
+    assert critical.step("purchase").arguments["expedite"] is True
+    plain = _draft(_stockout(score=0.9, horizon_days=30))
+    assert plain.step("purchase").arguments["expedite"] is False
+    # Below the score bar and not urgent: no purchase at all, as before.
+    assert "purchase" not in {s.id for s in _draft(_stockout(horizon_days=30)).steps}
+
+
+def test_templates_read_any_feature_and_feature_values_stay_data(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: vip-churn
+kind: churn
+trigger: {min_score: 0.5}
+urgency: {horizon_days_at_most: 5}
+steps:
+  - id: ticket
+    function: support
+    tool: support.open_ticket
+    when: "features.get('segment') == 'enterprise' and (urgent or horizon_days is none)"
+    arguments:
+      account_id: "{{ prediction.entity_id }}"
+      priority: "{{ 'urgent' if urgent else 'normal' }}"
+      subject: "{{ features.segment }} / {{ criticality or 'unknown' }}"
+      body: "{{ features.note }}"
+""")
+    book = load_playbooks(folder)
+    note = "{{ prediction.__class__ }} {% for x in range(9) %}x{% endfor %}"
+    vip = _prediction(features={"segment": "enterprise", "note": note, "horizon_days": 2})
+    plan = book.get("vip-churn").draft(vip, decision_id="dec_v")
+    ticket = plan.step("ticket").arguments
+    assert ticket["priority"] == "urgent" and ticket["subject"] == "enterprise / unknown"
+    assert ticket["body"] == note  # rendered as text, never evaluated
+    later = _prediction(features={"segment": "enterprise", "note": "n", "horizon_days": 9})
+    assert book.get("vip-churn").draft(later, decision_id="dec_w").steps == ()
+
+
+def test_urgency_block_is_structured_and_validated(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: bad
+kind: churn
+trigger: {min_score: 0.5}
+urgency: {horizon_days_at_most: -1, when: "score > 0"}
+steps:
+  - {id: s, function: support, tool: support.open_ticket, arguments: {}}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_playbooks(folder)
+    assert "urgency" in str(err.value)
+
+
+def test_sandbox_refuses_python_internals_in_a_playbook(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: sneaky
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - id: s
+    function: support
+    tool: support.open_ticket
+    arguments: {account_id: "{{ prediction.__class__.__mro__ }}", priority: low,
+                subject: s, body: b}
+""")
+    book = load_playbooks(folder)
+    with pytest.raises(InvalidInputError):
+        book.get("sneaky").draft(_prediction(), decision_id="dec_s")
