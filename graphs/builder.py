@@ -2,11 +2,12 @@
 
 ::
 
-    START → plan → guard ─┬─(refused)──────────────────────────────→ record → END
-                          └→ route ─┬─ Send → approval[f] ──→ join ─┬→ execute → record
-                                    │                               ├→ plan (revise, bounded)
-                                    │                               └→ record (nothing approved)
-                                    └─(policy approved every function)─→ execute
+    START → plan → guard ─┬─(refused)─────────────────────────────────────→ record → END
+                          └→ check ─┬─(unknown target)───────────────────────→ record
+                                    └→ route ─┬─ Send → approval[f] → join ─┬→ execute → record
+                                              │                             ├→ plan (revise)
+                                              │                             └→ record
+                                              └─(policy approved every function)─→ execute
                                                        execute ⇄ hold (an operator hold)
 """
 
@@ -19,6 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.telemetry import traced_node
 from graphs.context import DecisionContext
 from graphs.nodes.approval import approval
+from graphs.nodes.check import check
 from graphs.nodes.execute import execute
 from graphs.nodes.guard import guard
 from graphs.nodes.hold import hold
@@ -35,6 +37,7 @@ def build_decision_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledSt
     builder = StateGraph(DecisionState, context_schema=DecisionContext)
     builder.add_node("plan", traced_node("plan", plan))
     builder.add_node("guard", traced_node("guard", guard))
+    builder.add_node("check", traced_node("check", check))
     builder.add_node("route", traced_node("route", route))
     builder.add_node("approval", traced_node("approval", approval))
     builder.add_node("join", traced_node("join", join))

@@ -1,0 +1,38 @@
+"""check: before routing, confirm every target of the guarded plan exists (the read-only
+lookups each tool declares, ``agent.targets``). An unknown target stores the plan as
+refused, naming the entity, and ends the decision as ``needs_human``: no request is
+created, no approver is asked. Otherwise the plan goes on to route unchanged.
+
+Reads only, so a re-run repeats them harmlessly; a plan version that a replayed leg
+finds routed already is not looked up again (its routing stands)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from agent.targets import check_targets
+from graphs.context import DecisionContext
+from graphs.state import DecisionState
+
+__all__ = ["check"]
+
+
+def check(state: DecisionState, runtime: Runtime[DecisionContext]
+          ) -> Command[Literal["route", "record"]]:
+    ctx = runtime.context
+    plan = ctx.plan(state["plan"])
+    if not ctx.fresh:
+        stored = ctx.store.plans.row(plan.decision_id, plan.version)
+        if stored is not None and stored["verdict"] == "accepted":
+            return Command(goto="route")
+    found = check_targets(plan, ctx.tools)
+    if not found.unknown:
+        return Command(goto="route")
+    with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
+        ctx.store.plans.save(tx, plan, verdict="refused", problems=found.unknown,
+                             record=state.get("planning"))
+    return Command(goto="record", update={"outcome": "needs_human", "planning": None,
+                                          "error": found.reason})
