@@ -23,6 +23,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent._revision import Revisable
 from agent._urgency import Urgency, signals
 from agent._yaml import load_yaml, validate_config
 from agent.errors import ConfigError, InvalidInputError
@@ -71,6 +72,9 @@ class Playbook(BaseModel):
     urgency: Urgency | None = None
     """When a prediction is urgent (horizon, criticality): templates read ``urgent``."""
     all_or_nothing: bool = False
+    revise: Revisable | None = None
+    """What the playbook planner may change from approvers' revise feedback
+    (``agent._revision``); None: nothing, and the re-plan says so."""
     steps: tuple[PlaybookStep, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -80,6 +84,9 @@ class Playbook(BaseModel):
             for dep in step.depends_on:
                 if dep not in ids:
                     raise ValueError(f"steps.{step.id}.depends_on: unknown step {dep!r}")
+        if self.revise is not None:
+            for problem in self.revise.problems({s.id: set(s.arguments) for s in self.steps}):
+                raise ValueError(problem)
         for source in self._templates():
             try:
                 _ENV.parse(source)

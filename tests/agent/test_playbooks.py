@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from agent.errors import ConfigError, InvalidInputError
 from agent.models import Plan, Prediction
+from agent.planner import PlanRequest, PlaybookPlanner
 from agent.playbooks import load_playbooks
 
 
@@ -223,3 +225,98 @@ steps:
     book = load_playbooks(folder)
     with pytest.raises(InvalidInputError):
         book.get("sneaky").draft(_prediction(), decision_id="dec_s")
+
+
+# --------------------------------------------------------------------------- revise
+
+
+def _revised(*feedback: str, prediction: Prediction | None = None) -> Plan:
+    planner = PlaybookPlanner(load_playbooks())
+    return planner.draft(PlanRequest(decision_id="dec_r", prediction=prediction or _prediction(),
+                                     playbook=None, version=2, feedback=feedback)).plan
+
+
+def test_revise_removes_named_steps_and_sets_bounded_numbers() -> None:
+    plan = _revised("Drop the goodwill credit; a 15% discount for 6 months is enough.")
+    assert "goodwill_credit" not in {s.id for s in plan.steps}
+    offer = plan.step("retention_offer").arguments
+    assert (offer["discount_pct"], offer["duration_months"]) == (15, 6)
+    assert plan.rationale.startswith("Revised after feedback: removed goodwill_credit; "
+                                     "retention_offer.discount_pct 20 → 15; "
+                                     "retention_offer.duration_months 12 → 6.")
+    assert plan.version == 2
+
+
+def test_revise_removal_takes_dependents_and_never_empties_the_plan() -> None:
+    stockout = _stockout(score=0.9, surplus_site="DC-LYON", shortfall_units=100)
+    plan = _revised("skip the transfer, no purchase and no warn sales", prediction=stockout)
+    assert [s.id for s in plan.steps] == ["warn_sales"]
+    assert "removed transfer; removed purchase" in plan.rationale
+    assert "Refused: removing warn_sales would leave no step" in plan.rationale
+    churn = _revised("remove the retention offer")  # not removable: nothing changes
+    assert churn.step("retention_offer") and "Feedback not applied" in churn.rationale
+
+
+def test_revise_refuses_values_outside_the_bounds_and_says_so() -> None:
+    plan = _revised("discount 45%")
+    assert plan.step("retention_offer").arguments["discount_pct"] == 20
+    assert "Refused: retention_offer.discount_pct 45 is outside 1 to 30" in plan.rationale
+
+
+def test_free_text_feedback_is_not_applied_and_the_rationale_says_what_can_be() -> None:
+    plan = _revised("Please call the customer before any offer.")
+    base = load_playbooks().for_prediction(_prediction()).draft(_prediction(), decision_id="dec_r",
+                                                                version=2)
+    assert plan.steps == base.steps
+    assert "cannot apply free-text feedback" in plan.rationale
+    assert "set retention_offer.discount_pct (1 to 30)" in plan.rationale
+    assert "remove goodwill_credit, proactive_case, inform_account_manager" in plan.rationale
+    draft = PlaybookPlanner(load_playbooks()).draft(PlanRequest(
+        decision_id="dec_r", prediction=_prediction(), playbook=None, version=2,
+        feedback=("Please call the customer before any offer.",)))
+    assert draft.record.notes == [plan.rationale]
+
+
+def test_feedback_entries_apply_oldest_first_and_deterministically() -> None:
+    first = _revised("discount 10%", "discount 25%", "no support case")
+    again = _revised("discount 10%", "discount 25%", "no support case")
+    assert first == again and first.hash == again.hash
+    assert first.step("retention_offer").arguments["discount_pct"] == 25
+    assert "proactive_case" not in {s.id for s in first.steps}
+
+
+def test_a_playbook_without_a_revise_block_says_it_can_change_nothing(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: churn-retention
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - id: only
+    function: support
+    tool: support.open_ticket
+    arguments: {account_id: "{{ prediction.entity_id }}", priority: low, subject: s, body: b}
+""")
+    planner = PlaybookPlanner(load_playbooks(folder))
+    plan = planner.draft(PlanRequest(decision_id="d", prediction=_prediction(), playbook=None,
+                                     version=2, feedback=("drop the only step",))).plan
+    assert [s.id for s in plan.steps] == ["only"]
+    assert "this playbook declares nothing revisable" in plan.rationale
+
+
+@pytest.mark.parametrize("block, problem", [
+    ("{remove: [nope]}", "unknown step 'nope'"),
+    ("{set: {only.nope: {min: 1, max: 2}}}", "'only.nope' is no step argument"),
+    ("{set: {only.priority: {min: 3, max: 2}}}", "min is above max"),
+])
+def test_a_revise_block_naming_unknown_steps_is_refused(tmp_path: Path, block: str,
+                                                        problem: str) -> None:
+    folder = _write(tmp_path / "pb", f"""
+name: x
+kind: churn
+trigger: {{min_score: 0.5}}
+revise: {block}
+steps:
+  - {{id: only, function: support, tool: support.open_ticket, arguments: {{priority: low}}}}
+""")
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_playbooks(folder)
