@@ -72,6 +72,12 @@ class Playbook(BaseModel):
     urgency: Urgency | None = None
     """When a prediction is urgent (horizon, criticality): templates read ``urgent``."""
     all_or_nothing: bool = False
+    supersedes: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    """Kinds this playbook's open decisions take precedence over: a *newer* decision of
+    one of them on the same entity is dropped (``agent.conflicts``)."""
+    waits_for: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    """Kinds whose *older* open decisions on the same entity this playbook's decisions
+    wait for (not routed, status ``waiting``) until those are finished."""
     revise: Revisable | None = None
     """What the playbook planner may change from approvers' revise feedback
     (``agent._revision``); None: nothing, and the re-plan says so."""

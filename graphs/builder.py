@@ -4,6 +4,9 @@
 
     START → plan → guard ─┬─(refused)─────────────────────────────────────→ record → END
                           └→ check ─┬─(unknown target)───────────────────────→ record
+                                    └→ conflicts ─┬─(superseded)─────────────→ record
+                                                  ├→ wait ⇄ conflicts (waits_for)
+                                    ┌─────────────┘
                                     └→ route ─┬─ Send → approval[f] → join ─┬→ execute → record
                                               │                             ├→ plan (revise)
                                               │                             └→ record
@@ -21,6 +24,7 @@ from agent.telemetry import traced_node
 from graphs.context import DecisionContext
 from graphs.nodes.approval import approval
 from graphs.nodes.check import check
+from graphs.nodes.conflicts import conflicts
 from graphs.nodes.execute import execute
 from graphs.nodes.guard import guard
 from graphs.nodes.hold import hold
@@ -28,6 +32,7 @@ from graphs.nodes.join import join
 from graphs.nodes.plan import plan
 from graphs.nodes.record import record
 from graphs.nodes.route import route
+from graphs.nodes.wait import wait
 from graphs.state import DecisionState
 
 __all__ = ["build_decision_graph"]
@@ -38,6 +43,8 @@ def build_decision_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledSt
     builder.add_node("plan", traced_node("plan", plan))
     builder.add_node("guard", traced_node("guard", guard))
     builder.add_node("check", traced_node("check", check))
+    builder.add_node("conflicts", traced_node("conflicts", conflicts))
+    builder.add_node("wait", traced_node("wait", wait))
     builder.add_node("route", traced_node("route", route))
     builder.add_node("approval", traced_node("approval", approval))
     builder.add_node("join", traced_node("join", join))

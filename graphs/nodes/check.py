@@ -21,16 +21,16 @@ __all__ = ["check"]
 
 
 def check(state: DecisionState, runtime: Runtime[DecisionContext]
-          ) -> Command[Literal["route", "record"]]:
+          ) -> Command[Literal["conflicts", "record"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
     if not ctx.fresh:
         stored = ctx.store.plans.row(plan.decision_id, plan.version)
         if stored is not None and stored["verdict"] == "accepted":
-            return Command(goto="route")
+            return Command(goto="conflicts")
     found = check_targets(plan, ctx.tools)
     if not found.unknown:
-        return Command(goto="route")
+        return Command(goto="conflicts")
     with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
         ctx.store.plans.save(tx, plan, verdict="refused", problems=found.unknown,
                              record=state.get("planning"))
