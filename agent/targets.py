@@ -30,7 +30,8 @@ class TargetCheck:
 
     @property
     def reason(self) -> str:
-        return "unknown target: " + "; ".join(self.unknown)
+        """Why the decision needs a person (its ``decisions.error``)."""
+        return "; ".join(self.unknown)
 
 
 def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
@@ -45,7 +46,7 @@ def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
             wanted.setdefault(key, []).append(step.id)
     result = TargetCheck()
     for (tool, arguments), steps in wanted.items():
-        where = f"{tool} for step{'s' * (len(steps) > 1)} {', '.join(steps)}"
+        where = f"looked up with {tool} for step{'s' * (len(steps) > 1)} {', '.join(steps)}"
         try:
             tools.call(tool, dict(arguments), idempotency_key=f"lookup:{plan.decision_id}")
         except ToolCallError as exc:

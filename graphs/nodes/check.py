@@ -4,7 +4,8 @@ refused, naming the entity, and ends the decision as ``needs_human``: no request
 created, no approver is asked. Otherwise the plan goes on to route unchanged.
 
 Reads only, so a re-run repeats them harmlessly; a plan version that a replayed leg
-finds routed already is not looked up again (its routing stands)."""
+finds stored already is not looked up again: routed, it goes on; refused (here or by
+conflicts), it ends as stored."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def check(state: DecisionState, runtime: Runtime[DecisionContext]
         stored = ctx.store.plans.row(plan.decision_id, plan.version)
         if stored is not None and stored["verdict"] == "accepted":
             return Command(goto="conflicts")
+        if stored is not None and stored["verdict"] == "refused":
+            # Refused here or by conflicts before a crash: the same end, whatever a
+            # lookup would say now (the stored verdict stands).
+            return Command(goto="record", update={
+                "outcome": "needs_human", "planning": None,
+                "error": "; ".join(stored["problems"] or ()) or "plan refused"})
     found = check_targets(plan, ctx.tools)
     if not found.unknown:
         return Command(goto="conflicts")
