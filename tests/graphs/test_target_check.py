@@ -3,11 +3,18 @@ unknown entity sends the decision to a person, and no approver is asked."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from langgraph.runtime import Runtime as LangGraphRuntime
 from sqlalchemy import func, select
 
 from agent.models import Approve
+from agent.ports import ToolPort, ToolReceipt, ToolSpec
 from agent.runtime import Runtime
 from agent.store import _tables as t
+from graphs.nodes.check import check
 from tests.graphs.conftest import churn, failure, pending, start, steps
 from tests.support import answer
 
@@ -75,3 +82,31 @@ def test_a_lookup_that_cannot_answer_now_does_not_hold_the_plan_back(rt: Runtime
     result = start(rt, churn())
     assert result.status == "awaiting_approval"
     assert set(pending(rt, result.decision_id)) == {"sales", "finance"}
+
+
+class _EveryoneExists:
+    """A tool port whose lookups all succeed (the entity appeared meanwhile)."""
+
+    def __init__(self, tools: ToolPort) -> None:
+        self._tools = tools
+
+    def spec(self, name: str) -> ToolSpec:
+        return self._tools.spec(name)
+
+    def call(self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
+             ) -> ToolReceipt:
+        return ToolReceipt(tool=name, idempotency_key=idempotency_key, result={})
+
+
+def test_a_replayed_leg_keeps_the_stored_refusal(rt: Runtime) -> None:
+    result = start(rt, churn("churn-replay", account="ACC-99999"))
+    stored = rt.store.plans.row(result.decision_id, 1)
+    decision = rt.store.decisions.get(result.decision_id)
+    ctx = replace(rt._context(decision.fence), tools=_EveryoneExists(rt.tools), fresh=False)
+    state = {"decision_id": result.decision_id, "plan": stored["body"],
+             "prediction": rt.store.predictions.get(decision.prediction_id).model_dump(
+                 mode="json")}
+    command = check(state, LangGraphRuntime(context=ctx))
+    assert command.goto == "record"
+    assert command.update["outcome"] == "needs_human"
+    assert command.update["error"] == decision.error
