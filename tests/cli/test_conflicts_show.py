@@ -32,3 +32,20 @@ def test_decisions_show_lists_other_open_decisions_on_the_entity(
     assert shown[churn]["related"] == []
     text = cli("decisions", "show", late).stdout
     assert f"also open on ACC-10004: {churn} churn awaiting_approval" in text
+
+
+def test_approvals_show_lists_the_open_decisions_beside_the_request(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    # An operator hold on sales keeps the late payment open while the churn is planned.
+    cli("holds", "add", "sales", "--until", "2099-01-01T00:00:00Z", "--reason", "close")
+    cli("ingest", str(write("preds.csv", HEADER + ROWS.splitlines(keepends=True)[1])),
+        "--format", "csv")
+    (late,) = [r["decision_id"] for r in cli.json("run", "--once")["started"]]
+    cli("ingest", str(write("more.csv", HEADER + ROWS.splitlines(keepends=True)[0])),
+        "--format", "csv")
+    cli.json("run", "--once")
+    (sales,) = cli.json("approvals", "list", "--function", "sales")
+    shown = cli.json("approvals", "show", sales["id"])
+    assert [r["decision_id"] for r in shown["approval"]["request"]["related"]] == [late]
+    text = cli("approvals", "show", sales["id"]).stdout
+    assert f"also open on ACC-10004: {late} late_payment held" in text
