@@ -9,7 +9,6 @@ sources run inside a cluster-wide exclusive section.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,15 +16,15 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from agent.dropfolder import poll_folder
 from agent.errors import (
     ConflictError,
     DecisionOpsError,
-    InvalidInputError,
     LedgerCorrupt,
 )
 from agent.models import utcnow
 from agent.settings import Settings, SourceConfig
-from agent.sources import FieldMapping, read_file, read_records
+from agent.sources import FieldMapping, read_records
 
 __all__ = ["archive_ledger", "default_housekeeping", "poll_source", "post_ledger_anchor",
            "prune_checkpoints", "sla_sweep"]
@@ -160,7 +159,7 @@ def poll_source(rt: Runtime, source: SourceConfig, now: datetime | None = None
         cursor = state.get("cursor")
         try:
             if source.type == "directory":
-                count = _poll_directory(rt, source, mapping)
+                count, cursor = _poll_directory(rt, source, mapping, cursor)
             else:
                 count, cursor = _poll_sql(rt, source, mapping, cursor)
         except DecisionOpsError as exc:
@@ -178,30 +177,16 @@ def _next_run(source: SourceConfig, now: datetime) -> datetime | None:
     return croniter(source.schedule, now).get_next(datetime)
 
 
-def _poll_directory(rt: Runtime, source: SourceConfig, mapping: FieldMapping) -> int:
+def _poll_directory(rt: Runtime, source: SourceConfig, mapping: FieldMapping,
+                    cursor: str | None) -> tuple[int, str | None]:
+    """The drop folder's rules live in ``agent.dropfolder``."""
     assert source.path is not None
     folder = Path(source.path)
     if not folder.is_dir():
         raise ConflictError(f"sources.{source.name}.path: {folder} is not a folder")
-    count = 0
-    for path in sorted(p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in (".csv", ".jsonl", ".ndjson")):
-        try:
-            batch = read_file(path, source.format, mapping)
-        except InvalidInputError as exc:  # the whole file is unusable
-            problems, usable = [exc.message], False
-        else:
-            result = rt.ingest(batch.predictions, source=f"{source.name}:{path.name}")
-            count += len(result.new)
-            problems = [str(e) for e in batch.errors]
-            usable = bool(batch.predictions) or not batch.errors
-        target = folder / ("processed" if usable else "rejected")
-        target.mkdir(exist_ok=True)
-        if problems:
-            (target / f"{path.name}.errors.txt").write_text("\n".join(problems) + "\n",
-                                                            encoding="utf-8")
-        shutil.move(str(path), target / path.name)
-    return count
+    report = poll_folder(rt, folder, name=source.name, fmt=source.format, mapping=mapping,
+                         cursor=cursor)
+    return report.ingested, report.cursor
 
 
 def _poll_sql(rt: Runtime, source: SourceConfig, mapping: FieldMapping,

@@ -34,8 +34,11 @@ class ModelPrice(BaseModel):
 class SourceConfig(BaseModel):
     """A place the loop polls for predictions (``[[sources]]`` in decisionops.toml).
 
-    ``directory``: CSV/JSONL files dropped in ``path`` are ingested, then moved to
-    ``path/processed`` (or ``path/rejected`` when no row was usable). ``sql``: rows of
+    ``directory``: CSV/JSONL/Parquet files dropped in ``path`` are ingested once finished
+    (the same size and time at two polls; ``*.part`` and dotfiles never), then moved to
+    ``path/processed`` (or ``path/rejected`` when no row was usable) under a name not
+    yet taken, with ``NAME.errors.txt``/``.json`` beside it when rows were rejected
+    (``agent.dropfolder``). ``sql``: rows of
     ``query`` (a table, view or SELECT) newer than the stored cursor are ingested.
     """
 

@@ -20,7 +20,7 @@ from agent.hashing import digest
 from agent.models import Prediction, TriageAction, TriageVerdict
 from agent.playbooks import Playbook, PlaybookBook
 
-__all__ = ["BulkDrop", "bulk_drops", "in_holdout", "triage"]
+__all__ = ["BulkDrop", "bulk_drops", "gaps", "in_holdout", "needs_value_at_stake", "triage"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,29 @@ def bulk_drops(book: PlaybookBook, kinds: Iterable[str]) -> list[BulkDrop]:
     return drops
 
 
+def needs_value_at_stake(playbook: Playbook) -> bool:
+    """Whether triage can judge a prediction for ``playbook`` only with a value at stake
+    (its trigger asks for an expected value)."""
+    return playbook.trigger.min_expected_value > 0
+
+
+def gaps(predictions: Iterable[Prediction], book: PlaybookBook) -> dict[str, int]:
+    """How many ``predictions`` lack what triage needs, before any is triaged:
+    ``unknown_kind`` (no playbook answers the kind) and ``no_value_at_stake`` (the kind's
+    first playbook needs an expected value). Intake reports these counts."""
+    out = {"unknown_kind": 0, "no_value_at_stake": 0}
+    firsts: dict[str, Playbook | None] = {}
+    for p in predictions:
+        if p.kind not in firsts:
+            firsts[p.kind] = book.first_for_kind(p.kind)
+        playbook = firsts[p.kind]
+        if playbook is None:
+            out["unknown_kind"] += 1
+        elif p.value_at_stake is None and needs_value_at_stake(playbook):
+            out["no_value_at_stake"] += 1
+    return out
+
+
 def in_holdout(prediction: Prediction, share: float) -> bool:
     """Deterministic sampling: the same prediction always lands on the same side."""
     if share <= 0:
@@ -80,7 +103,7 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
     if prediction.score < trigger.min_score:
         return verdict(TriageAction.DROP, "below_threshold",
                        f"score {prediction.score:.2f}" + _under(trigger.min_score))
-    if trigger.min_expected_value > 0:
+    if needs_value_at_stake(playbook):
         if ev is None:
             return verdict(TriageAction.DROP, "low_expected_value",
                            "no value_at_stake, and the playbook needs an expected value of "

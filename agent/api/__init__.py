@@ -15,10 +15,11 @@
                                                one with its evidence
     POST /v1/approvals/{id}/approve|edit|reject|revise   answer (bound to plan_hash)
     POST /v1/approvals/{id}/validate           check an edit without recording it
+    POST /v1/approvals/bulk-approve            approve low-risk requests, each on its own
     GET|POST /v1/approvals/{id}/hitl           LangChain human-in-the-loop shape
     GET|POST /v1/chat                          the ops chat (never approves)
     GET  /v1/holds                             active operator holds
-    /login /inbox /inbox/{id} /decisions/{id} /chat     the web pages
+    /login /inbox /inbox/requests/{id} /decisions/{id} /chat   the web pages
 
 Auth model (``_auth``): API tokens stored hashed, mapped to users with one role
 (approver of named functions, operator, ingest, admin); the web uses a signed,

@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from agent.api._auth import SessionSigner
 from agent.api._errors import install_error_handlers
+from agent.api._format import softwrap
 from agent.api._limits import BodyLimitMiddleware
 from agent.api._routes_approvals import approvals_router
 from agent.api._routes_ingest import ingest_router
@@ -43,6 +44,7 @@ _HERE = Path(str(resources.files("agent.api")))
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
                              autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["softwrap"] = softwrap
     return Jinja2Templates(env=env)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from agent.api._auth import Principal
+from agent.approvals import argument_trail, not_for_bulk
 from agent.errors import DecisionOpsError, NotFoundError
-from agent.models import Plan
+from agent.models import Plan, Step
 from agent.runtime import Runtime
 from agent.store import DecisionRow
 
@@ -94,6 +95,7 @@ def decision_view(rt: Runtime, who: Principal, decision_id: str) -> dict[str, An
     steps = rt.store.plans.steps(decision_id, decision.plan_version) if plan else []
     statuses = {s["step_id"]: s["status"] for s in steps}
     approvals = rt.store.approvals.list(decision_id=decision_id)
+    executions = rt.store.executions.list(decision_id)
     return {
         "decision": public(decision),
         "held": rt.approvals.held(decision, plan.functions() if plan else ()),
@@ -107,8 +109,9 @@ def decision_view(rt: Runtime, who: Principal, decision_id: str) -> dict[str, An
                    if plan else {}),
         "graph": plan_graph(plan, statuses, who.functions) if plan else None,
         "steps": steps,
+        "arguments": argument_trail(plan, approvals, executions) if plan else [],
         "approvals": [a.to_dict() for a in approvals],
-        "executions": [e.to_dict() for e in rt.store.executions.list(decision_id)],
+        "executions": [e.to_dict() for e in executions],
         "ledger": [e.model_dump(mode="json") for e in rt.store.ledger.entries(decision_id)],
     }
 
@@ -157,6 +160,8 @@ def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: in
     rows = rt.store.approvals.inbox(functions, limit=limit)
     for row in rows:
         request = row.pop("request") or {}
-        row["steps"] = [{"id": s["id"], "tool": s["tool"], "arguments": s["arguments"]}
-                        for s in request.get("steps", [])]
+        steps = [Step.model_validate(s) for s in request.get("steps", [])]
+        row["steps"] = [{"id": s.id, "tool": s.tool, "arguments": s.arguments,
+                         "risk": s.risk.value} for s in steps]
+        row["not_for_bulk"] = not_for_bulk(steps)  # None: it may be approved in bulk
     return rows

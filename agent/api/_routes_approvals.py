@@ -1,5 +1,6 @@
 """Routes over decisions and approvals: list and inspect decisions; the caller's pending
 approvals (most urgent first) with their evidence; approve, edit, reject, revise;
+bulk approve of low-risk requests;
 validate an edit before submitting it; and the LangChain human-in-the-loop view.
 
 Answers go through ``_approvals.submit_answer``, which hands them to the approval
@@ -9,6 +10,7 @@ record of every refusal).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -22,6 +24,9 @@ from agent.api._limits import StrictJSONRoute
 from agent.api._schemas import (
     AnswerOut,
     ApproveIn,
+    BulkApproveIn,
+    BulkApproveOut,
+    BulkResultOut,
     EditIn,
     HitlIn,
     RejectIn,
@@ -30,6 +35,7 @@ from agent.api._schemas import (
     ValidateOut,
 )
 from agent.api._state import ServiceState, get_state, requires
+from agent.approvals import BulkItem
 from agent.errors import InvalidInputError
 from agent.models import ApprovalRequest, ApprovalStatus, Approve, DecisionStatus, Edit, Reject, Revise
 
@@ -100,6 +106,17 @@ def approvals_router(principal: Any) -> APIRouter:
                 state: ServiceState = Depends(get_state)) -> AnswerOut:
         """Approve the function's part as proposed (or, under four-eyes, the proposed edit)."""
         return _answer(approval_id, Approve(comment=body.comment), body.plan_hash, who, state)
+
+    @router.post("/approvals/bulk-approve", response_model=BulkApproveOut,
+                 responses={403: {"description": "the caller does not answer approvals"}})
+    def bulk_approve(body: BulkApproveIn, who: Principal = Depends(answerer),
+                     state: ServiceState = Depends(get_state)) -> BulkApproveOut:
+        """Approve several low-risk requests: the approval service answers each on its own
+        (every check; refusals recorded) and says, per request, approved or refused and why."""
+        items = [BulkItem(i.approval_id, i.plan_hash) for i in body.approvals]
+        outcomes = state.runtime.approvals.approve_many(items, by=approver(who),
+                                                        comment=body.comment)
+        return BulkApproveOut(results=[BulkResultOut(**asdict(o)) for o in outcomes])
 
     @router.post("/approvals/{approval_id}/edit", response_model=AnswerOut)
     def edit(approval_id: str, body: EditIn, who: Principal = Depends(answerer),

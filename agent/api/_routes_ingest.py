@@ -1,5 +1,10 @@
-"""Routes that bring data in: predictions (native JSON, MLflow and KServe V2 bodies),
+"""Routes that bring data in: predictions (native JSON, MLflow and KServe V1/V2 bodies),
 signed webhooks, and outcomes.
+
+The MLflow and KServe routes take the same join fields: a response of scores with the
+``inputs`` it scored (rows or the request body) and an ``entity_column``, or the
+``entity_ids`` in order, or a request that carries the ids itself; one join for both
+(``agent.sources.iter_scored``), the same as ``decisionops ingest --inputs``.
 
 A body with any bad row is refused whole (422 listing the rows and fields) and
 nothing is stored; re-delivered prediction ids are acknowledged as duplicates. The
@@ -30,7 +35,14 @@ from agent.api._webhooks import (
 from agent.errors import InvalidInputError
 from agent.models import Outcome
 from agent.runtime import Runtime
-from agent.sources import SourceBatch, SourceLimits, parse_kserve_v2, parse_mlflow, read_records
+from agent.sources import (
+    FieldMapping,
+    SourceBatch,
+    SourceLimits,
+    parse_scored,
+    read_records,
+)
+from agent.triage import gaps
 
 __all__ = ["ingest_router"]
 
@@ -38,16 +50,27 @@ Format = Literal["native", "mlflow", "kserve"]
 
 
 def _batch(fmt: str, body: Any, limits: SourceLimits) -> SourceBatch:
-    if fmt == "mlflow":
-        return parse_mlflow(body.response, body.request, mapping=body.mapping,
-                            entity_column=body.entity_column, positive_index=body.positive_index,
-                            score_key=body.score_key, observed_at=body.observed_at, limits=limits)
-    if fmt == "kserve":
-        return parse_kserve_v2(body.response, body.request, mapping=body.mapping,
-                               entity_input=body.entity_input, entity_ids=body.entity_ids,
-                               output_name=body.output_name, positive_index=body.positive_index,
-                               observed_at=body.observed_at, limits=limits)
-    return read_records(body.predictions, body.mapping, limits=limits, location="body")
+    if fmt == "native":
+        return read_records(body.predictions, body.mapping, limits=limits, location="body")
+    mapping = body.mapping
+    if body.value_column is not None:
+        try:
+            mapping = FieldMapping.model_validate({**mapping.model_dump(exclude_unset=True),
+                                                   "value_at_stake": body.value_column})
+        except ValidationError as exc:
+            raise InvalidInputError(exc.errors(include_url=False)[0]["msg"],
+                                    field="value_column") from None
+    positive = body.positive_class
+    if positive is None and "positive_index" in body.model_fields_set:
+        positive = body.positive_index
+    if fmt == "mlflow" and positive is None and body.score_key is not None:
+        positive = body.score_key
+    entity_column = body.entity_column or getattr(body, "entity_input", "entity_id")
+    return parse_scored(body.response, body.inputs if body.inputs is not None else body.request,
+                        mapping=mapping, entity_column=entity_column,
+                        entity_ids=body.entity_ids, positive=positive,
+                        output_name=getattr(body, "output_name", None),
+                        observed_at=body.observed_at, limits=limits)
 
 
 def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> IngestOut:
@@ -64,7 +87,7 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
     result = rt.store.predictions.ingest(batch.predictions, source=source, actor=actor)
     unknown = sorted({p.kind for p in batch.predictions} - rt.playbooks.kinds())
     return IngestOut(new=result.new, duplicates=result.duplicates, unknown_kinds=unknown,
-                     rows_read=batch.rows_read)
+                     rows_read=batch.rows_read, needs=gaps(batch.predictions, rt.playbooks))
 
 
 def _limits(state: ServiceState) -> SourceLimits:
@@ -88,14 +111,14 @@ def ingest_router(principal: Any) -> APIRouter:
         return _store(state.runtime, batch, source=f"api:{who.name}", actor=who.name)
 
     @router.post("/predictions/mlflow", response_model=IngestOut,
-                 summary="Ingest an MLflow scoring response with its request")
+                 summary="Ingest an MLflow scoring response joined to what it scored")
     def ingest_mlflow(body: MlflowIn, who: Principal = Depends(ingester),
                       state: ServiceState = Depends(get_state)) -> IngestOut:
         batch = _batch("mlflow", body, _limits(state))
         return _store(state.runtime, batch, source=f"mlflow:{who.name}", actor=who.name)
 
     @router.post("/predictions/kserve", response_model=IngestOut,
-                 summary="Ingest a KServe V2 / Open Inference Protocol response")
+                 summary="Ingest a KServe V1 or V2 (Open Inference Protocol) response")
     def ingest_kserve(body: KServeIn, who: Principal = Depends(ingester),
                       state: ServiceState = Depends(get_state)) -> IngestOut:
         batch = _batch("kserve", body, _limits(state))

@@ -15,6 +15,10 @@ from agent.sources import FieldMapping
 __all__ = [
     "AnswerOut",
     "ApproveIn",
+    "BulkApproveIn",
+    "BulkApproveOut",
+    "BulkItemIn",
+    "BulkResultOut",
     "ChatIn",
     "ChatOut",
     "EditIn",
@@ -47,28 +51,47 @@ class PredictionBatchIn(_In):
     mapping: FieldMapping | None = None
 
 
-class MlflowIn(_In):
+Ident = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _ServingIn(_In):
+    """What MLflow and KServe bodies share: the join of a response to what it scored
+    (``agent.sources.iter_scored``), the same fields on both routes."""
+
+    inputs: list[dict[str, Any]] | dict[str, Any] | None = Field(None, max_length=10_000)
+    """The scored input, joined by row order: rows (column → value), or the request
+    body (MLflow ``dataframe_split``…, KServe V1 ``instances``, V2 ``inputs``)."""
+    entity_ids: list[Annotated[str, Field(max_length=200)]] | None = Field(None,
+                                                                           max_length=10_000)
+    """The entity of each response row, in order (instead of an inputs column)."""
+    entity_column: Ident | None = None
+    """The inputs column of entity ids; ``@index``: the request index or row position."""
+    value_column: Ident | None = None
+    """The inputs column holding the value at stake (same as ``mapping.value_at_stake``)."""
+    positive_class: int | Ident | None = None
+    """For ``[n, k]`` probabilities: the positive class by index or name (default: a
+    class named 1/true/yes, else the last)."""
+    mapping: FieldMapping = FieldMapping()
+    observed_at: datetime | None = None
+
+
+class MlflowIn(_ServingIn):
     response: dict[str, Any] | list[Any]
     """The MLflow ``/invocations`` response body."""
-    request: dict[str, Any]
-    """The request body that produced it (holds the entity ids)."""
-    entity_column: Annotated[str, Field(min_length=1, max_length=200)]
-    mapping: FieldMapping = FieldMapping()
-    positive_index: Annotated[int, Field(ge=0, le=1000)] = 1
-    score_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    observed_at: datetime | None = None
-
-
-class KServeIn(_In):
-    response: dict[str, Any]
-    """The Open Inference Protocol (KServe V2) ``infer`` response body."""
     request: dict[str, Any] | None = None
-    entity_input: Annotated[str, Field(min_length=1, max_length=200)] = "entity_id"
-    entity_ids: list[Annotated[str, Field(max_length=200)]] | None = Field(None, max_length=10_000)
-    output_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """The request body that produced it; with ``entity_column``, it may carry the ids."""
     positive_index: Annotated[int, Field(ge=0, le=1000)] = 1
-    mapping: FieldMapping = FieldMapping()
-    observed_at: datetime | None = None
+    score_key: Ident | None = None
+
+
+class KServeIn(_ServingIn):
+    response: dict[str, Any]
+    """A KServe V1 ``predictions`` or V2 / Open Inference Protocol ``infer`` response."""
+    request: dict[str, Any] | None = None
+    entity_input: Ident = "entity_id"
+    """The V2 request's BYTES input of entity ids (``entity_column`` wins when given)."""
+    output_name: Ident | None = None
+    positive_index: Annotated[int, Field(ge=0, le=1000)] = 1
 
 
 class IngestOut(BaseModel):
@@ -76,11 +99,39 @@ class IngestOut(BaseModel):
     duplicates: list[str]
     unknown_kinds: list[str] = []
     rows_read: int
+    needs: dict[str, int] = {}
+    """Rows lacking what triage needs: ``unknown_kind``, ``no_value_at_stake``."""
 
 
 class ApproveIn(_In):
     plan_hash: PlanHash
     comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class BulkItemIn(_In):
+    approval_id: Annotated[str, Field(min_length=1, max_length=100)]
+    plan_hash: PlanHash
+
+
+class BulkApproveIn(_In):
+    approvals: list[BulkItemIn] = Field(min_length=1, max_length=100)
+    """The requests to approve, each with the plan hash the approver saw; each is answered
+    on its own (low-risk requests only)."""
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class BulkResultOut(BaseModel):
+    approval_id: str
+    status: Literal["approved", "edited", "proposed", "refused"]
+    reason: str | None = None
+    """The refusal code (``not_low_risk``, ``stale_plan``, ``replay``…)."""
+    message: str | None = None
+    decision_id: str | None = None
+
+
+class BulkApproveOut(BaseModel):
+    results: list[BulkResultOut]
+    """One per distinct request, in the order sent."""
 
 
 class EditIn(_In):

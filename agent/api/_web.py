@@ -19,10 +19,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from agent.api._approvals import can_answer, submit_answer
+from agent.api._approvals import approver, can_answer, submit_answer
 from agent.api._auth import SESSION_COOKIE, Principal, Unauthenticated, csrf_ok, principal_from_token
 from agent.api._evidence import approval_view, decision_view, inbox
 from agent.api._state import ServiceState, get_state
+from agent.approvals import BulkItem
 from agent.errors import DecisionOpsError, InvalidInputError
 from agent.models import Approve, Edit, Reject, Revise
 
@@ -141,33 +142,87 @@ def web_router() -> APIRouter:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
+    def inbox_view(request: Request, state: ServiceState, who: Principal, *,
+                   answered: str | None = None, results: list[dict[str, Any]] | None = None,
+                   error: str | None = None, status: int = 200) -> Response:
+        rows = inbox(state.runtime, who, limit=200)
+        bulk = any(r["not_for_bulk"] is None for r in rows) and who.may("answer")
+        return page(request, "inbox.html", {"who": who, "rows": rows, "bulk": bulk,
+                                            "answered": answered, "results": results,
+                                            "error": error}, status)
+
     @router.get("/inbox")
-    def inbox_page(request: Request) -> Response:
+    def inbox_page(request: Request, answered: str | None = None) -> Response:
         state = get_state(request)
         who = _session(request, state)
         if who is None:
             return to_login(request)
-        rows = inbox(state.runtime, who, limit=200)
-        return page(request, "inbox.html", {"who": who, "rows": rows})
+        return inbox_view(request, state, who, answered=_known_status(answered))
+
+    @router.post("/inbox/bulk-approve")
+    async def bulk_approve(request: Request) -> Response:
+        """Approve the selected requests: one call to the approval service, which answers
+        each in turn and says, per request, approved or refused and why."""
+        state = get_state(request)
+        who = _session(request, state)
+        if who is None:
+            return to_login(request)
+        form = await request.form()
+        if not csrf_ok(who.csrf, str(form.get("csrf_token") or "")):
+            return await run_in_threadpool(partial(
+                inbox_view, request, state, who, error="The form expired; reload the page.",
+                status=403))
+        # A missing hash binds to no plan and is refused as stale, as on the single form.
+        items = [BulkItem(str(a), str(form.get(f"plan_hash.{a}") or ""))
+                 for a in form.getlist("approval")]
+        rt = state.runtime
+        try:
+            outcomes = await run_in_threadpool(partial(
+                rt.approvals.approve_many, items, by=approver(who, "web"),
+                comment=str(form.get("comment") or "")[:2000]))
+        except DecisionOpsError as exc:
+            field = exc.details.get("field")
+            return await run_in_threadpool(partial(
+                inbox_view, request, state, who, status=422,
+                error=f"{field}: {exc.message}" if field else exc.message))
+        results = [{"approval_id": o.approval_id, "status": o.status, "reason": o.reason,
+                    "message": o.message, "decision_id": o.decision_id} for o in outcomes]
+        return await run_in_threadpool(partial(inbox_view, request, state, who,
+                                               results=results))
 
     @router.get("/inbox/{approval_id}")
-    def approval_page(request: Request, approval_id: str) -> Response:
+    def old_approval_link(approval_id: str) -> Response:
+        """Links sent before requests had their own path keep working."""
+        return RedirectResponse(f"/inbox/requests/{quote(approval_id, safe='')}", status_code=308)
+
+    @router.get("/inbox/requests/{approval_id}")
+    def approval_page(request: Request, approval_id: str, answered: str | None = None
+                      ) -> Response:
         state = get_state(request)
         who = _session(request, state)
         if who is None:
             return to_login(request)
-        return _approval(request, state, who, approval_id, error=None)
+        return _approval(request, state, who, approval_id, error=None,
+                         answered=_known_status(answered))
 
     def _approval(request: Request, state: ServiceState, who: Principal, approval_id: str,
-                  *, error: str | None, status: int = 200) -> Response:
+                  *, error: str | None, status: int = 200, answered: str | None = None
+                  ) -> Response:
         try:
             view = approval_view(state.runtime, who, approval_id)
         except DecisionOpsError as exc:
             return page(request, "error.html", {"who": who, "message": exc.message}, 404)
         view["can_answer"] = (view["approval"]["status"] == "pending"
                               and can_answer(state.runtime, who, view["approval"]["function"]))
-        return page(request, "approval.html", {"who": who, "v": view, "error": error}, status)
+        order = [r["id"] for r in inbox(state.runtime, who, limit=200)]
+        here = order.index(approval_id) if approval_id in order else -1
+        pager = {"prev": order[here - 1] if here > 0 else None,
+                 "next": order[here + 1] if 0 <= here < len(order) - 1 else None,
+                 "position": here + 1, "total": len(order)}
+        return page(request, "approval.html", {"who": who, "v": view, "error": error,
+                                               "pager": pager, "answered": answered}, status)
 
+    @router.post("/inbox/requests/{approval_id}")
     @router.post("/inbox/{approval_id}")
     async def answer(request: Request, approval_id: str) -> Response:
         state = get_state(request)
@@ -195,6 +250,8 @@ def web_router() -> APIRouter:
                 answer = Revise(feedback=str(form.get("feedback") or "").strip()[:4000] or "-")
             else:
                 raise InvalidInputError(f"unknown action {action!r}", field="action")
+            before = [r["id"] for r in await run_in_threadpool(partial(
+                inbox, state.runtime, who, limit=200))] if form.get("then") == "next" else None
             out = await run_in_threadpool(partial(submit_answer, state.runtime, who, approval_id,
                                                   answer, plan_hash, channel="web"))
         except DecisionOpsError as exc:
@@ -205,6 +262,14 @@ def web_router() -> APIRouter:
             field = ".".join(str(p) for p in err["loc"])
             return await run_in_threadpool(_approval, request, state, who, approval_id,
                                            error=f"{field}: {err['msg']}", status=422)
+        if before is not None:  # approve-and-next: the next request still waiting
+            after = {r["id"] for r in await run_in_threadpool(partial(
+                inbox, state.runtime, who, limit=200))}
+            here = before.index(approval_id) + 1 if approval_id in before else 0
+            following = [a for a in before[here:] + before[:here] if a in after]
+            target = (f"/inbox/requests/{quote(following[0], safe='')}" if following
+                      else "/inbox")
+            return RedirectResponse(f"{target}?answered={out['status']}", status_code=303)
         return RedirectResponse(f"/decisions/{out['decision_id']}?answered={out['status']}",
                                 status_code=303)
 
@@ -230,6 +295,12 @@ def web_router() -> APIRouter:
         return page(request, "chat.html", {"who": who, "mode": state.chat.mode})
 
     return router
+
+
+def _known_status(value: str | None) -> str | None:
+    """A status echoed from the query string, only if it is one an answer records."""
+    known = {"approved", "edited", "rejected", "revise", "proposed"}
+    return value if value in known else None
 
 
 def _safe_next(value: str) -> str:

@@ -12,6 +12,7 @@ they turn their input into an ``Answer`` and an ``Approver`` and call
 ``ApprovalService.answer``. The ops chat has no way to answer.
 """
 
+from agent.approvals._bulk import BULK_MAX_RISK, BulkItem, BulkOutcome, not_for_bulk
 from agent.approvals._edits import check_edit, locked_arguments
 from agent.approvals._identity import Approver, Channel, policy_identity
 from agent.approvals._resolution import Resolution, grant_hashes, resolve
@@ -23,19 +24,25 @@ from agent.approvals._service import (
     approval_request,
     parse_answer,
 )
+from agent.approvals._trail import argument_trail
 
 __all__ = [
+    "BULK_MAX_RISK",
     "AnswerResult",
     "ApprovalService",
     "Approver",
+    "BulkItem",
+    "BulkOutcome",
     "Channel",
     "EditPreview",
     "Resolution",
     "Routing",
     "approval_request",
+    "argument_trail",
     "check_edit",
     "grant_hashes",
     "locked_arguments",
+    "not_for_bulk",
     "parse_answer",
     "policy_identity",
     "resolve",

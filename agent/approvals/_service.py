@@ -20,6 +20,9 @@ else:
   second approver approves (a plain approve approves the proposal).
 * ``conflict`` 409: another answer was recorded first (compare-and-set on the request).
 
+Bulk approve (``approve_many``, ``_bulk``) answers each request here in turn and adds one
+refusal, ``not_low_risk`` 403: a step above the bulk risk level.
+
 Bad input is not a refusal: an edit naming an unknown step, changing a locked target
 (``LockedArgumentError``), or breaking the tool schema, the function's limits or its
 totals is refused with the field named (HTTP 422, CLI exit 2) and nothing is recorded.
@@ -41,6 +44,7 @@ from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
+from agent.approvals._bulk import BulkItem, BulkOutcome, approve_many, not_for_bulk
 from agent.approvals._deadlines import sweep
 from agent.approvals._edits import check_edit, locked_arguments
 from agent.approvals._identity import Approver, policy_identity
@@ -269,6 +273,18 @@ class ApprovalService:
             # After the reply is ready: a worker woken in this process competes for the GIL.
             self.on_answer(row.decision_id)
         return result
+
+    def approve_many(self, items: Sequence[BulkItem], *, by: Approver, comment: str = ""
+                     ) -> list[BulkOutcome]:
+        """Bulk approve: each request through ``answer``, low-risk ones only (``_bulk``)."""
+        return approve_many(self, items, by=by, comment=comment)
+
+    def check_bulk(self, approval_id: str, *, by: Approver) -> None:
+        """Refuse (``not_low_risk``, recorded) a request bulk approve may not take."""
+        row = self._store.approvals.get(approval_id)
+        problem = not_for_bulk(row.request.steps)
+        if problem is not None:
+            self._refuse(by, row, "not_low_risk", problem, conflict=False)
 
     @staticmethod
     def _as_policy(approvers: Sequence[str], names: set[str]) -> set[str]:

@@ -4,6 +4,8 @@
 
     decisionops demo                      the whole loop on the bundled sample data
     decisionops ingest FILE --kind churn  add predictions from CSV/JSONL/Parquet/MLflow/KServe, streamed
+    decisionops ingest RESPONSE --inputs scored.csv --entity-column id   join a server's scores
+    decisionops playbooks list            each playbook: kinds, trigger, functions
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
@@ -26,7 +28,20 @@ import sys
 
 import typer
 
-from agent.cli import approvals, db, decisions, demo, export, holds, ledger, outcomes, report, work
+from agent.cli import (
+    approvals,
+    db,
+    decisions,
+    demo,
+    export,
+    holds,
+    ingest,
+    ledger,
+    outcomes,
+    playbooks,
+    report,
+    work,
+)
 from agent.cli import chat as chat_cli
 from agent.cli import eval as eval_cli
 from agent.cli import plan as plan_cli
@@ -44,12 +59,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("demo")(demo.demo)
-app.command("ingest")(work.ingest)
+app.command("ingest")(ingest.ingest)
 app.command("run")(work.run)
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(decisions.app, name="decisions")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(holds.app, name="holds")
+app.add_typer(playbooks.app, name="playbooks")
 app.add_typer(db.app, name="db")
 app.add_typer(plan_cli.app, name="plan")
 app.command("eval")(eval_cli.eval_)

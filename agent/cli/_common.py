@@ -7,18 +7,19 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from agent.errors import DecisionOpsError
 from agent.settings import Settings
 
-__all__ = ["console", "err_console", "fail", "print_json", "print_table", "runtime", "settings"]
+__all__ = ["Column", "console", "err_console", "fail", "print_json", "print_table", "runtime", "settings"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -57,14 +58,19 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+def print_table(title: str, columns: Sequence[str | Column], rows: Sequence[Sequence[Any]],
                 empty: str = "nothing to show") -> None:
+    """A table of ``rows``; a column given by name folds long values onto more lines, a
+    ``Column`` says itself (``no_wrap`` for ids, ``overflow="ellipsis"`` for free text)."""
     if not rows:
         console.print(f"[dim]{empty}[/]")
         return
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        if isinstance(column, Column):  # a fresh copy: the table fills in its cells
+            table.columns.append(replace(column, _index=len(table.columns), _cells=[]))
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.cli._common import console, fail, print_json, print_table, runtime
+from agent.cli._common import Column, console, fail, print_json, print_table, runtime
 from agent.errors import InvalidInputError
 from agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
@@ -33,10 +33,45 @@ NoApply = Annotated[bool, typer.Option(
     "--no-apply", help="Only record the answer; the worker ('run --once') applies it.")]
 
 
-def _row(a: ApprovalRow) -> list[Any]:
-    steps = ", ".join(s.id for s in a.request.steps)
-    return [a.id, a.function, a.decision_id, steps, a.status.value,
-            a.deadline and f"{a.deadline:%Y-%m-%d %H:%M}", a.reason]
+def _facts(rt: Any, rows: list[ApprovalRow]) -> dict[str, dict[str, Any]]:
+    """Approval id → what an approver weighs it by: the entity, the money its steps move
+    (their ``amount`` arguments), the decision's expected value, the request's age."""
+    from agent.models import utcnow
+
+    now, decisions, out = utcnow(), {}, {}
+    for a in rows:
+        if a.decision_id not in decisions:
+            decisions[a.decision_id] = rt.store.decisions.get(a.decision_id)
+        decision = decisions[a.decision_id]
+        amounts = [s.arguments["amount"] for s in a.request.steps
+                   if isinstance(s.arguments.get("amount"), int | float)]
+        currencies = {str(s.arguments["currency"]) for s in a.request.steps
+                      if s.arguments.get("currency")}
+        out[a.id] = {"entity_id": decision.entity_id,
+                     "amount": sum(amounts) if amounts else None,
+                     "currency": currencies.pop() if len(currencies) == 1 else None,
+                     "expected_value": decision.expected_value,
+                     "age_seconds": max(0, int((now - a.requested_at).total_seconds()))}
+    return out
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _money(value: float | None, currency: str | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" + (f" {currency}" if currency else "")
+
+
+def _row(a: ApprovalRow, facts: dict[str, Any], with_status: bool) -> list[Any]:
+    return [a.id, a.function, facts["entity_id"], _money(facts["amount"], facts["currency"]),
+            _money(facts["expected_value"]), _age(facts["age_seconds"]),
+            f"{a.status.value}: {a.reason}" if with_status else a.reason]
 
 
 @app.command("list")
@@ -47,7 +82,9 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """List approval requests, most urgent deadline first.
+    """List approval requests, most urgent deadline first: id, function, entity, the
+    amount its steps move, the decision's expected value, age and why people are asked.
+    The table fits the terminal (ids whole, long text cut with …); --json has every field.
 
     Example: decisionops approvals list --function finance
     """
@@ -59,12 +96,25 @@ def list_(
             rt.policies.get(function)
         rows = rt.store.approvals.list(function=function,
                                        status=None if status == "all" else status, limit=limit)
+        facts = _facts(rt, rows)
     if as_json:
-        print_json([r.to_dict() for r in rows])
+        print_json([r.to_dict() | facts[r.id] for r in rows])
         return
-    print_table(f"approvals ({status})", ["id", "function", "decision", "steps", "status",
-                                          "deadline", "why asked"], [_row(a) for a in rows],
-                empty=f"no {status} approval requests")
+    with_status = status not in {s.value for s in ApprovalStatus} - {"all"}
+    columns = [Column("id", no_wrap=True, min_width=24), Column("function", no_wrap=True),
+               Column("entity", no_wrap=True, overflow="ellipsis"),
+               Column("amount", justify="right", no_wrap=True),
+               Column("exp. value", justify="right", no_wrap=True),
+               Column("age", justify="right", no_wrap=True),
+               Column("status: why asked" if with_status else "why asked", no_wrap=True,
+                      overflow="ellipsis")]
+    cells = [_row(a, facts[a.id], with_status) for a in rows]
+    # The free text gets what the other columns leave of the terminal (each column: its
+    # widest cell, a space either side and a border), so no row wraps.
+    fixed = sum(max(len(str(c.header)), *(len(str(row[i])) for row in cells))
+                for i, c in enumerate(columns[:-1]))
+    columns[-1].max_width = max(12, console.width - fixed - 3 * len(columns) - 1)
+    print_table(f"approvals ({status})", columns, cells, empty=f"no {status} approval requests")
 
 
 @app.command("show")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from agent.approvals import argument_trail
 from agent.cli._common import console, fail, print_json, print_table, runtime
 from agent.models import DecisionStatus
 
@@ -43,11 +44,33 @@ def list_(
                 empty="no decisions yet: decisionops run --once")
 
 
+def _print_side_by_side(steps: list[dict[str, Any]]) -> None:
+    def show(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    rows = []
+    for s in steps:
+        for n, name in enumerate(s["names"]):
+            approved = "-" if s["approved"] is None else show(s["approved"].get(name))
+            if name in s["edited"]:
+                approved += " (edited)"
+            executed = "-" if s["executed"] is None else show(s["executed"].get(name))
+            if name in s["not_as_approved"]:
+                executed += " (NOT as approved)"
+            label = f"{s['step_id']} ({s['approval']}, {s['execution'] or 'not run'})"
+            rows.append([label if n == 0 else "", name, show(s["proposed"].get(name)),
+                         approved, executed])
+    print_table("arguments: proposed, approved, executed", ["step", "argument", "proposed",
+                                                             "approved", "executed"], rows,
+                empty="no plan yet")
+
+
 @app.command("show")
 def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
          as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """Everything about one decision: prediction, triage, plan DAG, approvals,
-    executions and its ledger entries.
+    """Everything about one decision: prediction, triage, plan DAG, each step's
+    arguments as proposed, as approved (edits included) and as executed, side by side,
+    approvals, executions and its ledger entries.
 
     Example: decisionops decisions show dec_5a1c…
     """
@@ -57,8 +80,11 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         prediction = rt.store.predictions.row(row.prediction_id) or {}
         plan = rt.store.plans.get(decision_id) if row.plan_version else None
         steps = rt.store.plans.steps(decision_id, row.plan_version) if plan else []
-        approvals = [a.to_dict() for a in rt.store.approvals.list(decision_id=decision_id)]
-        executions = [e.to_dict() for e in rt.store.executions.list(decision_id)]
+        approval_rows = rt.store.approvals.list(decision_id=decision_id)
+        execution_rows = rt.store.executions.list(decision_id)
+        approvals = [a.to_dict() for a in approval_rows]
+        executions = [e.to_dict() for e in execution_rows]
+        arguments = argument_trail(plan, approval_rows, execution_rows) if plan else []
         entries = rt.store.ledger.entries(decision_id)
         locked = {s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps} if plan else {}
         held = rt.approvals.held(row, plan.functions() if plan else ())
@@ -68,7 +94,8 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         print_json({"decision": decision, "prediction": prediction, "held": held,
                     "related": related,
                     "plan": plan.model_dump(mode="json") if plan else None, "locked": locked,
-                    "steps": steps, "approvals": approvals, "executions": executions,
+                    "steps": steps, "arguments": arguments, "approvals": approvals,
+                    "executions": executions,
                     "ledger": [e.model_dump(mode="json") for e in entries]})
         return
     console.print(f"[bold]{decision_id}[/] · {decision['status']} · {decision['kind']} "
@@ -96,10 +123,11 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                 st, detail = status.get(step_id, ("?", None))
                 after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
                 console.print(f"  {wave_no}. [cyan]{step.function}:{step.id}[/] {step.tool}"
-                              f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else ""))
-                console.print(f"       {json.dumps(step.arguments, ensure_ascii=False)}"
-                              + (f"  locked: {', '.join(locked[step.id])}"
+                              f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else "")
+                              + (f"; locked: {', '.join(locked[step.id])}"
                                  if locked.get(step.id) else ""), highlight=False)
+    if plan:
+        _print_side_by_side(arguments)
     print_table("approvals", ["id", "function", "plan", "status", "by", "answer"],
                 [[a["id"], a["function"], f"v{a['plan_version']}", a["status"], a["approver"],
                   json.dumps(a["answer"]) if a["answer"] else ""] for a in approvals],

@@ -2,13 +2,15 @@
 
 Batch files (CSV, JSON Lines, Parquet), already-parsed JSON records (a webhook body) and
 raw model-server bodies (MLflow ``/invocations``, Open Inference Protocol / KServe V2
-``infer``) each become a ``SourceBatch``: the good predictions, one ``RowError`` per
-problem in a skipped row, and the rows read. The ``iter_*`` readers stream them as
-chunks of ``batch_rows`` rows to store one after the other (bounded memory); the
-``read_*``/``parse_*`` ones return the whole input as one batch. A ``FieldMapping`` says which column or
-key feeds which field. Problems with the input as a whole (too large, not UTF-8 or
-JSON, wrong body shape, missing header columns) raise
-``agent.errors.InvalidInputError`` and nothing is returned.
+``infer``; or a response of scores only, joined by row order to the input table or
+request it scored: ``iter_scored``) each become a ``SourceBatch``: the good predictions,
+one ``RowError`` per problem in a skipped row, and the rows read. The ``iter_*`` readers
+stream them as chunks of ``batch_rows`` rows to store one after the other (bounded
+memory); the ``read_*``/``parse_*`` ones return the whole input as one batch. A
+``FieldMapping`` says which column or key feeds which field. Problems with the input as
+a whole (too large, not UTF-8 or JSON, wrong body shape, missing header columns, row
+counts that do not match) raise ``agent.errors.InvalidInputError`` and nothing is
+returned.
 
 Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
@@ -26,20 +28,26 @@ from agent.sources._files import (
 from agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
 from agent.sources._mapping import FieldMapping
 from agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
+from agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
 
 __all__ = [
     "INDEX_COLUMN",
+    "BodyKind",
     "FieldMapping",
     "FileFormat",
+    "Positive",
     "RowError",
     "SourceBatch",
     "SourceLimits",
     "collect",
+    "detect",
     "iter_file",
     "iter_kserve_v2",
     "iter_mlflow",
+    "iter_scored",
     "parse_kserve_v2",
     "parse_mlflow",
+    "parse_scored",
     "read_csv",
     "read_file",
     "read_jsonl",

@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,16 +129,21 @@ def _seeded(home: Path) -> None:
 
 
 def make_app(home: Path, *, four_eyes: bool = False, llm: str | None = None,
+             functions: Callable[[dict[str, Any]], None] | None = None,
              **service: Any) -> FastAPI:
+    """``functions``: changes the bundled function policies (a dict of them) in place."""
     _seeded(home)
     options: dict[str, Any] = {"home": home, "tool_backoff_seconds": 0.01}
     if llm:
         options |= {"llm_base_url": llm, "llm_model": "scripted", "llm_api_key": "sk-canary"}
-    if four_eyes:
+    if four_eyes or functions is not None:
         from importlib import resources
         bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
                                  .read_text("utf-8"))
-        bundled["functions"]["finance"]["four_eyes"] = True
+        if four_eyes:
+            bundled["functions"]["finance"]["four_eyes"] = True
+        if functions is not None:
+            functions(bundled["functions"])
         path = home.parent / "functions.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(bundled))

@@ -40,6 +40,11 @@ def test_approve_then_edit_executes_the_edited_arguments(svc: Service) -> None:
     assert {e["status"] for e in detail["executions"]} == {"succeeded"}
     assert any(e["event"] == "approval.edited" and e["actor"] == "dana@finance"
                for e in detail["ledger"])
+    trail = {s["step_id"]: s for s in detail["arguments"]}
+    credit_args = trail["goodwill_credit"]
+    assert credit_args["approved"]["amount"] == credit_args["executed"]["amount"] == 150
+    assert credit_args["proposed"]["amount"] != 150
+    assert credit_args["edited"] == ["amount"] and credit_args["not_as_approved"] == []
 
 
 def test_reject_and_revise(svc: Service) -> None:

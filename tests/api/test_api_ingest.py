@@ -4,6 +4,9 @@ anything parses them."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from sqlalchemy import func, select
 
 from agent.store import _tables as t
@@ -20,7 +23,8 @@ def test_native_batch_and_redelivery(svc: Service) -> None:
     first = svc.post("/v1/predictions", "feeder", body)
     assert first.status_code == 200
     assert first.json() == {"new": ["p-1", "p-2"], "duplicates": [], "unknown_kinds": [],
-                            "rows_read": 2}
+                            "rows_read": 2,
+                            "needs": {"unknown_kind": 0, "no_value_at_stake": 0}}
     again = svc.post("/v1/predictions", "feeder", body)
     assert again.json()["duplicates"] == ["p-1", "p-2"] and again.json()["new"] == []
     ingested = [e for e in svc.rt.store.ledger.entries() if e.event == "predictions.ingested"]
@@ -84,7 +88,8 @@ def test_mlflow_response_with_its_request(svc: Service) -> None:
     assert len(response.json()["new"]) == 2
     mismatch = svc.post("/v1/predictions/mlflow", "feeder",
                         body | {"response": {"predictions": [0.9]}})
-    assert mismatch.status_code == 422 and mismatch.json()["error"]["field"] == "predictions"
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["field"] == "inputs"
+    assert "2 rows but the response has 1 scores" in mismatch.json()["error"]["message"]
 
 
 def test_kserve_v2_response(svc: Service) -> None:
@@ -101,6 +106,70 @@ def test_kserve_v2_response(svc: Service) -> None:
                    body | {"response": {**body["response"], "outputs": [
                        {"name": "p", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}]}})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "outputs[0].datatype"
+
+
+SCORED = [{"customer_id": "ACC-10004", "arr": 40000, "tenure": 3},
+          {"customer_id": "ACC-10006", "arr": 900, "tenure": 30}]
+SCORED_REQUEST = {"dataframe_split": {"columns": ["arr", "tenure"],
+                                      "data": [[40000, 3], [900, 30]]}}
+CHURN = {"defaults": {"model": "churn-sk", "kind": "churn", "entity_type": "account"}}
+RESPONSES = {
+    "mlflow": {"predictions": [[0.09, 0.91], [0.8, 0.2]]},
+    "kserve": {"model_name": "churn-sk", "outputs": [
+        {"name": "predict", "shape": [2], "datatype": "INT64", "data": [1, 0]},
+        {"name": "predict_proba", "shape": [2, 2], "datatype": "FP64",
+         "data": [0.09, 0.91, 0.8, 0.2]}]},
+    "kserve-v1": {"predictions": [[0.09, 0.91], [0.8, 0.2]]},
+}
+
+
+@pytest.mark.parametrize("name", list(RESPONSES))
+@pytest.mark.parametrize("join", [
+    {"inputs": SCORED, "entity_column": "customer_id", "value_column": "arr"},
+    {"inputs": SCORED_REQUEST, "entity_ids": ["ACC-10004", "ACC-10006"],
+     "value_column": "arr"},
+    {"request": SCORED_REQUEST, "entity_ids": ["ACC-10004", "ACC-10006"],
+     "mapping": {"value_at_stake": "arr", **CHURN}},
+], ids=["rows", "request-and-ids", "legacy-request-field"])
+def test_both_routes_join_a_response_to_what_it_scored(svc: Service, name, join) -> None:
+    route = "/v1/predictions/" + name.removesuffix("-v1")
+    body = {"response": RESPONSES[name], "mapping": CHURN,
+            "observed_at": "2026-11-20T08:00:00Z"} | join
+    response = svc.post(route, "feeder", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["needs"] == {"unknown_kind": 0, "no_value_at_stake": 0}
+    stored = [svc.rt.store.predictions.get(i) for i in response.json()["new"]]
+    assert sorted((p.entity_id, p.score, p.value_at_stake) for p in stored) == [
+        ("ACC-10004", 0.91, 40000), ("ACC-10006", 0.2, 900)]
+
+
+@pytest.mark.parametrize("route", ["mlflow", "kserve"])
+def test_join_errors_name_the_field_and_store_nothing(svc: Service, route) -> None:
+    base = {"response": RESPONSES[route], "mapping": CHURN}
+    cases = [
+        (base | {"inputs": SCORED[:1], "entity_column": "customer_id"}, "inputs"),
+        (base | {"inputs": SCORED, "entity_column": "cust"}, "entity_column"),
+        (base | {"inputs": SCORED, "entity_column": "customer_id", "positive_class": 4},
+         "positive_class"),
+        (base | {"entity_ids": ["a"]}, "entity_ids"),
+        (base | {"entity_ids": ["a", "b"], "value_column": " "}, "value_column"),
+        ({"response": RESPONSES[route], "inputs": SCORED, "entity_column": "customer_id"},
+         "kind" if route == "kserve" else "model"),
+    ]
+    for body, field in cases:
+        response = svc.post(f"/v1/predictions/{route}", "feeder", body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["error"]["field"] == field, response.text
+    assert _count(svc) == 0
+
+
+def test_the_webhook_takes_the_same_joins(svc: Service) -> None:
+    body = {"response": RESPONSES["mlflow"], "inputs": SCORED, "entity_column": "customer_id",
+            "mapping": CHURN}
+    response = svc.webhook(json.dumps(body).encode(), delivery="evt-join", fmt="mlflow")
+    assert response.status_code == 200, response.text
+    assert len(response.json()["new"]) == 2
+    assert response.json()["needs"] == {"unknown_kind": 0, "no_value_at_stake": 2}
 
 
 def test_outcomes(svc: Service) -> None:

@@ -61,7 +61,8 @@ def waiting(shared: Cli) -> dict[str, dict]:
     (["decisions", "list", "--status", "lost"], "--status: 'lost' is not one of"),
     (["ingest", "{bad}"], "the header lacks"),
     (["ingest", "{good}", "--format", "xml"], "--format: 'xml' is not one of"),
-    (["ingest", "{good}", "--format", "mlflow"], "request: --format mlflow needs --request"),
+    (["ingest", "{good}", "--format", "mlflow"], "response: not valid JSON"),
+    (["ingest", "{good}", "--inputs", "{good}"], "--inputs: joins a model-server response"),
 ])
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
         shared: Cli, waiting: dict[str, dict], args: list[str], message: str) -> None:

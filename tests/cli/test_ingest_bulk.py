@@ -49,13 +49,13 @@ def test_batches_counts_in_rows_and_each_bad_row_once(cli: Cli) -> None:
     path.write_text(HEADER + _row(1) + _row(2, score="high") + _row(3)
                     + "p-9,churn-gbm,churn,account,,1.5,100,yesterday\n"  # three problems
                     + _row(4) + _row(5, pid="p-1") + _row(6))
-    report = cli.json("ingest", str(path), "--batch-rows", "2")
+    report = cli.json("ingest", str(path), "--batch-rows", "2", "--allow-rejects")
     assert (report["rows"], report["ingested"], report["already_stored"], report["rejected"]) \
         == (7, 4, 0, 3)
     assert report["batches"] == 4  # [1, 2], [3, 4], [5, 6], [7]: each stored something
     assert sorted({e["row"] for e in report["errors"]}) == [2, 4, 6]
     assert [e["field"] for e in report["errors"] if e["row"] == 6] == ["id"]  # another batch's
-    text = cli("ingest", str(path), "--batch-rows", "2")
+    text = cli("ingest", str(path), "--batch-rows", "2", code=1)  # rows were rejected
     assert "7 rows, 0 ingested, 5 already stored, 2 rejected" in " ".join(text.stdout.split())
     shown = " ".join(text.stderr.split()).split("✗")[1:]
     assert len(shown) == 2  # p-1 again is now already stored, not a repeat of this run

@@ -1,0 +1,82 @@
+"""Bulk approve: an approver approves several low-risk requests in one go.
+
+Each request still goes through ``ApprovalService.answer`` on its own, with every check
+and the ledger record of every refusal; one request refused does not stop the others.
+The one rule bulk adds is here: only requests whose steps are all at most
+``BULK_MAX_RISK`` may be approved in bulk (``not_low_risk``, recorded like any other
+refusal); the rest are answered one at a time, with their evidence in view.
+
+Not here: how a channel lets people pick requests (the inbox's checkboxes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from agent.errors import DecisionOpsError, InvalidInputError, NotFoundError
+from agent.models import Approve, Risk, Step
+
+if TYPE_CHECKING:
+    from agent.approvals._identity import Approver
+    from agent.approvals._service import ApprovalService
+
+__all__ = ["BULK_MAX_RISK", "MAX_BULK", "BulkItem", "BulkOutcome", "approve_many",
+           "not_for_bulk"]
+
+BULK_MAX_RISK = Risk.LOW
+MAX_BULK = 100
+"""Requests one bulk approve may carry."""
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    approval_id: str
+    plan_hash: str | None = None
+    """The plan version the approver saw (a request whose plan moved on is refused)."""
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    approval_id: str
+    status: Literal["approved", "edited", "proposed", "refused"]
+    """What was recorded (``edited``: a four-eyes proposal approved), or ``refused``."""
+    reason: str | None = None
+    """The service's refusal code (``not_low_risk``, ``replay``, ``stale_plan``…)."""
+    message: str | None = None
+    decision_id: str | None = None
+
+
+def not_for_bulk(steps: Iterable[Step]) -> str | None:
+    """Why a request with these steps cannot be approved in bulk, or None."""
+    for step in steps:
+        if step.risk.rank > BULK_MAX_RISK.rank:
+            return (f"step {step.id} has risk {step.risk.value}: bulk approve takes "
+                    f"{BULK_MAX_RISK.value}-risk requests only; open it to answer on its own")
+    return None
+
+
+def approve_many(service: ApprovalService, items: Sequence[BulkItem], *, by: Approver,
+                 comment: str = "") -> list[BulkOutcome]:
+    """Approve each request in turn; one outcome per distinct request, in order."""
+    unique = list({item.approval_id: item for item in items}.values())
+    if not unique:
+        raise InvalidInputError("select at least one request", field="approval")
+    if len(unique) > MAX_BULK:
+        raise InvalidInputError(f"{len(unique)} requests selected; at most {MAX_BULK} at once",
+                                field="approval")
+    outcomes = []
+    for item in unique:
+        try:
+            service.check_bulk(item.approval_id, by=by)
+            result = service.answer(item.approval_id, Approve(comment=comment), by=by,
+                                    plan_hash=item.plan_hash)
+        except DecisionOpsError as exc:
+            reason = exc.details.get("reason") or (
+                "not_found" if isinstance(exc, NotFoundError) else "invalid")
+            outcomes.append(BulkOutcome(item.approval_id, "refused", str(reason), exc.message))
+            continue
+        outcomes.append(BulkOutcome(item.approval_id, result.status,  # type: ignore[arg-type]
+                                    decision_id=result.decision_id))
+    return outcomes

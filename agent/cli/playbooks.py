@@ -1,0 +1,81 @@
+"""``decisionops playbooks``: what the loaded playbooks answer — each one's kind, trigger
+(minimum score, minimum expected value, cooldown) and the functions and tools its steps
+involve. Read from the bundled playbooks and ``playbooks_dir``; no store is opened."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from agent.cli._common import console, fail, print_json, settings
+from agent.errors import ConfigError
+from agent.playbooks import Playbook, load_playbooks
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="The playbooks that answer prediction kinds.\n\n"
+                  "Example: decisionops playbooks list")
+
+
+def _row(playbook: Playbook) -> dict[str, Any]:
+    trigger = playbook.trigger
+    return {"name": playbook.name, "kind": playbook.kind, "version": playbook.version,
+            "priority": playbook.priority, "match": playbook.match,
+            "description": playbook.description,
+            "trigger": {"min_score": trigger.min_score,
+                        "min_expected_value": trigger.min_expected_value,
+                        "cooldown_days": trigger.cooldown_days},
+            "needs_value_at_stake": trigger.min_expected_value > 0,
+            "functions": sorted({s.function for s in playbook.steps}),
+            "tools": sorted({s.tool for s in playbook.steps}),
+            "steps": len(playbook.steps)}
+
+
+@app.command("list")
+def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this kind.")] = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False
+          ) -> None:
+    """Each playbook: the kind it answers, its trigger (min score, min expected value =
+    score * value at stake, cooldown days) and the business functions it involves. A
+    prediction whose kind is not listed has no playbook.
+
+    Example: decisionops playbooks list
+
+    Example: decisionops playbooks list --kind churn --json
+    """
+    try:
+        book = load_playbooks(settings().playbooks_dir)
+    except ConfigError as exc:
+        raise fail(f"playbooks: {exc.message}") from None
+    rows = sorted((_row(p) for p in book.playbooks.values()),
+                  key=lambda r: (r["kind"], r["priority"], r["name"]))
+    if kind is not None:
+        if kind not in book.kinds():
+            raise fail(f"--kind: no playbook answers {kind!r}; kinds: "
+                       + ", ".join(sorted(book.kinds())))
+        rows = [r for r in rows if r["kind"] == kind]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("[dim]no playbooks loaded[/]")
+        return
+    table = Table(title="Playbooks", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("playbook", no_wrap=True)
+    for column in ("min score", "min EV", "cooldown"):  # EV: expected value
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("functions", overflow="fold", min_width=12)
+    for r in rows:
+        trigger = r["trigger"]
+        table.add_row(r["kind"], r["name"], f"{trigger['min_score']:.2f}",
+                      f"{trigger['min_expected_value']:,.0f}", f"{trigger['cooldown_days']:g} d",
+                      " ".join(r["functions"]))
+    console.print(table)
+    if any(r["needs_value_at_stake"] for r in rows):
+        console.print("[dim]min EV: minimum expected value (score * value_at_stake); a "
+                      "prediction needs value_at_stake for it (ingest --value-column).[/]")

@@ -1,0 +1,136 @@
+"""The drop folder: prediction files a producer drops into a folder, ingested once they
+are finished, then moved out of the way so each is read once.
+
+- Only finished files: a file is taken when its size and modification time are the same
+  at two looks (two polls); a file still being written changes between them. Names
+  starting with ``.`` or ``~`` and ``*.part``/``*.tmp``/``*.partial``/``*.crdownload``
+  files are never taken (write to ``x.csv.part``, then rename to ``x.csv``).
+- A file with at least one usable row (or none bad) goes to ``processed/``; a file with
+  no usable row, or refused whole (unreadable, header lacking a column…), goes to
+  ``rejected/``. Either way, when rows were rejected, ``NAME.errors.txt`` (one line per
+  problem) and ``NAME.errors.json`` (row, line, field, message) are written beside it,
+  and a warning is logged.
+- Nothing is overwritten: a file whose name is already in ``processed/`` or
+  ``rejected/`` is moved as ``NAME-2.csv``, ``NAME-3.csv``…
+
+What the first look saw is kept in the source's cursor (JSON), so several workers and
+restarts agree. Reading formats lives in ``agent.sources``; scheduling in
+``agent.housekeeping``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.errors import InvalidInputError
+from agent.sources import FieldMapping, RowError
+from agent.sources._open import iter_input
+
+__all__ = ["DropReport", "poll_folder"]
+
+log = logging.getLogger("decisionops.sources")
+
+SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"})
+UNFINISHED = frozenset({".part", ".tmp", ".partial", ".crdownload", ".swp"})
+_KEPT = 1000
+
+
+@dataclass
+class DropReport:
+    """One poll of a drop folder."""
+
+    ingested: int = 0
+    """Predictions new to the store."""
+    processed: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    """Files seen for the first time or still changing: taken at a later look."""
+    cursor: str | None = None
+    """What this look saw, for the next one (the source state's cursor)."""
+
+
+def _candidates(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith((".", "~"))
+                  and p.suffix.lower() in SUFFIXES and p.suffix.lower() not in UNFINISHED)
+
+
+def _seen(cursor: str | None) -> dict[str, list[int]]:
+    try:
+        seen = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    return seen if isinstance(seen, dict) else {}
+
+
+def poll_folder(rt: Any, folder: Path, *, name: str, fmt: str, mapping: FieldMapping,
+                cursor: str | None) -> DropReport:
+    """Ingest the finished files of ``folder`` (see the module docstring)."""
+    before = _seen(cursor)
+    report = DropReport()
+    now: dict[str, list[int]] = {}
+    for path in _candidates(folder):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # gone between the listing and now
+        signature = [stat.st_size, stat.st_mtime_ns]
+        if before.get(path.name) != signature:
+            now[path.name] = signature
+            report.waiting.append(path.name)
+            continue
+        _take(rt, path, name=name, fmt=fmt, mapping=mapping, report=report)
+    report.cursor = json.dumps(now, sort_keys=True)
+    return report
+
+
+def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,
+          report: DropReport) -> None:
+    errors: list[RowError] = []
+    problems: list[str] = []
+    good = rows = 0
+    try:
+        for chunk in iter_input(path, fmt, mapping):
+            result = rt.ingest(chunk.predictions, source=f"{name}:{path.name}")
+            report.ingested += len(result.new)
+            good += len(chunk.predictions)
+            rows += chunk.rows_read
+            errors += chunk.errors[: _KEPT - len(errors)]
+    except InvalidInputError as exc:  # the whole file is unusable
+        problems = [exc.message]
+    usable = not problems and (good > 0 or not errors)
+    target = path.parent / ("processed" if usable else "rejected")
+    target.mkdir(exist_ok=True)
+    dest = _unique(target / path.name)
+    shutil.move(str(path), dest)
+    (report.processed if usable else report.rejected).append(dest.name)
+    if not (problems or errors):
+        return
+    text = problems + [str(e) for e in errors]
+    (target / f"{dest.name}.errors.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+    detail = {"file": path.name, "moved_to": str(dest), "rows": rows, "ingested_rows": good,
+              "refused": problems[0] if problems else None,
+              "errors": [e.model_dump() for e in errors]}
+    (target / f"{dest.name}.errors.json").write_text(json.dumps(detail, indent=2) + "\n",
+                                                     encoding="utf-8")
+    rejected_rows = len({e.row for e in errors})
+    log.warning("drop folder %s: %s %s (%s); see %s.errors.txt", name, path.name,
+                "rejected" if not usable else f"taken with {rejected_rows} rejected rows",
+                problems[0] if problems else f"{rejected_rows} of {rows} rows rejected",
+                dest)
+
+
+def _unique(dest: Path) -> Path:
+    """``dest``, or ``NAME-2.ext``, ``NAME-3.ext``… when that is taken (never overwrite)."""
+    if not dest.exists():
+        return dest
+    stem, suffix = dest.name[: -len(dest.suffix)] if dest.suffix else dest.name, dest.suffix
+    n = 2
+    while (candidate := dest.with_name(f"{stem}-{n}{suffix}")).exists():
+        n += 1
+    return candidate

@@ -1,0 +1,186 @@
+"""The web inbox's faster paths, black-box over HTTP: bulk approve of selected low-risk
+requests (each through the approval service: per-request result, refusals with the
+service's reason and recorded in the ledger), approve-and-next, stable deep links that
+survive the login, and bad input that names the field and changes nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Service, churn_record, serve
+
+
+def late_payment(pid: str, account: str, *, score: float = 0.7) -> dict[str, Any]:
+    """A late-payment prediction: its sales part (a call task and a Slack note) is all
+    low-risk."""
+    return {"id": pid, "model": "pay-gbm", "model_version": "t", "kind": "late_payment",
+            "entity_type": "account", "entity_id": account, "score": score,
+            "value_at_stake": 12_000, "observed_at": "2026-11-20T08:00:00Z",
+            "features": {"invoice_id": f"INV-{pid}"}}
+
+
+def people_answer_sales(functions: dict[str, Any]) -> None:
+    """Sales answers every request itself (no auto-approve), so low-risk requests reach
+    the inbox."""
+    functions["sales"].pop("auto_approve", None)
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Service]:
+    with serve(tmp_path / "home", functions=people_answer_sales) as service:
+        yield service
+
+
+def login(svc: Service, user: str, next_url: str = "/inbox") -> Any:
+    """Log in through the form; returns the login's response (a redirect to next)."""
+    form = svc.client.get(f"/login?next={next_url}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    next_field = re.search(r'name="next" value="([^"]+)"', form.text).group(1)
+    return svc.client.post("/login", data={"token": svc.tokens[user], "csrf_token": csrf,
+                                           "next": next_field}, follow_redirects=False)
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def statuses(svc: Service, *approvals: dict[str, Any]) -> list[str]:
+    return [svc.rt.store.approvals.get(a["id"]).status.value for a in approvals]
+
+
+def test_bulk_approve_answers_each_selected_request_through_the_service(svc: Service) -> None:
+    low = [svc.pending(svc.decide(late_payment(f"lp-{n}", f"ACC-1000{n}")))["sales"]
+           for n in (1, 2, 3)]
+    medium = svc.pending(svc.decide(churn_record("churn-1", account="ACC-10005")))["sales"]
+    # Answered elsewhere first: the bulk answer of it is a replay.
+    assert svc.answer("mia", low[2]).status_code == 200
+    assert login(svc, "raj").status_code == 303
+    inbox = svc.client.get("/inbox")
+    boxes = re.findall(r'type="checkbox" name="approval" value="([^"]+)"', inbox.text)
+    assert sorted(boxes) == sorted(a["id"] for a in low[:2])  # the medium one: no box
+
+    form: dict[str, Any] = {"csrf_token": csrf_of(inbox.text), "comment": "routine follow-ups",
+                            "approval": [a["id"] for a in (*low, medium)] + ["apr_unknown"]}
+    form |= {f"plan_hash.{a['id']}": a["plan_hash"] for a in (*low, medium)}
+    form[f"plan_hash.{low[1]['id']}"] = "0" * 64  # the plan the approver saw moved on
+    reply = svc.client.post("/inbox/bulk-approve", data=form)
+    assert reply.status_code == 200
+    results = dict(re.findall(r'data-result="([^"]+)".*?<td data-label="Result"[^>]*>([^<]+)<',
+                              reply.text, re.S))
+    assert results == {low[0]["id"]: "approved", low[1]["id"]: "refused (stale_plan)",
+                       low[2]["id"]: "refused (replay)",
+                       medium["id"]: "refused (not_low_risk)",
+                       "apr_unknown": "refused (not_found)"}
+    assert "1 approved, 4 refused" in reply.text
+    assert "step retention_offer has risk medium" in reply.text.replace("<wbr>", "")
+    assert statuses(svc, *low, medium) == ["approved", "pending", "approved", "pending"]
+    answer = svc.rt.store.approvals.get(low[0]["id"])
+    assert answer.approver == "raj@sales" and answer.answer["comment"] == "routine follow-ups"
+    refused = {e["approval_id"]: e for d in (low[1], low[2], medium)
+               for e in svc.refusals(d["decision_id"])}
+    assert {k: (v["reason"], v["channel"], v["actor"]) for k, v in refused.items()} == {
+        low[1]["id"]: ("stale_plan", "web", "raj"), low[2]["id"]: ("replay", "web", "raj"),
+        medium["id"]: ("not_low_risk", "web", "raj")}
+
+
+def test_bulk_approve_bad_input_names_the_field_and_changes_nothing(svc: Service) -> None:
+    request = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    login(svc, "raj")
+    csrf = csrf_of(svc.client.get("/inbox").text)
+    nothing = svc.client.post("/inbox/bulk-approve", data={"csrf_token": csrf})
+    assert nothing.status_code == 422
+    assert "approval: select at least one request" in nothing.text
+    forged = svc.client.post("/inbox/bulk-approve", data={
+        "approval": request["id"], f"plan_hash.{request['id']}": request["plan_hash"]})
+    assert forged.status_code == 403 and "The form expired" in forged.text
+    many = {"csrf_token": csrf, "approval": [f"apr_{n}" for n in range(101)]}
+    too_many = svc.client.post("/inbox/bulk-approve", data=many)
+    assert too_many.status_code == 422 and "101 requests selected; at most 100" in too_many.text
+    assert statuses(svc, request) == ["pending"]
+    assert svc.refusals(request["decision_id"]) == []
+
+
+def test_approve_and_next_opens_the_next_waiting_request(svc: Service) -> None:
+    requests = [svc.pending(svc.decide(late_payment(f"lp-{n}", f"ACC-1000{n}")))["sales"]
+                for n in (1, 2)]
+    login(svc, "raj")
+    order = re.findall(r'data-row="([^"]+)"', svc.client.get("/inbox").text)
+    first, second = (next(r for r in requests if r["id"] == i) for i in order)
+    page = svc.client.get(f"/inbox/requests/{first['id']}")
+    assert f'href="/inbox/requests/{second["id"]}" rel="next"' in page.text
+    reply = svc.client.post(f"/inbox/requests/{first['id']}", data={
+        "csrf_token": csrf_of(page.text), "plan_hash": first["plan_hash"], "action": "approve",
+        "then": "next"}, follow_redirects=False)
+    assert reply.status_code == 303
+    assert reply.headers["location"] == f"/inbox/requests/{second['id']}?answered=approved"
+    page = svc.client.get(reply.headers["location"])
+    assert "Your answer was recorded: approved" in page.text
+    reply = svc.client.post(f"/inbox/requests/{second['id']}", data={
+        "csrf_token": csrf_of(page.text), "plan_hash": second["plan_hash"], "action": "reject",
+        "reason": "already paid", "then": "next"}, follow_redirects=False)
+    assert reply.headers["location"] == "/inbox?answered=rejected"  # nothing else waits
+    assert "Nothing else waits for you" in svc.client.get(reply.headers["location"]).text
+    assert statuses(svc, first, second) == ["approved", "rejected"]
+
+
+def test_a_request_has_a_stable_link_that_survives_the_login(svc: Service) -> None:
+    request = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    link = f"/inbox/requests/{request['id']}"
+    bounce = svc.client.get(link, follow_redirects=False)
+    assert bounce.status_code == 303 and bounce.headers["location"] == f"/login?next={link}"
+    landed = login(svc, "raj", next_url=link)
+    assert landed.status_code == 303 and landed.headers["location"] == link
+    assert 'id="approve-next"' in svc.client.get(link).text
+    old = svc.client.get(f"/inbox/{request['id']}", follow_redirects=False)
+    assert old.status_code == 308 and old.headers["location"] == link
+
+
+def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -> None:
+    low = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    medium = svc.pending(svc.decide(churn_record("churn-1", account="ACC-10005")))["sales"]
+    body = {"approvals": [{"approval_id": a["id"], "plan_hash": a["plan_hash"]}
+                          for a in (low, medium)], "comment": "batch"}
+    assert svc.post("/v1/approvals/bulk-approve", "olga", body).status_code == 403
+    empty = svc.post("/v1/approvals/bulk-approve", "raj", {"approvals": []})
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "approvals"
+    assert statuses(svc, low, medium) == ["pending", "pending"]
+    reply = svc.post("/v1/approvals/bulk-approve", "raj", body)
+    assert reply.status_code == 200, reply.text
+    results = {r["approval_id"]: (r["status"], r["reason"]) for r in reply.json()["results"]}
+    assert results == {low["id"]: ("approved", None), medium["id"]: ("refused", "not_low_risk")}
+    assert statuses(svc, low, medium) == ["approved", "pending"]
+    assert [e["channel"] for e in svc.refusals(medium["decision_id"])] == ["api"]
+
+
+def test_a_bulk_selection_without_the_plan_it_was_shown_is_refused(svc: Service) -> None:
+    request = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    login(svc, "raj")
+    reply = svc.client.post("/inbox/bulk-approve", data={
+        "csrf_token": csrf_of(svc.client.get("/inbox").text), "approval": request["id"]})
+    assert "refused (stale_plan)" in reply.text
+    assert statuses(svc, request) == ["pending"]
+
+
+def test_the_decision_page_shows_each_argument_proposed_approved_and_executed(
+        svc: Service) -> None:
+    decision = svc.decide(churn_record("churn-trail", account="ACC-10004"))
+    pending = svc.pending(decision)
+    assert svc.answer("dana", pending["finance"], "edit",
+                      arguments={"goodwill_credit": {"amount": 150}}).status_code == 200
+    assert svc.answer("raj", pending["sales"]).status_code == 200
+    svc.work()
+    login(svc, "olga")
+    page = svc.client.get(f"/decisions/{decision}").text
+    table = page[page.index('id="arguments"'):]
+    table = table[:table.index("</table>")]
+    row = next(r for r in table.split("<tr>") if ">amount<" in r.replace("<wbr>", ""))
+    cells = re.findall(r'data-label="(\w+)">(.*?)</td>', row)
+    text = {label: re.sub(r"<[^>]+>", "", cell) for label, cell in cells}
+    assert text["Approved"].startswith("150") and "edited" in text["Approved"]
+    assert float(text["Executed"]) == 150 and "not as approved" not in text["Executed"]
+    assert text["Proposed"] != "150"
