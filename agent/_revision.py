@@ -11,9 +11,11 @@ A playbook declares its revisable parts (nothing else is ever changed)::
 
 Feedback is read with a few fixed patterns, never evaluated:
 
-- removal: ``drop``/``remove``/``skip``/``without``/``no``/``omit``/``cut`` followed
-  (within a few words) by a removable step's id (``goodwill credit``) or by a word of its
-  id that no other removable step has (``the credit``). The step's dependents go too.
+- removal: ``drop``/``remove``/``skip``/``omit``/``cut``/``delete`` followed within three
+  words by a removable step's id (``goodwill credit``) or by a word of its id that no other
+  removable step has (``the credit``), or ``no``/``without`` at most a word before it
+  (``no support case``); a negated verb (``don't drop the credit``) removes nothing. The step's
+  dependents go too.
 - a number for an argument: one of its words followed by the number with only
   connectors between (``discount to 15%``, ``duration: 6``), or the number followed by
   its unit or one of its words (``15% discount``, ``6 months``). Outside ``min`` to ``max``
@@ -36,8 +38,12 @@ from agent.models import Plan, Step
 
 __all__ = ["Revisable", "Revision", "revise"]
 
-_REMOVE = r"\b(?:drop|remove|skip|without|no|omit|cut|leave out|don't|do not)\b"
-_GAP = r"(?:\W+\w+){0,4}?\W+"
+_VERB = r"\b(?:drop|remove|skip|omit|cut|leave out|delete)\b(?:\W+\w+){0,3}?\W+"
+"""A removal verb, then up to three words before the step's name (``drop the goodwill``)."""
+_NONE = r"\b(?:no|without)\s+(?:the\s+|a\s+|any\s+)?(?:\w+\s+)?"
+"""``no``/``without``, then the step's name, at most one word between (``no credit``,
+``no support case``; not ``no problem with the credit``)."""
+_NEGATED = re.compile(r"\b(?:not|never|don't|dont|do not|no need to)\s+$")
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _CONNECT = r"(?:\s*(?:to|of|at|=|:|is|be|should be|set to|down to|up to)\s*)*\s*"
 _UNITS = {"percent": r"(?:%|\s*percent\b|\s*pct\b)", "months": r"\s*months?\b",
@@ -128,10 +134,11 @@ def _removals(text: str, rules: Revisable, present: set[str]) -> list[str]:
     for step in candidates:
         names = [_phrase(step.split("_"))] + [_phrase([w]) for w in _words(step)
                                                if shared[w] == 1]
-        pattern = _REMOVE + f"(?:{_GAP})?(?:the\\s+|a\\s+|any\\s+)?" + "(?:" + "|".join(
-            names) + ")"
-        if re.search(pattern, text):
-            found.append(step)
+        name = "(?:" + "|".join(names) + ")"
+        for match in re.finditer(f"(?:{_VERB}|{_NONE}){name}", text):
+            if not _NEGATED.search(text[:match.start()]):
+                found.append(step)
+                break
     return found
 
 

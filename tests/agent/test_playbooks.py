@@ -320,3 +320,17 @@ steps:
 """)
     with pytest.raises(ConfigError, match=re.escape(problem)):
         load_playbooks(folder)
+
+
+@pytest.mark.parametrize("feedback, removed", [
+    ("Drop the goodwill credit.", {"goodwill_credit"}),
+    ("please remove that support case", {"proactive_case"}),
+    ("No credit; without the account manager task", {"goodwill_credit",
+                                                      "inform_account_manager"}),
+    ("I have no problem with the credit", set()),
+    ("Don't drop the credit, it matters", set()),
+    ("Keep the credit but skip the proactive case", {"proactive_case"}),
+])
+def test_revise_reads_removals_plainly(feedback: str, removed: set[str]) -> None:
+    base = {"retention_offer", "proactive_case", "goodwill_credit", "inform_account_manager"}
+    assert {s.id for s in _revised(feedback).steps} == base - removed
