@@ -4,8 +4,10 @@ A prediction may say *when* the event is expected (its horizon) and *how much* t
 entity matters (its criticality). Both arrive as features, because every source already
 maps foreign columns onto ``Prediction.features``:
 
-- ``horizon_days``: the ``horizon_days`` feature, else ``horizon_hours`` / 24. A value
-  that is not a finite number of at least 0 counts as missing.
+- ``horizon_days``: the ``horizon_days`` feature, else ``horizon_hours`` / 24, else the
+  feature the playbook names in ``urgency.horizon_from`` (a model's own name for it, such
+  as ``remaining_useful_life_hours``). A value that is not a finite number of at least 0
+  counts as missing.
 - ``criticality``: the ``criticality`` feature, else ``<entity_type>_criticality``
   (``asset_criticality`` for an asset), lower-cased. A value that is not text counts as
   missing.
@@ -16,6 +18,7 @@ to evaluate)::
     urgency:
       horizon_days_at_most: 14
       criticality_in: [critical, high]
+      horizon_from: {feature: remaining_useful_life_hours, unit: hours}
 
 ``urgent`` is true when the horizon is known and at most the bound, or the criticality
 is known and listed. Missing horizon and criticality → not urgent: the plain path.
@@ -25,13 +28,21 @@ What is not here: how templates use the flag (``agent.playbooks``).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.models import Prediction
 
 __all__ = ["Urgency", "signals"]
+
+
+class HorizonFeature(BaseModel):
+    """A feature that carries the horizon under another name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    feature: str = Field(min_length=1, max_length=100)
+    unit: Literal["days", "hours"] = "days"
 
 
 class Urgency(BaseModel):
@@ -42,6 +53,8 @@ class Urgency(BaseModel):
     """Urgent when the event is expected within this many days."""
     criticality_in: tuple[str, ...] = ()
     """Urgent when the entity's criticality is one of these (compared lower-case)."""
+    horizon_from: HorizonFeature | None = None
+    """Where the horizon is when the prediction has no ``horizon_days``/``horizon_hours``."""
 
     def urgent(self, horizon_days: float | None, criticality: str | None) -> bool:
         if (self.horizon_days_at_most is not None and horizon_days is not None
@@ -61,12 +74,19 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
-def _horizon_days(features: dict[str, Any]) -> float | None:
+def _horizon_days(features: dict[str, Any], other: HorizonFeature | None) -> float | None:
     days = _number(features.get("horizon_days"))
     if days is not None:
         return days
     hours = _number(features.get("horizon_hours"))
-    return None if hours is None else round(hours / 24, 4)
+    if hours is not None:
+        return round(hours / 24, 4)
+    if other is None:
+        return None
+    value = _number(features.get(other.feature))
+    if value is None:
+        return None
+    return value if other.unit == "days" else round(value / 24, 4)
 
 
 def _criticality(features: dict[str, Any], entity_type: str) -> str | None:
@@ -79,7 +99,8 @@ def _criticality(features: dict[str, Any], entity_type: str) -> str | None:
 
 def signals(prediction: Prediction, urgency: Urgency | None) -> dict[str, Any]:
     """``horizon_days``, ``criticality`` and ``urgent`` for a playbook's templates."""
-    horizon = _horizon_days(prediction.features)
+    horizon = _horizon_days(prediction.features,
+                            urgency.horizon_from if urgency is not None else None)
     criticality = _criticality(prediction.features, prediction.entity_type)
     urgent = urgency.urgent(horizon, criticality) if urgency is not None else False
     return {"horizon_days": horizon, "criticality": criticality, "urgent": urgent}

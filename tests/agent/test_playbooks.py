@@ -334,3 +334,35 @@ steps:
 def test_revise_reads_removals_plainly(feedback: str, removed: set[str]) -> None:
     base = {"retention_offer", "proactive_case", "goodwill_credit", "inform_account_manager"}
     assert {s.id for s in _revised(feedback).steps} == base - removed
+
+
+def test_a_playbook_can_name_the_feature_that_carries_the_horizon(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: rul
+kind: failure
+trigger: {min_score: 0.5}
+urgency:
+  horizon_days_at_most: 5
+  horizon_from: {feature: remaining_useful_life_hours, unit: hours}
+steps:
+  - id: order
+    function: maintenance
+    tool: maintenance.create_work_order
+    arguments:
+      asset_id: "{{ prediction.entity_id }}"
+      priority: "{{ 'emergency' if urgent else 'normal' }}"
+      description: "{{ horizon_days }}"
+      due_within_hours: 24
+""")
+    book = load_playbooks(folder)
+
+    def order(**features: object) -> dict:
+        prediction = _failure(**features)
+        return book.get("rul").draft(prediction, decision_id="d").step("order").arguments
+
+    assert order(remaining_useful_life_hours=48) == {
+        "asset_id": "AST-PMP-0042", "priority": "emergency", "description": 2.0,
+        "due_within_hours": 24}
+    assert order()["priority"] == "normal"  # 600 hours: 25 days
+    # horizon_days, when the prediction has it, comes first.
+    assert order(remaining_useful_life_hours=48, horizon_days=30)["priority"] == "normal"
