@@ -42,7 +42,8 @@ def late(pid: str = "late-1", account: str = "ACC-10004") -> Prediction:
                       features={"invoice_id": "INV-1"}, observed_at="2026-11-20T08:00:00Z")
 
 
-def _runtime(tmp_path: Path, *, churn_rule: str = "", late_rule: str = "") -> Iterator[Runtime]:
+def _runtime(request: pytest.FixtureRequest, tmp_path: Path, *, churn_rule: str = "",
+             late_rule: str = "") -> Iterator[Runtime]:
     folder = tmp_path / "playbooks"
     folder.mkdir()
     (folder / "late.yaml").write_text(_LATE.format(rule=late_rule))
@@ -50,8 +51,10 @@ def _runtime(tmp_path: Path, *, churn_rule: str = "", late_rule: str = "") -> It
         bundled = (Path(__file__).parents[2] / "agent/data/playbooks/churn.yaml").read_text()
         (folder / "churn.yaml").write_text(bundled.replace("steps:\n", churn_rule + "\nsteps:\n",
                                                            1))
+    database_url = (request.getfixturevalue("pg_url") if request.param == "postgres"
+                    else None)
     settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01,
-                        playbooks_dir=folder)
+                        playbooks_dir=folder, database_url=database_url)
     with Runtime(settings, actor="test-worker") as runtime:
         runtime.enterprise.seed()
         for policy in runtime.policies.functions.values():
@@ -60,19 +63,19 @@ def _runtime(tmp_path: Path, *, churn_rule: str = "", late_rule: str = "") -> It
         yield runtime
 
 
-@pytest.fixture
-def linked(tmp_path: Path) -> Iterator[Runtime]:
-    yield from _runtime(tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def linked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    yield from _runtime(request, tmp_path)
 
 
-@pytest.fixture
-def superseding(tmp_path: Path) -> Iterator[Runtime]:
-    yield from _runtime(tmp_path, churn_rule="supersedes: [late_payment]")
+@pytest.fixture(params=["sqlite", "postgres"])
+def superseding(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    yield from _runtime(request, tmp_path, churn_rule="supersedes: [late_payment]")
 
 
-@pytest.fixture
-def waiting(tmp_path: Path) -> Iterator[Runtime]:
-    yield from _runtime(tmp_path, late_rule="waits_for: [churn]")
+@pytest.fixture(params=["sqlite", "postgres"])
+def waiting(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    yield from _runtime(request, tmp_path, late_rule="waits_for: [churn]")
 
 
 def _ledger(rt: Runtime, decision_id: str) -> list[tuple[str, dict]]:
