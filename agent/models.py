@@ -40,6 +40,7 @@ __all__ = [
     "Plan",
     "Prediction",
     "Reject",
+    "RelatedDecision",
     "Revise",
     "Risk",
     "Step",
@@ -339,6 +340,17 @@ class ApprovalStatus(StrEnum):
     """The plan was re-drafted; this request no longer applies."""
 
 
+class RelatedDecision(_Model):
+    """Another open decision on the same entity, shown beside a request."""
+
+    decision_id: str
+    kind: str
+    status: str
+    playbook: str | None = None
+    steps: tuple[str, ...] = ()
+    """``function:step tool`` of its current plan (none before it is planned)."""
+
+
 class ApprovalRequest(_Model):
     """What an approver sees: their function's part of one plan version."""
 
@@ -354,6 +366,8 @@ class ApprovalRequest(_Model):
     approvers: tuple[str, ...] = ()
     reason: str = ""
     """Why the policy asks a human (risk, limit…)."""
+    related: tuple[RelatedDecision, ...] = ()
+    """The other decisions open on the same entity when the plan was routed."""
 
 
 class Approve(_Model):
@@ -397,7 +411,10 @@ class DecisionStatus(StrEnum):
     FAILED = "failed"
     COMPENSATED = "compensated"
     NEEDS_HUMAN = "needs_human"
-    """No valid plan could be drafted."""
+    """No valid plan could be drafted (or its target is unknown, or it was superseded)."""
+    WAITING = "waiting"
+    """Planned, but not routed: it waits until older open decisions on its entity that
+    its playbook ``waits_for`` are finished; the loop resumes it then."""
 
     @property
     def terminal(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from agent._revision import revise
 from agent.errors import ConfigError
 from agent.models import Plan, Prediction
 from agent.playbooks import PlaybookBook
@@ -71,10 +72,13 @@ class Planner(Protocol):
 
 
 class PlaybookPlanner:
-    """Deterministic, offline: the same prediction always yields the same plan.
+    """Deterministic, offline: the same prediction (and feedback) always yields the same
+    plan.
 
-    It cannot act on free-text feedback; a revise re-drafts the same plan as a new
-    version so approvers see it again (the LLM planner uses the feedback).
+    On revise it applies only what the playbook declares revisable (``revise``: steps
+    it may remove, arguments it may set within bounds) when the feedback names it, and
+    the re-plan's rationale says plainly what was applied, what was refused and what it
+    can change; other free text is not applied (the LLM planner reads it all).
     """
 
     name = "playbook"
@@ -84,7 +88,9 @@ class PlaybookPlanner:
         self._playbooks = playbooks
 
     def draft(self, request: PlanRequest) -> Draft:
-        return Draft(plan=self.plan(request), record=PlanningRecord(planner=self.name))
+        plan = self.plan(request)
+        notes = [plan.rationale] if request.feedback else []
+        return Draft(plan=plan, record=PlanningRecord(planner=self.name, notes=notes))
 
     def plan(self, request: PlanRequest) -> Plan:
         if request.playbook is None:
@@ -96,6 +102,7 @@ class PlaybookPlanner:
         plan = playbook.draft(request.prediction, decision_id=request.decision_id,
                               version=request.version)
         if request.feedback:
-            plan = plan.model_copy(update={"rationale": plan.rationale + " (re-drafted after "
-                                           f"feedback: {request.feedback[-1]})"})
+            plan, revision = revise(plan, playbook.revise, request.feedback)
+            plan = plan.model_copy(update={
+                "rationale": f"{revision.rationale(playbook.revise)} ({plan.rationale})"})
         return plan

@@ -23,6 +23,8 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent._revision import Revisable
+from agent._urgency import Urgency, signals
 from agent._yaml import load_yaml, validate_config
 from agent.errors import ConfigError, InvalidInputError
 from agent.models import Plan, Prediction, Risk, Step
@@ -67,7 +69,18 @@ class Playbook(BaseModel):
     match: str | None = None
     """Jinja2 expression over the prediction; None matches every prediction of the kind."""
     trigger: Trigger
+    urgency: Urgency | None = None
+    """When a prediction is urgent (horizon, criticality): templates read ``urgent``."""
     all_or_nothing: bool = False
+    supersedes: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    """Kinds this playbook's open decisions take precedence over: a *newer* decision of
+    one of them on the same entity is dropped (``agent.conflicts``)."""
+    waits_for: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    """Kinds whose *older* open decisions on the same entity this playbook's decisions
+    wait for (not routed, status ``waiting``) until those are finished."""
+    revise: Revisable | None = None
+    """What the playbook planner may change from approvers' revise feedback
+    (``agent._revision``); None: nothing, and the re-plan says so."""
     steps: tuple[PlaybookStep, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -77,6 +90,9 @@ class Playbook(BaseModel):
             for dep in step.depends_on:
                 if dep not in ids:
                     raise ValueError(f"steps.{step.id}.depends_on: unknown step {dep!r}")
+        if self.revise is not None:
+            for problem in self.revise.problems({s.id: set(s.arguments) for s in self.steps}):
+                raise ValueError(problem)
         for source in self._templates():
             try:
                 _ENV.parse(source)
@@ -97,11 +113,19 @@ class Playbook(BaseModel):
                     yield value
 
     def matches(self, prediction: Prediction) -> bool:
-        return self.match is None or bool(_expression(self.match, _context(prediction), "match"))
+        return self.match is None or bool(_expression(self.match, self.context(prediction),
+                                                      "match"))
+
+    def context(self, prediction: Prediction) -> dict[str, Any]:
+        """The names templates see: ``prediction``, ``features``, ``score``,
+        ``expected_value``, and the urgency signals ``horizon_days``, ``criticality`` and
+        ``urgent`` (``agent._urgency``). Values are data: a feature holding ``{{ … }}``
+        is text, never a template."""
+        return {**_context(prediction), **signals(prediction, self.urgency)}
 
     def draft(self, prediction: Prediction, *, decision_id: str, version: int = 1) -> Plan:
         """Fill the templates for ``prediction``: a deterministic plan."""
-        ctx = _context(prediction)
+        ctx = self.context(prediction)
         kept: list[PlaybookStep] = []
         for step in self.steps:
             if step.when and not _expression(step.when, ctx, f"steps.{step.id}.when"):

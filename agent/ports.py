@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.models import Risk, utcnow
 
-__all__ = ["Clock", "CompensationSpec", "SystemClock", "ToolPort", "ToolReceipt", "ToolSpec"]
+__all__ = ["Clock", "CompensationSpec", "SystemClock", "TargetLookup", "ToolPort", "ToolReceipt",
+           "ToolSpec"]
 
 
 class CompensationSpec(BaseModel):
@@ -26,6 +27,23 @@ class CompensationSpec(BaseModel):
     arguments_from_result: dict[str, str]
     """compensating argument name → field of the original call's result."""
     fixed_arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class TargetLookup(BaseModel):
+    """How to confirm, before anyone is asked, that what a call acts on exists: call the
+    read-only ``tool`` with arguments taken from the call's own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tool: str
+    """A tool without side effects (``crm.get_account``)."""
+    arguments: dict[str, str]
+    """lookup argument name → the call's argument that supplies it."""
+
+    def arguments_for(self, call_arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The lookup's arguments for a call, or None when the call lacks one of them."""
+        if any(call_arguments.get(source) is None for source in self.arguments.values()):
+            return None
+        return {name: call_arguments[source] for name, source in self.arguments.items()}
 
 
 class ToolSpec(BaseModel):
@@ -45,6 +63,9 @@ class ToolSpec(BaseModel):
     targets: tuple[str, ...] = ()
     """Arguments that name what the call acts on (account, asset, order, site, currency,
     recipient…); an approval binds them: an edit may not change them."""
+    lookups: tuple[TargetLookup, ...] = ()
+    """Read-only calls that confirm the targets exist before a plan is routed (an unknown
+    one sends the decision to a person instead of its approvers)."""
 
     @model_validator(mode="after")
     def _targets_are_parameters(self) -> ToolSpec:
@@ -52,6 +73,11 @@ class ToolSpec(BaseModel):
         for target in self.targets:
             if target not in properties:
                 raise ValueError(f"{self.name}: target {target!r} is not a parameter")
+        for lookup in self.lookups:
+            for source in lookup.arguments.values():
+                if source not in properties:
+                    raise ValueError(f"{self.name}: lookup {lookup.tool} reads {source!r}, "
+                                     "which is not a parameter")
         return self
 
     def target_of(self, arguments: Mapping[str, Any]) -> str:

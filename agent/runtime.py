@@ -141,7 +141,8 @@ class Runtime:
     def _context(self, fence: int) -> DecisionContext:
         return DecisionContext(store=self.store, tools=self.tools, policies=self.policies,
                                planner=self.planner, executor=self.executor,
-                               approvals=self.approvals, actor=self.actor, fence=fence,
+                               approvals=self.approvals, playbooks=self.playbooks,
+                               actor=self.actor, fence=fence,
                                max_replans=self.settings.max_replans)
 
     def close(self) -> None:

@@ -61,7 +61,8 @@ Housekeeping = Callable[["Runtime"], dict[str, int]]
 
 _OUTAGES = (OperationalError, InterfaceError, DisconnectionError, psycopg.OperationalError,
             psycopg_pool.PoolTimeout)
-_UNFINISHED = (DecisionStatus.PLANNING, DecisionStatus.EXECUTING, DecisionStatus.HELD)
+_UNFINISHED = (DecisionStatus.PLANNING, DecisionStatus.EXECUTING, DecisionStatus.HELD,
+               DecisionStatus.WAITING)
 _ANSWER_POLL_SECONDS = 0.25
 """While the loop's thread starts decisions one by one, how often it looks for answers
 recorded by other processes (this process's own, and NOTIFY, wake it at once)."""

@@ -2,11 +2,15 @@
 
 ::
 
-    START → plan → guard ─┬─(refused)──────────────────────────────→ record → END
-                          └→ route ─┬─ Send → approval[f] ──→ join ─┬→ execute → record
-                                    │                               ├→ plan (revise, bounded)
-                                    │                               └→ record (nothing approved)
-                                    └─(policy approved every function)─→ execute
+    START → plan → guard ─┬─(refused)─────────────────────────────────────→ record → END
+                          └→ check ─┬─(unknown target)───────────────────────→ record
+                                    └→ conflicts ─┬─(superseded)─────────────→ record
+                                                  ├→ wait ⇄ conflicts (waits_for)
+                                    ┌─────────────┘
+                                    └→ route ─┬─ Send → approval[f] → join ─┬→ execute → record
+                                              │                             ├→ plan (revise)
+                                              │                             └→ record
+                                              └─(policy approved every function)─→ execute
                                                        execute ⇄ hold (an operator hold)
 """
 
@@ -19,6 +23,8 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.telemetry import traced_node
 from graphs.context import DecisionContext
 from graphs.nodes.approval import approval
+from graphs.nodes.check import check
+from graphs.nodes.conflicts import conflicts
 from graphs.nodes.execute import execute
 from graphs.nodes.guard import guard
 from graphs.nodes.hold import hold
@@ -26,6 +32,7 @@ from graphs.nodes.join import join
 from graphs.nodes.plan import plan
 from graphs.nodes.record import record
 from graphs.nodes.route import route
+from graphs.nodes.wait import wait
 from graphs.state import DecisionState
 
 __all__ = ["build_decision_graph"]
@@ -35,6 +42,9 @@ def build_decision_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledSt
     builder = StateGraph(DecisionState, context_schema=DecisionContext)
     builder.add_node("plan", traced_node("plan", plan))
     builder.add_node("guard", traced_node("guard", guard))
+    builder.add_node("check", traced_node("check", check))
+    builder.add_node("conflicts", traced_node("conflicts", conflicts))
+    builder.add_node("wait", traced_node("wait", wait))
     builder.add_node("route", traced_node("route", route))
     builder.add_node("approval", traced_node("approval", approval))
     builder.add_node("join", traced_node("join", join))

@@ -15,6 +15,7 @@ from agent.approvals import ApprovalService
 from agent.executor import Executor
 from agent.models import Plan
 from agent.planner import Planner
+from agent.playbooks import PlaybookBook
 from agent.policy import Policies
 from agent.ports import ToolPort
 from agent.store import Store
@@ -31,6 +32,8 @@ class DecisionContext:
     executor: Executor
     approvals: ApprovalService
     """Routing a plan: what policy approves, who must answer, by when."""
+    playbooks: PlaybookBook | None = None
+    """The loaded playbooks (what they supersede or wait for); None: no conflict rules."""
     actor: str = "decisionops"
     """Who the ledger records for automatic transitions (worker id)."""
     fence: int | None = None

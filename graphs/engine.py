@@ -277,6 +277,9 @@ class DecisionEngine:
                 waiting[value["approval_id"]] = intr.id
             elif "hold" in value and not self._approvals.held(decision, value.get("functions", ())):
                 resume[intr.id] = {"released": True}
+            elif "waits_for" in value and not self._store.decisions.open_among(
+                    value["waits_for"]):
+                resume[intr.id] = {"finished": value["waits_for"]}
         applied, consumed = [], []
         # A hold on the entity or playbook stops answers from being applied; a hold on a
         # function stops its steps from starting (the executor), so the other functions'

@@ -32,6 +32,12 @@ class DecisionState(TypedDict, total=False):
     """The current plan version, after the guard (normalized arguments)."""
     planning: dict[str, Any] | None
     """The planner's record of the current draft (``PlanningRecord``), until stored."""
+    related: list[dict[str, Any]] | None
+    """The other open decisions on the entity (``RelatedDecision``), from conflicts to
+    route, which lists them in the approval requests."""
+    waiting: dict[str, Any] | None
+    """While the decision waits for older open decisions (its playbook's ``waits_for``):
+    their ids and why."""
     feedback: list[str]
     """Revise feedback from approvers, oldest first."""
     answers: Annotated[dict[str, Any], merge_answers]

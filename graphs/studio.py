@@ -41,7 +41,7 @@ def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = 
     context = DecisionContext(store=runtime.store, tools=runtime.tools,
                               policies=runtime.policies, planner=runtime.planner,
                               executor=runtime.executor, approvals=runtime.approvals,
-                              actor="studio", fence=None,
+                              playbooks=runtime.playbooks, actor="studio", fence=None,
                               max_replans=runtime.settings.max_replans)
 
     def decision(state: DecisionState) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Select, Table, bindparam, select, update
 
 from agent.errors import ToolArgumentsError, ToolCallError
 from agent.models import Risk
-from agent.ports import CompensationSpec, ToolReceipt, ToolSpec
+from agent.ports import CompensationSpec, TargetLookup, ToolReceipt, ToolSpec
 from tools.enterprise import EffectContext, Enterprise
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "ToolDefinition",
     "build_tool",
     "compensated_by",
+    "looked_up_by",
     "require",
     "set_status",
 ]
@@ -76,10 +77,18 @@ class ToolDefinition:
     targets: tuple[str, ...] = ()
     """Arguments that name what the call acts on; an approval binds them (see
     ``agent.ports.ToolSpec.targets``)."""
+    lookups: tuple[TargetLookup, ...] = ()
+    """Read-only tools that confirm the targets exist before anyone is asked (see
+    ``agent.ports.ToolSpec.lookups``); the registry checks they are reads."""
 
     def __post_init__(self) -> None:
         if (self.effect is None) == (self.query is None):
             raise ValueError(f"{self.name}: give exactly one of effect or query")
+        for lookup in self.lookups:
+            for source in lookup.arguments.values():
+                if source not in self.arguments.model_fields:
+                    raise ValueError(f"{self.name}: lookup {lookup.tool} reads {source!r}, "
+                                     f"which is not a field of {self.arguments.__name__}")
         for target in self.targets:
             if target not in self.arguments.model_fields:
                 raise ValueError(f"{self.name}: target {target!r} is not a field of "
@@ -111,6 +120,7 @@ class EnterpriseTool(StructuredTool):
             compensation=CompensationSpec(**compensation) if compensation else None,
             parameters=self.arguments_model.model_json_schema(),
             targets=tuple(meta.get("targets", ())),
+            lookups=tuple(TargetLookup(**lookup) for lookup in meta.get("lookups", ())),
         )
 
 
@@ -120,6 +130,13 @@ def compensated_by(tool: str, *, reason_field: str = "reason",
     ``tool`` with the named result fields and the fixed reason ``"compensated"``."""
     return CompensationSpec(tool=tool, arguments_from_result=from_result,
                             fixed_arguments={reason_field: "compensated"})
+
+
+def looked_up_by(tool: str, **arguments: str) -> TargetLookup:
+    """``looked_up_by("crm.get_account", account_id="account_id")``: before routing,
+    confirm the target exists by calling the read-only ``tool`` with the call's own
+    arguments (lookup argument = call argument)."""
+    return TargetLookup(tool=tool, arguments=arguments)
 
 
 def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> EnterpriseTool:
@@ -183,6 +200,7 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
                              if definition.compensation else None),
             # Kept out of the JSON schema: that goes to LLM endpoints in strict mode.
             "targets": list(definition.targets),
+            "lookups": [lookup.model_dump() for lookup in definition.lookups],
         },
     )
 

@@ -20,6 +20,7 @@ from tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    looked_up_by,
     require,
     set_status,
 )
@@ -120,6 +121,8 @@ def _cancel_task(ctx: EffectContext, args: CancelTaskArgs) -> dict[str, Any]:
                       allowed_from=("open",))
 
 
+_ACCOUNT = looked_up_by("crm.get_account", account_id="account_id")
+
 TOOLS = (
     ToolDefinition(
         "crm.get_account", "Read a CRM account: name, region, segment, plan, ARR, account "
@@ -131,7 +134,7 @@ TOOLS = (
         "extended term) to an account.", CreateRetentionOfferArgs, "sales", Risk.MEDIUM,
         effect=_create_retention_offer,
         compensation=compensated_by("crm.withdraw_offer", offer_id="offer_id"),
-        targets=("account_id",)),
+        targets=("account_id",), lookups=(_ACCOUNT,)),
     ToolDefinition(
         "crm.withdraw_offer", "Withdraw a proposed retention offer.", WithdrawOfferArgs,
         "sales", Risk.LOW, effect=_withdraw_offer, targets=("offer_id",)),
@@ -139,7 +142,7 @@ TOOLS = (
         "crm.create_task", "Create a follow-up task on an account for the account manager, "
         "customer success or a sales rep.", CreateTaskArgs, "sales", Risk.LOW,
         effect=_create_task, compensation=compensated_by("crm.cancel_task", task_id="task_id"),
-        targets=("account_id",)),
+        targets=("account_id",), lookups=(_ACCOUNT,)),
     ToolDefinition(
         "crm.cancel_task", "Cancel an open account task.", CancelTaskArgs, "sales", Risk.LOW,
         effect=_cancel_task, targets=("task_id",)),

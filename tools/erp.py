@@ -23,6 +23,7 @@ from tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    looked_up_by,
     require,
     set_status,
 )
@@ -149,6 +150,8 @@ def _cancel_purchase_order(ctx: EffectContext, args: CancelPurchaseOrderArgs) ->
                       reason=args.reason, allowed_from=("open",))
 
 
+_SKU = looked_up_by("erp.get_inventory", sku="sku")
+
 TOOLS = (
     ToolDefinition(
         "erp.get_inventory", "Read stock of one SKU at every site (on hand, reserved, "
@@ -159,7 +162,7 @@ TOOLS = (
         "Fails if the source site lacks available stock.", CreateStockTransferArgs,
         "supply_chain", Risk.MEDIUM, effect=_create_stock_transfer,
         compensation=compensated_by("erp.cancel_stock_transfer", transfer_id="transfer_id"),
-        targets=("sku", "from_site", "to_site")),
+        targets=("sku", "from_site", "to_site"), lookups=(_SKU,)),
     ToolDefinition(
         "erp.cancel_stock_transfer", "Cancel a stock transfer and release its reservation.",
         CancelStockTransferArgs, "supply_chain", Risk.LOW, effect=_cancel_stock_transfer,
@@ -169,7 +172,7 @@ TOOLS = (
         "optionally expedited at a surcharge.", CreatePurchaseOrderArgs, "supply_chain",
         Risk.MEDIUM, effect=_create_purchase_order,
         compensation=compensated_by("erp.cancel_purchase_order", po_id="po_id"),
-        targets=("sku", "site")),
+        targets=("sku", "site"), lookups=(_SKU,)),
     ToolDefinition(
         "erp.cancel_purchase_order", "Cancel an open purchase order.", CancelPurchaseOrderArgs,
         "supply_chain", Risk.LOW, effect=_cancel_purchase_order, targets=("po_id",)),

@@ -19,6 +19,7 @@ from tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    looked_up_by,
     require,
     set_status,
 )
@@ -69,7 +70,8 @@ TOOLS = (
         "finance.issue_credit", "Issue a credit note to an account, in its billing currency.",
         IssueCreditArgs, "finance", Risk.MEDIUM, effect=_issue_credit,
         compensation=compensated_by("finance.void_credit", credit_id="credit_id"),
-        targets=("account_id", "currency")),
+        targets=("account_id", "currency"),
+        lookups=(looked_up_by("crm.get_account", account_id="account_id"),)),
     ToolDefinition(
         "finance.void_credit", "Void an issued credit note.", VoidCreditArgs, "finance",
         Risk.LOW, effect=_void_credit, targets=("credit_id",)),

@@ -22,6 +22,7 @@ from tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    looked_up_by,
     require,
     set_status,
 )
@@ -114,7 +115,8 @@ TOOLS = (
         "maintenance", Risk.MEDIUM, effect=_create_work_order,
         compensation=compensated_by("maintenance.cancel_work_order",
                                     work_order_id="work_order_id"),
-        targets=("asset_id",)),
+        targets=("asset_id",),
+        lookups=(looked_up_by("maintenance.get_asset", asset_id="asset_id"),)),
     ToolDefinition(
         "maintenance.cancel_work_order", "Cancel an open work order.", CancelWorkOrderArgs,
         "maintenance", Risk.LOW, effect=_cancel_work_order, targets=("work_order_id",)),

@@ -18,6 +18,7 @@ from tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    looked_up_by,
     require,
     set_status,
 )
@@ -62,7 +63,8 @@ TOOLS = (
         "operations.schedule_downtime", "Schedule a planned downtime window for an asset.",
         ScheduleDowntimeArgs, "operations", Risk.MEDIUM, effect=_schedule_downtime,
         compensation=compensated_by("operations.cancel_downtime", downtime_id="downtime_id"),
-        targets=("asset_id",)),
+        targets=("asset_id",),
+        lookups=(looked_up_by("maintenance.get_asset", asset_id="asset_id"),)),
     ToolDefinition(
         "operations.cancel_downtime", "Cancel a scheduled downtime window.", CancelDowntimeArgs,
         "operations", Risk.LOW, effect=_cancel_downtime, targets=("downtime_id",)),

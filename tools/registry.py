@@ -56,6 +56,12 @@ class ToolRegistry:
             self._tools[tool.name] = tool
             self._by_openai_name[safe] = tool.name
         self._specs = {name: tool.spec() for name, tool in self._tools.items()}
+        for spec in self._specs.values():
+            for lookup in spec.lookups:
+                found = self._specs.get(lookup.tool)
+                if found is None or found.side_effects:
+                    raise ConfigError(f"tool {spec.name!r}: lookup {lookup.tool!r} is not a "
+                                      "registered read-only tool")
 
     # ------------------------------------------------------------------- ToolPort
 

@@ -16,6 +16,7 @@ from tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    looked_up_by,
     require,
     set_status,
 )
@@ -58,7 +59,8 @@ TOOLS = (
         "health check).", OpenTicketArgs, "support", Risk.LOW, effect=_open_ticket,
         compensation=compensated_by("support.close_ticket", reason_field="resolution",
                                     ticket_id="ticket_id"),
-        targets=("account_id",)),
+        targets=("account_id",),
+        lookups=(looked_up_by("crm.get_account", account_id="account_id"),)),
     ToolDefinition(
         "support.close_ticket", "Close a support ticket with a resolution.", CloseTicketArgs,
         "support", Risk.LOW, effect=_close_ticket, targets=("ticket_id",)),

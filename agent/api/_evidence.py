@@ -142,6 +142,8 @@ def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, An
         "proposal": rt.store.approvals.proposal(approval_id),
         "four_eyes": rt.policies.get(row.function).four_eyes,
         "held": rt.approvals.held(decision, [row.function]),
+        "related": [o.related.model_dump(mode="json") for o in rt.store.decisions.open_on_entity(
+            prediction.entity_type, prediction.entity_id, exclude=row.decision_id)],
     }
 
 

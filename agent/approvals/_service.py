@@ -64,6 +64,7 @@ from agent.models import (
     Approve,
     Edit,
     Plan,
+    RelatedDecision,
     Step,
     utcnow,
 )
@@ -91,15 +92,16 @@ def parse_answer(data: Any) -> Answer:
         raise InvalidInputError(err["msg"], field=field or "answer") from exc
 
 
-def approval_request(plan: Plan, function: str, reason: str, approvers: Sequence[str]
-                     ) -> ApprovalRequest:
-    """One function's part of a plan version, as its approvers see it."""
+def approval_request(plan: Plan, function: str, reason: str, approvers: Sequence[str],
+                     related: Sequence[RelatedDecision] = ()) -> ApprovalRequest:
+    """One function's part of a plan version, as its approvers see it, beside the other
+    open decisions on the same entity."""
     return ApprovalRequest(
         approval_id=short_id("apr", plan.decision_id, plan.version, function),
         decision_id=plan.decision_id, function=function, plan_version=plan.version,
         plan_hash=plan.hash, steps=tuple(plan.steps_of(function)),
         other_steps=tuple(f"{s.function}:{s.id}" for s in plan.steps if s.function != function),
-        approvers=tuple(approvers), reason=reason)
+        approvers=tuple(approvers), reason=reason, related=tuple(related))
 
 
 @dataclass(frozen=True)
@@ -353,12 +355,14 @@ class ApprovalService:
 
     # ------------------------------------------------------------------ routing
 
-    def route(self, plan: Plan, *, stored: bool = True) -> Routing:
+    def route(self, plan: Plan, *, stored: bool = True,
+              related: Sequence[RelatedDecision] = ()) -> Routing:
         """Per function of the plan, whether policy approves its part (within its
         auto-approve risk, limits and totals, counting what other work used already) or
         its approvers must answer, by the deadline of its SLA. A plan version routed
         before (``stored``: look; a replay after a crash) keeps the routing it stored,
-        whatever policy or usage say now."""
+        whatever policy or usage say now. Each request lists ``related``: the other
+        open decisions on the plan's entity."""
         auto, auto_requests, ask = [], [], []
         now = utcnow()
         used = self.used(plan.decision_id)
@@ -373,13 +377,13 @@ class ApprovalService:
                       else row.reason or "routed to its approvers")
             if reason is None:
                 request = approval_request(plan, function, "within auto-approve policy",
-                                           policy.approvers)
+                                           policy.approvers, related)
                 auto_requests.append(request)
                 auto.append(resolution(request, ApprovalStatus.AUTO_APPROVED,
                                        approver=f"policy:{function}",
                                        answer={"type": "approve", "comment": "policy"}))
             else:
-                request = approval_request(plan, function, reason, policy.approvers)
+                request = approval_request(plan, function, reason, policy.approvers, related)
                 ask.append((request, row.deadline if row is not None and row.deadline else
                             now + timedelta(hours=policy.sla_hours)))
         return Routing(auto, auto_requests, ask)

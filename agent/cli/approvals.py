@@ -150,6 +150,10 @@ def show(approval_id: ApprovalId,
                           highlight=False)
     if request.other_steps:
         console.print(f"rest of the plan: {', '.join(request.other_steps)}")
+    for other in request.related:
+        console.print(f"[yellow]also open on {prediction.entity_id}:[/] {other.decision_id} "
+                      f"{other.kind} {other.status}: {', '.join(other.steps) or 'no plan yet'}",
+                      highlight=False)
     if held:
         console.print(f"[yellow]on hold:[/] {held}; answers wait until it is released")
     if row.answer:

@@ -88,8 +88,11 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         entries = rt.store.ledger.entries(decision_id)
         locked = {s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps} if plan else {}
         held = rt.approvals.held(row, plan.functions() if plan else ())
+        related = [o.related.model_dump(mode="json") for o in rt.store.decisions.open_on_entity(
+            prediction.get("entity_type", ""), row.entity_id, exclude=decision_id)]
     if as_json:
         print_json({"decision": decision, "prediction": prediction, "held": held,
+                    "related": related,
                     "plan": plan.model_dump(mode="json") if plan else None, "locked": locked,
                     "steps": steps, "arguments": arguments, "approvals": approvals,
                     "executions": executions,
@@ -101,6 +104,10 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         console.print(f"[red]{decision['error']}[/]")
     if held:
         console.print(f"[yellow]on hold:[/] {held}")
+    for other in related:
+        console.print(f"[yellow]also open on {decision['entity_id']}:[/] {other['decision_id']} "
+                      f"{other['kind']} {other['status']}: {', '.join(other['steps']) or 'no plan yet'}",
+                      highlight=False)
     payload = prediction.get("payload", {})
     console.print(f"prediction {decision['prediction_id']}: score {payload.get('score')}, "
                   f"explanation {payload.get('explanation')}")

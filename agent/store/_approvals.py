@@ -98,7 +98,8 @@ class _Requests:
             return None  # a full copy stored with the row: validated as it is
         return (row["id"], row["decision_id"], row["function"], row["plan_version"],
                 row["plan_hash"], row.get("reason") or "", tuple(request["steps"]),
-                tuple(request.get("approvers", ())))
+                tuple(request.get("approvers", ())),
+                tuple(r.get("decision_id") for r in request.get("related", ())))
 
     def get(self, key: tuple[Any, ...] | None) -> ApprovalRequest | None:
         if key is None:

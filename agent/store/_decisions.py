@@ -26,14 +26,22 @@ from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.errors import LeaseHeld, NotFoundError
-from agent.models import ApprovalStatus, DecisionStatus, Prediction, TriageAction, decision_id_for, utcnow
+from agent.models import (
+    ApprovalStatus,
+    DecisionStatus,
+    Prediction,
+    RelatedDecision,
+    TriageAction,
+    decision_id_for,
+    utcnow,
+)
 from agent.store import _tables as t
 from agent.store._db import DecisionTx, Repo
 from agent.store._holds import ActiveHolds, unheld
 from agent.store._rows import DecisionRow, from_mapping
 from agent.store.ledger import Event
 
-__all__ = ["Claim", "DecisionRepo"]
+__all__ = ["Claim", "DecisionRepo", "OpenDecision"]
 
 _DECISION_ROW = select(t.decisions).where(t.decisions.c.id == bindparam("id"))
 _FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("id"))
@@ -110,8 +118,52 @@ def _zombie(pid: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class OpenDecision:
+    """An unfinished decision on an entity, oldest first (``open_on_entity``)."""
+
+    related: RelatedDecision
+    created_at: Any
+
+
 class DecisionRepo(Repo):
     # ------------------------------------------------------------------ reads
+
+    def open_on_entity(self, entity_type: str, entity_id: str, *, exclude: str | None = None
+                       ) -> list[OpenDecision]:
+        """The unfinished decisions on one entity (type and id of their predictions),
+        oldest first, each with the steps of its current plan version."""
+        d, p, s = t.decisions, t.predictions, t.plan_steps
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(d.c.id, d.c.kind, d.c.status, d.c.playbook, d.c.plan_version,
+                       d.c.created_at)
+                .join(p, p.c.id == d.c.prediction_id)
+                .where(d.c.entity_id == entity_id, p.c.entity_type == entity_type,
+                       d.c.status.in_(_LIVE), *([d.c.id != exclude] if exclude else []))
+                .order_by(d.c.created_at, d.c.id)).all()
+            steps: dict[str, list[str]] = {}
+            if rows:
+                for step in conn.execute(
+                        select(s.c.decision_id, s.c.plan_version, s.c.step_id, s.c.function,
+                               s.c.tool)
+                        .where(s.c.decision_id.in_([r.id for r in rows]))
+                        .order_by(s.c.decision_id, s.c.step_id)):
+                    if any(r.id == step.decision_id and r.plan_version == step.plan_version
+                           for r in rows):
+                        steps.setdefault(step.decision_id, []).append(
+                            f"{step.function}:{step.step_id} {step.tool}")
+        return [OpenDecision(RelatedDecision(
+            decision_id=r.id, kind=r.kind, status=r.status, playbook=r.playbook,
+            steps=tuple(steps.get(r.id, ()))), r.created_at) for r in rows]
+
+    def open_among(self, decision_ids: Sequence[str]) -> list[str]:
+        """Those of ``decision_ids`` that are not finished."""
+        if not decision_ids:
+            return []
+        with self.reading() as conn:
+            return list(conn.scalars(select(t.decisions.c.id).where(
+                t.decisions.c.id.in_(list(decision_ids)), t.decisions.c.status.in_(_LIVE))))
 
     def get(self, decision_id: str) -> DecisionRow:
         with self.reading() as conn:

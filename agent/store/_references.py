@@ -31,8 +31,13 @@ _CHUNK = 500
 
 def compact_request(request: ApprovalRequest) -> dict[str, Any]:
     """What of ``request`` neither the plan nor the approval row (its ``reason``
-    column) holds: the ids of its steps and the approvers asked."""
-    return {"steps": [s.id for s in request.steps], "approvers": list(request.approvers)}
+    column) holds: the ids of its steps, the approvers asked and, when there are any,
+    the other open decisions on the entity at routing time."""
+    compact: dict[str, Any] = {"steps": [s.id for s in request.steps],
+                               "approvers": list(request.approvers)}
+    if request.related:
+        compact["related"] = [r.model_dump(mode="json") for r in request.related]
+    return compact
 
 
 def is_compact(request: Any) -> bool:
@@ -94,5 +99,6 @@ def hydrate_requests(conn: Connection, rows: Iterable[dict[str, Any]]) -> list[d
             "other_steps": [f"{s['function']}:{s['id']}" for s in plan.values()
                             if s["function"] != row["function"]],
             "approvers": request.get("approvers", []), "reason": row.get("reason") or "",
+            "related": request.get("related", []),
         }
     return rows

@@ -102,6 +102,7 @@ decisions = Table(
     Column("checkpoint_pruned_at", Time),
     Index("ix_decisions_status", "status", "updated_at"),
     Index("ix_decisions_entity", "kind", "entity_id"),
+    Index("ix_decisions_entity_open", "entity_id", "status"),
 )
 
 plans = Table(

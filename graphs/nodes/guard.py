@@ -1,6 +1,7 @@
 """guard: check the drafted plan against tool schemas, allow-lists, limits and totals. A
 refused plan is stored with its problems and ends the decision as ``needs_human``; an
-accepted one goes on to route, which stores it with its routing in one transaction."""
+accepted one goes on to check (its targets exist) and route, which stores it with its
+routing in one transaction."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ __all__ = ["guard"]
 
 
 def guard(state: DecisionState, runtime: Runtime[DecisionContext]
-          ) -> Command[Literal["route", "record"]]:
+          ) -> Command[Literal["check", "record"]]:
     ctx = runtime.context
     if state.get("plan") is None:
         return Command(goto="record", update={"outcome": "needs_human"})
@@ -32,4 +33,4 @@ def guard(state: DecisionState, runtime: Runtime[DecisionContext]
         return Command(goto="record", update={"outcome": "needs_human", "planning": None,
                                               "error": "; ".join(exc.problems)})
     # An accepted plan is stored by route, in the transaction that records its routing.
-    return Command(goto="route", update={"plan": ctx.state_plan(checked)})
+    return Command(goto="check", update={"plan": ctx.state_plan(checked)})

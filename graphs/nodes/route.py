@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from agent.faults import crash_point
-from agent.models import DecisionStatus
+from agent.models import DecisionStatus, RelatedDecision
 from graphs.context import DecisionContext
 from graphs.state import DecisionState
 
@@ -28,7 +28,8 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     plan = ctx.plan(state["plan"])
     # A leg that created its decision has routed nothing before; any other may be a
     # replay, which keeps the routing it stored.
-    routing = ctx.approvals.route(plan, stored=not ctx.fresh)
+    related = [RelatedDecision.model_validate(r) for r in state.get("related") or ()]
+    routing = ctx.approvals.route(plan, stored=not ctx.fresh, related=related)
     status = DecisionStatus.AWAITING_APPROVAL if routing.ask else DecisionStatus.EXECUTING
     # That leg has stored nothing of the decision: no routing, and no plan unless the
     # planner persisted its draft (the plan node does for a non-deterministic one).
@@ -46,4 +47,4 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     # Policy approved every function: nothing to wait for, nothing for join to decide.
     return Command(goto=sends or "execute", update={
         "answers": {r.function: r.model_dump(mode="json") for r in routing.auto},
-        "planning": None})
+        "planning": None, "related": None})

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.models import Prediction
+from agent.errors import ConfigError, InvalidInputError
+from agent.models import Plan, Prediction
+from agent.planner import PlanRequest, PlaybookPlanner
 from agent.playbooks import load_playbooks
 
 
@@ -91,3 +93,276 @@ def test_missing_template_variable_is_an_error_naming_the_argument() -> None:
                              features={"surplus_site": "DC-B", "shortfall_units": 10})
     with pytest.raises(Exception, match=r"steps\.transfer\.arguments\.sku"):
         book.for_prediction(prediction).draft(prediction, decision_id="dec_3")
+
+
+# --------------------------------------------------------------------------- urgency
+
+
+def _failure(**features: object) -> Prediction:
+    return _prediction(id="f-1", model="asset-failure-lstm", kind="failure",
+                       entity_type="asset", entity_id="AST-PMP-0042", score=0.8,
+                       value_at_stake=90_000,
+                       features={"site": "PLANT-GDANSK", "asset_class": "pump",
+                                 "spare_part_sku": "SKU-71083",
+                                 "remaining_useful_life_hours": 600, **features})
+
+
+def _stockout(score: float = 0.7, **features: object) -> Prediction:
+    return _prediction(id="s-1", model="demand", kind="stockout", entity_type="sku_site",
+                       entity_id="SKU-11253@DC-MILAN", score=score, value_at_stake=4_000,
+                       features={"sku": "SKU-11253", "site": "DC-MILAN", "on_hand": 200,
+                                 "forecast_units": 640, **features})
+
+
+def _draft(prediction: Prediction) -> Plan:
+    book = load_playbooks()
+    return book.for_prediction(prediction).draft(prediction, decision_id="dec_u")
+
+
+@pytest.mark.parametrize("features", [
+    {"horizon_days": 10},
+    {"horizon_hours": 30},
+    {"criticality": "Critical", "horizon_days": 60},
+    {"asset_criticality": "high"},
+])
+def test_failure_is_expedited_for_a_critical_asset_or_a_short_horizon(features: dict) -> None:
+    plan = _draft(_failure(**features))
+    order = plan.step("work_order").arguments
+    assert order["priority"] == "emergency" and order["due_within_hours"] == 24
+    assert "expedite" in order["description"]
+    assert plan.step("spare_part").arguments["expedite"] is True
+    assert plan.step("downtime").arguments["start_in_hours"] == 12
+
+
+@pytest.mark.parametrize("features", [
+    {},  # no horizon, no criticality: the plain path
+    {"horizon_days": 60, "criticality": "low"},
+    {"horizon_days": "soon", "criticality": 3},  # not a number / not text: missing
+    {"horizon_days": -2},
+])
+def test_failure_takes_the_plain_path_otherwise(features: dict) -> None:
+    plan = _draft(_failure(**features))
+    order = plan.step("work_order").arguments
+    assert order["priority"] == "high" and order["due_within_hours"] == 300
+    assert "expedite" not in order["description"]
+    assert plan.step("spare_part").arguments["expedite"] is False
+
+
+def test_a_critical_asset_in_ten_days_differs_from_a_minor_one_in_sixty() -> None:
+    critical = _draft(_failure(horizon_days=10, criticality="critical"))
+    minor = _draft(_failure(horizon_days=60, criticality="low"))
+    assert critical.hash != minor.hash
+    assert "within 10 days, critical asset" in critical.step("work_order").arguments[
+        "description"]
+
+
+def test_stockout_orders_expedited_when_urgent_and_plain_otherwise() -> None:
+    urgent = _draft(_stockout(horizon_days=3))
+    assert urgent.step("purchase").arguments == {
+        "sku": "SKU-11253", "site": "DC-MILAN", "quantity": 440, "expedite": True}
+    critical = _draft(_stockout(criticality="critical", horizon_days=30))
+    assert critical.step("purchase").arguments["expedite"] is True
+    plain = _draft(_stockout(score=0.9, horizon_days=30))
+    assert plain.step("purchase").arguments["expedite"] is False
+    # Below the score bar and not urgent: no purchase at all, as before.
+    assert "purchase" not in {s.id for s in _draft(_stockout(horizon_days=30)).steps}
+
+
+def test_templates_read_any_feature_and_feature_values_stay_data(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: vip-churn
+kind: churn
+trigger: {min_score: 0.5}
+urgency: {horizon_days_at_most: 5}
+steps:
+  - id: ticket
+    function: support
+    tool: support.open_ticket
+    when: "features.get('segment') == 'enterprise' and (urgent or horizon_days is none)"
+    arguments:
+      account_id: "{{ prediction.entity_id }}"
+      priority: "{{ 'urgent' if urgent else 'normal' }}"
+      subject: "{{ features.segment }} / {{ criticality or 'unknown' }}"
+      body: "{{ features.note }}"
+""")
+    book = load_playbooks(folder)
+    note = "{{ prediction.__class__ }} {% for x in range(9) %}x{% endfor %}"
+    vip = _prediction(features={"segment": "enterprise", "note": note, "horizon_days": 2})
+    plan = book.get("vip-churn").draft(vip, decision_id="dec_v")
+    ticket = plan.step("ticket").arguments
+    assert ticket["priority"] == "urgent" and ticket["subject"] == "enterprise / unknown"
+    assert ticket["body"] == note  # rendered as text, never evaluated
+    later = _prediction(features={"segment": "enterprise", "note": "n", "horizon_days": 9})
+    assert book.get("vip-churn").draft(later, decision_id="dec_w").steps == ()
+
+
+def test_urgency_block_is_structured_and_validated(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: bad
+kind: churn
+trigger: {min_score: 0.5}
+urgency: {horizon_days_at_most: -1, when: "score > 0"}
+steps:
+  - {id: s, function: support, tool: support.open_ticket, arguments: {}}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_playbooks(folder)
+    assert "urgency" in str(err.value)
+
+
+def test_sandbox_refuses_python_internals_in_a_playbook(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: sneaky
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - id: s
+    function: support
+    tool: support.open_ticket
+    arguments: {account_id: "{{ prediction.__class__.__mro__ }}", priority: low,
+                subject: s, body: b}
+""")
+    book = load_playbooks(folder)
+    with pytest.raises(InvalidInputError):
+        book.get("sneaky").draft(_prediction(), decision_id="dec_s")
+
+
+# --------------------------------------------------------------------------- revise
+
+
+def _revised(*feedback: str, prediction: Prediction | None = None) -> Plan:
+    planner = PlaybookPlanner(load_playbooks())
+    return planner.draft(PlanRequest(decision_id="dec_r", prediction=prediction or _prediction(),
+                                     playbook=None, version=2, feedback=feedback)).plan
+
+
+def test_revise_removes_named_steps_and_sets_bounded_numbers() -> None:
+    plan = _revised("Drop the goodwill credit; a 15% discount for 6 months is enough.")
+    assert "goodwill_credit" not in {s.id for s in plan.steps}
+    offer = plan.step("retention_offer").arguments
+    assert (offer["discount_pct"], offer["duration_months"]) == (15, 6)
+    assert plan.rationale.startswith("Revised after feedback: removed goodwill_credit; "
+                                     "retention_offer.discount_pct 20 → 15; "
+                                     "retention_offer.duration_months 12 → 6.")
+    assert plan.version == 2
+
+
+def test_revise_removal_takes_dependents_and_never_empties_the_plan() -> None:
+    stockout = _stockout(score=0.9, surplus_site="DC-LYON", shortfall_units=100)
+    plan = _revised("skip the transfer, no purchase and no warn sales", prediction=stockout)
+    assert [s.id for s in plan.steps] == ["warn_sales"]
+    assert "removed transfer; removed purchase" in plan.rationale
+    assert "Refused: removing warn_sales would leave no step" in plan.rationale
+    churn = _revised("remove the retention offer")  # not removable: nothing changes
+    assert churn.step("retention_offer") and "Feedback not applied" in churn.rationale
+
+
+def test_revise_refuses_values_outside_the_bounds_and_says_so() -> None:
+    plan = _revised("discount 45%")
+    assert plan.step("retention_offer").arguments["discount_pct"] == 20
+    assert "Refused: retention_offer.discount_pct 45 is outside 1 to 30" in plan.rationale
+
+
+def test_free_text_feedback_is_not_applied_and_the_rationale_says_what_can_be() -> None:
+    plan = _revised("Please call the customer before any offer.")
+    base = load_playbooks().for_prediction(_prediction()).draft(_prediction(), decision_id="dec_r",
+                                                                version=2)
+    assert plan.steps == base.steps
+    assert "cannot apply free-text feedback" in plan.rationale
+    assert "set retention_offer.discount_pct (1 to 30)" in plan.rationale
+    assert "remove goodwill_credit, proactive_case, inform_account_manager" in plan.rationale
+    draft = PlaybookPlanner(load_playbooks()).draft(PlanRequest(
+        decision_id="dec_r", prediction=_prediction(), playbook=None, version=2,
+        feedback=("Please call the customer before any offer.",)))
+    assert draft.record.notes == [plan.rationale]
+
+
+def test_feedback_entries_apply_oldest_first_and_deterministically() -> None:
+    first = _revised("discount 10%", "discount 25%", "no support case")
+    again = _revised("discount 10%", "discount 25%", "no support case")
+    assert first == again and first.hash == again.hash
+    assert first.step("retention_offer").arguments["discount_pct"] == 25
+    assert "proactive_case" not in {s.id for s in first.steps}
+
+
+def test_a_playbook_without_a_revise_block_says_it_can_change_nothing(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: churn-retention
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - id: only
+    function: support
+    tool: support.open_ticket
+    arguments: {account_id: "{{ prediction.entity_id }}", priority: low, subject: s, body: b}
+""")
+    planner = PlaybookPlanner(load_playbooks(folder))
+    plan = planner.draft(PlanRequest(decision_id="d", prediction=_prediction(), playbook=None,
+                                     version=2, feedback=("drop the only step",))).plan
+    assert [s.id for s in plan.steps] == ["only"]
+    assert "this playbook declares nothing revisable" in plan.rationale
+
+
+@pytest.mark.parametrize("block, problem", [
+    ("{remove: [nope]}", "unknown step 'nope'"),
+    ("{set: {only.nope: {min: 1, max: 2}}}", "'only.nope' is no step argument"),
+    ("{set: {only.priority: {min: 3, max: 2}}}", "min is above max"),
+])
+def test_a_revise_block_naming_unknown_steps_is_refused(tmp_path: Path, block: str,
+                                                        problem: str) -> None:
+    folder = _write(tmp_path / "pb", f"""
+name: x
+kind: churn
+trigger: {{min_score: 0.5}}
+revise: {block}
+steps:
+  - {{id: only, function: support, tool: support.open_ticket, arguments: {{priority: low}}}}
+""")
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_playbooks(folder)
+
+
+@pytest.mark.parametrize("feedback, removed", [
+    ("Drop the goodwill credit.", {"goodwill_credit"}),
+    ("please remove that support case", {"proactive_case"}),
+    ("No credit; without the account manager task", {"goodwill_credit",
+                                                      "inform_account_manager"}),
+    ("I have no problem with the credit", set()),
+    ("Don't drop the credit, it matters", set()),
+    ("Keep the credit but skip the proactive case", {"proactive_case"}),
+])
+def test_revise_reads_removals_plainly(feedback: str, removed: set[str]) -> None:
+    base = {"retention_offer", "proactive_case", "goodwill_credit", "inform_account_manager"}
+    assert {s.id for s in _revised(feedback).steps} == base - removed
+
+
+def test_a_playbook_can_name_the_feature_that_carries_the_horizon(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "pb", """
+name: rul
+kind: failure
+trigger: {min_score: 0.5}
+urgency:
+  horizon_days_at_most: 5
+  horizon_from: {feature: remaining_useful_life_hours, unit: hours}
+steps:
+  - id: order
+    function: maintenance
+    tool: maintenance.create_work_order
+    arguments:
+      asset_id: "{{ prediction.entity_id }}"
+      priority: "{{ 'emergency' if urgent else 'normal' }}"
+      description: "{{ horizon_days }}"
+      due_within_hours: 24
+""")
+    book = load_playbooks(folder)
+
+    def order(**features: object) -> dict:
+        prediction = _failure(**features)
+        return book.get("rul").draft(prediction, decision_id="d").step("order").arguments
+
+    assert order(remaining_useful_life_hours=48) == {
+        "asset_id": "AST-PMP-0042", "priority": "emergency", "description": 2.0,
+        "due_within_hours": 24}
+    assert order()["priority"] == "normal"  # 600 hours: 25 days
+    # horizon_days, when the prediction has it, comes first.
+    assert order(remaining_useful_life_hours=48, horizon_days=30)["priority"] == "normal"

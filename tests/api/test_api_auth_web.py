@@ -112,3 +112,26 @@ def test_chat_cannot_approve(svc: Service) -> None:
         assert "cannot approve" in reply
     assert svc.pending(decision).keys() == {"finance", "sales"}
     assert svc.post("/v1/chat", "feeder", {"message": "help"}).status_code == 403
+
+
+def test_the_request_page_shows_other_open_decisions_on_the_entity(svc: Service) -> None:
+    # An operator hold on sales keeps the late-payment decision open (its steps are all
+    # within auto-approve policy, so it would otherwise run and finish at once).
+    svc.rt.approvals.hold("sales", until=utcnow() + timedelta(hours=1),
+                          reason="quarter close", actor="olga")
+    dunning = svc.decide({**churn_record("late-api-1"), "kind": "late_payment",
+                          "features": {"invoice_id": "INV-7"}})
+    assert svc.rt.store.decisions.get(dunning).status == "held"
+    offer = svc.decide()
+    _login(svc, "raj")
+    sales = svc.pending(offer)["sales"]
+    (related,) = sales["request"]["related"]
+    assert (related["decision_id"], related["kind"], related["status"]) == (
+        dunning, "late_payment", "held")
+    page = svc.client.get(f"/inbox/{sales['id']}").text.replace("<wbr>", "")
+    assert 'id="related"' in page and "Other open decisions on ACC-10004" in page
+    assert f'href="/decisions/{dunning}"' in page
+    assert "sales:payment_call crm.create_task" in page
+    alone = svc.decide(churn_record("churn-api-9", account="ACC-10003"))
+    assert 'id="related"' not in svc.client.get(
+        f"/inbox/{svc.pending(alone)['sales']['id']}").text

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from agent.errors import ConfigError, ToolCallError
 from agent.models import Risk
 from agent.ports import ToolSpec
-from tools._base import EntityId, ToolArgs, ToolDefinition
+from tools._base import EntityId, ToolArgs, ToolDefinition, build_tool, looked_up_by
+from tools.enterprise import Enterprise
 from tools.registry import ToolRegistry
 
 TARGETS = {
@@ -97,3 +99,57 @@ def test_a_spec_whose_target_is_no_parameter_is_refused() -> None:
     assert ToolSpec(**fields, targets=("account_id",)).targets == ("account_id",)
     with pytest.raises(ValidationError, match="'amount' is not a parameter"):
         ToolSpec(**fields, targets=("account_id", "amount"))
+
+
+# --------------------------------------------------------------------------- lookups
+
+LOOKUPS = {
+    "crm.create_retention_offer": ("crm.get_account", {"account_id": "account_id"}),
+    "crm.create_task": ("crm.get_account", {"account_id": "account_id"}),
+    "support.open_ticket": ("crm.get_account", {"account_id": "account_id"}),
+    "finance.issue_credit": ("crm.get_account", {"account_id": "account_id"}),
+    "maintenance.create_work_order": ("maintenance.get_asset", {"asset_id": "asset_id"}),
+    "operations.schedule_downtime": ("maintenance.get_asset", {"asset_id": "asset_id"}),
+    "erp.create_purchase_order": ("erp.get_inventory", {"sku": "sku"}),
+    "erp.create_stock_transfer": ("erp.get_inventory", {"sku": "sku"}),
+}
+
+
+def test_tools_that_act_on_an_entity_declare_how_to_look_it_up(registry: ToolRegistry
+                                                                 ) -> None:
+    declared = {spec.name: [(lk.tool, lk.arguments) for lk in spec.lookups]
+                for spec in registry.specs() if spec.lookups}
+    assert declared == {name: [lookup] for name, lookup in LOOKUPS.items()}
+    for name in LOOKUPS:
+        for lookup in registry.spec(name).lookups:
+            assert not registry.spec(lookup.tool).side_effects
+            # The lookup reads a target of the call: the entity the approval binds.
+            assert set(lookup.arguments.values()) <= set(registry.spec(name).targets)
+
+
+def test_a_lookup_finds_a_known_entity_and_names_an_unknown_one(registry: ToolRegistry
+                                                                ) -> None:
+    spec = registry.spec("crm.create_task")
+    (lookup,) = spec.lookups
+    known = lookup.arguments_for({"account_id": "ACC-10004", "subject": "s"})
+    assert registry.call(lookup.tool, known, idempotency_key="k").result["account_id"] == \
+        "ACC-10004"
+    with pytest.raises(ToolCallError, match="unknown account 'ACC-404'") as err:
+        registry.call(lookup.tool, lookup.arguments_for({"account_id": "ACC-404"}),
+                      idempotency_key="k")
+    assert err.value.retryable is False
+    assert lookup.arguments_for({"subject": "no account"}) is None
+
+
+def test_a_lookup_must_read_a_field_and_be_a_registered_read(registry: ToolRegistry,
+                                                             enterprise: Enterprise) -> None:
+    with pytest.raises(ValueError, match=r"lookup crm\.get_account reads 'acount_id'"):
+        ToolDefinition("demo.act", "Act.", _Args, "sales", Risk.LOW, effect=_effect,
+                       targets=("account_id",),
+                       lookups=(looked_up_by("crm.get_account", account_id="acount_id"),))
+    writes = ToolDefinition("demo.act", "Act.", _Args, "sales", Risk.LOW, effect=_effect,
+                            targets=("account_id",),
+                            lookups=(looked_up_by("crm.create_task", account_id="account_id"),))
+    tools = [*registry.langchain_tools(), build_tool(enterprise, writes)]
+    with pytest.raises(ConfigError, match="not a registered read-only tool"):
+        ToolRegistry(tools)

@@ -1,0 +1,210 @@
+"""What the playbook planner can change when approvers ask for a revision, and how it
+reads their feedback.
+
+A playbook declares its revisable parts (nothing else is ever changed)::
+
+    revise:
+      remove: [goodwill_credit, proactive_case]      # steps that may be left out
+      set:
+        retention_offer.discount_pct: {min: 5, max: 30, words: [discount], unit: percent}
+        retention_offer.duration_months: {min: 1, max: 12, words: [months, duration]}
+
+Feedback is read with a few fixed patterns, never evaluated:
+
+- removal: ``drop``/``remove``/``skip``/``omit``/``cut``/``delete`` followed within three
+  words by a removable step's id (``goodwill credit``) or by a word of its id that no other
+  removable step has (``the credit``), or ``no``/``without`` at most a word before it
+  (``no support case``); a negated verb (``don't drop the credit``) removes nothing. The step's
+  dependents go too.
+- a number for an argument: one of its words followed by the number with only
+  connectors between (``discount to 15%``, ``duration: 6``), or the number followed by
+  its unit or one of its words (``15% discount``, ``6 months``). Outside ``min`` to ``max``
+  the change is refused and said so.
+
+Everything else in the feedback is not applied; the re-plan's rationale says plainly
+what was applied, what was not, and what the planner can change. Several feedback
+entries apply in order (oldest first), so a re-draft is deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.models import Plan, Step
+
+__all__ = ["Revisable", "Revision", "revise"]
+
+_VERB = r"\b(?:drop|remove|skip|omit|cut|leave out|delete)\b(?:\W+\w+){0,3}?\W+"
+"""A removal verb, then up to three words before the step's name (``drop the goodwill``)."""
+_NONE = r"\b(?:no|without)\s+(?:the\s+|a\s+|any\s+)?(?:\w+\s+)?"
+"""``no``/``without``, then the step's name, at most one word between (``no credit``,
+``no support case``; not ``no problem with the credit``)."""
+_NEGATED = re.compile(r"\b(?:not|never|don't|dont|do not|no need to)\s+$")
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_CONNECT = r"(?:\s*(?:to|of|at|=|:|is|be|should be|set to|down to|up to)\s*)*\s*"
+_UNITS = {"percent": r"(?:%|\s*percent\b|\s*pct\b)", "months": r"\s*months?\b",
+          "days": r"\s*days?\b", "hours": r"\s*(?:hours?|h)\b", "amount": r"(?!\s*%)"}
+
+
+class Setting(BaseModel):
+    """One argument the planner may set from feedback, within bounds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min: float
+    max: float
+    words: tuple[str, ...] = ()
+    """Words approvers use for it; default: the argument's name split on ``_``."""
+    unit: Literal["percent", "months", "days", "hours", "amount"] | None = None
+
+
+class Revisable(BaseModel):
+    """A playbook's ``revise`` block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    remove: tuple[str, ...] = ()
+    set: dict[str, Setting] = Field(default_factory=dict)
+    """``step_id.argument`` → its bounds."""
+
+    def problems(self, steps: dict[str, set[str]]) -> Iterable[str]:
+        """What does not name a step (or a step's argument) of the playbook."""
+        for step in self.remove:
+            if step not in steps:
+                yield f"revise.remove: unknown step {step!r}"
+        for key, setting in self.set.items():
+            step, _, argument = key.partition(".")
+            if argument not in steps.get(step, set()):
+                yield f"revise.set: {key!r} is no step argument of the playbook"
+            if setting.min > setting.max:
+                yield f"revise.set.{key}: min is above max"
+
+    def offer(self) -> str:
+        """What the planner can change, in words."""
+        parts = []
+        if self.remove:
+            parts.append("remove " + ", ".join(self.remove))
+        parts += [f"set {key} ({_fmt(s.min)} to {_fmt(s.max)})" for key, s in self.set.items()]
+        return "; ".join(parts) if parts else "nothing (this playbook declares nothing revisable)"
+
+
+class Revision(BaseModel):
+    """What a re-draft did with the feedback."""
+
+    model_config = ConfigDict(extra="forbid")
+    applied: list[str] = []
+    refused: list[str] = []
+
+    def rationale(self, rules: Revisable | None) -> str:
+        can = (rules or Revisable()).offer()
+        if self.applied:
+            text = "Revised after feedback: " + "; ".join(self.applied) + "."
+        else:
+            text = ("Feedback not applied: the playbook planner cannot apply free-text "
+                    "feedback, only named changes.")
+        if self.refused:
+            text += " Refused: " + "; ".join(self.refused) + "."
+        return (text + f" It can: {can}. Anything else needs an edit by an approver "
+                "or the LLM planner.")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _words(step_id: str) -> list[str]:
+    return [w for w in step_id.split("_") if len(w) > 2]
+
+
+def _phrase(words: Sequence[str]) -> str:
+    """``words`` in a row (spaces, ``_`` or ``-`` between), each also singular."""
+    stems = [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words]
+    return r"\b" + r"[\s_-]+".join(re.escape(w) + r"\w*" for w in stems) + r"\b"
+
+
+def _removals(text: str, rules: Revisable, present: set[str]) -> list[str]:
+    candidates = [s for s in rules.remove if s in present]
+    shared: dict[str, int] = {}
+    for step in candidates:
+        for word in set(_words(step)):
+            shared[word] = shared.get(word, 0) + 1
+    found = []
+    for step in candidates:
+        names = [_phrase(step.split("_"))] + [_phrase([w]) for w in _words(step)
+                                               if shared[w] == 1]
+        name = "(?:" + "|".join(names) + ")"
+        for match in re.finditer(f"(?:{_VERB}|{_NONE}){name}", text):
+            if not _NEGATED.search(text[:match.start()]):
+                found.append(step)
+                break
+    return found
+
+
+def _number(text: str, key: str, setting: Setting) -> float | None:
+    words = setting.words or tuple(w for w in key.partition(".")[2].split("_")
+                                   if w not in {"pct", "id"})
+    unit = _UNITS.get(setting.unit or "", "")
+    value = None
+    for word in words:
+        name = _phrase([word])
+        after = re.findall(name + _CONNECT + _NUMBER + (unit if setting.unit == "percent"
+                                                        else ""), text)
+        before = re.findall(_NUMBER + f"(?:{unit})?" + r"\s*(?:-\s*)?" + name, text)
+        for match in (*after, *before):
+            value = float(match)  # the last mention wins
+    return value
+
+
+def revise(plan: Plan, rules: Revisable | None, feedback: Sequence[str]) -> tuple[Plan, Revision]:
+    """``plan`` with the changes the feedback names, within ``rules``."""
+    revision = Revision()
+    if rules is None:
+        return plan, revision
+    steps = {s.id: s for s in plan.steps}
+    for entry in feedback:
+        text = entry.lower()
+        for step_id in _removals(text, rules, set(steps)):
+            gone = _with_dependents(step_id, steps.values())
+            if gone >= set(steps):
+                revision.refused.append(f"removing {step_id} would leave no step")
+                continue
+            for dropped in gone:
+                steps.pop(dropped, None)
+            extra = sorted(gone - {step_id})
+            revision.applied.append(f"removed {step_id}" + (
+                f" (and its dependent {', '.join(extra)})" if extra else ""))
+        for key, setting in rules.set.items():
+            step_id, _, argument = key.partition(".")
+            value = _number(text, key, setting)
+            if value is None or step_id not in steps:
+                continue
+            if not setting.min <= value <= setting.max:
+                revision.refused.append(f"{key} {_fmt(value)} is outside "
+                                        f"{_fmt(setting.min)} to {_fmt(setting.max)}")
+                continue
+            step = steps[step_id]
+            before = step.arguments.get(argument)
+            new: Any = int(value) if isinstance(before, int) and value.is_integer() else value
+            if new != before:
+                steps[step_id] = step.model_copy(
+                    update={"arguments": {**step.arguments, argument: new}})
+                revision.applied.append(f"{key} {before} → {_fmt(value)}")
+    kept = tuple(s.model_copy(update={"depends_on": tuple(d for d in s.depends_on
+                                                          if d in steps)})
+                 for s in steps.values())
+    return plan.model_copy(update={"steps": kept}), revision
+
+
+def _with_dependents(step_id: str, steps: Iterable[Step]) -> set[str]:
+    steps = list(steps)
+    gone = {step_id}
+    grew = True
+    while grew:
+        grew = False
+        for step in steps:
+            if step.id not in gone and gone & set(step.depends_on):
+                gone.add(step.id)
+                grew = True
+    return gone

@@ -1,0 +1,51 @@
+"""``decisions show`` lists the other open decisions on the decision's entity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.cli.conftest import Cli
+
+HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,features,observed_at\n"
+ROWS = ('c-1,churn-gbm,churn,account,ACC-10004,0.91,40000,'
+        '"{""segment"": ""enterprise"", ""plan"": ""scale""}",2026-11-20T08:00:00Z\n'
+        'l-1,pay-gbm,late_payment,account,ACC-10004,0.9,20000,'
+        '"{""invoice_id"": ""INV-7""}",2026-11-20T08:00:01Z\n')
+
+
+def test_decisions_show_lists_other_open_decisions_on_the_entity(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    cli("ingest", str(write("preds.csv", HEADER + ROWS)), "--format", "csv")
+    run = cli.json("run", "--once")
+    ids = {r["decision_id"] for r in run["started"]}
+    assert len(ids) == 2
+    shown = {d: cli.json("decisions", "show", d) for d in ids}
+    late = next(d for d, s in shown.items() if s["decision"]["kind"] == "late_payment")
+    churn = next(iter(ids - {late}))
+    (related,) = shown[late]["related"]
+    assert related["decision_id"] == churn and related["kind"] == "churn"
+    assert "sales:retention_offer crm.create_retention_offer" in related["steps"]
+    # The late payment's steps are all within auto-approve policy: it ran and finished,
+    # so the churn decision (shown after) has no other open decision beside it.
+    assert shown[late]["decision"]["status"] == "completed"
+    assert shown[churn]["related"] == []
+    text = cli("decisions", "show", late).stdout
+    assert f"also open on ACC-10004: {churn} churn awaiting_approval" in text
+
+
+def test_approvals_show_lists_the_open_decisions_beside_the_request(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    # An operator hold on sales keeps the late payment open while the churn is planned.
+    cli("holds", "add", "sales", "--until", "2099-01-01T00:00:00Z", "--reason", "close")
+    cli("ingest", str(write("preds.csv", HEADER + ROWS.splitlines(keepends=True)[1])),
+        "--format", "csv")
+    (late,) = [r["decision_id"] for r in cli.json("run", "--once")["started"]]
+    cli("ingest", str(write("more.csv", HEADER + ROWS.splitlines(keepends=True)[0])),
+        "--format", "csv")
+    cli.json("run", "--once")
+    (sales,) = cli.json("approvals", "list", "--function", "sales")
+    shown = cli.json("approvals", "show", sales["id"])
+    assert [r["decision_id"] for r in shown["approval"]["request"]["related"]] == [late]
+    text = cli("approvals", "show", sales["id"]).stdout
+    assert f"also open on ACC-10004: {late} late_payment held" in text

@@ -1,0 +1,112 @@
+"""Check before asking: a plan's targets are looked up (read-only) before routing; an
+unknown entity sends the decision to a person, and no approver is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from langgraph.runtime import Runtime as LangGraphRuntime
+from sqlalchemy import func, select
+
+from agent.models import Approve
+from agent.ports import ToolPort, ToolReceipt, ToolSpec
+from agent.runtime import Runtime
+from agent.store import _tables as t
+from graphs.nodes.check import check
+from tests.graphs.conftest import churn, failure, pending, start, steps
+from tests.support import answer
+
+
+def _approval_rows(rt: Runtime, decision_id: str) -> int:
+    with rt.store.reading() as conn:
+        return conn.scalar(select(func.count()).select_from(t.approvals)
+                           .where(t.approvals.c.decision_id == decision_id))
+
+
+def _ledger_events(rt: Runtime, decision_id: str) -> list[str]:
+    with rt.store.reading() as conn:
+        return list(conn.scalars(select(t.ledger.c.event).where(
+            t.ledger.c.decision_id == decision_id).order_by(t.ledger.c.seq)))
+
+
+def test_an_unknown_account_ends_needs_human_and_asks_no_one(rt: Runtime) -> None:
+    result = start(rt, churn(account="ACC-99999"))
+    decision = rt.store.decisions.get(result.decision_id)
+    assert decision.status == "needs_human"
+    assert "unknown account 'ACC-99999'" in decision.error
+    assert "crm.get_account" in decision.error and "retention_offer" in decision.error
+    assert _approval_rows(rt, result.decision_id) == 0
+    assert rt.enterprise.effects() == []
+    stored = rt.store.plans.row(result.decision_id, 1)
+    assert stored["verdict"] == "refused"
+    assert any("ACC-99999" in p for p in stored["problems"])
+    events = _ledger_events(rt, result.decision_id)
+    assert "plan.refused" in events and "approval.requested" not in events
+
+
+def test_an_unknown_asset_ends_needs_human_and_asks_no_one(rt: Runtime) -> None:
+    part = rt.enterprise.rows("skus")[0]["sku"]
+    result = start(rt, failure(asset="AST-NOPE-0001", site="PLANT-GDANSK", part=part))
+    decision = rt.store.decisions.get(result.decision_id)
+    assert decision.status == "needs_human"
+    assert "unknown asset 'AST-NOPE-0001'" in decision.error
+    # One lookup for both steps acting on the asset, named in the reason.
+    assert "maintenance.get_asset for steps work_order, downtime" in decision.error
+    assert _approval_rows(rt, result.decision_id) == 0
+
+
+def test_an_unknown_sku_in_a_feature_is_caught_too(rt: Runtime) -> None:
+    asset = rt.enterprise.rows("assets")[0]
+    result = start(rt, failure(asset=asset["asset_id"], site=asset["site"],
+                               part="SKU-00000"))
+    decision = rt.store.decisions.get(result.decision_id)
+    assert decision.status == "needs_human"
+    assert "unknown sku 'SKU-00000'" in decision.error
+    assert _approval_rows(rt, result.decision_id) == 0
+
+
+def test_a_known_entity_is_unaffected(rt: Runtime) -> None:
+    result = start(rt, churn())
+    assert result.status == "awaiting_approval"
+    requests = pending(rt, result.decision_id)
+    assert set(requests) == {"sales", "finance"}
+    answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    assert set(steps(rt, result.decision_id).values()) == {"succeeded"}
+
+
+def test_a_lookup_that_cannot_answer_now_does_not_hold_the_plan_back(rt: Runtime) -> None:
+    rt.enterprise.inject_fault("crm.get_account", "fail_retryable", times=1)
+    result = start(rt, churn())
+    assert result.status == "awaiting_approval"
+    assert set(pending(rt, result.decision_id)) == {"sales", "finance"}
+
+
+class _EveryoneExists:
+    """A tool port whose lookups all succeed (the entity appeared meanwhile)."""
+
+    def __init__(self, tools: ToolPort) -> None:
+        self._tools = tools
+
+    def spec(self, name: str) -> ToolSpec:
+        return self._tools.spec(name)
+
+    def call(self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
+             ) -> ToolReceipt:
+        return ToolReceipt(tool=name, idempotency_key=idempotency_key, result={})
+
+
+def test_a_replayed_leg_keeps_the_stored_refusal(rt: Runtime) -> None:
+    result = start(rt, churn("churn-replay", account="ACC-99999"))
+    stored = rt.store.plans.row(result.decision_id, 1)
+    decision = rt.store.decisions.get(result.decision_id)
+    ctx = replace(rt._context(decision.fence), tools=_EveryoneExists(rt.tools), fresh=False)
+    state = {"decision_id": result.decision_id, "plan": stored["body"],
+             "prediction": rt.store.predictions.get(decision.prediction_id).model_dump(
+                 mode="json")}
+    command = check(state, LangGraphRuntime(context=ctx))
+    assert command.goto == "record"
+    assert command.update["outcome"] == "needs_human"
+    assert command.update["error"] == decision.error
