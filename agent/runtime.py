@@ -33,6 +33,7 @@ from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
 from agent.settings import Settings
+from agent.sources import apply_kind_aliases
 from agent.store import IngestResult, Store
 from agent.telemetry import Metrics, configure_tracing
 from agent.triage import bulk_drops, triage
@@ -159,7 +160,9 @@ class Runtime:
                actor: str | None = None, durable: bool = True) -> IngestResult:
         """Accept predictions (new ids only); ``actor`` is who submitted them (four-eyes
         counts them as the requester of the first plan). ``durable=False``: the caller
-        stores a durable batch after this one (whose sync covers it) before it reports."""
+        stores a durable batch after this one (whose sync covers it) before it reports.
+        Every path in goes through here, so ``kind_aliases`` apply to all of them."""
+        predictions = apply_kind_aliases(predictions, self.settings.kind_aliases)
         unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
         result = self.store.predictions.ingest(predictions, source=source,
                                                actor=actor or self.actor, durable=durable)
@@ -182,19 +185,30 @@ class Runtime:
                                                          actor=self.actor)
         if window is not None and 2 * len(summary.verdicts) >= limit:
             return summary  # more to screen: rows that survive it wait (the order holds)
-        pending = predictions.untriaged(limit)
+        rowwise = self.verdicts(predictions.untriaged(limit))
+        self.store.predictions.record_triage(rowwise, actor=self.actor)
+        summary.verdicts += rowwise
+        return summary
+
+    def verdicts(self, pending: Sequence[Prediction]) -> list[TriageVerdict]:
+        """Triage ``pending`` row by row, in order (not recorded): the pure rules of
+        ``agent.triage`` with what they need looked up (the last action on each entity,
+        the kind's default value at stake, the holdout share) and operator holds
+        applied to what would act."""
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)
         now = utcnow()
         holds = self.store.holds.active(now)
+        defaults = self.settings.value_at_stake_defaults
         rowwise: list[TriageVerdict] = []
         for kind, items in by_kind.items():
             last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
                 verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
-                                 holdout_share=self.settings.holdout_share)
+                                 holdout_share=self.settings.holdout_share,
+                                 value_default=defaults.get(kind))
                 held = (holds.why(entity_id=p.entity_id, playbook=verdict.playbook)
                         if verdict.action == TriageAction.ACT else None)
                 if held:  # an operator hold; DROP, not HOLD: no holdout control arm
@@ -203,9 +217,7 @@ class Runtime:
                 if verdict.action == TriageAction.ACT:
                     last[p.entity_id] = p.observed_at
                 rowwise.append(verdict)
-        self.store.predictions.record_triage(rowwise, actor=self.actor)
-        summary.verdicts += rowwise
-        return summary
+        return rowwise
 
     def run_once(self) -> TickReport:
         """One pass of the loop, exactly as a worker runs it: apply answers, carry on

@@ -61,10 +61,9 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
                       for e in batch.errors[:50]])
     if not batch.predictions:
         raise InvalidInputError("no predictions in the body", field="predictions")
-    result = rt.store.predictions.ingest(batch.predictions, source=source, actor=actor)
-    unknown = sorted({p.kind for p in batch.predictions} - rt.playbooks.kinds())
-    return IngestOut(new=result.new, duplicates=result.duplicates, unknown_kinds=unknown,
-                     rows_read=batch.rows_read)
+    result = rt.ingest(batch.predictions, source=source, actor=actor)
+    return IngestOut(new=result.new, duplicates=result.duplicates,
+                     unknown_kinds=result.unknown_kinds, rows_read=batch.rows_read)
 
 
 def _limits(state: ServiceState) -> SourceLimits:

@@ -10,10 +10,14 @@ key feeds which field. Problems with the input as a whole (too large, not UTF-8 
 JSON, wrong body shape, missing header columns) raise
 ``agent.errors.InvalidInputError`` and nothing is returned.
 
+``apply_kind_aliases`` maps a source's kind names onto ours (``kind_aliases``); the
+runtime applies it to every batch it accepts.
+
 Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
 """
 
+from agent.sources._aliases import apply_kind_aliases
 from agent.sources._batch import RowError, SourceBatch, SourceLimits, collect
 from agent.sources._files import (
     FileFormat,
@@ -34,6 +38,7 @@ __all__ = [
     "RowError",
     "SourceBatch",
     "SourceLimits",
+    "apply_kind_aliases",
     "collect",
     "iter_file",
     "iter_kserve_v2",
