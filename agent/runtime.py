@@ -32,6 +32,7 @@ from agent.models import (
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
+from agent.prediction_queue import PredictionQueue
 from agent.settings import Settings
 from agent.sources import apply_kind_aliases
 from agent.store import IngestResult, Store
@@ -105,6 +106,7 @@ class Runtime:
                                          playbooks=sorted(self.playbooks.playbooks),
                                          cli_answers=s.resolved_cli_answers,
                                          metrics=self.metrics)
+        self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts)
         self.checkpointer = FencedCheckpointer(
             open_checkpointer(s.resolved_checkpoint_url, self._stack),
             self.store.decisions.fence_of)

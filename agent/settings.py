@@ -236,6 +236,14 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def uplift_warning(self) -> str | None:
+        """What ``run``, ``serve`` and ``report`` say when no control group is held back."""
+        if self.holdout_share > 0:
+            return None
+        return ("holdout_share is 0: no control group is held back, so uplift cannot be "
+                "measured; set DECISIONOPS_HOLDOUT_SHARE (for example 0.05)")
+
+    @property
     def resolved_cli_answers(self) -> bool:
         if self.cli_answers is None:
             return self.environment == "development"

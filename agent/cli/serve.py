@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, settings
+from agent.cli._common import console, err_console, fail, settings
 
 __all__ = ["serve"]
 
@@ -33,7 +33,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     except ValidationError as exc:
         err = exc.errors()[0]
         raise fail(f"settings: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
-    app = create_app(settings(), service=service)
+    conf = settings()
+    if conf.uplift_warning:
+        err_console.print(f"[yellow]warning:[/] {conf.uplift_warning}", highlight=False)
+    app = create_app(conf, service=service)
     console.print(f"DecisionOps on http://{host}:{port}  (inbox /inbox, API /v1, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
                 server_header=False, timeout_graceful_shutdown=10)

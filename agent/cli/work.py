@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from agent.cli._common import console, err_console, fail, print_json, runtime
+from agent.cli._common import console, err_console, fail, print_json, runtime, settings
 from agent.errors import InvalidInputError
 from agent.sources import (
     FieldMapping,
@@ -260,6 +260,9 @@ def run(
     """
     if planner is not None and planner not in ("playbook", "llm", "hybrid"):
         raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
+    warning = settings().uplift_warning
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if not once:
         from agent.cli.loop import run_loop
 

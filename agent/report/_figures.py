@@ -135,10 +135,13 @@ class ReportData(_Row):
     approvals: list[LatencyRow]
     tools: list[ToolRow]
     llm: LlmCost
+    warnings: list[str] = []
+    """What limits the figures (no control group: uplift cannot be measured)."""
 
 
 def build_report(store: Store, *, since: datetime, until: datetime | None = None,
-                 success_labels: Sequence[str] = SUCCESS_LABELS) -> ReportData:
+                 success_labels: Sequence[str] = SUCCESS_LABELS,
+                 warnings: Sequence[str] = ()) -> ReportData:
     until = until or utcnow()
     outcomes = store.outcomes.outcome_list(since=since, until=until)
     latest: dict[str, dict[str, Any]] = {}
@@ -153,7 +156,8 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
         value=value, uplift=uplift,
         approvals=_latency(store.outcomes.approval_times(since=since, until=until)),
         tools=_tools(store.outcomes.execution_totals(since=since, until=until)),
-        llm=_llm(store.outcomes.llm_call_rows(since=since, until=until)))
+        llm=_llm(store.outcomes.llm_call_rows(since=since, until=until)),
+        warnings=list(warnings))
 
 
 def _value_and_uplift(totals: list[dict[str, Any]], outcomes: list[dict[str, Any]],
