@@ -47,10 +47,14 @@ class QueueUser:
 
 
 class PredictionQueue:
-    def __init__(self, store: Store, playbooks: PlaybookBook, retriage: Retriage) -> None:
+    def __init__(self, store: Store, playbooks: PlaybookBook, retriage: Retriage, *,
+                 cli_answers: bool = True) -> None:
         self._store = store
         self._playbooks = playbooks
         self._retriage = retriage
+        self._cli_answers = cli_answers
+        """Whether a channel that only names its user (the CLI's ``--as``) may answer;
+        the ``cli_answers`` setting, as for approvals."""
 
     # ------------------------------------------------------------------ reads
 
@@ -64,6 +68,9 @@ class PredictionQueue:
 
     def registered(self, name: str, *, channel: str, field: str = "as") -> QueueUser:
         """The registered, enabled user ``name`` (for channels that name one, the CLI)."""
+        if not self._cli_answers:
+            raise PermissionDenied("this deployment takes answers through the inbox or the "
+                                   "API, where a credential proves who answers (cli_answers)")
         user = self._store.users.get(name)
         if user is None:
             raise InvalidInputError(f"{name!r} is not a registered user; add one with "

@@ -106,7 +106,8 @@ class Runtime:
                                          playbooks=sorted(self.playbooks.playbooks),
                                          cli_answers=s.resolved_cli_answers,
                                          metrics=self.metrics)
-        self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts)
+        self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,
+                                     cli_answers=s.resolved_cli_answers)
         self.checkpointer = FencedCheckpointer(
             open_checkpointer(s.resolved_checkpoint_url, self._stack),
             self.store.decisions.fence_of)

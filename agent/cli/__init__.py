@@ -7,6 +7,7 @@
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
+    decisionops predictions list|show|queue|pick|supply-value|dismiss   every prediction's outcome
     decisionops ledger verify|prove-row|anchor|list|archive
     decisionops holds add|list|release    pause acting on an entity, playbook or function
     decisionops db upgrade|current
@@ -26,7 +27,19 @@ import sys
 
 import typer
 
-from agent.cli import approvals, db, decisions, demo, export, holds, ledger, outcomes, report, work
+from agent.cli import (
+    approvals,
+    db,
+    decisions,
+    demo,
+    export,
+    holds,
+    ledger,
+    outcomes,
+    predictions,
+    report,
+    work,
+)
 from agent.cli import chat as chat_cli
 from agent.cli import eval as eval_cli
 from agent.cli import plan as plan_cli
@@ -48,6 +61,7 @@ app.command("ingest")(work.ingest)
 app.command("run")(work.run)
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(decisions.app, name="decisions")
+app.add_typer(predictions.app, name="predictions")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(holds.app, name="holds")
 app.add_typer(db.app, name="db")

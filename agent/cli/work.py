@@ -209,7 +209,8 @@ def _report(path: Path, tally: _Tally, seconds: float, as_json: bool) -> None:
                           f"the first {_KEPT_ERRORS} problems)")
     if tally.unknown_kinds:
         err_console.print(f"  [yellow]no playbook for kind(s): "
-                          f"{', '.join(sorted(tally.unknown_kinds))}; triage will drop them[/]")
+                          f"{', '.join(sorted(tally.unknown_kinds))}; triage sends them to a person "
+                          "(decisionops predictions queue; or map the kind: kind_aliases)[/]")
 
 
 def _mapping(path: Path | None, **defaults: str | None) -> FieldMapping:
@@ -280,7 +281,7 @@ def run(
         print_json(summary)
         return
     console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
-                  f"held {summary['hold']}); started {report.started} decisions; applied "
+                  f"held {summary['hold']}, needs a human {summary['needs_human']}); started {report.started} decisions; applied "
                   f"answers to {report.resumed}; carried on {report.recovered}")
     if any(report.housekeeping.values()):
         console.print("housekeeping: " + ", ".join(f"{k} {v}" for k, v in
