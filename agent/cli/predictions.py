@@ -8,6 +8,8 @@ the same rules as the API and the inbox. This module only translates.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,7 +17,7 @@ from rich import box
 from rich.table import Table
 
 from agent.cli._common import console, fail, print_json, runtime
-from agent.errors import InvalidInputError
+from agent.errors import ConflictError, InvalidInputError, NotFoundError
 from agent.store import OUTCOMES
 
 if TYPE_CHECKING:
@@ -116,7 +118,7 @@ def show(prediction_id: PredictionId, as_json: Json = False) -> None:
 
     Example: decisionops predictions show p-17 --json
     """
-    with runtime() as rt:
+    with runtime() as rt, _fields():
         view = rt.store.prediction_views.get(prediction_id)
     if as_json:
         print_json(view.to_dict())
@@ -143,6 +145,16 @@ def queue(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     _table("needs a human", views)
 
 
+@contextmanager
+def _fields() -> Iterator[None]:
+    """A missing or moved prediction, named by the argument it came from."""
+    try:
+        yield
+    except (NotFoundError, ConflictError) as exc:
+        field = exc.details.get("field")
+        raise fail(f"{field}: {exc.message}" if field else exc.message, exc.exit_code) from None
+
+
 def _user(rt: Any, name: str) -> QueueUser:
     try:
         return rt.queue.registered(name, channel="cli")  # type: ignore[no-any-return]
@@ -166,7 +178,7 @@ def pick(prediction_id: PredictionId, as_: As,
 
     Example: decisionops predictions pick p-17 --playbook churn-retention --as olga
     """
-    with runtime() as rt:
+    with runtime() as rt, _fields():
         view = rt.queue.pick(prediction_id, playbook, by=_user(rt, as_), note=note)
         if not no_start:
             rt.run_once()
@@ -189,7 +201,7 @@ def supply_value(prediction_id: PredictionId, as_: As,
 
     Example: decisionops predictions supply-value p-18 --value-at-stake 12000 --as olga
     """
-    with runtime() as rt:
+    with runtime() as rt, _fields():
         view = rt.queue.supply_value(prediction_id, value_at_stake, by=_user(rt, as_))
     _said(f"value at stake {value_at_stake:,.0f} for", view)
 
@@ -203,6 +215,6 @@ def dismiss(prediction_id: PredictionId, as_: As,
 
     Example: decisionops predictions dismiss p-19 --reason "test account" --as olga
     """
-    with runtime() as rt:
+    with runtime() as rt, _fields():
         view = rt.queue.dismiss(prediction_id, reason, by=_user(rt, as_))
     _said("dismissed", view)

@@ -281,8 +281,9 @@ def run(
         print_json(summary)
         return
     console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
-                  f"held {summary['hold']}, needs a human {summary['needs_human']}); started {report.started} decisions; applied "
-                  f"answers to {report.resumed}; carried on {report.recovered}")
+                  f"held {summary['hold']}, needs a human {summary['needs_human']}); started "
+                  f"{report.started} decisions; applied answers to {report.resumed}; carried on "
+                  f"{report.recovered}")
     if any(report.housekeeping.values()):
         console.print("housekeeping: " + ", ".join(f"{k} {v}" for k, v in
                                                    report.housekeeping.items() if v))
