@@ -94,3 +94,17 @@ def test_bad_requests_name_the_field_and_change_nothing(queued: Service, method,
     if field is not None:
         assert field in (error.get("field") or "") or field in error["message"]
     assert _state(queued) == before
+
+
+def test_http_ingest_applies_kind_aliases(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.api.conftest import serve
+
+    monkeypatch.setenv("DECISIONOPS_KIND_ALIASES", '{"customer_attrition": "churn"}')
+    with serve(tmp_path / "home") as svc:
+        record = {**churn_record("alias-1"), "kind": "customer_attrition"}
+        response = svc.post("/v1/predictions", "feeder", {"predictions": [record]})
+        assert response.json()["unknown_kinds"] == []
+        svc.rt.triage_pending()
+        shown = svc.get("/v1/predictions/alias-1", "olga").json()
+        assert (shown["kind"], shown["kind_as_received"], shown["outcome"]) == (
+            "churn", "customer_attrition", "act")
