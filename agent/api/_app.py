@@ -31,6 +31,7 @@ from agent.api._routes_predictions import predictions_router
 from agent.api._settings import ServiceSettings
 from agent.api._state import BackgroundWorker, ServiceState, principal_dependency
 from agent.api._web import web_router
+from agent.api._web_queue import web_queue_router
 from agent.chat import ChatService
 from agent.errors import ConfigError
 from agent.runtime import Runtime
@@ -103,5 +104,6 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
     app.include_router(approvals_router(principal))
     app.include_router(predictions_router(principal))
     app.include_router(web_router())
+    app.include_router(web_queue_router())
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     return app
