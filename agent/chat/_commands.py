@@ -11,6 +11,7 @@
     hold <entity|playbook|function> until <when> [because <reason>]   operators: pause acting on it
     release <entity|playbook|function>    operators: lift its holds
     triage                                operators: triage waiting predictions now
+    queue                                 predictions waiting for a person, and why
 
 ``<when>`` is a date (``2026-12-01``), a time (``2026-12-01T09:00Z``) or relative
 (``+4h``, ``+2d``). Anything else is natural language, which needs an LLM.
@@ -118,6 +119,15 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
         data = tools.call("release", {"target": rest[0]})
         ids = ", ".join(f"#{i}" for i in data["released"])
         return (f"Released {ids} on {rest[0]}." if ids else f"No active hold on {rest[0]}."), data
+    if verb == "queue" and not rest:
+        data = tools.call("needs_human_queue", {})
+        rows = [f"{p['prediction_id']} ({p['kind']} {p['entity_id']}, score {p['score']:.2f}): "
+                f"{p['reason']} - {p['detail']}" for p in data["predictions"]]
+        more = data["waiting"] - len(rows)
+        if rows:
+            rows.append("Answer in the inbox (/queue) or with decisionops predictions "
+                        "pick|supply-value|dismiss." + (f" {more} more waiting." if more else ""))
+        return _lines(rows, "Nothing needs a human."), data
     if verb == "triage" and not rest:
         data = tools.call("rerun_triage", {})
         return f"Triaged {data['triaged']} prediction(s): {data['verdicts'] or 'none waiting'}.", data
