@@ -49,9 +49,11 @@ def _table(title: str, views: list[PredictionView]) -> None:
     """Fits 100 columns; ids are never wrapped (cropped with … only if longer than the screen)."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
-    for name, options in (("id", {"no_wrap": True}), ("kind", {"overflow": "fold"}),
-                          ("entity", {"no_wrap": True}), ("score", {"justify": "right"}),
-                          ("exp. value", {"justify": "right"}),
+    for name, options in (("id", {"no_wrap": True}),
+                          ("kind", {"overflow": "fold", "min_width": 7}),
+                          ("entity", {"no_wrap": True}),
+                          ("score", {"justify": "right", "no_wrap": True}),
+                          ("exp. value", {"justify": "right", "no_wrap": True}),
                           ("outcome / reason", {"no_wrap": True}),
                           ("decision / status", {"no_wrap": True})):
         table.add_column(name, **options)
