@@ -22,7 +22,8 @@ ALLOW_OUTSIDE_NETWORK = False
 os.environ["DECISIONOPS_FORBID_REAL_LLM"] = "1"
 # The product holds back a control group by default (holdout_share 0.05); tests of the
 # loop assert what is acted on, so they run without one unless they set it themselves
-# (tests of the holdout do; tests/agent/test_holdout_default.py checks the default).
+# (tests of the holdout do; tests/cli/test_predictions.py checks the default and the
+# warning when it is 0).
 os.environ["DECISIONOPS_HOLDOUT_SHARE"] = "0"
 
 _real_connect = socket.socket.connect

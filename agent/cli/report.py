@@ -56,7 +56,7 @@ def report(
         if not target.parent.is_dir():
             raise fail(f"--out: the folder {target.parent} does not exist")
     warning = settings().uplift_warning
-    if warning:
+    if warning and not as_json:  # --json carries it in "warnings"
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     with open_store() as store:
         data = build_report(store, since=start, until=now, success_labels=labels,

@@ -138,8 +138,11 @@ def test_holdout_defaults_on_and_zero_warns_that_uplift_cannot_be_measured(cli: 
 
     assert Settings.model_fields["holdout_share"].default == 0.05
     assert "uplift" not in cli("run", "--once").stderr
-    for args in (("run", "--once"), ("report", "--json")):
+    for args in (("run", "--once"), ("report", "--out", "r.html")):
         proc = cli(*args, env={"DECISIONOPS_HOLDOUT_SHARE": "0"})
         assert "uplift cannot be measured" in proc.stderr
+    assert "uplift cannot be measured" in (cli.cwd / "r.html").read_text()
+    ran = json.loads(cli("run", "--once", "--json", env={"DECISIONOPS_HOLDOUT_SHARE": "0"}).stdout)
+    assert any("uplift cannot be measured" in w for w in ran["warnings"])
     data = json.loads(cli("report", "--json", env={"DECISIONOPS_HOLDOUT_SHARE": "0"}).stdout)
     assert any("uplift cannot be measured" in w for w in data["warnings"])
