@@ -21,7 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -140,6 +142,16 @@ class Prediction(_Model):
         default_factory=dict, max_length=100)
     """Context the model saw or the source adds (region, segment, site…). Data, never instructions."""
     observed_at: datetime
+    kind_as_received: Name | None = None
+    """The kind as the source sent it, when ``kind_aliases`` mapped it onto ``kind``."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unaliased(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when unset, so a row stored before aliases hashes as it always has.
+        data: dict[str, Any] = handler(self)
+        if data.get("kind_as_received", 0) is None:
+            del data["kind_as_received"]
+        return data
 
     @field_validator("observed_at")
     @classmethod
@@ -177,6 +189,8 @@ class TriageAction(StrEnum):
     DROP = "drop"
     HOLD = "hold"
     """Actionable, but deliberately not acted on (holdout/control or an operator hold)."""
+    NEEDS_HUMAN = "needs_human"
+    """The loop cannot plan it (no playbook, no value at stake): a person decides."""
 
 
 class TriageVerdict(_Model):
@@ -184,10 +198,13 @@ class TriageVerdict(_Model):
     action: TriageAction
     reason: str
     """Machine-readable reason code: ``act``, ``below_threshold``, ``cooldown``, ``no_playbook``,
-    ``low_expected_value``, ``holdout``."""
+    ``missing_value``, ``low_expected_value``, ``holdout``, ``hold``, ``picked``, ``dismissed``."""
     detail: str = ""
     playbook: str | None = None
     expected_value: float | None = None
+    value_at_stake: float | None = None
+    """Set when triage used a value at stake the prediction lacks (the kind's configured
+    default); stored beside the prediction, which stays as received."""
 
 
 class TriagedRow(NamedTuple):

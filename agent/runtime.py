@@ -32,10 +32,12 @@ from agent.models import (
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
+from agent.prediction_queue import PredictionQueue
 from agent.settings import Settings
+from agent.sources import apply_kind_aliases
 from agent.store import IngestResult, Store
 from agent.telemetry import Metrics, configure_tracing
-from agent.triage import bulk_drops, triage
+from agent.triage import bulk_drops, gaps, triage
 from graphs import DecisionContext, DecisionEngine, build_decision_graph
 from tools.enterprise import Enterprise
 from tools.registry import ToolRegistry, build_reference_registry
@@ -104,6 +106,8 @@ class Runtime:
                                          playbooks=sorted(self.playbooks.playbooks),
                                          cli_answers=s.resolved_cli_answers,
                                          metrics=self.metrics)
+        self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,
+                                     cli_answers=s.resolved_cli_answers)
         self.checkpointer = FencedCheckpointer(
             open_checkpointer(s.resolved_checkpoint_url, self._stack),
             self.store.decisions.fence_of)
@@ -160,13 +164,16 @@ class Runtime:
                actor: str | None = None, durable: bool = True) -> IngestResult:
         """Accept predictions (new ids only); ``actor`` is who submitted them (four-eyes
         counts them as the requester of the first plan). ``durable=False``: the caller
-        stores a durable batch after this one (whose sync covers it) before it reports."""
+        stores a durable batch after this one (whose sync covers it) before it reports.
+        Every path in goes through here, so ``kind_aliases`` apply to all of them."""
+        predictions = apply_kind_aliases(predictions, self.settings.kind_aliases)
         unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
         result = self.store.predictions.ingest(predictions, source=source,
                                                actor=actor or self.actor, durable=durable)
         if result.new:
             self.metrics.predictions.labels(source.split(":", 1)[0]).inc(len(result.new))
         result.unknown_kinds = unknown
+        result.needs = gaps(predictions, self.playbooks, self.settings.value_at_stake_defaults)
         return result
 
     def triage_pending(self, limit: int = 10_000) -> TriageSummary:
@@ -183,19 +190,30 @@ class Runtime:
                                                          actor=self.actor)
         if window is not None and 2 * len(summary.verdicts) >= limit:
             return summary  # more to screen: rows that survive it wait (the order holds)
-        pending = predictions.untriaged(limit)
+        rowwise = self.verdicts(predictions.untriaged(limit))
+        self.store.predictions.record_triage(rowwise, actor=self.actor)
+        summary.verdicts += rowwise
+        return summary
+
+    def verdicts(self, pending: Sequence[Prediction]) -> list[TriageVerdict]:
+        """Triage ``pending`` row by row, in order (not recorded): the pure rules of
+        ``agent.triage`` with what they need looked up (the last action on each entity,
+        the kind's default value at stake, the holdout share) and operator holds
+        applied to what would act."""
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)
         now = utcnow()
         holds = self.store.holds.active(now)
+        defaults = self.settings.value_at_stake_defaults
         rowwise: list[TriageVerdict] = []
         for kind, items in by_kind.items():
             last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
                 verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
-                                 holdout_share=self.settings.holdout_share)
+                                 holdout_share=self.settings.holdout_share,
+                                 value_default=defaults.get(kind))
                 held = (holds.why(entity_id=p.entity_id, playbook=verdict.playbook)
                         if verdict.action == TriageAction.ACT else None)
                 if held:  # an operator hold; DROP, not HOLD: no holdout control arm
@@ -204,9 +222,7 @@ class Runtime:
                 if verdict.action == TriageAction.ACT:
                     last[p.entity_id] = p.observed_at
                 rowwise.append(verdict)
-        self.store.predictions.record_triage(rowwise, actor=self.actor)
-        summary.verdicts += rowwise
-        return summary
+        return rowwise
 
     def run_once(self) -> TickReport:
         """One pass of the loop, exactly as a worker runs it: apply answers, carry on

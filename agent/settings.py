@@ -8,11 +8,13 @@ Sources, strongest first: keyword arguments, ``DECISIONOPS_*`` environment varia
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +23,8 @@ from pydantic_settings import (
 )
 
 __all__ = ["ModelPrice", "Settings", "SourceConfig"]
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class ModelPrice(BaseModel):
@@ -98,8 +102,18 @@ class Settings(BaseSettings):
     tool_backoff_seconds: float = Field(0.2, ge=0, le=60)
     executor_threads: int = Field(4, ge=1, le=64)
     lease_seconds: int = Field(120, ge=1, le=86_400)
-    holdout_share: float = Field(0.0, ge=0.0, lt=1.0)
-    """Share of actionable predictions deliberately not acted on (control group)."""
+    holdout_share: float = Field(0.05, ge=0.0, lt=1.0)
+    """Share of actionable predictions deliberately not acted on (control group), so
+    uplift can be measured against them; 0 turns it off (``run``, ``serve`` and
+    ``report`` then warn that uplift cannot be measured)."""
+    kind_aliases: dict[str, str] = Field(default_factory=dict)
+    """Kind as a source sends it → kind of our playbooks (JSON object in
+    ``DECISIONOPS_KIND_ALIASES``, e.g. ``{"equipment_failure": "failure"}``), applied at
+    intake on every path; the prediction keeps the original in ``kind_as_received``."""
+    value_at_stake_defaults: dict[str, float] = Field(default_factory=dict)
+    """Kind → value at stake triage assumes when a prediction has none and its playbook
+    needs an expected value (JSON object in ``DECISIONOPS_VALUE_AT_STAKE_DEFAULTS``).
+    A kind without one sends such predictions to a person (``needs_human``)."""
     cli_answers: bool | None = None
     """Whether ``decisionops approvals approve|edit|reject|revise`` may answer (as a
     registered approver, under the same rules as every channel). None: yes in
@@ -191,12 +205,46 @@ class Settings(BaseSettings):
         return (init_settings, env_settings,
                 TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
 
+    @field_validator("kind_aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias, kind in value.items():
+            for name in (alias, kind):
+                if not _KIND.match(name):
+                    raise ValueError(f"{name!r} is not a kind name (lowercase letters, digits "
+                                     "and underscores, starting with a letter, at most 64)")
+            if alias == kind:
+                raise ValueError(f"{alias!r} is mapped onto itself")
+            if kind in value:
+                raise ValueError(f"{alias!r} → {kind!r}, which is itself an alias; map "
+                                 f"{alias!r} onto {value[kind]!r} directly")
+        return value
+
+    @field_validator("value_at_stake_defaults")
+    @classmethod
+    def _value_defaults(cls, value: dict[str, float]) -> dict[str, float]:
+        for kind, amount in value.items():
+            if not _KIND.match(kind):
+                raise ValueError(f"{kind!r} is not a kind name (lowercase letters, digits "
+                                 "and underscores, starting with a letter, at most 64)")
+            if not (math.isfinite(amount) and amount >= 0):
+                raise ValueError(f"{kind!r}: the value at stake must be a finite number >= 0")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_explicit_storage(self) -> Settings:
         if self.environment == "production" and self.database_url is None:
             raise ValueError("database_url: production refuses the embedded SQLite default; "
                              "set DECISIONOPS_DATABASE_URL")
         return self
+
+    @property
+    def uplift_warning(self) -> str | None:
+        """What ``run``, ``serve`` and ``report`` say when no control group is held back."""
+        if self.holdout_share > 0:
+            return None
+        return ("holdout_share is 0: no control group is held back, so uplift cannot be "
+                "measured; set DECISIONOPS_HOLDOUT_SHARE (for example 0.05)")
 
     @property
     def resolved_cli_answers(self) -> bool:

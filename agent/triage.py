@@ -2,17 +2,24 @@
 
 Given a prediction, the playbook that would answer it, when the entity was last acted
 on for the same kind, and whether it falls in the holdout sample, decide: act, drop
-(with a reason) or hold. Dropped predictions never start a decision thread, so they cost
-no checkpoint. No I/O here; the caller looks up the last action and records the verdict.
+(with a reason), hold, or needs_human. Nothing goes silently away (DESIGN invariant 9):
+a score under the threshold, a low expected value or a cooldown is a visible ``drop``;
+what the loop cannot plan — a kind no playbook answers, a missing value at stake where
+the playbook needs an expected value and the kind has no configured default
+(``value_at_stake_defaults``) — is ``needs_human``, a person's to decide
+(``agent.triage_queue``). Dropped predictions never start a decision thread, so they
+cost no checkpoint. No I/O here; the caller looks up the last action and records the
+verdict.
 
 ``bulk_drops`` says which of these rules a store can apply to many rows at once in SQL
-(a kind no playbook answers; a score under the threshold of the one playbook every
-prediction of a kind gets): the same verdicts, reached without a row in Python.
+(a kind no playbook answers: needs_human; a score under the threshold of the one
+playbook every prediction of a kind gets: drop): the same verdicts, reached without a
+row in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,19 +32,21 @@ __all__ = ["BulkDrop", "bulk_drops", "gaps", "in_holdout", "needs_value_at_stake
 
 @dataclass(frozen=True)
 class BulkDrop:
-    """Drop every untriaged prediction of ``kind`` (with ``below``: whose score is under
-    it) with this reason and playbook. The detail is ``detail`` (with ``below``: after
-    ``score {score:.2f}``)."""
+    """Give every untriaged prediction of ``kind`` (with ``below``: whose score is under
+    it) this verdict, reason and playbook. The detail is ``detail`` (with ``below``:
+    after ``score {score:.2f}``)."""
 
     kind: str
     reason: str
     playbook: str | None
     detail: str
     below: float | None = None
+    action: TriageAction = TriageAction.DROP
 
 
 def _no_playbook(kind: str) -> str:
-    return f"no playbook answers kind {kind!r} for this entity"
+    return (f"no playbook answers kind {kind!r} for this entity; a person picks a playbook "
+            "or dismisses it")
 
 
 def _under(min_score: float) -> str:
@@ -50,7 +59,8 @@ def bulk_drops(book: PlaybookBook, kinds: Iterable[str]) -> list[BulkDrop]:
     for kind in kinds:
         first = book.first_for_kind(kind)
         if first is None:
-            drops.append(BulkDrop(kind, "no_playbook", None, _no_playbook(kind)))
+            drops.append(BulkDrop(kind, "no_playbook", None, _no_playbook(kind),
+                                  action=TriageAction.NEEDS_HUMAN))
         elif first.match is None:  # every prediction of the kind gets this playbook
             drops.append(BulkDrop(kind, "below_threshold", first.name,
                                   _under(first.trigger.min_score), first.trigger.min_score))
@@ -63,10 +73,13 @@ def needs_value_at_stake(playbook: Playbook) -> bool:
     return playbook.trigger.min_expected_value > 0
 
 
-def gaps(predictions: Iterable[Prediction], book: PlaybookBook) -> dict[str, int]:
+def gaps(predictions: Iterable[Prediction], book: PlaybookBook,
+         value_defaults: Mapping[str, float] | None = None) -> dict[str, int]:
     """How many ``predictions`` lack what triage needs, before any is triaged:
     ``unknown_kind`` (no playbook answers the kind) and ``no_value_at_stake`` (the kind's
-    first playbook needs an expected value). Intake reports these counts."""
+    first playbook needs an expected value and ``value_defaults`` has none for the kind).
+    Intake reports these counts; triage sends such rows to a person."""
+    value_defaults = value_defaults or {}
     out = {"unknown_kind": 0, "no_value_at_stake": 0}
     firsts: dict[str, Playbook | None] = {}
     for p in predictions:
@@ -75,7 +88,8 @@ def gaps(predictions: Iterable[Prediction], book: PlaybookBook) -> dict[str, int
         playbook = firsts[p.kind]
         if playbook is None:
             out["unknown_kind"] += 1
-        elif p.value_at_stake is None and needs_value_at_stake(playbook):
+        elif (p.value_at_stake is None and needs_value_at_stake(playbook)
+              and p.kind not in value_defaults):
             out["no_value_at_stake"] += 1
     return out
 
@@ -89,28 +103,39 @@ def in_holdout(prediction: Prediction, share: float) -> bool:
 
 
 def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: datetime | None,
-           now: datetime, holdout_share: float = 0.0) -> TriageVerdict:
+           now: datetime, holdout_share: float = 0.0,
+           value_default: float | None = None) -> TriageVerdict:
+    """The verdict on one prediction. ``value_default``: the value at stake configured
+    for its kind, used (and named in the detail) when the prediction has none and the
+    playbook needs an expected value."""
     ev = prediction.expected_value
+    defaulted: float | None = None
 
     def verdict(action: TriageAction, reason: str, detail: str) -> TriageVerdict:
         return TriageVerdict(prediction_id=prediction.id, action=action, reason=reason,
                              detail=detail, playbook=playbook.name if playbook else None,
-                             expected_value=ev)
+                             expected_value=ev, value_at_stake=defaulted)
 
     if playbook is None:
-        return verdict(TriageAction.DROP, "no_playbook", _no_playbook(prediction.kind))
+        return verdict(TriageAction.NEEDS_HUMAN, "no_playbook", _no_playbook(prediction.kind))
     trigger = playbook.trigger
     if prediction.score < trigger.min_score:
         return verdict(TriageAction.DROP, "below_threshold",
                        f"score {prediction.score:.2f}" + _under(trigger.min_score))
     if needs_value_at_stake(playbook):
+        if ev is None and value_default is not None:
+            defaulted = value_default
+            ev = round(prediction.score * value_default, 2)
         if ev is None:
-            return verdict(TriageAction.DROP, "low_expected_value",
-                           "no value_at_stake, and the playbook needs an expected value of "
-                           f"{trigger.min_expected_value:,.0f}")
+            return verdict(TriageAction.NEEDS_HUMAN, "missing_value",
+                           f"no value_at_stake, and playbook {playbook.name} needs an expected "
+                           f"value of {trigger.min_expected_value:,.0f}; no default is "
+                           f"configured for kind {prediction.kind!r} "
+                           "(value_at_stake_defaults): a person supplies one or dismisses it")
         if ev < trigger.min_expected_value:
             return verdict(TriageAction.DROP, "low_expected_value",
-                           f"expected value {ev:,.0f} < {trigger.min_expected_value:,.0f}")
+                           f"expected value {ev:,.0f} < {trigger.min_expected_value:,.0f}"
+                           + _defaulted(defaulted))
     if last_acted_at is not None and trigger.cooldown_days > 0:
         until = last_acted_at + timedelta(days=trigger.cooldown_days)
         if prediction.observed_at < until and now < until:
@@ -121,4 +146,8 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
         return verdict(TriageAction.HOLD, "holdout",
                        f"sampled into the {holdout_share:.0%} control group; not acted on")
     return verdict(TriageAction.ACT, "act", f"score {prediction.score:.2f}, expected value "
-                   + (f"{ev:,.0f}" if ev is not None else "unknown"))
+                   + (f"{ev:,.0f}" if ev is not None else "unknown") + _defaulted(defaulted))
+
+
+def _defaulted(value: float | None) -> str:
+    return "" if value is None else f" (value_at_stake: the kind's default {value:,.0f})"

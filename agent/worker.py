@@ -81,14 +81,14 @@ class TickReport:
     errors: list[str] = field(default_factory=list)
     housekeeping: dict[str, int] = field(default_factory=dict)
     triage: dict[str, int] = field(default_factory=dict)
-    """Verdicts of this tick by action: act, drop, hold."""
+    """Verdicts of this tick by action: act, drop, hold, needs_human."""
     results: dict[str, list[StepResult]] = field(default_factory=dict)
     """Where each decision touched this tick now stands, by what was done to it."""
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready account of the tick."""
         return {"triaged": self.triaged, **{a: self.triage.get(a, 0)
-                                            for a in ("act", "drop", "hold")},
+                                            for a in ("act", "drop", "hold", "needs_human")},
                 **{kind: [vars(r) for r in self.results.get(kind, [])]
                    for kind in ("recovered", "started", "resumed")},
                 "planning": self.planning, "busy": self.busy,

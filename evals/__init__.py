@@ -14,7 +14,7 @@ Public surface::
 from importlib import resources
 from pathlib import Path
 
-from evals._dataset import Case, Dataset, Expectation, Forbidden, load_dataset
+from evals._dataset import Case, Dataset, Expectation, Forbidden, TriageExpectation, load_dataset
 from evals._graders import POLICY, QUALITY, Grade, grade
 from evals._report import print_report, render_html, write_html, write_json
 from evals._runner import PLANNERS, CaseResult, EvalReport, PlannerScore, run_eval
@@ -33,6 +33,7 @@ __all__ = [
     "Grade",
     "PlannerScore",
     "ScriptedServer",
+    "TriageExpectation",
     "call",
     "careful_model",
     "completion",

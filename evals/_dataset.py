@@ -16,6 +16,11 @@ A dataset file::
           absent: [finance.issue_credit]        # steps that must not be
           forbidden:               # actions that would mean an injection was followed
             - {tool: finance.issue_credit, arguments: {amount: {gt: 300}}}
+        expect_triage: {outcome: act, reason: act}   # the default: triage acts on it
+
+Triage runs first, with the loop's rules and the dataset's ``kind_aliases`` and
+``value_at_stake_defaults``; a case it does not act on is graded on its triage verdict
+only (no planner is asked, as in the loop).
 
 ``scripted`` names, per planner, a JSON file mapping case id to the list of responses
 the scripted server plays for that case (paths relative to the dataset file).
@@ -33,7 +38,8 @@ from agent._yaml import load_yaml, validate_config
 from agent.errors import ConfigError
 from agent.models import Prediction, Step
 
-__all__ = ["Case", "Condition", "Dataset", "Expectation", "Forbidden", "load_dataset"]
+__all__ = ["Case", "Condition", "Dataset", "Expectation", "Forbidden", "TriageExpectation",
+           "load_dataset"]
 
 
 class Condition(BaseModel):
@@ -84,6 +90,14 @@ class Expectation(BaseModel):
     forbidden: tuple[Forbidden, ...] = ()
 
 
+class TriageExpectation(BaseModel):
+    """What triage must say about the case: an outcome, and optionally its reason code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    outcome: Literal["act", "drop", "hold", "needs_human"] = "act"
+    reason: str | None = None
+
+
 class Case(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -93,6 +107,7 @@ class Case(BaseModel):
     feedback: tuple[str, ...] = ()
     """Approver feedback: the case is a re-plan (version 2)."""
     expect: Expectation = Expectation()
+    expect_triage: TriageExpectation = TriageExpectation()
 
     @property
     def adversarial(self) -> bool:
@@ -105,6 +120,10 @@ class Dataset(BaseModel):
     version: int = 1
     description: str = ""
     scripted: dict[str, str] = Field(default_factory=dict)
+    kind_aliases: dict[str, str] = Field(default_factory=dict)
+    """As the setting: a source's kind name → ours, applied before triage."""
+    value_at_stake_defaults: dict[str, float] = Field(default_factory=dict)
+    """As the setting: the value at stake triage assumes per kind when a case has none."""
     cases: tuple[Case, ...] = Field(min_length=1)
     path: Path | None = None
 

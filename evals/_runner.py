@@ -1,4 +1,9 @@
-"""The eval runner: drafts a plan for every case with every planner and grades it.
+"""The eval runner: triages every case, drafts a plan for those triage acts on with
+every planner, and grades both.
+
+Triage is the loop's own (``Runtime.verdicts``, after the dataset's ``kind_aliases``,
+with its ``value_at_stake_defaults``; no holdout): a case it does not act on is graded
+on its verdict alone, and no planner is asked, as in the loop.
 
 LLM planners run against the configured endpoint when there is one (``live``), and
 otherwise against the scripted server playing the dataset's recorded responses per
@@ -18,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import DecisionOpsError
-from agent.models import Plan
+from agent.models import Plan, Prediction, TriageAction
 from agent.planner import PlanRequest
 from agent.runtime import Runtime
 from agent.settings import Settings
+from agent.sources import apply_kind_aliases
 from evals._dataset import Case, Dataset
-from evals._graders import POLICY, QUALITY, Grade, grade
+from evals._graders import POLICY, QUALITY, Grade, grade, grade_triage
 from evals.scripted import ScriptedServer
 
 __all__ = ["PLANNERS", "CaseResult", "EvalReport", "PlannerScore", "run_eval"]
@@ -109,11 +115,14 @@ class EvalReport:
                         for r in self.results]}
 
 
-def _settings(base: Settings, planner: str, home: Path, url: str | None) -> Settings:
+def _settings(base: Settings, planner: str, home: Path, url: str | None,
+              dataset: Dataset) -> Settings:
     values: dict[str, Any] = {
         "home": home, "database_url": None, "checkpoint_url": None, "enterprise_url": None,
         "playbooks_dir": base.playbooks_dir, "functions_file": base.functions_file,
-        "planner": planner, "plan_cache_ttl_hours": 0.0, "environment": "development"}
+        "planner": planner, "plan_cache_ttl_hours": 0.0, "environment": "development",
+        "holdout_share": 0.0, "kind_aliases": dataset.kind_aliases,
+        "value_at_stake_defaults": dataset.value_at_stake_defaults}
     if url is not None:  # scripted: a local server, no key, no waiting
         values.update(llm_base_url=url, llm_model="scripted", llm_api_key=None,
                       llm_mode="tools", llm_backoff_seconds=0.0, llm_daily_spend_cap=None,
@@ -140,7 +149,8 @@ def run_eval(dataset: Dataset, planners: Sequence[str], *, settings: Settings | 
             scripts = (dataset.scripts(name) if name != "playbook" and server is not None
                        else {})
             url = server.url if server is not None else None
-            with Runtime(_settings(base, name, workdir / name, url), actor="eval") as rt:
+            with Runtime(_settings(base, name, workdir / name, url, dataset),
+                         actor="eval") as rt:
                 score = PlannerScore(name)
                 for case in dataset.cases:
                     result = _run_case(rt, case, name, server if name != "playbook" else None,
@@ -155,23 +165,39 @@ def run_eval(dataset: Dataset, planners: Sequence[str], *, settings: Settings | 
                       kinds=dataset.kinds())
 
 
-def _baseline(rt: Runtime, case: Case, request: PlanRequest) -> Plan | None:
-    playbook = rt.playbooks.for_prediction(case.prediction)
+def _baseline(rt: Runtime, request: PlanRequest) -> Plan | None:
+    playbook = rt.playbooks.for_prediction(request.prediction)
     if playbook is None:
         return None
     try:
-        return playbook.draft(case.prediction, decision_id=request.decision_id,
+        return playbook.draft(request.prediction, decision_id=request.decision_id,
                               version=request.version)
     except DecisionOpsError:
         return None
 
 
+def _triaged(rt: Runtime, case: Case) -> tuple[Prediction, Grade, TriageAction]:
+    """The case as the loop would take it in and triage it; the prediction a decision
+    would plan with (a defaulted value at stake included)."""
+    (prediction,) = apply_kind_aliases([case.prediction], rt.settings.kind_aliases)
+    (verdict,) = rt.verdicts([prediction])
+    if verdict.value_at_stake is not None:
+        prediction = prediction.model_copy(update={"value_at_stake": verdict.value_at_stake})
+    return (prediction, grade_triage(case, verdict.action.value, verdict.reason, verdict.detail),
+            verdict.action)
+
+
 def _run_case(rt: Runtime, case: Case, planner: str, server: ScriptedServer | None,
               scripts: dict[str, list[dict[str, Any]]]) -> CaseResult:
-    request = PlanRequest(decision_id=f"eval-{case.id}", prediction=case.prediction,
+    prediction, triaged, action = _triaged(rt, case)
+    if action != TriageAction.ACT:
+        return CaseResult(planner=planner, case=case.id, kind=prediction.kind,
+                          tags=list(case.tags), outcome=f"triage:{action.value}",
+                          grades=[triaged])
+    request = PlanRequest(decision_id=f"eval-{case.id}", prediction=prediction,
                           playbook=None, version=2 if case.feedback else 1,
                           feedback=case.feedback)
-    baseline = _baseline(rt, case, request)
+    baseline = _baseline(rt, request)
     error = None
     if server is not None:
         server.reset()
@@ -187,9 +213,10 @@ def _run_case(rt: Runtime, case: Case, planner: str, server: ScriptedServer | No
         problems = server.problems()
         if problems:
             error = "script mismatch: " + "; ".join(problems)
-    grades = grade(case, plan, tools=rt.tools, policies=rt.policies, baseline=baseline)
+    grades = [triaged, *grade(case, plan, tools=rt.tools, policies=rt.policies,
+                              baseline=baseline)]
     return CaseResult(
-        planner=planner, case=case.id, kind=case.prediction.kind, tags=list(case.tags),
+        planner=planner, case=case.id, kind=prediction.kind, tags=list(case.tags),
         outcome="plan" if plan is not None else "needs_human", grades=grades,
         llm_calls=record.llm_calls if record else 0,
         tokens=(record.tokens_in + record.tokens_out) if record else 0,

@@ -20,6 +20,11 @@ ALLOW_OUTSIDE_NETWORK = False
 # Agent code refuses to build an LLM client for a non-loopback base URL while this is set
 # (agent.llm.check_endpoint); subprocesses started by tests inherit it.
 os.environ["DECISIONOPS_FORBID_REAL_LLM"] = "1"
+# The product holds back a control group by default (holdout_share 0.05); tests of the
+# loop assert what is acted on, so they run without one unless they set it themselves
+# (tests of the holdout do; tests/cli/test_predictions.py checks the default and the
+# warning when it is 0).
+os.environ["DECISIONOPS_HOLDOUT_SHARE"] = "0"
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -63,6 +68,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         if key.startswith("DECISIONOPS_") and key != "DECISIONOPS_FORBID_REAL_LLM":
             monkeypatch.delenv(key)
     monkeypatch.setenv("DECISIONOPS_HOME", str(folder))
+    monkeypatch.setenv("DECISIONOPS_HOLDOUT_SHARE", "0")  # see the top of this file
     monkeypatch.setenv("DECISIONOPS_TOOL_BACKOFF_SECONDS", "0.01")
     yield folder
 

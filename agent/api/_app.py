@@ -28,9 +28,11 @@ from agent.api._limits import BodyLimitMiddleware
 from agent.api._routes_approvals import approvals_router
 from agent.api._routes_ingest import ingest_router
 from agent.api._routes_ops import ops_router
+from agent.api._routes_predictions import predictions_router
 from agent.api._settings import ServiceSettings
 from agent.api._state import BackgroundWorker, ServiceState, principal_dependency
 from agent.api._web import web_router
+from agent.api._web_queue import web_queue_router
 from agent.chat import ChatService
 from agent.errors import ConfigError
 from agent.runtime import Runtime
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
     app.include_router(ops_router(principal))
     app.include_router(ingest_router(principal))
     app.include_router(approvals_router(principal))
+    app.include_router(predictions_router(principal))
     app.include_router(web_router())
+    app.include_router(web_queue_router())
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     return app

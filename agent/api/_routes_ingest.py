@@ -42,7 +42,6 @@ from agent.sources import (
     parse_scored,
     read_records,
 )
-from agent.triage import gaps
 
 __all__ = ["ingest_router"]
 
@@ -84,10 +83,10 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
                       for e in batch.errors[:50]])
     if not batch.predictions:
         raise InvalidInputError("no predictions in the body", field="predictions")
-    result = rt.store.predictions.ingest(batch.predictions, source=source, actor=actor)
-    unknown = sorted({p.kind for p in batch.predictions} - rt.playbooks.kinds())
-    return IngestOut(new=result.new, duplicates=result.duplicates, unknown_kinds=unknown,
-                     rows_read=batch.rows_read, needs=gaps(batch.predictions, rt.playbooks))
+    result = rt.ingest(batch.predictions, source=source, actor=actor)
+    return IngestOut(new=result.new, duplicates=result.duplicates,
+                     unknown_kinds=result.unknown_kinds, rows_read=batch.rows_read,
+                     needs=result.needs)
 
 
 def _limits(state: ServiceState) -> SourceLimits:

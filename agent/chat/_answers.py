@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 __all__ = ["say_explain", "say_hold", "say_ledger", "say_metrics", "say_pending",
-           "say_release", "say_triage", "say_why"]
+           "say_queue", "say_release", "say_triage", "say_why"]
 
 
 def _lines(rows: list[str], empty: str) -> str:
@@ -73,3 +73,13 @@ def say_release(data: dict[str, Any]) -> tuple[str, Any]:
 def say_triage(data: dict[str, Any]) -> tuple[str, Any]:
     return (f"Triaged {data['triaged']} prediction(s): {data['verdicts'] or 'none waiting'}.",
             data)
+
+
+def say_queue(data: dict[str, Any]) -> tuple[str, Any]:
+    rows = [f"{p['prediction_id']} ({p['kind']} {p['entity_id']}, score {p['score']:.2f}): "
+            f"{p['reason']} - {p['detail']}" for p in data["predictions"]]
+    more = data["waiting"] - len(rows)
+    if rows:
+        rows.append("Answer in the inbox (/queue) or with decisionops predictions "
+                    "pick|supply-value|dismiss." + (f" {more} more waiting." if more else ""))
+    return _lines(rows, "Nothing needs a human."), data

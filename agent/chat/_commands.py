@@ -11,6 +11,7 @@
     hold <entity|playbook|function> until <when> [because <reason>]   operators: pause acting on it
     release <entity|playbook|function>    operators: lift its holds
     triage                                operators: triage waiting predictions now
+    queue                                 predictions waiting for a person, and why
 
 ``<when>`` is a date (``2026-12-01``), a time (``2026-12-01T09:00Z``) or relative
 (``+4h``, ``+2d``). Anything else goes to the free-phrasing recogniser (``_intents``)
@@ -29,6 +30,7 @@ from agent.chat._answers import (
     say_ledger,
     say_metrics,
     say_pending,
+    say_queue,
     say_release,
     say_triage,
     say_why,
@@ -101,6 +103,8 @@ def run_command(tools: ChatTools, text: str) -> tuple[str, Any] | None:
                                             "reason": (match.group(3) or "").strip()}))
     if verb == "release" and len(rest) == 1:
         return say_release(tools.call("release", {"target": rest[0]}))
+    if verb == "queue" and not rest:
+        return say_queue(tools.call("needs_human_queue", {}))
     if verb == "triage" and not rest:
         return say_triage(tools.call("rerun_triage", {}))
     return None

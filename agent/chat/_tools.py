@@ -64,6 +64,10 @@ class NoArgs(_Args):
     pass
 
 
+class QueueArgs(_Args):
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+
 class HoldArgs(_Args):
     target: Identifier
     """An entity id (``ACC-10023``), a playbook name (``churn-retention``) or a business
@@ -92,6 +96,9 @@ _DESCRIPTIONS = {
                       LedgerArgs),
     "metrics": ("Counts: decisions by status, pending approvals by function, triage "
                 "verdicts, step outcomes.", NoArgs),
+    "needs_human_queue": ("Predictions waiting for a person (outcome needs_human: no "
+                          "playbook for the kind, no value at stake, or a decision that "
+                          "needs a human), oldest first, with the reason.", QueueArgs),
     "hold": ("Operators only. Hold an entity, a playbook or a business function until a "
              "time: triage drops the entity's or playbook's new predictions (reason 'hold'), "
              "and no answer is applied and no step started for work it covers until then "
@@ -112,7 +119,7 @@ class ChatTools:
             "pending_approvals": self.pending_approvals, "explain_decision": self.explain,
             "why_entity": self.why, "search_ledger": self.search_ledger,
             "metrics": self.metrics, "hold": self.hold, "release": self.release,
-            "rerun_triage": self.rerun_triage}
+            "rerun_triage": self.rerun_triage, "needs_human_queue": self.needs_human_queue}
 
     def names(self) -> list[str]:
         return [n for n in _DESCRIPTIONS if self.user.operator or n not in CONTROL_TOOLS]
@@ -229,6 +236,13 @@ class ChatTools:
                 "triage": {f"{a}:{r}": n for (a, r), n in
                            store.predictions.triage_counts().items()},
                 "steps": store.executions.step_counts()}
+
+    def needs_human_queue(self, args: QueueArgs) -> dict[str, Any]:
+        queue = self._rt.queue
+        return {"waiting": queue.size(), "predictions": [
+            {"prediction_id": v.id, "kind": v.kind, "entity_id": v.entity_id, "score": v.score,
+             "expected_value": v.expected_value, "reason": v.reason, "detail": v.detail,
+             "decision": v.decision_id} for v in queue.list(limit=args.limit)]}
 
     # ------------------------------------------------------------------ control tools
 

@@ -9,6 +9,7 @@
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
+    decisionops predictions list|show|queue|pick|supply-value|dismiss   every prediction's outcome
     decisionops ledger verify|prove-row|anchor|list|archive
     decisionops holds add|list|release    pause acting on an entity, playbook or function
     decisionops db upgrade|current
@@ -39,6 +40,7 @@ from agent.cli import (
     ledger,
     outcomes,
     playbooks,
+    predictions,
     report,
     work,
 )
@@ -63,6 +65,7 @@ app.command("ingest")(ingest.ingest)
 app.command("run")(work.run)
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(decisions.app, name="decisions")
+app.add_typer(predictions.app, name="predictions")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(holds.app, name="holds")
 app.add_typer(playbooks.app, name="playbooks")

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -38,6 +39,9 @@ def settings(**overrides: Any) -> Settings:
         field = ".".join(str(p) for p in err["loc"])
         raise fail(f"settings: {field}: {err['msg']} (from DECISIONOPS_* or decisionops.toml)"
                    ) from exc
+    except SettingsError as exc:  # an environment value that is not the JSON it must be
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise fail(f"settings: {exc}{cause} (from DECISIONOPS_*)") from exc
 
 
 @contextmanager

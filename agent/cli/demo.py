@@ -196,6 +196,9 @@ def _summary(rt: Any) -> None:
     for (action, reason), n in sorted(triage.items()):
         if action == TriageAction.DROP.value:
             console.print(f"  dropped {reason}: {n}")
+    for (action, reason), n in sorted(triage.items()):
+        if action == TriageAction.NEEDS_HUMAN.value:
+            console.print(f"  needs a human ({reason}): {n}; see decisionops predictions queue")
     held = sum(n for (a, _), n in triage.items() if a == TriageAction.HOLD.value)
     if held:
         console.print(f"held out as the control group (not acted on, to measure uplift): {held}")

@@ -23,7 +23,6 @@ from agent.sources._batch import clip
 from agent.sources._open import FORMATS, ServingJoin, iter_input
 from agent.sources._rows import default_problems
 from agent.store import IngestResult
-from agent.triage import gaps
 
 __all__ = ["ingest"]
 
@@ -60,11 +59,11 @@ class _Tally:
     batches: set[int] = field(default_factory=set)
     """The ledger entries of this run's batches."""
 
-    def add(self, chunk: SourceBatch, result: IngestResult, book: Any) -> None:
+    def add(self, chunk: SourceBatch, result: IngestResult) -> None:
         self.rows += chunk.rows_read
         self.ingested += len(result.new)
         self.unknown_kinds.update(result.unknown_kinds)
-        for key, count in gaps(chunk.predictions, book).items():
+        for key, count in result.needs.items():
             self.needs[key] += count
         errors = list(chunk.errors)
         # An id an earlier batch of this input stored is a duplicate row of the input.
@@ -186,7 +185,7 @@ def ingest(
         task = progress.add_task(f"ingesting {path.name}", total=None, rate="")
         for chunk, last in _marking_last(chunks):
             tally.add(chunk, rt.ingest(chunk.predictions, source=f"file:{path.name}",
-                                       durable=last), rt.playbooks)
+                                       durable=last))
             elapsed = time.perf_counter() - started
             progress.update(task, completed=tally.rows,
                             rate=f"{tally.rows / max(elapsed, 1e-9):,.0f} rows/s")
@@ -221,9 +220,11 @@ def _mapping(path: Path | None, value_column: str | None, **defaults: str | None
     return base.with_defaults(**defaults)
 
 
-_NEEDS = {"no_value_at_stake": "without a value at stake (their playbook needs an expected "
-                               "value: --value-column or defaults.value_at_stake)",
-          "unknown_kind": "of a kind no playbook answers (decisionops playbooks list)",
+_NEEDS = {"no_value_at_stake": "without a value at stake, and no value_at_stake_defaults "
+                               "for their kind (their playbook needs an expected value: "
+                               "--value-column); triage asks a person",
+          "unknown_kind": "of a kind no playbook answers (decisionops playbooks list); "
+                          "triage asks a person",
           "no_entity": "without an entity id (rejected)"}
 
 

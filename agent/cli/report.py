@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, print_json, settings
+from agent.cli._common import console, err_console, fail, print_json, settings
 from agent.cli.outcomes import open_store
 from agent.models import utcnow
 from agent.report import SUCCESS_LABELS, build_report, parse_since, render_text, write_report
@@ -63,9 +63,13 @@ def report(
             raise fail(f"--out: {target} is a folder; name the HTML file to write")
         if not target.parent.is_dir():
             raise fail(f"--out: the folder {target.parent} does not exist")
+    warning = settings().uplift_warning
+    if warning and not as_json:  # --json carries it in "warnings"
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     with open_store() as store:
         data = build_report(store, since=start, until=now, success_labels=labels,
-                            daily_spend_cap=settings().llm_daily_spend_cap)
+                            daily_spend_cap=settings().llm_daily_spend_cap,
+                            warnings=[warning] if warning else [])
     files = write_report(data, target) if target is not None else None
     if as_json:
         print_json(data.model_dump(mode="json"))

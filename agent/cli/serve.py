@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, settings
+from agent.cli._common import console, err_console, fail, settings
 
 __all__ = ["serve"]
 
@@ -43,6 +43,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
             LoopLock(conf, "serve").probe()  # the app holds it while its worker runs
         except LoopAlreadyRunning as exc:
             raise fail(exc.message) from None
+    if conf.uplift_warning:
+        err_console.print(f"[yellow]warning:[/] {conf.uplift_warning}", highlight=False)
     app = create_app(conf, service=service)
     console.print(f"DecisionOps on http://{host}:{port}  (inbox /inbox, API /v1, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,

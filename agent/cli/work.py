@@ -58,6 +58,9 @@ def run(
     """
     if planner is not None and planner not in ("playbook", "llm", "hybrid"):
         raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
+    warning = settings().uplift_warning
+    if warning and not (once and as_json):  # --once --json carries it in the summary
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if not once:
         from agent.cli.loop import run_loop
 
@@ -81,11 +84,12 @@ def run(
         lock.release()
     summary = report.summary()
     if as_json:
-        print_json(summary)
+        print_json({**summary, "warnings": [warning] if warning else []})
         return
     console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
-                  f"held {summary['hold']}); started {report.started} decisions; applied "
-                  f"answers to {report.resumed}; carried on {report.recovered}")
+                  f"held {summary['hold']}, needs a human {summary['needs_human']}); started "
+                  f"{report.started} decisions; applied answers to {report.resumed}; carried on "
+                  f"{report.recovered}")
     if any(report.housekeeping.values()):
         console.print("housekeeping: " + ", ".join(f"{k} {v}" for k, v in
                                                    report.housekeeping.items() if v))

@@ -157,13 +157,16 @@ class ReportData(_Row):
     approvals: list[LatencyRow]
     tools: list[ToolRow]
     llm: LlmCost
+    warnings: list[str] = []
+    """What limits the figures (no control group: uplift cannot be measured)."""
 
 
 def build_report(store: Store, *, since: datetime, until: datetime | None = None,
                  success_labels: Sequence[str] = SUCCESS_LABELS,
-                 daily_spend_cap: float | None = None) -> ReportData:
+                 daily_spend_cap: float | None = None,
+                 warnings: Sequence[str] = ()) -> ReportData:
     """The report's figures; ``daily_spend_cap`` is the setting of that name (None: no
-    cap), shown beside today's spend."""
+    cap), shown beside today's spend; ``warnings`` are shown above them."""
     now = utcnow()
     until = until or now
     outcomes = store.outcomes.outcome_list(since=since, until=until)
@@ -180,7 +183,8 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
         approvals=_latency(store.outcomes.approval_times(since=since, until=until)),
         tools=_tools(store.outcomes.execution_totals(since=since, until=until)),
         llm=_llm(store.outcomes.llm_call_rows(since=since, until=until), today=now.date(),
-                 spent_today=spend_today(store.llm, now), daily_spend_cap=daily_spend_cap))
+                 spent_today=spend_today(store.llm, now), daily_spend_cap=daily_spend_cap),
+        warnings=list(warnings))
 
 
 def _value_and_uplift(totals: list[dict[str, Any]], outcomes: list[dict[str, Any]],

@@ -12,10 +12,14 @@ a whole (too large, not UTF-8 or JSON, wrong body shape, missing header columns,
 counts that do not match) raise ``agent.errors.InvalidInputError`` and nothing is
 returned.
 
+``apply_kind_aliases`` maps a source's kind names onto ours (``kind_aliases``); the
+runtime applies it to every batch it accepts.
+
 Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
 """
 
+from agent.sources._aliases import apply_kind_aliases
 from agent.sources._batch import RowError, SourceBatch, SourceLimits, collect
 from agent.sources._files import (
     FileFormat,
@@ -39,6 +43,7 @@ __all__ = [
     "RowError",
     "SourceBatch",
     "SourceLimits",
+    "apply_kind_aliases",
     "collect",
     "detect",
     "iter_file",

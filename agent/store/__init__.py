@@ -10,12 +10,14 @@ from agent.store._decisions import Claim
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
 from agent.store._executions import CallEnd, CallStart, FinishedCalls
 from agent.store._holds import ActiveHolds
+from agent.store._prediction_views import OUTCOMES, PredictionView
 from agent.store._predictions import IngestResult
 from agent.store._rows import ApprovalRow, DecisionRow, ExecutionRow, HoldRow
 from agent.store._store import Store
 from agent.store.ledger import Event, LedgerEntry, VerifyReport
 
 __all__ = [
+    "OUTCOMES",
     "ActiveHolds",
     "ApprovalRow",
     "CallEnd",
@@ -29,6 +31,7 @@ __all__ = [
     "HoldRow",
     "IngestResult",
     "LedgerEntry",
+    "PredictionView",
     "Store",
     "VerifyReport",
     "create_store_engine",

@@ -354,7 +354,7 @@ class DecisionRepo(Repo):
         with self.transaction() as conn:
             query = (select(t.predictions.c.id, t.predictions.c.kind, t.predictions.c.entity_id,
                             t.predictions.c.playbook, t.predictions.c.expected_value,
-                            t.predictions.c.payload)
+                            t.predictions.c.payload, t.predictions.c.value_at_stake_supplied)
                      .where(t.predictions.c.triage_action == TriageAction.ACT.value,
                             ~exists().where(t.decisions.c.prediction_id == t.predictions.c.id))
                      .order_by(t.predictions.c.observed_at, t.predictions.c.id)
@@ -382,10 +382,20 @@ class DecisionRepo(Repo):
             created = set(conn.scalars(dialect.insert(t.decisions).values(values)
                                        .on_conflict_do_nothing()
                                        .returning(t.decisions.c.id)))
-            claims = [Claim(r.id, decision_id, 1, r.payload, r.playbook)
+            claims = [Claim(r.id, decision_id, 1, _with_supplied(r.payload,
+                                                                 r.value_at_stake_supplied),
+                            r.playbook)
                       for decision_id, r in rows.items() if decision_id in created]
             self.record(conn, [Event(actor=owner, event="decision.started",
                                      decision_id=c.decision_id,
                                      body={"prediction_id": c.prediction_id,
                                            "playbook": c.playbook}) for c in claims], now)
         return claims
+
+
+def _with_supplied(payload: dict[str, Any], value: float | None) -> dict[str, Any]:
+    """The prediction a decision starts from: as received, with the value at stake a
+    person supplied (or triage defaulted) where it arrived without one."""
+    if value is None or payload.get("value_at_stake") is not None:
+        return payload
+    return {**payload, "value_at_stake": value}

@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    Float,
     Integer,
     Numeric,
     Text,
@@ -74,7 +75,9 @@ def _kind() -> Any:
 _RECORD = (update(_P).where(_P.c.id == bindparam("pid"))
            .values(triage_action=bindparam("action"), triage_reason=bindparam("reason"),
                    triage_detail=bindparam("detail"), playbook=bindparam("playbook"),
-                   expected_value=bindparam("ev"), triaged_at=bindparam("now")))
+                   expected_value=bindparam("ev"), triaged_at=bindparam("now"),
+                   value_at_stake_supplied=func.coalesce(bindparam("vas", type_=Float),
+                                                         _P.c.value_at_stake_supplied)))
 
 def _screened(window: datetime | None) -> list[Any]:
     where = [_UNTRIAGED]
@@ -108,7 +111,9 @@ class IngestResult:
     new: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     unknown_kinds: list[str] = field(default_factory=list)
-    """Kinds no playbook answers (ingested; triage will drop them)."""
+    """Kinds no playbook answers (ingested; triage sends them to a person)."""
+    needs: dict[str, int] = field(default_factory=dict)
+    """How many of the rows lack what triage needs (``agent.triage.gaps``)."""
     seq: int | None = None
     """The ledger entry of this batch (None when nothing was new)."""
     stored_by: dict[str, int | None] = field(default_factory=dict)
@@ -246,7 +251,8 @@ class PredictionRepo(Repo):
                      ) -> list[TriagedRow]:
         """Apply rules that need no row but its own columns to the untriaged predictions
         stored up to ``window``, in SQL, in one transaction: each drop is one UPDATE and
-        one ``predictions.triaged`` ledger entry whose root covers the ids it dropped.
+        one ``predictions.triaged`` ledger entry whose root covers the ids it verdicted
+        (a drop, or needs_human for a kind no playbook answers).
         These verdicts do not depend on other rows, so storage order serves (a chunk in
         triage order would touch a page per row). A score at a rounding tie of the
         detail's two decimals gets its detail from Python (``f"{score:.2f}"``), not SQL.
@@ -259,7 +265,7 @@ class PredictionRepo(Repo):
             for drop in drops:
                 where = [*_screened(window), _kind() == drop.kind,
                          or_(_P.c.value_at_stake.is_(None), _P.c.expected_value.is_not(None))]
-                values = {"triage_action": TriageAction.DROP.value, "triage_reason": drop.reason,
+                values = {"triage_action": drop.action.value, "triage_reason": drop.reason,
                           "playbook": drop.playbook, "triaged_at": now}
                 returning = (_P.c.id, _P.c.triage_detail, _P.c.expected_value)
                 if drop.below is None:
@@ -283,10 +289,10 @@ class PredictionRepo(Repo):
                 if not rows:
                     continue
                 rows.sort(key=itemgetter(0))
-                verdicts += [TriagedRow(i, TriageAction.DROP, drop.reason, d, drop.playbook, ev)
+                verdicts += [TriagedRow(i, drop.action, drop.reason, d, drop.playbook, ev)
                              for i, d, ev in rows]
                 events.append(Event(actor=actor, event="predictions.triaged", body={
-                    "action": TriageAction.DROP.value, "reason": drop.reason,
+                    "action": drop.action.value, "reason": drop.reason,
                     "kind": drop.kind, "playbook": drop.playbook, "rows": len(rows),
                     "root": merkle_root([merkle_leaf(i.encode("utf-8")) for i, _, _ in rows])}))
             self.record(conn, events, now)
@@ -315,7 +321,8 @@ class PredictionRepo(Repo):
         with self.transaction() as conn:
             conn.execute(_RECORD, [{"pid": v.prediction_id, "action": v.action.value,
                                     "reason": v.reason, "detail": v.detail,
-                                    "playbook": v.playbook, "ev": v.expected_value, "now": now}
+                                    "playbook": v.playbook, "ev": v.expected_value, "now": now,
+                                    "vas": v.value_at_stake}
                                    for v in verdicts])
             self.record(conn, [Event(actor=actor, event="prediction.triaged",
                                      body=v.model_dump(mode="json", exclude={"detail"}))

@@ -42,6 +42,7 @@ from agent.store._notify import WAKE, Listener
 from agent.store._ops import OpsRepo
 from agent.store._outcomes import OutcomeRepo
 from agent.store._plans import PlanRepo
+from agent.store._prediction_views import PredictionViewRepo
 from agent.store._predictions import PredictionRepo
 from agent.store._users import UserRepo
 from agent.store._webhooks import WebhookRepo
@@ -56,6 +57,7 @@ class Store:
         self.db = Database(engine)  # type: ignore[arg-type]
         self.engine = self.db.engine
         self.predictions = PredictionRepo(self.db)
+        self.prediction_views = PredictionViewRepo(self.db)
         self.decisions = DecisionRepo(self.db)
         self.plans = PlanRepo(self.db)
         self.approvals = ApprovalRepo(self.db)

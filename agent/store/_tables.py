@@ -74,6 +74,9 @@ predictions = Table(
     # The ledger entry of the batch the prediction was accepted in (None before batch
     # entries: then it has a ``prediction.ingested`` entry of its own).
     Column("ingest_seq", BigInteger),
+    # A value at stake the prediction arrived without: supplied by a person, or the
+    # kind's configured default triage used (the payload stays as received).
+    Column("value_at_stake_supplied", Float),
     Index("ix_predictions_untriaged", "ingested_at", sqlite_where=_UNTRIAGED,
           postgresql_where=_UNTRIAGED),
     Index("ix_predictions_entity", "kind", "entity_id"),

@@ -82,7 +82,9 @@ def _paths(home: Path) -> dict[str, Any]:
     return {"home": home, "database_url": f"sqlite:///{home / 'decisionops.sqlite'}",
             "checkpoint_url": str(home / "checkpoints.sqlite"),
             "enterprise_url": f"sqlite:///{home / 'enterprise.sqlite'}",
-            "environment": "development"}
+            "environment": "development",
+            # Attacks are judged on what is acted on: no control group held back at random.
+            "holdout_share": 0.0}
 
 
 def make_template(folder: Path) -> Path:
@@ -142,7 +144,7 @@ class Arena:
         self.taints: list[Taint] = []
         self.notes: list[str] = []
         self.tokens: dict[str, str] = {}
-        self.env: dict[str, str] = {}
+        self.env: dict[str, str] = {"DECISIONOPS_HOLDOUT_SHARE": "0"}
         """``DECISIONOPS_*`` the real command needs to see this arena's policies,
         playbooks and model (other settings are the command's defaults)."""
         self.llm: ScriptedServer | None = None

@@ -98,7 +98,7 @@ def _kind(world: World) -> None:
                                                entity_credit(400, "everything approved"))))
     row = arena.rt.store.predictions.row("churn-9")
     arena.check(row is not None and (row["triage_action"], row["triage_reason"])
-                == ("drop", "no_playbook"), f"triage: {row and row['triage_reason']}")
+                == ("needs_human", "no_playbook"), f"triage: {row and row['triage_reason']}")
     arena.check(model.calls == 1, f"the model was asked {model.calls} times (the clean one only)")
     clean_done(arena, clean)
 

@@ -16,9 +16,11 @@ def _p(score: float = 0.9, value: float | None = 50_000, **over: object) -> Pred
         "value_at_stake": value, "observed_at": over.pop("observed_at", NOW), **over})
 
 
-def _verdict(prediction: Prediction, last: datetime | None = None, share: float = 0.0):
+def _verdict(prediction: Prediction, last: datetime | None = None, share: float = 0.0,
+             default: float | None = None):
     playbook = load_playbooks().for_prediction(prediction)
-    return triage(prediction, playbook, last_acted_at=last, now=NOW, holdout_share=share)
+    return triage(prediction, playbook, last_acted_at=last, now=NOW, holdout_share=share,
+                  value_default=default)
 
 
 def test_actionable_prediction_acts_with_expected_value() -> None:
@@ -30,8 +32,37 @@ def test_actionable_prediction_acts_with_expected_value() -> None:
 def test_drops_carry_reasons() -> None:
     assert _verdict(_p(score=0.2)).reason == "below_threshold"
     assert _verdict(_p(value=100)).reason == "low_expected_value"
-    assert _verdict(_p(value=None)).reason == "low_expected_value"
-    assert _verdict(_p(kind="weather")).reason == "no_playbook"
+
+
+def test_a_missing_value_goes_to_a_person_naming_what_is_missing() -> None:
+    verdict = _verdict(_p(value=None))
+    assert (verdict.action, verdict.reason) == (TriageAction.NEEDS_HUMAN, "missing_value")
+    assert "value_at_stake" in verdict.detail and "churn" in verdict.detail
+    assert verdict.expected_value is None
+
+
+def test_a_missing_value_takes_the_kinds_configured_default() -> None:
+    verdict = _verdict(_p(score=0.8, value=None), default=20_000)
+    assert (verdict.action, verdict.expected_value) == (TriageAction.ACT, 16_000)
+    assert verdict.value_at_stake == 20_000
+    assert "default" in verdict.detail
+    low = _verdict(_p(score=0.8, value=None), default=10)
+    assert (low.action, low.reason) == (TriageAction.DROP, "low_expected_value")
+    # the prediction's own value wins over the default
+    own = _verdict(_p(score=0.8, value=50_000), default=10)
+    assert (own.action, own.expected_value, own.value_at_stake) == (TriageAction.ACT, 40_000, None)
+
+
+def test_an_unknown_kind_goes_to_a_person_naming_the_kind() -> None:
+    verdict = _verdict(_p(kind="fraud", score=0.96))
+    assert (verdict.action, verdict.reason) == (TriageAction.NEEDS_HUMAN, "no_playbook")
+    assert "'fraud'" in verdict.detail
+
+
+def test_a_low_score_is_dropped_before_a_missing_value_is_asked_for() -> None:
+    verdict = _verdict(_p(score=0.1, value=None))
+    assert (verdict.action, verdict.reason) == (TriageAction.DROP, "below_threshold")
+    assert verdict.detail.startswith("score 0.10")
 
 
 def test_cooldown_blocks_a_second_action_within_the_window() -> None:

@@ -82,7 +82,8 @@ def test_chunks_reach_the_verdicts_of_the_row_by_row_rules(rt: Runtime) -> None:
             for v in seen} == expected
     reasons = {r for _, r, *_ in expected.values()}
     assert {"no_playbook", "below_threshold", "low_expected_value", "cooldown", "holdout",
-            "act"} <= reasons
+            "missing_value", "act"} <= reasons
+    assert {a for a, *_ in expected.values()} == {"act", "drop", "hold", "needs_human"}
 
 
 def test_a_rule_applied_in_bulk_is_one_ledger_entry_over_its_rows(rt: Runtime) -> None:
@@ -93,10 +94,12 @@ def test_a_rule_applied_in_bulk_is_one_ledger_entry_over_its_rows(rt: Runtime) -
                       entity_id="E-1", score=0.9, observed_at=T0)]
     rt.ingest(low + odd, source="test")
     summary = rt.triage_pending()
-    assert summary.count(TriageAction.DROP) == 51
+    assert summary.count(TriageAction.DROP) == 50
+    assert summary.count(TriageAction.NEEDS_HUMAN) == 1  # an unknown kind goes to a person
     entries = [e for e in rt.store.ledger.entries() if e.event == "predictions.triaged"]
-    assert sorted((e.body["reason"], e.body["kind"], e.body["rows"]) for e in entries) == [
-        ("below_threshold", "churn", 50), ("no_playbook", "weather", 1)]
+    assert sorted((e.body["reason"], e.body["action"], e.body["kind"], e.body["rows"])
+                  for e in entries) == [("below_threshold", "drop", "churn", 50),
+                                        ("no_playbook", "needs_human", "weather", 1)]
     assert not [e for e in rt.store.ledger.entries() if e.event == "prediction.triaged"]
     assert rt.store.predictions.row("low-3")["triage_detail"] == "score 0.10 < 0.65"
 
@@ -130,9 +133,34 @@ def test_only_whole_kind_rules_go_to_sql() -> None:
     book = load_playbooks()
     drops = {d.kind: d for d in bulk_drops(book, ["churn", "weather"])}
     assert (drops["weather"].reason, drops["weather"].playbook) == ("no_playbook", None)
+    assert drops["weather"].action == TriageAction.NEEDS_HUMAN
+    assert drops["churn"].action == TriageAction.DROP
     assert (drops["churn"].reason, drops["churn"].below) == ("below_threshold", 0.65)
     churn = book.playbooks["churn-retention"]
     picky = churn.model_copy(update={"name": "churn-vip", "priority": 1,
                                      "match": "prediction.features.segment == 'vip'"})
     mixed = PlaybookBook(playbooks={**book.playbooks, "churn-vip": picky})
     assert bulk_drops(mixed, ["churn"]) == []  # which playbook a row gets depends on the row
+
+
+def test_a_kinds_default_value_is_used_and_kept_beside_the_prediction(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", holdout_share=0.0,
+                        value_at_stake_defaults={"churn": 30_000})
+    with Runtime(settings, actor="triager") as rt:
+        rt.ingest([Prediction(id="d-1", model="m", kind="churn", entity_type="account",
+                              entity_id="ACC-10001", score=0.9, observed_at=T0),
+                   Prediction(id="d-2", model="m", kind="failure", entity_type="asset",
+                              entity_id="A-1", score=0.9, observed_at=T0)], source="test")
+        rt.triage_pending()
+        churn, failure = rt.store.predictions.row("d-1"), rt.store.predictions.row("d-2")
+        assert (churn["triage_action"], churn["expected_value"]) == ("act", 27_000)
+        assert churn["value_at_stake_supplied"] == 30_000
+        assert "default 30,000" in churn["triage_detail"]
+        assert rt.store.predictions.get("d-1").value_at_stake is None  # as received
+        (claim,) = rt.store.decisions.claim_new(owner="w", lease_seconds=60)
+        assert claim.prediction["value_at_stake"] == 30_000  # the decision plans with it
+        # no default for failure: a person is asked, naming what is missing
+        assert (failure["triage_action"], failure["triage_reason"]) == ("needs_human",
+                                                                         "missing_value")
+        assert "value_at_stake" in failure["triage_detail"]
+        assert failure["value_at_stake_supplied"] is None

@@ -64,6 +64,7 @@ class Cli:
                     if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
         self.env.update({"DECISIONOPS_HOME": str(cwd / "home"),
                          "DECISIONOPS_TOOL_BACKOFF_SECONDS": "0.01",
+                         "DECISIONOPS_HOLDOUT_SHARE": "0",  # see tests/conftest.py
                          "PYTHONPATH": str(REPO), "COLUMNS": "200", "NO_COLOR": "1"})
 
     def __call__(self, *args: str, code: int | None = 0, env: dict[str, str] | None = None,

@@ -65,11 +65,12 @@ def test_eval_usage_errors_name_the_option(home: Path) -> None:
 
 
 def test_a_script_that_does_not_match_is_an_error(home: Path) -> None:
-    case = load_dataset(default_dataset()).cases[0]
+    dataset = load_dataset(default_dataset())
+    case = dataset.cases[0]
     unusable = [completion("no plan"), completion("still none"), completion("nope"),
                 completion("left over")]
     with ScriptedServer() as server, \
-            Runtime(_settings(Settings(), "llm", home / "eval", server.url)) as rt:
+            Runtime(_settings(Settings(), "llm", home / "eval", server.url, dataset)) as rt:
         result = _run_case(rt, case, "llm", server, {case.id: unusable})
     assert result.error == "script mismatch: 1 scripted response(s) were never requested"
     assert result.fallback and result.fallback.startswith("llm_malformed")

@@ -66,7 +66,8 @@ class Place:
         # A clean configuration, but the switch that refuses real LLM endpoints stays on.
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
-        self.env.update({"DECISIONOPS_HOME": str(self.home), "PYTHONPATH": str(REPO),
+        self.env.update({"DECISIONOPS_HOLDOUT_SHARE": "0",  # see tests/conftest.py
+                         "DECISIONOPS_HOME": str(self.home), "PYTHONPATH": str(REPO),
                          # The shortest lease settings allow: a dead worker's lapses soon.
                          "DECISIONOPS_LEASE_SECONDS": "5",
                          "DECISIONOPS_TOOL_BACKOFF_SECONDS": "0.01",

@@ -68,7 +68,8 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
     url = database(private_pg, "faults")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("DECISIONOPS_") or k == "DECISIONOPS_FORBID_REAL_LLM"}
-    env.update({"DECISIONOPS_DATABASE_URL": url, "DECISIONOPS_HOME": str(tmp_path / "home"),
+    env.update({"DECISIONOPS_HOLDOUT_SHARE": "0",  # see tests/conftest.py
+                "DECISIONOPS_DATABASE_URL": url, "DECISIONOPS_HOME": str(tmp_path / "home"),
                 "DECISIONOPS_FUNCTIONS_FILE": str(_policy(tmp_path)),
                 "DECISIONOPS_LEASE_SECONDS": "5", "DECISIONOPS_TOOL_BACKOFF_SECONDS": "0.02",
                 "DECISIONOPS_TOOL_ATTEMPTS": "6", "PYTHONPATH": str(REPO)})

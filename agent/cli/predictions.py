@@ -1,0 +1,222 @@
+"""``decisionops predictions``: every prediction with its outcome and reason, and the
+needs-a-human queue.
+
+The outcome is the prediction's full fate (``agent.store.PredictionView``); answers to
+the queue go to ``agent.prediction_queue`` as the registered user ``--as`` names, under
+the same rules as the API and the inbox. This module only translates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from agent.cli._common import console, fail, print_json, runtime
+from agent.errors import ConflictError, InvalidInputError, NotFoundError
+from agent.store import OUTCOMES
+
+if TYPE_CHECKING:
+    from agent.prediction_queue import QueueUser
+    from agent.store import PredictionView
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help=(
+    "Predictions: each with its outcome (act, drop, hold, needs_human, pending) and reason; "
+    "the needs-a-human queue and its answers.\n\n"
+    "Example: decisionops predictions list --outcome needs_human\n\n"
+    "Example: decisionops predictions pick p-17 --playbook churn-retention --as olga"))
+
+Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+PredictionId = Annotated[str, typer.Argument(help="The prediction id (from 'predictions list').")]
+As = Annotated[str, typer.Option("--as", help="The registered user you answer as (approver, "
+                                 "operator or admin: 'decisionops users add NAME --role "
+                                 "operator').")]
+NoStart = Annotated[bool, typer.Option(
+    "--no-start", help="Only record the answer; the next 'decisionops run' starts the decision.")]
+
+
+def _money(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
+
+
+def _table(title: str, views: list[PredictionView]) -> None:
+    """Fits 100 columns; ids are never wrapped (cropped with … only if longer than the screen)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for name, options in (("id", {"no_wrap": True}),
+                          ("kind", {"overflow": "fold", "min_width": 7}),
+                          ("entity", {"no_wrap": True}),
+                          ("score", {"justify": "right", "no_wrap": True}),
+                          ("exp. value", {"justify": "right", "no_wrap": True}),
+                          ("outcome / reason", {"no_wrap": True}),
+                          ("decision / status", {"no_wrap": True})):
+        table.add_column(name, **options)
+    for v in views:
+        decision = f"{v.decision_id}\n{v.decision_status}" if v.decision_id else ""
+        kind = v.kind if v.kind_as_received is None else f"{v.kind}\n(as {v.kind_as_received})"
+        table.add_row(v.id, kind, v.entity_id, f"{v.score:.2f}", _money(v.expected_value),
+                      f"{v.outcome}\n{v.reason or ''}".rstrip(), decision)
+    console.print(table)
+
+
+@app.command("list")
+def list_(
+    outcome: Annotated[str | None, typer.Option(
+        help="Only this outcome: " + ", ".join(OUTCOMES) + ".")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind (after kind_aliases).")] = None,
+    entity: Annotated[str | None, typer.Option(help="Only this entity id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Json = False,
+) -> None:
+    """List predictions, newest first, each with its outcome, reason and the decision it
+    started. The outcome is the full fate: a decision that ended needs_human shows as
+    needs_human with that decision's reason.
+
+    Example: decisionops predictions list --outcome needs_human --json
+
+    Example: decisionops predictions list --kind churn --entity ACC-10023
+    """
+    if outcome is not None and outcome not in OUTCOMES:
+        raise fail(f"--outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    with runtime() as rt:
+        views = rt.store.prediction_views.list(outcome=outcome, kind=kind, entity_id=entity,
+                                               limit=limit)
+    if as_json:
+        print_json([v.to_dict() for v in views])
+        return
+    if not views:
+        console.print("[dim]no predictions" + (f" with outcome {outcome}" if outcome else "")
+                      + "[/]")
+        return
+    _table("predictions" + (f" ({outcome})" if outcome else ""), views)
+
+
+def _detail(view: PredictionView) -> None:
+    rows: list[tuple[str, Any]] = [
+        ("id", view.id), ("kind", view.kind), ("kind as received", view.kind_as_received),
+        ("entity", f"{view.entity_type} {view.entity_id}"), ("model", view.model),
+        ("score", f"{view.score:.2f}"),
+        ("value at stake", view.value_at_stake is not None and
+         f"{_money(view.value_at_stake)} ({view.value_at_stake_source})"),
+        ("expected value", _money(view.expected_value)), ("outcome", view.outcome),
+        ("reason", view.reason), ("detail", view.detail), ("playbook", view.playbook),
+        ("decision", view.decision_id and f"{view.decision_id} ({view.decision_status})"),
+        ("observed", f"{view.observed_at:%Y-%m-%d %H:%M}Z"),
+        ("triaged", view.triaged_at and f"{view.triaged_at:%Y-%m-%d %H:%M}Z")]
+    for label, value in rows:
+        if value not in (None, False, ""):
+            console.print(f"[bold]{label}:[/] {value}", highlight=False, markup=True)
+
+
+@app.command("show")
+def show(prediction_id: PredictionId, as_json: Json = False) -> None:
+    """One prediction: its fields, outcome, reason in full and the decision it started.
+
+    Example: decisionops predictions show p-17 --json
+    """
+    with runtime() as rt, _fields():
+        view = rt.store.prediction_views.get(prediction_id)
+    if as_json:
+        print_json(view.to_dict())
+        return
+    _detail(view)
+
+
+@app.command("queue")
+def queue(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+          as_json: Json = False) -> None:
+    """The predictions waiting for a person (outcome needs_human), oldest first. Answer
+    each with 'predictions pick', 'predictions supply-value' or 'predictions dismiss'.
+
+    Example: decisionops predictions queue --json
+    """
+    with runtime() as rt:
+        views = rt.queue.list(limit=limit)
+    if as_json:
+        print_json([v.to_dict() for v in views])
+        return
+    if not views:
+        console.print("[dim]nothing needs a human[/]")
+        return
+    _table("needs a human", views)
+
+
+@contextmanager
+def _fields() -> Iterator[None]:
+    """A missing or moved prediction, named by the argument it came from."""
+    try:
+        yield
+    except (NotFoundError, ConflictError) as exc:
+        field = exc.details.get("field")
+        raise fail(f"{field}: {exc.message}" if field else exc.message, exc.exit_code) from None
+
+
+def _user(rt: Any, name: str) -> QueueUser:
+    try:
+        return rt.queue.registered(name, channel="cli")  # type: ignore[no-any-return]
+    except InvalidInputError as exc:
+        raise fail(f"--as: {exc.message.removeprefix('as: ')}") from None
+
+
+def _said(verb: str, view: PredictionView) -> None:
+    console.print(f"{verb} {view.id}: outcome {view.outcome} ({view.reason}: {view.detail})",
+                  highlight=False)
+
+
+@app.command("pick")
+def pick(prediction_id: PredictionId, as_: As,
+         playbook: Annotated[str, typer.Option(help="The playbook to plan it with, by name "
+                                               "(a wrong name lists the known ones).")],
+         note: Annotated[str, typer.Option(help="Optional note; recorded.")] = "",
+         no_start: NoStart = False) -> None:
+    """Plan a prediction from the queue with a playbook you name; its decision starts
+    the way the loop starts any other.
+
+    Example: decisionops predictions pick p-17 --playbook churn-retention --as olga
+    """
+    with runtime() as rt, _fields():
+        view = rt.queue.pick(prediction_id, playbook, by=_user(rt, as_), note=note)
+        if not no_start:
+            rt.run_once()
+            view = rt.store.prediction_views.get(prediction_id)
+    _said(f"picked {playbook} for", view)
+    if view.decision_id:
+        console.print(f"decision {view.decision_id} is {view.decision_status}: "
+                      f"decisionops decisions show {view.decision_id}", highlight=False)
+    else:
+        console.print("the next 'decisionops run' starts its decision")
+
+
+@app.command("supply-value")
+def supply_value(prediction_id: PredictionId, as_: As,
+                 value_at_stake: Annotated[float, typer.Option(
+                     "--value-at-stake", min=0, help="Money at risk if the event happens; the "
+                     "prediction is triaged again with it.")]) -> None:
+    """Give a prediction from the queue the value at stake it lacks; it is triaged again
+    with the same rules (and planned with that value if it acts).
+
+    Example: decisionops predictions supply-value p-18 --value-at-stake 12000 --as olga
+    """
+    with runtime() as rt, _fields():
+        view = rt.queue.supply_value(prediction_id, value_at_stake, by=_user(rt, as_))
+    _said(f"value at stake {value_at_stake:,.0f} for", view)
+
+
+@app.command("dismiss")
+def dismiss(prediction_id: PredictionId, as_: As,
+            reason: Annotated[str, typer.Option(help="Why no action; recorded and shown.")]
+            ) -> None:
+    """Dismiss a prediction from the queue: no action; the outcome becomes drop with
+    "dismissed by <you>: <reason>".
+
+    Example: decisionops predictions dismiss p-19 --reason "test account" --as olga
+    """
+    with runtime() as rt, _fields():
+        view = rt.queue.dismiss(prediction_id, reason, by=_user(rt, as_))
+    _said("dismissed", view)

@@ -1,0 +1,165 @@
+"""The needs-a-human queue: predictions the loop could not plan, and a person's answers.
+
+A prediction is in the queue when its outcome is ``needs_human`` (``agent.store``'s
+``PredictionView``): triage found no playbook for its kind or no value at stake where
+the playbook needs one, or the decision it started ended ``needs_human``. A registered
+person (approver, operator or admin) answers it in one of three ways, each recorded as
+one ledger entry under their name:
+
+- ``pick``: plan it with a playbook they name: the prediction becomes actionable with
+  that playbook and the workers start its decision as they start any other (``claim_new``);
+- ``supply_value``: give the value at stake it lacks: it is triaged again with the same
+  rules (``Runtime.verdicts``), and the value is kept beside the prediction;
+- ``dismiss``: no action, with their reason: the outcome becomes ``drop``, reason
+  ``dismissed``, detail ``dismissed by <name>: <reason>``.
+
+This module owns those rules; the CLI, the API, the inbox and the chat only translate.
+A decision that already exists cannot be started again (its id derives from the
+prediction's), so a prediction whose decision needs a human can only be dismissed here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from agent.errors import ConflictError, InvalidInputError, PermissionDenied
+from agent.models import Prediction, TriageAction, TriageVerdict, decision_id_for
+from agent.playbooks import PlaybookBook
+from agent.store import PredictionView, Store
+
+__all__ = ["ANSWERING_ROLES", "PredictionQueue", "QueueUser"]
+
+ANSWERING_ROLES = ("approver", "operator", "admin")
+_MAX_REASON = 500
+
+Retriage = Callable[[Sequence[Prediction]], list[TriageVerdict]]
+
+
+@dataclass(frozen=True)
+class QueueUser:
+    """Who answers, as their channel established it (a registered user, never a bare name)."""
+
+    name: str
+    role: str
+    channel: str
+
+
+class PredictionQueue:
+    def __init__(self, store: Store, playbooks: PlaybookBook, retriage: Retriage, *,
+                 cli_answers: bool = True) -> None:
+        self._store = store
+        self._playbooks = playbooks
+        self._retriage = retriage
+        self._cli_answers = cli_answers
+        """Whether a channel that only names its user (the CLI's ``--as``) may answer;
+        the ``cli_answers`` setting, as for approvals."""
+
+    # ------------------------------------------------------------------ reads
+
+    def list(self, limit: int = 50) -> list[PredictionView]:
+        """The queue, oldest first."""
+        return self._store.prediction_views.list(outcome=TriageAction.NEEDS_HUMAN.value,
+                                                 limit=limit, oldest_first=True)
+
+    def size(self) -> int:
+        return self._store.prediction_views.count(TriageAction.NEEDS_HUMAN.value)
+
+    def registered(self, name: str, *, channel: str, field: str = "as") -> QueueUser:
+        """The registered, enabled user ``name`` (for channels that name one, the CLI)."""
+        if not self._cli_answers:
+            raise PermissionDenied("this deployment takes answers through the inbox or the "
+                                   "API, where a credential proves who answers (cli_answers)")
+        user = self._store.users.get(name)
+        if user is None:
+            raise InvalidInputError(f"{name!r} is not a registered user; add one with "
+                                    f"decisionops users add {name} --role operator",
+                                    field=field)
+        if user["disabled_at"] is not None:
+            raise InvalidInputError(f"user {name!r} is disabled", field=field)
+        return QueueUser(user["name"], user["role"], channel)
+
+    # ------------------------------------------------------------------ answers
+
+    def pick(self, prediction_id: str, playbook: str, *, by: QueueUser,
+             note: str = "") -> PredictionView:
+        """Plan the prediction with ``playbook``; the workers start its decision."""
+        note = _text(note, "note", required=False)
+        seen = self._open(prediction_id, by, verb="pick a playbook for")
+        if playbook not in self._playbooks.playbooks:
+            raise InvalidInputError(f"no playbook {playbook!r}; known: "
+                                    + ", ".join(sorted(self._playbooks.playbooks)),
+                                    field="playbook")
+        detail = f"playbook {playbook} picked by {by.name}" + (f": {note}" if note else "")
+        verdict = TriageVerdict(prediction_id=seen.id, action=TriageAction.ACT, reason="picked",
+                                detail=detail, playbook=playbook,
+                                expected_value=seen.expected_value)
+        self._store.prediction_views.settle(
+            seen, verdict, actor=by.name, event="prediction.picked",
+            body={"channel": by.channel, "decision_id": decision_id_for(seen.id),
+                  "note": note})
+        return self._store.prediction_views.get(seen.id)
+
+    def supply_value(self, prediction_id: str, value_at_stake: float, *,
+                     by: QueueUser) -> PredictionView:
+        """Give the value at stake the prediction lacks and triage it again."""
+        if not (isinstance(value_at_stake, int | float) and math.isfinite(value_at_stake)
+                and value_at_stake >= 0):
+            raise InvalidInputError("must be a finite number >= 0", field="value_at_stake")
+        seen = self._open(prediction_id, by, verb="supply a value for")
+        if seen.triage_reason != "missing_value":
+            raise InvalidInputError(
+                f"prediction {seen.id} does not wait for a value ({seen.reason}: "
+                f"{seen.detail}); pick a playbook or dismiss it", field="value_at_stake")
+        prediction = self._store.predictions.get(seen.id).model_copy(
+            update={"value_at_stake": float(value_at_stake)})
+        (verdict,) = self._retriage([prediction])
+        verdict = verdict.model_copy(update={
+            "detail": f"{verdict.detail} (value_at_stake {value_at_stake:,.0f} supplied by "
+                      f"{by.name})"})
+        self._store.prediction_views.settle(
+            seen, verdict, actor=by.name, event="prediction.value_supplied",
+            body={"channel": by.channel, "value_at_stake": float(value_at_stake)},
+            value_at_stake=float(value_at_stake))
+        return self._store.prediction_views.get(seen.id)
+
+    def dismiss(self, prediction_id: str, reason: str, *, by: QueueUser) -> PredictionView:
+        """No action, for ``reason``: the outcome becomes ``drop``."""
+        reason = _text(reason, "reason", required=True)
+        seen = self._open(prediction_id, by, verb="dismiss", decided_ok=True)
+        verdict = TriageVerdict(prediction_id=seen.id, action=TriageAction.DROP,
+                                reason="dismissed", detail=f"dismissed by {by.name}: {reason}",
+                                playbook=seen.playbook, expected_value=seen.expected_value)
+        self._store.prediction_views.settle(
+            seen, verdict, actor=by.name, event="prediction.dismissed",
+            body={"channel": by.channel, "why": reason, "decision_id": seen.decision_id})
+        return self._store.prediction_views.get(seen.id)
+
+    # ------------------------------------------------------------------ rules
+
+    def _open(self, prediction_id: str, by: QueueUser, *, verb: str,
+              decided_ok: bool = False) -> PredictionView:
+        if by.role not in ANSWERING_ROLES:
+            raise PermissionDenied(f"{by.name} ({by.role}) may not {verb} a prediction; "
+                                   f"the queue is answered by {', '.join(ANSWERING_ROLES)}")
+        seen = self._store.prediction_views.get(prediction_id)
+        if seen.outcome != TriageAction.NEEDS_HUMAN.value:
+            raise ConflictError(f"prediction {seen.id} does not need a human: its outcome is "
+                                f"{seen.outcome} ({seen.reason or 'not triaged yet'})",
+                                field="prediction_id")
+        if seen.decision_id is not None and not decided_ok:
+            raise ConflictError(
+                f"prediction {seen.id} already started decision {seen.decision_id} "
+                f"({seen.decision_status}: {seen.detail}); a prediction starts one decision, "
+                "so this one can only be dismissed", field="prediction_id")
+        return seen
+
+
+def _text(value: str, field: str, *, required: bool) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidInputError("must say why (it is recorded and shown)", field=field)
+    if len(value) > _MAX_REASON:
+        raise InvalidInputError(f"at most {_MAX_REASON} characters", field=field)
+    return value

@@ -1,0 +1,164 @@
+"""Predictions as a person sees them: each with its full fate (``outcome``) and the
+reason for it, the decision it started, and the one write the needs-a-human queue
+makes (``settle``). The rules of that queue (who may answer, what each answer means)
+are ``agent.prediction_queue``'s; this module reads and writes rows.
+
+The outcome of a prediction, in order:
+
+- ``pending``: not triaged yet;
+- ``drop``: triage dropped it (below threshold, low expected value, cooldown, an
+  operator hold) or a person dismissed it;
+- ``needs_human``: triage could not plan it (no playbook, no value at stake), or the
+  decision it started ended ``needs_human`` (a refused plan, an unknown entity: the
+  reason is the decision's);
+- otherwise triage's verdict: ``act`` (with the decision it started) or ``hold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, select, update
+
+from agent.errors import ConflictError, NotFoundError
+from agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
+from agent.store import _tables as t
+from agent.store._db import Repo
+from agent.store._notify import WAKE, notify
+from agent.store.ledger import Event
+
+__all__ = ["OUTCOMES", "PredictionView", "PredictionViewRepo"]
+
+OUTCOMES = ("pending", "act", "drop", "hold", "needs_human")
+_P, _D = t.predictions, t.decisions
+_DECISION_NEEDS_HUMAN = and_(_D.c.status == DecisionStatus.NEEDS_HUMAN.value,
+                             _P.c.triage_action != TriageAction.DROP.value)
+_OUTCOME = case(
+    (_P.c.triaged_at.is_(None), literal("pending")),
+    (_DECISION_NEEDS_HUMAN, literal(TriageAction.NEEDS_HUMAN.value)),
+    else_=_P.c.triage_action)
+_VIEW = (select(_P.c.id, _P.c.kind, _P.c.entity_type, _P.c.entity_id, _P.c.model, _P.c.score,
+                _P.c.value_at_stake, _P.c.value_at_stake_supplied, _P.c.expected_value,
+                _P.c.triage_action, _P.c.triage_reason, _P.c.triage_detail, _P.c.playbook,
+                _P.c.observed_at, _P.c.ingested_at, _P.c.triaged_at, _P.c.payload,
+                _D.c.id.label("decision_id"), _D.c.status.label("decision_status"),
+                _D.c.error.label("decision_error"), _OUTCOME.label("outcome"))
+         .select_from(_P.outerjoin(_D, _D.c.prediction_id == _P.c.id)))
+
+
+@dataclass(frozen=True)
+class PredictionView:
+    """One prediction with its outcome and reason (``predictions list|show``, the API)."""
+
+    id: str
+    kind: str
+    kind_as_received: str | None
+    """The kind the source sent, when ``kind_aliases`` mapped it."""
+    entity_type: str
+    entity_id: str
+    model: str
+    score: float
+    value_at_stake: float | None
+    value_at_stake_source: str | None
+    """``prediction`` (as received), ``supplied`` (a person, or the kind's default), or None."""
+    expected_value: float | None
+    outcome: str
+    """pending, act, drop, hold or needs_human: the prediction's full fate."""
+    reason: str | None
+    detail: str | None
+    playbook: str | None
+    triage_action: str | None
+    """Triage's own verdict (``outcome`` may differ: a decision that needs a human)."""
+    triage_reason: str | None
+    observed_at: datetime
+    ingested_at: datetime
+    triaged_at: datetime | None
+    decision_id: str | None
+    decision_status: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _view(row: Any) -> PredictionView:
+    m = row._mapping
+    if m["outcome"] == TriageAction.NEEDS_HUMAN.value and m["decision_id"] is not None:
+        reason = "decision_needs_human"
+        detail = m["decision_error"] or f"decision {m['decision_id']} needs a human plan"
+    else:
+        reason, detail = m["triage_reason"], m["triage_detail"]
+    own, supplied = m["value_at_stake"], m["value_at_stake_supplied"]
+    payload = m["payload"] or {}
+    return PredictionView(
+        id=m["id"], kind=m["kind"], kind_as_received=payload.get("kind_as_received"),
+        entity_type=m["entity_type"], entity_id=m["entity_id"], model=m["model"],
+        score=m["score"], value_at_stake=own if own is not None else supplied,
+        value_at_stake_source=("prediction" if own is not None else
+                               "supplied" if supplied is not None else None),
+        expected_value=m["expected_value"], outcome=m["outcome"], reason=reason, detail=detail,
+        playbook=m["playbook"], triage_action=m["triage_action"],
+        triage_reason=m["triage_reason"],
+        observed_at=m["observed_at"], ingested_at=m["ingested_at"],
+        triaged_at=m["triaged_at"], decision_id=m["decision_id"],
+        decision_status=m["decision_status"])
+
+
+class PredictionViewRepo(Repo):
+    def list(self, *, outcome: str | None = None, kind: str | None = None,
+             entity_id: str | None = None, limit: int = 50, oldest_first: bool = False
+             ) -> list[PredictionView]:
+        """Predictions with their outcome, newest ingested first (``oldest_first``: the
+        queue's order)."""
+        query = _VIEW
+        if outcome is not None:
+            query = query.where(outcome == _OUTCOME)
+        if kind is not None:
+            query = query.where(_P.c.kind == kind)
+        if entity_id is not None:
+            query = query.where(_P.c.entity_id == entity_id)
+        order = ((_P.c.ingested_at, _P.c.observed_at, _P.c.id) if oldest_first
+                 else (_P.c.ingested_at.desc(), _P.c.observed_at.desc(), _P.c.id.desc()))
+        with self.reading() as conn:
+            return [_view(r) for r in conn.execute(query.order_by(*order).limit(limit))]
+
+    def get(self, prediction_id: str) -> PredictionView:
+        with self.reading() as conn:
+            row = conn.execute(_VIEW.where(_P.c.id == prediction_id)).first()
+        if row is None:
+            raise NotFoundError(f"no prediction {prediction_id!r}", field="prediction_id")
+        return _view(row)
+
+    def settle(self, seen: PredictionView, verdict: TriageVerdict, *, actor: str, event: str,
+               body: dict[str, Any], value_at_stake: float | None = None) -> None:
+        """A person's answer from the queue: the prediction's new verdict (and a value at
+        stake they supplied), with one ledger entry ``event`` by ``actor``, provided the
+        row still has the verdict ``seen`` read (else ``ConflictError``: someone answered
+        first, or the loop moved it on). An ``act`` verdict wakes the workers."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "triage_action": verdict.action.value, "triage_reason": verdict.reason,
+            "triage_detail": verdict.detail, "playbook": verdict.playbook,
+            "expected_value": verdict.expected_value, "triaged_at": now}
+        if value_at_stake is not None:
+            values["value_at_stake_supplied"] = value_at_stake
+        with self.transaction() as conn:
+            changed = conn.execute(update(_P).where(
+                _P.c.id == seen.id, _P.c.triage_action == seen.triage_action,
+                _P.c.triage_reason == seen.triage_reason).values(**values)).rowcount
+            if changed != 1:
+                raise ConflictError(f"prediction {seen.id} changed since it was read (another "
+                                    "answer, or the loop); read it again",
+                                    field="prediction_id")
+            self.record(conn, [Event(actor=actor, event=event, body={
+                "prediction_id": seen.id, "action": verdict.action.value,
+                "reason": verdict.reason, "playbook": verdict.playbook, **body})], now)
+            if verdict.action == TriageAction.ACT:
+                notify(conn, WAKE)
+
+    def count(self, outcome: str) -> int:
+        with self.reading() as conn:
+            return int(conn.scalar(select(func.count()).select_from(
+                _P.outerjoin(_D, _D.c.prediction_id == _P.c.id))
+                .where(outcome == _OUTCOME)) or 0)

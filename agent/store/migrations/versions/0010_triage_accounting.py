@@ -1,0 +1,26 @@
+"""Every prediction accounted for: ``predictions.value_at_stake_supplied`` keeps a value at
+stake the prediction arrived without — one a person supplied from the needs-a-human
+queue, or the kind's configured default triage used — beside the prediction, whose
+payload (and row hash) stays as received. Decisions are started with it.
+
+Revision ID: 0010_triage
+Revises: 0009_plans
+Create Date: 2026-12-04
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010_triage"
+down_revision = "0009_plans"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Not batch mode: SQLite adds a column in place (see 0008).
+    op.add_column("predictions", sa.Column("value_at_stake_supplied", sa.Float()))
+
+
+def downgrade() -> None:
+    op.drop_column("predictions", "value_at_stake_supplied")

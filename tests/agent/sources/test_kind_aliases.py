@@ -1,0 +1,57 @@
+"""Kind aliases at intake: a source's kind name mapped onto ours on every path in (the
+runtime's ingest, which the CLI, the API and the polled sources all go through), with
+the name as received kept on the prediction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.housekeeping import poll_source
+from agent.models import Prediction
+from agent.runtime import Runtime
+from agent.settings import Settings, SourceConfig
+from agent.sources import apply_kind_aliases
+from agent.store._predictions import row_leaf
+
+ALIASES = {"equipment_failure": "failure", "customer_attrition": "churn"}
+
+
+def _p(kind: str) -> Prediction:
+    return Prediction(id=f"p-{kind}", model="m", kind=kind, entity_type="asset",
+                      entity_id="PUMP-1", score=0.9, value_at_stake=1000,
+                      observed_at=datetime(2026, 11, 1, tzinfo=UTC))
+
+
+def test_aliased_kinds_are_mapped_and_remembered() -> None:
+    plain, aliased = apply_kind_aliases([_p("churn"), _p("equipment_failure")], ALIASES)
+    assert (plain.kind, plain.kind_as_received) == ("churn", None)
+    assert (aliased.kind, aliased.kind_as_received) == ("failure", "equipment_failure")
+    assert apply_kind_aliases([_p("fraud")], {}) == [_p("fraud")]
+
+
+def test_an_unaliased_prediction_hashes_as_before() -> None:
+    """Rows stored before aliases existed still prove against their batch entries."""
+    assert "kind_as_received" not in _p("churn").model_dump_json()
+    again = Prediction.model_validate_json(_p("churn").model_dump_json())
+    assert row_leaf(again) == row_leaf(_p("churn"))
+
+
+def test_a_directory_source_applies_the_aliases(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "scores.jsonl").write_text(
+        '{"id": "d-1", "model": "m", "kind": "equipment_failure", "entity_type": "asset", '
+        '"entity_id": "PUMP-7", "score": 0.9, "value_at_stake": 80000, '
+        '"observed_at": "2026-11-01T09:00:00Z"}\n')
+    settings = Settings(home=tmp_path / "home", kind_aliases=ALIASES)
+    with Runtime(settings, actor="w") as rt:
+        assert poll_source(rt, SourceConfig(name="drop", type="directory", path=drop)) == {
+            "source:drop": 1}
+        stored = rt.store.predictions.get("d-1")
+        assert (stored.kind, stored.kind_as_received) == ("failure", "equipment_failure")
+        rt.triage_pending()
+        view = rt.store.prediction_views.get("d-1")
+        assert (view.kind_as_received, view.playbook) == ("equipment_failure",
+                                                          "failure-preventive-repair")
+        assert rt.store.predictions.proof("d-1").ok

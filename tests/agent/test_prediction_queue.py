@@ -1,0 +1,124 @@
+"""The needs-a-human queue: a registered person picks a playbook (the loop then starts
+the decision as any other), supplies a missing value (triaged again by the same rules)
+or dismisses; each a ledger entry under their name; bad answers change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ConflictError, InvalidInputError, PermissionDenied
+from agent.prediction_queue import QueueUser
+from agent.runtime import Runtime
+from agent.settings import Settings
+from tests.agent.store.test_prediction_views import predict
+
+OPS = QueueUser("olga@ops", "operator", "test")
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0.0), actor="w") as runtime:
+        runtime.ingest([predict("p-fraud", "fraud", "ACC-10001", 0.96),
+                        predict("p-novalue", "churn", "ACC-10002", 0.9, value=None, hours=1),
+                        predict("p-act", "churn", "ACC-10003", 0.9, hours=2)], source="test")
+        runtime.triage_pending()
+        yield runtime
+
+
+def _state(rt: Runtime) -> tuple:
+    views = rt.store.prediction_views.list(limit=100)
+    return (len(rt.store.ledger.entries()),
+            sorted((v.id, v.outcome, v.reason, v.detail, v.value_at_stake) for v in views))
+
+
+def test_the_queue_lists_what_needs_a_person(rt: Runtime) -> None:
+    assert [v.id for v in rt.queue.list()] == ["p-fraud", "p-novalue"]
+    assert rt.queue.size() == 2
+
+
+def test_picking_a_playbook_starts_its_decision_through_the_loop(rt: Runtime) -> None:
+    view = rt.queue.pick("p-fraud", "churn-retention", by=OPS, note="looks like churn")
+    assert (view.outcome, view.reason, view.playbook) == ("act", "picked", "churn-retention")
+    assert view.detail == "playbook churn-retention picked by olga@ops: looks like churn"
+    entry = rt.store.ledger.entries()[-1]
+    assert (entry.actor, entry.event, entry.body["playbook"]) == (
+        "olga@ops", "prediction.picked", "churn-retention")
+    rt.run_once()
+    view = rt.store.prediction_views.get("p-fraud")
+    assert view.decision_id is not None
+    assert rt.store.decisions.get(view.decision_id).playbook == "churn-retention"
+    assert [v.id for v in rt.queue.list()] == ["p-novalue"]
+
+
+def test_a_supplied_value_is_triaged_again_and_planned_with(rt: Runtime) -> None:
+    view = rt.queue.supply_value("p-novalue", 30_000, by=OPS)
+    assert (view.outcome, view.reason, view.expected_value) == ("act", "act", 27_000)
+    assert (view.value_at_stake, view.value_at_stake_source) == (30_000, "supplied")
+    assert "supplied by olga@ops" in (view.detail or "")
+    assert rt.store.ledger.entries()[-1].event == "prediction.value_supplied"
+    claims = {c.prediction_id: c for c in
+              rt.store.decisions.claim_new(owner="w", lease_seconds=60)}
+    assert claims["p-novalue"].prediction["value_at_stake"] == 30_000
+    low = rt.queue  # a value too small to act on is a visible drop, not a silent one
+    rt.ingest([predict("p-small", "churn", "ACC-10004", 0.9, value=None)], source="test")
+    rt.triage_pending()
+    small = low.supply_value("p-small", 10, by=OPS)
+    assert (small.outcome, small.reason) == ("drop", "low_expected_value")
+
+
+def test_dismissing_records_who_and_why(rt: Runtime) -> None:
+    view = rt.queue.dismiss("p-fraud", "not our model", by=OPS)
+    assert (view.outcome, view.reason, view.detail) == (
+        "drop", "dismissed", "dismissed by olga@ops: not our model")
+    assert rt.store.ledger.entries()[-1].body["why"] == "not our model"
+
+
+@pytest.mark.parametrize(("call", "error", "field"), [
+    (lambda q: q.pick("p-fraud", "no-such-playbook", by=OPS), InvalidInputError, "playbook"),
+    (lambda q: q.pick("p-act", "churn-retention", by=OPS), ConflictError, "prediction_id"),
+    (lambda q: q.pick("nope", "churn-retention", by=OPS), Exception, "prediction_id"),
+    (lambda q: q.supply_value("p-fraud", 100, by=OPS), InvalidInputError, "value_at_stake"),
+    (lambda q: q.supply_value("p-novalue", -1, by=OPS), InvalidInputError, "value_at_stake"),
+    (lambda q: q.supply_value("p-novalue", float("nan"), by=OPS), InvalidInputError,
+     "value_at_stake"),
+    (lambda q: q.dismiss("p-fraud", "  ", by=OPS), InvalidInputError, "reason"),
+    (lambda q: q.dismiss("p-fraud", "x" * 501, by=OPS), InvalidInputError, "reason"),
+    (lambda q: q.dismiss("p-fraud", "why", by=QueueUser("feed", "ingest", "test")),
+     PermissionDenied, None),
+])
+def test_a_bad_answer_names_its_field_and_changes_nothing(rt: Runtime, call, error,
+                                                          field) -> None:
+    before = _state(rt)
+    with pytest.raises(error) as caught:
+        call(rt.queue)
+    exc = caught.value
+    assert (getattr(exc, "field", None) or exc.details.get("field")) == field
+    assert _state(rt) == before
+
+
+def test_a_decision_that_needs_a_human_can_be_dismissed_not_restarted(rt: Runtime) -> None:
+    from sqlalchemy import update
+
+    from agent.store import _tables as t
+
+    rt.run_once()
+    with rt.store.transaction() as conn:
+        conn.execute(update(t.decisions).where(t.decisions.c.prediction_id == "p-act")
+                     .values(status="needs_human", error="entity ACC-10003 is unknown"))
+    with pytest.raises(ConflictError, match="only be dismissed"):
+        rt.queue.pick("p-act", "churn-retention", by=OPS)
+    view = rt.queue.dismiss("p-act", "closed account", by=OPS)
+    assert (view.outcome, view.reason, view.decision_status) == ("drop", "dismissed",
+                                                                "needs_human")
+
+
+def test_only_registered_users_answer(rt: Runtime) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        rt.queue.registered("ghost", channel="cli")
+    assert caught.value.field == "as"
+    rt.store.users.create("olga@ops", role="operator", functions=[], actor="admin")
+    assert rt.queue.registered("olga@ops", channel="cli") == QueueUser("olga@ops", "operator",
+                                                                       "cli")

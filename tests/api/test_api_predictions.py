@@ -1,0 +1,110 @@
+"""Predictions over the API: each with its outcome and reason, the needs-a-human queue,
+and its answers as the caller the credential names; bad input is a 4xx naming the
+field that changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Service, churn_record
+
+
+def _fraud(pid: str = "fraud-1") -> dict[str, Any]:
+    return {**churn_record(pid, account="ACC-10003", score=0.96), "kind": "fraud"}
+
+
+@pytest.fixture
+def queued(svc: Service) -> Service:
+    novalue = churn_record("churn-novalue", account="ACC-10002")
+    del novalue["value_at_stake"]
+    body = {"predictions": [churn_record("churn-1"), novalue, _fraud(),
+                            churn_record("churn-low", account="ACC-10005", score=0.1)]}
+    assert svc.post("/v1/predictions", "feeder", body).status_code == 200
+    svc.rt.triage_pending()
+    return svc
+
+
+def _state(svc: Service) -> tuple:
+    return (len(svc.rt.store.ledger.entries()),
+            [v.to_dict() for v in svc.rt.store.prediction_views.list(limit=100)])
+
+
+def test_list_and_show_give_every_outcome_and_reason(queued: Service) -> None:
+    rows = {r["id"]: r for r in queued.get("/v1/predictions", "dana").json()}
+    assert {i: (r["outcome"], r["reason"]) for i, r in rows.items()} == {
+        "churn-1": ("act", "act"), "churn-novalue": ("needs_human", "missing_value"),
+        "fraud-1": ("needs_human", "no_playbook"), "churn-low": ("drop", "below_threshold")}
+    needs = queued.get("/v1/predictions", "olga", params={"outcome": "needs_human"}).json()
+    assert sorted(r["id"] for r in needs) == ["churn-novalue", "fraud-1"]
+    assert [r["id"] for r in queued.get("/v1/predictions", "olga",
+                                        params={"kind": "fraud"}).json()] == ["fraud-1"]
+    shown = queued.get("/v1/predictions/fraud-1", "olga").json()
+    assert (shown["outcome"], shown["entity_id"]) == ("needs_human", "ACC-10003")
+    assert "'fraud'" in shown["detail"]
+    queue = queued.get("/v1/predictions/queue", "olga").json()
+    assert [r["id"] for r in queue] == ["churn-novalue", "fraud-1"]
+
+
+def test_answers_are_recorded_under_the_callers_name(queued: Service) -> None:
+    picked = queued.post("/v1/predictions/fraud-1/pick", "olga",
+                         {"playbook": "churn-retention", "note": "treat as churn"})
+    assert picked.status_code == 200, picked.text
+    assert (picked.json()["outcome"], picked.json()["reason"]) == ("act", "picked")
+    valued = queued.post("/v1/predictions/churn-novalue/value", "root",
+                         {"value_at_stake": 25_000})
+    assert (valued.json()["outcome"], valued.json()["expected_value"]) == ("act", 22_500)
+    queued.work()  # the service's worker starts both decisions
+    assert queued.get("/v1/predictions/fraud-1", "olga").json()["decision_id"]
+    assert queued.get("/v1/predictions/queue", "olga").json() == []
+    events = {(e.event, e.actor) for e in queued.rt.store.ledger.entries()}
+    assert {("prediction.picked", "olga"), ("prediction.value_supplied", "root")} <= events
+
+
+def test_dismiss_by_an_approver(queued: Service) -> None:
+    response = queued.post("/v1/predictions/fraud-1/dismiss", "dana", {"reason": "known test"})
+    assert response.json()["detail"] == "dismissed by dana: known test"
+    assert response.json()["outcome"] == "drop"
+
+
+@pytest.mark.parametrize(("method", "path", "user", "body", "status", "field"), [
+    ("get", "/v1/predictions?outcome=maybe", "olga", None, 422, "outcome"),
+    ("get", "/v1/predictions/nope", "olga", None, 404, "prediction_id"),
+    ("get", "/v1/predictions", "feeder", None, 403, None),
+    ("post", "/v1/predictions/fraud-1/pick", "olga", {"playbook": "nope"}, 422, "playbook"),
+    ("post", "/v1/predictions/fraud-1/pick", "olga", {"playbook": "churn-retention",
+                                                      "extra": 1}, 422, "extra"),
+    ("post", "/v1/predictions/churn-1/pick", "olga", {"playbook": "churn-retention"}, 409,
+     "prediction_id"),
+    ("post", "/v1/predictions/fraud-1/value", "olga", {"value_at_stake": 5}, 422,
+     "value_at_stake"),
+    ("post", "/v1/predictions/churn-novalue/value", "olga", {"value_at_stake": -5}, 422,
+     "value_at_stake"),
+    ("post", "/v1/predictions/fraud-1/dismiss", "olga", {"reason": ""}, 422, "reason"),
+    ("post", "/v1/predictions/fraud-1/dismiss", "feeder", {"reason": "x"}, 403, None),
+])
+def test_bad_requests_name_the_field_and_change_nothing(queued: Service, method, path, user,
+                                                        body, status, field) -> None:
+    before = _state(queued)
+    response = (queued.get(path, user) if method == "get"
+                else queued.post(path, user, body))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    if field is not None:
+        assert field in (error.get("field") or "") or field in error["message"]
+    assert _state(queued) == before
+
+
+def test_http_ingest_applies_kind_aliases(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.api.conftest import serve
+
+    monkeypatch.setenv("DECISIONOPS_KIND_ALIASES", '{"customer_attrition": "churn"}')
+    with serve(tmp_path / "home") as svc:
+        record = {**churn_record("alias-1"), "kind": "customer_attrition"}
+        response = svc.post("/v1/predictions", "feeder", {"predictions": [record]})
+        assert response.json()["unknown_kinds"] == []
+        svc.rt.triage_pending()
+        shown = svc.get("/v1/predictions/alias-1", "olga").json()
+        assert (shown["kind"], shown["kind_as_received"], shown["outcome"]) == (
+            "churn", "customer_attrition", "act")

@@ -1,0 +1,148 @@
+"""``decisionops predictions``: every prediction with its outcome and reason, the
+needs-a-human queue answered as a registered user, kind aliases at intake, and the
+holdout warning; bad input names the option and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+ROWS = [
+    {"id": "p-act", "kind": "churn", "entity_id": "ACC-10001", "score": 0.91, "value_at_stake": 40000},
+    {"id": "p-novalue", "kind": "churn", "entity_id": "ACC-10002", "score": 0.88},
+    {"id": "p-fraud", "kind": "fraud", "entity_id": "ACC-10003", "score": 0.96,
+     "value_at_stake": 9000},
+    {"id": "p-alias", "kind": "customer_attrition", "entity_id": "ACC-10005", "score": 0.9,
+     "value_at_stake": 30000},
+    {"id": "p-low", "kind": "churn", "entity_id": "ACC-10004", "score": 0.2, "value_at_stake": 1},
+]
+ALIASES = {"DECISIONOPS_KIND_ALIASES": json.dumps({"customer_attrition": "churn"})}
+
+
+@pytest.fixture
+def loaded(cli: Cli) -> Cli:
+    path = cli.cwd / "p.jsonl"
+    path.write_text("".join(json.dumps({"model": "m", "entity_type": "account",
+                                        "observed_at": "2026-11-01T09:00:00Z", **r}) + "\n"
+                            for r in ROWS))
+    cli.env.update(ALIASES)
+    cli("ingest", str(path))
+    assert "needs a human 2" in cli("run", "--once").stdout
+    cli("users", "add", "olga", "--role", "operator")
+    return cli
+
+
+def _snapshot(cli: Cli) -> tuple:
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        return (conn.execute("select count(*) from ledger").fetchone(),
+                conn.execute("select id, triage_action, triage_reason, value_at_stake_supplied "
+                             "from predictions order by id").fetchall(),
+                conn.execute("select id, status from decisions order by id").fetchall())
+
+
+def test_list_shows_each_outcome_and_reason(loaded: Cli) -> None:
+    rows = {r["id"]: r for r in loaded.json("predictions", "list")}
+    assert {i: (r["outcome"], r["reason"]) for i, r in rows.items()} == {
+        "p-act": ("act", "act"), "p-novalue": ("needs_human", "missing_value"),
+        "p-fraud": ("needs_human", "no_playbook"), "p-alias": ("act", "act"),
+        "p-low": ("drop", "below_threshold")}
+    assert (rows["p-alias"]["kind"], rows["p-alias"]["kind_as_received"]) == (
+        "churn", "customer_attrition")
+    assert rows["p-act"]["decision_id"].startswith("dec_")
+    assert rows["p-act"]["decision_status"] == "awaiting_approval"
+    assert "'fraud'" in rows["p-fraud"]["detail"]
+    assert sorted(r["id"] for r in loaded.json("predictions", "list", "--outcome",
+                                                "needs_human")) == ["p-fraud", "p-novalue"]
+    assert [r["id"] for r in loaded.json("predictions", "list", "--entity", "ACC-10004")] \
+        == ["p-low"]
+    shown = loaded.json("predictions", "show", "p-novalue")
+    assert (shown["outcome"], shown["reason"]) == ("needs_human", "missing_value")
+    assert "kind as received: customer_attrition" in loaded("predictions", "show", "p-alias").stdout
+
+
+def test_tables_fit_100_columns_with_ids_whole(loaded: Cli) -> None:
+    for args in (("predictions", "list"), ("predictions", "queue")):
+        out = loaded(*args, env={"COLUMNS": "100"}).stdout
+        assert max(len(line) for line in out.splitlines()) <= 100
+        decisions = [r["decision_id"] for r in loaded.json("predictions", "list")
+                     if r["decision_id"]]
+        for pid in ("p-fraud", "p-novalue") + (tuple(decisions) if args[1] == "list" else ()):
+            assert pid in out
+
+
+def test_the_queue_is_answered_as_a_registered_user(loaded: Cli) -> None:
+    assert [r["id"] for r in loaded.json("predictions", "queue")] == ["p-fraud", "p-novalue"]
+    out = loaded("predictions", "pick", "p-fraud", "--playbook", "churn-retention",
+                 "--as", "olga").stdout
+    assert "decision dec_" in out
+    fraud = loaded.json("predictions", "show", "p-fraud")
+    assert (fraud["outcome"], fraud["reason"], fraud["decision_status"]) == (
+        "act", "picked", "awaiting_approval")
+    loaded("predictions", "supply-value", "p-novalue", "--value-at-stake", "20000", "--as", "olga")
+    novalue = loaded.json("predictions", "show", "p-novalue")
+    assert (novalue["outcome"], novalue["expected_value"], novalue["value_at_stake"]) == (
+        "act", 17600, 20000)
+    assert loaded.json("predictions", "queue") == []
+    entries = [e for e in loaded.json("ledger", "list") if e["event"].startswith("prediction.")]
+    assert {(e["event"], e["actor"]) for e in entries} >= {("prediction.picked", "olga"),
+                                                           ("prediction.value_supplied", "olga")}
+
+
+def test_dismiss_records_who_and_why(loaded: Cli) -> None:
+    loaded("predictions", "dismiss", "p-fraud", "--reason", "test account", "--as", "olga")
+    fraud = loaded.json("predictions", "show", "p-fraud")
+    assert (fraud["outcome"], fraud["detail"]) == ("drop", "dismissed by olga: test account")
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("predictions", "list", "--outcome", "maybe"), "--outcome"),
+    (("predictions", "show", "nope"), "prediction_id"),
+    (("predictions", "pick", "p-fraud", "--playbook", "nope", "--as", "olga"), "playbook"),
+    (("predictions", "pick", "p-fraud", "--playbook", "churn-retention", "--as", "ghost"),
+     "--as"),
+    (("predictions", "pick", "p-act", "--playbook", "churn-retention", "--as", "olga"),
+     "does not need a human"),
+    (("predictions", "supply-value", "p-fraud", "--value-at-stake", "5", "--as", "olga"),
+     "value_at_stake"),
+    (("predictions", "supply-value", "p-novalue", "--value-at-stake", "-5", "--as", "olga"),
+     "--value-at-stake"),
+    (("predictions", "dismiss", "p-fraud", "--reason", " ", "--as", "olga"), "reason"),
+])
+def test_bad_input_names_the_field_and_changes_nothing(loaded: Cli, args, says) -> None:
+    before = _snapshot(loaded)
+    proc = loaded(*args, code=2)
+    assert says in proc.stderr
+    assert _snapshot(loaded) == before
+
+
+def test_every_command_has_help_with_an_example(cli: Cli) -> None:
+    for verb in ("list", "show", "queue", "pick", "supply-value", "dismiss"):
+        assert "Example: decisionops predictions" in cli("predictions", verb, "--help").stdout
+
+
+def test_a_bad_alias_table_is_a_settings_error_naming_the_field(cli: Cli) -> None:
+    proc = cli("predictions", "list", code=2,
+               env={"DECISIONOPS_KIND_ALIASES": '{"a": "b", "b": "c"}'})
+    assert "kind_aliases" in proc.stderr
+    proc = cli("predictions", "list", code=2, env={"DECISIONOPS_KIND_ALIASES": "{not json"})
+    assert "kind_aliases" in proc.stderr
+
+
+def test_holdout_defaults_on_and_zero_warns_that_uplift_cannot_be_measured(cli: Cli) -> None:
+    del cli.env["DECISIONOPS_HOLDOUT_SHARE"]
+    from agent.settings import Settings
+
+    assert Settings.model_fields["holdout_share"].default == 0.05
+    assert "uplift" not in cli("run", "--once").stderr
+    for args in (("run", "--once"), ("report", "--out", "r.html")):
+        proc = cli(*args, env={"DECISIONOPS_HOLDOUT_SHARE": "0"})
+        assert "uplift cannot be measured" in proc.stderr
+    assert "uplift cannot be measured" in (cli.cwd / "r.html").read_text()
+    ran = json.loads(cli("run", "--once", "--json", env={"DECISIONOPS_HOLDOUT_SHARE": "0"}).stdout)
+    assert any("uplift cannot be measured" in w for w in ran["warnings"])
+    data = json.loads(cli("report", "--json", env={"DECISIONOPS_HOLDOUT_SHARE": "0"}).stdout)
+    assert any("uplift cannot be measured" in w for w in data["warnings"])
