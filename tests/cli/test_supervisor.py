@@ -10,6 +10,7 @@ A worker is known to be in its loop (signal handlers installed) once its metrics
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -134,8 +135,18 @@ def _answers(port: int) -> bool:
 
 
 def _gone(pids: set[int]) -> bool:
-    """No process left with these pids, not even an unreaped one."""
-    return not any(psutil.pid_exists(pid) for pid in pids)
+    """No process left with these pids, not even an unreaped one. A pid the system gave to
+    some other process since (a busy machine reuses them) does not count: only a zombie, or
+    a process still descended from this test."""
+    me = os.getpid()
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE or me in {p.pid for p in proc.parents()}:
+                return False
+        except psutil.Error:  # gone (or gone while we looked)
+            continue
+    return True
 
 
 @pytest.fixture
