@@ -1,7 +1,8 @@
 """The web inbox's "needs a human" page: predictions the loop could not plan, each with
-its reason, and a form per prediction to pick a playbook, supply the value at stake,
-or dismiss. Answers go to ``agent.prediction_queue`` as the logged-in user, like the
-API's; the forms carry the session's CSRF token. Without JavaScript.
+its reason, and a form per prediction to pick a playbook, plan it by hand (the steps as
+YAML or JSON text), supply the value at stake, or dismiss. Answers go to
+``agent.prediction_queue`` as the logged-in user, like the API's; the forms carry the
+session's CSRF token. Without JavaScript.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def web_queue_router() -> APIRouter:
             if action == "pick":
                 call: Any = partial(queue.pick, prediction_id, str(form.get("playbook") or ""),
                                     by=by, note=str(form.get("note") or "")[:500])
+            elif action == "plan":
+                call = partial(queue.plan_by_hand, prediction_id, str(form.get("steps") or ""),
+                               by=by, note=str(form.get("note") or "")[:500])
             elif action == "value":
                 call = partial(queue.supply_value, prediction_id,
                                _value(str(form.get("value_at_stake") or "")), by=by)

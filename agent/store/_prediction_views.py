@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, select, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
 from agent.store import _tables as t
 from agent.store._db import Repo
+from agent.store._hand_plans import HandPlanRow
 from agent.store._notify import WAKE, notify
 from agent.store.ledger import Event
 
@@ -131,11 +132,14 @@ class PredictionViewRepo(Repo):
         return _view(row)
 
     def settle(self, seen: PredictionView, verdict: TriageVerdict, *, actor: str, event: str,
-               body: dict[str, Any], value_at_stake: float | None = None) -> None:
+               body: dict[str, Any], value_at_stake: float | None = None,
+               hand_plan: HandPlanRow | None = None) -> None:
         """A person's answer from the queue: the prediction's new verdict (and a value at
         stake they supplied), with one ledger entry ``event`` by ``actor``, provided the
         row still has the verdict ``seen`` read (else ``ConflictError``: someone answered
-        first, or the loop moved it on). An ``act`` verdict wakes the workers."""
+        first, or the loop moved it on). ``hand_plan``: the plan a person wrote, stored
+        beside the prediction in the same transaction. An ``act`` verdict wakes the
+        workers."""
         now = utcnow()
         values: dict[str, Any] = {
             "triage_action": verdict.action.value, "triage_reason": verdict.reason,
@@ -151,6 +155,8 @@ class PredictionViewRepo(Repo):
                 raise ConflictError(f"prediction {seen.id} changed since it was read (another "
                                     "answer, or the loop); read it again",
                                     field="prediction_id")
+            if hand_plan is not None:
+                conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
             self.record(conn, [Event(actor=actor, event=event, body={
                 "prediction_id": seen.id, "action": verdict.action.value,
                 "reason": verdict.reason, "playbook": verdict.playbook, **body})], now)
