@@ -210,15 +210,9 @@ def plan(prediction_id: PredictionId, as_: As,
 
     Example: decisionops predictions plan p-17 --steps plan.yaml --as olga
 
-    with plan.yaml:
-
-      - id: offer
-        function: sales
-        tool: crm.create_retention_offer
-        arguments: {account_id: ACC-10001, offer_type: discount, discount_pct: 10,
-                    duration_months: 6}
-        risk: medium
-        rationale: fraud flag on a loyal account; keep them
+    A plan.yaml of one step (JSON works too): [{id: offer, function: sales, tool:
+    crm.create_retention_offer, arguments: {account_id: ACC-10001, offer_type: discount,
+    discount_pct: 10, duration_months: 6}, risk: medium, rationale: "loyal; keep them"}]
     """
     try:
         text = steps.read_text(encoding="utf-8")
