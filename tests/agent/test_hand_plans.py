@@ -191,3 +191,20 @@ def test_a_hand_plan_for_an_unknown_entity_is_checked_like_any_plan(rt: Runtime)
     assert rt.store.decisions.get(started.decision_id).status.value == "needs_human"
     assert pending(rt, started.decision_id) == {}
     assert "ACC-99999" in (rt.store.prediction_views.get("p-fraud").detail or "")
+
+
+def test_two_workers_picking_a_hand_plan_up_start_one_decision(rt: Runtime) -> None:
+    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    first = rt.store.decisions.claim_new(owner=rt.engine.owner, lease_seconds=60)
+    second = rt.store.decisions.claim_new(owner="another-worker", lease_seconds=60)
+    assert [c.prediction_id for c in first] == ["p-fraud"] and second == []
+    rt.engine.start(first[0])
+    with pytest.raises(ConflictError, match="started already"):
+        rt.engine.start(first[0])  # the same claim delivered twice
+    with rt.store.reading() as conn:
+        decisions = conn.scalar(select(func.count()).select_from(t.decisions).where(
+            t.decisions.c.prediction_id == "p-fraud"))
+        versions = conn.scalar(select(func.count()).select_from(t.plans).where(
+            t.plans.c.decision_id == first[0].decision_id))
+    assert (decisions, versions) == (1, 1)
+    assert set(pending(rt, first[0].decision_id)) == {"sales", "finance"}
