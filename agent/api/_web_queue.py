@@ -35,13 +35,14 @@ def web_queue_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def render(request: Request, state: ServiceState, who: Principal, *,
-               error: str | None = None, done: str | None = None, status: int = 200
-               ) -> Response:
+               error: str | None = None, done: str | None = None, status: int = 200,
+               draft: tuple[str, str] | None = None) -> Response:
+        """``draft``: (prediction id, steps text) of a refused hand plan, given back."""
         rt = state.runtime
         context: dict[str, Any] = {
             "who": who, "rows": rt.queue.list(limit=200), "error": error, "done": done,
             "playbooks": sorted(rt.playbooks.playbooks),
-            "can_answer": who.role in ANSWERING_ROLES}
+            "can_answer": who.role in ANSWERING_ROLES, "draft": draft}
         response = state.templates.TemplateResponse(request, "queue.html", context,
                                                      status_code=status)
         return _secure_headers(response)
@@ -85,8 +86,11 @@ def web_queue_router() -> APIRouter:
         except DecisionOpsError as exc:
             status = (403 if isinstance(exc, PermissionDenied)
                       else 422 if isinstance(exc, InvalidInputError) else 409)
+            draft = ((prediction_id, str(form.get("steps") or ""))
+                     if action == "plan" else None)
             return await run_in_threadpool(render, request, state, who, status=status,
-                                           error=f"{prediction_id}: {exc.message}")
+                                           error=f"{prediction_id}: {exc.message}",
+                                           draft=draft)
         return RedirectResponse(f"/queue?done={quote(prediction_id)}", status_code=303)
 
     return router

@@ -156,3 +156,6 @@ def test_a_refused_form_shows_the_guards_problems_and_changes_nothing(
     assert response.status_code == 422
     assert says in html.unescape(response.text)
     assert _state(queued) == before
+    # What they wrote is given back to fix, in the open form of that prediction.
+    assert f"{steps}</textarea>" in html.unescape(response.text)
+    assert response.text.count('<details class="hand-plan" open>') == 1
