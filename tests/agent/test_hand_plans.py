@@ -208,3 +208,28 @@ def test_two_workers_picking_a_hand_plan_up_start_one_decision(rt: Runtime) -> N
             t.plans.c.decision_id == first[0].decision_id))
     assert (decisions, versions) == (1, 1)
     assert set(pending(rt, first[0].decision_id)) == {"sales", "finance"}
+
+
+def test_a_hand_plan_is_used_only_for_its_own_decision(rt: Runtime) -> None:
+    from agent.planner import PlanRequest
+
+    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    other = rt.planner.draft(PlanRequest(
+        decision_id="dec_eval_1", prediction=rt.store.predictions.get("p-fraud"),
+        playbook="churn-retention"))
+    assert other.plan is not None and other.plan.planner == "playbook"
+
+
+def test_a_stored_hand_plan_that_no_longer_matches_its_hash_is_not_used(rt: Runtime) -> None:
+    from sqlalchemy import update
+
+    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    body = rt.store.hand_plans.get("p-fraud").body
+    body["steps"][1]["arguments"]["amount"] = 90  # under the auto-approve limit
+    with rt.store.transaction() as conn:
+        conn.execute(update(t.hand_plans).values(body=body))
+    (started,) = start_decisions(rt)
+    assert rt.store.decisions.get(started.decision_id).status.value == "needs_human"
+    assert pending(rt, started.decision_id) == {}
+    assert "hash" in (rt.store.prediction_views.get("p-fraud").detail or "")
+    assert not rt.enterprise.effects("finance.issue_credit")
