@@ -102,14 +102,15 @@ class HandPlanner:
 
     def draft(self, request: PlanRequest) -> Draft:
         row = self._hand_plan_of(request.prediction.id)
-        if row is None:
-            return self._planner.draft(request)
+        if row is None or row.body.get("decision_id") != request.decision_id:
+            return self._planner.draft(request)  # (an eval drafts under its own ids)
         written = f"written by hand by {row.author} at {row.created_at:%Y-%m-%d %H:%M} UTC"
         if request.version == 1:
             plan = Plan.model_validate(row.body)
-            if plan.decision_id != request.decision_id:
+            if plan.hash != row.hash:
                 return Draft(plan=None, record=PlanningRecord(
-                    planner=HAND, fallback=f"the hand plan is for decision {plan.decision_id}"))
+                    planner=HAND, fallback=f"the stored plan {written} no longer matches its "
+                                           f"hash {row.hash[:12]}; it is not used"))
             return Draft(plan=plan, record=PlanningRecord(
                 planner=HAND, notes=[f"{written} (hash {row.hash[:12]})"]))
         feedback = "; ".join(request.feedback) or "no feedback given"
