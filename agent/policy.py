@@ -149,6 +149,9 @@ class FunctionPolicy(BaseModel):
     """What an approval request that reaches its deadline unanswered becomes."""
     escalate_to: str = "#ops-escalations"
     """Slack channel (``#…``) or e-mail told when a request nears its deadline."""
+    bulk_max_risk: Risk | None = Risk.LOW
+    """The highest step risk an approver of this function may approve in bulk (several
+    requests in one go, each still checked on its own); None: never in bulk."""
     four_eyes: bool = False
     """Separation of duties: the approver who finally approves this function's part must be
     neither who requested that plan version (submitted the prediction, or asked for the

@@ -163,5 +163,6 @@ def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: in
         steps = [Step.model_validate(s) for s in request.get("steps", [])]
         row["steps"] = [{"id": s.id, "tool": s.tool, "arguments": s.arguments,
                          "risk": s.risk.value} for s in steps]
-        row["not_for_bulk"] = not_for_bulk(steps)  # None: it may be approved in bulk
+        row["not_for_bulk"] = not_for_bulk(  # None: it may be approved in bulk
+            steps, rt.approvals.bulk_max_risk(row["function"]))
     return rows

@@ -116,7 +116,7 @@ class BulkItemIn(_In):
 class BulkApproveIn(_In):
     approvals: list[BulkItemIn] = Field(min_length=1, max_length=100)
     """The requests to approve, each with the plan hash the approver saw; each is answered
-    on its own (low-risk requests only)."""
+    on its own, up to its function's ``bulk_max_risk``."""
     comment: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -124,7 +124,7 @@ class BulkResultOut(BaseModel):
     approval_id: str
     status: Literal["approved", "edited", "proposed", "refused"]
     reason: str | None = None
-    """The refusal code (``not_low_risk``, ``stale_plan``, ``replay``…)."""
+    """The refusal code (``not_for_bulk``, ``stale_plan``, ``replay``…)."""
     message: str | None = None
     decision_id: str | None = None
 

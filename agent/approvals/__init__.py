@@ -12,7 +12,7 @@ they turn their input into an ``Answer`` and an ``Approver`` and call
 ``ApprovalService.answer``. The ops chat has no way to answer.
 """
 
-from agent.approvals._bulk import BULK_MAX_RISK, BulkItem, BulkOutcome, not_for_bulk
+from agent.approvals._bulk import BulkItem, BulkOutcome, not_for_bulk
 from agent.approvals._edits import check_edit, locked_arguments
 from agent.approvals._identity import Approver, Channel, policy_identity
 from agent.approvals._resolution import Resolution, grant_hashes, resolve
@@ -27,7 +27,6 @@ from agent.approvals._service import (
 from agent.approvals._trail import argument_trail
 
 __all__ = [
-    "BULK_MAX_RISK",
     "AnswerResult",
     "ApprovalService",
     "Approver",

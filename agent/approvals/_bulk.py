@@ -2,9 +2,10 @@
 
 Each request still goes through ``ApprovalService.answer`` on its own, with every check
 and the ledger record of every refusal; one request refused does not stop the others.
-The one rule bulk adds is here: only requests whose steps are all at most
-``BULK_MAX_RISK`` may be approved in bulk (``not_low_risk``, recorded like any other
-refusal); the rest are answered one at a time, with their evidence in view.
+The one rule bulk adds is here: only requests whose steps are all at most their
+function's ``bulk_max_risk`` (policy; default low, None: never) may be approved in bulk
+(``not_for_bulk``, recorded like any other refusal); the rest are answered one at a time,
+with their evidence in view.
 
 Not here: how a channel lets people pick requests (the inbox's checkboxes).
 """
@@ -22,10 +23,9 @@ if TYPE_CHECKING:
     from agent.approvals._identity import Approver
     from agent.approvals._service import ApprovalService
 
-__all__ = ["BULK_MAX_RISK", "MAX_BULK", "BulkItem", "BulkOutcome", "approve_many",
+__all__ = ["MAX_BULK", "BulkItem", "BulkOutcome", "approve_many",
            "not_for_bulk"]
 
-BULK_MAX_RISK = Risk.LOW
 MAX_BULK = 100
 """Requests one bulk approve may carry."""
 
@@ -43,17 +43,21 @@ class BulkOutcome:
     status: Literal["approved", "edited", "proposed", "refused"]
     """What was recorded (``edited``: a four-eyes proposal approved), or ``refused``."""
     reason: str | None = None
-    """The service's refusal code (``not_low_risk``, ``replay``, ``stale_plan``…)."""
+    """The service's refusal code (``not_for_bulk``, ``replay``, ``stale_plan``…)."""
     message: str | None = None
     decision_id: str | None = None
 
 
-def not_for_bulk(steps: Iterable[Step]) -> str | None:
-    """Why a request with these steps cannot be approved in bulk, or None."""
+def not_for_bulk(steps: Iterable[Step], max_risk: Risk | None) -> str | None:
+    """Why a request with these steps cannot be approved in bulk under a ceiling of
+    ``max_risk`` (its function's ``bulk_max_risk``), or None."""
+    if max_risk is None:
+        return "this function's policy takes no bulk approve; open it to answer on its own"
     for step in steps:
-        if step.risk.rank > BULK_MAX_RISK.rank:
-            return (f"step {step.id} has risk {step.risk.value}: bulk approve takes "
-                    f"{BULK_MAX_RISK.value}-risk requests only; open it to answer on its own")
+        if step.risk.rank > max_risk.rank:
+            return (f"step {step.id} has risk {step.risk.value}: this function approves "
+                    f"up to {max_risk.value}-risk requests in bulk; open it to answer on "
+                    "its own")
     return None
 
 

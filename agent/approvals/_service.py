@@ -21,7 +21,7 @@ else:
 * ``conflict`` 409: another answer was recorded first (compare-and-set on the request).
 
 Bulk approve (``approve_many``, ``_bulk``) answers each request here in turn and adds one
-refusal, ``not_low_risk`` 403: a step above the bulk risk level.
+refusal, ``not_for_bulk`` 403: a step above its function's bulk risk ceiling.
 
 Bad input is not a refusal: an edit naming an unknown step, changing a locked target
 (``LockedArgumentError``), or breaking the tool schema, the function's limits or its
@@ -65,6 +65,7 @@ from agent.models import (
     Edit,
     Plan,
     RelatedDecision,
+    Risk,
     Step,
     utcnow,
 )
@@ -276,15 +277,20 @@ class ApprovalService:
 
     def approve_many(self, items: Sequence[BulkItem], *, by: Approver, comment: str = ""
                      ) -> list[BulkOutcome]:
-        """Bulk approve: each request through ``answer``, low-risk ones only (``_bulk``)."""
+        """Bulk approve: each request through ``answer``, under its function's risk
+        ceiling (``_bulk``)."""
         return approve_many(self, items, by=by, comment=comment)
 
     def check_bulk(self, approval_id: str, *, by: Approver) -> None:
-        """Refuse (``not_low_risk``, recorded) a request bulk approve may not take."""
+        """Refuse (``not_for_bulk``, recorded) a request bulk approve may not take."""
         row = self._store.approvals.get(approval_id)
-        problem = not_for_bulk(row.request.steps)
+        problem = not_for_bulk(row.request.steps, self.bulk_max_risk(row.function))
         if problem is not None:
-            self._refuse(by, row, "not_low_risk", problem, conflict=False)
+            self._refuse(by, row, "not_for_bulk", problem, conflict=False)
+
+    def bulk_max_risk(self, function: str) -> Risk | None:
+        """The highest step risk ``function`` takes in bulk (its policy's ceiling)."""
+        return self._policies.get(function).bulk_max_risk
 
     @staticmethod
     def _as_policy(approvers: Sequence[str], names: set[str]) -> set[str]:

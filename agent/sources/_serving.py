@@ -120,6 +120,8 @@ def _item_score(item: Any, path: str, positive: Positive) -> Given | Problem:
         return Problem("score", path, f"has no {wanted}; its keys: "
                                       f"{clip(', '.join(map(str, item)))}", item)
     if isinstance(item, list):
+        if not item:
+            return Problem("score", path, "is an empty list: no class probabilities", item)
         if len(item) == 1:
             return Given(item[0], f"{path}[0]")
         index = _index(positive, len(item))

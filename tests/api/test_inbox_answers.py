@@ -74,7 +74,7 @@ def test_bulk_approve_answers_each_selected_request_through_the_service(svc: Ser
                               reply.text, re.S))
     assert results == {low[0]["id"]: "approved", low[1]["id"]: "refused (stale_plan)",
                        low[2]["id"]: "refused (replay)",
-                       medium["id"]: "refused (not_low_risk)",
+                       medium["id"]: "refused (not_for_bulk)",
                        "apr_unknown": "refused (not_found)"}
     assert "1 approved, 4 refused" in reply.text
     assert "step retention_offer has risk medium" in reply.text.replace("<wbr>", "")
@@ -85,7 +85,7 @@ def test_bulk_approve_answers_each_selected_request_through_the_service(svc: Ser
                for e in svc.refusals(d["decision_id"])}
     assert {k: (v["reason"], v["channel"], v["actor"]) for k, v in refused.items()} == {
         low[1]["id"]: ("stale_plan", "web", "raj"), low[2]["id"]: ("replay", "web", "raj"),
-        medium["id"]: ("not_low_risk", "web", "raj")}
+        medium["id"]: ("not_for_bulk", "web", "raj")}
 
 
 def test_bulk_approve_bad_input_names_the_field_and_changes_nothing(svc: Service) -> None:
@@ -152,7 +152,7 @@ def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -
     reply = svc.post("/v1/approvals/bulk-approve", "raj", body)
     assert reply.status_code == 200, reply.text
     results = {r["approval_id"]: (r["status"], r["reason"]) for r in reply.json()["results"]}
-    assert results == {low["id"]: ("approved", None), medium["id"]: ("refused", "not_low_risk")}
+    assert results == {low["id"]: ("approved", None), medium["id"]: ("refused", "not_for_bulk")}
     assert statuses(svc, low, medium) == ["approved", "pending"]
     assert [e["channel"] for e in svc.refusals(medium["decision_id"])] == ["api"]
 
@@ -184,3 +184,31 @@ def test_the_decision_page_shows_each_argument_proposed_approved_and_executed(
     assert text["Approved"].startswith("150") and "edited" in text["Approved"]
     assert float(text["Executed"]) == 150 and "not as approved" not in text["Executed"]
     assert text["Proposed"] != "150"
+
+
+def _sales_bulk_up_to(risk: str | None) -> Any:
+    def adjust(functions: dict[str, Any]) -> None:
+        people_answer_sales(functions)
+        functions["sales"]["bulk_max_risk"] = risk
+    return adjust
+
+
+@pytest.mark.parametrize(("risk", "expected"), [
+    ("medium", ("approved", "approved")),
+    (None, ("not_for_bulk", "not_for_bulk")),
+])
+def test_the_bulk_risk_ceiling_is_each_functions_policy(
+        tmp_path: Path, risk: str | None, expected: tuple[str, str]) -> None:
+    with serve(tmp_path / "home", functions=_sales_bulk_up_to(risk)) as svc:
+        low = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+        medium = svc.pending(svc.decide(churn_record("churn-1", account="ACC-10005")))["sales"]
+        login(svc, "raj")
+        listed = svc.client.get("/inbox").text
+        selectable = set(re.findall(r'id="select-([^"]+)"', listed))
+        assert selectable == ({low["id"], medium["id"]} if risk else set())
+        body = {"approvals": [{"approval_id": a["id"], "plan_hash": a["plan_hash"]}
+                              for a in (low, medium)]}
+        reply = svc.post("/v1/approvals/bulk-approve", "raj", body)
+        results = {r["approval_id"]: r["reason"] or r["status"]
+                   for r in reply.json()["results"]}
+        assert (results[low["id"]], results[medium["id"]]) == expected

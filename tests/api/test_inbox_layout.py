@@ -1,6 +1,7 @@
 """The inbox fits a phone and a wide screen (real headless Chromium): at 390x844 and
 1440x900 the inbox list, a request page and a decision page scroll only vertically, and
-no word is split across lines.
+no word is split across lines; so does the needs-a-human queue page, which a person can
+answer from on a phone.
 
 "No mid-word break" is measured, not assumed: every word of every visible text node is
 laid out with a DOM ``Range``; a word whose boxes sit on more than one line was split.
@@ -159,3 +160,36 @@ def test_inbox_and_request_fit_without_horizontal_scroll_or_split_words(
     page.goto(f"{live.url}/decisions/{decisions[0]}")
     page.wait_for_selector("#decision-status")
     assert_fits(page, f"decision page {size}")
+
+
+def _unplannable() -> list[dict[str, Any]]:
+    base = {"model": "risk-model-with-a-rather-long-name", "model_version": "2026.12.04-rc1",
+            "entity_type": "account", "observed_at": "2026-11-30T08:00:00Z"}
+    return [
+        {**base, "id": "queue-fraud-transaction-screening-0001", "kind": "card_not_present_fraud",
+         "entity_id": "ACC-10003", "score": 0.97, "value_at_stake": 18_000},
+        {**base, "id": "queue-churn-without-value-0002", "kind": "churn",
+         "entity_id": "ACC-10004", "score": 0.88},
+    ]
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=list(VIEWPORTS))
+def test_the_queue_fits_and_can_be_answered_on_any_screen(
+        live: Live, browser: Any, viewport: tuple[int, int]) -> None:
+    records = _unplannable()
+    with httpx.Client(base_url=live.url) as client:
+        assert client.post("/v1/predictions", json={"predictions": records},
+                           headers=live.auth("feeder")).status_code == 200
+    live.rt.triage_pending()
+    size = f"{viewport[0]}x{viewport[1]}"
+    page = login(browser, live, "olga", "/queue", viewport)
+    for record in records:
+        assert page.locator(f"text={record['id']}").count() >= 1 or record["id"] in page.content()
+    assert_fits(page, f"queue {size}")
+
+    row = page.locator("tr", has_text="card_not_present_fraud")
+    row.get_by_label("Reason").fill("not ours: the fraud team handles it")
+    row.get_by_role("button", name="Dismiss").click()
+    page.wait_for_selector("[role=status]")
+    assert "card_not_present_fraud" not in page.content()
+    assert_fits(page, f"queue after an answer {size}")

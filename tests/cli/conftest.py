@@ -39,8 +39,12 @@ def _environment(env: dict[str, str], cwd: Path) -> Iterator[None]:
 
 def _in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path
                 ) -> subprocess.CompletedProcess[str]:
-    from agent.cli import main
+    from agent.cli import _common, main
 
+    # Rich fixes a console's width from COLUMNS when the console is made (once per
+    # process, at import); a command run here must see its own COLUMNS, as a process would.
+    for shared in (_common.console, _common.err_console):
+        shared.width = None  # type: ignore[assignment]
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with _environment(env, cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

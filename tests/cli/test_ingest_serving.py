@@ -91,7 +91,8 @@ def test_what_triage_lacks_is_said_in_the_text_summary(cli: Cli, files):
               "--entity-column", "customer_id", "--kind", "fraud", "--model", "m",
               "--entity-type", "account")
     text = " ".join(out.stderr.split())
-    assert "200 rows of a kind no playbook answers (decisionops playbooks list): fraud" in text
+    assert ("200 rows of a kind no playbook answers, which triage sends to a person "
+            "(decisionops playbooks list; or map it: kind_aliases): fraud") in text
     assert "200 ingested" in " ".join(out.stdout.split())
 
 

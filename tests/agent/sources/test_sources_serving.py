@@ -195,3 +195,12 @@ def test_items_without_a_score_are_one_error_naming_the_keys(churn):
     with pytest.raises(InvalidInputError, match="its keys: label") as caught:
         parse_scored(response, entity_ids=["a", "b"], mapping=churn)
     assert caught.value.field == "score"
+
+
+@pytest.mark.parametrize("item", [[], {"probabilities": []}, {"1": []}])
+def test_an_empty_probability_list_is_a_row_problem_not_a_crash(churn, item):
+    """Found by the API fuzz test: ``[]`` in place of a row's probabilities raised
+    IndexError (a 500) where it must be the row's field error."""
+    with pytest.raises(InvalidInputError, match="empty list") as caught:
+        parse_scored({"predictions": [item, item]}, entity_ids=["a", "b"], mapping=churn)
+    assert caught.value.field == "score"
