@@ -69,6 +69,9 @@ def test_a_hand_plan_is_stored_and_starts_its_decision_through_the_loop(rt: Runt
                            "call first")
     stored = rt.store.hand_plans.get("p-fraud")
     assert stored is not None and stored.author == "olga@ops"
+    assert view.hand_plan == {"author": "olga@ops", "hash": stored.hash,
+                              "at": stored.created_at}  # shown with the prediction
+    assert rt.store.prediction_views.get("p-act").hand_plan is None
     (entry,) = [e for e in rt.store.ledger.entries() if e.event == "prediction.planned_by_hand"]
     assert (entry.actor, entry.body["plan_hash"]) == ("olga@ops", stored.hash)
     assert entry.body["steps"] == ["sales:offer:crm.create_retention_offer",

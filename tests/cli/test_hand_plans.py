@@ -65,6 +65,8 @@ def test_plan_by_hand_starts_a_decision_that_still_needs_approval(
     shown = loaded.json("predictions", "show", "p-fraud")
     assert (shown["outcome"], shown["reason"], shown["decision_status"]) == (
         "act", "planned_by_hand", "awaiting_approval")
+    assert shown["hand_plan"]["author"] == "olga" and len(shown["hand_plan"]["hash"]) == 64
+    assert "plan by hand: olga" in loaded("predictions", "show", "p-fraud").stdout
     decision = _decision_of(loaded, "p-fraud")["id"]
     text = loaded("decisions", "show", decision).stdout
     assert "plan v1 by hand (written by hand by olga)" in text
