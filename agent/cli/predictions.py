@@ -110,7 +110,10 @@ def _detail(view: PredictionView) -> None:
         ("reason", view.reason), ("detail", view.detail), ("playbook", view.playbook),
         ("decision", view.decision_id and f"{view.decision_id} ({view.decision_status})"),
         ("observed", f"{view.observed_at:%Y-%m-%d %H:%M}Z"),
-        ("triaged", view.triaged_at and f"{view.triaged_at:%Y-%m-%d %H:%M}Z")]
+        ("triaged", view.triaged_at and f"{view.triaged_at:%Y-%m-%d %H:%M}Z"),
+        ("plan by hand", view.hand_plan and (
+            f"{view.hand_plan['author']} at {view.hand_plan['at']:%Y-%m-%d %H:%M}Z, "
+            f"hash {view.hand_plan['hash'][:12]}"))]
     for label, value in rows:
         if value not in (None, False, ""):
             console.print(f"[bold]{label}:[/] {value}", highlight=False, markup=True)
