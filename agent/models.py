@@ -198,7 +198,8 @@ class TriageVerdict(_Model):
     action: TriageAction
     reason: str
     """Machine-readable reason code: ``act``, ``below_threshold``, ``cooldown``, ``no_playbook``,
-    ``missing_value``, ``low_expected_value``, ``holdout``, ``hold``, ``picked``, ``dismissed``."""
+    ``missing_value``, ``low_expected_value``, ``holdout``, ``hold``, ``picked``,
+    ``planned_by_hand``, ``dismissed``."""
     detail: str = ""
     playbook: str | None = None
     expected_value: float | None = None

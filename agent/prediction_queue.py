@@ -3,11 +3,18 @@
 A prediction is in the queue when its outcome is ``needs_human`` (``agent.store``'s
 ``PredictionView``): triage found no playbook for its kind or no value at stake where
 the playbook needs one, or the decision it started ended ``needs_human``. A registered
-person (approver, operator or admin) answers it in one of three ways, each recorded as
+person (approver, operator or admin) answers it in one of four ways, each recorded as
 one ledger entry under their name:
 
 - ``pick``: plan it with a playbook they name: the prediction becomes actionable with
   that playbook and the workers start its decision as they start any other (``claim_new``);
+- ``plan_by_hand``: write the plan's steps themselves (``agent.hand_plans``): the plan
+  must pass the guard now (``agent.guard.check_plan``, the function every plan passes;
+  a refused one is refused here with the guard's problems, changing nothing), is
+  stored beside the prediction (author, time, hash) and the prediction becomes
+  actionable, reason ``planned_by_hand``; the workers start its decision, whose first
+  plan version is this one. The target check, routing and approval are those of any
+  plan, and the author counts as the plan's requester for four-eyes;
 - ``supply_value``: give the value at stake it lacks: it is triaged again with the same
   rules (``Runtime.verdicts``), and the value is kept beside the prediction;
 - ``dismiss``: no action, with their reason: the outcome becomes ``drop``, reason
@@ -23,11 +30,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from agent.errors import ConflictError, InvalidInputError, PermissionDenied
-from agent.models import Prediction, TriageAction, TriageVerdict, decision_id_for
+from agent.errors import ConflictError, InvalidInputError, PermissionDenied, PlanRejected
+from agent.hand_plans import hand_plan, parse_steps
+from agent.models import Plan, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
 from agent.playbooks import PlaybookBook
-from agent.store import PredictionView, Store
+from agent.store import HandPlanRow, PredictionView, Store
 
 __all__ = ["ANSWERING_ROLES", "PredictionQueue", "QueueUser"]
 
@@ -35,6 +44,8 @@ ANSWERING_ROLES = ("approver", "operator", "admin")
 _MAX_REASON = 500
 
 Retriage = Callable[[Sequence[Prediction]], list[TriageVerdict]]
+Guard = Callable[[Plan], Plan]
+"""The guard every plan passes (``agent.guard.check_plan`` with the tools and policies)."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +58,12 @@ class QueueUser:
 
 
 class PredictionQueue:
-    def __init__(self, store: Store, playbooks: PlaybookBook, retriage: Retriage, *,
-                 cli_answers: bool = True) -> None:
+    def __init__(self, store: Store, playbooks: PlaybookBook, retriage: Retriage,
+                 guard: Guard, *, cli_answers: bool = True) -> None:
         self._store = store
         self._playbooks = playbooks
         self._retriage = retriage
+        self._guard = guard
         self._cli_answers = cli_answers
         """Whether a channel that only names its user (the CLI's ``--as``) may answer;
         the ``cli_answers`` setting, as for approvals."""
@@ -99,6 +111,35 @@ class PredictionQueue:
             seen, verdict, actor=by.name, event="prediction.picked",
             body={"channel": by.channel, "decision_id": decision_id_for(seen.id),
                   "note": note})
+        return self._store.prediction_views.get(seen.id)
+
+    def plan_by_hand(self, prediction_id: str, steps: str | list[Any] | dict[str, Any], *,
+                     by: QueueUser, note: str = "") -> PredictionView:
+        """Plan the prediction with the steps ``by`` wrote (YAML/JSON text, a list of
+        steps, or a mapping with ``steps``); the workers start its decision from them."""
+        note = _text(note, "note", required=False)
+        seen = self._open(prediction_id, by, verb="plan by hand")
+        plan = hand_plan(seen.id, parse_steps(steps) if isinstance(steps, str) else steps,
+                         author=by.name)
+        try:
+            plan = self._guard(plan)
+        except PlanRejected as exc:
+            raise InvalidInputError("the guard refuses this plan: " + "; ".join(exc.problems),
+                                    field="steps") from exc
+        row = HandPlanRow(prediction_id=seen.id, author=by.name, hash=plan.hash,
+                          body=plan.model_dump(mode="json"), created_at=utcnow())
+        detail = (f"planned by hand by {by.name}: {len(plan.steps)} step(s) for "
+                  + ", ".join(sorted({s.function for s in plan.steps}))
+                  + (f"; {note}" if note else ""))
+        verdict = TriageVerdict(prediction_id=seen.id, action=TriageAction.ACT,
+                                reason="planned_by_hand", detail=detail, playbook=None,
+                                expected_value=seen.expected_value)
+        self._store.prediction_views.settle(
+            seen, verdict, actor=by.name, event="prediction.planned_by_hand",
+            body={"channel": by.channel, "decision_id": decision_id_for(seen.id),
+                  "plan_hash": plan.hash, "note": note,
+                  "steps": [f"{s.function}:{s.id}:{s.tool}" for s in plan.steps]},
+            hand_plan=row)
         return self._store.prediction_views.get(seen.id)
 
     def supply_value(self, prediction_id: str, value_at_stake: float, *,

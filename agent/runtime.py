@@ -14,12 +14,15 @@ import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from agent.approvals import ApprovalService
 from agent.checkpoints import FencedCheckpointer, open_checkpointer
 from agent.errors import ConfigError
 from agent.executor import ExecutionPolicy, Executor
+from agent.guard import check_plan
+from agent.hand_plans import HandPlanner
 from agent.llm import ToolLookup, build_planner
 from agent.models import (
     Prediction,
@@ -93,10 +96,10 @@ class Runtime:
         self._stack.callback(self.enterprise.close)
         self.tools: ToolRegistry = build_reference_registry(self.enterprise)
         self._check_policies()
-        self.planner: Planner = build_planner(
+        self.planner: Planner = HandPlanner(self.store.hand_plans.get, build_planner(
             s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
             store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor,
-            metrics=self.metrics)
+            metrics=self.metrics))
         self._stack.callback(getattr(self.planner, "close", lambda: None))
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
             attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
@@ -107,6 +110,8 @@ class Runtime:
                                          cli_answers=s.resolved_cli_answers,
                                          metrics=self.metrics)
         self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,
+                                     partial(check_plan, tools=self.tools,
+                                             policies=self.policies),
                                      cli_answers=s.resolved_cli_answers)
         self.checkpointer = FencedCheckpointer(
             open_checkpointer(s.resolved_checkpoint_url, self._stack),

@@ -1,5 +1,5 @@
 """Routes over predictions: each with its outcome and reason, the needs-a-human queue,
-and a person's answers to it (pick a playbook, supply a value, dismiss).
+and a person's answers to it (pick a playbook, plan by hand, supply a value, dismiss).
 
 Answers go to ``agent.prediction_queue`` as the caller the credential names; the
 service decides who may answer and what each answer means. Reading needs ``read``.
@@ -30,6 +30,15 @@ class _In(BaseModel):
 class PickIn(_In):
     playbook: Annotated[str, Field(min_length=1, max_length=100)]
     """The playbook to plan the prediction with."""
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class PlanIn(_In):
+    steps: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=50)]
+    """The plan's steps as the planners write them: id, function, tool, arguments,
+    depends_on, risk, rationale (validated, then guarded, by the queue)."""
+    rationale: Annotated[str, Field(max_length=2_000)] = ""
+    all_or_nothing: bool = False
     note: Annotated[str, Field(max_length=500)] = ""
 
 
@@ -80,6 +89,18 @@ def predictions_router(principal: Any) -> APIRouter:
         """The workers start its decision as they start any other."""
         return state.runtime.queue.pick(prediction_id, body.playbook, by=_user(who),
                                         note=body.note).to_dict()
+
+    @router.post("/predictions/{prediction_id:path}/plan",
+                 summary="Plan a prediction from the queue by hand")
+    def plan_by_hand(prediction_id: str, body: PlanIn, who: Principal = Depends(reader),
+                     state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        """The steps must pass the guard every plan passes (else 422 naming ``steps``
+        and the guard's problems, nothing changed); the workers start its decision, and
+        each function approves its part as for any plan."""
+        spec = {"steps": body.steps, "rationale": body.rationale,
+                "all_or_nothing": body.all_or_nothing}
+        return state.runtime.queue.plan_by_hand(prediction_id, spec, by=_user(who),
+                                                note=body.note).to_dict()
 
     @router.post("/predictions/{prediction_id:path}/value",
                  summary="Supply the value at stake a queued prediction lacks")

@@ -1,7 +1,8 @@
 """The web inbox's "needs a human" page: predictions the loop could not plan, each with
-its reason, and a form per prediction to pick a playbook, supply the value at stake,
-or dismiss. Answers go to ``agent.prediction_queue`` as the logged-in user, like the
-API's; the forms carry the session's CSRF token. Without JavaScript.
+its reason, and a form per prediction to pick a playbook, plan it by hand (the steps as
+YAML or JSON text), supply the value at stake, or dismiss. Answers go to
+``agent.prediction_queue`` as the logged-in user, like the API's; the forms carry the
+session's CSRF token. Without JavaScript.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ def web_queue_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def render(request: Request, state: ServiceState, who: Principal, *,
-               error: str | None = None, done: str | None = None, status: int = 200
-               ) -> Response:
+               error: str | None = None, done: str | None = None, status: int = 200,
+               draft: tuple[str, str] | None = None) -> Response:
+        """``draft``: (prediction id, steps text) of a refused hand plan, given back."""
         rt = state.runtime
         context: dict[str, Any] = {
             "who": who, "rows": rt.queue.list(limit=200), "error": error, "done": done,
             "playbooks": sorted(rt.playbooks.playbooks),
-            "can_answer": who.role in ANSWERING_ROLES}
+            "can_answer": who.role in ANSWERING_ROLES, "draft": draft}
         response = state.templates.TemplateResponse(request, "queue.html", context,
                                                      status_code=status)
         return _secure_headers(response)
@@ -69,6 +71,9 @@ def web_queue_router() -> APIRouter:
             if action == "pick":
                 call: Any = partial(queue.pick, prediction_id, str(form.get("playbook") or ""),
                                     by=by, note=str(form.get("note") or "")[:500])
+            elif action == "plan":
+                call = partial(queue.plan_by_hand, prediction_id, str(form.get("steps") or ""),
+                               by=by, note=str(form.get("note") or "")[:500])
             elif action == "value":
                 call = partial(queue.supply_value, prediction_id,
                                _value(str(form.get("value_at_stake") or "")), by=by)
@@ -81,8 +86,11 @@ def web_queue_router() -> APIRouter:
         except DecisionOpsError as exc:
             status = (403 if isinstance(exc, PermissionDenied)
                       else 422 if isinstance(exc, InvalidInputError) else 409)
+            draft = ((prediction_id, str(form.get("steps") or ""))
+                     if action == "plan" else None)
             return await run_in_threadpool(render, request, state, who, status=status,
-                                           error=f"{prediction_id}: {exc.message}")
+                                           error=f"{prediction_id}: {exc.message}",
+                                           draft=draft)
         return RedirectResponse(f"/queue?done={quote(prediction_id)}", status_code=303)
 
     return router

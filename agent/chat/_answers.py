@@ -81,5 +81,5 @@ def say_queue(data: dict[str, Any]) -> tuple[str, Any]:
     more = data["waiting"] - len(rows)
     if rows:
         rows.append("Answer in the inbox (/queue) or with decisionops predictions "
-                    "pick|supply-value|dismiss." + (f" {more} more waiting." if more else ""))
+                    "pick|plan|supply-value|dismiss." + (f" {more} more waiting." if more else ""))
     return _lines(rows, "Nothing needs a human."), data

@@ -9,6 +9,7 @@ import typer
 
 from agent.approvals import argument_trail
 from agent.cli._common import console, fail, print_json, print_table, runtime
+from agent.hand_plans import HAND
 from agent.models import DecisionStatus
 
 __all__ = ["app"]
@@ -113,7 +114,9 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                   f"explanation {payload.get('explanation')}")
     console.print(f"triage: {prediction.get('triage_action')} ({prediction.get('triage_detail')})")
     if plan:
-        console.print(f"plan v{plan.version} by {plan.planner} ({plan.playbook}), "
+        source = plan.playbook or (plan.rationale.split(":", 1)[0] if plan.planner == HAND
+                                   else "no playbook")
+        console.print(f"plan v{plan.version} by {plan.planner} ({source}), "
                       f"{'all-or-nothing' if plan.all_or_nothing else 'independent steps'}, "
                       f"hash {plan.hash[:12]}")
         status = {s["step_id"]: (s["status"], s["detail"]) for s in steps}

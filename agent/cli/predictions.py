@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -30,7 +31,8 @@ app = typer.Typer(no_args_is_help=True, help=(
     "Predictions: each with its outcome (act, drop, hold, needs_human, pending) and reason; "
     "the needs-a-human queue and its answers.\n\n"
     "Example: decisionops predictions list --outcome needs_human\n\n"
-    "Example: decisionops predictions pick p-17 --playbook churn-retention --as olga"))
+    "Example: decisionops predictions pick p-17 --playbook churn-retention --as olga\n\n"
+    "Example: decisionops predictions plan p-17 --steps plan.yaml --as olga"))
 
 Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 PredictionId = Annotated[str, typer.Argument(help="The prediction id (from 'predictions list').")]
@@ -108,7 +110,10 @@ def _detail(view: PredictionView) -> None:
         ("reason", view.reason), ("detail", view.detail), ("playbook", view.playbook),
         ("decision", view.decision_id and f"{view.decision_id} ({view.decision_status})"),
         ("observed", f"{view.observed_at:%Y-%m-%d %H:%M}Z"),
-        ("triaged", view.triaged_at and f"{view.triaged_at:%Y-%m-%d %H:%M}Z")]
+        ("triaged", view.triaged_at and f"{view.triaged_at:%Y-%m-%d %H:%M}Z"),
+        ("plan by hand", view.hand_plan and (
+            f"{view.hand_plan['author']} at {view.hand_plan['at']:%Y-%m-%d %H:%M}Z, "
+            f"hash {view.hand_plan['hash'][:12]}"))]
     for label, value in rows:
         if value not in (None, False, ""):
             console.print(f"[bold]{label}:[/] {value}", highlight=False, markup=True)
@@ -186,6 +191,43 @@ def pick(prediction_id: PredictionId, as_: As,
             rt.run_once()
             view = rt.store.prediction_views.get(prediction_id)
     _said(f"picked {playbook} for", view)
+    if view.decision_id:
+        console.print(f"decision {view.decision_id} is {view.decision_status}: "
+                      f"decisionops decisions show {view.decision_id}", highlight=False)
+    else:
+        console.print("the next 'decisionops run' starts its decision")
+
+
+@app.command("plan")
+def plan(prediction_id: PredictionId, as_: As,
+         steps: Annotated[Path, typer.Option(
+             "--steps", help="A YAML or JSON file: a list of steps (id, function, tool, "
+             "arguments, depends_on, risk, rationale), or a mapping with 'steps' and "
+             "optionally 'rationale' and 'all_or_nothing'.")],
+         note: Annotated[str, typer.Option(help="Optional note; recorded.")] = "",
+         no_start: NoStart = False) -> None:
+    """Plan a prediction from the queue by hand: you write the steps. The plan must pass
+    the same guard as any plan (a refused one changes nothing and says why); its
+    decision starts the way the loop starts any other, and each function still approves
+    its part (four-eyes counts you as the plan's requester).
+
+    Example: decisionops predictions plan p-17 --steps plan.yaml --as olga
+
+    A plan.yaml of one step (JSON works too): [{id: offer, function: sales, tool:
+    crm.create_retention_offer, arguments: {account_id: ACC-10001, offer_type: discount,
+    discount_pct: 10, duration_months: 6}, risk: medium, rationale: "loyal; keep them"}]
+    """
+    try:
+        text = steps.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"--steps: cannot read {steps}: {getattr(exc, 'strerror', None) or exc}"
+                   ) from None
+    with runtime() as rt, _fields():
+        view = rt.queue.plan_by_hand(prediction_id, text, by=_user(rt, as_), note=note)
+        if not no_start:
+            rt.run_once()
+            view = rt.store.prediction_views.get(prediction_id)
+    _said("planned by hand", view)
     if view.decision_id:
         console.print(f"decision {view.decision_id} is {view.decision_status}: "
                       f"decisionops decisions show {view.decision_id}", highlight=False)

@@ -9,6 +9,7 @@ from agent.store._db import DecisionTx
 from agent.store._decisions import Claim
 from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
 from agent.store._executions import CallEnd, CallStart, FinishedCalls
+from agent.store._hand_plans import HandPlanRow
 from agent.store._holds import ActiveHolds
 from agent.store._prediction_views import OUTCOMES, PredictionView
 from agent.store._predictions import IngestResult
@@ -28,6 +29,7 @@ __all__ = [
     "Event",
     "ExecutionRow",
     "FinishedCalls",
+    "HandPlanRow",
     "HoldRow",
     "IngestResult",
     "LedgerEntry",

@@ -20,19 +20,20 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, select, update
 
 from agent.errors import ConflictError, NotFoundError
 from agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
 from agent.store import _tables as t
 from agent.store._db import Repo
+from agent.store._hand_plans import HandPlanRow
 from agent.store._notify import WAKE, notify
 from agent.store.ledger import Event
 
 __all__ = ["OUTCOMES", "PredictionView", "PredictionViewRepo"]
 
 OUTCOMES = ("pending", "act", "drop", "hold", "needs_human")
-_P, _D = t.predictions, t.decisions
+_P, _D, _H = t.predictions, t.decisions, t.hand_plans
 _DECISION_NEEDS_HUMAN = and_(_D.c.status == DecisionStatus.NEEDS_HUMAN.value,
                              _P.c.triage_action != TriageAction.DROP.value)
 _OUTCOME = case(
@@ -44,8 +45,11 @@ _VIEW = (select(_P.c.id, _P.c.kind, _P.c.entity_type, _P.c.entity_id, _P.c.model
                 _P.c.triage_action, _P.c.triage_reason, _P.c.triage_detail, _P.c.playbook,
                 _P.c.observed_at, _P.c.ingested_at, _P.c.triaged_at, _P.c.payload,
                 _D.c.id.label("decision_id"), _D.c.status.label("decision_status"),
-                _D.c.error.label("decision_error"), _OUTCOME.label("outcome"))
-         .select_from(_P.outerjoin(_D, _D.c.prediction_id == _P.c.id)))
+                _D.c.error.label("decision_error"), _OUTCOME.label("outcome"),
+                _H.c.author.label("hand_author"), _H.c.hash.label("hand_hash"),
+                _H.c.created_at.label("hand_at"))
+         .select_from(_P.outerjoin(_D, _D.c.prediction_id == _P.c.id)
+                      .outerjoin(_H, _H.c.prediction_id == _P.c.id)))
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class PredictionView:
     triaged_at: datetime | None
     decision_id: str | None
     decision_status: str | None
+    hand_plan: dict[str, Any] | None = None
+    """Who planned it by hand, when, and the plan's hash (``author``, ``at``, ``hash``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +108,9 @@ def _view(row: Any) -> PredictionView:
         triage_reason=m["triage_reason"],
         observed_at=m["observed_at"], ingested_at=m["ingested_at"],
         triaged_at=m["triaged_at"], decision_id=m["decision_id"],
-        decision_status=m["decision_status"])
+        decision_status=m["decision_status"],
+        hand_plan=(None if m["hand_author"] is None else
+                   {"author": m["hand_author"], "hash": m["hand_hash"], "at": m["hand_at"]}))
 
 
 class PredictionViewRepo(Repo):
@@ -131,11 +139,14 @@ class PredictionViewRepo(Repo):
         return _view(row)
 
     def settle(self, seen: PredictionView, verdict: TriageVerdict, *, actor: str, event: str,
-               body: dict[str, Any], value_at_stake: float | None = None) -> None:
+               body: dict[str, Any], value_at_stake: float | None = None,
+               hand_plan: HandPlanRow | None = None) -> None:
         """A person's answer from the queue: the prediction's new verdict (and a value at
         stake they supplied), with one ledger entry ``event`` by ``actor``, provided the
         row still has the verdict ``seen`` read (else ``ConflictError``: someone answered
-        first, or the loop moved it on). An ``act`` verdict wakes the workers."""
+        first, or the loop moved it on). ``hand_plan``: the plan a person wrote, stored
+        beside the prediction in the same transaction. An ``act`` verdict wakes the
+        workers."""
         now = utcnow()
         values: dict[str, Any] = {
             "triage_action": verdict.action.value, "triage_reason": verdict.reason,
@@ -151,6 +162,8 @@ class PredictionViewRepo(Repo):
                 raise ConflictError(f"prediction {seen.id} changed since it was read (another "
                                     "answer, or the loop); read it again",
                                     field="prediction_id")
+            if hand_plan is not None:
+                conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
             self.record(conn, [Event(actor=actor, event=event, body={
                 "prediction_id": seen.id, "action": verdict.action.value,
                 "reason": verdict.reason, "playbook": verdict.playbook, **body})], now)

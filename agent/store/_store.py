@@ -36,6 +36,7 @@ from agent.store._db import Database, DecisionTx
 from agent.store._decisions import DecisionRepo
 from agent.store._engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
 from agent.store._executions import ExecutionRepo
+from agent.store._hand_plans import HandPlanRepo
 from agent.store._holds import HoldRepo
 from agent.store._llm import LLMRepo
 from agent.store._notify import WAKE, Listener
@@ -60,6 +61,7 @@ class Store:
         self.prediction_views = PredictionViewRepo(self.db)
         self.decisions = DecisionRepo(self.db)
         self.plans = PlanRepo(self.db)
+        self.hand_plans = HandPlanRepo(self.db)
         self.approvals = ApprovalRepo(self.db)
         self.executions = ExecutionRepo(self.db)
         self.holds = HoldRepo(self.db)

@@ -288,3 +288,14 @@ usage = Table(
     Index("ix_usage_total", "tool", "measure", "target", "at"),
     Index("ix_usage_decision", "decision_id"),
 )
+
+hand_plans = Table(
+    # A plan a person wrote for a prediction in the needs-a-human queue (one per
+    # prediction): the decision it starts drafts its first version from ``body``.
+    "hand_plans", metadata,
+    Column("prediction_id", String(200), ForeignKey("predictions.id"), primary_key=True),
+    Column("author", String(200), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", Time, nullable=False),
+)

@@ -1,4 +1,5 @@
-"""plan: draft the next plan version with the configured planner.
+"""plan: draft the next plan version with the configured planner (which drafts from a
+plan a person wrote by hand where there is one: ``agent.hand_plans``).
 
 A version already stored (a re-run after a crash) is reused, never drafted again, so a
 resumed decision never calls a planner twice for the same version.
@@ -37,7 +38,7 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     except ConfigError as exc:
         return {"plan": None, "error": f"planner {ctx.planner.name}: {exc.message}"}
     if draft.plan is None:
-        return {"plan": None, "error": f"planner {ctx.planner.name}: no valid plan "
+        return {"plan": None, "error": f"planner {draft.record.planner}: no valid plan "
                 f"({draft.record.fallback or 'see plan explain'})", "planning": draft.record.model_dump()}
     if not ctx.planner.deterministic:
         # Persist before the guard runs, so a re-run after a crash reuses this draft

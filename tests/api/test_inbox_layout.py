@@ -193,3 +193,26 @@ def test_the_queue_fits_and_can_be_answered_on_any_screen(
     page.wait_for_selector("[role=status]")
     assert "card_not_present_fraud" not in page.content()
     assert_fits(page, f"queue after an answer {size}")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=list(VIEWPORTS))
+def test_a_plan_by_hand_can_be_written_on_any_screen(
+        live: Live, browser: Any, viewport: tuple[int, int]) -> None:
+    records = _unplannable()
+    with httpx.Client(base_url=live.url) as client:
+        assert client.post("/v1/predictions", json={"predictions": records[:1]},
+                           headers=live.auth("feeder")).status_code == 200
+    live.rt.triage_pending()
+    size = f"{viewport[0]}x{viewport[1]}"
+    page = login(browser, live, "olga", "/queue", viewport)
+    row = page.locator("tr", has_text="card_not_present_fraud")
+    row.get_by_text("Plan by hand").click()
+    assert_fits(page, f"queue with the hand plan form open {size}")
+    row.get_by_label("Steps").fill(
+        "- id: call\n  function: sales\n  tool: crm.create_task\n  arguments: {account_id: "
+        "ACC-10003, owner_role: account_manager, subject: call them, due_in_days: 1}\n")
+    row.get_by_role("button", name="Submit plan").click()
+    page.wait_for_selector("[role=status]")
+    assert "card_not_present_fraud" not in page.content()
+    view = live.rt.store.prediction_views.get(records[0]["id"])
+    assert (view.outcome, view.reason) == ("act", "planned_by_hand")
