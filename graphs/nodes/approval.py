@@ -1,11 +1,22 @@
 """approval: ask one function's approvers and wait.
 
 The node builds the request and calls ``interrupt()`` with no side effect before it
-(LangGraph re-runs the node from its first line on resume). The resume value is the
-function's ``Resolution``, which the approval service recorded and a worker read back
-from the store; a value that is not one, or is another function's, resolves the part as
-rejected (fail safe). What may run is bound once more by the executor, which runs only
-arguments the ledger recorded as approved.
+(LangGraph re-runs the node from its first line on resume). The interrupt value is Agent
+Inbox's ``HumanInterrupt`` with our ids beside it (``agent.approvals.human_interrupt``).
+
+Two kinds of resume:
+
+* the engine's: the function's ``Resolution``, which the approval service recorded and a
+  worker read back from the store; a value that is not one, or is another function's,
+  resolves the part as rejected (fail safe);
+* a LangGraph client's (Studio, ``langgraph dev``), when the context has ``resume``: a
+  ``HumanResponse`` answered through the approval service as the client's user. A
+  refused value (malformed, wrong user, stale…) is not the end of the decision: the node
+  asks again, the interrupt's ``error`` saying why and what to send; after
+  ``MAX_REFUSED`` refusals the part resolves as rejected.
+
+What may run is bound once more by the executor, which runs only arguments the ledger
+recorded as approved.
 """
 
 from __future__ import annotations
@@ -16,18 +27,19 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from agent.approvals import Resolution
+from agent.approvals import Resolution, human_interrupt
+from agent.errors import UsageError
 from agent.models import ApprovalRequest, ApprovalStatus
 from graphs.context import DecisionContext
 
-__all__ = ["approval"]
+__all__ = ["MAX_REFUSED", "approval"]
+
+MAX_REFUSED = 10
+"""Refused client resumes before the part resolves as rejected (each re-run of the node
+replays every earlier resume value)."""
 
 
-def approval(payload: dict[str, Any], runtime: Runtime[DecisionContext]) -> dict[str, Any]:
-    request = ApprovalRequest.model_validate(payload["request"])
-    reply = interrupt(request.model_dump(mode="json"))
-
-    function = request.function
+def _recorded(function: str, reply: Any) -> Resolution:
     try:
         resolved = Resolution.model_validate(reply)
         if resolved.function != function:
@@ -35,4 +47,26 @@ def approval(payload: dict[str, Any], runtime: Runtime[DecisionContext]) -> dict
     except (ValidationError, ValueError) as exc:
         resolved = Resolution(function=function, status=ApprovalStatus.REJECTED,
                               approver="system", reason=f"malformed answer: {exc}")
+    return resolved
+
+
+def approval(payload: dict[str, Any], runtime: Runtime[DecisionContext]) -> dict[str, Any]:
+    request = ApprovalRequest.model_validate(payload["request"])
+    function = request.function
+    resume = runtime.context.resume
+    error: str | None = None
+    for _ in range(MAX_REFUSED):
+        reply = interrupt(human_interrupt(request, error=error))
+        if resume is None:
+            resolved = _recorded(function, reply)
+            break
+        try:
+            resolved = resume(request, reply)
+            break
+        except UsageError as exc:
+            error = str(exc)
+    else:
+        resolved = Resolution(function=function, status=ApprovalStatus.REJECTED,
+                              approver="system",
+                              reason=f"{MAX_REFUSED} refused answers, the last: {error}")
     return {"answers": {function: resolved.model_dump(mode="json")}}
