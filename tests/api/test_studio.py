@@ -8,6 +8,7 @@ import importlib
 import json
 from pathlib import Path
 
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.runtime import Runtime
@@ -35,3 +36,36 @@ def test_langgraph_json_names_a_graph_factory_that_runs(tmp_path: Path) -> None:
                                         "allow_ignore"} and r["action_request"]["args"]
                    for r in requests)
         assert rt.enterprise.effects() == []  # nothing runs before approval
+
+
+def test_the_graph_factory_never_blocks_the_event_loop(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``langgraph dev`` checks (blockbuster, as langgraph-runtime-inmem enables it):
+    building the embedded runtime opens databases, so the factory does it off the loop."""
+    from blockbuster import BlockBuster
+
+    import graphs.embedded
+    from graphs.studio import graph
+
+    monkeypatch.setenv("DECISIONOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(graphs.embedded, "_RUNTIME", [])
+    blockbuster = BlockBuster(excluded_modules=[])
+    for name in ("os.stat", "os.listdir", "io.BufferedReader.read", "io.TextIOWrapper.read",
+                 "threading.Lock.acquire"):  # what langgraph-runtime-inmem allows too
+        blockbuster.functions.pop(name).deactivate()
+    for name in [n for n in blockbuster.functions if n.startswith("os.path.")]:
+        blockbuster.functions.pop(name).deactivate()
+
+    async def load() -> object:
+        blockbuster.activate()
+        try:
+            return await graph()
+        finally:
+            blockbuster.deactivate()
+
+    try:
+        compiled = asyncio.run(load())
+        assert "decision" in compiled.get_graph().nodes
+    finally:
+        for runtime in graphs.embedded._RUNTIME:
+            runtime.close()
