@@ -251,15 +251,18 @@ def langgraph_router() -> APIRouter:
                                           status=ApprovalStatus.PENDING.value,
                                           plan_version=decision.plan_version)
         rows = {r.id: r for r in every}
-        resumes = _resumes(body.command.resume if body.command else None, every,
-                           t.pending(decision))
+        resume = body.command.resume if body.command else None
+        resumes = _resumes(resume, every, t.pending(decision))
+        keyed = isinstance(resume, dict) and "type" not in resume
         answers = {}
         for approval_id, value in resumes.items():
             try:
                 answers[approval_id] = answer_from_human(rows[approval_id].request, value)
             except InvalidInputError as exc:
+                where = str(exc.field or "resume").removeprefix("resume")
+                field = f"command.resume.{approval_id}{where}" if keyed else f"command.resume{where}"
                 raise InvalidInputError(str(exc).partition(": ")[2] or str(exc),
-                                        field=f"command.{exc.field}") from None
+                                        field=field) from None
         for approval_id, answer in answers.items():
             t.rt.approvals.answer(approval_id, answer, by=approver(t.who, "langgraph"),
                                   plan_hash=rows[approval_id].plan_hash)
@@ -284,7 +287,9 @@ def langgraph_router() -> APIRouter:
         while True:
             decision = t.rt.store.decisions.get(decision.id)
             rows = t.rt.store.approvals.list(decision_id=decision.id)
-            applied = all(r.applied_at is not None for r in rows if r.id in answered)
+            # applied by the worker, or still pending (an edit proposed under four-eyes)
+            applied = all(r.applied_at is not None or r.status is ApprovalStatus.PENDING
+                          for r in rows if r.id in answered)
             if applied or decision.status.terminal or time.monotonic() > deadline:
                 break
             time.sleep(0.1)

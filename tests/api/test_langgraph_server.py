@@ -57,6 +57,11 @@ async def _flow(live: Live, decision: str) -> None:
     assert "command.resume" in bad.value.response.text
     assert "accept" in bad.value.response.text
 
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        await raj.runs.wait(decision, "decision", command={
+            "resume": {ask[0]["id"]: {"type": "respond", "args": "?"}}})
+    assert bad.value.response.json()["error"]["field"] == f"command.resume.{ask[0]['id']}.type"
+
     # Agent Inbox's resume: one HumanResponse in a list, the caller's one request
     after = await raj.runs.wait(decision, "decision", command={
         "resume": [{"type": "accept", "args": None}]})
