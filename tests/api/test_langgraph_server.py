@@ -66,8 +66,12 @@ async def _flow(live: Live, decision: str) -> None:
     after = await raj.runs.wait(decision, "decision", command={
         "resume": [{"type": "accept", "args": None}]})
     assert "__interrupt__" not in after  # nothing of raj's waits
-    done = await dana.runs.wait(decision, "decision", command={
-        "resume": {finance["id"]: {"type": "accept", "args": None}}})
+    # Agent Inbox's edit: the action with every step's arguments, one of them changed
+    args = finance["value"]["action_request"]["args"]
+    edited = {**args, "goodwill_credit": {**args["goodwill_credit"], "amount": 150}}
+    done = await dana.runs.wait(decision, "decision", command={"resume": {finance["id"]: {
+        "type": "edit", "args": {"action": finance["value"]["action_request"]["action"],
+                                 "args": edited}}}})
     assert done["status"] == "completed", done
     assert (await dana.threads.get(decision))["status"] == "idle"
     assert await raj.threads.search(status="interrupted") == []
@@ -79,6 +83,11 @@ def test_langgraph_sdk_answers_through_the_approval_service(live: Live) -> None:
     refusals = [e.body for e in live.rt.store.ledger.entries(decision)
                 if e.event == "approval.refused"]
     assert [r["reason"] for r in refusals] == ["wrong_function"]
+    (credit,) = live.rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 150
+    finance = [a for a in live.rt.store.approvals.list(decision_id=decision)
+               if a.function == "finance"]
+    assert [(a.status, a.approver) for a in finance] == [("edited", "dana@finance")]
 
 
 def test_langgraph_api_needs_our_token(live: Live) -> None:

@@ -53,8 +53,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], Path]]:
+    tmp_path = tmp_path_factory.mktemp("langgraph-dev")
     home = tmp_path / "home"
     with Runtime(Settings(home=home), actor="test") as rt:
         rt.enterprise.seed()
