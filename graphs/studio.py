@@ -21,6 +21,8 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
 
 from agent.models import SCHEMA_VERSION, Prediction, decision_id_for
 from graphs.builder import build_decision_graph
@@ -32,9 +34,12 @@ from graphs.state import DecisionState
 __all__ = ["build_studio_graph", "graph"]
 
 
-def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = None
-                       ) -> CompiledStateGraph:
-    """The decision graph wrapped for Studio, over ``runtime`` (an ``agent.runtime.Runtime``)."""
+def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = None,
+                       store: BaseStore | None = None) -> CompiledStateGraph:
+    """The decision graph wrapped for Studio, over ``runtime`` (an ``agent.runtime.Runtime``).
+
+    ``store``: where the approval node remembers the resumes it refused (a LangGraph
+    server replaces it with its own); an in-memory one when None."""
     inner = build_decision_graph(None)  # a subgraph: it uses the parent's checkpointer
     context = DecisionContext(store=runtime.store, tools=runtime.tools,
                               policies=runtime.policies, planner=runtime.planner,
@@ -61,7 +66,8 @@ def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = 
     builder.add_node("decision", decision)
     builder.add_edge(START, "decision")
     builder.add_edge("decision", END)
-    return builder.compile(checkpointer=checkpointer, name="decisionops-decision-studio")
+    return builder.compile(checkpointer=checkpointer, store=store or InMemoryStore(),
+                           name="decisionops-decision-studio")
 
 
 async def graph(config: Any = None) -> CompiledStateGraph:

@@ -13,7 +13,10 @@ Two kinds of resume:
   ``HumanResponse`` answered through the approval service as the client's user. A
   refused value (malformed, wrong user, stale…) is not the end of the decision: the node
   asks again, the interrupt's ``error`` saying why and what to send; after
-  ``MAX_REFUSED`` refusals the part resolves as rejected.
+  ``MAX_REFUSED`` refusals the part resolves as rejected. LangGraph replays a node's
+  earlier resume values each time it re-runs it, and the user of a replay is the latest
+  run's: so each refusal is remembered in the graph's store (``runtime.store``, by
+  approval id and attempt) and a replayed value is never judged again.
 
 What may run is bound once more by the executor, which runs only arguments the ledger
 recorded as approved.
@@ -24,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
@@ -37,6 +41,16 @@ __all__ = ["MAX_REFUSED", "approval"]
 MAX_REFUSED = 10
 """Refused client resumes before the part resolves as rejected (each re-run of the node
 replays every earlier resume value)."""
+
+
+_NAMESPACE = ("decisionops", "refused_resumes")
+
+
+def _refused(memo: BaseStore | None, approval_id: str, attempt: int) -> str | None:
+    if memo is None:
+        return None
+    item = memo.get((*_NAMESPACE, approval_id), str(attempt))
+    return str(item.value["error"]) if item is not None else None
 
 
 def _recorded(function: str, reply: Any) -> Resolution:
@@ -55,16 +69,23 @@ def approval(payload: dict[str, Any], runtime: Runtime[DecisionContext]) -> dict
     function = request.function
     resume = runtime.context.resume
     error: str | None = None
-    for _ in range(MAX_REFUSED):
+    memo = runtime.store
+    for attempt in range(MAX_REFUSED):
         reply = interrupt(human_interrupt(request, error=error))
         if resume is None:
             resolved = _recorded(function, reply)
             break
+        refused = _refused(memo, request.approval_id, attempt)
+        if refused is not None:  # a replay of a value refused before
+            error = refused
+            continue
         try:
             resolved = resume(request, reply)
             break
         except UsageError as exc:
             error = str(exc)
+            if memo is not None:
+                memo.put((*_NAMESPACE, request.approval_id), str(attempt), {"error": error})
     else:
         resolved = Resolution(function=function, status=ApprovalStatus.REJECTED,
                               approver="system",

@@ -95,7 +95,7 @@ def _by_function(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {i["value"]["function"]: i for i in result.get("__interrupt__", [])}
 
 
-async def _drive(url: str, tokens: dict[str, str]) -> None:
+async def _drive(url: str, tokens: dict[str, str]) -> str:
     raj = get_client(url=url, api_key=tokens["raj"])
     dana = get_client(url=url, api_key=tokens["dana"])
     assert [a["graph_id"] for a in await raj.assistants.search(graph_id="decision")] == ["decision"]
@@ -121,9 +121,10 @@ async def _drive(url: str, tokens: dict[str, str]) -> None:
     assert '"type": "accept"' in again["sales"]["value"]["error"]
     assert (await raj.threads.get(tid))["status"] == "interrupted"
 
-    # the wrong function's approver: refused like on any channel
+    # the wrong function's approver: refused like on any channel (and never replayed
+    # as the next user's answer when raj's resume re-runs the node)
     wrong = await dana.runs.wait(tid, "decision", command={
-        "resume": {again["sales"]["id"]: {"type": "accept", "args": None}}})
+        "resume": {again["sales"]["id"]: {"type": "ignore", "args": None}}})
     again = _by_function(wrong)
     assert "dana approves finance, not sales" in again["sales"]["value"]["error"]
 
@@ -138,12 +139,16 @@ async def _drive(url: str, tokens: dict[str, str]) -> None:
     assert not done.get("__interrupt__")
     assert (await dana.threads.get(tid))["status"] == "idle"
     assert done["outcome"]
+    return str(again["sales"]["value"]["approval_id"])
 
 
 def test_langgraph_dev_runs_to_the_interrupt_and_on_through_answers(
         server: tuple[str, dict[str, str], Path]) -> None:
     url, tokens, log = server
-    asyncio.run(_drive(url, tokens))
+    sales = asyncio.run(_drive(url, tokens))
+    with Runtime(Settings(home=log.parent / "home"), actor="check") as rt:
+        row = rt.store.approvals.get(sales)
+        assert (row.status, row.approver) == ("approved", "raj@sales")
     text = log.read_text()
     assert "BlockingError" not in text and "Blocking call" not in text
 

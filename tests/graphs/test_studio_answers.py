@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
 from agent.api._users import add_user
@@ -97,3 +98,24 @@ def test_bad_human_responses_name_the_field_and_what_to_send(value: Any, field: 
         answer_from_human(_request(), value)
     assert raised.value.field == field
     assert '{"type": "accept", "args": null}' in str(raised.value)
+
+
+def test_a_refused_resume_is_never_answered_again_by_the_next_user(tmp_path: Path) -> None:
+    """LangGraph replays a node's earlier resume values when it re-runs it: dana's refused
+    ``ignore`` on sales' request must stay refused when raj's ``accept`` re-runs the node
+    (it must not be answered again, as raj)."""
+    with Runtime(Settings(home=tmp_path / "home"), actor="t") as rt:
+        rt.enterprise.seed()
+        add_user(rt, "raj", role="approver", functions=["sales"], actor="t")
+        add_user(rt, "dana", role="approver", functions=["finance"], actor="t")
+        graph = build_studio_graph(rt, InMemorySaver(), InMemoryStore())
+        asks = _asks(graph.invoke({"prediction": churn_record("studio-b")}, _as(None)))
+        out = graph.invoke(Command(resume={asks["sales"].id: {"type": "ignore"}}), _as("dana"))
+        assert "not sales" in _asks(out)["sales"].value["error"]
+        out = graph.invoke(Command(resume={_asks(out)["sales"].id: {"type": "accept"}}),
+                           _as("raj"))
+        sales = rt.store.approvals.get(asks["sales"].value["approval_id"])
+        assert (sales.status, sales.approver) == ("approved", "raj@sales")
+        refused = [e.body["reason"] for e in rt.store.ledger.entries(sales.decision_id)
+                   if e.event == "approval.refused"]
+        assert refused == ["wrong_function"]  # judged once
