@@ -3,13 +3,13 @@
 ``graph`` is an async factory the LangGraph server calls; on first use it builds an
 embedded runtime (``Settings()``: the same data folder as the CLI) in a worker thread,
 never on the server's event loop (opening databases blocks; ``langgraph dev`` refuses
-blocking calls on its loop), and returns a graph whose one
-node, ``decision``, runs the decision graph as a subgraph with the runtime's context
-(store, tools, policies, planner, executor), so Studio shows its interrupts: each
-approval request (Agent Inbox's ``HumanInterrupt``) waiting for a human. A resume is an
-answer through the approval service as the server's authenticated user
-(``graphs.client_answers``; ``graphs.studio_auth`` signs our tokens in). Input: ``{"prediction":
-{...}}``; the prediction is stored and its decision row created as ``engine.start``
+blocking calls on its loop), and returns a graph whose one node, ``decision``, runs the
+decision graph as a subgraph with the runtime's context (store, tools, policies,
+planner, executor), so Studio shows its interrupts: each approval request (Agent
+Inbox's ``HumanInterrupt``) waiting for a human. A resume is an answer through the
+approval service as the server's authenticated user (``graphs.client_answers``;
+``graphs.studio_auth`` signs our tokens in). Input: ``{"prediction": {...}}``; the
+prediction is stored and its decision row created as ``engine.start``
 would. The LangGraph server supplies the checkpointer. Nothing is built at import time.
 """
 
