@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.approvals import ApprovalService
+from agent.approvals import ApprovalService, Resolution
 from agent.executor import Executor
-from agent.models import Plan
+from agent.models import ApprovalRequest, Plan
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook
 from agent.policy import Policies
@@ -45,6 +45,11 @@ class DecisionContext:
     settled: Callable[[], None] | None = None
     """Called once the decision's terminal state is stored under ``fence``: no worker
     acts on it again, so the leg's last checkpoint needs no fence check."""
+    resume: Callable[[ApprovalRequest, Any], Resolution] | None = None
+    """Turns a LangGraph client's resume value (Studio, ``langgraph dev``) into the
+    function's resolution by answering through the approval service as the client's
+    authenticated user (``graphs.client_answers``); refusals raise ``UsageError``. None:
+    the engine resumes with resolutions the service recorded."""
     _plan: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def plan(self, data: dict[str, Any]) -> Plan:
