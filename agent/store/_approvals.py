@@ -364,8 +364,9 @@ class ApprovalRepo(Repo):
                     if body.get("approval_id") == approval_id}
 
     def requesters(self, decision_id: str, plan_version: int) -> set[str]:
-        """Who asked for this plan version: whoever submitted the prediction (version 1),
-        or whoever asked for the revision that produced it (later versions)."""
+        """Who asked for this plan version: whoever submitted the prediction, picked its
+        playbook or supplied its value at stake (version 1), or whoever asked for the
+        revision that produced it (later versions)."""
         with self.reading() as conn:
             if plan_version <= 1:
                 prediction_id = conn.scalar(select(t.decisions.c.prediction_id)
@@ -377,7 +378,13 @@ class ApprovalRepo(Repo):
                 alone = select(t.ledger.c.actor).where(
                     t.ledger.c.event == "prediction.ingested",
                     t.ledger.c.body["prediction_id"].as_string() == prediction_id)
-                return set(conn.scalars(batch)) or set(conn.scalars(alone))
+                # A person who picked its playbook or supplied its value at stake from
+                # the needs-a-human queue asked for this plan too.
+                answered = select(t.ledger.c.actor).where(
+                    t.ledger.c.event.in_(("prediction.picked", "prediction.value_supplied")),
+                    t.ledger.c.body["prediction_id"].as_string() == prediction_id)
+                return ((set(conn.scalars(batch)) or set(conn.scalars(alone)))
+                        | set(conn.scalars(answered)))
             return set(conn.scalars(select(t.approvals.c.approver).where(
                 t.approvals.c.decision_id == decision_id,
                 t.approvals.c.plan_version == plan_version - 1,
