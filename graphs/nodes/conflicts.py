@@ -5,7 +5,8 @@ a ``waits_for`` the playbook declares makes it ``waiting`` (the wait node); othe
 plan goes on to route with the related decisions, which its requests show.
 
 A plan version a replayed leg finds routed already goes straight on (its routing, and
-the related decisions its requests list, stand)."""
+the related decisions its requests list, stand); one it finds refused (superseded) ends
+as stored."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ def conflicts(state: DecisionState, runtime: Runtime[DecisionContext]
         stored = ctx.store.plans.row(plan.decision_id, plan.version)
         if stored is not None and stored["verdict"] == "accepted":
             return Command(goto="route")
+        if stored is not None and stored["verdict"] == "refused":
+            # Superseded before a crash (the leg re-runs from here, check's step being
+            # checkpointed): the stored verdict stands, whatever the entity's other
+            # decisions are now, and is not recorded twice.
+            return Command(goto="record", update={
+                "outcome": "needs_human", "planning": None,
+                "error": "; ".join(stored["problems"] or ()) or "plan refused"})
     prediction = state["prediction"]
     own = ctx.store.decisions.get(plan.decision_id)
     others = ctx.store.decisions.open_on_entity(prediction["entity_type"],
