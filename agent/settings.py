@@ -22,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["ModelPrice", "Settings", "SourceConfig", "ToolServerConfig"]
+__all__ = ["ModelPrice", "OpenApiToolsConfig", "Settings", "SourceConfig", "ToolServerConfig"]
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -130,6 +130,43 @@ class SourceConfig(BaseModel):
         return self
 
 
+class OpenApiToolsConfig(BaseModel):
+    """Operations of an OpenAPI 3 service as tools (``[[openapi_tools]]`` in
+    decisionops.toml), named ``<name>.<operation_id in snake_case>``.
+
+    Only the operations in ``operations`` become tools. Every call with a method other
+    than GET/HEAD/OPTIONS carries the executor's key as an ``Idempotency-Key`` header;
+    those calls change something (risk ``risk``), the others only read (risk low).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    spec: str
+    """The OpenAPI document (JSON or YAML): a file path or an http(s) URL."""
+    base_url: str = Field(pattern=r"^https?://")
+    operations: list[str] = Field(min_length=1)
+    """Allow-list of operationIds."""
+    function: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The business function that owns these tools."""
+    risk: Literal["low", "medium", "high"] = "medium"
+    auth_header: str | None = None
+    """Header that carries the credential (``Authorization``, ``X-API-Key``)."""
+    auth_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Environment variable holding the credential (never the value itself)."""
+    auth_scheme: str = ""
+    """Prefix of the header's value, e.g. ``Bearer``."""
+    targets: dict[str, list[str]] = Field(default_factory=dict)
+    """operationId → the arguments that name what it acts on; an approval binds them."""
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _auth(self) -> OpenApiToolsConfig:
+        if (self.auth_header is None) != (self.auth_env is None):
+            raise ValueError("auth_env: auth_header and auth_env go together (the header "
+                             "and the environment variable that holds its value)")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DECISIONOPS_", extra="forbid",
                                       validate_default=True)
@@ -180,6 +217,11 @@ class Settings(BaseSettings):
     """Polled by the continuous loop; see SourceConfig."""
     tool_servers: list[ToolServerConfig] = Field(default_factory=list)
     """MCP servers whose tools join the registry; see ToolServerConfig."""
+    openapi_tools: list[OpenApiToolsConfig] = Field(default_factory=list)
+    """OpenAPI operations that join the registry; see OpenApiToolsConfig."""
+    tool_hosts: list[str] = Field(default_factory=list)
+    """Hosts HTTP tools may reach besides those of configured URLs; only hosts named here
+    may resolve to private, loopback or link-local addresses (SSRF guard)."""
     retention_days: float = Field(30.0, ge=0)
     """Checkpoints of decisions finished longer ago are deleted (the store keeps the
     record, the plan, the executions and the ledger), and ledger entries older than this

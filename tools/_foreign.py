@@ -47,14 +47,14 @@ class ForeignTool:
     defaults): ``function`` (owner), ``risk`` (``low``/``medium``/``high``, default
     ``medium``), ``side_effects`` (default true: a tool is assumed to change something
     unless it says it only reads; MCP's ``readOnlyHint`` says so), ``targets`` (the
-    arguments an approval binds). ``runner`` runs a coroutine for tools that only have an
-    async implementation (MCP sessions live on one event loop, so their source passes
-    its own).
+    arguments an approval binds). Async-only tools run on a loop of their own.
+    ``call`` replaces invoking the tool: it gets the arguments and the key (sources that
+    speak a protocol of their own: MCP sessions, HTTP with a key header).
     """
 
     def __init__(self, tool: BaseTool, *, source: str, name: str | None = None,
                  defaults: Mapping[str, Any] | None = None,
-                 call: Callable[[dict[str, Any]], Any] | None = None) -> None:
+                 call: Callable[[dict[str, Any], str], Any] | None = None) -> None:
         self.tool = tool
         self.name = name or tool.name
         self.source = source
@@ -115,7 +115,8 @@ class ForeignTool:
         if self.takes_key:
             payload[KEY_PARAMETER] = idempotency_key
         try:
-            output = self._call(payload) if self._call else _invoke(self.tool, payload)
+            output = (self._call(payload, idempotency_key) if self._call
+                      else _invoke(self.tool, payload))
         except ToolCallError:
             raise
         except ToolException as exc:

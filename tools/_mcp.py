@@ -31,6 +31,7 @@ from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from agent.errors import ConfigError, ToolCallError
 from agent.settings import ToolServerConfig, expand_env
 from tools._foreign import ForeignTool, as_result
+from tools._outbound import HostGuard
 
 __all__ = ["McpTools"]
 
@@ -38,12 +39,13 @@ __all__ = ["McpTools"]
 class McpTools:
     """The configured MCP servers and their tools; ``close()`` ends every session."""
 
-    def __init__(self, servers: Sequence[ToolServerConfig]) -> None:
+    def __init__(self, servers: Sequence[ToolServerConfig],
+                 guard: HostGuard | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-sessions",
                                         daemon=True)
         self._thread.start()
-        self.servers = {config.name: _Server(config) for config in servers}
+        self.servers = {config.name: _Server(config, guard) for config in servers}
 
     def tools(self) -> list[ForeignTool]:
         """List every server's tools (a server that cannot be listed is a configuration
@@ -89,7 +91,8 @@ class McpTools:
         hints = tool.annotations
         read_only = bool(hints and hints.read_only_hint)
 
-        def call(arguments: dict[str, Any], _tool: str = tool.name) -> dict[str, Any]:
+        def call(arguments: dict[str, Any], _key: str = "",
+                 _tool: str = tool.name) -> dict[str, Any]:
             return self.call(config.name, _tool, arguments)
 
         def invoke(**arguments: Any) -> dict[str, Any]:
@@ -109,8 +112,9 @@ class _Server:
     """One server's session, kept by a task on the loop (anyio requires the task that
     opened a transport to close it)."""
 
-    def __init__(self, config: ToolServerConfig) -> None:
+    def __init__(self, config: ToolServerConfig, guard: HostGuard | None) -> None:
         self.config = config
+        self.guard = guard
         self.starts = 0
         """Sessions opened so far (a restart adds one)."""
         self._keeper: asyncio.Task[None] | None = None
@@ -188,7 +192,7 @@ class _Server:
 
     async def _keep(self, ready: asyncio.Future[ClientSession], stop: asyncio.Event) -> None:
         try:
-            async with _open(self.config) as session:
+            async with _open(self.config, self.guard) as session:
                 await session.initialize()
                 ready.set_result(session)
                 await stop.wait()
@@ -214,7 +218,7 @@ class _Server:
 
 
 @contextlib.asynccontextmanager
-async def _open(config: ToolServerConfig) -> AsyncIterator[ClientSession]:
+async def _open(config: ToolServerConfig, guard: HostGuard | None) -> AsyncIterator[ClientSession]:
     where = f"tool_servers.{config.name}"
     try:
         env = {k: expand_env(v, f"{where}.env.{k}") for k, v in config.env.items()}
@@ -234,6 +238,8 @@ async def _open(config: ToolServerConfig) -> AsyncIterator[ClientSession]:
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     assert config.url
+    if guard is not None:
+        guard.check(config.url)
     client = create_mcp_http_client(headers=headers or None)
     async with client, streamable_http_client(config.url, http_client=client) as streams, \
             ClientSession(streams[0], streams[1]) as session:

@@ -110,7 +110,8 @@ def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str
     (tmp_path / "playbooks").mkdir()
     (tmp_path / "playbooks" / "churn.yaml").write_text(yaml.safe_dump(PLAYBOOK))
     lines = [f'home = "{tmp_path / "home"}"', f'functions_file = "{tmp_path / "functions.yaml"}"',
-             f'playbooks_dir = "{tmp_path / "playbooks"}"', "tool_backoff_seconds = 0.01", "",
+             f'playbooks_dir = "{tmp_path / "playbooks"}"', "tool_backoff_seconds = 0.01",
+             'tool_hosts = ["127.0.0.1"]', "",
              "[[tool_servers]]"]
     for key, value in server.items():
         if not isinstance(value, dict):
