@@ -193,14 +193,16 @@ class _Operation:
         except httpx.TransportError as exc:
             raise ToolCallError(f"{self.name}: {self.config.name} could not be reached "
                                 f"({type(exc).__name__})", retryable=True) from None
-        return self._result(response)
+        return self._result(response, secret=headers.get(self.config.auth_header or ""))
 
-    def _result(self, response: httpx.Response) -> dict[str, Any]:
+    def _result(self, response: httpx.Response, *, secret: str | None) -> dict[str, Any]:
         status = response.status_code
         if status >= 300:
             retryable = status in (408, 425, 429) or status >= 500
             what = ("a redirect, not followed" if 300 <= status < 400
                     else response.text[:300].replace("\n", " "))
+            for value in filter(None, (secret, secret and secret.split(" ")[-1])):
+                what = what.replace(value, "***")  # a service that echoes the credential
             raise ToolCallError(f"{self.name}: HTTP {status} ({what})", retryable=retryable,
                                 status=status)
         content = response.content[:_MAX_RESPONSE]

@@ -240,3 +240,21 @@ def test_bad_server_config_names_the_key(config: dict[str, Any], key: str) -> No
     with pytest.raises(ValueError) as exc:
         ToolServerConfig.model_validate({"name": "desk", "function": "support", **config})
     assert key in str(exc.value)
+
+
+def test_an_http_server_on_an_internal_address_needs_tool_hosts(http_server: str) -> None:
+    from tools._outbound import HostGuard
+
+    config = ToolServerConfig.model_validate(_http_server(http_server))
+    refused = McpTools([config], HostGuard(configured=["127.0.0.1"], explicit=[]))
+    try:
+        with pytest.raises(ConfigError) as exc:
+            refused.tools()
+        assert "internal address" in exc.value.message
+    finally:
+        refused.close()
+    allowed = McpTools([config], HostGuard(configured=["127.0.0.1"], explicit=["127.0.0.1"]))
+    try:
+        assert "desk.open_case" in {t.name for t in allowed.tools()}
+    finally:
+        allowed.close()

@@ -131,6 +131,19 @@ def test_the_host_guard_refuses_internal_and_unlisted_hosts(shop: tuple[str, Any
             guard.check(url)
 
 
+def test_an_echoed_credential_never_reaches_the_error(shop: tuple[str, Any],
+                                                     registry: ToolRegistry) -> None:
+    _, app = shop
+    app.state.fail_next = 1
+    app.state.echo = True
+    try:
+        with pytest.raises(ToolCallError) as busy:
+            registry.call("shop.get_account", {"account_id": "A"}, idempotency_key="k")
+    finally:
+        app.state.echo = False
+    assert "tok-123" not in busy.value.message and "***" in busy.value.message
+
+
 def test_a_spec_by_url_goes_through_the_guard(shop: tuple[str, Any],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_TOKEN", "tok")

@@ -19,6 +19,7 @@ def build_app() -> FastAPI:
     app = FastAPI(title="shop")
     app.state.requests = []
     app.state.fail_next = 0
+    app.state.echo = False
 
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Response:
@@ -28,7 +29,8 @@ def build_app() -> FastAPI:
                                    "headers": dict(request.headers), "body": body.decode()})
         if app.state.fail_next and request.url.path != "/openapi.json":
             app.state.fail_next -= 1
-            return Response("busy", status_code=503)
+            said = request.headers.get("authorization", "") if app.state.echo else ""
+            return Response(f"busy {said}", status_code=503)
         return await call_next(request)
 
     @app.post("/accounts/{account_id}/credits", operation_id="createCredit", status_code=201)
