@@ -36,7 +36,7 @@ KEY_PARAMETER = "idempotency_key"
 Problems = list[tuple[str, str]]
 """(field path, message) pairs, the first one naming the field a caller reports."""
 
-_RETRYABLE = (ConnectionError, TimeoutError, OSError, httpx.TransportError)
+_RETRYABLE = (ConnectionError, TimeoutError, httpx.TransportError)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 

@@ -258,3 +258,27 @@ def test_an_http_server_on_an_internal_address_needs_tool_hosts(http_server: str
         assert "desk.open_case" in {t.name for t in allowed.tools()}
     finally:
         allowed.close()
+
+
+def test_a_server_down_at_execution_fails_the_step_as_retryable_not_the_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        http_process: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, process = http_process
+    _configure(tmp_path, monkeypatch, _http_server(url))
+    with Runtime(Settings(), actor="worker-a") as rt:
+        account = rt.enterprise.rows("accounts")[0]["account_id"]
+        rt.ingest([churn("p-down", account=account, score=0.9)], source="test")
+        worker = Worker(rt, poll_seconds=0.01)
+        worker.tick()
+        (approval,) = rt.store.approvals.list(status="pending")
+        answer(rt, approval.id, Approve(), approver_name="sam@support", apply=False)
+        process.terminate()
+        process.wait(10)
+        report = worker.tick()  # the worker goes on
+        assert report.errors == []
+        (decision,) = rt.store.decisions.list()
+        (execution,) = rt.store.executions.list(decision.id)
+        assert execution.status == "failed"
+        assert execution.attempts == rt.settings.tool_attempts
+        assert "unavailable" in (execution.error or "")
+        assert "retries exhausted" in (execution.error or "")
