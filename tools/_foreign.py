@@ -54,7 +54,8 @@ class ForeignTool:
 
     def __init__(self, tool: BaseTool, *, source: str, name: str | None = None,
                  defaults: Mapping[str, Any] | None = None,
-                 call: Callable[[dict[str, Any], str], Any] | None = None) -> None:
+                 call: Callable[[dict[str, Any], str], Any] | None = None,
+                 key_via: str | None = None) -> None:
         self.tool = tool
         self.name = name or tool.name
         self.source = source
@@ -77,6 +78,9 @@ class ForeignTool:
             "additionalProperties": schema.get("additionalProperties", False)}
         if not required:
             self.parameters.pop("required")
+        self.key_via = key_via or ("parameter" if self.takes_key else "none")
+        """How the tool receives the executor's key (``parameter``, ``header``) or
+        ``none``: a re-run after a crash between its call and the record may repeat it."""
         self._validator = jsonschema.Draft202012Validator(self.parameters)
         function = meta.get("function")
         if not isinstance(function, str) or not function:

@@ -158,6 +158,7 @@ class _Operation:
         lc_tool = StructuredTool(name=self.name, description=self.description,
                                  args_schema=self.schema, func=invoke)
         return ForeignTool(lc_tool, source=f"openapi:{self.config.name}", call=self.call,
+                           key_via=None if reads else "header",
                            defaults={"function": self.config.function,
                                      "risk": "low" if reads else self.config.risk,
                                      "side_effects": not reads,

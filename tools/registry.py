@@ -54,6 +54,8 @@ class _Reference:
     """An ``EnterpriseTool`` behind the adapter interface ``ForeignTool`` also has."""
 
     source = REFERENCE
+    key_via = "recorded"
+    """The reference enterprise records every effect under its key (and recalls it)."""
 
     def __init__(self, tool: EnterpriseTool) -> None:
         self.tool = tool
@@ -123,6 +125,12 @@ class ToolRegistry:
     def source_of(self, name: str) -> str:
         """Where a tool comes from: ``reference``, ``entry_point:<name>``, ``mcp:<server>``."""
         return self._adapter(name).source
+
+    def key_via(self, name: str) -> str:
+        """How a tool honours the idempotency key: ``recorded`` (the reference enterprise),
+        ``parameter`` (it declares ``idempotency_key``), ``header`` (``Idempotency-Key``),
+        or ``none``."""
+        return self._adapter(name).key_via
 
     def validate(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         adapter = self._adapter(name)

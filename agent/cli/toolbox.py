@@ -43,6 +43,7 @@ def catalogue(source: str | None = None) -> list[dict[str, Any]]:
                 "allowed_for": sorted(f for f, p in policies.functions.items()
                                       if spec.name in p.tools),
                 "risk": spec.risk.value, "side_effects": spec.side_effects,
+                "idempotency": (registry.key_via(spec.name) if spec.side_effects else "read"),
                 "targets": list(spec.targets), "description": spec.description,
                 "schema": spec.parameters})
     finally:
@@ -59,7 +60,9 @@ def list_(source: Annotated[str | None, typer.Option(
           as_json: Annotated[bool, typer.Option("--json", help="Print as JSON (with each "
                                                 "tool's JSON schema).")] = False) -> None:
     """Each tool: its source, the functions whose allow-list names it (a tool no function
-    allows is never planned), its risk, whether it changes something, and its arguments.
+    allows is never planned), its risk, whether it changes something, how it receives the
+    idempotency key (recorded, parameter, header; none: a re-run after a crash between
+    the call and its record may repeat it); with --json also its arguments' schema.
 
     Example: decisionops tools list
 
@@ -71,7 +74,7 @@ def list_(source: Annotated[str | None, typer.Option(
         return
     print_table("Tools", [Column("tool", no_wrap=True), Column("source", no_wrap=True),
                           "allowed for", Column("risk", no_wrap=True),
-                          Column("effects", no_wrap=True), "arguments"],
+                          Column("effects", no_wrap=True), Column("key", no_wrap=True)],
                 [(r["name"], r["source"], " ".join(r["allowed_for"]) or "-", r["risk"],
-                  "yes" if r["side_effects"] else "read", " ".join(r["schema"].get(
-                      "properties", {}))) for r in rows], empty="no tools")
+                  "yes" if r["side_effects"] else "read", r["idempotency"])
+                 for r in rows], empty="no tools")

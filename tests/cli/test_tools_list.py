@@ -82,6 +82,11 @@ def test_tools_list_json_shows_every_source(configured: Path) -> None:
     assert rows["shop.create_credit"]["source"] == "openapi:shop"
     assert rows["shop.create_credit"]["allowed_for"] == []
     assert "shop.delete_account" not in rows
+    assert {name: rows[name]["idempotency"] for name in (
+        "crm.create_task", "pager.page", "desk.open_case", "shop.create_credit",
+        "shop.get_account")} == {"crm.create_task": "recorded", "pager.page": "parameter",
+                                 "desk.open_case": "parameter", "shop.create_credit": "header",
+                                 "shop.get_account": "read"}
     only = Cli(configured).json("tools", "list", "--source", "mcp")
     assert {r["source"] for r in only} == {"mcp:desk"}
     table = Cli(configured)("tools", "list").stdout
