@@ -75,7 +75,7 @@ def list_(source: Annotated[str | None, typer.Option(
     print_table("Tools", [Column("tool", no_wrap=True), Column("source", no_wrap=True),
                           Column("allowed for", overflow="fold", min_width=12),
                           Column("risk", no_wrap=True),
-                          Column("effects", no_wrap=True), Column("key", no_wrap=True)],
+                          Column("acts", no_wrap=True), Column("key", no_wrap=True)],
                 [(r["name"], r["source"], " ".join(r["allowed_for"]) or "-", r["risk"],
                   "yes" if r["side_effects"] else "read", r["idempotency"])
                  for r in rows], empty="no tools")
