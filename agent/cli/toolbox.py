@@ -73,7 +73,7 @@ def list_(source: Annotated[str | None, typer.Option(
         print_json(rows)
         return
     print_table("Tools", [Column("tool", no_wrap=True), Column("source", no_wrap=True),
-                          Column("allowed for", overflow="fold", min_width=12),
+                          Column("allowed for", overflow="fold", min_width=7),
                           Column("risk", no_wrap=True),
                           Column("acts", no_wrap=True), Column("key", no_wrap=True)],
                 [(r["name"], r["source"], " ".join(r["allowed_for"]) or "-", r["risk"],
