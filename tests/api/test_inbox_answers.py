@@ -229,3 +229,11 @@ def test_bulk_approve_of_another_functions_request_is_refused_as_any_answer(
     assert svc.answer("raj", medium).status_code == 200
     again = svc.post("/v1/approvals/bulk-approve", "mia", body).json()["results"][0]
     assert (again["status"], again["reason"]) == ("refused", "replay")
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\t/evil.example", "/\n/evil.example",
+                                    "/\\evil.example", "https://evil.example/", "/ /evil"])
+def test_the_login_never_redirects_off_site(svc: Service, target: str) -> None:
+    reply = login(svc, "raj", next_url=target.replace("\t", "%09").replace("\n", "%0A")
+                  .replace(" ", "%20"))
+    assert reply.status_code == 303 and reply.headers["location"] == "/inbox"
