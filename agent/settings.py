@@ -333,6 +333,20 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _defaults_by_our_kinds(self) -> Settings:
+        """A default given under a source's kind name (an alias) is the default of the kind
+        it maps to: triage looks defaults up after aliases apply."""
+        moved = {}
+        for kind, amount in self.value_at_stake_defaults.items():
+            ours = self.kind_aliases.get(kind, kind)
+            if ours in moved and moved[ours] != amount:
+                raise ValueError(f"value_at_stake_defaults: {kind!r} is an alias of {ours!r}, "
+                                 f"which has another default ({moved[ours]} vs {amount})")
+            moved[ours] = amount
+        object.__setattr__(self, "value_at_stake_defaults", moved)
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_explicit_storage(self) -> Settings:
         if self.environment == "production" and self.database_url is None:
             raise ValueError("database_url: production refuses the embedded SQLite default; "
