@@ -336,9 +336,10 @@ class Settings(BaseSettings):
     def _defaults_by_our_kinds(self) -> Settings:
         """A default given under a source's kind name (an alias) is the default of the kind
         it maps to: triage looks defaults up after aliases apply."""
-        moved = {}
-        for kind, amount in self.value_at_stake_defaults.items():
-            ours = self.kind_aliases.get(kind, kind)
+        moved: dict[str, float] = {}
+        given = self.value_at_stake_defaults
+        for kind in sorted(given, key=lambda k: k in self.kind_aliases):  # ours first
+            ours, amount = self.kind_aliases.get(kind, kind), given[kind]
             if ours in moved and moved[ours] != amount:
                 raise ValueError(f"value_at_stake_defaults: {kind!r} is an alias of {ours!r}, "
                                  f"which has another default ({moved[ours]} vs {amount})")
