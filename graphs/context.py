@@ -67,3 +67,17 @@ class DecisionContext:
         data = plan.model_dump(mode="json")
         self._plan[:] = [data, plan]
         return data
+
+    def stored_verdict(self, plan: Plan) -> tuple[str, str] | None:
+        """On a replayed leg, what the store already says of this plan version: ``("accepted",
+        "")``, or ``("refused", reason)`` (refused by guard, check or conflicts before a
+        crash). That verdict stands: a node that finds one neither looks again nor records
+        twice. None on a fresh leg, or when nothing is stored yet."""
+        if self.fresh:
+            return None
+        stored = self.store.plans.row(plan.decision_id, plan.version)
+        if stored is None or stored["verdict"] not in ("accepted", "refused"):
+            return None
+        if stored["verdict"] == "accepted":
+            return ("accepted", "")
+        return ("refused", "; ".join(stored["problems"] or ()) or "plan refused")

@@ -27,17 +27,15 @@ def conflicts(state: DecisionState, runtime: Runtime[DecisionContext]
               ) -> Command[Literal["route", "wait", "record"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
-    if not ctx.fresh:
-        stored = ctx.store.plans.row(plan.decision_id, plan.version)
-        if stored is not None and stored["verdict"] == "accepted":
+    # A replayed leg (superseded before a crash, re-run from here as check's step is
+    # checkpointed): the stored verdict stands, whatever the entity's other decisions are
+    # now, and is not recorded twice.
+    stored = ctx.stored_verdict(plan)
+    if stored is not None:
+        if stored[0] == "accepted":
             return Command(goto="route")
-        if stored is not None and stored["verdict"] == "refused":
-            # Superseded before a crash (the leg re-runs from here, check's step being
-            # checkpointed): the stored verdict stands, whatever the entity's other
-            # decisions are now, and is not recorded twice.
-            return Command(goto="record", update={
-                "outcome": "needs_human", "planning": None,
-                "error": "; ".join(stored["problems"] or ()) or "plan refused"})
+        return Command(goto="record", update={"outcome": "needs_human", "planning": None,
+                                              "error": stored[1]})
     prediction = state["prediction"]
     own = ctx.store.decisions.get(plan.decision_id)
     others = ctx.store.decisions.open_on_entity(prediction["entity_type"],
