@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -28,6 +29,8 @@ class Webhook:
     posts: list[dict[str, Any]] = field(default_factory=list)
     fail_first: int = 0
     calls: int = 0
+    delay: float = 0.0
+    """Seconds each POST waits before it is answered (a slow receiver)."""
 
 
 @pytest.fixture
@@ -38,6 +41,7 @@ def webhook() -> Iterator[Webhook]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             hook.calls += 1
+            time.sleep(hook.delay)
             if self.path != WEBHOOK_PATH or hook.calls <= hook.fail_first:
                 self.send_response(500 if self.path == WEBHOOK_PATH else 404)
                 self.end_headers()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -164,6 +165,21 @@ def test_a_message_that_never_goes_through_is_failed_and_shown_without_secrets(
     assert "notifications" in text and "failed" in text
     for leaked in ("s3cret-canary", "wrong-s3cret"):
         assert leaked not in text + json.dumps(shown) + out
+
+
+def test_a_slow_webhook_never_holds_up_the_loop(tmp_path: Path, webhook: Webhook,
+                                                mailbox: Mailbox) -> None:
+    webhook.delay = 5.0
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-slow", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        started = time.monotonic()
+        loop_tick(rt)  # starts the decision, queues the messages, wakes the sender
+        loop_tick(rt)
+        assert time.monotonic() - started < 3.0
+        assert webhook.posts == []
+        assert wait_for(lambda: len(webhook.posts) == 1, 15)
 
 
 def test_reminder_escalation_and_expiry_each_notify_once(tmp_path: Path, webhook: Webhook,
