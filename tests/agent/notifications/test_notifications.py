@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from agent.api import add_user
+from agent.errors import InvalidInputError
 from agent.housekeeping import default_housekeeping, sla_sweep
 from agent.models import utcnow
 from agent.runtime import Runtime
@@ -148,8 +150,12 @@ def test_a_message_that_never_goes_through_is_failed_and_shown_without_secrets(
            "DECISIONOPS_SMTP_URL": mailbox.url.replace(SMTP_PASSWORD, "wrong-s3cret-canary"),
            "DECISIONOPS_SMTP_FROM": "decisionops@example.com",
            "DECISIONOPS_PUBLIC_URL": PUBLIC,
-           "DECISIONOPS_APPROVER_EMAILS": json.dumps(EMAILS),
            "DECISIONOPS_NOTIFY_MAX_ATTEMPTS": "1"}
+    # The approver's address is registered with the user, not in the settings.
+    cli("users", "add", "raj", "--role", "approver", "--function", "sales",
+        "--email", "raj@example.com", env=env)
+    cli("users", "add", "mia", "--role", "approver", "--function", "sales",
+        "--email", "not-an-address", env=env, code=2)
     (tmp_path / "p.jsonl").write_text(churn("p-fail", account="ACC-10004", value=10_000,
                                             segment="mid_market").model_dump_json() + "\n")
     cli("ingest", str(tmp_path / "p.jsonl"), env=env)
@@ -158,6 +164,7 @@ def test_a_message_that_never_goes_through_is_failed_and_shown_without_secrets(
     shown = json.loads(cli("decisions", "show", decision["id"], "--json", env=env).stdout)
     notes = shown["notifications"]
     assert notes and {n["status"] for n in notes} == {"failed"}
+    assert {n["recipient"] for n in notes if n["channel"] == "email"} == {"raj@example.com"}
     # Wrong credentials: a 535, or the server hangs up after it.
     assert {n["last_error"] for n in notes} <= {"slack: HTTP 404", "email: SMTP 535",
                                                 "email: SMTPServerDisconnected"}
@@ -165,6 +172,29 @@ def test_a_message_that_never_goes_through_is_failed_and_shown_without_secrets(
     assert "notifications" in text and "failed" in text
     for leaked in ("s3cret-canary", "wrong-s3cret"):
         assert leaked not in text + json.dumps(shown) + out
+
+
+def test_users_registered_with_an_address_get_the_mail(tmp_path: Path, webhook: Webhook,
+                                                       mailbox: Mailbox) -> None:
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox, approver_emails={}))
+    with Runtime(settings, actor="w") as rt:
+        add_user(rt, "raj", role="approver", functions=["sales"], actor="t",
+                 email="raj.k@example.com")
+        add_user(rt, "mia", role="approver", functions=["sales"], actor="t")
+        rt.store.users.set_email("mia", "mia.s@example.com", actor="t")
+        add_user(rt, "sam", role="approver", functions=["support"], actor="t",
+                 email="sam@example.com")
+        with pytest.raises(InvalidInputError, match="email"):
+            rt.store.users.set_email("sam", "sam at example", actor="t")
+        assert rt.store.users.get("raj")["email"] == "raj.k@example.com"
+        rt.ingest([churn("p-users", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        approval_id = sales_request(rt, rt.decision_ids(["p-users"])[0])
+        assert wait_for(lambda: len([m for _, m in mailbox.messages
+                                     if approval_id in m["Subject"]]) == 2, 10)
+        assert {m["To"] for _, m in mailbox.messages if approval_id in m["Subject"]} == {
+            "raj.k@example.com", "mia.s@example.com"}
 
 
 def test_a_slow_webhook_never_holds_up_the_loop(tmp_path: Path, webhook: Webhook,
