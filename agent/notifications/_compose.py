@@ -12,25 +12,26 @@ Not here: sending (``_deliver``) and the outbox table (``agent.store._outbox``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from agent.approvals import policy_identity
 from agent.hashing import short_id
 from agent.policy import Policies
 from agent.settings import Settings
 from agent.store import Event
 from agent.store import _tables as t
 from agent.store._outbox import NotificationRepo
+from agent.store._service_tables import users
+from agent.store._users import EMAIL
 
 __all__ = ["EVENTS", "Composer"]
 
 EVENTS = {"approval.requested": "requested", "approval.reminder": "reminder",
           "approval.escalation": "escalation", "approval.expired": "expired"}
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _HEADLINE = {"requested": "Approval requested", "reminder": "Reminder: approval waiting",
              "escalation": "Escalation: approval about to expire",
              "expired": "Approval expired"}
@@ -60,23 +61,34 @@ class Composer:
             facts = _facts(conn, approval_id)
             if facts is None:
                 continue
-            rows += self._messages(kind, facts)
+            rows += self._messages(conn, kind, facts)
         NotificationRepo.enqueue(conn, rows, now)
 
     def link(self, approval_id: str) -> str:
         return f"{self._base}/inbox/requests/{approval_id}"
 
-    def _recipients(self, function: str, kind: str) -> list[str]:
+    def _recipients(self, conn: Connection, function: str, kind: str) -> list[str]:
+        """The function's approvers' addresses: registered users' ``email`` first, then
+        ``approver_emails``, then an approver whose name is an address; an escalation
+        also goes to ``escalate_to`` when that is (or maps to) an address."""
         policy = self._policies.functions.get(function)
         if policy is None:
             return []
+        found: dict[str, str] = {}
+        for name, functions, email in conn.execute(
+                select(users.c.name, users.c.functions, users.c.email)
+                .where(users.c.email.is_not(None), users.c.disabled_at.is_(None))):
+            entry = policy_identity(policy.approvers, name)
+            if entry is not None and function in (functions or []):
+                found[entry] = email
         people = list(policy.approvers)
         if kind == "escalation" and policy.escalate_to:
             people.append(policy.escalate_to)
-        found = [self._emails.get(p, p) for p in people]
-        return sorted({a for a in found if _EMAIL.match(a)})
+        addresses = [found.get(p) or self._emails.get(p, p) for p in people]
+        return sorted({a for a in addresses if EMAIL.match(a)})
 
-    def _messages(self, kind: str, facts: dict[str, Any]) -> list[dict[str, Any]]:
+    def _messages(self, conn: Connection, kind: str, facts: dict[str, Any]
+                  ) -> list[dict[str, Any]]:
         text, lines = self._text(kind, facts)
         base = {"decision_id": facts["decision_id"], "approval_id": facts["approval_id"],
                 "event": kind}
@@ -89,7 +101,7 @@ class Composer:
                                     "blocks": _blocks(_HEADLINE[kind], lines,
                                                       self.link(facts["approval_id"]))}})
         if self._email:
-            for to in self._recipients(facts["function"], kind):
+            for to in self._recipients(conn, facts["function"], kind):
                 mid = short_id("notify", facts["approval_id"], kind, "email", to, length=32)
                 out.append({**base, "id": mid, "channel": "email", "recipient": to,
                             "payload": {"subject": f"[DecisionOps] {_HEADLINE[kind]}: "

@@ -1,5 +1,6 @@
 """Approver notifications: the ``notifications`` outbox (one row per message per channel,
-written with the event that causes it, delivered with retries by the loop).
+written with the event that causes it, delivered with retries by the loop), and
+``users.email``, where approvers are e-mailed.
 
 Revision ID: 0012_outbox
 Revises: 0011_hand
@@ -35,7 +36,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_notifications_due", "notifications", ["status", "next_attempt_at"])
     op.create_index("ix_notifications_decision", "notifications", ["decision_id"])
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("email", sa.String(320)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("email")
     op.drop_table("notifications")
