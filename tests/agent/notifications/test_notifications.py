@@ -7,6 +7,7 @@ error."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -195,6 +196,24 @@ def test_users_registered_with_an_address_get_the_mail(tmp_path: Path, webhook: 
                                      if approval_id in m["Subject"]]) == 2, 10)
         assert {m["To"] for _, m in mailbox.messages if approval_id in m["Subject"]} == {
             "raj.k@example.com", "mia.s@example.com"}
+
+
+def test_no_log_line_carries_the_webhook_url_or_the_smtp_password(
+        tmp_path: Path, webhook: Webhook, mailbox: Mailbox,
+        caplog: pytest.LogCaptureFixture) -> None:
+    webhook.fail_first = 1
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with caplog.at_level(logging.DEBUG), Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-logs", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        assert wait_for(lambda: webhook.calls >= 1 and mailbox.messages, 10)
+        time.sleep(0.1)
+        rt.notifications.deliver_due()
+        assert wait_for(lambda: webhook.posts, 10)
+    assert "HTTP Request" in caplog.text  # httpx did log the calls
+    assert "webhook-s3cret-canary" not in caplog.text
+    assert SMTP_PASSWORD not in caplog.text
 
 
 def test_a_slow_webhook_never_holds_up_the_loop(tmp_path: Path, webhook: Webhook,
