@@ -132,6 +132,7 @@ class Runtime:
         store's event hook), delivered by a sender thread the loop kicks."""
         composer = Composer(self.settings, self.policies)
         self.notifications = Deliverer(self.store.notifications, self.settings, self.metrics)
+        self._stack.callback(self.notifications.close)
         self.notification_sender = SenderThread(self.notifications)
         self._stack.callback(self.notification_sender.close)
         if composer.enabled:

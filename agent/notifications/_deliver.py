@@ -45,11 +45,34 @@ class DeliveryError(Exception):
     """One attempt failed; the message says how, without secrets."""
 
 
+class _Redact(logging.Filter):
+    """httpx logs each request's URL at INFO; a webhook URL is a secret (its path is
+    the credential), so the records of ours say ``<slack webhook>`` instead."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(self._secret in str(a) for a in record.args):
+            record.args = tuple("<slack webhook>" if self._secret in str(a) else a
+                                for a in record.args)
+        return True
+
+
 class Deliverer:
     def __init__(self, repo: NotificationRepo, settings: Settings, metrics: Metrics) -> None:
         self._repo = repo
         self._settings = settings
         self._metrics = metrics
+        self._redact: _Redact | None = None
+        if settings.slack_webhook_url is not None:
+            self._redact = _Redact(settings.slack_webhook_url.get_secret_value())
+            logging.getLogger("httpx").addFilter(self._redact)
+
+    def close(self) -> None:
+        if self._redact is not None:
+            logging.getLogger("httpx").removeFilter(self._redact)
 
     def deliver_due(self, limit: int = 50) -> dict[str, int]:
         counts = {"notifications_sent": 0, "notifications_retried": 0,
