@@ -1,6 +1,6 @@
 """Housekeeping passes of the continuous loop: the SLA sweep (the approval service's
-reminders, escalations and expiry); checkpoint retention and ledger archival; polling
-sources on their schedules.
+reminders, escalations and expiry); waking the approver notification sender; checkpoint
+retention and ledger archival; polling sources on their schedules.
 
 Each pass is safe to run on every worker at once: alerts are claimed once per approval
 (insert-if-absent), expiry is a compare-and-set on the pending approval, retention and
@@ -27,7 +27,7 @@ from agent.settings import Settings, SourceConfig
 from agent.sources import FieldMapping, read_records
 
 __all__ = ["archive_ledger", "default_housekeeping", "poll_source", "post_ledger_anchor",
-           "prune_checkpoints", "sla_sweep"]
+           "prune_checkpoints", "send_notifications", "sla_sweep"]
 
 Runtime = Any  # agent.runtime.Runtime; not imported to keep this module free of the graph
 Pass = Callable[[Runtime], dict[str, int]]
@@ -35,6 +35,8 @@ Pass = Callable[[Runtime], dict[str, int]]
 
 def default_housekeeping(settings: Settings) -> list[Pass]:
     passes: list[Pass] = [sla_sweep, prune_checkpoints, archive_ledger]
+    if settings.slack_webhook_url or settings.smtp_url:
+        passes.append(send_notifications)
     if settings.ledger_anchor_url:
         passes.append(post_ledger_anchor)
     passes += [lambda rt, source=source: poll_source(rt, source) for source in settings.sources]
@@ -48,6 +50,13 @@ def sla_sweep(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     """Remind approvers, escalate, and expire requests past their deadline, by the
     approval service's rules (``agent.approvals``); workers apply expiries like answers."""
     return rt.approvals.sweep(now, settings=rt.settings)
+
+
+def send_notifications(rt: Runtime) -> dict[str, int]:
+    """Wake the notification sender (``agent.notifications``): it delivers the outbox
+    in its own thread, so the loop never waits on a webhook or a mail server."""
+    rt.notification_sender.kick()
+    return {}
 
 
 # ---------------------------------------------------------------------- retention

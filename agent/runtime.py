@@ -32,6 +32,7 @@ from agent.models import (
     decision_id_for,
     utcnow,
 )
+from agent.notifications import Composer, Deliverer, SenderThread
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook, load_playbooks
 from agent.policy import Policies, load_policies
@@ -127,6 +128,18 @@ class Runtime:
                                      fencing=self.checkpointer, metrics=self.metrics)
         self._stack.callback(self.engine.close)
         self.metrics.watch_store(self.gauges)
+        self._wire_notifications()
+
+    def _wire_notifications(self) -> None:
+        """Approver notifications: outbox rows written with each approval event (the
+        store's event hook), delivered by a sender thread the loop kicks."""
+        composer = Composer(self.settings, self.policies)
+        self.notifications = Deliverer(self.store.notifications, self.settings, self.metrics)
+        self._stack.callback(self.notifications.close)
+        self.notification_sender = SenderThread(self.notifications)
+        self._stack.callback(self.notification_sender.close)
+        if composer.enabled:
+            self.store.db.event_hooks.append(composer)
 
     @property
     def planning_slots(self) -> int:

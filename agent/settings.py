@@ -226,6 +226,24 @@ class Settings(BaseSettings):
     """Checkpoints of decisions finished longer ago are deleted (the store keeps the
     record, the plan, the executions and the ledger), and ledger entries older than this
     are archived (``ledger_archive``)."""
+    public_url: str | None = None
+    """Base URL where people reach ``serve`` (e.g. ``https://decisionops.example.com``):
+    links in approver notifications point at ``<public_url>/inbox/requests/<id>``."""
+    slack_webhook_url: SecretStr | None = None
+    """Slack-compatible incoming webhook approvers are notified on (a secret)."""
+    smtp_url: SecretStr | None = None
+    """``smtp://user:pass@host:port`` (or ``smtps://``) approvers are e-mailed through."""
+    smtp_starttls: bool = False
+    """Upgrade an ``smtp://`` connection with STARTTLS before logging in."""
+    smtp_from: str | None = None
+    """From address of notification e-mails (required with ``smtp_url``)."""
+    approver_emails: dict[str, str] = Field(default_factory=dict)
+    """Approver (user name) → e-mail address (JSON object in
+    ``DECISIONOPS_APPROVER_EMAILS``); an approver whose name is an address needs none."""
+    notify_max_attempts: int = Field(6, ge=1, le=50)
+    """Attempts per notification before it is marked ``failed``."""
+    notify_backoff_seconds: float = Field(5.0, ge=0, le=3600)
+    """First retry delay of a notification; doubled each attempt (at most an hour)."""
     ledger_anchor_url: str | None = None
     """Where the loop posts an anchor of the ledger (its head's hash and length, JSON) every
     ``ledger_anchor_every_minutes``: a receiver you control, outside this database, so a
@@ -352,6 +370,28 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.database_url is None:
             raise ValueError("database_url: production refuses the embedded SQLite default; "
                              "set DECISIONOPS_DATABASE_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _notification_channels(self) -> Settings:
+        from urllib.parse import urlsplit
+
+        slack = self.slack_webhook_url
+        if slack is not None and urlsplit(slack.get_secret_value()).scheme not in {
+                "http", "https"}:
+            raise ValueError("slack_webhook_url: must be an http(s) URL; "
+                                 "set DECISIONOPS_SLACK_WEBHOOK_URL")
+        if self.smtp_url is not None:
+            parts = urlsplit(self.smtp_url.get_secret_value())
+            if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+                raise ValueError("smtp_url: must be smtp://[user:pass@]host[:port] or "
+                                 "smtps://…; set DECISIONOPS_SMTP_URL")
+            if not self.smtp_from:
+                raise ValueError("smtp_from: required with smtp_url; "
+                                 "set DECISIONOPS_SMTP_FROM")
+        if self.public_url is not None and urlsplit(self.public_url).scheme not in {
+                "http", "https"}:
+            raise ValueError("public_url: must be an http(s) URL; set DECISIONOPS_PUBLIC_URL")
         return self
 
     @property

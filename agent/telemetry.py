@@ -134,6 +134,10 @@ class Metrics:
             buckets=(60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600))
         self.tool_calls = Counter("decisionops_tool_calls_total", "Tool calls by outcome",
                                   ["tool", "outcome"], registry=self.registry)
+        self.notifications = Counter(
+            "decisionops_notifications_total",
+            "Approver notification attempts by channel and outcome (sent, retried, failed)",
+            ["channel", "outcome"], registry=self.registry)
         self.lease_steals = Counter("decisionops_lease_steals_total",
                                     "Leases taken over from a worker whose lease lapsed",
                                     registry=self.registry)

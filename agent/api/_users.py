@@ -34,8 +34,9 @@ def issue_token(rt: Runtime, name: str, *, actor: str, expires_days: float | Non
 
 
 def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = (), actor: str,
-             expires_days: float | None = None) -> tuple[str, str]:
-    """Create the user and its first token: (token, token id)."""
+             expires_days: float | None = None, email: str | None = None) -> tuple[str, str]:
+    """Create the user and its first token: (token, token id). ``email``: where the
+    user gets approver notifications."""
     if not _NAME.match(name):
         raise InvalidInputError("must be 1-100 lowercase letters, digits or . _ @ -, "
                                 "starting with a letter", field="name")
@@ -54,5 +55,5 @@ def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = ()
                 f"{name} is not an approver of {function} in the function policies "
                 f"(approvers: {', '.join(policy.approvers)}); add them there first",
                 field="function")
-    rt.store.users.create(name, role=role, functions=functions, actor=actor)
+    rt.store.users.create(name, role=role, functions=functions, actor=actor, email=email)
     return issue_token(rt, name, actor=actor, expires_days=expires_days)

@@ -71,7 +71,8 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
          as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Everything about one decision: prediction, triage, plan DAG, each step's
     arguments as proposed, as approved (edits included) and as executed, side by side,
-    approvals, executions and its ledger entries.
+    approvals, executions, approver notifications (channel, status, attempts, last
+    error) and its ledger entries.
 
     Example: decisionops decisions show dec_5a1c…
     """
@@ -87,6 +88,7 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         executions = [e.to_dict() for e in execution_rows]
         arguments = argument_trail(plan, approval_rows, execution_rows) if plan else []
         entries = rt.store.ledger.entries(decision_id)
+        notifications = [n.to_dict() for n in rt.store.notifications.for_decision(decision_id)]
         locked = {s.id: list(rt.tools.spec(s.tool).targets) for s in plan.steps} if plan else {}
         held = rt.approvals.held(row, plan.functions() if plan else ())
         related = [o.related.model_dump(mode="json") for o in rt.store.decisions.open_on_entity(
@@ -96,7 +98,7 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                     "related": related,
                     "plan": plan.model_dump(mode="json") if plan else None, "locked": locked,
                     "steps": steps, "arguments": arguments, "approvals": approvals,
-                    "executions": executions,
+                    "executions": executions, "notifications": notifications,
                     "ledger": [e.model_dump(mode="json") for e in entries]})
         return
     console.print(f"[bold]{decision_id}[/] · {decision['status']} · {decision['kind']} "
@@ -139,5 +141,10 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                 [[e["step_id"], e["purpose"], e["tool"], e["status"], e["attempts"],
                   json.dumps(e["receipt"]) if e["receipt"] else e["error"]] for e in executions],
                 empty="no executions")
+    print_table("notifications", ["approval", "event", "channel", "to", "status",
+                                  "attempts", "error"],
+                [[n["approval_id"], n["event"], n["channel"], n["recipient"], n["status"],
+                  n["attempts"], n["last_error"] or ""] for n in notifications],
+                empty="no notifications")
     print_table("ledger", ["seq", "at", "actor", "event"],
                 [[e.seq, f"{e.at:%H:%M:%S.%f}", e.actor, e.event] for e in entries])

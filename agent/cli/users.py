@@ -11,7 +11,7 @@ from agent.cli._common import console, print_json, print_table, runtime
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="API users and tokens: add, list, token, revoke.\n\n"
+app = typer.Typer(no_args_is_help=True, help="API users and tokens: add, email, list, token, revoke.\n\n"
                   "Example: decisionops users add dana --role approver --function finance")
 
 Name = Annotated[str, typer.Argument(help="User name, e.g. dana (approvers: as in the function "
@@ -41,16 +41,20 @@ def add(name: Name,
         role: Annotated[str, typer.Option(help="approver, operator, ingest or admin.")],
         function: Annotated[list[str] | None, typer.Option(
             "--function", help="A function this approver approves; repeatable.")] = None,
-        expires_days: Expires = None, as_json: Json = False) -> None:
+        expires_days: Expires = None,
+        email: Annotated[str | None, typer.Option(
+            help="Where this approver gets approval notifications (SMTP).")] = None,
+        as_json: Json = False) -> None:
     """Add a user and print their first token (once).
 
     Example: decisionops users add dana --role approver --function finance
+    --email dana@example.com
     """
     from agent.api import add_user
 
     with runtime() as rt:
         token, token_id = add_user(rt, name, role=role, functions=function or [],
-                                   actor=_actor(), expires_days=expires_days)
+                                   actor=_actor(), expires_days=expires_days, email=email)
     _show_token(name, token, token_id, as_json, {"role": role, "functions": function or []})
 
 
@@ -67,6 +71,21 @@ def token(name: Name, expires_days: Expires = None, as_json: Json = False) -> No
     _show_token(name, value, token_id, as_json, {})
 
 
+@app.command("email")
+def email(name: Name, address: Annotated[str | None, typer.Argument(
+        help="E-mail address; leave out to clear it.")] = None, as_json: Json = False) -> None:
+    """Set where a user gets approval notifications (or clear it).
+
+    Example: decisionops users email dana dana@example.com
+    """
+    with runtime() as rt:
+        rt.store.users.set_email(name, address, actor=_actor())
+    if as_json:
+        print_json({"name": name, "email": address})
+        return
+    console.print(f"{name}: e-mail {address or 'cleared'}")
+
+
 @app.command("list")
 def list_(as_json: Json = False) -> None:
     """List users, their roles, functions and live tokens.
@@ -78,8 +97,10 @@ def list_(as_json: Json = False) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table("users", ["name", "role", "functions", "live tokens", "created", "disabled"],
-                [[u["name"], u["role"], ", ".join(u["functions"]), u["active_tokens"],
+    print_table("users", ["name", "role", "functions", "e-mail", "live tokens", "created",
+                          "disabled"],
+                [[u["name"], u["role"], ", ".join(u["functions"]), u["email"] or "",
+                  u["active_tokens"],
                   f"{u['created_at']:%Y-%m-%d}", u["disabled_at"] and f"{u['disabled_at']:%Y-%m-%d}"]
                  for u in rows], empty="no users yet: decisionops users add NAME --role ...")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +38,9 @@ from agent.store import ledger as _ledger
 from agent.store._notify import WAKE, notify
 from agent.store.ledger import Event, LedgerEntry
 
-__all__ = ["Database", "DecisionTx", "Repo", "check_fence"]
+__all__ = ["Database", "DecisionTx", "EventHook", "Repo", "check_fence"]
+
+EventHook = Callable[[Connection, Sequence[Event], datetime], None]
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 _FENCE = (select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("decision_id"))
@@ -81,6 +83,10 @@ class Database:
         # sleeps (1, 2, 5 … 100 ms). Other processes still queue on busy_timeout.
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self.sqlite else nullcontext())
+        self.event_hooks: list[EventHook] = []
+        """Called with each batch of ledger events, in their transaction, before it
+        commits: what must commit with an event (the notification outbox) is written
+        here, once, whichever write recorded the event."""
 
     @contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[Connection]:
@@ -133,11 +139,18 @@ class Database:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
 
-    @staticmethod
-    def record(conn: Connection, events: Iterable[Event], at: datetime | None = None
+    def record(self, conn: Connection, events: Iterable[Event], at: datetime | None = None
                ) -> list[LedgerEntry]:
         """Append ledger entries within ``conn``'s transaction."""
-        return _ledger.append(conn, events, at=at or utcnow())
+        events = list(events)
+        at = at or utcnow()
+        entries = _ledger.append(conn, events, at=at)
+        self._hooks(conn, events, at)
+        return entries
+
+    def _hooks(self, conn: Connection, events: Sequence[Event], at: datetime) -> None:
+        for hook in self.event_hooks:
+            hook(conn, events, at)
 
     @contextmanager
     def decision_tx(self, decision_id: str, *, fence: int | None, actor: str,
@@ -152,6 +165,7 @@ class Database:
             yield tx
             if tx.events:
                 _ledger.append(conn, tx.events, at=now, entries=False)
+                self._hooks(conn, tx.events, now)
             if tx.wake:
                 notify(conn, WAKE)
 

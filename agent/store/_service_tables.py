@@ -31,6 +31,7 @@ users = Table(
     Column("created_at", Time, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("disabled_at", Time),
+    Column("email", String(320)),  # where approver notifications go (0012_notifications)
 )
 
 api_tokens = Table(

@@ -16,6 +16,7 @@ per aggregate over one ``Database``.
     store.webhooks      webhook deliveries                          (_webhooks)
     store.chat          ops chat conversations                      (_chat)
     store.ops           retention and source state                  (_ops)
+    store.notifications approver notification outbox                (_outbox)
 
 Every write of a decision goes through ``store.decision_tx`` (fence check, the writes,
 the ledger entries, one commit); see ``_db``. Persistence only: no policy, no graph, no
@@ -41,6 +42,7 @@ from agent.store._holds import HoldRepo
 from agent.store._llm import LLMRepo
 from agent.store._notify import WAKE, Listener
 from agent.store._ops import OpsRepo
+from agent.store._outbox import NotificationRepo
 from agent.store._outcomes import OutcomeRepo
 from agent.store._plans import PlanRepo
 from agent.store._prediction_views import PredictionViewRepo
@@ -72,6 +74,7 @@ class Store:
         self.webhooks = WebhookRepo(self.db)
         self.chat = ChatRepo(self.db)
         self.ops = OpsRepo(self.db)
+        self.notifications = NotificationRepo(self.db)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -2,18 +2,20 @@
 
 Tokens are stored as SHA-256 digests only: the token itself is shown once, when issued,
 and never written anywhere. Every change to who may do what (user created or disabled,
-token issued or revoked) appends a ledger entry in the same transaction.
+token issued or revoked, e-mail address set) appends a ledger entry in the same
+transaction.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from agent.errors import ConflictError, NotFoundError
+from agent.errors import ConflictError, InvalidInputError, NotFoundError
 from agent.hashing import short_id
 from agent.models import utcnow
 from agent.store import _service_tables as s
@@ -25,20 +27,41 @@ def _row(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-__all__ = ["UserRepo"]
+__all__ = ["EMAIL", "UserRepo"]
+
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _check_email(email: str | None) -> None:
+    if email is not None and not EMAIL.match(email):
+        raise InvalidInputError(f"{email!r} is not an e-mail address", field="email")
 
 
 class UserRepo(Repo):
-    def create(self, name: str, *, role: str, functions: Sequence[str], actor: str) -> None:
+    def create(self, name: str, *, role: str, functions: Sequence[str], actor: str,
+               email: str | None = None) -> None:
+        _check_email(email)
         now = utcnow()
         with self.transaction(durable=True) as conn:
             if conn.scalar(select(s.users.c.name).where(s.users.c.name == name)):
                 raise ConflictError(f"user {name!r} exists already", field="name")
             conn.execute(insert(s.users).values(name=name, role=role, functions=list(functions),
-                                                created_at=now, created_by=actor))
+                                                created_at=now, created_by=actor, email=email))
             self.record(conn, [Event(actor=actor, event="user.created",
                                      body={"user": name, "role": role,
                                            "functions": list(functions)})], now)
+
+    def set_email(self, name: str, email: str | None, *, actor: str) -> None:
+        """Set (or with None, clear) where ``name`` gets approver notifications."""
+        _check_email(email)
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            done = conn.execute(update(s.users).where(s.users.c.name == name)
+                                .values(email=email))
+            if done.rowcount != 1:
+                raise NotFoundError(f"no user {name!r}", field="name")
+            self.record(conn, [Event(actor=actor, event="user.email_set",
+                                     body={"user": name, "email": email})], now)
 
     def get(self, name: str) -> dict[str, Any] | None:
         with self.reading() as conn:

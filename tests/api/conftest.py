@@ -130,10 +130,11 @@ def _seeded(home: Path) -> None:
 
 def make_app(home: Path, *, four_eyes: bool = False, llm: str | None = None,
              functions: Callable[[dict[str, Any]], None] | None = None,
-             **service: Any) -> FastAPI:
-    """``functions``: changes the bundled function policies (a dict of them) in place."""
+             settings: dict[str, Any] | None = None, **service: Any) -> FastAPI:
+    """``functions``: changes the bundled function policies (a dict of them) in place;
+    ``settings``: more runtime settings."""
     _seeded(home)
-    options: dict[str, Any] = {"home": home, "tool_backoff_seconds": 0.01}
+    options: dict[str, Any] = {"home": home, "tool_backoff_seconds": 0.01, **(settings or {})}
     if llm:
         options |= {"llm_base_url": llm, "llm_model": "scripted", "llm_api_key": "sk-canary"}
     if four_eyes or functions is not None:
@@ -148,12 +149,12 @@ def make_app(home: Path, *, four_eyes: bool = False, llm: str | None = None,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(bundled))
         options["functions_file"] = path
-    settings = Settings(**options)
+    conf = Settings(**options)
     defaults = {"worker_interval_seconds": 0,
                 "webhook_secrets": [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET],
                 "session_secret": "test-session-secret-0123456789"}
-    return create_app(settings, service=ServiceSettings(**(defaults | service)),
-                      runtime_factory=lambda: Runtime(settings, actor="api-test"))
+    return create_app(conf, service=ServiceSettings(**(defaults | service)),
+                      runtime_factory=lambda: Runtime(conf, actor="api-test"))
 
 
 def add_users(app: FastAPI) -> dict[str, str]:

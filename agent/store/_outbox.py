@@ -1,0 +1,149 @@
+"""The approver notification outbox (``notifications``): one row per message to send on
+one channel (``slack`` or ``email``), written in the transaction of the event that causes
+it (an approval requested, reminded, escalated or expired), so a message exists exactly
+when its event committed. Delivery (``agent.notifications``) claims due rows with a short
+lease, sends, and marks each ``sent``, ``pending`` again with a later ``next_attempt_at``
+(backoff), or ``failed`` after its last attempt.
+
+Persistence only: what a message says and whom it goes to is ``agent.notifications``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from agent.models import utcnow
+from agent.store._db import Repo
+from agent.store._tables import Time, metadata
+
+__all__ = ["NotificationRepo", "NotificationRow", "notifications"]
+
+notifications = Table(
+    "notifications", metadata,
+    # Stable message id from (approval, event, channel, recipient): the key a receiver
+    # de-duplicates on (Slack ``client_msg_id``, e-mail ``Message-ID``).
+    Column("id", String(64), primary_key=True),
+    Column("decision_id", String(64), nullable=False),
+    Column("approval_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False),  # requested, reminder, escalation, expired
+    Column("channel", String(8), nullable=False),  # slack, email
+    Column("recipient", String(300), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(8), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Time, nullable=False),
+    Column("lease_until", Time),
+    Column("last_error", Text),
+    Column("created_at", Time, nullable=False),
+    Column("sent_at", Time),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+    Index("ix_notifications_decision", "decision_id"),
+)
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    id: str
+    decision_id: str
+    approval_id: str
+    event: str
+    channel: str
+    recipient: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "approval_id": self.approval_id, "event": self.event,
+                "channel": self.channel, "recipient": self.recipient, "status": self.status,
+                "attempts": self.attempts,
+                "next_attempt_at": self.next_attempt_at.isoformat(),
+                "last_error": self.last_error, "created_at": self.created_at.isoformat(),
+                "sent_at": self.sent_at.isoformat() if self.sent_at else None}
+
+
+def _row(r: Any) -> NotificationRow:
+    m = r._mapping
+    return NotificationRow(**{k: m[k] for k in NotificationRow.__dataclass_fields__})
+
+
+class NotificationRepo(Repo):
+    @staticmethod
+    def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+        """Add messages within ``conn``'s transaction; a message whose id exists is kept
+        as it is (the same event recorded twice sends once)."""
+        if not rows:
+            return 0
+        ids = [r["id"] for r in rows]
+        existing = set(conn.scalars(select(notifications.c.id)
+                                    .where(notifications.c.id.in_(ids))))
+        fresh = [{**r, "status": "pending", "attempts": 0, "next_attempt_at": now,
+                  "created_at": now} for r in rows if r["id"] not in existing]
+        if fresh:
+            conn.execute(insert(notifications), fresh)
+        return len(fresh)
+
+    def claim_due(self, *, limit: int, lease: timedelta, now: datetime | None = None
+                  ) -> list[NotificationRow]:
+        """Pending messages due now, each leased to the caller (compare-and-set, so two
+        senders never send the same attempt)."""
+        now = now or utcnow()
+        due = (select(notifications).where(
+            notifications.c.status == "pending", notifications.c.next_attempt_at <= now,
+            or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now))
+            .order_by(notifications.c.next_attempt_at).limit(limit))
+        claimed = []
+        with self.transaction() as conn:
+            for r in conn.execute(due).all():
+                got = conn.execute(update(notifications).where(
+                    notifications.c.id == r.id, notifications.c.status == "pending",
+                    or_(notifications.c.lease_until.is_(None),
+                        notifications.c.lease_until < now))
+                    .values(lease_until=now + lease))
+                if got.rowcount == 1:
+                    claimed.append(_row(r))
+        return claimed
+
+    def mark_sent(self, message_id: str, *, attempts: int, now: datetime | None = None) -> None:
+        self._finish(message_id, status="sent", attempts=attempts, sent_at=now or utcnow(),
+                     last_error=None)
+
+    def mark_retry(self, message_id: str, *, attempts: int, error: str, at: datetime) -> None:
+        self._finish(message_id, status="pending", attempts=attempts, next_attempt_at=at,
+                     last_error=error)
+
+    def mark_failed(self, message_id: str, *, attempts: int, error: str) -> None:
+        self._finish(message_id, status="failed", attempts=attempts, last_error=error)
+
+    def _finish(self, message_id: str, **values: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(notifications).where(notifications.c.id == message_id)
+                         .values(lease_until=None, **values))
+
+    def for_decision(self, decision_id: str) -> list[NotificationRow]:
+        with self.reading() as conn:
+            return [_row(r) for r in conn.execute(
+                select(notifications).where(notifications.c.decision_id == decision_id)
+                .order_by(notifications.c.created_at, notifications.c.id))]

@@ -1,0 +1,287 @@
+"""Approver notifications, black-box: a request created, reminded, escalated or expired
+reaches a Slack-compatible webhook and approvers' mailboxes (real local servers), with a
+working link to the request in the inbox; retries back off; failures show in metrics and
+in ``decisions show``; nothing is queued for an event that rolled back; no secret in any
+error."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from agent.api import add_user
+from agent.errors import InvalidInputError
+from agent.housekeeping import default_housekeeping, sla_sweep
+from agent.models import utcnow
+from agent.runtime import Runtime
+from agent.settings import Settings
+from agent.store import Event
+from agent.worker import Worker, wait_for
+from tests.agent.notifications.conftest import (
+    SMTP_PASSWORD,
+    WEBHOOK_PATH,
+    Mailbox,
+    Webhook,
+)
+from tests.api.conftest import Service, churn_record, serve
+from tests.cli.conftest import Cli
+from tests.graphs.conftest import churn
+
+PUBLIC = "https://decisionops.example.test"
+EMAILS = {"raj@sales": "raj@example.com", "mia@sales": "mia@example.com",
+          "lee@support": "lee@example.com", "sam@support": "sam@example.com"}
+
+
+def channels(webhook: Webhook, mailbox: Mailbox, **more: Any) -> dict[str, Any]:
+    return {"slack_webhook_url": webhook.url, "smtp_url": mailbox.url,
+            "smtp_from": "decisionops@example.com", "public_url": PUBLIC,
+            "approver_emails": EMAILS, "notify_backoff_seconds": 0.05, **more}
+
+
+def loop_tick(rt: Runtime) -> None:
+    Worker(rt, housekeeping=default_housekeeping(rt.settings)).tick()
+
+
+def sales_request(rt: Runtime, decision_id: str) -> str:
+    (request,) = [a for a in rt.store.approvals.list(decision_id=decision_id, status="pending")
+                  if a.function == "sales"]
+    return request.id
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    return request.getfixturevalue("pg_url") if request.param == "postgres" else None
+
+
+@pytest.fixture
+def svc(tmp_path: Path, webhook: Webhook, mailbox: Mailbox) -> Iterator[Service]:
+    with serve(tmp_path / "home", settings=channels(webhook, mailbox)) as service:
+        yield service
+
+
+def test_a_new_request_reaches_slack_and_the_approvers_mailboxes_with_a_working_link(
+        svc: Service, webhook: Webhook, mailbox: Mailbox) -> None:
+    decision_id = svc.decide(churn_record("churn-n1", account="ACC-10004"))
+    approval_id = sales_request(svc.rt, decision_id)
+    loop_tick(svc.rt)
+    assert wait_for(lambda: webhook.posts and len(mailbox.messages) >= 2, 10)
+    link = f"{PUBLIC}/inbox/requests/{approval_id}"
+
+    slack = [p for p in webhook.posts if approval_id in p["text"]]
+    assert len(slack) == 1
+    (post,) = slack
+    assert "sales" in post["text"] and "ACC-10004" in post["text"] and link in post["text"]
+    assert post["client_msg_id"].startswith("notify_")
+    buttons = [e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["url"] for b in buttons] == [link]
+    fields = " ".join(f["text"] for b in post["blocks"] for f in b.get("fields", []))
+    assert approval_id in fields and "Deadline:" in fields and "Value:" in fields
+
+    mails = {to[0]: m for to, m in mailbox.messages if approval_id in m["Subject"]}
+    assert set(mails) == {"raj@example.com", "mia@example.com"}
+    mail = mails["raj@example.com"]
+    assert mail["From"] == "decisionops@example.com"
+    assert link in mail.get_payload(decode=True).decode() and mail["Message-ID"].startswith("<notify_")
+
+    # The link works: an approver who logs in lands on the request.
+    path = link.removeprefix(PUBLIC)
+    form = svc.client.get(f"/login?next={path}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    svc.client.post("/login", data={"token": svc.tokens["raj"], "csrf_token": csrf,
+                                     "next": path})
+    page = svc.client.get(path)
+    assert page.status_code == 200 and approval_id in page.text
+
+    sent = svc.rt.store.notifications.for_decision(decision_id)
+    assert {(n.channel, n.status, n.attempts) for n in sent
+            if n.approval_id == approval_id} == {("slack", "sent", 1), ("email", "sent", 1)}
+    metrics = svc.client.get("/metrics", headers=svc.auth("root")).text
+    assert re.search(r'decisionops_notifications_total\{channel="email",outcome="sent"\} [1-9]',
+                     metrics)
+
+
+def test_retries_back_off_until_the_webhook_answers(backend: str | None, tmp_path: Path,
+                                                    webhook: Webhook, mailbox: Mailbox) -> None:
+    webhook.fail_first = 2
+    settings = Settings(home=tmp_path / "home", database_url=backend,
+                        **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-retry", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        decision_id = rt.decision_ids(["p-retry"])[0]
+        approval_id = sales_request(rt, decision_id)
+
+        def slack() -> Any:
+            (row,) = [n for n in rt.store.notifications.for_decision(decision_id)
+                      if n.channel == "slack" and n.approval_id == approval_id]
+            return row
+
+        assert wait_for(lambda: slack().attempts == 1, 10)
+        first = slack()
+        assert first.status == "pending" and first.last_error == "slack: HTTP 500"
+        assert first.next_attempt_at > utcnow() - timedelta(seconds=1)
+        while slack().status != "sent":
+            loop_tick(rt)
+            assert wait_for(lambda: slack().status == "sent" or slack().attempts >= 2, 5)
+            if slack().attempts > 3:
+                break
+        final = slack()
+        assert (final.status, final.attempts) == ("sent", 3)
+        assert len([p for p in webhook.posts if approval_id in p["text"]]) == 1
+        retried = rt.metrics.registry.get_sample_value(
+            "decisionops_notifications_total", {"channel": "slack", "outcome": "retried"})
+        assert retried == 2
+
+
+def test_a_message_that_never_goes_through_is_failed_and_shown_without_secrets(
+        tmp_path: Path, webhook: Webhook, mailbox: Mailbox) -> None:
+    cli = Cli(tmp_path)
+    env = {"DECISIONOPS_SLACK_WEBHOOK_URL": webhook.url.replace(WEBHOOK_PATH,
+                                                                WEBHOOK_PATH + "-gone"),
+           "DECISIONOPS_SMTP_URL": mailbox.url.replace(SMTP_PASSWORD, "wrong-s3cret-canary"),
+           "DECISIONOPS_SMTP_FROM": "decisionops@example.com",
+           "DECISIONOPS_PUBLIC_URL": PUBLIC,
+           "DECISIONOPS_NOTIFY_MAX_ATTEMPTS": "1"}
+    # The approver's address is registered with the user, not in the settings.
+    cli("users", "add", "raj", "--role", "approver", "--function", "sales",
+        "--email", "raj@example.com", env=env)
+    cli("users", "add", "mia", "--role", "approver", "--function", "sales",
+        "--email", "not-an-address", env=env, code=2)
+    (tmp_path / "p.jsonl").write_text(churn("p-fail", account="ACC-10004", value=10_000,
+                                            segment="mid_market").model_dump_json() + "\n")
+    cli("ingest", str(tmp_path / "p.jsonl"), env=env)
+    out = cli("run", "--once", env=env).stdout + cli("run", "--once", env=env).stdout
+    (decision,) = json.loads(cli("decisions", "list", "--json", env=env).stdout)
+    shown = json.loads(cli("decisions", "show", decision["id"], "--json", env=env).stdout)
+    notes = shown["notifications"]
+    assert notes and {n["status"] for n in notes} == {"failed"}
+    assert {n["recipient"] for n in notes if n["channel"] == "email"} == {"raj@example.com"}
+    # Wrong credentials: a 535, or the server hangs up after it.
+    assert {n["last_error"] for n in notes} <= {"slack: HTTP 404", "email: SMTP 535",
+                                                "email: SMTPServerDisconnected"}
+    text = cli("decisions", "show", decision["id"], env=env).stdout
+    assert "notifications" in text and "failed" in text
+    for leaked in ("s3cret-canary", "wrong-s3cret"):
+        assert leaked not in text + json.dumps(shown) + out
+
+
+def test_users_registered_with_an_address_get_the_mail(tmp_path: Path, webhook: Webhook,
+                                                       mailbox: Mailbox) -> None:
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox, approver_emails={}))
+    with Runtime(settings, actor="w") as rt:
+        add_user(rt, "raj", role="approver", functions=["sales"], actor="t",
+                 email="raj.k@example.com")
+        add_user(rt, "mia", role="approver", functions=["sales"], actor="t")
+        rt.store.users.set_email("mia", "mia.s@example.com", actor="t")
+        add_user(rt, "sam", role="approver", functions=["support"], actor="t",
+                 email="sam@example.com")
+        with pytest.raises(InvalidInputError, match="email"):
+            rt.store.users.set_email("sam", "sam at example", actor="t")
+        assert rt.store.users.get("raj")["email"] == "raj.k@example.com"
+        rt.ingest([churn("p-users", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        approval_id = sales_request(rt, rt.decision_ids(["p-users"])[0])
+        assert wait_for(lambda: len([m for _, m in mailbox.messages
+                                     if approval_id in m["Subject"]]) == 2, 10)
+        assert {m["To"] for _, m in mailbox.messages if approval_id in m["Subject"]} == {
+            "raj.k@example.com", "mia.s@example.com"}
+
+
+def test_no_log_line_carries_the_webhook_url_or_the_smtp_password(
+        tmp_path: Path, webhook: Webhook, mailbox: Mailbox,
+        caplog: pytest.LogCaptureFixture) -> None:
+    webhook.fail_first = 1
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with caplog.at_level(logging.DEBUG), Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-logs", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        assert wait_for(lambda: webhook.calls >= 1 and mailbox.messages, 10)
+        time.sleep(0.1)
+        rt.notifications.deliver_due()
+        assert wait_for(lambda: webhook.posts, 10)
+    assert "HTTP Request" in caplog.text  # httpx did log the calls
+    assert "webhook-s3cret-canary" not in caplog.text
+    assert SMTP_PASSWORD not in caplog.text
+
+
+def test_a_slow_webhook_never_holds_up_the_loop(tmp_path: Path, webhook: Webhook,
+                                                mailbox: Mailbox) -> None:
+    webhook.delay = 5.0
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-slow", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        started = time.monotonic()
+        loop_tick(rt)  # starts the decision, queues the messages, wakes the sender
+        loop_tick(rt)
+        assert time.monotonic() - started < 3.0
+        assert webhook.posts == []
+        assert wait_for(lambda: len(webhook.posts) == 1, 15)
+
+
+def test_reminder_escalation_and_expiry_each_notify_once(tmp_path: Path, webhook: Webhook,
+                                                        mailbox: Mailbox) -> None:
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-sla", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        decision_id = rt.decision_ids(["p-sla"])[0]
+        request = rt.store.approvals.get(sales_request(rt, decision_id))
+        span = request.deadline - request.requested_at
+        for share in (0.6, 0.6, 0.9, 0.9, 1.01):
+            sla_sweep(rt, now=request.requested_at + span * share)
+        loop_tick(rt)
+        events = lambda: sorted(  # noqa: E731
+            n.event for n in rt.store.notifications.for_decision(decision_id)
+            if n.channel == "slack" and n.approval_id == request.id)
+        assert events() == ["escalation", "expired", "reminder", "requested"]
+        assert wait_for(lambda: sum(request.id in p["text"] for p in webhook.posts) == 4, 10)
+        escalated = [m for to, m in mailbox.messages
+                     if request.id in m["Subject"] and "Escalation" in m["Subject"]]
+        assert {m["To"] for m in escalated} == {"raj@example.com", "mia@example.com"}
+
+
+def test_nothing_is_queued_for_an_event_that_rolled_back(tmp_path: Path, webhook: Webhook,
+                                                         mailbox: Mailbox) -> None:
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-rb", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        decision_id = rt.decision_ids(["p-rb"])[0]
+        approval_id = sales_request(rt, decision_id)
+        before = len(rt.store.notifications.for_decision(decision_id))
+        with pytest.raises(RuntimeError), rt.store.transaction() as conn:
+            rt.store.db.record(conn, [Event(actor="t", event="approval.reminder",
+                                            decision_id=decision_id,
+                                            body={"approval_id": approval_id})])
+            assert len(rt.store.notifications.for_decision(decision_id)) == before
+            raise RuntimeError("rolled back")
+        assert len(rt.store.notifications.for_decision(decision_id)) == before
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"smtp_url": "smtp://u:pw-s3cret@127.0.0.1:25"}, "smtp_from"),
+    ({"smtp_url": "http://u:pw-s3cret@127.0.0.1", "smtp_from": "a@b.example"}, "smtp_url"),
+    ({"slack_webhook_url": "ftp://hooks.example/s3cret"}, "slack_webhook_url"),
+    ({"public_url": "decisionops.example"}, "public_url"),
+])
+def test_bad_channel_settings_name_the_setting_and_not_the_secret(
+        tmp_path: Path, settings: dict[str, str], named: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Settings(home=tmp_path, **settings)
+    message = err.value.errors()[0]["msg"]
+    assert named in message and "s3cret" not in message
