@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     """Where spans go: nowhere, the console (development) or an OTLP/HTTP collector."""
     otel_endpoint: str | None = None
     """OTLP/HTTP traces endpoint; default: the exporter's own (OTEL_EXPORTER_OTLP_* vars)."""
+    otel_capture_content: bool = False
+    """Record prompt and completion text in LLM spans (``gen_ai.input.messages`` /
+    ``gen_ai.output.messages``). Off by default: prompts quote prediction data."""
     metrics_port: int | None = Field(None, ge=1, le=65535)
     """``run`` serves Prometheus metrics on this port (the API serves /metrics itself)."""
     sla_escalate_at: float = Field(0.8, gt=0, lt=1)
