@@ -18,9 +18,9 @@ from pathlib import Path
 
 import jinja2
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 
 from agent.api._auth import SessionSigner
 from agent.api._errors import install_error_handlers
