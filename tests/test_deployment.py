@@ -109,3 +109,44 @@ def test_the_enterprise_database_is_created_by_the_postgres_init_script(
     script = next(m for m in mounts if "docker-entrypoint-initdb.d" in m).split(":")[0]
     sql = (ROOT / script).read_text()
     assert re.search(r"CREATE DATABASE\s+enterprise", sql, re.I)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_compose_commands_run_the_demo_on_postgresql(
+        compose: dict[str, Any], pg_url: str, tmp_path: Path) -> None:
+    """What compose runs, without Docker: the migrate service's command, then ``demo``
+    as the README says to run it inside the deployment, with the compose wiring
+    (production, PostgreSQL for the store, the checkpointer and the enterprise)."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from agent.checkpoints import psycopg_conninfo
+
+    enterprise = pg_url.rsplit("/", 1)[0] + "/" + pg_url.rsplit("/", 1)[1] + "_ent"
+    with psycopg.connect(psycopg_conninfo(pg_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{enterprise.rsplit("/", 1)[1]}"')
+    wiring = compose["x-decisionops"]["environment"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
+    env.update({"DECISIONOPS_ENVIRONMENT": wiring["DECISIONOPS_ENVIRONMENT"],
+                "DECISIONOPS_DATABASE_URL": pg_url, "DECISIONOPS_ENTERPRISE_URL": enterprise,
+                "DECISIONOPS_HOME": str(tmp_path / "home"),
+                "DECISIONOPS_SESSION_SECRET": "test-session-secret",
+                "DECISIONOPS_FORBID_REAL_LLM": "1",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    try:
+        [script] = compose["services"]["migrate"]["command"]
+        migrate = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                                 timeout=120, cwd=tmp_path)
+        assert migrate.returncode == 0, migrate.stderr
+        demo = subprocess.run(["decisionops", "demo"], capture_output=True, text=True,
+                              env={**env, "DECISIONOPS_CLI_ANSWERS": "true", "COLUMNS": "200"},
+                              timeout=300, cwd=tmp_path)
+        assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr
+        assert re.search(r"ledger: \d+ entries, verifies", demo.stdout)
+    finally:
+        with psycopg.connect(psycopg_conninfo(pg_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{enterprise.rsplit("/", 1)[1]}" WITH (FORCE)')
