@@ -43,7 +43,8 @@ from agent.telemetry import Metrics, configure_tracing
 from agent.triage import bulk_drops, gaps, triage
 from graphs import DecisionContext, DecisionEngine, build_decision_graph
 from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry, build_reference_registry
+from tools.registry import ToolRegistry
+from tools.sources import build_tool_registry
 
 __all__ = ["Runtime", "TriageSummary"]
 
@@ -94,7 +95,9 @@ class Runtime:
             # The embedded reference enterprise comes seeded: nothing to set up.
             self.enterprise.seed()
         self._stack.callback(self.enterprise.close)
-        self.tools: ToolRegistry = build_reference_registry(self.enterprise)
+        sources = build_tool_registry(s, self.enterprise)
+        self._stack.callback(sources.close)
+        self.tools: ToolRegistry = sources.registry
         self._check_policies()
         self.planner: Planner = HandPlanner(self.store.hand_plans.get, build_planner(
             s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,

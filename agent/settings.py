@@ -23,9 +23,66 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["ModelPrice", "Settings", "SourceConfig"]
+__all__ = ["ModelPrice", "OpenApiToolsConfig", "Settings", "SourceConfig", "ToolServerConfig"]
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_NAME = re.compile(r"auth|token|key|secret|password|cookie", re.IGNORECASE)
+
+
+def expand_env(value: str, where: str) -> str:
+    """``Bearer ${CRM_TOKEN}`` with the variable's value; a variable that is not set is a
+    configuration error naming ``where`` (never the value)."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+    return _ENV_REF.sub(one, value)
+
+
+class ToolServerConfig(BaseModel):
+    """An MCP server whose tools join the registry (``[[tool_servers]]`` in
+    decisionops.toml), named ``<name>.<tool>``.
+
+    Secrets by reference only: a value in ``env`` or ``headers`` may name environment
+    variables as ``${VAR}``, read when the server is connected; a header or variable
+    whose name looks secret (auth, token, key, secret, password, cookie) must be such a
+    reference, never a literal.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    transport: Literal["stdio", "http"]
+    command: list[str] | None = None
+    """stdio: the program and its arguments."""
+    url: str | None = None
+    """http: the streamable HTTP endpoint (``https://…/mcp``)."""
+    env: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    function: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The business function that owns the server's tools (the allow-lists in
+    functions.yaml still decide who may use them)."""
+    risk: Literal["low", "medium", "high"] = "medium"
+    """Risk of its tools that change something (read-only tools are low)."""
+    targets: dict[str, list[str]] = Field(default_factory=dict)
+    """Tool (as the server names it) → the arguments that name what it acts on; an
+    approval binds them."""
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    """Connecting, listing and each call; past it the step fails as retryable."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> ToolServerConfig:
+        if self.transport == "stdio" and not self.command:
+            raise ValueError("command: a stdio server needs command (a list: program, arguments)")
+        if self.transport == "http" and not (self.url and re.match(r"^https?://", self.url)):
+            raise ValueError("url: an http server needs url (http:// or https://)")
+        for table, values in (("env", self.env), ("headers", self.headers)):
+            for key, value in values.items():
+                if _SECRET_NAME.search(key) and not _ENV_REF.search(value):
+                    raise ValueError(f"{table}.{key}: give secrets as ${{ENV_VAR}} references, "
+                                     "not literal values")
+        return self
 
 
 class ModelPrice(BaseModel):
@@ -71,6 +128,43 @@ class SourceConfig(BaseModel):
 
             if not croniter.is_valid(self.schedule):
                 raise ValueError(f"schedule: {self.schedule!r} is not a cron expression")
+        return self
+
+
+class OpenApiToolsConfig(BaseModel):
+    """Operations of an OpenAPI 3 service as tools (``[[openapi_tools]]`` in
+    decisionops.toml), named ``<name>.<operation_id in snake_case>``.
+
+    Only the operations in ``operations`` become tools. Every call with a method other
+    than GET/HEAD/OPTIONS carries the executor's key as an ``Idempotency-Key`` header;
+    those calls change something (risk ``risk``), the others only read (risk low).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    spec: str
+    """The OpenAPI document (JSON or YAML): a file path or an http(s) URL."""
+    base_url: str = Field(pattern=r"^https?://")
+    operations: list[str] = Field(min_length=1)
+    """Allow-list of operationIds."""
+    function: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The business function that owns these tools."""
+    risk: Literal["low", "medium", "high"] = "medium"
+    auth_header: str | None = None
+    """Header that carries the credential (``Authorization``, ``X-API-Key``)."""
+    auth_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Environment variable holding the credential (never the value itself)."""
+    auth_scheme: str = ""
+    """Prefix of the header's value, e.g. ``Bearer``."""
+    targets: dict[str, list[str]] = Field(default_factory=dict)
+    """operationId → the arguments that name what it acts on; an approval binds them."""
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _auth(self) -> OpenApiToolsConfig:
+        if (self.auth_header is None) != (self.auth_env is None):
+            raise ValueError("auth_env: auth_header and auth_env go together (the header "
+                             "and the environment variable that holds its value)")
         return self
 
 
@@ -122,6 +216,13 @@ class Settings(BaseSettings):
     where a credential proves who answers)."""
     sources: list[SourceConfig] = Field(default_factory=list)
     """Polled by the continuous loop; see SourceConfig."""
+    tool_servers: list[ToolServerConfig] = Field(default_factory=list)
+    """MCP servers whose tools join the registry; see ToolServerConfig."""
+    openapi_tools: list[OpenApiToolsConfig] = Field(default_factory=list)
+    """OpenAPI operations that join the registry; see OpenApiToolsConfig."""
+    tool_hosts: list[str] = Field(default_factory=list)
+    """Hosts HTTP tools may reach besides those of configured URLs; only hosts named here
+    may resolve to private, loopback or link-local addresses (SSRF guard)."""
     retention_days: float = Field(30.0, ge=0)
     """Checkpoints of decisions finished longer ago are deleted (the store keeps the
     record, the plan, the executions and the ledger), and ledger entries older than this
@@ -253,6 +354,21 @@ class Settings(BaseSettings):
             if not (math.isfinite(amount) and amount >= 0):
                 raise ValueError(f"{kind!r}: the value at stake must be a finite number >= 0")
         return value
+
+    @model_validator(mode="after")
+    def _defaults_by_our_kinds(self) -> Settings:
+        """A default given under a source's kind name (an alias) is the default of the kind
+        it maps to: triage looks defaults up after aliases apply."""
+        moved: dict[str, float] = {}
+        given = self.value_at_stake_defaults
+        for kind in sorted(given, key=lambda k: k in self.kind_aliases):  # ours first
+            ours, amount = self.kind_aliases.get(kind, kind), given[kind]
+            if ours in moved and moved[ours] != amount:
+                raise ValueError(f"value_at_stake_defaults: {kind!r} is an alias of {ours!r}, "
+                                 f"which has another default ({moved[ours]} vs {amount})")
+            moved[ours] = amount
+        object.__setattr__(self, "value_at_stake_defaults", moved)
+        return self
 
     @model_validator(mode="after")
     def _production_needs_explicit_storage(self) -> Settings:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.approvals import ApprovalService
+from agent.approvals import ApprovalService, Resolution
 from agent.executor import Executor
-from agent.models import Plan
+from agent.models import ApprovalRequest, Plan
 from agent.planner import Planner
 from agent.playbooks import PlaybookBook
 from agent.policy import Policies
@@ -45,6 +45,11 @@ class DecisionContext:
     settled: Callable[[], None] | None = None
     """Called once the decision's terminal state is stored under ``fence``: no worker
     acts on it again, so the leg's last checkpoint needs no fence check."""
+    resume: Callable[[ApprovalRequest, Any], Resolution] | None = None
+    """Turns a LangGraph client's resume value (Studio, ``langgraph dev``) into the
+    function's resolution by answering through the approval service as the client's
+    authenticated user (``graphs.client_answers``); refusals raise ``UsageError``. None:
+    the engine resumes with resolutions the service recorded."""
     _plan: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def plan(self, data: dict[str, Any]) -> Plan:
@@ -62,3 +67,17 @@ class DecisionContext:
         data = plan.model_dump(mode="json")
         self._plan[:] = [data, plan]
         return data
+
+    def stored_verdict(self, plan: Plan) -> tuple[str, str] | None:
+        """On a replayed leg, what the store already says of this plan version: ``("accepted",
+        "")``, or ``("refused", reason)`` (refused by guard, check or conflicts before a
+        crash). That verdict stands: a node that finds one neither looks again nor records
+        twice. None on a fresh leg, or when nothing is stored yet."""
+        if self.fresh:
+            return None
+        stored = self.store.plans.row(plan.decision_id, plan.version)
+        if stored is None or stored["verdict"] not in ("accepted", "refused"):
+            return None
+        if stored["verdict"] == "accepted":
+            return ("accepted", "")
+        return ("refused", "; ".join(stored["problems"] or ()) or "plan refused")

@@ -1,48 +1,52 @@
 """The decision graph for LangGraph Studio and ``langgraph dev`` (see ``langgraph.json``).
 
-``graph`` is a factory the LangGraph server calls; on first use it builds an embedded
-runtime (``Settings()``: the same data folder as the CLI) and returns a graph whose one
-node, ``decision``, runs the decision graph as a subgraph with the runtime's context
-(store, tools, policies, planner, executor), so Studio shows its interrupts: each
-approval request (``ApprovalRequest`` JSON) waiting for a human. Input: ``{"prediction":
-{...}}``; the prediction is stored and its decision row created as ``engine.start``
+``graph`` is an async factory the LangGraph server calls; on first use it builds an
+embedded runtime (``Settings()``: the same data folder as the CLI) in a worker thread,
+never on the server's event loop (opening databases blocks; ``langgraph dev`` refuses
+blocking calls on its loop), and returns a graph whose one node, ``decision``, runs the
+decision graph as a subgraph with the runtime's context (store, tools, policies,
+planner, executor), so Studio shows its interrupts: each approval request (Agent
+Inbox's ``HumanInterrupt``) waiting for a human. A resume is an answer through the
+approval service as the server's authenticated user (``graphs.client_answers``;
+``graphs.studio_auth`` signs our tokens in). Input: ``{"prediction": {...}}``; the
+prediction is stored and its decision row created as ``engine.start``
 would. The LangGraph server supplies the checkpointer. Nothing is built at import time.
 """
 
 from __future__ import annotations
 
-from functools import cache
+import asyncio
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
 
 from agent.models import SCHEMA_VERSION, Prediction, decision_id_for
 from graphs.builder import build_decision_graph
+from graphs.client_answers import client_answers
 from graphs.context import DecisionContext
+from graphs.embedded import embedded
 from graphs.state import DecisionState
 
 __all__ = ["build_studio_graph", "graph"]
 
 
-@cache
-def _embedded() -> Any:
-    from agent.runtime import Runtime  # the composition root, only when Studio asks
-    from agent.settings import Settings
+def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = None,
+                       store: BaseStore | None = None) -> CompiledStateGraph:
+    """The decision graph wrapped for Studio, over ``runtime`` (an ``agent.runtime.Runtime``).
 
-    return Runtime(Settings(), actor="studio")
-
-
-def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = None
-                       ) -> CompiledStateGraph:
-    """The decision graph wrapped for Studio, over ``runtime`` (an ``agent.runtime.Runtime``)."""
+    ``store``: where the approval node remembers the resumes it refused (a LangGraph
+    server replaces it with its own); an in-memory one when None."""
     inner = build_decision_graph(None)  # a subgraph: it uses the parent's checkpointer
     context = DecisionContext(store=runtime.store, tools=runtime.tools,
                               policies=runtime.policies, planner=runtime.planner,
                               executor=runtime.executor, approvals=runtime.approvals,
                               playbooks=runtime.playbooks, actor="studio", fence=None,
-                              max_replans=runtime.settings.max_replans)
+                              max_replans=runtime.settings.max_replans,
+                              resume=client_answers(runtime.approvals, runtime.store))
 
     def decision(state: DecisionState) -> dict[str, Any]:
         prediction = Prediction.model_validate(state["prediction"])
@@ -62,9 +66,10 @@ def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = 
     builder.add_node("decision", decision)
     builder.add_edge(START, "decision")
     builder.add_edge("decision", END)
-    return builder.compile(checkpointer=checkpointer, name="decisionops-decision-studio")
+    return builder.compile(checkpointer=checkpointer, store=store or InMemoryStore(),
+                           name="decisionops-decision-studio")
 
 
-def graph(config: Any = None) -> CompiledStateGraph:
+async def graph(config: Any = None) -> CompiledStateGraph:
     """Factory for ``langgraph.json``: the decision graph over the embedded runtime."""
-    return build_studio_graph(_embedded())
+    return build_studio_graph(await asyncio.to_thread(embedded))

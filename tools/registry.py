@@ -6,6 +6,11 @@ recalls the tool's record of the call made under a key. It also maps tool names 
 OpenAI-safe function names (``finance.issue_credit`` <-> ``finance__issue_credit``) for
 LLM planners. ``build_reference_registry`` wires every
 system module over one ``Enterprise``.
+
+A registry holds tools of any source: the reference enterprise's ``EnterpriseTool``s and
+``ForeignTool``s (any langchain-core ``BaseTool``: entry points, MCP servers), each with
+the source it came from (``source_of``). Validation, the key check and error
+classification are the same for all of them.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ from agent.errors import (
 from agent.ports import ToolReceipt, ToolSpec
 from tools import crm, erp, finance, maintenance, notify, operations, support
 from tools._base import EnterpriseTool
+from tools._foreign import ForeignTool, Problems
 from tools.enterprise import Enterprise
 
-__all__ = ["ToolRegistry", "build_reference_registry", "openai_name"]
+__all__ = ["REFERENCE", "ToolRegistry", "build_reference_registry", "openai_name"]
+
+REFERENCE = "reference"
+"""The source name of the bundled reference enterprise's tools."""
 
 T = TypeVar("T")
 
@@ -41,20 +50,62 @@ def openai_name(name: str) -> str:
     return name.replace(".", "__")
 
 
-class ToolRegistry:
-    """A catalogue of ``EnterpriseTool``; implements ``agent.ports.ToolPort``."""
+class _Reference:
+    """An ``EnterpriseTool`` behind the adapter interface ``ForeignTool`` also has."""
 
-    def __init__(self, tools: Iterable[EnterpriseTool]) -> None:
-        self._tools: dict[str, EnterpriseTool] = {}
+    source = REFERENCE
+    key_via = "recorded"
+    """The reference enterprise records every effect under its key (and recalls it)."""
+
+    def __init__(self, tool: EnterpriseTool) -> None:
+        self.tool = tool
+        self.name = tool.name
+        self._spec = tool.spec()
+
+    def spec(self) -> ToolSpec:
+        return self._spec
+
+    def normalized(self, arguments: dict[str, Any]) -> tuple[dict[str, Any] | None, Problems]:
+        try:
+            model = self.tool.arguments_model.model_validate(arguments)
+        except ValidationError as exc:
+            return None, [(".".join(str(part) for part in error["loc"]), error["msg"])
+                          for error in exc.errors(include_url=False)]
+        return model.model_dump(mode="json"), []
+
+    def run(self, arguments: dict[str, Any], idempotency_key: str) -> ToolReceipt:
+        # The executor's path: the tool's own function, without LangChain's callback
+        # and run-tree machinery (we trace tool calls ourselves). A model's tool calls
+        # go through the same function via ``tool.invoke``.
+        _, receipt = self.tool.func(**arguments, idempotency_key=idempotency_key)
+        if not isinstance(receipt, ToolReceipt):
+            raise ToolCallError(f"{self.name} returned no receipt", retryable=False,
+                                tool=self.name)
+        return receipt
+
+    def recall(self, idempotency_key: str) -> ToolReceipt | None:
+        return self.tool.recall(idempotency_key)
+
+
+_Adapter = _Reference | ForeignTool
+
+
+class ToolRegistry:
+    """A catalogue of tools of any source; implements ``agent.ports.ToolPort``."""
+
+    def __init__(self, tools: Iterable[EnterpriseTool | ForeignTool]) -> None:
+        self._tools: dict[str, _Adapter] = {}
         self._by_openai_name: dict[str, str] = {}
         for tool in tools:
-            safe = openai_name(tool.name)
-            if tool.name in self._tools or safe in self._by_openai_name:
-                raise ConfigError(f"tool {tool.name!r} is registered twice")
+            adapter = _Reference(tool) if isinstance(tool, EnterpriseTool) else tool
+            safe = openai_name(adapter.name)
+            if adapter.name in self._tools or safe in self._by_openai_name:
+                raise ConfigError(f"tool {adapter.name!r} is registered twice "
+                                  f"(again by {adapter.source})")
             if not _OPENAI_NAME.match(safe):
-                raise ConfigError(f"tool {tool.name!r} has no valid OpenAI function name")
-            self._tools[tool.name] = tool
-            self._by_openai_name[safe] = tool.name
+                raise ConfigError(f"tool {adapter.name!r} has no valid OpenAI function name")
+            self._tools[adapter.name] = adapter
+            self._by_openai_name[safe] = adapter.name
         self._specs = {name: tool.spec() for name, tool in self._tools.items()}
         for spec in self._specs.values():
             for lookup in spec.lookups:
@@ -69,57 +120,61 @@ class ToolRegistry:
         return [self._specs[name] for name in sorted(self._specs)]
 
     def spec(self, name: str) -> ToolSpec:
-        return self._specs[self.tool(name).name]
+        return self._specs[self._adapter(name).name]
+
+    def source_of(self, name: str) -> str:
+        """Where a tool comes from: ``reference``, ``entry_point:<name>``, ``mcp:<server>``."""
+        return self._adapter(name).source
+
+    def key_via(self, name: str) -> str:
+        """How a tool honours the idempotency key: ``recorded`` (the reference enterprise),
+        ``parameter`` (it declares ``idempotency_key``), ``header`` (``Idempotency-Key``),
+        or ``none``."""
+        return self._adapter(name).key_via
 
     def validate(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        tool = self.tool(name)
+        adapter = self._adapter(name)
         if not isinstance(arguments, Mapping):
             raise ToolArgumentsError("arguments must be an object", location=name)
-        try:
-            model = tool.arguments_model.model_validate(dict(arguments))
-        except ValidationError as exc:
-            problems = [(".".join(str(part) for part in error["loc"]), error["msg"])
-                        for error in exc.errors(include_url=False)]
+        normalized, problems = _adapt_normalized(adapter, dict(arguments))
+        if problems or normalized is None:
             listing = "; ".join(f"{field or '(arguments)'}: {msg}" for field, msg in problems)
             raise ToolArgumentsError(
                 f"invalid arguments ({len(problems)} problem{'s' * (len(problems) > 1)}): "
                 f"{listing}", field=problems[0][0] or None, location=name,
                 problems=[f"{field}: {msg}" for field, msg in problems]) from None
-        return model.model_dump(mode="json")
+        return normalized
 
     def call(self, name: str, arguments: Mapping[str, Any], *,
              idempotency_key: str) -> ToolReceipt:
-        tool = self.tool(name)
+        adapter = self._adapter(name)
         normalized = self.validate(name, arguments)
         _check_key(name, idempotency_key)
-        # The executor's path: the tool's own function, without LangChain's callback
-        # and run-tree machinery (we trace tool calls ourselves). A model's tool calls
-        # go through the same function via ``tool.invoke``.
-        _, receipt = _classified(name, lambda: tool.func(**normalized,
-                                                         idempotency_key=idempotency_key))
-        if not isinstance(receipt, ToolReceipt):
-            raise ToolCallError(f"{name} returned no receipt", retryable=False, tool=name)
-        return receipt
+        return _classified(name, lambda: adapter.run(normalized, idempotency_key))
 
     def recall(self, name: str, *, idempotency_key: str) -> ToolReceipt | None:
-        tool = self.tool(name)
+        adapter = self._adapter(name)
         _check_key(name, idempotency_key)
-        return _classified(name, lambda: tool.recall(idempotency_key))
+        return _classified(name, lambda: adapter.recall(idempotency_key))
 
     # ------------------------------------------------------------------- LangChain / OpenAI
 
-    def tool(self, name: str) -> EnterpriseTool:
+    def _adapter(self, name: str) -> _Adapter:
         try:
             return self._tools[name]
         except KeyError:
             raise NotFoundError(f"unknown tool {name!r}", tool=name) from None
 
-    def langchain_tools(self) -> list[EnterpriseTool]:
+    def tool(self, name: str) -> Any:
+        """The LangChain tool behind ``name`` (an ``EnterpriseTool`` for the reference)."""
+        return self._adapter(name).tool
+
+    def langchain_tools(self) -> list[Any]:
         """The LangChain tools (their ``tool_call_schema`` omits the idempotency key)."""
-        return [self._tools[name] for name in sorted(self._tools)]
+        return [self._tools[name].tool for name in sorted(self._tools)]
 
     def openai_name(self, name: str) -> str:
-        return openai_name(self.tool(name).name)
+        return openai_name(self._adapter(name).name)
 
     def tool_name(self, function_name: str) -> str:
         """The tool behind an OpenAI function name (``NotFoundError`` if none)."""
@@ -137,6 +192,14 @@ class ToolRegistry:
             "description": self.spec(name).description,
             "parameters": self.spec(name).parameters,
         }} for name in chosen]
+
+
+def _adapt_normalized(adapter: _Adapter,
+                      arguments: dict[str, Any]) -> tuple[dict[str, Any] | None, Problems]:
+    if isinstance(adapter, _Reference):
+        return adapter.normalized(arguments)
+    problems = adapter.problems(arguments)
+    return (None if problems else arguments), problems
 
 
 def _check_key(name: str, idempotency_key: str) -> None:

@@ -28,6 +28,7 @@ from agent.api._format import softwrap
 from agent.api._limits import BodyLimitMiddleware
 from agent.api._routes_approvals import approvals_router
 from agent.api._routes_ingest import ingest_router
+from agent.api._routes_langgraph import langgraph_router
 from agent.api._routes_ops import ops_router
 from agent.api._routes_predictions import predictions_router
 from agent.api._settings import ServiceSettings
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
     app.include_router(ingest_router(principal))
     app.include_router(approvals_router(principal))
     app.include_router(predictions_router(principal))
+    app.include_router(langgraph_router())
     app.include_router(web_router())
     app.include_router(web_queue_router())
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")

@@ -304,7 +304,10 @@ def _known_status(value: str | None) -> str | None:
 
 
 def _safe_next(value: str) -> str:
-    """Only local paths: no open redirect."""
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only local paths: no open redirect. Browsers drop tabs and newlines from a URL and
+    read a backslash as a slash, so ``/\t/evil.example`` would be ``//evil.example``: any
+    control character, space or backslash refuses the value."""
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)):
         return "/inbox"
     return value

@@ -47,12 +47,21 @@ def web_queue_router() -> APIRouter:
                                                      status_code=status)
         return _secure_headers(response)
 
+    def refused(request: Request, state: ServiceState, who: Principal) -> Response:
+        """Not for a credential that does not read predictions (as the API's ``read``)."""
+        response = state.templates.TemplateResponse(request, "error.html", {
+            "who": who, "message": f"{who.name} ({who.role}) does not read predictions"},
+            status_code=403)
+        return _secure_headers(response)
+
     @router.get("/queue")
     def queue_page(request: Request, done: str | None = None) -> Response:
         state = get_state(request)
         who = _session(request, state)
         if who is None:
             return RedirectResponse("/login?next=/queue", status_code=303)
+        if not who.may("read"):
+            return refused(request, state, who)
         return render(request, state, who, done=done)
 
     @router.post("/queue/{prediction_id:path}")
@@ -61,6 +70,8 @@ def web_queue_router() -> APIRouter:
         who = _session(request, state)
         if who is None:
             return RedirectResponse("/login?next=/queue", status_code=303)
+        if not who.may("read"):
+            return refused(request, state, who)
         form = await request.form()
         if not csrf_ok(who.csrf, str(form.get("csrf_token") or "")):
             return await run_in_threadpool(render, request, state, who, status=403,

@@ -15,6 +15,7 @@ they turn their input into an ``Answer`` and an ``Approver`` and call
 from agent.approvals._bulk import BulkItem, BulkOutcome, not_for_bulk
 from agent.approvals._edits import check_edit, locked_arguments
 from agent.approvals._identity import Approver, Channel, policy_identity
+from agent.approvals._inbox import RESUME_HELP, answer_from_human, human_interrupt
 from agent.approvals._resolution import Resolution, grant_hashes, resolve
 from agent.approvals._service import (
     AnswerResult,
@@ -27,6 +28,7 @@ from agent.approvals._service import (
 from agent.approvals._trail import argument_trail
 
 __all__ = [
+    "RESUME_HELP",
     "AnswerResult",
     "ApprovalService",
     "Approver",
@@ -36,10 +38,12 @@ __all__ = [
     "EditPreview",
     "Resolution",
     "Routing",
+    "answer_from_human",
     "approval_request",
     "argument_trail",
     "check_edit",
     "grant_hashes",
+    "human_interrupt",
     "locked_arguments",
     "not_for_bulk",
     "parse_answer",

@@ -15,7 +15,7 @@ from typing import Literal
 
 __all__ = ["Approver", "Channel", "policy_identity"]
 
-Channel = Literal["api", "web", "hitl", "cli", "chat", "webhook"]
+Channel = Literal["api", "web", "hitl", "cli", "chat", "webhook", "langgraph"]
 
 
 @dataclass(frozen=True)

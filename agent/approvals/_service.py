@@ -282,8 +282,13 @@ class ApprovalService:
         return approve_many(self, items, by=by, comment=comment)
 
     def check_bulk(self, approval_id: str, *, by: Approver) -> None:
-        """Refuse (``not_for_bulk``, recorded) a request bulk approve may not take."""
+        """Refuse (``not_for_bulk``, recorded) a request bulk approve may not take.
+        Only for a pending request ``by`` may answer: any other is refused by ``answer``
+        with its own reason, and its steps are not described to someone who may not
+        answer it."""
         row = self._store.approvals.get(approval_id)
+        if row.status is not ApprovalStatus.PENDING or not self.can_answer(by, row.function):
+            return
         problem = not_for_bulk(row.request.steps, self.bulk_max_risk(row.function))
         if problem is not None:
             self._refuse(by, row, "not_for_bulk", problem, conflict=False)

@@ -200,6 +200,11 @@ def _mutation(text: str) -> Literal["hold", "release"] | None:
     if verb in _RELEASE_VERBS or (verb in ("take", "put")
                                   and re.search(r"\boff (hold|pause|ice)\b", joined)):
         return "release"
+    # "stop holding X", "end the hold on X", "cancel the pause": the hold is what ends.
+    if verb in ("stop", "end", "cancel", "remove", "drop", "undo") and re.search(
+            rf"\b{verb} (the )?(hold|holding|pause|pausing|freeze|freezing|block|blocking)\b",
+            joined):
+        return "release"
     if verb in _HOLD_VERBS or (verb == "put" and re.search(r"\bon (hold|pause|ice)\b", joined)):
         return "hold"
     return None

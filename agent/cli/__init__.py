@@ -6,6 +6,7 @@
     decisionops ingest FILE --kind churn  add predictions from CSV/JSONL/Parquet/MLflow/KServe, streamed
     decisionops ingest RESPONSE --inputs scored.csv --entity-column id   join a server's scores
     decisionops playbooks list            each playbook: kinds, trigger, functions
+    decisionops tools list [--json]       each tool: source, functions allowing it, schema
     decisionops run --once                triage, start decisions, apply answered approvals
     decisionops approvals list|show|approve|edit|reject|revise
     decisionops decisions list|show
@@ -46,6 +47,7 @@ from agent.cli import (
     playbooks,
     predictions,
     report,
+    toolbox,
     work,
 )
 from agent.cli import chat as chat_cli
@@ -94,6 +96,7 @@ app.add_typer(predictions.app, name="predictions")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(holds.app, name="holds")
 app.add_typer(playbooks.app, name="playbooks")
+app.add_typer(toolbox.app, name="tools")
 app.add_typer(db.app, name="db")
 app.add_typer(plan_cli.app, name="plan")
 app.command("eval")(eval_cli.eval_)

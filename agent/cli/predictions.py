@@ -18,7 +18,8 @@ from rich import box
 from rich.table import Table
 
 from agent.cli._common import console, fail, print_json, runtime
-from agent.errors import ConflictError, InvalidInputError, NotFoundError
+from agent.errors import ConflictError, InvalidInputError, LoopAlreadyRunning, NotFoundError
+from agent.looplock import LoopLock
 from agent.store import OUTCOMES
 
 if TYPE_CHECKING:
@@ -187,13 +188,27 @@ def pick(prediction_id: PredictionId, as_: As,
     """
     with runtime() as rt, _fields():
         view = rt.queue.pick(prediction_id, playbook, by=_user(rt, as_), note=note)
+        beside_loop = False
         if not no_start:
-            rt.run_once()
-            view = rt.store.prediction_views.get(prediction_id)
+            # A pass of the loop: not beside a running `run` or `serve` on this SQLite
+            # folder (one loop per folder); that loop starts the decision instead.
+            lock = LoopLock(rt.settings, "predictions pick")
+            try:
+                lock.acquire()
+            except LoopAlreadyRunning:
+                beside_loop = True
+            else:
+                try:
+                    rt.run_once()
+                finally:
+                    lock.release()
+                view = rt.store.prediction_views.get(prediction_id)
     _said(f"picked {playbook} for", view)
     if view.decision_id:
         console.print(f"decision {view.decision_id} is {view.decision_status}: "
                       f"decisionops decisions show {view.decision_id}", highlight=False)
+    elif beside_loop:
+        console.print("the loop running on this data folder starts its decision")
     else:
         console.print("the next 'decisionops run' starts its decision")
 

@@ -181,16 +181,19 @@ def _cutoff(conn: Connection, before: datetime) -> datetime:
 def _live_floor(conn: Connection) -> datetime | None:
     """The earliest ingestion time of a prediction that live work may still read ledger
     entries of: its decision is not finished, or it has none yet but may get one
-    (untriaged, or triaged ``act``). Every entry about such a prediction or its decision
-    was appended at or after that time. Holdout predictions (``hold``) never get a
-    decision, and an operator hold is triaged ``drop``: neither keeps entries here."""
+    (untriaged, triaged ``act``, or ``needs_human``: a person may pick a playbook or
+    supply its value, and four-eyes then reads who submitted it). Every entry about such
+    a prediction or its decision was appended at or after that time. Holdout predictions
+    (``hold``) never get a decision, and an operator hold is triaged ``drop``: neither
+    keeps entries here."""
     p, d = t.predictions, t.decisions
     queries = [
         select(func.min(p.c.ingested_at)).join(d, d.c.prediction_id == p.c.id)
         .where(d.c.status.in_(_LIVE)),
         select(func.min(p.c.ingested_at)).where(p.c.triaged_at.is_(None)),
         select(func.min(p.c.ingested_at)).outerjoin(d, d.c.prediction_id == p.c.id)
-        .where(p.c.triage_action == TriageAction.ACT.value, d.c.id.is_(None)),
+        .where(p.c.triage_action.in_([TriageAction.ACT.value, TriageAction.NEEDS_HUMAN.value]),
+               d.c.id.is_(None)),
     ]
     times = [at for at in (conn.scalar(q) for q in queries) if at is not None]
     return min(times, default=None)

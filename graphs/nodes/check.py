@@ -25,16 +25,12 @@ def check(state: DecisionState, runtime: Runtime[DecisionContext]
           ) -> Command[Literal["conflicts", "record"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
-    if not ctx.fresh:
-        stored = ctx.store.plans.row(plan.decision_id, plan.version)
-        if stored is not None and stored["verdict"] == "accepted":
+    stored = ctx.stored_verdict(plan)  # a replayed leg: the stored verdict stands
+    if stored is not None:
+        if stored[0] == "accepted":
             return Command(goto="conflicts")
-        if stored is not None and stored["verdict"] == "refused":
-            # Refused here or by conflicts before a crash: the same end, whatever a
-            # lookup would say now (the stored verdict stands).
-            return Command(goto="record", update={
-                "outcome": "needs_human", "planning": None,
-                "error": "; ".join(stored["problems"] or ()) or "plan refused"})
+        return Command(goto="record", update={"outcome": "needs_human", "planning": None,
+                                              "error": stored[1]})
     found = check_targets(plan, ctx.tools)
     if not found.unknown:
         return Command(goto="conflicts")

@@ -5,7 +5,8 @@ a ``waits_for`` the playbook declares makes it ``waiting`` (the wait node); othe
 plan goes on to route with the related decisions, which its requests show.
 
 A plan version a replayed leg finds routed already goes straight on (its routing, and
-the related decisions its requests list, stand)."""
+the related decisions its requests list, stand); one it finds refused (superseded) ends
+as stored."""
 
 from __future__ import annotations
 
@@ -26,10 +27,15 @@ def conflicts(state: DecisionState, runtime: Runtime[DecisionContext]
               ) -> Command[Literal["route", "wait", "record"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
-    if not ctx.fresh:
-        stored = ctx.store.plans.row(plan.decision_id, plan.version)
-        if stored is not None and stored["verdict"] == "accepted":
+    # A replayed leg (superseded before a crash, re-run from here as check's step is
+    # checkpointed): the stored verdict stands, whatever the entity's other decisions are
+    # now, and is not recorded twice.
+    stored = ctx.stored_verdict(plan)
+    if stored is not None:
+        if stored[0] == "accepted":
             return Command(goto="route")
+        return Command(goto="record", update={"outcome": "needs_human", "planning": None,
+                                              "error": stored[1]})
     prediction = state["prediction"]
     own = ctx.store.decisions.get(plan.decision_id)
     others = ctx.store.decisions.open_on_entity(prediction["entity_type"],

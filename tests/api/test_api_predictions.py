@@ -108,3 +108,19 @@ def test_http_ingest_applies_kind_aliases(tmp_path, monkeypatch: pytest.MonkeyPa
         shown = svc.get("/v1/predictions/alias-1", "olga").json()
         assert (shown["kind"], shown["kind_as_received"], shown["outcome"]) == (
             "churn", "customer_attrition", "act")
+
+
+def test_four_eyes_counts_whoever_picked_the_playbook_as_the_requester(svc4: Service) -> None:
+    """Picking a playbook asks for the plan, as a revise does: under four eyes the person
+    who picked it may not approve it themselves."""
+    body = {"predictions": [_fraud()]}
+    assert svc4.post("/v1/predictions", "feeder", body).status_code == 200
+    svc4.rt.triage_pending()
+    picked = svc4.post("/v1/predictions/fraud-1/pick", "dana", {"playbook": "churn-retention"})
+    assert picked.status_code == 200, picked.text
+    svc4.work()
+    decision = svc4.rt.decision_ids(["fraud-1"])[0]
+    finance = svc4.pending(decision)["finance"]
+    own = svc4.answer("dana", finance)
+    assert own.status_code == 403 and own.json()["error"]["reason"] == "four_eyes"
+    assert svc4.answer("omar", finance).status_code == 200

@@ -212,3 +212,28 @@ def test_the_bulk_risk_ceiling_is_each_functions_policy(
         results = {r["approval_id"]: r["reason"] or r["status"]
                    for r in reply.json()["results"]}
         assert (results[low["id"]], results[medium["id"]]) == expected
+
+
+def test_bulk_approve_of_another_functions_request_is_refused_as_any_answer(
+        svc: Service) -> None:
+    """The bulk risk rule comes after who may answer: an approver of another function
+    (or an answered request) gets the service's own refusal, not a not_for_bulk one that
+    describes the steps of a request they may not see."""
+    medium = svc.pending(svc.decide(churn_record("churn-1", account="ACC-10005")))["sales"]
+    body = {"approvals": [{"approval_id": medium["id"], "plan_hash": medium["plan_hash"]}]}
+    reply = svc.post("/v1/approvals/bulk-approve", "dana", body)
+    assert reply.status_code == 200, reply.text
+    (result,) = reply.json()["results"]
+    assert (result["status"], result["reason"]) == ("refused", "wrong_function")
+    assert "retention_offer" not in (result["message"] or "")
+    assert svc.answer("raj", medium).status_code == 200
+    again = svc.post("/v1/approvals/bulk-approve", "mia", body).json()["results"][0]
+    assert (again["status"], again["reason"]) == ("refused", "replay")
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\t/evil.example", "/\n/evil.example",
+                                    "/\\evil.example", "https://evil.example/", "/ /evil"])
+def test_the_login_never_redirects_off_site(svc: Service, target: str) -> None:
+    reply = login(svc, "raj", next_url=target.replace("\t", "%09").replace("\n", "%0A")
+                  .replace(" ", "%20"))
+    assert reply.status_code == 303 and reply.headers["location"] == "/inbox"

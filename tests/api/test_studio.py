@@ -3,10 +3,12 @@ graph runs to its approval interrupts over an embedded runtime."""
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
+import importlib
 import json
 from pathlib import Path
 
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.runtime import Runtime
@@ -19,11 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_langgraph_json_names_a_graph_factory_that_runs(tmp_path: Path) -> None:
     config = json.loads((ROOT / "langgraph.json").read_text())
     target = config["graphs"]["decision"]
-    module_path, _, attribute = target.partition(":")
-    spec = importlib.util.spec_from_file_location("studio_entry", ROOT / module_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert callable(getattr(module, attribute))
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    assert asyncio.iscoroutinefunction(getattr(module, attribute))  # built off the loop
 
     with Runtime(Settings(home=tmp_path / "home"), actor="studio-test") as rt:
         graph = module.build_studio_graph(rt, InMemorySaver())
@@ -31,5 +31,41 @@ def test_langgraph_json_names_a_graph_factory_that_runs(tmp_path: Path) -> None:
                            {"configurable": {"thread_id": "t1"}})
         requests = [i.value for i in out["__interrupt__"]]
         assert {r["function"] for r in requests} == {"sales", "finance"}
-        assert all(r["plan_hash"] and r["steps"] for r in requests)
+        assert all(r["plan_hash"] and r["request"]["steps"] for r in requests)
+        assert all(set(r["config"]) == {"allow_accept", "allow_edit", "allow_respond",
+                                        "allow_ignore"} and r["action_request"]["args"]
+                   for r in requests)
         assert rt.enterprise.effects() == []  # nothing runs before approval
+
+
+def test_the_graph_factory_never_blocks_the_event_loop(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``langgraph dev`` checks (blockbuster, as langgraph-runtime-inmem enables it):
+    building the embedded runtime opens databases, so the factory does it off the loop."""
+    from blockbuster import BlockBuster
+
+    import graphs.embedded
+    from graphs.studio import graph
+
+    monkeypatch.setenv("DECISIONOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(graphs.embedded, "_RUNTIME", [])
+    blockbuster = BlockBuster(excluded_modules=[])
+    for name in ("os.stat", "os.listdir", "io.BufferedReader.read", "io.TextIOWrapper.read",
+                 "threading.Lock.acquire"):  # what langgraph-runtime-inmem allows too
+        blockbuster.functions.pop(name).deactivate()
+    for name in [n for n in blockbuster.functions if n.startswith("os.path.")]:
+        blockbuster.functions.pop(name).deactivate()
+
+    async def load() -> object:
+        blockbuster.activate()
+        try:
+            return await graph()
+        finally:
+            blockbuster.deactivate()
+
+    try:
+        compiled = asyncio.run(load())
+        assert "decision" in compiled.get_graph().nodes
+    finally:
+        for runtime in graphs.embedded._RUNTIME:
+            runtime.close()

@@ -64,3 +64,12 @@ def test_a_bad_form_shows_why_and_changes_nothing(queued: Service, data, status,
     assert response.status_code == status
     assert says in html.unescape(response.text)
     assert _state(queued) == before
+
+
+def test_the_page_is_for_those_who_may_read_predictions(queued: Service) -> None:  # noqa: F811
+    """As GET /v1/predictions/queue: an ingest credential does not read predictions."""
+    assert queued.get("/v1/predictions/queue", "feeder").status_code == 403
+    _login(queued, "feeder")
+    page = queued.client.get("/queue")
+    assert page.status_code == 403
+    assert "fraud-1" not in page.text and "churn-novalue" not in page.text

@@ -146,3 +146,21 @@ def test_holdout_defaults_on_and_zero_warns_that_uplift_cannot_be_measured(cli: 
     assert any("uplift cannot be measured" in w for w in ran["warnings"])
     data = json.loads(cli("report", "--json", env={"DECISIONOPS_HOLDOUT_SHARE": "0"}).stdout)
     assert any("uplift cannot be measured" in w for w in data["warnings"])
+
+
+def test_pick_beside_a_running_loop_leaves_the_start_to_that_loop(loaded: Cli) -> None:
+    """One loop per SQLite folder: pick starts the decision itself only when no ``run``
+    or ``serve`` loop holds the folder; otherwise it records the answer and that loop
+    starts it."""
+    from types import SimpleNamespace
+
+    from agent.looplock import LoopLock
+
+    conf = SimpleNamespace(home=loaded.cwd / "home", resolved_database_url="sqlite:///x")
+    with LoopLock(conf, "serve"):
+        out = loaded("predictions", "pick", "p-fraud", "--playbook", "churn-retention",
+                     "--as", "olga").stdout
+        fraud = loaded.json("predictions", "show", "p-fraud")
+        assert (fraud["outcome"], fraud["reason"], fraud["decision_id"]) == (
+            "act", "picked", None)
+        assert "loop" in out

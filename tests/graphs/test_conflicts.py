@@ -159,3 +159,38 @@ def test_waits_for_only_older_decisions_so_two_never_wait_for_each_other(waiting
     offer = start(rt, churn())
     assert rt.store.decisions.get(dunning.decision_id).status == "awaiting_approval"
     assert rt.store.decisions.get(offer.decision_id).status == "awaiting_approval"
+
+
+def test_a_replayed_conflicts_leg_keeps_the_stored_supersession(superseding: Runtime
+                                                                  ) -> None:
+    """A crash after conflicts stored the refusal, before the graph's checkpoint: the leg
+    re-runs from conflicts (check's step is checkpointed). The stored verdict stands,
+    whatever the other decisions are now: the decision ends needs_human as stored, and
+    the ledger does not record the supersession twice."""
+    from dataclasses import replace
+
+    from langgraph.runtime import Runtime as LangGraphRuntime
+
+    from graphs.nodes.conflicts import conflicts
+
+    rt = superseding
+    offer = start(rt, churn())
+    dunning = start(rt, late())
+    decision = rt.store.decisions.get(dunning.decision_id)
+    assert decision.status == "needs_human"
+    # The superseding decision finishes meanwhile.
+    for function, request in pending(rt, offer.decision_id).items():
+        answer(rt, request["id"], Reject(reason="not now"),
+               approver_name=rt.policies.get(function).approvers[0])
+    assert rt.store.decisions.get(offer.decision_id).terminal
+    stored = rt.store.plans.row(dunning.decision_id, 1)
+    ctx = replace(rt._context(decision.fence), fresh=False)
+    state = {"decision_id": dunning.decision_id, "plan": stored["body"],
+             "prediction": rt.store.predictions.get(decision.prediction_id).model_dump(
+                 mode="json")}
+    before = _ledger(rt, dunning.decision_id)
+    command = conflicts(state, LangGraphRuntime(context=ctx))
+    assert command.goto == "record"
+    assert command.update["outcome"] == "needs_human"
+    assert command.update["error"] == decision.error
+    assert _ledger(rt, dunning.decision_id) == before

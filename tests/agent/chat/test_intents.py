@@ -111,7 +111,9 @@ def test_orders_to_hold_and_release(entity: str) -> None:
     assert weeks.reason == "audit"
     dated = recognise(f"could you put {entity} on hold until 2026-12-24", vocab, NOW)
     assert dated is not None and dated.until == datetime(2026, 12, 24, tzinfo=UTC)
-    for text in (f"release {entity}", f"unpause {entity} now", f"take {entity} off hold"):
+    for text in (f"release {entity}", f"unpause {entity} now", f"take {entity} off hold",
+                 f"stop holding {entity}", f"please end the hold on {entity}",
+                 f"cancel the freeze of {entity}"):
         intent = recognise(text, vocab, NOW)
         assert intent is not None and (intent.name, intent.target) == ("release", entity), text
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from agent.housekeeping import poll_source
 from agent.models import Prediction
 from agent.runtime import Runtime
@@ -56,3 +59,17 @@ def test_a_directory_source_applies_the_aliases(tmp_path: Path) -> None:
         assert (view.kind_as_received, view.playbook) == ("equipment_failure",
                                                           "failure-preventive-repair")
         assert rt.store.predictions.proof("d-1").ok
+
+
+def test_a_default_given_under_an_alias_is_the_default_of_our_kind(tmp_path: Path) -> None:
+    """Found by review: triage looks defaults up by our kind, after aliases apply, so a
+    default keyed by the source's name did nothing."""
+    settings = Settings(home=tmp_path, kind_aliases=ALIASES,
+                        value_at_stake_defaults={"equipment_failure": 50_000})
+    assert settings.value_at_stake_defaults == {"failure": 50_000}
+    same = Settings(home=tmp_path, kind_aliases=ALIASES,
+                    value_at_stake_defaults={"equipment_failure": 50_000, "failure": 50_000})
+    assert same.value_at_stake_defaults == {"failure": 50_000}
+    with pytest.raises(ValidationError, match="value_at_stake_defaults: 'equipment_failure'"):
+        Settings(home=tmp_path, kind_aliases=ALIASES,
+                 value_at_stake_defaults={"equipment_failure": 50_000, "failure": 10})

@@ -456,6 +456,25 @@ def test_predictions_not_decided_yet_keep_their_entries(tmp_path: Path) -> None:
     store.close()
 
 
+def test_predictions_waiting_for_a_person_keep_their_entries(tmp_path: Path) -> None:
+    """A needs_human prediction without a decision may still get one (a person picks a
+    playbook or supplies its value): four-eyes then reads who submitted it."""
+    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
+    queued = churn("churn-queued", account="ACC-10005")
+    store.predictions.ingest([queued], source="test", actor="importer")
+    ingested = max(_hot(store))
+    store.predictions.record_triage([TriageVerdict(
+        prediction_id=queued.id, action=TriageAction.NEEDS_HUMAN, reason="missing_value")],
+        actor="test")
+    _archive_all(store)
+    assert _hot(store)[0] == ingested
+    decision_id = decision_id_for(queued.id)
+    store.decisions.create(decision_id, queued, playbook=None, expected_value=None,
+                           owner="test", lease_seconds=60)
+    assert store.approvals.requesters(decision_id, 1) == {"importer"}
+    store.close()
+
+
 # ---------------------------------------------------------------------- housekeeping
 
 

@@ -73,3 +73,50 @@ def test_arguments_by_reference_go_back_to_copies_on_downgrade(
         assert stored == executed
         assert steps == {s.id: s.arguments for s in plan.steps}
         command.upgrade(_alembic_config(rt.store.engine), "head")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_what_the_old_triage_dropped_silently_goes_to_a_person_on_upgrade(
+        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    """Found by review: a database upgraded from before needs_human kept its silent drops
+    (an unknown kind, a missing value at stake) out of every person's sight."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    from agent.store import _tables as t
+    from agent.store._engine import _alembic_config
+
+    url = (request.getfixturevalue("pg_url") if backend == "postgres"
+           else f"sqlite:///{tmp_path / 's.sqlite'}")
+    store = Store.open(url)
+    try:
+        config = _alembic_config(store.engine)
+        command.downgrade(config, "0009_plans")
+        old = {  # id: (value_at_stake, reason as the old triage wrote it)
+            "p-unknown-kind": (9_000.0, "no_playbook"),
+            "p-no-value": (None, "low_expected_value"),
+            "p-small-value": (10.0, "low_expected_value"),
+            "p-low-score": (50_000.0, "below_threshold"),
+        }
+        when = datetime(2026, 11, 1, tzinfo=UTC)
+        with store.engine.begin() as conn:
+            for pid, (value, reason) in old.items():
+                conn.execute(insert(t.predictions).values(
+                    id=pid, kind="fraud" if reason == "no_playbook" else "churn",
+                    entity_type="account", entity_id="ACC-1", model="m", model_version="1",
+                    score=0.9, value_at_stake=value, observed_at=when, payload={}, source="test",
+                    ingested_at=when, triage_action="drop", triage_reason=reason,
+                    triage_detail="old", triaged_at=when))
+        command.upgrade(config, "head")
+        with store.engine.connect() as conn:
+            rows = {r.id: (r.triage_action, r.triage_reason) for r in conn.execute(
+                select(t.predictions.c.id, t.predictions.c.triage_action,
+                       t.predictions.c.triage_reason))}
+        assert rows == {"p-unknown-kind": ("needs_human", "no_playbook"),
+                        "p-no-value": ("needs_human", "missing_value"),
+                        "p-small-value": ("drop", "low_expected_value"),
+                        "p-low-score": ("drop", "below_threshold")}
+    finally:
+        store.close()

@@ -20,7 +20,21 @@ depends_on = None
 def upgrade() -> None:
     # Not batch mode: SQLite adds a column in place (see 0008).
     op.add_column("predictions", sa.Column("value_at_stake_supplied", sa.Float()))
+    # What the earlier triage dropped without a person seeing it goes to a person now,
+    # as it would be triaged today: a kind no playbook answered, and a missing value at
+    # stake where the playbook needed an expected value (there is no default yet).
+    op.execute("UPDATE predictions SET triage_action = 'needs_human' "
+               "WHERE triage_action = 'drop' AND triage_reason = 'no_playbook'")
+    op.execute("UPDATE predictions SET triage_action = 'needs_human', "
+               "triage_reason = 'missing_value' "
+               "WHERE triage_action = 'drop' AND triage_reason = 'low_expected_value' "
+               "AND value_at_stake IS NULL")
 
 
 def downgrade() -> None:
+    op.execute("UPDATE predictions SET triage_action = 'drop' "
+               "WHERE triage_action = 'needs_human' AND triage_reason = 'no_playbook'")
+    op.execute("UPDATE predictions SET triage_action = 'drop', "
+               "triage_reason = 'low_expected_value' "
+               "WHERE triage_action = 'needs_human' AND triage_reason = 'missing_value'")
     op.drop_column("predictions", "value_at_stake_supplied")

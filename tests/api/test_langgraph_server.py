@@ -1,0 +1,102 @@
+"""``decisionops serve`` speaks the part of the LangGraph Server API that ``langgraph_sdk``
+and Agent Inbox use, under ``/langgraph``, tested with the real ``langgraph_sdk`` client
+against a live server: the assistant, interrupted threads with Agent Inbox interrupts,
+thread state, and runs with ``command.resume`` answered through the approval service
+(the wrong function's approver gets 403 like on any channel; a bad resume is a 422
+naming the field)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from tests.api.conftest import Live, churn_record
+
+
+def _decide(live: Live, pid: str) -> str:
+    with httpx.Client(base_url=live.url) as client:
+        assert client.post("/v1/predictions", json={"predictions": [churn_record(pid)]},
+                           headers=live.auth("feeder")).status_code == 200
+    decision = live.rt.decision_ids([pid])[0]
+    live.pending(decision, 2)  # sales and finance are asked
+    return decision
+
+
+async def _flow(live: Live, decision: str) -> None:
+    url = f"{live.url}/langgraph"
+    raj = get_client(url=url, api_key=live.tokens["raj"])
+    dana = get_client(url=url, api_key=live.tokens["dana"])
+
+    assert [a["assistant_id"] for a in await raj.assistants.search()] == ["decision"]
+    threads = await raj.threads.search(status="interrupted")
+    assert [t["thread_id"] for t in threads] == [decision]
+    (ask,) = threads[0]["interrupts"].values()
+    value = ask[0]["value"]
+    assert value["function"] == "sales"  # raj sees his function's request only
+    assert set(value["config"]) == {"allow_accept", "allow_edit", "allow_respond", "allow_ignore"}
+    assert value["action_request"]["args"] and value["description"]
+    assert value["decision_id"] == decision and value["plan_hash"]
+
+    state = await dana.threads.get_state(decision)
+    (finance,) = state["interrupts"]
+    assert finance["value"]["function"] == "finance"
+
+    # the wrong function's approver: 403 from the approval service
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await dana.runs.wait(decision, "decision", command={
+            "resume": {ask[0]["id"]: {"type": "accept", "args": None}}})
+    assert refused.value.response.status_code == 403
+    assert "not sales" in refused.value.response.text
+    # not a HumanResponse: 422 naming the field and what to send
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        await raj.runs.wait(decision, "decision", command={"resume": {"approve": True}})
+    assert bad.value.response.status_code == 422
+    assert "command.resume" in bad.value.response.text
+    assert "accept" in bad.value.response.text
+
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        await raj.runs.wait(decision, "decision", command={
+            "resume": {ask[0]["id"]: {"type": "respond", "args": "?"}}})
+    assert bad.value.response.json()["error"]["field"] == f"command.resume.{ask[0]['id']}.type"
+
+    # Agent Inbox's resume: one HumanResponse in a list, the caller's one request
+    after = await raj.runs.wait(decision, "decision", command={
+        "resume": [{"type": "accept", "args": None}]})
+    assert "__interrupt__" not in after  # nothing of raj's waits
+    # Agent Inbox's edit: the action with every step's arguments, one of them changed
+    args = finance["value"]["action_request"]["args"]
+    edited = {**args, "goodwill_credit": {**args["goodwill_credit"], "amount": 150}}
+    done = await dana.runs.wait(decision, "decision", command={"resume": {finance["id"]: {
+        "type": "edit", "args": {"action": finance["value"]["action_request"]["action"],
+                                 "args": edited}}}})
+    assert done["status"] == "completed", done
+    assert (await dana.threads.get(decision))["status"] == "idle"
+    assert await raj.threads.search(status="interrupted") == []
+
+
+def test_langgraph_sdk_answers_through_the_approval_service(live: Live) -> None:
+    decision = _decide(live, "lg-serve-1")
+    asyncio.run(_flow(live, decision))
+    refusals = [e.body for e in live.rt.store.ledger.entries(decision)
+                if e.event == "approval.refused"]
+    assert [r["reason"] for r in refusals] == ["wrong_function"]
+    (credit,) = live.rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 150
+    finance = [a for a in live.rt.store.approvals.list(decision_id=decision)
+               if a.function == "finance"]
+    assert [(a.status, a.approver) for a in finance] == [("edited", "dana@finance")]
+
+
+def test_langgraph_api_needs_our_token(live: Live) -> None:
+    for headers in ({}, {"x-api-key": "dops_wrong"}, {"Authorization": "Bearer nope"}):
+        response = httpx.post(f"{live.url}/langgraph/threads/search", json={},
+                              headers=headers, timeout=10)
+        assert response.status_code == 401, headers
+    response = httpx.post(f"{live.url}/langgraph/threads/search", json={"status": "sleeping"},
+                          headers={"x-api-key": live.tokens["raj"]}, timeout=10)
+    assert response.status_code == 422 and "status" in response.text
+
+

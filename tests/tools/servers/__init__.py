@@ -1,0 +1,1 @@
+"""Real servers the tool tests talk to (run as subprocesses or local HTTP servers)."""

@@ -1,0 +1,284 @@
+"""MCP servers from ``decisionops.toml``: a real server (the ``mcp`` SDK), over stdio and
+over streamable HTTP, provides a tool a function allow-lists and a playbook uses; every
+approved step calls it exactly once with its idempotency key, and a re-run repeats
+nothing. Sessions are reused and restarted when they die; a server that is down fails
+the call as retryable."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from agent.errors import ConfigError, ToolCallError
+from agent.models import Approve
+from agent.runtime import Runtime
+from agent.settings import Settings, ToolServerConfig
+from agent.worker import Worker
+from tests.graphs.conftest import churn
+from tests.support import answer
+from tools._mcp import McpTools
+from tools.registry import ToolRegistry
+
+pytestmark = pytest.mark.slow
+
+SERVER = Path(__file__).parent / "servers" / "mcp_desk.py"
+
+PLAYBOOK = {
+    "name": "churn-retention", "kind": "churn", "version": 1,
+    "description": "Open a desk case for an at-risk account.",
+    "trigger": {"min_score": 0.5},
+    "steps": [{"id": "desk_case", "function": "support", "tool": "desk.open_case",
+               "risk": "medium", "rationale": "A named contact reviews the account.",
+               "arguments": {"account_id": "{{ prediction.entity_id }}",
+                             "summary": "Churn risk {{ '%.0f' % (score * 100) }}%"}}],
+}
+
+
+def _calls(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def calls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "desk-calls.jsonl"
+    monkeypatch.setenv("DESK_CALLS", str(path))
+    monkeypatch.setenv("DESK_TOKEN_SECRET", "s3cret-desk")
+    return path
+
+
+@pytest.fixture
+def http_server(http_process: tuple[str, subprocess.Popen[bytes]]) -> str:
+    return http_process[0]
+
+
+@pytest.fixture
+def http_process(calls_file: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The desk server over streamable HTTP on a free local port (its URL and process)."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(SERVER), "http", str(port)],
+                               env={**os.environ, "DESK_CALLS": str(calls_file)})
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield url, process
+    process.terminate()
+    process.wait(10)
+
+
+def _stdio_server() -> dict[str, Any]:
+    return {"name": "desk", "transport": "stdio", "command": [sys.executable, str(SERVER)],
+            "env": {"DESK_CALLS": "${DESK_CALLS}", "DESK_TOKEN": "${DESK_TOKEN_SECRET}"},
+            "function": "support", "targets": {"open_case": ["account_id"]}}
+
+
+def _http_server(url: str) -> dict[str, Any]:
+    return {"name": "desk", "transport": "http", "url": url,
+            "headers": {"Authorization": "Bearer ${DESK_TOKEN_SECRET}"},
+            "function": "support", "targets": {"open_case": ["account_id"]}}
+
+
+def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str, Any]) -> None:
+    """decisionops.toml naming the server, a function allow-listing its tool and a
+    playbook using it."""
+    bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+                             .read_text("utf-8"))
+    bundled["functions"]["support"]["tools"].append("desk.open_case")
+    (tmp_path / "functions.yaml").write_text(yaml.safe_dump(bundled))
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "churn.yaml").write_text(yaml.safe_dump(PLAYBOOK))
+    lines = [f'home = "{tmp_path / "home"}"', f'functions_file = "{tmp_path / "functions.yaml"}"',
+             f'playbooks_dir = "{tmp_path / "playbooks"}"', "tool_backoff_seconds = 0.01",
+             'tool_hosts = ["127.0.0.1"]', "",
+             "[[tool_servers]]"]
+    for key, value in server.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {json.dumps(value)}")
+    for key, value in server.items():
+        if isinstance(value, dict):
+            lines.append(f"[tool_servers.{key}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+    config = tmp_path / "decisionops.toml"
+    config.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("DECISIONOPS_CONFIG", str(config))
+
+
+def _decide(rt: Runtime, accounts: list[str]) -> None:
+    rt.ingest([churn(f"p-{i}", account=a, score=0.9) for i, a in enumerate(accounts)],
+              source="test")
+    worker = Worker(rt, poll_seconds=0.01)
+    worker.tick()
+    pending = rt.store.approvals.list(status="pending")
+    assert {a.function for a in pending} == {"support"} and len(pending) == len(accounts)
+    for approval in pending:
+        answer(rt, approval.id, Approve(), approver_name="sam@support", apply=False)
+    worker.tick()
+
+
+def _exactly_once(rt: Runtime, calls_file: Path, accounts: list[str], *,
+                  token: str | None) -> None:
+    assert {d.status for d in rt.store.decisions.list()} == {"completed"}
+    calls = _calls(calls_file)
+    assert sorted(c["account_id"] for c in calls) == sorted(accounts)
+    executed = {e.idempotency_key for d in rt.store.decisions.list()
+                for e in rt.store.executions.list(d.id)}
+    assert {c["idempotency_key"] for c in calls} == executed and len(executed) == len(accounts)
+    if token is not None:  # the secret reached the server by reference, not by config
+        assert {c["token"] for c in calls} == {token}
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_an_mcp_tool_runs_once_per_approved_step_and_a_rerun_repeats_nothing(
+        transport: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls_file: Path,
+        request: pytest.FixtureRequest) -> None:
+    server = (_stdio_server() if transport == "stdio"
+              else _http_server(request.getfixturevalue("http_server")))
+    _configure(tmp_path, monkeypatch, server)
+    with Runtime(Settings(), actor="worker-a") as rt:
+        assert rt.tools.source_of("desk.open_case") == "mcp:desk"
+        spec = rt.tools.spec("desk.open_case")
+        assert spec.side_effects and spec.targets == ("account_id",)
+        assert "idempotency_key" not in spec.parameters["properties"]
+        assert not rt.tools.spec("desk.case_count").side_effects  # readOnlyHint
+        accounts = [a["account_id"] for a in rt.enterprise.rows("accounts")[:2]]
+        _decide(rt, accounts)
+        _exactly_once(rt, calls_file, accounts,
+                      token="s3cret-desk" if transport == "stdio" else None)
+        Worker(rt, poll_seconds=0.01).tick()
+        rt.ingest([churn(f"p-{i}", account=a, score=0.9) for i, a in enumerate(accounts)],
+                  source="test")
+        Worker(rt, poll_seconds=0.01).tick()
+    with Runtime(Settings(), actor="worker-b") as again:  # a new process, new sessions
+        Worker(again, poll_seconds=0.01).tick()
+        _exactly_once(again, calls_file, accounts, token=None)
+
+
+def test_sessions_are_reused_and_restarted_when_the_server_dies(calls_file: Path) -> None:
+    mcp = McpTools([ToolServerConfig.model_validate(_stdio_server())])
+    try:
+        registry = ToolRegistry(mcp.tools())
+        server = mcp.servers["desk"]
+        for n in range(3):
+            registry.call("desk.open_case", {"account_id": "A-1", "summary": "s"},
+                          idempotency_key=f"key-{n}")
+        assert server.starts == 1  # one session for the listing and every call
+        with pytest.raises(ToolCallError) as died:
+            registry.call("desk.crash", {}, idempotency_key="key-crash")
+        assert died.value.retryable
+        receipt = registry.call("desk.open_case", {"account_id": "A-2", "summary": "s"},
+                                idempotency_key="key-after")
+        assert receipt.result == {"case_id": "CASE-ey-after", "account_id": "A-2"}
+        assert server.starts == 2
+        assert [c["idempotency_key"] for c in _calls(calls_file)] == [
+            "key-0", "key-1", "key-2", "key-after"]
+    finally:
+        mcp.close()
+
+
+def test_a_server_that_is_down_fails_the_call_as_retryable(
+        http_process: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, process = http_process
+    mcp = McpTools([ToolServerConfig.model_validate({**_http_server(url), "timeout_seconds": 5})])
+    try:
+        registry = ToolRegistry(mcp.tools())
+        process.terminate()
+        process.wait(10)
+        for attempt in range(2):  # the live session breaks, then no new one can start
+            with pytest.raises(ToolCallError) as down:
+                registry.call("desk.open_case", {"account_id": "A-1", "summary": "s"},
+                              idempotency_key=f"key-down-{attempt}")
+            assert down.value.retryable and "unavailable" in down.value.message
+    finally:
+        mcp.close()
+
+
+def test_a_server_that_cannot_be_listed_is_a_config_error_naming_it() -> None:
+    config = ToolServerConfig.model_validate({
+        "name": "ghost", "transport": "http", "url": f"http://127.0.0.1:{_free_port()}/mcp",
+        "function": "support", "timeout_seconds": 3})
+    mcp = McpTools([config])
+    try:
+        with pytest.raises(ConfigError) as exc:
+            mcp.tools()
+        assert "tool_servers[0] (ghost)" in exc.value.message
+    finally:
+        mcp.close()
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"transport": "stdio"}, "command"),
+    ({"transport": "http"}, "url"),
+    ({"transport": "http", "url": "ftp://x"}, "url"),
+    ({"transport": "http", "url": "http://x/mcp", "headers": {"Authorization": "Bearer abc"}},
+     "headers.Authorization"),
+    ({"transport": "stdio", "command": ["x"], "env": {"API_TOKEN": "abc"}}, "env.API_TOKEN"),
+    ({"transport": "sse", "url": "http://x"}, "transport"),
+])
+def test_bad_server_config_names_the_key(config: dict[str, Any], key: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        ToolServerConfig.model_validate({"name": "desk", "function": "support", **config})
+    assert key in str(exc.value)
+
+
+def test_an_http_server_on_an_internal_address_needs_tool_hosts(http_server: str) -> None:
+    from tools._outbound import HostGuard
+
+    config = ToolServerConfig.model_validate(_http_server(http_server))
+    refused = McpTools([config], HostGuard(configured=["127.0.0.1"], explicit=[]))
+    try:
+        with pytest.raises(ConfigError) as exc:
+            refused.tools()
+        assert "internal address" in exc.value.message
+    finally:
+        refused.close()
+    allowed = McpTools([config], HostGuard(configured=["127.0.0.1"], explicit=["127.0.0.1"]))
+    try:
+        assert "desk.open_case" in {t.name for t in allowed.tools()}
+    finally:
+        allowed.close()
+
+
+def test_a_server_down_at_execution_fails_the_step_as_retryable_not_the_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        http_process: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, process = http_process
+    _configure(tmp_path, monkeypatch, _http_server(url))
+    with Runtime(Settings(), actor="worker-a") as rt:
+        account = rt.enterprise.rows("accounts")[0]["account_id"]
+        rt.ingest([churn("p-down", account=account, score=0.9)], source="test")
+        worker = Worker(rt, poll_seconds=0.01)
+        worker.tick()
+        (approval,) = rt.store.approvals.list(status="pending")
+        answer(rt, approval.id, Approve(), approver_name="sam@support", apply=False)
+        process.terminate()
+        process.wait(10)
+        report = worker.tick()  # the worker goes on
+        assert report.errors == []
+        (decision,) = rt.store.decisions.list()
+        (execution,) = rt.store.executions.list(decision.id)
+        assert execution.status == "failed"
+        assert execution.attempts == rt.settings.tool_attempts
+        assert "unavailable" in (execution.error or "")
+        assert "retries exhausted" in (execution.error or "")

@@ -1,0 +1,246 @@
+"""Tools of MCP servers (``[[tool_servers]]``), each a ``ForeignTool`` named
+``<server>.<tool>`` whose source is ``mcp:<server>``.
+
+One event loop in a daemon thread holds one session per server, reused by every call
+and restarted when it dies (the process exited, the connection dropped, a call timed
+out). A server that cannot be reached fails the call as retryable
+(``ToolCallError(retryable=True)``): the executor retries it with backoff and the worker
+goes on. An error the tool itself reports (``isError``) fails the step for good.
+
+Transports come from the ``mcp`` SDK (2.x): stdio through
+``langchain_mcp_adapters.sessions.create_session``, streamable HTTP through
+``mcp.client.streamable_http`` (the adapters' HTTP session and tool converter target
+mcp 1.x and cannot run on 2.x). What does not live here: validation, allow-lists, limits
+and idempotency across runs (the registry, guard and executor own them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from langchain_core.tools import StructuredTool
+from mcp import ClientSession, types
+from mcp.shared.exceptions import MCPError
+from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+from agent.errors import ConfigError, ToolCallError
+from agent.settings import ToolServerConfig, expand_env
+from tools._foreign import ForeignTool, as_result
+from tools._outbound import HostGuard
+
+__all__ = ["McpTools"]
+
+
+class McpTools:
+    """The configured MCP servers and their tools; ``close()`` ends every session."""
+
+    def __init__(self, servers: Sequence[ToolServerConfig],
+                 guard: HostGuard | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-sessions",
+                                        daemon=True)
+        self._thread.start()
+        self.servers = {config.name: _Server(config, guard) for config in servers}
+
+    def tools(self) -> list[ForeignTool]:
+        """List every server's tools (a server that cannot be listed is a configuration
+        error naming it: its tools cannot be known)."""
+        found: list[ForeignTool] = []
+        for index, server in enumerate(self.servers.values()):
+            try:
+                listed = self._run(server, server.list_tools())
+            except ToolCallError as exc:
+                raise ConfigError(f"tool_servers[{index}] ({server.config.name}): cannot list "
+                                  f"its tools: {exc.message}",
+                                  field=f"tool_servers.{index}") from exc
+            found.extend(self._adapt(server, tool) for tool in listed)
+        return found
+
+    def call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Call ``tool`` on ``server`` in its session (from any thread)."""
+        target = self.servers[server]
+        return self._run(target, target.call(tool, arguments))
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(server.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def _run(self, server: _Server, work: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            # The coroutine has its own timeouts; this one only guards against a stuck loop.
+            return future.result(timeout=server.config.timeout_seconds * 3 + 5)
+        except TimeoutError:
+            future.cancel()
+            raise ToolCallError(f"MCP server {server.config.name!r} did not answer",
+                                retryable=True, server=server.config.name) from None
+
+    def _adapt(self, server: _Server, tool: types.Tool) -> ForeignTool:
+        config = server.config
+        local = re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1",
+                                                   tool.name).lower())
+        name = f"{config.name}.{local}"
+        hints = tool.annotations
+        read_only = bool(hints and hints.read_only_hint)
+
+        def call(arguments: dict[str, Any], _key: str = "",
+                 _tool: str = tool.name) -> dict[str, Any]:
+            return self.call(config.name, _tool, arguments)
+
+        def invoke(**arguments: Any) -> dict[str, Any]:
+            return call(arguments)
+
+        lc_tool = StructuredTool(name=name, description=tool.description or name,
+                                 args_schema=dict(tool.input_schema), func=invoke)
+        return ForeignTool(lc_tool, source=f"mcp:{config.name}", call=call, defaults={
+            "function": config.function,
+            "risk": "low" if read_only else config.risk,
+            "side_effects": not read_only,
+            "targets": config.targets.get(tool.name, ()),
+        })
+
+
+class _Server:
+    """One server's session, kept by a task on the loop (anyio requires the task that
+    opened a transport to close it)."""
+
+    def __init__(self, config: ToolServerConfig, guard: HostGuard | None) -> None:
+        self.config = config
+        self.guard = guard
+        self.starts = 0
+        """Sessions opened so far (a restart adds one)."""
+        self._keeper: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+        self._session: ClientSession | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def list_tools(self) -> list[types.Tool]:
+        async def work(session: ClientSession) -> list[types.Tool]:
+            tools: list[types.Tool] = []
+            cursor: str | None = None
+            while True:
+                page = await session.list_tools(cursor=cursor) if cursor else \
+                    await session.list_tools()
+                tools.extend(page.tools)
+                cursor = page.next_cursor
+                if not cursor:
+                    return tools
+        return await self._with_session("list tools", work)
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        result: types.CallToolResult = await self._with_session(
+            f"call {tool}", lambda session: session.call_tool(tool, arguments))
+        if result.is_error:
+            text = "".join(getattr(block, "text", "") for block in result.content)
+            raise ToolCallError(f"{self.config.name}.{tool} reported an error: {text[:500]}",
+                                retryable=False, server=self.config.name)
+        if isinstance(result.structured_content, dict):
+            return dict(result.structured_content)
+        return as_result([{"text": getattr(block, "text", "")} for block in result.content])
+
+    async def _with_session(self, what: str, work: Any) -> Any:
+        name = self.config.name
+        try:
+            session = await self._session_now()
+            return await asyncio.wait_for(work(session), self.config.timeout_seconds)
+        except MCPError as exc:
+            if exc.code in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
+                await self.stop()
+                raise ToolCallError(f"MCP server {name!r} is unavailable ({what}: {exc})",
+                                    retryable=True, server=name) from None
+            # The server answered: a protocol-level refusal (unknown tool, bad arguments).
+            raise ToolCallError(f"MCP server {name!r} refused to {what}: {exc}",
+                                retryable=False, server=name) from None
+        except ToolCallError:
+            raise
+        except ConfigError as exc:  # an env var named by the config is not set
+            raise ToolCallError(exc.message, retryable=False, server=name) from None
+        except Exception as exc:
+            # The session is gone or stuck: drop it, the next call starts a new one.
+            await self.stop()
+            raise ToolCallError(f"MCP server {name!r} is unavailable ({what}: "
+                                f"{type(exc).__name__})", retryable=True, server=name) from None
+
+    async def _session_now(self) -> ClientSession:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._keeper is None or self._keeper.done() or self._session is None:
+                await self._start()
+            assert self._session is not None
+            return self._session
+
+    async def _start(self) -> None:
+        await self.stop()
+        ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        self._keeper = asyncio.create_task(self._keep(ready, self._stop))
+        try:
+            self._session = await asyncio.wait_for(ready, self.config.timeout_seconds)
+        except BaseException:
+            await self.stop()
+            raise
+        self.starts += 1
+
+    async def _keep(self, ready: asyncio.Future[ClientSession], stop: asyncio.Event) -> None:
+        try:
+            async with _open(self.config, self.guard) as session:
+                await session.initialize()
+                ready.set_result(session)
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc if isinstance(exc, Exception)
+                                    else ConnectionError(type(exc).__name__))
+            if not isinstance(exc, Exception):
+                raise
+
+    async def stop(self) -> None:
+        keeper, self._keeper, self._session = self._keeper, None, None
+        if keeper is None:
+            return
+        if self._stop is not None:
+            self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(keeper), 5)
+        except BaseException:
+            keeper.cancel()
+            with contextlib.suppress(BaseException):
+                await keeper
+
+
+@contextlib.asynccontextmanager
+async def _open(config: ToolServerConfig, guard: HostGuard | None) -> AsyncIterator[ClientSession]:
+    where = f"tool_servers.{config.name}"
+    try:
+        env = {k: expand_env(v, f"{where}.env.{k}") for k, v in config.env.items()}
+        headers = {k: expand_env(v, f"{where}.headers.{k}") for k, v in config.headers.items()}
+    except ValueError as exc:
+        raise ConfigError(str(exc), field=where) from None
+    if config.transport == "stdio":
+        from langchain_mcp_adapters.sessions import create_session
+
+        assert config.command
+        connection: Any = {"transport": "stdio", "command": config.command[0],
+                           "args": config.command[1:], "env": env or None}
+        async with create_session(connection) as session:
+            yield session
+        return
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    assert config.url
+    if guard is not None:
+        guard.check(config.url)
+    client = create_mcp_http_client(headers=headers or None)
+    async with client, streamable_http_client(config.url, http_client=client) as streams, \
+            ClientSession(streams[0], streams[1]) as session:
+        yield session

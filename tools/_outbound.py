@@ -1,0 +1,84 @@
+"""The outbound host allow-list every HTTP tool goes through (SSRF guard).
+
+A request may go only to a host that is allow-listed: the hosts of configured base URLs
+and MCP server URLs, plus ``tool_hosts``. A host that resolves to a private, loopback,
+link-local, reserved or multicast address is refused unless it is named in
+``tool_hosts`` itself (configuring a base URL is not enough to reach the internal
+network). Redirects are not followed. What does not live here: authentication and
+idempotency headers (the OpenAPI tools add them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+import httpx
+
+from agent.errors import ToolCallError
+
+__all__ = ["HostGuard", "OutboundRefused"]
+
+
+class OutboundRefused(ToolCallError):
+    """A request to a host the allow-list does not admit; never retried."""
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message, retryable=False, **details)
+
+
+class HostGuard:
+    def __init__(self, configured: Iterable[str], explicit: Iterable[str]) -> None:
+        self.explicit = {h.lower() for h in explicit}
+        """``tool_hosts``: may also be private addresses."""
+        self.allowed = {h.lower() for h in configured} | self.explicit
+
+    def check(self, url: str | httpx.URL) -> None:
+        """Raise ``OutboundRefused`` unless ``url``'s host may be reached."""
+        target = httpx.URL(str(url))
+        host = (target.host or "").lower()
+        if target.scheme not in ("http", "https") or not host:
+            raise OutboundRefused(f"outbound request refused: {target.scheme}://{host} is not "
+                                  "an http(s) URL", host=host)
+        if host not in self.allowed:
+            raise OutboundRefused(f"outbound request refused: host {host!r} is not allow-listed "
+                                  "(tool_hosts)", host=host)
+        if host in self.explicit:
+            return
+        for address in _addresses(host, target.port or (443 if target.scheme == "https" else 80)):
+            if _internal(address):
+                raise OutboundRefused(
+                    f"outbound request refused: {host!r} resolves to the internal address "
+                    f"{address}; name the host in tool_hosts to allow it", host=host)
+
+    def client(self, **options: object) -> httpx.Client:
+        """An ``httpx.Client`` whose every request passes ``check``; redirects not followed."""
+        guard = self
+
+        class _Guarded(httpx.HTTPTransport):
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                guard.check(request.url)
+                return super().handle_request(request)
+
+        return httpx.Client(transport=_Guarded(), follow_redirects=False, **options)  # type: ignore[arg-type]
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise ToolCallError(f"cannot resolve {host!r}", retryable=True, host=host) from exc
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return (address.is_private or address.is_loopback or address.is_link_local
+            or address.is_reserved or address.is_multicast or address.is_unspecified)
