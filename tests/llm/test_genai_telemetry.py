@@ -5,6 +5,7 @@ client against the scripted server. Prompt and completion text stay out unless a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -12,8 +13,12 @@ from prometheus_client import generate_latest
 from pydantic import SecretStr
 
 from agent.llm import ChatClient, ClientConfig, LLMRequestRefused
+from agent.runtime import Runtime
+from agent.settings import Settings
 from agent.telemetry import Metrics
+from evals.scripted import careful_model
 from tests.fakes.openai_server import ScriptedServer, call, completion, error
+from tests.graphs.conftest import churn, start
 from tests.llm.conftest import API_KEY
 from tests.otel import memory_exporter
 
@@ -89,3 +94,22 @@ def test_a_failed_call_records_its_error_type(openai_server: ScriptedServer, sta
     assert chat.attributes["error.type"] == "LLMRequestRefused"
     text = generate_latest(metrics.registry).decode()
     assert 'gen_ai_client_operation_duration_seconds_count{error_type="LLMRequestRefused"' in text
+
+
+def test_the_llm_planner_in_the_runtime_traces_its_calls_inside_the_decision(
+        tmp_path: Path) -> None:
+    exporter = memory_exporter()
+    with ScriptedServer(responder=careful_model) as server:
+        settings = Settings(home=tmp_path / "home", planner="llm", llm_base_url=server.url,
+                            llm_model="gpt-test", llm_mode="tools", llm_api_key=API_KEY,
+                            plan_cache_ttl_hours=0)
+        with Runtime(settings, actor="t") as rt:
+            start(rt, churn())
+            text = generate_latest(rt.metrics.registry).decode()
+    spans = exporter.get_finished_spans()
+    [leg] = [s for s in spans if s.name == "decision start"]
+    chats = [s for s in spans if s.name == "chat gpt-test"]
+    assert chats and all(s.context.trace_id == leg.context.trace_id for s in chats)
+    assert all(s.attributes["gen_ai.usage.input_tokens"] > 0 for s in chats)
+    assert "gen_ai_client_operation_duration_seconds_count{" in text
+    assert API_KEY not in repr([dict(s.attributes or {}) for s in spans])
