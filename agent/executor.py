@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent._genai import tool_call
 from agent.errors import ConflictError, InvalidInputError, NotFoundError, ToolCallError
 from agent.faults import crash_point
 from agent.guard import check_step
@@ -42,7 +43,7 @@ from agent.policy import Policies
 from agent.ports import ToolPort
 from agent.store import CallEnd, CallStart, DecisionTx, FinishedCalls, Store
 from agent.store._holds import active
-from agent.telemetry import Metrics, span
+from agent.telemetry import Metrics
 from agent.usage import Call, claim_shares
 
 __all__ = ["ExecutionPolicy", "ExecutionReport", "Executor", "Scope", "idempotency_key"]
@@ -320,11 +321,13 @@ class _Run:
                      else ExecutionStatus.COMPENSATED)
         while True:
             try:
-                with span(f"tool {start.tool}", attributes={
-                        "decisionops.tool": start.tool, "decisionops.step_id": start.step_id,
-                        "decisionops.idempotency_key": start.key,
-                        "decisionops.arguments_hash": start.arguments_hash,
-                        "decisionops.attempt": call.attempt}) as current:
+                with tool_call(tool=start.tool, idempotency_key=start.key,
+                               metrics=self.ex._metrics, attributes={
+                                   "decisionops.tool": start.tool,
+                                   "decisionops.step_id": start.step_id,
+                                   "decisionops.idempotency_key": start.key,
+                                   "decisionops.arguments_hash": start.arguments_hash,
+                                   "decisionops.attempt": call.attempt}) as current:
                     receipt = self.ex._tools.call(start.tool, start.arguments,
                                                   idempotency_key=start.key)
                     current.set_attribute("decisionops.replayed", receipt.replayed)

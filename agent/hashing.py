@@ -4,6 +4,13 @@ Plan versions, approved-argument hashes, idempotency keys and ledger entries all
 the canonical form (sorted keys, no whitespace, UTF-8, ISO-8601 times), so the same
 content hashes the same in every process and on every machine.
 
+Not RFC 8785 (JCS), on purpose for now: the form agrees with JCS on ordinary data but
+not on exponent floats (``1e-07`` / ``1e-7``), on keys outside the Basic Multilingual
+Plane (JCS orders UTF-16 code units) or on integers past 2**53 (JCS refuses them), and
+these hashes are stored (plans, approvals, idempotency keys, the ledger chain). Moving to
+JCS needs a format version and a migration that re-hashes; tests/agent/test_hashing_rfc8785.py
+pins where the two differ.
+
 A batch of rows is committed to by one Merkle root (``merkle_root``): one ledger entry
 stands for thousands of rows, and ``merkle_path``/``merkle_check`` still prove any one of
 them against it.

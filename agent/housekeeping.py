@@ -139,7 +139,9 @@ def post_ledger_anchor(rt: Runtime, now: datetime | None = None) -> dict[str, in
         posted, error, cursor = 0, None, state.get("cursor")
         try:
             current = anchor(rt.store.engine, since=last)
-            post_anchor(current, settings.ledger_anchor_url, headers=headers)
+            secret = settings.ledger_anchor_signing_secret
+            post_anchor(current, settings.ledger_anchor_url, headers=headers,
+                        signing_secret=secret.get_secret_value() if secret else None)
             posted, cursor = 1, current.model_dump_json()
         except (LedgerCorrupt, DecisionOpsError) as exc:
             error = exc.message

@@ -8,6 +8,7 @@ Sources, strongest first: keyword arguments, ``DECISIONOPS_*`` environment varia
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import re
@@ -251,6 +252,10 @@ class Settings(BaseSettings):
     ledger_anchor_every_minutes: float = Field(60.0, ge=1, le=7 * 24 * 60)
     ledger_anchor_token: SecretStr | None = None
     """Sent as ``Authorization: Bearer`` with each anchor."""
+    ledger_anchor_signing_secret: SecretStr | None = None
+    """``whsec_<base64>``: each anchor is also signed the Standard Webhooks way
+    (``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` headers). None: unsigned
+    (the Bearer token alone, as before)."""
     ledger_archive: bool = True
     """Move ledger entries past ``retention_days`` into compressed segments in the store
     (still read and verified as one chain); off: they stay in the ``ledger`` table."""
@@ -264,6 +269,9 @@ class Settings(BaseSettings):
     """Where spans go: nowhere, the console (development) or an OTLP/HTTP collector."""
     otel_endpoint: str | None = None
     """OTLP/HTTP traces endpoint; default: the exporter's own (OTEL_EXPORTER_OTLP_* vars)."""
+    otel_capture_content: bool = False
+    """Record prompt and completion text in LLM spans (``gen_ai.input.messages`` /
+    ``gen_ai.output.messages``). Off by default: prompts quote prediction data."""
     metrics_port: int | None = Field(None, ge=1, le=65535)
     """``run`` serves Prometheus metrics on this port (the API serves /metrics itself)."""
     sla_escalate_at: float = Field(0.8, gt=0, lt=1)
@@ -337,6 +345,21 @@ class Settings(BaseSettings):
             if kind in value:
                 raise ValueError(f"{alias!r} → {kind!r}, which is itself an alias; map "
                                  f"{alias!r} onto {value[kind]!r} directly")
+        return value
+
+    @field_validator("ledger_anchor_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().removeprefix("whsec_")
+        try:
+            key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+        except ValueError:
+            key = b""
+        if len(key) < 24:
+            raise ValueError("must be whsec_ followed by the base64 of at least 24 random "
+                             "bytes (a Standard Webhooks secret)")
         return value
 
     @field_validator("value_at_stake_defaults")

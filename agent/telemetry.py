@@ -7,7 +7,12 @@ days later, in another process) continues the same trace. Exporters by configura
 ``console`` for development, ``otlp`` (HTTP) for a collector, none by default.
 
 Metrics (Prometheus): counters and histograms updated where the work happens, plus gauges
-read from the store on scrape (queue depth, decisions by state, pending approvals).
+read from the store on scrape (queue depth, decisions by state, pending approvals), the
+GenAI client histograms (``gen_ai_client_token_usage``, ``gen_ai_client_operation_duration_seconds``:
+the OpenTelemetry ``gen_ai.client.*`` metrics under their Prometheus names), tool latency,
+and the default process, platform and garbage-collector collectors. Prometheus rather
+than an OpenTelemetry meter: ``/metrics`` is scraped from this one per-process registry,
+so a second metrics pipeline would only duplicate it. The GenAI spans live in ``_genai``.
 
 Business code only calls ``tracer()`` and the metric objects; it never creates
 providers. Nothing secret goes into a span, log or metric: arguments appear as hashes.
@@ -26,7 +31,15 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily
 
 __all__ = ["Metrics", "carrier", "configure_tracing", "span", "traced_node", "tracer"]
@@ -152,6 +165,25 @@ class Metrics:
             "decisionops_llm_throttled_seconds_total",
             "Seconds LLM calls waited on the client-side rate limits or a Retry-After",
             ["model"], registry=self.registry)
+        self.tool_latency = Histogram(
+            "decisionops_tool_call_duration_seconds", "Wall time of one tool call attempt",
+            ["tool"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        genai = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
+                 "gen_ai_response_model"]
+        # Bucket boundaries as the GenAI semantic conventions advise.
+        self.gen_ai_tokens = Histogram(
+            "gen_ai_client_token_usage", "Tokens used per LLM call (gen_ai.client.token.usage)",
+            [*genai, "gen_ai_token_type"], registry=self.registry,
+            buckets=tuple(4.0 ** n for n in range(14)))
+        self.gen_ai_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "Duration of one LLM call, retries included (gen_ai.client.operation.duration)",
+            [*genai, "error_type"], registry=self.registry,
+            buckets=tuple(0.01 * 2 ** n for n in range(14)))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self._sources: list[Callable[[], dict[str, dict[str, float]]]] = []
         self.registry.register(_StoreGauges(self._sources))
 

@@ -20,6 +20,7 @@ import jinja2
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 
 from agent.api._auth import SessionSigner
 from agent.api._errors import install_error_handlers
@@ -93,11 +94,15 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
                 chat.close()
             runtime.close()
 
-    app = FastAPI(title="DecisionOps", version="1", lifespan=lifespan,
-                  summary="From a model's prediction to coordinated, approved, executed action.",
-                  description="Ingest predictions, follow decisions, answer approvals, record "
-                              "outcomes. Authenticate with `Authorization: Bearer <token>` "
-                              "(tokens from `decisionops users add`).")
+    # /docs and /redoc load Swagger UI and ReDoc from assets bundled in fastapi-offline,
+    # served here under /static-docs: the docs work with no internet (no CDN).
+    app = FastAPIOffline(title="DecisionOps", version="1", lifespan=lifespan,
+                         static_url="/static-docs",
+                         summary="From a model's prediction to coordinated, approved, executed "
+                                 "action.",
+                         description="Ingest predictions, follow decisions, answer approvals, "
+                                     "record outcomes. Authenticate with `Authorization: Bearer "
+                                     "<token>` (tokens from `decisionops users add`).")
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default=service.max_body_bytes,
                        larger=service.max_ingest_bytes,

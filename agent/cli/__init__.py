@@ -22,11 +22,15 @@
     decisionops outcomes import|import-sql|add|list
     decisionops report --since 30d --out report.html
     decisionops export outcomes --format parquet|csv --out FILE
+    decisionops --version
+    decisionops --install-completion     shell completion (bash, zsh, fish, PowerShell)
 """
 
 from __future__ import annotations
 
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 import typer
 
@@ -57,11 +61,32 @@ from agent.errors import DecisionOpsError
 __all__ = ["app", "main"]
 
 app = typer.Typer(
-    name="decisionops", no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
+    name="decisionops", no_args_is_help=True, add_completion=True, rich_markup_mode="markdown",
     help="From a model's prediction to coordinated, approved, executed action.\n\n"
          "Example: decisionops demo",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            shown = package_version("decisionops")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            shown = "unknown"
+        typer.echo(f"decisionops {shown}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the installed version and exit.")) -> None:
+    """From a model's prediction to coordinated, approved, executed action.
+
+    Example: decisionops demo
+    """
+
+
 app.command("demo")(demo.demo)
 app.command("ingest")(ingest.ingest)
 app.command("run")(work.run)
@@ -85,7 +110,8 @@ app.add_typer(export.app, name="export")
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=True)
+        # A fixed program name: completion reads _DECISIONOPS_COMPLETE however it was started.
+        app(args=argv, prog_name="decisionops", standalone_mode=True)
     except DecisionOpsError as exc:
         raise SystemExit(exit_for(exc).exit_code) from None
 

@@ -103,6 +103,7 @@ def anchor(
         except InvalidInputError as exc:
             raise fail(f"--post: {exc.message}") from None
     with runtime() as rt:
+        secret = rt.settings.ledger_anchor_signing_secret
         try:
             taken = take_anchor(rt.store.engine)
         except LedgerCorrupt as exc:
@@ -115,7 +116,8 @@ def anchor(
     status = None
     if post is not None:
         try:
-            status = post_anchor(taken, post)
+            status = post_anchor(taken, post, signing_secret=secret.get_secret_value()
+                                 if secret else None)
         except RuntimeFailure as exc:
             written = f" (the anchor was written to {out})" if out is not None else ""
             raise fail(f"--post: {exc.message}{written}", 1) from None

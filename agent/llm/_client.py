@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from agent._genai import chat_call
 from agent.errors import ConfigError
 from agent.llm._errors import (
     BudgetExceeded,
@@ -95,6 +96,9 @@ class ClientConfig:
     tokens_per_minute: int | None = None
     circuit_failures: int = 5
     circuit_cooldown_seconds: float = 30.0
+    capture_content: bool = False
+    """Put prompt and completion text into the call's span (off: they may hold customer
+    data; the span then carries models, usage and finish reasons only)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class Reply:
     tokens_out: int
     raw: str
     """The model's reply as JSON (content, tool calls, finish reason) for the audit record."""
+    response_model: str | None = None
+    response_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,9 +202,18 @@ class ChatClient:
         """What this call says of the endpoint: None, nothing (stopped by a budget, or
         by an error of ours before it could tell)."""
         try:
-            reply = self._complete(messages, meter=meter, max_tokens=max_tokens, tools=tools,
-                                   tool_choice=tool_choice, response_format=response_format,
-                                   mode=mode)
+            with chat_call(base_url=self.config.base_url, model=self.config.model,
+                           max_tokens=max_tokens, temperature=0, messages=messages,
+                           capture_content=self.config.capture_content,
+                           metrics=self._metrics) as record:
+                reply = self._complete(messages, meter=meter, max_tokens=max_tokens, tools=tools,
+                                       tool_choice=tool_choice, response_format=response_format,
+                                       mode=mode)
+                record.response_model, record.response_id = reply.response_model, reply.response_id
+                record.finish_reasons = [reply.finish_reason] if reply.finish_reason else []
+                record.input_tokens, record.output_tokens = reply.tokens_in, reply.tokens_out
+                record.output_text = reply.content
+                record.output_tool_calls = [c.name for c in reply.tool_calls]
             reached = True
             return reply
         except LLMTransportError:
@@ -332,8 +347,12 @@ class ChatClient:
         if tokens_out is None:
             tokens_out = max(1, len(raw) // 4)
         meter.after_call(Attempt("ok", int(tokens_in), int(tokens_out), _ms(started)))
+        model = getattr(response, "model", None)
+        ident = getattr(response, "id", None)
         return Reply(content=message.content, tool_calls=calls, finish_reason=choice.finish_reason,
-                     tokens_in=int(tokens_in), tokens_out=int(tokens_out), raw=raw)
+                     tokens_in=int(tokens_in), tokens_out=int(tokens_out), raw=raw,
+                     response_model=str(model) if model else None,
+                     response_id=str(ident) if ident else None)
 
 
 def _ms(started: float) -> float:

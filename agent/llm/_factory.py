@@ -60,7 +60,8 @@ def build_planner(settings: Settings, *, playbooks: PlaybookBook, tools: ToolPor
         requests_per_minute=settings.llm_requests_per_minute,
         tokens_per_minute=settings.llm_tokens_per_minute,
         circuit_failures=settings.llm_circuit_failures,
-        circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds),
+        circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds,
+        capture_content=settings.otel_capture_content),
         sleep=sleep, metrics=metrics)
     cls = HybridPlanner if settings.planner == "hybrid" else LLMPlanner
     return cls(client=client, playbooks=playbooks, tools=tools, policies=policies,

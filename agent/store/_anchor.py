@@ -220,17 +220,29 @@ def check_receiver(url: str) -> str:
 
 
 def post_anchor(anchor: Anchor, url: str, *, timeout: float = 10.0,
-                headers: Mapping[str, str] | None = None) -> int:
+                headers: Mapping[str, str] | None = None,
+                signing_secret: str | None = None) -> int:
     """POST the anchor as JSON to ``url``; returns the receiver's status (2xx). Raises
     ``RuntimeFailure`` (``retryable`` for a network failure or a 5xx, 408 or 429) when
     the receiver does not take it, and ``InvalidInputError`` for a URL that is not
-    http(s). Errors show the URL without credentials or query."""
+    http(s). Errors show the URL without credentials or query.
+
+    With ``signing_secret`` (``whsec_<base64>``) the post is signed as Standard Webhooks
+    specify: ``webhook-id`` (the same for every post of this anchor, so a receiver can
+    drop a repeat), ``webhook-timestamp`` and ``webhook-signature``; a receiver checks
+    them with ``standardwebhooks.Webhook(secret).verify(body, headers)``. ``headers``
+    (such as the Bearer token) are sent either way."""
     import httpx
 
     shown = check_receiver(url)
+    body = json.dumps(anchor.model_dump(mode="json"), ensure_ascii=False,
+                      separators=(",", ":")).encode()
+    sent = {"Content-Type": "application/json", **dict(headers or {})}
+    if signing_secret:
+        sent.update(_signed(anchor, body, signing_secret))
     try:
-        response = httpx.post(url, json=anchor.model_dump(mode="json"), timeout=timeout,
-                              headers=dict(headers or {}), follow_redirects=False)
+        response = httpx.post(url, content=body, timeout=timeout, headers=sent,
+                              follow_redirects=False)
     except httpx.HTTPError as exc:
         reason = str(exc).replace(url, shown) or type(exc).__name__
         raise RuntimeFailure(f"anchor not posted to {shown}: {reason}", retryable=True
@@ -241,3 +253,14 @@ def post_anchor(anchor: Anchor, url: str, *, timeout: float = 10.0,
                              f"{response.reason_phrase}".rstrip(),
                              retryable=status >= 500 or status in (408, 429))
     return status
+
+
+def _signed(anchor: Anchor, body: bytes, secret: str) -> dict[str, str]:
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    message_id = f"anchor_{anchor.seq}_{anchor.hash[:16]}"
+    now = datetime.now(UTC)
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(message_id, now, body)}

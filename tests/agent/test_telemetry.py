@@ -7,29 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
 
+from agent.hashing import digest
 from agent.models import Approve
 from agent.runtime import Runtime
 from agent.settings import Settings
 from tests.graphs.conftest import churn, pending, start
+from tests.otel import memory_exporter
 from tests.support import answer
 
-_EXPORTER = InMemorySpanExporter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def provider() -> None:
-    # The test installs the process's provider, as a deployment's configure_tracing
-    # would (OpenTelemetry allows one per process; no other test sets one).
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-    trace.set_tracer_provider(provider)
-    assert trace.get_tracer_provider() is provider
+_EXPORTER = memory_exporter()
 
 
 @pytest.fixture
@@ -50,9 +39,9 @@ def test_a_decision_is_one_trace_across_the_approval_wait(rt: Runtime) -> None:
     assert len({s.context.trace_id for s in legs}) == 1
     names = {s.name for s in spans}
     assert {"node plan", "node guard", "node route", "node approval", "node join",
-            "node execute", "node record", "tool crm.create_retention_offer",
-            "tool finance.issue_credit"} <= names
-    tool = next(s for s in spans if s.name == "tool finance.issue_credit")
+            "node execute", "node record", "execute_tool crm.create_retention_offer",
+            "execute_tool finance.issue_credit"} <= names
+    tool = next(s for s in spans if s.name == "execute_tool finance.issue_credit")
     assert tool.context.trace_id == legs[0].context.trace_id
     assert set(tool.attributes) >= {"decisionops.idempotency_key", "decisionops.arguments_hash"}
 
@@ -81,3 +70,28 @@ def test_metrics_count_work_and_read_gauges_from_the_store(rt: Runtime) -> None:
     assert 'decisionops_tool_calls_total{outcome="ok",tool="finance.issue_credit"} 1.0' in text
     assert 'decisionops_approval_latency_seconds_count{function="finance"} 1.0' in text
     assert "decisionops_queue_depth 0.0" in text
+
+
+def test_tool_calls_follow_the_genai_conventions_without_arguments(rt: Runtime) -> None:
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    tool = next(s for s in _EXPORTER.get_finished_spans()
+                if s.name == "execute_tool finance.issue_credit")
+    attrs = dict(tool.attributes or {})
+    assert attrs["gen_ai.operation.name"] == "execute_tool"
+    assert attrs["gen_ai.tool.name"] == "finance.issue_credit"
+    assert attrs["gen_ai.tool.type"] == "function"
+    key = attrs["decisionops.idempotency_key"]
+    assert attrs["gen_ai.tool.call.id"] == digest(key)[:32] != key
+    assert not any(name.startswith("gen_ai.tool.call.arguments") for name in attrs)
+    assert tool.kind == SpanKind.INTERNAL
+    text = generate_latest(rt.metrics.registry).decode()
+    assert 'decisionops_tool_call_duration_seconds_count{tool="finance.issue_credit"} 1.0' in text
+
+
+def test_metrics_include_the_default_process_and_platform_collectors(rt: Runtime) -> None:
+    text = generate_latest(rt.metrics.registry).decode()
+    assert "python_info{" in text
+    assert "python_gc_objects_collected_total" in text
+    assert "process_resident_memory_bytes" in text  # Linux: read from /proc

@@ -15,3 +15,14 @@ def test_metrics_are_served_in_prometheus_format(svc: Service) -> None:
     assert 'decisionops_approvals_pending{function="finance"} 1.0' in text
     assert "decisionops_queue_depth 0.0" in text
     assert decision not in text  # counts and gauges, no identifiers
+
+
+def test_metrics_carry_the_default_process_collectors_and_the_genai_histograms(svc: Service
+                                                                               ) -> None:
+    text = svc.client.get("/metrics").text
+    for family in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info",
+                   "python_gc_objects_collected_total",
+                   "# TYPE gen_ai_client_token_usage histogram",
+                   "# TYPE gen_ai_client_operation_duration_seconds histogram",
+                   "# TYPE decisionops_tool_call_duration_seconds histogram"):
+        assert family in text, family
