@@ -27,14 +27,15 @@ def print_report(report: EvalReport, console: Console, *, failures: int = 20) ->
     table = Table(title=f"eval {report.dataset} ({report.mode}, {len(report.kinds)} kinds: "
                   f"{', '.join(report.kinds)}; calls are LLM calls)", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for column in ("planner", "policy", "quality", "passed", "calls", "tokens", "cost",
-                   "fallbacks", "errors"):
+    for column in ("planner", "policy", "quality", "passed", "end-to-end", "routing", "calls",
+                   "tokens", "cost", "fallbacks", "errors"):
         table.add_column(column, justify="left" if column == "planner" else "right",
                          no_wrap=True)
     for p in report.planners:
         table.add_row(p.planner, _pct(p.policy), _pct(p.quality), f"{p.passed_cases}/{p.cases}",
-                      str(p.llm_calls), str(p.tokens), f"{p.cost:.4f}", str(p.fallbacks),
-                      str(p.errors))
+                      _pct(p.family(("end_to_end_expected",))),
+                      _pct(p.family(("routing_expected",))), str(p.llm_calls), str(p.tokens),
+                      f"{p.cost:.4f}", str(p.fallbacks), str(p.errors))
     console.print(table)
     graders = Table(title="per grader (passed/applicable)", title_justify="left",
                     box=box.SIMPLE_HEAD)
