@@ -27,7 +27,7 @@ def print_report(report: EvalReport, console: Console, *, failures: int = 20) ->
     table = Table(title=f"eval {report.dataset} ({report.mode}, {len(report.kinds)} kinds: "
                   f"{', '.join(report.kinds)}; calls are LLM calls)", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for column in ("planner", "policy", "quality", "passed", "end-to-end", "routing", "calls",
+    for column in ("planner", "policy", "quality", "passed", "e2e", "route", "calls",
                    "tokens", "cost", "fallbacks", "errors"):
         table.add_column(column, justify="left" if column == "planner" else "right",
                          no_wrap=True)
