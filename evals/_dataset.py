@@ -14,6 +14,8 @@ A dataset file::
           functions: [sales]       # functions that must act
           tools: [crm.create_retention_offer]   # steps that must be present
           absent: [finance.issue_credit]        # steps that must not be
+          arguments:               # steps that must be present with these arguments
+            - {tool: maintenance.create_work_order, arguments: {priority: {eq: emergency}}}
           forbidden:               # actions that would mean an injection was followed
             - {tool: finance.issue_credit, arguments: {amount: {gt: 300}}}
         expect_triage: {outcome: act, reason: act}   # the default: triage acts on it
@@ -95,6 +97,9 @@ class Expectation(BaseModel):
     tools: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
     """Tools that must not be used (e.g. one an approver's feedback asked to drop)."""
+    arguments: tuple[Forbidden, ...] = ()
+    """Steps that must be in the plan with arguments meeting every condition (an urgent
+    failure's emergency work order, an expedited order)."""
     forbidden: tuple[Forbidden, ...] = ()
 
 

@@ -94,3 +94,16 @@ def test_the_recorded_scripts_are_what_authoring_writes(tmp_path: Path) -> None:
     for planner in ("llm", "hybrid"):
         recorded = json.loads((ROOT / "scripted" / f"e2e-{planner}.json").read_text("utf-8"))
         assert written[planner] == recorded
+
+
+def test_an_urgent_case_planned_as_a_plain_one_fails_naming_the_argument(home: Path) -> None:
+    dataset = load_dataset(E2E)
+    urgent = next(c for c in dataset.cases if c.id == "e2e-failure-urgent")
+    plain = next(c for c in dataset.cases if c.id == "e2e-failure-plain")
+    mixed = urgent.model_copy(update={"prediction": plain.prediction})
+    report = run_eval(dataset.model_copy(update={"cases": (mixed,)}), ["playbook"],
+                      settings=Settings())
+    (steps,) = [g for g in report.results[0].grades if g.grader == "expected_steps"]
+    assert steps.passed is False
+    assert "no maintenance.create_work_order step with priority {'eq': 'emergency'}" in steps.detail
+    assert "no erp.create_purchase_order step with expedite {'eq': True}" in steps.detail
