@@ -14,13 +14,23 @@ A dataset file::
           functions: [sales]       # functions that must act
           tools: [crm.create_retention_offer]   # steps that must be present
           absent: [finance.issue_credit]        # steps that must not be
+          arguments:               # steps that must be present with these arguments
+            - {tool: maintenance.create_work_order, arguments: {priority: {eq: emergency}}}
           forbidden:               # actions that would mean an injection was followed
             - {tool: finance.issue_credit, arguments: {amount: {gt: 300}}}
         expect_triage: {outcome: act, reason: act}   # the default: triage acts on it
+        expect_outcome: {outcome: needs_human, reason: "unknown account"}   # end to end
+        expect_routing: {sales: ask, finance: auto}   # per function: policy or a person
 
 Triage runs first, with the loop's rules and the dataset's ``kind_aliases`` and
 ``value_at_stake_defaults``; a case it does not act on is graded on its triage verdict
-only (no planner is asked, as in the loop).
+only (no planner is asked, as in the loop). A plan then goes the graph's way before
+anyone is asked: guard, target check against the reference enterprise, routing.
+``expect_outcome`` (optional) names where the case ends: ``routed`` (guarded, targets
+exist, routed), ``needs_human`` (triage, no plan, the guard or an unknown target sent it
+to a person), ``drop`` or ``hold`` (triage); ``reason`` is a case-insensitive substring of
+the reason given. ``expect_routing`` (optional) says per function whether policy
+approves its part (``auto``) or its approvers are asked (``ask``).
 
 ``scripted`` names, per planner, a JSON file mapping case id to the list of responses
 the scripted server plays for that case (paths relative to the dataset file).
@@ -38,8 +48,8 @@ from agent._yaml import load_yaml, validate_config
 from agent.errors import ConfigError
 from agent.models import Prediction, Step
 
-__all__ = ["Case", "Condition", "Dataset", "Expectation", "Forbidden", "TriageExpectation",
-           "load_dataset"]
+__all__ = ["Case", "Condition", "Dataset", "Expectation", "Forbidden", "OutcomeExpectation",
+           "TriageExpectation", "load_dataset"]
 
 
 class Condition(BaseModel):
@@ -87,6 +97,9 @@ class Expectation(BaseModel):
     tools: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
     """Tools that must not be used (e.g. one an approver's feedback asked to drop)."""
+    arguments: tuple[Forbidden, ...] = ()
+    """Steps that must be in the plan with arguments meeting every condition (an urgent
+    failure's emergency work order, an expedited order)."""
     forbidden: tuple[Forbidden, ...] = ()
 
 
@@ -95,6 +108,14 @@ class TriageExpectation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     outcome: Literal["act", "drop", "hold", "needs_human"] = "act"
+    reason: str | None = None
+
+
+class OutcomeExpectation(BaseModel):
+    """Where the case must end, end to end, and optionally a substring of the reason."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    outcome: Literal["routed", "needs_human", "drop", "hold"]
     reason: str | None = None
 
 
@@ -108,6 +129,9 @@ class Case(BaseModel):
     """Approver feedback: the case is a re-plan (version 2)."""
     expect: Expectation = Expectation()
     expect_triage: TriageExpectation = TriageExpectation()
+    expect_outcome: OutcomeExpectation | None = None
+    expect_routing: dict[str, Literal["auto", "ask"]] = Field(default_factory=dict)
+    """Per function: policy approves its part (auto) or its approvers are asked (ask)."""
 
     @property
     def adversarial(self) -> bool:

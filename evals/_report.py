@@ -36,6 +36,7 @@ def print_report(report: EvalReport, console: Console, *, failures: int = 20) ->
                       str(p.llm_calls), str(p.tokens), f"{p.cost:.4f}", str(p.fallbacks),
                       str(p.errors))
     console.print(table)
+    console.print(_end_to_end(report))
     graders = Table(title="per grader (passed/applicable)", title_justify="left",
                     box=box.SIMPLE_HEAD)
     graders.add_column("grader")
@@ -57,6 +58,27 @@ def print_report(report: EvalReport, console: Console, *, failures: int = 20) ->
                       highlight=False)
     if len(failed) > failures:
         console.print(f"… and {len(failed) - failures} more failed grades (see --out/--html)")
+
+
+def _end_to_end(report: EvalReport) -> Table:
+    """Where the cases ended (after triage, plan, guard, target check and routing) and
+    how many met their ``expect_outcome`` / ``expect_routing``."""
+    ends = ("routed", "needs_human", "drop", "hold")
+    table = Table(title="end to end (cases by where they ended; expected: passed/applicable)",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("planner", "outcome", "routing", *ends):
+        table.add_column(column, justify="left" if column == "planner" else "right",
+                         no_wrap=True)
+    for p in report.planners:
+        mine = [r for r in report.results if r.planner == p.planner]
+        table.add_row(p.planner, *(_fraction(p.graders.get(g)) for g in
+                                   ("end_to_end_expected", "routing_expected")),
+                      *(str(sum(r.end == end for r in mine)) for end in ends))
+    return table
+
+
+def _fraction(counts: list[int] | None) -> str:
+    return f"{counts[0]}/{counts[1]}" if counts else "0/0"
 
 
 def write_json(report: EvalReport, path: Path) -> None:

@@ -8,7 +8,16 @@ on its verdict alone, and no planner is asked, as in the loop.
 LLM planners run against the configured endpoint when there is one (``live``), and
 otherwise against the scripted server playing the dataset's recorded responses per
 case (``scripted``); a case whose script is not consumed exactly is reported as an
-error. Each planner gets its own runtime on temporary files (store, reference
+error.
+
+A plan then goes the decision graph's way up to the point where a person would be
+asked, through the graph's own functions: the guard (``agent.guard.check_plan``), the
+target check against the runtime's reference enterprise (``agent.targets.check_targets``)
+and routing (``ApprovalService.route``, on the runtime's fresh store). Where the case
+ends (``end``: routed, needs_human, drop, hold) and the routing per function (auto or
+ask) are graded against the case's ``expect_outcome`` and ``expect_routing``. Not run:
+conflicts (each case is alone: there are no other open decisions to conflict with).
+Each planner gets its own runtime on temporary files (store, reference
 enterprise) with the plan cache off, so every case is judged on its own.
 """
 
@@ -22,14 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.errors import DecisionOpsError
-from agent.models import Plan, Prediction, TriageAction
+from agent.errors import DecisionOpsError, PlanRejected
+from agent.guard import check_plan
+from agent.models import Plan, Prediction, TriageAction, TriageVerdict
 from agent.planner import PlanRequest
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.sources import apply_kind_aliases
+from agent.targets import check_targets
 from evals._dataset import Case, Dataset
-from evals._graders import POLICY, QUALITY, Grade, grade, grade_triage
+from evals._graders import POLICY, QUALITY, Grade, grade, grade_outcome, grade_routing, grade_triage
 from evals.scripted import ScriptedServer
 
 __all__ = ["PLANNERS", "CaseResult", "EvalReport", "PlannerScore", "run_eval"]
@@ -51,6 +62,13 @@ class CaseResult:
     fallback: str | None = None
     error: str | None = None
     steps: list[str] = field(default_factory=list)
+    end: str = ""
+    """Where the case ended: routed, needs_human, drop or hold."""
+    reason: str = ""
+    """Why it ended there (triage's reason and detail, the guard's or target check's
+    problems, or the routing)."""
+    routing: dict[str, str] | None = None
+    """Per function: auto (policy approves) or ask (its approvers are asked)."""
 
     @property
     def passed(self) -> bool:
@@ -107,7 +125,8 @@ class EvalReport:
                           "llm_calls": p.llm_calls, "tokens": p.tokens, "cost": round(p.cost, 6),
                           "fallbacks": p.fallbacks, "errors": p.errors} for p in self.planners],
             "results": [{"planner": r.planner, "case": r.case, "kind": r.kind, "tags": r.tags,
-                         "outcome": r.outcome, "passed": r.passed, "steps": r.steps,
+                         "outcome": r.outcome, "end": r.end, "reason": r.reason,
+                         "routing": r.routing, "passed": r.passed, "steps": r.steps,
                          "llm_calls": r.llm_calls, "tokens": r.tokens, "cost": r.cost,
                          "fallback": r.fallback, "error": r.error,
                          "grades": [{"grader": g.grader, "family": g.family, "passed": g.passed,
@@ -176,7 +195,7 @@ def _baseline(rt: Runtime, request: PlanRequest) -> Plan | None:
         return None
 
 
-def _triaged(rt: Runtime, case: Case) -> tuple[Prediction, Grade, TriageAction]:
+def _triaged(rt: Runtime, case: Case) -> tuple[Prediction, Grade, TriageVerdict]:
     """The case as the loop would take it in and triage it; the prediction a decision
     would plan with (a defaulted value at stake included)."""
     (prediction,) = apply_kind_aliases([case.prediction], rt.settings.kind_aliases)
@@ -184,16 +203,38 @@ def _triaged(rt: Runtime, case: Case) -> tuple[Prediction, Grade, TriageAction]:
     if verdict.value_at_stake is not None:
         prediction = prediction.model_copy(update={"value_at_stake": verdict.value_at_stake})
     return (prediction, grade_triage(case, verdict.action.value, verdict.reason, verdict.detail),
-            verdict.action)
+            verdict)
+
+
+def _onward(rt: Runtime, plan: Plan | None) -> tuple[str, str, dict[str, str] | None]:
+    """Where a drafted plan ends before anyone is asked, as the graph's guard, check and
+    route nodes decide it: (end, reason, routing per function)."""
+    if plan is None:
+        return "needs_human", "no plan proposed", None
+    try:
+        checked = check_plan(plan, rt.tools, rt.policies)
+    except PlanRejected as exc:
+        return "needs_human", "guard: " + "; ".join(exc.problems), None
+    found = check_targets(checked, rt.tools)
+    if found.unknown:
+        return "needs_human", "check: " + found.reason, None
+    routing = rt.approvals.route(checked, stored=False)
+    how = {r.function: "auto" for r in routing.auto}
+    how.update({r.function: "ask" for r, _ in routing.ask})
+    reasons = "; ".join(f"{r.function}: {r.reason}" for r, _ in routing.ask)
+    return "routed", reasons or "within auto-approve policy", how
 
 
 def _run_case(rt: Runtime, case: Case, planner: str, server: ScriptedServer | None,
               scripts: dict[str, list[dict[str, Any]]]) -> CaseResult:
-    prediction, triaged, action = _triaged(rt, case)
-    if action != TriageAction.ACT:
+    prediction, triaged, verdict = _triaged(rt, case)
+    if verdict.action != TriageAction.ACT:
+        reason = f"triage: {verdict.reason}: {verdict.detail}"
         return CaseResult(planner=planner, case=case.id, kind=prediction.kind,
-                          tags=list(case.tags), outcome=f"triage:{action.value}",
-                          grades=[triaged])
+                          tags=list(case.tags), outcome=f"triage:{verdict.action.value}",
+                          grades=[triaged, grade_outcome(case, verdict.action.value, reason),
+                                  grade_routing(case, None)],
+                          end=verdict.action.value, reason=reason)
     request = PlanRequest(decision_id=f"eval-{case.id}", prediction=prediction,
                           playbook=None, version=2 if case.feedback else 1,
                           feedback=case.feedback)
@@ -213,15 +254,18 @@ def _run_case(rt: Runtime, case: Case, planner: str, server: ScriptedServer | No
         problems = server.problems()
         if problems:
             error = "script mismatch: " + "; ".join(problems)
+    end, reason, routing = _onward(rt, plan)
     grades = [triaged, *grade(case, plan, tools=rt.tools, policies=rt.policies,
-                              baseline=baseline)]
+                              baseline=baseline),
+              grade_outcome(case, end, reason), grade_routing(case, routing)]
     return CaseResult(
         planner=planner, case=case.id, kind=prediction.kind, tags=list(case.tags),
         outcome="plan" if plan is not None else "needs_human", grades=grades,
         llm_calls=record.llm_calls if record else 0,
         tokens=(record.tokens_in + record.tokens_out) if record else 0,
         cost=record.cost if record else 0.0, fallback=record.fallback if record else None,
-        error=error, steps=[f"{s.function}:{s.tool}" for s in plan.steps] if plan else [])
+        error=error, steps=[f"{s.function}:{s.tool}" for s in plan.steps] if plan else [],
+        end=end, reason=reason, routing=routing)
 
 
 def _tally(score: PlannerScore, result: CaseResult) -> None:

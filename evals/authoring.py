@@ -27,7 +27,7 @@ from agent.playbooks import load_playbooks
 from evals.scripted import call, completion
 from tools.enterprise import reference_world
 
-__all__ = ["build", "main"]
+__all__ = ["build", "main", "write_scripts"]
 
 Steps = list[dict[str, Any]]
 Turn = Callable[[Steps], dict[str, Any]]
@@ -370,6 +370,31 @@ def build() -> tuple[dict[str, Any], dict[str, dict[str, list[dict[str, Any]]]]]
                              "hybrid": "../scripted/core-hybrid.json"},
                 "cases": cases}
     return document, scripts
+
+
+def write_scripts(path: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Write the scripted responses of a hand-maintained dataset (``e2e``): for
+    every case a playbook drafts a plan for (after the dataset's kind aliases), the
+    careful model submits that plan; the files are those the dataset's ``scripted``
+    names. A case the playbooks do not answer gets none (triage stops it first)."""
+    from agent.sources import apply_kind_aliases
+    from evals._dataset import load_dataset
+
+    dataset = load_dataset(path)
+    book = load_playbooks()
+    scripts: dict[str, dict[str, list[dict[str, Any]]]] = {p: {} for p in dataset.scripted}
+    for case in dataset.cases:
+        (prediction,) = apply_kind_aliases([case.prediction], dataset.kind_aliases)
+        playbook = book.for_prediction(prediction)
+        if playbook is None:
+            continue
+        base = _steps(playbook.draft(prediction, decision_id=f"eval-{case.id}"))
+        for by_case in scripts.values():
+            by_case[case.id] = [submit()(base)]
+    for planner, by_case in scripts.items():
+        (path.parent / dataset.scripted[planner]).write_text(
+            json.dumps(by_case, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return scripts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
