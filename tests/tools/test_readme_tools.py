@@ -30,6 +30,8 @@ def test_the_plug_in_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     plugin, _ = _blocks("python")
     (tmp_path / "acme_pager.py").write_text(plugin)
     monkeypatch.syspath_prepend(str(tmp_path))
+    # tests/cli/test_tools_list.py imports a module of the same name in this process.
+    monkeypatch.delitem(sys.modules, "acme_pager", raising=False)
     entry = tomllib.loads(_blocks("toml")[0])["project"]["entry-points"]["decisionops.tools"]
     points = [EntryPoint(name=n, value=v, group="decisionops.tools") for n, v in entry.items()]
     registry = ToolRegistry(entry_point_tools(points))
