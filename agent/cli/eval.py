@@ -47,8 +47,9 @@ def eval_(
 ) -> None:
     """Score planners on scenario cases (policy and quality graders) and print a table;
     or, with --suite adversarial, run the adversarial suite and print
-    'effects outside policy: X of N'. Exits 1 when a policy grader fails, an effect is
-    outside policy, or a case fails or errors.
+    'effects outside policy: X of N'. Exits 1 when a policy grader fails or a case
+    errors (core: quality and end-to-end graders are scored, not gating), or when an
+    effect is outside policy or an adversarial case fails.
 
     Example: decisionops eval --planner playbook,llm,hybrid --dataset evals/datasets/core.yaml
 
