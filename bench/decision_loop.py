@@ -140,7 +140,7 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     from agent.settings import Settings
     from agent.worker import Worker
 
-    settings = Settings(home=workdir / "home", functions_file=_auto_policy_file(workdir))
+    settings = Settings(holdout_share=0, home=workdir / "home", functions_file=_auto_policy_file(workdir))
     items = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
     with Runtime(settings, actor="bench") as rt:
         # The worker exactly as `decisionops run` builds it (rt.run_once builds the same).
@@ -186,7 +186,7 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
 
     # The bundled playbooks and function policies, as `decisionops run` uses them; the
     # predictions as small as the app's (no extra payload: the same input, not more).
-    settings = Settings(home=workdir / "home")
+    settings = Settings(holdout_share=0, home=workdir / "home")
     items = [Prediction.model_validate(p) for p in _predictions(n + warmup, payload=False)]
     with Runtime(settings, actor="bench") as rt:
         for name, function in PEOPLE:
@@ -363,7 +363,7 @@ def run_tools(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     from agent.runtime import Runtime
     from agent.settings import Settings
 
-    settings = Settings(home=workdir / "home", functions_file=_auto_policy_file(workdir))
+    settings = Settings(holdout_share=0, home=workdir / "home", functions_file=_auto_policy_file(workdir))
     with Runtime(settings, actor="bench") as rt:
         predictions = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
         rt.ingest(predictions, source="bench")

@@ -118,7 +118,7 @@ def triage_backlog(home: Path) -> tuple[int, float, dict[str, int]]:
     from agent.runtime import Runtime
     from agent.settings import Settings
 
-    with Runtime(Settings(home=home), actor="bench") as rt:
+    with Runtime(Settings(holdout_share=0, home=home), actor="bench") as rt:
         total, counts = 0, {}
         start = time.perf_counter()
         while verdicts := rt.triage_pending(limit=50_000).verdicts:

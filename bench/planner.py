@@ -50,7 +50,7 @@ def outspoken_model(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def actionable(home: Path) -> list[Prediction]:
-    with Runtime(Settings(home=home, database_url=None, checkpoint_url=None,
+    with Runtime(Settings(holdout_share=0, home=home, database_url=None, checkpoint_url=None,
                           enterprise_url=None, planner="playbook")) as rt:
         for name in ("churn.csv", "failure.jsonl", "stockout.csv"):
             batch = read_file(SAMPLES / name, "auto", FieldMapping())
@@ -72,7 +72,8 @@ def stream(predictions: list[Prediction], count: int) -> list[Prediction]:
 def run(label: str, predictions: list[Prediction], home: Path, url: str, *, planner: str,
         cache_hours: float, top_features: int) -> dict[str, Any]:
     """Draft a plan for each prediction with the model behind ``url``; totals and scores."""
-    settings = Settings(home=home, database_url=None, checkpoint_url=None, enterprise_url=None,
+    settings = Settings(holdout_share=0, home=home, database_url=None, checkpoint_url=None,
+                        enterprise_url=None,
                         planner=planner, llm_base_url=url, llm_model="bench-model",
                         llm_api_key=None, llm_mode="tools", llm_backoff_seconds=0.0,
                         llm_daily_spend_cap=None, plan_cache_ttl_hours=cache_hours,

@@ -97,7 +97,7 @@ def predictions(rt: Runtime, n: int, tag: str) -> list[Prediction]:
 
 
 def settings(home: Path, url: str, **more: Any) -> Settings:
-    return Settings(home=home, planner="llm", llm_base_url=url, llm_model="bench-model",
+    return Settings(holdout_share=0, home=home, planner="llm", llm_base_url=url, llm_model="bench-model",
                     llm_mode="tools", plan_cache_ttl_hours=0, llm_timeout_seconds=120,
                     **more)
 

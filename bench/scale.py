@@ -76,7 +76,7 @@ def _queue(url: str, home: Path, policy: Path, n: int) -> None:
     from agent.runtime import Runtime
     from agent.settings import Settings
 
-    settings = Settings(home=home, database_url=url, functions_file=policy)
+    settings = Settings(holdout_share=0, home=home, database_url=url, functions_file=policy)
     with Runtime(settings, actor="bench") as rt:
         items = [Prediction.model_validate(p) for p in _predictions(n)]
         for i in range(0, len(items), 2000):
@@ -234,7 +234,7 @@ def _storage_after_retention(url: str, home: Path, policy: Path, env: dict[str, 
     from agent.runtime import Runtime
     from agent.settings import Settings
 
-    settings = Settings(home=home, database_url=url, functions_file=policy, retention_days=0)
+    settings = Settings(holdout_share=0, home=home, database_url=url, functions_file=policy, retention_days=0)
     with Runtime(settings, actor="bench") as rt:
         before = _db_bytes(url)
         while prune_checkpoints(rt)["pruned"]:

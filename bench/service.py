@@ -286,7 +286,7 @@ def main() -> None:
                         "part are measured (0: skip it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="decisionops-bench-") as folder:
-        settings = Settings(home=Path(folder) / "home")
+        settings = Settings(holdout_share=0, home=Path(folder) / "home")
         # The service as `decisionops serve` runs it: its worker loop on (default poll).
         app = create_app(settings, service=ServiceSettings(),
                          runtime_factory=lambda: Runtime(settings, actor="bench"))
