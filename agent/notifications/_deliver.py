@@ -102,12 +102,17 @@ class Deliverer:
         return counts
 
     def _send(self, message: NotificationRow) -> None:
-        if message.channel == "slack":
-            self._slack(message.payload)
-        elif message.channel == "email":
-            self._email(message)
-        else:
-            raise DeliveryError(f"unknown channel {message.channel!r}")
+        try:
+            if message.channel == "slack":
+                self._slack(message.payload)
+            elif message.channel == "email":
+                self._email(message)
+            else:
+                raise DeliveryError(f"unknown channel {message.channel!r}")
+        except DeliveryError:
+            raise
+        except Exception as exc:  # e.g. a URL httpx cannot encode: retry, never kill the sender
+            raise DeliveryError(f"{message.channel}: {type(exc).__name__}") from None
 
     def _slack(self, payload: dict[str, Any]) -> None:
         secret = self._settings.slack_webhook_url
