@@ -77,7 +77,13 @@ class Deliverer:
     def deliver_due(self, limit: int = 50) -> dict[str, int]:
         counts = {"notifications_sent": 0, "notifications_retried": 0,
                   "notifications_failed": 0}
-        for message in self._repo.claim_due(limit=limit, lease=_LEASE):
+        for _ in range(limit):
+            # One claim per message, right before it is sent: a batch claimed up front
+            # lapses behind slow sends and a second worker would send it again.
+            claimed = self._repo.claim_due(limit=1, lease=_LEASE)
+            if not claimed:
+                break
+            (message,) = claimed
             attempts = message.attempts + 1
             try:
                 self._send(message)
