@@ -19,11 +19,13 @@ import asyncio
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
+from agent.errors import ConflictError
 from agent.models import SCHEMA_VERSION, Prediction, decision_id_for
 from graphs.builder import build_decision_graph
 from graphs.client_answers import client_answers
@@ -54,9 +56,20 @@ def build_studio_graph(runtime: Any, checkpointer: BaseCheckpointSaver | None = 
         runtime.ingest([prediction], source="studio", actor="studio")
         playbook = runtime.playbooks.for_prediction(prediction)
         name = playbook.name if playbook else None
-        runtime.store.decisions.create(decision_id, prediction, playbook=name,
-                                       expected_value=prediction.expected_value, owner="studio",
-                                       lease_seconds=runtime.settings.lease_seconds)
+        # One writer per decision: this thread drives only a decision it created itself
+        # (a resume re-runs this node), never one the loop or another thread started.
+        thread = (get_config().get("configurable") or {}).get("thread_id")
+        owner = f"studio:{thread}" if thread else "studio"
+        created = runtime.store.decisions.create(
+            decision_id, prediction, playbook=name, expected_value=prediction.expected_value,
+            owner=owner, lease_seconds=runtime.settings.lease_seconds)
+        if created is None:
+            existing = runtime.store.decisions.get(decision_id)
+            if existing.lease_owner != owner:
+                raise ConflictError(
+                    f"decision {decision_id} for prediction {prediction.id} exists already "
+                    f"(run by {existing.lease_owner or 'the loop'}, {existing.status.value}): "
+                    "answer its requests in the inbox or through /langgraph, not a new run")
         payload = {"schema_version": SCHEMA_VERSION, "decision_id": decision_id,
                    "prediction": prediction.model_dump(mode="json"), "playbook": name,
                    "plan": None, "feedback": [], "answers": {}, "outcome": None, "error": None}

@@ -16,6 +16,7 @@ import asyncio
 from langgraph_sdk import Auth
 
 from agent.api._auth import Unauthenticated, principal_from_token
+from agent.errors import PermissionDenied
 from graphs.embedded import embedded
 
 __all__ = ["auth"]
@@ -33,6 +34,7 @@ def _token(headers: dict[bytes, bytes]) -> str | None:
 
 def _principal(token: str) -> dict[str, object]:
     who = principal_from_token(embedded().store, token)
+    who.require("read")  # as the API's /langgraph routes: an ingest token reads nothing
     return {"identity": who.name, "display_name": who.name, "is_authenticated": True,
             "permissions": [], "role": who.role, "functions": list(who.functions)}
 
@@ -48,3 +50,5 @@ async def authenticate(headers: dict[bytes, bytes]) -> dict[str, object]:
         return await asyncio.to_thread(_principal, token)
     except Unauthenticated:
         raise Auth.exceptions.HTTPException(status_code=401, detail="invalid token") from None
+    except PermissionDenied as exc:
+        raise Auth.exceptions.HTTPException(status_code=403, detail=exc.message) from None

@@ -37,6 +37,8 @@ Problems = list[tuple[str, str]]
 """(field path, message) pairs, the first one naming the field a caller reports."""
 
 _RETRYABLE = (ConnectionError, TimeoutError, httpx.TransportError)
+_NEVER_SENT = (ConnectionRefusedError, httpx.ConnectError, httpx.ConnectTimeout)
+"""Failures before the call reached the tool: a retry cannot repeat an effect."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
@@ -121,16 +123,30 @@ class ForeignTool:
         try:
             output = (self._call(payload, idempotency_key) if self._call
                       else _invoke(self.tool, payload))
-        except ToolCallError:
+        except ToolCallError as exc:
+            if exc.retryable and exc.details.get("sent") and self._repeats():
+                raise self._unknown(exc.message) from exc
             raise
         except ToolException as exc:
             raise ToolCallError(f"{self.name} refused the call: {exc}", retryable=False,
                                 tool=self.name) from exc
         except _RETRYABLE as exc:
-            raise ToolCallError(f"{self.name} could not be reached ({type(exc).__name__})",
-                                retryable=True, tool=self.name) from exc
+            message = f"{self.name} could not be reached ({type(exc).__name__})"
+            if not isinstance(exc, _NEVER_SENT) and self._repeats():
+                raise self._unknown(message) from exc
+            raise ToolCallError(message, retryable=True, tool=self.name) from exc
         return ToolReceipt(tool=self.name, idempotency_key=idempotency_key,
                            result=as_result(output))
+
+    def _repeats(self) -> bool:
+        """Whether a retry could repeat an effect: the tool acts and takes no key."""
+        return self._spec.side_effects and self.key_via == "none"
+
+    def _unknown(self, message: str) -> ToolCallError:
+        # The call may have reached the tool and acted; without a key a retry could act
+        # twice (invariant 2), so it fails for good and the executor records it unknown.
+        return ToolCallError(f"{message}; it takes no idempotency key and may have acted, "
+                             "so it is not retried", retryable=False, tool=self.name)
 
     def recall(self, idempotency_key: str) -> ToolReceipt | None:
         if not self._spec.side_effects:

@@ -81,7 +81,8 @@ class McpTools:
         except TimeoutError:
             future.cancel()
             raise ToolCallError(f"MCP server {server.config.name!r} did not answer",
-                                retryable=True, server=server.config.name) from None
+                                retryable=True, server=server.config.name,
+                                sent=True) from None
 
     def _adapt(self, server: _Server, tool: types.Tool) -> ForeignTool:
         config = server.config
@@ -148,14 +149,17 @@ class _Server:
 
     async def _with_session(self, what: str, work: Any) -> Any:
         name = self.config.name
+        sent = False
+        """Whether the request may have reached the server (a retry could repeat it)."""
         try:
             session = await self._session_now()
+            sent = True
             return await asyncio.wait_for(work(session), self.config.timeout_seconds)
         except MCPError as exc:
             if exc.code in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
                 await self.stop()
                 raise ToolCallError(f"MCP server {name!r} is unavailable ({what}: {exc})",
-                                    retryable=True, server=name) from None
+                                    retryable=True, server=name, sent=sent) from None
             # The server answered: a protocol-level refusal (unknown tool, bad arguments).
             raise ToolCallError(f"MCP server {name!r} refused to {what}: {exc}",
                                 retryable=False, server=name) from None
@@ -167,7 +171,8 @@ class _Server:
             # The session is gone or stuck: drop it, the next call starts a new one.
             await self.stop()
             raise ToolCallError(f"MCP server {name!r} is unavailable ({what}: "
-                                f"{type(exc).__name__})", retryable=True, server=name) from None
+                                f"{type(exc).__name__})", retryable=True, server=name,
+                                sent=sent) from None
 
     async def _session_now(self) -> ClientSession:
         if self._lock is None:

@@ -77,8 +77,12 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
 
 
 def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    return (address.is_private or address.is_loopback or address.is_link_local
-            or address.is_reserved or address.is_multicast or address.is_unspecified)
+    # An IPv4 address wrapped in IPv6 (mapped, 6to4) is judged as that IPv4 address.
+    wrapped = getattr(address, "ipv4_mapped", None) or getattr(address, "sixtofour", None)
+    if wrapped is not None:
+        address = wrapped
+    # Not global also covers what is neither private nor public, such as the shared
+    # address space 100.64.0.0/10 (Alibaba Cloud's metadata service: 100.100.100.200).
+    return (not address.is_global or address.is_private or address.is_loopback
+            or address.is_link_local or address.is_reserved or address.is_multicast
+            or address.is_unspecified)

@@ -263,8 +263,12 @@ def langgraph_router() -> APIRouter:
                 field = f"command.resume.{approval_id}{where}" if keyed else f"command.resume{where}"
                 raise InvalidInputError(str(exc).partition(": ")[2] or str(exc),
                                         field=field) from None
-        for approval_id, answer in answers.items():
-            t.rt.approvals.answer(approval_id, answer, by=approver(t.who, "langgraph"),
+        by = approver(t.who, "langgraph")
+        # The ones the caller may not answer first: the service refuses (and records) the
+        # first of them before any answer is recorded, so a refused resume changes nothing.
+        for approval_id in sorted(answers, key=lambda a: t.rt.approvals.can_answer(
+                by, rows[a].function)):
+            t.rt.approvals.answer(approval_id, answers[approval_id], by=by,
                                   plan_hash=rows[approval_id].plan_hash)
         return decision, list(answers)
 

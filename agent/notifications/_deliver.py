@@ -77,7 +77,13 @@ class Deliverer:
     def deliver_due(self, limit: int = 50) -> dict[str, int]:
         counts = {"notifications_sent": 0, "notifications_retried": 0,
                   "notifications_failed": 0}
-        for message in self._repo.claim_due(limit=limit, lease=_LEASE):
+        for _ in range(limit):
+            # One claim per message, right before it is sent: a batch claimed up front
+            # lapses behind slow sends and a second worker would send it again.
+            claimed = self._repo.claim_due(limit=1, lease=_LEASE)
+            if not claimed:
+                break
+            (message,) = claimed
             attempts = message.attempts + 1
             try:
                 self._send(message)
@@ -102,12 +108,17 @@ class Deliverer:
         return counts
 
     def _send(self, message: NotificationRow) -> None:
-        if message.channel == "slack":
-            self._slack(message.payload)
-        elif message.channel == "email":
-            self._email(message)
-        else:
-            raise DeliveryError(f"unknown channel {message.channel!r}")
+        try:
+            if message.channel == "slack":
+                self._slack(message.payload)
+            elif message.channel == "email":
+                self._email(message)
+            else:
+                raise DeliveryError(f"unknown channel {message.channel!r}")
+        except DeliveryError:
+            raise
+        except Exception as exc:  # e.g. a URL httpx cannot encode: retry, never kill the sender
+            raise DeliveryError(f"{message.channel}: {type(exc).__name__}") from None
 
     def _slack(self, payload: dict[str, Any]) -> None:
         secret = self._settings.slack_webhook_url

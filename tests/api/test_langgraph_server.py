@@ -100,3 +100,19 @@ def test_langgraph_api_needs_our_token(live: Live) -> None:
     assert response.status_code == 422 and "status" in response.text
 
 
+
+
+def test_a_resume_refused_in_part_changes_nothing(live: Live) -> None:
+    # raj answers his sales request and, in the same resume, finance's: the service
+    # refuses finance's, and the run must not leave the sales answer recorded behind a 403.
+    decision = _decide(live, "lg-serve-part")
+    pending = {a.function: a.id for a in live.rt.store.approvals.list(
+        decision_id=decision, status="pending")}
+    accept = {"type": "accept", "args": None}
+    response = httpx.post(
+        f"{live.url}/langgraph/threads/{decision}/runs/wait",
+        json={"assistant_id": "decision", "command": {"resume": {
+            pending["sales"]: accept, pending["finance"]: accept}}},
+        headers={"x-api-key": live.tokens["raj"]}, timeout=40)
+    assert response.status_code == 403
+    assert live.rt.store.approvals.get(pending["sales"]).status == "pending"

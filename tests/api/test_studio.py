@@ -69,3 +69,24 @@ def test_the_graph_factory_never_blocks_the_event_loop(tmp_path: Path,
     finally:
         for runtime in graphs.embedded._RUNTIME:
             runtime.close()
+
+
+def test_langgraph_dev_signs_in_only_tokens_that_may_read(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # An ingest token may not read decisions through the API; under `langgraph dev` it
+    # must not read every thread's state (or start runs) either.
+    from langgraph_sdk import Auth
+
+    import graphs.embedded
+    from agent.api._users import add_user
+    from graphs.studio_auth import authenticate
+
+    with Runtime(Settings(home=tmp_path / "home"), actor="t") as rt:
+        monkeypatch.setattr(graphs.embedded, "_RUNTIME", [rt])
+        feeder, _ = add_user(rt, "feeder", role="ingest", actor="t")
+        raj, _ = add_user(rt, "raj", role="approver", functions=["sales"], actor="t")
+        with pytest.raises(Auth.exceptions.HTTPException) as refused:
+            asyncio.run(authenticate({b"x-api-key": feeder.encode()}))
+        assert refused.value.status_code == 403
+        user = asyncio.run(authenticate({b"x-api-key": raj.encode()}))
+        assert user["identity"] == "raj"

@@ -119,3 +119,34 @@ def test_a_refused_resume_is_never_answered_again_by_the_next_user(tmp_path: Pat
         refused = [e.body["reason"] for e in rt.store.ledger.entries(sales.decision_id)
                    if e.event == "approval.refused"]
         assert refused == ["wrong_function"]  # judged once
+
+
+def test_a_studio_run_never_takes_over_a_decision_it_did_not_start(tmp_path: Path) -> None:
+    # The loop started this prediction's decision (it waits on approvals): a Studio run
+    # for the same prediction must not drive that decision as a second writer, and
+    # another Studio thread must not drive one a first thread started.
+    from agent.errors import ConflictError
+    from agent.models import Prediction
+    from agent.worker import Worker
+
+    with Runtime(Settings(home=tmp_path / "home"), actor="t") as rt:
+        rt.enterprise.seed()
+        looped = churn_record("studio-dup")
+        rt.ingest([Prediction.model_validate(looped)], source="test")
+        Worker(rt, poll_seconds=0.01).tick()
+        (decision,) = rt.store.decisions.list()
+        before = [(a.id, a.status) for a in rt.store.approvals.list(decision_id=decision.id)]
+        graph = build_studio_graph(rt, InMemorySaver())
+        with pytest.raises(ConflictError, match="exists already"):
+            graph.invoke({"prediction": looped}, _as(None, thread="other"))
+        assert [(a.id, a.status) for a in
+                rt.store.approvals.list(decision_id=decision.id)] == before
+
+        mine = churn_record("studio-own")
+        asks = _asks(graph.invoke({"prediction": mine}, _as(None, thread="t1")))
+        with pytest.raises(ConflictError, match="exists already"):
+            graph.invoke({"prediction": mine}, _as(None, thread="t2"))
+        # its own thread goes on (a resume re-runs the node from its first line)
+        out = graph.invoke(Command(resume={asks["sales"].id: {"type": "accept"}}),
+                           _as(None, thread="t1"))
+        assert "no authenticated user" in _asks(out)["sales"].value["error"]

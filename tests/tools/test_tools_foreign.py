@@ -143,6 +143,39 @@ def test_failures_are_classified() -> None:
     assert not final.value.retryable
 
 
+def test_a_keyless_tool_that_may_have_acted_is_not_retried() -> None:
+    # No idempotency_key parameter: a retry after a timeout or a reset (the call may have
+    # reached the tool and acted) could act twice; only a call that never left is retried.
+    acted: list[str] = []
+
+    def slow(order_id: str) -> str:
+        acted.append(order_id)
+        raise TimeoutError("read timed out")
+
+    def refused(order_id: str) -> str:
+        raise ConnectionRefusedError("no route")
+
+    def peek(order_id: str) -> str:
+        raise TimeoutError("read timed out")
+
+    reg = ToolRegistry([
+        ForeignTool(StructuredTool.from_function(slow, name="a.slow", description="s"),
+                    source="t", defaults={"function": "sales"}),
+        ForeignTool(StructuredTool.from_function(refused, name="a.refused", description="r"),
+                    source="t", defaults={"function": "sales"}),
+        ForeignTool(StructuredTool.from_function(peek, name="a.peek", description="p"),
+                    source="t", defaults={"function": "sales", "side_effects": False})])
+    with pytest.raises(ToolCallError) as unknown:
+        reg.call("a.slow", {"order_id": "x"}, idempotency_key="k")
+    assert not unknown.value.retryable and acted == ["x"]
+    with pytest.raises(ToolCallError) as never_sent:
+        reg.call("a.refused", {"order_id": "x"}, idempotency_key="k")
+    assert never_sent.value.retryable
+    with pytest.raises(ToolCallError) as read:
+        reg.call("a.peek", {"order_id": "x"}, idempotency_key="k")
+    assert read.value.retryable  # a read repeats nothing
+
+
 async def _only_async(order_id: str) -> dict[str, str]:
     return {"order_id": order_id, "via": "async"}
 

@@ -131,6 +131,20 @@ def test_the_host_guard_refuses_internal_and_unlisted_hosts(shop: tuple[str, Any
             guard.check(url)
 
 
+@pytest.mark.parametrize("address", ["100.100.100.200", "100.64.0.7", "2002:a9fe:a9fe::1",
+                                     "192.0.0.170"])
+def test_a_name_resolving_to_any_non_public_address_is_refused(
+        address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shared address space (100.64.0.0/10: Alibaba Cloud's metadata service sits at
+    # 100.100.100.200) and 6to4 wrappings of internal IPv4 addresses are not the internet.
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [
+        (family, socket.SOCK_STREAM, 6, "", (address, 443))])
+    guard = HostGuard(configured=["api.example.com"], explicit=[])
+    with pytest.raises(ToolCallError, match="internal address"):
+        guard.check("https://api.example.com/v1/orders")
+
+
 def test_an_echoed_credential_never_reaches_the_error(shop: tuple[str, Any],
                                                      registry: ToolRegistry) -> None:
     _, app = shop

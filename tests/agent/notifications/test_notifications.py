@@ -285,3 +285,50 @@ def test_bad_channel_settings_name_the_setting_and_not_the_secret(
         Settings(home=tmp_path, **settings)
     message = err.value.errors()[0]["msg"]
     assert named in message and "s3cret" not in message
+
+
+def test_a_send_that_raises_something_unexpected_is_retried_and_the_sender_lives_on(
+        tmp_path: Path) -> None:
+    # An https URL the settings accept but httpx cannot encode (an empty label) raises a
+    # UnicodeError, not an httpx error: the message must be retried, not the sender killed.
+    settings = Settings(home=tmp_path / "home", slack_webhook_url="https://hooks..example/x",
+                        notify_backoff_seconds=0.05)
+    with Runtime(settings, actor="w") as rt:
+        now = utcnow()
+        with rt.store.db.transaction() as conn:
+            rt.store.notifications.enqueue(conn, [{
+                "id": "notify_x", "decision_id": "d1", "approval_id": "a1",
+                "event": "requested", "channel": "slack", "recipient": "#approvals-sales",
+                "payload": {"text": "hi"}}], now)
+        counts = rt.notifications.deliver_due()
+        assert counts["notifications_retried"] == 1
+        (row,) = rt.store.notifications.for_decision("d1")
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.last_error and row.last_error.startswith("slack: ")
+        assert "hooks..example" not in row.last_error
+
+
+def test_a_long_round_never_sends_a_message_whose_lease_lapsed_twice(
+        tmp_path: Path, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A round claims its messages as it goes: a message claimed at the start of a long
+    # round (slow receiver) must not lapse and be sent again by a second worker.
+    import threading
+
+    from agent.notifications import _deliver
+
+    monkeypatch.setattr(_deliver, "_LEASE", timedelta(seconds=0.5))
+    webhook.delay = 0.4
+    settings = Settings(home=tmp_path / "home", slack_webhook_url=webhook.url)
+    with Runtime(settings, actor="w") as rt:
+        with rt.store.db.transaction() as conn:
+            rt.store.notifications.enqueue(conn, [{
+                "id": f"notify_{n}", "decision_id": "d1", "approval_id": f"a{n}",
+                "event": "requested", "channel": "slack", "recipient": "#approvals-sales",
+                "payload": {"text": f"message {n}"}} for n in range(3)], utcnow())
+        first = threading.Thread(target=rt.notifications.deliver_due)
+        first.start()
+        time.sleep(0.7)  # the first round is on its second message; the rest lapsed
+        rt.notifications.deliver_due()
+        first.join(10)
+        texts = [p["text"] for p in webhook.posts]
+        assert sorted(texts) == ["message 0", "message 1", "message 2"]
