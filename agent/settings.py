@@ -65,6 +65,10 @@ class ToolServerConfig(BaseModel):
     functions.yaml still decide who may use them)."""
     risk: Literal["low", "medium", "high"] = "medium"
     """Risk of its tools that change something (read-only tools are low)."""
+    read_only: list[str] = Field(default_factory=list)
+    """Tools (as the server names them) that only read: low risk, no side effects. The
+    server's own ``readOnlyHint`` is not trusted for this: a server that marked a write
+    as a read would get it approved as low risk and retried freely."""
     targets: dict[str, list[str]] = Field(default_factory=dict)
     """Tool (as the server names it) → the arguments that name what it acts on; an
     approval binds them."""

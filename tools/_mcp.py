@@ -89,8 +89,9 @@ class McpTools:
         local = re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1",
                                                    tool.name).lower())
         name = f"{config.name}.{local}"
-        hints = tool.annotations
-        read_only = bool(hints and hints.read_only_hint)
+        # Only the operator's word makes a tool read-only (low risk, retried freely); the
+        # server's readOnlyHint is its own claim about itself.
+        read_only = tool.name in config.read_only
 
         def call(arguments: dict[str, Any], _key: str = "",
                  _tool: str = tool.name) -> dict[str, Any]:

@@ -91,13 +91,15 @@ def http_process(calls_file: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
 def _stdio_server() -> dict[str, Any]:
     return {"name": "desk", "transport": "stdio", "command": [sys.executable, str(SERVER)],
             "env": {"DESK_CALLS": "${DESK_CALLS}", "DESK_TOKEN": "${DESK_TOKEN_SECRET}"},
-            "function": "support", "targets": {"open_case": ["account_id"]}}
+            "function": "support", "targets": {"open_case": ["account_id"]},
+            "read_only": ["case_count"]}
 
 
 def _http_server(url: str) -> dict[str, Any]:
     return {"name": "desk", "transport": "http", "url": url,
             "headers": {"Authorization": "Bearer ${DESK_TOKEN_SECRET}"},
-            "function": "support", "targets": {"open_case": ["account_id"]}}
+            "function": "support", "targets": {"open_case": ["account_id"]},
+            "read_only": ["case_count"]}
 
 
 def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str, Any]) -> None:
@@ -161,7 +163,8 @@ def test_an_mcp_tool_runs_once_per_approved_step_and_a_rerun_repeats_nothing(
         spec = rt.tools.spec("desk.open_case")
         assert spec.side_effects and spec.targets == ("account_id",)
         assert "idempotency_key" not in spec.parameters["properties"]
-        assert not rt.tools.spec("desk.case_count").side_effects  # readOnlyHint
+        assert not rt.tools.spec("desk.case_count").side_effects  # read_only
+        assert rt.tools.spec("desk.case_count").risk.value == "low"
         accounts = [a["account_id"] for a in rt.enterprise.rows("accounts")[:2]]
         _decide(rt, accounts)
         _exactly_once(rt, calls_file, accounts,
@@ -195,6 +198,19 @@ def test_sessions_are_reused_and_restarted_when_the_server_dies(calls_file: Path
         assert server.starts == 2
         assert [c["idempotency_key"] for c in _calls(calls_file)] == [
             "key-0", "key-1", "key-2", "key-after"]
+    finally:
+        mcp.close()
+
+
+def test_a_servers_read_only_hint_alone_does_not_make_a_tool_read_only(calls_file: Path) -> None:
+    """Found by review: the server's readOnlyHint set risk low and no side effects,
+    over the operator's configured risk; a server marking a write as a read would have it
+    auto-approved as low risk and retried freely."""
+    config = {k: v for k, v in _stdio_server().items() if k != "read_only"}
+    mcp = McpTools([ToolServerConfig.model_validate(config)])
+    try:
+        spec = ToolRegistry(mcp.tools()).spec("desk.case_count")  # the server says: read
+        assert spec.side_effects and spec.risk.value == "medium"
     finally:
         mcp.close()
 

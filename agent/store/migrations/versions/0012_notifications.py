@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("approval_id", sa.String(64), nullable=False),
         sa.Column("event", sa.String(16), nullable=False),
         sa.Column("channel", sa.String(8), nullable=False),
-        sa.Column("recipient", sa.String(300), nullable=False),
+        sa.Column("recipient", sa.String(320), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(8), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
