@@ -182,7 +182,10 @@ def test_a_killed_worker_is_reaped_reported_and_replaced(loop: Callable[..., Loo
     run.wait_for(lambda: len(run.workers()) == 2 and victim.pid not in
                  {w.pid for w in run.workers()}, 10, "no new worker replaced the killed one")
     run.wait_for(lambda: run.serving(0, 1), 15, "the new worker did not get to work")
-    assert _gone({victim.pid}), "the killed worker was not reaped"
+    # Reaped: at once as a rule, but on a loaded machine the check may land between the
+    # replacement's start and the kernel's bookkeeping of the old pid (seen twice in CI
+    # under load, never alone); a worker never reaped still fails here.
+    run.wait_for(lambda: _gone({victim.pid}), 10, "the killed worker was not reaped")
     assert run.zombies() == [] and run.proc.poll() is None
     run.proc.send_signal(signal.SIGTERM)
     stderr = run.finish()
