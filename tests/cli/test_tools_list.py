@@ -56,6 +56,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         transport = "stdio"
         command = {json.dumps([sys.executable, str(SERVER)])}
         function = "support"
+        read_only = ["case_count"]
         env = {{ DESK_CALLS = "{tmp_path / 'calls.jsonl'}" }}
 
         [[openapi_tools]]
