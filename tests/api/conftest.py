@@ -60,6 +60,24 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> tuple[int, s
     return ts, mac
 
 
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium, which Playwright drives in the browser tests (no browser download)."""
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
 @dataclass
 class Service:
     app: FastAPI

@@ -6,33 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import Live, churn_record
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.api.conftest import CHROMIUM, Live, churn_record
 
 pytestmark = pytest.mark.skipif(
     not shutil.which(CHROMIUM) and not os.environ.get("CI"),
     reason="Debian chromium is not installed (CI installs it: .ci/run)")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def test_approver_edits_and_approves_in_the_browser(live: Live, browser: Any) -> None:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Live, add_users, churn_record, live_server, make_app
-from tests.api.test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (skip without it)
+from tests.api.test_browser import pytestmark  # noqa: F401  (skip without it)
 from tests.api.test_inbox_answers import late_payment, people_answer_sales
 
 VIEWPORTS = {"phone": (390, 844), "wide": (1440, 900)}
@@ -95,18 +95,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
                    functions=people_answer_sales)
     with live_server(app) as url:
         yield Live(url, app, add_users(app))
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def login(browser: Any, live: Live, user: str, path: str, viewport: tuple[int, int]) -> Any:
