@@ -13,7 +13,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from agent._revision import revise
-from agent.errors import ConfigError
+from agent.errors import ConfigError, InvalidInputError
 from agent.models import Plan, Prediction
 from agent.playbooks import PlaybookBook
 
@@ -88,7 +88,14 @@ class PlaybookPlanner:
         self._playbooks = playbooks
 
     def draft(self, request: PlanRequest) -> Draft:
-        plan = self.plan(request)
+        try:
+            plan = self.plan(request)
+        except InvalidInputError as exc:
+            # The playbook cannot be drafted for this prediction (a template needs what
+            # it does not carry): no valid plan, which sends it to a person with why.
+            return Draft(plan=None, record=PlanningRecord(
+                planner=self.name, notes=[f"the playbook cannot be drafted for this "
+                                          f"prediction: {exc.message}"]))
         notes = [plan.rationale] if request.feedback else []
         return Draft(plan=plan, record=PlanningRecord(planner=self.name, notes=notes))
 

@@ -38,8 +38,9 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     except ConfigError as exc:
         return {"plan": None, "error": f"planner {ctx.planner.name}: {exc.message}"}
     if draft.plan is None:
-        return {"plan": None, "error": f"planner {draft.record.planner}: no valid plan "
-                f"({draft.record.fallback or 'see plan explain'})", "planning": draft.record.model_dump()}
+        why = draft.record.fallback or "; ".join(draft.record.notes) or "see plan explain"
+        return {"plan": None, "error": f"planner {draft.record.planner}: no valid plan ({why})",
+                "planning": draft.record.model_dump()}
     if not ctx.planner.deterministic:
         # Persist before the guard runs, so a re-run after a crash reuses this draft
         # instead of asking the planner (an LLM) again.
