@@ -248,7 +248,9 @@ def _report(path: Path, tally: _Tally, seconds: float, as_json: bool) -> None:
         if tally.needs[key]:
             extra = (f": {', '.join(sorted(tally.unknown_kinds))}"
                      if key == "unknown_kind" and tally.unknown_kinds else "")
-            err_console.print(f"  [yellow]![/] {tally.needs[key]:,} rows {what}{extra}",
+            count = tally.needs[key]
+            err_console.print(f"  [yellow]![/] {count:,} row{'' if count == 1 else 's'} "
+                              f"{what}{extra}",
                               highlight=False)
     _print_problems(tally)
 

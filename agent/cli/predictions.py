@@ -52,11 +52,15 @@ def _table(title: str, views: list[PredictionView]) -> None:
     """Fits 100 columns; ids are never wrapped (cropped with … only if longer than the screen)."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
-    for name, options in (("id", {"no_wrap": True}),
+    longest = max((len(v.id) for v in views), default=2)
+    # The prediction id, score and value keep their width on a narrow screen (below 100
+    # columns the other columns are cropped first, never the id a person types next).
+    for name, options in (("id", {"no_wrap": True, "min_width": min(longest, 48)}),
                           ("kind", {"overflow": "fold", "min_width": 7}),
                           ("entity", {"no_wrap": True}),
-                          ("score", {"justify": "right", "no_wrap": True}),
-                          ("exp. value", {"justify": "right", "no_wrap": True}),
+                          ("score", {"justify": "right", "no_wrap": True, "min_width": 5}),
+                          ("exp. value", {"justify": "right", "no_wrap": True,
+                                          "min_width": 10}),
                           ("outcome / reason", {"no_wrap": True}),
                           ("decision / status", {"no_wrap": True})):
         table.add_column(name, **options)
