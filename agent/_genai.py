@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from agent.hashing import digest
-from agent.telemetry import tracer
+from decisionops.agent.hashing import digest
+from decisionops.agent.telemetry import tracer
 
 if TYPE_CHECKING:
-    from agent.telemetry import Metrics
+    from decisionops.agent.telemetry import Metrics
 
 __all__ = ["ChatRecord", "chat_call", "provider_name", "tool_call"]
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.models import Plan, Step
+from decisionops.agent.models import Plan, Step
 
 __all__ = ["Revisable", "Revision", "revise"]
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.models import Prediction
+from decisionops.agent.models import Prediction
 
 __all__ = ["Urgency", "signals"]
 

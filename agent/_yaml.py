@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError
 
 __all__ = ["load_yaml", "validate_config"]
 

@@ -27,7 +27,7 @@ from langgraph.checkpoint.base import (
 )
 from sqlalchemy.engine import make_url
 
-from agent.errors import ConfigError, LeaseLost
+from decisionops.agent.errors import ConfigError, LeaseLost
 
 __all__ = ["FencedCheckpointer", "is_postgres_url", "open_checkpointer", "psycopg_conninfo"]
 

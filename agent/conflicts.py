@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.models import RelatedDecision
-from agent.playbooks import PlaybookBook
+from decisionops.agent.models import RelatedDecision
+from decisionops.agent.playbooks import PlaybookBook
 
 __all__ = ["ConflictVerdict", "judge"]
 

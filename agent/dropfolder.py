@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.sources import FieldMapping, RowError
-from agent.sources._open import iter_input
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources import FieldMapping, RowError
+from decisionops.agent.sources._open import iter_input
 
 __all__ = ["DropReport", "poll_folder"]
 

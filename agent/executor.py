@@ -33,18 +33,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent._genai import tool_call
-from agent.errors import ConflictError, InvalidInputError, NotFoundError, ToolCallError
-from agent.faults import crash_point
-from agent.guard import check_step
-from agent.hashing import digest, short_id
-from agent.models import DecisionStatus, ExecutionStatus, Plan, Step
-from agent.policy import Policies
-from agent.ports import ToolPort
-from agent.store import CallEnd, CallStart, DecisionTx, FinishedCalls, Store
-from agent.store._holds import active
-from agent.telemetry import Metrics
-from agent.usage import Call, claim_shares
+from decisionops.agent._genai import tool_call
+from decisionops.agent.errors import ConflictError, InvalidInputError, NotFoundError, ToolCallError
+from decisionops.agent.faults import crash_point
+from decisionops.agent.guard import check_step
+from decisionops.agent.hashing import digest, short_id
+from decisionops.agent.models import DecisionStatus, ExecutionStatus, Plan, Step
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import CallEnd, CallStart, DecisionTx, FinishedCalls, Store
+from decisionops.agent.store._holds import active
+from decisionops.agent.telemetry import Metrics
+from decisionops.agent.usage import Call, claim_shares
 
 __all__ = ["ExecutionPolicy", "ExecutionReport", "Executor", "Scope", "idempotency_key"]
 

@@ -10,10 +10,10 @@ refused whole.
 
 from __future__ import annotations
 
-from agent.errors import InvalidInputError, NotFoundError, PlanRejected
-from agent.models import Plan, Step
-from agent.policy import Policies, total_problems
-from agent.ports import ToolPort
+from decisionops.agent.errors import InvalidInputError, NotFoundError, PlanRejected
+from decisionops.agent.models import Plan, Step
+from decisionops.agent.policy import Policies, total_problems
+from decisionops.agent.ports import ToolPort
 
 __all__ = ["check_plan", "check_step"]
 

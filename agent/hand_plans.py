@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.errors import InvalidInputError
-from agent.models import Plan, decision_id_for
-from agent.planner import Draft, Planner, PlanningRecord, PlanRequest
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import Plan, decision_id_for
+from decisionops.agent.planner import Draft, Planner, PlanningRecord, PlanRequest
 
 __all__ = ["HAND", "MAX_STEPS", "HandPlanner", "hand_plan", "parse_steps"]
 

@@ -16,15 +16,15 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from agent.dropfolder import poll_folder
-from agent.errors import (
+from decisionops.agent.dropfolder import poll_folder
+from decisionops.agent.errors import (
     ConflictError,
     DecisionOpsError,
     LedgerCorrupt,
 )
-from agent.models import utcnow
-from agent.settings import Settings, SourceConfig
-from agent.sources import FieldMapping, read_records
+from decisionops.agent.models import utcnow
+from decisionops.agent.settings import Settings, SourceConfig
+from decisionops.agent.sources import FieldMapping, read_records
 
 __all__ = ["archive_ledger", "default_housekeeping", "poll_source", "post_ledger_anchor",
            "prune_checkpoints", "send_notifications", "sla_sweep"]
@@ -121,8 +121,8 @@ def post_ledger_anchor(rt: Runtime, now: datetime | None = None) -> dict[str, in
     entries since), so a chain rewritten in between is reported, never vouched for: the
     pass then counts ``anchor_failed`` and keeps the error in its state
     (``decisionops ledger verify`` names the entry)."""
-    from agent.store._anchor import Anchor, post_anchor
-    from agent.store.ledger import anchor
+    from decisionops.agent.store._anchor import Anchor, post_anchor
+    from decisionops.agent.store.ledger import anchor
 
     settings: Settings = rt.settings
     now = now or utcnow()

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from agent.errors import LoopAlreadyRunning
+from decisionops.agent.errors import LoopAlreadyRunning
 
 __all__ = ["LOCK_FILE", "LoopLock"]
 

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.hashing import digest, short_id
+from decisionops.agent.hashing import digest, short_id
 
 __all__ = [
     "Answer",

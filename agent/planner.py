@@ -12,10 +12,10 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from agent._revision import revise
-from agent.errors import ConfigError, InvalidInputError
-from agent.models import Plan, Prediction
-from agent.playbooks import PlaybookBook
+from decisionops.agent._revision import revise
+from decisionops.agent.errors import ConfigError, InvalidInputError
+from decisionops.agent.models import Plan, Prediction
+from decisionops.agent.playbooks import PlaybookBook
 
 __all__ = ["Draft", "PlanRequest", "Planner", "PlanningRecord", "PlaybookPlanner"]
 

@@ -23,11 +23,11 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent._revision import Revisable
-from agent._urgency import Urgency, signals
-from agent._yaml import load_yaml, validate_config
-from agent.errors import ConfigError, InvalidInputError
-from agent.models import Plan, Prediction, Risk, Step
+from decisionops.agent._revision import Revisable
+from decisionops.agent._urgency import Urgency, signals
+from decisionops.agent._yaml import load_yaml, validate_config
+from decisionops.agent.errors import ConfigError, InvalidInputError
+from decisionops.agent.models import Plan, Prediction, Risk, Step
 
 __all__ = ["Playbook", "PlaybookBook", "PlaybookStep", "Trigger", "load_playbooks"]
 
@@ -253,7 +253,7 @@ def _load_dir(folder: Path) -> dict[str, Playbook]:
 
 def load_playbooks(extra_dir: Path | None = None) -> PlaybookBook:
     """Bundled playbooks, with those in ``extra_dir`` added or replacing by name."""
-    ref = resources.files("agent") / "data" / "playbooks"
+    ref = resources.files("decisionops.agent") / "data" / "playbooks"
     with resources.as_file(ref) as bundled:
         playbooks = _load_dir(bundled)
     if extra_dir is not None:

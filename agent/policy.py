@@ -27,9 +27,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent._yaml import load_yaml, validate_config
-from agent.errors import ConfigError, NotFoundError, PermissionDenied
-from agent.models import Risk, Step
+from decisionops.agent._yaml import load_yaml, validate_config
+from decisionops.agent.errors import ConfigError, NotFoundError, PermissionDenied
+from decisionops.agent.models import Risk, Step
 
 __all__ = ["ArgumentLimit", "AutoApprove", "FunctionPolicy", "Policies", "Total", "load_policies",
            "total_problems"]
@@ -237,7 +237,7 @@ class Policies(BaseModel):
 def load_policies(path: Path | None = None) -> Policies:
     """Load function policies from ``path``, or the bundled defaults."""
     if path is None:
-        ref = resources.files("agent") / "data" / "functions.yaml"
+        ref = resources.files("decisionops.agent") / "data" / "functions.yaml"
         with resources.as_file(ref) as bundled:
             return load_policies(bundled)
     data = load_yaml(path)

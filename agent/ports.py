@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.models import Risk, utcnow
+from decisionops.agent.models import Risk, utcnow
 
 __all__ = ["Clock", "CompensationSpec", "SystemClock", "TargetLookup", "ToolPort", "ToolReceipt",
            "ToolSpec"]

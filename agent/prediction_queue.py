@@ -32,11 +32,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.errors import ConflictError, InvalidInputError, PermissionDenied, PlanRejected
-from agent.hand_plans import hand_plan, parse_steps
-from agent.models import Plan, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
-from agent.playbooks import PlaybookBook
-from agent.store import HandPlanRow, PredictionView, Store
+from decisionops.agent.errors import ConflictError, InvalidInputError, PermissionDenied, PlanRejected
+from decisionops.agent.hand_plans import hand_plan, parse_steps
+from decisionops.agent.models import Plan, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
+from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.store import HandPlanRow, PredictionView, Store
 
 __all__ = ["ANSWERING_ROLES", "PredictionQueue", "QueueUser"]
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from agent.approvals import ApprovalService
-from agent.checkpoints import FencedCheckpointer, open_checkpointer
-from agent.errors import ConfigError
-from agent.executor import ExecutionPolicy, Executor
-from agent.guard import check_plan
-from agent.hand_plans import HandPlanner
-from agent.llm import ToolLookup, build_planner
-from agent.models import (
+from decisionops.agent.approvals import ApprovalService
+from decisionops.agent.checkpoints import FencedCheckpointer, open_checkpointer
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.executor import ExecutionPolicy, Executor
+from decisionops.agent.guard import check_plan
+from decisionops.agent.hand_plans import HandPlanner
+from decisionops.agent.llm import ToolLookup, build_planner
+from decisionops.agent.models import (
     Prediction,
     TriageAction,
     TriagedRow,
@@ -32,25 +32,25 @@ from agent.models import (
     decision_id_for,
     utcnow,
 )
-from agent.notifications import Composer, Deliverer, SenderThread
-from agent.planner import Planner
-from agent.playbooks import PlaybookBook, load_playbooks
-from agent.policy import Policies, load_policies
-from agent.prediction_queue import PredictionQueue
-from agent.settings import Settings
-from agent.sources import apply_kind_aliases
-from agent.store import IngestResult, Store
-from agent.telemetry import Metrics, configure_tracing
-from agent.triage import bulk_drops, gaps, triage
-from graphs import DecisionContext, DecisionEngine, build_decision_graph
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry
-from tools.sources import build_tool_registry
+from decisionops.agent.notifications import Composer, Deliverer, SenderThread
+from decisionops.agent.planner import Planner
+from decisionops.agent.playbooks import PlaybookBook, load_playbooks
+from decisionops.agent.policy import Policies, load_policies
+from decisionops.agent.prediction_queue import PredictionQueue
+from decisionops.agent.settings import Settings
+from decisionops.agent.sources import apply_kind_aliases
+from decisionops.agent.store import IngestResult, Store
+from decisionops.agent.telemetry import Metrics, configure_tracing
+from decisionops.agent.triage import bulk_drops, gaps, triage
+from decisionops.graphs import DecisionContext, DecisionEngine, build_decision_graph
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry
+from decisionops.tools.sources import build_tool_registry
 
 __all__ = ["Runtime", "TriageSummary"]
 
 if TYPE_CHECKING:
-    from agent.worker import TickReport
+    from decisionops.agent.worker import TickReport
 
 
 @dataclass
@@ -249,8 +249,8 @@ class Runtime:
         """One pass of the loop, exactly as a worker runs it: apply answers, carry on
         stalled decisions, triage, start decisions, housekeeping (SLA, retention,
         sources)."""
-        from agent.housekeeping import default_housekeeping
-        from agent.worker import Worker
+        from decisionops.agent.housekeeping import default_housekeeping
+        from decisionops.agent.worker import Worker
 
         with Worker(self, housekeeping=default_housekeeping(self.settings)) as worker:
             return worker.tick()

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.errors import InvalidInputError, NotFoundError, ToolCallError
-from agent.models import Plan
-from agent.ports import ToolPort
+from decisionops.agent.errors import InvalidInputError, NotFoundError, ToolCallError
+from decisionops.agent.models import Plan
+from decisionops.agent.ports import ToolPort
 
 __all__ = ["TargetCheck", "check_targets"]
 

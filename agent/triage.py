@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent.hashing import digest
-from agent.models import Prediction, TriageAction, TriageVerdict
-from agent.playbooks import Playbook, PlaybookBook
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import Prediction, TriageAction, TriageVerdict
+from decisionops.agent.playbooks import Playbook, PlaybookBook
 
 __all__ = ["BulkDrop", "bulk_drops", "gaps", "in_holdout", "needs_value_at_stake", "triage"]
 

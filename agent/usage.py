@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from agent.policy import Policies, Total
-from agent.ports import ToolPort
-from agent.store import DecisionTx, Store
-from agent.store._executions import Share, used
+from decisionops.agent.policy import Policies, Total
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import DecisionTx, Store
+from decisionops.agent.store._executions import Share, used
 
 __all__ = ["Call", "claim_shares"]
 

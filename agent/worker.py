@@ -45,14 +45,14 @@ import psycopg
 import psycopg_pool
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 
-from agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost, NotFoundError
-from agent.models import DecisionStatus
+from decisionops.agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost, NotFoundError
+from decisionops.agent.models import DecisionStatus
 
 if TYPE_CHECKING:
-    from agent.runtime import Runtime
-    from agent.store import ActiveHolds
-    from agent.store._notify import Listener
-    from graphs import StepResult
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.store import ActiveHolds
+    from decisionops.agent.store._notify import Listener
+    from decisionops.graphs import StepResult
 
 __all__ = ["Housekeeping", "TickReport", "Worker", "wait_for"]
 

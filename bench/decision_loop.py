@@ -79,7 +79,7 @@ def _predictions(n: int, seed: int = 7, *, payload: bool = True) -> list[dict[st
     """N actionable churn predictions spread over the seeded accounts; ``payload=False``:
     without the 1.5 KB of extra features (the app's predictions carry id, entity, score
     and value only)."""
-    from tools.enterprise import reference_world
+    from decisionops.tools.enterprise import reference_world
 
     rng = random.Random(seed)
     accounts = [a for a in reference_world().accounts if not a.adversarial]
@@ -102,7 +102,7 @@ def _predictions(n: int, seed: int = 7, *, payload: bool = True) -> list[dict[st
 
 
 def _auto_policy_file(folder: Path) -> Path:
-    from agent.policy import load_policies
+    from decisionops.agent.policy import load_policies
 
     lines = []
     for name, policy in load_policies().functions.items():
@@ -134,11 +134,11 @@ def _timed(work: Any, items: list[Any], warmup: int) -> dict[str, Any]:
 
 
 def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
-    from agent.housekeeping import default_housekeeping
-    from agent.models import Prediction
-    from agent.runtime import Runtime
-    from agent.settings import Settings
-    from agent.worker import Worker
+    from decisionops.agent.housekeeping import default_housekeeping
+    from decisionops.agent.models import Prediction
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+    from decisionops.agent.worker import Worker
 
     settings = Settings(holdout_share=0, home=workdir / "home", functions_file=_auto_policy_file(workdir))
     items = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
@@ -176,13 +176,13 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
 
 def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     """The hand-written app's job through the full loop (see the module docstring)."""
-    from agent.approvals import Approver
-    from agent.housekeeping import default_housekeeping
-    from agent.models import Approve, Prediction
-    from agent.runtime import Runtime
-    from agent.settings import Settings
-    from agent.store import ledger
-    from agent.worker import Worker
+    from decisionops.agent.approvals import Approver
+    from decisionops.agent.housekeeping import default_housekeeping
+    from decisionops.agent.models import Approve, Prediction
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+    from decisionops.agent.store import ledger
+    from decisionops.agent.worker import Worker
 
     # The bundled playbooks and function policies, as `decisionops run` uses them; the
     # predictions as small as the app's (no extra payload: the same input, not more).
@@ -319,8 +319,8 @@ def run_shape(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.graph import END, START, StateGraph
 
-    from agent.models import SCHEMA_VERSION
-    from graphs.state import DecisionState
+    from decisionops.agent.models import SCHEMA_VERSION
+    from decisionops.graphs.state import DecisionState
 
     plan = {"decision_id": "d", "version": 1, "steps": [
         {"id": f"s{i}", "function": "sales", "tool": "crm.create_task", "risk": "low",
@@ -357,11 +357,11 @@ def run_tools(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     """Floor, part 2: the same decisions' tool calls alone — the guarded playbook plan's
     steps called directly on the reference enterprise with their idempotency keys; no
     store, no ledger, no graph."""
-    from agent.guard import check_plan
-    from agent.models import Prediction, decision_id_for
-    from agent.planner import PlanRequest
-    from agent.runtime import Runtime
-    from agent.settings import Settings
+    from decisionops.agent.guard import check_plan
+    from decisionops.agent.models import Prediction, decision_id_for
+    from decisionops.agent.planner import PlanRequest
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
 
     settings = Settings(holdout_share=0, home=workdir / "home", functions_file=_auto_policy_file(workdir))
     with Runtime(settings, actor="bench") as rt:

@@ -77,7 +77,7 @@ def ingest(path: Path, home: Path) -> tuple[float, float, dict]:
     env.update({"DECISIONOPS_HOME": str(home), "PYTHONPATH": str(REPO)})
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "ingest", str(path), "--json"],
+    done = subprocess.run([sys.executable, "-m", "decisionops.agent.cli", "ingest", str(path), "--json"],
                           env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode:
@@ -115,8 +115,8 @@ def raw_baseline(stored: Path, folder: Path) -> tuple[int, float]:
 
 
 def triage_backlog(home: Path) -> tuple[int, float, dict[str, int]]:
-    from agent.runtime import Runtime
-    from agent.settings import Settings
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
 
     with Runtime(Settings(holdout_share=0, home=home), actor="bench") as rt:
         total, counts = 0, {}

@@ -34,13 +34,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.llm._cache import DRIVER_DEPTH  # noqa: E402
-from agent.models import Prediction, TriageAction  # noqa: E402
-from agent.planner import PlanRequest  # noqa: E402
-from agent.runtime import Runtime  # noqa: E402
-from agent.settings import Settings  # noqa: E402
-from agent.sources import FieldMapping, read_file  # noqa: E402
-from evals import POLICY, Case, ScriptedServer, careful_model, grade  # noqa: E402
+from decisionops.agent.llm._cache import DRIVER_DEPTH  # noqa: E402
+from decisionops.agent.models import Prediction, TriageAction  # noqa: E402
+from decisionops.agent.planner import PlanRequest  # noqa: E402
+from decisionops.agent.runtime import Runtime  # noqa: E402
+from decisionops.agent.settings import Settings  # noqa: E402
+from decisionops.agent.sources import FieldMapping, read_file  # noqa: E402
+from decisionops.evals import POLICY, Case, ScriptedServer, careful_model, grade  # noqa: E402
 
 SAMPLES = REPO / "agent" / "data" / "samples"
 

@@ -41,10 +41,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.models import Prediction  # noqa: E402
-from agent.runtime import Runtime  # noqa: E402
-from agent.settings import Settings  # noqa: E402
-from agent.worker import Worker  # noqa: E402
+from decisionops.agent.models import Prediction  # noqa: E402
+from decisionops.agent.runtime import Runtime  # noqa: E402
+from decisionops.agent.settings import Settings  # noqa: E402
+from decisionops.agent.worker import Worker  # noqa: E402
 
 PG_ADMIN = os.environ.get("DECISIONOPS_TEST_PG_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -52,7 +52,7 @@ PG_ADMIN = os.environ.get("DECISIONOPS_TEST_PG_URL",
 
 def serve_model(latency: float) -> None:
     """The model process: prints its URL, answers until SIGTERM, then prints its count."""
-    from evals.scripted import ScriptedServer, careful_model
+    from decisionops.evals.scripted import ScriptedServer, careful_model
 
     calls = [0]
     lock = threading.Lock()
@@ -150,7 +150,7 @@ def run_sqlite(url: str, n: int, concurrency: int, tag: str) -> dict[str, float]
 def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
     import psycopg
 
-    from agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.checkpoints import psycopg_conninfo
 
     name = f"bench_planning_{os.getpid()}"
     admin = psycopg_conninfo(PG_ADMIN)
@@ -168,7 +168,7 @@ def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
                    "DECISIONOPS_LLM_TIMEOUT_SECONDS": "120"}
             log = Path(tmp) / "workers.log"
             with log.open("w") as out:
-                proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--workers",
+                proc = subprocess.Popen([sys.executable, "-m", "decisionops.agent.cli", "run", "--workers",
                                          str(workers), "--json"],
                                         env=env, stdout=out, stderr=subprocess.STDOUT)
                 try:

@@ -44,7 +44,7 @@ _TERMINAL = ("completed", "failed", "compensated", "rejected", "needs_human")
 def _fresh_db(admin_url: str, name: str) -> str:
     import psycopg
 
-    from agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.checkpoints import psycopg_conninfo
 
     with psycopg.connect(psycopg_conninfo(admin_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -55,7 +55,7 @@ def _fresh_db(admin_url: str, name: str) -> str:
 def _drop_db(admin_url: str, url: str) -> None:
     import psycopg
 
-    from agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.checkpoints import psycopg_conninfo
 
     with psycopg.connect(psycopg_conninfo(admin_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
@@ -72,9 +72,9 @@ def _env(url: str, home: Path, policy: Path) -> dict[str, str]:
 
 
 def _queue(url: str, home: Path, policy: Path, n: int) -> None:
-    from agent.models import Prediction
-    from agent.runtime import Runtime
-    from agent.settings import Settings
+    from decisionops.agent.models import Prediction
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
 
     settings = Settings(holdout_share=0, home=home, database_url=url, functions_file=policy)
     with Runtime(settings, actor="bench") as rt:
@@ -172,7 +172,7 @@ def run(admin_url: str, workers: int, n: int, *, sample_rss: bool = False,
         _queue(url, home, policy, n)
         env = _env(url, home, policy)
         log_path = folder / "workers.log"
-        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--workers",
+        proc = subprocess.Popen([sys.executable, "-m", "decisionops.agent.cli", "run", "--workers",
                                  str(workers), "--poll", "0.2"], env=env, cwd=folder,
                                 stdout=subprocess.DEVNULL, stderr=log_path.open("w"))
         start = time.perf_counter()
@@ -230,9 +230,9 @@ def _storage_after_retention(url: str, home: Path, policy: Path, env: dict[str, 
                              ) -> dict[str, Any]:
     from sqlalchemy import create_engine, text
 
-    from agent.housekeeping import archive_ledger, prune_checkpoints
-    from agent.runtime import Runtime
-    from agent.settings import Settings
+    from decisionops.agent.housekeeping import archive_ledger, prune_checkpoints
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
 
     settings = Settings(holdout_share=0, home=home, database_url=url, functions_file=policy, retention_days=0)
     with Runtime(settings, actor="bench") as rt:

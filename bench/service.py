@@ -49,13 +49,13 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.api import ServiceSettings, add_user, create_app
-from agent.errors import NotFoundError
-from agent.models import DecisionStatus, Prediction, decision_id_for
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import ApprovalRow, DecisionRow
-from agent.store import _tables as t
+from decisionops.agent.api import ServiceSettings, add_user, create_app
+from decisionops.agent.errors import NotFoundError
+from decisionops.agent.models import DecisionStatus, Prediction, decision_id_for
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import ApprovalRow, DecisionRow
+from decisionops.agent.store import _tables as t
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -14,11 +14,11 @@ Public surface::
 from importlib import resources
 from pathlib import Path
 
-from evals._dataset import Case, Dataset, Expectation, Forbidden, TriageExpectation, load_dataset
-from evals._graders import POLICY, QUALITY, Grade, grade
-from evals._report import print_report, render_html, write_html, write_json
-from evals._runner import PLANNERS, CaseResult, EvalReport, PlannerScore, run_eval
-from evals.scripted import ScriptedServer, call, careful_model, completion, error, raw
+from decisionops.evals._dataset import Case, Dataset, Expectation, Forbidden, TriageExpectation, load_dataset
+from decisionops.evals._graders import POLICY, QUALITY, Grade, grade
+from decisionops.evals._report import print_report, render_html, write_html, write_json
+from decisionops.evals._runner import PLANNERS, CaseResult, EvalReport, PlannerScore, run_eval
+from decisionops.evals.scripted import ScriptedServer, call, careful_model, completion, error, raw
 
 __all__ = [
     "PLANNERS",
@@ -52,4 +52,4 @@ __all__ = [
 
 def default_dataset() -> Path:
     """The bundled core dataset (``evals/datasets/core.yaml``)."""
-    return Path(str(resources.files("evals") / "datasets" / "core.yaml"))
+    return Path(str(resources.files("decisionops.evals") / "datasets" / "core.yaml"))

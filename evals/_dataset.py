@@ -44,9 +44,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent._yaml import load_yaml, validate_config
-from agent.errors import ConfigError
-from agent.models import Prediction, Step
+from decisionops.agent._yaml import load_yaml, validate_config
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.models import Prediction, Step
 
 __all__ = ["Case", "Condition", "Dataset", "Expectation", "Forbidden", "OutcomeExpectation",
            "TriageExpectation", "load_dataset"]

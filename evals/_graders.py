@@ -34,12 +34,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.errors import NotFoundError, PlanRejected
-from agent.guard import check_plan
-from agent.models import Plan
-from agent.policy import Policies
-from agent.ports import ToolPort
-from evals._dataset import Case, Forbidden
+from decisionops.agent.errors import NotFoundError, PlanRejected
+from decisionops.agent.guard import check_plan
+from decisionops.agent.models import Plan
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import ToolPort
+from decisionops.evals._dataset import Case, Forbidden
 
 __all__ = ["POLICY", "QUALITY", "Grade", "grade", "grade_outcome", "grade_routing",
            "grade_triage"]

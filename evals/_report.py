@@ -13,8 +13,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from evals._graders import POLICY, QUALITY
-from evals._runner import EvalReport
+from decisionops.evals._graders import POLICY, QUALITY
+from decisionops.evals._runner import EvalReport
 
 __all__ = ["print_report", "render_html", "write_html", "write_json"]
 
@@ -89,7 +89,7 @@ def write_json(report: EvalReport, path: Path) -> None:
 def render_html(report: EvalReport) -> str:
     env = SandboxedEnvironment(undefined=StrictUndefined,
                                autoescape=select_autoescape(default=True))
-    source = (resources.files("evals") / "templates" / "report.html.j2").read_text("utf-8")
+    source = (resources.files("decisionops.evals") / "templates" / "report.html.j2").read_text("utf-8")
     return env.from_string(source).render(report=report.to_json(), policy=POLICY,
                                           quality=QUALITY, pct=_pct)
 

@@ -31,17 +31,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.errors import DecisionOpsError, PlanRejected
-from agent.guard import check_plan
-from agent.models import Plan, Prediction, TriageAction, TriageVerdict
-from agent.planner import PlanRequest
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.sources import apply_kind_aliases
-from agent.targets import check_targets
-from evals._dataset import Case, Dataset
-from evals._graders import POLICY, QUALITY, Grade, grade, grade_outcome, grade_routing, grade_triage
-from evals.scripted import ScriptedServer
+from decisionops.agent.errors import DecisionOpsError, PlanRejected
+from decisionops.agent.guard import check_plan
+from decisionops.agent.models import Plan, Prediction, TriageAction, TriageVerdict
+from decisionops.agent.planner import PlanRequest
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.sources import apply_kind_aliases
+from decisionops.agent.targets import check_targets
+from decisionops.evals._dataset import Case, Dataset
+from decisionops.evals._graders import (
+    POLICY,
+    QUALITY,
+    Grade,
+    grade,
+    grade_outcome,
+    grade_routing,
+    grade_triage,
+)
+from decisionops.evals.scripted import ScriptedServer
 
 __all__ = ["PLANNERS", "CaseResult", "EvalReport", "PlannerScore", "run_eval"]
 

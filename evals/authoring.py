@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from agent.models import Plan, Prediction
-from agent.playbooks import load_playbooks
-from evals.scripted import call, completion
-from tools.enterprise import reference_world
+from decisionops.agent.models import Plan, Prediction
+from decisionops.agent.playbooks import load_playbooks
+from decisionops.evals.scripted import call, completion
+from decisionops.tools.enterprise import reference_world
 
 __all__ = ["build", "main", "write_scripts"]
 
@@ -377,8 +377,8 @@ def write_scripts(path: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
     every case a playbook drafts a plan for (after the dataset's kind aliases), the
     careful model submits that plan; the files are those the dataset's ``scripted``
     names. A case the playbooks do not answer gets none (triage stops it first)."""
-    from agent.sources import apply_kind_aliases
-    from evals._dataset import load_dataset
+    from decisionops.agent.sources import apply_kind_aliases
+    from decisionops.evals._dataset import load_dataset
 
     dataset = load_dataset(path)
     book = load_playbooks()

@@ -5,8 +5,8 @@ guards LangGraph itself does not give (unknown interrupt ids, finished threads, 
 input on a waiting thread). Nodes live one per file in ``graphs.nodes``.
 """
 
-from graphs.builder import build_decision_graph
-from graphs.context import DecisionContext
-from graphs.engine import DecisionEngine, StepResult
+from decisionops.graphs.builder import build_decision_graph
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.engine import DecisionEngine, StepResult
 
 __all__ = ["DecisionContext", "DecisionEngine", "StepResult", "build_decision_graph"]

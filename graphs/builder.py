@@ -20,20 +20,20 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.telemetry import traced_node
-from graphs.context import DecisionContext
-from graphs.nodes.approval import approval
-from graphs.nodes.check import check
-from graphs.nodes.conflicts import conflicts
-from graphs.nodes.execute import execute
-from graphs.nodes.guard import guard
-from graphs.nodes.hold import hold
-from graphs.nodes.join import join
-from graphs.nodes.plan import plan
-from graphs.nodes.record import record
-from graphs.nodes.route import route
-from graphs.nodes.wait import wait
-from graphs.state import DecisionState
+from decisionops.agent.telemetry import traced_node
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.nodes.approval import approval
+from decisionops.graphs.nodes.check import check
+from decisionops.graphs.nodes.conflicts import conflicts
+from decisionops.graphs.nodes.execute import execute
+from decisionops.graphs.nodes.guard import guard
+from decisionops.graphs.nodes.hold import hold
+from decisionops.graphs.nodes.join import join
+from decisionops.graphs.nodes.plan import plan
+from decisionops.graphs.nodes.record import record
+from decisionops.graphs.nodes.route import route
+from decisionops.graphs.nodes.wait import wait
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["build_decision_graph"]
 

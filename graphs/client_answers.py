@@ -22,10 +22,10 @@ from typing import Any
 
 from langgraph.config import get_config
 
-from agent.approvals import ApprovalService, Approver, Resolution, answer_from_human, resolve
-from agent.errors import ConflictError, PermissionDenied
-from agent.models import ApprovalRequest, ApprovalStatus
-from agent.store import Store
+from decisionops.agent.approvals import ApprovalService, Approver, Resolution, answer_from_human, resolve
+from decisionops.agent.errors import ConflictError, PermissionDenied
+from decisionops.agent.models import ApprovalRequest, ApprovalStatus
+from decisionops.agent.store import Store
 
 __all__ = ["client_answers"]
 

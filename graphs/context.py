@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.approvals import ApprovalService, Resolution
-from agent.executor import Executor
-from agent.models import ApprovalRequest, Plan
-from agent.planner import Planner
-from agent.playbooks import PlaybookBook
-from agent.policy import Policies
-from agent.ports import ToolPort
-from agent.store import Store
+from decisionops.agent.approvals import ApprovalService, Resolution
+from decisionops.agent.executor import Executor
+from decisionops.agent.models import ApprovalRequest, Plan
+from decisionops.agent.planner import Planner
+from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import Store
 
 __all__ = ["DecisionContext"]
 

@@ -21,8 +21,8 @@ def embedded() -> Any:
     """The embedded runtime (an ``agent.runtime.Runtime``), built once; blocking."""
     with _LOCK:
         if not _RUNTIME:
-            from agent.runtime import Runtime  # the composition root, only when asked
-            from agent.settings import Settings
+            from decisionops.agent.runtime import Runtime  # the composition root, only when asked
+            from decisionops.agent.settings import Settings
 
             _RUNTIME.append(Runtime(Settings(), actor="studio"))
         return _RUNTIME[0]

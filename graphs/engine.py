@@ -44,14 +44,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.approvals import ApprovalService, resolve
-from agent.checkpoints import FencedCheckpointer
-from agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost
-from agent.faults import crash_point
-from agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
-from agent.store import Claim, DecisionRow, Store
-from agent.telemetry import Metrics, carrier, span
-from graphs.context import DecisionContext
+from decisionops.agent.approvals import ApprovalService, resolve
+from decisionops.agent.checkpoints import FencedCheckpointer
+from decisionops.agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost
+from decisionops.agent.faults import crash_point
+from decisionops.agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
+from decisionops.agent.store import Claim, DecisionRow, Store
+from decisionops.agent.telemetry import Metrics, carrier, span
+from decisionops.graphs.context import DecisionContext
 
 _log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from agent.errors import ConflictError
-from agent.models import SCHEMA_VERSION, Prediction, decision_id_for
-from graphs.builder import build_decision_graph
-from graphs.client_answers import client_answers
-from graphs.context import DecisionContext
-from graphs.embedded import embedded
-from graphs.state import DecisionState
+from decisionops.agent.errors import ConflictError
+from decisionops.agent.models import SCHEMA_VERSION, Prediction, decision_id_for
+from decisionops.graphs.builder import build_decision_graph
+from decisionops.graphs.client_answers import client_answers
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.embedded import embedded
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["build_studio_graph", "graph"]
 

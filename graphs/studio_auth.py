@@ -15,9 +15,9 @@ import asyncio
 
 from langgraph_sdk import Auth
 
-from agent.api._auth import Unauthenticated, principal_from_token
-from agent.errors import PermissionDenied
-from graphs.embedded import embedded
+from decisionops.agent.api._auth import Unauthenticated, principal_from_token
+from decisionops.agent.errors import PermissionDenied
+from decisionops.graphs.embedded import embedded
 
 __all__ = ["auth"]
 

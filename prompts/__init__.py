@@ -31,7 +31,7 @@ import yaml
 from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError
 
 __all__ = ["Prompt", "load_prompt", "parse_prompt", "prompt_version"]
 

@@ -82,7 +82,7 @@ def pg_admin_url() -> str:
     developer machine without one skips."""
     import psycopg
 
-    from agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.checkpoints import psycopg_conninfo
 
     url = os.environ.get("DECISIONOPS_TEST_PG_URL", _DEFAULT_PG)
     try:
@@ -103,7 +103,7 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.checkpoints import psycopg_conninfo
 
     name = f"dops_test_{uuid.uuid4().hex[:12]}"
     admin = psycopg_conninfo(pg_admin_url)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.approvals import AnswerResult, Approver
-from agent.models import Answer
-from agent.runtime import Runtime
-from agent.worker import Worker
-from graphs import StepResult
+from decisionops.agent.approvals import AnswerResult, Approver
+from decisionops.agent.models import Answer
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.worker import Worker
+from decisionops.graphs import StepResult
 
 
 def approver(rt: Runtime, name: str, channel: str = "cli") -> Approver:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.api import ServiceSettings
-from agent.settings import Settings
+from decisionops.agent.api import ServiceSettings
+from decisionops.agent.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def test_the_compose_commands_run_the_demo_on_postgresql(
 
     import psycopg
 
-    from agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.checkpoints import psycopg_conninfo
 
     enterprise = pg_url.rsplit("/", 1)[0] + "/" + pg_url.rsplit("/", 1)[1] + "_ent"
     with psycopg.connect(psycopg_conninfo(pg_url), autocommit=True) as conn:

@@ -23,10 +23,10 @@ from langchain_core.tools import InjectedToolArg, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, create_model
 from sqlalchemy import Connection, Select, Table, bindparam, select, update
 
-from agent.errors import ToolArgumentsError, ToolCallError
-from agent.models import Risk
-from agent.ports import CompensationSpec, TargetLookup, ToolReceipt, ToolSpec
-from tools.enterprise import EffectContext, Enterprise
+from decisionops.agent.errors import ToolArgumentsError, ToolCallError
+from decisionops.agent.models import Risk
+from decisionops.agent.ports import CompensationSpec, TargetLookup, ToolReceipt, ToolSpec
+from decisionops.tools.enterprise import EffectContext, Enterprise
 
 __all__ = [
     "Body",

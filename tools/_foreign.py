@@ -24,9 +24,9 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ValidationError
 
-from agent.errors import ConfigError, ToolCallError
-from agent.models import Risk
-from agent.ports import ToolReceipt, ToolSpec
+from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.models import Risk
+from decisionops.agent.ports import ToolReceipt, ToolSpec
 
 __all__ = ["KEY_PARAMETER", "ForeignTool", "Problems"]
 

@@ -28,10 +28,10 @@ from mcp import ClientSession, types
 from mcp.shared.exceptions import MCPError
 from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from agent.errors import ConfigError, ToolCallError
-from agent.settings import ToolServerConfig, expand_env
-from tools._foreign import ForeignTool, as_result
-from tools._outbound import HostGuard
+from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.settings import ToolServerConfig, expand_env
+from decisionops.tools._foreign import ForeignTool, as_result
+from decisionops.tools._outbound import HostGuard
 
 __all__ = ["McpTools"]
 

@@ -25,10 +25,10 @@ import httpx
 import yaml
 from langchain_core.tools import StructuredTool
 
-from agent.errors import ConfigError, ToolCallError
-from agent.settings import OpenApiToolsConfig
-from tools._foreign import ForeignTool, as_result
-from tools._outbound import HostGuard
+from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.settings import OpenApiToolsConfig
+from decisionops.tools._foreign import ForeignTool, as_result
+from decisionops.tools._outbound import HostGuard
 
 __all__ = ["openapi_tools"]
 

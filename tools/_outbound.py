@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from agent.errors import ToolCallError
+from decisionops.agent.errors import ToolCallError
 
 __all__ = ["HostGuard", "OutboundRefused"]
 

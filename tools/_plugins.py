@@ -19,8 +19,8 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, BaseToolkit
 
-from agent.errors import ConfigError
-from tools._foreign import ForeignTool
+from decisionops.agent.errors import ConfigError
+from decisionops.tools._foreign import ForeignTool
 
 __all__ = ["GROUP", "entry_point_tools"]
 

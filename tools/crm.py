@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import Connection, func, select
 
-from agent.models import Risk
-from tools._base import (
+from decisionops.agent.models import Risk
+from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
     Reason,
@@ -24,8 +24,8 @@ from tools._base import (
     require,
     set_status,
 )
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import accounts, retention_offers, tasks, tickets
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import accounts, retention_offers, tasks, tickets
 
 __all__ = [
     "TOOLS",

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import Connection, select, update
 
-from agent.errors import ToolCallError
-from agent.models import Risk
-from tools._base import (
+from decisionops.agent.errors import ToolCallError
+from decisionops.agent.models import Risk
+from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
     Reason,
@@ -27,8 +27,8 @@ from tools._base import (
     require,
     set_status,
 )
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import inventory, purchase_orders, sites, skus, stock_transfers
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import inventory, purchase_orders, sites, skus, stock_transfers
 
 __all__ = [
     "EXPEDITE_SURCHARGE",

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from agent.errors import ToolCallError
-from agent.models import Risk
-from tools._base import (
+from decisionops.agent.errors import ToolCallError
+from decisionops.agent.models import Risk
+from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
     Reason,
@@ -23,8 +23,8 @@ from tools._base import (
     require,
     set_status,
 )
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import accounts, credits
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import accounts, credits
 
 __all__ = ["TOOLS", "IssueCreditArgs", "VoidCreditArgs", "build_tools"]
 

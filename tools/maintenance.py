@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy import Connection, func, select
 
-from agent.models import Risk
-from tools._base import (
+from decisionops.agent.models import Risk
+from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
     Reason,
@@ -26,8 +26,8 @@ from tools._base import (
     require,
     set_status,
 )
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import assets, downtimes, inventory, technicians, work_orders
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import assets, downtimes, inventory, technicians, work_orders
 
 __all__ = [
     "TOOLS",

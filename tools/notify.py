@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from agent.models import Risk
-from tools._base import Body, EnterpriseTool, Subject, ToolArgs, ToolDefinition, build_tool
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import outbox
+from decisionops.agent.models import Risk
+from decisionops.tools._base import Body, EnterpriseTool, Subject, ToolArgs, ToolDefinition, build_tool
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import outbox
 
 __all__ = ["TOOLS", "SendArgs", "build_tools"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import Field
 
-from agent.models import Risk
-from tools._base import (
+from decisionops.agent.models import Risk
+from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
     Reason,
@@ -22,8 +22,8 @@ from tools._base import (
     require,
     set_status,
 )
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import assets, downtimes
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import assets, downtimes
 
 __all__ = ["TOOLS", "CancelDowntimeArgs", "ScheduleDowntimeArgs", "build_tools"]
 

@@ -21,18 +21,18 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from agent.errors import (
+from decisionops.agent.errors import (
     ConfigError,
     DecisionOpsError,
     NotFoundError,
     ToolArgumentsError,
     ToolCallError,
 )
-from agent.ports import ToolReceipt, ToolSpec
-from tools import crm, erp, finance, maintenance, notify, operations, support
-from tools._base import EnterpriseTool
-from tools._foreign import ForeignTool, Problems
-from tools.enterprise import Enterprise
+from decisionops.agent.ports import ToolReceipt, ToolSpec
+from decisionops.tools import crm, erp, finance, maintenance, notify, operations, support
+from decisionops.tools._base import EnterpriseTool
+from decisionops.tools._foreign import ForeignTool, Problems
+from decisionops.tools.enterprise import Enterprise
 
 __all__ = ["REFERENCE", "ToolRegistry", "build_reference_registry", "openai_name"]
 

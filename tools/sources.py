@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import httpx
 
-from agent.settings import Settings
-from tools._foreign import ForeignTool
-from tools._mcp import McpTools
-from tools._openapi import openapi_tools
-from tools._outbound import HostGuard
-from tools._plugins import entry_point_tools
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry, build_reference_registry
+from decisionops.agent.settings import Settings
+from decisionops.tools._foreign import ForeignTool
+from decisionops.tools._mcp import McpTools
+from decisionops.tools._openapi import openapi_tools
+from decisionops.tools._outbound import HostGuard
+from decisionops.tools._plugins import entry_point_tools
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry, build_reference_registry
 
 __all__ = ["ToolSources", "build_tool_registry", "host_guard"]
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agent.models import Risk
-from tools._base import (
+from decisionops.agent.models import Risk
+from decisionops.tools._base import (
     Body,
     EnterpriseTool,
     EntityId,
@@ -20,8 +20,8 @@ from tools._base import (
     require,
     set_status,
 )
-from tools.enterprise import EffectContext, Enterprise
-from tools.enterprise.schema import accounts, tickets
+from decisionops.tools.enterprise import EffectContext, Enterprise
+from decisionops.tools.enterprise.schema import accounts, tickets
 
 __all__ = ["TOOLS", "CloseTicketArgs", "OpenTicketArgs", "build_tools"]
 

@@ -27,9 +27,9 @@ Auth model (``_auth``): API tokens stored hashed, mapped to users with one role
 recorded in the ledger (``_approvals``). Start it with ``decisionops serve``.
 """
 
-from agent.api._app import create_app
-from agent.api._auth import ROLES
-from agent.api._settings import ServiceSettings
-from agent.api._users import add_user, issue_token
+from decisionops.agent.api._app import create_app
+from decisionops.agent.api._auth import ROLES
+from decisionops.agent.api._settings import ServiceSettings
+from decisionops.agent.api._users import add_user, issue_token
 
 __all__ = ["ROLES", "ServiceSettings", "add_user", "create_app", "issue_token"]

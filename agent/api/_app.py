@@ -22,27 +22,27 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from fastapi_offline import FastAPIOffline
 
-from agent.api._auth import SessionSigner
-from agent.api._errors import install_error_handlers
-from agent.api._format import softwrap
-from agent.api._limits import BodyLimitMiddleware
-from agent.api._routes_approvals import approvals_router
-from agent.api._routes_ingest import ingest_router
-from agent.api._routes_langgraph import langgraph_router
-from agent.api._routes_ops import ops_router
-from agent.api._routes_predictions import predictions_router
-from agent.api._settings import ServiceSettings
-from agent.api._state import BackgroundWorker, ServiceState, principal_dependency
-from agent.api._web import web_router
-from agent.api._web_queue import web_queue_router
-from agent.chat import ChatService
-from agent.errors import ConfigError
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.api._auth import SessionSigner
+from decisionops.agent.api._errors import install_error_handlers
+from decisionops.agent.api._format import softwrap
+from decisionops.agent.api._limits import BodyLimitMiddleware
+from decisionops.agent.api._routes_approvals import approvals_router
+from decisionops.agent.api._routes_ingest import ingest_router
+from decisionops.agent.api._routes_langgraph import langgraph_router
+from decisionops.agent.api._routes_ops import ops_router
+from decisionops.agent.api._routes_predictions import predictions_router
+from decisionops.agent.api._settings import ServiceSettings
+from decisionops.agent.api._state import BackgroundWorker, ServiceState, principal_dependency
+from decisionops.agent.api._web import web_router
+from decisionops.agent.api._web_queue import web_queue_router
+from decisionops.agent.chat import ChatService
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 
 __all__ = ["create_app"]
 
-_HERE = Path(str(resources.files("agent.api")))
+_HERE = Path(str(resources.files("decisionops.agent.api")))
 
 
 def _templates() -> Jinja2Templates:

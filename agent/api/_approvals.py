@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.api._auth import Principal
-from agent.approvals import Approver, Channel
-from agent.models import Answer
-from agent.runtime import Runtime
+from decisionops.agent.api._auth import Principal
+from decisionops.agent.approvals import Approver, Channel
+from decisionops.agent.models import Answer
+from decisionops.agent.runtime import Runtime
 
 __all__ = ["approver", "can_answer", "submit_answer"]
 

@@ -24,8 +24,8 @@ from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from agent.errors import PermissionDenied
-from agent.store import Store
+from decisionops.agent.errors import PermissionDenied
+from decisionops.agent.store import Store
 
 __all__ = [
     "ROLES",

@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.api._auth import Unauthenticated
-from agent.errors import (
+from decisionops.agent.api._auth import Unauthenticated
+from decisionops.agent.errors import (
     ConflictError,
     DecisionOpsError,
     InvalidInputError,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.api._auth import Principal
-from agent.approvals import argument_trail, not_for_bulk
-from agent.errors import DecisionOpsError, NotFoundError
-from agent.models import Plan, Step
-from agent.runtime import Runtime
-from agent.store import DecisionRow
+from decisionops.agent.api._auth import Principal
+from decisionops.agent.approvals import argument_trail, not_for_bulk
+from decisionops.agent.errors import DecisionOpsError, NotFoundError
+from decisionops.agent.models import Plan, Step
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import DecisionRow
 
 __all__ = ["approval_view", "decision_view", "entity_context", "inbox", "plan_graph",
            "public", "visible"]

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.models import Answer, ApprovalRequest, Approve, Edit, Reject
-from agent.ports import ToolPort
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import Answer, ApprovalRequest, Approve, Edit, Reject
+from decisionops.agent.ports import ToolPort
 
 __all__ = ["answer_from_hitl", "hitl_request"]
 

@@ -16,12 +16,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from agent.api._approvals import approver, can_answer, submit_answer
-from agent.api._auth import Principal
-from agent.api._evidence import approval_view, decision_view, inbox, public, visible
-from agent.api._hitl import answer_from_hitl, hitl_request
-from agent.api._limits import StrictJSONRoute
-from agent.api._schemas import (
+from decisionops.agent.api._approvals import approver, can_answer, submit_answer
+from decisionops.agent.api._auth import Principal
+from decisionops.agent.api._evidence import approval_view, decision_view, inbox, public, visible
+from decisionops.agent.api._hitl import answer_from_hitl, hitl_request
+from decisionops.agent.api._limits import StrictJSONRoute
+from decisionops.agent.api._schemas import (
     AnswerOut,
     ApproveIn,
     BulkApproveIn,
@@ -34,10 +34,18 @@ from agent.api._schemas import (
     ValidateIn,
     ValidateOut,
 )
-from agent.api._state import ServiceState, get_state, requires
-from agent.approvals import BulkItem
-from agent.errors import InvalidInputError
-from agent.models import ApprovalRequest, ApprovalStatus, Approve, DecisionStatus, Edit, Reject, Revise
+from decisionops.agent.api._state import ServiceState, get_state, requires
+from decisionops.agent.approvals import BulkItem
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    Approve,
+    DecisionStatus,
+    Edit,
+    Reject,
+    Revise,
+)
 
 __all__ = ["approvals_router"]
 

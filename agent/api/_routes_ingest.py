@@ -21,21 +21,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from agent.api._auth import Principal
-from agent.api._errors import error_body
-from agent.api._limits import StrictJSONRoute, strict_loads
-from agent.api._schemas import IngestOut, KServeIn, MlflowIn, PredictionBatchIn
-from agent.api._state import ServiceState, get_state, requires
-from agent.api._webhooks import (
+from decisionops.agent.api._auth import Principal
+from decisionops.agent.api._errors import error_body
+from decisionops.agent.api._limits import StrictJSONRoute, strict_loads
+from decisionops.agent.api._schemas import IngestOut, KServeIn, MlflowIn, PredictionBatchIn
+from decisionops.agent.api._state import ServiceState, get_state, requires
+from decisionops.agent.api._webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     delivery_id_ok,
     verify_signature,
 )
-from agent.errors import InvalidInputError
-from agent.models import Outcome
-from agent.runtime import Runtime
-from agent.sources import (
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import Outcome
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.sources import (
     FieldMapping,
     SourceBatch,
     SourceLimits,

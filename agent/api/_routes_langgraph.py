@@ -32,15 +32,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api._approvals import approver
-from agent.api._auth import Principal, Unauthenticated, principal_from_token
-from agent.api._evidence import public, visible
-from agent.api._state import ServiceState, get_state
-from agent.approvals import RESUME_HELP, answer_from_human, human_interrupt
-from agent.errors import InvalidInputError, NotFoundError
-from agent.models import ApprovalStatus
-from agent.runtime import Runtime
-from agent.store import ApprovalRow, DecisionRow
+from decisionops.agent.api._approvals import approver
+from decisionops.agent.api._auth import Principal, Unauthenticated, principal_from_token
+from decisionops.agent.api._evidence import public, visible
+from decisionops.agent.api._state import ServiceState, get_state
+from decisionops.agent.approvals import RESUME_HELP, answer_from_human, human_interrupt
+from decisionops.agent.errors import InvalidInputError, NotFoundError
+from decisionops.agent.models import ApprovalStatus
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import ApprovalRow, DecisionRow
 
 __all__ = ["WAIT_SECONDS", "langgraph_router"]
 

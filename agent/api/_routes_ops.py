@@ -10,12 +10,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.api._auth import Principal
-from agent.api._errors import error_body
-from agent.api._limits import StrictJSONRoute
-from agent.api._schemas import ChatIn, ChatOut
-from agent.api._state import ServiceState, get_state, requires
-from agent.chat import ChatUser
+from decisionops.agent.api._auth import Principal
+from decisionops.agent.api._errors import error_body
+from decisionops.agent.api._limits import StrictJSONRoute
+from decisionops.agent.api._schemas import ChatIn, ChatOut
+from decisionops.agent.api._state import ServiceState, get_state, requires
+from decisionops.agent.chat import ChatUser
 
 __all__ = ["ops_router"]
 

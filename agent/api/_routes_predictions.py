@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api._auth import Principal
-from agent.api._limits import StrictJSONRoute
-from agent.api._state import ServiceState, get_state, requires
-from agent.prediction_queue import QueueUser
-from agent.store import OUTCOMES
+from decisionops.agent.api._auth import Principal
+from decisionops.agent.api._limits import StrictJSONRoute
+from decisionops.agent.api._state import ServiceState, get_state, requires
+from decisionops.agent.prediction_queue import QueueUser
+from decisionops.agent.store import OUTCOMES
 
 __all__ = ["predictions_router"]
 

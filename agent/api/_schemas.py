@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.models import Name
-from agent.sources import FieldMapping
+from decisionops.agent.models import Name
+from decisionops.agent.sources import FieldMapping
 
 __all__ = [
     "AnswerOut",

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from agent.api._auth import (
+from decisionops.agent.api._auth import (
     SESSION_COOKIE,
     Permission,
     Principal,
@@ -26,10 +26,10 @@ from agent.api._auth import (
     csrf_ok,
     principal_from_token,
 )
-from agent.api._settings import ServiceSettings
-from agent.errors import DecisionOpsError, LoopAlreadyRunning, PermissionDenied
-from agent.looplock import LoopLock
-from agent.runtime import Runtime
+from decisionops.agent.api._settings import ServiceSettings
+from decisionops.agent.errors import DecisionOpsError, LoopAlreadyRunning, PermissionDenied
+from decisionops.agent.looplock import LoopLock
+from decisionops.agent.runtime import Runtime
 
 __all__ = ["BackgroundWorker", "ServiceState", "get_state", "principal_dependency", "requires"]
 
@@ -44,8 +44,8 @@ class BackgroundWorker:
     Requests never run the graph or take a decision's lease themselves."""
 
     def __init__(self, runtime: Runtime, interval: float) -> None:
-        from agent.housekeeping import default_housekeeping
-        from agent.worker import Worker
+        from decisionops.agent.housekeeping import default_housekeeping
+        from decisionops.agent.worker import Worker
 
         self.worker = Worker(runtime, poll_seconds=interval,
                              housekeeping=default_housekeeping(runtime.settings))

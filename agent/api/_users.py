@@ -12,11 +12,11 @@ import re
 from collections.abc import Sequence
 from datetime import timedelta
 
-from agent.api._auth import ROLES, hash_token, new_token
-from agent.approvals import policy_identity
-from agent.errors import InvalidInputError
-from agent.models import utcnow
-from agent.runtime import Runtime
+from decisionops.agent.api._auth import ROLES, hash_token, new_token
+from decisionops.agent.approvals import policy_identity
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import utcnow
+from decisionops.agent.runtime import Runtime
 
 __all__ = ["add_user", "issue_token"]
 

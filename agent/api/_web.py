@@ -19,13 +19,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from agent.api._approvals import approver, can_answer, submit_answer
-from agent.api._auth import SESSION_COOKIE, Principal, Unauthenticated, csrf_ok, principal_from_token
-from agent.api._evidence import approval_view, decision_view, inbox
-from agent.api._state import ServiceState, get_state
-from agent.approvals import BulkItem
-from agent.errors import DecisionOpsError, InvalidInputError
-from agent.models import Approve, Edit, Reject, Revise
+from decisionops.agent.api._approvals import approver, can_answer, submit_answer
+from decisionops.agent.api._auth import (
+    SESSION_COOKIE,
+    Principal,
+    Unauthenticated,
+    csrf_ok,
+    principal_from_token,
+)
+from decisionops.agent.api._evidence import approval_view, decision_view, inbox
+from decisionops.agent.api._state import ServiceState, get_state
+from decisionops.agent.approvals import BulkItem
+from decisionops.agent.errors import DecisionOpsError, InvalidInputError
+from decisionops.agent.models import Approve, Edit, Reject, Revise
 
 __all__ = ["web_router"]
 

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from agent.api._auth import Principal, csrf_ok
-from agent.api._state import ServiceState, get_state
-from agent.api._web import _secure_headers, _session
-from agent.errors import DecisionOpsError, InvalidInputError, PermissionDenied
-from agent.prediction_queue import ANSWERING_ROLES, QueueUser
+from decisionops.agent.api._auth import Principal, csrf_ok
+from decisionops.agent.api._state import ServiceState, get_state
+from decisionops.agent.api._web import _secure_headers, _session
+from decisionops.agent.errors import DecisionOpsError, InvalidInputError, PermissionDenied
+from decisionops.agent.prediction_queue import ANSWERING_ROLES, QueueUser
 
 __all__ = ["web_queue_router"]
 

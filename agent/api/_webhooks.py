@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from pydantic import SecretStr
 
-from agent.api._auth import Unauthenticated
+from decisionops.agent.api._auth import Unauthenticated
 
 __all__ = ["DELIVERY_HEADER", "SIGNATURE_HEADER", "BadSignature", "delivery_id_ok", "sign",
            "verify_signature"]

@@ -12,12 +12,12 @@ they turn their input into an ``Answer`` and an ``Approver`` and call
 ``ApprovalService.answer``. The ops chat has no way to answer.
 """
 
-from agent.approvals._bulk import BulkItem, BulkOutcome, not_for_bulk
-from agent.approvals._edits import check_edit, locked_arguments
-from agent.approvals._identity import Approver, Channel, policy_identity
-from agent.approvals._inbox import RESUME_HELP, answer_from_human, human_interrupt
-from agent.approvals._resolution import Resolution, grant_hashes, resolve
-from agent.approvals._service import (
+from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, not_for_bulk
+from decisionops.agent.approvals._edits import check_edit, locked_arguments
+from decisionops.agent.approvals._identity import Approver, Channel, policy_identity
+from decisionops.agent.approvals._inbox import RESUME_HELP, answer_from_human, human_interrupt
+from decisionops.agent.approvals._resolution import Resolution, grant_hashes, resolve
+from decisionops.agent.approvals._service import (
     AnswerResult,
     ApprovalService,
     EditPreview,
@@ -25,7 +25,7 @@ from agent.approvals._service import (
     approval_request,
     parse_answer,
 )
-from agent.approvals._trail import argument_trail
+from decisionops.agent.approvals._trail import argument_trail
 
 __all__ = [
     "RESUME_HELP",

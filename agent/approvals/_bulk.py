@@ -16,12 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from agent.errors import DecisionOpsError, InvalidInputError, NotFoundError
-from agent.models import Approve, Risk, Step
+from decisionops.agent.errors import DecisionOpsError, InvalidInputError, NotFoundError
+from decisionops.agent.models import Approve, Risk, Step
 
 if TYPE_CHECKING:
-    from agent.approvals._identity import Approver
-    from agent.approvals._service import ApprovalService
+    from decisionops.agent.approvals._identity import Approver
+    from decisionops.agent.approvals._service import ApprovalService
 
 __all__ = ["MAX_BULK", "BulkItem", "BulkOutcome", "approve_many",
            "not_for_bulk"]

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.approvals._resolution import grant_hashes, resolution
-from agent.errors import ConflictError, DecisionOpsError, ToolCallError
-from agent.hashing import short_id
-from agent.models import ApprovalStatus, Reject
-from agent.policy import Policies
-from agent.ports import ToolPort
-from agent.store import ApprovalRow, Store
+from decisionops.agent.approvals._resolution import grant_hashes, resolution
+from decisionops.agent.errors import ConflictError, DecisionOpsError, ToolCallError
+from decisionops.agent.hashing import short_id
+from decisionops.agent.models import ApprovalStatus, Reject
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import ApprovalRow, Store
 
 __all__ = ["sweep"]
 

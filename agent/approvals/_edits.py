@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.errors import InvalidInputError, LockedArgumentError, ToolArgumentsError
-from agent.guard import check_step
-from agent.models import ApprovalRequest
-from agent.policy import Policies
-from agent.ports import ToolPort
+from decisionops.agent.errors import InvalidInputError, LockedArgumentError, ToolArgumentsError
+from decisionops.agent.guard import check_step
+from decisionops.agent.models import ApprovalRequest
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import ToolPort
 
 __all__ = ["check_edit", "locked_arguments"]
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.models import Answer, ApprovalRequest, Approve, Edit, Reject, Revise
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import Answer, ApprovalRequest, Approve, Edit, Reject, Revise
 
 __all__ = ["RESUME_HELP", "answer_from_human", "human_interrupt"]
 

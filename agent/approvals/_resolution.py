@@ -28,9 +28,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.hashing import digest
-from agent.models import ApprovalRequest, ApprovalStatus
-from agent.store import ApprovalRow
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import ApprovalRequest, ApprovalStatus
+from decisionops.agent.store import ApprovalRow
 
 __all__ = ["Resolution", "grant_hashes", "resolve"]
 

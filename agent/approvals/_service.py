@@ -44,20 +44,20 @@ from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
-from agent.approvals._bulk import BulkItem, BulkOutcome, approve_many, not_for_bulk
-from agent.approvals._deadlines import sweep
-from agent.approvals._edits import check_edit, locked_arguments
-from agent.approvals._identity import Approver, policy_identity
-from agent.approvals._resolution import Resolution, grant_hashes, resolution
-from agent.errors import (
+from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, approve_many, not_for_bulk
+from decisionops.agent.approvals._deadlines import sweep
+from decisionops.agent.approvals._edits import check_edit, locked_arguments
+from decisionops.agent.approvals._identity import Approver, policy_identity
+from decisionops.agent.approvals._resolution import Resolution, grant_hashes, resolution
+from decisionops.agent.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDenied,
     ToolArgumentsError,
 )
-from agent.hashing import short_id
-from agent.models import (
+from decisionops.agent.hashing import short_id
+from decisionops.agent.models import (
     Answer,
     ApprovalRequest,
     ApprovalStatus,
@@ -69,10 +69,10 @@ from agent.models import (
     Step,
     utcnow,
 )
-from agent.policy import Policies, Total, UsedAmount, total_problems
-from agent.ports import ToolPort
-from agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
-from agent.telemetry import Metrics
+from decisionops.agent.policy import Policies, Total, UsedAmount, total_problems
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
+from decisionops.agent.telemetry import Metrics
 
 __all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "approval_request",
            "parse_answer"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.approvals._resolution import resolve
+from decisionops.agent.approvals._resolution import resolve
 
 if TYPE_CHECKING:
-    from agent.models import Plan
-    from agent.store import ApprovalRow, ExecutionRow
+    from decisionops.agent.models import Plan
+    from decisionops.agent.store import ApprovalRow, ExecutionRow
 
 __all__ = ["argument_trail"]
 

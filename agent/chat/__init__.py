@@ -9,8 +9,8 @@ language (``_llm``) using the same tools and permissions (``_tools``). Conversat
 persist per user. Served by ``/v1/chat``, the web chat panel and ``decisionops chat``.
 """
 
-from agent.chat._commands import HELP
-from agent.chat._service import ChatReply, ChatService
-from agent.chat._tools import ChatTools, ChatUser
+from decisionops.agent.chat._commands import HELP
+from decisionops.agent.chat._service import ChatReply, ChatService
+from decisionops.agent.chat._tools import ChatTools, ChatUser
 
 __all__ = ["HELP", "ChatReply", "ChatService", "ChatTools", "ChatUser"]

@@ -24,7 +24,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.chat._answers import (
+from decisionops.agent.chat._answers import (
     say_explain,
     say_hold,
     say_ledger,
@@ -35,8 +35,8 @@ from agent.chat._answers import (
     say_triage,
     say_why,
 )
-from agent.chat._tools import ChatTools
-from agent.errors import InvalidInputError, NotFoundError
+from decisionops.agent.chat._tools import ChatTools
+from decisionops.agent.errors import InvalidInputError, NotFoundError
 
 __all__ = ["HELP", "REFUSE_APPROVAL", "is_approval_attempt", "run_command"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from agent.chat._answers import (
+from decisionops.agent.chat._answers import (
     say_explain,
     say_hold,
     say_ledger,
@@ -31,9 +31,9 @@ from agent.chat._answers import (
     say_release,
     say_why,
 )
-from agent.chat._commands import HELP, parse_when
-from agent.chat._tools import ChatTools
-from agent.errors import InvalidInputError, NotFoundError
+from decisionops.agent.chat._commands import HELP, parse_when
+from decisionops.agent.chat._tools import ChatTools
+from decisionops.agent.errors import InvalidInputError, NotFoundError
 
 __all__ = ["DEFAULT_HOLD", "Intent", "StoreVocabulary", "Vocabulary", "answer", "questions",
            "recognise"]

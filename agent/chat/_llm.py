@@ -15,8 +15,8 @@ from typing import Any
 
 from openai import OpenAI, OpenAIError
 
-from agent.chat._tools import ChatTools
-from agent.errors import DecisionOpsError
+from decisionops.agent.chat._tools import ChatTools
+from decisionops.agent.errors import DecisionOpsError
 
 __all__ = ["LlmChat", "LlmTurn"]
 

@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from openai import OpenAI
 
-from agent.chat import _intents
-from agent.chat._commands import REFUSE_APPROVAL, is_approval_attempt, run_command
-from agent.chat._llm import LlmChat
-from agent.chat._tools import ChatTools, ChatUser
-from agent.errors import DecisionOpsError
-from agent.settings import Settings
+from decisionops.agent.chat import _intents
+from decisionops.agent.chat._commands import REFUSE_APPROVAL, is_approval_attempt, run_command
+from decisionops.agent.chat._llm import LlmChat
+from decisionops.agent.chat._tools import ChatTools, ChatUser
+from decisionops.agent.errors import DecisionOpsError
+from decisionops.agent.settings import Settings
 
 __all__ = ["ChatReply", "ChatService"]
 
@@ -42,7 +42,7 @@ class ChatService:
             key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
             self._client = OpenAI(base_url=settings.llm_base_url, api_key=key, timeout=30.0,
                                   max_retries=1)
-            prompt = (resources.files("agent.chat") / "system_prompt.md").read_text("utf-8")
+            prompt = (resources.files("decisionops.agent.chat") / "system_prompt.md").read_text("utf-8")
             self._llm = LlmChat(self._client, model=settings.llm_model or "default",
                                 system_prompt=prompt, max_turns=max_turns)
 

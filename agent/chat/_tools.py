@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.errors import InvalidInputError, NotFoundError, PermissionDenied
-from agent.models import Identifier
+from decisionops.agent.errors import InvalidInputError, NotFoundError, PermissionDenied
+from decisionops.agent.models import Identifier
 
 __all__ = ["CONTROL_TOOLS", "ChatTools", "ChatUser"]
 

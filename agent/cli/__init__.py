@@ -34,7 +34,7 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from agent.cli import (
+from decisionops.agent.cli import (
     approvals,
     db,
     decisions,
@@ -50,13 +50,13 @@ from agent.cli import (
     toolbox,
     work,
 )
-from agent.cli import chat as chat_cli
-from agent.cli import eval as eval_cli
-from agent.cli import plan as plan_cli
-from agent.cli import serve as serve_cli
-from agent.cli import users as users_cli
-from agent.cli._common import exit_for
-from agent.errors import DecisionOpsError
+from decisionops.agent.cli import chat as chat_cli
+from decisionops.agent.cli import eval as eval_cli
+from decisionops.agent.cli import plan as plan_cli
+from decisionops.agent.cli import serve as serve_cli
+from decisionops.agent.cli import users as users_cli
+from decisionops.agent.cli._common import exit_for
+from decisionops.agent.errors import DecisionOpsError
 
 __all__ = ["app", "main"]
 

@@ -1,5 +1,5 @@
 """``python -m agent.cli`` runs the ``decisionops`` command."""
 
-from agent.cli import main
+from decisionops.agent.cli import main
 
 main()

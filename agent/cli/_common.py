@@ -17,8 +17,8 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Column, Table
 
-from agent.errors import DecisionOpsError
-from agent.settings import Settings
+from decisionops.agent.errors import DecisionOpsError
+from decisionops.agent.settings import Settings
 
 __all__ = ["Column", "console", "err_console", "fail", "print_json", "print_table", "runtime", "settings"]
 
@@ -46,7 +46,7 @@ def settings(**overrides: Any) -> Settings:
 
 @contextmanager
 def runtime(actor: str | None = None, **overrides: Any) -> Iterator[Any]:
-    from agent.runtime import Runtime  # the composition root; imported lazily for --help speed
+    from decisionops.agent.runtime import Runtime  # the composition root; imported lazily for --help speed
 
     with Runtime(settings(**overrides), actor=actor) as rt:
         yield rt

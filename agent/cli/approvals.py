@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.cli._common import Column, console, fail, print_json, print_table, runtime
-from agent.errors import InvalidInputError
-from agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
+from decisionops.agent.cli._common import Column, console, fail, print_json, print_table, runtime
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
 if TYPE_CHECKING:
-    from agent.approvals import Approver
-    from agent.store import ApprovalRow
+    from decisionops.agent.approvals import Approver
+    from decisionops.agent.store import ApprovalRow
 
 __all__ = ["app"]
 
@@ -36,7 +36,7 @@ NoApply = Annotated[bool, typer.Option(
 def _facts(rt: Any, rows: list[ApprovalRow]) -> dict[str, dict[str, Any]]:
     """Approval id → what an approver weighs it by: the entity, the money its steps move
     (their ``amount`` arguments), the decision's expected value, the request's age."""
-    from agent.models import utcnow
+    from decisionops.agent.models import utcnow
 
     now, decisions, out = utcnow(), {}, {}
     for a in rows:
@@ -162,7 +162,7 @@ def show(approval_id: ApprovalId,
 
 def _approver(rt: Any, name: str) -> Approver:
     """The registered user ``--as`` names (the CLI answers as one, never as a bare name)."""
-    from agent.approvals import Approver
+    from decisionops.agent.approvals import Approver
 
     user = rt.store.users.get(name)
     if user is None:
@@ -175,7 +175,7 @@ def _approver(rt: Any, name: str) -> Approver:
 
 
 def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str) -> None:
-    from agent.worker import Worker
+    from decisionops.agent.worker import Worker
 
     with runtime() as rt:
         who = _approver(rt, as_)

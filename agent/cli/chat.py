@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, runtime
+from decisionops.agent.cli._common import console, fail, runtime
 
 __all__ = ["chat"]
 
@@ -25,8 +25,8 @@ def chat(message: Annotated[str | None, typer.Option(
     Examples: decisionops chat -m "pending finance"
               decisionops chat -m "why didn't we act on ACC-10004?"
     """
-    from agent.api._auth import Unauthenticated, principal_from_token
-    from agent.chat import ChatService, ChatUser
+    from decisionops.agent.api._auth import Unauthenticated, principal_from_token
+    from decisionops.agent.chat import ChatService, ChatUser
 
     with runtime() as rt:
         if token:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, print_json, settings
-from agent.store import create_store_engine, current_revision, head_revision, upgrade
+from decisionops.agent.cli._common import console, print_json, settings
+from decisionops.agent.store import create_store_engine, current_revision, head_revision, upgrade
 
 __all__ = ["app"]
 

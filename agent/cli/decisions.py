@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.approvals import argument_trail
-from agent.cli._common import console, fail, print_json, print_table, runtime
-from agent.hand_plans import HAND
-from agent.models import DecisionStatus
+from decisionops.agent.approvals import argument_trail
+from decisionops.agent.cli._common import console, fail, print_json, print_table, runtime
+from decisionops.agent.hand_plans import HAND
+from decisionops.agent.models import DecisionStatus
 
 __all__ = ["app"]
 

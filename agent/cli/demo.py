@@ -16,16 +16,16 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from agent.approvals import Approver
-from agent.cli._common import console, err_console, fail, print_table, runtime, settings
-from agent.errors import LoopAlreadyRunning
-from agent.hashing import digest
-from agent.looplock import LoopLock
-from agent.models import ApprovalStatus, Approve, Edit, Reject, TriageAction
-from agent.report.simulate import simulate_and_record
-from agent.sources import read_file
-from agent.store.ledger import verify as verify_chain
-from agent.worker import Worker
+from decisionops.agent.approvals import Approver
+from decisionops.agent.cli._common import console, err_console, fail, print_table, runtime, settings
+from decisionops.agent.errors import LoopAlreadyRunning
+from decisionops.agent.hashing import digest
+from decisionops.agent.looplock import LoopLock
+from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, TriageAction
+from decisionops.agent.report.simulate import simulate_and_record
+from decisionops.agent.sources import read_file
+from decisionops.agent.store.ledger import verify as verify_chain
+from decisionops.agent.worker import Worker
 
 __all__ = ["demo", "demo_answer"]
 
@@ -94,7 +94,7 @@ def demo(
         rt.enterprise.seed()
         console.rule("[bold]1. ingest")
         for name in SAMPLES:
-            ref = resources.files("agent") / "data" / "samples" / name
+            ref = resources.files("decisionops.agent") / "data" / "samples" / name
             with resources.as_file(ref) as path:
                 batch = read_file(path)
             result = rt.ingest(batch.predictions, source=f"sample:{name}")

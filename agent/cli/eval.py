@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from agent.cli._common import console, err_console, fail, print_json, settings
+from decisionops.agent.cli._common import console, err_console, fail, print_json, settings
 
 __all__ = ["eval_"]
 
@@ -74,7 +74,7 @@ def eval_(
 
 def _core(planner: str, dataset: Path | None, live: bool | None, out: Path | None,
           html: Path | None, as_json: bool) -> None:
-    from evals import (
+    from decisionops.evals import (
         PLANNERS,
         POLICY,
         default_dataset,
@@ -122,7 +122,7 @@ def _core(planner: str, dataset: Path | None, live: bool | None, out: Path | Non
 def _adversarial(patterns: list[str], out: Path | None, as_json: bool) -> None:
     # The suite builds its own runtimes on temporary files: no DECISIONOPS_* setting
     # (database, endpoint, model) is read or touched.
-    from evals.adversarial import all_cases, print_suite, run_suite, write_suite
+    from decisionops.evals.adversarial import all_cases, print_suite, run_suite, write_suite
 
     cases = [c for c in all_cases() if not patterns or any(p in c.id for p in patterns)]
     if not cases:

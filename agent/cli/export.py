@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, print_json
-from agent.cli.outcomes import open_store
-from agent.models import utcnow
-from agent.report import parse_since, write_export
+from decisionops.agent.cli._common import console, fail, print_json
+from decisionops.agent.cli.outcomes import open_store
+from decisionops.agent.models import utcnow
+from decisionops.agent.report import parse_since, write_export
 
 __all__ = ["app"]
 

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, fail, print_json, print_table, runtime
-from agent.errors import InvalidInputError
+from decisionops.agent.cli._common import console, fail, print_json, print_table, runtime
+from decisionops.agent.errors import InvalidInputError
 
 __all__ = ["app"]
 
@@ -44,7 +44,7 @@ def add(target: Annotated[str, typer.Argument(
 
     Example: decisionops holds add finance --until +1d --reason "month-end close"
     """
-    from agent.chat._commands import parse_when
+    from decisionops.agent.chat._commands import parse_when
 
     try:
         when = parse_when(until, datetime.now(UTC))

@@ -16,13 +16,13 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from agent.cli._common import console, err_console, fail, print_json, runtime
-from agent.errors import InvalidInputError
-from agent.sources import FieldMapping, RowError, SourceBatch, SourceLimits
-from agent.sources._batch import clip
-from agent.sources._open import FORMATS, ServingJoin, iter_input
-from agent.sources._rows import default_problems
-from agent.store import IngestResult
+from decisionops.agent.cli._common import console, err_console, fail, print_json, runtime
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources import FieldMapping, RowError, SourceBatch, SourceLimits
+from decisionops.agent.sources._batch import clip
+from decisionops.agent.sources._open import FORMATS, ServingJoin, iter_input
+from decisionops.agent.sources._rows import default_problems
+from decisionops.agent.store import IngestResult
 
 __all__ = ["ingest"]
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from agent.cli._common import (
+from decisionops.agent.cli._common import (
     console,
     err_console,
     exit_for,
@@ -19,11 +19,11 @@ from agent.cli._common import (
     print_table,
     runtime,
 )
-from agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
-from agent.models import utcnow
-from agent.store._anchor import Anchor, check_receiver, load_anchor, post_anchor, write_anchor
-from agent.store.ledger import anchor as take_anchor
-from agent.store.ledger import verify as verify_chain
+from decisionops.agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
+from decisionops.agent.models import utcnow
+from decisionops.agent.store._anchor import Anchor, check_receiver, load_anchor, post_anchor, write_anchor
+from decisionops.agent.store.ledger import anchor as take_anchor
+from decisionops.agent.store.ledger import verify as verify_chain
 
 __all__ = ["app"]
 

@@ -14,11 +14,11 @@ import sys
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from agent.cli._common import console, err_console, fail, settings
-from agent.cli._supervisor import Event, RestartPolicy, Supervisor, describe_exit
-from agent.errors import LoopAlreadyRunning
-from agent.looplock import LoopLock
-from agent.settings import Settings
+from decisionops.agent.cli._common import console, err_console, fail, settings
+from decisionops.agent.cli._supervisor import Event, RestartPolicy, Supervisor, describe_exit
+from decisionops.agent.errors import LoopAlreadyRunning
+from decisionops.agent.looplock import LoopLock
+from decisionops.agent.settings import Settings
 
 __all__ = ["run_loop"]
 
@@ -27,9 +27,9 @@ STOP_TIMEOUT = 30.0
 
 
 def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
-    from agent.housekeeping import default_housekeeping
-    from agent.runtime import Runtime
-    from agent.worker import TickReport, Worker
+    from decisionops.agent.housekeeping import default_housekeeping
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.worker import TickReport, Worker
 
     conf = Settings()
     with Runtime(conf, actor=f"worker-{index}:{os.uname().nodename}:{os.getpid()}") as rt:

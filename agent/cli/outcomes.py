@@ -17,18 +17,18 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli._common import console, err_console, fail, print_json, print_table, settings
-from agent.errors import InvalidInputError
-from agent.models import utcnow
-from agent.report import (
+from decisionops.agent.cli._common import console, err_console, fail, print_json, print_table, settings
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import utcnow
+from decisionops.agent.report import (
     OutcomeImport,
     parse_since,
     read_outcome_file,
     read_outcome_sql,
     record_parsed,
 )
-from agent.report._rows import parse_records
-from agent.store import Store
+from decisionops.agent.report._rows import parse_records
+from decisionops.agent.store import Store
 
 __all__ = ["app", "open_store"]
 

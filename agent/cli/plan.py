@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli._common import console, fail, print_json, print_table, settings
-from agent.errors import NotFoundError
-from agent.store import Store
+from decisionops.agent.cli._common import console, fail, print_json, print_table, settings
+from decisionops.agent.errors import NotFoundError
+from decisionops.agent.store import Store
 
 __all__ = ["app", "explain"]
 

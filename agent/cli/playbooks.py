@@ -10,9 +10,9 @@ import typer
 from rich import box
 from rich.table import Table
 
-from agent.cli._common import console, fail, print_json, settings
-from agent.errors import ConfigError
-from agent.playbooks import Playbook, load_playbooks
+from decisionops.agent.cli._common import console, fail, print_json, settings
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.playbooks import Playbook, load_playbooks
 
 __all__ = ["app"]
 

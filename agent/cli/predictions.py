@@ -17,14 +17,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from agent.cli._common import console, fail, print_json, runtime
-from agent.errors import ConflictError, InvalidInputError, LoopAlreadyRunning, NotFoundError
-from agent.looplock import LoopLock
-from agent.store import OUTCOMES
+from decisionops.agent.cli._common import console, fail, print_json, runtime
+from decisionops.agent.errors import ConflictError, InvalidInputError, LoopAlreadyRunning, NotFoundError
+from decisionops.agent.looplock import LoopLock
+from decisionops.agent.store import OUTCOMES
 
 if TYPE_CHECKING:
-    from agent.prediction_queue import QueueUser
-    from agent.store import PredictionView
+    from decisionops.agent.prediction_queue import QueueUser
+    from decisionops.agent.store import PredictionView
 
 __all__ = ["app"]
 

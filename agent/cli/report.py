@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, err_console, fail, print_json, settings
-from agent.cli.outcomes import open_store
-from agent.models import utcnow
-from agent.report import SUCCESS_LABELS, build_report, parse_since, render_text, write_report
+from decisionops.agent.cli._common import console, err_console, fail, print_json, settings
+from decisionops.agent.cli.outcomes import open_store
+from decisionops.agent.models import utcnow
+from decisionops.agent.report import SUCCESS_LABELS, build_report, parse_since, render_text, write_report
 
 __all__ = ["report"]
 

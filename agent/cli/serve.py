@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, err_console, fail, settings
+from decisionops.agent.cli._common import console, err_console, fail, settings
 
 __all__ = ["serve"]
 
@@ -26,7 +26,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     import uvicorn
     from pydantic import ValidationError
 
-    from agent.api import ServiceSettings, create_app
+    from decisionops.agent.api import ServiceSettings, create_app
 
     try:
         service = ServiceSettings(host=host, port=port, **(
@@ -36,8 +36,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
         raise fail(f"settings: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
     conf = settings()
     if worker:
-        from agent.errors import LoopAlreadyRunning
-        from agent.looplock import LoopLock
+        from decisionops.agent.errors import LoopAlreadyRunning
+        from decisionops.agent.looplock import LoopLock
 
         try:
             LoopLock(conf, "serve").probe()  # the app holds it while its worker runs

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column
 
-from agent.cli._common import fail, print_json, print_table, settings
-from agent.errors import ConfigError
-from agent.policy import load_policies
+from decisionops.agent.cli._common import fail, print_json, print_table, settings
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.policy import load_policies
 
 __all__ = ["app"]
 
@@ -22,8 +22,8 @@ app = typer.Typer(no_args_is_help=True, help="The tools plans may use, from ever
 
 def catalogue(source: str | None = None) -> list[dict[str, Any]]:
     """One row per tool (what ``tools list --json`` prints)."""
-    from tools.enterprise import Enterprise  # the composition root's imports, lazily
-    from tools.sources import build_tool_registry
+    from decisionops.tools.enterprise import Enterprise  # the composition root's imports, lazily
+    from decisionops.tools.sources import build_tool_registry
 
     s = settings()
     try:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, print_json, print_table, runtime
+from decisionops.agent.cli._common import console, print_json, print_table, runtime
 
 __all__ = ["app"]
 
@@ -50,7 +50,7 @@ def add(name: Name,
     Example: decisionops users add dana --role approver --function finance
     --email dana@example.com
     """
-    from agent.api import add_user
+    from decisionops.agent.api import add_user
 
     with runtime() as rt:
         token, token_id = add_user(rt, name, role=role, functions=function or [],
@@ -64,7 +64,7 @@ def token(name: Name, expires_days: Expires = None, as_json: Json = False) -> No
 
     Example: decisionops users token dana --expires-days 90
     """
-    from agent.api import issue_token
+    from decisionops.agent.api import issue_token
 
     with runtime() as rt:
         value, token_id = issue_token(rt, name, actor=_actor(), expires_days=expires_days)

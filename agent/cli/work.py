@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from agent.cli._common import console, err_console, fail, print_json, runtime, settings
-from agent.errors import LoopAlreadyRunning
-from agent.looplock import LoopLock
+from decisionops.agent.cli._common import console, err_console, fail, print_json, runtime, settings
+from decisionops.agent.errors import LoopAlreadyRunning
+from decisionops.agent.looplock import LoopLock
 
 __all__ = ["run"]
 
@@ -62,7 +62,7 @@ def run(
     if warning and not (once and as_json):  # --once --json carries it in the summary
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if not once:
-        from agent.cli.loop import run_loop
+        from decisionops.agent.cli.loop import run_loop
 
         if planner is not None:
             # Through the environment, so the worker processes it spawns use it too.

@@ -17,9 +17,9 @@ caps), ``_prompting`` (messages from ``prompts/``), ``_planner``, ``_factory``.
 This package never imports ``tools`` or ``graphs``.
 """
 
-from agent.llm._bounds import BoundsReport, check_bounds
-from agent.llm._client import Attempt, ChatClient, ClientConfig, Reply, ToolCall, check_endpoint
-from agent.llm._errors import (
+from decisionops.agent.llm._bounds import BoundsReport, check_bounds
+from decisionops.agent.llm._client import Attempt, ChatClient, ClientConfig, Reply, ToolCall, check_endpoint
+from decisionops.agent.llm._errors import (
     BudgetExceeded,
     GuardExhausted,
     LLMFailure,
@@ -28,11 +28,11 @@ from agent.llm._errors import (
     LLMRequestRefused,
     LLMTransportError,
 )
-from agent.llm._factory import build_planner, options_from
-from agent.llm._lookup import DEFAULT_LOOKUPS, ToolLookup
-from agent.llm._meter import cost_of, spend_today
-from agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
-from agent.llm._ports import LLMStore, Lookup
+from decisionops.agent.llm._factory import build_planner, options_from
+from decisionops.agent.llm._lookup import DEFAULT_LOOKUPS, ToolLookup
+from decisionops.agent.llm._meter import cost_of, spend_today
+from decisionops.agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
+from decisionops.agent.llm._ports import LLMStore, Lookup
 
 __all__ = [
     "DEFAULT_LOOKUPS",

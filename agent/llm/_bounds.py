@@ -48,9 +48,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.errors import NotFoundError
-from agent.models import Plan, Prediction, Risk, Step
-from agent.ports import ToolPort
+from decisionops.agent.errors import NotFoundError
+from decisionops.agent.models import Plan, Prediction, Risk, Step
+from decisionops.agent.ports import ToolPort
 
 __all__ = ["BoundsReport", "assign_risks", "check_bounds", "identifiers", "known_addresses",
            "match_steps", "pinned_arguments", "risks"]

@@ -48,9 +48,9 @@ from collections.abc import Iterable, Iterator
 from itertools import combinations
 from typing import Any
 
-from agent.hashing import digest
-from agent.llm._bounds import identifiers
-from agent.models import Plan, Prediction, Step
+from decisionops.agent.hashing import digest
+from decisionops.agent.llm._bounds import identifiers
+from decisionops.agent.models import Plan, Prediction, Step
 
 __all__ = ["BODY_VERSION", "CLASS_FEATURES", "DRIVER_DEPTH", "MIN_QUOTED", "Unfit", "adapt",
            "cache_body", "driver_phrases", "entry_key", "lookup_keys", "named_drivers",

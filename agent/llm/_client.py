@@ -36,9 +36,9 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from agent._genai import chat_call
-from agent.errors import ConfigError
-from agent.llm._errors import (
+from decisionops.agent._genai import chat_call
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.llm._errors import (
     BudgetExceeded,
     LLMFailure,
     LLMModeUnsupported,
@@ -46,13 +46,13 @@ from agent.llm._errors import (
     LLMRequestRefused,
     LLMTransportError,
 )
-from agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
-from agent.models import utcnow
+from decisionops.agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
+from decisionops.agent.models import utcnow
 
 if TYPE_CHECKING:
     import openai
 
-    from agent.telemetry import Metrics
+    from decisionops.agent.telemetry import Metrics
 
 __all__ = ["Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply", "ToolCall",
            "check_endpoint"]

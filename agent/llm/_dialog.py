@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.errors import InvalidInputError, PermissionDenied
-from agent.llm._client import ChatClient, Reply
-from agent.llm._errors import LLMOutputError
-from agent.llm._meter import Meter
-from agent.llm._output import SUBMIT_TOOL, PlanOut, parse_plan, plan_schema, tool_name
-from agent.llm._ports import Lookup
-from agent.llm._prompting import PromptSet, quote
+from decisionops.agent.errors import InvalidInputError, PermissionDenied
+from decisionops.agent.llm._client import ChatClient, Reply
+from decisionops.agent.llm._errors import LLMOutputError
+from decisionops.agent.llm._meter import Meter
+from decisionops.agent.llm._output import SUBMIT_TOOL, PlanOut, parse_plan, plan_schema, tool_name
+from decisionops.agent.llm._ports import Lookup
+from decisionops.agent.llm._prompting import PromptSet, quote
 
 __all__ = ["Dialog", "openai_name"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.errors import RuntimeFailure
+from decisionops.agent.errors import RuntimeFailure
 
 __all__ = [
     "BudgetExceeded",

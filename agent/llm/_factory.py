@@ -7,17 +7,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agent.errors import ConfigError
-from agent.llm._client import ChatClient, ClientConfig
-from agent.llm._lookup import ToolLookup
-from agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
-from agent.llm._ports import LLMStore, Lookup
-from agent.planner import Planner, PlaybookPlanner
-from agent.playbooks import PlaybookBook
-from agent.policy import Policies
-from agent.ports import Clock, ToolPort
-from agent.settings import Settings
-from agent.telemetry import Metrics
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.llm._client import ChatClient, ClientConfig
+from decisionops.agent.llm._lookup import ToolLookup
+from decisionops.agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
+from decisionops.agent.llm._ports import LLMStore, Lookup
+from decisionops.agent.planner import Planner, PlaybookPlanner
+from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import Clock, ToolPort
+from decisionops.agent.settings import Settings
+from decisionops.agent.telemetry import Metrics
 
 __all__ = ["build_planner", "options_from"]
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from agent.llm._errors import LLMTransportError
+from decisionops.agent.llm._errors import LLMTransportError
 
 __all__ = ["CircuitBreaker", "CircuitOpen", "RateLimiter"]
 

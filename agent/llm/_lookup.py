@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.errors import InvalidInputError, NotFoundError, PermissionDenied, ToolCallError
-from agent.models import Prediction
-from agent.ports import ToolPort, ToolSpec
+from decisionops.agent.errors import InvalidInputError, NotFoundError, PermissionDenied, ToolCallError
+from decisionops.agent.models import Prediction
+from decisionops.agent.ports import ToolPort, ToolSpec
 
 __all__ = ["DEFAULT_LOOKUPS", "PRIMARY_LOOKUPS", "PrimaryLookup", "ToolLookup"]
 

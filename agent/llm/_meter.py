@@ -15,11 +15,11 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime, time
 
-from agent.llm._client import Attempt
-from agent.llm._errors import BudgetExceeded
-from agent.llm._ports import LLMStore
-from agent.ports import Clock
-from agent.settings import ModelPrice
+from decisionops.agent.llm._client import Attempt
+from decisionops.agent.llm._errors import BudgetExceeded
+from decisionops.agent.llm._ports import LLMStore
+from decisionops.agent.ports import Clock
+from decisionops.agent.settings import ModelPrice
 
 __all__ = ["InFlight", "Meter", "cost_of", "price_for", "spend_today"]
 

@@ -19,9 +19,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import PlanRejected
-from agent.llm._errors import LLMOutputError
-from agent.models import Plan, Risk, Step
+from decisionops.agent.errors import PlanRejected
+from decisionops.agent.llm._errors import LLMOutputError
+from decisionops.agent.models import Plan, Risk, Step
 
 __all__ = ["SUBMIT_TOOL", "PlanOut", "StepOut", "parse_plan", "plan_schema", "to_plan",
            "tool_name"]

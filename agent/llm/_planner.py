@@ -33,23 +33,31 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from agent.errors import ConfigError, InvalidInputError, NotFoundError, PlanRejected
-from agent.guard import check_plan
-from agent.llm._bounds import BoundsReport, assign_risks, check_bounds, known_addresses, risks
-from agent.llm._cache import DRIVER_DEPTH, Unfit, adapt, cache_body, entry_key, lookup_keys, signature
-from agent.llm._client import ChatClient
-from agent.llm._dialog import Dialog
-from agent.llm._errors import GuardExhausted, LLMFailure, LLMModeUnsupported
-from agent.llm._meter import InFlight, Meter, price_for
-from agent.llm._output import PlanOut, to_plan
-from agent.llm._ports import LLMStore, Lookup
-from agent.llm._prompting import PromptSet, catalogue, data_tag
-from agent.models import Plan
-from agent.planner import Draft, PlanningRecord, PlanRequest, PlaybookPlanner
-from agent.playbooks import PlaybookBook
-from agent.policy import Policies
-from agent.ports import Clock, SystemClock, ToolPort
-from agent.settings import ModelPrice
+from decisionops.agent.errors import ConfigError, InvalidInputError, NotFoundError, PlanRejected
+from decisionops.agent.guard import check_plan
+from decisionops.agent.llm._bounds import BoundsReport, assign_risks, check_bounds, known_addresses, risks
+from decisionops.agent.llm._cache import (
+    DRIVER_DEPTH,
+    Unfit,
+    adapt,
+    cache_body,
+    entry_key,
+    lookup_keys,
+    signature,
+)
+from decisionops.agent.llm._client import ChatClient
+from decisionops.agent.llm._dialog import Dialog
+from decisionops.agent.llm._errors import GuardExhausted, LLMFailure, LLMModeUnsupported
+from decisionops.agent.llm._meter import InFlight, Meter, price_for
+from decisionops.agent.llm._output import PlanOut, to_plan
+from decisionops.agent.llm._ports import LLMStore, Lookup
+from decisionops.agent.llm._prompting import PromptSet, catalogue, data_tag
+from decisionops.agent.models import Plan
+from decisionops.agent.planner import Draft, PlanningRecord, PlanRequest, PlaybookPlanner
+from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import Clock, SystemClock, ToolPort
+from decisionops.agent.settings import ModelPrice
 
 __all__ = ["HybridPlanner", "LLMOptions", "LLMPlanner"]
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from agent.models import Plan, Prediction
-from agent.ports import ToolSpec
+from decisionops.agent.models import Plan, Prediction
+from decisionops.agent.ports import ToolSpec
 
 __all__ = ["LLMStore", "Lookup"]
 

@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agent.hashing import digest
-from agent.models import Plan, Prediction
-from agent.policy import Policies
-from agent.ports import ToolPort
-from prompts import Prompt, load_prompt, prompt_version
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import Plan, Prediction
+from decisionops.agent.policy import Policies
+from decisionops.agent.ports import ToolPort
+from decisionops.prompts import Prompt, load_prompt, prompt_version
 
 __all__ = ["PromptSet", "catalogue", "data_tag", "quote"]
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from agent.approvals import policy_identity
-from agent.hashing import short_id
-from agent.policy import Policies
-from agent.settings import Settings
-from agent.store import Event
-from agent.store import _tables as t
-from agent.store._outbox import NotificationRepo
-from agent.store._service_tables import users
-from agent.store._users import EMAIL
+from decisionops.agent.approvals import policy_identity
+from decisionops.agent.hashing import short_id
+from decisionops.agent.policy import Policies
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import Event
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._outbox import NotificationRepo
+from decisionops.agent.store._service_tables import users
+from decisionops.agent.store._users import EMAIL
 
 __all__ = ["EVENTS", "Composer"]
 

@@ -29,10 +29,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.models import utcnow
-from agent.settings import Settings
-from agent.store._outbox import NotificationRepo, NotificationRow
-from agent.telemetry import Metrics
+from decisionops.agent.models import utcnow
+from decisionops.agent.settings import Settings
+from decisionops.agent.store._outbox import NotificationRepo, NotificationRow
+from decisionops.agent.telemetry import Metrics
 
 __all__ = ["Deliverer", "DeliveryError", "SenderThread"]
 

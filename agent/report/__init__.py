@@ -15,9 +15,9 @@ non-decision in the holdout), measuring the uplift it made, and reporting it.
 Persistence lives in ``agent.store`` (``outcome_records``); the CLI in ``agent.cli``.
 """
 
-from agent.report._export import ExportFormat, export_rows, neutralize, write_export
-from agent.report._figures import SUCCESS_LABELS, ReportData, build_report
-from agent.report._ingest import (
+from decisionops.agent.report._export import ExportFormat, export_rows, neutralize, write_export
+from decisionops.agent.report._figures import SUCCESS_LABELS, ReportData, build_report
+from decisionops.agent.report._ingest import (
     DEFAULT_WINDOW,
     OutcomeImport,
     import_outcome_file,
@@ -25,17 +25,17 @@ from agent.report._ingest import (
     record_outcomes,
     record_parsed,
 )
-from agent.report._render import ReportFiles, render_html, write_report
-from agent.report._rows import (
+from decisionops.agent.report._render import ReportFiles, render_html, write_report
+from decisionops.agent.report._rows import (
     OutcomeFormat,
     OutcomeRow,
     UnmatchedRow,
     read_outcome_file,
     read_outcome_sql,
 )
-from agent.report._since import parse_since
-from agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
-from agent.report._text import render_text
+from decisionops.agent.report._since import parse_since
+from decisionops.agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
+from decisionops.agent.report._text import render_text
 
 __all__ = [
     "CI_METHOD",

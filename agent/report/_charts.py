@@ -11,7 +11,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from agent.report._figures import ReportData
+from decisionops.agent.report._figures import ReportData
 
 __all__ = ["CHARTS", "render_charts"]
 

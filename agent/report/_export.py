@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.report._figures import SUCCESS_LABELS
-from agent.store import Store
+from decisionops.agent.report._figures import SUCCESS_LABELS
+from decisionops.agent.store import Store
 
 __all__ = ["ExportFormat", "export_rows", "neutralize", "write_export"]
 

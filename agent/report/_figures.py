@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.llm import spend_today
-from agent.models import utcnow
-from agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
-from agent.store import Store
+from decisionops.agent.llm import spend_today
+from decisionops.agent.models import utcnow
+from decisionops.agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
+from decisionops.agent.store import Store
 
 __all__ = ["SUCCESS_LABELS", "DayCost", "LatencyRow", "LlmCost", "ModelCost", "ReportData",
            "ToolRow", "UpliftRow", "ValueRow", "build_report"]

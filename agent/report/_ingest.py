@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.errors import InvalidInputError
-from agent.models import utcnow
-from agent.report._rows import (
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import utcnow
+from decisionops.agent.report._rows import (
     OutcomeFormat,
     OutcomeRow,
     Parsed,
@@ -33,8 +33,8 @@ from agent.report._rows import (
     read_outcome_file,
     read_outcome_sql,
 )
-from agent.store import Store
-from agent.store._outcomes import NewOutcome, OutcomeSubject
+from decisionops.agent.store import Store
+from decisionops.agent.store._outcomes import NewOutcome, OutcomeSubject
 
 __all__ = ["DEFAULT_WINDOW", "OutcomeImport", "import_outcome_file", "import_outcome_sql",
            "record_outcomes", "record_parsed"]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from agent.report._charts import CHARTS, render_charts
-from agent.report._figures import ReportData
+from decisionops.agent.report._charts import CHARTS, render_charts
+from decisionops.agent.report._figures import ReportData
 
 __all__ = ["ReportFiles", "render_html", "write_report"]
 
@@ -33,7 +33,7 @@ class ReportFiles:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("agent.report", "templates"), autoescape=True,
+    env = Environment(loader=PackageLoader("decisionops.agent.report", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters.update(money=_money, pct=_pct, pp=_pp, duration=_duration, when=_when)

@@ -32,10 +32,10 @@ from pydantic import (
     model_validator,
 )
 
-from agent.errors import InvalidInputError
-from agent.models import Identifier
-from agent.models import Name as KindName
-from agent.store._outcomes import normalize_label
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import Identifier
+from decisionops.agent.models import Name as KindName
+from decisionops.agent.store._outcomes import normalize_label
 
 __all__ = ["OutcomeFormat", "OutcomeRow", "UnmatchedRow", "parse_records", "read_outcome_file",
            "read_outcome_sql"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.report._figures import ReportData
+from decisionops.agent.report._figures import ReportData
 
 __all__ = ["render_text"]
 

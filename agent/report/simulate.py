@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.hashing import digest
-from agent.models import DecisionStatus, utcnow
-from agent.report._ingest import OutcomeImport, record_outcomes
-from agent.store import Store
-from agent.store._outcomes import OutcomeSubject
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import DecisionStatus, utcnow
+from decisionops.agent.report._ingest import OutcomeImport, record_outcomes
+from decisionops.agent.store import Store
+from decisionops.agent.store._outcomes import OutcomeSubject
 
 __all__ = ["SIMULATED_NOTE", "simulate_and_record", "simulate_outcomes"]
 

@@ -19,9 +19,9 @@ Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
 """
 
-from agent.sources._aliases import apply_kind_aliases
-from agent.sources._batch import RowError, SourceBatch, SourceLimits, collect
-from agent.sources._files import (
+from decisionops.agent.sources._aliases import apply_kind_aliases
+from decisionops.agent.sources._batch import RowError, SourceBatch, SourceLimits, collect
+from decisionops.agent.sources._files import (
     FileFormat,
     iter_file,
     read_csv,
@@ -29,10 +29,10 @@ from agent.sources._files import (
     read_jsonl,
     read_records,
 )
-from agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
-from agent.sources._mapping import FieldMapping
-from agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
-from agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
+from decisionops.agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
+from decisionops.agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
 
 __all__ = [
     "INDEX_COLUMN",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from agent.models import Prediction
+from decisionops.agent.models import Prediction
 
 __all__ = ["apply_kind_aliases"]
 

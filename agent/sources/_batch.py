@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.errors import InvalidInputError
-from agent.models import Prediction
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import Prediction
 
 __all__ = ["Problem", "RowError", "RowRejected", "SourceBatch", "SourceLimits", "clip", "collect"]
 

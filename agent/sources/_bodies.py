@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.models import utcnow
-from agent.sources._batch import BatchBuilder, Problem, RowRejected, SourceBatch, SourceLimits
-from agent.sources._mapping import FieldMapping
-from agent.sources._rows import Given, RowMapper, parse_timestamp
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import utcnow
+from decisionops.agent.sources._batch import BatchBuilder, Problem, RowRejected, SourceBatch, SourceLimits
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._rows import Given, RowMapper, parse_timestamp
 
 __all__ = ["Body", "fingerprint", "join", "load_body", "resolve_observed_at"]
 

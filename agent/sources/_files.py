@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal, NoReturn
 
-from agent.errors import InvalidInputError
-from agent.sources._batch import (
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources._batch import (
     BatchBuilder,
     Problem,
     RowRejected,
@@ -29,8 +29,8 @@ from agent.sources._batch import (
     SourceLimits,
     collect,
 )
-from agent.sources._mapping import REQUIRED_FIELDS, TARGET_FIELDS, FieldMapping
-from agent.sources._rows import RowMapper
+from decisionops.agent.sources._mapping import REQUIRED_FIELDS, TARGET_FIELDS, FieldMapping
+from decisionops.agent.sources._rows import RowMapper
 
 __all__ = ["FileFormat", "iter_file", "read_csv", "read_file", "read_jsonl",
            "read_records"]

@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.sources._batch import SourceLimits
-from agent.sources._bodies import Body, load_body
-from agent.sources._kserve import _data, _shape
-from agent.sources._mlflow import INDEX_COLUMN, _request_rows
-from agent.sources._rows import _cell_scalar
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources._batch import SourceLimits
+from decisionops.agent.sources._bodies import Body, load_body
+from decisionops.agent.sources._kserve import _data, _shape
+from decisionops.agent.sources._mlflow import INDEX_COLUMN, _request_rows
+from decisionops.agent.sources._rows import _cell_scalar
 
 __all__ = ["detect_tensor_request", "read_inputs", "request_rows"]
 

@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.sources._batch import SourceBatch, SourceLimits, clip, collect
-from agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
-from agent.sources._mapping import FieldMapping
-from agent.sources._rows import Given
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources._batch import SourceBatch, SourceLimits, clip, collect
+from decisionops.agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._rows import Given
 
 __all__ = ["iter_kserve_v2", "parse_kserve_v2"]
 

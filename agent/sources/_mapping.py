@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError
 
 __all__ = ["REQUIRED_FIELDS", "TARGET_FIELDS", "FieldMapping", "TargetField"]
 

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from agent.errors import InvalidInputError
-from agent.sources._batch import Problem, SourceBatch, SourceLimits, collect
-from agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
-from agent.sources._mapping import FieldMapping
-from agent.sources._rows import Given
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources._batch import Problem, SourceBatch, SourceLimits, collect
+from decisionops.agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._rows import Given
 
 __all__ = ["INDEX_COLUMN", "iter_mlflow", "parse_mlflow"]
 

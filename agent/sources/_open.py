@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.errors import InvalidInputError
-from agent.sources._batch import SourceBatch, SourceLimits
-from agent.sources._files import iter_file
-from agent.sources._mapping import FieldMapping
-from agent.sources._serving import Positive, detect, iter_scored
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources._batch import SourceBatch, SourceLimits
+from decisionops.agent.sources._files import iter_file
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._serving import Positive, detect, iter_scored
 
 __all__ = ["FORMATS", "InputFormat", "ServingJoin", "iter_input", "resolve_format"]
 

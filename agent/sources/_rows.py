@@ -17,10 +17,10 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
-from agent.hashing import short_id
-from agent.models import Prediction
-from agent.sources._batch import Problem, RowRejected, SourceLimits
-from agent.sources._mapping import TARGET_FIELDS, FieldMapping
+from decisionops.agent.hashing import short_id
+from decisionops.agent.models import Prediction
+from decisionops.agent.sources._batch import Problem, RowRejected, SourceLimits
+from decisionops.agent.sources._mapping import TARGET_FIELDS, FieldMapping
 
 __all__ = ["Given", "RowMapper", "default_problems", "derive_id", "parse_timestamp"]
 

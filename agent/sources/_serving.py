@@ -23,14 +23,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from agent.errors import InvalidInputError
-from agent.sources._batch import Problem, SourceBatch, SourceLimits, clip, collect
-from agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
-from agent.sources._inputs import _is_tensor, read_inputs
-from agent.sources._kserve import _NUMERIC, _data, _pick_output, _shape
-from agent.sources._mapping import FieldMapping
-from agent.sources._mlflow import INDEX_COLUMN, _predictions
-from agent.sources._rows import Given
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources._batch import Problem, SourceBatch, SourceLimits, clip, collect
+from decisionops.agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
+from decisionops.agent.sources._inputs import _is_tensor, read_inputs
+from decisionops.agent.sources._kserve import _NUMERIC, _data, _pick_output, _shape
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._mlflow import INDEX_COLUMN, _predictions
+from decisionops.agent.sources._rows import Given
 
 __all__ = ["BodyKind", "Positive", "detect", "iter_scored", "parse_scored"]
 

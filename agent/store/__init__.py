@@ -5,17 +5,17 @@ aggregate, and one unit of work (``Store.decision_tx``) through which every writ
 decision goes, appending its ledger entries in the same transaction.
 """
 
-from agent.store._db import DecisionTx
-from agent.store._decisions import Claim
-from agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
-from agent.store._executions import CallEnd, CallStart, FinishedCalls
-from agent.store._hand_plans import HandPlanRow
-from agent.store._holds import ActiveHolds
-from agent.store._prediction_views import OUTCOMES, PredictionView
-from agent.store._predictions import IngestResult
-from agent.store._rows import ApprovalRow, DecisionRow, ExecutionRow, HoldRow
-from agent.store._store import Store
-from agent.store.ledger import Event, LedgerEntry, VerifyReport
+from decisionops.agent.store._db import DecisionTx
+from decisionops.agent.store._decisions import Claim
+from decisionops.agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
+from decisionops.agent.store._executions import CallEnd, CallStart, FinishedCalls
+from decisionops.agent.store._hand_plans import HandPlanRow
+from decisionops.agent.store._holds import ActiveHolds
+from decisionops.agent.store._prediction_views import OUTCOMES, PredictionView
+from decisionops.agent.store._predictions import IngestResult
+from decisionops.agent.store._rows import ApprovalRow, DecisionRow, ExecutionRow, HoldRow
+from decisionops.agent.store._store import Store
+from decisionops.agent.store.ledger import Event, LedgerEntry, VerifyReport
 
 __all__ = [
     "OUTCOMES",

@@ -34,7 +34,7 @@ from pydantic import (
     field_validator,
 )
 
-from agent.errors import InvalidInputError, RuntimeFailure
+from decisionops.agent.errors import InvalidInputError, RuntimeFailure
 
 __all__ = ["ANCHOR_FORMAT", "Anchor", "anchor_problem", "check_receiver", "load_anchor",
            "post_anchor", "write_anchor"]

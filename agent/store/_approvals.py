@@ -17,16 +17,16 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from agent.errors import ConflictError, NotFoundError
-from agent.models import ApprovalRequest, ApprovalStatus, utcnow
-from agent.store import _tables as t
-from agent.store._db import Database, DecisionTx, Repo
-from agent.store._holds import ActiveHolds, unheld
-from agent.store._ops_tables import approval_alerts
-from agent.store._references import compact_request, hydrate_requests, is_compact
-from agent.store._rows import ApprovalRow, from_mapping
-from agent.store._service_tables import edit_proposals
-from agent.store.ledger import Event
+from decisionops.agent.errors import ConflictError, NotFoundError
+from decisionops.agent.models import ApprovalRequest, ApprovalStatus, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Database, DecisionTx, Repo
+from decisionops.agent.store._holds import ActiveHolds, unheld
+from decisionops.agent.store._ops_tables import approval_alerts
+from decisionops.agent.store._references import compact_request, hydrate_requests, is_compact
+from decisionops.agent.store._rows import ApprovalRow, from_mapping
+from decisionops.agent.store._service_tables import edit_proposals
+from decisionops.agent.store.ledger import Event
 
 __all__ = ["ApprovalRepo"]
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
-from agent.errors import LedgerCorrupt
-from agent.models import DecisionStatus, TriageAction, utcnow
-from agent.store import _tables as t
-from agent.store._db import Repo
-from agent.store.ledger import (
+from decisionops.agent.errors import LedgerCorrupt
+from decisionops.agent.models import DecisionStatus, TriageAction, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store.ledger import (
     GENESIS,
     SEGMENT_CODEC,
     Event,

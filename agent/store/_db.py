@@ -31,12 +31,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
-from agent.errors import LeaseLost
-from agent.models import utcnow
-from agent.store import _tables as t
-from agent.store import ledger as _ledger
-from agent.store._notify import WAKE, notify
-from agent.store.ledger import Event, LedgerEntry
+from decisionops.agent.errors import LeaseLost
+from decisionops.agent.models import utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store import ledger as _ledger
+from decisionops.agent.store._notify import WAKE, notify
+from decisionops.agent.store.ledger import Event, LedgerEntry
 
 __all__ = ["Database", "DecisionTx", "EventHook", "Repo", "check_fence"]
 

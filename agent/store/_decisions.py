@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from agent.errors import LeaseHeld, NotFoundError
-from agent.models import (
+from decisionops.agent.errors import LeaseHeld, NotFoundError
+from decisionops.agent.models import (
     ApprovalStatus,
     DecisionStatus,
     Prediction,
@@ -35,11 +35,11 @@ from agent.models import (
     decision_id_for,
     utcnow,
 )
-from agent.store import _tables as t
-from agent.store._db import DecisionTx, Repo
-from agent.store._holds import ActiveHolds, unheld
-from agent.store._rows import DecisionRow, from_mapping
-from agent.store.ledger import Event
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import DecisionTx, Repo
+from decisionops.agent.store._holds import ActiveHolds, unheld
+from decisionops.agent.store._rows import DecisionRow, from_mapping
+from decisionops.agent.store.ledger import Event
 
 __all__ = ["Claim", "DecisionRepo", "OpenDecision"]
 

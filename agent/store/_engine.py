@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config

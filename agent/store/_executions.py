@@ -17,14 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, func, insert, select, text, update
 
-from agent.errors import ConflictError
-from agent.hashing import digest
-from agent.models import ExecutionStatus
-from agent.store import _tables as t
-from agent.store._db import DecisionTx, Repo
-from agent.store._plans import PlanRepo
-from agent.store._references import hydrate_arguments
-from agent.store._rows import ExecutionRow, from_mapping
+from decisionops.agent.errors import ConflictError
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import ExecutionStatus
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import DecisionTx, Repo
+from decisionops.agent.store._plans import PlanRepo
+from decisionops.agent.store._references import hydrate_arguments
+from decisionops.agent.store._rows import ExecutionRow, from_mapping
 
 __all__ = ["CallEnd", "CallStart", "ExecutionRepo", "FinishedCalls", "Share"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agent.store import _tables as t
-from agent.store._db import Repo
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
 
 __all__ = ["HandPlanRepo", "HandPlanRow"]
 

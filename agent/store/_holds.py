@@ -13,13 +13,13 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
-from agent.models import utcnow
-from agent.store import _tables as t
-from agent.store._db import Repo
-from agent.store._notify import WAKE, notify
-from agent.store._rows import HoldRow, from_mapping
-from agent.store._service_tables import holds
-from agent.store.ledger import Event
+from decisionops.agent.models import utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._notify import WAKE, notify
+from decisionops.agent.store._rows import HoldRow, from_mapping
+from decisionops.agent.store._service_tables import holds
+from decisionops.agent.store.ledger import Event
 
 __all__ = ["ActiveHolds", "HoldRepo", "TargetType", "unheld"]
 

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from agent.models import Plan, utcnow
-from agent.store import _tables as t
-from agent.store._db import Repo
-from agent.store._plans import PlanRepo
-from agent.store.ledger import Event
+from decisionops.agent.models import Plan, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._plans import PlanRepo
+from decisionops.agent.store.ledger import Event
 
 __all__ = ["LLMRepo"]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from agent.models import DecisionStatus, utcnow
-from agent.store import _tables as t
-from agent.store._db import Repo
-from agent.store._ops_tables import source_state
+from decisionops.agent.models import DecisionStatus, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._ops_tables import source_state
 
 __all__ = ["OpsRepo"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text
 
-from agent.store._tables import Time, metadata
+from decisionops.agent.store._tables import Time, metadata
 
 __all__ = ["approval_alerts", "source_state"]
 

@@ -30,9 +30,9 @@ from sqlalchemy import (
     update,
 )
 
-from agent.models import utcnow
-from agent.store._db import Repo
-from agent.store._tables import Time, metadata
+from decisionops.agent.models import utcnow
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._tables import Time, metadata
 
 __all__ = ["NotificationRepo", "NotificationRow", "notifications"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, ForeignKey, Index, String, Table, Text
 
-from agent.store._tables import Time, metadata
+from decisionops.agent.store._tables import Time, metadata
 
 __all__ = ["outcome_records"]
 

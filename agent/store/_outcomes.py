@@ -20,13 +20,13 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, case, func, insert, or_, select
 
-from agent.errors import ConflictError, NotFoundError
-from agent.hashing import short_id
-from agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
-from agent.store import _tables as t
-from agent.store._db import Repo
-from agent.store._outcome_tables import outcome_records
-from agent.store.ledger import Event
+from decisionops.agent.errors import ConflictError, NotFoundError
+from decisionops.agent.hashing import short_id
+from decisionops.agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._outcome_tables import outcome_records
+from decisionops.agent.store.ledger import Event
 
 __all__ = ["Arm", "NewOutcome", "OutcomeRepo", "OutcomeSubject", "SavedOutcomes",
            "normalize_label", "outcome_id"]

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from agent.errors import ConflictError, NotFoundError
-from agent.models import ApprovalStatus, Plan
-from agent.store import _tables as t
-from agent.store._db import DecisionTx, Repo
-from agent.store._references import hydrate_arguments
+from decisionops.agent.errors import ConflictError, NotFoundError
+from decisionops.agent.models import ApprovalStatus, Plan
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import DecisionTx, Repo
+from decisionops.agent.store._references import hydrate_arguments
 
 __all__ = ["PlanRepo"]
 

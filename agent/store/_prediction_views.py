@@ -22,13 +22,13 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
 
-from agent.errors import ConflictError, NotFoundError
-from agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
-from agent.store import _tables as t
-from agent.store._db import Repo
-from agent.store._hand_plans import HandPlanRow
-from agent.store._notify import WAKE, notify
-from agent.store.ledger import Event
+from decisionops.agent.errors import ConflictError, NotFoundError
+from decisionops.agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._hand_plans import HandPlanRow
+from decisionops.agent.store._notify import WAKE, notify
+from decisionops.agent.store.ledger import Event
 
 __all__ = ["OUTCOMES", "PredictionView", "PredictionViewRepo"]
 

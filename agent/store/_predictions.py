@@ -33,15 +33,15 @@ from sqlalchemy import (
     update,
 )
 
-from agent.errors import NotFoundError
-from agent.hashing import merkle_check, merkle_leaf, merkle_path, merkle_root
-from agent.models import Prediction, TriageAction, TriagedRow, TriageVerdict, utcnow
-from agent.store import _tables as t
-from agent.store._archive import archived_entry
-from agent.store._db import Repo
-from agent.store._notify import WAKE, notify
-from agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
-from agent.triage import BulkDrop
+from decisionops.agent.errors import NotFoundError
+from decisionops.agent.hashing import merkle_check, merkle_leaf, merkle_path, merkle_root
+from decisionops.agent.models import Prediction, TriageAction, TriagedRow, TriageVerdict, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._archive import archived_entry
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store._notify import WAKE, notify
+from decisionops.agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
+from decisionops.agent.triage import BulkDrop
 
 __all__ = ["IngestResult", "PredictionRepo", "RowProof", "row_leaf"]
 

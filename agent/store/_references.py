@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from agent.models import ApprovalRequest
-from agent.store import _tables as t
+from decisionops.agent.models import ApprovalRequest
+from decisionops.agent.store import _tables as t
 
 __all__ = ["compact_request", "hydrate_arguments", "hydrate_requests", "is_compact"]
 

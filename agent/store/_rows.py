@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from agent.models import ApprovalRequest, ApprovalStatus, DecisionStatus, ExecutionStatus
+from decisionops.agent.models import ApprovalRequest, ApprovalStatus, DecisionStatus, ExecutionStatus
 
 __all__ = ["ApprovalRow", "DecisionRow", "ExecutionRow", "HoldRow", "from_mapping"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, Text
 
-from agent.store._tables import Time, metadata
+from decisionops.agent.store._tables import Time, metadata
 
 __all__ = [
     "api_tokens",

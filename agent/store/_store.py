@@ -30,25 +30,25 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection
 
-from agent.store._approvals import ApprovalRepo
-from agent.store._archive import LedgerRepo
-from agent.store._chat import ChatRepo
-from agent.store._db import Database, DecisionTx
-from agent.store._decisions import DecisionRepo
-from agent.store._engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
-from agent.store._executions import ExecutionRepo
-from agent.store._hand_plans import HandPlanRepo
-from agent.store._holds import HoldRepo
-from agent.store._llm import LLMRepo
-from agent.store._notify import WAKE, Listener
-from agent.store._ops import OpsRepo
-from agent.store._outbox import NotificationRepo
-from agent.store._outcomes import OutcomeRepo
-from agent.store._plans import PlanRepo
-from agent.store._prediction_views import PredictionViewRepo
-from agent.store._predictions import PredictionRepo
-from agent.store._users import UserRepo
-from agent.store._webhooks import WebhookRepo
+from decisionops.agent.store._approvals import ApprovalRepo
+from decisionops.agent.store._archive import LedgerRepo
+from decisionops.agent.store._chat import ChatRepo
+from decisionops.agent.store._db import Database, DecisionTx
+from decisionops.agent.store._decisions import DecisionRepo
+from decisionops.agent.store._engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
+from decisionops.agent.store._executions import ExecutionRepo
+from decisionops.agent.store._hand_plans import HandPlanRepo
+from decisionops.agent.store._holds import HoldRepo
+from decisionops.agent.store._llm import LLMRepo
+from decisionops.agent.store._notify import WAKE, Listener
+from decisionops.agent.store._ops import OpsRepo
+from decisionops.agent.store._outbox import NotificationRepo
+from decisionops.agent.store._outcomes import OutcomeRepo
+from decisionops.agent.store._plans import PlanRepo
+from decisionops.agent.store._prediction_views import PredictionViewRepo
+from decisionops.agent.store._predictions import PredictionRepo
+from decisionops.agent.store._users import UserRepo
+from decisionops.agent.store._webhooks import WebhookRepo
 
 __all__ = ["Store"]
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from agent.errors import ConflictError, InvalidInputError, NotFoundError
-from agent.hashing import short_id
-from agent.models import utcnow
-from agent.store import _service_tables as s
-from agent.store._db import Repo
-from agent.store.ledger import Event
+from decisionops.agent.errors import ConflictError, InvalidInputError, NotFoundError
+from decisionops.agent.hashing import short_id
+from decisionops.agent.models import utcnow
+from decisionops.agent.store import _service_tables as s
+from decisionops.agent.store._db import Repo
+from decisionops.agent.store.ledger import Event
 
 
 def _row(row: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from agent.models import utcnow
-from agent.store import _service_tables as s
-from agent.store._db import Repo
+from decisionops.agent.models import utcnow
+from decisionops.agent.store import _service_tables as s
+from decisionops.agent.store._db import Repo
 
 
 def _row(row: Any) -> dict[str, Any]:

@@ -31,10 +31,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from agent.errors import LedgerCorrupt
-from agent.hashing import canonical_json
-from agent.store._anchor import Anchor, anchor_problem
-from agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
+from decisionops.agent.errors import LedgerCorrupt
+from decisionops.agent.hashing import canonical_json
+from decisionops.agent.store._anchor import Anchor, anchor_problem
+from decisionops.agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
 
 __all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "anchor", "append",
            "decode_segment", "encode_segment", "entry_hash", "lock_head", "snapshot", "verify"]

@@ -18,10 +18,10 @@ Run it with ``decisionops eval --suite adversarial`` or ``pytest
 tests/reliability/test_adversarial.py``.
 """
 
-from evals.adversarial._arena import Arena, CaseFailed, predict
-from evals.adversarial._audit import AuditedEffect, EffectAudit, Taint, Violation, audit_effects
-from evals.adversarial._report import print_suite, write_suite
-from evals.adversarial._suite import (
+from decisionops.evals.adversarial._arena import Arena, CaseFailed, predict
+from decisionops.evals.adversarial._audit import AuditedEffect, EffectAudit, Taint, Violation, audit_effects
+from decisionops.evals.adversarial._report import print_suite, write_suite
+from decisionops.evals.adversarial._suite import (
     FINDINGS,
     Case,
     CaseResult,
@@ -55,7 +55,7 @@ __all__ = [
 
 def all_cases() -> list[Case]:
     """Every case, grouped by finding."""
-    from evals.adversarial import (
+    from decisionops.evals.adversarial import (
         _cases_answers,
         _cases_cache,
         _cases_edits,

@@ -28,18 +28,18 @@ from typing import Any, NoReturn
 import yaml
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from agent.api import ServiceSettings, add_user
-from agent.approvals import AnswerResult, Approver
-from agent.errors import DecisionOpsError
-from agent.models import Answer, Approve, Prediction, Reject, utcnow
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import ApprovalRow, DecisionRow
-from agent.worker import Worker
-from evals.adversarial._audit import EffectAudit, Taint, audit_effects
-from evals.adversarial._http import Http
-from evals.scripted import ScriptedServer
-from graphs import StepResult
+from decisionops.agent.api import ServiceSettings, add_user
+from decisionops.agent.approvals import AnswerResult, Approver
+from decisionops.agent.errors import DecisionOpsError
+from decisionops.agent.models import Answer, Approve, Prediction, Reject, utcnow
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import ApprovalRow, DecisionRow
+from decisionops.agent.worker import Worker
+from decisionops.evals.adversarial._audit import EffectAudit, Taint, audit_effects
+from decisionops.evals.adversarial._http import Http
+from decisionops.evals.scripted import ScriptedServer
+from decisionops.graphs import StepResult
 
 __all__ = ["APPROVERS", "Arena", "CaseFailed", "IsolatedSettings", "make_template", "predict"]
 
@@ -176,7 +176,7 @@ class Arena:
         options: dict[str, Any] = {**_paths(self.home), "tool_backoff_seconds": 0.01,
                                    "executor_threads": 2, "cli_answers": True}
         if functions is not None:
-            bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+            bundled = yaml.safe_load((resources.files("decisionops.agent") / "data" / "functions.yaml")
                                      .read_text("utf-8"))
             functions(bundled["functions"])
             path = self.folder / "functions.yaml"
@@ -333,7 +333,7 @@ class Arena:
         process; its worker is off: ``work()`` applies what it records."""
         from fastapi.testclient import TestClient
 
-        from agent.api import create_app
+        from decisionops.agent.api import create_app
 
         settings = self.settings
         app = create_app(settings, service=_IsolatedService(
@@ -350,6 +350,6 @@ class Arena:
         clean.update({"DECISIONOPS_HOME": str(self.home), "PYTHONPATH": str(REPO),
                       "DECISIONOPS_TOOL_BACKOFF_SECONDS": "0.01", "NO_COLOR": "1",
                       "COLUMNS": "200", **self.env, **(env or {})})
-        return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=self.folder,
+        return subprocess.run([sys.executable, "-m", "decisionops.agent.cli", *args], cwd=self.folder,
                               env=clean, capture_output=True, text=True, timeout=120,
                               stdin=subprocess.DEVNULL)

@@ -43,15 +43,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.approvals import policy_identity
-from agent.errors import InvalidInputError, NotFoundError
-from agent.executor import idempotency_key
-from agent.hashing import digest, short_id
-from agent.models import Plan, Step
-from agent.policy import Policies, Total
-from agent.ports import ToolPort
-from agent.store import ApprovalRow, DecisionRow, Store
-from tools.enterprise import Effect, Enterprise
+from decisionops.agent.approvals import policy_identity
+from decisionops.agent.errors import InvalidInputError, NotFoundError
+from decisionops.agent.executor import idempotency_key
+from decisionops.agent.hashing import digest, short_id
+from decisionops.agent.models import Plan, Step
+from decisionops.agent.policy import Policies, Total
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import ApprovalRow, DecisionRow, Store
+from decisionops.tools.enterprise import Effect, Enterprise
 
 __all__ = ["AuditedEffect", "EffectAudit", "Taint", "Violation", "audit_effects"]
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from agent.errors import ConflictError, DecisionOpsError
-from agent.models import Approve, Reject, Revise, utcnow
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._suite import CaseList, World
-from evals.scripted import ScriptedServer, call, completion
+from decisionops.agent.errors import ConflictError, DecisionOpsError
+from decisionops.agent.models import Approve, Reject, Revise, utcnow
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._suite import CaseList, World
+from decisionops.evals.scripted import ScriptedServer, call, completion
 
 __all__ = ["CASES"]
 
@@ -194,7 +194,7 @@ def _stale(world: World) -> None:
            "an operator, another function's approver, a user the policy does not list, and "
            "a maintenance approver guessing ids answer finance's request over the API")
 def _wrong_people(world: World) -> None:
-    from agent.api import issue_token
+    from decisionops.agent.api import issue_token
 
     arena, decision = _churn(world)
     row = arena.pending(decision)["finance"]

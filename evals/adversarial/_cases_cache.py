@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from agent.store import _tables as t
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._obedient import ObedientModel, Payload, add_step
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.store import _tables as t
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._obedient import ObedientModel, Payload, add_step
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import update
 
-from agent.errors import InvalidInputError, LockedArgumentError
-from agent.models import Approve, Edit
-from agent.store import _tables as t
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.errors import InvalidInputError, LockedArgumentError
+from decisionops.agent.models import Approve, Edit
+from decisionops.agent.store import _tables as t
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from agent.models import Approve, Revise, utcnow
-from agent.store import _tables as t
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.models import Approve, Revise, utcnow
+from decisionops.agent.store import _tables as t
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models import Approve, Revise
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.models import Approve, Revise
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -9,9 +9,9 @@ import threading
 import time
 from datetime import timedelta
 
-from agent.models import Approve, utcnow
-from evals.adversarial._arena import APPROVERS, Arena, predict
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.models import Approve, utcnow
+from decisionops.evals.adversarial._arena import APPROVERS, Arena, predict
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models import Edit
-from evals.adversarial._arena import predict
-from evals.adversarial._injection import (
+from decisionops.agent.models import Edit
+from decisionops.evals.adversarial._arena import predict
+from decisionops.evals.adversarial._injection import (
     ATTACKER,
     LEAK,
     asked,
@@ -27,8 +27,8 @@ from evals.adversarial._injection import (
     entity_credit,
     fell_back,
 )
-from evals.adversarial._obedient import ObedientModel, Payload, add_step, set_argument
-from evals.adversarial._suite import CaseList, World
+from decisionops.evals.adversarial._obedient import ObedientModel, Payload, add_step, set_argument
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

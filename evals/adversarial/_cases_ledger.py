@@ -13,11 +13,11 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, select, update
 
-from agent.store import Event, Store
-from agent.store import _tables as t
-from agent.store.ledger import anchor, entry_hash, verify
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.store import Event, Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store.ledger import anchor, entry_hash, verify
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -11,9 +11,9 @@ import sqlite3
 from contextlib import closing
 from typing import Any
 
-from agent.models import Edit
-from evals.adversarial._arena import predict
-from evals.adversarial._injection import (
+from decisionops.agent.models import Edit
+from decisionops.evals.adversarial._arena import predict
+from decisionops.evals.adversarial._injection import (
     asked,
     attack,
     clean_done,
@@ -21,14 +21,14 @@ from evals.adversarial._injection import (
     entity_credit,
     fell_back,
 )
-from evals.adversarial._obedient import (
+from decisionops.evals.adversarial._obedient import (
     ObedientModel,
     Payload,
     add_step,
     extra_fields,
     set_argument,
 )
-from evals.adversarial._suite import CaseList, World
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from importlib import resources
 
-from agent.errors import ToolArgumentsError
-from agent.models import Approve, Reject
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._obedient import ObedientModel, Payload, split_step
-from evals.adversarial._suite import CaseList, World
+from decisionops.agent.errors import ToolArgumentsError
+from decisionops.agent.models import Approve, Reject
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._obedient import ObedientModel, Payload, split_step
+from decisionops.evals.adversarial._suite import CaseList, World
 
 __all__ = ["CASES"]
 
@@ -40,7 +40,7 @@ def _split_playbook(pieces: int, amount: int = 90) -> str:
 def _churn_without_cooldown() -> dict[str, str]:
     """The bundled churn playbook, acting on every prediction (no 30-day cooldown), so
     one account gets several decisions."""
-    text = (resources.files("agent") / "data" / "playbooks" / "churn.yaml").read_text("utf-8")
+    text = (resources.files("decisionops.agent") / "data" / "playbooks" / "churn.yaml").read_text("utf-8")
     return {"churn.yaml": text.replace("cooldown_days: 30", "cooldown_days: 0")}
 
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
     from httpx import Response
 
-    from evals.adversarial._arena import Arena
+    from decisionops.evals.adversarial._arena import Arena
 
 __all__ = ["Http"]
 

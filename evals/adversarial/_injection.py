@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent.models import Prediction
-from evals.adversarial._arena import Arena, predict
-from evals.adversarial._obedient import ObedientModel, Payload
-from evals.adversarial._suite import World
+from decisionops.agent.models import Prediction
+from decisionops.evals.adversarial._arena import Arena, predict
+from decisionops.evals.adversarial._obedient import ObedientModel, Payload
+from decisionops.evals.adversarial._suite import World
 
 __all__ = ["ATTACKER", "LEAK", "asked", "attack", "clean_done", "credit", "entity_credit",
            "fell_back"]

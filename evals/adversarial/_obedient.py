@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from evals.scripted import call, completion
+from decisionops.evals.scripted import call, completion
 
 __all__ = ["ObedientModel", "Payload", "add_step", "extra_fields", "set_argument", "split_step"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from evals.adversarial._suite import SuiteReport
+from decisionops.evals.adversarial._suite import SuiteReport
 
 __all__ = ["print_suite", "write_suite"]
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.store.ledger import verify
-from evals.adversarial._arena import Arena, CaseFailed, make_template
-from evals.adversarial._audit import Violation
+from decisionops.agent.store.ledger import verify
+from decisionops.evals.adversarial._arena import Arena, CaseFailed, make_template
+from decisionops.evals.adversarial._audit import Violation
 
 __all__ = ["FINDINGS", "Case", "CaseList", "CaseResult", "SuiteReport", "World", "run_suite"]
 
@@ -165,7 +165,7 @@ def run_suite(cases: Sequence[Case], *, progress: Callable[[CaseResult], None] |
                 if progress is not None:
                     progress(results[-1])
         else:
-            from evals.adversarial._worker import run_in_workers
+            from decisionops.evals.adversarial._worker import run_in_workers
 
             results = run_in_workers(cases, root, template, workers, progress)
     return SuiteReport(results, time.monotonic() - started)

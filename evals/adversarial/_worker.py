@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evals.adversarial._arena import REPO
-from evals.adversarial._suite import Case, CaseResult, run_case
+from decisionops.evals.adversarial._arena import REPO
+from decisionops.evals.adversarial._suite import Case, CaseResult, run_case
 
 __all__ = ["main", "run_in_workers"]
 
@@ -50,7 +50,7 @@ def run_in_workers(cases: Sequence[Case], root: Path, template: Path, workers: i
         for index in range(workers):
             log = (root / f"worker-{index + 1}.log").open("w")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "evals.adversarial._worker", str(root), str(template)],
+                [sys.executable, "-m", "decisionops.evals.adversarial._worker", str(root), str(template)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
                 cwd=root)
             log.close()
@@ -89,7 +89,7 @@ def run_in_workers(cases: Sequence[Case], root: Path, template: Path, workers: i
 
 
 def main(argv: Sequence[str]) -> None:
-    from evals.adversarial import all_cases
+    from decisionops.evals.adversarial import all_cases
 
     root, template = Path(argv[0]), Path(argv[1])
     out = sys.stdout

@@ -31,10 +31,10 @@ from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from agent.approvals import Resolution, human_interrupt
-from agent.errors import UsageError
-from agent.models import ApprovalRequest, ApprovalStatus
-from graphs.context import DecisionContext
+from decisionops.agent.approvals import Resolution, human_interrupt
+from decisionops.agent.errors import UsageError
+from decisionops.agent.models import ApprovalRequest, ApprovalStatus
+from decisionops.graphs.context import DecisionContext
 
 __all__ = ["MAX_REFUSED", "approval"]
 

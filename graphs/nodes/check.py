@@ -14,9 +14,9 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.targets import check_targets
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.targets import check_targets
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["check"]
 

@@ -15,10 +15,10 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.conflicts import judge
-from agent.models import DecisionStatus
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.conflicts import judge
+from decisionops.agent.models import DecisionStatus
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["conflicts"]
 

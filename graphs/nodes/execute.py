@@ -11,11 +11,11 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.approvals import Resolution
-from agent.executor import Scope
-from agent.models import ApprovalStatus, DecisionStatus
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.approvals import Resolution
+from decisionops.agent.executor import Scope
+from decisionops.agent.models import ApprovalStatus, DecisionStatus
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["execute"]
 

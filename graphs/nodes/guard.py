@@ -10,10 +10,10 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.errors import PlanRejected
-from agent.guard import check_plan
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.errors import PlanRejected
+from decisionops.agent.guard import check_plan
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["guard"]
 

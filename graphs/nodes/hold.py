@@ -12,8 +12,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["hold"]
 

@@ -12,9 +12,9 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.approvals import Resolution
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.approvals import Resolution
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["join"]
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.errors import ConfigError
-from agent.models import Prediction
-from agent.planner import PlanRequest
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.models import Prediction
+from decisionops.agent.planner import PlanRequest
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["plan"]
 

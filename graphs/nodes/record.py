@@ -8,11 +8,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.faults import crash_point
-from agent.models import DecisionStatus
-from agent.store import FinishedCalls
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.faults import crash_point
+from decisionops.agent.models import DecisionStatus
+from decisionops.agent.store import FinishedCalls
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["record"]
 

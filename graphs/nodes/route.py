@@ -14,10 +14,10 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from agent.faults import crash_point
-from agent.models import DecisionStatus, RelatedDecision
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.agent.faults import crash_point
+from decisionops.agent.models import DecisionStatus, RelatedDecision
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["route"]
 

@@ -10,8 +10,8 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from graphs.context import DecisionContext
-from graphs.state import DecisionState
+from decisionops.graphs.context import DecisionContext
+from decisionops.graphs.state import DecisionState
 
 __all__ = ["wait"]
 

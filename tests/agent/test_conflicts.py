@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.conflicts import judge
-from agent.errors import ConfigError
-from agent.models import RelatedDecision
-from agent.playbooks import PlaybookBook, load_playbooks
+from decisionops.agent.conflicts import judge
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.models import RelatedDecision
+from decisionops.agent.playbooks import PlaybookBook, load_playbooks
 
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 

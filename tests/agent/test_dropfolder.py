@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.housekeeping import poll_source
-from agent.runtime import Runtime
-from agent.settings import Settings, SourceConfig
+from decisionops.agent.housekeeping import poll_source
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings, SourceConfig
 
 HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,observed_at\n"
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from agent.errors import ConflictError, InvalidInputError, PermissionDenied
-from agent.models import Approve, Revise
-from agent.prediction_queue import QueueUser
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import _tables as t
-from agent.store.ledger import verify
+from decisionops.agent.errors import ConflictError, InvalidInputError, PermissionDenied
+from decisionops.agent.models import Approve, Revise
+from decisionops.agent.prediction_queue import QueueUser
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store.ledger import verify
 from tests.agent.store.test_prediction_views import predict
 from tests.support import answer, pending, start_decisions
 
@@ -214,7 +214,7 @@ def test_two_workers_picking_a_hand_plan_up_start_one_decision(rt: Runtime) -> N
 
 
 def test_a_hand_plan_is_used_only_for_its_own_decision(rt: Runtime) -> None:
-    from agent.planner import PlanRequest
+    from decisionops.agent.planner import PlanRequest
 
     rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
     other = rt.planner.draft(PlanRequest(

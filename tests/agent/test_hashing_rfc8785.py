@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import rfc8785
 
-from agent.hashing import canonical_json
+from decisionops.agent.hashing import canonical_json
 
 ORDINARY = [
     {"amount": 150.0, "score": 0.9, "account": "ACC-10001", "reason": "Goodwill crédit"},

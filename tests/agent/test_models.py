@@ -7,8 +7,8 @@ import enum
 import pytest
 from pydantic import ValidationError
 
-from agent.hashing import canonical_json, digest
-from agent.models import Plan, Prediction, Step, decision_id_for
+from decisionops.agent.hashing import canonical_json, digest
+from decisionops.agent.models import Plan, Prediction, Step, decision_id_for
 
 GOOD = {"id": "p-1", "model": "m", "kind": "churn", "entity_type": "account",
         "entity_id": "ACC-1", "score": 0.5, "observed_at": "2026-11-01T00:00:00Z"}

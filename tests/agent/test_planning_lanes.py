@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from agent.models import Approve
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.worker import Worker, wait_for
-from evals.scripted import ScriptedServer, careful_model, error
+from decisionops.agent.models import Approve
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.worker import Worker, wait_for
+from decisionops.evals.scripted import ScriptedServer, careful_model, error
 from tests.graphs.conftest import churn
 from tests.support import answer, approver
 
@@ -279,7 +279,7 @@ def test_a_row_another_worker_wrote_first_is_reported_not_a_crash(
     a row another worker committed first, the tick says so and goes on."""
     from sqlalchemy import insert
 
-    from agent.store import _tables as t
+    from decisionops.agent.store import _tables as t
 
     with Runtime(Settings(home=tmp_path / "home", database_url=db_url)) as rt:
         _ingest(rt, 2)
@@ -306,8 +306,8 @@ def test_a_decision_left_by_a_worker_is_planned_again_in_the_pool(
         tmp_path: Path, model: tuple[Model, ScriptedServer], db_url: str | None) -> None:
     from sqlalchemy import update
 
-    from agent.models import utcnow
-    from agent.store import _tables as t
+    from decisionops.agent.models import utcnow
+    from decisionops.agent.store import _tables as t
 
     _, server = model
     with Runtime(_settings(tmp_path / "home", server, db_url, planner_concurrency=4)) as rt:
@@ -342,7 +342,7 @@ def test_a_decision_in_hand_is_not_taken_up_by_a_second_thread(
     """The lease's owner is the process, and a claim by the same owner renews it with a
     new fence: a second thread taking a decision up would fence the first one out midway
     (and its checkpoints are fenced by decision). The engine refuses it."""
-    from agent.errors import LeaseHeld
+    from decisionops.agent.errors import LeaseHeld
 
     responder, server = model
     responder.gate.clear()
@@ -369,7 +369,7 @@ def test_a_decision_in_hand_is_not_taken_up_by_a_second_thread(
 def test_a_released_hold_resumes_its_decisions_at_once(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from agent.models import utcnow
+    from decisionops.agent.models import utcnow
 
     with Runtime(Settings(home=tmp_path / "home", tool_backoff_seconds=0.01)) as rt:
         _ingest(rt, 1)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError, InvalidInputError
-from agent.models import Plan, Prediction
-from agent.planner import PlanRequest, PlaybookPlanner
-from agent.playbooks import load_playbooks
+from decisionops.agent.errors import ConfigError, InvalidInputError
+from decisionops.agent.models import Plan, Prediction
+from decisionops.agent.planner import PlanRequest, PlaybookPlanner
+from decisionops.agent.playbooks import load_playbooks
 
 
 def _prediction(**over: object) -> Prediction:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError, PermissionDenied
-from agent.models import Risk, Step
-from agent.policy import load_policies
+from decisionops.agent.errors import ConfigError, PermissionDenied
+from decisionops.agent.models import Risk, Step
+from decisionops.agent.policy import load_policies
 
 
 def _credit(amount: float, risk: Risk = Risk.MEDIUM) -> Step:

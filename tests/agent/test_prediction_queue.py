@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConflictError, InvalidInputError, PermissionDenied
-from agent.prediction_queue import QueueUser
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.errors import ConflictError, InvalidInputError, PermissionDenied
+from decisionops.agent.prediction_queue import QueueUser
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.agent.store.test_prediction_views import predict
 
 OPS = QueueUser("olga@ops", "operator", "test")
@@ -102,7 +102,7 @@ def test_a_bad_answer_names_its_field_and_changes_nothing(rt: Runtime, call, err
 def test_a_decision_that_needs_a_human_can_be_dismissed_not_restarted(rt: Runtime) -> None:
     from sqlalchemy import update
 
-    from agent.store import _tables as t
+    from decisionops.agent.store import _tables as t
 
     rt.run_once()
     with rt.store.transaction() as conn:

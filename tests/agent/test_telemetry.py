@@ -10,10 +10,10 @@ import pytest
 from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
 
-from agent.hashing import digest
-from agent.models import Approve
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import Approve
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.graphs.conftest import churn, pending, start
 from tests.otel import memory_exporter
 from tests.support import answer

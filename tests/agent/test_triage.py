@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent.models import Prediction, TriageAction
-from agent.playbooks import load_playbooks
-from agent.triage import in_holdout, triage
+from decisionops.agent.models import Prediction, TriageAction
+from decisionops.agent.playbooks import load_playbooks
+from decisionops.agent.triage import in_holdout, triage
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select, update
 
-from agent.models import Prediction, TriageAction
-from agent.playbooks import PlaybookBook, load_playbooks
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import _tables as t
-from agent.triage import bulk_drops, triage
+from decisionops.agent.models import Prediction, TriageAction
+from decisionops.agent.playbooks import PlaybookBook, load_playbooks
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import _tables as t
+from decisionops.agent.triage import bulk_drops, triage
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TIES = [0.125, 0.375, 0.005, 0.645, 0.655, 0.675, 0.6449999999999999, 0.6450000000000001]

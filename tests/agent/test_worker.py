@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.housekeeping import poll_source, prune_checkpoints, sla_sweep
-from agent.models import Approve, utcnow
-from agent.runtime import Runtime
-from agent.settings import Settings, SourceConfig
-from agent.worker import Worker
+from decisionops.agent.housekeeping import poll_source, prune_checkpoints, sla_sweep
+from decisionops.agent.models import Approve, utcnow
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings, SourceConfig
+from decisionops.agent.worker import Worker
 from tests.graphs.conftest import churn, pending
 from tests.support import answer
 
@@ -175,7 +175,7 @@ def test_a_housekeeping_pass_that_fails_is_reported_and_the_rest_still_run(rt: R
     """A pass that fails on bad configuration or data (here: a lookup that names an
     unknown function) does not end the worker: the tick reports it and the other passes
     run."""
-    from agent.errors import NotFoundError
+    from decisionops.agent.errors import NotFoundError
 
     def broken(_: Runtime) -> dict[str, int]:
         raise NotFoundError("unknown function 'finance'", field="function")

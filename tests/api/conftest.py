@@ -24,10 +24,10 @@ import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from agent.api import ServiceSettings, add_user, create_app
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.worker import Worker, wait_for
+from decisionops.agent.api import ServiceSettings, add_user, create_app
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.worker import Worker, wait_for
 from tests.support import pending, start_decisions
 
 WEBHOOK_SECRET = "whsec_test_current"
@@ -157,7 +157,7 @@ def make_app(home: Path, *, four_eyes: bool = False, llm: str | None = None,
         options |= {"llm_base_url": llm, "llm_model": "scripted", "llm_api_key": "sk-canary"}
     if four_eyes or functions is not None:
         from importlib import resources
-        bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+        bundled = yaml.safe_load((resources.files("decisionops.agent") / "data" / "functions.yaml")
                                  .read_text("utf-8"))
         if four_eyes:
             bundled["functions"]["finance"]["four_eyes"] = True

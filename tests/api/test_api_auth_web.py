@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from agent.api import issue_token
-from agent.models import utcnow
-from agent.store import _service_tables as st
+from decisionops.agent.api import issue_token
+from decisionops.agent.models import utcnow
+from decisionops.agent.store import _service_tables as st
 from tests.api.conftest import Service, churn_record
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.scripted import ScriptedServer, call, completion
+from decisionops.evals.scripted import ScriptedServer, call, completion
 from tests.api.conftest import Service, churn_record, serve
 
 

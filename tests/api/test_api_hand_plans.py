@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from agent.store import _tables as t
+from decisionops.agent.store import _tables as t
 from tests.api.conftest import Service
 from tests.api.test_api_auth_web import _login
 from tests.api.test_api_predictions import (

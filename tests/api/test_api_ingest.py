@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from agent.store import _tables as t
+from decisionops.agent.store import _tables as t
 from tests.api.conftest import Service, churn_record
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.errors import DecisionOpsError
+from decisionops.agent.cli import app
+from decisionops.agent.errors import DecisionOpsError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_serve_answers_health_checks(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
     env |= {"DECISIONOPS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "decisionops.agent.cli", "serve", "--port", str(port),
                              "--no-worker"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:

@@ -3,7 +3,7 @@ characters that separate their parts; everything is escaped."""
 
 from __future__ import annotations
 
-from agent.api._format import softwrap
+from decisionops.agent.api._format import softwrap
 
 
 def test_long_tokens_break_only_after_separators_and_everything_is_escaped() -> None:

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Table, inspect
 
-from agent.store import Store, create_store_engine
-from agent.store import _service_tables as st
-from agent.store._tables import metadata
+from decisionops.agent.store import Store, create_store_engine
+from decisionops.agent.store import _service_tables as st
+from decisionops.agent.store._tables import metadata
 
 SERVICE_TABLES = {"users", "api_tokens", "webhook_deliveries", "chat_conversations",
                   "chat_messages", "holds", "edit_proposals"}
@@ -37,7 +37,7 @@ def test_migration_matches_the_table_definitions(tmp_path: Path) -> None:
 def test_downgrade_removes_the_service_tables(tmp_path: Path) -> None:
     from alembic import command
 
-    from agent.store._engine import _alembic_config
+    from decisionops.agent.store._engine import _alembic_config
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     Store.open(url).close()

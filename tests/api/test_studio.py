@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.api.conftest import churn_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,11 +44,11 @@ def test_the_graph_factory_never_blocks_the_event_loop(tmp_path: Path,
     building the embedded runtime opens databases, so the factory does it off the loop."""
     from blockbuster import BlockBuster
 
-    import graphs.embedded
-    from graphs.studio import graph
+    from decisionops.graphs import embedded as embedded_module
+    from decisionops.graphs.studio import graph
 
     monkeypatch.setenv("DECISIONOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(graphs.embedded, "_RUNTIME", [])
+    monkeypatch.setattr(embedded_module, "_RUNTIME", [])
     blockbuster = BlockBuster(excluded_modules=[])
     for name in ("os.stat", "os.listdir", "io.BufferedReader.read", "io.TextIOWrapper.read",
                  "threading.Lock.acquire"):  # what langgraph-runtime-inmem allows too
@@ -67,7 +67,7 @@ def test_the_graph_factory_never_blocks_the_event_loop(tmp_path: Path,
         compiled = asyncio.run(load())
         assert "decision" in compiled.get_graph().nodes
     finally:
-        for runtime in graphs.embedded._RUNTIME:
+        for runtime in embedded_module._RUNTIME:
             runtime.close()
 
 
@@ -77,12 +77,12 @@ def test_langgraph_dev_signs_in_only_tokens_that_may_read(tmp_path: Path,
     # must not read every thread's state (or start runs) either.
     from langgraph_sdk import Auth
 
-    import graphs.embedded
-    from agent.api._users import add_user
-    from graphs.studio_auth import authenticate
+    from decisionops.agent.api._users import add_user
+    from decisionops.graphs import embedded as embedded_module
+    from decisionops.graphs.studio_auth import authenticate
 
     with Runtime(Settings(home=tmp_path / "home"), actor="t") as rt:
-        monkeypatch.setattr(graphs.embedded, "_RUNTIME", [rt])
+        monkeypatch.setattr(embedded_module, "_RUNTIME", [rt])
         feeder, _ = add_user(rt, "feeder", role="ingest", actor="t")
         raj, _ = add_user(rt, "raj", role="approver", functions=["sales"], actor="t")
         with pytest.raises(Auth.exceptions.HTTPException) as refused:

@@ -39,7 +39,7 @@ def _environment(env: dict[str, str], cwd: Path) -> Iterator[None]:
 
 def _in_process(args: tuple[str, ...], env: dict[str, str], cwd: Path
                 ) -> subprocess.CompletedProcess[str]:
-    from agent.cli import _common, main
+    from decisionops.agent.cli import _common, main
 
     # Rich fixes a console's width from COLUMNS when the console is made (once per
     # process, at import); a command run here must see its own COLUMNS, as a process would.
@@ -75,7 +75,7 @@ class Cli:
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
         merged = {**self.env, **(env or {})}
         if self.processes or "DECISIONOPS_CRASH_AT" in merged:
-            proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=self.cwd,
+            proc = subprocess.run([sys.executable, "-m", "decisionops.agent.cli", *args], cwd=self.cwd,
                                   env=merged, capture_output=True, text=True,
                                   timeout=timeout, stdin=subprocess.DEVNULL)
         else:

@@ -40,7 +40,7 @@ def _users(cli: Cli, *names: str) -> None:
 
 
 def _policies(tmp: Path, change: Callable[[dict[str, Any]], None]) -> Path:
-    bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+    bundled = yaml.safe_load((resources.files("decisionops.agent") / "data" / "functions.yaml")
                              .read_text("utf-8"))
     change(bundled["functions"])
     path = tmp / "functions.yaml"

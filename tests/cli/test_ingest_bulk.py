@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sources import SourceLimits
+from decisionops.agent.sources import SourceLimits
 from tests.cli.conftest import Cli
 
 HEADER = "id,model,kind,entity_type,entity_id,score,value_at_stake,observed_at\n"

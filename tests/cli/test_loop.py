@@ -37,7 +37,7 @@ def test_restart_options_are_documented_and_validated(cli: Cli) -> None:
 
 def test_loop_picks_up_work_refuses_a_second_loop_and_stops_on_sigterm(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
-    loop = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--poll", "0.1", "--json"],
+    loop = subprocess.Popen([sys.executable, "-m", "decisionops.agent.cli", "run", "--poll", "0.1", "--json"],
                             cwd=cli.cwd, env=cli.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

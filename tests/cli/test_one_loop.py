@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.errors import LoopAlreadyRunning
-from agent.looplock import LOCK_FILE, LoopLock
+from decisionops.agent.errors import LoopAlreadyRunning
+from decisionops.agent.looplock import LOCK_FILE, LoopLock
 from tests.api.conftest import make_app
 from tests.cli.conftest import Cli
 
@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 def _start(cli: Cli, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "agent.cli", *args], cwd=cli.cwd,
+    return subprocess.Popen([sys.executable, "-m", "decisionops.agent.cli", *args], cwd=cli.cwd,
                             env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

@@ -134,7 +134,7 @@ def test_a_bad_alias_table_is_a_settings_error_naming_the_field(cli: Cli) -> Non
 
 def test_holdout_defaults_on_and_zero_warns_that_uplift_cannot_be_measured(cli: Cli) -> None:
     del cli.env["DECISIONOPS_HOLDOUT_SHARE"]
-    from agent.settings import Settings
+    from decisionops.agent.settings import Settings
 
     assert Settings.model_fields["holdout_share"].default == 0.05
     assert "uplift" not in cli("run", "--once").stderr
@@ -154,7 +154,7 @@ def test_pick_beside_a_running_loop_leaves_the_start_to_that_loop(loaded: Cli) -
     starts it."""
     from types import SimpleNamespace
 
-    from agent.looplock import LoopLock
+    from decisionops.agent.looplock import LoopLock
 
     conf = SimpleNamespace(home=loaded.cwd / "home", resolved_database_url="sqlite:///x")
     with LoopLock(conf, "serve"):

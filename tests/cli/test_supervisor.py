@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.cli._supervisor import RestartBudget, RestartPolicy
+from decisionops.agent.cli._supervisor import RestartBudget, RestartPolicy
 from tests.cli.conftest import Cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,7 +51,7 @@ class Loop:
     def __init__(self, cli: Cli, *args: str, env: dict[str, str]) -> None:
         self.port = _free_ports(8)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--poll", "0.1", "--json", *args],
+            [sys.executable, "-m", "decisionops.agent.cli", "run", "--poll", "0.1", "--json", *args],
             cwd=cli.cwd, env={**cli.env, "DECISIONOPS_METRICS_PORT": str(self.port), **env},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL)

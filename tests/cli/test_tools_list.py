@@ -43,7 +43,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (info / "entry_points.txt").write_text("[decisionops.tools]\npager = acme_pager:page\n")
     monkeypatch.syspath_prepend(str(plugin))
     (tmp_path / "shop.json").write_text(json.dumps(build_app().openapi()))
-    functions = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+    functions = yaml.safe_load((resources.files("decisionops.agent") / "data" / "functions.yaml")
                                .read_text("utf-8"))
     functions["functions"]["support"]["tools"].append("desk.open_case")
     functions["functions"]["operations"]["tools"].append("pager.page")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from evals import default_dataset, load_dataset
-from tools.enterprise import reference_world
+from decisionops.evals import default_dataset, load_dataset
+from decisionops.tools.enterprise import reference_world
 
 
 def test_core_dataset_covers_kinds_and_attacks() -> None:

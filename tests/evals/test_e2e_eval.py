@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import Settings
-from evals import load_dataset, run_eval
-from evals._dataset import OutcomeExpectation
-from evals._graders import grade_outcome, grade_routing
-from evals.authoring import write_scripts
+from decisionops.agent.settings import Settings
+from decisionops.evals import load_dataset, run_eval
+from decisionops.evals._dataset import OutcomeExpectation
+from decisionops.evals._graders import grade_outcome, grade_routing
+from decisionops.evals.authoring import write_scripts
 
 ROOT = Path(__file__).resolve().parents[2] / "evals"
 E2E = ROOT / "datasets" / "e2e.yaml"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
-from agent.runtime import Runtime
-from agent.settings import Settings
-from evals import POLICY, ScriptedServer, completion, default_dataset, load_dataset
-from evals._runner import _run_case, _settings
+from decisionops.agent.cli import main
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.evals import POLICY, ScriptedServer, completion, default_dataset, load_dataset
+from decisionops.evals._runner import _run_case, _settings
 
 
 def _cli(*args: str) -> tuple[int, str, str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agent.models import Plan, Prediction, Risk, Step
-from agent.policy import load_policies
-from evals import Case, grade
-from tools.enterprise import Enterprise
-from tools.registry import build_reference_registry
+from decisionops.agent.models import Plan, Prediction, Risk, Step
+from decisionops.agent.policy import load_policies
+from decisionops.evals import Case, grade
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import build_reference_registry
 
 PREDICTION = Prediction(id="p", model="m", kind="churn", entity_type="account",
                         entity_id="ACC-10001", score=0.9, value_at_stake=40_000,

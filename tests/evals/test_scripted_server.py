@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from evals import ScriptedServer, completion
+from decisionops.evals import ScriptedServer, completion
 
 
 def _post(server: ScriptedServer, body: dict) -> tuple[int, dict]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.settings import Settings
-from evals import load_dataset, run_eval
-from evals._dataset import TriageExpectation
+from decisionops.agent.settings import Settings
+from decisionops.evals import load_dataset, run_eval
+from decisionops.evals._dataset import TriageExpectation
 
 TRIAGE = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "triage.yaml"
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from evals.scripted import ScriptedServer, call, completion, error, raw
+from decisionops.evals.scripted import ScriptedServer, call, completion, error, raw
 
 __all__ = ["ScriptedServer", "call", "completion", "error", "openai_server", "raw"]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from agent.models import Prediction
-from agent.runtime import Runtime
-from agent.settings import Settings
-from graphs import StepResult
+from decisionops.agent.models import Prediction
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.graphs import StepResult
 from tests.support import answer, approver, pending, start_decisions
 
 __all__ = ["answer", "churn", "failure", "pending", "start", "steps"]

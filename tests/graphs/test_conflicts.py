@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent.models import Approve, Prediction, Reject
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import _tables as t
-from agent.worker import Worker
+from decisionops.agent.models import Approve, Prediction, Reject
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import _tables as t
+from decisionops.agent.worker import Worker
 from tests.graphs.conftest import churn, pending, start
 from tests.support import answer, approver
 
@@ -171,7 +171,7 @@ def test_a_replayed_conflicts_leg_keeps_the_stored_supersession(superseding: Run
 
     from langgraph.runtime import Runtime as LangGraphRuntime
 
-    from graphs.nodes.conflicts import conflicts
+    from decisionops.graphs.nodes.conflicts import conflicts
 
     rt = superseding
     offer = start(rt, churn())

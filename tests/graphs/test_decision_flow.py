@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, update
 
-from agent.errors import ConflictError, PermissionDenied, ToolArgumentsError
-from agent.models import ApprovalRequest, Approve, Edit, Reject, Revise
-from agent.runtime import Runtime
-from agent.store import _tables as t
-from agent.store.ledger import verify as verify_chain
+from decisionops.agent.errors import ConflictError, PermissionDenied, ToolArgumentsError
+from decisionops.agent.models import ApprovalRequest, Approve, Edit, Reject, Revise
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store.ledger import verify as verify_chain
 from tests.graphs.conftest import churn, failure, pending, start, steps
 from tests.support import answer
 
@@ -332,7 +332,7 @@ def test_a_call_whose_effect_is_unknown_keeps_its_share_of_the_totals(
     """A credit that committed, then failed, when the tool cannot be asked whether it
     took effect: it is recorded failed, but what it may have paid still counts against
     finance's totals (only a call known to have made no effect gives its share back)."""
-    from agent.errors import ToolCallError
+    from decisionops.agent.errors import ToolCallError
 
     def unreachable(*_: object, **__: object) -> None:
         raise ToolCallError("finance system unreachable", retryable=True)

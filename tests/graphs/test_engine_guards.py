@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from agent.errors import ConflictError, LeaseHeld, LeaseLost
-from agent.models import Approve, Reject, decision_id_for
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import Claim
-from agent.store import _tables as t
-from agent.worker import wait_for
+from decisionops.agent.errors import ConflictError, LeaseHeld, LeaseLost
+from decisionops.agent.models import Approve, Reject, decision_id_for
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import Claim
+from decisionops.agent.store import _tables as t
+from decisionops.agent.worker import wait_for
 from tests.graphs.conftest import churn, pending, start
 from tests.support import answer, approver, start_decisions
 
@@ -211,7 +211,7 @@ def test_a_leg_that_hangs_stops_renewing_and_is_taken_over(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past a bound (here 2 leases) a leg stops renewing its lease: another worker may take
     the decision, and the hung worker is fenced out when it wakes."""
-    from graphs import engine
+    from decisionops.graphs import engine
 
     monkeypatch.setattr(engine._Heartbeat, "_MAX_LEASES", 2)
     with _slow_leg(tmp_path, tool_delay=4.5) as (rt, decision, hung, outcome):

@@ -11,13 +11,13 @@ import pytest
 import yaml
 from sqlalchemy import update
 
-from agent.errors import LockedArgumentError, PermissionDenied, ToolArgumentsError
-from agent.housekeeping import sla_sweep
-from agent.models import Approve, Edit, Risk, utcnow
-from agent.policy import AutoApprove, Total, total_problems
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import _tables as t
+from decisionops.agent.errors import LockedArgumentError, PermissionDenied, ToolArgumentsError
+from decisionops.agent.housekeeping import sla_sweep
+from decisionops.agent.models import Approve, Edit, Risk, utcnow
+from decisionops.agent.policy import AutoApprove, Total, total_problems
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import _tables as t
 from tests.graphs.conftest import churn, pending, start, steps
 from tests.support import answer, approver, start_decisions
 
@@ -52,7 +52,7 @@ def test_an_edit_may_not_change_what_a_step_acts_on(rt: Runtime, change: dict) -
 
 
 def test_total_problems_add_up_per_decision_per_target_and_in_all() -> None:
-    from agent.models import Step
+    from decisionops.agent.models import Step
 
     def credit(i: int, account: str, amount: float) -> Step:
         return Step(id=f"c{i}", function="finance", tool="finance.issue_credit",
@@ -280,7 +280,7 @@ def test_a_replayed_route_keeps_the_routing_it_stored(
     """route crashed after storing its requests; by the time it runs again, policy would
     auto-approve finance's part. The replay keeps what was stored (finance asks its
     approvers), so finance's step never goes ahead on an auto-approval nobody recorded."""
-    import graphs.nodes.route as route_node
+    import decisionops.graphs.nodes.route as route_node
 
     def crash(point: str) -> None:
         if point == "after_route":

@@ -26,9 +26,9 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from agent.api._users import add_user
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.api._users import add_user
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.api.conftest import churn_record
 
 pytestmark = pytest.mark.slow

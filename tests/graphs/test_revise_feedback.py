@@ -4,8 +4,8 @@ in the plan are asked again."""
 
 from __future__ import annotations
 
-from agent.models import Approve, Revise
-from agent.runtime import Runtime
+from decisionops.agent.models import Approve, Revise
+from decisionops.agent.runtime import Runtime
 from tests.graphs.conftest import churn, pending, start, steps
 from tests.support import answer
 

@@ -14,13 +14,13 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from agent.api._users import add_user
-from agent.approvals import answer_from_human
-from agent.errors import InvalidInputError
-from agent.models import ApprovalRequest, Approve, Edit, Reject, Revise, Step
-from agent.runtime import Runtime
-from agent.settings import Settings
-from graphs.studio import build_studio_graph
+from decisionops.agent.api._users import add_user
+from decisionops.agent.approvals import answer_from_human
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import ApprovalRequest, Approve, Edit, Reject, Revise, Step
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.graphs.studio import build_studio_graph
 from tests.api.conftest import churn_record
 
 
@@ -125,9 +125,9 @@ def test_a_studio_run_never_takes_over_a_decision_it_did_not_start(tmp_path: Pat
     # The loop started this prediction's decision (it waits on approvals): a Studio run
     # for the same prediction must not drive that decision as a second writer, and
     # another Studio thread must not drive one a first thread started.
-    from agent.errors import ConflictError
-    from agent.models import Prediction
-    from agent.worker import Worker
+    from decisionops.agent.errors import ConflictError
+    from decisionops.agent.models import Prediction
+    from decisionops.agent.worker import Worker
 
     with Runtime(Settings(home=tmp_path / "home"), actor="t") as rt:
         rt.enterprise.seed()

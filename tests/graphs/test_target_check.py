@@ -10,11 +10,11 @@ from typing import Any
 from langgraph.runtime import Runtime as LangGraphRuntime
 from sqlalchemy import func, select
 
-from agent.models import Approve
-from agent.ports import ToolPort, ToolReceipt, ToolSpec
-from agent.runtime import Runtime
-from agent.store import _tables as t
-from graphs.nodes.check import check
+from decisionops.agent.models import Approve
+from decisionops.agent.ports import ToolPort, ToolReceipt, ToolSpec
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import _tables as t
+from decisionops.graphs.nodes.check import check
 from tests.graphs.conftest import churn, failure, pending, start, steps
 from tests.support import answer
 

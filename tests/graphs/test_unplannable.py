@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.models import Prediction
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.models import Prediction
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.support import start_decisions
 
 

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.llm import ChatClient, ClientConfig, HybridPlanner, LLMOptions, LLMPlanner, ToolLookup
-from agent.models import Prediction
-from agent.planner import PlanRequest
-from agent.playbooks import PlaybookBook, load_playbooks
-from agent.policy import Policies, load_policies
-from agent.settings import ModelPrice
-from agent.store import Store
+from decisionops.agent.llm import ChatClient, ClientConfig, HybridPlanner, LLMOptions, LLMPlanner, ToolLookup
+from decisionops.agent.models import Prediction
+from decisionops.agent.planner import PlanRequest
+from decisionops.agent.playbooks import PlaybookBook, load_playbooks
+from decisionops.agent.policy import Policies, load_policies
+from decisionops.agent.settings import ModelPrice
+from decisionops.agent.store import Store
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry, build_reference_registry
 from tests.fakes.openai_server import ScriptedServer, openai_server  # noqa: F401 - fixture
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry, build_reference_registry
 
 API_KEY = "sk-canary-4f1d2c9e-never-log-me"
 

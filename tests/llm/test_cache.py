@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from agent.llm._cache import Unfit, adapt, driver_phrases, entry_key
-from agent.models import Prediction
+from decisionops.agent.llm._cache import Unfit, adapt, driver_phrases, entry_key
+from decisionops.agent.models import Prediction
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import Factory, World, baseline_steps, churn, plan_args, request
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from agent.llm import check_bounds
-from agent.llm._bounds import match_steps, risks
-from agent.llm._cache import BODY_VERSION, cache_body, entry_key, quoted_features
-from agent.models import Plan, Prediction, Risk, Step
-from agent.policy import ArgumentLimit
+from decisionops.agent.llm import check_bounds
+from decisionops.agent.llm._bounds import match_steps, risks
+from decisionops.agent.llm._cache import BODY_VERSION, cache_body, entry_key, quoted_features
+from decisionops.agent.models import Plan, Prediction, Risk, Step
+from decisionops.agent.policy import ArgumentLimit
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import Factory, World, baseline_steps, churn, plan_args, request
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from agent.errors import ConfigError
-from agent.llm import (
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.llm import (
     Attempt,
     ChatClient,
     ClientConfig,

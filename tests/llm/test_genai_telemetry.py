@@ -12,11 +12,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import generate_latest
 from pydantic import SecretStr
 
-from agent.llm import ChatClient, ClientConfig, LLMRequestRefused
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.telemetry import Metrics
-from evals.scripted import careful_model
+from decisionops.agent.llm import ChatClient, ClientConfig, LLMRequestRefused
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.telemetry import Metrics
+from decisionops.evals.scripted import careful_model
 from tests.fakes.openai_server import ScriptedServer, call, completion, error
 from tests.graphs.conftest import churn, start
 from tests.llm.conftest import API_KEY

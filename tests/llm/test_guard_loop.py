@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from agent.models import Risk
+from decisionops.agent.models import Risk
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import Factory, World, baseline_steps, churn, plan_args, request
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from agent.llm import ChatClient, ClientConfig, LLMTransportError
-from agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
-from agent.telemetry import Metrics
+from decisionops.agent.llm import ChatClient, ClientConfig, LLMTransportError
+from decisionops.agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
+from decisionops.agent.telemetry import Metrics
 from tests.fakes.openai_server import ScriptedServer, completion, error
 from tests.llm.conftest import API_KEY, World, churn, request
 from tests.llm.test_client import MESSAGES, Meter
@@ -107,7 +107,7 @@ def test_circuit_opens_after_repeated_failures_then_probes() -> None:
 
 def test_planners_fall_back_at_once_while_the_circuit_is_open(
         world: World, openai_server: ScriptedServer) -> None:
-    from agent.llm import LLMOptions, LLMPlanner, ToolLookup
+    from decisionops.agent.llm import LLMOptions, LLMPlanner, ToolLookup
 
     t = Time()
     metrics = Metrics()
@@ -179,10 +179,10 @@ def test_an_error_of_ours_during_a_probe_does_not_jam_the_circuit(
 
 
 def test_the_daily_cap_counts_the_calls_other_threads_have_in_flight(world: World) -> None:
-    from agent.llm._errors import BudgetExceeded
-    from agent.llm._meter import InFlight
-    from agent.llm._meter import Meter as Budget
-    from agent.settings import ModelPrice
+    from decisionops.agent.llm._errors import BudgetExceeded
+    from decisionops.agent.llm._meter import InFlight
+    from decisionops.agent.llm._meter import Meter as Budget
+    from decisionops.agent.settings import ModelPrice
 
     price = ModelPrice(input=1_000_000.0, output=1_000_000.0)  # a token costs 1
     shared = InFlight()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from agent.llm import ToolLookup
-from agent.models import Risk
-from agent.ports import ToolPort
+from decisionops.agent.llm import ToolLookup
+from decisionops.agent.models import Risk
+from decisionops.agent.ports import ToolPort
+from decisionops.tools.registry import ToolRegistry
 from tests.fakes.openai_server import ScriptedServer, call, completion, error
 from tests.llm.conftest import Factory, World, baseline_steps, plan_args, request
-from tools.registry import ToolRegistry
 
 
 def _last_tool_message(server: ScriptedServer) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.llm._cache import signature
-from agent.llm._prompting import PromptSet, quote
-from prompts import load_prompt, parse_prompt, prompt_version
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.llm._cache import signature
+from decisionops.agent.llm._prompting import PromptSet, quote
+from decisionops.prompts import load_prompt, parse_prompt, prompt_version
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import Factory, World, baseline_steps, churn, plan_args, request
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
-from agent.errors import ConfigError
-from agent.models import Approve, Revise
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.cli import main
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.models import Approve, Revise
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.fakes.openai_server import ScriptedServer, call, completion
 from tests.llm.conftest import churn, plan_args
 from tests.support import answer

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from agent.store import _tables as t
+from decisionops.agent.store import _tables as t
 from tests.fakes.openai_server import ScriptedServer, call, completion, error
 from tests.llm.conftest import API_KEY, Factory, World, baseline_steps, plan_args, request
 

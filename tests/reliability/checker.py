@@ -31,11 +31,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from agent.executor import idempotency_key
-from agent.models import DecisionStatus, TriageAction
-from agent.store import Store
-from agent.store import _tables as t
-from agent.store.ledger import verify
+from decisionops.agent.executor import idempotency_key
+from decisionops.agent.models import DecisionStatus, TriageAction
+from decisionops.agent.store import Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store.ledger import verify
 
 __all__ = ["Verdict", "check"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from agent.models import (
+from decisionops.agent.models import (
     Answer,
     Approve,
     DecisionStatus,
@@ -25,9 +25,9 @@ from agent.models import (
     decision_id_for,
     utcnow,
 )
-from agent.runtime import Runtime
-from agent.store import ApprovalRow
-from agent.worker import Worker
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import ApprovalRow
+from decisionops.agent.worker import Worker
 from tests.reliability.harness import SCALE, Place
 from tests.support import approver, start_decisions
 

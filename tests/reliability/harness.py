@@ -24,13 +24,13 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import func, select
 
-from agent.checkpoints import psycopg_conninfo
-from agent.errors import ConflictError, DecisionOpsError
-from agent.models import Answer, Approve, DecisionStatus, TriageAction, utcnow
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import Store
-from agent.store import _tables as t
+from decisionops.agent.checkpoints import psycopg_conninfo
+from decisionops.agent.errors import ConflictError, DecisionOpsError
+from decisionops.agent.models import Answer, Approve, DecisionStatus, TriageAction, utcnow
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import Store
+from decisionops.agent.store import _tables as t
 from tests.reliability.conftest import PrivatePostgres
 from tests.support import approver
 
@@ -96,7 +96,7 @@ class Place:
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
             ) -> subprocess.CompletedProcess[str]:
         """``decisionops ARGS`` in a process of its own (the caller checks the exit)."""
-        return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=self.folder,
+        return subprocess.run([sys.executable, "-m", "decisionops.agent.cli", *args], cwd=self.folder,
                               env={**self.env, **(env or {})}, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -104,7 +104,7 @@ class Place:
     def spawn(self, *args: str, env: dict[str, str] | None = None
               ) -> subprocess.Popen[str]:
         """``decisionops ARGS`` started, not waited for (``communicate`` collects it)."""
-        return subprocess.Popen([sys.executable, "-m", "agent.cli", *args], cwd=self.folder,
+        return subprocess.Popen([sys.executable, "-m", "decisionops.agent.cli", *args], cwd=self.folder,
                                 env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
@@ -125,7 +125,7 @@ class Workers:
     def start(self, i: int) -> None:
         log = (self.logs / f"worker-{i}.log").open("ab")
         self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--poll", "0.1", "--json"],
+            [sys.executable, "-m", "decisionops.agent.cli", "run", "--poll", "0.1", "--json"],
             cwd=self.cwd, env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.started[i] = time.monotonic()
 

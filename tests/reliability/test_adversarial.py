@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from agent.cli import main
-from agent.executor import idempotency_key
-from agent.hashing import digest
-from agent.models import Approve, utcnow
-from agent.policy import Policies
-from agent.store import _service_tables as st
-from evals.adversarial import (
+from decisionops.agent.cli import main
+from decisionops.agent.executor import idempotency_key
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import Approve, utcnow
+from decisionops.agent.policy import Policies
+from decisionops.agent.store import _service_tables as st
+from decisionops.evals.adversarial import (
     FINDINGS,
     Arena,
     CaseResult,
@@ -32,7 +32,7 @@ from evals.adversarial import (
     predict,
     run_suite,
 )
-from evals.adversarial._arena import make_template
+from decisionops.evals.adversarial._arena import make_template
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -105,7 +105,7 @@ def _policies(arena: Arena, **finance: Any) -> Policies:
 
 
 def _audit(arena: Arena, policies: Policies) -> list[Violation]:
-    from evals.adversarial import audit_effects
+    from decisionops.evals.adversarial import audit_effects
 
     return audit_effects(arena.rt.store, arena.rt.enterprise, policies, arena.rt.tools).outside
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from agent.store import _tables as t
+from decisionops.agent.store import _tables as t
 from tests.reliability.checker import check
 from tests.reliability.crash_cases import CHURN, churn
 from tests.reliability.harness import Place, finish, register_approvers

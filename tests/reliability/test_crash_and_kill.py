@@ -35,12 +35,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent.faults import POINTS
-from agent.models import Answer, Approve, Reject, Revise
-from agent.runtime import Runtime
-from agent.store import Store
-from agent.store import _tables as t
-from agent.worker import wait_for
+from decisionops.agent.faults import POINTS
+from decisionops.agent.models import Answer, Approve, Reject, Revise
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.worker import wait_for
 from tests.reliability.checker import Verdict, check
 from tests.reliability.crash_cases import RUN, Case, churn, failure
 from tests.reliability.harness import (

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.models import Prediction
-from agent.runtime import Runtime
-from agent.settings import Settings
+from decisionops.agent.models import Prediction
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from tests.reliability.checker import check
 from tests.reliability.conftest import PrivatePostgres
 from tests.reliability.harness import REPO, SCALE, Workers, database, race_approvals
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
 def _policy(folder: Path) -> Path:
     """Sales needs a human (answered by racing approvers below); the rest is automatic."""
-    from agent.policy import load_policies
+    from decisionops.agent.policy import load_policies
 
     lines = ["functions:"]
     for name, policy in load_policies().functions.items():
@@ -100,7 +100,7 @@ def test_faults_lose_nothing_repeat_nothing_and_act_only_on_approval(
                 with rt.store.reading() as conn:
                     from sqlalchemy import func, select
 
-                    from agent.store import _tables as t
+                    from decisionops.agent.store import _tables as t
                     open_ = conn.scalar(select(func.count()).select_from(t.decisions).where(
                         t.decisions.c.status.not_in(["completed", "failed", "compensated",
                                                      "rejected", "needs_human"])))

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from agent.models import Prediction, TriageAction, TriageVerdict, decision_id_for
-from agent.store import Store
-from agent.store import _tables as t
-from agent.store._outcome_tables import outcome_records
+from decisionops.agent.models import Prediction, TriageAction, TriageVerdict, decision_id_for
+from decisionops.agent.store import Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._outcome_tables import outcome_records
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -110,7 +110,7 @@ class Cli:
                          "COLUMNS": "200", "NO_COLOR": "1", "USER": "tester"})
 
     def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=self.cwd,
+        proc = subprocess.run([sys.executable, "-m", "decisionops.agent.cli", *args], cwd=self.cwd,
                               env=self.env, capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL)
         assert proc.returncode == code, (
@@ -133,7 +133,7 @@ class InProcessCli:
         self._capsys = capsys
 
     def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        from agent.cli import main
+        from decisionops.agent.cli import main
 
         self._capsys.readouterr()
         with pytest.raises(SystemExit) as exited:

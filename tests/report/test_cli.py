@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.models import decision_id_for
+from decisionops.agent.models import decision_id_for
 
 from .conftest import T0, Cli, InProcessCli, World
 
@@ -72,7 +72,7 @@ def test_outcomes_add_and_bad_input(cli: InProcessCli, populated: World) -> None
 
 def test_report_writes_html_and_pngs_and_json(cli: InProcessCli, populated: World,
                                               tmp_path: Path) -> None:
-    from agent.report.simulate import simulate_and_record
+    from decisionops.agent.report.simulate import simulate_and_record
 
     simulate_and_record(populated.store, actor="demo", as_of=T0 + timedelta(days=20))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from agent.report import export_rows, neutralize, record_outcomes, write_export
+from decisionops.agent.report import export_rows, neutralize, record_outcomes, write_export
 
 from .conftest import T0, World
 

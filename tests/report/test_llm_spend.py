@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from agent.llm import spend_today
-from agent.models import utcnow
-from agent.report import build_report
-from agent.store import _tables as t
+from decisionops.agent.llm import spend_today
+from decisionops.agent.models import utcnow
+from decisionops.agent.report import build_report
+from decisionops.agent.store import _tables as t
 
 from .conftest import InProcessCli, World
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConflictError, InvalidInputError
-from agent.models import Outcome, decision_id_for
-from agent.report import import_outcome_file, record_outcomes
-from agent.store import Store
+from decisionops.agent.errors import ConflictError, InvalidInputError
+from decisionops.agent.models import Outcome, decision_id_for
+from decisionops.agent.report import import_outcome_file, record_outcomes
+from decisionops.agent.store import Store
 
 from .conftest import T0, World
 
@@ -186,7 +186,7 @@ def test_a_file_without_the_needed_columns_records_nothing(world: World, tmp_pat
 def test_sql_source_reads_rows_by_column_name(world: World, tmp_path: Path) -> None:
     import sqlite3
 
-    from agent.report import import_outcome_sql
+    from decisionops.agent.report import import_outcome_sql
 
     world.predict("churn", "A1", T0)
     db = tmp_path / "crm.sqlite"

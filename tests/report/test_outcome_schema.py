@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, insert
 
-from agent.store import Store, create_store_engine, upgrade
-from agent.store import _tables as t
-from agent.store._outcome_tables import outcome_records
-from agent.store._outcomes import outcome_id
+from decisionops.agent.store import Store, create_store_engine, upgrade
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._outcome_tables import outcome_records
+from decisionops.agent.store._outcomes import outcome_id
 
 from .conftest import T0
 

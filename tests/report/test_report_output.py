@@ -11,11 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from agent.report import build_report, parse_since, render_html, write_report
-from agent.report._charts import CHARTS
-from agent.report.simulate import SIMULATED_NOTE, simulate_and_record, simulate_outcomes
-from agent.store import _tables as t
-from agent.store._outcomes import OutcomeSubject
+from decisionops.agent.report import build_report, parse_since, render_html, write_report
+from decisionops.agent.report._charts import CHARTS
+from decisionops.agent.report.simulate import SIMULATED_NOTE, simulate_and_record, simulate_outcomes
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._outcomes import OutcomeSubject
 
 from .conftest import T0, World
 

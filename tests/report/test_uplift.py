@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from agent.report import (
+from decisionops.agent.report import (
     ReportData,
     build_report,
     mean_uplift,
@@ -16,7 +16,7 @@ from agent.report import (
     rate_uplift,
     record_outcomes,
 )
-from agent.report._figures import UpliftRow
+from decisionops.agent.report._figures import UpliftRow
 
 from .conftest import T0, World
 

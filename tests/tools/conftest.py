@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry, build_reference_registry
 from tests.tools.tools_cases import FixedClock
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry, build_reference_registry
 
 
 @pytest.fixture(scope="session")

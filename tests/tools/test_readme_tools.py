@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import OpenApiToolsConfig, Settings
-from tools._mcp import McpTools
-from tools._plugins import entry_point_tools
-from tools.registry import ToolRegistry
+from decisionops.agent.settings import OpenApiToolsConfig, Settings
+from decisionops.tools._mcp import McpTools
+from decisionops.tools._plugins import entry_point_tools
+from decisionops.tools.registry import ToolRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from agent.errors import ToolCallError
-from agent.ports import ToolReceipt
+from decisionops.agent.errors import ToolCallError
+from decisionops.agent.ports import ToolReceipt
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry
 from tests.tools.tools_cases import CREATED_IN, VALID
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry
 
 COMPENSATED = sorted(tool for tool in VALID if tool != "notify.send")
 UNDONE_STATUS = {

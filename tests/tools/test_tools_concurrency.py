@@ -6,11 +6,11 @@ import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agent.errors import ToolCallError
-from agent.ports import ToolReceipt
+from decisionops.agent.errors import ToolCallError
+from decisionops.agent.ports import ToolReceipt
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import build_reference_registry
 from tests.tools.tools_cases import VALID
-from tools.enterprise import Enterprise
-from tools.registry import build_reference_registry
 
 TASK = "crm.create_task"
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from agent.errors import ToolCallError
+from decisionops.agent.errors import ToolCallError
+from decisionops.tools.enterprise import Enterprise, utc_iso
+from decisionops.tools.erp import EXPEDITE_SURCHARGE
+from decisionops.tools.registry import ToolRegistry
 from tests.tools.tools_cases import NOW, VALID
-from tools.enterprise import Enterprise, utc_iso
-from tools.erp import EXPEDITE_SURCHARGE
-from tools.registry import ToolRegistry
 
 
 def test_stock_transfer_reserves_available_stock(registry: ToolRegistry,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import InvalidInputError, ToolCallError
+from decisionops.agent.errors import InvalidInputError, ToolCallError
+from decisionops.tools.enterprise import ANY_TOOL, Enterprise, FaultMode
+from decisionops.tools.registry import ToolRegistry, build_reference_registry
 from tests.tools.tools_cases import VALID
-from tools.enterprise import ANY_TOOL, Enterprise, FaultMode
-from tools.registry import ToolRegistry, build_reference_registry
 
 TASK = "crm.create_task"
 

@@ -12,13 +12,13 @@ import pytest
 from langchain_core.tools import BaseToolkit, StructuredTool, tool
 from pydantic import BaseModel, Field
 
-from agent.errors import ConfigError, ToolArgumentsError, ToolCallError
-from agent.guard import check_step
-from agent.models import Risk, Step
-from agent.policy import Policies
-from tools._foreign import ForeignTool
-from tools._plugins import entry_point_tools
-from tools.registry import ToolRegistry
+from decisionops.agent.errors import ConfigError, ToolArgumentsError, ToolCallError
+from decisionops.agent.guard import check_step
+from decisionops.agent.models import Risk, Step
+from decisionops.agent.policy import Policies
+from decisionops.tools._foreign import ForeignTool
+from decisionops.tools._plugins import entry_point_tools
+from decisionops.tools.registry import ToolRegistry
 
 CALLS: list[dict[str, Any]] = []
 

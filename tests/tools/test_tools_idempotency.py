@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConflictError
-from agent.hashing import digest
+from decisionops.agent.errors import ConflictError
+from decisionops.agent.hashing import digest
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry
 from tests.tools.tools_cases import CREATED_IN, READS, VALID
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry
 
 
 @pytest.mark.parametrize("tool", sorted(VALID))

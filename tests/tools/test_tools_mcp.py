@@ -21,15 +21,15 @@ import httpx
 import pytest
 import yaml
 
-from agent.errors import ConfigError, ToolCallError
-from agent.models import Approve
-from agent.runtime import Runtime
-from agent.settings import Settings, ToolServerConfig
-from agent.worker import Worker
+from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.models import Approve
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings, ToolServerConfig
+from decisionops.agent.worker import Worker
+from decisionops.tools._mcp import McpTools
+from decisionops.tools.registry import ToolRegistry
 from tests.graphs.conftest import churn
 from tests.support import answer
-from tools._mcp import McpTools
-from tools.registry import ToolRegistry
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +105,7 @@ def _http_server(url: str) -> dict[str, Any]:
 def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str, Any]) -> None:
     """decisionops.toml naming the server, a function allow-listing its tool and a
     playbook using it."""
-    bundled = yaml.safe_load((resources.files("agent") / "data" / "functions.yaml")
+    bundled = yaml.safe_load((resources.files("decisionops.agent") / "data" / "functions.yaml")
                              .read_text("utf-8"))
     bundled["functions"]["support"]["tools"].append("desk.open_case")
     (tmp_path / "functions.yaml").write_text(yaml.safe_dump(bundled))
@@ -261,7 +261,7 @@ def test_bad_server_config_names_the_key(config: dict[str, Any], key: str) -> No
 
 
 def test_an_http_server_on_an_internal_address_needs_tool_hosts(http_server: str) -> None:
-    from tools._outbound import HostGuard
+    from decisionops.tools._outbound import HostGuard
 
     config = ToolServerConfig.model_validate(_http_server(http_server))
     refused = McpTools([config], HostGuard(configured=["127.0.0.1"], explicit=[]))

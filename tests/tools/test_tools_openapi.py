@@ -16,13 +16,13 @@ import httpx
 import pytest
 import uvicorn
 
-from agent.errors import ConfigError, ToolArgumentsError, ToolCallError
-from agent.settings import OpenApiToolsConfig, Settings
+from decisionops.agent.errors import ConfigError, ToolArgumentsError, ToolCallError
+from decisionops.agent.settings import OpenApiToolsConfig, Settings
+from decisionops.tools._openapi import openapi_tools
+from decisionops.tools._outbound import HostGuard
+from decisionops.tools.registry import ToolRegistry
+from decisionops.tools.sources import host_guard
 from tests.tools.servers.shop_api import build_app
-from tools._openapi import openapi_tools
-from tools._outbound import HostGuard
-from tools.registry import ToolRegistry
-from tools.sources import host_guard
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConflictError, NotFoundError, ToolArgumentsError, ToolCallError
+from decisionops.agent.errors import ConflictError, NotFoundError, ToolArgumentsError, ToolCallError
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry, build_reference_registry
 from tests.tools.tools_cases import READS, VALID
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry, build_reference_registry
 
 TASK = "crm.create_task"
 

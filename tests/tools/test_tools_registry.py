@@ -6,13 +6,13 @@ import pytest
 from langchain_core.messages import ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from agent.errors import ConfigError, NotFoundError
-from agent.models import Risk
-from agent.ports import ToolPort, ToolReceipt
+from decisionops.agent.errors import ConfigError, NotFoundError
+from decisionops.agent.models import Risk
+from decisionops.agent.ports import ToolPort, ToolReceipt
+from decisionops.tools import crm
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry
 from tests.tools.tools_cases import READS, VALID
-from tools import crm
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry
 
 CATALOGUE = {
     # name: (function, risk, side_effects, compensating tool)

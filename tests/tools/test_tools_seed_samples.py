@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from agent.errors import ConfigError, ToolCallError
-from agent.models import Prediction
+from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.models import Prediction
+from decisionops.tools.enterprise import Enterprise, reference_world
+from decisionops.tools.enterprise.samples import main as samples_main
+from decisionops.tools.registry import ToolRegistry
 from tests.tools.tools_cases import VALID
-from tools.enterprise import Enterprise, reference_world
-from tools.enterprise.samples import main as samples_main
-from tools.registry import ToolRegistry
 
 SAMPLES = Path(__file__).resolve().parents[2] / "agent" / "data" / "samples"
 

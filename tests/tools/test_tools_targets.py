@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from agent.errors import ConfigError, ToolCallError
-from agent.models import Risk
-from agent.ports import ToolSpec
-from tools._base import EntityId, ToolArgs, ToolDefinition, build_tool, looked_up_by
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry
+from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.models import Risk
+from decisionops.agent.ports import ToolSpec
+from decisionops.tools._base import EntityId, ToolArgs, ToolDefinition, build_tool, looked_up_by
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry
 
 TARGETS = {
     "crm.get_account": ("account_id",),

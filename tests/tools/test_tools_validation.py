@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agent.errors import NotFoundError, ToolArgumentsError, ToolCallError
+from decisionops.agent.errors import NotFoundError, ToolArgumentsError, ToolCallError
+from decisionops.tools.enterprise import Enterprise
+from decisionops.tools.registry import ToolRegistry
 from tests.tools.tools_cases import VALID
-from tools.enterprise import Enterprise
-from tools.registry import ToolRegistry
 
 BAD = [
     ("finance.issue_credit", {"amount": 0}, "amount"),

@@ -8,9 +8,9 @@ data the seed and the sample predictions share). Tables are in
 Tool semantics live in the tool modules (``tools.crm`` …), not here.
 """
 
-from tools.enterprise._catalog import World, reference_world
-from tools.enterprise._enterprise import Effect, EffectContext, Enterprise, Performed, utc_iso
-from tools.enterprise._faults import ANY_TOOL, Fault, FaultMode
+from decisionops.tools.enterprise._catalog import World, reference_world
+from decisionops.tools.enterprise._enterprise import Effect, EffectContext, Enterprise, Performed, utc_iso
+from decisionops.tools.enterprise._faults import ANY_TOOL, Fault, FaultMode
 
 __all__ = [
     "ANY_TOOL",

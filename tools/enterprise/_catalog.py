@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from tools.enterprise import _names as names
+from decisionops.tools.enterprise import _names as names
 
 __all__ = [
     "ASSET_CLASSES",

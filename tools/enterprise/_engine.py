@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
-from agent.errors import ToolCallError
+from decisionops.agent.errors import ToolCallError
 
 __all__ = ["database_errors", "make_engine", "sqlite_url"]
 

@@ -20,13 +20,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal_column, select
 
-from agent.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, ToolCallError
-from agent.hashing import canonical_json, digest
-from agent.ports import Clock, SystemClock
-from tools.enterprise import schema
-from tools.enterprise._catalog import reference_world
-from tools.enterprise._engine import database_errors, make_engine, sqlite_url
-from tools.enterprise._faults import (
+from decisionops.agent.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ToolCallError,
+)
+from decisionops.agent.hashing import canonical_json, digest
+from decisionops.agent.ports import Clock, SystemClock
+from decisionops.tools.enterprise import schema
+from decisionops.tools.enterprise._catalog import reference_world
+from decisionops.tools.enterprise._engine import database_errors, make_engine, sqlite_url
+from decisionops.tools.enterprise._faults import (
     Fault,
     FaultMode,
     add_fault,
@@ -34,7 +40,7 @@ from tools.enterprise._faults import (
     pending,
     take_fault,
 )
-from tools.enterprise._seed import seed_world
+from decisionops.tools.enterprise._seed import seed_world
 
 __all__ = ["Effect", "EffectContext", "Enterprise", "Performed", "utc_iso"]
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Connection, bindparam, or_, select, update
 
-from tools.enterprise.schema import faults
+from decisionops.tools.enterprise.schema import faults
 
 __all__ = ["ANY_TOOL", "Fault", "FaultMode", "add_fault", "list_faults", "pending", "take_fault"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from tools.enterprise import schema
-from tools.enterprise._catalog import CURRENCY, World
+from decisionops.tools.enterprise import schema
+from decisionops.tools.enterprise._catalog import CURRENCY, World
 
 __all__ = ["seed_world"]
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tools.enterprise._catalog import CURRENCY, World, reference_world
+from decisionops.tools.enterprise._catalog import CURRENCY, World, reference_world
 
 __all__ = [
     "COLUMNS",

@@ -7,7 +7,7 @@ migrate once and the others wait for it.
 from alembic import context
 from sqlalchemy import text
 
-from agent.store._tables import metadata
+from decisionops.agent.store._tables import metadata
 
 _MIGRATION_LOCK = 7_243_011
 

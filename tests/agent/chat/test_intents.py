@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.chat._intents import DEFAULT_HOLD, recognise
-from agent.errors import InvalidInputError
+from decisionops.agent.chat._intents import DEFAULT_HOLD, recognise
+from decisionops.agent.errors import InvalidInputError
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 

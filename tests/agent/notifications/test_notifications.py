@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agent.api import add_user
-from agent.errors import InvalidInputError
-from agent.housekeeping import default_housekeeping, sla_sweep
-from agent.models import utcnow
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import Event
-from agent.worker import Worker, wait_for
+from decisionops.agent.api import add_user
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.housekeeping import default_housekeeping, sla_sweep
+from decisionops.agent.models import utcnow
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import Event
+from decisionops.agent.worker import Worker, wait_for
 from tests.agent.notifications.conftest import (
     SMTP_PASSWORD,
     WEBHOOK_PATH,
@@ -314,7 +314,7 @@ def test_a_long_round_never_sends_a_message_whose_lease_lapsed_twice(
     # round (slow receiver) must not lapse and be sent again by a second worker.
     import threading
 
-    from agent.notifications import _deliver
+    from decisionops.agent.notifications import _deliver
 
     monkeypatch.setattr(_deliver, "_LEASE", timedelta(seconds=0.5))
     webhook.delay = 0.4

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sources import FieldMapping
+from decisionops.agent.sources import FieldMapping
 
 CHURN_DEFAULTS = {"kind": "churn", "model": "churn-gbm", "entity_type": "account"}
 

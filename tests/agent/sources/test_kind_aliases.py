@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.housekeeping import poll_source
-from agent.models import Prediction
-from agent.runtime import Runtime
-from agent.settings import Settings, SourceConfig
-from agent.sources import apply_kind_aliases
-from agent.store._predictions import row_leaf
+from decisionops.agent.housekeeping import poll_source
+from decisionops.agent.models import Prediction
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings, SourceConfig
+from decisionops.agent.sources import apply_kind_aliases
+from decisionops.agent.store._predictions import row_leaf
 
 ALIASES = {"equipment_failure": "failure", "customer_attrition": "churn"}
 

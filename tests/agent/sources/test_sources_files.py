@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.errors import InvalidInputError
-from agent.sources import (
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources import (
     FieldMapping,
     SourceLimits,
     collect,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from agent.errors import InvalidInputError
-from agent.sources import FieldMapping, parse_kserve_v2
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources import FieldMapping, parse_kserve_v2
 
 WHEN = "2026-11-01T09:00:00Z"
 REQUEST = {"inputs": [

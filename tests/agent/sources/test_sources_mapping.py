@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.sources import FieldMapping
+from decisionops.agent.errors import ConfigError
+from decisionops.agent.sources import FieldMapping
 
 YAML = """\
 entity_id: customer_id

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.errors import InvalidInputError
-from agent.sources import INDEX_COLUMN, FieldMapping, parse_mlflow
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources import INDEX_COLUMN, FieldMapping, parse_mlflow
 
 WHEN = "2026-11-01T09:00:00Z"
 SPLIT = {"dataframe_split": {"columns": ["customer_id", "region", "arr"],

@@ -10,7 +10,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.sources import FieldMapping, read_csv, read_jsonl
+from decisionops.agent.sources import FieldMapping, read_csv, read_jsonl
 
 MAPPING = FieldMapping(defaults={"kind": "churn", "model": "m", "entity_type": "account"},
                        feature_columns=("feat_*",), explanation_prefix="shap_")

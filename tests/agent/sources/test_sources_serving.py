@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agent.errors import InvalidInputError
-from agent.sources import INDEX_COLUMN, FieldMapping
-from agent.sources._serving import detect, parse_scored
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.sources import INDEX_COLUMN, FieldMapping
+from decisionops.agent.sources._serving import detect, parse_scored
 
 WHEN = "2026-11-01T09:00:00Z"
 IDS = ["c1", "c2", "c3"]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from agent.housekeeping import post_ledger_anchor
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store._anchor import ANCHOR_FORMAT, Anchor, post_anchor
+from decisionops.agent.housekeeping import post_ledger_anchor
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store._anchor import ANCHOR_FORMAT, Anchor, post_anchor
 
 SECRET = "whsec_" + base64.b64encode(b"anchor-signing-secret-0123456789").decode()
 

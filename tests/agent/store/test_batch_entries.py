@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from agent.errors import NotFoundError
-from agent.hashing import merkle_check
-from agent.models import Prediction
-from agent.store import Store
-from agent.store import _tables as t
-from agent.store.ledger import verify
+from decisionops.agent.errors import NotFoundError
+from decisionops.agent.hashing import merkle_check
+from decisionops.agent.models import Prediction
+from decisionops.agent.store import Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store.ledger import verify
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

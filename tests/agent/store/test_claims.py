@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.models import Prediction, TriageAction, TriageVerdict
-from agent.store import Store
+from decisionops.agent.models import Prediction, TriageAction, TriageVerdict
+from decisionops.agent.store import Store
 
 N = 600
 
@@ -66,7 +66,7 @@ def test_a_lease_of_a_process_of_this_machine_that_is_gone_is_dead(form: str) ->
     import subprocess
     import sys
 
-    from agent.store._decisions import dead_here
+    from decisionops.agent.store._decisions import dead_here
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
@@ -85,7 +85,7 @@ def test_two_planners_caching_one_plan_at_once_do_not_collide(pg_url: str) -> No
     import psycopg
     from sqlalchemy import insert, text
 
-    from agent.store import _tables as t
+    from decisionops.agent.store import _tables as t
 
     store = Store.open(pg_url)
     entry = {"kind": "churn", "playbook": "churn-retention", "planner": "llm",

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from agent.store import Event, Store
-from agent.store.ledger import verify
+from decisionops.agent.store import Event, Store
+from decisionops.agent.store.ledger import verify
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

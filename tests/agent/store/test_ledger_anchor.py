@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
-from agent.models import utcnow
-from agent.store import Event, Store
-from agent.store import _tables as t
-from agent.store._anchor import ANCHOR_FORMAT, Anchor, load_anchor, post_anchor, write_anchor
-from agent.store.ledger import GENESIS, anchor, entry_hash, verify
+from decisionops.agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
+from decisionops.agent.models import utcnow
+from decisionops.agent.store import Event, Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._anchor import ANCHOR_FORMAT, Anchor, load_anchor, post_anchor, write_anchor
+from decisionops.agent.store.ledger import GENESIS, anchor, entry_hash, verify
 from tests.cli.conftest import Cli
 
 
@@ -432,10 +432,10 @@ def test_the_loop_posts_an_anchor_when_due_and_refuses_to_vouch_for_a_rewritten_
         receiver: _Receiver, tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from agent.housekeeping import default_housekeeping, post_ledger_anchor
-    from agent.models import utcnow
-    from agent.runtime import Runtime
-    from agent.settings import Settings
+    from decisionops.agent.housekeeping import default_housekeeping, post_ledger_anchor
+    from decisionops.agent.models import utcnow
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
 
     settings = Settings(home=tmp_path / "home", ledger_anchor_url=f"{receiver.url}/a",
                         ledger_anchor_every_minutes=10, ledger_anchor_token="s3cret")

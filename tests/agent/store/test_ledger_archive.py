@@ -14,15 +14,15 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, select, update
 
-from agent.errors import LedgerCorrupt
-from agent.housekeeping import archive_ledger, default_housekeeping
-from agent.models import Approve, TriageAction, TriageVerdict, decision_id_for, utcnow
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import Event, Store
-from agent.store import _tables as t
-from agent.store._engine import _alembic_config
-from agent.store.ledger import verify
+from decisionops.agent.errors import LedgerCorrupt
+from decisionops.agent.housekeeping import archive_ledger, default_housekeeping
+from decisionops.agent.models import Approve, TriageAction, TriageVerdict, decision_id_for, utcnow
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import Event, Store
+from decisionops.agent.store import _tables as t
+from decisionops.agent.store._engine import _alembic_config
+from decisionops.agent.store.ledger import verify
 from tests.cli.conftest import Cli
 from tests.graphs.conftest import churn, pending, start
 from tests.support import answer
@@ -126,7 +126,7 @@ def test_rows_another_pass_archives_meanwhile_are_left_to_it(
     """The segment is read and compressed before the head lock is taken; a second pass
     (say ``decisionops ledger archive`` beside the loop) that archives the same rows in
     between wins, and this one writes nothing."""
-    import agent.store._archive as archive
+    import decisionops.agent.store._archive as archive
 
     other = Store(store.engine)
     real = archive.encode_segment
@@ -241,7 +241,7 @@ def test_altered_entry_inside_a_segment_is_caught_at_that_entry(archived: Store)
 
 def test_rehashed_entry_inside_a_segment_breaks_the_next_one(archived: Store) -> None:
     # Altering an entry and its hash to match still breaks the link of the entry after it.
-    from agent.store.ledger import decode_segment, encode_segment, entry_hash
+    from decisionops.agent.store.ledger import decode_segment, encode_segment, entry_hash
 
     with archived.reading() as conn:
         prev = conn.scalar(select(t.ledger_segments.c.prev_hash)
@@ -446,7 +446,7 @@ def test_predictions_not_decided_yet_keep_their_entries(tmp_path: Path) -> None:
                            lease_seconds=60)
     assert still_hot()  # planning
     assert store.approvals.requesters(decision_id, 1) == {"importer"}  # four-eyes still sees it
-    from agent.models import DecisionStatus
+    from decisionops.agent.models import DecisionStatus
 
     with store.decision_tx(decision_id, fence=None, actor="test", durable=True) as tx:
         store.decisions.set_status(tx, DecisionStatus.NEEDS_HUMAN)

@@ -8,9 +8,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from agent.store import Store
-from agent.store._engine import HEAD_REVISION, current_revision, head_revision
-from agent.store._tables import metadata
+from decisionops.agent.store import Store
+from decisionops.agent.store._engine import HEAD_REVISION, current_revision, head_revision
+from decisionops.agent.store._tables import metadata
 from tests.support import answer, start_decisions
 
 
@@ -39,11 +39,11 @@ def test_arguments_by_reference_go_back_to_copies_on_downgrade(
     from alembic import command
     from sqlalchemy import select
 
-    from agent.models import Approve, Prediction
-    from agent.runtime import Runtime
-    from agent.settings import Settings
-    from agent.store import _tables as t
-    from agent.store._engine import _alembic_config
+    from decisionops.agent.models import Approve, Prediction
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+    from decisionops.agent.store import _tables as t
+    from decisionops.agent.store._engine import _alembic_config
 
     url = (request.getfixturevalue("pg_url") if backend == "postgres"
            else f"sqlite:///{tmp_path / 's.sqlite'}")
@@ -85,8 +85,8 @@ def test_what_the_old_triage_dropped_silently_goes_to_a_person_on_upgrade(
     from alembic import command
     from sqlalchemy import insert, select
 
-    from agent.store import _tables as t
-    from agent.store._engine import _alembic_config
+    from decisionops.agent.store import _tables as t
+    from decisionops.agent.store._engine import _alembic_config
 
     url = (request.getfixturevalue("pg_url") if backend == "postgres"
            else f"sqlite:///{tmp_path / 's.sqlite'}")

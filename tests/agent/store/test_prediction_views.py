@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from agent.errors import ConflictError, NotFoundError
-from agent.models import DecisionStatus, Prediction, TriageAction, TriageVerdict
-from agent.runtime import Runtime
-from agent.settings import Settings
-from agent.store import _tables as t
+from decisionops.agent.errors import ConflictError, NotFoundError
+from decisionops.agent.models import DecisionStatus, Prediction, TriageAction, TriageVerdict
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from decisionops.agent.store import _tables as t
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
