@@ -43,6 +43,7 @@ from decisionops.agent.cli import (
     holds,
     ingest,
     ledger,
+    notifications,
     outcomes,
     playbooks,
     predictions,
@@ -95,6 +96,7 @@ app.add_typer(decisions.app, name="decisions")
 app.add_typer(predictions.app, name="predictions")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(holds.app, name="holds")
+app.add_typer(notifications.app, name="notifications")
 app.add_typer(playbooks.app, name="playbooks")
 app.add_typer(toolbox.app, name="tools")
 app.add_typer(db.app, name="db")

@@ -142,6 +142,42 @@ class NotificationRepo(Repo):
             conn.execute(update(notifications).where(notifications.c.id == message_id)
                          .values(lease_until=None, **values))
 
+    def list(self, *, status: str | None = None, decision_id: str | None = None,
+             limit: int = 100) -> list[NotificationRow]:
+        """Messages, newest first, optionally of one status and one decision."""
+        query = select(notifications).order_by(notifications.c.created_at.desc(),
+                                               notifications.c.id).limit(limit)
+        if status is not None:
+            query = query.where(notifications.c.status == status)
+        if decision_id is not None:
+            query = query.where(notifications.c.decision_id == decision_id)
+        with self.reading() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def get(self, message_id: str) -> NotificationRow | None:
+        with self.reading() as conn:
+            row = conn.execute(select(notifications)
+                               .where(notifications.c.id == message_id)).first()
+        return _row(row) if row is not None else None
+
+    def requeue_failed(self, message_ids: Sequence[str] | None = None, *,
+                       now: datetime | None = None) -> list[str]:
+        """Put ``failed`` messages (these, or every failed one) back in the queue, due now
+        with their attempts counted afresh; the last error stays until the next attempt.
+        Only failed messages move (compare-and-set): a sent one is never sent again."""
+        now = now or utcnow()
+        where = notifications.c.status == "failed"
+        if message_ids is not None:
+            where = where & notifications.c.id.in_(list(message_ids))
+        with self.transaction() as conn:
+            ids = list(conn.scalars(select(notifications.c.id).where(where)))
+            if ids:
+                conn.execute(update(notifications).where(
+                    notifications.c.id.in_(ids), notifications.c.status == "failed")
+                    .values(status="pending", attempts=0, next_attempt_at=now,
+                            lease_until=None))
+        return ids
+
     def for_decision(self, decision_id: str) -> list[NotificationRow]:
         with self.reading() as conn:
             return [_row(r) for r in conn.execute(

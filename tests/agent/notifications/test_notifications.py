@@ -332,3 +332,82 @@ def test_a_long_round_never_sends_a_message_whose_lease_lapsed_twice(
         first.join(10)
         texts = [p["text"] for p in webhook.posts]
         assert sorted(texts) == ["message 0", "message 1", "message 2"]
+
+
+def test_two_workers_racing_on_the_outbox_send_each_message_once(
+        backend: str | None, tmp_path: Path, webhook: Webhook) -> None:
+    # Two worker processes' senders (two runtimes on one database), each draining the
+    # outbox in small rounds at the same time: every message is claimed by one of them
+    # and reaches the receiver once.
+    import threading
+
+    settings = Settings(home=tmp_path / "home", database_url=backend,
+                        slack_webhook_url=webhook.url)
+    with Runtime(settings, actor="w1") as one, Runtime(settings, actor="w2") as two:
+        with one.store.db.transaction() as conn:
+            one.store.notifications.enqueue(conn, [{
+                "id": f"notify_race_{n}", "decision_id": "d-race", "approval_id": f"a{n}",
+                "event": "requested", "channel": "slack", "recipient": "#approvals-sales",
+                "payload": {"text": f"message {n}"}} for n in range(40)], utcnow())
+        start = threading.Barrier(2)
+        sent: dict[str, int] = {}
+
+        def drain(rt: Runtime, name: str) -> None:
+            start.wait()
+            while True:
+                counts = rt.notifications.deliver_due(limit=3)
+                sent[name] = sent.get(name, 0) + counts.get("notifications_sent", 0)
+                if not any(counts.values()):
+                    return
+
+        workers = [threading.Thread(target=drain, args=(rt, name))
+                   for rt, name in ((one, "w1"), (two, "w2"))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        texts = sorted(p["text"] for p in webhook.posts)
+        assert texts == sorted(f"message {n}" for n in range(40))
+        assert sum(sent.values()) == 40, sent
+        rows = one.store.notifications.for_decision("d-race")
+        assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+
+
+def test_failed_messages_are_listed_and_sent_again_once_the_channel_is_fixed(
+        tmp_path: Path, webhook: Webhook) -> None:
+    cli = Cli(tmp_path)
+    broken = {"DECISIONOPS_SLACK_WEBHOOK_URL": webhook.url + "-gone",
+              "DECISIONOPS_PUBLIC_URL": PUBLIC, "DECISIONOPS_NOTIFY_MAX_ATTEMPTS": "1"}
+    (tmp_path / "p.jsonl").write_text(churn("p-resend", account="ACC-10004", value=10_000,
+                                            segment="mid_market").model_dump_json() + "\n")
+    cli("ingest", str(tmp_path / "p.jsonl"), env=broken)
+    cli("run", "--once", env=broken)
+    cli("run", "--once", env=broken)
+    failed = json.loads(cli("notifications", "list", "--status", "failed", "--json",
+                            env=broken).stdout)
+    assert failed and {n["last_error"] for n in failed} == {"slack: HTTP 404"}
+    assert "-gone" not in json.dumps(failed)
+    assert "failed" in cli("notifications", "list", env=broken).stdout
+
+    # Bad input names what is wrong and changes nothing.
+    assert "--status" in cli("notifications", "list", "--status", "lost", code=2).stderr
+    assert "one of the two" in cli("notifications", "resend", code=2).stderr
+    assert "no notification 'nope'" in cli("notifications", "resend", "nope", code=1).stderr
+    assert json.loads(cli("notifications", "list", "--status", "failed", "--json",
+                          env=broken).stdout) == failed
+
+    # The webhook fixed: resend queues them, the next pass sends each once.
+    fixed = {**broken, "DECISIONOPS_SLACK_WEBHOOK_URL": webhook.url}
+    requeued = json.loads(cli("notifications", "resend", "--failed", "--json",
+                              env=fixed).stdout)["requeued"]
+    assert sorted(requeued) == sorted(n["id"] for n in failed)
+    cli("run", "--once", env=fixed)
+    assert len(webhook.posts) == len(failed)
+    assert {p["client_msg_id"] for p in webhook.posts} == set(requeued)
+    sent = json.loads(cli("notifications", "list", "--json", env=fixed).stdout)
+    assert {(n["status"], n["attempts"]) for n in sent} == {("sent", 1)}
+    # A sent message is never sent again; naming it says why.
+    again = cli("notifications", "resend", requeued[0], env=fixed, code=1).stderr
+    assert "is sent, not failed" in again
+    assert json.loads(cli("notifications", "resend", "--failed", "--json",
+                          env=fixed).stdout) == {"requeued": []}
