@@ -241,12 +241,22 @@ async def _open(config: ToolServerConfig, guard: HostGuard | None) -> AsyncItera
             yield session
         return
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared._httpx_utils import (
+        MCP_DEFAULT_SSE_READ_TIMEOUT,
+        MCP_DEFAULT_TIMEOUT,
+        create_mcp_http_client,
+    )
 
     assert config.url
-    if guard is not None:
+    if guard is None:
+        client = create_mcp_http_client(headers=headers or None)
+    else:  # every request of the session through the allow-list, to the checked address
+        import httpx2
+
         guard.check(config.url)
-    client = create_mcp_http_client(headers=headers or None)
+        client = guard.async_client(module=httpx2, headers=headers or None,
+                                    timeout=httpx2.Timeout(MCP_DEFAULT_TIMEOUT,
+                                                           read=MCP_DEFAULT_SSE_READ_TIMEOUT))
     async with client, streamable_http_client(config.url, http_client=client) as streams, \
             ClientSession(streams[0], streams[1]) as session:
         yield session

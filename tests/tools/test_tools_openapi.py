@@ -188,3 +188,49 @@ def test_auth_header_needs_its_env_var() -> None:
         OpenApiToolsConfig.model_validate({"name": "x", "spec": "s.json",
                                            "base_url": "https://x", "function": "finance",
                                            "operations": ["a"], "auth_header": "Authorization"})
+
+
+def test_a_request_connects_to_the_address_that_was_checked(
+        shop: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # DNS rebinding: a name that resolves to an admitted address when checked and to
+    # another one a moment later. The connection goes to the checked address (the name
+    # is resolved once per request), and the server still sees the name as its Host.
+    base, _app = shop
+    port = httpx.URL(base).port
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"] + ["10.255.255.1"] * 10)
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "shop.rebind.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    guard = HostGuard(configured=["shop.rebind.test"], explicit=["shop.rebind.test"])
+    seen: list[str] = []
+    with guard.client(timeout=5, event_hooks={"request": [
+            lambda r: seen.append(r.headers["host"])]}) as client:
+        response = client.get(f"http://shop.rebind.test:{port}/openapi.json")
+    assert response.status_code == 200
+    assert seen == [f"shop.rebind.test:{port}"]
+    assert next(answers) == "10.255.255.1"  # resolved once: the second answer unused
+
+
+def test_the_async_client_pins_and_refuses_the_same_way(
+        shop: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    base, _app = shop
+    guard = HostGuard(configured=["127.0.0.1", "api.example.com"], explicit=["127.0.0.1"])
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))])
+
+    async def run() -> tuple[int, str]:
+        async with guard.async_client(timeout=5) as client:
+            ok = await client.get(f"{base}/openapi.json")
+            with pytest.raises(ToolCallError) as refused:
+                await client.get("http://api.example.com/latest/meta-data")
+            return ok.status_code, refused.value.message
+
+    status, message = asyncio.run(run())
+    assert status == 200 and "internal address 169.254.169.254" in message
