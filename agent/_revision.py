@@ -14,8 +14,11 @@ Feedback is read with a few fixed patterns, never evaluated:
 - removal: ``drop``/``remove``/``skip``/``omit``/``cut``/``delete`` followed within three
   words by a removable step's id (``goodwill credit``) or by a word of its id that no other
   removable step has (``the credit``), or ``no``/``without`` at most a word before it
-  (``no support case``); a negated verb (``don't drop the credit``) removes nothing. The step's
-  dependents go too.
+  (``no support case``), or a refusal to do it: ``will not``/``won't``/``can't``/``don't``/
+  ``refuse to`` with ``fund``/``approve``/``pay for``/``give``/``issue``/``grant``/``offer``/
+  ``open``/``send``/``create``/``schedule`` and the step's name, at most an article and a
+  word between (``finance won't fund a credit``); a negated removal (``don't drop the
+  credit``) removes nothing. The step's dependents go too.
 - a number for an argument: one of its words followed by the number with only
   connectors between (``discount to 15%``, ``duration: 6``), or the number followed by
   its unit or one of its words (``15% discount``, ``6 months``). Outside ``min`` to ``max``
@@ -43,6 +46,11 @@ _VERB = r"\b(?:drop|remove|skip|omit|cut|leave out|delete)\b(?:\W+\w+){0,3}?\W+"
 _NONE = r"\b(?:no|without)\s+(?:the\s+|a\s+|any\s+)?(?:\w+\s+)?"
 """``no``/``without``, then the step's name, at most one word between (``no credit``,
 ``no support case``; not ``no problem with the credit``)."""
+_REFUSE = (r"\b(?:will not|won't|wont|would not|wouldn't|cannot|can't|cant|can not|do not|"
+           r"don't|dont|does not|doesn't|refuse to|not going to)\s+(?:\w+\s+)?"
+           r"(?:fund|approve|pay for|pay|give|issue|grant|offer|open|send|create|schedule)\s+"
+           r"(?:(?:a|an|the|any|this|that|another)\s+)?(?:\w+\s+)?")
+"""A refusal to do the step (``won't fund a credit``, ``can't approve the goodwill credit``)."""
 _NEGATED = re.compile(r"\b(?:not|never|don't|dont|do not|no need to)\s+$")
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _CONNECT = r"(?:\s*(?:to|of|at|=|:|is|be|should be|set to|down to|up to)\s*)*\s*"
@@ -135,7 +143,7 @@ def _removals(text: str, rules: Revisable, present: set[str]) -> list[str]:
         names = [_phrase(step.split("_"))] + [_phrase([w]) for w in _words(step)
                                                if shared[w] == 1]
         name = "(?:" + "|".join(names) + ")"
-        for match in re.finditer(f"(?:{_VERB}|{_NONE}){name}", text):
+        for match in re.finditer(f"(?:{_VERB}|{_NONE}|{_REFUSE}){name}", text):
             if not _NEGATED.search(text[:match.start()]):
                 found.append(step)
                 break

@@ -330,6 +330,12 @@ steps:
     ("I have no problem with the credit", set()),
     ("Don't drop the credit, it matters", set()),
     ("Keep the credit but skip the proactive case", {"proactive_case"}),
+    ("Finance will not fund the goodwill credit this quarter", {"goodwill_credit"}),
+    ("we can't approve a credit for them", {"goodwill_credit"}),
+    ("Support won't open a case for an account in legal review", {"proactive_case"}),
+    ("We will not drop the credit", set()),
+    ("I can't believe they want a credit", set()),
+    ("We won't fund anything beyond the offer", set()),
 ])
 def test_revise_reads_removals_plainly(feedback: str, removed: set[str]) -> None:
     base = {"retention_offer", "proactive_case", "goodwill_credit", "inform_account_manager"}
