@@ -14,6 +14,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from rich import box
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -63,13 +64,16 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str | Column], rows: Sequence[Sequence[Any]],
-                empty: str = "nothing to show") -> None:
+                empty: str = "nothing to show", *, compact: bool = False) -> None:
     """A table of ``rows``; a column given by name folds long values onto more lines, a
-    ``Column`` says itself (``no_wrap`` for ids, ``overflow="ellipsis"`` for free text)."""
+    ``Column`` says itself (``no_wrap`` for ids, ``overflow="ellipsis"`` for free text).
+    ``compact``: a rule under the header only, two spaces between columns."""
     if not rows:
         console.print(f"[dim]{empty}[/]")
         return
-    table = Table(title=title, title_justify="left")
+    table = (Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                   collapse_padding=True) if compact
+             else Table(title=title, title_justify="left"))
     for column in columns:
         if isinstance(column, Column):  # a fresh copy: the table fills in its cells
             table.columns.append(replace(column, _index=len(table.columns), _cells=[]))

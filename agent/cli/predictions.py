@@ -52,18 +52,27 @@ def _table(title: str, views: list[PredictionView]) -> None:
     """Fits 100 columns; ids are never wrapped (cropped with … only if longer than the screen)."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
-    longest = max((len(v.id) for v in views), default=2)
-    # The prediction id, score and value keep their width on a narrow screen (below 100
-    # columns the other columns are cropped first, never the id a person types next).
-    for name, options in (("id", {"no_wrap": True, "min_width": min(longest, 48)}),
-                          ("kind", {"overflow": "fold", "min_width": 7}),
-                          ("entity", {"no_wrap": True}),
-                          ("score", {"justify": "right", "no_wrap": True, "min_width": 5}),
-                          ("exp. value", {"justify": "right", "no_wrap": True,
-                                          "min_width": 10}),
-                          ("outcome / reason", {"no_wrap": True}),
-                          ("decision / status", {"no_wrap": True})):
+
+    def longest(values: list[str], floor: int, cap: int) -> int:
+        return min(max([floor, *(len(line) for v in values for line in v.split("\n"))]), cap)
+
+    # On a narrow screen (below ~100 columns) the prediction id, kind, entity, score,
+    # value and outcome keep their width; the decision column gives way first (its id
+    # is cropped with …; predictions show ID has it whole).
+    for name, options in (
+            ("id", {"no_wrap": True, "min_width": longest([v.id for v in views], 2, 48)}),
+            ("kind", {"overflow": "fold",  # the kind whole; "(as …)" may fold under it
+                      "min_width": longest([v.kind for v in views], 4, 16)}),
+            ("entity", {"no_wrap": True,
+                        "min_width": longest([v.entity_id for v in views], 6, 24)}),
+            ("score", {"justify": "right", "no_wrap": True, "min_width": 5}),
+            ("exp. value", {"justify": "right", "no_wrap": True, "min_width": 10}),
+            ("outcome / reason", {"no_wrap": True, "min_width": longest(
+                [f"{v.outcome}\n{v.reason or ''}" for v in views], 7, 22)}),
+            ("decision / status", {"no_wrap": True, "overflow": "ellipsis"})):
         table.add_column(name, **options)
+    taken = sum(c.min_width or 0 for c in table.columns[:-1]) + 2 * len(table.columns)
+    table.columns[-1].max_width = max(10, console.width - taken)
     for v in views:
         decision = f"{v.decision_id}\n{v.decision_status}" if v.decision_id else ""
         kind = v.kind if v.kind_as_received is None else f"{v.kind}\n(as {v.kind_as_received})"

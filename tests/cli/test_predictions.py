@@ -164,3 +164,23 @@ def test_pick_beside_a_running_loop_leaves_the_start_to_that_loop(loaded: Cli) -
         assert (fraud["outcome"], fraud["reason"], fraud["decision_id"]) == (
             "act", "picked", None)
         assert "loop" in out
+
+
+def test_on_an_80_column_screen_ids_kinds_and_entities_stay_whole(loaded: Cli) -> None:
+    # Seen trying it as a new user: at 80 columns the entity was cropped to "ACC-100…"
+    # and the kind column vanished from predictions list, and decisions list folded
+    # each decision id over three lines.
+    views = loaded.json("predictions", "list")
+    out = loaded("predictions", "list", env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for view in views:
+        assert view["id"] in out and view["entity_id"] in out and view["kind"] in out
+    decisions = loaded.json("decisions", "list")
+    assert decisions
+    out = loaded("decisions", "list", env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for d in decisions:
+        line = next(line for line in out.splitlines() if d["id"] in line)
+        assert d["entity_id"] in line and d["kind"] in line and d["status"] in line
+    wide = loaded("decisions", "list", env={"COLUMNS": "140"}).stdout
+    assert "updated (UTC)" in wide and "exp. value" in wide
