@@ -21,7 +21,8 @@ from rich.table import Column, Table
 from decisionops.agent.errors import DecisionOpsError
 from decisionops.agent.settings import Settings
 
-__all__ = ["Column", "console", "err_console", "fail", "print_json", "print_table", "runtime", "settings"]
+__all__ = ["Column", "console", "err_console", "fail", "print_fitted", "print_json", "print_table", "runtime",
+           "settings"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -82,6 +83,33 @@ def print_table(title: str, columns: Sequence[str | Column], rows: Sequence[Sequ
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+
+
+def print_fitted(title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]], *,
+                 drop: Sequence[str] = (), empty: str = "nothing to show") -> None:
+    """A compact table whose values are never folded: each column as wide as its widest
+    cell; while that is wider than the terminal, the columns named in ``drop`` are left
+    out, in that order; a last column with ``overflow="ellipsis"`` (free text) gets what
+    the others leave, at least 12, cut with …. --json is where every field stays."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(str(c.header)), *(len(r[i]) for r in cells), 1) if cells else 1
+              for i, c in enumerate(columns)]
+    free = columns[-1].overflow == "ellipsis"
+    keep = list(range(len(columns)))
+
+    def width(indexes: list[int]) -> int:
+        return sum(12 if free and i == len(columns) - 1 else widths[i]
+                   for i in indexes) + 2 * len(indexes) + 1
+
+    for name in drop:
+        if width(keep) <= console.width:
+            break
+        keep = [i for i in keep if columns[i].header != name]
+    shown = [replace(columns[i], min_width=None if free and i == len(columns) - 1 else widths[i],
+                     no_wrap=True) for i in keep]
+    if free and keep[-1] == len(columns) - 1:
+        shown[-1] = replace(shown[-1], max_width=max(12, console.width - width(keep[:-1]) - 2))
+    print_table(title, shown, [[r[i] for i in keep] for r in cells], empty, compact=True)
 
 
 def exit_for(exc: DecisionOpsError) -> typer.Exit:

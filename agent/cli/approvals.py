@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from decisionops.agent.cli._common import Column, console, fail, print_json, print_table, runtime
+from decisionops.agent.cli._common import (
+    Column,
+    console,
+    fail,
+    print_fitted,
+    print_json,
+    runtime,
+)
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
@@ -101,20 +108,14 @@ def list_(
         print_json([r.to_dict() | facts[r.id] for r in rows])
         return
     with_status = status not in {s.value for s in ApprovalStatus} - {"all"}
-    columns = [Column("id", no_wrap=True, min_width=24), Column("function", no_wrap=True),
-               Column("entity", no_wrap=True, overflow="ellipsis"),
-               Column("amount", justify="right", no_wrap=True),
-               Column("exp. value", justify="right", no_wrap=True),
-               Column("age", justify="right", no_wrap=True),
-               Column("status: why asked" if with_status else "why asked", no_wrap=True,
-                      overflow="ellipsis")]
-    cells = [_row(a, facts[a.id], with_status) for a in rows]
-    # The free text gets what the other columns leave of the terminal (each column: its
-    # widest cell, a space either side and a border), so no row wraps.
-    fixed = sum(max(len(str(c.header)), *(len(str(row[i])) for row in cells))
-                for i, c in enumerate(columns[:-1]))
-    columns[-1].max_width = max(12, console.width - fixed - 3 * len(columns) - 1)
-    print_table(f"approvals ({status})", columns, cells, empty=f"no {status} approval requests")
+    columns = [Column("id"), Column("function"), Column("entity"),
+               Column("amount", justify="right"), Column("exp. value", justify="right"),
+               Column("age", justify="right"),
+               Column("status: why asked" if with_status else "why asked", overflow="ellipsis")]
+    # Ids, functions, entities and amounts whole; on a narrow terminal the age and the
+    # expected value give way, and the free text gets what is left, cut with ….
+    print_fitted(f"approvals ({status})", columns, [_row(a, facts[a.id], with_status) for a in rows],
+                 drop=("age", "exp. value"), empty=f"no {status} approval requests")
 
 
 @app.command("show")

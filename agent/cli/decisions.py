@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from decisionops.agent.approvals import argument_trail
-from decisionops.agent.cli._common import Column, console, fail, print_json, print_table, runtime
+from decisionops.agent.cli._common import (
+    Column,
+    console,
+    fail,
+    print_fitted,
+    print_json,
+    print_table,
+    runtime,
+)
 from decisionops.agent.hand_plans import HAND
 from decisionops.agent.models import DecisionStatus
 
@@ -38,22 +46,16 @@ def list_(
     if as_json:
         print_json(rows)
         return
-    # Every shown value whole (a person types the ids next): on a narrow screen the
-    # least needed columns are left out (update time, then plan version, then value)
-    # rather than any value cropped or folded. --json has everything.
-    cells = [[d["id"], d["kind"], d["entity_id"], d["status"],
-              "" if d["expected_value"] is None else f"{d['expected_value']:,.0f}",
-              f"v{d['plan_version']}", f"{d['updated_at']:%Y-%m-%d %H:%M}"] for d in rows]
-    names = ["id", "kind", "entity", "status", "exp. value", "plan", "updated (UTC)"]
-    widths = [max(len(n), *(len(r[i]) for r in cells)) for i, n in enumerate(names)]
-    shown = len(names)
-    while shown > 4 and sum(widths[:shown]) + 2 * shown + 1 > console.width:
-        shown -= 1
-    print_table("decisions", [Column(n, no_wrap=True, min_width=w,
-                                     justify="right" if n == "exp. value" else "left")
-                              for n, w in zip(names[:shown], widths, strict=False)],
-                [r[:shown] for r in cells], compact=True,
-                empty="no decisions yet: decisionops run --once")
+    # Every shown value whole (a person types the ids next): on a narrow terminal the
+    # least needed columns give way (update time, then plan version, then value).
+    print_fitted("decisions", [Column("id"), Column("kind"), Column("entity"), Column("status"),
+                               Column("exp. value", justify="right"), Column("plan"),
+                               Column("updated (UTC)")],
+                 [[d["id"], d["kind"], d["entity_id"], d["status"],
+                   "" if d["expected_value"] is None else f"{d['expected_value']:,.0f}",
+                   f"v{d['plan_version']}", f"{d['updated_at']:%Y-%m-%d %H:%M}"] for d in rows],
+                 drop=("updated (UTC)", "plan", "exp. value"),
+                 empty="no decisions yet: decisionops run --once")
 
 
 def _print_side_by_side(steps: list[dict[str, Any]]) -> None:

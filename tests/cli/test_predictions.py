@@ -184,3 +184,10 @@ def test_on_an_80_column_screen_ids_kinds_and_entities_stay_whole(loaded: Cli) -
         assert d["entity_id"] in line and d["kind"] in line and d["status"] in line
     wide = loaded("decisions", "list", env={"COLUMNS": "140"}).stdout
     assert "updated (UTC)" in wide and "exp. value" in wide
+    approvals = loaded.json("approvals", "list")
+    assert approvals
+    out = loaded("approvals", "list", env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for a in approvals:
+        line = next(line for line in out.splitlines() if a["id"] in line)
+        assert a["function"] in line and a["entity_id"] in line
