@@ -31,7 +31,7 @@ from decisionops.agent._yaml import load_yaml, validate_config
 from decisionops.agent.errors import ConfigError, NotFoundError, PermissionDenied
 from decisionops.agent.models import Risk, Step
 
-__all__ = ["ArgumentLimit", "AutoApprove", "FunctionPolicy", "Policies", "Total", "load_policies",
+__all__ = ["ArgumentLimit", "AutoApprove", "Autonomy", "FunctionPolicy", "Policies", "Total", "load_policies",
            "total_problems"]
 
 
@@ -133,6 +133,19 @@ class AutoApprove(BaseModel):
     totals: tuple[Total, ...] = ()
 
 
+class Autonomy(BaseModel):
+    """Earned autonomy (``agent.autonomy``): a step class whose last ``after`` human
+    answers were approvals without an edit, by at least ``approvers`` people, with
+    outcomes not worse than the control group's at ``confidence``, is approved without a
+    person, within this function's limits and totals, up to ``max_risk``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    after: int = Field(20, ge=2, le=10_000)
+    approvers: int = Field(2, ge=2, le=100)
+    confidence: float = Field(0.9, gt=0.5, lt=1.0)
+    max_risk: Risk = Risk.MEDIUM
+
+
 class FunctionPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -144,6 +157,8 @@ class FunctionPolicy(BaseModel):
     totals: tuple[Total, ...] = ()
     """Aggregate limits on what this function's steps may add up to (see ``Total``)."""
     auto_approve: AutoApprove = AutoApprove()
+    autonomy: Autonomy | None = None
+    """Opt-in: step classes approved often enough, as they are, stop needing a person."""
     sla_hours: float = Field(24.0, gt=0)
     on_timeout: str = Field("reject", pattern="^(reject|approve)$")
     """What an approval request that reaches its deadline unanswered becomes."""

@@ -111,6 +111,11 @@ class Runtime:
         self._stack.callback(self.executor.close)
         self.approvals = ApprovalService(self.store, self.tools, self.policies,
                                          playbooks=sorted(self.playbooks.playbooks),
+                                         playbook_steps={
+                                             p.name: {s.id: (s.function, s.tool) for s in p.steps}
+                                             for p in self.playbooks.playbooks.values()},
+                                         playbook_kinds={p.name: p.kind for p in
+                                                         self.playbooks.playbooks.values()},
                                          cli_answers=s.resolved_cli_answers,
                                          metrics=self.metrics)
         self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from decisionops.agent.approvals._autonomy import EarnedAutonomy
 from decisionops.agent.approvals._resolution import grant_hashes, resolution
 from decisionops.agent.errors import ConflictError, DecisionOpsError, ToolCallError
 from decisionops.agent.hashing import short_id
@@ -30,7 +31,8 @@ SLA_ACTOR = "system:sla"
 
 
 def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, now: datetime,
-          on_expire: Callable[[str], None] | None = None) -> dict[str, int]:
+          on_expire: Callable[[str], None] | None = None,
+          autonomy: EarnedAutonomy | None = None) -> dict[str, int]:
     """One pass over the pending requests; ``on_expire`` is told each decision whose
     request expired (a worker applies the expiry like an answer)."""
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
@@ -52,7 +54,7 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
         if now >= row.deadline:
             # A function no longer in the policies has no approvers and no on_timeout:
             # its request expires as rejected (fail safe).
-            if _expire(store, row, policy.on_timeout if policy else "reject"):
+            if _expire(store, row, policy.on_timeout if policy else "reject", autonomy):
                 counts["expired"] += 1
                 if on_expire is not None:
                     on_expire(row.decision_id)
@@ -98,7 +100,8 @@ def _alert(store: Store, tools: ToolPort, row: ApprovalRow, kind: str, to: str,
     return True
 
 
-def _expire(store: Store, row: ApprovalRow, on_timeout: str) -> bool:
+def _expire(store: Store, row: ApprovalRow, on_timeout: str,
+            autonomy: EarnedAutonomy | None) -> bool:
     assert row.deadline is not None
     hours = (row.deadline - row.requested_at).total_seconds() / 3600
     if on_timeout == "approve":
@@ -113,6 +116,10 @@ def _expire(store: Store, row: ApprovalRow, on_timeout: str) -> bool:
                                    answer=answer, approved_arguments=None,
                                    approved_hashes=grant_hashes(resolved),
                                    body={"on_timeout": on_timeout})
+            if autonomy is not None:  # no answer is no approval: the run of approvals ends
+                autonomy.after_answer(tx, row.request,
+                                      store.decisions.get(row.decision_id).playbook,
+                                      {s.id: "expired" for s in row.request.steps}, SLA_ACTOR)
     except ConflictError:
         return False  # answered (or expired by another worker) in the meantime
     return True

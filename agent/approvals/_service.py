@@ -44,6 +44,7 @@ from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
+from decisionops.agent.approvals._autonomy import EarnedAutonomy
 from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, approve_many, not_for_bulk
 from decisionops.agent.approvals._deadlines import sweep
 from decisionops.agent.approvals._edits import check_edit, locked_arguments
@@ -135,6 +136,10 @@ class Routing:
     auto_requests: list[ApprovalRequest]
     ask: list[tuple[ApprovalRequest, datetime]]
     """Requests with their deadlines (the function's SLA)."""
+    earned: dict[str, str] = field(default_factory=dict)
+    """approval id → the comment of an approval by earned autonomy (its classes and why)."""
+    class_rows: list[dict[str, Any]] = field(default_factory=list)
+    """The earned-autonomy record of those approvals (``store.autonomy.record_answers``)."""
 
     @property
     def waiting_on(self) -> list[str]:
@@ -153,11 +158,17 @@ class ApprovalService:
     def __init__(self, store: Store, tools: ToolPort, policies: Policies, *,
                  playbooks: Sequence[str] = (), cli_answers: bool = True,
                  on_answer: Callable[[str], None] | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 playbook_steps: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
+                 playbook_kinds: Mapping[str, str] | None = None) -> None:
         self._store = store
         self._tools = tools
         self._policies = policies
         self._playbooks = frozenset(playbooks)
+        self.autonomy = EarnedAutonomy(store, tools, policies,
+                                       playbook_steps=playbook_steps or {},
+                                       playbook_kinds=playbook_kinds or {})
+        """Earned autonomy: its record, promotions and demotions (``_autonomy``)."""
         self._cli_answers = cli_answers
         self.on_answer = on_answer
         """Called with the decision id after an answer is recorded (wakes a worker)."""
@@ -262,6 +273,9 @@ class ApprovalService:
                     answer=answer.model_dump(mode="json"), approved_arguments=approved,
                     approved_hashes=grant_hashes(resolved),
                     body={"channel": by.channel, "user": by.name})
+                self.autonomy.after_answer(tx, row.request, decision.playbook,
+                                           _step_statuses(row.request, status, approved),
+                                           identity)
         except _Refusal as refusal:
             refuse(refusal.code, refusal.message)
         except ConflictError as exc:
@@ -375,6 +389,7 @@ class ApprovalService:
         whatever policy or usage say now. Each request lists ``related``: the other
         open decisions on the plan's entity."""
         auto, auto_requests, ask = [], [], []
+        earned: dict[str, str] = {}
         now = utcnow()
         used = self.used(plan.decision_id)
         before = {r.function: r for r in self._store.approvals.list(
@@ -386,18 +401,33 @@ class ApprovalService:
             reason = (policy.needs_human(steps, key_of=self.target_of, used=used) if row is None
                       else None if row.status is ApprovalStatus.AUTO_APPROVED
                       else row.reason or "routed to its approvers")
+            comment = "policy"
+            if reason is not None and row is None:
+                comment = self.autonomy.covers(policy, plan.playbook, steps,
+                                               key_of=self.target_of, used=used) or comment
+                reason = None if comment != "policy" else reason
+            elif row is not None and row.approver and row.approver.startswith("autonomy:"):
+                comment = (row.answer or {}).get("comment", "earned autonomy")
             if reason is None:
-                request = approval_request(plan, function, "within auto-approve policy",
-                                           policy.approvers, related)
+                request = approval_request(
+                    plan, function, "within auto-approve policy" if comment == "policy"
+                    else comment, policy.approvers, related)
                 auto_requests.append(request)
-                auto.append(resolution(request, ApprovalStatus.AUTO_APPROVED,
-                                       approver=f"policy:{function}",
-                                       answer={"type": "approve", "comment": "policy"}))
+                approver = f"policy:{function}"
+                if comment != "policy":
+                    approver = f"autonomy:{function}"
+                    earned[request.approval_id] = comment
+                auto.append(resolution(request, ApprovalStatus.AUTO_APPROVED, approver=approver,
+                                       answer={"type": "approve", "comment": comment}))
             else:
                 request = approval_request(plan, function, reason, policy.approvers, related)
                 ask.append((request, row.deadline if row is not None and row.deadline else
                             now + timedelta(hours=policy.sla_hours)))
-        return Routing(auto, auto_requests, ask)
+        class_rows = [r for req in auto_requests if req.approval_id in earned
+                      for r in self.autonomy.rows(req, plan.playbook,
+                                                  {s.id: "autonomy" for s in req.steps},
+                                                  f"autonomy:{req.function}", now)]
+        return Routing(auto, auto_requests, ask, earned, class_rows)
 
     # ------------------------------------------------------------------ totals
 
@@ -459,4 +489,15 @@ class ApprovalService:
     def sweep(self, now: datetime | None = None, *, settings: Any) -> dict[str, int]:
         """Remind, escalate and expire pending requests by their SLA (see ``_deadlines``)."""
         return sweep(self._store, self._tools, self._policies, settings=settings,
-                     now=now or utcnow(), on_expire=self.on_answer)
+                     now=now or utcnow(), on_expire=self.on_answer, autonomy=self.autonomy)
+
+
+def _step_statuses(request: ApprovalRequest, status: ApprovalStatus,
+                   approved: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each step's part in an answer, as earned autonomy counts it: an edit edits the
+    steps whose arguments it changed and approves the others as they are."""
+    if status is ApprovalStatus.EDITED:
+        changed = {k for k, v in (approved or {}).items()
+                   if v != next((s.arguments for s in request.steps if s.id == k), None)}
+        return {s.id: "edited" if s.id in changed else "approved" for s in request.steps}
+    return {s.id: status.value for s in request.steps}

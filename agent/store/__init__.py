@@ -5,6 +5,7 @@ aggregate, and one unit of work (``Store.decision_tx``) through which every writ
 decision goes, appending its ledger entries in the same transaction.
 """
 
+from decisionops.agent.store._autonomy import ClassState
 from decisionops.agent.store._db import DecisionTx
 from decisionops.agent.store._decisions import Claim
 from decisionops.agent.store._engine import create_store_engine, current_revision, head_revision, upgrade
@@ -24,6 +25,7 @@ __all__ = [
     "CallEnd",
     "CallStart",
     "Claim",
+    "ClassState",
     "DecisionRow",
     "DecisionTx",
     "Event",

@@ -9,7 +9,7 @@ the decision's unit of work (``DecisionTx``), so each commits with its ledger en
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -252,10 +252,12 @@ class ApprovalRepo(Repo):
 
     @staticmethod
     def auto_approve(tx: DecisionTx, requests: Sequence[ApprovalRequest], plan_hash: str, *,
-                     new: bool = False) -> None:
+                     new: bool = False, earned: Mapping[str, str] | None = None) -> None:
         """Record the functions whose part policy approved: one row each, and one ledger
         entry with the hash of every approved argument set (what the executor checks
-        against). Idempotent. ``new``: as for ``request``."""
+        against). Idempotent. ``new``: as for ``request``. ``earned``: approval id → the
+        comment of an approval by earned autonomy (approver ``autonomy:<function>``)."""
+        earned = earned or {}
         conn = tx.conn
         existing = set(conn.scalars(_EXISTING, {"ids": [r.approval_id for r in requests]})
                        ) if requests and not new else set()
@@ -268,13 +270,17 @@ class ApprovalRepo(Repo):
             "function": req.function,
             "status": ApprovalStatus.AUTO_APPROVED.value, "reason": req.reason,
             "request": compact_request(req), "requested_at": tx.now, "deadline": None,
-            "answered_at": tx.now, "approver": f"policy:{req.function}",
+            "answered_at": tx.now,
+            "approver": (f"autonomy:{req.function}" if req.approval_id in earned
+                         else f"policy:{req.function}"),
             # The approved arguments are the request's own (their hashes are in the
             # ledger): no second copy.
-            "answer": {"type": "approve", "comment": "policy"},
+            "answer": {"type": "approve", "comment": earned.get(req.approval_id, "policy")},
             "approved_arguments": None, "applied_at": tx.now} for req in fresh])
         tx.record("approval.auto_approved", {
-            "approvals": [{"approval_id": r.approval_id, "function": r.function} for r in fresh],
+            "approvals": [{"approval_id": r.approval_id, "function": r.function,
+                           **({"earned": earned[r.approval_id]} if r.approval_id in earned
+                              else {})} for r in fresh],
             "approved_hashes": {s.id: s.arguments_hash for r in fresh for s in r.steps}},
             plan_hash=plan_hash, actor="policy")
 

@@ -17,6 +17,7 @@ per aggregate over one ``Database``.
     store.chat          ops chat conversations                      (_chat)
     store.ops           retention and source state                  (_ops)
     store.notifications approver notification outbox                (_outbox)
+    store.autonomy      earned autonomy: answered step classes, states  (_autonomy)
 
 Every write of a decision goes through ``store.decision_tx`` (fence check, the writes,
 the ledger entries, one commit); see ``_db``. Persistence only: no policy, no graph, no
@@ -32,6 +33,7 @@ from sqlalchemy import Connection
 
 from decisionops.agent.store._approvals import ApprovalRepo
 from decisionops.agent.store._archive import LedgerRepo
+from decisionops.agent.store._autonomy import AutonomyRepo
 from decisionops.agent.store._chat import ChatRepo
 from decisionops.agent.store._db import Database, DecisionTx
 from decisionops.agent.store._decisions import DecisionRepo
@@ -75,6 +77,7 @@ class Store:
         self.chat = ChatRepo(self.db)
         self.ops = OpsRepo(self.db)
         self.notifications = NotificationRepo(self.db)
+        self.autonomy = AutonomyRepo(self.db)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

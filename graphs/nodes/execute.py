@@ -36,8 +36,11 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
         for step in plan.steps_of(function):
             not_approved[step.id] = why
     scope = Scope(entity_id=state["prediction"].get("entity_id"), playbook=state.get("playbook"),
+                  # Policy's auto-approve totals bind what policy approved; a part
+                  # approved by earned autonomy is bound by the function's own totals.
                   auto=frozenset(f for f, a in answers.items()
-                                 if a.status is ApprovalStatus.AUTO_APPROVED))
+                                 if a.status is ApprovalStatus.AUTO_APPROVED
+                                 and not a.approver.startswith("autonomy:")))
     report = ctx.executor.run(plan, approved, not_approved, fence=ctx.fence, scope=scope)
     if report.held:
         return Command(goto="hold", update={"held": {

@@ -37,7 +37,9 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
         ctx.store.plans.save(tx, plan, verdict="accepted", record=state.get("planning"),
                              new=new and ctx.planner.deterministic)
-        ctx.store.approvals.auto_approve(tx, routing.auto_requests, plan.hash, new=new)
+        ctx.store.approvals.auto_approve(tx, routing.auto_requests, plan.hash, new=new,
+                                         earned=routing.earned)
+        ctx.store.autonomy.record_answers(tx.conn, routing.class_rows)
         ctx.store.approvals.request(tx, routing.ask, new=new)
         ctx.store.decisions.set_status(tx, status, plan_hash=plan.hash,
                                        body={"waiting_on": routing.waiting_on})

@@ -1,0 +1,262 @@
+"""Earned autonomy, applied: the approval service's part of ``agent.autonomy``.
+
+- Every answer (and expiry) records its steps' classes in the answer's own transaction,
+  for every function, opted in or not (so ``policy autonomy --dry-run`` can say what a
+  function would gain). For a function with ``autonomy:`` in its policy, the same
+  transaction demotes a promoted class at a rejection, a revise or an edit of one of its
+  steps, and promotes a class whose record now earns it.
+- Routing: a function's part needs no person when every step is either within its
+  static ``auto_approve`` policy or of a promoted class (still eligible, outcomes still
+  not worse: a class whose outcomes turned worse is demoted there and then), within the
+  function's hard limits and totals. The approver is ``autonomy:<function>``; the
+  classes and their evidence are in the answer's comment and the ledger.
+- People: ``revoke`` a promotion, ``reinstate`` a class (approvers of its function or an
+  admin), each a ledger entry with the evidence at that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from decisionops.agent.approvals._identity import Approver, policy_identity
+from decisionops.agent.autonomy import (
+    ClassEvidence,
+    class_key,
+    not_eligible,
+    outcomes_worse,
+    run_of_approvals,
+    verdict,
+)
+from decisionops.agent.errors import InvalidInputError, NotFoundError, PermissionDenied
+from decisionops.agent.models import ApprovalRequest, Step
+from decisionops.agent.policy import FunctionPolicy, Policies, UsedAmount, total_problems
+from decisionops.agent.ports import ToolPort
+from decisionops.agent.store import ClassState, DecisionTx, Store
+
+__all__ = ["EarnedAutonomy"]
+
+SUCCESS_LABELS = ("retained", "failure_avoided", "stockout_avoided", "success", "paid")
+"""Outcome labels that count as success (the value report's, and a paid invoice)."""
+_HISTORY = 10_000
+
+
+class EarnedAutonomy:
+    def __init__(self, store: Store, tools: ToolPort, policies: Policies, *,
+                 playbook_steps: Mapping[str, Mapping[str, tuple[str, str]]],
+                 playbook_kinds: Mapping[str, str]) -> None:
+        self._store = store
+        self._tools = tools
+        self._policies = policies
+        self._steps = playbook_steps
+        """playbook → step id → (function, tool): what each playbook proposes."""
+        self._kinds = playbook_kinds
+
+    # ------------------------------------------------------------------ the record
+
+    def rows(self, request: ApprovalRequest, playbook: str | None, statuses: Mapping[str, str],
+             approver: str, at: datetime) -> list[dict[str, Any]]:
+        """The class rows of an answered request: ``statuses`` step id → status."""
+        out = []
+        for step in request.steps:
+            key = class_key(request.function, playbook, step)
+            if key is not None and step.id in statuses:
+                out.append({"class_key": key, "function": request.function,
+                            "approval_id": request.approval_id,
+                            "decision_id": request.decision_id, "status": statuses[step.id],
+                            "approver": approver, "at": at})
+        return out
+
+    def evidence(self, conn: Connection, key: str, function: str,
+                 since: datetime | None) -> ClassEvidence:
+        policy = self._policies.functions.get(function)
+        rule = policy.autonomy if policy is not None else None
+        confidence = rule.confidence if rule is not None else 0.9
+        run, people, broken = run_of_approvals(
+            self._store.autonomy.answers(conn, key, since=since, limit=_HISTORY))
+        playbook = key.split("/")[1]
+        treated, control = self._store.autonomy.outcomes(
+            conn, key, kind=self._kinds.get(playbook, ""), success=SUCCESS_LABELS)
+        worse, text = outcomes_worse(treated, control, confidence)
+        return ClassEvidence(key=key, function=function, run=run, approvers=people,
+                             broken_by=broken, counts=self._store.autonomy.counts(conn, key),
+                             treated=treated, control=control, outcomes_text=text, worse=worse)
+
+    def after_answer(self, tx: DecisionTx, request: ApprovalRequest, playbook: str | None,
+                     statuses: Mapping[str, str], approver: str) -> None:
+        """In the answer's transaction: record it; demote or promote (opted-in functions)."""
+        rows = self.rows(request, playbook, statuses, approver, tx.now)
+        self._store.autonomy.record_answers(tx.conn, rows)
+        policy = self._policies.functions.get(request.function)
+        if policy is None or policy.autonomy is None:
+            return
+        steps = {s.id: s for s in request.steps}
+        for row in rows:
+            key, status = row["class_key"], row["status"]
+            state = self._store.autonomy.state(tx.conn, key)
+            if status in ("rejected", "revise", "edited", "expired"):
+                if state is not None and state.state == "promoted" and status != "expired":
+                    evidence = self.evidence(tx.conn, key, request.function, None).to_dict()
+                    tx.events.append(self._store.autonomy.change(
+                        tx.conn, key, function=request.function, state="demoted", by=approver,
+                        reason=f"{status} by {approver} ({request.approval_id})",
+                        evidence=evidence, now=tx.now))
+                continue
+            if status != "approved" or (state is not None and state.state == "promoted"):
+                continue
+            if state is not None and state.state == "revoked":
+                continue  # a person withdrew it: only a person gives it back
+            if self._ineligible(policy, steps[_step_id(key)], playbook) is not None:
+                continue
+            evidence = self.evidence(tx.conn, key, request.function,
+                                     state.changed_at if state is not None else None)
+            if verdict(evidence, after=policy.autonomy.after,
+                       approvers=policy.autonomy.approvers) is None:
+                tx.events.append(self._store.autonomy.change(
+                    tx.conn, key, function=request.function, state="promoted",
+                    by=f"autonomy:{request.function}",
+                    reason=(f"{evidence.run} approvals in a row without an edit by "
+                            f"{', '.join(evidence.approvers)}; {evidence.outcomes_text}"),
+                    evidence=evidence.to_dict(), now=tx.now))
+
+    # ------------------------------------------------------------------ routing
+
+    def _ineligible(self, policy: FunctionPolicy, step: Step, playbook: str | None) -> str | None:
+        assert policy.autonomy is not None
+        if playbook is None or playbook not in self._steps:
+            return "no playbook proposed it"
+        return not_eligible(step, function=policy.name, playbook_steps=self._steps[playbook],
+                            limit_problems=policy.limit_problems(step.tool, step.arguments),
+                            max_risk_rank=policy.autonomy.max_risk.rank,
+                            targets=self._tools.spec(step.tool).targets)
+
+    def covers(self, policy: FunctionPolicy, playbook: str | None, steps: Sequence[Step], *,
+               key_of: Any, used: UsedAmount) -> str | None:
+        """The comment of an approval by earned autonomy of ``steps`` (one function's
+        part), or None when a person must answer."""
+        if policy.autonomy is None:
+            return None
+        earned, rest = [], []
+        for step in steps:
+            key = class_key(policy.name, playbook, step)
+            state = self._store.autonomy.get(key) if key is not None else None
+            if state is None or state.state != "promoted":
+                rest.append(step)
+                continue
+            if self._ineligible(policy, step, playbook) is not None:
+                return None
+            with self._store.reading() as conn:
+                evidence = self.evidence(conn, key, policy.name, None)
+            if evidence.worse:
+                self._store.autonomy.change_now(
+                    key, function=policy.name, state="demoted", by=f"autonomy:{policy.name}",
+                    reason=f"outcome regression: {evidence.outcomes_text}",
+                    evidence=evidence.to_dict())
+                return None
+            earned.append(f"{key} ({state.reason})")
+        if not earned:
+            return None
+        if rest and policy.needs_human(rest, key_of=key_of, used=used) is not None:
+            return None
+        if total_problems(policy.totals, steps, key_of=key_of, used=used,
+                          what="the function's total"):
+            return None
+        return "earned autonomy: " + "; ".join(earned)
+
+    # ------------------------------------------------------------------ people
+
+    def _authorize(self, key: str, by: Approver) -> ClassState:
+        state = self._store.autonomy.get(key)
+        if state is None:
+            raise NotFoundError(f"no earned-autonomy class {key!r} has a state; "
+                                "decisionops policy autonomy lists them", field="class")
+        policy = self._policies.functions.get(state.function)
+        if by.role == "admin":
+            return state
+        if (by.role != "approver" or state.function not in by.functions or policy is None
+                or policy_identity(policy.approvers, by.name) is None):
+            raise PermissionDenied(f"{by.name} may not change {state.function}'s autonomy: "
+                                   f"approvers of {state.function} or an admin may")
+        return state
+
+    def revoke(self, key: str, *, by: Approver, reason: str) -> ClassState:
+        state = self._authorize(key, by)
+        if state.state != "promoted":
+            raise InvalidInputError(f"{key} is {state.state}, not promoted", field="class")
+        with self._store.reading() as conn:
+            evidence = self.evidence(conn, key, state.function, None)
+        return self._store.autonomy.change_now(
+            key, function=state.function, state="revoked", by=by.name,
+            reason=reason or f"revoked by {by.name}", evidence=evidence.to_dict())
+
+    def reinstate(self, key: str, *, by: Approver, reason: str) -> ClassState:
+        state = self._authorize(key, by)
+        if state.state == "promoted":
+            raise InvalidInputError(f"{key} is already promoted", field="class")
+        with self._store.reading() as conn:
+            evidence = self.evidence(conn, key, state.function, None)
+        if evidence.worse:
+            raise InvalidInputError(f"{key}: {evidence.outcomes_text}; not reinstated while "
+                                    "its outcomes are worse than the control group's",
+                                    field="class")
+        return self._store.autonomy.change_now(
+            key, function=state.function, state="promoted", by=by.name,
+            reason=reason or f"reinstated by {by.name}", evidence=evidence.to_dict(),
+            event="autonomy.reinstated")
+
+    # ------------------------------------------------------------------ the report
+
+    def report(self, function: str | None = None, *, after: int | None = None,
+               approvers: int | None = None) -> list[dict[str, Any]]:
+        """Every class on record: its state, counts, the run of approvals, outcomes, and
+        what the record earns it today (``would``: promoted / why not), with the policy's
+        thresholds or the ones given (a dry run for a function not opted in)."""
+        if function is not None:
+            self._policies.get(function)
+        states = {s.key: s for s in self._store.autonomy.states(function)}
+        keys = self._store.autonomy.keys(function)
+        weekly = self._store.autonomy.requests_per_week([k for k, _ in keys])
+        out = []
+        with self._store.reading() as conn:
+            for key, fn in keys:
+                policy = self._policies.functions.get(fn)
+                rule = policy.autonomy if policy is not None else None
+                state = states.get(key)
+                evidence = self.evidence(conn, key, fn, state.changed_at if state else None)
+                need = after or (rule.after if rule else 20)
+                people = approvers or (rule.approvers if rule else 2)
+                why = verdict(evidence, after=need, approvers=people)
+                blocked = self._blocked(policy, key)
+                out.append({
+                    "class": key, "function": fn, "opted_in": rule is not None,
+                    "state": state.state if state else "learning",
+                    "changed_by": state.changed_by if state else None,
+                    "changed_at": state.changed_at.isoformat() if state else None,
+                    "reason": state.reason if state else None,
+                    "run": evidence.run, "approvers": evidence.approvers,
+                    "broken_by": evidence.broken_by, "counts": evidence.counts,
+                    "outcomes": evidence.outcomes_text, "worse": evidence.worse,
+                    "would": "promote" if why is None and blocked is None else (blocked or why),
+                    "requests_per_week": round(weekly.get(key, 0.0), 2),
+                    "thresholds": {"after": need, "approvers": people}})
+        return out
+
+    def _blocked(self, policy: FunctionPolicy | None, key: str) -> str | None:
+        """What keeps a class from promotion whatever its record (from its key alone)."""
+        if policy is None:
+            return "its function is not in the policies"
+        _function, playbook, step_id, tool = key.split("[")[0].split("/")
+        if self._steps.get(playbook, {}).get(step_id) != (policy.name, tool):
+            return "not a step the playbook proposes"
+        try:
+            targets = self._tools.spec(tool).targets
+        except (KeyError, NotFoundError):
+            return f"{tool} is no longer a tool"
+        return None if targets else f"{tool} binds no target"
+
+
+def _step_id(key: str) -> str:
+    return key.split("[")[0].split("/")[2]
