@@ -4,10 +4,11 @@ sign of doubt brings them back. Pure: what was answered and what happened are re
 the caller (``agent.approvals``, which owns when these rules apply).
 
 A **step class** is one step of one playbook as one function's approvers see it:
-function, playbook, step id, tool, and a band for each numeric argument (the value
-rounded up to a power of two: a credit of 80 and one of 120 are both ``amount≤128``, one
-of 300 is ``amount≤512``). Text arguments (the account, a subject line) do not make a
-class: the class is what is done and how much, not to whom.
+function, playbook, step id, tool, and a band for each argument the function's policy
+bounds (a limit or a total on it): the value rounded up to a power of two, so a credit
+of 80 and one of 120 are both ``amount≤128``, one of 300 is ``amount≤512``. Other
+arguments (the account, a subject line, a due date) do not make a class: the class is
+what is done and how much, not to whom or when.
 
 A function opts in with ``autonomy:`` in its policy (``Autonomy``). A class is
 **promoted** when, since its last change of state, its last ``after`` human answers
@@ -32,7 +33,7 @@ acts on is not pinned by the approval).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -54,12 +55,15 @@ def band(value: float) -> int:
     return 1 if value <= 1 else 2 ** math.ceil(math.log2(value))
 
 
-def class_key(function: str, playbook: str | None, step: Step) -> str | None:
-    """The class of ``step``, or None for a plan without a playbook."""
+def class_key(function: str, playbook: str | None, step: Step,
+              banded: Collection[str] = ()) -> str | None:
+    """The class of ``step``, or None for a plan without a playbook. ``banded``: the
+    arguments that make the class (the ones the function's policy bounds)."""
     if playbook is None:
         return None
     bands = sorted((name, band(float(value))) for name, value in step.arguments.items()
-                   if isinstance(value, int | float) and not isinstance(value, bool))
+                   if name in banded and isinstance(value, int | float)
+                   and not isinstance(value, bool))
     tail = ",".join(f"{name}≤{limit}" for name, limit in bands)
     return f"{function}/{playbook}/{step.id}/{step.tool}" + (f"[{tail}]" if tail else "")
 

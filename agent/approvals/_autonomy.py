@@ -62,13 +62,23 @@ class EarnedAutonomy:
         """The class rows of an answered request: ``statuses`` step id → status."""
         out = []
         for step in request.steps:
-            key = class_key(request.function, playbook, step)
+            key = self.key(request.function, playbook, step)
             if key is not None and step.id in statuses:
                 out.append({"class_key": key, "function": request.function,
                             "approval_id": request.approval_id,
                             "decision_id": request.decision_id, "status": statuses[step.id],
                             "approver": approver, "at": at})
         return out
+
+    def key(self, function: str, playbook: str | None, step: Step) -> str | None:
+        """The step's class: its bands are the arguments the function's policy bounds."""
+        policy = self._policies.functions.get(function)
+        banded: set[str] = set()
+        if policy is not None:
+            banded |= set(policy.limits.get(step.tool, {}))
+            banded |= set(policy.auto_approve.limits.get(step.tool, {}))
+            banded |= {total.sum for total in policy.all_totals() if total.tool == step.tool}
+        return class_key(function, playbook, step, banded)
 
     def evidence(self, conn: Connection, key: str, function: str,
                  since: datetime | None) -> ClassEvidence:
@@ -141,7 +151,7 @@ class EarnedAutonomy:
             return None
         earned, rest = [], []
         for step in steps:
-            key = class_key(policy.name, playbook, step)
+            key = self.key(policy.name, playbook, step)
             state = self._store.autonomy.get(key) if key is not None else None
             if state is None or state.state != "promoted":
                 rest.append(step)
@@ -225,7 +235,10 @@ class EarnedAutonomy:
                 policy = self._policies.functions.get(fn)
                 rule = policy.autonomy if policy is not None else None
                 state = states.get(key)
-                evidence = self.evidence(conn, key, fn, state.changed_at if state else None)
+                # A promoted class shows the run that earned it; a demoted or revoked
+                # one the run since, toward promotion again.
+                since = state.changed_at if state and state.state != "promoted" else None
+                evidence = self.evidence(conn, key, fn, since)
                 need = after or (rule.after if rule else 20)
                 people = approvers or (rule.approvers if rule else 2)
                 why = verdict(evidence, after=need, approvers=people)
@@ -243,6 +256,55 @@ class EarnedAutonomy:
                     "requests_per_week": round(weekly.get(key, 0.0), 2),
                     "thresholds": {"after": need, "approvers": people}})
         return out
+
+    def replay(self, function: str | None = None, *, after: int | None = None,
+               approvers: int | None = None) -> dict[str, Any]:
+        """The record replayed in order under the rule (the policy's thresholds or the
+        ones given): the requests people answered that earned autonomy would have taken
+        (every step of the request in a class promoted by then), how many of those the
+        person in fact rejected, revised or edited, and how many ended with a recorded
+        outcome that is not a success. Outcome regressions are not replayed (the
+        outcomes' arrival times are not part of the record)."""
+        by_request: dict[str, list[Any]] = {}
+        for row in self._store.autonomy.in_order(function):
+            if row.status != "autonomy":
+                by_request.setdefault(row.approval_id, []).append(row)
+        state: dict[str, tuple[int, set[str], bool]] = {}  # key → run, people, promoted
+        taken: list[tuple[str, str, bool]] = []  # approval, decision, a person objected
+        for rows in by_request.values():
+            fn = rows[0].function
+            policy = self._policies.functions.get(fn)
+            rule = policy.autonomy if policy is not None else None
+            need = after or (rule.after if rule else 20)
+            people = approvers or (rule.approvers if rule else 2)
+            if all(state.get(r.class_key, (0, set(), False))[2]
+                   and self._blocked(policy, r.class_key) is None for r in rows):
+                objected = any(r.status in ("rejected", "revise", "edited") for r in rows)
+                taken.append((rows[0].approval_id, rows[0].decision_id, objected))
+            for r in rows:
+                run, who, promoted = state.get(r.class_key, (0, set(), False))
+                if r.status == "approved":
+                    run, who = run + 1, who | {r.approver}
+                    promoted = promoted or (run >= need and len(who) >= people)
+                elif r.status == "expired":
+                    run, who = 0, set()
+                else:
+                    run, who, promoted = 0, set(), False
+                state[r.class_key] = (run, who, promoted)
+        decisions = {rows[0].decision_id for rows in by_request.values()}
+        labels = self._store.autonomy.outcome_labels(sorted(decisions))
+
+        def bad(decision_id: str) -> bool:
+            return any(label not in SUCCESS_LABELS for label in labels.get(decision_id, []))
+
+        failed = [a for a, d, _ in taken if bad(d)]
+        known = [d for d in decisions if labels.get(d)]
+        return {"requests_answered": len(by_request), "would_have_taken": len(taken),
+                "of_which_people_objected": sum(1 for *_, o in taken if o),
+                "with_an_outcome": sum(1 for _, d, _ in taken if labels.get(d)),
+                "with_a_bad_outcome": len(failed), "bad_outcome_requests": failed[:20],
+                "bad_outcome_share_all_decisions": (
+                    round(sum(1 for d in known if bad(d)) / len(known), 3) if known else None)}
 
     def _blocked(self, policy: FunctionPolicy | None, key: str) -> str | None:
         """What keeps a class from promotion whatever its record (from its key alone)."""

@@ -46,6 +46,7 @@ from decisionops.agent.cli import (
     notifications,
     outcomes,
     playbooks,
+    policy,
     predictions,
     report,
     toolbox,
@@ -98,6 +99,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(holds.app, name="holds")
 app.add_typer(notifications.app, name="notifications")
 app.add_typer(playbooks.app, name="playbooks")
+app.add_typer(policy.app, name="policy")
 app.add_typer(toolbox.app, name="tools")
 app.add_typer(db.app, name="db")
 app.add_typer(plan_cli.app, name="plan")

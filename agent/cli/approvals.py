@@ -161,7 +161,7 @@ def show(approval_id: ApprovalId,
         console.print(f"answer by {row.approver}: {json.dumps(row.answer)}")
 
 
-def _approver(rt: Any, name: str) -> Approver:
+def registered_user(rt: Any, name: str) -> Approver:
     """The registered user ``--as`` names (the CLI answers as one, never as a bare name)."""
     from decisionops.agent.approvals import Approver
 
@@ -179,7 +179,7 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str) 
     from decisionops.agent.worker import Worker
 
     with runtime() as rt:
-        who = _approver(rt, as_)
+        who = registered_user(rt, as_)
         try:
             result = rt.approvals.answer(approval_id, answer, by=who)
         except InvalidInputError as exc:

@@ -141,10 +141,14 @@ def demo(
                       else demo_answer(request, prediction))
             if answer is None:
                 continue
-            rt.approvals.answer(row.id, answer, by=personas[row.function])
+            # The function's approvers take turns, as two people sharing an inbox do.
+            people = personas[row.function]
+            rt.approvals.answer(row.id, answer, by=people[answered[(row.function, "")] % len(people)])
+            answered[(row.function, "")] += 1
             answered[(row.function, answer.type)] += 1
         for (function, kind), n in sorted(answered.items()):
-            console.print(f"  {function:<13} {kind:<8} {n}")
+            if kind:
+                console.print(f"  {function:<13} {kind:<8} {n}")
         console.rule("[bold]5. execute")
         todo = len(rt.store.approvals.decisions_with_answers(limit=100_000))
         with _progress() as progress:
@@ -164,20 +168,21 @@ def demo(
         _summary(rt)
 
 
-def _personas(rt: Any) -> dict[str, Approver]:
-    """function → the demo persona who answers for it: the function's first approver in
-    the policies, registered as an approver user (once) so it answers under the same
+def _personas(rt: Any) -> dict[str, list[Approver]]:
+    """function → the demo personas who answer for it: the function's approvers in the
+    policies, each registered as an approver user (once) so it answers under the same
     rules as anyone."""
-    out: dict[str, Approver] = {}
+    out: dict[str, list[Approver]] = {}
     for function, policy in sorted(rt.policies.functions.items()):
-        name = policy.approvers[0]
-        functions = sorted(f for f, p in rt.policies.functions.items() if name in p.approvers)
-        user = rt.store.users.get(name)
-        if user is None:
-            rt.store.users.create(name, role="approver", functions=functions, actor="demo")
+        out[function] = []
+        for name in policy.approvers:
+            functions = sorted(f for f, p in rt.policies.functions.items() if name in p.approvers)
             user = rt.store.users.get(name)
-        out[function] = Approver(name=user["name"], role=user["role"],
-                                 functions=tuple(user["functions"]), channel="cli")
+            if user is None:
+                rt.store.users.create(name, role="approver", functions=functions, actor="demo")
+                user = rt.store.users.get(name)
+            out[function].append(Approver(name=user["name"], role=user["role"],
+                                          functions=tuple(user["functions"]), channel="cli"))
     return out
 
 

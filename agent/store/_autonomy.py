@@ -197,6 +197,26 @@ class AutonomyRepo(Repo):
                 .group_by(autonomy_answers.c.class_key))
             return {key: n / weeks for key, n in rows}
 
+    def in_order(self, function: str | None = None) -> list[Any]:
+        """Every recorded class answer, oldest first (for a replay of the record)."""
+        query = select(autonomy_answers).order_by(autonomy_answers.c.at, autonomy_answers.c.id)
+        if function is not None:
+            query = query.where(autonomy_answers.c.function == function)
+        with self.reading() as conn:
+            return list(conn.execute(query))
+
+    def outcome_labels(self, decision_ids: Sequence[str]) -> dict[str, list[str]]:
+        """decision id → the labels of its recorded (treated) outcomes."""
+        out: dict[str, list[str]] = {}
+        ids = sorted(set(decision_ids))
+        with self.reading() as conn:
+            for i in range(0, len(ids), 500):
+                for decision_id, label in conn.execute(
+                        select(outcome_records.c.decision_id, outcome_records.c.label)
+                        .where(outcome_records.c.decision_id.in_(ids[i:i + 500]))):
+                    out.setdefault(decision_id, []).append(label)
+        return out
+
     def keys(self, function: str | None = None) -> list[tuple[str, str]]:
         """Every class with an answer on record: (key, function)."""
         query = (select(autonomy_answers.c.class_key, autonomy_answers.c.function)

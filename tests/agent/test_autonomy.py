@@ -89,12 +89,14 @@ def test_the_class_of_a_step_is_function_playbook_step_tool_and_bands() -> None:
     from decisionops.agent.models import Step
     step = Step(id="goodwill_credit", function="finance", tool="finance.issue_credit",
                 arguments={"account_id": "ACC-1", "amount": 200, "currency": "EUR"})
-    assert class_key("finance", "churn-retention", step) == CREDIT
+    banded = {"amount"}  # what finance's policy bounds
+    assert class_key("finance", "churn-retention", step, banded) == CREDIT
     bigger = step.model_copy(update={"arguments": {**step.arguments, "amount": 300}})
-    assert class_key("finance", "churn-retention", bigger).endswith("[amount≤512]")
+    assert class_key("finance", "churn-retention", bigger, banded).endswith("[amount≤512]")
     other = step.model_copy(update={"arguments": {**step.arguments, "account_id": "ACC-2"}})
-    assert class_key("finance", "churn-retention", other) == CREDIT  # not to whom
-    assert class_key("finance", None, step) is None
+    assert class_key("finance", "churn-retention", other, banded) == CREDIT  # not to whom
+    assert class_key("finance", "churn-retention", step) == CREDIT.split("[")[0]
+    assert class_key("finance", None, step, banded) is None
 
 
 def test_a_run_of_approvals_counts_back_to_the_first_break() -> None:
