@@ -27,6 +27,7 @@ from decisionops.agent.api._errors import install_error_handlers
 from decisionops.agent.api._format import softwrap
 from decisionops.agent.api._limits import BodyLimitMiddleware
 from decisionops.agent.api._routes_approvals import approvals_router
+from decisionops.agent.api._routes_autonomy import autonomy_router
 from decisionops.agent.api._routes_ingest import ingest_router
 from decisionops.agent.api._routes_langgraph import langgraph_router
 from decisionops.agent.api._routes_ops import ops_router
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
     app.include_router(ops_router(principal))
     app.include_router(ingest_router(principal))
     app.include_router(approvals_router(principal))
+    app.include_router(autonomy_router(principal))
     app.include_router(predictions_router(principal))
     app.include_router(langgraph_router())
     app.include_router(web_router())

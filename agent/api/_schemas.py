@@ -15,6 +15,7 @@ from decisionops.agent.sources import FieldMapping
 __all__ = [
     "AnswerOut",
     "ApproveIn",
+    "AutonomyChangeIn",
     "BulkApproveIn",
     "BulkApproveOut",
     "BulkItemIn",
@@ -43,6 +44,13 @@ Arguments = Annotated[dict[Name, dict[str, Any]], Field(max_length=50, descripti
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+
+class AutonomyChangeIn(_In):
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000, populate_by_name=True)
+    class_key: str = Field(alias="class", min_length=1, max_length=300,
+                           description="The step class, as GET /v1/autonomy lists it.")
+    reason: str = Field("", max_length=500)
 
 
 class PredictionBatchIn(_In):

@@ -176,6 +176,30 @@ class EarnedAutonomy:
             return None
         return "earned autonomy: " + "; ".join(earned)
 
+    def for_request(self, request: ApprovalRequest, playbook: str | None) -> list[dict[str, Any]]:
+        """Per step of a request: its class, state and run (what an approver sees)."""
+        policy = self._policies.functions.get(request.function)
+        rule = policy.autonomy if policy is not None else None
+        out = []
+        with self._store.reading() as conn:
+            for step in request.steps:
+                key = self.key(request.function, playbook, step)
+                if key is None:
+                    out.append({"step": step.id, "class": None, "state": "no playbook",
+                                "run": 0, "after": None, "approvers": [], "reason": ""})
+                    continue
+                state = self._store.autonomy.state(conn, key)
+                since = state.changed_at if state and state.state != "promoted" else None
+                evidence = self.evidence(conn, key, request.function, since)
+                out.append({"step": step.id, "class": key,
+                            "state": state.state if state else "learning",
+                            "opted_in": rule is not None, "run": evidence.run,
+                            "after": rule.after if rule else None,
+                            "approvers": evidence.approvers,
+                            "reason": state.reason if state else "",
+                            "outcomes": evidence.outcomes_text})
+        return out
+
     # ------------------------------------------------------------------ people
 
     def _authorize(self, key: str, by: Approver) -> ClassState:
