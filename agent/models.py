@@ -386,6 +386,15 @@ class ApprovalRequest(_Model):
     """Why the policy asks a human (risk, limit…)."""
     related: tuple[RelatedDecision, ...] = ()
     """The other decisions open on the same entity when the plan was routed."""
+    previews: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """step id → what the step would change, read when the plan was routed
+    (``agent.preview``): ``{"tool", "result"}`` or ``{"tool", "error"}``."""
+
+    @property
+    def preview_hash(self) -> str:
+        """What an answer binds to: the hash of the previews ("" when there are none)."""
+        from decisionops.agent.hashing import digest
+        return digest(self.previews) if self.previews else ""
 
 
 class Approve(_Model):

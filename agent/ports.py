@@ -46,6 +46,30 @@ class TargetLookup(BaseModel):
         return {name: call_arguments[source] for name, source in self.arguments.items()}
 
 
+class PreviewSpec(BaseModel):
+    """How to show, before approval, what a call would change: call the read-only
+    ``tool`` with the call's own arguments (all of them; or, with ``arguments``, preview
+    argument → the call's argument). ``watch`` names fields of its result (dotted:
+    ``before.credits_issued``) that must still hold when the step is about to run: a
+    number may move by ``tolerance`` (relative: 0.1 is 10 %), anything else must be
+    equal. Beyond that the world changed since the approver looked, and the step goes
+    back to its approvers instead of running."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tool: str
+    arguments: dict[str, str] | None = None
+    watch: tuple[str, ...] = ()
+    tolerance: float = Field(0.0, ge=0.0, le=10.0)
+
+    def arguments_for(self, call_arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The preview's arguments for a call, or None when the call lacks one of them."""
+        if self.arguments is None:
+            return dict(call_arguments)
+        if any(call_arguments.get(source) is None for source in self.arguments.values()):
+            return None
+        return {name: call_arguments[source] for name, source in self.arguments.items()}
+
+
 class ToolSpec(BaseModel):
     """What the planner, guard and executor know about a tool."""
 
@@ -66,6 +90,8 @@ class ToolSpec(BaseModel):
     lookups: tuple[TargetLookup, ...] = ()
     """Read-only calls that confirm the targets exist before a plan is routed (an unknown
     one sends the decision to a person instead of its approvers)."""
+    preview: PreviewSpec | None = None
+    """What the call would change, shown to approvers and checked again before it runs."""
 
     @model_validator(mode="after")
     def _targets_are_parameters(self) -> ToolSpec:

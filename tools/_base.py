@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Select, Table, bindparam, select, update
 
 from decisionops.agent.errors import ToolArgumentsError, ToolCallError
 from decisionops.agent.models import Risk
-from decisionops.agent.ports import CompensationSpec, TargetLookup, ToolReceipt, ToolSpec
+from decisionops.agent.ports import CompensationSpec, PreviewSpec, TargetLookup, ToolReceipt, ToolSpec
 from decisionops.tools.enterprise import EffectContext, Enterprise
 
 __all__ = [
@@ -80,6 +80,9 @@ class ToolDefinition:
     lookups: tuple[TargetLookup, ...] = ()
     """Read-only tools that confirm the targets exist before anyone is asked (see
     ``agent.ports.ToolSpec.lookups``); the registry checks they are reads."""
+    preview: PreviewSpec | None = None
+    """A read-only tool showing what the call would change (see
+    ``agent.ports.PreviewSpec``); the registry checks it is a read."""
 
     def __post_init__(self) -> None:
         if (self.effect is None) == (self.query is None):
@@ -121,6 +124,7 @@ class EnterpriseTool(StructuredTool):
             parameters=self.arguments_model.model_json_schema(),
             targets=tuple(meta.get("targets", ())),
             lookups=tuple(TargetLookup(**lookup) for lookup in meta.get("lookups", ())),
+            preview=PreviewSpec(**meta["preview"]) if meta.get("preview") else None,
         )
 
 
@@ -201,6 +205,7 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
             # Kept out of the JSON schema: that goes to LLM endpoints in strict mode.
             "targets": list(definition.targets),
             "lookups": [lookup.model_dump() for lookup in definition.lookups],
+            "preview": definition.preview.model_dump() if definition.preview else None,
         },
     )
 

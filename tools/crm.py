@@ -11,6 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import Connection, func, select
 
 from decisionops.agent.models import Risk
+from decisionops.agent.ports import PreviewSpec
 from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
@@ -88,6 +89,22 @@ def _get_account(conn: Connection, args: GetAccountArgs) -> dict[str, Any]:
             "proposed_offers": count(retention_offers, "proposed")}
 
 
+def _preview_offer(conn: Connection, args: CreateRetentionOfferArgs) -> dict[str, Any]:
+    """The account's proposed offers now and with this one."""
+    account = require(conn, accounts, args.account_id, "account")
+    proposed = conn.execute(select(func.count()).select_from(retention_offers).where(
+        (retention_offers.c.account_id == args.account_id)
+        & (retention_offers.c.status == "proposed"))).scalar_one()
+    return {"before": {"proposed_offers": proposed, "plan": account["plan"],
+                       "arr": account["arr"]},
+            "after": {"proposed_offers": proposed + 1,
+                      "offer": f"{args.offer_type} {args.discount_pct}% for "
+                               f"{args.duration_months} months"},
+            "summary": (f"{args.account_id}: {proposed} proposed offer(s) → {proposed + 1} "
+                        f"({args.offer_type}, {args.discount_pct}% for "
+                        f"{args.duration_months} months)")}
+
+
 def _create_retention_offer(ctx: EffectContext, args: CreateRetentionOfferArgs) -> dict[str, Any]:
     require(ctx.conn, accounts, args.account_id, "account")
     offer_id = ctx.new_id("OFFER")
@@ -134,7 +151,12 @@ TOOLS = (
         "extended term) to an account.", CreateRetentionOfferArgs, "sales", Risk.MEDIUM,
         effect=_create_retention_offer,
         compensation=compensated_by("crm.withdraw_offer", offer_id="offer_id"),
-        targets=("account_id",), lookups=(_ACCOUNT,)),
+        targets=("account_id",), lookups=(_ACCOUNT,),
+        preview=PreviewSpec(tool="crm.preview_offer", watch=("before.proposed_offers",))),
+    ToolDefinition(
+        "crm.preview_offer", "What proposing a retention offer would change: the account's "
+        "proposed offers now and with this one. Reads only.", CreateRetentionOfferArgs,
+        "sales", Risk.LOW, query=_preview_offer),
     ToolDefinition(
         "crm.withdraw_offer", "Withdraw a proposed retention offer.", WithdrawOfferArgs,
         "sales", Risk.LOW, effect=_withdraw_offer, targets=("offer_id",)),

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from decisionops.agent.errors import ToolCallError
 from decisionops.agent.models import Risk
+from decisionops.agent.ports import PreviewSpec
 from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
@@ -115,6 +116,27 @@ def _create_stock_transfer(ctx: EffectContext, args: CreateStockTransferArgs) ->
             "to_site": args.to_site, "quantity": args.quantity, "status": "reserved"}
 
 
+def _preview_transfer(conn: Connection, args: CreateStockTransferArgs) -> dict[str, Any]:
+    """Stock available at the source and on hand at the destination, now and after."""
+    require(conn, skus, args.sku, "sku")
+
+    def level(site: str) -> tuple[int, int]:
+        row = conn.execute(select(inventory).where(
+            (inventory.c.sku == args.sku) & (inventory.c.site == site))).mappings().first()
+        return (row["on_hand"], row["reserved"]) if row else (0, 0)
+
+    src_on_hand, src_reserved = level(args.from_site)
+    dst_on_hand, _ = level(args.to_site)
+    available = src_on_hand - src_reserved
+    return {"before": {"source_available": available, "destination_on_hand": dst_on_hand},
+            "after": {"source_available": available - args.quantity,
+                      "destination_on_hand": dst_on_hand + args.quantity,
+                      "enough_stock": available >= args.quantity},
+            "summary": (f"{args.sku}: {args.from_site} available {available} → "
+                        f"{available - args.quantity}; {args.to_site} on hand {dst_on_hand} → "
+                        f"{dst_on_hand + args.quantity} on arrival")}
+
+
 def _cancel_stock_transfer(ctx: EffectContext, args: CancelStockTransferArgs) -> dict[str, Any]:
     result = set_status(ctx, stock_transfers, args.transfer_id, "stock transfer",
                         to="cancelled", reason=args.reason, allowed_from=("reserved",))
@@ -162,7 +184,14 @@ TOOLS = (
         "Fails if the source site lacks available stock.", CreateStockTransferArgs,
         "supply_chain", Risk.MEDIUM, effect=_create_stock_transfer,
         compensation=compensated_by("erp.cancel_stock_transfer", transfer_id="transfer_id"),
-        targets=("sku", "from_site", "to_site"), lookups=(_SKU,)),
+        targets=("sku", "from_site", "to_site"), lookups=(_SKU,),
+        # Stock that moved by more than a tenth since the approver looked: ask again.
+        preview=PreviewSpec(tool="erp.preview_transfer", watch=("before.source_available",),
+                            tolerance=0.1)),
+    ToolDefinition(
+        "erp.preview_transfer", "What a stock transfer would change: stock available at the "
+        "source and on hand at the destination, now and after. Reads only.",
+        CreateStockTransferArgs, "supply_chain", Risk.LOW, query=_preview_transfer),
     ToolDefinition(
         "erp.cancel_stock_transfer", "Cancel a stock transfer and release its reservation.",
         CancelStockTransferArgs, "supply_chain", Risk.LOW, effect=_cancel_stock_transfer,

@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
+from sqlalchemy import Connection, func, select
 
 from decisionops.agent.errors import ToolCallError
 from decisionops.agent.models import Risk
+from decisionops.agent.ports import PreviewSpec
 from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
@@ -60,6 +62,23 @@ def _issue_credit(ctx: EffectContext, args: IssueCreditArgs) -> dict[str, Any]:
             "currency": args.currency, "status": "issued"}
 
 
+def _preview_credit(conn: Connection, args: IssueCreditArgs) -> dict[str, Any]:
+    """The account's issued credits now and after this one, against its ARR."""
+    account = require(conn, accounts, args.account_id, "account")
+    issued, count = conn.execute(
+        select(func.coalesce(func.sum(credits.c.amount), 0.0), func.count())
+        .where(credits.c.account_id == args.account_id, credits.c.status == "issued")).one()
+    issued = _cents(float(issued))
+    return {"before": {"credits_issued": issued, "credits": count, "arr": account["arr"],
+                       "currency": account["currency"]},
+            "after": {"credits_issued": _cents(issued + args.amount), "credits": count + 1,
+                      "share_of_arr": round((issued + args.amount) / account["arr"], 4)
+                      if account["arr"] else None},
+            "summary": (f"{args.account_id}: issued credits {issued:,.2f} → "
+                        f"{issued + args.amount:,.2f} {account['currency']} "
+                        f"(ARR {account['arr']:,.0f})")}
+
+
 def _void_credit(ctx: EffectContext, args: VoidCreditArgs) -> dict[str, Any]:
     return set_status(ctx, credits, args.credit_id, "credit", to="voided", reason=args.reason,
                       allowed_from=("issued",))
@@ -71,7 +90,14 @@ TOOLS = (
         IssueCreditArgs, "finance", Risk.MEDIUM, effect=_issue_credit,
         compensation=compensated_by("finance.void_credit", credit_id="credit_id"),
         targets=("account_id", "currency"),
-        lookups=(looked_up_by("crm.get_account", account_id="account_id"),)),
+        lookups=(looked_up_by("crm.get_account", account_id="account_id"),),
+        # Any credit issued to the account since the approver looked changes the picture.
+        preview=PreviewSpec(tool="finance.preview_credit",
+                            watch=("before.credits_issued", "before.currency"))),
+    ToolDefinition(
+        "finance.preview_credit", "What issuing a credit would change: the account's issued "
+        "credits now and after, against its ARR. Reads only.", IssueCreditArgs, "finance",
+        Risk.LOW, query=_preview_credit),
     ToolDefinition(
         "finance.void_credit", "Void an issued credit note.", VoidCreditArgs, "finance",
         Risk.LOW, effect=_void_credit, targets=("credit_id",)),

@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
+from sqlalchemy import Connection, select
 
 from decisionops.agent.models import Risk
+from decisionops.agent.ports import PreviewSpec
 from decisionops.tools._base import (
     EnterpriseTool,
     EntityId,
@@ -53,6 +55,22 @@ def _schedule_downtime(ctx: EffectContext, args: ScheduleDowntimeArgs) -> dict[s
             "end_at": end_at, "status": "scheduled"}
 
 
+def _preview_downtime(conn: Connection, args: ScheduleDowntimeArgs) -> dict[str, Any]:
+    """The asset's scheduled downtime windows now, and with this one."""
+    require(conn, assets, args.asset_id, "asset")
+    scheduled = [{"downtime_id": r.downtime_id, "start_at": r.start_at, "end_at": r.end_at}
+                 for r in conn.execute(select(downtimes).where(
+                     downtimes.c.asset_id == args.asset_id, downtimes.c.status == "scheduled")
+                     .order_by(downtimes.c.start_at))]
+    return {"before": {"scheduled_windows": len(scheduled), "windows": scheduled[:10]},
+            "after": {"scheduled_windows": len(scheduled) + 1,
+                      "new_window": {"starts_in_hours": args.start_in_hours,
+                                     "duration_hours": args.duration_hours}},
+            "summary": (f"{args.asset_id}: {len(scheduled)} scheduled downtime window(s) → "
+                        f"{len(scheduled) + 1} ({args.duration_hours} h in "
+                        f"{args.start_in_hours} h)")}
+
+
 def _cancel_downtime(ctx: EffectContext, args: CancelDowntimeArgs) -> dict[str, Any]:
     return set_status(ctx, downtimes, args.downtime_id, "downtime", to="cancelled",
                       reason=args.reason, allowed_from=("scheduled",))
@@ -64,7 +82,13 @@ TOOLS = (
         ScheduleDowntimeArgs, "operations", Risk.MEDIUM, effect=_schedule_downtime,
         compensation=compensated_by("operations.cancel_downtime", downtime_id="downtime_id"),
         targets=("asset_id",),
-        lookups=(looked_up_by("maintenance.get_asset", asset_id="asset_id"),)),
+        lookups=(looked_up_by("maintenance.get_asset", asset_id="asset_id"),),
+        preview=PreviewSpec(tool="operations.preview_downtime",
+                            watch=("before.scheduled_windows",))),
+    ToolDefinition(
+        "operations.preview_downtime", "What scheduling a downtime would change: the asset's "
+        "scheduled windows now and with the new one. Reads only.", ScheduleDowntimeArgs,
+        "operations", Risk.LOW, query=_preview_downtime),
     ToolDefinition(
         "operations.cancel_downtime", "Cancel a scheduled downtime window.", CancelDowntimeArgs,
         "operations", Risk.LOW, effect=_cancel_downtime, targets=("downtime_id",)),

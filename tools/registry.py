@@ -113,6 +113,11 @@ class ToolRegistry:
                 if found is None or found.side_effects:
                     raise ConfigError(f"tool {spec.name!r}: lookup {lookup.tool!r} is not a "
                                       "registered read-only tool")
+            if spec.preview is not None:
+                found = self._specs.get(spec.preview.tool)
+                if found is None or found.side_effects:
+                    raise ConfigError(f"tool {spec.name!r}: preview {spec.preview.tool!r} is not "
+                                      "a registered read-only tool")
 
     # ------------------------------------------------------------------- ToolPort
 

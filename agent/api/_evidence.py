@@ -145,6 +145,7 @@ def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, An
         "related": [o.related.model_dump(mode="json") for o in rt.store.decisions.open_on_entity(
             prediction.entity_type, prediction.entity_id, exclude=row.decision_id)],
         "autonomy": rt.approvals.autonomy.for_request(row.request, decision.playbook),
+        "preview_hash": row.request.preview_hash,
     }
 
 

@@ -103,9 +103,9 @@ def approvals_router(principal: Any) -> APIRouter:
         return view
 
     def _answer(approval_id: str, answer: Any, plan_hash: str, who: Principal,
-                state: ServiceState) -> AnswerOut:
-        out = AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash))
-        return out
+                state: ServiceState, preview_hash: str | None = None) -> AnswerOut:
+        return AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash,
+                                         preview_hash=preview_hash))
 
     @router.post("/approvals/{approval_id}/approve", response_model=AnswerOut,
                  responses={403: {"description": "not allowed (reason in the body)"},
@@ -113,7 +113,8 @@ def approvals_router(principal: Any) -> APIRouter:
     def approve(approval_id: str, body: ApproveIn, who: Principal = Depends(answerer),
                 state: ServiceState = Depends(get_state)) -> AnswerOut:
         """Approve the function's part as proposed (or, under four-eyes, the proposed edit)."""
-        return _answer(approval_id, Approve(comment=body.comment), body.plan_hash, who, state)
+        return _answer(approval_id, Approve(comment=body.comment), body.plan_hash, who, state,
+                       body.preview_hash)
 
     @router.post("/approvals/bulk-approve", response_model=BulkApproveOut,
                  responses={403: {"description": "the caller does not answer approvals"}})
@@ -131,7 +132,7 @@ def approvals_router(principal: Any) -> APIRouter:
              state: ServiceState = Depends(get_state)) -> AnswerOut:
         """Approve with changed arguments, validated against the tool schema and limits."""
         answer = Edit(arguments=body.arguments, comment=body.comment)
-        return _answer(approval_id, answer, body.plan_hash, who, state)
+        return _answer(approval_id, answer, body.plan_hash, who, state, body.preview_hash)
 
     @router.post("/approvals/{approval_id}/reject", response_model=AnswerOut)
     def reject(approval_id: str, body: RejectIn, who: Principal = Depends(answerer),

@@ -111,8 +111,15 @@ class IngestOut(BaseModel):
     """Rows lacking what triage needs: ``unknown_kind``, ``no_value_at_stake``."""
 
 
+PreviewHash = Annotated[str | None, Field(None, pattern=r"^[0-9a-f]{64}$", description=(
+    "The hash of the previews the approver saw (the approval's preview_hash). A different "
+    "one means what each step would change was read again since; the answer is refused "
+    "(409). Leave it out to bind to the stored previews."))]
+
+
 class ApproveIn(_In):
     plan_hash: PlanHash
+    preview_hash: PreviewHash = None
     comment: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -144,6 +151,7 @@ class BulkApproveOut(BaseModel):
 
 class EditIn(_In):
     plan_hash: PlanHash
+    preview_hash: PreviewHash = None
     arguments: Arguments
     comment: Annotated[str, Field(max_length=2000)] = ""
 

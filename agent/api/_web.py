@@ -258,8 +258,9 @@ def web_router() -> APIRouter:
                 raise InvalidInputError(f"unknown action {action!r}", field="action")
             before = [r["id"] for r in await run_in_threadpool(partial(
                 inbox, state.runtime, who, limit=200))] if form.get("then") == "next" else None
-            out = await run_in_threadpool(partial(submit_answer, state.runtime, who, approval_id,
-                                                  answer, plan_hash, channel="web"))
+            out = await run_in_threadpool(partial(
+                submit_answer, state.runtime, who, approval_id, answer, plan_hash, channel="web",
+                preview_hash=str(form.get("preview_hash") or "") or None))
         except DecisionOpsError as exc:
             return await run_in_threadpool(_approval, request, state, who, approval_id,
                                            error=exc.message, status=409)

@@ -18,6 +18,8 @@ else:
   plan version (submitted the prediction, or asked for the revision that produced it)
   or proposed an edit to it. Under four-eyes an edit is recorded as a proposal that a
   second approver approves (a plain approve approves the proposal).
+* ``stale_preview`` 409: the caller answered other previews than the request's
+  (``preview_hash``: what each step would change, read at routing; ``agent.preview``).
 * ``conflict`` 409: another answer was recorded first (compare-and-set on the request).
 
 Bulk approve (``approve_many``, ``_bulk``) answers each request here in turn and adds one
@@ -49,6 +51,7 @@ from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, approve_man
 from decisionops.agent.approvals._deadlines import sweep
 from decisionops.agent.approvals._edits import check_edit, locked_arguments
 from decisionops.agent.approvals._identity import Approver, policy_identity
+from decisionops.agent.approvals._previews import changed_since_routed
 from decisionops.agent.approvals._resolution import Resolution, grant_hashes, resolution
 from decisionops.agent.errors import (
     ConflictError,
@@ -72,6 +75,7 @@ from decisionops.agent.models import (
 )
 from decisionops.agent.policy import Policies, Total, UsedAmount, total_problems
 from decisionops.agent.ports import ToolPort
+from decisionops.agent.preview import preview_steps
 from decisionops.agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
 from decisionops.agent.telemetry import Metrics
 
@@ -95,15 +99,17 @@ def parse_answer(data: Any) -> Answer:
 
 
 def approval_request(plan: Plan, function: str, reason: str, approvers: Sequence[str],
-                     related: Sequence[RelatedDecision] = ()) -> ApprovalRequest:
+                     related: Sequence[RelatedDecision] = (),
+                     previews: Mapping[str, dict[str, Any]] | None = None) -> ApprovalRequest:
     """One function's part of a plan version, as its approvers see it, beside the other
-    open decisions on the same entity."""
+    open decisions on the same entity, with what each step would change."""
     return ApprovalRequest(
         approval_id=short_id("apr", plan.decision_id, plan.version, function),
         decision_id=plan.decision_id, function=function, plan_version=plan.version,
         plan_hash=plan.hash, steps=tuple(plan.steps_of(function)),
         other_steps=tuple(f"{s.function}:{s.id}" for s in plan.steps if s.function != function),
-        approvers=tuple(approvers), reason=reason, related=tuple(related))
+        approvers=tuple(approvers), reason=reason, related=tuple(related),
+        previews=dict(previews or {}))
 
 
 @dataclass(frozen=True)
@@ -192,8 +198,10 @@ class ApprovalService:
     # ------------------------------------------------------------------ answering
 
     def answer(self, approval_id: str, answer: Answer, *, by: Approver,
-               plan_hash: str | None = None) -> AnswerResult:
-        """Check and record an answer (see the module docstring for the checks)."""
+               plan_hash: str | None = None, preview_hash: str | None = None) -> AnswerResult:
+        """Check and record an answer (see the module docstring for the checks).
+        ``preview_hash``: the previews the approver saw (``ApprovalRequest.preview_hash``);
+        without it the answer binds to the stored ones."""
         row = self._store.approvals.get(approval_id)
         function = row.function
 
@@ -223,6 +231,10 @@ class ApprovalService:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
                    f"({row.plan_hash[:12]}), which is not current (the decision is on version "
                    f"{decision.plan_version})", conflict=True)
+        if preview_hash is not None and preview_hash != row.request.preview_hash:
+            refuse("stale_preview", f"preview_hash: approval {approval_id} was previewed as "
+                   f"{row.request.preview_hash[:12] or 'nothing'}, not {preview_hash[:12]}: "
+                   "what you saw is not what was stored; reload the request", conflict=True)
         approved = None
         if isinstance(answer, Edit):
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
@@ -408,10 +420,13 @@ class ApprovalService:
                 reason = None if comment != "policy" else reason
             elif row is not None and row.approver and row.approver.startswith("autonomy:"):
                 comment = (row.answer or {}).get("comment", "earned autonomy")
+            # What each step would change: read now, or as stored for a replay.
+            previews = (preview_steps(self._tools, steps) if row is None
+                        else row.request.previews)
             if reason is None:
                 request = approval_request(
                     plan, function, "within auto-approve policy" if comment == "policy"
-                    else comment, policy.approvers, related)
+                    else comment, policy.approvers, related, previews)
                 auto_requests.append(request)
                 approver = f"policy:{function}"
                 if comment != "policy":
@@ -420,7 +435,8 @@ class ApprovalService:
                 auto.append(resolution(request, ApprovalStatus.AUTO_APPROVED, approver=approver,
                                        answer={"type": "approve", "comment": comment}))
             else:
-                request = approval_request(plan, function, reason, policy.approvers, related)
+                request = approval_request(plan, function, reason, policy.approvers, related,
+                                           previews)
                 ask.append((request, row.deadline if row is not None and row.deadline else
                             now + timedelta(hours=policy.sla_hours)))
         class_rows = [r for req in auto_requests if req.approval_id in earned
@@ -428,6 +444,11 @@ class ApprovalService:
                                                   {s.id: "autonomy" for s in req.steps},
                                                   f"autonomy:{req.function}", now)]
         return Routing(auto, auto_requests, ask, earned, class_rows)
+
+    def changed_since_routed(self, plan: Plan, functions: Sequence[str]) -> dict[str, str]:
+        """function → how the world changed for its approved part since it was routed
+        (its steps' previews read again; ``_previews``), where it did."""
+        return changed_since_routed(self._store, self._tools, plan, functions)
 
     # ------------------------------------------------------------------ totals
 

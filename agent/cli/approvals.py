@@ -133,7 +133,7 @@ def show(approval_id: ApprovalId,
         held = rt.approvals.held(decision, [row.function])
     if as_json:
         print_json({"approval": row.to_dict(), "prediction": prediction.model_dump(mode="json"),
-                    "locked": locked, "held": held})
+                    "locked": locked, "held": held, "preview_hash": row.request.preview_hash})
         return
     request = row.request
     console.print(f"[bold]{approval_id}[/] {row.function} · {row.status.value} · decision "
@@ -149,6 +149,23 @@ def show(approval_id: ApprovalId,
                 step.id, []) else ""
             console.print(f"      {name} = {json.dumps(value, ensure_ascii=False)}{mark}",
                           highlight=False)
+        preview = request.previews.get(step.id)
+        if preview is None:
+            console.print("      [dim]no preview: the tool declares none[/]")
+        elif "result" in preview:
+            result = preview["result"]
+            console.print(f"      would change: {result.get('summary') or ''}", highlight=False,
+                          markup=False)
+            for name, now in (result.get("before") or {}).items():
+                after = (result.get("after") or {}).get(name, "")
+                console.print(f"        {name}: {now} → {after}" if after != "" else
+                              f"        {name}: {now}", highlight=False, markup=False)
+        else:
+            console.print(f"      [yellow]preview unavailable[/] ({preview['tool']}: "
+                          f"{preview.get('error')})", highlight=False)
+    if request.previews:
+        console.print(f"preview hash (approve --preview-hash binds your answer to what you "
+                      f"saw): {request.preview_hash}", highlight=False)
     if request.other_steps:
         console.print(f"rest of the plan: {', '.join(request.other_steps)}")
     for other in request.related:
@@ -175,13 +192,14 @@ def registered_user(rt: Any, name: str) -> Approver:
                     channel="cli")
 
 
-def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str) -> None:
+def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
+            preview_hash: str | None = None) -> None:
     from decisionops.agent.worker import Worker
 
     with runtime() as rt:
         who = registered_user(rt, as_)
         try:
-            result = rt.approvals.answer(approval_id, answer, by=who)
+            result = rt.approvals.answer(approval_id, answer, by=who, preview_hash=preview_hash)
         except InvalidInputError as exc:
             # The service names arguments as arguments.<step>.<argument>; --set as
             # step.<step>.<argument>.
@@ -208,14 +226,21 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str) 
     console.print(msg)
 
 
+PreviewHashOption = Annotated[str | None, typer.Option(
+    "--preview-hash", help="The preview hash 'approvals show' printed: the answer is refused "
+    "if what each step would change was read again since.")]
+
+
 @app.command("approve")
 def approve(approval_id: ApprovalId, approver: As, no_apply: NoApply = False,
-            comment: Annotated[str, typer.Option(help="Optional note.")] = "") -> None:
+            comment: Annotated[str, typer.Option(help="Optional note.")] = "",
+            preview_hash: PreviewHashOption = None) -> None:
     """Approve a function's part of a plan as proposed.
 
     Example: decisionops approvals approve apr_1f2e… --as dana@finance
     """
-    _answer(approval_id, Approve(comment=comment), approver, no_apply, "approved")
+    _answer(approval_id, Approve(comment=comment), approver, no_apply, "approved",
+            preview_hash)
 
 
 @app.command("edit")

@@ -37,6 +37,8 @@ def compact_request(request: ApprovalRequest) -> dict[str, Any]:
                                "approvers": list(request.approvers)}
     if request.related:
         compact["related"] = [r.model_dump(mode="json") for r in request.related]
+    if request.previews:
+        compact["previews"] = request.previews
     return compact
 
 
@@ -99,6 +101,6 @@ def hydrate_requests(conn: Connection, rows: Iterable[dict[str, Any]]) -> list[d
             "other_steps": [f"{s['function']}:{s['id']}" for s in plan.values()
                             if s["function"] != row["function"]],
             "approvers": request.get("approvers", []), "reason": row.get("reason") or "",
-            "related": request.get("related", []),
+            "related": request.get("related", []), "previews": request.get("previews", {}),
         }
     return rows

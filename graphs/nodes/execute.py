@@ -2,7 +2,14 @@
 not approved (and their dependents) are skipped with the reason. When an operator hold
 covers steps still to run, the run pauses (``hold``) and carries on after the release.
 The results of the last calls go to record in the state, which stores them with the
-terminal state."""
+terminal state.
+
+Before the first step of a plan version runs, the approved parts' previews are read
+again (``ApprovalService.changed_since_routed``): where the world changed beyond a
+tool's tolerance since the approvers looked, nothing runs and the plan goes back to be
+drafted and routed again (a new version: every function answers again; what policy
+approves it approves again), within ``max_replans``; past it, the changed functions'
+steps are skipped with the reason and the rest runs."""
 
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ __all__ = ["execute"]
 
 
 def execute(state: DecisionState, runtime: Runtime[DecisionContext]
-            ) -> Command[Literal["record", "hold"]]:
+            ) -> Command[Literal["record", "hold", "plan"]]:
     ctx = runtime.context
     plan = ctx.plan(state["plan"])
     answers = {f: Resolution.model_validate(a) for f, a in (state.get("answers") or {}).items()}
@@ -35,6 +42,22 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
         why = answer.why_not() if answer is not None else f"{function} did not answer"
         for step in plan.steps_of(function):
             not_approved[step.id] = why
+    granted = [f for f, a in answers.items() if a.approved is not None]
+    if granted and not any(r.plan_version == plan.version
+                           for r in ctx.store.executions.list(plan.decision_id)):
+        changed = ctx.approvals.changed_since_routed(plan, granted)
+        if changed:
+            again = plan.version <= ctx.max_replans
+            with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
+                tx.record("preview.changed", {"changed": changed,
+                                              "then": "routed again" if again else "skipped"},
+                          plan_hash=plan.hash)
+            if again:
+                return Command(goto="plan", update={"answers": {}})
+            for function, why in changed.items():
+                for step in plan.steps_of(function):
+                    approved.pop(step.id, None)
+                    not_approved[step.id] = f"the world changed since approval: {why}"
     scope = Scope(entity_id=state["prediction"].get("entity_id"), playbook=state.get("playbook"),
                   # Policy's auto-approve totals bind what policy approved; a part
                   # approved by earned autonomy is bound by the function's own totals.

@@ -36,8 +36,12 @@ def test_requests_are_stored_by_reference_to_the_plan_and_read_back_whole(rt: Ru
     finance = pending(rt, result.decision_id)["finance"]
     with rt.store.reading() as conn:
         stored = conn.scalar(select(t.approvals.c.request).where(t.approvals.c.id == finance["id"]))
-    # Ids and approvers only: the plan holds the steps, the row the policy's reason.
+    # Ids, approvers and what the steps would change (read at routing) only: the plan
+    # holds the steps, the row the policy's reason.
+    previews = stored.pop("previews")
     assert stored == {"steps": ["goodwill_credit"], "approvers": ["dana@finance", "omar@finance"]}
+    assert previews["goodwill_credit"]["tool"] == "finance.preview_credit"
+    assert previews["goodwill_credit"]["result"]["after"]["credits_issued"] == 200.0
     request = ApprovalRequest.model_validate(finance["request"])
     assert request.steps == tuple(s for s in plan.steps if s.function == "finance")
     assert (request.approval_id, request.plan_hash) == (finance["id"], plan.hash)

@@ -1,0 +1,130 @@
+"""Impact preview: what each step would change is read when the plan is routed, stored
+with its request, bound to the answer by its hash, and read again before the first step
+runs; a world that changed beyond the tool's tolerance sends the plan back to its
+approvers instead of running it. On both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from decisionops.agent.errors import ConflictError
+from decisionops.agent.models import Approve, Step
+from decisionops.agent.preview import drift, preview_steps
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.store import ledger
+from tests.graphs.conftest import churn, start
+from tests.support import answer, approver, pending
+
+
+def _credits(rt: Runtime, account: str) -> list[Any]:
+    return [e for e in rt.enterprise.effects("finance.issue_credit")
+            if e.arguments["account_id"] == account]
+
+
+def test_the_reference_enterprise_previews_what_each_effect_would_change(rt: Runtime) -> None:
+    steps = [
+        Step(id="c", function="finance", tool="finance.issue_credit",
+             arguments={"account_id": "ACC-10004", "amount": 120, "currency": "EUR",
+                        "reason": "goodwill"}),
+        Step(id="o", function="sales", tool="crm.create_retention_offer",
+             arguments={"account_id": "ACC-10004", "offer_type": "discount",
+                        "discount_pct": 10, "duration_months": 6}),
+        Step(id="t", function="supply_chain", tool="erp.create_stock_transfer",
+             arguments={"sku": "SKU-11253", "from_site": "DC-HAMBURG", "to_site": "DC-MILAN",
+                        "quantity": 10}),
+        Step(id="n", function="sales", tool="notify.send",
+             arguments={"channel": "email", "to": "a@example.com", "subject": "s", "body": "b"}),
+    ]
+    previews = preview_steps(rt.tools, steps)
+    assert set(previews) == {"c", "o", "t"}  # notify.send declares none
+    credit = previews["c"]["result"]
+    assert credit["before"]["credits_issued"] == 0 and credit["after"]["credits_issued"] == 120
+    assert previews["o"]["result"]["after"]["proposed_offers"] == (
+        previews["o"]["result"]["before"]["proposed_offers"] + 1)
+    transfer = previews["t"]["result"]
+    assert transfer["after"]["source_available"] == transfer["before"]["source_available"] - 10
+    assert rt.enterprise.effects() == []  # a preview changes nothing
+
+
+def test_drift_is_beyond_the_tolerance_only() -> None:
+    from decisionops.agent.ports import PreviewSpec
+    spec = PreviewSpec(tool="x", watch=("before.stock", "before.site"), tolerance=0.1)
+    stored = {"result": {"before": {"stock": 100, "site": "A"}}}
+    assert drift(spec, stored, {"result": {"before": {"stock": 95, "site": "A"}}}) is None
+    moved = drift(spec, stored, {"result": {"before": {"stock": 80, "site": "A"}}})
+    assert moved == "before.stock was 100, is 80 (tolerance 10%)"
+    assert "before.site was A, is B" in drift(spec, stored,
+                                               {"result": {"before": {"stock": 100, "site": "B"}}})
+    assert drift(spec, {"error": "down"}, {"result": {}}) is None  # not checked
+
+
+def test_an_answer_binds_to_the_preview_it_saw(rt: Runtime) -> None:
+    decision = start(rt, churn("pv-1")).decision_id
+    finance = rt.store.approvals.get(pending(rt, decision)["finance"]["id"])
+    assert finance.request.previews["goodwill_credit"]["tool"] == "finance.preview_credit"
+    seen = finance.request.preview_hash
+    assert len(seen) == 64
+    with pytest.raises(ConflictError, match="preview_hash"):
+        rt.approvals.answer(finance.id, Approve(), by=approver(rt, "dana@finance"),
+                            preview_hash="0" * 64)
+    assert rt.store.approvals.get(finance.id).status.value == "pending"  # nothing recorded
+    refused = [e for e in rt.store.ledger.search(event="approval.refused")]
+    assert refused and refused[0].body["reason"] == "stale_preview"
+    rt.approvals.answer(finance.id, Approve(), by=approver(rt, "dana@finance"),
+                        preview_hash=seen)
+    assert rt.store.approvals.get(finance.id).status.value == "approved"
+
+
+def test_a_world_that_changed_sends_the_plan_back_and_it_runs_once_approved_again(
+        rt: Runtime) -> None:
+    decision = start(rt, churn("pv-2", account="ACC-10005")).decision_id
+    requests = pending(rt, decision)
+    # Someone issues a credit to the same account while the request waits.
+    rt.tools.call("finance.issue_credit", {"account_id": "ACC-10005", "amount": 50,
+                                           "currency": "EUR", "reason": "manual"},
+                  idempotency_key="manual-credit-1")
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result.status == "awaiting_approval"  # back to its approvers
+    assert len(_credits(rt, "ACC-10005")) == 1  # only the manual one: nothing of the plan ran
+    assert [e.tool for e in rt.enterprise.effects()] == ["finance.issue_credit"]
+    (changed,) = rt.store.ledger.search(event="preview.changed")
+    assert changed.decision_id == decision
+    assert "before.credits_issued was 0.0, is 50.0" in changed.body["changed"]["finance"]
+    assert changed.body["then"] == "routed again"
+
+    again = pending(rt, decision)
+    assert set(again) == {"sales", "finance"}
+    assert again["finance"]["plan_version"] == 2
+    fresh = rt.store.approvals.get(again["finance"]["id"]).request.previews["goodwill_credit"]
+    assert fresh["result"]["before"]["credits_issued"] == 50.0  # what the approver sees now
+    answer(rt, again["sales"]["id"], Approve(), approver_name="raj@sales")
+    result = answer(rt, again["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result.status == "completed"
+    assert len(_credits(rt, "ACC-10005")) == 2  # the plan's credit, once
+    assert len(rt.enterprise.effects("crm.create_retention_offer")) == 1
+    assert ledger.verify(rt.store.engine).ok
+
+
+def test_past_the_replan_bound_the_changed_part_is_skipped_and_the_rest_runs(
+        rt: Runtime) -> None:
+    decision = start(rt, churn("pv-3", account="ACC-10006")).decision_id
+    for n in range(rt.settings.max_replans + 1):
+        requests = pending(rt, decision)
+        rt.tools.call("finance.issue_credit", {"account_id": "ACC-10006", "amount": 10,
+                                               "currency": "EUR", "reason": "manual"},
+                      idempotency_key=f"manual-{n}")
+        answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+        result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result.status == "completed"
+    changes = rt.store.ledger.search(event="preview.changed")
+    assert [c.body["then"] for c in reversed(changes)] == (
+        ["routed again"] * rt.settings.max_replans + ["skipped"])
+    assert len(_credits(rt, "ACC-10006")) == rt.settings.max_replans + 1  # the manual ones
+    assert len(rt.enterprise.effects("crm.create_retention_offer")) == 1
+    steps = {s["step_id"]: s for s in rt.store.plans.steps(decision, rt.store.decisions.get(
+        decision).plan_version)}
+    assert steps["goodwill_credit"]["status"] == "skipped"
+    assert "the world changed since approval" in steps["goodwill_credit"]["detail"]
