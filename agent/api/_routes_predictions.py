@@ -77,6 +77,20 @@ def predictions_router(principal: Any) -> APIRouter:
               state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
         return [v.to_dict() for v in state.runtime.queue.list(limit=limit)]
 
+    @router.get("/predictions/{prediction_id:path}/preview",
+                summary="What the loop would do with a prediction (nothing is stored)")
+    def preview(prediction_id: str,
+                score: float | None = Query(None, ge=0, le=1, description="What if the model "
+                                            "said this"),
+                value_at_stake: float | None = Query(None, ge=0),
+                _who: Principal = Depends(reader),
+                state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        """Triage, plan, routing (who would be asked, what policy or earned autonomy would
+        approve), each step's preview, cost and value, the entity's open decisions; no
+        decision, request or ledger entry is made (``agent.scenario``)."""
+        from decisionops.agent.scenario import what_if
+        return what_if(state.runtime, prediction_id, score=score, value_at_stake=value_at_stake)
+
     @router.get("/predictions/{prediction_id:path}", summary="One prediction and its outcome")
     def get_prediction(prediction_id: str, _who: Principal = Depends(reader),
                        state: ServiceState = Depends(get_state)) -> dict[str, Any]:

@@ -144,9 +144,10 @@ class EarnedAutonomy:
                             targets=self._tools.spec(step.tool).targets)
 
     def covers(self, policy: FunctionPolicy, playbook: str | None, steps: Sequence[Step], *,
-               key_of: Any, used: UsedAmount) -> str | None:
+               key_of: Any, used: UsedAmount, demote: bool = True) -> str | None:
         """The comment of an approval by earned autonomy of ``steps`` (one function's
-        part), or None when a person must answer."""
+        part), or None when a person must answer. ``demote``: record the demotion of a
+        class whose outcomes turned worse (not in a what-if)."""
         if policy.autonomy is None:
             return None
         earned, rest = [], []
@@ -160,6 +161,8 @@ class EarnedAutonomy:
                 return None
             with self._store.reading() as conn:
                 evidence = self.evidence(conn, key, policy.name, None)
+            if evidence.worse and not demote:
+                return None
             if evidence.worse:
                 self._store.autonomy.change_now(
                     key, function=policy.name, state="demoted", by=f"autonomy:{policy.name}",

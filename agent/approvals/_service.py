@@ -393,7 +393,7 @@ class ApprovalService:
     # ------------------------------------------------------------------ routing
 
     def route(self, plan: Plan, *, stored: bool = True,
-              related: Sequence[RelatedDecision] = ()) -> Routing:
+              related: Sequence[RelatedDecision] = (), dry: bool = False) -> Routing:
         """Per function of the plan, whether policy approves its part (within its
         auto-approve risk, limits and totals, counting what other work used already) or
         its approvers must answer, by the deadline of its SLA. A plan version routed
@@ -416,7 +416,8 @@ class ApprovalService:
             comment = "policy"
             if reason is not None and row is None:
                 comment = self.autonomy.covers(policy, plan.playbook, steps,
-                                               key_of=self.target_of, used=used) or comment
+                                               key_of=self.target_of, used=used,
+                                               demote=not dry) or comment
                 reason = None if comment != "policy" else reason
             elif row is not None and row.approver and row.approver.startswith("autonomy:"):
                 comment = (row.answer or {}).get("comment", "earned autonomy")

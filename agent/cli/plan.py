@@ -1,6 +1,7 @@
 """``decisionops plan explain``: how each plan version of a decision was drafted: the
 planner, prompt version, model, the model's raw replies, tokens and cost, the guard's
-verdicts, cache use and any fallback."""
+verdicts, cache use and any fallback. ``decisionops plan preview``: what the loop would
+do with a prediction (``agent.scenario``), without a decision."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from decisionops.agent.store import Store
 
 __all__ = ["app", "explain"]
 
-app = typer.Typer(no_args_is_help=True, help="Plans: how they were drafted.\n\n"
-                  "Example: decisionops plan explain dec_5a1c…")
+app = typer.Typer(no_args_is_help=True, help="Plans: how they were drafted, and what "
+                  "a prediction would get.\n\n"
+                  "Example: decisionops plan preview churn-2026-11-20-ACC-10004 --score 0.9")
 
 _RAW_PREVIEW = 400
 
@@ -103,3 +105,78 @@ def _print_version(v: dict[str, Any], raw: bool) -> None:
         text = output if raw or len(output) <= _RAW_PREVIEW else output[:_RAW_PREVIEW] + " …"
         console.print(f"  reply {index}: {text}", highlight=False, markup=False)
     console.print("  steps: " + ", ".join(v["steps"]), highlight=False)
+
+
+@app.command("preview")
+def preview(
+    prediction_id: Annotated[str, typer.Argument(help="A stored prediction's id.")],
+    score: Annotated[float | None, typer.Option(help="What if the model said this (0 to 1).")
+                     ] = None,
+    value: Annotated[float | None, typer.Option(
+        "--value", help="What if this were the value at stake.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """What the loop would do with a prediction, without a decision: triage, the plan,
+    who would be asked (or what policy or earned autonomy would approve), what each step
+    would change (its preview), the plan's cost and value, and the entity's open
+    decisions. Nothing is stored and no step runs.
+
+    Example: decisionops plan preview churn-2026-11-20-ACC-10004
+
+    Example: decisionops plan preview churn-2026-11-20-ACC-10004 --score 0.9 --json
+    """
+    from decisionops.agent.cli._common import runtime
+    from decisionops.agent.errors import DecisionOpsError
+    from decisionops.agent.scenario import what_if
+
+    with runtime() as rt:
+        try:
+            out = what_if(rt, prediction_id, score=score, value_at_stake=value)
+        except NotFoundError as exc:
+            raise fail(f"prediction_id: {exc.message}") from None
+        except DecisionOpsError as exc:
+            raise fail(exc.message.replace("value_at_stake:", "--value:", 1)
+                       .replace("score:", "--score:", 1), exc.exit_code) from None
+    if as_json:
+        print_json(out)
+        return
+    _print_what_if(out)
+
+
+def _print_what_if(out: dict[str, Any]) -> None:
+    p, t = out["prediction"], out["triage"]
+    changed = ", ".join(f"{k} {v}" for k, v in out["changed"].items())
+    console.print(f"[bold]{p['id']}[/] {p['kind']} {p['entity_id']} · score {p['score']:.2f}"
+                  + (f" · what if: {changed}" if changed else "") + " · nothing is stored",
+                  highlight=False)
+    console.print(f"triage: {t['action']} ({t['reason']}){': ' + t['detail'] if t['detail'] else ''}",
+                  highlight=False, markup=False)
+    for other in out["open_decisions"]:
+        console.print(f"[yellow]open on {p['entity_id']}:[/] {other['decision_id']} "
+                      f"{other['kind']} {other['status']}", highlight=False)
+    for problem in out["problems"]:
+        console.print(f"[red]no plan:[/] {problem}", highlight=False)
+    plan = out["plan"]
+    if plan is None:
+        return
+    console.print(f"plan by {plan['planner']} (playbook {plan['playbook']}): cost "
+                  f"{plan['expected_cost']:,.0f} · value {plan['expected_value']:,.0f}",
+                  highlight=False)
+    steps = {s["id"]: s for s in plan["steps"]}
+    for route in out["routing"]:
+        who = (f"asks {', '.join(route['approvers'])}" if route["approval"] == "people"
+               else f"approved by {route['approval']}")
+        console.print(f"[bold]{route['function']}[/]: {who} ({route['why']})", highlight=False)
+        for step_id in route["steps"]:
+            step = steps[step_id]
+            args = ", ".join(f"{k}={v}" for k, v in step["arguments"].items())
+            console.print(f"  {step_id}: {step['tool']}({args})", highlight=False, markup=False)
+            found = route["previews"].get(step_id)
+            if found is None:
+                console.print("    no preview: the tool declares none", style="dim")
+            elif "result" in found:
+                console.print(f"    would change: {found['result'].get('summary', found['result'])}",
+                              highlight=False, markup=False)
+            else:
+                console.print(f"    preview unavailable: {found['error']}", highlight=False,
+                              markup=False)

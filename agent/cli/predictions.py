@@ -72,6 +72,9 @@ def _table(title: str, views: list[PredictionView]) -> None:
             ("decision / status", {"no_wrap": True, "overflow": "ellipsis"})):
         table.add_column(name, **options)
     taken = sum(c.min_width or 0 for c in table.columns[:-1]) + 2 * len(table.columns)
+    if taken + 12 > console.width:
+        _stacked(title, views)  # long ids on a narrow screen: one record per block
+        return
     table.columns[-1].max_width = max(10, console.width - taken)
     for v in views:
         decision = f"{v.decision_id}\n{v.decision_status}" if v.decision_id else ""
@@ -79,6 +82,20 @@ def _table(title: str, views: list[PredictionView]) -> None:
         table.add_row(v.id, kind, v.entity_id, f"{v.score:.2f}", _money(v.expected_value),
                       f"{v.outcome}\n{v.reason or ''}".rstrip(), decision)
     console.print(table)
+
+
+def _stacked(title: str, views: list[PredictionView]) -> None:
+    """Each prediction as two lines: its id whole, then the rest."""
+    console.print(f"[bold]{title}[/]")
+    for v in views:
+        kind = v.kind if v.kind_as_received is None else f"{v.kind} (as {v.kind_as_received})"
+        value = _money(v.expected_value)
+        decision = f" · {v.decision_id} {v.decision_status}" if v.decision_id else ""
+        console.print(v.id, highlight=False, markup=False, soft_wrap=True)
+        console.print(f"  {kind} · {v.entity_id} · score {v.score:.2f}"
+                      + (f" · exp. value {value}" if value else "")
+                      + f" · {v.outcome}{' (' + v.reason + ')' if v.reason else ''}{decision}",
+                      highlight=False, markup=False)
 
 
 @app.command("list")

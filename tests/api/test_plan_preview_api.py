@@ -1,0 +1,19 @@
+"""``GET /v1/predictions/{id}/preview``: the what-if of ``decisionops plan preview`` over
+HTTP (``agent.scenario``): nothing stored, bad input a 4xx."""
+
+from __future__ import annotations
+
+import json
+
+from tests.api.conftest import Service, churn_record
+
+
+def test_the_same_preview_over_http(svc: Service) -> None:
+    response = svc.post("/v1/predictions", "feeder", {"predictions": [churn_record("pp-h")]})
+    assert response.status_code == 200
+    out = svc.get("/v1/predictions/pp-h/preview?score=0.95", "dana").json()
+    assert out["changed"] == {"score": 0.95} and out["plan"]["steps"]
+    assert svc.rt.store.decisions.list() == []
+    assert svc.get("/v1/predictions/pp-h/preview?score=2", "dana").status_code == 422
+    assert svc.get("/v1/predictions/nope/preview", "dana").status_code == 404
+    assert json.dumps(out)  # JSON all the way

@@ -1,0 +1,47 @@
+"""``decisionops plan preview``: what the loop would do with a prediction, without a
+decision; with another score (scenario analysis); nothing stored; bad input named."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.conftest import Cli
+from tests.cli.test_cross_process import HEADER, ROW
+
+pytestmark = pytest.mark.slow
+
+
+def _counts(cli: Cli) -> tuple[int, int, int]:
+    return (len(cli.json("ledger", "list", "--limit", "100000")),
+            len(cli.json("decisions", "list", "--limit", "10000")),
+            len(cli.json("approvals", "list", "--status", "all", "--limit", "10000")))
+
+
+def test_a_preview_shows_the_plan_its_routing_and_previews_and_stores_nothing(cli: Cli) -> None:
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + ROW.format(id="pp-1", account="ACC-10004", value=40000))
+    cli("ingest", str(path))  # not triaged, no decision yet
+    before = _counts(cli)
+    out = cli.json("plan", "preview", "pp-1")
+    assert out["triage"]["action"] == "act"
+    routes = {r["function"]: r for r in out["routing"]}
+    assert set(routes) == {"sales", "support", "finance"}
+    assert routes["finance"]["approval"] == "people" and routes["support"]["approval"] == "policy"
+    credit = routes["finance"]["previews"]["goodwill_credit"]["result"]
+    assert credit["after"]["credits_issued"] == credit["before"]["credits_issued"] + 200
+    assert out["plan"]["expected_value"] > 0
+    text = cli("plan", "preview", "pp-1").stdout
+    assert "nothing is stored" in text and "would change: ACC-10004: issued credits" in text
+    assert _counts(cli) == before  # no decision, request or ledger entry
+
+    low = cli.json("plan", "preview", "pp-1", "--score", "0.2")
+    assert low["changed"] == {"score": 0.2}
+    assert (low["triage"]["action"], low["triage"]["reason"]) == ("drop", "below_threshold")
+    assert low["plan"] is None
+    small = cli.json("plan", "preview", "pp-1", "--value", "5000")
+    assert "finance" not in {r["function"] for r in small["routing"]}  # no credit under 20k
+
+    assert "prediction_id" in cli("plan", "preview", "nope", code=2).stderr
+    assert "--score" in cli("plan", "preview", "pp-1", "--score", "1.5", code=2).stderr
+    assert "--value" in cli("plan", "preview", "pp-1", "--value", "-1", code=2).stderr
+    assert _counts(cli) == before
