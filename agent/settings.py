@@ -41,6 +41,20 @@ def expand_env(value: str, where: str) -> str:
     return _ENV_REF.sub(one, value)
 
 
+class PreviewConfig(BaseModel):
+    """The preview of one outside tool (``previews`` of ``[[openapi_tools]]`` and
+    ``[[tool_servers]]``): ``tool`` is another of the same config's reads (an operationId
+    there, the server's own tool name here), called with the call's arguments (all, or
+    ``arguments``: preview argument → the call's argument); ``watch`` names fields of its
+    result that must still hold when the step runs, within ``tolerance`` (relative)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tool: str = Field(min_length=1, max_length=200)
+    arguments: dict[str, str] | None = None
+    watch: list[str] = Field(default_factory=list)
+    tolerance: float = Field(0.0, ge=0.0, le=10.0)
+
+
 class ToolServerConfig(BaseModel):
     """An MCP server whose tools join the registry (``[[tool_servers]]`` in
     decisionops.toml), named ``<name>.<tool>``.
@@ -72,8 +86,19 @@ class ToolServerConfig(BaseModel):
     targets: dict[str, list[str]] = Field(default_factory=dict)
     """Tool (as the server names it) → the arguments that name what it acts on; an
     approval binds them."""
+    previews: dict[str, PreviewConfig] = Field(default_factory=dict)
+    """Tool (as the server names it) → its preview: another of the server's tools, listed
+    in ``read_only``, e.g. ``{open_case = {tool = "case_count", watch = ["open"]}}``."""
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     """Connecting, listing and each call; past it the step fails as retryable."""
+
+    @model_validator(mode="after")
+    def _previews_read(self) -> ToolServerConfig:
+        for tool, preview in self.previews.items():
+            if preview.tool not in self.read_only:
+                raise ValueError(f"previews.{tool}: the preview tool {preview.tool!r} is not in "
+                                 "read_only (a preview must only read)")
+        return self
 
     @model_validator(mode="after")
     def _complete(self) -> ToolServerConfig:
@@ -162,7 +187,20 @@ class OpenApiToolsConfig(BaseModel):
     """Prefix of the header's value, e.g. ``Bearer``."""
     targets: dict[str, list[str]] = Field(default_factory=dict)
     """operationId → the arguments that name what it acts on; an approval binds them."""
+    previews: dict[str, PreviewConfig] = Field(default_factory=dict)
+    """operationId → its preview: another listed operation that only reads (a GET of the
+    target, a dry-run endpoint), e.g. ``{createCredit = {tool = "getAccount", watch =
+    ["balance"]}}``."""
     timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _previews_are_listed(self) -> OpenApiToolsConfig:
+        for operation, preview in self.previews.items():
+            for name, what in ((operation, "previewed"), (preview.tool, "preview")):
+                if name not in self.operations:
+                    raise ValueError(f"previews.{operation}: the {what} operation {name!r} is "
+                                     "not in operations")
+        return self
 
     @model_validator(mode="after")
     def _auth(self) -> OpenApiToolsConfig:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from decisionops.agent.errors import ConfigError, ToolCallError
 from decisionops.agent.models import Risk
-from decisionops.agent.ports import ToolReceipt, ToolSpec
+from decisionops.agent.ports import PreviewSpec, ToolReceipt, ToolSpec
 
 __all__ = ["KEY_PARAMETER", "ForeignTool", "Problems"]
 
@@ -49,7 +49,8 @@ class ForeignTool:
     defaults): ``function`` (owner), ``risk`` (``low``/``medium``/``high``, default
     ``medium``), ``side_effects`` (default true: a tool is assumed to change something
     unless it says it only reads; MCP's ``readOnlyHint`` says so), ``targets`` (the
-    arguments an approval binds). Async-only tools run on a loop of their own.
+    arguments an approval binds), ``preview`` (a ``PreviewSpec`` as a dict: the read-only
+    tool that shows what a call would change). Async-only tools run on a loop of their own.
     ``call`` replaces invoking the tool: it gets the arguments and the key (sources that
     speak a protocol of their own: MCP sessions, HTTP with a key header).
     """
@@ -93,7 +94,8 @@ class ForeignTool:
                 name=self.name, function=function, description=tool.description or self.name,
                 risk=Risk(meta.get("risk", "medium")),
                 side_effects=bool(meta.get("side_effects", True)),
-                parameters=self.parameters, targets=tuple(meta.get("targets", ())))
+                parameters=self.parameters, targets=tuple(meta.get("targets", ())),
+                preview=PreviewSpec(**meta["preview"]) if meta.get("preview") else None)
         except (ValueError, ValidationError) as exc:
             raise ConfigError(f"tool {self.name!r} ({source}): {exc}") from None
 

@@ -86,9 +86,7 @@ class McpTools:
 
     def _adapt(self, server: _Server, tool: types.Tool) -> ForeignTool:
         config = server.config
-        local = re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1",
-                                                   tool.name).lower())
-        name = f"{config.name}.{local}"
+        name = f"{config.name}.{_local(tool.name)}"
         # Only the operator's word makes a tool read-only (low risk, retried freely); the
         # server's readOnlyHint is its own claim about itself.
         read_only = tool.name in config.read_only
@@ -107,7 +105,20 @@ class McpTools:
             "risk": "low" if read_only else config.risk,
             "side_effects": not read_only,
             "targets": config.targets.get(tool.name, ()),
+            "preview": _preview(config.name, config.previews.get(tool.name)),
         })
+
+
+def _local(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower())
+
+
+def _preview(server: str, preview: Any) -> dict[str, Any] | None:
+    """A configured preview as a ``PreviewSpec`` (dict), its tool named as we name it."""
+    if preview is None:
+        return None
+    return {"tool": f"{server}.{_local(preview.tool)}", "arguments": preview.arguments,
+            "watch": tuple(preview.watch), "tolerance": preview.tolerance}
 
 
 class _Server:

@@ -162,7 +162,17 @@ class _Operation:
                            defaults={"function": self.config.function,
                                      "risk": "low" if reads else self.config.risk,
                                      "side_effects": not reads,
-                                     "targets": self.config.targets.get(self.operation_id, ())})
+                                     "targets": self.config.targets.get(self.operation_id, ()),
+                                     "preview": self._preview()})
+
+    def _preview(self) -> dict[str, Any] | None:
+        """The configured preview operation as a ``PreviewSpec`` (dict)."""
+        preview = self.config.previews.get(self.operation_id)
+        if preview is None:
+            return None
+        return {"tool": f"{self.config.name}.{_snake(preview.tool)}",
+                "arguments": preview.arguments, "watch": tuple(preview.watch),
+                "tolerance": preview.tolerance}
 
     def call(self, arguments: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         path, query, headers, body = self.path, {}, {}, {}

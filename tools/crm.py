@@ -156,7 +156,7 @@ TOOLS = (
     ToolDefinition(
         "crm.preview_offer", "What proposing a retention offer would change: the account's "
         "proposed offers now and with this one. Reads only.", CreateRetentionOfferArgs,
-        "sales", Risk.LOW, query=_preview_offer),
+        "sales", Risk.LOW, query=_preview_offer, targets=("account_id",)),
     ToolDefinition(
         "crm.withdraw_offer", "Withdraw a proposed retention offer.", WithdrawOfferArgs,
         "sales", Risk.LOW, effect=_withdraw_offer, targets=("offer_id",)),

@@ -191,7 +191,8 @@ TOOLS = (
     ToolDefinition(
         "erp.preview_transfer", "What a stock transfer would change: stock available at the "
         "source and on hand at the destination, now and after. Reads only.",
-        CreateStockTransferArgs, "supply_chain", Risk.LOW, query=_preview_transfer),
+        CreateStockTransferArgs, "supply_chain", Risk.LOW, query=_preview_transfer,
+        targets=("sku", "from_site", "to_site")),
     ToolDefinition(
         "erp.cancel_stock_transfer", "Cancel a stock transfer and release its reservation.",
         CancelStockTransferArgs, "supply_chain", Risk.LOW, effect=_cancel_stock_transfer,

@@ -97,7 +97,7 @@ TOOLS = (
     ToolDefinition(
         "finance.preview_credit", "What issuing a credit would change: the account's issued "
         "credits now and after, against its ARR. Reads only.", IssueCreditArgs, "finance",
-        Risk.LOW, query=_preview_credit),
+        Risk.LOW, query=_preview_credit, targets=("account_id", "currency")),
     ToolDefinition(
         "finance.void_credit", "Void an issued credit note.", VoidCreditArgs, "finance",
         Risk.LOW, effect=_void_credit, targets=("credit_id",)),

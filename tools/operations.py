@@ -88,7 +88,7 @@ TOOLS = (
     ToolDefinition(
         "operations.preview_downtime", "What scheduling a downtime would change: the asset's "
         "scheduled windows now and with the new one. Reads only.", ScheduleDowntimeArgs,
-        "operations", Risk.LOW, query=_preview_downtime),
+        "operations", Risk.LOW, query=_preview_downtime, targets=("asset_id",)),
     ToolDefinition(
         "operations.cancel_downtime", "Cancel a scheduled downtime window.", CancelDowntimeArgs,
         "operations", Risk.LOW, effect=_cancel_downtime, targets=("downtime_id",)),

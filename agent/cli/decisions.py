@@ -150,6 +150,19 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                 [[a["id"], a["function"], f"v{a['plan_version']}", a["status"], a["approver"],
                   json.dumps(a["answer"]) if a["answer"] else ""] for a in approvals],
                 empty="no approvals")
+    # What each step would change, as its approvers saw it (read when routed).
+    for a in approvals:
+        for step_id, seen in a["request"].get("previews", {}).items():
+            what = (seen["result"].get("summary") or json.dumps(seen["result"]["before"])
+                    if "result" in seen else f"unavailable ({seen.get('error')})")
+            console.print(f"preview v{a['plan_version']} {a['function']}:{step_id}: {what}",
+                          highlight=False, markup=False)
+    changed = [e for e in entries if e.event == "preview.changed"]
+    for e in changed:
+        console.print(f"[yellow]the world changed before v{e.body['plan_version']} "
+                      f"ran ({e.body['then']}):[/] "
+                      + "; ".join(f"{f}: {why}" for f, why in e.body["changed"].items()),
+                      highlight=False)
     print_table("executions", ["step", "purpose", "tool", "status", "attempts", "receipt/error"],
                 [[e["step_id"], e["purpose"], e["tool"], e["status"], e["attempts"],
                   json.dumps(e["receipt"]) if e["receipt"] else e["error"]] for e in executions],

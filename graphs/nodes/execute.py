@@ -49,7 +49,7 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
         if changed:
             again = plan.version <= ctx.max_replans
             with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
-                tx.record("preview.changed", {"changed": changed,
+                tx.record("preview.changed", {"changed": changed, "plan_version": plan.version,
                                               "then": "routed again" if again else "skipped"},
                           plan_hash=plan.hash)
             if again:

@@ -2,7 +2,8 @@
 2 approvers); the class's record is listed for the function's approvers, a dry run
 replays the record, a person revokes and reinstates (approvers of the function or an
 admin; an operator is refused); the inbox request page shows each step's class, state
-and run, in a real browser."""
+and run, and what it would change (its preview), and the approve form binds the answer
+to that preview, in a real browser."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def test_the_record_is_listed_changed_by_people_and_refused_to_others(auto: Serv
     assert dry["replay"]["would_have_taken"] == 1  # the third, after two in a row
 
 
-def test_the_inbox_shows_each_steps_class_state_and_run(tmp_path: Path, browser: Any) -> None:
+def test_the_inbox_shows_each_steps_preview_and_autonomy_and_binds_the_answer(
+        tmp_path: Path, browser: Any) -> None:
     if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
         pytest.skip("Debian chromium is not installed (CI installs it: .ci/run)")
     app = make_app(tmp_path / "home", functions=_opt_in, worker_interval_seconds=0.05,
@@ -107,3 +109,13 @@ def test_the_inbox_shows_each_steps_class_state_and_run(tmp_path: Path, browser:
         assert "Earned autonomy" in text and "goodwill_credit" in text
         assert "learning" in text and "1/3 in a row by omar@finance" in text
         assert CREDIT in text
+        # What the credit would change, read when the plan was routed.
+        preview = page.locator("#preview-goodwill_credit").inner_text()
+        assert "What it would change" in preview and "issued credits 0.00 → 200.00" in preview
+        assert "credits_issued" in preview
+        bound = page.locator("#approve-form input[name=preview_hash]").get_attribute("value")
+        stored = live.rt.store.approvals.get(requests[1]["id"]).request.preview_hash
+        assert bound == stored and len(bound) == 64
+        page.locator("#approve-button").click()
+        page.wait_for_load_state()
+        assert live.rt.store.approvals.get(requests[1]["id"]).status.value == "approved"

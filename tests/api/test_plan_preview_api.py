@@ -17,3 +17,17 @@ def test_the_same_preview_over_http(svc: Service) -> None:
     assert svc.get("/v1/predictions/pp-h/preview?score=2", "dana").status_code == 422
     assert svc.get("/v1/predictions/nope/preview", "dana").status_code == 404
     assert json.dumps(out)  # JSON all the way
+
+
+def test_an_answer_over_http_binds_to_the_preview_it_saw(svc: Service) -> None:
+    decision = svc.decide(churn_record("pp-bind"))
+    finance = svc.pending(decision)["finance"]
+    view = svc.get(f"/v1/approvals/{finance['id']}", "dana").json()
+    seen = view["preview_hash"]
+    assert len(seen) == 64
+    assert "goodwill_credit" in view["approval"]["request"]["previews"]
+    stale = svc.answer("dana", finance, preview_hash="f" * 64)
+    assert stale.status_code == 409
+    assert stale.json()["error"]["message"].startswith("preview_hash: ")
+    assert svc.answer("dana", finance, preview_hash="nothex").status_code == 422
+    assert svc.answer("dana", finance, preview_hash=seen).status_code == 200

@@ -18,6 +18,17 @@ from tests.graphs.conftest import churn, start
 from tests.support import answer, approver, pending
 
 
+def _show(rt: Runtime, decision_id: str) -> str:
+    """``decisions show`` as a person reads it, on the runtime's data."""
+    from typer.testing import CliRunner
+
+    from decisionops.agent.cli import app
+    env = {"DECISIONOPS_HOME": str(rt.settings.home), "COLUMNS": "200"}
+    if rt.settings.database_url:
+        env["DECISIONOPS_DATABASE_URL"] = rt.settings.database_url
+    return CliRunner().invoke(app, ["decisions", "show", decision_id], env=env).output
+
+
 def _credits(rt: Runtime, account: str) -> list[Any]:
     return [e for e in rt.enterprise.effects("finance.issue_credit")
             if e.arguments["account_id"] == account]
@@ -93,7 +104,10 @@ def test_a_world_that_changed_sends_the_plan_back_and_it_runs_once_approved_agai
     (changed,) = rt.store.ledger.search(event="preview.changed")
     assert changed.decision_id == decision
     assert "before.credits_issued was 0.0, is 50.0" in changed.body["changed"]["finance"]
-    assert changed.body["then"] == "routed again"
+    assert (changed.body["then"], changed.body["plan_version"]) == ("routed again", 1)
+    shown = _show(rt, decision)
+    assert "preview v1 finance:goodwill_credit: ACC-10005: issued credits 0.00" in shown
+    assert "the world changed before v1 ran (routed again)" in shown
 
     again = pending(rt, decision)
     assert set(again) == {"sales", "finance"}

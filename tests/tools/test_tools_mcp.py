@@ -300,3 +300,35 @@ def test_a_server_down_at_execution_fails_the_step_as_retryable_not_the_worker(
         assert execution.attempts == rt.settings.tool_attempts
         assert "unavailable" in (execution.error or "")
         assert "retries exhausted" in (execution.error or "")
+
+
+def test_a_declared_preview_tool_shows_and_rechecks_what_a_call_would_change(
+        calls_file: Path) -> None:
+    from decisionops.agent.models import Step
+    from decisionops.agent.preview import drift, read_preview
+
+    config = {**_stdio_server(), "previews": {"open_case": {
+        "tool": "case_count", "arguments": {"account_id": "account_id"}, "watch": ["result"]}}}
+    mcp = McpTools([ToolServerConfig.model_validate(config)])
+    try:
+        registry = ToolRegistry(mcp.tools())
+        spec = registry.spec("desk.open_case").preview
+        assert spec is not None and spec.tool == "desk.case_count"
+        step = Step(id="s", function="support", tool="desk.open_case",
+                    arguments={"account_id": "A-9", "summary": "s"})
+        seen = read_preview(registry, step)
+        assert seen is not None and seen["tool"] == "desk.case_count"
+        assert _calls(calls_file) == []  # previewing opened nothing
+        registry.call("desk.open_case", {"account_id": "A-9", "summary": "s"},
+                      idempotency_key="key-p")
+        why = drift(spec, seen, read_preview(registry, step) or {})
+        assert why is not None and why.startswith("result was 0, is 1")
+    finally:
+        mcp.close()
+
+
+def test_a_preview_tool_must_be_read_only() -> None:
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="not in read_only"):
+        ToolServerConfig.model_validate({**_stdio_server(), "previews": {
+            "open_case": {"tool": "crash"}}})

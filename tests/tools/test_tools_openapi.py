@@ -234,3 +234,47 @@ def test_the_async_client_pins_and_refuses_the_same_way(
 
     status, message = asyncio.run(run())
     assert status == 200 and "internal address 169.254.169.254" in message
+
+
+def test_an_operation_previews_with_a_declared_read_of_its_target(
+        shop: tuple[str, Any], spec_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from decisionops.agent.models import Step
+    from decisionops.agent.preview import drift, read_preview
+
+    monkeypatch.setenv("SHOP_TOKEN", "tok-123")
+    base, app = shop
+    config = _config(base, str(spec_file), previews={
+        "createCredit": {"tool": "getAccount", "arguments": {"account_id": "account_id"},
+                         "watch": ["credits"]}})
+    registry = ToolRegistry(openapi_tools([config], HostGuard(configured=["127.0.0.1"],
+                                                              explicit=["127.0.0.1"])))
+    spec = registry.spec("shop.create_credit").preview
+    assert spec is not None and spec.tool == "shop.get_account"
+    step = Step(id="c", function="finance", tool="shop.create_credit",
+                arguments={"account_id": "P-1", "amount": 5, "currency": "EUR"})
+    registry.call("shop.create_credit", {"account_id": "P-1", "amount": 10, "currency": "EUR"},
+                  idempotency_key="k-1")
+    seen = read_preview(registry, step)
+    assert seen == {"tool": "shop.get_account",
+                    "result": {"account_id": "P-1", "expand": False, "credits": 10.0}}
+    posts = [r for r in app.state.requests if r["method"] == "POST"]
+    assert len(posts) == 1  # the preview is a GET: it changed nothing
+    assert drift(spec, seen, read_preview(registry, step)) is None
+    registry.call("shop.create_credit", {"account_id": "P-1", "amount": 7, "currency": "EUR"},
+                  idempotency_key="k-2")
+    assert drift(spec, seen, read_preview(registry, step)) == "credits was 10.0, is 17.0"
+
+
+def test_a_preview_must_be_a_listed_read(shop: tuple[str, Any], spec_file: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("SHOP_TOKEN", "tok-123")
+    from decisionops.agent.errors import ConfigError
+    with pytest.raises(ValidationError, match=r"previews\.createCredit"):
+        _config(shop[0], str(spec_file), previews={"createCredit": {"tool": "listAll"}})
+    config = _config(shop[0], str(spec_file), operations=["createCredit", "getAccount", "bounce"],
+                     previews={"createCredit": {"tool": "bounce"}})
+    with pytest.raises(ConfigError, match=r"preview 'shop\.bounce' is not a registered read-only"):
+        ToolRegistry(openapi_tools([config], HostGuard(configured=["127.0.0.1"],
+                                                       explicit=["127.0.0.1"])))

@@ -17,6 +17,10 @@ from tests.tools.tools_cases import READS, VALID
 CATALOGUE = {
     # name: (function, risk, side_effects, compensating tool)
     "crm.get_account": ("sales", Risk.LOW, False, None),
+    "crm.preview_offer": ("sales", Risk.LOW, False, None),
+    "finance.preview_credit": ("finance", Risk.LOW, False, None),
+    "erp.preview_transfer": ("supply_chain", Risk.LOW, False, None),
+    "operations.preview_downtime": ("operations", Risk.LOW, False, None),
     "crm.create_retention_offer": ("sales", Risk.MEDIUM, True, "crm.withdraw_offer"),
     "crm.withdraw_offer": ("sales", Risk.LOW, True, None),
     "crm.create_task": ("sales", Risk.LOW, True, "crm.cancel_task"),
@@ -80,7 +84,8 @@ def test_schemas_are_strict_and_never_show_the_key(registry: ToolRegistry, name:
         "function": spec.function, "risk": spec.risk.value, "side_effects": spec.side_effects,
         "compensation": spec.compensation.model_dump() if spec.compensation else None,
         "targets": list(spec.targets),
-        "lookups": [lookup.model_dump() for lookup in spec.lookups]}
+        "lookups": [lookup.model_dump() for lookup in spec.lookups],
+        "preview": spec.preview.model_dump() if spec.preview else None}
     model_schema = tool.tool_call_schema.model_json_schema()  # what a model is shown
     assert set(model_schema["properties"]) == set(spec.parameters["properties"])
     assert "idempotency_key" in tool.args_schema.model_fields  # injected at call time

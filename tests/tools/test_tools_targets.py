@@ -21,6 +21,10 @@ from decisionops.tools.registry import ToolRegistry
 
 TARGETS = {
     "crm.get_account": ("account_id",),
+    "crm.preview_offer": ("account_id",),
+    "finance.preview_credit": ("account_id", "currency"),
+    "erp.preview_transfer": ("sku", "from_site", "to_site"),
+    "operations.preview_downtime": ("asset_id",),
     "crm.create_retention_offer": ("account_id",),
     "crm.withdraw_offer": ("offer_id",),
     "crm.create_task": ("account_id",),

@@ -34,8 +34,13 @@ def open_case(account_id: str, summary: str, idempotency_key: str) -> dict:
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
 def case_count(account_id: str) -> int:
-    """How many cases an account has (reads only)."""
-    return 0
+    """How many cases an account has (reads only: the calls file, not logged)."""
+    path = Path(os.environ["DESK_CALLS"])
+    if not path.exists():
+        return 0
+    calls = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return len({c["idempotency_key"] for c in calls
+                if c.get("tool") == "open_case" and c.get("account_id") == account_id})
 
 
 @server.tool()

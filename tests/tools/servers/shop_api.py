@@ -20,6 +20,7 @@ def build_app() -> FastAPI:
     app.state.requests = []
     app.state.fail_next = 0
     app.state.echo = False
+    app.state.balances = {}
 
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Response:
@@ -36,11 +37,15 @@ def build_app() -> FastAPI:
     @app.post("/accounts/{account_id}/credits", operation_id="createCredit", status_code=201)
     def create_credit(account_id: str, credit: CreditIn) -> dict[str, Any]:
         """Credit an account."""
+        app.state.balances[account_id] = app.state.balances.get(account_id, 0.0) + credit.amount
         return {"credit_id": f"CR-{account_id}", "amount": credit.amount}
 
     @app.get("/accounts/{account_id}", operation_id="getAccount")
     def get_account(account_id: str, expand: bool = False) -> dict[str, Any]:
-        return {"account_id": account_id, "expand": expand}
+        out: dict[str, Any] = {"account_id": account_id, "expand": expand}
+        if account_id in app.state.balances:
+            out["credits"] = app.state.balances[account_id]
+        return out
 
     @app.delete("/accounts/{account_id}", operation_id="deleteAccount")
     def delete_account(account_id: str) -> dict[str, Any]:
