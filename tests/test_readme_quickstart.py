@@ -4,7 +4,7 @@ configuration), so the README cannot drift from the commands. Two lines are not 
 such: ``pip install -e .`` (this test runs in the environment that install made: the
 ``decisionops`` on PATH is this checkout's) and the long-running ``decisionops serve``,
 which is started on a free port until the new approver has signed in to the inbox with
-the token ``users add`` printed and seen the requests waiting for them."""
+the token ``users token`` printed and seen the requests waiting for them."""
 
 from __future__ import annotations
 

@@ -93,6 +93,12 @@ def _across_auto(world: World) -> None:
     arena.check(_credits(arena) == [100, 100], f"credits: {_credits(arena)}")
 
 
+def _sent_back(arena: Arena, decision_id: str) -> bool:
+    """Whether the decision's plan went back to its approvers because what a step would
+    change (its preview) no longer held when it was about to run."""
+    return any(e.event == "preview.changed" for e in arena.rt.store.ledger.entries(decision_id))
+
+
 @CASES.add("split-across-auto-concurrent", "totals",
            "two decisions credit one account 100 each, both routed before either runs")
 def _across_auto_concurrent(world: World) -> None:
@@ -102,6 +108,19 @@ def _across_auto_concurrent(world: World) -> None:
     arena.start()
     arena.approve_all(first)
     arena.approve_all(second)
+    if _sent_back(arena, second):
+        # The first credit changed the account's credits after the second was routed:
+        # its preview no longer held, so nothing of it ran and it was routed again, where
+        # the auto-approve total (now used) sent the credit to a person, who approved it.
+        again = [a for a in arena.rt.store.approvals.list(decision_id=second)
+                 if a.function == "finance" and a.plan_version == 2]
+        arena.check(again and "total" in again[0].reason and again[0].approver == "dana@finance",
+                    f"the re-routed credit was not sent to a person: {again}")
+        arena.check(_credits(arena) == [100, 100], f"credits: {_credits(arena)}")
+        arena.note("the second plan's preview no longer held when it was about to run; it "
+                   "was routed again and its credit went to a person (the auto-approve "
+                   "total was used by then)")
+        return
     arena.check(_credits(arena) == [100], f"credits: {_credits(arena)}")
     steps = {s["step_id"]: s for s in arena.rt.store.plans.steps(second, 1)}
     credit = steps["goodwill_credit"]
@@ -127,7 +146,9 @@ def _across_hard(world: World) -> None:
     arena.refused(lambda: arena.answer(last, Approve(), by="dana@finance"),
                   error=ToolArgumentsError)
     arena.answer(last, Reject(reason="over the account's 30-day total"), by="dana@finance")
-    arena.approve_all(decisions[4])
+    # The other functions' parts go ahead; if the plan is routed again (its previews no
+    # longer hold), finance rejects it again.
+    arena.approve_all(decisions[4], reject=("finance",))
     arena.check(arena.status(decisions[4]) == "completed", "the rest of the plan did not run")
     arena.check(_credits(arena) == [250] * 4, f"credits: {_credits(arena)}")
 
@@ -140,16 +161,32 @@ def _across_concurrent(world: World) -> None:
     arena.start()
     for decision in decisions[:3]:
         arena.approve_all(decision)
-    for decision in decisions[3:]:  # each approval alone is within 1000 (750 used)
-        for function, row in arena.pending(decision).items():
+    refused_at_approval = 0
+    for _ in range(4):  # until nothing waits: each round answers what the two ask now
+        waiting = [(d, f, row) for d in decisions[3:] for f, row in arena.pending(d).items()]
+        if not waiting:
+            break
+        for _decision, function, row in waiting:  # each alone is within 1000 (750 used)
             by = {"finance": "dana@finance", "sales": "raj@sales"}[function]
-            arena.answer(row, Approve(), by=by, apply=False)
-    arena.work()
+            try:
+                arena.answer(row, Approve(), by=by, apply=False)
+            except ToolArgumentsError:  # the approval check binds once one of them ran
+                refused_at_approval += 1
+                arena.answer(row, Reject(reason="over the total"), by=by, apply=False)
+        arena.work()
     arena.check(_credits(arena) == [250] * 4, f"credits: {_credits(arena)}")
-    failed = [s for d in decisions[3:] for s in arena.rt.store.plans.steps(d, 1)
+    failed = [s for d in decisions[3:] for v in (1, 2, 3)
+              for s in arena.rt.store.plans.steps(d, v)
               if s["step_id"] == "goodwill_credit" and s["status"] == "failed"]
-    arena.check(len(failed) == 1 and "total" in (failed[0]["detail"] or ""),
-                f"the second credit was not refused by the executor: {failed}")
+    sent_back = [d for d in decisions[3:] if _sent_back(arena, d)]
+    arena.check((len(failed) == 1 and "total" in (failed[0]["detail"] or ""))
+                or (sent_back and refused_at_approval == 1),
+                f"the second credit was neither refused by the executor nor sent back and "
+                f"refused at approval: failed {failed}, sent back {sent_back}")
+    if sent_back:
+        arena.note("both plans were sent back when they were about to run (their previews "
+                   "no longer held); approved again, the second credit was refused at "
+                   "approval by the 30-day total")
 
 
 @CASES.add("llm-split-within", "totals",
