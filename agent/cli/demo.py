@@ -133,32 +133,32 @@ def demo(
                           "yourself[/]")
         personas = _personas(rt)
         answered: Counter[tuple[str, str]] = Counter()
-        for row in waiting:
-            request = row.request.model_dump(mode="json")
-            prediction = rt.store.predictions.get(
-                rt.store.decisions.get(row.decision_id).prediction_id).model_dump(mode="json")
-            answer = (_ask(request, prediction) if interactive
-                      else demo_answer(request, prediction))
-            if answer is None:
-                continue
-            # The function's approvers take turns, as two people sharing an inbox do.
-            people = personas[row.function]
-            rt.approvals.answer(row.id, answer, by=people[answered[(row.function, "")] % len(people)])
-            answered[(row.function, "")] += 1
-            answered[(row.function, answer.type)] += 1
-        for (function, kind), n in sorted(answered.items()):
-            if kind:
-                console.print(f"  {function:<13} {kind:<8} {n}")
-        console.rule("[bold]5. execute")
-        todo = len(rt.store.approvals.decisions_with_answers(limit=100_000))
-        with _progress() as progress:
-            task = progress.add_task("executing approved steps", total=todo)
-            while True:
-                report = worker.tick()
-                errors += report.errors
-                progress.advance(task, report.resumed)
-                if not report.did_work:
-                    break
+        for round_no in range(3):
+            if round_no:
+                # Plans whose previews no longer held when they were about to run (another
+                # decision moved the same stock or credited the same account) came back.
+                console.print(f"[yellow]{len(waiting)} request(s) came back: what their "
+                              "steps would change moved since they were routed (impact "
+                              "preview); the approvers answer the new versions[/]")
+            _answer_all(rt, waiting, personas, answered, interactive)
+            if round_no == 0:
+                for (function, kind), n in sorted(answered.items()):
+                    if kind:
+                        console.print(f"  {function:<13} {kind:<8} {n}")
+                console.rule("[bold]5. execute")
+            todo = len(rt.store.approvals.decisions_with_answers(limit=100_000))
+            with _progress() as progress:
+                task = progress.add_task("executing approved steps", total=todo)
+                while True:
+                    report = worker.tick()
+                    errors += report.errors
+                    progress.advance(task, report.resumed)
+                    if not report.did_work:
+                        break
+            waiting = rt.store.approvals.list(status=ApprovalStatus.PENDING.value,
+                                              limit=100_000)
+            if not waiting:
+                break
         for error in errors:
             err_console.print(f"  [yellow]![/] {error}", highlight=False)
         console.rule("[bold]6. outcomes (SIMULATED)")
@@ -166,6 +166,23 @@ def demo(
         console.print(f"[yellow]simulated, not observed:[/] {len(sim.recorded)} new outcomes "
                       f"({sim.treated} treated, {sim.control} control group)")
         _summary(rt)
+
+
+def _answer_all(rt: Any, waiting: list[Any], personas: dict[str, list[Approver]],
+                answered: Counter[tuple[str, str]], interactive: bool) -> None:
+    for row in waiting:
+        request = row.request.model_dump(mode="json")
+        prediction = rt.store.predictions.get(
+            rt.store.decisions.get(row.decision_id).prediction_id).model_dump(mode="json")
+        answer = (_ask(request, prediction) if interactive
+                  else demo_answer(request, prediction))
+        if answer is None:
+            continue
+        # The function's approvers take turns, as two people sharing an inbox do.
+        people = personas[row.function]
+        rt.approvals.answer(row.id, answer, by=people[answered[(row.function, "")] % len(people)])
+        answered[(row.function, "")] += 1
+        answered[(row.function, answer.type)] += 1
 
 
 def _personas(rt: Any) -> dict[str, list[Approver]]:
