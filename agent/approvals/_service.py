@@ -399,7 +399,10 @@ class ApprovalService:
         its approvers must answer, by the deadline of its SLA. A plan version routed
         before (``stored``: look; a replay after a crash) keeps the routing it stored,
         whatever policy or usage say now. Each request lists ``related``: the other
-        open decisions on the plan's entity."""
+        open decisions on the plan's entity, and what each step would change (its
+        preview, read now; ``agent.preview``). A part policy would send to people goes
+        ahead when earned autonomy covers it (``_autonomy``). ``dry``: a what-if
+        (``agent.scenario``): nothing is written, not even a demotion."""
         auto, auto_requests, ask = [], [], []
         earned: dict[str, str] = {}
         now = utcnow()
