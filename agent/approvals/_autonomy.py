@@ -37,7 +37,7 @@ from decisionops.agent.policy import FunctionPolicy, Policies, UsedAmount, total
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.store import ClassState, DecisionTx, Store
 
-__all__ = ["EarnedAutonomy"]
+__all__ = ["EarnedAutonomy", "step_statuses"]
 
 SUCCESS_LABELS = ("retained", "failure_avoided", "stockout_avoided", "success", "paid")
 """Outcome labels that count as success (the value report's, and a paid invoice)."""
@@ -203,6 +203,28 @@ class EarnedAutonomy:
                             "outcomes": evidence.outcomes_text})
         return out
 
+    def rebuild(self) -> int:
+        """Derive the class record again from every answered approval request, with
+        today's policies (a policy whose limits changed bands its classes anew, and a
+        store from before earned autonomy gets its history); the classes' states stay.
+        How many class answers were recorded."""
+        rows: list[dict[str, Any]] = []
+        playbooks: dict[str, str | None] = {}
+        for status in ("approved", "edited", "rejected", "revise", "expired", "auto_approved"):
+            for row in self._store.approvals.list(status=status, limit=10_000_000):
+                earned = (row.approver or "").startswith("autonomy:")
+                if row.answered_at is None or (status == "auto_approved" and not earned):
+                    continue
+                if row.decision_id not in playbooks:
+                    playbooks[row.decision_id] = self._store.decisions.get(
+                        row.decision_id).playbook
+                statuses = ({s.id: "autonomy" for s in row.request.steps} if earned
+                            else step_statuses(row.request, status, row.approved_arguments))
+                rows += self.rows(row.request, playbooks[row.decision_id], statuses,
+                                  row.approver or "", row.answered_at)
+        self._store.autonomy.replace_answers(rows)
+        return len(rows)
+
     # ------------------------------------------------------------------ people
 
     def _authorize(self, key: str, by: Approver) -> ClassState:
@@ -349,3 +371,14 @@ class EarnedAutonomy:
 
 def _step_id(key: str) -> str:
     return key.split("[")[0].split("/")[2]
+
+
+def step_statuses(request: ApprovalRequest, status: str,
+                  approved: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each step's part in an answer, as earned autonomy counts it: an edit edits the
+    steps whose arguments it changed and approves the others as they are."""
+    if status == "edited":
+        changed = {k for k, v in (approved or {}).items()
+                   if v != next((s.arguments for s in request.steps if s.id == k), None)}
+        return {s.id: "edited" if s.id in changed else "approved" for s in request.steps}
+    return {s.id: status for s in request.steps}

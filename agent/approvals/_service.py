@@ -46,7 +46,7 @@ from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
-from decisionops.agent.approvals._autonomy import EarnedAutonomy
+from decisionops.agent.approvals._autonomy import EarnedAutonomy, step_statuses
 from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, approve_many, not_for_bulk
 from decisionops.agent.approvals._deadlines import sweep
 from decisionops.agent.approvals._edits import check_edit, locked_arguments
@@ -286,7 +286,7 @@ class ApprovalService:
                     approved_hashes=grant_hashes(resolved),
                     body={"channel": by.channel, "user": by.name})
                 self.autonomy.after_answer(tx, row.request, decision.playbook,
-                                           _step_statuses(row.request, status, approved),
+                                           step_statuses(row.request, status.value, approved),
                                            identity)
         except _Refusal as refusal:
             refuse(refusal.code, refusal.message)
@@ -516,13 +516,3 @@ class ApprovalService:
         return sweep(self._store, self._tools, self._policies, settings=settings,
                      now=now or utcnow(), on_expire=self.on_answer, autonomy=self.autonomy)
 
-
-def _step_statuses(request: ApprovalRequest, status: ApprovalStatus,
-                   approved: Mapping[str, Any] | None) -> dict[str, str]:
-    """Each step's part in an answer, as earned autonomy counts it: an edit edits the
-    steps whose arguments it changed and approves the others as they are."""
-    if status is ApprovalStatus.EDITED:
-        changed = {k for k, v in (approved or {}).items()
-                   if v != next((s.arguments for s in request.steps if s.id == k), None)}
-        return {s.id: "edited" if s.id in changed else "approved" for s in request.steps}
-    return {s.id: status.value for s in request.steps}

@@ -130,6 +130,23 @@ def _change(key: str, name: str, reason: str, *, revoke: bool, as_json: bool) ->
                   markup=False, highlight=False)
 
 
+@autonomy_app.command("rebuild")
+def rebuild(as_json: Json = False) -> None:
+    """Derive the class record again from every answered approval request, with today's
+    function policies: after a policy's limits changed (its classes band other arguments),
+    or on a store from before earned autonomy. Promotions and demotions stay as they are.
+
+    Example: decisionops policy autonomy rebuild
+    """
+    with runtime() as rt:
+        recorded = rt.approvals.autonomy.rebuild()
+        classes = len(rt.store.autonomy.keys())
+    if as_json:
+        print_json({"class_answers": recorded, "classes": classes})
+        return
+    console.print(f"rebuilt: {recorded} class answers in {classes} classes")
+
+
 @autonomy_app.command("revoke")
 def revoke(key: Annotated[str, typer.Argument(help="The class, as policy autonomy lists it.")],
            name: As, reason: Annotated[str, typer.Option(help="Why; recorded.")] = "",

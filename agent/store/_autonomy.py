@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     and_,
     case,
+    delete,
     distinct,
     func,
     insert,
@@ -102,6 +103,13 @@ class AutonomyRepo(Repo):
         fresh = [r for r in rows if (r["approval_id"], r["class_key"], r["status"]) not in seen]
         if fresh:
             conn.execute(insert(autonomy_answers), fresh)
+
+    def replace_answers(self, rows: Sequence[dict[str, Any]]) -> None:
+        """The whole class record replaced by ``rows``, in one transaction."""
+        with self.transaction(durable=True) as conn:
+            conn.execute(delete(autonomy_answers))
+            for i in range(0, len(rows), 1000):
+                conn.execute(insert(autonomy_answers), list(rows[i:i + 1000]))
 
     @staticmethod
     def state(conn: Connection, key: str) -> ClassState | None:

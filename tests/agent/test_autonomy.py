@@ -263,3 +263,23 @@ def test_a_function_that_did_not_opt_in_is_only_reported(tmp_path: Path) -> None
                   if r["class"] == CREDIT]
         assert row["opted_in"] is False and row["would"] == "promote"
         assert row["requests_per_week"] == 0.75
+
+
+def test_the_record_is_rebuilt_from_the_answered_requests(rt: Runtime) -> None:
+    decisions = _decide(rt, 5)
+    _approve_finance(rt, decisions[:2], ["dana@finance", "omar@finance"])
+    answer(rt, _finance(rt, decisions[2]),
+           Edit(arguments={"goodwill_credit": {"amount": 150}}), approver_name="omar@finance")
+    _approve_finance(rt, decisions[3:5], ["dana@finance", "omar@finance"])
+
+    def record() -> list[tuple[Any, ...]]:
+        return [(r["class"], r["run"], sorted(r["approvers"]), r["broken_by"], r["counts"])
+                for r in rt.approvals.autonomy.report()]
+
+    before = record()
+    assert [r for r in before if r[0] == CREDIT] == [
+        (CREDIT, 2, ["dana@finance", "omar@finance"], "edited", {"approved": 4, "edited": 1})]
+    rt.store.autonomy.replace_answers([])  # a store from before earned autonomy
+    assert rt.approvals.autonomy.report() == []
+    assert rt.approvals.autonomy.rebuild() == sum(sum(r[4].values()) for r in before)
+    assert record() == before

@@ -105,3 +105,15 @@ def test_dry_run_says_what_opting_in_would_give(cli: Cli) -> None:
     assert dry["requests_per_week_saved"] > 0
     text = cli("policy", "autonomy", "--dry-run", "--after", "3").stdout
     assert "would be promoted today" in text and "the record replayed" in text
+
+
+def test_rebuild_derives_the_record_again(cli: Cli) -> None:
+    _ingest(cli, 0, 2)
+    for request, person in zip(_finance_requests(cli), ["dana@finance", "omar@finance"],
+                               strict=True):
+        cli("approvals", "approve", request, "--as", person)
+    before = cli.json("policy", "autonomy")
+    rebuilt = cli.json("policy", "autonomy", "rebuild")
+    assert rebuilt["classes"] == len(before) and rebuilt["class_answers"] >= 2
+    assert cli.json("policy", "autonomy") == before
+    assert "rebuilt:" in cli("policy", "autonomy", "rebuild").stdout
