@@ -30,6 +30,7 @@ from pydantic import (
 from decisionops.agent.hashing import digest, short_id
 
 __all__ = [
+    "SUCCESS_LABELS",
     "Answer",
     "ApprovalRequest",
     "ApprovalStatus",
@@ -458,6 +459,11 @@ class ExecutionStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     COMPENSATED = "compensated"
+
+
+SUCCESS_LABELS = ("retained", "failure_avoided", "stockout_avoided", "success")
+"""Outcome labels that count as a success: in the value report, its export, and earned
+autonomy's outcome test."""
 
 
 class Outcome(_Model):

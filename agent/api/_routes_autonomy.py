@@ -13,6 +13,7 @@ from decisionops.agent.api._auth import Principal
 from decisionops.agent.api._limits import StrictJSONRoute
 from decisionops.agent.api._schemas import AutonomyChangeIn
 from decisionops.agent.api._state import ServiceState, get_state, requires
+from decisionops.agent.errors import InvalidInputError, PermissionDenied
 
 __all__ = ["autonomy_router"]
 
@@ -33,16 +34,19 @@ def autonomy_router(principal: Any) -> APIRouter:
                 who: Principal = Depends(reader),
                 state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         autonomy = state.runtime.approvals.autonomy
-        rows = autonomy.report(function, after=after if dry_run else None,
-                               approvers=approvers if dry_run else None)
+        if not who.sees_all:  # an approver sees the classes of their own functions
+            if function is None and dry_run:
+                if len(who.functions) != 1:
+                    raise InvalidInputError("name one of your functions", field="function")
+                function = who.functions[0]
+            if function is not None and function not in who.functions:
+                raise PermissionDenied(f"{who.name} does not approve for {function}")
+        if dry_run:
+            return autonomy.dry_run(function, after=after, approvers=approvers)
+        rows = autonomy.report(function)
         if not who.sees_all:
             rows = [r for r in rows if r["function"] in who.functions]
-        if not dry_run:
-            return {"classes": rows}
-        rows = [r for r in rows if r["state"] != "promoted" and r["would"] == "promote"]
-        return {"would_promote": rows,
-                "requests_per_week_saved": round(sum(r["requests_per_week"] for r in rows), 2),
-                "replay": autonomy.replay(function, after=after, approvers=approvers)}
+        return {"classes": rows}
 
     @router.post("/revoke", summary="Take a class's promotion back (a person decides)")
     def revoke(body: AutonomyChangeIn, who: Principal = Depends(reader),

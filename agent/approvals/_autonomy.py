@@ -32,15 +32,13 @@ from decisionops.agent.autonomy import (
     verdict,
 )
 from decisionops.agent.errors import InvalidInputError, NotFoundError, PermissionDenied
-from decisionops.agent.models import ApprovalRequest, Step
+from decisionops.agent.models import SUCCESS_LABELS, ApprovalRequest, Step
 from decisionops.agent.policy import FunctionPolicy, Policies, UsedAmount, total_problems
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.store import ClassState, DecisionTx, Store
 
 __all__ = ["EarnedAutonomy", "step_statuses"]
 
-SUCCESS_LABELS = ("retained", "failure_avoided", "stockout_avoided", "success", "paid")
-"""Outcome labels that count as success (the value report's, and a paid invoice)."""
 _HISTORY = 10_000
 
 
@@ -305,6 +303,17 @@ class EarnedAutonomy:
                     "requests_per_week": round(weekly.get(key, 0.0), 2),
                     "thresholds": {"after": need, "approvers": people}})
         return out
+
+    def dry_run(self, function: str | None = None, *, after: int | None = None,
+                approvers: int | None = None) -> dict[str, Any]:
+        """What opting in (or these thresholds) would give today: the classes the record
+        would promote now, the requests a week they would take off people (the last four
+        weeks' pace), and the record replayed under the rule (``replay``)."""
+        rows = [r for r in self.report(function, after=after, approvers=approvers)
+                if r["state"] != "promoted" and r["would"] == "promote"]
+        return {"would_promote": rows,
+                "requests_per_week_saved": round(sum(r["requests_per_week"] for r in rows), 2),
+                "replay": self.replay(function, after=after, approvers=approvers)}
 
     def replay(self, function: str | None = None, *, after: int | None = None,
                approvers: int | None = None) -> dict[str, Any]:

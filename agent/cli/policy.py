@@ -60,22 +60,20 @@ def autonomy(ctx: typer.Context,
                    "otherwise)")
     with runtime() as rt:
         try:
-            rows = rt.approvals.autonomy.report(function, after=after, approvers=approvers)
+            if dry_run:
+                dry = rt.approvals.autonomy.dry_run(function, after=after, approvers=approvers)
+            else:
+                rows = rt.approvals.autonomy.report(function)
         except DecisionOpsError as exc:
             raise fail(f"--function: {exc.message}") from None
-    if dry_run:
-        rows = [r for r in rows if r["state"] != "promoted" and r["would"] == "promote"]
-        with runtime() as rt:
-            replay = rt.approvals.autonomy.replay(function, after=after, approvers=approvers)
     if as_json:
-        print_json({"dry_run": True, "would_promote": rows,
-                    "requests_per_week_saved": _saved(rows), "replay": replay}
-                   if dry_run else rows)
+        print_json({"dry_run": True, **dry} if dry_run else rows)
         return
     if dry_run:
-        _print(rows, title="would be promoted today")
-        console.print(f"approval requests a week this would take off people: {_saved(rows):g} "
-                      "(the last 4 weeks' pace)")
+        replay = dry["replay"]
+        _print(dry["would_promote"], title="would be promoted today")
+        console.print(f"approval requests a week this would take off people: "
+                      f"{dry['requests_per_week_saved']:g} (the last 4 weeks' pace)")
         console.print(
             f"the record replayed under this rule: of {replay['requests_answered']} requests "
             f"people answered, earned autonomy would have taken {replay['would_have_taken']}; "
@@ -87,10 +85,6 @@ def autonomy(ctx: typer.Context,
                if replay["bad_outcome_share_all_decisions"] is not None else ""))
         return
     _print(rows, title="earned autonomy")
-
-
-def _saved(rows: list[dict[str, Any]]) -> float:
-    return round(sum(r["requests_per_week"] for r in rows), 2)
 
 
 def _print(rows: list[dict[str, Any]], *, title: str) -> None:

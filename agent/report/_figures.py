@@ -28,14 +28,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from decisionops.agent.llm import spend_today
-from decisionops.agent.models import utcnow
+from decisionops.agent.models import SUCCESS_LABELS, utcnow
 from decisionops.agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
 from decisionops.agent.store import Store
 
 __all__ = ["SUCCESS_LABELS", "DayCost", "LatencyRow", "LlmCost", "ModelCost", "ReportData",
            "ToolRow", "UpliftRow", "ValueRow", "build_report"]
 
-SUCCESS_LABELS = ("retained", "failure_avoided", "stockout_avoided", "success")
 """Outcome labels that count as success unless the caller names others."""
 
 

@@ -74,6 +74,9 @@ def test_the_record_is_listed_changed_by_people_and_refused_to_others(auto: Serv
     back = auto.post("/v1/autonomy/reinstate", "root", {"class": CREDIT, "reason": "ok"})
     assert back.status_code == 200 and back.json()["changed_by"] == "root"
 
+    mine = auto.get("/v1/autonomy?dry_run=true&after=2", "dana").json()
+    assert [r["function"] for r in mine["would_promote"]] in ([], ["finance"])
+    assert auto.get("/v1/autonomy?dry_run=true&function=finance", "raj").status_code == 403
     dry = auto.get("/v1/autonomy?dry_run=true&after=2", "olga").json()
     assert dry["replay"]["requests_answered"] == 3
     assert dry["replay"]["would_have_taken"] == 1  # the third, after two in a row
