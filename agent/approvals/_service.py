@@ -39,6 +39,7 @@ when), operator holds, and the SLA sweep (``_deadlines``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,6 +84,7 @@ __all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "approva
            "parse_answer"]
 
 _ANSWER: TypeAdapter[Any] = TypeAdapter(Answer)
+_HASH = re.compile(r"[0-9a-f]{64}")
 _STATUS = {"approve": ApprovalStatus.APPROVED, "edit": ApprovalStatus.EDITED,
            "reject": ApprovalStatus.REJECTED, "revise": ApprovalStatus.REVISE}
 _ANSWERED = {ApprovalStatus.APPROVED, ApprovalStatus.EDITED, ApprovalStatus.REJECTED,
@@ -202,6 +204,9 @@ class ApprovalService:
         """Check and record an answer (see the module docstring for the checks).
         ``preview_hash``: the previews the approver saw (``ApprovalRequest.preview_hash``);
         without it the answer binds to the stored ones."""
+        if preview_hash is not None and not _HASH.fullmatch(preview_hash):
+            raise InvalidInputError("must be the 64 hex characters of the request's "
+                                    "preview_hash", field="preview_hash")  # not recorded
         row = self._store.approvals.get(approval_id)
         function = row.function
 

@@ -207,6 +207,9 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
                 message = exc.message.removeprefix(f"{exc.field}: ")
                 raise fail(f"--set step.{exc.field.removeprefix('arguments.')}: {message}",
                            exc.exit_code) from None
+            if exc.field == "preview_hash":
+                raise fail(exc.message.replace("preview_hash:", "--preview-hash:", 1),
+                           exc.exit_code) from None
             raise
         if result.status == "proposed":
             console.print(f"proposed an edit to {approval_id} as {as_}; under four eyes another "

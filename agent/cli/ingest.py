@@ -240,7 +240,8 @@ def _report(path: Path, tally: _Tally, seconds: float, as_json: bool) -> None:
                     "batches": len(tally.batches), "seconds": round(seconds, 3),
                     "rows_per_s": round(rate)})
         return
-    console.print(f"{path.name}: {tally.rows:,} rows, [green]{tally.ingested:,} ingested[/], "
+    rows = f"{tally.rows:,} row" + ("" if tally.rows == 1 else "s")
+    console.print(f"{path.name}: {rows}, [green]{tally.ingested:,} ingested[/], "
                   f"{tally.already_stored:,} already stored, "
                   f"[{'red' if tally.rejected else 'dim'}]{tally.rejected:,} rejected[/] "
                   f"[dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")

@@ -103,8 +103,10 @@ def _print(rows: list[dict[str, Any]], *, title: str) -> None:
         console.print(f"  {state} · {r['run']}/{r['thresholds']['after']} in a row{by} · "
                       f"{r['requests_per_week']:g} requests a week", highlight=False,
                       markup=False)
-        console.print(f"  {r['reason'] or r['would']}; {r['outcomes']}", highlight=False,
-                      markup=False)
+        why = r["reason"] or r["would"]
+        if r["outcomes"] not in why:
+            why += f"; {r['outcomes']}"
+        console.print(f"  {why}", highlight=False, markup=False)
 
 
 def _change(key: str, name: str, reason: str, *, revoke: bool, as_json: bool) -> None:

@@ -45,3 +45,23 @@ def test_a_preview_shows_the_plan_its_routing_and_previews_and_stores_nothing(cl
     assert "--score" in cli("plan", "preview", "pp-1", "--score", "1.5", code=2).stderr
     assert "--value" in cli("plan", "preview", "pp-1", "--value", "-1", code=2).stderr
     assert _counts(cli) == before
+
+
+def test_an_answer_at_the_command_line_binds_to_the_preview_hash_it_names(cli: Cli) -> None:
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + ROW.format(id="pp-2", account="ACC-10006", value=40000))
+    assert "p.csv: 1 row, 1 ingested" in " ".join(cli("ingest", str(path)).stdout.split())
+    cli("run", "--once")
+    cli.approvers("dana@finance")
+    (finance,) = cli.json("approvals", "list", "--function", "finance")
+    shown = cli.json("approvals", "show", finance["id"])
+    bad = cli("approvals", "approve", finance["id"], "--as", "dana@finance",
+              "--preview-hash", "deadbeef", code=2).stderr
+    assert "--preview-hash: must be the 64 hex characters" in " ".join(bad.split())
+    stale = cli("approvals", "approve", finance["id"], "--as", "dana@finance",
+                "--preview-hash", "0" * 64, code=2).stderr
+    assert "preview_hash" in stale
+    assert cli.json("approvals", "show", finance["id"])["approval"]["status"] == "pending"
+    cli("approvals", "approve", finance["id"], "--as", "dana@finance",
+        "--preview-hash", shown["preview_hash"])
+    assert cli.json("approvals", "show", finance["id"])["approval"]["status"] == "approved"
