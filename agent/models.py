@@ -21,9 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -143,16 +141,9 @@ class Prediction(_Model):
         default_factory=dict, max_length=100)
     """Context the model saw or the source adds (region, segment, site…). Data, never instructions."""
     observed_at: datetime
-    kind_as_received: Name | None = None
-    """The kind as the source sent it, when ``kind_aliases`` mapped it onto ``kind``."""
-
-    @model_serializer(mode="wrap")
-    def _omit_unaliased(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Left out when unset, so a row stored before aliases hashes as it always has.
-        data: dict[str, Any] = handler(self)
-        if data.get("kind_as_received", 0) is None:
-            del data["kind_as_received"]
-        return data
+    kind_as_received: Annotated[Name | None, Field(exclude_if=lambda v: v is None)] = None
+    """The kind as the source sent it, when ``kind_aliases`` mapped it onto ``kind``; left
+    out of the JSON when unset, so a row stored before aliases hashes as it always has."""
 
     @field_validator("observed_at")
     @classmethod

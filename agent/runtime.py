@@ -38,7 +38,7 @@ from decisionops.agent.playbooks import PlaybookBook, load_playbooks
 from decisionops.agent.policy import Policies, load_policies
 from decisionops.agent.prediction_queue import PredictionQueue
 from decisionops.agent.settings import Settings
-from decisionops.agent.sources import apply_kind_aliases
+from decisionops.agent.sources import PredictionRow, prepare
 from decisionops.agent.store import IngestResult, Store
 from decisionops.agent.telemetry import Metrics, configure_tracing
 from decisionops.agent.triage import bulk_drops, gaps, triage
@@ -186,13 +186,15 @@ class Runtime:
 
     # ------------------------------------------------------------------ operations
 
-    def ingest(self, predictions: Sequence[Prediction], *, source: str,
+    def ingest(self, predictions: Sequence[Prediction | PredictionRow], *, source: str,
                actor: str | None = None, durable: bool = True) -> IngestResult:
-        """Accept predictions (new ids only); ``actor`` is who submitted them (four-eyes
-        counts them as the requester of the first plan). ``durable=False``: the caller
-        stores a durable batch after this one (whose sync covers it) before it reports.
-        Every path in goes through here, so ``kind_aliases`` apply to all of them."""
-        predictions = apply_kind_aliases(predictions, self.settings.kind_aliases)
+        """Accept predictions (new ids only), or rows ``agent.sources.prepare`` made of
+        them (a bulk read prepares them in its worker processes); ``actor`` is who
+        submitted them (four-eyes counts them as the requester of the first plan).
+        ``durable=False``: the caller stores a durable batch after this one (whose sync
+        covers it) before it reports. Every path in goes through here, so
+        ``kind_aliases`` apply to all of them."""
+        predictions = prepare(predictions, self.settings.kind_aliases)
         unknown = sorted({p.kind for p in predictions} - self.playbooks.kinds())
         result = self.store.predictions.ingest(predictions, source=source,
                                                actor=actor or self.actor, durable=durable)

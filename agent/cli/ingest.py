@@ -1,5 +1,6 @@
-"""``decisionops ingest``: a thin adapter over ``agent.sources.iter_input`` (which decides
-how a file is read and joined) and the runtime's ``ingest``; here only options, the
+"""``decisionops ingest``: a thin adapter over ``agent.sources.iter_prepared`` (which
+decides how a file is read and joined, and maps a large one in worker processes) and the
+runtime's ``ingest``; here only options, the
 tally in rows, the report and the exit code (0 all rows taken, 1 rows rejected unless
 ``--allow-rejects``, 2 bad usage or an input refused whole)."""
 
@@ -16,11 +17,19 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from decisionops.agent.cli._common import console, err_console, fail, print_json, runtime
+from decisionops.agent.cli._common import (
+    console,
+    err_console,
+    fail,
+    print_json,
+    runtime,
+    settings,
+)
 from decisionops.agent.errors import InvalidInputError
-from decisionops.agent.sources import FieldMapping, RowError, SourceBatch, SourceLimits
+from decisionops.agent.sources import FieldMapping, PreparedChunk, RowError, SourceLimits
 from decisionops.agent.sources._batch import clip
-from decisionops.agent.sources._open import FORMATS, ServingJoin, iter_input
+from decisionops.agent.sources._open import FORMATS, ServingJoin
+from decisionops.agent.sources._parallel import PARALLEL_BYTES, iter_prepared
 from decisionops.agent.sources._rows import default_problems
 from decisionops.agent.store import IngestResult
 
@@ -33,7 +42,7 @@ _SHOWN = 20
 _DEFAULT = SourceLimits()
 
 
-def _marking_last(chunks: Iterator[SourceBatch]) -> Iterator[tuple[SourceBatch, bool]]:
+def _marking_last(chunks: Iterator[PreparedChunk]) -> Iterator[tuple[PreparedChunk, bool]]:
     """Each chunk, and whether it is the last: only the last one is synced to disk (its
     sync covers the others) before the command reports."""
     ahead = next(chunks, None)
@@ -59,7 +68,7 @@ class _Tally:
     batches: set[int] = field(default_factory=set)
     """The ledger entries of this run's batches."""
 
-    def add(self, chunk: SourceBatch, result: IngestResult) -> None:
+    def add(self, chunk: PreparedChunk, result: IngestResult) -> None:
         self.rows += chunk.rows_read
         self.ingested += len(result.new)
         self.unknown_kinds.update(result.unknown_kinds)
@@ -69,7 +78,7 @@ class _Tally:
         # An id an earlier batch of this input stored is a duplicate row of the input.
         repeats = [i for i in result.duplicates if result.stored_by.get(i) in self.batches]
         if repeats:
-            number = dict(zip((p.id for p in chunk.predictions), chunk.numbers, strict=True))
+            number = dict(zip((r.id for r in chunk.rows), chunk.numbers, strict=True))
             errors += [RowError(row=number[i], field="id", value=clip(i),
                                 message="duplicate id; an earlier row was kept")
                        for i in repeats]
@@ -131,6 +140,11 @@ def ingest(
     batch_rows: Annotated[int, typer.Option(
         "--batch-rows", min=1, max=100_000,
         help="Rows validated and stored per transaction (one ledger entry each).")] = 5000,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, max=64,
+        help=f"Processes that validate rows while this one stores them (default: one per "
+        f"CPU, at most 8, for a CSV/JSONL/Parquet file of {PARALLEL_BYTES // 2**20} MB or "
+        "more; 1 otherwise). The result is the same for any number.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Add predictions to the store, streaming: the file is read, validated and stored a
@@ -157,6 +171,8 @@ def ingest(
     --positive-class 1 --kind failure --entity-type asset
 
     Example: decisionops ingest nightly.parquet --max-rows 5000000 --json
+
+    Example: decisionops ingest nightly.csv --jobs 4
     """
     if fmt not in FORMATS:
         raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -173,8 +189,10 @@ def ingest(
     join = ServingJoin(inputs=inputs, entity_column=entity_column, positive=positive,
                        output_name=output)
     started = time.perf_counter()
+    aliases = settings().kind_aliases
     try:
-        chunks = iter_input(path, fmt, mapping, join=join, limits=limits, batch_rows=batch_rows)
+        chunks = iter_prepared(path, fmt, mapping, join=join, limits=limits,
+                               batch_rows=batch_rows, aliases=aliases, jobs=jobs)
     except InvalidInputError as exc:
         raise fail(_by_option(exc)) from None
     tally = _Tally()
@@ -184,8 +202,7 @@ def ingest(
         gc.freeze()
         task = progress.add_task(f"ingesting {path.name}", total=None, rate="")
         for chunk, last in _marking_last(chunks):
-            tally.add(chunk, rt.ingest(chunk.predictions, source=f"file:{path.name}",
-                                       durable=last))
+            tally.add(chunk, rt.ingest(chunk.rows, source=f"file:{path.name}", durable=last))
             elapsed = time.perf_counter() - started
             progress.update(task, completed=tally.rows,
                             rate=f"{tally.rows / max(elapsed, 1e-9):,.0f} rows/s")

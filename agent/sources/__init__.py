@@ -12,8 +12,11 @@ a whole (too large, not UTF-8 or JSON, wrong body shape, missing header columns,
 counts that do not match) raise ``agent.errors.InvalidInputError`` and nothing is
 returned.
 
-``apply_kind_aliases`` maps a source's kind names onto ours (``kind_aliases``); the
-runtime applies it to every batch it accepts.
+``apply_kind_aliases`` maps a source's kind names onto ours (``kind_aliases``);
+``prepare`` applies it and makes each prediction the ``PredictionRow`` the store keeps
+(its JSON and row hash), which every batch the runtime accepts goes through.
+``iter_prepared`` streams a file as such rows, mapped and prepared in worker processes
+when the file is large.
 
 Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
@@ -32,6 +35,7 @@ from decisionops.agent.sources._files import (
 from decisionops.agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
 from decisionops.agent.sources._mapping import FieldMapping
 from decisionops.agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
+from decisionops.agent.sources._prepared import PredictionRow, PreparedChunk, prepare
 from decisionops.agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
 
 __all__ = [
@@ -40,6 +44,8 @@ __all__ = [
     "FieldMapping",
     "FileFormat",
     "Positive",
+    "PredictionRow",
+    "PreparedChunk",
     "RowError",
     "SourceBatch",
     "SourceLimits",
@@ -53,6 +59,7 @@ __all__ = [
     "parse_kserve_v2",
     "parse_mlflow",
     "parse_scored",
+    "prepare",
     "read_csv",
     "read_file",
     "read_jsonl",

@@ -16,9 +16,9 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Literal, NoReturn
+from typing import IO, Any, Literal, NamedTuple, NoReturn
 
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.sources._batch import (
@@ -32,8 +32,8 @@ from decisionops.agent.sources._batch import (
 from decisionops.agent.sources._mapping import REQUIRED_FIELDS, TARGET_FIELDS, FieldMapping
 from decisionops.agent.sources._rows import RowMapper
 
-__all__ = ["FileFormat", "iter_file", "read_csv", "read_file", "read_jsonl",
-           "read_records"]
+__all__ = ["ChunkMapper", "FileFormat", "RawChunk", "iter_file", "open_file", "read_csv",
+           "read_file", "read_jsonl", "read_records"]
 
 FileFormat = Literal["csv", "jsonl", "parquet", "auto"]
 Readable = str | os.PathLike[str] | IO[str] | IO[bytes]
@@ -52,6 +52,19 @@ def iter_file(path: str | os.PathLike[str], format: FileFormat = "auto",
     chunk). ``auto`` goes by the suffix (``.csv``, ``.tsv``, ``.jsonl``, ``.ndjson``,
     ``.json``, ``.parquet``), else by the first bytes (``PAR1`` → Parquet, ``{`` → JSONL).
     Whole-file problems raise ``InvalidInputError`` before the first chunk."""
+    mapper, chunks = open_file(path, format, mapping, limits=limits, delimiter=delimiter,
+                               batch_rows=batch_rows)
+    return map(mapper, chunks)
+
+
+def open_file(path: str | os.PathLike[str], format: FileFormat = "auto",
+              mapping: FieldMapping | None = None, *, limits: SourceLimits | None = None,
+              delimiter: str | None = None, batch_rows: int | None = 5000
+              ) -> tuple[ChunkMapper, Iterator[RawChunk]]:
+    """``iter_file`` in two halves: the file's rows as read, in chunks of ``batch_rows``
+    (counted and bounded by ``max_rows`` as they are read), and the ``ChunkMapper`` that
+    makes each chunk a ``SourceBatch``, here or in another process. Whole-file problems
+    (size, encoding, row count, header) raise ``InvalidInputError`` here."""
     limits = limits or SourceLimits()
     mapping = mapping or FieldMapping()
     location = os.fspath(path)
@@ -63,17 +76,18 @@ def iter_file(path: str | os.PathLike[str], format: FileFormat = "auto",
     if chosen == "auto":
         chosen = _SUFFIXES.get(Path(path).suffix.lower()) or _sniff(path)
     if chosen == "parquet":
-        return _iter_parquet(path, mapping, limits, location, batch_rows)
+        return _parquet_file(path, mapping, limits, location, batch_rows)
     lines = _prescan(path, location, size)
     if chosen == "jsonl":
         if lines > limits.max_rows:
             _count_rows(_jsonl_rows(_open(path, "\n")), limits, location)
-        return _iter_jsonl(_open(path, "\n"), mapping, limits, location, batch_rows)
+        return (ChunkMapper("jsonl", mapping, limits, location),
+                _jsonl_chunks(_open(path, "\n"), limits, location, batch_rows))
     if delimiter is None:
         delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
     if lines > limits.max_rows + 1:  # maybe over: count the records, not the lines
         _count_rows(_csv_rows(_open(path, ""), delimiter), limits, location, header=True)
-    return _iter_csv(_open(path, ""), mapping, limits, location, delimiter, batch_rows)
+    return _csv_file(lambda: _open(path, ""), mapping, limits, location, delimiter, batch_rows)
 
 
 def read_file(path: str | os.PathLike[str], format: FileFormat = "auto",
@@ -92,8 +106,9 @@ def read_csv(source: Readable, mapping: FieldMapping | None = None, *,
         return read_file(source, "csv", mapping, limits=limits, delimiter=delimiter)
     limits = limits or SourceLimits()
     text, location = _read_stream(source, limits)
-    return collect(_iter_csv(io.StringIO(text, newline=""), mapping or FieldMapping(), limits,
-                             location, delimiter, None))
+    mapper, chunks = _csv_file(lambda: io.StringIO(text, newline=""), mapping or FieldMapping(),
+                               limits, location, delimiter, None)
+    return collect(map(mapper, chunks))
 
 
 def read_jsonl(source: Readable, mapping: FieldMapping | None = None, *,
@@ -103,8 +118,9 @@ def read_jsonl(source: Readable, mapping: FieldMapping | None = None, *,
         return read_file(source, "jsonl", mapping, limits=limits)
     limits = limits or SourceLimits()
     text, location = _read_stream(source, limits)
-    return collect(_iter_jsonl(io.StringIO(text, newline="\n"), mapping or FieldMapping(),
-                               limits, location, None))
+    mapper = ChunkMapper("jsonl", mapping or FieldMapping(), limits, location)
+    return collect(map(mapper, _jsonl_chunks(io.StringIO(text, newline="\n"), limits,
+                                             location, None)))
 
 
 def read_records(records: Iterable[Mapping[str, Any]], mapping: FieldMapping | None = None, *,
@@ -248,17 +264,29 @@ def _too_large(location: str, size: int | None, cap: int) -> NoReturn:
 # --------------------------------------------------------------------------- CSV
 
 
-def _iter_csv(stream: IO[str], mapping: FieldMapping, limits: SourceLimits, location: str,
-              delimiter: str, batch_rows: int | None) -> Iterator[SourceBatch]:
+def _csv_file(opener: Callable[[], IO[str]], mapping: FieldMapping, limits: SourceLimits,
+              location: str, delimiter: str, batch_rows: int | None
+              ) -> tuple[ChunkMapper, Iterator[RawChunk]]:
+    """The header is read and checked now (a bad one refuses the file); the rows after it
+    when the chunks are."""
+    with opener() as stream:
+        header = _header(csv.reader(stream, delimiter=delimiter, strict=False), mapping,
+                         location)
+    if header is None:
+        return ChunkMapper("csv", mapping, limits, location, []), iter(())
+    return (ChunkMapper("csv", mapping, limits, location, header),
+            _csv_chunks(opener(), limits, location, delimiter, batch_rows))
+
+
+def _csv_chunks(stream: IO[str], limits: SourceLimits, location: str, delimiter: str,
+                batch_rows: int | None) -> Iterator[RawChunk]:
     with stream:
-        batch = BatchBuilder(limits, location=location)
+        counter = BatchBuilder(limits, location=location)  # counts rows against max_rows
         reader = csv.reader(stream, delimiter=delimiter, strict=False)
-        header = _header(reader, mapping, location)
-        if header is None:
-            return
-        mapper = RowMapper(mapping, limits, text_cells=True)
-        mapper.bind_header([h for h in header if h])
-        unnamed = "" in header
+        for cells in reader:  # past the header: the first record with a value
+            if any(c.strip() for c in cells):
+                break
+        chunk: RawChunk = []
         while True:
             line = reader.line_num + 1
             try:
@@ -266,23 +294,17 @@ def _iter_csv(stream: IO[str], mapping: FieldMapping, limits: SourceLimits, loca
             except StopIteration:
                 break
             except csv.Error as exc:
-                batch.fail(batch.next_row(), [Problem(None, None, f"unreadable CSV: {exc}")],
-                           line)
-                continue
-            if all(not c.strip() for c in cells):
-                continue  # blank line, or an empty row a spreadsheet left behind
-            row = batch.next_row()
-            if len(cells) != len(header):
-                batch.fail(row, [Problem(None, None, f"has {len(cells)} cells; the header "
-                                                     f"has {len(header)}")], line)
+                chunk.append((counter.next_row(), line,
+                              Failed([Problem(None, None, f"unreadable CSV: {exc}")])))
             else:
-                record = ({n: c for n, c in zip(header, cells, strict=True) if n} if unnamed
-                          else dict(zip(header, cells, strict=True)))
-                _add(batch, mapper, row, line, record)
-            if batch_rows and batch.pending >= batch_rows:
-                yield batch.take()
-        if batch.pending:
-            yield batch.take()
+                if all(not c.strip() for c in cells):
+                    continue  # blank line, or an empty row a spreadsheet left behind
+                chunk.append((counter.next_row(), line, cells))
+            if batch_rows and len(chunk) >= batch_rows:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 def _header(reader: Any, mapping: FieldMapping, location: str) -> list[str] | None:
@@ -330,25 +352,23 @@ def _check_columns(header: list[str], mapping: FieldMapping, location: str) -> N
 # --------------------------------------------------------------------------- JSON Lines
 
 
-def _iter_jsonl(stream: IO[str], mapping: FieldMapping, limits: SourceLimits, location: str,
-                batch_rows: int | None) -> Iterator[SourceBatch]:
+def _jsonl_chunks(stream: IO[str], limits: SourceLimits, location: str,
+                  batch_rows: int | None) -> Iterator[RawChunk]:
     # The stream splits on "\n" only: str.splitlines would also split inside JSON
     # strings on \u2028, \x1c and friends.
     with stream:
-        batch = BatchBuilder(limits, location=location)
-        mapper = RowMapper(mapping, limits)
+        counter = BatchBuilder(limits, location=location)  # counts rows against max_rows
+        chunk: RawChunk = []
         for line, raw in enumerate(stream, start=1):
             raw = raw.removesuffix("\n").removesuffix("\r")
             if not raw.strip():
                 continue
-            row = batch.next_row()
-            record = _json_row(batch, row, line, raw)
-            if record is not None:
-                _add(batch, mapper, row, line, record)
-            if batch_rows and batch.pending >= batch_rows:
-                yield batch.take()
-        if batch.pending:
-            yield batch.take()
+            chunk.append((counter.next_row(), line, raw))
+            if batch_rows and len(chunk) >= batch_rows:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 def _json_row(batch: BatchBuilder, row: int, line: int, raw: str) -> dict[str, Any] | None:
@@ -371,8 +391,9 @@ def _json_row(batch: BatchBuilder, row: int, line: int, raw: str) -> dict[str, A
 # --------------------------------------------------------------------------- Parquet
 
 
-def _iter_parquet(path: str | os.PathLike[str], mapping: FieldMapping, limits: SourceLimits,
-                  location: str, batch_rows: int | None) -> Iterator[SourceBatch]:
+def _parquet_file(path: str | os.PathLike[str], mapping: FieldMapping, limits: SourceLimits,
+                  location: str, batch_rows: int | None
+                  ) -> tuple[ChunkMapper, Iterator[RawChunk]]:
     """Parquet rows as records (typed values: numbers, times, structs as objects);
     ``RowError.line`` is ``None``. The row count comes from the file's metadata."""
     import pyarrow as pa
@@ -382,25 +403,90 @@ def _iter_parquet(path: str | os.PathLike[str], mapping: FieldMapping, limits: S
         parquet = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
         raise InvalidInputError(f"not a readable Parquet file: {exc}", location=location) from exc
-    if parquet.metadata.num_rows > limits.max_rows:
+    with parquet:
+        rows = parquet.metadata.num_rows
+        names = list(parquet.schema_arrow.names)
+    if rows > limits.max_rows:
         raise InvalidInputError(f"more than {limits.max_rows} rows; split the input or raise "
                                 "max_rows", location=location, max_rows=limits.max_rows)
-    names = list(parquet.schema_arrow.names)
     _check_columns(names, mapping, location)
-    return _parquet_chunks(parquet, names, mapping, limits, location, batch_rows)
+    return (ChunkMapper("parquet", mapping, limits, location, names),
+            _parquet_chunks(path, batch_rows))
 
 
-def _parquet_chunks(parquet: Any, names: list[str], mapping: FieldMapping,
-                    limits: SourceLimits, location: str, batch_rows: int | None
-                    ) -> Iterator[SourceBatch]:
-    batch = BatchBuilder(limits, location=location)
-    mapper = RowMapper(mapping, limits)
-    mapper.bind_header(names)
-    with parquet:
+def _parquet_chunks(path: str | os.PathLike[str], batch_rows: int | None
+                    ) -> Iterator[RawChunk]:
+    import pyarrow.parquet as pq
+
+    row = 0
+    chunk: RawChunk = []
+    with pq.ParquetFile(path) as parquet:
         for records in parquet.iter_batches(batch_size=min(batch_rows or 65_536, 65_536)):
             for record in records.to_pylist():
-                _add(batch, mapper, batch.next_row(), None, record)
-                if batch_rows and batch.pending >= batch_rows:
-                    yield batch.take()
-    if batch.pending:
-        yield batch.take()
+                row += 1
+                chunk.append((row, None, record))
+                if batch_rows and len(chunk) >= batch_rows:
+                    yield chunk
+                    chunk = []
+    if chunk:
+        yield chunk
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+class Failed(NamedTuple):
+    """A row that failed as it was read (unreadable CSV): its problems."""
+
+    problems: list[Problem]
+
+
+RawChunk = list[tuple[int, int | None, Any]]
+"""Rows as read, not mapped: (data row, file line or ``None``, what was read) — a CSV
+record's cells, a JSONL line's text, a Parquet record, or ``Failed``."""
+
+
+class ChunkMapper:
+    """Makes a ``RawChunk`` of one file a ``SourceBatch``: the rows mapped onto
+    predictions by the file's ``FieldMapping``, bad rows as ``RowError`` entries, an id
+    repeated within the chunk rejected. It pickles as its arguments, so a bulk read can
+    run it in worker processes (``_parallel``); the result is the same either way."""
+
+    def __init__(self, fmt: Literal["csv", "jsonl", "parquet"], mapping: FieldMapping,
+                 limits: SourceLimits, location: str, header: list[str] | None = None
+                 ) -> None:
+        self._args = (fmt, mapping, limits, location, header)
+        self._fmt, self._limits, self._location = fmt, limits, location
+        self._header = header or []
+        self._unnamed = "" in self._header
+        self._mapper = RowMapper(mapping, limits, text_cells=fmt == "csv")
+        if header is not None:
+            self._mapper.bind_header([h for h in header if h])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ChunkMapper, self._args
+
+    def __call__(self, chunk: RawChunk) -> SourceBatch:
+        batch = BatchBuilder(self._limits, location=self._location)
+        mapper, header, fmt = self._mapper, self._header, self._fmt
+        for row, line, item in chunk:
+            if type(item) is Failed:
+                batch.fail(row, item.problems, line)
+                continue
+            if fmt == "csv":
+                if len(item) != len(header):
+                    batch.fail(row, [Problem(None, None, f"has {len(item)} cells; the header "
+                                                         f"has {len(header)}")], line)
+                    continue
+                record = ({n: c for n, c in zip(header, item, strict=True) if n}
+                          if self._unnamed else dict(zip(header, item, strict=True)))
+            elif fmt == "jsonl":
+                record = _json_row(batch, row, line, item)
+                if record is None:
+                    continue
+            else:
+                record = item
+            _add(batch, mapper, row, line, record)
+        # Built from values the builder validated: not checked again, item by item.
+        return SourceBatch.model_construct(predictions=batch.predictions, errors=batch.errors,
+                                           rows_read=len(chunk), numbers=batch.numbers)

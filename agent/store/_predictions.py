@@ -36,6 +36,7 @@ from sqlalchemy import (
 from decisionops.agent.errors import NotFoundError
 from decisionops.agent.hashing import merkle_check, merkle_leaf, merkle_path, merkle_root
 from decisionops.agent.models import Prediction, TriageAction, TriagedRow, TriageVerdict, utcnow
+from decisionops.agent.sources import PredictionRow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._archive import archived_entry
 from decisionops.agent.store._db import Repo
@@ -61,6 +62,8 @@ _INSERT = {
     "postgresql": f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
                   f"VALUES ({', '.join('%s::json' if c == 'payload' else '%s' for c in _COLUMNS)})",
 }
+_by_id = itemgetter(0)
+"""A ``PredictionRow``'s id."""
 _UNTRIAGED = _P.c.triaged_at.is_(None)
 _ORDER = (_P.c.observed_at, _P.c.id)
 
@@ -103,7 +106,7 @@ def _two_decimals(dialect: str) -> Any:
 
 def row_leaf(prediction: Prediction) -> bytes:
     """The hash of one accepted row: a Merkle leaf over the prediction's JSON."""
-    return merkle_leaf(prediction.model_dump_json().encode("utf-8"))
+    return PredictionRow.of(prediction).leaf
 
 
 @dataclass
@@ -150,47 +153,58 @@ class RowProof:
 
 
 class PredictionRepo(Repo):
-    def ingest(self, predictions: Sequence[Prediction], *, source: str, actor: str,
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self._times: dict[str, _TimeBinder] = {}
+        """Times as the driver binds them, kept across the batches of a stream (a nightly
+        file's rows share a few thousand)."""
+
+    def ingest(self, rows: Sequence[PredictionRow | Prediction], *, source: str, actor: str,
                durable: bool = True) -> IngestResult:
-        """Insert the predictions whose ids are new, in one transaction with one ledger
-        entry committing to every new row (none when nothing is new). ``durable``: synced
-        to disk before it returns; a stream of batches syncs its last one (on SQLite that
-        sync covers the batches before it)."""
+        """Insert the rows (``agent.sources.prepare``; a prediction is made its row here)
+        whose ids are new, in one transaction with one ledger entry committing to every
+        new row (none when nothing is new). ``durable``: synced to disk before it returns;
+        a stream of batches syncs its last one (on SQLite that sync covers the batches
+        before it)."""
+        rows = [r if type(r) is PredictionRow else PredictionRow.of(r) for r in rows]
         result = IngestResult()
         now = utcnow()
         with self.transaction(durable=durable) as conn:
-            ids = [p.id for p in predictions]
+            ids = [r.id for r in rows]
             stored: dict[str, int | None] = {}
+            mark = "?" if conn.dialect.name == "sqlite" else "%s"
             for i in range(0, len(ids), _CHUNK):
-                stored.update(conn.execute(select(_P.c.id, _P.c.ingest_seq)
-                                           .where(_P.c.id.in_(ids[i:i + _CHUNK]))).all())
+                part = ids[i:i + _CHUNK]
+                stored.update(conn.exec_driver_sql(
+                    f"SELECT id, ingest_seq FROM predictions WHERE id IN "
+                    f"({', '.join(mark for _ in part)})", tuple(part)).all())
             fresh = []
-            for p in predictions:
-                if p.id in stored:
-                    result.duplicates.append(p.id)
-                    result.stored_by[p.id] = stored[p.id]
+            for r in rows:
+                if r.id in stored:
+                    result.duplicates.append(r.id)
+                    result.stored_by[r.id] = stored[r.id]
                     continue
-                stored[p.id] = None
-                fresh.append(p)
+                stored[r.id] = None
+                fresh.append(r)
             if not fresh:
                 return result
             seq = lock_head(conn)
-            rows, leaves = [], []
-            time = _TimeBinder(conn)
+            ordered = sorted(fresh, key=_by_id)  # leaves in id order: any reader rebuilds it
+            time = self._times.get(conn.dialect.name)
+            if time is None:
+                time = self._times[conn.dialect.name] = _TimeBinder(conn)
             at = time(now)
-            for p in sorted(fresh, key=_by_id):  # leaves in id order: any reader rebuilds it
-                text = p.model_dump_json()
-                leaves.append(merkle_leaf(text.encode("utf-8")))
-                rows.append((p.id, p.kind, p.entity_type, p.entity_id, p.model, p.model_version,
-                             p.score, p.value_at_stake, time(p.observed_at), text, source, at,
-                             p.expected_value, seq))
-            conn.exec_driver_sql(_INSERT[conn.dialect.name], rows)
+            conn.exec_driver_sql(_INSERT[conn.dialect.name], [
+                (r.id, r.kind, r.entity_type, r.entity_id, r.model, r.model_version, r.score,
+                 r.value_at_stake, time(r.observed_at), r.payload, source, at,
+                 r.expected_value, seq) for r in ordered])
             (entry,) = self.record(conn, [Event(
                 actor=actor, event="predictions.ingested",
-                body={"source": source, "rows": len(rows), "root": merkle_root(leaves)})], now)
+                body={"source": source, "rows": len(ordered),
+                      "root": merkle_root([r.leaf for r in ordered])})], now)
             assert entry.seq == seq, "the ledger head moved under its lock"
             notify(conn, WAKE)  # new work for every worker
-            result.new = [p.id for p in fresh]
+            result.new = [r.id for r in fresh]
             result.seq = seq
         return result
 
@@ -386,9 +400,6 @@ class _TimeBinder:
             bound = self._seen[value] = self._bind(value)
         return bound
 
-
-def _by_id(prediction: Prediction) -> str:
-    return prediction.id
 
 
 def _prove(prediction_id: str, seq: int, batch: list[tuple[str, Any]],

@@ -1,0 +1,103 @@
+"""A file streamed as ``PreparedChunk``s, mapped and prepared in worker processes when
+it is large: what ``decisionops ingest`` stores.
+
+Reading stays in the calling process, in order (row numbers, the ``max_rows`` bound and
+the chunks' order are the serial read's); each chunk of rows as read goes to a worker
+that maps it onto predictions (``ChunkMapper``, the same code as a serial read) and
+makes them the rows the store keeps (``prepare``: kind aliases, JSON, row hash). Those
+are the costly steps per row, and they need nothing but the chunk. The chunks come
+back in the order they were read, at most two per worker in flight, so memory stays
+bounded whatever the file's size. A small file, a model-server body, or ``jobs=1`` is
+read, mapped and prepared here; the chunks are the same either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+from decisionops.agent.sources._batch import SourceLimits
+from decisionops.agent.sources._files import ChunkMapper, RawChunk, open_file
+from decisionops.agent.sources._mapping import FieldMapping
+from decisionops.agent.sources._open import ServingJoin, iter_input, resolve_format
+from decisionops.agent.sources._prepared import PreparedChunk
+
+__all__ = ["PARALLEL_BYTES", "default_jobs", "iter_prepared"]
+
+PARALLEL_BYTES = 16 * 1024 * 1024
+"""Files from this size up are mapped in worker processes by default (below it the
+workers' start-up costs about what they would save)."""
+_AHEAD = 2
+"""Chunks in flight per worker."""
+
+_worker: tuple[ChunkMapper, Mapping[str, str]] | None = None
+
+
+def default_jobs() -> int:
+    """Worker processes for a large file: one per CPU this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def iter_prepared(path: str | os.PathLike[str], fmt: str = "auto",
+                  mapping: FieldMapping | None = None, *, join: ServingJoin | None = None,
+                  limits: SourceLimits | None = None, batch_rows: int | None = 5000,
+                  aliases: Mapping[str, str] | None = None, jobs: int | None = None
+                  ) -> Iterator[PreparedChunk]:
+    """``iter_input``'s chunks as ``PreparedChunk``s (``aliases``: ``kind_aliases``).
+    ``jobs``: worker processes; ``None`` picks ``default_jobs()`` for a CSV, JSONL or
+    Parquet file of ``PARALLEL_BYTES`` or more and 1 otherwise. Whole-input problems
+    raise ``InvalidInputError`` here, before the first chunk."""
+    limits = limits or SourceLimits()
+    aliases = dict(aliases or {})
+    chosen = resolve_format(path, fmt, limits)
+    if chosen == "serving" or (join is not None and (join.inputs is not None
+                                                     or join.entity_ids is not None)):
+        chunks = iter_input(path, fmt, mapping, join=join, limits=limits, batch_rows=batch_rows)
+        return (PreparedChunk.of(chunk, aliases) for chunk in chunks)
+    mapper, raw = open_file(path, chosen, mapping, limits=limits,  # type: ignore[arg-type]
+                            batch_rows=batch_rows)
+    if jobs is None:
+        jobs = default_jobs() if Path(path).stat().st_size >= PARALLEL_BYTES else 1
+    if jobs <= 1:
+        return (PreparedChunk.of(mapper(chunk), aliases) for chunk in raw)
+    return _pooled(mapper, raw, aliases, jobs)
+
+
+def _pooled(mapper: ChunkMapper, raw: Iterator[RawChunk], aliases: dict[str, str],
+            jobs: int) -> Iterator[PreparedChunk]:
+    # forkserver: the workers start from a clean process that imported this module once,
+    # not from a copy of the caller (its threads, locks and open database connections).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start,
+                             initargs=(mapper, aliases)) as pool:
+        pending: deque[Future[PreparedChunk]] = deque()
+        try:
+            for chunk in raw:
+                pending.append(pool.submit(_prepare, chunk))
+                if len(pending) >= _AHEAD * jobs:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _start(mapper: ChunkMapper, aliases: dict[str, str]) -> None:
+    global _worker
+    _worker = (mapper, aliases)
+
+
+def _prepare(chunk: RawChunk) -> PreparedChunk:
+    assert _worker is not None, "the worker was started without its mapper"
+    mapper, aliases = _worker
+    return PreparedChunk.of(mapper(chunk), aliases)

@@ -1,0 +1,84 @@
+"""A prediction as the store keeps it (``PredictionRow``: its columns, its JSON and its
+row hash), made once per row by ``prepare``, which applies ``kind_aliases`` first.
+
+Making the row is the costly part of accepting a prediction after validating it
+(serializing it and hashing that text), and like validation it needs nothing from the
+store: a bulk read does both in its worker processes (``_parallel``) and hands the store
+rows it only has to insert. ``PreparedChunk`` is a ``SourceBatch`` whose predictions are
+already rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from decisionops.agent.hashing import merkle_leaf
+from decisionops.agent.models import Prediction
+from decisionops.agent.sources._aliases import apply_kind_aliases
+from decisionops.agent.sources._batch import RowError, SourceBatch
+
+__all__ = ["PredictionRow", "PreparedChunk", "prepare"]
+
+
+class PredictionRow(NamedTuple):
+    """One accepted prediction in the store's terms. ``payload`` is the prediction's JSON
+    (``model_dump_json``), ``leaf`` its row hash (a Merkle leaf over that text); reading
+    the payload back reproduces both."""
+
+    id: str
+    kind: str
+    entity_type: str
+    entity_id: str
+    model: str
+    model_version: str
+    score: float
+    value_at_stake: float | None
+    observed_at: datetime
+    expected_value: float | None
+    payload: str
+    leaf: bytes
+
+    @classmethod
+    def of(cls, prediction: Prediction) -> PredictionRow:
+        p = prediction
+        payload = p.model_dump_json()
+        return cls(p.id, p.kind, p.entity_type, p.entity_id, p.model, p.model_version,
+                   p.score, p.value_at_stake, p.observed_at, p.expected_value, payload,
+                   merkle_leaf(payload.encode("utf-8")))
+
+
+def prepare(items: Iterable[Prediction | PredictionRow], aliases: Mapping[str, str]
+            ) -> list[PredictionRow]:
+    """The rows of ``items`` with ``kind_aliases`` applied: every path into the store
+    goes through here. A row made earlier passes as it is unless its kind is an alias
+    (it was made without the table): then it is made again from its payload."""
+    out: list[PredictionRow] = []
+    for item in items:
+        if isinstance(item, PredictionRow):
+            if item.kind not in aliases:
+                out.append(item)
+                continue
+            item = Prediction.model_validate_json(item.payload)
+        if item.kind in aliases:
+            (item,) = apply_kind_aliases([item], aliases)
+        out.append(PredictionRow.of(item))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedChunk:
+    """One chunk of a stream, ready to store: the rows, the data row number of each
+    (``RowError.row``'s numbering), the rows that were skipped and the rows read."""
+
+    rows: list[PredictionRow]
+    numbers: list[int]
+    errors: list[RowError]
+    rows_read: int
+
+    @classmethod
+    def of(cls, batch: SourceBatch, aliases: Mapping[str, str]) -> PreparedChunk:
+        return cls(prepare(batch.predictions, aliases), list(batch.numbers),
+                   list(batch.errors), batch.rows_read)
