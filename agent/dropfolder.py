@@ -29,7 +29,7 @@ from typing import Any
 
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.sources import FieldMapping, RowError
-from decisionops.agent.sources._open import iter_input
+from decisionops.agent.sources._parallel import iter_prepared
 
 __all__ = ["DropReport", "poll_folder"]
 
@@ -95,10 +95,10 @@ def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,
     problems: list[str] = []
     good = rows = 0
     try:
-        for chunk in iter_input(path, fmt, mapping):
-            result = rt.ingest(chunk.predictions, source=f"{name}:{path.name}")
+        for chunk in iter_prepared(path, fmt, mapping, aliases=rt.settings.kind_aliases):
+            result = rt.ingest(chunk.rows, source=f"{name}:{path.name}")
             report.ingested += len(result.new)
-            good += len(chunk.predictions)
+            good += len(chunk.rows)
             rows += chunk.rows_read
             errors += chunk.errors[: _KEPT - len(errors)]
     except InvalidInputError as exc:  # the whole file is unusable

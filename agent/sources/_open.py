@@ -1,5 +1,6 @@
 """One file in, chunks of predictions out, whatever it holds: the single place that
-decides how a path is read (the CLI's ``ingest`` and the drop folder use it).
+decides how a path is read (the CLI's ``ingest`` and the drop folder use it through
+``_parallel.iter_prepared``).
 
 ``auto`` goes by suffix and content: Parquet and CSV by suffix or first bytes; a JSON
 document that is a model-server response (MLflow or KServe V1 ``predictions``, KServe V2
