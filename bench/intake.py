@@ -29,6 +29,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -156,6 +157,7 @@ def main() -> None:
         print(f"{args.rows:,} rows, {path.stat().st_size / 2**20:,.0f} MB of CSV "
               f"(written in {time.perf_counter() - start:.1f} s); load {os.getloadavg()[0]:.2f}")
         home = folder / "home"
+        shutil.rmtree(home, ignore_errors=True)  # a kept folder's earlier run
         seconds, peak_mb, report = ingest(path, home, args.jobs)
         assert report["ingested"] == args.rows, report
         count, raw_seconds = raw_baseline(home / "decisionops.sqlite", folder)
