@@ -18,8 +18,10 @@ import os
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from decisionops.agent.errors import RuntimeFailure
 from decisionops.agent.sources._batch import SourceLimits
 from decisionops.agent.sources._files import ChunkMapper, RawChunk, open_file
 from decisionops.agent.sources._mapping import FieldMapping
@@ -77,6 +79,7 @@ def _pooled(mapper: ChunkMapper, raw: Iterator[RawChunk], aliases: dict[str, str
     # not from a copy of the caller (its threads, locks and open database connections).
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
+    done = 0
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start,
                              initargs=(mapper, aliases)) as pool:
         pending: deque[Future[PreparedChunk]] = deque()
@@ -85,8 +88,16 @@ def _pooled(mapper: ChunkMapper, raw: Iterator[RawChunk], aliases: dict[str, str
                 pending.append(pool.submit(_prepare, chunk))
                 if len(pending) >= _AHEAD * jobs:
                     yield pending.popleft().result()
+                    done += 1
             while pending:
                 yield pending.popleft().result()
+                done += 1
+        except BrokenProcessPool:
+            raise RuntimeFailure(
+                f"a worker process validating rows ended unexpectedly (killed, or out of "
+                f"memory) after {done} batch(es) were handed on; those are stored: ingest "
+                "the file again (stored rows are skipped), with fewer --jobs if memory is "
+                "short") from None
         finally:
             for future in pending:
                 future.cancel()

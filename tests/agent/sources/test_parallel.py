@@ -1,0 +1,64 @@
+"""``iter_prepared``: a file's rows mapped and prepared in worker processes give the chunks
+one process gives (the CLI's equivalence test covers whole commands); a worker that
+dies is an error that says what was handed on, not a hang or a traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from decisionops.agent.errors import RuntimeFailure
+from decisionops.agent.sources import PreparedChunk, SourceBatch
+from decisionops.agent.sources._parallel import _pooled, iter_prepared
+
+
+def _chunks(path: Path, jobs: int, **kw: object) -> list[PreparedChunk]:
+    return list(iter_prepared(path, batch_rows=4, jobs=jobs, **kw))  # type: ignore[arg-type]
+
+
+def test_parquet_in_worker_processes_is_parquet_in_one(tmp_path: Path) -> None:
+    rows = 15
+    table = pa.table({
+        "id": [f"pq-{i}" if i != 9 else "pq-2" for i in range(rows)],
+        "model": ["m"] * rows, "kind": ["wear"] * rows, "entity_type": ["asset"] * rows,
+        "entity_id": [f"A-{i}" for i in range(rows)],
+        "score": [i / 10 for i in range(rows)],  # 1.0 and up are rejected
+        "observed_at": pa.array([1_763_625_600_000_000] * rows, pa.timestamp("us", tz="UTC")),
+        "features": [{"site": "DC-1", "n": i} for i in range(rows)]})
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, row_group_size=6)
+    aliases = {"wear": "failure"}
+    one, three = _chunks(path, 1, aliases=aliases), _chunks(path, 3, aliases=aliases)
+    assert one == three
+    assert [c.rows_read for c in one] == [4, 4, 4, 3]
+    rows_out = [r for c in one for r in c.rows]
+    assert {r.kind for r in rows_out} == {"failure"}
+    # 15, less the scores over 1 (rows 12-15); pq-2 again is in another chunk (the
+    # store, not the reader, finds it already stored)
+    assert len(rows_out) == 11
+    assert [r.id for r in rows_out].count("pq-2") == 2
+    assert [e.row for c in one for e in c.errors] == [12, 13, 14, 15]
+
+
+class _DiesAtRowEleven:
+    """A mapper whose worker process ends as the chunk holding row 11 reaches it."""
+
+    def __call__(self, chunk: list[tuple[int, int | None, object]]) -> SourceBatch:
+        if any(row == 11 for row, _, _ in chunk):
+            os._exit(3)
+        return SourceBatch(predictions=[], errors=[], rows_read=len(chunk))
+
+
+def test_a_worker_that_dies_is_an_error_naming_what_was_handed_on() -> None:
+    raw = iter([[(row, row, None) for row in range(start, start + 5)]
+                for start in (1, 6, 11, 16)])
+    got: list[PreparedChunk] = []
+    with pytest.raises(RuntimeFailure, match=r"worker process .* ended unexpectedly .* "
+                                             r"ingest the file again"):
+        for chunk in _pooled(_DiesAtRowEleven(), raw, {}, 2):  # type: ignore[arg-type]
+            got.append(chunk)
+    assert len(got) <= 2 and all(c.rows_read == 5 for c in got)
