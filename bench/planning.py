@@ -165,6 +165,8 @@ def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
                    "DECISIONOPS_PLANNER": "llm", "DECISIONOPS_LLM_BASE_URL": url,
                    "DECISIONOPS_LLM_MODEL": "bench-model", "DECISIONOPS_LLM_MODE": "tools",
                    "DECISIONOPS_PLAN_CACHE_TTL_HOURS": "0",
+                   # as settings() above: none held out, every prediction is planned
+                   "DECISIONOPS_HOLDOUT_SHARE": "0",
                    "DECISIONOPS_LLM_TIMEOUT_SECONDS": "120"}
             log = Path(tmp) / "workers.log"
             with log.open("w") as out:

@@ -66,6 +66,7 @@ def _env(url: str, home: Path, policy: Path) -> dict[str, str]:
     env.update({"DECISIONOPS_DATABASE_URL": url, "DECISIONOPS_HOME": str(home),
                 "DECISIONOPS_FUNCTIONS_FILE": str(policy), "PYTHONPATH": str(REPO),
                 "DECISIONOPS_RETENTION_DAYS": "0",
+                "DECISIONOPS_HOLDOUT_SHARE": "0",  # as the in-process Settings: none held out
                 # Wide stderr lines, so each worker error or exit is one line of the log.
                 "COLUMNS": "400"})
     return env
