@@ -27,16 +27,21 @@ from decisionops.agent.errors import DecisionOpsError
 from decisionops.agent.models import Step
 from decisionops.agent.ports import PreviewSpec, ToolPort
 
-__all__ = ["drift", "preview_steps", "read_preview"]
+__all__ = ["drift", "preview_spec", "preview_steps", "read_preview"]
+
+
+def preview_spec(tools: ToolPort, tool: str) -> PreviewSpec | None:
+    """The preview ``tool`` declares; None when it declares none or is not registered."""
+    try:
+        return tools.spec(tool).preview
+    except (DecisionOpsError, KeyError):
+        return None
 
 
 def read_preview(tools: ToolPort, step: Step) -> dict[str, Any] | None:
     """The preview of one step as stored: ``{"tool", "result"}`` or ``{"tool", "error"}``;
     None when its tool declares none."""
-    try:
-        spec = tools.spec(step.tool).preview
-    except (DecisionOpsError, KeyError):
-        return None
+    spec = preview_spec(tools, step.tool)
     if spec is None:
         return None
     arguments = spec.arguments_for(step.arguments)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from decisionops.agent.errors import DecisionOpsError
 from decisionops.agent.models import Plan
 from decisionops.agent.ports import ToolPort
-from decisionops.agent.preview import drift, read_preview
+from decisionops.agent.preview import drift, preview_spec, read_preview
 from decisionops.agent.store import Store
 
 __all__ = ["changed_since_routed"]
@@ -27,10 +26,7 @@ def changed_since_routed(store: Store, tools: ToolPort, plan: Plan, functions: I
         changes = []
         for step in row.request.steps:
             stored = row.request.previews.get(step.id)
-            try:
-                spec = tools.spec(step.tool).preview
-            except (DecisionOpsError, KeyError):
-                spec = None
+            spec = preview_spec(tools, step.tool)
             if stored is None or spec is None or not spec.watch:
                 continue
             why = drift(spec, stored, read_preview(tools, step) or {})

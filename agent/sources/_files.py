@@ -82,7 +82,7 @@ def open_file(path: str | os.PathLike[str], format: FileFormat = "auto",
         if lines > limits.max_rows:
             _count_rows(_jsonl_rows(_open(path, "\n")), limits, location)
         return (ChunkMapper("jsonl", mapping, limits, location),
-                _jsonl_chunks(_open(path, "\n"), limits, location, batch_rows))
+                _chunked(_jsonl_records(_open(path, "\n")), limits, location, batch_rows))
     if delimiter is None:
         delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
     if lines > limits.max_rows + 1:  # maybe over: count the records, not the lines
@@ -119,8 +119,8 @@ def read_jsonl(source: Readable, mapping: FieldMapping | None = None, *,
     limits = limits or SourceLimits()
     text, location = _read_stream(source, limits)
     mapper = ChunkMapper("jsonl", mapping or FieldMapping(), limits, location)
-    return collect(map(mapper, _jsonl_chunks(io.StringIO(text, newline="\n"), limits,
-                                             location, None)))
+    return collect(map(mapper, _chunked(_jsonl_records(io.StringIO(text, newline="\n")),
+                                        limits, location, None)))
 
 
 def read_records(records: Iterable[Mapping[str, Any]], mapping: FieldMapping | None = None, *,
@@ -275,36 +275,42 @@ def _csv_file(opener: Callable[[], IO[str]], mapping: FieldMapping, limits: Sour
     if header is None:
         return ChunkMapper("csv", mapping, limits, location, []), iter(())
     return (ChunkMapper("csv", mapping, limits, location, header),
-            _csv_chunks(opener(), limits, location, delimiter, batch_rows))
+            _chunked(_csv_records(opener(), delimiter), limits, location, batch_rows))
 
 
-def _csv_chunks(stream: IO[str], limits: SourceLimits, location: str, delimiter: str,
-                batch_rows: int | None) -> Iterator[RawChunk]:
+def _csv_records(stream: IO[str], delimiter: str) -> Iterator[tuple[int | None, Any]]:
     with stream:
-        counter = BatchBuilder(limits, location=location)  # counts rows against max_rows
         reader = csv.reader(stream, delimiter=delimiter, strict=False)
         for cells in reader:  # past the header: the first record with a value
             if any(c.strip() for c in cells):
                 break
-        chunk: RawChunk = []
         while True:
             line = reader.line_num + 1
             try:
                 cells = next(reader)
             except StopIteration:
-                break
+                return
             except csv.Error as exc:
-                chunk.append((counter.next_row(), line,
-                              Failed([Problem(None, None, f"unreadable CSV: {exc}")])))
-            else:
-                if all(not c.strip() for c in cells):
-                    continue  # blank line, or an empty row a spreadsheet left behind
-                chunk.append((counter.next_row(), line, cells))
-            if batch_rows and len(chunk) >= batch_rows:
-                yield chunk
-                chunk = []
-        if chunk:
+                yield line, Failed([Problem(None, None, f"unreadable CSV: {exc}")])
+                continue
+            if all(not c.strip() for c in cells):
+                continue  # blank line, or an empty row a spreadsheet left behind
+            yield line, cells
+
+
+def _chunked(records: Iterator[tuple[int | None, Any]], limits: SourceLimits, location: str,
+             batch_rows: int | None) -> Iterator[RawChunk]:
+    """Records as read, numbered as data rows (bounded by ``max_rows``), in chunks of
+    ``batch_rows`` (``None``: one chunk)."""
+    counter = BatchBuilder(limits, location=location)  # counts rows against max_rows
+    chunk: RawChunk = []
+    for line, item in records:
+        chunk.append((counter.next_row(), line, item))
+        if batch_rows and len(chunk) >= batch_rows:
             yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _header(reader: Any, mapping: FieldMapping, location: str) -> list[str] | None:
@@ -352,23 +358,14 @@ def _check_columns(header: list[str], mapping: FieldMapping, location: str) -> N
 # --------------------------------------------------------------------------- JSON Lines
 
 
-def _jsonl_chunks(stream: IO[str], limits: SourceLimits, location: str,
-                  batch_rows: int | None) -> Iterator[RawChunk]:
+def _jsonl_records(stream: IO[str]) -> Iterator[tuple[int | None, Any]]:
     # The stream splits on "\n" only: str.splitlines would also split inside JSON
     # strings on \u2028, \x1c and friends.
     with stream:
-        counter = BatchBuilder(limits, location=location)  # counts rows against max_rows
-        chunk: RawChunk = []
         for line, raw in enumerate(stream, start=1):
             raw = raw.removesuffix("\n").removesuffix("\r")
-            if not raw.strip():
-                continue
-            chunk.append((counter.next_row(), line, raw))
-            if batch_rows and len(chunk) >= batch_rows:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+            if raw.strip():
+                yield line, raw
 
 
 def _json_row(batch: BatchBuilder, row: int, line: int, raw: str) -> dict[str, Any] | None:
@@ -411,25 +408,17 @@ def _parquet_file(path: str | os.PathLike[str], mapping: FieldMapping, limits: S
                                 "max_rows", location=location, max_rows=limits.max_rows)
     _check_columns(names, mapping, location)
     return (ChunkMapper("parquet", mapping, limits, location, names),
-            _parquet_chunks(path, batch_rows))
+            _chunked(_parquet_records(path, batch_rows), limits, location, batch_rows))
 
 
-def _parquet_chunks(path: str | os.PathLike[str], batch_rows: int | None
-                    ) -> Iterator[RawChunk]:
+def _parquet_records(path: str | os.PathLike[str], batch_rows: int | None
+                     ) -> Iterator[tuple[int | None, Any]]:
     import pyarrow.parquet as pq
 
-    row = 0
-    chunk: RawChunk = []
     with pq.ParquetFile(path) as parquet:
         for records in parquet.iter_batches(batch_size=min(batch_rows or 65_536, 65_536)):
             for record in records.to_pylist():
-                row += 1
-                chunk.append((row, None, record))
-                if batch_rows and len(chunk) >= batch_rows:
-                    yield chunk
-                    chunk = []
-    if chunk:
-        yield chunk
+                yield None, record
 
 
 # --------------------------------------------------------------------------- mapping
