@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,6 +37,8 @@ PARALLEL_BYTES = 16 * 1024 * 1024
 workers' start-up costs about what they would save)."""
 _AHEAD = 2
 """Chunks in flight per worker."""
+_WATCH_SECONDS = 0.5
+"""How often a worker looks whether the process it works for is still there."""
 
 _worker: tuple[ChunkMapper, Mapping[str, str]] | None = None
 
@@ -81,7 +85,7 @@ def _pooled(mapper: ChunkMapper, raw: Iterator[RawChunk], aliases: dict[str, str
     context.set_forkserver_preload([__name__])
     done = 0
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start,
-                             initargs=(mapper, aliases)) as pool:
+                             initargs=(mapper, aliases, os.getpid())) as pool:
         pending: deque[Future[PreparedChunk]] = deque()
         try:
             for chunk in raw:
@@ -103,9 +107,24 @@ def _pooled(mapper: ChunkMapper, raw: Iterator[RawChunk], aliases: dict[str, str
                 future.cancel()
 
 
-def _start(mapper: ChunkMapper, aliases: dict[str, str]) -> None:
+def _start(mapper: ChunkMapper, aliases: dict[str, str], owner: int) -> None:
     global _worker
     _worker = (mapper, aliases)
+    threading.Thread(target=_outlive_not, args=(owner,), daemon=True,
+                     name="owner watch").start()
+
+
+def _outlive_not(owner: int) -> None:
+    """End this worker once the process that reads the file is gone (killed, say):
+    nobody will ask it for work again, and it would keep its memory to itself."""
+    while True:
+        time.sleep(_WATCH_SECONDS)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # alive, under another user (a reused pid at worst)
+            pass
 
 
 def _prepare(chunk: RawChunk) -> PreparedChunk:

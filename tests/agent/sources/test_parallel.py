@@ -62,3 +62,46 @@ def test_a_worker_that_dies_is_an_error_naming_what_was_handed_on() -> None:
         for chunk in _pooled(_DiesAtRowEleven(), raw, {}, 2):  # type: ignore[arg-type]
             got.append(chunk)
     assert len(got) <= 2 and all(c.rows_read == 5 for c in got)
+
+
+_READER = """
+import sys
+from decisionops.agent.sources._parallel import iter_prepared
+chunks = iter_prepared(sys.argv[1], batch_rows=50, jobs=2)
+next(chunks)
+print("reading", flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_worker_processes_end_when_the_reading_process_is_killed(tmp_path: Path) -> None:
+    """A killed ``ingest`` (the OOM killer, kill -9) leaves no worker processes behind
+    holding their memory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(
+        f'{{"id": "k-{i}", "model": "m", "kind": "churn", "entity_type": "account", '
+        f'"entity_id": "A-{i}", "score": 0.2, "observed_at": "2026-11-20T08:00:00Z"}}\n'
+        for i in range(2000)))
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        helpers = psutil.Process(reader.pid).children(recursive=True)
+        assert helpers  # the forkserver and its workers
+        reader.send_signal(signal.SIGKILL)
+        reader.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(p.is_running() and p.status() != "zombie"
+                                                  for p in helpers):
+            time.sleep(0.1)
+        left = [p.pid for p in helpers if p.is_running() and p.status() != "zombie"]
+        assert not left, f"still running after the reader was killed: {left}"
+    finally:
+        reader.kill()
