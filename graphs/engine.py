@@ -48,7 +48,7 @@ from decisionops.agent.approvals import ApprovalService, resolve
 from decisionops.agent.checkpoints import FencedCheckpointer
 from decisionops.agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost
 from decisionops.agent.faults import crash_point
-from decisionops.agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
+from decisionops.agent.models import SCHEMA_VERSION, DecisionStatus
 from decisionops.agent.store import Claim, DecisionRow, Store
 from decisionops.agent.telemetry import Metrics, carrier, span
 from decisionops.graphs.context import DecisionContext
@@ -264,10 +264,10 @@ class DecisionEngine:
         parent = snapshot.values.get("trace")
         if not snapshot.interrupts:
             return None if held else _Next(_CONTINUE, parent=parent)
-        return self._answers(decision, snapshot, fence, parent)
+        return self._answers(decision, snapshot, fence, parent, held)
 
     def _answers(self, decision: DecisionRow, snapshot: Any, fence: int,
-                 parent: dict[str, str] | None) -> _Next | None:
+                 parent: dict[str, str] | None, held: str | None) -> _Next | None:
         version = (snapshot.values.get("plan") or {}).get("version", 0)
         waiting: dict[str, str] = {}
         resume: dict[str, Any] = {}
@@ -281,10 +281,9 @@ class DecisionEngine:
                     value["waits_for"]):
                 resume[intr.id] = {"finished": value["waits_for"]}
         applied, consumed = [], []
-        # A hold on the entity or playbook stops answers from being applied; a hold on a
-        # function stops its steps from starting (the executor), so the other functions'
-        # parts of the plan can go ahead.
-        held = self._approvals.held(decision)
+        # A hold on the entity or playbook (``held``) stops answers from being applied; a
+        # hold on a function stops its steps from starting (the executor), so the other
+        # functions' parts of the plan can go ahead.
         # The checkpoint says what the graph still waits for: an answer whose interrupt
         # is pending is fed to it even if its row was marked applied (by a leg whose
         # progress did not last); one whose interrupt is gone was consumed.
@@ -352,6 +351,5 @@ class DecisionEngine:
 
     def _result(self, decision_id: str) -> StepResult:
         decision = self._store.decisions.get(decision_id)
-        pending = [a.id for a in self._store.approvals.list(
-            decision_id=decision_id, status=ApprovalStatus.PENDING.value)]
-        return StepResult(decision_id, decision.status.value, pending)
+        return StepResult(decision_id, decision.status.value,
+                          self._store.approvals.pending_ids(decision_id))

@@ -176,6 +176,15 @@ class ApprovalRepo(Repo):
                 query.group_by(t.approvals.c.decision_id)
                 .order_by(func.min(t.approvals.c.answered_at)).limit(limit)))
 
+    def pending_ids(self, decision_id: str) -> list[str]:
+        """The ids of the decision's requests still waiting on an answer, by deadline."""
+        with self.reading() as conn:
+            return list(conn.scalars(
+                select(t.approvals.c.id).where(
+                    t.approvals.c.decision_id == decision_id,
+                    t.approvals.c.status == ApprovalStatus.PENDING.value)
+                .order_by(t.approvals.c.deadline, t.approvals.c.id)))
+
     def has_unapplied(self, decision_id: str) -> bool:
         """Whether the decision has answers recorded and not yet applied."""
         with self.reading() as conn:

@@ -9,6 +9,7 @@ transaction and never block writers under WAL. Safe across threads and processes
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,7 +58,14 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        statement = f"BEGIN {mode}"
+        # On the driver's connection: a statement through SQLAlchemy costs more than the
+        # BEGIN itself, and every tool call begins one. Errors are wrapped as SQLAlchemy
+        # would (a lock wait past busy_timeout is an OperationalError).
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise sa_exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
     return engine
 

@@ -201,9 +201,16 @@ class Enterprise:
 
     def read(self, tool: str, query: Callable[[Connection], T]) -> T:
         """Run a read-only tool's query (faults apply; nothing is recorded)."""
-        fault = self._play_fault(tool)
-        with database_errors(tool), self._reader.begin() as conn:
-            result = query(conn)
+        fault: Fault | None = None
+        try:
+            with database_errors(tool), self._reader.begin() as conn:
+                if pending(conn, tool):  # in the read's own transaction: one per call
+                    raise _FaultPending
+                result = query(conn)
+        except _FaultPending:
+            fault = self._play_fault(tool)
+            with database_errors(tool), self._reader.begin() as conn:
+                result = query(conn)
         self._after(tool, fault)
         return result
 
