@@ -24,6 +24,7 @@ from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from decisionops.agent.approvals import SEES_ALL
 from decisionops.agent.errors import PermissionDenied
 from decisionops.agent.store import Store
 
@@ -87,7 +88,7 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        return self.role in ("operator", "admin")
+        return self.role in SEES_ALL
 
 
 def principal_from_token(store: Store, token: str) -> Principal:

@@ -13,7 +13,6 @@ from decisionops.agent.api._auth import Principal
 from decisionops.agent.api._limits import StrictJSONRoute
 from decisionops.agent.api._schemas import AutonomyChangeIn
 from decisionops.agent.api._state import ServiceState, get_state, requires
-from decisionops.agent.errors import InvalidInputError, PermissionDenied
 
 __all__ = ["autonomy_router"]
 
@@ -33,20 +32,12 @@ def autonomy_router(principal: Any) -> APIRouter:
                 approvers: int | None = Query(None, ge=2, le=100),
                 who: Principal = Depends(reader),
                 state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        # Which classes the caller may see is the service's rule (``viewer``).
         autonomy = state.runtime.approvals.autonomy
-        if not who.sees_all:  # an approver sees the classes of their own functions
-            if function is None and dry_run:
-                if len(who.functions) != 1:
-                    raise InvalidInputError("name one of your functions", field="function")
-                function = who.functions[0]
-            if function is not None and function not in who.functions:
-                raise PermissionDenied(f"{who.name} does not approve for {function}")
         if dry_run:
-            return autonomy.dry_run(function, after=after, approvers=approvers)
-        rows = autonomy.report(function)
-        if not who.sees_all:
-            rows = [r for r in rows if r["function"] in who.functions]
-        return {"classes": rows}
+            return autonomy.dry_run(function, after=after, approvers=approvers,
+                                    viewer=approver(who))
+        return {"classes": autonomy.report(function, viewer=approver(who))}
 
     @router.post("/revoke", summary="Take a class's promotion back (a person decides)")
     def revoke(body: AutonomyChangeIn, who: Principal = Depends(reader),

@@ -14,7 +14,13 @@ they turn their input into an ``Answer`` and an ``Approver`` and call
 
 from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, not_for_bulk
 from decisionops.agent.approvals._edits import check_edit, locked_arguments
-from decisionops.agent.approvals._identity import Approver, Channel, policy_identity
+from decisionops.agent.approvals._identity import (
+    SEES_ALL,
+    Approver,
+    Channel,
+    policy_identity,
+    visible_functions,
+)
 from decisionops.agent.approvals._inbox import RESUME_HELP, answer_from_human, human_interrupt
 from decisionops.agent.approvals._resolution import Resolution, grant_hashes, resolve
 from decisionops.agent.approvals._service import (
@@ -29,6 +35,7 @@ from decisionops.agent.approvals._trail import argument_trail
 
 __all__ = [
     "RESUME_HELP",
+    "SEES_ALL",
     "AnswerResult",
     "ApprovalService",
     "Approver",
@@ -49,4 +56,5 @@ __all__ = [
     "parse_answer",
     "policy_identity",
     "resolve",
+    "visible_functions",
 ]

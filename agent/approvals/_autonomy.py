@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from decisionops.agent.approvals._identity import Approver, policy_identity
+from decisionops.agent.approvals._identity import Approver, policy_identity, visible_functions
 from decisionops.agent.autonomy import (
     ClassEvidence,
     class_key,
@@ -266,15 +266,33 @@ class EarnedAutonomy:
 
     # ------------------------------------------------------------------ the report
 
-    def report(self, function: str | None = None, *, after: int | None = None,
-               approvers: int | None = None) -> list[dict[str, Any]]:
-        """Every class on record: its state, counts, the run of approvals, outcomes, and
-        what the record earns it today (``would``: promoted / why not), with the policy's
-        thresholds or the ones given (a dry run for a function not opted in)."""
+    def _visible(self, function: str | None, viewer: Approver | None, *,
+                 one: bool = False) -> tuple[str | None, tuple[str, ...] | None]:
+        """The function asked for (``one``: named, or the viewer's only one) and the
+        functions ``viewer`` may see (None: all); refuses another function's record."""
+        visible = visible_functions(viewer)
+        if visible is not None and viewer is not None:
+            if function is None and one:
+                if len(visible) != 1:
+                    raise InvalidInputError("name one of your functions", field="function")
+                function = visible[0]
+            if function is not None and function not in visible:
+                raise PermissionDenied(f"{viewer.name} does not approve for {function}")
         if function is not None:
             self._policies.get(function)
+        return function, visible
+
+    def report(self, function: str | None = None, *, after: int | None = None,
+               approvers: int | None = None, viewer: Approver | None = None
+               ) -> list[dict[str, Any]]:
+        """Every class on record that ``viewer`` may see (an approver: their functions'):
+        its state, counts, the run of approvals, outcomes, and what the record earns it
+        today (``would``: promoted / why not), with the policy's thresholds or the ones
+        given (a dry run for a function not opted in)."""
+        function, visible = self._visible(function, viewer)
         states = {s.key: s for s in self._store.autonomy.states(function)}
-        keys = self._store.autonomy.keys(function)
+        keys = [(key, fn) for key, fn in self._store.autonomy.keys(function)
+                if visible is None or fn in visible]
         weekly = self._store.autonomy.requests_per_week([k for k, _ in keys])
         out = []
         with self._store.reading() as conn:
@@ -305,10 +323,13 @@ class EarnedAutonomy:
         return out
 
     def dry_run(self, function: str | None = None, *, after: int | None = None,
-                approvers: int | None = None) -> dict[str, Any]:
+                approvers: int | None = None, viewer: Approver | None = None
+                ) -> dict[str, Any]:
         """What opting in (or these thresholds) would give today: the classes the record
         would promote now, the requests a week they would take off people (the last four
-        weeks' pace), and the record replayed under the rule (``replay``)."""
+        weeks' pace), and the record replayed under the rule (``replay``). An approver
+        (``viewer``) dry-runs one of their functions: the one named, or their only one."""
+        function, _ = self._visible(function, viewer, one=True)
         rows = [r for r in self.report(function, after=after, approvers=approvers)
                 if r["state"] != "promoted" and r["would"] == "promote"]
         return {"would_promote": rows,

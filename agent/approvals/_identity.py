@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Approver", "Channel", "policy_identity"]
+__all__ = ["SEES_ALL", "Approver", "Channel", "policy_identity", "visible_functions"]
 
 Channel = Literal["api", "web", "hitl", "cli", "chat", "webhook", "langgraph"]
+
+SEES_ALL = frozenset({"operator", "admin"})
+"""Roles that see every function's requests and records; an approver sees their own."""
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,11 @@ def policy_identity(approvers: Sequence[str], name: str) -> str | None:
         if entry.partition("@")[0] == name:
             return entry
     return None
+
+
+def visible_functions(viewer: Approver | None) -> tuple[str, ...] | None:
+    """The functions whose requests and records ``viewer`` may see; None: every one
+    (an operator, an admin, or no viewer: the local CLI, which runs as the operator)."""
+    if viewer is None or viewer.role in SEES_ALL:
+        return None
+    return viewer.functions

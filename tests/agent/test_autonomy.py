@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from decisionops.agent.approvals import Approver
 from decisionops.agent.autonomy import Outcomes, class_key, outcomes_worse, run_of_approvals
 from decisionops.agent.errors import InvalidInputError, PermissionDenied
 from decisionops.agent.models import Approve, Edit, Reject
@@ -283,3 +284,23 @@ def test_the_record_is_rebuilt_from_the_answered_requests(rt: Runtime) -> None:
     assert rt.approvals.autonomy.report() == []
     assert rt.approvals.autonomy.rebuild() == sum(sum(r[4].values()) for r in before)
     assert record() == before
+
+
+def test_who_may_see_which_classes_is_the_services_rule(rt: Runtime) -> None:
+    """The record of a function's classes is shown to its approvers and to operators;
+    every channel asks the service with the viewer, none filters on its own."""
+    decisions = _decide(rt, 3)
+    _approve_finance(rt, decisions, ["dana@finance", "omar@finance", "dana@finance"])
+    autonomy = rt.approvals.autonomy
+    finance, sales = approver(rt, "dana@finance"), approver(rt, "raj@sales")
+    assert {r["function"] for r in autonomy.report(viewer=finance)} == {"finance"}
+    assert autonomy.report(viewer=sales) == []
+    with pytest.raises(PermissionDenied, match="finance"):
+        autonomy.report("finance", viewer=sales)
+    with pytest.raises(PermissionDenied, match="finance"):
+        autonomy.dry_run("finance", viewer=sales)
+    # A dry run for "my function" needs no name when the viewer approves exactly one.
+    assert autonomy.dry_run(viewer=finance, after=3) == autonomy.dry_run("finance", after=3)
+    rt.store.users.create("ops", role="operator", functions=[], actor="test")
+    operator = Approver(name="ops", role="operator", functions=(), channel="api")
+    assert autonomy.report(viewer=operator) == autonomy.report()
