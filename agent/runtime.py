@@ -223,11 +223,13 @@ class Runtime:
         summary.verdicts += rowwise
         return summary
 
-    def verdicts(self, pending: Sequence[Prediction]) -> list[TriageVerdict]:
+    def verdicts(self, pending: Sequence[Prediction], *, what_if: bool = False
+                 ) -> list[TriageVerdict]:
         """Triage ``pending`` row by row, in order (not recorded): the pure rules of
         ``agent.triage`` with what they need looked up (the last action on each entity,
         the kind's default value at stake, the holdout share) and operator holds
-        applied to what would act."""
+        applied to what would act. ``what_if`` (a preview of a stored prediction): its
+        own earlier action is not a cooldown on itself, and none is held out."""
         by_kind: dict[str, list[Prediction]] = {}
         for p in pending:
             by_kind.setdefault(p.kind, []).append(p)
@@ -239,8 +241,11 @@ class Runtime:
             last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
-                verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
-                                 holdout_share=self.settings.holdout_share,
+                acted = last.get(p.entity_id)
+                if what_if and acted == p.observed_at:
+                    acted = None
+                verdict = triage(p, playbook, last_acted_at=acted, now=now,
+                                 holdout_share=0.0 if what_if else self.settings.holdout_share,
                                  value_default=defaults.get(kind))
                 held = (holds.why(entity_id=p.entity_id, playbook=verdict.playbook)
                         if verdict.action == TriageAction.ACT else None)

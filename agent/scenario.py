@@ -4,8 +4,9 @@ stored and no step runs (an LLM planner's call is metered and may fill the plan 
 as any call does) (``decisionops plan preview``, ``GET /v1/predictions/{id}/preview``). With a
 changed score or value at stake it answers "what if the model said 0.9?".
 
-The same rules as the loop, read-only: triage (its cooldown leaves out the prediction's
-own action), the configured planner (an LLM planner is called and metered, as any call
+The same rules as the loop, read-only: triage as the loop runs it (``Runtime.verdicts``:
+operator holds drop it; the cooldown leaves out the prediction's own action, and none is
+held out), the configured planner (an LLM planner is called and metered, as any call
 is), the guard, the approval service's routing (who would be asked and why, what policy
 or earned autonomy would approve), each step's preview, the plan's cost and value and
 the entity's open decisions.
@@ -20,7 +21,6 @@ from decisionops.agent.guard import check_plan
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import Prediction, TriageAction, utcnow
 from decisionops.agent.planner import PlanRequest
-from decisionops.agent.triage import triage
 
 if TYPE_CHECKING:
     from decisionops.agent.runtime import Runtime
@@ -44,13 +44,7 @@ def what_if(rt: Runtime, prediction_id: str, *, score: float | None = None,
         changes["value_at_stake"] = value_at_stake
     if changes:
         prediction = Prediction.model_validate({**prediction.model_dump(), **changes})
-    playbook = rt.playbooks.for_prediction(prediction)
-    last = rt.store.predictions.last_acted(prediction.kind, [prediction.entity_id]).get(
-        prediction.entity_id)
-    verdict = triage(prediction, playbook,
-                     last_acted_at=None if last == prediction.observed_at else last,
-                     now=utcnow(), holdout_share=0.0,
-                     value_default=rt.settings.value_at_stake_defaults.get(prediction.kind))
+    (verdict,) = rt.verdicts([prediction], what_if=True)
     out: dict[str, Any] = {
         "prediction": prediction.model_dump(mode="json"), "changed": changes,
         "triage": {"action": verdict.action.value, "reason": verdict.reason,

@@ -65,3 +65,20 @@ def test_an_answer_at_the_command_line_binds_to_the_preview_hash_it_names(cli: C
     cli("approvals", "approve", finance["id"], "--as", "dana@finance",
         "--preview-hash", shown["preview_hash"])
     assert cli.json("approvals", "show", finance["id"])["approval"]["status"] == "approved"
+
+
+def test_a_preview_says_what_the_loop_would_do_under_an_operator_hold(cli: Cli) -> None:
+    """The preview triages as the loop does: a hold on the entity or the playbook drops
+    the prediction there, so the preview drops it too and drafts no plan."""
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + ROW.format(id="pp-3", account="ACC-10008", value=40000))
+    cli("ingest", str(path))
+    assert cli.json("plan", "preview", "pp-3")["triage"]["action"] == "act"
+    playbook = cli.json("plan", "preview", "pp-3")["plan"]["playbook"]
+    for target in (("ACC-10008",), (playbook,)):
+        cli("holds", "add", *target, "--until", "+1d", "--reason", "disputed invoice")
+        held = cli.json("plan", "preview", "pp-3")
+        assert (held["triage"]["action"], held["triage"]["reason"]) == ("drop", "hold")
+        assert f"{target[0]} is on hold" in held["triage"]["detail"] and held["plan"] is None
+        cli("holds", "release", *target)
+    assert cli.json("plan", "preview", "pp-3")["triage"]["action"] == "act"
