@@ -14,6 +14,7 @@ __all__ = ["POINTS", "crash_point"]
 
 POINTS = frozenset({
     "after_route",           # route committed the plan, its requests and status; no checkpoint
+    "after_preview_changed", # execute recorded that the world changed (routed again); no checkpoint
     "before_tool_call",      # a wave's write-ahead records committed; no tool called yet
     "after_tool_call",       # a tool acted; its result not recorded
     "before_record",         # the last calls acted; the terminal state not written

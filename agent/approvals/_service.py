@@ -80,8 +80,8 @@ from decisionops.agent.preview import preview_steps
 from decisionops.agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
 from decisionops.agent.telemetry import Metrics
 
-__all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "approval_request",
-           "parse_answer"]
+__all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "WorldCheck",
+           "approval_request", "parse_answer"]
 
 _ANSWER: TypeAdapter[Any] = TypeAdapter(Answer)
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -152,6 +152,17 @@ class Routing:
     @property
     def waiting_on(self) -> list[str]:
         return sorted(r.function for r, _ in self.ask)
+
+
+@dataclass(frozen=True)
+class WorldCheck:
+    """The world changed for approved parts of a plan version since they were routed."""
+
+    changed: dict[str, str]
+    """function → how (the watched preview fields that moved beyond their tolerance)."""
+    again: bool
+    """The plan goes back to be drafted and routed again; False: past ``max_replans``,
+    the changed parts are skipped and the rest runs."""
 
 
 class _Refusal(Exception):
@@ -454,10 +465,27 @@ class ApprovalService:
                                                   f"autonomy:{req.function}", now)]
         return Routing(auto, auto_requests, ask, earned, class_rows)
 
-    def changed_since_routed(self, plan: Plan, functions: Sequence[str]) -> dict[str, str]:
-        """function → how the world changed for its approved part since it was routed
-        (its steps' previews read again; ``_previews``), where it did."""
-        return changed_since_routed(self._store, self._tools, plan, functions)
+    def world_check(self, plan: Plan, functions: Sequence[str], *, fence: int | None,
+                    actor: str, max_replans: int) -> WorldCheck | None:
+        """Before the first step of ``plan`` runs: has the world changed for the approved
+        parts of ``functions`` since they were routed (their steps' previews read again,
+        ``_previews``)? None if not. Where it has, the plan goes back to be drafted and
+        routed again (``again``), or past ``max_replans`` the changed parts are skipped;
+        recorded once (``preview.changed``). Once recorded, that is the answer for this
+        plan version, whatever the world does after: a leg cut off after recording it
+        and run again does what the ledger says it did."""
+        recorded = self._store.approvals.world_changed(plan.decision_id, plan.hash)
+        if recorded is not None:
+            return WorldCheck(recorded["changed"], again=recorded["then"] == "routed again")
+        changed = changed_since_routed(self._store, self._tools, plan, functions)
+        if not changed:
+            return None
+        check = WorldCheck(changed, again=plan.version <= max_replans)
+        with self._store.decision_tx(plan.decision_id, fence=fence, actor=actor) as tx:
+            self._store.approvals.record_world_changed(
+                tx, plan_version=plan.version, plan_hash=plan.hash, changed=changed,
+                then="routed again" if check.again else "skipped")
+        return check
 
     # ------------------------------------------------------------------ totals
 

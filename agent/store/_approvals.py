@@ -42,6 +42,11 @@ _CLOSE_PENDING = (update(t.approvals)
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
 _BY_ID = select(t.approvals).where(t.approvals.c.id == bindparam("id"))
+_WORLD_CHANGED = (select(t.ledger.c.body)
+                  .where(t.ledger.c.decision_id == bindparam("d"),
+                         t.ledger.c.plan_hash == bindparam("h"),
+                         t.ledger.c.event == "preview.changed")
+                  .order_by(t.ledger.c.seq).limit(1))
 _ANSWERED = (select(t.approvals)
              .where(t.approvals.c.decision_id == bindparam("d"),
                     t.approvals.c.plan_version <= bindparam("v"),
@@ -175,6 +180,18 @@ class ApprovalRepo(Repo):
             return list(conn.scalars(
                 query.group_by(t.approvals.c.decision_id)
                 .order_by(func.min(t.approvals.c.answered_at)).limit(limit)))
+
+    def world_changed(self, decision_id: str, plan_hash: str) -> dict[str, Any] | None:
+        """What the ``preview.changed`` entry of plan ``plan_hash`` recorded (the parts
+        whose world changed since routing, and what was done), or None: none was."""
+        with self.reading() as conn:
+            return conn.scalar(_WORLD_CHANGED, {"d": decision_id, "h": plan_hash})
+
+    @staticmethod
+    def record_world_changed(tx: DecisionTx, *, plan_version: int, plan_hash: str,
+                             changed: Mapping[str, str], then: str) -> None:
+        tx.record("preview.changed", {"changed": dict(changed), "plan_version": plan_version,
+                                      "then": then}, plan_hash=plan_hash)
 
     def pending_ids(self, decision_id: str) -> list[str]:
         """The ids of the decision's requests still waiting on an answer, by deadline."""

@@ -4,12 +4,13 @@ covers steps still to run, the run pauses (``hold``) and carries on after the re
 The results of the last calls go to record in the state, which stores them with the
 terminal state.
 
-Before the first step of a plan version runs, the approved parts' previews are read
-again (``ApprovalService.changed_since_routed``): where the world changed beyond a
-tool's tolerance since the approvers looked, nothing runs and the plan goes back to be
-drafted and routed again (a new version: every function answers again; what policy
-approves it approves again), within ``max_replans``; past it, the changed functions'
-steps are skipped with the reason and the rest runs."""
+Before the first step of a plan version runs, the approval service checks the world
+(``ApprovalService.world_check``: the approved parts' previews read again): where it
+changed beyond a tool's tolerance since the approvers looked, nothing runs and the plan
+goes back to be drafted and routed again (a new version: every function answers again;
+what policy approves it approves again), within ``max_replans``; past it, the changed
+functions' steps are skipped with the reason and the rest runs. What the service
+recorded for a version stands when the leg runs again."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from langgraph.types import Command
 
 from decisionops.agent.approvals import Resolution
 from decisionops.agent.executor import Scope
+from decisionops.agent.faults import crash_point
 from decisionops.agent.models import ApprovalStatus, DecisionStatus
 from decisionops.graphs.context import DecisionContext
 from decisionops.graphs.state import DecisionState
@@ -45,16 +47,13 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
     granted = [f for f, a in answers.items() if a.approved is not None]
     if granted and not any(r.plan_version == plan.version
                            for r in ctx.store.executions.list(plan.decision_id)):
-        changed = ctx.approvals.changed_since_routed(plan, granted)
-        if changed:
-            again = plan.version <= ctx.max_replans
-            with ctx.store.decision_tx(plan.decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
-                tx.record("preview.changed", {"changed": changed, "plan_version": plan.version,
-                                              "then": "routed again" if again else "skipped"},
-                          plan_hash=plan.hash)
-            if again:
+        world = ctx.approvals.world_check(plan, granted, fence=ctx.fence, actor=ctx.actor,
+                                          max_replans=ctx.max_replans)
+        if world is not None:
+            crash_point("after_preview_changed")
+            if world.again:
                 return Command(goto="plan", update={"answers": {}})
-            for function, why in changed.items():
+            for function, why in world.changed.items():
                 for step in plan.steps_of(function):
                     approved.pop(step.id, None)
                     not_approved[step.id] = f"the world changed since approval: {why}"

@@ -136,7 +136,7 @@ def test_an_approval_that_slipped_past_the_total_is_refused_at_execution(
     # As for a tool without a preview: here the credits issued meanwhile would change
     # the credit's preview and route the later plans again (tests/graphs/test_preview.py);
     # the executor's own check must bind even when no preview says so.
-    monkeypatch.setattr(rt.approvals, "changed_since_routed", lambda plan, functions: {})
+    monkeypatch.setattr(rt.approvals, "world_check", lambda plan, functions, **_: None)
     decisions = [start(rt, churn(f"r-{n}", account="ACC-10006")).decision_id for n in range(12)]
     waiting = [pending(rt, d)["finance"] for d in decisions[1:]]
     # Approve them all without applying (the approval checks count only calls made), then

@@ -142,3 +142,52 @@ def test_past_the_replan_bound_the_changed_part_is_skipped_and_the_rest_runs(
         decision).plan_version)}
     assert steps["goodwill_credit"]["status"] == "skipped"
     assert "the world changed since approval" in steps["goodwill_credit"]["detail"]
+
+
+@pytest.mark.parametrize("world", ["changed back", "still changed"])
+def test_a_leg_cut_off_after_the_world_changed_keeps_what_it_recorded(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch, world: str) -> None:
+    """execute recorded "the world changed since v1 was routed: routed again", and the
+    worker died before the leg was checkpointed. The leg runs again from its last
+    checkpoint: it does what the ledger says it did (v1 goes back to its approvers) even
+    when the world has changed back meanwhile, and says so once."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    import decisionops.graphs.nodes.execute as execute_node
+    from decisionops.agent.models import utcnow
+    from decisionops.agent.store import _tables as t
+
+    decision = start(rt, churn("pv-4", account="ACC-10007")).decision_id
+    requests = pending(rt, decision)
+    manual = rt.tools.call("finance.issue_credit", {"account_id": "ACC-10007", "amount": 50,
+                                                    "currency": "EUR", "reason": "manual"},
+                           idempotency_key="manual-credit-4")
+
+    def crash(point: str) -> None:
+        if point == "after_preview_changed":
+            raise RuntimeError("crashed after recording the change")
+    monkeypatch.setattr(execute_node, "crash_point", crash)
+    answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+    with pytest.raises(RuntimeError, match="crashed after recording"):
+        answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    monkeypatch.undo()
+    if world == "changed back":
+        rt.tools.call("finance.void_credit", {"credit_id": manual.result["credit_id"],
+                                              "reason": "entered in error"},
+                      idempotency_key="void-manual-credit-4")
+    with rt.store.transaction() as conn:  # the crashed worker's lease has lapsed
+        conn.execute(update(t.decisions).values(lease_until=utcnow() - timedelta(seconds=1)))
+
+    rt.run_once()
+    changes = rt.store.ledger.search(event="preview.changed")
+    assert [(c.body["plan_version"], c.body["then"]) for c in changes] == [(1, "routed again")]
+    again = pending(rt, decision)
+    assert {r["plan_version"] for r in again.values()} == {2}
+    assert rt.enterprise.effects("crm.create_retention_offer") == []  # v1 never ran
+    answer(rt, again["sales"]["id"], Approve(), approver_name="raj@sales")
+    result = answer(rt, again["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result is not None and result.status == "completed"
+    assert len(rt.enterprise.effects("crm.create_retention_offer")) == 1
+    assert ledger.verify(rt.store.engine).ok

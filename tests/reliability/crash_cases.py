@@ -113,6 +113,20 @@ def _last_answer_by_cli(function: str) -> Callable[[Runtime], list[str]]:
     return prepare
 
 
+def _world_changed(rt: Runtime) -> list[str]:
+    # After routing, the billing system itself (not a tool call) books a credit on the
+    # account: finance's preview moved.
+    _start(rt, churn(rt))
+    account = rt.store.decisions.get(CHURN).entity_id
+    with sqlite3.connect(rt.enterprise.url.removeprefix("sqlite:///")) as conn:
+        conn.execute("insert into credits (credit_id, account_id, amount, currency, reason, "
+                     "status, created_at) values ('CRD-BY-HAND', ?, 75, 'EUR', "
+                     "'booked by billing', 'issued', '2026-11-21T08:00:00Z')", (account,))
+    for row in _pending(rt, CHURN).values():
+        _say(rt, row, Approve())
+    return ["run", "--once"]
+
+
 def _failure_answered(rt: Runtime) -> list[str]:
     _start(rt, failure(rt))
     for row in _pending(rt, FAILURE).values():
@@ -175,6 +189,15 @@ def _replan_routed(rt: Runtime, place: Place) -> None:
     assert values["plan"]["version"] == 1  # the revise leg was not checkpointed
 
 
+def _change_recorded(rt: Runtime, place: Place) -> None:
+    changes = [e for e in rt.store.ledger.search(event="preview.changed")
+               if e.decision_id == CHURN]
+    assert [(e.body["plan_version"], e.body["then"]) for e in changes] == [(1, "routed again")]
+    assert not rt.store.executions.list(CHURN)
+    assert not _effect_keys(place)
+    assert _checkpoint(rt, CHURN).values["plan"]["version"] == 1  # type: ignore[attr-defined]
+
+
 def _nothing_called(decision_id: str) -> Callable[[Runtime, Place], None]:
     def reached(rt: Runtime, place: Place) -> None:
         runs = rt.store.executions.list(decision_id)
@@ -234,6 +257,8 @@ CASES = [
          _fresh, _no_checkpoint_yet, {CHURN: _DONE, FAILURE: _DONE}),
     Case("after_route", "revise leg: the re-drafted plan routed, the leg not checkpointed",
          _revise, _replan_routed, {CHURN: _DONE}, longer=True),
+    Case("after_preview_changed", "multi-wave plan answered; the world changed since routing",
+         _world_changed, _change_recorded, {CHURN: _DONE}),
     Case("before_tool_call", "multi-wave plan, the last answer by approvals approve",
          _last_answer_by_cli("sales"), _nothing_called(CHURN), {CHURN: _DONE}),
     Case("before_tool_call", "all-or-nothing plan, answers applied by run --once",
