@@ -327,13 +327,16 @@ class EarnedAutonomy:
                 ) -> dict[str, Any]:
         """What opting in (or these thresholds) would give today: the classes the record
         would promote now, the requests a week they would take off people (the last four
-        weeks' pace), and the record replayed under the rule (``replay``). An approver
+        weeks' pace: a request counts once, when every class of its steps would then be
+        promoted), and the record replayed under the rule (``replay``). An approver
         (``viewer``) dry-runs one of their functions: the one named, or their only one."""
         function, _ = self._visible(function, viewer, one=True)
-        rows = [r for r in self.report(function, after=after, approvers=approvers)
-                if r["state"] != "promoted" and r["would"] == "promote"]
-        return {"would_promote": rows,
-                "requests_per_week_saved": round(sum(r["requests_per_week"] for r in rows), 2),
+        report = self.report(function, after=after, approvers=approvers)
+        rows = [r for r in report if r["state"] != "promoted" and r["would"] == "promote"]
+        saved = self._store.autonomy.requests_per_week_taken(
+            [r["class"] for r in report if r["state"] == "promoted"],
+            [r["class"] for r in rows])
+        return {"would_promote": rows, "requests_per_week_saved": round(saved, 2),
                 "replay": self.replay(function, after=after, approvers=approvers)}
 
     def replay(self, function: str | None = None, *, after: int | None = None,

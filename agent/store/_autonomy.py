@@ -9,7 +9,7 @@ carrying the same evidence. ``Store.autonomy``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -204,6 +204,25 @@ class AutonomyRepo(Repo):
                        autonomy_answers.c.status != "autonomy")
                 .group_by(autonomy_answers.c.class_key))
             return {key: n / weeks for key, n in rows}
+
+    def requests_per_week_taken(self, promoted: Collection[str], newly: Collection[str], *,
+                                weeks: int = 4) -> float:
+        """The human-answered requests a week, over the last ``weeks`` weeks, that these
+        classes would have taken off people: each request once, when every class of its
+        steps is in ``promoted`` and at least one is in ``newly``."""
+        since = utcnow() - timedelta(weeks=weeks)
+        classes: dict[str, set[str]] = {}
+        with self.reading() as conn:
+            for approval_id, key in conn.execute(
+                    select(autonomy_answers.c.approval_id, autonomy_answers.c.class_key)
+                    .where(autonomy_answers.c.approval_id.in_(
+                        select(autonomy_answers.c.approval_id)
+                        .where(autonomy_answers.c.class_key.in_(list(newly)),
+                               autonomy_answers.c.at > since,
+                               autonomy_answers.c.status != "autonomy")))):
+                classes.setdefault(approval_id, set()).add(key)
+        every, new = set(promoted) | set(newly), set(newly)
+        return sum(1 for keys in classes.values() if keys <= every and keys & new) / weeks
 
     def in_order(self, function: str | None = None) -> list[Any]:
         """Every recorded class answer, oldest first (for a replay of the record)."""

@@ -102,7 +102,10 @@ def test_dry_run_says_what_opting_in_would_give(cli: Cli) -> None:
     promoted = {r["class"].split("[")[0] for r in dry["would_promote"]}
     assert "sales/churn-retention/retention_offer/crm.create_retention_offer" in promoted
     assert all(not r["opted_in"] for r in dry["would_promote"])
-    assert dry["requests_per_week_saved"] > 0
+    # Four sales requests in the last four weeks; each had two steps, both classes would
+    # be promoted: one request a week, counted once.
+    assert len(promoted) == 2
+    assert dry["requests_per_week_saved"] == 1.0
     text = cli("policy", "autonomy", "--dry-run", "--after", "3").stdout
     assert "would be promoted today" in text and "the record replayed" in text
 
