@@ -64,7 +64,10 @@ def unheld(holds: ActiveHolds | None) -> list[ColumnElement[bool]]:
 
 
 def describe(hold: HoldRow) -> str:
-    return f"{hold.target_type} {hold.target} is on hold #{hold.id} until {hold.until:%Y-%m-%d %H:%M}Z"
+    """What a person reading why work waits needs: the target, the hold, until when, why."""
+    why = f" ({hold.reason})" if hold.reason else ""
+    return (f"{hold.target_type} {hold.target} is on hold #{hold.id} until "
+            f"{hold.until:%Y-%m-%d %H:%M}Z{why}")
 
 
 _ACTIVE = (select(holds).where(holds.c.released_at.is_(None), holds.c.until > bindparam("now"))

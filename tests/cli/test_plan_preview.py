@@ -80,5 +80,6 @@ def test_a_preview_says_what_the_loop_would_do_under_an_operator_hold(cli: Cli) 
         held = cli.json("plan", "preview", "pp-3")
         assert (held["triage"]["action"], held["triage"]["reason"]) == ("drop", "hold")
         assert f"{target[0]} is on hold" in held["triage"]["detail"] and held["plan"] is None
+        assert held["triage"]["detail"].endswith("(disputed invoice)")  # the reason given
         cli("holds", "release", *target)
     assert cli.json("plan", "preview", "pp-3")["triage"]["action"] == "act"
