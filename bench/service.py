@@ -13,9 +13,10 @@ enterprise):
   interval (that wait is not measured). The other part of the plan (sales) is approved
   first and applied before the measured answer is sent.
 * the same answers while the service's worker plans a backlog of 10,000 new predictions
-  (queued after the answered decisions were started; accounts the CRM does not know,
-  which triage does not look up): answers are applied between two new decisions, not
-  after the backlog (issue 12, fair scheduling). Also: how many backlog decisions were
+  (queued after the answered decisions were started; each on an account of its own,
+  added to the reference CRM first, so each is planned, checked and routed to its
+  approvers): answers are applied between two new decisions, not after the backlog
+  (issue 12, fair scheduling). Also: how many backlog decisions were
   started while they were measured.
 * inbox listing with 10,000 pending approvals: ``GET /v1/approvals`` (the 200 most
   urgent) for an approver and for an operator, and the HTML ``/inbox`` page; served by
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -190,11 +192,26 @@ def _prepare(client: httpx.Client, rt: Runtime, tokens: dict[str, str], start: i
     return waiting
 
 
+def _backlog_accounts(rt: Runtime, n: int) -> None:
+    """The backlog's accounts, added to the reference CRM as another system would add
+    them: each backlog decision passes the target check and is planned and routed (a
+    prediction for an account the CRM does not know stops at the check, needs_human,
+    and would be a lighter load than planning)."""
+    path = rt.enterprise.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path, timeout=30) as conn:
+        conn.executemany(
+            "insert or ignore into accounts (account_id, name, region, segment, plan, arr, "
+            "currency, account_manager, tenure_months, notes) values (?, ?, 'EU', "
+            "'enterprise', 'scale', 120000, 'EUR', 'am@example.com', 24, '')",
+            [(f"ACC-9{i:06d}", f"Backlog account {i}") for i in range(n)])
+
+
 def bench_under_backlog(client: httpx.Client, rt: Runtime, tokens: dict[str, str],
                         rounds: int, backlog: int, start: int) -> dict[str, Any]:
     """approve -> first tool call while the same worker loop plans ``backlog`` new
     predictions (queued before the answers; triaged, claimed and started meanwhile)."""
     waiting = _prepare(client, rt, tokens, start, rounds)
+    _backlog_accounts(rt, backlog)
     now = datetime.now(UTC).isoformat()
     queue = [Prediction.model_validate(_record(f"backlog-{i}", f"ACC-9{i:06d}")
                                        | {"observed_at": now}) for i in range(backlog)]
