@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, create_model
-from sqlalchemy import Connection, Select, Table, bindparam, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, select, update
 
 from decisionops.agent.errors import ToolArgumentsError, ToolCallError
 from decisionops.agent.models import Risk
@@ -38,6 +38,7 @@ __all__ = [
     "ToolDefinition",
     "build_tool",
     "compensated_by",
+    "count_with_status",
     "looked_up_by",
     "require",
     "set_status",
@@ -219,6 +220,20 @@ def _by_key(table: Table) -> Select[Any]:
     every call)."""
     (column,) = table.primary_key.columns
     return select(table).where(column == bindparam("key"))
+
+
+@functools.cache
+def _count_where(table: Table, column: str) -> Select[Any]:
+    """How many of ``table``'s rows have ``column`` = :key and status = :status, built
+    once per table (previews and reads count on every call)."""
+    return (select(func.count()).select_from(table)
+            .where(table.c[column] == bindparam("key"), table.c.status == bindparam("status")))
+
+
+def count_with_status(conn: Connection, table: Table, column: str, key: str, status: str
+                      ) -> int:
+    """How many of ``table``'s rows with ``column`` = ``key`` are in ``status``."""
+    return conn.execute(_count_where(table, column), {"key": key, "status": status}).scalar_one()
 
 
 def require(conn: Connection, table: Table, key: str, what: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from decisionops.agent.models import Risk
 from decisionops.agent.ports import PreviewSpec
@@ -21,6 +21,7 @@ from decisionops.tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    count_with_status,
     looked_up_by,
     require,
     set_status,
@@ -80,21 +81,18 @@ class CancelTaskArgs(ToolArgs):
 
 def _get_account(conn: Connection, args: GetAccountArgs) -> dict[str, Any]:
     account = require(conn, accounts, args.account_id, "account")
-
-    def count(table: Any, status: str) -> int:
-        return conn.execute(select(func.count()).select_from(table).where(
-            (table.c.account_id == args.account_id) & (table.c.status == status))).scalar_one()
-
-    return {**account, "open_tickets": count(tickets, "open"),
-            "proposed_offers": count(retention_offers, "proposed")}
+    return {**account,
+            "open_tickets": count_with_status(conn, tickets, "account_id", args.account_id,
+                                              "open"),
+            "proposed_offers": count_with_status(conn, retention_offers, "account_id",
+                                                 args.account_id, "proposed")}
 
 
 def _preview_offer(conn: Connection, args: CreateRetentionOfferArgs) -> dict[str, Any]:
     """The account's proposed offers now and with this one."""
     account = require(conn, accounts, args.account_id, "account")
-    proposed = conn.execute(select(func.count()).select_from(retention_offers).where(
-        (retention_offers.c.account_id == args.account_id)
-        & (retention_offers.c.status == "proposed"))).scalar_one()
+    proposed = count_with_status(conn, retention_offers, "account_id", args.account_id,
+                                 "proposed")
     return {"before": {"proposed_offers": proposed, "plan": account["plan"],
                        "arr": account["arr"]},
             "after": {"proposed_offers": proposed + 1,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from decisionops.agent.errors import ToolCallError
 from decisionops.agent.models import Risk
@@ -62,12 +62,15 @@ def _issue_credit(ctx: EffectContext, args: IssueCreditArgs) -> dict[str, Any]:
             "currency": args.currency, "status": "issued"}
 
 
+_ISSUED = (select(func.coalesce(func.sum(credits.c.amount), 0.0), func.count())
+           .where(credits.c.account_id == bindparam("account"), credits.c.status == "issued"))
+"""An account's issued credits (total, how many), built once: every preview reads it."""
+
+
 def _preview_credit(conn: Connection, args: IssueCreditArgs) -> dict[str, Any]:
     """The account's issued credits now and after this one, against its ARR."""
     account = require(conn, accounts, args.account_id, "account")
-    issued, count = conn.execute(
-        select(func.coalesce(func.sum(credits.c.amount), 0.0), func.count())
-        .where(credits.c.account_id == args.account_id, credits.c.status == "issued")).one()
+    issued, count = conn.execute(_ISSUED, {"account": args.account_id}).one()
     issued = _cents(float(issued))
     return {"before": {"credits_issued": issued, "credits": count, "arr": account["arr"],
                        "currency": account["currency"]},

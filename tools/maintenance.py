@@ -22,6 +22,7 @@ from decisionops.tools._base import (
     ToolDefinition,
     build_tool,
     compensated_by,
+    count_with_status,
     looked_up_by,
     require,
     set_status,
@@ -58,8 +59,7 @@ class CancelWorkOrderArgs(ToolArgs):
 
 def _get_asset(conn: Connection, args: GetAssetArgs) -> dict[str, Any]:
     asset = require(conn, assets, args.asset_id, "asset")
-    open_orders = conn.execute(select(func.count()).select_from(work_orders).where(
-        (work_orders.c.asset_id == args.asset_id) & (work_orders.c.status == "open"))).scalar_one()
+    open_orders = count_with_status(conn, work_orders, "asset_id", args.asset_id, "open")
     windows = conn.execute(select(downtimes.c.downtime_id, downtimes.c.start_at,
                                   downtimes.c.end_at).where(
         (downtimes.c.asset_id == args.asset_id) & (downtimes.c.status == "scheduled"))
