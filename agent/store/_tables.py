@@ -50,6 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 Time = UTCDateTime()
 _UNTRIAGED = text("triaged_at IS NULL")
+_UNAPPLIED = text("applied_at IS NULL")
 
 predictions = Table(
     "predictions", metadata,
@@ -157,6 +158,10 @@ approvals = Table(
     Column("applied_at", Time),
     UniqueConstraint("decision_id", "plan_version", "function"),
     Index("ix_approvals_pending", "status", "function", "deadline"),
+    # Partial: applied answers (the great majority, growing with every decision) leave
+    # it, so asking which decisions have answers to apply costs the answers waiting.
+    Index("ix_approvals_unapplied", "decision_id", "answered_at", sqlite_where=_UNAPPLIED,
+          postgresql_where=_UNAPPLIED),
 )
 
 executions = Table(
