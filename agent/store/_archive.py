@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from decisionops.agent.errors import LedgerCorrupt
-from decisionops.agent.models import DecisionStatus, TriageAction, utcnow
+from decisionops.agent.models import DecisionStatus, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 from decisionops.agent.store.ledger import (
@@ -191,9 +191,8 @@ def _live_floor(conn: Connection) -> datetime | None:
         select(func.min(p.c.ingested_at)).join(d, d.c.prediction_id == p.c.id)
         .where(d.c.status.in_(_LIVE)),
         select(func.min(p.c.ingested_at)).where(p.c.triaged_at.is_(None)),
-        select(func.min(p.c.ingested_at)).outerjoin(d, d.c.prediction_id == p.c.id)
-        .where(p.c.triage_action.in_([TriageAction.ACT.value, TriageAction.NEEDS_HUMAN.value]),
-               d.c.id.is_(None)),
+        select(func.min(p.c.ingested_at)).where(t.UNSTARTED_ACT),
+        select(func.min(p.c.ingested_at)).where(t.UNSTARTED_HUMAN),
     ]
     times = [at for at in (conn.scalar(q) for q in queries) if at is not None]
     return min(times, default=None)

@@ -31,7 +31,6 @@ from decisionops.agent.models import (
     DecisionStatus,
     Prediction,
     RelatedDecision,
-    TriageAction,
     decision_id_for,
     utcnow,
 )
@@ -125,6 +124,10 @@ class OpenDecision:
     related: RelatedDecision
     created_at: Any
 
+
+_STARTED = (update(t.predictions).where(t.predictions.c.id == bindparam("prediction"))
+            .values(started_at=bindparam("at")))
+"""The prediction's decision was created: it leaves the open work's indexes."""
 
 class DecisionRepo(Repo):
     # ------------------------------------------------------------------ reads
@@ -339,6 +342,7 @@ class DecisionRepo(Repo):
                 .on_conflict_do_nothing().returning(t.decisions.c.id))
             if created is None:
                 return None
+            conn.execute(_STARTED, {"prediction": prediction.id, "at": now})
             self.record(conn, [Event(actor=owner, event="decision.started",
                                      decision_id=decision_id,
                                      body={"prediction_id": prediction.id,
@@ -355,7 +359,7 @@ class DecisionRepo(Repo):
             query = (select(t.predictions.c.id, t.predictions.c.kind, t.predictions.c.entity_id,
                             t.predictions.c.playbook, t.predictions.c.expected_value,
                             t.predictions.c.payload, t.predictions.c.value_at_stake_supplied)
-                     .where(t.predictions.c.triage_action == TriageAction.ACT.value,
+                     .where(t.UNSTARTED_ACT,
                             ~exists().where(t.decisions.c.prediction_id == t.predictions.c.id))
                      .order_by(t.predictions.c.observed_at, t.predictions.c.id)
                      .limit(limit)
@@ -382,6 +386,8 @@ class DecisionRepo(Repo):
             created = set(conn.scalars(dialect.insert(t.decisions).values(values)
                                        .on_conflict_do_nothing()
                                        .returning(t.decisions.c.id)))
+            conn.execute(_STARTED, [{"prediction": r.id, "at": now}
+                                    for decision_id, r in rows.items() if decision_id in created])
             claims = [Claim(r.id, decision_id, 1, _with_supplied(r.payload,
                                                                  r.value_at_stake_supplied),
                             r.playbook)

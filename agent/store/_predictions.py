@@ -347,11 +347,8 @@ class PredictionRepo(Repo):
         with self.reading() as conn:
             untriaged = conn.scalar(select(func.count()).select_from(t.predictions)
                                     .where(t.predictions.c.triaged_at.is_(None)))
-            unstarted = conn.scalar(
-                select(func.count()).select_from(t.predictions)
-                .outerjoin(t.decisions, t.decisions.c.prediction_id == t.predictions.c.id)
-                .where(t.predictions.c.triage_action == TriageAction.ACT.value,
-                       t.decisions.c.id.is_(None)))
+            unstarted = conn.scalar(select(func.count()).select_from(t.predictions)
+                                    .where(t.UNSTARTED_ACT))
         return int(untriaged or 0) + int(unstarted or 0)
 
     def triage_counts(self) -> dict[tuple[str, str], int]:

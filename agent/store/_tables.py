@@ -51,6 +51,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 Time = UTCDateTime()
 _UNTRIAGED = text("triaged_at IS NULL")
 _UNAPPLIED = text("applied_at IS NULL")
+UNSTARTED_ACT = text("started_at IS NULL AND triage_action = 'act'")
+"""Actionable predictions without a decision yet: the condition of their partial index,
+as queries must spell it for SQLite to use the index (constants, not parameters)."""
+UNSTARTED_HUMAN = text("started_at IS NULL AND triage_action = 'needs_human'")
+"""Predictions a person must look at, without a decision yet (ditto)."""
 
 predictions = Table(
     "predictions", metadata,
@@ -78,8 +83,15 @@ predictions = Table(
     # A value at stake the prediction arrived without: supplied by a person, or the
     # kind's configured default triage used (the payload stays as received).
     Column("value_at_stake_supplied", Float),
+    # When its decision was created (None: none yet). Open work leaves the partial
+    # indexes below with it, so what is not started yet is asked of the open work only.
+    Column("started_at", Time),
     Index("ix_predictions_untriaged", "ingested_at", sqlite_where=_UNTRIAGED,
           postgresql_where=_UNTRIAGED),
+    Index("ix_predictions_unstarted", "observed_at", "id", sqlite_where=UNSTARTED_ACT,
+          postgresql_where=UNSTARTED_ACT),
+    Index("ix_predictions_unstarted_human", "ingested_at", sqlite_where=UNSTARTED_HUMAN,
+          postgresql_where=UNSTARTED_HUMAN),
     Index("ix_predictions_entity", "kind", "entity_id"),
     Index("ix_predictions_ingest_seq", "ingest_seq"),
 )

@@ -120,3 +120,41 @@ def test_what_the_old_triage_dropped_silently_goes_to_a_person_on_upgrade(
                         "p-low-score": ("drop", "below_threshold")}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_predictions_with_a_decision_are_marked_started_on_upgrade(
+        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    """0014: a store from before ``started_at`` keeps its open work open and its started
+    work started: no prediction is claimed twice, none is left behind."""
+    from alembic import command
+
+    from decisionops.agent.models import Prediction
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+    from decisionops.agent.store._engine import _alembic_config
+
+    url = (request.getfixturevalue("pg_url") if backend == "postgres"
+           else f"sqlite:///{tmp_path / 's.sqlite'}")
+    settings = Settings(home=tmp_path / "home", database_url=url, holdout_share=0)
+
+    def churn(n: int, account: str) -> Prediction:
+        return Prediction(id=f"m-{n}", model="churn-gbm", kind="churn", entity_type="account",
+                          entity_id=account, score=0.9, value_at_stake=40_000,
+                          observed_at="2026-11-20T08:00:00Z")
+
+    with Runtime(settings, actor="test") as rt:
+        rt.enterprise.seed()
+        # One prediction with its decision, one waiting; then back to 0013, which has no
+        # started_at, and up again.
+        rt.ingest([churn(1, "ACC-10004")], source="test")
+        rt.triage_pending()
+        (first,) = start_decisions(rt)
+        rt.ingest([churn(2, "ACC-10005")], source="test")
+        rt.triage_pending()
+        command.downgrade(_alembic_config(rt.store.engine), "0013_autonomy")
+        command.upgrade(_alembic_config(rt.store.engine), "head")
+        assert rt.store.predictions.queue_depth() == 1
+        (second,) = start_decisions(rt)
+        assert second.decision_id != first.decision_id
+        assert start_decisions(rt) == [] and rt.store.predictions.queue_depth() == 0
