@@ -10,25 +10,26 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from decisionops.agent.models import DecisionStatus, utcnow
+from decisionops.agent.models import utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 from decisionops.agent.store._ops_tables import source_state
 
 __all__ = ["OpsRepo"]
 
-_TERMINAL = [s.value for s in DecisionStatus if s.terminal]
 
 
 class OpsRepo(Repo):
     # ------------------------------------------------------------------ retention
 
     def prunable(self, finished_before: datetime, limit: int = 500) -> list[str]:
+        """Finished decisions whose checkpoints are not pruned yet, the oldest first. Only
+        a terminal state sets ``finished_at``; the partial index ``ix_decisions_unpruned``
+        holds just these rows, so this does not grow with the history."""
         with self.reading() as conn:
             return list(conn.scalars(
                 select(t.decisions.c.id)
-                .where(t.decisions.c.status.in_(_TERMINAL),
-                       t.decisions.c.finished_at < finished_before,
+                .where(t.decisions.c.finished_at < finished_before,
                        t.decisions.c.checkpoint_pruned_at.is_(None))
                 .order_by(t.decisions.c.finished_at).limit(limit)))
 

@@ -51,6 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 Time = UTCDateTime()
 _UNTRIAGED = text("triaged_at IS NULL")
 _UNAPPLIED = text("applied_at IS NULL")
+_UNPRUNED = text("checkpoint_pruned_at IS NULL")
 UNSTARTED_ACT = text("started_at IS NULL AND triage_action = 'act'")
 """Actionable predictions without a decision yet: the condition of their partial index,
 as queries must spell it for SQLite to use the index (constants, not parameters)."""
@@ -119,6 +120,10 @@ decisions = Table(
     Index("ix_decisions_status", "status", "updated_at"),
     Index("ix_decisions_entity", "kind", "entity_id"),
     Index("ix_decisions_entity_open", "entity_id", "status"),
+    # Partial: a decision leaves it once retention pruned its checkpoints, so retention
+    # asks only the decisions it has left to do.
+    Index("ix_decisions_unpruned", "finished_at", sqlite_where=_UNPRUNED,
+          postgresql_where=_UNPRUNED),
 )
 
 plans = Table(

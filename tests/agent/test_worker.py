@@ -106,6 +106,37 @@ def test_retention_prunes_checkpoints_and_keeps_the_record(rt: Runtime) -> None:
     assert rt.store.ledger.entries(decision_id)
 
 
+def test_retention_asks_only_for_checkpoints_not_pruned_yet(tmp_path: Path) -> None:
+    """Which finished decisions still have checkpoints to prune is asked of those alone
+    (a partial index they leave once pruned), not of every decision ever finished."""
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0), actor="w") as rt:
+        statement, parameters = _captured(rt, "checkpoint_pruned_at IS NULL", lambda: (
+            prune_checkpoints(rt, utcnow() + timedelta(days=rt.settings.retention_days + 1))))
+        with rt.store.reading() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters))
+        assert "ix_decisions_unpruned" in plan, plan
+
+
+def _captured(rt: Runtime, fragment: str, work: object) -> tuple[str, object]:
+    """The one SELECT containing ``fragment`` that ``work`` runs."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        if fragment in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(rt.store.engine, "before_cursor_execute", capture)
+    try:
+        work()  # type: ignore[operator]
+    finally:
+        event.remove(rt.store.engine, "before_cursor_execute", capture)
+    (found,) = seen
+    return found
+
+
 def test_directory_source_ingests_and_moves_files(rt: Runtime, tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()

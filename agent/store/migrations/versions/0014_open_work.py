@@ -5,6 +5,7 @@ scanned every row ever stored.
 
 - ``approvals``: a partial index of the answers not yet applied (applied ones, the great
   majority, leave it).
+- ``decisions``: a partial index of those whose checkpoints retention has not pruned.
 - ``predictions.started_at``: when the prediction's decision was created (filled in here
   from the decisions that exist), and partial indexes of the actionable and needs-a-human
   predictions not started yet.
@@ -23,6 +24,7 @@ branch_labels = None
 depends_on = None
 
 _UNAPPLIED = sa.text("applied_at IS NULL")
+_UNPRUNED = sa.text("checkpoint_pruned_at IS NULL")
 _UNSTARTED_ACT = sa.text("started_at IS NULL AND triage_action = 'act'")
 _UNSTARTED_HUMAN = sa.text("started_at IS NULL AND triage_action = 'needs_human'")
 
@@ -30,6 +32,8 @@ _UNSTARTED_HUMAN = sa.text("started_at IS NULL AND triage_action = 'needs_human'
 def upgrade() -> None:
     op.create_index("ix_approvals_unapplied", "approvals", ["decision_id", "answered_at"],
                     sqlite_where=_UNAPPLIED, postgresql_where=_UNAPPLIED)
+    op.create_index("ix_decisions_unpruned", "decisions", ["finished_at"],
+                    sqlite_where=_UNPRUNED, postgresql_where=_UNPRUNED)
     # Not batch mode: SQLite adds a column in place (see 0008).
     op.add_column("predictions", sa.Column("started_at", sa.DateTime(timezone=True)))
     op.execute("UPDATE predictions SET started_at = (SELECT min(d.created_at) FROM decisions d "
@@ -45,4 +49,5 @@ def downgrade() -> None:
     op.drop_index("ix_predictions_unstarted_human", "predictions")
     op.drop_index("ix_predictions_unstarted", "predictions")
     op.drop_column("predictions", "started_at")
+    op.drop_index("ix_decisions_unpruned", "decisions")
     op.drop_index("ix_approvals_unapplied", "approvals")
