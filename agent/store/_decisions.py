@@ -129,6 +129,7 @@ _STARTED = (update(t.predictions).where(t.predictions.c.id == bindparam("predict
             .values(started_at=bindparam("at")))
 """The prediction's decision was created: it leaves the open work's indexes."""
 
+
 class DecisionRepo(Repo):
     # ------------------------------------------------------------------ reads
 

@@ -18,7 +18,6 @@ from decisionops.agent.store._ops_tables import source_state
 __all__ = ["OpsRepo"]
 
 
-
 class OpsRepo(Repo):
     # ------------------------------------------------------------------ retention
 
