@@ -110,22 +110,21 @@ def test_retention_asks_only_for_checkpoints_not_pruned_yet(tmp_path: Path) -> N
     """Which finished decisions still have checkpoints to prune is asked of those alone
     (a partial index they leave once pruned), not of every decision ever finished."""
     with Runtime(Settings(home=tmp_path / "home", holdout_share=0), actor="w") as rt:
-        statement, parameters = _captured(rt, "checkpoint_pruned_at IS NULL", lambda: (
+        seen = _selects(rt, "checkpoint_pruned_at IS NULL", lambda: (
             prune_checkpoints(rt, utcnow() + timedelta(days=rt.settings.retention_days + 1))))
-        with rt.store.reading() as conn:
-            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, parameters))
+        (plan,) = _plans(rt, seen)
         assert "ix_decisions_unpruned" in plan, plan
 
 
-def _captured(rt: Runtime, fragment: str, work: object) -> tuple[str, object]:
-    """The one SELECT containing ``fragment`` that ``work`` runs."""
+def _selects(rt: Runtime, fragment: str, work: object) -> list[tuple[str, object]]:
+    """The SELECTs containing ``fragment`` that ``work`` runs, with their parameters."""
     from sqlalchemy import event
 
     seen: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        if fragment in statement and statement.lstrip().upper().startswith("SELECT"):
+        if fragment in statement and not executemany \
+                and statement.lstrip().upper().startswith("SELECT"):
             seen.append((statement, parameters))
 
     event.listen(rt.store.engine, "before_cursor_execute", capture)
@@ -133,8 +132,14 @@ def _captured(rt: Runtime, fragment: str, work: object) -> tuple[str, object]:
         work()  # type: ignore[operator]
     finally:
         event.remove(rt.store.engine, "before_cursor_execute", capture)
-    (found,) = seen
-    return found
+    return seen
+
+
+def _plans(rt: Runtime, seen: list[tuple[str, object]]) -> list[str]:
+    """SQLite's query plan of each statement."""
+    with rt.store.reading() as conn:
+        return [" ".join(str(r[-1]) for r in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters)) for statement, parameters in seen]
 
 
 def test_directory_source_ingests_and_moves_files(rt: Runtime, tmp_path: Path) -> None:
@@ -243,8 +248,6 @@ def test_the_answers_lane_walks_the_unapplied_index_however_long_the_history(
     majority, growing with every decision) leave the index it walks, so the question
     costs the answers waiting, not the history (found by bench/scale.py: a full scan of
     108,000 approvals, 39 ms a tick and growing, on PostgreSQL)."""
-    from sqlalchemy import event
-
     with Runtime(Settings(home=tmp_path / "home", holdout_share=0), actor="w") as rt:
         rt.ingest([churn(f"u-{i}", account=a, value=40_000)
                    for i, a in enumerate(_accounts(rt, 3))], source="test")
@@ -253,24 +256,11 @@ def test_the_answers_lane_walks_the_unapplied_index_however_long_the_history(
         for approval in rt.store.approvals.list(status="pending"):
             name = rt.policies.get(approval.function).approvers[0]
             answer(rt, approval.id, Approve(), approver_name=name, apply=False)
-        seen: list[tuple[str, object]] = []
-
-        def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-            if "applied_at IS NULL" in statement and not executemany \
-                    and statement.lstrip().upper().startswith("SELECT"):
-                seen.append((statement, parameters))
-
-        event.listen(rt.store.engine, "before_cursor_execute", capture)
-        worker.tick()
-        worker.tick()
-        event.remove(rt.store.engine, "before_cursor_execute", capture)
+        seen = _selects(rt, "applied_at IS NULL", lambda: (worker.tick(), worker.tick()))
         assert {d.status for d in rt.store.decisions.list()} == {"completed"}
         assert seen
-        with rt.store.reading() as conn:
-            for statement, parameters in seen:
-                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
-                    "EXPLAIN QUERY PLAN " + statement, parameters))
-                assert "ix_approvals_unapplied" in plan, (statement, plan)
+        for (statement, _), plan in zip(seen, _plans(rt, seen), strict=True):
+            assert "ix_approvals_unapplied" in plan, (statement, plan)
 
 
 def test_the_queries_for_work_not_started_walk_their_partial_indexes(tmp_path: Path) -> None:
@@ -279,29 +269,19 @@ def test_the_queries_for_work_not_started_walk_their_partial_indexes(tmp_path: P
     leaves the index once its decision is created, so the question does not grow with
     the history (found by bench/scale.py: the claim scanned all 100,000 predictions,
     221 ms a tick on PostgreSQL, and the drain slowed from 34 to 16 decisions/s)."""
-    from sqlalchemy import event
-
     with Runtime(Settings(home=tmp_path / "home", holdout_share=0), actor="w") as rt:
         accounts = _accounts(rt, 4)
         rt.ingest([churn(f"s-{i}", account=a, value=40_000) for i, a in enumerate(accounts)]
                   + [churn("s-low", account=accounts[0], value=10)], source="test")
-        seen: list[tuple[str, object]] = []
-
-        def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-            if "started_at IS NULL" in statement and not executemany \
-                    and statement.lstrip().upper().startswith("SELECT"):
-                seen.append((statement, parameters))
-
-        event.listen(rt.store.engine, "before_cursor_execute", capture)
         worker = Worker(rt, poll_seconds=0.01)
-        worker.tick()
-        assert rt.store.predictions.queue_depth() == 0
-        rt.store.ledger.archive(utcnow())
-        event.remove(rt.store.engine, "before_cursor_execute", capture)
+
+        def work() -> None:
+            worker.tick()
+            assert rt.store.predictions.queue_depth() == 0
+            rt.store.ledger.archive(utcnow())
+
+        seen = _selects(rt, "started_at IS NULL", work)
         assert len(rt.store.decisions.list()) == 4
         assert len(seen) >= 3, seen
-        with rt.store.reading() as conn:
-            for statement, parameters in seen:
-                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
-                    "EXPLAIN QUERY PLAN " + statement, parameters))
-                assert "ix_predictions_unstarted" in plan, (statement, plan)
+        for (statement, _), plan in zip(seen, _plans(rt, seen), strict=True):
+            assert "ix_predictions_unstarted" in plan, (statement, plan)
