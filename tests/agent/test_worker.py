@@ -170,7 +170,8 @@ def test_sql_source_reads_past_its_cursor_on_schedule(rt: Runtime, tmp_path: Pat
         mapping={"id": "pid", "entity_id": "acct", "score": "p", "value_at_stake": "arr",
                  "observed_at": "ts", "defaults": {"kind": "churn", "model": "churn-gbm",
                                                    "entity_type": "account"}})
-    now = utcnow()
+    # Clear of a five-minute boundary: one second later the source is not due yet.
+    now = utcnow().replace(minute=1, second=0, microsecond=0)
     assert poll_source(rt, source, now) == {"source:scores": 1}
     with sqlite3.connect(db) as conn:
         conn.execute("insert into scores values ('s-2', ?, 0.8, 9000, '2026-11-21T08:00:00Z')",
