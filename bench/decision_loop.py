@@ -14,9 +14,11 @@ fields). The N predictions are ingested and the worker's ticks start them (each 
 finance); then the sales approver answers every sales request, one answer per
 ``ApprovalService.answer`` call as the CLI records it (``approvals approve … --as
 raj@sales --no-apply``: the registered user looked up, then the service's checks and
-its durable compare-and-set), and the worker's ticks apply them (one resume leg per
-decision, which stops at the finance interrupt); then the same for finance, whose legs
-execute the four steps against the reference enterprise and record the terminal state.
+its durable compare-and-set), and the worker ticks (it finds nothing to apply: a
+decision's answers go to its graph once every function it asked has answered); then the
+same for finance, whose answers complete each decision's set: one resume leg per
+decision feeds both answers, executes the four steps against the reference enterprise
+and records the terminal state.
 Timed from the ingest to the last decision completed; checked after: every decision
 completed, four effects each, the ledger verifies. ``ratio_vs_app`` = its decisions/s
 ÷ the app's, from interleaved runs (medians).
@@ -204,7 +206,7 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
         def run(batch: list[Any], source: str) -> None:
             rt.ingest(batch, source=source)
             counts["ticks"] += _tick_until(worker, "started", len(batch))
-            for name, function in PEOPLE:
+            for i, (name, function) in enumerate(PEOPLE):
                 # The person's inbox, then one answer at a time.
                 pending = rt.store.approvals.list(function=function, status="pending",
                                                   limit=len(batch) + 1)
@@ -212,8 +214,11 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
                 for row in pending:
                     rt.approvals.answer(row.id, Approve(), by=approver(name))
                     counts["answers"] += 1
-                # The worker applies them: one resume leg per decision.
-                counts["ticks"] += _tick_until(worker, "resumed", len(batch))
+                # The worker's ticks: a decision's answers are applied once every function
+                # it asked has answered (one resume leg per decision, after the last
+                # person); before that a tick finds nothing to apply.
+                last = i == len(PEOPLE) - 1
+                counts["ticks"] += _tick_until(worker, "resumed", len(batch) if last else 0)
 
         run(items[:warmup], "bench-warmup")
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -237,6 +242,10 @@ def _tick_until(worker: Any, counter: str, n: int) -> int:
     ``recovered`` for the decisions with every answer in that the same tick finds
     next); the ticks it took. Any error in a tick fails the run."""
     done = ticks = 0
+    if n == 0:  # one tick, which must find nothing of this kind to do
+        report = worker.tick()
+        assert not report.errors and not report.resumed + report.recovered, report.summary()
+        return 1
     while done < n:
         report = worker.tick()
         ticks += 1

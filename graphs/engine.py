@@ -7,7 +7,8 @@ on. Two entry points:
 
 * ``start(claim)``: the first leg of a decision this worker created and leased.
 * ``advance(decision_id)``: bring the graph in line with the store, as far as it can go
-  now: feed it the answers recorded for its pending approval interrupts, resume
+  now: feed it the answers recorded for its pending approval interrupts (once every one
+  of them has its answer: join waits for them all), resume
   execution an operator hold paused once no hold covers it, or carry on a leg a worker
   left unfinished (it crashed, failed or lost its lease). Legs repeat until the decision
   waits on people or finishes.
@@ -220,9 +221,9 @@ class DecisionEngine:
                                                  actor=self.owner) as tx:
                         self._store.approvals.mark_applied(tx, step.applied)
                 if _waits_on_people(out) and (
-                        fresh or not self._store.approvals.has_unapplied(decision_id)):
+                        fresh or not self._store.approvals.ready(decision_id)):
                     # Nothing to feed it: a new decision's requests nobody has seen yet,
-                    # or no answer recorded meanwhile (one recorded from now on wakes the
+                    # or not every answer recorded meanwhile (the last one wakes the
                     # answers lane, which finds it once the lease is given back).
                     break
         except LeaseLost:
@@ -281,18 +282,22 @@ class DecisionEngine:
                     value["waits_for"]):
                 resume[intr.id] = {"finished": value["waits_for"]}
         applied, consumed = [], []
+        rows = self._store.approvals.answered(decision.id, version)
+        # Answers are fed once every approval interrupt has one: join needs them all, so
+        # feeding them one by one would only cost a leg and a checkpoint each (the store's
+        # ``decisions_with_answers`` wakes the answers lane by the same rule).
         # A hold on the entity or playbook (``held``) stops answers from being applied; a
         # hold on a function stops its steps from starting (the executor), so the other
         # functions' parts of the plan can go ahead.
+        feed = not held and set(waiting) <= {row.id for row in rows}
         # The checkpoint says what the graph still waits for: an answer whose interrupt
         # is pending is fed to it even if its row was marked applied (by a leg whose
         # progress did not last); one whose interrupt is gone was consumed.
-        for row in self._store.approvals.answered(decision.id, version):
+        for row in rows:
             if row.id in waiting:
-                if held:
-                    continue
-                resume[waiting[row.id]] = resolve(row).model_dump(mode="json")
-                applied.append(row.id)
+                if feed:
+                    resume[waiting[row.id]] = resolve(row).model_dump(mode="json")
+                    applied.append(row.id)
             elif row.applied_at is None:
                 consumed.append(row.id)  # consumed by an earlier leg, or superseded
         if consumed:

@@ -99,8 +99,7 @@ def decision_view(rt: Runtime, who: Principal, decision_id: str) -> dict[str, An
     return {
         "decision": public(decision),
         "held": rt.approvals.held(decision, plan.functions() if plan else ()),
-        "moving": not decision.terminal and bool(
-            rt.store.approvals.has_unapplied(decision_id)),
+        "moving": not decision.terminal and rt.store.approvals.ready(decision_id),
         "prediction": prediction.get("payload"),
         "triage": {k: prediction.get(k) for k in ("triage_action", "triage_reason",
                                                   "triage_detail", "playbook", "expected_value")},

@@ -291,10 +291,12 @@ def langgraph_router() -> APIRouter:
         while True:
             decision = t.rt.store.decisions.get(decision.id)
             rows = t.rt.store.approvals.list(decision_id=decision.id)
-            # applied by the worker, or still pending (an edit proposed under four-eyes)
+            # applied by the worker, or still pending (an edit proposed under four-eyes);
+            # or not ready to apply: other functions have still to answer
             applied = all(r.applied_at is not None or r.status is ApprovalStatus.PENDING
                           for r in rows if r.id in answered)
-            if applied or decision.status.terminal or time.monotonic() > deadline:
+            if applied or decision.status.terminal or time.monotonic() > deadline \
+                    or not t.rt.store.approvals.ready(decision.id):
                 break
             time.sleep(0.1)
         return t.values(decision, t.pending(decision))

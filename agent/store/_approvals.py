@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from decisionops.agent.errors import ConflictError, NotFoundError
@@ -53,6 +53,17 @@ _ANSWERED = (select(t.approvals)
                     t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
                                                  ApprovalStatus.SUPERSEDED.value]))
              .order_by(t.approvals.c.answered_at))
+_READY = (select(t.approvals.c.decision_id)
+          .where(t.approvals.c.applied_at.is_(None),
+                 t.approvals.c.status != ApprovalStatus.SUPERSEDED.value)
+          .group_by(t.approvals.c.decision_id)
+          .having(func.sum(case((t.approvals.c.status == ApprovalStatus.PENDING.value, 1),
+                                else_=0)) == 0))
+"""Decisions with answers not applied yet and no request still pending: the engine feeds
+a decision's graph its answers once every function it waits on has answered (join needs
+them all), so an answer while others are pending waits in the store. The rows it reads
+are those of the partial index ``ix_approvals_unapplied`` (pending and answered ones not
+applied): open work, not history."""
 _ANSWER = (update(t.approvals)
            .where(t.approvals.c.id == bindparam("aid"),
                   t.approvals.c.status == ApprovalStatus.PENDING.value,
@@ -167,19 +178,22 @@ class ApprovalRepo(Repo):
 
     def decisions_with_answers(self, limit: int = 1000, *, skip: ActiveHolds | None = None
                                ) -> list[str]:
-        """Decisions with answers waiting to be applied, the longest waiting first
-        (without those an entity or playbook hold in ``skip`` keeps where they are)."""
-        query = select(t.approvals.c.decision_id).where(
-            t.approvals.c.applied_at.is_(None),
-            t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
-                                         ApprovalStatus.SUPERSEDED.value]))
+        """Decisions whose answers are ready to apply (``_READY``), the longest waiting
+        first (without those an entity or playbook hold in ``skip`` keeps where they
+        are)."""
+        query = _READY
         if clauses := unheld(skip):
             query = query.join(t.decisions, t.decisions.c.id == t.approvals.c.decision_id
                                ).where(*clauses)
         with self.reading() as conn:
             return list(conn.scalars(
-                query.group_by(t.approvals.c.decision_id)
-                .order_by(func.min(t.approvals.c.answered_at)).limit(limit)))
+                query.order_by(func.min(t.approvals.c.answered_at)).limit(limit)))
+
+    def ready(self, decision_id: str) -> bool:
+        """Whether the decision's answers are ready to apply (``_READY``)."""
+        with self.reading() as conn:
+            return conn.scalar(_READY.where(t.approvals.c.decision_id == bindparam("d")),
+                               {"d": decision_id}) is not None
 
     def world_changed(self, decision_id: str, plan_hash: str) -> dict[str, Any] | None:
         """What the ``preview.changed`` entry of plan ``plan_hash`` recorded (the parts

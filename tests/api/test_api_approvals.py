@@ -47,6 +47,19 @@ def test_approve_then_edit_executes_the_edited_arguments(svc: Service) -> None:
     assert credit_args["edited"] == ["amount"] and credit_args["not_as_approved"] == []
 
 
+def test_a_decision_moves_once_every_function_asked_has_answered(svc: Service) -> None:
+    """``moving`` (the web page refreshes while it holds) says a worker is about to
+    carry the decision on: not while another function's answer is still awaited."""
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    assert svc.answer("raj", pending["sales"]).status_code == 200
+    assert svc.get(f"/v1/decisions/{decision}", "olga").json()["moving"] is False
+    assert svc.answer("dana", pending["finance"]).status_code == 200
+    assert svc.get(f"/v1/decisions/{decision}", "olga").json()["moving"] is True
+    svc.work()
+    assert svc.get(f"/v1/decisions/{decision}", "olga").json()["moving"] is False
+
+
 def test_reject_and_revise(svc: Service) -> None:
     decision = svc.decide()
     pending = svc.pending(decision)

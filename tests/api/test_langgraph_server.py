@@ -116,3 +116,26 @@ def test_a_resume_refused_in_part_changes_nothing(live: Live) -> None:
         headers={"x-api-key": live.tokens["raj"]}, timeout=40)
     assert response.status_code == 403
     assert live.rt.store.approvals.get(pending["sales"]).status == "pending"
+
+
+def test_a_run_answering_one_of_several_functions_returns_while_the_others_are_asked(
+        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker feeds the graph once every function has answered; a run that answers
+    one function returns at once with the others' interrupts still pending (it does not
+    wait for an application that comes only with their answers)."""
+    from decisionops.agent.api import _routes_langgraph
+
+    monkeypatch.setattr(_routes_langgraph, "WAIT_SECONDS", 3600.0)
+    decision = _decide(live, "lg-serve-one-of-two")
+    sales = next(a for a in live.rt.store.approvals.list(decision_id=decision, status="pending")
+                 if a.function == "sales")
+    response = httpx.post(
+        f"{live.url}/langgraph/threads/{decision}/runs/wait",
+        json={"assistant_id": "decision", "command": {"resume": {
+            sales.id: {"type": "accept", "args": None}}}},
+        headers={"x-api-key": live.tokens["raj"]}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert "__interrupt__" not in response.json()  # nothing of raj's waits
+    assert [a.function for a in live.rt.store.approvals.list(
+        decision_id=decision, status="pending")] == ["finance"]
+    assert live.rt.store.approvals.get(sales.id).status == "approved"

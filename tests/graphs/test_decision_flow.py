@@ -11,6 +11,7 @@ from decisionops.agent.models import ApprovalRequest, Approve, Edit, Reject, Rev
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store.ledger import verify as verify_chain
+from decisionops.agent.worker import Worker
 from tests.graphs.conftest import churn, failure, pending, start, steps
 from tests.support import answer
 
@@ -123,6 +124,35 @@ def test_two_functions_approve_independently_in_either_order(rt: Runtime,
     tools = sorted(e.tool for e in rt.enterprise.effects())
     assert tools == ["crm.create_retention_offer", "crm.create_task", "finance.issue_credit",
                      "support.open_ticket"]
+
+
+def test_the_graph_is_resumed_once_every_function_it_waits_on_has_answered(rt: Runtime
+                                                                           ) -> None:
+    """join needs every function's answer, so an answer while others are pending is kept
+    in the store, not fed to the graph: no leg, no checkpoint, no claim; the last answer
+    resumes every interrupt in one leg."""
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    assert set(requests) == {"sales", "finance"}
+    checkpoints = len(list(rt.checkpointer.list(rt.engine.config(decision))))
+    fence = rt.store.decisions.get(decision).fence
+    first = answer(rt, requests["sales"]["id"], Approve(),
+                   approver_name=rt.policies.get("sales").approvers[0], apply=False)
+    assert first.status == "approved"
+    assert decision not in rt.store.approvals.decisions_with_answers()
+    report = Worker(rt).tick()
+    assert (report.resumed, report.recovered, report.errors) == (0, 0, [])
+    assert rt.store.decisions.get(decision).fence == fence  # not even claimed
+    assert len(list(rt.checkpointer.list(rt.engine.config(decision)))) == checkpoints
+    assert len(rt.engine.graph.get_state(rt.engine.config(decision)).interrupts) == 2
+
+    answer(rt, requests["finance"]["id"], Approve(),
+           approver_name=rt.policies.get("finance").approvers[0], apply=False)
+    assert decision in rt.store.approvals.decisions_with_answers()
+    report = Worker(rt).tick()
+    assert report.resumed == 1 and report.results["resumed"][0].legs == 1
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert all(r.applied_at is not None for r in rt.store.approvals.list(decision_id=decision))
 
 
 def test_reject_skips_the_functions_steps_and_their_dependents(rt: Runtime) -> None:

@@ -33,13 +33,21 @@ def _checkpoint_id(rt: Runtime, decision_id: str) -> str:
 
 def test_an_answer_is_fed_to_its_own_interrupt_by_approval_id(rt: Runtime) -> None:
     decision = start(rt, churn()).decision_id
-    finance = pending(rt, decision)["finance"]
-    result = answer(rt, finance["id"], Approve(), approver_name="dana@finance")
-    assert result.status == "awaiting_approval" and result.legs == 1
+    asked = pending(rt, decision)
+    # finance answers first (the second interrupt): nothing is fed while sales is asked
+    result = answer(rt, asked["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result.status == "awaiting_approval" and result.legs == 0
     snapshot = rt.graph.get_state(rt.engine.config(decision))
-    assert [i.value["approval_id"] for i in snapshot.interrupts] == [
-        pending(rt, decision)["sales"]["id"]]
-    assert rt.store.approvals.get(finance["id"]).applied_at is not None
+    assert {i.value["approval_id"] for i in snapshot.interrupts} == {
+        asked["sales"]["id"], asked["finance"]["id"]}
+    assert rt.store.approvals.get(asked["finance"]["id"]).applied_at is None
+    result = answer(rt, asked["sales"]["id"], Reject(reason="not this account"),
+                    approver_name="raj@sales")
+    assert result.legs == 1
+    answers = rt.graph.get_state(rt.engine.config(decision)).values["answers"]
+    assert {f: a["status"] for f, a in answers.items()} == {
+        "sales": "rejected", "finance": "approved", "support": "auto_approved"}
+    assert all(rt.store.approvals.get(r["id"]).applied_at is not None for r in asked.values())
 
 
 def test_advancing_a_waiting_decision_with_nothing_answered_changes_nothing(rt: Runtime) -> None:

@@ -157,10 +157,16 @@ def _compensating_after_hold(rt: Runtime) -> list[str]:
     return ["run", "--once"]
 
 
-def _partial_by_cli(rt: Runtime) -> list[str]:
+def _revised_by_cli(rt: Runtime) -> list[str]:
+    # The others approve; maintenance's answer, the last, asks for a revision: the leg
+    # that applies the three answers re-drafts and routes plan v2, then waits on people.
     _start(rt, failure(rt))
-    row = _pending(rt, FAILURE)["maintenance"]
-    return ["approvals", "approve", row.id, "--as", _first_approver(rt, "maintenance")]
+    asked = _pending(rt, FAILURE)
+    for function, row in asked.items():
+        if function != "maintenance":
+            _say(rt, row, Approve())
+    return ["approvals", "revise", asked["maintenance"].id, "--as",
+            _first_approver(rt, "maintenance"), "--feedback", "schedule it a week later"]
 
 
 def _effect_keys(place: Place) -> set[str]:
@@ -276,8 +282,8 @@ CASES = [
     Case("before_mark_applied", "revise leg: the answers consumed, the plan re-drafted",
          _revise, _answers_consumed_unmarked(CHURN, version=2, interrupts=2),
          {CHURN: _DONE}),
-    Case("before_mark_applied", "all-or-nothing plan answered in part by approvals approve",
-         _partial_by_cli, _answers_consumed_unmarked(FAILURE, version=1, interrupts=2),
+    Case("before_mark_applied", "all-or-nothing plan revised by approvals revise",
+         _revised_by_cli, _answers_consumed_unmarked(FAILURE, version=2, interrupts=3),
          {FAILURE: _DONE}),
 ]
 
