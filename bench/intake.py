@@ -143,11 +143,17 @@ def triage_backlog(home: Path) -> tuple[int, float, dict[str, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="example: python bench/intake.py --rows 1000000")
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="rows of the nightly scoring file (default 1,000,000)")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
     parser.add_argument("--jobs", type=int, help="ingest's --jobs (default: its own).")
     args = parser.parse_args()
+    if args.rows < 1000:
+        parser.error(f"--rows must be at least 1000 (0.1 % of them are at risk), not {args.rows}")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

@@ -214,15 +214,26 @@ def show(label: str, result: dict[str, float]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--decisions", type=int, default=200)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--workers", type=int, default=4)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="example: python bench/planning.py --decisions 200 --latency 0.5 --workers 4")
+    parser.add_argument("--decisions", type=int, default=200,
+                        help="distinct actionable predictions planned (default 200)")
+    parser.add_argument("--latency", type=float, default=0.5,
+                        help="seconds the scripted model takes per call (default 0.5)")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="PostgreSQL worker processes (default 4)")
     parser.add_argument("--baseline", type=int, default=16,
                         help="decisions the one-at-a-time baseline plans")
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="skip the PostgreSQL run (SQLite only)")
     parser.add_argument("--serve-model", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for name in ("decisions", "workers", "baseline"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, not {getattr(args, name)}")
+    if args.latency < 0:
+        parser.error(f"--latency must be 0 or more seconds, not {args.latency}")
     if args.serve_model:
         serve_model(args.latency)
         return

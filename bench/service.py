@@ -11,7 +11,9 @@ enterprise):
   The decisions themselves are started by the service's worker too; ingest does not
   wake it, so the bench wakes it after each ingest rather than wait out its poll
   interval (that wait is not measured). The other part of the plan (sales) is approved
-  first and applied before the measured answer is sent.
+  first; its answer waits in the store (a decision's answers go to its graph together,
+  once every function it asked has answered), so the measured answer's leg applies
+  both and executes the plan.
 * the same answers while the service's worker plans a backlog of 10,000 new predictions
   (queued after the answered decisions were started; each on an account of its own,
   added to the reference CRM first, so each is planned, checked and routed to its
@@ -132,10 +134,6 @@ def _waiting_on_people(rt: Runtime, decision_id: str) -> dict[str, ApprovalRow] 
                                                             status="pending")}
 
 
-def _applied(rt: Runtime, approval_id: str) -> bool:
-    return rt.store.approvals.get(approval_id).applied_at is not None
-
-
 def _finished(rt: Runtime, decision_id: str) -> DecisionRow | None:
     decision = rt.store.decisions.get(decision_id)
     return decision if decision.terminal else None
@@ -145,7 +143,7 @@ def bench_approve(client: httpx.Client, rt: Runtime, tokens: dict[str, str], rou
                   start: int = 0) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"first_call": [], "post": [], "completed": []}
     for n in range(start, start + rounds):
-        # Sales answered and applied first, so the measured answer is all the worker does.
+        # Sales answered first: the measured answer completes the set.
         (finance,) = _prepare(client, rt, tokens, n, 1)
         decision_id = finance.decision_id
         known = {e.idempotency_key for e in rt.enterprise.effects()}
@@ -169,8 +167,7 @@ def bench_approve(client: httpx.Client, rt: Runtime, tokens: dict[str, str], rou
 
 def _prepare(client: httpx.Client, rt: Runtime, tokens: dict[str, str], start: int,
              count: int) -> list[ApprovalRow]:
-    """``count`` decisions waiting only on their finance request (sales approved and
-    applied)."""
+    """``count`` decisions waiting only on their finance request (sales answered)."""
     waiting = []
     for n in range(start, start + count):
         record = _record(f"bench-{n}", f"ACC-{10001 + n}")
@@ -183,11 +180,14 @@ def _prepare(client: httpx.Client, rt: Runtime, tokens: dict[str, str], start: i
         rt.approvals.on_answer(decision_id)
         pending = _wait(f"{decision_id} to wait on approvals", _waiting_on_people, rt,
                         decision_id)
-        client.post(f"/v1/approvals/{pending['sales'].id}/approve",
-                    json={"plan_hash": pending["sales"].plan_hash},
-                    headers={"Authorization": f"Bearer {tokens['raj']}"}).raise_for_status()
-        _wait(f"the sales answer on {decision_id} to be applied", _applied, rt,
-              pending["sales"].id)
+        sales = client.post(f"/v1/approvals/{pending['sales'].id}/approve",
+                            json={"plan_hash": pending["sales"].plan_hash},
+                            headers={"Authorization": f"Bearer {tokens['raj']}"})
+        sales.raise_for_status()
+        # Recorded, and kept in the store: a decision's answers go to its graph together,
+        # once every function it asked has answered, so the worker has nothing to apply
+        # until finance answers (the measured answer, which completes the set).
+        assert sales.json()["pending_approvals"] == [pending["finance"].id], sales.json()
         waiting.append(pending["finance"])
     return waiting
 
@@ -294,14 +294,30 @@ def bench_inbox(client: httpx.Client, url: str, tokens: dict[str, str], repeat: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=60, help="at most 110")
-    parser.add_argument("--pending", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=40)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python bench/service.py --rounds 60 --pending 10000 --backlog 10000")
+    parser.add_argument("--rounds", type=int, default=60,
+                        help="answers measured, idle and under the backlog (1 to 110)")
+    parser.add_argument("--pending", type=int, default=10_000,
+                        help="pending requests seeded for the inbox listing (at least 200: "
+                        "a page holds the 200 most urgent)")
+    parser.add_argument("--repeat", type=int, default=40, help="inbox requests of each kind")
     parser.add_argument("--backlog", type=int, default=10_000,
                         help="predictions the loop plans while the answers of the last "
-                        "part are measured (0: skip it)")
+                        "part are measured (0: skip it; else at least 100, so the answers "
+                        "are sent with 50 backlog decisions started and more to come)")
     args = parser.parse_args()
+    if not 1 <= args.rounds <= 110:
+        parser.error(f"--rounds must be 1 to 110 (each round is an account of the reference "
+                     f"CRM), not {args.rounds}")
+    if args.pending < 200:
+        parser.error(f"--pending must be at least 200, not {args.pending}")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, not {args.repeat}")
+    if args.backlog and args.backlog < 100:
+        parser.error(f"--backlog must be 0 or at least 100, not {args.backlog}")
     with tempfile.TemporaryDirectory(prefix="decisionops-bench-") as folder:
         settings = Settings(holdout_share=0, home=Path(folder) / "home")
         # The service as `decisionops serve` runs it: its worker loop on (default poll).
