@@ -13,10 +13,11 @@ predictions without the other runs' 1.5 KB of extra features (the app's carry fo
 fields). In rounds of distinct accounts (the 234 seeded accounts; two open decisions
 about one account would make the loop re-ask the second one's approvers once the first
 changed the account, work the app never does), the round's predictions are ingested
-and the worker's ticks start them (each waits on sales and finance); then the sales approver answers every sales request, one answer per
-``ApprovalService.answer`` call as the CLI records it (``approvals approve … --as
-raj@sales --no-apply``: the registered user looked up, then the service's checks and
-its durable compare-and-set), and the worker ticks (it finds nothing to apply: a
+and the worker's ticks start them (each waits on sales and finance); then the sales
+approver answers every sales request, one answer per ``ApprovalService.answer`` call
+as the CLI records it (``approvals approve … --as raj@sales --no-apply``: the
+registered user looked up, then the service's checks and its durable
+compare-and-set), and the worker ticks (it finds nothing to apply: a
 decision's answers go to its graph once every function it asked has answered); then the
 same for finance, whose answers complete each decision's set: one resume leg per
 decision feeds both answers, executes the four steps against the reference enterprise

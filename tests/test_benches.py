@@ -51,7 +51,7 @@ def test_intake_bench_prints_its_ratio_and_triage_rate() -> None:
     proc = _run("intake.py", "--rows", "5000")
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = _figures(proc.stdout)
-    assert 0 < float(figures["ratio"])
+    assert float(figures["ratio"]) > 0
     assert float(figures["peak_rss_mb"]) > 0
     assert float(figures["triage_rows_per_s"].replace(",", "")) > 0
 
