@@ -401,8 +401,7 @@ class ApprovalService:
         raise PermissionDenied(message, reason=code)
 
     def _result(self, row: ApprovalRow, status: str, before: DecisionRow) -> AnswerResult:
-        pending = [a.id for a in self._store.approvals.list(
-            decision_id=row.decision_id, status=ApprovalStatus.PENDING.value)]
+        pending = self._store.approvals.pending_ids(row.decision_id)
         held = self.held(before, [row.function])
         return AnswerResult(row.id, status, row.decision_id, before.status.value, pending, held)
 

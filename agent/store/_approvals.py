@@ -42,6 +42,10 @@ _CLOSE_PENDING = (update(t.approvals)
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
 _BY_ID = select(t.approvals).where(t.approvals.c.id == bindparam("id"))
+_PENDING_IDS = (select(t.approvals.c.id)
+                .where(t.approvals.c.decision_id == bindparam("decision_id"),
+                       t.approvals.c.status == ApprovalStatus.PENDING.value)
+                .order_by(t.approvals.c.deadline, t.approvals.c.id))
 _WORLD_CHANGED = (select(t.ledger.c.body)
                   .where(t.ledger.c.decision_id == bindparam("d"),
                          t.ledger.c.plan_hash == bindparam("h"),
@@ -210,11 +214,7 @@ class ApprovalRepo(Repo):
     def pending_ids(self, decision_id: str) -> list[str]:
         """The ids of the decision's requests still waiting on an answer, by deadline."""
         with self.reading() as conn:
-            return list(conn.scalars(
-                select(t.approvals.c.id).where(
-                    t.approvals.c.decision_id == decision_id,
-                    t.approvals.c.status == ApprovalStatus.PENDING.value)
-                .order_by(t.approvals.c.deadline, t.approvals.c.id)))
+            return list(conn.scalars(_PENDING_IDS, {"decision_id": decision_id}))
 
     def has_unapplied(self, decision_id: str) -> bool:
         """Whether the decision has answers recorded and not yet applied."""
