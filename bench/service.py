@@ -314,8 +314,8 @@ def main() -> None:
                         "are sent with 50 backlog decisions started and more to come)")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 110:
-        parser.error(f"--rounds must be 1 to 110 (each round is an account of the reference "
-                     f"CRM), not {args.rounds}")
+        parser.error(f"--rounds must be 1 to 110 (each round, idle and under the backlog, "
+                     f"takes an account of the reference CRM's 234), not {args.rounds}")
     if args.pending < 200:
         parser.error(f"--pending must be at least 200, not {args.pending}")
     if args.repeat < 1:
