@@ -89,8 +89,16 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
                      needs=result.needs)
 
 
+_MAX_ROWS = 10_000
+"""Rows one request may carry: a request is stored as one batch, in one transaction."""
+
+
 def _limits(state: ServiceState) -> SourceLimits:
-    return SourceLimits(max_bytes=state.settings.max_ingest_bytes, max_rows=10_000)
+    return SourceLimits(
+        max_bytes=state.settings.max_ingest_bytes, max_rows=_MAX_ROWS,
+        rows_advice=f"split it: the API takes at most {_MAX_ROWS:,} rows a request "
+                    "(`decisionops ingest` streams files of any size)",
+        bytes_advice="split it, or raise the service's DECISIONOPS_MAX_INGEST_BYTES")
 
 
 def ingest_router(principal: Any) -> APIRouter:

@@ -185,7 +185,9 @@ def ingest(
     positive: int | str | None = positive_class
     if positive_class is not None and positive_class.strip().isdigit():
         positive = int(positive_class)
-    limits = SourceLimits(max_rows=max_rows, max_bytes=max_bytes)
+    limits = SourceLimits(max_rows=max_rows, max_bytes=max_bytes,
+                          rows_advice="split the input or raise --max-rows",
+                          bytes_advice="split the input or raise --max-bytes")
     join = ServingJoin(inputs=inputs, entity_column=entity_column, positive=positive,
                        output_name=output)
     started = time.perf_counter()

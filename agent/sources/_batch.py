@@ -53,6 +53,28 @@ class SourceLimits(BaseModel):
     accepted."""
     max_field_chars: int = Field(10_000, ge=1)
     """Longest single value (cell, JSON string) accepted."""
+    rows_advice: str = "split the input"
+    """What a refusal over ``max_rows`` tells the caller's user to do, in the words of
+    the adapter that set the limit (the CLI names its option, the API its per-request
+    bound); the default suits a reader whose user cannot raise it."""
+    bytes_advice: str = "split the input"
+    """The same for ``max_bytes``."""
+
+    def too_many_rows(self, location: str, count: int | None = None, *,
+                      field: str | None = None) -> InvalidInputError:
+        """The refusal of an input over ``max_rows`` (``count``: its rows, when known)."""
+        found = (f"{count} rows, more than {self.max_rows}" if count is not None
+                 else f"more than {self.max_rows} rows")
+        return InvalidInputError(f"{found}; {self.rows_advice}", field=field,
+                                 location=location, max_rows=self.max_rows)
+
+    def too_large(self, location: str, size: int | None = None, *, what: str = "file",
+                  field: str | None = None) -> InvalidInputError:
+        """The refusal of a file or body over ``max_bytes`` (``size``, when known)."""
+        found = f"{size} bytes" if size is not None else f"over {self.max_bytes} bytes"
+        return InvalidInputError(f"{what} is {found}; the limit is {self.max_bytes} bytes: "
+                                 f"{self.bytes_advice}", field=field, location=location,
+                                 max_bytes=self.max_bytes)
 
 
 class RowError(BaseModel):
@@ -165,9 +187,7 @@ class BatchBuilder:
     def next_row(self) -> int:
         self.rows += 1
         if self.rows > self._limits.max_rows:
-            raise InvalidInputError(
-                f"more than {self._limits.max_rows} rows; split the input or raise max_rows",
-                location=self._location, max_rows=self._limits.max_rows)
+            raise self._limits.too_many_rows(self._location)
         return self.rows
 
     @property

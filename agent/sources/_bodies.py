@@ -35,8 +35,7 @@ def load_body(body: Body, *, what: str, limits: SourceLimits) -> Any:
                                 f"{type(body).__name__}", location=what)
     size = len(body) if not isinstance(body, str) else len(body.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise InvalidInputError(f"body is {size} bytes; the limit is {limits.max_bytes} bytes "
-                                "(max_bytes)", location=what, max_bytes=limits.max_bytes)
+        raise limits.too_large(what, size, what="body")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting

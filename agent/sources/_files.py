@@ -160,7 +160,7 @@ def _size(path: str | os.PathLike[str], limits: SourceLimits) -> int:
     except OSError as exc:
         raise InvalidInputError(f"cannot read: {exc.strerror or exc}", location=location) from exc
     if size > limits.max_bytes:
-        _too_large(location, size, limits.max_bytes)
+        raise limits.too_large(location, size)
     return size
 
 
@@ -207,9 +207,7 @@ def _count_rows(rows: Iterator[None], limits: SourceLimits, location: str, *,
     for _ in rows:
         count += 1
         if count > limits.max_rows:
-            raise InvalidInputError(
-                f"more than {limits.max_rows} rows; split the input or raise max_rows",
-                location=location, max_rows=limits.max_rows)
+            raise limits.too_many_rows(location)
 
 
 def _csv_rows(stream: IO[str], delimiter: str) -> Iterator[None]:
@@ -241,10 +239,10 @@ def _read_stream(source: IO[str] | IO[bytes], limits: SourceLimits) -> tuple[str
     data = source.read(cap + 1)
     if isinstance(data, str):
         if len(data) > cap or len(data.encode("utf-8", "surrogatepass")) > cap:
-            _too_large(location, None, cap)
+            raise limits.too_large(location)
         return data.removeprefix("\ufeff"), location
     if len(data) > cap:
-        _too_large(location, None, cap)
+        raise limits.too_large(location)
     try:
         return data.decode("utf-8-sig"), location
     except UnicodeDecodeError as exc:
@@ -253,12 +251,6 @@ def _read_stream(source: IO[str] | IO[bytes], limits: SourceLimits) -> tuple[str
 
 def _not_utf8(location: str, offset: int) -> NoReturn:
     raise InvalidInputError(f"not UTF-8 text (bad byte at offset {offset})", location=location)
-
-
-def _too_large(location: str, size: int | None, cap: int) -> NoReturn:
-    what = f"{size} bytes" if size is not None else f"over {cap} bytes"
-    raise InvalidInputError(f"file is {what}; the limit is {cap} bytes (max_bytes)",
-                            location=location, max_bytes=cap)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -404,8 +396,7 @@ def _parquet_file(path: str | os.PathLike[str], mapping: FieldMapping, limits: S
         rows = parquet.metadata.num_rows
         names = list(parquet.schema_arrow.names)
     if rows > limits.max_rows:
-        raise InvalidInputError(f"more than {limits.max_rows} rows; split the input or raise "
-                                "max_rows", location=location, max_rows=limits.max_rows)
+        raise limits.too_many_rows(location)
     _check_columns(names, mapping, location)
     return (ChunkMapper("parquet", mapping, limits, location, names),
             _chunked(_parquet_records(path, batch_rows), limits, location, batch_rows))

@@ -101,8 +101,7 @@ def _read_table(path: Path, limits: SourceLimits) -> list[dict[str, Any]]:
         raise InvalidInputError(f"cannot read: {exc.strerror or exc}", field="inputs",
                                 location=location) from exc
     if size > limits.max_bytes:
-        raise InvalidInputError(f"file is {size} bytes; the limit is {limits.max_bytes} bytes",
-                                field="inputs", location=location)
+        raise limits.too_large(location, size, field="inputs")
     suffix = path.suffix.lower()
     with open(path, "rb") as handle:
         if handle.read(4) == b"PAR1" or suffix in (".parquet", ".pq"):
@@ -177,8 +176,7 @@ def _parquet_rows(path: Path, location: str) -> list[dict[str, Any]]:
 def _bounded(rows: list[dict[str, Any]], limits: SourceLimits, location: str
              ) -> list[dict[str, Any]]:
     if len(rows) > limits.max_rows:
-        raise InvalidInputError(f"more than {limits.max_rows} rows; split the input or raise "
-                                "max_rows", field="inputs", location=location)
+        raise limits.too_many_rows(location, len(rows), field="inputs")
     return rows
 
 

@@ -114,8 +114,7 @@ def iter_input(path: str | os.PathLike[str], fmt: str = "auto",
                          batch_rows=batch_rows)
     size = Path(path).stat().st_size
     if size > limits.max_bytes:
-        raise InvalidInputError(f"file is {size} bytes; the limit is {limits.max_bytes} bytes "
-                                "(max_bytes)", location=os.fspath(path))
+        raise limits.too_large(os.fspath(path), size)
     return iter_scored(Path(path).read_bytes(), join.inputs, mapping=mapping,
                        entity_column=join.entity_column, entity_ids=join.entity_ids,
                        positive=join.positive, output_name=join.output_name, limits=limits,

@@ -189,9 +189,7 @@ def iter_scored(response: Body, inputs: str | os.PathLike[str] | Body | None = N
     scores, fallback, response_id = response_scores(resp, positive=positive,
                                                     output_name=output_name)
     if len(scores) > limits.max_rows:  # refused before any chunk is stored
-        raise InvalidInputError(f"{len(scores)} rows, more than {limits.max_rows}; split the "
-                                "input or raise max_rows", location="response",
-                                max_rows=limits.max_rows)
+        raise limits.too_many_rows("response", len(scores))
     _same_problem_everywhere(scores, "score" if positive is None else "positive_class")
     if isinstance(entity_ids, str):
         raise InvalidInputError("must be a list of ids, not one string", field="entity_ids")

@@ -92,6 +92,23 @@ def test_mlflow_response_with_its_request(svc: Service) -> None:
     assert "2 rows but the response has 1 scores" in mismatch.json()["error"]["message"]
 
 
+def test_a_body_over_the_row_limit_says_the_limit_a_request(svc: Service) -> None:
+    # The API's row limit is per request, not a setting: the refusal says so (the CLI's
+    # says which option raises its own).
+    rows = 10_001
+    body = {"response": {"predictions": [0.9] * rows},
+            "request": {"dataframe_split": {"columns": ["account_id"],
+                                            "data": [[f"ACC-{i}"] for i in range(rows)]}},
+            "entity_column": "account_id",
+            "mapping": {"defaults": {"model": "churn-gbm", "kind": "churn",
+                                     "entity_type": "account"}}}
+    response = svc.post("/v1/predictions/mlflow", "feeder", body)
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert "10,000 rows a request" in message and "max_rows" not in message, message
+    assert _count(svc) == 0
+
+
 def test_kserve_v2_response(svc: Service) -> None:
     body = {"response": {"model_name": "churn-gbm", "model_version": "7", "id": "r-1",
                          "outputs": [{"name": "p", "shape": [2], "datatype": "FP32",

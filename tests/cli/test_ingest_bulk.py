@@ -38,8 +38,9 @@ def test_limits_are_options_and_refuse_before_anything_is_stored(cli: Cli) -> No
     before = _stored(cli)
     over = cli("ingest", str(path), "--max-rows", "4", "--batch-rows", "2", code=2)
     assert "more than 4 rows" in over.stderr
+    assert "raise --max-rows" in over.stderr  # the option this user can raise
     big = cli("ingest", str(path), "--max-bytes", "100", code=2)
-    assert "the limit is 100 bytes" in big.stderr
+    assert "the limit is 100 bytes" in big.stderr and "--max-bytes" in big.stderr
     assert _stored(cli) == before
     assert cli.json("ingest", str(path), "--max-rows", "5")["already_stored"] == 5
 
