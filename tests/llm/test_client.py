@@ -18,7 +18,7 @@ from decisionops.agent.llm import (
     LLMTransportError,
     check_endpoint,
 )
-from tests.fakes.openai_server import ScriptedServer, completion, error, raw
+from tests.fakes.openai_server import ScriptedServer, call, completion, error, raw
 from tests.llm.conftest import API_KEY
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -123,3 +123,31 @@ def test_loopback_and_bad_urls(monkeypatch: pytest.MonkeyPatch) -> None:
         check_endpoint("file:///etc/passwd")
     monkeypatch.delenv("DECISIONOPS_FORBID_REAL_LLM")
     assert check_endpoint("https://api.example.com/v1")  # allowed outside tests
+
+
+def test_the_request_goes_on_the_wire_as_built(openai_server: ScriptedServer) -> None:
+    """The body is posted as the client built it (plain JSON, not re-walked by the SDK's
+    typed parameters): every field the endpoint needs arrives unchanged, and the reply's
+    tool calls come back parsed."""
+    tools = [{"type": "function", "function": {
+        "name": "submit_plan", "description": "the plan",
+        "parameters": {"type": "object", "properties": {"steps": {"type": "array"}},
+                       "required": ["steps"]}}}]
+    messages = [{"role": "system", "content": "plan"},
+                {"role": "user", "content": "account ACC-7 \u2014 churn 0.91"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function",
+                     "function": {"name": "crm.get_account", "arguments": "{\"id\": \"ACC-7\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "{\"tier\": \"gold\"}"}]
+    openai_server.play(completion(tool_calls=[call("submit_plan", {"steps": []}, id="p1")]))
+    reply = client(openai_server, []).complete(
+        messages, meter=Meter(), max_tokens=321, tools=tools,
+        tool_choice={"type": "function", "function": {"name": "submit_plan"}})
+    sent = openai_server.requests[0]
+    assert sent["path"].endswith("/chat/completions")
+    assert sent["body"] == {
+        "model": "gpt-test", "messages": messages, "max_tokens": 321, "temperature": 0,
+        "tools": tools, "tool_choice": {"type": "function", "function": {"name": "submit_plan"}},
+        "parallel_tool_calls": True}
+    assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [
+        ("p1", "submit_plan", "{\"steps\": []}")]
