@@ -98,6 +98,13 @@ class HandPlanner:
         self.name = planner.name
         self.deterministic = planner.deterministic
 
+    @property
+    def ready(self) -> bool:
+        return self._planner.ready
+
+    def warm(self) -> None:
+        self._planner.warm()
+
     def close(self) -> None:
         getattr(self._planner, "close", lambda: None)()
 

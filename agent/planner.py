@@ -68,6 +68,15 @@ class Planner(Protocol):
     """True when the same request always yields the same plan (no need to persist the
     draft before the guard runs: a re-run drafts it again identically)."""
 
+    @property
+    def ready(self) -> bool:
+        """Whether a draft would start without loading anything first."""
+        ...
+
+    def warm(self) -> None:
+        """Load what the first draft would otherwise load (a model's client)."""
+        ...
+
     def draft(self, request: PlanRequest) -> Draft: ...
 
 
@@ -84,8 +93,13 @@ class PlaybookPlanner:
     name = "playbook"
     deterministic = True
 
+    ready = True
+
     def __init__(self, playbooks: PlaybookBook) -> None:
         self._playbooks = playbooks
+
+    def warm(self) -> None:
+        pass
 
     def draft(self, request: PlanRequest) -> Draft:
         try:

@@ -171,6 +171,7 @@ class Worker:
         work it held is carried on by whoever holds the lease next."""
         ticks = 0
         outage = 0
+        self.rt.planner.warm()  # start-up work, not the first decision's
         if self._listener is None:
             self._listener = self.rt.store.listen(self.answered)
         done = False

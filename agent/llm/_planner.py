@@ -113,6 +113,13 @@ class LLMPlanner:
     def prompt_version(self) -> str:
         return self._prompts.version
 
+    @property
+    def ready(self) -> bool:
+        return self._client.connected
+
+    def warm(self) -> None:
+        self._client.connect()
+
     def close(self) -> None:
         self._client.close()
 

@@ -119,6 +119,18 @@ def _llm_calls_by_decision(rt: Runtime) -> dict[str, int]:
     return counts
 
 
+def test_a_worker_loads_its_model_client_before_it_takes_work(
+        tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
+    """Loading the ``openai`` client (its import: most of a second of CPU) is start-up
+    work: a worker does it before its first tick, so the first decision it takes, and
+    the other workers sharing the machine's cores, do not pay it mid-loop."""
+    _, server = model
+    with Runtime(_settings(tmp_path / "home", server, None)) as rt:
+        assert not rt.planner.ready  # a command that never plans never loads it
+        Worker(rt).run(max_ticks=1)
+        assert rt.planner.ready
+
+
 def test_a_worker_plans_several_decisions_at_once(
         tmp_path: Path, model: tuple[Model, ScriptedServer], db_url: str | None) -> None:
     responder, server = model
