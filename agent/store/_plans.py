@@ -25,6 +25,9 @@ _PLAN_EXISTS = select(t.plans.c.hash, t.plans.c.verdict, t.plans.c.meta).where(_
 _PLAN_BODY = select(t.plans.c.body).where(_PLAN_KEY)
 _INSERT_PLAN = insert(t.plans)
 _INSERT_STEPS = insert(t.plan_steps)
+_SET_VERDICT = (update(t.plans).where(_PLAN_KEY)
+                .values(verdict=bindparam("verdict"), problems=bindparam("problems"),
+                        meta=bindparam("meta")))
 _SET_PLAN = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
              .values(plan_version=bindparam("v"), plan_hash=bindparam("h"),
                      updated_at=bindparam("at")))
@@ -56,6 +59,11 @@ class PlanRepo(Repo):
                 raise ConflictError(f"plan {plan.decision_id} v{plan.version} was already "
                                     f"{exists.verdict}")
             record = record or exists.meta
+            if exists.hash == plan.hash:  # the guard left the draft as it was
+                conn.execute(_SET_VERDICT, {**key, "verdict": verdict,
+                                            "problems": list(problems), "meta": record})
+                _record(tx, plan, verdict, problems)
+                return True
             conn.execute(t.plans.delete().where(_PLAN_KEY), key)
             conn.execute(t.plan_steps.delete().where(
                 (t.plan_steps.c.decision_id == plan.decision_id)
@@ -78,10 +86,7 @@ class PlanRepo(Repo):
                 t.approvals.c.plan_version < plan.version,
                 t.approvals.c.status == ApprovalStatus.PENDING.value)
                 .values(status=ApprovalStatus.SUPERSEDED.value))
-        tx.record(f"plan.{verdict}", {
-            "version": plan.version, "planner": plan.planner, "playbook": plan.playbook,
-            "steps": [f"{s.function}:{s.id}:{s.tool}" for s in plan.steps],
-            "problems": list(problems)}, plan_hash=plan.hash)
+        _record(tx, plan, verdict, problems)
         return True
 
     @staticmethod
@@ -133,3 +138,10 @@ class PlanRepo(Repo):
             return hydrate_arguments(conn, (dict(r._mapping) for r in conn.execute(
                 select(t.plan_steps).where(t.plan_steps.c.decision_id == decision_id,
                                            t.plan_steps.c.plan_version == version))))
+
+
+def _record(tx: DecisionTx, plan: Plan, verdict: str, problems: Sequence[str]) -> None:
+    tx.record(f"plan.{verdict}", {
+        "version": plan.version, "planner": plan.planner, "playbook": plan.playbook,
+        "steps": [f"{s.function}:{s.id}:{s.tool}" for s in plan.steps],
+        "problems": list(problems)}, plan_hash=plan.hash)
