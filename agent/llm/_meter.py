@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime, time
+from datetime import UTC, datetime
 
 from decisionops.agent.llm._client import Attempt
 from decisionops.agent.llm._errors import BudgetExceeded
@@ -36,9 +36,9 @@ def cost_of(price: ModelPrice | None, tokens_in: int, tokens_out: int) -> float:
 
 
 def spend_today(store: LLMStore, now: datetime) -> float:
-    """What the LLM calls recorded since the start of ``now``'s day cost: the figure the
-    daily spend cap (``llm_daily_spend_cap``) is checked against."""
-    return store.spend_since(datetime.combine(now.date(), time.min, tzinfo=now.tzinfo))
+    """What the LLM calls recorded on ``now``'s day (UTC) cost: the figure the daily
+    spend cap (``llm_daily_spend_cap``) is checked against."""
+    return store.spend_on(now.astimezone(UTC).date())
 
 
 class InFlight:

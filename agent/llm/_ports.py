@@ -8,7 +8,7 @@ use the same real implementations on temporary SQLite files.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from decisionops.agent.models import Plan, Prediction
@@ -23,8 +23,8 @@ class LLMStore(Protocol):
                         cost: float, latency_ms: float | None, outcome: str,
                         at: datetime | None = None) -> None: ...
 
-    def spend_since(self, since: datetime) -> float:
-        """Money spent on LLM calls since ``since`` (every planner, every worker)."""
+    def spend_on(self, day: date) -> float:
+        """Money spent on LLM calls on UTC day ``day`` (every planner, every worker)."""
         ...
 
     def decision_tokens(self, decision_id: str) -> int:

@@ -19,7 +19,7 @@ __all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "head_rev
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0014_open_work"
+HEAD_REVISION = "0015_llm_spend"
 """The newest migration; a test keeps it equal to the scripts' head. Knowing it without
 importing Alembic keeps every command's start-up fast (Alembic loads only to migrate)."""
 

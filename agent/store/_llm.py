@@ -4,11 +4,12 @@ for the caps, the plan cache (``plan_cache``) and planner ledger entries.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from decisionops.agent.models import Plan, utcnow
@@ -20,6 +21,14 @@ from decisionops.agent.store.ledger import Event
 __all__ = ["LLMRepo"]
 
 
+_INSERT_CALL = insert(t.llm_calls)
+_SPEND_ON = select(t.llm_spend.c.cost).where(t.llm_spend.c.day == bindparam("day"))
+
+
+def _day(at: datetime) -> str:
+    return at.astimezone(UTC).date().isoformat()
+
+
 class LLMRepo(Repo):
     # ------------------------------------------------------------------ calls and spend
 
@@ -27,17 +36,29 @@ class LLMRepo(Repo):
                         purpose: str, model: str, prompt_version: str | None, tokens_in: int,
                         tokens_out: int, cost: float, latency_ms: float | None,
                         outcome: str, at: datetime | None = None) -> None:
+        at = at or utcnow()
         with self.transaction() as conn:
-            conn.execute(insert(t.llm_calls).values(
-                decision_id=decision_id, plan_version=plan_version, purpose=purpose[:32],
-                model=model[:200], prompt_version=(prompt_version or "")[:64] or None,
-                tokens_in=tokens_in, tokens_out=tokens_out, cost=cost, latency_ms=latency_ms,
-                outcome=outcome[:32], at=at or utcnow()))
+            conn.execute(_INSERT_CALL, {
+                "decision_id": decision_id, "plan_version": plan_version,
+                "purpose": purpose[:32], "model": model[:200],
+                "prompt_version": (prompt_version or "")[:64] or None, "tokens_in": tokens_in,
+                "tokens_out": tokens_out, "cost": cost, "latency_ms": latency_ms,
+                "outcome": outcome[:32], "at": at})
+            conn.execute(self._add_spend, {"day": _day(at), "cost": cost, "calls": 1})
 
-    def spend_since(self, since: datetime) -> float:
+    @functools.cached_property
+    def _add_spend(self) -> Any:
+        """Adds a call to its day's total (an upsert, in the call's transaction)."""
+        dialect = sqlite if self._db.sqlite else postgresql
+        stmt = dialect.insert(t.llm_spend)
+        return stmt.on_conflict_do_update(index_elements=[t.llm_spend.c.day], set_={
+            "cost": t.llm_spend.c.cost + stmt.excluded.cost,
+            "calls": t.llm_spend.c.calls + stmt.excluded.calls})
+
+    def spend_on(self, day: date) -> float:
+        """What the LLM calls of UTC day ``day`` cost (every planner, every worker)."""
         with self.reading() as conn:
-            total = conn.scalar(select(func.coalesce(func.sum(t.llm_calls.c.cost), 0.0))
-                                .where(t.llm_calls.c.at >= since))
+            total = conn.scalar(_SPEND_ON, {"day": day.isoformat()})
         return float(total or 0.0)
 
     def decision_tokens(self, decision_id: str) -> int:

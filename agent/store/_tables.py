@@ -280,6 +280,15 @@ llm_calls = Table(
     Index("ix_llm_calls_decision", "decision_id"),
 )
 
+llm_spend = Table(
+    # Each UTC day's cost of LLM calls, kept with every call (``LLMRepo.record_llm_call``):
+    # the daily spend cap reads one row, not every call of the day.
+    "llm_spend", metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("cost", Float, nullable=False),
+    Column("calls", Integer, nullable=False),
+)
+
 plan_cache = Table(
     "plan_cache", metadata,
     Column("signature", String(64), primary_key=True),

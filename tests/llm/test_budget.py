@@ -70,4 +70,27 @@ def test_spend_cap_stops_mid_draft_and_failed_calls_are_charged(
     assert rows[0]["tokens_in"] > 0 and rows[0]["cost"] > 0  # a 5xx is charged its prompt
     assert rows[1]["cost"] == (400_000 * 2.0 + 50_000 * 8.0) / 1e6
     assert draft.record.cost == round(rows[0]["cost"] + rows[1]["cost"], 8)
-    assert round(world.store.llm.spend_since(world.clock.now() - timedelta(days=1)), 8) == draft.record.cost
+    assert round(world.store.llm.spend_on(world.clock.now().date()), 8) == draft.record.cost
+
+
+def test_the_day_s_spend_is_a_running_total_kept_with_each_call(world: World) -> None:
+    """The cap is checked before every call of every draft: it reads one row, the day's
+    running total written with each call, not a sum over every call of the day (which
+    grows with the day's work)."""
+    from decisionops.agent.llm import spend_today
+
+    day_one = world.clock.now()
+    for cost in (0.25, 0.5):
+        world.store.llm.record_llm_call(
+            decision_id="dec_a", plan_version=1, purpose="plan", model="gpt-test",
+            prompt_version="p", tokens_in=10, tokens_out=5, cost=cost, latency_ms=5,
+            outcome="ok", at=day_one)
+    world.clock.advance(days=1)
+    world.store.llm.record_llm_call(
+        decision_id="dec_b", plan_version=1, purpose="plan", model="gpt-test",
+        prompt_version="p", tokens_in=10, tokens_out=5, cost=2.0, latency_ms=5,
+        outcome="server_error", at=world.clock.now())
+    assert world.store.llm.spend_on(day_one.date()) == 0.75
+    assert world.store.llm.spend_on(world.clock.now().date()) == 2.0
+    assert spend_today(world.store.llm, world.clock.now()) == 2.0
+    assert world.store.llm.spend_on((world.clock.now() + timedelta(days=1)).date()) == 0.0

@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
 from decisionops.agent.llm import spend_today
 from decisionops.agent.models import utcnow
 from decisionops.agent.report import build_report
-from decisionops.agent.store import _tables as t
 
 from .conftest import InProcessCli, World
 
@@ -27,10 +25,11 @@ def _calls(world: World) -> datetime:
             ("gpt-large", 500, 100, 0.006, today - timedelta(days=5)),
             ("local-llama", 3000, 900, 0.0, today + timedelta(seconds=2)),
             ("gpt-large", 9999, 9999, 9.0, today - timedelta(days=60))]
-    with world.store.transaction() as conn:
-        conn.execute(insert(t.llm_calls), [
-            {"purpose": "plan", "model": m, "tokens_in": i, "tokens_out": o, "cost": c,
-             "outcome": "ok", "at": at} for m, i, o, c, at in rows])
+    for m, i, o, c, at in rows:
+        world.store.llm.record_llm_call(decision_id=None, plan_version=None, purpose="plan",
+                                        model=m, prompt_version=None, tokens_in=i,
+                                        tokens_out=o, cost=c, latency_ms=None, outcome="ok",
+                                        at=at)
     return now
 
 

@@ -158,3 +158,41 @@ def test_predictions_with_a_decision_are_marked_started_on_upgrade(
         (second,) = start_decisions(rt)
         assert second.decision_id != first.decision_id
         assert start_decisions(rt) == [] and rt.store.predictions.queue_depth() == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_each_day_s_llm_spend_is_totalled_on_upgrade(request: pytest.FixtureRequest,
+                                                     tmp_path: Path, backend: str) -> None:
+    """0015: the running daily totals the spend cap reads start from the calls a store
+    recorded before them."""
+    from datetime import UTC, date, datetime
+
+    from alembic import command
+    from sqlalchemy import insert
+
+    from decisionops.agent.store import _tables as t
+    from decisionops.agent.store._engine import _alembic_config
+
+    url = (request.getfixturevalue("pg_url") if backend == "postgres"
+           else f"sqlite:///{tmp_path / 's.sqlite'}")
+    store = Store.open(url)
+    try:
+        command.downgrade(_alembic_config(store.engine), "0014_open_work")
+        calls = [(datetime(2026, 12, 1, 23, 59, tzinfo=UTC), 1.5),
+                 (datetime(2026, 12, 1, 0, 0, tzinfo=UTC), 0.25),
+                 (datetime(2026, 12, 2, 0, 0, 1, tzinfo=UTC), 4.0)]
+        with store.db.transaction() as conn:
+            conn.execute(insert(t.llm_calls), [
+                {"decision_id": "d", "plan_version": 1, "purpose": "plan", "model": "m",
+                 "tokens_in": 1, "tokens_out": 1, "cost": cost, "outcome": "ok", "at": at}
+                for at, cost in calls])
+        command.upgrade(_alembic_config(store.engine), "head")
+        assert store.llm.spend_on(date(2026, 12, 1)) == 1.75
+        assert store.llm.spend_on(date(2026, 12, 2)) == 4.0
+        store.llm.record_llm_call(decision_id="d", plan_version=1, purpose="plan", model="m",
+                                  prompt_version=None, tokens_in=1, tokens_out=1, cost=1.0,
+                                  latency_ms=1, outcome="ok",
+                                  at=datetime(2026, 12, 2, 12, tzinfo=UTC))
+        assert store.llm.spend_on(date(2026, 12, 2)) == 5.0
+    finally:
+        store.close()
