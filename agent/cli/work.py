@@ -80,11 +80,12 @@ def run(
     try:
         with runtime(**overrides) as rt:
             report = rt.run_once()
+            queued = rt.store.predictions.queue_depth()
     finally:
         lock.release()
     summary = report.summary()
     if as_json:
-        print_json({**summary, "warnings": [warning] if warning else []})
+        print_json({**summary, "queued": queued, "warnings": [warning] if warning else []})
         return
     console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
                   f"held {summary['hold']}, needs a human {summary['needs_human']}); started "
@@ -97,5 +98,9 @@ def run(
                   for r in report.results.get(kind, []))
     if waiting:
         console.print(f"{waiting} approval request(s) waiting: decisionops approvals list")
+    if queued:
+        # A pass starts at most a batch (the planning slots, with a model).
+        console.print(f"{queued} prediction(s) still queued: run another pass "
+                      "(decisionops run --once), or keep the loop running (decisionops run)")
     for error in report.errors:
         err_console.print(f"  [yellow]![/] {error}", highlight=False)

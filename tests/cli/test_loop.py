@@ -61,3 +61,22 @@ def test_loop_picks_up_work_refuses_a_second_loop_and_stops_on_sigterm(
     assert loop.returncode == 0, err
     ticks = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert sum(len(t["started"]) for t in ticks) == 1
+
+
+def test_a_pass_that_leaves_work_queued_says_so(cli: Cli) -> None:
+    """``run --once`` starts at most a batch of decisions a pass (50 with the playbook
+    planner, the planning slots with a model); what it leaves is said, with how to go
+    on, and is in the JSON summary."""
+    from importlib import resources
+
+    sample = resources.files("decisionops.agent") / "data" / "samples" / "churn.csv"
+    env = {"DECISIONOPS_HOLDOUT_SHARE": "0"}
+    cli("ingest", str(sample), env=env)
+    first = cli("run", "--once", env=env)
+    assert "started 50 decisions" in first.stdout
+    queued = int(first.stdout.split(" prediction(s) still queued")[0].split()[-1])
+    assert queued > 0
+    assert "decisionops run --once" in first.stdout
+    second = json.loads(cli("run", "--once", "--json", env=env).stdout)
+    assert len(second["started"]) == queued and second["queued"] == 0
+    assert "still queued" not in cli("run", "--once", env=env).stdout
