@@ -4,7 +4,6 @@ for the caps, the plan cache (``plan_cache``) and planner ledger entries.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -44,16 +43,12 @@ class LLMRepo(Repo):
                 "prompt_version": (prompt_version or "")[:64] or None, "tokens_in": tokens_in,
                 "tokens_out": tokens_out, "cost": cost, "latency_ms": latency_ms,
                 "outcome": outcome[:32], "at": at})
-            conn.execute(self._add_spend, {"day": _day(at), "cost": cost, "calls": 1})
-
-    @functools.cached_property
-    def _add_spend(self) -> Any:
-        """Adds a call to its day's total (an upsert, in the call's transaction)."""
-        dialect = sqlite if self._db.sqlite else postgresql
-        stmt = dialect.insert(t.llm_spend)
-        return stmt.on_conflict_do_update(index_elements=[t.llm_spend.c.day], set_={
-            "cost": t.llm_spend.c.cost + stmt.excluded.cost,
-            "calls": t.llm_spend.c.calls + stmt.excluded.calls})
+            # The call's day's total, in the same transaction (what the cap reads).
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            add = dialect.insert(t.llm_spend).values(day=_day(at), cost=cost, calls=1)
+            conn.execute(add.on_conflict_do_update(index_elements=[t.llm_spend.c.day], set_={
+                "cost": t.llm_spend.c.cost + add.excluded.cost,
+                "calls": t.llm_spend.c.calls + add.excluded.calls}))
 
     def spend_on(self, day: date) -> float:
         """What the LLM calls of UTC day ``day`` cost (every planner, every worker)."""
