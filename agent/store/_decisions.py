@@ -75,6 +75,19 @@ _RELEASE = (update(t.decisions)
             .where(t.decisions.c.id == bindparam("d"), t.decisions.c.fence == bindparam("f"))
             .values(lease_owner=None, lease_until=None))
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
+_OPEN_ON_ENTITY = (select(t.decisions.c.id, t.decisions.c.kind, t.decisions.c.status,
+                          t.decisions.c.playbook, t.decisions.c.plan_version,
+                          t.decisions.c.created_at)
+                   .join(t.predictions, t.predictions.c.id == t.decisions.c.prediction_id)
+                   .where(t.decisions.c.entity_id == bindparam("entity_id"),
+                          t.predictions.c.entity_type == bindparam("entity_type"),
+                          t.decisions.c.status.in_(_LIVE))
+                   .order_by(t.decisions.c.created_at, t.decisions.c.id))
+_STEPS_OF = (select(t.plan_steps.c.decision_id, t.plan_steps.c.plan_version,
+                    t.plan_steps.c.step_id, t.plan_steps.c.function, t.plan_steps.c.tool)
+             .where(t.plan_steps.c.decision_id.in_(bindparam("ids", expanding=True)))
+             .order_by(t.plan_steps.c.decision_id, t.plan_steps.c.step_id))
+"""Built once: the conflicts node reads an entity's open decisions for every decision."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,13 @@ class OpenDecision:
 _STARTED = (update(t.predictions).where(t.predictions.c.id == bindparam("prediction"))
             .values(started_at=bindparam("at")))
 """The prediction's decision was created: it leaves the open work's indexes."""
+_CLAIM_INSERT = {name: dialect.insert(t.decisions).on_conflict_do_nothing()
+                 .returning(t.decisions.c.id)
+                 for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+"""A claim's decision rows, executed with its rows as parameters (one statement compiled
+once, sent in batches), not built with the rows as values (compiled again for every
+batch size, a few ms of the loop's CPU a claim); a row another worker created first is
+skipped and not returned."""
 
 
 class DecisionRepo(Repo):
@@ -137,22 +157,13 @@ class DecisionRepo(Repo):
                        ) -> list[OpenDecision]:
         """The unfinished decisions on one entity (type and id of their predictions),
         oldest first, each with the steps of its current plan version."""
-        d, p, s = t.decisions, t.predictions, t.plan_steps
         with self.reading() as conn:
-            rows = conn.execute(
-                select(d.c.id, d.c.kind, d.c.status, d.c.playbook, d.c.plan_version,
-                       d.c.created_at)
-                .join(p, p.c.id == d.c.prediction_id)
-                .where(d.c.entity_id == entity_id, p.c.entity_type == entity_type,
-                       d.c.status.in_(_LIVE), *([d.c.id != exclude] if exclude else []))
-                .order_by(d.c.created_at, d.c.id)).all()
+            rows = [r for r in conn.execute(_OPEN_ON_ENTITY, {"entity_id": entity_id,
+                                                              "entity_type": entity_type})
+                    if r.id != exclude]
             steps: dict[str, list[str]] = {}
             if rows:
-                for step in conn.execute(
-                        select(s.c.decision_id, s.c.plan_version, s.c.step_id, s.c.function,
-                               s.c.tool)
-                        .where(s.c.decision_id.in_([r.id for r in rows]))
-                        .order_by(s.c.decision_id, s.c.step_id)):
+                for step in conn.execute(_STEPS_OF, {"ids": [r.id for r in rows]}):
                     if any(r.id == step.decision_id and r.plan_version == step.plan_version
                            for r in rows):
                         steps.setdefault(step.decision_id, []).append(
@@ -383,10 +394,7 @@ class DecisionRepo(Repo):
                        "updated_at": now, "fence": 1, "lease_owner": owner,
                        "lease_until": now + timedelta(seconds=lease_seconds)}
                       for decision_id, r in rows.items()]
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            created = set(conn.scalars(dialect.insert(t.decisions).values(values)
-                                       .on_conflict_do_nothing()
-                                       .returning(t.decisions.c.id)))
+            created = set(conn.scalars(_CLAIM_INSERT[conn.dialect.name], values))
             conn.execute(_STARTED, [{"prediction": r.id, "at": now}
                                     for decision_id, r in rows.items() if decision_id in created])
             claims = [Claim(r.id, decision_id, 1, _with_supplied(r.payload,

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 
 __all__ = ["HandPlanRepo", "HandPlanRow"]
+
+_GET = select(t.hand_plans).where(t.hand_plans.c.prediction_id == bindparam("prediction_id"))
+"""Built once: every draft of every decision looks (the decision's planner)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,5 @@ class HandPlanRow:
 class HandPlanRepo(Repo):
     def get(self, prediction_id: str) -> HandPlanRow | None:
         with self.reading() as conn:
-            row = conn.execute(select(t.hand_plans).where(
-                t.hand_plans.c.prediction_id == prediction_id)).first()
+            row = conn.execute(_GET, {"prediction_id": prediction_id}).first()
         return HandPlanRow(**row._mapping) if row is not None else None

@@ -22,6 +22,10 @@ __all__ = ["LLMRepo"]
 
 _INSERT_CALL = insert(t.llm_calls)
 _SPEND_ON = select(t.llm_spend.c.cost).where(t.llm_spend.c.day == bindparam("day"))
+_DECISION_TOKENS = (select(func.coalesce(func.sum(t.llm_calls.c.tokens_in
+                                                  + t.llm_calls.c.tokens_out), 0))
+                    .where(t.llm_calls.c.decision_id == bindparam("decision_id")))
+"""Built once, as ``_SPEND_ON``: both are read before every draft (the caps)."""
 
 
 def _day(at: datetime) -> str:
@@ -58,9 +62,7 @@ class LLMRepo(Repo):
 
     def decision_tokens(self, decision_id: str) -> int:
         with self.reading() as conn:
-            total = conn.scalar(select(func.coalesce(
-                func.sum(t.llm_calls.c.tokens_in + t.llm_calls.c.tokens_out), 0))
-                .where(t.llm_calls.c.decision_id == decision_id))
+            total = conn.scalar(_DECISION_TOKENS, {"decision_id": decision_id})
         return int(total or 0)
 
     def llm_calls(self, decision_id: str | None = None, *, limit: int = 1000
