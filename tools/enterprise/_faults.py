@@ -8,10 +8,12 @@ the same across threads and processes. The enterprise decides what each mode doe
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Connection, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Connection, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from decisionops.tools.enterprise.schema import faults
 
@@ -55,16 +57,20 @@ def _matching(tool: str) -> ColumnElement[bool]:
     return (faults.c.remaining > 0) & or_(faults.c.tool == tool, faults.c.tool == ANY_TOOL)
 
 
-_PENDING = (select(faults.c.fault_id)
-            .where((faults.c.remaining > 0)
-                   & or_(faults.c.tool == bindparam("tool"), faults.c.tool == ANY_TOOL))
-            .limit(1))
-"""Built once: this check runs on every tool call."""
+_PENDING = (f"SELECT 1 FROM {faults.name} WHERE {faults.c.remaining.name} > 0 "
+            f"AND {faults.c.tool.name} IN (?, '{ANY_TOOL}') LIMIT 1")
+"""The check every tool call (read or write) makes, on the driver's connection: through
+SQLAlchemy it cost more than the query itself (a decision's nine calls, ~4 % of the
+loop's CPU)."""
 
 
 def pending(conn: Connection, tool: str) -> bool:
-    """Cheap check, so calls without faults never take the write lock for them."""
-    return conn.execute(_PENDING, {"tool": tool}).first() is not None
+    """Cheap check, so calls without faults never take the write lock for them (in
+    ``conn``'s transaction; the reference enterprise is SQLite)."""
+    try:
+        return conn.connection.driver_connection.execute(_PENDING, (tool,)).fetchone() is not None
+    except sqlite3.Error as exc:  # wrapped as SQLAlchemy would (``database_errors``)
+        raise DBAPIError.instance(_PENDING, (tool,), exc, sqlite3.Error) from exc
 
 
 def take_fault(conn: Connection, tool: str) -> Fault | None:
