@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from decisionops.agent.autonomy import Outcomes
 from decisionops.agent.models import utcnow
@@ -67,6 +68,11 @@ autonomy_classes = Table(
     Column("evidence", JSON, nullable=False),
 )
 
+_RECORD_ANSWER = {name: dialect.insert(autonomy_answers).on_conflict_do_nothing()
+                  for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+"""An answered step's class, once per request, class and status
+(``ux_autonomy_answers_once``): every answer of every decision adds its classes."""
+
 
 @dataclass(frozen=True)
 class ClassState:
@@ -94,15 +100,8 @@ class AutonomyRepo(Repo):
     def record_answers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Add answered steps' classes in ``conn``'s transaction (a replayed answer adds
         nothing: one row per request, class and status)."""
-        if not rows:
-            return
-        seen = {(r[0], r[1], r[2]) for r in conn.execute(
-            select(autonomy_answers.c.approval_id, autonomy_answers.c.class_key,
-                   autonomy_answers.c.status)
-            .where(autonomy_answers.c.approval_id.in_({r["approval_id"] for r in rows})))}
-        fresh = [r for r in rows if (r["approval_id"], r["class_key"], r["status"]) not in seen]
-        if fresh:
-            conn.execute(insert(autonomy_answers), fresh)
+        if rows:
+            conn.execute(_RECORD_ANSWER[conn.dialect.name], list(rows))
 
     def replace_answers(self, rows: Sequence[dict[str, Any]]) -> None:
         """The whole class record replaced by ``rows``, in one transaction."""
