@@ -270,9 +270,31 @@ def _csv_file(opener: Callable[[], IO[str]], mapping: FieldMapping, limits: Sour
             _chunked(_csv_records(opener(), delimiter), limits, location, batch_rows))
 
 
+class _Lines:
+    """A text stream's lines for ``csv.reader``, noting when the reader asked past the
+    last one: it does only inside a quoted value that is never closed (a record
+    otherwise ends with its line), which it then returns with the rest of the file in
+    it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines = iter(stream)
+        self.ended = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._lines)
+        except StopIteration:
+            self.ended = True
+            raise
+
+
 def _csv_records(stream: IO[str], delimiter: str) -> Iterator[tuple[int | None, Any]]:
     with stream:
-        reader = csv.reader(stream, delimiter=delimiter, strict=False)
+        lines = _Lines(stream)
+        reader = csv.reader(lines, delimiter=delimiter, strict=False)
         for cells in reader:  # past the header: the first record with a value
             if any(c.strip() for c in cells):
                 break
@@ -285,6 +307,12 @@ def _csv_records(stream: IO[str], delimiter: str) -> Iterator[tuple[int | None, 
             except csv.Error as exc:
                 yield line, Failed([Problem(None, None, f"unreadable CSV: {exc}")])
                 continue
+            if lines.ended:  # the rows after the quote are in this one's last value
+                yield line, Failed([Problem(None, None, (
+                    f"a quoted value is never closed: it runs from here to the end of the "
+                    f"file (lines {line}-{reader.line_num}); the rows in those lines were "
+                    "not read. Close the quote, or double a quote meant as a character"))])
+                return
             if all(not c.strip() for c in cells):
                 continue  # blank line, or an empty row a spreadsheet left behind
             yield line, cells

@@ -381,3 +381,25 @@ def test_parquet_rows_keep_their_types(tmp_path, churn):
         iter_file(path, "parquet", churn, limits=SourceLimits(max_rows=2))
     with pytest.raises(InvalidInputError, match="the header lacks"):
         iter_file(path, "parquet", FieldMapping(score="p", defaults=churn.defaults))
+
+
+@pytest.mark.parametrize("last_column", [False, True])
+def test_a_quote_never_closed_is_reported_with_the_lines_it_took(write, churn, last_column):
+    # An unclosed quote makes the CSV reader take every following line into one value,
+    # to the end of the file: the rows in those lines must not vanish without a word,
+    # whether the open cell is in the middle (a row of too few cells) or in the last
+    # column (a row of the right shape, with the rest of the file as its value).
+    rows = [GOOD.replace("acct-1", f"acct-{i}") for i in range(8)]
+    if last_column:
+        rows[3] = rows[3].replace(",3.5", ',"3.5')
+    else:
+        rows[3] = rows[3].replace("acct-3", '"acct-3')
+    batch = read_csv(write("p.csv", csv_of(*rows)), churn)
+    assert [p.entity_id for p in batch.predictions] == ["acct-0", "acct-1", "acct-2"]
+    [error] = batch.errors
+    assert (error.row, error.line) == (4, 5)
+    assert "quote" in error.message and "lines 5-9" in error.message, error.message
+    assert batch.rows_read == 4
+    # a quoted value over two lines, closed, is one good row
+    text = csv_of(rows[0] + ',"a\nb"', rows[1] + ",c", header=HEADER + ",note")
+    assert read_csv(write("q.csv", text), churn).ok
