@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,14 @@ from decisionops.agent.cli._common import (
     settings,
 )
 from decisionops.agent.errors import InvalidInputError
-from decisionops.agent.sources import FieldMapping, PreparedChunk, RowError, SourceLimits
+from decisionops.agent.sources import (
+    STDIN,
+    FieldMapping,
+    PreparedChunk,
+    RowError,
+    SourceLimits,
+    as_file,
+)
 from decisionops.agent.sources._batch import clip
 from decisionops.agent.sources._open import FORMATS, ServingJoin
 from decisionops.agent.sources._parallel import PARALLEL_BYTES, iter_prepared
@@ -102,8 +110,9 @@ def _progress(quiet: bool) -> Progress:
 
 def ingest(
     path: Annotated[Path, typer.Argument(help="Predictions file (CSV/JSONL/Parquet) or a model "
-                                         "server's response body (JSON).", exists=True,
-                                         dir_okay=False, readable=True)],
+                                         "server's response body (JSON); - reads standard "
+                                         "input (or a pipe), copied aside first.",
+                                         dir_okay=False)],
     fmt: Annotated[str, typer.Option("--format", "-f", help="auto (by suffix and shape), csv, "
                                      "jsonl, parquet, mlflow or kserve.")] = "auto",
     inputs: Annotated[Path | None, typer.Option(
@@ -192,24 +201,28 @@ def ingest(
                        output_name=output)
     started = time.perf_counter()
     aliases = settings().kind_aliases
-    try:
-        chunks = iter_prepared(path, fmt, mapping, join=join, limits=limits,
-                               batch_rows=batch_rows, aliases=aliases, jobs=jobs)
-    except InvalidInputError as exc:
-        raise fail(_by_option(exc)) from None
+    name = "stdin" if str(path) == STDIN else path.name
     tally = _Tally()
-    with runtime() as rt, _progress(as_json) as progress:
+    with ExitStack() as stack:
+        try:
+            readable = stack.enter_context(as_file(path, limits))
+            chunks = iter_prepared(readable, fmt, mapping, join=join, limits=limits,
+                                   batch_rows=batch_rows, aliases=aliases, jobs=jobs)
+        except InvalidInputError as exc:
+            raise fail(_by_option(exc)) from None
+        rt = stack.enter_context(runtime())
+        progress = stack.enter_context(_progress(as_json))
         # What start-up loaded lives as long as the process: keep it out of the
         # collector's full passes, which a million rows' objects set off again and again.
         gc.freeze()
-        task = progress.add_task(f"ingesting {path.name}", total=None, rate="")
+        task = progress.add_task(f"ingesting {name}", total=None, rate="")
         for chunk, last in _marking_last(chunks):
-            tally.add(chunk, rt.ingest(chunk.rows, source=f"file:{path.name}", durable=last))
+            tally.add(chunk, rt.ingest(chunk.rows, source=f"file:{name}", durable=last))
             elapsed = time.perf_counter() - started
             progress.update(task, completed=tally.rows,
                             rate=f"{tally.rows / max(elapsed, 1e-9):,.0f} rows/s")
     seconds = time.perf_counter() - started
-    _report(path, tally, seconds, as_json)
+    _report("stdin" if str(path) == STDIN else str(path), tally, seconds, as_json)
     if tally.rejected and not allow_rejects:
         raise typer.Exit(1)
 
@@ -247,10 +260,10 @@ _NEEDS = {"no_value_at_stake": "without a value at stake and no value_at_stake_d
           "no_entity": "without an entity id (rejected)"}
 
 
-def _report(path: Path, tally: _Tally, seconds: float, as_json: bool) -> None:
+def _report(source: str, tally: _Tally, seconds: float, as_json: bool) -> None:
     rate = tally.rows / seconds if seconds > 0 else 0.0
     if as_json:
-        print_json({"file": str(path), "rows": tally.rows, "ingested": tally.ingested,
+        print_json({"file": source, "rows": tally.rows, "ingested": tally.ingested,
                     "already_stored": tally.already_stored, "rejected": tally.rejected,
                     "needs": tally.needs,
                     "errors": [e.model_dump() for e in tally.errors],
@@ -260,7 +273,7 @@ def _report(path: Path, tally: _Tally, seconds: float, as_json: bool) -> None:
                     "rows_per_s": round(rate)})
         return
     rows = f"{tally.rows:,} row" + ("" if tally.rows == 1 else "s")
-    console.print(f"{path.name}: {rows}, [green]{tally.ingested:,} ingested[/], "
+    console.print(f"{Path(source).name}: {rows}, [green]{tally.ingested:,} ingested[/], "
                   f"{tally.already_stored:,} already stored, "
                   f"[{'red' if tally.rejected else 'dim'}]{tally.rejected:,} rejected[/] "
                   f"[dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")

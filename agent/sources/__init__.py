@@ -25,7 +25,9 @@ readers), triage, and persistence.
 from decisionops.agent.sources._aliases import apply_kind_aliases
 from decisionops.agent.sources._batch import RowError, SourceBatch, SourceLimits, collect
 from decisionops.agent.sources._files import (
+    STDIN,
     FileFormat,
+    as_file,
     iter_file,
     read_csv,
     read_file,
@@ -40,6 +42,7 @@ from decisionops.agent.sources._serving import BodyKind, Positive, detect, iter_
 
 __all__ = [
     "INDEX_COLUMN",
+    "STDIN",
     "BodyKind",
     "FieldMapping",
     "FileFormat",
@@ -50,6 +53,7 @@ __all__ = [
     "SourceBatch",
     "SourceLimits",
     "apply_kind_aliases",
+    "as_file",
     "collect",
     "detect",
     "iter_file",

@@ -16,7 +16,11 @@ import csv
 import io
 import json
 import os
+import stat
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple, NoReturn
 
@@ -32,7 +36,8 @@ from decisionops.agent.sources._batch import (
 from decisionops.agent.sources._mapping import REQUIRED_FIELDS, TARGET_FIELDS, FieldMapping
 from decisionops.agent.sources._rows import RowMapper
 
-__all__ = ["ChunkMapper", "FileFormat", "RawChunk", "iter_file", "open_file", "read_csv",
+__all__ = ["ChunkMapper", "FileFormat", "RawChunk", "as_file", "iter_file", "open_file",
+           "read_csv",
            "read_file", "read_jsonl", "read_records"]
 
 FileFormat = Literal["csv", "jsonl", "parquet", "auto"]
@@ -151,6 +156,44 @@ def _add(batch: BatchBuilder, mapper: RowMapper, row: int, line: int | None,
 
 
 # --------------------------------------------------------------------------- input
+
+STDIN = "-"
+"""The path that names standard input."""
+
+
+@contextmanager
+def as_file(path: str | os.PathLike[str], limits: SourceLimits) -> Iterator[Path]:
+    """``path`` as a file that can be read more than once: itself when it is one; ``-``
+    (standard input), a pipe or a terminal copied to a temporary file first, bounded by
+    ``max_bytes`` as it is copied. An input is read more than once: its encoding and
+    its rows are checked whole before anything of it is stored."""
+    stdin = os.fspath(path) == STDIN
+    location = "standard input" if stdin else os.fspath(path)
+    try:
+        mode = None if stdin else os.stat(path).st_mode
+        if mode is not None and stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "a folder, not a file")
+        if mode is not None and stat.S_ISREG(mode):
+            yield Path(path)
+            return
+        with tempfile.TemporaryDirectory(prefix="decisionops-input-") as folder:
+            copy = Path(folder) / "input"
+            source = sys.stdin.buffer if stdin else open(path, "rb")  # noqa: SIM115
+            try:
+                with copy.open("wb") as target:
+                    copied = 0
+                    while block := source.read(_BLOCK):
+                        copied += len(block)
+                        if copied > limits.max_bytes:
+                            raise limits.too_large(location)
+                        target.write(block)
+            finally:
+                if not stdin:
+                    source.close()
+            yield copy
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read: {exc.strerror or exc}",
+                                location=location) from exc
 
 
 def _size(path: str | os.PathLike[str], limits: SourceLimits) -> int:

@@ -4,6 +4,7 @@ reported once, any row proven against its batch's ledger entry."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -206,3 +207,35 @@ def test_a_large_file_is_read_by_worker_processes_and_stops_at_max_rows(
     small.write_text(HEADER + _row(1000))
     cli.json("ingest", str(small))
     assert len(pooled) <= 1  # a small file is read here
+
+
+@pytest.mark.parametrize("arg", ["-", "/dev/stdin"])
+def test_a_file_piped_in_is_ingested_as_a_file_is(cli: Cli, arg: str) -> None:
+    # `producer | decisionops ingest -`: a pipe can be read once, and ingest checks an
+    # input whole before it stores anything, so the pipe is copied aside first.
+    import subprocess
+    import sys
+
+    from tests.cli.conftest import REPO
+
+    body = HEADER + "".join(_row(i) for i in range(7)) + _row(8, score="high")
+
+    def piped(*args: str, data: str = body) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "decisionops.agent.cli", "ingest", arg,
+                               *args], input=data, cwd=cli.cwd, env=cli.env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    first = piped("--json", "--format", "csv")
+    assert first.returncode == 1, first.stderr  # the bad row, reported
+    report = json.loads(first.stdout)
+    assert (report["rows"], report["ingested"], report["rejected"]) == (8, 7, 1)
+    assert report["errors"][0]["line"] == 9 and report["errors"][0]["field"] == "score"
+    assert _stored(cli)[0] == 7
+    # a pipe over --max-bytes is refused whole, naming the option, and stores nothing
+    over = piped("--max-bytes", "100", data=HEADER + "".join(_row(i) for i in range(20, 40)))
+    assert over.returncode == 2 and "--max-bytes" in over.stderr, over.stderr
+    assert "Traceback" not in over.stderr
+    assert _stored(cli)[0] == 7
+    # the format is found from what came in, as for a file without a suffix
+    again = piped("--json")
+    assert json.loads(again.stdout)["already_stored"] == 7
