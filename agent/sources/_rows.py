@@ -351,17 +351,21 @@ def _problems(exc: ValidationError, origin: Mapping[str, str],
               mapping: FieldMapping) -> list[Problem]:
     """Pydantic errors → one problem per dotted field (a union's alternatives collapse)."""
     out: dict[str, Problem] = {}
+    by_field: dict[str, list[Any]] = {}
     for err in exc.errors(include_url=False):
         loc = err["loc"]
         # Prediction is flat except the two dicts: their key is the second element; any
         # further element is a union branch or pydantic's "[key]" marker.
         depth = 2 if loc and loc[0] in ("features", "explanation") and len(loc) > 1 else 1
-        field = ".".join(str(p) for p in loc[:depth])[:120]
-        if field in out:
-            if field.startswith("features."):
-                out[field] = out[field]._replace(
-                    message="must be a string, number, boolean or null")
+        by_field.setdefault(".".join(str(p) for p in loc[:depth])[:120], []).append(err)
+    for field, errors in by_field.items():
+        err = errors[0] if len(errors) == 1 else _own_branch(errors)
+        if err is None:  # a feature of none of the types it may have
+            out[field] = Problem(field, origin.get(field) or origin.get(field.split(".")[0]),
+                                 "must be a string, number, boolean or null",
+                                 errors[0].get("input"))
             continue
+        loc = err["loc"]
         message = err["msg"].removeprefix("Value error, ")
         source = origin.get(field) or origin.get(str(loc[0]) if loc else "")
         if err["type"] == "missing":
@@ -372,3 +376,16 @@ def _problems(exc: ValidationError, origin: Mapping[str, str],
         out[field] = Problem(field, source, message, None if err["type"] == "missing"
                              else err.get("input"))
     return list(out.values())
+
+
+_BRANCHES = {str: "str", bool: "bool", int: "int", float: "float"}
+
+
+def _own_branch(errors: list[Any]) -> Any | None:
+    """Of a union's errors for one value, the one from the branch of the value's own type
+    (a string too long says so); ``None`` when the value is of none of them."""
+    branch = _BRANCHES.get(type(errors[0].get("input")))
+    if branch is None:
+        return None
+    return next((e for e in errors if len(e["loc"]) > 2
+                 and str(e["loc"][2]).rsplit("-", 1)[-1] == branch), None)

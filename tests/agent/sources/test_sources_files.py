@@ -403,3 +403,17 @@ def test_a_quote_never_closed_is_reported_with_the_lines_it_took(write, churn, l
     # a quoted value over two lines, closed, is one good row
     text = csv_of(rows[0] + ',"a\nb"', rows[1] + ",c", header=HEADER + ",note")
     assert read_csv(write("q.csv", text), churn).ok
+
+
+def test_a_feature_value_is_refused_for_what_is_wrong_with_it(write, churn):
+    # A feature may be a string, number, boolean or null; a value of one of those types
+    # that breaks that type's own rule is told that rule, not the list of types.
+    lines = [jsonl_record(features={"note": "y" * 20_000}),
+             jsonl_record(features={"nested": {"a": 1}}),
+             jsonl_record(features={"ok": "y" * 100})]
+    batch = read_jsonl(write("f.jsonl", "\n".join(lines)), churn)
+    assert [p.features for p in batch.predictions] == [{"ok": "y" * 100}]
+    long, nested = batch.errors
+    assert long.field == "features.note" and "at most 10000 characters" in long.message
+    assert nested.field == "features.nested"
+    assert nested.message == "must be a string, number, boolean or null"
