@@ -109,12 +109,13 @@ def _progress(quiet: bool) -> Progress:
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(help="Predictions file (CSV/JSONL/Parquet) or a model "
-                                         "server's response body (JSON); - reads standard "
-                                         "input (or a pipe), copied aside first.",
+    path: Annotated[Path, typer.Argument(help="Predictions file (CSV/JSONL/JSON/Parquet) or a "
+                                         "model server's response body (JSON); - reads "
+                                         "standard input (or a pipe), copied aside first.",
                                          dir_okay=False)],
     fmt: Annotated[str, typer.Option("--format", "-f", help="auto (by suffix and shape), csv, "
-                                     "jsonl, parquet, mlflow or kserve.")] = "auto",
+                                     "jsonl, json (an array of predictions), parquet, mlflow "
+                                     "or kserve.")] = "auto",
     inputs: Annotated[Path | None, typer.Option(
         "--inputs", "--request", exists=True, dir_okay=False,
         help="For a model-server response: the input it scored, joined by row order — a "

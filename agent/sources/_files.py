@@ -40,7 +40,7 @@ __all__ = ["ChunkMapper", "FileFormat", "RawChunk", "as_file", "iter_file", "ope
            "read_csv",
            "read_file", "read_jsonl", "read_records"]
 
-FileFormat = Literal["csv", "jsonl", "parquet", "auto"]
+FileFormat = Literal["csv", "jsonl", "json", "parquet", "auto"]
 Readable = str | os.PathLike[str] | IO[str] | IO[bytes]
 """A path, or an open text or binary stream."""
 
@@ -74,15 +74,19 @@ def open_file(path: str | os.PathLike[str], format: FileFormat = "auto",
     mapping = mapping or FieldMapping()
     location = os.fspath(path)
     chosen = format
-    if chosen not in ("csv", "jsonl", "parquet", "auto"):
-        raise InvalidInputError(f"unknown format {format!r}; use csv, jsonl, parquet or auto",
-                                field="format")
+    if chosen not in ("csv", "jsonl", "json", "parquet", "auto"):
+        raise InvalidInputError(f"unknown format {format!r}; use csv, jsonl, json, parquet or "
+                                "auto", field="format")
     size = _size(path, limits)
     if chosen == "auto":
         chosen = _SUFFIXES.get(Path(path).suffix.lower()) or _sniff(path)
     if chosen == "parquet":
         return _parquet_file(path, mapping, limits, location, batch_rows)
     lines = _prescan(path, location, size)
+    if chosen == "json":
+        records = _json_array(path, limits, location, size)
+        return (ChunkMapper("jsonl", mapping, limits, location),
+                _chunked(records, limits, location, batch_rows))
     if chosen == "jsonl":
         if lines > limits.max_rows:
             _count_rows(_jsonl_rows(_open(path, "\n")), limits, location)
@@ -431,7 +435,34 @@ def _jsonl_records(stream: IO[str]) -> Iterator[tuple[int | None, Any]]:
                 yield line, raw
 
 
-def _json_row(batch: BatchBuilder, row: int, line: int, raw: str) -> dict[str, Any] | None:
+_JSON_DOCUMENT_BYTES = 256 * 2**20
+"""Largest JSON array read (whole: a document does not stream; JSON Lines does)."""
+
+
+def _json_array(path: str | os.PathLike[str], limits: SourceLimits, location: str, size: int
+                ) -> Iterator[tuple[int | None, Any]]:
+    """A JSON document that is an array: its elements as JSON Lines' rows (each element's
+    text; no line numbers). The document is parsed and counted now, before any row is
+    stored."""
+    if size > _JSON_DOCUMENT_BYTES:
+        raise InvalidInputError(f"a JSON array of {size} bytes is read whole; the limit is "
+                                f"{_JSON_DOCUMENT_BYTES} bytes: write it as JSON Lines (one "
+                                "prediction a line), which streams", location=location)
+    with _open(path, "\n") as stream:
+        try:
+            document = json.load(stream)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInputError(f"not a JSON document: {exc}", location=location) from exc
+    if not isinstance(document, list):
+        raise InvalidInputError(f"a JSON document of predictions must be an array, not "
+                                f"{type(document).__name__}", location=location)
+    if len(document) > limits.max_rows:
+        raise limits.too_many_rows(location, len(document))
+    return ((None, json.dumps(item, allow_nan=True)) for item in document)
+
+
+def _json_row(batch: BatchBuilder, row: int, line: int | None, raw: str
+              ) -> dict[str, Any] | None:
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as exc:

@@ -27,8 +27,8 @@ from decisionops.agent.sources._serving import Positive, detect, iter_scored
 
 __all__ = ["FORMATS", "InputFormat", "ServingJoin", "iter_input", "resolve_format"]
 
-InputFormat = Literal["auto", "csv", "jsonl", "parquet", "mlflow", "kserve"]
-FORMATS: tuple[str, ...] = ("auto", "csv", "jsonl", "parquet", "mlflow", "kserve")
+InputFormat = Literal["auto", "csv", "jsonl", "json", "parquet", "mlflow", "kserve"]
+FORMATS: tuple[str, ...] = ("auto", "csv", "jsonl", "json", "parquet", "mlflow", "kserve")
 _TABLES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _SNIFF = 1 << 20
 
@@ -76,7 +76,10 @@ def resolve_format(path: str | os.PathLike[str], fmt: str, limits: SourceLimits)
             f"{Path(path).name} is a model-server request (what was sent to be scored); "
             "ingest the response and pass this file as --inputs", field="path",
             location=os.fspath(path))
-    return "serving" if kind is not None else "jsonl"
+    if kind is not None:
+        return "serving"
+    # An array is one document (rows are never arrays in JSON Lines): its elements.
+    return "json" if text.startswith("[") else "jsonl"
 
 
 def _body_kind(path: Path, start: str, limits: SourceLimits) -> str | None:

@@ -216,7 +216,6 @@ def test_a_file_piped_in_is_ingested_as_a_file_is(cli: Cli, arg: str) -> None:
     import subprocess
     import sys
 
-    from tests.cli.conftest import REPO
 
     body = HEADER + "".join(_row(i) for i in range(7)) + _row(8, score="high")
 
@@ -239,3 +238,27 @@ def test_a_file_piped_in_is_ingested_as_a_file_is(cli: Cli, arg: str) -> None:
     # the format is found from what came in, as for a file without a suffix
     again = piped("--json")
     assert json.loads(again.stdout)["already_stored"] == 7
+
+
+def test_a_json_array_of_predictions_is_ingested_row_by_row(cli: Cli) -> None:
+    # A pretty-printed JSON array (what json.dump(rows, f, indent=2) writes) is one
+    # document, not JSON Lines: its elements are the rows.
+    rows = [{"id": f"j-{i}", "model": "churn-gbm", "kind": "churn", "entity_type": "account",
+             "entity_id": f"ACC-{i}", "score": 0.2, "value_at_stake": 100,
+             "observed_at": "2026-11-20T08:00:00Z"} for i in range(4)]
+    rows[2]["score"] = "high"
+    path = cli.cwd / "rows.json"
+    path.write_text(json.dumps(rows, indent=2))
+    report = cli.json("ingest", str(path), "--allow-rejects")
+    assert (report["rows"], report["ingested"], report["rejected"]) == (4, 3, 1)
+    [error] = report["errors"]
+    assert (error["row"], error["field"]) == (3, "score")
+    assert _stored(cli)[0] == 3
+    # the same with --format json, and an element that is not an object is its row's error
+    path.write_text(json.dumps([rows[0], [1, 2]]))
+    again = cli.json("ingest", str(path), "--format", "json", "--allow-rejects")
+    assert (again["already_stored"], again["rejected"]) == (1, 1)
+    assert "must be a JSON object" in again["errors"][0]["message"]
+    # a document over --max-rows is refused before anything is stored
+    over = cli("ingest", str(path), "--max-rows", "1", code=2)
+    assert "2 rows, more than 1" in over.stderr and "--max-rows" in over.stderr
