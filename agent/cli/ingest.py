@@ -86,8 +86,10 @@ class _Tally:
         # An id an earlier batch of this input stored is a duplicate row of the input.
         repeats = [i for i in result.duplicates if result.stored_by.get(i) in self.batches]
         if repeats:
-            number = dict(zip((r.id for r in chunk.rows), chunk.numbers, strict=True))
-            errors += [RowError(row=number[i], field="id", value=clip(i),
+            where = {r.id: (n, line) for r, n, line in
+                     zip(chunk.rows, chunk.numbers, chunk.lines or [None] * len(chunk.rows),
+                         strict=True)}
+            errors += [RowError(row=where[i][0], line=where[i][1], field="id", value=clip(i),
                                 message="duplicate id; an earlier row was kept")
                        for i in repeats]
         if result.seq is not None:

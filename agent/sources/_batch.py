@@ -127,6 +127,8 @@ class SourceBatch(BaseModel):
     the rows of that chunk."""
     numbers: list[int] = Field(default_factory=list)
     """The data row number of each prediction (``RowError.row``'s numbering)."""
+    lines: list[int | None] = Field(default_factory=list)
+    """The file line each prediction starts on (``RowError.line``'s), where it has one."""
 
     @property
     def ok(self) -> bool:
@@ -140,13 +142,15 @@ class SourceBatch(BaseModel):
 
 def collect(chunks: Iterable[SourceBatch]) -> SourceBatch:
     """The chunks of a stream as one ``SourceBatch``."""
-    predictions, errors, numbers, rows = [], [], [], 0
+    predictions, errors, numbers, lines, rows = [], [], [], [], 0
     for chunk in chunks:
         predictions += chunk.predictions
         errors += chunk.errors
         numbers += chunk.numbers
+        lines += chunk.lines
         rows += chunk.rows_read
-    return SourceBatch(predictions=predictions, errors=errors, rows_read=rows, numbers=numbers)
+    return SourceBatch(predictions=predictions, errors=errors, rows_read=rows, numbers=numbers,
+                       lines=lines)
 
 
 class Problem(NamedTuple):
@@ -180,6 +184,7 @@ class BatchBuilder:
         self._seen: dict[str, int] = {}
         self.predictions: list[Prediction] = []
         self.numbers: list[int] = []
+        self.lines: list[int | None] = []
         self.errors: list[RowError] = []
         self.rows = 0
         self._taken = 0
@@ -205,6 +210,7 @@ class BatchBuilder:
         self._seen[prediction.id] = row
         self.predictions.append(prediction)
         self.numbers.append(row)
+        self.lines.append(line)
 
     def fail(self, row: int, problems: list[Problem], line: int | None = None) -> None:
         for p in problems:
@@ -218,8 +224,8 @@ class BatchBuilder:
         # Built from values this class validated: not checked again, item by item.
         batch = SourceBatch.model_construct(predictions=self.predictions, errors=self.errors,
                                             rows_read=self.rows - self._taken,
-                                            numbers=self.numbers)
-        self._seen, self.predictions, self.numbers, self.errors = {}, [], [], []
+                                            numbers=self.numbers, lines=self.lines)
+        self._seen, self.predictions, self.numbers, self.lines, self.errors = {}, [], [], [], []
         self._taken = self.rows
         return batch
 

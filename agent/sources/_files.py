@@ -571,4 +571,5 @@ class ChunkMapper:
             _add(batch, mapper, row, line, record)
         # Built from values the builder validated: not checked again, item by item.
         return SourceBatch.model_construct(predictions=batch.predictions, errors=batch.errors,
-                                           rows_read=len(chunk), numbers=batch.numbers)
+                                           rows_read=len(chunk), numbers=batch.numbers,
+                                           lines=batch.lines)

@@ -11,7 +11,7 @@ already rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -77,8 +77,10 @@ class PreparedChunk:
     numbers: list[int]
     errors: list[RowError]
     rows_read: int
+    lines: list[int | None] = field(default_factory=list)
+    """The file line of each row, where it has one."""
 
     @classmethod
     def of(cls, batch: SourceBatch, aliases: Mapping[str, str]) -> PreparedChunk:
         return cls(prepare(batch.predictions, aliases), list(batch.numbers),
-                   list(batch.errors), batch.rows_read)
+                   list(batch.errors), batch.rows_read, list(batch.lines))

@@ -57,6 +57,7 @@ def test_batches_counts_in_rows_and_each_bad_row_once(cli: Cli) -> None:
     assert report["batches"] == 4  # [1, 2], [3, 4], [5, 6], [7]: each stored something
     assert sorted({e["row"] for e in report["errors"]}) == [2, 4, 6]
     assert [e["field"] for e in report["errors"] if e["row"] == 6] == ["id"]  # another batch's
+    assert [e["line"] for e in report["errors"] if e["row"] == 6] == [7]  # its line, as any
     text = cli("ingest", str(path), "--batch-rows", "2", code=1)  # rows were rejected
     assert "7 rows, 0 ingested, 5 already stored, 2 rejected" in " ".join(text.stdout.split())
     shown = " ".join(text.stderr.split()).split("✗")[1:]
