@@ -315,7 +315,9 @@ class ChatClient:
                     retryable=True) from None
             return self._backoff(failures) if retry_after is None else 0.0
         if status >= 500:
-            meter.after_call(Attempt("server_error", estimate, 0, _ms(started), detail))
+            # An error status is not billed (nor a 429): a run of them during an outage
+            # must not use up the day's spend cap. A timeout is charged (see the meter).
+            meter.after_call(Attempt("server_error", 0, 0, _ms(started), detail))
             if failures >= self.config.max_retries:
                 raise LLMTransportError(f"server error {status} after {failures + 1} attempt(s)",
                                         retryable=True) from None

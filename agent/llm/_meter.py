@@ -5,8 +5,10 @@ Caps are checked before each call, so a draft overshoots a cap by at most one ca
 daily cap also counts the calls other planning threads of the process have in flight, at
 their worst cost (prompt estimate and ``max_tokens``), so concurrent drafts do not each
 spend the last of it (workers in other processes are seen once their calls are recorded).
-Failed attempts are charged conservatively: a timeout or a 5xx is charged its estimated
-input tokens (the server may have processed the prompt), a 429 nothing.
+Failed attempts are charged by what the endpoint may bill: a timeout is charged its
+estimated input tokens (the server may have processed the prompt); an error status (a
+5xx, a 429) nothing: endpoints answer those unbilled, and charging them let an outage use
+up the day's cap without one successful call.
 """
 
 from __future__ import annotations
