@@ -22,6 +22,10 @@ Both planners (``llm`` and ``hybrid``):
   the prediction's identifiers (its entity id, its currency, or an id-like feature value
   such as a SKU or a site), every step using that tool must carry one of the baseline's
   values there. A plan acts on the predicted entity only, whatever the data says.
+- B5 Lookups read what the prediction names: every target argument of a lookup the
+  model calls (an account, an asset, a SKU) must be one of the prediction's identifiers.
+  What a lookup returns is sent to the model's endpoint; another customer's record is
+  not the model's to read, whatever the data asks for.
 - B4 Recipients come from the playbook or the records: an argument value that is an
   address (e-mail, URL, chat channel) must be one the baseline uses, or a whole field
   value of the prediction's features or of a lookup result (e.g. the account manager's
@@ -50,10 +54,10 @@ from typing import Any
 
 from decisionops.agent.errors import NotFoundError
 from decisionops.agent.models import Plan, Prediction, Risk, Step
-from decisionops.agent.ports import ToolPort
+from decisionops.agent.ports import ToolPort, ToolSpec
 
 __all__ = ["BoundsReport", "assign_risks", "check_bounds", "identifiers", "known_addresses",
-           "match_steps", "pinned_arguments", "risks"]
+           "lookup_problem", "match_steps", "pinned_arguments", "risks"]
 
 _ID_LIKE = re.compile(r"^[A-Z0-9]+(?:[-_.:@/][A-Z0-9]+)+$")
 _ADDRESS = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|[a-z][a-z0-9+.-]*://\S+|#[a-z0-9][\w.-]*)$",
@@ -75,6 +79,19 @@ def identifiers(prediction: Prediction) -> dict[str, str]:
         if isinstance(value, str) and _ID_LIKE.match(value) and value not in found:
             found[value] = f"features.{name}"
     return found
+
+
+def lookup_problem(spec: ToolSpec, arguments: Mapping[str, Any], prediction: Prediction
+                   ) -> str | None:
+    """Why the model may not run lookup ``spec`` with ``arguments`` (bound B5), or None."""
+    ids = identifiers(prediction)
+    for target in spec.targets:
+        value = arguments.get(target)
+        if value is not None and value not in ids:
+            named = " or ".join(sorted(repr(v) for v in ids if v))
+            return (f"{target}: {value!r} is not what the prediction names ({named}); "
+                    "lookups read the predicted entity's records only")
+    return None
 
 
 def pinned_arguments(baseline: Plan | None, prediction: Prediction

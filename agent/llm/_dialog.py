@@ -15,12 +15,15 @@ import json
 from typing import Any
 
 from decisionops.agent.errors import InvalidInputError, PermissionDenied
+from decisionops.agent.llm._bounds import lookup_problem
 from decisionops.agent.llm._client import ChatClient, Reply
 from decisionops.agent.llm._errors import LLMOutputError
 from decisionops.agent.llm._meter import Meter
 from decisionops.agent.llm._output import SUBMIT_TOOL, PlanOut, parse_plan, plan_schema, tool_name
 from decisionops.agent.llm._ports import Lookup
 from decisionops.agent.llm._prompting import PromptSet, quote
+from decisionops.agent.models import Prediction
+from decisionops.agent.ports import ToolSpec
 
 __all__ = ["Dialog", "openai_name"]
 
@@ -39,12 +42,14 @@ class Dialog:
 
     def __init__(self, *, client: ChatClient, meter: Meter, prompts: PromptSet, mode: str,
                  system: str, user: str, lookup: Lookup, tag: str, max_lookup_rounds: int,
-                 max_bad_replies: int, max_tokens: int, raw: list[str]) -> None:
+                 max_bad_replies: int, max_tokens: int, raw: list[str],
+                 prediction: Prediction) -> None:
         self.client = client
         self.meter = meter
         self.prompts = prompts
         self.mode = mode
         self.lookup = lookup
+        self.prediction = prediction
         self.tag = tag
         self.max_lookup_rounds = max_lookup_rounds
         self.max_bad_replies = max_bad_replies
@@ -169,7 +174,7 @@ class Dialog:
                 self._answer(call.id, error=problem)
             elif call.name in self._lookups:
                 looked_up = True
-                error = self._lookup(call.id, self._lookups[call.name].name, call.arguments)
+                error = self._lookup(call.id, self._lookups[call.name], call.arguments)
                 if error:
                     problems.append(error)
             else:
@@ -187,12 +192,19 @@ class Dialog:
             self._bad("; ".join(problems))
         return None
 
-    def _lookup(self, call_id: str, tool: str, raw_arguments: str) -> str | None:
+    def _lookup(self, call_id: str, spec: ToolSpec, raw_arguments: str) -> str | None:
         """Run one lookup call; return the problem when it could not run."""
+        tool = spec.name
         try:
             arguments = json.loads(raw_arguments or "", parse_constant=_reject_constant)
         except ValueError as exc:
             problem = f"{tool_name(tool)} arguments are not valid JSON ({exc}); it was not run"
+            self._answer(call_id, error=problem)
+            return problem
+        refused = (lookup_problem(spec, arguments, self.prediction)
+                   if isinstance(arguments, dict) else None)
+        if refused is not None:
+            problem = f"{tool}: {refused}; it was not run"
             self._answer(call_id, error=problem)
             return problem
         try:

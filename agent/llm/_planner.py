@@ -202,7 +202,8 @@ class LLMPlanner:
                         system=system, user=user, lookup=self._lookup, tag=tag,
                         max_lookup_rounds=self.options.max_lookup_rounds,
                         max_bad_replies=self.options.max_bad_replies,
-                        max_tokens=self.options.max_output_tokens, raw=record.raw_outputs)
+                        max_tokens=self.options.max_output_tokens, raw=record.raw_outputs,
+                        prediction=request.prediction)
         proposal = dialog.propose()
         for attempt in range(self.options.max_repairs + 1):
             addresses = known_addresses(baseline, request.prediction.features, context,

@@ -20,7 +20,8 @@ def _last_tool_message(server: ScriptedServer) -> str:
 def test_lookup_then_plan_is_recorded_with_tokens_and_cost(
         world: World, planner: Factory, openai_server: ScriptedServer) -> None:
     openai_server.play(
-        completion(tool_calls=[call("erp__get_inventory", {"sku": "SKU-42447"})], usage=(1000, 20)),
+        completion(tool_calls=[call("crm__get_account", {"account_id": "ACC-10001"})],
+                   usage=(1000, 20)),
         completion(tool_calls=[call("submit_plan", plan_args(baseline_steps(world)))],
                    usage=(1500, 400)))
     draft = planner().draft(request())
@@ -30,8 +31,8 @@ def test_lookup_then_plan_is_recorded_with_tokens_and_cost(
     record = draft.record
     assert (record.llm_calls, record.tokens_in, record.tokens_out) == (2, 2500, 420)
     assert record.cost == round((2500 * 2.0 + 420 * 8.0) / 1e6, 8)
-    assert len(record.raw_outputs) == 2 and "erp__get_inventory" in record.raw_outputs[0]
-    assert "SKU-42447" in _last_tool_message(openai_server)  # the lookup ran, quoted as data
+    assert len(record.raw_outputs) == 2 and "crm__get_account" in record.raw_outputs[0]
+    assert "ACC-10001" in _last_tool_message(openai_server)  # the lookup ran, quoted as data
     rows = world.store.llm.llm_calls("dec_llm_1")
     assert [(r["purpose"], r["outcome"]) for r in rows] == [("plan", "ok"), ("lookup", "ok")]
     assert all(r["prompt_version"] == record.prompt_version for r in rows)
@@ -134,3 +135,26 @@ def test_transport_failures_fall_back_to_the_playbook(world: World, planner: Fac
     assert draft.record.llm_calls == 3 and world.sleeps == [0.25, 0.5]
     outcomes = [r["outcome"] for r in world.store.llm.llm_calls("dec_llm_1")]
     assert outcomes == ["server_error", "server_error", "rate_limited"]
+
+
+def test_the_model_may_look_up_the_predicted_entity_only(world: World, planner: Factory,
+                                                        openai_server: ScriptedServer) -> None:
+    # A plan acts on the predicted entity only, and what the model reads is sent to the
+    # model's endpoint: another customer's record (its manager, revenue, notes) is not
+    # its to read. The lookup of the predicted account itself still runs.
+    openai_server.play(
+        completion(tool_calls=[call("crm__get_account", {"account_id": "ACC-10002"})]),
+        completion(tool_calls=[call("crm__get_account", {"account_id": "ACC-10001"})]),
+        completion(tool_calls=[call("submit_plan", plan_args(baseline_steps(world)))]))
+    lookup = ToolLookup(world.tools)
+    draft = planner(lookup=lookup).draft(request())
+    assert draft.plan is not None and draft.record.fallback is None
+    replies = [m["content"] for m in openai_server.requests[-1]["body"]["messages"]
+               if m["role"] == "tool"]
+    assert "ACC-10002" in replies[0] and "was not run" in replies[0]
+    assert "predicted entity" in replies[0]
+    other, own = (lookup("crm.get_account", {"account_id": a})["name"]
+                  for a in ("ACC-10002", "ACC-10001"))
+    sent = json.dumps(openai_server.requests[-1]["body"]["messages"])
+    assert other not in sent  # nothing of it reached the endpoint
+    assert own in replies[1]
