@@ -40,13 +40,14 @@ from decisionops.agent._genai import chat_call
 from decisionops.agent.errors import ConfigError
 from decisionops.agent.llm._errors import (
     BudgetExceeded,
+    EndpointPaused,
     LLMFailure,
     LLMModeUnsupported,
     LLMOutputError,
     LLMRequestRefused,
     LLMTransportError,
 )
-from decisionops.agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
+from decisionops.agent.llm._limits import CircuitBreaker, CircuitOpen, Paused, RateLimiter
 from decisionops.agent.models import utcnow
 
 if TYPE_CHECKING:
@@ -226,6 +227,8 @@ class ChatClient:
                 record.output_tool_calls = [c.name for c in reply.tool_calls]
             reached = True
             return reply
+        except EndpointPaused:
+            raise  # not made: it says nothing of whether the endpoint is up
         except LLMTransportError:
             reached = False
             raise
@@ -257,7 +260,14 @@ class ChatClient:
         while True:
             # Providers count the output a request may produce against the tokens per
             # minute; the budget is checked after any wait (it may have been spent then).
-            waited = self.limits.acquire(estimate + max_tokens)
+            try:
+                waited = self.limits.acquire(estimate + max_tokens,
+                                             max_pause=self.config.max_retry_after_seconds)
+            except Paused as paused:
+                raise EndpointPaused(
+                    f"rate limited: the endpoint asked to wait {paused.seconds:.0f} s more "
+                    f"(Retry-After), over the bound of {self.config.max_retry_after_seconds:g} s "
+                    "(llm_max_retry_after_seconds)", retryable=True) from None
             if waited and self._metrics is not None:
                 self._metrics.llm_throttled_seconds.labels(self.config.model).inc(waited)
             meter.before_call(estimate, max_tokens)
@@ -303,8 +313,10 @@ class ChatClient:
         if status == 429:
             meter.after_call(Attempt("rate_limited", 0, 0, _ms(started), detail))
             retry_after = _retry_after(exc.response.headers)
-            if retry_after is not None and retry_after <= self.config.max_retry_after_seconds:
-                self.limits.pause(retry_after)  # every caller of this model waits it out
+            if retry_after is not None:
+                # Every caller of this model waits it out, or gives up at once when it is
+                # longer than a planner waits (the next acquire says so).
+                self.limits.pause(retry_after)
             if failures >= self.config.max_retries:
                 raise LLMTransportError(f"rate limited (429) after {failures + 1} attempt(s)",
                                         retryable=True) from None

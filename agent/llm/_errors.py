@@ -47,6 +47,11 @@ class LLMTransportError(LLMFailure):
     cause = "llm_unavailable"
 
 
+class EndpointPaused(LLMTransportError):
+    """The endpoint asked every caller to wait (a 429's Retry-After) longer than a
+    planner waits: this call was not made."""
+
+
 class LLMRequestRefused(LLMFailure):
     """The endpoint refused the request (400, 401, 403, 404, 422…); retrying will not help."""
 

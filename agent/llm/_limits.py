@@ -64,12 +64,15 @@ class RateLimiter:
         self.waited = 0.0
         """Seconds callers have waited in all (for metrics)."""
 
-    def acquire(self, tokens: int) -> float:
+    def acquire(self, tokens: int, *, max_pause: float | None = None) -> float:
         """Take one request and ``tokens`` (an estimate); wait as long as the limits
-        say. Returns the seconds waited."""
+        say. Returns the seconds waited. A pause (a Retry-After) longer than
+        ``max_pause`` raises ``Paused`` at once, taking nothing."""
         with self._lock:
             now = self._clock()
             wait = max(0.0, self._paused_until - now)
+            if max_pause is not None and wait > max_pause:
+                raise Paused(wait)
             for bucket, amount in ((self._requests, 1), (self._tokens, tokens)):
                 if bucket is not None:
                     wait = max(wait, bucket.take(amount, now))
@@ -82,6 +85,14 @@ class RateLimiter:
         """No caller starts a request for ``seconds`` (a 429's Retry-After)."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+class Paused(Exception):
+    """The endpoint asked every caller to wait longer than this one may."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"{seconds:g} s")
+        self.seconds = seconds
 
 
 class CircuitBreaker:

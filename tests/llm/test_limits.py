@@ -75,6 +75,26 @@ def test_a_429_makes_the_next_callers_wait_too(openai_server: ScriptedServer) ->
     assert t.sleeps == [9.0]
 
 
+def test_a_retry_after_over_the_bound_stops_every_caller_not_just_one(
+        openai_server: ScriptedServer) -> None:
+    # The endpoint asked for 120 s, more than a planner waits (max_retry_after_seconds):
+    # the caller that got it falls back, and so does the next one, without calling the
+    # endpoint before the 120 s are up; after them, calls go again.
+    t = Time()
+    chat = ChatClient(ClientConfig(base_url=openai_server.url, model="gpt-test",
+                                   api_key=SecretStr(API_KEY), max_retries=2,
+                                   max_retry_after_seconds=30),
+                      sleep=t.sleep, clock=t.clock)
+    openai_server.play(error(429, "slow down", headers={"Retry-After": "120"}), completion("two"))
+    with pytest.raises(LLMTransportError, match="Retry-After 120"):
+        chat.complete(MESSAGES, meter=Meter(), max_tokens=20)
+    with pytest.raises(LLMTransportError, match="asked to wait"):
+        chat.complete(MESSAGES, meter=Meter(), max_tokens=20)
+    assert len(openai_server.requests) == 1 and t.sleeps == []
+    t.now += 121
+    assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "two"
+
+
 def test_circuit_opens_after_repeated_failures_then_probes() -> None:
     t = Time()
     states: list[str] = []
