@@ -43,6 +43,7 @@ __all__ = [
     "PermissionDenied",
     "PlanRejected",
     "RuntimeFailure",
+    "ShuttingDown",
     "ToolArgumentsError",
     "ToolCallError",
     "UsageError",
@@ -137,6 +138,11 @@ class RuntimeFailure(DecisionOpsError):
     def __init__(self, message: str, *, retryable: bool = False, **details: Any) -> None:
         super().__init__(message, **details)
         self.retryable = retryable
+
+
+class ShuttingDown(RuntimeFailure):
+    """The worker is stopping: no new call to a model starts. The leg ends here, without
+    a fallback plan; the next worker carries the decision on as it would have."""
 
 
 class ToolCallError(RuntimeFailure):

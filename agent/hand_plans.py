@@ -105,6 +105,9 @@ class HandPlanner:
     def warm(self) -> None:
         self._planner.warm()
 
+    def stop(self) -> None:
+        self._planner.stop()
+
     def close(self) -> None:
         getattr(self._planner, "close", lambda: None)()
 

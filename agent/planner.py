@@ -74,7 +74,13 @@ class Planner(Protocol):
         ...
 
     def warm(self) -> None:
-        """Load what the first draft would otherwise load (a model's client)."""
+        """Load what the first draft would otherwise load (a model's client); drafts
+        may call out again after ``stop``."""
+        ...
+
+    def stop(self) -> None:
+        """The worker is stopping: no new call out (to a model) starts; a draft that would
+        make one raises ``ShuttingDown`` instead of falling back."""
         ...
 
     def draft(self, request: PlanRequest) -> Draft: ...
@@ -99,6 +105,9 @@ class PlaybookPlanner:
         self._playbooks = playbooks
 
     def warm(self) -> None:
+        pass
+
+    def stop(self) -> None:
         pass
 
     def draft(self, request: PlanRequest) -> Draft:

@@ -139,6 +139,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.rt.planner.stop()  # the legs in hand start no new model call
         self._woken.set()
 
     def close(self) -> None:

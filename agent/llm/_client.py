@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from decisionops.agent._genai import chat_call
-from decisionops.agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError, ShuttingDown
 from decisionops.agent.llm._errors import (
     BudgetExceeded,
     EndpointPaused,
@@ -156,6 +156,7 @@ class ChatClient:
             raise ConfigError("llm_model: must name the model to call", field="llm_model")
         self.config = config
         self._sleep = sleep
+        self._stopping = threading.Event()
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -178,8 +179,14 @@ class ChatClient:
 
     def connect(self) -> None:
         """Build the ``openai`` client now (a worker does at start-up) rather than on
-        the first call."""
+        the first call; calls may start again after ``stop``."""
+        self._stopping.clear()
         self._openai()
+
+    def stop(self) -> None:
+        """No call (nor retry) starts from now on: the worker is stopping. Calls in flight
+        finish or time out."""
+        self._stopping.set()
 
     def _openai(self) -> openai.OpenAI:
         import openai  # loaded when first needed: the playbook planner never needs it
@@ -258,6 +265,9 @@ class ChatClient:
         from openai.types.chat import ChatCompletion
 
         while True:
+            if self._stopping.is_set():
+                raise ShuttingDown(f"the worker is stopping: no call to {self.config.model} "
+                                   "starts (the next worker carries the decision on)")
             # Providers count the output a request may produce against the tokens per
             # minute; the budget is checked after any wait (it may have been spent then).
             try:

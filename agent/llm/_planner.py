@@ -120,6 +120,9 @@ class LLMPlanner:
     def warm(self) -> None:
         self._client.connect()
 
+    def stop(self) -> None:
+        self._client.stop()
+
     def close(self) -> None:
         self._client.close()
 

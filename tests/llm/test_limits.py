@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from decisionops.agent.llm import ChatClient, ClientConfig, LLMTransportError
 from decisionops.agent.llm._limits import CircuitBreaker, CircuitOpen, RateLimiter
 from decisionops.agent.telemetry import Metrics
-from tests.fakes.openai_server import ScriptedServer, completion, error
-from tests.llm.conftest import API_KEY, World, churn, request
+from tests.fakes.openai_server import ScriptedServer, call, completion, error
+from tests.llm.conftest import API_KEY, Factory, World, baseline_steps, churn, plan_args, request
 from tests.llm.test_client import MESSAGES, Meter
 
 
@@ -218,3 +218,23 @@ def test_the_daily_cap_counts_the_calls_other_threads_have_in_flight(world: Worl
             pass
     assert started == 3  # 0, 100, 200 spent or in flight: the third still fits under 250
     assert shared.cost == 300
+
+
+def test_a_stopping_worker_starts_no_model_call_and_falls_back_to_nothing(
+        world: World, planner: Factory, openai_server: ScriptedServer) -> None:
+    # SIGTERM: calls in flight finish, none starts (retries of a hung endpoint made a
+    # stop take three timeouts), and a stopped call is not planned by the fallback: the
+    # decision's leg ends, and the next worker plans it as it would have been.
+    from decisionops.agent.errors import ShuttingDown
+
+    openai_server.play(error(500, "boom"))
+    llm = planner(max_retries=2)
+    # the first attempt fails; the worker stops during the back-off before the retry
+    llm._client._sleep = lambda seconds: llm.stop()
+    with pytest.raises(ShuttingDown, match="stopping"):
+        llm.draft(request())
+    assert len(openai_server.requests) == 1
+    llm.warm()  # a worker starting again in this process
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
+        baseline_steps(world)))]))
+    assert llm.draft(request(decision="dec_llm_2")).record.fallback is None
