@@ -33,9 +33,6 @@ def _versions(store: Store, decision_id: str, version: int | None) -> list[dict[
         rows = [r for r in rows if r["version"] == version]
         if not rows:
             raise fail(f"--version: decision {decision_id} has no plan version {version}")
-    if not rows:
-        raise fail(f"decision_id: {decision_id} has no plan yet (it is still planning, or "
-                   "no planner could draft one)")
     return rows
 
 
@@ -62,6 +59,9 @@ def explain(
                   if e.event.startswith("planner.")]
     finally:
         store.close()
+    if not rows and not calls and not events:
+        raise fail(f"decision_id: {decision_id} has no plan yet (it is still planning, or "
+                   "no planner could draft one)")
     versions = [{"version": r["version"], "planner": r["planner"], "playbook": r["playbook"],
                  "verdict": r["verdict"], "hash": r["hash"], "problems": r["problems"] or [],
                  "record": r["meta"] or {},
@@ -73,6 +73,10 @@ def explain(
         return
     for v in versions:
         _print_version(v, raw)
+    if not versions:  # every draft refused, or the model unreachable, with a person next
+        console.print("[yellow]no plan was stored[/]: the planner's drafts and why they were "
+                      "not used are below (a person drafts the plan: decisionops predictions)",
+                      highlight=False)
     print_table("LLM calls", ["version", "purpose", "model", "outcome", "tokens in", "tokens out",
                               "cost", "ms"],
                 [[c["plan_version"], c["purpose"], c["model"], c["outcome"], c["tokens_in"],

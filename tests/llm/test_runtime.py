@@ -120,3 +120,27 @@ def test_configuration_errors_name_the_field(env: dict[str, str],
         Runtime(Settings(planner="llm"))
     code, out = _cli("plan", "explain", "dec_nope")
     assert code == 2 and "decision_id" in out
+
+
+def test_explain_shows_the_model_s_drafts_of_a_decision_left_without_a_plan(
+        env: dict[str, str], openai_server: ScriptedServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The guard refused every draft and the fallback is a person: no plan is stored, and
+    # that is when an operator most needs to see what the model proposed and why it was
+    # refused.
+    monkeypatch.setenv("DECISIONOPS_LLM_FALLBACK", "human")
+    monkeypatch.setenv("DECISIONOPS_LLM_MAX_REPAIRS", "1")
+    with Runtime(Settings(planner="llm")) as rt:
+        bad = [{**s, "arguments": {**s["arguments"], "amount": 100_000}}
+               if s["tool"] == "finance.issue_credit" else s for s in _steps(rt)]
+        openai_server.play(*[completion(tool_calls=[call("submit_plan", plan_args(bad))])] * 2)
+        rt.ingest([PREDICTION], source="test")
+        rt.run_once()
+        (decision,) = rt.store.decisions.list()
+        assert decision.status.value == "needs_human"
+    code, out = _cli("plan", "explain", decision.id, "--json")
+    assert code == 0, out
+    explained = json.loads(out)
+    assert explained["versions"] == [] and len(explained["llm_calls"]) >= 2
+    code, text = _cli("plan", "explain", decision.id)
+    assert code == 0 and "no plan was stored" in text and "100000" in text.replace(",", ""), text
