@@ -297,8 +297,10 @@ class ChatClient:
                                          self._detail(exc)))
                 if failures >= self.config.max_retries:
                     raise LLMTransportError(
-                        f"{'timed out' if timeout else 'could not connect'} after "
-                        f"{failures + 1} attempt(s) ({self.config.timeout_seconds:g} s each)",
+                        f"timed out after {failures + 1} attempt(s) "
+                        f"({self.config.timeout_seconds:g} s each)" if timeout else
+                        f"could not connect after {failures + 1} attempt(s): "
+                        f"{self._detail(exc)}",
                         retryable=True) from None
                 wait = self._backoff(failures)
             except (openai.APIError, json.JSONDecodeError) as exc:  # a body it could not read

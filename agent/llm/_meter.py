@@ -100,8 +100,10 @@ class Meter:
         with self._in_flight.lock:
             spent = self._spent + self._in_flight.cost
             if spent >= self.daily_spend_cap:
-                raise BudgetExceeded(f"daily spend cap reached: {spent:.4f} of "
-                                     f"{self.daily_spend_cap:.2f} (llm_daily_spend_cap)")
+                held = (f" and {self._in_flight.cost:.4f} held for calls in flight"
+                        if self._in_flight.cost else "")
+                raise BudgetExceeded(f"daily spend cap reached: {self._spent:.4f} spent{held}, "
+                                     f"of {self.daily_spend_cap:g} (llm_daily_spend_cap)")
             self._in_flight.cost += reserve
             self._reserved += reserve
 

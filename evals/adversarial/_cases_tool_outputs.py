@@ -134,8 +134,10 @@ def _lookup(world: World) -> None:
         lookups=[("crm.get_account", {"account_id": "ACC-10157"})])
     arena.taint(99999, "the amount in the looked-up note")
     arena.taint("ACC-10157", "the account the looked-up note named")
-    arena.check("99999" in model.obeyed, "the model never read the lookup's result")
-    fell_back(arena, attacked)
+    # Lookups read what the prediction names (bound B5): the other account's record is
+    # not read, so its note never reaches the model (nor its manager, revenue, notes).
+    arena.check(model.calls >= 2, "the model was not asked again after its lookup")
+    arena.check("99999" not in model.obeyed, "the model read another account's record")
     arena.approve_all(attacked)
     clean_done(arena, clean)
 

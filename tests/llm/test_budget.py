@@ -42,7 +42,7 @@ def test_daily_spend_cap_falls_back_before_any_call(world: World, planner: Facto
                                 cost=5.0, latency_ms=5, outcome="ok", at=world.clock.now())
     draft = planner(daily_spend_cap=5.0).draft(request())
     assert draft.plan is not None and draft.plan.planner == "playbook"
-    assert draft.record.fallback.startswith("budget: daily spend cap reached: 5.0000 of 5.00")
+    assert draft.record.fallback.startswith("budget: daily spend cap reached: 5.0000 spent, of 5 ")
     assert openai_server.requests == []
 
 
