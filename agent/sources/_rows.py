@@ -359,7 +359,10 @@ def _problems(exc: ValidationError, origin: Mapping[str, str],
         depth = 2 if loc and loc[0] in ("features", "explanation") and len(loc) > 1 else 1
         by_field.setdefault(".".join(str(p) for p in loc[:depth])[:120], []).append(err)
     for field, errors in by_field.items():
-        err = errors[0] if len(errors) == 1 else _own_branch(errors)
+        # Only a feature's value is a union (string, number, boolean or null) whose
+        # branches each report; any other field's first error is its own.
+        err = _own_branch(errors) if field.startswith("features.") and len(errors) > 1 \
+            else errors[0]
         if err is None:  # a feature of none of the types it may have
             out[field] = Problem(field, origin.get(field) or origin.get(field.split(".")[0]),
                                  "must be a string, number, boolean or null",
