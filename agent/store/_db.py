@@ -35,6 +35,7 @@ from decisionops.agent.errors import LeaseLost
 from decisionops.agent.models import utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store import ledger as _ledger
+from decisionops.agent.store._engine import read_connection
 from decisionops.agent.store._notify import WAKE, notify
 from decisionops.agent.store.ledger import Event, LedgerEntry
 
@@ -116,8 +117,7 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(read_only=True)
+        with read_connection(self.engine) as conn:
             yield conn
 
     @contextmanager

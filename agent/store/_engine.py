@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from decisionops.agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "head_revision", "upgrade"]
+__all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "head_revision", "read_connection",
+           "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -56,18 +57,37 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-        # Reads take a deferred (shared) transaction so they never queue behind writers.
-        read_only = conn.get_execution_options().get("read_only", False)
-        statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    def _begin(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+        # Reads take a deferred (shared) transaction so they never queue behind writers
+        # (``read_connection`` marks the connection while it is checked out).
+        deferred = dbapi_conn.info.get(_DEFERRED, False)
         # On the driver's connection: every transaction begins here, and a statement
-        # through SQLAlchemy costs more than the BEGIN itself. Errors are wrapped as
-        # SQLAlchemy would (a lock wait past busy_timeout is an OperationalError).
+        # through SQLAlchemy costs more than the BEGIN itself. The dialect's hook, not
+        # an engine event: any "begin" listener makes SQLAlchemy dispatch its execute
+        # events around every statement (~9 us each). SQLAlchemy wraps errors raised
+        # here (a lock wait past busy_timeout is an OperationalError).
+        dbapi_conn.driver_connection.execute("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+    engine.dialect.do_begin = _begin  # type: ignore[method-assign]
+
+
+_DEFERRED = "decisionops.deferred_begin"
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection whose transactions are reads: deferred on SQLite (a shared lock that
+    never queues behind writers); a plain connection on PostgreSQL."""
+    with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            yield conn
+            return
+        info = conn.connection.info
+        info[_DEFERRED] = True
         try:
-            conn.connection.driver_connection.execute(statement)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+            yield conn
+        finally:
+            info.pop(_DEFERRED, None)
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from decisionops.agent.errors import LedgerCorrupt
 from decisionops.agent.hashing import canonical_json
 from decisionops.agent.store._anchor import Anchor, anchor_problem
+from decisionops.agent.store._engine import read_connection
 from decisionops.agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
 
 __all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "anchor", "append",
@@ -170,11 +171,9 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
     """A read-only connection whose reads all see one state of the store (PostgreSQL:
     REPEATABLE READ; SQLite: one deferred read transaction on the WAL), so segments and
     ledger rows read one after the other agree even while archival moves entries."""
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")
-        else:
-            conn.execution_options(read_only=True)
         yield conn
 
 

@@ -9,7 +9,6 @@ transaction and never block writers under WAL. Safe across threads and processes
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,9 +32,9 @@ def sqlite_url(url_or_path: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
-    """An engine whose transactions ``BEGIN IMMEDIATE`` unless the connection's
-    ``sqlite_begin`` execution option says ``DEFERRED``."""
+def make_engine(url: str, *, busy_timeout_s: float = 30.0, begin: str = "IMMEDIATE") -> Engine:
+    """An engine whose transactions ``BEGIN <begin>``: ``IMMEDIATE`` (writes) or
+    ``DEFERRED`` (reads: a shared lock that never queues behind a writer)."""
     engine = create_engine(
         url,
         connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
@@ -55,18 +54,17 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        statement = f"BEGIN {mode}"
-        # On the driver's connection: a statement through SQLAlchemy costs more than the
-        # BEGIN itself, and every tool call begins one. Errors are wrapped as SQLAlchemy
-        # would (a lock wait past busy_timeout is an OperationalError).
-        try:
-            connection.connection.driver_connection.execute(statement)
-        except sqlite3.Error as error:
-            raise sa_exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
+    statement = f"BEGIN {begin}"
 
+    def _begin(connection: Any) -> None:
+        # On the driver's connection: a statement through SQLAlchemy costs more than the
+        # BEGIN itself, and every tool call begins one. The dialect's hook, not a "begin"
+        # event, which would make SQLAlchemy dispatch execute events around every
+        # statement. SQLAlchemy wraps errors raised here (a lock wait past busy_timeout
+        # is an OperationalError).
+        connection.driver_connection.execute(statement)
+
+    engine.dialect.do_begin = _begin  # type: ignore[method-assign]
     return engine
 
 

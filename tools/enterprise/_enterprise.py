@@ -114,7 +114,7 @@ class Enterprise:
         self.url = sqlite_url(url_or_path)
         self._clock = clock or SystemClock()
         self._engine = make_engine(self.url, busy_timeout_s=busy_timeout_s)
-        self._reader = self._engine.execution_options(sqlite_begin="DEFERRED")
+        self._reader = make_engine(self.url, busy_timeout_s=busy_timeout_s, begin="DEFERRED")
         # SQLite has one writer at a time. Threads of this process queue here, where the
         # hand-over is immediate, instead of in SQLite's busy handler, which sleeps.
         self._write_lock = threading.Lock()
@@ -130,6 +130,7 @@ class Enterprise:
 
     def close(self) -> None:
         self._engine.dispose()
+        self._reader.dispose()
 
     # ------------------------------------------------------------------- lifecycle
 
