@@ -19,6 +19,7 @@ POINTS = frozenset({
     "after_tool_call",       # a tool acted; its result not recorded
     "before_record",         # the last calls acted; the terminal state not written
     "before_mark_applied",   # a leg consumed answers and was checkpointed; not marked applied
+    "after_model_reply",     # the model answered and the call is recorded; the draft not stored
 })
 
 

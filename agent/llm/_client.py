@@ -38,6 +38,7 @@ from pydantic import SecretStr
 
 from decisionops.agent._genai import chat_call
 from decisionops.agent.errors import ConfigError, ShuttingDown
+from decisionops.agent.hashing import digest
 from decisionops.agent.llm._errors import (
     BudgetExceeded,
     EndpointPaused,
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from decisionops.agent.telemetry import Metrics
 
 __all__ = ["Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply", "ToolCall",
-           "check_endpoint"]
+           "check_endpoint", "replayed", "request_hash"]
 
 FORBID_ENV = "DECISIONOPS_FORBID_REAL_LLM"
 _UNSUPPORTED = re.compile(r"not supported|unsupported|does not support|not implemented|"
@@ -134,6 +135,26 @@ class Attempt:
     tokens_out: int
     latency_ms: float
     detail: str = ""
+    request: str = ""
+    """The hash of the request (``request_hash``)."""
+    reply: str | None = None
+    """An ``ok`` attempt's reply (``Reply.raw``), journaled until the draft is stored."""
+
+
+def request_hash(request: Mapping[str, Any]) -> str:
+    """What identifies a request to the model: the hash of its whole body (model,
+    messages, tools, output mode, token limit)."""
+    return digest(request)
+
+
+def replayed(raw: str) -> Reply:
+    """A reply journaled as ``Reply.raw``, as the model gave it (no tokens: it is not
+    paid for again)."""
+    body = json.loads(raw)
+    return Reply(content=body.get("content"), finish_reason=body.get("finish_reason"),
+                 tool_calls=tuple(ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"])
+                                  for c in body.get("tool_calls") or ()),
+                 tokens_in=0, tokens_out=0, raw=raw)
 
 
 class CallMeter(Protocol):
@@ -143,6 +164,11 @@ class CallMeter(Protocol):
         ...
 
     def after_call(self, attempt: Attempt) -> None: ...
+
+    def replay(self, request: str) -> str | None:
+        """The reply to request ``request`` (its hash) already paid for by this draft
+        before it was cut short, or None: ask the model."""
+        ...
 
 
 class ChatClient:
@@ -209,7 +235,21 @@ class ChatClient:
                  tool_choice: Any = None, response_format: Mapping[str, Any] | None = None,
                  mode: str = "tools") -> Reply:
         """One chat completion, retried on timeouts, 429 and 5xx within the bounds, within
-        the client-side rate limits; ``CircuitOpen`` at once while the circuit is open."""
+        the client-side rate limits; ``CircuitOpen`` at once while the circuit is open.
+        A request this draft already had answered (it was cut short) is not sent again:
+        the journaled reply is returned (``CallMeter.replay``)."""
+        request: dict[str, Any] = {"model": self.config.model, "messages": list(messages),
+                                   "max_tokens": max_tokens, "temperature": 0}
+        if tools:
+            request["tools"] = list(tools)
+            request["tool_choice"] = tool_choice or "auto"
+            request["parallel_tool_calls"] = True
+        if response_format is not None:
+            request["response_format"] = dict(response_format)
+        fingerprint = request_hash(request)
+        raw = meter.replay(fingerprint)
+        if raw is not None:
+            return replayed(raw)
         try:
             self.breaker.allow()
         except CircuitOpen:
@@ -224,9 +264,7 @@ class ChatClient:
                            max_tokens=max_tokens, temperature=0, messages=messages,
                            capture_content=self.config.capture_content,
                            metrics=self._metrics) as record:
-                reply = self._complete(messages, meter=meter, max_tokens=max_tokens, tools=tools,
-                                       tool_choice=tool_choice, response_format=response_format,
-                                       mode=mode)
+                reply = self._complete(request, fingerprint, meter=meter, mode=mode)
                 record.response_model, record.response_id = reply.response_model, reply.response_id
                 record.finish_reasons = [reply.finish_reason] if reply.finish_reason else []
                 record.input_tokens, record.output_tokens = reply.tokens_in, reply.tokens_out
@@ -247,18 +285,9 @@ class ChatClient:
         finally:
             self.breaker.settle(reached)
 
-    def _complete(self, messages: Sequence[Mapping[str, Any]], *, meter: CallMeter,
-                  max_tokens: int, tools: Sequence[Mapping[str, Any]] | None,
-                  tool_choice: Any, response_format: Mapping[str, Any] | None,
+    def _complete(self, request: dict[str, Any], fingerprint: str, *, meter: CallMeter,
                   mode: str) -> Reply:
-        request: dict[str, Any] = {"model": self.config.model, "messages": list(messages),
-                                   "max_tokens": max_tokens, "temperature": 0}
-        if tools:
-            request["tools"] = list(tools)
-            request["tool_choice"] = tool_choice or "auto"
-            request["parallel_tool_calls"] = True
-        if response_format is not None:
-            request["response_format"] = dict(response_format)
+        max_tokens = request["max_tokens"]
         estimate = _estimate_tokens(request)
         failures = 0
         import openai
@@ -311,7 +340,7 @@ class ChatClient:
                                             retryable=True) from None
                 wait = self._backoff(failures)
             else:
-                return self._reply(response, meter, started, estimate)
+                return self._reply(response, meter, started, estimate, fingerprint)
             failures += 1
             if wait > 0:
                 self._sleep(wait)
@@ -369,7 +398,8 @@ class ChatClient:
                 text = text.replace(secret, "***")
         return text[:_MAX_DETAIL]
 
-    def _reply(self, response: Any, meter: CallMeter, started: float, estimate: int) -> Reply:
+    def _reply(self, response: Any, meter: CallMeter, started: float, estimate: int,
+               fingerprint: str) -> Reply:
         usage = getattr(response, "usage", None)
         tokens_in = getattr(usage, "prompt_tokens", None) or estimate
         choices = getattr(response, "choices", None) or []
@@ -387,7 +417,8 @@ class ChatClient:
         tokens_out = getattr(usage, "completion_tokens", None)
         if tokens_out is None:
             tokens_out = max(1, len(raw) // 4)
-        meter.after_call(Attempt("ok", int(tokens_in), int(tokens_out), _ms(started)))
+        meter.after_call(Attempt("ok", int(tokens_in), int(tokens_out), _ms(started),
+                                 request=fingerprint, reply=raw))
         model = getattr(response, "model", None)
         ident = getattr(response, "id", None)
         return Reply(content=message.content, tool_calls=calls, finish_reason=choice.finish_reason,

@@ -5,6 +5,9 @@ Caps are checked before each call, so a draft overshoots a cap by at most one ca
 daily cap also counts the calls other planning threads of the process have in flight, at
 their worst cost (prompt estimate and ``max_tokens``), so concurrent drafts do not each
 spend the last of it (workers in other processes are seen once their calls are recorded).
+A successful reply is journaled with its call under the hash of its request, until the
+plan version is stored: a draft cut short (a killed or stopped worker) and run again
+replays what it already paid for (``replay``) and asks the model only what it has not.
 Failed attempts are charged by what the endpoint may bill: a timeout is charged its
 estimated input tokens (the server may have processed the prompt); an error status (a
 5xx, a 429) nothing: endpoints answer those unbilled, and charging them let an outage use
@@ -17,6 +20,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from decisionops.agent.faults import crash_point
 from decisionops.agent.llm._client import Attempt
 from decisionops.agent.llm._errors import BudgetExceeded
 from decisionops.agent.llm._ports import LLMStore
@@ -77,6 +81,10 @@ class Meter:
         self.tokens_out = 0
         self.cost = 0.0
         self.outcomes: list[str] = []
+        self.replayed = 0
+        self._asked: dict[str, int] = {}
+        """request hash → how many times this draft asked it (``replay``)."""
+        """Requests answered from the journal (not sent, not counted in ``calls``)."""
         self._spent = 0.0
         self._spend_read_at = -1
 
@@ -121,7 +129,30 @@ class Meter:
             decision_id=self.decision_id, plan_version=self.plan_version, purpose=self.purpose,
             model=self.model, prompt_version=self.prompt_version, tokens_in=attempt.tokens_in,
             tokens_out=attempt.tokens_out, cost=cost, latency_ms=attempt.latency_ms,
-            outcome=attempt.outcome, at=self._clock.now())
+            outcome=attempt.outcome, at=self._clock.now(),
+            request_hash=attempt.request or None, reply=attempt.reply,
+            occurrence=self._asked.get(attempt.request, 1))
         with self._in_flight.lock:  # recorded: the day's spend has it now
             self._in_flight.cost -= self._reserved
             self._reserved = 0.0
+        if attempt.reply is not None:
+            crash_point("after_model_reply")
+
+    def replay(self, request: str) -> str | None:
+        """The reply this draft already had to ``request`` (the hash of a request) before
+        it was cut short (a killed or stopped worker), journaled with the call; None:
+        ask the model. A replay is recorded as a call (outcome ``replayed``) at no cost
+        and is not counted among the draft's calls."""
+        # The same request may be asked again in one draft (a reply cut off at the token
+        # limit is dropped whole): the n-th time replays the n-th reply.
+        self._asked[request] = self._asked.get(request, 0) + 1
+        raw = self._store.replayed_reply(self.decision_id, self.plan_version, request,
+                                         self._asked[request])
+        if raw is None:
+            return None
+        self.replayed += 1
+        self._store.record_llm_call(
+            decision_id=self.decision_id, plan_version=self.plan_version, purpose=self.purpose,
+            model=self.model, prompt_version=self.prompt_version, tokens_in=0, tokens_out=0,
+            cost=0.0, latency_ms=0.0, outcome="replayed", at=self._clock.now())
+        return raw

@@ -21,7 +21,17 @@ class LLMStore(Protocol):
     def record_llm_call(self, *, decision_id: str | None, plan_version: int | None, purpose: str,
                         model: str, prompt_version: str | None, tokens_in: int, tokens_out: int,
                         cost: float, latency_ms: float | None, outcome: str,
-                        at: datetime | None = None) -> None: ...
+                        at: datetime | None = None, request_hash: str | None = None,
+                        occurrence: int = 1, reply: str | None = None) -> None:
+        """One call; a successful reply is journaled under its request's hash (and
+        which time the draft asked it) until the plan version is stored."""
+        ...
+
+    def replayed_reply(self, decision_id: str, plan_version: int, request_hash: str,
+                       occurrence: int = 1) -> str | None:
+        """The reply journaled for this request of this draft, asked the
+        ``occurrence``-th time (cut short before its version was stored), or None."""
+        ...
 
     def spend_on(self, day: date) -> float:
         """Money spent on LLM calls on UTC day ``day`` (every planner, every worker)."""

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from decisionops.agent.models import Plan, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
-from decisionops.agent.store._plans import PlanRepo
+from decisionops.agent.store._plans import PlanRepo, drop_replies
 from decisionops.agent.store.ledger import Event
 
 __all__ = ["LLMRepo"]
@@ -26,6 +26,13 @@ _DECISION_TOKENS = (select(func.coalesce(func.sum(t.llm_calls.c.tokens_in
                                                   + t.llm_calls.c.tokens_out), 0))
                     .where(t.llm_calls.c.decision_id == bindparam("decision_id")))
 """Built once, as ``_SPEND_ON``: both are read before every draft (the caps)."""
+_REPLY = select(t.llm_replies.c.reply).where(
+    t.llm_replies.c.decision_id == bindparam("decision_id"),
+    t.llm_replies.c.plan_version == bindparam("plan_version"),
+    t.llm_replies.c.request_hash == bindparam("request_hash"),
+    t.llm_replies.c.occurrence == bindparam("occurrence"))
+_KEEP_REPLY = {name: dialect.insert(t.llm_replies).on_conflict_do_nothing()
+               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 def _day(at: datetime) -> str:
@@ -38,7 +45,13 @@ class LLMRepo(Repo):
     def record_llm_call(self, *, decision_id: str | None, plan_version: int | None,
                         purpose: str, model: str, prompt_version: str | None, tokens_in: int,
                         tokens_out: int, cost: float, latency_ms: float | None,
-                        outcome: str, at: datetime | None = None) -> None:
+                        outcome: str, at: datetime | None = None,
+                        request_hash: str | None = None, occurrence: int = 1,
+                        reply: str | None = None) -> None:
+        """One call (an HTTP attempt, or a reply replayed from the journal); with
+        ``reply`` the successful reply is journaled under ``request_hash`` (asked for the
+        ``occurrence``-th time in the draft) until the plan version is stored
+        (``replayed_reply``)."""
         at = at or utcnow()
         with self.transaction() as conn:
             conn.execute(_INSERT_CALL, {
@@ -53,6 +66,34 @@ class LLMRepo(Repo):
             conn.execute(add.on_conflict_do_update(index_elements=[t.llm_spend.c.day], set_={
                 "cost": t.llm_spend.c.cost + add.excluded.cost,
                 "calls": t.llm_spend.c.calls + add.excluded.calls}))
+            if reply is not None and request_hash is not None and decision_id is not None \
+                    and plan_version is not None:
+                conn.execute(_KEEP_REPLY[conn.dialect.name], {
+                    "decision_id": decision_id, "plan_version": plan_version,
+                    "request_hash": request_hash, "occurrence": occurrence, "reply": reply,
+                    "at": at})
+
+    def replayed_reply(self, decision_id: str, plan_version: int, request_hash: str,
+                       occurrence: int = 1) -> str | None:
+        """The reply journaled for this request (asked the ``occurrence``-th time) while
+        drafting this plan version (a draft cut short before the version was stored), or
+        None."""
+        with self.reading() as conn:
+            return conn.scalar(_REPLY, {"decision_id": decision_id,
+                                        "plan_version": plan_version,
+                                        "request_hash": request_hash,
+                                        "occurrence": occurrence})
+
+    def replies_held(self, decision_id: str) -> int:
+        """How many replies are journaled for the decision's drafts (every version)."""
+        with self.reading() as conn:
+            return int(conn.scalar(select(func.count()).select_from(t.llm_replies).where(
+                t.llm_replies.c.decision_id == decision_id)) or 0)
+
+    def drop_replies(self, decision_id: str, plan_version: int) -> None:
+        """Forget the replies journaled for a plan version (stored: nothing replays them)."""
+        with self.transaction() as conn:
+            drop_replies(conn, decision_id, plan_version)
 
     def spend_on(self, day: date) -> float:
         """What the LLM calls of UTC day ``day`` cost (every planner, every worker)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from decisionops.agent.errors import ConflictError, NotFoundError
 from decisionops.agent.models import ApprovalStatus, Plan
@@ -18,7 +18,7 @@ from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import DecisionTx, Repo
 from decisionops.agent.store._references import hydrate_arguments
 
-__all__ = ["PlanRepo"]
+__all__ = ["PlanRepo", "drop_replies"]
 
 _PLAN_KEY = ((t.plans.c.decision_id == bindparam("d")) & (t.plans.c.version == bindparam("v")))
 _PLAN_EXISTS = select(t.plans.c.hash, t.plans.c.verdict, t.plans.c.meta).where(_PLAN_KEY)
@@ -36,6 +36,15 @@ _SET_STEP_STATUS = (update(t.plan_steps)
                            t.plan_steps.c.plan_version == bindparam("v"),
                            t.plan_steps.c.step_id == bindparam("s"))
                     .values(status=bindparam("st"), detail=bindparam("er")))
+
+_DROP_REPLIES = t.llm_replies.delete().where(
+    t.llm_replies.c.decision_id == bindparam("decision_id"),
+    t.llm_replies.c.plan_version == bindparam("plan_version"))
+
+
+def drop_replies(conn: Connection, decision_id: str, plan_version: int) -> None:
+    """In ``conn``'s transaction: the version is stored, its journaled replies go."""
+    conn.execute(_DROP_REPLIES, {"decision_id": decision_id, "plan_version": plan_version})
 
 
 class PlanRepo(Repo):
@@ -87,6 +96,7 @@ class PlanRepo(Repo):
                 t.approvals.c.status == ApprovalStatus.PENDING.value)
                 .values(status=ApprovalStatus.SUPERSEDED.value))
         _record(tx, plan, verdict, problems)
+        drop_replies(conn, plan.decision_id, plan.version)
         return True
 
     @staticmethod

@@ -280,6 +280,20 @@ llm_calls = Table(
     Index("ix_llm_calls_decision", "decision_id"),
 )
 
+llm_replies = Table(
+    # The model's successful replies while a plan version is drafted, under the hash of
+    # the request each answered: a draft cut short (a killed or stopped worker) replays
+    # them when run again instead of asking the model again. Dropped when the version is
+    # stored (``PlanRepo.save``).
+    "llm_replies", metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("plan_version", Integer, primary_key=True),
+    Column("request_hash", String(64), primary_key=True),
+    Column("occurrence", Integer, primary_key=True),  # 1: the first time a draft asked it
+    Column("reply", Text, nullable=False),
+    Column("at", Time, nullable=False),
+)
+
 llm_spend = Table(
     # Each UTC day's cost of LLM calls, kept with every call (``LLMRepo.record_llm_call``):
     # the daily spend cap reads one row, not every call of the day.

@@ -34,6 +34,9 @@ class Meter:
     def after_call(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
 
+    def replay(self, request: str) -> str | None:
+        return None  # no journal: every request is sent
+
 
 def client(server: ScriptedServer, sleeps: list[float], **config: object) -> ChatClient:
     """A client whose sleeps are recorded, not slept; its clock moves by them."""

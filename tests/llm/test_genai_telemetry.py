@@ -32,6 +32,9 @@ class Meter:
     def after_call(self, attempt: object) -> None:
         pass
 
+    def replay(self, request: str) -> str | None:
+        return None  # no journal: every request is sent
+
 
 def _client(server: ScriptedServer, metrics: Metrics, *, capture: bool = False) -> ChatClient:
     return ChatClient(ClientConfig(base_url=server.url, model="gpt-test", api_key=SecretStr(API_KEY),

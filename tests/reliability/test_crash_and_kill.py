@@ -63,7 +63,8 @@ LEASE_SECONDS = 5.5
 
 
 def test_the_cases_cover_every_crash_point() -> None:
-    assert {case.point for case in RUN} == POINTS
+    # after_model_reply needs a model: tests/llm/test_replay.py kills a worker there.
+    assert {case.point for case in RUN} == POINTS - {"after_model_reply"}
 
 
 @dataclass
