@@ -155,8 +155,9 @@ class Metrics:
                                     "Leases taken over from a worker whose lease lapsed",
                                     registry=self.registry)
         self.llm_circuit_open = Gauge(
-            "decisionops_llm_circuit_open", "LLM circuit breaker: 0 closed, 0.5 probing, "
-            "1 open (calls fail at once and planners fall back)", ["model"],
+            "decisionops_llm_circuit_open", "LLM circuit breaker: 0 closed, 0.5 half-open "
+            "(the cool-down is over: the next call probes), 1 open (calls fail at once and "
+            "planners fall back)", ["model"],
             registry=self.registry)
         self.llm_calls_refused = Counter(
             "decisionops_llm_calls_short_circuited_total",

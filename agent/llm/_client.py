@@ -63,6 +63,7 @@ FORBID_ENV = "DECISIONOPS_FORBID_REAL_LLM"
 _UNSUPPORTED = re.compile(r"not supported|unsupported|does not support|not implemented|"
                           r"not available", re.I)
 _MAX_DETAIL = 300
+_CIRCUIT_GAUGE = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
 
 
 def check_endpoint(base_url: str) -> str:
@@ -190,9 +191,13 @@ class ChatClient:
         self.limits = RateLimiter(config.requests_per_minute, config.tokens_per_minute,
                                   clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(config.circuit_failures, config.circuit_cooldown_seconds,
-                                      clock=clock, on_change=self._circuit_changed)
+                                      clock=clock)
         if metrics is not None:
-            metrics.llm_circuit_open.labels(config.model).set(0)
+            # Read at each scrape: an open circuit whose cool-down is over shows as
+            # half-open then, not only once the next call comes.
+            breaker = self.breaker
+            metrics.llm_circuit_open.labels(config.model).set_function(
+                lambda: _CIRCUIT_GAUGE[breaker.current()])
 
     @property
     def model(self) -> str:
@@ -381,11 +386,6 @@ class ChatClient:
                                      mode=mode) from None
         meter.after_call(Attempt("refused", 0, 0, _ms(started), detail))
         raise LLMRequestRefused(f"the endpoint refused the request ({status}): {detail}") from None
-
-    def _circuit_changed(self, state: str) -> None:
-        if self._metrics is not None:
-            self._metrics.llm_circuit_open.labels(self.config.model).set(
-                {"closed": 0, "half_open": 0.5, "open": 1}[state])
 
     def _backoff(self, failures: int) -> float:
         return min(self.config.backoff_seconds * (2 ** failures), self.config.max_retry_after_seconds)

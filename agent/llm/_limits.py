@@ -127,6 +127,14 @@ class CircuitBreaker:
                           if left > 0 else "the endpoint failed repeatedly; a probe call "
                           "is under way", retryable=True)
 
+    def current(self) -> State:
+        """The state as a caller would find it now: ``half_open`` once an open circuit's
+        cool-down is over (the next call probes), though no call has come to say so."""
+        with self._lock:
+            if self.state == "open" and self._clock() >= self._opened_at + self.cooldown_seconds:
+                return "half_open"
+            return self.state
+
     def settle(self, reached: bool | None) -> None:
         """The end of a call ``allow`` let through: the endpoint answered (True), could
         not be reached (False), or the call said nothing of it (None: a budget stopped

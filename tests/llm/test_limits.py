@@ -154,6 +154,8 @@ def test_planners_fall_back_at_once_while_the_circuit_is_open(
     assert sample("decisionops_llm_circuit_open") == 1
     assert sample("decisionops_llm_calls_short_circuited_total") == 3
     t.now += 61
+    # The cool-down is over: a scrape says the next call probes, before any call is made.
+    assert sample("decisionops_llm_circuit_open") == 0.5
     openai_server.play(completion("not a plan"), completion("still not a plan"),
                        completion("never a plan"))
     planner.draft(request(churn("c-probe"), decision="dec_probe"))  # the probe reaches it
