@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from decisionops.agent.cli._common import console, err_console, fail, print_json, runtime, settings
 from decisionops.agent.errors import LoopAlreadyRunning
 from decisionops.agent.looplock import LoopLock
+from decisionops.agent.models import utcnow
+
+if TYPE_CHECKING:
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.worker import TickReport
 
 __all__ = ["run"]
 
@@ -79,13 +85,16 @@ def run(
         raise fail(exc.message) from None
     try:
         with runtime(**overrides) as rt:
+            since = utcnow()
             report = rt.run_once()
             queued = rt.store.predictions.queue_depth()
+            fallbacks = _fallbacks(rt, report, since)
     finally:
         lock.release()
     summary = report.summary()
     if as_json:
-        print_json({**summary, "queued": queued, "warnings": [warning] if warning else []})
+        print_json({**summary, "queued": queued, "fallbacks": fallbacks,
+                    "warnings": [warning] if warning else []})
         return
     console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
                   f"held {summary['hold']}, needs a human {summary['needs_human']}); started "
@@ -98,9 +107,28 @@ def run(
                   for r in report.results.get(kind, []))
     if waiting:
         console.print(f"{waiting} approval request(s) waiting: decisionops approvals list")
+    if fallbacks:
+        # Otherwise a pass whose model was down looks like one the model planned.
+        last = fallbacks[-1]
+        console.print(f"{len(fallbacks)} plan(s) drafted by the fallback, not the model "
+                      f"(last: {last['reason']}; then {last['to']}): decisionops plan explain "
+                      f"{last['decision_id']}", highlight=False)
     if queued:
         # A pass starts at most a batch (the planning slots, with a model).
         console.print(f"{queued} prediction(s) still queued: run another pass "
                       "(decisionops run --once), or keep the loop running (decisionops run)")
     for error in report.errors:
         err_console.print(f"  [yellow]![/] {error}", highlight=False)
+
+
+def _fallbacks(rt: Runtime, report: TickReport, since: datetime) -> list[dict[str, Any]]:
+    """The LLM planner's fallbacks in this pass (its ``planner.fallback`` ledger entries
+    for the decisions the pass worked on): decision, cause, reason, and to what."""
+    found = []
+    for results in report.results.values():
+        for result in results:
+            found += [{"decision_id": result.decision_id, "cause": entry.body.get("cause"),
+                       "reason": entry.body.get("reason"), "to": entry.body.get("to")}
+                      for entry in rt.store.ledger.entries(result.decision_id)
+                      if entry.event == "planner.fallback" and entry.at >= since]
+    return found

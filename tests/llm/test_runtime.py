@@ -144,3 +144,29 @@ def test_explain_shows_the_model_s_drafts_of_a_decision_left_without_a_plan(
     assert explained["versions"] == [] and len(explained["llm_calls"]) >= 2
     code, text = _cli("plan", "explain", decision.id)
     assert code == 0 and "no plan was stored" in text and "100000" in text.replace(",", ""), text
+
+
+def test_run_once_says_when_plans_came_from_the_fallback(
+        env: dict[str, str], openai_server: ScriptedServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The endpoint answers 500 to every attempt: the pass plans with the playbook, and
+    # says so, with the reason, instead of looking like the model planned.
+    from tests.fakes.openai_server import error
+
+    monkeypatch.setenv("DECISIONOPS_LLM_MAX_RETRIES", "0")
+    with Runtime(Settings()) as rt:
+        rt.ingest([PREDICTION], source="test")
+    openai_server.play(error(500, "upstream down"))
+    code, out = _cli("run", "--once", "--planner", "llm")
+    assert code == 0, out
+    text = " ".join(out.split())
+    assert "1 plan(s) drafted by the fallback, not the model" in text, text
+    assert "server error 500" in text and "decisionops plan explain" in text
+    openai_server.play(error(500, "upstream down"))
+    with Runtime(Settings()) as rt:
+        rt.ingest([churn("churn-rt-2", account="ACC-10002")], source="test")
+    code, out = _cli("run", "--once", "--planner", "llm", "--json")
+    assert code == 0, out
+    (fallback,) = json.loads(out)["fallbacks"]
+    assert fallback["to"] == "playbook" and fallback["cause"] == "llm_unavailable", fallback
+    assert fallback["decision_id"] and "server error 500" in fallback["reason"]
