@@ -33,11 +33,15 @@ class OpsRepo(Repo):
                 .order_by(t.decisions.c.finished_at).limit(limit)))
 
     def mark_pruned(self, decision_ids: Sequence[str]) -> None:
+        """The decisions' checkpoints are deleted; with them go any model replies still
+        journaled for their drafts (a version never stored: see ``llm_replies``)."""
         if not decision_ids:
             return
+        ids = list(decision_ids)
         with self.transaction() as conn:
-            conn.execute(update(t.decisions).where(t.decisions.c.id.in_(list(decision_ids)))
+            conn.execute(update(t.decisions).where(t.decisions.c.id.in_(ids))
                          .values(checkpoint_pruned_at=utcnow()))
+            conn.execute(t.llm_replies.delete().where(t.llm_replies.c.decision_id.in_(ids)))
 
     # ------------------------------------------------------------------ sources
 

@@ -96,10 +96,19 @@ def test_retention_prunes_checkpoints_and_keeps_the_record(rt: Runtime) -> None:
     decision_id = request.decision_id
     config = rt.engine.config(decision_id)
     assert rt.graph.get_state(config).values
+    # A model's reply journaled for a draft that never stored a version (a decision a
+    # person planned after the model failed) goes with the checkpoints.
+    rt.store.llm.record_llm_call(decision_id=decision_id, plan_version=9, purpose="plan",
+                                 model="m", prompt_version="p", tokens_in=1, tokens_out=1,
+                                 cost=0.0, latency_ms=1.0, outcome="ok", request_hash="h",
+                                 reply="{}")
     assert prune_checkpoints(rt)["pruned"] == 0  # finished just now: kept
+    assert rt.store.llm.replies_held(decision_id) == 1
     later = utcnow() + timedelta(days=rt.settings.retention_days + 1)
     assert prune_checkpoints(rt, later)["pruned"] == 1
     assert not rt.graph.get_state(config).values
+    assert rt.store.llm.replies_held(decision_id) == 0
+    assert len(rt.store.llm.llm_calls(decision_id)) == 1  # the call's record stays
     assert prune_checkpoints(rt, later)["pruned"] == 0
     assert rt.store.decisions.get(decision_id).status == "completed"
     assert rt.store.plans.get(decision_id).steps
