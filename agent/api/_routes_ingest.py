@@ -7,8 +7,10 @@ The MLflow and KServe routes take the same join fields: a response of scores wit
 (``agent.sources.iter_scored``), the same as ``decisionops ingest --inputs``.
 
 A body with any bad row is refused whole (422 listing the rows and fields) and
-nothing is stored; re-delivered prediction ids are acknowledged as duplicates. The
-ledger records the caller as the actor of every ingest.
+nothing is stored; re-delivered prediction ids are acknowledged as already stored. The
+response counts rows as ``decisionops ingest --json`` does, under the same names
+(``agent.sources.IngestSummary``), and adds the ids. The ledger records the caller as
+the actor of every ingest.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from decisionops.agent.models import Outcome
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.sources import (
     FieldMapping,
+    IngestTally,
     SourceBatch,
     SourceLimits,
     parse_scored,
@@ -84,9 +87,10 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
     if not batch.predictions:
         raise InvalidInputError("no predictions in the body", field="predictions")
     result = rt.ingest(batch.predictions, source=source, actor=actor)
-    return IngestOut(new=result.new, duplicates=result.duplicates,
-                     unknown_kinds=result.unknown_kinds, rows_read=batch.rows_read,
-                     needs=result.needs)
+    tally = IngestTally()  # the counts as the CLI adds them up, for a one-batch input
+    tally.add(batch, result)
+    return IngestOut.of(tally.summary(), ingested_ids=result.new,
+                        already_stored_ids=result.duplicates)
 
 
 _MAX_ROWS = 10_000
@@ -113,7 +117,7 @@ def ingest_router(principal: Any) -> APIRouter:
     def ingest_native(body: PredictionBatchIn, who: Principal = Depends(ingester),
                       state: ServiceState = Depends(get_state)) -> IngestOut:
         """Store prediction records: ``{"predictions": [...], "mapping": {...}}``.
-        Re-delivered ids are listed as duplicates; a bad row refuses the whole body."""
+        Re-delivered ids are listed as already stored; a bad row refuses the whole body."""
         batch = _batch("native", body, _limits(state))
         return _store(state.runtime, batch, source=f"api:{who.name}", actor=who.name)
 

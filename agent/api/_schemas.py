@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from decisionops.agent.models import Name
-from decisionops.agent.sources import FieldMapping
+from decisionops.agent.sources import FieldMapping, IngestSummary
 
 __all__ = [
     "AnswerOut",
@@ -102,13 +102,32 @@ class KServeIn(_ServingIn):
     positive_index: Annotated[int, Field(ge=0, le=1000)] = 1
 
 
-class IngestOut(BaseModel):
-    new: list[str]
-    duplicates: list[str]
-    unknown_kinds: list[str] = []
-    rows_read: int
-    needs: dict[str, int] = {}
-    """Rows lacking what triage needs: ``unknown_kind``, ``no_value_at_stake``."""
+class IngestOut(IngestSummary):
+    """What an ingest did: the counts of ``decisionops ingest --json`` under the same names
+    (``IngestSummary``; a body with a bad row is refused whole, so ``rejected`` is 0), and
+    the ids. ``new``, ``duplicates`` and ``unknown_kinds`` are the old names, kept for
+    existing clients until the next major version."""
+
+    ingested_ids: list[str] = Field(default_factory=list,
+                                    description="The ids this request stored.")
+    already_stored_ids: list[str] = Field(default_factory=list, description=(
+        "The ids the store held already (a re-delivery), left as they were."))
+    new: list[str] = Field(default_factory=list, deprecated="use ingested_ids",
+                           description="Deprecated alias of ingested_ids.")
+    duplicates: list[str] = Field(default_factory=list, deprecated="use already_stored_ids",
+                                  description="Deprecated alias of already_stored_ids.")
+    unknown_kinds: list[str] = Field(default_factory=list,
+                                     deprecated="use kinds_without_playbook",
+                                     description="Deprecated alias of kinds_without_playbook.")
+
+    @classmethod
+    def of(cls, summary: IngestSummary, *, ingested_ids: list[str],
+           already_stored_ids: list[str]) -> IngestOut:
+        """The response, its deprecated aliases filled from the same values."""
+        return cls(**dict(summary), ingested_ids=ingested_ids,
+                   already_stored_ids=already_stored_ids, new=ingested_ids,
+                   duplicates=already_stored_ids,
+                   unknown_kinds=summary.kinds_without_playbook)
 
 
 PreviewHash = Annotated[str | None, Field(None, pattern=r"^[0-9a-f]{64}$", description=(

@@ -1,16 +1,17 @@
 """``decisionops ingest``: a thin adapter over ``agent.sources.iter_prepared`` (which
 decides how a file is read and joined, and maps a large one in worker processes) and the
-runtime's ``ingest``; here only options, the
-tally in rows, the report and the exit code (0 all rows taken, 1 rows rejected unless
-``--allow-rejects``, 2 bad usage or an input refused whole)."""
+runtime's ``ingest``; here only options, the report (the counts of
+``agent.sources.IngestSummary``, named as the HTTP API names them), refusals (text on
+stderr, or with ``--json`` an ``{"error": …}`` body on stdout) and the exit code (0 all
+rows taken, 1 rows rejected unless ``--allow-rejects``, 2 bad usage or an input refused
+whole)."""
 
 from __future__ import annotations
 
 import gc
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,26 +27,24 @@ from decisionops.agent.cli._common import (
     runtime,
     settings,
 )
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import DecisionOpsError, InvalidInputError
 from decisionops.agent.sources import (
     STDIN,
     FieldMapping,
+    IngestTally,
     PreparedChunk,
     RowError,
     SourceLimits,
     as_file,
 )
-from decisionops.agent.sources._batch import clip
 from decisionops.agent.sources._open import FORMATS, ServingJoin
 from decisionops.agent.sources._parallel import PARALLEL_BYTES, iter_prepared
 from decisionops.agent.sources._rows import default_problems
-from decisionops.agent.store import IngestResult
+from decisionops.agent.sources._summary import KEPT_ERRORS
 
 __all__ = ["ingest"]
 
 _FLAGS = {"kind": "--kind", "model": "--model", "entity_type": "--entity-type"}
-_KEPT_ERRORS = 1000
-"""Problems kept for the report; past them only the rows are counted."""
 _SHOWN = 20
 _DEFAULT = SourceLimits()
 
@@ -57,49 +56,6 @@ def _marking_last(chunks: Iterator[PreparedChunk]) -> Iterator[tuple[PreparedChu
     while ahead is not None:
         chunk, ahead = ahead, next(chunks, None)
         yield chunk, ahead is None
-
-
-@dataclass
-class _Tally:
-    """Counts in rows: accepted, already stored, rejected (a row with three problems is
-    one rejected row); what accepted rows lack for triage; the first problems."""
-
-    rows: int = 0
-    ingested: int = 0
-    already_stored: int = 0
-    rejected: int = 0
-    needs: dict[str, int] = field(default_factory=lambda: {
-        "unknown_kind": 0, "no_value_at_stake": 0, "no_entity": 0})
-    errors: list[RowError] = field(default_factory=list)
-    omitted: int = 0
-    unknown_kinds: set[str] = field(default_factory=set)
-    batches: set[int] = field(default_factory=set)
-    """The ledger entries of this run's batches."""
-
-    def add(self, chunk: PreparedChunk, result: IngestResult) -> None:
-        self.rows += chunk.rows_read
-        self.ingested += len(result.new)
-        self.unknown_kinds.update(result.unknown_kinds)
-        for key, count in result.needs.items():
-            self.needs[key] += count
-        errors = list(chunk.errors)
-        # An id an earlier batch of this input stored is a duplicate row of the input.
-        repeats = [i for i in result.duplicates if result.stored_by.get(i) in self.batches]
-        if repeats:
-            where = {r.id: (n, line) for r, n, line in
-                     zip(chunk.rows, chunk.numbers, chunk.lines or [None] * len(chunk.rows),
-                         strict=True)}
-            errors += [RowError(row=where[i][0], line=where[i][1], field="id", value=clip(i),
-                                message="duplicate id; an earlier row was kept")
-                       for i in repeats]
-        if result.seq is not None:
-            self.batches.add(result.seq)
-        self.already_stored += len(result.duplicates) - len(repeats)
-        self.rejected += len({e.row for e in errors})
-        self.needs["no_entity"] += len({e.row for e in errors if e.field == "entity_id"})
-        room = _KEPT_ERRORS - len(self.errors)
-        self.errors += errors[:room]
-        self.omitted += max(0, len(errors) - room)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -132,9 +88,10 @@ def ingest(
     positive_class: Annotated[str | None, typer.Option(
         help="For [n, k] class probabilities: the positive class by index (1) or name "
         "(true, churned). Default: a class named 1/true/yes, else the last column.")] = None,
-    output: Annotated[str | None, typer.Option(
+    output_name: Annotated[str | None, typer.Option(
+        "--output-name", "--output",
         help="For a KServe V2 response: the output tensor to read (default: the first "
-        "floating-point one).")] = None,
+        "floating-point one); output_name over HTTP. --output is the old name.")] = None,
     kind: Annotated[str | None, typer.Option(help="Prediction kind for rows without one "
                                              "(see: decisionops playbooks list).")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for rows without one.")] = None,
@@ -145,19 +102,23 @@ def ingest(
         exists=True, dir_okay=False)] = None,
     allow_rejects: Annotated[bool, typer.Option(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
+    # Ranges are checked in the command, not by the parser, so that --json says them too.
     max_rows: Annotated[int, typer.Option(
-        "--max-rows", min=1, help="Refuse an input of more rows than this.")] = _DEFAULT.max_rows,
+        "--max-rows", help="Refuse an input of more rows than this (at least 1)."
+    )] = _DEFAULT.max_rows,
     max_bytes: Annotated[int, typer.Option(
-        "--max-bytes", min=1, help="Refuse a file larger than this.")] = _DEFAULT.max_bytes,
+        "--max-bytes", help="Refuse a file larger than this (at least 1).")] = _DEFAULT.max_bytes,
     batch_rows: Annotated[int, typer.Option(
-        "--batch-rows", min=1, max=100_000,
-        help="Rows validated and stored per transaction (one ledger entry each).")] = 5000,
+        "--batch-rows", help="Rows validated and stored per transaction, one ledger entry "
+        "each (1 to 100,000).")] = 5000,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1, max=64,
-        help=f"Processes that validate rows while this one stores them (default: one per "
-        f"CPU, at most 8, for a CSV/JSONL/Parquet file of {PARALLEL_BYTES // 2**20} MB or "
-        "more; 1 otherwise). The result is the same for any number.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        "--jobs", "-j",
+        help=f"Processes that validate rows while this one stores them, 1 to 64 (default: "
+        f"one per CPU, at most 8, for a CSV/JSONL/Parquet file of {PARALLEL_BYTES // 2**20} "
+        "MB or more; 1 otherwise). The result is the same for any number.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON; a refused input as {\"error\": {...}}, on "
+        "standard output too.")] = False,
 ) -> None:
     """Add predictions to the store, streaming: the file is read, validated and stored a
     batch of rows at a time, each batch in one transaction with one ledger entry that
@@ -172,7 +133,8 @@ def ingest(
     entity ids (--entity-column) and the other columns, which become features.
 
     Exit codes: 0 every row taken, 1 rows were rejected (--allow-rejects: 0), 2 bad
-    usage or an input refused whole (nothing stored).
+    usage or an input refused whole (nothing stored; with --json said as {"error":
+    {"message", "field", "line"...}} on standard output).
 
     Example: decisionops ingest predictions.csv --kind churn
 
@@ -186,54 +148,96 @@ def ingest(
 
     Example: decisionops ingest nightly.csv --jobs 4
     """
-    if fmt not in FORMATS:
-        raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    mapping = _mapping(mapping_file, value_column, kind=kind, model=model,
-                       entity_type=entity_type)
-    for target, message in default_problems(mapping).items():
-        given = {"kind": kind, "model": model, "entity_type": entity_type}.get(target)
-        raise fail(f"{_FLAGS[target]}: {given!r} {message}" if given is not None
-                   else f"--mapping: defaults.{target}: {message}")
-    positive: int | str | None = positive_class
-    if positive_class is not None and positive_class.strip().isdigit():
-        positive = int(positive_class)
-    limits = SourceLimits(max_rows=max_rows, max_bytes=max_bytes,
-                          rows_advice="split the input or raise --max-rows",
-                          bytes_advice="split the input or raise --max-bytes")
-    join = ServingJoin(inputs=inputs, entity_column=entity_column, positive=positive,
-                       output_name=output)
-    started = time.perf_counter()
-    aliases = settings().kind_aliases
-    name = "stdin" if str(path) == STDIN else path.name
-    tally = _Tally()
-    with ExitStack() as stack:
-        try:
-            readable = stack.enter_context(as_file(path, limits))
-            chunks = iter_prepared(readable, fmt, mapping, join=join, limits=limits,
-                                   batch_rows=batch_rows, aliases=aliases, jobs=jobs)
-        except InvalidInputError as exc:
-            raise fail(_by_option(exc)) from None
-        rt = stack.enter_context(runtime())
-        progress = stack.enter_context(_progress(as_json))
-        # What start-up loaded lives as long as the process: keep it out of the
-        # collector's full passes, which a million rows' objects set off again and again.
-        gc.freeze()
-        task = progress.add_task(f"ingesting {name}", total=None, rate="")
-        for chunk, last in _marking_last(chunks):
-            tally.add(chunk, rt.ingest(chunk.rows, source=f"file:{name}", durable=last))
-            elapsed = time.perf_counter() - started
-            progress.update(task, completed=tally.rows,
-                            rate=f"{tally.rows / max(elapsed, 1e-9):,.0f} rows/s")
+    with _refusals(as_json):
+        if fmt not in FORMATS:
+            raise InvalidInputError(f"{fmt!r} is not one of {', '.join(FORMATS)}",
+                                    field="--format")
+        for option, value, low, high in (("--max-rows", max_rows, 1, None),
+                                         ("--max-bytes", max_bytes, 1, None),
+                                         ("--batch-rows", batch_rows, 1, 100_000),
+                                         ("--jobs", jobs, 1, 64)):
+            if value is not None and not low <= value <= (high or value):
+                within = f"{low} to {high:,}" if high else f"at least {low}"
+                raise InvalidInputError(f"must be {within}, not {value}", field=option)
+        mapping = _mapping(mapping_file, value_column, kind=kind, model=model,
+                           entity_type=entity_type)
+        for target, message in default_problems(mapping).items():
+            given = {"kind": kind, "model": model, "entity_type": entity_type}.get(target)
+            raise (InvalidInputError(f"{given!r} {message}", field=_FLAGS[target])
+                   if given is not None else InvalidInputError(
+                       message, field=f"defaults.{target}", location="--mapping"))
+        positive: int | str | None = positive_class
+        if positive_class is not None and positive_class.strip().isdigit():
+            positive = int(positive_class)
+        limits = SourceLimits(max_rows=max_rows, max_bytes=max_bytes,
+                              rows_advice="split the input or raise --max-rows",
+                              bytes_advice="split the input or raise --max-bytes")
+        join = ServingJoin(inputs=inputs, entity_column=entity_column, positive=positive,
+                           output_name=output_name)
+        started = time.perf_counter()
+        aliases = settings().kind_aliases
+        name = "stdin" if str(path) == STDIN else path.name
+        tally = IngestTally()
+        with ExitStack() as stack:
+            try:
+                readable = stack.enter_context(as_file(path, limits))
+                chunks = iter_prepared(readable, fmt, mapping, join=join, limits=limits,
+                                       batch_rows=batch_rows, aliases=aliases, jobs=jobs)
+            except InvalidInputError as exc:
+                raise _refused(exc, as_json, by_option=True) from None
+            rt = stack.enter_context(runtime())
+            progress = stack.enter_context(_progress(as_json))
+            # What start-up loaded lives as long as the process: keep it out of the
+            # collector's full passes, which a million rows' objects set off again and again.
+            gc.freeze()
+            task = progress.add_task(f"ingesting {name}", total=None, rate="")
+            for chunk, last in _marking_last(chunks):
+                tally.add(chunk, rt.ingest(chunk.rows, source=f"file:{name}", durable=last))
+                elapsed = time.perf_counter() - started
+                progress.update(task, completed=tally.rows_read,
+                                rate=f"{tally.rows_read / max(elapsed, 1e-9):,.0f} rows/s")
     seconds = time.perf_counter() - started
     _report("stdin" if str(path) == STDIN else str(path), tally, seconds, as_json)
     if tally.rejected and not allow_rejects:
         raise typer.Exit(1)
 
 
+@contextmanager
+def _refusals(as_json: bool) -> Iterator[None]:
+    """Every error of the command said once, by ``_refused``."""
+    try:
+        yield
+    except DecisionOpsError as exc:
+        raise _refused(exc, as_json) from None
+
+
+def _refused(exc: DecisionOpsError, as_json: bool, *, by_option: bool = False
+             ) -> typer.Exit:
+    """``error: …`` on stderr; with --json ``{"error": {"code", "message", "field",
+    "location", "line"}}`` on stdout instead, the HTTP API's error body (``field``: the
+    option that fixes it, where one does; ``line``/``row`` where known). The exit code is
+    the error's either way (2: refused, nothing stored). ``by_option``: the input was
+    refused; name the option in the message too (``--entity-column: …``)."""
+    message = _by_option(exc) if by_option and isinstance(exc, InvalidInputError) \
+        else exc.message
+    if not as_json:
+        return fail(message, exc.exit_code)
+    details = exc.details
+    field = details.get("field")
+    if isinstance(exc, InvalidInputError):
+        field = ("--max-rows" if "max_rows" in details else
+                 "--max-bytes" if "max_bytes" in details else _OPTIONS.get(field or "", field))
+    body = {"code": "invalid_input" if exc.exit_code == 2 else "failed", "message": message,
+            "field": field} | {k: details[k] for k in ("location", "line", "row")
+                               if details.get(k) is not None}
+    print_json({"error": body})
+    return typer.Exit(exc.exit_code)
+
+
 _OPTIONS = {"inputs": "--inputs", "entity_column": "--entity-column",
             "positive_class": "--positive-class", "value_at_stake": "--value-column",
             "kind": "--kind", "model": "--model", "entity_type": "--entity-type",
-            "format": "--format", "outputs": "--output"}
+            "format": "--format", "output_name": "--output-name"}
 
 
 def _by_option(exc: InvalidInputError) -> str:
@@ -263,23 +267,22 @@ _NEEDS = {"no_value_at_stake": "without a value at stake and no value_at_stake_d
           "no_entity": "without an entity id (rejected)"}
 
 
-def _report(source: str, tally: _Tally, seconds: float, as_json: bool) -> None:
-    rate = tally.rows / seconds if seconds > 0 else 0.0
+def _report(source: str, tally: IngestTally, seconds: float, as_json: bool) -> None:
+    rate = tally.rows_read / seconds if seconds > 0 else 0.0
     if as_json:
-        print_json({"file": source, "rows": tally.rows, "ingested": tally.ingested,
-                    "already_stored": tally.already_stored, "rejected": tally.rejected,
-                    "needs": tally.needs,
-                    "errors": [e.model_dump() for e in tally.errors],
-                    "errors_omitted": tally.omitted,
-                    "kinds_without_playbook": sorted(tally.unknown_kinds),
+        # The counts as the HTTP API names them (one definition: IngestSummary), and what
+        # is the command's own: the file, its batches, its speed.
+        print_json({"file": source, **tally.summary().model_dump(mode="json"),
                     "batches": len(tally.batches), "seconds": round(seconds, 3),
                     "rows_per_s": round(rate)})
         return
-    rows = f"{tally.rows:,} row" + ("" if tally.rows == 1 else "s")
+    rows = f"{tally.rows_read:,} row" + ("" if tally.rows_read == 1 else "s")
     console.print(f"{Path(source).name}: {rows}, [green]{tally.ingested:,} ingested[/], "
                   f"{tally.already_stored:,} already stored, "
-                  f"[{'red' if tally.rejected else 'dim'}]{tally.rejected:,} rejected[/] "
-                  f"[dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")
+                  f"[{'red' if tally.rejected else 'dim'}]{tally.rejected:,} rejected[/]"
+                  + (f", {tally.empty_rows:,} empty (every cell blank; skipped)"
+                     if tally.empty_rows else "")
+                  + f" [dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")
     for key, what in _NEEDS.items():
         if tally.needs[key]:
             extra = (f": {', '.join(sorted(tally.unknown_kinds))}"
@@ -291,7 +294,7 @@ def _report(source: str, tally: _Tally, seconds: float, as_json: bool) -> None:
     _print_problems(tally)
 
 
-def _print_problems(tally: _Tally) -> None:
+def _print_problems(tally: IngestTally) -> None:
     """Rows with the same problems are one line (a problem every row shares is said
     once), at most 20 lines."""
     by_row: dict[int, list[RowError]] = {}
@@ -312,4 +315,4 @@ def _print_problems(tally: _Tally) -> None:
         shown += len(rows)
     if tally.rejected > shown:
         err_console.print(f"  … and {tally.rejected - shown:,} more rejected rows (use --json for "
-                          f"the first {_KEPT_ERRORS} problems)")
+                          f"the first {KEPT_ERRORS} problems)")

@@ -16,7 +16,8 @@ returned.
 ``prepare`` applies it and makes each prediction the ``PredictionRow`` the store keeps
 (its JSON and row hash), which every batch the runtime accepts goes through.
 ``iter_prepared`` streams a file as such rows, mapped and prepared in worker processes
-when the file is large.
+when the file is large. ``IngestSummary`` is what an intake reports, in rows, on every
+channel (CLI and HTTP), added up batch by batch by ``IngestTally``.
 
 Not here: polling, webhooks, SQL or streams (the scheduler and API drive these
 readers), triage, and persistence.
@@ -39,6 +40,7 @@ from decisionops.agent.sources._mapping import FieldMapping
 from decisionops.agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
 from decisionops.agent.sources._prepared import PredictionRow, PreparedChunk, prepare
 from decisionops.agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
+from decisionops.agent.sources._summary import IngestSummary, IngestTally
 
 __all__ = [
     "INDEX_COLUMN",
@@ -46,6 +48,8 @@ __all__ = [
     "BodyKind",
     "FieldMapping",
     "FileFormat",
+    "IngestSummary",
+    "IngestTally",
     "Positive",
     "PredictionRow",
     "PreparedChunk",

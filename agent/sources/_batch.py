@@ -129,6 +129,9 @@ class SourceBatch(BaseModel):
     """The data row number of each prediction (``RowError.row``'s numbering)."""
     lines: list[int | None] = Field(default_factory=list)
     """The file line each prediction starts on (``RowError.line``'s), where it has one."""
+    empty_rows: int = 0
+    """Rows (among ``rows_read``) whose every cell is empty, as a spreadsheet leaves
+    behind: nothing to store, nothing wrong; counted so that every row is accounted for."""
 
     @property
     def ok(self) -> bool:
@@ -142,15 +145,16 @@ class SourceBatch(BaseModel):
 
 def collect(chunks: Iterable[SourceBatch]) -> SourceBatch:
     """The chunks of a stream as one ``SourceBatch``."""
-    predictions, errors, numbers, lines, rows = [], [], [], [], 0
+    predictions, errors, numbers, lines, rows, empty = [], [], [], [], 0, 0
     for chunk in chunks:
         predictions += chunk.predictions
         errors += chunk.errors
         numbers += chunk.numbers
         lines += chunk.lines
         rows += chunk.rows_read
+        empty += chunk.empty_rows
     return SourceBatch(predictions=predictions, errors=errors, rows_read=rows, numbers=numbers,
-                       lines=lines)
+                       lines=lines, empty_rows=empty)
 
 
 class Problem(NamedTuple):

@@ -229,13 +229,14 @@ def _prescan(path: str | os.PathLike[str], location: str, size: int) -> int:
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
-                _not_utf8(location, offset + exc.start)
+                _not_utf8(location, offset + exc.start,
+                          lines + block.count(b"\n", 0, exc.start) + 1)
             lines += block.count(b"\n")
             offset += len(block)
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            _not_utf8(location, size - 1)
+            _not_utf8(location, size - 1, lines + 1)
     return lines + 1
 
 
@@ -258,6 +259,8 @@ def _count_rows(rows: Iterator[None], limits: SourceLimits, location: str, *,
 
 
 def _csv_rows(stream: IO[str], delimiter: str) -> Iterator[None]:
+    """The header and the rows after it, as ``_csv_records`` numbers them."""
+    headed = False
     with stream:
         reader = csv.reader(stream, delimiter=delimiter, strict=False)
         while True:
@@ -269,6 +272,9 @@ def _csv_rows(stream: IO[str], delimiter: str) -> Iterator[None]:
                 yield None  # a row the stream reports as unreadable
                 continue
             if any(c.strip() for c in cells):
+                headed = True
+                yield None
+            elif headed and len(cells) > 1:  # a row of empty cells
                 yield None
 
 
@@ -293,11 +299,12 @@ def _read_stream(source: IO[str] | IO[bytes], limits: SourceLimits) -> tuple[str
     try:
         return data.decode("utf-8-sig"), location
     except UnicodeDecodeError as exc:
-        _not_utf8(location, exc.start)
+        _not_utf8(location, exc.start, data.count(b"\n", 0, exc.start) + 1)
 
 
-def _not_utf8(location: str, offset: int) -> NoReturn:
-    raise InvalidInputError(f"not UTF-8 text (bad byte at offset {offset})", location=location)
+def _not_utf8(location: str, offset: int, line: int) -> NoReturn:
+    raise InvalidInputError(f"not UTF-8 text (bad byte at offset {offset}, line {line})",
+                            location=location, line=line)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -309,8 +316,9 @@ def _csv_file(opener: Callable[[], IO[str]], mapping: FieldMapping, limits: Sour
     """The header is read and checked now (a bad one refuses the file); the rows after it
     when the chunks are."""
     with opener() as stream:
-        header = _header(csv.reader(stream, delimiter=delimiter, strict=False), mapping,
-                         location)
+        lines = _Lines(stream)
+        header = _header(csv.reader(lines, delimiter=delimiter, strict=False), mapping,
+                         location, lines)
     if header is None:
         return ChunkMapper("csv", mapping, limits, location, []), iter(())
     return (ChunkMapper("csv", mapping, limits, location, header),
@@ -361,7 +369,9 @@ def _csv_records(stream: IO[str], delimiter: str) -> Iterator[tuple[int | None, 
                     "not read. Close the quote, or double a quote meant as a character"))])
                 return
             if all(not c.strip() for c in cells):
-                continue  # blank line, or an empty row a spreadsheet left behind
+                if len(cells) > 1:  # a row a spreadsheet left behind: counted, not stored
+                    yield line, Empty()
+                continue  # a blank line is not a row
             yield line, cells
 
 
@@ -380,17 +390,26 @@ def _chunked(records: Iterator[tuple[int | None, Any]], limits: SourceLimits, lo
         yield chunk
 
 
-def _header(reader: Any, mapping: FieldMapping, location: str) -> list[str] | None:
-    """The first non-blank record, checked against the mapping; ``None`` for an empty file."""
+def _header(reader: Any, mapping: FieldMapping, location: str, lines: _Lines
+            ) -> list[str] | None:
+    """The first non-blank record, checked against the mapping; ``None`` for an empty file.
+    ``lines``: what ``reader`` reads, to tell a quote the header never closes."""
+    start = 1
     try:
         for cells in reader:
             if any(c.strip() for c in cells):
                 break
+            start = reader.line_num + 1
         else:
             return None
     except csv.Error as exc:
         raise InvalidInputError(f"unreadable CSV header: {exc}", field="header",
-                                location=location) from exc
+                                location=location, line=start) from exc
+    if lines.ended:
+        raise InvalidInputError(
+            f"a quoted value is never closed: it runs from line {start} to the end of the "
+            "file. Close the quote, or double a quote meant as a character", field="header",
+            location=location, line=start)
     header = [c.strip() for c in cells]
     _check_columns(header, mapping, location)
     return header
@@ -523,9 +542,14 @@ class Failed(NamedTuple):
     problems: list[Problem]
 
 
+class Empty(NamedTuple):
+    """A CSV row whose every cell is empty (``,,,,`` as a spreadsheet leaves behind): a
+    row, counted as ``empty_rows``; nothing to store and nothing wrong with it."""
+
+
 RawChunk = list[tuple[int, int | None, Any]]
 """Rows as read, not mapped: (data row, file line or ``None``, what was read) — a CSV
-record's cells, a JSONL line's text, a Parquet record, or ``Failed``."""
+record's cells, a JSONL line's text, a Parquet record, ``Failed`` or ``Empty``."""
 
 
 class ChunkMapper:
@@ -551,9 +575,13 @@ class ChunkMapper:
     def __call__(self, chunk: RawChunk) -> SourceBatch:
         batch = BatchBuilder(self._limits, location=self._location)
         mapper, header, fmt = self._mapper, self._header, self._fmt
+        empty = 0
         for row, line, item in chunk:
             if type(item) is Failed:
                 batch.fail(row, item.problems, line)
+                continue
+            if type(item) is Empty:
+                empty += 1
                 continue
             if fmt == "csv":
                 if len(item) != len(header):
@@ -572,4 +600,4 @@ class ChunkMapper:
         # Built from values the builder validated: not checked again, item by item.
         return SourceBatch.model_construct(predictions=batch.predictions, errors=batch.errors,
                                            rows_read=len(chunk), numbers=batch.numbers,
-                                           lines=batch.lines)
+                                           lines=batch.lines, empty_rows=empty)

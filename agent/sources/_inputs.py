@@ -130,10 +130,10 @@ def _read_table(path: Path, limits: SourceLimits) -> list[dict[str, Any]]:
             record = json.loads(raw)
         except ValueError as exc:
             raise InvalidInputError(f"line {line} is not valid JSON: {exc}", field="inputs",
-                                    location=location) from exc
+                                    location=location, line=line) from exc
         if not isinstance(record, dict):
             raise InvalidInputError(f"line {line} must be a JSON object", field="inputs",
-                                    location=location)
+                                    location=location, line=line)
         rows.append({**record, INDEX_COLUMN: len(rows)})
     return _bounded(rows, limits, location)
 
@@ -152,7 +152,8 @@ def _csv_rows(text: str, delimiter: str, location: str) -> list[dict[str, Any]]:
     for i, values in enumerate(cells[1:]):
         if values and len(values) != len(header):
             raise InvalidInputError(f"line {i + 2} has {len(values)} cells; the header has "
-                                    f"{len(header)}", field="inputs", location=location)
+                                    f"{len(header)}", field="inputs", location=location,
+                                    line=i + 2)
         row: dict[str, Any] = {name: None for name in header}
         for name, value in zip(header, values, strict=False):
             row[name] = _cell_scalar(value) if value.strip() else None

@@ -93,8 +93,8 @@ def _pick_output(resp: dict[str, Any], name: str | None) -> tuple[int, dict[str,
         if tensor.get("name") == name:
             return i, tensor
     names = ", ".join(clip(t.get("name"), 40) for t in outputs[:20])
-    raise InvalidInputError(f"no output named {name!r}; outputs: {names}", field="outputs",
-                            location="response")
+    raise InvalidInputError(f"no output named {name!r}; outputs: {names}",
+                            field="output_name", location="response")
 
 
 def _shape(value: Any, field: str, where: str, *, columns: bool = True) -> list[int]:

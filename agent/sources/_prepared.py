@@ -79,8 +79,10 @@ class PreparedChunk:
     rows_read: int
     lines: list[int | None] = field(default_factory=list)
     """The file line of each row, where it has one."""
+    empty_rows: int = 0
+    """Rows read whose every cell is empty (``SourceBatch.empty_rows``)."""
 
     @classmethod
     def of(cls, batch: SourceBatch, aliases: Mapping[str, str]) -> PreparedChunk:
         return cls(prepare(batch.predictions, aliases), list(batch.numbers),
-                   list(batch.errors), batch.rows_read, list(batch.lines))
+                   list(batch.errors), batch.rows_read, list(batch.lines), batch.empty_rows)

@@ -18,18 +18,59 @@ def _count(svc: Service) -> int:
         return conn.scalar(select(func.count()).select_from(t.predictions))
 
 
+DEPRECATED = {"new": "ingested_ids", "duplicates": "already_stored_ids",
+              "unknown_kinds": "kinds_without_playbook"}
+"""The old names of the response's fields, kept as deprecated aliases."""
+
+
 def test_native_batch_and_redelivery(svc: Service) -> None:
     body = {"predictions": [churn_record("p-1"), churn_record("p-2", account="ACC-10006")]}
     first = svc.post("/v1/predictions", "feeder", body)
     assert first.status_code == 200
-    assert first.json() == {"new": ["p-1", "p-2"], "duplicates": [], "unknown_kinds": [],
-                            "rows_read": 2,
-                            "needs": {"unknown_kind": 0, "no_value_at_stake": 0}}
-    again = svc.post("/v1/predictions", "feeder", body)
-    assert again.json()["duplicates"] == ["p-1", "p-2"] and again.json()["new"] == []
+    shown = {k: v for k, v in first.json().items() if k not in DEPRECATED}
+    assert shown == {"rows_read": 2, "ingested": 2, "already_stored": 0, "rejected": 0, "empty_rows": 0,
+                     "needs": {"unknown_kind": 0, "no_value_at_stake": 0, "no_entity": 0},
+                     "kinds_without_playbook": [], "errors": [], "errors_omitted": 0,
+                     "ingested_ids": ["p-1", "p-2"], "already_stored_ids": []}
+    again = svc.post("/v1/predictions", "feeder", body).json()
+    assert (again["ingested"], again["already_stored"]) == (0, 2)
+    assert again["already_stored_ids"] == ["p-1", "p-2"] and again["ingested_ids"] == []
     ingested = [e for e in svc.rt.store.ledger.entries() if e.event == "predictions.ingested"]
     assert {e.actor for e in ingested} == {"feeder"}
     assert [e.body["rows"] for e in ingested] == [2]  # one entry for the batch
+
+
+def test_the_api_and_the_cli_report_the_same_counts_under_the_same_names(
+        svc: Service, tmp_path) -> None:
+    """One owner of the intake summary: the same records over HTTP and through
+    ``decisionops ingest --json`` give the same fields with the same values."""
+    from decisionops.agent.sources import IngestSummary
+    from tests.cli.conftest import Cli
+
+    records = [churn_record("same-1"), churn_record("same-2", account="ACC-10006"),
+               churn_record("same-3") | {"kind": "fraud"}]
+    (tmp_path / "cli").mkdir()
+    cli = Cli(tmp_path / "cli")  # its own store: the same input, twice, on each channel
+    path = cli.cwd / "same.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    shared = list(IngestSummary.model_fields)
+    for _ in ("first", "again"):
+        over_http = svc.post("/v1/predictions", "feeder", {"predictions": records}).json()
+        on_cli = cli.json("ingest", str(path))
+        assert {k: over_http[k] for k in shared} == {k: on_cli[k] for k in shared}
+    assert (on_cli["already_stored"], on_cli["kinds_without_playbook"]) == (3, ["fraud"])
+
+
+def test_the_old_field_names_stay_as_deprecated_aliases(svc: Service) -> None:
+    body = {"predictions": [churn_record("old-1"), churn_record("old-2") | {"kind": "fraud"}]}
+    svc.post("/v1/predictions", "feeder", {"predictions": body["predictions"][:1]})
+    out = svc.post("/v1/predictions", "feeder", body).json()
+    assert (out["new"], out["duplicates"], out["unknown_kinds"]) == (
+        ["old-2"], ["old-1"], ["fraud"])
+    assert all(out[old] == out[new] for old, new in DEPRECATED.items())
+    schema = svc.client.get("/openapi.json").json()["components"]["schemas"]["IngestOut"]
+    assert {k for k, v in schema["properties"].items() if v.get("deprecated")} \
+        == set(DEPRECATED)
 
 
 def test_foreign_field_names_through_a_mapping(svc: Service) -> None:
@@ -85,7 +126,7 @@ def test_mlflow_response_with_its_request(svc: Service) -> None:
                 "model": "churn-gbm", "kind": "churn", "entity_type": "account"}}}
     response = svc.post("/v1/predictions/mlflow", "feeder", body)
     assert response.status_code == 200, response.text
-    assert len(response.json()["new"]) == 2
+    assert len(response.json()["ingested_ids"]) == 2
     mismatch = svc.post("/v1/predictions/mlflow", "feeder",
                         body | {"response": {"predictions": [0.9]}})
     assert mismatch.status_code == 422 and mismatch.json()["error"]["field"] == "inputs"
@@ -118,7 +159,7 @@ def test_kserve_v2_response(svc: Service) -> None:
             "mapping": {"defaults": {"kind": "churn", "entity_type": "account"}}}
     response = svc.post("/v1/predictions/kserve", "feeder", body)
     assert response.status_code == 200, response.text
-    assert len(response.json()["new"]) == 2
+    assert len(response.json()["ingested_ids"]) == 2
     bad = svc.post("/v1/predictions/kserve", "feeder",
                    body | {"response": {**body["response"], "outputs": [
                        {"name": "p", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}]}})
@@ -154,8 +195,9 @@ def test_both_routes_join_a_response_to_what_it_scored(svc: Service, name, join)
             "observed_at": "2026-11-20T08:00:00Z"} | join
     response = svc.post(route, "feeder", body)
     assert response.status_code == 200, response.text
-    assert response.json()["needs"] == {"unknown_kind": 0, "no_value_at_stake": 0}
-    stored = [svc.rt.store.predictions.get(i) for i in response.json()["new"]]
+    assert response.json()["needs"] == {"unknown_kind": 0, "no_value_at_stake": 0,
+                                       "no_entity": 0}
+    stored = [svc.rt.store.predictions.get(i) for i in response.json()["ingested_ids"]]
     assert sorted((p.entity_id, p.score, p.value_at_stake) for p in stored) == [
         ("ACC-10004", 0.91, 40000), ("ACC-10006", 0.2, 900)]
 
@@ -185,8 +227,9 @@ def test_the_webhook_takes_the_same_joins(svc: Service) -> None:
             "mapping": CHURN}
     response = svc.webhook(json.dumps(body).encode(), delivery="evt-join", fmt="mlflow")
     assert response.status_code == 200, response.text
-    assert len(response.json()["new"]) == 2
-    assert response.json()["needs"] == {"unknown_kind": 0, "no_value_at_stake": 2}
+    assert len(response.json()["ingested_ids"]) == 2
+    assert response.json()["needs"] == {"unknown_kind": 0, "no_value_at_stake": 2,
+                                       "no_entity": 0}
 
 
 def test_outcomes(svc: Service) -> None:

@@ -103,7 +103,7 @@ def test_http_ingest_applies_kind_aliases(tmp_path, monkeypatch: pytest.MonkeyPa
     with serve(tmp_path / "home") as svc:
         record = {**churn_record("alias-1"), "kind": "customer_attrition"}
         response = svc.post("/v1/predictions", "feeder", {"predictions": [record]})
-        assert response.json()["unknown_kinds"] == []
+        assert response.json()["kinds_without_playbook"] == []
         svc.rt.triage_pending()
         shown = svc.get("/v1/predictions/alias-1", "olga").json()
         assert (shown["kind"], shown["kind_as_received"], shown["outcome"]) == (

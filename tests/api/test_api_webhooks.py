@@ -24,7 +24,7 @@ def _ingested(svc: Service) -> int:
 def test_valid_delivery_is_ingested_once_and_replays_get_the_first_response(svc: Service) -> None:
     first = svc.webhook(_body(), delivery="evt-1")
     assert first.status_code == 200, first.text
-    assert first.json()["new"] == ["wh-1"]
+    assert first.json()["ingested_ids"] == ["wh-1"]
     replay = svc.webhook(_body(), delivery="evt-1")
     assert replay.status_code == 200 and replay.json() == first.json()
     assert replay.headers["DecisionOps-Replayed"] == "true"
@@ -81,4 +81,4 @@ def test_bad_body_is_a_stored_422_and_formats_are_selectable(svc: Service) -> No
         "mapping": {"defaults": {"kind": "churn", "entity_type": "account"}}})
     response = svc.webhook(kserve, delivery="evt-k", fmt="kserve")
     assert response.status_code == 200, response.text
-    assert len(response.json()["new"]) == 1
+    assert len(response.json()["ingested_ids"]) == 1

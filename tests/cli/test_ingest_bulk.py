@@ -52,7 +52,7 @@ def test_batches_counts_in_rows_and_each_bad_row_once(cli: Cli) -> None:
                     + "p-9,churn-gbm,churn,account,,1.5,100,yesterday\n"  # three problems
                     + _row(4) + _row(5, pid="p-1") + _row(6))
     report = cli.json("ingest", str(path), "--batch-rows", "2", "--allow-rejects")
-    assert (report["rows"], report["ingested"], report["already_stored"], report["rejected"]) \
+    assert (report["rows_read"], report["ingested"], report["already_stored"], report["rejected"]) \
         == (7, 4, 0, 3)
     assert report["batches"] == 4  # [1, 2], [3, 4], [5, 6], [7]: each stored something
     assert sorted({e["row"] for e in report["errors"]}) == [2, 4, 6]
@@ -200,7 +200,7 @@ def test_a_large_file_is_read_by_worker_processes_and_stops_at_max_rows(
     assert f"more than {rows - 1} rows" in over.stderr
     report = cli.json("ingest", str(path), "--batch-rows", "40")
     assert pooled == [_parallel.default_jobs()] or _parallel.default_jobs() == 1
-    assert (report["rows"], report["ingested"], report["rejected"], report["batches"]) \
+    assert (report["rows_read"], report["ingested"], report["rejected"], report["batches"]) \
         == (rows, rows, 0, 8)
     assert cli.json("ledger", "verify")["ok"] is True
     assert cli.json("ledger", "prove-row", f"p-{rows - 1}")["ok"] is True
@@ -228,7 +228,7 @@ def test_a_file_piped_in_is_ingested_as_a_file_is(cli: Cli, arg: str) -> None:
     first = piped("--json", "--format", "csv")
     assert first.returncode == 1, first.stderr  # the bad row, reported
     report = json.loads(first.stdout)
-    assert (report["rows"], report["ingested"], report["rejected"]) == (8, 7, 1)
+    assert (report["rows_read"], report["ingested"], report["rejected"]) == (8, 7, 1)
     assert report["errors"][0]["line"] == 9 and report["errors"][0]["field"] == "score"
     assert _stored(cli)[0] == 7
     # a pipe over --max-bytes is refused whole, naming the option, and stores nothing
@@ -251,7 +251,7 @@ def test_a_json_array_of_predictions_is_ingested_row_by_row(cli: Cli) -> None:
     path = cli.cwd / "rows.json"
     path.write_text(json.dumps(rows, indent=2))
     report = cli.json("ingest", str(path), "--allow-rejects")
-    assert (report["rows"], report["ingested"], report["rejected"]) == (4, 3, 1)
+    assert (report["rows_read"], report["ingested"], report["rejected"]) == (4, 3, 1)
     [error] = report["errors"]
     assert (error["row"], error["field"]) == (3, "score")
     assert _stored(cli)[0] == 3
@@ -263,3 +263,68 @@ def test_a_json_array_of_predictions_is_ingested_row_by_row(cli: Cli) -> None:
     # a document over --max-rows is refused before anything is stored
     over = cli("ingest", str(path), "--max-rows", "1", code=2)
     assert "2 rows, more than 1" in over.stderr and "--max-rows" in over.stderr
+
+
+def test_the_summary_names_its_counts_as_the_http_api_does(cli: Cli) -> None:
+    """One definition of what an intake reports (``IngestSummary``): the CLI's --json and
+    the HTTP response carry its fields under the same names."""
+    from decisionops.agent.sources import IngestSummary
+
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + _row(1) + _row(2, score="high"))
+    report = cli.json("ingest", str(path), "--allow-rejects")
+    assert set(IngestSummary.model_fields) <= set(report)
+    assert {k: report[k] for k in ("rows_read", "ingested", "already_stored", "rejected")} \
+        == {"rows_read": 2, "ingested": 1, "already_stored": 0, "rejected": 1}
+    assert "rows" not in report  # one name for one count
+
+
+def _refused(cli: Cli, *args: str) -> dict:
+    before = _stored(cli)
+    out = cli("ingest", *args, "--json", code=2)
+    assert _stored(cli) == before  # nothing stored, nothing in the ledger
+    assert "error:" not in out.stderr  # said once, as JSON
+    return json.loads(out.stdout)["error"]
+
+
+def test_with_json_an_input_refused_whole_is_a_json_error(cli: Cli) -> None:
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + "".join(_row(i) for i in range(5)))
+    cli("ingest", str(path))  # creates the store
+    error = _refused(cli, str(path), "--format", "xml")
+    assert (error["field"], error["code"]) == ("--format", "invalid_input")
+    assert "'xml' is not one of" in error["message"]
+    error = _refused(cli, str(path), "--max-rows", "4")
+    assert error["field"] == "--max-rows" and "more than 4 rows" in error["message"]
+    assert error["location"] == str(path)
+    assert _refused(cli, str(path), "--max-bytes", "100")["field"] == "--max-bytes"
+    assert _refused(cli, str(path), "--kind", "Churn!")["field"] == "--kind"
+    assert _refused(cli, str(path), "--jobs", "0")["field"] == "--jobs"  # a bad value
+    assert _refused(cli, str(cli.cwd / "nope.csv"))["location"] == str(cli.cwd / "nope.csv")
+    bad = cli.cwd / "bad.csv"
+    bad.write_bytes((HEADER + _row(1) + _row(2)).encode() + b"p-3,\xff\n")
+    error = _refused(cli, str(bad))
+    assert "not UTF-8" in error["message"] and error["line"] == 4
+    quoted = cli.cwd / "quoted.csv"
+    quoted.write_text('"id,model,kind,entity_type,entity_id,score,observed_at\n' + _row(1))
+    error = _refused(cli, str(quoted))
+    assert (error["field"], error["line"]) == ("header", 1)
+    assert "never closed" in error["message"]
+    # without --json: the same refusal, said on stderr as before
+    text = cli("ingest", str(path), "--max-rows", "4", code=2)
+    assert text.stdout == "" and "error: " in text.stderr and "more than 4 rows" in text.stderr
+
+
+def test_a_row_of_empty_cells_is_counted_not_rejected(cli: Cli) -> None:
+    # What a spreadsheet leaves behind: a row of delimiters between (or after) the rows.
+    # Nothing to store and nothing wrong: counted, so every row is accounted for, and the
+    # command does not fail over it.
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + _row(1) + ",,,,,,,\n" + _row(2) + "\n" + " , ,,,,,,\n")
+    report = cli.json("ingest", str(path))
+    assert (report["rows_read"], report["ingested"], report["rejected"],
+            report["empty_rows"]) == (4, 2, 0, 2)  # the blank line 5 is not a row
+    assert report["errors"] == []
+    text = cli("ingest", str(path))
+    assert ("4 rows, 0 ingested, 2 already stored, 0 rejected, 2 empty (every cell blank; "
+            "skipped)") in " ".join(text.stdout.split())

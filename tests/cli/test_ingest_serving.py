@@ -66,7 +66,7 @@ def test_a_response_joins_the_scored_table_with_auto_detection(cli: Cli, files, 
     files["bare"].write_text(json.dumps(json.loads(files["mlflow"].read_text())["predictions"]))
     report = cli.json("ingest", str(files[response]), "--inputs", str(files["customers"]),
                       "--entity-column", "customer_id", "--value-column", "arr", *DEFAULTS)
-    assert (report["rows"], report["ingested"], report["rejected"]) == (N, N, 0)
+    assert (report["rows_read"], report["ingested"], report["rejected"]) == (N, N, 0)
     assert report["needs"] == {"unknown_kind": 0, "no_value_at_stake": 0, "no_entity": 0}
     with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
         payload = json.loads(conn.execute(
@@ -145,7 +145,7 @@ def test_rejected_rows_exit_1_counted_in_rows_unless_allowed(cli: Cli, files):
     assert shown.count("missing: no entity id") == 1  # 50 rows, one problem: said once
     assert "50 rows (row 1, row 5, row 9, …)" in shown
     report = cli.json(*args, "--allow-rejects")
-    assert (report["rows"], report["already_stored"], report["rejected"]) == (N, 150, 50)
+    assert (report["rows_read"], report["already_stored"], report["rejected"]) == (N, 150, 50)
     assert report["needs"]["no_entity"] == 50
 
 
@@ -193,3 +193,17 @@ def test_request_carrying_the_ids_still_works_with_either_format_name(cli: Cli, 
     again = cli.json("ingest", str(files["v2"]), "--format", "mlflow", "--inputs", str(request),
                      *DEFAULTS)
     assert again["already_stored"] == N  # the same response and ids: the same predictions
+
+
+def test_the_v2_output_is_named_as_over_http(cli: Cli, files):
+    """HTTP's body field is ``output_name``; the CLI takes --output-name (and --output)."""
+    base = ("ingest", str(files["v2"]), "--inputs", str(files["customers"]),
+            "--entity-column", "customer_id", *DEFAULTS)
+    report = cli.json(*base, "--output-name", "predict_proba")
+    assert report["ingested"] == N
+    assert cli.json(*base, "--output", "predict_proba")["already_stored"] == N
+    out = cli(*base, "--output-name", "proba", code=2)
+    assert "--output-name: no output named 'proba'" in " ".join(out.stderr.split())
+    error = json.loads(cli(*base, "--output-name", "proba", "--json", code=2).stdout)["error"]
+    assert error["field"] == "--output-name"
+    assert "--output-name" in " ".join(cli("ingest", "--help").stdout.split())
