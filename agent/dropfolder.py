@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from decisionops.agent.errors import InvalidInputError
-from decisionops.agent.sources import FieldMapping, RowError
+from decisionops.agent.sources import FieldMapping, IngestTally
 from decisionops.agent.sources._parallel import iter_prepared
 
 __all__ = ["DropReport", "poll_folder"]
@@ -37,7 +37,6 @@ log = logging.getLogger("decisionops.sources")
 
 SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"})
 UNFINISHED = frozenset({".part", ".tmp", ".partial", ".crdownload", ".swp"})
-_KEPT = 1000
 
 
 @dataclass
@@ -91,38 +90,36 @@ def poll_folder(rt: Any, folder: Path, *, name: str, fmt: str, mapping: FieldMap
 
 def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,
           report: DropReport) -> None:
-    errors: list[RowError] = []
+    tally = IngestTally()  # the counts every channel reports (``IngestSummary``)
     problems: list[str] = []
-    good = rows = 0
     try:
         for chunk in iter_prepared(path, fmt, mapping, aliases=rt.settings.kind_aliases):
             result = rt.ingest(chunk.rows, source=f"{name}:{path.name}")
             report.ingested += len(result.new)
-            good += len(chunk.rows)
-            rows += chunk.rows_read
-            errors += chunk.errors[: _KEPT - len(errors)]
+            tally.add(chunk, result)
     except InvalidInputError as exc:  # the whole file is unusable
         problems = [exc.message]
-    usable = not problems and (good > 0 or not errors)
+    summary = tally.summary()
+    usable = not problems and (summary.ingested + summary.already_stored > 0
+                               or not summary.rejected)
     target = path.parent / ("processed" if usable else "rejected")
     target.mkdir(exist_ok=True)
     dest = _unique(target / path.name)
     shutil.move(str(path), dest)
     (report.processed if usable else report.rejected).append(dest.name)
-    if not (problems or errors):
+    if not (problems or summary.errors):
         return
-    text = problems + [str(e) for e in errors]
+    text = problems + [str(e) for e in summary.errors]
     (target / f"{dest.name}.errors.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
-    detail = {"file": path.name, "moved_to": str(dest), "rows": rows, "ingested_rows": good,
+    detail = {"file": path.name, "moved_to": str(dest),
               "refused": problems[0] if problems else None,
-              "errors": [e.model_dump() for e in errors]}
+              **summary.model_dump(mode="json")}
     (target / f"{dest.name}.errors.json").write_text(json.dumps(detail, indent=2) + "\n",
                                                      encoding="utf-8")
-    rejected_rows = len({e.row for e in errors})
     log.warning("drop folder %s: %s %s (%s); see %s.errors.txt", name, path.name,
-                "rejected" if not usable else f"taken with {rejected_rows} rejected rows",
-                problems[0] if problems else f"{rejected_rows} of {rows} rows rejected",
-                dest)
+                "rejected" if not usable else f"taken with {summary.rejected} rejected rows",
+                problems[0] if problems
+                else f"{summary.rejected} of {summary.rows_read} rows rejected", dest)
 
 
 def _unique(dest: Path) -> Path:

@@ -78,10 +78,12 @@ def test_rejected_file_is_moved_with_its_errors_and_logged(rt, drop, caplog):
     assert (rejected / "bad.csv").exists()
     assert "the header lacks" in (rejected / "bad.csv.errors.txt").read_text()
     detail = json.loads((rejected / "bad.csv.errors.json").read_text())
-    assert detail["refused"] and detail["ingested_rows"] == 0
+    assert detail["refused"] and detail["ingested"] == 0
     mixed = json.loads((drop / "processed" / "mixed.csv.errors.json").read_text())
     assert [(e["row"], e["field"]) for e in mixed["errors"]] == [(2, "score"), (3, "score")]
-    assert (mixed["rows"], mixed["ingested_rows"]) == (3, 1)
+    # The counts of `decisionops ingest --json` and the HTTP API, under their names.
+    assert (mixed["rows_read"], mixed["ingested"], mixed["already_stored"],
+            mixed["rejected"]) == (3, 1, 0, 2)
     text = caplog.text
     assert "bad.csv rejected" in text and "mixed.csv taken with 2 rejected rows" in text
 
@@ -103,3 +105,16 @@ def test_a_second_file_with_a_processed_name_is_kept_beside_it(rt, drop):
         "daily-2.csv", "daily-3.csv", "daily.csv"]
     assert (drop / "rejected" / "daily-3.csv.errors.txt").exists()
     assert _stored(rt) == {"d-1", "d-2"}
+
+
+def test_a_file_dropped_again_counts_its_rows_as_already_stored(rt, drop):
+    (drop / "a.csv").write_text(HEADER + _row(1) + _row(2))
+    _poll(rt, drop)
+    assert _poll(rt, drop) == 2
+    # The same rows again, with one bad row: its report says what was stored before.
+    (drop / "a.csv").write_text(HEADER + _row(1) + _row(2) + _row(3, score="high"))
+    _poll(rt, drop)
+    assert _poll(rt, drop) == 0
+    again = json.loads((drop / "processed" / "a-2.csv.errors.json").read_text())
+    assert (again["rows_read"], again["ingested"], again["already_stored"],
+            again["rejected"]) == (3, 0, 2, 1)
