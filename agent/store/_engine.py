@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from decisionops.agent.errors import ConfigError
 
@@ -35,9 +37,40 @@ def create_store_engine(url: str) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=8, max_overflow=4)
+        _ping_when_idle(engine)
+        return engine
     raise ConfigError(f"database_url: unsupported backend {parsed.get_backend_name()!r} "
                       "(use sqlite:/// or postgresql+psycopg://)", field="database_url")
+
+
+_IDLE_BEFORE_PING = 5.0
+"""Seconds a pooled PostgreSQL connection may rest before it is pinged at checkout."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection is alive before it is used, if it has rested
+    ``_IDLE_BEFORE_PING`` seconds: a server restart or an idle timeout meanwhile gives
+    a new connection instead of a failed statement. SQLAlchemy's ``pool_pre_ping``
+    pings at every checkout: a round trip that cost as much as the statement after it
+    (a decision's leg checks a connection out dozens of times). A connection that fails
+    within its first seconds back in use fails that statement; SQLAlchemy then discards
+    every connection of the pool, and the loop retries the work."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["rested_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        rested = record.info.get("rested_at")
+        if rested is None or time.monotonic() - rested < _IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # in autocommit, as pool_pre_ping does
+        except Exception as exc:  # any failure: this connection is not to be used
+            # The pool discards the connection and checks out another (three tries).
+            raise DisconnectionError(f"a pooled connection was gone: {exc}") from exc
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -77,9 +110,12 @@ _DEFERRED = "decisionops.deferred_begin"
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A connection whose transactions are reads: deferred on SQLite (a shared lock that
-    never queues behind writers); a plain connection on PostgreSQL."""
+    never queues behind writers); on PostgreSQL in autocommit, each statement its own
+    transaction as READ COMMITTED gives it its own snapshot anyway, without the BEGIN
+    and the ROLLBACK on return (two round trips of three for a one-statement read)."""
     with engine.connect() as conn:
         if engine.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
             return
         info = conn.connection.info
