@@ -83,6 +83,11 @@ def _postgres(url: str, stack: ExitStack, pool_size: int) -> BaseCheckpointSaver
                           check=ConnectionPool.check_connection)
     stack.callback(pool.close)
     saver = PostgresSaver(pool)
+    # PostgresSaver holds one lock around every operation, even over a pool
+    # (langgraph#7259): a worker's planning threads wrote their checkpoints one at a time.
+    # Each operation takes its own connection from the pool, so as many may run at once
+    # as the pool has connections.
+    saver.lock = threading.BoundedSemaphore(pool_size)  # type: ignore[assignment]
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # Poll rather than block in pg_advisory_lock: the holder's setup runs CREATE INDEX
         # CONCURRENTLY, which waits for every open transaction, a blocked lock call too.
