@@ -45,7 +45,8 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
         # Persist before the guard runs, so a re-run after a crash reuses this draft
         # instead of asking the planner (an LLM) again.
         with ctx.store.decision_tx(decision_id, fence=ctx.fence, actor=ctx.actor) as tx:
+            # A fresh decision's first leg has nothing stored to look for.
             ctx.store.plans.save(tx, draft.plan, verdict="drafted",
-                                 record=draft.record.model_dump())
+                                 record=draft.record.model_dump(), new=ctx.fresh)
     return {"plan": ctx.state_plan(draft.plan), "error": None,
             "planning": draft.record.model_dump()}
