@@ -69,7 +69,8 @@ class FieldMapping(BaseModel):
     without it, largest absolute attribution first (at most 50 are kept)."""
     timezone: str | None = None
     """IANA zone for timestamps without an offset (``Europe/Paris``); without it they
-    are an error."""
+    are an error. A wall-clock time the zone skips or shows twice (its daylight-saving
+    changes) is an error too: it names no one instant."""
 
     @field_validator(*TARGET_FIELDS)
     @classmethod

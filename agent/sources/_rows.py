@@ -100,8 +100,30 @@ def parse_timestamp(raw: Any, zone: tzinfo | None) -> datetime:
         if zone is None:
             raise ValueError("has no time zone: add Z or an offset (2026-11-01T09:00:00Z), "
                              "or set timezone in the mapping")
-        moment = moment.replace(tzinfo=zone)
+        moment = _local(moment, zone)
     return moment.astimezone(UTC)
+
+
+def _local(naive: datetime, zone: tzinfo) -> datetime:
+    """``naive`` as a wall-clock time of ``zone``; ``ValueError`` for one the zone's clocks
+    skipped (spring forward) or showed twice (fall back): no instant, or two."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    name = getattr(zone, "key", None) or str(zone)
+    # A time in a gap does not survive the trip to UTC and back: it comes back moved.
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        what = f"does not exist in {name} (the clocks went forward)"
+    else:
+        what = f"happened twice in {name} (the clocks went back)"
+    raise ValueError(f"{naive.isoformat()} {what}: add its offset "
+                     f"({naive.isoformat()}{_offset(first)} or {_offset(second)})")
+
+
+def _offset(moment: datetime) -> str:
+    seconds = int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 def _from_epoch(seconds: float) -> datetime:

@@ -160,6 +160,22 @@ def test_naive_timestamps_with_mapping_timezone(write, churn):
     assert p.observed_at == datetime(2026, 7, 1, 9, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("stamp", "problem"), [
+    # Paris, 2026-03-29: the clocks go from 02:00 to 03:00; 2026-10-25: from 03:00 to 02:00.
+    ("2026-03-29T02:30:00", "does not exist in Europe/Paris (the clocks went forward)"),
+    ("2026-10-25T02:30:00", "happened twice in Europe/Paris (the clocks went back)"),
+])
+def test_a_local_time_the_zone_skips_or_repeats_is_refused(write, churn, stamp, problem):
+    mapping = FieldMapping(defaults=churn.defaults, timezone="Europe/Paris")
+    batch = read_csv(write("p.csv", csv_of(f"a,0.5,{stamp},,,", "b,0.5,2026-10-25T04:30:00,,,")),
+                     mapping)
+    (error,) = batch.errors
+    assert error.field == "observed_at" and problem in error.message
+    assert "add its offset" in error.message
+    assert [p.observed_at for p in batch.predictions] == [datetime(2026, 10, 25, 3, 30,
+                                                                   tzinfo=UTC)]
+
+
 def test_derived_ids_are_stable_and_explicit_ids_win(write, churn):
     text = csv_of(GOOD, "acct-2,0.3,2026-11-01T09:00:00Z,,,")
     first = read_csv(write("a.csv", text), churn)
