@@ -175,6 +175,10 @@ class RowRejected(Exception):
         self.problems = problems
 
 
+DERIVED_PREFIX = "prd_"
+"""How the ids ``agent.sources._rows.derive_id`` makes begin."""
+
+
 class BatchBuilder:
     """Counts rows, enforces ``max_rows``, drops duplicate ids and collects errors.
 
@@ -207,9 +211,16 @@ class BatchBuilder:
     def add(self, prediction: Prediction, row: int, line: int | None = None) -> None:
         first = self._seen.get(prediction.id)
         if first is not None:
+            message = f"duplicate id; the first one (row {first}) was kept"
+            if prediction.id.startswith(DERIVED_PREFIX):  # an id the row did not give
+                message += (
+                    ". A row without an id gets one derived from model, model_version, "
+                    f"kind, entity_id and observed_at: a second prediction about "
+                    f"{clip(prediction.entity_id, 80)} at {prediction.observed_at.isoformat()} "
+                    "(give each row an id, or its own observed_at)")
             self.errors.append(RowError(
                 row=row, line=line, field="id", source=None, value=clip(prediction.id),
-                message=f"duplicate id; the first one (row {first}) was kept"))
+                message=message))
             return
         self._seen[prediction.id] = row
         self.predictions.append(prediction)

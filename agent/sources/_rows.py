@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import Prediction
-from decisionops.agent.sources._batch import Problem, RowRejected, SourceLimits
+from decisionops.agent.sources._batch import DERIVED_PREFIX, Problem, RowRejected, SourceLimits
 from decisionops.agent.sources._mapping import TARGET_FIELDS, FieldMapping
 
 __all__ = ["Given", "RowMapper", "default_problems", "derive_id", "parse_timestamp"]
@@ -51,7 +51,7 @@ def derive_id(prediction: Prediction, *, time_in_id: bool = True,
     parts.append(prediction.observed_at.isoformat() if time_in_id else None)
     if anchor is not None:
         parts.append(anchor)
-    return short_id("prd", *parts)
+    return short_id(DERIVED_PREFIX.rstrip("_"), *parts)
 
 
 def default_problems(mapping: FieldMapping, limits: SourceLimits | None = None

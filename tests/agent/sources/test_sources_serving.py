@@ -204,3 +204,18 @@ def test_an_empty_probability_list_is_a_row_problem_not_a_crash(churn, item):
     with pytest.raises(InvalidInputError, match="empty list") as caught:
         parse_scored({"predictions": [item, item]}, entity_ids=["a", "b"], mapping=churn)
     assert caught.value.field == "score"
+
+
+def test_two_rows_of_one_entity_say_why_their_ids_are_the_same(mapping):
+    # Rows without an id get one derived from model, version, kind, entity and time:
+    # two rows scored for one customer at one time are one prediction told twice. The
+    # refusal says so, not just "duplicate id" of an id nobody gave.
+    inputs = {"dataframe_records": [{"customer_id": "c1", "arr": 1200},
+                                    {"customer_id": "c1", "arr": 900}]}
+    batch = parse_scored(json.dumps({"predictions": [0.8, 0.7]}), json.dumps(inputs),
+                         mapping=mapping, entity_column="customer_id", observed_at=WHEN)
+    (error,) = batch.errors
+    assert error.row == 2 and error.field == "id"
+    assert "the first one (row 1) was kept" in error.message
+    assert "derived from model, model_version, kind, entity_id and observed_at" in error.message
+    assert "c1" in error.message
