@@ -82,8 +82,14 @@ class Meter:
         self.cost = 0.0
         self.outcomes: list[str] = []
         self.replayed = 0
+        """Requests answered from the journal (not sent, not counted in ``calls``)."""
+        self.replayed_tokens_in = 0
+        self.replayed_tokens_out = 0
+        self.replayed_cost = 0.0
         self._asked: dict[str, int] = {}
         """request hash → how many times this draft asked it (``replay``)."""
+        self._journal = dict(store.journal(decision_id, plan_version))
+        """What an earlier run of this draft was answered, not yet replayed."""
         """Requests answered from the journal (not sent, not counted in ``calls``)."""
         self._spent = 0.0
         self._spend_read_at = -1
@@ -91,6 +97,12 @@ class Meter:
     @property
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
+
+    @property
+    def resuming(self) -> bool:
+        """An earlier run of this draft was answered (replies to replay): the caps stop
+        only the calls it still has to make, not the draft."""
+        return bool(self._journal)
 
     def check(self, reserve: float = 0.0) -> None:
         """Raise ``BudgetExceeded`` if a cap is reached (no call may start); else set
@@ -141,18 +153,21 @@ class Meter:
     def replay(self, request: str) -> str | None:
         """The reply this draft already had to ``request`` (the hash of a request) before
         it was cut short (a killed or stopped worker), journaled with the call; None:
-        ask the model. A replay is recorded as a call (outcome ``replayed``) at no cost
-        and is not counted among the draft's calls."""
+        ask the model. A replay is recorded as a call (outcome ``replayed``) at no cost;
+        what the original call cost counts in ``replayed_tokens_in`` … ``replayed_cost``
+        (the draft's record), not in the caps (it is spent already)."""
         # The same request may be asked again in one draft (a reply cut off at the token
         # limit is dropped whole): the n-th time replays the n-th reply.
         self._asked[request] = self._asked.get(request, 0) + 1
-        raw = self._store.replayed_reply(self.decision_id, self.plan_version, request,
-                                         self._asked[request])
-        if raw is None:
+        found = self._journal.pop((request, self._asked[request]), None)
+        if found is None:
             return None
         self.replayed += 1
+        self.replayed_tokens_in += found.tokens_in
+        self.replayed_tokens_out += found.tokens_out
+        self.replayed_cost = round(self.replayed_cost + found.cost, 8)
         self._store.record_llm_call(
             decision_id=self.decision_id, plan_version=self.plan_version, purpose=self.purpose,
             model=self.model, prompt_version=self.prompt_version, tokens_in=0, tokens_out=0,
             cost=0.0, latency_ms=0.0, outcome="replayed", at=self._clock.now())
-        return raw
+        return found.reply

@@ -144,7 +144,8 @@ class LLMPlanner:
             cached = self._from_cache(request, baseline, record)  # free: before the budget
             if cached is not None:
                 return Draft(plan=cached, record=record)
-            meter.check()
+            if not meter.resuming:  # replies paid for already are replayed whatever the caps
+                meter.check()
             plan, novel = self._converse(request, baseline, meter, record)
         except LLMFailure as exc:
             self._account(record, meter)
@@ -314,10 +315,11 @@ class LLMPlanner:
     # ------------------------------------------------------------------ fallback
 
     def _account(self, record: PlanningRecord, meter: Meter) -> None:
-        record.llm_calls = meter.calls
-        record.tokens_in = meter.tokens_in
-        record.tokens_out = meter.tokens_out
-        record.cost = meter.cost
+        # What the plan cost: this run's calls and those an earlier run made, replayed.
+        record.llm_calls = meter.calls + meter.replayed
+        record.tokens_in = meter.tokens_in + meter.replayed_tokens_in
+        record.tokens_out = meter.tokens_out + meter.replayed_tokens_out
+        record.cost = round(meter.cost + meter.replayed_cost, 8)
 
     def _fallback(self, request: PlanRequest, record: PlanningRecord, baseline: Plan | None,
                   failure: LLMFailure) -> Draft:

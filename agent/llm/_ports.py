@@ -27,10 +27,9 @@ class LLMStore(Protocol):
         which time the draft asked it) until the plan version is stored."""
         ...
 
-    def replayed_reply(self, decision_id: str, plan_version: int, request_hash: str,
-                       occurrence: int = 1) -> str | None:
-        """The reply journaled for this request of this draft, asked the
-        ``occurrence``-th time (cut short before its version was stored), or None."""
+    def journal(self, decision_id: str, plan_version: int) -> Mapping[tuple[str, int], Any]:
+        """The replies journaled while drafting this plan version, by (request hash,
+        occurrence): each with ``reply``, ``tokens_in``, ``tokens_out`` and ``cost``."""
         ...
 
     def spend_on(self, day: date) -> float:

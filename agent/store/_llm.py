@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from decisionops.agent.models import Plan, utcnow
@@ -17,7 +17,19 @@ from decisionops.agent.store._db import Repo
 from decisionops.agent.store._plans import PlanRepo, drop_replies
 from decisionops.agent.store.ledger import Event
 
-__all__ = ["LLMRepo"]
+__all__ = ["REPLAYED", "Journaled", "LLMRepo"]
+
+REPLAYED = "replayed"
+"""The outcome of a call answered from the journal: no request was sent."""
+
+
+class Journaled(NamedTuple):
+    """A reply kept for a draft, and what the call that got it cost."""
+
+    reply: str
+    tokens_in: int
+    tokens_out: int
+    cost: float
 
 
 _INSERT_CALL = insert(t.llm_calls)
@@ -26,11 +38,11 @@ _DECISION_TOKENS = (select(func.coalesce(func.sum(t.llm_calls.c.tokens_in
                                                   + t.llm_calls.c.tokens_out), 0))
                     .where(t.llm_calls.c.decision_id == bindparam("decision_id")))
 """Built once, as ``_SPEND_ON``: both are read before every draft (the caps)."""
-_REPLY = select(t.llm_replies.c.reply).where(
+_JOURNAL = select(t.llm_replies.c.request_hash, t.llm_replies.c.occurrence,
+                  t.llm_replies.c.reply, t.llm_replies.c.tokens_in, t.llm_replies.c.tokens_out,
+                  t.llm_replies.c.cost).where(
     t.llm_replies.c.decision_id == bindparam("decision_id"),
-    t.llm_replies.c.plan_version == bindparam("plan_version"),
-    t.llm_replies.c.request_hash == bindparam("request_hash"),
-    t.llm_replies.c.occurrence == bindparam("occurrence"))
+    t.llm_replies.c.plan_version == bindparam("plan_version"))
 _KEEP_REPLY = {name: dialect.insert(t.llm_replies).on_conflict_do_nothing()
                for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
@@ -48,10 +60,11 @@ class LLMRepo(Repo):
                         outcome: str, at: datetime | None = None,
                         request_hash: str | None = None, occurrence: int = 1,
                         reply: str | None = None) -> None:
-        """One call (an HTTP attempt, or a reply replayed from the journal); with
-        ``reply`` the successful reply is journaled under ``request_hash`` (asked for the
+        """One call (an HTTP attempt, or a reply replayed from the journal: outcome
+        ``replayed``, at no cost and not counted in the day's calls); with ``reply`` the
+        successful reply is journaled under ``request_hash`` (asked for the
         ``occurrence``-th time in the draft) until the plan version is stored
-        (``replayed_reply``)."""
+        (``journal``)."""
         at = at or utcnow()
         with self.transaction() as conn:
             conn.execute(_INSERT_CALL, {
@@ -60,29 +73,29 @@ class LLMRepo(Repo):
                 "prompt_version": (prompt_version or "")[:64] or None, "tokens_in": tokens_in,
                 "tokens_out": tokens_out, "cost": cost, "latency_ms": latency_ms,
                 "outcome": outcome[:32], "at": at})
-            # The call's day's total, in the same transaction (what the cap reads).
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            add = dialect.insert(t.llm_spend).values(day=_day(at), cost=cost, calls=1)
-            conn.execute(add.on_conflict_do_update(index_elements=[t.llm_spend.c.day], set_={
-                "cost": t.llm_spend.c.cost + add.excluded.cost,
-                "calls": t.llm_spend.c.calls + add.excluded.calls}))
+            if outcome != REPLAYED:
+                # The call's day's total, in the same transaction (what the cap reads).
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                add = dialect.insert(t.llm_spend).values(day=_day(at), cost=cost, calls=1)
+                conn.execute(add.on_conflict_do_update(
+                    index_elements=[t.llm_spend.c.day], set_={
+                        "cost": t.llm_spend.c.cost + add.excluded.cost,
+                        "calls": t.llm_spend.c.calls + add.excluded.calls}))
             if reply is not None and request_hash is not None and decision_id is not None \
                     and plan_version is not None:
                 conn.execute(_KEEP_REPLY[conn.dialect.name], {
                     "decision_id": decision_id, "plan_version": plan_version,
                     "request_hash": request_hash, "occurrence": occurrence, "reply": reply,
-                    "at": at})
+                    "tokens_in": tokens_in, "tokens_out": tokens_out, "cost": cost, "at": at})
 
-    def replayed_reply(self, decision_id: str, plan_version: int, request_hash: str,
-                       occurrence: int = 1) -> str | None:
-        """The reply journaled for this request (asked the ``occurrence``-th time) while
-        drafting this plan version (a draft cut short before the version was stored), or
-        None."""
+    def journal(self, decision_id: str, plan_version: int) -> dict[tuple[str, int], Journaled]:
+        """The replies journaled while drafting this plan version (a draft cut short
+        before the version was stored), by (request hash, occurrence); usually none."""
         with self.reading() as conn:
-            return conn.scalar(_REPLY, {"decision_id": decision_id,
-                                        "plan_version": plan_version,
-                                        "request_hash": request_hash,
-                                        "occurrence": occurrence})
+            return {(r.request_hash, r.occurrence): Journaled(r.reply, r.tokens_in,
+                                                                r.tokens_out, r.cost)
+                    for r in conn.execute(_JOURNAL, {"decision_id": decision_id,
+                                                     "plan_version": plan_version})}
 
     def replies_held(self, decision_id: str) -> int:
         """How many replies are journaled for the decision's drafts (every version)."""
@@ -119,7 +132,9 @@ class LLMRepo(Repo):
         """Calls, tokens and cost in total (since ``since``), and calls by outcome."""
         where = [t.llm_calls.c.at >= since] if since is not None else []
         with self.reading() as conn:
-            row = conn.execute(select(func.count(), func.coalesce(func.sum(t.llm_calls.c.tokens_in), 0),
+            made = (t.llm_calls.c.outcome != REPLAYED).cast(Integer)  # replays sent nothing
+            row = conn.execute(select(func.coalesce(func.sum(made), 0),
+                                      func.coalesce(func.sum(t.llm_calls.c.tokens_in), 0),
                                       func.coalesce(func.sum(t.llm_calls.c.tokens_out), 0),
                                       func.coalesce(func.sum(t.llm_calls.c.cost), 0.0))
                                .where(*where)).one()

@@ -25,6 +25,7 @@ from decisionops.agent.hashing import short_id
 from decisionops.agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
+from decisionops.agent.store._llm import REPLAYED
 from decisionops.agent.store._outcome_tables import outcome_records
 from decisionops.agent.store.ledger import Event
 
@@ -316,10 +317,12 @@ class OutcomeRepo(Repo):
 
     def llm_call_rows(self, *, since: datetime | None = None, until: datetime | None = None
                       ) -> list[dict[str, Any]]:
-        """LLM calls made in [since, until), oldest first."""
+        """LLM calls made in [since, until), oldest first (not the replies a draft run
+        again replayed: no request was sent)."""
         query = select(t.llm_calls.c.at, t.llm_calls.c.model, t.llm_calls.c.purpose,
                        t.llm_calls.c.tokens_in, t.llm_calls.c.tokens_out, t.llm_calls.c.cost,
-                       t.llm_calls.c.outcome).order_by(t.llm_calls.c.at)
+                       t.llm_calls.c.outcome).where(t.llm_calls.c.outcome != REPLAYED
+                                                    ).order_by(t.llm_calls.c.at)
         query = _since(query, t.llm_calls.c.at, since, until)
         with self.reading() as conn:
             return [_aware_row(r) for r in conn.execute(query)]

@@ -291,6 +291,9 @@ llm_replies = Table(
     Column("request_hash", String(64), primary_key=True),
     Column("occurrence", Integer, primary_key=True),  # 1: the first time a draft asked it
     Column("reply", Text, nullable=False),
+    Column("tokens_in", Integer, nullable=False),  # what the call that got it cost
+    Column("tokens_out", Integer, nullable=False),
+    Column("cost", Float, nullable=False),
     Column("at", Time, nullable=False),
 )
 

@@ -35,11 +35,41 @@ def test_a_draft_run_again_replays_the_replies_it_already_had(
     again = planner().draft(request())
     assert len(openai_server.requests) == 2  # no new request reached the model
     assert again.plan is not None and again.plan.hash == first.plan.hash
-    assert again.record.llm_calls == 0 and again.record.tokens_in == 0
+    # The draft's record tells what its plan cost: the calls made before the crash.
+    assert (again.record.llm_calls, again.record.tokens_in, again.record.cost) == (
+        first.record.llm_calls, first.record.tokens_in, first.record.cost)
+    assert first.record.cost > 0
     calls = world.store.llm.llm_calls("dec_llm_1")
     assert [(c["purpose"], c["outcome"]) for c in calls] == [
         ("plan", "ok"), ("repair", "ok"), ("plan", "replayed"), ("repair", "replayed")]
     assert sum(c["cost"] for c in calls[2:]) == 0 and sum(c["tokens_in"] for c in calls[2:]) == 0
+
+
+def test_a_spend_cap_reached_by_the_calls_a_draft_replays_does_not_stop_the_replay(
+        world: World, planner: Factory, openai_server: ScriptedServer) -> None:
+    # The reply was paid for before the crash; that payment reached the day's cap. The
+    # replay costs nothing: it goes ahead, and only a new call would be refused.
+    steps = baseline_steps(world)
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(steps))],
+                                  usage=(4_000, 1_000)))
+    first = planner(daily_spend_cap=0.01).draft(request())
+    assert first.record.fallback is None and first.record.cost > 0.01
+    again = planner(daily_spend_cap=0.01).draft(request())
+    assert again.record.fallback is None and again.plan is not None
+    assert again.plan.planner == "llm" and len(openai_server.requests) == 1
+    # Another decision is refused by the cap, before any call.
+    other = planner(daily_spend_cap=0.01).draft(request(decision="dec_llm_2"))
+    assert other.record.fallback.startswith("budget: daily spend cap reached")
+
+
+def test_the_report_counts_calls_made_not_replays(
+        world: World, planner: Factory, openai_server: ScriptedServer) -> None:
+    steps = baseline_steps(world)
+    openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(steps))]))
+    planner().draft(request())
+    planner().draft(request())  # replayed
+    usage = world.store.llm.llm_usage()
+    assert usage["calls"] == 1 and usage["outcomes"] == {"ok": 1, "replayed": 1}
 
 
 def test_a_request_asked_twice_in_a_draft_replays_each_reply_in_turn(
@@ -135,9 +165,11 @@ def test_the_journal_on_postgresql(pg_url: str) -> None:
                                   reply='{"content": "b"}')
         # The same reply recorded again: kept once, not an error.
         store.llm.record_llm_call(decision_id=decision, **call_of, reply='{"content": "x"}')
-        assert store.llm.replayed_reply(decision, 1, "h1") == '{"content": "a"}'
-        assert store.llm.replayed_reply(decision, 1, "h1", 2) == '{"content": "b"}'
-        assert store.llm.replayed_reply(decision, 2, "h1") is None
+        journal = store.llm.journal(decision, 1)
+        assert {key: j.reply for key, j in journal.items()} == {
+            ("h1", 1): '{"content": "a"}', ("h1", 2): '{"content": "b"}'}
+        assert journal["h1", 1].cost == 0.001 and journal["h1", 1].tokens_in == 10
+        assert store.llm.journal(decision, 2) == {}
         assert store.llm.replies_held(decision) == 2
         _save(store, _plan(decision, 100), "drafted", {})  # the version is stored
         assert store.llm.replies_held(decision) == 0
