@@ -90,7 +90,6 @@ class Meter:
         """request hash → how many times this draft asked it (``replay``)."""
         self._journal = dict(store.journal(decision_id, plan_version))
         """What an earlier run of this draft was answered, not yet replayed."""
-        """Requests answered from the journal (not sent, not counted in ``calls``)."""
         self._spent = 0.0
         self._spend_read_at = -1
 
@@ -166,8 +165,7 @@ class Meter:
         self.replayed_tokens_in += found.tokens_in
         self.replayed_tokens_out += found.tokens_out
         self.replayed_cost = round(self.replayed_cost + found.cost, 8)
-        self._store.record_llm_call(
+        self._store.record_replay(
             decision_id=self.decision_id, plan_version=self.plan_version, purpose=self.purpose,
-            model=self.model, prompt_version=self.prompt_version, tokens_in=0, tokens_out=0,
-            cost=0.0, latency_ms=0.0, outcome="replayed", at=self._clock.now())
+            model=self.model, prompt_version=self.prompt_version, at=self._clock.now())
         return found.reply

@@ -27,6 +27,12 @@ class LLMStore(Protocol):
         which time the draft asked it) until the plan version is stored."""
         ...
 
+    def record_replay(self, *, decision_id: str, plan_version: int, purpose: str, model: str,
+                      prompt_version: str | None, at: datetime | None = None) -> None:
+        """A request answered from the journal: listed with the decision's calls, at no
+        cost, not counted as a call sent."""
+        ...
+
     def journal(self, decision_id: str, plan_version: int) -> Mapping[tuple[str, int], Any]:
         """The replies journaled while drafting this plan version, by (request hash,
         occurrence): each with ``reply``, ``tokens_in``, ``tokens_out`` and ``cost``."""

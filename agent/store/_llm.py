@@ -88,6 +88,15 @@ class LLMRepo(Repo):
                     "request_hash": request_hash, "occurrence": occurrence, "reply": reply,
                     "tokens_in": tokens_in, "tokens_out": tokens_out, "cost": cost, "at": at})
 
+    def record_replay(self, *, decision_id: str, plan_version: int, purpose: str, model: str,
+                      prompt_version: str | None, at: datetime | None = None) -> None:
+        """A request a draft run again answered from the journal (``REPLAYED``): listed
+        with the decision's calls, at no cost, not counted as a call sent."""
+        self.record_llm_call(decision_id=decision_id, plan_version=plan_version,
+                             purpose=purpose, model=model, prompt_version=prompt_version,
+                             tokens_in=0, tokens_out=0, cost=0.0, latency_ms=0.0,
+                             outcome=REPLAYED, at=at)
+
     def journal(self, decision_id: str, plan_version: int) -> dict[tuple[str, int], Journaled]:
         """The replies journaled while drafting this plan version (a draft cut short
         before the version was stored), by (request hash, occurrence); usually none."""
