@@ -96,7 +96,8 @@ class PlanRepo(Repo):
                 t.approvals.c.status == ApprovalStatus.PENDING.value)
                 .values(status=ApprovalStatus.SUPERSEDED.value))
         _record(tx, plan, verdict, problems)
-        drop_replies(conn, plan.decision_id, plan.version)
+        if verdict == "drafted":  # a model's draft, stored: its journaled replies go
+            drop_replies(conn, plan.decision_id, plan.version)
         return True
 
     @staticmethod
