@@ -30,6 +30,9 @@ class PlanRequest(BaseModel):
     version: int = 1
     feedback: Sequence[str] = ()
     """Approvers' revise feedback, oldest first."""
+    first: bool = False
+    """The decision's first draft, in the leg that created it: nothing was drafted or
+    spent for it before (a planner may skip looking)."""
 
 
 class PlanningRecord(BaseModel):

@@ -62,7 +62,7 @@ class Meter:
     def __init__(self, store: LLMStore, *, clock: Clock, decision_id: str, plan_version: int,
                  model: str, price: ModelPrice | None, prompt_version: str,
                  token_cap: int, daily_spend_cap: float | None,
-                 in_flight: InFlight | None = None) -> None:
+                 in_flight: InFlight | None = None, first: bool = False) -> None:
         self._store = store
         self._in_flight = in_flight or InFlight()
         self._reserved = 0.0
@@ -74,7 +74,8 @@ class Meter:
         self.prompt_version = prompt_version
         self.token_cap = token_cap
         self.daily_spend_cap = daily_spend_cap
-        self.prior_tokens = store.decision_tokens(decision_id)
+        # ``first``: the decision's first draft; nothing spent or journaled to read.
+        self.prior_tokens = 0 if first else store.decision_tokens(decision_id)
         self.purpose = "plan"
         self.calls = 0
         self.tokens_in = 0
@@ -88,7 +89,7 @@ class Meter:
         self.replayed_cost = 0.0
         self._asked: dict[str, int] = {}
         """request hash → how many times this draft asked it (``replay``)."""
-        self._journal = dict(store.journal(decision_id, plan_version))
+        self._journal = {} if first else dict(store.journal(decision_id, plan_version))
         """What an earlier run of this draft was answered, not yet replayed."""
         self._spent = 0.0
         self._spend_read_at = -1

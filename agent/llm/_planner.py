@@ -136,7 +136,8 @@ class LLMPlanner:
                       plan_version=request.version, model=self._client.model,
                       price=price_for(self.options.prices, self._client.model),
                       prompt_version=self.prompt_version, token_cap=self.options.token_cap,
-                      daily_spend_cap=self.options.daily_spend_cap, in_flight=self._in_flight)
+                      daily_spend_cap=self.options.daily_spend_cap, in_flight=self._in_flight,
+                      first=request.first)
         try:
             if self.strict and baseline is None:
                 raise GuardExhausted("hybrid planning needs a playbook plan to adapt, and no "

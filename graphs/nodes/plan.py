@@ -32,7 +32,8 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
     request = PlanRequest(decision_id=decision_id,
                           prediction=Prediction.model_validate(state["prediction"]),
                           playbook=state.get("playbook"), version=version,
-                          feedback=tuple(state.get("feedback") or ()))
+                          feedback=tuple(state.get("feedback") or ()),
+                          first=ctx.fresh and version == 1)
     try:
         draft = ctx.planner.draft(request)
     except ConfigError as exc:

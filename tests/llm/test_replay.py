@@ -175,3 +175,22 @@ def test_the_journal_on_postgresql(pg_url: str) -> None:
         assert store.llm.replies_held(decision) == 0
     finally:
         store.close()
+
+
+def test_a_decision_s_first_draft_does_not_look_for_what_was_spent_or_journaled(
+        world: World, planner: Factory, openai_server: ScriptedServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The leg that created the decision drafts its first version: nothing can have been
+    # spent or journaled for it, and a planned decision's reads are what the loop pays.
+    looked: list[str] = []
+    for name in ("journal", "decision_tokens"):
+        real = getattr(world.store.llm, name)
+        monkeypatch.setattr(world.store.llm, name,
+                            lambda *a, _n=name, _r=real, **k: looked.append(_n) or _r(*a, **k))
+    steps = baseline_steps(world)
+    openai_server.play(*[completion(tool_calls=[call("submit_plan", plan_args(steps))])] * 2)
+    first = request()
+    planner().draft(first.model_copy(update={"first": True}))
+    assert looked == []
+    planner().draft(request(decision="dec_llm_2"))  # carried on, say: it looks
+    assert sorted(looked) == ["decision_tokens", "journal"]
