@@ -94,12 +94,11 @@ def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,
     problems: list[str] = []
     try:
         for chunk in iter_prepared(path, fmt, mapping, aliases=rt.settings.kind_aliases):
-            result = rt.ingest(chunk.rows, source=f"{name}:{path.name}")
-            report.ingested += len(result.new)
-            tally.add(chunk, result)
+            tally.add(chunk, rt.ingest(chunk.rows, source=f"{name}:{path.name}"))
     except InvalidInputError as exc:  # the whole file is unusable
         problems = [exc.message]
     summary = tally.summary()
+    report.ingested += summary.ingested
     usable = not problems and (summary.ingested + summary.already_stored > 0
                                or not summary.rejected)
     target = path.parent / ("processed" if usable else "rejected")

@@ -32,11 +32,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from decisionops.agent.autonomy import Outcomes
 from decisionops.agent.models import utcnow
-from decisionops.agent.store._db import Repo
+from decisionops.agent.store._db import Repo, insert_or_skip
 from decisionops.agent.store._outcome_tables import outcome_records
 from decisionops.agent.store._tables import Time, metadata
 from decisionops.agent.store.ledger import Event
@@ -68,8 +67,7 @@ autonomy_classes = Table(
     Column("evidence", JSON, nullable=False),
 )
 
-_RECORD_ANSWER = {name: dialect.insert(autonomy_answers).on_conflict_do_nothing()
-                  for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_RECORD_ANSWER = insert_or_skip(autonomy_answers)
 """An answered step's class, once per request, class and status
 (``ux_autonomy_answers_once``): every answer of every decision adds its classes."""
 

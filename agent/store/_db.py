@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy import Column, Connection, Engine, Insert, Table, bindparam, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from decisionops.agent.errors import LeaseLost
 from decisionops.agent.models import utcnow
@@ -39,7 +40,7 @@ from decisionops.agent.store._engine import read_connection
 from decisionops.agent.store._notify import WAKE, notify
 from decisionops.agent.store.ledger import Event, LedgerEntry
 
-__all__ = ["Database", "DecisionTx", "EventHook", "Repo", "check_fence"]
+__all__ = ["Database", "DecisionTx", "EventHook", "Repo", "check_fence", "insert_or_skip"]
 
 EventHook = Callable[[Connection, Sequence[Event], datetime], None]
 
@@ -168,6 +169,17 @@ class Database:
                 self._hooks(conn, tx.events, now)
             if tx.wake:
                 notify(conn, WAKE)
+
+
+def insert_or_skip(table: Table, *returning: Column[Any]) -> dict[str, Insert]:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``table`` (optionally ``RETURNING``),
+    built once for each dialect the store runs on, by dialect name: executed with rows
+    as parameters, it compiles once (``conn.execute(stmt[conn.dialect.name], rows)``)."""
+    out: dict[str, Insert] = {}
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite)):
+        stmt = dialect.insert(table).on_conflict_do_nothing()
+        out[name] = stmt.returning(*returning) if returning else stmt
+    return out
 
 
 def check_fence(conn: Connection, decision_id: str, fence: int | None) -> None:

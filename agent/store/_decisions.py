@@ -35,7 +35,7 @@ from decisionops.agent.models import (
     utcnow,
 )
 from decisionops.agent.store import _tables as t
-from decisionops.agent.store._db import DecisionTx, Repo
+from decisionops.agent.store._db import DecisionTx, Repo, insert_or_skip
 from decisionops.agent.store._holds import ActiveHolds, unheld
 from decisionops.agent.store._rows import DecisionRow, from_mapping
 from decisionops.agent.store.ledger import Event
@@ -141,9 +141,7 @@ class OpenDecision:
 _STARTED = (update(t.predictions).where(t.predictions.c.id == bindparam("prediction"))
             .values(started_at=bindparam("at")))
 """The prediction's decision was created: it leaves the open work's indexes."""
-_CLAIM_INSERT = {name: dialect.insert(t.decisions).on_conflict_do_nothing()
-                 .returning(t.decisions.c.id)
-                 for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_CLAIM_INSERT = insert_or_skip(t.decisions, t.decisions.c.id)
 """A claim's decision rows, executed with its rows as parameters (one statement compiled
 once, sent in batches), not built with the rows as values (compiled again for every
 batch size, a few ms of the loop's CPU a claim); a row another worker created first is

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from decisionops.agent.models import Plan, utcnow
 from decisionops.agent.store import _tables as t
-from decisionops.agent.store._db import Repo
+from decisionops.agent.store._db import Repo, insert_or_skip
 from decisionops.agent.store._plans import PlanRepo, drop_replies
 from decisionops.agent.store.ledger import Event
 
@@ -43,8 +43,7 @@ _JOURNAL = select(t.llm_replies.c.request_hash, t.llm_replies.c.occurrence,
                   t.llm_replies.c.cost).where(
     t.llm_replies.c.decision_id == bindparam("decision_id"),
     t.llm_replies.c.plan_version == bindparam("plan_version"))
-_KEEP_REPLY = {name: dialect.insert(t.llm_replies).on_conflict_do_nothing()
-               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_KEEP_REPLY = insert_or_skip(t.llm_replies)
 
 
 def _day(at: datetime) -> str:
