@@ -103,8 +103,8 @@ def run(
     if any(report.housekeeping.values()):
         console.print("housekeeping: " + ", ".join(f"{k} {v}" for k, v in
                                                    report.housekeeping.items() if v))
-    waiting = sum(len(r.pending_approvals) for kind in ("started", "resumed")
-                  for r in report.results.get(kind, []))
+    waiting = sum(len(r.pending_approvals) for results in report.results.values()
+                  for r in results)
     if waiting:
         console.print(f"{waiting} approval request(s) waiting: decisionops approvals list")
     if fallbacks:

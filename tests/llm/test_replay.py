@@ -136,9 +136,11 @@ def test_a_worker_killed_after_the_model_answered_does_not_ask_it_again(
     assert len(openai_server.requests) == 1
 
     time.sleep(1.2)  # the dead worker's lease lapses
-    code, out = _cli("run", "--once", "--planner", "llm", "--json")
+    code, out = _cli("run", "--once", "--planner", "llm")
     assert code == 0, out
     assert len(openai_server.requests) == 1  # the reply it paid for was replayed
+    # The pass carried the decision on to its approvers, and says who waits on them.
+    assert "carried on 1" in out and "approval request(s) waiting" in out, out
     with Runtime(Settings()) as rt:
         (decision,) = rt.store.decisions.list()
         assert decision.status.value == "awaiting_approval", decision
