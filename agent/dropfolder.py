@@ -8,8 +8,9 @@ are finished, then moved out of the way so each is read once.
 - A file with at least one usable row (or none bad) goes to ``processed/``; a file with
   no usable row, or refused whole (unreadable, header lacking a column…), goes to
   ``rejected/``. Either way, when rows were rejected, ``NAME.errors.txt`` (one line per
-  problem) and ``NAME.errors.json`` (row, line, field, message) are written beside it,
-  and a warning is logged.
+  problem) and ``NAME.errors.json`` (row, line, field, message; for a file refused
+  whole, ``error``: the body ``ingest --json`` prints) are written beside it, and a
+  warning is logged.
 - Nothing is overwritten: a file whose name is already in ``processed/`` or
   ``rejected/`` is moved as ``NAME-2.csv``, ``NAME-3.csv``…
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, error_body, error_fields, status_for
 from decisionops.agent.sources import FieldMapping, IngestTally
 from decisionops.agent.sources._parallel import iter_prepared
 
@@ -92,11 +93,13 @@ def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,
           report: DropReport) -> None:
     tally = IngestTally()  # the counts every channel reports (``IngestSummary``)
     problems: list[str] = []
+    refusal: dict[str, Any] | None = None
     try:
         for chunk in iter_prepared(path, fmt, mapping, aliases=rt.settings.kind_aliases):
             tally.add(chunk, rt.ingest(chunk.rows, source=f"{name}:{path.name}"))
     except InvalidInputError as exc:  # the whole file is unusable
         problems = [exc.message]
+        refusal = error_body(status_for(exc), exc.message, **error_fields(exc))["error"]
     summary = tally.summary()
     report.ingested += summary.ingested
     usable = not problems and (summary.ingested + summary.already_stored > 0
@@ -111,7 +114,7 @@ def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,
     text = problems + [str(e) for e in summary.errors]
     (target / f"{dest.name}.errors.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
     detail = {"file": path.name, "moved_to": str(dest),
-              "refused": problems[0] if problems else None,
+              "refused": problems[0] if problems else None, "error": refusal,
               **summary.model_dump(mode="json")}
     (target / f"{dest.name}.errors.json").write_text(json.dumps(detail, indent=2) + "\n",
                                                      encoding="utf-8")

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ERROR_CODES",
     "ConfigError",
     "ConflictError",
     "DecisionOpsError",
@@ -47,6 +48,9 @@ __all__ = [
     "ToolArgumentsError",
     "ToolCallError",
     "UsageError",
+    "error_body",
+    "error_fields",
+    "status_for",
 ]
 
 
@@ -159,3 +163,55 @@ class LedgerCorrupt(RuntimeFailure):
     def __init__(self, message: str, *, seq: int | None) -> None:
         super().__init__(message, seq=seq)
         self.seq = seq
+
+
+# ---------------------------------------------------------------------- how a refusal is said
+
+ERROR_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large",
+               415: "unsupported", 422: "invalid_input", 429: "too_many_requests",
+               503: "unavailable"}
+"""The ``code`` of an error body, by the HTTP status the error is answered with."""
+
+
+def status_for(exc: DecisionOpsError) -> int:
+    """The HTTP status of ``exc`` (and so its ``code``, on every channel)."""
+    if isinstance(exc, PermissionDenied):
+        return 403
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, InvalidInputError):
+        return 422
+    if isinstance(exc, RuntimeFailure):
+        return 503 if exc.retryable else 500
+    return 400
+
+
+def error_body(status: int, message: str, *, field: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+    """``{"error": {"code", "message", "field"?, …}}``: a refusal as the HTTP API, the
+    command line's ``--json`` and the drop folder's ``.errors.json`` all say it (extras
+    that are None are left out)."""
+    body: dict[str, Any] = {"code": ERROR_CODES.get(status, "error"), "message": message}
+    if field:
+        body["field"] = field
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return {"error": body}
+
+
+def error_fields(exc: DecisionOpsError) -> dict[str, Any]:
+    """What ``exc`` says beyond its message, for ``error_body``: the field, where the
+    value came from, the line or row of a file, the reason and the problems found."""
+    details = exc.details
+    out: dict[str, Any] = {}
+    for key in ("field", "location", "reason"):
+        if isinstance(details.get(key), str):
+            out[key] = details[key]
+    for key in ("line", "row"):
+        if isinstance(details.get(key), int):
+            out[key] = details[key]
+    if isinstance(details.get("problems"), list):
+        out["problems"] = details["problems"]
+    return out

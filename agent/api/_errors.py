@@ -19,45 +19,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from decisionops.agent.api._auth import Unauthenticated
-from decisionops.agent.errors import (
-    ConflictError,
-    DecisionOpsError,
-    InvalidInputError,
-    NotFoundError,
-    PermissionDenied,
-    RuntimeFailure,
-)
+from decisionops.agent.errors import DecisionOpsError, error_body, error_fields, status_for
 
-__all__ = ["error_body", "install_error_handlers", "status_for"]
+__all__ = ["install_error_handlers"]
 
 log = logging.getLogger("decisionops.api")
-
-_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported",
-          422: "invalid_input", 429: "too_many_requests", 503: "unavailable"}
-
-
-def error_body(status: int, message: str, *, field: str | None = None,
-               **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": _CODES.get(status, "error"), "message": message}
-    if field:
-        body["field"] = field
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return {"error": body}
-
-
-def status_for(exc: DecisionOpsError) -> int:
-    if isinstance(exc, PermissionDenied):
-        return 403
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, InvalidInputError):
-        return 422
-    if isinstance(exc, RuntimeFailure):
-        return 503 if exc.retryable else 500
-    return 400
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> tuple[str | None, str]:
@@ -72,11 +38,7 @@ async def _usage(_request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         log.error("request failed: %s", exc.message)
-    field = exc.details.get("field") if isinstance(exc.details.get("field"), str) else None
-    reason = exc.details.get("reason") if isinstance(exc.details.get("reason"), str) else None
-    problems = exc.details.get("problems")
-    return JSONResponse(error_body(status, exc.message, field=field, reason=reason,
-                                   problems=problems if isinstance(problems, list) else None),
+    return JSONResponse(error_body(status, exc.message, **error_fields(exc)),
                         status_code=status)
 
 

@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from decisionops.agent.api._errors import error_body
+from decisionops.agent.errors import error_body
 
 __all__ = ["BodyLimitMiddleware", "StrictJSONRoute", "strict_loads"]
 

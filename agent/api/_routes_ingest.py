@@ -24,7 +24,6 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from decisionops.agent.api._auth import Principal
-from decisionops.agent.api._errors import error_body
 from decisionops.agent.api._limits import StrictJSONRoute, strict_loads
 from decisionops.agent.api._schemas import IngestOut, KServeIn, MlflowIn, PredictionBatchIn
 from decisionops.agent.api._state import ServiceState, get_state, requires
@@ -34,7 +33,7 @@ from decisionops.agent.api._webhooks import (
     delivery_id_ok,
     verify_signature,
 )
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, error_body
 from decisionops.agent.models import Outcome
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.sources import (

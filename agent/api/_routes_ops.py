@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from decisionops.agent.api._auth import Principal
-from decisionops.agent.api._errors import error_body
 from decisionops.agent.api._limits import StrictJSONRoute
 from decisionops.agent.api._schemas import ChatIn, ChatOut
 from decisionops.agent.api._state import ServiceState, get_state, requires
 from decisionops.agent.chat import ChatUser
+from decisionops.agent.errors import error_body
 
 __all__ = ["ops_router"]
 

@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
@@ -57,7 +58,7 @@ from decisionops.agent.cli import eval as eval_cli
 from decisionops.agent.cli import plan as plan_cli
 from decisionops.agent.cli import serve as serve_cli
 from decisionops.agent.cli import users as users_cli
-from decisionops.agent.cli._common import exit_for
+from decisionops.agent.cli._common import JSON_ERRORS, exit_for, fail
 from decisionops.agent.errors import DecisionOpsError
 
 __all__ = ["app", "main"]
@@ -113,11 +114,49 @@ app.add_typer(export.app, name="export")
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
+    token = JSON_ERRORS.set(as_json)
     try:
-        # A fixed program name: completion reads _DECISIONOPS_COMPLETE however it was started.
-        app(args=argv, prog_name="decisionops", standalone_mode=True)
+        if not as_json:
+            # A fixed program name: completion reads _DECISIONOPS_COMPLETE however it was started.
+            app(args=args, prog_name="decisionops", standalone_mode=True)
+        else:
+            _json_main(args)
     except DecisionOpsError as exc:
         raise SystemExit(exit_for(exc).exit_code) from None
+    finally:
+        JSON_ERRORS.reset(token)
+
+
+def _json_main(args: Sequence[str]) -> None:
+    """``main`` for a command line that asked for ``--json``: what the parser refuses (an
+    unknown option, a value of the wrong type, a missing argument) is said as JSON on
+    stdout too, naming the option, like every other refusal (``_common.fail``)."""
+    try:
+        result = app(args=list(args), prog_name="decisionops", standalone_mode=False)
+    except typer.Abort:
+        raise SystemExit(fail("aborted", 1).exit_code) from None
+    except typer.TyperException as exc:  # click's UsageError (exit code 2) and the others
+        usage = exc.exit_code == 2
+        raise SystemExit(fail(exc.format_message(), exc.exit_code,
+                              status=400 if usage else None,
+                              field=_option(exc) if usage else None).exit_code) from None
+    raise SystemExit(result if isinstance(result, int) else 0)
+
+
+def _option(exc: typer.TyperException) -> str | None:
+    """The option or argument a parser error is about (``--max-rows``, ``PATH``)."""
+    name = getattr(exc, "option_name", None)
+    if isinstance(name, str):
+        return name
+    param = getattr(exc, "param", None)
+    kind = getattr(param, "param_type_name", None)
+    if kind == "option" and param.opts:
+        return str(max(param.opts, key=len))
+    if kind == "argument":
+        return str(getattr(param, "metavar", None) or param.name.upper())
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

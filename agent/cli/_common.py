@@ -1,12 +1,16 @@
-"""Shared CLI plumbing: the runtime from settings, output in tables or JSON, and the
-mapping of errors to exit codes (0 success, 1 failure, 2 bad usage or bad input)."""
+"""Shared CLI plumbing: the runtime from settings, output in tables or JSON, and how a
+refusal is said: ``error: …`` on stderr, or, when the command line asked for ``--json``,
+the HTTP API's error body (``{"error": {"code", "message", "field"?, …}}``) on stdout;
+and its exit code (0 success, 1 failure, 2 bad usage or bad input)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -18,18 +22,44 @@ from rich import box
 from rich.console import Console
 from rich.table import Column, Table
 
-from decisionops.agent.errors import DecisionOpsError
+from decisionops.agent.errors import DecisionOpsError, error_body, error_fields, status_for
 from decisionops.agent.settings import Settings
 
-__all__ = ["Column", "console", "err_console", "fail", "print_fitted", "print_json", "print_table", "runtime",
-           "settings"]
+__all__ = [
+    "JSON_ERRORS",
+    "Column",
+    "console",
+    "err_console",
+    "exit_for",
+    "fail",
+    "print_fitted",
+    "print_json",
+    "print_table",
+    "runtime",
+    "settings",
+]
 
 console = Console()
 err_console = Console(stderr=True)
 
+_OPTION_FIRST = re.compile(r"(--[a-z][a-z0-9-]*)(?:[: ]|$)")
+JSON_ERRORS: ContextVar[bool] = ContextVar("decisionops_json_errors", default=False)
+"""The command line asked for ``--json``: refusals are JSON on stdout (set by ``main``)."""
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+
+def fail(message: str, code: int = 2, *, status: int | None = None, field: str | None = None,
+         **extra: Any) -> typer.Exit:
+    """Say a refusal (see the module docstring) and return the exit to raise. ``status``:
+    the HTTP status whose ``code`` names it (default: 422 for exit code 2, else 500);
+    ``field``: the option or value at fault (default: the option a message starts with,
+    as in ``--status: 'maybe' is not one of …``)."""
+    if JSON_ERRORS.get():
+        named = _OPTION_FIRST.match(message)
+        field = field or (named.group(1) if named else None)
+        print_json(error_body(status or (422 if code == 2 else 500), message, field=field,
+                              **extra))
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     return typer.Exit(code)
 
 
@@ -39,11 +69,11 @@ def settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise fail(f"settings: {field}: {err['msg']} (from DECISIONOPS_* or decisionops.toml)"
-                   ) from exc
+        raise fail(f"settings: {field}: {err['msg']} (from DECISIONOPS_* or decisionops.toml)",
+                   field=field, location="settings") from exc
     except SettingsError as exc:  # an environment value that is not the JSON it must be
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise fail(f"settings: {exc}{cause} (from DECISIONOPS_*)") from exc
+        raise fail(f"settings: {exc}{cause} (from DECISIONOPS_*)", location="settings") from exc
 
 
 @contextmanager
@@ -113,4 +143,4 @@ def print_fitted(title: str, columns: Sequence[Column], rows: Sequence[Sequence[
 
 
 def exit_for(exc: DecisionOpsError) -> typer.Exit:
-    return fail(exc.message, exc.exit_code)
+    return fail(exc.message, exc.exit_code, status=status_for(exc), **error_fields(exc))

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from decisionops.agent.cli._common import (
+    JSON_ERRORS,
     console,
     err_console,
     fail,
@@ -27,7 +28,12 @@ from decisionops.agent.cli._common import (
     runtime,
     settings,
 )
-from decisionops.agent.errors import DecisionOpsError, InvalidInputError
+from decisionops.agent.errors import (
+    DecisionOpsError,
+    InvalidInputError,
+    error_fields,
+    status_for,
+)
 from decisionops.agent.sources import (
     STDIN,
     FieldMapping,
@@ -184,7 +190,7 @@ def ingest(
                 chunks = iter_prepared(readable, fmt, mapping, join=join, limits=limits,
                                        batch_rows=batch_rows, aliases=aliases, jobs=jobs)
             except InvalidInputError as exc:
-                raise _refused(exc, as_json, by_option=True) from None
+                raise _refused(exc, by_option=True) from None
             rt = stack.enter_context(runtime())
             progress = stack.enter_context(_progress(as_json))
             # What start-up loaded lives as long as the process: keep it out of the
@@ -204,34 +210,31 @@ def ingest(
 
 @contextmanager
 def _refusals(as_json: bool) -> Iterator[None]:
-    """Every error of the command said once, by ``_refused``."""
+    """Every error of the command said once, by ``_refused`` (as JSON on stdout with
+    ``--json``, however the command was called)."""
+    token = JSON_ERRORS.set(as_json or JSON_ERRORS.get())
     try:
         yield
     except DecisionOpsError as exc:
-        raise _refused(exc, as_json) from None
+        raise _refused(exc) from None
+    finally:
+        JSON_ERRORS.reset(token)
 
 
-def _refused(exc: DecisionOpsError, as_json: bool, *, by_option: bool = False
-             ) -> typer.Exit:
-    """``error: …`` on stderr; with --json ``{"error": {"code", "message", "field",
-    "location", "line"}}`` on stdout instead, the HTTP API's error body (``field``: the
-    option that fixes it, where one does; ``line``/``row`` where known). The exit code is
-    the error's either way (2: refused, nothing stored). ``by_option``: the input was
-    refused; name the option in the message too (``--entity-column: …``)."""
+def _refused(exc: DecisionOpsError, *, by_option: bool = False) -> typer.Exit:
+    """The refusal as every command says it (``_common.fail``), ``field`` naming the
+    option that fixes it where one does (``--entity-column``, ``--max-rows``) and
+    ``line``/``row`` where known; exit code 2: refused, nothing stored. ``by_option``:
+    the input was refused; name the option in the message too (``--entity-column: …``)."""
     message = _by_option(exc) if by_option and isinstance(exc, InvalidInputError) \
         else exc.message
-    if not as_json:
-        return fail(message, exc.exit_code)
-    details = exc.details
-    field = details.get("field")
+    fields = error_fields(exc)
     if isinstance(exc, InvalidInputError):
-        field = ("--max-rows" if "max_rows" in details else
-                 "--max-bytes" if "max_bytes" in details else _OPTIONS.get(field or "", field))
-    body = {"code": "invalid_input" if exc.exit_code == 2 else "failed", "message": message,
-            "field": field} | {k: details[k] for k in ("location", "line", "row")
-                               if details.get(k) is not None}
-    print_json({"error": body})
-    return typer.Exit(exc.exit_code)
+        given = fields.get("field")
+        fields["field"] = ("--max-rows" if "max_rows" in exc.details else
+                           "--max-bytes" if "max_bytes" in exc.details else
+                           _OPTIONS.get(given or "", given))
+    return fail(message, exc.exit_code, status=status_for(exc), **fields)
 
 
 _OPTIONS = {"inputs": "--inputs", "entity_column": "--entity-column",

@@ -313,14 +313,18 @@ def _not_utf8(location: str, offset: int, line: int) -> NoReturn:
 def _csv_file(opener: Callable[[], IO[str]], mapping: FieldMapping, limits: SourceLimits,
               location: str, delimiter: str, batch_rows: int | None
               ) -> tuple[ChunkMapper, Iterator[RawChunk]]:
-    """The header is read and checked now (a bad one refuses the file); the rows after it
-    when the chunks are."""
+    """The header is read and checked now (a bad one, or none: an empty file, refuses the
+    file); the rows after it when the chunks are."""
     with opener() as stream:
         lines = _Lines(stream)
         header = _header(csv.reader(lines, delimiter=delimiter, strict=False), mapping,
                          location, lines)
     if header is None:
-        return ChunkMapper("csv", mapping, limits, location, []), iter(())
+        # An export whose job failed comes out empty; a day without predictions still
+        # has its header line. Say so rather than report "0 rows" as a success.
+        raise InvalidInputError("the file is empty: a CSV starts with a header row naming "
+                                "its columns (nothing stored)", field="header",
+                                location=location, line=1)
     return (ChunkMapper("csv", mapping, limits, location, header),
             _chunked(_csv_records(opener(), delimiter), limits, location, batch_rows))
 

@@ -79,6 +79,10 @@ def test_rejected_file_is_moved_with_its_errors_and_logged(rt, drop, caplog):
     assert "the header lacks" in (rejected / "bad.csv.errors.txt").read_text()
     detail = json.loads((rejected / "bad.csv.errors.json").read_text())
     assert detail["refused"] and detail["ingested"] == 0
+    # A file refused whole says why as `ingest --json` and the HTTP API do.
+    assert (detail["error"]["code"], detail["error"]["field"]) == ("invalid_input", "header")
+    assert detail["error"]["location"].endswith("bad.csv")
+    assert "the header lacks" in detail["error"]["message"]
     mixed = json.loads((drop / "processed" / "mixed.csv.errors.json").read_text())
     assert [(e["row"], e["field"]) for e in mixed["errors"]] == [(2, "score"), (3, "score")]
     # The counts of `decisionops ingest --json` and the HTTP API, under their names.

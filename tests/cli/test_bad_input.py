@@ -3,6 +3,7 @@ code 2, and nothing changed in the store."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -63,6 +64,8 @@ def waiting(shared: Cli) -> dict[str, dict]:
     (["ingest", "{good}", "--format", "xml"], "--format: 'xml' is not one of"),
     (["ingest", "{good}", "--format", "mlflow"], "response: not valid JSON"),
     (["ingest", "{good}", "--inputs", "{good}"], "--inputs: joins a model-server response"),
+    # a CSV export that came out empty (its job failed) is not "no predictions today"
+    (["ingest", "{empty}"], "empty.csv: header: the file is empty"),
 ])
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
         shared: Cli, waiting: dict[str, dict], args: list[str], message: str) -> None:
@@ -70,7 +73,9 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
     (cli.cwd / "bad.csv").write_text("id,score\nx,0.5\n")
     (cli.cwd / "good.csv").write_text(HEADER + ROW.format(id="p-2", account="ACC-10005",
                                                           value=1))
-    files = {"bad": str(cli.cwd / "bad.csv"), "good": str(cli.cwd / "good.csv")}
+    (cli.cwd / "empty.csv").write_text("\n \n")
+    files = {"bad": str(cli.cwd / "bad.csv"), "good": str(cli.cwd / "good.csv"),
+             "empty": str(cli.cwd / "empty.csv")}
     concrete = [a.format(finance=waiting["finance"]["id"], sales=waiting["sales"]["id"],
                          **files) for a in args]
     before = _snapshot(cli)
@@ -96,3 +101,39 @@ def test_an_answer_from_someone_not_allowed_is_refused_recorded_and_changes_noth
 def test_bad_settings_name_the_setting(cli: Cli) -> None:
     out = cli("approvals", "list", code=2, env={"DECISIONOPS_MAX_REPLANS": "many"})
     assert "settings: max_replans" in out.stderr
+
+
+@pytest.mark.parametrize(("args", "field", "message"), [
+    # refused by the command
+    (["approvals", "list", "--status", "maybe"], "--status", "'maybe' is not one of"),
+    (["decisions", "show", "dec_nope"], "decision_id", "no decision 'dec_nope'"),
+    (["decisions", "list", "--status", "lost"], "--status", "'lost' is not one of"),
+    (["ingest", "{bad}"], "header", "the header lacks"),
+    (["ingest", "{good}", "--format", "xml"], "--format", "'xml' is not one of"),
+    (["ingest", "{empty}", "--format", "csv"], "header", "the file is empty"),
+    # refused by the parser, before the command runs
+    (["approvals", "list", "--bogus"], "--bogus", "No such option: --bogus"),
+    (["ingest", "{good}", "--max-rows", "many"], "--max-rows", "valid integer"),
+    (["ingest"], "PATH", "Missing argument 'path'"),
+    (["decisions", "show", "a", "b"], None, "unexpected extra argument"),
+])
+def test_with_json_every_refusal_is_a_json_error_on_stdout_and_changes_nothing(
+        shared: Cli, waiting: dict[str, dict], args: list[str], field: str | None,
+        message: str) -> None:
+    # A script that asked for --json reads one JSON document from stdout, whether the
+    # command line, the parser or the command refused it: code, message, the option.
+    cli = shared
+    (cli.cwd / "bad.csv").write_text("id,score\nx,0.5\n")
+    (cli.cwd / "good.csv").write_text(HEADER + ROW.format(id="p-2", account="ACC-10005",
+                                                          value=1))
+    (cli.cwd / "empty.csv").write_bytes(b"")
+    concrete = [a.format(bad=str(cli.cwd / "bad.csv"), good=str(cli.cwd / "good.csv"),
+                         empty=str(cli.cwd / "empty.csv")) for a in args]
+    before = _snapshot(cli)
+    out = cli(*concrete, "--json", code=2)
+    error = json.loads(out.stdout)["error"]
+    assert message in error["message"], error
+    assert error["code"] in ("invalid_input", "not_found", "bad_request"), error
+    assert error.get("field") == field, error
+    assert out.stderr == ""
+    assert _snapshot(cli) == before

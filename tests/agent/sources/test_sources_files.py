@@ -243,7 +243,12 @@ def test_explicit_mapping_column_missing_from_header(churn):
 
 
 def test_empty_file_bom_and_encoding(write, churn):
-    assert read_csv(io.StringIO(""), churn).rows_read == 0
+    # No header at all (an export that came out empty) refuses the file; a header
+    # without rows is a file of no predictions.
+    with pytest.raises(InvalidInputError, match="the file is empty") as empty:
+        read_csv(io.StringIO("\n"), churn)
+    assert (empty.value.field, empty.value.details["line"]) == ("header", 1)
+    assert read_csv(io.StringIO(csv_of()), churn).rows_read == 0
     path = write("bom.csv", "\ufeff" + csv_of(GOOD))
     assert len(read_csv(path, churn).predictions) == 1
     with pytest.raises(InvalidInputError, match="not UTF-8"):
