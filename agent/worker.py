@@ -45,7 +45,14 @@ import psycopg
 import psycopg_pool
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 
-from decisionops.agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost, NotFoundError
+from decisionops.agent.errors import (
+    ConflictError,
+    DecisionOpsError,
+    LeaseHeld,
+    LeaseLost,
+    NotFoundError,
+    ShuttingDown,
+)
 from decisionops.agent.models import DecisionStatus
 
 if TYPE_CHECKING:
@@ -351,6 +358,8 @@ class Worker:
         except (ConflictError, NotFoundError) as exc:
             report.errors.append(exc.message)
             return
+        except ShuttingDown:
+            return  # the worker is stopping: the engine gave the decision back
         except _OUTAGES:
             raise  # the loop backs off and reconnects
         except Exception as exc:  # one decision's failed leg is not the worker's end

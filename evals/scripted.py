@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -188,6 +189,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     """Many planners call at once (the default backlog of 5 refuses connections)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that left before its answer (a timeout, a stopped worker) is not an
+        # error of the server's; anything else is printed as socketserver does.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:

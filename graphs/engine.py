@@ -26,8 +26,9 @@ interrupt. The engine never does any of them: it resumes only ids it read as pen
 and starts only threads that have no checkpoint.
 
 A leg that ends normally (waiting on people, paused by a hold, or finished: the record
-node releases it with the terminal status) gives the lease back. A leg that fails keeps
-it until it lapses, so the loop carries the decision on later (``stalled``).
+node releases it with the terminal status) gives the lease back, and so does one the
+worker's stop cut short (``ShuttingDown``). A leg that fails keeps it until it lapses, so
+the loop carries the decision on later (``stalled``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from decisionops.agent.approvals import ApprovalService, resolve
 from decisionops.agent.checkpoints import FencedCheckpointer
-from decisionops.agent.errors import ConflictError, DecisionOpsError, LeaseHeld, LeaseLost
+from decisionops.agent.errors import (
+    ConflictError,
+    DecisionOpsError,
+    LeaseHeld,
+    LeaseLost,
+    ShuttingDown,
+)
 from decisionops.agent.faults import crash_point
 from decisionops.agent.models import SCHEMA_VERSION, DecisionStatus
 from decisionops.agent.store import Claim, DecisionRow, Store
@@ -227,6 +234,13 @@ class DecisionEngine:
                     # answers lane, which finds it once the lease is given back).
                     break
         except LeaseLost:
+            raise
+        except ShuttingDown:
+            # Nothing failed: the worker is stopping (a model call was left unanswered).
+            # Give the decision back now rather than when the lease lapses; the next
+            # worker carries it on from the store and the checkpoint as after a crash.
+            with suppress(DecisionOpsError, SQLAlchemyError):
+                self._store.decisions.release(decision_id, fence)
             raise
         except BaseException as exc:
             # Keep the lease: it lapses, and the loop carries the decision on then.

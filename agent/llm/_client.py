@@ -125,13 +125,18 @@ class Reply:
     response_id: str | None = None
 
 
+class _Abandoned(Exception):
+    """The worker stopped while a call was out (``ChatClient._post``)."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One HTTP attempt, as the meter records it."""
 
     outcome: str
     """``ok``, ``timeout``, ``connection_error``, ``rate_limited``, ``server_error``,
-    ``unsupported``, ``refused``, ``bad_response``."""
+    ``unsupported``, ``refused``, ``bad_response``, ``abandoned`` (the worker stopped
+    while it was out)."""
     tokens_in: int
     tokens_out: int
     latency_ms: float
@@ -184,6 +189,8 @@ class ChatClient:
         self.config = config
         self._sleep = sleep
         self._stopping = threading.Event()
+        self._waiting: set[threading.Event] = set()
+        """One event per call out, set when it is answered or the worker stops."""
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -215,9 +222,13 @@ class ChatClient:
         self._openai()
 
     def stop(self) -> None:
-        """No call (nor retry) starts from now on: the worker is stopping. Calls in flight
-        finish or time out."""
+        """No call (nor retry) starts from now on: the worker is stopping. The drafts with
+        a call out stop waiting for it (``ShuttingDown``), rather than hold the worker's
+        exit until the endpoint answers or the call times out."""
         self._stopping.set()
+        with self._lock:
+            for event in self._waiting:
+                event.set()
 
     def _openai(self) -> openai.OpenAI:
         import openai  # loaded when first needed: the playbook planner never needs it
@@ -320,8 +331,14 @@ class ChatClient:
                 # The body is plain JSON already: posted as it is, it skips the SDK's
                 # walk of every message and tool against its typed parameters (a few ms
                 # of CPU a call, with the GIL held, for the same bytes on the wire).
-                response = self._openai().post("/chat/completions", body=request,
-                                               cast_to=ChatCompletion)
+                response = self._post(request, ChatCompletion)
+            except _Abandoned:
+                # The provider bills it all the same: charged as a timeout is.
+                meter.after_call(Attempt("abandoned", estimate, 0, _ms(started),
+                                         "the worker stopped while the call was out"))
+                raise ShuttingDown(f"the worker is stopping: the call to {self.config.model} "
+                                   "in flight was left unanswered (the next worker carries "
+                                   "the decision on)") from None
             except openai.APIStatusError as exc:
                 wait = self._on_status(exc, meter, started, estimate, failures, mode)
             except openai.APIConnectionError as exc:  # includes APITimeoutError
@@ -351,6 +368,40 @@ class ChatClient:
                 self._sleep(wait)
 
     # ------------------------------------------------------------------ internals
+
+    def _post(self, request: dict[str, Any], cast_to: type[Any]) -> Any:
+        """POST ``request`` on a thread of its own and wait for its answer, or until the
+        worker stops (``_Abandoned``: the call finishes on its thread, unread). A blocked
+        read cannot be interrupted from outside, not even by closing the client."""
+        done = threading.Event()
+        result: list[tuple[bool, Any]] = []
+
+        def send() -> None:
+            try:
+                result.append((True, self._openai().post("/chat/completions", body=request,
+                                                         cast_to=cast_to)))
+            except BaseException as exc:  # handed to the waiting draft
+                result.append((False, exc))
+            finally:
+                done.set()
+
+        with self._lock:
+            self._waiting.add(done)
+        try:
+            threading.Thread(target=send, daemon=True,
+                             name=f"llm call {self.config.model}").start()
+            if self._stopping.is_set():  # stop() came before this call was registered
+                done.set()
+            done.wait()
+        finally:
+            with self._lock:
+                self._waiting.discard(done)
+        if not result:
+            raise _Abandoned
+        ok, value = result[0]
+        if ok:
+            return value
+        raise value
 
     def _on_status(self, exc: openai.APIStatusError, meter: CallMeter, started: float,
                    estimate: int, failures: int, mode: str) -> float:

@@ -398,3 +398,32 @@ def test_a_released_hold_resumes_its_decisions_at_once(tmp_path: Path) -> None:
             rt.approvals.release("finance", actor="ops")
             assert wait_for(lambda: rt.store.decisions.get(decision.id).status.value
                             == "completed", 20)
+
+
+def test_a_stopping_worker_gives_back_the_decisions_whose_model_calls_are_out(
+        tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
+    # SIGTERM with three drafts waiting on a slow model: the worker stops now, not once
+    # the model answers (or llm_timeout_seconds pass), and gives the three decisions
+    # back at once (no lease left to lapse, no failure noted): the next worker plans them.
+    responder, server = model
+    responder.gate.clear()  # the model does not answer until the test lets it
+    try:
+        with Runtime(_settings(tmp_path / "home", server, None, planner_concurrency=4,
+                               llm_timeout_seconds=60)) as rt:
+            _ingest(rt, 3)
+            worker = Worker(rt, poll_seconds=30)
+            loop = threading.Thread(target=worker.run, daemon=True)
+            loop.start()
+            assert wait_for(lambda: responder.in_flight == 3, 20)
+            worker.stop()
+            loop.join(timeout=5)
+            assert not loop.is_alive()
+            worker.close()
+            decisions = rt.store.decisions.list()
+            assert len(decisions) == 3
+            for decision in decisions:
+                row = rt.store.decisions.get(decision.id)
+                assert (row.lease_owner, row.error) == (None, None), row
+            assert [c["outcome"] for c in rt.store.llm.llm_calls()] == ["abandoned"] * 3
+    finally:
+        responder.gate.set()
