@@ -111,6 +111,10 @@ class FencedCheckpointer(BaseCheckpointSaver):
     leg has stored the decision's terminal state under its token, the engine ``forget``s
     the thread: no worker acts on a finished decision again, so its last checkpoint is
     written without a further check.
+
+    A checkpoint and its pending writes go out together (when a leg stops, LangGraph
+    saves the checkpoint and then each task's writes to it): the token is read once for
+    them, by the first of them, not once each.
     """
 
     def __init__(self, inner: BaseCheckpointSaver, fence_of: Callable[[str], int | None]) -> None:
@@ -118,6 +122,8 @@ class FencedCheckpointer(BaseCheckpointSaver):
         self.inner = inner
         self._fence_of = fence_of
         self._expected: dict[str, int] = {}
+        self._checked: dict[str, tuple[int, str]] = {}
+        """Thread → (token, checkpoint id) last found current for that checkpoint."""
         self._lock = threading.Lock()
 
     # -- fencing
@@ -125,21 +131,28 @@ class FencedCheckpointer(BaseCheckpointSaver):
     def expect(self, thread_id: str, fence: int) -> None:
         with self._lock:
             self._expected[thread_id] = fence
+            self._checked.pop(thread_id, None)
 
     def forget(self, thread_id: str) -> None:
         with self._lock:
             self._expected.pop(thread_id, None)
+            self._checked.pop(thread_id, None)
 
-    def _check(self, config: RunnableConfig) -> None:
+    def _check(self, config: RunnableConfig, checkpoint_id: str | None) -> None:
         thread_id = str(config["configurable"]["thread_id"])
         with self._lock:
             expected = self._expected.get(thread_id)
-        if expected is None:
-            return
+            if expected is None or (checkpoint_id is not None and
+                                    self._checked.get(thread_id) == (expected, checkpoint_id)):
+                return
         current = self._fence_of(thread_id)
         if current != expected:
             raise LeaseLost(f"lost the lease on {thread_id} (fence {expected}, now {current}); "
                             "its checkpoint was not written")
+        if checkpoint_id is not None:
+            with self._lock:
+                if self._expected.get(thread_id) == expected:
+                    self._checked[thread_id] = (expected, checkpoint_id)
 
     # -- delegation
 
@@ -157,12 +170,12 @@ class FencedCheckpointer(BaseCheckpointSaver):
 
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
-        self._check(config)
+        self._check(config, checkpoint["id"])
         return self.inner.put(config, checkpoint, metadata, new_versions)
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
                    task_path: str = "") -> None:
-        self._check(config)
+        self._check(config, config["configurable"].get("checkpoint_id"))
         self.inner.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:

@@ -56,8 +56,10 @@ def fail(message: str, code: int = 2, *, status: int | None = None, field: str |
     if JSON_ERRORS.get():
         named = _OPTION_FIRST.match(message)
         field = field or (named.group(1) if named else None)
-        print_json(error_body(status or (422 if code == 2 else 500), message, field=field,
-                              **extra))
+        # One line: a command that prints JSON lines (run --json, its workers' output
+        # through the supervisor) stays one JSON document per line.
+        body = error_body(status or (422 if code == 2 else 500), message, field=field, **extra)
+        sys.stdout.write(json.dumps(body, default=_default, ensure_ascii=False) + "\n")
     else:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     return typer.Exit(code)

@@ -215,8 +215,11 @@ def test_a_worker_that_cannot_start_makes_the_supervisor_give_up_and_exit_1(
     gave_up = run.events("gave_up")
     assert len(gave_up) == 1 and gave_up[0]["deaths"] == 2 and gave_up[0]["exitcode"] == 1
     slot = gave_up[0]["worker"]
-    assert f"error: worker {slot} died 2 times within 300 s" in stderr
-    assert "exited with code 1); stopped all workers" in stderr
+    # asked for --json: the supervisor's refusal too is a JSON line on stdout
+    (error,) = [json.loads(line)["error"] for line in run.stdout.splitlines()
+                if line.startswith('{"error"')]
+    assert error["message"].startswith(f"worker {slot} died 2 times within 300 s")
+    assert "exited with code 1); stopped all workers" in error["message"]
     exits = run.events("worker_exited")
     assert [e["action"] for e in exits if e["worker"] == slot] == ["restart", "give_up"]
     started = {e["pid"] for e in run.events("worker_started")}
