@@ -5,7 +5,8 @@ is on the function's allow-list; the arguments validate against the tool's schem
 arguments are within the function's limits, and the plan's steps within the function's
 totals (what they add up to, per decision and per target); the DAG is acyclic (the
 ``Plan`` model enforces it). Model output is untrusted input: a plan that fails is
-refused whole.
+refused whole. A step's risk is at least its tool's (a plan may rate a step riskier,
+never safer: the rating decides which approvals policy skips).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def check_step(step: Step, tools: ToolPort, policies: Policies) -> tuple[Step, l
     except NotFoundError:
         return step, [f"{where}.function: unknown function {step.function!r}"]
     try:
-        tools.spec(step.tool)
+        spec = tools.spec(step.tool)
     except NotFoundError:
         return step, [f"{where}.tool: unknown tool {step.tool!r}"]
     if step.tool not in policy.tools:
@@ -37,7 +38,10 @@ def check_step(step: Step, tools: ToolPort, policies: Policies) -> tuple[Step, l
     except InvalidInputError as exc:
         return step, [f"{where}.arguments.{exc.field or '?'}: {exc.message}"]
     problems = [f"{where}.arguments.{p}" for p in policy.limit_problems(step.tool, arguments)]
-    return step.model_copy(update={"arguments": arguments}), problems
+    # A plan may rate a step riskier than its tool, never less: who wrote the plan (a
+    # model, a person) does not decide which approvals policy may skip.
+    risk = max(step.risk, spec.risk, key=lambda r: r.rank)
+    return step.model_copy(update={"arguments": arguments, "risk": risk}), problems
 
 
 def check_plan(plan: Plan, tools: ToolPort, policies: Policies) -> Plan:

@@ -67,7 +67,8 @@ def what_if(rt: Runtime, prediction_id: str, *, score: float | None = None,
     except PlanRejected as exc:
         out["problems"] = list(exc.problems)
         return out
-    routing = rt.approvals.route(plan, stored=False, dry=True)
+    routing = rt.approvals.route(plan, stored=False, dry=True,
+                                 entity=(prediction.entity_type, prediction.entity_id))
     asked = {request.function: (request, deadline) for request, deadline in routing.ask}
     requests = [*routing.auto_requests, *(r for r, _ in routing.ask)]
     out["plan"] = {"planner": draft.record.planner, "playbook": plan.playbook,

@@ -408,7 +408,8 @@ class ApprovalService:
     # ------------------------------------------------------------------ routing
 
     def route(self, plan: Plan, *, stored: bool = True,
-              related: Sequence[RelatedDecision] = (), dry: bool = False) -> Routing:
+              related: Sequence[RelatedDecision] = (), dry: bool = False,
+              entity: tuple[str, str] | None = None) -> Routing:
         """Per function of the plan, whether policy approves its part (within its
         auto-approve risk, limits and totals, counting what other work used already) or
         its approvers must answer, by the deadline of its SLA. A plan version routed
@@ -417,7 +418,9 @@ class ApprovalService:
         open decisions on the plan's entity, and what each step would change (its
         preview, read now; ``agent.preview``). A part policy would send to people goes
         ahead when earned autonomy covers it (``_autonomy``). ``dry``: a what-if
-        (``agent.scenario``): nothing is written, not even a demotion."""
+        (``agent.scenario``): nothing is written, not even a demotion. ``entity``: the
+        prediction's (type, id); a part with a step acting on another entity of that type
+        goes to its approvers whatever policy or earned autonomy say (``elsewhere``)."""
         auto, auto_requests, ask = [], [], []
         earned: dict[str, str] = {}
         now = utcnow()
@@ -428,11 +431,13 @@ class ApprovalService:
             policy = self._policies.get(function)
             steps = plan.steps_of(function)
             row = before.get(function)
-            reason = (policy.needs_human(steps, key_of=self.target_of, used=used) if row is None
+            away = self.elsewhere(steps, entity) if row is None else None
+            reason = (away or policy.needs_human(steps, key_of=self.target_of, used=used)
+                      if row is None
                       else None if row.status is ApprovalStatus.AUTO_APPROVED
                       else row.reason or "routed to its approvers")
             comment = "policy"
-            if reason is not None and row is None:
+            if reason is not None and row is None and away is None:
                 comment = self.autonomy.covers(policy, plan.playbook, steps,
                                                key_of=self.target_of, used=used,
                                                demote=not dry) or comment
@@ -463,6 +468,23 @@ class ApprovalService:
                                                   {s.id: "autonomy" for s in req.steps},
                                                   f"autonomy:{req.function}", now)]
         return Routing(auto, auto_requests, ask, earned, class_rows)
+
+    def elsewhere(self, steps: Sequence[Step], entity: tuple[str, str] | None) -> str | None:
+        """Why ``steps`` need their approvers whatever policy says: one acts on another
+        entity of the prediction's type than the prediction's own (a credit to another
+        account than the one at risk), which only a person may decide. The tools say
+        what a step acts on (their targets); one named ``<type>_id`` or ``<type>`` is
+        of the entity's type."""
+        if entity is None:
+            return None
+        kind, own = entity
+        for step in steps:
+            for name in self._tools.spec(step.tool).targets:
+                value = step.arguments.get(name)
+                if name in (f"{kind}_id", kind) and value is not None and str(value) != own:
+                    return (f"step {step.id} acts on {name}={value}, not on {own} (the "
+                            f"prediction's {kind}): its approvers decide")
+        return None
 
     def world_check(self, plan: Plan, functions: Sequence[str], *, fence: int | None,
                     actor: str, max_replans: int) -> WorldCheck | None:

@@ -29,7 +29,9 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     # A leg that created its decision has routed nothing before; any other may be a
     # replay, which keeps the routing it stored.
     related = [RelatedDecision.model_validate(r) for r in state.get("related") or ()]
-    routing = ctx.approvals.route(plan, stored=not ctx.fresh, related=related)
+    prediction = state["prediction"]
+    routing = ctx.approvals.route(plan, stored=not ctx.fresh, related=related,
+                                  entity=(prediction["entity_type"], prediction["entity_id"]))
     status = DecisionStatus.AWAITING_APPROVAL if routing.ask else DecisionStatus.EXECUTING
     # That leg has stored nothing of the decision: no routing, and no plan unless the
     # planner persisted its draft (the plan node does for a non-deterministic one).

@@ -236,3 +236,44 @@ def test_a_stored_hand_plan_that_no_longer_matches_its_hash_is_not_used(rt: Runt
     assert pending(rt, started.decision_id) == {}
     assert "hash" in (rt.store.prediction_views.get("p-fraud").detail or "")
     assert not rt.enterprise.effects("finance.issue_credit")
+
+
+def test_a_plan_cannot_rate_a_step_below_its_tool_s_risk(rt: Runtime) -> None:
+    # A retention offer is a medium-risk tool; sales approves low-risk steps without a
+    # person. A plan (by hand, or a model's) that calls the step low does not make it
+    # low: the step keeps its tool's risk, and sales is asked.
+    offer = STEPS.split("- id: credit")[0].replace("duration_months: 6}\n  risk: medium",
+                                                    "duration_months: 6}\n  risk: low")
+    assert "risk: low" in offer
+    rt.queue.plan_by_hand("p-fraud", offer, by=OPS)
+    (started,) = start_decisions(rt)
+    (step,) = rt.store.plans.get(started.decision_id).steps
+    assert step.risk == "medium"
+    assert set(pending(rt, started.decision_id)) == {"sales"}
+    assert not rt.enterprise.effects("crm.create_retention_offer")
+
+
+def test_a_step_acting_on_another_account_than_the_prediction_s_goes_to_people(
+        rt: Runtime) -> None:
+    # p-fraud is about ACC-10001. A ticket is low risk and support approves those
+    # without a person, but not one about another account: whoever wrote the plan, the
+    # function's approvers are asked, and the request says whose account it acts on.
+    ticket = """
+- id: ticket
+  function: support
+  tool: support.open_ticket
+  arguments: {account_id: ACC-10005, priority: high, subject: call them, body: about fraud}
+  risk: low
+- id: own
+  function: support
+  tool: support.open_ticket
+  arguments: {account_id: ACC-10001, priority: high, subject: call them, body: about fraud}
+  risk: low
+"""
+    rt.queue.plan_by_hand("p-fraud", ticket, by=OPS)
+    (started,) = start_decisions(rt)
+    asked = pending(rt, started.decision_id)
+    assert set(asked) == {"support"}
+    reason = rt.store.approvals.get(asked["support"]["id"]).reason or ""
+    assert "step ticket acts on account_id=ACC-10005, not on ACC-10001" in reason, reason
+    assert not rt.enterprise.effects("support.open_ticket")
