@@ -10,7 +10,11 @@ changed beyond a tool's tolerance since the approvers looked, nothing runs and t
 goes back to be drafted and routed again (a new version: every function answers again;
 what policy approves it approves again), within ``max_replans``; past it, the changed
 functions' steps are skipped with the reason and the rest runs. What the service
-recorded for a version stands when the leg runs again."""
+recorded for a version stands when the leg runs again.
+
+An all-or-nothing plan (``Plan.all_or_nothing``) runs no step when one function did not
+approve its part: every step is skipped, naming that function, and the decision ends
+rejected (a downtime window without its work order helps no one)."""
 
 from __future__ import annotations
 
@@ -44,7 +48,15 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
         why = answer.why_not() if answer is not None else f"{function} did not answer"
         for step in plan.steps_of(function):
             not_approved[step.id] = why
-    granted = [f for f, a in answers.items() if a.approved is not None]
+    refused_whole = plan.all_or_nothing and bool(not_approved)
+    if refused_whole:
+        # All or nothing: one function's part not approved, no part runs.
+        first = next(s for s in plan.steps if s.id in not_approved)
+        why = (f"all or nothing: {first.function} did not approve its part "
+               f"({not_approved[first.id]})")
+        not_approved = {step.id: why for step in plan.steps}
+        approved = {}
+    granted = [f for f, a in answers.items() if a.approved is not None and not refused_whole]
     if granted and not any(r.plan_version == plan.version
                            for r in ctx.store.executions.list(plan.decision_id)):
         world = ctx.approvals.world_check(plan, granted, fence=ctx.fence, actor=ctx.actor,
@@ -69,6 +81,8 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
             "reason": report.held, "functions": sorted(report.held_functions)}})
     if report.failed:
         status = DecisionStatus.COMPENSATED if report.compensated else DecisionStatus.FAILED
+    elif refused_whole:
+        status = DecisionStatus.REJECTED
     else:
         status = DecisionStatus.COMPLETED
     # The last wave's results are recorded by record, with the terminal state.

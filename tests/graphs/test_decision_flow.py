@@ -180,6 +180,30 @@ def test_all_functions_rejecting_ends_the_decision_rejected(rt: Runtime) -> None
     assert [e.tool for e in rt.enterprise.effects()] == ["support.open_ticket"]
 
 
+def test_an_all_or_nothing_plan_runs_nothing_when_a_function_rejects_its_part(
+        rt: Runtime) -> None:
+    # Equipment failure is all or nothing (downtime without the work order helps no
+    # one): maintenance rejecting the work order stops the downtime and the spare part
+    # too, however operations and supply chain answered, and the decision is rejected.
+    asset = rt.enterprise.rows("assets")[0]
+    part = rt.enterprise.rows("skus")[0]["sku"]
+    decision = start(rt, failure(asset=asset["asset_id"], site=asset["site"], part=part)
+                     ).decision_id
+    requests = pending(rt, decision)
+    assert set(requests) == {"maintenance", "operations", "supply_chain"}
+    for function, request in requests.items():
+        approver = rt.policies.get(function).approvers[0]
+        answer(rt, request["id"], Reject(reason="not this asset") if function == "maintenance"
+               else Approve(), approver_name=approver)
+    assert rt.store.decisions.get(decision).status == "rejected"
+    assert rt.enterprise.effects() == []
+    assert set(steps(rt, decision).values()) == {"skipped"}
+    skipped = {e.body["step_id"]: e.body["reason"] for e in rt.store.ledger.entries(decision)
+               if e.event == "execution.skipped"}
+    assert set(skipped) == {"work_order", "downtime", "spare_part"}
+    assert all("all or nothing" in why and "maintenance" in why for why in skipped.values())
+
+
 def test_edit_is_revalidated_and_is_what_executes(rt: Runtime) -> None:
     decision = start(rt, churn()).decision_id
     requests = pending(rt, decision)
