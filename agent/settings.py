@@ -325,6 +325,10 @@ class Settings(BaseSettings):
     """How the model returns plans: ``tools`` (function calling), ``json`` (JSON-schema
     output), or ``auto``: tools, switching to JSON (and back) on a 400 "not supported"."""
     llm_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    llm_stop_grace_seconds: float = Field(10.0, ge=0, le=600)
+    """When the worker stops (SIGTERM), how long a model call in flight may still take to
+    answer (its answer is paid for and kept) before the draft stops waiting for it and
+    gives its decision back."""
     llm_max_retries: int = Field(2, ge=0, le=10)
     """Retries of one call (timeouts, 429, 5xx); also the unusable replies (bad JSON,
     unknown tool, truncated) tolerated per draft."""

@@ -102,6 +102,9 @@ class ClientConfig:
     capture_content: bool = False
     """Put prompt and completion text into the call's span (off: they may hold customer
     data; the span then carries models, usage and finish reasons only)."""
+    stop_grace_seconds: float = 10.0
+    """When the worker stops, how long a call in flight may still take to answer (what
+    it answers is paid for: kept, not asked again) before the draft stops waiting."""
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,10 @@ class ChatClient:
         self.config = config
         self._sleep = sleep
         self._stopping = threading.Event()
-        self._waiting: set[threading.Event] = set()
-        """One event per call out, set when it is answered or the worker stops."""
+        self._calls = threading.Condition()
+        """Notified when a call out is answered, and when the worker stops."""
+        self._stop_deadline = float("inf")
+        """When a stopping worker's drafts stop waiting for their calls in flight."""
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -218,17 +223,20 @@ class ChatClient:
     def connect(self) -> None:
         """Build the ``openai`` client now (a worker does at start-up) rather than on
         the first call; calls may start again after ``stop``."""
-        self._stopping.clear()
+        with self._calls:
+            self._stopping.clear()
+            self._stop_deadline = float("inf")
         self._openai()
 
     def stop(self) -> None:
-        """No call (nor retry) starts from now on: the worker is stopping. The drafts with
-        a call out stop waiting for it (``ShuttingDown``), rather than hold the worker's
-        exit until the endpoint answers or the call times out."""
-        self._stopping.set()
-        with self._lock:
-            for event in self._waiting:
-                event.set()
+        """No call (nor retry) starts from now on: the worker is stopping. A call in
+        flight still has ``stop_grace_seconds`` to answer; then its draft stops waiting
+        (``ShuttingDown``) rather than hold the worker's exit until the endpoint answers
+        or the call times out (``timeout_seconds``)."""
+        with self._calls:
+            self._stopping.set()
+            self._stop_deadline = time.monotonic() + self.config.stop_grace_seconds
+            self._calls.notify_all()
 
     def _openai(self) -> openai.OpenAI:
         import openai  # loaded when first needed: the playbook planner never needs it
@@ -370,32 +378,29 @@ class ChatClient:
     # ------------------------------------------------------------------ internals
 
     def _post(self, request: dict[str, Any], cast_to: type[Any]) -> Any:
-        """POST ``request`` on a thread of its own and wait for its answer, or until the
-        worker stops (``_Abandoned``: the call finishes on its thread, unread). A blocked
-        read cannot be interrupted from outside, not even by closing the client."""
-        done = threading.Event()
+        """POST ``request`` on a thread of its own and wait for its answer; once the
+        worker stops, for ``stop_grace_seconds`` more at most (``_Abandoned``: the call
+        finishes on its thread, unread). A blocked read cannot be interrupted from
+        outside, not even by closing the client."""
         result: list[tuple[bool, Any]] = []
 
         def send() -> None:
             try:
-                result.append((True, self._openai().post("/chat/completions", body=request,
-                                                         cast_to=cast_to)))
+                outcome = (True, self._openai().post("/chat/completions", body=request,
+                                                     cast_to=cast_to))
             except BaseException as exc:  # handed to the waiting draft
-                result.append((False, exc))
-            finally:
-                done.set()
+                outcome = (False, exc)
+            with self._calls:
+                result.append(outcome)
+                self._calls.notify_all()
 
-        with self._lock:
-            self._waiting.add(done)
-        try:
-            threading.Thread(target=send, daemon=True,
-                             name=f"llm call {self.config.model}").start()
-            if self._stopping.is_set():  # stop() came before this call was registered
-                done.set()
-            done.wait()
-        finally:
-            with self._lock:
-                self._waiting.discard(done)
+        threading.Thread(target=send, daemon=True, name=f"llm call {self.config.model}").start()
+        with self._calls:
+            while not result:
+                left = self._stop_deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._calls.wait(None if left == float("inf") else left)
         if not result:
             raise _Abandoned
         ok, value = result[0]

@@ -402,14 +402,15 @@ def test_a_released_hold_resumes_its_decisions_at_once(tmp_path: Path) -> None:
 
 def test_a_stopping_worker_gives_back_the_decisions_whose_model_calls_are_out(
         tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
-    # SIGTERM with three drafts waiting on a slow model: the worker stops now, not once
-    # the model answers (or llm_timeout_seconds pass), and gives the three decisions
-    # back at once (no lease left to lapse, no failure noted): the next worker plans them.
+    # SIGTERM with three drafts waiting on a slow model: the worker stops once
+    # llm_stop_grace_seconds pass, not once the model answers (or llm_timeout_seconds
+    # pass), and gives the three decisions back at once (no lease left to lapse, no
+    # failure noted): the next worker plans them.
     responder, server = model
     responder.gate.clear()  # the model does not answer until the test lets it
     try:
         with Runtime(_settings(tmp_path / "home", server, None, planner_concurrency=4,
-                               llm_timeout_seconds=60)) as rt:
+                               llm_timeout_seconds=60, llm_stop_grace_seconds=0.3)) as rt:
             _ingest(rt, 3)
             worker = Worker(rt, poll_seconds=30)
             loop = threading.Thread(target=worker.run, daemon=True)

@@ -79,11 +79,13 @@ def planner(world: World, openai_server: ScriptedServer) -> Iterator[Factory]:  
     made: list[LLMPlanner] = []
 
     def make(*, hybrid: bool = False, timeout: float = 2.0, max_retries: int = 2,
-             max_retry_after: float = 30.0, lookup: Any = None, **options: Any) -> LLMPlanner:
+             max_retry_after: float = 30.0, lookup: Any = None, stop_grace: float = 10.0,
+             **options: Any) -> LLMPlanner:
         client = ChatClient(ClientConfig(
             base_url=openai_server.url, model="gpt-test", api_key=SecretStr(API_KEY),
             timeout_seconds=timeout, max_retries=max_retries, backoff_seconds=0.25,
-            max_retry_after_seconds=max_retry_after), sleep=world.sleeps.append)
+            max_retry_after_seconds=max_retry_after, stop_grace_seconds=stop_grace),
+            sleep=world.sleeps.append)
         defaults: dict[str, Any] = {
             "mode": "tools", "max_bad_replies": max_retries, "cache_ttl_hours": 0.0,
             "prices": {"gpt-test": ModelPrice(input=2.0, output=8.0)},

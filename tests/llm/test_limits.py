@@ -244,17 +244,18 @@ def test_a_stopping_worker_starts_no_model_call_and_falls_back_to_nothing(
 
 def test_a_stopping_worker_does_not_wait_for_the_model_call_in_flight(
         world: World, planner: Factory, openai_server: ScriptedServer) -> None:
-    # SIGTERM while a call is out: the draft ends now (ShuttingDown: the next worker
-    # plans the decision), not when the endpoint answers or the call times out (up to
-    # llm_timeout_seconds; a supervisor kills a worker 30 s after SIGTERM). The call
-    # is on the record of spend as a timeout is: the provider bills it all the same.
+    # SIGTERM while a call is out: the draft waits llm_stop_grace_seconds for it, then
+    # ends (ShuttingDown: the next worker plans the decision), not when the endpoint
+    # answers or the call times out (up to llm_timeout_seconds; a supervisor kills a
+    # worker 30 s after SIGTERM). The call is on the record of spend as a timeout is:
+    # the provider bills it all the same.
     import threading
 
     from decisionops.agent.errors import ShuttingDown
 
     openai_server.play(completion(tool_calls=[call("submit_plan", plan_args(
         baseline_steps(world)))], delay=4.0))
-    llm = planner(timeout=30.0, max_retries=0)
+    llm = planner(timeout=30.0, max_retries=0, stop_grace=0.3)
     raised: list[BaseException] = []
 
     def draft() -> None:
@@ -270,7 +271,7 @@ def test_a_stopping_worker_does_not_wait_for_the_model_call_in_flight(
             break
         thread.join(0.02)
     llm.stop()
-    thread.join(2.0)  # well before the 4 s the endpoint takes
+    thread.join(2.5)  # the grace, and well before the 4 s the endpoint takes
     assert not thread.is_alive()
     assert len(raised) == 1 and isinstance(raised[0], ShuttingDown), raised
     rows = world.store.llm.llm_calls("dec_llm_1")
