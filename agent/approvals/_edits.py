@@ -42,6 +42,14 @@ def check_edit(request: ApprovalRequest, changes: Mapping[str, Mapping[str, Any]
     approved: dict[str, dict[str, Any]] = {}
     for step_id, step in steps.items():
         change = dict(changes.get(step_id, {}))
+        for name, value in change.items():
+            # Taken as written: a value of another JSON type than the one proposed is
+            # refused, not coerced (`amount=true` is not a credit of 1, nor "150" 150).
+            proposed = step.arguments.get(name)
+            if proposed is not None and _json_type(value) != _json_type(proposed):
+                raise ToolArgumentsError(
+                    f"must be a {_json_type(proposed)}, not a {_json_type(value)} "
+                    f"({value!r})", field=f"arguments.{step_id}.{name}")
         merged = {**step.arguments, **change}
         for target in tools.spec(step.tool).targets:
             if target in change and change[target] != step.arguments.get(target) \
@@ -62,6 +70,20 @@ def check_edit(request: ApprovalRequest, changes: Mapping[str, Mapping[str, Any]
                                                                      if argument else ""))
         approved[step_id] = checked.arguments
     return approved
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return "null" if value is None else type(value).__name__
 
 
 def _normalized(tools: ToolPort, tool: str, arguments: dict[str, Any], name: str) -> Any:

@@ -42,7 +42,8 @@ NoApply = Annotated[bool, typer.Option(
 
 def _facts(rt: Any, rows: list[ApprovalRow]) -> dict[str, dict[str, Any]]:
     """Approval id → what an approver weighs it by: the entity, the money its steps move
-    (their ``amount`` arguments), the decision's expected value, the request's age."""
+    (their ``amount`` arguments, as approved after an edit), the decision's expected
+    value, the request's age."""
     from decisionops.agent.models import utcnow
 
     now, decisions, out = utcnow(), {}, {}
@@ -50,10 +51,13 @@ def _facts(rt: Any, rows: list[ApprovalRow]) -> dict[str, dict[str, Any]]:
         if a.decision_id not in decisions:
             decisions[a.decision_id] = rt.store.decisions.get(a.decision_id)
         decision = decisions[a.decision_id]
-        amounts = [s.arguments["amount"] for s in a.request.steps
-                   if isinstance(s.arguments.get("amount"), int | float)]
-        currencies = {str(s.arguments["currency"]) for s in a.request.steps
-                      if s.arguments.get("currency")}
+        # What was approved (an edit's arguments), else what is proposed.
+        arguments = [(a.approved_arguments or {}).get(s.id) or s.arguments
+                     for s in a.request.steps]
+        amounts = [args["amount"] for args in arguments
+                   if isinstance(args.get("amount"), int | float)
+                   and not isinstance(args.get("amount"), bool)]
+        currencies = {str(args["currency"]) for args in arguments if args.get("currency")}
         out[a.id] = {"entity_id": decision.entity_id,
                      "amount": sum(amounts) if amounts else None,
                      "currency": currencies.pop() if len(currencies) == 1 else None,

@@ -97,3 +97,6 @@ def test_decisions_show_puts_proposed_approved_and_executed_side_by_side(
                if "amount" in line and "200" in line and "150" in line)
     assert row.index("200") < row.index("150")  # proposed, then approved and executed
     assert row.count("150") == 2 and "edited" in row
+    # the approvals list says the amount approved, not the one proposed
+    (edited,) = cli.json("approvals", "list", "--status", "edited")
+    assert (edited["amount"], edited["currency"]) == (150, "EUR")

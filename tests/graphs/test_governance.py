@@ -48,6 +48,25 @@ def test_an_edit_may_not_change_what_a_step_acts_on(rt: Runtime, change: dict) -
         "goodwill_credit": ["account_id", "currency"]}
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    ({"amount": True}, "must be a number, not a boolean"),
+    ({"amount": "150"}, "must be a number, not a string"),
+    ({"reason": 5}, "must be a string, not a number"),
+])
+def test_an_edit_keeps_each_argument_s_type(rt: Runtime, change: dict, said: str) -> None:
+    # An approver's edit is taken as written: `--set amount=true` is not a credit of 1.
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    before = len(rt.store.ledger.entries(decision))
+    with pytest.raises(ToolArgumentsError) as err:
+        answer(rt, finance["id"], Edit(arguments={"goodwill_credit": change}),
+               approver_name="dana@finance")
+    assert err.value.field == f"arguments.goodwill_credit.{next(iter(change))}"
+    assert said in err.value.message
+    assert rt.store.approvals.get(finance["id"]).status == "pending"
+    assert len(rt.store.ledger.entries(decision)) == before
+
+
 # ---------------------------------------------------------------------- totals
 
 
