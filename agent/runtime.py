@@ -117,7 +117,7 @@ class Runtime:
                                          playbook_kinds={p.name: p.kind for p in
                                                          self.playbooks.playbooks.values()},
                                          cli_answers=s.resolved_cli_answers,
-                                         metrics=self.metrics)
+                                         metrics=self.metrics, max_replans=s.max_replans)
         self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,
                                      partial(check_plan, tools=self.tools,
                                              policies=self.policies),

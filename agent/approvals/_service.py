@@ -70,6 +70,7 @@ from decisionops.agent.models import (
     Edit,
     Plan,
     RelatedDecision,
+    Revise,
     Risk,
     Step,
     utcnow,
@@ -179,8 +180,11 @@ class ApprovalService:
                  on_answer: Callable[[str], None] | None = None,
                  metrics: Metrics | None = None,
                  playbook_steps: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
-                 playbook_kinds: Mapping[str, str] | None = None) -> None:
+                 playbook_kinds: Mapping[str, str] | None = None,
+                 max_replans: int = 2) -> None:
         self._store = store
+        self._max_replans = max_replans
+        """Plan versions past this one are not re-drafted: a revise of one is refused."""
         self._tools = tools
         self._policies = policies
         self._playbooks = frozenset(playbooks)
@@ -247,6 +251,10 @@ class ApprovalService:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
                    f"({row.plan_hash[:12]}), which is not current (the decision is on version "
                    f"{decision.plan_version})", conflict=True)
+        if isinstance(answer, Revise) and row.plan_version > self._max_replans:
+            refuse("replan_limit", f"approval {approval_id} is for the last plan version the "
+                   f"loop drafts ({row.plan_version}; max_replans {self._max_replans}): "
+                   "approve, edit or reject it", conflict=True)
         if preview_hash is not None and preview_hash != row.request.preview_hash:
             refuse("stale_preview", f"preview_hash: approval {approval_id} was previewed as "
                    f"{row.request.preview_hash[:12] or 'nothing'}, not {preview_hash[:12]}: "

@@ -277,11 +277,17 @@ def test_revise_redrafts_and_asks_every_function_again_within_the_bound(rt: Runt
         result = answer(rt, requests["sales"]["id"], Revise(feedback="smaller discount"),
                            approver_name="raj@sales")
         assert result.status == "awaiting_approval"
-    # max_replans=2: plan v3 exists; a third revise counts as a rejection of sales.
+    # max_replans=2: plan v3 is the last; a third revise is refused, saying so (it
+    # would count as a rejection the approver never gave), and the request waits on.
     requests = pending(rt, decision)
     assert {r["plan_version"] for r in requests.values()} == {3}
     answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
-    result = answer(rt, requests["sales"]["id"], Revise(feedback="again"), approver_name="raj@sales")
+    with pytest.raises(ConflictError, match="last plan version .*max_replans 2.*approve, "
+                                            "edit or reject"):
+        answer(rt, requests["sales"]["id"], Revise(feedback="again"), approver_name="raj@sales")
+    assert rt.store.approvals.get(requests["sales"]["id"]).status == "pending"
+    result = answer(rt, requests["sales"]["id"], Reject(reason="no deal then"),
+                    approver_name="raj@sales")
     assert result.status == "completed"
     assert steps(rt, decision)["retention_offer"] == "skipped"
     old = rt.store.approvals.list(decision_id=decision, status="approved")
