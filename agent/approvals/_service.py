@@ -246,11 +246,14 @@ class ApprovalService:
             refuse("replay", f"approval {approval_id} was already answered ({row.status.value}"
                    f"{by_whom}); an answer is used once", conflict=True)
         decision = self._store.decisions.get(row.decision_id)
-        if (row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash
-                or (plan_hash is not None and plan_hash != row.plan_hash)):
+        if row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
                    f"({row.plan_hash[:12]}), which is not current (the decision is on version "
                    f"{decision.plan_version})", conflict=True)
+        if plan_hash is not None and plan_hash != row.plan_hash:
+            refuse("stale_plan", f"plan_hash: you answered plan {plan_hash[:12]}, but approval "
+                   f"{approval_id} is for plan version {row.plan_version} ({row.plan_hash[:12]}"
+                   "), the current one: reload the request", conflict=True)
         if isinstance(answer, Revise) and row.plan_version > self._max_replans:
             refuse("replan_limit", f"approval {approval_id} is for the last plan version the "
                    f"loop drafts ({row.plan_version}; max_replans {self._max_replans}): "

@@ -18,7 +18,14 @@ from rich import box
 from rich.table import Table
 
 from decisionops.agent.cli._common import console, fail, print_json, runtime
-from decisionops.agent.errors import ConflictError, InvalidInputError, LoopAlreadyRunning, NotFoundError
+from decisionops.agent.errors import (
+    ConflictError,
+    InvalidInputError,
+    LoopAlreadyRunning,
+    NotFoundError,
+    error_fields,
+    status_for,
+)
 from decisionops.agent.looplock import LoopLock
 from decisionops.agent.store import OUTCOMES
 
@@ -190,7 +197,8 @@ def _fields() -> Iterator[None]:
         yield
     except (NotFoundError, ConflictError) as exc:
         field = exc.details.get("field")
-        raise fail(f"{field}: {exc.message}" if field else exc.message, exc.exit_code) from None
+        raise fail(f"{field}: {exc.message}" if field else exc.message, exc.exit_code,
+                   status=status_for(exc), **error_fields(exc)) from None
 
 
 def _user(rt: Any, name: str) -> QueueUser:

@@ -133,6 +133,10 @@ def test_deciding_on_a_stale_plan_version_is_refused_and_recorded(svc: Service) 
     late = svc.post(f"/v1/approvals/{v2['finance']['id']}/approve", "dana",
                     {"plan_hash": v1["finance"]["plan_hash"]})
     assert late.status_code == 409 and late.json()["error"]["reason"] == "stale_plan"
+    # it says which plan was answered and which one is current, not "v2 is not current"
+    said = late.json()["error"]["message"]
+    assert (f"you answered plan {v1['finance']['plan_hash'][:12]}" in said
+            and f"plan version 2 ({v2['finance']['plan_hash'][:12]}), the current one" in said)
     assert [r["reason"] for r in svc.refusals(decision)] == ["stale_plan", "stale_plan"]
     assert svc.rt.store.approvals.get(v2["finance"]["id"]).status == "pending"
 

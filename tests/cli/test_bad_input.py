@@ -103,23 +103,26 @@ def test_bad_settings_name_the_setting(cli: Cli) -> None:
     assert "settings: max_replans" in out.stderr
 
 
-@pytest.mark.parametrize(("args", "field", "message"), [
+@pytest.mark.parametrize(("args", "code", "field", "message"), [
     # refused by the command
-    (["approvals", "list", "--status", "maybe"], "--status", "'maybe' is not one of"),
-    (["decisions", "show", "dec_nope"], "decision_id", "no decision 'dec_nope'"),
-    (["decisions", "list", "--status", "lost"], "--status", "'lost' is not one of"),
-    (["ingest", "{bad}"], "header", "the header lacks"),
-    (["ingest", "{good}", "--format", "xml"], "--format", "'xml' is not one of"),
-    (["ingest", "{empty}", "--format", "csv"], "header", "the file is empty"),
+    (["approvals", "list", "--status", "maybe"], "invalid_input", "--status",
+     "'maybe' is not one of"),
+    (["decisions", "show", "dec_nope"], "not_found", "decision_id", "no decision 'dec_nope'"),
+    (["predictions", "show", "nope"], "not_found", "prediction_id", "no prediction 'nope'"),
+    (["decisions", "list", "--status", "lost"], "invalid_input", "--status",
+     "'lost' is not one of"),
+    (["ingest", "{bad}"], "invalid_input", "header", "the header lacks"),
+    (["ingest", "{good}", "--format", "xml"], "invalid_input", "--format", "'xml' is not one of"),
+    (["ingest", "{empty}", "--format", "csv"], "invalid_input", "header", "the file is empty"),
     # refused by the parser, before the command runs
-    (["approvals", "list", "--bogus"], "--bogus", "No such option: --bogus"),
-    (["ingest", "{good}", "--max-rows", "many"], "--max-rows", "valid integer"),
-    (["ingest"], "PATH", "Missing argument 'path'"),
-    (["decisions", "show", "a", "b"], None, "unexpected extra argument"),
+    (["approvals", "list", "--bogus"], "bad_request", "--bogus", "No such option: --bogus"),
+    (["ingest", "{good}", "--max-rows", "many"], "bad_request", "--max-rows", "valid integer"),
+    (["ingest"], "bad_request", "PATH", "Missing argument 'path'"),
+    (["decisions", "show", "a", "b"], "bad_request", None, "unexpected extra argument"),
 ])
 def test_with_json_every_refusal_is_a_json_error_on_stdout_and_changes_nothing(
-        shared: Cli, waiting: dict[str, dict], args: list[str], field: str | None,
-        message: str) -> None:
+        shared: Cli, waiting: dict[str, dict], args: list[str], code: str,
+        field: str | None, message: str) -> None:
     # A script that asked for --json reads one JSON document from stdout, whether the
     # command line, the parser or the command refused it: code, message, the option.
     cli = shared
@@ -133,7 +136,7 @@ def test_with_json_every_refusal_is_a_json_error_on_stdout_and_changes_nothing(
     out = cli(*concrete, "--json", code=2)
     error = json.loads(out.stdout)["error"]
     assert message in error["message"], error
-    assert error["code"] in ("invalid_input", "not_found", "bad_request"), error
+    assert error["code"] == code, error
     assert error.get("field") == field, error
     assert out.stderr == ""
     assert _snapshot(cli) == before
