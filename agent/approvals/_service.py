@@ -39,6 +39,7 @@ when), operator holds, and the SLA sweep (``_deadlines``).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -554,17 +555,40 @@ class ApprovalService:
         no answer to its decisions and start none of their steps. A business function:
         none of its steps starts (the rest of a plan goes ahead; the decision waits,
         ``held``, before the function's steps)."""
+        target = target.strip()
+        if not target:
+            raise InvalidInputError("must name an entity, a playbook or a function",
+                                    field="target")
         if until <= utcnow():
             raise InvalidInputError("must be in the future", field="until")
         target_type = self.hold_target_type(target)
+        if target_type == "entity":
+            self._not_a_typo(target)
         hold_id = self._store.holds.place(target_type=target_type,  # type: ignore[arg-type]
                                           target=target, until=until, reason=reason,
                                           actor=actor)
         return next(h for h in self._store.holds.list() if h.id == hold_id)
 
+    def _not_a_typo(self, target: str) -> None:
+        """Refuse an entity hold whose name is a function's or playbook's mistyped, when
+        no prediction is about such an entity: it would hold nothing while its placer
+        believes the function or playbook held."""
+        names = sorted({*self._policies.functions, *self._playbooks})
+        close = difflib.get_close_matches(target, names, n=1, cutoff=0.8)
+        if close and not self._store.predictions.entities_among([target]):
+            raise InvalidInputError(
+                f"{target!r} is neither a function nor a playbook, and no prediction is "
+                f"about an entity of that id: did you mean {close[0]!r}?", field="target")
+
     def release(self, target: str, *, actor: str) -> list[int]:
-        """Release the active holds on ``target``; held work resumes. Recorded."""
-        released = self._store.holds.release(target=target, actor=actor)
+        """Release the active holds on ``target``; held work resumes. Recorded.
+        ``NotFoundError`` when none is active on it (a mistyped target releases
+        nothing, and must not look as if it did)."""
+        released = self._store.holds.release(target=target.strip(), actor=actor)
+        if not released:
+            active = sorted({h.target for h in self._store.holds.list(active_only=True)})
+            raise NotFoundError(f"no active hold on {target!r} (active: "
+                                f"{', '.join(active) or 'none'})", field="target")
         if released and self.on_answer is not None:
             self.on_answer("")
         return released

@@ -48,7 +48,8 @@ REFUSE_APPROVAL = ("Chat cannot approve, edit, reject or revise: answer approval
 _APPROVAL_WORDS = re.compile(r"^\s*(approve|approved|accept|edit|reject|revise|sign off)\b",
                              re.IGNORECASE)
 _HOLD = re.compile(r"^hold\s+(\S+)\s+until\s+(\S+)(?:\s+because\s+(.+))?$", re.IGNORECASE)
-_RELATIVE = re.compile(r"^\+(\d{1,4})([hd])$")
+_RELATIVE = re.compile(r"^\+(\d+)([hd])$")
+_FURTHEST = timedelta(days=3650)
 
 
 def is_approval_attempt(text: str) -> bool:
@@ -60,6 +61,9 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     rel = _RELATIVE.match(text)
     if rel:
         amount = int(rel.group(1))
+        if amount > (_FURTHEST.days * (24 if rel.group(2) == "h" else 1)):
+            raise InvalidInputError(f"{text!r} is too far ahead: at most +3650d (ten years)",
+                                    field="until")
         return now + (timedelta(hours=amount) if rel.group(2) == "h" else timedelta(days=amount))
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from decisionops.agent.cli._common import console, fail, print_json, print_table, runtime
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, NotFoundError, status_for
 
 __all__ = ["app"]
 
@@ -49,13 +49,13 @@ def add(target: Annotated[str, typer.Argument(
     try:
         when = parse_when(until, datetime.now(UTC))
     except InvalidInputError as exc:
-        raise fail(f"--until: {exc.message.removeprefix('until: ')}") from None
+        raise _refused(exc) from None
     with runtime() as rt:
         try:
             hold = rt.approvals.hold(target, until=when, reason=reason or "operator hold",
                                      actor=_actor())
         except InvalidInputError as exc:
-            raise fail(f"--until: {exc.message.removeprefix('until: ')}") from None
+            raise _refused(exc) from None
     if as_json:
         print_json(hold.to_dict())
         return
@@ -89,9 +89,20 @@ def release(target: Annotated[str, typer.Argument(help="The held entity, playboo
     Example: decisionops holds release ACC-10023
     """
     with runtime() as rt:
-        released = rt.approvals.release(target, actor=_actor())
+        try:
+            released = rt.approvals.release(target, actor=_actor())
+        except NotFoundError as exc:
+            raise _refused(exc) from None
     if as_json:
         print_json({"target": target, "released": released})
         return
-    console.print(f"released {', '.join(f'#{i}' for i in released)} on {target}" if released
-                  else f"no active hold on {target}")
+    console.print(f"released {', '.join(f'#{i}' for i in released)} on {target}")
+
+
+def _refused(exc: InvalidInputError | NotFoundError) -> typer.Exit:
+    """The service's refusal, ``until`` named as the option that gives it (``--until``)."""
+    field = exc.details.get("field")
+    if field == "until":
+        return fail(f"--until: {exc.message.removeprefix('until: ')}", field="--until")
+    return fail(exc.message.removeprefix(f"{field}: "), exc.exit_code, status=status_for(exc),
+                field=field)

@@ -140,3 +140,24 @@ def test_with_json_every_refusal_is_a_json_error_on_stdout_and_changes_nothing(
     assert error.get("field") == field, error
     assert out.stderr == ""
     assert _snapshot(cli) == before
+
+
+@pytest.mark.parametrize(("args", "field", "message"), [
+    (["holds", "add", "", "--until", "+1d"], "target", "must name an entity"),
+    (["holds", "add", "  ", "--until", "+1d"], "target", "must name an entity"),
+    # a function or playbook name mistyped would hold an entity nothing is about
+    (["holds", "add", "finanse", "--until", "+1d"], "target", "did you mean 'finance'"),
+    (["holds", "add", "churn-retentoin", "--until", "+1d"], "target",
+     "did you mean 'churn-retention'"),
+    (["holds", "add", "ACC-10004", "--until", "+100000d"], "--until", "at most +3650d"),
+    (["holds", "add", "ACC-10004", "--until", "+0h"], "--until", "must be in the future"),
+    (["holds", "release", "nothing"], "target", "no active hold on 'nothing'"),
+])
+def test_holds_refuse_what_would_hold_nothing(shared: Cli, waiting: dict[str, dict],
+                                              args: list[str], field: str, message: str
+                                              ) -> None:
+    before = _snapshot(shared)
+    error = json.loads(shared(*args, "--json", code=2).stdout)["error"]
+    assert message in error["message"] and error.get("field") == field, error
+    assert _snapshot(shared) == before
+    assert shared.json("holds", "list") == []
