@@ -116,6 +116,12 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- predictions
 
 
+ValueAtStake = Annotated[float, Field(ge=0.0, le=1e15, allow_inf_nan=False)]
+"""Money at risk, whoever gives it (a source, a person answering the queue): at most a
+quadrillion; a larger one is a unit or parsing mistake (and would swamp every sum of
+value the reports make)."""
+
+
 class Prediction(_Model):
     """One model output about one entity, as any source delivers it."""
 
@@ -131,7 +137,7 @@ class Prediction(_Model):
     """Probability (or calibrated confidence) that the predicted event happens."""
     value: FiniteFloat | None = None
     """A regression output where the model has one (forecast units, remaining life…)."""
-    value_at_stake: Annotated[float, Field(ge=0.0)] | None = None
+    value_at_stake: ValueAtStake | None = None
     """Money at risk if the event happens; expected value = score * value_at_stake."""
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     explanation: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(

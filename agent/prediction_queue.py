@@ -27,14 +27,23 @@ prediction's), so a prediction whose decision needs a human can only be dismisse
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from decisionops.agent.errors import ConflictError, InvalidInputError, PermissionDenied, PlanRejected
 from decisionops.agent.hand_plans import hand_plan, parse_steps
-from decisionops.agent.models import Plan, Prediction, TriageAction, TriageVerdict, decision_id_for, utcnow
+from decisionops.agent.models import (
+    Plan,
+    Prediction,
+    TriageAction,
+    TriageVerdict,
+    ValueAtStake,
+    decision_id_for,
+    utcnow,
+)
 from decisionops.agent.playbooks import PlaybookBook
 from decisionops.agent.store import HandPlanRow, PredictionView, Store
 
@@ -42,6 +51,7 @@ __all__ = ["ANSWERING_ROLES", "PredictionQueue", "QueueUser"]
 
 ANSWERING_ROLES = ("approver", "operator", "admin")
 _MAX_REASON = 500
+_VALUE_AT_STAKE: TypeAdapter[float] = TypeAdapter(ValueAtStake)
 
 Retriage = Callable[[Sequence[Prediction]], list[TriageVerdict]]
 Guard = Callable[[Plan], Plan]
@@ -145,9 +155,10 @@ class PredictionQueue:
     def supply_value(self, prediction_id: str, value_at_stake: float, *,
                      by: QueueUser) -> PredictionView:
         """Give the value at stake the prediction lacks and triage it again."""
-        if not (isinstance(value_at_stake, int | float) and math.isfinite(value_at_stake)
-                and value_at_stake >= 0):
-            raise InvalidInputError("must be a finite number >= 0", field="value_at_stake")
+        try:
+            value_at_stake = _VALUE_AT_STAKE.validate_python(value_at_stake)
+        except ValidationError as exc:
+            raise InvalidInputError(exc.errors()[0]["msg"], field="value_at_stake") from None
         seen = self._open(prediction_id, by, verb="supply a value for")
         if seen.triage_reason != "missing_value":
             raise InvalidInputError(

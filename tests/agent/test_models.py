@@ -18,7 +18,7 @@ GOOD = {"id": "p-1", "model": "m", "kind": "churn", "entity_type": "account",
     ("score", float("nan")), ("score", float("inf")), ("score", 1.5), ("score", -0.1),
     ("entity_id", "ACC\u202e1"), ("entity_id", "ACC\x001"), ("entity_id", ""),
     ("entity_id", "a b"), ("observed_at", "2026-11-01T00:00:00"), ("kind", "Churn!"),
-    ("value_at_stake", -5),
+    ("value_at_stake", -5), ("value_at_stake", float("inf")), ("value_at_stake", 1e300),
 ])
 def test_prediction_rejects_bad_values_naming_the_field(field: str, value: object) -> None:
     with pytest.raises(ValidationError) as err:

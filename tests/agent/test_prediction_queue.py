@@ -84,6 +84,8 @@ def test_dismissing_records_who_and_why(rt: Runtime) -> None:
     (lambda q: q.supply_value("p-novalue", -1, by=OPS), InvalidInputError, "value_at_stake"),
     (lambda q: q.supply_value("p-novalue", float("nan"), by=OPS), InvalidInputError,
      "value_at_stake"),
+    (lambda q: q.supply_value("p-novalue", 1e300, by=OPS), InvalidInputError,
+     "value_at_stake"),
     (lambda q: q.dismiss("p-fraud", "  ", by=OPS), InvalidInputError, "reason"),
     (lambda q: q.dismiss("p-fraud", "x" * 501, by=OPS), InvalidInputError, "reason"),
     (lambda q: q.dismiss("p-fraud", "why", by=QueueUser("feed", "ingest", "test")),
