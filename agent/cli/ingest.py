@@ -286,6 +286,11 @@ def _report(source: str, tally: IngestTally, seconds: float, as_json: bool) -> N
                   + (f", {tally.empty_rows:,} empty (every cell blank; skipped)"
                      if tally.empty_rows else "")
                   + f" [dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")
+    if tally.changed_count:
+        shown = ", ".join(tally.changed[:5]) + (" …" if tally.changed_count > 5 else "")
+        err_console.print(f"  [yellow]![/] {tally.changed_count:,} already stored with other "
+                          f"content ({shown}): the stored predictions stand (ids are "
+                          "immutable); send a correction under a new id", highlight=False)
     for key, what in _NEEDS.items():
         if tally.needs[key]:
             extra = (f": {', '.join(sorted(tally.unknown_kinds))}"

@@ -48,6 +48,12 @@ class IngestSummary(BaseModel):
         "no_value_at_stake, no_entity (rejected)."))
     kinds_without_playbook: list[str] = Field(default_factory=list, description=(
         "The kinds of stored rows no playbook answers (triage sends them to a person)."))
+    already_stored_changed: int = Field(0, description=(
+        "Of already_stored, the rows whose content differs from the stored prediction's "
+        "(a re-scored row sent under its old id): the stored one stands, ids are "
+        "immutable; send a correction under a new id."))
+    already_stored_changed_ids: list[str] = Field(default_factory=list, description=(
+        f"The first {KEPT_ERRORS} of those ids."))
     errors: list[RowError] = Field(default_factory=list, description=(
         f"The first {KEPT_ERRORS} problems of the rejected rows, with row and line."))
     errors_omitted: int = Field(0, description="Problems past those listed.")
@@ -66,6 +72,8 @@ class IngestTally:
     needs: dict[str, int] = field(default_factory=_no_needs)
     errors: list[RowError] = field(default_factory=list)
     omitted: int = 0
+    changed: list[str] = field(default_factory=list)
+    changed_count: int = 0
     unknown_kinds: set[str] = field(default_factory=set)
     batches: set[int] = field(default_factory=set)
     """The ledger entries of this input's batches."""
@@ -92,6 +100,9 @@ class IngestTally:
         if result.seq is not None:
             self.batches.add(result.seq)
         self.already_stored += len(result.duplicates) - len(repeats)
+        changed = [i for i in result.changed if i not in set(repeats)]
+        self.changed_count += len(changed)
+        self.changed += changed[:KEPT_ERRORS - len(self.changed)]
         self.rejected += len({e.row for e in errors})
         self.needs["no_entity"] += len({e.row for e in errors if e.field == "entity_id"})
         room = KEPT_ERRORS - len(self.errors)
@@ -101,6 +112,8 @@ class IngestTally:
     def summary(self) -> IngestSummary:
         return IngestSummary(rows_read=self.rows_read, ingested=self.ingested,
                              already_stored=self.already_stored, rejected=self.rejected,
+                             already_stored_changed=self.changed_count,
+                             already_stored_changed_ids=list(self.changed),
                              empty_rows=self.empty_rows,
                              needs=dict(self.needs),
                              kinds_without_playbook=sorted(self.unknown_kinds),

@@ -12,6 +12,7 @@ triage applies in bulk is one ``predictions.triaged`` entry over the ids it drop
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,6 +123,18 @@ class IngestResult:
     stored_by: dict[str, int | None] = field(default_factory=dict)
     """For each duplicate: the ledger entry of the batch that stored it (None for rows
     stored before batch entries)."""
+    changed: list[str] = field(default_factory=list)
+    """The duplicates whose content differs from the stored prediction's (left as stored)."""
+
+
+def _differs(stored: Any, payload: str) -> bool:
+    """Whether a re-sent row says something else than the stored one (the JSON column
+    reads back as text on SQLite, parsed on PostgreSQL)."""
+    if isinstance(stored, str):
+        if stored == payload:
+            return False
+        stored = json.loads(stored)
+    return bool(stored != json.loads(payload))
 
 
 @dataclass(frozen=True)
@@ -172,17 +185,21 @@ class PredictionRepo(Repo):
         with self.transaction(durable=durable) as conn:
             ids = [r.id for r in rows]
             stored: dict[str, int | None] = {}
+            payloads: dict[str, Any] = {}
             mark = "?" if conn.dialect.name == "sqlite" else "%s"
             for i in range(0, len(ids), _CHUNK):
                 part = ids[i:i + _CHUNK]
-                stored.update(conn.exec_driver_sql(
-                    f"SELECT id, ingest_seq FROM predictions WHERE id IN "
-                    f"({', '.join(mark for _ in part)})", tuple(part)).all())
+                for pid, seq, payload in conn.exec_driver_sql(
+                        f"SELECT id, ingest_seq, payload FROM predictions WHERE id IN "
+                        f"({', '.join(mark for _ in part)})", tuple(part)):
+                    stored[pid], payloads[pid] = seq, payload
             fresh = []
             for r in rows:
                 if r.id in stored:
                     result.duplicates.append(r.id)
                     result.stored_by[r.id] = stored[r.id]
+                    if r.id in payloads and _differs(payloads[r.id], r.payload):
+                        result.changed.append(r.id)
                     continue
                 stored[r.id] = None
                 fresh.append(r)

@@ -328,3 +328,22 @@ def test_a_row_of_empty_cells_is_counted_not_rejected(cli: Cli) -> None:
     text = cli("ingest", str(path))
     assert ("4 rows, 0 ingested, 2 already stored, 0 rejected, 2 empty (every cell blank; "
             "skipped)") in " ".join(text.stdout.split())
+
+
+def test_an_id_sent_again_with_other_content_is_said_not_taken(cli: Cli) -> None:
+    # Ids are immutable: a re-sent prediction is left as stored. One re-sent with a new
+    # score (a corrected scoring run) is not silently the same: the summary counts it,
+    # names the ids, and says how to send a correction.
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + "".join(_row(i) for i in range(4)))
+    cli("ingest", str(path))
+    path.write_text(HEADER + _row(0) + _row(1, score="0.9") + _row(2, score="0.95") + _row(9))
+    report = cli.json("ingest", str(path))
+    assert (report["ingested"], report["already_stored"]) == (1, 3)
+    assert report["already_stored_changed"] == 2
+    assert report["already_stored_changed_ids"] == ["p-1", "p-2"]
+    text = cli("ingest", str(path)).stderr + cli("ingest", str(path)).stdout
+    assert "2 already stored with other content" in " ".join(text.split())
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        assert conn.execute("select score from predictions where id = 'p-1'").fetchone()[0] \
+            == pytest.approx(0.2)  # the stored one stands

@@ -40,6 +40,9 @@ def test_one_entry_per_batch_proves_every_row(store: Store) -> None:
     assert (first.new, again.new, again.duplicates) == (["p-3", "p-1", "p-2", "p-10", "p-7"],
                                                         ["p-11"], ["p-1"])
     assert again.stored_by == {"p-1": first.seq}
+    assert again.changed == []  # the same prediction, re-sent
+    changed = store.predictions.ingest([_p(1, score=0.9), _p(2)], source="h", actor="bob")
+    assert (changed.new, changed.duplicates, changed.changed) == ([], ["p-1", "p-2"], ["p-1"])
     entries = [e for e in store.ledger.entries() if e.event == "predictions.ingested"]
     assert [(e.seq, e.actor, e.body["rows"], e.body["source"]) for e in entries] == [
         (first.seq, "ann", 5, "f"), (again.seq, "bob", 1, "g")]
