@@ -28,12 +28,18 @@ def test_native_batch_and_redelivery(svc: Service) -> None:
     first = svc.post("/v1/predictions", "feeder", body)
     assert first.status_code == 200
     shown = {k: v for k, v in first.json().items() if k not in DEPRECATED}
-    assert shown == {"rows_read": 2, "ingested": 2, "already_stored": 0, "rejected": 0, "empty_rows": 0,
+    assert shown == {"rows_read": 2, "ingested": 2, "already_stored": 0,
+                     "already_stored_changed": 0, "already_stored_changed_ids": [],
+                     "rejected": 0, "empty_rows": 0,
                      "needs": {"unknown_kind": 0, "no_value_at_stake": 0, "no_entity": 0},
                      "kinds_without_playbook": [], "errors": [], "errors_omitted": 0,
                      "ingested_ids": ["p-1", "p-2"], "already_stored_ids": []}
     again = svc.post("/v1/predictions", "feeder", body).json()
     assert (again["ingested"], again["already_stored"]) == (0, 2)
+    assert again["already_stored_changed"] == 0  # the same records, re-delivered
+    rescored = {"predictions": [churn_record("p-1") | {"score": 0.42}]}
+    changed = svc.post("/v1/predictions", "feeder", rescored).json()
+    assert changed["already_stored_changed_ids"] == ["p-1"]
     assert again["already_stored_ids"] == ["p-1", "p-2"] and again["ingested_ids"] == []
     ingested = [e for e in svc.rt.store.ledger.entries() if e.event == "predictions.ingested"]
     assert {e.actor for e in ingested} == {"feeder"}
