@@ -192,8 +192,9 @@ class ChatClient:
         self.config = config
         self._sleep = sleep
         self._stopping = threading.Event()
-        self._calls = threading.Condition()
-        """Notified when a call out is answered, and when the worker stops."""
+        self._calls = threading.Lock()
+        self._waiting: set[threading.Condition] = set()
+        """The calls out, each waiting on its own condition (notified by ``stop`` too)."""
         self._stop_deadline = float("inf")
         """When a stopping worker's drafts stop waiting for their calls in flight."""
         self._http_client = http_client
@@ -236,7 +237,10 @@ class ChatClient:
         with self._calls:
             self._stopping.set()
             self._stop_deadline = time.monotonic() + self.config.stop_grace_seconds
-            self._calls.notify_all()
+            waiting = list(self._waiting)
+        for answered in waiting:  # each re-reads the deadline
+            with answered:
+                answered.notify()
 
     def _openai(self) -> openai.OpenAI:
         import openai  # loaded when first needed: the playbook planner never needs it
@@ -383,6 +387,7 @@ class ChatClient:
         finishes on its thread, unread). A blocked read cannot be interrupted from
         outside, not even by closing the client."""
         result: list[tuple[bool, Any]] = []
+        answered = threading.Condition()  # this call's own: no other call wakes it
 
         def send() -> None:
             try:
@@ -390,17 +395,24 @@ class ChatClient:
                                                      cast_to=cast_to))
             except BaseException as exc:  # handed to the waiting draft
                 outcome = (False, exc)
-            with self._calls:
+            with answered:
                 result.append(outcome)
-                self._calls.notify_all()
+                answered.notify()
 
-        threading.Thread(target=send, daemon=True, name=f"llm call {self.config.model}").start()
         with self._calls:
-            while not result:
-                left = self._stop_deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._calls.wait(None if left == float("inf") else left)
+            self._waiting.add(answered)
+        try:
+            threading.Thread(target=send, daemon=True,
+                             name=f"llm call {self.config.model}").start()
+            with answered:
+                while not result:
+                    left = self._stop_deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    answered.wait(None if left == float("inf") else left)
+        finally:
+            with self._calls:
+                self._waiting.discard(answered)
         if not result:
             raise _Abandoned
         ok, value = result[0]
