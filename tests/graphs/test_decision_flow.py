@@ -282,8 +282,8 @@ def test_revise_redrafts_and_asks_every_function_again_within_the_bound(rt: Runt
     requests = pending(rt, decision)
     assert {r["plan_version"] for r in requests.values()} == {3}
     answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
-    with pytest.raises(ConflictError, match="last plan version .*max_replans 2.*approve, "
-                                            "edit or reject"):
+    with pytest.raises(ConflictError, match=r"last plan version .*max_replans 2.*approve, "
+                                            r"edit or reject"):
         answer(rt, requests["sales"]["id"], Revise(feedback="again"), approver_name="raj@sales")
     assert rt.store.approvals.get(requests["sales"]["id"]).status == "pending"
     result = answer(rt, requests["sales"]["id"], Reject(reason="no deal then"),
