@@ -589,7 +589,7 @@ class ApprovalService:
             active = sorted({h.target for h in self._store.holds.list(active_only=True)})
             raise NotFoundError(f"no active hold on {target!r} (active: "
                                 f"{', '.join(active) or 'none'})", field="target")
-        if released and self.on_answer is not None:
+        if self.on_answer is not None:
             self.on_answer("")
         return released
 
