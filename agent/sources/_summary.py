@@ -100,7 +100,8 @@ class IngestTally:
         if result.seq is not None:
             self.batches.add(result.seq)
         self.already_stored += len(result.duplicates) - len(repeats)
-        changed = [i for i in result.changed if i not in set(repeats)]
+        repeated = set(repeats)
+        changed = [i for i in result.changed if i not in repeated]
         self.changed_count += len(changed)
         self.changed += changed[:KEPT_ERRORS - len(self.changed)]
         self.rejected += len({e.row for e in errors})

@@ -12,9 +12,10 @@ what policy approves it approves again), within ``max_replans``; past it, the ch
 functions' steps are skipped with the reason and the rest runs. What the service
 recorded for a version stands when the leg runs again.
 
-An all-or-nothing plan (``Plan.all_or_nothing``) runs no step when one function did not
-approve its part: every step is skipped, naming that function, and the decision ends
-rejected (a downtime window without its work order helps no one)."""
+An all-or-nothing plan (``Plan.all_or_nothing``) runs no step when one function's part
+does not run (not approved, or skipped for a changed world): every step is skipped,
+naming that function, and the decision ends rejected (a downtime window without its work
+order helps no one)."""
 
 from __future__ import annotations
 
@@ -48,17 +49,10 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
         why = answer.why_not() if answer is not None else f"{function} did not answer"
         for step in plan.steps_of(function):
             not_approved[step.id] = why
-    refused_whole = plan.all_or_nothing and bool(not_approved)
-    if refused_whole:
-        # All or nothing: one function's part not approved, no part runs.
-        first = next(s for s in plan.steps if s.id in not_approved)
-        why = (f"all or nothing: {first.function} did not approve its part "
-               f"({not_approved[first.id]})")
-        not_approved = {step.id: why for step in plan.steps}
-        approved = {}
-    granted = [f for f, a in answers.items() if a.approved is not None and not refused_whole]
-    if granted and not any(r.plan_version == plan.version
-                           for r in ctx.store.executions.list(plan.decision_id)):
+    granted = [f for f, a in answers.items() if a.approved is not None]
+    # An all-or-nothing plan refused in part runs nothing: no world to check for it.
+    if granted and not (plan.all_or_nothing and not_approved) and not any(
+            r.plan_version == plan.version for r in ctx.store.executions.list(plan.decision_id)):
         world = ctx.approvals.world_check(plan, granted, fence=ctx.fence, actor=ctx.actor,
                                           max_replans=ctx.max_replans)
         if world is not None:
@@ -69,6 +63,14 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
                 for step in plan.steps_of(function):
                     approved.pop(step.id, None)
                     not_approved[step.id] = f"the world changed since approval: {why}"
+    refused_whole = plan.all_or_nothing and bool(not_approved)
+    if refused_whole:
+        # All or nothing: one function's part does not run (not approved, or the world
+        # changed under it past max_replans), so no part runs.
+        first = next(s for s in plan.steps if s.id in not_approved)
+        why = f"all or nothing: {first.function}'s part does not run ({not_approved[first.id]})"
+        not_approved = {step.id: why for step in plan.steps}
+        approved = {}
     scope = Scope(entity_id=state["prediction"].get("entity_id"), playbook=state.get("playbook"),
                   # Policy's auto-approve totals bind what policy approved; a part
                   # approved by earned autonomy is bound by the function's own totals.

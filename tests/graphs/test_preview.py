@@ -191,3 +191,27 @@ def test_a_leg_cut_off_after_the_world_changed_keeps_what_it_recorded(
     assert result is not None and result.status == "completed"
     assert len(rt.enterprise.effects("crm.create_retention_offer")) == 1
     assert ledger.verify(rt.store.engine).ok
+
+
+def test_an_all_or_nothing_plan_whose_part_the_world_changed_under_runs_nothing(
+        rt: Runtime) -> None:
+    # The same as above, the plan all or nothing: past the replan bound the changed
+    # part is skipped, and with it every other part; the decision ends rejected.
+    name = "churn-retention"
+    rt.playbooks.playbooks[name] = rt.playbooks.playbooks[name].model_copy(
+        update={"all_or_nothing": True})
+    decision = start(rt, churn("pv-4", account="ACC-10006")).decision_id
+    for n in range(rt.settings.max_replans + 1):
+        requests = pending(rt, decision)
+        rt.tools.call("finance.issue_credit", {"account_id": "ACC-10006", "amount": 10,
+                                               "currency": "EUR", "reason": "manual"},
+                      idempotency_key=f"manual-{n}")
+        answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+        result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    assert result.status == "rejected"
+    assert rt.enterprise.effects("crm.create_retention_offer") == []
+    assert len(_credits(rt, "ACC-10006")) == rt.settings.max_replans + 1  # the manual ones
+    steps = rt.store.plans.steps(decision, rt.store.decisions.get(decision).plan_version)
+    assert {s["status"] for s in steps} == {"skipped"}
+    assert all("all or nothing: finance's part does not run (the world changed"
+               in s["detail"] for s in steps)
