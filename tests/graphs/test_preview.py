@@ -122,16 +122,23 @@ def test_a_world_that_changed_sends_the_plan_back_and_it_runs_once_approved_agai
     assert ledger.verify(rt.store.engine).ok
 
 
-def test_past_the_replan_bound_the_changed_part_is_skipped_and_the_rest_runs(
-        rt: Runtime) -> None:
-    decision = start(rt, churn("pv-3", account="ACC-10006")).decision_id
+def _approve_as_the_world_changes(rt: Runtime, decision: str, account: str) -> Any:
+    """Each plan version, up to the replan bound and one past it: a manual credit to
+    ``account`` lands after routing, then sales and finance approve; the last answer."""
     for n in range(rt.settings.max_replans + 1):
         requests = pending(rt, decision)
-        rt.tools.call("finance.issue_credit", {"account_id": "ACC-10006", "amount": 10,
+        rt.tools.call("finance.issue_credit", {"account_id": account, "amount": 10,
                                                "currency": "EUR", "reason": "manual"},
                       idempotency_key=f"manual-{n}")
         answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
         result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    return result
+
+
+def test_past_the_replan_bound_the_changed_part_is_skipped_and_the_rest_runs(
+        rt: Runtime) -> None:
+    decision = start(rt, churn("pv-3", account="ACC-10006")).decision_id
+    result = _approve_as_the_world_changes(rt, decision, "ACC-10006")
     assert result.status == "completed"
     changes = rt.store.ledger.search(event="preview.changed")
     assert [c.body["then"] for c in reversed(changes)] == (
@@ -201,13 +208,7 @@ def test_an_all_or_nothing_plan_whose_part_the_world_changed_under_runs_nothing(
     rt.playbooks.playbooks[name] = rt.playbooks.playbooks[name].model_copy(
         update={"all_or_nothing": True})
     decision = start(rt, churn("pv-4", account="ACC-10006")).decision_id
-    for n in range(rt.settings.max_replans + 1):
-        requests = pending(rt, decision)
-        rt.tools.call("finance.issue_credit", {"account_id": "ACC-10006", "amount": 10,
-                                               "currency": "EUR", "reason": "manual"},
-                      idempotency_key=f"manual-{n}")
-        answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
-        result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    result = _approve_as_the_world_changes(rt, decision, "ACC-10006")
     assert result.status == "rejected"
     assert rt.enterprise.effects("crm.create_retention_offer") == []
     assert len(_credits(rt, "ACC-10006")) == rt.settings.max_replans + 1  # the manual ones
