@@ -358,6 +358,10 @@ class PredictionRepo(Repo):
             self.record(conn, [Event(actor=actor, event="prediction.triaged",
                                      body=v.model_dump(mode="json", exclude={"detail"}))
                                for v in verdicts], now)
+            if any(v.action == TriageAction.ACT for v in verdicts):
+                # new work for every worker: the others, woken by the intake, found
+                # none yet (triage runs in one worker at a time)
+                notify(conn, WAKE)
 
     def queue_depth(self) -> int:
         """Predictions waiting: not yet triaged, or actionable without a decision."""

@@ -349,6 +349,24 @@ def test_predictions_stored_by_another_process_wake_the_worker(
         assert wait_for(lambda: len(rt.store.decisions.list()) == 1, 20)
 
 
+@pytest.mark.postgres
+def test_work_another_worker_triaged_wakes_the_worker(tmp_path: Path, pg_url: str) -> None:
+    """Triage runs in one worker at a time: the others, woken by the new predictions,
+    find nothing to claim yet. The work that triage finds actionable wakes them again
+    (it does not wait for their next poll)."""
+    settings = Settings(home=tmp_path / "home", database_url=pg_url)
+    with Runtime(settings, actor="worker") as rt, Runtime(settings, actor="other") as other, \
+            running(rt, poll_seconds=60) as worker:
+        assert wait_for(lambda: worker._listener is not None, 10)
+        with other.store.exclusive("triage") as mine:  # the other worker triages
+            assert mine
+            _ingest(other, 1)  # wakes the loop, which finds nothing triaged to claim
+            threading.Event().wait(1.0)
+            assert rt.store.decisions.list() == []
+            other.triage_pending()
+        assert wait_for(lambda: len(rt.store.decisions.list()) == 1, 20)
+
+
 def test_a_decision_in_hand_is_not_taken_up_by_a_second_thread(
         tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
     """The lease's owner is the process, and a claim by the same owner renews it with a
