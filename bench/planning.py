@@ -18,9 +18,12 @@ Printed per configuration: decisions/s; ``overlap:`` (sum of the LLM call second
 workers recorded / wall seconds: the calls in flight on average);
 ``llm_calls_per_decision:``; ``wasted_llm_calls:`` (calls beyond one per stored plan
 version: a decision planned twice, a draft thrown away); worker crashes (PostgreSQL:
-``worker_exited`` lines of the supervisor). Ends with ``ratio:`` (SQLite concurrent
-decisions/s ÷ baseline decisions/s). Goals: overlap ≥ 16 (SQLite), ≥ 48 (PostgreSQL,
-4 workers), wasted 0, crashes 0.
+``worker_exited`` lines of the supervisor); on Linux, the CPU a decision cost the
+workers, the database server and the model process in the timed window, and
+``overlap_ceiling``: the LLM call seconds over the least wall that CPU allows on this
+machine's cores (overlap cannot pass it, however many calls are in flight). Ends with
+``ratio:`` (SQLite concurrent decisions/s ÷ baseline decisions/s). Goals: overlap ≥ 16
+(SQLite), ≥ 48 (PostgreSQL, 4 workers), wasted 0, crashes 0.
 
     python bench/planning.py --decisions 200 --latency 0.5 --workers 4
 """
@@ -36,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +114,73 @@ def settings(home: Path, url: str, **more: Any) -> Settings:
                     **more)
 
 
-def figures(rt: Runtime, wall: float, decisions: int) -> dict[str, float]:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far (Linux ``/proc``;
+    0 where it cannot be read)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def database_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (its backends included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+class CPU:
+    """CPU seconds spent during the timed window: by the workers, by the database server
+    (PostgreSQL), by the model process. The wall is at least their sum over the cores,
+    and at least a worker process's share (its Python runs on one core at a time), so
+    ``overlap_ceiling`` (LLM call seconds ÷ that least wall) is the most overlap this
+    machine allows for this much CPU a decision, however many calls are in flight."""
+
+    def __init__(self, model: Model, workers: Callable[[], float], *, processes: int,
+                 database: bool) -> None:
+        self.model, self.workers, self.database = model, workers, database
+        self.processes = processes
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        return (self.workers(), cpu_of(database_pids()) if self.database else 0.0,
+                cpu_of([self.model.proc.pid]))
+
+    def figures(self, decisions: int, llm_seconds: float) -> dict[str, float]:
+        spent = [b - a for a, b in zip(self.start, self._now(), strict=True)]
+        if not spent[0]:
+            return {}  # not readable here
+        out = {"worker_cpu_ms_per_decision": round(1000 * spent[0] / decisions, 1)}
+        if self.database:
+            out["database_cpu_ms_per_decision"] = round(1000 * spent[1] / decisions, 1)
+        out["model_cpu_ms_per_decision"] = round(1000 * spent[2] / decisions, 1)
+        least_wall = max(sum(spent) / (os.cpu_count() or 1), spent[0] / self.processes)
+        out["overlap_ceiling"] = round(llm_seconds / least_wall, 1)
+        return out
+
+
+def figures(rt: Runtime, wall: float, decisions: int, cpu: CPU) -> dict[str, float]:
     calls = rt.store.llm.llm_calls(limit=1_000_000)
     seconds = sum((c["latency_ms"] or 0) for c in calls) / 1000
     drafts = {(c["decision_id"], c["plan_version"]) for c in calls}
@@ -120,7 +190,8 @@ def figures(rt: Runtime, wall: float, decisions: int) -> dict[str, float]:
             "overlap": round(seconds / wall, 1),
             "llm_calls_per_decision": round(len(calls) / decisions, 3),
             "wasted_llm_calls": len(calls) - stored,
-            "duplicate_drafts": len(calls) - len(drafts)}
+            "duplicate_drafts": len(calls) - len(drafts),
+            **cpu.figures(decisions, seconds)}
 
 
 def listening(rt: Runtime) -> int:
@@ -138,7 +209,8 @@ def planned(rt: Runtime) -> int:
     return sum(v for k, v in counts.items() if k != "planning")
 
 
-def run_sqlite(url: str, n: int, concurrency: int, tag: str) -> dict[str, float]:
+def run_sqlite(model: Model, n: int, concurrency: int, tag: str) -> dict[str, float]:
+    url = model.url
     with tempfile.TemporaryDirectory() as tmp, \
             Runtime(settings(Path(tmp), url, planner_concurrency=concurrency)) as rt:
         worker = Worker(rt)
@@ -148,17 +220,20 @@ def run_sqlite(url: str, n: int, concurrency: int, tag: str) -> dict[str, float]
         # as the PostgreSQL run's workers are, not from its start-up.
         while not rt.planner.ready:
             time.sleep(0.05)
+        cpu = CPU(model, time.process_time, processes=1, database=False)  # the worker: here
         started = time.perf_counter()
         rt.ingest(predictions(rt, n, tag), source="bench")
         while planned(rt) < n:
             time.sleep(_POLL)
         wall = time.perf_counter() - started
+        result = figures(rt, wall, n, cpu)
         worker.stop()
         loop.join(timeout=120)
-        return figures(rt, wall, n)
+        return result
 
 
-def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
+def run_postgres(model: Model, n: int, workers: int, tag: str) -> dict[str, float]:
+    url = model.url
     import psycopg
 
     from decisionops.agent.checkpoints import psycopg_conninfo
@@ -191,6 +266,8 @@ def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
                         if proc.poll() is not None:
                             raise SystemExit(f"the workers stopped:\n{log.read_text()[-3000:]}")
                         time.sleep(0.05)
+                    cpu = CPU(model, lambda: cpu_of([proc.pid, *children(proc.pid)]),
+                              processes=workers, database=True)
                     started = time.perf_counter()
                     rt.ingest(predictions(rt, n, tag), source="bench")
                     while planned(rt) < n:
@@ -198,12 +275,12 @@ def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
                             raise SystemExit(f"the workers stopped:\n{log.read_text()[-3000:]}")
                         time.sleep(_POLL)
                     wall = time.perf_counter() - started
+                    result = figures(rt, wall, n, cpu)
                 finally:
                     proc.send_signal(signal.SIGTERM)
                     proc.wait(timeout=60)
             events = [json.loads(line) for line in log.read_text().splitlines()
                       if line.startswith("{")]
-            result = figures(rt, wall, n)
             # A worker that died (its exit before the stop, or an exit code but 0).
             stop = next((i for i, e in enumerate(events) if e.get("supervisor") == "stopping"),
                         len(events))
@@ -218,6 +295,13 @@ def run_postgres(url: str, n: int, workers: int, tag: str) -> dict[str, float]:
         if not os.environ.get("BENCH_KEEP_DB"):
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def ceiling(result: dict[str, float]) -> str:
+    if "overlap_ceiling" not in result:
+        return ""
+    return (f"; at most {result['overlap_ceiling']} on {os.cpu_count()} cores for the CPU "
+            "a decision cost in this run")
 
 
 def show(label: str, result: dict[str, float]) -> None:
@@ -252,21 +336,22 @@ def main() -> None:
           f"latency {args.latency} s a call", flush=True)
     model = Model(args.latency)
     try:
-        baseline = run_sqlite(model.url, args.baseline, 1, "base")
+        baseline = run_sqlite(model, args.baseline, 1, "base")
         show("baseline (sqlite, 1 at a time)", baseline)
-        concurrent = run_sqlite(model.url, args.decisions, Settings().planner_concurrency,
+        concurrent = run_sqlite(model, args.decisions, Settings().planner_concurrency,
                                 "sqlite")
         show(f"sqlite, 1 worker, planner_concurrency {Settings().planner_concurrency}",
              concurrent)
         if not args.no_postgres:
-            pg = run_postgres(model.url, args.decisions, args.workers, "pg")
+            pg = run_postgres(model, args.decisions, args.workers, "pg")
             show(f"postgres, {args.workers} workers", pg)
     finally:
         calls = model.close()
     print(f"model calls served: {calls}")
-    print(f"overlap: {concurrent['overlap']} (goal >= 16)")
+    print(f"overlap: {concurrent['overlap']} (goal >= 16)" + ceiling(concurrent))
     if not args.no_postgres:
-        print(f"overlap_postgres_{args.workers}_workers: {pg['overlap']} (goal >= 48)")
+        print(f"overlap_postgres_{args.workers}_workers: {pg['overlap']} (goal >= 48)"
+              + ceiling(pg))
     print(f"wasted_llm_calls: {concurrent['wasted_llm_calls']}"
           + ("" if args.no_postgres else f" (postgres {pg['wasted_llm_calls']})"))
     print(f"llm_calls_per_decision: {concurrent['llm_calls_per_decision']}")

@@ -6,6 +6,7 @@ check at its default size once two open decisions shared an account.)"""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,9 @@ def test_planning_bench_plans_each_decision_once_on_sqlite() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = _figures(proc.stdout)
     assert float(figures["overlap"].split()[0]) > 0
+    # what this machine's cores allow for the CPU a decision cost (Linux /proc)
+    assert re.search(r"; at most \d+\.\d on \d+ cores for the CPU a decision cost",
+                     figures["overlap"])
     assert figures["wasted_llm_calls"] == "0"
     assert figures["llm_calls_per_decision"] == "1.0"
 
