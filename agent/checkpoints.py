@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -76,11 +77,25 @@ def _postgres(url: str, stack: ExitStack, pool_size: int) -> BaseCheckpointSaver
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
+    from decisionops.agent.store._engine import rested
+
+    # A connection is checked (a round trip) before use only if it rested in the pool
+    # (``rested``, the store pool's rule): a leg takes one several times in a row.
+    back_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = \
+        weakref.WeakKeyDictionary()
+
+    def check(conn: psycopg.Connection[Any]) -> None:
+        if rested(back_at.get(conn)):
+            ConnectionPool.check_connection(conn)
+
+    def returned(conn: psycopg.Connection[Any]) -> None:
+        back_at[conn] = time.monotonic()
+
     conninfo = psycopg_conninfo(url)
     pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
                           kwargs={"autocommit": True, "prepare_threshold": 0,
                                   "row_factory": dict_row},
-                          check=ConnectionPool.check_connection)
+                          check=check, reset=returned)
     stack.callback(pool.close)
     saver = PostgresSaver(pool)
     # PostgresSaver holds one lock around every operation, even over a pool

@@ -48,6 +48,13 @@ _IDLE_BEFORE_PING = 5.0
 """Seconds a pooled PostgreSQL connection may rest before it is pinged at checkout."""
 
 
+def rested(since: float | None) -> bool:
+    """Whether a pooled PostgreSQL connection back in the pool since ``since``
+    (``time.monotonic()``; None: never used) has rested long enough to be pinged before
+    it is used again: the rule of the store's pool and the checkpointer's."""
+    return since is not None and time.monotonic() - since >= _IDLE_BEFORE_PING
+
+
 def _ping_when_idle(engine: Engine) -> None:
     """Check a pooled connection is alive before it is used, if it has rested
     ``_IDLE_BEFORE_PING`` seconds: a server restart or an idle timeout meanwhile gives
@@ -63,8 +70,7 @@ def _ping_when_idle(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
-        rested = record.info.get("rested_at")
-        if rested is None or time.monotonic() - rested < _IDLE_BEFORE_PING:
+        if not rested(record.info.get("rested_at")):
             return
         try:
             engine.dialect.do_ping(dbapi_conn)  # in autocommit, as pool_pre_ping does

@@ -58,3 +58,37 @@ def test_threads_beyond_the_pool_wait_their_turn(pg_url: str) -> None:
         assert errors == []
         assert all(saver.get_tuple({"configurable": {"thread_id": f"w-{i}-{j}"}})
                    for i in range(8) for j in range(5))
+
+
+@pytest.mark.postgres
+def test_a_rested_connection_the_server_dropped_is_replaced_and_a_busy_one_not_pinged(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the store's pool (``_engine._IDLE_BEFORE_PING``): a checkpoint operation does
+    not pay a round trip to check its connection when the connection was in use a moment
+    ago (a leg takes one from the pool several times); one that rested is checked, and a
+    connection the server dropped meanwhile is replaced, not handed to the operation."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from decisionops.agent.checkpoints import psycopg_conninfo
+    from decisionops.agent.store import _engine
+
+    pings: list[int] = []
+    check = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection",
+                        staticmethod(lambda conn: pings.append(1) or check(conn)))
+    with ExitStack() as stack:
+        saver = open_checkpointer(pg_url, stack, pool_size=1)
+        _put(saver, "p-1")
+        with saver.conn.connection() as conn:
+            pid = conn.info.backend_pid
+        assert saver.get_tuple({"configurable": {"thread_id": "p-1"}}) is not None
+        assert pings == []  # back in use at once: not checked
+        with psycopg.connect(psycopg_conninfo(pg_url), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        monkeypatch.setattr(_engine, "_IDLE_BEFORE_PING", 0.0)  # it has rested long enough
+        _put(saver, "p-2")  # on a new connection, not a failed write
+        assert pings == [1]
+        with saver.conn.connection() as conn:
+            assert conn.info.backend_pid != pid
+        assert saver.get_tuple({"configurable": {"thread_id": "p-2"}}) is not None
