@@ -27,11 +27,13 @@ def can_answer(rt: Runtime, who: Principal, function: str) -> bool:
 
 def submit_answer(rt: Runtime, who: Principal, approval_id: str, answer: Answer,
                   plan_hash: str, *, channel: Channel = "api",
-                  preview_hash: str | None = None) -> dict[str, Any]:
+                  preview_hash: str | None = None,
+                  proposal_hash: str | None = None) -> dict[str, Any]:
     """Record an answer; returns the ``AnswerOut`` fields. A worker applies it (this
     process's worker is woken at once); the answer never waits for a lease."""
     result = rt.approvals.answer(approval_id, answer, by=approver(who, channel),
-                                 plan_hash=plan_hash, preview_hash=preview_hash)
+                                 plan_hash=plan_hash, preview_hash=preview_hash,
+                                 proposal_hash=proposal_hash)
     return {"approval_id": result.approval_id, "status": result.status,
             "decision_id": result.decision_id, "decision_status": result.decision_status,
             "pending_approvals": result.pending_approvals, "held": result.held,

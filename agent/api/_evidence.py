@@ -138,7 +138,7 @@ def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, An
                  "plan": round(sum(s.expected_cost for s in plan.steps), 2)},
         "value": {"yours": round(sum(s.expected_value for s in mine), 2),
                   "plan": round(sum(s.expected_value for s in plan.steps), 2)},
-        "proposal": rt.store.approvals.proposal(approval_id),
+        "proposal": rt.approvals.proposal(approval_id),
         "four_eyes": rt.policies.get(row.function).four_eyes,
         "held": rt.approvals.held(decision, [row.function]),
         "related": [o.related.model_dump(mode="json") for o in rt.store.decisions.open_on_entity(

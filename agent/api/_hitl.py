@@ -10,7 +10,7 @@ answer is per function, so any reject rejects the function's part, any edit edit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from decisionops.agent.errors import InvalidInputError
@@ -20,11 +20,19 @@ from decisionops.agent.ports import ToolPort
 __all__ = ["answer_from_hitl", "hitl_request"]
 
 
-def hitl_request(request: ApprovalRequest, tools: ToolPort) -> dict[str, Any]:
+def hitl_request(request: ApprovalRequest, tools: ToolPort,
+                 proposal: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The request as LangChain's HITL ``action_requests``; under four-eyes with an edit
+    proposal standing, the actions carry the proposal's arguments (an approve approves
+    them) and ``decisionops.proposal_hash`` names it."""
     actions, configs = [], []
+    proposed = (proposal or {}).get("arguments", {})
     for step in request.steps:
-        actions.append({"name": step.tool, "args": step.arguments,
-                        "description": f"{request.function}:{step.id}: {step.rationale}".strip()})
+        why = f"{request.function}:{step.id}: {step.rationale}".strip()
+        if proposal and step.id in proposed:
+            why += f" [edit proposed by {proposal['proposer']}; approving approves it]"
+        actions.append({"name": step.tool, "args": proposed.get(step.id, step.arguments),
+                        "description": why})
         configs.append({"action_name": step.tool,
                         "allowed_decisions": ["approve", "edit", "reject"],
                         "args_schema": tools.spec(step.tool).parameters})
@@ -34,6 +42,7 @@ def hitl_request(request: ApprovalRequest, tools: ToolPort) -> dict[str, Any]:
                             "function": request.function,
                             "plan_version": request.plan_version,
                             "plan_hash": request.plan_hash,
+                            "proposal_hash": proposal["hash"] if proposal else None,
                             "step_ids": [s.id for s in request.steps]}}
 
 

@@ -62,6 +62,9 @@ def approvals_router(principal: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["decisions & approvals"], route_class=StrictJSONRoute)
     reader = requires(principal, "read")
     answerer = requires(principal, "answer")
+    # Answers take any reader: who may answer is the approval service's to decide (and a
+    # refusal its to record), as on every other channel. Bulk approve and validate
+    # still need the answer permission up front.
 
     @router.get("/decisions", summary="List decisions, most recently updated first")
     def list_decisions(status: str | None = Query(None, pattern=f"^({_STATUSES})$"),
@@ -103,18 +106,21 @@ def approvals_router(principal: Any) -> APIRouter:
         return view
 
     def _answer(approval_id: str, answer: Any, plan_hash: str, who: Principal,
-                state: ServiceState, preview_hash: str | None = None) -> AnswerOut:
+                state: ServiceState, preview_hash: str | None = None,
+                proposal_hash: str | None = None) -> AnswerOut:
         return AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash,
-                                         preview_hash=preview_hash))
+                                         preview_hash=preview_hash,
+                                         proposal_hash=proposal_hash))
 
     @router.post("/approvals/{approval_id}/approve", response_model=AnswerOut,
                  responses={403: {"description": "not allowed (reason in the body)"},
                             409: {"description": "already answered or stale plan"}})
-    def approve(approval_id: str, body: ApproveIn, who: Principal = Depends(answerer),
+    def approve(approval_id: str, body: ApproveIn, who: Principal = Depends(reader),
                 state: ServiceState = Depends(get_state)) -> AnswerOut:
-        """Approve the function's part as proposed (or, under four-eyes, the proposed edit)."""
+        """Approve the function's part as proposed (or, under four-eyes, the proposed edit
+        the body names by its ``proposal_hash``)."""
         return _answer(approval_id, Approve(comment=body.comment), body.plan_hash, who, state,
-                       body.preview_hash)
+                       body.preview_hash, body.proposal_hash)
 
     @router.post("/approvals/bulk-approve", response_model=BulkApproveOut,
                  responses={403: {"description": "the caller does not answer approvals"}})
@@ -128,19 +134,19 @@ def approvals_router(principal: Any) -> APIRouter:
         return BulkApproveOut(results=[BulkResultOut(**asdict(o)) for o in outcomes])
 
     @router.post("/approvals/{approval_id}/edit", response_model=AnswerOut)
-    def edit(approval_id: str, body: EditIn, who: Principal = Depends(answerer),
+    def edit(approval_id: str, body: EditIn, who: Principal = Depends(reader),
              state: ServiceState = Depends(get_state)) -> AnswerOut:
         """Approve with changed arguments, validated against the tool schema and limits."""
         answer = Edit(arguments=body.arguments, comment=body.comment)
         return _answer(approval_id, answer, body.plan_hash, who, state, body.preview_hash)
 
     @router.post("/approvals/{approval_id}/reject", response_model=AnswerOut)
-    def reject(approval_id: str, body: RejectIn, who: Principal = Depends(answerer),
+    def reject(approval_id: str, body: RejectIn, who: Principal = Depends(reader),
                state: ServiceState = Depends(get_state)) -> AnswerOut:
         return _answer(approval_id, Reject(reason=body.reason), body.plan_hash, who, state)
 
     @router.post("/approvals/{approval_id}/revise", response_model=AnswerOut)
-    def revise(approval_id: str, body: ReviseIn, who: Principal = Depends(answerer),
+    def revise(approval_id: str, body: ReviseIn, who: Principal = Depends(reader),
                state: ServiceState = Depends(get_state)) -> AnswerOut:
         """Ask the planner for a new plan version (every function is asked again)."""
         return _answer(approval_id, Revise(feedback=body.feedback), body.plan_hash, who, state)
@@ -161,25 +167,29 @@ def approvals_router(principal: Any) -> APIRouter:
     def get_hitl(approval_id: str, who: Principal = Depends(reader),
                  state: ServiceState = Depends(get_state)) -> JSONResponse:
         """``action_requests`` + ``review_configs``; the ETag is the plan hash to send back
-        in ``If-Match``."""
+        in ``If-Match`` (under four-eyes with an edit proposed, ``<plan_hash>.<proposal_hash>``:
+        the answer binds to that proposal too)."""
         request = _request(state, who, approval_id)
-        return JSONResponse(hitl_request(request, state.runtime.tools),
-                            headers={"ETag": f'"{request.plan_hash}"'})
+        proposal = state.runtime.approvals.proposal(approval_id)
+        tag = request.plan_hash + (f".{proposal['hash']}" if proposal else "")
+        return JSONResponse(hitl_request(request, state.runtime.tools, proposal),
+                            headers={"ETag": f'"{tag}"'})
 
     @router.post("/approvals/{approval_id}/hitl", response_model=AnswerOut,
                  summary="Answer with LangChain human-in-the-loop decisions")
     def post_hitl(approval_id: str, body: HitlIn,
-                  if_match: str = Header(..., alias="If-Match", max_length=70,
-                                         description="The plan hash (ETag of the GET)"),
-                  who: Principal = Depends(answerer),
+                  if_match: str = Header(..., alias="If-Match", max_length=140,
+                                         description="The ETag of the GET: the plan hash "
+                                         "(and the proposal's, under four-eyes)"),
+                  who: Principal = Depends(reader),
                   state: ServiceState = Depends(get_state)) -> AnswerOut:
         request = state.runtime.store.approvals.get(approval_id).request
-        plan_hash = if_match.strip().strip('"')
+        plan_hash, _, proposal_hash = if_match.strip().strip('"').partition(".")
         if not plan_hash:
             raise InvalidInputError("must carry the plan hash", field="If-Match",
                                     location="header")
         answer = answer_from_hitl(request, body.decisions)
         return AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash,
-                                         channel="hitl"))
+                                         channel="hitl", proposal_hash=proposal_hash or None))
 
     return router

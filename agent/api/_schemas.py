@@ -136,9 +136,16 @@ PreviewHash = Annotated[str | None, Field(None, pattern=r"^[0-9a-f]{64}$", descr
     "(409). Leave it out to bind to the stored previews."))]
 
 
+ProposalHash = Annotated[str | None, Field(None, pattern=r"^[0-9a-f]{64}$", description=(
+    "Under four-eyes, the edit proposal the approver saw (the approval's proposal.hash): "
+    "an approve approves it. Required while a proposal stands; a different one means it "
+    "was replaced since, and the answer is refused (409)."))]
+
+
 class ApproveIn(_In):
     plan_hash: PlanHash
     preview_hash: PreviewHash = None
+    proposal_hash: ProposalHash = None
     comment: Annotated[str, Field(max_length=2000)] = ""
 
 

@@ -30,7 +30,7 @@ from decisionops.agent.api._auth import (
 from decisionops.agent.api._evidence import approval_view, decision_view, inbox
 from decisionops.agent.api._state import ServiceState, get_state
 from decisionops.agent.approvals import BulkItem
-from decisionops.agent.errors import DecisionOpsError, InvalidInputError
+from decisionops.agent.errors import DecisionOpsError, InvalidInputError, status_for
 from decisionops.agent.models import Approve, Edit, Reject, Revise
 
 __all__ = ["web_router"]
@@ -74,15 +74,19 @@ def _parse_value(raw: str, original: Any) -> Any:
 
 
 def _edited(form: Any, request_steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The changes the edit form asks for. A field naming a step or an argument the
+    request does not have is passed on as sent, for the approval service to refuse as it
+    refuses it from the API and the CLI (never dropped without a word)."""
+    proposed = {step["id"]: step["arguments"] for step in request_steps}
     changes: dict[str, dict[str, Any]] = {}
-    for step in request_steps:
-        for name, original in step["arguments"].items():
-            raw = form.get(f"arg.{step['id']}.{name}")
-            if raw is None:
-                continue
-            value = _parse_value(str(raw), original)
-            if value != original:
-                changes.setdefault(step["id"], {})[name] = value
+    for key in form:
+        if not key.startswith("arg."):
+            continue
+        step_id, _, name = key.removeprefix("arg.").partition(".")
+        original = proposed.get(step_id, {}).get(name)
+        value = _parse_value(str(form.get(key)), original)
+        if step_id not in proposed or name not in proposed[step_id] or value != original:
+            changes.setdefault(step_id, {})[name] = value
     return changes
 
 
@@ -260,10 +264,11 @@ def web_router() -> APIRouter:
                 inbox, state.runtime, who, limit=200))] if form.get("then") == "next" else None
             out = await run_in_threadpool(partial(
                 submit_answer, state.runtime, who, approval_id, answer, plan_hash, channel="web",
-                preview_hash=str(form.get("preview_hash") or "") or None))
+                preview_hash=str(form.get("preview_hash") or "") or None,
+                proposal_hash=str(form.get("proposal_hash") or "") or None))
         except DecisionOpsError as exc:
             return await run_in_threadpool(_approval, request, state, who, approval_id,
-                                           error=exc.message, status=409)
+                                           error=exc.message, status=status_for(exc))
         except ValidationError as exc:  # a malformed edit (step or argument names)
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"])

@@ -40,6 +40,7 @@ when), operator holds, and the SLA sweep (``_deadlines``).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ from decisionops.agent.errors import (
     PermissionDenied,
     ToolArgumentsError,
 )
-from decisionops.agent.hashing import short_id
+from decisionops.agent.hashing import digest, short_id
 from decisionops.agent.models import (
     Answer,
     ApprovalRequest,
@@ -170,9 +171,22 @@ class WorldCheck:
 class _Refusal(Exception):
     """A refusal found inside the answer's transaction (recorded once it rolled back)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, conflict: bool = False) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.conflict = code, message, conflict
+
+
+_FIELDS = {"stale_plan": "plan_hash", "stale_preview": "preview_hash",
+           "proposal_pending": "proposal_hash", "stale_proposal": "proposal_hash",
+           "replan_limit": "answer"}
+"""The field a refusal names (the value at fault); any other: the request answered."""
+
+
+def hash_of_proposal(proposal: Mapping[str, Any]) -> str:
+    """What identifies a four-eyes edit proposal to the approver who approves it: its
+    plan version, its proposer and the arguments it would approve."""
+    return digest({"plan_hash": proposal["plan_hash"], "proposer": proposal["proposer"],
+                   "arguments": proposal["arguments"]})
 
 
 class ApprovalService:
@@ -215,14 +229,28 @@ class ApprovalService:
 
     # ------------------------------------------------------------------ answering
 
+    def proposal(self, approval_id: str) -> dict[str, Any] | None:
+        """The four-eyes edit proposal standing on a request (its ``hash`` included: what
+        an approve of it names), or None."""
+        row = self._store.approvals.get(approval_id)
+        found = self._store.approvals.proposal(approval_id)
+        if found is None or found["plan_hash"] != row.plan_hash or \
+                row.status is not ApprovalStatus.PENDING:
+            return None
+        return {**found, "hash": hash_of_proposal(found)}
+
     def answer(self, approval_id: str, answer: Answer, *, by: Approver,
-               plan_hash: str | None = None, preview_hash: str | None = None) -> AnswerResult:
+               plan_hash: str | None = None, preview_hash: str | None = None,
+               proposal_hash: str | None = None) -> AnswerResult:
         """Check and record an answer (see the module docstring for the checks).
         ``preview_hash``: the previews the approver saw (``ApprovalRequest.preview_hash``);
-        without it the answer binds to the stored ones."""
-        if preview_hash is not None and not _HASH.fullmatch(preview_hash):
-            raise InvalidInputError("must be the 64 hex characters of the request's "
-                                    "preview_hash", field="preview_hash")  # not recorded
+        without it the answer binds to the stored ones. ``proposal_hash``: under
+        four-eyes, the edit proposal an approve approves (``proposal``); an approve of a
+        request with a proposal standing must name it."""
+        for name, value in (("preview_hash", preview_hash), ("proposal_hash", proposal_hash)):
+            if value is not None and not _HASH.fullmatch(value):
+                raise InvalidInputError(f"must be the 64 hex characters of the request's "
+                                        f"{name}", field=name)  # not recorded
         row = self._store.approvals.get(approval_id)
         function = row.function
 
@@ -266,6 +294,9 @@ class ApprovalService:
         approved = None
         if isinstance(answer, Edit):
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
+            if all(approved[s.id] == s.arguments for s in row.request.steps):
+                raise InvalidInputError("the edit changes no argument of what was proposed: "
+                                        "approve it as proposed instead", field="arguments")
         policy = self._policies.get(function)
         same = {identity, by.name}  # compared as the policy knows people: "dana" = "dana@finance"
         if policy.four_eyes and isinstance(answer, Approve | Edit):
@@ -294,11 +325,15 @@ class ApprovalService:
                     # the request locked (a proposal cannot land or change until this
                     # commits), and judged here: its proposer may not approve it.
                     proposal = self._store.approvals.locked_proposal(tx, approval_id)
-                    if proposal is not None and proposal["plan_hash"] == row.plan_hash:
-                        if same & self._as_policy(policy.approvers, {proposal["proposer"]}):
-                            raise _Refusal("four_eyes", f"{function} requires four eyes: you "
-                                           "proposed an edit to this request, so another "
-                                           "approver must approve it")
+                    if proposal is not None and proposal["plan_hash"] != row.plan_hash:
+                        proposal = None
+                    if proposal is not None and \
+                            same & self._as_policy(policy.approvers, {proposal["proposer"]}):
+                        raise _Refusal("four_eyes", f"{function} requires four eyes: you "
+                                       "proposed an edit to this request, so another "
+                                       "approver must approve it")
+                    self._check_proposal(row, proposal, proposal_hash)
+                    if proposal is not None:
                         approved = self.check_edit(row, proposal["arguments"])
                         answer = Edit(arguments=proposal["arguments"], comment=(
                             answer.comment
@@ -317,7 +352,7 @@ class ApprovalService:
                                            step_statuses(row.request, status.value, approved),
                                            identity)
         except _Refusal as refusal:
-            refuse(refusal.code, refusal.message)
+            refuse(refusal.code, refusal.message, conflict=refusal.conflict)
         except ConflictError as exc:
             refuse("conflict", exc.message, conflict=True)
         if self._metrics is not None:
@@ -328,6 +363,33 @@ class ApprovalService:
             # After the reply is ready: a worker woken in this process competes for the GIL.
             self.on_answer(row.decision_id)
         return result
+
+    @staticmethod
+    def _check_proposal(row: ApprovalRow, proposal: Mapping[str, Any] | None,
+                        seen: str | None) -> None:
+        """An approve under four-eyes approves the proposal its approver saw, or none."""
+        if proposal is None:
+            if seen is not None:
+                raise _Refusal("stale_proposal", "proposal_hash: no edit proposal stands on "
+                               "this request now (it was replaced by an answer or a new plan "
+                               "version): reload the request", conflict=True)
+            return
+        current = hash_of_proposal(proposal)
+        if seen == current:
+            return
+        proposed = {s.id: s.arguments for s in row.request.steps}
+        changes = "; ".join(
+            f"{step}.{name} {json.dumps(proposed.get(step, {}).get(name))} → {json.dumps(value)}"
+            for step, arguments in sorted(proposal["arguments"].items())
+            for name, value in sorted(arguments.items())
+            if proposed.get(step, {}).get(name) != value) or "no argument changed"
+        if seen is None:
+            raise _Refusal("proposal_pending", f"{proposal['proposer']} proposed an edit to "
+                           f"this request ({changes}); an approve approves that edit: name "
+                           f"it with proposal_hash {current}, or reject it", conflict=True)
+        raise _Refusal("stale_proposal", f"proposal_hash: the proposal you saw was replaced "
+                       f"by {proposal['proposer']}'s ({changes}, proposal_hash {current}): "
+                       "reload the request", conflict=True)
 
     def approve_many(self, items: Sequence[BulkItem], *, by: Approver, comment: str = ""
                      ) -> list[BulkOutcome]:
@@ -408,9 +470,10 @@ class ApprovalService:
             plan_hash=row.plan_hash,
             body={"approval_id": row.id, "function": row.function, "reason": code,
                   "message": message, "role": by.role, "channel": by.channel})])
+        field = _FIELDS.get(code, "approval_id")
         if conflict:
-            raise ConflictError(message, reason=code)
-        raise PermissionDenied(message, reason=code)
+            raise ConflictError(message, reason=code, field=field)
+        raise PermissionDenied(message, reason=code, field=field)
 
     def _result(self, row: ApprovalRow, status: str, before: DecisionRow) -> AnswerResult:
         pending = self._store.approvals.pending_ids(row.decision_id)

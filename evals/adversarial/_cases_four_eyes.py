@@ -93,7 +93,14 @@ def _editor_api(world: World) -> None:
         own = http.answer("dana@finance", row.id, plan_hash=row.plan_hash)
         arena.check(own.status_code == 403 and "four eyes" in own.text,
                     f"approving one's own edit: {own.status_code} {own.text[:200]}")
-        other = http.answer("omar@finance", row.id, plan_hash=row.plan_hash)
+        # The second approver approves the proposal they read, by its hash; an approve
+        # naming none would approve an edit unseen.
+        blind = http.answer("omar@finance", row.id, plan_hash=row.plan_hash)
+        arena.check(blind.status_code == 409 and "proposal_hash" in blind.text,
+                    f"approving without naming the proposal: {blind.status_code}")
+        seen = http.get(f"/v1/approvals/{row.id}", "omar@finance").json()["proposal"]
+        other = http.answer("omar@finance", row.id, plan_hash=row.plan_hash,
+                            proposal_hash=seen["hash"])
         arena.check(other.status_code == 200, f"the second approver: {other.text[:200]}")
     _finish(arena, decision, approver="omar@finance", amount=150)
 

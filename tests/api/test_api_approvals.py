@@ -98,10 +98,17 @@ def test_approving_another_functions_step_is_refused_and_recorded(svc: Service) 
     response = svc.answer("max", pending["finance"])  # a maintenance approver
     assert response.status_code == 403
     assert response.json()["error"]["reason"] == "wrong_function"
-    assert svc.answer("olga", pending["finance"]).status_code == 403  # operators never answer
+    assert response.json()["error"]["field"] == "approval_id"
+    operator = svc.answer("olga", pending["finance"])  # operators never answer
+    assert operator.status_code == 403
+    assert operator.json()["error"]["reason"] == "not_an_approver"
+    assert svc.post(f"/v1/approvals/{pending['finance']['id']}/edit", "olga", {
+        "plan_hash": pending["finance"]["plan_hash"], "arguments": {}}).status_code == 403
     assert svc.rt.store.approvals.get(pending["finance"]["id"]).status == "pending"
-    reasons = [(r["actor"], r["reason"]) for r in svc.refusals(decision)]
-    assert ("max", "wrong_function") in reasons
+    # recorded as the CLI, the inbox and the LangGraph endpoint record it
+    reasons = [(r["actor"], r["reason"], r["channel"]) for r in svc.refusals(decision)]
+    assert ("max", "wrong_function", "api") in reasons
+    assert ("olga", "not_an_approver", "api") in reasons
     assert svc.rt.enterprise.effects() == []
 
 
@@ -177,7 +184,12 @@ def test_four_eyes_editor_cannot_also_approve(svc4: Service) -> None:
     assert own.status_code == 403 and own.json()["error"]["reason"] == "four_eyes"
     view = svc4.get(f"/v1/approvals/{pending['finance']['id']}", "omar").json()
     assert view["proposal"]["proposer"] == "dana@finance"
-    assert svc4.answer("omar", pending["finance"]).json()["status"] == "edited"
+    blind = svc4.answer("omar", pending["finance"])  # an approve must name the proposal
+    assert blind.status_code == 409
+    assert (blind.json()["error"]["reason"], blind.json()["error"]["field"]) == (
+        "proposal_pending", "proposal_hash")
+    assert svc4.answer("omar", pending["finance"], proposal_hash=view["proposal"]["hash"]
+                       ).json()["status"] == "edited"
     svc4.answer("raj", pending["sales"])
     svc4.work()
     (credit,) = svc4.rt.enterprise.effects("finance.issue_credit")

@@ -94,7 +94,16 @@ def test_web_form_answers_go_through_the_same_checks(svc: Service) -> None:
     csrf = _login(svc, "dana")
     wrong = svc.client.post(f"/inbox/{pending['sales']['id']}", data={
         "action": "approve", "plan_hash": pending["sales"]["plan_hash"], "csrf_token": csrf})
-    assert wrong.status_code == 409 and "sales" in wrong.text  # refused, shown on the page
+    assert wrong.status_code == 403 and "sales" in wrong.text  # refused (as the API), shown
+    # The same edits the API and the CLI refuse: another function's step, and no change.
+    foreign = svc.client.post(f"/inbox/{pending['finance']['id']}", data={
+        "action": "edit", "plan_hash": pending["finance"]["plan_hash"], "csrf_token": csrf,
+        "arg.goodwill_credit.amount": "120", "arg.retention_offer.discount_pct": "5"})
+    assert foreign.status_code == 422 and "not part of this approval" in foreign.text
+    unchanged = svc.client.post(f"/inbox/{pending['finance']['id']}", data={
+        "action": "edit", "plan_hash": pending["finance"]["plan_hash"], "csrf_token": csrf})
+    assert unchanged.status_code == 422 and "changes no argument" in unchanged.text
+    assert svc.rt.store.approvals.get(pending["finance"]["id"]).status == "pending"
     edit = svc.client.post(f"/inbox/{pending['finance']['id']}", data={
         "action": "edit", "plan_hash": pending["finance"]["plan_hash"], "csrf_token": csrf,
         "arg.goodwill_credit.amount": "120", "arg.goodwill_credit.currency": "EUR"},

@@ -255,13 +255,77 @@ def test_four_eyes_the_editor_proposes_and_another_approver_approves(rt: Runtime
     assert proposed.status == "proposed"
     with pytest.raises(PermissionDenied, match="four eyes"):
         answer(rt, finance["id"], Approve(), approver_name="dana@finance")
-    answer(rt, finance["id"], Approve(), approver_name="omar@finance")
+    proposal = rt.approvals.proposal(finance["id"])
+    assert proposal is not None
+    rt.approvals.answer(finance["id"], Approve(), by=approver(rt, "omar@finance"),
+                        proposal_hash=proposal["hash"])
     answer(rt, pending(rt, decision)["sales"]["id"], Approve(), approver_name="raj@sales")
     (credit,) = rt.enterprise.effects("finance.issue_credit")
     assert credit.arguments["amount"] == 150
     refusals = [e for e in rt.store.ledger.entries(decision) if e.event == "approval.refused"]
     assert [(e.actor, e.body["reason"], e.body["channel"]) for e in refusals] == [
         ("dana@finance", "four_eyes", "cli")]
+
+
+def test_four_eyes_an_approve_binds_to_the_proposal_its_approver_saw(rt: Runtime) -> None:
+    """Under four-eyes an approve approves the standing edit proposal: it names the
+    proposal it saw (``proposal_hash``), so a proposal made or replaced since (another
+    approver's edit) is not approved by someone who never saw it."""
+    from decisionops.agent.errors import ConflictError
+
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={
+        "four_eyes": True, "approvers": ["dana@finance", "omar@finance", "zoe@finance"]})
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    answer(rt, finance["id"], Edit(arguments={"goodwill_credit": {"amount": 100}}),
+           approver_name="dana@finance")
+    seen = rt.approvals.proposal(finance["id"])
+    assert seen is not None and seen["proposer"] == "dana@finance"
+    omar = approver(rt, "omar@finance")
+    def refusals() -> list[str]:
+        return [e.body["reason"] for e in rt.store.ledger.entries(decision)
+                if e.event == "approval.refused"]
+
+    assert refusals() == []
+    # An approve that names no proposal is refused (it would approve one unseen).
+    with pytest.raises(ConflictError, match="dana@finance proposed an edit") as refused:
+        rt.approvals.answer(finance["id"], Approve(), by=omar)
+    assert refused.value.details["field"] == "proposal_hash"
+    assert seen["hash"] in refused.value.message
+    # Another approver replaces the proposal after omar read dana's.
+    answer(rt, finance["id"], Edit(arguments={"goodwill_credit": {"amount": 480}}),
+           approver_name="zoe@finance")
+    with pytest.raises(ConflictError, match=r"proposal_hash: .* zoe@finance") as stale:
+        rt.approvals.answer(finance["id"], Approve(comment="ok with 100"), by=omar,
+                            proposal_hash=seen["hash"])
+    assert stale.value.details["field"] == "proposal_hash"
+    assert rt.store.approvals.get(finance["id"]).status == "pending"
+    assert refusals() == ["proposal_pending", "stale_proposal"]
+    # Approving the proposal omar sees now approves exactly that.
+    now = rt.approvals.proposal(finance["id"])
+    assert now is not None and now["hash"] != seen["hash"]
+    recorded = rt.approvals.answer(finance["id"], Approve(), by=omar, proposal_hash=now["hash"])
+    assert recorded.status == "edited"
+    answer(rt, pending(rt, decision)["sales"]["id"], Approve(), approver_name="raj@sales")
+    (credit,) = rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 480
+
+
+def test_an_edit_that_changes_nothing_is_refused_not_recorded_as_an_edit(rt: Runtime) -> None:
+    """An edit demotes earned autonomy and is shown as the approver's change: one that
+    changes no argument (the proposed values sent back) is refused, naming what to do."""
+    from decisionops.agent.errors import InvalidInputError
+
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    (step,) = finance["request"]["steps"]
+    for same in ({}, {step["id"]: {"amount": step["arguments"]["amount"]}}):
+        with pytest.raises(InvalidInputError, match="changes no argument") as refused:
+            rt.approvals.answer(finance["id"], Edit(arguments=same),
+                                by=approver(rt, "dana@finance"))
+        assert refused.value.field == "arguments"
+    assert rt.store.approvals.get(finance["id"]).status == "pending"
 
 
 def test_four_eyes_is_judged_on_the_proposal_actually_approved(
