@@ -11,6 +11,7 @@ from jinja2 import StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from decisionops.evals._graders import POLICY, QUALITY
@@ -52,9 +53,10 @@ def print_report(report: EvalReport, console: Console, *, failures: int = 20) ->
     failed = [(r, g) for r in report.results for g in r.grades if g.passed is False]
     errors = [r for r in report.results if r.error]
     for r in errors[:failures]:
-        console.print(f"[red]error[/] {r.planner} {r.case}: {r.error}", highlight=False)
+        console.print(f"[red]error[/] {escape(f'{r.planner} {r.case}: {r.error}')}",
+                      highlight=False)
     for r, g in failed[:failures]:
-        console.print(f"[yellow]fail[/] {r.planner} {r.case} {g.grader}: {g.detail}",
+        console.print(f"[yellow]fail[/] {escape(f'{r.planner} {r.case} {g.grader}: {g.detail}')}",
                       highlight=False)
     if len(failed) > failures:
         console.print(f"… and {len(failed) - failures} more failed grades (see --out/--html)")

@@ -1,12 +1,19 @@
 """Shared CLI plumbing: the runtime from settings, output in tables or JSON, and how a
 refusal is said: ``error: …`` on stderr, or, when the command line asked for ``--json``,
 the HTTP API's error body (``{"error": {"code", "message", "field"?, …}}``) on stdout;
-and its exit code (0 success, 1 failure, 2 bad usage or bad input)."""
+and its exit code (0 success, 1 failure, 2 bad usage or bad input).
+
+Text is text: ``console`` and ``err_console`` print with Rich markup (and emoji codes) off,
+so what the data or the user says (ids, reasons, arguments, table cells, refusals quoting
+input) is shown as written, brackets and all. The CLI's own styling goes through
+``say``/``styled``: a template whose ``{}`` fields are filled with escaped values, the one
+place markup is on."""
 
 from __future__ import annotations
 
 import json
 import re
+import string
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +27,9 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
+from rich.text import Text
 
 from decisionops.agent.errors import DecisionOpsError, error_body, error_fields, status_for
 from decisionops.agent.settings import Settings
@@ -36,11 +45,35 @@ __all__ = [
     "print_json",
     "print_table",
     "runtime",
+    "say",
     "settings",
+    "styled",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup and emoji codes (``:x:``) off: a value printed is the value.
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
+
+
+class _Escaping(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return escape(super().format_field(value, format_spec))
+
+
+_ESCAPING = _Escaping()
+
+
+def styled(template: str, /, *values: Any) -> Text:
+    """The CLI's own markup ``template`` (``"[bold]{}[/] · {:,} rows"``) with ``values``
+    in its ``{}`` fields, each escaped: a value is never markup."""
+    return Text.from_markup(_ESCAPING.format(template, *values), emoji=False)
+
+
+def say(template: str, /, *values: Any, err: bool = False, **options: Any) -> None:
+    """Print ``styled(template, *values)`` to stdout (``err``: stderr); ``options`` as for
+    ``Console.print`` (``highlight=False``, ``soft_wrap=True``, ``style=…``)."""
+    out = err_console if err else console
+    out.print(_ESCAPING.format(template, *values), markup=True, **options)
 
 _OPTION_FIRST = re.compile(r"(--[a-z][a-z0-9-]*)(?:[: ]|$)")
 JSON_ERRORS: ContextVar[bool] = ContextVar("decisionops_json_errors", default=False)
@@ -61,7 +94,7 @@ def fail(message: str, code: int = 2, *, status: int | None = None, field: str |
         body = error_body(status or (422 if code == 2 else 500), message, field=field, **extra)
         sys.stdout.write(json.dumps(body, default=_default, ensure_ascii=False) + "\n")
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        say("[bold red]error:[/] {}", message, err=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -102,7 +135,7 @@ def print_table(title: str, columns: Sequence[str | Column], rows: Sequence[Sequ
     ``Column`` says itself (``no_wrap`` for ids, ``overflow="ellipsis"`` for free text).
     ``compact``: a rule under the header only, two spaces between columns."""
     if not rows:
-        console.print(f"[dim]{empty}[/]")
+        say("[dim]{}[/]", empty)
         return
     table = (Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                    collapse_padding=True) if compact

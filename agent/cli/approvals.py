@@ -19,8 +19,9 @@ from decisionops.agent.cli._common import (
     print_fitted,
     print_json,
     runtime,
+    say,
 )
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import ConflictError, InvalidInputError
 from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
 if TYPE_CHECKING:
@@ -135,27 +136,30 @@ def show(approval_id: ApprovalId,
         prediction = rt.store.predictions.get(decision.prediction_id)
         locked = rt.approvals.locked(row.request)
         held = rt.approvals.held(decision, [row.function])
+        proposal = rt.approvals.proposal(approval_id)
+        four_eyes = rt.policies.get(row.function).four_eyes
     if as_json:
         print_json({"approval": row.to_dict(), "prediction": prediction.model_dump(mode="json"),
-                    "locked": locked, "held": held, "preview_hash": row.request.preview_hash})
+                    "locked": locked, "held": held, "preview_hash": row.request.preview_hash,
+                    "four_eyes": four_eyes, "proposal": proposal})
         return
     request = row.request
-    console.print(f"[bold]{approval_id}[/] {row.function} · {row.status.value} · decision "
-                  f"{row.decision_id} · plan v{row.plan_version} ({row.plan_hash[:12]})")
+    say("[bold]{}[/] {} · {} · decision {} · plan v{} ({})", approval_id, row.function,
+        row.status.value, row.decision_id, row.plan_version, row.plan_hash[:12])
     console.print(f"prediction {prediction.kind} {prediction.entity_id}: score "
                   f"{prediction.score:.2f}, value at stake {prediction.value_at_stake}, "
                   f"explanation {prediction.explanation}")
     console.print(f"why asked: {row.reason}")
     for step in request.steps:
-        console.print(f"  [cyan]{step.id}[/] {step.tool} risk={step.risk.value}")
+        say("  [cyan]{}[/] {} risk={}", step.id, step.tool, step.risk.value)
         for name, value in step.arguments.items():
             mark = "  [yellow](locked: what the step acts on)[/]" if name in locked.get(
                 step.id, []) else ""
-            console.print(f"      {name} = {json.dumps(value, ensure_ascii=False)}{mark}",
-                          highlight=False)
+            say("      {} = {}" + mark, name, json.dumps(value, ensure_ascii=False),
+                highlight=False)
         preview = request.previews.get(step.id)
         if preview is None:
-            console.print("      [dim]no preview: the tool declares none[/]")
+            say("      [dim]no preview: the tool declares none[/]")
         elif "result" in preview:
             result = preview["result"]
             console.print(f"      would change: {result.get('summary') or ''}", highlight=False,
@@ -165,19 +169,31 @@ def show(approval_id: ApprovalId,
                 console.print(f"        {name}: {now} → {after}" if after != "" else
                               f"        {name}: {now}", highlight=False, markup=False)
         else:
-            console.print(f"      [yellow]preview unavailable[/] ({preview['tool']}: "
-                          f"{preview.get('error')})", highlight=False)
+            say("      [yellow]preview unavailable[/] ({}: {})", preview["tool"],
+                preview.get("error"), highlight=False)
     if request.previews:
         console.print(f"preview hash (approve --preview-hash binds your answer to what you "
                       f"saw): {request.preview_hash}", highlight=False)
     if request.other_steps:
         console.print(f"rest of the plan: {', '.join(request.other_steps)}")
     for other in request.related:
-        console.print(f"[yellow]also open on {prediction.entity_id}:[/] {other.decision_id} "
-                      f"{other.kind} {other.status}: {', '.join(other.steps) or 'no plan yet'}",
-                      highlight=False)
+        say("[yellow]also open on {}:[/] {} {} {}: {}", prediction.entity_id,
+            other.decision_id, other.kind, other.status, ", ".join(other.steps) or "no plan yet",
+            highlight=False)
     if held:
-        console.print(f"[yellow]on hold:[/] {held}; answers wait until it is released")
+        say("[yellow]on hold:[/] {}; answers wait until it is released", held)
+    if proposal is not None:
+        proposed = {s.id: s.arguments for s in request.steps}
+        say("[yellow]edit proposed by {}[/] (four eyes: approving approves it):",
+            proposal["proposer"])
+        for step_id, arguments in sorted(proposal["arguments"].items()):
+            for name, value in sorted(arguments.items()):
+                before = proposed.get(step_id, {}).get(name)
+                if before != value:
+                    console.print(f"      {step_id}.{name}: {json.dumps(before)} → "
+                                  f"{json.dumps(value)}", highlight=False, markup=False)
+        console.print(f"proposal hash (approve --proposal-hash approves exactly this edit): "
+                      f"{proposal['hash']}", highlight=False)
     if row.answer:
         console.print(f"answer by {row.approver}: {json.dumps(row.answer)}")
 
@@ -197,13 +213,14 @@ def registered_user(rt: Any, name: str) -> Approver:
 
 
 def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
-            preview_hash: str | None = None) -> None:
+            preview_hash: str | None = None, proposal_hash: str | None = None) -> None:
     from decisionops.agent.worker import Worker
 
     with runtime() as rt:
         who = registered_user(rt, as_)
         try:
-            result = rt.approvals.answer(approval_id, answer, by=who, preview_hash=preview_hash)
+            result = rt.approvals.answer(approval_id, answer, by=who, preview_hash=preview_hash,
+                                         proposal_hash=proposal_hash)
         except InvalidInputError as exc:
             # The service names arguments as arguments.<step>.<argument>; --set as
             # step.<step>.<argument>.
@@ -211,8 +228,15 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
                 message = exc.message.removeprefix(f"{exc.field}: ")
                 raise fail(f"--set step.{exc.field.removeprefix('arguments.')}: {message}",
                            exc.exit_code) from None
-            if exc.field == "preview_hash":
-                raise fail(exc.message.replace("preview_hash:", "--preview-hash:", 1),
+            if exc.field in ("preview_hash", "proposal_hash"):
+                option = "--" + exc.field.replace("_", "-")
+                raise fail(exc.message.replace(f"{exc.field}:", f"{option}:", 1),
+                           exc.exit_code) from None
+            raise
+        except ConflictError as exc:
+            if exc.details.get("field") == "proposal_hash":
+                raise fail(f"--proposal-hash: {exc.message.removeprefix('proposal_hash: ')}"
+                           .replace("with proposal_hash", "with --proposal-hash"),
                            exc.exit_code) from None
             raise
         if result.status == "proposed":
@@ -241,13 +265,18 @@ PreviewHashOption = Annotated[str | None, typer.Option(
 @app.command("approve")
 def approve(approval_id: ApprovalId, approver: As, no_apply: NoApply = False,
             comment: Annotated[str, typer.Option(help="Optional note.")] = "",
-            preview_hash: PreviewHashOption = None) -> None:
-    """Approve a function's part of a plan as proposed.
+            preview_hash: PreviewHashOption = None,
+            proposal_hash: Annotated[str | None, typer.Option(
+                "--proposal-hash", help="Under four eyes, the edit proposal 'approvals show' "
+                "printed: approving approves exactly that edit (required while one stands; "
+                "refused if it was replaced since).")] = None) -> None:
+    """Approve a function's part of a plan as proposed (under four eyes, with an edit
+    proposed by another approver: that edit, named by --proposal-hash).
 
     Example: decisionops approvals approve apr_1f2e… --as dana@finance
     """
     _answer(approval_id, Approve(comment=comment), approver, no_apply, "approved",
-            preview_hash)
+            preview_hash, proposal_hash)
 
 
 @app.command("edit")

@@ -16,6 +16,7 @@ from decisionops.agent.cli._common import (
     print_json,
     print_table,
     runtime,
+    say,
 )
 from decisionops.agent.hand_plans import HAND
 from decisionops.agent.models import DecisionStatus
@@ -114,16 +115,16 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                     "executions": executions, "notifications": notifications,
                     "ledger": [e.model_dump(mode="json") for e in entries]})
         return
-    console.print(f"[bold]{decision_id}[/] · {decision['status']} · {decision['kind']} "
-                  f"{decision['entity_id']} · expected value {decision['expected_value']}")
+    say("[bold]{}[/] · {} · {} {} · expected value {}", decision_id, decision["status"],
+        decision["kind"], decision["entity_id"], decision["expected_value"])
     if decision["error"]:
-        console.print(f"[red]{decision['error']}[/]")
+        say("[red]{}[/]", decision["error"])
     if held:
-        console.print(f"[yellow]on hold:[/] {held}")
+        say("[yellow]on hold:[/] {}", held)
     for other in related:
-        console.print(f"[yellow]also open on {decision['entity_id']}:[/] {other['decision_id']} "
-                      f"{other['kind']} {other['status']}: {', '.join(other['steps']) or 'no plan yet'}",
-                      highlight=False)
+        say("[yellow]also open on {}:[/] {} {} {}: {}", decision["entity_id"],
+            other["decision_id"], other["kind"], other["status"],
+            ", ".join(other["steps"]) or "no plan yet", highlight=False)
     payload = prediction.get("payload", {})
     console.print(f"prediction {decision['prediction_id']}: score {payload.get('score')}, "
                   f"explanation {payload.get('explanation')}")
@@ -140,10 +141,10 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                 step = plan.step(step_id)
                 st, detail = status.get(step_id, ("?", None))
                 after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
-                console.print(f"  {wave_no}. [cyan]{step.function}:{step.id}[/] {step.tool}"
-                              f"{after} → [bold]{st}[/]" + (f" ({detail})" if detail else "")
-                              + (f"; locked: {', '.join(locked[step.id])}"
-                                 if locked.get(step.id) else ""), highlight=False)
+                say("  {}. [cyan]{}:{}[/] {}{} → [bold]{}[/]{}{}", wave_no, step.function,
+                    step.id, step.tool, after, st, f" ({detail})" if detail else "",
+                    f"; locked: {', '.join(locked[step.id])}" if locked.get(step.id) else "",
+                    highlight=False)
     if plan:
         _print_side_by_side(arguments)
     print_table("approvals", ["id", "function", "plan", "status", "by", "answer"],
@@ -159,10 +160,9 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                           highlight=False, markup=False)
     changed = [e for e in entries if e.event == "preview.changed"]
     for e in changed:
-        console.print(f"[yellow]the world changed before v{e.body['plan_version']} "
-                      f"ran ({e.body['then']}):[/] "
-                      + "; ".join(f"{f}: {why}" for f, why in e.body["changed"].items()),
-                      highlight=False)
+        say("[yellow]the world changed before v{} ran ({}):[/] {}", e.body["plan_version"],
+            e.body["then"], "; ".join(f"{f}: {why}" for f, why in e.body["changed"].items()),
+            highlight=False)
     print_table("executions", ["step", "purpose", "tool", "status", "attempts", "receipt/error"],
                 [[e["step_id"], e["purpose"], e["tool"], e["status"], e["attempts"],
                   json.dumps(e["receipt"]) if e["receipt"] else e["error"]] for e in executions],

@@ -17,7 +17,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from decisionops.agent.approvals import Approver
-from decisionops.agent.cli._common import console, err_console, fail, print_table, runtime, settings
+from decisionops.agent.cli._common import (
+    console,
+    err_console,
+    fail,
+    print_table,
+    runtime,
+    say,
+    settings,
+    styled,
+)
 from decisionops.agent.errors import LoopAlreadyRunning
 from decisionops.agent.hashing import digest
 from decisionops.agent.looplock import LoopLock
@@ -58,7 +67,7 @@ def _ask(request: dict[str, Any], prediction: dict[str, Any]) -> Any | None:
     console.print(f"{prediction['kind']} {prediction['entity_id']} score {prediction['score']:.2f}"
                   f" · why asked: {request['reason']}")
     for step in request["steps"]:
-        console.print(f"  [cyan]{step['id']}[/] {step['tool']} {step['arguments']}")
+        say("  [cyan]{}[/] {} {}", step["id"], step["tool"], step["arguments"])
     choice = typer.prompt("[a]pprove, [r]eject, [s]kip", default="a").strip().lower()
     if choice.startswith("a"):
         return Approve(comment="interactive")
@@ -86,13 +95,13 @@ def demo(
         lock.probe()  # before --reset removes the folder a running loop works in
         if reset and conf.home.exists():
             shutil.rmtree(conf.home)
-            console.print(f"[dim]removed {conf.home}/[/]")
+            say("[dim]removed {}/[/]", conf.home)
         lock.acquire()
     except LoopAlreadyRunning as exc:
         raise fail(exc.message) from None
     with lock, runtime(actor="demo") as rt:
         rt.enterprise.seed()
-        console.rule("[bold]1. ingest")
+        console.rule(styled("[bold]1. ingest"))
         for name in SAMPLES:
             ref = resources.files("decisionops.agent") / "data" / "samples" / name
             with resources.as_file(ref) as path:
@@ -101,14 +110,14 @@ def demo(
             note = f", {len(batch.errors)} rejected" if batch.errors else ""
             console.print(f"{name}: {batch.rows_read} rows → {len(result.new)} new, "
                           f"{len(result.duplicates)} already ingested{note}")
-        console.rule("[bold]2. triage")
+        console.rule(styled("[bold]2. triage"))
         triaged = rt.triage_pending()
         reasons = Counter((v.action.value, v.reason) for v in triaged.verdicts)
         if not triaged.verdicts:
             console.print("nothing new to triage (already done)")
         for (action, reason), n in sorted(reasons.items()):
             console.print(f"  {action:<5} {reason:<20} {n}")
-        console.rule("[bold]3. plan and route")
+        console.rule(styled("[bold]3. plan and route"))
         worker = Worker(rt, batch=100)
         todo = rt.store.predictions.queue_depth()
         started, errors = 0, []
@@ -126,26 +135,25 @@ def demo(
         print_table("approval requests (first 8)", ["id", "function", "steps", "why asked"],
                     [[a.id, a.function, ", ".join(s.id for s in a.request.steps), a.reason]
                      for a in waiting[:8]], empty="none waiting")
-        console.rule("[bold]4. approvals")
+        console.rule(styled("[bold]4. approvals"))
         if not interactive:
-            console.print("[yellow]answering as the bundled demo approvers (demo personas, not "
-                          "people, registered as approvers); use --interactive to answer "
-                          "yourself[/]")
+            say("[yellow]answering as the bundled demo approvers (demo personas, not people, "
+                "registered as approvers); use --interactive to answer yourself[/]")
         personas = _personas(rt)
         answered: Counter[tuple[str, str]] = Counter()
         for round_no in range(3):
             if round_no:
                 # Plans whose previews no longer held when they were about to run (another
                 # decision moved the same stock or credited the same account) came back.
-                console.print(f"[yellow]{len(waiting)} request(s) came back: what their "
-                              "steps would change moved since they were routed (impact "
-                              "preview); the approvers answer the new versions[/]")
+                say("[yellow]{} request(s) came back: what their steps would change moved "
+                    "since they were routed (impact preview); the approvers answer the new "
+                    "versions[/]", len(waiting))
             _answer_all(rt, waiting, personas, answered, interactive)
             if round_no == 0:
                 for (function, kind), n in sorted(answered.items()):
                     if kind:
                         console.print(f"  {function:<13} {kind:<8} {n}")
-                console.rule("[bold]5. execute")
+                console.rule(styled("[bold]5. execute"))
             todo = len(rt.store.approvals.decisions_with_answers(limit=100_000))
             with _progress() as progress:
                 task = progress.add_task("executing approved steps", total=todo)
@@ -160,11 +168,11 @@ def demo(
             if not waiting:
                 break
         for error in errors:
-            err_console.print(f"  [yellow]![/] {error}", highlight=False)
-        console.rule("[bold]6. outcomes (SIMULATED)")
+            say("  [yellow]![/] {}", error, err=True, highlight=False)
+        console.rule(styled("[bold]6. outcomes (SIMULATED)"))
         sim = simulate_and_record(rt.store, actor="demo", seed=0)
-        console.print(f"[yellow]simulated, not observed:[/] {len(sim.recorded)} new outcomes "
-                      f"({sim.treated} treated, {sim.control} control group)")
+        say("[yellow]simulated, not observed:[/] {} new outcomes ({} treated, {} control "
+            "group)", len(sim.recorded), sim.treated, sim.control)
         _summary(rt)
 
 
@@ -204,12 +212,12 @@ def _personas(rt: Any) -> dict[str, list[Approver]]:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     console=err_console, transient=True)
 
 
 def _summary(rt: Any) -> None:
-    console.rule("[bold]summary")
+    console.rule(styled("[bold]summary"))
     triage = rt.store.predictions.triage_counts()
     total = sum(triage.values())
     acted = sum(n for (a, _), n in triage.items() if a == TriageAction.ACT.value)
@@ -239,8 +247,10 @@ def _summary(rt: Any) -> None:
     console.print(f"expected value covered: {covered:,.0f} of {at_stake:,.0f} acted on "
                   f"({covered / at_stake:.0%})" if at_stake else "expected value covered: 0")
     report = verify_chain(rt.store.engine)
-    console.print(f"ledger: {report.entries} entries, "
-                  + ("[green]verifies[/]" if report.ok else f"[red]BROKEN: {report.problem}[/]"))
+    if report.ok:
+        say("ledger: {} entries, [green]verifies[/]", report.entries)
+    else:
+        say("ledger: {} entries, [red]BROKEN: {}[/]", report.entries, report.problem)
     console.print("next: decisionops decisions list · decisionops approvals list · "
                   "decisionops decisions show <id> · decisionops report --since 30d "
                   "--out report.html")

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from decisionops.agent.cli._common import console, err_console, fail, print_json, settings
@@ -106,7 +108,7 @@ def _core(planner: str, dataset: Path | None, live: bool | None, out: Path | Non
     if as_json:
         print_json(report.to_json())
     else:
-        print_report(report, console)
+        print_report(report, _styled_console())
         for path in (out, html):
             if path is not None:
                 console.print(f"wrote {path}")
@@ -117,6 +119,12 @@ def _core(planner: str, dataset: Path | None, live: bool | None, out: Path | Non
             err_console.print(f"policy graders failed for: {', '.join(unsafe) or '-'}; "
                               f"errored cases: {sum(p.errors for p in report.planners)}")
         raise typer.Exit(1)
+
+
+def _styled_console() -> Console:
+    """For the report printers of ``decisionops.evals``, which write their styling as
+    markup (``[red]error[/]``): a console with markup on (the CLI's own are off)."""
+    return Console(markup=True)
 
 
 def _adversarial(patterns: list[str], out: Path | None, as_json: bool) -> None:
@@ -130,13 +138,13 @@ def _adversarial(patterns: list[str], out: Path | None, as_json: bool) -> None:
     with Progress(console=err_console, transient=True, disable=as_json) as progress:
         task = progress.add_task("attacking", total=len(cases))
         report = run_suite(cases, progress=lambda r: progress.update(
-            task, advance=1, description=f"{r.id}: {r.status}"))
+            task, advance=1, description=escape(f"{r.id}: {r.status}")))
     if out is not None:
         write_suite(report, out)
     if as_json:
         print_json(report.to_json())
     else:
-        print_suite(report, console)
+        print_suite(report, _styled_console())
         if out is not None:
             console.print(f"wrote {out}")
     if not report.passed:

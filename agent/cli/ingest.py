@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from decisionops.agent.cli._common import (
     JSON_ERRORS,
-    console,
     err_console,
     fail,
     print_json,
     runtime,
+    say,
     settings,
 )
 from decisionops.agent.errors import (
@@ -65,9 +64,9 @@ def _marking_last(chunks: Iterator[PreparedChunk]) -> Iterator[tuple[PreparedChu
 
 
 def _progress(quiet: bool) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"),
+    return Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
                     TextColumn("[cyan]{task.completed:,.0f} rows"),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[rate]}", markup=False), TimeElapsedColumn(),
                     console=err_console, transient=True,
                     disable=quiet or not err_console.is_terminal)
 
@@ -280,25 +279,24 @@ def _report(source: str, tally: IngestTally, seconds: float, as_json: bool) -> N
                     "rows_per_s": round(rate)})
         return
     rows = f"{tally.rows_read:,} row" + ("" if tally.rows_read == 1 else "s")
-    console.print(f"{Path(source).name}: {rows}, [green]{tally.ingested:,} ingested[/], "
-                  f"{tally.already_stored:,} already stored, "
-                  f"[{'red' if tally.rejected else 'dim'}]{tally.rejected:,} rejected[/]"
-                  + (f", {tally.empty_rows:,} empty (every cell blank; skipped)"
-                     if tally.empty_rows else "")
-                  + f" [dim]({seconds:.1f} s, {rate:,.0f} rows/s)[/]")
+    tone = "red" if tally.rejected else "dim"
+    empty = (f", {tally.empty_rows:,} empty (every cell blank; skipped)" if tally.empty_rows
+             else "")
+    say("{}: {}, [green]{:,} ingested[/], {:,} already stored, [" + tone + "]{:,} rejected[/]{}"
+        " [dim]({:.1f} s, {:,.0f} rows/s)[/]", Path(source).name, rows, tally.ingested,
+        tally.already_stored, tally.rejected, empty, seconds, rate)
     if tally.changed_count:
         shown = ", ".join(tally.changed[:5]) + (" …" if tally.changed_count > 5 else "")
-        err_console.print(f"  [yellow]![/] {tally.changed_count:,} already stored with other "
-                          f"content ({shown}): the stored predictions stand (ids are "
-                          "immutable); send a correction under a new id", highlight=False)
+        say("  [yellow]![/] {:,} already stored with other content ({}): the stored "
+            "predictions stand (ids are immutable); send a correction under a new id",
+            tally.changed_count, shown, err=True, highlight=False)
     for key, what in _NEEDS.items():
         if tally.needs[key]:
             extra = (f": {', '.join(sorted(tally.unknown_kinds))}"
                      if key == "unknown_kind" and tally.unknown_kinds else "")
             count = tally.needs[key]
-            err_console.print(f"  [yellow]![/] {count:,} row{'' if count == 1 else 's'} "
-                              f"{what}{extra}",
-                              highlight=False)
+            say("  [yellow]![/] {:,} row{} {}{}", count, "" if count == 1 else "s", what,
+                extra, err=True, highlight=False)
     _print_problems(tally)
 
 
@@ -318,8 +316,8 @@ def _print_problems(tally: IngestTally) -> None:
         where = first[0].where if len(rows) == 1 else (
             f"{len(rows):,} rows ({', '.join(r[0].where for r in rows[:3])}"
             + (", …)" if len(rows) > 3 else ")"))
-        err_console.print(f"  [red]✗[/] {where}: " + escape("; ".join(e.problem for e in first)),
-                          highlight=False)
+        say("  [red]✗[/] {}: {}", where, "; ".join(e.problem for e in first), err=True,
+            highlight=False)
         shown += len(rows)
     if tally.rejected > shown:
         err_console.print(f"  … and {tally.rejected - shown:,} more rejected rows (use --json for "

@@ -18,6 +18,7 @@ from decisionops.agent.cli._common import (
     print_json,
     print_table,
     runtime,
+    say,
 )
 from decisionops.agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
 from decisionops.agent.models import utcnow
@@ -60,13 +61,13 @@ def verify(
         print_json(vars(report))
     elif report.ok:
         held = f"; {report.anchors} anchor(s) hold" if anchors else ""
-        console.print(f"[green]ledger verifies[/]: {report.entries} entries "
-                      f"({report.archived} of them from archived segments), head "
-                      f"{report.head_hash[:16]}{held}", highlight=False)
+        say("[green]ledger verifies[/]: {} entries ({} of them from archived segments), head "
+            "{}{}", report.entries, report.archived, report.head_hash[:16], held,
+            highlight=False)
     else:
         where = f" at entry {report.first_bad_seq}" if report.first_bad_seq is not None else ""
-        err_console.print(f"[bold red]ledger does not verify[/]{where}: {report.problem}",
-                          highlight=False)
+        say("[bold red]ledger does not verify[/]{}: {}", where, report.problem, err=True,
+            highlight=False)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -168,12 +169,12 @@ def prove_row(prediction_id: Annotated[str, typer.Argument(help="The prediction'
     if as_json:
         print_json(proof.as_dict())
     elif proof.ok:
-        console.print(f"[green]row proven[/]: {prediction_id} is row {proof.index + 1} of "
-                      f"{proof.rows} in ledger entry {proof.seq} (root {proof.root[:16]}…, "
-                      f"{len(proof.path)} hashes from its row hash)", highlight=False)
+        say("[green]row proven[/]: {} is row {} of {} in ledger entry {} (root {}…, {} hashes "
+            "from its row hash)", prediction_id, proof.index + 1, proof.rows, proof.seq,
+            proof.root[:16], len(proof.path), highlight=False)
     else:
         for problem in proof.problems:
-            err_console.print(f"[bold red]row not proven[/]: {problem}", highlight=False)
+            say("[bold red]row not proven[/]: {}", problem, err=True, highlight=False)
     if not proof.ok:
         raise typer.Exit(1)
 
@@ -201,7 +202,8 @@ def archive(
     with runtime() as rt:
         days = rt.settings.retention_days if older_than_days is None else older_than_days
         cutoff = utcnow() - timedelta(days=days)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err_console,
+        with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                      console=err_console,
                       transient=True, disable=as_json) as progress:
             task = progress.add_task("archiving ledger entries", total=None)
             while (done := rt.store.ledger.archive(

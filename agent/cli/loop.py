@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from decisionops.agent.cli._common import console, err_console, fail, settings
+from decisionops.agent.cli._common import err_console, fail, say, settings
 from decisionops.agent.cli._supervisor import Event, RestartPolicy, Supervisor, describe_exit
 from decisionops.agent.errors import LoopAlreadyRunning
 from decisionops.agent.looplock import LoopLock
@@ -53,9 +53,9 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
             parts = [f"{k} {getattr(report, k)}" for k in
                      ("recovered", "triaged", "started", "resumed", "busy") if getattr(report, k)]
             parts += [f"{k} {v}" for k, v in report.housekeeping.items() if v]
-            console.print(f"[dim]worker {index}[/] " + ", ".join(parts), highlight=False)
+            say("[dim]worker {}[/] {}", index, ", ".join(parts), highlight=False)
             for error in report.errors:
-                err_console.print(f"[dim]worker {index}[/] [yellow]![/] {error}", highlight=False)
+                say("[dim]worker {}[/] [yellow]![/] {}", index, error, err=True, highlight=False)
 
         worker.run(on_tick=show)
 
@@ -96,7 +96,7 @@ def _reporter(as_json: bool) -> Callable[[Event], None]:
             sys.stdout.flush()
         line = _describe(event)
         if line:
-            err_console.print(f"[dim]supervisor[/] {line}", highlight=False, soft_wrap=True)
+            say("[dim]supervisor[/] {}", line, err=True, highlight=False, soft_wrap=True)
     return report
 
 

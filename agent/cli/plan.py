@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from decisionops.agent.cli._common import console, fail, print_json, print_table, settings
+from decisionops.agent.cli._common import console, fail, print_json, print_table, say, settings
 from decisionops.agent.errors import NotFoundError
 from decisionops.agent.store import Store
 
@@ -74,9 +74,8 @@ def explain(
     for v in versions:
         _print_version(v, raw)
     if not versions:  # every draft refused, or the model unreachable, with a person next
-        console.print("[yellow]no plan was stored[/]: the planner's drafts and why they were "
-                      "not used are below (a person drafts the plan: decisionops predictions)",
-                      highlight=False)
+        say("[yellow]no plan was stored[/]: the planner's drafts and why they were not used "
+            "are below (a person drafts the plan: decisionops predictions)", highlight=False)
     print_table("LLM calls", ["version", "purpose", "model", "outcome", "tokens in", "tokens out",
                               "cost", "ms"],
                 [[c["plan_version"], c["purpose"], c["model"], c["outcome"], c["tokens_in"],
@@ -89,8 +88,9 @@ def explain(
 
 def _print_version(v: dict[str, Any], raw: bool) -> None:
     record = v["record"]
-    console.print(f"[bold]v{v['version']}[/] {v['verdict']} · planner {record.get('planner') or v['planner']}"
-                  f" (plan by {v['planner']}, playbook {v['playbook']}) · hash {v['hash'][:12]}")
+    say("[bold]v{}[/] {} · planner {} (plan by {}, playbook {}) · hash {}", v["version"],
+        v["verdict"], record.get("planner") or v["planner"], v["planner"], v["playbook"],
+        v["hash"][:12])
     if record.get("model") or record.get("prompt_version"):
         console.print(f"  model {record.get('model')} · prompt {record.get('prompt_version')}",
                       highlight=False)
@@ -98,11 +98,11 @@ def _print_version(v: dict[str, Any], raw: bool) -> None:
                   f" in / {record.get('tokens_out', 0)} out · cost {record.get('cost', 0.0):.6f}"
                   f" · cache {'hit' if record.get('cache_hit') else 'miss'}")
     if record.get("fallback"):
-        console.print(f"  [yellow]fallback:[/] {record['fallback']}", highlight=False)
+        say("  [yellow]fallback:[/] {}", record["fallback"], highlight=False)
     for index, problems in enumerate(record.get("guard_verdicts") or [], 1):
         console.print(f"  guard refused draft {index}: {'; '.join(problems)}", highlight=False)
     for problem in v["problems"]:
-        console.print(f"  [red]guard:[/] {problem}", highlight=False)
+        say("  [red]guard:[/] {}", problem, highlight=False)
     for note in record.get("notes") or []:
         console.print(f"  note: {note}", highlight=False)
     for index, output in enumerate(record.get("raw_outputs") or [], 1):
@@ -150,16 +150,16 @@ def preview(
 def _print_what_if(out: dict[str, Any]) -> None:
     p, t = out["prediction"], out["triage"]
     changed = ", ".join(f"{k} {v}" for k, v in out["changed"].items())
-    console.print(f"[bold]{p['id']}[/] {p['kind']} {p['entity_id']} · score {p['score']:.2f}"
-                  + (f" · what if: {changed}" if changed else "") + " · nothing is stored",
-                  highlight=False)
+    say("[bold]{}[/] {} {} · score {:.2f}{} · nothing is stored", p["id"], p["kind"],
+        p["entity_id"], p["score"], f" · what if: {changed}" if changed else "",
+        highlight=False)
     console.print(f"triage: {t['action']} ({t['reason']}){': ' + t['detail'] if t['detail'] else ''}",
                   highlight=False, markup=False)
     for other in out["open_decisions"]:
-        console.print(f"[yellow]open on {p['entity_id']}:[/] {other['decision_id']} "
-                      f"{other['kind']} {other['status']}", highlight=False)
+        say("[yellow]open on {}:[/] {} {} {}", p["entity_id"], other["decision_id"],
+            other["kind"], other["status"], highlight=False)
     for problem in out["problems"]:
-        console.print(f"[red]no plan:[/] {problem}", highlight=False)
+        say("[red]no plan:[/] {}", problem, highlight=False)
     plan = out["plan"]
     if plan is None:
         return
@@ -170,7 +170,7 @@ def _print_what_if(out: dict[str, Any]) -> None:
     for route in out["routing"]:
         who = (f"asks {', '.join(route['approvers'])}" if route["approval"] == "people"
                else f"approved by {route['approval']}")
-        console.print(f"[bold]{route['function']}[/]: {who} ({route['why']})", highlight=False)
+        say("[bold]{}[/]: {} ({})", route["function"], who, route["why"], highlight=False)
         for step_id in route["steps"]:
             step = steps[step_id]
             args = ", ".join(f"{k}={v}" for k, v in step["arguments"].items())

@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from decisionops.agent.cli._common import console, fail, print_json, settings
+from decisionops.agent.cli._common import console, fail, print_json, say, settings
 from decisionops.agent.errors import ConfigError
 from decisionops.agent.playbooks import Playbook, load_playbooks
 
@@ -61,7 +61,7 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
         print_json(rows)
         return
     if not rows:
-        console.print("[dim]no playbooks loaded[/]")
+        say("[dim]no playbooks loaded[/]")
         return
     table = Table(title="Playbooks", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
@@ -77,5 +77,5 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
                       " ".join(r["functions"]))
     console.print(table)
     if any(r["needs_value_at_stake"] for r in rows):
-        console.print("[dim]min EV: minimum expected value (score * value_at_stake); a "
-                      "prediction needs value_at_stake for it (ingest --value-column).[/]")
+        say("[dim]min EV: minimum expected value (score * value_at_stake); a prediction needs "
+            "value_at_stake for it (ingest --value-column).[/]")

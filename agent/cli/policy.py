@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from decisionops.agent.cli._common import console, fail, print_json, runtime
+from decisionops.agent.cli._common import console, fail, print_json, runtime, say
 from decisionops.agent.errors import DecisionOpsError
 
 __all__ = ["app"]
@@ -92,14 +91,13 @@ def _print(rows: list[dict[str, Any]], *, title: str) -> None:
     state, run and pace, then why (what it lacks, or why its state changed) and its
     outcomes."""
     if not rows:
-        console.print("[dim]no step class on record yet: classes appear as approvers answer "
-                      "requests[/]")
+        say("[dim]no step class on record yet: classes appear as approvers answer requests[/]")
         return
-    console.print(f"[bold]{title}[/] ({len(rows)} class{'es' if len(rows) != 1 else ''})")
+    say("[bold]{}[/] ({} class{})", title, len(rows), "es" if len(rows) != 1 else "")
     for r in rows:
         state = r["state"] + ("" if r["opted_in"] else " (not opted in)")
         by = f" by {', '.join(r['approvers'])}" if r["approvers"] else ""
-        console.print(f"[bold]{escape(r['class'])}[/]", soft_wrap=True, highlight=False)
+        say("[bold]{}[/]", r["class"], soft_wrap=True, highlight=False)
         console.print(f"  {state} · {r['run']}/{r['thresholds']['after']} in a row{by} · "
                       f"{r['requests_per_week']:g} requests a week", highlight=False,
                       markup=False)

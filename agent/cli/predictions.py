@@ -17,7 +17,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from decisionops.agent.cli._common import console, fail, print_json, runtime
+from decisionops.agent.cli._common import console, fail, print_json, runtime, say
 from decisionops.agent.errors import (
     ConflictError,
     InvalidInputError,
@@ -93,7 +93,7 @@ def _table(title: str, views: list[PredictionView]) -> None:
 
 def _stacked(title: str, views: list[PredictionView]) -> None:
     """Each prediction as two lines: its id whole, then the rest."""
-    console.print(f"[bold]{title}[/]")
+    say("[bold]{}[/]", title)
     for v in views:
         kind = v.kind if v.kind_as_received is None else f"{v.kind} (as {v.kind_as_received})"
         value = _money(v.expected_value)
@@ -131,8 +131,7 @@ def list_(
         print_json([v.to_dict() for v in views])
         return
     if not views:
-        console.print("[dim]no predictions" + (f" with outcome {outcome}" if outcome else "")
-                      + "[/]")
+        say("[dim]no predictions{}[/]", f" with outcome {outcome}" if outcome else "")
         return
     _table("predictions" + (f" ({outcome})" if outcome else ""), views)
 
@@ -154,7 +153,7 @@ def _detail(view: PredictionView) -> None:
             f"hash {view.hand_plan['hash'][:12]}"))]
     for label, value in rows:
         if value not in (None, False, ""):
-            console.print(f"[bold]{label}:[/] {value}", highlight=False, markup=True)
+            say("[bold]{}:[/] {}", label, value, highlight=False)
 
 
 @app.command("show")
@@ -185,7 +184,7 @@ def queue(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
         print_json([v.to_dict() for v in views])
         return
     if not views:
-        console.print("[dim]nothing needs a human[/]")
+        say("[dim]nothing needs a human[/]")
         return
     _table("needs a human", views)
 

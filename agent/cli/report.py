@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from decisionops.agent.cli._common import console, err_console, fail, print_json, settings
+from decisionops.agent.cli._common import console, fail, print_json, say, settings
 from decisionops.agent.cli.outcomes import open_store
 from decisionops.agent.models import utcnow
 from decisionops.agent.report import SUCCESS_LABELS, build_report, parse_since, render_text, write_report
@@ -65,7 +65,7 @@ def report(
             raise fail(f"--out: the folder {target.parent} does not exist")
     warning = settings().uplift_warning
     if warning and not as_json:  # --json carries it in "warnings"
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        say("[yellow]warning:[/] {}", warning, err=True, highlight=False)
     with open_store() as store:
         data = build_report(store, since=start, until=now, success_labels=labels,
                             daily_spend_cap=settings().llm_daily_spend_cap,
@@ -83,5 +83,5 @@ def report(
     console.print(f"LLM: {data.llm.calls} call(s), cost {data.llm.cost:.4f} in the period; "
                   + data.llm.cap_summary(), highlight=False, markup=False)
     if data.simulated_outcomes:
-        console.print(f"[yellow]note: {data.simulated_outcomes} of {data.outcomes} outcomes "
-                      "are simulated (demo data)[/]")
+        say("[yellow]note: {} of {} outcomes are simulated (demo data)[/]",
+            data.simulated_outcomes, data.outcomes)

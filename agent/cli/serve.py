@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from decisionops.agent.cli._common import console, err_console, fail, settings
+from decisionops.agent.cli._common import console, fail, say, settings
 
 __all__ = ["serve"]
 
@@ -44,7 +44,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
         except LoopAlreadyRunning as exc:
             raise fail(exc.message) from None
     if conf.uplift_warning:
-        err_console.print(f"[yellow]warning:[/] {conf.uplift_warning}", highlight=False)
+        say("[yellow]warning:[/] {}", conf.uplift_warning, err=True, highlight=False)
     app = create_app(conf, service=service)
     console.print(f"DecisionOps on http://{host}:{port}  (inbox /inbox, API /v1, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from decisionops.agent.cli._common import console, err_console, fail, print_json, runtime, settings
+from decisionops.agent.cli._common import console, fail, print_json, runtime, say, settings
 from decisionops.agent.errors import LoopAlreadyRunning
 from decisionops.agent.looplock import LoopLock
 from decisionops.agent.models import utcnow
@@ -66,7 +66,7 @@ def run(
         raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
     warning = settings().uplift_warning
     if warning and not (once and as_json):  # --once --json carries it in the summary
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        say("[yellow]warning:[/] {}", warning, err=True, highlight=False)
     if not once:
         from decisionops.agent.cli.loop import run_loop
 
@@ -118,7 +118,7 @@ def run(
         console.print(f"{queued} prediction(s) still queued: run another pass "
                       "(decisionops run --once), or keep the loop running (decisionops run)")
     for error in report.errors:
-        err_console.print(f"  [yellow]![/] {error}", highlight=False)
+        say("  [yellow]![/] {}", error, err=True, highlight=False)
 
 
 def _fallbacks(rt: Runtime, report: TickReport, since: datetime) -> list[dict[str, Any]]:

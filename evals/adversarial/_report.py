@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from decisionops.evals.adversarial._suite import SuiteReport
@@ -28,13 +29,13 @@ def print_suite(report: SuiteReport, console: Console) -> None:
     console.print(table)
     for r in report.results:
         if r.outside or r.message or r.status == "xfail":
-            console.print(f"[bold]{r.id}[/] ({r.status}): {r.title}")
+            console.print(f"[bold]{escape(r.id)}[/] ({r.status}): {escape(r.title)}")
             if r.expected_failure:
-                console.print(f"  expected to fail: {r.expected_failure}")
+                console.print(f"  expected to fail: {escape(str(r.expected_failure))}")
             for violation in r.outside:
-                console.print(f"  outside policy {violation.line()}", highlight=False)
+                console.print(f"  outside policy {escape(violation.line())}", highlight=False)
             if r.message:
-                console.print(f"  {r.message.strip()}", highlight=False)
+                console.print(f"  {escape(r.message.strip())}", highlight=False)
     console.print(f"[bold]{report.line()}[/] ({sum(r.effects for r in report.results)} effects "
                   f"audited, {len(report.results)} cases, {report.seconds:.1f} s)")
 

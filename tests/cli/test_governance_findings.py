@@ -119,7 +119,15 @@ def test_four_eyes_holds_on_the_cli_too(cli: Cli, write: Callable[[str, str], Pa
     assert "propos" in proposed.stdout
     refused = cli("approvals", "approve", finance, "--as", "dana@finance", code=2)
     assert "four eyes" in refused.stderr
-    cli("approvals", "approve", finance, "--as", "omar@finance")
+    # omar sees the proposal, and approves exactly it (an approve naming none is refused)
+    shown = cli("approvals", "show", finance).stdout
+    assert "edit proposed by dana@finance" in shown and "goodwill_credit.amount" in shown
+    proposal = cli.json("approvals", "show", finance)["proposal"]
+    assert proposal["proposer"] == "dana@finance" and proposal["hash"] in shown
+    blind = cli("approvals", "approve", finance, "--as", "omar@finance", code=2)
+    assert "--proposal-hash" in blind.stderr and "dana@finance proposed" in blind.stderr
+    cli("approvals", "approve", finance, "--as", "omar@finance",
+        "--proposal-hash", proposal["hash"])
     cli("approvals", "approve", pending["sales"]["id"], "--as", "raj@sales")
     shown = _run_until_terminal(cli)
     assert shown["decision"]["status"] == "completed"
