@@ -11,7 +11,8 @@ else:
 * ``not_an_approver`` 403: the user's role does not answer approvals.
 * ``wrong_function`` 403: the request is another function's part of the plan.
 * ``not_in_policy`` 403: the function's policy does not list the user as an approver.
-* ``replay`` 409: the request was already answered (a captured answer sent again).
+* ``replay`` 409: the request was already answered (a captured answer sent again, or
+  another approver's answer that won a race: the same refusal either way).
 * ``stale_plan`` 409: the request's plan version is not the decision's current one, or
   the caller answered another version than the request's (``plan_hash``).
 * ``four_eyes`` 403: the function has ``four_eyes: true`` and the user requested this
@@ -20,7 +21,8 @@ else:
   second approver approves (a plain approve approves the proposal).
 * ``stale_preview`` 409: the caller answered other previews than the request's
   (``preview_hash``: what each step would change, read at routing; ``agent.preview``).
-* ``conflict`` 409: another answer was recorded first (compare-and-set on the request).
+* ``conflict`` 409: the request changed meanwhile other than by an answer (a new plan
+  version superseded it; compare-and-set on the request).
 
 Bulk approve (``approve_many``, ``_bulk``) answers each request here in turn and adds one
 refusal, ``not_for_bulk`` 403: a step above its function's bulk risk ceiling.
@@ -182,6 +184,12 @@ _FIELDS = {"stale_plan": "plan_hash", "stale_preview": "preview_hash",
 """The field a refusal names (the value at fault); any other: the request answered."""
 
 
+def _answered(row: ApprovalRow) -> str:
+    by_whom = f" by {row.approver}" if row.approver else ""
+    return (f"approval {row.id} was already answered ({row.status.value}{by_whom}); an "
+            "answer is used once")
+
+
 def hash_of_proposal(proposal: Mapping[str, Any]) -> str:
     """What identifies a four-eyes edit proposal to the approver who approves it: its
     plan version, its proposer and the arguments it would approve."""
@@ -271,9 +279,7 @@ class ApprovalService:
             refuse("not_in_policy", f"{by.name} is not among the approvers of {function} in the "
                    "function policies")
         if row.status in _ANSWERED:
-            by_whom = f" by {row.approver}" if row.approver else ""
-            refuse("replay", f"approval {approval_id} was already answered ({row.status.value}"
-                   f"{by_whom}); an answer is used once", conflict=True)
+            refuse("replay", _answered(row), conflict=True)
         decision = self._store.decisions.get(row.decision_id)
         if row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
@@ -354,6 +360,9 @@ class ApprovalService:
         except _Refusal as refusal:
             refuse(refusal.code, refusal.message, conflict=refusal.conflict)
         except ConflictError as exc:
+            now = self._store.approvals.get(approval_id)
+            if now.status in _ANSWERED:  # another answer won the race: as if read before
+                refuse("replay", _answered(now), conflict=True)
             refuse("conflict", exc.message, conflict=True)
         if self._metrics is not None:
             waited = (utcnow() - row.requested_at).total_seconds()

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from decisionops.agent.errors import LockedArgumentError, PermissionDenied, ToolArgumentsError
 from decisionops.agent.housekeeping import sla_sweep
-from decisionops.agent.models import Approve, Edit, Risk, utcnow
+from decisionops.agent.models import Approve, Edit, Reject, Risk, utcnow
 from decisionops.agent.policy import AutoApprove, Total, total_problems
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.settings import Settings
@@ -326,6 +326,26 @@ def test_an_edit_that_changes_nothing_is_refused_not_recorded_as_an_edit(rt: Run
                                 by=approver(rt, "dana@finance"))
         assert refused.value.field == "arguments"
     assert rt.store.approvals.get(finance["id"]).status == "pending"
+
+
+def test_an_answer_that_loses_the_race_at_the_write_is_refused_as_a_replay(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two approvers answer at once: the one whose early read saw the request pending,
+    but whose write found it answered, is told the same as one who read it answered."""
+    from decisionops.agent.errors import ConflictError
+
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    stale = rt.store.approvals.get(finance["id"])
+    answer(rt, finance["id"], Approve(), approver_name="omar@finance", apply=False)
+    get = rt.store.approvals.get
+    reads = iter([stale])  # the early read, before omar's answer landed
+    monkeypatch.setattr(rt.store.approvals, "get", lambda a: next(reads, None) or get(a))
+    with pytest.raises(ConflictError, match=r"already answered .*by omar@finance") as lost:
+        rt.approvals.answer(finance["id"], Reject(reason="no"),
+                            by=approver(rt, "dana@finance"))
+    assert lost.value.details["reason"] == "replay"
+    assert rt.store.approvals.get(finance["id"]).status == "approved"
 
 
 def test_four_eyes_is_judged_on_the_proposal_actually_approved(
