@@ -90,7 +90,10 @@ def _row(a: ApprovalRow, facts: dict[str, Any], with_status: bool) -> list[Any]:
 def list_(
     function: Annotated[str | None, typer.Option(help="Only this function's requests.")] = None,
     status: Annotated[str, typer.Option(help="pending (default), approved, edited, rejected, "
-                                        "revise, auto_approved, superseded, or all.")] = "pending",
+                                        "revise, auto_approved, superseded, expired, or all "
+                                        "(under four-eyes, a request with an edit proposed "
+                                        "is pending: 'approvals show' prints the proposal)."
+                                        )] = "pending",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
@@ -203,6 +206,12 @@ def registered_user(rt: Any, name: str) -> Approver:
     from decisionops.agent.approvals import Approver
 
     user = rt.store.users.get(name)
+    if user is None and "@" not in name:  # dana for dana@finance, when only one is meant
+        named = [u for u in rt.store.users.list() if u["name"].partition("@")[0] == name]
+        if len(named) > 1:
+            raise fail(f"--as: {name!r} could be {', '.join(sorted(u['name'] for u in named))}"
+                       ": name one")
+        user = named[0] if named else None
     if user is None:
         raise fail(f"--as: {name!r} is not a registered user; the CLI answers as a registered "
                    f"approver: decisionops users add {name} --role approver --function …")
@@ -234,10 +243,12 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
                            exc.exit_code) from None
             raise
         except ConflictError as exc:
-            if exc.details.get("field") == "proposal_hash":
-                raise fail(f"--proposal-hash: {exc.message.removeprefix('proposal_hash: ')}"
-                           .replace("with proposal_hash", "with --proposal-hash"),
-                           exc.exit_code) from None
+            field = exc.details.get("field")
+            if field in ("preview_hash", "proposal_hash"):
+                option = "--" + field.replace("_", "-")
+                raise fail(f"{option}: {exc.message.removeprefix(f'{field}: ')}"
+                           .replace(f"with {field}", f"with {option}"),
+                           exc.exit_code, status=409, field=option) from None
             raise
         if result.status == "proposed":
             console.print(f"proposed an edit to {approval_id} as {as_}; under four eyes another "
@@ -284,7 +295,9 @@ def edit(approval_id: ApprovalId, approver: As,
          set_: Annotated[list[str], typer.Option(
              "--set", help="`step.<step_id>.<argument>=<value>` (value as JSON, else text); "
                            "repeatable.")],
-         no_apply: NoApply = False) -> None:
+         no_apply: NoApply = False,
+         comment: Annotated[str, typer.Option(help="Optional note.")] = "",
+         preview_hash: PreviewHashOption = None) -> None:
     """Approve with changed arguments; they are validated against the tool schema and
     the function's limits before anything is recorded.
 
@@ -304,30 +317,32 @@ def edit(approval_id: ApprovalId, approver: As,
         except ValueError:
             value = raw
         changes.setdefault(parts[1], {})[parts[2]] = value
-    _answer(approval_id, Edit(arguments=changes), approver, no_apply, "edited and approved")
+    _answer(approval_id, Edit(arguments=changes, comment=comment), approver, no_apply,
+            "edited and approved", preview_hash)
 
 
 @app.command("reject")
 def reject(approval_id: ApprovalId, approver: As,
            reason: Annotated[str, typer.Option(help="Why; recorded and shown.")],
-           no_apply: NoApply = False) -> None:
+           no_apply: NoApply = False, preview_hash: PreviewHashOption = None) -> None:
     """Reject a function's part; its steps and the steps depending on them are skipped.
 
     Example: decisionops approvals reject apr_1f2e… --as raj@sales --reason "customer already on a deal"
     """
     if not reason.strip():
         raise fail("--reason: must not be empty")
-    _answer(approval_id, Reject(reason=reason), approver, no_apply, "rejected")
+    _answer(approval_id, Reject(reason=reason), approver, no_apply, "rejected", preview_hash)
 
 
 @app.command("revise")
 def revise(approval_id: ApprovalId, approver: As,
            feedback: Annotated[str, typer.Option(help="What the planner should change.")],
-           no_apply: NoApply = False) -> None:
+           no_apply: NoApply = False, preview_hash: PreviewHashOption = None) -> None:
     """Ask the planner for a new plan version (bounded); every function is asked again.
 
     Example: decisionops approvals revise apr_1f2e… --as raj@sales --feedback "offer an upgrade instead"
     """
     if not feedback.strip():
         raise fail("--feedback: must not be empty")
-    _answer(approval_id, Revise(feedback=feedback), approver, no_apply, "asked to revise")
+    _answer(approval_id, Revise(feedback=feedback), approver, no_apply, "asked to revise",
+            preview_hash)

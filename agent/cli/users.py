@@ -105,6 +105,22 @@ def list_(as_json: Json = False) -> None:
                  for u in rows], empty="no users yet: decisionops users add NAME --role ...")
 
 
+@app.command("enable")
+def enable(name: Name, as_json: Json = False) -> None:
+    """Enable a user 'users revoke' disabled; their old tokens stay revoked: issue a new
+    one with 'users token'.
+
+    Example: decisionops users enable dana
+    """
+    with runtime() as rt:
+        rt.store.users.enable(name, actor=_actor())
+    if as_json:
+        print_json({"name": name, "enabled": True})
+        return
+    console.print(f"{name} enabled; their old tokens stay revoked: decisionops users token "
+                  f"{name}")
+
+
 @app.command("revoke")
 def revoke(name: Name, as_json: Json = False) -> None:
     """Disable a user and revoke all their tokens (their web sessions end too).

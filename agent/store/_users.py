@@ -115,6 +115,21 @@ class UserRepo(Repo):
                                      body={"user": name, "tokens_revoked": revoked})], now)
         return revoked
 
+    def enable(self, name: str, *, actor: str) -> None:
+        """Enable a disabled user again; the tokens revoked with it stay revoked."""
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            row = conn.execute(select(s.users.c.disabled_at).where(s.users.c.name == name)
+                               ).first()
+            if row is None:
+                raise NotFoundError(f"no user {name!r}", field="name")
+            if row.disabled_at is None:
+                raise ConflictError(f"user {name!r} is not disabled", field="name")
+            conn.execute(update(s.users).where(s.users.c.name == name)
+                         .values(disabled_at=None))
+            self.record(conn, [Event(actor=actor, event="user.enabled", body={"user": name})],
+                        now)
+
     def principal(self, *, token_hash: str | None = None, token_id: str | None = None
                         ) -> tuple[str, dict[str, Any]] | None:
         """(token id, user row) for a live token of an enabled user, else None."""

@@ -45,6 +45,16 @@ def test_users_add_list_token_revoke(home: Path) -> None:
     assert added["token"] not in json.dumps(listed)
     assert "2 token(s) revoked" in _run("users", "revoke", "dana")
     assert json.loads(_run("users", "list", "--json"))[0]["active_tokens"] == 0
+    assert "is disabled" in _run("users", "token", "dana", code=2)
+    # a user revoked by mistake (or back from leave) comes back with new tokens only
+    enabled = json.loads(_run("users", "enable", "dana", "--json"))
+    assert enabled == {"name": "dana", "enabled": True}
+    third = json.loads(_run("users", "token", "dana", "--json"))
+    assert third["token"] not in (added["token"], second["token"])
+    listed = {u["name"]: u for u in json.loads(_run("users", "list", "--json"))}
+    assert listed["dana"]["disabled_at"] is None and listed["dana"]["active_tokens"] == 1
+    assert "not disabled" in _run("users", "enable", "olga", code=2)
+    assert "no user" in _run("users", "enable", "nobody", code=2)
 
 
 def test_chat_in_the_terminal(home: Path) -> None:

@@ -145,6 +145,10 @@ def test_the_cli_answers_only_as_a_registered_approver(
     out = cli("approvals", "approve", finance, "--as", "dana@finance", code=2)
     assert "users add" in out.stderr
     assert cli.json("approvals", "show", finance)["approval"]["status"] == "pending"
+    # registered as dana@finance: --as dana names her (as --as's help says)
+    _users(cli, "dana@finance")
+    cli("approvals", "approve", finance, "--as", "dana", "--no-apply")
+    assert cli.json("approvals", "show", finance)["approval"]["approver"] == "dana@finance"
 
 
 def test_production_can_refuse_cli_answers(cli: Cli, write: Callable[[str, str], Path]) -> None:
@@ -304,3 +308,27 @@ def test_a_crash_before_answers_are_marked_applied_leaves_nothing_stuck(
     shown = _run_until_terminal(cli)
     assert shown["decision"]["status"] == "completed"
     assert shown["decision"]["plan_version"] == 2
+
+
+def test_every_answer_command_binds_to_the_previews_seen_and_edit_takes_a_comment(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """As the HTTP API: edit, reject and revise take --preview-hash (refused, naming it,
+    when the previews were read again since), and an edit carries its --comment."""
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    pending = _pending(cli)
+    other = "0" * 64
+    for command, extra in (("reject", ["--reason", "no"]), ("revise", ["--feedback", "x"]),
+                           ("edit", ["--set", "step.goodwill_credit.amount=150"])):
+        refused = cli("approvals", command, pending["finance"]["id"], "--as", "dana@finance",
+                      "--preview-hash", other, *extra, code=2)
+        assert refused.stderr.startswith("error: --preview-hash:"), refused.stderr
+    assert cli.json("approvals", "show", pending["finance"]["id"])["approval"]["status"] \
+        == "pending"
+    seen = cli.json("approvals", "show", pending["finance"]["id"])["preview_hash"]
+    cli("approvals", "edit", pending["finance"]["id"], "--as", "dana@finance", "--set",
+        "step.goodwill_credit.amount=150", "--comment", "half is enough", "--preview-hash",
+        seen, "--no-apply")
+    answer = cli.json("approvals", "show", pending["finance"]["id"])["approval"]["answer"]
+    assert answer["comment"] == "half is enough"
