@@ -18,7 +18,11 @@ else:
 * ``four_eyes`` 403: the function has ``four_eyes: true`` and the user requested this
   plan version (submitted the prediction, or asked for the revision that produced it)
   or proposed an edit to it. Under four-eyes an edit is recorded as a proposal that a
-  second approver approves (a plain approve approves the proposal).
+  second approver approves: their approve names it (``proposal_hash``, ``proposal``).
+* ``proposal_pending`` 409: under four-eyes, an approve named no proposal while one
+  stands (it would approve an edit its approver may never have seen).
+* ``stale_proposal`` 409: the approve named another proposal than the one standing (a
+  third approver's edit replaced it since), or one no longer standing.
 * ``stale_preview`` 409: the caller answered other previews than the request's
   (``preview_hash``: what each step would change, read at routing; ``agent.preview``).
 * ``conflict`` 409: the request changed meanwhile other than by an answer (a new plan

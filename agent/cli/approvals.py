@@ -44,7 +44,8 @@ NoApply = Annotated[bool, typer.Option(
 def _facts(rt: Any, rows: list[ApprovalRow]) -> dict[str, dict[str, Any]]:
     """Approval id → what an approver weighs it by: the entity, the money its steps move
     (their ``amount`` arguments, as approved after an edit), the decision's expected
-    value, the request's age."""
+    value, the request's age, and, under four-eyes, who proposed an edit waiting for a
+    second approver (``proposed_by``)."""
     from decisionops.agent.models import utcnow
 
     now, decisions, out = utcnow(), {}, {}
@@ -63,7 +64,11 @@ def _facts(rt: Any, rows: list[ApprovalRow]) -> dict[str, dict[str, Any]]:
                      "amount": sum(amounts) if amounts else None,
                      "currency": currencies.pop() if len(currencies) == 1 else None,
                      "expected_value": decision.expected_value,
-                     "age_seconds": max(0, int((now - a.requested_at).total_seconds()))}
+                     "age_seconds": max(0, int((now - a.requested_at).total_seconds())),
+                     "proposed_by": None}
+        if a.status is ApprovalStatus.PENDING and rt.policies.get(a.function).four_eyes:
+            proposal = rt.approvals.proposal(a.id)
+            out[a.id]["proposed_by"] = proposal["proposer"] if proposal else None
     return out
 
 
@@ -81,9 +86,11 @@ def _money(value: float | None, currency: str | None = None) -> str:
 
 
 def _row(a: ApprovalRow, facts: dict[str, Any], with_status: bool) -> list[Any]:
+    why = (f"edit proposed by {facts['proposed_by']}, waiting for a second approver; "
+           f"{a.reason}" if facts["proposed_by"] else a.reason)
     return [a.id, a.function, facts["entity_id"], _money(facts["amount"], facts["currency"]),
             _money(facts["expected_value"]), _age(facts["age_seconds"]),
-            f"{a.status.value}: {a.reason}" if with_status else a.reason]
+            f"{a.status.value}: {why}" if with_status else why]
 
 
 @app.command("list")
@@ -92,8 +99,8 @@ def list_(
     status: Annotated[str, typer.Option(help="pending (default), approved, edited, rejected, "
                                         "revise, auto_approved, superseded, expired, or all "
                                         "(under four-eyes, a request with an edit proposed "
-                                        "is pending: 'approvals show' prints the proposal)."
-                                        )] = "pending",
+                                        "is pending and says by whom; 'approvals show' "
+                                        "prints the proposal).")] = "pending",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:

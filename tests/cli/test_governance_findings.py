@@ -52,6 +52,16 @@ def _pending(cli: Cli) -> dict[str, dict[str, Any]]:
     return {a["function"]: a for a in cli.json("approvals", "list")}
 
 
+def waiting(cli: Cli, write: Callable[[str, str], Path], *users: str
+            ) -> dict[str, dict[str, Any]]:
+    """``users`` registered, one churn prediction on ACC-10004 planned: its pending
+    requests by function."""
+    _users(cli, *users)
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    return _pending(cli)
+
+
 def _effects(cli: Cli, tool: str | None = None) -> list[tuple[str, str, str]]:
     with sqlite3.connect(cli.cwd / "home" / "enterprise.sqlite") as conn:
         rows = conn.execute("select tool, idempotency_key, arguments_json from tool_calls"
@@ -120,6 +130,10 @@ def test_four_eyes_holds_on_the_cli_too(cli: Cli, write: Callable[[str, str], Pa
     refused = cli("approvals", "approve", finance, "--as", "dana@finance", code=2)
     assert "four eyes" in refused.stderr
     # omar sees the proposal, and approves exactly it (an approve naming none is refused)
+    listed = {a["id"]: a for a in cli.json("approvals", "list")}
+    assert listed[finance]["proposed_by"] == "dana@finance"
+    assert "edit proposed by dana@finance" in cli("approvals", "list", env={
+        "COLUMNS": "250"}).stdout
     shown = cli("approvals", "show", finance).stdout
     assert "edit proposed by dana@finance" in shown and "goodwill_credit.amount" in shown
     proposal = cli.json("approvals", "show", finance)["proposal"]
@@ -314,10 +328,7 @@ def test_every_answer_command_binds_to_the_previews_seen_and_edit_takes_a_commen
         cli: Cli, write: Callable[[str, str], Path]) -> None:
     """As the HTTP API: edit, reject and revise take --preview-hash (refused, naming it,
     when the previews were read again since), and an edit carries its --comment."""
-    _users(cli, "dana@finance", "raj@sales")
-    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
-    cli("run", "--once")
-    pending = _pending(cli)
+    pending = waiting(cli, write, "dana@finance", "raj@sales")
     other = "0" * 64
     for command, extra in (("reject", ["--reason", "no"]), ("revise", ["--feedback", "x"]),
                            ("edit", ["--set", "step.goodwill_credit.amount=150"])):

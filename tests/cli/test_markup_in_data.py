@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Cli
-from tests.cli.test_governance_findings import _csv, _pending, _users
+from tests.cli.test_governance_findings import _users, waiting
 from tests.cli.test_hand_plans import _plan_file
 from tests.cli.test_predictions import loaded  # noqa: F401  (fixture)
 
@@ -31,10 +31,7 @@ def _literal(text: str) -> None:
 
 def test_a_reject_reason_that_looks_like_markup_is_shown_as_written(
         cli: Cli, write: Callable[[str, str], Path]) -> None:
-    _users(cli, "dana@finance", "raj@sales")
-    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
-    cli("run", "--once")
-    pending = _pending(cli)
+    pending = waiting(cli, write, "dana@finance", "raj@sales")
     sales = pending["sales"]["id"]
     answered = cli("approvals", "reject", sales, "--as", "raj@sales", "--reason", MARKUP)
     assert "MarkupError" not in answered.stdout + answered.stderr
