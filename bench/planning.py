@@ -117,17 +117,17 @@ def settings(home: Path, url: str, **more: Any) -> Settings:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_of(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes have used so far (Linux ``/proc``;
-    0 where it cannot be read)."""
-    total = 0.0
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    """pid → CPU seconds (user + system) the process has used so far (Linux ``/proc``;
+    left out where it cannot be read)."""
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / _TICK
-    return total
+        out[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return out
 
 
 def children(pid: int) -> list[int]:
@@ -157,18 +157,21 @@ class CPU:
     ``overlap_ceiling`` (LLM call seconds ÷ that least wall) is the most overlap this
     machine allows for this much CPU a decision, however many calls are in flight."""
 
-    def __init__(self, model: Model, workers: Callable[[], float], *, processes: int,
+    def __init__(self, model: Model, workers: Callable[[], list[int]], *, processes: int,
                  database: bool) -> None:
         self.model, self.workers, self.database = model, workers, database
         self.processes = processes
         self.start = self._now()
 
-    def _now(self) -> tuple[float, float, float]:
-        return (self.workers(), cpu_of(database_pids()) if self.database else 0.0,
+    def _now(self) -> tuple[dict[int, float], ...]:
+        return (cpu_of(self.workers()), cpu_of(database_pids() if self.database else []),
                 cpu_of([self.model.proc.pid]))
 
     def figures(self, decisions: int, llm_seconds: float) -> dict[str, float]:
-        spent = [b - a for a, b in zip(self.start, self._now(), strict=True)]
+        # Per process: one that ended in the window (a database backend) took its CPU
+        # with it, so it is left out rather than counted as negative.
+        spent = [sum(t - before.get(pid, 0.0) for pid, t in after.items())
+                 for before, after in zip(self.start, self._now(), strict=True)]
         if not spent[0]:
             return {}  # not readable here
         out = {"worker_cpu_ms_per_decision": round(1000 * spent[0] / decisions, 1)}
@@ -220,7 +223,7 @@ def run_sqlite(model: Model, n: int, concurrency: int, tag: str) -> dict[str, fl
         # as the PostgreSQL run's workers are, not from its start-up.
         while not rt.planner.ready:
             time.sleep(0.05)
-        cpu = CPU(model, time.process_time, processes=1, database=False)  # the worker: here
+        cpu = CPU(model, lambda: [os.getpid()], processes=1, database=False)  # worker: here
         started = time.perf_counter()
         rt.ingest(predictions(rt, n, tag), source="bench")
         while planned(rt) < n:
@@ -266,7 +269,7 @@ def run_postgres(model: Model, n: int, workers: int, tag: str) -> dict[str, floa
                         if proc.poll() is not None:
                             raise SystemExit(f"the workers stopped:\n{log.read_text()[-3000:]}")
                         time.sleep(0.05)
-                    cpu = CPU(model, lambda: cpu_of([proc.pid, *children(proc.pid)]),
+                    cpu = CPU(model, lambda: [proc.pid, *children(proc.pid)],
                               processes=workers, database=True)
                     started = time.perf_counter()
                     rt.ingest(predictions(rt, n, tag), source="bench")
