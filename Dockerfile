@@ -26,8 +26,8 @@ ENV PATH=/opt/decisionops/bin:$PATH \
 RUN groupadd --system --gid 10001 decisionops \
  && useradd --system --uid 10001 --gid decisionops --home-dir /var/lib/decisionops \
       --shell /usr/sbin/nologin decisionops \
- && mkdir -p /var/lib/decisionops \
- && chown decisionops:decisionops /var/lib/decisionops
+ && mkdir -p /var/lib/decisionops/enterprise \
+ && chown -R decisionops:decisionops /var/lib/decisionops
 COPY --from=build /opt/decisionops /opt/decisionops
 WORKDIR /var/lib/decisionops
 USER decisionops:decisionops

@@ -222,7 +222,8 @@ class Settings(BaseSettings):
     checkpoint_url: str | None = None
     """LangGraph checkpointer: a SQLite path/URL or a PostgreSQL URL. Default: SQLite in ``home``."""
     enterprise_url: str | None = None
-    """The reference enterprise's database. Default: SQLite in ``home``."""
+    """The reference enterprise's database: SQLite only (a ``sqlite:///`` URL or a path;
+    processes on one host share the file). Default: SQLite in ``home``."""
     playbooks_dir: Path | None = None
     """Extra playbooks; a playbook with a bundled playbook's name replaces it."""
     functions_file: Path | None = None

@@ -88,8 +88,22 @@ def test_every_variable_compose_reads_is_documented(compose: dict[str, Any]) -> 
     assert used and used <= set(documented), used - set(documented)
     environment = compose["x-decisionops"]["environment"]
     assert "@postgres:5432/" in environment["DECISIONOPS_DATABASE_URL"]
-    assert "@postgres:5432/" in environment["DECISIONOPS_ENTERPRISE_URL"]
     assert environment["DECISIONOPS_ENVIRONMENT"] == "production"
+
+
+def test_every_decisionops_container_shares_one_reference_enterprise(
+        compose: dict[str, Any]) -> None:
+    """The reference enterprise runs on SQLite: one file on a volume every DecisionOps
+    container mounts (a PostgreSQL URL gave each process an enterprise of its own)."""
+    url = compose["x-decisionops"]["environment"]["DECISIONOPS_ENTERPRISE_URL"]
+    assert url.startswith("sqlite:////")
+    folder = str(Path(url.removeprefix("sqlite:///")).parent)
+    mounts = compose["x-decisionops"]["volumes"]
+    assert any(m.split(":")[1] == folder and m.split(":")[0] in compose["volumes"]
+               for m in mounts), mounts
+    for name in ("migrate", "worker", "serve"):  # the anchor's volumes, not their own
+        assert "volumes" not in compose["services"][name] or \
+            compose["services"][name]["volumes"] == mounts
 
 
 def test_every_decisionops_variable_in_the_example_is_a_setting() -> None:
@@ -103,32 +117,20 @@ def test_every_decisionops_variable_in_the_example_is_a_setting() -> None:
     assert _env_example()["POSTGRES_PASSWORD"] == ""  # filled in by the user, never shipped
 
 
-def test_the_enterprise_database_is_created_by_the_postgres_init_script(
-        compose: dict[str, Any]) -> None:
-    mounts = compose["services"]["postgres"]["volumes"]
-    script = next(m for m in mounts if "docker-entrypoint-initdb.d" in m).split(":")[0]
-    sql = (ROOT / script).read_text()
-    assert re.search(r"CREATE DATABASE\s+enterprise", sql, re.I)
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_compose_commands_run_the_demo_on_postgresql(
         compose: dict[str, Any], pg_url: str, tmp_path: Path) -> None:
     """What compose runs, without Docker: the migrate service's command, then ``demo``
     as the README says to run it inside the deployment, with the compose wiring
-    (production, PostgreSQL for the store, the checkpointer and the enterprise)."""
+    (production, PostgreSQL for the store and the checkpointer, the reference enterprise
+    on one SQLite file)."""
     import os
     import subprocess
     import sys
 
-    import psycopg
 
-    from decisionops.agent.checkpoints import psycopg_conninfo
-
-    enterprise = pg_url.rsplit("/", 1)[0] + "/" + pg_url.rsplit("/", 1)[1] + "_ent"
-    with psycopg.connect(psycopg_conninfo(pg_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{enterprise.rsplit("/", 1)[1]}"')
+    enterprise = f"sqlite:///{tmp_path / 'shared' / 'enterprise.sqlite'}"
     wiring = compose["x-decisionops"]["environment"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
     env.update({"DECISIONOPS_ENVIRONMENT": wiring["DECISIONOPS_ENVIRONMENT"],
@@ -137,16 +139,13 @@ def test_the_compose_commands_run_the_demo_on_postgresql(
                 "DECISIONOPS_SESSION_SECRET": "test-session-secret",
                 "DECISIONOPS_FORBID_REAL_LLM": "1",
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
-    try:
-        [script] = compose["services"]["migrate"]["command"]
-        migrate = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
-                                 timeout=120, cwd=tmp_path)
-        assert migrate.returncode == 0, migrate.stderr
-        demo = subprocess.run(["decisionops", "demo"], capture_output=True, text=True,
-                              env={**env, "DECISIONOPS_CLI_ANSWERS": "true", "COLUMNS": "200"},
-                              timeout=300, cwd=tmp_path)
-        assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr
-        assert re.search(r"ledger: \d+ entries, verifies", demo.stdout)
-    finally:
-        with psycopg.connect(psycopg_conninfo(pg_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{enterprise.rsplit("/", 1)[1]}" WITH (FORCE)')
+    [script] = compose["services"]["migrate"]["command"]
+    migrate = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                             timeout=120, cwd=tmp_path)
+    assert migrate.returncode == 0, migrate.stderr
+    demo = subprocess.run(["decisionops", "demo"], capture_output=True, text=True,
+                          env={**env, "DECISIONOPS_CLI_ANSWERS": "true", "COLUMNS": "200"},
+                          timeout=300, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr
+    assert re.search(r"ledger: \d+ entries, verifies", demo.stdout)
+    assert (tmp_path / "shared" / "enterprise.sqlite").exists()  # the one the URL names

@@ -146,3 +146,17 @@ def test_most_shortfall_transfers_succeed_a_few_fail(samples: dict[str, list[Pre
             assert "insufficient stock" in str(error) and not error.retryable
             outcomes.append(False)
     assert 0 < outcomes.count(False) <= len(outcomes) // 5
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:5432/enterprise",
+                                 "mysql://x/y"])
+def test_the_reference_enterprise_refuses_a_database_it_does_not_run_on(
+        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It runs on SQLite only. A PostgreSQL URL was taken for a file path: each process
+    got an enterprise of its own in a folder named 'postgresql+psycopg:' under its working
+    directory, and a step recovered by another worker ran again, in the other one."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="SQLite") as refused:
+        Enterprise(url)
+    assert refused.value.details["field"] == "enterprise_url"
+    assert list(tmp_path.iterdir()) == []  # no file, no folder made

@@ -9,24 +9,36 @@ transaction and never block writers under WAL. Safe across threads and processes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 
-from decisionops.agent.errors import ToolCallError
+from decisionops.agent.errors import ConfigError, ToolCallError
 
 __all__ = ["database_errors", "make_engine", "sqlite_url"]
 
 
 def sqlite_url(url_or_path: str | Path) -> str:
-    """Accept a ``sqlite:///…`` URL or a file path; create the parent directory."""
+    """Accept a ``sqlite:///…`` URL or a file path; create the parent directory. The
+    reference enterprise runs on SQLite only: any other database URL is refused (it was
+    once taken for a relative file path)."""
     text = str(url_or_path)
     if text.startswith("sqlite"):
+        database = make_url(text).database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return text
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        raise ConfigError(
+            f"{text.split('://', 1)[0]}://…: the reference enterprise runs on SQLite only "
+            "(sqlite:///path/enterprise.sqlite, or a file path); processes on one host share "
+            "it as one file (a shared volume), so every worker acts on the same systems",
+            field="enterprise_url")
     path = Path(text).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
