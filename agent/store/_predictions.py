@@ -13,9 +13,9 @@ triage applies in bulk is one ``predictions.triaged`` entry over the ids it drop
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -239,8 +239,12 @@ class PredictionRepo(Repo):
                                     field="prediction_id")
             batch = sorted(conn.execute(select(_P.c.id, _P.c.payload)
                                         .where(_P.c.ingest_seq == seq)).all())
+            columns = conn.execute(select(*(_P.c[name] for name in _COPIED))
+                                   .where(_P.c.id == prediction_id)).one()._mapping
             entry = archived_entry(conn, seq)
-        return _prove(prediction_id, seq, batch, entry)
+        proof = _prove(prediction_id, seq, batch, entry)
+        copies = _copies_differ(Prediction.model_validate(dict(batch)[prediction_id]), columns)
+        return replace(proof, problems=proof.problems + copies) if copies else proof
     def get(self, prediction_id: str) -> Prediction:
         with self.reading() as conn:
             payload = conn.scalar(select(t.predictions.c.payload)
@@ -418,6 +422,27 @@ class _TimeBinder:
             bound = self._seen[value] = self._bind(value)
         return bound
 
+
+
+_COPIED = ("kind", "entity_type", "entity_id", "model", "model_version", "score",
+           "value_at_stake", "observed_at")
+"""The columns stored beside a row's payload, copied from it (what triage, listings and
+``predictions show`` read): a proof covers them too."""
+
+
+def _copies_differ(proven: Prediction, columns: Mapping[str, Any]) -> list[str]:
+    """The columns that no longer say what the proven row says."""
+    problems = []
+    for name in _COPIED:
+        want, got = getattr(proven, name), columns[name]
+        if isinstance(want, datetime) and isinstance(got, datetime):
+            same = want == (got if got.tzinfo else got.replace(tzinfo=UTC))
+        else:
+            same = want == got
+        if not same:
+            problems.append(f"column {name} is {got!r}, but the row the ledger proves says "
+                            f"{want!r} (the stored row was altered)")
+    return problems
 
 
 def _prove(prediction_id: str, seq: int, batch: list[tuple[str, Any]],

@@ -67,6 +67,21 @@ def test_an_altered_row_no_longer_proves_though_the_chain_verifies(store: Store)
     assert store.predictions.proof("p-1").ok is False  # its batch no longer adds up either
 
 
+@pytest.mark.parametrize("change", [{"score": 0.99}, {"value_at_stake": 4_950_000.0},
+                                    {"entity_id": "ACC-10999"}, {"kind": "fraud"}])
+def test_a_column_altered_beside_its_proven_payload_does_not_prove(
+        store: Store, change: dict) -> None:
+    """The columns triage, listings and ``predictions show`` read are copies of the row
+    the ledger proves: one changed on its own (the payload intact) is a row altered."""
+    store.predictions.ingest([_p(i) for i in range(3)], source="f", actor="ann")
+    with store.transaction() as conn:
+        conn.execute(update(t.predictions).where(t.predictions.c.id == "p-1").values(**change))
+    proof = store.predictions.proof("p-1")
+    (name,) = change
+    assert not proof.ok and any(f"column {name}" in p for p in proof.problems), proof.problems
+    assert store.predictions.proof("p-0").ok  # the batch itself is intact
+
+
 def test_times_are_stored_as_every_other_write_stores_them(store: Store) -> None:
     """Rows go in through the driver's executemany: their times must compare with the
     times the rest of the store binds (a window by ingestion time, the archive's floor)."""
