@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
@@ -60,8 +62,25 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
         worker.run(on_tick=show)
 
 
-def _child_main(index: int, poll_seconds: float, as_json: bool) -> None:
+SUPERVISOR_CHECK_SECONDS = 1.0
+"""How often a worker child looks whether its supervisor is still there."""
+
+
+def _stop_when_orphaned(supervisor: int) -> None:
+    """SIGTERM this worker once its supervisor is gone (killed with SIGKILL, it forwarded
+    nothing): the worker stops between decisions as on any SIGTERM, rather than run on
+    unsupervised beside the workers of the next ``run --workers N``."""
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(SUPERVISOR_CHECK_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="supervisor watch").start()
+
+
+def _child_main(index: int, poll_seconds: float, as_json: bool, supervisor: int) -> None:
     # Started with SIGINT ignored (see run_loop) until the worker installs its handlers.
+    _stop_when_orphaned(supervisor)
     _worker_main(index, poll_seconds, as_json)
 
 
@@ -131,7 +150,8 @@ def run_loop(*, workers: int, poll_seconds: float, as_json: bool, max_restarts: 
     ctx = multiprocessing.get_context("spawn")
 
     def start(index: int) -> BaseProcess:
-        child = ctx.Process(target=_child_main, args=(index, poll_seconds, as_json),
+        child = ctx.Process(target=_child_main,
+                            args=(index, poll_seconds, as_json, os.getpid()),
                             name=f"decisionops-worker-{index}")
         # Ctrl-C at a terminal reaches the whole process group, and a child still
         # importing would die of KeyboardInterrupt. The supervisor forwards SIGTERM

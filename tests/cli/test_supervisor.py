@@ -202,6 +202,37 @@ def test_a_killed_worker_is_reaped_reported_and_replaced(loop: Callable[..., Loo
 
 @pytest.mark.slow
 @pytest.mark.postgres
+def test_workers_whose_supervisor_was_killed_stop_instead_of_running_unsupervised(
+        loop: Callable[..., Loop]) -> None:
+    """kill -9 of ``run --workers N`` (no SIGTERM to forward): its workers stop on their
+    own, between decisions, instead of going on unsupervised beside the next one started."""
+    run = loop("--workers", "2")
+    run.wait_for(lambda: run.serving(0, 1), 60, "two workers did not start")
+    workers = [psutil.Process(w.pid) for w in run.workers()]
+    run.proc.kill()
+    run.proc.wait(10)
+
+    def running() -> list[psutil.Process]:  # orphans: init reaps them, not this test
+        alive = []
+        for worker in workers:
+            try:
+                if worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(worker)
+            except psutil.NoSuchProcess:
+                continue
+        return alive
+
+    deadline = time.monotonic() + 30
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w.pid for w in running()]
+    for pid in left:
+        psutil.Process(pid).kill()
+    assert left == [], "workers kept running after their supervisor was killed"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_a_worker_that_cannot_start_makes_the_supervisor_give_up_and_exit_1(
         loop: Callable[..., Loop], tmp_path: Path) -> None:
     # The children load the function policies when they build their runtime; the parent
