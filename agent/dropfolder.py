@@ -2,7 +2,11 @@
 are finished, then moved out of the way so each is read once.
 
 - Only finished files: a file is taken when its size and modification time are the same
-  at two looks (two polls); a file still being written changes between them. Names
+  at two looks (two polls); a file still being written changes between them. A writer
+  may pause longer than that: a file that does not end as a finished one of its format
+  does (a line format: with a newline; JSON: with ``]`` or ``}``; Parquet: its footer)
+  also waits, until it does or it has rested ``QUIET_SECONDS`` unchanged (a producer that
+  writes no final newline). Names
   starting with ``.`` or ``~`` and ``*.part``/``*.tmp``/``*.partial``/``*.crdownload``
   files are never taken (write to ``x.csv.part``, then rename to ``x.csv``).
 - A file with at least one usable row (or none bad) goes to ``processed/``; a file with
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,8 @@ __all__ = ["DropReport", "poll_folder"]
 log = logging.getLogger("decisionops.sources")
 
 SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"})
+QUIET_SECONDS = 60.0
+"""How long a file that does not end as a finished file ends must rest before it is taken."""
 UNFINISHED = frozenset({".part", ".tmp", ".partial", ".crdownload", ".swp"})
 
 
@@ -80,13 +87,40 @@ def poll_folder(rt: Any, folder: Path, *, name: str, fmt: str, mapping: FieldMap
         except OSError:
             continue  # gone between the listing and now
         signature = [stat.st_size, stat.st_mtime_ns]
-        if before.get(path.name) != signature:
-            now[path.name] = signature
+        seen = before.get(path.name)
+        if seen is None or seen[:2] != signature:
+            now[path.name] = [*signature, time.time()]  # when it was first seen like this
+            report.waiting.append(path.name)
+            continue
+        resting = time.time() - (seen[2] if len(seen) > 2 else 0.0)
+        if not _ends_finished(path) and resting < QUIET_SECONDS:
+            now[path.name] = seen
             report.waiting.append(path.name)
             continue
         _take(rt, path, name=name, fmt=fmt, mapping=mapping, report=report)
     report.cursor = json.dumps(now, sort_keys=True)
     return report
+
+
+def _ends_finished(path: Path) -> bool:
+    """Whether the file ends as a finished file of its format does (see the module
+    docstring); an empty file does (it is refused as such)."""
+    suffix = path.suffix.lower()
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 64))
+            tail = handle.read()
+    except OSError:
+        return False
+    if not tail:
+        return True
+    if suffix in (".parquet", ".pq"):
+        return tail.endswith(b"PAR1")
+    if suffix == ".json":
+        return tail.rstrip().endswith((b"]", b"}"))
+    return tail.endswith(b"\n")
 
 
 def _take(rt: Any, path: Path, *, name: str, fmt: str, mapping: FieldMapping,

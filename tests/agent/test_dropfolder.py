@@ -59,6 +59,30 @@ def test_a_file_still_being_written_waits_until_it_stops_changing(rt, drop):
     assert (drop / "processed" / "nightly.csv").exists() and not path.exists()
 
 
+def test_a_file_cut_off_mid_line_waits_for_its_writer(
+        rt: Runtime, drop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that pauses longer than two polls mid-line (``...,0.`` of ``0.12``):
+    a line file that does not end with a newline is not finished. Taken once it does,
+    or, for a producer that writes no final newline, once it has rested ``QUIET_SECONDS``."""
+    import decisionops.agent.dropfolder as dropfolder
+
+    path = drop / "nightly.csv"
+    path.write_text(HEADER + _row(1) + "d-2,churn-gbm,churn,account,ACC-2,0.")
+    for _ in range(3):
+        assert _poll(rt, drop) == 0  # the same at every look, and still not finished
+    with path.open("a") as handle:
+        handle.write("12,100,2026-11-20T08:00:00Z\n")
+    assert _poll(rt, drop) == 0 and _poll(rt, drop) == 2
+    assert rt.store.predictions.get("d-2").score == 0.12
+    last = drop / "last.jsonl"  # no final newline, and nothing more comes
+    last.write_text(json.dumps({"id": "j-1", "model": "m", "kind": "churn",
+                                "entity_type": "account", "entity_id": "ACC-9",
+                                "score": 0.3, "observed_at": "2026-11-20T08:00:00Z"}))
+    assert _poll(rt, drop) == 0 and _poll(rt, drop) == 0
+    monkeypatch.setattr(dropfolder, "QUIET_SECONDS", 0.0)
+    assert _poll(rt, drop) == 1
+
+
 @pytest.mark.parametrize("name", ["nightly.csv.part", ".nightly.csv", "~nightly.csv",
                                   "nightly.csv.tmp", "notes.txt"])
 def test_unfinished_and_hidden_files_are_never_taken(rt, drop, name):
