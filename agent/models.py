@@ -195,9 +195,9 @@ class TriageVerdict(_Model):
     prediction_id: Identifier
     action: TriageAction
     reason: str
-    """Machine-readable reason code: ``act``, ``below_threshold``, ``cooldown``, ``no_playbook``,
-    ``missing_value``, ``low_expected_value``, ``holdout``, ``hold``, ``picked``,
-    ``planned_by_hand``, ``dismissed``."""
+    """Machine-readable reason code: ``act``, ``below_threshold``, ``superseded``, ``cooldown``,
+    ``no_playbook``, ``missing_value``, ``low_expected_value``, ``holdout``, ``hold``,
+    ``picked``, ``planned_by_hand``, ``dismissed``."""
     detail: str = ""
     playbook: str | None = None
     expected_value: float | None = None

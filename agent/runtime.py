@@ -239,6 +239,7 @@ class Runtime:
         rowwise: list[TriageVerdict] = []
         for kind, items in by_kind.items():
             last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
+            newest = self.store.predictions.newest_observed(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
                 acted = last.get(p.entity_id)
@@ -246,7 +247,8 @@ class Runtime:
                     acted = None
                 verdict = triage(p, playbook, last_acted_at=acted, now=now,
                                  holdout_share=0.0 if what_if else self.settings.holdout_share,
-                                 value_default=defaults.get(kind))
+                                 value_default=defaults.get(kind),
+                                 newest_observed_at=newest.get(p.entity_id))
                 held = (holds.why(entity_id=p.entity_id, playbook=verdict.playbook)
                         if verdict.action == TriageAction.ACT else None)
                 if held:  # an operator hold; DROP, not HOLD: no holdout control arm

@@ -104,10 +104,14 @@ def in_holdout(prediction: Prediction, share: float) -> bool:
 
 def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: datetime | None,
            now: datetime, holdout_share: float = 0.0,
-           value_default: float | None = None) -> TriageVerdict:
+           value_default: float | None = None,
+           newest_observed_at: datetime | None = None) -> TriageVerdict:
     """The verdict on one prediction. ``value_default``: the value at stake configured
     for its kind, used (and named in the detail) when the prediction has none and the
-    playbook needs an expected value."""
+    playbook needs an expected value. ``newest_observed_at``: when the newest stored
+    prediction of its kind on its entity was observed; a later one than this
+    prediction's supersedes it (predictions can arrive out of order: the newest says
+    what the model thinks now)."""
     ev = prediction.expected_value
     defaulted: float | None = None
 
@@ -122,6 +126,13 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
     if prediction.score < trigger.min_score:
         return verdict(TriageAction.DROP, "below_threshold",
                        f"score {prediction.score:.2f}" + _under(trigger.min_score))
+    # After the rules SQL applies to a whole backlog (``bulk_drops``), so both reach the
+    # same verdicts; before anything that would ask a person about an old prediction.
+    if newest_observed_at is not None and newest_observed_at > prediction.observed_at:
+        return verdict(TriageAction.DROP, "superseded",
+                       f"a newer {prediction.kind} prediction on {prediction.entity_id} "
+                       f"(observed {newest_observed_at:%Y-%m-%d %H:%M}Z) is stored: the "
+                       "newest one decides")
     if needs_value_at_stake(playbook):
         if ev is None and value_default is not None:
             defaulted = value_default

@@ -335,14 +335,20 @@ class PredictionRepo(Repo):
 
     def last_acted(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
         """When each entity was last acted on for ``kind`` (by the prediction's time)."""
+        return self._newest(kind, entity_ids, _P.c.triage_action == TriageAction.ACT.value)
+
+    def newest_observed(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
+        """When the newest stored prediction of ``kind`` on each entity was observed."""
+        return self._newest(kind, entity_ids)
+
+    def _newest(self, kind: str, entity_ids: Iterable[str], *where: Any) -> dict[str, datetime]:
         out: dict[str, datetime] = {}
         ids = list(set(entity_ids))
         with self.reading() as conn:
             for i in range(0, len(ids), _CHUNK):
                 rows = conn.execute(
                     select(_P.c.entity_id, func.max(_P.c.observed_at))
-                    .where(_P.c.kind == kind, _P.c.entity_id.in_(ids[i:i + _CHUNK]),
-                           _P.c.triage_action == TriageAction.ACT.value)
+                    .where(_P.c.kind == kind, _P.c.entity_id.in_(ids[i:i + _CHUNK]), *where)
                     .group_by(_P.c.entity_id))
                 for entity_id, at in rows:
                     out[entity_id] = at

@@ -77,3 +77,29 @@ def test_holdout_is_deterministic_and_near_the_share() -> None:
     assert 150 < len(held) < 250
     assert held == [p for p in predictions if in_holdout(p, 0.1)]
     assert _verdict(held[0], share=0.1).action == TriageAction.HOLD
+
+
+def test_an_older_prediction_arriving_after_a_newer_one_is_superseded(tmp_path) -> None:
+    """Predictions can arrive out of order: the newest on an entity says what the model
+    thinks now. An older one stored after it does not act on an old, higher score."""
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    def churn(pid: str, score: float, day: int) -> Prediction:
+        return Prediction(id=pid, model="m", kind="churn", entity_type="account",
+                          entity_id="ACC-10150", score=score, value_at_stake=90_000,
+                          observed_at=datetime(2026, 11, day, 9, tzinfo=UTC))
+
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0)) as rt:
+        rt.ingest([churn("new", 0.10, 30)], source="t")
+        (new,) = rt.triage_pending().verdicts
+        rt.ingest([churn("old", 0.97, 1)], source="t")
+        (old,) = rt.triage_pending().verdicts
+        assert (new.reason, old.action, old.reason) == ("below_threshold", TriageAction.DROP,
+                                                        "superseded")
+        assert "2026-11-30 09:00Z" in old.detail
+        # in one batch too: the newest decides, the older ones are superseded
+        rt.ingest([churn("b-1", 0.95, 2), churn("b-2", 0.96, 3)], source="t")
+        verdicts = {v.prediction_id: v.reason for v in rt.triage_pending().verdicts}
+        assert verdicts == {"b-1": "superseded", "b-2": "superseded"}
+        assert rt.store.decisions.list() == []
