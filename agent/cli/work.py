@@ -88,13 +88,14 @@ def run(
             since = utcnow()
             report = rt.run_once()
             queued = rt.store.predictions.queue_depth()
+            pending = sum(rt.store.approvals.pending_count().values())
             fallbacks = _fallbacks(rt, report, since)
     finally:
         lock.release()
     summary = report.summary()
     if as_json:
-        print_json({**summary, "queued": queued, "fallbacks": fallbacks,
-                    "warnings": [warning] if warning else []})
+        print_json({**summary, "queued": queued, "pending_approvals": pending,
+                    "fallbacks": fallbacks, "warnings": [warning] if warning else []})
         return
     console.print(f"triaged {report.triaged} (act {summary['act']}, dropped {summary['drop']}, "
                   f"held {summary['hold']}, needs a human {summary['needs_human']}); started "
@@ -103,10 +104,12 @@ def run(
     if any(report.housekeeping.values()):
         console.print("housekeeping: " + ", ".join(f"{k} {v}" for k, v in
                                                    report.housekeeping.items() if v))
-    waiting = sum(len(r.pending_approvals) for results in report.results.values()
-                  for r in results)
-    if waiting:
-        console.print(f"{waiting} approval request(s) waiting: decisionops approvals list")
+    asked = sum(len(r.pending_approvals) for results in report.results.values()
+                for r in results)
+    if pending:  # every request waiting, not only those this pass asked
+        console.print(f"{pending} approval request(s) waiting"
+                      + (f" ({asked} asked in this pass)" if asked != pending else "")
+                      + ": decisionops approvals list")
     if fallbacks:
         # Otherwise a pass whose model was down looks like one the model planned.
         last = fallbacks[-1]
