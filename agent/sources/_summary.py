@@ -105,7 +105,9 @@ class IngestTally:
         self.changed_count += len(changed)
         self.changed += changed[:KEPT_ERRORS - len(self.changed)]
         self.rejected += len({e.row for e in errors})
-        self.needs["no_entity"] += len({e.row for e in errors if e.field == "entity_id"})
+        # Rows with no entity id at all (one refused for an id it cannot take has a value).
+        self.needs["no_entity"] += len({e.row for e in errors
+                                        if e.field == "entity_id" and e.value is None})
         room = KEPT_ERRORS - len(self.errors)
         self.errors += errors[:room]
         self.omitted += max(0, len(errors) - room)

@@ -347,3 +347,18 @@ def test_an_id_sent_again_with_other_content_is_said_not_taken(cli: Cli) -> None
     with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
         assert conn.execute("select score from predictions where id = 'p-1'").fetchone()[0] \
             == pytest.approx(0.2)  # the stored one stands
+
+
+def test_rows_without_an_entity_are_counted_apart_from_ids_refused(cli: Cli) -> None:
+    """"N rows without an entity id" counts rows that have none; a row whose id cannot be
+    taken (characters, length) is rejected for that, and said so, not counted as missing."""
+    header = "id,model,kind,entity_type,entity_id,score,value_at_stake,observed_at\n"
+    rows = ["a,m,churn,account,,0.9,100,2026-11-20T08:00:00Z",
+            'b,m,churn,account,"x;drop",0.9,100,2026-11-20T08:00:00Z',
+            f"c,m,churn,account,{'A' * 300},0.9,100,2026-11-20T08:00:00Z"]
+    path = cli.cwd / "ids.csv"
+    path.write_text(header + "\n".join(rows) + "\n")
+    report = cli.json("ingest", str(path), "--allow-rejects")
+    assert (report["rejected"], report["needs"]["no_entity"]) == (3, 1)
+    shown = " ".join(cli("ingest", str(path), code=1).stderr.split())
+    assert "1 row without an entity id" in shown
