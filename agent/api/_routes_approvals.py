@@ -50,7 +50,7 @@ from decisionops.agent.models import (
 __all__ = ["approvals_router"]
 
 _STATUSES = "|".join(s.value for s in DecisionStatus)
-_APPROVAL_STATUSES = "|".join(s.value for s in ApprovalStatus)
+_APPROVAL_STATUSES = "|".join([*(s.value for s in ApprovalStatus), "all"])
 
 
 def _request(state: ServiceState, who: Principal, approval_id: str) -> ApprovalRequest:
@@ -85,16 +85,18 @@ def approvals_router(principal: Any) -> APIRouter:
     @router.get("/approvals", summary="Approvals the caller can answer, most urgent first")
     def list_approvals(function: str | None = Query(None, max_length=64),
                        status: str = Query("pending", pattern=f"^({_APPROVAL_STATUSES})$"),
-                       limit: int = Query(200, ge=1, le=1000),
+                       limit: int = Query(200, ge=1, le=10_000),
                        who: Principal = Depends(reader),
                        state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
-        """Pending requests ranked by SLA deadline, then value at stake. Approvers see
-        their functions' requests; operators see all."""
+        """Pending requests ranked by SLA deadline, then value at stake; another status (or
+        ``all``, as the CLI's ``approvals list --status all``) most recent first. Approvers
+        see their functions' requests; operators see all."""
         rt = state.runtime
         if status == "pending":
             return inbox(rt, who, function=function, limit=limit)
         functions = None if who.sees_all else list(who.functions)
-        rows = rt.store.approvals.list(function=function, status=status, limit=limit)
+        rows = rt.store.approvals.list(function=function,
+                                       status=None if status == "all" else status, limit=limit)
         return [r.to_dict() for r in rows if functions is None or r.function in functions]
 
     @router.get("/approvals/{approval_id}", summary="One approval with its evidence")

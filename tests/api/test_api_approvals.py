@@ -16,6 +16,10 @@ def test_inbox_lists_only_the_callers_functions_most_urgent_first(svc: Service) 
     assert {a["function"] for a in svc.get("/v1/approvals", "raj").json()} == {"sales"}
     assert svc.get("/v1/approvals", "max").json() == []
     assert len(svc.get("/v1/approvals", "olga").json()) == 4  # operators see all
+    # every status at once, as the CLI's --status all, and the CLI's limit
+    svc.answer("dana", svc.pending(big)["finance"])
+    every = svc.get("/v1/approvals?status=all&limit=10000", "dana").json()
+    assert {a["status"] for a in every} == {"pending", "approved"} and len(every) == 2
 
 
 def test_approve_then_edit_executes_the_edited_arguments(svc: Service) -> None:
