@@ -98,7 +98,7 @@ def demo(
             say("[dim]removed {}/[/]", conf.home)
         lock.acquire()
     except LoopAlreadyRunning as exc:
-        raise fail(exc.message) from None
+        raise fail(exc.message, status=409) from None
     with lock, runtime(actor="demo") as rt:
         rt.enterprise.seed()
         console.rule(styled("[bold]1. ingest"))

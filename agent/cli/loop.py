@@ -137,7 +137,7 @@ def run_loop(*, workers: int, poll_seconds: float, as_json: bool, max_restarts: 
         try:
             lock.acquire()
         except LoopAlreadyRunning as exc:
-            raise fail(exc.message) from None
+            raise fail(exc.message, status=409) from None
         try:
             err_console.print(f"loop running on {conf.home} (SQLite, one worker); Ctrl-C stops")
             _worker_main(0, poll_seconds, as_json)

@@ -42,7 +42,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
         try:
             LoopLock(conf, "serve").probe()  # the app holds it while its worker runs
         except LoopAlreadyRunning as exc:
-            raise fail(exc.message) from None
+            raise fail(exc.message, status=409) from None
     if conf.uplift_warning:
         say("[yellow]warning:[/] {}", conf.uplift_warning, err=True, highlight=False)
     app = create_app(conf, service=service)

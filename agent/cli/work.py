@@ -82,7 +82,7 @@ def run(
     try:
         lock.acquire()
     except LoopAlreadyRunning as exc:
-        raise fail(exc.message) from None
+        raise fail(exc.message, status=409) from None
     try:
         with runtime(**overrides) as rt:
             since = utcnow()

@@ -4,6 +4,7 @@ that died (SIGKILL) blocks nothing; PostgreSQL takes any number of loops."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -74,6 +75,8 @@ def test_serve_and_run_never_both_loop_and_a_dead_holder_blocks_nothing(cli: Cli
         for args in (("run",), ("run", "--once"), ("demo", "--reset")):
             second = cli(*args, code=2)
             assert f"pid {server.pid}, decisionops serve" in second.stderr
+        refused = json.loads(cli("run", "--once", "--json", code=2).stdout)
+        assert refused["error"]["code"] == "conflict"  # not bad input: a loop runs
         assert (cli.cwd / "home" / "decisionops.sqlite").exists()  # --reset removed nothing
     finally:
         code, err = _stop(server)
