@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from decisionops.agent.report._figures import ReportData
+from decisionops.agent.report._figures import ReportData, UpliftRow
+from decisionops.agent.report._stats import CI_METHOD
 
 __all__ = ["render_text"]
 
@@ -34,6 +35,22 @@ def _section(title: str, headers: Sequence[str], rows: list[list[str]], empty: s
     return ["", title, *(_table(headers, rows) if rows else [f"  {empty}"])]
 
 
+def _uplift(row: UpliftRow) -> list[str]:
+    """A rate in points of percentage, a mean value in money; the 95 % interval."""
+    def show(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return f"{value * 100:+.1f} pt" if row.metric == "success_rate" else f"{value:+,.0f}"
+
+    def level(value: float | None) -> str:
+        return _pct(value) if row.metric == "success_rate" else _num(value)
+
+    interval = ("-" if row.ci_low is None or row.ci_high is None
+                else f"{show(row.ci_low)} .. {show(row.ci_high)}")
+    return [row.kind, row.metric.replace("_", " "), f"{row.treated_n}/{row.control_n}",
+            level(row.treated), level(row.control), show(row.uplift), interval]
+
+
 def render_text(data: ReportData) -> str:
     when = "%Y-%m-%d %H:%M UTC"
     out = [f"DecisionOps value report: {data.since:{when}} to {data.until:{when}}",
@@ -46,6 +63,13 @@ def render_text(data: ReportData) -> str:
                       str(v.treated_outcomes), _num(v.treated_realized),
                       _pct(v.capture_ratio), _num(v.incremental_value)] for v in data.value],
                     "No decisions or outcomes in this period.")
+    out += _section("Uplift over the control group (treated minus control)",
+                    ["kind", "metric", "n treated/control", "treated", "control", "uplift",
+                     "interval"], [_uplift(u) for u in data.uplift],
+                    "No uplift yet: it needs outcomes of treated and control predictions.")
+    if data.uplift:
+        out.append(f"  interval: {CI_METHOD}")
+    out += [f"  ! {w}" for w in data.warnings]
     out += _section("Approvals", ["function", "requested", "by people", "auto", "pending",
                                   "p50 s", "p95 s"],
                     [[a.function, str(a.requested), str(a.answered_by_people),

@@ -90,6 +90,13 @@ def test_report_uplift_per_kind_from_recorded_outcomes(world: World) -> None:
     assert value.treated_expected == pytest.approx(10 * 800)  # score .8 * stake 1000
     assert value.incremental_value == pytest.approx((800 - 400) * 10)
     assert data.outcomes == 16 and data.simulated_outcomes == 0
+    # the terminal's report shows the same uplift and interval (--text: "the same")
+    from decisionops.agent.report._text import render_text
+
+    line = next(x for x in render_text(data).splitlines()
+                if x.startswith("churn") and "success rate" in x)
+    assert "10/5" in line and "+40.0 pt" in line
+    assert f"{expected.ci_low * 100:+.1f} pt .. {expected.ci_high * 100:+.1f} pt" in line
 
 
 def test_success_labels_are_configurable(world: World) -> None:
