@@ -124,7 +124,11 @@ class HandPlanner:
                                            f"hash {row.hash[:12]}; it is not used"))
             return Draft(plan=plan, record=PlanningRecord(
                 planner=HAND, notes=[f"{written} (hash {row.hash[:12]})"]))
-        feedback = "; ".join(request.feedback) or "no feedback given"
+        # A new version is asked for when an approver asked to revise (with feedback) or
+        # when the world changed under the approved plan (its previews moved: no feedback).
+        why = (f"revise feedback: {'; '.join(request.feedback)}" if request.feedback else
+               "the world changed since it was approved (what its steps would change "
+               "moved), and it cannot be re-drafted")
         return Draft(plan=None, record=PlanningRecord(
             planner=HAND, fallback=f"plan {written}; no planner revises a person's plan, so "
-                                   f"it goes back to a person: revise feedback: {feedback}"))
+                                   f"it goes back to a person: {why}"))

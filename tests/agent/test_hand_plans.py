@@ -277,3 +277,21 @@ def test_a_step_acting_on_another_account_than_the_prediction_s_goes_to_people(
     reason = rt.store.approvals.get(asked["support"]["id"]).reason or ""
     assert "step ticket acts on account_id=ACC-10005, not on ACC-10001" in reason, reason
     assert not rt.enterprise.effects("support.open_ticket")
+
+
+def test_a_hand_plan_the_world_changed_under_says_so_not_no_feedback(rt: Runtime) -> None:
+    """A new version of a hand plan is asked for on a revise, or when the world changed
+    under the approved plan: the second has no feedback, and the person is told why."""
+    from decisionops.agent.hand_plans import HandPlanner
+    from decisionops.agent.planner import PlanRequest
+
+    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    (started,) = start_decisions(rt)
+    decision = rt.store.decisions.get(started.decision_id)
+    planner = rt.planner
+    assert isinstance(planner, HandPlanner)
+    request = PlanRequest(decision_id=decision.id, version=2, playbook=decision.playbook,
+                          prediction=rt.store.predictions.get("p-fraud"))
+    fallback = planner.draft(request).record.fallback or ""
+    assert "the world changed since it was approved" in fallback
+    assert "no feedback" not in fallback
