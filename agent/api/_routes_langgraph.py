@@ -193,8 +193,9 @@ def _resumes(resume: Any, rows: list[ApprovalRow], mine: list[ApprovalRow]) -> d
     ids = [r.id for r in mine]
     if len(ids) != 1:
         raise InvalidInputError(
-            f"{len(ids)} interrupts are pending for you on this thread ({', '.join(ids) or 'none'})"
-            ": resume with {interrupt id: HumanResponse}", field="command.resume")
+            f"{len(ids)} interrupts you can see are pending on this thread "
+            f"({', '.join(ids) or 'none'}): resume with {{interrupt id: HumanResponse}}",
+            field="command.resume")
     return {ids[0]: resume}
 
 

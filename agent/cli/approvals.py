@@ -229,7 +229,8 @@ def registered_user(rt: Any, name: str) -> Approver:
 
 
 def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
-            preview_hash: str | None = None, proposal_hash: str | None = None) -> None:
+            preview_hash: str | None = None, proposal_hash: str | None = None,
+            as_json: bool = False) -> None:
     from decisionops.agent.worker import Worker
 
     with runtime() as rt:
@@ -257,15 +258,25 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
                            .replace(f"with {field}", f"with {option}"),
                            exc.exit_code, status=409, field=option) from None
             raise
-        if result.status == "proposed":
-            console.print(f"proposed an edit to {approval_id} as {as_}; under four eyes another "
-                          f"approver of {rt.store.approvals.get(approval_id).function} approves it")
-            return
-        msg = f"{verb} {approval_id} as {as_}"
-        if result.held:
-            console.print(f"{msg}; not applied while on hold: {result.held}")
-            return
-        applied = None if no_apply else Worker(rt).apply(result.decision_id)
+        function = rt.store.approvals.get(approval_id).function
+        applied = (None if no_apply or result.held or result.status == "proposed"
+                   else Worker(rt).apply(result.decision_id))
+    if as_json:  # the HTTP API's answer body, with what applying it did
+        status = None if applied is None else getattr(applied.status, "value", applied.status)
+        print_json({"approval_id": result.approval_id, "status": result.status,
+                    "decision_id": result.decision_id,
+                    "decision_status": status or result.decision_status,
+                    "pending_approvals": result.pending_approvals, "held": result.held,
+                    "applied": applied is not None})
+        return
+    if result.status == "proposed":
+        console.print(f"proposed an edit to {approval_id} as {as_}; under four eyes another "
+                      f"approver of {function} approves it")
+        return
+    msg = f"{verb} {approval_id} as {as_}"
+    if result.held:
+        console.print(f"{msg}; not applied while on hold: {result.held}")
+        return
     if applied is not None:
         msg += f"; decision {applied.decision_id} is now {applied.status}"
     elif not no_apply:
@@ -275,6 +286,9 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
     console.print(msg)
 
 
+AnswerJson = Annotated[bool, typer.Option(
+    "--json", help="Print the answer recorded as JSON (the HTTP API's answer body, and "
+    "whether it was applied).")]
 PreviewHashOption = Annotated[str | None, typer.Option(
     "--preview-hash", help="The preview hash 'approvals show' printed: the answer is refused "
     "if what each step would change was read again since.")]
@@ -287,14 +301,15 @@ def approve(approval_id: ApprovalId, approver: As, no_apply: NoApply = False,
             proposal_hash: Annotated[str | None, typer.Option(
                 "--proposal-hash", help="Under four eyes, the edit proposal 'approvals show' "
                 "printed: approving approves exactly that edit (required while one stands; "
-                "refused if it was replaced since).")] = None) -> None:
+                "refused if it was replaced since).")] = None,
+            as_json: AnswerJson = False) -> None:
     """Approve a function's part of a plan as proposed (under four eyes, with an edit
     proposed by another approver: that edit, named by --proposal-hash).
 
     Example: decisionops approvals approve apr_1f2e… --as dana@finance
     """
     _answer(approval_id, Approve(comment=comment), approver, no_apply, "approved",
-            preview_hash, proposal_hash)
+            preview_hash, proposal_hash, as_json)
 
 
 @app.command("edit")
@@ -304,7 +319,7 @@ def edit(approval_id: ApprovalId, approver: As,
                            "repeatable.")],
          no_apply: NoApply = False,
          comment: Annotated[str, typer.Option(help="Optional note.")] = "",
-         preview_hash: PreviewHashOption = None) -> None:
+         preview_hash: PreviewHashOption = None, as_json: AnswerJson = False) -> None:
     """Approve with changed arguments; they are validated against the tool schema and
     the function's limits before anything is recorded.
 
@@ -325,26 +340,29 @@ def edit(approval_id: ApprovalId, approver: As,
             value = raw
         changes.setdefault(parts[1], {})[parts[2]] = value
     _answer(approval_id, Edit(arguments=changes, comment=comment), approver, no_apply,
-            "edited and approved", preview_hash)
+            "edited and approved", preview_hash, as_json=as_json)
 
 
 @app.command("reject")
 def reject(approval_id: ApprovalId, approver: As,
            reason: Annotated[str, typer.Option(help="Why; recorded and shown.")],
-           no_apply: NoApply = False, preview_hash: PreviewHashOption = None) -> None:
+           no_apply: NoApply = False, preview_hash: PreviewHashOption = None,
+           as_json: AnswerJson = False) -> None:
     """Reject a function's part; its steps and the steps depending on them are skipped.
 
     Example: decisionops approvals reject apr_1f2e… --as raj@sales --reason "customer already on a deal"
     """
     if not reason.strip():
         raise fail("--reason: must not be empty")
-    _answer(approval_id, Reject(reason=reason), approver, no_apply, "rejected", preview_hash)
+    _answer(approval_id, Reject(reason=reason), approver, no_apply, "rejected", preview_hash,
+            as_json=as_json)
 
 
 @app.command("revise")
 def revise(approval_id: ApprovalId, approver: As,
            feedback: Annotated[str, typer.Option(help="What the planner should change.")],
-           no_apply: NoApply = False, preview_hash: PreviewHashOption = None) -> None:
+           no_apply: NoApply = False, preview_hash: PreviewHashOption = None,
+           as_json: AnswerJson = False) -> None:
     """Ask the planner for a new plan version (bounded); every function is asked again.
 
     Example: decisionops approvals revise apr_1f2e… --as raj@sales --feedback "offer an upgrade instead"
@@ -352,4 +370,4 @@ def revise(approval_id: ApprovalId, approver: As,
     if not feedback.strip():
         raise fail("--feedback: must not be empty")
     _answer(approval_id, Revise(feedback=feedback), approver, no_apply, "asked to revise",
-            preview_hash)
+            preview_hash, as_json=as_json)

@@ -4,6 +4,7 @@ approve, and nothing approved is lost."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -343,3 +344,21 @@ def test_every_answer_command_binds_to_the_previews_seen_and_edit_takes_a_commen
         seen, "--no-apply")
     answer = cli.json("approvals", "show", pending["finance"]["id"])["approval"]["answer"]
     assert answer["comment"] == "half is enough"
+
+
+def test_the_answer_commands_print_json(cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """approve, edit, reject and revise take --json: the HTTP API's answer body and whether
+    the answer was applied; a refusal is the API's error body."""
+    pending = waiting(cli, write, "dana@finance", "raj@sales")
+    finance, sales = pending["finance"]["id"], pending["sales"]["id"]
+    approved = cli.json("approvals", "approve", finance, "--as", "dana@finance", "--no-apply")
+    assert approved == {"approval_id": finance, "status": "approved",
+                        "decision_id": pending["finance"]["decision_id"],
+                        "decision_status": "awaiting_approval", "pending_approvals": [sales],
+                        "held": None, "applied": False}
+    again = json.loads(cli("approvals", "approve", finance, "--as", "dana@finance", "--json",
+                           code=2).stdout)
+    assert again["error"]["reason"] == "replay" and again["error"]["field"] == "approval_id"
+    rejected = cli.json("approvals", "reject", sales, "--as", "raj@sales", "--reason", "no")
+    assert (rejected["status"], rejected["applied"]) == ("rejected", True)
+    assert rejected["decision_status"] == "completed" and rejected["pending_approvals"] == []
