@@ -194,6 +194,22 @@ def _answered(row: ApprovalRow) -> str:
             "answer is used once")
 
 
+def changes_of(request: ApprovalRequest, arguments: Mapping[str, Mapping[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """What argument sets ``arguments`` (step id → arguments) change in what ``request``
+    proposed: ``{"step_id", "argument", "before", "after"}`` each, in step order."""
+    out = []
+    for step in request.steps:
+        if step.id not in arguments:
+            continue
+        after = arguments[step.id]
+        for name in sorted(set(step.arguments) | set(after)):
+            if step.arguments.get(name) != after.get(name):
+                out.append({"step_id": step.id, "argument": name,
+                            "before": step.arguments.get(name), "after": after.get(name)})
+    return out
+
+
 def hash_of_proposal(proposal: Mapping[str, Any]) -> str:
     """What identifies a four-eyes edit proposal to the approver who approves it: its
     plan version, its proposer and the arguments it would approve."""
@@ -242,14 +258,15 @@ class ApprovalService:
     # ------------------------------------------------------------------ answering
 
     def proposal(self, approval_id: str) -> dict[str, Any] | None:
-        """The four-eyes edit proposal standing on a request (its ``hash`` included: what
-        an approve of it names), or None."""
+        """The four-eyes edit proposal standing on a request, with its ``hash`` (what an
+        approve of it names) and its ``changes`` (``changes_of``), or None."""
         row = self._store.approvals.get(approval_id)
         found = self._store.approvals.proposal(approval_id)
         if found is None or found["plan_hash"] != row.plan_hash or \
                 row.status is not ApprovalStatus.PENDING:
             return None
-        return {**found, "hash": hash_of_proposal(found)}
+        return {**found, "hash": hash_of_proposal(found),
+                "changes": changes_of(row.request, found["arguments"])}
 
     def answer(self, approval_id: str, answer: Answer, *, by: Approver,
                plan_hash: str | None = None, preview_hash: str | None = None,
@@ -304,7 +321,7 @@ class ApprovalService:
         approved = None
         if isinstance(answer, Edit):
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
-            if all(approved[s.id] == s.arguments for s in row.request.steps):
+            if not changes_of(row.request, approved):
                 raise InvalidInputError("the edit changes no argument of what was proposed: "
                                         "approve it as proposed instead", field="arguments")
         policy = self._policies.get(function)
@@ -390,12 +407,9 @@ class ApprovalService:
         current = hash_of_proposal(proposal)
         if seen == current:
             return
-        proposed = {s.id: s.arguments for s in row.request.steps}
         changes = "; ".join(
-            f"{step}.{name} {json.dumps(proposed.get(step, {}).get(name))} → {json.dumps(value)}"
-            for step, arguments in sorted(proposal["arguments"].items())
-            for name, value in sorted(arguments.items())
-            if proposed.get(step, {}).get(name) != value) or "no argument changed"
+            f"{c['step_id']}.{c['argument']} {json.dumps(c['before'])} → {json.dumps(c['after'])}"
+            for c in changes_of(row.request, proposal["arguments"])) or "no argument changed"
         if seen is None:
             raise _Refusal("proposal_pending", f"{proposal['proposer']} proposed an edit to "
                            f"this request ({changes}); an approve approves that edit: name "
@@ -453,14 +467,8 @@ class ApprovalService:
             raise PermissionDenied(f"{by.name} does not approve {row.function}",
                                    reason="wrong_function")
         approved = self.check_edit(row, changes)
-        diff = []
-        for step in row.request.steps:
-            for name in sorted(set(step.arguments) | set(approved[step.id])):
-                before, after = step.arguments.get(name), approved[step.id].get(name)
-                if before != after:
-                    diff.append({"step_id": step.id, "argument": name, "before": before,
-                                 "after": after})
-        return EditPreview(approved, diff, locked_arguments(row.request, self._tools))
+        return EditPreview(approved, changes_of(row.request, approved),
+                           locked_arguments(row.request, self._tools))
 
     def locked(self, request: ApprovalRequest) -> dict[str, list[str]]:
         """Step id → arguments an edit may not change (the steps' targets)."""

@@ -21,7 +21,7 @@ from decisionops.agent.cli._common import (
     runtime,
     say,
 )
-from decisionops.agent.errors import ConflictError, InvalidInputError
+from decisionops.agent.errors import ConflictError, DecisionOpsError, InvalidInputError
 from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
 if TYPE_CHECKING:
@@ -193,15 +193,12 @@ def show(approval_id: ApprovalId,
     if held:
         say("[yellow]on hold:[/] {}; answers wait until it is released", held)
     if proposal is not None:
-        proposed = {s.id: s.arguments for s in request.steps}
         say("[yellow]edit proposed by {}[/] (four eyes: approving approves it):",
             proposal["proposer"])
-        for step_id, arguments in sorted(proposal["arguments"].items()):
-            for name, value in sorted(arguments.items()):
-                before = proposed.get(step_id, {}).get(name)
-                if before != value:
-                    console.print(f"      {step_id}.{name}: {json.dumps(before)} → "
-                                  f"{json.dumps(value)}", highlight=False, markup=False)
+        for change in proposal["changes"]:
+            console.print(f"      {change['step_id']}.{change['argument']}: "
+                          f"{json.dumps(change['before'])} → {json.dumps(change['after'])}",
+                          highlight=False)
         console.print(f"proposal hash (approve --proposal-hash approves exactly this edit): "
                       f"{proposal['hash']}", highlight=False)
     if row.answer:
@@ -228,6 +225,17 @@ def registered_user(rt: Any, name: str) -> Approver:
                     channel="cli")
 
 
+def _hash_option(exc: DecisionOpsError, status: int) -> None:
+    """A refusal naming ``preview_hash`` or ``proposal_hash`` names the option that
+    carries it here (``--preview-hash``, ``--proposal-hash``)."""
+    field = exc.details.get("field")
+    if field in ("preview_hash", "proposal_hash"):
+        option = "--" + field.replace("_", "-")
+        raise fail(f"{option}: {exc.message.removeprefix(f'{field}: ')}"
+                   .replace(f"with {field}", f"with {option}"),
+                   exc.exit_code, status=status, field=option) from None
+
+
 def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
             preview_hash: str | None = None, proposal_hash: str | None = None,
             as_json: bool = False) -> None:
@@ -245,18 +253,10 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
                 message = exc.message.removeprefix(f"{exc.field}: ")
                 raise fail(f"--set step.{exc.field.removeprefix('arguments.')}: {message}",
                            exc.exit_code) from None
-            if exc.field in ("preview_hash", "proposal_hash"):
-                option = "--" + exc.field.replace("_", "-")
-                raise fail(exc.message.replace(f"{exc.field}:", f"{option}:", 1),
-                           exc.exit_code) from None
+            _hash_option(exc, 422)
             raise
         except ConflictError as exc:
-            field = exc.details.get("field")
-            if field in ("preview_hash", "proposal_hash"):
-                option = "--" + field.replace("_", "-")
-                raise fail(f"{option}: {exc.message.removeprefix(f'{field}: ')}"
-                           .replace(f"with {field}", f"with {option}"),
-                           exc.exit_code, status=409, field=option) from None
+            _hash_option(exc, 409)
             raise
         function = rt.store.approvals.get(approval_id).function
         applied = (None if no_apply or result.held or result.status == "proposed"
