@@ -27,7 +27,9 @@ completed, four effects each, the ledger verifies. ``ratio_vs_app`` = its decisi
 ÷ the app's, from interleaved runs (medians).
 
 Full loop (embedded defaults, SQLite everywhere, reference enterprise, a policy that
-auto-approves every function): ingest the N predictions, then the worker loop's ticks
+auto-approves every function): ingest the N predictions (in rounds of distinct accounts,
+as above: an account's older prediction beside its newer one is dropped as superseded),
+then the worker loop's ticks
 exactly as ``decisionops run`` makes them (``Worker.tick``: answers, recovery, triage,
 one claim batch of new decisions, housekeeping) until every decision has started; for
 each one plan, guard, route, approvals recorded, execute every step against the
@@ -165,10 +167,14 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
 
         rt.engine.start = timed  # type: ignore[method-assign]
         t0 = time.perf_counter()
-        rt.ingest(items[warmup:], source="bench")
-        # The loop's ticks as `decisionops run` makes them: each applies answers, carries
-        # on stalled decisions, triages, claims and starts one batch, runs housekeeping.
-        ticks = _tick_until(worker, "started", n)
+        ticks = 0
+        # In rounds of distinct accounts (an account's older prediction in one backlog
+        # with its newer one is dropped as superseded, rightly: the newest decides). The
+        # loop's ticks as `decisionops run` makes them: each applies answers, carries on
+        # stalled decisions, triages, claims and starts one batch, runs housekeeping.
+        for batch in _rounds(items[warmup:]):
+            rt.ingest(batch, source="bench")
+            ticks += _tick_until(worker, "started", len(batch))
         wall = time.perf_counter() - t0
         assert len(latencies) == n, (len(latencies), n)
         effects = len(rt.enterprise.effects())

@@ -48,6 +48,15 @@ def test_decision_loop_people_run_completes_with_more_decisions_than_accounts() 
     assert "ledger verified" in proc.stdout
 
 
+def test_decision_loop_full_run_starts_every_decision_with_more_decisions_than_accounts() -> None:
+    # An account's older prediction in the same backlog as its newer one is dropped as
+    # superseded; the run feeds the loop in rounds of distinct accounts, as the people
+    # run does, so every timed prediction starts a decision.
+    proc = _run("decision_loop.py", "--only", "full", "--n", "240", "--reps", "1", "--no-floor")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "decisions {'completed': 240}" in proc.stdout, proc.stdout
+
+
 def test_intake_bench_prints_its_ratio_and_triage_rate() -> None:
     proc = _run("intake.py", "--rows", "5000")
     assert proc.returncode == 0, proc.stderr[-3000:]
