@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -32,7 +32,29 @@ from decisionops.agent.models import Plan, Prediction, Risk, Step
 __all__ = ["Playbook", "PlaybookBook", "PlaybookStep", "Trigger", "load_playbooks"]
 
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class _MissingValue(UndefinedError):
+    """A template used a value the prediction does not carry: which object, which name."""
+
+    def __init__(self, owner: Any, name: str | None, message: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.name = name
+
+
+class _Missing(StrictUndefined):
+    """Strict undefined whose error remembers what was looked up where, so the author of
+    the prediction is told ``features.site`` rather than Jinja's "'dict object' has no
+    attribute 'site'"."""
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        raise _MissingValue(self._undefined_obj, self._undefined_name, self._undefined_message)
+
+
+_ENV = SandboxedEnvironment(undefined=_Missing, autoescape=False)
 _ENV.globals.update(min=min, max=max, round=round, int=int, float=float, abs=abs)
 
 
@@ -176,16 +198,35 @@ def _compiled_template(source: str) -> Any:
     return _ENV.from_string(source)
 
 
+def _failed(exc: Exception, ctx: dict[str, Any], where: str) -> InvalidInputError:
+    """Why a template could not be evaluated for this prediction, in the prediction's
+    terms: the value it lacks (``features.site``), or what it could not compute from."""
+    if isinstance(exc, _MissingValue):
+        owner = next((name for name in ("features", "prediction") if exc.owner is ctx.get(name)),
+                     None)
+        if owner is not None and exc.name is not None:
+            missing = f"{owner}.{exc.name}"
+        elif exc.name is not None and exc.name not in ctx:
+            missing = exc.name
+        else:
+            missing = None
+        if missing is not None:
+            return InvalidInputError(f"the prediction has no {missing}, which this playbook "
+                                     f"needs here (add it to the prediction)", field=where)
+        return InvalidInputError(f"the prediction lacks a value this playbook needs here: "
+                                 f"{exc.message}", field=where)
+    return InvalidInputError(f"could not be computed from the prediction: {exc}", field=where)
+
+
 def _expression(source: str, ctx: dict[str, Any], where: str) -> Any:
     try:
         value = _compiled_expression(source)(**ctx)
-    except TemplateError as exc:
-        raise InvalidInputError(f"template failed: {exc}", field=where) from exc
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        raise InvalidInputError(f"template failed: {exc}", field=where) from exc
+    except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+        raise _failed(exc, ctx, where) from exc
     if isinstance(value, Undefined):
         # StrictUndefined raises only when used; a bare undefined value must fail too.
-        raise InvalidInputError(f"template failed: {value._undefined_message}", field=where)
+        raise _failed(_MissingValue(value._undefined_obj, value._undefined_name,
+                                    value._undefined_message), ctx, where)
     return value
 
 
@@ -196,8 +237,8 @@ def _render(value: Any, ctx: dict[str, Any], where: str) -> Any:
             return _expression(whole.group(1).strip(), ctx, where)
         try:
             return _compiled_template(value).render(**ctx)
-        except TemplateError as exc:
-            raise InvalidInputError(f"template failed: {exc}", field=where) from exc
+        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            raise _failed(exc, ctx, where) from exc
     if isinstance(value, dict):
         return {k: _render(v, ctx, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):

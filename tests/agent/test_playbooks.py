@@ -95,6 +95,38 @@ def test_missing_template_variable_is_an_error_naming_the_argument() -> None:
         book.for_prediction(prediction).draft(prediction, decision_id="dec_3")
 
 
+@pytest.mark.parametrize(("features", "missing", "where"), [
+    ({"sku": "SKU-1", "surplus_site": "DC-B", "shortfall_units": 10}, "features.site",
+     "steps.transfer.arguments.to_site"),
+    ({"site": "DC-A", "surplus_site": "DC-B", "shortfall_units": 10}, "features.sku",
+     "steps.transfer.arguments.sku"),
+])
+def test_a_missing_feature_is_named_as_the_prediction_s_not_in_template_terms(
+        features: dict, missing: str, where: str) -> None:
+    # Found as a new user: "template failed: 'dict object' has no attribute 'site'".
+    book = load_playbooks()
+    prediction = _prediction(kind="stockout", entity_type="sku_site", entity_id="SKU-1@DC-A",
+                             features=features)
+    with pytest.raises(InvalidInputError) as caught:
+        book.for_prediction(prediction).draft(prediction, decision_id="dec_3")
+    assert caught.value.field == where
+    assert f"the prediction has no {missing}" in caught.value.message
+    assert "dict object" not in caught.value.message
+    assert "template failed" not in caught.value.message
+
+
+def test_a_feature_of_the_wrong_type_is_named_with_its_value(tmp_path: Path) -> None:
+    book = load_playbooks()
+    prediction = _prediction(kind="stockout", entity_type="sku_site", entity_id="SKU-1@DC-A",
+                             score=0.9, features={"sku": "SKU-1", "site": "DC-A",
+                                                  "forecast_units": "many", "on_hand": 3})
+    with pytest.raises(InvalidInputError) as caught:
+        book.for_prediction(prediction).draft(prediction, decision_id="dec_3")
+    assert caught.value.field == "steps.purchase.arguments.quantity"
+    assert "could not be computed from the prediction" in caught.value.message
+    assert "'many'" in caught.value.message
+
+
 # --------------------------------------------------------------------------- urgency
 
 

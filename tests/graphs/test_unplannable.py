@@ -24,7 +24,7 @@ def test_a_playbook_that_cannot_be_drafted_for_a_prediction_sends_it_to_a_person
         (result,) = start_decisions(rt)
         decision = rt.store.decisions.get(result.decision_id)
         assert decision.status.value == "needs_human"
-        assert "sku" in (decision.error or "") and "template" in (decision.error or "")
+        assert "the prediction has no features.sku" in (decision.error or "")
         assert rt.store.approvals.list(decision_id=decision.id) == []
         listed = rt.store.prediction_views.get("s-1")
         assert (listed.outcome, listed.reason) == ("needs_human", "decision_needs_human")
