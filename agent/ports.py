@@ -7,11 +7,12 @@ live outside ``agent`` where they touch other packages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from decisionops.agent.models import Risk, utcnow
 
@@ -122,8 +123,26 @@ class ToolReceipt(BaseModel):
     tool: str
     idempotency_key: str
     result: dict[str, Any]
+    """What the tool answered. Numbers JSON cannot carry (NaN, ±Infinity, which a
+    foreign tool may send) are kept as their text, ``"NaN"``, ``"Infinity"``: the result
+    is hashed and recorded, and a call that took effect must be recorded."""
     replayed: bool = False
     """True when the key had been seen: the stored first result was returned, nothing changed."""
+
+    @field_validator("result", mode="after")
+    @classmethod
+    def _finite(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _finite_numbers(value)
+
+
+def _finite_numbers(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_numbers(v) for v in value]
+    return value
 
 
 @runtime_checkable

@@ -7,17 +7,23 @@ the entity: the decision goes to a person, no approver is asked. A lookup that c
 answered right now (a retryable failure) does not hold the plan back: approvers are asked
 as before and the step's own call still fails on an unknown target; it is reported as
 unchecked. What is not here: where the graph runs it (``graphs.nodes.check``).
+
+``acts_elsewhere``: whether a step acts on something other than what the prediction is
+about, read from the same declared targets (the approval service sends such a step to
+its function's approvers whatever policy says).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from decisionops.agent.errors import InvalidInputError, NotFoundError, ToolCallError
 from decisionops.agent.models import Plan
 from decisionops.agent.ports import ToolPort
 
-__all__ = ["TargetCheck", "check_targets"]
+__all__ = ["TargetCheck", "acts_elsewhere", "check_targets"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,55 @@ def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
         except (InvalidInputError, NotFoundError) as exc:
             result.unknown.append(f"{exc.message} ({where})")
     return result
+
+
+def _kind(name: str) -> str:
+    """What kind of thing a target argument names: ``account_id`` an account, ``to_site``
+    and ``from_site`` a site, ``sku`` a sku."""
+    for prefix in ("from_", "to_"):
+        name = name.removeprefix(prefix)
+    return name.removesuffix("_id")
+
+
+def acts_elsewhere(step_id: str, arguments: Mapping[str, Any], targets: Sequence[str],
+                   entity: tuple[str, str]) -> str | None:
+    """Why a step acts on something other than the prediction's entity ``(type, id)``,
+    from the arguments its tool declares as targets; None when it acts on the entity (or
+    names nothing the prediction could be about: a channel, a currency).
+
+    - A target of the entity's own type (``account_id`` on an account) must name it.
+    - A composite type names its parts, joined in its id by ``@`` (``sku_site`` is
+      ``SKU@SITE``): a step naming a sku or a site must name the prediction's among
+      them (a transfer's source is another site; its destination is the prediction's);
+      an id that does not name the parts cannot vouch for any.
+    - An identifier of another type (``account_id`` on a prediction about a customer)
+      is something the prediction did not score.
+    """
+    kind, own = entity
+    named: dict[str, list[tuple[str, str]]] = {}
+    for name in targets:
+        value = arguments.get(name)
+        if value is not None:
+            named.setdefault(_kind(name), []).append((name, str(value)))
+    parts = kind.split("_") if "_" in kind else []
+    values = own.split("@")
+    located = dict(zip(parts, values, strict=True)) if (
+        parts and len(values) == len(parts) and all(values)) else None
+    for part_kind, pairs in named.items():
+        said = ", ".join(f"{n}={v}" for n, v in pairs)
+        if part_kind == kind:
+            for name, value in pairs:
+                if value != own:
+                    return (f"step {step_id} acts on {name}={value}, not on {own} (the "
+                            f"prediction's {kind})")
+        elif part_kind in parts:
+            if located is None:
+                shape = "@".join(p.upper() for p in parts)
+                return (f"step {step_id} acts on {said}; the prediction's entity {own} does "
+                        f"not name a {' and a '.join(parts)} ({kind}: {shape})")
+            if all(value != located[part_kind] for _, value in pairs):
+                return (f"step {step_id} acts on {said}, not on {located[part_kind]} (the "
+                        f"prediction's {part_kind})")
+        elif any(name.endswith("_id") for name, _ in pairs):
+            return f"step {step_id} acts on {said}; the prediction is about {kind} {own}"
+    return None

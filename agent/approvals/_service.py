@@ -86,6 +86,7 @@ from decisionops.agent.models import (
 from decisionops.agent.policy import Policies, Total, UsedAmount, total_problems
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.preview import preview_steps
+from decisionops.agent.targets import acts_elsewhere
 from decisionops.agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
 from decisionops.agent.telemetry import Metrics
 
@@ -566,20 +567,16 @@ class ApprovalService:
         return Routing(auto, auto_requests, ask, earned, class_rows)
 
     def elsewhere(self, steps: Sequence[Step], entity: tuple[str, str] | None) -> str | None:
-        """Why ``steps`` need their approvers whatever policy says: one acts on another
-        entity of the prediction's type than the prediction's own (a credit to another
-        account than the one at risk), which only a person may decide. The tools say
-        what a step acts on (their targets); one named ``<type>_id`` or ``<type>`` is
-        of the entity's type."""
+        """Why ``steps`` need their approvers whatever policy says: one acts on something
+        other than the prediction's entity (``agent.targets.acts_elsewhere``: a credit to
+        another account than the one at risk), which only a person may decide."""
         if entity is None:
             return None
-        kind, own = entity
         for step in steps:
-            for name in self._tools.spec(step.tool).targets:
-                value = step.arguments.get(name)
-                if name in (f"{kind}_id", kind) and value is not None and str(value) != own:
-                    return (f"step {step.id} acts on {name}={value}, not on {own} (the "
-                            f"prediction's {kind}): its approvers decide")
+            why = acts_elsewhere(step.id, step.arguments, self._tools.spec(step.tool).targets,
+                                 entity)
+            if why is not None:
+                return f"{why}: its approvers decide"
         return None
 
     def world_check(self, plan: Plan, functions: Sequence[str], *, fence: int | None,

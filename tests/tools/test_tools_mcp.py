@@ -102,7 +102,8 @@ def _http_server(url: str) -> dict[str, Any]:
             "read_only": ["case_count"]}
 
 
-def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str, Any]) -> None:
+def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str, Any],
+               playbook: dict[str, Any] = PLAYBOOK) -> None:
     """decisionops.toml naming the server, a function allow-listing its tool and a
     playbook using it."""
     bundled = yaml.safe_load((resources.files("decisionops.agent") / "data" / "functions.yaml")
@@ -110,7 +111,7 @@ def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: dict[str
     bundled["functions"]["support"]["tools"].append("desk.open_case")
     (tmp_path / "functions.yaml").write_text(yaml.safe_dump(bundled))
     (tmp_path / "playbooks").mkdir()
-    (tmp_path / "playbooks" / "churn.yaml").write_text(yaml.safe_dump(PLAYBOOK))
+    (tmp_path / "playbooks" / "churn.yaml").write_text(yaml.safe_dump(playbook))
     lines = [f'home = "{tmp_path / "home"}"', f'functions_file = "{tmp_path / "functions.yaml"}"',
              f'playbooks_dir = "{tmp_path / "playbooks"}"', "tool_backoff_seconds = 0.01",
              'tool_hosts = ["127.0.0.1"]', "",
@@ -176,6 +177,25 @@ def test_an_mcp_tool_runs_once_per_approved_step_and_a_rerun_repeats_nothing(
     with Runtime(Settings(), actor="worker-b") as again:  # a new process, new sessions
         Worker(again, poll_seconds=0.01).tick()
         _exactly_once(again, calls_file, accounts, token=None)
+
+
+def test_a_result_holding_nan_is_recorded_as_text_and_the_decision_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls_file: Path) -> None:
+    # Found in a black-box trial: a result with NaN could not be hashed, the leg failed
+    # after the call took effect and was retried after every lease, forever, while the
+    # decision stayed executing. Non-finite numbers are kept as text ("NaN", "Infinity").
+    (step,) = PLAYBOOK["steps"]
+    odd = {**PLAYBOOK, "steps": [{**step, "arguments": {**step["arguments"],
+                                                        "summary": "odd case"}}]}
+    _configure(tmp_path, monkeypatch, _stdio_server(), odd)
+    with Runtime(Settings(), actor="worker-a") as rt:
+        accounts = [rt.enterprise.rows("accounts")[0]["account_id"]]
+        _decide(rt, accounts)
+        _exactly_once(rt, calls_file, accounts, token="s3cret-desk")
+        (decision,) = rt.store.decisions.list()
+        (execution,) = rt.store.executions.list(decision.id)
+        assert execution.receipt["scores"] == [
+            1, {"confidence": "NaN", "reach": "Infinity"}], execution.receipt
 
 
 def test_sessions_are_reused_and_restarted_when_the_server_dies(calls_file: Path) -> None:

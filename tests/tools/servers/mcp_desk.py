@@ -29,7 +29,10 @@ def open_case(account_id: str, summary: str, idempotency_key: str) -> dict:
     """Open a support case for an account."""
     _log({"tool": "open_case", "account_id": account_id, "summary": summary,
           "idempotency_key": idempotency_key, "token": os.environ.get("DESK_TOKEN")})
-    return {"case_id": f"CASE-{idempotency_key[-8:]}", "account_id": account_id}
+    case = {"case_id": f"CASE-{idempotency_key[-8:]}", "account_id": account_id}
+    if "odd" in summary:  # a server answering numbers JSON cannot carry
+        case["scores"] = [1, {"confidence": float("nan"), "reach": float("inf")}]
+    return case
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))

@@ -1,0 +1,100 @@
+"""Policy approves a step only when it acts on what the prediction is about. Found in a
+black-box trial: the rule compared only arguments named ``<entity_type>_id``, so
+
+- stock-out transfers (entity type ``sku_site``, whose tools name a ``sku`` and sites)
+  were auto-approved and ran for entities that do not exist (``BOGUS-1``), or moved
+  another SKU between other sites than the prediction's;
+- a hand plan's credit to an account ran without a finance approver on a prediction
+  about a ``customer``: no argument was named ``customer_id``.
+
+A composite entity type names its parts (``sku_site`` → ``SKU@SITE``): a step naming a
+sku or a site must name the prediction's (a transfer's source is another site; its
+destination is the prediction's). A step naming an identifier of another type
+(``account_id`` on a customer) acts on something the prediction did not score."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from decisionops.agent.models import Prediction
+from decisionops.agent.prediction_queue import QueueUser
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
+from tests.support import pending, start_decisions
+
+OPS = QueueUser("olga@ops", "operator", "test")
+
+
+def _stockout(entity_id: str, *, sku: str = "SKU-11253", site: str = "DC-MILAN",
+              surplus: str = "DC-LYON") -> Prediction:
+    return Prediction(id=f"s-{entity_id}", model="demand", kind="stockout",
+                      entity_type="sku_site", entity_id=entity_id, score=0.7,
+                      value_at_stake=100_000, observed_at=datetime(2026, 11, 20, tzinfo=UTC),
+                      features={"sku": sku, "site": site, "shortfall_units": 120,
+                                "surplus_site": surplus})
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Runtime:
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0.0), actor="w") as runtime:
+        runtime.enterprise.seed()
+        yield runtime
+
+
+def _routed(rt: Runtime, prediction: Prediction) -> tuple[str, dict]:
+    rt.ingest([prediction], source="test")
+    rt.triage_pending()
+    (started,) = start_decisions(rt)
+    return started.decision_id, pending(rt, started.decision_id)
+
+
+def test_a_transfer_for_the_prediction_s_own_sku_and_site_is_approved_by_policy(
+        rt: Runtime) -> None:
+    decision_id, asked = _routed(rt, _stockout("SKU-11253@DC-MILAN"))
+    assert "supply_chain" not in asked
+    assert len(rt.enterprise.effects("erp.create_stock_transfer")) == 1
+    assert rt.store.decisions.get(decision_id).status.value == "completed"
+
+
+@pytest.mark.parametrize(("entity_id", "why"), [
+    ("BOGUS-1", "the prediction's entity BOGUS-1 does not name a sku and a site "
+                "(sku_site: SKU@SITE)"),
+    ("SKU-70239@DC-MILAN", "step transfer acts on sku=SKU-11253, not on SKU-70239 "
+                           "(the prediction's sku)"),
+    ("SKU-11253@DC-SYDNEY", "step transfer acts on from_site=DC-LYON, to_site=DC-MILAN, "
+                            "not on DC-SYDNEY (the prediction's site)"),
+])
+def test_a_transfer_not_for_the_prediction_s_sku_and_site_goes_to_its_approvers(
+        rt: Runtime, entity_id: str, why: str) -> None:
+    decision_id, asked = _routed(rt, _stockout(entity_id))
+    assert set(asked) == {"supply_chain"}, asked
+    reason = rt.store.approvals.get(asked["supply_chain"]["id"]).reason or ""
+    assert why in reason, reason
+    assert reason.endswith("its approvers decide"), reason
+    assert rt.enterprise.effects("erp.create_stock_transfer") == []
+
+
+def test_a_hand_plan_credit_on_a_prediction_about_a_customer_goes_to_finance(
+        rt: Runtime) -> None:
+    prediction = Prediction(id="h1", model="m", kind="fraud", entity_type="customer",
+                            entity_id="CUST-1", score=0.97, value_at_stake=12_000,
+                            observed_at=datetime(2026, 11, 2, 9, tzinfo=UTC))
+    rt.ingest([prediction], source="test")
+    rt.triage_pending()
+    rt.queue.plan_by_hand("h1", """
+- id: credit
+  function: finance
+  tool: finance.issue_credit
+  arguments: {account_id: ACC-10031, amount: 100, currency: EUR, reason: goodwill}
+  risk: low
+""", by=OPS)
+    (started,) = start_decisions(rt)
+    asked = pending(rt, started.decision_id)
+    assert set(asked) == {"finance"}, asked
+    reason = rt.store.approvals.get(asked["finance"]["id"]).reason or ""
+    assert ("step credit acts on account_id=ACC-10031; the prediction is about customer "
+            "CUST-1: its approvers decide") in reason, reason
+    assert rt.enterprise.effects("finance.issue_credit") == []
