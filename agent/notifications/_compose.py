@@ -70,21 +70,27 @@ class Composer:
     def _recipients(self, conn: Connection, function: str, kind: str) -> list[str]:
         """The function's approvers' addresses: registered users' ``email`` first, then
         ``approver_emails``, then an approver whose name is an address; an escalation
-        also goes to ``escalate_to`` when that is (or maps to) an address."""
+        also goes to ``escalate_to`` when that is (or maps to) an address. A revoked
+        user gets nothing, whichever of these names their address."""
         policy = self._policies.functions.get(function)
         if policy is None:
             return []
-        found: dict[str, str] = {}
-        for name, functions, email in conn.execute(
-                select(users.c.name, users.c.functions, users.c.email)
-                .where(users.c.email.is_not(None), users.c.disabled_at.is_(None))):
-            entry = policy_identity(policy.approvers, name)
-            if entry is not None and function in (functions or []):
-                found[entry] = email
         people = list(policy.approvers)
         if kind == "escalation" and policy.escalate_to:
             people.append(policy.escalate_to)
-        addresses = [found.get(p) or self._emails.get(p, p) for p in people]
+        found: dict[str, str] = {}
+        revoked: set[str] = set()
+        for name, functions, email, disabled_at in conn.execute(
+                select(users.c.name, users.c.functions, users.c.email, users.c.disabled_at)):
+            entry = policy_identity(people, name)
+            if entry is None:
+                continue
+            if disabled_at is not None:
+                revoked.add(entry)
+            elif email is not None and (function in (functions or []) or entry not in
+                                        policy.approvers):
+                found[entry] = email
+        addresses = [found.get(p) or self._emails.get(p, p) for p in people if p not in revoked]
         return sorted({a for a in addresses if EMAIL.match(a)})
 
     def _messages(self, conn: Connection, kind: str, facts: dict[str, Any]

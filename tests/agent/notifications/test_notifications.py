@@ -198,6 +198,25 @@ def test_users_registered_with_an_address_get_the_mail(tmp_path: Path, webhook: 
             "raj.k@example.com", "mia.s@example.com"}
 
 
+def test_a_revoked_approver_gets_no_mail_whatever_address_is_configured(
+        tmp_path: Path, webhook: Webhook, mailbox: Mailbox) -> None:
+    # Found in a black-box trial: mia revoked, her ``approver_emails`` address still got
+    # every request (its id, entity, amount and link).
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        add_user(rt, "mia@sales", role="approver", functions=["sales"], actor="t")
+        rt.store.users.revoke("mia@sales", actor="t")
+        rt.ingest([churn("p-revoked", account="ACC-10004", value=10_000,
+                         segment="mid_market")], source="test")
+        loop_tick(rt)
+        approval_id = sales_request(rt, rt.decision_ids(["p-revoked"])[0])
+        assert wait_for(lambda: any(approval_id in m["Subject"] for _, m in mailbox.messages),
+                        10)
+        time.sleep(0.3)  # any second message would be sent by now
+        assert {m["To"] for _, m in mailbox.messages if approval_id in m["Subject"]} == {
+            "raj@example.com"}
+
+
 def test_no_log_line_carries_the_webhook_url_or_the_smtp_password(
         tmp_path: Path, webhook: Webhook, mailbox: Mailbox,
         caplog: pytest.LogCaptureFixture) -> None:
