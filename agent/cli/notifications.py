@@ -21,7 +21,7 @@ app = typer.Typer(no_args_is_help=True, help="Approver notifications: list, rese
                   "Example: decisionops notifications list --status failed")
 
 Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
-STATUSES = ("pending", "sent", "failed")
+STATUSES = ("pending", "sent", "failed", "skipped")
 
 
 @app.command("list")

@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from decisionops.agent.models import utcnow
 from decisionops.agent.store._db import Repo
-from decisionops.agent.store._tables import Time, metadata
+from decisionops.agent.store._tables import Time, approvals, metadata
 
 __all__ = ["NotificationRepo", "NotificationRow", "notifications"]
 
@@ -47,7 +47,7 @@ notifications = Table(
     Column("channel", String(8), nullable=False),  # slack, email
     Column("recipient", String(320), nullable=False),
     Column("payload", JSON, nullable=False),
-    Column("status", String(8), nullable=False),  # pending, sent, failed
+    Column("status", String(8), nullable=False),  # pending, sent, failed, skipped
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", Time, nullable=False),
     Column("lease_until", Time),
@@ -89,6 +89,10 @@ def _row(r: Any) -> NotificationRow:
     return NotificationRow(**{k: m[k] for k in NotificationRow.__dataclass_fields__})
 
 
+ASKING = ("requested", "reminder", "escalation")
+"""Messages that ask an approver to answer: worth sending only while the request waits."""
+
+
 class NotificationRepo(Repo):
     @staticmethod
     def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
@@ -108,20 +112,29 @@ class NotificationRepo(Repo):
     def claim_due(self, *, limit: int, lease: timedelta, now: datetime | None = None
                   ) -> list[NotificationRow]:
         """Pending messages due now, each leased to the caller (compare-and-set, so two
-        senders never send the same attempt)."""
+        senders never send the same attempt). A message asking for an answer (a request,
+        a reminder, an escalation) whose request is no longer pending when its turn comes
+        (behind a slow or failing channel) is ``skipped``, saying why, never sent late."""
         now = now or utcnow()
-        due = (select(notifications).where(
-            notifications.c.status == "pending", notifications.c.next_attempt_at <= now,
-            or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now))
-            .order_by(notifications.c.next_attempt_at).limit(limit))
+        due = (select(notifications, approvals.c.status.label("request_status"))
+               .join(approvals, approvals.c.id == notifications.c.approval_id, isouter=True)
+               .where(notifications.c.status == "pending",
+                      notifications.c.next_attempt_at <= now,
+                      or_(notifications.c.lease_until.is_(None),
+                          notifications.c.lease_until < now))
+               .order_by(notifications.c.next_attempt_at).limit(limit))
         claimed = []
         with self.transaction() as conn:
             for r in conn.execute(due).all():
-                got = conn.execute(update(notifications).where(
-                    notifications.c.id == r.id, notifications.c.status == "pending",
-                    or_(notifications.c.lease_until.is_(None),
-                        notifications.c.lease_until < now))
-                    .values(lease_until=now + lease))
+                live = notifications.c.id == r.id, notifications.c.status == "pending", or_(
+                    notifications.c.lease_until.is_(None), notifications.c.lease_until < now)
+                if r.event in ASKING and r.request_status not in (None, "pending"):
+                    conn.execute(update(notifications).where(*live).values(
+                        status="skipped", last_error=f"not sent: the request was "
+                                                     f"{r.request_status} before it went out"))
+                    continue
+                got = conn.execute(update(notifications).where(*live)
+                                   .values(lease_until=now + lease))
                 if got.rowcount == 1:
                     claimed.append(_row(r))
         return claimed

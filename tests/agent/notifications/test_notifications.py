@@ -217,6 +217,32 @@ def test_a_revoked_approver_gets_no_mail_whatever_address_is_configured(
             "raj@example.com"}
 
 
+def test_a_request_answered_before_its_message_went_out_is_not_announced_late(
+        tmp_path: Path, webhook: Webhook, mailbox: Mailbox) -> None:
+    # Found in a black-box trial: behind a slow or failing channel, "Approval requested"
+    # and escalations went out for requests already answered or expired.
+    from decisionops.agent.models import Approve
+    from tests.support import answer
+
+    webhook.fail_first = 10_000
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn("p-late", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        approval_id = sales_request(rt, rt.decision_ids(["p-late"])[0])
+        assert wait_for(lambda: webhook.calls >= 1, 10)  # the Slack message is failing
+        answer(rt, approval_id, Approve(), approver_name="raj@sales", apply=False)
+        webhook.fail_first = 0
+        time.sleep(0.5)  # past the backoff
+        rt.notifications.deliver_due()
+        (slack,) = [m for m in rt.store.notifications.list(decision_id=rt.decision_ids(
+            ["p-late"])[0]) if m.channel == "slack" and m.approval_id == approval_id]
+        assert slack.status == "skipped", slack
+        assert "approved" in (slack.last_error or ""), slack
+        assert not [p for p in webhook.posts if approval_id in json.dumps(p)]
+
+
 def test_no_log_line_carries_the_webhook_url_or_the_smtp_password(
         tmp_path: Path, webhook: Webhook, mailbox: Mailbox,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -262,6 +288,9 @@ def test_reminder_escalation_and_expiry_each_notify_once(tmp_path: Path, webhook
         span = request.deadline - request.requested_at
         for share in (0.6, 0.6, 0.9, 0.9, 1.01):
             sla_sweep(rt, now=request.requested_at + span * share)
+            # Each goes out while it is current (one queued behind the expiry would be
+            # skipped, as a request answered before its message went out is).
+            rt.notifications.deliver_due()
         loop_tick(rt)
         events = lambda: sorted(  # noqa: E731
             n.event for n in rt.store.notifications.for_decision(decision_id)
