@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from decisionops.agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError, pydantic_message
 
 __all__ = ["load_yaml", "validate_config"]
 
@@ -37,6 +37,6 @@ def validate_config(model: type[M], data: Any, *, path: Path, name: str) -> M:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{field}: {err['msg']}")
+            problems.append(f"{field}: {pydantic_message(err)}")
         raise ConfigError(f"{path}: {name}: " + "; ".join(problems),
                           file=str(path), name=name, problems=problems) from exc

@@ -26,6 +26,7 @@ Control flow inside LangGraph (``GraphInterrupt``) is LangGraph's own and never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "UsageError",
     "error_body",
     "error_fields",
+    "pydantic_message",
     "status_for",
 ]
 
@@ -215,3 +217,9 @@ def error_fields(exc: DecisionOpsError) -> dict[str, Any]:
     if isinstance(details.get("problems"), list):
         out["problems"] = details["problems"]
     return out
+
+
+def pydantic_message(error: Mapping[str, Any]) -> str:
+    """A pydantic validation error's message as a user should read it: without the
+    "Value error, " pydantic puts before a validator's own ``ValueError`` text."""
+    return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

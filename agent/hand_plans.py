@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, pydantic_message
 from decisionops.agent.models import Plan, decision_id_for
 from decisionops.agent.planner import Draft, Planner, PlanningRecord, PlanRequest
 
@@ -78,7 +78,7 @@ def hand_plan(prediction_id: str, spec: Any, *, author: str) -> Plan:
             "playbook": None, "steps": steps, "rationale": said,
             "all_or_nothing": spec.get("all_or_nothing", False)})
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: {e['msg']}"
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: {pydantic_message(e)}"
                     for e in exc.errors(include_url=False)]
         raise InvalidInputError("; ".join(problems[:10])
                                 + (f" (+{len(problems) - 10} more)" if len(problems) > 10

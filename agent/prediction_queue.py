@@ -33,7 +33,13 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from decisionops.agent.errors import ConflictError, InvalidInputError, PermissionDenied, PlanRejected
+from decisionops.agent.errors import (
+    ConflictError,
+    InvalidInputError,
+    PermissionDenied,
+    PlanRejected,
+    pydantic_message,
+)
 from decisionops.agent.hand_plans import hand_plan, parse_steps
 from decisionops.agent.models import (
     Plan,
@@ -158,7 +164,7 @@ class PredictionQueue:
         try:
             value_at_stake = _VALUE_AT_STAKE.validate_python(value_at_stake)
         except ValidationError as exc:
-            raise InvalidInputError(exc.errors()[0]["msg"], field="value_at_stake") from None
+            raise InvalidInputError(pydantic_message(exc.errors()[0]), field="value_at_stake") from None
         seen = self._open(prediction_id, by, verb="supply a value for")
         if seen.triage_reason != "missing_value":
             raise InvalidInputError(

@@ -35,11 +35,20 @@ def _cents(value: float) -> float:
     return round(value, 2)
 
 
+def _amount(value: float) -> float:
+    """A credit amount in cents; a positive amount below half a cent is refused here,
+    after the rounding, not executed as 0.00 after it was approved."""
+    cents = _cents(value)
+    if cents <= 0:
+        raise ValueError(f"{value} rounds to 0.00; the smallest amount is 0.01")
+    return cents
+
+
 class IssueCreditArgs(ToolArgs):
     account_id: EntityId = Field(description="CRM account id, e.g. ACC-10023.")
     amount: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False,
                                    description="Credit amount, rounded to cents."),
-                      AfterValidator(_cents)]
+                      AfterValidator(_amount)]
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR.")
     reason: Reason
 

@@ -27,6 +27,7 @@ from decisionops.agent.errors import (
     NotFoundError,
     ToolArgumentsError,
     ToolCallError,
+    pydantic_message,
 )
 from decisionops.agent.ports import ToolReceipt, ToolSpec
 from decisionops.tools import crm, erp, finance, maintenance, notify, operations, support
@@ -69,7 +70,7 @@ class _Reference:
         try:
             model = self.tool.arguments_model.model_validate(arguments)
         except ValidationError as exc:
-            return None, [(".".join(str(part) for part in error["loc"]), error["msg"])
+            return None, [(".".join(str(part) for part in error["loc"]), pydantic_message(error))
                           for error in exc.errors(include_url=False)]
         return model.model_dump(mode="json"), []
 

@@ -33,7 +33,7 @@ from decisionops.agent.api._webhooks import (
     delivery_id_ok,
     verify_signature,
 )
-from decisionops.agent.errors import InvalidInputError, error_body
+from decisionops.agent.errors import InvalidInputError, error_body, pydantic_message
 from decisionops.agent.models import Outcome
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.sources import (
@@ -59,7 +59,7 @@ def _batch(fmt: str, body: Any, limits: SourceLimits) -> SourceBatch:
             mapping = FieldMapping.model_validate({**mapping.model_dump(exclude_unset=True),
                                                    "value_at_stake": body.value_column})
         except ValidationError as exc:
-            raise InvalidInputError(exc.errors(include_url=False)[0]["msg"],
+            raise InvalidInputError(pydantic_message(exc.errors(include_url=False)[0]),
                                     field="value_column") from None
     positive = body.positive_class
     if positive is None and "positive_index" in body.model_fields_set:
@@ -175,7 +175,8 @@ def ingest_router(principal: Any) -> APIRouter:
             if isinstance(exc, ValidationError):
                 err = exc.errors(include_url=False)[0]
                 field = ".".join(str(p) for p in err["loc"]) or None
-                payload = error_body(422, f"{field}: {err['msg']}" if field else err["msg"],
+                message = pydantic_message(err)
+                payload = error_body(422, f"{field}: {message}" if field else message,
                                      field=field)
             else:
                 payload = error_body(422, f"body is not valid JSON: {exc}")

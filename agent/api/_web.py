@@ -30,7 +30,12 @@ from decisionops.agent.api._auth import (
 from decisionops.agent.api._evidence import approval_view, decision_view, inbox
 from decisionops.agent.api._state import ServiceState, get_state
 from decisionops.agent.approvals import BulkItem
-from decisionops.agent.errors import DecisionOpsError, InvalidInputError, status_for
+from decisionops.agent.errors import (
+    DecisionOpsError,
+    InvalidInputError,
+    pydantic_message,
+    status_for,
+)
 from decisionops.agent.models import Approve, Edit, Reject, Revise
 
 __all__ = ["web_router"]
@@ -273,7 +278,7 @@ def web_router() -> APIRouter:
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"])
             return await run_in_threadpool(_approval, request, state, who, approval_id,
-                                           error=f"{field}: {err['msg']}", status=422)
+                                           error=f"{field}: {pydantic_message(err)}", status=422)
         if before is not None:  # approve-and-next: the next request still waiting
             after = {r["id"] for r in await run_in_threadpool(partial(
                 inbox, state.runtime, who, limit=200))}

@@ -68,6 +68,7 @@ from decisionops.agent.errors import (
     NotFoundError,
     PermissionDenied,
     ToolArgumentsError,
+    pydantic_message,
 )
 from decisionops.agent.hashing import digest, short_id
 from decisionops.agent.models import (
@@ -86,8 +87,8 @@ from decisionops.agent.models import (
 from decisionops.agent.policy import Policies, Total, UsedAmount, total_problems
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.preview import preview_steps
-from decisionops.agent.targets import acts_elsewhere
 from decisionops.agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
+from decisionops.agent.targets import acts_elsewhere
 from decisionops.agent.telemetry import Metrics
 
 __all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "WorldCheck",
@@ -107,7 +108,7 @@ def parse_answer(data: Any) -> Answer:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise InvalidInputError(err["msg"], field=field or "answer") from exc
+        raise InvalidInputError(pydantic_message(err), field=field or "answer") from exc
 
 
 def approval_request(plan: Plan, function: str, reason: str, approvers: Sequence[str],

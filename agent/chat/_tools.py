@@ -19,7 +19,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from decisionops.agent.errors import InvalidInputError, NotFoundError, PermissionDenied
+from decisionops.agent.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+    pydantic_message,
+)
 from decisionops.agent.models import Identifier
 
 __all__ = ["CONTROL_TOOLS", "ChatTools", "ChatUser"]
@@ -148,7 +153,7 @@ class ChatTools:
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"]) or None
-            raise InvalidInputError(err["msg"], field=field) from None
+            raise InvalidInputError(pydantic_message(err), field=field) from None
         return self._impl[name](args)
 
     # ------------------------------------------------------------------ read tools

@@ -31,7 +31,13 @@ from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
-from decisionops.agent.errors import DecisionOpsError, error_body, error_fields, status_for
+from decisionops.agent.errors import (
+    DecisionOpsError,
+    error_body,
+    error_fields,
+    pydantic_message,
+    status_for,
+)
 from decisionops.agent.settings import Settings
 
 __all__ = [
@@ -104,7 +110,7 @@ def settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise fail(f"settings: {field}: {err['msg']} (from DECISIONOPS_* or decisionops.toml)",
+        raise fail(f"settings: {field}: {pydantic_message(err)} (from DECISIONOPS_* or decisionops.toml)",
                    field=field, location="settings") from exc
     except SettingsError as exc:  # an environment value that is not the JSON it must be
         cause = f": {exc.__cause__}" if exc.__cause__ else ""

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from decisionops.agent.cli._common import console, fail, say, settings
+from decisionops.agent.errors import pydantic_message
 
 __all__ = ["serve"]
 
@@ -33,7 +34,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
             {} if worker else {"worker_interval_seconds": 0}))
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise fail(f"settings: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+        raise fail(f"settings: {'.'.join(str(p) for p in err['loc'])}: {pydantic_message(err)}") from exc
     conf = settings()
     if worker:
         from decisionops.agent.errors import LoopAlreadyRunning

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from decisionops.agent.errors import PlanRejected
+from decisionops.agent.errors import PlanRejected, pydantic_message
 from decisionops.agent.llm._errors import LLMOutputError
 from decisionops.agent.models import Plan, Risk, Step
 
@@ -102,7 +102,7 @@ def parse_plan(text: str | None) -> PlanOut:
     try:
         return PlanOut.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}"
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {pydantic_message(e)}"
                     for e in exc.errors(include_url=False)]
         raise LLMOutputError(f"the plan does not fit the schema: {'; '.join(problems[:5])}",
                              problems=problems) from None
@@ -128,14 +128,14 @@ def to_plan(out: PlanOut, *, decision_id: str, version: int, planner: str,
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 field = ".".join(str(p) for p in error["loc"])
-                problems.append(f"steps[{index}].{field}: {error['msg']}")
+                problems.append(f"steps[{index}].{field}: {pydantic_message(error)}")
     if problems:
         raise PlanRejected(f"plan refused: {problems[0]}", problems=problems)
     try:
         plan = Plan(decision_id=decision_id, version=version, planner=planner, playbook=playbook,
                     steps=tuple(steps), all_or_nothing=all_or_nothing, rationale=out.rationale)
     except ValidationError as exc:
-        problems = [f"steps: {e['msg'].removeprefix('Value error, ')}"
+        problems = [f"steps: {pydantic_message(e)}"
                     for e in exc.errors(include_url=False)]
         raise PlanRejected(f"plan refused: {problems[0]}", problems=problems) from None
     found = risk_for(plan)

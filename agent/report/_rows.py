@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, pydantic_message
 from decisionops.agent.models import Identifier
 from decisionops.agent.models import Name as KindName
 from decisionops.agent.store._outcomes import normalize_label
@@ -195,7 +195,7 @@ def parse_records(records: Iterable[tuple[int | None, Any]]) -> Parsed:
                 field = ".".join(str(p) for p in err["loc"]) or None
                 given = err.get("input") if err["type"] != "missing" and field else None
                 bad.append(UnmatchedRow(row=number, line=line, field=field,
-                                        reason=err["msg"].removeprefix("Value error, "),
+                                        reason=pydantic_message(err),
                                         value=None if given is None else _clip(given)))
     return good, bad
 

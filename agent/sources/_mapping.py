@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from decisionops.agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError, pydantic_message
 
 __all__ = ["REQUIRED_FIELDS", "TARGET_FIELDS", "FieldMapping", "TargetField"]
 
@@ -163,7 +163,7 @@ class FieldMapping(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = [f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {pydantic_message(e)}"
                         for e in exc.errors()]
             raise ConfigError(f"{location}: " + "; ".join(problems),
                               location=location, problems=problems) from exc

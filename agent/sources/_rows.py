@@ -17,6 +17,7 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
+from decisionops.agent.errors import pydantic_message
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import Prediction
 from decisionops.agent.sources._batch import DERIVED_PREFIX, Problem, RowRejected, SourceLimits
@@ -71,7 +72,7 @@ def default_problems(mapping: FieldMapping, limits: SourceLimits | None = None
             TypeAdapter(Annotated[info.annotation, *info.metadata]).validate_python(
                 state.data[target])
         except ValidationError as exc:
-            out[target] = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            out[target] = pydantic_message(exc.errors(include_url=False)[0])
     return out
 
 
@@ -391,7 +392,7 @@ def _problems(exc: ValidationError, origin: Mapping[str, str],
                                  errors[0].get("input"))
             continue
         loc = err["loc"]
-        message = err["msg"].removeprefix("Value error, ")
+        message = pydantic_message(err)
         source = origin.get(field) or origin.get(str(loc[0]) if loc else "")
         if err["type"] == "missing":
             column = mapping.column(field) if field in TARGET_FIELDS else None

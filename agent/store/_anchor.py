@@ -34,7 +34,7 @@ from pydantic import (
     field_validator,
 )
 
-from decisionops.agent.errors import InvalidInputError, RuntimeFailure
+from decisionops.agent.errors import InvalidInputError, RuntimeFailure, pydantic_message
 
 __all__ = ["ANCHOR_FORMAT", "Anchor", "anchor_problem", "check_receiver", "load_anchor",
            "post_anchor", "write_anchor"]
@@ -178,7 +178,7 @@ def load_anchor(path: Path) -> Anchor:
         anchor = Anchor.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        message = err["msg"].removeprefix("Value error, ")
+        message = pydantic_message(err)
         field = ".".join(str(part) for part in err["loc"]) or None
         raise InvalidInputError(message, field=field, location=where) from exc
     anchor._source = f"anchor {where}"

@@ -69,7 +69,7 @@ def test_a_transfer_for_the_prediction_s_own_sku_and_site_is_approved_by_policy(
 ])
 def test_a_transfer_not_for_the_prediction_s_sku_and_site_goes_to_its_approvers(
         rt: Runtime, entity_id: str, why: str) -> None:
-    decision_id, asked = _routed(rt, _stockout(entity_id))
+    _, asked = _routed(rt, _stockout(entity_id))
     assert set(asked) == {"supply_chain"}, asked
     reason = rt.store.approvals.get(asked["supply_chain"]["id"]).reason or ""
     assert why in reason, reason

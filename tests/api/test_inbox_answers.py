@@ -237,3 +237,14 @@ def test_the_login_never_redirects_off_site(svc: Service, target: str) -> None:
     reply = login(svc, "raj", next_url=target.replace("\t", "%09").replace("\n", "%0A")
                   .replace(" ", "%20"))
     assert reply.status_code == 303 and reply.headers["location"] == "/inbox"
+
+
+def test_a_request_whose_preview_could_not_be_read_still_opens(svc: Service) -> None:
+    # Found reading a failure: a preview stored as an error (the preview tool failed for
+    # good) has no result, and the request page answered 500 (StrictUndefined).
+    svc.rt.enterprise.inject_fault("crm.preview_offer", "fail_permanent", times=10)
+    request = svc.pending(svc.decide(churn_record("pv-1", account="ACC-10001")))["sales"]
+    login(svc, "raj")
+    page = svc.client.get(f"/inbox/requests/{request['id']}")
+    assert page.status_code == 200, page.text[-2000:]
+    assert "Preview unavailable" in page.text

@@ -13,6 +13,9 @@ from tests.tools.tools_cases import VALID
 
 BAD = [
     ("finance.issue_credit", {"amount": 0}, "amount"),
+    # rounds to 0.00 in cents (found: an edit to 0.001 was approved, then refused at
+    # execution, and the approved work was lost)
+    ("finance.issue_credit", {"amount": 0.001}, "amount"),
     ("finance.issue_credit", {"amount": 100_000.01}, "amount"),
     ("finance.issue_credit", {"amount": float("nan")}, "amount"),
     ("finance.issue_credit", {"currency": "eur"}, "currency"),
@@ -67,6 +70,17 @@ def test_missing_and_unknown_fields_are_all_listed(registry: ToolRegistry) -> No
         "approved: Extra inputs are not permitted",
     ]
     assert "4 problems" in str(error)
+
+
+def test_a_validator_s_own_message_reads_without_pydantic_s_prefix(
+        registry: ToolRegistry) -> None:
+    # Found in a black-box trial: "to_site: Value error, ..." reached users.
+    with pytest.raises(ToolArgumentsError) as caught:
+        registry.validate("finance.issue_credit",
+                          {**VALID["finance.issue_credit"], "amount": 0.001})
+    assert caught.value.details["problems"] == [
+        "amount: 0.001 rounds to 0.00; the smallest amount is 0.01"]
+    assert "Value error" not in str(caught.value)
 
 
 def test_validate_returns_normalized_arguments(registry: ToolRegistry) -> None:
