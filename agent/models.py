@@ -463,12 +463,17 @@ SUCCESS_LABELS = ("retained", "failure_avoided", "stockout_avoided", "success")
 autonomy's outcome test."""
 
 
+RealizedValue = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
+"""Money an outcome realized (negative: lost), within the bound of ``ValueAtStake``: a
+larger one is a unit or parsing mistake, and would swamp the report's sums."""
+
+
 class Outcome(_Model):
     """What later happened to the entity."""
 
     decision_id: Identifier
     label: Annotated[str, Field(min_length=1, max_length=100)]
     """``retained``, ``churned``, ``failure_avoided``, ``stockout_avoided``…"""
-    value_realized: FiniteFloat = 0.0
+    value_realized: RealizedValue = 0.0
     observed_at: datetime
     note: str = ""

@@ -209,7 +209,7 @@ class _Index:
             if given and given != getattr(subject, name):
                 return None, (f"{field} {getattr(row, field)} is about {name} "
                               f"{getattr(subject, name)}, not {given}"), name
-        if row.observed_at < subject.observed_at:
-            return None, (f"the outcome ({row.observed_at:%Y-%m-%d %H:%M}Z) predates its "
-                          f"prediction ({subject.observed_at:%Y-%m-%d %H:%M}Z)"), "observed_at"
+        early = subject.predates(row.observed_at)
+        if early is not None:
+            return None, early, "observed_at"
         return subject, "", None

@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from decisionops.agent.errors import InvalidInputError, pydantic_message
-from decisionops.agent.models import Identifier
+from decisionops.agent.models import Identifier, RealizedValue
 from decisionops.agent.models import Name as KindName
 from decisionops.agent.store._outcomes import normalize_label
 
@@ -81,7 +81,7 @@ class OutcomeRow(BaseModel):
     entity_id: Annotated[Identifier | None, Optional] = None
     label: Label
     """Normalized to lowercase with underscores: ``Retained`` → ``retained``."""
-    value_realized: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    value_realized: RealizedValue = 0.0
     """Money realized (retained revenue, cost avoided…); ``value`` is accepted too."""
     observed_at: datetime
     note: Annotated[str, Field(max_length=2000)] = ""

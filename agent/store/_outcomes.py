@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, case, func, insert, or_, select
 
-from decisionops.agent.errors import ConflictError, NotFoundError
+from decisionops.agent.errors import ConflictError, InvalidInputError, NotFoundError
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
 from decisionops.agent.store import _tables as t
@@ -71,6 +71,14 @@ class OutcomeSubject:
     decision_id: str | None
     decision_status: str | None
     expected_value: float | None
+
+    def predates(self, observed_at: datetime) -> str | None:
+        """Why an outcome observed at ``observed_at`` cannot be this prediction's: it
+        happened before the prediction was made. None when it can."""
+        if _utc(observed_at) < _utc(self.observed_at):
+            return (f"the outcome ({_utc(observed_at):%Y-%m-%d %H:%M}Z) predates its "
+                    f"prediction ({_utc(self.observed_at):%Y-%m-%d %H:%M}Z)")
+        return None
 
     @property
     def arm(self) -> Arm | None:
@@ -249,6 +257,9 @@ class OutcomeRepo(Repo):
         subjects = self.outcome_subjects(decision_ids=[outcome.decision_id])
         if not subjects:
             raise NotFoundError(f"no decision {outcome.decision_id!r}", field="decision_id")
+        early = subjects[0].predates(outcome.observed_at)
+        if early is not None:
+            raise InvalidInputError(early, field="observed_at")
         new = NewOutcome(subject=subjects[0], label=normalize_label(outcome.label),
                          value_realized=outcome.value_realized, observed_at=outcome.observed_at,
                          source=source, note=outcome.note)

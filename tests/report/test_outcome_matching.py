@@ -57,6 +57,35 @@ def test_window_is_configurable_and_its_edge_is_inclusive(world: World) -> None:
     assert len(wider.recorded) == 1 and len(wider.duplicates) == 1 and not wider.unmatched
 
 
+def test_an_outcome_before_its_prediction_or_beyond_any_money_is_refused(
+        world: World, tmp_path: Path) -> None:
+    # Found in a black-box trial: an outcome observed in 1900 was recorded against a
+    # decision of 2026, and a value of 1e300 made ``report`` crash (OverflowError).
+    p = world.predict("failure", "AST-1", T0)
+    early = Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
+                    value_realized=1200, observed_at=T0 - timedelta(days=1))
+    with pytest.raises(InvalidInputError) as caught:
+        world.store.outcomes.record_outcome(early, actor="api:tester")
+    assert caught.value.field == "observed_at"
+    assert "predates its prediction" in caught.value.message
+    for value in (1e300, -1e300, 1e16):
+        with pytest.raises(ValueError, match="value_realized"):
+            Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
+                    value_realized=value, observed_at=T0 + timedelta(days=1))
+    path = tmp_path / "outcomes.csv"
+    path.write_text("decision_id,label,value_realized,observed_at\n"
+                    f"{decision_id_for(p.id)},failure_avoided,1e300,"
+                    f"{(T0 + timedelta(days=1)).isoformat()}\n"
+                    f"{decision_id_for(p.id)},failure_avoided,10,"
+                    f"{(T0 - timedelta(days=1)).isoformat()}\n")
+    result = import_outcome_file(world.store, path, actor="tester")
+    assert result.recorded == []
+    reasons = {u.row: (u.field, u.reason) for u in result.unmatched}
+    assert reasons[1][0] == "value_realized"
+    assert reasons[2][0] == "observed_at" and "predates its prediction" in reasons[2][1]
+    assert world.store.outcomes.outcome_list() == []
+
+
 def test_unmatched_rows_are_reported_with_row_number_and_reason(world: World,
                                                                  tmp_path: Path) -> None:
     world.predict("churn", "A1", T0)
