@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, text
 
@@ -28,6 +28,9 @@ from decisionops.agent.sources import FieldMapping, read_records
 
 __all__ = ["archive_ledger", "default_housekeeping", "poll_source", "post_ledger_anchor",
            "prune_checkpoints", "send_notifications", "sla_sweep"]
+
+if TYPE_CHECKING:
+    from decisionops.agent.store._anchor import Anchor
 
 Runtime = Any  # agent.runtime.Runtime; not imported to keep this module free of the graph
 Pass = Callable[[Runtime], dict[str, int]]
@@ -115,13 +118,27 @@ def archive_ledger(rt: Runtime, now: datetime | None = None, *, flush: bool = Fa
 _ANCHOR_STATE = "ledger-anchor"
 
 
+def post_configured_anchor(settings: Settings, taken: Anchor, url: str) -> int:
+    """POST ``taken`` to ``url`` with what the settings say goes with every anchor: the
+    Bearer token (``ledger_anchor_token``) and the Standard Webhooks signature
+    (``ledger_anchor_signing_secret``); the loop's posts and ``ledger anchor --post``
+    alike. Returns the receiver's status."""
+    from decisionops.agent.store._anchor import post_anchor
+
+    token, secret = settings.ledger_anchor_token, settings.ledger_anchor_signing_secret
+    return post_anchor(taken, url,
+                       headers={"Authorization": f"Bearer {token.get_secret_value()}"}
+                       if token else {},
+                       signing_secret=secret.get_secret_value() if secret else None)
+
+
 def post_ledger_anchor(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     """Post an anchor of the ledger to ``ledger_anchor_url`` when one is due (one worker
     at a time). Each anchor is checked against the last one posted (walking only the
     entries since), so a chain rewritten in between is reported, never vouched for: the
     pass then counts ``anchor_failed`` and keeps the error in its state
     (``decisionops ledger verify`` names the entry)."""
-    from decisionops.agent.store._anchor import Anchor, post_anchor
+    from decisionops.agent.store._anchor import Anchor
     from decisionops.agent.store.ledger import anchor
 
     settings: Settings = rt.settings
@@ -134,14 +151,10 @@ def post_ledger_anchor(rt: Runtime, now: datetime | None = None) -> dict[str, in
         if not mine:
             return {"anchors_posted": 0}
         last = Anchor.model_validate_json(state["cursor"]) if state.get("cursor") else None
-        headers = ({"Authorization": f"Bearer {settings.ledger_anchor_token.get_secret_value()}"}
-                   if settings.ledger_anchor_token else {})
         posted, error, cursor = 0, None, state.get("cursor")
         try:
             current = anchor(rt.store.engine, since=last)
-            secret = settings.ledger_anchor_signing_secret
-            post_anchor(current, settings.ledger_anchor_url, headers=headers,
-                        signing_secret=secret.get_secret_value() if secret else None)
+            post_configured_anchor(settings, current, settings.ledger_anchor_url)
             posted, cursor = 1, current.model_dump_json()
         except (LedgerCorrupt, DecisionOpsError) as exc:
             error = exc.message

@@ -21,8 +21,9 @@ from decisionops.agent.cli._common import (
     say,
 )
 from decisionops.agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
+from decisionops.agent.housekeeping import post_configured_anchor
 from decisionops.agent.models import utcnow
-from decisionops.agent.store._anchor import Anchor, check_receiver, load_anchor, post_anchor, write_anchor
+from decisionops.agent.store._anchor import Anchor, check_receiver, load_anchor, write_anchor
 from decisionops.agent.store.ledger import anchor as take_anchor
 from decisionops.agent.store.ledger import verify as verify_chain
 
@@ -104,7 +105,7 @@ def anchor(
         except InvalidInputError as exc:
             raise fail(f"--post: {exc.message}") from None
     with runtime() as rt:
-        secret = rt.settings.ledger_anchor_signing_secret
+        settings_used = rt.settings
         try:
             taken = take_anchor(rt.store.engine)
         except LedgerCorrupt as exc:
@@ -117,8 +118,7 @@ def anchor(
     status = None
     if post is not None:
         try:
-            status = post_anchor(taken, post, signing_secret=secret.get_secret_value()
-                                 if secret else None)
+            status = post_configured_anchor(settings_used, taken, post)
         except RuntimeFailure as exc:
             written = f" (the anchor was written to {out})" if out is not None else ""
             raise fail(f"--post: {exc.message}{written}", 1) from None

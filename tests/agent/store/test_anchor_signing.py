@@ -94,6 +94,21 @@ def test_the_loop_signs_with_the_configured_secret(receiver: _Receiver, tmp_path
     assert "anchor-signing-secret" not in repr(settings)
 
 
+def test_the_cli_posts_with_the_configured_token_and_secret_as_the_loop_does(
+        receiver: _Receiver, tmp_path: Path) -> None:
+    # Found in a black-box trial: `ledger anchor --post` sent no Authorization header,
+    # though the README says the token goes with it too.
+    from tests.cli.conftest import Cli
+
+    cli = Cli(tmp_path)
+    cli("ledger", "anchor", "--post", receiver.url, env={
+        "DECISIONOPS_LEDGER_ANCHOR_TOKEN": "tok",
+        "DECISIONOPS_LEDGER_ANCHOR_SIGNING_SECRET": SECRET})
+    [(headers, body)] = receiver.received
+    assert headers["authorization"] == "Bearer tok"
+    assert Webhook(SECRET).verify(body, headers)["format"] == ANCHOR_FORMAT
+
+
 def test_a_malformed_signing_secret_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ledger_anchor_signing_secret"):
         Settings(home=tmp_path / "home", ledger_anchor_signing_secret="whsec_")
