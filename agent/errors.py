@@ -221,5 +221,9 @@ def error_fields(exc: DecisionOpsError) -> dict[str, Any]:
 
 def pydantic_message(error: Mapping[str, Any]) -> str:
     """A pydantic validation error's message as a user should read it: without the
-    "Value error, " pydantic puts before a validator's own ``ValueError`` text."""
+    "Value error, " pydantic puts before a validator's own ``ValueError`` text, and
+    "must not be empty" for a text that is empty or only blanks."""
+    if error.get("type") == "string_too_short" and (error.get("ctx") or {}).get(
+            "min_length") == 1:
+        return "must not be empty"
     return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

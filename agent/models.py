@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -407,14 +408,23 @@ class Edit(_Model):
     comment: str = ""
 
 
+RejectReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                max_length=2000)]
+"""Why a part is rejected; blank is refused on every channel (the ledger and the people
+after say why)."""
+ReviseFeedback = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                  max_length=4000)]
+"""What the planner should change; blank is refused on every channel."""
+
+
 class Reject(_Model):
     type: Literal["reject"] = "reject"
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: RejectReason
 
 
 class Revise(_Model):
     type: Literal["revise"] = "revise"
-    feedback: Annotated[str, Field(min_length=1, max_length=4000)]
+    feedback: ReviseFeedback
 
 
 Answer = Annotated[Approve | Edit | Reject | Revise, Field(discriminator="type")]

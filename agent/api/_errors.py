@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from decisionops.agent.api._auth import Unauthenticated
-from decisionops.agent.errors import DecisionOpsError, error_body, error_fields, status_for
+from decisionops.agent.errors import (
+    DecisionOpsError,
+    error_body,
+    error_fields,
+    pydantic_message,
+    status_for,
+)
 
 __all__ = ["install_error_handlers"]
 
@@ -52,7 +58,7 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
                                            + (f": {detail}" if detail else ""), field="body"),
                                 status_code=422)
         field, where = _field(err.get("loc", ()))
-        problems.append({"field": field, "location": where, "message": str(err.get("msg"))})
+        problems.append({"field": field, "location": where, "message": pydantic_message(err)})
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return JSONResponse(error_body(422, message, field=first["field"], problems=problems),

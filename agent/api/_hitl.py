@@ -55,7 +55,7 @@ def answer_from_hitl(request: ApprovalRequest, decisions: Sequence[Any]) -> Answ
     rejections, edits = [], {}
     for index, (step, decision) in enumerate(zip(steps, decisions, strict=True)):
         if decision.type == "reject":
-            rejections.append(decision.message or f"{step.id} rejected")
+            rejections.append((decision.message or "").strip() or f"{step.id} rejected")
         elif decision.type == "edit":
             if decision.edited_action.name != step.tool:
                 raise InvalidInputError(f"must be {step.tool!r} (the action requested)",

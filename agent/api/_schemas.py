@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from decisionops.agent.models import Name
+from decisionops.agent.models import Name, RejectReason, ReviseFeedback
 from decisionops.agent.sources import FieldMapping, IngestSummary
 
 __all__ = [
@@ -184,12 +184,12 @@ class EditIn(_In):
 
 class RejectIn(_In):
     plan_hash: PlanHash
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: RejectReason
 
 
 class ReviseIn(_In):
     plan_hash: PlanHash
-    feedback: Annotated[str, Field(min_length=1, max_length=4000)]
+    feedback: ReviseFeedback
 
 
 class ValidateIn(_In):

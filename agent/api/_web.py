@@ -260,9 +260,9 @@ def web_router() -> APIRouter:
                 answer = Edit(arguments=_edited(form, [s.model_dump() for s in row.request.steps]),
                               comment=comment)
             elif action == "reject":
-                answer = Reject(reason=str(form.get("reason") or "").strip()[:2000] or "-")
+                answer = Reject(reason=str(form.get("reason") or ""))
             elif action == "revise":
-                answer = Revise(feedback=str(form.get("feedback") or "").strip()[:4000] or "-")
+                answer = Revise(feedback=str(form.get("feedback") or ""))
             else:
                 raise InvalidInputError(f"unknown action {action!r}", field="action")
             before = [r["id"] for r in await run_in_threadpool(partial(

@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from decisionops.agent.cli._common import (
     Column,
@@ -21,7 +22,12 @@ from decisionops.agent.cli._common import (
     runtime,
     say,
 )
-from decisionops.agent.errors import ConflictError, DecisionOpsError, InvalidInputError
+from decisionops.agent.errors import (
+    ConflictError,
+    DecisionOpsError,
+    InvalidInputError,
+    pydantic_message,
+)
 from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
 
 if TYPE_CHECKING:
@@ -352,10 +358,8 @@ def reject(approval_id: ApprovalId, approver: As,
 
     Example: decisionops approvals reject apr_1f2e… --as raj@sales --reason "customer already on a deal"
     """
-    if not reason.strip():
-        raise fail("--reason: must not be empty")
-    _answer(approval_id, Reject(reason=reason), approver, no_apply, "rejected", preview_hash,
-            as_json=as_json)
+    _answer(approval_id, _model(Reject, reason=reason), approver, no_apply, "rejected",
+            preview_hash, as_json=as_json)
 
 
 @app.command("revise")
@@ -367,7 +371,14 @@ def revise(approval_id: ApprovalId, approver: As,
 
     Example: decisionops approvals revise apr_1f2e… --as raj@sales --feedback "offer an upgrade instead"
     """
-    if not feedback.strip():
-        raise fail("--feedback: must not be empty")
-    _answer(approval_id, Revise(feedback=feedback), approver, no_apply, "asked to revise",
-            preview_hash, as_json=as_json)
+    _answer(approval_id, _model(Revise, feedback=feedback), approver, no_apply,
+            "asked to revise", preview_hash, as_json=as_json)
+
+
+def _model(answer: Any, **options: str) -> Any:
+    """The answer the options make, or the answer model's refusal naming the option."""
+    try:
+        return answer(**options)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise fail(f"--{err['loc'][0]}: {pydantic_message(err)}") from None

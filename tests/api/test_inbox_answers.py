@@ -248,3 +248,22 @@ def test_a_request_whose_preview_could_not_be_read_still_opens(svc: Service) -> 
     page = svc.client.get(f"/inbox/requests/{request['id']}")
     assert page.status_code == 200, page.text[-2000:]
     assert "Preview unavailable" in page.text
+
+
+@pytest.mark.parametrize(("verb", "field"), [("reject", "reason"), ("revise", "feedback")])
+def test_a_blank_reason_is_refused_alike_on_the_api_and_the_inbox(
+        svc: Service, verb: str, field: str) -> None:
+    # Found in a black-box trial: the CLI refused "   ", the API recorded it, and the
+    # inbox recorded "-". The answer model owns the rule.
+    request = svc.pending(svc.decide(late_payment("lp-blank", "ACC-10001")))["sales"]
+    over_api = svc.answer("raj", request, verb, **{field: "   "})
+    assert over_api.status_code == 422, over_api.text
+    assert over_api.json()["error"]["field"] == field
+    login(svc, "raj")
+    link = f"/inbox/requests/{request['id']}"
+    page = svc.client.get(link)
+    form = svc.client.post(link, data={
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
+        "action": verb, "plan_hash": request["plan_hash"], field: "  "})
+    assert form.status_code == 422, form.text[-1500:]
+    assert statuses(svc, request) == ["pending"]
