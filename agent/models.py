@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -116,6 +116,12 @@ class _Model(BaseModel):
 
 # --------------------------------------------------------------------------- predictions
 
+
+CLOCK_SKEW = timedelta(hours=1)
+"""How far in the future a time given by a source (a prediction's or an outcome's
+``observed_at``) may be and still be taken: clocks differ; beyond it, a time that has not
+come yet is a mistake (and a prediction "observed" in 2099 would supersede every real one
+for its entity until then)."""
 
 ValueAtStake = Annotated[float, Field(ge=0.0, le=1e15, allow_inf_nan=False)]
 """Money at risk, whoever gives it (a source, a person answering the queue): at most a

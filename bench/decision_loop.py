@@ -90,7 +90,7 @@ def _predictions(n: int, seed: int = 7, *, payload: bool = True) -> list[dict[st
 
     rng = random.Random(seed)
     accounts = [a for a in reference_world().accounts if not a.adversarial]
-    start = datetime(2026, 11, 1, tzinfo=UTC)
+    start = datetime(2016, 11, 1, tzinfo=UTC)  # visits a year apart stay in the past
     out = []
     for i in range(n):
         account = accounts[i % len(accounts)]

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from decisionops.agent.errors import InvalidInputError
-from decisionops.agent.models import utcnow
+from decisionops.agent.models import CLOCK_SKEW, utcnow
 from decisionops.agent.report._rows import (
     OutcomeFormat,
     OutcomeRow,
@@ -40,7 +40,6 @@ __all__ = ["DEFAULT_WINDOW", "OutcomeImport", "import_outcome_file", "import_out
            "record_outcomes", "record_parsed"]
 
 DEFAULT_WINDOW = timedelta(days=90)
-_FUTURE_SKEW = timedelta(hours=1)
 
 
 class OutcomeImport(BaseModel):
@@ -111,7 +110,7 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
     first_of: dict[str, NewOutcome] = {}
     duplicates: list[str] = []
     for number, line, row in good:
-        if row.observed_at > now + _FUTURE_SKEW:
+        if row.observed_at > now + CLOCK_SKEW:
             unmatched.append(UnmatchedRow(row=number, line=line, field="observed_at",
                                           reason="is in the future",
                                           value=row.observed_at.isoformat()))

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from decisionops.agent.errors import pydantic_message
 from decisionops.agent.hashing import short_id
-from decisionops.agent.models import Prediction
+from decisionops.agent.models import CLOCK_SKEW, Prediction, utcnow
 from decisionops.agent.sources._batch import DERIVED_PREFIX, Problem, RowRejected, SourceLimits
 from decisionops.agent.sources._mapping import TARGET_FIELDS, FieldMapping
 
@@ -362,6 +362,10 @@ def _validate(state: _Row, mapping: FieldMapping, *, time_in_id: bool,
         state.problems.extend(p for p in _problems(exc, state.origin, mapping)
                               if p.field not in failed)
         raise RowRejected(state.problems) from None
+    if prediction.observed_at > utcnow() + CLOCK_SKEW:
+        state.problems.append(Problem("observed_at", state.origin.get("observed_at"),
+                                      "is in the future: a prediction is observed when it is "
+                                      "made", prediction.observed_at.isoformat()))
     if state.problems:
         raise RowRejected(state.problems)
     if derive:
