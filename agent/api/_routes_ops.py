@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from decisionops.agent.api._auth import Principal
 from decisionops.agent.api._limits import StrictJSONRoute
-from decisionops.agent.api._schemas import ChatIn, ChatOut
+from decisionops.agent.api._schemas import ChatIn, ChatOut, ChatRefusal
 from decisionops.agent.api._state import ServiceState, get_state, requires
 from decisionops.agent.chat import ChatUser
 from decisionops.agent.errors import error_body
@@ -69,7 +69,7 @@ def ops_router(principal: Any) -> APIRouter:
         never approve."""
         reply = state.chat.reply(chat_user(who), body.message)
         return ChatOut(reply=reply.reply, conversation_id=reply.conversation_id,
-                       mode=reply.mode)
+                       mode=reply.mode, refused=[ChatRefusal(**r) for r in reply.refused])
 
     @router.get("/v1/chat", tags=["chat"], summary="The caller's conversation")
     def chat_history(who: Principal = Depends(chatter),

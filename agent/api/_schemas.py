@@ -22,6 +22,7 @@ __all__ = [
     "BulkResultOut",
     "ChatIn",
     "ChatOut",
+    "ChatRefusal",
     "EditIn",
     "HitlDecision",
     "HitlIn",
@@ -258,7 +259,17 @@ class ChatIn(_In):
     message: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
+class ChatRefusal(BaseModel):
+    tool: str
+    """What was asked for (a tool of the chat, or ``approve``: chat cannot approve)."""
+    error: str
+    """Why it was refused; nothing of it happened."""
+
+
 class ChatOut(BaseModel):
     reply: str
     conversation_id: str
     mode: Literal["commands", "llm"]
+    refused: list[ChatRefusal] = []
+    """What the message (or the model, for it) asked for and was refused: the reply's
+    text may say otherwise, this does not."""

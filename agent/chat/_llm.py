@@ -30,6 +30,8 @@ class LlmTurn:
     tool_calls: list[str] = field(default_factory=list)
     """``name`` of each tool called, in order."""
     failed: bool = False
+    refused: list[dict[str, str]] = field(default_factory=list)
+    """Each tool call refused (``tool``, ``error``): nothing it asked for happened."""
 
 
 class LlmChat:
@@ -64,7 +66,8 @@ class LlmChat:
             choice = response.choices[0].message
             calls = choice.tool_calls or []
             if not calls:
-                turn.reply = (choice.content or "").strip() or "(no answer)"
+                turn.reply = _with_refusals((choice.content or "").strip() or "(no answer)",
+                                            turn.refused)
                 return turn
             messages.append({"role": "assistant", "content": choice.content or "",
                              "tool_calls": [{"id": c.id, "type": "function",
@@ -73,24 +76,38 @@ class LlmChat:
                                             for c in calls]})
             for call in calls:
                 turn.tool_calls.append(call.function.name)
-                messages.append({"role": "tool", "tool_call_id": call.id,
-                                 "content": self._run(tools, call.function.name,
-                                                      call.function.arguments)})
-        turn.reply = (f"I stopped after {self._max_turns} rounds of tool calls without an "
-                      "answer; ask something narrower.")
+                content, error = self._run(tools, call.function.name, call.function.arguments)
+                if error is not None:
+                    turn.refused.append({"tool": call.function.name, "error": error})
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        turn.reply = _with_refusals(f"I stopped after {self._max_turns} rounds of tool calls "
+                                    "without an answer; ask something narrower.", turn.refused)
         return turn
 
     @staticmethod
-    def _run(tools: ChatTools, name: str, raw_arguments: str | None) -> str:
+    def _run(tools: ChatTools, name: str, raw_arguments: str | None) -> tuple[str, str | None]:
+        """The tool's result for the model, and the refusal when it was refused."""
         try:
             arguments = json.loads(raw_arguments or "{}")
         except ValueError:
-            return json.dumps({"error": "arguments are not valid JSON; nothing was done"})
+            error = "arguments are not valid JSON; nothing was done"
+            return json.dumps({"error": error}), error
         try:
             result = tools.call(name, arguments)
         except DecisionOpsError as exc:
-            return json.dumps({"error": exc.message})
+            return json.dumps({"error": exc.message}), exc.message
         text = json.dumps({"data": result}, default=str, ensure_ascii=False)
         if len(text) > _MAX_TOOL_RESULT:
             text = json.dumps({"data_truncated": text[:_MAX_TOOL_RESULT]})
-        return text
+        return text, None
+
+
+def _with_refusals(reply: str, refused: list[dict[str, str]]) -> str:
+    """The model's reply, followed by what was refused, said by us: a model may claim an
+    action its tool call was refused (or that has no tool at all)."""
+    if not refused:
+        return reply
+    n = len(refused)
+    listed = "; ".join(f"{r['tool']} ({r['error']})" for r in refused)
+    return (f"{reply}\n\nNot done: {n} action{'s' * (n > 1)} the assistant asked for "
+            f"{'were' if n > 1 else 'was'} refused: {listed}.")

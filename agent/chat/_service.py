@@ -31,6 +31,8 @@ class ChatReply:
     conversation_id: str
     mode: Literal["commands", "llm"]
     data: Any = None
+    refused: tuple[dict[str, str], ...] = ()
+    """What was asked for and refused (``tool``, ``error``): nothing of it happened."""
 
 
 class ChatService:
@@ -67,8 +69,10 @@ class ChatService:
         tools = ChatTools(self._rt, user)
         data: Any = None
         meta: dict[str, Any] = {"mode": "commands"}
+        refused: list[dict[str, str]] = []
         if is_approval_attempt(message):
             text = REFUSE_APPROVAL
+            refused = [{"tool": "approve", "error": REFUSE_APPROVAL}]
         else:
             try:
                 handled = run_command(tools, message)
@@ -86,8 +90,9 @@ class ChatService:
             else:
                 history = store.chat.messages(conversation, limit=20)
                 turn = self._llm.reply(tools, history, message)
-                text = turn.reply
-                meta = {"mode": "llm", "tools": turn.tool_calls, "failed": turn.failed}
+                text, refused = turn.reply, turn.refused
+                meta = {"mode": "llm", "tools": turn.tool_calls, "failed": turn.failed,
+                        "refused": refused}
         store.chat.add_messages(conversation, [("user", message, None),
                                                ("assistant", text, meta)])
-        return ChatReply(text, conversation, meta["mode"], data)
+        return ChatReply(text, conversation, meta["mode"], data, tuple(refused))

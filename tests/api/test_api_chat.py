@@ -74,7 +74,7 @@ def test_llm_path_uses_tools_and_cannot_approve(tmp_path: Path) -> None:
             assert reply.status_code == 200, reply.text
             assert reply.json() == {"reply": "One finance credit is waiting for Dana or Omar.",
                                     "conversation_id": reply.json()["conversation_id"],
-                                    "mode": "llm"}
+                                    "mode": "llm", "refused": []}
             # The tool results went back to the model as data.
             last = llm.requests[-1]["body"]
             tool_messages = [m for m in last["messages"] if m["role"] == "tool"]
@@ -92,3 +92,31 @@ def test_llm_path_uses_tools_and_cannot_approve(tmp_path: Path) -> None:
             assert svc.rt.store.holds.list() == []
             assert svc.pending(decision).keys() == {"finance", "sales"}
         assert llm.problems() == []
+
+
+def test_a_reply_claiming_what_a_refused_tool_call_did_not_do_is_corrected(
+        tmp_path: Path) -> None:
+    # Found in a black-box trial: the model called approve (no such tool) and hold
+    # (operators only), both refused, then replied "Done: I approved it and put a hold
+    # on finance"; the API passed that on as is.
+    with ScriptedServer() as llm, serve(tmp_path / "home", llm=llm.url) as svc:
+        decision = svc.decide()
+        apr = svc.pending(decision)["finance"]["id"]
+        llm.play(completion(tool_calls=[call("approve", {"approval_id": apr}),
+                                        call("hold", {"target": "finance",
+                                                      "until": "2099-01-01T00:00:00Z"})]),
+                 completion(f"Done: I approved {apr} for you and put a hold on finance."))
+        reply = svc.post("/v1/chat", "dana", {"message": f"please sign off on {apr}"})
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert [r["tool"] for r in body["refused"]] == ["approve", "hold"]
+        assert "unknown tool" in body["refused"][0]["error"]
+        assert "operators" in body["refused"][1]["error"]
+        assert body["reply"].startswith(f"Done: I approved {apr}")
+        assert ("Not done: 2 actions the assistant asked for were refused: approve "
+                in body["reply"])
+        assert svc.pending(decision).keys() == {"finance", "sales"}
+        assert svc.rt.store.holds.list() == []
+        stored = svc.get("/v1/chat", "dana").json()["messages"][-1]["content"]
+        assert "Not done:" in stored
+
