@@ -39,6 +39,10 @@ class TargetLookup(BaseModel):
     """A tool without side effects (``crm.get_account``)."""
     arguments: dict[str, str]
     """lookup argument name → the call's argument that supplies it."""
+    matches: dict[str, str] = Field(default_factory=dict)
+    """field of the lookup's result → the call's argument that must equal it (a credit's
+    ``currency`` must be the account's): a step that disagrees with what it acts on
+    cannot run as drafted, so no one is asked to approve it."""
 
     def arguments_for(self, call_arguments: Mapping[str, Any]) -> dict[str, Any] | None:
         """The lookup's arguments for a call, or None when the call lacks one of them."""

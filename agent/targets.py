@@ -3,7 +3,9 @@
 Each tool declares how its targets are looked up (``ToolSpec.lookups``: a read-only tool
 and the call arguments it takes). ``check_targets`` runs every distinct lookup of a plan
 once. A lookup that fails for good (``unknown account 'ACC-404'``) is a problem naming
-the entity: the decision goes to a person, no approver is asked. A lookup that cannot be
+the entity: the decision goes to a person, no approver is asked. So does a step that
+disagrees with what its lookup read (``TargetLookup.matches``: a credit's currency must be
+the account's billing currency). A lookup that cannot be
 answered right now (a retryable failure) does not hold the plan back: approvers are asked
 as before and the step's own call still fails on an unknown target; it is reported as
 unchecked. What is not here: where the graph runs it (``graphs.nodes.check``).
@@ -20,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decisionops.agent.errors import InvalidInputError, NotFoundError, ToolCallError
-from decisionops.agent.models import Plan
-from decisionops.agent.ports import ToolPort
+from decisionops.agent.models import Plan, Step
+from decisionops.agent.ports import TargetLookup, ToolPort
 
 __all__ = ["TargetCheck", "acts_elsewhere", "check_targets"]
 
@@ -30,7 +32,9 @@ __all__ = ["TargetCheck", "acts_elsewhere", "check_targets"]
 class TargetCheck:
     unknown: list[str] = field(default_factory=list)
     """One line per target that does not exist (or cannot be read, for good): the
-    lookup's own message naming the entity, the lookup tool and the steps."""
+    lookup's own message naming the entity, the lookup tool and the steps; and one per
+    step that disagrees with what the lookup read (a credit in another currency than the
+    account's)."""
     unchecked: list[str] = field(default_factory=list)
     """Lookups that could not be answered now (retryable failures)."""
 
@@ -41,25 +45,37 @@ class TargetCheck:
 
 
 def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
-    """Run each distinct lookup the plan's steps declare, once."""
-    wanted: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
+    """Run each distinct lookup the plan's steps declare, once; then check each step
+    against what its lookup read (``TargetLookup.matches``)."""
+    wanted: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[Step, TargetLookup]]] = {}
     for step in plan.steps:
         for lookup in tools.spec(step.tool).lookups:
             arguments = lookup.arguments_for(step.arguments)
             if arguments is None:
                 continue
             key = (lookup.tool, tuple(sorted((k, str(v)) for k, v in arguments.items())))
-            wanted.setdefault(key, []).append(step.id)
+            wanted.setdefault(key, []).append((step, lookup))
     result = TargetCheck()
-    for (tool, arguments), steps in wanted.items():
+    for (tool, arguments), uses in wanted.items():
+        steps = [step.id for step, _ in uses]
         where = f"looked up with {tool} for step{'s' * (len(steps) > 1)} {', '.join(steps)}"
         try:
-            tools.call(tool, dict(arguments), idempotency_key=f"lookup:{plan.decision_id}")
+            read = tools.call(tool, dict(arguments),
+                              idempotency_key=f"lookup:{plan.decision_id}").result
         except ToolCallError as exc:
             (result.unchecked if exc.retryable else result.unknown).append(
                 f"{exc.message} ({where})")
+            continue
         except (InvalidInputError, NotFoundError) as exc:
             result.unknown.append(f"{exc.message} ({where})")
+            continue
+        target = ", ".join(str(v) for _, v in arguments)
+        for step, lookup in uses:
+            for field_name, argument in lookup.matches.items():
+                said, actual = step.arguments.get(argument), read.get(field_name)
+                if said is not None and actual is not None and str(said) != str(actual):
+                    result.unknown.append(f"step {step.id} says {argument} {said}; {target} "
+                                          f"has {field_name} {actual} ({tool})")
     return result
 
 

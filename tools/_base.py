@@ -137,11 +137,13 @@ def compensated_by(tool: str, *, reason_field: str = "reason",
                             fixed_arguments={reason_field: "compensated"})
 
 
-def looked_up_by(tool: str, **arguments: str) -> TargetLookup:
+def looked_up_by(tool: str, *, matches: dict[str, str] | None = None,
+                 **arguments: str) -> TargetLookup:
     """``looked_up_by("crm.get_account", account_id="account_id")``: before routing,
     confirm the target exists by calling the read-only ``tool`` with the call's own
-    arguments (lookup argument = call argument)."""
-    return TargetLookup(tool=tool, arguments=arguments)
+    arguments (lookup argument = call argument); ``matches``: result field → the call's
+    argument that must equal it."""
+    return TargetLookup(tool=tool, arguments=arguments, matches=matches or {})
 
 
 def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> EnterpriseTool:

@@ -102,7 +102,9 @@ TOOLS = (
         IssueCreditArgs, "finance", Risk.MEDIUM, effect=_issue_credit,
         compensation=compensated_by("finance.void_credit", credit_id="credit_id"),
         targets=("account_id", "currency"),
-        lookups=(looked_up_by("crm.get_account", account_id="account_id"),),
+        # The credit is in the account's billing currency, or it cannot be issued.
+        lookups=(looked_up_by("crm.get_account", account_id="account_id",
+                              matches={"currency": "currency"}),),
         # Any credit issued to the account since the approver looked changes the picture.
         preview=PreviewSpec(tool="finance.preview_credit",
                             watch=("before.credits_issued", "before.currency"))),

@@ -46,6 +46,23 @@ def test_an_unknown_account_ends_needs_human_and_asks_no_one(rt: Runtime) -> Non
     assert "plan.refused" in events and "approval.requested" not in events
 
 
+def test_a_credit_in_another_currency_than_the_account_s_ends_needs_human(
+        rt: Runtime) -> None:
+    # Found in a black-box trial: a churn prediction in USD for an account billed in EUR
+    # drafted a USD credit; finance policy approved it, the retention offer ran, then the
+    # credit failed ("billed in EUR, not USD") and the decision failed half done. What
+    # the lookup reads must agree with what the step says about it.
+    account = next(a for a in rt.enterprise.rows("accounts") if a["currency"] == "EUR")
+    prediction = churn(account=account["account_id"]).model_copy(update={"currency": "USD"})
+    result = start(rt, prediction)
+    decision = rt.store.decisions.get(result.decision_id)
+    assert decision.status == "needs_human", decision
+    assert (f"step goodwill_credit says currency USD; {account['account_id']} has currency "
+            "EUR (crm.get_account)") in decision.error, decision.error
+    assert _approval_rows(rt, result.decision_id) == 0
+    assert rt.enterprise.effects() == []
+
+
 def test_an_unknown_asset_ends_needs_human_and_asks_no_one(rt: Runtime) -> None:
     part = rt.enterprise.rows("skus")[0]["sku"]
     result = start(rt, failure(asset="AST-NOPE-0001", site="PLANT-GDANSK", part=part))
