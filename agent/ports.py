@@ -43,6 +43,9 @@ class TargetLookup(BaseModel):
     """field of the lookup's result → the call's argument that must equal it (a credit's
     ``currency`` must be the account's): a step that disagrees with what it acts on
     cannot run as drafted, so no one is asked to approve it."""
+    at_least: dict[str, str] = Field(default_factory=dict)
+    """field of the lookup's result → the call's argument that must not exceed it (a
+    transfer's ``quantity`` and the source's ``available`` stock), for the same reason."""
 
     def arguments_for(self, call_arguments: Mapping[str, Any]) -> dict[str, Any] | None:
         """The lookup's arguments for a call, or None when the call lacks one of them."""

@@ -5,8 +5,8 @@ and the call arguments it takes). ``check_targets`` runs every distinct lookup o
 once. A lookup that fails for good (``unknown account 'ACC-404'``) is a problem naming
 the entity: the decision goes to a person, no approver is asked. So does a step that
 disagrees with what its lookup read (``TargetLookup.matches``: a credit's currency must be
-the account's billing currency). A lookup that cannot be
-answered right now (a retryable failure) does not hold the plan back: approvers are asked
+the account's billing currency; ``at_least``: a transfer cannot ask for more than the
+source has available). A lookup that cannot be answered right now (a retryable failure) does not hold the plan back: approvers are asked
 as before and the step's own call still fails on an unknown target; it is reported as
 unchecked. What is not here: where the graph runs it (``graphs.nodes.check``).
 
@@ -69,12 +69,19 @@ def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
         except (InvalidInputError, NotFoundError) as exc:
             result.unknown.append(f"{exc.message} ({where})")
             continue
-        target = ", ".join(str(v) for _, v in arguments)
         for step, lookup in uses:
+            target = ", ".join(str(v) for v in (lookup.arguments_for(step.arguments) or {})
+                               .values())
             for field_name, argument in lookup.matches.items():
                 said, actual = step.arguments.get(argument), read.get(field_name)
                 if said is not None and actual is not None and str(said) != str(actual):
                     result.unknown.append(f"step {step.id} says {argument} {said}; {target} "
+                                          f"has {field_name} {actual} ({tool})")
+            for field_name, argument in lookup.at_least.items():
+                said, actual = step.arguments.get(argument), read.get(field_name)
+                if (isinstance(said, int | float) and isinstance(actual, int | float)
+                        and said > actual):
+                    result.unknown.append(f"step {step.id} asks {argument} {said}; {target} "
                                           f"has {field_name} {actual} ({tool})")
     return result
 

@@ -138,12 +138,14 @@ def compensated_by(tool: str, *, reason_field: str = "reason",
 
 
 def looked_up_by(tool: str, *, matches: dict[str, str] | None = None,
-                 **arguments: str) -> TargetLookup:
+                 at_least: dict[str, str] | None = None, **arguments: str) -> TargetLookup:
     """``looked_up_by("crm.get_account", account_id="account_id")``: before routing,
     confirm the target exists by calling the read-only ``tool`` with the call's own
     arguments (lookup argument = call argument); ``matches``: result field → the call's
-    argument that must equal it."""
-    return TargetLookup(tool=tool, arguments=arguments, matches=matches or {})
+    argument that must equal it; ``at_least``: result field → the call's argument that
+    must not exceed it."""
+    return TargetLookup(tool=tool, arguments=arguments, matches=matches or {},
+                        at_least=at_least or {})
 
 
 def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> EnterpriseTool:

@@ -39,6 +39,7 @@ __all__ = [
     "CreatePurchaseOrderArgs",
     "CreateStockTransferArgs",
     "GetInventoryArgs",
+    "GetStockArgs",
     "build_tools",
 ]
 
@@ -51,6 +52,11 @@ _SITE_HELP = "Site id, e.g. DC-ROTTERDAM or PLANT-GDANSK."
 
 class GetInventoryArgs(ToolArgs):
     sku: EntityId = Field(description=_SKU_HELP)
+
+
+class GetStockArgs(ToolArgs):
+    sku: EntityId = Field(description=_SKU_HELP)
+    site: EntityId = Field(description=_SITE_HELP)
 
 
 class CreateStockTransferArgs(ToolArgs):
@@ -91,6 +97,16 @@ def _get_inventory(conn: Connection, args: GetInventoryArgs) -> dict[str, Any]:
     return {**item, "sites": [
         {"site": r["site"], "on_hand": r["on_hand"], "reserved": r["reserved"],
          "available": r["on_hand"] - r["reserved"]} for r in rows]}
+
+
+def _get_stock(conn: Connection, args: GetStockArgs) -> dict[str, Any]:
+    require(conn, skus, args.sku, "sku")
+    require(conn, sites, args.site, "site")
+    row = conn.execute(select(inventory).where(
+        (inventory.c.sku == args.sku) & (inventory.c.site == args.site))).mappings().first()
+    on_hand, reserved = (row["on_hand"], row["reserved"]) if row else (0, 0)
+    return {"sku": args.sku, "site": args.site, "on_hand": on_hand, "reserved": reserved,
+            "available": on_hand - reserved}
 
 
 def _create_stock_transfer(ctx: EffectContext, args: CreateStockTransferArgs) -> dict[str, Any]:
@@ -173,6 +189,9 @@ def _cancel_purchase_order(ctx: EffectContext, args: CancelPurchaseOrderArgs) ->
 
 
 _SKU = looked_up_by("erp.get_inventory", sku="sku")
+_SOURCE_STOCK = looked_up_by("erp.get_stock", sku="sku", site="from_site",
+                             at_least={"available": "quantity"})
+"""A transfer asks for no more than its source has available, or no one is asked."""
 
 TOOLS = (
     ToolDefinition(
@@ -180,11 +199,14 @@ TOOLS = (
         "available), with its unit cost and supplier.", GetInventoryArgs, "supply_chain",
         Risk.LOW, query=_get_inventory, targets=("sku",)),
     ToolDefinition(
+        "erp.get_stock", "Read stock of one SKU at one site (on hand, reserved, available).",
+        GetStockArgs, "supply_chain", Risk.LOW, query=_get_stock, targets=("sku", "site")),
+    ToolDefinition(
         "erp.create_stock_transfer", "Reserve stock at one site for transfer to another. "
         "Fails if the source site lacks available stock.", CreateStockTransferArgs,
         "supply_chain", Risk.MEDIUM, effect=_create_stock_transfer,
         compensation=compensated_by("erp.cancel_stock_transfer", transfer_id="transfer_id"),
-        targets=("sku", "from_site", "to_site"), lookups=(_SKU,),
+        targets=("sku", "from_site", "to_site"), lookups=(_SKU, _SOURCE_STOCK),
         # Stock that moved by more than a tenth since the approver looked: ask again.
         preview=PreviewSpec(tool="erp.preview_transfer", watch=("before.source_available",),
                             tolerance=0.1)),

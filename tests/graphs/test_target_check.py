@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.runtime import Runtime as LangGraphRuntime
 from sqlalchemy import func, select
 
-from decisionops.agent.models import Approve
+from decisionops.agent.models import Approve, Prediction
 from decisionops.agent.ports import ToolPort, ToolReceipt, ToolSpec
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.store import _tables as t
@@ -59,6 +59,29 @@ def test_a_credit_in_another_currency_than_the_account_s_ends_needs_human(
     assert decision.status == "needs_human", decision
     assert (f"step goodwill_credit says currency USD; {account['account_id']} has currency "
             "EUR (crm.get_account)") in decision.error, decision.error
+    assert _approval_rows(rt, result.decision_id) == 0
+    assert rt.enterprise.effects() == []
+
+
+def test_a_transfer_beyond_the_source_s_available_stock_ends_needs_human(
+        rt: Runtime) -> None:
+    # Found in a black-box trial: a transfer of 4,000 from a site with 3 available was
+    # approved, the purchase order ran, the transfer failed and the decision failed.
+    stock = min(rt.enterprise.rows("inventory"), key=lambda r: r["on_hand"] - r["reserved"])
+    available = stock["on_hand"] - stock["reserved"]
+    other = next(s["site_id"] for s in rt.enterprise.rows("sites")
+                 if s["site_id"] != stock["site"])
+    prediction = Prediction(
+        id="so-far", model="demand", kind="stockout", entity_type="sku_site",
+        entity_id=f"{stock['sku']}@{other}", score=0.95, value_at_stake=20_000,
+        observed_at="2026-11-20T08:00:00Z",
+        features={"sku": stock["sku"], "site": other, "surplus_site": stock["site"],
+                  "shortfall_units": available + 40, "forecast_units": 100, "on_hand": 10})
+    result = start(rt, prediction)
+    decision = rt.store.decisions.get(result.decision_id)
+    assert decision.status == "needs_human", decision
+    assert (f"step transfer asks quantity {available + 40}; {stock['sku']}, {stock['site']} "
+            f"has available {available} (erp.get_stock)") in decision.error, decision.error
     assert _approval_rows(rt, result.decision_id) == 0
     assert rt.enterprise.effects() == []
 

@@ -30,6 +30,7 @@ CATALOGUE = {
     "finance.issue_credit": ("finance", Risk.MEDIUM, True, "finance.void_credit"),
     "finance.void_credit": ("finance", Risk.LOW, True, None),
     "erp.get_inventory": ("supply_chain", Risk.LOW, False, None),
+    "erp.get_stock": ("supply_chain", Risk.LOW, False, None),
     "erp.create_stock_transfer": ("supply_chain", Risk.MEDIUM, True, "erp.cancel_stock_transfer"),
     "erp.cancel_stock_transfer": ("supply_chain", Risk.LOW, True, None),
     "erp.create_purchase_order": ("supply_chain", Risk.MEDIUM, True, "erp.cancel_purchase_order"),

@@ -34,6 +34,7 @@ TARGETS = {
     "finance.issue_credit": ("account_id", "currency"),
     "finance.void_credit": ("credit_id",),
     "erp.get_inventory": ("sku",),
+    "erp.get_stock": ("sku", "site"),
     "erp.create_stock_transfer": ("sku", "from_site", "to_site"),
     "erp.cancel_stock_transfer": ("transfer_id",),
     "erp.create_purchase_order": ("sku", "site"),
@@ -115,7 +116,8 @@ LOOKUPS = {
     "maintenance.create_work_order": ("maintenance.get_asset", {"asset_id": "asset_id"}),
     "operations.schedule_downtime": ("maintenance.get_asset", {"asset_id": "asset_id"}),
     "erp.create_purchase_order": ("erp.get_inventory", {"sku": "sku"}),
-    "erp.create_stock_transfer": ("erp.get_inventory", {"sku": "sku"}),
+    "erp.create_stock_transfer": [("erp.get_inventory", {"sku": "sku"}),
+                                  ("erp.get_stock", {"sku": "sku", "site": "from_site"})],
 }
 
 
@@ -123,7 +125,8 @@ def test_tools_that_act_on_an_entity_declare_how_to_look_it_up(registry: ToolReg
                                                                  ) -> None:
     declared = {spec.name: [(lk.tool, lk.arguments) for lk in spec.lookups]
                 for spec in registry.specs() if spec.lookups}
-    assert declared == {name: [lookup] for name, lookup in LOOKUPS.items()}
+    assert declared == {name: lookup if isinstance(lookup, list) else [lookup]
+                        for name, lookup in LOOKUPS.items()}
     for name in LOOKUPS:
         for lookup in registry.spec(name).lookups:
             assert not registry.spec(lookup.tool).side_effects

@@ -47,6 +47,7 @@ VALID: dict[str, dict[str, Any]] = {
 READS: dict[str, dict[str, Any]] = {
     "crm.get_account": {"account_id": "ACC-10004"},
     "erp.get_inventory": {"sku": "SKU-88412"},
+    "erp.get_stock": {"sku": "SKU-88412", "site": "DC-ROTTERDAM"},
     "maintenance.get_asset": {"asset_id": "AST-CMP-0003"},
 }
 
