@@ -6,9 +6,10 @@ once. A lookup that fails for good (``unknown account 'ACC-404'``) is a problem 
 the entity: the decision goes to a person, no approver is asked. So does a step that
 disagrees with what its lookup read (``TargetLookup.matches``: a credit's currency must be
 the account's billing currency; ``at_least``: a transfer cannot ask for more than the
-source has available). A lookup that cannot be answered right now (a retryable failure) does not hold the plan back: approvers are asked
-as before and the step's own call still fails on an unknown target; it is reported as
-unchecked. What is not here: where the graph runs it (``graphs.nodes.check``).
+source has available). A lookup that cannot be answered right now (a retryable failure)
+does not hold the plan back: approvers are asked as before and the step's own call still
+fails on an unknown target; it is reported as unchecked. What is not here: where the
+graph runs it (``graphs.nodes.check``).
 
 ``acts_elsewhere``: whether a step acts on something other than what the prediction is
 about, read from the same declared targets (the approval service sends such a step to
