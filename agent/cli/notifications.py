@@ -13,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from decisionops.agent.cli._common import Column, console, fail, print_json, print_table, runtime
+from decisionops.agent.cli._common import (
+    Column,
+    console,
+    exit_for,
+    fail,
+    print_json,
+    print_table,
+    runtime,
+)
+from decisionops.agent.errors import ConflictError, NotFoundError
 
 __all__ = ["app"]
 
@@ -26,7 +35,7 @@ STATUSES = ("pending", "sent", "failed", "skipped")
 
 @app.command("list")
 def list_(status: Annotated[str | None, typer.Option(
-              help="Only messages of this status: pending, sent or failed.")] = None,
+              help="Only messages of this status: pending, sent, failed or skipped.")] = None,
           decision: Annotated[str | None, typer.Option(help="Only this decision's messages.")] = None,
           limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
           as_json: Json = False) -> None:
@@ -38,14 +47,19 @@ def list_(status: Annotated[str | None, typer.Option(
     if status is not None and status not in STATUSES:
         raise fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     with runtime() as rt:
-        rows = rt.store.notifications.list(status=status, decision_id=decision, limit=limit)
+        rows = rt.store.notifications.list(status=status, decision_id=decision,
+                                           limit=limit + 1)
+    more, rows = len(rows) > limit, rows[:limit]
     if as_json:
         print_json([{"decision_id": r.decision_id, **r.to_dict()} for r in rows])
         return
-    print_table("notifications", [Column("id", no_wrap=True), "event", "channel", "to",
-                                  "status", "attempts", "last error"],
-                [[r.id, r.event, r.channel, r.recipient, r.status, r.attempts,
-                  r.last_error or ""] for r in rows], empty="no notifications")
+    print_table("notifications", [Column("id", no_wrap=True), "created", "event", "channel",
+                                  "to", "status", "attempts", "last error"],
+                [[r.id, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.event, r.channel, r.recipient,
+                  r.status, r.attempts, r.last_error or ""] for r in rows],
+                empty="no notifications")
+    if more:
+        console.print(f"the newest {limit} shown; there are more (--limit up to 10000)")
 
 
 @app.command("resend")
@@ -67,10 +81,12 @@ def resend(ids: Annotated[list[str] | None, typer.Argument(
             for message_id in ids:
                 row = repo.get(message_id)
                 if row is None:
-                    raise fail(f"ids: no notification {message_id!r}", 1)
+                    raise exit_for(NotFoundError(f"no notification {message_id!r}",
+                                                 field="ids"))
                 if row.status != "failed":
-                    raise fail(f"ids: {message_id} is {row.status}, not failed; only a "
-                               "failed message is sent again", 1)
+                    raise exit_for(ConflictError(f"{message_id} is {row.status}, not failed; "
+                                                 "only a failed message is sent again",
+                                                 field="ids"))
         requeued = repo.requeue_failed(ids or None)
     if as_json:
         print_json({"requeued": requeued})

@@ -436,11 +436,15 @@ def test_failed_messages_are_listed_and_sent_again_once_the_channel_is_fixed(
     assert failed and {n["last_error"] for n in failed} == {"slack: HTTP 404"}
     assert "-gone" not in json.dumps(failed)
     assert "failed" in cli("notifications", "list", env=broken).stdout
+    assert "there are more" in cli("notifications", "list", "--limit", "1", env=broken).stdout
 
     # Bad input names what is wrong and changes nothing.
     assert "--status" in cli("notifications", "list", "--status", "lost", code=2).stderr
     assert "one of the two" in cli("notifications", "resend", code=2).stderr
-    assert "no notification 'nope'" in cli("notifications", "resend", "nope", code=1).stderr
+    assert "no notification 'nope'" in cli("notifications", "resend", "nope", code=2).stderr
+    # Under --json, the documented error body (found: {"code": "error"}, no field, exit 1).
+    nope = json.loads(cli("notifications", "resend", "nope", "--json", code=2).stdout)
+    assert (nope["error"]["code"], nope["error"]["field"]) == ("not_found", "ids")
     assert json.loads(cli("notifications", "list", "--status", "failed", "--json",
                           env=broken).stdout) == failed
 
@@ -455,7 +459,10 @@ def test_failed_messages_are_listed_and_sent_again_once_the_channel_is_fixed(
     sent = json.loads(cli("notifications", "list", "--json", env=fixed).stdout)
     assert {(n["status"], n["attempts"]) for n in sent} == {("sent", 1)}
     # A sent message is never sent again; naming it says why.
-    again = cli("notifications", "resend", requeued[0], env=fixed, code=1).stderr
+    again = cli("notifications", "resend", requeued[0], env=fixed, code=2).stderr
     assert "is sent, not failed" in again
+    again = json.loads(cli("notifications", "resend", requeued[0], "--json", env=fixed,
+                           code=2).stdout)
+    assert (again["error"]["code"], again["error"]["field"]) == ("conflict", "ids")
     assert json.loads(cli("notifications", "resend", "--failed", "--json",
                           env=fixed).stdout) == {"requeued": []}
