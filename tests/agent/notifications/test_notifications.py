@@ -426,8 +426,10 @@ def test_failed_messages_are_listed_and_sent_again_once_the_channel_is_fixed(
     cli = Cli(tmp_path)
     broken = {"DECISIONOPS_SLACK_WEBHOOK_URL": webhook.url + "-gone",
               "DECISIONOPS_PUBLIC_URL": PUBLIC, "DECISIONOPS_NOTIFY_MAX_ATTEMPTS": "1"}
-    (tmp_path / "p.jsonl").write_text(churn("p-resend", account="ACC-10004", value=10_000,
-                                            segment="mid_market").model_dump_json() + "\n")
+    (tmp_path / "p.jsonl").write_text("".join(
+        churn(f"p-resend-{account}", account=account, value=10_000,
+              segment="mid_market").model_dump_json() + "\n"
+        for account in ("ACC-10004", "ACC-10005")))
     cli("ingest", str(tmp_path / "p.jsonl"), env=broken)
     cli("run", "--once", env=broken)
     cli("run", "--once", env=broken)
