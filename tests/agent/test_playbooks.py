@@ -156,6 +156,9 @@ def _draft(prediction: Prediction) -> Plan:
     {"horizon_hours": 30},
     {"criticality": "Critical", "horizon_days": 60},
     {"asset_criticality": "high"},
+    # The bundled model's own horizon (found in a trial: 20 hours left was planned as a
+    # normal repair; the playbook did not read it).
+    {"remaining_useful_life_hours": 20},
 ])
 def test_failure_is_expedited_for_a_critical_asset_or_a_short_horizon(features: dict) -> None:
     plan = _draft(_failure(**features))
