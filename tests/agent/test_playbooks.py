@@ -407,3 +407,11 @@ steps:
     assert order()["priority"] == "normal"  # 600 hours: 25 days
     # horizon_days, when the prediction has it, comes first.
     assert order(remaining_useful_life_hours=48, horizon_days=30)["priority"] == "normal"
+
+
+def test_a_stockout_without_a_forecast_value_says_unknown_not_none() -> None:
+    # Found in a trial: the Slack warning read "Forecast demand None against 200 on hand".
+    plan = _draft(_stockout())
+    assert plan.step("warn_sales").arguments["body"].startswith(
+        "Forecast demand unknown against 200 on hand")
+
