@@ -186,7 +186,14 @@ def approvals_router(principal: Any) -> APIRouter:
                   who: Principal = Depends(reader),
                   state: ServiceState = Depends(get_state)) -> AnswerOut:
         request = state.runtime.store.approvals.get(approval_id).request
-        plan_hash, _, proposal_hash = if_match.strip().strip('"').partition(".")
+        tag = if_match.strip()
+        if tag.startswith("W/") or tag == "*" or "," in tag:
+            # If-Match compares strongly (RFC 9110): a weak tag, "*" or a list names no
+            # one plan; the answer binds to the one the GET returned.
+            raise InvalidInputError(f"must be the ETag the GET returned, as it was (not a "
+                                    f"weak tag, '*' or a list): got {tag[:80]!r}",
+                                    field="If-Match", location="header")
+        plan_hash, _, proposal_hash = tag.strip('"').partition(".")
         if not plan_hash:
             raise InvalidInputError("must carry the plan hash", field="If-Match",
                                     location="header")

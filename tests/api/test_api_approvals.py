@@ -230,6 +230,11 @@ def test_langchain_hitl_shape_round_trip(svc: Service) -> None:
     stale = svc.client.post(url, json={"decisions": decisions},
                             headers=svc.auth("raj") | {"If-Match": '"abc"'})
     assert stale.status_code == 409
+    # A weak tag never matches (RFC 9110), and says so rather than "stale plan" (trial).
+    weak = svc.client.post(url, json={"decisions": decisions},
+                           headers=svc.auth("raj") | {"If-Match": "W/" + got.headers["ETag"]})
+    assert weak.status_code == 422 and weak.json()["error"]["field"] == "If-Match"
+    assert "not a weak tag" in weak.json()["error"]["message"]
     answered = svc.client.post(url, json={"decisions": decisions},
                                headers=svc.auth("raj") | {"If-Match": got.headers["ETag"]})
     assert answered.status_code == 200, answered.text
