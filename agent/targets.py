@@ -47,7 +47,7 @@ class TargetCheck:
 
 def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
     """Run each distinct lookup the plan's steps declare, once; then check each step
-    against what its lookup read (``TargetLookup.matches``)."""
+    against what its lookup read (``TargetLookup.matches``, ``at_least``)."""
     wanted: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[Step, TargetLookup]]] = {}
     for step in plan.steps:
         for lookup in tools.spec(step.tool).lookups:
