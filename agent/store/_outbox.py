@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -116,25 +117,27 @@ class NotificationRepo(Repo):
         a reminder, an escalation) whose request is no longer pending when its turn comes
         (behind a slow or failing channel) is ``skipped``, saying why, never sent late."""
         now = now or utcnow()
-        due = (select(notifications, approvals.c.status.label("request_status"))
-               .join(approvals, approvals.c.id == notifications.c.approval_id, isouter=True)
-               .where(notifications.c.status == "pending",
-                      notifications.c.next_attempt_at <= now,
-                      or_(notifications.c.lease_until.is_(None),
-                          notifications.c.lease_until < now))
-               .order_by(notifications.c.next_attempt_at).limit(limit))
+        answered = (select(approvals.c.status).where(
+            approvals.c.id == notifications.c.approval_id).scalar_subquery())
+        stale = (update(notifications).where(
+            notifications.c.status == "pending", notifications.c.event.in_(ASKING),
+            answered != "pending")
+            .values(status="skipped", lease_until=None,
+                    last_error=literal("not sent: the request was ") + answered
+                    + literal(" before it went out")))
+        due = (select(notifications).where(
+            notifications.c.status == "pending", notifications.c.next_attempt_at <= now,
+            or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now))
+            .order_by(notifications.c.next_attempt_at).limit(limit))
         claimed = []
         with self.transaction() as conn:
+            conn.execute(stale)
             for r in conn.execute(due).all():
-                live = notifications.c.id == r.id, notifications.c.status == "pending", or_(
-                    notifications.c.lease_until.is_(None), notifications.c.lease_until < now)
-                if r.event in ASKING and r.request_status not in (None, "pending"):
-                    conn.execute(update(notifications).where(*live).values(
-                        status="skipped", last_error=f"not sent: the request was "
-                                                     f"{r.request_status} before it went out"))
-                    continue
-                got = conn.execute(update(notifications).where(*live)
-                                   .values(lease_until=now + lease))
+                got = conn.execute(update(notifications).where(
+                    notifications.c.id == r.id, notifications.c.status == "pending",
+                    or_(notifications.c.lease_until.is_(None),
+                        notifications.c.lease_until < now))
+                    .values(lease_until=now + lease))
                 if got.rowcount == 1:
                     claimed.append(_row(r))
         return claimed

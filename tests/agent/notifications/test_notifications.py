@@ -227,20 +227,22 @@ def test_a_request_answered_before_its_message_went_out_is_not_announced_late(
     webhook.fail_first = 10_000
     settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
     with Runtime(settings, actor="w") as rt:
-        rt.ingest([churn("p-late", account="ACC-10004", value=10_000, segment="mid_market")],
+        rt.ingest([churn(pid, account=account, value=10_000, segment="mid_market")
+                   for pid, account in (("p-late", "ACC-10004"), ("p-live", "ACC-10005"))],
                   source="test")
         loop_tick(rt)
-        approval_id = sales_request(rt, rt.decision_ids(["p-late"])[0])
-        assert wait_for(lambda: webhook.calls >= 1, 10)  # the Slack message is failing
-        answer(rt, approval_id, Approve(), approver_name="raj@sales", apply=False)
+        late, live = (sales_request(rt, d) for d in rt.decision_ids(["p-late", "p-live"]))
+        assert wait_for(lambda: webhook.calls >= 2, 10)  # the Slack messages are failing
+        answer(rt, late, Approve(), approver_name="raj@sales", apply=False)
         webhook.fail_first = 0
         time.sleep(0.5)  # past the backoff
-        rt.notifications.deliver_due()
+        rt.notifications.deliver_due()  # one pass: the stale one skipped, the live one sent
         (slack,) = [m for m in rt.store.notifications.list(decision_id=rt.decision_ids(
-            ["p-late"])[0]) if m.channel == "slack" and m.approval_id == approval_id]
+            ["p-late"])[0]) if m.channel == "slack" and m.approval_id == late]
         assert slack.status == "skipped", slack
-        assert "approved" in (slack.last_error or ""), slack
-        assert not [p for p in webhook.posts if approval_id in json.dumps(p)]
+        assert slack.last_error == "not sent: the request was approved before it went out"
+        assert not [p for p in webhook.posts if late in json.dumps(p)]
+        assert [p for p in webhook.posts if live in json.dumps(p)]
 
 
 def test_no_log_line_carries_the_webhook_url_or_the_smtp_password(
