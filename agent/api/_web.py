@@ -105,7 +105,13 @@ def web_router() -> APIRouter:
         return _secure_headers(response)
 
     def to_login(request: Request) -> Response:
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        # After the login, a GET of ``next``: a form posted without a session comes back to
+        # its page (the request page's answer form posts to the page itself; bulk approve
+        # has no page of its own: the inbox).
+        path = request.url.path
+        if request.method != "GET" and not path.startswith("/inbox/requests/"):
+            path = "/inbox"
+        return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
 
     @router.get("/")
     def root() -> Response:

@@ -267,3 +267,15 @@ def test_a_blank_reason_is_refused_alike_on_the_api_and_the_inbox(
         "action": verb, "plan_hash": request["plan_hash"], field: "  "})
     assert form.status_code == 422, form.text[-1500:]
     assert statuses(svc, request) == ["pending"]
+
+
+def test_a_bulk_approve_posted_without_a_session_comes_back_to_the_inbox(svc: Service) -> None:
+    # Found in a black-box trial: the login sent the approver on to a GET of the POST-only
+    # bulk-approve route, which the old-link redirect turned into a 404.
+    bounce = svc.client.post("/inbox/bulk-approve", data={"ids": "apr_x"},
+                             follow_redirects=False)
+    assert bounce.status_code == 303 and bounce.headers["location"] == "/login?next=/inbox"
+    landed = login(svc, "raj", next_url="/inbox")
+    assert landed.headers["location"] == "/inbox"
+    assert svc.client.get("/inbox").status_code == 200
+
