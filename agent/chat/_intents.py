@@ -62,7 +62,7 @@ _QUESTION = {"why", "what", "whats", "is", "are", "was", "were", "how", "when", 
 
 _INTERROGATIVE = {"what", "whats", "why", "how", "which", "who", "whom", "whose", "when",
                   "where", "wheres", "status", "whether"}
-_TOKEN = re.compile(r"[#\w][\w.:/#-]*\w|\w")
+_TOKEN = re.compile(r"[#\w][\w.:/#@-]*\w|\w")
 _HOLD_NUMBER = re.compile(r"(?:\bholds?\s*(?:number|no\.?|id)?\s*#?|#|\bh-?)(\d{1,9})\b",
                           re.IGNORECASE)
 _DECISION = re.compile(r"^dec_[0-9a-f]{4,}$", re.IGNORECASE)

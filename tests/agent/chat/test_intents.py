@@ -74,6 +74,15 @@ def test_why_questions(entity: str, template: str) -> None:
     assert intent is not None and (intent.name, intent.entity) == ("why", entity)
 
 
+@pytest.mark.parametrize("template", ["why {e}?", "why did we act on {e}?", "status of {e}",
+                                      "hold {e} for 2 days"])
+def test_a_composite_entity_id_is_one_entity(template: str) -> None:
+    # Found in a trial: "why did we act on SKU-11253@DC-HAMBURG?" looked up SKU-11253.
+    entity = f"{ENTITIES[0]}@{ENTITIES[1]}"
+    intent = recognise(template.format(e=entity), Vocab({entity, ENTITIES[0]}), NOW)
+    assert intent is not None and (intent.entity or intent.target) == entity
+
+
 def test_an_entity_is_found_whatever_case_it_is_typed_in() -> None:
     intent = recognise("status of acme-042", Vocab({"ACME-042"}), NOW)
     assert intent is not None and intent.entity == "ACME-042"
