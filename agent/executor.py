@@ -300,7 +300,7 @@ class _Run:
             if call.start.purpose != "execution" or call.end is not None:
                 continue
             why = holds.why(entity_id=self.scope.entity_id, playbook=self.scope.playbook,
-                            functions=[call.function])
+                            functions=[call.function], decision_id=self.plan.decision_id)
             if why:
                 self.held.add(call.start.step_id)
                 self.report.held = why

@@ -130,7 +130,8 @@ class Runtime:
         self.engine = DecisionEngine(self.graph, store=self.store, approvals=self.approvals,
                                      context=self._context, owner=self.actor,
                                      lease_seconds=s.lease_seconds, durability=s.durability,
-                                     fencing=self.checkpointer, metrics=self.metrics)
+                                     fencing=self.checkpointer, metrics=self.metrics,
+                                     max_leg_failures=s.max_leg_failures)
         self._stack.callback(self.engine.close)
         self.metrics.watch_store(self.gauges)
         self._wire_notifications()

@@ -240,6 +240,11 @@ class Settings(BaseSettings):
     tool_backoff_seconds: float = Field(0.2, ge=0, le=60)
     executor_threads: int = Field(4, ge=1, le=64)
     lease_seconds: int = Field(120, ge=1, le=86_400)
+    max_leg_failures: int = Field(5, ge=1, le=1000)
+    """Legs of one decision that may fail in a row (an error no retry mends: a bug, a
+    result the store cannot take) before the loop holds the decision for an operator
+    (``holds list``; ``holds release DECISION`` lets it try again) instead of trying again
+    after every lease."""
     holdout_share: float = Field(0.05, ge=0.0, lt=1.0)
     """Share of actionable predictions deliberately not acted on (control group), so
     uplift can be measured against them; 0 turns it off (``run``, ``serve`` and

@@ -147,7 +147,7 @@ class DecisionEngine:
                  lease_seconds: float = 120,
                  durability: Literal["exit", "async", "sync"] = "exit",
                  fencing: FencedCheckpointer | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, max_leg_failures: int = 5) -> None:
         self.graph = graph
         self._store = store
         self._approvals = approvals
@@ -157,6 +157,7 @@ class DecisionEngine:
         self._durability = durability
         self._fencing = fencing
         self._metrics = metrics
+        self._max_leg_failures = max_leg_failures
         self._heartbeat = _Heartbeat(store, owner, lease_seconds)
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
@@ -364,9 +365,9 @@ class DecisionEngine:
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         # The store may be what failed; the lease lapses all the same.
         with suppress(DecisionOpsError, SQLAlchemyError):
-            self._store.decisions.note_error(decision_id, fence,
-                                             f"leg failed, retried after the lease lapses: "
-                                             f"{message}"[:2000])
+            self._store.decisions.note_failure(decision_id, fence, message[:2000],
+                                               hold_after=self._max_leg_failures,
+                                               actor=self.owner)
 
     def _result(self, decision_id: str) -> StepResult:
         decision = self._store.decisions.get(decision_id)

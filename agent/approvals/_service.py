@@ -629,17 +629,20 @@ class ApprovalService:
     def hold_target_type(self, target: str) -> str:
         if target in self._policies.functions:
             return "function"
-        return "playbook" if target in self._playbooks else "entity"
+        if target in self._playbooks:
+            return "playbook"
+        return "decision" if self._store.decisions.exists(target) else "entity"
 
     def hold(self, target: str, *, until: datetime, reason: str, actor: str) -> HoldRow:
         """Pause acting on ``target`` until ``until`` or a release (recorded in the
         ledger). An entity or a playbook: triage drops its new predictions, workers apply
         no answer to its decisions and start none of their steps. A business function:
         none of its steps starts (the rest of a plan goes ahead; the decision waits,
-        ``held``, before the function's steps)."""
+        ``held``, before the function's steps). A decision (its id): workers leave it
+        where it is."""
         target = target.strip()
         if not target:
-            raise InvalidInputError("must name an entity, a playbook or a function",
+            raise InvalidInputError("must name an entity, a playbook, a function or a decision",
                                     field="target")
         if until <= utcnow():
             raise InvalidInputError("must be in the future", field="until")
@@ -678,7 +681,8 @@ class ApprovalService:
     def held(self, decision: DecisionRow, functions: Sequence[str] = ()) -> str | None:
         """Why work on ``decision`` by ``functions`` is held, or None."""
         return self._store.holds.active().why(entity_id=decision.entity_id,
-                                              playbook=decision.playbook, functions=functions)
+                                              playbook=decision.playbook, functions=functions,
+                                              decision_id=decision.id)
 
     # ------------------------------------------------------------------ deadlines
 

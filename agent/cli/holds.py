@@ -1,4 +1,5 @@
-"""``decisionops holds``: pause acting on an entity, a playbook or a business function.
+"""``decisionops holds``: pause acting on an entity, a playbook, a business function or
+one decision.
 
 A hold is the approval service's (``agent.approvals``): while it is in force, triage
 drops new predictions about a held entity or playbook, workers apply no recorded answer
@@ -34,13 +35,13 @@ def _actor() -> str:
 
 @app.command("add")
 def add(target: Annotated[str, typer.Argument(
-            help="An entity id (ACC-10023), a playbook (churn-retention) or a business "
-                 "function (finance).")],
+            help="An entity id (ACC-10023), a playbook (churn-retention), a business "
+                 "function (finance) or a decision id.")],
         until: Annotated[str, typer.Option(help="Until when: a date (2026-12-01), a time "
                                                 "(2026-12-01T09:00Z) or relative (+4h, +2d).")],
         reason: Annotated[str, typer.Option(help="Why; recorded and shown.")] = "",
         as_json: Json = False) -> None:
-    """Hold an entity, playbook or function until a time.
+    """Hold an entity, playbook, function or decision until a time.
 
     Example: decisionops holds add finance --until +1d --reason "month-end close"
     """
@@ -82,7 +83,8 @@ def list_(all_: Annotated[bool, typer.Option("--all", help="Released and expired
 
 
 @app.command("release")
-def release(target: Annotated[str, typer.Argument(help="The held entity, playbook or function.")],
+def release(target: Annotated[str, typer.Argument(
+                help="The held entity, playbook, function or decision.")],
             as_json: Json = False) -> None:
     """Release the active holds on a target; the work they held carries on.
 

@@ -36,7 +36,8 @@ from decisionops.agent.models import (
 )
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import DecisionTx, Repo, insert_or_skip
-from decisionops.agent.store._holds import ActiveHolds, unheld
+from decisionops.agent.store._holds import UNTIL_RELEASED, ActiveHolds, unheld
+from decisionops.agent.store._holds import place as place_hold
 from decisionops.agent.store._rows import DecisionRow, from_mapping
 from decisionops.agent.store.ledger import Event
 
@@ -73,7 +74,8 @@ _TAKE = (update(t.decisions)
 """Takes a lease found free, unless it changed hands since it was read."""
 _RELEASE = (update(t.decisions)
             .where(t.decisions.c.id == bindparam("d"), t.decisions.c.fence == bindparam("f"))
-            .values(lease_owner=None, lease_until=None))
+            .values(lease_owner=None, lease_until=None, leg_failures=0))
+"""Gives the lease back after a leg that did not fail."""
 _LIVE = [s.value for s in DecisionStatus if not s.terminal]
 _OPEN_ON_ENTITY = (select(t.decisions.c.id, t.decisions.c.kind, t.decisions.c.status,
                           t.decisions.c.playbook, t.decisions.c.plan_version,
@@ -185,6 +187,10 @@ class DecisionRepo(Repo):
             raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
         return from_mapping(DecisionRow, row._mapping)
 
+    def exists(self, decision_id: str) -> bool:
+        with self.reading() as conn:
+            return conn.scalar(_FENCE, {"id": decision_id}) is not None
+
     def list(self, *, status: str | None = None, kind: str | None = None,
              entity_id: str | None = None, limit: int = 100) -> list[DecisionRow]:
         """Most recently updated first."""
@@ -273,13 +279,38 @@ class DecisionRepo(Repo):
         with self.transaction() as conn:
             conn.execute(_RELEASE, {"d": decision_id, "f": fence})
 
-    def note_error(self, decision_id: str, fence: int, error: str) -> None:
-        """Say why the holder's last leg failed (informational; the lease stays, so the
-        decision is carried on once it lapses)."""
+    def note_failure(self, decision_id: str, fence: int, error: str, *, hold_after: int,
+                     actor: str) -> int | None:
+        """Count the holder's failed leg and say why it failed. Below ``hold_after`` failed
+        legs in a row the lease stays, so the decision is carried on once it lapses; at
+        ``hold_after`` the decision is held until an operator releases it (a recorded hold
+        on the decision, the count back to 0), the lease given back. The hold's id, or
+        None."""
+        now = utcnow()
         with self.transaction() as conn:
-            conn.execute(update(t.decisions)
-                         .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
-                         .values(error=error))
+            failures = conn.scalar(
+                update(t.decisions)
+                .where(t.decisions.c.id == decision_id, t.decisions.c.fence == fence)
+                .values(leg_failures=t.decisions.c.leg_failures + 1)
+                .returning(t.decisions.c.leg_failures))
+            if failures is None:
+                return None  # the lease changed hands: the new holder says how it went
+            if failures < hold_after:
+                conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id)
+                             .values(error=f"leg failed, tried again once the lease lapses "
+                                           f"({failures} of {hold_after} in a row): {error}"))
+                return None
+            hold_id, event = place_hold(
+                conn, target_type="decision", target=decision_id, until=UNTIL_RELEASED,
+                reason=f"{failures} legs in a row failed; the last: {error}"[:2000],
+                actor=actor, now=now)
+            conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id).values(
+                lease_owner=None, lease_until=None, leg_failures=0,
+                error=f"held (hold #{hold_id}) after {failures} legs in a row failed; "
+                      f"once the cause is fixed: decisionops holds release {decision_id}. "
+                      f"The last: {error}"))
+            self.record(conn, [event], now)
+            return hold_id
 
     def fence_of(self, decision_id: str) -> int | None:
         """The decision's current fencing token (None if there is no such decision)."""

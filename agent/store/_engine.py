@@ -22,7 +22,7 @@ __all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "head_rev
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0016_llm_replies"
+HEAD_REVISION = "0017_leg_failures"
 """The newest migration; a test keeps it equal to the scripts' head. Knowing it without
 importing Alembic keeps every command's start-up fast (Alembic loads only to migrate)."""
 

@@ -1,14 +1,15 @@
-"""Operator holds: pause acting on an entity, a playbook or a business function until a
-time. Placing and releasing one are ledger entries; which holds cover a piece of work is
-``ActiveHolds.covering`` (one rule, read by triage, by the engine before it applies
-answers, and by the executor inside its write-ahead transaction); what a hold stops is
-the approval service's rule (``ApprovalService.hold``)."""
+"""Operator holds: pause acting on an entity, a playbook, a business function or one
+decision until a time (the loop holds a decision itself when its legs keep failing:
+``DecisionRepo.note_failure``). Placing and releasing one are ledger entries; which
+holds cover a piece of work is ``ActiveHolds.covering`` (one rule, read by triage, by
+the engine before it applies answers, and by the executor inside its write-ahead
+transaction); what a hold stops is the approval service's rule (``ApprovalService.hold``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
@@ -21,9 +22,12 @@ from decisionops.agent.store._rows import HoldRow, from_mapping
 from decisionops.agent.store._service_tables import holds
 from decisionops.agent.store.ledger import Event
 
-__all__ = ["ActiveHolds", "HoldRepo", "TargetType", "unheld"]
+__all__ = ["UNTIL_RELEASED", "ActiveHolds", "HoldRepo", "TargetType", "place", "unheld"]
 
-TargetType = Literal["entity", "playbook", "function"]
+TargetType = Literal["entity", "playbook", "function", "decision"]
+
+UNTIL_RELEASED = datetime(9999, 12, 31, tzinfo=UTC)
+"""The ``until`` of a hold that lasts until someone releases it."""
 
 
 @dataclass(frozen=True)
@@ -33,30 +37,36 @@ class ActiveHolds:
     rows: tuple[HoldRow, ...] = ()
 
     def covering(self, *, entity_id: str | None = None, playbook: str | None = None,
-                 functions: Iterable[str] = ()) -> list[HoldRow]:
-        """The holds that cover work on ``entity_id`` under ``playbook`` by ``functions``."""
-        wanted = {("entity", entity_id), ("playbook", playbook),
+                 functions: Iterable[str] = (), decision_id: str | None = None
+                 ) -> list[HoldRow]:
+        """The holds that cover work on ``entity_id`` under ``playbook`` by ``functions``
+        (of decision ``decision_id``)."""
+        wanted = {("entity", entity_id), ("playbook", playbook), ("decision", decision_id),
                   *(("function", f) for f in functions)}
         return [h for h in self.rows if (h.target_type, h.target) in wanted]
 
     def why(self, *, entity_id: str | None = None, playbook: str | None = None,
-            functions: Iterable[str] = ()) -> str | None:
+            functions: Iterable[str] = (), decision_id: str | None = None) -> str | None:
         """Why such work is held, or None."""
-        found = self.covering(entity_id=entity_id, playbook=playbook, functions=functions)
+        found = self.covering(entity_id=entity_id, playbook=playbook, functions=functions,
+                              decision_id=decision_id)
         return "; ".join(describe(h) for h in found) or None
 
 
 def unheld(holds: ActiveHolds | None) -> list[ColumnElement[bool]]:
-    """Conditions on ``decisions`` that leave out the decisions an entity or playbook
-    hold keeps where they are (so a worker's batch is not filled with work it must
-    skip)."""
+    """Conditions on ``decisions`` that leave out the decisions an entity, playbook or
+    decision hold keeps where they are (so a worker's batch is not filled with work it
+    must skip)."""
     if holds is None or not holds.rows:
         return []
     entities = [h.target for h in holds.rows if h.target_type == "entity"]
     playbooks = [h.target for h in holds.rows if h.target_type == "playbook"]
+    decisions = [h.target for h in holds.rows if h.target_type == "decision"]
     clauses: list[ColumnElement[bool]] = []
     if entities:
         clauses.append(t.decisions.c.entity_id.not_in(entities))
+    if decisions:
+        clauses.append(t.decisions.c.id.not_in(decisions))
     if playbooks:
         clauses.append(or_(t.decisions.c.playbook.is_(None),
                            t.decisions.c.playbook.not_in(playbooks)))
@@ -66,8 +76,9 @@ def unheld(holds: ActiveHolds | None) -> list[ColumnElement[bool]]:
 def describe(hold: HoldRow) -> str:
     """What a person reading why work waits needs: the target, the hold, until when, why."""
     why = f" ({hold.reason})" if hold.reason else ""
-    return (f"{hold.target_type} {hold.target} is on hold #{hold.id} until "
-            f"{hold.until:%Y-%m-%d %H:%M}Z{why}")
+    until = ("until released" if hold.until >= UNTIL_RELEASED
+             else f"until {hold.until:%Y-%m-%d %H:%M}Z")
+    return f"{hold.target_type} {hold.target} is on hold #{hold.id} {until}{why}"
 
 
 _ACTIVE = (select(holds).where(holds.c.released_at.is_(None), holds.c.until > bindparam("now"))
@@ -79,19 +90,29 @@ def active(conn: Connection, now: datetime) -> ActiveHolds:
                              for r in conn.execute(_ACTIVE, {"now": now})))
 
 
+def place(conn: Connection, *, target_type: TargetType, target: str, until: datetime,
+          reason: str, actor: str, now: datetime) -> tuple[int, Event]:
+    """Insert a hold in ``conn``'s transaction; its id and the ledger event to record
+    with it (a decision's hold is an entry of that decision's history)."""
+    hold_id = int(conn.execute(insert(holds).values(
+        target_type=target_type, target=target, until=until, reason=reason,
+        created_by=actor, created_at=now)).inserted_primary_key[0])
+    return hold_id, Event(actor=actor, event="hold.placed",
+                          decision_id=target if target_type == "decision" else None,
+                          body={"hold_id": hold_id, "target_type": target_type,
+                                "target": target, "until": until.isoformat(),
+                                "reason": reason})
+
+
 class HoldRepo(Repo):
     def place(self, *, target_type: TargetType, target: str, until: datetime, reason: str,
               actor: str) -> int:
         now = utcnow()
         with self.transaction(durable=True) as conn:
-            hold_id = conn.execute(insert(holds).values(
-                target_type=target_type, target=target, until=until, reason=reason,
-                created_by=actor, created_at=now)).inserted_primary_key[0]
-            self.record(conn, [Event(actor=actor, event="hold.placed",
-                                     body={"hold_id": hold_id, "target_type": target_type,
-                                           "target": target, "until": until.isoformat(),
-                                           "reason": reason})], now)
-        return int(hold_id)
+            hold_id, event = place(conn, target_type=target_type, target=target, until=until,
+                                   reason=reason, actor=actor, now=now)
+            self.record(conn, [event], now)
+        return hold_id
 
     def release(self, *, target: str, actor: str) -> list[int]:
         """Release every active hold on ``target``; returns their ids."""

@@ -53,6 +53,8 @@ class DecisionRow:
     lease_until: datetime | None
     fence: int
     checkpoint_pruned_at: datetime | None = None
+    leg_failures: int = 0
+    """Legs that failed in a row (``DecisionRepo.note_failure``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", DecisionStatus(self.status))

@@ -295,3 +295,75 @@ def test_the_queries_for_work_not_started_walk_their_partial_indexes(tmp_path: P
         assert len(seen) >= 3, seen
         for (statement, _), plan in zip(seen, _plans(rt, seen), strict=True):
             assert "ix_predictions_unstarted" in plan, (statement, plan)
+
+
+def _lapse(rt: Runtime, decision_id: str) -> None:
+    """The leg's lease lapses (as it would after ``lease_seconds``)."""
+    from sqlalchemy import update
+
+    from decisionops.agent.store import _tables as t
+    with rt.store.engine.begin() as conn:
+        conn.execute(update(t.decisions).where(t.decisions.c.id == decision_id)
+                     .values(lease_until=utcnow() - timedelta(seconds=1)))
+
+
+def test_a_leg_that_fails_every_time_is_held_for_an_operator_not_retried_forever(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found reading the loop: a leg that fails deterministically (a bug, a tool result the
+    # store cannot take) was retried after every lease, forever, and nothing said so but
+    # the decision's error. After ``max_leg_failures`` in a row the loop puts a hold on
+    # the decision (recorded), gives the lease back and stops trying; releasing the hold
+    # lets it try again.
+    settings = settings.model_copy(update={"max_leg_failures": 3})
+    with Runtime(settings, actor="worker-a") as rt:
+        rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], segment="mid_market")],
+                  source="test")
+        worker = Worker(rt, poll_seconds=0.01)
+
+        def broken(*_a: object, **_k: object) -> None:
+            raise RuntimeError("boom in routing")
+
+        monkeypatch.setattr(rt.approvals, "route", broken)
+        report = worker.tick()
+        assert report.errors == ["a leg failed: RuntimeError: boom in routing"]
+        (decision,) = rt.store.decisions.list()
+        for failures in (2, 3):
+            assert rt.store.holds.list() == []
+            _lapse(rt, decision.id)
+            report = worker.tick()
+            assert report.errors == ["a leg failed: RuntimeError: boom in routing"], failures
+        (hold,) = rt.store.holds.list()
+        assert (hold.target_type, hold.target) == ("decision", decision.id)
+        assert "3 legs in a row failed" in hold.reason and "boom in routing" in hold.reason
+        decision = rt.store.decisions.get(decision.id)
+        assert decision.lease_owner is None and decision.status.value == "planning"
+        assert "held" in (decision.error or "") and f"holds release {decision.id}" in decision.error
+        events = [e.event for e in rt.store.ledger.entries(decision.id)]
+        assert "hold.placed" in events
+        _lapse(rt, decision.id)
+        assert not worker.tick().did_work  # held: nobody tries it
+        monkeypatch.undo()
+        rt.approvals.release(decision.id, actor="ops")
+        report = worker.tick()
+        assert report.recovered == 1 and report.errors == [], report.summary()
+        decision = rt.store.decisions.get(decision.id)
+        assert decision.status.value == "awaiting_approval" and decision.leg_failures == 0
+
+
+def test_a_leg_that_succeeds_clears_the_count_of_failed_legs(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings.model_copy(update={"max_leg_failures": 2})
+    with Runtime(settings, actor="worker-a") as rt:
+        rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], segment="mid_market")],
+                  source="test")
+        worker = Worker(rt, poll_seconds=0.01)
+        with monkeypatch.context() as patch:
+            patch.setattr(rt.approvals, "route",
+                          lambda *a, **k: (_ for _ in ()).throw(RuntimeError("once")))
+            assert len(worker.tick().errors) == 1
+        (decision,) = rt.store.decisions.list()
+        assert rt.store.decisions.get(decision.id).leg_failures == 1
+        _lapse(rt, decision.id)
+        assert worker.tick().errors == []
+        assert rt.store.decisions.get(decision.id).leg_failures == 0
+        assert rt.store.holds.list() == []

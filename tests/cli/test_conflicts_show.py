@@ -49,3 +49,21 @@ def test_approvals_show_lists_the_open_decisions_beside_the_request(
     assert [r["decision_id"] for r in shown["approval"]["request"]["related"]] == [late]
     text = cli("approvals", "show", sales["id"]).stdout
     assert f"also open on ACC-10004: {late} late_payment held" in text
+
+
+def test_an_operator_holds_one_decision_by_its_id_and_releases_it(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    cli("ingest", str(write("preds.csv", HEADER + ROWS)), "--format", "csv")
+    cli("holds", "add", "sales", "--until", "+1d")  # both decisions stop before sales' steps
+    run = cli.json("run", "--once")
+    late = next(r["decision_id"] for r in run["started"]
+                if cli.json("decisions", "show", r["decision_id"])["decision"]["kind"]
+                == "late_payment")
+    hold = cli.json("holds", "add", late, "--until", "+1d", "--reason", "checking the invoice")
+    assert (hold["target_type"], hold["target"]) == ("decision", late)
+    cli("holds", "release", "sales")
+    cli("run", "--once")
+    assert cli.json("decisions", "show", late)["decision"]["status"] != "completed"
+    assert cli.json("holds", "release", late)["target"] == late
+    cli("run", "--once")
+    assert cli.json("decisions", "show", late)["decision"]["status"] == "completed"
