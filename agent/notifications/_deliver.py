@@ -8,8 +8,9 @@ send the same attempt), sends each, and marks it ``sent``, ``pending`` for a lat
 mark sends that message again once the lease lapses; receivers de-duplicate on the stable
 message id (Slack ``client_msg_id``, the e-mail ``Message-ID``).
 
-``SenderThread`` runs it off the worker loop: the loop's housekeeping only ``kick``s it,
-so no tick waits on a webhook or a mail server.
+``SenderThread`` runs it off the worker loop, a thread per channel: the loop's
+housekeeping only ``kick``s it, so no tick waits on a webhook or a mail server, and no
+e-mail waits behind a slow Slack post (or the other way round).
 
 Errors stored and logged name the channel and the failure (HTTP status, SMTP reply,
 exception type), never the webhook URL or the SMTP credentials.
@@ -21,6 +22,7 @@ import logging
 import smtplib
 import ssl
 import threading
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -74,13 +76,14 @@ class Deliverer:
         if self._redact is not None:
             logging.getLogger("httpx").removeFilter(self._redact)
 
-    def deliver_due(self, limit: int = 50) -> dict[str, int]:
+    def deliver_due(self, limit: int = 50, *, channel: str | None = None) -> dict[str, int]:
+        """Send up to ``limit`` due messages (of ``channel``, or of any)."""
         counts = {"notifications_sent": 0, "notifications_retried": 0,
                   "notifications_failed": 0}
         for _ in range(limit):
             # One claim per message, right before it is sent: a batch claimed up front
             # lapses behind slow sends and a second worker would send it again.
-            claimed = self._repo.claim_due(limit=1, lease=_LEASE)
+            claimed = self._repo.claim_due(limit=1, lease=_LEASE, channel=channel)
             if not claimed:
                 break
             (message,) = claimed
@@ -161,48 +164,75 @@ class Deliverer:
             raise DeliveryError(f"email: {type(exc).__name__}") from None
 
 
+CHANNELS = ("slack", "email")
+
+
 class SenderThread:
-    """Delivers the outbox in a thread of its own, every ``interval`` seconds and at
-    once when kicked. Closing finishes a round kicked before it (``run --once`` sends
-    what its tick queued), bounded by the channels' timeouts."""
+    """Delivers the outbox off the loop, a thread per channel, every ``interval`` seconds
+    and at once when kicked. Closing finishes a round kicked before it (``run --once``
+    sends what its tick queued), bounded by the channels' timeouts."""
 
     def __init__(self, deliverer: Deliverer, interval: float = 1.0) -> None:
         self._deliverer = deliverer
         self._interval = interval
-        self._wake = threading.Event()
-        self._due = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._senders = [_ChannelSender(deliverer, channel, interval, self._stop)
+                         for channel in CHANNELS]
 
     def kick(self) -> None:
         with self._lock:
             if self._stop.is_set():
                 return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="notification sender")
-                self._thread.start()
-        self._due.set()
-        self._wake.set()
+            for sender in self._senders:
+                sender.kick()
 
     def close(self) -> None:
         with self._lock:
             self._stop.set()
-        self._wake.set()
+        for sender in self._senders:
+            sender.wake.set()
+        deadline = time.monotonic() + _TIMEOUT * 3
+        for sender in self._senders:
+            sender.join(max(0.0, deadline - time.monotonic()))
+
+
+class _ChannelSender:
+    """One channel's sender thread (started at the first kick)."""
+
+    def __init__(self, deliverer: Deliverer, channel: str, interval: float,
+                 stop: threading.Event) -> None:
+        self._deliverer = deliverer
+        self._channel = channel
+        self._interval = interval
+        self._stop = stop
+        self.wake = threading.Event()
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name=f"notification sender ({self._channel})")
+            self._thread.start()
+        self._due.set()
+        self.wake.set()
+
+    def join(self, timeout: float) -> None:
         if self._thread is not None:
-            self._thread.join(timeout=_TIMEOUT * 3)
+            self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()
+            self.wake.wait(self._interval)
+            self.wake.clear()
             due = self._due.is_set() or not self._stop.is_set()
             self._due.clear()
             if due:
                 try:
-                    self._deliverer.deliver_due()
+                    self._deliverer.deliver_due(channel=self._channel)
                 except SQLAlchemyError:  # the store was unreachable; the next round retries
-                    _log.warning("notification delivery round failed", exc_info=True)
+                    _log.warning("notification delivery round failed (%s)", self._channel,
+                                 exc_info=True)
             if self._stop.is_set():
                 return

@@ -110,12 +110,13 @@ class NotificationRepo(Repo):
             conn.execute(insert(notifications), fresh)
         return len(fresh)
 
-    def claim_due(self, *, limit: int, lease: timedelta, now: datetime | None = None
-                  ) -> list[NotificationRow]:
-        """Pending messages due now, each leased to the caller (compare-and-set, so two
-        senders never send the same attempt). A message asking for an answer (a request,
-        a reminder, an escalation) whose request is no longer pending when its turn comes
-        (behind a slow or failing channel) is ``skipped``, saying why, never sent late."""
+    def claim_due(self, *, limit: int, lease: timedelta, now: datetime | None = None,
+                  channel: str | None = None) -> list[NotificationRow]:
+        """Pending messages due now (of ``channel``, or any), each leased to the caller
+        (compare-and-set, so two senders never send the same attempt). A message asking
+        for an answer (a request, a reminder, an escalation) whose request is no longer
+        pending when its turn comes (behind a slow or failing channel) is ``skipped``,
+        saying why, never sent late."""
         now = now or utcnow()
         answered = (select(approvals.c.status).where(
             approvals.c.id == notifications.c.approval_id).scalar_subquery())
@@ -129,6 +130,8 @@ class NotificationRepo(Repo):
             notifications.c.status == "pending", notifications.c.next_attempt_at <= now,
             or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now))
             .order_by(notifications.c.next_attempt_at).limit(limit))
+        if channel is not None:
+            due = due.where(notifications.c.channel == channel)
         claimed = []
         with self.transaction() as conn:
             conn.execute(stale)

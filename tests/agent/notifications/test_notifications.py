@@ -73,7 +73,9 @@ def test_a_new_request_reaches_slack_and_the_approvers_mailboxes_with_a_working_
     decision_id = svc.decide(churn_record("churn-n1", account="ACC-10004"))
     approval_id = sales_request(svc.rt, decision_id)
     loop_tick(svc.rt)
-    assert wait_for(lambda: webhook.posts and len(mailbox.messages) >= 2, 10)
+    # Each channel has its own sender: wait for this request's post and both its mails.
+    assert wait_for(lambda: any(approval_id in p["text"] for p in webhook.posts) and len(
+        {to[0] for to, m in mailbox.messages if approval_id in m["Subject"]}) >= 2, 10)
     link = f"{PUBLIC}/inbox/requests/{approval_id}"
 
     slack = [p for p in webhook.posts if approval_id in p["text"]]
@@ -276,6 +278,24 @@ def test_a_slow_webhook_never_holds_up_the_loop(tmp_path: Path, webhook: Webhook
         assert time.monotonic() - started < 3.0
         assert webhook.posts == []
         assert wait_for(lambda: len(webhook.posts) == 1, 15)
+
+
+def test_a_slow_webhook_never_holds_up_the_mail(tmp_path: Path, webhook: Webhook,
+                                                mailbox: Mailbox) -> None:
+    # Found in a black-box trial: one sender delivered both channels one message at a
+    # time, so e-mails waited behind every slow Slack post (up to its 10 s timeout each).
+    # Each channel has its own sender.
+    webhook.delay = 4.0
+    settings = Settings(home=tmp_path / "home", **channels(webhook, mailbox))
+    with Runtime(settings, actor="w") as rt:
+        rt.ingest([churn(f"p-{i}", account=a, value=10_000, segment="mid_market")
+                   for i, a in enumerate(("ACC-10004", "ACC-10005"))], source="test")
+        loop_tick(rt)  # two decisions: two Slack posts and their mails queued, sender woken
+        queued = [n for n in rt.store.notifications.list(limit=100) if n.channel == "email"]
+        assert len(queued) >= 2
+        assert wait_for(lambda: len(mailbox.messages) == len(queued), 3.0), \
+            (len(mailbox.messages), len(queued), len(webhook.posts))
+        assert len(webhook.posts) == 0  # the first post is still waiting on the receiver
 
 
 def test_reminder_escalation_and_expiry_each_notify_once(tmp_path: Path, webhook: Webhook,
