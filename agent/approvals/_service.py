@@ -15,10 +15,11 @@ else:
   another approver's answer that won a race: the same refusal either way).
 * ``stale_plan`` 409: the request's plan version is not the decision's current one, or
   the caller answered another version than the request's (``plan_hash``).
-* ``four_eyes`` 403: the function has ``four_eyes: true`` and the user requested this
-  plan version (submitted the prediction, or asked for the revision that produced it)
-  or proposed an edit to it. Under four-eyes an edit is recorded as a proposal that a
-  second approver approves: their approve names it (``proposal_hash``, ``proposal``).
+* ``four_eyes`` 403: the function has ``four_eyes: true`` and the user asked for this
+  plan or a change it carries (submitted the prediction, wrote it by hand, or asked for
+  a revision of any earlier version) or proposed an edit to it. Under four-eyes an
+  edit is recorded as a proposal that a second approver approves: their approve names
+  it (``proposal_hash``, ``proposal``).
 * ``proposal_pending`` 409: under four-eyes, an approve named no proposal while one
   stands (it would approve an edit its approver may never have seen).
 * ``stale_proposal`` 409: the approve named another proposal than the one standing (a
@@ -332,8 +333,9 @@ class ApprovalService:
             requesters = self._as_policy(policy.approvers, self._store.approvals.requesters(
                 row.decision_id, row.plan_version))
             if same & requesters:
-                refuse("four_eyes", f"{function} requires four eyes: you requested this plan "
-                       "version, so another approver must decide it")
+                refuse("four_eyes", f"{function} requires four eyes: you asked for this plan "
+                       "or a change it carries (a revise of an earlier version), so another "
+                       "approver must decide it")
             if same & self._as_policy(policy.approvers, self._store.approvals.proposers(
                     row.decision_id, approval_id)):
                 refuse("four_eyes", f"{function} requires four eyes: you proposed an edit to "

@@ -410,34 +410,35 @@ class ApprovalRepo(Repo):
                     if body.get("approval_id") == approval_id}
 
     def requesters(self, decision_id: str, plan_version: int) -> set[str]:
-        """Who asked for this plan version: whoever submitted the prediction, picked its
-        playbook, supplied its value at stake or wrote its plan by hand (version 1), or
-        whoever asked for the revision that produced it (later versions)."""
+        """Who asked for this plan version or a change it carries: whoever submitted the
+        prediction, picked its playbook, supplied its value at stake or wrote its plan by
+        hand (version 1, which every later version is drafted from), and whoever asked
+        for any revision since (a change asked for in version 2 may still be in version 4,
+        whoever asked for version 3)."""
         with self.reading() as conn:
-            if plan_version <= 1:
-                prediction_id = conn.scalar(select(t.decisions.c.prediction_id)
-                                            .where(t.decisions.c.id == decision_id))
-                batch = (select(t.ledger.c.actor)
-                         .join(t.predictions, t.predictions.c.ingest_seq == t.ledger.c.seq)
-                         .where(t.predictions.c.id == prediction_id))
-                # Rows stored before batch entries have an entry of their own.
-                alone = select(t.ledger.c.actor).where(
-                    t.ledger.c.event == "prediction.ingested",
-                    t.ledger.c.body["prediction_id"].as_string() == prediction_id)
-                author = set(conn.scalars(select(t.hand_plans.c.author).where(
-                    t.hand_plans.c.prediction_id == prediction_id)))
-                # A person who picked its playbook or supplied its value at stake from
-                # the needs-a-human queue asked for this plan too.
-                answered = select(t.ledger.c.actor).where(
-                    t.ledger.c.event.in_(("prediction.picked", "prediction.value_supplied")),
-                    t.ledger.c.body["prediction_id"].as_string() == prediction_id)
-                return ((set(conn.scalars(batch)) or set(conn.scalars(alone)))
-                        | set(conn.scalars(answered)) | author)
-            return set(conn.scalars(select(t.approvals.c.approver).where(
+            prediction_id = conn.scalar(select(t.decisions.c.prediction_id)
+                                        .where(t.decisions.c.id == decision_id))
+            batch = (select(t.ledger.c.actor)
+                     .join(t.predictions, t.predictions.c.ingest_seq == t.ledger.c.seq)
+                     .where(t.predictions.c.id == prediction_id))
+            # Rows stored before batch entries have an entry of their own.
+            alone = select(t.ledger.c.actor).where(
+                t.ledger.c.event == "prediction.ingested",
+                t.ledger.c.body["prediction_id"].as_string() == prediction_id)
+            author = set(conn.scalars(select(t.hand_plans.c.author).where(
+                t.hand_plans.c.prediction_id == prediction_id)))
+            # A person who picked its playbook or supplied its value at stake from
+            # the needs-a-human queue asked for this plan too.
+            answered = select(t.ledger.c.actor).where(
+                t.ledger.c.event.in_(("prediction.picked", "prediction.value_supplied")),
+                t.ledger.c.body["prediction_id"].as_string() == prediction_id)
+            revisers = set(conn.scalars(select(t.approvals.c.approver).where(
                 t.approvals.c.decision_id == decision_id,
-                t.approvals.c.plan_version == plan_version - 1,
+                t.approvals.c.plan_version < plan_version,
                 t.approvals.c.status == ApprovalStatus.REVISE.value,
                 t.approvals.c.approver.is_not(None))))
+            return ((set(conn.scalars(batch)) or set(conn.scalars(alone)))
+                    | set(conn.scalars(answered)) | author | revisers)
 
     # ------------------------------------------------------------------ SLA alerts
 

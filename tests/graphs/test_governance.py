@@ -267,6 +267,32 @@ def test_four_eyes_the_editor_proposes_and_another_approver_approves(rt: Runtime
         ("dana@finance", "four_eyes", "cli")]
 
 
+def test_four_eyes_a_change_asked_for_two_versions_ago_still_needs_another_approver(
+        rt: Runtime) -> None:
+    # Found in a black-box trial: dana revised v1 ("make the credit 250"), omar revised
+    # v2 for another reason, and dana then approved v3 alone, 250 and all: four-eyes knew
+    # only who asked for the current version. Whoever asked for any change a version
+    # carries is its requester.
+    from decisionops.agent.models import Revise
+
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={
+        "four_eyes": True, "approvers": ["dana@finance", "omar@finance", "zoe@finance"]})
+    decision = start(rt, churn()).decision_id
+    for who in ("dana@finance", "omar@finance"):
+        requests = pending(rt, decision)
+        answer(rt, requests["finance"]["id"], Revise(feedback=f"{who} asks for a change"),
+               approver_name=who)
+        answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
+        rt.run_once()
+    finance = pending(rt, decision)["finance"]
+    assert finance["plan_version"] == 3
+    for who in ("dana@finance", "omar@finance"):
+        with pytest.raises(PermissionDenied, match="a change it carries"):
+            rt.approvals.answer(finance["id"], Approve(), by=approver(rt, who))
+    answer(rt, finance["id"], Approve(), approver_name="zoe@finance")
+
+
 def test_four_eyes_an_approve_binds_to_the_proposal_its_approver_saw(rt: Runtime) -> None:
     """Under four-eyes an approve approves the standing edit proposal: it names the
     proposal it saw (``proposal_hash``), so a proposal made or replaced since (another
