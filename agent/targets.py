@@ -87,12 +87,24 @@ def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
     return result
 
 
-def _kind(name: str) -> str:
-    """What kind of thing a target argument names: ``account_id`` an account, ``to_site``
-    and ``from_site`` a site, ``sku`` a sku."""
+_IDENTIFIER = ("_id", "_number", "_no", "_ref", "_key", "_uuid")
+"""Endings that make an argument an identifier of a thing (``account_id``,
+``card_number``)."""
+
+
+def _kind(name: str, kinds: Sequence[str]) -> tuple[str, bool]:
+    """What kind of thing a target argument names, and whether it is an identifier:
+    ``account_id`` an account, ``to_site`` and ``from_site`` a site, ``card_number`` a
+    card (on a prediction about a card); ``team`` a team, not an identifier."""
     for prefix in ("from_", "to_"):
         name = name.removeprefix(prefix)
-    return name.removesuffix("_id")
+    for kind in kinds:  # the prediction's own type or one of its parts, however suffixed
+        if name == kind or name.startswith(f"{kind}_"):
+            return kind, True
+    for suffix in _IDENTIFIER:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name.removesuffix(suffix), True
+    return name, False
 
 
 def acts_elsewhere(step_id: str, arguments: Mapping[str, Any], targets: Sequence[str],
@@ -101,21 +113,27 @@ def acts_elsewhere(step_id: str, arguments: Mapping[str, Any], targets: Sequence
     from the arguments its tool declares as targets; None when it acts on the entity (or
     names nothing the prediction could be about: a channel, a currency).
 
-    - A target of the entity's own type (``account_id`` on an account) must name it.
+    - A target of the entity's own type (``account_id``, ``account_number`` or
+      ``account`` on an account) must name it.
     - A composite type names its parts, joined in its id by ``@`` (``sku_site`` is
       ``SKU@SITE``): a step naming a sku or a site must name the prediction's among
       them (a transfer's source is another site; its destination is the prediction's);
       an id that does not name the parts cannot vouch for any.
-    - An identifier of another type (``account_id`` on a prediction about a customer)
-      is something the prediction did not score.
+    - An identifier of another type (``account_id`` on a prediction about a customer;
+      any name ending ``_id``, ``_number``, ``_no``, ``_ref``, ``_key`` or ``_uuid``) is
+      something the prediction did not score, unless it names the entity itself.
     """
     kind, own = entity
+    parts = kind.split("_") if "_" in kind else []
     named: dict[str, list[tuple[str, str]]] = {}
+    identifiers: set[str] = set()
     for name in targets:
         value = arguments.get(name)
         if value is not None:
-            named.setdefault(_kind(name), []).append((name, str(value)))
-    parts = kind.split("_") if "_" in kind else []
+            of, identifier = _kind(name, [kind, *parts])
+            named.setdefault(of, []).append((name, str(value)))
+            if identifier:
+                identifiers.add(name)
     values = own.split("@")
     located = dict(zip(parts, values, strict=True)) if (
         parts and len(values) == len(parts) and all(values)) else None
@@ -134,6 +152,6 @@ def acts_elsewhere(step_id: str, arguments: Mapping[str, Any], targets: Sequence
             if all(value != located[part_kind] for _, value in pairs):
                 return (f"step {step_id} acts on {said}, not on {located[part_kind]} (the "
                         f"prediction's {part_kind})")
-        elif any(name.endswith("_id") for name, _ in pairs):
+        elif any(name in identifiers and value != own for name, value in pairs):
             return f"step {step_id} acts on {said}; the prediction is about {kind} {own}"
     return None

@@ -98,3 +98,25 @@ def test_a_hand_plan_credit_on_a_prediction_about_a_customer_goes_to_finance(
     assert ("step credit acts on account_id=ACC-10031; the prediction is about customer "
             "CUST-1: its approvers decide") in reason, reason
     assert rt.enterprise.effects("finance.issue_credit") == []
+
+
+@pytest.mark.parametrize(("target", "value", "elsewhere"), [
+    # Found in a black-box trial: a plugin's cards.block(card_number) on another card ran
+    # on policy alone, on a prediction about a card; only ``card`` / ``card_id`` counted.
+    ("card_number", "CARD-OTHER-2", True),
+    ("card_number", "CARD-5009", False),
+    ("card", "CARD-OTHER-2", True),
+    ("from_card_id", "CARD-OTHER-2", True),
+    ("account_number", "ACC-1", True),   # an identifier of another type
+    ("merchant_ref", "M-7", True),
+    ("team", "payments-oncall", False),  # names nothing the prediction could be about
+    ("reason", "stolen", False),
+])
+def test_what_a_target_argument_names_is_read_from_its_name_and_value(
+        target: str, value: str, elsewhere: bool) -> None:
+    from decisionops.agent.targets import acts_elsewhere
+
+    why = acts_elsewhere("s1", {target: value}, [target], ("card", "CARD-5009"))
+    assert (why is not None) is elsewhere, why
+    if elsewhere:
+        assert f"{target}={value}" in why
