@@ -185,9 +185,10 @@ class EarnedAutonomy:
         with self._store.reading() as conn:
             for step in request.steps:
                 key = self.key(request.function, playbook, step)
-                if key is None:
+                if key is None:  # every entry has the same fields, whatever its state
                     out.append({"step": step.id, "class": None, "state": "no playbook",
-                                "run": 0, "after": None, "approvers": [], "reason": ""})
+                                "opted_in": False, "run": 0, "after": None,
+                                "approvers": [], "reason": "", "outcomes": ""})
                     continue
                 state = self._store.autonomy.state(conn, key)
                 since = state.changed_at if state and state.state != "promoted" else None

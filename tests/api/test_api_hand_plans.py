@@ -66,6 +66,23 @@ def test_a_plan_by_hand_over_the_api_is_approved_and_executed(queued: Service  #
     assert len(queued.rt.enterprise.effects("crm.create_retention_offer")) == 1
 
 
+def test_a_plan_by_hand_s_request_opens_in_the_inbox(queued: Service) -> None:  # noqa: F811
+    # Found in a black-box trial: the request page of a hand plan answered 500 (its
+    # steps have no playbook class, whose autonomy entry lacked what the page reads).
+    assert queued.post("/v1/predictions/fraud-1/plan", "olga", {"steps": STEPS}
+                       ).status_code == 200
+    queued.work()
+    decision = queued.get("/v1/predictions/fraud-1", "olga").json()["decision_id"]
+    finance = queued.pending(decision)["finance"]["id"]
+    _login(queued, "dana")
+    page = queued.client.get(f"/inbox/requests/{finance}")
+    assert page.status_code == 200, page.text[-2000:]
+    assert "finance.issue_credit" in page.text
+    shown = queued.get(f"/v1/approvals/{finance}", "dana").json()
+    assert shown["autonomy"][0]["state"] == "no playbook"
+    assert shown["autonomy"][0]["opted_in"] is False
+
+
 @pytest.mark.parametrize(("user", "body", "status", "says"), [
     ("olga", {"steps": [{**STEPS[1], "amount": 1}]}, 422, "steps"),
     ("olga", {"steps": [STEPS[0], {**STEPS[1], "arguments": {**STEPS[1]["arguments"],
