@@ -27,7 +27,8 @@ from decisionops.agent.errors import DecisionOpsError
 from decisionops.agent.models import Step
 from decisionops.agent.ports import PreviewSpec, ToolPort
 
-__all__ = ["drift", "preview_spec", "preview_steps", "read_preview"]
+__all__ = ["drift", "preview_rows", "preview_spec", "preview_steps", "preview_summary",
+           "read_preview"]
 
 
 def preview_spec(tools: ToolPort, tool: str) -> PreviewSpec | None:
@@ -96,3 +97,25 @@ def drift(spec: PreviewSpec, stored: Mapping[str, Any], fresh: Mapping[str, Any]
         return None
     allowed = f" (tolerance {spec.tolerance:.0%})" if spec.tolerance else ""
     return "; ".join(changes) + allowed
+
+
+def preview_rows(result: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """A stored preview's result as ``(field, now, after)`` rows, for every channel that
+    shows it: the bundled previews say ``before`` and ``after``; any other read tool's
+    result (an OpenAPI or MCP lookup) is shown field by field, as it is now."""
+    before, after = result.get("before"), result.get("after")
+    if isinstance(before, Mapping) or isinstance(after, Mapping):
+        before = before if isinstance(before, Mapping) else {}
+        after = after if isinstance(after, Mapping) else {}
+        return [(k, before.get(k, ""), after.get(k, "")) for k in dict.fromkeys([*before, *after])]
+    return [(k, v, "") for k, v in result.items() if k != "summary" and not k.startswith("_")]
+
+
+def preview_summary(result: Mapping[str, Any]) -> str:
+    """One line saying what a step would change: the preview's own summary, else its
+    fields (``balance: 120; status: active``)."""
+    summary = result.get("summary")
+    if summary:
+        return str(summary)
+    return "; ".join(f"{k}: {now}" + (f" → {after}" if after != "" else "")
+                     for k, now, after in preview_rows(result))

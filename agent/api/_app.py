@@ -38,6 +38,7 @@ from decisionops.agent.api._web import web_router
 from decisionops.agent.api._web_queue import web_queue_router
 from decisionops.agent.chat import ChatService
 from decisionops.agent.errors import ConfigError
+from decisionops.agent.preview import preview_rows
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.settings import Settings
 
@@ -50,6 +51,7 @@ def _templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["softwrap"] = softwrap
+    env.globals["preview_rows"] = preview_rows
     return Jinja2Templates(env=env)
 
 

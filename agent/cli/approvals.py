@@ -29,6 +29,7 @@ from decisionops.agent.errors import (
     pydantic_message,
 )
 from decisionops.agent.models import ApprovalStatus, Approve, Edit, Reject, Revise
+from decisionops.agent.preview import preview_rows, preview_summary
 
 if TYPE_CHECKING:
     from decisionops.agent.approvals import Approver
@@ -178,10 +179,9 @@ def show(approval_id: ApprovalId,
             say("      [dim]no preview: the tool declares none[/]")
         elif "result" in preview:
             result = preview["result"]
-            console.print(f"      would change: {result.get('summary') or ''}", highlight=False,
+            console.print(f"      would change: {preview_summary(result)}", highlight=False,
                           markup=False)
-            for name, now in (result.get("before") or {}).items():
-                after = (result.get("after") or {}).get(name, "")
+            for name, now, after in preview_rows(result) if result.get("summary") else ():
                 console.print(f"        {name}: {now} → {after}" if after != "" else
                               f"        {name}: {now}", highlight=False, markup=False)
         else:

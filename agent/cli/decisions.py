@@ -20,6 +20,7 @@ from decisionops.agent.cli._common import (
 )
 from decisionops.agent.hand_plans import HAND
 from decisionops.agent.models import DecisionStatus
+from decisionops.agent.preview import preview_summary
 
 __all__ = ["app"]
 
@@ -154,8 +155,8 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
     # What each step would change, as its approvers saw it (read when routed).
     for a in approvals:
         for step_id, seen in a["request"].get("previews", {}).items():
-            what = (seen["result"].get("summary") or json.dumps(seen["result"]["before"])
-                    if "result" in seen else f"unavailable ({seen.get('error')})")
+            what = (preview_summary(seen["result"]) if "result" in seen
+                    else f"unavailable ({seen.get('error')})")
             console.print(f"preview v{a['plan_version']} {a['function']}:{step_id}: {what}",
                           highlight=False, markup=False)
     changed = [e for e in entries if e.event == "preview.changed"]

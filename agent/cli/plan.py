@@ -12,6 +12,7 @@ import typer
 
 from decisionops.agent.cli._common import console, fail, print_json, print_table, say, settings
 from decisionops.agent.errors import NotFoundError
+from decisionops.agent.preview import preview_summary
 from decisionops.agent.store import Store
 
 __all__ = ["app", "explain"]
@@ -179,7 +180,7 @@ def _print_what_if(out: dict[str, Any]) -> None:
             if found is None:
                 console.print("    no preview: the tool declares none", style="dim")
             elif "result" in found:
-                console.print(f"    would change: {found['result'].get('summary', found['result'])}",
+                console.print(f"    would change: {preview_summary(found['result'])}",
                               highlight=False, markup=False)
             else:
                 console.print(f"    preview unavailable: {found['error']}", highlight=False,

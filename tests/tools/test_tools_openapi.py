@@ -263,6 +263,12 @@ def test_an_operation_previews_with_a_declared_read_of_its_target(
     registry.call("shop.create_credit", {"account_id": "P-1", "amount": 7, "currency": "EUR"},
                   idempotency_key="k-2")
     assert drift(spec, seen, read_preview(registry, step)) == "credits was 10.0, is 17.0"
+    # Found in a black-box trial: such a preview (a plain read, no summary, no
+    # before/after) crashed `decisions show` and showed approvers an empty "would change".
+    from decisionops.agent.preview import preview_rows, preview_summary
+
+    assert preview_summary(seen["result"]) == "account_id: P-1; expand: False; credits: 10.0"
+    assert preview_rows(seen["result"])[-1] == ("credits", 10.0, "")
 
 
 def test_a_preview_must_be_a_listed_read(shop: tuple[str, Any], spec_file: Path,
