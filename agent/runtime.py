@@ -162,12 +162,29 @@ class Runtime:
                                                self.store.approvals.pending_count().items()}}
 
     def _check_policies(self) -> None:
-        known = {spec.name for spec in self.tools.specs()}
+        """Every tool a policy names is registered, and every argument its limits and
+        totals bound is one the tool takes (a misspelt argument would bound nothing)."""
+        specs = {spec.name: spec for spec in self.tools.specs()}
         for name, policy in self.policies.functions.items():
-            missing = sorted(set(policy.tools) - known)
+            missing = sorted(set(policy.tools) - set(specs))
             if missing:
                 raise ConfigError(f"functions.{name}.tools: unknown tool(s) {', '.join(missing)}",
                                   field=f"functions.{name}.tools")
+            bounded = [(f"functions.{name}.{where}limits.{tool}.{argument}", tool, argument)
+                       for where, limits in (("", policy.limits),
+                                             ("auto_approve.", policy.auto_approve.limits))
+                       for tool, arguments in limits.items() for argument in arguments]
+            bounded += [(f"functions.{name}.{where}totals[{i}].sum", total.tool, total.sum)
+                        for where, totals in (("", policy.totals),
+                                              ("auto_approve.", policy.auto_approve.totals))
+                        for i, total in enumerate(totals)]
+            for field, tool, argument in bounded:
+                if tool not in specs:
+                    raise ConfigError(f"{field}: unknown tool {tool!r}", field=field)
+                takes = sorted((specs[tool].parameters.get("properties") or {}))
+                if argument not in takes:
+                    raise ConfigError(f"{field}: {tool} takes no argument {argument!r} (it "
+                                      f"takes {', '.join(takes)})", field=field)
 
     def _context(self, fence: int) -> DecisionContext:
         return DecisionContext(store=self.store, tools=self.tools, policies=self.policies,

@@ -51,3 +51,26 @@ def test_bad_policy_file_names_the_function_and_field(tmp_path: Path) -> None:
                     "    limits: {finance.issue_credit: {amount: {max: 5}}}\n")
     with pytest.raises(ConfigError, match="not in this function's tools"):
         load_policies(path)
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    # Found in a black-box trial: a misspelt argument under limits was accepted, and the
+    # limit it meant bounded nothing (a 45 % discount passed a 30 % cap).
+    (("discount_pct: {max: 30}", "discount_pc: {max: 30}"),
+     "functions.sales.limits.crm.create_retention_offer.discount_pc: "
+     "crm.create_retention_offer takes no argument 'discount_pc'"),
+    (("sum: amount", "sum: amont"), "totals[0].sum: finance.issue_credit takes no argument"),
+])
+def test_a_limit_on_an_argument_the_tool_does_not_take_is_refused_at_start(
+        tmp_path: Path, edit: tuple[str, str], says: str) -> None:
+    from importlib import resources
+
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    text = (resources.files("decisionops.agent") / "data" / "functions.yaml").read_text()
+    assert edit[0] in text
+    path = tmp_path / "functions.yaml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):
+        Runtime(Settings(home=tmp_path / "home", functions_file=path), actor="t")
