@@ -13,7 +13,7 @@ errors naming file, playbook and field.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -251,6 +251,45 @@ class PlaybookBook(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     playbooks: dict[str, Playbook]
+    own: frozenset[str] = frozenset()
+    """The names loaded from the user's ``playbooks_dir`` (``problems`` checks those)."""
+
+    def problems(self, *, functions: Mapping[str, Sequence[str]],
+                 parameters: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """What is wrong with the user's playbooks against the function policies
+        (function → the tools it may use) and the registered tools (name → JSON schema of
+        its arguments), every problem of every step: found at start, not on the first
+        live prediction. A playbook never tried because one before it answers every
+        prediction of its kind is a problem too."""
+        found = []
+        for name in sorted(self.own):
+            playbook = self.playbooks[name]
+            for step in playbook.steps:
+                where = f"playbook {name!r}: steps.{step.id}"
+                if step.function not in functions:
+                    found.append(f"{where}.function: unknown function {step.function!r} "
+                                 f"(known: {', '.join(sorted(functions))})")
+                if step.tool not in parameters:
+                    found.append(f"{where}.tool: unknown tool {step.tool!r}")
+                    continue
+                if step.function in functions and step.tool not in functions[step.function]:
+                    found.append(f"{where}.tool: {step.tool} is not allowed for "
+                                 f"{step.function} (functions.yaml)")
+                schema = parameters[step.tool]
+                lacking = [a for a in schema.get("required", ()) if a not in step.arguments]
+                if lacking:
+                    found.append(f"{where}.arguments: {step.tool} needs {', '.join(lacking)}")
+                unknown = sorted(set(step.arguments) - set(schema.get("properties") or {}))
+                if unknown and schema.get("additionalProperties") is False:
+                    found.append(f"{where}.arguments: {step.tool} takes no "
+                                 f"{', '.join(unknown)}")
+            first = next((p for p in self._candidates(playbook.kind)), None)
+            if first is not None and first.name != name and first.match is None:
+                found.append(f"playbook {name!r}: never used: {first.name!r} (priority "
+                             f"{first.priority}) answers every {playbook.kind} prediction "
+                             f"first; give {name!r} a lower priority, or the name "
+                             f"{first.name!r} to replace it")
+        return found
 
     def _candidates(self, kind: str) -> list[Playbook]:
         return sorted((p for p in self.playbooks.values() if p.kind == kind),
@@ -300,8 +339,11 @@ def load_playbooks(extra_dir: Path | None = None) -> PlaybookBook:
     if extra_dir is not None:
         if not extra_dir.is_dir():
             raise ConfigError(f"{extra_dir}: playbooks_dir is not a folder")
-        playbooks.update(_load_dir(extra_dir))
+        own = _load_dir(extra_dir)
+        playbooks.update(own)
+    else:
+        own = {}
     try:
-        return PlaybookBook(playbooks=playbooks)
+        return PlaybookBook(playbooks=playbooks, own=frozenset(own))
     except ValidationError as exc:  # pragma: no cover - dict of validated models
         raise ConfigError(str(exc)) from exc

@@ -178,13 +178,19 @@ class Runtime:
                         for where, totals in (("", policy.totals),
                                               ("auto_approve.", policy.auto_approve.totals))
                         for i, total in enumerate(totals)]
-            for field, tool, argument in bounded:
+            for where, tool, argument in bounded:
                 if tool not in specs:
-                    raise ConfigError(f"{field}: unknown tool {tool!r}", field=field)
-                takes = sorted((specs[tool].parameters.get("properties") or {}))
+                    raise ConfigError(f"{where}: unknown tool {tool!r}", field=where)
+                takes = sorted(specs[tool].parameters.get("properties") or {})
                 if argument not in takes:
-                    raise ConfigError(f"{field}: {tool} takes no argument {argument!r} (it "
-                                      f"takes {', '.join(takes)})", field=field)
+                    raise ConfigError(f"{where}: {tool} takes no argument {argument!r} (it "
+                                      f"takes {', '.join(takes)})", field=where)
+        problems = self.playbooks.problems(
+            functions={n: p.tools for n, p in self.policies.functions.items()},
+            parameters={name: spec.parameters for name, spec in specs.items()})
+        if problems:
+            raise ConfigError(f"{self.settings.playbooks_dir}: " + "; ".join(problems),
+                              field="playbooks_dir")
 
     def _context(self, fence: int) -> DecisionContext:
         return DecisionContext(store=self.store, tools=self.tools, policies=self.policies,

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from decisionops.agent.errors import InvalidInputError
+from pydantic import ValidationError
+
+from decisionops.agent.errors import InvalidInputError, pydantic_message
 from decisionops.agent.models import Answer, ApprovalRequest, Approve, Edit, Reject
 from decisionops.agent.ports import ToolPort
 
@@ -52,17 +54,24 @@ def answer_from_hitl(request: ApprovalRequest, decisions: Sequence[Any]) -> Answ
     if len(decisions) != len(steps):
         raise InvalidInputError(f"expected {len(steps)} decisions (one per action request), "
                                 f"got {len(decisions)}", field="decisions")
-    rejections, edits = [], {}
+    rejections: list[tuple[int, str]] = []
+    edits = {}
     for index, (step, decision) in enumerate(zip(steps, decisions, strict=True)):
         if decision.type == "reject":
-            rejections.append((decision.message or "").strip() or f"{step.id} rejected")
+            rejections.append((index, (decision.message or "").strip()))
         elif decision.type == "edit":
             if decision.edited_action.name != step.tool:
                 raise InvalidInputError(f"must be {step.tool!r} (the action requested)",
                                         field=f"decisions.{index}.edited_action.name")
             edits[step.id] = decision.edited_action.args
     if rejections:
-        return Reject(reason="; ".join(rejections)[:2000])
+        # A reject says why, on every channel (``Reject.reason``): the approver's words,
+        # never one made up for them.
+        try:
+            return Reject(reason="; ".join(m for _, m in rejections if m)[:2000])
+        except ValidationError as exc:
+            raise InvalidInputError(f"{pydantic_message(exc.errors()[0])}: a reject says why",
+                                    field=f"decisions.{rejections[0][0]}.message") from None
     if edits:
         return Edit(arguments=edits, comment="via human-in-the-loop response")
     return Approve(comment="via human-in-the-loop response")

@@ -415,3 +415,45 @@ def test_a_stockout_without_a_forecast_value_says_unknown_not_none() -> None:
     assert plan.step("warn_sales").arguments["body"].startswith(
         "Forecast demand unknown against 200 on hand")
 
+
+
+def test_a_user_s_playbook_is_checked_against_the_policies_and_tools_at_start(
+        tmp_path: Path) -> None:
+    # Found in a black-box trial: a playbook step with an unknown function, an unknown
+    # tool, a tool its function may not use or a missing argument loaded without a word;
+    # every prediction of its kind then went to a person naming only the first problem.
+    # And a playbook of a kind a bundled one answers first was silently never used.
+    from decisionops.agent.errors import ConfigError
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    folder = tmp_path / "pb"
+    folder.mkdir()
+    (folder / "x.yaml").write_text("""
+name: x-play
+kind: x_kind
+trigger: {min_score: 0.5}
+steps:
+  - {id: a, function: salez, tool: crm.create_task, arguments: {account_id: "{{ entity_id }}"}}
+  - {id: b, function: sales, tool: crm.create_tsk, arguments: {}}
+  - {id: c, function: sales, tool: finance.issue_credit, arguments: {account_id: x}}
+---
+""".replace("---\n", ""))
+    (folder / "churn.yaml").write_text("""
+name: my-churn
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - {id: t, function: sales, tool: crm.create_task,
+     arguments: {account_id: "{{ entity_id }}", subject: call, due_in_days: 2}}
+""")
+    with pytest.raises(ConfigError) as refused:
+        Runtime(Settings(home=tmp_path / "home", playbooks_dir=folder), actor="t")
+    message = refused.value.message
+    for says in ("playbook 'x-play': steps.a.function: unknown function 'salez'",
+                 "steps.b.tool: unknown tool 'crm.create_tsk'",
+                 "steps.c.tool: finance.issue_credit is not allowed for sales",
+                 "steps.c.arguments: finance.issue_credit needs amount",
+                 "playbook 'my-churn': never used: 'churn-retention'"):
+        assert says in message, message
+    assert refused.value.details["field"] == "playbooks_dir"

@@ -245,6 +245,30 @@ def test_langchain_hitl_shape_round_trip(svc: Service) -> None:
     assert short.status_code == 422 and short.json()["error"]["field"] == "decisions"
 
 
+def test_a_hitl_reject_says_why_as_on_every_other_channel(svc: Service) -> None:
+    # Found in a black-box trial: the HITL endpoint took a reject with no message and
+    # recorded a reason it made up ("retention_offer rejected; …"), where the API, CLI
+    # and inbox refuse a reject without a reason.
+    decision = svc.decide()
+    sales = svc.pending(decision)["sales"]
+    url = f"/v1/approvals/{sales['id']}/hitl"
+    etag = svc.get(url, "raj").headers["ETag"]
+    before = len(svc.rt.store.ledger.entries(decision))
+    for message in (None, "  "):
+        reject = {"type": "reject"} | ({"message": message} if message is not None else {})
+        refused = svc.client.post(url, json={"decisions": [{"type": "approve"}, reject]},
+                                  headers=svc.auth("raj") | {"If-Match": etag})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["field"] == "decisions.1.message"
+        assert "must not be empty" in refused.json()["error"]["message"]
+    assert len(svc.rt.store.ledger.entries(decision)) == before  # bad input changes nothing
+    said = svc.client.post(url, json={"decisions": [
+        {"type": "approve"}, {"type": "reject", "message": "no task this quarter"}]},
+        headers=svc.auth("raj") | {"If-Match": etag})
+    assert said.status_code == 200, said.text
+    assert svc.rt.store.approvals.get(sales["id"]).answer["reason"] == "no task this quarter"
+
+
 def test_an_edit_that_changes_a_target_is_422_in_every_api_shape(svc: Service) -> None:
     decision = svc.decide()
     pending = svc.pending(decision)
