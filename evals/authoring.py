@@ -3,7 +3,8 @@
 ``python -m evals.authoring`` rewrites ``evals/datasets/core.yaml`` and
 ``evals/scripted/core-{llm,hybrid}.json`` from the reference world (accounts, assets and
 shortages the reference enterprise is seeded with), so every entity a case names exists
-for lookups. Edit the case list here, not the generated files.
+for lookups. Edit the case list here, not the generated files. It also rewrites the
+scripts of the hand-kept ``e2e`` and ``triage`` datasets (``write_scripts``).
 
 The scripted responses stand in for a model when no endpoint is configured (CI): a
 careful model that starts from the playbook plan, adapts it where a case calls for it
@@ -409,7 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for planner, by_case in scripts.items():
         (root / "scripted" / f"core-{planner}.json").write_text(
             json.dumps(by_case, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{len(document['cases'])} cases written to {root}")
+    for hand_kept in ("e2e", "triage"):  # their cases are edited by hand, their scripts not
+        write_scripts(root / "datasets" / f"{hand_kept}.yaml")
+    print(f"{len(document['cases'])} cases written to {root}, and the scripts of the e2e "
+          "and triage datasets")
     return 0
 
 

@@ -85,14 +85,18 @@ def test_graders_do_not_apply_without_expectations() -> None:
     assert grade_outcome(reason, "needs_human", "unknown account 'ACC-40404'").passed
 
 
-def test_the_recorded_scripts_are_what_authoring_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["e2e", "triage"])
+def test_the_recorded_scripts_are_what_authoring_writes(tmp_path: Path, name: str) -> None:
+    # Found in a black-box trial: the triage dataset's scripts were not rewritten when
+    # the failure playbook changed, and `decisionops eval --dataset triage.yaml` (the
+    # README's command) failed its hybrid case; `python -m evals.authoring` rewrites both.
     (tmp_path / "datasets").mkdir()
     (tmp_path / "scripted").mkdir()
-    copy = tmp_path / "datasets" / "e2e.yaml"
-    shutil.copy(E2E, copy)
+    copy = tmp_path / "datasets" / f"{name}.yaml"
+    shutil.copy(ROOT / "datasets" / f"{name}.yaml", copy)
     written = write_scripts(copy)
     for planner in ("llm", "hybrid"):
-        recorded = json.loads((ROOT / "scripted" / f"e2e-{planner}.json").read_text("utf-8"))
+        recorded = json.loads((ROOT / "scripted" / f"{name}-{planner}.json").read_text("utf-8"))
         assert written[planner] == recorded
 
 
