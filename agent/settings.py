@@ -210,6 +210,11 @@ class OpenApiToolsConfig(BaseModel):
         return self
 
 
+def config_path() -> Path:
+    """The settings file: ``DECISIONOPS_CONFIG``, else ``decisionops.toml`` here."""
+    return Path(os.environ.get("DECISIONOPS_CONFIG", "decisionops.toml"))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DECISIONOPS_", extra="forbid",
                                       validate_default=True)
@@ -380,9 +385,8 @@ class Settings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("DECISIONOPS_CONFIG", "decisionops.toml"))
         return (init_settings, env_settings,
-                TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+                TomlConfigSettingsSource(settings_cls, toml_file=config_path()))
 
     @field_validator("kind_aliases")
     @classmethod

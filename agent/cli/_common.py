@@ -15,6 +15,7 @@ import json
 import re
 import string
 import sys
+import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -38,7 +39,7 @@ from decisionops.agent.errors import (
     pydantic_message,
     status_for,
 )
-from decisionops.agent.settings import Settings
+from decisionops.agent.settings import Settings, config_path
 
 __all__ = [
     "JSON_ERRORS",
@@ -112,6 +113,9 @@ def settings(**overrides: Any) -> Settings:
         field = ".".join(str(p) for p in err["loc"])
         raise fail(f"settings: {field}: {pydantic_message(err)} (from DECISIONOPS_* or decisionops.toml)",
                    field=field, location="settings") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"{config_path()}: not valid TOML: {exc}", field="decisionops.toml",
+                   location="settings") from None
     except SettingsError as exc:  # an environment value that is not the JSON it must be
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise fail(f"settings: {exc}{cause} (from DECISIONOPS_*)", location="settings") from exc

@@ -99,3 +99,11 @@ def test_a_bad_server_config_names_the_key(tmp_path: Path) -> None:
         '[[tool_servers]]\nname = "desk"\ntransport = "stdio"\nfunction = "support"\n')
     proc = Cli(tmp_path)("tools", "list", code=2)
     assert "tool_servers.0" in proc.stderr and "command" in proc.stderr
+
+
+def test_a_settings_file_that_is_not_toml_names_the_file_and_the_line(tmp_path: Path) -> None:
+    # Found in a black-box trial: a syntax error gave a 100-line traceback and exit 1.
+    (tmp_path / "decisionops.toml").write_text("planner = 'playbook'\nholdout_share = \n")
+    proc = Cli(tmp_path)("tools", "list", code=2)
+    assert "decisionops.toml: not valid TOML" in proc.stderr and "line 2" in proc.stderr
+    assert "Traceback" not in proc.stderr
