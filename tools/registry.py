@@ -221,9 +221,12 @@ def _classified(name: str, work: Callable[[], T]) -> T:
         raise
     except Exception as exc:
         # A bug inside a tool: the executor still needs a classified failure, and the
-        # original stays attached as the cause for the logs.
-        raise ToolCallError(f"{name} failed unexpectedly ({type(exc).__name__})",
-                            retryable=False, tool=name) from exc
+        # original stays attached as the cause for the logs. Its message goes with it
+        # (cut short): a plugin's author reads why in `decisions show`.
+        said = " ".join(str(exc).split())[:300]
+        raise ToolCallError(f"{name} failed unexpectedly ({type(exc).__name__}"
+                            f"{': ' + said if said else ''})", retryable=False,
+                            tool=name) from exc
 
 
 def build_reference_registry(enterprise: Enterprise) -> ToolRegistry:

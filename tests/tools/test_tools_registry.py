@@ -135,3 +135,25 @@ def test_langchain_tools_are_the_catalogue(registry: ToolRegistry) -> None:
 def test_a_tool_registered_twice_is_refused(enterprise: Enterprise) -> None:
     with pytest.raises(ConfigError, match="registered twice"):
         ToolRegistry([*crm.build_tools(enterprise), *crm.build_tools(enterprise)])
+
+
+def test_a_tool_that_raises_says_why(enterprise: Enterprise) -> None:
+    # Found in a black-box trial: a plugin's exception showed only its type, so its
+    # author could not see why it failed.
+    from langchain_core.tools import StructuredTool
+
+    from decisionops.agent.errors import ToolCallError
+
+    def _boom(card_id: str, idempotency_key: str) -> dict:
+        raise RuntimeError("plugin exploded\n  on purpose")
+
+    boom = StructuredTool.from_function(_boom, name="cards.boom", description="Boom",
+                                        metadata={"function": "risk", "risk": "low"})
+    from decisionops.tools._foreign import ForeignTool
+
+    registry = ToolRegistry([ForeignTool(boom, source="entry_point:test")])
+    with pytest.raises(ToolCallError) as failed:
+        registry.call("cards.boom", {"card_id": "C-1"}, idempotency_key="k-1")
+    assert failed.value.message == ("cards.boom failed unexpectedly (RuntimeError: plugin "
+                                    "exploded on purpose)")
+    assert not failed.value.retryable
