@@ -199,6 +199,28 @@ def _resumes(resume: Any, rows: list[ApprovalRow], mine: list[ApprovalRow]) -> d
     return {ids[0]: resume}
 
 
+def _answered_before(t: _Threads, decision: DecisionRow, resume: dict[str, Any],
+                     pending: dict[str, ApprovalRow]) -> None:
+    """A resume keyed by a request of this thread that is no longer pending (answered,
+    or of a plan version that is not current) goes to the approval service, which refuses
+    it as on every other channel (``replay``, ``stale_plan``: 409, recorded)."""
+    for key, value in resume.items():
+        if key in pending:
+            continue
+        try:
+            row = t.rt.store.approvals.get(str(key))
+        except NotFoundError:
+            continue  # not a request at all: _resumes says what is pending
+        if row.decision_id != decision.id:
+            continue
+        try:
+            answer = answer_from_human(row.request, value)
+        except InvalidInputError:
+            continue  # not an answer either: _resumes says what is pending
+        t.rt.approvals.answer(row.id, answer, by=approver(t.who, "langgraph"),
+                              plan_hash=row.plan_hash)
+
+
 def langgraph_router() -> APIRouter:
     router = APIRouter(prefix="/langgraph", tags=["langgraph"])
 
@@ -253,6 +275,8 @@ def langgraph_router() -> APIRouter:
                                           plan_version=decision.plan_version)
         rows = {r.id: r for r in every}
         resume = body.command.resume if body.command else None
+        if isinstance(resume, dict) and resume and "type" not in resume:
+            _answered_before(t, decision, resume, rows)
         resumes = _resumes(resume, every, t.pending(decision))
         keyed = isinstance(resume, dict) and "type" not in resume
         answers = {}

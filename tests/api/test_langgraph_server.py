@@ -102,6 +102,27 @@ def test_langgraph_api_needs_our_token(live: Live) -> None:
 
 
 
+def test_a_replayed_resume_is_refused_and_recorded_as_on_every_channel(live: Live) -> None:
+    # Found in a black-box trial: resuming a request answered already got a 422 "no
+    # pending interrupt" and nothing in the ledger, where the API, CLI, inbox and HITL
+    # endpoint say 409 replay and record the refusal.
+    decision = _decide(live, "lg-serve-replay")
+    sales = next(a.id for a in live.rt.store.approvals.list(decision_id=decision,
+                                                             status="pending")
+                 if a.function == "sales")
+    run = {"assistant_id": "decision",
+           "command": {"resume": {sales: {"type": "accept", "args": None}}}}
+    url = f"{live.url}/langgraph/threads/{decision}/runs"
+    first = httpx.post(url, json=run, headers={"x-api-key": live.tokens["raj"]}, timeout=40)
+    assert first.status_code == 200, first.text
+    again = httpx.post(url, json=run, headers={"x-api-key": live.tokens["raj"]}, timeout=40)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["reason"] == "replay"
+    refusals = [e.body for e in live.rt.store.ledger.entries(decision)
+                if e.event == "approval.refused"]
+    assert [(r["reason"], r["channel"]) for r in refusals] == [("replay", "langgraph")]
+
+
 def test_a_resume_refused_in_part_changes_nothing(live: Live) -> None:
     # raj answers his sales request and, in the same resume, finance's: the service
     # refuses finance's, and the run must not leave the sales answer recorded behind a 403.
