@@ -45,7 +45,7 @@ def _uplift(row: UpliftRow) -> list[str]:
     def level(value: float | None) -> str:
         return _pct(value) if row.metric == "success_rate" else _num(value)
 
-    interval = ("-" if row.ci_low is None or row.ci_high is None
+    interval = ("needs >= 2 per group" if row.ci_low is None or row.ci_high is None
                 else f"{show(row.ci_low)} .. {show(row.ci_high)}")
     return [row.kind, row.metric.replace("_", " "), f"{row.treated_n}/{row.control_n}",
             level(row.treated), level(row.control), show(row.uplift), interval]
@@ -67,6 +67,10 @@ def render_text(data: ReportData) -> str:
                     ["kind", "metric", "n treated/control", "treated", "control", "uplift",
                      "interval"], [_uplift(u) for u in data.uplift],
                     "No uplift yet: it needs outcomes of treated and control predictions.")
+    # What counts as success, as the HTML page says it: a label of one's own
+    # (fraud_prevented) counts only when named with --success.
+    out.append(f"  success labels: {', '.join(data.success_labels)} (others: report "
+               "--success LABEL)")
     if data.uplift:
         out.append(f"  interval: {CI_METHOD}")
     out += [f"  ! {w}" for w in data.warnings]

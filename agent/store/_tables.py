@@ -117,7 +117,7 @@ decisions = Table(
     Column("lease_until", Time),
     Column("fence", BigInteger, nullable=False, default=0),
     Column("checkpoint_pruned_at", Time),
-    Column("leg_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("leg_failures", Integer, nullable=False, server_default="0"),
     Index("ix_decisions_status", "status", "updated_at"),
     Index("ix_decisions_entity", "kind", "entity_id"),
     Index("ix_decisions_entity_open", "entity_id", "status"),

@@ -115,3 +115,11 @@ def test_success_labels_are_configurable(world: World) -> None:
         return next(u for u in data.uplift if u.metric == "success_rate")
 
     assert rate(default).treated == 0 and rate(custom).treated == 1
+    # Found in a black-box trial: --text scored a label of one's own as failure without
+    # saying which labels count, nor why an interval was "-" (the HTML page says both).
+    from decisionops.agent.report._text import render_text
+
+    text = render_text(default)
+    assert "success labels: " in text and "(others: report --success LABEL)" in text
+    assert "in_stock" in render_text(custom).split("success labels: ")[1].splitlines()[0]
+    assert "needs >= 2 per group" in text  # one treated, one control
