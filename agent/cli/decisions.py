@@ -49,14 +49,16 @@ def list_(
         print_json(rows)
         return
     # Every shown value whole (a person types the ids next): on a narrow terminal the
-    # least needed columns give way (update time, then plan version, then value).
+    # least needed columns give way (update time, then plan version, then value); why a
+    # decision needs a person or failed (its error) takes what is left, cut with ….
     print_fitted("decisions", [Column("id"), Column("kind"), Column("entity"), Column("status"),
                                Column("exp. value", justify="right"), Column("plan"),
-                               Column("updated (UTC)")],
+                               Column("updated (UTC)"), Column("why", overflow="ellipsis")],
                  [[d["id"], d["kind"], d["entity_id"], d["status"],
                    "" if d["expected_value"] is None else f"{d['expected_value']:,.0f}",
-                   f"v{d['plan_version']}", f"{d['updated_at']:%Y-%m-%d %H:%M}"] for d in rows],
-                 drop=("updated (UTC)", "plan", "exp. value"),
+                   f"v{d['plan_version']}", f"{d['updated_at']:%Y-%m-%d %H:%M}",
+                   " ".join((d["error"] or "").split())] for d in rows],
+                 drop=("updated (UTC)", "plan", "exp. value", "why"),
                  empty="no decisions yet: decisionops run --once")
 
 

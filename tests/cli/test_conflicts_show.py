@@ -67,3 +67,19 @@ def test_an_operator_holds_one_decision_by_its_id_and_releases_it(
     assert cli.json("holds", "release", late)["target"] == late
     cli("run", "--once")
     assert cli.json("decisions", "show", late)["decision"]["status"] == "completed"
+
+
+def test_decisions_list_says_why_a_decision_needs_a_person(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    # Found in a black-box trial: the list said needs_human and not why, even 220 wide.
+    rows = HEADER + ('s-1,demand,stockout,sku_site,SKU-11253@DC-MILAN,0.95,9000,'
+                     '"{}",2026-11-20T08:00:00Z\n')
+    cli("ingest", str(write("preds.csv", rows)), "--format", "csv")
+    cli("run", "--once")
+    (decision,) = cli.json("decisions", "list")
+    assert decision["status"] == "needs_human" and "features.sku" in decision["error"]
+    table = cli("decisions", "list", env={"COLUMNS": "160"}).stdout
+    line = next(x for x in table.splitlines() if decision["id"] in x)
+    assert "needs_human" in line and "no valid plan" in line
+    narrow = cli("decisions", "list", env={"COLUMNS": "80"}).stdout
+    assert decision["id"] in narrow  # the reason gives way first on a narrow terminal
