@@ -215,13 +215,10 @@ def registered_user(rt: Any, name: str) -> Approver:
     """The registered user ``--as`` names (the CLI answers as one, never as a bare name)."""
     from decisionops.agent.approvals import Approver
 
-    user = rt.store.users.get(name)
-    if user is None and "@" not in name:  # dana for dana@finance, when only one is meant
-        named = [u for u in rt.store.users.list() if u["name"].partition("@")[0] == name]
-        if len(named) > 1:
-            raise fail(f"--as: {name!r} could be {', '.join(sorted(u['name'] for u in named))}"
-                       ": name one")
-        user = named[0] if named else None
+    try:
+        user = rt.store.users.named(name)  # dana for dana@finance, when only one is meant
+    except InvalidInputError as exc:
+        raise fail(f"--as: {exc.message.removeprefix('name: ')}", field="--as") from None
     if user is None:
         raise fail(f"--as: {name!r} is not a registered user; the CLI answers as a registered "
                    f"approver: decisionops users add {name} --role approver --function …")

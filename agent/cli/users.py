@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from decisionops.agent.cli._common import console, print_json, print_table, runtime
+from decisionops.agent.cli._common import console, fail, print_json, print_table, runtime
+from decisionops.agent.errors import InvalidInputError
 
 __all__ = ["app"]
 
@@ -19,6 +20,18 @@ Name = Annotated[str, typer.Argument(help="User name, e.g. dana (approvers: as i
 Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 Expires = Annotated[float | None, typer.Option(
     "--expires-days", min=0.001, help="The token stops working after this many days.")]
+
+
+def _user(rt: Any, name: str) -> str:
+    """The full name of the user ``name`` means (``dana`` for ``dana@finance``, as
+    ``--as`` reads it); refused naming ``name`` when there is none or several."""
+    try:
+        user = rt.store.users.named(name)
+    except InvalidInputError as exc:
+        raise fail(exc.message.removeprefix("name: "), field="name") from None
+    if user is None:
+        raise fail(f"no user {name!r} (decisionops users list)", field="name")
+    return str(user["name"])
 
 
 def _actor() -> str:
@@ -67,6 +80,7 @@ def token(name: Name, expires_days: Expires = None, as_json: Json = False) -> No
     from decisionops.agent.api import issue_token
 
     with runtime() as rt:
+        name = _user(rt, name)
         value, token_id = issue_token(rt, name, actor=_actor(), expires_days=expires_days)
     _show_token(name, value, token_id, as_json, {})
 
@@ -79,6 +93,7 @@ def email(name: Name, address: Annotated[str | None, typer.Argument(
     Example: decisionops users email dana dana@example.com
     """
     with runtime() as rt:
+        name = _user(rt, name)
         rt.store.users.set_email(name, address, actor=_actor())
     if as_json:
         print_json({"name": name, "email": address})
@@ -113,6 +128,7 @@ def enable(name: Name, as_json: Json = False) -> None:
     Example: decisionops users enable dana
     """
     with runtime() as rt:
+        name = _user(rt, name)
         rt.store.users.enable(name, actor=_actor())
     if as_json:
         print_json({"name": name, "enabled": True})
@@ -128,6 +144,7 @@ def revoke(name: Name, as_json: Json = False) -> None:
     Example: decisionops users revoke dana
     """
     with runtime() as rt:
+        name = _user(rt, name)
         count = rt.store.users.revoke(name, actor=_actor())
     if as_json:
         print_json({"name": name, "tokens_revoked": count})

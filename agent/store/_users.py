@@ -68,6 +68,23 @@ class UserRepo(Repo):
             row = conn.execute(select(s.users).where(s.users.c.name == name)).first()
         return _row(row) if row else None
 
+    def named(self, name: str) -> dict[str, Any] | None:
+        """The user a person means by ``name``: the one of that name, else, for a name
+        without ``@``, the one user whose name starts ``name@`` (``dana`` for
+        ``dana@finance``). None when there is none; ``InvalidInputError`` (field
+        ``name``) when several are."""
+        user = self.get(name)
+        if user is not None or "@" in name:
+            return user
+        with self.reading() as conn:
+            rows = [_row(r) for r in conn.execute(
+                select(s.users).where(s.users.c.name.startswith(f"{name}@", autoescape=True))
+                .order_by(s.users.c.name))]
+        if len(rows) > 1:
+            raise InvalidInputError(f"{name!r} could be {', '.join(u['name'] for u in rows)}: "
+                                    "name one", field="name")
+        return rows[0] if rows else None
+
     def list(self) -> list[dict[str, Any]]:
         with self.reading() as conn:
             tokens = dict(conn.execute(  # type: ignore[arg-type]

@@ -55,6 +55,12 @@ def test_users_add_list_token_revoke(home: Path) -> None:
     assert listed["dana"]["disabled_at"] is None and listed["dana"]["active_tokens"] == 1
     assert "not disabled" in _run("users", "enable", "olga", code=2)
     assert "no user" in _run("users", "enable", "nobody", code=2)
+    # As --as reads a name: raj for raj@sales when only one is meant (found in a trial:
+    # `users token raj` said there was no such user).
+    _run("users", "add", "raj@sales", "--role", "approver", "--function", "sales")
+    assert json.loads(_run("users", "token", "raj", "--json"))["name"] == "raj@sales"
+    _run("users", "add", "raj@ops", "--role", "operator")
+    assert "could be raj@ops, raj@sales" in _run("users", "token", "raj", code=2)
 
 
 def test_chat_in_the_terminal(home: Path) -> None:
