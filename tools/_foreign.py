@@ -24,7 +24,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ValidationError
 
-from decisionops.agent.errors import ConfigError, ToolCallError
+from decisionops.agent.errors import ConfigError, ToolCallError, pydantic_message
 from decisionops.agent.models import Risk
 from decisionops.agent.ports import PreviewSpec, ToolReceipt, ToolSpec
 
@@ -96,8 +96,15 @@ class ForeignTool:
                 side_effects=bool(meta.get("side_effects", True)),
                 parameters=self.parameters, targets=tuple(meta.get("targets", ())),
                 preview=PreviewSpec(**meta["preview"]) if meta.get("preview") else None)
-        except (ValueError, ValidationError) as exc:
-            raise ConfigError(f"tool {self.name!r} ({source}): {exc}") from None
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise ConfigError(f"tool {self.name!r} ({source}): metadata"
+                              f"{'.' + where if where else ''}: {pydantic_message(error)}",
+                              field=where or "metadata") from None
+        except ValueError as exc:
+            raise ConfigError(f"tool {self.name!r} ({source}): metadata: {exc}",
+                              field="metadata") from None
 
     def spec(self) -> ToolSpec:
         return self._spec

@@ -283,3 +283,25 @@ def test_toolkit_objects_are_accepted_directly() -> None:
 
     point = EntryPoint(name="kit", value=f"{__name__}:_Kit", group="decisionops.tools")
     assert [t.name for t in entry_point_tools([point])] == ["shop.lookup"]
+
+
+@pytest.mark.parametrize(("metadata", "says"), [
+    ({"function": "risk", "targets": ["nope"]}, "metadata: cards.x: target 'nope' is not a parameter"),
+    ({"function": "risk", "risk": "huge"}, "metadata: 'huge' is not a valid Risk"),
+])
+def test_bad_plugin_metadata_is_said_in_our_words(metadata: dict, says: str) -> None:
+    # Found in a black-box trial: "1 validation error for ToolSpec … [type=value_error,
+    # input_value={…}] For further information visit https://errors.pydantic.dev/…".
+    from langchain_core.tools import StructuredTool
+
+    from decisionops.agent.errors import ConfigError
+    from decisionops.tools._foreign import ForeignTool
+
+    def _x(card_id: str, idempotency_key: str) -> dict:
+        return {}
+
+    tool = StructuredTool.from_function(_x, name="cards.x", description="x", metadata=metadata)
+    with pytest.raises(ConfigError) as refused:
+        ForeignTool(tool, source="entry_point:cards")
+    assert refused.value.message == f"tool 'cards.x' (entry_point:cards): {says}"
+    assert "pydantic" not in refused.value.message
