@@ -112,10 +112,17 @@ def run(
                       + ": decisionops approvals list")
     if fallbacks:
         # Otherwise a pass whose model was down looks like one the model planned.
-        last = fallbacks[-1]
-        console.print(f"{len(fallbacks)} plan(s) drafted by the fallback, not the model "
-                      f"(last: {last['reason']}; then {last['to']}): decisionops plan explain "
-                      f"{last['decision_id']}", highlight=False)
+        to_people = [f for f in fallbacks if f["to"] == "human"]
+        if to_people:  # no plan was drafted: the fallback is a person
+            console.print(f"{len(to_people)} prediction(s) sent to a person, the model "
+                          f"unavailable (last: {to_people[-1]['reason']}): decisionops "
+                          "predictions queue", highlight=False)
+        if len(to_people) < len(fallbacks):
+            drafted = [f for f in fallbacks if f["to"] != "human"]
+            console.print(f"{len(drafted)} plan(s) drafted by the fallback, not the model "
+                          f"(last: {drafted[-1]['reason']}; then {drafted[-1]['to']}): "
+                          f"decisionops plan explain {drafted[-1]['decision_id']}",
+                          highlight=False)
     if queued:
         # A pass starts at most a batch (the planning slots, with a model).
         console.print(f"{queued} prediction(s) still queued: run another pass "

@@ -170,3 +170,13 @@ def test_run_once_says_when_plans_came_from_the_fallback(
     (fallback,) = json.loads(out)["fallbacks"]
     assert fallback["to"] == "playbook" and fallback["cause"] == "llm_unavailable", fallback
     assert fallback["decision_id"] and "server error 500" in fallback["reason"]
+    # With the fallback a person, no plan was drafted: the pass says where it went
+    # (found in a trial: "1 plan(s) drafted by the fallback … then human").
+    monkeypatch.setenv("DECISIONOPS_LLM_FALLBACK", "human")
+    openai_server.play(error(500, "upstream down"))
+    with Runtime(Settings()) as rt:
+        rt.ingest([churn("churn-rt-3", account="ACC-10003")], source="test")
+    code, out = _cli("run", "--once", "--planner", "llm")
+    text = " ".join(out.split())
+    assert "1 prediction(s) sent to a person, the model unavailable" in text, text
+    assert "drafted by the fallback" not in text
