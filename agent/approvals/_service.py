@@ -50,7 +50,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -296,8 +296,12 @@ class ApprovalService:
             refuse("not_an_approver", f"{by.name} ({by.role}) does not answer approvals; only "
                    "approvers do")
         if function not in by.functions:
+            listed = self.identity(replace(by, functions=(function,)), function) is not None
             refuse("wrong_function", f"{by.name} approves {', '.join(by.functions) or 'no function'}"
-                   f", not {function}")
+                   f", not {function}" + (
+                       f" (the policy lists them for {function}, but their user is registered "
+                       f"for {', '.join(by.functions) or 'none'}: both must name it)"
+                       if listed else ""))
         identity = self.identity(by, function)
         if identity is None:
             refuse("not_in_policy", f"{by.name} is not among the approvers of {function} in the "

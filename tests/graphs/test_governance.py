@@ -441,3 +441,19 @@ def test_a_replayed_route_keeps_the_routing_it_stored(
     answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
     assert rt.store.decisions.get(decision).status == "completed"
     assert len(rt.enterprise.effects("finance.issue_credit")) == 1
+
+
+def test_a_policy_approver_whose_user_is_registered_for_another_function_is_told_both_must_name_it(
+        rt: Runtime) -> None:
+    # Found in a black-box trial: moved from finance's approver list to sales', zoe was
+    # told "zoe@finance approves finance, not sales", as if the policy still said so.
+    from decisionops.agent.approvals import Approver
+
+    policy = rt.policies.functions["sales"]
+    rt.policies.functions["sales"] = policy.model_copy(update={
+        "approvers": [*policy.approvers, "zoe@finance"]})
+    decision = start(rt, churn()).decision_id
+    zoe = Approver(name="zoe@finance", role="approver", functions=("finance",), channel="api")
+    with pytest.raises(PermissionDenied, match="the policy lists them for sales, but their "
+                                               "user is registered for finance"):
+        rt.approvals.answer(pending(rt, decision)["sales"]["id"], Approve(), by=zoe)
