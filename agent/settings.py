@@ -13,7 +13,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -210,6 +210,34 @@ class OpenApiToolsConfig(BaseModel):
         return self
 
 
+class _TomlFile(TomlConfigSettingsSource):
+    """``decisionops.toml``, its relative paths read from the file's own folder (a file
+    named by ``DECISIONOPS_CONFIG`` elsewhere means the files beside it, not the working
+    directory's): ``home``, ``playbooks_dir``, ``functions_file``, a directory source's
+    ``path`` and an OpenAPI tool's local ``spec``."""
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        data = super()._read_files(files, deep_merge=deep_merge)
+        if not isinstance(files, str | Path) or not data:
+            return data
+        base = Path(files).resolve().parent
+
+        def anchored(value: Any) -> Any:
+            if isinstance(value, str) and value and "://" not in value \
+                    and not Path(value).expanduser().is_absolute():
+                return str(base / value)
+            return value
+
+        for key in ("home", "playbooks_dir", "functions_file"):
+            if key in data:
+                data[key] = anchored(data[key])
+        for table, key in (("sources", "path"), ("openapi_tools", "spec")):
+            for item in data.get(table) or ():
+                if isinstance(item, dict) and key in item:
+                    item[key] = anchored(item[key])
+        return data
+
+
 def config_path() -> Path:
     """The settings file: ``DECISIONOPS_CONFIG``, else ``decisionops.toml`` here."""
     return Path(os.environ.get("DECISIONOPS_CONFIG", "decisionops.toml"))
@@ -386,7 +414,7 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings,
-                TomlConfigSettingsSource(settings_cls, toml_file=config_path()))
+                _TomlFile(settings_cls, toml_file=config_path()))
 
     @field_validator("kind_aliases")
     @classmethod

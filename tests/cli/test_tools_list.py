@@ -107,3 +107,22 @@ def test_a_settings_file_that_is_not_toml_names_the_file_and_the_line(tmp_path: 
     proc = Cli(tmp_path)("tools", "list", code=2)
     assert "decisionops.toml: not valid TOML" in proc.stderr and "line 2" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_relative_paths_in_the_settings_file_are_read_from_its_folder(tmp_path: Path) -> None:
+    # Found in a black-box trial: with DECISIONOPS_CONFIG naming a file elsewhere, its
+    # relative paths were read from the working directory ("cannot read …").
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    functions = (Path(__file__).resolve().parents[2] / "agent" / "data" / "functions.yaml")
+    (conf / "functions.yaml").write_text(functions.read_text())
+    (conf / "decisionops.toml").write_text('functions_file = "functions.yaml"\n'
+                                           'home = "state"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cli = Cli(elsewhere)
+    cli.env.pop("DECISIONOPS_HOME", None)
+    rows = cli.json("tools", "list", env={"DECISIONOPS_CONFIG": str(conf / "decisionops.toml")})
+    assert any(r["name"] == "finance.issue_credit" for r in rows)
+    cli("run", "--once", env={"DECISIONOPS_CONFIG": str(conf / "decisionops.toml")})
+    assert (conf / "state").is_dir() and not (elsewhere / "state").exists()
