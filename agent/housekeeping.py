@@ -9,12 +9,15 @@ sources run inside a cluster-wide exclusive section.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from decisionops.agent.dropfolder import poll_folder
 from decisionops.agent.errors import (
@@ -213,25 +216,86 @@ def _poll_directory(rt: Runtime, source: SourceConfig, mapping: FieldMapping,
     return report.ingested, report.cursor
 
 
+_PAGE = 10_000
+"""Rows a SQL source's poll reads at least (it ends where the cursor value changes)."""
+
+
 def _poll_sql(rt: Runtime, source: SourceConfig, mapping: FieldMapping,
               cursor: str | None) -> tuple[int, str | None]:
+    """Rows of the source's query from the stored cursor value on, in cursor order, at
+    least ``_PAGE`` of them and then up to where the value changes: the rows that share
+    the last value are all in one poll. The next poll reads from that value again
+    (``>=``): a row committed later with it is read too, and the ones read already are
+    stored already (an id is stored once). The value keeps its type (an integer cursor is
+    compared as a number, a timestamp as a timestamp). Rows committed later with an older
+    value than the stored one are not seen: use a cursor the database sets as rows are
+    committed."""
     assert source.url and source.query and source.cursor_column
-    engine = create_engine(source.url)
     column = source.cursor_column
+    after = _cursor_value(cursor)
+    # The query is the operator's own configuration, not user input.
+    query = f"SELECT * FROM ({source.query}) AS src"
+    params: dict[str, Any] = {}
+    if cursor is not None:
+        query += f' WHERE src."{column}" >= :cursor'
+        params["cursor"] = after
+    query += f' ORDER BY src."{column}"'
+    rows: list[dict[str, Any]] = []
     try:
-        with engine.connect() as conn:
-            # The query is the operator's own configuration, not user input.
-            query = f"SELECT * FROM ({source.query}) AS src"
-            params: dict[str, Any] = {}
-            if cursor is not None:
-                query += f' WHERE src."{column}" > :cursor'
-                params["cursor"] = cursor
-            query += f' ORDER BY src."{column}" LIMIT 10000'
-            rows = [dict(r._mapping) for r in conn.execute(text(query), params)]
-    finally:
-        engine.dispose()
+        engine = create_engine(source.url)
+        try:
+            with engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=1000).execute(
+                    text(query), params)
+                for row in result:
+                    values = dict(row._mapping)
+                    if len(rows) >= _PAGE and values[column] != rows[-1][column]:
+                        break
+                    rows.append(values)
+                result.close()
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        # The source's database, not the store: said as the source's own error (its
+        # state's last_error), and the loop and the other sources go on.
+        raise ConflictError(f"sources.{source.name}: could not read the source's database "
+                            f"({type(exc).__name__}: {_redacted(exc, source.url)})",
+                            field=f"sources.{source.name}.url") from None
     if not rows:
         return 0, cursor
     batch = read_records(rows, mapping, location=f"source {source.name}")
-    result = rt.ingest(batch.predictions, source=f"{source.name}:sql")
-    return len(result.new), str(rows[-1][column])
+    result_ = rt.ingest(batch.predictions, source=f"{source.name}:sql")
+    return len(result_.new), _cursor_text(rows[-1][column])
+
+
+def _cursor_text(value: Any) -> str:
+    """A cursor value as stored: plain text for text (as before), JSON keeping the type
+    of anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int):
+        return json.dumps({"int": int(value)})
+    if isinstance(value, float | Decimal):
+        return json.dumps({"float": float(value)})
+    if isinstance(value, datetime):
+        return json.dumps({"datetime": value.isoformat()})
+    if isinstance(value, date):
+        return json.dumps({"date": value.isoformat()})
+    return str(value)
+
+
+def _cursor_value(stored: str | None) -> Any:
+    if stored is None or not stored.startswith("{"):
+        return stored
+    try:
+        ((kind, value),) = json.loads(stored).items()
+    except (ValueError, AttributeError):
+        return stored
+    return {"int": int, "float": float, "datetime": datetime.fromisoformat,
+            "date": date.fromisoformat}.get(kind, str)(value)
+
+
+def _redacted(exc: SQLAlchemyError, url: str) -> str:
+    said = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+    password = make_url(url).password
+    return said.replace(str(password), "***") if password else said

@@ -190,6 +190,68 @@ def test_sql_source_reads_past_its_cursor_on_schedule(rt: Runtime, tmp_path: Pat
     assert rt.store.ops.source_state("scores")["cursor"] == "2026-11-21T08:00:00Z"
 
 
+def _scores_source(db: Path, cursor: str = "ts", query: str = "select * from scores",
+                   name: str = "scores") -> SourceConfig:
+    return SourceConfig(
+        name=name, type="sql", url=f"sqlite:///{db}", query=query, cursor_column=cursor,
+        mapping={"id": "pid", "entity_id": "acct", "score": "p", "value_at_stake": "arr",
+                 "observed_at": "ts", "defaults": {"kind": "churn", "model": "churn-gbm",
+                                                   "entity_type": "account"}})
+
+
+def test_a_sql_source_loses_no_row_that_shares_its_cursor_value(rt: Runtime, tmp_path: Path
+                                                                 ) -> None:
+    # Found in a black-box trial: the source read "cursor > stored" 10,000 rows at a time
+    # and kept the last row's value, so rows sharing that value beyond the page, or
+    # committed later with it, were never read.
+    db = tmp_path / "scores.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table scores (pid text, acct text, p real, arr real, ts text)")
+        conn.executemany("insert into scores values (?, 'ACC-1', 0.1, 10, ?)",
+                         [(f"b-{i:05d}", "2026-07-01T00:00:00Z") for i in range(10_005)])
+    source = _scores_source(db)
+    assert poll_source(rt, source) == {"source:scores": 10_005}
+    with sqlite3.connect(db) as conn:  # committed late, with the cursor value already read
+        conn.execute("insert into scores values ('late', 'ACC-1', 0.1, 10, "
+                     "'2026-07-01T00:00:00Z')")
+    assert poll_source(rt, source) == {"source:scores": 1}
+    assert poll_source(rt, source) == {"source:scores": 0}
+    assert rt.store.predictions.get("late").id == "late"
+
+
+def test_a_sql_source_compares_its_cursor_as_the_number_it_is(rt: Runtime, tmp_path: Path
+                                                              ) -> None:
+    # Found in a black-box trial: an integer cursor computed in a view was stored as text
+    # and bound as text; SQLite orders any integer before any text, so after the first
+    # poll nothing was ever read again.
+    db = tmp_path / "scores.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table scores (pid text, acct text, p real, arr real, ts text, "
+                     "seq integer)")
+        conn.execute("create view scores_v as select *, seq + 0 as seqx from scores")
+        conn.executemany("insert into scores values (?, 'ACC-1', 0.1, 10, "
+                         "'2026-07-01T00:00:00Z', ?)", [(f"s-{i}", i) for i in range(1, 10)])
+    source = _scores_source(db, cursor="seqx", query="select * from scores_v")
+    assert poll_source(rt, source) == {"source:scores": 9}
+    with sqlite3.connect(db) as conn:
+        conn.executemany("insert into scores values (?, 'ACC-1', 0.1, 10, "
+                         "'2026-07-01T00:00:00Z', ?)", [(f"s-{i}", i) for i in (10, 11, 12)])
+    assert poll_source(rt, source) == {"source:scores": 3}
+
+
+def test_an_unreachable_sql_source_is_its_own_error_and_the_others_still_run(
+        rt: Runtime, tmp_path: Path) -> None:
+    # Found in a black-box trial: a source whose database could not be opened crashed
+    # `run --once` with a traceback; the loop said "database unavailable" (its store's
+    # words) and retried, and no source after it was ever polled.
+    missing = SourceConfig(name="broken", type="sql", url=f"sqlite:///{tmp_path}/no/such.db",
+                           query="select * from scores", cursor_column="ts",
+                           mapping=_scores_source(tmp_path).mapping)
+    assert poll_source(rt, missing) == {"source:broken": 0}
+    error = rt.store.ops.source_state("broken")["last_error"]
+    assert error.startswith("sources.broken: could not read the source's database"), error
+
+
 def test_two_workers_never_start_one_decision_twice(pg_url: str, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", database_url=pg_url)
     with Runtime(settings, actor="worker-a") as a, Runtime(settings, actor="worker-b") as b:
