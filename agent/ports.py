@@ -95,6 +95,11 @@ class ToolSpec(BaseModel):
     targets: tuple[str, ...] = ()
     """Arguments that name what the call acts on (account, asset, order, site, currency,
     recipient…); an approval binds them: an edit may not change them."""
+    qualifiers: tuple[str, ...] = ()
+    """Targets that qualify a call rather than name a thing a prediction could be about
+    (a message's channel and recipient, a team to page): bound by an approval like every
+    target, not compared with the prediction's entity (``agent.targets.acts_elsewhere``;
+    ``currency`` is one whatever the tool says)."""
     lookups: tuple[TargetLookup, ...] = ()
     """Read-only calls that confirm the targets exist before a plan is routed (an unknown
     one sends the decision to a person instead of its approvers)."""
@@ -107,6 +112,9 @@ class ToolSpec(BaseModel):
         for target in self.targets:
             if target not in properties:
                 raise ValueError(f"{self.name}: target {target!r} is not a parameter")
+        for qualifier in self.qualifiers:
+            if qualifier not in self.targets:
+                raise ValueError(f"{self.name}: qualifier {qualifier!r} is not a target")
         for lookup in self.lookups:
             for source in lookup.arguments.values():
                 if source not in properties:

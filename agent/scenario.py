@@ -21,6 +21,7 @@ from decisionops.agent.guard import check_plan
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import Prediction, TriageAction, utcnow
 from decisionops.agent.planner import PlanRequest
+from decisionops.agent.targets import Subject
 
 if TYPE_CHECKING:
     from decisionops.agent.runtime import Runtime
@@ -67,8 +68,7 @@ def what_if(rt: Runtime, prediction_id: str, *, score: float | None = None,
     except PlanRejected as exc:
         out["problems"] = list(exc.problems)
         return out
-    routing = rt.approvals.route(plan, stored=False, dry=True,
-                                 entity=(prediction.entity_type, prediction.entity_id))
+    routing = rt.approvals.route(plan, stored=False, dry=True, entity=Subject.of(prediction))
     asked = {request.function: (request, deadline) for request, deadline in routing.ask}
     requests = [*routing.auto_requests, *(r for r, _ in routing.ask)]
     out["plan"] = {"planner": draft.record.planner, "playbook": plan.playbook,

@@ -12,12 +12,14 @@ fails on an unknown target; it is reported as unchecked. What is not here: where
 graph runs it (``graphs.nodes.check``).
 
 ``acts_elsewhere``: whether a step acts on something other than what the prediction is
-about, read from the same declared targets (the approval service sends such a step to
-its function's approvers whatever policy says).
+about (``Subject``: its entity and what its features name), read from the same declared
+targets (the approval service sends such a step to its function's approvers whatever
+policy says).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +28,7 @@ from decisionops.agent.errors import InvalidInputError, NotFoundError, ToolCallE
 from decisionops.agent.models import Plan, Step
 from decisionops.agent.ports import TargetLookup, ToolPort
 
-__all__ = ["TargetCheck", "acts_elsewhere", "check_targets"]
+__all__ = ["Subject", "TargetCheck", "acts_elsewhere", "check_targets"]
 
 
 @dataclass(frozen=True)
@@ -87,71 +89,109 @@ def check_targets(plan: Plan, tools: ToolPort) -> TargetCheck:
     return result
 
 
-_IDENTIFIER = ("_id", "_number", "_no", "_ref", "_key", "_uuid")
-"""Endings that make an argument an identifier of a thing (``account_id``,
-``card_number``)."""
+_QUALIFIERS = frozenset({"currency"})
+"""Target names that never name an entity, whatever the tool says."""
 
 
-def _kind(name: str, kinds: Sequence[str]) -> tuple[str, bool]:
-    """What kind of thing a target argument names, and whether it is an identifier:
-    ``account_id`` an account, ``to_site`` and ``from_site`` a site, ``card_number`` a
-    card (on a prediction about a card); ``team`` a team, not an identifier."""
-    for prefix in ("from_", "to_"):
-        name = name.removeprefix(prefix)
-    for kind in kinds:  # the prediction's own type or one of its parts, however suffixed
-        if name == kind or name.startswith(f"{kind}_"):
-            return kind, True
-    for suffix in _IDENTIFIER:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name.removesuffix(suffix), True
-    return name, False
+@dataclass(frozen=True)
+class Subject:
+    """What a prediction is about: its entity ``(type, id)`` and the values its features
+    name (a stock-out's surplus site, a failing asset's spare part)."""
+
+    entity_type: str
+    entity_id: str
+    named: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, prediction: Any) -> Subject:
+        """From a ``Prediction`` or its JSON."""
+        get = prediction.get if isinstance(prediction, Mapping) else (
+            lambda key: getattr(prediction, key, None))
+        named: set[str] = set()
+        for value in (get("features") or {}).values():
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, str | int) and not isinstance(item, bool) and str(item):
+                    named.add(str(item))
+        return cls(str(get("entity_type")), str(get("entity_id")), frozenset(named))
+
+
+def _snake(name: str) -> str:
+    """``accountId`` → ``account_id``, ``ACCOUNT_ID`` → ``account_id``."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _values(value: Any) -> list[str]:
+    """Every value an argument holds: itself, each item of a list, each value of an
+    object (nested), as text."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [v for item in value.values() for v in _values(item)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [v for item in value for v in _values(item)]
+    return [str(value)]
 
 
 def acts_elsewhere(step_id: str, arguments: Mapping[str, Any], targets: Sequence[str],
-                   entity: tuple[str, str]) -> str | None:
-    """Why a step acts on something other than the prediction's entity ``(type, id)``,
-    from the arguments its tool declares as targets; None when it acts on the entity (or
-    names nothing the prediction could be about: a channel, a currency).
+                   subject: Subject, *, qualifiers: Sequence[str] = ()) -> str | None:
+    """Why a step acts on something other than what the prediction is about, read from
+    the arguments its tool declares as targets; None when every target names the
+    prediction's entity or something its features name.
 
-    - A target of the entity's own type (``account_id``, ``account_number`` or
-      ``account`` on an account) must name it.
+    - Every target value (each item of a list, each value of an object) must be the
+      entity's id, or a value the prediction's features name, whatever the argument is
+      called (``account_id``, ``accountId``, ``card_number``, ``iban``, ``customer``).
     - A composite type names its parts, joined in its id by ``@`` (``sku_site`` is
-      ``SKU@SITE``): a step naming a sku or a site must name the prediction's among
-      them (a transfer's source is another site; its destination is the prediction's);
-      an id that does not name the parts cannot vouch for any.
-    - An identifier of another type (``account_id`` on a prediction about a customer;
-      any name ending ``_id``, ``_number``, ``_no``, ``_ref``, ``_key`` or ``_uuid``) is
-      something the prediction did not score, unless it names the entity itself.
+      ``SKU@SITE``): a target of a part (``sku``, ``site``, ``to_site``) must name the
+      prediction's; a source (``from_site``) may be another, as long as the step names
+      the prediction's too (a transfer *to* the site at risk); an id that does not name
+      its parts cannot vouch for any.
+    - Not compared: the tool's ``qualifiers`` (a message's channel and recipient, a team
+      to page) and a ``currency``.
     """
-    kind, own = entity
+    kind, own = subject.entity_type, subject.entity_id
     parts = kind.split("_") if "_" in kind else []
-    named: dict[str, list[tuple[str, str]]] = {}
-    identifiers: set[str] = set()
+    pieces = own.split("@")
+    located = dict(zip(parts, pieces, strict=True)) if (
+        parts and len(pieces) == len(parts) and all(pieces)) else None
+    sources: dict[str, list[tuple[str, str]]] = {}
+    named_part: set[str] = set()
     for name in targets:
-        value = arguments.get(name)
-        if value is not None:
-            of, identifier = _kind(name, [kind, *parts])
-            named.setdefault(of, []).append((name, str(value)))
-            if identifier:
-                identifiers.add(name)
-    values = own.split("@")
-    located = dict(zip(parts, values, strict=True)) if (
-        parts and len(values) == len(parts) and all(values)) else None
-    for part_kind, pairs in named.items():
-        said = ", ".join(f"{n}={v}" for n, v in pairs)
-        if part_kind == kind:
-            for name, value in pairs:
-                if value != own:
-                    return (f"step {step_id} acts on {name}={value}, not on {own} (the "
-                            f"prediction's {kind})")
-        elif part_kind in parts:
+        values = _values(arguments.get(name))
+        if name in qualifiers or not values:
+            continue
+        norm = _snake(name)
+        bare = norm.removeprefix("from_").removeprefix("to_")
+        if bare in _QUALIFIERS:
+            continue
+        said = f"{name}={', '.join(values)}"
+        part = next((p for p in parts if bare == p or bare.startswith(f"{p}_")), None)
+        if part is not None:
             if located is None:
                 shape = "@".join(p.upper() for p in parts)
                 return (f"step {step_id} acts on {said}; the prediction's entity {own} does "
                         f"not name a {' and a '.join(parts)} ({kind}: {shape})")
-            if all(value != located[part_kind] for _, value in pairs):
-                return (f"step {step_id} acts on {said}, not on {located[part_kind]} (the "
-                        f"prediction's {part_kind})")
-        elif any(name in identifiers and value != own for name, value in pairs):
-            return f"step {step_id} acts on {said}; the prediction is about {kind} {own}"
+            if norm.startswith("from_"):
+                sources.setdefault(part, []).extend((name, v) for v in values)
+                continue
+            named_part.add(part)
+            for value in values:
+                if value != located[part]:
+                    return (f"step {step_id} acts on {name}={value}, not on {located[part]} "
+                            f"(the prediction's {part})")
+            continue
+        for value in values:
+            if value != own and value not in subject.named:
+                if bare == kind or bare.startswith(f"{kind}_"):
+                    return (f"step {step_id} acts on {name}={value}, not on {own} (the "
+                            f"prediction's {kind})")
+                return (f"step {step_id} acts on {name}={value}; the prediction is about "
+                        f"{kind} {own} and does not name it")
+    for part, pairs in sources.items():
+        if part in named_part:
+            continue  # a source beside the prediction's own: a transfer to it
+        for name, value in pairs:
+            if value != located[part] and value not in subject.named:  # type: ignore[index]
+                return (f"step {step_id} acts on {name}={value}, not on "
+                        f"{located[part]} (the prediction's {part})")  # type: ignore[index]
     return None

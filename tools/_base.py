@@ -78,6 +78,8 @@ class ToolDefinition:
     targets: tuple[str, ...] = ()
     """Arguments that name what the call acts on; an approval binds them (see
     ``agent.ports.ToolSpec.targets``)."""
+    qualifiers: tuple[str, ...] = ()
+    """Targets that name no entity (``agent.ports.ToolSpec.qualifiers``)."""
     lookups: tuple[TargetLookup, ...] = ()
     """Read-only tools that confirm the targets exist before anyone is asked (see
     ``agent.ports.ToolSpec.lookups``); the registry checks they are reads."""
@@ -124,6 +126,7 @@ class EnterpriseTool(StructuredTool):
             compensation=CompensationSpec(**compensation) if compensation else None,
             parameters=self.arguments_model.model_json_schema(),
             targets=tuple(meta.get("targets", ())),
+            qualifiers=tuple(meta.get("qualifiers", ())),
             lookups=tuple(TargetLookup(**lookup) for lookup in meta.get("lookups", ())),
             preview=PreviewSpec(**meta["preview"]) if meta.get("preview") else None,
         )
@@ -209,6 +212,7 @@ def build_tool(enterprise: Enterprise, definition: ToolDefinition) -> Enterprise
                              if definition.compensation else None),
             # Kept out of the JSON schema: that goes to LLM endpoints in strict mode.
             "targets": list(definition.targets),
+            "qualifiers": list(definition.qualifiers),
             "lookups": [lookup.model_dump() for lookup in definition.lookups],
             "preview": definition.preview.model_dump() if definition.preview else None,
         },

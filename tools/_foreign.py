@@ -95,6 +95,7 @@ class ForeignTool:
                 risk=Risk(meta.get("risk", "medium")),
                 side_effects=bool(meta.get("side_effects", True)),
                 parameters=self.parameters, targets=tuple(meta.get("targets", ())),
+                qualifiers=tuple(meta.get("qualifiers", ())),
                 preview=PreviewSpec(**meta["preview"]) if meta.get("preview") else None)
         except ValidationError as exc:
             error = exc.errors()[0]

@@ -51,7 +51,9 @@ TOOLS = (
     ToolDefinition(
         "notify.send", "Send an email or a Slack message (cannot be unsent).", SendArgs,
         "operations", Risk.LOW, effect=_send,
-        targets=("channel", "to")),
+        # An internal message: where it goes is bound by the approval, and names no
+        # entity a prediction is about.
+        targets=("channel", "to"), qualifiers=("channel", "to")),
 )
 
 

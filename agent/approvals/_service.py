@@ -89,7 +89,7 @@ from decisionops.agent.policy import Policies, Total, UsedAmount, total_problems
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.preview import preview_steps
 from decisionops.agent.store import ApprovalRow, DecisionRow, Event, HoldRow, Store
-from decisionops.agent.targets import acts_elsewhere
+from decisionops.agent.targets import Subject, acts_elsewhere
 from decisionops.agent.telemetry import Metrics
 
 __all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "WorldCheck",
@@ -513,7 +513,7 @@ class ApprovalService:
 
     def route(self, plan: Plan, *, stored: bool = True,
               related: Sequence[RelatedDecision] = (), dry: bool = False,
-              entity: tuple[str, str] | None = None) -> Routing:
+              entity: Subject | None = None) -> Routing:
         """Per function of the plan, whether policy approves its part (within its
         auto-approve risk, limits and totals, counting what other work used already) or
         its approvers must answer, by the deadline of its SLA. A plan version routed
@@ -522,9 +522,9 @@ class ApprovalService:
         open decisions on the plan's entity, and what each step would change (its
         preview, read now; ``agent.preview``). A part policy would send to people goes
         ahead when earned autonomy covers it (``_autonomy``). ``dry``: a what-if
-        (``agent.scenario``): nothing is written, not even a demotion. ``entity``: the
-        prediction's (type, id); a part with a step acting on another entity of that type
-        goes to its approvers whatever policy or earned autonomy say (``elsewhere``)."""
+        (``agent.scenario``): nothing is written, not even a demotion. ``entity``: what the
+        prediction is about; a part with a step acting on anything else goes to its
+        approvers whatever policy or earned autonomy say (``elsewhere``)."""
         auto, auto_requests, ask = [], [], []
         earned: dict[str, str] = {}
         now = utcnow()
@@ -573,15 +573,16 @@ class ApprovalService:
                                                   f"autonomy:{req.function}", now)]
         return Routing(auto, auto_requests, ask, earned, class_rows)
 
-    def elsewhere(self, steps: Sequence[Step], entity: tuple[str, str] | None) -> str | None:
+    def elsewhere(self, steps: Sequence[Step], entity: Subject | None) -> str | None:
         """Why ``steps`` need their approvers whatever policy says: one acts on something
         other than the prediction's entity (``agent.targets.acts_elsewhere``: a credit to
         another account than the one at risk), which only a person may decide."""
         if entity is None:
             return None
         for step in steps:
-            why = acts_elsewhere(step.id, step.arguments, self._tools.spec(step.tool).targets,
-                                 entity)
+            spec = self._tools.spec(step.tool)
+            why = acts_elsewhere(step.id, step.arguments, spec.targets, entity,
+                                 qualifiers=spec.qualifiers)
             if why is not None:
                 return f"{why}: its approvers decide"
         return None
@@ -695,5 +696,14 @@ class ApprovalService:
     def sweep(self, now: datetime | None = None, *, settings: Any) -> dict[str, int]:
         """Remind, escalate and expire pending requests by their SLA (see ``_deadlines``)."""
         return sweep(self._store, self._tools, self._policies, settings=settings,
-                     now=now or utcnow(), on_expire=self.on_answer, autonomy=self.autonomy)
+                     now=now or utcnow(), on_expire=self.on_answer, autonomy=self.autonomy,
+                     only_a_person=self._only_a_person)
+
+    def _only_a_person(self, row: ApprovalRow) -> str | None:
+        """Why a request may not be approved by its SLA's expiry: a step acts on
+        something its prediction is not about (``elsewhere``), which only a person
+        decides."""
+        decision = self._store.decisions.get(row.decision_id)
+        prediction = self._store.predictions.get(decision.prediction_id)
+        return self.elsewhere(row.request.steps, Subject.of(prediction))
 

@@ -16,6 +16,7 @@ from langgraph.types import Command, Send
 
 from decisionops.agent.faults import crash_point
 from decisionops.agent.models import DecisionStatus, RelatedDecision
+from decisionops.agent.targets import Subject
 from decisionops.graphs.context import DecisionContext
 from decisionops.graphs.state import DecisionState
 
@@ -31,7 +32,7 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
     related = [RelatedDecision.model_validate(r) for r in state.get("related") or ()]
     prediction = state["prediction"]
     routing = ctx.approvals.route(plan, stored=not ctx.fresh, related=related,
-                                  entity=(prediction["entity_type"], prediction["entity_id"]))
+                                  entity=Subject.of(prediction))
     status = DecisionStatus.AWAITING_APPROVAL if routing.ask else DecisionStatus.EXECUTING
     # That leg has stored nothing of the decision: no routing, and no plan unless the
     # planner persisted its draft (the plan node does for a non-deterministic one).

@@ -64,8 +64,8 @@ def test_a_transfer_for_the_prediction_s_own_sku_and_site_is_approved_by_policy(
                 "(sku_site: SKU@SITE)"),
     ("SKU-70239@DC-MILAN", "step transfer acts on sku=SKU-11253, not on SKU-70239 "
                            "(the prediction's sku)"),
-    ("SKU-11253@DC-SYDNEY", "step transfer acts on from_site=DC-LYON, to_site=DC-MILAN, "
-                            "not on DC-SYDNEY (the prediction's site)"),
+    ("SKU-11253@DC-SYDNEY", "step transfer acts on to_site=DC-MILAN, not on DC-SYDNEY "
+                            "(the prediction's site)"),
 ])
 def test_a_transfer_not_for_the_prediction_s_sku_and_site_goes_to_its_approvers(
         rt: Runtime, entity_id: str, why: str) -> None:
@@ -96,27 +96,55 @@ def test_a_hand_plan_credit_on_a_prediction_about_a_customer_goes_to_finance(
     assert set(asked) == {"finance"}, asked
     reason = rt.store.approvals.get(asked["finance"]["id"]).reason or ""
     assert ("step credit acts on account_id=ACC-10031; the prediction is about customer "
-            "CUST-1: its approvers decide") in reason, reason
+            "CUST-1 and does not name it: its approvers decide") in reason, reason
     assert rt.enterprise.effects("finance.issue_credit") == []
 
 
 @pytest.mark.parametrize(("target", "value", "elsewhere"), [
-    # Found in a black-box trial: a plugin's cards.block(card_number) on another card ran
-    # on policy alone, on a prediction about a card; only ``card`` / ``card_id`` counted.
+    # Found in black-box trials: a plugin's cards.block(card_number) on another card ran
+    # on policy alone, on a prediction about a card (only ``card`` / ``card_id`` counted);
+    # then camelCase, upper case, bare ``id``, ``customer``, ``iban``, ``email``, nested
+    # objects: every target value must be the entity or something the prediction names.
     ("card_number", "CARD-OTHER-2", True),
     ("card_number", "CARD-5009", False),
     ("card", "CARD-OTHER-2", True),
     ("from_card_id", "CARD-OTHER-2", True),
-    ("account_number", "ACC-1", True),   # an identifier of another type
-    ("merchant_ref", "M-7", True),
-    ("team", "payments-oncall", False),  # names nothing the prediction could be about
-    ("reason", "stolen", False),
+    ("cardNumber", "CARD-OTHER-2", True),
+    ("CARD_ID", "CARD-OTHER-2", True),
+    ("account_number", "ACC-1", True),
+    ("accountId", "ACC-1", True),
+    ("id", "ACC-1", True),
+    ("target", "ACC-1", True),
+    ("customer", "ACC-1", True),
+    ("iban", "DE00999999", True),
+    ("email", "attacker@evil.example", True),
+    ("payload", {"account_id": "ACC-1"}, True),
+    ("cards", ["CARD-5009", "CARD-OTHER"], True),
+    ("merchant_ref", "M-7", False),      # named by the prediction's features
+    ("currency", "EUR", False),          # a currency names no entity
+    ("team", "payments-oncall", False),  # the tool's qualifier (below)
 ])
-def test_what_a_target_argument_names_is_read_from_its_name_and_value(
-        target: str, value: str, elsewhere: bool) -> None:
-    from decisionops.agent.targets import acts_elsewhere
+def test_what_a_target_argument_names_is_read_from_its_value(
+        target: str, value: object, elsewhere: bool) -> None:
+    from decisionops.agent.targets import Subject, acts_elsewhere
 
-    why = acts_elsewhere("s1", {target: value}, [target], ("card", "CARD-5009"))
+    subject = Subject("card", "CARD-5009", frozenset({"M-7"}))
+    why = acts_elsewhere("s1", {target: value}, [target], subject, qualifiers=("team",))
     assert (why is not None) is elsewhere, why
-    if elsewhere:
-        assert f"{target}={value}" in why
+
+
+@pytest.mark.parametrize(("arguments", "elsewhere"), [
+    # Found in a black-box trial: a transfer *out of* the site at risk passed, since one
+    # of its sites was the prediction's.
+    ({"sku": "SKU-22623", "from_site": "DC-CHICAGO", "to_site": "DC-RENO"}, True),
+    ({"sku": "SKU-22623", "from_site": "DC-RENO", "to_site": "DC-CHICAGO"}, False),
+    ({"sku": "SKU-99999", "from_site": "DC-RENO", "to_site": "DC-CHICAGO"}, True),
+    ({"sku": "SKU-22623", "from_site": "DC-RENO"}, True),
+    ({"sku": "SKU-22623", "from_site": "DC-LYON"}, False),  # the surplus site its features name
+])
+def test_a_transfer_must_go_to_the_site_at_risk(arguments: dict, elsewhere: bool) -> None:
+    from decisionops.agent.targets import Subject, acts_elsewhere
+
+    subject = Subject("sku_site", "SKU-22623@DC-CHICAGO", frozenset({"DC-LYON"}))
+    why = acts_elsewhere("t", arguments, ["sku", "from_site", "to_site"], subject)
+    assert (why is not None) is elsewhere, why
