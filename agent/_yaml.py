@@ -11,9 +11,32 @@ from pydantic import BaseModel, ValidationError
 
 from decisionops.agent.errors import ConfigError, pydantic_message
 
-__all__ = ["load_yaml", "validate_config"]
+__all__ = ["load_yaml", "loads", "validate_config"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class _Strict(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping: YAML keeps the last,
+    so a second ``amount:`` under ``limits`` or a second ``finance:`` block silently
+    replaced the first (found in a black-box trial: a hard limit weakened that way)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (first on line {seen[key]})",
+                    key_node.start_mark)
+            if isinstance(key, str | int | float | bool):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def loads(text: str) -> Any:
+    """YAML text, safely, refusing a key given twice (``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_Strict)  # a SafeLoader: no arbitrary objects
 
 
 def load_yaml(path: Path) -> Any:
@@ -22,7 +45,7 @@ def load_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        return yaml.safe_load(text)
+        return loads(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

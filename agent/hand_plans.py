@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from decisionops.agent._yaml import loads
 from decisionops.agent.errors import InvalidInputError, pydantic_message
 from decisionops.agent.models import Plan, decision_id_for
 from decisionops.agent.planner import Draft, Planner, PlanningRecord, PlanRequest
@@ -41,7 +42,7 @@ def parse_steps(text: str) -> Any:
     if len(text) > _MAX_TEXT:
         raise InvalidInputError(f"at most {_MAX_TEXT:,} characters", field="steps")
     try:
-        return yaml.safe_load(text)
+        return loads(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

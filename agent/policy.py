@@ -183,6 +183,11 @@ class FunctionPolicy(BaseModel):
             if total.tool not in self.tools:
                 raise ValueError(f"totals name tool {total.tool!r}, which is not in this "
                                  "function's tools")
+        if self.four_eyes and self.on_timeout == "approve":
+            # An expiry approves with nobody's eyes on it: a requester's own plan would
+            # run unseen by a second person (found in a black-box trial).
+            raise ValueError("four_eyes: true needs on_timeout: reject (an expiry that "
+                             "approves would let a plan run that only its requester saw)")
         return self
 
     def all_totals(self) -> tuple[Total, ...]:

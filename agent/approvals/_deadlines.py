@@ -32,9 +32,12 @@ SLA_ACTOR = "system:sla"
 
 def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, now: datetime,
           on_expire: Callable[[str], None] | None = None,
-          autonomy: EarnedAutonomy | None = None) -> dict[str, int]:
+          autonomy: EarnedAutonomy | None = None,
+          only_a_person: Callable[[ApprovalRow], str | None] | None = None) -> dict[str, int]:
     """One pass over the pending requests; ``on_expire`` is told each decision whose
-    request expired (a worker applies the expiry like an answer)."""
+    request expired (a worker applies the expiry like an answer). ``only_a_person``: why
+    a request only a person may approve (a step acting on something the prediction is
+    not about), which expires rejected whatever ``on_timeout`` says."""
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
     # Most pending requests are due for nothing yet: find the ones past their first
     # alert point (or their deadline) from four columns, and build only those.
@@ -54,7 +57,9 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
         if now >= row.deadline:
             # A function no longer in the policies has no approvers and no on_timeout:
             # its request expires as rejected (fail safe).
-            if _expire(store, row, policy.on_timeout if policy else "reject", autonomy):
+            on_timeout = policy.on_timeout if policy else "reject"
+            why = only_a_person(row) if on_timeout == "approve" and only_a_person else None
+            if _expire(store, row, "reject" if why else on_timeout, autonomy, why=why):
                 counts["expired"] += 1
                 if on_expire is not None:
                     on_expire(row.decision_id)
@@ -101,13 +106,14 @@ def _alert(store: Store, tools: ToolPort, row: ApprovalRow, kind: str, to: str,
 
 
 def _expire(store: Store, row: ApprovalRow, on_timeout: str,
-            autonomy: EarnedAutonomy | None) -> bool:
+            autonomy: EarnedAutonomy | None, *, why: str | None = None) -> bool:
     assert row.deadline is not None
-    hours = (row.deadline - row.requested_at).total_seconds() / 3600
+    hours = round((row.deadline - row.requested_at).total_seconds() / 3600, 4)
     if on_timeout == "approve":
         answer: dict[str, Any] = {"type": "approve", "comment": "approved on SLA expiry"}
     else:
-        answer = Reject(reason=f"expired: no answer within the {hours:g} h SLA").model_dump()
+        answer = Reject(reason=f"expired: no answer within the {hours:g} h SLA" + (
+            f"; not approved on expiry: {why}" if why else "")).model_dump()
     resolved = resolution(row.request, ApprovalStatus.EXPIRED, approver=SLA_ACTOR, answer=answer)
     try:
         with store.decision_tx(row.decision_id, fence=None, actor=SLA_ACTOR, durable=True) as tx:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from decisionops.agent._yaml import loads
 from decisionops.agent.errors import ConfigError, pydantic_message
 
 __all__ = ["REQUIRED_FIELDS", "TARGET_FIELDS", "FieldMapping", "TargetField"]
@@ -147,7 +148,7 @@ class FieldMapping(BaseModel):
             elif path.suffix == ".json":
                 data = json.loads(text)
             else:
-                data = yaml.safe_load(text)
+                data = loads(text)
         except (tomllib.TOMLDecodeError, ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"{path}: not a valid {path.suffix.lstrip('.') or 'YAML'} "
                               f"file: {exc}") from exc

@@ -74,3 +74,16 @@ def test_a_limit_on_an_argument_the_tool_does_not_take_is_refused_at_start(
     path.write_text(text.replace(edit[0], edit[1], 1))
     with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):
         Runtime(Settings(home=tmp_path / "home", functions_file=path), actor="t")
+
+
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> None:
+    # Found in a black-box trial: a second `amount:` under limits (or a second
+    # `finance:` block) replaced the first without a word, weakening a hard limit.
+    path = tmp_path / "functions.yaml"
+    path.write_text("functions:\n  finance:\n    approvers: [a]\n"
+                    "    tools: [finance.issue_credit]\n"
+                    "    limits:\n      finance.issue_credit:\n"
+                    "        amount: {max: 500}\n        amount: {max: 5000000}\n")
+    with pytest.raises(ConfigError, match=r"functions\.yaml:8: .*key 'amount' is given twice "
+                                          r"\(first on line 7\)"):
+        load_policies(path)

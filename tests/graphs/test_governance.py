@@ -457,3 +457,44 @@ def test_a_policy_approver_whose_user_is_registered_for_another_function_is_told
     with pytest.raises(PermissionDenied, match="the policy lists them for sales, but their "
                                                "user is registered for finance"):
         rt.approvals.answer(pending(rt, decision)["sales"]["id"], Approve(), by=zoe)
+
+
+def test_expiry_never_approves_a_step_only_a_person_may_approve(rt: Runtime) -> None:
+    # Found in a black-box trial: with on_timeout: approve, a hand plan's credit to
+    # another account than the prediction's (flagged "its approvers decide") was
+    # approved by the SLA's expiry and ran.
+    from decisionops.agent.models import Prediction
+    from decisionops.agent.prediction_queue import QueueUser
+
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={"on_timeout": "approve"})
+    rt.ingest([Prediction(id="f-1", model="m", kind="fraud", entity_type="account",
+                          entity_id="ACC-10031", score=0.97, value_at_stake=12_000,
+                          observed_at="2026-11-02T09:00:00Z")], source="test")
+    rt.triage_pending()
+    rt.queue.plan_by_hand("f-1", """
+- {id: credit, function: finance, tool: finance.issue_credit, risk: low,
+   arguments: {account_id: ACC-10045, amount: 50, currency: EUR, reason: goodwill}}
+""", by=QueueUser("olga@ops", "operator", "test"))
+    (started,) = start_decisions(rt)
+    finance = pending(rt, started.decision_id)["finance"]
+    later = utcnow() + timedelta(hours=policy.sla_hours + 1)
+    assert sla_sweep(rt, later)["expired"] == 1
+    rt.run_once()
+    row = rt.store.approvals.get(finance["id"])
+    assert row.status == "expired" and row.answer["type"] == "reject", row.answer
+    assert "not approved on expiry: step credit acts on account_id=ACC-10045" in \
+        row.answer["reason"]
+    assert rt.enterprise.effects("finance.issue_credit") == []
+
+
+def test_four_eyes_with_approval_on_expiry_is_refused_at_load(tmp_path: Path) -> None:
+    from decisionops.agent.errors import ConfigError
+    from decisionops.agent.policy import load_policies
+
+    path = tmp_path / "functions.yaml"
+    path.write_text("functions:\n  finance:\n    approvers: [a, b]\n"
+                    "    tools: [finance.issue_credit]\n    four_eyes: true\n"
+                    "    on_timeout: approve\n")
+    with pytest.raises(ConfigError, match="four_eyes: true needs on_timeout: reject"):
+        load_policies(path)
