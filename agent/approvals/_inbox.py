@@ -18,8 +18,8 @@ refused, saying why and what to send.
 A ``HumanResponse`` (``{"type": ..., "args": ...}``, alone or as Agent Inbox's one-item
 list) maps onto our answers: ``accept`` → approve, ``edit`` (``args.args``: step id → the
 step's new arguments) → edit, ``response`` (``args``: text) → revise with that feedback,
-``ignore`` → reject. Anything else is ``InvalidInputError`` naming the field and saying
-what to send (``RESUME_HELP``).
+``ignore`` (``args``: why, as every channel's reject says) → reject. Anything else is
+``InvalidInputError`` naming the field and saying what to send (``RESUME_HELP``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ RESUME_HELP = (
     'resume with a HumanResponse: {"type": "accept", "args": null} to approve, '
     '{"type": "edit", "args": {"action": <the action>, "args": {<step id>: {<arguments>}}}} '
     'to approve changed arguments, {"type": "response", "args": "<feedback>"} to ask for a '
-    'revised plan, or {"type": "ignore", "args": null} to reject')
+    'revised plan, or {"type": "ignore", "args": "<why>"} to reject')
 
 _TYPES = ("accept", "edit", "response", "ignore")
 
@@ -96,7 +96,12 @@ def answer_from_human(request: ApprovalRequest, value: Any) -> Answer:
     if kind == "accept":
         return Approve(comment="via a LangGraph client")
     if kind == "ignore":
-        return Reject(reason="ignored in a LangGraph client")
+        # A reject says why, on every channel (``Reject.reason``): never a reason made up
+        # for the approver (found in a black-box trial).
+        if not isinstance(args, str) or not args.strip():
+            raise _bad('a reject says why: send {"type": "ignore", "args": "<why>"}',
+                       f"{field}.args")
+        return Reject(reason=args.strip()[:2000])
     if kind == "response":
         if not isinstance(args, str) or not args.strip():
             raise _bad("a response needs the feedback text in args", f"{field}.args")

@@ -124,7 +124,7 @@ async def _drive(url: str, tokens: dict[str, str]) -> str:
     # the wrong function's approver: refused like on any channel (and never replayed
     # as the next user's answer when raj's resume re-runs the node)
     wrong = await dana.runs.wait(tid, "decision", command={
-        "resume": {again["sales"]["id"]: {"type": "ignore", "args": None}}})
+        "resume": {again["sales"]["id"]: {"type": "ignore", "args": "not ours"}}})
     again = _by_function(wrong)
     assert "dana approves finance, not sales" in again["sales"]["value"]["error"]
 

@@ -54,8 +54,8 @@ def test_studio_resumes_answer_as_the_authenticated_user(tmp_path: Path) -> None
 
         out = graph.invoke(Command(resume={_asks(out)["sales"].id: accept}), _as("raj"))
         assert set(_asks(out)) == {"finance"}
-        out = graph.invoke(Command(resume={_asks(out)["finance"].id: {"type": "ignore"}}),
-                           _as("dana"))
+        out = graph.invoke(Command(resume={_asks(out)["finance"].id: {
+            "type": "ignore", "args": "no credit this quarter"}}), _as("dana"))
         assert "__interrupt__" not in out
         sales = rt.store.approvals.get(asks["sales"].value["approval_id"])
         finance = rt.store.approvals.get(asks["finance"].value["approval_id"])
@@ -74,7 +74,7 @@ def _request() -> ApprovalRequest:
 @pytest.mark.parametrize(("value", "expected"), [
     ({"type": "accept", "args": None}, Approve),
     ([{"type": "accept", "args": None}], Approve),
-    ({"type": "ignore", "args": None}, Reject),
+    ({"type": "ignore", "args": "not now"}, Reject),
     ({"type": "response", "args": "offer 5 % instead"}, Revise),
     ({"type": "edit", "args": {"action": "x", "args": {
         "offer": {"account_id": "ACC-1", "discount_pct": 5}}}}, Edit),
@@ -92,6 +92,10 @@ def test_human_responses_map_onto_answers(value: Any, expected: type) -> None:
     ({"type": "response", "args": ""}, "resume.args"),
     ({"type": "edit", "args": {"args": {"nope": {}}}}, "resume.args.args.nope"),
     ({"type": "edit", "args": None}, "resume.args.args"),
+    # Found in a black-box trial: ignore recorded a reject with a reason made up for the
+    # approver ("ignored in a LangGraph client"); every other channel asks for one.
+    ({"type": "ignore", "args": None}, "resume.args"),
+    ({"type": "ignore", "args": "  "}, "resume.args"),
 ])
 def test_bad_human_responses_name_the_field_and_what_to_send(value: Any, field: str) -> None:
     with pytest.raises(InvalidInputError) as raised:
@@ -110,7 +114,8 @@ def test_a_refused_resume_is_never_answered_again_by_the_next_user(tmp_path: Pat
         add_user(rt, "dana", role="approver", functions=["finance"], actor="t")
         graph = build_studio_graph(rt, InMemorySaver(), InMemoryStore())
         asks = _asks(graph.invoke({"prediction": churn_record("studio-b")}, _as(None)))
-        out = graph.invoke(Command(resume={asks["sales"].id: {"type": "ignore"}}), _as("dana"))
+        out = graph.invoke(Command(resume={asks["sales"].id: {"type": "ignore", "args": "no"}}),
+                           _as("dana"))
         assert "not sales" in _asks(out)["sales"].value["error"]
         out = graph.invoke(Command(resume={_asks(out)["sales"].id: {"type": "accept"}}),
                            _as("raj"))
