@@ -99,7 +99,10 @@ class PredictionQueue:
         if not self._cli_answers:
             raise PermissionDenied("this deployment takes answers through the inbox or the "
                                    "API, where a credential proves who answers (cli_answers)")
-        user = self._store.users.get(name)
+        try:  # dana for dana@finance when only one is meant, as --as reads it everywhere
+            user = self._store.users.named(name)
+        except InvalidInputError as exc:
+            raise InvalidInputError(exc.message.removeprefix("name: "), field=field) from None
         if user is None:
             raise InvalidInputError(f"{name!r} is not a registered user; add one with "
                                     f"decisionops users add {name} --role operator",

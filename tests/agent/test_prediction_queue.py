@@ -124,3 +124,6 @@ def test_only_registered_users_answer(rt: Runtime) -> None:
     rt.store.users.create("olga@ops", role="operator", functions=[], actor="admin")
     assert rt.queue.registered("olga@ops", channel="cli") == QueueUser("olga@ops", "operator",
                                                                        "cli")
+    # As --as reads a name on every command (found in a trial: `predictions plan --as
+    # dana` was refused where `approvals approve --as dana` named dana@finance).
+    assert rt.queue.registered("olga", channel="cli").name == "olga@ops"
