@@ -216,11 +216,16 @@ def archive(
                         f"{done['last_seq']}, {_size(done['raw_bytes'])} stored in "
                         f"{_size(done['stored_bytes'])}", highlight=False)
                 progress.update(task, description=f"archived {totals['entries']:,} entries")
+        held_back = None if totals["segments"] else rt.store.ledger.held_back(cutoff)
     if as_json:
-        print_json({"cutoff": cutoff, **totals})
+        print_json({"cutoff": cutoff, **totals, "held_back_by": held_back})
     elif not totals["segments"]:
-        console.print(f"nothing to archive: no ledger entry is older than {days:g} days "
-                      "(entries that unfinished work still reads stay)")
+        if held_back:
+            console.print(f"nothing to archive: entries older than {days:g} days stay while "
+                          f"unfinished work reads them; the oldest: {held_back} (entries "
+                          "since then wait for it to finish)", highlight=False)
+        else:
+            console.print(f"nothing to archive: no ledger entry is older than {days:g} days")
     else:
         console.print(f"archived {totals['entries']:,} entries in {totals['segments']} "
                       f"segment(s): {_size(totals['raw_bytes'])} as JSON, "

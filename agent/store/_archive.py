@@ -81,6 +81,26 @@ class LedgerRepo(Repo):
         with self.transaction() as conn:
             self.record(conn, events, utcnow())
 
+    def held_back(self, before: datetime) -> str | None:
+        """What keeps entries older than ``before`` from being archived: the oldest live
+        work that still reads them (an unfinished decision, or a prediction that may yet
+        get one), or None when nothing does."""
+        p, d = t.predictions, t.decisions
+        with self.reading() as conn:
+            floor = _live_floor(conn)
+            if floor is None or floor >= min(before, utcnow()):
+                return None
+            row = conn.execute(select(d.c.id, d.c.status, p.c.ingested_at)
+                               .join(p, d.c.prediction_id == p.c.id)
+                               .where(d.c.status.in_(_LIVE), p.c.ingested_at == floor)
+                               .limit(1)).first()
+            if row is not None:
+                return (f"decision {row.id} ({row.status}, its prediction ingested "
+                        f"{row.ingested_at:%Y-%m-%d %H:%M}Z) is unfinished")
+            pid = conn.scalar(select(p.c.id).where(p.c.ingested_at == floor).limit(1))
+            return (f"prediction {pid} (ingested {floor:%Y-%m-%d %H:%M}Z) may still get a "
+                    "decision (untriaged, or waiting for a person in the queue)")
+
     def archive(self, before: datetime, *, max_entries: int = 10_000,
                        min_entries: int = 1, partial_if_before: datetime | None = None
                        ) -> dict[str, int]:

@@ -573,3 +573,22 @@ def test_cli_refuses_a_negative_age_naming_the_option(cli: Cli) -> None:
     help_text = cli("ledger", "archive", "--help").stdout
     assert "Example: decisionops ledger archive --older-than-days 90" in " ".join(
         help_text.split())
+
+
+@pytest.mark.slow
+def test_cli_says_which_unfinished_work_holds_archival_back(cli: Cli) -> None:
+    # Found in a black-box trial: one decision held open kept every entry since from
+    # being archived, and the command said no entry was old enough.
+    from tests.cli.test_cross_process import HEADER
+
+    path = cli.cwd / "one.csv"
+    path.write_text(HEADER + 'c-1,churn-gbm,churn,account,ACC-10004,0.91,40000,'
+                             '"{""segment"": ""enterprise""}",2026-11-20T08:00:00Z\n')
+    cli("ingest", str(path))
+    cli("run", "--once")  # the decision waits on its approvers
+    (decision,) = cli.json("decisions", "list")
+    out = cli("ledger", "archive", "--older-than-days", "0").stdout
+    said = " ".join(out.split())
+    assert f"the oldest: decision {decision['id']} (awaiting_approval" in said, said
+    assert cli.json("ledger", "archive", "--older-than-days", "0")["held_back_by"].startswith(
+        f"decision {decision['id']}")
