@@ -48,9 +48,15 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
                                   and now >= requested + (deadline - requested) * first)]
     if not due:
         return counts
+    holds = store.holds.active(now)
     for row, sent in store.approvals.pending_with_alerts(ids=due):
         if row.deadline is None:
             continue
+        if holds.rows:
+            decision = store.decisions.get(row.decision_id)
+            if holds.why(entity_id=decision.entity_id, playbook=decision.playbook,
+                         functions=[row.function], decision_id=decision.id):
+                continue  # the hold stops its clock; its release moves the deadline on
         policy = policies.functions.get(row.function)
         span = row.deadline - row.requested_at
         steps = ", ".join(s.id for s in row.request.steps)

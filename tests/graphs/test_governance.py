@@ -498,3 +498,29 @@ def test_four_eyes_with_approval_on_expiry_is_refused_at_load(tmp_path: Path) ->
                     "    on_timeout: approve\n")
     with pytest.raises(ConfigError, match="four_eyes: true needs on_timeout: reject"):
         load_policies(path)
+
+
+def test_a_hold_stops_the_sla_clock_and_its_release_gives_the_time_back(rt: Runtime) -> None:
+    # Found in a black-box trial: a held decision's requests expired the moment its hold
+    # was released, their SLA having run on during the hold; approvers had no window.
+    from decisionops.agent.store._service_tables import holds
+
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    row = rt.store.approvals.get(finance["id"])
+    span = row.deadline - row.requested_at
+    back = timedelta(hours=3) + span  # requested long ago: its deadline has passed
+    hold = rt.approvals.hold(decision, until=utcnow() + timedelta(days=1), reason="checking",
+                             actor="ops")
+    with rt.store.engine.begin() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == row.id).values(
+            requested_at=row.requested_at - back, deadline=row.deadline - back))
+        conn.execute(update(holds).where(holds.c.id == hold.id)
+                     .values(created_at=row.requested_at - back))
+    assert sla_sweep(rt, utcnow())["expired"] == 0  # held: its clock stands still
+    rt.approvals.release(decision, actor="ops")
+    moved = rt.store.approvals.get(row.id)
+    assert moved.deadline > utcnow() + span * 0.9  # the time it had left, given back
+    assert sla_sweep(rt, utcnow())["expired"] == 0
+    sla_sweep(rt, moved.deadline + timedelta(seconds=1))
+    assert rt.store.approvals.get(row.id).status == "expired"
