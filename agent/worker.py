@@ -241,9 +241,14 @@ class Worker:
         claims = [] if self.stopping.is_set() or not free else store.decisions.claim_new(
             owner=self.rt.engine.owner, lease_seconds=self.rt.settings.lease_seconds,
             limit=min(self.batch, free))
-        for claim in claims:
+        for n, claim in enumerate(claims):
             if self.stopping.is_set():
-                break  # claimed but not started: its lease lapses and a worker recovers it
+                # Claimed, not started: give the leases back, so the next worker starts
+                # them now rather than once they lapse (found in a trial: SIGTERM left
+                # them leased to a process that had exited).
+                for unstarted in claims[n:]:
+                    store.decisions.release(unstarted.decision_id, unstarted.fence)
+                break
             self._start_leg(report, "started", claim.decision_id,
                             lambda c=claim: self.rt.engine.start(c), inline_answers=holds)
         if periodic:

@@ -429,3 +429,25 @@ def test_a_leg_that_succeeds_clears_the_count_of_failed_legs(
         assert worker.tick().errors == []
         assert rt.store.decisions.get(decision.id).leg_failures == 0
         assert rt.store.holds.list() == []
+
+
+def test_a_stopping_worker_gives_back_the_decisions_it_claimed_and_did_not_start(
+        rt: Runtime) -> None:
+    # Found in a black-box trial: after SIGTERM, claimed decisions stayed leased to the
+    # exited worker until their leases lapsed (two minutes by default).
+    rt.ingest([churn(f"p-{i}", account=a, value=10_000, segment="mid_market")
+               for i, a in enumerate(_accounts(rt, 3))], source="test")
+    worker = Worker(rt, poll_seconds=0.01)
+    start = rt.engine.start
+
+    def start_then_stop(claim: object) -> object:
+        result = start(claim)
+        worker.stopping.set()  # SIGTERM arrives during the first leg
+        return result
+
+    rt.engine.start = start_then_stop  # type: ignore[method-assign]
+    assert worker.tick().started == 1
+    leased = [d for d in rt.store.decisions.list() if d.lease_owner is not None]
+    assert leased == []
+    rt.engine.start = start  # type: ignore[method-assign]
+    assert Worker(rt, poll_seconds=0.01).tick().recovered == 2
