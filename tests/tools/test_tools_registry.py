@@ -84,7 +84,7 @@ def test_schemas_are_strict_and_never_show_the_key(registry: ToolRegistry, name:
     assert tool.metadata == {
         "function": spec.function, "risk": spec.risk.value, "side_effects": spec.side_effects,
         "compensation": spec.compensation.model_dump() if spec.compensation else None,
-        "targets": list(spec.targets),
+        "targets": list(spec.targets), "qualifiers": list(spec.qualifiers),
         "lookups": [lookup.model_dump() for lookup in spec.lookups],
         "preview": spec.preview.model_dump() if spec.preview else None}
     model_schema = tool.tool_call_schema.model_json_schema()  # what a model is shown
