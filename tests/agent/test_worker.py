@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -369,6 +370,17 @@ def _lapse(rt: Runtime, decision_id: str) -> None:
                      .values(lease_until=utcnow() - timedelta(seconds=1)))
 
 
+@contextmanager
+def _one_churn(settings: Settings, max_leg_failures: int) -> Iterator[tuple[Runtime, Worker]]:
+    """A runtime allowing ``max_leg_failures`` failed legs in a row, one churn
+    prediction ingested, and a worker."""
+    settings = settings.model_copy(update={"max_leg_failures": max_leg_failures})
+    with Runtime(settings, actor="worker-a") as rt:
+        rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], segment="mid_market")],
+                  source="test")
+        yield rt, Worker(rt, poll_seconds=0.01)
+
+
 def test_a_leg_that_fails_every_time_is_held_for_an_operator_not_retried_forever(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     # Found reading the loop: a leg that fails deterministically (a bug, a tool result the
@@ -376,12 +388,7 @@ def test_a_leg_that_fails_every_time_is_held_for_an_operator_not_retried_forever
     # the decision's error. After ``max_leg_failures`` in a row the loop puts a hold on
     # the decision (recorded), gives the lease back and stops trying; releasing the hold
     # lets it try again.
-    settings = settings.model_copy(update={"max_leg_failures": 3})
-    with Runtime(settings, actor="worker-a") as rt:
-        rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], segment="mid_market")],
-                  source="test")
-        worker = Worker(rt, poll_seconds=0.01)
-
+    with _one_churn(settings, 3) as (rt, worker):
         def broken(*_a: object, **_k: object) -> None:
             raise RuntimeError("boom in routing")
 
@@ -414,11 +421,7 @@ def test_a_leg_that_fails_every_time_is_held_for_an_operator_not_retried_forever
 
 def test_a_leg_that_succeeds_clears_the_count_of_failed_legs(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings.model_copy(update={"max_leg_failures": 2})
-    with Runtime(settings, actor="worker-a") as rt:
-        rt.ingest([churn("p-1", account=_accounts(rt, 1)[0], segment="mid_market")],
-                  source="test")
-        worker = Worker(rt, poll_seconds=0.01)
+    with _one_churn(settings, 2) as (rt, worker):
         with monkeypatch.context() as patch:
             patch.setattr(rt.approvals, "route",
                           lambda *a, **k: (_ for _ in ()).throw(RuntimeError("once")))
