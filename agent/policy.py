@@ -42,6 +42,13 @@ class ArgumentLimit(BaseModel):
     allowed: tuple[Any, ...] | None = None
     max_length: int | None = Field(None, ge=0)
 
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> ArgumentLimit:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {_num(self.min)} is above max {_num(self.max)}: every "
+                             "value would be refused")
+        return self
+
     def problems(self, name: str, value: Any) -> list[str]:
         out = []
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -183,6 +190,21 @@ class FunctionPolicy(BaseModel):
             if total.tool not in self.tools:
                 raise ValueError(f"totals name tool {total.tool!r}, which is not in this "
                                  "function's tools")
+        named = [a.strip() for a in self.approvers]
+        if not all(named):
+            raise ValueError("approvers: an approver's name is empty")
+        twice = sorted({a for a in named if named.count(a) > 1})
+        if twice:
+            raise ValueError(f"approvers: {', '.join(twice)} listed twice")
+        for tool, arguments in self.auto_approve.limits.items():
+            for argument, auto in arguments.items():
+                hard = self.limits.get(tool, {}).get(argument)
+                if hard is not None and hard.max is not None and auto.max is not None \
+                        and auto.max > hard.max:
+                    raise ValueError(
+                        f"auto_approve.limits.{tool}.{argument}: max {_num(auto.max)} is "
+                        f"above the hard limit {_num(hard.max)} (policy may never approve "
+                        "more than a person may)")
         if self.four_eyes and self.on_timeout == "approve":
             # An expiry approves with nobody's eyes on it: a requester's own plan would
             # run unseen by a second person (found in a black-box trial).

@@ -181,10 +181,15 @@ class Runtime:
             for where, tool, argument in bounded:
                 if tool not in specs:
                     raise ConfigError(f"{where}: unknown tool {tool!r}", field=where)
-                takes = sorted(specs[tool].parameters.get("properties") or {})
+                properties = specs[tool].parameters.get("properties") or {}
+                takes = sorted(properties)
                 if argument not in takes:
                     raise ConfigError(f"{where}: {tool} takes no argument {argument!r} (it "
                                       f"takes {', '.join(takes)})", field=where)
+                kind = properties[argument].get("type")
+                if where.endswith(".sum") and kind not in ("number", "integer", None):
+                    raise ConfigError(f"{where}: {tool}'s {argument} is {kind}, not a number: "
+                                      "a total sums numbers", field=where)
         problems = self.playbooks.problems(
             functions={n: p.tools for n, p in self.policies.functions.items()},
             parameters={name: spec.parameters for name, spec in specs.items()})

@@ -60,6 +60,10 @@ def test_bad_policy_file_names_the_function_and_field(tmp_path: Path) -> None:
      "functions.sales.limits.crm.create_retention_offer.discount_pc: "
      "crm.create_retention_offer takes no argument 'discount_pc'"),
     (("sum: amount", "sum: amont"), "totals[0].sum: finance.issue_credit takes no argument"),
+    (("sum: amount", "sum: currency"), "finance.issue_credit's currency is string, not a "
+                                       "number"),
+    (("amount: {max: 100}", "amount: {max: 900}"),
+     "auto_approve.limits.finance.issue_credit.amount: max 900 is above the hard limit 500"),
 ])
 def test_a_limit_on_an_argument_the_tool_does_not_take_is_refused_at_start(
         tmp_path: Path, edit: tuple[str, str], says: str) -> None:
@@ -86,4 +90,24 @@ def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> N
                     "        amount: {max: 500}\n        amount: {max: 5000000}\n")
     with pytest.raises(ConfigError, match=r"functions\.yaml:8: .*key 'amount' is given twice "
                                           r"\(first on line 7\)"):
+        load_policies(path)
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    # Found in a black-box trial: each loaded without a word.
+    (("approvers: [dana@finance, omar@finance]", "approvers: [dana@finance, '']"),
+     "an approver's name is empty"),
+    (("approvers: [dana@finance, omar@finance]", "approvers: [dana@finance, dana@finance]"),
+     "dana@finance listed twice"),
+    (("amount: {max: 500}", "amount: {min: 600, max: 500}"), "min 600 is above max 500"),
+])
+def test_policies_that_cannot_mean_what_they_say_are_refused(
+        tmp_path: Path, edit: tuple[str, str], says: str) -> None:
+    from importlib import resources
+
+    text = (resources.files("decisionops.agent") / "data" / "functions.yaml").read_text()
+    assert edit[0] in text, edit[0]
+    path = tmp_path / "functions.yaml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ConfigError, match=says):
         load_policies(path)
