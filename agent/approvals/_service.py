@@ -638,7 +638,7 @@ class ApprovalService:
             return "function"
         if target in self._playbooks:
             return "playbook"
-        return "decision" if self._store.decisions.exists(target) else "entity"
+        return "decision" if self._store.decisions.fence_of(target) is not None else "entity"
 
     def hold(self, target: str, *, until: datetime, reason: str, actor: str) -> HoldRow:
         """Pause acting on ``target`` until ``until`` or a release (recorded in the

@@ -187,10 +187,6 @@ class DecisionRepo(Repo):
             raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
         return from_mapping(DecisionRow, row._mapping)
 
-    def exists(self, decision_id: str) -> bool:
-        with self.reading() as conn:
-            return conn.scalar(_FENCE, {"id": decision_id}) is not None
-
     def list(self, *, status: str | None = None, kind: str | None = None,
              entity_id: str | None = None, limit: int = 100) -> list[DecisionRow]:
         """Most recently updated first."""

@@ -104,7 +104,7 @@ def place(conn: Connection, *, target_type: TargetType, target: str, until: date
                                 "reason": reason})
 
 
-_PENDING_COVERED = (
+_PENDING_TIMED = (
     select(t.approvals.c.id, t.approvals.c.requested_at, t.approvals.c.deadline,
            t.approvals.c.function, t.decisions.c.id.label("decision_id"),
            t.decisions.c.entity_id, t.decisions.c.playbook)
@@ -112,16 +112,18 @@ _PENDING_COVERED = (
     .where(t.approvals.c.status == "pending", t.approvals.c.deadline.is_not(None)))
 
 
-def _resume_clocks(conn: Connection, target_type: str, target: str, *, since: datetime,
-                   now: datetime) -> None:
+def _resume_clocks(conn: Connection, hold: HoldRow, now: datetime) -> None:
     """A hold stops the SLA clock of the requests it covers (no reminder, escalation or
     expiry while it stands: ``agent.approvals._deadlines``); on release each one's
     deadline moves on by the time it was held, so its approvers get the time they had
-    left (found in a black-box trial: released, a request expired at once)."""
-    column = {"entity": t.decisions.c.entity_id, "playbook": t.decisions.c.playbook,
-              "function": t.approvals.c.function, "decision": t.decisions.c.id}[target_type]
-    for row in conn.execute(_PENDING_COVERED.where(column == target)).all():
-        held = now - max(since, row.requested_at)
+    left (found in a black-box trial: released, a request expired at once). What it
+    covers is ``ActiveHolds.covering``, as everywhere."""
+    released = ActiveHolds((hold,))
+    for row in conn.execute(_PENDING_TIMED).all():
+        if not released.covering(entity_id=row.entity_id, playbook=row.playbook,
+                                 functions=[row.function], decision_id=row.decision_id):
+            continue
+        held = now - max(hold.created_at, row.requested_at)
         if held.total_seconds() > 0:
             conn.execute(update(t.approvals).where(t.approvals.c.id == row.id)
                          .values(deadline=row.deadline + held))
@@ -141,15 +143,15 @@ class HoldRepo(Repo):
         """Release every active hold on ``target``; returns their ids."""
         now = utcnow()
         with self.transaction(durable=True) as conn:
-            found = conn.execute(select(holds.c.id, holds.c.target_type, holds.c.created_at)
-                                 .where(holds.c.target == target, holds.c.released_at.is_(None),
-                                        holds.c.until > now)).all()
-            ids = [row.id for row in found]
+            found = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
+                select(holds).where(holds.c.target == target, holds.c.released_at.is_(None),
+                                    holds.c.until > now))]
+            ids = [hold.id for hold in found]
             if ids:
                 conn.execute(update(holds).where(holds.c.id.in_(ids))
                              .values(released_at=now, released_by=actor))
-                for row in found:
-                    _resume_clocks(conn, row.target_type, target, since=row.created_at, now=now)
+                for hold in found:
+                    _resume_clocks(conn, hold, now)
                 self.record(conn, [Event(actor=actor, event="hold.released",
                                          body={"hold_id": i, "target": target}) for i in ids], now)
                 notify(conn, WAKE)  # what it held can go on now
