@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -18,7 +19,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from decisionops.agent.approvals import ApprovalService
-from decisionops.agent.checkpoints import FencedCheckpointer, open_checkpointer
 from decisionops.agent.errors import ConfigError
 from decisionops.agent.executor import ExecutionPolicy, Executor
 from decisionops.agent.guard import check_plan
@@ -42,7 +42,6 @@ from decisionops.agent.sources import PredictionRow, prepare
 from decisionops.agent.store import IngestResult, Store
 from decisionops.agent.telemetry import Metrics, configure_tracing
 from decisionops.agent.triage import bulk_drops, gaps, triage
-from decisionops.graphs import DecisionContext, DecisionEngine, build_decision_graph
 from decisionops.tools.enterprise import Enterprise
 from decisionops.tools.registry import ToolRegistry
 from decisionops.tools.sources import build_tool_registry
@@ -50,7 +49,11 @@ from decisionops.tools.sources import build_tool_registry
 __all__ = ["Runtime", "TriageSummary"]
 
 if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
+
+    from decisionops.agent.checkpoints import FencedCheckpointer
     from decisionops.agent.worker import TickReport
+    from decisionops.graphs import DecisionContext, DecisionEngine
 
 
 @dataclass
@@ -122,19 +125,52 @@ class Runtime:
                                      partial(check_plan, tools=self.tools,
                                              policies=self.policies),
                                      cli_answers=s.resolved_cli_answers)
-        self.checkpointer = FencedCheckpointer(
-            open_checkpointer(s.resolved_checkpoint_url, self._stack),
-            self.store.decisions.fence_of)
-        self.graph = build_decision_graph(self.checkpointer)
-        # Workers run decisions under this runtime's own lease owner (self.actor).
-        self.engine = DecisionEngine(self.graph, store=self.store, approvals=self.approvals,
-                                     context=self._context, owner=self.actor,
-                                     lease_seconds=s.lease_seconds, durability=s.durability,
-                                     fencing=self.checkpointer, metrics=self.metrics,
-                                     max_leg_failures=s.max_leg_failures)
-        self._stack.callback(self.engine.close)
+        self._graph_lock = threading.Lock()
+        self._decisions: tuple[FencedCheckpointer, CompiledStateGraph, DecisionEngine] | None = None
         self.metrics.watch_store(self.gauges)
         self._wire_notifications()
+
+    # The decision graph, its checkpointer and the engine that runs it are built on first
+    # use: a command that only reads or answers (``users list``, ``approvals approve
+    # --no-apply``) does not import LangGraph or open the checkpoints (about a second of
+    # every such command). Built once, under a lock (``serve``'s worker and its request
+    # threads may ask at once); closed with the runtime, before everything it uses.
+
+    @property
+    def checkpointer(self) -> FencedCheckpointer:
+        return self._decision_graph()[0]
+
+    @property
+    def graph(self) -> CompiledStateGraph:
+        return self._decision_graph()[1]
+
+    @property
+    def engine(self) -> DecisionEngine:
+        return self._decision_graph()[2]
+
+    def _decision_graph(self) -> tuple[FencedCheckpointer, CompiledStateGraph, DecisionEngine]:
+        built = self._decisions
+        if built is not None:
+            return built
+        with self._graph_lock:
+            if self._decisions is None:
+                from decisionops.agent.checkpoints import FencedCheckpointer, open_checkpointer
+                from decisionops.graphs import DecisionEngine, build_decision_graph
+
+                s = self.settings
+                checkpointer = FencedCheckpointer(
+                    open_checkpointer(s.resolved_checkpoint_url, self._stack),
+                    self.store.decisions.fence_of)
+                graph = build_decision_graph(checkpointer)
+                # Workers run decisions under this runtime's own lease owner (self.actor).
+                engine = DecisionEngine(graph, store=self.store, approvals=self.approvals,
+                                        context=self._context, owner=self.actor,
+                                        lease_seconds=s.lease_seconds, durability=s.durability,
+                                        fencing=checkpointer, metrics=self.metrics,
+                                        max_leg_failures=s.max_leg_failures)
+                self._stack.callback(engine.close)
+                self._decisions = (checkpointer, graph, engine)
+            return self._decisions
 
     def _wire_notifications(self) -> None:
         """Approver notifications: outbox rows written with each approval event (the
@@ -198,6 +234,8 @@ class Runtime:
                               field="playbooks_dir")
 
     def _context(self, fence: int) -> DecisionContext:
+        from decisionops.graphs import DecisionContext
+
         return DecisionContext(store=self.store, tools=self.tools, policies=self.policies,
                                planner=self.planner, executor=self.executor,
                                approvals=self.approvals, playbooks=self.playbooks,

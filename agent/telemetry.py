@@ -21,12 +21,12 @@ providers. Nothing secret goes into a span, log or metric: arguments appear as h
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from langgraph.errors import GraphBubbleUp
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
@@ -103,18 +103,27 @@ def span(name: str, *, parent: dict[str, str] | None = None,
                                             set_status_on_exception=False) as current:
             try:
                 yield current
-            except GraphBubbleUp:
-                # An approval interrupt is control flow, not an error; its payload (the
-                # proposed arguments) must not be copied into the span.
-                current.set_attribute("decisionops.interrupted", True)
-                raise
             except BaseException as exc:
+                if _interrupt(exc):
+                    # An approval interrupt is control flow, not an error; its payload
+                    # (the proposed arguments) must not be copied into the span.
+                    current.set_attribute("decisionops.interrupted", True)
+                    raise
                 current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 current.set_attribute("exception.type", type(exc).__name__)
                 raise
     finally:
         if token is not None:
             otel_context.detach(token)
+
+
+def _interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is LangGraph's interrupt (``GraphBubbleUp``). Looked up only once
+    something raised: a command that never runs a graph (``approvals approve``, ``users
+    list``) does not import LangGraph for its spans (about half a second a command); an
+    exception raised before LangGraph was imported cannot be one of its interrupts."""
+    errors = sys.modules.get("langgraph.errors")
+    return errors is not None and isinstance(exc, errors.GraphBubbleUp)
 
 
 def traced_node(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,7 +17,6 @@ import httpx
 
 from decisionops.agent.settings import Settings
 from decisionops.tools._foreign import ForeignTool
-from decisionops.tools._mcp import McpTools
 from decisionops.tools._openapi import openapi_tools
 from decisionops.tools._outbound import HostGuard
 from decisionops.tools._plugins import entry_point_tools
@@ -42,6 +41,8 @@ def build_tool_registry(settings: Settings, enterprise: Enterprise) -> ToolSourc
     tools.extend(openapi_tools(settings.openapi_tools, guard))
     if not settings.tool_servers:
         return ToolSources(ToolRegistry(tools), lambda: None)
+    from decisionops.tools._mcp import McpTools  # the MCP client only when a server is configured
+
     mcp = McpTools(settings.tool_servers, guard)
     try:
         foreign: list[ForeignTool] = mcp.tools()
