@@ -71,13 +71,18 @@ def public(decision: DecisionRow) -> dict[str, Any]:
     return {k: v for k, v in decision.to_dict().items() if k not in ("fence",)}
 
 
-def visible(rt: Runtime, who: Principal, decision: DecisionRow) -> bool:
+def seen_functions(who: Principal) -> tuple[str, ...] | None:
+    """The functions whose records ``who`` sees (None: every one; an approver: theirs;
+    any other role reads nothing of a decision)."""
     if who.sees_all:
-        return True
-    if who.role != "approver" or not decision.plan_version:
-        return False
-    functions = {s["function"] for s in rt.store.plans.steps(decision.id, decision.plan_version)}
-    return bool(functions & set(who.functions))
+        return None
+    return who.functions if who.role == "approver" else ()
+
+
+def visible(rt: Runtime, who: Principal, decision: DecisionRow) -> bool:
+    """The store's one rule (``agent.store.seen_by``): an approver sees a decision whose
+    current plan has a step of their function."""
+    return rt.store.decisions.seen(decision.id, seen_functions(who))
 
 
 def _visible_decision(rt: Runtime, who: Principal, decision_id: str) -> DecisionRow:

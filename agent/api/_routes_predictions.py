@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from decisionops.agent.api._auth import Principal
+from decisionops.agent.api._evidence import seen_functions
 from decisionops.agent.api._limits import StrictJSONRoute
 from decisionops.agent.api._state import ServiceState, get_state, requires
 from decisionops.agent.prediction_queue import QueueUser
@@ -64,12 +65,14 @@ def predictions_router(principal: Any) -> APIRouter:
                          kind: str | None = Query(None, max_length=64),
                          entity: str | None = Query(None, max_length=200),
                          limit: int = Query(50, ge=1, le=1000),
-                         _who: Principal = Depends(reader),
+                         who: Principal = Depends(reader),
                          state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
         """The outcome is the full fate: ``pending``, ``act``, ``drop``, ``hold`` or
-        ``needs_human`` (a decision that ended needs_human shows so, with its reason)."""
-        views = state.runtime.store.prediction_views.list(outcome=outcome, kind=kind,
-                                                          entity_id=entity, limit=limit)
+        ``needs_human`` (a decision that ended needs_human shows so, with its reason). An
+        approver sees the queue and the predictions whose decision has a step of theirs."""
+        views = state.runtime.store.prediction_views.list(
+            outcome=outcome, kind=kind, entity_id=entity, limit=limit,
+            functions=seen_functions(who))
         return [v.to_dict() for v in views]
 
     @router.get("/predictions/queue", summary="Predictions waiting for a person, oldest first")
@@ -83,18 +86,21 @@ def predictions_router(principal: Any) -> APIRouter:
                 score: float | None = Query(None, ge=0, le=1, description="What if the model "
                                             "said this"),
                 value_at_stake: float | None = Query(None, ge=0),
-                _who: Principal = Depends(reader),
+                who: Principal = Depends(reader),
                 state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         """Triage, plan, routing (who would be asked, what policy or earned autonomy would
         approve), each step's preview, cost and value, the entity's open decisions; no
-        decision, request or ledger entry is made (``agent.scenario``)."""
+        decision, request or ledger entry is made (``agent.scenario``). Of a prediction
+        the caller sees (404 as for an unknown id otherwise)."""
         from decisionops.agent.scenario import what_if
+        state.runtime.store.prediction_views.get(prediction_id, functions=seen_functions(who))
         return what_if(state.runtime, prediction_id, score=score, value_at_stake=value_at_stake)
 
     @router.get("/predictions/{prediction_id:path}", summary="One prediction and its outcome")
-    def get_prediction(prediction_id: str, _who: Principal = Depends(reader),
+    def get_prediction(prediction_id: str, who: Principal = Depends(reader),
                        state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        return state.runtime.store.prediction_views.get(prediction_id).to_dict()
+        return state.runtime.store.prediction_views.get(
+            prediction_id, functions=seen_functions(who)).to_dict()
 
     @router.post("/predictions/{prediction_id:path}/pick",
                  summary="Plan a prediction from the queue with a playbook")

@@ -162,13 +162,8 @@ class ChatTools:
         return None if self.user.operator else list(self.user.functions)
 
     def _may_see(self, decision: dict[str, Any]) -> bool:
-        functions = self._functions()
-        if functions is None:
-            return True
-        if not decision.get("plan_version"):
-            return False
-        steps = self._rt.store.plans.steps(decision["id"], decision["plan_version"])
-        return bool({s["function"] for s in steps} & set(functions))
+        # The store's one rule (agent.store.seen_by), as the API and the inbox ask it.
+        return self._rt.store.decisions.seen(decision["id"], self._functions())
 
     def pending_approvals(self, args: PendingArgs) -> list[dict[str, Any]]:
         functions = self._functions()
@@ -213,13 +208,16 @@ class ChatTools:
 
     def why(self, args: EntityArgs) -> dict[str, Any]:
         store = self._rt.store
-        predictions = store.predictions.of_entity(args.entity_id, limit=10)
+        # What this user sees of them: an approver the queue and their functions' decisions.
+        predictions = store.prediction_views.list(entity_id=args.entity_id, limit=10,
+                                                  functions=self._functions())
         holds = [h.to_dict() for h in store.holds.list() if h.target == args.entity_id]
         return {"entity_id": args.entity_id,
-                "predictions": [{"prediction_id": p["id"], "kind": p["kind"],
-                                 "score": p["score"], "triage": p["triage_action"] or "untriaged",
-                                 "reason": p["triage_reason"], "detail": p["triage_detail"],
-                                 "decision": p["decision_id"], "status": p["decision_status"]}
+                "predictions": [{"prediction_id": p.id, "kind": p.kind, "score": p.score,
+                                 "triage": p.triage_action or "untriaged",
+                                 "reason": p.triage_reason, "detail": p.detail,
+                                 "outcome": p.outcome, "decision": p.decision_id,
+                                 "status": p.decision_status}
                                 for p in predictions],
                 "holds": [{"hold_id": h["id"], "until": h["until"].isoformat(),
                            "reason": h["reason"]} for h in holds]}

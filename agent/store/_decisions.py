@@ -41,7 +41,7 @@ from decisionops.agent.store._holds import place as place_hold
 from decisionops.agent.store._rows import DecisionRow, from_mapping
 from decisionops.agent.store.ledger import Event
 
-__all__ = ["Claim", "DecisionRepo", "OpenDecision"]
+__all__ = ["Claim", "DecisionRepo", "OpenDecision", "seen_by"]
 
 _DECISION_ROW = select(t.decisions).where(t.decisions.c.id == bindparam("id"))
 _FENCE = select(t.decisions.c.fence).where(t.decisions.c.id == bindparam("id"))
@@ -150,6 +150,16 @@ batch size, a few ms of the loop's CPU a claim); a row another worker created fi
 skipped and not returned."""
 
 
+def seen_by(functions: Sequence[str]) -> Any:
+    """What a viewer limited to ``functions`` (an approver) sees of the decisions: those
+    whose current plan has a step of one of them. The one rule of a decision's
+    visibility: the API, the inbox, the LangGraph endpoint, the chat and the prediction
+    views (``agent.store.PredictionViewRepo``) all ask it."""
+    d, s = t.decisions, t.plan_steps
+    return exists().where(s.c.decision_id == d.c.id, s.c.plan_version == d.c.plan_version,
+                          s.c.function.in_(list(functions)))
+
+
 class DecisionRepo(Repo):
     # ------------------------------------------------------------------ reads
 
@@ -186,6 +196,15 @@ class DecisionRepo(Repo):
         if row is None:
             raise NotFoundError(f"no decision {decision_id!r}", field="decision_id")
         return from_mapping(DecisionRow, row._mapping)
+
+    def seen(self, decision_id: str, functions: Sequence[str] | None) -> bool:
+        """Whether a viewer limited to ``functions`` sees the decision (``seen_by``;
+        None: a viewer who sees every one)."""
+        if functions is None:
+            return True
+        with self.reading() as conn:
+            return conn.scalar(select(t.decisions.c.id).where(
+                t.decisions.c.id == decision_id, seen_by(functions))) is not None
 
     def list(self, *, status: str | None = None, kind: str | None = None,
              entity_id: str | None = None, limit: int = 100) -> list[DecisionRow]:

@@ -16,16 +16,18 @@ The outcome of a prediction, in order:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 
 from decisionops.agent.errors import ConflictError, NotFoundError
 from decisionops.agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
+from decisionops.agent.store._decisions import seen_by
 from decisionops.agent.store._hand_plans import HandPlanRow
 from decisionops.agent.store._notify import WAKE, notify
 from decisionops.agent.store.ledger import Event
@@ -50,6 +52,18 @@ _VIEW = (select(_P.c.id, _P.c.kind, _P.c.entity_type, _P.c.entity_id, _P.c.model
                 _H.c.created_at.label("hand_at"))
          .select_from(_P.outerjoin(_D, _D.c.prediction_id == _P.c.id)
                       .outerjoin(_H, _H.c.prediction_id == _P.c.id)))
+
+
+def _seen(query: Any, functions: Sequence[str] | None) -> Any:
+    """What a viewer limited to ``functions`` (an approver) sees of the predictions:
+    those that started no decision (triage's outcome is no function's yet), the queue
+    (outcome ``needs_human``: every approver's to answer), and those whose decision they
+    see (``seen_by``: its plan has a step of theirs). None: every prediction (an
+    operator, an admin, the local CLI)."""
+    if functions is None:
+        return query
+    return query.where(or_(_D.c.id.is_(None), TriageAction.NEEDS_HUMAN.value == _OUTCOME,
+                           seen_by(functions)))
 
 
 @dataclass(frozen=True)
@@ -115,11 +129,12 @@ def _view(row: Any) -> PredictionView:
 
 class PredictionViewRepo(Repo):
     def list(self, *, outcome: str | None = None, kind: str | None = None,
-             entity_id: str | None = None, limit: int = 50, oldest_first: bool = False
-             ) -> list[PredictionView]:
+             entity_id: str | None = None, limit: int = 50, oldest_first: bool = False,
+             functions: Sequence[str] | None = None) -> list[PredictionView]:
         """Predictions with their outcome, newest ingested first (``oldest_first``: the
-        queue's order)."""
-        query = _VIEW
+        queue's order); ``functions``: only what a viewer limited to them sees
+        (``_seen``)."""
+        query = _seen(_VIEW, functions)
         if outcome is not None:
             query = query.where(outcome == _OUTCOME)
         if kind is not None:
@@ -131,9 +146,12 @@ class PredictionViewRepo(Repo):
         with self.reading() as conn:
             return [_view(r) for r in conn.execute(query.order_by(*order).limit(limit))]
 
-    def get(self, prediction_id: str) -> PredictionView:
+    def get(self, prediction_id: str, *, functions: Sequence[str] | None = None
+            ) -> PredictionView:
+        """One prediction; one a viewer limited to ``functions`` does not see is not
+        found, as an unknown id (no hint that it exists)."""
         with self.reading() as conn:
-            row = conn.execute(_VIEW.where(_P.c.id == prediction_id)).first()
+            row = conn.execute(_seen(_VIEW, functions).where(_P.c.id == prediction_id)).first()
         if row is None:
             raise NotFoundError(f"no prediction {prediction_id!r}", field="prediction_id")
         return _view(row)

@@ -399,17 +399,6 @@ class PredictionRepo(Repo):
         with self.reading() as conn:
             return sorted(conn.scalars(query))
 
-    def of_entity(self, entity_id: str, limit: int = 10) -> list[dict[str, Any]]:
-        """The newest predictions about an entity with their triage verdict and decision."""
-        p, d = t.predictions, t.decisions
-        query = (select(p.c.id, p.c.kind, p.c.score, p.c.value_at_stake, p.c.observed_at,
-                        p.c.triage_action, p.c.triage_reason, p.c.triage_detail, p.c.playbook,
-                        d.c.id.label("decision_id"), d.c.status.label("decision_status"))
-                 .outerjoin(d, d.c.prediction_id == p.c.id).where(p.c.entity_id == entity_id)
-                 .order_by(p.c.observed_at.desc()).limit(limit))
-        with self.reading() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
 
 class _TimeBinder:
     """A ``Time`` value as the driver takes it, converted once per distinct value (the

@@ -124,3 +124,34 @@ def test_four_eyes_counts_whoever_picked_the_playbook_as_the_requester(svc4: Ser
     own = svc4.answer("dana", finance)
     assert own.status_code == 403 and own.json()["error"]["reason"] == "four_eyes"
     assert svc4.answer("omar", finance).status_code == 200
+
+
+def test_an_approver_sees_the_queue_and_the_predictions_of_their_decisions_only(
+        queued: Service) -> None:
+    """One visibility rule (``agent.store.seen_by``): an approver whose function has no
+    step in a decision gets the same 404 for its prediction and preview as for an unknown
+    id, and does not find it in the list or in the chat's ``why``; the queue is every
+    approver's to answer (trial: max@maintenance read a churn decision's prediction,
+    preview and status that the decision endpoints hid from him)."""
+    queued.work()  # churn-1's decision: sales, support and finance steps
+    decision = queued.rt.decision_ids(["churn-1"])[0]
+    for user in ("mia", "olga"):  # sales is in it; an operator sees everything
+        assert queued.get("/v1/predictions/churn-1", user).json()["decision_id"] == decision
+        assert queued.get("/v1/predictions/churn-1/preview", user).status_code == 200
+    unknown = queued.get("/v1/predictions/nope", "max").json()["error"]
+    for path in ("/v1/predictions/churn-1", "/v1/predictions/churn-1/preview"):
+        hidden = queued.get(path, "max")
+        assert hidden.status_code == 404, (path, hidden.text)
+        error = hidden.json()["error"]
+        assert error["field"] == unknown["field"] == "prediction_id"
+        assert error["message"] == unknown["message"].replace("nope", "churn-1")
+        assert decision not in hidden.text
+    # Triage's outcomes that started no decision, and the queue (his to answer).
+    listed = [r["id"] for r in queued.get("/v1/predictions", "max").json()]
+    assert sorted(listed) == ["churn-low", "churn-novalue", "fraud-1"]
+    assert "churn-1" in [r["id"] for r in queued.get("/v1/predictions", "mia").json()]
+    assert [r["id"] for r in queued.get("/v1/predictions/queue", "max").json()] == [
+        "churn-novalue", "fraud-1"]
+    said = queued.post("/v1/chat", "max", {"message": "why ACC-10004"}).json()["reply"]
+    assert decision not in said and "churn-1" not in said
+    assert decision in queued.post("/v1/chat", "mia", {"message": "why ACC-10004"}).json()["reply"]
