@@ -64,6 +64,9 @@ def run(
     """
     if planner is not None and planner not in ("playbook", "llm", "hybrid"):
         raise fail(f"--planner: {planner!r} is not one of playbook, llm, hybrid")
+    if once and workers > 1:
+        raise fail("--workers: one pass (--once) runs in this process; several workers are "
+                   "for the continuous loop (drop --once)", field="--workers")
     warning = settings().uplift_warning
     if warning and not (once and as_json):  # --once --json carries it in the summary
         say("[yellow]warning:[/] {}", warning, err=True, highlight=False)

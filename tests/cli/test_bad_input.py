@@ -66,6 +66,8 @@ def waiting(shared: Cli) -> dict[str, dict]:
     (["ingest", "{good}", "--inputs", "{good}"], "--inputs: joins a model-server response"),
     # a CSV export that came out empty (its job failed) is not "no predictions today"
     (["ingest", "{empty}"], "empty.csv: header: the file is empty"),
+    # one pass runs in this process (trial: --workers 2 was silently ignored)
+    (["run", "--once", "--workers", "2"], "--workers: one pass (--once) runs in this process"),
 ])
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
         shared: Cli, waiting: dict[str, dict], args: list[str], message: str) -> None:
