@@ -191,7 +191,10 @@ _FIELDS = {"stale_plan": "plan_hash", "stale_preview": "preview_hash",
 """The field a refusal names (the value at fault); any other: the request answered."""
 
 
-def _answered(row: ApprovalRow) -> str:
+def _answered(row: ApprovalRow, by: Approver) -> str:
+    if row.approver and row.approver != by.name:  # someone else answered first
+        return (f"approval {row.id} was already answered by {row.approver} "
+                f"({row.status.value}); an answer is used once, the first one stands")
     by_whom = f" by {row.approver}" if row.approver else ""
     return (f"approval {row.id} was already answered ({row.status.value}{by_whom}); an "
             "answer is used once")
@@ -307,7 +310,7 @@ class ApprovalService:
             refuse("not_in_policy", f"{by.name} is not among the approvers of {function} in the "
                    "function policies")
         if row.status in _ANSWERED:
-            refuse("replay", _answered(row), conflict=True)
+            refuse("replay", _answered(row, by), conflict=True)
         decision = self._store.decisions.get(row.decision_id)
         if row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
@@ -391,7 +394,7 @@ class ApprovalService:
         except ConflictError as exc:
             now = self._store.approvals.get(approval_id)
             if now.status in _ANSWERED:  # another answer won the race: as if read before
-                refuse("replay", _answered(now), conflict=True)
+                refuse("replay", _answered(now, by), conflict=True)
             refuse("conflict", exc.message, conflict=True)
         if self._metrics is not None:
             waited = (utcnow() - row.requested_at).total_seconds()

@@ -264,8 +264,12 @@ def test_only_the_functions_approvers_may_answer_and_only_once(rt: Runtime) -> N
     with pytest.raises(PermissionDenied):
         answer(rt, request["id"], Approve(), approver_name="raj@sales")
     answer(rt, request["id"], Approve(), approver_name="dana@finance")
-    with pytest.raises(ConflictError, match=r"already answered \(approved by dana@finance\)"):
+    # Another approver is told who answered first, not that they answered twice.
+    with pytest.raises(ConflictError, match=r"already answered by dana@finance \(approved\); "
+                                            r"an answer is used once, the first one stands"):
         answer(rt, request["id"], Reject(reason="changed my mind"), approver_name="omar@finance")
+    with pytest.raises(ConflictError, match=r"already answered \(approved by dana@finance\)"):
+        answer(rt, request["id"], Approve(), approver_name="dana@finance")
 
 
 def test_revise_redrafts_and_asks_every_function_again_within_the_bound(rt: Runtime) -> None:
