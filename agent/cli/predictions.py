@@ -8,6 +8,8 @@ the same rules as the API and the inbox. This module only translates.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,10 +152,17 @@ def _detail(view: PredictionView) -> None:
         ("triaged", view.triaged_at and f"{view.triaged_at:%Y-%m-%d %H:%M}Z"),
         ("plan by hand", view.hand_plan and (
             f"{view.hand_plan['author']} at {view.hand_plan['at']:%Y-%m-%d %H:%M}Z, "
-            f"hash {view.hand_plan['hash'][:12]}"))]
+            f"hash {view.hand_plan['hash'][:12]}")),
+        ("features", view.features and _pairs(view.features)),
+        ("explanation", view.explanation and _pairs(view.explanation))]
     for label, value in rows:
         if value not in (None, False, ""):
             say("[bold]{}:[/] {}", label, value, highlight=False)
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, dict | list) else v}"
+                     for k, v in values.items())
 
 
 @app.command("show")

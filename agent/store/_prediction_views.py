@@ -97,6 +97,11 @@ class PredictionView:
     decision_status: str | None
     hand_plan: dict[str, Any] | None = None
     """Who planned it by hand, when, and the plan's hash (``author``, ``at``, ``hash``)."""
+    features: dict[str, Any] | None = None
+    """What the model was given, as received (joined from the inputs for a model-server
+    body)."""
+    explanation: dict[str, Any] | None = None
+    """The model's attribution per feature, as received."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,7 +129,9 @@ def _view(row: Any) -> PredictionView:
         triaged_at=m["triaged_at"], decision_id=m["decision_id"],
         decision_status=m["decision_status"],
         hand_plan=(None if m["hand_author"] is None else
-                   {"author": m["hand_author"], "hash": m["hand_hash"], "at": m["hand_at"]}))
+                   {"author": m["hand_author"], "hash": m["hand_hash"], "at": m["hand_at"]}),
+        features=payload.get("features") or None,
+        explanation=payload.get("explanation") or None)
 
 
 class PredictionViewRepo(Repo):

@@ -18,7 +18,9 @@ ROWS = [
      "value_at_stake": 9000},
     {"id": "p-alias", "kind": "customer_attrition", "entity_id": "ACC-10005", "score": 0.9,
      "value_at_stake": 30000},
-    {"id": "p-low", "kind": "churn", "entity_id": "ACC-10004", "score": 0.2, "value_at_stake": 1},
+    {"id": "p-low", "kind": "churn", "entity_id": "ACC-10004", "score": 0.2, "value_at_stake": 1,
+     "features": {"tenure": 14, "arr": 52000.5, "segment": "smb"},
+     "explanation": {"tenure": -0.4}},
 ]
 ALIASES = {"DECISIONOPS_KIND_ALIASES": json.dumps({"customer_attrition": "churn"})}
 
@@ -62,6 +64,17 @@ def test_list_shows_each_outcome_and_reason(loaded: Cli) -> None:
     shown = loaded.json("predictions", "show", "p-novalue")
     assert (shown["outcome"], shown["reason"]) == ("needs_human", "missing_value")
     assert "kind as received: customer_attrition" in loaded("predictions", "show", "p-alias").stdout
+
+
+def test_show_gives_what_the_model_was_given_and_its_explanation(loaded: Cli) -> None:
+    """(trial: stored, but neither show nor --json said what the model was given)"""
+    shown = loaded.json("predictions", "show", "p-low")
+    assert shown["features"] == {"tenure": 14, "arr": 52000.5, "segment": "smb"}
+    assert shown["explanation"] == {"tenure": -0.4}
+    text = loaded("predictions", "show", "p-low").stdout
+    assert "features: tenure=14, arr=52000.5, segment=smb" in text
+    assert "explanation: tenure=-0.4" in text
+    assert loaded.json("predictions", "show", "p-act")["features"] is None
 
 
 def test_tables_fit_100_columns_with_ids_whole(loaded: Cli) -> None:
