@@ -122,7 +122,10 @@ def decision_view(rt: Runtime, who: Principal, decision_id: str) -> dict[str, An
 
 def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, Any]:
     row = rt.store.approvals.get(approval_id)
-    decision = _visible_decision(rt, who, row.decision_id)
+    try:
+        decision = _visible_decision(rt, who, row.decision_id)
+    except NotFoundError:  # as an unknown id: no hint that it exists, or of its decision
+        raise NotFoundError(f"no approval {approval_id!r}", field="approval_id") from None
     prediction = rt.store.predictions.get(decision.prediction_id)
     plan = rt.store.plans.get(row.decision_id, row.plan_version)
     steps = rt.store.plans.steps(row.decision_id, row.plan_version)
@@ -150,6 +153,8 @@ def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, An
             prediction.entity_type, prediction.entity_id, exclude=row.decision_id)],
         "autonomy": rt.approvals.autonomy.for_request(row.request, decision.playbook),
         "preview_hash": row.request.preview_hash,
+        "yours": who.role == "approver" and row.function in who.functions,
+        "can_revise": rt.approvals.may_revise(row.plan_version),
     }
 
 

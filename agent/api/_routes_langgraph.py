@@ -115,9 +115,10 @@ class _Threads:
             raise NotFoundError(f"no thread {thread_id!r}", field="thread_id")
         return decision
 
-    @staticmethod
-    def interrupts(rows: list[ApprovalRow]) -> list[dict[str, Any]]:
-        return [{"id": row.id, "value": human_interrupt(row.request)} for row in rows]
+    def interrupts(self, rows: list[ApprovalRow]) -> list[dict[str, Any]]:
+        return [{"id": row.id, "value": human_interrupt(
+            row.request, revisable=self.rt.approvals.may_revise(row.plan_version))}
+            for row in rows]
 
     def values(self, decision: DecisionRow, rows: list[ApprovalRow]) -> dict[str, Any]:
         values = {k: v for k, v in public(decision).items()}

@@ -55,13 +55,16 @@ def _description(request: ApprovalRequest) -> str:
     return "\n".join(lines)
 
 
-def human_interrupt(request: ApprovalRequest, *, error: str | None = None) -> dict[str, Any]:
-    """The interrupt value for ``request`` (see the module docstring)."""
+def human_interrupt(request: ApprovalRequest, *, revisable: bool = True,
+                    error: str | None = None) -> dict[str, Any]:
+    """The interrupt value for ``request`` (see the module docstring); ``revisable``:
+    whether a revision may still be asked for (``ApprovalService.may_revise``), as
+    ``allow_respond``."""
     value: dict[str, Any] = {
         "action_request": {
             "action": f"Approve {request.function}'s part of plan v{request.plan_version}",
             "args": {step.id: dict(step.arguments) for step in request.steps}},
-        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True,
+        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": revisable,
                    "allow_ignore": True},
         "description": _description(request),
         "approval_id": request.approval_id,

@@ -257,6 +257,13 @@ class ApprovalService:
         except NotFoundError:
             return None
 
+    def may_revise(self, plan_version: int) -> bool:
+        """Whether an approver may still ask for a revision of this plan version: the loop
+        drafts at most ``max_replans`` versions after the first. Every channel offers
+        the revise answer by this (the inbox's form, a LangGraph client's
+        ``allow_respond``), and ``answer`` refuses one past it (``replan_limit``)."""
+        return plan_version <= self._max_replans
+
     def can_answer(self, by: Approver, function: str) -> bool:
         return self.identity(by, function) is not None and (
             by.channel != "cli" or self._cli_answers)
@@ -320,7 +327,7 @@ class ApprovalService:
             refuse("stale_plan", f"plan_hash: you answered plan {plan_hash[:12]}, but approval "
                    f"{approval_id} is for plan version {row.plan_version} ({row.plan_hash[:12]}"
                    "), the current one: reload the request", conflict=True)
-        if isinstance(answer, Revise) and row.plan_version > self._max_replans:
+        if isinstance(answer, Revise) and not self.may_revise(row.plan_version):
             refuse("replan_limit", f"approval {approval_id} is for the last plan version the "
                    f"loop drafts ({row.plan_version}; max_replans {self._max_replans}): "
                    "approve, edit or reject it", conflict=True)

@@ -9,7 +9,6 @@ the same rules as the API and the inbox. This module only translates.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

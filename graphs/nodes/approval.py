@@ -70,8 +70,9 @@ def approval(payload: dict[str, Any], runtime: Runtime[DecisionContext]) -> dict
     resume = runtime.context.resume
     error: str | None = None
     memo = runtime.store
+    revisable = runtime.context.approvals.may_revise(request.plan_version)
     for attempt in range(MAX_REFUSED):
-        reply = interrupt(human_interrupt(request, error=error))
+        reply = interrupt(human_interrupt(request, revisable=revisable, error=error))
         if resume is None:
             resolved = _recorded(function, reply)
             break
