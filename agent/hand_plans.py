@@ -10,8 +10,8 @@ to the configured planner.
 
 No planner revises a person's plan: asked for version 2 (an approver answered revise),
 ``HandPlanner`` drafts nothing, and the decision ends ``needs_human`` with the feedback
-in its reason, back in the queue where a person sees it (and may dismiss it: a
-prediction starts one decision, so it is not planned a second time). The guard, the target check
+in its reason, back in the queue where a person sees it and plans it again (a follow-up
+prediction, ``PredictionQueue``) or dismisses it. The guard, the target check
 and routing treat a hand plan like any other; nothing here decides about approval.
 """
 

@@ -21,8 +21,14 @@ one ledger entry under their name:
   ``dismissed``, detail ``dismissed by <name>: <reason>``.
 
 This module owns those rules; the CLI, the API, the inbox and the chat only translate.
-A decision that already exists cannot be started again (its id derives from the
-prediction's), so a prediction whose decision needs a human can only be dismissed here.
+A decision that already exists is not started again (its id derives from the
+prediction's). A prediction whose decision ended ``needs_human`` (a revised hand plan, an
+unknown entity, a failed planner) is planned again by ``pick`` or ``plan_by_hand`` as a
+follow-up: the same prediction under the id ``<first id>+r<n>``, stored as intake stores
+one, with the answer's verdict, while the first leaves the queue (``drop``, reason
+``replanned``, naming it), in one transaction (``PredictionViewRepo.replan``). Its
+decision is routed and approved as any other; the requesters of the first are its
+requesters too (four-eyes). One whose decision executed a step is only dismissed.
 """
 
 from __future__ import annotations
@@ -51,11 +57,15 @@ from decisionops.agent.models import (
     utcnow,
 )
 from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.sources import PredictionRow
 from decisionops.agent.store import HandPlanRow, PredictionView, Store
 
 __all__ = ["ANSWERING_ROLES", "PredictionQueue", "QueueUser"]
 
 ANSWERING_ROLES = ("approver", "operator", "admin")
+_REPLAN = "replan:"
+"""The source of a follow-up prediction: ``replan:<the first one's id>``."""
+_MAX_ID = 200
 _MAX_REASON = 500
 _VALUE_AT_STAKE: TypeAdapter[float] = TypeAdapter(ValueAtStake)
 
@@ -117,49 +127,62 @@ class PredictionQueue:
              note: str = "") -> PredictionView:
         """Plan the prediction with ``playbook``; the workers start its decision."""
         note = _text(note, "note", required=False)
-        seen = self._open(prediction_id, by, verb="pick a playbook for")
+        seen = self._open(prediction_id, by, verb="pick a playbook for", again_ok=True)
         if playbook not in self._playbooks.playbooks:
             raise InvalidInputError(f"no playbook {playbook!r}; known: "
                                     + ", ".join(sorted(self._playbooks.playbooks)),
                                     field="playbook")
-        detail = f"playbook {playbook} picked by {by.name}" + (f": {note}" if note else "")
-        verdict = TriageVerdict(prediction_id=seen.id, action=TriageAction.ACT, reason="picked",
+        target, follow_up, source = self._target(seen)
+        detail = (f"playbook {playbook} picked by {by.name}" + (f": {note}" if note else "")
+                  + _again(seen))
+        verdict = TriageVerdict(prediction_id=target, action=TriageAction.ACT, reason="picked",
                                 detail=detail, playbook=playbook,
                                 expected_value=seen.expected_value)
-        self._store.prediction_views.settle(
-            seen, verdict, actor=by.name, event="prediction.picked",
-            body={"channel": by.channel, "decision_id": decision_id_for(seen.id),
-                  "note": note})
-        return self._store.prediction_views.get(seen.id)
+        body = {"channel": by.channel, "decision_id": decision_id_for(target), "note": note}
+        if follow_up is None:
+            self._store.prediction_views.settle(seen, verdict, actor=by.name,
+                                                event="prediction.picked", body=body)
+        else:
+            self._store.prediction_views.replan(seen, follow_up, verdict, source=source,
+                                                actor=by.name,
+                                                event="prediction.picked", body=body)
+        return self._store.prediction_views.get(target)
 
     def plan_by_hand(self, prediction_id: str, steps: str | list[Any] | dict[str, Any], *,
                      by: QueueUser, note: str = "") -> PredictionView:
         """Plan the prediction with the steps ``by`` wrote (YAML/JSON text, a list of
         steps, or a mapping with ``steps``); the workers start its decision from them."""
         note = _text(note, "note", required=False)
-        seen = self._open(prediction_id, by, verb="plan by hand")
-        plan = hand_plan(seen.id, parse_steps(steps) if isinstance(steps, str) else steps,
+        seen = self._open(prediction_id, by, verb="plan by hand", again_ok=True)
+        target, follow_up, source = self._target(seen)
+        plan = hand_plan(target, parse_steps(steps) if isinstance(steps, str) else steps,
                          author=by.name)
         try:
             plan = self._guard(plan)
         except PlanRejected as exc:
             raise InvalidInputError("the guard refuses this plan: " + "; ".join(exc.problems),
                                     field="steps") from exc
-        row = HandPlanRow(prediction_id=seen.id, author=by.name, hash=plan.hash,
+        row = HandPlanRow(prediction_id=target, author=by.name, hash=plan.hash,
                           body=plan.model_dump(mode="json"), created_at=utcnow())
         detail = (f"planned by hand by {by.name}: {len(plan.steps)} step(s) for "
                   + ", ".join(sorted({s.function for s in plan.steps}))
-                  + (f"; {note}" if note else ""))
-        verdict = TriageVerdict(prediction_id=seen.id, action=TriageAction.ACT,
+                  + (f"; {note}" if note else "") + _again(seen))
+        verdict = TriageVerdict(prediction_id=target, action=TriageAction.ACT,
                                 reason="planned_by_hand", detail=detail, playbook=None,
                                 expected_value=seen.expected_value)
-        self._store.prediction_views.settle(
-            seen, verdict, actor=by.name, event="prediction.planned_by_hand",
-            body={"channel": by.channel, "decision_id": decision_id_for(seen.id),
-                  "plan_hash": plan.hash, "note": note,
-                  "steps": [f"{s.function}:{s.id}:{s.tool}" for s in plan.steps]},
-            hand_plan=row)
-        return self._store.prediction_views.get(seen.id)
+        body = {"channel": by.channel, "decision_id": decision_id_for(target),
+                "plan_hash": plan.hash, "note": note,
+                "steps": [f"{s.function}:{s.id}:{s.tool}" for s in plan.steps]}
+        if follow_up is None:
+            self._store.prediction_views.settle(seen, verdict, actor=by.name,
+                                                event="prediction.planned_by_hand", body=body,
+                                                hand_plan=row)
+        else:
+            self._store.prediction_views.replan(seen, follow_up, verdict, source=source,
+                                                actor=by.name,
+                                                event="prediction.planned_by_hand", body=body,
+                                                hand_plan=row)
+        return self._store.prediction_views.get(target)
 
     def supply_value(self, prediction_id: str, value_at_stake: float, *,
                      by: QueueUser) -> PredictionView:
@@ -199,8 +222,28 @@ class PredictionQueue:
 
     # ------------------------------------------------------------------ rules
 
+    def _target(self, seen: PredictionView) -> tuple[str, PredictionRow | None, str]:
+        """The prediction an answer plans: ``seen`` itself, or, when its decision ended
+        ``needs_human`` (a decision is not started twice), its follow-up: the same
+        prediction under the next free id ``<id>+r<n>`` (of the first one's id, however
+        often it was planned again), stored by ``replan`` from ``replan:<that id>``."""
+        if seen.decision_id is None:
+            return seen.id, None, ""
+        row = self._store.predictions.row(seen.id) or {}
+        source = str(row.get("source") or "")
+        base = source.removeprefix(_REPLAN) if source.startswith(_REPLAN) else seen.id
+        for n in range(2, 10_000):
+            suffix = f"+r{n}"
+            candidate = base[:_MAX_ID - len(suffix)] + suffix
+            if self._store.predictions.row(candidate) is None:
+                prediction = self._store.predictions.get(seen.id)
+                return (candidate, PredictionRow.of(prediction.model_copy(update={"id": candidate})),
+                        _REPLAN + base)
+        raise ConflictError(f"prediction {seen.id} was planned again too often",
+                            field="prediction_id")
+
     def _open(self, prediction_id: str, by: QueueUser, *, verb: str,
-              decided_ok: bool = False) -> PredictionView:
+              decided_ok: bool = False, again_ok: bool = False) -> PredictionView:
         if by.role not in ANSWERING_ROLES:
             raise PermissionDenied(f"{by.name} ({by.role}) may not {verb} a prediction; "
                                    f"the queue is answered by {', '.join(ANSWERING_ROLES)}")
@@ -209,12 +252,19 @@ class PredictionQueue:
             raise ConflictError(f"prediction {seen.id} does not need a human: its outcome is "
                                 f"{seen.outcome} ({seen.reason or 'not triaged yet'})",
                                 field="prediction_id")
-        if seen.decision_id is not None and not decided_ok:
+        if seen.decision_id is not None and not (decided_ok or again_ok):
             raise ConflictError(
                 f"prediction {seen.id} already started decision {seen.decision_id} "
-                f"({seen.decision_status}: {seen.detail}); a prediction starts one decision, "
-                "so this one can only be dismissed", field="prediction_id")
+                f"({seen.decision_status}: {seen.detail}); pick a playbook or plan it by hand "
+                "to plan it again (as a follow-up prediction), or dismiss it",
+                field="prediction_id")
         return seen
+
+
+def _again(seen: PredictionView) -> str:
+    return ("" if seen.decision_id is None else
+            f" (planned again: {seen.id}'s decision {seen.decision_id} needed a person: "
+            f"{seen.detail})")
 
 
 def _text(value: str, field: str, *, required: bool) -> str:

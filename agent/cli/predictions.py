@@ -32,6 +32,7 @@ from decisionops.agent.store import OUTCOMES
 
 if TYPE_CHECKING:
     from decisionops.agent.prediction_queue import QueueUser
+    from decisionops.agent.runtime import Runtime
     from decisionops.agent.store import PredictionView
 
 __all__ = ["app"]
@@ -233,22 +234,28 @@ def pick(prediction_id: PredictionId, as_: As,
     """
     with runtime() as rt, _fields():
         view = rt.queue.pick(prediction_id, playbook, by=_user(rt, as_), note=note)
-        beside_loop = False
-        if not no_start:
-            # A pass of the loop: not beside a running `run` or `serve` on this SQLite
-            # folder (one loop per folder); that loop starts the decision instead.
-            lock = LoopLock(rt.settings, "predictions pick")
+        _started(rt, view, f"picked {playbook} for", "predictions pick", start=not no_start)
+
+
+def _started(rt: Runtime, view: PredictionView, said: str, command: str, *,
+             start: bool) -> None:
+    """What an answer planned (the prediction, or its follow-up when it was planned
+    again), after a pass of the loop that starts its decision: not beside a running
+    `run` or `serve` on this SQLite folder (one loop per folder), which starts it then."""
+    beside_loop = False
+    if start:
+        lock = LoopLock(rt.settings, command)
+        try:
+            lock.acquire()
+        except LoopAlreadyRunning:
+            beside_loop = True
+        else:
             try:
-                lock.acquire()
-            except LoopAlreadyRunning:
-                beside_loop = True
-            else:
-                try:
-                    rt.run_once()
-                finally:
-                    lock.release()
-                view = rt.store.prediction_views.get(prediction_id)
-    _said(f"picked {playbook} for", view)
+                rt.run_once()
+            finally:
+                lock.release()
+            view = rt.store.prediction_views.get(view.id)
+    _said(said, view)
     if view.decision_id:
         console.print(f"decision {view.decision_id} is {view.decision_status}: "
                       f"decisionops decisions show {view.decision_id}", highlight=False)
@@ -284,15 +291,7 @@ def plan(prediction_id: PredictionId, as_: As,
                    ) from None
     with runtime() as rt, _fields():
         view = rt.queue.plan_by_hand(prediction_id, text, by=_user(rt, as_), note=note)
-        if not no_start:
-            rt.run_once()
-            view = rt.store.prediction_views.get(prediction_id)
-    _said("planned by hand", view)
-    if view.decision_id:
-        console.print(f"decision {view.decision_id} is {view.decision_status}: "
-                      f"decisionops decisions show {view.decision_id}", highlight=False)
-    else:
-        console.print("the next 'decisionops run' starts its decision")
+        _started(rt, view, "planned by hand", "predictions plan", start=not no_start)
 
 
 @app.command("supply-value")

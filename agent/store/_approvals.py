@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Select, bindparam, case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from decisionops.agent.errors import ConflictError, NotFoundError
-from decisionops.agent.models import ApprovalRequest, ApprovalStatus, utcnow
+from decisionops.agent.models import ApprovalRequest, ApprovalStatus, decision_id_for, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Database, DecisionTx, Repo
 from decisionops.agent.store._holds import ActiveHolds, unheld
@@ -29,6 +29,9 @@ from decisionops.agent.store._service_tables import edit_proposals
 from decisionops.agent.store.ledger import Event
 
 __all__ = ["ApprovalRepo"]
+
+_EVERY_VERSION = 1 << 30
+"""A plan version above any: every revision of a decision counts (``requesters``)."""
 
 _EXISTING = select(t.approvals.c.id).where(t.approvals.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(t.approvals)
@@ -437,8 +440,17 @@ class ApprovalRepo(Repo):
                 t.approvals.c.plan_version < plan_version,
                 t.approvals.c.status == ApprovalStatus.REVISE.value,
                 t.approvals.c.approver.is_not(None))))
-            return ((set(conn.scalars(batch)) or set(conn.scalars(alone)))
-                    | set(conn.scalars(answered)) | author | revisers)
+            # A follow-up a person planned again from the queue (its decision ended
+            # needs_human) carries what was asked of the first: its requesters too.
+            replans = {body.get("replans") for body in conn.scalars(
+                select(t.ledger.c.body).where(
+                    t.ledger.c.event.in_(("prediction.picked", "prediction.planned_by_hand")),
+                    t.ledger.c.body["prediction_id"].as_string() == prediction_id))} - {None}
+            own = ((set(conn.scalars(batch)) or set(conn.scalars(alone)))
+                   | set(conn.scalars(answered)) | author | revisers)
+        for first in replans:
+            own |= self.requesters(decision_id_for(first), _EVERY_VERSION)
+        return own
 
     # ------------------------------------------------------------------ SLA alerts
 

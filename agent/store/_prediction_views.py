@@ -30,6 +30,7 @@ from decisionops.agent.store._db import Repo
 from decisionops.agent.store._decisions import seen_by
 from decisionops.agent.store._hand_plans import HandPlanRow
 from decisionops.agent.store._notify import WAKE, notify
+from decisionops.agent.store._predictions import PredictionRepo
 from decisionops.agent.store.ledger import Event
 
 __all__ = ["OUTCOMES", "PredictionView", "PredictionViewRepo"]
@@ -135,6 +136,10 @@ def _view(row: Any) -> PredictionView:
 
 
 class PredictionViewRepo(Repo):
+    def __init__(self, db: Any, predictions: PredictionRepo) -> None:
+        super().__init__(db)
+        self._predictions = predictions
+
     def list(self, *, outcome: str | None = None, kind: str | None = None,
              entity_id: str | None = None, limit: int = 50, oldest_first: bool = False,
              functions: Sequence[str] | None = None) -> list[PredictionView]:
@@ -194,6 +199,51 @@ class PredictionViewRepo(Repo):
                 "reason": verdict.reason, "playbook": verdict.playbook, **body})], now)
             if verdict.action == TriageAction.ACT:
                 notify(conn, WAKE)
+
+    def replan(self, seen: PredictionView, follow_up: Any, verdict: TriageVerdict, *,
+               source: str, actor: str, event: str, body: dict[str, Any],
+               hand_plan: HandPlanRow | None = None) -> None:
+        """A person plans again a prediction whose decision ended ``needs_human``: in one
+        transaction, ``follow_up`` (the same prediction under a new id, an
+        ``agent.sources.PredictionRow``) is stored as intake stores one (its own batch
+        entry, by ``actor``, from ``source``) with ``verdict``, its hand plan beside it, and ``seen``
+        leaves the queue (``drop``, reason ``replanned``, naming the follow-up); one
+        ledger entry ``event`` with ``replans``. Provided ``seen`` still has the verdict
+        it was read with and its decision nothing executed, else ``ConflictError``."""
+        now = utcnow()
+        with self.transaction() as conn:
+            if conn.scalar(select(func.count()).select_from(t.executions).where(
+                    t.executions.c.decision_id == seen.decision_id)):
+                raise ConflictError(
+                    f"decision {seen.decision_id} of prediction {seen.id} executed steps; "
+                    "planning it again could repeat them: dismiss it, and send what is left "
+                    "as a new prediction", field="prediction_id")
+            changed = conn.execute(update(_P).where(
+                _P.c.id == seen.id, _P.c.triage_action == seen.triage_action,
+                _P.c.triage_reason == seen.triage_reason).values(
+                    triage_action=TriageAction.DROP.value, triage_reason="replanned",
+                    triage_detail=f"planned again by {actor} as {follow_up.id}",
+                    triaged_at=now)).rowcount
+            if changed != 1:
+                raise ConflictError(f"prediction {seen.id} changed since it was read (another "
+                                    "answer, or the loop); read it again",
+                                    field="prediction_id")
+            if conn.scalar(select(_P.c.id).where(_P.c.id == follow_up.id)) is not None:
+                raise ConflictError(f"prediction {follow_up.id} is stored already; read "
+                                    f"{seen.id} again", field="prediction_id")
+            self._predictions.insert_new(conn, [follow_up], source=source,
+                                         actor=actor, now=now)
+            conn.execute(update(_P).where(_P.c.id == follow_up.id).values(
+                triage_action=verdict.action.value, triage_reason=verdict.reason,
+                triage_detail=verdict.detail, playbook=verdict.playbook,
+                expected_value=verdict.expected_value, triaged_at=now))
+            if hand_plan is not None:
+                conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
+            self.record(conn, [Event(actor=actor, event=event, body={
+                "prediction_id": follow_up.id, "replans": seen.id,
+                "action": verdict.action.value, "reason": verdict.reason,
+                "playbook": verdict.playbook, **body})], now)
+            notify(conn, WAKE)
 
     def count(self, outcome: str) -> int:
         with self.reading() as conn:

@@ -205,25 +205,35 @@ class PredictionRepo(Repo):
                 fresh.append(r)
             if not fresh:
                 return result
-            seq = lock_head(conn)
-            ordered = sorted(fresh, key=_by_id)  # leaves in id order: any reader rebuilds it
             time = self._times.get(conn.dialect.name)
             if time is None:
                 time = self._times[conn.dialect.name] = _TimeBinder(conn)
-            at = time(now)
-            conn.exec_driver_sql(_INSERT[conn.dialect.name], [
-                (r.id, r.kind, r.entity_type, r.entity_id, r.model, r.model_version, r.score,
-                 r.value_at_stake, time(r.observed_at), r.payload, source, at,
-                 r.expected_value, seq) for r in ordered])
-            (entry,) = self.record(conn, [Event(
-                actor=actor, event="predictions.ingested",
-                body={"source": source, "rows": len(ordered),
-                      "root": merkle_root([r.leaf for r in ordered])})], now)
-            assert entry.seq == seq, "the ledger head moved under its lock"
+            seq = self.insert_new(conn, fresh, source=source, actor=actor, now=now, time=time)
             notify(conn, WAKE)  # new work for every worker
             result.new = [r.id for r in fresh]
             result.seq = seq
         return result
+
+    def insert_new(self, conn: Any, rows: Sequence[PredictionRow], *, source: str, actor: str,
+                   now: datetime, time: _TimeBinder | None = None) -> int:
+        """Insert ``rows`` (ids not stored yet) in the caller's transaction with their
+        batch's ledger entry, ``predictions.ingested``, whose root commits to every row;
+        its seq. The one way a prediction is stored: intake, and a follow-up a person
+        plans again from the queue (``PredictionViewRepo.replan``)."""
+        time = time or _TimeBinder(conn)
+        seq = lock_head(conn)
+        ordered = sorted(rows, key=_by_id)  # leaves in id order: any reader rebuilds it
+        at = time(now)
+        conn.exec_driver_sql(_INSERT[conn.dialect.name], [
+            (r.id, r.kind, r.entity_type, r.entity_id, r.model, r.model_version, r.score,
+             r.value_at_stake, time(r.observed_at), r.payload, source, at,
+             r.expected_value, seq) for r in ordered])
+        (entry,) = self.record(conn, [Event(
+            actor=actor, event="predictions.ingested",
+            body={"source": source, "rows": len(ordered),
+                  "root": merkle_root([r.leaf for r in ordered])})], now)
+        assert entry.seq == seq, "the ledger head moved under its lock"
+        return seq
 
     def proof(self, prediction_id: str) -> RowProof:
         """Prove the stored prediction against its batch's ledger entry: the row hash,

@@ -62,7 +62,7 @@ class Store:
         self.db = Database(engine)  # type: ignore[arg-type]
         self.engine = self.db.engine
         self.predictions = PredictionRepo(self.db)
-        self.prediction_views = PredictionViewRepo(self.db)
+        self.prediction_views = PredictionViewRepo(self.db, self.predictions)
         self.decisions = DecisionRepo(self.db)
         self.plans = PlanRepo(self.db)
         self.hand_plans = HandPlanRepo(self.db)

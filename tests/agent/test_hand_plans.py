@@ -176,16 +176,88 @@ def test_revise_on_a_hand_plan_goes_back_to_a_person_with_the_feedback(rt: Runti
     (started,) = start_decisions(rt)
     asked = pending(rt, started.decision_id)
     answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales")
-    answer(rt, asked["finance"]["id"], Revise(feedback="credit 20, not 150"),
+    answer(rt, asked["finance"]["id"], Revise(feedback="credit 120, not 150"),
            approver_name="dana@finance")
     decision = rt.store.decisions.get(started.decision_id)
     assert decision.status.value == "needs_human"
     view = rt.store.prediction_views.get("p-fraud")
     assert (view.outcome, view.reason) == ("needs_human", "decision_needs_human")
-    assert "planner hand" in (view.detail or "") and "credit 20, not 150" in (view.detail or "")
+    assert "planner hand" in (view.detail or "") and "credit 120, not 150" in (view.detail or "")
     assert [v.id for v in rt.queue.list()] == ["p-fraud"]
     assert not rt.enterprise.effects("crm.create_retention_offer")
     assert verify(rt.store.engine).ok
+
+
+def test_after_a_revise_a_person_plans_it_again_as_a_follow_up_that_is_approved_again(
+        rt: Runtime) -> None:
+    """The revise is not a dead end (trial: a corrected plan was refused, 'a prediction
+    starts one decision … can only be dismissed'): the person's new plan starts the
+    decision of a follow-up prediction (``p-fraud+r2``, the same prediction), whose every
+    part is approved again; the first leaves the queue naming it; the revisers of the
+    first count as its requesters (four-eyes)."""
+    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    (first,) = start_decisions(rt)
+    asked = pending(rt, first.decision_id)
+    answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales")
+    answer(rt, asked["finance"]["id"], Revise(feedback="credit 120, not 150"),
+           approver_name="dana@finance")
+    again = rt.queue.plan_by_hand("p-fraud", STEPS.replace("amount: 150", "amount: 120"),
+                                  by=QueueUser("kim@ops", "operator", "test"), note="as asked")
+    assert (again.id, again.outcome, again.reason) == ("p-fraud+r2", "act", "planned_by_hand")
+    assert first.decision_id in (again.detail or "") and "credit 120, not 150" in again.detail
+    old = rt.store.prediction_views.get("p-fraud")
+    assert (old.outcome, old.reason, old.detail) == (
+        "drop", "replanned", "planned again by kim@ops as p-fraud+r2")
+    assert rt.queue.list() == []
+    follow = rt.store.predictions.get("p-fraud+r2")
+    assert follow.model_dump(exclude={"id"}) == rt.store.predictions.get("p-fraud").model_dump(
+        exclude={"id"})
+    assert rt.store.predictions.proof("p-fraud+r2").ok  # stored as intake stores one
+    (second,) = start_decisions(rt)
+    assert second.decision_id == rt.store.prediction_views.get("p-fraud+r2").decision_id
+    asked = pending(rt, second.decision_id)
+    assert set(asked) == {"sales", "finance"}  # sales approved v1 of the first: asked again
+    assert rt.store.approvals.requesters(second.decision_id, 1) >= {"kim@ops", "olga@ops",
+                                                                     "dana@finance"}
+    answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales")
+    answer(rt, asked["finance"]["id"], Approve(), approver_name="omar@finance")
+    assert rt.store.decisions.get(second.decision_id).status.value == "completed"
+    (credit,) = rt.enterprise.effects("finance.issue_credit")
+    assert credit.arguments["amount"] == 120 and len(rt.enterprise.effects("crm.create_retention_offer")) == 1
+    events = [(e.event, e.actor, e.body.get("replans")) for e in rt.store.ledger.entries()
+              if e.event == "prediction.planned_by_hand"]
+    assert events[-1] == ("prediction.planned_by_hand", "kim@ops", "p-fraud")
+    assert pending(rt, second.decision_id) == {}
+    assert verify(rt.store.engine).ok
+
+
+def test_a_decision_that_ended_needing_a_person_is_picked_again_as_a_follow_up(
+        rt: Runtime) -> None:
+    rt.queue.plan_by_hand("p-fraud", STEPS.replace("ACC-10001", "ACC-99999"), by=OPS)
+    (first,) = start_decisions(rt)  # the target check: ACC-99999 is unknown
+    assert rt.store.decisions.get(first.decision_id).status.value == "needs_human"
+    again = rt.queue.plan_by_hand("p-fraud", STEPS.replace("ACC-10001", "ACC-99999"), by=OPS)
+    (second,) = start_decisions(rt)
+    assert rt.store.decisions.get(second.decision_id).status.value == "needs_human"
+    third = rt.queue.pick(again.id, "churn-retention", by=OPS)
+    assert third.id == "p-fraud+r3"  # of the first one's id, not p-fraud+r2+r2
+    assert [v.id for v in rt.queue.list()] == []
+
+
+def test_a_decision_that_executed_steps_is_not_planned_again(rt: Runtime) -> None:
+    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    (first,) = start_decisions(rt)
+    with rt.store.transaction() as conn:  # as if a step ran before it ended needing a person
+        conn.execute(t.decisions.update().where(t.decisions.c.id == first.decision_id)
+                     .values(status="needs_human", error="stopped"))
+        conn.execute(t.executions.insert().values(
+            idempotency_key="k", decision_id=first.decision_id, plan_version=1,
+            step_id="offer", purpose="do", tool="crm.create_retention_offer",
+            arguments_hash="h", status="succeeded", attempts=1))
+    before = _state(rt)
+    with pytest.raises(ConflictError, match="executed steps; planning it again could repeat"):
+        rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
+    assert _state(rt) == before
 
 
 def test_a_hand_plan_for_an_unknown_entity_is_checked_like_any_plan(rt: Runtime) -> None:

@@ -101,7 +101,9 @@ def test_a_bad_answer_names_its_field_and_changes_nothing(rt: Runtime, call, err
     assert _state(rt) == before
 
 
-def test_a_decision_that_needs_a_human_can_be_dismissed_not_restarted(rt: Runtime) -> None:
+@pytest.mark.parametrize("answer", ["pick", "dismiss"])
+def test_a_decision_that_needs_a_human_is_planned_again_as_a_follow_up_or_dismissed(
+        rt: Runtime, answer: str) -> None:
     from sqlalchemy import update
 
     from decisionops.agent.store import _tables as t
@@ -110,11 +112,21 @@ def test_a_decision_that_needs_a_human_can_be_dismissed_not_restarted(rt: Runtim
     with rt.store.transaction() as conn:
         conn.execute(update(t.decisions).where(t.decisions.c.prediction_id == "p-act")
                      .values(status="needs_human", error="entity ACC-10003 is unknown"))
-    with pytest.raises(ConflictError, match="only be dismissed"):
-        rt.queue.pick("p-act", "churn-retention", by=OPS)
-    view = rt.queue.dismiss("p-act", "closed account", by=OPS)
-    assert (view.outcome, view.reason, view.decision_status) == ("drop", "dismissed",
-                                                                "needs_human")
+    decision = rt.store.prediction_views.get("p-act").decision_id
+    if answer == "dismiss":
+        view = rt.queue.dismiss("p-act", "closed account", by=OPS)
+        assert (view.outcome, view.reason, view.decision_status) == ("drop", "dismissed",
+                                                                    "needs_human")
+        return
+    # A decision is never started twice: the answer plans a follow-up of the prediction.
+    view = rt.queue.pick("p-act", "churn-retention", by=OPS)
+    assert (view.id, view.outcome, view.reason, view.decision_id) == (
+        "p-act+r2", "act", "picked", None)
+    assert f"p-act's decision {decision} needed a person" in view.detail
+    first = rt.store.prediction_views.get("p-act")
+    assert (first.outcome, first.reason, first.decision_id) == ("drop", "replanned", decision)
+    rt.run_once()
+    assert rt.store.prediction_views.get("p-act+r2").decision_id not in (None, decision)
 
 
 def test_only_registered_users_answer(rt: Runtime) -> None:

@@ -176,3 +176,39 @@ def test_a_refused_form_shows_the_guards_problems_and_changes_nothing(
     # What they wrote is given back to fix, in the open form of that prediction.
     assert f"{steps}</textarea>" in html.unescape(response.text)
     assert response.text.count('<details class="hand-plan" open>') == 1
+
+
+def test_a_revised_hand_plan_is_planned_again_over_http_and_in_the_inbox(
+        queued: Service) -> None:  # noqa: F811
+    """(trial: after a revise, POST …/plan answered 409 'a prediction starts one decision',
+    and /queue offered only Dismiss)"""
+    assert queued.post("/v1/predictions/fraud-1/plan", "olga", {"steps": STEPS}).status_code == 200
+    queued.work()
+    first = queued.get("/v1/predictions/fraud-1", "olga").json()["decision_id"]
+    asked = queued.pending(first)
+    assert queued.answer("raj", asked["sales"]).status_code == 200
+    revised = queued.answer("dana", asked["finance"], "revise", feedback="credit 120, not 150")
+    assert revised.status_code == 200, revised.text
+    queued.work()
+    shown = queued.get("/v1/predictions/fraud-1", "olga").json()
+    assert (shown["outcome"], shown["decision_status"]) == ("needs_human", "needs_human")
+    _login(queued, "olga")
+    page = queued.client.get("/queue").text
+    assert "Its decision ended needing a person" in page and 'value="plan"' in page
+    corrected = [dict(s) for s in STEPS]
+    corrected[1] = {**STEPS[1], "arguments": {**STEPS[1]["arguments"], "amount": 120}}
+    again = queued.post("/v1/predictions/fraud-1/plan", "olga",
+                        {"steps": corrected, "note": "as dana asked"})
+    assert again.status_code == 200, again.text
+    assert (again.json()["id"], again.json()["outcome"]) == ("fraud-1+r2", "act")
+    assert queued.get("/v1/predictions/fraud-1", "olga").json()["reason"] == "replanned"
+    queued.work()
+    second = queued.get("/v1/predictions/fraud-1+r2", "olga").json()["decision_id"]
+    asked = queued.pending(second)
+    assert set(asked) == {"sales", "finance"}
+    assert asked["finance"]["request"]["steps"][0]["arguments"]["amount"] == 120
+    for user, function in (("raj", "sales"), ("omar", "finance")):
+        assert queued.answer(user, asked[function]).status_code == 200
+    queued.work()
+    assert queued.get(f"/v1/decisions/{second}", "olga").json()["decision"]["status"] == \
+        "completed"
