@@ -197,8 +197,10 @@ class ChatTools:
             "plan_version": decision["plan_version"],
             "steps": [f"{s['function']}:{s['step_id']} {s['tool']} -> {s['status']}"
                       for s in steps],
-            "approvals": [f"{a.function}: {a.status.value}"
+            # Each request with why it went to a person (or policy), as the inbox says it.
+            "approvals": [f"v{a.plan_version} {a.function}: {a.status.value}"
                           + (f" by {a.approver}" if a.approver else "")
+                          + (f" (asked because: {a.reason})" if a.reason else "")
                           for a in store.approvals.list(decision_id=decision["id"])],
             "executions": [f"{e.step_id} {e.tool}: {e.status.value}"
                            for e in store.executions.list(decision["id"])][:20],
