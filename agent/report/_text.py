@@ -57,12 +57,19 @@ def render_text(data: ReportData) -> str:
            f"{data.outcomes} outcome(s) observed in the period"
            + (f", {data.simulated_outcomes} of them simulated (demo data)"
               if data.simulated_outcomes else "")]
+    # capture = realized / the expected value of the treated predictions with an outcome
+    # (their own column): every figure of the ratio is on the line (trial: it was not).
     out += _section("Value captured", ["kind", "decisions", "expected", "outcomes",
-                                       "realized", "capture", "incremental"],
+                                       "their expected", "realized", "capture",
+                                       "incremental"],
                     [[v.kind, str(v.decisions), _num(v.expected_value),
-                      str(v.treated_outcomes), _num(v.treated_realized),
-                      _pct(v.capture_ratio), _num(v.incremental_value)] for v in data.value],
+                      str(v.treated_outcomes), _num(v.treated_expected),
+                      _num(v.treated_realized), _pct(v.capture_ratio),
+                      _num(v.incremental_value)] for v in data.value],
                     "No decisions or outcomes in this period.")
+    if data.value:
+        out.append("  capture: realized / their expected (the treated predictions with an "
+                   "outcome in the period); expected: of the decisions started in it")
     out += _section("Uplift over the control group (treated minus control)",
                     ["kind", "metric", "n treated/control", "treated", "control", "uplift",
                      "interval"], [_uplift(u) for u in data.uplift],

@@ -93,7 +93,13 @@ def test_report_uplift_per_kind_from_recorded_outcomes(world: World) -> None:
     # the terminal's report shows the same uplift and interval (--text: "the same")
     from decisionops.agent.report._text import render_text
 
-    line = next(x for x in render_text(data).splitlines()
+    text = render_text(data)
+    # Every figure of the capture ratio is on its line (trial: the expected value it is
+    # of was only in --json): 10 outcomes expected 8,000, realized 8,000, 100 %.
+    (captured,) = [x for x in text.splitlines() if x.startswith("churn") and "%" in x
+                   and "success rate" not in x and "mean value" not in x]
+    assert captured.split()[3:7] == ["10", "8,000", "8,000", "100.0%"], captured
+    line = next(x for x in text.splitlines()
                 if x.startswith("churn") and "success rate" in x)
     assert "10/5" in line and "+40.0 pt" in line
     assert f"{expected.ci_low * 100:+.1f} pt .. {expected.ci_high * 100:+.1f} pt" in line
