@@ -10,7 +10,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from decisionops.agent.cli._common import console, fail, print_json, say, settings
+from decisionops.agent.cli._common import (
+    console,
+    fail,
+    print_json,
+    refuse_if_run_would,
+    say,
+    settings,
+)
 from decisionops.agent.errors import ConfigError
 from decisionops.agent.playbooks import Playbook, load_playbooks
 
@@ -57,12 +64,18 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
             raise fail(f"--kind: no playbook answers {kind!r}; kinds: "
                        + ", ".join(sorted(book.kinds())))
         rows = [r for r in rows if r["kind"] == kind]
-    if as_json:
+    if as_json:  # one JSON document: the refusal alone, when there is one
+        refuse_if_run_would("the playbooks")
         print_json(rows)
         return
     if not rows:
         say("[dim]no playbooks loaded[/]")
-        return
+    else:
+        _print(rows)
+    refuse_if_run_would("the playbooks")
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
     table = Table(title="Playbooks", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     table.add_column("kind", no_wrap=True)

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column
 
-from decisionops.agent.cli._common import fail, print_json, print_table, settings
+from decisionops.agent.cli._common import (
+    fail,
+    print_json,
+    print_table,
+    refuse_if_run_would,
+    settings,
+)
 from decisionops.agent.errors import ConfigError
 from decisionops.agent.policy import load_policies
 
@@ -69,7 +75,8 @@ def list_(source: Annotated[str | None, typer.Option(
     Example: decisionops tools list --source mcp --json
     """
     rows = catalogue(source)
-    if as_json:
+    if as_json:  # one JSON document: the refusal alone, when there is one
+        refuse_if_run_would("the tools")
         print_json(rows)
         return
     print_table("Tools", [Column("tool", no_wrap=True), Column("source", no_wrap=True),
@@ -79,3 +86,4 @@ def list_(source: Annotated[str | None, typer.Option(
                 [(r["name"], r["source"], " ".join(r["allowed_for"]) or "-", r["risk"],
                   "yes" if r["side_effects"] else "read", r["idempotency"])
                  for r in rows], empty="no tools")
+    refuse_if_run_would("the tools")

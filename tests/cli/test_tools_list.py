@@ -126,3 +126,35 @@ def test_relative_paths_in_the_settings_file_are_read_from_its_folder(tmp_path: 
     assert any(r["name"] == "finance.issue_credit" for r in rows)
     cli("run", "--once", env={"DECISIONOPS_CONFIG": str(conf / "decisionops.toml")})
     assert (conf / "state").is_dir() and not (elsewhere / "state").exists()
+
+
+BROKEN = """
+name: bad-one
+kind: fraud
+trigger: {min_score: 0.5}
+steps:
+  - id: x
+    function: sales
+    tool: crm.no_such_tool
+    arguments: {}
+"""
+
+
+@pytest.mark.parametrize("listing", [["playbooks", "list"], ["tools", "list"]])
+def test_a_listing_says_what_run_would_refuse_to_start_with(cli: Cli, listing: list[str]
+                                                            ) -> None:
+    """(trial: a playbook naming an unknown tool listed fine, and only `run` refused it)"""
+    folder = cli.cwd / "playbooks"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text(BROKEN)
+    cli.env["DECISIONOPS_PLAYBOOKS_DIR"] = str(folder)
+    out = cli(*listing, code=2)
+    said = " ".join(out.stderr.split())
+    assert "'decisionops run' refuses to start with the" in said, said
+    assert "playbook 'bad-one': steps.x.tool: unknown tool 'crm.no_such_tool'" in said
+    assert "Traceback" not in out.stderr
+    body = json.loads(cli(*listing, "--json", code=2).stdout)  # one document: the refusal
+    assert body["error"]["field"] == "playbooks_dir"
+    assert "crm.no_such_tool" in cli("run", "--once", code=2).stderr
+    (folder / "bad.yaml").unlink()
+    assert cli(*listing).stdout  # listed, and nothing refused
