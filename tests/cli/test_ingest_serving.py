@@ -168,12 +168,12 @@ def test_playbooks_list_shows_kinds_triggers_and_functions(cli: Cli, tmp_path: P
     extra.mkdir()
     (extra / "fraud.yaml").write_text(
         "name: fraud-review\nkind: fraud\ntrigger: {min_score: 0.9, cooldown_days: 1}\n"
-        "steps:\n  - id: review\n    function: finance\n    tool: notify.send\n"
-        "    arguments: {to: ops, message: 'look'}\n")
+        "steps:\n  - id: review\n    function: support\n    tool: notify.send\n"
+        "    arguments: {channel: slack, to: '#fraud', subject: review, body: 'look'}\n")
     env = {"DECISIONOPS_PLAYBOOKS_DIR": str(extra)}
     [fraud] = json.loads(cli("playbooks", "list", "--kind", "fraud", "--json", env=env).stdout)
     assert (fraud["name"], fraud["trigger"]["min_expected_value"], fraud["functions"]) == (
-        "fraud-review", 0.0, ["finance"])
+        "fraud-review", 0.0, ["support"])
     table = " ".join(cli("playbooks", "list", env=env).stdout.split())
     assert "fraud-review" in table and "0.90" in table
     out = cli("playbooks", "list", "--kind", "nope", code=2)
