@@ -1,8 +1,10 @@
-"""``decisionops ledger``: verify the hash chain (against anchors too), prove one row
-against its batch's entry, take an anchor, list entries, archive old entries."""
+"""``decisionops ledger``: verify the hash chain (against anchors too) and the rows written
+with it, prove one row against its batch's entry, take an anchor, list entries, archive
+old entries."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +26,7 @@ from decisionops.agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFa
 from decisionops.agent.housekeeping import post_configured_anchor
 from decisionops.agent.models import utcnow
 from decisionops.agent.store._anchor import Anchor, check_receiver, load_anchor, write_anchor
+from decisionops.agent.store._ledger_rows import summary
 from decisionops.agent.store.ledger import anchor as take_anchor
 from decisionops.agent.store.ledger import verify as verify_chain
 
@@ -41,8 +44,11 @@ def verify(
     )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Check the whole chain; name the first entry that does not verify (exit 1). On
-    its own the chain proves only that it is consistent: a tail cut off, or an entry
+    """Check the whole chain; name the first entry that does not verify (exit 1). Then
+    check the stored rows against what the ledger recorded: each approval's request and
+    answer (status, approver, answer, approved arguments) and each decision's status; name
+    every row that disagrees, with the field, the row's value and the ledger's (exit 1).
+    On its own the chain proves only that it is consistent: a tail cut off, or an entry
     rewritten with every hash after it recomputed, by someone who can write the
     database, still verifies. An anchor kept elsewhere (--anchor) catches both.
 
@@ -59,12 +65,22 @@ def verify(
     with runtime() as rt:
         report = verify_chain(rt.store.engine, anchors)
     if as_json:
-        print_json(vars(report))
+        print_json(asdict(report))
     elif report.ok:
         held = f"; {report.anchors} anchor(s) hold" if anchors else ""
         say("[green]ledger verifies[/]: {} entries ({} of them from archived segments), head "
-            "{}{}", report.entries, report.archived, report.head_hash[:16], held,
+            "{}; {} approvals and {} decisions agree with it{}", report.entries,
+            report.archived, report.head_hash[:16], report.approvals, report.decisions, held,
             highlight=False)
+    elif report.disagreeing:
+        say("[bold red]ledger does not verify[/]: {} (changed without a ledger entry; the "
+            "ledger's values are the record):", summary(report.disagreeing), err=True,
+            highlight=False)
+        for found in report.disagreements:
+            say("  {}", str(found), err=True, highlight=False)
+        if report.disagreeing > len(report.disagreements):
+            say("  and {} more", report.disagreeing - len(report.disagreements), err=True,
+                highlight=False)
     else:
         where = f" at entry {report.first_bad_seq}" if report.first_bad_seq is not None else ""
         say("[bold red]ledger does not verify[/]{}: {}", where, report.problem, err=True,

@@ -15,6 +15,10 @@ After retention, the oldest entries move into compressed segments (``ledger_segm
 written by ``Store.archive_ledger``, with the segment index ``ledger_segment_decisions``);
 the format (``encode_segment``/``decode_segment``) lives here, and ``verify`` walks the
 segments, then the ``ledger`` rows, as one chain, and checks the index against them.
+
+The rows written with the entries (an approval's answer, a decision's status) can be
+changed on their own; once the chain verifies, ``verify`` checks them against what the
+entries record (``_ledger_rows``) and names each row that disagrees.
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ from decisionops.agent.errors import LedgerCorrupt
 from decisionops.agent.hashing import canonical_json
 from decisionops.agent.store._anchor import Anchor, anchor_problem
 from decisionops.agent.store._engine import read_connection
+from decisionops.agent.store._ledger_rows import Disagreement, Found, Recorded, disagreements, summary
 from decisionops.agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
 
-__all__ = ["GENESIS", "SEGMENT_CODEC", "Event", "LedgerEntry", "VerifyReport", "anchor", "append",
-           "decode_segment", "encode_segment", "entry_hash", "lock_head", "snapshot", "verify"]
+__all__ = ["GENESIS", "SEGMENT_CODEC", "Disagreement", "Event", "LedgerEntry", "VerifyReport",
+           "anchor", "append", "decode_segment", "encode_segment", "entry_hash", "lock_head",
+           "snapshot", "verify"]
 
 GENESIS = "0" * 64
 SEGMENT_CODEC = "zlib"
@@ -190,6 +196,20 @@ class VerifyReport:
     """Of ``entries``, how many were verified from archived segments."""
     anchors: int = 0
     """How many of the anchors given were checked and hold."""
+    disagreements: tuple[Disagreement, ...] = ()
+    """Stored rows that say something the ledger does not (the first ``_ledger_rows.KEEP``);
+    checked only once the chain verifies."""
+    disagreeing: int = 0
+    """How many there are in all."""
+    approvals: int = 0
+    """How many approval rows were checked against the ledger."""
+    decisions: int = 0
+    """How many decision rows were checked against the ledger."""
+
+    @property
+    def chain_ok(self) -> bool:
+        """The chain, its index and the anchors given verify (rows may still disagree)."""
+        return self.ok or self.disagreeing > 0
 
 
 class _Broken(Exception):
@@ -212,6 +232,11 @@ class _Walk:
     seen: dict[int, str] = field(default_factory=dict)
     """The hashes of the ``wanted`` entries (the anchored ones) met on the way."""
     last_at: datetime | None = None
+    recorded: Recorded | None = None
+    """What the entries record of the rows ``verify`` checks (None: not collected)."""
+    headless: bool = False
+    """The head row is missing (said once the anchors are checked: they tell whether the
+    chain can be trusted to restore it from)."""
 
     def step(self, seq: int, prev_hash: str, digest: str, at: datetime, event: Event,
              where: str = "") -> None:
@@ -227,6 +252,9 @@ class _Walk:
                           "does not match its hash")
         if seq in self.wanted:
             self.seen[seq] = digest
+        if self.recorded is not None:
+            self.recorded.see(seq, event.event, event.actor, event.decision_id,
+                              event.plan_hash, event.body)
         self.prev = digest
         self.last_at = at
         self.expected += 1
@@ -340,50 +368,87 @@ def _walk_chain(conn: Connection, walk: _Walk) -> None:
         raise _Broken(start, f"the chain does not reach entry {start} any more: entries "
                       "were removed")
     head = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).first()
-    if head is not None and (head.seq != walk.last or head.hash != walk.prev):
-        raise _Broken(walk.last + 1 if head.seq > walk.last else head.seq,
-                      f"the chain ends at entry {walk.last} but the head records entry "
-                      f"{head.seq}: entries were removed from the end")
+    if head is None:
+        walk.headless = True
+    else:
+        _check_head(head, walk)
     orphan = conn.execute(_ORPHAN).first()
     if orphan is not None:
         raise _Broken(None, f"the segment index maps decision {orphan.decision_id} to archived "
                       f"segment {orphan.segment_id}, which does not exist")
 
 
+def _check_head(head: Any, walk: _Walk) -> None:
+    """Every append locks the head row and moves it to the newest entry: it must name
+    the chain's last entry, with its hash."""
+    if head.seq > walk.last:
+        raise _Broken(walk.last + 1, f"the chain ends at entry {walk.last} but the head row "
+                      f"records entry {head.seq}: entries were removed from the end")
+    if head.seq < walk.last:
+        raise _Broken(head.seq + 1, f"the chain runs to entry {walk.last} but the head row "
+                      f"records entry {head.seq}: the head row was set back (or entries were "
+                      "appended without it)")
+    if head.hash != walk.prev:
+        raise _Broken(walk.last, f"the head row records entry {head.seq} with hash {head.hash}, "
+                      f"but entry {walk.last}'s hash is {walk.prev}: the head row, or that "
+                      "entry (re-hashed), was rewritten")
+
+
 def _walk_and_check(engine: Engine, walk: _Walk, anchors: Sequence[Anchor], *,
-                    full: bool) -> None:
+                    full: bool) -> Found | None:
+    """Walk the chain and check the anchors; then, when ``walk`` collects what the entries
+    record, check the rows against it, in the same snapshot."""
     with snapshot(engine) as conn:
         _walk_chain(conn, walk)
-    found = anchor_problem(anchors, end=walk.last, hashes=walk.seen,
-                           chain=walk.seen.get(1, GENESIS) if full else None)
-    if found is not None:
-        raise _Broken(*found)
+        found = anchor_problem(anchors, end=walk.last, hashes=walk.seen,
+                               chain=walk.seen.get(1, GENESIS) if full else None)
+        if found is not None:
+            raise _Broken(*found)
+        if walk.headless:
+            trust = (f"the {len(anchors)} anchor(s) given hold, so no entry up to entry "
+                     f"{max(a.seq for a in anchors)} was cut off with it" if anchors else
+                     "check the chain against an anchor (--anchor) before restoring it from "
+                     "there: the head row is what shows a tail was cut off")
+            raise _Broken(None, "the head row (ledger_head) is missing: every append locks it, "
+                          "so nothing can be appended until it is restored; the chain ends at "
+                          f"entry {walk.last}, hash {walk.prev}; {trust}")
+        return disagreements(conn, walk.recorded) if walk.recorded is not None else None
 
 
 def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     """Walk the chain, archived segments first, then the ledger rows; report the first
     entry that does not verify, or the first segment the segment index is wrong about;
     then check each of ``anchors`` (``_anchor``): the chain must still reach its entry,
-    with its hash.
+    with its hash. Once all that holds, check the approval and decision rows against what
+    the entries record (``_ledger_rows``) and report every row that disagrees.
 
     Without anchors, a chain cut short or rewritten and re-hashed from some entry on, by
     someone who also rewrites the head row, verifies: the chain only proves itself."""
-    walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}))
+    walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}), recorded=Recorded())
     try:
-        _walk_and_check(engine, walk, anchors, full=True)
+        found = _walk_and_check(engine, walk, anchors, full=True)
     except _Broken as broken:
         return VerifyReport(False, walk.count, broken.seq, broken.problem, walk.prev or GENESIS,
                             archived=walk.archived)
-    return VerifyReport(True, walk.count, None, "", walk.prev or GENESIS,
-                        archived=walk.archived, anchors=len(anchors))
+    assert found is not None
+    problem = ""
+    if found.count:
+        more = f"; and {found.count - 1} more" if found.count > 1 else ""
+        problem = f"{summary(found.count)}: {found.kept[0]}{more}"
+    return VerifyReport(not found.count, walk.count, None, problem, walk.prev or GENESIS,
+                        archived=walk.archived, anchors=len(anchors),
+                        disagreements=tuple(found.kept), disagreeing=found.count,
+                        approvals=found.approvals, decisions=found.decisions)
 
 
 def anchor(engine: Engine, *, since: Anchor | None = None) -> Anchor:
     """An anchor of the head of the chain as the chain itself says it: its last entry,
-    once everything ``verify`` checks holds. With ``since`` (an anchor of this ledger
-    that you trust, e.g. the last one published), only the entries from ``since.seq`` on
-    are walked, and ``since`` must still hold. Raises ``LedgerCorrupt`` when the chain
-    does not verify: an anchor of a broken chain would vouch for it."""
+    once everything ``verify`` checks of the chain holds (not the rows: an anchor vouches
+    for the record they are checked against, and a forged row must not stop it). With
+    ``since`` (an anchor of this ledger that you trust, e.g. the last one published),
+    only the entries from ``since.seq`` on are walked, and ``since`` must still hold.
+    Raises ``LedgerCorrupt`` when the chain does not verify: an anchor of a broken chain
+    would vouch for it."""
     start = since if since is not None and since.seq > 0 else None
     anchors = [start] if start is not None else []
     walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}))

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from decisionops.agent.errors import InvalidInputError, LockedArgumentError
 from decisionops.agent.models import Approve, Edit
 from decisionops.agent.store import _tables as t
+from decisionops.agent.store.ledger import verify
 from decisionops.evals.adversarial._arena import Arena, predict
 from decisionops.evals.adversarial._suite import CaseList, World
 
@@ -185,10 +186,15 @@ def _edit_in_database(world: World) -> None:
     arena.answer(row, Edit(arguments={"goodwill_credit": {"amount": 150}}), by="dana@finance",
                  apply=False)
     arena.taint(450, "the amount written into the approvals table after approval")
+    answered = arena.rt.store.approvals.get(row.id).approved_arguments
     with arena.rt.store.transaction() as conn:  # someone with write access to the store
         conn.execute(update(t.approvals).where(t.approvals.c.id == row.id).values(
             approved_arguments={"goodwill_credit": {**row.request.steps[0].arguments,
                                                     "amount": 450}}))
+    forged = verify(arena.rt.store.engine)  # ledger verify names the forged row
+    arena.check([(d.id, d.field) for d in forged.disagreements]
+                == [(row.id, "approved_arguments.goodwill_credit")],
+                f"ledger verify did not name the forged approval: {forged.problem}")
     sales = arena.pending(decision)["sales"]
     arena.answer(sales, Approve(), by="raj@sales")
     arena.work()
@@ -199,3 +205,6 @@ def _edit_in_database(world: World) -> None:
     arena.check(not arena.effects("finance.issue_credit"), "a credit was issued")
     arena.check(arena.effects("crm.create_retention_offer", account_id="ACC-10004"),
                 "the approved retention offer did not run")
+    with arena.rt.store.transaction() as conn:  # the row put back as it was answered
+        conn.execute(update(t.approvals).where(t.approvals.c.id == row.id).values(
+            approved_arguments=answered))

@@ -1,0 +1,264 @@
+"""Whether the store's rows say what the ledger says: ``ledger.verify``'s check of the
+approvals and decisions tables against the chain it has just verified.
+
+An approval's answer and a decision's status are written twice in one transaction: to
+their rows (what ``decisions show``, ``approvals list`` and the reports read) and to the
+ledger. Someone who can write the database can change a row and leave the chain whole.
+``verify`` hands each entry it walks, archived segments included, to ``Recorded.see``;
+once the chain verifies, ``disagreements`` reads each table once, in the same snapshot,
+and names every row that says something the ledger does not. Nothing else reads this
+module.
+
+The ledger is the record of:
+
+=========  ==================================================================
+approvals  what the request recorded (``approval.requested``, or
+           ``approval.auto_approved``): decision, plan hash, function, reason;
+           its answer (``approval.<status>``, ``approval.auto_approved``):
+           status, approver, answer, and the hash of each approved argument
+           set (a row's ``approved_arguments`` must hash to it). A row pending
+           or superseded has no answer entry; a row answered must have one.
+decisions  status: that of the decision's last ``decision.<status>`` entry
+           (``decision.started``: planning).
+=========  ==================================================================
+
+Not checked, as the ledger does not record them the way the row holds them: times (an
+entry's is its commit's), deadlines (a hold's release moves them), ``applied_at`` (the
+engine's progress), which pending request a new plan version superseded (the plan's
+entry says so, not one per request), and a request's steps (the plan holds them). A row
+the store no longer has is not reported either: what it said stands in the ledger, and a
+row removed says nothing false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from decisionops.agent.hashing import digest
+from decisionops.agent.models import ApprovalStatus, DecisionStatus
+from decisionops.agent.store._tables import approvals, decisions
+
+__all__ = ["KEEP", "Disagreement", "Found", "Recorded", "disagreements", "summary"]
+
+_UNANSWERED = frozenset({ApprovalStatus.PENDING.value, ApprovalStatus.SUPERSEDED.value})
+_ANSWERS = {f"approval.{s.value}": s.value for s in ApprovalStatus
+            if s.value not in _UNANSWERED and s is not ApprovalStatus.AUTO_APPROVED}
+"""A person's answer or an expiry, recorded by ``ApprovalRepo.answer``."""
+_AUTO = "approval.auto_approved"
+_REQUESTED = "approval.requested"
+_STATUSES = {f"decision.{s.value}": s.value for s in DecisionStatus} | {
+    "decision.started": DecisionStatus.PLANNING.value}
+KEEP = 100
+"""How many disagreements a report lists; it counts them all."""
+
+
+def summary(count: int) -> str:
+    """``count`` disagreements in words: "1 stored row disagrees with the ledger"."""
+    rows = "1 stored row disagrees" if count == 1 else f"{count} stored rows disagree"
+    return f"{rows} with the ledger"
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A stored row that says something the ledger does not."""
+
+    table: str
+    """``approvals`` or ``decisions``."""
+    id: str
+    field: str
+    """The column; ``approved_arguments.<step>`` compares the hash of that step's set."""
+    row: Any
+    ledger: Any
+    """What the ledger records; None: it never recorded the row at all."""
+    seq: int | None
+    """The entry that records it (None: there is none)."""
+
+    def __str__(self) -> str:
+        what = self.table.removesuffix("s")
+        if self.seq is None:
+            return (f"{what} {self.id} is in the store ({self.field} {self.row!r}) but the "
+                    "ledger never recorded it")
+        return (f"{what} {self.id}: {self.field} is {self.row!r} in the store, "
+                f"{self.ledger!r} in the ledger (entry {self.seq})")
+
+
+class _Approval:
+    """What the ledger recorded of one approval; ``status`` None: no answer."""
+
+    __slots__ = ("answer", "answer_seq", "approver", "decision_id", "function", "hashes",
+                 "plan_hash", "reason", "seq", "status")
+
+    def __init__(self, seq: int, decision_id: str | None, plan_hash: str | None) -> None:
+        self.seq, self.decision_id, self.plan_hash = seq, decision_id, plan_hash
+        self.function: str | None = None
+        self.reason: str | None = None
+        self.status: str | None = None
+        self.approver: str | None = None
+        self.answer: dict[str, Any] | None = None
+        self.hashes: dict[str, str] | None = None
+        """The approved hashes the answer recorded; None: not recorded (not compared)."""
+        self.answer_seq = 0
+
+
+@dataclass
+class Recorded:
+    """What the entries walked so far record of approvals and decision statuses: a few
+    hundred bytes an approval, the values many of them share (plan hashes, functions,
+    approvers, reasons, plain answers) held once."""
+
+    approvals: dict[str, _Approval] = field(default_factory=dict)
+    decisions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _shared: dict[Any, Any] = field(default_factory=dict)
+
+    def _one(self, value: Any) -> Any:
+        """``value``, or an equal one met before (held once)."""
+        return self._shared.setdefault(value, value) if isinstance(value, str) else value
+
+    def _answer(self, answer: Any) -> Any:
+        """A plain answer (no edited arguments: an approve, a reject, a revise) held once."""
+        if not isinstance(answer, dict) or "arguments" in answer:
+            return answer
+        try:
+            return self._shared.setdefault(("answer", *sorted(answer.items())), answer)
+        except TypeError:  # a value that is not hashable: keep it as it is
+            return answer
+
+    def see(self, seq: int, name: str, actor: str, decision_id: str | None,
+            plan_hash: str | None, body: dict[str, Any]) -> None:
+        if name.startswith("decision."):
+            status = _STATUSES.get(name)
+            if status is not None and decision_id:
+                self.decisions[decision_id] = (status, seq)
+        elif name == _REQUESTED:
+            rec = self._approval(body.get("approval_id"), seq, decision_id, plan_hash)
+            if rec is not None:
+                rec.function = self._one(body.get("function"))
+                rec.reason = self._one(body["reason"] or "") if "reason" in body else None
+        elif name == _AUTO:
+            # One entry for every function policy approved (before 2026-12-04: one each,
+            # its approval's id and function in the body, the approver its actor).
+            for item in body.get("approvals") or [body]:
+                if not isinstance(item, dict):
+                    continue
+                rec = self._approval(item.get("approval_id"), seq, decision_id, plan_hash)
+                if rec is None or rec.status is not None:
+                    continue
+                function = item.get("function")
+                rec.function = self._one(function)
+                if "approvals" in body:
+                    earned = item.get("earned")
+                    rec.approver = self._one(
+                        f"{'autonomy' if earned is not None else 'policy'}:{function}")
+                    rec.answer = self._answer({"type": "approve", "comment": earned or "policy"})
+                else:
+                    rec.approver = self._one(actor)
+                rec.status, rec.answer_seq = ApprovalStatus.AUTO_APPROVED.value, seq
+                rec.hashes = body.get("approved_hashes")
+        elif name in _ANSWERS and "answer" in body:
+            rec = self._approval(body.get("approval_id"), seq, decision_id, plan_hash)
+            # A request is answered once (compare-and-set): the first answer stands.
+            if rec is not None and rec.status is None:
+                rec.status, rec.answer_seq = _ANSWERS[name], seq
+                rec.approver, rec.answer = self._one(actor), self._answer(body["answer"])
+                rec.hashes = body.get("approved_hashes")
+
+    def _approval(self, approval_id: Any, seq: int, decision_id: str | None,
+                  plan_hash: str | None) -> _Approval | None:
+        if not isinstance(approval_id, str):
+            return None
+        rec = self.approvals.get(approval_id)
+        if rec is None:
+            rec = self.approvals[approval_id] = _Approval(seq, self._one(decision_id),
+                                                          self._one(plan_hash))
+        return rec
+
+
+@dataclass
+class Found:
+    """The disagreements found (the first ``KEEP``) and how many rows were read."""
+
+    kept: list[Disagreement] = field(default_factory=list)
+    count: int = 0
+    approvals: int = 0
+    decisions: int = 0
+
+    def add(self, *args: Any) -> None:
+        self.count += 1
+        if len(self.kept) < KEEP:
+            self.kept.append(Disagreement(*args))
+
+
+_APPROVAL_ROWS = (select(approvals.c.id, approvals.c.decision_id, approvals.c.plan_hash,
+                         approvals.c.function, approvals.c.reason, approvals.c.status,
+                         approvals.c.approver, approvals.c.answer, approvals.c.approved_arguments)
+                  .order_by(approvals.c.id))
+_DECISION_ROWS = select(decisions.c.id, decisions.c.status).order_by(decisions.c.id)
+
+
+def disagreements(conn: Connection, recorded: Recorded) -> Found:
+    """Read the approvals, then the decisions, once each (streamed), against
+    ``recorded``: every row that disagrees, field by field."""
+    found = Found()
+    rows = conn.execute(_APPROVAL_ROWS.execution_options(yield_per=5000))
+    try:
+        for row in rows:
+            found.approvals += 1
+            _check_approval(found, row, recorded.approvals.get(row.id))
+    finally:
+        rows.close()
+    rows = conn.execute(_DECISION_ROWS.execution_options(yield_per=5000))
+    try:
+        for row in rows:
+            found.decisions += 1
+            status, seq = recorded.decisions.get(row.id, (None, None))
+            if seq is None:
+                found.add("decisions", row.id, "status", row.status, None, None)
+            elif row.status != status:
+                found.add("decisions", row.id, "status", row.status, status, seq)
+    finally:
+        rows.close()
+    return found
+
+
+def _check_approval(found: Found, row: Any, rec: _Approval | None) -> None:
+    if rec is None:
+        found.add("approvals", row.id, "status", row.status, None, None)
+        return
+    for name, recorded in (("decision_id", rec.decision_id), ("plan_hash", rec.plan_hash),
+                           ("function", rec.function)):
+        if recorded is not None and getattr(row, name) != recorded:
+            found.add("approvals", row.id, name, getattr(row, name), recorded, rec.seq)
+    if rec.reason is not None and (row.reason or "") != rec.reason:
+        found.add("approvals", row.id, "reason", row.reason, rec.reason, rec.seq)
+    if rec.status is None:
+        if row.status not in _UNANSWERED:
+            found.add("approvals", row.id, "status", row.status,
+                      ApprovalStatus.PENDING.value, rec.seq)
+        return
+    seq = rec.answer_seq
+    if row.status != rec.status:
+        found.add("approvals", row.id, "status", row.status, rec.status, seq)
+    if row.approver != rec.approver:
+        found.add("approvals", row.id, "approver", row.approver, rec.approver, seq)
+    if rec.answer is not None and row.answer != rec.answer:
+        found.add("approvals", row.id, "answer", row.answer, rec.answer, seq)
+    _check_edited(found, row, rec)
+
+
+def _check_edited(found: Found, row: Any, rec: _Approval) -> None:
+    """Each argument set a row holds (an edit's; before 2026-12-04 every approval's) must
+    hash to what the answer's entry approved, and an edit must hold its sets."""
+    approved, seq = row.approved_arguments, rec.answer_seq
+    if rec.hashes is None:
+        return  # an entry written before answers recorded approved hashes
+    if (not isinstance(approved, dict | None)
+            or (rec.status == ApprovalStatus.EDITED.value and not approved)):
+        found.add("approvals", row.id, "approved_arguments", approved, rec.hashes, seq)
+        return
+    for step, arguments in (approved or {}).items():
+        if digest(arguments) != rec.hashes.get(step):
+            found.add("approvals", row.id, f"approved_arguments.{step}", digest(arguments),
+                      rec.hashes.get(step), seq)

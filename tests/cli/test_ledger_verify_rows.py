@@ -1,0 +1,68 @@
+"""``decisionops ledger verify`` as the black-box trial ran it: approval rows forged with
+sqlite3 on the demo's store file are named (approval, field, row's value, ledger's value)
+and fail the command, as do a head row with a wrong hash and a missing head row."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+
+def _sql(cli: Cli, *statements: str) -> None:
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+@pytest.mark.slow
+def test_forged_rows_and_head_fail_ledger_verify(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    cli("demo")
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        sales, sales_by = conn.execute(
+            "select id, approver from approvals where status = 'approved' and function = "
+            "'sales' and approver != 'mia@sales' order by id limit 1").fetchone()
+        finance, finance_status, finance_by = conn.execute(
+            "select id, status, approver from approvals where status in ('approved', 'edited') "
+            "and function = 'finance' and approver != 'omar@finance' order by id limit 1"
+        ).fetchone()
+        (entries,) = conn.execute("select seq from ledger_head").fetchone()
+    ok = cli.json("ledger", "verify")
+    assert ok["ok"] is True and ok["disagreements"] == []
+    assert ok["approvals"] > 0 and ok["decisions"] > 0
+    assert "approvals and" in cli("ledger", "verify").stdout
+
+    _sql(cli, f"update approvals set approver='mia@sales' where id='{sales}'",
+         f"update approvals set status='rejected', approver='omar@finance' where id='{finance}'")
+    failed = cli("ledger", "verify", code=1)
+    text = " ".join(failed.stderr.split())
+    assert "ledger does not verify: 3 stored rows disagree with the ledger" in text
+    assert f"approval {sales}: approver is 'mia@sales' in the store, '{sales_by}' in the " \
+           "ledger" in text
+    assert f"approval {finance}: status is 'rejected' in the store, '{finance_status}' in " \
+           "the ledger" in text
+    assert f"approval {finance}: approver is 'omar@finance' in the store, '{finance_by}' in " \
+           "the ledger" in text
+    report = cli.json("ledger", "verify", code=1)
+    assert report["ok"] is False and report["disagreeing"] == 3
+    assert {(d["id"], d["field"], d["row"], d["ledger"]) for d in report["disagreements"]} == {
+        (sales, "approver", "mia@sales", sales_by),
+        (finance, "status", "rejected", finance_status),
+        (finance, "approver", "omar@finance", finance_by)}
+    _sql(cli, f"update approvals set approver='{sales_by}' where id='{sales}'",
+         f"update approvals set status='{finance_status}', approver='{finance_by}' "
+         f"where id='{finance}'")
+    assert cli.json("ledger", "verify")["ok"] is True
+
+    _sql(cli, "update ledger_head set hash='abc'")
+    text = " ".join(cli("ledger", "verify", code=1).stderr.split())
+    assert f"the head row records entry {entries} with hash abc" in text
+    assert "removed" not in text
+
+    _sql(cli, "delete from ledger_head")
+    text = " ".join(cli("ledger", "verify", code=1).stderr.split())
+    assert "the head row (ledger_head) is missing" in text
