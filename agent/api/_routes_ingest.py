@@ -39,6 +39,7 @@ from decisionops.agent.runtime import Runtime
 from decisionops.agent.sources import (
     FieldMapping,
     IngestTally,
+    PreparedChunk,
     SourceBatch,
     SourceLimits,
     parse_scored,
@@ -85,7 +86,9 @@ def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> Inges
                       for e in batch.errors[:50]])
     if not batch.predictions:
         raise InvalidInputError("no predictions in the body", field="predictions")
-    result = rt.ingest(batch.predictions, source=source, actor=actor)
+    # The rows, not the predictions: they say what the intake filled in (the clock's time
+    # for a body without one), which a re-delivery does not count as other content.
+    result = rt.ingest(PreparedChunk.of(batch, {}).rows, source=source, actor=actor)
     tally = IngestTally()  # the counts as the CLI adds them up, for a one-batch input
     tally.add(batch, result)
     return IngestOut.of(tally.summary(), ingested_ids=result.new,

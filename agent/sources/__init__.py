@@ -15,6 +15,8 @@ returned.
 ``apply_kind_aliases`` maps a source's kind names onto ours (``kind_aliases``);
 ``prepare`` applies it and makes each prediction the ``PredictionRow`` the store keeps
 (its JSON and row hash), which every batch the runtime accepts goes through.
+``same_content`` says whether a row re-sent under a stored id says what the stored one
+says (what the intake filled in, such as the clock's time, left out).
 ``iter_prepared`` streams a file as such rows, mapped and prepared in worker processes
 when the file is large. ``IngestSummary`` is what an intake reports, in rows, on every
 channel (CLI and HTTP), added up batch by batch by ``IngestTally``.
@@ -38,7 +40,7 @@ from decisionops.agent.sources._files import (
 from decisionops.agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
 from decisionops.agent.sources._mapping import FieldMapping
 from decisionops.agent.sources._mlflow import INDEX_COLUMN, iter_mlflow, parse_mlflow
-from decisionops.agent.sources._prepared import PredictionRow, PreparedChunk, prepare
+from decisionops.agent.sources._prepared import PredictionRow, PreparedChunk, prepare, same_content
 from decisionops.agent.sources._serving import BodyKind, Positive, detect, iter_scored, parse_scored
 from decisionops.agent.sources._summary import IngestSummary, IngestTally
 
@@ -72,4 +74,5 @@ __all__ = [
     "read_file",
     "read_jsonl",
     "read_records",
+    "same_content",
 ]

@@ -132,6 +132,10 @@ class SourceBatch(BaseModel):
     empty_rows: int = 0
     """Rows (among ``rows_read``) whose every cell is empty, as a spreadsheet leaves
     behind: nothing to store, nothing wrong; counted so that every row is accounted for."""
+    filled: dict[str, frozenset[str]] = Field(default_factory=dict)
+    """By prediction id, the fields the intake filled in rather than the sender (the
+    clock's time, for a model-server body that carries none): not what the sender said,
+    so a re-send that differs only in them is the same content (``same_content``)."""
 
     @property
     def ok(self) -> bool:
@@ -146,6 +150,7 @@ class SourceBatch(BaseModel):
 def collect(chunks: Iterable[SourceBatch]) -> SourceBatch:
     """The chunks of a stream as one ``SourceBatch``."""
     predictions, errors, numbers, lines, rows, empty = [], [], [], [], 0, 0
+    filled: dict[str, frozenset[str]] = {}
     for chunk in chunks:
         predictions += chunk.predictions
         errors += chunk.errors
@@ -153,8 +158,9 @@ def collect(chunks: Iterable[SourceBatch]) -> SourceBatch:
         lines += chunk.lines
         rows += chunk.rows_read
         empty += chunk.empty_rows
+        filled.update(chunk.filled)
     return SourceBatch(predictions=predictions, errors=errors, rows_read=rows, numbers=numbers,
-                       lines=lines, empty_rows=empty)
+                       lines=lines, empty_rows=empty, filled=filled)
 
 
 class Problem(NamedTuple):
@@ -194,6 +200,7 @@ class BatchBuilder:
         self.numbers: list[int] = []
         self.lines: list[int | None] = []
         self.errors: list[RowError] = []
+        self.filled: dict[str, frozenset[str]] = {}
         self.rows = 0
         self._taken = 0
 
@@ -208,7 +215,10 @@ class BatchBuilder:
         """Rows read since the last ``take``."""
         return self.rows - self._taken
 
-    def add(self, prediction: Prediction, row: int, line: int | None = None) -> None:
+    def add(self, prediction: Prediction, row: int, line: int | None = None, *,
+            filled: frozenset[str] = frozenset()) -> None:
+        """``filled``: the fields of ``prediction`` the intake filled in
+        (``SourceBatch.filled``)."""
         first = self._seen.get(prediction.id)
         if first is not None:
             message = f"duplicate id; the first one (row {first}) was kept"
@@ -226,6 +236,8 @@ class BatchBuilder:
         self.predictions.append(prediction)
         self.numbers.append(row)
         self.lines.append(line)
+        if filled:
+            self.filled[prediction.id] = filled
 
     def fail(self, row: int, problems: list[Problem], line: int | None = None) -> None:
         for p in problems:
@@ -239,8 +251,10 @@ class BatchBuilder:
         # Built from values this class validated: not checked again, item by item.
         batch = SourceBatch.model_construct(predictions=self.predictions, errors=self.errors,
                                             rows_read=self.rows - self._taken,
-                                            numbers=self.numbers, lines=self.lines)
+                                            numbers=self.numbers, lines=self.lines,
+                                            filled=self.filled)
         self._seen, self.predictions, self.numbers, self.lines, self.errors = {}, [], [], [], []
+        self.filled = {}
         self._taken = self.rows
         return batch
 

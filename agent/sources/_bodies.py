@@ -24,6 +24,8 @@ __all__ = ["Body", "fingerprint", "join", "load_body", "resolve_observed_at"]
 
 Body = bytes | bytearray | str | dict[str, Any] | list[Any]
 """A JSON body as received (bytes or text) or already parsed."""
+_BY_CLOCK = frozenset({"observed_at"})
+"""What the intake fills in for a body that carries no time (``SourceBatch.filled``)."""
 
 
 def load_body(body: Body, *, what: str, limits: SourceLimits) -> Any:
@@ -73,7 +75,8 @@ def join(rows: Sequence[dict[str, Any]], entities: Sequence[Given],
     the mapping explicitly names an id column of the request) derive from model,
     version, kind, entity, the time (not when it came from the clock) and the response
     id, else ``body_digest`` when the time came from the clock: a re-delivered response
-    maps onto the same ids.
+    maps onto the same ids. A time from the clock is the intake's, not the sender's
+    (``SourceBatch.filled``): a re-delivery gets another and is the same content.
     """
     if "id" not in mapping.explicit_columns:
         # Request columns are model inputs; one that happens to be called "id" is
@@ -105,7 +108,7 @@ def join(rows: Sequence[dict[str, Any]], entities: Sequence[Given],
             except RowRejected as rejected:
                 batch.fail(row, rejected.problems)
             else:
-                batch.add(prediction, row)
+                batch.add(prediction, row, filled=frozenset() if has_time else _BY_CLOCK)
         if batch_rows and batch.pending >= batch_rows:
             yield batch.take()
     if batch.pending:

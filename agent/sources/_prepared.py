@@ -10,17 +10,20 @@ already rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from decisionops.agent.hashing import merkle_leaf
 from decisionops.agent.models import Prediction
 from decisionops.agent.sources._aliases import apply_kind_aliases
 from decisionops.agent.sources._batch import RowError, SourceBatch
 
-__all__ = ["PredictionRow", "PreparedChunk", "prepare"]
+__all__ = ["PredictionRow", "PreparedChunk", "prepare", "same_content"]
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 class PredictionRow(NamedTuple):
@@ -40,32 +43,57 @@ class PredictionRow(NamedTuple):
     expected_value: float | None
     payload: str
     leaf: bytes
+    filled: frozenset[str] = _NOTHING
+    """The fields the intake filled in rather than the sender (``SourceBatch.filled``),
+    which ``same_content`` leaves out. Not stored: the payload is the prediction."""
 
     @classmethod
-    def of(cls, prediction: Prediction) -> PredictionRow:
+    def of(cls, prediction: Prediction, filled: frozenset[str] = _NOTHING) -> PredictionRow:
         p = prediction
         payload = p.model_dump_json()
         return cls(p.id, p.kind, p.entity_type, p.entity_id, p.model, p.model_version,
                    p.score, p.value_at_stake, p.observed_at, p.expected_value, payload,
-                   merkle_leaf(payload.encode("utf-8")))
+                   merkle_leaf(payload.encode("utf-8")), filled)
 
 
-def prepare(items: Iterable[Prediction | PredictionRow], aliases: Mapping[str, str]
-            ) -> list[PredictionRow]:
+def prepare(items: Iterable[Prediction | PredictionRow], aliases: Mapping[str, str],
+            filled: Mapping[str, frozenset[str]] | None = None) -> list[PredictionRow]:
     """The rows of ``items`` with ``kind_aliases`` applied: every path into the store
     goes through here. A row made earlier passes as it is unless its kind is an alias
-    (it was made without the table): then it is made again from its payload."""
+    (it was made without the table): then it is made again from its payload, keeping
+    what it says was filled in. ``filled``: ``SourceBatch.filled`` of the predictions."""
+    filled = filled or {}
     out: list[PredictionRow] = []
     for item in items:
         if isinstance(item, PredictionRow):
             if item.kind not in aliases:
                 out.append(item)
                 continue
-            item = Prediction.model_validate_json(item.payload)
+            given, item = item.filled, Prediction.model_validate_json(item.payload)
+        else:
+            given = filled.get(item.id, _NOTHING)
         if item.kind in aliases:
             (item,) = apply_kind_aliases([item], aliases)
-        out.append(PredictionRow.of(item))
+        out.append(PredictionRow.of(item, given))
     return out
+
+
+def same_content(stored: str | Mapping[str, Any], row: PredictionRow) -> bool:
+    """Whether ``row``, sent under an id the store already holds, says what the stored
+    prediction says (``stored``: its JSON as the store reads it back, text on SQLite,
+    parsed on PostgreSQL): the one definition of a re-send that is not a change. The
+    fields the intake filled in (``row.filled``) are left out: a model-server response
+    re-sent without a time gets the clock's time again and is still the same
+    prediction; another score, feature or time the sender gave is other content."""
+    if isinstance(stored, str):
+        if stored == row.payload:
+            return True
+        stored = json.loads(stored)
+    sent = json.loads(row.payload)
+    if row.filled:
+        stored = {k: v for k, v in stored.items() if k not in row.filled}
+        sent = {k: v for k, v in sent.items() if k not in row.filled}
+    return bool(stored == sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,5 +112,5 @@ class PreparedChunk:
 
     @classmethod
     def of(cls, batch: SourceBatch, aliases: Mapping[str, str]) -> PreparedChunk:
-        return cls(prepare(batch.predictions, aliases), list(batch.numbers),
+        return cls(prepare(batch.predictions, aliases, batch.filled), list(batch.numbers),
                    list(batch.errors), batch.rows_read, list(batch.lines), batch.empty_rows)

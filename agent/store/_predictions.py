@@ -12,7 +12,6 @@ triage applies in bulk is one ``predictions.triaged`` entry over the ids it drop
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from sqlalchemy import (
 from decisionops.agent.errors import NotFoundError
 from decisionops.agent.hashing import merkle_check, merkle_leaf, merkle_path, merkle_root
 from decisionops.agent.models import Prediction, TriageAction, TriagedRow, TriageVerdict, utcnow
-from decisionops.agent.sources import PredictionRow
+from decisionops.agent.sources import PredictionRow, same_content
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._archive import archived_entry
 from decisionops.agent.store._db import Repo
@@ -127,16 +126,6 @@ class IngestResult:
     """The duplicates whose content differs from the stored prediction's (left as stored)."""
 
 
-def _differs(stored: Any, payload: str) -> bool:
-    """Whether a re-sent row says something else than the stored one (the JSON column
-    reads back as text on SQLite, parsed on PostgreSQL)."""
-    if isinstance(stored, str):
-        if stored == payload:
-            return False
-        stored = json.loads(stored)
-    return bool(stored != json.loads(payload))
-
-
 @dataclass(frozen=True)
 class RowProof:
     """That one stored prediction is a row of the batch its ledger entry commits to."""
@@ -198,7 +187,7 @@ class PredictionRepo(Repo):
                 if r.id in stored:
                     result.duplicates.append(r.id)
                     result.stored_by[r.id] = stored[r.id]
-                    if r.id in payloads and _differs(payloads[r.id], r.payload):
+                    if r.id in payloads and not same_content(payloads[r.id], r):
                         result.changed.append(r.id)
                     continue
                 stored[r.id] = None
