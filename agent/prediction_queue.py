@@ -127,7 +127,7 @@ class PredictionQueue:
              note: str = "") -> PredictionView:
         """Plan the prediction with ``playbook``; the workers start its decision."""
         note = _text(note, "note", required=False)
-        seen = self._open(prediction_id, by, verb="pick a playbook for", again_ok=True)
+        seen = self._open(prediction_id, by, verb="pick a playbook for", decided_ok=True)
         if playbook not in self._playbooks.playbooks:
             raise InvalidInputError(f"no playbook {playbook!r}; known: "
                                     + ", ".join(sorted(self._playbooks.playbooks)),
@@ -153,7 +153,7 @@ class PredictionQueue:
         """Plan the prediction with the steps ``by`` wrote (YAML/JSON text, a list of
         steps, or a mapping with ``steps``); the workers start its decision from them."""
         note = _text(note, "note", required=False)
-        seen = self._open(prediction_id, by, verb="plan by hand", again_ok=True)
+        seen = self._open(prediction_id, by, verb="plan by hand", decided_ok=True)
         target, follow_up, source = self._target(seen)
         plan = hand_plan(target, parse_steps(steps) if isinstance(steps, str) else steps,
                          author=by.name)
@@ -243,7 +243,7 @@ class PredictionQueue:
                             field="prediction_id")
 
     def _open(self, prediction_id: str, by: QueueUser, *, verb: str,
-              decided_ok: bool = False, again_ok: bool = False) -> PredictionView:
+              decided_ok: bool = False) -> PredictionView:
         if by.role not in ANSWERING_ROLES:
             raise PermissionDenied(f"{by.name} ({by.role}) may not {verb} a prediction; "
                                    f"the queue is answered by {', '.join(ANSWERING_ROLES)}")
@@ -252,7 +252,7 @@ class PredictionQueue:
             raise ConflictError(f"prediction {seen.id} does not need a human: its outcome is "
                                 f"{seen.outcome} ({seen.reason or 'not triaged yet'})",
                                 field="prediction_id")
-        if seen.decision_id is not None and not (decided_ok or again_ok):
+        if seen.decision_id is not None and not decided_ok:
             raise ConflictError(
                 f"prediction {seen.id} already started decision {seen.decision_id} "
                 f"({seen.decision_status}: {seen.detail}); pick a playbook or plan it by hand "

@@ -112,6 +112,7 @@ class Worker:
                  housekeeping: list[Housekeeping] | None = None,
                  concurrency: int | None = None) -> None:
         self.rt = runtime
+        runtime.engine  # noqa: B018  (the loop runs decisions: a bad checkpoint store fails here, at its start)
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.housekeeping = housekeeping or []

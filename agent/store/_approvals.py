@@ -430,24 +430,22 @@ class ApprovalRepo(Repo):
                 t.ledger.c.body["prediction_id"].as_string() == prediction_id)
             author = set(conn.scalars(select(t.hand_plans.c.author).where(
                 t.hand_plans.c.prediction_id == prediction_id)))
-            # A person who picked its playbook or supplied its value at stake from
-            # the needs-a-human queue asked for this plan too.
-            answered = select(t.ledger.c.actor).where(
-                t.ledger.c.event.in_(("prediction.picked", "prediction.value_supplied")),
-                t.ledger.c.body["prediction_id"].as_string() == prediction_id)
+            # A person who answered it from the needs-a-human queue (picked its playbook,
+            # supplied its value at stake, wrote its plan) asked for this plan too; and a
+            # follow-up they planned again (its first decision ended needs_human) carries
+            # what was asked of the first: its requesters are this one's.
+            answered = conn.execute(select(t.ledger.c.actor, t.ledger.c.body).where(
+                t.ledger.c.event.in_(("prediction.picked", "prediction.value_supplied",
+                                      "prediction.planned_by_hand")),
+                t.ledger.c.body["prediction_id"].as_string() == prediction_id)).all()
             revisers = set(conn.scalars(select(t.approvals.c.approver).where(
                 t.approvals.c.decision_id == decision_id,
                 t.approvals.c.plan_version < plan_version,
                 t.approvals.c.status == ApprovalStatus.REVISE.value,
                 t.approvals.c.approver.is_not(None))))
-            # A follow-up a person planned again from the queue (its decision ended
-            # needs_human) carries what was asked of the first: its requesters too.
-            replans = {body.get("replans") for body in conn.scalars(
-                select(t.ledger.c.body).where(
-                    t.ledger.c.event.in_(("prediction.picked", "prediction.planned_by_hand")),
-                    t.ledger.c.body["prediction_id"].as_string() == prediction_id))} - {None}
             own = ((set(conn.scalars(batch)) or set(conn.scalars(alone)))
-                   | set(conn.scalars(answered)) | author | revisers)
+                   | {actor for actor, _ in answered} | author | revisers)
+        replans = {body.get("replans") for _, body in answered} - {None}
         for first in replans:
             own |= self.requesters(decision_id_for(first), _EVERY_VERSION)
         return own

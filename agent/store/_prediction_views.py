@@ -231,12 +231,15 @@ class PredictionViewRepo(Repo):
             if conn.scalar(select(_P.c.id).where(_P.c.id == follow_up.id)) is not None:
                 raise ConflictError(f"prediction {follow_up.id} is stored already; read "
                                     f"{seen.id} again", field="prediction_id")
+            supplied = conn.scalar(select(_P.c.value_at_stake_supplied)
+                                   .where(_P.c.id == seen.id))
             self._predictions.insert_new(conn, [follow_up], source=source,
                                          actor=actor, now=now)
             conn.execute(update(_P).where(_P.c.id == follow_up.id).values(
                 triage_action=verdict.action.value, triage_reason=verdict.reason,
                 triage_detail=verdict.detail, playbook=verdict.playbook,
-                expected_value=verdict.expected_value, triaged_at=now))
+                expected_value=verdict.expected_value, triaged_at=now,
+                value_at_stake_supplied=supplied))  # a value a person gave it stands
             if hand_plan is not None:
                 conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
             self.record(conn, [Event(actor=actor, event=event, body={
