@@ -171,14 +171,19 @@ def test_the_author_is_not_the_sole_approver_under_four_eyes(rt: Runtime) -> Non
     assert len(rt.enterprise.effects("finance.issue_credit")) == 1
 
 
-def test_revise_on_a_hand_plan_goes_back_to_a_person_with_the_feedback(rt: Runtime) -> None:
+def _revised(rt: Runtime) -> str:
+    """p-fraud planned by hand, sales approves, finance asks for a revision; its decision."""
     rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
     (started,) = start_decisions(rt)
     asked = pending(rt, started.decision_id)
     answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales")
     answer(rt, asked["finance"]["id"], Revise(feedback="credit 120, not 150"),
            approver_name="dana@finance")
-    decision = rt.store.decisions.get(started.decision_id)
+    return started.decision_id
+
+
+def test_revise_on_a_hand_plan_goes_back_to_a_person_with_the_feedback(rt: Runtime) -> None:
+    decision = rt.store.decisions.get(_revised(rt))
     assert decision.status.value == "needs_human"
     view = rt.store.prediction_views.get("p-fraud")
     assert (view.outcome, view.reason) == ("needs_human", "decision_needs_human")
@@ -195,16 +200,11 @@ def test_after_a_revise_a_person_plans_it_again_as_a_follow_up_that_is_approved_
     decision of a follow-up prediction (``p-fraud+r2``, the same prediction), whose every
     part is approved again; the first leaves the queue naming it; the revisers of the
     first count as its requesters (four-eyes)."""
-    rt.queue.plan_by_hand("p-fraud", STEPS, by=OPS)
-    (first,) = start_decisions(rt)
-    asked = pending(rt, first.decision_id)
-    answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales")
-    answer(rt, asked["finance"]["id"], Revise(feedback="credit 120, not 150"),
-           approver_name="dana@finance")
+    first = _revised(rt)
     again = rt.queue.plan_by_hand("p-fraud", STEPS.replace("amount: 150", "amount: 120"),
                                   by=QueueUser("kim@ops", "operator", "test"), note="as asked")
     assert (again.id, again.outcome, again.reason) == ("p-fraud+r2", "act", "planned_by_hand")
-    assert first.decision_id in (again.detail or "") and "credit 120, not 150" in again.detail
+    assert first in (again.detail or "") and "credit 120, not 150" in again.detail
     old = rt.store.prediction_views.get("p-fraud")
     assert (old.outcome, old.reason, old.detail) == (
         "drop", "replanned", "planned again by kim@ops as p-fraud+r2")
