@@ -55,7 +55,16 @@ def say_ledger(rows: list[dict[str, Any]]) -> tuple[str, Any]:
 
 
 def say_metrics(data: dict[str, Any]) -> tuple[str, Any]:
-    return json.dumps(data, indent=2, sort_keys=True, default=str), data
+    """What the loop is doing, in a sentence (what waits on people, by function), then
+    the counts in full."""
+    decisions = {k: v for k, v in sorted(data["decisions"].items()) if v}
+    pending = {k: v for k, v in sorted(data["pending"].items()) if v}
+    said = ("Decisions: " + (", ".join(f"{v} {k.replace('_', ' ')}" for k, v in
+                                       decisions.items()) or "none yet") + ". ")
+    said += ("Waiting on people: " + ", ".join(f"{v} request(s) for {k}" for k, v in
+                                                pending.items()) + " (ask 'pending <function>' "
+             "for which and why)." if pending else "Nothing waits on a person's answer.")
+    return said + "\n" + json.dumps(data, indent=2, sort_keys=True, default=str), data
 
 
 def say_hold(data: dict[str, Any]) -> tuple[str, Any]:

@@ -49,7 +49,7 @@ _PENDING = {"pending", "waiting", "wait", "waits", "awaiting", "queue", "queued"
             "approvals", "approve", "outstanding", "open", "backlog", "inbox", "todo",
             "blocked", "sign", "signoff", "needs", "need"}
 _METRICS = {"metrics", "numbers", "stats", "statistics", "counts", "count", "summary",
-            "overview", "totals", "many"}
+            "overview", "totals", "many", "doing", "busy", "working", "happening"}
 _LEDGER = {"ledger", "audit", "history", "trail", "log", "events"}
 _HOLD_VERBS = {"hold", "pause", "freeze", "suspend", "block", "stop", "halt", "embargo"}
 _RELEASE_VERBS = {"release", "unhold", "unpause", "resume", "unfreeze", "unblock", "lift",

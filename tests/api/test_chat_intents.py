@@ -172,3 +172,17 @@ def test_counts_and_an_unknown_entity_in_a_pending_question(svc: Service) -> Non
     assert '"awaiting_approval": 1' in _say(svc, "olga", "how many decisions are there in Q3?")
     assert _say(svc, "olga", "anything pending for ACC-999?").startswith(
         "error: entity_id: 'ACC-999'")
+
+
+@pytest.mark.parametrize("question", [
+    "what are you doing and why", "What's happening?", "are you busy", "metrics"])
+def test_what_the_loop_is_doing_is_said_in_a_sentence_then_counted(svc: Service,
+                                                                   question: str) -> None:
+    """(trial: 'what are you doing and why' was not understood, and the counts were
+    bare JSON)"""
+    svc.decide()
+    reply = _say(svc, "olga", question)
+    first = reply.splitlines()[0]
+    assert first.startswith("Decisions: 1 awaiting approval."), reply
+    assert "Waiting on people: 1 request(s) for finance, 1 request(s) for sales" in first
+    assert '"awaiting_approval": 1' in reply  # then the counts in full
