@@ -55,6 +55,31 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+def _kept_secret(home: Path) -> str:
+    """The session key of a service without ``session_secret``: made once, kept in its
+    data folder (readable by its owner alone), so an approver's session and the form
+    they are filling in survive a restart of ``serve`` (trial: a restart logged every
+    approver out, and an answer posted then was lost to the login page). Whoever can
+    read the data folder can read the store itself; production sets its own."""
+    path = home / "session_secret"
+    if not path.exists():  # made whole aside, then linked in: a reader never sees half
+        made = home / f".session_secret.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(made, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs stands
+        finally:
+            made.unlink()
+    kept = path.read_text(encoding="ascii").strip()
+    if len(kept) < 32:
+        raise ConfigError(f"{path}: not a session key (delete it to have a new one made)",
+                          field="session_secret")
+    return kept
+
+
 def create_app(settings: Settings | None = None, *, service: ServiceSettings | None = None,
                runtime_factory: Callable[[], Runtime] | None = None) -> FastAPI:
     """The DecisionOps HTTP service: API (``/v1``), web inbox, ops chat, health checks.
@@ -81,7 +106,8 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
                                   "(sessions must survive restarts and be shared by replicas)",
                                   field="session_secret")
             signer = SessionSigner(secret.get_secret_value() if secret else
-                                   secrets.token_urlsafe(32), service.session_max_age_seconds)
+                                   _kept_secret(runtime.settings.home),
+                                   service.session_max_age_seconds)
             chat = ChatService(runtime, runtime.settings, max_turns=service.chat_max_turns)
             app.state.service = ServiceState(runtime=runtime, settings=service, signer=signer,
                                              templates=_templates(), chat=chat)

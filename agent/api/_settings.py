@@ -31,7 +31,9 @@ class ServiceSettings(BaseSettings):
     one (comma-separated in ``DECISIONOPS_WEBHOOK_SECRETS``)."""
     webhook_tolerance_seconds: int = Field(300, ge=1, le=3600)
     session_secret: SecretStr | None = None
-    """Signs the web session cookie. Unset: a random key per process (sessions end on restart)."""
+    """Signs the web session cookie. Unset: a key made once and kept in the data folder
+    (``session_secret``, owner-only), so sessions survive a restart; production sets
+    its own (replicas share it)."""
     session_max_age_seconds: int = Field(8 * 3600, ge=60)
     cookie_secure: bool = False
     """Mark cookies ``Secure`` (set it when the service is behind HTTPS)."""

@@ -4,12 +4,21 @@ tokens; session cookies and CSRF; escaping; chat cannot approve."""
 from __future__ import annotations
 
 import re
+import stat
 from datetime import timedelta
+from pathlib import Path
 
-from decisionops.agent.api import issue_token
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from decisionops.agent.api import ServiceSettings, create_app, issue_token
+from decisionops.agent.errors import ConfigError
 from decisionops.agent.models import utcnow
+from decisionops.agent.runtime import Runtime
+from decisionops.agent.settings import Settings
 from decisionops.agent.store import _service_tables as st
-from tests.api.conftest import Service, churn_record
+from tests.api.conftest import Service, add_users, churn_record, make_app
 
 
 def _login(svc: Service, user: str) -> str:
@@ -144,3 +153,30 @@ def test_the_request_page_shows_other_open_decisions_on_the_entity(svc: Service)
     alone = svc.decide(churn_record("churn-api-9", account="ACC-10003"))
     assert 'id="related"' not in svc.client.get(
         f"/inbox/{svc.pending(alone)['sales']['id']}").text
+
+
+def test_a_session_survives_a_restart_of_the_service(tmp_path: Path) -> None:
+    """Without session_secret the key is made once and kept in the data folder, owner-only
+    (trial: a restart of serve logged every approver out, and an answer posted then was
+    lost to the login page); a kept key that is not one is refused, naming it."""
+    home = tmp_path / "home"
+    first = make_app(home, session_secret=None)
+    with TestClient(first) as client:
+        _login(Service(first, client, add_users(first)), "dana")
+        cookies = dict(client.cookies)
+    kept = home / "session_secret"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert not list(home.glob(".session_secret.*"))  # nothing left aside
+
+    def restarted() -> FastAPI:  # the same data folder served again
+        conf = Settings(home=home)
+        return create_app(conf, service=ServiceSettings(worker_interval_seconds=0),
+                          runtime_factory=lambda: Runtime(conf, actor="api-test"))
+
+    with TestClient(restarted(), cookies=cookies) as client:
+        page = client.get("/inbox", follow_redirects=False)
+        assert page.status_code == 200, page.headers
+    kept.write_text("short\n")
+    with pytest.raises(ConfigError, match="session_secret: not a session key"), \
+            TestClient(restarted()):
+        pass
