@@ -48,8 +48,17 @@ async def _usage(_request: Request, exc: Exception) -> JSONResponse:
                         status_code=status)
 
 
-async def _validation(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if sent and sent != "application/json" and not sent.endswith("+json") and any(
+            (err.get("loc") or ("",))[0] == "body" for err in exc.errors()):
+        # A body the route reads as JSON arrived as something else (a CSV file posted
+        # as it is): say what to send, not that a dictionary was expected.
+        return JSONResponse(error_body(
+            422, f"body: send JSON (Content-Type: application/json), not {sent}; a CSV or "
+            "Parquet file goes through 'decisionops ingest' or a drop folder", field="body"),
+            status_code=422)
     problems = []
     for err in exc.errors()[:20]:
         if err.get("type") == "json_invalid":

@@ -254,3 +254,15 @@ def test_roles_decide_who_ingests(svc: Service) -> None:
     assert svc.post("/v1/predictions", "root", body).status_code == 200
     assert svc.get("/v1/decisions", "feeder").status_code == 403  # ingest cannot read
     assert svc.client.post("/v1/predictions", json=body).status_code == 401
+
+
+def test_a_body_that_is_not_json_is_told_what_to_send(svc: Service) -> None:
+    """(trial: a CSV posted as it is got 'Input should be a valid dictionary')"""
+    before = svc.rt.store.predictions.queue_depth()
+    response = svc.client.post("/v1/predictions", content=b"id,score\nx,0.5\n",
+                               headers={**svc.auth("feeder"), "content-type": "text/csv"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "body"
+    assert "send JSON (Content-Type: application/json), not text/csv" in error["message"]
+    assert svc.rt.store.predictions.queue_depth() == before
