@@ -46,12 +46,13 @@ from decisionops.tools.enterprise import Enterprise
 from decisionops.tools.registry import ToolRegistry
 from decisionops.tools.sources import build_tool_registry
 
-__all__ = ["Runtime", "TriageSummary"]
+__all__ = ["Runtime", "TriageSummary", "check_start"]
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
     from decisionops.agent.checkpoints import FencedCheckpointer
+    from decisionops.agent.ports import ToolSpec
     from decisionops.agent.worker import TickReport
     from decisionops.graphs import DecisionContext, DecisionEngine
 
@@ -69,6 +70,46 @@ class TriageSummary:
 def _worker_id() -> str:
     # Unique per process and per runtime: two runtimes never share a lease owner.
     return f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[ToolSpec], *,
+                playbooks_dir: Any) -> None:
+    """What `run` refuses to start with (``ConfigError``, naming it): every tool a policy
+    names is registered, every argument its limits and totals bound is one the tool takes
+    (a misspelt argument would bound nothing), and the playbooks' steps are ones their
+    functions may take. The runtime checks it at its start; ``playbooks list`` and
+    ``tools list`` with the registry they build."""
+    specs_by_name = {spec.name: spec for spec in specs}
+    for name, policy in policies.functions.items():
+        missing = sorted(set(policy.tools) - set(specs_by_name))
+        if missing:
+            raise ConfigError(f"functions.{name}.tools: unknown tool(s) {', '.join(missing)}",
+                              field=f"functions.{name}.tools")
+        bounded = [(f"functions.{name}.{where}limits.{tool}.{argument}", tool, argument)
+                   for where, limits in (("", policy.limits),
+                                         ("auto_approve.", policy.auto_approve.limits))
+                   for tool, arguments in limits.items() for argument in arguments]
+        bounded += [(f"functions.{name}.{where}totals[{i}].sum", total.tool, total.sum)
+                    for where, totals in (("", policy.totals),
+                                          ("auto_approve.", policy.auto_approve.totals))
+                    for i, total in enumerate(totals)]
+        for where, tool, argument in bounded:
+            if tool not in specs_by_name:
+                raise ConfigError(f"{where}: unknown tool {tool!r}", field=where)
+            properties = specs_by_name[tool].parameters.get("properties") or {}
+            takes = sorted(properties)
+            if argument not in takes:
+                raise ConfigError(f"{where}: {tool} takes no argument {argument!r} (it "
+                                  f"takes {', '.join(takes)})", field=where)
+            kind = properties[argument].get("type")
+            if where.endswith(".sum") and kind not in ("number", "integer", None):
+                raise ConfigError(f"{where}: {tool}'s {argument} is {kind}, not a number: "
+                                  "a total sums numbers", field=where)
+    problems = playbooks.problems(
+        functions={n: p.tools for n, p in policies.functions.items()},
+        parameters={name: spec.parameters for name, spec in specs_by_name.items()})
+    if problems:
+        raise ConfigError(f"{playbooks_dir}: " + "; ".join(problems), field="playbooks_dir")
 
 
 class Runtime:
@@ -102,7 +143,8 @@ class Runtime:
         sources = build_tool_registry(s, self.enterprise)
         self._stack.callback(sources.close)
         self.tools: ToolRegistry = sources.registry
-        self._check_policies()
+        check_start(self.policies, self.playbooks, self.tools.specs(),
+                    playbooks_dir=s.playbooks_dir)
         self.planner: Planner = HandPlanner(self.store.hand_plans.get, build_planner(
             s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
             store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor,
@@ -196,42 +238,6 @@ class Runtime:
                                      self.store.decisions.counts().items()},
                 "approvals_pending:function": {k: float(v) for k, v in
                                                self.store.approvals.pending_count().items()}}
-
-    def _check_policies(self) -> None:
-        """Every tool a policy names is registered, and every argument its limits and
-        totals bound is one the tool takes (a misspelt argument would bound nothing)."""
-        specs = {spec.name: spec for spec in self.tools.specs()}
-        for name, policy in self.policies.functions.items():
-            missing = sorted(set(policy.tools) - set(specs))
-            if missing:
-                raise ConfigError(f"functions.{name}.tools: unknown tool(s) {', '.join(missing)}",
-                                  field=f"functions.{name}.tools")
-            bounded = [(f"functions.{name}.{where}limits.{tool}.{argument}", tool, argument)
-                       for where, limits in (("", policy.limits),
-                                             ("auto_approve.", policy.auto_approve.limits))
-                       for tool, arguments in limits.items() for argument in arguments]
-            bounded += [(f"functions.{name}.{where}totals[{i}].sum", total.tool, total.sum)
-                        for where, totals in (("", policy.totals),
-                                              ("auto_approve.", policy.auto_approve.totals))
-                        for i, total in enumerate(totals)]
-            for where, tool, argument in bounded:
-                if tool not in specs:
-                    raise ConfigError(f"{where}: unknown tool {tool!r}", field=where)
-                properties = specs[tool].parameters.get("properties") or {}
-                takes = sorted(properties)
-                if argument not in takes:
-                    raise ConfigError(f"{where}: {tool} takes no argument {argument!r} (it "
-                                      f"takes {', '.join(takes)})", field=where)
-                kind = properties[argument].get("type")
-                if where.endswith(".sum") and kind not in ("number", "integer", None):
-                    raise ConfigError(f"{where}: {tool}'s {argument} is {kind}, not a number: "
-                                      "a total sums numbers", field=where)
-        problems = self.playbooks.problems(
-            functions={n: p.tools for n, p in self.policies.functions.items()},
-            parameters={name: spec.parameters for name, spec in specs.items()})
-        if problems:
-            raise ConfigError(f"{self.settings.playbooks_dir}: " + "; ".join(problems),
-                              field="playbooks_dir")
 
     def _context(self, fence: int) -> DecisionContext:
         from decisionops.graphs import DecisionContext

@@ -129,21 +129,6 @@ def runtime(actor: str | None = None, **overrides: Any) -> Iterator[Any]:
         yield rt
 
 
-def refuse_if_run_would(what: str) -> None:
-    """After a listing of configuration (``playbooks list``, ``tools list``): the checks
-    `run` makes at its start (the runtime's), so what lists fine but would not start
-    says so, naming the problem, exit 2 (trial: a broken playbook listed without a word,
-    and only `run` refused it)."""
-    from decisionops.agent.errors import ConfigError
-
-    try:
-        with runtime():
-            return
-    except ConfigError as exc:
-        raise fail(f"'decisionops run' refuses to start with {what}: {exc.message}",
-                   field=exc.details.get("field")) from None
-
-
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()

@@ -14,12 +14,11 @@ from decisionops.agent.cli._common import (
     console,
     fail,
     print_json,
-    refuse_if_run_would,
     say,
     settings,
 )
 from decisionops.agent.errors import ConfigError
-from decisionops.agent.playbooks import Playbook, load_playbooks
+from decisionops.agent.playbooks import Playbook, PlaybookBook, load_playbooks
 
 __all__ = ["app"]
 
@@ -65,14 +64,22 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
                        + ", ".join(sorted(book.kinds())))
         rows = [r for r in rows if r["kind"] == kind]
     if as_json:  # one JSON document: the refusal alone, when there is one
-        refuse_if_run_would("the playbooks")
+        _refuse_if_run_would(book)
         print_json(rows)
         return
     if not rows:
         say("[dim]no playbooks loaded[/]")
     else:
         _print(rows)
-    refuse_if_run_would("the playbooks")
+    _refuse_if_run_would(book)
+
+
+def _refuse_if_run_would(book: PlaybookBook) -> None:
+    """The checks `run` makes at its start, with the tools as the runtime builds them."""
+    from decisionops.agent.cli.toolbox import built_registry, refuse_if_run_would
+
+    with built_registry() as (s, policies, registry):
+        refuse_if_run_would("the playbooks", s, policies, registry, book)
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
