@@ -135,6 +135,24 @@ def _view(row: Any) -> PredictionView:
         explanation=payload.get("explanation") or None)
 
 
+def _verdict(verdict: TriageVerdict, now: datetime) -> dict[str, Any]:
+    """A verdict as the prediction's columns."""
+    return {"triage_action": verdict.action.value, "triage_reason": verdict.reason,
+            "triage_detail": verdict.detail, "playbook": verdict.playbook,
+            "expected_value": verdict.expected_value, "triaged_at": now}
+
+
+def _take(conn: Any, seen: PredictionView, values: dict[str, Any]) -> None:
+    """Write ``values`` to the prediction provided it still has the verdict ``seen`` read
+    (else ``ConflictError``: someone answered first, or the loop moved it on)."""
+    changed = conn.execute(update(_P).where(
+        _P.c.id == seen.id, _P.c.triage_action == seen.triage_action,
+        _P.c.triage_reason == seen.triage_reason).values(**values)).rowcount
+    if changed != 1:
+        raise ConflictError(f"prediction {seen.id} changed since it was read (another "
+                            "answer, or the loop); read it again", field="prediction_id")
+
+
 class PredictionViewRepo(Repo):
     def __init__(self, db: Any, predictions: PredictionRepo) -> None:
         super().__init__(db)
@@ -178,25 +196,13 @@ class PredictionViewRepo(Repo):
         beside the prediction in the same transaction. An ``act`` verdict wakes the
         workers."""
         now = utcnow()
-        values: dict[str, Any] = {
-            "triage_action": verdict.action.value, "triage_reason": verdict.reason,
-            "triage_detail": verdict.detail, "playbook": verdict.playbook,
-            "expected_value": verdict.expected_value, "triaged_at": now}
+        values = _verdict(verdict, now)
         if value_at_stake is not None:
             values["value_at_stake_supplied"] = value_at_stake
         with self.transaction() as conn:
-            changed = conn.execute(update(_P).where(
-                _P.c.id == seen.id, _P.c.triage_action == seen.triage_action,
-                _P.c.triage_reason == seen.triage_reason).values(**values)).rowcount
-            if changed != 1:
-                raise ConflictError(f"prediction {seen.id} changed since it was read (another "
-                                    "answer, or the loop); read it again",
-                                    field="prediction_id")
-            if hand_plan is not None:
-                conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
-            self.record(conn, [Event(actor=actor, event=event, body={
-                "prediction_id": seen.id, "action": verdict.action.value,
-                "reason": verdict.reason, "playbook": verdict.playbook, **body})], now)
+            _take(conn, seen, values)
+            self._answered(conn, seen.id, verdict, actor=actor, event=event, body=body,
+                           hand_plan=hand_plan, now=now)
             if verdict.action == TriageAction.ACT:
                 notify(conn, WAKE)
 
@@ -206,8 +212,8 @@ class PredictionViewRepo(Repo):
         """A person plans again a prediction whose decision ended ``needs_human``: in one
         transaction, ``follow_up`` (the same prediction under a new id, an
         ``agent.sources.PredictionRow``) is stored as intake stores one (its own batch
-        entry, by ``actor``, from ``source``) with ``verdict``, its hand plan beside it, and ``seen``
-        leaves the queue (``drop``, reason ``replanned``, naming the follow-up); one
+        entry, by ``actor``, from ``source``) with ``verdict``, its hand plan beside it,
+        and ``seen`` leaves the queue (``drop``, reason ``replanned``, naming the follow-up); one
         ledger entry ``event`` with ``replans``. Provided ``seen`` still has the verdict
         it was read with and its decision nothing executed, else ``ConflictError``."""
         now = utcnow()
@@ -218,35 +224,32 @@ class PredictionViewRepo(Repo):
                     f"decision {seen.decision_id} of prediction {seen.id} executed steps; "
                     "planning it again could repeat them: dismiss it, and send what is left "
                     "as a new prediction", field="prediction_id")
-            changed = conn.execute(update(_P).where(
-                _P.c.id == seen.id, _P.c.triage_action == seen.triage_action,
-                _P.c.triage_reason == seen.triage_reason).values(
-                    triage_action=TriageAction.DROP.value, triage_reason="replanned",
-                    triage_detail=f"planned again by {actor} as {follow_up.id}",
-                    triaged_at=now)).rowcount
-            if changed != 1:
-                raise ConflictError(f"prediction {seen.id} changed since it was read (another "
-                                    "answer, or the loop); read it again",
-                                    field="prediction_id")
+            supplied = conn.scalar(select(_P.c.value_at_stake_supplied)
+                                   .where(_P.c.id == seen.id))
+            _take(conn, seen, {"triage_action": TriageAction.DROP.value,
+                               "triage_reason": "replanned", "triaged_at": now,
+                               "triage_detail": f"planned again by {actor} as {follow_up.id}"})
             if conn.scalar(select(_P.c.id).where(_P.c.id == follow_up.id)) is not None:
                 raise ConflictError(f"prediction {follow_up.id} is stored already; read "
                                     f"{seen.id} again", field="prediction_id")
-            supplied = conn.scalar(select(_P.c.value_at_stake_supplied)
-                                   .where(_P.c.id == seen.id))
             self._predictions.insert_new(conn, [follow_up], source=source,
                                          actor=actor, now=now)
             conn.execute(update(_P).where(_P.c.id == follow_up.id).values(
-                triage_action=verdict.action.value, triage_reason=verdict.reason,
-                triage_detail=verdict.detail, playbook=verdict.playbook,
-                expected_value=verdict.expected_value, triaged_at=now,
+                **_verdict(verdict, now),
                 value_at_stake_supplied=supplied))  # a value a person gave it stands
-            if hand_plan is not None:
-                conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
-            self.record(conn, [Event(actor=actor, event=event, body={
-                "prediction_id": follow_up.id, "replans": seen.id,
-                "action": verdict.action.value, "reason": verdict.reason,
-                "playbook": verdict.playbook, **body})], now)
+            self._answered(conn, follow_up.id, verdict, actor=actor, event=event,
+                           body={"replans": seen.id, **body}, hand_plan=hand_plan, now=now)
             notify(conn, WAKE)
+
+    def _answered(self, conn: Any, prediction_id: str, verdict: TriageVerdict, *, actor: str,
+                  event: str, body: dict[str, Any], hand_plan: HandPlanRow | None,
+                  now: datetime) -> None:
+        """A queue answer's hand plan (if any) and its one ledger entry."""
+        if hand_plan is not None:
+            conn.execute(insert(t.hand_plans).values(asdict(hand_plan)))
+        self.record(conn, [Event(actor=actor, event=event, body={
+            "prediction_id": prediction_id, "action": verdict.action.value,
+            "reason": verdict.reason, "playbook": verdict.playbook, **body})], now)
 
     def count(self, outcome: str) -> int:
         with self.reading() as conn:
