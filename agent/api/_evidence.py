@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from decisionops.agent.api._auth import Principal
-from decisionops.agent.approvals import argument_trail, not_for_bulk
+from decisionops.agent.approvals import argument_trail, not_for_bulk, visible_functions
 from decisionops.agent.errors import DecisionOpsError, NotFoundError
 from decisionops.agent.models import Plan, Step
 from decisionops.agent.runtime import Runtime
@@ -71,18 +71,10 @@ def public(decision: DecisionRow) -> dict[str, Any]:
     return {k: v for k, v in decision.to_dict().items() if k not in ("fence",)}
 
 
-def seen_functions(who: Principal) -> tuple[str, ...] | None:
-    """The functions whose records ``who`` sees (None: every one; an approver: theirs;
-    any other role reads nothing of a decision)."""
-    if who.sees_all:
-        return None
-    return who.functions if who.role == "approver" else ()
-
-
 def visible(rt: Runtime, who: Principal, decision: DecisionRow) -> bool:
     """The store's one rule (``agent.store.seen_by``): an approver sees a decision whose
     current plan has a step of their function."""
-    return rt.store.decisions.seen(decision.id, seen_functions(who))
+    return rt.store.decisions.seen(decision.id, visible_functions(who))
 
 
 def _visible_decision(rt: Runtime, who: Principal, decision_id: str) -> DecisionRow:

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from decisionops.agent.api._auth import Principal
-from decisionops.agent.api._evidence import seen_functions
 from decisionops.agent.api._limits import StrictJSONRoute
 from decisionops.agent.api._state import ServiceState, get_state, requires
+from decisionops.agent.approvals import visible_functions
 from decisionops.agent.prediction_queue import QueueUser
 from decisionops.agent.store import OUTCOMES
 
@@ -72,7 +72,7 @@ def predictions_router(principal: Any) -> APIRouter:
         approver sees the queue and the predictions whose decision has a step of theirs."""
         views = state.runtime.store.prediction_views.list(
             outcome=outcome, kind=kind, entity_id=entity, limit=limit,
-            functions=seen_functions(who))
+            functions=visible_functions(who))
         return [v.to_dict() for v in views]
 
     @router.get("/predictions/queue", summary="Predictions waiting for a person, oldest first")
@@ -93,14 +93,14 @@ def predictions_router(principal: Any) -> APIRouter:
         decision, request or ledger entry is made (``agent.scenario``). Of a prediction
         the caller sees (404 as for an unknown id otherwise)."""
         from decisionops.agent.scenario import what_if
-        state.runtime.store.prediction_views.get(prediction_id, functions=seen_functions(who))
+        state.runtime.store.prediction_views.get(prediction_id, functions=visible_functions(who))
         return what_if(state.runtime, prediction_id, score=score, value_at_stake=value_at_stake)
 
     @router.get("/predictions/{prediction_id:path}", summary="One prediction and its outcome")
     def get_prediction(prediction_id: str, who: Principal = Depends(reader),
                        state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         return state.runtime.store.prediction_views.get(
-            prediction_id, functions=seen_functions(who)).to_dict()
+            prediction_id, functions=visible_functions(who)).to_dict()
 
     @router.post("/predictions/{prediction_id:path}/pick",
                  summary="Plan a prediction from the queue with a playbook")

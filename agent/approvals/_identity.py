@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 __all__ = ["SEES_ALL", "Approver", "Channel", "policy_identity", "visible_functions"]
 
@@ -43,7 +43,16 @@ def policy_identity(approvers: Sequence[str], name: str) -> str | None:
     return None
 
 
-def visible_functions(viewer: Approver | None) -> tuple[str, ...] | None:
+class Viewer(Protocol):
+    """Whoever reads: an ``Approver``, or a channel's credential (the API's principal)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def functions(self) -> tuple[str, ...]: ...
+
+
+def visible_functions(viewer: Viewer | None) -> tuple[str, ...] | None:
     """The functions whose requests and records ``viewer`` may see; None: every one
     (an operator, an admin, or no viewer: the local CLI, which runs as the operator)."""
     if viewer is None or viewer.role in SEES_ALL:
