@@ -8,7 +8,6 @@ the same rules as the API and the inbox. This module only translates.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,8 +160,7 @@ def _detail(view: PredictionView) -> None:
 
 
 def _pairs(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, dict | list) else v}"
-                     for k, v in values.items())
+    return ", ".join(f"{k}={v}" for k, v in values.items())  # scalars (Prediction's model)
 
 
 @app.command("show")
