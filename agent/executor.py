@@ -141,8 +141,8 @@ class Executor:
         if self._metrics is not None:
             self._metrics.tool_calls.labels(tool, outcome).inc()
 
-    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
-        if self._pool is None or len(items) <= 1:
+    def _map(self, fn: Any, items: list[Any], *, overlap: bool = True) -> list[Any]:
+        if self._pool is None or len(items) <= 1 or not overlap:
             return [fn(item) for item in items]
         # Each call runs in a copy of this thread's context, so its span joins the trace;
         # this thread makes the first call itself rather than wait idle.
@@ -285,7 +285,9 @@ class _Run:
             call.attempt = attempts.get(call.start.key, 0)
         live = [c for c in going if c.end is None]
         crash_point("before_tool_call")
-        self.ex._map(self._call, live)
+        # Calls overlap only where one waits on another process (``ToolSpec.in_process``).
+        self.ex._map(self._call, live, overlap=not all(
+            self.ex._tools.spec(c.start.tool).in_process for c in live))
         self.unrecorded = [c.end for c in going if c.end]
 
     def _executing(self, tx: DecisionTx) -> None:

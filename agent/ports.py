@@ -105,6 +105,11 @@ class ToolSpec(BaseModel):
     one sends the decision to a person instead of its approvers)."""
     preview: PreviewSpec | None = None
     """What the call would change, shown to approvers and checked again before it runs."""
+    in_process: bool = False
+    """The call runs in this process and waits on nothing outside it (the bundled
+    reference enterprise, on its SQLite file): the executor makes such calls one after
+    another in the leg's own thread, where a pool thread would only add its hand-off.
+    Calls to other systems (MCP servers, plug-ins' APIs) overlap within a wave."""
 
     @model_validator(mode="after")
     def _targets_are_parameters(self) -> ToolSpec:

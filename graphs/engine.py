@@ -168,7 +168,10 @@ class DecisionEngine:
 
     @staticmethod
     def config(decision_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": decision_id}}
+        # One task at a time within a leg: the tasks of a step (an approval per function)
+        # are a few store reads each, and LangGraph would otherwise start a thread per
+        # task in every invoke. Decisions overlap across legs (the worker's lanes).
+        return {"configurable": {"thread_id": decision_id}, "max_concurrency": 1}
 
     # ------------------------------------------------------------------ entry points
 

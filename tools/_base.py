@@ -129,6 +129,7 @@ class EnterpriseTool(StructuredTool):
             qualifiers=tuple(meta.get("qualifiers", ())),
             lookups=tuple(TargetLookup(**lookup) for lookup in meta.get("lookups", ())),
             preview=PreviewSpec(**meta["preview"]) if meta.get("preview") else None,
+            in_process=True,
         )
 
 
