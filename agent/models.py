@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
@@ -30,6 +30,7 @@ from decisionops.agent.hashing import digest, short_id
 
 __all__ = [
     "SUCCESS_LABELS",
+    "USER_NAME_RULE",
     "Answer",
     "ApprovalRequest",
     "ApprovalStatus",
@@ -38,7 +39,6 @@ __all__ = [
     "Edit",
     "ExecutionStatus",
     "Identifier",
-    "Outcome",
     "Plan",
     "Prediction",
     "Reject",
@@ -50,6 +50,8 @@ __all__ = [
     "TriageVerdict",
     "TriagedRow",
     "decision_id_for",
+    "dependency_waves",
+    "is_user_name",
     "utcnow",
 ]
 
@@ -87,6 +89,17 @@ def _clean_name(value: str) -> str:
     if not _NAME.match(value):
         raise ValueError("must be lowercase letters, digits and underscores, starting with a letter")
     return value
+
+
+_USER_NAME = re.compile(r"[a-z][a-z0-9._@-]{0,99}")
+
+USER_NAME_RULE = "1-100 lowercase letters, digits or . _ @ -, starting with a letter"
+"""What a user's name may be (``dana@finance``): the name a person signs in and answers
+as, so also every approver a function policy names."""
+
+
+def is_user_name(value: str) -> bool:
+    return _USER_NAME.fullmatch(value) is not None
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_id)]
@@ -257,6 +270,24 @@ class Step(_Model):
         return digest(self.arguments)
 
 
+def dependency_waves(depends_on: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Step ids (id → the ids it depends on) in waves: every step's dependencies are in
+    earlier waves. The one cycle rule, for plans and for playbooks at load; a cycle is a
+    ``ValueError`` naming the steps that cannot be ordered."""
+    remaining = {sid: set(deps) for sid, deps in depends_on.items()}
+    waves: list[list[str]] = []
+    done: set[str] = set()
+    while remaining:
+        ready = sorted(sid for sid, deps in remaining.items() if deps <= done)
+        if not ready:
+            raise ValueError(f"dependency cycle among steps: {', '.join(sorted(remaining))}")
+        waves.append(ready)
+        done.update(ready)
+        for sid in ready:
+            del remaining[sid]
+    return waves
+
+
 class Plan(_Model):
     """A DAG of steps drafted for one decision."""
 
@@ -324,18 +355,7 @@ class Plan(_Model):
 
     def topological_order(self) -> list[list[str]]:
         """Steps in waves: every step's dependencies are in earlier waves."""
-        remaining = {s.id: set(s.depends_on) for s in self.steps}
-        waves: list[list[str]] = []
-        done: set[str] = set()
-        while remaining:
-            ready = sorted(sid for sid, deps in remaining.items() if deps <= done)
-            if not ready:
-                raise ValueError(f"dependency cycle among steps: {', '.join(sorted(remaining))}")
-            waves.append(ready)
-            done.update(ready)
-            for sid in ready:
-                del remaining[sid]
-        return waves
+        return dependency_waves({s.id: s.depends_on for s in self.steps})
 
     def dependents_of(self, step_ids: set[str]) -> set[str]:
         """Every step that depends, directly or transitively, on one of ``step_ids``."""
@@ -482,14 +502,3 @@ autonomy's outcome test."""
 RealizedValue = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
 """Money an outcome realized (negative: lost), within the bound of ``ValueAtStake``: a
 larger one is a unit or parsing mistake, and would swamp the report's sums."""
-
-
-class Outcome(_Model):
-    """What later happened to the entity."""
-
-    decision_id: Identifier
-    label: Annotated[str, Field(min_length=1, max_length=100)]
-    """``retained``, ``churned``, ``failure_avoided``, ``stockout_avoided``…"""
-    value_realized: RealizedValue = 0.0
-    observed_at: datetime
-    note: str = ""

@@ -33,8 +33,14 @@ from decisionops.agent.api._webhooks import (
     delivery_id_ok,
     verify_signature,
 )
-from decisionops.agent.errors import InvalidInputError, error_body, pydantic_message
-from decisionops.agent.models import Outcome
+from decisionops.agent.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    error_body,
+    pydantic_message,
+)
+from decisionops.agent.report import OutcomeRow, record_parsed
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.sources import (
     FieldMapping,
@@ -197,10 +203,23 @@ def ingest_router(principal: Any) -> APIRouter:
         return JSONResponse(payload, status)
 
     @router.post("/outcomes", status_code=201, summary="Record what happened after a decision")
-    def outcome(body: Outcome, who: Principal = Depends(requires(principal, "outcomes")),
+    def outcome(body: OutcomeRow, who: Principal = Depends(requires(principal, "outcomes")),
                 state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        outcome_id = state.runtime.store.outcomes.record_outcome(body, actor=who.name)
-        return {"decision_id": body.decision_id, "label": body.label,
-                "outcome_id": outcome_id if isinstance(outcome_id, str) else None}
+        """One outcome, by decision id, prediction id (a held-out, control-group one), or
+        kind and entity; matched, checked and recorded as ``decisionops outcomes add``
+        records it (``agent.report.record_parsed``): the same refusals, each naming its
+        field (404: nothing it names is known; 409: recorded before with another value)."""
+        result = record_parsed(state.runtime.store, ([(1, None, body)], []), source="api",
+                               actor=who.name)
+        if result.unmatched:
+            problem = result.unmatched[0]
+            error = {"not_found": NotFoundError, "conflict": ConflictError}.get(
+                problem.problem, InvalidInputError)
+            raise error(problem.reason, field=problem.field)
+        outcome_id = (result.recorded or result.duplicates)[0]
+        subject = state.runtime.store.outcomes.outcome(outcome_id)
+        return {"outcome_id": outcome_id, "decision_id": subject["decision_id"],
+                "prediction_id": subject["prediction_id"], "arm": subject["arm"],
+                "label": subject["label"], "recorded": bool(result.recorded)}
 
     return router

@@ -46,8 +46,12 @@ def verify(
 ) -> None:
     """Check the whole chain; name the first entry that does not verify (exit 1). Then
     check the stored rows against what the ledger recorded: each approval's request and
-    answer (status, approver, answer, approved arguments) and each decision's status; name
-    every row that disagrees, with the field, the row's value and the ledger's (exit 1).
+    answer (status, approver, answer, approved arguments); each decision's status,
+    prediction and expected value; each tool call's step, tool, arguments, status and
+    receipt; each outcome (subject, treated or control, label, value, when, who recorded
+    it); each prediction acted on or held out (its verdict); name every row that
+    disagrees, with the field, the row's value and the ledger's, and every outcome or
+    tool call made up or removed (exit 1).
     On its own the chain proves only that it is consistent: a tail cut off, or an entry
     rewritten with every hash after it recomputed, by someone who can write the
     database, still verifies. An anchor kept elsewhere (--anchor) catches both.
@@ -69,9 +73,10 @@ def verify(
     elif report.ok:
         held = f"; {report.anchors} anchor(s) hold" if anchors else ""
         say("[green]ledger verifies[/]: {} entries ({} of them from archived segments), head "
-            "{}; {} approvals and {} decisions agree with it{}", report.entries,
-            report.archived, report.head_hash[:16], report.approvals, report.decisions, held,
-            highlight=False)
+            "{}; {} approvals, {} decisions, {} tool calls, {} outcomes and {} triage "
+            "verdicts agree with it{}", report.entries, report.archived,
+            report.head_hash[:16], report.approvals, report.decisions, report.executions,
+            report.outcomes, report.predictions, held, highlight=False)
     elif report.disagreeing:
         say("[bold red]ledger does not verify[/]: {} (changed without a ledger entry; the "
             "ledger's values are the record):", summary(report.disagreeing), err=True,

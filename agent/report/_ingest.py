@@ -117,7 +117,9 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
             continue
         subject, reason, field = index.match(row, window)
         if subject is None:
-            unmatched.append(UnmatchedRow(row=number, line=line, field=field, reason=reason))
+            unmatched.append(UnmatchedRow(
+                row=number, line=line, field=field, reason=reason,
+                problem="not_found" if isinstance(reason, _NotFound) else "invalid"))
             continue
         new = NewOutcome(subject=subject, label=row.label, value_realized=row.value_realized,
                          observed_at=row.observed_at, source=source, note=row.note)
@@ -128,7 +130,7 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
                 duplicates.append(new.id)
             else:
                 unmatched.append(UnmatchedRow(
-                    row=number, line=line, field="value_realized",
+                    row=number, line=line, field="value_realized", problem="conflict",
                     reason=f"the same outcome (row {rows_of[new.id][0]}) has another value"))
             continue
         first_of[new.id] = new
@@ -138,7 +140,7 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
     for oid, message in saved.conflicts.items():
         number, line = rows_of[oid]
         unmatched.append(UnmatchedRow(row=number, line=line, field="value_realized",
-                                      reason=message))
+                                      reason=message, problem="conflict"))
     arms = {o.id: o.subject.arm for o in pending}
     return OutcomeImport(
         source=source, rows_read=rows_read,
@@ -146,6 +148,10 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
         control=sum(1 for i in saved.new if arms[i] == "control"),
         duplicates=duplicates + saved.duplicates,
         unmatched=sorted(unmatched, key=lambda u: (u.row, u.field or "")))
+
+
+class _NotFound(str):
+    """Why a row was not matched, when it names no decision, prediction or entity known."""
 
 
 class _Index:
@@ -166,7 +172,8 @@ class _Index:
         assert row.kind and row.entity_id  # OutcomeRow guarantees a locator
         every = self.by_entity.get((row.kind, row.entity_id), [])
         if not every:
-            return None, f"no {row.kind} prediction for entity {row.entity_id}", "entity_id"
+            return None, _NotFound(f"no {row.kind} prediction for entity {row.entity_id}"), \
+                "entity_id"
         eligible = [s for s in every if s.arm is not None]
         if not eligible:
             why = sorted({f"{s.triage_action or 'untriaged'}/{s.triage_reason or '-'}"
@@ -190,7 +197,7 @@ class _Index:
         if row.decision_id:
             subject, field = self.by_decision.get(row.decision_id), "decision_id"
             if subject is None:
-                return None, f"no decision {row.decision_id}", field
+                return None, _NotFound(f"no decision {row.decision_id}"), field
             if row.prediction_id and row.prediction_id != subject.prediction_id:
                 return None, (f"decision {row.decision_id} is about prediction "
                               f"{subject.prediction_id}, not {row.prediction_id}"), "prediction_id"
@@ -198,7 +205,7 @@ class _Index:
             assert row.prediction_id
             subject, field = self.by_prediction.get(row.prediction_id), "prediction_id"
             if subject is None:
-                return None, f"no prediction {row.prediction_id}", field
+                return None, _NotFound(f"no prediction {row.prediction_id}"), field
             if subject.arm is None:
                 return None, (f"prediction {row.prediction_id} was neither acted on nor held "
                               f"out (triage: {subject.triage_action or 'untriaged'}/"

@@ -152,6 +152,9 @@ class UnmatchedRow(BaseModel):
     field: str | None = None
     reason: str
     value: str | None = None
+    problem: Literal["invalid", "not_found", "conflict"] = "invalid"
+    """``not_found``: no decision or prediction it names; ``conflict``: the outcome is
+    recorded already with another value (outcomes are never overwritten)."""
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f" (line {self.line})" if self.line is not None else "")

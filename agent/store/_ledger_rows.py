@@ -1,5 +1,6 @@
 """Whether the store's rows say what the ledger says: ``ledger.verify``'s check of the
-approvals and decisions tables against the chain it has just verified.
+approvals and decisions tables (and, through ``_ledger_value``, of outcomes, executions,
+triage verdicts and expected values) against the chain it has just verified.
 
 An approval's answer and a decision's status are written twice in one transaction: to
 their rows (what ``decisions show``, ``approvals list`` and the reports read) and to the
@@ -19,7 +20,8 @@ approvals  what the request recorded (``approval.requested``, or
            set (a row's ``approved_arguments`` must hash to it). A row pending
            or superseded has no answer entry; a row answered must have one.
 decisions  status: that of the decision's last ``decision.<status>`` entry
-           (``decision.started``: planning).
+           (``decision.started``: planning); its prediction and expected value
+           (``_ledger_value``).
 =========  ==================================================================
 
 Not checked, as the ledger does not record them the way the row holds them: times (an
@@ -39,6 +41,13 @@ from sqlalchemy import Connection, select
 
 from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalStatus, DecisionStatus
+from decisionops.agent.store._ledger_value import (
+    ValueRecorded,
+    check_decision,
+    check_executions,
+    check_outcomes,
+    check_predictions,
+)
 from decisionops.agent.store._tables import approvals, decisions
 
 __all__ = ["KEEP", "Disagreement", "Found", "Recorded", "disagreements", "summary"]
@@ -66,10 +75,11 @@ class Disagreement:
     """A stored row that says something the ledger does not."""
 
     table: str
-    """``approvals`` or ``decisions``."""
+    """``approvals``, ``decisions``, ``outcome_records``, ``executions``, ``predictions``."""
     id: str
     field: str
-    """The column; ``approved_arguments.<step>`` compares the hash of that step's set."""
+    """The column; ``approved_arguments.<step>`` compares the hash of that step's set,
+    ``arguments`` and ``receipt`` an execution's; ``row``: the row is not in the store."""
     row: Any
     ledger: Any
     """What the ledger records; None: it never recorded the row at all."""
@@ -77,12 +87,19 @@ class Disagreement:
     """The entry that records it (None: there is none)."""
 
     def __str__(self) -> str:
-        what = self.table.removesuffix("s")
+        what = _NOUN.get(self.table, self.table)
         if self.seq is None:
             return (f"{what} {self.id} is in the store ({self.field} {self.row!r}) but the "
                     "ledger never recorded it")
+        if self.field == "row":
+            return (f"{what} {self.id} is in the ledger (entry {self.seq}: {self.ledger}) but "
+                    "not in the store: its row was removed")
         return (f"{what} {self.id}: {self.field} is {self.row!r} in the store, "
                 f"{self.ledger!r} in the ledger (entry {self.seq})")
+
+
+_NOUN = {"approvals": "approval", "decisions": "decision", "outcome_records": "outcome",
+         "executions": "execution", "predictions": "prediction"}
 
 
 class _Approval:
@@ -112,6 +129,11 @@ class Recorded:
     approvals: dict[str, _Approval] = field(default_factory=dict)
     decisions: dict[str, tuple[str, int]] = field(default_factory=dict)
     _shared: dict[Any, Any] = field(default_factory=dict)
+    value: ValueRecorded = field(init=False)
+    """Outcomes, tool calls, verdicts and the decisions' predictions."""
+
+    def __post_init__(self) -> None:
+        self.value = ValueRecorded(self._one)
 
     def _one(self, value: Any) -> Any:
         """``value``, or an equal one met before (held once)."""
@@ -128,6 +150,7 @@ class Recorded:
 
     def see(self, seq: int, name: str, actor: str, decision_id: str | None,
             plan_hash: str | None, body: dict[str, Any]) -> None:
+        self.value.see(seq, name, actor, decision_id, body)
         if name.startswith("decision."):
             status = _STATUSES.get(name)
             if status is not None and decision_id:
@@ -184,6 +207,10 @@ class Found:
     count: int = 0
     approvals: int = 0
     decisions: int = 0
+    outcomes: int = 0
+    executions: int = 0
+    predictions: int = 0
+    """Predictions whose verdict was checked (those not dropped)."""
 
     def add(self, *args: Any) -> None:
         self.count += 1
@@ -195,12 +222,14 @@ _APPROVAL_ROWS = (select(approvals.c.id, approvals.c.decision_id, approvals.c.pl
                          approvals.c.function, approvals.c.reason, approvals.c.status,
                          approvals.c.approver, approvals.c.answer, approvals.c.approved_arguments)
                   .order_by(approvals.c.id))
-_DECISION_ROWS = select(decisions.c.id, decisions.c.status).order_by(decisions.c.id)
+_DECISION_ROWS = select(decisions.c.id, decisions.c.status, decisions.c.prediction_id,
+                        decisions.c.expected_value).order_by(decisions.c.id)
 
 
 def disagreements(conn: Connection, recorded: Recorded) -> Found:
-    """Read the approvals, then the decisions, once each (streamed), against
-    ``recorded``: every row that disagrees, field by field."""
+    """Read the approvals, the decisions, the outcomes, the executions and the
+    predictions not dropped, once each (streamed), against ``recorded``: every row that
+    disagrees, field by field."""
     found = Found()
     rows = conn.execute(_APPROVAL_ROWS.execution_options(yield_per=5000))
     try:
@@ -216,10 +245,15 @@ def disagreements(conn: Connection, recorded: Recorded) -> Found:
             status, seq = recorded.decisions.get(row.id, (None, None))
             if seq is None:
                 found.add("decisions", row.id, "status", row.status, None, None)
-            elif row.status != status:
+                continue
+            if row.status != status:
                 found.add("decisions", row.id, "status", row.status, status, seq)
+            check_decision(row, recorded.value, found.add)
     finally:
         rows.close()
+    found.outcomes = check_outcomes(conn, recorded.value, found.add)
+    found.executions = check_executions(conn, recorded.value, found.add)
+    found.predictions = check_predictions(conn, recorded.value, found.add)
     return found
 
 

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, case, func, insert, or_, select
 
-from decisionops.agent.errors import ConflictError, InvalidInputError, NotFoundError
+from decisionops.agent.errors import ConflictError, NotFoundError
 from decisionops.agent.hashing import short_id
-from decisionops.agent.models import ApprovalStatus, Outcome, TriageAction, utcnow
+from decisionops.agent.models import ApprovalStatus, TriageAction, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 from decisionops.agent.store._llm import REPLAYED
@@ -244,31 +244,23 @@ class OutcomeRepo(Repo):
                                           "entity_id": o.subject.entity_id, "label": o.label,
                                           "value_realized": o.value_realized,
                                           "observed_at": _utc(o.observed_at).isoformat(),
-                                          "source": o.source}))
+                                          "source": o.source,
+                                          "expected_value": o.subject.expected_value}))
             for i in range(0, len(rows), _CHUNK):
                 conn.execute(insert(outcome_records), rows[i:i + _CHUNK])
             self.record(conn, events, now)
         return result
 
-    def record_outcome(self, outcome: Outcome, *, actor: str, source: str = "api") -> str:
-        """Record one treated outcome by its decision id; return its id. Repeating the
-        same outcome is a no-op; the same fact with another value is a ``ConflictError``.
-        (Replaces the older decision-only ``outcomes`` table's writer.)"""
-        subjects = self.outcome_subjects(decision_ids=[outcome.decision_id])
-        if not subjects:
-            raise NotFoundError(f"no decision {outcome.decision_id!r}", field="decision_id")
-        early = subjects[0].predates(outcome.observed_at)
-        if early is not None:
-            raise InvalidInputError(early, field="observed_at")
-        new = NewOutcome(subject=subjects[0], label=normalize_label(outcome.label),
-                         value_realized=outcome.value_realized, observed_at=outcome.observed_at,
-                         source=source, note=outcome.note)
-        saved = self.save_outcomes([new], actor=actor)
-        if saved.conflicts:
-            raise ConflictError(saved.conflicts[new.id], field="value_realized")
-        return new.id
-
     # ------------------------------------------------------------------ reads
+
+    def outcome(self, outcome_id: str) -> dict[str, Any]:
+        """One outcome record."""
+        with self.reading() as conn:
+            row = conn.execute(select(outcome_records)
+                               .where(outcome_records.c.id == outcome_id)).first()
+        if row is None:
+            raise NotFoundError(f"no outcome {outcome_id!r}", field="outcome_id")
+        return _aware_row(row)
 
     def outcome_list(self, *, since: datetime | None = None, until: datetime | None = None,
                      kind: str | None = None, arm: Arm | None = None,

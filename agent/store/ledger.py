@@ -205,6 +205,12 @@ class VerifyReport:
     """How many approval rows were checked against the ledger."""
     decisions: int = 0
     """How many decision rows were checked against the ledger."""
+    outcomes: int = 0
+    """How many outcome rows were checked against the ledger."""
+    executions: int = 0
+    """How many execution rows (tool calls) were checked against the ledger."""
+    predictions: int = 0
+    """How many predictions' triage verdicts were checked (those not dropped)."""
 
     @property
     def chain_ok(self) -> bool:
@@ -419,8 +425,9 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     """Walk the chain, archived segments first, then the ledger rows; report the first
     entry that does not verify, or the first segment the segment index is wrong about;
     then check each of ``anchors`` (``_anchor``): the chain must still reach its entry,
-    with its hash. Once all that holds, check the approval and decision rows against what
-    the entries record (``_ledger_rows``) and report every row that disagrees.
+    with its hash. Once all that holds, check the approval, decision, outcome, execution
+    and triage rows against what the entries record (``_ledger_rows``, ``_ledger_value``)
+    and report every row that disagrees.
 
     Without anchors, a chain cut short or rewritten and re-hashed from some entry on, by
     someone who also rewrites the head row, verifies: the chain only proves itself."""
@@ -438,7 +445,9 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     return VerifyReport(not found.count, walk.count, None, problem, walk.prev or GENESIS,
                         archived=walk.archived, anchors=len(anchors),
                         disagreements=tuple(found.kept), disagreeing=found.count,
-                        approvals=found.approvals, decisions=found.decisions)
+                        approvals=found.approvals, decisions=found.decisions,
+                        outcomes=found.outcomes, executions=found.executions,
+                        predictions=found.predictions)
 
 
 def anchor(engine: Engine, *, since: Anchor | None = None) -> Anchor:

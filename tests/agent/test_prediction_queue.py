@@ -139,3 +139,26 @@ def test_only_registered_users_answer(rt: Runtime) -> None:
     # As --as reads a name on every command (found in a trial: `predictions plan --as
     # dana` was refused where `approvals approve --as dana` named dana@finance).
     assert rt.queue.registered("olga", channel="cli").name == "olga@ops"
+
+
+def test_queue_answers_and_follow_ups_leave_rows_that_agree_with_the_ledger(
+        rt: Runtime) -> None:
+    """``ledger verify`` checks each prediction's verdict against its entries: the
+    verdicts a person gives from the queue, and a prediction planned again (it leaves
+    the queue as drop/replanned, recorded by its follow-up's entry), raise no alarm."""
+    from decisionops.agent.store.ledger import verify
+
+    rt.queue.pick("p-fraud", "churn-retention", by=OPS)
+    rt.queue.supply_value("p-novalue", 30_000, by=OPS)
+    rt.ingest([predict("p-ghost", "churn", "ACC-99999", 0.9, hours=3),
+               predict("p-spam", "fraud", "ACC-10005", 0.9, hours=4)], source="test")
+    rt.run_once()
+    ghost = rt.store.prediction_views.get("p-ghost")
+    assert ghost.decision_status == "needs_human"  # no such account
+    follow_up = rt.queue.pick("p-ghost", "churn-retention", by=OPS)
+    rt.queue.dismiss("p-spam", "not our model", by=OPS)
+    rt.run_once()
+    assert rt.store.prediction_views.get("p-ghost").reason == "replanned"
+    assert rt.store.prediction_views.get(follow_up.id).decision_id is not None
+    report = verify(rt.store.engine)
+    assert report.ok, report.problem

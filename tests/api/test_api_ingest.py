@@ -5,10 +5,12 @@ anything parses them."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from decisionops.agent.models import utcnow
 from decisionops.agent.store import _tables as t
 from tests.api.conftest import Service, churn_record
 
@@ -240,12 +242,37 @@ def test_the_webhook_takes_the_same_joins(svc: Service) -> None:
 
 def test_outcomes(svc: Service) -> None:
     decision = svc.decide()
-    body = {"decision_id": decision, "label": "retained", "value_realized": 30_000,
-            "observed_at": "2026-12-20T00:00:00Z"}
-    assert svc.post("/v1/outcomes", "feeder", body).status_code == 201
+    body = {"decision_id": decision, "label": "Retained", "value_realized": 30_000,
+            "observed_at": (utcnow() - timedelta(hours=1)).isoformat()}
+    created = svc.post("/v1/outcomes", "feeder", body)
+    assert created.status_code == 201, created.text
+    assert created.json() | {"outcome_id": None} == {
+        "outcome_id": None, "decision_id": decision, "arm": "treated", "label": "retained",
+        "prediction_id": svc.rt.store.decisions.get(decision).prediction_id, "recorded": True}
+    again = svc.post("/v1/outcomes", "feeder", body)
+    assert again.status_code == 201 and again.json()["recorded"] is False
     assert svc.post("/v1/outcomes", "dana", body).status_code == 403
     missing = svc.post("/v1/outcomes", "olga", body | {"decision_id": "dec_nope"})
     assert missing.status_code == 404 and missing.json()["error"]["field"] == "decision_id"
+    other = svc.post("/v1/outcomes", "feeder", body | {"value_realized": 1})
+    assert other.status_code == 409 and other.json()["error"]["field"] == "value_realized"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"observed_at": "2099-12-05T00:00:00Z"}, "observed_at"),
+    ({"label": "has space!"}, "label"),
+    ({"label": '=HYPERLINK("http://evil")'}, "label"),
+    ({"value_realized": 1e300}, "value_realized"),
+])
+def test_outcomes_are_refused_as_the_cli_refuses_them(svc: Service, change: dict,
+                                                      field: str) -> None:
+    """(trial: the API stored a future outcome and labels the CLI refuses)"""
+    body = {"decision_id": svc.decide(), "label": "retained", "value_realized": 10,
+            "observed_at": (utcnow() - timedelta(hours=1)).isoformat(), **change}
+    response = svc.post("/v1/outcomes", "feeder", body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert svc.rt.store.outcomes.outcome_list() == []
 
 
 def test_roles_decide_who_ingests(svc: Service) -> None:

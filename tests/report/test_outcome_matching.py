@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from decisionops.agent.errors import ConflictError, InvalidInputError
-from decisionops.agent.models import Outcome, decision_id_for
-from decisionops.agent.report import import_outcome_file, record_outcomes
+from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.models import decision_id_for
+from decisionops.agent.report import OutcomeRow, import_outcome_file, record_outcomes
 from decisionops.agent.store import Store
 
 from .conftest import T0, World
@@ -62,16 +62,15 @@ def test_an_outcome_before_its_prediction_or_beyond_any_money_is_refused(
     # Found in a black-box trial: an outcome observed in 1900 was recorded against a
     # decision of 2026, and a value of 1e300 made ``report`` crash (OverflowError).
     p = world.predict("failure", "AST-1", T0)
-    early = Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
-                    value_realized=1200, observed_at=T0 - timedelta(days=1))
-    with pytest.raises(InvalidInputError) as caught:
-        world.store.outcomes.record_outcome(early, actor="api:tester")
-    assert caught.value.field == "observed_at"
-    assert "predates its prediction" in caught.value.message
+    early = {"decision_id": decision_id_for(p.id), "label": "failure_avoided",
+             "value_realized": 1200, "observed_at": (T0 - timedelta(days=1)).isoformat()}
+    (refused,) = record_outcomes(world.store, [early], source="api", actor="api:tester").unmatched
+    assert (refused.field, refused.problem) == ("observed_at", "invalid")
+    assert "predates its prediction" in refused.reason
     for value in (1e300, -1e300, 1e16):
         with pytest.raises(ValueError, match="value_realized"):
-            Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
-                    value_realized=value, observed_at=T0 + timedelta(days=1))
+            OutcomeRow(decision_id=decision_id_for(p.id), label="failure_avoided",
+                       value_realized=value, observed_at=T0 + timedelta(days=1))
     path = tmp_path / "outcomes.csv"
     path.write_text("decision_id,label,value_realized,observed_at\n"
                     f"{decision_id_for(p.id)},failure_avoided,1e300,"
@@ -185,18 +184,20 @@ def test_control_outcomes_are_recorded_against_the_prediction(world: World) -> N
         ("control", None), ("treated", decision_id_for(acted.id))}
 
 
-def test_record_outcome_by_decision_writes_the_outcome_records(world: World) -> None:
+def test_an_outcome_by_decision_is_recorded_once_and_never_overwritten(world: World) -> None:
     p = world.predict("failure", "AST-1", T0)
-    outcome = Outcome(decision_id=decision_id_for(p.id), label="failure_avoided",
-                      value_realized=1200, observed_at=T0 + timedelta(days=2))
+    outcome = {"decision_id": decision_id_for(p.id), "label": "failure_avoided",
+               "value_realized": 1200, "observed_at": (T0 + timedelta(days=2)).isoformat()}
 
-    oid = world.store.outcomes.record_outcome(outcome, actor="api:tester")
+    (oid,) = record_outcomes(world.store, [outcome], source="api", actor="api:tester").recorded
 
-    assert world.store.outcomes.record_outcome(outcome, actor="api:tester") == oid  # idempotent
+    again = record_outcomes(world.store, [outcome], source="api", actor="api:tester")
+    assert (again.recorded, again.duplicates) == ([], [oid])  # idempotent
     assert [o["id"] for o in world.store.outcomes.outcome_list()] == [oid]
-    with pytest.raises(ConflictError):
-        world.store.outcomes.record_outcome(outcome.model_copy(update={"value_realized": 1}),
-                                   actor="api:tester")
+    (conflict,) = record_outcomes(world.store, [{**outcome, "value_realized": 1}], source="api",
+                                  actor="api:tester").unmatched
+    assert (conflict.field, conflict.problem) == ("value_realized", "conflict")
+    assert world.store.outcomes.outcome(oid)["value_realized"] == 1200
 
 
 def test_a_file_without_the_needed_columns_records_nothing(world: World, tmp_path: Path) -> None:
