@@ -21,16 +21,24 @@ from decisionops.agent.report._figures import UpliftRow
 from .conftest import T0, World
 
 
-def test_rate_uplift_matches_the_wald_interval_by_hand() -> None:
-    # 70 of 100 treated succeed, 25 of 50 control: uplift 0.20,
-    # se = sqrt(.7*.3/100 + .5*.5/50) = sqrt(.0071)
-    e = rate_uplift([True] * 70 + [False] * 30, [True] * 25 + [False] * 25)
-    se = math.sqrt(0.0071)
-    assert (e.treated_n, e.control_n) == (100, 50)
+def test_rate_uplift_matches_newcombes_published_interval() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:873-890, table II, method 10:
+    # 56/70 against 48/80 gives a difference of 0.2000, 95 % CI 0.0524 to 0.3339.
+    e = rate_uplift([True] * 56 + [False] * 14, [True] * 48 + [False] * 32)
+    assert (e.treated_n, e.control_n) == (70, 80)
     assert e.uplift == pytest.approx(0.20)
-    assert e.ci_low == pytest.approx(0.20 - 1.959964 * se, abs=1e-6)
-    assert e.ci_high == pytest.approx(0.20 + 1.959964 * se, abs=1e-6)
-    assert e.ci_low == pytest.approx(0.034851, abs=1e-6)
+    assert e.ci_low == pytest.approx(0.0524, abs=5e-5)
+    assert e.ci_high == pytest.approx(0.3339, abs=5e-5)
+
+
+def test_groups_whose_outcomes_are_all_alike_keep_an_honest_interval() -> None:
+    """(trial: 15 of 15 treated retained against 0 of 15 control printed +100 pt
+    (+100 .. +100): certainty from 30 outcomes)"""
+    e = rate_uplift([True] * 15, [False] * 15)
+    assert e.uplift == 1.0 and e.ci_high == pytest.approx(1.0)
+    assert e.ci_low == pytest.approx(1 - (0.2039 ** 2 * 2) ** 0.5, abs=1e-3)  # Wilson: 0.796, 0.204
+    same = mean_uplift([50_000.0] * 15, [0.0] * 15)
+    assert same.uplift == 50_000 and (same.ci_low, same.ci_high) == (None, None)
 
 
 def test_mean_uplift_uses_welch() -> None:
