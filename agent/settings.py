@@ -70,6 +70,11 @@ class ToolServerConfig(BaseModel):
     transport: Literal["stdio", "http"]
     command: list[str] | None = None
     """stdio: the program and its arguments."""
+    cwd: Path | None = None
+    """stdio: the folder the server starts in, so relative paths in ``command`` are read
+    from there. In decisionops.toml it defaults to the file's own folder (a relative
+    ``cwd`` is read from there too); None (settings from the environment alone): the
+    directory decisionops runs in."""
     url: str | None = None
     """http: the streamable HTTP endpoint (``https://…/mcp``)."""
     env: dict[str, str] = Field(default_factory=dict)
@@ -106,6 +111,9 @@ class ToolServerConfig(BaseModel):
             raise ValueError("command: a stdio server needs command (a list: program, arguments)")
         if self.transport == "http" and not (self.url and re.match(r"^https?://", self.url)):
             raise ValueError("url: an http server needs url (http:// or https://)")
+        if self.transport == "http" and self.cwd is not None:
+            raise ValueError("cwd: only a stdio server has a working directory (an http "
+                             "server is not started by decisionops)")
         for table, values in (("env", self.env), ("headers", self.headers)):
             for key, value in values.items():
                 if _SECRET_NAME.search(key) and not _ENV_REF.search(value):
@@ -214,7 +222,8 @@ class _TomlFile(TomlConfigSettingsSource):
     """``decisionops.toml``, its relative paths read from the file's own folder (a file
     named by ``DECISIONOPS_CONFIG`` elsewhere means the files beside it, not the working
     directory's): ``home``, ``playbooks_dir``, ``functions_file``, a directory source's
-    ``path`` and an OpenAPI tool's local ``spec``."""
+    ``path``, an OpenAPI tool's local ``spec`` and a stdio MCP server's ``cwd``, which is
+    the file's folder when not given (its command's relative paths read from there)."""
 
     def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
         data = super()._read_files(files, deep_merge=deep_merge)
@@ -235,6 +244,9 @@ class _TomlFile(TomlConfigSettingsSource):
             for item in data.get(table) or ():
                 if isinstance(item, dict) and key in item:
                     item[key] = anchored(item[key])
+        for item in data.get("tool_servers") or ():
+            if isinstance(item, dict) and (item.get("transport") == "stdio" or "cwd" in item):
+                item["cwd"] = anchored(item.get("cwd") or ".")
         return data
 
 

@@ -5,7 +5,13 @@ One event loop in a daemon thread holds one session per server, reused by every 
 and restarted when it dies (the process exited, the connection dropped, a call timed
 out). A server that cannot be reached fails the call as retryable
 (``ToolCallError(retryable=True)``): the executor retries it with backoff and the worker
-goes on. An error the tool itself reports (``isError``) fails the step for good.
+goes on. An error the tool itself reports (``isError``) fails the step for good. Errors
+say why in words: a stdio server that ends at start by its exit status and the last
+lines of its stderr (which still reaches ours), a failure inside the SDK's task groups
+by the messages of the exceptions the group wraps.
+
+A stdio server starts in its ``cwd`` (the config file's folder by default, see
+``ToolServerConfig.cwd``), so relative paths in its command are read from there.
 
 Transports come from the ``mcp`` SDK (2.x): stdio through
 ``langchain_mcp_adapters.sessions.create_session``, streamable HTTP through
@@ -17,11 +23,16 @@ and idempotency across runs (the registry, guard and executor own them).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import contextvars
+import os
 import re
+import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from langchain_core.tools import StructuredTool
 from mcp import ClientSession, types
@@ -41,7 +52,7 @@ class McpTools:
 
     def __init__(self, servers: Sequence[ToolServerConfig],
                  guard: HostGuard | None = None) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = asyncio.new_event_loop() if sys.platform == "win32" else _SessionLoop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-sessions",
                                         daemon=True)
         self._thread.start()
@@ -182,9 +193,10 @@ class _Server:
         except Exception as exc:
             # The session is gone or stuck: drop it, the next call starts a new one.
             await self.stop()
-            raise ToolCallError(f"MCP server {name!r} is unavailable ({what}: "
-                                f"{type(exc).__name__})", retryable=True, server=name,
-                                sent=sent) from None
+            cause = f"no answer within {self.config.timeout_seconds:g}s" \
+                if isinstance(exc, TimeoutError) else _cause(exc)
+            raise ToolCallError(f"MCP server {name!r} is unavailable ({what}: {cause})",
+                                retryable=True, server=name, sent=sent) from None
 
     async def _session_now(self) -> ClientSession:
         if self._lock is None:
@@ -208,6 +220,8 @@ class _Server:
         self.starts += 1
 
     async def _keep(self, ready: asyncio.Future[ClientSession], stop: asyncio.Event) -> None:
+        started: list[_Process] = []
+        _STARTED.set(started)  # this task's context: the processes _open starts
         try:
             async with _open(self.config, self.guard) as session:
                 await session.initialize()
@@ -215,10 +229,31 @@ class _Server:
                 await stop.wait()
         except BaseException as exc:
             if not ready.done():
-                ready.set_exception(exc if isinstance(exc, Exception)
-                                    else ConnectionError(type(exc).__name__))
+                if not isinstance(exc, Exception):
+                    ready.set_exception(ConnectionError(type(exc).__name__))
+                elif why := await self._why_not_started(exc, started):
+                    ready.set_exception(ConnectionError(why))
+                else:
+                    ready.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
+
+    async def _why_not_started(self, exc: Exception, started: list[_Process]) -> str | None:
+        """Why a stdio server did not start, when the process tells more than the error:
+        it could not be started, or it ended (the session only saw the connection close)."""
+        if self.config.transport != "stdio":
+            return None
+        assert self.config.command
+        leaves = _leaves(exc)
+        if not started:
+            for leaf in leaves:
+                if isinstance(leaf, OSError):
+                    detail = f"{leaf.strerror}: {leaf.filename}" if leaf.filename else leaf
+                    return f"cannot start {self.config.command[0]}: {detail}"
+            return None
+        if all(isinstance(leaf, MCPError) and leaf.code == CONNECTION_CLOSED for leaf in leaves):
+            return await started[-1].ended()
+        return None
 
     async def stop(self) -> None:
         keeper, self._keeper, self._session = self._keeper, None, None
@@ -247,7 +282,8 @@ async def _open(config: ToolServerConfig, guard: HostGuard | None) -> AsyncItera
 
         assert config.command
         connection: Any = {"transport": "stdio", "command": config.command[0],
-                           "args": config.command[1:], "env": env or None}
+                           "args": config.command[1:], "env": env or None,
+                           "cwd": config.cwd}
         async with create_session(connection) as session:
             yield session
         return
@@ -271,3 +307,105 @@ async def _open(config: ToolServerConfig, guard: HostGuard | None) -> AsyncItera
     async with client, streamable_http_client(config.url, http_client=client) as streams, \
             ClientSession(streams[0], streams[1]) as session:
         yield session
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions an exception group wraps (task groups nest them), else ``exc``."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _cause(exc: BaseException) -> str:
+    """An error in words: its leaves' messages (a class name only when one has none)."""
+    return "; ".join(dict.fromkeys(str(leaf) or type(leaf).__name__ for leaf in _leaves(exc)))
+
+
+_TAIL_LINES = 5
+_TAIL_LINE_CHARS = 300
+
+_STARTED: contextvars.ContextVar[list[_Process] | None] = contextvars.ContextVar(
+    "mcp_started", default=None)
+"""Where the processes started by the current task are recorded (set by a server's
+keeper task; unset elsewhere, where nothing is recorded)."""
+
+
+class _Process:
+    """A stdio server's process: its exit status and the last lines of its stderr."""
+
+    def __init__(self, transport: asyncio.SubprocessTransport, stderr: _StderrTail) -> None:
+        self.transport = transport
+        self.stderr = stderr
+
+    async def ended(self) -> str | None:
+        """How the process ended (None: it has not)."""
+        status = self.transport.get_returncode()
+        if status is None:
+            return None
+        with contextlib.suppress(TimeoutError):  # a child of it may hold stderr open
+            await asyncio.wait_for(self.stderr.closed.wait(), 1)
+        why = f"the process exited with status {status}" if status >= 0 else \
+            f"the process was ended by signal {-status}"
+        lines = self.stderr.last_lines()
+        return f"{why}; its stderr ended with: {' / '.join(lines)}" if lines else why
+
+
+class _StderrTail(asyncio.Protocol):
+    """A stdio server's stderr, written on to where it went before (``target``) with its
+    last lines kept for an error message."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+        self.closed = asyncio.Event()
+        self._lines: deque[str] = deque(maxlen=_TAIL_LINES)
+        self._partial = ""
+        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+
+    def data_received(self, data: bytes) -> None:
+        text = self._decode(data)
+        with contextlib.suppress(OSError, ValueError):  # our stderr closed: keep the tail
+            self.target.write(text)
+            self.target.flush()
+        *lines, partial = (self._partial + text).split("\n")
+        self._lines.extend(line for line in lines if line.strip())
+        self._partial = partial[-_TAIL_LINE_CHARS:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._partial.strip():
+            self._lines.append(self._partial)
+        self._partial = ""
+        self.closed.set()
+
+    def last_lines(self) -> list[str]:
+        return [line.strip()[:_TAIL_LINE_CHARS] for line in self._lines]
+
+
+class _SessionLoop(asyncio.SelectorEventLoop):
+    """The sessions' event loop (POSIX). A process started by a server's keeper task
+    (where ``_STARTED`` is set) gets a pipe for stderr instead of our stderr itself: what
+    it writes is passed on unchanged and its last lines kept, so a server that ends at
+    start can be reported with its exit status and what it said."""
+
+    async def subprocess_exec(self, protocol_factory: Any, *args: Any, stderr: Any = None,
+                              **kwargs: Any) -> Any:
+        started = _STARTED.get()
+        if started is None or not hasattr(stderr, "write"):
+            return await super().subprocess_exec(protocol_factory, *args, stderr=stderr,
+                                                 **kwargs)
+        read_end, write_end = os.pipe()
+        try:
+            transport, protocol = await super().subprocess_exec(
+                protocol_factory, *args, stderr=write_end, **kwargs)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)  # the child holds its own copy
+        tail = _StderrTail(stderr)
+        try:
+            await self.connect_read_pipe(lambda: tail, os.fdopen(read_end, "rb", buffering=0))
+        except BaseException:  # cancelled in between: the caller never sees the process
+            transport.close()
+            raise
+        started.append(_Process(transport, tail))
+        return transport, protocol

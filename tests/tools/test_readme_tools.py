@@ -4,6 +4,8 @@ call, and the ``[[openapi_tools]]`` entry is valid configuration."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 import tomllib
@@ -43,13 +45,22 @@ def test_the_plug_in_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.slow
 def test_the_mcp_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server beside the config file, run from another directory: ``desk_server.py``
+    is read from the file's folder."""
     _, server = _blocks("python")
     (tmp_path / "desk_server.py").write_text(server)
     monkeypatch.setenv("DESK_TOKEN", "t")
-    (config,) = tomllib.loads(_blocks("toml")[1])["tool_servers"]
-    assert config["command"] == ["python", "desk_server.py"]
-    config["command"] = [sys.executable, str(tmp_path / "desk_server.py")]
-    mcp = McpTools(Settings(tool_servers=[config]).tool_servers)
+    example = _blocks("toml")[1]
+    assert 'command = ["python", "desk_server.py"]' in example
+    # this interpreter (it has mcp), not whichever python is first on PATH
+    example = example.replace('"python"', json.dumps(sys.executable))
+    (tmp_path / "decisionops.toml").write_text(example)
+    for key in [k for k in os.environ if k.startswith("DECISIONOPS_")
+                and k != "DECISIONOPS_FORBID_REAL_LLM"]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DECISIONOPS_CONFIG", str(tmp_path / "decisionops.toml"))
+    monkeypatch.chdir(tmp_path.parent)
+    mcp = McpTools(Settings().tool_servers)
     try:
         registry = ToolRegistry(mcp.tools())
         assert registry.spec("desk.open_case").targets == ("account_id",)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -261,8 +262,104 @@ def test_a_server_that_cannot_be_listed_is_a_config_error_naming_it() -> None:
         with pytest.raises(ConfigError) as exc:
             mcp.tools()
         assert "tool_servers[0] (ghost)" in exc.value.message
+        # the transport's own words, not the class name of the task group's wrapper
+        assert "All connection attempts failed" in exc.value.message
+        assert "ExceptionGroup" not in exc.value.message
     finally:
         mcp.close()
+
+
+@pytest.mark.parametrize(("command", "causes"), [
+    ([sys.executable, "-c",
+      "import sys; print('starting', file=sys.stderr); print('desk: no licence', "
+      "file=sys.stderr); sys.exit(3)"],
+     ["the process exited with status 3", "starting", "desk: no licence"]),
+    ([sys.executable, "-c", "import sys; sys.exit(4)"], ["the process exited with status 4"]),
+    (["/nonexistent/desk-server"], ["cannot start /nonexistent/desk-server",
+                                    "No such file or directory"]),
+])
+def test_a_stdio_server_that_fails_at_start_is_named_with_its_cause(
+        command: list[str], causes: list[str]) -> None:
+    """Found by review: a server that exited at start was reported as "unavailable (list
+    tools: ExceptionGroup)", the class name of the task group that wrapped the cause."""
+    mcp = McpTools([ToolServerConfig.model_validate({
+        "name": "desk", "transport": "stdio", "command": command, "function": "support",
+        "timeout_seconds": 10})])
+    try:
+        with pytest.raises(ConfigError) as exc:
+            mcp.tools()
+        message = exc.value.message
+        assert message.startswith("tool_servers[0] (desk): cannot list its tools:"), message
+        for cause in causes:
+            assert cause in message, message
+        assert "ExceptionGroup" not in message
+    finally:
+        mcp.close()
+
+
+def _desk_toml(command: list[str], extra: str = "") -> str:
+    return ("[[tool_servers]]\n"
+            'name = "desk"\ntransport = "stdio"\nfunction = "support"\n'
+            f"command = {json.dumps(command)}\n{extra}"
+            'env = { DESK_CALLS = "${DESK_CALLS}" }\n')
+
+
+def _open_a_case(settings: Settings, key: str) -> dict[str, Any]:
+    mcp = McpTools(settings.tool_servers)
+    try:
+        registry = ToolRegistry(mcp.tools())
+        return registry.call("desk.open_case", {"account_id": "A-1", "summary": "s"},
+                             idempotency_key=key).result
+    finally:
+        mcp.close()
+
+
+def test_a_stdio_server_starts_in_the_config_files_folder(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls_file: Path) -> None:
+    """Found by review: ``command = ["python", "desk_server.py"]`` beside the config file
+    worked only when decisionops ran in that folder (``can't open file
+    '/elsewhere/desk_server.py'``), unlike the file's other relative paths."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    shutil.copyfile(SERVER, folder / "desk_server.py")
+    (folder / "decisionops.toml").write_text(_desk_toml([sys.executable, "desk_server.py"]))
+    monkeypatch.setenv("DECISIONOPS_CONFIG", str(folder / "decisionops.toml"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = Settings()
+    assert _open_a_case(settings, "key-relative") == {"case_id": "CASE-relative",
+                                                      "account_id": "A-1"}
+    assert [c["idempotency_key"] for c in _calls(calls_file)] == ["key-relative"]
+    assert settings.tool_servers[0].cwd == folder.resolve()
+
+
+def test_a_stdio_servers_cwd_is_read_from_the_config_files_folder(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls_file: Path) -> None:
+    folder = tmp_path / "config"
+    (folder / "servers").mkdir(parents=True)
+    shutil.copyfile(SERVER, folder / "servers" / "desk_server.py")
+    (folder / "decisionops.toml").write_text(
+        _desk_toml([sys.executable, "desk_server.py"], extra='cwd = "servers"\n'))
+    monkeypatch.setenv("DECISIONOPS_CONFIG", str(folder / "decisionops.toml"))
+    settings = Settings()
+    assert settings.tool_servers[0].cwd == folder.resolve() / "servers"
+    assert _open_a_case(settings, "key-servers")["case_id"] == "CASE--servers"
+
+
+def test_without_a_config_file_a_stdio_server_starts_in_the_working_directory(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls_file: Path) -> None:
+    """Settings from the environment alone have no folder of their own: relative paths
+    in a command stay relative to the directory decisionops runs in (``home`` is
+    ``tmp_path``)."""
+    shutil.copyfile(SERVER, tmp_path / "desk_server.py")
+    monkeypatch.setenv("DECISIONOPS_TOOL_SERVERS", json.dumps([{
+        "name": "desk", "transport": "stdio", "function": "support",
+        "command": [sys.executable, "desk_server.py"],
+        "env": {"DESK_CALLS": "${DESK_CALLS}"}}]))
+    settings = Settings()
+    assert _open_a_case(settings, "key-environ")["case_id"] == "CASE--environ"
+    assert settings.tool_servers[0].cwd is None
 
 
 @pytest.mark.parametrize(("config", "key"), [
@@ -273,6 +370,7 @@ def test_a_server_that_cannot_be_listed_is_a_config_error_naming_it() -> None:
      "headers.Authorization"),
     ({"transport": "stdio", "command": ["x"], "env": {"API_TOKEN": "abc"}}, "env.API_TOKEN"),
     ({"transport": "sse", "url": "http://x"}, "transport"),
+    ({"transport": "http", "url": "http://x/mcp", "cwd": "servers"}, "cwd"),
 ])
 def test_bad_server_config_names_the_key(config: dict[str, Any], key: str) -> None:
     with pytest.raises(ValueError) as exc:
