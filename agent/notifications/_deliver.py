@@ -25,6 +25,7 @@ import threading
 import time
 from datetime import timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -144,6 +145,7 @@ class Deliverer:
         mail["To"] = message.recipient
         mail["Subject"] = message.payload["subject"]
         mail["Message-ID"] = f"<{message.id}@decisionops>"
+        mail["Date"] = format_datetime(utcnow())  # RFC 5322 requires one
         mail.set_content(message.payload["body"])
         secure = url.scheme == "smtps"
         port = url.port or (465 if secure else 25)
@@ -159,9 +161,19 @@ class Deliverer:
                     client.login(unquote(url.username), unquote(url.password or ""))
                 client.send_message(mail)
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"email: SMTP {exc.smtp_code}") from None
+            raise DeliveryError(f"email: SMTP {exc.smtp_code}{_reply(exc.smtp_error)}") from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"email: {type(exc).__name__}") from None
+            # The library's words (no address or credential is in them): "SMTP AUTH
+            # extension not supported by server.", "[Errno 111] Connection refused".
+            raise DeliveryError(f"email: {type(exc).__name__}{_reply(str(exc))}") from None
+
+
+def _reply(text: str | bytes) -> str:
+    """A server's reply or a library's message, on one line and cut short: ``: …``."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return f": {text[:200]}" if text else ""
 
 
 CHANNELS = ("slack", "email")
