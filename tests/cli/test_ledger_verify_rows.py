@@ -34,7 +34,9 @@ def test_forged_rows_and_head_fail_ledger_verify(tmp_path: Path) -> None:
     ok = cli.json("ledger", "verify")
     assert ok["ok"] is True and ok["disagreements"] == []
     assert ok["approvals"] > 0 and ok["decisions"] > 0
-    assert "approvals and" in cli("ledger", "verify").stdout
+    assert ok["executions"] > 0 and ok["outcomes"] > 0 and ok["predictions"] > 0
+    said = cli("ledger", "verify").stdout
+    assert "approvals, " in said and " tool calls, " in said and " outcomes and " in said
 
     _sql(cli, f"update approvals set approver='mia@sales' where id='{sales}'",
          f"update approvals set status='rejected', approver='omar@finance' where id='{finance}'")
