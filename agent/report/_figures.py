@@ -149,6 +149,8 @@ class ReportData(_Row):
     outcomes: int
     """Outcome records observed in the period (every one, before taking the latest per
     prediction)."""
+    counted_outcomes: int = 0
+    """Of ``outcomes``: the ones the figures count, a prediction's latest (one each)."""
     simulated_outcomes: int
     """Of ``outcomes``: produced by the demo's simulator, not observed."""
     value: list[ValueRow]
@@ -176,7 +178,7 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
                                       list(latest.values()), set(success_labels))
     return ReportData(
         generated_at=utcnow(), since=since, until=until, success_labels=list(success_labels),
-        ci_method=CI_METHOD, outcomes=len(outcomes),
+        ci_method=CI_METHOD, outcomes=len(outcomes), counted_outcomes=len(latest),
         simulated_outcomes=sum(1 for o in outcomes if o["source"].startswith("simulated")),
         value=value, uplift=uplift,
         approvals=_latency(store.outcomes.approval_times(since=since, until=until)),

@@ -141,6 +141,10 @@ def record_parsed(store: Store, parsed: Parsed, *, source: str, actor: str,
         number, line = rows_of[oid]
         unmatched.append(UnmatchedRow(row=number, line=line, field="value_realized",
                                       reason=message, problem="conflict"))
+    for oid, message in saved.contradictions.items():
+        number, line = rows_of[oid]
+        unmatched.append(UnmatchedRow(row=number, line=line, field="label", reason=message,
+                                      problem="conflict"))
     arms = {o.id: o.subject.arm for o in pending}
     return OutcomeImport(
         source=source, rows_read=rows_read,

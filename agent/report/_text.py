@@ -56,7 +56,10 @@ def render_text(data: ReportData) -> str:
     out = [f"DecisionOps value report: {data.since:{when}} to {data.until:{when}}",
            f"{data.outcomes} outcome(s) observed in the period"
            + (f", {data.simulated_outcomes} of them simulated (demo data)"
-              if data.simulated_outcomes else "")]
+              if data.simulated_outcomes else "")
+           + (f"; {data.counted_outcomes} counted (a prediction's latest: "
+              f"{data.outcomes - data.counted_outcomes} earlier one(s) it superseded)"
+              if data.counted_outcomes != data.outcomes else "")]
     # capture = realized / the expected value of the treated predictions with an outcome
     # (their own column): every figure of the ratio is on the line (trial: it was not).
     out += _section("Value captured", ["kind", "decisions", "expected", "outcomes",

@@ -114,6 +114,9 @@ class SavedOutcomes:
     """Already recorded with the same subject and value: nothing changed."""
     conflicts: dict[str, str] = field(default_factory=dict)
     """Outcome id → why it was not saved (recorded before with another value or subject)."""
+    contradictions: dict[str, str] = field(default_factory=dict)
+    """Outcome id → why it was not saved: its prediction has another outcome (another
+    label) observed at the same time, recorded before or earlier in the same batch."""
 
 
 _SUBJECT_COLUMNS = (t.predictions.c.id, t.predictions.c.kind, t.predictions.c.entity_id,
@@ -155,6 +158,22 @@ def _since(query: Select[Any], column: Any, since: datetime | None,
 
 class OutcomeRepo(Repo):
     # ------------------------------------------------------------------ subjects
+
+    @staticmethod
+    def _same_time(conn: Any, outcomes: Sequence[NewOutcome]
+                   ) -> dict[tuple[str, datetime], tuple[str, str]]:
+        """(prediction, time observed) → (id, label) of the outcomes recorded for the
+        predictions of ``outcomes``."""
+        pids = sorted({o.subject.prediction_id for o in outcomes})
+        out: dict[tuple[str, datetime], tuple[str, str]] = {}
+        for i in range(0, len(pids), _CHUNK):
+            for row in conn.execute(select(outcome_records.c.id, outcome_records.c.prediction_id,
+                                           outcome_records.c.label,
+                                           outcome_records.c.observed_at)
+                                    .where(outcome_records.c.prediction_id.in_(
+                                        pids[i:i + _CHUNK]))):
+                out[(row.prediction_id, _utc(row.observed_at))] = (row.id, row.label)
+        return out
 
     def outcome_subjects(self, *, keys: Iterable[tuple[str, str]] = (),
                          prediction_ids: Iterable[str] = (), decision_ids: Iterable[str] = ()
@@ -209,6 +228,7 @@ class OutcomeRepo(Repo):
                                                outcome_records.c.value_realized)
                                         .where(outcome_records.c.id.in_(ids[i:i + _CHUNK]))):
                     known[row.id] = row
+            same_time = self._same_time(conn, outcomes)
             rows, events = [], []
             for o in outcomes:
                 arm = o.subject.arm
@@ -227,6 +247,16 @@ class OutcomeRepo(Repo):
                             f"already recorded with value {before.value_realized:g} for "
                             f"prediction {before.prediction_id}; outcomes are not overwritten")
                     continue
+                moment = (o.subject.prediction_id, _utc(o.observed_at))
+                other = same_time.get(moment)
+                if other is not None and other[0] != o.id:
+                    result.contradictions[o.id] = (
+                        f"prediction {o.subject.prediction_id} has outcome {other[1]!r} "
+                        f"observed at the same time ({_utc(o.observed_at):%Y-%m-%d %H:%M:%S}Z)"
+                        f"; {o.label!r} then contradicts it. A later observation is a new "
+                        "outcome (the report counts a prediction's latest)")
+                    continue
+                same_time[moment] = (o.id, o.label)
                 known[o.id] = _Known(o.subject.prediction_id, o.value_realized)
                 result.new.append(o.id)
                 rows.append({"id": o.id, "prediction_id": o.subject.prediction_id,

@@ -245,3 +245,30 @@ def test_store_subjects_without_outcomes(store: Store, world: World) -> None:
     assert [s.prediction_id for s in store.outcomes.unrecorded_subjects()] == [c.id]
     assert {s.prediction_id for s in store.outcomes.outcome_subjects(keys=[("churn", "A1")])} == {a.id}
     assert store.outcomes.outcome_subjects() == []
+
+
+def test_two_outcomes_of_one_prediction_at_one_time_contradict_and_the_second_is_refused(
+        world: World) -> None:
+    """(trial 13: `failure` and `failure_avoided` at the same time were both recorded,
+    and which one the report counted was decided by their ids' hashes)"""
+    p = world.predict("failure", "AST-1", T0)
+    at = (T0 + timedelta(days=3)).isoformat()
+    first = {"decision_id": decision_id_for(p.id), "label": "failure", "value_realized": 0,
+             "observed_at": at}
+    assert record_outcomes(world.store, [first], source="api", actor="t").recorded
+    before = world.counts()
+    (refused,) = record_outcomes(world.store, [{**first, "label": "failure_avoided",
+                                                "value_realized": 500_000}],
+                                 source="api", actor="t").unmatched
+    assert (refused.field, refused.problem) == ("label", "conflict")
+    assert "failure" in refused.reason and "same time" in refused.reason
+    assert world.counts() == before
+    # in one file: the second row of the pair is refused, the first recorded
+    q = world.predict("failure", "AST-2", T0)
+    pair = [{"decision_id": decision_id_for(q.id), "label": label, "value_realized": 1,
+             "observed_at": at} for label in ("failure_avoided", "failure")]
+    result = record_outcomes(world.store, pair, source="file", actor="t")
+    assert len(result.recorded) == 1 and [u.row for u in result.unmatched] == [2]
+    # a later outcome of the same prediction is a new observation: it is recorded
+    later = {**first, "label": "failure_avoided", "observed_at": (T0 + timedelta(days=9)).isoformat()}
+    assert record_outcomes(world.store, [later], source="api", actor="t").recorded

@@ -129,3 +129,21 @@ def test_since_accepts_periods_and_iso_dates() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_the_report_says_how_many_outcomes_it_counts(world: World) -> None:
+    """(trial 13: the header said 191 outcomes observed while the tables counted far
+    fewer, a prediction's latest, without a word)"""
+    from decisionops.agent.models import decision_id_for
+    from decisionops.agent.report import record_outcomes, render_text
+
+    p = world.predict("churn", "A1", T0)
+    rows = [{"decision_id": decision_id_for(p.id), "label": label, "value_realized": value,
+             "observed_at": (T0 + timedelta(days=day)).isoformat()}
+            for label, value, day in (("churned", 0, 3), ("retained", 900, 9))]
+    assert len(record_outcomes(world.store, rows, source="t", actor="t").recorded) == 2
+    data = build_report(world.store, since=T0, until=T0 + timedelta(days=40))
+    assert (data.outcomes, data.counted_outcomes) == (2, 1)
+    assert "2 outcome(s) observed in the period; 1 counted (a prediction's latest: 1 " \
+        "earlier one(s) it superseded)" in render_text(data)
+    assert "1 counted" in render_html(data, {name: PNG for name in CHARTS})
