@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from decisionops.agent.report._charts import CHARTS, render_charts
 from decisionops.agent.report._figures import ReportData
 
-__all__ = ["ReportFiles", "render_html", "write_report"]
+__all__ = ["ReportFiles", "duration", "render_html", "write_report"]
 
 
 class ReportFiles:
@@ -36,7 +36,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("decisionops.agent.report", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(money=_money, pct=_pct, pp=_pp, duration=_duration, when=_when)
+    env.filters.update(money=_money, pct=_pct, pp=_pp, duration=duration, when=_when)
     return env
 
 
@@ -53,9 +53,13 @@ def _pp(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f} pp"
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """A latency as people read it: 0.6 s, 42 s, 12 min, 3.5 h, 2.0 d (the text report's
+    too)."""
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

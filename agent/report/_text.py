@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from decisionops.agent.report._figures import ReportData, UpliftRow
+from decisionops.agent.report._render import duration
 from decisionops.agent.report._stats import CI_METHOD
 
 __all__ = ["render_text"]
@@ -85,10 +86,10 @@ def render_text(data: ReportData) -> str:
         out.append(f"  interval: {CI_METHOD}")
     out += [f"  ! {w}" for w in data.warnings]
     out += _section("Approvals", ["function", "requested", "by people", "auto", "pending",
-                                  "p50 s", "p95 s"],
+                                  "p50", "p95"],
                     [[a.function, str(a.requested), str(a.answered_by_people),
-                      str(a.auto_approved), str(a.pending), _num(a.p50_seconds),
-                      _num(a.p95_seconds)] for a in data.approvals],
+                      str(a.auto_approved), str(a.pending), duration(a.p50_seconds),
+                      duration(a.p95_seconds)] for a in data.approvals],
                     "No approval requests in this period.")
     out += _section("Steps per tool", ["tool", "calls", "succeeded", "failed", "success"],
                     [[t.tool, str(t.calls), str(t.succeeded), str(t.failed),

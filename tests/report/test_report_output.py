@@ -147,3 +147,11 @@ def test_the_report_says_how_many_outcomes_it_counts(world: World) -> None:
     assert "2 outcome(s) observed in the period; 1 counted (a prediction's latest: 1 " \
         "earlier one(s) it superseded)" in render_text(data)
     assert "1 counted" in render_html(data, {name: PNG for name in CHARTS})
+
+
+def test_latencies_under_ten_seconds_keep_a_decimal() -> None:
+    """(trial 13: p50 0.578 s and p95 0.88 s both printed as 1)"""
+    from decisionops.agent.report._render import duration
+
+    assert [duration(s) for s in (0.578, 0.88, 9.94, 42, 600, 7200, 200_000, None)] == [
+        "0.6 s", "0.9 s", "9.9 s", "42 s", "10 min", "2.0 h", "2.3 d", "-"]
