@@ -26,6 +26,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from decisionops.agent.approvals import SEES_ALL
 from decisionops.agent.errors import PermissionDenied
+from decisionops.agent.roles import ROLES, Permission, may
 from decisionops.agent.store import Store
 
 __all__ = [
@@ -41,18 +42,8 @@ __all__ = [
     "principal_from_token",
 ]
 
-ROLES = ("approver", "operator", "ingest", "admin")
 SESSION_COOKIE = "dops_session"
 TOKEN_PREFIX = "dops_"
-
-Permission = Literal["read", "ingest", "outcomes", "answer", "control", "chat"]
-
-_GRANTS: dict[str, frozenset[str]] = {
-    "approver": frozenset({"read", "answer", "chat"}),
-    "operator": frozenset({"read", "ingest", "outcomes", "control", "chat"}),
-    "ingest": frozenset({"ingest", "outcomes"}),
-    "admin": frozenset({"read", "ingest", "outcomes", "control", "chat"}),
-}
 
 
 class Unauthenticated(Exception):
@@ -80,7 +71,7 @@ class Principal:
     """The session's CSRF secret (cookie sessions only)."""
 
     def may(self, permission: Permission) -> bool:
-        return permission in _GRANTS.get(self.role, frozenset())
+        return may(self.role, permission)
 
     def require(self, permission: Permission) -> None:
         if not self.may(permission):

@@ -28,6 +28,7 @@ from decisionops.agent.report import (
     record_parsed,
 )
 from decisionops.agent.report._rows import parse_records
+from decisionops.agent.roles import may, roles_that
 from decisionops.agent.store import Store
 
 __all__ = ["app", "open_store"]
@@ -45,7 +46,9 @@ _OPTION_OF = {"decision_id": "--decision", "prediction_id": "--prediction", "kin
 Window = Annotated[int, typer.Option(
     "--window-days", min=1, max=3650,
     help="Match an outcome to a prediction observed at most this many days before it.")]
-As = Annotated[str | None, typer.Option("--as", help="Who records (default: cli:$USER).")]
+As = Annotated[str | None, typer.Option("--as", help="The registered user who records (an "
+                                         "operator, ingest or admin user; default: "
+                                         "cli:$USER).")]
 Json = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 
 
@@ -59,8 +62,25 @@ def open_store() -> Iterator[Store]:
         store.close()
 
 
-def _actor(given: str | None) -> str:
-    return given or f"cli:{os.environ.get('USER') or 'unknown'}"
+def _actor(store: Store, given: str | None) -> str:
+    """Who the ledger says recorded: ``cli:$USER`` (the shell's user), or the registered,
+    enabled user ``--as`` names, whose role may record outcomes."""
+    if given is None:
+        return f"cli:{os.environ.get('USER') or 'unknown'}"
+    try:
+        user = store.users.named(given)
+    except InvalidInputError as exc:
+        raise fail(f"--as: {exc.message.removeprefix('name: ')}") from None
+    if user is None:
+        raise fail(f"--as: {given!r} is not a registered user; add one with decisionops users "
+                   f"add {given} --role operator (or leave --as out: cli:$USER records)")
+    if user["disabled_at"] is not None:
+        raise fail(f"--as: user {user['name']!r} is disabled")
+    if not may(user["role"], "outcomes"):
+        raise fail(f"--as: {user['name']} is {'an' if user['role'][0] in 'aeiou' else 'a'} "
+                   f"{user['role']}; outcomes are recorded by "
+                   f"{', '.join(roles_that('outcomes'))} users")
+    return str(user["name"])
 
 
 def _show(result: OutcomeImport, as_json: bool) -> None:
@@ -110,7 +130,7 @@ def import_(
         raise fail(f"FILE: {path} is not a readable file")
     parsed = read_outcome_file(path, fmt)  # type: ignore[arg-type]
     with open_store() as store:
-        result = record_parsed(store, parsed, source=f"file:{path.name}", actor=_actor(actor),
+        result = record_parsed(store, parsed, source=f"file:{path.name}", actor=_actor(store, actor),
                                window=timedelta(days=window))
     _show(result, as_json)
 
@@ -141,7 +161,7 @@ def import_sql(
         option = "--url-env" if exc.field == "url" else "--query"
         raise fail(f"{option}: {exc.message.removeprefix(f'{exc.field}: ')}") from None
     with open_store() as store:
-        result = record_parsed(store, parsed, source=f"sql:{url_env}", actor=_actor(actor),
+        result = record_parsed(store, parsed, source=f"sql:{url_env}", actor=_actor(store, actor),
                                window=timedelta(days=window))
     _show(result, as_json)
 
@@ -180,7 +200,7 @@ def add(
     if bad:
         raise fail(_problem(bad[0].field, bad[0].reason))
     with open_store() as store:
-        result = record_parsed(store, (good, bad), source="cli", actor=_actor(actor),
+        result = record_parsed(store, (good, bad), source="cli", actor=_actor(store, actor),
                                window=timedelta(days=window))
     if result.unmatched:
         problem = result.unmatched[0]

@@ -131,3 +131,27 @@ def test_installed_command_exit_codes_in_a_subprocess(cli_process: Cli, populate
     (tmp_path / "bad.csv").write_text("who,what\nA0,retained\n")
     assert "header" in cli_process("outcomes", "import", "bad.csv", code=2).stderr
     assert _files(tmp_path) == files | {"bad.csv"} and populated.counts() == before
+
+
+def test_outcomes_as_must_name_a_registered_user_who_records_outcomes(
+        cli: InProcessCli, populated: World) -> None:
+    """(trial 13: `--as omar@finance` and `--as nobody-registered-xyz` were written to the
+    ledger as who recorded the value, where an approval's --as must be a registered user)"""
+    cli("users", "add", "olga", "--role", "operator")
+    cli("users", "add", "dana@finance", "--role", "approver", "--function", "finance")
+    cli("users", "add", "gone", "--role", "ingest")
+    cli("users", "revoke", "gone")
+    decision = decision_id_for(f"churn-A1-{T0:%Y%m%dT%H%M}")
+    add = ("outcomes", "add", "--decision", decision, "--label", "retained", "--value", "5",
+           "--at", "2026-06-09T10:00:00Z")
+    before = populated.counts()
+    for name, why in (("nobody-registered-xyz", "is not a registered user"),
+                      ("dana", "dana@finance is an approver; outcomes are recorded by "
+                               "operator, ingest, admin users"),
+                      ("gone", "is disabled")):
+        proc = cli(*add, "--as", name, code=2)
+        assert "--as: " in proc.stderr and why in proc.stderr, proc.stderr
+    assert populated.counts() == before
+    cli(*add, "--as", "olga")
+    entry = [e for e in populated.store.ledger.entries() if e.event == "outcome.recorded"][-1]
+    assert entry.actor == "olga"
