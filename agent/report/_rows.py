@@ -170,7 +170,15 @@ def _clip(value: Any) -> str:
 
 
 class _BadRow(str):
-    """A row the reader could not turn into a record; the text says why."""
+    """A row the reader could not turn into a record; the text says why, ``field`` which
+    column (None: the row as a whole)."""
+
+    field: str | None = None
+
+    def __new__(cls, why: str, field: str | None = None) -> _BadRow:
+        row = super().__new__(cls, why)
+        row.field = field
+        return row
 
 
 Parsed = tuple[list[tuple[int, int | None, OutcomeRow]], list[UnmatchedRow]]
@@ -185,7 +193,8 @@ def parse_records(records: Iterable[tuple[int | None, Any]]) -> Parsed:
         if number > MAX_ROWS:
             raise InvalidInputError(f"more than {MAX_ROWS} rows; split the input")
         if isinstance(record, _BadRow):
-            bad.append(UnmatchedRow(row=number, line=line, reason=str(record)))
+            bad.append(UnmatchedRow(row=number, line=line, field=record.field,
+                                    reason=str(record)))
             continue
         if not isinstance(record, Mapping):
             bad.append(UnmatchedRow(row=number, line=line, reason="must be a JSON object, not "
@@ -259,8 +268,14 @@ def _csv(text: str, location: str, delimiter: str) -> Iterable[tuple[int | None,
         if header is None:
             header = [c.strip() for c in cells]
             _check_header(header, location)
-        elif len(cells) != len(header):
-            yield line, _BadRow(f"has {len(cells)} cells; the header has {len(header)}")
+        elif len(cells) < len(header):
+            missing = header[len(cells):]
+            yield line, _BadRow(f"has {len(cells)} cells; the header has {len(header)}: no cell "
+                                f"for {', '.join(missing)} (an empty one is a trailing comma)",
+                                field=missing[0])
+        elif len(cells) > len(header):
+            yield line, _BadRow(f"has {len(cells)} cells; the header has {len(header)} (a comma "
+                                "inside a value needs the value in double quotes)")
         else:
             yield line, dict(zip(header, cells, strict=True))
 

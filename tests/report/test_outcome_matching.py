@@ -117,7 +117,9 @@ def test_unmatched_rows_are_reported_with_row_number_and_reason(world: World,
     assert reasons[6][1:] == ("decision_id", "no decision dec_unknown")
     assert reasons[7][1] == "value_realized"
     assert reasons[8][1] == "observed_at" and "time zone" in reasons[8][2]
-    assert reasons[9] == (10, None, "has 5 cells; the header has 6")
+    # (trial 13: refused without naming what was missing)
+    assert reasons[9] == (10, "observed_at", "has 5 cells; the header has 6: no cell for "
+                          "observed_at (an empty one is a trailing comma)")
     assert reasons[10][1:] == ("observed_at", "is in the future")
 
 
