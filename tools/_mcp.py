@@ -13,6 +13,14 @@ by the messages of the exceptions the group wraps.
 A stdio server starts in its ``cwd`` (the config file's folder by default, see
 ``ToolServerConfig.cwd``), so relative paths in its command are read from there.
 
+A server that is down when a command starts does not stop the command: each server's
+catalogue (its tools as last listed, see ``Catalogues``) is remembered in the data folder,
+and a server that cannot be listed at start is built from it, with a warning; its calls
+fail as retryable until it answers again (the next call starts a session as after any
+restart). A server never listed on this data folder, or whose configuration changed in a
+way that could change its tools since, is still refused at start: its tools cannot be
+known.
+
 Transports come from the ``mcp`` SDK (2.x): stdio through
 ``langchain_mcp_adapters.sessions.create_session``, streamable HTTP through
 ``mcp.client.streamable_http`` (the adapters' HTTP session and tool converter target
@@ -26,12 +34,18 @@ import asyncio
 import codecs
 import contextlib
 import contextvars
+import hashlib
+import json
+import logging
 import os
 import re
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from langchain_core.tools import StructuredTool
@@ -44,38 +58,96 @@ from decisionops.agent.settings import ToolServerConfig, expand_env
 from decisionops.tools._foreign import ForeignTool, as_result
 from decisionops.tools._outbound import HostGuard
 
-__all__ = ["McpTools"]
+__all__ = ["Catalogues", "McpTools", "catalogue_hash"]
+
+log = logging.getLogger("decisionops.tools")
 
 
 class McpTools:
-    """The configured MCP servers and their tools; ``close()`` ends every session."""
+    """The configured MCP servers and their tools; ``close()`` ends every session.
+
+    ``catalogues``: the folder where each server's catalogue is remembered (the data
+    folder's ``tool_servers``); None remembers nothing (a server that cannot be listed
+    is always refused)."""
 
     def __init__(self, servers: Sequence[ToolServerConfig],
-                 guard: HostGuard | None = None) -> None:
+                 guard: HostGuard | None = None, *, catalogues: Path | None = None) -> None:
         self._loop = asyncio.new_event_loop() if sys.platform == "win32" else _SessionLoop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-sessions",
                                         daemon=True)
         self._thread.start()
         self.servers = {config.name: _Server(config, guard) for config in servers}
+        self.catalogues = Catalogues(catalogues) if catalogues is not None else None
 
     def tools(self) -> list[ForeignTool]:
-        """List every server's tools (a server that cannot be listed is a configuration
-        error naming it: its tools cannot be known)."""
+        """List every server's tools and remember them. A server that cannot be reached
+        is built from its remembered catalogue (a warning names it, the cause and the
+        catalogue's age); one that cannot be listed otherwise (none remembered, its
+        configuration changed, it refused, its config is wrong) is a configuration error
+        naming it: its tools cannot be known."""
         found: list[ForeignTool] = []
         for index, server in enumerate(self.servers.values()):
             try:
                 listed = self._run(server, server.list_tools())
             except ToolCallError as exc:
-                raise ConfigError(f"tool_servers[{index}] ({server.config.name}): cannot list "
-                                  f"its tools: {exc.message}",
-                                  field=f"tool_servers.{index}") from exc
+                listed = self._remembered(index, server, exc)
+            else:
+                if self.catalogues is not None:
+                    self.catalogues.save(server.config, listed)
             found.extend(self._adapt(server, tool) for tool in listed)
         return found
+
+    def _remembered(self, index: int, server: _Server, exc: ToolCallError) -> list[types.Tool]:
+        """The tools of a server that could not be listed, from its catalogue; else the
+        configuration error that refuses the start."""
+        config = server.config
+        where = f"tool_servers[{index}] ({config.name})"
+        refused = f"{where}: cannot list its tools: {exc.message}"
+        if not exc.retryable or self.catalogues is None:
+            # The server answered and refused, or the config is wrong (an env var not
+            # set, a host not allowed): not an outage that a catalogue can bridge.
+            raise ConfigError(refused, field=f"tool_servers.{index}") from exc
+        remembered = self.catalogues.load(config)
+        if isinstance(remembered, str):
+            raise ConfigError(f"{refused}; {remembered}", field=f"tool_servers.{index}") from exc
+        tools, listed_at = remembered
+        age = (datetime.now(UTC) - listed_at).total_seconds()
+        log.warning("%s is down at start (%s); its %d tools are taken as it listed them %s "
+                    "ago (%s, %s); calls to them fail as retryable until it answers again",
+                    where, exc.message, len(tools), _age(age),
+                    listed_at.isoformat(timespec="seconds"), self.catalogues.path(config.name))
+        server.remembered = [_dump(tool) for tool in tools]
+        return tools
 
     def call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Call ``tool`` on ``server`` in its session (from any thread)."""
         target = self.servers[server]
-        return self._run(target, target.call(tool, arguments))
+        result = self._run(target, target.call(tool, arguments))
+        if target.remembered is not None:
+            self._answers_again(target)
+        return result
+
+    def _answers_again(self, server: _Server) -> None:
+        """A server built from its catalogue answered: list it, remember what it lists
+        now, and say so when its tools differ from the ones this process took (they stay
+        until a restart: the registry and the start checks were built from them)."""
+        remembered, server.remembered = server.remembered, None
+        if remembered is None:  # another thread got here first
+            return
+        name = server.config.name
+        try:
+            listed = self._run(server, server.list_tools())
+        except ToolCallError as exc:
+            log.warning("MCP server %r answers again but cannot be listed: %s", name,
+                        exc.message)
+            return
+        if self.catalogues is not None:
+            self.catalogues.save(server.config, listed)
+        if [_dump(tool) for tool in listed] != remembered:
+            log.warning("MCP server %r answers again, with tools other than the remembered "
+                        "ones this process uses; restart decisionops to use them", name)
+        else:
+            log.info("MCP server %r answers again", name)
 
     def close(self) -> None:
         for server in self.servers.values():
@@ -120,6 +192,104 @@ class McpTools:
         })
 
 
+class Catalogues:
+    """Each server's catalogue as last listed, one JSON file per server in ``folder``
+    (``<name>.json``, written atomically): the tools as the server listed them (their
+    wire form: names, descriptions, input schemas, annotations), when, and the hash of
+    the configuration they were listed with (``catalogue_hash``). No command, URL, env
+    or header value is written."""
+
+    VERSION = 1
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, server: str) -> Path:
+        return self.folder / f"{server}.json"
+
+    def save(self, config: ToolServerConfig, tools: Sequence[types.Tool]) -> None:
+        """Remember ``tools`` (a failure to write is a warning: the listing stands)."""
+        payload = {"version": self.VERSION, "server": config.name,
+                   "config_hash": catalogue_hash(config),
+                   "listed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                   "tools": [_dump(tool) for tool in tools]}
+        path = self.path(config.name)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{config.name}.",
+                                        suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(payload, out, indent=1, sort_keys=True)
+                    out.write("\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError as exc:
+            log.warning("MCP server %r: cannot remember its tools in %s (%s); if it is down "
+                        "at a later start, commands will refuse to start", config.name, path,
+                        exc.strerror or exc)
+
+    def load(self, config: ToolServerConfig) -> tuple[list[types.Tool], datetime] | str:
+        """The tools remembered for ``config`` and when they were listed; else why none
+        can be used (a clause of the refusal)."""
+        path = self.path(config.name)
+        hint = "once it has been listed, a later outage no longer stops commands"
+        try:
+            saved = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return f"it was never listed on this data folder ({self.folder}): {hint}"
+        except (OSError, ValueError) as exc:
+            return f"its remembered tools ({path}) cannot be read ({exc}): {hint}"
+        try:
+            if saved["version"] != self.VERSION or saved["server"] != config.name:
+                raise ValueError(f"not a catalogue of {config.name!r} (version "
+                                 f"{self.VERSION})")
+            listed_at = datetime.fromisoformat(saved["listed_at"])
+            if saved["config_hash"] != catalogue_hash(config):
+                return (f"its configuration changed since it was last listed "
+                        f"({listed_at.isoformat(timespec='seconds')}), so the tools remembered "
+                        "then are not used (once it has been listed with this configuration, "
+                        "a later outage no longer stops commands)")
+            tools = [types.Tool.model_validate(tool) for tool in saved["tools"]]
+        except (KeyError, TypeError, ValueError) as exc:  # pydantic's errors are ValueErrors
+            return f"its remembered tools ({path}) cannot be read ({exc}): {hint}"
+        if listed_at.tzinfo is None:
+            listed_at = listed_at.replace(tzinfo=UTC)
+        return tools, listed_at
+
+
+def catalogue_hash(config: ToolServerConfig) -> str:
+    """What of a server's configuration could change the tools it lists: how it is
+    reached (transport, command, cwd, url) and the names of the env variables and headers
+    it gets, never their values (secrets, or references to them). What governs the tools
+    (function, risk, read_only, targets, previews, timeout) is applied as they are built,
+    so changing it keeps the catalogue."""
+    identity = {"name": config.name, "transport": config.transport,
+                "command": config.command, "cwd": str(config.cwd) if config.cwd else None,
+                "url": config.url, "env": sorted(config.env),
+                "headers": sorted(name.lower() for name in config.headers)}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8"))
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _dump(tool: types.Tool) -> dict[str, Any]:
+    """A listed tool in its wire form (what a catalogue keeps)."""
+    return tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def _local(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower())
 
@@ -141,6 +311,8 @@ class _Server:
         self.guard = guard
         self.starts = 0
         """Sessions opened so far (a restart adds one)."""
+        self.remembered: list[dict[str, Any]] | None = None
+        """The tools (wire form) taken from the catalogue at start, until it answers."""
         self._keeper: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._session: ClientSession | None = None

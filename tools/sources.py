@@ -4,8 +4,9 @@
 zero-config default, source ``reference``), the ``decisionops.tools`` entry points of
 installed distributions (``entry_point:<name>``), the OpenAPI operations of
 ``[[openapi_tools]]`` (``openapi:<name>``) and the MCP servers of ``[[tool_servers]]``
-(``mcp:<server>``), the HTTP ones behind one outbound host allow-list. Two tools with
-one name are a configuration error naming both sources.
+(``mcp:<server>``, each server's tools remembered in ``<home>/tool_servers`` for a start
+while it is down), the HTTP ones behind one outbound host allow-list. Two tools with one
+name are a configuration error naming both sources.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def build_tool_registry(settings: Settings, enterprise: Enterprise) -> ToolSourc
         return ToolSources(ToolRegistry(tools), lambda: None)
     from decisionops.tools._mcp import McpTools  # the MCP client only when a server is configured
 
-    mcp = McpTools(settings.tool_servers, guard)
+    # Each server's catalogue is remembered in the data folder: one that is down at a
+    # later start is built from it (its calls fail as retryable until it answers).
+    mcp = McpTools(settings.tool_servers, guard, catalogues=settings.home / "tool_servers")
     try:
         foreign: list[ForeignTool] = mcp.tools()
         registry = ToolRegistry([*tools, *foreign])
@@ -51,8 +54,6 @@ def build_tool_registry(settings: Settings, enterprise: Enterprise) -> ToolSourc
         mcp.close()
         raise
     return ToolSources(registry, mcp.close)
-
-
 
 
 def host_guard(settings: Settings) -> HostGuard:
