@@ -27,7 +27,7 @@ from decisionops.agent._revision import Revisable
 from decisionops.agent._urgency import Urgency, signals
 from decisionops.agent._yaml import load_yaml, validate_config
 from decisionops.agent.errors import ConfigError, InvalidInputError
-from decisionops.agent.models import Plan, Prediction, Risk, Step
+from decisionops.agent.models import Plan, Prediction, Risk, Step, dependency_waves
 
 __all__ = ["Playbook", "PlaybookBook", "PlaybookStep", "Trigger", "load_playbooks"]
 
@@ -108,10 +108,17 @@ class Playbook(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Playbook:
         ids = [s.id for s in self.steps]
+        for twice in sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"steps: step id {twice!r} is used twice")
         for step in self.steps:
             for dep in step.depends_on:
                 if dep not in ids:
                     raise ValueError(f"steps.{step.id}.depends_on: unknown step {dep!r}")
+        try:
+            dependency_waves({s.id: s.depends_on for s in self.steps})
+        except ValueError as exc:
+            # Every plan drafted from it would be refused; say so now, not per decision.
+            raise ValueError(f"depends_on: {exc}") from None
         if self.revise is not None:
             for problem in self.revise.problems({s.id: set(s.arguments) for s in self.steps}):
                 raise ValueError(problem)

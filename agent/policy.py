@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from decisionops.agent._yaml import load_yaml, validate_config
 from decisionops.agent.errors import ConfigError, NotFoundError, PermissionDenied
-from decisionops.agent.models import Risk, Step
+from decisionops.agent.models import USER_NAME_RULE, Risk, Step, is_user_name
 
 __all__ = ["ArgumentLimit", "AutoApprove", "Autonomy", "FunctionPolicy", "Policies", "Total", "load_policies",
            "total_problems"]
@@ -196,6 +196,11 @@ class FunctionPolicy(BaseModel):
         twice = sorted({a for a in named if named.count(a) > 1})
         if twice:
             raise ValueError(f"approvers: {', '.join(twice)} listed twice")
+        for approver in self.approvers:
+            if not is_user_name(approver):
+                # `users add` refuses such a name: nobody could ever answer as it.
+                raise ValueError(f"approvers: {approver!r} can never be a user's name "
+                                 f"(a name is {USER_NAME_RULE})")
         for tool, arguments in self.auto_approve.limits.items():
             for argument, auto in arguments.items():
                 hard = self.limits.get(tool, {}).get(argument)

@@ -8,19 +8,17 @@ authority on who approves what; the users table only maps credentials onto them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 
 from decisionops.agent.api._auth import ROLES, hash_token, new_token
 from decisionops.agent.approvals import policy_identity
 from decisionops.agent.errors import InvalidInputError
-from decisionops.agent.models import utcnow
+from decisionops.agent.models import USER_NAME_RULE, is_user_name, utcnow
 from decisionops.agent.runtime import Runtime
 
 __all__ = ["add_user", "issue_token"]
 
-_NAME = re.compile(r"^[a-z][a-z0-9._@-]{0,99}$")
 
 
 def issue_token(rt: Runtime, name: str, *, actor: str, expires_days: float | None = None
@@ -37,9 +35,8 @@ def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = ()
              expires_days: float | None = None, email: str | None = None) -> tuple[str, str]:
     """Create the user and its first token: (token, token id). ``email``: where the
     user gets approver notifications."""
-    if not _NAME.match(name):
-        raise InvalidInputError("must be 1-100 lowercase letters, digits or . _ @ -, "
-                                "starting with a letter", field="name")
+    if not is_user_name(name):
+        raise InvalidInputError(f"must be {USER_NAME_RULE}", field="name")
     if role not in ROLES:
         raise InvalidInputError(f"{role!r} is not one of {', '.join(ROLES)}", field="role")
     functions = list(dict.fromkeys(functions))

@@ -87,6 +87,27 @@ def test_invalid_playbooks_name_file_playbook_and_field(tmp_path: Path, body: st
     assert expected in message
 
 
+def test_a_dependency_cycle_is_refused_at_load_naming_file_field_and_steps(
+        tmp_path: Path) -> None:
+    # Found in a black-box trial: the playbook loaded, then every decision's plan failed
+    # validation ("dependency cycle") and the decision was held after repeated failures.
+    folder = _write(tmp_path / "pb", """
+name: loop
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - {id: a, function: sales, tool: crm.create_task, arguments: {}, depends_on: [b]}
+  - {id: b, function: sales, tool: crm.create_task, arguments: {}, depends_on: [a]}
+  - {id: c, function: sales, tool: crm.create_task, arguments: {}}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_playbooks(folder)
+    message = str(err.value)
+    assert "custom.yaml" in message
+    assert "playbook 'loop'" in message
+    assert "depends_on: dependency cycle among steps: a, b" in message
+
+
 def test_missing_template_variable_is_an_error_naming_the_argument() -> None:
     book = load_playbooks()
     prediction = _prediction(kind="stockout", entity_type="sku_site", entity_id="SKU-1@DC-A",
@@ -457,3 +478,18 @@ steps:
                  "playbook 'my-churn': never used: 'churn-retention'"):
         assert says in message, message
     assert refused.value.details["field"] == "playbooks_dir"
+
+
+def test_a_step_id_used_twice_is_refused_at_load(tmp_path: Path) -> None:
+    """(review: like a cycle, every plan drafted from it would be refused, per decision)"""
+    folder = _write(tmp_path / "pb", """
+name: twice
+kind: churn
+trigger: {min_score: 0.5}
+steps:
+  - {id: a, function: sales, tool: crm.create_task, arguments: {}}
+  - {id: a, function: sales, tool: crm.create_retention_offer, arguments: {}}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_playbooks(folder)
+    assert "playbook 'twice'" in str(err.value) and "step id 'a' is used twice" in str(err.value)

@@ -100,6 +100,13 @@ def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> N
     (("approvers: [dana@finance, omar@finance]", "approvers: [dana@finance, dana@finance]"),
      "dana@finance listed twice"),
     (("amount: {max: 500}", "amount: {min: 600, max: 500}"), "min 600 is above max 500"),
+    # Found in a black-box trial: names `users add` refuses, so nobody could ever answer.
+    (("approvers: [dana@finance, omar@finance]", "approvers: [dana@finance, zoë@finance]"),
+     "approvers: 'zoë@finance' can never be a user's name"),
+    (("approvers: [dana@finance, omar@finance]", "approvers: [Dana@finance, omar@finance]"),
+     "approvers: 'Dana@finance' can never be a user's name"),
+    (("approvers: [dana@finance, omar@finance]", "approvers: [dana@finance, 'omar finance']"),
+     "approvers: 'omar finance' can never be a user's name"),
 ])
 def test_policies_that_cannot_mean_what_they_say_are_refused(
         tmp_path: Path, edit: tuple[str, str], says: str) -> None:
@@ -111,3 +118,17 @@ def test_policies_that_cannot_mean_what_they_say_are_refused(
     path.write_text(text.replace(edit[0], edit[1], 1))
     with pytest.raises(ConfigError, match=says):
         load_policies(path)
+
+
+def test_an_approver_who_could_never_sign_in_is_refused_naming_file_function_and_name(
+        tmp_path: Path) -> None:
+    path = tmp_path / "functions.yaml"
+    path.write_text("functions:\n  fraud_ops:\n    approvers: [zoë@fraud, li@fraud]\n"
+                    "    tools: [finance.issue_credit]\n")
+    with pytest.raises(ConfigError) as err:
+        load_policies(path)
+    message = str(err.value)
+    assert "functions.yaml" in message
+    assert "functions.fraud_ops: approvers: 'zoë@fraud'" in message
+    assert "1-100 lowercase letters, digits or . _ @ -, starting with a letter" in message
+    assert "li@fraud" not in message
