@@ -260,6 +260,32 @@ class PlaybookBook(BaseModel):
     playbooks: dict[str, Playbook]
     own: frozenset[str] = frozenset()
     """The names loaded from the user's ``playbooks_dir`` (``problems`` checks those)."""
+    off: dict[str, str] = {}
+    """Bundled playbooks set aside by ``fitting``, and why."""
+
+    def fitting(self, functions: Mapping[str, Sequence[str]]) -> PlaybookBook:
+        """This book without the bundled playbooks the function policies (function → the
+        tools it may use) leave no way to run: a step of a function they do not have, or
+        a tool its function may not use. Every decision such a playbook started would end
+        needs_human; set aside (``off``, with why), a prediction of its kind waits for a
+        person from triage on (no playbook answers it), as it does for any kind no
+        playbook answers. The user's own playbooks are checked at start instead
+        (``problems``: refused, naming the step)."""
+        off: dict[str, str] = {}
+        for name, playbook in self.playbooks.items():
+            if name in self.own:
+                continue
+            lacking = sorted({s.function for s in playbook.steps if s.function not in functions})
+            barred = sorted({f"{s.function} may not use {s.tool}" for s in playbook.steps
+                             if s.function in functions and s.tool not in functions[s.function]})
+            if lacking or barred:
+                off[name] = "; ".join(
+                    ([f"the function policies have no {', '.join(lacking)}"] if lacking else [])
+                    + barred)
+        if not off:
+            return self
+        return PlaybookBook(playbooks={n: p for n, p in self.playbooks.items() if n not in off},
+                            own=self.own, off={**self.off, **off})
 
     def problems(self, *, functions: Mapping[str, Sequence[str]],
                  parameters: Mapping[str, Mapping[str, Any]]) -> list[str]:

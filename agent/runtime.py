@@ -131,7 +131,8 @@ class Runtime:
         configure_tracing(s.otel_exporter, endpoint=s.otel_endpoint)
         self.metrics = Metrics()
         self.policies: Policies = load_policies(s.functions_file)
-        self.playbooks: PlaybookBook = load_playbooks(s.playbooks_dir)
+        self.playbooks: PlaybookBook = load_playbooks(s.playbooks_dir).fitting(
+            {name: policy.tools for name, policy in self.policies.functions.items()})
         self.store = Store.open(s.resolved_database_url)
         self._stack.callback(self.store.close)
         self.enterprise = Enterprise(s.resolved_enterprise_url)

@@ -19,6 +19,7 @@ from decisionops.agent.cli._common import (
 )
 from decisionops.agent.errors import ConfigError
 from decisionops.agent.playbooks import Playbook, PlaybookBook, load_playbooks
+from decisionops.agent.policy import load_policies
 
 __all__ = ["app"]
 
@@ -46,17 +47,25 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
           ) -> None:
     """Each playbook: the kind it answers, its trigger (min score, min expected value =
     score * value at stake, cooldown days) and the business functions it involves. A
-    prediction whose kind is not listed has no playbook.
+    prediction whose kind is not listed has no playbook. A bundled playbook is off when
+    the function policies leave no way to run it (a function they do not have, a tool it
+    may not use): its kind's predictions then wait for a person.
 
     Example: decisionops playbooks list
 
     Example: decisionops playbooks list --kind churn --json
     """
+    s = settings()
     try:
-        book = load_playbooks(settings().playbooks_dir)
+        book = load_playbooks(s.playbooks_dir)
     except ConfigError as exc:
         raise fail(f"playbooks: {exc.message}") from None
-    rows = sorted((_row(p) for p in book.playbooks.values()),
+    try:  # bundled playbooks the function policies leave no way to run are off
+        off = book.fitting({n: p.tools for n, p in
+                            load_policies(s.functions_file).functions.items()}).off
+    except ConfigError:
+        off = {}  # the policies do not load: the refusal below says why
+    rows = sorted(({**_row(p), "off": off.get(p.name)} for p in book.playbooks.values()),
                   key=lambda r: (r["kind"], r["priority"], r["name"]))
     if kind is not None:
         if kind not in book.kinds():
@@ -92,10 +101,15 @@ def _print(rows: list[dict[str, Any]]) -> None:
     table.add_column("functions", overflow="fold", min_width=12)
     for r in rows:
         trigger = r["trigger"]
-        table.add_row(r["kind"], r["name"], f"{trigger['min_score']:.2f}",
+        table.add_row(r["kind"], r["name"] + (" (off)" if r["off"] else ""),
+                      f"{trigger['min_score']:.2f}",
                       f"{trigger['min_expected_value']:,.0f}", f"{trigger['cooldown_days']:g} d",
                       " ".join(r["functions"]))
     console.print(table)
+    for r in rows:
+        if r["off"]:
+            say("[yellow]{} is off[/]: {}; its {} predictions wait for a person", r["name"],
+                r["off"], r["kind"], highlight=False)
     if any(r["needs_value_at_stake"] for r in rows):
         say("[dim]min EV: minimum expected value (score * value_at_stake); a prediction needs "
             "value_at_stake for it (ingest --value-column).[/]")

@@ -493,3 +493,34 @@ steps:
     with pytest.raises(ConfigError) as err:
         load_playbooks(folder)
     assert "playbook 'twice'" in str(err.value) and "step id 'a' is used twice" in str(err.value)
+
+
+def test_bundled_playbooks_the_policy_leaves_no_way_to_run_are_set_aside(
+        tmp_path: Path) -> None:
+    """(trial 12: with a functions file of their own, without sales or support, the
+    bundled churn playbook still answered every churn prediction, and each decision
+    ended needs_human: 'unknown function sales')"""
+    from decisionops.agent.policy import Policies
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    policies = Policies.model_validate({"functions": {
+        "finance": {"approvers": ["dana@finance"], "tools": ["finance.issue_credit"]},
+        "fraud_ops": {"approvers": ["li@fraud"], "tools": ["support.open_ticket"]}}})
+    book = load_playbooks().fitting({n: p.tools for n, p in policies.functions.items()})
+    assert "churn-retention" not in book.playbooks and "churn" not in book.kinds()
+    assert "sales" in book.off["churn-retention"] and "support" in book.off["churn-retention"]
+    # The bundled policy runs every bundled playbook.
+    with Runtime(Settings(home=tmp_path / "home"), actor="t") as rt:
+        assert rt.playbooks.off == {} and "churn" in rt.playbooks.kinds()
+    functions = tmp_path / "functions.yaml"
+    functions.write_text("functions:\n  finance:\n    approvers: [dana@finance]\n"
+                         "    tools: [finance.issue_credit]\n")
+    with Runtime(Settings(home=tmp_path / "own", functions_file=functions), actor="t") as rt:
+        assert "churn-retention" in rt.playbooks.off and "churn" not in rt.playbooks.kinds()
+        rt.ingest([Prediction(id="c-1", model="m", kind="churn", entity_type="account",
+                              entity_id="ACC-10004", score=0.95, value_at_stake=40_000,
+                              observed_at="2026-11-20T08:00:00Z")], source="test")
+        rt.triage_pending()
+        view = rt.store.prediction_views.get("c-1")
+        assert view.outcome == "needs_human", view  # a person decides; no doomed decision
