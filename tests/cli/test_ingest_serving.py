@@ -179,6 +179,23 @@ def test_playbooks_list_shows_kinds_triggers_and_functions(cli: Cli, tmp_path: P
     out = cli("playbooks", "list", "--kind", "nope", code=2)
     assert "--kind: no playbook answers 'nope'" in " ".join(out.stderr.split())
     assert "Example: decisionops playbooks list" in cli("playbooks", "list", "--help").stdout
+    assert all(r["off"] is None for r in rows)  # the bundled policy runs them all
+
+
+def test_playbooks_list_says_which_bundled_playbooks_the_policy_leaves_off(
+        cli: Cli, tmp_path: Path):
+    """(trial 12: the bundled churn playbook kept answering churn under a policy with no
+    sales or support function, every decision ending needs_human)"""
+    functions = tmp_path / "functions.yaml"
+    functions.write_text("functions:\n  finance:\n    approvers: [dana@finance]\n"
+                         "    tools: [finance.issue_credit]\n")
+    env = {"DECISIONOPS_FUNCTIONS_FILE": str(functions)}
+    [churn] = json.loads(cli("playbooks", "list", "--kind", "churn", "--json", env=env).stdout)
+    assert churn["off"] == "the function policies have no sales, support"
+    table = " ".join(cli("playbooks", "list", env=env).stdout.split())
+    assert "churn-retention (off)" in table
+    assert ("churn-retention is off: the function policies have no sales, support; its "
+            "churn predictions wait for a person") in table
 
 
 def test_request_carrying_the_ids_still_works_with_either_format_name(cli: Cli, files):
