@@ -105,11 +105,41 @@ def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[Too
             if where.endswith(".sum") and kind not in ("number", "integer", None):
                 raise ConfigError(f"{where}: {tool}'s {argument} is {kind}, not a number: "
                                   "a total sums numbers", field=where)
+        for where, limits in (("", policy.limits), ("auto_approve.", policy.auto_approve.limits)):
+            for tool, arguments in limits.items():
+                properties = specs_by_name[tool].parameters.get("properties") or {}
+                for argument, limit in arguments.items():
+                    empty = _leaves_nothing(tool, argument, properties[argument], limit)
+                    if empty:
+                        field = f"functions.{name}.{where}limits.{tool}.{argument}"
+                        raise ConfigError(f"{field}: {empty}", field=field)
     problems = playbooks.problems(
         functions={n: p.tools for n, p in policies.functions.items()},
         parameters={name: spec.parameters for name, spec in specs_by_name.items()})
     if problems:
         raise ConfigError(f"{playbooks_dir}: " + "; ".join(problems), field="playbooks_dir")
+
+
+def _leaves_nothing(tool: str, argument: str, schema: dict[str, Any], limit: Any
+                    ) -> str | None:
+    """Why a policy's limit leaves no value the tool's schema takes (every call would be
+    refused, at runtime, one plan at a time), or None."""
+    def num(value: float) -> str:
+        return f"{value:g}"
+
+    low, above = schema.get("minimum"), schema.get("exclusiveMinimum")
+    high, below = schema.get("maximum"), schema.get("exclusiveMaximum")
+    if limit.max is not None and ((low is not None and limit.max < low)
+                                  or (above is not None and limit.max <= above)):
+        floor = f"at least {num(low)}" if low is not None else f"more than {num(above)}"
+        return (f"max {num(limit.max)} leaves no value the tool takes ({tool}'s {argument} is "
+                f"{floor})")
+    if limit.min is not None and ((high is not None and limit.min > high)
+                                  or (below is not None and limit.min >= below)):
+        ceiling = f"at most {num(high)}" if high is not None else f"less than {num(below)}"
+        return (f"min {num(limit.min)} leaves no value the tool takes ({tool}'s {argument} is "
+                f"{ceiling})")
+    return None
 
 
 class Runtime:

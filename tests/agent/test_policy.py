@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,13 @@ def test_bad_policy_file_names_the_function_and_field(tmp_path: Path) -> None:
                                        "number"),
     (("amount: {max: 100}", "amount: {max: 900}"),
      "auto_approve.limits.finance.issue_credit.amount: max 900 is above the hard limit 500"),
+    # (trial 12: a negative hard limit loaded, then refused every plan at runtime)
+    (("amount: {max: 100}", "amount: {max: -5}"),
+     "functions.finance.auto_approve.limits.finance.issue_credit.amount: max -5 leaves no "
+     "value the tool takes (finance.issue_credit's amount is more than 0)"),
+    (("amount: {max: 500}", "amount: {max: 300000, min: 200000}"),
+     "functions.finance.limits.finance.issue_credit.amount: min 200000 leaves no value the "
+     "tool takes (finance.issue_credit's amount is at most 100000)"),
 ])
 def test_a_limit_on_an_argument_the_tool_does_not_take_is_refused_at_start(
         tmp_path: Path, edit: tuple[str, str], says: str) -> None:
@@ -76,7 +84,7 @@ def test_a_limit_on_an_argument_the_tool_does_not_take_is_refused_at_start(
     assert edit[0] in text
     path = tmp_path / "functions.yaml"
     path.write_text(text.replace(edit[0], edit[1], 1))
-    with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(says)):
         Runtime(Settings(home=tmp_path / "home", functions_file=path), actor="t")
 
 
