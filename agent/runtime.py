@@ -105,14 +105,15 @@ def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[Too
             if where.endswith(".sum") and kind not in ("number", "integer", None):
                 raise ConfigError(f"{where}: {tool}'s {argument} is {kind}, not a number: "
                                   "a total sums numbers", field=where)
-        for where, limits in (("", policy.limits), ("auto_approve.", policy.auto_approve.limits)):
-            for tool, arguments in limits.items():
-                properties = specs_by_name[tool].parameters.get("properties") or {}
-                for argument, limit in arguments.items():
-                    empty = _leaves_nothing(tool, argument, properties[argument], limit)
-                    if empty:
-                        field = f"functions.{name}.{where}limits.{tool}.{argument}"
-                        raise ConfigError(f"{field}: {empty}", field=field)
+        # A hard limit that leaves nothing refuses every plan, at runtime; an auto-approve
+        # one that does (``quantity: {max: 0}``) is how a policy says "never by itself".
+        for tool, arguments in policy.limits.items():
+            properties = specs_by_name[tool].parameters.get("properties") or {}
+            for argument, limit in arguments.items():
+                empty = _leaves_nothing(tool, argument, properties[argument], limit)
+                if empty:
+                    field = f"functions.{name}.limits.{tool}.{argument}"
+                    raise ConfigError(f"{field}: {empty}", field=field)
     problems = playbooks.problems(
         functions={n: p.tools for n, p in policies.functions.items()},
         parameters={name: spec.parameters for name, spec in specs_by_name.items()})

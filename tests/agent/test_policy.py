@@ -66,9 +66,9 @@ def test_bad_policy_file_names_the_function_and_field(tmp_path: Path) -> None:
     (("amount: {max: 100}", "amount: {max: 900}"),
      "auto_approve.limits.finance.issue_credit.amount: max 900 is above the hard limit 500"),
     # (trial 12: a negative hard limit loaded, then refused every plan at runtime)
-    (("amount: {max: 100}", "amount: {max: -5}"),
-     "functions.finance.auto_approve.limits.finance.issue_credit.amount: max -5 leaves no "
-     "value the tool takes (finance.issue_credit's amount is more than 0)"),
+    (("duration_hours: {max: 24}", "duration_hours: {max: -1}"),
+     "functions.operations.limits.operations.schedule_downtime.duration_hours: max -1 leaves "
+     "no value the tool takes (operations.schedule_downtime's duration_hours is"),
     (("amount: {max: 500}", "amount: {max: 300000, min: 200000}"),
      "functions.finance.limits.finance.issue_credit.amount: min 200000 leaves no value the "
      "tool takes (finance.issue_credit's amount is at most 100000)"),
