@@ -34,6 +34,15 @@ decisions        the prediction ``decision.started`` names, and the expected
 Not checked: times of writing (an entry's is its commit's), attempts, a plan's steps
 (``plan.accepted`` holds the plan's hash; ``ledger prove-row`` proves a prediction's
 row), notes.
+
+Entries in earlier shapes are read as they were written: before 2026-11-27 a tool call
+had entries of its own (``execution.started`` with its key at the top, then
+``execution.<status>``); an outcome recorded by decision before migration 0003 has an
+``outcome.recorded`` entry without an id (the decision, label, value and time), and its
+row was copied by that migration (``recorded_by`` ``migration:0003``): it is matched by
+what the entry holds. Migration 0010 re-triaged two verdicts in SQL, without entries: a
+``drop`` for ``no_playbook`` is ``needs_human`` since, and a ``drop`` for
+``low_expected_value`` without a value at stake is ``needs_human``/``missing_value``.
 """
 
 from __future__ import annotations
@@ -60,6 +69,11 @@ _FINISHED = frozenset({"execution.finished", "compensation.finished"})
 _RECORDED_BY_ROW = frozenset({TriageAction.ACT.value, TriageAction.HOLD.value})
 """Verdicts only an entry of their own gives (a treated or a control prediction)."""
 _CHUNK = 500
+_MIGRATED_0010 = {("drop", "no_playbook"): ("needs_human", "no_playbook"),
+                  ("drop", "low_expected_value"): ("needs_human", "missing_value")}
+"""A verdict an entry gave → the one migration 0010 made of it, in SQL, without an entry
+(the second only for a prediction without a value at stake)."""
+_MIGRATION_0003 = "migration:0003"
 
 Add = Callable[..., None]
 """``Found.add(table, id, field, row, ledger, seq)``."""
@@ -90,6 +104,8 @@ class ValueRecorded:
         """prediction → (seq, action, reason, expected value or MISSING)."""
         self.started: dict[str, tuple[int, str | None, Any]] = {}
         """decision → (seq, prediction id, expected value or MISSING)."""
+        self.legacy_outcomes: dict[tuple[Any, Any], tuple[int, dict[str, Any]]] = {}
+        """(decision, label) → (seq, fields) of outcomes recorded before they had ids."""
 
     def see(self, seq: int, name: str, actor: str, decision_id: str | None,
             body: dict[str, Any]) -> None:
@@ -99,6 +115,12 @@ class ValueRecorded:
             for call in body.get("calls") or ():
                 if isinstance(call, dict) and isinstance(call.get("idempotency_key"), str):
                     self._call(seq, name in _STARTED, decision_id, call)
+            if isinstance(body.get("idempotency_key"), str) and name in _STARTED:
+                self._call(seq, True, decision_id, body)  # before 2026-11-27: one a call
+        elif (name.startswith(("execution.", "compensation.")) and
+              isinstance(body.get("idempotency_key"), str)):
+            # before 2026-11-27: a call's outcome in an entry of its own, named by status
+            self._call(seq, False, decision_id, {**body, "status": name.split(".", 1)[1]})
         elif name == "decision.started" and decision_id:
             pid = body.get("prediction_id")
             verdict = self.verdicts.get(pid) if isinstance(pid, str) else None
@@ -117,6 +139,10 @@ class ValueRecorded:
                  body: dict[str, Any]) -> None:
         oid = body.get("outcome_id")
         if not isinstance(oid, str):
+            if "label" in body and "value_realized" in body:  # before outcomes had ids
+                self.legacy_outcomes[(decision_id, body["label"])] = (seq, {
+                    "value_realized": body["value_realized"],
+                    "observed_at": _iso(_time(body.get("observed_at")))})
             return
         fields = {k: body[k] for k in ("arm", "prediction_id", "kind", "entity_id", "label",
                                        "value_realized", "observed_at", "source",
@@ -152,6 +178,13 @@ def _stream(conn: Connection, query: Any) -> Iterator[Any]:
         rows.close()
 
 
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -176,6 +209,8 @@ def check_outcomes(conn: Connection, recorded: ValueRecorded, add: Add) -> int:
     for row in _stream(conn, _OUTCOME_ROWS):
         count += 1
         found = left.pop(row.id, None)
+        if found is None and row.recorded_by == _MIGRATION_0003:
+            found = recorded.legacy_outcomes.pop((row.decision_id, row.label), None)
         if found is None:
             add("outcome_records", row.id, "label", row.label, None, None)
             continue
@@ -235,14 +270,15 @@ def check_predictions(conn: Connection, recorded: ValueRecorded, add: Add) -> in
     predictions whose last entry gave them a verdict other than drop that were not read
     (rewritten as dropped, untriaged or removed), looked up by id."""
     verdicts = recorded.verdicts
-    seen: set[str] = set()
+    # What the entries left in a verdict other than drop, not yet read (popped as read).
+    unread = {pid for pid, (_, action, _, _) in verdicts.items()
+              if action != TriageAction.DROP.value}
     count = 0
     for row in _stream(conn, _VERDICT_ROWS):
         count += 1
-        seen.add(row.id)
+        unread.discard(row.id)
         _check_verdict(row, verdicts.get(row.id), add)
-    unseen = sorted(pid for pid, (_, action, _, _) in verdicts.items()
-                    if action != TriageAction.DROP.value and pid not in seen)
+    unseen = sorted(unread)
     for i in range(0, len(unseen), _CHUNK):
         chunk = unseen[i:i + _CHUNK]
         rows = {r.id: r for r in conn.execute(select(
@@ -264,6 +300,9 @@ def _check_verdict(row: Any, rec: tuple[int, str, str, Any] | None, add: Add) ->
             add("predictions", row.id, "triage_action", row.triage_action, None, None)
         return
     seq, action, reason, expected = rec
+    migrated = _MIGRATED_0010.get((action, reason))
+    if migrated is not None and (row.triage_action, row.triage_reason) == migrated:
+        return
     if row.triage_action != action:
         add("predictions", row.id, "triage_action", row.triage_action, action, seq)
     if row.triage_reason != reason:

@@ -10,6 +10,7 @@ row's value and the ledger's."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -178,3 +179,69 @@ def test_a_rewritten_expected_value_is_named(world: World) -> None:
            .values(expected_value=expected / 100))
     assert _found(verify(world.rt.store.engine)) == [
         ("decisions", world.done, "expected_value", expected / 100, expected)]
+
+
+def test_rows_written_in_earlier_shapes_raise_no_false_alarm(tmp_path: Path) -> None:
+    """(review: stores from before 2026-11-27 and through migrations 0003 and 0010) A tool
+    call's entries of its own, an outcome entry without an id whose row migration 0003
+    copied, and a drop verdict migration 0010 turned into needs_human agree; a row
+    changed since is still named."""
+    from decisionops.agent.hashing import digest
+    from decisionops.agent.store import Event, Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    now, receipt = utcnow(), {"ticket_id": "T-1"}
+    with store.transaction() as conn:
+        conn.execute(insert(t.predictions), [
+            {"id": pid, "kind": "churn", "entity_type": "account", "entity_id": "ACC-1",
+             "model": "m", "model_version": "1", "score": 0.9, "observed_at": now,
+             "payload": {}, "source": "test", "ingested_at": now, "triage_action": action,
+             "triage_reason": reason, "triaged_at": now}
+            for pid, action, reason in (("p-1", "act", "act"),
+                                        ("p-2", "needs_human", "no_playbook"),
+                                        ("p-3", "needs_human", "missing_value"))])
+        conn.execute(insert(t.decisions).values(
+            id="dec_1", prediction_id="p-1", kind="churn", entity_id="ACC-1",
+            status="completed", plan_version=1, created_at=now, updated_at=now, fence=1))
+        conn.execute(insert(t.executions).values(
+            idempotency_key="idem_1", decision_id="dec_1", plan_version=1, step_id="case",
+            purpose="execution", tool="support.open_ticket", arguments=None,
+            arguments_hash="ab" * 32, status="succeeded", attempts=1, receipt=receipt,
+            started_at=now, finished_at=now))
+        conn.execute(insert(outcome_records).values(
+            id="out_1", prediction_id="p-1", decision_id="dec_1", arm="treated", kind="churn",
+            entity_id="ACC-1", label="retained", value_realized=1200.0, expected_value=None,
+            observed_at=now, source="migrated:outcomes", recorded_by="migration:0003",
+            recorded_at=now))
+        store.db.record(conn, [
+            Event(actor="w", event="prediction.triaged",
+                  body={"prediction_id": "p-1", "action": "act", "reason": "act"}),
+            Event(actor="w", event="prediction.triaged",
+                  body={"prediction_id": "p-2", "action": "drop", "reason": "no_playbook"}),
+            Event(actor="w", event="prediction.triaged",
+                  body={"prediction_id": "p-3", "action": "drop",
+                        "reason": "low_expected_value"}),
+            Event(actor="w", event="decision.started", decision_id="dec_1",
+                  body={"prediction_id": "p-1"}),
+            Event(actor="w", event="execution.started", decision_id="dec_1",
+                  body={"step_id": "case", "tool": "support.open_ticket",
+                        "idempotency_key": "idem_1", "attempt": 1, "arguments_hash": "ab" * 32}),
+            Event(actor="w", event="execution.succeeded", decision_id="dec_1",
+                  body={"step_id": "case", "idempotency_key": "idem_1",
+                        "receipt_digest": digest(receipt)}),
+            Event(actor="w", event="decision.completed", decision_id="dec_1"),
+            Event(actor="api:feeder", event="outcome.recorded", decision_id="dec_1",
+                  body={"decision_id": "dec_1", "label": "retained", "value_realized": 1200.0,
+                        "observed_at": now.isoformat(), "note": ""})], now)
+    try:
+        report = verify(store.engine)
+        assert report.ok, report.problem
+        assert (report.executions, report.outcomes) == (1, 1)
+        with store.transaction() as conn:
+            conn.execute(update(t.executions).values(status="failed"))
+            conn.execute(update(outcome_records).values(value_realized=9e6))
+        assert sorted(_found(verify(store.engine))) == [
+            ("executions", "idem_1", "status", "failed", "succeeded"),
+            ("outcome_records", "out_1", "value_realized", 9e6, 1200.0)]
+    finally:
+        store.close()
