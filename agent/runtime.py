@@ -128,8 +128,16 @@ def _leaves_nothing(tool: str, argument: str, schema: dict[str, Any], limit: Any
     def num(value: float) -> str:
         return f"{value:g}"
 
-    low, above = schema.get("minimum"), schema.get("exclusiveMinimum")
-    high, below = schema.get("maximum"), schema.get("exclusiveMaximum")
+    def bound(key: str, exclusive_key: str) -> tuple[float | None, float | None]:
+        """(inclusive, exclusive): OpenAPI 3.0 and JSON Schema draft 4 say exclusive with
+        a boolean beside ``minimum``/``maximum``; later drafts with a number."""
+        value, exclusive = schema.get(key), schema.get(exclusive_key)
+        if isinstance(exclusive, bool):
+            return (None, value) if exclusive else (value, None)
+        return value, exclusive
+
+    low, above = bound("minimum", "exclusiveMinimum")
+    high, below = bound("maximum", "exclusiveMaximum")
     if limit.max is not None and ((low is not None and limit.max < low)
                                   or (above is not None and limit.max <= above)):
         floor = f"at least {num(low)}" if low is not None else f"more than {num(above)}"

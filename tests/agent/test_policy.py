@@ -140,3 +140,20 @@ def test_an_approver_who_could_never_sign_in_is_refused_naming_file_function_and
     assert "functions.fraud_ops: approvers: 'zoë@fraud'" in message
     assert "1-100 lowercase letters, digits or . _ @ -, starting with a letter" in message
     assert "li@fraud" not in message
+
+
+def test_a_limit_is_read_against_the_tools_bounds_in_either_schema_draft() -> None:
+    """(review: an OpenAPI 3.0 spec says ``exclusiveMinimum: true`` beside ``minimum``;
+    read as a number it refused a valid limit of 0.3 as below 1)"""
+    from decisionops.agent.policy import ArgumentLimit
+    from decisionops.agent.runtime import _leaves_nothing
+
+    draft4 = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1}
+    assert _leaves_nothing("shop.discount", "rate", draft4, ArgumentLimit(max=0.3)) is None
+    assert "more than 0" in _leaves_nothing("shop.discount", "rate", draft4,
+                                            ArgumentLimit(max=0))
+    inclusive = {**draft4, "exclusiveMinimum": False}
+    assert _leaves_nothing("shop.discount", "rate", inclusive, ArgumentLimit(max=0)) is None
+    later = {"type": "number", "exclusiveMaximum": 1}
+    assert "less than 1" in _leaves_nothing("shop.discount", "rate", later,
+                                            ArgumentLimit(min=1))
