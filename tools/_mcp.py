@@ -265,13 +265,14 @@ class Catalogues:
 
 def catalogue_hash(config: ToolServerConfig) -> str:
     """What of a server's configuration could change the tools it lists: how it is
-    reached (transport, command, cwd, url) and the names of the env variables and headers
-    it gets, never their values (secrets, or references to them). What governs the tools
-    (function, risk, read_only, targets, previews, timeout) is applied as they are built,
-    so changing it keeps the catalogue."""
+    reached (transport, command, cwd, url), its env variables as the config writes them
+    (``TOOLSET = "billing"`` may change what it lists; a secret is a ``${VAR}`` reference
+    there, never expanded here) and the names of its headers. Only this hash is written.
+    What governs the tools (function, risk, read_only, targets, previews, timeout) is
+    applied as they are built, so changing it keeps the catalogue."""
     identity = {"name": config.name, "transport": config.transport,
                 "command": config.command, "cwd": str(config.cwd) if config.cwd else None,
-                "url": config.url, "env": sorted(config.env),
+                "url": config.url, "env": sorted(config.env.items()),
                 "headers": sorted(name.lower() for name in config.headers)}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8"))
     return f"sha256:{digest.hexdigest()}"
@@ -363,6 +364,12 @@ class _Server:
         except ConfigError as exc:  # an env var named by the config is not set
             raise ToolCallError(exc.message, retryable=False, server=name) from None
         except Exception as exc:
+            if refused := _refused(exc):
+                # Not an outage: the program is not there, or the server turned the
+                # credentials or the address down. Retrying cannot help; say so.
+                await self.stop()
+                raise ToolCallError(f"MCP server {name!r} cannot be used ({what}: {refused})",
+                                    retryable=False, server=name, sent=sent) from None
             # The session is gone or stuck: drop it, the next call starts a new one.
             await self.stop()
             cause = f"no answer within {self.config.timeout_seconds:g}s" \
@@ -404,7 +411,9 @@ class _Server:
                 if not isinstance(exc, Exception):
                     ready.set_exception(ConnectionError(type(exc).__name__))
                 elif why := await self._why_not_started(exc, started):
-                    ready.set_exception(ConnectionError(why))
+                    ready.set_exception(
+                        (_Misconfigured if why.startswith("cannot start") else ConnectionError)(
+                            why))
                 else:
                     ready.set_exception(exc)
             if not isinstance(exc, Exception):
@@ -479,6 +488,24 @@ async def _open(config: ToolServerConfig, guard: HostGuard | None) -> AsyncItera
     async with client, streamable_http_client(config.url, http_client=client) as streams, \
             ClientSession(streams[0], streams[1]) as session:
         yield session
+
+
+class _Misconfigured(ConnectionError):
+    """A stdio server's program cannot be started (missing, not executable)."""
+
+
+def _refused(exc: BaseException) -> str | None:
+    """Why ``exc`` is not an outage a retry or a remembered catalogue could bridge: a
+    program that cannot be started, or an HTTP server answering 4xx (bad credentials, a
+    wrong path) other than 408 and 429. None when it may be one."""
+    for leaf in _leaves(exc):
+        if isinstance(leaf, _Misconfigured):
+            return str(leaf)
+        response = getattr(leaf, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+            return f"HTTP {status}"
+    return None
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -157,6 +157,8 @@ def test_a_catalogue_that_cannot_be_read_is_not_used(desk: Desk, tmp_path: Path)
 @pytest.mark.parametrize("changes", [
     {"command": [sys.executable, "-X", "utf8", "{script}"]},
     {"env": {"DESK_CALLS": "${DESK_CALLS}", "DESK_MODE": "admin"}},
+    # (review: a literal value may change what a server lists: TOOLSET=billing)
+    {"env": {"DESK_CALLS": "${DESK_CALLS}", "DESK_TOKEN": "${DESK_CALLS}"}},
     {"transport": "http", "url": "http://127.0.0.1:9/mcp", "command": None},
 ])
 def test_a_catalogue_of_another_configuration_is_not_used(
@@ -296,3 +298,25 @@ def test_commands_are_refused_while_a_server_never_listed_here_is_down(
     proc = Cli(tmp_path)("approvals", "list", code=2)
     assert "tool_servers[0] (desk): cannot list its tools" in proc.stderr
     assert "once it has been listed" in proc.stderr
+
+
+def test_a_program_that_is_gone_is_not_an_outage_a_catalogue_bridges(
+        desk: Desk, tmp_path: Path) -> None:
+    """(review: a missing program counted as 'down', so a remembered catalogue let every
+    command start and every step burn its retries) A program that cannot be started is a
+    configuration error, at start and on a call."""
+    program = tmp_path / "bin" / "desk-python"
+    program.parent.mkdir()
+    program.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    program.chmod(0o755)
+    config = desk.config(command=[str(program), str(desk.script)])
+    catalogues = tmp_path / "home" / "tool_servers"
+    assert "desk.open_case" in _listed(config, catalogues)
+    program.unlink()
+    tools = McpTools([config], catalogues=catalogues)
+    try:
+        with pytest.raises(ConfigError) as exc:
+            tools.tools()
+        assert f"cannot start {program}" in exc.value.message, exc.value.message
+    finally:
+        tools.close()
