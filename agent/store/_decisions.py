@@ -385,9 +385,14 @@ class DecisionRepo(Repo):
     def create(self, decision_id: str, prediction: Prediction, *, playbook: str | None,
                expected_value: float | None, owner: str, lease_seconds: float) -> int | None:
         """Create one decision row leased to ``owner`` (for hosts that start a decision
-        themselves, such as LangGraph Studio); its fencing token, or None when it exists."""
+        themselves, such as LangGraph Studio); its fencing token, or None when it exists.
+        The expected value is the stored prediction's when triage gave it one (as a
+        claim takes it; the one its verdict's entry records), else ``expected_value``."""
         now = utcnow()
         with self.transaction() as conn:
+            stored = conn.scalar(select(t.predictions.c.expected_value)
+                                 .where(t.predictions.c.id == prediction.id))
+            expected_value = stored if stored is not None else expected_value
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             created = conn.scalar(dialect.insert(t.decisions).values(
                 id=decision_id, prediction_id=prediction.id, kind=prediction.kind,

@@ -245,3 +245,24 @@ def test_rows_written_in_earlier_shapes_raise_no_false_alarm(tmp_path: Path) -> 
             ("outcome_records", "out_1", "value_realized", 9e6, 1200.0)]
     finally:
         store.close()
+
+
+def test_a_decision_a_host_creates_takes_the_expected_value_triage_recorded(
+        world: World) -> None:
+    """(review: LangGraph Studio created a decision with its payload's expected value,
+    None without a value at stake, where triage had recorded the kind's default)"""
+    from decisionops.agent.models import Prediction
+
+    rt = world.rt
+    prediction = Prediction(id="churn-studio", model="m", kind="churn", entity_type="account",
+                            entity_id="ACC-10008", score=0.9, value_at_stake=30_000,
+                            observed_at="2026-11-20T08:00:00Z")
+    rt.ingest([prediction], source="test")
+    rt.triage_pending()
+    stored = rt.store.prediction_views.get("churn-studio").expected_value
+    assert stored
+    rt.store.decisions.create("dec_studio", prediction, playbook="churn-retention",
+                              expected_value=None, owner="studio", lease_seconds=60)
+    assert rt.store.decisions.get("dec_studio").expected_value == stored
+    report = verify(rt.store.engine)
+    assert report.ok, report.problem
