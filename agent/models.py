@@ -81,7 +81,9 @@ def _clean_id(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control, zero-width or bidi characters")
     if not _SAFE_ID.match(value):
-        raise ValueError("may contain only letters, digits and . _ : @ / + -")
+        bad = next((c for c in value[1:] if not re.match(r"[\w.:@/+-]", c)), value[0])
+        raise ValueError(f"may contain only letters, digits and . _ : @ / + -, starting with "
+                         f"a letter or digit (not {bad!r})")
     return value
 
 

@@ -51,6 +51,8 @@ def test_good_csv(write, churn):
     ("acct-9,=0.5+0.4,2026-11-01T09:00:00Z,,,", "score", "valid number"),
     ("acct-9,,2026-11-01T09:00:00Z,,,", "score", "missing"),
     ("=HYPERLINK(x),0.5,2026-11-01T09:00:00Z,,,", "entity_id", "may contain only"),
+    # (trial 12: 'Ü' and 'ï' are letters; the message now names the character at fault)
+    ("ACC-Ünïcødé-😀,0.5,2026-11-01T09:00:00Z,,,", "entity_id", "(not '😀')"),
     ("acct-9,0.5,2026-11-01T09:00:00,,,", "observed_at", "time zone"),
     ("acct-9,0.5,yesterday,,,", "observed_at", "ISO-8601"),
     ("acct-9,0.5,1761987600000,,,", "observed_at", "milliseconds"),
