@@ -203,8 +203,8 @@ _OUTCOME_ROWS = select(outcome_records.c.id, outcome_records.c.arm,
 
 def check_outcomes(conn: Connection, recorded: ValueRecorded, add: Add) -> int:
     """Every outcome row against its entry; then every entry left without a row. The
-    rows read."""
-    left = dict(recorded.outcomes)
+    rows read. Consumes ``recorded.outcomes`` (no copy of a large history is made)."""
+    left = recorded.outcomes
     count = 0
     for row in _stream(conn, _OUTCOME_ROWS):
         count += 1
@@ -232,8 +232,9 @@ _EXECUTION_ROWS = select(executions.c.idempotency_key, executions.c.decision_id,
 
 
 def check_executions(conn: Connection, recorded: ValueRecorded, add: Add) -> int:
-    """Every execution row against its entries; then every call left without a row."""
-    left = dict(recorded.calls)
+    """Every execution row against its entries; then every call left without a row.
+    Consumes ``recorded.calls``."""
+    left = recorded.calls
     count = 0
     for row in _stream(conn, _EXECUTION_ROWS):
         count += 1
