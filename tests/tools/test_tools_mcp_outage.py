@@ -29,6 +29,7 @@ from decisionops.agent.settings import Settings, ToolServerConfig
 from decisionops.tools._mcp import McpTools
 from decisionops.tools.registry import ToolRegistry
 from tests.cli.conftest import Cli
+from tests.tools.test_tools_mcp import PLAYBOOK
 
 pytestmark = pytest.mark.slow
 
@@ -224,16 +225,6 @@ def test_an_http_servers_headers_count_by_name_only() -> None:
 
 
 # ---------------------------------------------------------------- through the runtime, the CLI
-
-PLAYBOOK = {
-    "name": "churn-retention", "kind": "churn", "version": 1,
-    "description": "Open a desk case for an at-risk account.",
-    "trigger": {"min_score": 0.5},
-    "steps": [{"id": "desk_case", "function": "support", "tool": "desk.open_case",
-               "risk": "medium", "rationale": "A named contact reviews the account.",
-               "arguments": {"account_id": "{{ prediction.entity_id }}",
-                             "summary": "Churn risk"}}],
-}
 
 
 def _configure(folder: Path, desk: Desk) -> None:
