@@ -73,13 +73,26 @@ def _worker_id() -> str:
 
 
 def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[ToolSpec], *,
-                playbooks_dir: Any) -> None:
-    """What `run` refuses to start with (``ConfigError``, naming it): every tool a policy
-    names is registered, every argument its limits and totals bound is one the tool takes
-    (a misspelt argument would bound nothing), and the playbooks' steps are ones their
-    functions may take. The runtime checks it at its start; ``playbooks list`` and
-    ``tools list`` with the registry they build."""
+                playbooks_dir: Any, functions_file: Any = None) -> None:
+    """What `run` refuses to start with (``ConfigError``, naming the file and the field):
+    every tool a policy names is registered, every argument its limits and totals bound
+    is one the tool takes (a misspelt argument would bound nothing), and the playbooks'
+    steps are ones their functions may take. The runtime checks it at its start;
+    ``playbooks list`` and ``tools list`` with the registry they build."""
     specs_by_name = {spec.name: spec for spec in specs}
+    try:
+        _check_policies(policies, specs_by_name)
+    except ConfigError as exc:
+        where = functions_file or "the bundled functions.yaml"
+        raise ConfigError(f"{where}: {exc.message}", **exc.details) from None
+    problems = playbooks.problems(
+        functions={n: p.tools for n, p in policies.functions.items()},
+        parameters={name: spec.parameters for name, spec in specs_by_name.items()})
+    if problems:
+        raise ConfigError(f"{playbooks_dir}: " + "; ".join(problems), field="playbooks_dir")
+
+
+def _check_policies(policies: Policies, specs_by_name: dict[str, ToolSpec]) -> None:
     for name, policy in policies.functions.items():
         missing = sorted(set(policy.tools) - set(specs_by_name))
         if missing:
@@ -114,11 +127,6 @@ def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[Too
                 if empty:
                     field = f"functions.{name}.limits.{tool}.{argument}"
                     raise ConfigError(f"{field}: {empty}", field=field)
-    problems = playbooks.problems(
-        functions={n: p.tools for n, p in policies.functions.items()},
-        parameters={name: spec.parameters for name, spec in specs_by_name.items()})
-    if problems:
-        raise ConfigError(f"{playbooks_dir}: " + "; ".join(problems), field="playbooks_dir")
 
 
 def _leaves_nothing(tool: str, argument: str, schema: dict[str, Any], limit: Any
@@ -184,7 +192,7 @@ class Runtime:
         self._stack.callback(sources.close)
         self.tools: ToolRegistry = sources.registry
         check_start(self.policies, self.playbooks, self.tools.specs(),
-                    playbooks_dir=s.playbooks_dir)
+                    playbooks_dir=s.playbooks_dir, functions_file=s.functions_file)
         self.planner: Planner = HandPlanner(self.store.hand_plans.get, build_planner(
             s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
             store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor,

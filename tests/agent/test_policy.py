@@ -157,3 +157,18 @@ def test_a_limit_is_read_against_the_tools_bounds_in_either_schema_draft() -> No
     later = {"type": "number", "exclusiveMaximum": 1}
     assert "less than 1" in _leaves_nothing("shop.discount", "rate", later,
                                             ArgumentLimit(min=1))
+
+
+def test_a_start_check_names_the_functions_file(tmp_path: Path) -> None:
+    """(trial 12: 'functions.fraud_ops.tools: unknown tool(s) notify.sendd', no file)"""
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    path = tmp_path / "functions.yaml"
+    path.write_text("functions:\n  fraud_ops:\n    approvers: [li@fraud]\n"
+                    "    tools: [notify.sendd]\n")
+    with pytest.raises(ConfigError) as caught:
+        Runtime(Settings(home=tmp_path / "home", functions_file=path), actor="t")
+    assert caught.value.message == (f"{path}: functions.fraud_ops.tools: unknown tool(s) "
+                                    "notify.sendd")
+    assert caught.value.details["field"] == "functions.fraud_ops.tools"
