@@ -411,15 +411,14 @@ class _Server:
                 if not isinstance(exc, Exception):
                     ready.set_exception(ConnectionError(type(exc).__name__))
                 elif why := await self._why_not_started(exc, started):
-                    ready.set_exception(
-                        (_Misconfigured if why.startswith("cannot start") else ConnectionError)(
-                            why))
+                    ready.set_exception(why)
                 else:
                     ready.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
 
-    async def _why_not_started(self, exc: Exception, started: list[_Process]) -> str | None:
+    async def _why_not_started(self, exc: Exception, started: list[_Process]
+                               ) -> ConnectionError | None:
         """Why a stdio server did not start, when the process tells more than the error:
         it could not be started, or it ended (the session only saw the connection close)."""
         if self.config.transport != "stdio":
@@ -430,10 +429,11 @@ class _Server:
             for leaf in leaves:
                 if isinstance(leaf, OSError):
                     detail = f"{leaf.strerror}: {leaf.filename}" if leaf.filename else leaf
-                    return f"cannot start {self.config.command[0]}: {detail}"
+                    return _Misconfigured(f"cannot start {self.config.command[0]}: {detail}")
             return None
         if all(isinstance(leaf, MCPError) and leaf.code == CONNECTION_CLOSED for leaf in leaves):
-            return await started[-1].ended()
+            ended = await started[-1].ended()
+            return ConnectionError(ended) if ended else None
         return None
 
     async def stop(self) -> None:
