@@ -258,8 +258,9 @@ class PlaybookBook(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     playbooks: dict[str, Playbook]
-    own: frozenset[str] = frozenset()
-    """The names loaded from the user's ``playbooks_dir`` (``problems`` checks those)."""
+    own: dict[str, Path] = {}
+    """The playbooks loaded from the user's ``playbooks_dir``, by name: the file each is
+    in (``problems`` checks those, naming the file)."""
     off: dict[str, str] = {}
     """Bundled playbooks set aside by ``fitting``, and why."""
 
@@ -297,8 +298,9 @@ class PlaybookBook(BaseModel):
         found = []
         for name in sorted(self.own):
             playbook = self.playbooks[name]
+            at = f"{self.own[name]}: playbook {name!r}"
             for step in playbook.steps:
-                where = f"playbook {name!r}: steps.{step.id}"
+                where = f"{at}: steps.{step.id}"
                 if step.function not in functions:
                     found.append(f"{where}.function: unknown function {step.function!r} "
                                  f"(known: {', '.join(sorted(functions))})")
@@ -318,7 +320,7 @@ class PlaybookBook(BaseModel):
                                  f"{', '.join(unknown)}")
             first = next((p for p in self._candidates(playbook.kind)), None)
             if first is not None and first.name != name and first.match is None:
-                found.append(f"playbook {name!r}: never used: {first.name!r} (priority "
+                found.append(f"{at}: never used: {first.name!r} (priority "
                              f"{first.priority}) answers every {playbook.kind} prediction "
                              f"first; give {name!r} a lower priority, or the name "
                              f"{first.name!r} to replace it")
@@ -349,8 +351,9 @@ class PlaybookBook(BaseModel):
         return {p.kind for p in self.playbooks.values()}
 
 
-def _load_dir(folder: Path) -> dict[str, Playbook]:
-    found: dict[str, Playbook] = {}
+def _load_dir(folder: Path) -> dict[str, tuple[Playbook, Path]]:
+    """The playbooks in ``folder``'s YAML files, by name, each with its file."""
+    found: dict[str, tuple[Playbook, Path]] = {}
     for path in sorted(folder.glob("*.y*ml")):
         data = load_yaml(path)
         items = data if isinstance(data, list) else [data]
@@ -360,7 +363,7 @@ def _load_dir(folder: Path) -> dict[str, Playbook]:
             playbook = validate_config(Playbook, item, path=path, name=label)
             if playbook.name in found:
                 raise ConfigError(f"{path}: {label}: name is used twice")
-            found[playbook.name] = playbook
+            found[playbook.name] = (playbook, path)
     return found
 
 
@@ -368,15 +371,16 @@ def load_playbooks(extra_dir: Path | None = None) -> PlaybookBook:
     """Bundled playbooks, with those in ``extra_dir`` added or replacing by name."""
     ref = resources.files("decisionops.agent") / "data" / "playbooks"
     with resources.as_file(ref) as bundled:
-        playbooks = _load_dir(bundled)
+        playbooks = {name: p for name, (p, _) in _load_dir(bundled).items()}
     if extra_dir is not None:
         if not extra_dir.is_dir():
             raise ConfigError(f"{extra_dir}: playbooks_dir is not a folder")
         own = _load_dir(extra_dir)
-        playbooks.update(own)
+        playbooks.update({name: p for name, (p, _) in own.items()})
     else:
         own = {}
     try:
-        return PlaybookBook(playbooks=playbooks, own=frozenset(own))
+        return PlaybookBook(playbooks=playbooks,
+                            own={name: path for name, (_, path) in own.items()})
     except ValidationError as exc:  # pragma: no cover - dict of validated models
         raise ConfigError(str(exc)) from exc

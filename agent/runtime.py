@@ -73,7 +73,7 @@ def _worker_id() -> str:
 
 
 def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[ToolSpec], *,
-                playbooks_dir: Any, functions_file: Any = None) -> None:
+                functions_file: Any = None) -> None:
     """What `run` refuses to start with (``ConfigError``, naming the file and the field):
     every tool a policy names is registered, every argument its limits and totals bound
     is one the tool takes (a misspelt argument would bound nothing), and the playbooks'
@@ -89,7 +89,7 @@ def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[Too
         functions={n: p.tools for n, p in policies.functions.items()},
         parameters={name: spec.parameters for name, spec in specs_by_name.items()})
     if problems:
-        raise ConfigError(f"{playbooks_dir}: " + "; ".join(problems), field="playbooks_dir")
+        raise ConfigError("; ".join(problems), field="playbooks_dir")  # each names its file
 
 
 def _check_policies(policies: Policies, specs_by_name: dict[str, ToolSpec]) -> None:
@@ -192,7 +192,7 @@ class Runtime:
         self._stack.callback(sources.close)
         self.tools: ToolRegistry = sources.registry
         check_start(self.policies, self.playbooks, self.tools.specs(),
-                    playbooks_dir=s.playbooks_dir, functions_file=s.functions_file)
+                    functions_file=s.functions_file)
         self.planner: Planner = HandPlanner(self.store.hand_plans.get, build_planner(
             s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
             store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor,

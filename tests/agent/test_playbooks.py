@@ -478,6 +478,10 @@ steps:
                  "playbook 'my-churn': never used: 'churn-retention'"):
         assert says in message, message
     assert refused.value.details["field"] == "playbooks_dir"
+    # Each problem names the file it is in, not only the folder (trial 12: a folder of
+    # many files left the user to find which one held 'x-play').
+    assert f"{folder / 'x.yaml'}: playbook 'x-play': steps.a.function" in message, message
+    assert f"{folder / 'churn.yaml'}: playbook 'my-churn': never used" in message, message
 
 
 def test_a_step_id_used_twice_is_refused_at_load(tmp_path: Path) -> None:
