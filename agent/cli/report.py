@@ -67,7 +67,7 @@ def report(
     if warning and not as_json:  # --json carries it in "warnings"
         say("[yellow]warning:[/] {}", warning, err=True, highlight=False)
     with open_store() as store:
-        data = build_report(store, since=start, until=now, success_labels=labels,
+        data = build_report(store, since=start, success_labels=labels,
                             daily_spend_cap=settings().llm_daily_spend_cap,
                             warnings=[warning] if warning else [])
     files = write_report(data, target) if target is not None else None

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from decisionops.agent.llm import spend_today
-from decisionops.agent.models import SUCCESS_LABELS, utcnow
+from decisionops.agent.models import CLOCK_SKEW, SUCCESS_LABELS, utcnow
 from decisionops.agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
 from decisionops.agent.store import Store
 
@@ -167,23 +167,26 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
                  daily_spend_cap: float | None = None,
                  warnings: Sequence[str] = ()) -> ReportData:
     """The report's figures; ``daily_spend_cap`` is the setting of that name (None: no
-    cap), shown beside today's spend; ``warnings`` are shown above them."""
+    cap), shown beside today's spend; ``warnings`` are shown above them. Without
+    ``until`` the period ends now and holds everything recorded so far, times a source
+    stamped up to ``CLOCK_SKEW`` ahead included (intake takes them: its clock runs fast)."""
     now = utcnow()
+    bound = until or now + CLOCK_SKEW
     until = until or now
-    outcomes = store.outcomes.outcome_list(since=since, until=until)
+    outcomes = store.outcomes.outcome_list(since=since, until=bound)
     latest: dict[str, dict[str, Any]] = {}
     for o in outcomes:  # newest first: the first one per prediction is its latest
         latest.setdefault(o["prediction_id"], o)
-    value, uplift = _value_and_uplift(store.outcomes.decision_totals(since=since, until=until),
+    value, uplift = _value_and_uplift(store.outcomes.decision_totals(since=since, until=bound),
                                       list(latest.values()), set(success_labels))
     return ReportData(
         generated_at=utcnow(), since=since, until=until, success_labels=list(success_labels),
         ci_method=CI_METHOD, outcomes=len(outcomes), counted_outcomes=len(latest),
         simulated_outcomes=sum(1 for o in outcomes if o["source"].startswith("simulated")),
         value=value, uplift=uplift,
-        approvals=_latency(store.outcomes.approval_times(since=since, until=until)),
-        tools=_tools(store.outcomes.execution_totals(since=since, until=until)),
-        llm=_llm(store.outcomes.llm_call_rows(since=since, until=until), today=now.date(),
+        approvals=_latency(store.outcomes.approval_times(since=since, until=bound)),
+        tools=_tools(store.outcomes.execution_totals(since=since, until=bound)),
+        llm=_llm(store.outcomes.llm_call_rows(since=since, until=bound), today=now.date(),
                  spent_today=spend_today(store.llm, now), daily_spend_cap=daily_spend_cap),
         warnings=list(warnings))
 
