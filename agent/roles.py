@@ -9,13 +9,15 @@ __all__ = ["ROLES", "Permission", "may", "roles_that"]
 
 ROLES = ("approver", "operator", "ingest", "admin")
 
-Permission = Literal["read", "ingest", "outcomes", "answer", "control", "chat"]
+Permission = Literal["read", "ingest", "outcomes", "report", "answer", "control", "chat"]
+"""``outcomes``: record them; ``report``: read every outcome and the value report (figures
+across all decisions, beyond what an approver's functions show them)."""
 
 _GRANTS: dict[str, frozenset[str]] = {
     "approver": frozenset({"read", "answer", "chat"}),
-    "operator": frozenset({"read", "ingest", "outcomes", "control", "chat"}),
+    "operator": frozenset({"read", "ingest", "outcomes", "report", "control", "chat"}),
     "ingest": frozenset({"ingest", "outcomes"}),
-    "admin": frozenset({"read", "ingest", "outcomes", "control", "chat"}),
+    "admin": frozenset({"read", "ingest", "outcomes", "report", "control", "chat"}),
 }
 
 

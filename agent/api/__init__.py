@@ -9,6 +9,7 @@
     POST /v1/predictions/mlflow | /kserve      model-server response (+ request) bodies
     POST /v1/webhooks/predictions              signed deliveries (HMAC, replay-deduped)
     POST /v1/outcomes                          what happened after a decision
+    GET  /v1/outcomes, /v1/report              outcomes recorded; the value report's figures
     GET  /v1/decisions[/{id}]                  decisions; one with plan, approvals,
                                                executions, ledger entries
     GET  /v1/approvals[/{id}]                  pending for the caller, most urgent first;

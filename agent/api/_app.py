@@ -31,6 +31,7 @@ from decisionops.agent.api._routes_autonomy import autonomy_router
 from decisionops.agent.api._routes_ingest import ingest_router
 from decisionops.agent.api._routes_langgraph import langgraph_router
 from decisionops.agent.api._routes_ops import ops_router
+from decisionops.agent.api._routes_outcomes import outcomes_router
 from decisionops.agent.api._routes_predictions import predictions_router
 from decisionops.agent.api._settings import ServiceSettings
 from decisionops.agent.api._state import BackgroundWorker, ServiceState, principal_dependency
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, service: ServiceSettings | N
     principal = principal_dependency()
     app.include_router(ops_router(principal))
     app.include_router(ingest_router(principal))
+    app.include_router(outcomes_router(principal))
     app.include_router(approvals_router(principal))
     app.include_router(autonomy_router(principal))
     app.include_router(predictions_router(principal))

@@ -1,5 +1,5 @@
-"""Routes that bring data in: predictions (native JSON, MLflow and KServe V1/V2 bodies),
-signed webhooks, and outcomes.
+"""Routes that bring predictions in: native JSON, MLflow and KServe V1/V2 bodies, and
+signed webhooks (outcomes: ``_routes_outcomes``).
 
 The MLflow and KServe routes take the same join fields: a response of scores with the
 ``inputs`` it scored (rows or the request body) and an ``entity_column``, or the
@@ -34,13 +34,10 @@ from decisionops.agent.api._webhooks import (
     verify_signature,
 )
 from decisionops.agent.errors import (
-    ConflictError,
     InvalidInputError,
-    NotFoundError,
     error_body,
     pydantic_message,
 )
-from decisionops.agent.report import OutcomeRow, record_parsed
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.sources import (
     FieldMapping,
@@ -201,25 +198,5 @@ def ingest_router(principal: Any) -> APIRouter:
         if finished:
             rt.store.webhooks.finish(delivery_id, status_code=status, response=payload)
         return JSONResponse(payload, status)
-
-    @router.post("/outcomes", status_code=201, summary="Record what happened after a decision")
-    def outcome(body: OutcomeRow, who: Principal = Depends(requires(principal, "outcomes")),
-                state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        """One outcome, by decision id, prediction id (a held-out, control-group one), or
-        kind and entity; matched, checked and recorded as ``decisionops outcomes add``
-        records it (``agent.report.record_parsed``): the same refusals, each naming its
-        field (404: nothing it names is known; 409: recorded before with another value)."""
-        result = record_parsed(state.runtime.store, ([(1, None, body)], []), source="api",
-                               actor=who.name)
-        if result.unmatched:
-            problem = result.unmatched[0]
-            error = {"not_found": NotFoundError, "conflict": ConflictError}.get(
-                problem.problem, InvalidInputError)
-            raise error(problem.reason, field=problem.field)
-        outcome_id = (result.recorded or result.duplicates)[0]
-        subject = state.runtime.store.outcomes.outcome(outcome_id)
-        return {"outcome_id": outcome_id, "decision_id": subject["decision_id"],
-                "prediction_id": subject["prediction_id"], "arm": subject["arm"],
-                "label": subject["label"], "recorded": bool(result.recorded)}
 
     return router

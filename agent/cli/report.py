@@ -3,7 +3,6 @@ with its charts also written beside it as PNG files, or as JSON figures."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +11,16 @@ import typer
 from decisionops.agent.cli._common import console, fail, print_json, say, settings
 from decisionops.agent.cli.outcomes import open_store
 from decisionops.agent.models import utcnow
-from decisionops.agent.report import SUCCESS_LABELS, build_report, parse_since, render_text, write_report
+from decisionops.agent.report import (
+    SUCCESS_LABELS,
+    build_report,
+    parse_since,
+    render_text,
+    success_labels,
+    write_report,
+)
 
 __all__ = ["report"]
-
-_LABEL = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def report(
@@ -52,11 +56,10 @@ def report(
         start = parse_since(since, now=now)
     except ValueError as exc:
         raise fail(f"--since: {exc}") from None
-    labels = [s.strip().lower() for s in success] if success else list(SUCCESS_LABELS)
-    bad = [s for s in labels if not _LABEL.match(s)]
-    if bad:
-        raise fail(f"--success: {bad[0]!r} is not an outcome label (lowercase letters, digits, "
-                   "underscores)")
+    try:
+        labels = success_labels(success) if success else list(SUCCESS_LABELS)
+    except ValueError as exc:
+        raise fail(f"--success: {exc}") from None
     target = out if out is not None else (None if as_json or as_text else Path("report.html"))
     if target is not None:
         if target.is_dir():

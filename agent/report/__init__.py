@@ -32,6 +32,7 @@ from decisionops.agent.report._rows import (
     UnmatchedRow,
     read_outcome_file,
     read_outcome_sql,
+    success_labels,
 )
 from decisionops.agent.report._since import parse_since
 from decisionops.agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
@@ -64,6 +65,7 @@ __all__ = [
     "record_parsed",
     "render_html",
     "render_text",
+    "success_labels",
     "write_export",
     "write_report",
 ]

@@ -38,7 +38,7 @@ from decisionops.agent.models import Name as KindName
 from decisionops.agent.store._outcomes import normalize_label
 
 __all__ = ["OutcomeFormat", "OutcomeRow", "UnmatchedRow", "parse_records", "read_outcome_file",
-           "read_outcome_sql"]
+           "read_outcome_sql", "success_labels"]
 
 OutcomeFormat = Literal["csv", "jsonl", "auto"]
 MAX_BYTES = 50 * 1024 * 1024
@@ -63,6 +63,19 @@ def _label(value: Any) -> Any:
             raise ValueError("must be a word such as retained, churned or failure_avoided "
                              "(letters, digits, underscores)")
     return value
+
+
+def success_labels(values: Iterable[str]) -> list[str]:
+    """The outcome labels a report counts as success, each spelt as outcomes store it
+    (``Failure avoided`` → ``failure_avoided``); ``ValueError`` naming the first that is
+    not a label. The CLI's ``report --success`` and the API's ``success`` read them so."""
+    labels = []
+    for value in values:
+        try:
+            labels.append(_label(value))
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+    return labels
 
 
 Optional = BeforeValidator(_blank_is_none)
