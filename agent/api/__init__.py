@@ -31,6 +31,6 @@ recorded in the ledger (``_approvals``). Start it with ``decisionops serve``.
 from decisionops.agent.api._app import create_app
 from decisionops.agent.api._auth import ROLES
 from decisionops.agent.api._settings import ServiceSettings
-from decisionops.agent.api._users import add_user, issue_token
+from decisionops.agent.api._users import add_user, issue_token, set_functions
 
-__all__ = ["ROLES", "ServiceSettings", "add_user", "create_app", "issue_token"]
+__all__ = ["ROLES", "ServiceSettings", "add_user", "create_app", "issue_token", "set_functions"]

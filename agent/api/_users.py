@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from decisionops.agent.api._auth import ROLES, hash_token, new_token
 from decisionops.agent.approvals import policy_identity
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, NotFoundError
 from decisionops.agent.models import USER_NAME_RULE, is_user_name, utcnow
 from decisionops.agent.runtime import Runtime
 
@@ -39,6 +39,26 @@ def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = ()
         raise InvalidInputError(f"must be {USER_NAME_RULE}", field="name")
     if role not in ROLES:
         raise InvalidInputError(f"{role!r} is not one of {', '.join(ROLES)}", field="role")
+    functions = _functions(rt, name, role, functions)
+    rt.store.users.create(name, role=role, functions=functions, actor=actor, email=email)
+    return issue_token(rt, name, actor=actor, expires_days=expires_days)
+
+
+def set_functions(rt: Runtime, name: str, functions: Sequence[str], *, actor: str
+                  ) -> tuple[list[str], list[str]]:
+    """Change the functions an approver approves, checked as ``add_user`` checks them:
+    (the functions now, before). It takes effect at once: an answer is checked against
+    the user as stored when it is given, and their pending requests are listed by it."""
+    user = rt.store.users.get(name)
+    if user is None:
+        raise NotFoundError(f"no user {name!r} (decisionops users list)", field="name")
+    functions = _functions(rt, name, user["role"], functions)
+    return functions, rt.store.users.set_functions(name, functions, actor=actor)
+
+
+def _functions(rt: Runtime, name: str, role: str, functions: Sequence[str]) -> list[str]:
+    """The functions a user of ``role`` named ``name`` may be registered for: an approver
+    at least one, each a function whose policy lists them; other roles none."""
     functions = list(dict.fromkeys(functions))
     if role == "approver" and not functions:
         raise InvalidInputError("an approver needs at least one --function", field="function")
@@ -52,5 +72,4 @@ def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = ()
                 f"{name} is not an approver of {function} in the function policies "
                 f"(approvers: {', '.join(policy.approvers)}); add them there first",
                 field="function")
-    rt.store.users.create(name, role=role, functions=functions, actor=actor, email=email)
-    return issue_token(rt, name, actor=actor, expires_days=expires_days)
+    return functions

@@ -12,8 +12,9 @@ from decisionops.agent.errors import InvalidInputError
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="API users and tokens: add, email, list, token, revoke.\n\n"
-                  "Example: decisionops users add dana --role approver --function finance")
+app = typer.Typer(no_args_is_help=True,
+                  help="API users and tokens: add, email, functions, list, token, revoke."
+                  "\n\nExample: decisionops users add dana --role approver --function finance")
 
 Name = Annotated[str, typer.Argument(help="User name, e.g. dana (approvers: as in the function "
                                           "policies, with or without @function).")]
@@ -99,6 +100,26 @@ def email(name: Name, address: Annotated[str | None, typer.Argument(
         print_json({"name": name, "email": address})
         return
     console.print(f"{name}: e-mail {address or 'cleared'}")
+
+
+@app.command("functions")
+def functions(name: Name, function: Annotated[list[str] | None, typer.Option(
+        "--function", help="A function this approver approves; repeatable. The list "
+        "replaces the one they have.")] = None, as_json: Json = False) -> None:
+    """Change the functions an approver approves (each must list them in the function
+    policies, as for 'users add'); effective at once, recorded in the ledger.
+
+    Example: decisionops users functions dana --function finance --function sales
+    """
+    from decisionops.agent.api import set_functions
+
+    with runtime() as rt:
+        name = _user(rt, name)
+        now, before = set_functions(rt, name, function or [], actor=_actor())
+    if as_json:
+        print_json({"name": name, "functions": now, "previous": before})
+        return
+    console.print(f"{name} approves {', '.join(now)} (was {', '.join(before) or 'none'})")
 
 
 @app.command("list")

@@ -63,6 +63,21 @@ class UserRepo(Repo):
             self.record(conn, [Event(actor=actor, event="user.email_set",
                                      body={"user": name, "email": email})], now)
 
+    def set_functions(self, name: str, functions: Sequence[str], *, actor: str) -> list[str]:
+        """Set the functions ``name`` approves (checked by the caller against the
+        policies); returns the ones before."""
+        now = utcnow()
+        with self.transaction(durable=True) as conn:
+            previous = conn.scalar(select(s.users.c.functions).where(s.users.c.name == name))
+            if previous is None:
+                raise NotFoundError(f"no user {name!r}", field="name")
+            conn.execute(update(s.users).where(s.users.c.name == name)
+                         .values(functions=list(functions)))
+            self.record(conn, [Event(actor=actor, event="user.functions_set",
+                                     body={"user": name, "functions": list(functions),
+                                           "previous": list(previous)})], now)
+        return list(previous)
+
     def get(self, name: str) -> dict[str, Any] | None:
         with self.reading() as conn:
             row = conn.execute(select(s.users).where(s.users.c.name == name)).first()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from decisionops.agent.cli import app
@@ -99,3 +100,44 @@ def test_serve_answers_health_checks(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_an_approver_s_functions_change_in_place(home: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """(trial: no command changed a user's functions; dana taking on sales's approvals
+    meant a second user, new tokens, and her answers under two names)"""
+    from importlib import resources
+
+    bundled = (resources.files("decisionops.agent") / "data" / "functions.yaml").read_text()
+    assert "approvers: [raj@sales, mia@sales]" in bundled
+    policy = tmp_path / "functions.yaml"
+    policy.write_text(bundled.replace("approvers: [raj@sales, mia@sales]",
+                                      "approvers: [raj@sales, mia@sales, dana@sales]"))
+    monkeypatch.setenv("DECISIONOPS_FUNCTIONS_FILE", str(policy))
+    _run("users", "add", "dana", "--role", "approver", "--function", "finance")
+    _run("users", "add", "olga", "--role", "operator")
+    changed = json.loads(_run("users", "functions", "dana", "--function", "finance",
+                              "--function", "sales", "--json"))
+    assert changed == {"name": "dana", "functions": ["finance", "sales"],
+                       "previous": ["finance"]}
+    listed = {u["name"]: u for u in json.loads(_run("users", "list", "--json"))}
+    assert listed["dana"]["functions"] == ["finance", "sales"]
+    assert "sales, finance (was finance, sales)" in _run(
+        "users", "functions", "dana", "--function", "sales", "--function", "finance")
+    # Refused as `users add` refuses, naming --function, and nothing changes.
+    for args, says in ((("dana", "--function", "support"), "not an approver of support"),
+                       (("dana",), "at least one --function"),
+                       (("olga", "--function", "sales"), "only approvers have functions"),
+                       (("nobody", "--function", "sales"), "no user 'nobody'")):
+        assert says in _run("users", "functions", *args, code=2), args
+    listed = {u["name"]: u for u in json.loads(_run("users", "list", "--json"))}
+    assert listed["dana"]["functions"] == ["sales", "finance"]
+    # Who changed what is in the ledger.
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    with Runtime(Settings(), actor="test") as rt:
+        changes = [e for e in rt.store.ledger.entries() if e.event == "user.functions_set"]
+    assert [c.body for c in changes] == [
+        {"user": "dana", "functions": ["finance", "sales"], "previous": ["finance"]},
+        {"user": "dana", "functions": ["sales", "finance"], "previous": ["finance", "sales"]}]
