@@ -58,7 +58,7 @@ from decisionops.agent.cli import eval as eval_cli
 from decisionops.agent.cli import plan as plan_cli
 from decisionops.agent.cli import serve as serve_cli
 from decisionops.agent.cli import users as users_cli
-from decisionops.agent.cli._common import JSON_ERRORS, exit_for, fail
+from decisionops.agent.cli._common import JSON_ERRORS, exit_for, fail, log_to_stderr
 from decisionops.agent.errors import DecisionOpsError
 
 __all__ = ["app", "main"]
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
     token = JSON_ERRORS.set(as_json)
+    log_to_stderr()
     try:
         if not as_json:
             # A fixed program name: completion reads _DECISIONOPS_COMPLETE however it was started.

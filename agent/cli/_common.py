@@ -12,11 +12,13 @@ place markup is on."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import string
 import sys
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -48,6 +50,7 @@ __all__ = [
     "err_console",
     "exit_for",
     "fail",
+    "log_to_stderr",
     "print_fitted",
     "print_json",
     "print_table",
@@ -74,6 +77,43 @@ def styled(template: str, /, *values: Any) -> Text:
     """The CLI's own markup ``template`` (``"[bold]{}[/] · {:,} rows"``) with ``values``
     in its ``{}`` fields, each escaped: a value is never markup."""
     return Text.from_markup(_ESCAPING.format(template, *values), emoji=False)
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+_LEVEL_STYLE = {"warning": "yellow", "error": "red", "critical": "red"}
+
+
+class _SayHandler(logging.Handler):
+    """The product's log records as the CLI says its own warnings: ``warning: …`` on
+    stderr, the message as text (never markup)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = record.levelname.lower()
+            style = _LEVEL_STYLE.get(level, "dim")
+            say(f"[{style}]{{}}:[/] {{}}", level, self.format(record), err=True,
+                highlight=False, soft_wrap=True)
+        except Exception:  # logging must never break the command
+            self.handleError(record)
+
+
+def log_to_stderr(env: Mapping[str, str] = os.environ) -> None:
+    """Show what the ``decisionops`` loggers record at ``DECISIONOPS_LOG_LEVEL`` (debug,
+    info, warning: the default, error) and above; other libraries' logs are theirs."""
+    logger = logging.getLogger("decisionops")
+    handler = next((h for h in logger.handlers if isinstance(h, _SayHandler)), None)
+    if handler is None:
+        handler = _SayHandler()
+        logger.addHandler(handler)
+    name = env.get("DECISIONOPS_LOG_LEVEL", "warning")
+    level = _LEVELS.get(name.strip().lower())
+    handler.setLevel(level or logging.WARNING)
+    if level is not None and level < logging.WARNING:
+        logger.setLevel(level)  # below the default: the loggers must pass it on
+    if level is None:
+        logger.warning("DECISIONOPS_LOG_LEVEL: %r is not one of %s; showing warnings and "
+                       "errors", name, ", ".join(_LEVELS))
 
 
 def say(template: str, /, *values: Any, err: bool = False, **options: Any) -> None:
