@@ -317,8 +317,10 @@ def _print_problems(tally: IngestTally) -> None:
         where = first[0].where if len(rows) == 1 else (
             f"{len(rows):,} rows ({', '.join(r[0].where for r in rows[:3])}"
             + (", …)" if len(rows) > 3 else ")"))
-        say("  [red]✗[/] {}: {}", where, "; ".join(e.problem for e in first), err=True,
-            highlight=False)
+        # Each problem with the values of the rows listed (not the first row's for all).
+        problems = [e.problem_with([r[i].value for r in rows[:3] if r[i].value is not None])
+                    for i, e in enumerate(first)]
+        say("  [red]✗[/] {}: {}", where, "; ".join(problems), err=True, highlight=False)
         shown += len(rows)
     if tally.rejected > shown:
         err_console.print(f"  … and {tally.rejected - shown:,} more rejected rows (use --json for "

@@ -49,9 +49,10 @@ def verify(
     answer (status, approver, answer, approved arguments); each decision's status,
     prediction and expected value; each tool call's step, tool, arguments, status and
     receipt; each outcome (subject, treated or control, label, value, when, who recorded
-    it); each prediction acted on or held out (its verdict); name every row that
-    disagrees, with the field, the row's value and the ledger's, and every outcome or
-    tool call made up or removed (exit 1).
+    it); each prediction acted on or held out (its verdict); each stored prediction
+    against its batch's entry (its row hash, and the columns copied from it: score, value
+    at stake…); name every row that disagrees, with the field, the row's value and the
+    ledger's, and every outcome or tool call made up or removed (exit 1).
     On its own the chain proves only that it is consistent: a tail cut off, or an entry
     rewritten with every hash after it recomputed, by someone who can write the
     database, still verifies. An anchor kept elsewhere (--anchor) catches both.
@@ -73,10 +74,10 @@ def verify(
     elif report.ok:
         held = f"; {report.anchors} anchor(s) hold" if anchors else ""
         say("[green]ledger verifies[/]: {} entries ({} of them from archived segments), head "
-            "{}; {} approvals, {} decisions, {} tool calls, {} outcomes and {} triage "
-            "verdicts agree with it{}", report.entries, report.archived,
+            "{}; {} approvals, {} decisions, {} tool calls, {} outcomes, {} triage "
+            "verdicts and {} predictions agree with it{}", report.entries, report.archived,
             report.head_hash[:16], report.approvals, report.decisions, report.executions,
-            report.outcomes, report.predictions, held, highlight=False)
+            report.outcomes, report.predictions, report.rows, held, highlight=False)
     elif report.disagreeing:
         say("[bold red]ledger does not verify[/]: {} (changed without a ledger entry; the "
             "ledger's values are the record):", summary(report.disagreeing), err=True,

@@ -107,10 +107,17 @@ class RowError(BaseModel):
     @property
     def problem(self) -> str:
         """The problem without its place: ``field (column): message [got value]``."""
+        return self.problem_with([self.value] if self.value is not None else [])
+
+    def problem_with(self, values: list[str]) -> str:
+        """``problem``, giving ``values`` (several rows' with this problem, in order)."""
         what = self.field or "row"
         if self.source and self.source != self.field:
             what += f" ({self.source})"
-        tail = f" [got {self.value!r}]" if self.value is not None else ""
+        tail = f" [got {', '.join(repr(v) for v in values)}]" if values else ""
+        if any("\n" in v or "\\n" in v for v in values):  # a line break, as read or as shown
+            tail += (" (the value runs over several lines: a quote left open in this row "
+                     "takes in the lines after it, rows included)")
         return f"{what}: {self.message}{tail}"
 
 

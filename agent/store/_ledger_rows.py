@@ -41,6 +41,7 @@ from sqlalchemy import Connection, select
 
 from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalStatus, DecisionStatus
+from decisionops.agent.store._ledger_batches import check_batches
 from decisionops.agent.store._ledger_value import (
     ValueRecorded,
     check_decision,
@@ -58,6 +59,7 @@ _ANSWERS = {f"approval.{s.value}": s.value for s in ApprovalStatus
 """A person's answer or an expiry, recorded by ``ApprovalRepo.answer``."""
 _AUTO = "approval.auto_approved"
 _REQUESTED = "approval.requested"
+_BATCH = "predictions.ingested"
 _STATUSES = {f"decision.{s.value}": s.value for s in DecisionStatus} | {
     "decision.started": DecisionStatus.PLANNING.value}
 KEEP = 100
@@ -128,6 +130,8 @@ class Recorded:
 
     approvals: dict[str, _Approval] = field(default_factory=dict)
     decisions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    batches: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """Each batch of predictions accepted: its entry's seq → root and row count."""
     _shared: dict[Any, Any] = field(default_factory=dict)
     value: ValueRecorded = field(init=False)
     """Outcomes, tool calls, verdicts and the decisions' predictions."""
@@ -151,7 +155,10 @@ class Recorded:
     def see(self, seq: int, name: str, actor: str, decision_id: str | None,
             plan_hash: str | None, body: dict[str, Any]) -> None:
         self.value.see(seq, name, actor, decision_id, body)
-        if name.startswith("decision."):
+        if name == _BATCH:
+            if isinstance(body.get("root"), str) and body.get("rows"):
+                self.batches[seq] = (body["root"], int(body["rows"]))
+        elif name.startswith("decision."):
             status = _STATUSES.get(name)
             if status is not None and decision_id:
                 self.decisions[decision_id] = (status, seq)
@@ -211,6 +218,8 @@ class Found:
     executions: int = 0
     predictions: int = 0
     """Predictions whose verdict was checked (those not dropped)."""
+    rows: int = 0
+    """Predictions checked against their batch's entry (row hash, copied columns)."""
 
     def add(self, *args: Any) -> None:
         self.count += 1
@@ -254,6 +263,7 @@ def disagreements(conn: Connection, recorded: Recorded) -> Found:
     found.outcomes = check_outcomes(conn, recorded.value, found.add)
     found.executions = check_executions(conn, recorded.value, found.add)
     found.predictions = check_predictions(conn, recorded.value, found.add)
+    found.rows = check_batches(conn, recorded.batches, found.add)
     return found
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -40,6 +40,7 @@ from decisionops.agent.sources import PredictionRow, same_content
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._archive import archived_entry
 from decisionops.agent.store._db import Repo
+from decisionops.agent.store._ledger_batches import COPIED, copies_differ
 from decisionops.agent.store._notify import WAKE, notify
 from decisionops.agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
 from decisionops.agent.triage import BulkDrop
@@ -238,7 +239,7 @@ class PredictionRepo(Repo):
                                     field="prediction_id")
             batch = sorted(conn.execute(select(_P.c.id, _P.c.payload)
                                         .where(_P.c.ingest_seq == seq)).all())
-            columns = conn.execute(select(*(_P.c[name] for name in _COPIED))
+            columns = conn.execute(select(*(_P.c[name] for name in COPIED))
                                    .where(_P.c.id == prediction_id)).one()._mapping
             entry = archived_entry(conn, seq)
         proof = _prove(prediction_id, seq, batch, entry)
@@ -418,25 +419,10 @@ class _TimeBinder:
 
 
 
-_COPIED = ("kind", "entity_type", "entity_id", "model", "model_version", "score",
-           "value_at_stake", "observed_at")
-"""The columns stored beside a row's payload, copied from it (what triage, listings and
-``predictions show`` read): a proof covers them too."""
-
-
 def _copies_differ(proven: Prediction, columns: Mapping[str, Any]) -> list[str]:
-    """The columns that no longer say what the proven row says."""
-    problems = []
-    for name in _COPIED:
-        want, got = getattr(proven, name), columns[name]
-        if isinstance(want, datetime) and isinstance(got, datetime):
-            same = want == (got if got.tzinfo else got.replace(tzinfo=UTC))
-        else:
-            same = want == got
-        if not same:
-            problems.append(f"column {name} is {got!r}, but the row the ledger proves says "
-                            f"{want!r} (the stored row was altered)")
-    return problems
+    """The copied columns that no longer say what the proven row says."""
+    return [f"column {name} is {got!r}, but the row the ledger proves says {want!r} (the "
+            "stored row was altered)" for name, got, want in copies_differ(proven, columns)]
 
 
 def _prove(prediction_id: str, seq: int, batch: list[tuple[str, Any]],

@@ -211,6 +211,8 @@ class VerifyReport:
     """How many execution rows (tool calls) were checked against the ledger."""
     predictions: int = 0
     """How many predictions' triage verdicts were checked (those not dropped)."""
+    rows: int = 0
+    """How many stored predictions were checked against their batch's entry."""
 
     @property
     def chain_ok(self) -> bool:
@@ -425,9 +427,9 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     """Walk the chain, archived segments first, then the ledger rows; report the first
     entry that does not verify, or the first segment the segment index is wrong about;
     then check each of ``anchors`` (``_anchor``): the chain must still reach its entry,
-    with its hash. Once all that holds, check the approval, decision, outcome, execution
-    and triage rows against what the entries record (``_ledger_rows``, ``_ledger_value``)
-    and report every row that disagrees.
+    with its hash. Once all that holds, check the approval, decision, outcome, execution,
+    triage and prediction rows against what the entries record (``_ledger_rows``,
+    ``_ledger_value``, ``_ledger_batches``) and report every row that disagrees.
 
     Without anchors, a chain cut short or rewritten and re-hashed from some entry on, by
     someone who also rewrites the head row, verifies: the chain only proves itself."""
@@ -447,7 +449,7 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
                         disagreements=tuple(found.kept), disagreeing=found.count,
                         approvals=found.approvals, decisions=found.decisions,
                         outcomes=found.outcomes, executions=found.executions,
-                        predictions=found.predictions)
+                        predictions=found.predictions, rows=found.rows)
 
 
 def anchor(engine: Engine, *, since: Anchor | None = None) -> Anchor:

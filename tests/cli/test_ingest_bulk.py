@@ -101,7 +101,13 @@ def test_parquet_is_streamed_and_any_row_proven(cli: Cli) -> None:
                      "where id = 'pq-3'")
     failed = cli("ledger", "prove-row", "pq-3", code=1)
     assert "does not hash to the root" in failed.stderr
-    assert cli.json("ledger", "verify")["ok"] is True
+    # ledger verify checks every stored row against its batch's root too (trial 14: it
+    # passed, and only prove-row of the one id caught a rewritten row).
+    verified = cli.json("ledger", "verify", code=1)
+    assert verified["ok"] is False and verified["first_bad_seq"] is None
+    [batch] = verified["disagreements"]
+    assert (batch["table"], batch["field"]) == ("predictions", "rows")
+    assert batch["ledger"].startswith("10 rows, root ")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -362,3 +368,22 @@ def test_rows_without_an_entity_are_counted_apart_from_ids_refused(cli: Cli) -> 
     assert (report["rejected"], report["needs"]["no_entity"]) == (3, 1)
     shown = " ".join(cli("ingest", str(path), code=1).stderr.split())
     assert "1 row without an entity id" in shown
+
+
+def test_rows_grouped_by_problem_show_each_row_s_value_and_an_open_quote_is_named(
+        cli: Cli) -> None:
+    """(trial 14: two rows with one problem were one line showing the first row's value
+    for both; a quote left open took in the next row, which was neither stored nor named)"""
+    path = cli.cwd / "p.csv"
+    path.write_text(HEADER + _row(1) + _row(2, score="high") + _row(3, score="low")
+                    + _row(4) + 'p-5,churn-gbm,churn,account,"ACC-5,0.2,100,2026-11-20T08:00:00Z\n'
+                    + 'p-6,churn-gbm,churn,account,ACC-6",0.2,100,2026-11-20T08:00:00Z\n'
+                    + _row(7))
+    text = cli("ingest", str(path), code=1)
+    shown = " ".join(text.stderr.split())
+    assert "2 rows (line 3, line 4): score: " in shown, shown
+    assert "[got 'high', 'low']" in shown, shown  # each row's, in the order of the lines
+    assert "[got 'high']" not in shown
+    # The open quote ran into the next line: said, so the row it took in is not lost.
+    assert "runs over several lines: a quote left open in this row takes in the lines " \
+           "after it" in shown, shown

@@ -1,0 +1,102 @@
+"""Whether the stored predictions are the rows their batches' ledger entries commit to:
+``_ledger_rows``'s check, for the predictions table (trial 14: a prediction's score and
+value at stake rewritten in the database passed ``ledger verify``; only ``ledger
+prove-row`` of that one id caught it).
+
+Each batch accepted is one ``predictions.ingested`` entry holding how many rows it
+stored and the Merkle root over their row hashes in id order (``_predictions``); each
+row keeps the entry's seq (``ingest_seq``). Read once, batch by batch: every row's hash
+is recomputed from its stored JSON and the batch's root and count compared with the
+entry's, and the columns stored beside the JSON (what triage, listings and the report
+read) must say what the JSON says. A root that differs names the batch, not the row (a
+root commits to the whole batch); a column names the row. Predictions stored before
+batch entries (no ``ingest_seq``) had an entry each and are not checked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, select
+
+from decisionops.agent.hashing import merkle_root
+from decisionops.agent.models import Prediction
+from decisionops.agent.store._tables import predictions
+
+__all__ = ["COPIED", "check_batches", "copies_differ"]
+
+COPIED = ("kind", "entity_type", "entity_id", "model", "model_version", "score",
+          "value_at_stake", "observed_at")
+"""The columns stored beside a row's JSON, copied from it: a row's proof covers them."""
+
+Add = Callable[..., None]
+"""``Found.add(table, id, field, row, ledger, seq)``."""
+
+_ROWS = (select(predictions.c.ingest_seq, predictions.c.id, predictions.c.payload,
+                *(predictions.c[name] for name in COPIED))
+         .where(predictions.c.ingest_seq.is_not(None))
+         .order_by(predictions.c.ingest_seq))
+
+
+def copies_differ(proven: Prediction, columns: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """The copied columns that no longer say what ``proven`` says: (column, stored, the
+    row's)."""
+    differ = []
+    for name in COPIED:
+        want, got = getattr(proven, name), columns[name]
+        if isinstance(want, datetime) and isinstance(got, datetime):
+            same = want == (got if got.tzinfo else got.replace(tzinfo=UTC))
+        else:
+            same = want == got
+        if not same:
+            differ.append((name, got, want))
+    return differ
+
+
+def check_batches(conn: Connection, batches: Mapping[int, tuple[str, int]], add: Add) -> int:
+    """Every stored row of a batch entry against it (``batches``: seq → the root and
+    the row count the entry records); how many rows were read. A batch whose rows are
+    all gone is named too."""
+    from decisionops.agent.sources import PredictionRow  # the intake's own row hash
+
+    count = 0
+    unread = set(batches)
+    for seq, group in groupby(_stream(conn), key=lambda r: r.ingest_seq):
+        rows = sorted(group, key=lambda r: r.id)  # leaves in id order (code points)
+        count += len(rows)
+        unread.discard(seq)
+        leaves = []
+        for row in rows:
+            try:
+                proven = Prediction.model_validate(row.payload)
+            except ValidationError:
+                add("predictions", row.id, "payload", "not a prediction's JSON", None, seq)
+                continue
+            leaves.append(PredictionRow.of(proven).leaf)
+            for name, got, want in copies_differ(proven, row._mapping):
+                add("predictions", row.id, name, got, want, seq)
+        recorded = batches.get(seq)
+        if recorded is None:
+            add("predictions", f"batch {seq}", "rows", len(rows), None, None)
+            continue
+        root, stored = recorded
+        if len(leaves) != stored or merkle_root(leaves) != root:
+            add("predictions", f"batch {seq}", "rows",
+                f"{len(rows)} rows hashing to {merkle_root(leaves)[:16]}…",
+                f"{stored} rows, root {root[:16]}…", seq)
+    for seq in sorted(unread):
+        root, stored = batches[seq]
+        add("predictions", f"batch {seq}", "row", None, f"{stored} rows", seq)
+    return count
+
+
+def _stream(conn: Connection) -> Iterator[Any]:
+    rows = conn.execute(_ROWS.execution_options(yield_per=5000))
+    try:
+        yield from rows
+    finally:
+        rows.close()
