@@ -22,7 +22,14 @@ from typing import Any
 
 from langgraph.config import get_config
 
-from decisionops.agent.approvals import ApprovalService, Approver, Resolution, answer_from_human, resolve
+from decisionops.agent.approvals import (
+    ApprovalService,
+    Approver,
+    Resolution,
+    answer_from_human,
+    resolve,
+    withdrawn,
+)
 from decisionops.agent.errors import ConflictError, PermissionDenied
 from decisionops.agent.models import ApprovalRequest, ApprovalStatus
 from decisionops.agent.store import Store
@@ -58,7 +65,7 @@ def client_answers(service: ApprovalService, store: Store
                    ) -> Callable[[ApprovalRequest, Any], Resolution]:
     def answer(request: ApprovalRequest, value: Any) -> Resolution:
         row = store.approvals.get(request.approval_id)
-        if row.status is ApprovalStatus.SUPERSEDED:
+        if row.status is ApprovalStatus.SUPERSEDED and withdrawn(row) is None:
             raise ConflictError(f"approval {request.approval_id} was superseded by a newer plan")
         if row.status is not ApprovalStatus.PENDING:
             return resolve(row)

@@ -22,7 +22,13 @@ from decisionops.agent.approvals._identity import (
     visible_functions,
 )
 from decisionops.agent.approvals._inbox import RESUME_HELP, answer_from_human, human_interrupt
-from decisionops.agent.approvals._resolution import Resolution, grant_hashes, resolve
+from decisionops.agent.approvals._resolution import (
+    Resolution,
+    end_version,
+    grant_hashes,
+    resolve,
+    withdrawn,
+)
 from decisionops.agent.approvals._service import (
     AnswerResult,
     ApprovalService,
@@ -49,6 +55,7 @@ __all__ = [
     "approval_request",
     "argument_trail",
     "check_edit",
+    "end_version",
     "grant_hashes",
     "human_interrupt",
     "locked_arguments",
@@ -57,4 +64,5 @@ __all__ = [
     "policy_identity",
     "resolve",
     "visible_functions",
+    "withdrawn",
 ]

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from decisionops.agent.approvals._autonomy import EarnedAutonomy
-from decisionops.agent.approvals._resolution import grant_hashes, resolution
+from decisionops.agent.approvals._resolution import end_version, grant_hashes, resolution
 from decisionops.agent.errors import ConflictError, DecisionOpsError, ToolCallError
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import ApprovalStatus, Reject
@@ -132,6 +132,7 @@ def _expire(store: Store, row: ApprovalRow, on_timeout: str,
                 autonomy.after_answer(tx, row.request,
                                       store.decisions.get(row.decision_id).playbook,
                                       {s.id: "expired" for s in row.request.steps}, SLA_ACTOR)
+            end_version(store, tx, row, resolved)
     except ConflictError:
         return False  # answered (or expired by another worker) in the meantime
     return True

@@ -15,7 +15,15 @@ edited               the edited argument sets
 expired              as proposed if the policy says ``on_timeout: approve``
                      (the recorded answer is then an approve), else nothing
 rejected, revise     nothing
+superseded           nothing: withdrawn, as another function's answer
+                     ended the plan version (``withdrawn``)
 ===================  ==================================================
+
+An answer *ends* its plan version when nothing of the version can run whatever the
+others answer: a revise (the plan is drafted again), or a part not granted of an
+all-or-nothing plan. The other functions' requests of the version still pending are then
+withdrawn in the answer's transaction (``end_version``): nobody is asked to approve a
+plan already over, and the graph goes on at once instead of waiting for the slowest.
 
 The ledger entry of every answer that grants approval carries ``approved_hashes`` (the
 hash of each approved argument set, see ``grant_hashes``); the executor runs a step only
@@ -30,9 +38,9 @@ from pydantic import BaseModel, ConfigDict
 
 from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalRequest, ApprovalStatus
-from decisionops.agent.store import ApprovalRow
+from decisionops.agent.store import ApprovalRow, DecisionTx, Store
 
-__all__ = ["Resolution", "grant_hashes", "resolve"]
+__all__ = ["Resolution", "end_version", "grant_hashes", "resolve", "withdrawn"]
 
 
 class Resolution(BaseModel):
@@ -61,14 +69,52 @@ class Resolution(BaseModel):
         """Why the function's steps do not run (for skipped steps)."""
         if self.revise:
             return f"{self.function} asked for a revision past the re-plan limit"
+        if self.status is ApprovalStatus.SUPERSEDED:
+            return f"{self.function}'s request was withdrawn: {self.reason}"
         what = "expired" if self.status is ApprovalStatus.EXPIRED else "rejected"
         return f"{self.function} {what}: {self.reason or 'no reason given'}"
 
 
 def resolve(row: ApprovalRow) -> Resolution:
-    """The resolution an answered (or auto-approved, or expired) request stands for."""
+    """The resolution an answered (or auto-approved, expired, or withdrawn) request
+    stands for."""
+    reason = withdrawn(row)
+    if reason is not None:
+        return Resolution(function=row.function, status=ApprovalStatus.SUPERSEDED,
+                          approver="system", reason=reason)
     return resolution(row.request, row.status, approver=row.approver or "system",
                       answer=row.answer or {}, edited=row.approved_arguments)
+
+
+def withdrawn(row: ApprovalRow) -> str | None:
+    """Why the request was withdrawn from its plan version (``end_version``); None: it
+    was not (pending, answered, or superseded by a newer version)."""
+    answer = row.answer or {}
+    if row.status is ApprovalStatus.SUPERSEDED and answer.get("type") == "withdrawn":
+        return str(answer.get("reason") or "another function's answer ended the plan")
+    return None
+
+
+def end_version(store: Store, tx: DecisionTx, row: ApprovalRow, resolved: Resolution
+                ) -> list[str]:
+    """After ``resolved`` was recorded for ``row`` in ``tx``: when it ends the plan
+    version (see the module docstring), withdraw the other requests of the version still
+    pending; the ids withdrawn."""
+    if resolved.grants:
+        return []
+    version = row.plan_version
+    if resolved.revise:
+        why = (f"{row.function} asked to revise plan v{version}; it is drafted again and "
+               "each function answers the new version")
+    elif store.plans.get(row.decision_id, version).all_or_nothing:
+        what = (f"{row.function}'s request of plan v{version} expired unapproved"
+                if resolved.status is ApprovalStatus.EXPIRED
+                else f"{row.function} rejected plan v{version}")
+        why = f"{what}, which runs all or nothing: no part of it runs"
+    else:
+        return []  # the other parts run on their own answers
+    return store.approvals.withdraw_others(tx, plan_version=version, plan_hash=row.plan_hash,
+                                           by=row.id, reason=why)
 
 
 def resolution(request: ApprovalRequest, status: ApprovalStatus, *, approver: str,

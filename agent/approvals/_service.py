@@ -13,6 +13,9 @@ else:
 * ``not_in_policy`` 403: the function's policy does not list the user as an approver.
 * ``replay`` 409: the request was already answered (a captured answer sent again, or
   another approver's answer that won a race: the same refusal either way).
+* ``withdrawn`` 409: another function's answer ended the request's plan version (a
+  revise; a reject of an all-or-nothing plan) and withdrew the request
+  (``agent.approvals.end_version``): nothing of it can run whatever this answer says.
 * ``stale_plan`` 409: the request's plan version is not the decision's current one, or
   the caller answered another version than the request's (``plan_hash``).
 * ``four_eyes`` 403: the function has ``four_eyes: true`` and the user asked for this
@@ -62,7 +65,13 @@ from decisionops.agent.approvals._deadlines import sweep
 from decisionops.agent.approvals._edits import check_edit, locked_arguments
 from decisionops.agent.approvals._identity import Approver, policy_identity
 from decisionops.agent.approvals._previews import changed_since_routed
-from decisionops.agent.approvals._resolution import Resolution, grant_hashes, resolution
+from decisionops.agent.approvals._resolution import (
+    Resolution,
+    end_version,
+    grant_hashes,
+    resolution,
+    withdrawn,
+)
 from decisionops.agent.errors import (
     ConflictError,
     InvalidInputError,
@@ -189,6 +198,11 @@ _FIELDS = {"stale_plan": "plan_hash", "stale_preview": "preview_hash",
            "proposal_pending": "proposal_hash", "stale_proposal": "proposal_hash",
            "replan_limit": "answer"}
 """The field a refusal names (the value at fault); any other: the request answered."""
+
+
+def _withdrawn(row: ApprovalRow, why: str) -> str:
+    return (f"approval {row.id} was withdrawn: {why}; there is nothing to answer "
+            "on this request")
 
 
 def _answered(row: ApprovalRow, by: Approver) -> str:
@@ -318,6 +332,8 @@ class ApprovalService:
                    "function policies")
         if row.status in _ANSWERED:
             refuse("replay", _answered(row, by), conflict=True)
+        if (why := withdrawn(row)) is not None:
+            refuse("withdrawn", _withdrawn(row, why), conflict=True)
         decision = self._store.decisions.get(row.decision_id)
         if row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
@@ -396,12 +412,15 @@ class ApprovalService:
                 self.autonomy.after_answer(tx, row.request, decision.playbook,
                                            step_statuses(row.request, status.value, approved),
                                            identity)
+                end_version(self._store, tx, row, resolved)
         except _Refusal as refusal:
             refuse(refusal.code, refusal.message, conflict=refusal.conflict)
         except ConflictError as exc:
             now = self._store.approvals.get(approval_id)
             if now.status in _ANSWERED:  # another answer won the race: as if read before
                 refuse("replay", _answered(now, by), conflict=True)
+            if (why := withdrawn(now)) is not None:  # another function's answer ended it
+                refuse("withdrawn", _withdrawn(now, why), conflict=True)
             refuse("conflict", exc.message, conflict=True)
         if self._metrics is not None:
             waited = (utcnow() - row.requested_at).total_seconds()
@@ -666,6 +685,11 @@ class ApprovalService:
         target_type = self.hold_target_type(target)
         if target_type == "entity":
             self._not_a_typo(target)
+        elif target_type == "decision":
+            status = self._store.decisions.get(target).status
+            if status.terminal:
+                raise InvalidInputError(f"decision {target} is {status.value}: a hold on it "
+                                        "would stop nothing", field="target")
         hold_id = self._store.holds.place(target_type=target_type,  # type: ignore[arg-type]
                                           target=target, until=until, reason=reason,
                                           actor=actor)
@@ -683,9 +707,10 @@ class ApprovalService:
                 f"about an entity of that id: did you mean {close[0]!r}?", field="target")
 
     def release(self, target: str, *, actor: str) -> list[int]:
-        """Release the active holds on ``target``; held work resumes. Recorded.
-        ``NotFoundError`` when none is active on it (a mistyped target releases
-        nothing, and must not look as if it did)."""
+        """Release the active holds on ``target`` (or, when none is on it, the hold
+        numbered so: ``7`` or ``#7``, as placing it and ``holds list`` show it); held work
+        resumes. Recorded. ``NotFoundError`` when none is active on it (a mistyped target
+        releases nothing, and must not look as if it did)."""
         released = self._store.holds.release(target=target.strip(), actor=actor)
         if not released:
             active = sorted({h.target for h in self._store.holds.list(active_only=True)})

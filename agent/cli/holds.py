@@ -84,11 +84,15 @@ def list_(all_: Annotated[bool, typer.Option("--all", help="Released and expired
 
 @app.command("release")
 def release(target: Annotated[str, typer.Argument(
-                help="The held entity, playbook, function or decision.")],
+                help="The held entity, playbook, function or decision, or a hold's number "
+                     "(#3, as holds list shows it).")],
             as_json: Json = False) -> None:
-    """Release the active holds on a target; the work they held carries on.
+    """Release the active holds on a target (or one hold by its number); the work they
+    held carries on.
 
     Example: decisionops holds release ACC-10023
+
+    Example: decisionops holds release '#3'
     """
     with runtime() as rt:
         try:
@@ -98,7 +102,9 @@ def release(target: Annotated[str, typer.Argument(
     if as_json:
         print_json({"target": target, "released": released})
         return
-    console.print(f"released {', '.join(f'#{i}' for i in released)} on {target}")
+    number = target.removeprefix("#")
+    on = "" if number.isdigit() and released == [int(number)] else f" on {target}"
+    console.print(f"released {', '.join(f'#{i}' for i in released)}{on}")
 
 
 def _refused(exc: InvalidInputError | NotFoundError) -> typer.Exit:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from decisionops.agent.errors import ConflictError, NotFoundError
@@ -45,6 +45,15 @@ _CLOSE_PENDING = (update(t.approvals)
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
 _BY_ID = select(t.approvals).where(t.approvals.c.id == bindparam("id"))
+_WITHDRAW = (update(t.approvals)
+             .where(t.approvals.c.decision_id == bindparam("d"),
+                    t.approvals.c.plan_version == bindparam("v"),
+                    t.approvals.c.status == ApprovalStatus.PENDING.value,
+                    t.approvals.c.id != bindparam("by"))
+             .values(status=ApprovalStatus.SUPERSEDED.value, answer=bindparam("an"))
+             .returning(t.approvals.c.id))
+"""The other requests of a plan version still pending, withdrawn (the ids: exactly those
+this statement changed, whatever another answer's transaction did meanwhile)."""
 _PENDING_IDS = (select(t.approvals.c.id)
                 .where(t.approvals.c.decision_id == bindparam("decision_id"),
                        t.approvals.c.status == ApprovalStatus.PENDING.value)
@@ -57,8 +66,10 @@ _WORLD_CHANGED = (select(t.ledger.c.body)
 _ANSWERED = (select(t.approvals)
              .where(t.approvals.c.decision_id == bindparam("d"),
                     t.approvals.c.plan_version <= bindparam("v"),
-                    t.approvals.c.status.not_in([ApprovalStatus.PENDING.value,
-                                                 ApprovalStatus.SUPERSEDED.value]))
+                    t.approvals.c.status != ApprovalStatus.PENDING.value,
+                    # a superseded request of version v was withdrawn from it
+                    or_(t.approvals.c.status != ApprovalStatus.SUPERSEDED.value,
+                        t.approvals.c.plan_version == bindparam("v")))
              .order_by(t.approvals.c.answered_at))
 _READY = (select(t.approvals.c.decision_id)
           .where(t.approvals.c.applied_at.is_(None),
@@ -357,6 +368,20 @@ class ApprovalRepo(Repo):
     def mark_applied(tx: DecisionTx, approval_ids: Sequence[str]) -> None:
         if approval_ids:
             tx.conn.execute(_APPLIED, {"ids": list(approval_ids), "at": tx.now})
+
+    @staticmethod
+    def withdraw_others(tx: DecisionTx, *, plan_version: int, plan_hash: str, by: str,
+                        reason: str) -> list[str]:
+        """Withdraw the other requests of plan version ``plan_version`` still pending,
+        in the transaction of the answer ``by`` that ended the version (superseded, the
+        answer column saying why: ``withdrawn``); the ids withdrawn, in one ledger entry."""
+        ids = sorted(tx.conn.scalars(_WITHDRAW, {
+            "d": tx.decision_id, "v": plan_version, "by": by,
+            "an": {"type": "withdrawn", "reason": reason, "by": by}}))
+        if ids:
+            tx.record("approval.withdrawn", {"approval_ids": ids, "by": by, "reason": reason,
+                                             "plan_version": plan_version}, plan_hash=plan_hash)
+        return ids
 
     @staticmethod
     def mark_all_applied(tx: DecisionTx, *, finished: bool = False) -> None:

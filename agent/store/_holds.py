@@ -140,12 +140,17 @@ class HoldRepo(Repo):
         return hold_id
 
     def release(self, *, target: str, actor: str) -> list[int]:
-        """Release every active hold on ``target``; returns their ids."""
+        """Release every active hold on ``target``, or when none is on it, the active hold
+        numbered ``target`` (``7``, ``#7``); returns their ids."""
         now = utcnow()
+        live = (holds.c.released_at.is_(None), holds.c.until > now)
         with self.transaction(durable=True) as conn:
             found = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
-                select(holds).where(holds.c.target == target, holds.c.released_at.is_(None),
-                                    holds.c.until > now))]
+                select(holds).where(holds.c.target == target, *live))]
+            number = target.removeprefix("#")
+            if not found and number.isascii() and number.isdigit():
+                found = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
+                    select(holds).where(holds.c.id == int(number), *live))]
             ids = [hold.id for hold in found]
             if ids:
                 conn.execute(update(holds).where(holds.c.id.in_(ids))
@@ -153,7 +158,8 @@ class HoldRepo(Repo):
                 for hold in found:
                     _resume_clocks(conn, hold, now)
                 self.record(conn, [Event(actor=actor, event="hold.released",
-                                         body={"hold_id": i, "target": target}) for i in ids], now)
+                                         body={"hold_id": h.id, "target": h.target})
+                                   for h in found], now)
                 notify(conn, WAKE)  # what it held can go on now
         return ids
 

@@ -57,9 +57,10 @@ def _before_mark_applied(world: World) -> None:
     (decision,) = arena.ingest(predict("churn-1"))
     arena.start()
     first = arena.pending(decision)
+    # finance first: the revise would withdraw its request, leaving one answer to apply
+    arena.answer(first["finance"], Approve(), by="dana@finance", apply=False)
     arena.answer(first["sales"], Revise(feedback="offer an upgrade instead"), by="raj@sales",
                  apply=False)
-    arena.answer(first["finance"], Approve(), by="dana@finance", apply=False)
     _crash(arena, "before_mark_applied")
     arena.work()
     again = arena.pending(decision)

@@ -135,9 +135,12 @@ def test_deciding_on_a_stale_plan_version_is_refused_and_recorded(svc: Service) 
     wrong = svc.post(f"/v1/approvals/{v1['finance']['id']}/approve", "dana",
                      {"plan_hash": "f" * 64})
     assert wrong.status_code == 409 and wrong.json()["error"]["reason"] == "stale_plan"
-    # sales asks for a revision; once finance has answered too, version 2 is drafted.
+    # sales asks for a revision: finance's v1 request is withdrawn, version 2 drafted.
     assert svc.answer("raj", v1["sales"], "revise", feedback="upgrade instead").status_code == 200
-    assert svc.answer("dana", v1["finance"]).status_code == 200
+    withdrawn = svc.answer("dana", v1["finance"])
+    assert withdrawn.status_code == 409 and withdrawn.json()["error"]["reason"] == "withdrawn"
+    assert "raj" not in withdrawn.json()["error"]["message"]  # the function, not the person
+    assert "sales asked to revise plan v1" in withdrawn.json()["error"]["message"]
     svc.work()
     v2 = svc.pending(decision)
     assert v2["finance"]["plan_version"] == 2
@@ -148,7 +151,8 @@ def test_deciding_on_a_stale_plan_version_is_refused_and_recorded(svc: Service) 
     said = late.json()["error"]["message"]
     assert (f"you answered plan {v1['finance']['plan_hash'][:12]}" in said
             and f"plan version 2 ({v2['finance']['plan_hash'][:12]}), the current one" in said)
-    assert [r["reason"] for r in svc.refusals(decision)] == ["stale_plan", "stale_plan"]
+    assert [r["reason"] for r in svc.refusals(decision)] == ["stale_plan", "withdrawn",
+                                                            "stale_plan"]
     assert svc.rt.store.approvals.get(v2["finance"]["id"]).status == "pending"
 
 
@@ -165,9 +169,9 @@ def test_four_eyes_requester_cannot_approve(svc4: Service) -> None:
     # dana asks for a revision: she requested plan version 2, so she may not approve it.
     decision = svc4.decide()
     v1 = svc4.pending(decision)
+    assert svc4.answer("raj", v1["sales"]).status_code == 200
     assert svc4.answer("dana", v1["finance"], "revise",
                        feedback="credit in two parts").status_code == 200
-    assert svc4.answer("raj", v1["sales"]).status_code == 200
     svc4.work()
     v2 = svc4.pending(decision)
     refused = svc4.answer("dana", v2["finance"])

@@ -79,3 +79,15 @@ def test_a_plan_version_that_may_be_revised_offers_it(svc: Service) -> None:
     thread = svc.get(f"/langgraph/threads/{waiting['finance']['decision_id']}/state",
                      "dana").json()
     assert all(i["value"]["config"]["allow_respond"] for i in thread["interrupts"])
+
+
+def test_a_withdrawn_request_says_why_and_offers_no_answer(svc: Service) -> None:
+    """(trial 14: after sales asked for a revision, finance's request of the dead version
+    still offered approve, and the approve answered 200 'approved')"""
+    decision = svc.decide()
+    waiting = svc.pending(decision)
+    assert svc.answer("raj", waiting["sales"], "revise", feedback="upgrade").status_code == 200
+    page = _page(svc, "dana", waiting["finance"]["id"])
+    assert 'id="withdrawn"' in page
+    assert "Withdrawn: sales asked to revise plan v1" in page
+    assert 'id="approve-button"' not in page

@@ -11,7 +11,13 @@ import pytest
 import yaml
 from sqlalchemy import update
 
-from decisionops.agent.errors import LockedArgumentError, PermissionDenied, ToolArgumentsError
+from decisionops.agent.errors import (
+    InvalidInputError,
+    LockedArgumentError,
+    NotFoundError,
+    PermissionDenied,
+    ToolArgumentsError,
+)
 from decisionops.agent.housekeeping import sla_sweep
 from decisionops.agent.models import Approve, Edit, Reject, Risk, utcnow
 from decisionops.agent.policy import AutoApprove, Total, total_problems
@@ -281,9 +287,10 @@ def test_four_eyes_a_change_asked_for_two_versions_ago_still_needs_another_appro
     decision = start(rt, churn()).decision_id
     for who in ("dana@finance", "omar@finance"):
         requests = pending(rt, decision)
+        # sales approves first: the revise would withdraw its request (nothing to answer)
+        answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
         answer(rt, requests["finance"]["id"], Revise(feedback=f"{who} asks for a change"),
                approver_name=who)
-        answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
         rt.run_once()
     finance = pending(rt, decision)["finance"]
     assert finance["plan_version"] == 3
@@ -524,3 +531,34 @@ def test_a_hold_stops_the_sla_clock_and_its_release_gives_the_time_back(rt: Runt
     assert sla_sweep(rt, utcnow())["expired"] == 0
     sla_sweep(rt, moved.deadline + timedelta(seconds=1))
     assert rt.store.approvals.get(row.id).status == "expired"
+
+
+def test_a_hold_is_released_by_the_number_holds_list_shows(rt: Runtime) -> None:
+    """(trial 14: `holds release 1` said there was no active hold on '1', where
+    `holds add` had printed `hold #1` and `holds list` shows the id)"""
+    decision = start(rt, churn()).decision_id
+    hold = rt.approvals.hold(decision, until=utcnow() + timedelta(hours=1), reason="check",
+                             actor="ops")
+    other = rt.approvals.hold("finance", until=utcnow() + timedelta(hours=1), reason="close",
+                              actor="ops")
+    assert rt.approvals.release(f"#{hold.id}", actor="ops") == [hold.id]
+    assert rt.approvals.release(str(other.id), actor="ops") == [other.id]
+    assert rt.store.holds.list(active_only=True) == []
+    released = [e.body for e in rt.store.ledger.entries() if e.event == "hold.released"]
+    assert [b["target"] for b in released] == [decision, "finance"]  # what was held
+    with pytest.raises(NotFoundError):
+        rt.approvals.release(f"#{hold.id}", actor="ops")  # released already
+
+
+def test_a_hold_on_a_finished_decision_is_refused(rt: Runtime) -> None:
+    """(trial 14: it was placed and printed as if it held something)"""
+    decision = start(rt, churn()).decision_id
+    for function, request in pending(rt, decision).items():
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    assert rt.store.decisions.get(decision).status == "completed"
+    with pytest.raises(InvalidInputError) as refused:
+        rt.approvals.hold(decision, until=utcnow() + timedelta(hours=1), reason="late",
+                          actor="ops")
+    assert refused.value.details["field"] == "target"
+    assert "is completed: a hold on it would stop nothing" in refused.value.message
+    assert rt.store.holds.list(active_only=False) == []

@@ -96,8 +96,9 @@ def _fresh(rt: Runtime) -> list[str]:
 def _revise(rt: Runtime) -> list[str]:
     _start(rt, churn(rt))
     asked = _pending(rt, CHURN)
-    _say(rt, asked["sales"], Revise(feedback="offer an upgrade instead"))
+    # finance first: a revise withdraws the requests still pending of its version
     _say(rt, asked["finance"], Approve())
+    _say(rt, asked["sales"], Revise(feedback="offer an upgrade instead"))
     return ["run", "--once"]
 
 
