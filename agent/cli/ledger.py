@@ -67,8 +67,17 @@ def verify(
             anchors.append(load_anchor(path))
         except InvalidInputError as exc:
             raise fail(f"--anchor: {exc.message}") from None
-    with runtime() as rt:
-        report = verify_chain(rt.store.engine, anchors)
+    with runtime() as rt, Progress(SpinnerColumn(), TextColumn("{task.description}",
+                                                               markup=False),
+                                   console=err_console, transient=True,
+                                   disable=as_json) as shown:
+        task = shown.add_task("verifying the ledger", total=None)
+
+        def checked(done: int, total: int) -> None:
+            shown.update(task, description=f"checking stored predictions: {done:,} of "
+                                           f"{total:,}")
+
+        report = verify_chain(rt.store.engine, anchors, progress=checked)
     if as_json:
         print_json(asdict(report))
     elif report.ok:
@@ -77,7 +86,8 @@ def verify(
             "{}; {} approvals, {} decisions, {} tool calls, {} outcomes, {} triage "
             "verdicts and {} predictions agree with it{}", report.entries, report.archived,
             report.head_hash[:16], report.approvals, report.decisions, report.executions,
-            report.outcomes, report.predictions, report.rows, held, highlight=False)
+            report.outcomes, report.predictions, report.rows, held, highlight=False,
+            soft_wrap=True)
     elif report.disagreeing:
         say("[bold red]ledger does not verify[/]: {} (changed without a ledger entry; the "
             "ledger's values are the record):", summary(report.disagreeing), err=True,

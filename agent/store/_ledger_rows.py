@@ -41,7 +41,7 @@ from sqlalchemy import Connection, select
 
 from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalStatus, DecisionStatus
-from decisionops.agent.store._ledger_batches import check_batches
+from decisionops.agent.store._ledger_batches import Progress, check_batches
 from decisionops.agent.store._ledger_value import (
     ValueRecorded,
     check_decision,
@@ -235,7 +235,8 @@ _DECISION_ROWS = select(decisions.c.id, decisions.c.status, decisions.c.predicti
                         decisions.c.expected_value).order_by(decisions.c.id)
 
 
-def disagreements(conn: Connection, recorded: Recorded) -> Found:
+def disagreements(conn: Connection, recorded: Recorded,
+                  progress: Progress | None = None) -> Found:
     """Read the approvals, the decisions, the outcomes, the executions and the
     predictions not dropped, once each (streamed), against ``recorded``: every row that
     disagrees, field by field."""
@@ -263,7 +264,7 @@ def disagreements(conn: Connection, recorded: Recorded) -> Found:
     found.outcomes = check_outcomes(conn, recorded.value, found.add)
     found.executions = check_executions(conn, recorded.value, found.add)
     found.predictions = check_predictions(conn, recorded.value, found.add)
-    found.rows = check_batches(conn, recorded.batches, found.add)
+    found.rows = check_batches(conn, recorded.batches, found.add, progress)
     return found
 
 

@@ -39,6 +39,7 @@ from decisionops.agent.errors import LedgerCorrupt
 from decisionops.agent.hashing import canonical_json
 from decisionops.agent.store._anchor import Anchor, anchor_problem
 from decisionops.agent.store._engine import read_connection
+from decisionops.agent.store._ledger_batches import Progress
 from decisionops.agent.store._ledger_rows import Disagreement, Found, Recorded, disagreements, summary
 from decisionops.agent.store._tables import ledger, ledger_head, ledger_segment_decisions, ledger_segments
 
@@ -403,7 +404,7 @@ def _check_head(head: Any, walk: _Walk) -> None:
 
 
 def _walk_and_check(engine: Engine, walk: _Walk, anchors: Sequence[Anchor], *,
-                    full: bool) -> Found | None:
+                    full: bool, progress: Progress | None = None) -> Found | None:
     """Walk the chain and check the anchors; then, when ``walk`` collects what the entries
     record, check the rows against it, in the same snapshot."""
     with snapshot(engine) as conn:
@@ -420,10 +421,12 @@ def _walk_and_check(engine: Engine, walk: _Walk, anchors: Sequence[Anchor], *,
             raise _Broken(None, "the head row (ledger_head) is missing: every append locks it, "
                           "so nothing can be appended until it is restored; the chain ends at "
                           f"entry {walk.last}, hash {walk.prev}; {trust}")
-        return disagreements(conn, walk.recorded) if walk.recorded is not None else None
+        return (disagreements(conn, walk.recorded, progress) if walk.recorded is not None
+                else None)
 
 
-def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+def verify(engine: Engine, anchors: Sequence[Anchor] = (), *,
+           progress: Progress | None = None) -> VerifyReport:
     """Walk the chain, archived segments first, then the ledger rows; report the first
     entry that does not verify, or the first segment the segment index is wrong about;
     then check each of ``anchors`` (``_anchor``): the chain must still reach its entry,
@@ -432,10 +435,11 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     ``_ledger_value``, ``_ledger_batches``) and report every row that disagrees.
 
     Without anchors, a chain cut short or rewritten and re-hashed from some entry on, by
-    someone who also rewrites the head row, verifies: the chain only proves itself."""
+    someone who also rewrites the head row, verifies: the chain only proves itself.
+    ``progress`` hears how many stored predictions were checked (the long part)."""
     walk = _Walk(wanted=frozenset({1, *(a.seq for a in anchors)}), recorded=Recorded())
     try:
-        found = _walk_and_check(engine, walk, anchors, full=True)
+        found = _walk_and_check(engine, walk, anchors, full=True, progress=progress)
     except _Broken as broken:
         return VerifyReport(False, walk.count, broken.seq, broken.problem, walk.prev or GENESIS,
                             archived=walk.archived)

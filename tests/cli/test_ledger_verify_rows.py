@@ -36,7 +36,8 @@ def test_forged_rows_and_head_fail_ledger_verify(tmp_path: Path) -> None:
     assert ok["approvals"] > 0 and ok["decisions"] > 0
     assert ok["executions"] > 0 and ok["outcomes"] > 0 and ok["predictions"] > 0
     said = cli("ledger", "verify").stdout
-    assert "approvals, " in said and " tool calls, " in said and " outcomes and " in said
+    assert "approvals, " in said and " tool calls, " in said and " outcomes, " in said
+    assert " predictions agree with it" in said
 
     _sql(cli, f"update approvals set approver='mia@sales' where id='{sales}'",
          f"update approvals set status='rejected', approver='omar@finance' where id='{finance}'")

@@ -56,12 +56,15 @@ def test_one_entry_per_batch_proves_every_row(store: Store) -> None:
         store.predictions.proof("p-404")
 
 
-def test_an_altered_row_no_longer_proves_though_the_chain_verifies(store: Store) -> None:
+def test_an_altered_row_no_longer_proves_and_fails_verify_though_the_chain_holds(
+        store: Store) -> None:
     store.predictions.ingest([_p(i) for i in range(4)], source="f", actor="ann")
     with store.transaction() as conn:
         conn.execute(update(t.predictions).where(t.predictions.c.id == "p-2")
                      .values(payload=_p(2, score=0.99).model_dump(mode="json")))
-    assert verify(store.engine).ok  # the chain only proves itself
+    report = verify(store.engine)
+    assert report.chain_ok and not report.ok  # the rows are checked against it (trial 14)
+    assert {(d.id, d.field) for d in report.disagreements} >= {("p-2", "score")}
     proof = store.predictions.proof("p-2")
     assert not proof.ok and "does not hash to the root" in proof.problems[0]
     assert store.predictions.proof("p-1").ok is False  # its batch no longer adds up either
