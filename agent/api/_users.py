@@ -52,6 +52,9 @@ def set_functions(rt: Runtime, name: str, functions: Sequence[str], *, actor: st
     user = rt.store.users.get(name)
     if user is None:
         raise NotFoundError(f"no user {name!r} (decisionops users list)", field="name")
+    if user["role"] != "approver":
+        raise InvalidInputError(f"only approvers have functions ({name} is {user['role']}, "
+                                "which sees every function it may)", field="function")
     functions = _functions(rt, name, user["role"], functions)
     return functions, rt.store.users.set_functions(name, functions, actor=actor)
 

@@ -17,7 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from decisionops.agent.approvals._autonomy import EarnedAutonomy
-from decisionops.agent.approvals._resolution import end_version, grant_hashes, resolution
+from decisionops.agent.approvals._resolution import (
+    before_answer,
+    end_version,
+    grant_hashes,
+    resolution,
+)
 from decisionops.agent.errors import ConflictError, DecisionOpsError, ToolCallError
 from decisionops.agent.hashing import short_id
 from decisionops.agent.models import ApprovalStatus, Reject
@@ -123,6 +128,7 @@ def _expire(store: Store, row: ApprovalRow, on_timeout: str,
     resolved = resolution(row.request, ApprovalStatus.EXPIRED, approver=SLA_ACTOR, answer=answer)
     try:
         with store.decision_tx(row.decision_id, fence=None, actor=SLA_ACTOR, durable=True) as tx:
+            before_answer(store, tx, row, resolved)
             store.approvals.answer(tx, row.id, plan_hash=row.plan_hash,
                                    status=ApprovalStatus.EXPIRED, approver=SLA_ACTOR,
                                    answer=answer, approved_arguments=None,

@@ -40,7 +40,8 @@ from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalRequest, ApprovalStatus
 from decisionops.agent.store import ApprovalRow, DecisionTx, Store
 
-__all__ = ["Resolution", "end_version", "grant_hashes", "resolve", "withdrawn"]
+__all__ = ["Resolution", "before_answer", "end_version", "grant_hashes", "resolve",
+           "withdrawn"]
 
 
 class Resolution(BaseModel):
@@ -93,6 +94,16 @@ def withdrawn(row: ApprovalRow) -> str | None:
     if row.status is ApprovalStatus.SUPERSEDED and answer.get("type") == "withdrawn":
         return str(answer.get("reason") or "another function's answer ended the plan")
     return None
+
+
+def before_answer(store: Store, tx: DecisionTx, row: ApprovalRow, resolved: Resolution
+                  ) -> None:
+    """In the transaction that will record ``resolved`` for ``row``, before it does: an
+    answer that may end the version (it grants nothing) locks the version's pending
+    requests in id order, so two such answers at once queue instead of deadlocking over
+    each other's request (``end_version`` withdraws them)."""
+    if not resolved.grants:
+        store.approvals.lock_version(tx, row.plan_version)
 
 
 def end_version(store: Store, tx: DecisionTx, row: ApprovalRow, resolved: Resolution

@@ -67,6 +67,7 @@ from decisionops.agent.approvals._identity import Approver, policy_identity
 from decisionops.agent.approvals._previews import changed_since_routed
 from decisionops.agent.approvals._resolution import (
     Resolution,
+    before_answer,
     end_version,
     grant_hashes,
     resolution,
@@ -404,6 +405,7 @@ class ApprovalService:
                                       answer=answer.model_dump(mode="json"), edited=approved)
                 if resolved.grants:
                     self._check_totals(row, resolved)
+                before_answer(self._store, tx, row, resolved)
                 self._store.approvals.answer(
                     tx, approval_id, plan_hash=row.plan_hash, status=status, approver=identity,
                     answer=answer.model_dump(mode="json"), approved_arguments=approved,
@@ -707,10 +709,10 @@ class ApprovalService:
                 f"about an entity of that id: did you mean {close[0]!r}?", field="target")
 
     def release(self, target: str, *, actor: str) -> list[int]:
-        """Release the active holds on ``target`` (or, when none is on it, the hold
-        numbered so: ``7`` or ``#7``, as placing it and ``holds list`` show it); held work
-        resumes. Recorded. ``NotFoundError`` when none is active on it (a mistyped target
-        releases nothing, and must not look as if it did)."""
+        """Release the active holds on ``target`` (or the hold numbered so, ``#7``, as
+        placing it and ``holds list`` show it); held work resumes. Recorded.
+        ``NotFoundError`` when none is active on it (a mistyped target releases nothing,
+        and must not look as if it did)."""
         released = self._store.holds.release(target=target.strip(), actor=actor)
         if not released:
             active = sorted({h.target for h in self._store.holds.list(active_only=True)})

@@ -207,7 +207,13 @@ def show(approval_id: ApprovalId,
                           highlight=False)
         console.print(f"proposal hash (approve --proposal-hash approves exactly this edit): "
                       f"{proposal['hash']}", highlight=False)
-    if row.answer:
+    from decisionops.agent.approvals import withdrawn
+
+    why = withdrawn(row)
+    if why is not None:
+        say("[yellow]withdrawn[/]: {}; there is nothing to answer on this request", why,
+            highlight=False)
+    elif row.answer:
         console.print(f"answer by {row.approver}: {json.dumps(row.answer)}")
 
 

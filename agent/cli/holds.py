@@ -99,12 +99,13 @@ def release(target: Annotated[str, typer.Argument(
             released = rt.approvals.release(target, actor=_actor())
         except NotFoundError as exc:
             raise _refused(exc) from None
+        # what a numbered hold was on, said (a number is not the thing held)
+        held = rt.store.holds.get(released[0]) if target.startswith("#") else None
     if as_json:
-        print_json({"target": target, "released": released})
+        print_json({"target": held.target if held else target, "released": released})
         return
-    number = target.removeprefix("#")
-    on = "" if number.isdigit() and released == [int(number)] else f" on {target}"
-    console.print(f"released {', '.join(f'#{i}' for i in released)}{on}")
+    on = f"{held.target_type} {held.target}" if held else target
+    console.print(f"released {', '.join(f'#{i}' for i in released)} on {on}")
 
 
 def _refused(exc: InvalidInputError | NotFoundError) -> typer.Exit:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -177,6 +177,10 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
     latest: dict[str, dict[str, Any]] = {}
     for o in outcomes:  # newest first: the first one per prediction is its latest
         latest.setdefault(o["prediction_id"], o)
+    ahead = sum(1 for o in outcomes if _aware(o["observed_at"]) > now)
+    if ahead:  # counted, past the period's end as shown: said
+        warnings = [*warnings, f"{ahead} outcome(s) counted are stamped after this report's "
+                               "end, up to an hour ahead (their source's clock runs fast)"]
     value, uplift = _value_and_uplift(store.outcomes.decision_totals(since=since, until=bound),
                                       list(latest.values()), set(success_labels))
     return ReportData(
@@ -189,6 +193,10 @@ def build_report(store: Store, *, since: datetime, until: datetime | None = None
         llm=_llm(store.outcomes.llm_call_rows(since=since, until=bound), today=now.date(),
                  spent_today=spend_today(store.llm, now), daily_spend_cap=daily_spend_cap),
         warnings=list(warnings))
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _value_and_uplift(totals: list[dict[str, Any]], outcomes: list[dict[str, Any]],

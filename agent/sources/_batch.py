@@ -115,9 +115,6 @@ class RowError(BaseModel):
         if self.source and self.source != self.field:
             what += f" ({self.source})"
         tail = f" [got {', '.join(repr(v) for v in values)}]" if values else ""
-        if any("\n" in v or "\\n" in v for v in values):  # a line break, as read or as shown
-            tail += (" (the value runs over several lines: a quote left open in this row "
-                     "takes in the lines after it, rows included)")
         return f"{what}: {self.message}{tail}"
 
 

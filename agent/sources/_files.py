@@ -47,6 +47,9 @@ Readable = str | os.PathLike[str] | IO[str] | IO[bytes]
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
              ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _BLOCK = 1 << 20
+_OPEN_QUOTE = ("a quoted value runs over several lines here: a quote left open in this row "
+               "takes in the lines after it, rows included (close the quote, or double a "
+               "quote meant as a character)")
 
 
 def iter_file(path: str | os.PathLike[str], format: FileFormat = "auto",
@@ -600,7 +603,13 @@ class ChunkMapper:
                     continue
             else:
                 record = item
+            errors = len(batch.errors)
             _add(batch, mapper, row, line, record)
+            if fmt == "csv" and len(batch.errors) > errors and any("\n" in c for c in item):
+                # A refused row whose quoted value ran over lines: likely a quote left
+                # open, which took the rows after it into this one (not stored, not
+                # named otherwise).
+                batch.fail(row, [Problem(None, None, _OPEN_QUOTE)], line)
         # Built from values the builder validated: not checked again, item by item.
         return SourceBatch.model_construct(predictions=batch.predictions, errors=batch.errors,
                                            rows_read=len(chunk), numbers=batch.numbers,

@@ -45,6 +45,12 @@ _CLOSE_PENDING = (update(t.approvals)
                          t.approvals.c.status == ApprovalStatus.PENDING.value)
                   .values(status=ApprovalStatus.SUPERSEDED.value))
 _BY_ID = select(t.approvals).where(t.approvals.c.id == bindparam("id"))
+_STATUS = select(t.approvals.c.status).where(t.approvals.c.id == bindparam("id"))
+_LOCK_VERSION = (select(t.approvals.c.id)
+                 .where(t.approvals.c.decision_id == bindparam("d"),
+                        t.approvals.c.plan_version == bindparam("v"),
+                        t.approvals.c.status == ApprovalStatus.PENDING.value)
+                 .order_by(t.approvals.c.id).with_for_update())
 _WITHDRAW = (update(t.approvals)
              .where(t.approvals.c.decision_id == bindparam("d"),
                     t.approvals.c.plan_version == bindparam("v"),
@@ -370,6 +376,13 @@ class ApprovalRepo(Repo):
             tx.conn.execute(_APPLIED, {"ids": list(approval_ids), "at": tx.now})
 
     @staticmethod
+    def lock_version(tx: DecisionTx, plan_version: int) -> None:
+        """Lock the pending requests of a plan version, in id order (PostgreSQL; SQLite
+        has one writer): two answers that each end the version would otherwise lock their
+        own request, then wait on the other's to withdraw it, a deadlock."""
+        tx.conn.execute(_LOCK_VERSION, {"d": tx.decision_id, "v": plan_version})
+
+    @staticmethod
     def withdraw_others(tx: DecisionTx, *, plan_version: int, plan_hash: str, by: str,
                         reason: str) -> list[str]:
         """Withdraw the other requests of plan version ``plan_version`` still pending,
@@ -511,10 +524,14 @@ class ApprovalRepo(Repo):
 
     def claim_alert(self, row: ApprovalRow, kind: str, *, detail: str, actor: str) -> bool:
         """Record that alert ``kind`` is being sent for the request; False if it already
-        was (by this or another worker): each alert goes out once."""
+        was (by this or another worker): each alert goes out once. False too once the
+        request is no longer pending (answered, expired or withdrawn since the sweep read
+        it): nobody is reminded of what waits for no one."""
         now = utcnow()
         try:
             with self.transaction() as conn:
+                if conn.scalar(_STATUS, {"id": row.id}) != ApprovalStatus.PENDING.value:
+                    return False
                 conn.execute(insert(approval_alerts).values(approval_id=row.id, kind=kind,
                                                             at=now, detail=detail))
                 self.record(conn, [Event(actor=actor, event=f"approval.{kind}",

@@ -140,17 +140,17 @@ class HoldRepo(Repo):
         return hold_id
 
     def release(self, *, target: str, actor: str) -> list[int]:
-        """Release every active hold on ``target``, or when none is on it, the active hold
-        numbered ``target`` (``7``, ``#7``); returns their ids."""
+        """Release every active hold on ``target``, or when ``target`` is a hold's number
+        (``#7``: an id of an entity may be all digits, a number is marked), that hold;
+        returns their ids."""
         now = utcnow()
         live = (holds.c.released_at.is_(None), holds.c.until > now)
         with self.transaction(durable=True) as conn:
+            number = target[1:] if target.startswith("#") else ""
+            match = (holds.c.id == int(number) if number.isascii() and number.isdigit()
+                     else holds.c.target == target)
             found = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
-                select(holds).where(holds.c.target == target, *live))]
-            number = target.removeprefix("#")
-            if not found and number.isascii() and number.isdigit():
-                found = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
-                    select(holds).where(holds.c.id == int(number), *live))]
+                select(holds).where(match, *live))]
             ids = [hold.id for hold in found]
             if ids:
                 conn.execute(update(holds).where(holds.c.id.in_(ids))
@@ -162,6 +162,11 @@ class HoldRepo(Repo):
                                    for h in found], now)
                 notify(conn, WAKE)  # what it held can go on now
         return ids
+
+    def get(self, hold_id: int) -> HoldRow | None:
+        with self.reading() as conn:
+            row = conn.execute(select(holds).where(holds.c.id == hold_id)).first()
+        return from_mapping(HoldRow, row._mapping) if row is not None else None
 
     def list(self, *, active_only: bool = True, limit: int = 200) -> list[HoldRow]:
         query = select(holds).order_by(holds.c.id.desc()).limit(limit)

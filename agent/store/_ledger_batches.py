@@ -8,7 +8,8 @@ stored and the Merkle root over their row hashes in id order (``_predictions``);
 row keeps the entry's seq (``ingest_seq``). Read once, batch by batch: every row's hash
 is recomputed from its stored JSON and the batch's root and count compared with the
 entry's, and the columns stored beside the JSON (what triage, listings and the report
-read) must say what the JSON says. A root that differs names the batch, not the row (a
+read) must say what the JSON says (a row today's rules no longer accept, taken under
+earlier ones, is covered by its hash alone). A root that differs names the batch, not the row (a
 root commits to the whole batch); a column names the row. Predictions stored before
 batch entries (no ``ingest_seq``) had an entry each and are not checked here.
 """
@@ -21,13 +22,13 @@ from itertools import groupby
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Text, cast, select
 
-from decisionops.agent.hashing import merkle_root
+from decisionops.agent.hashing import merkle_leaf, merkle_root
 from decisionops.agent.models import Prediction
 from decisionops.agent.store._tables import predictions
 
-__all__ = ["COPIED", "check_batches", "copies_differ"]
+__all__ = ["COPIED", "STORED_TEXT", "check_batches", "copies_differ", "stored_leaf"]
 
 COPIED = ("kind", "entity_type", "entity_id", "model", "model_version", "score",
           "value_at_stake", "observed_at")
@@ -39,10 +40,19 @@ Progress = Callable[[int, int], None]
 """Called with (rows checked, rows the entries record) as the check goes."""
 _EVERY = 20_000
 
-_ROWS = (select(predictions.c.ingest_seq, predictions.c.id, predictions.c.payload,
+STORED_TEXT = cast(predictions.c.payload, Text).label("text")
+"""A row's JSON as stored: the text intake hashed (``model_dump_json``; SQLite's text and
+PostgreSQL's ``json`` keep it as written), so a row accepted under earlier validation
+rules hashes as it did then."""
+_ROWS = (select(predictions.c.ingest_seq, predictions.c.id, STORED_TEXT,
                 *(predictions.c[name] for name in COPIED))
          .where(predictions.c.ingest_seq.is_not(None))
          .order_by(predictions.c.ingest_seq))
+
+
+def stored_leaf(text: str) -> bytes:
+    """The row hash of a prediction stored as ``text`` (``STORED_TEXT``)."""
+    return merkle_leaf(text.encode("utf-8"))
 
 
 def copies_differ(proven: Prediction, columns: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -66,8 +76,6 @@ def check_batches(conn: Connection, batches: Mapping[int, tuple[str, int]], add:
     the row count the entry records); how many rows were read. A batch whose rows are
     all gone is named too. About 35 µs a row (the row read, validated and hashed as
     intake hashed it): ``progress`` hears of it every 20,000 rows."""
-    from decisionops.agent.sources import PredictionRow  # the intake's own row hash
-
     count = 0
     total = sum(rows for _, rows in batches.values())
     unread = set(batches)
@@ -77,14 +85,12 @@ def check_batches(conn: Connection, batches: Mapping[int, tuple[str, int]], add:
             progress(count + len(rows), total)
         count += len(rows)
         unread.discard(seq)
-        leaves = []
+        leaves = [stored_leaf(row.text) for row in rows]
         for row in rows:
             try:
-                proven = Prediction.model_validate(row.payload)
+                proven = Prediction.model_validate_json(row.text)
             except ValidationError:
-                add("predictions", row.id, "payload", "not a prediction's JSON", None, seq)
-                continue
-            leaves.append(PredictionRow.of(proven).leaf)
+                continue  # accepted under earlier rules: its hash still covers it
             for name, got, want in copies_differ(proven, row._mapping):
                 add("predictions", row.id, name, got, want, seq)
         recorded = batches.get(seq)

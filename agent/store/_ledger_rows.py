@@ -18,7 +18,9 @@ approvals  what the request recorded (``approval.requested``, or
            its answer (``approval.<status>``, ``approval.auto_approved``):
            status, approver, answer, and the hash of each approved argument
            set (a row's ``approved_arguments`` must hash to it). A row pending
-           or superseded has no answer entry; a row answered must have one.
+           or superseded has no answer entry; a row answered must have one. A
+           row withdrawn from its version (``approval.withdrawn``) says so, for
+           the entry's reason; no other row does.
 decisions  status: that of the decision's last ``decision.<status>`` entry
            (``decision.started``: planning); its prediction and expected value
            (``_ledger_value``).
@@ -60,6 +62,7 @@ _ANSWERS = {f"approval.{s.value}": s.value for s in ApprovalStatus
 _AUTO = "approval.auto_approved"
 _REQUESTED = "approval.requested"
 _BATCH = "predictions.ingested"
+_WITHDRAWN = "approval.withdrawn"
 _STATUSES = {f"decision.{s.value}": s.value for s in DecisionStatus} | {
     "decision.started": DecisionStatus.PLANNING.value}
 KEEP = 100
@@ -108,7 +111,7 @@ class _Approval:
     """What the ledger recorded of one approval; ``status`` None: no answer."""
 
     __slots__ = ("answer", "answer_seq", "approver", "decision_id", "function", "hashes",
-                 "plan_hash", "reason", "seq", "status")
+                 "plan_hash", "reason", "seq", "status", "withdrawn", "withdrawn_seq")
 
     def __init__(self, seq: int, decision_id: str | None, plan_hash: str | None) -> None:
         self.seq, self.decision_id, self.plan_hash = seq, decision_id, plan_hash
@@ -120,6 +123,10 @@ class _Approval:
         self.hashes: dict[str, str] | None = None
         """The approved hashes the answer recorded; None: not recorded (not compared)."""
         self.answer_seq = 0
+        self.withdrawn: str | None = None
+        """Why ``approval.withdrawn`` withdrew it (another function's answer ended its
+        plan version); None: it was not."""
+        self.withdrawn_seq = 0
 
 
 @dataclass
@@ -187,6 +194,12 @@ class Recorded:
                     rec.approver = self._one(actor)
                 rec.status, rec.answer_seq = ApprovalStatus.AUTO_APPROVED.value, seq
                 rec.hashes = body.get("approved_hashes")
+        elif name == _WITHDRAWN:
+            for approval_id in body.get("approval_ids") or ():
+                rec = self._approval(approval_id, seq, decision_id, plan_hash)
+                if rec is not None and rec.status is None:
+                    rec.withdrawn = self._one(str(body.get("reason") or ""))
+                    rec.withdrawn_seq = seq
         elif name in _ANSWERS and "answer" in body:
             rec = self._approval(body.get("approval_id"), seq, decision_id, plan_hash)
             # A request is answered once (compare-and-set): the first answer stands.
@@ -282,6 +295,8 @@ def _check_approval(found: Found, row: Any, rec: _Approval | None) -> None:
         if row.status not in _UNANSWERED:
             found.add("approvals", row.id, "status", row.status,
                       ApprovalStatus.PENDING.value, rec.seq)
+        else:
+            _check_withdrawn(found, row, rec)
         return
     seq = rec.answer_seq
     if row.status != rec.status:
@@ -291,6 +306,24 @@ def _check_approval(found: Found, row: Any, rec: _Approval | None) -> None:
     if rec.answer is not None and row.answer != rec.answer:
         found.add("approvals", row.id, "answer", row.answer, rec.answer, seq)
     _check_edited(found, row, rec)
+
+
+def _check_withdrawn(found: Found, row: Any, rec: _Approval) -> None:
+    """A request withdrawn from its version (the engine skips its function's steps on
+    it) must be one an ``approval.withdrawn`` entry names, for the reason it gives; one
+    the entries withdrew must still say so."""
+    answer = row.answer if isinstance(row.answer, dict) else {}
+    said = answer.get("reason") if answer.get("type") == "withdrawn" else None
+    if rec.withdrawn is None:
+        if said is not None:
+            found.add("approvals", row.id, "status", f"{row.status} (withdrawn)",
+                      ApprovalStatus.PENDING.value, rec.seq)
+        return
+    if row.status != ApprovalStatus.SUPERSEDED.value or said is None:
+        found.add("approvals", row.id, "status", row.status, "superseded (withdrawn)",
+                  rec.withdrawn_seq)
+    elif said != rec.withdrawn:
+        found.add("approvals", row.id, "answer", said, rec.withdrawn, rec.withdrawn_seq)
 
 
 def _check_edited(found: Found, row: Any, rec: _Approval) -> None:

@@ -128,6 +128,7 @@ def test_an_approver_s_functions_change_in_place(home: Path, tmp_path: Path,
     for args, says in ((("dana", "--function", "support"), "not an approver of support"),
                        (("dana",), "at least one --function"),
                        (("olga", "--function", "sales"), "only approvers have functions"),
+                       (("olga",), "only approvers have functions"),
                        (("nobody", "--function", "sales"), "no user 'nobody'")):
         assert says in _run("users", "functions", *args, code=2), args
     listed = {u["name"]: u for u in json.loads(_run("users", "list", "--json"))}

@@ -308,9 +308,10 @@ def test_a_crash_before_answers_are_marked_applied_leaves_nothing_stuck(
     cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
     cli("run", "--once")
     pending = _pending(cli)
+    # finance first: sales's revise then withdraws nothing, and both answers are applied
+    cli("approvals", "approve", pending["finance"]["id"], "--as", "dana@finance", "--no-apply")
     cli("approvals", "revise", pending["sales"]["id"], "--as", "raj@sales",
         "--feedback", "offer an upgrade instead", "--no-apply")
-    cli("approvals", "approve", pending["finance"]["id"], "--as", "dana@finance", "--no-apply")
     cli("run", "--once", code=86, env={"DECISIONOPS_CRASH_AT": "before_mark_applied",
                                        "DECISIONOPS_LEASE_SECONDS": "5"})
     time.sleep(5.5)

@@ -385,5 +385,12 @@ def test_rows_grouped_by_problem_show_each_row_s_value_and_an_open_quote_is_name
     assert "[got 'high', 'low']" in shown, shown  # each row's, in the order of the lines
     assert "[got 'high']" not in shown
     # The open quote ran into the next line: said, so the row it took in is not lost.
-    assert "runs over several lines: a quote left open in this row takes in the lines " \
-           "after it" in shown, shown
+    assert "line 6: entity_id: " in shown and "runs over several lines here: a quote left " \
+           "open in this row takes in the lines after it" in shown, shown
+    # Not said of a row whose value holds a line break as JSON text does (JSONL).
+    jsonl = cli.cwd / "p.jsonl"
+    jsonl.write_text('{"id": "j-1", "model": "m", "kind": "churn", "entity_type": "account", '
+                     '"entity_id": "ACC-1\\nx", "score": 0.2, "value_at_stake": 100, '
+                     '"observed_at": "2026-11-20T08:00:00Z"}\n')
+    said = " ".join(cli("ingest", str(jsonl), code=1).stderr.split())
+    assert "entity_id" in said and "quote left open" not in said, said

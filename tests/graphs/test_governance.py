@@ -542,7 +542,10 @@ def test_a_hold_is_released_by_the_number_holds_list_shows(rt: Runtime) -> None:
     other = rt.approvals.hold("finance", until=utcnow() + timedelta(hours=1), reason="close",
                               actor="ops")
     assert rt.approvals.release(f"#{hold.id}", actor="ops") == [hold.id]
-    assert rt.approvals.release(str(other.id), actor="ops") == [other.id]
+    # A bare number is a target (an entity id may be all digits), not a hold's number.
+    with pytest.raises(NotFoundError):
+        rt.approvals.release(str(other.id), actor="ops")
+    assert rt.approvals.release(f"#{other.id}", actor="ops") == [other.id]
     assert rt.store.holds.list(active_only=True) == []
     released = [e.body for e in rt.store.ledger.entries() if e.event == "hold.released"]
     assert [b["target"] for b in released] == [decision, "finance"]  # what was held

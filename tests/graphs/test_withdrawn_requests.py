@@ -82,3 +82,88 @@ def test_a_reject_of_a_plan_of_independent_parts_leaves_the_others_to_answer(
     answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
     assert steps(rt, decision)["retention_offer"] == "succeeded"
     assert steps(rt, decision)["goodwill_credit"] == "skipped"
+
+
+def test_two_answers_that_each_end_the_version_at_once_queue_not_deadlock(
+        rt: Runtime) -> None:
+    """(review: each would lock its own request, then wait on the other's to withdraw it;
+    on PostgreSQL one was aborted as a deadlock, an internal error to its approver)"""
+    import threading
+
+    from decisionops.agent.approvals import Approver
+
+    asset = rt.enterprise.rows("assets")[0]
+    part = rt.enterprise.rows("skus")[0]["sku"]
+    for n in range(4):
+        decision = start(rt, failure(f"race-{n}", asset=asset["asset_id"], site=asset["site"],
+                                     part=part)).decision_id
+        requests = pending(rt, decision)
+        racers = sorted(requests)[:2]
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, str] = {}
+
+        def reject(function: str, approval_id: str, barrier: threading.Barrier = barrier,
+                   outcomes: dict[str, str] = outcomes) -> None:
+            user = rt.store.users.get(_person(rt, function))
+            assert user is not None
+            by = Approver(name=user["name"], role=user["role"],
+                          functions=tuple(user["functions"]), channel="api")
+            barrier.wait()
+            try:
+                rt.approvals.answer(approval_id, Reject(reason="race"), by=by)
+                outcomes[function] = "recorded"
+            except ConflictError as exc:
+                outcomes[function] = exc.details.get("reason", "conflict")
+            except Exception as exc:  # a deadlock: the failure this test is about
+                outcomes[function] = f"{type(exc).__name__}: {exc}"
+
+        threads = [threading.Thread(target=reject, args=(f, requests[f]["id"]))
+                   for f in racers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes.values()) == ["recorded", "withdrawn"], outcomes
+        rt.run_once()
+        assert rt.store.decisions.get(decision).status == "rejected"
+
+
+def test_ledger_verify_names_a_withdrawal_made_up_or_undone_in_the_database(
+        rt: Runtime) -> None:
+    """(review: a pending request set to withdrawn in the database skipped its function's
+    steps, and a withdrawn one set back to pending, both verified)"""
+    from sqlalchemy import update
+
+    from decisionops.agent.store import _tables as t
+    from decisionops.agent.store import ledger
+
+    revised = start(rt, churn("w-1", account="ACC-10004")).decision_id
+    first = pending(rt, revised)
+    answer(rt, first["sales"]["id"], Revise(feedback="15%"), approver_name="raj@sales")
+    waiting = start(rt, churn("w-2", account="ACC-10005")).decision_id
+    asked = pending(rt, waiting)
+    assert ledger.verify(rt.store.engine).ok
+    with rt.store.transaction() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == asked["finance"]["id"])
+                     .values(status="superseded", answer={"type": "withdrawn",
+                                                          "reason": "made up"}))
+        conn.execute(update(t.approvals).where(t.approvals.c.id == first["finance"]["id"])
+                     .values(status="pending", answer=None))
+    found = {(d.id, d.field, d.row, d.ledger)
+             for d in ledger.verify(rt.store.engine).disagreements}
+    assert found == {(asked["finance"]["id"], "status", "superseded (withdrawn)", "pending"),
+                     (first["finance"]["id"], "status", "pending", "superseded (withdrawn)")}
+
+
+def test_no_reminder_goes_out_for_a_request_withdrawn_since_the_sweep_read_it(
+        rt: Runtime) -> None:
+    """(review: the SLA sweep reads the due requests first; one withdrawn by an earlier
+    expiry in the same sweep was still reminded and escalated)"""
+    decision = start(rt, churn("w-3", account="ACC-10006")).decision_id
+    asked = pending(rt, decision)
+    read = rt.store.approvals.get(asked["finance"]["id"])  # as the sweep read it
+    answer(rt, asked["sales"]["id"], Revise(feedback="15%"), approver_name="raj@sales")
+    assert not rt.store.approvals.claim_alert(read, "reminder", detail="due", actor="sla")
+    fresh = pending(rt, decision)["finance"]
+    assert rt.store.approvals.claim_alert(rt.store.approvals.get(fresh["id"]), "reminder",
+                                          detail="due", actor="sla")

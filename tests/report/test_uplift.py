@@ -152,5 +152,7 @@ def test_an_outcome_a_source_stamped_a_little_ahead_counts_in_a_report_run_now(
         "observed_at": ahead.isoformat()}], source="test", actor="tester").ok
     data = build_report(world.store, since=T0)
     assert data.outcomes == 1 and data.value[0].treated_realized == 900
+    assert any("1 outcome(s) counted are stamped after this report's end" in w
+               for w in data.warnings), data.warnings
     # A report up to a time the user names is still up to that time.
     assert build_report(world.store, since=T0, until=utcnow()).outcomes == 0

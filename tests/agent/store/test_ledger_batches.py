@@ -4,6 +4,7 @@ only ``ledger prove-row`` of that one id caught it)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete, update
 
 from decisionops.agent.models import Prediction
@@ -58,3 +59,32 @@ def test_a_rewritten_row_and_a_removed_one_fail_their_batch(world: World) -> Non
     (removed,) = verify(world.rt.store.engine).disagreements
     assert (removed.field, removed.ledger) == ("row", "5 rows")
     assert "is in the ledger" in str(removed) and "not in the store" in str(removed)
+
+
+def test_a_row_accepted_under_earlier_rules_still_verifies(world: World) -> None:
+    """(review: each row was re-validated under today's rules, so a value at stake of
+    1e300, taken before the 1e15 cap, read as tampering)"""
+    import json
+    from datetime import UTC, datetime
+
+    from decisionops.agent.hashing import merkle_leaf
+    from decisionops.agent.models import utcnow
+    from decisionops.agent.sources import PredictionRow
+
+    valid = Prediction(id="old-1", model="churn-gbm", kind="churn", entity_type="account",
+                       entity_id="ACC-30001", score=0.3, value_at_stake=1000,
+                       observed_at="2026-11-20T08:00:00Z")
+    payload = json.loads(valid.model_dump_json()) | {"value_at_stake": 1e300}
+    text = json.dumps(payload, separators=(",", ":"))
+    with pytest.raises(ValueError):
+        Prediction.model_validate_json(text)  # today's rules refuse it
+    row = PredictionRow(valid.id, valid.kind, valid.entity_type, valid.entity_id, valid.model,
+                        valid.model_version, valid.score, 1e300,
+                        datetime(2026, 11, 20, 8, tzinfo=UTC), None, text,
+                        merkle_leaf(text.encode("utf-8")))
+    with world.rt.store.transaction() as conn:
+        world.rt.store.predictions.insert_new(conn, [row], source="old", actor="test",
+                                              now=utcnow())
+    report = verify(world.rt.store.engine)
+    assert report.ok, report.problem
+    assert world.rt.store.predictions.proof("old-1").ok
