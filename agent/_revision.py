@@ -53,7 +53,8 @@ _REFUSE = (r"\b(?:will not|won't|wont|would not|wouldn't|cannot|can't|cant|can n
 """A refusal to do the step (``won't fund a credit``, ``can't approve the goodwill credit``)."""
 _NEGATED = re.compile(r"\b(?:not|never|don't|dont|do not|no need to)\s+$")
 _NUMBER = r"(\d+(?:\.\d+)?)"
-_CONNECT = r"(?:\s*(?:to|of|at|=|:|is|be|should be|set to|down to|up to)\s*)*\s*"
+_CONNECT = (r"(?:\s*(?:to|of|at|=|:|is|be|should be|set to|down to|up to|within|in|"
+            r"in the next)\s*)*\s*")
 _UNITS = {"percent": r"(?:%|\s*percent\b|\s*pct\b)", "months": r"\s*months?\b",
           "days": r"\s*days?\b", "hours": r"\s*(?:hours?|h)\b", "amount": r"(?!\s*%)"}
 

@@ -13,16 +13,12 @@ from decisionops.agent.approvals import Approver, Channel
 from decisionops.agent.models import Answer
 from decisionops.agent.runtime import Runtime
 
-__all__ = ["approver", "can_answer", "submit_answer"]
+__all__ = ["approver", "submit_answer"]
 
 
 def approver(who: Principal, channel: Channel = "api") -> Approver:
     return Approver(name=who.name, role=who.role, functions=tuple(who.functions),
                     channel=channel)
-
-
-def can_answer(rt: Runtime, who: Principal, function: str) -> bool:
-    return rt.approvals.can_answer(approver(who), function)
 
 
 def submit_answer(rt: Runtime, who: Principal, approval_id: str, answer: Answer,

@@ -13,9 +13,9 @@ from typing import Any
 from decisionops.agent.api._auth import Principal
 from decisionops.agent.approvals import argument_trail, not_for_bulk, visible_functions
 from decisionops.agent.errors import DecisionOpsError, NotFoundError
-from decisionops.agent.models import Plan, Step
+from decisionops.agent.models import ApprovalStatus, Plan, Step
 from decisionops.agent.runtime import Runtime
-from decisionops.agent.store import DecisionRow
+from decisionops.agent.store import ApprovalRow, DecisionRow
 
 __all__ = ["approval_view", "decision_view", "entity_context", "inbox", "plan_graph",
            "public", "visible"]
@@ -146,8 +146,26 @@ def approval_view(rt: Runtime, who: Principal, approval_id: str) -> dict[str, An
         "autonomy": rt.approvals.autonomy.for_request(row.request, decision.playbook),
         "preview_hash": row.request.preview_hash,
         "yours": who.role == "approver" and row.function in who.functions,
-        "can_revise": rt.approvals.may_revise(row.plan_version),
+        **_what_may_be_answered(rt, who, row),
     }
+
+
+def _what_may_be_answered(rt: Runtime, who: Principal, row: ApprovalRow) -> dict[str, Any]:
+    """What the caller may answer on ``row``, by the approval service's rules (every
+    channel offers what these say): any answer (a pending request of their function);
+    an approve or an edit (not under four eyes when they asked for the plan or proposed
+    the standing edit: ``four_eyes_bar`` says why); a revise (not past the last version
+    the loop drafts)."""
+    from decisionops.agent.api._approvals import approver
+
+    by = approver(who)
+    answering = (row.status is ApprovalStatus.PENDING
+                 and rt.approvals.can_answer(by, row.function))
+    barred = rt.approvals.may_approve(row, by) if answering else None
+    return {"can_answer": answering, "can_approve": answering and barred is None,
+            "four_eyes_bar": barred,
+            "can_revise": row.status is ApprovalStatus.PENDING
+            and rt.approvals.may_revise(row.plan_version)}
 
 
 def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: int = 200

@@ -23,10 +23,19 @@ __all__ = ["answer_from_hitl", "hitl_request"]
 
 
 def hitl_request(request: ApprovalRequest, tools: ToolPort,
-                 proposal: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 proposal: Mapping[str, Any] | None = None, *, status: str = "pending",
+                 withdrawn: str | None = None, may: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """The request as LangChain's HITL ``action_requests``; under four-eyes with an edit
     proposal standing, the actions carry the proposal's arguments (an approve approves
-    them) and ``decisionops.proposal_hash`` names it."""
+    them) and ``decisionops.proposal_hash`` names it. ``allowed_decisions`` are what the
+    caller may still give (``may``: the approval view's ``can_answer``/``can_approve``):
+    none once the request is answered or withdrawn (``decisionops.status``, ``withdrawn``
+    says why), only reject when four eyes bar them from approving."""
+    allowed = ["approve", "edit", "reject"]
+    if may is not None:
+        allowed = (["approve", "edit", "reject"] if may.get("can_approve")
+                   else ["reject"] if may.get("can_answer") else [])
     actions, configs = [], []
     proposed = (proposal or {}).get("arguments", {})
     for step in request.steps:
@@ -36,7 +45,7 @@ def hitl_request(request: ApprovalRequest, tools: ToolPort,
         actions.append({"name": step.tool, "args": proposed.get(step.id, step.arguments),
                         "description": why})
         configs.append({"action_name": step.tool,
-                        "allowed_decisions": ["approve", "edit", "reject"],
+                        "allowed_decisions": list(allowed),
                         "args_schema": tools.spec(step.tool).parameters})
     return {"action_requests": actions, "review_configs": configs,
             "decisionops": {"approval_id": request.approval_id,
@@ -45,6 +54,7 @@ def hitl_request(request: ApprovalRequest, tools: ToolPort,
                             "plan_version": request.plan_version,
                             "plan_hash": request.plan_hash,
                             "proposal_hash": proposal["hash"] if proposal else None,
+                            "status": status, "withdrawn": withdrawn,
                             "step_ids": [s.id for s in request.steps]}}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from decisionops.agent.api._approvals import approver, can_answer, submit_answer
+from decisionops.agent.api._approvals import approver, submit_answer
 from decisionops.agent.api._auth import Principal
 from decisionops.agent.api._evidence import approval_view, decision_view, inbox, public, visible
 from decisionops.agent.api._hitl import answer_from_hitl, hitl_request
@@ -35,10 +35,9 @@ from decisionops.agent.api._schemas import (
     ValidateOut,
 )
 from decisionops.agent.api._state import ServiceState, get_state, requires
-from decisionops.agent.approvals import BulkItem
+from decisionops.agent.approvals import BulkItem, withdrawn
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import (
-    ApprovalRequest,
     ApprovalStatus,
     Approve,
     DecisionStatus,
@@ -51,11 +50,6 @@ __all__ = ["approvals_router"]
 
 _STATUSES = "|".join(s.value for s in DecisionStatus)
 _APPROVAL_STATUSES = "|".join([*(s.value for s in ApprovalStatus), "all"])
-
-
-def _request(state: ServiceState, who: Principal, approval_id: str) -> ApprovalRequest:
-    approval_view(state.runtime, who, approval_id)  # 404 unless visible
-    return state.runtime.store.approvals.get(approval_id).request
 
 
 def approvals_router(principal: Any) -> APIRouter:
@@ -102,10 +96,7 @@ def approvals_router(principal: Any) -> APIRouter:
     @router.get("/approvals/{approval_id}", summary="One approval with its evidence")
     def get_approval(approval_id: str, who: Principal = Depends(reader),
                      state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        view = approval_view(state.runtime, who, approval_id)
-        view["can_answer"] = (view["approval"]["status"] == "pending"
-                              and can_answer(state.runtime, who, view["approval"]["function"]))
-        return view
+        return approval_view(state.runtime, who, approval_id)
 
     def _answer(approval_id: str, answer: Any, plan_hash: str, who: Principal,
                 state: ServiceState, preview_hash: str | None = None,
@@ -171,10 +162,13 @@ def approvals_router(principal: Any) -> APIRouter:
         """``action_requests`` + ``review_configs``; the ETag is the plan hash to send back
         in ``If-Match`` (under four-eyes with an edit proposed, ``<plan_hash>.<proposal_hash>``:
         the answer binds to that proposal too)."""
-        request = _request(state, who, approval_id)
+        view = approval_view(state.runtime, who, approval_id)  # 404 unless visible
+        row = state.runtime.store.approvals.get(approval_id)
         proposal = state.runtime.approvals.proposal(approval_id)
-        tag = request.plan_hash + (f".{proposal['hash']}" if proposal else "")
-        return JSONResponse(hitl_request(request, state.runtime.tools, proposal),
+        tag = row.request.plan_hash + (f".{proposal['hash']}" if proposal else "")
+        return JSONResponse(hitl_request(row.request, state.runtime.tools, proposal,
+                                         status=row.status.value, withdrawn=withdrawn(row),
+                                         may=view),
                             headers={"ETag": f'"{tag}"'})
 
     @router.post("/approvals/{approval_id}/hitl", response_model=AnswerOut,

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from decisionops.agent.api._approvals import approver, can_answer, submit_answer
+from decisionops.agent.api._approvals import approver, submit_answer
 from decisionops.agent.api._auth import (
     SESSION_COOKIE,
     Principal,
@@ -233,8 +233,6 @@ def web_router() -> APIRouter:
             view = approval_view(state.runtime, who, approval_id)
         except DecisionOpsError as exc:
             return page(request, "error.html", {"who": who, "message": exc.message}, 404)
-        view["can_answer"] = (view["approval"]["status"] == "pending"
-                              and can_answer(state.runtime, who, view["approval"]["function"]))
         order = [r["id"] for r in inbox(state.runtime, who, limit=200)]
         here = order.index(approval_id) if approval_id in order else -1
         pager = {"prev": order[here - 1] if here > 0 else None,

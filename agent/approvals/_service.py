@@ -283,6 +283,29 @@ class ApprovalService:
         return self.identity(by, function) is not None and (
             by.channel != "cli" or self._cli_answers)
 
+    def may_approve(self, row: ApprovalRow, by: Approver) -> str | None:
+        """Why ``by``, who may answer ``row``, may not approve or edit it (four eyes: they
+        asked for the plan or a change it carries, or proposed the standing edit); None:
+        they may. What every channel offers follows this; ``answer`` refuses by it."""
+        identity = self.identity(by, row.function)
+        if identity is None or not self._policies.get(row.function).four_eyes:
+            return None
+        return self._four_eyes_bar(row, {identity, by.name})
+
+    def _four_eyes_bar(self, row: ApprovalRow, same: set[str]) -> str | None:
+        approvers = self._policies.get(row.function).approvers
+        function = row.function
+        if same & self._as_policy(approvers, self._store.approvals.requesters(
+                row.decision_id, row.plan_version)):
+            return (f"{function} requires four eyes: you asked for this plan or a change it "
+                    "carries (a revise of an earlier version), so another approver must "
+                    "decide it")
+        if same & self._as_policy(approvers, self._store.approvals.proposers(
+                row.decision_id, row.id)):
+            return (f"{function} requires four eyes: you proposed an edit to this request, "
+                    "so another approver must approve it")
+        return None
+
     # ------------------------------------------------------------------ answering
 
     def proposal(self, approval_id: str) -> dict[str, Any] | None:
@@ -361,16 +384,9 @@ class ApprovalService:
         policy = self._policies.get(function)
         same = {identity, by.name}  # compared as the policy knows people: "dana" = "dana@finance"
         if policy.four_eyes and isinstance(answer, Approve | Edit):
-            requesters = self._as_policy(policy.approvers, self._store.approvals.requesters(
-                row.decision_id, row.plan_version))
-            if same & requesters:
-                refuse("four_eyes", f"{function} requires four eyes: you asked for this plan "
-                       "or a change it carries (a revise of an earlier version), so another "
-                       "approver must decide it")
-            if same & self._as_policy(policy.approvers, self._store.approvals.proposers(
-                    row.decision_id, approval_id)):
-                refuse("four_eyes", f"{function} requires four eyes: you proposed an edit to "
-                       "this request, so another approver must approve it")
+            barred = self._four_eyes_bar(row, same)
+            if barred is not None:
+                refuse("four_eyes", barred)
             if isinstance(answer, Edit):
                 assert approved is not None
                 with self._store.decision_tx(row.decision_id, fence=None, actor=identity,

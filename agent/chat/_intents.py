@@ -236,10 +236,10 @@ def recognise(text: str, vocab: Vocabulary, now: datetime | None = None) -> Inte
     mutation = _mutation(text)
     if mutation == "release":
         if names.hold_id is not None and not (entity or function or names.playbooks):
-            target = vocab.hold_target(names.hold_id)
-            if target is None:
+            if vocab.hold_target(names.hold_id) is None:
                 raise InvalidInputError(f"no active hold #{names.hold_id}", field="hold_id")
-            return Intent("release", hold_id=names.hold_id, target=target)
+            # that one hold, not every hold on what it holds
+            return Intent("release", hold_id=names.hold_id, target=f"#{names.hold_id}")
         return Intent("release", target=_target("release", names, vocab))
     if mutation == "hold":
         return _hold_intent(text, names, vocab, now)
@@ -260,14 +260,15 @@ def recognise(text: str, vocab: Vocabulary, now: datetime | None = None) -> Inte
 def _no_target(verb: str, names: _Names) -> str:
     unknown = f" ({names.unknown_ids[0]!r} is not one the store knows)" if names.unknown_ids \
         else ""
-    return (f"{verb} what? Name an entity that predictions are about, a function or a "
-            f"playbook{unknown}; nothing was changed")
+    return (f"{verb} what? Name an entity that predictions are about, a decision, a "
+            f"function or a playbook{unknown}; nothing was changed")
 
 
 def _target(verb: str, names: _Names, vocab: Vocabulary) -> str:
-    """The one thing a hold or release is about: an entity, else a function, else a
-    playbook (named, or the only one answering a named kind)."""
-    for found in (names.entities, names.held, names.functions, names.playbooks):
+    """The one thing a hold or release is about: an entity, else a decision, else a
+    function, else a playbook (named, or the only one answering a named kind)."""
+    for found in (names.entities, names.decisions, names.held, names.functions,
+                  names.playbooks):
         if found:
             return found[0]
     if names.kinds:

@@ -75,8 +75,8 @@ class QueueArgs(_Args):
 
 class HoldArgs(_Args):
     target: Identifier
-    """An entity id (``ACC-10023``), a playbook name (``churn-retention``) or a business
-    function (``finance``)."""
+    """An entity id (``ACC-10023``), a playbook name (``churn-retention``), a business
+    function (``finance``) or a decision id."""
     until: datetime
     reason: Annotated[str, Field(max_length=500)] = ""
 
@@ -87,7 +87,8 @@ class HoldArgs(_Args):
 
 
 class ReleaseArgs(_Args):
-    target: Identifier
+    target: Annotated[str, Field(pattern=r"^#\d{1,9}$")] | Identifier
+    """What is held (as for ``hold``), or one hold by its number: ``#3``."""
 
 
 _DESCRIPTIONS = {
@@ -259,7 +260,9 @@ class ChatTools:
 
     def release(self, args: ReleaseArgs) -> dict[str, Any]:
         released = self._rt.approvals.release(args.target, actor=self.user.name)
-        return {"target": args.target, "released": released}
+        held = (self._rt.store.holds.get(released[0]) if args.target.startswith("#")
+                else None)  # a number: say what it held
+        return {"target": held.target if held else args.target, "released": released}
 
     def rerun_triage(self, _args: NoArgs) -> dict[str, Any]:
         summary = self._rt.triage_pending()

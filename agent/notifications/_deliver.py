@@ -105,6 +105,9 @@ class Deliverer:
                                           at=utcnow() + timedelta(seconds=delay))
                     self._metrics.notifications.labels(message.channel, "retried").inc()
                     counts["notifications_retried"] += 1
+                    _log.warning("notification %s to %s not sent (attempt %d of %d, again in "
+                                 "%.0f s): %s", message.id, message.channel, attempts,
+                                 self._settings.notify_max_attempts, delay, error)
                 continue
             self._repo.mark_sent(message.id, attempts=attempts)
             self._metrics.notifications.labels(message.channel, "sent").inc()

@@ -302,3 +302,39 @@ def test_an_edit_that_changes_a_target_is_422_in_every_api_shape(svc: Service) -
     assert len(svc.rt.store.ledger.entries(decision)) == before  # nothing recorded
     view = svc.get(f"/v1/approvals/{pending['finance']['id']}", "dana").json()
     assert view["locked"] == {"goodwill_credit": ["account_id", "currency"]}
+
+
+def test_four_eyes_the_proposer_is_not_offered_an_approve_on_any_view(svc4: Service) -> None:
+    """(trial 15: the proposer's GET said can_answer, the inbox offered "Approve dana's
+    edit", and the approve was then refused four_eyes)"""
+    from tests.api.test_inbox_answers import login
+
+    decision = svc4.decide()
+    finance = svc4.pending(decision)["finance"]
+    assert svc4.answer("dana", finance, "edit",
+                       arguments={"goodwill_credit": {"amount": 120}}).status_code == 200
+    mine = svc4.get(f"/v1/approvals/{finance['id']}", "dana").json()
+    assert (mine["can_answer"], mine["can_approve"]) == (True, False)
+    assert "you proposed an edit to this request" in mine["four_eyes_bar"]
+    theirs = svc4.get(f"/v1/approvals/{finance['id']}", "omar").json()
+    assert (theirs["can_answer"], theirs["can_approve"], theirs["four_eyes_bar"]) == (
+        True, True, None)
+    svc4.client.cookies.clear()
+    login(svc4, "dana", f"/inbox/requests/{finance['id']}")
+    page = svc4.client.get(f"/inbox/requests/{finance['id']}").text
+    assert 'id="four-eyes-bar"' in page and 'id="approve-button"' not in page
+    assert 'id="reject-form"' in page  # a reject is still hers to give
+
+
+def test_a_withdrawn_request_offers_no_answer_of_any_kind(svc: Service) -> None:
+    """(trial 15: its view said can_answer false but can_revise true)"""
+    decision = svc.decide()
+    waiting = svc.pending(decision)
+    assert svc.answer("raj", waiting["sales"], "revise", feedback="upgrade").status_code == 200
+    view = svc.get(f"/v1/approvals/{waiting['finance']['id']}", "dana").json()
+    assert (view["can_answer"], view["can_approve"], view["can_revise"]) == (False, False, False)
+    # The LangChain HITL shape says so too (trial 15: it offered approve, edit, reject).
+    hitl = svc.get(f"/v1/approvals/{waiting['finance']['id']}/hitl", "dana").json()
+    assert hitl["decisionops"]["status"] == "superseded"
+    assert hitl["decisionops"]["withdrawn"].startswith("sales asked to revise plan v1")
+    assert {tuple(c["allowed_decisions"]) for c in hitl["review_configs"]} == {()}

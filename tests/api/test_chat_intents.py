@@ -104,9 +104,17 @@ def test_hold_and_release_in_free_phrasing(svc: Service, entity: str) -> None:
     [hold] = svc.rt.store.holds.list()
     assert hold.reason == "legal review"
     assert hold.until - datetime.now(UTC) > timedelta(days=2, hours=23)
-    assert f"Released #{hold.id}" in _say(svc, "olga", f"release hold #{hold.id}")
+    assert f"Released #{hold.id} on {entity}" in _say(svc, "olga", f"release hold #{hold.id}")
     events = [e.event for e in svc.rt.store.ledger.entries() if e.event.startswith("hold.")]
     assert events == ["hold.placed", "hold.released"] * 2
+    # As the chat names it, "#N" alone; and a decision, as the CLI holds one (trial 15:
+    # "release #4" was refused for its '#', "hold dec_…" asked "hold what?").
+    _say(svc, "olga", f"hold {entity} for 2 hours")
+    [hold] = svc.rt.store.holds.list()
+    assert f"Released #{hold.id} on {entity}" in _say(svc, "olga", f"release #{hold.id}")
+    decision = svc.decide()
+    assert f"decision {decision}" in _say(svc, "olga", f"hold {decision} for 1 day")
+    assert _say(svc, "olga", f"release {decision}").startswith("Released #")
 
 
 def test_a_playbook_a_function_or_a_kind_can_be_held(svc: Service) -> None:

@@ -4,6 +4,8 @@ in the plan are asked again."""
 
 from __future__ import annotations
 
+import pytest
+
 from decisionops.agent.models import Approve, Revise
 from decisionops.agent.runtime import Runtime
 from tests.graphs.conftest import churn, pending, start, steps
@@ -44,3 +46,22 @@ def test_revise_with_feedback_it_cannot_apply_says_so(rt: Runtime) -> None:
     assert [s.arguments for s in second.steps] == [s.arguments for s in first.steps]
     assert "cannot apply free-text feedback" in second.rationale
     assert "set retention_offer.discount_pct (1 to 30)" in second.rationale
+
+
+@pytest.mark.parametrize("feedback", ["make the repair due within 48 hours",
+                                      "repair in 48 hours please", "due in 48h"])
+def test_revise_reads_a_deadline_said_with_within_or_in(rt: Runtime, feedback: str) -> None:
+    """(trial 15: 'due within 48 hours' was free text the planner could not apply, though
+    the argument is due_within_hours and the playbook reads 'due' and 'repair')"""
+    from tests.graphs.conftest import failure
+
+    asset = rt.enterprise.rows("assets")[0]
+    part = rt.enterprise.rows("skus")[0]["sku"]
+    decision = start(rt, failure(asset=asset["asset_id"], site=asset["site"], part=part)
+                     ).decision_id
+    requests = pending(rt, decision)
+    answer(rt, requests["maintenance"]["id"], Revise(feedback=feedback),
+           approver_name="max@maint")
+    plan = rt.store.plans.get(decision)
+    assert plan.version == 2
+    assert plan.step("work_order").arguments["due_within_hours"] == 48, plan.rationale

@@ -141,8 +141,9 @@ def test_a_kind_names_its_playbook_and_a_hold_number_its_target() -> None:
     intent = recognise("pause every late payment action for a day", vocab, NOW)
     assert intent is not None and (intent.target, intent.until) == ("dunning",
                                                                     NOW + timedelta(days=1))
-    intent = recognise("lift hold #7", vocab, NOW)
-    assert intent is not None and (intent.name, intent.target) == ("release", "asset-failure")
+    intent = recognise("lift hold #7", vocab, NOW)  # that hold, not every one on its target
+    assert intent is not None and (intent.name, intent.target, intent.hold_id) == (
+        "release", "#7", 7)
     with pytest.raises(InvalidInputError) as err:
         recognise("release hold 8", vocab, NOW)
     assert err.value.field == "hold_id"
