@@ -46,7 +46,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy.exc import SQLAlchemyError
 
-from decisionops.agent.approvals import ApprovalService, resolve
+from decisionops.agent.approvals import ApprovalService, resolve, withdrawn
 from decisionops.agent.checkpoints import FencedCheckpointer
 from decisionops.agent.errors import (
     ConflictError,
@@ -56,7 +56,7 @@ from decisionops.agent.errors import (
     ShuttingDown,
 )
 from decisionops.agent.faults import crash_point
-from decisionops.agent.models import SCHEMA_VERSION, DecisionStatus
+from decisionops.agent.models import SCHEMA_VERSION, ApprovalStatus, DecisionStatus
 from decisionops.agent.store import Claim, DecisionRow, Store
 from decisionops.agent.telemetry import Metrics, carrier, span
 from decisionops.graphs.context import DecisionContext
@@ -300,7 +300,10 @@ class DecisionEngine:
                     value["waits_for"]):
                 resume[intr.id] = {"finished": value["waits_for"]}
         applied, consumed = [], []
-        rows = self._store.approvals.answered(decision.id, version)
+        # Answers, and requests withdrawn from the version (another function's answer
+        # ended it); a request closed only because the decision finished answers nothing.
+        rows = [r for r in self._store.approvals.answered(decision.id, version)
+                if r.status is not ApprovalStatus.SUPERSEDED or withdrawn(r) is not None]
         # Answers are fed once every approval interrupt has one: join needs them all, so
         # feeding them one by one would only cost a leg and a checkpoint each (the store's
         # ``decisions_with_answers`` wakes the answers lane by the same rule).

@@ -167,3 +167,21 @@ def test_no_reminder_goes_out_for_a_request_withdrawn_since_the_sweep_read_it(
     fresh = pending(rt, decision)["finance"]
     assert rt.store.approvals.claim_alert(rt.store.approvals.get(fresh["id"]), "reminder",
                                           detail="due", actor="sla")
+
+
+def test_a_request_closed_without_a_withdrawal_is_not_fed_as_an_answer(rt: Runtime) -> None:
+    """A request superseded only as its decision finished has no answer to give: the
+    engine reads withdrawn ones of the current version as answers, never those (one fed
+    would fail every leg of the decision)."""
+    from sqlalchemy import update
+
+    from decisionops.agent.store import _tables as t
+
+    decision = start(rt, churn("w-9", account="ACC-10007")).decision_id
+    asked = pending(rt, decision)
+    with rt.store.transaction() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == asked["sales"]["id"])
+                     .values(status="superseded"))
+    answer(rt, asked["finance"]["id"], Approve(), approver_name="dana@finance")
+    row = rt.store.decisions.get(decision)
+    assert (row.status, row.error) == ("awaiting_approval", None)
