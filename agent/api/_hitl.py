@@ -23,19 +23,16 @@ __all__ = ["answer_from_hitl", "hitl_request"]
 
 
 def hitl_request(request: ApprovalRequest, tools: ToolPort,
-                 proposal: Mapping[str, Any] | None = None, *, status: str = "pending",
-                 withdrawn: str | None = None, may: Mapping[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 proposal: Mapping[str, Any] | None, *, status: str,
+                 withdrawn: str | None, may: Mapping[str, Any]) -> dict[str, Any]:
     """The request as LangChain's HITL ``action_requests``; under four-eyes with an edit
     proposal standing, the actions carry the proposal's arguments (an approve approves
     them) and ``decisionops.proposal_hash`` names it. ``allowed_decisions`` are what the
     caller may still give (``may``: the approval view's ``can_answer``/``can_approve``):
     none once the request is answered or withdrawn (``decisionops.status``, ``withdrawn``
     says why), only reject when four eyes bar them from approving."""
-    allowed = ["approve", "edit", "reject"]
-    if may is not None:
-        allowed = (["approve", "edit", "reject"] if may.get("can_approve")
-                   else ["reject"] if may.get("can_answer") else [])
+    allowed = (["approve", "edit", "reject"] if may["can_approve"]
+               else ["reject"] if may["can_answer"] else [])
     actions, configs = [], []
     proposed = (proposal or {}).get("arguments", {})
     for step in request.steps:

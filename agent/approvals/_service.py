@@ -725,10 +725,14 @@ class ApprovalService:
                 f"about an entity of that id: did you mean {close[0]!r}?", field="target")
 
     def release(self, target: str, *, actor: str) -> list[int]:
+        """``release_holds``: the ids of the holds released."""
+        return [h.id for h in self.release_holds(target, actor=actor)]
+
+    def release_holds(self, target: str, *, actor: str) -> list[HoldRow]:
         """Release the active holds on ``target`` (or the hold numbered so, ``#7``, as
-        placing it and ``holds list`` show it); held work resumes. Recorded.
-        ``NotFoundError`` when none is active on it (a mistyped target releases nothing,
-        and must not look as if it did)."""
+        placing it and ``holds list`` show it), returned with what each held; held work
+        resumes. Recorded. ``NotFoundError`` when none is active on it (a mistyped target
+        releases nothing, and must not look as if it did)."""
         released = self._store.holds.release(target=target.strip(), actor=actor)
         if not released:
             active = sorted({h.target for h in self._store.holds.list(active_only=True)})

@@ -259,10 +259,9 @@ class ChatTools:
                 "until": row.until.isoformat()}
 
     def release(self, args: ReleaseArgs) -> dict[str, Any]:
-        released = self._rt.approvals.release(args.target, actor=self.user.name)
-        held = (self._rt.store.holds.get(released[0]) if args.target.startswith("#")
-                else None)  # a number: say what it held
-        return {"target": held.target if held else args.target, "released": released}
+        released = self._rt.approvals.release_holds(args.target, actor=self.user.name)
+        target = released[0].target if args.target.startswith("#") else args.target
+        return {"target": target, "released": [h.id for h in released]}
 
     def rerun_triage(self, _args: NoArgs) -> dict[str, Any]:
         summary = self._rt.triage_pending()

@@ -96,16 +96,17 @@ def release(target: Annotated[str, typer.Argument(
     """
     with runtime() as rt:
         try:
-            released = rt.approvals.release(target, actor=_actor())
+            released = rt.approvals.release_holds(target, actor=_actor())
         except NotFoundError as exc:
             raise _refused(exc) from None
-        # what a numbered hold was on, said (a number is not the thing held)
-        held = rt.store.holds.get(released[0]) if target.startswith("#") else None
+    ids = [h.id for h in released]
+    # what a numbered hold was on, said (a number is not the thing held)
+    held = released[0] if target.startswith("#") else None
     if as_json:
-        print_json({"target": held.target if held else target, "released": released})
+        print_json({"target": held.target if held else target, "released": ids})
         return
     on = f"{held.target_type} {held.target}" if held else target
-    console.print(f"released {', '.join(f'#{i}' for i in released)} on {on}")
+    console.print(f"released {', '.join(f'#{i}' for i in ids)} on {on}")
 
 
 def _refused(exc: InvalidInputError | NotFoundError) -> typer.Exit:

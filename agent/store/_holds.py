@@ -139,10 +139,10 @@ class HoldRepo(Repo):
             self.record(conn, [event], now)
         return hold_id
 
-    def release(self, *, target: str, actor: str) -> list[int]:
+    def release(self, *, target: str, actor: str) -> list[HoldRow]:
         """Release every active hold on ``target``, or when ``target`` is a hold's number
         (``#7``: an id of an entity may be all digits, a number is marked), that hold;
-        returns their ids."""
+        returns them (as they were)."""
         now = utcnow()
         live = (holds.c.released_at.is_(None), holds.c.until > now)
         with self.transaction(durable=True) as conn:
@@ -161,12 +161,7 @@ class HoldRepo(Repo):
                                          body={"hold_id": h.id, "target": h.target})
                                    for h in found], now)
                 notify(conn, WAKE)  # what it held can go on now
-        return ids
-
-    def get(self, hold_id: int) -> HoldRow | None:
-        with self.reading() as conn:
-            row = conn.execute(select(holds).where(holds.c.id == hold_id)).first()
-        return from_mapping(HoldRow, row._mapping) if row is not None else None
+        return found
 
     def list(self, *, active_only: bool = True, limit: int = 200) -> list[HoldRow]:
         query = select(holds).order_by(holds.c.id.desc()).limit(limit)

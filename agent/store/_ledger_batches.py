@@ -16,7 +16,7 @@ batch entries (no ``ingest_seq``) had an entry each and are not checked here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Text, cast, select
 
 from decisionops.agent.hashing import merkle_leaf, merkle_root
 from decisionops.agent.models import Prediction
+from decisionops.agent.store._ledger_value import stream
 from decisionops.agent.store._tables import predictions
 
 __all__ = ["COPIED", "STORED_TEXT", "check_batches", "copies_differ", "stored_leaf"]
@@ -79,7 +80,7 @@ def check_batches(conn: Connection, batches: Mapping[int, tuple[str, int]], add:
     count = 0
     total = sum(rows for _, rows in batches.values())
     unread = set(batches)
-    for seq, group in groupby(_stream(conn), key=lambda r: r.ingest_seq):
+    for seq, group in groupby(stream(conn, _ROWS), key=lambda r: r.ingest_seq):
         rows = sorted(group, key=lambda r: r.id)  # leaves in id order (code points)
         if progress is not None and (count + len(rows)) // _EVERY > count // _EVERY:
             progress(count + len(rows), total)
@@ -103,14 +104,7 @@ def check_batches(conn: Connection, batches: Mapping[int, tuple[str, int]], add:
                 f"{len(rows)} rows hashing to {merkle_root(leaves)[:16]}…",
                 f"{stored} rows, root {root[:16]}…", seq)
     for seq in sorted(unread):
-        root, stored = batches[seq]
+        _, stored = batches[seq]
         add("predictions", f"batch {seq}", "row", None, f"{stored} rows", seq)
     return count
 
-
-def _stream(conn: Connection) -> Iterator[Any]:
-    rows = conn.execute(_ROWS.execution_options(yield_per=5000))
-    try:
-        yield from rows
-    finally:
-        rows.close()

@@ -50,6 +50,7 @@ from decisionops.agent.store._ledger_value import (
     check_executions,
     check_outcomes,
     check_predictions,
+    stream,
 )
 from decisionops.agent.store._tables import approvals, decisions
 
@@ -254,26 +255,18 @@ def disagreements(conn: Connection, recorded: Recorded,
     predictions not dropped, once each (streamed), against ``recorded``: every row that
     disagrees, field by field."""
     found = Found()
-    rows = conn.execute(_APPROVAL_ROWS.execution_options(yield_per=5000))
-    try:
-        for row in rows:
-            found.approvals += 1
-            _check_approval(found, row, recorded.approvals.get(row.id))
-    finally:
-        rows.close()
-    rows = conn.execute(_DECISION_ROWS.execution_options(yield_per=5000))
-    try:
-        for row in rows:
-            found.decisions += 1
-            status, seq = recorded.decisions.get(row.id, (None, None))
-            if seq is None:
-                found.add("decisions", row.id, "status", row.status, None, None)
-                continue
-            if row.status != status:
-                found.add("decisions", row.id, "status", row.status, status, seq)
-            check_decision(row, recorded.value, found.add)
-    finally:
-        rows.close()
+    for row in stream(conn, _APPROVAL_ROWS):
+        found.approvals += 1
+        _check_approval(found, row, recorded.approvals.get(row.id))
+    for row in stream(conn, _DECISION_ROWS):
+        found.decisions += 1
+        status, seq = recorded.decisions.get(row.id, (None, None))
+        if seq is None:
+            found.add("decisions", row.id, "status", row.status, None, None)
+            continue
+        if row.status != status:
+            found.add("decisions", row.id, "status", row.status, status, seq)
+        check_decision(row, recorded.value, found.add)
     found.outcomes = check_outcomes(conn, recorded.value, found.add)
     found.executions = check_executions(conn, recorded.value, found.add)
     found.predictions = check_predictions(conn, recorded.value, found.add)

@@ -59,7 +59,7 @@ from decisionops.agent.store._outcome_tables import outcome_records
 from decisionops.agent.store._tables import executions, predictions
 
 __all__ = ["MISSING", "ValueRecorded", "check_executions", "check_outcomes",
-           "check_predictions"]
+           "check_predictions", "stream"]
 
 MISSING: Any = object()
 """A value the entry does not record: not compared."""
@@ -170,7 +170,8 @@ class ValueRecorded:
 # ---------------------------------------------------------------------- the checks
 
 
-def _stream(conn: Connection, query: Any) -> Iterator[Any]:
+def stream(conn: Connection, query: Any) -> Iterator[Any]:
+    """``query``'s rows, fetched 5,000 at a time (a table read whole, in bounded memory)."""
     rows = conn.execute(query.execution_options(yield_per=5000))
     try:
         yield from rows
@@ -206,7 +207,7 @@ def check_outcomes(conn: Connection, recorded: ValueRecorded, add: Add) -> int:
     rows read. Consumes ``recorded.outcomes`` (no copy of a large history is made)."""
     left = recorded.outcomes
     count = 0
-    for row in _stream(conn, _OUTCOME_ROWS):
+    for row in stream(conn, _OUTCOME_ROWS):
         count += 1
         found = left.pop(row.id, None)
         if found is None and row.recorded_by == _MIGRATION_0003:
@@ -236,7 +237,7 @@ def check_executions(conn: Connection, recorded: ValueRecorded, add: Add) -> int
     Consumes ``recorded.calls``."""
     left = recorded.calls
     count = 0
-    for row in _stream(conn, _EXECUTION_ROWS):
+    for row in stream(conn, _EXECUTION_ROWS):
         count += 1
         key = row.idempotency_key
         rec = left.pop(key, None)
@@ -275,7 +276,7 @@ def check_predictions(conn: Connection, recorded: ValueRecorded, add: Add) -> in
     unread = {pid for pid, (_, action, _, _) in verdicts.items()
               if action != TriageAction.DROP.value}
     count = 0
-    for row in _stream(conn, _VERDICT_ROWS):
+    for row in stream(conn, _VERDICT_ROWS):
         count += 1
         unread.discard(row.id)
         _check_verdict(row, verdicts.get(row.id), add)
