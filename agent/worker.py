@@ -11,9 +11,12 @@ Each tick, in this order (people first):
 5. housekeeping passes (SLA sweep, sources, retention, ledger archival).
 
 Planning lanes. A planner that waits on a model (``llm``, ``hybrid``) plans up to
-``planner_concurrency`` decisions at once in a thread pool: new work and recovery are
-handed to it and the tick goes on, so answers are applied while models think; a
-worker claims only as many decisions as it has free slots, and a leg's lease is renewed
+``planner_concurrency`` decisions at once (``agent.lanes``), in a thread pool twice that
+size: a leg's lane is free once its draft is in, and the rest of the leg (checks,
+routing: CPU that waits for the interpreter while other legs hold it) runs beside the
+next decision's model call instead of keeping its lane idle. New work and recovery are
+handed to the pool and the tick goes on, so answers are applied while models think; a
+worker claims only as many decisions as it has free lanes, and a leg's lease is renewed
 while it runs (the engine's heartbeat), so no decision waits in a queue with its lease
 running out and none is planned twice. The playbook planner computes in-process: it
 plans one decision at a time in the loop's own thread, and answers recorded meanwhile
@@ -53,6 +56,7 @@ from decisionops.agent.errors import (
     NotFoundError,
     ShuttingDown,
 )
+from decisionops.agent.lanes import Lane, in_lane
 from decisionops.agent.models import DecisionStatus
 
 if TYPE_CHECKING:
@@ -73,6 +77,9 @@ _UNFINISHED = (DecisionStatus.PLANNING, DecisionStatus.EXECUTING, DecisionStatus
 _ANSWER_POLL_SECONDS = 0.25
 """While the loop's thread starts decisions one by one, how often it looks for answers
 recorded by other processes (this process's own, and NOTIFY, wake it at once)."""
+_THREADS_PER_LANE = 2
+"""Legs a worker's pool runs per planning lane: the ones past their draft (checks,
+routing) run beside the ones planning."""
 
 
 @dataclass
@@ -117,14 +124,14 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.housekeeping = housekeeping or []
         self.concurrency = max(1, runtime.planning_slots if concurrency is None else concurrency)
-        """Decisions planned at once (1: in the loop's thread, between answers)."""
+        """Decisions planned at once, its lanes (1: in the loop's thread, between answers)."""
         self.stopping = threading.Event()
         self._woken = threading.Event()
         self._answered = threading.Event()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._legs: dict[str, tuple[str, Future[StepResult]]] = {}
-        """Decisions this worker's pool is running: id → (tick counter, its leg)."""
+        self._legs: dict[str, tuple[str, Future[StepResult], Lane]] = {}
+        """Decisions this worker's pool is running: id → (tick counter, its leg, its lane)."""
         self._last_answer_check = 0.0
         self._last_periodic = float("-inf")
         # Answers recorded in this process (the API under serve) wake this loop; so do,
@@ -256,7 +263,7 @@ class Worker:
             self._housekeep(report)
         if wait:
             with self._lock:
-                legs = [leg for _, leg in self._legs.values()]
+                legs = [leg for _, leg, _ in self._legs.values()]
             wait_all(legs)
         self._collect(report)
         report.planning = len(self._legs)
@@ -283,12 +290,14 @@ class Worker:
             self._attempt(report, "resumed", lambda d=decision_id: self.rt.engine.advance(d))
 
     def _free(self) -> int:
-        """Decisions this worker may take up now: its free planning slots (in the loop's
-        own thread, a batch: they run one after the other)."""
+        """Decisions this worker may take up now: its free lanes, within its pool's
+        threads (in the loop's own thread, a batch: they run one after the other)."""
         if self.concurrency == 1:
             return self.batch
         with self._lock:
-            return self.concurrency - len(self._legs)
+            planning = sum(lane.planning for _, _, lane in self._legs.values())
+            return max(0, min(self.concurrency - planning,
+                              _THREADS_PER_LANE * self.concurrency - len(self._legs)))
 
     def _in_hand(self, decision_id: str) -> bool:
         """Whether the pool runs it (the engine refuses a second thread on a decision;
@@ -312,10 +321,11 @@ class Worker:
             return
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency,
+                self._pool = ThreadPoolExecutor(_THREADS_PER_LANE * self.concurrency,
                                                 thread_name_prefix=f"plan {self.rt.engine.owner}")
-            leg = self._pool.submit(action)
-            self._legs[decision_id] = (counter, leg)
+            lane = Lane(on_planned=self._woken.set)  # a lane is free: claim the next one
+            leg = self._pool.submit(in_lane, lane, action)
+            self._legs[decision_id] = (counter, leg, lane)
         leg.add_done_callback(lambda _leg: self._woken.set())
 
     def _collect(self, report: TickReport) -> None:
@@ -325,7 +335,7 @@ class Worker:
             for decision_id in done:
                 del self._legs[decision_id]
         outage: BaseException | None = None
-        for counter, leg in done.values():
+        for counter, leg, _ in done.values():
             try:
                 self._attempt(report, counter, leg.result)
             except _OUTAGES as exc:  # the others are still accounted for

@@ -12,6 +12,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from decisionops.agent.errors import ConfigError
+from decisionops.agent.lanes import planned
 from decisionops.agent.models import Prediction
 from decisionops.agent.planner import PlanRequest
 from decisionops.graphs.context import DecisionContext
@@ -38,6 +39,8 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
         draft = ctx.planner.draft(request)
     except ConfigError as exc:
         return {"plan": None, "error": f"planner {ctx.planner.name}: {exc.message}"}
+    finally:
+        planned()  # the rest of the leg frees its worker's planning lane
     if draft.plan is None:
         why = draft.record.fallback or "; ".join(draft.record.notes) or "see plan explain"
         return {"plan": None, "error": f"planner {draft.record.planner}: no valid plan ({why})",

@@ -461,3 +461,39 @@ def test_a_stopping_worker_gives_back_the_decisions_whose_model_calls_are_out(
             assert [c["outcome"] for c in rt.store.llm.llm_calls()] == ["abandoned"] * 3
     finally:
         responder.gate.set()
+
+
+def test_a_leg_past_its_draft_frees_its_lane_for_the_next_decision(
+        tmp_path: Path, model: tuple[Model, ScriptedServer]) -> None:
+    """A lane is the model's: once a leg has its draft, its routing (reads, checks,
+    CPU) runs beside the next decision's planning, within a pool of twice the lanes."""
+    responder, server = model
+    routed = threading.Event()  # routing waits until the test lets it go
+    entered: list[str] = []
+    with Runtime(_settings(tmp_path / "home", server, None, planner_concurrency=2)) as rt:
+        _ingest(rt, 6)
+        route = rt.approvals.route
+
+        def slow_route(*args: Any, **kwargs: Any) -> Any:
+            entered.append("route")
+            assert routed.wait(timeout=30), "the test never let routing go on"
+            return route(*args, **kwargs)
+
+        rt.approvals.route = slow_route  # type: ignore[method-assign]
+        try:
+            with Worker(rt) as worker:
+                first = worker.tick(wait=False)
+                assert first.planning == 2
+                assert wait_for(lambda: len(entered) == 2, 20)  # both drafts in, routing
+                second = worker.tick(wait=False)  # two lanes free: two more decisions
+                assert second.planning == 4
+                assert wait_for(lambda: len(entered) == 4, 20)
+                third = worker.tick(wait=False)  # the pool is full: none more
+                assert third.planning == 4 and len(rt.store.decisions.list()) == 4
+                routed.set()
+                while len(rt.store.decisions.list(status="awaiting_approval")) < 6:
+                    worker.tick()
+        finally:
+            routed.set()
+    assert responder.most <= 2
+    assert sorted(_llm_calls_by_decision(rt).values()) == [1] * 6
