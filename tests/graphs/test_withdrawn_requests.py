@@ -70,6 +70,15 @@ def test_a_reject_of_an_all_or_nothing_plan_ends_it_without_the_others(rt: Runti
         with pytest.raises(ConflictError) as refused:
             answer(rt, requests[function]["id"], Approve(), approver_name=_person(rt, function))
         assert f"{first} rejected plan v1, which runs all or nothing" in refused.value.message
+    # The decision's side-by-side view says the others' parts were withdrawn (not
+    # "superseded", which reads as replaced by a newer plan version).
+    from decisionops.agent.approvals import argument_trail
+
+    trail = argument_trail(rt.store.plans.get(decision), rt.store.approvals.list(
+        decision_id=decision), rt.store.executions.list(decision))
+    by_function = {s["function"]: s["approval"] for s in trail}
+    assert by_function[first] == "rejected"
+    assert {by_function[f] for f in others} == {"withdrawn"}
 
 
 def test_a_reject_of_a_plan_of_independent_parts_leaves_the_others_to_answer(
