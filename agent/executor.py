@@ -212,6 +212,9 @@ class _Run:
         """The run stops at a hold: record what ran, and the decision as held."""
         with self._tx() as tx:
             self._finish(tx)
+            # The held steps say so (their results overwrite it once they run).
+            self.ex._store.plans.set_step_status(tx, self.plan.version, {
+                step_id: ("held", self.report.held) for step_id in self.held})
             self.ex._store.decisions.set_status(
                 tx, DecisionStatus.HELD, plan_hash=self.plan.hash,
                 body={"reason": self.report.held, "steps": sorted(self.held)})

@@ -199,13 +199,18 @@ def test_a_hold_pauses_execution_before_the_held_steps_and_a_release_resumes_it(
     answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
     result = answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
     assert result.status == "held"
-    assert steps(rt, decision)["goodwill_credit"] == "proposed"
+    # The held step says so, and why (trial 15 L7: it read "proposed", as if no one
+    # had approved it yet).
+    assert steps(rt, decision)["goodwill_credit"] == "held"
+    (held,) = [s for s in rt.store.plans.steps(decision, 1) if s["step_id"] == "goodwill_credit"]
+    assert "function finance is on hold" in held["detail"]
     assert steps(rt, decision)["retention_offer"] == "succeeded"
     assert rt.run_once().recovered == 0  # still held: nothing to do
     assert rt.approvals.held(rt.store.decisions.get(decision), ["finance"])
     rt.approvals.release("finance", actor="ops")
     rt.run_once()
     assert rt.store.decisions.get(decision).status == "completed"
+    assert steps(rt, decision)["goodwill_credit"] == "succeeded"
     assert len(rt.enterprise.effects("finance.issue_credit")) == 1
     events = [e.event for e in rt.store.ledger.entries(decision)]
     assert "decision.held" in events

@@ -194,7 +194,7 @@ def _check(store: Store, enterprise_db: Path, describe: Callable[[str], str] | N
             continue
         if status == "started":
             verdict.stuck.append(f"{decision_id}:{step_id} plan step left 'started'")
-        elif status == "proposed":
+        elif status in ("proposed", "held"):
             verdict.lost.append(f"{decision_id}:{step_id} never ran nor was skipped")
     verdict.ledger_ok = verify(store.engine).ok
     return verdict
