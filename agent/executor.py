@@ -125,7 +125,7 @@ class Executor:
         for wave in plan.topological_order():
             doomed = plan.dependents_of(set(run.report.failed))
             run.skip({s: "depends on a step that failed" for s in wave if s in doomed})
-            waiting = plan.dependents_of(run.held) | run.held
+            waiting = plan.dependents_of(set(run.held)) | set(run.held)
             runnable = [plan.step(s) for s in wave if s not in run.report.skipped
                         and s not in run.report.failed and s not in waiting]
             run.wave(runnable, approved)
@@ -179,11 +179,21 @@ class _Run:
         self.prior = {r.idempotency_key: r for r in rows}
         self.unrecorded: list[CallEnd] = []
         """Results not yet written: they go out with the next wave's write-ahead records."""
-        self.held: set[str] = set()
+        self.held: dict[str, str] = {}
+        """Step id → the hold that stopped it (each step its own: several may apply)."""
         self.keys: dict[str, str] = {}
         """Step id → the idempotency key of its call."""
         self.executing = False
         """Whether this run has set the decision's status to executing."""
+
+    def _needs(self, step_id: str) -> set[str]:
+        """Every step ``step_id`` depends on, directly or transitively."""
+        out: set[str] = set()
+        frontier = set(self.plan.step(step_id).depends_on)
+        while frontier:
+            out |= frontier
+            frontier = {d for s in frontier for d in self.plan.step(s).depends_on} - out
+        return out
 
     def _tx(self) -> Any:
         return self.ex._store.decision_tx(self.plan.decision_id, fence=self.fence,
@@ -212,9 +222,16 @@ class _Run:
         """The run stops at a hold: record what ran, and the decision as held."""
         with self._tx() as tx:
             self._finish(tx)
-            # The held steps say so (their results overwrite it once they run).
-            self.ex._store.plans.set_step_status(tx, self.plan.version, {
-                step_id: ("held", self.report.held) for step_id in self.held})
+            # The held steps say so, each with its hold, and so do the steps waiting
+            # behind them (their results overwrite it once they run).
+            statuses = {step_id: ("held", why) for step_id, why in self.held.items()}
+            done = set(self.report.succeeded) | set(self.report.failed) | set(
+                self.report.skipped)
+            for step_id in sorted(self.plan.dependents_of(set(self.held)) - done):
+                ahead = sorted(s for s in self.held if s in self._needs(step_id))
+                statuses.setdefault(step_id, ("held", f"waits for {', '.join(ahead)}, "
+                                                      "which a hold stopped"))
+            self.ex._store.plans.set_step_status(tx, self.plan.version, statuses)
             self.ex._store.decisions.set_status(
                 tx, DecisionStatus.HELD, plan_hash=self.plan.hash,
                 body={"reason": self.report.held, "steps": sorted(self.held)})
@@ -307,7 +324,7 @@ class _Run:
             why = holds.why(entity_id=self.scope.entity_id, playbook=self.scope.playbook,
                             functions=[call.function], decision_id=self.plan.decision_id)
             if why:
-                self.held.add(call.start.step_id)
+                self.held[call.start.step_id] = why
                 self.report.held = why
                 self.report.held_functions.add(call.function)
 

@@ -216,6 +216,29 @@ def test_a_hold_pauses_execution_before_the_held_steps_and_a_release_resumes_it(
     assert "decision.held" in events
 
 
+def test_each_held_step_says_its_own_hold_and_the_steps_behind_it_wait(rt: Runtime) -> None:
+    """Two holds on one plan: each stopped step names its own; a step that depends on
+    a held one (finance's credit after sales's offer) reads held too, saying why."""
+    decision = start(rt, churn()).decision_id
+    until = utcnow() + timedelta(hours=1)
+    rt.approvals.hold("sales", until=until, reason="pricing audit", actor="ops")
+    rt.approvals.hold("support", until=until, reason="queue frozen", actor="ops")
+    for function, request in pending(rt, decision).items():
+        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    rt.run_once()
+    assert rt.store.decisions.get(decision).status == "held"
+    detail = {s["step_id"]: (s["status"], s["detail"]) for s in rt.store.plans.steps(decision, 1)}
+    assert detail["retention_offer"][0] == "held" and "pricing audit" in detail["retention_offer"][1]
+    assert detail["proactive_case"][0] == "held" and "queue frozen" in detail["proactive_case"][1]
+    assert detail["goodwill_credit"] == (
+        "held", "waits for retention_offer, which a hold stopped")
+    for target in ("sales", "support"):
+        rt.approvals.release(target, actor="ops")
+    rt.run_once()
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert set(steps(rt, decision).values()) == {"succeeded"}
+
+
 def test_answers_wait_while_the_entity_is_held(rt: Runtime) -> None:
     decision = start(rt, churn()).decision_id
     rt.approvals.hold("ACC-10004", until=utcnow() + timedelta(hours=1), reason="dispute",
