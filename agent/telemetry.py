@@ -173,8 +173,7 @@ class Metrics:
             "LLM calls not made because the circuit was open", ["model"], registry=self.registry)
         self.llm_throttled_seconds = Counter(
             "decisionops_llm_throttled_seconds_total",
-            "Seconds LLM calls waited on the client-side rate limits, a Retry-After or a free "
-            "call slot (planner_concurrency)",
+            "Seconds LLM calls waited on the client-side rate limits or a Retry-After",
             ["model"], registry=self.registry)
         self.tool_latency = Histogram(
             "decisionops_tool_call_duration_seconds", "Wall time of one tool call attempt",

@@ -14,7 +14,8 @@ Planning lanes. A planner that waits on a model (``llm``, ``hybrid``) plans up t
 ``planner_concurrency`` decisions at once (``agent.lanes``), in a thread pool twice that
 size: a leg's lane is free once its draft is in, and the rest of the leg (checks,
 routing: CPU that waits for the interpreter while other legs hold it) runs beside the
-next decision's model call instead of keeping its lane idle. New work and recovery are
+next decision's model call instead of keeping its lane idle. (A re-plan that answers
+applied in the loop's own thread call for, a revise, is not counted in the lanes.) New work and recovery are
 handed to the pool and the tick goes on, so answers are applied while models think; a
 worker claims only as many decisions as it has free lanes, and a leg's lease is renewed
 while it runs (the engine's heartbeat), so no decision waits in a queue with its lease
@@ -91,7 +92,8 @@ class TickReport:
     busy: int = 0
     """Decisions another worker held (skipped, not errors)."""
     planning: int = 0
-    """Decisions being planned in this worker's pool when the tick ended."""
+    """Decisions in this worker's pool when the tick ended (planning, or past their
+    draft: checking and routing it)."""
     errors: list[str] = field(default_factory=list)
     housekeeping: dict[str, int] = field(default_factory=dict)
     triage: dict[str, int] = field(default_factory=dict)
@@ -323,7 +325,7 @@ class Worker:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(_THREADS_PER_LANE * self.concurrency,
                                                 thread_name_prefix=f"plan {self.rt.engine.owner}")
-            lane = Lane(on_planned=self._woken.set)  # a lane is free: claim the next one
+            lane = Lane(on_free=self._woken.set)  # a lane is free: claim the next one
             leg = self._pool.submit(in_lane, lane, action)
             self._legs[decision_id] = (counter, leg, lane)
         leg.add_done_callback(lambda _leg: self._woken.set())

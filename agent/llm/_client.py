@@ -105,9 +105,6 @@ class ClientConfig:
     stop_grace_seconds: float = 10.0
     """When the worker stops, how long a call in flight may still take to answer (what
     it answers is paid for: kept, not asked again) before the draft stops waiting."""
-    max_in_flight: int | None = None
-    """Calls out to the endpoint at once from this client, whatever the threads asking
-    (``planner_concurrency``); a call past it waits for one to come back. None: no bound."""
 
 
 @dataclass(frozen=True)
@@ -208,8 +205,6 @@ class ChatClient:
                                   clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(config.circuit_failures, config.circuit_cooldown_seconds,
                                       clock=clock)
-        self._slots = (threading.BoundedSemaphore(config.max_in_flight)
-                       if config.max_in_flight else None)
         if metrics is not None:
             # Read at each scrape: an open circuit whose cool-down is over shows as
             # half-open then, not only once the next call comes.
@@ -340,14 +335,9 @@ class ChatClient:
                     f"rate limited: the endpoint asked to wait {paused.seconds:.0f} s more "
                     f"(Retry-After), over the bound of {self.config.max_retry_after_seconds:g} s "
                     "(llm_max_retry_after_seconds)", retryable=True) from None
-            waited += self._take_slot()  # then a call slot (``max_in_flight``)
             if waited and self._metrics is not None:
                 self._metrics.llm_throttled_seconds.labels(self.config.model).inc(waited)
-            try:
-                meter.before_call(estimate, max_tokens)  # the budget, after any wait
-            except BaseException:
-                self._give_slot()
-                raise
+            meter.before_call(estimate, max_tokens)
             started = time.monotonic()
             try:
                 # The body is plain JSON already: posted as it is, it skips the SDK's
@@ -391,33 +381,11 @@ class ChatClient:
 
     # ------------------------------------------------------------------ internals
 
-    def _take_slot(self) -> float:
-        """Wait for a call slot (``max_in_flight``); the seconds waited. The slot is
-        given back when the call's answer (or failure) is in, by the thread that sent
-        it: a call abandoned by a stopping worker holds it until its answer comes."""
-        if self._slots is None:
-            return 0.0
-        since = time.monotonic()
-        while not self._slots.acquire(timeout=0.1):
-            if self._stopping.is_set():
-                break
-        else:
-            if not self._stopping.is_set():
-                return time.monotonic() - since
-            self._slots.release()
-        raise ShuttingDown(f"the worker is stopping: no call to {self.config.model} "
-                           "starts (the next worker carries the decision on)")
-
-    def _give_slot(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
-
     def _post(self, request: dict[str, Any], cast_to: type[Any]) -> Any:
         """POST ``request`` on a thread of its own and wait for its answer; once the
         worker stops, for ``stop_grace_seconds`` more at most (``_Abandoned``: the call
         finishes on its thread, unread). A blocked read cannot be interrupted from
-        outside, not even by closing the client. The caller took a call slot
-        (``_take_slot``): the sending thread gives it back."""
+        outside, not even by closing the client."""
         result: list[tuple[bool, Any]] = []
         answered = threading.Condition()  # this call's own: no other call wakes it
 
@@ -427,8 +395,6 @@ class ChatClient:
                                                      cast_to=cast_to))
             except BaseException as exc:  # handed to the waiting draft
                 outcome = (False, exc)
-            finally:
-                self._give_slot()
             with answered:
                 result.append(outcome)
                 answered.notify()
@@ -436,12 +402,8 @@ class ChatClient:
         with self._calls:
             self._waiting.add(answered)
         try:
-            try:
-                threading.Thread(target=send, daemon=True,
-                                 name=f"llm call {self.config.model}").start()
-            except BaseException:
-                self._give_slot()  # never sent
-                raise
+            threading.Thread(target=send, daemon=True,
+                             name=f"llm call {self.config.model}").start()
             with answered:
                 while not result:
                     left = self._stop_deadline - time.monotonic()

@@ -62,8 +62,7 @@ def build_planner(settings: Settings, *, playbooks: PlaybookBook, tools: ToolPor
         circuit_failures=settings.llm_circuit_failures,
         circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds,
         capture_content=settings.otel_capture_content,
-        stop_grace_seconds=settings.llm_stop_grace_seconds,
-        max_in_flight=settings.planner_concurrency),
+        stop_grace_seconds=settings.llm_stop_grace_seconds),
         sleep=sleep, metrics=metrics)
     cls = HybridPlanner if settings.planner == "hybrid" else LLMPlanner
     return cls(client=client, playbooks=playbooks, tools=tools, policies=policies,

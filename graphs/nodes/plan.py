@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from decisionops.agent.errors import ConfigError
-from decisionops.agent.lanes import planned
+from decisionops.agent.lanes import drafting
 from decisionops.agent.models import Prediction
 from decisionops.agent.planner import PlanRequest
 from decisionops.graphs.context import DecisionContext
@@ -36,11 +36,10 @@ def plan(state: DecisionState, runtime: Runtime[DecisionContext]) -> dict[str, A
                           feedback=tuple(state.get("feedback") or ()),
                           first=ctx.fresh and version == 1)
     try:
-        draft = ctx.planner.draft(request)
+        with drafting():  # the leg is planning (its worker's lane) until the draft is in
+            draft = ctx.planner.draft(request)
     except ConfigError as exc:
         return {"plan": None, "error": f"planner {ctx.planner.name}: {exc.message}"}
-    finally:
-        planned()  # the rest of the leg frees its worker's planning lane
     if draft.plan is None:
         why = draft.record.fallback or "; ".join(draft.record.notes) or "see plan explain"
         return {"plan": None, "error": f"planner {draft.record.planner}: no valid plan ({why})",

@@ -497,3 +497,30 @@ def test_a_leg_past_its_draft_frees_its_lane_for_the_next_decision(
             routed.set()
     assert responder.most <= 2
     assert sorted(_llm_calls_by_decision(rt).values()) == [1] * 6
+
+
+def test_a_leg_that_drafts_again_plans_in_its_lane_again() -> None:
+    """A leg drafting a second time (the world changed under its approved plan) counts
+    against its worker's lanes while it drafts, and frees its lane again after; outside
+    a worker's pool there is no lane and nothing to count."""
+    from decisionops.agent.lanes import Lane, drafting, in_lane
+
+    freed: list[bool] = []
+    lane = Lane(on_free=lambda: freed.append(True))
+    seen: list[bool] = []
+
+    def leg() -> str:
+        seen.append(lane.planning)  # a leg starts planning
+        with drafting():
+            seen.append(lane.planning)
+        seen.append(lane.planning)  # past its draft: checking and routing
+        with drafting():  # the world changed: drafted again
+            seen.append(lane.planning)
+        seen.append(lane.planning)
+        return "done"
+
+    assert in_lane(lane, leg) == "done"
+    assert seen == [True, True, False, True, False]
+    assert len(freed) == 2 and not lane.planning
+    with drafting():  # no lane: nothing happens
+        pass

@@ -3,7 +3,6 @@ bounded retries, Retry-After, timeouts, refusals, unreadable bodies, the loopbac
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -156,49 +155,3 @@ def test_the_request_goes_on_the_wire_as_built(openai_server: ScriptedServer) ->
     assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [
         ("p1", "submit_plan", "{\"steps\": []}")]
 
-
-def test_calls_in_flight_are_bounded_and_a_stop_ends_the_wait_for_a_slot() -> None:
-    """``max_in_flight`` (``planner_concurrency``) bounds the calls out from one client,
-    whatever the threads asking; a call waiting for a slot when the worker stops ends
-    with ``ShuttingDown`` and never goes out."""
-    from decisionops.agent.errors import ShuttingDown
-    from decisionops.evals.scripted import ScriptedServer as Server
-    from decisionops.evals.scripted import completion as reply_with
-
-    gate, lock = threading.Event(), threading.Lock()
-    seen = {"now": 0, "most": 0, "calls": 0}
-
-    def respond(body: dict[str, object]) -> dict[str, object]:
-        with lock:
-            seen["now"] += 1
-            seen["calls"] += 1
-            seen["most"] = max(seen["most"], seen["now"])
-        gate.wait(timeout=30)
-        with lock:
-            seen["now"] -= 1
-        return reply_with("ok")
-
-    with Server(respond) as server:
-        chat = client(server, [], max_in_flight=2, timeout_seconds=30)
-        outcomes: list[object] = []
-
-        def ask() -> None:
-            try:
-                outcomes.append(chat.complete(MESSAGES, meter=Meter(), max_tokens=5).content)
-            except ShuttingDown as exc:
-                outcomes.append(exc)
-
-        threads = [threading.Thread(target=ask) for _ in range(5)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 20
-        while seen["calls"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)  # the other three are waiting for a slot, not on the wire
-        assert (seen["calls"], seen["most"]) == (2, 2)
-        chat.stop()  # the three waiting give up; the two out still answer
-        gate.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    assert outcomes.count("ok") == 2 and seen["calls"] == 2
-    assert sum(isinstance(o, ShuttingDown) for o in outcomes) == 3
