@@ -277,7 +277,8 @@ class Settings(BaseSettings):
     planner_concurrency: int = Field(32, ge=1, le=512)
     """Decisions a worker plans at once with a planner that waits on a model (``llm``,
     ``hybrid``); it claims only as many as it has free. The playbook planner computes
-    in-process and plans one at a time, between answers."""
+    in-process and plans one at a time, between answers; so does a model planner at 1
+    (no pool: the loop's own thread, a batch a pass)."""
     durability: Literal["exit", "async", "sync"] = "exit"
     """LangGraph checkpoint durability; see README, architecture."""
     max_replans: int = Field(2, ge=0, le=10)

@@ -90,10 +90,7 @@ def resolve(row: ApprovalRow) -> Resolution:
 def withdrawn(row: ApprovalRow) -> str | None:
     """Why the request was withdrawn from its plan version (``end_version``); None: it
     was not (pending, answered, or superseded by a newer version)."""
-    answer = row.answer or {}
-    if row.status is ApprovalStatus.SUPERSEDED and answer.get("type") == "withdrawn":
-        return str(answer.get("reason") or "another function's answer ended the plan")
-    return None
+    return row.withdrawn
 
 
 def before_answer(store: Store, tx: DecisionTx, row: ApprovalRow, resolved: Resolution

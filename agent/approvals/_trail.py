@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from decisionops.agent.approvals._resolution import resolve, withdrawn
+from decisionops.agent.approvals._resolution import resolve
 
 if TYPE_CHECKING:
     from decisionops.agent.models import Plan
@@ -29,9 +29,7 @@ def argument_trail(plan: Plan, approvals: list[ApprovalRow], executions: list[Ex
             continue
         unresolved = row.status.value in ("pending", "superseded")
         grant = None if unresolved else resolve(row).approved or {}
-        # Withdrawn when another function's answer ended the version (not replaced by
-        # a newer one): said so, as the inbox and ``approvals show`` do.
-        status = "withdrawn" if withdrawn(row) is not None else row.status.value
+        status = row.shown_status  # withdrawn: another function's answer ended the version
         for step in row.request.steps:
             granted[step.id] = (status, None if grant is None else grant.get(step.id))
     ran = {e.step_id: e for e in executions

@@ -162,7 +162,7 @@ def show(approval_id: ApprovalId,
         return
     request = row.request
     say("[bold]{}[/] {} · {} · decision {} · plan v{} ({})", approval_id, row.function,
-        row.status.value, row.decision_id, row.plan_version, row.plan_hash[:12])
+        row.shown_status, row.decision_id, row.plan_version, row.plan_hash[:12])
     console.print(f"prediction {prediction.kind} {prediction.entity_id}: score "
                   f"{prediction.score:.2f}, value at stake {prediction.value_at_stake}, "
                   f"explanation {prediction.explanation}")

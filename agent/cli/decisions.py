@@ -151,7 +151,8 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
     if plan:
         _print_side_by_side(arguments)
     print_table("approvals", ["id", "function", "plan", "status", "by", "answer"],
-                [[a["id"], a["function"], f"v{a['plan_version']}", a["status"], a["approver"],
+                [[a["id"], a["function"], f"v{a['plan_version']}",
+                  "withdrawn" if a["withdrawn"] else a["status"], a["approver"],
                   json.dumps(a["answer"]) if a["answer"] else ""] for a in approvals],
                 empty="no approvals")
     # What each step would change, as its approvers saw it (read when routed).

@@ -100,10 +100,27 @@ class ApprovalRow:
     def pending(self) -> bool:
         return self.status is ApprovalStatus.PENDING
 
+    @property
+    def withdrawn(self) -> str | None:
+        """Why the request was withdrawn from its plan version (another function's
+        answer ended the version: ``approvals.end_version``); None: it was not (pending,
+        answered, or superseded by a newer version)."""
+        answer = self.answer or {}
+        if self.status is ApprovalStatus.SUPERSEDED and answer.get("type") == "withdrawn":
+            return str(answer.get("reason") or "another function's answer ended the plan")
+        return None
+
+    @property
+    def shown_status(self) -> str:
+        """The status as views show it: ``withdrawn`` for a withdrawn request (stored as
+        superseded), else the stored one."""
+        return "withdrawn" if self.withdrawn is not None else self.status.value
+
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["status"] = self.status.value
         out["request"] = self.request.model_dump(mode="json")
+        out["withdrawn"] = self.withdrawn
         return out
 
 

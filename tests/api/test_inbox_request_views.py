@@ -91,3 +91,13 @@ def test_a_withdrawn_request_says_why_and_offers_no_answer(svc: Service) -> None
     assert 'id="withdrawn"' in page
     assert "Withdrawn: sales asked to revise plan v1" in page
     assert 'id="approve-button"' not in page
+    # Its status reads withdrawn where a person reads it (trial 16: "superseded", which
+    # says a newer version replaced it); the API keeps the stored status beside why.
+    assert '<strong id="approval-status">withdrawn</strong>' in page
+    svc.client.cookies.clear()
+    login(svc, "dana", f"/decisions/{decision}")
+    decision_page = svc.client.get(f"/decisions/{decision}").text
+    assert '<td data-label="Status">withdrawn</td>' in decision_page
+    row = svc.get(f"/v1/approvals/{waiting['finance']['id']}", "dana").json()["approval"]
+    assert row["status"] == "superseded"
+    assert row["withdrawn"].startswith("sales asked to revise plan v1")
