@@ -14,8 +14,8 @@ Planning lanes. A planner that waits on a model (``llm``, ``hybrid``) plans up t
 ``planner_concurrency`` decisions at once (``agent.lanes``), in a thread pool twice that
 size: a leg's lane is free once its draft is in, and the rest of the leg (checks,
 routing: CPU that waits for the interpreter while other legs hold it) runs beside the
-next decision's model call instead of keeping its lane idle. (A re-plan that answers
-applied in the loop's own thread call for, a revise, is not counted in the lanes.) New work and recovery are
+next decision's model call instead of keeping its lane idle. (A revise answer applied in
+the loop's own thread drafts there, outside the lanes.) New work and recovery are
 handed to the pool and the tick goes on, so answers are applied while models think; a
 worker claims only as many decisions as it has free lanes, and a leg's lease is renewed
 while it runs (the engine's heartbeat), so no decision waits in a queue with its lease

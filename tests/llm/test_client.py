@@ -154,4 +154,3 @@ def test_the_request_goes_on_the_wire_as_built(openai_server: ScriptedServer) ->
         "parallel_tool_calls": True}
     assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [
         ("p1", "submit_plan", "{\"steps\": []}")]
-
