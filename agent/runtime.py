@@ -193,11 +193,8 @@ class Runtime:
         self.tools: ToolRegistry = sources.registry
         check_start(self.policies, self.playbooks, self.tools.specs(),
                     functions_file=s.functions_file)
-        self.planner: Planner = HandPlanner(self.store.hand_plans.get, build_planner(
-            s, playbooks=self.playbooks, tools=self.tools, policies=self.policies,
-            store=self.store.llm, lookup=ToolLookup(self.tools), actor=self.actor,
-            metrics=self.metrics))
-        self._stack.callback(getattr(self.planner, "close", lambda: None))
+        self._planner: Planner | None = None
+        self._planner_lock = threading.Lock()
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
             attempts=s.tool_attempts, backoff_seconds=s.tool_backoff_seconds,
             threads=s.executor_threads), actor=self.actor, metrics=self.metrics)
@@ -219,6 +216,26 @@ class Runtime:
         self._decisions: tuple[FencedCheckpointer, CompiledStateGraph, DecisionEngine] | None = None
         self.metrics.watch_store(self.gauges)
         self._wire_notifications()
+
+    @property
+    def planner(self) -> Planner:
+        """The planner ``planner`` names, built on first use (under a lock: a worker's
+        threads may ask at once): a command that does not plan (``decisions list``,
+        ``ledger verify``, ``users token``) runs even while the model endpoint's settings
+        are wrong; one that plans (``run``, ``serve``, ``demo``) is refused at its start
+        with the field named (``ConfigError``)."""
+        built = self._planner
+        if built is not None:
+            return built
+        with self._planner_lock:
+            if self._planner is None:
+                planner = HandPlanner(self.store.hand_plans.get, build_planner(
+                    self.settings, playbooks=self.playbooks, tools=self.tools,
+                    policies=self.policies, store=self.store.llm,
+                    lookup=ToolLookup(self.tools), actor=self.actor, metrics=self.metrics))
+                self._stack.callback(getattr(planner, "close", lambda: None))
+                self._planner = planner
+            return self._planner
 
     # The decision graph, its checkpointer and the engine that runs it are built on first
     # use: a command that only reads or answers (``users list``, ``approvals approve

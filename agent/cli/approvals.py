@@ -252,6 +252,9 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
 
     with runtime() as rt:
         who = registered_user(rt, as_)
+        # Built first: a planner it cannot build (the model endpoint's settings) is said
+        # before the answer is recorded, not after.
+        worker = None if no_apply else Worker(rt)
         try:
             result = rt.approvals.answer(approval_id, answer, by=who, preview_hash=preview_hash,
                                          proposal_hash=proposal_hash)
@@ -268,8 +271,8 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
             _hash_option(exc, 409)
             raise
         function = rt.store.approvals.get(approval_id).function
-        applied = (None if no_apply or result.held or result.status == "proposed"
-                   else Worker(rt).apply(result.decision_id))
+        applied = (None if worker is None or result.held or result.status == "proposed"
+                   else worker.apply(result.decision_id))
     if as_json:  # the HTTP API's answer body, with what applying it did
         status = None if applied is None else getattr(applied.status, "value", applied.status)
         print_json({"approval_id": result.approval_id, "status": result.status,

@@ -116,8 +116,37 @@ def test_configuration_errors_name_the_field(env: dict[str, str],
     code, out = _cli("run", "--once", "--planner", "hybrid")
     assert code == 2 and "llm_base_url: the hybrid planner needs" in out
     monkeypatch.setenv("DECISIONOPS_LLM_BASE_URL", "https://llm.example.com/v1")
-    with pytest.raises(ConfigError, match=r"llm_base_url: llm\.example\.com is not a loopback"):
-        Runtime(Settings(planner="llm"))
+    with Runtime(Settings(planner="llm")) as rt, pytest.raises(
+            ConfigError, match=r"llm_base_url: llm\.example\.com is not a loopback"):
+        rt.planner  # noqa: B018  (built when first needed)
+    monkeypatch.setenv("DECISIONOPS_PLANNER", "llm")
+    code, out = _cli("run", "--once")
+    assert code == 2 and "llm_base_url: llm.example.com is not a loopback" in out
+    # What does not plan still works while the endpoint's settings are wrong (trial 16:
+    # an operator could not verify the ledger, list decisions or add a user then).
+    for command in (("decisions", "list", "--json"), ("ledger", "verify"),
+                    ("users", "add", "ops1", "--role", "operator")):
+        code, out = _cli(*command)
+        assert code == 0, (command, out)
+    monkeypatch.delenv("DECISIONOPS_LLM_BASE_URL")
+    code, out = _cli("run", "--once")
+    assert code == 2 and "llm_base_url: the llm planner needs" in out
+    # An answer the CLI would apply is refused before it is recorded, naming the field;
+    # with --no-apply it is recorded (nothing plans).
+    monkeypatch.delenv("DECISIONOPS_PLANNER")
+    sample = Path(__file__).resolve().parents[2] / "agent" / "data" / "samples" / "churn.csv"
+    assert _cli("ingest", str(sample))[0] == 0 and _cli("run", "--once")[0] == 0
+    assert _cli("users", "add", "raj@sales", "--role", "approver", "--function", "sales")[0] == 0
+    code, out = _cli("approvals", "list", "--json")
+    request = next(r for r in json.loads(out) if r["function"] == "sales")
+    monkeypatch.setenv("DECISIONOPS_PLANNER", "llm")
+    code, out = _cli("approvals", "approve", request["id"], "--as", "raj@sales")
+    assert code == 2 and "llm_base_url" in out, out
+    with Runtime(Settings()) as rt:
+        assert rt.store.approvals.get(request["id"]).status == "pending"
+    code, out = _cli("approvals", "approve", request["id"], "--as", "raj@sales", "--no-apply")
+    assert code == 0, out
+    monkeypatch.delenv("DECISIONOPS_PLANNER")
     code, out = _cli("plan", "explain", "dec_nope")
     assert code == 2 and "decision_id" in out
 
