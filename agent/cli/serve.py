@@ -38,6 +38,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     conf = settings()
     if worker:
         from decisionops.agent.errors import LoopAlreadyRunning
+        from decisionops.agent.llm import check_planner_settings
+
+        check_planner_settings(conf)  # its worker plans: said here, not as a start-up trace
         from decisionops.agent.looplock import LoopLock
 
         try:

@@ -28,7 +28,7 @@ from decisionops.agent.llm._errors import (
     LLMRequestRefused,
     LLMTransportError,
 )
-from decisionops.agent.llm._factory import build_planner, options_from
+from decisionops.agent.llm._factory import build_planner, check_planner_settings, options_from
 from decisionops.agent.llm._lookup import DEFAULT_LOOKUPS, ToolLookup
 from decisionops.agent.llm._meter import cost_of, spend_today
 from decisionops.agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
@@ -58,6 +58,7 @@ __all__ = [
     "build_planner",
     "check_bounds",
     "check_endpoint",
+    "check_planner_settings",
     "cost_of",
     "options_from",
     "spend_today",

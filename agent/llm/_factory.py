@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from decisionops.agent.errors import ConfigError
-from decisionops.agent.llm._client import ChatClient, ClientConfig
+from decisionops.agent.llm._client import ChatClient, ClientConfig, check_endpoint
 from decisionops.agent.llm._lookup import ToolLookup
 from decisionops.agent.llm._planner import HybridPlanner, LLMOptions, LLMPlanner
 from decisionops.agent.llm._ports import LLMStore, Lookup
@@ -19,7 +19,23 @@ from decisionops.agent.ports import Clock, ToolPort
 from decisionops.agent.settings import Settings
 from decisionops.agent.telemetry import Metrics
 
-__all__ = ["build_planner", "options_from"]
+__all__ = ["build_planner", "check_planner_settings", "options_from"]
+
+
+def check_planner_settings(settings: Settings) -> None:
+    """``ConfigError`` naming the field when the planner ``settings.planner`` names could
+    not be built (no endpoint, no model, an endpoint tests may not call); a command that
+    will plan says so at its start, before it does anything."""
+    if settings.planner == "playbook":
+        return
+    if not settings.llm_base_url:
+        raise ConfigError(f"llm_base_url: the {settings.planner} planner needs an "
+                          "OpenAI-compatible endpoint: set DECISIONOPS_LLM_BASE_URL",
+                          field="llm_base_url")
+    if not settings.llm_model:
+        raise ConfigError(f"llm_model: the {settings.planner} planner needs a model name: set "
+                          "DECISIONOPS_LLM_MODEL", field="llm_model")
+    check_endpoint(settings.llm_base_url)
 
 
 def options_from(settings: Settings) -> LLMOptions:
@@ -45,13 +61,7 @@ def build_planner(settings: Settings, *, playbooks: PlaybookBook, tools: ToolPor
     ``ConfigError`` naming the field."""
     if settings.planner == "playbook":
         return PlaybookPlanner(playbooks)
-    if not settings.llm_base_url:
-        raise ConfigError(f"llm_base_url: the {settings.planner} planner needs an "
-                          "OpenAI-compatible endpoint: set DECISIONOPS_LLM_BASE_URL",
-                          field="llm_base_url")
-    if not settings.llm_model:
-        raise ConfigError(f"llm_model: the {settings.planner} planner needs a model name: set "
-                          "DECISIONOPS_LLM_MODEL", field="llm_model")
+    check_planner_settings(settings)
     client = ChatClient(ClientConfig(
         base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
         timeout_seconds=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries,

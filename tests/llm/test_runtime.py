@@ -131,6 +131,10 @@ def test_configuration_errors_name_the_field(env: dict[str, str],
     monkeypatch.delenv("DECISIONOPS_LLM_BASE_URL")
     code, out = _cli("run", "--once")
     assert code == 2 and "llm_base_url: the llm planner needs" in out
+    # serve's worker plans: said before the server starts (it was a start-up traceback)
+    code, out = _cli("serve", "--port", "8799")
+    assert code == 2 and "llm_base_url: the llm planner needs" in out
+    assert "Traceback" not in out
     # An answer the CLI would apply is refused before it is recorded, naming the field;
     # with --no-apply it is recorded (nothing plans).
     monkeypatch.delenv("DECISIONOPS_PLANNER")
