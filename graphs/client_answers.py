@@ -28,7 +28,6 @@ from decisionops.agent.approvals import (
     Resolution,
     answer_from_human,
     resolve,
-    withdrawn,
 )
 from decisionops.agent.errors import ConflictError, PermissionDenied
 from decisionops.agent.models import ApprovalRequest, ApprovalStatus
@@ -65,7 +64,7 @@ def client_answers(service: ApprovalService, store: Store
                    ) -> Callable[[ApprovalRequest, Any], Resolution]:
     def answer(request: ApprovalRequest, value: Any) -> Resolution:
         row = store.approvals.get(request.approval_id)
-        if row.status is ApprovalStatus.SUPERSEDED and withdrawn(row) is None:
+        if row.status is ApprovalStatus.SUPERSEDED and row.withdrawn is None:
             raise ConflictError(f"approval {request.approval_id} was superseded by a newer plan")
         if row.status is not ApprovalStatus.PENDING:
             return resolve(row)

@@ -46,7 +46,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlalchemy.exc import SQLAlchemyError
 
-from decisionops.agent.approvals import ApprovalService, resolve, withdrawn
+from decisionops.agent.approvals import ApprovalService, resolve
 from decisionops.agent.checkpoints import FencedCheckpointer
 from decisionops.agent.errors import (
     ConflictError,
@@ -303,7 +303,7 @@ class DecisionEngine:
         # Answers, and requests withdrawn from the version (another function's answer
         # ended it); a request closed only because the decision finished answers nothing.
         rows = [r for r in self._store.approvals.answered(decision.id, version)
-                if r.status is not ApprovalStatus.SUPERSEDED or withdrawn(r) is not None]
+                if r.status is not ApprovalStatus.SUPERSEDED or r.withdrawn is not None]
         # Answers are fed once every approval interrupt has one: join needs them all, so
         # feeding them one by one would only cost a leg and a checkpoint each (the store's
         # ``decisions_with_answers`` wakes the answers lane by the same rule).

@@ -35,7 +35,7 @@ from decisionops.agent.api._schemas import (
     ValidateOut,
 )
 from decisionops.agent.api._state import ServiceState, get_state, requires
-from decisionops.agent.approvals import BulkItem, withdrawn
+from decisionops.agent.approvals import BulkItem
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import (
     ApprovalStatus,
@@ -167,7 +167,7 @@ def approvals_router(principal: Any) -> APIRouter:
         proposal = state.runtime.approvals.proposal(approval_id)
         tag = row.request.plan_hash + (f".{proposal['hash']}" if proposal else "")
         return JSONResponse(hitl_request(row.request, state.runtime.tools, proposal,
-                                         status=row.status.value, withdrawn=withdrawn(row),
+                                         status=row.status.value, withdrawn=row.withdrawn,
                                          may=view),
                             headers={"ETag": f'"{tag}"'})
 

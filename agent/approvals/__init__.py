@@ -27,7 +27,6 @@ from decisionops.agent.approvals._resolution import (
     end_version,
     grant_hashes,
     resolve,
-    withdrawn,
 )
 from decisionops.agent.approvals._service import (
     AnswerResult,
@@ -64,5 +63,4 @@ __all__ = [
     "policy_identity",
     "resolve",
     "visible_functions",
-    "withdrawn",
 ]

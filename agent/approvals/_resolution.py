@@ -40,8 +40,7 @@ from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalRequest, ApprovalStatus
 from decisionops.agent.store import ApprovalRow, DecisionTx, Store
 
-__all__ = ["Resolution", "before_answer", "end_version", "grant_hashes", "resolve",
-           "withdrawn"]
+__all__ = ["Resolution", "before_answer", "end_version", "grant_hashes", "resolve"]
 
 
 class Resolution(BaseModel):
@@ -79,18 +78,12 @@ class Resolution(BaseModel):
 def resolve(row: ApprovalRow) -> Resolution:
     """The resolution an answered (or auto-approved, expired, or withdrawn) request
     stands for."""
-    reason = withdrawn(row)
+    reason = row.withdrawn
     if reason is not None:
         return Resolution(function=row.function, status=ApprovalStatus.SUPERSEDED,
                           approver="system", reason=reason)
     return resolution(row.request, row.status, approver=row.approver or "system",
                       answer=row.answer or {}, edited=row.approved_arguments)
-
-
-def withdrawn(row: ApprovalRow) -> str | None:
-    """Why the request was withdrawn from its plan version (``end_version``); None: it
-    was not (pending, answered, or superseded by a newer version)."""
-    return row.withdrawn
 
 
 def before_answer(store: Store, tx: DecisionTx, row: ApprovalRow, resolved: Resolution

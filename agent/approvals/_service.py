@@ -71,7 +71,6 @@ from decisionops.agent.approvals._resolution import (
     end_version,
     grant_hashes,
     resolution,
-    withdrawn,
 )
 from decisionops.agent.errors import (
     ConflictError,
@@ -356,7 +355,7 @@ class ApprovalService:
                    "function policies")
         if row.status in _ANSWERED:
             refuse("replay", _answered(row, by), conflict=True)
-        if (why := withdrawn(row)) is not None:
+        if (why := row.withdrawn) is not None:
             refuse("withdrawn", _withdrawn(row, why), conflict=True)
         decision = self._store.decisions.get(row.decision_id)
         if row.status is not ApprovalStatus.PENDING or decision.plan_hash != row.plan_hash:
@@ -437,7 +436,7 @@ class ApprovalService:
             now = self._store.approvals.get(approval_id)
             if now.status in _ANSWERED:  # another answer won the race: as if read before
                 refuse("replay", _answered(now, by), conflict=True)
-            if (why := withdrawn(now)) is not None:  # another function's answer ended it
+            if (why := now.withdrawn) is not None:  # another function's answer ended it
                 refuse("withdrawn", _withdrawn(now, why), conflict=True)
             refuse("conflict", exc.message, conflict=True)
         if self._metrics is not None:

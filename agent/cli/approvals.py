@@ -207,9 +207,8 @@ def show(approval_id: ApprovalId,
                           highlight=False)
         console.print(f"proposal hash (approve --proposal-hash approves exactly this edit): "
                       f"{proposal['hash']}", highlight=False)
-    from decisionops.agent.approvals import withdrawn
 
-    why = withdrawn(row)
+    why = row.withdrawn
     if why is not None:
         say("[yellow]withdrawn[/]: {}; there is nothing to answer on this request", why,
             highlight=False)

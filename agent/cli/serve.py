@@ -39,10 +39,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     if worker:
         from decisionops.agent.errors import LoopAlreadyRunning
         from decisionops.agent.llm import check_planner_settings
-
-        check_planner_settings(conf)  # its worker plans: said here, not as a start-up trace
         from decisionops.agent.looplock import LoopLock
 
+        check_planner_settings(conf)  # its worker plans: said here, not as a start-up trace
         try:
             LoopLock(conf, "serve").probe()  # the app holds it while its worker runs
         except LoopAlreadyRunning as exc:
