@@ -14,9 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from decisionops.agent.cli._common import err_console, fail, say, settings
+from decisionops.agent.cli._relay import LineRelay
 from decisionops.agent.cli._supervisor import Event, RestartPolicy, Supervisor, describe_exit
 from decisionops.agent.errors import LoopAlreadyRunning
 from decisionops.agent.looplock import LoopLock
@@ -28,7 +30,9 @@ STOP_TIMEOUT = 30.0
 """Seconds the workers get to finish after SIGTERM before SIGKILL."""
 
 
-def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
+def _worker_main(index: int, poll_seconds: float, as_json: bool, *,
+                 relayed: bool = False) -> None:
+    """One worker's loop; ``relayed``: its stdout is its supervisor's relay pipe."""
     from decisionops.agent.housekeeping import default_housekeeping
     from decisionops.agent.runtime import Runtime
     from decisionops.agent.worker import TickReport, Worker
@@ -45,6 +49,18 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool) -> None:
                               registry=rt.metrics.registry)
 
         def show(report: TickReport) -> None:
+            try:
+                _show(report)
+            except BrokenPipeError:
+                if not relayed:
+                    raise
+                # The supervisor that relayed these lines is gone (killed): the orphan
+                # watch stops this worker within a second; until then its lines go nowhere.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+
+        def _show(report: TickReport) -> None:
             if not report.did_work and not report.errors:
                 return
             if as_json:
@@ -78,10 +94,15 @@ def _stop_when_orphaned(supervisor: int) -> None:
     threading.Thread(target=watch, daemon=True, name="supervisor watch").start()
 
 
-def _child_main(index: int, poll_seconds: float, as_json: bool, supervisor: int) -> None:
+def _child_main(index: int, poll_seconds: float, as_json: bool, supervisor: int,
+                out: Connection) -> None:
     # Started with SIGINT ignored (see run_loop) until the worker installs its handlers.
+    # Its stdout is the pipe the supervisor relays a whole line at a time (agent.cli._relay).
+    sys.stdout.flush()
+    os.dup2(out.fileno(), sys.stdout.fileno())
+    out.close()
     _stop_when_orphaned(supervisor)
-    _worker_main(index, poll_seconds, as_json)
+    _worker_main(index, poll_seconds, as_json, relayed=True)
 
 
 def _describe(event: Event) -> str | None:
@@ -108,11 +129,10 @@ def _describe(event: Event) -> str | None:
     return what
 
 
-def _reporter(as_json: bool) -> Callable[[Event], None]:
+def _reporter(as_json: bool, relay: LineRelay) -> Callable[[Event], None]:
     def report(event: Event) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(event) + "\n")
-            sys.stdout.flush()
+            relay.line(json.dumps(event))
         line = _describe(event)
         if line:
             say("[dim]supervisor[/] {}", line, err=True, highlight=False, soft_wrap=True)
@@ -148,10 +168,12 @@ def run_loop(*, workers: int, poll_seconds: float, as_json: bool, max_restarts: 
         _worker_main(0, poll_seconds, as_json)
         return
     ctx = multiprocessing.get_context("spawn")
+    relay = LineRelay()
 
     def start(index: int) -> BaseProcess:
+        reader, writer = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_child_main,
-                            args=(index, poll_seconds, as_json, os.getpid()),
+                            args=(index, poll_seconds, as_json, os.getpid(), writer),
                             name=f"decisionops-worker-{index}")
         # Ctrl-C at a terminal reaches the whole process group, and a child still
         # importing would die of KeyboardInterrupt. The supervisor forwards SIGTERM
@@ -161,13 +183,21 @@ def run_loop(*, workers: int, poll_seconds: float, as_json: bool, max_restarts: 
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             child.start()
+        except BaseException:
+            reader.close()
+            raise
         finally:
             signal.signal(signal.SIGINT, previous)
+            writer.close()  # the child's copy is the one left: its exit ends the relay
+        relay.follow(reader, f"worker {index} (pid {child.pid})")
         return child
 
     policy = RestartPolicy(max_restarts=max_restarts, window=restart_window,
                            backoff=restart_backoff, stop_timeout=STOP_TIMEOUT)
     err_console.print(f"starting {workers} workers; SIGTERM/Ctrl-C stops them")
-    outcome = Supervisor(start, workers, policy, _reporter(as_json)).run()
+    try:
+        outcome = Supervisor(start, workers, policy, _reporter(as_json, relay)).run()
+    finally:
+        relay.close()  # every child is reaped: their last lines are on their way
     if not outcome.ok:
         raise fail(outcome.message, 1)
