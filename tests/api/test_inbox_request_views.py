@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Service, serve
+from tests.api.conftest import Service, churn_record, serve
 from tests.api.test_inbox_answers import login
 
 
@@ -101,3 +101,20 @@ def test_a_withdrawn_request_says_why_and_offers_no_answer(svc: Service) -> None
     row = svc.get(f"/v1/approvals/{waiting['finance']['id']}", "dana").json()["approval"]
     assert row["status"] == "superseded"
     assert row["withdrawn"].startswith("sales asked to revise plan v1")
+
+
+def test_a_decision_page_says_nothing_was_executed_yet_only_while_it_may_still_be(
+        svc: Service) -> None:
+    def page(decision: str) -> str:
+        svc.client.cookies.clear()
+        login(svc, "dana", f"/decisions/{decision}")
+        return svc.client.get(f"/decisions/{decision}").text
+
+    waiting = svc.decide()
+    assert "Nothing executed yet." in page(waiting)
+    # An account the enterprise does not know: sent to a person, finished, nothing run.
+    unknown = svc.decide(churn_record("churn-api-unknown", account="ACC-99999"))
+    decision = svc.rt.store.decisions.get(unknown)
+    assert decision.terminal and decision.finished_at is not None, decision.status
+    finished = page(unknown)
+    assert "Nothing executed." in finished and "Nothing executed yet." not in finished
