@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -43,6 +43,8 @@ from decisionops.agent.errors import (
 )
 from decisionops.agent.settings import Settings, config_path
 
+T = TypeVar("T")
+
 __all__ = [
     "JSON_ERRORS",
     "Column",
@@ -50,12 +52,14 @@ __all__ = [
     "err_console",
     "exit_for",
     "fail",
+    "limited",
     "log_to_stderr",
     "print_fitted",
     "print_json",
     "print_table",
     "runtime",
     "say",
+    "say_more",
     "settings",
     "styled",
 ]
@@ -177,6 +181,23 @@ def _default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def limited(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
+    """A listing's rows fetched with ``limit + 1``: the first ``limit``, and whether there
+    were more (every ``--limit`` listing is fetched so, and says so with ``say_more``)."""
+    return list(rows[:limit]), len(rows) > limit
+
+
+def say_more(limit: int, maximum: int, *, as_json: bool) -> None:
+    """Under a listing cut at ``--limit``: that there are more, and how to see them (on
+    stderr under ``--json``, whose stdout stays one JSON document)."""
+    if limit < maximum:
+        say("[dim]the first {:,} shown; there are more (--limit up to {:,})[/]", limit, maximum,
+            err=as_json, highlight=False)
+    else:
+        say("[dim]the first {:,} shown; there are more (narrow the listing with its "
+            "filters)[/]", limit, err=as_json, highlight=False)
 
 
 def print_table(title: str, columns: Sequence[str | Column], rows: Sequence[Sequence[Any]],

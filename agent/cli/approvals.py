@@ -17,10 +17,12 @@ from decisionops.agent.cli._common import (
     Column,
     console,
     fail,
+    limited,
     print_fitted,
     print_json,
     runtime,
     say,
+    say_more,
 )
 from decisionops.agent.errors import (
     ConflictError,
@@ -123,11 +125,14 @@ def list_(
     with runtime() as rt:
         if function is not None:
             rt.policies.get(function)
-        rows = rt.store.approvals.list(function=function,
-                                       status=None if status == "all" else status, limit=limit)
+        rows, more = limited(rt.store.approvals.list(
+            function=function, status=None if status == "all" else status, limit=limit + 1),
+            limit)
         facts = _facts(rt, rows)
     if as_json:
         print_json([r.to_dict() | facts[r.id] for r in rows])
+        if more:
+            say_more(limit, 10_000, as_json=True)
         return
     with_status = status not in {s.value for s in ApprovalStatus} - {"all"}
     columns = [Column("id"), Column("function"), Column("entity"),
@@ -138,6 +143,8 @@ def list_(
     # expected value give way, and the free text gets what is left, cut with ….
     print_fitted(f"approvals ({status})", columns, [_row(a, facts[a.id], with_status) for a in rows],
                  drop=("age", "exp. value"), empty=f"no {status} approval requests")
+    if more:
+        say_more(limit, 10_000, as_json=False)
 
 
 @app.command("show")

@@ -12,11 +12,13 @@ from decisionops.agent.cli._common import (
     Column,
     console,
     fail,
+    limited,
     print_fitted,
     print_json,
     print_table,
     runtime,
     say,
+    say_more,
 )
 from decisionops.agent.hand_plans import HAND
 from decisionops.agent.models import DecisionStatus
@@ -43,10 +45,13 @@ def list_(
         raise fail(f"--status: {status!r} is not one of "
                    f"{', '.join(s.value for s in DecisionStatus)}")
     with runtime() as rt:
-        rows = [d.to_dict() for d in rt.store.decisions.list(status=status, kind=kind,
-                                                              limit=limit)]
+        found, more = limited(rt.store.decisions.list(status=status, kind=kind,
+                                                      limit=limit + 1), limit)
+        rows = [d.to_dict() for d in found]
     if as_json:
         print_json(rows)
+        if more:
+            say_more(limit, 10_000, as_json=True)
         return
     # Every shown value whole (a person types the ids next): on a narrow terminal the
     # least needed columns give way (update time, then plan version, then value); why a
@@ -60,6 +65,8 @@ def list_(
                    " ".join((d["error"] or "").split())] for d in rows],
                  drop=("updated (UTC)", "plan", "exp. value", "why"),
                  empty="no decisions yet: decisionops run --once")
+    if more:
+        say_more(limit, 10_000, as_json=False)
 
 
 def _print_side_by_side(steps: list[dict[str, Any]]) -> None:

@@ -17,10 +17,12 @@ from decisionops.agent.cli._common import (
     err_console,
     exit_for,
     fail,
+    limited,
     print_json,
     print_table,
     runtime,
     say,
+    say_more,
 )
 from decisionops.agent.errors import InvalidInputError, LedgerCorrupt, RuntimeFailure
 from decisionops.agent.housekeeping import post_configured_anchor
@@ -176,13 +178,15 @@ def list_(decision: Annotated[str | None, typer.Option(help="Only this decision'
     Example: decisionops ledger list --decision dec_5a1c…
     """
     with runtime() as rt:
-        entries = rt.store.ledger.entries(decision, limit=limit)
+        entries, more = limited(rt.store.ledger.entries(decision, limit=limit + 1), limit)
     if as_json:
         print_json([e.model_dump(mode="json") for e in entries])
-        return
-    print_table("ledger", ["seq", "at", "actor", "event", "decision", "hash"],
-                [[e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.event, e.decision_id,
-                  e.hash[:12]] for e in entries], empty="the ledger is empty")
+    else:
+        print_table("ledger", ["seq", "at", "actor", "event", "decision", "hash"],
+                    [[e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.event, e.decision_id,
+                      e.hash[:12]] for e in entries], empty="the ledger is empty")
+    if more:
+        say_more(limit, 100_000, as_json=as_json)
 
 
 @app.command("prove-row")

@@ -18,9 +18,11 @@ from decisionops.agent.cli._common import (
     console,
     exit_for,
     fail,
+    limited,
     print_json,
     print_table,
     runtime,
+    say_more,
 )
 from decisionops.agent.errors import ConflictError, NotFoundError
 
@@ -47,11 +49,12 @@ def list_(status: Annotated[str | None, typer.Option(
     if status is not None and status not in STATUSES:
         raise fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     with runtime() as rt:
-        rows = rt.store.notifications.list(status=status, decision_id=decision,
-                                           limit=limit + 1)
-    more, rows = len(rows) > limit, rows[:limit]
+        rows, more = limited(rt.store.notifications.list(status=status, decision_id=decision,
+                                                         limit=limit + 1), limit)
     if as_json:
         print_json([{"decision_id": r.decision_id, **r.to_dict()} for r in rows])
+        if more:
+            say_more(limit, 10_000, as_json=True)
         return
     print_table("notifications", [Column("id", no_wrap=True), "created", "event", "channel",
                                   "to", "status", "attempts", "last error"],
@@ -59,7 +62,7 @@ def list_(status: Annotated[str | None, typer.Option(
                   r.status, r.attempts, r.last_error or ""] for r in rows],
                 empty="no notifications")
     if more:
-        console.print(f"the newest {limit} shown; there are more (--limit up to 10000)")
+        say_more(limit, 10_000, as_json=False)
 
 
 @app.command("resend")

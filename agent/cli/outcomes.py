@@ -17,7 +17,16 @@ from typing import Annotated, Any
 
 import typer
 
-from decisionops.agent.cli._common import console, err_console, fail, print_json, print_table, settings
+from decisionops.agent.cli._common import (
+    console,
+    err_console,
+    fail,
+    limited,
+    print_json,
+    print_table,
+    say_more,
+    settings,
+)
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import utcnow
 from decisionops.agent.report import (
@@ -243,9 +252,12 @@ def list_(
         except ValueError as exc:
             raise fail(f"--since: {exc}") from None
     with open_store() as store:
-        rows = store.outcomes.outcome_list(since=start, kind=kind, arm=arm, limit=limit)  # type: ignore[arg-type]
+        rows, more = limited(store.outcomes.outcome_list(  # type: ignore[arg-type]
+            since=start, kind=kind, arm=arm, limit=limit + 1), limit)
     if as_json:
         print_json(rows)
+        if more:
+            say_more(limit, 100_000, as_json=True)
         return
     print_table("outcomes", ["id", "arm", "kind", "entity", "label", "value", "observed",
                              "decision / prediction", "source"],
@@ -253,3 +265,5 @@ def list_(
                   f"{o['value_realized']:,.2f}", f"{o['observed_at']:%Y-%m-%d %H:%M}",
                   o["decision_id"] or o["prediction_id"], o["source"]] for o in rows],
                 empty="no outcomes recorded: decisionops outcomes import FILE")
+    if more:
+        say_more(limit, 100_000, as_json=False)

@@ -17,7 +17,15 @@ import typer
 from rich import box
 from rich.table import Table
 
-from decisionops.agent.cli._common import console, fail, print_json, runtime, say
+from decisionops.agent.cli._common import (
+    console,
+    fail,
+    limited,
+    print_json,
+    runtime,
+    say,
+    say_more,
+)
 from decisionops.agent.errors import (
     ConflictError,
     InvalidInputError,
@@ -126,15 +134,16 @@ def list_(
     if outcome is not None and outcome not in OUTCOMES:
         raise fail(f"--outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
     with runtime() as rt:
-        views = rt.store.prediction_views.list(outcome=outcome, kind=kind, entity_id=entity,
-                                               limit=limit)
+        views, more = limited(rt.store.prediction_views.list(
+            outcome=outcome, kind=kind, entity_id=entity, limit=limit + 1), limit)
     if as_json:
         print_json([v.to_dict() for v in views])
-        return
-    if not views:
+    elif not views:
         say("[dim]no predictions{}[/]", f" with outcome {outcome}" if outcome else "")
-        return
-    _table("predictions" + (f" ({outcome})" if outcome else ""), views)
+    else:
+        _table("predictions" + (f" ({outcome})" if outcome else ""), views)
+    if more:
+        say_more(limit, 10_000, as_json=as_json)
 
 
 def _detail(view: PredictionView) -> None:
@@ -186,14 +195,15 @@ def queue(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     Example: decisionops predictions queue --json
     """
     with runtime() as rt:
-        views = rt.queue.list(limit=limit)
+        views, more = limited(rt.queue.list(limit=limit + 1), limit)
     if as_json:
         print_json([v.to_dict() for v in views])
-        return
-    if not views:
+    elif not views:
         say("[dim]nothing needs a human[/]")
-        return
-    _table("needs a human", views)
+    else:
+        _table("needs a human", views)
+    if more:
+        say_more(limit, 10_000, as_json=as_json)
 
 
 @contextmanager
