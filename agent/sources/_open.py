@@ -68,6 +68,8 @@ def resolve_format(path: str | os.PathLike[str], fmt: str, limits: SourceLimits)
     if start.startswith(b"PAR1"):
         return "parquet"
     text = start.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if not text:  # nothing but blanks: what its name says it is (no rows in either)
+        return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}.get(suffix, "csv")
     if not text.startswith(("{", "[")):
         return "csv"
     kind = _body_kind(Path(path), text, limits)

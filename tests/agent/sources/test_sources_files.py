@@ -455,3 +455,14 @@ def test_a_prediction_observed_in_the_future_is_refused_naming_observed_at(churn
     assert len(batch.predictions) == 1  # within the clock skew allowed
     assert [(e.row, e.field) for e in batch.errors] == [(2, "observed_at"), (3, "observed_at")]
     assert "is in the future" in batch.errors[1].message
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("empty.jsonl", "", "jsonl"), ("blank.ndjson", "\n \n", "jsonl"), ("empty.json", "", "json"),
+    ("empty.csv", "", "csv"), ("noname", "", "csv"), ("bom.jsonl", "\ufeff\n", "jsonl")])
+def test_an_empty_file_is_read_as_its_name_says(write, name, text, expected):
+    """(trial 17 F5: an empty .jsonl under --format auto was refused as a CSV without a
+    header, where --format jsonl reads it as no rows)"""
+    from decisionops.agent.sources._open import resolve_format
+
+    assert resolve_format(write(name, text), "auto", SourceLimits()) == expected
