@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import BinaryIO
@@ -57,8 +58,9 @@ class LineRelay:
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait (up to ``timeout`` s in all) for the children's last lines to be passed on."""
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _pump(self, reader: Connection, name: str) -> None:
         pending = b""
