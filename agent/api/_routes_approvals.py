@@ -49,7 +49,7 @@ from decisionops.agent.models import (
 __all__ = ["approvals_router"]
 
 _STATUSES = "|".join(s.value for s in DecisionStatus)
-_APPROVAL_STATUSES = "|".join([*(s.value for s in ApprovalStatus), "all"])
+_APPROVAL_STATUSES = "|".join([*(s.value for s in ApprovalStatus), "withdrawn", "all"])
 
 
 def approvals_router(principal: Any) -> APIRouter:

@@ -106,7 +106,8 @@ def _row(a: ApprovalRow, facts: dict[str, Any], with_status: bool) -> list[Any]:
 def list_(
     function: Annotated[str | None, typer.Option(help="Only this function's requests.")] = None,
     status: Annotated[str, typer.Option(help="pending (default), approved, edited, rejected, "
-                                        "revise, auto_approved, superseded, expired, or all "
+                                        "revise, auto_approved, superseded (withdrawn ones "
+                                        "too), withdrawn, expired, or all "
                                         "(under four-eyes, a request with an edit proposed "
                                         "is pending and says by whom; 'approvals show' "
                                         "prints the proposal).")] = "pending",
@@ -119,7 +120,7 @@ def list_(
 
     Example: decisionops approvals list --function finance
     """
-    valid = {s.value for s in ApprovalStatus} | {"all"}
+    valid = {s.value for s in ApprovalStatus} | {"withdrawn", "all"}
     if status not in valid:
         raise fail(f"--status: {status!r} is not one of {', '.join(sorted(valid))}")
     with runtime() as rt:
@@ -134,7 +135,7 @@ def list_(
         if more:
             say_more(limit, 10_000, as_json=True)
         return
-    with_status = status not in {s.value for s in ApprovalStatus} - {"all"}
+    with_status = status == "all"
     columns = [Column("id"), Column("function"), Column("entity"),
                Column("amount", justify="right"), Column("exp. value", justify="right"),
                Column("age", justify="right"),

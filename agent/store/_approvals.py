@@ -105,14 +105,22 @@ _PENDING_DEADLINES = (select(t.approvals.c.id, t.approvals.c.function, t.approva
 _CHUNK = 500
 
 
+WITHDRAWN = "withdrawn"
+"""The status a withdrawn request shows (``ApprovalRow.shown_status``) and a listing
+filters by: stored as superseded, its answer saying it was withdrawn (``end_version``)."""
+_WITHDRAWN_ANSWER = t.approvals.c.answer["type"].as_string() == WITHDRAWN
+
+
 @cache
 def _listing(filters: frozenset[str]) -> Select[Any]:
     """``ApprovalRepo.list``'s query for one combination of filters (each a bound
-    parameter of its column's name), built once."""
+    parameter of its column's name; ``withdrawn``: only withdrawn requests), built once."""
     query = (select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id)
              .limit(bindparam("limit")))
-    for name in sorted(filters):
+    for name in sorted(filters - {WITHDRAWN}):
         query = query.where(t.approvals.c[name] == bindparam(name))
+    if WITHDRAWN in filters:
+        query = query.where(_WITHDRAWN_ANSWER)
     return query
 
 
@@ -185,13 +193,17 @@ class ApprovalRepo(Repo):
     def list(self, *, decision_id: str | None = None, function: str | None = None,
              status: str | None = None, plan_version: int | None = None,
              limit: int = 500) -> list[ApprovalRow]:
-        """By deadline, soonest first."""
+        """By deadline, soonest first. ``status`` is a stored status (``superseded``
+        includes the withdrawn requests) or ``withdrawn`` (those alone)."""
+        withdrawn = status == WITHDRAWN
         filters = {"decision_id": decision_id or None, "function": function or None,
-                   "status": status or None, "plan_version": plan_version}
+                   "status": ApprovalStatus.SUPERSEDED.value if withdrawn else status or None,
+                   "plan_version": plan_version}
         given = {k: v for k, v in filters.items() if v is not None}
         with self.reading() as conn:
-            return self._rows(conn, conn.execute(_listing(frozenset(given)),
-                                                 {**given, "limit": limit}))
+            return self._rows(conn, conn.execute(
+                _listing(frozenset(given) | ({WITHDRAWN} if withdrawn else set())),
+                {**given, "limit": limit}))
 
     def answered(self, decision_id: str, plan_version: int) -> list[ApprovalRow]:
         """The answers recorded for the decision up to ``plan_version`` (applied to its
@@ -390,7 +402,7 @@ class ApprovalRepo(Repo):
         answer column saying why: ``withdrawn``); the ids withdrawn, in one ledger entry."""
         ids = sorted(tx.conn.scalars(_WITHDRAW, {
             "d": tx.decision_id, "v": plan_version, "by": by,
-            "an": {"type": "withdrawn", "reason": reason, "by": by}}))
+            "an": {"type": WITHDRAWN, "reason": reason, "by": by}}))
         if ids:
             tx.record("approval.withdrawn", {"approval_ids": ids, "by": by, "reason": reason,
                                              "plan_version": plan_version}, plan_hash=plan_hash)

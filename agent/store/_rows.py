@@ -104,7 +104,8 @@ class ApprovalRow:
     def withdrawn(self) -> str | None:
         """Why the request was withdrawn from its plan version (another function's
         answer ended the version: ``approvals.end_version``); None: it was not (pending,
-        answered, or superseded by a newer version)."""
+        answered, or superseded by a newer version). A listing filters by the same rule
+        in SQL (``_approvals._WITHDRAWN_ANSWER``)."""
         answer = self.answer or {}
         if self.status is ApprovalStatus.SUPERSEDED and answer.get("type") == "withdrawn":
             return str(answer.get("reason") or "another function's answer ended the plan")

@@ -101,6 +101,12 @@ def test_a_withdrawn_request_says_why_and_offers_no_answer(svc: Service) -> None
     row = svc.get(f"/v1/approvals/{waiting['finance']['id']}", "dana").json()["approval"]
     assert row["status"] == "superseded"
     assert row["withdrawn"].startswith("sales asked to revise plan v1")
+    # A listing finds it by the status a person reads (trial 17 F6: refused), and the
+    # stored status still finds it too.
+    for status in ("withdrawn", "superseded"):
+        listed = svc.get(f"/v1/approvals?status={status}", "olga").json()
+        assert [a["id"] for a in listed] == [waiting["finance"]["id"]], status
+    assert svc.get("/v1/approvals?status=approved", "olga").json() == []
 
 
 def test_a_decision_page_says_nothing_was_executed_yet_only_while_it_may_still_be(
