@@ -232,6 +232,8 @@ def _prescan(path: str | os.PathLike[str], location: str, size: int) -> int:
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
+                if offset == 0:
+                    _not_compressed(location, block)
                 _not_utf8(location, offset + exc.start,
                           lines + block.count(b"\n", 0, exc.start) + 1)
             lines += block.count(b"\n")
@@ -303,6 +305,21 @@ def _read_stream(source: IO[str] | IO[bytes], limits: SourceLimits) -> tuple[str
         return data.decode("utf-8-sig"), location
     except UnicodeDecodeError as exc:
         _not_utf8(location, exc.start, data.count(b"\n", 0, exc.start) + 1)
+
+
+_COMPRESSED = {b"\x1f\x8b": ("gzip", "gunzip -c"), b"BZh": ("bzip2", "bunzip2 -c"),
+               b"\xfd7zXZ\x00": ("xz", "xz -dc"), b"\x28\xb5\x2f\xfd": ("zstd", "zstd -dc"),
+               b"PK\x03\x04": ("zip", "unzip -p")}
+
+
+def _not_compressed(location: str, start: bytes) -> None:
+    """Refuse a compressed file by name (its bytes are not text), saying how to read it."""
+    for magic, (kind, command) in _COMPRESSED.items():
+        if start.startswith(magic):
+            raise InvalidInputError(
+                f"a {kind}-compressed file: ingest reads CSV, JSON Lines, JSON or Parquet as "
+                f"they are; decompress it first ({command} FILE | decisionops ingest - "
+                "--format …)", location=location)
 
 
 def _not_utf8(location: str, offset: int, line: int) -> NoReturn:

@@ -466,3 +466,14 @@ def test_an_empty_file_is_read_as_its_name_says(write, name, text, expected):
     from decisionops.agent.sources._open import resolve_format
 
     assert resolve_format(write(name, text), "auto", SourceLimits()) == expected
+
+
+@pytest.mark.parametrize("fmt", ["auto", "csv", "jsonl"])
+def test_a_compressed_file_is_named_as_such(tmp_path, churn, fmt):
+    """(trial 17 F9: a gzip file was 'not UTF-8 text (bad byte at offset 1, line 1)')"""
+    import gzip
+
+    path = tmp_path / "scores.csv.gz"
+    path.write_bytes(gzip.compress(csv_of(GOOD).encode()))
+    with pytest.raises(InvalidInputError, match=r"a gzip-compressed file.*gunzip -c FILE"):
+        read_file(path, fmt, churn)
