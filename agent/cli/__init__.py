@@ -58,7 +58,13 @@ from decisionops.agent.cli import eval as eval_cli
 from decisionops.agent.cli import plan as plan_cli
 from decisionops.agent.cli import serve as serve_cli
 from decisionops.agent.cli import users as users_cli
-from decisionops.agent.cli._common import JSON_ERRORS, exit_for, fail, log_to_stderr
+from decisionops.agent.cli._common import (
+    JSON_ERRORS,
+    OPTIONS_GIVEN,
+    exit_for,
+    fail,
+    log_to_stderr,
+)
 from decisionops.agent.errors import DecisionOpsError
 
 __all__ = ["app", "main"]
@@ -115,8 +121,11 @@ app.add_typer(export.app, name="export")
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
+    given = args[:args.index("--")] if "--" in args else args
+    as_json = "--json" in given
     token = JSON_ERRORS.set(as_json)
+    options = OPTIONS_GIVEN.set(frozenset(a.partition("=")[0] for a in given
+                                          if a.startswith("--")))
     log_to_stderr()
     try:
         if not as_json:
@@ -128,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(exit_for(exc).exit_code) from None
     finally:
         JSON_ERRORS.reset(token)
+        OPTIONS_GIVEN.reset(options)
 
 
 def _json_main(args: Sequence[str]) -> None:

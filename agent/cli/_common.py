@@ -47,6 +47,7 @@ T = TypeVar("T")
 
 __all__ = [
     "JSON_ERRORS",
+    "OPTIONS_GIVEN",
     "Column",
     "console",
     "err_console",
@@ -129,6 +130,21 @@ def say(template: str, /, *values: Any, err: bool = False, **options: Any) -> No
 _OPTION_FIRST = re.compile(r"(--[a-z][a-z0-9-]*)(?:[: ]|$)")
 JSON_ERRORS: ContextVar[bool] = ContextVar("decisionops_json_errors", default=False)
 """The command line asked for ``--json``: refusals are JSON on stdout (set by ``main``)."""
+OPTIONS_GIVEN: ContextVar[frozenset[str]] = ContextVar("decisionops_options_given",
+                                                       default=frozenset())
+"""The options on the command line (``--role``…, set by ``main``): a refusal whose field
+is one of their values names the option (``role`` → ``--role``)."""
+
+
+def _as_option(message: str, field: str | None) -> tuple[str, str | None]:
+    """``field`` as the option given for it, and the message saying so (a service names
+    the value, ``role: 'x' is not one of …``; the command line knows it as ``--role``)."""
+    option = f"--{field.replace('_', '-')}" if field else None
+    if option is None or option not in OPTIONS_GIVEN.get():
+        return message, field
+    if message.startswith(f"{field}: "):
+        message = option + message[len(field):]
+    return message, option
 
 
 def fail(message: str, code: int = 2, *, status: int | None = None, field: str | None = None,
@@ -137,6 +153,7 @@ def fail(message: str, code: int = 2, *, status: int | None = None, field: str |
     the HTTP status whose ``code`` names it (default: 422 for exit code 2, else 500);
     ``field``: the option or value at fault (default: the option a message starts with,
     as in ``--status: 'maybe' is not one of …``)."""
+    message, field = _as_option(message, field)
     if JSON_ERRORS.get():
         named = _OPTION_FIRST.match(message)
         field = field or (named.group(1) if named else None)

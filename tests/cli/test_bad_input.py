@@ -116,6 +116,11 @@ def test_bad_settings_name_the_setting(cli: Cli) -> None:
     (["ingest", "{bad}"], "invalid_input", "header", "the header lacks"),
     (["ingest", "{good}", "--format", "xml"], "invalid_input", "--format", "'xml' is not one of"),
     (["ingest", "{empty}", "--format", "csv"], "invalid_input", "header", "the file is empty"),
+    # a value the service refuses is named by the option it came in (trial 17 F8: "role")
+    (["users", "add", "x1", "--role", "superuser"], "invalid_input", "--role",
+     "--role: 'superuser' is not one of"),
+    (["approvals", "list", "--function=finanse"], "not_found", "--function",
+     "unknown function 'finanse'"),
     # refused by the parser, before the command runs
     (["approvals", "list", "--bogus"], "bad_request", "--bogus", "No such option: --bogus"),
     (["ingest", "{good}", "--max-rows", "many"], "bad_request", "--max-rows", "valid integer"),

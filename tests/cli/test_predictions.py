@@ -120,7 +120,7 @@ def test_dismiss_records_who_and_why(loaded: Cli) -> None:
     (("predictions", "pick", "p-act", "--playbook", "churn-retention", "--as", "olga"),
      "does not need a human"),
     (("predictions", "supply-value", "p-fraud", "--value-at-stake", "5", "--as", "olga"),
-     "value_at_stake"),
+     "--value-at-stake: prediction p-fraud does not wait for a value"),
     (("predictions", "supply-value", "p-novalue", "--value-at-stake", "-5", "--as", "olga"),
      "--value-at-stake"),
     (("predictions", "dismiss", "p-fraud", "--reason", " ", "--as", "olga"), "reason"),
