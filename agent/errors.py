@@ -94,6 +94,14 @@ class InvalidInputError(UsageError):
         self.field = field
         self.location = location
 
+    def relocate(self, location: str) -> None:
+        """Say this refusal of ``location``, where the value really came from (it was read
+        from a copy: standard input spooled to a file)."""
+        if self.location:
+            self.message = location + self.message.removeprefix(self.location)
+        self.args = (self.message,)
+        self.location = self.details["location"] = location
+
 
 class ToolArgumentsError(InvalidInputError):
     """Arguments do not validate against a tool's schema or a function's limits."""

@@ -41,6 +41,7 @@ from decisionops.agent.sources import (
     RowError,
     SourceLimits,
     as_file,
+    said_of_input,
 )
 from decisionops.agent.sources._open import FORMATS, ServingJoin
 from decisionops.agent.sources._parallel import MOST_JOBS, PARALLEL_BYTES, iter_prepared
@@ -184,12 +185,15 @@ def ingest(
         aliases = settings().kind_aliases
         name = "stdin" if str(path) == STDIN else path.name
         tally = IngestTally()
+        readable: Path | None = None
         with ExitStack() as stack:
             try:
                 readable = stack.enter_context(as_file(path, limits))
                 chunks = iter_prepared(readable, fmt, mapping, join=join, limits=limits,
                                        batch_rows=batch_rows, aliases=aliases, jobs=jobs)
             except InvalidInputError as exc:
+                if readable is not None:
+                    said_of_input(exc, readable, path)
                 raise _refused(exc, by_option=True) from None
             rt = stack.enter_context(runtime())
             progress = stack.enter_context(_progress(as_json))

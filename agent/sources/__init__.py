@@ -36,6 +36,7 @@ from decisionops.agent.sources._files import (
     read_file,
     read_jsonl,
     read_records,
+    said_of_input,
 )
 from decisionops.agent.sources._kserve import iter_kserve_v2, parse_kserve_v2
 from decisionops.agent.sources._mapping import FieldMapping
@@ -74,5 +75,6 @@ __all__ = [
     "read_file",
     "read_jsonl",
     "read_records",
+    "said_of_input",
     "same_content",
 ]

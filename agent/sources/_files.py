@@ -197,10 +197,21 @@ def as_file(path: str | os.PathLike[str], limits: SourceLimits) -> Iterator[Path
             finally:
                 if not stdin:
                     source.close()
-            yield copy
+            try:
+                yield copy
+            except InvalidInputError as exc:
+                said_of_input(exc, copy, path)
+                raise
     except OSError as exc:
         raise InvalidInputError(f"cannot read: {exc.strerror or exc}",
                                 location=location) from exc
+
+
+def said_of_input(exc: InvalidInputError, read: Path, path: str | os.PathLike[str]) -> None:
+    """A refusal of the copy ``as_file`` made of ``path`` (``read``), said of ``path``
+    itself: standard input, not a temporary file's name."""
+    if exc.location == str(read) and str(read) != os.fspath(path):
+        exc.relocate("standard input" if os.fspath(path) == STDIN else os.fspath(path))
 
 
 def _size(path: str | os.PathLike[str], limits: SourceLimits) -> int:

@@ -245,6 +245,13 @@ def test_a_file_piped_in_is_ingested_as_a_file_is(cli: Cli, arg: str) -> None:
     # the format is found from what came in, as for a file without a suffix
     again = piped("--json")
     assert json.loads(again.stdout)["already_stored"] == 7
+    # a refusal names the input as given, not the copy it was read from (trial 17 F5:
+    # "/tmp/decisionops-input-…/input: header: the file is empty")
+    for data in ("", "not,a,header\n"):
+        refused = piped("--json", data=data)
+        error = json.loads(refused.stdout)["error"]
+        named = "standard input" if arg == "-" else arg
+        assert error["location"] == named and error["message"].startswith(f"{named}: "), error
 
 
 def test_a_json_array_of_predictions_is_ingested_row_by_row(cli: Cli) -> None:
