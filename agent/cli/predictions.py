@@ -224,7 +224,12 @@ def _user(rt: Any, name: str) -> QueueUser:
         raise fail(f"--as: {exc.message.removeprefix('as: ')}") from None
 
 
-def _said(verb: str, view: PredictionView) -> None:
+def _said(verb: str, view: PredictionView, *, as_json: bool, **more: Any) -> None:
+    """What an answer did: a line for a person, or the prediction as ``show --json``
+    prints it (and ``more``: what became of its decision) for a script."""
+    if as_json:
+        print_json(view.to_dict() | more)
+        return
     console.print(f"{verb} {view.id}: outcome {view.outcome} ({view.reason}: {view.detail})",
                   highlight=False)
 
@@ -234,7 +239,7 @@ def pick(prediction_id: PredictionId, as_: As,
          playbook: Annotated[str, typer.Option(help="The playbook to plan it with, by name "
                                                "(a wrong name lists the known ones).")],
          note: Annotated[str, typer.Option(help="Optional note; recorded.")] = "",
-         no_start: NoStart = False) -> None:
+         no_start: NoStart = False, as_json: Json = False) -> None:
     """Plan a prediction from the queue with a playbook you name; its decision starts
     the way the loop starts any other.
 
@@ -242,11 +247,12 @@ def pick(prediction_id: PredictionId, as_: As,
     """
     with runtime() as rt, _fields():
         view = rt.queue.pick(prediction_id, playbook, by=_user(rt, as_), note=note)
-        _started(rt, view, f"picked {playbook} for", "predictions pick", start=not no_start)
+        _started(rt, view, f"picked {playbook} for", "predictions pick", start=not no_start,
+                 as_json=as_json)
 
 
 def _started(rt: Runtime, view: PredictionView, said: str, command: str, *,
-             start: bool) -> None:
+             start: bool, as_json: bool) -> None:
     """What an answer planned (the prediction, or its follow-up when it was planned
     again), after a pass of the loop that starts its decision: not beside a running
     `run` or `serve` on this SQLite folder (one loop per folder), which starts it then."""
@@ -263,7 +269,11 @@ def _started(rt: Runtime, view: PredictionView, said: str, command: str, *,
             finally:
                 lock.release()
             view = rt.store.prediction_views.get(view.id)
-    _said(said, view)
+    if as_json:  # its decision, or who starts it: "loop" beside a running one, or "next run"
+        _said(said, view, as_json=True, starts=None if view.decision_id else
+              "loop" if beside_loop else "next run")
+        return
+    _said(said, view, as_json=False)
     if view.decision_id:
         console.print(f"decision {view.decision_id} is {view.decision_status}: "
                       f"decisionops decisions show {view.decision_id}", highlight=False)
@@ -280,7 +290,7 @@ def plan(prediction_id: PredictionId, as_: As,
              "arguments, depends_on, risk, rationale), or a mapping with 'steps' and "
              "optionally 'rationale' and 'all_or_nothing'.")],
          note: Annotated[str, typer.Option(help="Optional note; recorded.")] = "",
-         no_start: NoStart = False) -> None:
+         no_start: NoStart = False, as_json: Json = False) -> None:
     """Plan a prediction from the queue by hand: you write the steps. The plan must pass
     the same guard as any plan (a refused one changes nothing and says why); its
     decision starts the way the loop starts any other, and each function still approves
@@ -299,14 +309,16 @@ def plan(prediction_id: PredictionId, as_: As,
                    ) from None
     with runtime() as rt, _fields():
         view = rt.queue.plan_by_hand(prediction_id, text, by=_user(rt, as_), note=note)
-        _started(rt, view, "planned by hand", "predictions plan", start=not no_start)
+        _started(rt, view, "planned by hand", "predictions plan", start=not no_start,
+                 as_json=as_json)
 
 
 @app.command("supply-value")
 def supply_value(prediction_id: PredictionId, as_: As,
                  value_at_stake: Annotated[float, typer.Option(
                      "--value-at-stake", min=0, help="Money at risk if the event happens; the "
-                     "prediction is triaged again with it.")]) -> None:
+                     "prediction is triaged again with it.")],
+                 as_json: Json = False) -> None:
     """Give a prediction from the queue the value at stake it lacks; it is triaged again
     with the same rules (and planned with that value if it acts).
 
@@ -314,13 +326,13 @@ def supply_value(prediction_id: PredictionId, as_: As,
     """
     with runtime() as rt, _fields():
         view = rt.queue.supply_value(prediction_id, value_at_stake, by=_user(rt, as_))
-    _said(f"value at stake {value_at_stake:,.0f} for", view)
+    _said(f"value at stake {value_at_stake:,.0f} for", view, as_json=as_json)
 
 
 @app.command("dismiss")
 def dismiss(prediction_id: PredictionId, as_: As,
-            reason: Annotated[str, typer.Option(help="Why no action; recorded and shown.")]
-            ) -> None:
+            reason: Annotated[str, typer.Option(help="Why no action; recorded and shown.")],
+            as_json: Json = False) -> None:
     """Dismiss a prediction from the queue: no action; the outcome becomes drop with
     "dismissed by <you>: <reason>".
 
@@ -328,4 +340,4 @@ def dismiss(prediction_id: PredictionId, as_: As,
     """
     with runtime() as rt, _fields():
         view = rt.queue.dismiss(prediction_id, reason, by=_user(rt, as_))
-    _said("dismissed", view)
+    _said("dismissed", view, as_json=as_json)

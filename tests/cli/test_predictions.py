@@ -105,9 +105,24 @@ def test_the_queue_is_answered_as_a_registered_user(loaded: Cli) -> None:
                                                            ("prediction.value_supplied", "olga")}
 
 
+def test_answers_to_the_queue_print_json_for_a_script(loaded: Cli) -> None:
+    """(trial 17 F9: pick, plan, supply-value and dismiss took no --json)"""
+    picked = loaded.json("predictions", "pick", "p-fraud", "--playbook", "churn-retention",
+                         "--as", "olga")
+    assert (picked["id"], picked["outcome"], picked["reason"]) == ("p-fraud", "act", "picked")
+    assert picked["decision_id"].startswith("dec_") and picked["starts"] is None
+    assert picked["decision_status"] == "awaiting_approval"
+    supplied = loaded.json("predictions", "supply-value", "p-novalue", "--value-at-stake",
+                           "20000", "--as", "olga")
+    assert (supplied["outcome"], supplied["value_at_stake"]) == ("act", 20000)
+    assert loaded.json("predictions", "show", "p-novalue") == supplied
+
+
 def test_dismiss_records_who_and_why(loaded: Cli) -> None:
-    loaded("predictions", "dismiss", "p-fraud", "--reason", "test account", "--as", "olga")
+    said = loaded.json("predictions", "dismiss", "p-fraud", "--reason", "test account",
+                       "--as", "olga")
     fraud = loaded.json("predictions", "show", "p-fraud")
+    assert said == fraud
     assert (fraud["outcome"], fraud["detail"]) == ("drop", "dismissed by olga: test account")
 
 
