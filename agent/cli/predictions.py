@@ -19,6 +19,7 @@ from rich.table import Table
 
 from decisionops.agent.cli._common import (
     console,
+    exit_for,
     fail,
     limited,
     print_json,
@@ -220,8 +221,8 @@ def _fields() -> Iterator[None]:
 def _user(rt: Any, name: str) -> QueueUser:
     try:
         return rt.queue.registered(name, channel="cli")  # type: ignore[no-any-return]
-    except InvalidInputError as exc:
-        raise fail(f"--as: {exc.message.removeprefix('as: ')}") from None
+    except InvalidInputError as exc:  # field "as": said as --as, like every option's
+        raise exit_for(exc) from None
 
 
 def _said(verb: str, view: PredictionView, *, as_json: bool, **more: Any) -> None:
