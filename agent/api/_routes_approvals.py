@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from decisionops.agent.api._approvals import approver, submit_answer
 from decisionops.agent.api._auth import Principal
-from decisionops.agent.api._evidence import approval_view, decision_view, inbox, public, visible
+from decisionops.agent.api._evidence import approval_view, decision_view, inbox, public
 from decisionops.agent.api._hitl import answer_from_hitl, hitl_request
 from decisionops.agent.api._limits import StrictJSONRoute
 from decisionops.agent.api._schemas import (
@@ -35,7 +35,7 @@ from decisionops.agent.api._schemas import (
     ValidateOut,
 )
 from decisionops.agent.api._state import ServiceState, get_state, requires
-from decisionops.agent.approvals import BulkItem
+from decisionops.agent.approvals import BulkItem, visible_functions
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import (
     ApprovalStatus,
@@ -67,8 +67,9 @@ def approvals_router(principal: Any) -> APIRouter:
                        who: Principal = Depends(reader),
                        state: ServiceState = Depends(get_state)) -> list[dict[str, Any]]:
         rt = state.runtime
-        rows = rt.store.decisions.list(status=status, kind=kind, limit=limit)
-        return [public(r) for r in rows if visible(rt, who, r)]
+        rows = rt.store.decisions.list(status=status, kind=kind, limit=limit,
+                                       functions=visible_functions(who))
+        return [public(r) for r in rows]
 
     @router.get("/decisions/{decision_id}",
                 summary="One decision: prediction, plan, approvals, executions, ledger")
@@ -88,10 +89,10 @@ def approvals_router(principal: Any) -> APIRouter:
         rt = state.runtime
         if status == "pending":
             return inbox(rt, who, function=function, limit=limit)
-        functions = None if who.sees_all else list(who.functions)
         rows = rt.store.approvals.list(function=function,
-                                       status=None if status == "all" else status, limit=limit)
-        return [r.to_dict() for r in rows if functions is None or r.function in functions]
+                                       status=None if status == "all" else status,
+                                       functions=visible_functions(who), limit=limit)
+        return [r.to_dict() for r in rows]
 
     @router.get("/approvals/{approval_id}", summary="One approval with its evidence")
     def get_approval(approval_id: str, who: Principal = Depends(reader),

@@ -36,7 +36,12 @@ from decisionops.agent.api._approvals import approver
 from decisionops.agent.api._auth import Principal, Unauthenticated, principal_from_token
 from decisionops.agent.api._evidence import public, visible
 from decisionops.agent.api._state import ServiceState, get_state
-from decisionops.agent.approvals import RESUME_HELP, answer_from_human, human_interrupt
+from decisionops.agent.approvals import (
+    RESUME_HELP,
+    answer_from_human,
+    human_interrupt,
+    visible_functions,
+)
 from decisionops.agent.errors import InvalidInputError, NotFoundError
 from decisionops.agent.models import ApprovalStatus
 from decisionops.agent.runtime import Runtime
@@ -157,17 +162,16 @@ class _Threads:
     def search(self, body: _SearchIn) -> list[dict[str, Any]]:
         if body.status == "error":
             return []
+        functions = visible_functions(self.who)
         if body.status == "interrupted":
-            functions = None if self.who.sees_all else list(self.who.functions)
+            # A decision with a pending request of the caller's functions is one they see.
             ids = list(dict.fromkeys(r["decision_id"] for r in self.rt.store.approvals.inbox(
                 functions, limit=5000)))
             decisions = [self.rt.store.decisions.get(i) for i in ids]
         else:
-            decisions = self.rt.store.decisions.list(limit=5000)
+            decisions = self.rt.store.decisions.list(limit=5000, functions=functions)
         out = []
         for decision in decisions:
-            if not visible(self.rt, self.who, decision):
-                continue
             thread = self.thread(decision)
             if body.status is None or thread["status"] == body.status:
                 out.append(thread)

@@ -111,14 +111,21 @@ filters by: stored as superseded, its answer saying it was withdrawn (``end_vers
 _WITHDRAWN_ANSWER = t.approvals.c.answer["type"].as_string() == WITHDRAWN
 
 
+_FUNCTIONS = "functions"
+"""``ApprovalRepo.list``'s filter of a viewer limited to some functions (an approver)."""
+
+
 @cache
 def _listing(filters: frozenset[str]) -> Select[Any]:
     """``ApprovalRepo.list``'s query for one combination of filters (each a bound
-    parameter of its column's name; ``withdrawn``: only withdrawn requests), built once."""
+    parameter of its column's name; ``withdrawn``: only withdrawn requests; ``functions``:
+    only those functions' requests), built once."""
     query = (select(t.approvals).order_by(t.approvals.c.deadline, t.approvals.c.id)
              .limit(bindparam("limit")))
-    for name in sorted(filters - {WITHDRAWN}):
+    for name in sorted(filters - {WITHDRAWN, _FUNCTIONS}):
         query = query.where(t.approvals.c[name] == bindparam(name))
+    if _FUNCTIONS in filters:
+        query = query.where(t.approvals.c.function.in_(bindparam(_FUNCTIONS, expanding=True)))
     if WITHDRAWN in filters:
         query = query.where(_WITHDRAWN_ANSWER)
     return query
@@ -192,13 +199,16 @@ class ApprovalRepo(Repo):
 
     def list(self, *, decision_id: str | None = None, function: str | None = None,
              status: str | None = None, plan_version: int | None = None,
-             limit: int = 500) -> list[ApprovalRow]:
+             functions: Sequence[str] | None = None, limit: int = 500) -> list[ApprovalRow]:
         """By deadline, soonest first. ``status`` is a stored status (``superseded``
-        includes the withdrawn requests) or ``withdrawn`` (those alone)."""
+        includes the withdrawn requests) or ``withdrawn`` (those alone). ``functions``:
+        what a viewer limited to them sees (an approver; None: every request), filtered
+        before ``limit`` counts."""
         withdrawn = status == WITHDRAWN
         filters = {"decision_id": decision_id or None, "function": function or None,
                    "status": ApprovalStatus.SUPERSEDED.value if withdrawn else status or None,
-                   "plan_version": plan_version}
+                   "plan_version": plan_version,
+                   _FUNCTIONS: None if functions is None else list(functions)}
         given = {k: v for k, v in filters.items() if v is not None}
         with self.reading() as conn:
             return self._rows(conn, conn.execute(

@@ -207,9 +207,13 @@ class DecisionRepo(Repo):
                 t.decisions.c.id == decision_id, seen_by(functions))) is not None
 
     def list(self, *, status: str | None = None, kind: str | None = None,
-             entity_id: str | None = None, limit: int = 100) -> list[DecisionRow]:
-        """Most recently updated first."""
+             entity_id: str | None = None, functions: Sequence[str] | None = None,
+             limit: int = 100) -> list[DecisionRow]:
+        """Most recently updated first. ``functions``: what a viewer limited to them sees
+        (``seen_by``; None: every decision), filtered before ``limit`` counts."""
         query = select(t.decisions).order_by(t.decisions.c.updated_at.desc()).limit(limit)
+        if functions is not None:
+            query = query.where(seen_by(functions))
         if status:
             query = query.where(t.decisions.c.status == status)
         if kind:

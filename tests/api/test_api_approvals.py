@@ -4,6 +4,8 @@ service's worker applies them (``svc.work()`` here, where the service runs none)
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.api.conftest import Service, churn_record
 
 
@@ -338,3 +340,29 @@ def test_a_withdrawn_request_offers_no_answer_of_any_kind(svc: Service) -> None:
     assert hitl["decisionops"]["status"] == "superseded"
     assert hitl["decisionops"]["withdrawn"].startswith("sales asked to revise plan v1")
     assert {tuple(c["allowed_decisions"]) for c in hitl["review_configs"]} == {()}
+
+
+def _failure_record(pid: str) -> dict[str, Any]:
+    """An asset-failure prediction: maintenance, operations and supply chain act on it
+    (no sales, no finance)."""
+    return {"id": pid, "model": "asset-failure-lstm", "model_version": "t", "kind": "failure",
+            "entity_type": "asset", "entity_id": "AST-CMP-0003", "score": 0.9,
+            "value_at_stake": 316_100, "observed_at": "2026-11-20T06:30:00Z",
+            "features": {"site": "PLANT-PENANG", "asset_class": "compressor",
+                         "spare_part_sku": "SKU-71083", "remaining_useful_life_hours": 818.0}}
+
+
+def test_an_approvers_listings_are_limited_after_what_they_may_see(svc: Service) -> None:
+    """``limit`` counts what the caller may see: an approver's page is not emptied by
+    newer work of other functions (filtering after the limit gave [] here)."""
+    churn = svc.decide()
+    failure = svc.decide(_failure_record("failure-api-1"))
+    svc.answer("dana", svc.pending(churn)["finance"])
+    svc.answer("max", svc.pending(failure)["maintenance"])
+    assert [d["id"] for d in svc.get("/v1/decisions?limit=1", "raj").json()] == [churn]
+    assert [d["id"] for d in svc.get("/v1/decisions?limit=1", "max").json()] == [failure]
+    assert len(svc.get("/v1/decisions?limit=2", "olga").json()) == 2
+    answered = svc.get("/v1/approvals?status=approved&limit=1", "dana").json()
+    assert [(a["decision_id"], a["function"]) for a in answered] == [(churn, "finance")]
+    answered = svc.get("/v1/approvals?status=all&limit=1", "max").json()
+    assert [a["function"] for a in answered] == ["maintenance"]
