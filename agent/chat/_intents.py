@@ -308,9 +308,8 @@ def answer(tools: ChatTools, vocab: Vocabulary, text: str) -> tuple[str, Any] | 
 
 def _run(tools: ChatTools, intent: Intent) -> tuple[str, Any]:
     if intent.name == "pending":
-        rows = tools.call("pending_approvals", {"function": intent.function})
-        if intent.entity:
-            rows = [r for r in rows if r["entity_id"] == intent.entity]
+        rows = tools.call("pending_approvals", {"function": intent.function,
+                                                "entity_id": intent.entity})
         scope = " ".join(x for x in (intent.function, intent.entity) if x) or None
         return say_pending(rows, scope)
     if intent.name == "metrics":

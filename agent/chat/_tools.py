@@ -49,6 +49,7 @@ class _Args(BaseModel):
 
 class PendingArgs(_Args):
     function: Annotated[str, Field(max_length=64)] | None = None
+    entity_id: Identifier | None = None
 
 
 class DecisionArgs(_Args):
@@ -93,7 +94,7 @@ class ReleaseArgs(_Args):
 
 _DESCRIPTIONS = {
     "pending_approvals": ("Pending approval requests, most urgent first (optionally of one "
-                          "function).", PendingArgs),
+                          "function, of one entity, or both).", PendingArgs),
     "explain_decision": ("Explain one decision: prediction, triage, plan steps and their "
                          "status, approvals, executions.", DecisionArgs),
     "why_entity": ("Why an entity was or was not acted on: its latest predictions with "
@@ -175,7 +176,7 @@ class ChatTools:
             functions = [args.function]
         if functions == []:
             return []
-        rows = self._rt.store.approvals.inbox(functions, limit=20)
+        rows = self._rt.store.approvals.inbox(functions, entity_id=args.entity_id, limit=20)
         return [{"approval_id": r["id"], "function": r["function"], "decision_id":
                  r["decision_id"], "kind": r["kind"], "entity_id": r["entity_id"],
                  "deadline": r["deadline"].isoformat() if r["deadline"] else None,

@@ -279,11 +279,12 @@ class ApprovalRepo(Repo):
                                 .group_by(t.approvals.c.function, t.approvals.c.status))
             return {(f, s): n for f, s, n in rows}
 
-    def inbox(self, functions: Sequence[str] | None, *, limit: int = 200
-              ) -> list[dict[str, Any]]:
-        """Pending requests of ``functions`` (None: all) joined with what ranks them: by
-        the hour their SLA deadline falls in, soonest first, then the most value at stake
-        (requests due within the same hour: the bigger one first)."""
+    def inbox(self, functions: Sequence[str] | None, *, entity_id: str | None = None,
+              limit: int = 200) -> list[dict[str, Any]]:
+        """Pending requests of ``functions`` (None: all; ``entity_id``: about that entity
+        only) joined with what ranks them: by the hour their SLA deadline falls in,
+        soonest first, then the most value at stake (requests due within the same hour:
+        the bigger one first)."""
         a, p, d = t.approvals, t.predictions, t.decisions
         query = (select(a.c.id, a.c.decision_id, a.c.function, a.c.plan_version, a.c.plan_hash,
                         a.c.reason, a.c.deadline, a.c.requested_at, a.c.request,
@@ -294,6 +295,8 @@ class ApprovalRepo(Repo):
                  .order_by(a.c.deadline, p.c.value_at_stake.desc(), a.c.id).limit(limit))
         if functions is not None:
             query = query.where(a.c.function.in_(list(functions)))
+        if entity_id is not None:
+            query = query.where(d.c.entity_id == entity_id)
         with self.reading() as conn:
             rows = hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(query)))
         far = datetime.max.replace(tzinfo=UTC)

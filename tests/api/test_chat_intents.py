@@ -194,3 +194,17 @@ def test_what_the_loop_is_doing_is_said_in_a_sentence_then_counted(svc: Service,
     assert first.startswith("Decisions: 1 awaiting approval."), reply
     assert "Waiting on people: 1 request(s) for finance, 1 request(s) for sales" in first
     assert '"awaiting_approval": 1' in reply  # then the counts in full
+
+
+def test_pending_for_an_entity_finds_it_behind_more_urgent_work(svc: Service) -> None:
+    """The entity filters the inbox before its length does (it was filtered after the
+    20 most urgent requests: the chat said nothing was pending for it)."""
+    for i in range(11):
+        svc.decide(churn_record(f"p-big-{i}", account=f"ACC-{10010 + i}", value=200_000))
+    small = svc.decide(churn_record("p-small", account="ACC-10004", value=25_000))
+    reply = _say(svc, "olga", "anything pending for ACC-10004?")
+    assert all(r["id"] in reply for r in svc.pending(small).values()), reply
+    assert "p-big" not in reply and "ACC-10010" not in reply
+    reply = _say(svc, "raj", "what's pending for ACC-10004?")
+    assert svc.pending(small)["sales"]["id"] in reply
+    assert svc.pending(small)["finance"]["id"] not in reply, reply
