@@ -79,7 +79,8 @@ def approve_many(service: ApprovalService, items: Sequence[BulkItem], *, by: App
         except DecisionOpsError as exc:
             reason = exc.details.get("reason") or (
                 "not_found" if isinstance(exc, NotFoundError) else "invalid")
-            outcomes.append(BulkOutcome(item.approval_id, "refused", str(reason), exc.message))
+            outcomes.append(BulkOutcome(item.approval_id, "refused", str(reason), exc.message,
+                                        decision_id=service.decision_of(item.approval_id, by)))
             continue
         outcomes.append(BulkOutcome(item.approval_id, result.status,  # type: ignore[arg-type]
                                     decision_id=result.decision_id))

@@ -490,6 +490,15 @@ class ApprovalService:
         if problem is not None:
             self._refuse(by, row, "not_for_bulk", problem, conflict=False)
 
+    def decision_of(self, approval_id: str, by: Approver) -> str | None:
+        """The decision of a request ``by`` may answer; None for one they may not (or
+        none by that id): a refusal names no decision its caller may not see."""
+        try:
+            row = self._store.approvals.get(approval_id)
+        except NotFoundError:
+            return None
+        return row.decision_id if self.can_answer(by, row.function) else None
+
     def bulk_max_risk(self, function: str) -> Risk | None:
         """The highest step risk ``function`` takes in bulk (its policy's ceiling)."""
         return self._policies.get(function).bulk_max_risk

@@ -153,8 +153,17 @@ def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -
     assert reply.status_code == 200, reply.text
     results = {r["approval_id"]: (r["status"], r["reason"]) for r in reply.json()["results"]}
     assert results == {low["id"]: ("approved", None), medium["id"]: ("refused", "not_for_bulk")}
+    # Each result names its decision, a refused one too, where the caller may answer it
+    # (trial 15 L6: a refused item had decision_id null); never one they may not see.
+    assert {r["approval_id"]: r["decision_id"] for r in reply.json()["results"]} == {
+        low["id"]: low["decision_id"], medium["id"]: medium["decision_id"]}
+    finance = svc.pending(medium["decision_id"])["finance"]
+    foreign = svc.post("/v1/approvals/bulk-approve", "raj", {"approvals": [
+        {"approval_id": finance["id"], "plan_hash": finance["plan_hash"]},
+        {"approval_id": "apr_nope", "plan_hash": finance["plan_hash"]}]}).json()["results"]
+    assert [(r["status"], r["decision_id"]) for r in foreign] == [("refused", None)] * 2
     assert statuses(svc, low, medium) == ["approved", "pending"]
-    assert [e["channel"] for e in svc.refusals(medium["decision_id"])] == ["api"]
+    assert [e["channel"] for e in svc.refusals(medium["decision_id"])] == ["api", "api"]
 
 
 def test_a_bulk_selection_without_the_plan_it_was_shown_is_refused(svc: Service) -> None:
