@@ -36,7 +36,7 @@ from decisionops.agent.api._schemas import (
 )
 from decisionops.agent.api._state import ServiceState, get_state, requires
 from decisionops.agent.approvals import BulkItem, visible_functions
-from decisionops.agent.errors import InvalidInputError
+from decisionops.agent.errors import InvalidInputError, NotFoundError
 from decisionops.agent.models import (
     ApprovalStatus,
     Approve,
@@ -87,6 +87,12 @@ def approvals_router(principal: Any) -> APIRouter:
         ``all``, as the CLI's ``approvals list --status all``) most recent first. Approvers
         see their functions' requests; operators see all."""
         rt = state.runtime
+        if function is not None:
+            try:
+                rt.policies.get(function)
+            except NotFoundError as exc:  # a filter's bad value: 422, as status's is
+                raise InvalidInputError(exc.message.removeprefix("function: "),
+                                        field="function") from None
         if status == "pending":
             return inbox(rt, who, function=function, limit=limit)
         rows = rt.store.approvals.list(function=function,

@@ -366,3 +366,16 @@ def test_an_approvers_listings_are_limited_after_what_they_may_see(svc: Service)
     assert [(a["decision_id"], a["function"]) for a in answered] == [(churn, "finance")]
     answered = svc.get("/v1/approvals?status=all&limit=1", "max").json()
     assert [a["function"] for a in answered] == ["maintenance"]
+
+
+def test_an_unknown_function_filter_is_refused_by_name_not_an_empty_list(svc: Service) -> None:
+    """(trial 19: ``?function=finanse`` answered 200 [], which reads as nothing waiting;
+    the CLI refuses it naming --function)"""
+    svc.decide()
+    for status in ("pending", "approved", "all"):
+        reply = svc.get(f"/v1/approvals?function=finanse&status={status}", "dana")
+        assert reply.status_code == 422, reply.text
+        error = reply.json()["error"]
+        assert error["field"] == "function" and "'finanse'" in error["message"]
+        assert "finance" in error["message"]  # the known ones
+    assert len(svc.get("/v1/approvals?function=finance", "dana").json()) == 1
