@@ -28,10 +28,12 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import Any
 
 import typer
 
@@ -127,12 +129,20 @@ def main(argv: list[str] | None = None) -> None:
     options = OPTIONS_GIVEN.set(frozenset(a.partition("=")[0] for a in given
                                           if a.startswith("--")))
     log_to_stderr()
+    # Built once: the check below and the parser read the same commands (building them
+    # is most of the CLI's start-up).
+    command = typer.main.get_command(app)
     try:
+        if (misplaced := _option_for_a_value(command, given)) is not None:
+            option, other = misplaced
+            raise SystemExit(fail(f"{option} needs a value: {other!r} is an option of this "
+                                  f"command (for that text, write {option}={other})",
+                                  status=400, field=option).exit_code)
         if not as_json:
             # A fixed program name: completion reads _DECISIONOPS_COMPLETE however it was started.
-            app(args=args, prog_name="decisionops", standalone_mode=True)
+            command(args=args, prog_name="decisionops", standalone_mode=True)
         else:
-            _json_main(args)
+            _json_main(command, args)
     except DecisionOpsError as exc:
         raise SystemExit(exit_for(exc).exit_code) from None
     finally:
@@ -140,12 +150,12 @@ def main(argv: list[str] | None = None) -> None:
         OPTIONS_GIVEN.reset(options)
 
 
-def _json_main(args: Sequence[str]) -> None:
+def _json_main(command: Any, args: Sequence[str]) -> None:
     """``main`` for a command line that asked for ``--json``: what the parser refuses (an
     unknown option, a value of the wrong type, a missing argument) is said as JSON on
     stdout too, naming the option, like every other refusal (``_common.fail``)."""
     try:
-        result = app(args=list(args), prog_name="decisionops", standalone_mode=False)
+        result = command(args=list(args), prog_name="decisionops", standalone_mode=False)
     except typer.Abort:
         raise SystemExit(fail("aborted", 1).exit_code) from None
     except typer.TyperException as exc:  # click's UsageError (exit code 2) and the others
@@ -154,6 +164,24 @@ def _json_main(args: Sequence[str]) -> None:
                               status=400 if usage else None,
                               field=_option(exc) if usage else None).exit_code) from None
     raise SystemExit(result if isinstance(result, int) else 0)
+
+
+def _option_for_a_value(command: Any, args: Sequence[str]) -> tuple[str, str] | None:
+    """The first option of the command the line names that is followed by another of its
+    options, where its value belongs: ``holds add X --reason --json`` would take "--json"
+    for the reason (the parser takes any next word as an option's value) and place the
+    hold. Said as the parser's refusals are; ``--reason=--json`` still means that text."""
+    for word in args:  # down the groups the line names (``holds``, then ``add``)
+        command = getattr(command, "commands", {}).get(word, command)
+    valued: set[str] = set()
+    names = {"--help", "-h"}
+    for param in command.params:
+        if param.param_type_name == "option":
+            names.update(param.opts + param.secondary_opts)
+            if not param.is_flag and not param.count:
+                valued.update(param.opts)
+    return next(((option, following) for option, following in itertools.pairwise(args)
+                 if option in valued and following in names), None)
 
 
 def _option(exc: typer.TyperException) -> str | None:

@@ -68,6 +68,12 @@ def waiting(shared: Cli) -> dict[str, dict]:
     (["ingest", "{empty}"], "empty.csv: header: the file is empty"),
     # one pass runs in this process (trial: --workers 2 was silently ignored)
     (["run", "--once", "--workers", "2"], "--workers: one pass (--once) runs in this process"),
+    # an option where a value belongs is a typo, not the value (trial 19: the hold was
+    # placed, its reason "--json")
+    (["approvals", "reject", "{sales}", "--reason", "--as", "raj@sales"],
+     "--reason needs a value: '--as' is an option of this command"),
+    (["holds", "add", "ACC-10004", "--until", "--reason", "x"],
+     "--until needs a value: '--reason' is an option"),
 ])
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
         shared: Cli, waiting: dict[str, dict], args: list[str], message: str) -> None:
@@ -126,6 +132,8 @@ def test_bad_settings_name_the_setting(cli: Cli) -> None:
     (["ingest", "{good}", "--max-rows", "many"], "bad_request", "--max-rows", "valid integer"),
     (["ingest"], "bad_request", "PATH", "Missing argument 'path'"),
     (["decisions", "show", "a", "b"], "bad_request", None, "unexpected extra argument"),
+    (["holds", "add", "ACC-10004", "--until", "+1d", "--reason"], "bad_request", "--reason",
+     "--reason needs a value: '--json' is an option of this command"),
 ])
 def test_with_json_every_refusal_is_a_json_error_on_stdout_and_changes_nothing(
         shared: Cli, waiting: dict[str, dict], args: list[str], code: str,
