@@ -278,8 +278,13 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
             _hash_option(exc, 409)
             raise
         function = rt.store.approvals.get(approval_id).function
-        applied = (None if worker is None or result.held or result.status == "proposed"
+        carried = (None if worker is None or result.held or result.status == "proposed"
                    else worker.apply(result.decision_id))
+        # Applied: a leg of the decision ran with it. None ran while another function's
+        # answer is awaited (answers go to the decision together), or another worker has it.
+        applied = carried if carried is not None and carried.legs else None
+        waits_for = sorted({rt.store.approvals.get(i).function
+                            for i in result.pending_approvals})
     if as_json:  # the HTTP API's answer body, with what applying it did
         status = None if applied is None else getattr(applied.status, "value", applied.status)
         print_json({"approval_id": result.approval_id, "status": result.status,
@@ -298,6 +303,11 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
         return
     if applied is not None:
         msg += f"; decision {applied.decision_id} is now {applied.status}"
+    elif waits_for:
+        msg += (f"; decision {result.decision_id} waits for {', '.join(waits_for)} to answer "
+                "too, then goes on")
+    elif carried is not None:
+        msg += f"; decision {result.decision_id} is {result.decision_status}"
     elif not no_apply:
         msg += "; a worker holds the decision and will apply it"
     else:
