@@ -12,6 +12,7 @@ Not here: how a channel lets people pick requests (the inbox's checkboxes).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -63,8 +64,13 @@ def not_for_bulk(steps: Iterable[Step], max_risk: Risk | None) -> str | None:
 
 def approve_many(service: ApprovalService, items: Sequence[BulkItem], *, by: Approver,
                  comment: str = "") -> list[BulkOutcome]:
-    """Approve each request in turn; one outcome per distinct request, in order."""
+    """Approve each request in turn; one outcome per request, in order (a request
+    selected twice is refused before any is answered)."""
     unique = list({item.approval_id: item for item in items}.values())
+    twice = [i for i, n in Counter(item.approval_id for item in items).items() if n > 1]
+    if twice:
+        raise InvalidInputError(f"{twice[0]} is selected more than once; select each request "
+                                "once", field="approval_id")
     if not unique:
         raise InvalidInputError("select at least one request", field="approval")
     if len(unique) > MAX_BULK:
