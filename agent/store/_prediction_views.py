@@ -56,15 +56,15 @@ _VIEW = (select(_P.c.id, _P.c.kind, _P.c.entity_type, _P.c.entity_id, _P.c.model
 
 
 def _seen(query: Any, functions: Sequence[str] | None) -> Any:
-    """What a viewer limited to ``functions`` (an approver) sees of the predictions:
-    those that started no decision (triage's outcome is no function's yet), the queue
-    (outcome ``needs_human``: every approver's to answer), and those whose decision they
-    see (``seen_by``: its plan has a step of theirs). None: every prediction (an
-    operator, an admin, the local CLI)."""
+    """What a viewer limited to ``functions`` (an approver) sees of the predictions: the
+    queue (outcome ``needs_human``: every approver's to answer) and those whose decision
+    they see (``seen_by``: its plan has a step of theirs); not what triage left without
+    a decision (pending, dropped, held out), which is no function's: an operator's to
+    look into (trial 19: every approver read every kind's drops, features and what-if
+    plans). None: every prediction (an operator, an admin, the local CLI)."""
     if functions is None:
         return query
-    return query.where(or_(_D.c.id.is_(None), TriageAction.NEEDS_HUMAN.value == _OUTCOME,
-                           seen_by(functions)))
+    return query.where(or_(TriageAction.NEEDS_HUMAN.value == _OUTCOME, seen_by(functions)))
 
 
 @dataclass(frozen=True)

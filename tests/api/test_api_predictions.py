@@ -32,7 +32,7 @@ def _state(svc: Service) -> tuple:
 
 
 def test_list_and_show_give_every_outcome_and_reason(queued: Service) -> None:
-    rows = {r["id"]: r for r in queued.get("/v1/predictions", "dana").json()}
+    rows = {r["id"]: r for r in queued.get("/v1/predictions", "olga").json()}
     assert {i: (r["outcome"], r["reason"]) for i, r in rows.items()} == {
         "churn-1": ("act", "act"), "churn-novalue": ("needs_human", "missing_value"),
         "fraud-1": ("needs_human", "no_playbook"), "churn-low": ("drop", "below_threshold")}
@@ -146,9 +146,14 @@ def test_an_approver_sees_the_queue_and_the_predictions_of_their_decisions_only(
         assert error["field"] == unknown["field"] == "prediction_id"
         assert error["message"] == unknown["message"].replace("nope", "churn-1")
         assert decision not in hidden.text
-    # Triage's outcomes that started no decision, and the queue (his to answer).
+    # The queue (his to answer); not what triage dropped without a decision (churn-low),
+    # which is an operator's to look into (trial 19: every approver read every kind's
+    # drops and their what-if plans).
     listed = [r["id"] for r in queued.get("/v1/predictions", "max").json()]
-    assert sorted(listed) == ["churn-low", "churn-novalue", "fraud-1"]
+    assert sorted(listed) == ["churn-novalue", "fraud-1"]
+    assert queued.get("/v1/predictions/churn-low", "max").status_code == 404
+    assert queued.get("/v1/predictions/churn-low/preview", "max").status_code == 404
+    assert "churn-low" in [r["id"] for r in queued.get("/v1/predictions", "olga").json()]
     assert "churn-1" in [r["id"] for r in queued.get("/v1/predictions", "mia").json()]
     assert [r["id"] for r in queued.get("/v1/predictions/queue", "max").json()] == [
         "churn-novalue", "fraud-1"]

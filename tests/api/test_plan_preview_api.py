@@ -11,11 +11,14 @@ from tests.api.conftest import Service, churn_record
 def test_the_same_preview_over_http(svc: Service) -> None:
     response = svc.post("/v1/predictions", "feeder", {"predictions": [churn_record("pp-h")]})
     assert response.status_code == 200
-    out = svc.get("/v1/predictions/pp-h/preview?score=0.95", "dana").json()
+    out = svc.get("/v1/predictions/pp-h/preview?score=0.95", "olga").json()
     assert out["changed"] == {"score": 0.95} and out["plan"]["steps"]
     assert svc.rt.store.decisions.list() == []
-    assert svc.get("/v1/predictions/pp-h/preview?score=2", "dana").status_code == 422
-    assert svc.get("/v1/predictions/nope/preview", "dana").status_code == 404
+    assert svc.get("/v1/predictions/pp-h/preview?score=2", "olga").status_code == 422
+    assert svc.get("/v1/predictions/nope/preview", "olga").status_code == 404
+    # Not yet any function's (no decision, not in the queue): an approver sees no more of
+    # it than of an unknown id.
+    assert svc.get("/v1/predictions/pp-h/preview", "dana").status_code == 404
     assert json.dumps(out)  # JSON all the way
 
 
