@@ -29,7 +29,7 @@ import contextvars
 import random
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +148,10 @@ class Executor:
         # this thread makes the first call itself rather than wait idle.
         futures = [self._pool.submit(contextvars.copy_context().run, fn, item)
                    for item in items[1:]]
-        first = fn(items[0])
+        try:
+            first = fn(items[0])
+        finally:  # a call that ends the leg (raises) does so once its wave is done
+            wait(futures)
         return [first, *(f.result() for f in futures)]
 
     def _backoff(self, attempt: int) -> float:
@@ -341,7 +344,9 @@ class _Run:
         start = call.start
         ok_status = (ExecutionStatus.SUCCEEDED if start.purpose == "execution"
                      else ExecutionStatus.COMPENSATED)
+        tries = 0
         while True:
+            tries += 1
             try:
                 with tool_call(tool=start.tool, idempotency_key=start.key,
                                metrics=self.ex._metrics, attributes={
@@ -356,15 +361,19 @@ class _Run:
                 self.ex._count(start.tool, "replayed" if receipt.replayed else "ok")
             except ToolCallError as exc:
                 self.ex._count(start.tool, "retryable_error" if exc.retryable else "error")
-                if exc.retryable and call.attempt < self.ex._policy.attempts:
-                    time.sleep(self.ex._backoff(call.attempt))
+                if exc.retryable and tries < self.ex._policy.attempts:
+                    time.sleep(self.ex._backoff(tries))
                     with self._tx() as tx:
                         call.attempt = self.ex._store.executions.start(
                             tx, plan_version=self.plan.version, plan_hash=self.plan.hash,
                             calls=[start])[start.key]
                     continue
                 why = "not retryable" if not exc.retryable else "retries exhausted"
-                self._failed(call, f"{exc.message} (attempt {call.attempt}, {why})", ok_status)
+                error = f"{exc.message} (attempt {call.attempt}, {why})"
+                if exc.retryable:
+                    self._unavailable(call, error, ok_status)
+                else:
+                    self._failed(call, error, ok_status)
                 return
             except (InvalidInputError, ConflictError, NotFoundError) as exc:
                 call.end = CallEnd(start.key, start.step_id, start.purpose,
@@ -374,6 +383,34 @@ class _Run:
             call.end = CallEnd(start.key, start.step_id, start.purpose, ok_status,
                                receipt={**receipt.result, "_replayed": receipt.replayed})
             return
+
+    def _unavailable(self, call: _Call, error: str, ok_status: ExecutionStatus) -> None:
+        """The retries of a retryable error ran out (the system is down, overloaded,
+        timing out): the call ends its leg, not its step, unless the tool's record says
+        it took effect after all. Its write-ahead record stays open, so the loop carries
+        the decision on once the lease lapses and makes the call again with its key (an
+        approved step is not lost to an outage); legs that keep failing hold the decision
+        for an operator (``max_leg_failures``)."""
+        start = call.start
+        try:
+            receipt = self.ex._tools.recall(start.tool, idempotency_key=start.key)
+        except (ToolCallError, ConflictError, NotFoundError, InvalidInputError):
+            receipt = None
+        if receipt is not None:
+            self._reconciled(call, receipt, error, ok_status)
+            return
+        said = error if error.startswith(start.tool) else f"{start.tool}: {error}"
+        raise ToolCallError(f"{said}; the call is made again with its key when the loop "
+                            "next carries the decision on", retryable=True,
+                            tool=start.tool, idempotency_key=start.key)
+
+    def _reconciled(self, call: _Call, receipt: Any, error: str,
+                    ok_status: ExecutionStatus) -> None:
+        start = call.start
+        self.ex._count(start.tool, "reconciled")
+        call.end = CallEnd(start.key, start.step_id, start.purpose, ok_status,
+                           receipt={**receipt.result, "_replayed": True, "_reconciled": True,
+                                    "_reported_error": error})
 
     def _failed(self, call: _Call, error: str, ok_status: ExecutionStatus) -> None:
         """Before a failure is recorded, ask the tool whether the call took effect after
@@ -390,10 +427,7 @@ class _Run:
             call.end = CallEnd(start.key, start.step_id, start.purpose, ExecutionStatus.FAILED,
                                error=error)
             return
-        self.ex._count(start.tool, "reconciled")
-        call.end = CallEnd(start.key, start.step_id, start.purpose, ok_status,
-                           receipt={**receipt.result, "_replayed": True, "_reconciled": True,
-                                    "_reported_error": error})
+        self._reconciled(call, receipt, error, ok_status)
 
     # ------------------------------------------------------------------ compensation
 

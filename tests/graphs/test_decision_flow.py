@@ -309,6 +309,39 @@ def test_retryable_tool_errors_are_retried_with_the_same_key(rt: Runtime) -> Non
     assert len(rt.enterprise.effects("support.open_ticket")) == 1
 
 
+def test_a_tool_down_past_its_retries_loses_no_approved_step(rt: Runtime) -> None:
+    """(trial 18, HIGH: a tool server down for a few seconds failed the approved decision
+    for good, "retries exhausted", and nothing was left to run the step.) Retries that
+    run out on a retryable error end the leg, not the step: its write-ahead record stays
+    open, the loop carries the decision on once the lease lapses, and the call is made
+    again with its key, each leg with its own retries, until the tool answers."""
+    from datetime import timedelta
+
+    from decisionops.agent.models import utcnow
+
+    rt.enterprise.inject_fault("support.open_ticket", "fail_retryable", times=4)
+    decision = start(rt, churn(value=10_000, segment="mid_market")).decision_id
+    answer(rt, pending(rt, decision)["sales"]["id"], Approve(), approver_name="raj@sales",
+           apply=False)
+    report = Worker(rt).tick()
+    assert [e for e in report.errors if "retries exhausted" in e], report.errors
+    row = rt.store.decisions.get(decision)
+    assert row.status == "executing", row.status
+    assert "tried again once the lease lapses (1 of 5" in (row.error or "")
+    (ticket,) = [e for e in rt.store.executions.list(decision) if e.step_id == "proactive_case"]
+    assert (ticket.status, ticket.attempts) == ("started", 3)
+    assert rt.enterprise.effects("support.open_ticket") == []
+    with rt.store.engine.begin() as conn:  # the lease lapses
+        conn.execute(update(t.decisions).values(lease_until=utcnow() - timedelta(seconds=1)))
+    report = Worker(rt).tick()
+    assert report.errors == [] and report.resumed + report.recovered == 1, report.summary()
+    (ticket,) = [e for e in rt.store.executions.list(decision) if e.step_id == "proactive_case"]
+    assert (ticket.status, ticket.attempts) == ("succeeded", 5)
+    assert len(rt.enterprise.effects("support.open_ticket")) == 1
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert verify_chain(rt.store.engine).ok
+
+
 def test_commit_then_dropped_connection_yields_one_effect(rt: Runtime) -> None:
     rt.enterprise.inject_fault("crm.create_retention_offer", "commit_then_fail", times=1)
     decision = start(rt, churn(value=10_000, segment="mid_market")).decision_id
@@ -397,26 +430,46 @@ def test_arguments_changed_after_approval_are_refused(rt: Runtime) -> None:
     assert "recorded as approved in the ledger" in credit.error
 
 
-def test_a_call_whose_effect_is_unknown_keeps_its_share_of_the_totals(
+def test_a_call_whose_effect_is_unknown_keeps_its_share_and_is_made_again_with_its_key(
         rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """A credit that committed, then failed, when the tool cannot be asked whether it
-    took effect: it is recorded failed, but what it may have paid still counts against
-    finance's totals (only a call known to have made no effect gives its share back)."""
+    took effect: the step is not failed (trial 18: an outage lost approved work); what
+    it may have paid counts against finance's totals while it is open, and the next leg
+    makes the call again with its key: the finance system answers from its record, one
+    credit."""
+    from datetime import timedelta
+
     from decisionops.agent.errors import ToolCallError
+    from decisionops.agent.models import utcnow
 
     def unreachable(*_: object, **__: object) -> None:
         raise ToolCallError("finance system unreachable", retryable=True)
-    rt.enterprise.inject_fault("finance.issue_credit", "commit_then_fail", times=10)
-    monkeypatch.setattr(rt.tools, "recall", unreachable)
-    decision = start(rt, churn()).decision_id
-    for function, request in pending(rt, decision).items():
-        answer(rt, request["id"], Approve(), approver_name=rt.policies.get(function).approvers[0])
+    rt.enterprise.inject_fault("finance.issue_credit", "commit_then_fail", times=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(rt.tools, "recall", unreachable)
+        decision = start(rt, churn()).decision_id
+        for function, request in pending(rt, decision).items():
+            answer(rt, request["id"], Approve(),
+                   approver_name=rt.policies.get(function).approvers[0], apply=False)
+        report = Worker(rt).tick()
+    assert [e for e in report.errors if "retries exhausted" in e], report.errors
     credit = [e for e in rt.store.executions.list(decision) if e.tool == "finance.issue_credit"][0]
-    assert credit.status == "failed" and "unknown" in (credit.error or "")
+    assert credit.status == "started"
+    assert rt.store.decisions.get(decision).status == "executing"
     assert len(rt.enterprise.effects("finance.issue_credit")) == 1  # it did pay
     used = rt.store.executions.used(tool="finance.issue_credit", measure="amount", target=None,
                                     since=None)
     assert used == credit.arguments["amount"]
+    with rt.store.engine.begin() as conn:  # the lease lapses
+        conn.execute(update(t.decisions).values(lease_until=utcnow() - timedelta(seconds=1)))
+    report = Worker(rt).tick()
+    assert report.errors == [], report.errors
+    credit = [e for e in rt.store.executions.list(decision) if e.tool == "finance.issue_credit"][0]
+    assert credit.status == "succeeded" and credit.receipt["_replayed"] is True
+    assert len(rt.enterprise.effects("finance.issue_credit")) == 1
+    assert rt.store.decisions.get(decision).status == "completed"
+    assert rt.store.executions.used(tool="finance.issue_credit", measure="amount", target=None,
+                                    since=None) == credit.arguments["amount"]
 
 
 def test_a_call_that_failed_without_effect_gives_its_share_back(rt: Runtime) -> None:
