@@ -8,6 +8,7 @@ through a ``Worker`` (``agent.worker``), which is the only thing that runs the g
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 import threading
@@ -73,13 +74,15 @@ def _worker_id() -> str:
 
 
 def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[ToolSpec], *,
-                functions_file: Any = None) -> None:
+                functions_file: Any = None, settings: Settings | None = None) -> None:
     """What `run` refuses to start with (``ConfigError``, naming the file and the field):
     every tool a policy names is registered, every argument its limits and totals bound
     is one the tool takes (a misspelt argument would bound nothing), and the playbooks'
     steps are ones their functions may take. The runtime checks it at its start;
     ``playbooks list`` and ``tools list`` with the registry they build."""
     specs_by_name = {spec.name: spec for spec in specs}
+    if settings is not None:
+        _check_owners(settings, policies, functions_file or "the bundled functions.yaml")
     try:
         _check_policies(policies, specs_by_name)
     except ConfigError as exc:
@@ -90,6 +93,23 @@ def check_start(policies: Policies, playbooks: PlaybookBook, specs: Sequence[Too
         parameters={name: spec.parameters for name, spec in specs_by_name.items()})
     if problems:
         raise ConfigError("; ".join(problems), field="playbooks_dir")  # each names its file
+
+
+def _check_owners(settings: Settings, policies: Policies, functions_file: Any) -> None:
+    """Every configured tool source is owned by a function of the policies: a misspelt
+    one (``fraud_opz``) would give its tools an owner no policy speaks for (trial 18)."""
+    known = sorted(policies.functions)
+    for kind, configs in (("tool_servers", settings.tool_servers),
+                          ("openapi_tools", settings.openapi_tools)):
+        for index, config in enumerate(configs):
+            if config.function in policies.functions:
+                continue
+            close = difflib.get_close_matches(config.function, known, n=1)
+            raise ConfigError(
+                f"{kind}[{index}] ({config.name}): function: {config.function!r} is not a "
+                f"function of {functions_file} ({', '.join(known)})"
+                + (f"; did you mean {close[0]!r}?" if close else ""),
+                field=f"{kind}.{index}.function")
 
 
 def _check_policies(policies: Policies, specs_by_name: dict[str, ToolSpec]) -> None:
@@ -192,7 +212,7 @@ class Runtime:
         self._stack.callback(sources.close)
         self.tools: ToolRegistry = sources.registry
         check_start(self.policies, self.playbooks, self.tools.specs(),
-                    functions_file=s.functions_file)
+                    functions_file=s.functions_file, settings=s)
         self._planner: Planner | None = None
         self._planner_lock = threading.Lock()
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(

@@ -202,7 +202,12 @@ class OpenApiToolsConfig(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0, le=600)
 
     @model_validator(mode="after")
-    def _previews_are_listed(self) -> OpenApiToolsConfig:
+    def _names_are_listed(self) -> OpenApiToolsConfig:
+        # A misspelt operation in targets would leave its target unlocked, unsaid.
+        for operation in self.targets:
+            if operation not in self.operations:
+                raise ValueError(f"targets.{operation}: the operation {operation!r} is not in "
+                                 f"operations ({', '.join(self.operations)})")
         for operation, preview in self.previews.items():
             for name, what in ((operation, "previewed"), (preview.tool, "preview")):
                 if name not in self.operations:

@@ -34,6 +34,7 @@ import asyncio
 import codecs
 import contextlib
 import contextvars
+import difflib
 import hashlib
 import json
 import logging
@@ -94,6 +95,7 @@ class McpTools:
             else:
                 if self.catalogues is not None:
                     self.catalogues.save(server.config, listed)
+            _check_names(index, server.config, listed)
             found.extend(self._adapt(server, tool) for tool in listed)
         return found
 
@@ -289,6 +291,24 @@ def _age(seconds: float) -> str:
         if seconds >= 2 * size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def _check_names(index: int, config: ToolServerConfig, listed: Sequence[types.Tool]) -> None:
+    """Every tool a server's settings name is one it lists: a misspelt name in
+    ``targets`` would leave the tool's target unlocked, in ``read_only`` a read a write,
+    in ``previews`` the call unwatched, and nothing would say so."""
+    names = sorted(tool.name for tool in listed)
+    named = [(f"targets.{n}", n) for n in config.targets]
+    named += [("read_only", n) for n in config.read_only]
+    named += [(f"previews.{n}", n) for n in config.previews]
+    named += [(f"previews.{n}.tool", p.tool) for n, p in config.previews.items()]
+    for where, name in named:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"tool_servers[{index}] ({config.name}): {where}: {name!r} is "
+                              f"not a tool of the server (it lists {', '.join(names) or 'none'})"
+                              f"{hint}", field=f"tool_servers.{index}.{where}")
 
 
 def _local(name: str) -> str:

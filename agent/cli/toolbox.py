@@ -58,7 +58,7 @@ def refuse_if_run_would(what: str, s: Settings, policies: Policies, registry: To
 
     try:
         check_start(policies, book or load_playbooks(s.playbooks_dir), registry.specs(),
-                    functions_file=s.functions_file)
+                    functions_file=s.functions_file, settings=s)
     except ConfigError as exc:
         raise fail(f"'decisionops run' refuses to start with {what}: {exc.message}",
                    field=exc.details.get("field")) from None

@@ -454,3 +454,42 @@ def test_a_preview_tool_must_be_read_only() -> None:
     with pytest.raises(ValidationError, match="not in read_only"):
         ToolServerConfig.model_validate({**_stdio_server(), "previews": {
             "open_case": {"tool": "crash"}}})
+
+
+@pytest.mark.parametrize(("setting", "value", "field", "named"), [
+    # a misspelt tool name would drop the lock on what the step acts on (trial 18: an
+    # approved refund was edited to another transaction), make a read a write, or
+    # preview nothing
+    ("targets", {"opne_case": ["account_id"]}, "tool_servers.0.targets.opne_case",
+     "did you mean 'open_case'"),
+    ("read_only", ["case_cont"], "tool_servers.0.read_only", "did you mean 'case_count'"),
+    ("previews", {"open_cas": {"tool": "case_count"}}, "tool_servers.0.previews.open_cas",
+     "did you mean 'open_case'"),
+])
+def test_a_setting_naming_a_tool_the_server_lacks_is_refused_naming_it(
+        calls_file: Path, setting: str, value: Any, field: str, named: str) -> None:
+    config = {**_stdio_server(), setting: value}
+    if setting == "read_only":
+        config["previews"] = {}
+    mcp = McpTools([ToolServerConfig.model_validate(config)])
+    try:
+        with pytest.raises(ConfigError) as refused:
+            mcp.tools()
+        assert refused.value.details["field"] == field, refused.value.details
+        assert named in refused.value.message and "desk" in refused.value.message
+    finally:
+        mcp.close()
+
+
+def test_a_server_owned_by_a_function_the_policies_lack_is_refused_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls_file: Path) -> None:
+    """(trial 18: ``function = "fraud_opz"`` made a function no policy speaks for the
+    owner of the server's tools, without a word)"""
+    _configure(tmp_path, monkeypatch, {**_stdio_server(), "function": "suport"})
+    with pytest.raises(ConfigError) as refused:
+        Runtime(Settings(), actor="t").close()
+    assert refused.value.details["field"] == "tool_servers.0.function"
+    assert "did you mean 'support'" in refused.value.message
+    out = subprocess.run([sys.executable, "-m", "decisionops.agent.cli", "tools", "list",
+                          "--json"], capture_output=True, text=True, check=False)
+    assert out.returncode == 2 and "tool_servers.0.function" in out.stdout, out

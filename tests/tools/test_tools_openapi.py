@@ -279,6 +279,9 @@ def test_a_preview_must_be_a_listed_read(shop: tuple[str, Any], spec_file: Path,
     from decisionops.agent.errors import ConfigError
     with pytest.raises(ValidationError, match=r"previews\.createCredit"):
         _config(shop[0], str(spec_file), previews={"createCredit": {"tool": "listAll"}})
+    # a misspelt operation in targets would leave its target unlocked (trial 18)
+    with pytest.raises(ValidationError, match=r"targets\.createCredt: the operation"):
+        _config(shop[0], str(spec_file), targets={"createCredt": ["account_id"]})
     config = _config(shop[0], str(spec_file), operations=["createCredit", "getAccount", "bounce"],
                      previews={"createCredit": {"tool": "bounce"}})
     with pytest.raises(ConfigError, match=r"preview 'shop\.bounce' is not a registered read-only"):
