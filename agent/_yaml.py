@@ -3,6 +3,7 @@ file, the object and the field."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,9 +58,33 @@ def validate_config(model: type[M], data: Any, *, path: Path, name: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems, fields = [], []
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{field}: {pydantic_message(err)}")
-        raise ConfigError(f"{path}: {name}: " + "; ".join(problems),
+            field = _path(data, err["loc"])
+            message = pydantic_message(err)
+            if not field:  # a check of the whole object names its field first
+                named = _NAMED.match(message)
+                field, message = (named.group(1), named.group(2)) if named else (
+                    "(top level)", message)
+            problems.append(f"{field}: {message}")
+            fields.append(field)
+        raise ConfigError(f"{path}: {name}: " + "; ".join(problems), field=fields[0],
                           file=str(path), name=name, problems=problems) from exc
+
+
+def _path(data: Any, loc: tuple[Any, ...]) -> str:
+    """``loc`` as a dotted path, an item of a list by its ``id`` where it has one
+    (``steps.refund.risk``, as every other problem names a step, not ``steps.1.risk``)."""
+    parts, here = [], data
+    for part in loc:
+        item = here[part] if isinstance(here, list) and isinstance(part, int) and \
+            0 <= part < len(here) else None
+        named = item.get("id") if isinstance(item, dict) else None
+        parts.append(named if isinstance(named, str) and named else str(part))
+        here = item if item is not None else (
+            here.get(part) if isinstance(here, dict) else None)
+    return ".".join(parts)
+
+
+_NAMED = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w-]+)*): (.*)$", re.DOTALL)
+"""A whole-object check's message that begins with the field it is about."""

@@ -118,28 +118,33 @@ class Playbook(BaseModel):
             dependency_waves({s.id: s.depends_on for s in self.steps})
         except ValueError as exc:
             # Every plan drafted from it would be refused; say so now, not per decision.
-            raise ValueError(f"depends_on: {exc}") from None
+            stuck = str(exc).rpartition(": ")[2].split(", ")  # the steps it names
+            looped = next((s.id for s in self.steps if s.id in stuck), self.steps[0].id)
+            raise ValueError(f"steps.{looped}.depends_on: {exc}") from None
         if self.revise is not None:
             for problem in self.revise.problems({s.id: set(s.arguments) for s in self.steps}):
                 raise ValueError(problem)
-        for source in self._templates():
+        for where, source in self._templates():
             try:
                 _ENV.parse(source)
             except TemplateError as exc:
-                raise ValueError(f"template {source!r}: {exc}") from exc
+                raise ValueError(f"{where}: template {source!r}: {exc}") from exc
         return self
 
-    def _templates(self) -> Iterable[str]:
+    def _templates(self) -> Iterable[tuple[str, str]]:
+        """Every template, with where it is (``steps.<id>.arguments.<name>``…)."""
         if self.match:
-            yield "{{ " + self.match + " }}"
+            yield "match", "{{ " + self.match + " }}"
         for step in self.steps:
+            where = f"steps.{step.id}"
             if step.when:
-                yield "{{ " + step.when + " }}"
-            for value in _strings(step.arguments):
-                yield value
-            for value in (step.expected_cost, step.expected_value):
-                if isinstance(value, str):
-                    yield value
+                yield f"{where}.when", "{{ " + step.when + " }}"
+            for name, value in step.arguments.items():
+                for source in _strings(value):
+                    yield f"{where}.arguments.{name}", source
+            for name in ("expected_cost", "expected_value"):
+                if isinstance(value := getattr(step, name), str):
+                    yield f"{where}.{name}", value
 
     def matches(self, prediction: Prediction) -> bool:
         return self.match is None or bool(_expression(self.match, self.context(prediction),

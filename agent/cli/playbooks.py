@@ -59,7 +59,7 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
     try:
         book = load_playbooks(s.playbooks_dir)
     except ConfigError as exc:
-        raise fail(f"playbooks: {exc.message}") from None
+        raise fail(f"playbooks: {exc.message}", field=exc.details.get("field")) from None
     try:  # bundled playbooks the function policies leave no way to run are off
         off = book.fitting({n: p.tools for n, p in
                             load_policies(s.functions_file).functions.items()}).off

@@ -41,7 +41,7 @@ def built_registry() -> Iterator[tuple[Settings, Policies, ToolRegistry]]:
         with Enterprise(s.resolved_enterprise_url) as enterprise:
             built = build_tool_registry(s, enterprise)
     except ConfigError as exc:
-        raise fail(exc.message) from None
+        raise fail(exc.message, field=exc.details.get("field")) from None
     try:
         yield s, policies, built.registry
     finally:

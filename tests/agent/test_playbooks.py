@@ -72,9 +72,15 @@ steps:
     ("name: bad\nkind: churn\ntrigger: {min_score: 0.5}\nsteps:\n  - {id: a, function: sales, "
      "tool: crm.create_task, arguments: {}, depends_on: [zz]}\n", "unknown step 'zz'"),
     ("name: bad\nkind: churn\ntrigger: {min_score: 0.5}\nsteps:\n  - {id: a, function: sales, "
-     "tool: crm.create_task, arguments: {x: '{{ oops( }}'}}\n", "template"),
+     "tool: crm.create_task, arguments: {x: '{{ oops( }}'}}\n", "steps.a.arguments.x: template"),
+    # each problem names its step by id (trial 18: "(top level)", "steps.1.risk")
     ("name: bad\nkind: churn\ntrigger: {min_score: 0.5}\nsteps:\n  - {id: a, function: sales, "
-     "tool: notatool, arguments: {}}\n", "steps.0.tool"),
+     "tool: notatool, arguments: {}}\n", "steps.a.tool"),
+    ("name: bad\nkind: churn\ntrigger: {min_score: 0.5}\nsteps:\n  - {id: a, function: sales, "
+     "tool: crm.create_task, arguments: {}, when: 'score >'}\n", "steps.a.when: template"),
+    ("name: bad\nkind: churn\ntrigger: {min_score: 0.5}\nsteps:\n  - {id: a, function: sales, "
+     "tool: crm.create_task, arguments: {}}\n  - {id: b, function: sales, tool: crm.create_task,"
+     " arguments: {}, risk: lowish}\n", "steps.b.risk"),
     ("name: [unclosed\n", "not valid YAML"),
 ])
 def test_invalid_playbooks_name_file_playbook_and_field(tmp_path: Path, body: str,
@@ -105,7 +111,9 @@ steps:
     message = str(err.value)
     assert "custom.yaml" in message
     assert "playbook 'loop'" in message
-    assert "depends_on: dependency cycle among steps: a, b" in message
+    assert "steps.a.depends_on: dependency cycle among steps: a, b" in message
+    assert err.value.details["field"] == "steps.a.depends_on"
+    assert "(top level)" not in message
 
 
 def test_missing_template_variable_is_an_error_naming_the_argument() -> None:
