@@ -294,16 +294,24 @@ class ApprovalService:
     def _four_eyes_bar(self, row: ApprovalRow, same: set[str]) -> str | None:
         approvers = self._policies.get(row.function).approvers
         function = row.function
-        if same & self._as_policy(approvers, self._store.approvals.requesters(
-                row.decision_id, row.plan_version)):
-            return (f"{function} requires four eyes: you asked for this plan or a change it "
-                    "carries (a revise of an earlier version), so another approver must "
-                    "decide it")
-        if same & self._as_policy(approvers, self._store.approvals.proposers(
-                row.decision_id, row.id)):
-            return (f"{function} requires four eyes: you proposed an edit to this request, "
-                    "so another approver must approve it")
-        return None
+        requesters = self._as_policy(approvers, self._store.approvals.requesters(
+            row.decision_id, row.plan_version))
+        proposers = self._as_policy(approvers, self._store.approvals.proposers(
+            row.decision_id, row.id))
+        if same & requesters:
+            why = ("you asked for this plan or a change it carries (a revise of an earlier "
+                   "version), so another approver must decide it")
+        elif same & proposers:
+            why = "you proposed an edit to this request, so another approver must approve it"
+        else:
+            return None
+        # Who is left: with every approver barred the request cannot be approved at all
+        # (trial 18: two approvers who each proposed an edit), which is worth saying.
+        left = [a for a in approvers if a not in requesters | proposers]
+        said = (f"; {', '.join(left)} may" if left else
+                f"; no approver of {function} is left who may (each asked for the plan or "
+                f"proposed an edit): reject or revise it, or add an approver to {function}")
+        return f"{function} requires four eyes: {why}{said}"
 
     # ------------------------------------------------------------------ answering
 

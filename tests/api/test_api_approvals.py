@@ -208,6 +208,24 @@ def test_four_eyes_editor_cannot_also_approve(svc4: Service) -> None:
     assert "approval.edit_proposed" in events and "approval.refused" in events
 
 
+def test_four_eyes_says_who_may_still_approve_and_when_no_one_may(svc4: Service) -> None:
+    """(trial 18: two approvers who each proposed an edit could no longer approve the
+    request, and the refusal did not say so)"""
+    decision = svc4.decide()
+    finance = svc4.pending(decision)["finance"]
+    svc4.answer("dana", finance, "edit", arguments={"goodwill_credit": {"amount": 120}})
+    own = svc4.answer("dana", finance).json()["error"]["message"]
+    assert "omar@finance may" in own, own
+    svc4.answer("omar", finance, "edit", arguments={"goodwill_credit": {"amount": 130}})
+    view = svc4.get(f"/v1/approvals/{finance['id']}", "dana").json()
+    stuck = svc4.answer("dana", finance, proposal_hash=view["proposal"]["hash"])
+    assert stuck.status_code == 403
+    message = stuck.json()["error"]["message"]
+    assert "no approver of finance is left who may" in message, message
+    assert "reject or revise it, or add an approver to finance" in message
+    assert svc4.rt.store.approvals.get(finance["id"]).status == "pending"
+
+
 def test_approvers_cannot_see_decisions_of_other_functions(svc: Service) -> None:
     decision = svc.decide()
     assert svc.get(f"/v1/decisions/{decision}", "max").status_code == 404
