@@ -83,7 +83,9 @@ def execute(state: DecisionState, runtime: Runtime[DecisionContext]
             "reason": report.held, "functions": sorted(report.held_functions)}})
     if report.failed:
         status = DecisionStatus.COMPENSATED if report.compensated else DecisionStatus.FAILED
-    elif refused_whole:
+    elif refused_whole or (not_approved and not report.succeeded):
+        # Nothing ran for want of approval (a part not approved, and every approved
+        # step waiting on it): rejected, not completed as a decision that did its work.
         status = DecisionStatus.REJECTED
     else:
         status = DecisionStatus.COMPLETED

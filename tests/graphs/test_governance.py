@@ -593,3 +593,35 @@ def test_a_hold_on_a_finished_decision_is_refused(rt: Runtime) -> None:
     assert refused.value.details["field"] == "target"
     assert "is completed: a hold on it would stop nothing" in refused.value.message
     assert rt.store.holds.list(active_only=False) == []
+
+
+def test_a_decision_in_which_nothing_ran_for_a_rejection_ends_rejected(tmp_path: Path) -> None:
+    """Sales rejects its offer; finance approves a credit that depends on it, so it is
+    skipped too: nothing ran, and the decision ends rejected, not completed as one that
+    did its work (trial 18)."""
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    account = {"account_id": "{{ prediction.entity_id }}"}
+    (folder / "churn.yaml").write_text(yaml.safe_dump({
+        "name": "churn-retention", "kind": "churn", "version": 1,
+        "trigger": {"min_score": 0.5, "min_expected_value": 100, "cooldown_days": 0},
+        "steps": [
+            {"id": "offer", "function": "sales", "tool": "crm.create_retention_offer",
+             "risk": "medium", "arguments": {**account, "offer_type": "discount",
+                                             "discount_pct": 10, "duration_months": 3}},
+            {"id": "credit", "function": "finance", "tool": "finance.issue_credit",
+             "risk": "medium", "depends_on": ["offer"],
+             "arguments": {**account, "amount": 400, "currency": "EUR", "reason": "r"}}]}))
+    settings = Settings(home=tmp_path / "home", playbooks_dir=folder)
+    with Runtime(settings, actor="test-worker") as rt:
+        approver(rt, "dana@finance")
+        approver(rt, "raj@sales")
+        decision = start(rt, churn("c-r", account="ACC-10004")).decision_id
+        asked = pending(rt, decision)
+        answer(rt, asked["finance"]["id"], Approve(), approver_name="dana@finance")
+        answer(rt, asked["sales"]["id"], Reject(reason="on a deal already"),
+               approver_name="raj@sales")
+        row = rt.store.decisions.get(decision)
+        assert row.status == "rejected", (row.status, row.error)
+        assert rt.enterprise.effects() == []
+        assert set(steps(rt, decision).values()) == {"skipped"}
