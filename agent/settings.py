@@ -84,6 +84,9 @@ class ToolServerConfig(BaseModel):
     functions.yaml still decide who may use them)."""
     risk: Literal["low", "medium", "high"] = "medium"
     """Risk of its tools that change something (read-only tools are low)."""
+    risks: dict[str, Literal["low", "medium", "high"]] = Field(default_factory=dict)
+    """Tool (as the server names it) → its own risk, over ``risk``: one low-risk write
+    among riskier ones (a playbook step's risk is never below its tool's)."""
     read_only: list[str] = Field(default_factory=list)
     """Tools (as the server names them) that only read: low risk, no side effects. The
     server's own ``readOnlyHint`` is not trusted for this: a server that marked a write

@@ -187,7 +187,7 @@ class McpTools:
                                  args_schema=dict(tool.input_schema), func=invoke)
         return ForeignTool(lc_tool, source=f"mcp:{config.name}", call=call, defaults={
             "function": config.function,
-            "risk": "low" if read_only else config.risk,
+            "risk": "low" if read_only else config.risks.get(tool.name, config.risk),
             "side_effects": not read_only,
             "targets": config.targets.get(tool.name, ()),
             "preview": _preview(config.name, config.previews.get(tool.name)),
@@ -300,6 +300,7 @@ def _check_names(index: int, config: ToolServerConfig, listed: Sequence[types.To
     names = sorted(tool.name for tool in listed)
     named = [(f"targets.{n}", n) for n in config.targets]
     named += [("read_only", n) for n in config.read_only]
+    named += [(f"risks.{n}", n) for n in config.risks]
     named += [(f"previews.{n}", n) for n in config.previews]
     named += [(f"previews.{n}.tool", p.tool) for n, p in config.previews.items()]
     for where, name in named:

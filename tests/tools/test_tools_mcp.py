@@ -493,3 +493,24 @@ def test_a_server_owned_by_a_function_the_policies_lack_is_refused_at_start(
     out = subprocess.run([sys.executable, "-m", "decisionops.agent.cli", "tools", "list",
                           "--json"], capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "tool_servers.0.function" in out.stdout, out
+
+
+def test_one_write_tool_of_a_server_can_have_its_own_risk(calls_file: Path) -> None:
+    """(trial 18: a low-risk write on a server of medium-risk tools could not be said, so
+    the playbook's risk: low went to people)"""
+    mcp = McpTools([ToolServerConfig.model_validate({**_stdio_server(),
+                                                     "risks": {"open_case": "low"}})])
+    try:
+        registry = ToolRegistry(mcp.tools())
+        assert registry.spec("desk.open_case").risk.value == "low"
+        assert registry.spec("desk.open_case").side_effects
+        assert registry.spec("desk.crash").risk.value == "medium"  # the server's risk
+    finally:
+        mcp.close()
+    mcp = McpTools([ToolServerConfig.model_validate({**_stdio_server(),
+                                                     "risks": {"open_cse": "low"}})])
+    try:
+        with pytest.raises(ConfigError, match=r"risks.open_cse: 'open_cse' is not a tool.*'open_case'"):
+            mcp.tools()
+    finally:
+        mcp.close()
