@@ -136,6 +136,7 @@ class PlaybookPlanner:
                               version=request.version)
         if request.feedback:
             plan, revision = revise(plan, playbook.revise, request.feedback)
+            said = revision.rationale(playbook.revise)
             plan = plan.model_copy(update={
-                "rationale": f"{revision.rationale(playbook.revise)} ({plan.rationale})"})
+                "rationale": f"{said} ({plan.rationale})" if plan.rationale else said})
         return plan
