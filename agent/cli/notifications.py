@@ -19,8 +19,8 @@ from decisionops.agent.cli._common import (
     exit_for,
     fail,
     limited,
+    print_fitted,
     print_json,
-    print_table,
     runtime,
     say_more,
 )
@@ -56,11 +56,15 @@ def list_(status: Annotated[str | None, typer.Option(
         if more:
             say_more(limit, 10_000, as_json=True)
         return
-    print_table("notifications", [Column("id", no_wrap=True), "created", "event", "channel",
-                                  "to", "status", "attempts", "last error"],
-                [[r.id, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.event, r.channel, r.recipient,
-                  r.status, r.attempts, r.last_error or ""] for r in rows],
-                empty="no notifications")
+    # Every value whole but the last error, cut with … (trial 19: at 80 columns every
+    # column was folded to a few letters); the least needed columns give way first.
+    print_fitted("notifications", [
+        Column("id"), Column("created"), Column("event"), Column("channel"), Column("to"),
+        Column("status"), Column("tries", justify="right"),
+        Column("last error", overflow="ellipsis")],
+        [[r.id, f"{r.created_at:%Y-%m-%d %H:%M}", r.event, r.channel, r.recipient,
+          r.status, r.attempts, r.last_error or ""] for r in rows],
+        drop=("created", "event", "tries"), empty="no notifications")
     if more:
         say_more(limit, 10_000, as_json=False)
 

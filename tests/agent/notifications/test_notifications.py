@@ -467,6 +467,12 @@ def test_failed_messages_are_listed_and_sent_again_once_the_channel_is_fixed(
     assert failed and {n["last_error"] for n in failed} == {"slack: HTTP 404"}
     assert "-gone" not in json.dumps(failed)
     assert "failed" in cli("notifications", "list", env=broken).stdout
+    # At 80 columns each message is one line, its id and error readable (trial 19: every
+    # column was folded to a few letters).
+    narrow = cli("notifications", "list", env={**broken, "COLUMNS": "80"}).stdout
+    lines = [line for line in narrow.splitlines() if failed[0]["id"] in line]
+    assert len(lines) == 1 and "slack" in lines[0], narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
     assert "there are more" in cli("notifications", "list", "--limit", "1", env=broken).stdout
 
     # Bad input names what is wrong and changes nothing.
