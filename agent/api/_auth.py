@@ -75,7 +75,11 @@ class Principal:
 
     def require(self, permission: Permission) -> None:
         if not self.may(permission):
-            raise PermissionDenied(f"{self.name} ({self.role}) may not {permission}")
+            # The reason the approval service gives an answer from one who is no approver,
+            # so bulk approve and validate refuse as a single answer does (trial 19).
+            raise PermissionDenied(f"{self.name} ({self.role}) may not {permission}",
+                                   reason="not_an_approver" if permission == "answer"
+                                   else "not_permitted")
 
     @property
     def sees_all(self) -> bool:

@@ -145,7 +145,9 @@ def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -
     medium = svc.pending(svc.decide(churn_record("churn-1", account="ACC-10005")))["sales"]
     body = {"approvals": [{"approval_id": a["id"], "plan_hash": a["plan_hash"]}
                           for a in (low, medium)], "comment": "batch"}
-    assert svc.post("/v1/approvals/bulk-approve", "olga", body).status_code == 403
+    operator = svc.post("/v1/approvals/bulk-approve", "olga", body)
+    assert operator.status_code == 403
+    assert operator.json()["error"]["reason"] == "not_an_approver"  # as a single answer's
     empty = svc.post("/v1/approvals/bulk-approve", "raj", {"approvals": []})
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "approvals"
     assert statuses(svc, low, medium) == ["pending", "pending"]
