@@ -278,8 +278,14 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
             _hash_option(exc, 409)
             raise
         function = rt.store.approvals.get(approval_id).function
-        carried = (None if worker is None or result.held or result.status == "proposed"
-                   else worker.apply(result.decision_id))
+        stopped = None
+        try:
+            carried = (None if worker is None or result.held or result.status == "proposed"
+                       else worker.apply(result.decision_id))
+        except DecisionOpsError as exc:
+            # The answer is recorded; carrying the decision on stopped (a tool down past
+            # its retries): the loop carries it on once the lease lapses.
+            carried, stopped = None, exc.message
         # Applied: a leg of the decision ran with it. None ran while another function's
         # answer is awaited (answers go to the decision together), or another worker has it.
         applied = carried if carried is not None and carried.legs else None
@@ -291,7 +297,8 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
                     "decision_id": result.decision_id,
                     "decision_status": status or result.decision_status,
                     "pending_approvals": result.pending_approvals, "held": result.held,
-                    "applied": applied is not None})
+                    "applied": applied is not None,
+                    **({"stopped": stopped} if stopped else {})})
         return
     if result.status == "proposed":
         console.print(f"proposed an edit to {approval_id} as {as_}; under four eyes another "
@@ -301,7 +308,10 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
     if result.held:
         console.print(f"{msg}; not applied while on hold: {result.held}")
         return
-    if applied is not None:
+    if stopped is not None:
+        msg += (f"; carrying decision {result.decision_id} on stopped: {stopped} (the loop "
+                "tries again once its lease lapses)")
+    elif applied is not None:
         msg += f"; decision {applied.decision_id} is now {applied.status}"
     elif waits_for:
         msg += (f"; decision {result.decision_id} waits for {', '.join(waits_for)} to answer "

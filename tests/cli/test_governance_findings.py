@@ -365,3 +365,22 @@ def test_the_answer_commands_print_json(cli: Cli, write: Callable[[str, str], Pa
     rejected = cli.json("approvals", "reject", sales, "--as", "raj@sales", "--reason", "no")
     assert (rejected["status"], rejected["applied"]) == ("rejected", True)
     assert rejected["decision_status"] == "completed" and rejected["pending_approvals"] == []
+
+
+def test_an_answer_applied_while_a_tool_is_down_is_recorded_and_said_so(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """The answer stands; carrying the decision on stops at the tool that is down, and
+    the command says so instead of failing (the loop tries again once the lease lapses)."""
+    from decisionops.tools.enterprise import Enterprise
+
+    pending = waiting(cli, write, "dana@finance", "raj@sales")
+    with Enterprise(f"sqlite:///{cli.cwd / 'home' / 'enterprise.sqlite'}") as enterprise:
+        enterprise.inject_fault("crm.create_retention_offer", "fail_retryable", times=100)
+    cli("approvals", "approve", pending["finance"]["id"], "--as", "dana@finance")
+    out = cli.json("approvals", "approve", pending["sales"]["id"], "--as", "raj@sales")
+    assert out["status"] == "approved" and out["applied"] is False
+    assert "retries exhausted" in out["stopped"], out
+    shown = cli.json("decisions", "show", pending["sales"]["decision_id"])
+    assert shown["decision"]["status"] == "executing"
+    assert "tried again once the lease lapses (1 of" in shown["decision"]["error"]
+    assert _effects(cli, "crm.create_retention_offer") == []
