@@ -247,9 +247,11 @@ def _hash_option(exc: DecisionOpsError, status: int) -> None:
     field = exc.details.get("field")
     if field in ("preview_hash", "proposal_hash"):
         option = "--" + field.replace("_", "-")
+        reason = exc.details.get("reason")  # stale_preview…, as the API's body has it
         raise fail(f"{option}: {exc.message.removeprefix(f'{field}: ')}"
                    .replace(f"with {field}", f"with {option}"),
-                   exc.exit_code, status=status, field=option) from None
+                   exc.exit_code, status=status, field=option,
+                   **({"reason": reason} if reason else {})) from None
 
 
 def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
@@ -271,6 +273,9 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
             if exc.field and exc.field.startswith("arguments."):
                 message = exc.message.removeprefix(f"{exc.field}: ")
                 raise fail(f"--set step.{exc.field.removeprefix('arguments.')}: {message}",
+                           exc.exit_code) from None
+            if exc.field == "arguments":  # the edit as a whole (it changes nothing)
+                raise fail(f"--set: {exc.message.removeprefix('arguments: ')}",
                            exc.exit_code) from None
             _hash_option(exc, 422)
             raise

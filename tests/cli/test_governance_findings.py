@@ -337,6 +337,16 @@ def test_every_answer_command_binds_to_the_previews_seen_and_edit_takes_a_commen
         refused = cli("approvals", command, pending["finance"]["id"], "--as", "dana@finance",
                       "--preview-hash", other, *extra, code=2)
         assert refused.stderr.startswith("error: --preview-hash:"), refused.stderr
+    # Under --json the API's body: the option and the reason (trial 19: no reason key).
+    body = json.loads(cli("approvals", "reject", pending["finance"]["id"], "--as",
+                          "dana@finance", "--preview-hash", other, "--reason", "no", "--json",
+                          code=2).stdout)["error"]
+    assert (body["field"], body["reason"]) == ("--preview-hash", "stale_preview")
+    # An edit that changes nothing names the option it came in (trial 19: "arguments").
+    amount = pending["finance"]["request"]["steps"][0]["arguments"]["amount"]
+    same = cli("approvals", "edit", pending["finance"]["id"], "--as", "dana@finance", "--set",
+               f"step.goodwill_credit.amount={amount}", code=2)
+    assert same.stderr.startswith("error: --set: the edit changes no argument"), same.stderr
     assert cli.json("approvals", "show", pending["finance"]["id"])["approval"]["status"] \
         == "pending"
     seen = cli.json("approvals", "show", pending["finance"]["id"])["preview_hash"]
