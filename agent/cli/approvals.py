@@ -8,6 +8,7 @@ rules, holds). A deployment may refuse CLI answers altogether (setting ``cli_ans
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -291,6 +292,8 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
             # The answer is recorded; carrying the decision on stopped (a tool down past
             # its retries): the loop carries it on once the lease lapses.
             carried, stopped = None, exc.message
+            result = replace(result, decision_status=rt.store.decisions.get(
+                result.decision_id).status.value)
         # Applied: a leg of the decision ran with it. None ran while another function's
         # answer is awaited (answers go to the decision together), or another worker has it.
         applied = carried if carried is not None and carried.legs else None

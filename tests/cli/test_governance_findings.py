@@ -390,6 +390,7 @@ def test_an_answer_applied_while_a_tool_is_down_is_recorded_and_said_so(
     out = cli.json("approvals", "approve", pending["sales"]["id"], "--as", "raj@sales")
     assert out["status"] == "approved" and out["applied"] is False
     assert "retries exhausted" in out["stopped"], out
+    assert out["decision_status"] == "executing"  # where it stopped, not before the answer
     shown = cli.json("decisions", "show", pending["sales"]["decision_id"])
     assert shown["decision"]["status"] == "executing"
     assert "tried again once the lease lapses (1 of" in shown["decision"]["error"]
