@@ -66,18 +66,17 @@ def approve_many(service: ApprovalService, items: Sequence[BulkItem], *, by: App
                  comment: str = "") -> list[BulkOutcome]:
     """Approve each request in turn; one outcome per request, in order (a request
     selected twice is refused before any is answered)."""
-    unique = list({item.approval_id: item for item in items}.values())
     twice = [i for i, n in Counter(item.approval_id for item in items).items() if n > 1]
     if twice:
         raise InvalidInputError(f"{twice[0]} is selected more than once; select each request "
                                 "once", field="approval_id")
-    if not unique:
+    if not items:
         raise InvalidInputError("select at least one request", field="approval")
-    if len(unique) > MAX_BULK:
-        raise InvalidInputError(f"{len(unique)} requests selected; at most {MAX_BULK} at once",
+    if len(items) > MAX_BULK:
+        raise InvalidInputError(f"{len(items)} requests selected; at most {MAX_BULK} at once",
                                 field="approval")
     outcomes = []
-    for item in unique:
+    for item in items:
         try:
             service.check_bulk(item.approval_id, by=by)
             result = service.answer(item.approval_id, Approve(comment=comment), by=by,
