@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from decisionops.agent.models import Plan, Step
 
-__all__ = ["Revisable", "Revision", "revise"]
+__all__ = ["Revisable", "Revision", "nothing_applied", "revise"]
 
 _VERB = r"\b(?:drop|remove|skip|omit|cut|leave out|delete)\b(?:\W+\w+){0,3}?\W+"
 """A removal verb, then up to three words before the step's name (``drop the goodwill``)."""
@@ -105,6 +105,8 @@ class Revision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     applied: list[str] = []
     refused: list[str] = []
+    unchanged: list[str] = []
+    """Arguments the feedback set to the value they have."""
 
     def rationale(self, rules: Revisable | None) -> str:
         can = (rules or Revisable()).offer()
@@ -200,10 +202,28 @@ def revise(plan: Plan, rules: Revisable | None, feedback: Sequence[str]) -> tupl
                 steps[step_id] = step.model_copy(
                     update={"arguments": {**step.arguments, argument: new}})
                 revision.applied.append(f"{key} {before} → {_fmt(value)}")
+            else:
+                revision.unchanged.append(f"{key} is {before} already")
     kept = tuple(s.model_copy(update={"depends_on": tuple(d for d in s.depends_on
                                                           if d in steps)})
                  for s in steps.values())
     return plan.model_copy(update={"steps": kept}), revision
+
+
+def nothing_applied(plan: Plan, rules: Revisable | None, feedback: str) -> str | None:
+    """Why a re-draft of ``plan`` with ``feedback`` added would be ``plan`` again (the
+    feedback names nothing the playbook lets the planner change, or only values outside
+    their bounds or already set), or None when it changes something. A revise is
+    answered by this before it is recorded (``ApprovalService.answer``): one that
+    changes nothing would withdraw every function's request only to ask them the same."""
+    _, revision = revise(plan, rules, [feedback])
+    if revision.applied:
+        return None
+    said = [*revision.refused, *revision.unchanged]
+    return ("the playbook planner can apply none of this feedback"
+            + (f" ({'; '.join(said)})" if said else "") + f". It can: {(rules or Revisable()).offer()}."
+            " Name one of those changes, or edit the request's arguments or reject it; "
+            "anything else needs the LLM planner")
 
 
 def _with_dependents(step_id: str, steps: Iterable[Step]) -> set[str]:

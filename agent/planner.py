@@ -12,7 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from decisionops.agent._revision import revise
+from decisionops.agent._revision import nothing_applied, revise
 from decisionops.agent.errors import ConfigError, InvalidInputError
 from decisionops.agent.models import Plan, Prediction
 from decisionops.agent.playbooks import PlaybookBook
@@ -124,6 +124,17 @@ class PlaybookPlanner:
                                           f"prediction: {exc.message}"]))
         notes = [plan.rationale] if request.feedback else []
         return Draft(plan=plan, record=PlanningRecord(planner=self.name, notes=notes))
+
+    def cannot_apply(self, plan: Plan, feedback: str) -> str | None:
+        """Why a revise of ``plan`` (a version this planner drafted) with ``feedback``
+        would draft the same plan again, or None (``_revision.nothing_applied``)."""
+        if plan.planner != self.name or plan.playbook is None:
+            return None
+        try:
+            playbook = self._playbooks.get(plan.playbook)
+        except ConfigError:
+            return None  # the re-draft says why it cannot be drafted
+        return nothing_applied(plan, playbook.revise, feedback)
 
     def plan(self, request: PlanRequest) -> Plan:
         if request.playbook is None:

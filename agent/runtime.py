@@ -34,7 +34,7 @@ from decisionops.agent.models import (
     utcnow,
 )
 from decisionops.agent.notifications import Composer, Deliverer, SenderThread
-from decisionops.agent.planner import Planner
+from decisionops.agent.planner import Planner, PlaybookPlanner
 from decisionops.agent.playbooks import PlaybookBook, load_playbooks
 from decisionops.agent.policy import Policies, load_policies
 from decisionops.agent.prediction_queue import PredictionQueue
@@ -227,7 +227,11 @@ class Runtime:
                                          playbook_kinds={p.name: p.kind for p in
                                                          self.playbooks.playbooks.values()},
                                          cli_answers=s.resolved_cli_answers,
-                                         metrics=self.metrics, max_replans=s.max_replans)
+                                         metrics=self.metrics, max_replans=s.max_replans,
+                                         # A revise the playbook planner would draft
+                                         # unchanged is refused; a model reads any text.
+                                         revisions=PlaybookPlanner(self.playbooks).cannot_apply
+                                         if s.planner == "playbook" else None)
         self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,
                                      partial(check_plan, tools=self.tools,
                                              policies=self.policies),

@@ -244,8 +244,12 @@ class ApprovalService:
                  metrics: Metrics | None = None,
                  playbook_steps: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
                  playbook_kinds: Mapping[str, str] | None = None,
-                 max_replans: int = 2) -> None:
+                 max_replans: int = 2,
+                 revisions: Callable[[Plan, str], str | None] | None = None) -> None:
         self._store = store
+        self._revisions = revisions
+        """Why the planner would re-draft a plan unchanged with this feedback, or None:
+        a revise it cannot apply is refused (``PlaybookPlanner.cannot_apply``)."""
         self._max_replans = max_replans
         """Plan versions past this one are not re-drafted: a revise of one is refused."""
         self._tools = tools
@@ -383,6 +387,10 @@ class ApprovalService:
                    f"{row.request.preview_hash[:12] or 'nothing'}, not {preview_hash[:12]}: "
                    "what you saw is not what was stored; reload the request", conflict=True)
         approved = None
+        if isinstance(answer, Revise) and self._revisions is not None:
+            plan = self._store.plans.find(row.decision_id, row.plan_version)
+            if plan is not None and (why := self._revisions(plan, answer.feedback)):
+                raise InvalidInputError(why, field="feedback")  # bad input: not recorded
         if isinstance(answer, Edit):
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded
             if not changes_of(row.request, approved):

@@ -71,7 +71,7 @@ def test_reject_and_revise(svc: Service) -> None:
     pending = svc.pending(decision)
     rejected = svc.answer("raj", pending["sales"], "reject", reason="already on a deal")
     assert rejected.json()["status"] == "rejected"
-    revise = svc.answer("dana", pending["finance"], "revise", feedback="smaller credit please")
+    revise = svc.answer("dana", pending["finance"], "revise", feedback="make the credit 120 please")
     assert revise.status_code == 200, revise.text
     svc.work()
     # The rejection of sales and the revise request re-plan: new version, new requests.
@@ -138,7 +138,7 @@ def test_deciding_on_a_stale_plan_version_is_refused_and_recorded(svc: Service) 
                      {"plan_hash": "f" * 64})
     assert wrong.status_code == 409 and wrong.json()["error"]["reason"] == "stale_plan"
     # sales asks for a revision: finance's v1 request is withdrawn, version 2 drafted.
-    assert svc.answer("raj", v1["sales"], "revise", feedback="upgrade instead").status_code == 200
+    assert svc.answer("raj", v1["sales"], "revise", feedback="a 15% discount instead").status_code == 200
     withdrawn = svc.answer("dana", v1["finance"])
     assert withdrawn.status_code == 409 and withdrawn.json()["error"]["reason"] == "withdrawn"
     assert "raj" not in withdrawn.json()["error"]["message"]  # the function, not the person
@@ -173,7 +173,7 @@ def test_four_eyes_requester_cannot_approve(svc4: Service) -> None:
     v1 = svc4.pending(decision)
     assert svc4.answer("raj", v1["sales"]).status_code == 200
     assert svc4.answer("dana", v1["finance"], "revise",
-                       feedback="credit in two parts").status_code == 200
+                       feedback="a credit of 120, in two parts").status_code == 200
     svc4.work()
     v2 = svc4.pending(decision)
     refused = svc4.answer("dana", v2["finance"])
@@ -350,7 +350,7 @@ def test_a_withdrawn_request_offers_no_answer_of_any_kind(svc: Service) -> None:
     """(trial 15: its view said can_answer false but can_revise true)"""
     decision = svc.decide()
     waiting = svc.pending(decision)
-    assert svc.answer("raj", waiting["sales"], "revise", feedback="upgrade").status_code == 200
+    assert svc.answer("raj", waiting["sales"], "revise", feedback="15% discount").status_code == 200
     view = svc.get(f"/v1/approvals/{waiting['finance']['id']}", "dana").json()
     assert (view["can_answer"], view["can_approve"], view["can_revise"]) == (False, False, False)
     # The LangChain HITL shape says so too (trial 15: it offered approve, edit, reject).

@@ -5,6 +5,7 @@ survive the login, and bad input that names the field and changes nothing."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -301,3 +302,31 @@ def test_a_bulk_approve_posted_without_a_session_comes_back_to_the_inbox(svc: Se
     assert landed.headers["location"] == "/inbox"
     assert svc.client.get("/inbox").status_code == 200
 
+
+
+def test_a_revise_the_playbook_planner_cannot_apply_is_refused_alike_everywhere(
+        svc: Service) -> None:
+    """(trial 15 M2, trial 18 #7) Over the API and in the inbox: 422 naming feedback,
+    with what the planner can change; the request stays pending, nothing withdrawn."""
+    decision = svc.decide(late_payment("lp-free", "ACC-10002"))
+    request = svc.pending(decision)["sales"]
+    over_api = svc.answer("raj", request, "revise", feedback="ring them before Friday")
+    assert over_api.status_code == 422, over_api.text
+    error = over_api.json()["error"]
+    assert error["field"] == "feedback"
+    assert "can apply none of this feedback" in error["message"]
+    assert "set payment_call.due_in_days (1 to 14)" in error["message"]
+    login(svc, "raj")
+    link = f"/inbox/requests/{request['id']}"
+    page = svc.client.get(link)
+    form = svc.client.post(link, data={
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
+        "action": "revise", "plan_hash": request["plan_hash"],
+        "feedback": "ring them before Friday"})
+    assert form.status_code == 422, form.text[-1500:]
+    assert "can apply none of this feedback" in html.unescape(form.text)
+    assert statuses(svc, request) == ["pending"]
+    assert svc.rt.store.decisions.get(decision).plan_version == 1
+    # Named within the playbook's bounds, it is taken.
+    taken = svc.answer("raj", request, "revise", feedback="make the call due in 5 days")
+    assert taken.status_code == 200, taken.text

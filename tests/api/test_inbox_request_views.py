@@ -69,7 +69,7 @@ def test_the_last_plan_version_offers_no_revise_on_any_channel(last: Service) ->
                       "dana").json()
     (interrupt,) = [i for i in thread["interrupts"] if i["value"]["function"] == "finance"]
     assert interrupt["value"]["config"]["allow_respond"] is False
-    refused = last.answer("dana", waiting["finance"], "revise", feedback="smaller credit")
+    refused = last.answer("dana", waiting["finance"], "revise", feedback="credit 120")
     assert (refused.status_code, refused.json()["error"]["reason"]) == (409, "replan_limit")
 
 
@@ -86,7 +86,7 @@ def test_a_withdrawn_request_says_why_and_offers_no_answer(svc: Service) -> None
     still offered approve, and the approve answered 200 'approved')"""
     decision = svc.decide()
     waiting = svc.pending(decision)
-    assert svc.answer("raj", waiting["sales"], "revise", feedback="upgrade").status_code == 200
+    assert svc.answer("raj", waiting["sales"], "revise", feedback="15% discount").status_code == 200
     page = _page(svc, "dana", waiting["finance"]["id"])
     assert 'id="withdrawn"' in page
     assert "Withdrawn: sales asked to revise plan v1" in page

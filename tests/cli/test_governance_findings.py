@@ -311,7 +311,7 @@ def test_a_crash_before_answers_are_marked_applied_leaves_nothing_stuck(
     # finance first: sales's revise then withdraws nothing, and both answers are applied
     cli("approvals", "approve", pending["finance"]["id"], "--as", "dana@finance", "--no-apply")
     cli("approvals", "revise", pending["sales"]["id"], "--as", "raj@sales",
-        "--feedback", "offer an upgrade instead", "--no-apply")
+        "--feedback", "offer a 15% discount instead", "--no-apply")
     cli("run", "--once", code=86, env={"DECISIONOPS_CRASH_AT": "before_mark_applied",
                                        "DECISIONOPS_LEASE_SECONDS": "5"})
     time.sleep(5.5)

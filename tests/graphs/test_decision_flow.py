@@ -280,7 +280,7 @@ def test_revise_redrafts_and_asks_every_function_again_within_the_bound(rt: Runt
         requests = pending(rt, decision)
         assert {r["plan_version"] for r in requests.values()} == {version}
         answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
-        result = answer(rt, requests["sales"]["id"], Revise(feedback="smaller discount"),
+        result = answer(rt, requests["sales"]["id"], Revise(feedback=f"a {16 - version}% discount"),
                            approver_name="raj@sales")
         assert result.status == "awaiting_approval"
     # max_replans=2: plan v3 is the last; a third revise is refused, saying so (it

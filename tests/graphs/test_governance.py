@@ -313,12 +313,12 @@ def test_four_eyes_a_change_asked_for_two_versions_ago_still_needs_another_appro
     rt.policies.functions["finance"] = policy.model_copy(update={
         "four_eyes": True, "approvers": ["dana@finance", "omar@finance", "zoe@finance"]})
     decision = start(rt, churn()).decision_id
-    for who in ("dana@finance", "omar@finance"):
+    for who, credit in (("dana@finance", 150), ("omar@finance", 120)):
         requests = pending(rt, decision)
         # sales approves first: the revise would withdraw its request (nothing to answer)
         answer(rt, requests["sales"]["id"], Approve(), approver_name="raj@sales")
-        answer(rt, requests["finance"]["id"], Revise(feedback=f"{who} asks for a change"),
-               approver_name=who)
+        answer(rt, requests["finance"]["id"],
+               Revise(feedback=f"{who} asks for a credit of {credit}"), approver_name=who)
         rt.run_once()
     finance = pending(rt, decision)["finance"]
     assert finance["plan_version"] == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import Approve, Revise
 from decisionops.agent.runtime import Runtime
 from tests.graphs.conftest import churn, pending, start, steps
@@ -36,16 +37,37 @@ def test_revise_applies_the_feedback_within_the_playbook(rt: Runtime) -> None:
     assert rt.enterprise.rows("credits") == []
 
 
-def test_revise_with_feedback_it_cannot_apply_says_so(rt: Runtime) -> None:
+@pytest.mark.parametrize(("feedback", "said"), [
+    ("Call the customer first.", "can apply none of this feedback"),
+    ("make it a 50% discount", "retention_offer.discount_pct 50 is outside 1 to 30"),
+    ("a 20% discount is fine", "retention_offer.discount_pct is 20 already"),
+    ("drop the onboarding call", "can apply none of this feedback"),
+])
+def test_revise_the_playbook_planner_cannot_apply_is_refused(rt: Runtime, feedback: str,
+                                                           said: str) -> None:
+    """(trial 15 M2, trial 18 #7: such a revise was accepted; it withdrew the other
+    functions' requests and routed an identical version for everyone to answer again.)
+    Refused as bad input naming ``feedback``, with what the planner can change; nothing
+    is recorded: the request stays pending, finance's approval stands, no new version."""
     decision = start(rt, churn()).decision_id
     requests = pending(rt, decision)
     answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
-    answer(rt, requests["sales"]["id"], Revise(feedback="Call the customer first."),
+    entries = len(rt.store.ledger.entries(limit=100_000))
+    with pytest.raises(InvalidInputError) as refused:
+        answer(rt, requests["sales"]["id"], Revise(feedback=feedback),
+               approver_name="raj@sales")
+    assert refused.value.field == "feedback"
+    assert said in refused.value.message
+    assert "set retention_offer.discount_pct (1 to 30)" in refused.value.message
+    assert "edit" in refused.value.message  # what to do instead
+    assert len(rt.store.ledger.entries(limit=100_000)) == entries
+    assert rt.store.plans.get(decision).version == 1
+    assert set(pending(rt, decision)) == {"sales"}
+    assert rt.store.approvals.get(requests["finance"]["id"]).status.value == "approved"
+    # What it can apply still goes through.
+    answer(rt, requests["sales"]["id"], Revise(feedback="make it a 15% discount"),
            approver_name="raj@sales")
-    first, second = (rt.store.plans.get(decision, version) for version in (1, 2))
-    assert [s.arguments for s in second.steps] == [s.arguments for s in first.steps]
-    assert "cannot apply free-text feedback" in second.rationale
-    assert "set retention_offer.discount_pct (1 to 30)" in second.rationale
+    assert rt.store.plans.get(decision).version == 2
 
 
 @pytest.mark.parametrize("feedback", ["make the repair due within 48 hours",

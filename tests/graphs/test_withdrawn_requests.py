@@ -148,7 +148,7 @@ def test_ledger_verify_names_a_withdrawal_made_up_or_undone_in_the_database(
 
     revised = start(rt, churn("w-1", account="ACC-10004")).decision_id
     first = pending(rt, revised)
-    answer(rt, first["sales"]["id"], Revise(feedback="15%"), approver_name="raj@sales")
+    answer(rt, first["sales"]["id"], Revise(feedback="15% discount"), approver_name="raj@sales")
     waiting = start(rt, churn("w-2", account="ACC-10005")).decision_id
     asked = pending(rt, waiting)
     assert ledger.verify(rt.store.engine).ok
@@ -171,7 +171,7 @@ def test_no_reminder_goes_out_for_a_request_withdrawn_since_the_sweep_read_it(
     decision = start(rt, churn("w-3", account="ACC-10006")).decision_id
     asked = pending(rt, decision)
     read = rt.store.approvals.get(asked["finance"]["id"])  # as the sweep read it
-    answer(rt, asked["sales"]["id"], Revise(feedback="15%"), approver_name="raj@sales")
+    answer(rt, asked["sales"]["id"], Revise(feedback="15% discount"), approver_name="raj@sales")
     assert not rt.store.approvals.claim_alert(read, "reminder", detail="due", actor="sla")
     fresh = pending(rt, decision)["finance"]
     assert rt.store.approvals.claim_alert(rt.store.approvals.get(fresh["id"]), "reminder",

@@ -98,7 +98,7 @@ def _revise(rt: Runtime) -> list[str]:
     asked = _pending(rt, CHURN)
     # finance first: a revise withdraws the requests still pending of its version
     _say(rt, asked["finance"], Approve())
-    _say(rt, asked["sales"], Revise(feedback="offer an upgrade instead"))
+    _say(rt, asked["sales"], Revise(feedback="offer a 15% discount instead"))
     return ["run", "--once"]
 
 
@@ -167,7 +167,7 @@ def _revised_by_cli(rt: Runtime) -> list[str]:
         if function != "maintenance":
             _say(rt, row, Approve())
     return ["approvals", "revise", asked["maintenance"].id, "--as",
-            _first_approver(rt, "maintenance"), "--feedback", "schedule it a week later"]
+            _first_approver(rt, "maintenance"), "--feedback", "make the repair due within 168 hours"]
 
 
 def _effect_keys(place: Place) -> set[str]:

@@ -149,7 +149,7 @@ def _answers(rng: random.Random) -> tuple[Answer, Answer]:
     if draw < 0.15:
         return Approve(), Reject(reason="fault suite: not now")
     if draw < 0.25:
-        return Revise(feedback="fault suite: try again"), Approve()
+        return Revise(feedback="fault suite: a 15% discount; repair due within 168 hours"), Approve()
     return Approve(), Approve()
 
 
