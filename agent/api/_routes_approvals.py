@@ -199,7 +199,15 @@ def approvals_router(principal: Any) -> APIRouter:
             raise InvalidInputError("must carry the plan hash", field="If-Match",
                                     location="header")
         answer = answer_from_hitl(request, body.decisions)
-        return AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash,
-                                         channel="hitl", proposal_hash=proposal_hash or None))
+        try:
+            return AnswerOut(**submit_answer(state.runtime, who, approval_id, answer, plan_hash,
+                                             channel="hitl", proposal_hash=proposal_hash or None))
+        except InvalidInputError as exc:
+            if exc.details.get("field") not in ("plan_hash", "proposal_hash"):
+                raise
+            # The hashes came in the header: name it, as a stale one's refusal does.
+            raise InvalidInputError(f"must be the ETag the GET returned, as it was: "
+                                    f"{exc.message}", field="If-Match",
+                                    location="header") from None
 
     return router

@@ -36,9 +36,9 @@ __all__ = [
     "ValidateOut",
 ]
 
-PlanHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description=(
-    "The plan version hash the approver saw (from the approval). A different one means the "
-    "plan changed since: 409."))]
+PlanHash = Annotated[str, Field(max_length=64, description=(
+    "The plan version hash the approver saw (from the approval: 64 hex characters; "
+    "anything else is refused, 422). A different one means the plan changed since: 409."))]
 Arguments = Annotated[dict[Name, dict[str, Any]], Field(max_length=50, description=(
     "step id -> the arguments to change (merged over the proposal, then validated)."))]
 
@@ -131,14 +131,16 @@ class IngestOut(IngestSummary):
                    unknown_kinds=summary.kinds_without_playbook)
 
 
-PreviewHash = Annotated[str | None, Field(None, pattern=r"^[0-9a-f]{64}$", description=(
-    "The hash of the previews the approver saw (the approval's preview_hash). A different "
+PreviewHash = Annotated[str | None, Field(None, max_length=64, description=(
+    "The hash of the previews the approver saw (the approval's preview_hash, 64 hex "
+    "characters). A different "
     "one means what each step would change was read again since; the answer is refused "
     "(409). Leave it out to bind to the stored previews."))]
 
 
-ProposalHash = Annotated[str | None, Field(None, pattern=r"^[0-9a-f]{64}$", description=(
-    "Under four-eyes, the edit proposal the approver saw (the approval's proposal.hash): "
+ProposalHash = Annotated[str | None, Field(None, max_length=64, description=(
+    "Under four-eyes, the edit proposal the approver saw (the approval's proposal.hash, 64 "
+    "hex characters): "
     "an approve approves it. Required while a proposal stands; a different one means it "
     "was replaced since, and the answer is refused (409)."))]
 

@@ -338,7 +338,8 @@ class ApprovalService:
         without it the answer binds to the stored ones. ``proposal_hash``: under
         four-eyes, the edit proposal an approve approves (``proposal``); an approve of a
         request with a proposal standing must name it."""
-        for name, value in (("preview_hash", preview_hash), ("proposal_hash", proposal_hash)):
+        for name, value in (("plan_hash", plan_hash), ("preview_hash", preview_hash),
+                            ("proposal_hash", proposal_hash)):
             if value is not None and not _HASH.fullmatch(value):
                 raise InvalidInputError(f"must be the 64 hex characters of the request's "
                                         f"{name}", field=name)  # not recorded

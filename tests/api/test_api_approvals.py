@@ -252,8 +252,13 @@ def test_langchain_hitl_shape_round_trip(svc: Service) -> None:
         "args": {**request["action_requests"][0]["args"], "discount_pct": 15}}},
         {"type": "approve"}]
     stale = svc.client.post(url, json={"decisions": decisions},
-                            headers=svc.auth("raj") | {"If-Match": '"abc"'})
+                            headers=svc.auth("raj") | {"If-Match": f'"{"0" * 64}"'})
     assert stale.status_code == 409
+    # Not a hash at all: bad input naming the header (trial 19: it was "stale plan").
+    malformed = svc.client.post(url, json={"decisions": decisions},
+                                headers=svc.auth("raj") | {"If-Match": '"abc"'})
+    assert malformed.status_code == 422 and malformed.json()["error"]["field"] == "If-Match"
+    assert "64 hex characters" in malformed.json()["error"]["message"]
     # A weak tag never matches (RFC 9110), and says so rather than "stale plan" (trial).
     weak = svc.client.post(url, json={"decisions": decisions},
                            headers=svc.auth("raj") | {"If-Match": "W/" + got.headers["ETag"]})

@@ -185,7 +185,8 @@ def test_a_bulk_selection_without_the_plan_it_was_shown_is_refused(svc: Service)
     login(svc, "raj")
     reply = svc.client.post("/inbox/bulk-approve", data={
         "csrf_token": csrf_of(svc.client.get("/inbox").text), "approval": request["id"]})
-    assert "refused (stale_plan)" in reply.text
+    # Not a plan hash at all: refused as bad input naming it (the service's format rule)
+    assert "refused (invalid)" in reply.text and "plan_hash" in reply.text
     assert statuses(svc, request) == ["pending"]
 
 
@@ -330,3 +331,24 @@ def test_a_revise_the_playbook_planner_cannot_apply_is_refused_alike_everywhere(
     # Named within the playbook's bounds, it is taken.
     taken = svc.answer("raj", request, "revise", feedback="make the call due in 5 days")
     assert taken.status_code == 200, taken.text
+
+
+@pytest.mark.parametrize("bad", ["", "zz", "A" * 64, "0" * 63])
+def test_a_malformed_plan_hash_is_bad_input_on_every_channel(svc: Service, bad: str) -> None:
+    """(trial 19: 422 over REST, but "stale plan" (409) from the inbox form and the
+    CLI.) The service owns the format: 422 naming plan_hash, nothing recorded."""
+    request = svc.pending(svc.decide(late_payment("lp-hash", "ACC-10003")))["sales"]
+    over_api = svc.post(f"/v1/approvals/{request['id']}/approve", "raj", {"plan_hash": bad})
+    assert over_api.status_code == 422, over_api.text
+    assert over_api.json()["error"]["field"] == "plan_hash"
+    login(svc, "raj")
+    link = f"/inbox/requests/{request['id']}"
+    page = svc.client.get(link)
+    form = svc.client.post(link, data={
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
+        "action": "approve", "plan_hash": bad})
+    assert form.status_code == 422, form.text[-1500:]
+    assert "plan_hash" in html.unescape(form.text)
+    assert statuses(svc, request) == ["pending"]
+    assert not [r for r in svc.rt.store.ledger.entries(limit=10_000)
+                if r.event == "approval.refused"]
