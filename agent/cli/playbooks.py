@@ -17,7 +17,7 @@ from decisionops.agent.cli._common import (
     say,
     settings,
 )
-from decisionops.agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError, status_for
 from decisionops.agent.playbooks import Playbook, PlaybookBook, load_playbooks
 from decisionops.agent.policy import load_policies
 
@@ -59,7 +59,8 @@ def list_(kind: Annotated[str | None, typer.Option(help="Only playbooks of this 
     try:
         book = load_playbooks(s.playbooks_dir)
     except ConfigError as exc:
-        raise fail(f"playbooks: {exc.message}", field=exc.details.get("field")) from None
+        raise fail(f"playbooks: {exc.message}", status=status_for(exc),
+                   field=exc.details.get("field")) from None
     try:  # bundled playbooks the function policies leave no way to run are off
         off = book.fitting({n: p.tools for n, p in
                             load_policies(s.functions_file).functions.items()}).off

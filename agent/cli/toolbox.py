@@ -13,7 +13,7 @@ import typer
 from rich.table import Column
 
 from decisionops.agent.cli._common import fail, print_json, print_table, settings
-from decisionops.agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError, status_for
 from decisionops.agent.playbooks import PlaybookBook, load_playbooks
 from decisionops.agent.policy import Policies, load_policies
 
@@ -41,7 +41,7 @@ def built_registry() -> Iterator[tuple[Settings, Policies, ToolRegistry]]:
         with Enterprise(s.resolved_enterprise_url) as enterprise:
             built = build_tool_registry(s, enterprise)
     except ConfigError as exc:
-        raise fail(exc.message, field=exc.details.get("field")) from None
+        raise fail(exc.message, status=status_for(exc), field=exc.details.get("field")) from None
     try:
         yield s, policies, built.registry
     finally:
@@ -61,7 +61,7 @@ def refuse_if_run_would(what: str, s: Settings, policies: Policies, registry: To
                     functions_file=s.functions_file, settings=s)
     except ConfigError as exc:
         raise fail(f"'decisionops run' refuses to start with {what}: {exc.message}",
-                   field=exc.details.get("field")) from None
+                   status=status_for(exc), field=exc.details.get("field")) from None
 
 
 def _rows(policies: Policies, registry: ToolRegistry, source: str | None

@@ -156,5 +156,8 @@ def test_a_listing_says_what_run_would_refuse_to_start_with(cli: Cli, listing: l
     body = json.loads(cli(*listing, "--json", code=2).stdout)  # one document: the refusal
     assert body["error"]["field"] == "playbooks_dir"
     assert "crm.no_such_tool" in cli("run", "--once", code=2).stderr
+    # coded as `run` codes it (trial 19: invalid_input here, bad_request there)
+    ran = json.loads(cli("run", "--once", "--json", code=2).stdout.splitlines()[-1])
+    assert body["error"]["code"] == ran["error"]["code"] == "bad_request"
     (folder / "bad.yaml").unlink()
     assert cli(*listing).stdout  # listed, and nothing refused
