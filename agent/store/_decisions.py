@@ -50,7 +50,8 @@ _SET_STATUS = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
                        error=bindparam("er")))
 _FINISH = (update(t.decisions).where(t.decisions.c.id == bindparam("d"))
            .values(status=bindparam("st"), updated_at=bindparam("at"), error=bindparam("er"),
-                   finished_at=bindparam("at"), lease_owner=None, lease_until=None))
+                   finished_at=bindparam("at"), lease_owner=None, lease_until=None,
+                   leg_failures=0))
 _EXECUTING = (update(t.decisions)
               .where(t.decisions.c.id == bindparam("d"),
                      t.decisions.c.status != DecisionStatus.EXECUTING.value)
