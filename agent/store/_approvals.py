@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -291,19 +291,32 @@ class ApprovalRepo(Repo):
                         d.c.kind, d.c.entity_id, d.c.expected_value, p.c.score,
                         p.c.value_at_stake)
                  .join(d, d.c.id == a.c.decision_id).join(p, p.c.id == d.c.prediction_id)
-                 .where(a.c.status == "pending")
-                 .order_by(a.c.deadline, p.c.value_at_stake.desc(), a.c.id).limit(limit))
+                 .where(a.c.status == "pending"))
         if functions is not None:
             query = query.where(a.c.function.in_(list(functions)))
         if entity_id is not None:
             query = query.where(d.c.entity_id == entity_id)
+        # Cut by exact deadline (no deadline last, on every database), then take the rest
+        # of the hour the cut falls in: a bigger request due later in that hour ranks
+        # before the ones due earlier in it.
+        by_deadline = query.order_by(a.c.deadline.is_(None), a.c.deadline,
+                                     p.c.value_at_stake.desc(), a.c.id)
         with self.reading() as conn:
-            rows = hydrate_requests(conn, (dict(r._mapping) for r in conn.execute(query)))
+            found = [dict(r._mapping) for r in conn.execute(by_deadline.limit(limit))]
+            last = found[-1]["deadline"] if len(found) == limit else None
+            if last is not None:
+                start = last.replace(minute=0, second=0, microsecond=0)
+                seen = {r["id"] for r in found}
+                found += [row for row in (dict(r._mapping) for r in conn.execute(
+                    query.where(a.c.deadline >= start, a.c.deadline < start + timedelta(hours=1))
+                    .order_by(p.c.value_at_stake.desc(), a.c.id).limit(limit)))
+                    if row["id"] not in seen]
+            rows = hydrate_requests(conn, found)
         far = datetime.max.replace(tzinfo=UTC)
         rows.sort(key=lambda r: ((r["deadline"] or far).replace(minute=0, second=0,
                                                                 microsecond=0),
-                                 -(r["value_at_stake"] or 0.0)))
-        return rows
+                                 -(r["value_at_stake"] or 0.0), r["id"]))
+        return rows[:limit]
 
     # ------------------------------------------------------------------ writes
 

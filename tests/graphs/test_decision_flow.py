@@ -486,3 +486,31 @@ def test_a_call_that_failed_without_effect_gives_its_share_back(rt: Runtime) -> 
     assert rt.enterprise.effects("finance.issue_credit") == []
     assert rt.store.executions.used(tool="finance.issue_credit", measure="amount", target=None,
                                     since=None) == 0
+
+
+def test_the_inbox_page_cut_keeps_the_bigger_request_due_in_the_same_hour(rt: Runtime) -> None:
+    """The inbox ranks by the hour a request is due, then by the value at stake. A page
+    cut by exact deadline first dropped a bigger request due later in the hour of the
+    cut (and a request without a deadline, which SQLite sorts first, took a place of one
+    due soon)."""
+    from datetime import datetime, timedelta
+
+    from decisionops.agent.models import utcnow
+
+    ids = {}
+    for n, (account, value) in enumerate((("ACC-10001", 30_000), ("ACC-10002", 31_000),
+                                          ("ACC-10003", 90_000), ("ACC-10005", 50_000))):
+        decision = start(rt, churn(f"inbox-cut-{n}", account=account, value=value)).decision_id
+        ids[value] = pending(rt, decision)["finance"]["id"]
+    hour = (utcnow() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    due: dict[int, datetime | None] = {30_000: hour + timedelta(minutes=5),
+                                       31_000: hour + timedelta(minutes=10),
+                                       90_000: hour + timedelta(minutes=50), 50_000: None}
+    with rt.store.transaction() as conn:
+        for value, deadline in due.items():
+            conn.execute(update(t.approvals).where(t.approvals.c.id == ids[value])
+                         .values(deadline=deadline))
+    page = [r["id"] for r in rt.store.approvals.inbox(["finance"], limit=2)]
+    assert page == [ids[90_000], ids[31_000]]
+    whole = [r["id"] for r in rt.store.approvals.inbox(["finance"], limit=10)]
+    assert whole == [ids[90_000], ids[31_000], ids[30_000], ids[50_000]]
