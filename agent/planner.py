@@ -12,12 +12,12 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from decisionops.agent._revision import nothing_applied, revise
+from decisionops.agent._revision import Revisable, nothing_applied, revise
 from decisionops.agent.errors import ConfigError, InvalidInputError
 from decisionops.agent.models import Plan, Prediction
-from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.playbooks import Playbook, PlaybookBook
 
-__all__ = ["Draft", "PlanRequest", "Planner", "PlanningRecord", "PlaybookPlanner"]
+__all__ = ["Draft", "PlanRequest", "Planner", "PlanningRecord", "PlaybookPlanner", "Revisions"]
 
 
 class PlanRequest(BaseModel):
@@ -89,6 +89,20 @@ class Planner(Protocol):
     def draft(self, request: PlanRequest) -> Draft: ...
 
 
+class Revisions(Protocol):
+    """What a planner can do with revise feedback on a plan it drafted, asked before a
+    revise is recorded (``ApprovalService``): the playbook planner applies only what a
+    playbook declares revisable; a model reads any text (no such rules)."""
+
+    def can(self, plan: Plan) -> str | None:
+        """What a revise of ``plan`` can change, in words; None: any feedback is read."""
+        ...
+
+    def cannot_apply(self, plan: Plan, feedback: str) -> str | None:
+        """Why a revise of ``plan`` with ``feedback`` would draft it again unchanged."""
+        ...
+
+
 class PlaybookPlanner:
     """Deterministic, offline: the same prediction (and feedback) always yields the same
     plan.
@@ -125,16 +139,26 @@ class PlaybookPlanner:
         notes = [plan.rationale] if request.feedback else []
         return Draft(plan=plan, record=PlanningRecord(planner=self.name, notes=notes))
 
+    def can(self, plan: Plan) -> str | None:
+        """(``Revisions``) What a revise of ``plan`` can change; None for a plan this
+        planner did not draft (a person's plan goes back to a person)."""
+        playbook = self._drafted(plan)
+        return None if playbook is None else (playbook.revise or Revisable()).offer()
+
     def cannot_apply(self, plan: Plan, feedback: str) -> str | None:
-        """Why a revise of ``plan`` (a version this planner drafted) with ``feedback``
-        would draft the same plan again, or None (``_revision.nothing_applied``)."""
+        """(``Revisions``) Why a revise of ``plan`` with ``feedback`` would draft the
+        same plan again, or None (``_revision.nothing_applied``)."""
+        playbook = self._drafted(plan)
+        return None if playbook is None else nothing_applied(plan, playbook.revise, feedback)
+
+    def _drafted(self, plan: Plan) -> Playbook | None:
+        """The playbook of a plan this planner drafted, or None."""
         if plan.planner != self.name or plan.playbook is None:
             return None
         try:
-            playbook = self._playbooks.get(plan.playbook)
+            return self._playbooks.get(plan.playbook)
         except ConfigError:
             return None  # the re-draft says why it cannot be drafted
-        return nothing_applied(plan, playbook.revise, feedback)
 
     def plan(self, request: PlanRequest) -> Plan:
         if request.playbook is None:

@@ -230,7 +230,7 @@ class Runtime:
                                          metrics=self.metrics, max_replans=s.max_replans,
                                          # A revise the playbook planner would draft
                                          # unchanged is refused; a model reads any text.
-                                         revisions=PlaybookPlanner(self.playbooks).cannot_apply
+                                         revisions=PlaybookPlanner(self.playbooks)
                                          if s.planner == "playbook" else None)
         self.queue = PredictionQueue(self.store, self.playbooks, self.verdicts,
                                      partial(check_plan, tools=self.tools,

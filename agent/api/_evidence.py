@@ -164,8 +164,9 @@ def _what_may_be_answered(rt: Runtime, who: Principal, row: ApprovalRow) -> dict
     barred = rt.approvals.may_approve(row, by) if answering else None
     return {"can_answer": answering, "can_approve": answering and barred is None,
             "four_eyes_bar": barred,
-            "can_revise": row.status is ApprovalStatus.PENDING
-            and rt.approvals.may_revise(row.plan_version)}
+            "can_revise": (can_revise := row.status is ApprovalStatus.PENDING
+                           and rt.approvals.may_revise(row.plan_version)),
+            "revise_can": rt.approvals.revise_can(row) if can_revise else None}
 
 
 def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: int = 200

@@ -94,6 +94,7 @@ from decisionops.agent.models import (
     Step,
     utcnow,
 )
+from decisionops.agent.planner import Revisions
 from decisionops.agent.policy import Policies, Total, UsedAmount, total_problems
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.preview import preview_steps
@@ -245,11 +246,11 @@ class ApprovalService:
                  playbook_steps: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
                  playbook_kinds: Mapping[str, str] | None = None,
                  max_replans: int = 2,
-                 revisions: Callable[[Plan, str], str | None] | None = None) -> None:
+                 revisions: Revisions | None = None) -> None:
         self._store = store
         self._revisions = revisions
-        """Why the planner would re-draft a plan unchanged with this feedback, or None:
-        a revise it cannot apply is refused (``PlaybookPlanner.cannot_apply``)."""
+        """What the planner can apply of revise feedback (None: any text is read): a
+        revise it would re-draft unchanged is refused (``PlaybookPlanner``)."""
         self._max_replans = max_replans
         """Plan versions past this one are not re-drafted: a revise of one is refused."""
         self._tools = tools
@@ -281,6 +282,14 @@ class ApprovalService:
         the revise answer by this (the inbox's form, a LangGraph client's
         ``allow_respond``), and ``answer`` refuses one past it (``replan_limit``)."""
         return plan_version <= self._max_replans
+
+    def revise_can(self, row: ApprovalRow) -> str | None:
+        """What a revise of ``row``'s plan version can change, in words (every channel
+        says it beside the revise answer); None when the planner reads any feedback."""
+        if self._revisions is None:
+            return None
+        plan = self._store.plans.find(row.decision_id, row.plan_version)
+        return None if plan is None else self._revisions.can(plan)
 
     def can_answer(self, by: Approver, function: str) -> bool:
         return self.identity(by, function) is not None and (
@@ -390,7 +399,7 @@ class ApprovalService:
         approved = None
         if isinstance(answer, Revise) and self._revisions is not None:
             plan = self._store.plans.find(row.decision_id, row.plan_version)
-            if plan is not None and (why := self._revisions(plan, answer.feedback)):
+            if plan is not None and (why := self._revisions.cannot_apply(plan, answer.feedback)):
                 raise InvalidInputError(why, field="feedback")  # bad input: not recorded
         if isinstance(answer, Edit):
             approved = self.check_edit(row, dict(answer.arguments))  # bad input: not recorded

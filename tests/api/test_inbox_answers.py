@@ -317,9 +317,13 @@ def test_a_revise_the_playbook_planner_cannot_apply_is_refused_alike_everywhere(
     assert error["field"] == "feedback"
     assert "can apply none of this feedback" in error["message"]
     assert "set payment_call.due_in_days (1 to 14)" in error["message"]
+    # What a revise can change is said beside it, before anyone types (API and inbox).
+    view = svc.get(f"/v1/approvals/{request['id']}", "raj").json()
+    assert "set payment_call.due_in_days (1 to 14)" in view["revise_can"]
     login(svc, "raj")
     link = f"/inbox/requests/{request['id']}"
     page = svc.client.get(link)
+    assert "The playbook planner can: remove billing_review" in html.unescape(page.text)
     form = svc.client.post(link, data={
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
         "action": "revise", "plan_hash": request["plan_hash"],
