@@ -400,14 +400,14 @@ class Runtime:
         defaults = self.settings.value_at_stake_defaults
         rowwise: list[TriageVerdict] = []
         for kind, items in by_kind.items():
-            last = self.store.predictions.last_acted(kind, (p.entity_id for p in items))
+            # A what-if of a stored prediction: its own action is no cooldown on itself.
+            last = self.store.predictions.last_acted(
+                kind, (p.entity_id for p in items),
+                besides=[p.id for p in items] if what_if else ())
             newest = self.store.predictions.newest_observed(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
-                acted = last.get(p.entity_id)
-                if what_if and acted == p.observed_at:
-                    acted = None
-                verdict = triage(p, playbook, last_acted_at=acted, now=now,
+                verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
                                  holdout_share=0.0 if what_if else self.settings.holdout_share,
                                  value_default=defaults.get(kind),
                                  newest_observed_at=newest.get(p.entity_id))
@@ -417,7 +417,7 @@ class Runtime:
                     verdict = verdict.model_copy(update={"action": TriageAction.DROP,
                                                          "reason": "hold", "detail": held})
                 if verdict.action == TriageAction.ACT:
-                    last[p.entity_id] = p.observed_at
+                    last[p.entity_id] = now  # acted on now: the cooldown runs from here
                 rowwise.append(verdict)
         return rowwise
 

@@ -106,7 +106,10 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
            now: datetime, holdout_share: float = 0.0,
            value_default: float | None = None,
            newest_observed_at: datetime | None = None) -> TriageVerdict:
-    """The verdict on one prediction. ``value_default``: the value at stake configured
+    """The verdict on one prediction. ``last_acted_at``: when the loop last decided to
+    act on its entity for its kind (the cooldown runs from then, whenever the model
+    scored either prediction: a backfill of old scores must not act on one account once
+    per row). ``value_default``: the value at stake configured
     for its kind, used (and named in the detail) when the prediction has none and the
     playbook needs an expected value. ``newest_observed_at``: when the newest stored
     prediction of its kind on its entity was observed; a later one than this
@@ -149,7 +152,7 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
                            + _defaulted(defaulted))
     if last_acted_at is not None and trigger.cooldown_days > 0:
         until = last_acted_at + timedelta(days=trigger.cooldown_days)
-        if prediction.observed_at < until and now < until:
+        if now < until:
             return verdict(TriageAction.DROP, "cooldown",
                            f"{prediction.entity_id} was acted on for {prediction.kind} at "
                            f"{last_acted_at:%Y-%m-%d %H:%M}Z; cooldown until {until:%Y-%m-%d}")

@@ -10,9 +10,10 @@ audit row per transition, on SqliteSaver, one request at a time with a commit pe
 The full loop doing that job (``people``): the bundled churn playbook and function
 policies (four steps; sales and finance need a person, support is auto-approved), on
 predictions without the other runs' 1.5 KB of extra features (the app's carry four
-fields). In rounds of distinct accounts (the 234 seeded accounts; two open decisions
-about one account would make the loop re-ask the second one's approvers once the first
-changed the account, work the app never does), the round's predictions are ingested
+fields), each about another account (the 234 seeded accounts, then copies of them added
+to the reference CRM: two open decisions about one account would make the loop re-ask
+the second one's approvers once the first changed the account, and a second action on
+an account within the churn cooldown is dropped, work the app never does), are ingested
 and the worker's ticks start them (each waits on sales and finance); then the sales
 approver answers every sales request, one answer per ``ApprovalService.answer`` call
 as the CLI records it (``approvals approve … --as raj@sales --no-apply``: the
@@ -27,8 +28,7 @@ completed, four effects each, the ledger verifies. ``ratio_vs_app`` = its decisi
 ÷ the app's, from interleaved runs (medians).
 
 Full loop (embedded defaults, SQLite everywhere, reference enterprise, a policy that
-auto-approves every function): ingest the N predictions (in rounds of distinct accounts,
-as above: an account's older prediction beside its newer one is dropped as superseded),
+auto-approves every function): ingest the N predictions (one per account, as above),
 then the worker loop's ticks
 exactly as ``decisionops run`` makes them (``Worker.tick``: answers, recovery, triage,
 one claim batch of new decisions, housekeeping) until every decision has started; for
@@ -59,12 +59,13 @@ import operator
 import os
 import random
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -82,28 +83,54 @@ functions:
 """
 
 
+def _accounts(n: int) -> list[tuple[str, str]]:
+    """The account of each of N predictions, with the seeded account it is a copy of:
+    the seeded (non-adversarial) accounts first, then copies of them under new ids, so
+    no two predictions are about one account (two open decisions on one account, or a
+    second action on it within the churn cooldown, is not the app's job)."""
+    from decisionops.tools.enterprise import reference_world
+
+    seeded = [a.account_id for a in reference_world().accounts if not a.adversarial]
+    return [(seeded[i] if i < len(seeded) else f"ACC-8{i:06d}", seeded[i % len(seeded)])
+            for i in range(n)]
+
+
+def _add_accounts(rt: Any, n: int) -> None:
+    """The accounts beyond the seeded ones, added to the reference CRM (copies of a
+    seeded account) as another system would add them."""
+    rows = {a["account_id"]: a for a in rt.enterprise.rows("accounts")}
+    new = [{**rows[template], "account_id": account, "name": f"Bench account {account}"}
+           for account, template in _accounts(n) if account not in rows]
+    if not new:
+        return
+    columns = list(new[0])
+    with sqlite3.connect(rt.enterprise.url.removeprefix("sqlite:///"), timeout=30) as conn:
+        conn.executemany(f"insert into accounts ({', '.join(columns)}) values "
+                         f"({', '.join('?' for _ in columns)})",
+                         [[row[c] for c in columns] for row in new])
+
+
 def _predictions(n: int, seed: int = 7, *, payload: bool = True) -> list[dict[str, Any]]:
-    """N actionable churn predictions spread over the seeded accounts; ``payload=False``:
+    """N actionable churn predictions, one per account (``_accounts``); ``payload=False``:
     without the 1.5 KB of extra features (the app's predictions carry id, entity, score
     and value only)."""
     from decisionops.tools.enterprise import reference_world
 
     rng = random.Random(seed)
-    accounts = [a for a in reference_world().accounts if not a.adversarial]
-    start = datetime(2016, 11, 1, tzinfo=UTC)  # visits a year apart stay in the past
+    seeded = {a.account_id: a for a in reference_world().accounts}
+    observed = datetime(2026, 11, 1, tzinfo=UTC)
     out = []
-    for i in range(n):
-        account = accounts[i % len(accounts)]
+    for i, (account_id, template) in enumerate(_accounts(n)):
+        account = seeded[template]
         out.append({
             "id": f"bench-{i:06d}", "model": "churn-gbm", "model_version": "bench",
-            "kind": "churn", "entity_type": "account", "entity_id": account.account_id,
+            "kind": "churn", "entity_type": "account", "entity_id": account_id,
             "score": round(rng.uniform(0.7, 0.99), 3), "value_at_stake": 30_000 + i,
             "explanation": {"seat_utilization": 0.8, "support_tickets_90d": 0.5,
                             "price_increase_pct": 0.3},
             "features": {"segment": account.segment, "region": account.region,
                          "plan": account.plan, **({"payload": "x" * 1500} if payload else {})},
-            # A year apart per account visit, so the 30-day cooldown never drops one.
-            "observed_at": (start + timedelta(days=400 * (i // len(accounts)))).isoformat(),
+            "observed_at": observed.isoformat(),
         })
     return out
 
@@ -150,6 +177,7 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     settings = Settings(holdout_share=0, home=workdir / "home", functions_file=_auto_policy_file(workdir))
     items = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
     with Runtime(settings, actor="bench") as rt:
+        _add_accounts(rt, n + warmup)
         # The worker exactly as `decisionops run` builds it (rt.run_once builds the same).
         worker = Worker(rt, housekeeping=default_housekeeping(settings))
         rt.ingest(items[:warmup], source="bench-warmup")
@@ -168,13 +196,10 @@ def run_full(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
         rt.engine.start = timed  # type: ignore[method-assign]
         t0 = time.perf_counter()
         ticks = 0
-        # In rounds of distinct accounts (an account's older prediction in one backlog
-        # with its newer one is dropped as superseded, rightly: the newest decides). The
-        # loop's ticks as `decisionops run` makes them: each applies answers, carries on
-        # stalled decisions, triages, claims and starts one batch, runs housekeeping.
-        for batch in _rounds(items[warmup:]):
-            rt.ingest(batch, source="bench")
-            ticks += _tick_until(worker, "started", len(batch))
+        # The loop's ticks as `decisionops run` makes them: each applies answers, carries
+        # on stalled decisions, triages, claims and starts one batch, runs housekeeping.
+        rt.ingest(items[warmup:], source="bench")
+        ticks += _tick_until(worker, "started", n)
         wall = time.perf_counter() - t0
         assert len(latencies) == n, (len(latencies), n)
         effects = len(rt.enterprise.effects())
@@ -200,6 +225,7 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
     settings = Settings(holdout_share=0, home=workdir / "home")
     items = [Prediction.model_validate(p) for p in _predictions(n + warmup, payload=False)]
     with Runtime(settings, actor="bench") as rt:
+        _add_accounts(rt, n + warmup)
         for name, function in PEOPLE:
             rt.store.users.create(name, role="approver", functions=[function], actor="bench")
         worker = Worker(rt, housekeeping=default_housekeeping(settings))
@@ -231,8 +257,7 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
 
         run(items[:warmup], "bench-warmup")
         t0, cpu0 = time.perf_counter(), time.process_time()
-        for batch in _rounds(items[warmup:]):
-            run(batch, "bench")
+        run(items[warmup:], "bench")
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         statuses = rt.store.decisions.counts()
         effects = len(rt.enterprise.effects())
@@ -244,22 +269,6 @@ def run_people(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
             "ledger_entries": verified.entries, "storage_bytes": _dir_bytes(workdir / "home"),
             "items": n + warmup, **counts,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def _rounds(items: list[Any]) -> list[list[Any]]:
-    """``items`` in consecutive rounds in which no two predictions are about the same
-    entity. Two decisions about one account open at once is not the app's job: the one
-    executed second finds the world changed since its approvers saw it (the first one's
-    offer is booked) and the loop rightly asks them again, work the app never does."""
-    rounds: list[list[Any]] = [[]]
-    seen: set[str] = set()
-    for item in items:
-        if item.entity_id in seen:
-            rounds.append([])
-            seen.clear()
-        rounds[-1].append(item)
-        seen.add(item.entity_id)
-    return rounds
 
 
 def _tick_until(worker: Any, counter: str, n: int) -> int:
@@ -400,6 +409,7 @@ def run_tools(n: int, warmup: int, workdir: Path) -> dict[str, Any]:
 
     settings = Settings(holdout_share=0, home=workdir / "home", functions_file=_auto_policy_file(workdir))
     with Runtime(settings, actor="bench") as rt:
+        _add_accounts(rt, n + warmup)
         predictions = [Prediction.model_validate(p) for p in _predictions(n + warmup)]
         rt.ingest(predictions, source="bench")
         playbooks = {v.prediction_id: v.playbook for v in rt.triage_pending().verdicts}
@@ -450,7 +460,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="example: python bench/decision_loop.py --n 300 --reps 3")
     parser.add_argument("--n", type=int, default=300, help="decisions per run (default 300)")
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="decisions run before the timed ones, not timed (default 20)")
     parser.add_argument("--reps", type=int, default=3, help="runs per configuration")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the two floor measurements (graph shape, tool calls alone)")
@@ -459,8 +470,8 @@ def main() -> None:
                              f"{', '.join(KINDS)}); e.g. app,people for ratio_vs_app alone")
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.n < 10 or args.reps < 1:
-        parser.error("--n must be at least 10 and --reps at least 1")
+    if args.n < 10 or args.reps < 1 or args.warmup < 0:
+        parser.error("--n must be at least 10, --reps at least 1 and --warmup at least 0")
     if args.child:
         print(json.dumps(_child(args.child, args.n, args.warmup)))
         return

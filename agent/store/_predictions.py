@@ -338,21 +338,27 @@ class PredictionRepo(Repo):
             self.record(conn, events, now)
         return verdicts
 
-    def last_acted(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
-        """When each entity was last acted on for ``kind`` (by the prediction's time)."""
-        return self._newest(kind, entity_ids, _P.c.triage_action == TriageAction.ACT.value)
+    def last_acted(self, kind: str, entity_ids: Iterable[str], *,
+                   besides: Sequence[str] = ()) -> dict[str, datetime]:
+        """When the loop last decided to act on each entity for ``kind`` (the triage of
+        the prediction it acted on), leaving out the predictions ``besides``."""
+        where = [_P.c.triage_action == TriageAction.ACT.value]
+        if besides:
+            where.append(_P.c.id.not_in(list(besides)))
+        return self._newest(kind, entity_ids, *where, column=_P.c.triaged_at)
 
     def newest_observed(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
         """When the newest stored prediction of ``kind`` on each entity was observed."""
         return self._newest(kind, entity_ids)
 
-    def _newest(self, kind: str, entity_ids: Iterable[str], *where: Any) -> dict[str, datetime]:
+    def _newest(self, kind: str, entity_ids: Iterable[str], *where: Any,
+                column: Any = _P.c.observed_at) -> dict[str, datetime]:
         out: dict[str, datetime] = {}
         ids = list(set(entity_ids))
         with self.reading() as conn:
             for i in range(0, len(ids), _CHUNK):
                 rows = conn.execute(
-                    select(_P.c.entity_id, func.max(_P.c.observed_at))
+                    select(_P.c.entity_id, func.max(column))
                     .where(_P.c.kind == kind, _P.c.entity_id.in_(ids[i:i + _CHUNK]), *where)
                     .group_by(_P.c.entity_id))
                 for entity_id, at in rows:

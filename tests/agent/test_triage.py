@@ -103,3 +103,38 @@ def test_an_older_prediction_arriving_after_a_newer_one_is_superseded(tmp_path) 
         verdicts = {v.prediction_id: v.reason for v in rt.triage_pending().verdicts}
         assert verdicts == {"b-1": "superseded", "b-2": "superseded"}
         assert rt.store.decisions.list() == []
+
+
+def test_the_cooldown_runs_from_when_the_loop_acted_not_from_when_the_model_scored(
+        tmp_path) -> None:
+    """(trial 20: a file of predictions observed 36 days ago, two on one account, started a
+    decision for each, and one observed later that day a third, all open at once: the
+    30-day churn cooldown was counted from the acted prediction's observed_at, long
+    over.) The loop acted today, so the cooldown runs from today, on ties in one batch
+    and on later batches alike; a what-if preview of the acted prediction itself is not
+    cooled down by its own action."""
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.scenario import what_if
+    from decisionops.agent.settings import Settings
+
+    old = datetime.now(UTC) - timedelta(days=36)
+
+    def churn(pid: str, account: str, hours: int = 0) -> Prediction:
+        return Prediction(id=pid, model="m", kind="churn", entity_type="account",
+                          entity_id=account, score=0.92, value_at_stake=40_000,
+                          observed_at=old + timedelta(hours=hours))
+
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0)) as rt:
+        rt.ingest([churn("c-1", "ACC-10004"), churn("c-2", "ACC-10004"),
+                   churn("c-3", "ACC-10006")], source="t")
+        first = {v.prediction_id: (v.action, v.reason) for v in rt.triage_pending().verdicts}
+        assert first["c-1"] == (TriageAction.ACT, "act")
+        assert first["c-2"] == (TriageAction.DROP, "cooldown")
+        assert first["c-3"] == (TriageAction.ACT, "act")
+        rt.ingest([churn("c-5", "ACC-10004", hours=2)], source="t")
+        (later,) = rt.triage_pending().verdicts
+        assert (later.action, later.reason) == (TriageAction.DROP, "cooldown")
+        assert f"cooldown until {(datetime.now(UTC) + timedelta(days=30)):%Y-%m-%d}" \
+            in later.detail
+        assert what_if(rt, "c-3")["triage"]["action"] == "act"  # its own action aside
+        assert what_if(rt, "c-5")["triage"]["reason"] == "cooldown"
