@@ -95,6 +95,10 @@ class TickReport:
     """Decisions in this worker's pool when the tick ended (planning, or past their
     draft: checking and routing it)."""
     errors: list[str] = field(default_factory=list)
+    handed_over: list[str] = field(default_factory=list)
+    """Legs another worker took over midway (this worker's lease lapsed, or it got
+    there first): nothing failed, the other worker carries the decision on; not errors,
+    but a lease too short for the work shows here."""
     housekeeping: dict[str, int] = field(default_factory=dict)
     triage: dict[str, int] = field(default_factory=dict)
     """Verdicts of this tick by action: act, drop, hold, needs_human."""
@@ -108,7 +112,8 @@ class TickReport:
                 **{kind: [vars(r) for r in self.results.get(kind, [])]
                    for kind in ("recovered", "started", "resumed")},
                 "planning": self.planning, "busy": self.busy,
-                "housekeeping": self.housekeeping, "errors": self.errors}
+                "housekeeping": self.housekeeping, "handed_over": self.handed_over,
+                "errors": self.errors}
 
     @property
     def did_work(self) -> bool:
@@ -367,11 +372,11 @@ class Worker:
             return
         except LeaseLost as exc:
             report.busy += 1
-            report.errors.append(exc.message)
+            report.handed_over.append(exc.message)
             return
         except IntegrityError as exc:  # a row another worker wrote first: it has this one
             report.busy += 1
-            report.errors.append(f"another worker got there first: {_first_line(exc)}")
+            report.handed_over.append(f"another worker got there first: {_first_line(exc)}")
             return
         except (ConflictError, NotFoundError) as exc:
             report.errors.append(exc.message)

@@ -291,6 +291,7 @@ def run_postgres(model: Model, n: int, workers: int, tag: str) -> dict[str, floa
                 1 for i, e in enumerate(events) if e.get("supervisor") == "worker_exited"
                 and (i < stop or e.get("exitcode") != 0))
             result["tick_errors"] = sum(len(e.get("errors", [])) for e in events)
+            result["handed_over"] = sum(len(e.get("handed_over", [])) for e in events)
             if result["worker_crashes"] or result["tick_errors"]:
                 print(log.read_text()[-4000:], file=sys.stderr)
             return result

@@ -61,7 +61,7 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool, *,
                 os.close(devnull)
 
         def _show(report: TickReport) -> None:
-            if not report.did_work and not report.errors:
+            if not report.did_work and not report.errors and not report.handed_over:
                 return
             if as_json:
                 sys.stdout.write(json.dumps({"worker": index, **report.summary()},
@@ -72,6 +72,8 @@ def _worker_main(index: int, poll_seconds: float, as_json: bool, *,
                      ("recovered", "triaged", "started", "resumed", "busy") if getattr(report, k)]
             parts += [f"{k} {v}" for k, v in report.housekeeping.items() if v]
             say("[dim]worker {}[/] {}", index, ", ".join(parts), highlight=False)
+            for taken in report.handed_over:  # another worker carries it on: not an error
+                say("[dim]worker {} handed over: {}[/]", index, taken, err=True, highlight=False)
             for error in report.errors:
                 say("[dim]worker {}[/] [yellow]![/] {}", index, error, err=True, highlight=False)
 

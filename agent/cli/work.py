@@ -130,6 +130,10 @@ def run(
         # A pass starts at most a batch (the planning slots, with a model).
         console.print(f"{queued} prediction(s) still queued: run another pass "
                       "(decisionops run --once), or keep the loop running (decisionops run)")
+    if report.handed_over:  # another worker carries them on: not errors
+        console.print(f"{len(report.handed_over)} decision(s) handed over to another worker "
+                      f"midway (last: {report.handed_over[-1]}); a lease shorter than a leg's "
+                      "work does this (lease_seconds)", highlight=False)
     for error in report.errors:
         say("  [yellow]![/] {}", error, err=True, highlight=False)
 
