@@ -171,7 +171,9 @@ def ingest(path: Path, home: Path, jobs: int | None) -> tuple[float, TreeMemory,
     out, err = child.communicate()
     seconds = time.perf_counter() - start
     if child.returncode:
-        raise SystemExit(f"ingest failed ({child.returncode}):\n{err[-3000:]}")
+        # with --json a refusal is a JSON document on stdout; anything else is on stderr
+        said = "\n".join(part.strip() for part in (err, out) if part.strip())
+        raise SystemExit(f"ingest failed ({child.returncode}):\n{said[-3000:]}")
     return seconds, memory, json.loads(out)
 
 

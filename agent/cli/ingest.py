@@ -253,7 +253,11 @@ def _by_option(exc: InvalidInputError) -> str:
     if option is None:
         return exc.message
     text = exc.message.removeprefix(f"{exc.location}: ").removeprefix(f"{exc.field}: ")
-    return f"{option}: {text}" + (f" (in the {exc.location})" if exc.location else "")
+    if not exc.location:
+        return f"{option}: {text}"
+    # a part of the body ("the response") or a file, named as it is ("in scores.json")
+    where = exc.location if any(c in exc.location for c in "./\\") else f"the {exc.location}"
+    return f"{option}: {text} (in {where})"
 
 
 def _mapping(path: Path | None, value_column: str | None, **defaults: str | None

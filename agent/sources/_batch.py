@@ -71,10 +71,10 @@ class SourceLimits(BaseModel):
     def too_large(self, location: str, size: int | None = None, *, what: str = "file",
                   field: str | None = None) -> InvalidInputError:
         """The refusal of a file or body over ``max_bytes`` (``size``, when known)."""
-        found = f"{size} bytes" if size is not None else f"over {self.max_bytes} bytes"
-        return InvalidInputError(f"{what} is {found}; the limit is {self.max_bytes} bytes: "
-                                 f"{self.bytes_advice}", field=field, location=location,
-                                 max_bytes=self.max_bytes)
+        found = (f"{what} is {size} bytes; the limit is {self.max_bytes} bytes"
+                 if size is not None else f"{what} is over the limit of {self.max_bytes} bytes")
+        return InvalidInputError(f"{found}: {self.bytes_advice}", field=field,
+                                 location=location, max_bytes=self.max_bytes)
 
 
 class RowError(BaseModel):
