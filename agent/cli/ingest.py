@@ -44,7 +44,12 @@ from decisionops.agent.sources import (
     said_of_input,
 )
 from decisionops.agent.sources._open import FORMATS, ServingJoin
-from decisionops.agent.sources._parallel import MOST_JOBS, PARALLEL_BYTES, iter_prepared
+from decisionops.agent.sources._parallel import (
+    MOST_JOBS,
+    PARALLEL_BYTES,
+    PARALLEL_ROWS,
+    iter_prepared,
+)
 from decisionops.agent.sources._rows import default_problems
 from decisionops.agent.sources._summary import KEPT_ERRORS
 
@@ -120,8 +125,9 @@ def ingest(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j",
         help=f"Processes that validate rows while this one stores them, 1 to 64 (default: "
-        f"one per CPU, at most {MOST_JOBS}, for a CSV/JSONL/Parquet file of "
-        f"{PARALLEL_BYTES // 2**20} MB or more; 1 otherwise). The result is the same for "
+        f"one per CPU, at most {MOST_JOBS}, for a CSV/JSONL file of "
+        f"{PARALLEL_BYTES // 2**20} MB or more or a Parquet file of {PARALLEL_ROWS:,} rows "
+        "or more; 1 otherwise). The result is the same for "
         "any number.")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the summary as JSON; a refused input as {\"error\": {...}}, on "

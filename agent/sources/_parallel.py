@@ -39,9 +39,12 @@ from decisionops.agent.sources._mapping import FieldMapping
 from decisionops.agent.sources._open import ServingJoin, iter_input, resolve_format
 from decisionops.agent.sources._prepared import PreparedChunk
 
-__all__ = ["MOST_JOBS", "PARALLEL_BYTES", "default_jobs", "iter_prepared"]
+__all__ = ["MOST_JOBS", "PARALLEL_BYTES", "PARALLEL_ROWS", "default_jobs", "iter_prepared"]
 
 PARALLEL_BYTES = 16 * 1024 * 1024
+PARALLEL_ROWS = 100_000
+"""A Parquet file of this many rows or more is read with worker processes (about the
+rows of ``PARALLEL_BYTES`` of CSV)."""
 """Files from this size up are mapped in worker processes by default (below it the
 workers' start-up costs about what they would save)."""
 MOST_JOBS = 4
@@ -100,8 +103,9 @@ def iter_prepared(path: str | os.PathLike[str], fmt: str = "auto",
                   aliases: Mapping[str, str] | None = None, jobs: int | None = None
                   ) -> Iterator[PreparedChunk]:
     """``iter_input``'s chunks as ``PreparedChunk``s (``aliases``: ``kind_aliases``).
-    ``jobs``: worker processes; ``None`` picks ``default_jobs()`` for a CSV, JSONL or
-    Parquet file of ``PARALLEL_BYTES`` or more and 1 otherwise. Whole-input problems
+    ``jobs``: worker processes; ``None`` picks ``default_jobs()`` for a CSV or JSONL
+    file of ``PARALLEL_BYTES`` or more or a Parquet file of ``PARALLEL_ROWS`` rows or
+    more, and 1 otherwise. Whole-input problems
     raise ``InvalidInputError`` here, before the first chunk."""
     limits = limits or SourceLimits()
     aliases = dict(aliases or {})
@@ -113,10 +117,21 @@ def iter_prepared(path: str | os.PathLike[str], fmt: str = "auto",
     mapper, raw = open_file(path, chosen, mapping, limits=limits,  # type: ignore[arg-type]
                             batch_rows=batch_rows)
     if jobs is None:
-        jobs = default_jobs() if Path(path).stat().st_size >= PARALLEL_BYTES else 1
+        jobs = default_jobs() if _big(path, chosen) else 1
     if jobs <= 1:
         return (PreparedChunk.of(mapper(chunk), aliases) for chunk in raw)
     return _pooled(mapper, raw, aliases, jobs)
+
+
+def _big(path: str | os.PathLike[str], chosen: str) -> bool:
+    """Worth the worker processes: ``PARALLEL_BYTES`` of text, or as many rows in a
+    Parquet file (compressed, its bytes say little: 1M rows can be 14 MB), read from its
+    footer without reading the rows."""
+    if chosen == "parquet":
+        import pyarrow.parquet as pq
+
+        return bool(pq.read_metadata(path).num_rows >= PARALLEL_ROWS)
+    return Path(path).stat().st_size >= PARALLEL_BYTES
 
 
 def _pooled(mapper: ChunkMapper, raw: Iterator[RawChunk], aliases: dict[str, str],

@@ -105,3 +105,31 @@ def test_worker_processes_end_when_the_reading_process_is_killed(tmp_path: Path)
         assert not left, f"still running after the reader was killed: {left}"
     finally:
         reader.kill()
+
+
+def test_the_default_reads_a_parquet_file_of_many_rows_in_worker_processes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(trial 20: a compressed 1M-row Parquet file of 14 MB, under the size where worker
+    processes pay, was read in one process, at half the rate of the same rows as CSV.)
+    A Parquet file's rows, from its footer, decide; a small CSV still stays here."""
+    from decisionops.agent.sources import _parallel
+
+    pooled: list[int] = []
+    real = _parallel._pooled
+    monkeypatch.setattr(_parallel, "_pooled", lambda *a: pooled.append(a[-1]) or real(*a))
+    monkeypatch.setattr(_parallel, "default_jobs", lambda: 2)
+    monkeypatch.setattr(_parallel, "PARALLEL_ROWS", 200)
+    rows = 300
+    table = pa.table({"id": [f"pq-{i}" for i in range(rows)], "model": ["m"] * rows,
+                      "kind": ["churn"] * rows, "entity_type": ["account"] * rows,
+                      "entity_id": [f"A-{i}" for i in range(rows)], "score": [0.5] * rows,
+                      "observed_at": ["2026-11-20T08:00:00Z"] * rows})
+    path = tmp_path / "many.parquet"
+    pq.write_table(table, path)
+    assert path.stat().st_size < _parallel.PARALLEL_BYTES
+    assert sum(c.rows_read for c in iter_prepared(path, batch_rows=50)) == rows
+    assert pooled == [2]
+    small = tmp_path / "few.parquet"
+    pq.write_table(table.slice(0, 100), small)
+    assert sum(c.rows_read for c in iter_prepared(small, batch_rows=50)) == 100
+    assert pooled == [2]
