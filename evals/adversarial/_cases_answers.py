@@ -178,7 +178,7 @@ def _stale(world: World) -> None:
     arena, decision = _churn(world)
     first = arena.pending(decision)
     # The revise withdraws finance's request of version 1 (nothing of it can run).
-    arena.answer(first["sales"], Revise(feedback="offer an upgrade instead"), by="raj@sales")
+    arena.answer(first["sales"], Revise(feedback="offer a 15% discount instead"), by="raj@sales")
     arena.work()
     second = arena.pending(decision)
     arena.check(second["finance"].plan_version == 2, "no second plan version")

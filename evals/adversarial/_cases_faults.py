@@ -59,7 +59,7 @@ def _before_mark_applied(world: World) -> None:
     first = arena.pending(decision)
     # finance first: the revise would withdraw its request, leaving one answer to apply
     arena.answer(first["finance"], Approve(), by="dana@finance", apply=False)
-    arena.answer(first["sales"], Revise(feedback="offer an upgrade instead"), by="raj@sales",
+    arena.answer(first["sales"], Revise(feedback="offer a 15% discount instead"), by="raj@sales",
                  apply=False)
     _crash(arena, "before_mark_applied")
     arena.work()

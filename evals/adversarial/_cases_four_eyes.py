@@ -144,7 +144,7 @@ def _requester_web(world: World) -> None:
 def _reviser_cli(world: World) -> None:
     arena, decision = _arena(world)
     first = arena.pending(decision)["finance"]
-    arena.answer(first, Revise(feedback="smaller credit please"), by="dana@finance")
+    arena.answer(first, Revise(feedback="a credit of 120 please"), by="dana@finance")
     arena.answer(arena.pending(decision)["sales"], Approve(), by="raj@sales")  # the join
     arena.work()
     row = arena.pending(decision)["finance"]
@@ -154,4 +154,4 @@ def _reviser_cli(world: World) -> None:
                 f"the reviser's approval: exit {own.returncode} {own.stderr[-300:]}")
     arena.check(arena.pending(decision)["finance"].id == row.id, "the request was answered")
     arena.answer(row, Approve(), by="omar@finance")
-    _finish(arena, decision, approver="omar@finance")
+    _finish(arena, decision, approver="omar@finance", amount=120)  # as revised

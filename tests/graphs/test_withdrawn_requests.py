@@ -101,9 +101,10 @@ def test_two_answers_that_each_end_the_version_at_once_queue_not_deadlock(
 
     from decisionops.agent.approvals import Approver
 
-    asset = rt.enterprise.rows("assets")[0]
+    assets = rt.enterprise.rows("assets")
     part = rt.enterprise.rows("skus")[0]["sku"]
-    for n in range(4):
+    for n in range(4):  # each on its own asset (the failure playbook's cooldown: 14 days)
+        asset = assets[n]
         decision = start(rt, failure(f"race-{n}", asset=asset["asset_id"], site=asset["site"],
                                      part=part)).decision_id
         requests = pending(rt, decision)
