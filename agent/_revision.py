@@ -90,13 +90,24 @@ class Revisable(BaseModel):
             if setting.min > setting.max:
                 yield f"revise.set.{key}: min is above max"
 
-    def offer(self) -> str:
-        """What the planner can change, in words."""
-        parts = []
-        if self.remove:
-            parts.append("remove " + ", ".join(self.remove))
-        parts += [f"set {key} ({_fmt(s.min)} to {_fmt(s.max)})" for key, s in self.set.items()]
-        return "; ".join(parts) if parts else "nothing (this playbook declares nothing revisable)"
+    def offer(self, steps: Iterable[str] | None = None) -> str:
+        """What the planner can change, in words; ``steps``: of a plan with these steps
+        only (a step an earlier revise removed can be neither removed nor set)."""
+        present = None if steps is None else set(steps)
+        removable = [s for s in self.remove if present is None or s in present]
+        parts = ["remove " + ", ".join(removable)] if removable else []
+        parts += [f"set {key} ({_fmt(s.min)} to {_fmt(s.max)})" for key, s in self.set.items()
+                  if present is None or key.partition(".")[0] in present]
+        if parts:
+            return "; ".join(parts)
+        return ("nothing (this playbook declares nothing revisable)" if present is None
+                or not (self.remove or self.set) else "nothing left in this plan version")
+
+    def offers(self, steps: Iterable[str]) -> bool:
+        """Whether a revise can change anything in a plan with these steps."""
+        present = set(steps)
+        return any(s in present for s in self.remove) or any(
+            key.partition(".")[0] in present for key in self.set)
 
 
 class Revision(BaseModel):
@@ -111,7 +122,8 @@ class Revision(BaseModel):
     def rationale(self, rules: Revisable | None) -> str:
         can = (rules or Revisable()).offer()
         if self.applied:
-            text = "Revised after feedback: " + "; ".join(self.applied) + "."
+            text = ("Revised after feedback: " + "; ".join(self.applied) + ". Anything else "
+                    "the feedback asks for was not applied.")
         else:
             text = ("Feedback not applied: the playbook planner cannot apply free-text "
                     "feedback, only named changes.")
@@ -197,6 +209,10 @@ def revise(plan: Plan, rules: Revisable | None, feedback: Sequence[str]) -> tupl
                 continue
             step = steps[step_id]
             before = step.arguments.get(argument)
+            if isinstance(before, int) and not isinstance(before, bool) \
+                    and not value.is_integer():
+                revision.refused.append(f"{key} {_fmt(value)} is not a whole number")
+                continue
             new: Any = int(value) if isinstance(before, int) and value.is_integer() else value
             if new != before:
                 steps[step_id] = step.model_copy(
@@ -220,8 +236,9 @@ def nothing_applied(plan: Plan, rules: Revisable | None, feedback: str) -> str |
     if revision.applied:
         return None
     said = [*revision.refused, *revision.unchanged]
+    can = (rules or Revisable()).offer(s.id for s in plan.steps)
     return ("the playbook planner can apply none of this feedback"
-            + (f" ({'; '.join(said)})" if said else "") + f". It can: {(rules or Revisable()).offer()}."
+            + (f" ({'; '.join(said)})" if said else "") + f". It can: {can}."
             " Name one of those changes, or edit the request's arguments or reject it; "
             "anything else needs the LLM planner")
 

@@ -10,7 +10,7 @@ from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import Approve, Revise
 from decisionops.agent.runtime import Runtime
 from tests.graphs.conftest import churn, pending, start, steps
-from tests.support import answer
+from tests.support import answer, approver
 
 
 def test_revise_applies_the_feedback_within_the_playbook(rt: Runtime) -> None:
@@ -25,7 +25,8 @@ def test_revise_applies_the_feedback_within_the_playbook(rt: Runtime) -> None:
     assert plan.version == 2 and "goodwill_credit" not in {s.id for s in plan.steps}
     assert plan.step("retention_offer").arguments["discount_pct"] == 15
     assert plan.rationale.startswith("Revised after feedback: removed goodwill_credit; "
-                                     "retention_offer.discount_pct 20 → 15.")
+                                     "retention_offer.discount_pct 20 → 15. Anything else "
+                                     "the feedback asks for was not applied.")
     assert rt.store.plans.row(decision, 2)["meta"]["notes"] == [plan.rationale]
     # Finance has nothing left in the plan: only sales is asked again.
     again = pending(rt, decision)
@@ -42,6 +43,9 @@ def test_revise_applies_the_feedback_within_the_playbook(rt: Runtime) -> None:
     ("make it a 50% discount", "retention_offer.discount_pct 50 is outside 1 to 30"),
     ("a 20% discount is fine", "retention_offer.discount_pct is 20 already"),
     ("drop the onboarding call", "can apply none of this feedback"),
+    # (trial 21: taken, then the re-drafted plan failed the tool's integer schema and the
+    # decision ended needs_human)
+    ("discount 15.5%", "retention_offer.discount_pct 15.5 is not a whole number"),
 ])
 def test_revise_the_playbook_planner_cannot_apply_is_refused(rt: Runtime, feedback: str,
                                                            said: str) -> None:
@@ -87,3 +91,41 @@ def test_revise_reads_a_deadline_said_with_within_or_in(rt: Runtime, feedback: s
     plan = rt.store.plans.get(decision)
     assert plan.version == 2
     assert plan.step("work_order").arguments["due_within_hours"] == 48, plan.rationale
+
+
+def test_what_a_revise_can_change_follows_the_plan_version(rt: Runtime) -> None:
+    """(trial 21: after a revise removed the credit, version 2's refusals and view still
+    offered to remove the credit or set its amount.) A step an earlier revise removed is
+    neither offered nor accepted; a plan with nothing left to revise offers no revise."""
+    decision = start(rt, churn()).decision_id
+    requests = pending(rt, decision)
+    answer(rt, requests["finance"]["id"], Approve(), approver_name="dana@finance")
+    answer(rt, requests["sales"]["id"], Revise(feedback="no goodwill credit"),
+           approver_name="raj@sales")
+    row = rt.store.approvals.get(pending(rt, decision)["sales"]["id"])
+    offer = rt.approvals.revise_can(row)
+    assert offer is not None and "goodwill_credit" not in offer
+    assert "remove proactive_case, inform_account_manager" in offer
+    with pytest.raises(InvalidInputError) as refused:
+        rt.approvals.answer(row.id, Revise(feedback="credit 100"), by=approver(rt, "raj@sales"))
+    assert "goodwill_credit" not in refused.value.message.partition("It can:")[2]
+    # the interrupt a LangGraph client answers says it too, and offers a response
+    (interrupt,) = [i for i in rt.engine.graph.get_state(rt.engine.config(decision)).interrupts
+                    if i.value["function"] == "sales"]
+    assert interrupt.value["config"]["allow_respond"] is True
+    assert f"A response (revise) can: {offer}" in interrupt.value["description"]
+
+
+def test_a_playbook_that_declares_nothing_revisable_offers_no_revise(rt: Runtime) -> None:
+    """(trial 21: the inbox offered a revise form, with another playbook's examples, that
+    could never succeed.)"""
+    book = rt.playbooks.playbooks
+    churn_book = book["churn-retention"]
+    book["churn-retention"] = churn_book.model_copy(update={"revise": None})
+    decision = start(rt, churn()).decision_id
+    row = rt.store.approvals.get(pending(rt, decision)["sales"]["id"])
+    assert rt.approvals.revise_can(row) == ""
+    assert not rt.approvals.revisable(row.plan_version, rt.approvals.revise_can(row))
+    (interrupt,) = [i for i in rt.engine.graph.get_state(rt.engine.config(decision)).interrupts
+                    if i.value["function"] == "sales"]
+    assert interrupt.value["config"]["allow_respond"] is False
