@@ -95,7 +95,8 @@ class Revisions(Protocol):
     playbook declares revisable; a model reads any text (no such rules)."""
 
     def can(self, plan: Plan) -> str | None:
-        """What a revise of ``plan`` can change, in words; None: any feedback is read."""
+        """What a revise of ``plan`` can change, in words; "" when nothing (no revise is
+        offered); None: any feedback is read."""
         ...
 
     def cannot_apply(self, plan: Plan, feedback: str) -> str | None:
@@ -143,7 +144,10 @@ class PlaybookPlanner:
         """(``Revisions``) What a revise of ``plan`` can change; None for a plan this
         planner did not draft (a person's plan goes back to a person)."""
         playbook = self._drafted(plan)
-        return None if playbook is None else (playbook.revise or Revisable()).offer()
+        if playbook is None:
+            return None
+        rules, steps = playbook.revise or Revisable(), [s.id for s in plan.steps]
+        return rules.offer(steps) if rules.offers(steps) else ""
 
     def cannot_apply(self, plan: Plan, feedback: str) -> str | None:
         """(``Revisions``) Why a revise of ``plan`` with ``feedback`` would draft the

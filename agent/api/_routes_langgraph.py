@@ -121,9 +121,13 @@ class _Threads:
         return decision
 
     def interrupts(self, rows: list[ApprovalRow]) -> list[dict[str, Any]]:
-        return [{"id": row.id, "value": human_interrupt(
-            row.request, revisable=self.rt.approvals.may_revise(row.plan_version))}
-            for row in rows]
+        out = []
+        for row in rows:
+            offer = self.rt.approvals.revise_can(row)
+            out.append({"id": row.id, "value": human_interrupt(
+                row.request, revisable=self.rt.approvals.revisable(row.plan_version, offer),
+                revise_can=offer)})
+        return out
 
     def values(self, decision: DecisionRow, rows: list[ApprovalRow]) -> dict[str, Any]:
         values = {k: v for k, v in public(decision).items()}

@@ -56,17 +56,20 @@ def _description(request: ApprovalRequest) -> str:
 
 
 def human_interrupt(request: ApprovalRequest, *, revisable: bool = True,
-                    error: str | None = None) -> dict[str, Any]:
+                    error: str | None = None, revise_can: str | None = None) -> dict[str, Any]:
     """The interrupt value for ``request`` (see the module docstring); ``revisable``:
-    whether a revision may still be asked for (``ApprovalService.may_revise``), as
-    ``allow_respond``."""
+    whether a revision may still be asked for (``ApprovalService.revisable``), as
+    ``allow_respond``; ``revise_can``: what a response (a revise) can change, said in the
+    description (``ApprovalService.revise_offer``)."""
     value: dict[str, Any] = {
         "action_request": {
             "action": f"Approve {request.function}'s part of plan v{request.plan_version}",
             "args": {step.id: dict(step.arguments) for step in request.steps}},
         "config": {"allow_accept": True, "allow_edit": True, "allow_respond": revisable,
                    "allow_ignore": True},
-        "description": _description(request),
+        "description": _description(request) + (
+            f"\n\nA response (revise) can: {revise_can}; for anything else, edit or ignore."
+            if revisable and revise_can else ""),
         "approval_id": request.approval_id,
         "decision_id": request.decision_id,
         "function": request.function,

@@ -283,13 +283,23 @@ class ApprovalService:
         ``allow_respond``), and ``answer`` refuses one past it (``replan_limit``)."""
         return plan_version <= self._max_replans
 
+    def revise_offer(self, plan: Plan) -> str | None:
+        """What a revise of ``plan`` can change, in words (every channel says it beside
+        the revise answer); "" when nothing, and no revise is offered (``revisable``);
+        None when the planner reads any feedback."""
+        return None if self._revisions is None else self._revisions.can(plan)
+
     def revise_can(self, row: ApprovalRow) -> str | None:
-        """What a revise of ``row``'s plan version can change, in words (every channel
-        says it beside the revise answer); None when the planner reads any feedback."""
+        """``revise_offer`` for ``row``'s plan version."""
         if self._revisions is None:
             return None
         plan = self._store.plans.find(row.decision_id, row.plan_version)
-        return None if plan is None else self._revisions.can(plan)
+        return None if plan is None else self.revise_offer(plan)
+
+    def revisable(self, plan_version: int, offer: str | None) -> bool:
+        """Whether a revise is offered: a version the loop may still re-draft
+        (``may_revise``) whose planner can change something in it (``revise_offer``)."""
+        return self.may_revise(plan_version) and offer != ""
 
     def can_answer(self, by: Approver, function: str) -> bool:
         return self.identity(by, function) is not None and (

@@ -70,9 +70,11 @@ def approval(payload: dict[str, Any], runtime: Runtime[DecisionContext]) -> dict
     resume = runtime.context.resume
     error: str | None = None
     memo = runtime.store
-    revisable = runtime.context.approvals.may_revise(request.plan_version)
+    offer = payload.get("revise_can")  # (absent from a branch sent before it was said)
+    revisable = runtime.context.approvals.revisable(request.plan_version, offer)
     for attempt in range(MAX_REFUSED):
-        reply = interrupt(human_interrupt(request, revisable=revisable, error=error))
+        reply = interrupt(human_interrupt(request, revisable=revisable, error=error,
+                                          revise_can=offer))
         if resume is None:
             resolved = _recorded(function, reply)
             break

@@ -47,7 +47,8 @@ def route(state: DecisionState, runtime: Runtime[DecisionContext]
         ctx.store.decisions.set_status(tx, status, plan_hash=plan.hash,
                                        body={"waiting_on": routing.waiting_on})
     crash_point("after_route")
-    sends = [Send("approval", {"request": request.model_dump(mode="json")})
+    offer = ctx.approvals.revise_offer(plan)  # what a revise can change, said beside it
+    sends = [Send("approval", {"request": request.model_dump(mode="json"), "revise_can": offer})
              for request, _deadline in routing.ask]
     # Policy approved every function: nothing to wait for, nothing for join to decide.
     return Command(goto=sends or "execute", update={
