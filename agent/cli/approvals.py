@@ -115,8 +115,10 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """List approval requests, most urgent deadline first: id, function, entity, the
-    amount its steps move, the decision's expected value, age and why people are asked.
+    """List approval requests, most urgent first (pending: by the hour they are due, then
+    the value at stake, as the inbox and the API rank them; other statuses by deadline):
+    id, function, entity, the amount its steps move, the decision's expected value, age
+    and why people are asked.
     The table fits the terminal (ids whole, long text cut with …); --json has every field.
 
     Example: decisionops approvals list --function finance
@@ -127,9 +129,13 @@ def list_(
     with runtime() as rt:
         if function is not None:
             rt.policies.get(function)
-        rows, more = limited(rt.store.approvals.list(
-            function=function, status=None if status == "all" else status, limit=limit + 1),
-            limit)
+        # pending: the inbox's order, as the API and the inbox page them (trial 21)
+        found = (rt.store.approvals.ranked([function] if function else None, limit=limit + 1)
+                 if status == "pending" else
+                 rt.store.approvals.list(function=function,
+                                         status=None if status == "all" else status,
+                                         limit=limit + 1))
+        rows, more = limited(found, limit)
         facts = _facts(rt, rows)
     if as_json:
         print_json([r.to_dict() | facts[r.id] for r in rows])
@@ -164,10 +170,14 @@ def show(approval_id: ApprovalId,
         held = rt.approvals.held(decision, [row.function])
         proposal = rt.approvals.proposal(approval_id)
         four_eyes = rt.policies.get(row.function).four_eyes
+        pending = row.status.value == "pending" and row.withdrawn is None
+        offer = rt.approvals.revise_can(row) if pending else None
+        can_revise = pending and rt.approvals.revisable(row.plan_version, offer)
     if as_json:
         print_json({"approval": row.to_dict(), "prediction": prediction.model_dump(mode="json"),
                     "locked": locked, "held": held, "preview_hash": row.request.preview_hash,
-                    "four_eyes": four_eyes, "proposal": proposal})
+                    "four_eyes": four_eyes, "proposal": proposal, "can_revise": can_revise,
+                    "revise_can": offer})
         return
     request = row.request
     say("[bold]{}[/] {} · {} · decision {} · plan v{} ({})", approval_id, row.function,
@@ -217,6 +227,14 @@ def show(approval_id: ApprovalId,
         console.print(f"proposal hash (approve --proposal-hash approves exactly this edit): "
                       f"{proposal['hash']}", highlight=False)
 
+    if can_revise and offer:
+        console.print(f"a revise can: {offer} (approvals revise --feedback naming one of "
+                      "those; for anything else, edit or reject)", highlight=False)
+    elif pending and not can_revise:
+        console.print("no revise: " + ("the playbook planner can change nothing in this plan "
+                                       "version" if offer == "" else "this is the last plan "
+                                       "version the loop drafts") + "; approve, edit or reject",
+                      highlight=False)
     why = row.withdrawn
     if why is not None:
         say("[yellow]withdrawn[/]: {}; there is nothing to answer on this request", why,

@@ -215,6 +215,19 @@ class ApprovalRepo(Repo):
                 _listing(frozenset(given) | ({WITHDRAWN} if withdrawn else set())),
                 {**given, "limit": limit}))
 
+    def ranked(self, functions: Sequence[str] | None, *, limit: int) -> list[ApprovalRow]:
+        """Pending requests of ``functions`` (None: all) as rows, in the inbox's order
+        (``inbox``: by the hour they are due, then the value at stake): every listing of
+        pending requests, on every channel, pages and orders them alike."""
+        order = [r["id"] for r in self.inbox(functions, limit=limit)]
+        if not order:
+            return []
+        with self.reading() as conn:
+            rows = self._rows(conn, conn.execute(
+                select(t.approvals).where(t.approvals.c.id.in_(order))))
+        by_id = {row.id: row for row in rows}
+        return [by_id[i] for i in order if i in by_id]
+
     def answered(self, decision_id: str, plan_version: int) -> list[ApprovalRow]:
         """The answers recorded for the decision up to ``plan_version`` (applied to its
         graph or not), oldest first."""

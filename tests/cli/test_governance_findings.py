@@ -395,3 +395,53 @@ def test_an_answer_applied_while_a_tool_is_down_is_recorded_and_said_so(
     assert shown["decision"]["status"] == "executing"
     assert "tried again once the lease lapses (1 of" in shown["decision"]["error"]
     assert _effects(cli, "crm.create_retention_offer") == []
+
+
+def test_approvals_show_says_what_a_revise_can_change(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """(trial 21: the API and the inbox said it, approvals show did not)"""
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10004", 40000))))
+    cli("run", "--once")
+    sales = _pending(cli)["sales"]["id"]
+    shown = " ".join(cli("approvals", "show", sales).stdout.split())
+    assert "a revise can: remove goodwill_credit" in shown
+    body = cli.json("approvals", "show", sales)
+    assert body["can_revise"] is True and "set retention_offer.discount_pct" in body["revise_can"]
+
+
+def test_approvals_list_pages_pending_requests_as_the_inbox_and_the_api_do(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """(trial 21: the CLI cut and ordered by exact deadline, the API and the inbox by the
+    hour a request is due and then the value at stake: different pages)"""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from decisionops.agent.models import utcnow
+    from decisionops.agent.store import Store
+    from decisionops.agent.store import _tables as t
+
+    _users(cli, "dana@finance", "raj@sales")
+    cli("ingest", str(_csv(write, ("p-1", "ACC-10001", 30000), ("p-2", "ACC-10002", 31000),
+                           ("p-3", "ACC-10003", 90000))))
+    cli("run", "--once")
+    finance = {a["decision_id"]: a["id"] for a in cli.json("approvals", "list", "--function",
+                                                          "finance")}
+    assert len(finance) == 3
+    hour = (utcnow() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    store = Store.open(f"sqlite:///{cli.cwd / 'home' / 'decisionops.sqlite'}")
+    try:
+        values = {}
+        for minutes, (decision_id, approval_id) in zip((5, 10, 50), sorted(finance.items()),
+                                                        strict=True):
+            values[approval_id] = store.decisions.get(decision_id).expected_value
+            with store.transaction() as conn:
+                conn.execute(update(t.approvals).where(t.approvals.c.id == approval_id)
+                             .values(deadline=hour + timedelta(minutes=minutes)))
+    finally:
+        store.close()
+    page = [a["id"] for a in cli.json("approvals", "list", "--function", "finance",
+                                      "--limit", "2")]
+    by_value = sorted(values, key=lambda a: -values[a])
+    assert page == by_value[:2]
