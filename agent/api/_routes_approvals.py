@@ -194,9 +194,13 @@ def approvals_router(principal: Any) -> APIRouter:
             raise InvalidInputError(f"must be the ETag the GET returned, as it was (not a "
                                     f"weak tag, '*' or a list): got {tag[:80]!r}",
                                     field="If-Match", location="header")
-        plan_hash, _, proposal_hash = tag.strip('"').partition(".")
+        plan_hash, dot, proposal_hash = tag.strip('"').partition(".")
         if not plan_hash:
             raise InvalidInputError("must carry the plan hash", field="If-Match",
+                                    location="header")
+        if dot and not proposal_hash:  # "<plan>." names a proposal, but none (trial 21)
+            raise InvalidInputError("must be the ETag the GET returned, as it was: after "
+                                    "the '.' it names no proposal hash", field="If-Match",
                                     location="header")
         answer = answer_from_hitl(request, body.decisions)
         try:

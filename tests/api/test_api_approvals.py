@@ -259,6 +259,10 @@ def test_langchain_hitl_shape_round_trip(svc: Service) -> None:
                                 headers=svc.auth("raj") | {"If-Match": '"abc"'})
     assert malformed.status_code == 422 and malformed.json()["error"]["field"] == "If-Match"
     assert "64 hex characters" in malformed.json()["error"]["message"]
+    # a proposal part left empty (trial 21: recorded as if the plan hash alone was sent)
+    dotted = svc.client.post(url, json={"decisions": decisions}, headers=svc.auth("raj") | {
+        "If-Match": got.headers["ETag"].rstrip('"') + '."'})
+    assert dotted.status_code == 422 and dotted.json()["error"]["field"] == "If-Match"
     # A weak tag never matches (RFC 9110), and says so rather than "stale plan" (trial).
     weak = svc.client.post(url, json={"decisions": decisions},
                            headers=svc.auth("raj") | {"If-Match": "W/" + got.headers["ETag"]})
