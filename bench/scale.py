@@ -35,7 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.decision_loop import _auto_policy_file, _predictions  # noqa: E402
+from bench.decision_loop import _add_accounts, _auto_policy_file, _predictions  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _TERMINAL = ("completed", "failed", "compensated", "rejected", "needs_human")
@@ -79,6 +79,7 @@ def _queue(url: str, home: Path, policy: Path, n: int) -> None:
 
     settings = Settings(holdout_share=0, home=home, database_url=url, functions_file=policy)
     with Runtime(settings, actor="bench") as rt:
+        _add_accounts(rt, n)  # one account each: the reference CRM knows every one
         items = [Prediction.model_validate(p) for p in _predictions(n)]
         for i in range(0, len(items), 2000):
             rt.ingest(items[i:i + 2000], source="bench")
