@@ -302,8 +302,16 @@ def langgraph_router() -> APIRouter:
         # first of them before any answer is recorded, so a refused resume changes nothing.
         for approval_id in sorted(answers, key=lambda a: t.rt.approvals.can_answer(
                 by, rows[a].function)):
-            t.rt.approvals.answer(approval_id, answers[approval_id], by=by,
-                                  plan_hash=rows[approval_id].plan_hash)
+            try:
+                t.rt.approvals.answer(approval_id, answers[approval_id], by=by,
+                                      plan_hash=rows[approval_id].plan_hash)
+            except InvalidInputError as exc:
+                if exc.field != "feedback":
+                    raise
+                # a response's feedback is its args here (trial 21: named "feedback")
+                where = f"command.resume.{approval_id}" if keyed else "command.resume"
+                raise InvalidInputError(exc.message.removeprefix("feedback: "),
+                                        field=f"{where}.args") from None
         return decision, list(answers)
 
     @router.post("/threads/{thread_id}/runs", summary="Answer pending requests (command.resume)")

@@ -61,6 +61,15 @@ async def _flow(live: Live, decision: str) -> None:
         await raj.runs.wait(decision, "decision", command={
             "resume": {ask[0]["id"]: {"type": "respond", "args": "?"}}})
     assert bad.value.response.json()["error"]["field"] == f"command.resume.{ask[0]['id']}.type"
+    # a response (revise) whose feedback the playbook planner can apply nothing of: its
+    # args named (trial 21: "feedback", a field of no request here), the request pending
+    assert "A response (revise) can: " in value["description"]
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        await raj.runs.wait(decision, "decision", command={
+            "resume": {ask[0]["id"]: {"type": "response", "args": "call them first"}}})
+    assert bad.value.response.status_code == 422
+    assert bad.value.response.json()["error"]["field"] == f"command.resume.{ask[0]['id']}.args"
+    assert "can apply none of this feedback" in bad.value.response.json()["error"]["message"]
 
     # Agent Inbox's resume: one HumanResponse in a list, the caller's one request
     after = await raj.runs.wait(decision, "decision", command={
