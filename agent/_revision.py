@@ -119,8 +119,9 @@ class Revision(BaseModel):
     unchanged: list[str] = []
     """Arguments the feedback set to the value they have."""
 
-    def rationale(self, rules: Revisable | None) -> str:
-        can = (rules or Revisable()).offer()
+    def rationale(self, rules: Revisable | None, steps: Iterable[str] | None = None) -> str:
+        """What the re-draft did, and what the planner can change in it (``steps``)."""
+        can = (rules or Revisable()).offer(steps)
         if self.applied:
             text = ("Revised after feedback: " + "; ".join(self.applied) + ". Anything else "
                     "the feedback asks for was not applied.")

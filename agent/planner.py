@@ -175,7 +175,7 @@ class PlaybookPlanner:
                               version=request.version)
         if request.feedback:
             plan, revision = revise(plan, playbook.revise, request.feedback)
-            said = revision.rationale(playbook.revise)
+            said = revision.rationale(playbook.revise, (s.id for s in plan.steps))
             plan = plan.model_copy(update={
                 "rationale": f"{said} ({plan.rationale})" if plan.rationale else said})
         return plan

@@ -105,6 +105,8 @@ def test_what_a_revise_can_change_follows_the_plan_version(rt: Runtime) -> None:
     row = rt.store.approvals.get(pending(rt, decision)["sales"]["id"])
     offer = rt.approvals.revise_can(row)
     assert offer is not None and "goodwill_credit" not in offer
+    assert "goodwill_credit" not in rt.store.plans.get(decision).rationale.partition(
+        "It can:")[2]
     assert "remove proactive_case, inform_account_manager" in offer
     with pytest.raises(InvalidInputError) as refused:
         rt.approvals.answer(row.id, Revise(feedback="credit 100"), by=approver(rt, "raj@sales"))
