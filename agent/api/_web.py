@@ -273,8 +273,10 @@ def web_router() -> APIRouter:
                 inbox, state.runtime, who, limit=200))] if form.get("then") == "next" else None
             out = await run_in_threadpool(partial(
                 submit_answer, state.runtime, who, approval_id, answer, plan_hash, channel="web",
-                preview_hash=str(form.get("preview_hash") or "") or None,
-                proposal_hash=str(form.get("proposal_hash") or "") or None))
+                # absent: bind to what is stored; sent, it must be a hash (as over the API)
+                preview_hash=(str(form["preview_hash"]) if "preview_hash" in form else None),
+                proposal_hash=(str(form["proposal_hash"]) if "proposal_hash" in form
+                               else None)))
         except DecisionOpsError as exc:
             return await run_in_threadpool(_approval, request, state, who, approval_id,
                                            error=exc.message, status=status_for(exc))
