@@ -423,12 +423,15 @@ def reject(approval_id: ApprovalId, approver: As,
 
 @app.command("revise")
 def revise(approval_id: ApprovalId, approver: As,
-           feedback: Annotated[str, typer.Option(help="What the planner should change.")],
+           feedback: Annotated[str, typer.Option(
+               help="What the planner should change. The offline playbook planner applies "
+               "only what the playbook declares revisable ('approvals show' says what); "
+               "feedback it can apply nothing of is refused.")],
            no_apply: NoApply = False, preview_hash: PreviewHashOption = None,
            as_json: AnswerJson = False) -> None:
     """Ask the planner for a new plan version (bounded); every function is asked again.
 
-    Example: decisionops approvals revise apr_1f2e… --as raj@sales --feedback "offer an upgrade instead"
+    Example: decisionops approvals revise apr_1f2e… --as raj@sales --feedback "a 15% discount"
     """
     _answer(approval_id, _model(Revise, feedback=feedback), approver, no_apply,
             "asked to revise", preview_hash, as_json=as_json)
