@@ -164,15 +164,8 @@ def _what_may_be_answered(rt: Runtime, who: Principal, row: ApprovalRow) -> dict
     barred = rt.approvals.may_approve(row, by) if answering else None
     return {"can_answer": answering, "can_approve": answering and barred is None,
             "four_eyes_bar": barred,
-            **_revise(rt, row)}
-
-
-def _revise(rt: Runtime, row: ApprovalRow) -> dict[str, Any]:
-    """Whether a revise is offered, and what it can change (``revise_can``: "" when the
-    planner can change nothing in this version; None when it reads any feedback)."""
-    offer = rt.approvals.revise_can(row) if row.status is ApprovalStatus.PENDING else None
-    return {"can_revise": row.status is ApprovalStatus.PENDING
-            and rt.approvals.revisable(row.plan_version, offer), "revise_can": offer}
+            **dict(zip(("can_revise", "revise_can"), rt.approvals.revise_offered(row),
+                       strict=True))}
 
 
 def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: int = 200

@@ -123,10 +123,9 @@ class _Threads:
     def interrupts(self, rows: list[ApprovalRow]) -> list[dict[str, Any]]:
         out = []
         for row in rows:
-            offer = self.rt.approvals.revise_can(row)
+            revisable, offer = self.rt.approvals.revise_offered(row)
             out.append({"id": row.id, "value": human_interrupt(
-                row.request, revisable=self.rt.approvals.revisable(row.plan_version, offer),
-                revise_can=offer)})
+                row.request, revisable=revisable, revise_can=offer)})
         return out
 
     def values(self, decision: DecisionRow, rows: list[ApprovalRow]) -> dict[str, Any]:

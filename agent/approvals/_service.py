@@ -296,6 +296,16 @@ class ApprovalService:
         plan = self._store.plans.find(row.decision_id, row.plan_version)
         return None if plan is None else self.revise_offer(plan)
 
+    def revise_offered(self, row: ApprovalRow) -> tuple[bool, str | None]:
+        """Whether a revise of ``row`` is offered (a pending request of a version the
+        planner can still change: ``revisable``), and what it can change
+        (``revise_offer``; None for a request no longer pending). Every channel that
+        shows a request says both by this."""
+        if row.status is not ApprovalStatus.PENDING:
+            return False, None
+        offer = self.revise_can(row)
+        return self.revisable(row.plan_version, offer), offer
+
     def revisable(self, plan_version: int, offer: str | None) -> bool:
         """Whether a revise is offered: a version the loop may still re-draft
         (``may_revise``) whose planner can change something in it (``revise_offer``)."""

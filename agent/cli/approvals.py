@@ -170,9 +170,7 @@ def show(approval_id: ApprovalId,
         held = rt.approvals.held(decision, [row.function])
         proposal = rt.approvals.proposal(approval_id)
         four_eyes = rt.policies.get(row.function).four_eyes
-        pending = row.status.value == "pending" and row.withdrawn is None
-        offer = rt.approvals.revise_can(row) if pending else None
-        can_revise = pending and rt.approvals.revisable(row.plan_version, offer)
+        can_revise, offer = rt.approvals.revise_offered(row)
     if as_json:
         print_json({"approval": row.to_dict(), "prediction": prediction.model_dump(mode="json"),
                     "locked": locked, "held": held, "preview_hash": row.request.preview_hash,
@@ -230,7 +228,7 @@ def show(approval_id: ApprovalId,
     if can_revise and offer:
         console.print(f"a revise can: {offer} (approvals revise --feedback naming one of "
                       "those; for anything else, edit or reject)", highlight=False)
-    elif pending and not can_revise:
+    elif row.status.value == "pending" and not can_revise:
         console.print("no revise: " + ("the playbook planner can change nothing in this plan "
                                        "version" if offer == "" else "this is the last plan "
                                        "version the loop drafts") + "; approve, edit or reject",

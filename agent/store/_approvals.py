@@ -215,19 +215,6 @@ class ApprovalRepo(Repo):
                 _listing(frozenset(given) | ({WITHDRAWN} if withdrawn else set())),
                 {**given, "limit": limit}))
 
-    def ranked(self, functions: Sequence[str] | None, *, limit: int) -> list[ApprovalRow]:
-        """Pending requests of ``functions`` (None: all) as rows, in the inbox's order
-        (``inbox``: by the hour they are due, then the value at stake): every listing of
-        pending requests, on every channel, pages and orders them alike."""
-        order = [r["id"] for r in self.inbox(functions, limit=limit)]
-        if not order:
-            return []
-        with self.reading() as conn:
-            rows = self._rows(conn, conn.execute(
-                select(t.approvals).where(t.approvals.c.id.in_(order))))
-        by_id = {row.id: row for row in rows}
-        return [by_id[i] for i in order if i in by_id]
-
     def answered(self, decision_id: str, plan_version: int) -> list[ApprovalRow]:
         """The answers recorded for the decision up to ``plan_version`` (applied to its
         graph or not), oldest first."""
@@ -298,6 +285,25 @@ class ApprovalRepo(Repo):
         only) joined with what ranks them: by the hour their SLA deadline falls in,
         soonest first, then the most value at stake (requests due within the same hour:
         the bigger one first)."""
+        with self.reading() as conn:
+            return hydrate_requests(conn, self._ranked(conn, functions, entity_id, limit))
+
+    def ranked(self, functions: Sequence[str] | None, *, limit: int) -> list[ApprovalRow]:
+        """Pending requests of ``functions`` (None: all) as rows, in the inbox's order:
+        every listing of pending requests, on every channel, pages and orders them
+        alike."""
+        with self.reading() as conn:
+            order = [r["id"] for r in self._ranked(conn, functions, None, limit)]
+            rows = self._rows(conn, conn.execute(
+                select(t.approvals).where(t.approvals.c.id.in_(order)))) if order else []
+        by_id = {row.id: row for row in rows}
+        return [by_id[i] for i in order if i in by_id]
+
+    @staticmethod
+    def _ranked(conn: Connection, functions: Sequence[str] | None, entity_id: str | None,
+                limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` pending requests in the inbox's order (``inbox``), with
+        what ranks them; their requests as stored."""
         a, p, d = t.approvals, t.predictions, t.decisions
         query = (select(a.c.id, a.c.decision_id, a.c.function, a.c.plan_version, a.c.plan_hash,
                         a.c.reason, a.c.deadline, a.c.requested_at, a.c.request,
@@ -314,22 +320,20 @@ class ApprovalRepo(Repo):
         # before the ones due earlier in it.
         by_deadline = query.order_by(a.c.deadline.is_(None), a.c.deadline,
                                      p.c.value_at_stake.desc(), a.c.id)
-        with self.reading() as conn:
-            found = [dict(r._mapping) for r in conn.execute(by_deadline.limit(limit))]
-            last = found[-1]["deadline"] if len(found) == limit else None
-            if last is not None:
-                start = last.replace(minute=0, second=0, microsecond=0)
-                seen = {r["id"] for r in found}
-                found += [row for row in (dict(r._mapping) for r in conn.execute(
-                    query.where(a.c.deadline >= start, a.c.deadline < start + timedelta(hours=1))
-                    .order_by(p.c.value_at_stake.desc(), a.c.id).limit(limit)))
-                    if row["id"] not in seen]
-            rows = hydrate_requests(conn, found)
+        found = [dict(r._mapping) for r in conn.execute(by_deadline.limit(limit))]
+        last = found[-1]["deadline"] if len(found) == limit else None
+        if last is not None:
+            start = last.replace(minute=0, second=0, microsecond=0)
+            seen = {r["id"] for r in found}
+            found += [row for row in (dict(r._mapping) for r in conn.execute(
+                query.where(a.c.deadline >= start, a.c.deadline < start + timedelta(hours=1))
+                .order_by(p.c.value_at_stake.desc(), a.c.id).limit(limit)))
+                if row["id"] not in seen]
         far = datetime.max.replace(tzinfo=UTC)
-        rows.sort(key=lambda r: ((r["deadline"] or far).replace(minute=0, second=0,
-                                                                microsecond=0),
-                                 -(r["value_at_stake"] or 0.0), r["id"]))
-        return rows[:limit]
+        found.sort(key=lambda r: ((r["deadline"] or far).replace(minute=0, second=0,
+                                                                 microsecond=0),
+                                  -(r["value_at_stake"] or 0.0), r["id"]))
+        return found[:limit]
 
     # ------------------------------------------------------------------ writes
 
