@@ -42,7 +42,7 @@ from decisionops.agent.settings import Settings
 from decisionops.agent.sources import PredictionRow, prepare
 from decisionops.agent.store import IngestResult, Store
 from decisionops.agent.telemetry import Metrics, configure_tracing
-from decisionops.agent.triage import bulk_drops, gaps, triage
+from decisionops.agent.triage import Acted, bulk_drops, gaps, triage
 from decisionops.tools.enterprise import Enterprise
 from decisionops.tools.registry import ToolRegistry
 from decisionops.tools.sources import build_tool_registry
@@ -407,7 +407,7 @@ class Runtime:
             newest = self.store.predictions.newest_observed(kind, (p.entity_id for p in items))
             for p in items:
                 playbook = self.playbooks.for_prediction(p)
-                verdict = triage(p, playbook, last_acted_at=last.get(p.entity_id), now=now,
+                verdict = triage(p, playbook, last_acted=last.get(p.entity_id), now=now,
                                  holdout_share=0.0 if what_if else self.settings.holdout_share,
                                  value_default=defaults.get(kind),
                                  newest_observed_at=newest.get(p.entity_id))
@@ -417,7 +417,10 @@ class Runtime:
                     verdict = verdict.model_copy(update={"action": TriageAction.DROP,
                                                          "reason": "hold", "detail": held})
                 if verdict.action == TriageAction.ACT:
-                    last[p.entity_id] = now  # acted on now: the cooldown runs from here
+                    # acted on now: the cooldown runs from here, and on this reading
+                    before = last.get(p.entity_id)
+                    last[p.entity_id] = Acted(now, p.observed_at if before is None
+                                              else max(before.observed, p.observed_at))
                 rowwise.append(verdict)
         return rowwise
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from decisionops.agent.hashing import digest
 from decisionops.agent.models import Prediction, TriageAction, TriageVerdict
 from decisionops.agent.playbooks import Playbook, PlaybookBook
 
-__all__ = ["BulkDrop", "bulk_drops", "gaps", "in_holdout", "needs_value_at_stake", "triage"]
+__all__ = ["Acted", "BulkDrop", "bulk_drops", "gaps", "in_holdout", "needs_value_at_stake", "triage"]
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,24 @@ def in_holdout(prediction: Prediction, share: float) -> bool:
     return bucket / 0xFFFFFFFF < share
 
 
-def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: datetime | None,
+class Acted(NamedTuple):
+    """The loop's last action on an entity for a kind: when it decided to act (``at``)
+    and the newest moment the model observed among the predictions it acted on."""
+
+    at: datetime
+    observed: datetime
+
+
+def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Acted | None,
            now: datetime, holdout_share: float = 0.0,
            value_default: float | None = None,
            newest_observed_at: datetime | None = None) -> TriageVerdict:
-    """The verdict on one prediction. ``last_acted_at``: when the loop last decided to
-    act on its entity for its kind (the cooldown runs from then, whenever the model
-    scored either prediction: a backfill of old scores must not act on one account once
-    per row). ``value_default``: the value at stake configured
+    """The verdict on one prediction. ``last_acted``: the loop's last action on its
+    entity for its kind; the cooldown runs from when it decided to act, whenever the model
+    scored either prediction (a backfill of old scores must not act on one account once
+    per row), and the loop acts once on each reading: a prediction observed no later
+    than one it acted on is superseded, whatever the cooldown (two scores of one moment
+    are one reading sent twice). ``value_default``: the value at stake configured
     for its kind, used (and named in the detail) when the prediction has none and the
     playbook needs an expected value. ``newest_observed_at``: when the newest stored
     prediction of its kind on its entity was observed; a later one than this
@@ -150,12 +161,17 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted_at: 
             return verdict(TriageAction.DROP, "low_expected_value",
                            f"expected value {ev:,.0f} < {trigger.min_expected_value:,.0f}"
                            + _defaulted(defaulted))
-    if last_acted_at is not None and trigger.cooldown_days > 0:
-        until = last_acted_at + timedelta(days=trigger.cooldown_days)
+    if last_acted is not None and trigger.cooldown_days > 0:
+        until = last_acted.at + timedelta(days=trigger.cooldown_days)
         if now < until:
             return verdict(TriageAction.DROP, "cooldown",
                            f"{prediction.entity_id} was acted on for {prediction.kind} at "
-                           f"{last_acted_at:%Y-%m-%d %H:%M}Z; cooldown until {until:%Y-%m-%d}")
+                           f"{last_acted.at:%Y-%m-%d %H:%M}Z; cooldown until {until:%Y-%m-%d}")
+    if last_acted is not None and last_acted.observed >= prediction.observed_at:
+        return verdict(TriageAction.DROP, "superseded",
+                       f"a {prediction.kind} prediction on {prediction.entity_id} observed "
+                       f"{last_acted.observed:%Y-%m-%d %H:%M}Z was already acted on: the "
+                       "loop acts once on each reading")
     if in_holdout(prediction, holdout_share):
         return verdict(TriageAction.HOLD, "holdout",
                        f"sampled into the {holdout_share:.0%} control group; not acted on")

@@ -44,7 +44,7 @@ from decisionops.agent.store._db import Repo
 from decisionops.agent.store._ledger_batches import COPIED, STORED_TEXT, copies_differ, stored_leaf
 from decisionops.agent.store._notify import WAKE, notify
 from decisionops.agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
-from decisionops.agent.triage import BulkDrop
+from decisionops.agent.triage import Acted, BulkDrop
 
 __all__ = ["IngestResult", "PredictionRepo", "RowProof", "row_leaf"]
 
@@ -339,30 +339,33 @@ class PredictionRepo(Repo):
         return verdicts
 
     def last_acted(self, kind: str, entity_ids: Iterable[str], *,
-                   besides: Sequence[str] = ()) -> dict[str, datetime]:
+                   besides: Sequence[str] = ()) -> dict[str, Acted]:
         """When the loop last decided to act on each entity for ``kind`` (the triage of
-        the prediction it acted on), leaving out the predictions ``besides``."""
+        the prediction it acted on), and the newest moment observed among the predictions
+        it acted on there, leaving out the predictions ``besides``."""
         where = [_P.c.triage_action == TriageAction.ACT.value]
         if besides:
             where.append(_P.c.id.not_in(list(besides)))
-        return self._newest(kind, entity_ids, *where, column=_P.c.triaged_at)
+        return {entity: Acted(at, observed) for entity, (at, observed) in self._newest(
+            kind, entity_ids, *where, columns=(_P.c.triaged_at, _P.c.observed_at)).items()}
 
     def newest_observed(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
         """When the newest stored prediction of ``kind`` on each entity was observed."""
-        return self._newest(kind, entity_ids)
+        return {entity: at for entity, (at,) in self._newest(kind, entity_ids).items()}
 
     def _newest(self, kind: str, entity_ids: Iterable[str], *where: Any,
-                column: Any = _P.c.observed_at) -> dict[str, datetime]:
-        out: dict[str, datetime] = {}
+                columns: Sequence[Any] = (_P.c.observed_at,)
+                ) -> dict[str, tuple[datetime, ...]]:
+        out: dict[str, tuple[datetime, ...]] = {}
         ids = list(set(entity_ids))
         with self.reading() as conn:
             for i in range(0, len(ids), _CHUNK):
                 rows = conn.execute(
-                    select(_P.c.entity_id, func.max(column))
+                    select(_P.c.entity_id, *(func.max(c) for c in columns))
                     .where(_P.c.kind == kind, _P.c.entity_id.in_(ids[i:i + _CHUNK]), *where)
                     .group_by(_P.c.entity_id))
-                for entity_id, at in rows:
-                    out[entity_id] = at
+                for entity_id, *newest in rows:
+                    out[entity_id] = tuple(newest)
         return out
 
     def record_triage(self, verdicts: Sequence[TriageVerdict], *, actor: str) -> None:

@@ -84,13 +84,28 @@ def _across_auto(world: World) -> None:
     arena.check("finance" not in arena.pending(first), "the first credit of 100 needs a person")
     arena.approve_all(first)
     arena.check(_credits(arena) == [100], f"credits: {_credits(arena)}")
-    (second,) = arena.ingest(predict("churn-2", value=20_000))
+    (second,) = arena.ingest(predict("churn-2", value=20_000, observed_at=_hour(9)))
     arena.start()
     asked = arena.pending(second).get("finance")
     arena.check(asked is not None and "total" in asked.reason,
                 f"the second credit was not sent to a person: {asked and asked.reason}")
     arena.approve_all(second)
     arena.check(_credits(arena) == [100, 100], f"credits: {_credits(arena)}")
+
+
+def _hour(hour: int) -> str:
+    return f"2026-11-20T{hour:02d}:00:00Z"
+
+
+def _one_after_another(arena: Arena, count: int, *, value: float) -> list[str]:
+    """``count`` churn predictions on one account, an hour of the model apart, each
+    triaged and started as it arrives (the loop acts once on each reading: two scores of
+    one moment are one, and an older one than the newest stored is superseded)."""
+    decisions = []
+    for i in range(count):
+        decisions += arena.ingest(predict(f"churn-{i}", value=value, observed_at=_hour(8 + i)))
+        arena.start()
+    return decisions
 
 
 def _sent_back(arena: Arena, decision_id: str) -> bool:
@@ -103,9 +118,7 @@ def _sent_back(arena: Arena, decision_id: str) -> bool:
            "two decisions credit one account 100 each, both routed before either runs")
 def _across_auto_concurrent(world: World) -> None:
     arena = world(playbooks=_churn_without_cooldown())
-    first, second = arena.ingest(predict("churn-1", value=20_000),
-                                 predict("churn-2", value=20_000))
-    arena.start()
+    first, second = _one_after_another(arena, 2, value=20_000)
     arena.approve_all(first)
     arena.approve_all(second)
     if _sent_back(arena, second):
@@ -137,8 +150,7 @@ def _across_auto_concurrent(world: World) -> None:
            "five decisions credit one account 250 each: the fifth would pass 1000 in 30 days")
 def _across_hard(world: World) -> None:
     arena = world(playbooks=_churn_without_cooldown())
-    decisions = arena.ingest(*(predict(f"churn-{i}", value=50_000) for i in range(5)))
-    arena.start()
+    decisions = _one_after_another(arena, 5, value=50_000)
     for decision in decisions[:4]:
         arena.approve_all(decision)
     arena.check(_credits(arena) == [250] * 4, f"credits: {_credits(arena)}")
@@ -157,8 +169,7 @@ def _across_hard(world: World) -> None:
            "two decisions are approved before either runs; together they pass the total")
 def _across_concurrent(world: World) -> None:
     arena = world(playbooks=_churn_without_cooldown())
-    decisions = arena.ingest(*(predict(f"churn-{i}", value=50_000) for i in range(5)))
-    arena.start()
+    decisions = _one_after_another(arena, 5, value=50_000)
     for decision in decisions[:3]:
         arena.approve_all(decision)
     refused_at_approval = 0
@@ -212,7 +223,7 @@ def _llm_across(world: World) -> None:
     arena.start()
     arena.check("finance" not in arena.pending(first), "the first credit needs a person")
     arena.approve_all(first)
-    (second,) = arena.ingest(predict("churn-2", value=20_000))
+    (second,) = arena.ingest(predict("churn-2", value=20_000, observed_at=_hour(9)))
     arena.start()
     later = arena.pending(second).get("finance")
     arena.check(later is not None and "total" in later.reason,

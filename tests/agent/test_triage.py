@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from decisionops.agent.models import Prediction, TriageAction
 from decisionops.agent.playbooks import load_playbooks
-from decisionops.agent.triage import in_holdout, triage
+from decisionops.agent.triage import Acted, in_holdout, triage
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -19,7 +19,8 @@ def _p(score: float = 0.9, value: float | None = 50_000, **over: object) -> Pred
 def _verdict(prediction: Prediction, last: datetime | None = None, share: float = 0.0,
              default: float | None = None):
     playbook = load_playbooks().for_prediction(prediction)
-    return triage(prediction, playbook, last_acted_at=last, now=NOW, holdout_share=share,
+    acted = None if last is None else Acted(last, prediction.observed_at - timedelta(days=1))
+    return triage(prediction, playbook, last_acted=acted, now=NOW, holdout_share=share,
                   value_default=default)
 
 
@@ -138,3 +139,42 @@ def test_the_cooldown_runs_from_when_the_loop_acted_not_from_when_the_model_scor
             in later.detail
         assert what_if(rt, "c-3")["triage"]["action"] == "act"  # its own action aside
         assert what_if(rt, "c-5")["triage"]["reason"] == "cooldown"
+
+
+def test_a_prediction_observed_no_later_than_one_acted_on_does_not_act_again(
+        tmp_path) -> None:
+    """(trial 21 #6: with ``cooldown_days: 0`` two predictions on one entity observed at
+    the same moment both acted — two decisions on one asset from one reading; superseded
+    needed a strictly newer one.) The loop acts once per moment the model observed an
+    entity: a prediction observed no later than one it already acted on there is
+    superseded, in one batch and in a later one, whatever the cooldown; a newer one acts."""
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "fraud.yaml").write_text(
+        "name: fraud-review\nkind: fraud\ntrigger: {min_score: 0.5, cooldown_days: 0}\n"
+        "steps:\n  - id: review\n    function: support\n    tool: notify.send\n"
+        "    arguments: {channel: slack, to: '#fraud', subject: review, body: 'look'}\n")
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+    def fraud(pid: str, entity: str, hours: int = 0) -> Prediction:
+        return Prediction(id=pid, model="m", kind="fraud", entity_type="account",
+                          entity_id=entity, score=0.9, observed_at=at + timedelta(hours=hours))
+
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0,
+                          playbooks_dir=books)) as rt:
+        rt.ingest([fraud("f-1", "ACC-10021"), fraud("f-2", "ACC-10021"),
+                   fraud("f-3", "ACC-10022")], source="t")
+        first = {v.prediction_id: (v.action, v.reason) for v in rt.triage_pending().verdicts}
+        assert first == {"f-1": (TriageAction.ACT, "act"),
+                         "f-2": (TriageAction.DROP, "superseded"),
+                         "f-3": (TriageAction.ACT, "act")}
+        rt.ingest([fraud("f-4", "ACC-10022")], source="t")  # the same reading, sent again
+        (again,) = rt.triage_pending().verdicts
+        assert (again.action, again.reason) == (TriageAction.DROP, "superseded")
+        assert "already acted on" in again.detail and "2026-11-20 09:00Z" in again.detail
+        rt.ingest([fraud("f-5", "ACC-10022", hours=1)], source="t")  # a newer reading acts
+        (newer,) = rt.triage_pending().verdicts
+        assert (newer.action, newer.reason) == (TriageAction.ACT, "act")

@@ -16,7 +16,7 @@ from decisionops.agent.playbooks import PlaybookBook, load_playbooks
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.settings import Settings
 from decisionops.agent.store import _tables as t
-from decisionops.agent.triage import bulk_drops, triage
+from decisionops.agent.triage import Acted, bulk_drops, triage
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TIES = [0.125, 0.375, 0.005, 0.645, 0.655, 0.675, 0.6449999999999999, 0.6450000000000001]
@@ -47,17 +47,17 @@ def _backlog(n: int = 600) -> list[Prediction]:
 def _reference(predictions: list[Prediction], book: PlaybookBook, share: float,
                now: datetime) -> dict[str, tuple]:
     """One row at a time, oldest observed first: what triage has always done."""
-    last: dict[tuple[str, str], datetime] = {}
+    last: dict[tuple[str, str], Acted] = {}
     newest: dict[tuple[str, str], datetime] = {}
     for p in predictions:
         key = (p.kind, p.entity_id)
         newest[key] = max(newest.get(key, p.observed_at), p.observed_at)
     out = {}
     for p in sorted(predictions, key=lambda p: (p.observed_at, p.id)):
-        v = triage(p, book.for_prediction(p), last_acted_at=last.get((p.kind, p.entity_id)),
+        v = triage(p, book.for_prediction(p), last_acted=last.get((p.kind, p.entity_id)),
                    now=now, holdout_share=share, newest_observed_at=newest[(p.kind, p.entity_id)])
         if v.action == TriageAction.ACT:
-            last[(p.kind, p.entity_id)] = p.observed_at
+            last[(p.kind, p.entity_id)] = Acted(now, p.observed_at)
         out[p.id] = (v.action.value, v.reason, v.detail, v.playbook, v.expected_value)
     return out
 

@@ -34,12 +34,13 @@ def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
 
 
 def churn(pid: str = "churn-test-1", *, account: str = "ACC-10004", score: float = 0.9,
-          value: float = 40_000, **features: Any) -> Prediction:
+          value: float = 40_000, observed_at: str = "2026-11-20T08:00:00Z",
+          **features: Any) -> Prediction:
     return Prediction(id=pid, model="churn-gbm", model_version="t", kind="churn",
                       entity_type="account", entity_id=account, score=score,
                       value_at_stake=value,
                       features={"segment": "enterprise", "plan": "scale", **features},
-                      observed_at="2026-11-20T08:00:00Z")
+                      observed_at=observed_at)
 
 
 def failure(pid: str = "failure-test-1", *, asset: str, site: str, part: str,

@@ -112,6 +112,10 @@ def _split_playbook(folder: Path, parts: int, amount: float) -> Path:
     return folder
 
 
+def _at(minute: int) -> str:
+    return f"2026-11-20T08:{minute:02d}:00Z"
+
+
 @pytest.fixture
 def split(tmp_path: Path) -> Runtime:
     settings = Settings(home=tmp_path / "home", tool_backoff_seconds=0.01,
@@ -123,9 +127,10 @@ def split(tmp_path: Path) -> Runtime:
 
 def test_credits_to_one_account_across_decisions_add_up(split: Runtime) -> None:
     rt = split
-    first = start(rt, churn("c-1", account="ACC-10004")).decision_id
+    # (each a new reading: the loop acts once on each, tests/agent/test_triage.py)
+    first = start(rt, churn("c-1", account="ACC-10004", observed_at=_at(0))).decision_id
     assert rt.store.decisions.get(first).status == "completed"  # 90: within auto-approval
-    second = start(rt, churn("c-2", account="ACC-10004")).decision_id
+    second = start(rt, churn("c-2", account="ACC-10004", observed_at=_at(1))).decision_id
     finance = pending(rt, second)["finance"]
     # 90 + 90 is over the auto-approve total of 100 per account within 30 days.
     assert "auto-approve total of 100 per target within 30 days" in finance["reason"]
@@ -141,7 +146,8 @@ def test_the_hard_total_binds_at_approval_and_at_execution(split: Runtime) -> No
     rt = split
     used = 0
     for n in range(12):  # 90 each; the hard total is 1000 per account within 30 days
-        decision = start(rt, churn(f"h-{n}", account="ACC-10004")).decision_id
+        decision = start(rt, churn(f"h-{n}", account="ACC-10004",
+                                   observed_at=_at(n))).decision_id
         requests = pending(rt, decision)
         if requests:
             if used + 90 > 1000:
@@ -162,7 +168,8 @@ def test_an_approval_that_slipped_past_the_total_is_refused_at_execution(
     # the credit's preview and route the later plans again (tests/graphs/test_preview.py);
     # the executor's own check must bind even when no preview says so.
     monkeypatch.setattr(rt.approvals, "world_check", lambda plan, functions, **_: None)
-    decisions = [start(rt, churn(f"r-{n}", account="ACC-10006")).decision_id for n in range(12)]
+    decisions = [start(rt, churn(f"r-{n}", account="ACC-10006", observed_at=_at(n))).decision_id
+                 for n in range(12)]
     waiting = [pending(rt, d)["finance"] for d in decisions[1:]]
     # Approve them all without applying (the approval checks count only calls made), then
     # let the worker run them: the executor's check, in its write-ahead transaction, binds.
