@@ -56,9 +56,10 @@ from decisionops.agent.models import (
     decision_id_for,
     utcnow,
 )
-from decisionops.agent.playbooks import PlaybookBook
+from decisionops.agent.playbooks import Playbook, PlaybookBook
 from decisionops.agent.sources import PredictionRow
 from decisionops.agent.store import HandPlanRow, PredictionView, Store
+from decisionops.agent.triage import in_cooldown
 
 __all__ = ["ANSWERING_ROLES", "PredictionQueue", "QueueUser"]
 
@@ -134,7 +135,7 @@ class PredictionQueue:
                                     field="playbook")
         target, follow_up, source = self._target(seen)
         detail = (f"playbook {playbook} picked by {by.name}" + (f": {note}" if note else "")
-                  + _again(seen))
+                  + _again(seen) + self._cooldown(seen, self._playbooks.playbooks[playbook]))
         verdict = TriageVerdict(prediction_id=target, action=TriageAction.ACT, reason="picked",
                                 detail=detail, playbook=playbook,
                                 expected_value=seen.expected_value)
@@ -166,7 +167,7 @@ class PredictionQueue:
                           body=plan.model_dump(mode="json"), created_at=utcnow())
         detail = (f"planned by hand by {by.name}: {len(plan.steps)} step(s) for "
                   + ", ".join(sorted({s.function for s in plan.steps}))
-                  + (f"; {note}" if note else "") + _again(seen))
+                  + (f"; {note}" if note else "") + _again(seen) + self._cooldown(seen))
         verdict = TriageVerdict(prediction_id=target, action=TriageAction.ACT,
                                 reason="planned_by_hand", detail=detail, playbook=None,
                                 expected_value=seen.expected_value)
@@ -221,6 +222,19 @@ class PredictionQueue:
         return self._store.prediction_views.get(seen.id)
 
     # ------------------------------------------------------------------ rules
+
+    def _cooldown(self, seen: PredictionView, playbook: Playbook | None = None) -> str:
+        """What a person's plan overrides (they decide; it is said): the entity's
+        cooldown (of ``playbook``, or the one triage gives the prediction), when the loop
+        acted on it for the kind too recently."""
+        playbook = playbook or self._playbooks.for_prediction(
+            self._store.predictions.get(seen.id))
+        if playbook is None:
+            return ""
+        last = self._store.predictions.last_acted(seen.kind, [seen.entity_id],
+                                                  besides=[seen.id]).get(seen.entity_id)
+        why = in_cooldown(seen.kind, seen.entity_id, playbook, last, utcnow())
+        return f" (inside the cooldown: {why})" if why else ""
 
     def _target(self, seen: PredictionView) -> tuple[str, PredictionRow | None, str]:
         """The prediction an answer plans: ``seen`` itself, or, when its decision ended

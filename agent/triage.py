@@ -28,7 +28,8 @@ from decisionops.agent.hashing import digest
 from decisionops.agent.models import Prediction, TriageAction, TriageVerdict
 from decisionops.agent.playbooks import Playbook, PlaybookBook
 
-__all__ = ["Acted", "BulkDrop", "bulk_drops", "gaps", "in_holdout", "needs_value_at_stake", "triage"]
+__all__ = ["Acted", "BulkDrop", "bulk_drops", "gaps", "in_cooldown", "in_holdout",
+           "needs_value_at_stake", "triage"]
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,8 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
             return verdict(TriageAction.DROP, "low_expected_value",
                            f"expected value {ev:,.0f} < {trigger.min_expected_value:,.0f}"
                            + _defaulted(defaulted))
-    if last_acted is not None and trigger.cooldown_days > 0:
-        until = last_acted.at + timedelta(days=trigger.cooldown_days)
-        if now < until:
-            return verdict(TriageAction.DROP, "cooldown",
-                           f"{prediction.entity_id} was acted on for {prediction.kind} at "
-                           f"{last_acted.at:%Y-%m-%d %H:%M}Z; cooldown until {until:%Y-%m-%d}")
+    if cooling := in_cooldown(prediction.kind, prediction.entity_id, playbook, last_acted, now):
+        return verdict(TriageAction.DROP, "cooldown", cooling)
     if last_acted is not None and last_acted.observed >= prediction.observed_at:
         return verdict(TriageAction.DROP, "superseded",
                        f"a {prediction.kind} prediction on {prediction.entity_id} observed "
@@ -177,6 +174,21 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
                        f"sampled into the {holdout_share:.0%} control group; not acted on")
     return verdict(TriageAction.ACT, "act", f"score {prediction.score:.2f}, expected value "
                    + (f"{ev:,.0f}" if ev is not None else "unknown") + _defaulted(defaulted))
+
+
+def in_cooldown(kind: str, entity_id: str, playbook: Playbook, last_acted: Acted | None,
+                now: datetime) -> str:
+    """Why acting on a ``kind`` prediction about ``entity_id`` with ``playbook`` now
+    would be inside the entity's cooldown (the loop acted on it for the kind less than the
+    playbook's ``cooldown_days`` ago), or ""."""
+    days = playbook.trigger.cooldown_days
+    if last_acted is None or days <= 0:
+        return ""
+    until = last_acted.at + timedelta(days=days)
+    if now >= until:
+        return ""
+    return (f"{entity_id} was acted on for {kind} at "
+            f"{last_acted.at:%Y-%m-%d %H:%M}Z; cooldown until {until:%Y-%m-%d}")
 
 
 def _defaulted(value: float | None) -> str:

@@ -53,6 +53,32 @@ def test_picking_a_playbook_starts_its_decision_through_the_loop(rt: Runtime) ->
     assert [v.id for v in rt.queue.list()] == ["p-novalue"]
 
 
+def test_a_pick_inside_the_entity_s_cooldown_says_so(rt: Runtime) -> None:
+    """(trial 21 #7: a person's pick acted inside the cooldown on its entity without a
+    word.) A person decides, so the pick stands; what it overrides is said in its detail
+    (and so wherever the prediction is shown), naming when the loop acted and until when."""
+    rt.ingest([predict("p-later", "churn", "ACC-10003", 0.9, value=None, hours=3)],
+              source="test")  # p-act acted on ACC-10003; this one needs a value
+    rt.triage_pending()
+    view = rt.queue.pick("p-later", "churn-retention", by=OPS)
+    assert (view.outcome, view.reason) == ("act", "picked")
+    assert "inside the cooldown" in view.detail and "ACC-10003 was acted on for churn" in \
+        view.detail and "cooldown until" in view.detail
+    assert rt.store.ledger.entries()[-1].event == "prediction.picked"
+    # nothing to say where no cooldown runs (nothing acted on ACC-10001 yet)
+    assert "cooldown" not in rt.queue.pick("p-fraud", "churn-retention", by=OPS).detail
+    # a plan by hand says it too (the cooldown of the playbook triage gave the kind)
+    rt.ingest([predict("p-hand", "churn", "ACC-10003", 0.9, value=None, hours=4)],
+              source="test")
+    rt.triage_pending()
+    hand = rt.queue.plan_by_hand("p-hand", [{
+        "id": "case", "function": "support", "tool": "support.open_ticket",
+        "arguments": {"account_id": "ACC-10003", "subject": "call", "priority": "high",
+                      "body": "call them"}}],
+        by=OPS)
+    assert (hand.reason, "inside the cooldown" in hand.detail) == ("planned_by_hand", True)
+
+
 def test_a_supplied_value_is_triaged_again_and_planned_with(rt: Runtime) -> None:
     view = rt.queue.supply_value("p-novalue", 30_000, by=OPS)
     assert (view.outcome, view.reason, view.expected_value) == ("act", "act", 27_000)
