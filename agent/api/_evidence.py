@@ -168,16 +168,27 @@ def _what_may_be_answered(rt: Runtime, who: Principal, row: ApprovalRow) -> dict
                        strict=True))}
 
 
+def _inbox_functions(who: Principal, function: str | None) -> list[str] | None:
+    """The functions whose pending requests ``who`` sees (None: all of them)."""
+    if who.sees_all:
+        return [function] if function else None
+    mine = [f for f in who.functions if who.role == "approver"]
+    return [f for f in mine if function in (None, f)]
+
+
+def waiting(rt: Runtime, who: Principal, *, function: str | None = None) -> int:
+    """How many pending approvals ``inbox`` draws from (its page may show fewer)."""
+    functions = _inbox_functions(who, function)
+    return sum(n for f, n in rt.store.approvals.pending_count().items()
+               if functions is None or f in functions)
+
+
 def inbox(rt: Runtime, who: Principal, *, function: str | None = None, limit: int = 200
           ) -> list[dict[str, Any]]:
     """Pending approvals the caller may answer (or, for operators, all), most urgent first."""
-    if who.sees_all:
-        functions = [function] if function else None
-    else:
-        mine = [f for f in who.functions if who.role == "approver"]
-        functions = [f for f in mine if function in (None, f)]
-        if not functions:
-            return []
+    functions = _inbox_functions(who, function)
+    if functions == []:
+        return []
     rows = rt.store.approvals.inbox(functions, limit=limit)
     for row in rows:
         request = row.pop("request") or {}

@@ -27,7 +27,7 @@ from decisionops.agent.api._auth import (
     csrf_ok,
     principal_from_token,
 )
-from decisionops.agent.api._evidence import approval_view, decision_view, inbox
+from decisionops.agent.api._evidence import approval_view, decision_view, inbox, waiting
 from decisionops.agent.api._state import ServiceState, get_state
 from decisionops.agent.approvals import BulkItem
 from decisionops.agent.errors import (
@@ -41,6 +41,8 @@ from decisionops.agent.models import Approve, Edit, Reject, Revise
 __all__ = ["web_router"]
 
 LOGIN_CSRF = "dops_login_csrf"
+_INBOX_PAGE = 200
+"""The inbox shows the most urgent this many pending requests (and says how many wait)."""
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -166,9 +168,10 @@ def web_router() -> APIRouter:
     def inbox_view(request: Request, state: ServiceState, who: Principal, *,
                    answered: str | None = None, results: list[dict[str, Any]] | None = None,
                    error: str | None = None, status: int = 200) -> Response:
-        rows = inbox(state.runtime, who, limit=200)
+        rows = inbox(state.runtime, who, limit=_INBOX_PAGE)
         bulk = any(r["not_for_bulk"] is None for r in rows) and who.may("answer")
         return page(request, "inbox.html", {"who": who, "rows": rows, "bulk": bulk,
+                                            "waiting": waiting(state.runtime, who),
                                             "answered": answered, "results": results,
                                             "error": error}, status)
 
@@ -233,7 +236,7 @@ def web_router() -> APIRouter:
             view = approval_view(state.runtime, who, approval_id)
         except DecisionOpsError as exc:
             return page(request, "error.html", {"who": who, "message": exc.message}, 404)
-        order = [r["id"] for r in inbox(state.runtime, who, limit=200)]
+        order = [r["id"] for r in inbox(state.runtime, who, limit=_INBOX_PAGE)]
         here = order.index(approval_id) if approval_id in order else -1
         pager = {"prev": order[here - 1] if here > 0 else None,
                  "next": order[here + 1] if 0 <= here < len(order) - 1 else None,
@@ -270,7 +273,8 @@ def web_router() -> APIRouter:
             else:
                 raise InvalidInputError(f"unknown action {action!r}", field="action")
             before = [r["id"] for r in await run_in_threadpool(partial(
-                inbox, state.runtime, who, limit=200))] if form.get("then") == "next" else None
+                inbox, state.runtime, who, limit=_INBOX_PAGE))] \
+                if form.get("then") == "next" else None
             out = await run_in_threadpool(partial(
                 submit_answer, state.runtime, who, approval_id, answer, plan_hash, channel="web",
                 # absent: bind to what is stored; sent, it must be a hash (as over the API)
@@ -287,7 +291,7 @@ def web_router() -> APIRouter:
                                            error=f"{field}: {pydantic_message(err)}", status=422)
         if before is not None:  # approve-and-next: the next request still waiting
             after = {r["id"] for r in await run_in_threadpool(partial(
-                inbox, state.runtime, who, limit=200))}
+                inbox, state.runtime, who, limit=_INBOX_PAGE))}
             here = before.index(approval_id) + 1 if approval_id in before else 0
             following = [a for a in before[here:] + before[:here] if a in after]
             target = (f"/inbox/requests/{quote(following[0], safe='')}" if following

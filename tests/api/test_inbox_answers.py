@@ -379,3 +379,21 @@ def test_an_empty_hash_sent_by_the_inbox_form_is_refused_as_over_the_api(
                                            "plan_hash": request["plan_hash"]})
     assert left_out.status_code in (200, 303), left_out.text[-1500:]
     assert statuses(svc, request) == ["approved"]
+
+
+def test_a_full_inbox_page_says_how_many_more_wait(svc: Service,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inbox shows the most urgent page of requests; with more waiting it says how
+    many (it said "200 pending requests" of any number over 200)."""
+    from decisionops.agent.api import _web
+
+    for n in (1, 2, 3):
+        svc.pending(svc.decide(late_payment(f"lp-{n}", f"ACC-1000{n}")))
+    assert login(svc, "raj").status_code == 303
+    caption = re.compile(r'<caption id="inbox-caption">([^<;]+)')
+    assert caption.search(svc.client.get("/inbox").text).group(1) == "3 pending requests"
+    monkeypatch.setattr(_web, "_INBOX_PAGE", 2)
+    page = svc.client.get("/inbox").text
+    assert len(re.findall(r'<tr data-row=', page)) == 2
+    assert caption.search(page).group(1) == (
+        "The 2 most urgent of 3 pending requests (answer these and the next ones show)")
