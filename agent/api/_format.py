@@ -23,7 +23,8 @@ _SHORT = 12
 
 
 def softwrap(value: Any) -> Markup:
-    text = "" if value is None else str(value)
+    text = ("" if value is None else str(int(value))
+            if isinstance(value, float) and value.is_integer() else str(value))
     parts = []
     for token in re.split(r"(\s+)", text):
         if len(token) <= _SHORT or token.isspace():

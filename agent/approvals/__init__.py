@@ -34,7 +34,9 @@ from decisionops.agent.approvals._service import (
     EditPreview,
     Routing,
     approval_request,
+    change_text,
     parse_answer,
+    shown_value,
 )
 from decisionops.agent.approvals._trail import argument_trail
 
@@ -53,6 +55,7 @@ __all__ = [
     "answer_from_human",
     "approval_request",
     "argument_trail",
+    "change_text",
     "check_edit",
     "end_version",
     "grant_hashes",
@@ -62,5 +65,6 @@ __all__ = [
     "parse_answer",
     "policy_identity",
     "resolve",
+    "shown_value",
     "visible_functions",
 ]

@@ -103,7 +103,7 @@ from decisionops.agent.targets import Subject, acts_elsewhere
 from decisionops.agent.telemetry import Metrics
 
 __all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "WorldCheck",
-           "approval_request", "parse_answer"]
+           "approval_request", "change_text", "parse_answer", "shown_value"]
 
 _ANSWER: TypeAdapter[Any] = TypeAdapter(Answer)
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -229,6 +229,20 @@ def changes_of(request: ApprovalRequest, arguments: Mapping[str, Mapping[str, An
                 out.append({"step_id": step.id, "argument": name,
                             "before": step.arguments.get(name), "after": after.get(name)})
     return out
+
+
+def change_text(change: Mapping[str, Any]) -> str:
+    """One change of ``changes_of`` as a person reads it: ``step.argument before → after``
+    (values as JSON; a whole number as one, however the tool's schema stored it)."""
+    return (f"{change['step_id']}.{change['argument']} {shown_value(change['before'])} → "
+            f"{shown_value(change['after'])}")
+
+
+def shown_value(value: Any) -> str:
+    """An argument's value as a person reads it: JSON, a whole number as one (``120``,
+    not the ``120.0`` a tool's float field stores)."""
+    whole = isinstance(value, float) and value.is_integer()
+    return json.dumps(int(value) if whole else value, ensure_ascii=False)
 
 
 def hash_of_proposal(proposal: Mapping[str, Any]) -> str:
@@ -507,11 +521,11 @@ class ApprovalService:
         current = hash_of_proposal(proposal)
         if seen == current:
             return
-        changes = "; ".join(
-            f"{c['step_id']}.{c['argument']} {json.dumps(c['before'])} → {json.dumps(c['after'])}"
-            for c in changes_of(row.request, proposal["arguments"])) or "no argument changed"
+        changes = "; ".join(map(change_text, changes_of(row.request, proposal["arguments"]))
+                            ) or "no argument changed"
         if seen is None:
-            raise _Refusal("proposal_pending", f"{proposal['proposer']} proposed an edit to "
+            raise _Refusal("proposal_pending", f"proposal_hash: {proposal['proposer']} "
+                           "proposed an edit to "
                            f"this request ({changes}); an approve approves that edit: name "
                            f"it with proposal_hash {current}, or reject it", conflict=True)
         raise _Refusal("stale_proposal", f"proposal_hash: the proposal you saw was replaced "

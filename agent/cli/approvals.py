@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from decisionops.agent.approvals import change_text, shown_value
 from decisionops.agent.cli._common import (
     Column,
     console,
@@ -189,8 +190,7 @@ def show(approval_id: ApprovalId,
         for name, value in step.arguments.items():
             mark = "  [yellow](locked: what the step acts on)[/]" if name in locked.get(
                 step.id, []) else ""
-            say("      {} = {}" + mark, name, json.dumps(value, ensure_ascii=False),
-                highlight=False)
+            say("      {} = {}" + mark, name, shown_value(value), highlight=False)
         preview = request.previews.get(step.id)
         if preview is None:
             say("      [dim]no preview: the tool declares none[/]")
@@ -219,9 +219,7 @@ def show(approval_id: ApprovalId,
         say("[yellow]edit proposed by {}[/] (four eyes: approving approves it):",
             proposal["proposer"])
         for change in proposal["changes"]:
-            console.print(f"      {change['step_id']}.{change['argument']}: "
-                          f"{json.dumps(change['before'])} → {json.dumps(change['after'])}",
-                          highlight=False)
+            console.print(f"      {change_text(change)}", highlight=False)
         console.print(f"proposal hash (approve --proposal-hash approves exactly this edit): "
                       f"{proposal['hash']}", highlight=False)
 

@@ -361,6 +361,10 @@ def test_four_eyes_an_approve_binds_to_the_proposal_its_approver_saw(rt: Runtime
         rt.approvals.answer(finance["id"], Approve(), by=omar)
     assert refused.value.details["field"] == "proposal_hash"
     assert seen["hash"] in refused.value.message
+    # named as every refusal about the proposal is; the change as it was written (a
+    # whole number, not the 100.0 the tool's float field stored)
+    assert refused.value.message.startswith("proposal_hash: dana@finance proposed")
+    assert "(goodwill_credit.amount 200 → 100)" in refused.value.message
     # Another approver replaces the proposal after omar read dana's.
     answer(rt, finance["id"], Edit(arguments={"goodwill_credit": {"amount": 480}}),
            approver_name="zoe@finance")
