@@ -424,16 +424,21 @@ class ApprovalRequest(_Model):
         return digest(self.previews) if self.previews else ""
 
 
+Comment = Annotated[str, StringConstraints(max_length=2000)]
+"""An approver's optional note on an approve or an edit: as long as a reject's reason, on
+every channel."""
+
+
 class Approve(_Model):
     type: Literal["approve"] = "approve"
-    comment: str = ""
+    comment: Comment = ""
 
 
 class Edit(_Model):
     type: Literal["edit"] = "edit"
     arguments: dict[Name, dict[str, Any]]
     """step id → the complete new argument set (merged over the proposal before validation)."""
-    comment: str = ""
+    comment: Comment = ""
 
 
 RejectReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,

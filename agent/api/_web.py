@@ -66,11 +66,16 @@ def _session(request: Request, state: ServiceState) -> Principal | None:
         return None
 
 
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+"""What a true/false field of the edit form takes (trial 23: any other text was False)."""
+
+
 def _parse_value(raw: str, original: Any) -> Any:
     """A form field back to the type of the proposed value (bad numbers stay text, and
     the validation names them)."""
-    if isinstance(original, bool):
-        return raw.strip().lower() in ("true", "1", "yes", "on")
+    if isinstance(original, bool):  # anything else is refused naming it, as over the API
+        return _BOOLEANS.get(raw.strip().lower(), raw)
     if isinstance(original, int | float):
         try:
             number = float(raw)

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from decisionops.agent.errors import InvalidInputError
+from pydantic import ValidationError
+
+from decisionops.agent.errors import InvalidInputError, pydantic_message
 from decisionops.agent.models import Answer, ApprovalRequest, Approve, Edit, Reject, Revise
 
 __all__ = ["RESUME_HELP", "answer_from_human", "human_interrupt"]
@@ -87,6 +89,15 @@ def _bad(message: str, field: str) -> InvalidInputError:
     return InvalidInputError(f"{message}; {RESUME_HELP}", field=field)
 
 
+def _answer(model: type[Reject | Revise], name: str, text: str, field: str) -> Answer:
+    """The answer ``text`` makes, refused as on every other channel (too long: named, not
+    cut short: a recorded answer is what its approver sent)."""
+    try:
+        return model.model_validate({name: text})
+    except ValidationError as exc:
+        raise _bad(pydantic_message(exc.errors(include_url=False)[0]), field) from None
+
+
 def answer_from_human(request: ApprovalRequest, value: Any) -> Answer:
     """The answer a ``HumanResponse`` stands for (see the module docstring)."""
     field = "resume"
@@ -107,11 +118,11 @@ def answer_from_human(request: ApprovalRequest, value: Any) -> Answer:
         if not isinstance(args, str) or not args.strip():
             raise _bad('a reject says why: send {"type": "ignore", "args": "<why>"}',
                        f"{field}.args")
-        return Reject(reason=args.strip()[:2000])
+        return _answer(Reject, "reason", args, f"{field}.args")
     if kind == "response":
         if not isinstance(args, str) or not args.strip():
             raise _bad("a response needs the feedback text in args", f"{field}.args")
-        return Revise(feedback=args.strip()[:4000])
+        return _answer(Revise, "feedback", args, f"{field}.args")
     edited = args.get("args") if isinstance(args, dict) else None
     if not isinstance(edited, dict) or not edited:
         raise _bad("an edit needs args.args: step id → the step's arguments", f"{field}.args.args")

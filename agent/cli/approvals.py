@@ -369,7 +369,7 @@ def approve(approval_id: ApprovalId, approver: As, no_apply: NoApply = False,
 
     Example: decisionops approvals approve apr_1f2e… --as dana@finance
     """
-    _answer(approval_id, Approve(comment=comment), approver, no_apply, "approved",
+    _answer(approval_id, _model(Approve, comment=comment), approver, no_apply, "approved",
             preview_hash, proposal_hash, as_json)
 
 
@@ -400,7 +400,7 @@ def edit(approval_id: ApprovalId, approver: As,
         except ValueError:
             value = raw
         changes.setdefault(parts[1], {})[parts[2]] = value
-    _answer(approval_id, Edit(arguments=changes, comment=comment), approver, no_apply,
+    _answer(approval_id, _model(Edit, arguments=changes, comment=comment), approver, no_apply,
             "edited and approved", preview_hash, as_json=as_json)
 
 
@@ -433,10 +433,15 @@ def revise(approval_id: ApprovalId, approver: As,
             "asked to revise", preview_hash, as_json=as_json)
 
 
-def _model(answer: Any, **options: str) -> Any:
+_OPTIONS = {"arguments": "set"}
+"""The answer's fields the CLI's options name otherwise."""
+
+
+def _model(answer: Any, **options: Any) -> Any:
     """The answer the options make, or the answer model's refusal naming the option."""
     try:
         return answer(**options)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        raise fail(f"--{err['loc'][0]}: {pydantic_message(err)}") from None
+        option = str(err["loc"][0])
+        raise fail(f"--{_OPTIONS.get(option, option)}: {pydantic_message(err)}") from None

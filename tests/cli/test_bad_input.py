@@ -57,6 +57,12 @@ def waiting(shared: Cli) -> dict[str, dict]:
      "--set: 'amount=5' must look like step.<step_id>.<argument>=<value>"),
     (["approvals", "reject", "{sales}", "--as", "raj@sales", "--reason", "  "],
      "--reason: must not be empty"),
+    # as long as over the API (trial 23: 2001 characters were stored, 10001 a traceback)
+    (["approvals", "approve", "{finance}", "--as", "dana@finance", "--comment", "c" * 2001],
+     "--comment: String should have at most 2000 characters"),
+    (["approvals", "edit", "{finance}", "--as", "dana@finance", "--set",
+      "step.goodwill_credit.amount=150", "--comment", "c" * 10_001],
+     "--comment: String should have at most 2000 characters"),
     (["approvals", "list", "--status", "maybe"], "--status: 'maybe' is not one of"),
     (["decisions", "show", "dec_nope"], "no decision 'dec_nope'"),
     (["decisions", "list", "--status", "lost"], "--status: 'lost' is not one of"),

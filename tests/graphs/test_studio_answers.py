@@ -96,6 +96,9 @@ def test_human_responses_map_onto_answers(value: Any, expected: type) -> None:
     # approver ("ignored in a LangGraph client"); every other channel asks for one.
     ({"type": "ignore", "args": None}, "resume.args"),
     ({"type": "ignore", "args": "  "}, "resume.args"),
+    # too long is refused as on every channel, not recorded cut short (trial 23)
+    ({"type": "ignore", "args": "r" * 2001}, "resume.args"),
+    ({"type": "response", "args": "f" * 4001}, "resume.args"),
 ])
 def test_bad_human_responses_name_the_field_and_what_to_send(value: Any, field: str) -> None:
     with pytest.raises(InvalidInputError) as raised:
