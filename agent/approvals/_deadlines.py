@@ -30,7 +30,7 @@ from decisionops.agent.policy import Policies
 from decisionops.agent.ports import ToolPort
 from decisionops.agent.store import ApprovalRow, Store
 
-__all__ = ["sweep"]
+__all__ = ["expire_if_due", "sweep"]
 
 SLA_ACTOR = "system:sla"
 
@@ -55,22 +55,13 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
         return counts
     holds = store.holds.active(now)
     for row, sent in store.approvals.pending_with_alerts(ids=due):
-        if row.deadline is None:
-            continue
-        if holds.rows:
-            decision = store.decisions.get(row.decision_id)
-            if holds.why(entity_id=decision.entity_id, playbook=decision.playbook,
-                         functions=[row.function], decision_id=decision.id):
-                continue  # the hold stops its clock; its release moves the deadline on
+        if row.deadline is None or _held(store, holds, row):
+            continue  # a hold stops its clock; its release moves the deadline on
         policy = policies.functions.get(row.function)
         span = row.deadline - row.requested_at
         steps = ", ".join(s.id for s in row.request.steps)
         if now >= row.deadline:
-            # A function no longer in the policies has no approvers and no on_timeout:
-            # its request expires as rejected (fail safe).
-            on_timeout = policy.on_timeout if policy else "reject"
-            why = only_a_person(row) if on_timeout == "approve" and only_a_person else None
-            if _expire(store, row, "reject" if why else on_timeout, autonomy, why=why):
+            if _expire(store, row, policies, autonomy, only_a_person):
                 counts["expired"] += 1
                 if on_expire is not None:
                     on_expire(row.decision_id)
@@ -92,6 +83,27 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
                        f"{', '.join(policy.approvers)}; due {row.deadline:%Y-%m-%d %H:%M}Z.")
             counts["reminded"] += _alert(store, tools, row, "reminder", channel, message)
     return counts
+
+
+def expire_if_due(store: Store, policies: Policies, row: ApprovalRow, *, now: datetime,
+                  autonomy: EarnedAutonomy | None = None,
+                  only_a_person: Callable[[ApprovalRow], str | None] | None = None) -> bool:
+    """Whether ``row`` is past its deadline with no hold stopping its clock: then it
+    expires now, as the sweep would expire it (an answer after the deadline is not taken:
+    whether a late answer counted must not depend on when the loop swept last). False for
+    a request not due, or held."""
+    if row.deadline is None or now < row.deadline or _held(store, store.holds.active(now), row):
+        return False
+    _expire(store, row, policies, autonomy, only_a_person)  # or another worker did
+    return True
+
+
+def _held(store: Store, holds: Any, row: ApprovalRow) -> bool:
+    if not holds.rows:
+        return False
+    decision = store.decisions.get(row.decision_id)
+    return bool(holds.why(entity_id=decision.entity_id, playbook=decision.playbook,
+                          functions=[row.function], decision_id=decision.id))
 
 
 def _human(delta: timedelta) -> str:
@@ -116,9 +128,18 @@ def _alert(store: Store, tools: ToolPort, row: ApprovalRow, kind: str, to: str,
     return True
 
 
-def _expire(store: Store, row: ApprovalRow, on_timeout: str,
-            autonomy: EarnedAutonomy | None, *, why: str | None = None) -> bool:
+def _expire(store: Store, row: ApprovalRow, policies: Policies,
+            autonomy: EarnedAutonomy | None,
+            only_a_person: Callable[[ApprovalRow], str | None] | None) -> bool:
+    """Resolve ``row`` as its policy's ``on_timeout`` says; False if it was answered (or
+    expired by another worker) in the meantime. A function no longer in the policies has
+    no approvers and no on_timeout: its request expires as rejected (fail safe)."""
     assert row.deadline is not None
+    policy = policies.functions.get(row.function)
+    on_timeout = policy.on_timeout if policy else "reject"
+    why = only_a_person(row) if on_timeout == "approve" and only_a_person else None
+    if why:
+        on_timeout = "reject"
     hours = round((row.deadline - row.requested_at).total_seconds() / 3600, 4)
     if on_timeout == "approve":
         answer: dict[str, Any] = {"type": "approve", "comment": "approved on SLA expiry"}

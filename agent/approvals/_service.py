@@ -61,7 +61,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from decisionops.agent.approvals._autonomy import EarnedAutonomy, step_statuses
 from decisionops.agent.approvals._bulk import BulkItem, BulkOutcome, approve_many, not_for_bulk
-from decisionops.agent.approvals._deadlines import sweep
+from decisionops.agent.approvals._deadlines import SLA_ACTOR, expire_if_due, sweep
 from decisionops.agent.approvals._edits import check_edit, locked_arguments
 from decisionops.agent.approvals._identity import Approver, policy_identity
 from decisionops.agent.approvals._previews import changed_since_routed
@@ -195,6 +195,8 @@ class _Refusal(Exception):
         self.code, self.message, self.conflict = code, message, conflict
 
 
+_EXPIRED = {"approve": "approved", "reject": "rejected"}
+"""What an expiry did, by its answer's type."""
 _FIELDS = {"stale_plan": "plan_hash", "stale_preview": "preview_hash",
            "proposal_pending": "proposal_hash", "stale_proposal": "proposal_hash",
            "replan_limit": "answer"}
@@ -418,6 +420,19 @@ class ApprovalService:
             refuse("stale_plan", f"approval {approval_id} is for plan version {row.plan_version} "
                    f"({row.plan_hash[:12]}), which is not current (the decision is on version "
                    f"{decision.plan_version})", conflict=True)
+        if expire_if_due(self._store, self._policies, row, now=utcnow(),
+                         autonomy=self.autonomy, only_a_person=self._only_a_person):
+            if self.on_answer is not None:
+                self.on_answer(row.decision_id)  # a worker applies the expiry
+            ended = self._store.approvals.get(approval_id)
+            assert row.deadline is not None
+            refuse("expired", f"approval {approval_id} was due {row.deadline:%Y-%m-%d %H:%M}Z: "
+                   "an answer after the deadline is not taken; it "
+                   + (f"expired, {_EXPIRED.get((ended.answer or {}).get('type'), 'resolved')} as the "
+                      f"{function} policy's on_timeout says"
+                      if ended.approver == SLA_ACTOR else
+                      f"was answered meanwhile by {ended.approver} ({ended.status.value})"),
+                   conflict=True)
         if plan_hash is not None and plan_hash != row.plan_hash:
             refuse("stale_plan", f"plan_hash: you answered plan {plan_hash[:12]}, but approval "
                    f"{approval_id} is for plan version {row.plan_version} ({row.plan_hash[:12]}"

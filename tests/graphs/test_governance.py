@@ -283,6 +283,43 @@ def test_expiry_resolves_a_request_as_the_policy_says(rt: Runtime, on_timeout: s
         "succeeded" if on_timeout == "approve" else "skipped")
 
 
+@pytest.mark.parametrize("on_timeout", ["approve", "reject"])
+def test_an_answer_after_the_deadline_is_not_taken_the_request_expires(
+        rt: Runtime, on_timeout: str) -> None:
+    """(trial 23: an approve 28 s past the deadline was recorded and run, while the same
+    function's other request, unanswered, expired in the same pass: whether a late answer
+    counted depended on when the loop last swept.) A late answer is refused (409
+    ``expired``) on every channel, and the request expires then, as ``on_timeout`` says;
+    under a hold the clock stands still and the answer is taken."""
+    from decisionops.agent.errors import ConflictError
+
+    policy = rt.policies.functions["finance"]
+    rt.policies.functions["finance"] = policy.model_copy(update={"on_timeout": on_timeout})
+    decisions = [start(rt, churn(f"late-{n}", account=account)).decision_id
+                 for n, account in enumerate(("ACC-10004", "ACC-10005"))]
+    finance = [pending(rt, d)["finance"] for d in decisions]
+    for request in finance:  # their deadlines passed a minute ago
+        row = rt.store.approvals.get(request["id"])
+        with rt.store.engine.begin() as conn:
+            conn.execute(update(t.approvals).where(t.approvals.c.id == row.id).values(
+                deadline=utcnow() - timedelta(minutes=1)))
+    verdict = "approved" if on_timeout == "approve" else "rejected"
+    with pytest.raises(ConflictError, match=f"after the deadline is not taken; it expired, "
+                       f"{verdict} as the finance policy's on_timeout says") as late:
+        answer(rt, finance[0]["id"], Reject(reason="too late") if on_timeout == "approve"
+               else Approve(), approver_name="dana@finance")
+    assert late.value.details["reason"] == "expired"
+    row = rt.store.approvals.get(finance[0]["id"])
+    assert (row.status.value, row.approver) == ("expired", "system:sla")
+    assert [e.body["reason"] for e in rt.store.ledger.entries(decisions[0])
+            if e.event == "approval.refused"] == ["expired"]
+    # held, its clock stands still: an answer is taken
+    rt.approvals.hold(decisions[1], until=utcnow() + timedelta(hours=1), reason="check",
+                      actor="ops")
+    answer(rt, finance[1]["id"], Approve(), approver_name="dana@finance", apply=False)
+    assert rt.store.approvals.get(finance[1]["id"]).status.value == "approved"
+
+
 # ---------------------------------------------------------------------- four eyes
 
 
