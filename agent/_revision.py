@@ -17,12 +17,17 @@ Feedback is read with a few fixed patterns, never evaluated:
   (``no support case``), or a refusal to do it: ``will not``/``won't``/``can't``/``don't``/
   ``refuse to`` with ``fund``/``approve``/``pay for``/``give``/``issue``/``grant``/``offer``/
   ``open``/``send``/``create``/``schedule`` and the step's name, at most an article and a
-  word between (``finance won't fund a credit``); a negated removal (``don't drop the
-  credit``) removes nothing. The step's dependents go too.
+  word between (``finance won't fund a credit``); a removal with a negation anywhere
+  before it in its clause (``don't drop the credit``, ``do not, under any circumstances,
+  drop …``, ``we cannot skip …``) removes nothing. The step's dependents go too.
 - a number for an argument: one of its words followed by the number with only
   connectors between (``discount to 15%``, ``duration: 6``), or the number followed by
-  its unit or one of its words (``15% discount``, ``6 months``). Outside ``min`` to ``max``
-  the change is refused and said so.
+  its unit or one of its words (``15% discount``, ``6 months``); numbers as written
+  (``1,000``). A value moved from (``from 8 hours to 3``, ``4, not 8``) is not the one
+  asked for. A duration in hours or days converts from the unit written after it
+  (``due within 7 days`` is 168 hours); a unit it cannot take is refused (``2 months``
+  for hours), and so are two different values for one argument: which is meant is not
+  guessed. Outside ``min`` to ``max`` the change is refused and said so.
 
 Everything else in the feedback is not applied; the re-plan's rationale says plainly
 what was applied, what was not, and what the planner can change. Several feedback
@@ -51,8 +56,23 @@ _REFUSE = (r"\b(?:will not|won't|wont|would not|wouldn't|cannot|can't|cant|can n
            r"(?:fund|approve|pay for|pay|give|issue|grant|offer|open|send|create|schedule)\s+"
            r"(?:(?:a|an|the|any|this|that|another)\s+)?(?:\w+\s+)?")
 """A refusal to do the step (``won't fund a credit``, ``can't approve the goodwill credit``)."""
-_NEGATED = re.compile(r"\b(?:not|never|don't|dont|do not|no need to)\s+$")
-_NUMBER = r"(\d+(?:\.\d+)?)"
+_NEGATION = re.compile(r"\b(?:not|never|don't|dont|cannot|can't|cant|mustn't|mustnt|"
+                       r"shouldn't|shouldnt|won't|wont|wouldn't|wouldnt|no need to)\b")
+"""A negation anywhere in the clause before a removal undoes it (``do not, under any
+circumstances, drop …``, ``we cannot skip …``): a removal misread is worse than none."""
+_CLAUSE = re.compile(r"[.;!?]|\bbut\b|\bhowever\b")
+_NUMBER = r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d.,]\d|e\d)"
+"""A number as written (``1,000``, ``2.5``); not a piece of one (``1e2``, ``v2.1.0``)."""
+_MOVED_FROM = re.compile(r"\b(?:from|instead of|rather than|not)\s+" + _NUMBER
+                         + r"(?:\s*(?:%|[a-z]+))?")
+"""A value moved from (``from 8 hours to 3``, ``4, not 8``): not the one asked for."""
+_UNIT_AFTER = re.compile(r"\s*(%|percent\b|pct\b|months?\b|weeks?\b|days?\b|hours?\b|"
+                         r"hrs?\b|h\b|minutes?\b|mins?\b)")
+_UNIT_NAMES = {"%": "percent", "pct": "percent", "month": "months", "week": "weeks",
+               "day": "days", "hour": "hours", "hr": "hours", "hrs": "hours", "h": "hours",
+               "minute": "minutes", "min": "minutes", "mins": "minutes"}
+_IN_HOURS = {"minutes": 1 / 60, "hours": 1.0, "days": 24.0, "weeks": 168.0}
+"""Units a duration in hours or days converts from."""
 _CONNECT = (r"(?:\s*(?:to|of|at|=|:|is|be|should be|set to|down to|up to|within|in|"
             r"in the next)\s*)*\s*")
 _UNITS = {"percent": r"(?:%|\s*percent\b|\s*pct\b)", "months": r"\s*months?\b",
@@ -160,25 +180,53 @@ def _removals(text: str, rules: Revisable, present: set[str]) -> list[str]:
                                                if shared[w] == 1]
         name = "(?:" + "|".join(names) + ")"
         for match in re.finditer(f"(?:{_VERB}|{_NONE}|{_REFUSE}){name}", text):
-            if not _NEGATED.search(text[:match.start()]):
+            clause = _CLAUSE.split(text[:match.start()])[-1]
+            if not _NEGATION.search(clause):
                 found.append(step)
                 break
     return found
 
 
-def _number(text: str, key: str, setting: Setting) -> float | None:
+def _number(text: str, key: str, setting: Setting) -> tuple[float | None, str]:
+    """The value the feedback asks for ``key`` (None: it names none), or why it cannot
+    be read: a unit the argument cannot take, or several values."""
     words = setting.words or tuple(w for w in key.partition(".")[2].split("_")
                                    if w not in {"pct", "id"})
     unit = _UNITS.get(setting.unit or "", "")
-    value = None
+    text = _MOVED_FROM.sub(" ", text)
+    values: dict[float, str] = {}
     for word in words:
         name = _phrase([word])
-        after = re.findall(name + _CONNECT + _NUMBER + (unit if setting.unit == "percent"
-                                                        else ""), text)
-        before = re.findall(_NUMBER + f"(?:{unit})?" + r"\s*(?:-\s*)?" + name, text)
+        after = re.finditer(name + _CONNECT + _NUMBER + (unit if setting.unit == "percent"
+                                                         else ""), text)
+        before = re.finditer(_NUMBER + f"(?:{unit})?" + r"\s*(?:-\s*)?" + name, text)
         for match in (*after, *before):
-            value = float(match)  # the last mention wins
-    return value
+            written = match.group(1)
+            value, problem = _in_unit(float(written.replace(",", "")), setting,
+                                      _UNIT_AFTER.match(text, match.end(1)))
+            if problem:
+                return None, f"{key}: {written}{problem}"
+            values.setdefault(value, written)
+    if len(values) > 1:
+        return None, (f"{key}: the feedback names {' and '.join(values.values())}; "
+                      "name one value")
+    return next(iter(values), None), ""
+
+
+def _in_unit(value: float, setting: Setting, written: re.Match[str] | None
+             ) -> tuple[float, str]:
+    """``value`` in the argument's unit, from the unit written after it (none: the
+    argument's own); or why it cannot be (``" months is not in percent"``)."""
+    if written is None or setting.unit in (None, "amount"):
+        return value, ""
+    said = written.group(1)
+    unit = _UNIT_NAMES.get(said, said)
+    if unit == setting.unit:
+        return value, ""
+    if unit in _IN_HOURS and setting.unit in ("hours", "days"):
+        converted = value * _IN_HOURS[unit] / _IN_HOURS[setting.unit]
+        return round(converted, 6), ""
+    return value, f" {said} is not in {setting.unit}"
 
 
 def revise(plan: Plan, rules: Revisable | None, feedback: Sequence[str]) -> tuple[Plan, Revision]:
@@ -201,8 +249,13 @@ def revise(plan: Plan, rules: Revisable | None, feedback: Sequence[str]) -> tupl
                 f" (and its dependent {', '.join(extra)})" if extra else ""))
         for key, setting in rules.set.items():
             step_id, _, argument = key.partition(".")
-            value = _number(text, key, setting)
-            if value is None or step_id not in steps:
+            if step_id not in steps:
+                continue
+            value, problem = _number(text, key, setting)
+            if problem:
+                revision.refused.append(problem)
+                continue
+            if value is None:
                 continue
             if not setting.min <= value <= setting.max:
                 revision.refused.append(f"{key} {_fmt(value)} is outside "

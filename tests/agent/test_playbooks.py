@@ -536,3 +536,53 @@ def test_bundled_playbooks_the_policy_leaves_no_way_to_run_are_set_aside(
         rt.triage_pending()
         view = rt.store.prediction_views.get("c-1")
         assert view.outcome == "needs_human", view  # a person decides; no doomed decision
+
+
+def _failure_revised(*feedback: str) -> Plan:
+    prediction = _failure(remaining_useful_life_hours=600, asset_class="compressor")
+    planner = PlaybookPlanner(load_playbooks())
+    return planner.draft(PlanRequest(decision_id="dec_f", prediction=prediction,
+                                     playbook=None, version=2, feedback=feedback)).plan
+
+
+@pytest.mark.parametrize("feedback, due, downtime, said", [
+    # a unit other than the argument's is converted where it can be (trial 23: "7 days"
+    # set 7 hours)
+    ("repair due within 7 days", 168, None, "work_order.due_within_hours 300 → 168"),
+    ("make the repair due within 2 weeks", 336, None, "due_within_hours 300 → 336"),
+    ("downtime of 180 minutes", None, 3, "downtime.duration_hours 8 → 3"),
+    # two values for one argument: which one is meant is not guessed (the last won)
+    ("downtime 6 hours is right; 2 hours downtime is too short", None, None,
+     "downtime.duration_hours: the feedback names 6 and 2"),
+    # the value moved from is not the value asked for
+    ("cut the downtime from 8 hours to 3 hours", None, 3, "downtime.duration_hours 8 → 3"),
+    ("downtime 4 hours, not 8", None, 4, "downtime.duration_hours 8 → 4"),
+    # numbers read whole (trial 23: "1,000" read as 1, "1e2" as 1)
+    ("repair due within 1,000 hours", None, None,
+     "work_order.due_within_hours 1000 is outside 4 to 720"),
+])
+def test_revise_reads_numbers_with_their_units_and_refuses_what_it_cannot_read(
+        feedback: str, due: int | None, downtime: int | None, said: str) -> None:
+    plan = _failure_revised(feedback)
+    base = _failure_revised("nothing")
+    assert plan.step("work_order").arguments["due_within_hours"] == (
+        due if due is not None else base.step("work_order").arguments["due_within_hours"])
+    assert plan.step("downtime").arguments["duration_hours"] == (
+        downtime if downtime is not None else base.step("downtime").arguments["duration_hours"])
+    assert said in plan.rationale
+
+
+@pytest.mark.parametrize("feedback", [
+    "please do not, under any circumstances, drop the spare part",
+    "we cannot skip the spare part",
+    "We mustn't remove the spare part",
+])
+def test_a_negated_removal_removes_nothing(feedback: str) -> None:
+    """(trial 23: a negation a comma away, or "cannot", removed the step it protected)"""
+    assert "spare_part" in {s.id for s in _failure_revised(feedback).steps}
+
+
+def test_a_unit_the_argument_cannot_take_is_refused_naming_it() -> None:
+    plan = _failure_revised("repair due within 2 months")
+    assert plan.step("work_order").arguments["due_within_hours"] == 300
+    assert "work_order.due_within_hours: 2 months is not in hours" in plan.rationale
