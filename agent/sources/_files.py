@@ -34,7 +34,7 @@ from decisionops.agent.sources._batch import (
     collect,
 )
 from decisionops.agent.sources._mapping import REQUIRED_FIELDS, TARGET_FIELDS, FieldMapping
-from decisionops.agent.sources._rows import RowMapper
+from decisionops.agent.sources._rows import RowMapper, decimal_floats
 
 __all__ = ["ChunkMapper", "FileFormat", "RawChunk", "as_file", "iter_file", "open_file",
            "read_csv",
@@ -564,7 +564,7 @@ def _parquet_records(path: str | os.PathLike[str], batch_rows: int | None
 
     with pq.ParquetFile(path) as parquet:
         for records in parquet.iter_batches(batch_size=min(batch_rows or 65_536, 65_536)):
-            for record in records.to_pylist():
+            for record in decimal_floats(records).to_pylist():
                 yield None, record
 
 

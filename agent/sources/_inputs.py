@@ -20,7 +20,7 @@ from decisionops.agent.sources._batch import SourceLimits
 from decisionops.agent.sources._bodies import Body, load_body
 from decisionops.agent.sources._kserve import _data, _shape
 from decisionops.agent.sources._mlflow import INDEX_COLUMN, _request_rows
-from decisionops.agent.sources._rows import _cell_scalar
+from decisionops.agent.sources._rows import _cell_scalar, decimal_floats
 
 __all__ = ["detect_tensor_request", "read_inputs", "request_rows"]
 
@@ -171,7 +171,7 @@ def _parquet_rows(path: Path, location: str) -> list[dict[str, Any]]:
     except (OSError, pa.ArrowException) as exc:
         raise InvalidInputError(f"not a readable Parquet file: {exc}", field="inputs",
                                 location=location) from exc
-    return [{**row, INDEX_COLUMN: i} for i, row in enumerate(table.to_pylist())]
+    return [{**row, INDEX_COLUMN: i} for i, row in enumerate(decimal_floats(table).to_pylist())]
 
 
 def _bounded(rows: list[dict[str, Any]], limits: SourceLimits, location: str

@@ -406,6 +406,23 @@ def test_parquet_rows_keep_their_types(tmp_path, churn):
         iter_file(path, "parquet", FieldMapping(score="p", defaults=churn.defaults))
 
 
+def test_float32_parquet_scores_read_at_their_decimal_meaning(tmp_path, churn):
+    """(trial 22: a float32 score 0.65 read as 0.6499999761581421 fell below the churn
+    playbook's 0.65, where the same score in a CSV acted; every display said 0.65.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "f32.parquet"
+    pq.write_table(pa.table({
+        "entity_id": ["a", "b"], "score": pa.array([0.65, None], pa.float32()),
+        "observed_at": ["2026-11-01T09:00:00Z"] * 2,
+        "value_at_stake": pa.array([1234.5, 10.1], pa.float32())}), path)
+    batch = read_file(path, "auto", churn)
+    [first] = batch.predictions
+    assert (first.score, first.value_at_stake) == (0.65, 1234.5)
+    assert [e.field for e in batch.errors] == ["score"]  # a missing one is still named
+
+
 @pytest.mark.parametrize("last_column", [False, True])
 def test_a_quote_never_closed_is_reported_with_the_lines_it_took(write, churn, last_column):
     # An unclosed quote makes the CSV reader take every following line into one value,
