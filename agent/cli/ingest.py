@@ -43,6 +43,7 @@ from decisionops.agent.sources import (
     as_file,
     said_of_input,
 )
+from decisionops.agent.sources._batch import DERIVED_PREFIX
 from decisionops.agent.sources._open import FORMATS, ServingJoin
 from decisionops.agent.sources._parallel import (
     MOST_JOBS,
@@ -302,9 +303,16 @@ def _report(source: str, tally: IngestTally, seconds: float, as_json: bool) -> N
         tally.already_stored, tally.rejected, empty, seconds, rate)
     if tally.changed_count:
         shown = ", ".join(tally.changed[:5]) + (" …" if tally.changed_count > 5 else "")
+        derived = any(i.startswith(DERIVED_PREFIX) for i in tally.changed)
         say("  [yellow]![/] {:,} already stored with other content ({}): the stored "
-            "predictions stand (ids are immutable); send a correction under a new id",
-            tally.changed_count, shown, err=True, highlight=False)
+            "predictions stand (ids are immutable); send a correction under a new id{}",
+            tally.changed_count, shown, " (these ids were derived from the model, its "
+            "version, the kind, the entity and the time, not sent: score the correction "
+            "as another model_version, e.g. defaults.model_version in --mapping)"
+            if derived else "", err=True, highlight=False)
+    if tally.rows_read == 0 and not tally.empty_rows:
+        say("  [yellow]![/] {} holds no prediction: a run without predictions, or an "
+            "export that failed", Path(source).name, err=True, highlight=False)
     for key, what in _NEEDS.items():
         if tally.needs[key]:
             extra = (f": {', '.join(sorted(tally.unknown_kinds))}"

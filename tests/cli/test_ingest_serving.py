@@ -224,3 +224,30 @@ def test_the_v2_output_is_named_as_over_http(cli: Cli, files):
     error = json.loads(cli(*base, "--output-name", "proba", "--json", code=2).stdout)["error"]
     assert error["field"] == "--output-name"
     assert "--output-name" in " ".join(cli("ingest", "--help").stdout.split())
+
+
+def test_a_response_scored_again_says_how_to_store_the_correction(cli: Cli, files):
+    """(trial 22: the ids of a response without ids derive from its body; ingested again
+    with the other --positive-class its corrected scores were refused as "send a
+    correction under a new id", which a response has no column for.)"""
+    args = ["--inputs", str(files["customers"]), "--entity-column", "customer_id",
+            "--value-column", "arr", *DEFAULTS]
+    cli("ingest", str(files["mlflow"]), *args, "--positive-class", "0")
+    again = cli("ingest", str(files["mlflow"]), *args, "--positive-class", "1")
+    said = " ".join(again.stderr.split())
+    assert "already stored with other content" in said
+    assert "score the correction as another model_version" in said
+    mapping = cli.cwd / "v2.json"
+    mapping.write_text(json.dumps({"defaults": {"model_version": "2"}}))
+    report = cli.json("ingest", str(files["mlflow"]), *args, "--positive-class", "1",
+                      "--mapping", str(mapping))
+    assert report["ingested"] == N
+
+
+def test_an_empty_file_without_a_header_to_refuse_is_said(cli: Cli):
+    """(trial 22: an empty JSON Lines file said "0 rows" as a success, where an empty
+    CSV is refused: with no header, a run without predictions looks the same; say it.)"""
+    empty = cli.cwd / "empty.jsonl"
+    empty.write_text("")
+    out = cli("ingest", str(empty))
+    assert "empty.jsonl holds no prediction" in " ".join(out.stderr.split())
