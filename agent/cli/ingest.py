@@ -28,6 +28,7 @@ from decisionops.agent.cli._common import (
     settings,
 )
 from decisionops.agent.errors import (
+    ConfigError,
     DecisionOpsError,
     InvalidInputError,
     error_fields,
@@ -269,7 +270,15 @@ def _by_option(exc: InvalidInputError) -> str:
 
 def _mapping(path: Path | None, value_column: str | None, **defaults: str | None
              ) -> FieldMapping:
-    base = FieldMapping.from_file(path) if path is not None else FieldMapping()
+    try:
+        base = FieldMapping.from_file(path) if path is not None else FieldMapping()
+    except ConfigError as exc:  # the file given: bad input, named as every refusal is
+        problems = exc.details.get("problems") or []
+        if not problems:  # the file itself (unreadable, not YAML/TOML/JSON)
+            raise InvalidInputError(exc.message, field="--mapping") from None
+        field = problems[0].partition(":")[0]
+        raise InvalidInputError("; ".join(problems).removeprefix(f"{field}: "), field=field,
+                                location="--mapping") from None
     if value_column is not None:
         data = base.model_dump(exclude_unset=True)
         base = FieldMapping.from_dict({**data, "value_at_stake": value_column},

@@ -136,6 +136,12 @@ def test_bad_settings_name_the_setting(cli: Cli) -> None:
     # refused by the parser, before the command runs
     (["approvals", "list", "--bogus"], "bad_request", "--bogus", "No such option: --bogus"),
     (["ingest", "{good}", "--max-rows", "many"], "bad_request", "--max-rows", "valid integer"),
+    # a mapping file is input too: named as every refusal is (trial 22: bad_request and no
+    # field for an unknown key, neither field nor location for a YAML error)
+    (["ingest", "{good}", "--mapping", "{unknown_key}"], "invalid_input", "bogus_field",
+     "bogus_field: Extra inputs are not permitted"),
+    (["ingest", "{good}", "--mapping", "{not_yaml}"], "invalid_input", "--mapping",
+     "not a valid yaml file"),
     (["ingest"], "bad_request", "PATH", "Missing argument 'path'"),
     (["decisions", "show", "a", "b"], "bad_request", None, "unexpected extra argument"),
     (["holds", "add", "ACC-10004", "--until", "+1d", "--reason"], "bad_request", "--reason",
@@ -151,8 +157,12 @@ def test_with_json_every_refusal_is_a_json_error_on_stdout_and_changes_nothing(
     (cli.cwd / "good.csv").write_text(HEADER + ROW.format(id="p-2", account="ACC-10005",
                                                           value=1))
     (cli.cwd / "empty.csv").write_bytes(b"")
+    (cli.cwd / "unknown.json").write_text('{"entity_id": "customer_id", "bogus_field": "x"}')
+    (cli.cwd / "broken.yaml").write_text("not: [valid\n")
     concrete = [a.format(bad=str(cli.cwd / "bad.csv"), good=str(cli.cwd / "good.csv"),
-                         empty=str(cli.cwd / "empty.csv")) for a in args]
+                         empty=str(cli.cwd / "empty.csv"),
+                         unknown_key=str(cli.cwd / "unknown.json"),
+                         not_yaml=str(cli.cwd / "broken.yaml")) for a in args]
     before = _snapshot(cli)
     out = cli(*concrete, "--json", code=2)
     error = json.loads(out.stdout)["error"]
