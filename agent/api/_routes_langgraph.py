@@ -42,7 +42,7 @@ from decisionops.agent.approvals import (
     human_interrupt,
     visible_functions,
 )
-from decisionops.agent.errors import InvalidInputError, NotFoundError
+from decisionops.agent.errors import ConflictError, InvalidInputError, NotFoundError
 from decisionops.agent.models import ApprovalStatus
 from decisionops.agent.runtime import Runtime
 from decisionops.agent.store import ApprovalRow, DecisionRow
@@ -311,6 +311,14 @@ def langgraph_router() -> APIRouter:
                 where = f"command.resume.{approval_id}" if keyed else "command.resume"
                 raise InvalidInputError(exc.message.removeprefix("feedback: "),
                                         field=f"{where}.args") from None
+            except ConflictError as exc:
+                if exc.details.get("field") != "proposal_hash":
+                    raise
+                # an accept here cannot name the proposal it approves (trial 23: told to)
+                raise ConflictError(exc.message + "; a LangGraph resume cannot name an edit "
+                                    "proposal: approve it in the inbox, over the API "
+                                    "(proposal_hash) or with the CLI (--proposal-hash)",
+                                    **exc.details) from None
         return decision, list(answers)
 
     @router.post("/threads/{thread_id}/runs", summary="Answer pending requests (command.resume)")

@@ -198,6 +198,13 @@ def test_four_eyes_editor_cannot_also_approve(svc4: Service) -> None:
     assert blind.status_code == 409
     assert (blind.json()["error"]["reason"], blind.json()["error"]["field"]) == (
         "proposal_pending", "proposal_hash")
+    # a LangGraph accept cannot name it: said where it can be approved (trial 23)
+    accept = svc4.post(f"/langgraph/threads/{decision}/runs/wait", "omar", {
+        "assistant_id": "decision", "command": {"resume": {
+            pending["finance"]["id"]: {"type": "accept", "args": None}}}})
+    assert accept.status_code == 409 and accept.json()["error"]["reason"] == "proposal_pending"
+    assert "a LangGraph resume cannot name an edit proposal: approve it in the inbox" in \
+        accept.json()["error"]["message"]
     assert svc4.answer("omar", pending["finance"], proposal_hash=view["proposal"]["hash"]
                        ).json()["status"] == "edited"
     svc4.answer("raj", pending["sales"])
