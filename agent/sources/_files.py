@@ -472,8 +472,23 @@ def _check_columns(header: list[str], mapping: FieldMapping, location: str) -> N
                 if not c.endswith("*") and c not in present]
     if missing:
         shown = ", ".join(named[:30]) + (" …" if len(named) > 30 else "")
-        raise InvalidInputError(f"the header lacks {'; '.join(missing)}; it has: {shown}",
-                                field="header", location=location)
+        raise InvalidInputError(f"the header lacks {'; '.join(missing)}; it has: {shown}"
+                                + _header_hint(named, mapping), field="header",
+                                location=location)
+
+
+def _header_hint(named: list[str], mapping: FieldMapping) -> str:
+    """What a header that lacks columns most likely got wrong (trial 22: a ``;``-separated
+    file and a header in capitals were told only which columns are missing)."""
+    if len(named) == 1 and (sep := next((c for c in ";|\t" if c in named[0]), None)):
+        return (f" (one column: the file looks {'tab' if sep == chr(9) else repr(sep)}"
+                "-separated; a CSV here is comma-separated, tab-separated as .tsv)")
+    wanted = {c for t in TARGET_FIELDS if (c := mapping.column(t))}
+    cased = sorted(h for h in named if h not in wanted and h.lower() in wanted)
+    if cased:
+        return (f" (column names are matched as written: {', '.join(map(repr, cased))} "
+                "differ only in letter case; rename them, or map them with --mapping)")
+    return ""
 
 
 # --------------------------------------------------------------------------- JSON Lines

@@ -494,3 +494,17 @@ def test_a_compressed_file_is_named_as_such(tmp_path, churn, fmt):
     path.write_bytes(gzip.compress(csv_of(GOOD).encode()))
     with pytest.raises(InvalidInputError, match=r"a gzip-compressed file.*gunzip -c FILE"):
         read_file(path, fmt, churn)
+
+
+@pytest.mark.parametrize("header, hint", [
+    ("id;model;kind;entity_type;entity_id;score;observed_at",
+     "one column: the file looks ';'-separated"),
+    ("ID,Model,Kind,entity_type,entity_id,score,observed_at",
+     "'ID', 'Kind', 'Model' differ only in letter case"),
+])
+def test_a_header_that_lacks_columns_says_what_it_likely_got_wrong(write, header, hint):
+    """(trial 22: a ;-separated file and a header in capitals were told only which
+    columns are missing)"""
+    with pytest.raises(InvalidInputError, match="the header lacks") as refused:
+        read_file(write("h.csv", header + "\n"), "csv", FieldMapping())
+    assert hint in refused.value.message
