@@ -426,12 +426,12 @@ class ApprovalService:
                 self.on_answer(row.decision_id)  # a worker applies the expiry
             ended = self._store.approvals.get(approval_id)
             assert row.deadline is not None
+            how = _EXPIRED.get((ended.answer or {}).get("type"), "resolved")
             refuse("expired", f"approval {approval_id} was due {row.deadline:%Y-%m-%d %H:%M}Z: "
-                   "an answer after the deadline is not taken; it "
-                   + (f"expired, {_EXPIRED.get((ended.answer or {}).get('type'), 'resolved')} as the "
-                      f"{function} policy's on_timeout says"
-                      if ended.approver == SLA_ACTOR else
-                      f"was answered meanwhile by {ended.approver} ({ended.status.value})"),
+                   "an answer after the deadline is not taken; it " + (
+                       f"expired, {how} as the {function} policy's on_timeout says"
+                       if ended.approver == SLA_ACTOR else
+                       f"was answered meanwhile by {ended.approver} ({ended.status.value})"),
                    conflict=True)
         if plan_hash is not None and plan_hash != row.plan_hash:
             refuse("stale_plan", f"plan_hash: you answered plan {plan_hash[:12]}, but approval "
