@@ -5,6 +5,10 @@ expiry at the deadline, which resolves the request as the policy's ``on_timeout`
 ``expired``, by ``system:sla``); one that approves carries the approved argument hashes
 in its ledger entry, so its steps run like any approved step. Workers apply it.
 
+An answer after the deadline is not taken: the approval service expires the request
+then (``expire_if_due``), so whether a late answer counted never depends on when the
+loop last swept.
+
 A request whose function left the policies is neither reminded nor escalated (it has no
 approvers) and expires as rejected. Safe on every worker at once: each alert is claimed
 once per request, and expiry is a compare-and-set on the pending request.

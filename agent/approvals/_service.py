@@ -18,6 +18,9 @@ else:
   (``agent.approvals.end_version``): nothing of it can run whatever this answer says.
 * ``stale_plan`` 409: the request's plan version is not the decision's current one, or
   the caller answered another version than the request's (``plan_hash``).
+* ``expired`` 409: the request's deadline passed (no hold stopping its clock): it
+  expires then, as its policy's ``on_timeout`` says (``_deadlines.expire_if_due``),
+  whenever the loop last swept.
 * ``four_eyes`` 403: the function has ``four_eyes: true`` and the user asked for this
   plan or a change it carries (submitted the prediction, wrote it by hand, or asked for
   a revision of any earlier version) or proposed an edit to it. Under four-eyes an
