@@ -597,6 +597,15 @@ class Empty(NamedTuple):
     row, counted as ``empty_rows``; nothing to store and nothing wrong with it."""
 
 
+def _swallowed(cell: str, columns: int) -> bool:
+    """Whether a quoted value's later lines look like rows (half a row's separators or
+    more): a quote left open took them in. A value written over lines on purpose does
+    not (trial 22: it was told of a quote left open)."""
+    least = max(2, (columns - 1) // 2)
+    return any(max(part.count(","), part.count("\t")) >= least
+               for part in cell.split("\n")[1:])
+
+
 RawChunk = list[tuple[int, int | None, Any]]
 """Rows as read, not mapped: (data row, file line or ``None``, what was read) — a CSV
 record's cells, a JSONL line's text, a Parquet record, ``Failed`` or ``Empty``."""
@@ -648,10 +657,11 @@ class ChunkMapper:
                 record = item
             errors = len(batch.errors)
             _add(batch, mapper, row, line, record)
-            if fmt == "csv" and len(batch.errors) > errors and any("\n" in c for c in item):
-                # A refused row whose quoted value ran over lines: likely a quote left
-                # open, which took the rows after it into this one (not stored, not
-                # named otherwise).
+            if fmt == "csv" and len(batch.errors) > errors and any(
+                    _swallowed(c, len(header)) for c in item):
+                # A refused row whose quoted value ran over lines holding rows: likely a
+                # quote left open, which took the rows after it into this one (not
+                # stored, not named otherwise).
                 batch.fail(row, [Problem(None, None, _OPEN_QUOTE)], line)
         # Built from values the builder validated: not checked again, item by item.
         return SourceBatch.model_construct(predictions=batch.predictions, errors=batch.errors,
