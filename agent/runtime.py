@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -416,11 +417,11 @@ class Runtime:
                 if held:  # an operator hold; DROP, not HOLD: no holdout control arm
                     verdict = verdict.model_copy(update={"action": TriageAction.DROP,
                                                          "reason": "hold", "detail": held})
-                if verdict.action == TriageAction.ACT:
-                    # acted on now: the cooldown runs from here, and on this reading
-                    before = last.get(p.entity_id)
-                    last[p.entity_id] = Acted(now, p.observed_at if before is None
-                                              else max(before.observed, p.observed_at))
+                if verdict.action in (TriageAction.ACT, TriageAction.HOLD):
+                    # decided now: an action's cooldown runs from here; either way this
+                    # reading is decided
+                    last[p.entity_id] = _decided(last.get(p.entity_id), verdict.action,
+                                                 now, p.observed_at)
                 rowwise.append(verdict)
         return rowwise
 
@@ -442,3 +443,17 @@ class Runtime:
                 "checkpoints": self.settings.resolved_checkpoint_url,
                 "enterprise": self.settings.resolved_enterprise_url,
                 "planner": self.settings.planner, "durability": self.settings.durability}
+
+
+def _decided(before: Acted | None, action: TriageAction, now: datetime,
+             observed: datetime) -> Acted:
+    """``before`` with one more reading decided (acted on now, or held out)."""
+    before = before or Acted(None, None, None)
+
+    def newest(at: datetime | None) -> datetime:
+        return observed if at is None else max(at, observed)
+
+    if action == TriageAction.ACT:
+        return Acted(now, newest(before.observed), before.held)
+    return Acted(before.at, before.observed, newest(before.held))
+

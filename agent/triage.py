@@ -105,11 +105,14 @@ def in_holdout(prediction: Prediction, share: float) -> bool:
 
 
 class Acted(NamedTuple):
-    """The loop's last action on an entity for a kind: when it decided to act (``at``)
-    and the newest moment the model observed among the predictions it acted on."""
+    """The loop's last decisions on an entity for a kind: when it last decided to act
+    (``at``; None: it only held out), the newest moment the model observed among the
+    predictions it acted on (``observed``) and among those it held out as control
+    (``held``)."""
 
-    at: datetime
-    observed: datetime
+    at: datetime | None
+    observed: datetime | None
+    held: datetime | None = None
 
 
 def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Acted | None,
@@ -146,7 +149,7 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
     if newest_observed_at is not None and newest_observed_at > prediction.observed_at:
         return verdict(TriageAction.DROP, "superseded",
                        f"a newer {prediction.kind} prediction on {prediction.entity_id} "
-                       f"(observed {newest_observed_at:%Y-%m-%d %H:%M}Z) is stored: the "
+                       f"(observed {newest_observed_at:%Y-%m-%d %H:%M:%S}Z) is stored: the "
                        "newest one decides")
     if needs_value_at_stake(playbook):
         if ev is None and value_default is not None:
@@ -164,11 +167,13 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
                            + _defaulted(defaulted))
     if cooling := in_cooldown(prediction.kind, prediction.entity_id, playbook, last_acted, now):
         return verdict(TriageAction.DROP, "cooldown", cooling)
-    if last_acted is not None and last_acted.observed >= prediction.observed_at:
-        return verdict(TriageAction.DROP, "superseded",
-                       f"a {prediction.kind} prediction on {prediction.entity_id} observed "
-                       f"{last_acted.observed:%Y-%m-%d %H:%M}Z was already acted on: the "
-                       "loop acts once on each reading")
+    for seen, what in ((last_acted and last_acted.observed, "acted on"),
+                       (last_acted and last_acted.held, "held out as control")):
+        if seen is not None and seen >= prediction.observed_at:
+            return verdict(TriageAction.DROP, "superseded",
+                           f"a {prediction.kind} prediction on {prediction.entity_id} "
+                           f"observed {seen:%Y-%m-%d %H:%M:%S}Z was already {what}: the "
+                           "loop decides once on each reading")
     if in_holdout(prediction, holdout_share):
         return verdict(TriageAction.HOLD, "holdout",
                        f"sampled into the {holdout_share:.0%} control group; not acted on")
@@ -182,7 +187,7 @@ def in_cooldown(kind: str, entity_id: str, playbook: Playbook, last_acted: Acted
     would be inside the entity's cooldown (the loop acted on it for the kind less than the
     playbook's ``cooldown_days`` ago), or ""."""
     days = playbook.trigger.cooldown_days
-    if last_acted is None or days <= 0:
+    if last_acted is None or last_acted.at is None or days <= 0:
         return ""
     until = last_acted.at + timedelta(days=days)
     if now >= until:

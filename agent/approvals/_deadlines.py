@@ -103,11 +103,15 @@ def expire_if_due(store: Store, policies: Policies, row: ApprovalRow, *, now: da
 
 
 def _held(store: Store, holds: Any, row: ApprovalRow) -> bool:
-    if not holds.rows:
+    """Whether a hold stops ``row``'s clock: one covering it that began while the clock
+    still ran (trial 24: a hold placed after the deadline revived the expired request,
+    and a late answer ran)."""
+    if not holds.rows or row.deadline is None:
         return False
     decision = store.decisions.get(row.decision_id)
-    return bool(holds.why(entity_id=decision.entity_id, playbook=decision.playbook,
-                          functions=[row.function], decision_id=decision.id))
+    return any(hold.created_at < row.deadline for hold in holds.covering(
+        entity_id=decision.entity_id, playbook=decision.playbook, functions=[row.function],
+        decision_id=decision.id))
 
 
 def _human(delta: timedelta) -> str:

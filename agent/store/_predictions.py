@@ -25,6 +25,7 @@ from sqlalchemy import (
     Numeric,
     Text,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -342,12 +343,16 @@ class PredictionRepo(Repo):
                    besides: Sequence[str] = ()) -> dict[str, Acted]:
         """When the loop last decided to act on each entity for ``kind`` (the triage of
         the prediction it acted on), and the newest moment observed among the predictions
-        it acted on there, leaving out the predictions ``besides``."""
-        where = [_P.c.triage_action == TriageAction.ACT.value]
+        it acted on there and among those it held out, leaving out ``besides``."""
+        acted = _P.c.triage_action == TriageAction.ACT.value
+        held = _P.c.triage_action == TriageAction.HOLD.value
+        where = [or_(acted, held)]
         if besides:
             where.append(_P.c.id.not_in(list(besides)))
-        return {entity: Acted(at, observed) for entity, (at, observed) in self._newest(
-            kind, entity_ids, *where, columns=(_P.c.triaged_at, _P.c.observed_at)).items()}
+        columns = (case((acted, _P.c.triaged_at)), case((acted, _P.c.observed_at)),
+                   case((held, _P.c.observed_at)))
+        return {entity: Acted(*newest) for entity, newest in self._newest(
+            kind, entity_ids, *where, columns=columns).items()}
 
     def newest_observed(self, kind: str, entity_ids: Iterable[str]) -> dict[str, datetime]:
         """When the newest stored prediction of ``kind`` on each entity was observed."""
@@ -355,8 +360,8 @@ class PredictionRepo(Repo):
 
     def _newest(self, kind: str, entity_ids: Iterable[str], *where: Any,
                 columns: Sequence[Any] = (_P.c.observed_at,)
-                ) -> dict[str, tuple[datetime, ...]]:
-        out: dict[str, tuple[datetime, ...]] = {}
+                ) -> dict[str, tuple[datetime | None, ...]]:
+        out: dict[str, tuple[datetime | None, ...]] = {}
         ids = list(set(entity_ids))
         with self.reading() as conn:
             for i in range(0, len(ids), _CHUNK):

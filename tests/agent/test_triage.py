@@ -98,7 +98,7 @@ def test_an_older_prediction_arriving_after_a_newer_one_is_superseded(tmp_path) 
         (old,) = rt.triage_pending().verdicts
         assert (new.reason, old.action, old.reason) == ("below_threshold", TriageAction.DROP,
                                                         "superseded")
-        assert "2026-11-30 09:00Z" in old.detail
+        assert "2026-11-30 09:00:00Z" in old.detail  # to the second (trial 25)
         # in one batch too: the newest decides, the older ones are superseded
         rt.ingest([churn("b-1", 0.95, 2), churn("b-2", 0.96, 3)], source="t")
         verdicts = {v.prediction_id: v.reason for v in rt.triage_pending().verdicts}
@@ -174,7 +174,34 @@ def test_a_prediction_observed_no_later_than_one_acted_on_does_not_act_again(
         rt.ingest([fraud("f-4", "ACC-10022")], source="t")  # the same reading, sent again
         (again,) = rt.triage_pending().verdicts
         assert (again.action, again.reason) == (TriageAction.DROP, "superseded")
-        assert "already acted on" in again.detail and "2026-11-20 09:00Z" in again.detail
+        assert "already acted on" in again.detail and "2026-11-20 09:00:00Z" in again.detail
         rt.ingest([fraud("f-5", "ACC-10022", hours=1)], source="t")  # a newer reading acts
         (newer,) = rt.triage_pending().verdicts
         assert (newer.action, newer.reason) == (TriageAction.ACT, "act")
+
+
+def test_a_reading_held_out_as_control_stays_control_when_sent_again(tmp_path) -> None:
+    """(trial 25: a held-out reading sent again under new ids drew again and was treated:
+    the control entity's outcome then counted as treated.) A reading the loop held out
+    is decided as a reading it acted on: a copy is superseded, saying it was held out."""
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    at = datetime(2026, 11, 1, 9, tzinfo=UTC)
+
+    def churn(pid: str, account: str) -> Prediction:
+        return Prediction(id=pid, model="m", kind="churn", entity_type="account",
+                          entity_id=account, score=0.9, value_at_stake=40_000, observed_at=at)
+
+    accounts = [f"ACC-101{n:02d}" for n in range(20)]
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0.5)) as rt:
+        rt.ingest([churn(f"x-{a}", a) for a in accounts], source="t")
+        first = {v.prediction_id.removeprefix("x-"): v.action for v in
+                 rt.triage_pending().verdicts}
+        held = [a for a, action in first.items() if action == TriageAction.HOLD]
+        assert held  # half, by the deterministic draw
+        rt.ingest([churn(f"y-{a}", a) for a in accounts], source="t")  # sent again
+        again = {v.prediction_id.removeprefix("y-"): v for v in rt.triage_pending().verdicts}
+        assert all(again[a].action == TriageAction.DROP for a in accounts)
+        assert {again[a].reason for a in held} == {"superseded"}
+        assert all("held out" in again[a].detail for a in held)

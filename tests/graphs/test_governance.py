@@ -292,6 +292,7 @@ def test_an_answer_after_the_deadline_is_not_taken_the_request_expires(
     ``expired``) on every channel, and the request expires then, as ``on_timeout`` says;
     under a hold the clock stands still and the answer is taken."""
     from decisionops.agent.errors import ConflictError
+    from decisionops.agent.store._service_tables import holds
 
     policy = rt.policies.functions["finance"]
     rt.policies.functions["finance"] = policy.model_copy(update={"on_timeout": on_timeout})
@@ -313,11 +314,26 @@ def test_an_answer_after_the_deadline_is_not_taken_the_request_expires(
     assert (row.status.value, row.approver) == ("expired", "system:sla")
     assert [e.body["reason"] for e in rt.store.ledger.entries(decisions[0])
             if e.event == "approval.refused"] == ["expired"]
-    # held, its clock stands still: an answer is taken
+    # a hold placed after the deadline stops no clock (trial 24: it revived the request,
+    # and a late approve ran), nor does its release move the deadline on
     rt.approvals.hold(decisions[1], until=utcnow() + timedelta(hours=1), reason="check",
                       actor="ops")
-    answer(rt, finance[1]["id"], Approve(), approver_name="dana@finance", apply=False)
-    assert rt.store.approvals.get(finance[1]["id"]).status.value == "approved"
+    with pytest.raises(ConflictError, match="after the deadline is not taken"):
+        answer(rt, finance[1]["id"], Approve(), approver_name="dana@finance", apply=False)
+    assert rt.store.approvals.get(finance[1]["id"]).status.value == "expired"
+    # a hold placed while the clock ran stops it: a late answer is taken
+    third = start(rt, churn("late-2", account="ACC-10006")).decision_id
+    request = pending(rt, third)["finance"]
+    hold = rt.approvals.hold(third, until=utcnow() + timedelta(hours=1), reason="check",
+                             actor="ops")
+    with rt.store.engine.begin() as conn:  # held ten minutes ago; the deadline passed since
+        conn.execute(update(holds).where(holds.c.id == hold.id)
+                     .values(created_at=utcnow() - timedelta(minutes=10)))
+        conn.execute(update(t.approvals).where(t.approvals.c.id == request["id"]).values(
+            deadline=utcnow() - timedelta(minutes=1)))
+    sla_sweep(rt, utcnow())
+    answer(rt, request["id"], Approve(), approver_name="dana@finance", apply=False)
+    assert rt.store.approvals.get(request["id"]).status.value == "approved"
 
 
 # ---------------------------------------------------------------------- four eyes
