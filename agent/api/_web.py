@@ -205,14 +205,20 @@ def web_router() -> APIRouter:
         items = [BulkItem(str(a), str(form.get(f"plan_hash.{a}") or ""))
                  for a in form.getlist("approval")]
         rt = state.runtime
+        comment = str(form.get("comment") or "")
+        try:  # as long as on every channel: refused, not cut short (trial 24)
+            Approve(comment=comment)
+        except ValidationError as exc:
+            return await run_in_threadpool(partial(
+                inbox_view, request, state, who, status=422,
+                error=f"comment: {pydantic_message(exc.errors(include_url=False)[0])}"))
         try:
             outcomes = await run_in_threadpool(partial(
-                rt.approvals.approve_many, items, by=approver(who, "web"),
-                comment=str(form.get("comment") or "")[:2000]))
+                rt.approvals.approve_many, items, by=approver(who, "web"), comment=comment))
         except DecisionOpsError as exc:
             field = exc.details.get("field")
             return await run_in_threadpool(partial(
-                inbox_view, request, state, who, status=422,
+                inbox_view, request, state, who, status=status_for(exc),
                 error=f"{field}: {exc.message}" if field else exc.message))
         results = [{"approval_id": o.approval_id, "status": o.status, "reason": o.reason,
                     "message": o.message, "decision_id": o.decision_id} for o in outcomes]
@@ -263,7 +269,7 @@ def web_router() -> APIRouter:
                                            status=403)
         action = str(form.get("action") or "")
         plan_hash = str(form.get("plan_hash") or "")
-        comment = str(form.get("comment") or "")[:2000]
+        comment = str(form.get("comment") or "")  # too long: refused below, as elsewhere
         try:
             row = await run_in_threadpool(state.runtime.store.approvals.get, approval_id)
             if action == "approve":

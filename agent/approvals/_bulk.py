@@ -62,6 +62,10 @@ def not_for_bulk(steps: Iterable[Step], max_risk: Risk | None) -> str | None:
     return None
 
 
+_WHOLE = ("not_an_approver", "cli_refused")
+"""Refusals about the answerer or the channel: each request would get the same."""
+
+
 def approve_many(service: ApprovalService, items: Sequence[BulkItem], *, by: Approver,
                  comment: str = "") -> list[BulkOutcome]:
     """Approve each request in turn; one outcome per request, in order (a request
@@ -82,6 +86,8 @@ def approve_many(service: ApprovalService, items: Sequence[BulkItem], *, by: App
             result = service.answer(item.approval_id, Approve(comment=comment), by=by,
                                     plan_hash=item.plan_hash)
         except DecisionOpsError as exc:
+            if exc.details.get("reason") in _WHOLE:
+                raise  # about who answers, not the request: the whole selection is refused
             reason = exc.details.get("reason") or (
                 "not_found" if isinstance(exc, NotFoundError) else "invalid")
             outcomes.append(BulkOutcome(item.approval_id, "refused", str(reason), exc.message,

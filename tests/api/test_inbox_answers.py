@@ -148,7 +148,12 @@ def test_bulk_approve_over_the_api_has_the_same_rule_and_results(svc: Service) -
                           for a in (low, medium)], "comment": "batch"}
     operator = svc.post("/v1/approvals/bulk-approve", "olga", body)
     assert operator.status_code == 403
-    assert operator.json()["error"]["reason"] == "not_an_approver"  # as a single answer's
+    single = svc.answer("olga", low)
+    # as a single answer's, from the approval service (trial 24: another message, no
+    # field, not recorded)
+    for key in ("reason", "field", "message"):
+        assert operator.json()["error"][key] == single.json()["error"][key], key
+    assert [r["reason"] for r in svc.refusals(low["decision_id"])] == ["not_an_approver"] * 2
     empty = svc.post("/v1/approvals/bulk-approve", "raj", {"approvals": []})
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "approvals"
     assert statuses(svc, low, medium) == ["pending", "pending"]
@@ -397,3 +402,20 @@ def test_a_full_inbox_page_says_how_many_more_wait(svc: Service,
     assert len(re.findall(r'<tr data-row=', page)) == 2
     assert caption.search(page).group(1) == (
         "The 2 most urgent of 3 pending requests (answer these and the next ones show)")
+
+
+def test_a_too_long_comment_is_refused_in_the_inbox_as_everywhere(svc: Service) -> None:
+    """(trial 24: the inbox cut a 5,000-character comment to 2,000 and recorded it; the
+    API and the CLI refuse it naming comment)"""
+    low = svc.pending(svc.decide(late_payment("lp-1", "ACC-10001")))["sales"]
+    assert login(svc, "raj").status_code == 303
+    page = svc.client.get(f"/inbox/requests/{low['id']}")
+    single = svc.client.post(f"/inbox/requests/{low['id']}", data={
+        "csrf_token": csrf_of(page.text), "action": "approve", "plan_hash": low["plan_hash"],
+        "comment": "c" * 2001})
+    assert single.status_code == 422 and "comment" in single.text
+    bulk = svc.client.post("/inbox/bulk-approve", data={
+        "csrf_token": csrf_of(page.text), "approval": [low["id"]],
+        f"plan_hash.{low['id']}": low["plan_hash"], "comment": "c" * 2001})
+    assert bulk.status_code == 422 and "comment: " in html.unescape(bulk.text)
+    assert statuses(svc, low) == ["pending"]
