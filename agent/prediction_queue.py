@@ -224,17 +224,29 @@ class PredictionQueue:
     # ------------------------------------------------------------------ rules
 
     def _cooldown(self, seen: PredictionView, playbook: Playbook | None = None) -> str:
-        """What a person's plan overrides (they decide; it is said): the entity's
-        cooldown (of ``playbook``, or the one triage gives the prediction), when the loop
-        acted on it for the kind too recently."""
+        """What a person's plan overrides (they decide; it is said): that the loop
+        already decided this reading (acted on, or held out, a prediction of its kind on
+        its entity observed no earlier), and the entity's cooldown for the kind of the
+        action (``playbook``'s, or the playbook triage gives the prediction) when the
+        loop acted on it for that kind too recently (trial 25: a copy of an acted reading,
+        and a pick with another kind's playbook, acted again without a word)."""
         playbook = playbook or self._playbooks.for_prediction(
             self._store.predictions.get(seen.id))
-        if playbook is None:
-            return ""
-        last = self._store.predictions.last_acted(seen.kind, [seen.entity_id],
-                                                  besides=[seen.id]).get(seen.entity_id)
-        why = in_cooldown(seen.kind, seen.entity_id, playbook, last, utcnow())
-        return f" (inside the cooldown: {why})" if why else ""
+        entity, notes = seen.entity_id, []
+        last = self._store.predictions.last_acted(seen.kind, [entity],
+                                                  besides=[seen.id]).get(entity)
+        for at, what in ((last and last.observed, "acted on"),
+                         (last and last.held, "held out as control")):
+            if at is not None and at >= seen.observed_at:
+                notes.append(f"this reading was already {what}: a {seen.kind} prediction on "
+                             f"{entity} observed {at:%Y-%m-%d %H:%M:%S}Z")
+                break
+        if playbook is not None:
+            if playbook.kind != seen.kind:
+                last = self._store.predictions.last_acted(playbook.kind, [entity]).get(entity)
+            if why := in_cooldown(playbook.kind, entity, playbook, last, utcnow()):
+                notes.append(f"inside the cooldown: {why}")
+        return "".join(f" ({note})" for note in notes)
 
     def _target(self, seen: PredictionView) -> tuple[str, PredictionRow | None, str]:
         """The prediction an answer plans: ``seen`` itself, or, when its decision ended

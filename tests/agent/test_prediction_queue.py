@@ -67,6 +67,19 @@ def test_a_pick_inside_the_entity_s_cooldown_says_so(rt: Runtime) -> None:
     assert rt.store.ledger.entries()[-1].event == "prediction.picked"
     # nothing to say where no cooldown runs (nothing acted on ACC-10001 yet)
     assert "cooldown" not in rt.queue.pick("p-fraud", "churn-retention", by=OPS).detail
+    # another kind's prediction picked with this playbook: this playbook's cooldown on
+    # the entity (trial 25: said nothing, a second retention offer went out)
+    rt.ingest([predict("p-fraud-3", "fraud", "ACC-10003", 0.96, hours=5)], source="test")
+    rt.triage_pending()
+    other = rt.queue.pick("p-fraud-3", "churn-retention", by=OPS)
+    assert "inside the cooldown: ACC-10003 was acted on for churn" in other.detail
+    # a copy of a reading already acted on (trial 25: picked, it acted twice unsaid)
+    rt.ingest([predict(pid, "churn", "ACC-10005", 0.9, value=None, hours=6)
+               for pid in ("p-one", "p-copy")], source="test")  # one reading, sent twice
+    rt.triage_pending()
+    assert rt.queue.supply_value("p-one", 30_000, by=OPS).outcome == "act"
+    copy = rt.queue.pick("p-copy", "churn-retention", by=OPS)
+    assert "this reading was already acted on: a churn prediction on ACC-10005" in copy.detail
     # a plan by hand says it too (the cooldown of the playbook triage gave the kind)
     rt.ingest([predict("p-hand", "churn", "ACC-10003", 0.9, value=None, hours=4)],
               source="test")
