@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, NamedTuple
@@ -430,10 +431,36 @@ def decimal_floats(table: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    narrow = [i for i, f in enumerate(table.schema) if pa.types.is_float32(f.type)]
-    for i in narrow:
-        name = table.schema.field(i).name
-        wide = pc.cast(pc.cast(table.column(i), pa.string()), pa.float64())
-        table = table.set_column(i, name, wide)
+    for i, column in enumerate(table.schema):
+        if pa.types.is_float32(column.type):
+            wide = pc.cast(pc.cast(table.column(i), pa.string()), pa.float64())
+        elif pa.types.is_float16(column.type):  # rare: value by value
+            wide = pa.array([decimal_of(v, "e") for v in
+                             pc.cast(table.column(i), pa.float64()).to_pylist()], pa.float64())
+        else:
+            continue
+        table = table.set_column(i, column.name, wide)
     return table
+
+
+def decimal_of(value: Any, precision: str) -> Any:
+    """A number stored at single (``"f"``) or half (``"e"``) precision, read at its
+    decimal meaning: the shortest decimal that is the same number at that precision
+    (a KServe FP32 score sent as 0.6499999761581421 is 0.65). Anything else as it is."""
+    if type(value) is not float or not math.isfinite(value):
+        return value
+    try:
+        narrow = struct.unpack(precision, struct.pack(precision, value))[0]
+    except (OverflowError, struct.error):
+        return value
+    if not math.isfinite(narrow):
+        return value  # out of that precision's range: refused as it was sent
+    for digits in range(1, 18):
+        text = f"{narrow:.{digits}g}"
+        try:
+            if struct.unpack(precision, struct.pack(precision, float(text)))[0] == narrow:
+                return float(text)
+        except (OverflowError, struct.error):
+            continue
+    return value
 

@@ -27,7 +27,13 @@ from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.sources._batch import Problem, SourceBatch, SourceLimits, clip, collect
 from decisionops.agent.sources._bodies import Body, fingerprint, join, load_body, resolve_observed_at
 from decisionops.agent.sources._inputs import _is_tensor, read_inputs
-from decisionops.agent.sources._kserve import _NUMERIC, _data, _pick_output, _shape
+from decisionops.agent.sources._kserve import (
+    _NUMERIC,
+    _data,
+    _pick_output,
+    _shape,
+    tensor_scores,
+)
 from decisionops.agent.sources._mapping import FieldMapping
 from decisionops.agent.sources._mlflow import INDEX_COLUMN, _predictions
 from decisionops.agent.sources._rows import Given
@@ -159,9 +165,8 @@ def _v2_scores(resp: dict[str, Any], positive: Positive, output_name: str | None
             raise InvalidInputError(f"is {shape}: {width} classes, and the positive class "
                                     f"{positive!r} is not an index of them (0 to {width - 1})",
                                     field="positive_class", location=f"response {path}")
-    scores: list[Given | Problem] = [
-        Given(data[r * width + column], f"{path}.data[{r * width + column}]")
-        for r in range(count)]
+    scores: list[Given | Problem] = list(tensor_scores(output, data, path, count, width,
+                                                       column))
     fallback = {target: Given(resp[key], key) for target, key in
                 (("model", "model_name"), ("model_version", "model_version"))
                 if isinstance(resp.get(key), str) and resp[key].strip()}

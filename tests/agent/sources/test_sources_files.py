@@ -421,6 +421,11 @@ def test_float32_parquet_scores_read_at_their_decimal_meaning(tmp_path, churn):
     [first] = batch.predictions
     assert (first.score, first.value_at_stake) == (0.65, 1234.5)
     assert [e.field for e in batch.errors] == ["score"]  # a missing one is still named
+    half = tmp_path / "f16.parquet"  # and half precision (trial 25)
+    pq.write_table(pa.table({
+        "entity_id": ["a"], "score": pa.array([0.65], pa.float32()).cast(pa.float16()),
+        "observed_at": ["2026-11-01T09:00:00Z"], "value_at_stake": [100.0]}), half)
+    assert [p.score for p in read_file(half, "auto", churn).predictions] == [0.65]
 
 
 @pytest.mark.parametrize("last_column", [False, True])

@@ -129,6 +129,20 @@ def test_v2_class_names_in_parameters(churn):
     assert p.score == 0.3
 
 
+@pytest.mark.parametrize(("datatype", "sent", "read"), [
+    # a float32 0.65 written out as a double (Triton does): 0.65, not under a 0.65
+    # threshold (trial 25: "score 0.65 < 0.65")
+    ("FP32", 0.6499999761581421, 0.65), ("FP16", 0.64990234375, 0.65),
+    ("FP64", 0.6499999761581421, 0.6499999761581421), ("FP32", 1, 1),
+])
+def test_v2_single_and_half_precision_scores_read_at_their_decimal_meaning(
+        churn, datatype, sent, read):
+    response = {"outputs": [{"name": "p", "shape": [1], "datatype": datatype,
+                             "data": [sent]}]}
+    [p] = parse_scored(response, entity_ids=["c1"], mapping=churn, observed_at=WHEN).predictions
+    assert p.score == read
+
+
 def test_a_bad_positive_class_is_one_error_not_one_per_row(churn):
     with pytest.raises(InvalidInputError, match="not an index") as caught:
         parse_scored(RESPONSES["mlflow-proba"], entity_ids=IDS, mapping=churn, positive=5)
