@@ -19,15 +19,17 @@ Feedback is read with a few fixed patterns, never evaluated:
   ``open``/``send``/``create``/``schedule`` and the step's name, at most an article and a
   word between (``finance won't fund a credit``); a removal with a negation anywhere
   before it in its clause (``don't drop the credit``, ``do not, under any circumstances,
-  drop …``, ``we cannot skip …``) removes nothing. The step's dependents go too.
+  drop …``, ``we cannot skip …``), asked as a question, beside a ``keep`` of the same
+  step, or a ``no``/``without`` followed by another noun (``no credit risk``) removes
+  nothing. The step's dependents go too.
 - a number for an argument: one of its words followed by the number with only
   connectors between (``discount to 15%``, ``duration: 6``), or the number followed by
   its unit or one of its words (``15% discount``, ``6 months``); numbers as written
   (``1,000``). A value moved from (``from 8 hours to 3``, ``4, not 8``) is not the one
   asked for. A duration in hours or days converts from the unit written after it
-  (``due within 7 days`` is 168 hours); a unit it cannot take is refused (``2 months``
-  for hours), and so are two different values for one argument: which is meant is not
-  guessed. Outside ``min`` to ``max`` the change is refused and said so.
+  (``due within 7 days`` is 168 hours), ``2k`` is 2,000; a unit it cannot take is
+  refused (``2 months`` or ``10 business days`` for hours), and so are ranges (``2-3``)
+  and two different values for one argument: which is meant is not guessed. Outside ``min`` to ``max`` the change is refused and said so.
 
 Everything else in the feedback is not applied; the re-plan's rationale says plainly
 what was applied, what was not, and what the planner can change. Several feedback
@@ -57,15 +59,31 @@ _REFUSE = (r"\b(?:will not|won't|wont|would not|wouldn't|cannot|can't|cant|can n
            r"(?:(?:a|an|the|any|this|that|another)\s+)?(?:\w+\s+)?")
 """A refusal to do the step (``won't fund a credit``, ``can't approve the goodwill credit``)."""
 _NEGATION = re.compile(r"\b(?:not|never|don't|dont|cannot|can't|cant|mustn't|mustnt|"
-                       r"shouldn't|shouldnt|won't|wont|wouldn't|wouldnt|no need to)\b")
+                       r"shouldn't|shouldnt|won't|wont|wouldn't|wouldnt|no need to|"
+                       r"under no|by no means|in no way|nobody|no one|no sense|mistake)\b")
 """A negation anywhere in the clause before a removal undoes it (``do not, under any
 circumstances, drop …``, ``we cannot skip …``): a removal misread is worse than none."""
 _CLAUSE = re.compile(r"[.;!?]|\bbut\b|\bhowever\b")
-_NUMBER = r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d.,]\d|e\d)"
-"""A number as written (``1,000``, ``2.5``); not a piece of one (``1e2``, ``v2.1.0``)."""
+_NUMBER = (r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d.,])|\d+(?:\.\d+)?)"
+           r"(?![\d.,]\d|e\d)")
+"""A number as written (``1,000``, ``1 000``, ``2.5``); not a piece of one (``1e2``,
+``v2.1.0``)."""
 _MOVED_FROM = re.compile(r"\b(?:from|instead of|rather than|not)\s+" + _NUMBER
                          + r"(?:\s*(?:%|[a-z]+))?")
 """A value moved from (``from 8 hours to 3``, ``4, not 8``): not the one asked for."""
+_NONE_END = (r"(?=\s*(?:$|[,.;:!?)]|and\b|or\b|but\b|please\b|this\b|for\b|at all\b|"
+             r"either\b|any ?more\b|here\b|now\b|then\b|(?:step|task|case|call|ticket|"
+             r"order|offer|credit|part|item|action)s?\b))")
+"""What may follow ``no credit``: the end of the phrase or a word for a step, not
+another noun (``no credit risk here`` is about risk, not the credit)."""
+_QUESTION = re.compile(r"[^.;!?]*\?")
+_RANGE_AFTER = re.compile(r"\s*(?:-|\u2013|to)\s*\d[\d.,]*")
+_RANGE_BEFORE = re.compile(r"\d[\d.,]*\s*(?:-|\u2013|to)\s*$")
+_MULTIPLIER = re.compile(r"\s*(k|thousand|million)\b")
+_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "million": 1e6}
+_FOREIGN_UNIT = re.compile(r"\s*((?:business|working)\s+(?:days?|hours?)|years?|yrs?|"
+                           r"quarters?|decades?|seconds?|secs?)\b")
+"""Units none of the planner's arguments takes: refused, never read as the argument's."""
 _UNIT_AFTER = re.compile(r"\s*(%|percent\b|pct\b|months?\b|weeks?\b|days?\b|hours?\b|"
                          r"hrs?\b|h\b|minutes?\b|mins?\b)")
 _UNIT_NAMES = {"%": "percent", "pct": "percent", "month": "months", "week": "weeks",
@@ -179,9 +197,14 @@ def _removals(text: str, rules: Revisable, present: set[str]) -> list[str]:
         names = [_phrase(step.split("_"))] + [_phrase([w]) for w in _words(step)
                                                if shared[w] == 1]
         name = "(?:" + "|".join(names) + ")"
-        for match in re.finditer(f"(?:{_VERB}|{_NONE}|{_REFUSE}){name}", text):
+        if re.search(r"\bkeep\b(?:\W+\w+){0,3}?\W+" + name, text):
+            continue  # asked to keep it too: not guessed
+        for match in (*re.finditer(f"(?:{_VERB}|{_REFUSE}){name}", text),
+                      *re.finditer(f"{_NONE}{name}{_NONE_END}", text)):
             clause = _CLAUSE.split(text[:match.start()])[-1]
-            if not _NEGATION.search(clause):
+            asked = _QUESTION.match(text, match.end())  # "drop the credit? no, keep it"
+            if not _NEGATION.search(clause) and not (
+                    asked and "." not in text[match.end():asked.end()]):
                 found.append(step)
                 break
     return found
@@ -201,9 +224,17 @@ def _number(text: str, key: str, setting: Setting) -> tuple[float | None, str]:
                                                          else ""), text)
         before = re.finditer(_NUMBER + f"(?:{unit})?" + r"\s*(?:-\s*)?" + name, text)
         for match in (*after, *before):
-            written = match.group(1)
-            value, problem = _in_unit(float(written.replace(",", "")), setting,
-                                      _UNIT_AFTER.match(text, match.end(1)))
+            written, end = match.group(1), match.end(1)
+            if ranged := _range(text, match.start(1), end):
+                return None, f"{key}: {ranged} is a range; name one value"
+            number = float(written.replace(",", "").replace(" ", ""))
+            if scaled := _MULTIPLIER.match(text, end):
+                number *= _MULTIPLIERS[scaled.group(1)]
+                end = scaled.end()
+            if foreign := _FOREIGN_UNIT.match(text, end):
+                return None, (f"{key}: {written} {foreign.group(1)} is not in "
+                              f"{setting.unit or 'the unit of ' + key}")
+            value, problem = _in_unit(number, setting, _UNIT_AFTER.match(text, end))
             if problem:
                 return None, f"{key}: {written}{problem}"
             values.setdefault(value, written)
@@ -211,6 +242,16 @@ def _number(text: str, key: str, setting: Setting) -> tuple[float | None, str]:
         return None, (f"{key}: the feedback names {' and '.join(values.values())}; "
                       "name one value")
     return next(iter(values), None), ""
+
+
+def _range(text: str, start: int, end: int) -> str:
+    """The range the number at ``text[start:end]`` is an end of (``2-3``, ``2 to 3``), or
+    ""."""
+    if after := _RANGE_AFTER.match(text, end):
+        return text[start:after.end()]
+    if before := _RANGE_BEFORE.search(text[:start]):
+        return text[before.start():end]
+    return ""
 
 
 def _in_unit(value: float, setting: Setting, written: re.Match[str] | None

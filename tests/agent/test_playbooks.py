@@ -586,3 +586,38 @@ def test_a_unit_the_argument_cannot_take_is_refused_naming_it() -> None:
     plan = _failure_revised("repair due within 2 months")
     assert plan.step("work_order").arguments["due_within_hours"] == 300
     assert "work_order.due_within_hours: 2 months is not in hours" in plan.rationale
+
+
+@pytest.mark.parametrize("feedback", [
+    # trial 24: each removed the step it meant to keep
+    "Under no circumstances drop the goodwill credit",
+    "Nobody should drop the credit",
+    "it would be a mistake to drop the credit",
+    "Drop the goodwill credit? Absolutely not, keep it.",
+    "The offer makes no sense without the goodwill credit",
+    "There is no credit risk here, make the discount 15%",
+])
+def test_a_removal_read_in_context_keeps_the_step(feedback: str) -> None:
+    assert "goodwill_credit" in {s.id for s in _revised(feedback).steps}
+
+
+@pytest.mark.parametrize("feedback, said", [
+    # trial 24: each was read as the argument's own unit or first number
+    ("the repair is due within 10 business days", "10 business days is not in hours"),
+    ("repair due within 5 years", "5 years is not in hours"),
+    ("downtime of 2-3 hours", "downtime.duration_hours: 2-3 is a range; name one value"),
+    ("downtime of 2 to 3 hours", "downtime.duration_hours: 2 to 3 is a range"),
+])
+def test_a_unit_suffix_or_range_it_cannot_read_is_refused(feedback: str, said: str) -> None:
+    plan = _failure_revised(feedback)
+    base = _failure_revised("nothing")
+    assert plan.steps == base.steps
+    assert said in plan.rationale
+
+
+def test_a_value_said_to_be_too_much_is_not_the_one_asked_for() -> None:
+    plan = _revised("A 20% discount is too much; 15% please")
+    assert plan.step("retention_offer").arguments["discount_pct"] == 20  # nothing read
+    assert "Feedback not applied" in plan.rationale
+    assert _revised("a discount of 1 000 percent").step(  # "1 000" is a thousand, not 1
+        "retention_offer").arguments["discount_pct"] == 20
