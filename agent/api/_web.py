@@ -66,9 +66,9 @@ def _session(request: Request, state: ServiceState) -> Principal | None:
         return None
 
 
-_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
-             "false": False, "no": False, "off": False, "0": False}
-"""What a true/false field of the edit form takes (trial 23: any other text was False)."""
+_BOOLEANS = {"true": True, "false": False}
+"""What a true/false field of the edit form takes, as the API's JSON and the CLI's
+``--set`` do (trial 23: any other text was False; trial 24: "yes" was true here only)."""
 
 
 def _parse_value(raw: str, original: Any) -> Any:

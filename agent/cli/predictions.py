@@ -335,7 +335,7 @@ def dismiss(prediction_id: PredictionId, as_: As,
             reason: Annotated[str, typer.Option(help="Why no action; recorded and shown.")],
             as_json: Json = False) -> None:
     """Dismiss a prediction from the queue: no action; the outcome becomes drop with
-    "dismissed by <you>: <reason>".
+    "dismissed by YOU: REASON" (your name, and the reason you give).
 
     Example: decisionops predictions dismiss p-19 --reason "test account" --as olga
     """

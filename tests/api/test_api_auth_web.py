@@ -185,7 +185,8 @@ def test_a_session_survives_a_restart_of_the_service(tmp_path: Path) -> None:
 def test_a_true_false_field_of_the_edit_form_takes_true_or_false_only(svc: Service) -> None:
     """(trial 23: the inbox turned any text but true/1/yes/on into false: an approver who
     typed "Y" for yes approved the purchase order not expedited; the API and the CLI
-    refuse "Y".) Anything else is refused naming the field, and nothing changes."""
+    refuse "Y".) true or false, as every channel takes it; anything else is refused
+    naming the field, and nothing changes."""
     from decisionops.agent.api import add_user
     from tests.api.test_api_approvals import _failure_record
 
@@ -201,13 +202,14 @@ def test_a_true_false_field_of_the_edit_form_takes_true_or_false_only(svc: Servi
     form = {"action": "edit", "plan_hash": supply["plan_hash"], "csrf_token": csrf}
     if supply.get("preview_hash"):
         form["preview_hash"] = supply["preview_hash"]
-    refused = svc.client.post(f"/inbox/{supply['id']}",
-                              data=form | {"arg.spare_part.expedite": "Y"})
-    assert refused.status_code == 422, refused.text
-    assert "spare_part.expedite" in refused.text and "must be a boolean" in refused.text
+    for said in ("Y", "yes", "0"):  # as the API's JSON and the CLI's --set refuse them
+        refused = svc.client.post(f"/inbox/{supply['id']}",
+                                  data=form | {"arg.spare_part.expedite": said})
+        assert refused.status_code == 422, refused.text
+        assert "spare_part.expedite" in refused.text and "must be a boolean" in refused.text
     assert svc.rt.store.approvals.get(supply["id"]).status == "pending"
     taken = svc.client.post(f"/inbox/{supply['id']}", data=form | {
-        "arg.spare_part.expedite": " No "}, follow_redirects=False)
+        "arg.spare_part.expedite": " False "}, follow_redirects=False)
     assert taken.status_code == 303, taken.text
     row = svc.rt.store.approvals.get(supply["id"])
     assert row.status == "edited" and row.approved_arguments["spare_part"]["expedite"] is False

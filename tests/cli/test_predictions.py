@@ -150,6 +150,9 @@ def test_bad_input_names_the_field_and_changes_nothing(loaded: Cli, args, says) 
 def test_every_command_has_help_with_an_example(cli: Cli) -> None:
     for verb in ("list", "show", "queue", "pick", "supply-value", "dismiss"):
         assert "Example: decisionops predictions" in cli("predictions", verb, "--help").stdout
+    # no placeholder the help's markup eats (trial 25: "dismissed by : ")
+    assert "dismissed by YOU: REASON" in " ".join(cli("predictions", "dismiss",
+                                                      "--help").stdout.split())
 
 
 def test_a_bad_alias_table_is_a_settings_error_naming_the_field(cli: Cli) -> None:
