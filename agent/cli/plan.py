@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from decisionops.agent.cli._common import console, fail, print_json, print_table, say, settings
-from decisionops.agent.errors import NotFoundError
+from decisionops.agent.errors import NotFoundError, status_for
 from decisionops.agent.preview import preview_summary
 from decisionops.agent.store import Store
 
@@ -28,7 +28,7 @@ def _versions(store: Store, decision_id: str, version: int | None) -> list[dict[
     try:
         store.decisions.get(decision_id)
     except NotFoundError as exc:
-        raise fail(f"decision_id: {exc.message}") from None
+        raise fail(exc.message, status=status_for(exc), field="decision_id") from None
     rows = store.plans.records(decision_id)
     if version is not None:
         rows = [r for r in rows if r["version"] == version]
@@ -138,7 +138,7 @@ def preview(
         try:
             out = what_if(rt, prediction_id, score=score, value_at_stake=value)
         except NotFoundError as exc:
-            raise fail(f"prediction_id: {exc.message}") from None
+            raise fail(exc.message, status=status_for(exc), field="prediction_id") from None
         except DecisionOpsError as exc:
             raise fail(exc.message.replace("value_at_stake:", "--value:", 1)
                        .replace("score:", "--score:", 1), exc.exit_code) from None

@@ -123,6 +123,9 @@ def test_bad_settings_name_the_setting(cli: Cli) -> None:
      "'maybe' is not one of"),
     (["decisions", "show", "dec_nope"], "not_found", "decision_id", "no decision 'dec_nope'"),
     (["predictions", "show", "nope"], "not_found", "prediction_id", "no prediction 'nope'"),
+    # as every unknown id (trial 25: invalid_input, no field)
+    (["plan", "preview", "nope"], "not_found", "prediction_id", "no prediction 'nope'"),
+    (["plan", "explain", "dec_nope"], "not_found", "decision_id", "no decision 'dec_nope'"),
     (["decisions", "list", "--status", "lost"], "invalid_input", "--status",
      "'lost' is not one of"),
     (["ingest", "{bad}"], "invalid_input", "header", "the header lacks"),

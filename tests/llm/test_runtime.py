@@ -152,7 +152,7 @@ def test_configuration_errors_name_the_field(env: dict[str, str],
     assert code == 0, out
     monkeypatch.delenv("DECISIONOPS_PLANNER")
     code, out = _cli("plan", "explain", "dec_nope")
-    assert code == 2 and "decision_id" in out
+    assert code == 2 and "no decision 'dec_nope'" in out
 
 
 def test_explain_shows_the_model_s_drafts_of_a_decision_left_without_a_plan(
