@@ -71,11 +71,21 @@ def _batch(fmt: str, body: Any, limits: SourceLimits) -> SourceBatch:
     if fmt == "mlflow" and positive is None and body.score_key is not None:
         positive = body.score_key
     entity_column = body.entity_column or getattr(body, "entity_input", "entity_id")
-    return parse_scored(body.response, body.inputs if body.inputs is not None else body.request,
-                        mapping=mapping, entity_column=entity_column,
-                        entity_ids=body.entity_ids, positive=positive,
-                        output_name=getattr(body, "output_name", None),
-                        observed_at=body.observed_at, limits=limits)
+    try:
+        return parse_scored(body.response,
+                            body.inputs if body.inputs is not None else body.request,
+                            mapping=mapping, entity_column=entity_column,
+                            entity_ids=body.entity_ids, positive=positive,
+                            output_name=getattr(body, "output_name", None),
+                            observed_at=body.observed_at, limits=limits)
+    except InvalidInputError as exc:
+        if exc.field != "value_at_stake" or body.value_column is None:
+            raise
+        # the body's field that names it (trial 25: named value_at_stake; the CLI names
+        # --value-column)
+        raise InvalidInputError(exc.message.removeprefix(f"{exc.location}: ")
+                                .removeprefix("value_at_stake: "), field="value_column",
+                                location=exc.location) from None
 
 
 def _store(rt: Runtime, batch: SourceBatch, *, source: str, actor: str) -> IngestOut:

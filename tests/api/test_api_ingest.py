@@ -220,6 +220,9 @@ def test_join_errors_name_the_field_and_store_nothing(svc: Service, route) -> No
          "positive_class"),
         (base | {"entity_ids": ["a"]}, "entity_ids"),
         (base | {"entity_ids": ["a", "b"], "value_column": " "}, "value_column"),
+        # a column the inputs lack (trial 25: named value_at_stake)
+        (base | {"inputs": SCORED, "entity_column": "customer_id", "value_column": "arrx"},
+         "value_column"),
         ({"response": RESPONSES[route], "inputs": SCORED, "entity_column": "customer_id"},
          "kind" if route == "kserve" else "model"),
     ]
