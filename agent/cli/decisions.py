@@ -125,8 +125,10 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                     "executions": executions, "notifications": notifications,
                     "ledger": [e.model_dump(mode="json") for e in entries]})
         return
+    value = decision["expected_value"]
     say("[bold]{}[/] · {} · {} {} · expected value {}", decision_id, decision["status"],
-        decision["kind"], decision["entity_id"], decision["expected_value"])
+        decision["kind"], decision["entity_id"],
+        "unknown (no value at stake)" if value is None else f"{value:,.2f}")
     if decision["error"]:
         say("[red]{}[/]", decision["error"])
     if held:
@@ -136,8 +138,9 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
             other["decision_id"], other["kind"], other["status"],
             ", ".join(other["steps"]) or "no plan yet", highlight=False)
     payload = prediction.get("payload", {})
-    console.print(f"prediction {decision['prediction_id']}: score {payload.get('score')}, "
-                  f"explanation {payload.get('explanation')}")
+    explained = payload.get("explanation")
+    console.print(f"prediction {decision['prediction_id']}: score {payload.get('score')}"
+                  + (f", explanation {explained}" if explained else ""), highlight=False)
     console.print(f"triage: {prediction.get('triage_action')} ({prediction.get('triage_detail')})")
     if plan:
         source = plan.playbook or (plan.rationale.split(":", 1)[0] if plan.planner == HAND
