@@ -29,7 +29,8 @@ Feedback is read with a few fixed patterns, never evaluated:
   asked for. A duration in hours or days converts from the unit written after it
   (``due within 7 days`` is 168 hours), ``2k`` is 2,000; a unit it cannot take is
   refused (``2 months`` or ``10 business days`` for hours), and so are ranges (``2-3``)
-  and two different values for one argument: which is meant is not guessed. Outside ``min`` to ``max`` the change is refused and said so.
+  and two different values for one argument: which is meant is not guessed. Outside
+  ``min`` to ``max`` the change is refused and said so.
 
 Everything else in the feedback is not applied; the re-plan's rationale says plainly
 what was applied, what was not, and what the planner can change. Several feedback

@@ -423,8 +423,8 @@ def _own_branch(errors: list[Any]) -> Any | None:
 
 
 def decimal_floats(table: Any) -> Any:
-    """``table`` (a pyarrow Table or RecordBatch) with its float32 columns read at their
-    decimal meaning: a float32 0.65 is 0.6499999761581421 as a double, under a
+    """``table`` (a pyarrow Table or RecordBatch) with its float32 and float16 columns
+    read at their decimal meaning: a float32 0.65 is 0.6499999761581421 as a double, under a
     playbook's ``min_score: 0.65`` where the same score written in a CSV is not (trial 22:
     "score 0.65 < 0.65"). Each value goes through its shortest text form, as a person and
     a CSV export read it."""
