@@ -41,7 +41,7 @@ def test_a_preview_shows_the_plan_its_routing_and_previews_and_stores_nothing(cl
     small = cli.json("plan", "preview", "pp-1", "--value", "5000")
     assert "finance" not in {r["function"] for r in small["routing"]}  # no credit under 20k
 
-    assert "prediction_id" in cli("plan", "preview", "nope", code=2).stderr
+    assert "no prediction 'nope'" in cli("plan", "preview", "nope", code=2).stderr
     assert "--score" in cli("plan", "preview", "pp-1", "--score", "1.5", code=2).stderr
     assert "--value" in cli("plan", "preview", "pp-1", "--value", "-1", code=2).stderr
     assert _counts(cli) == before
