@@ -4,6 +4,7 @@ thread on 127.0.0.1, random port)."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -141,6 +142,7 @@ def _seeded(home: Path) -> None:
     """Copy a migrated, seeded data folder made once per test session (saves ~0.3 s)."""
     if "home" not in _TEMPLATE:
         template = Path(tempfile.mkdtemp(prefix="decisionops-template-")) / "home"
+        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)  # not left in /tmp
         Runtime(Settings(home=template), actor="template").close()
         _TEMPLATE["home"] = template
     shutil.copytree(_TEMPLATE["home"], home)
