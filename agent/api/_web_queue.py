@@ -18,7 +18,12 @@ from fastapi.responses import RedirectResponse, Response
 from decisionops.agent.api._auth import Principal, csrf_ok
 from decisionops.agent.api._state import ServiceState, get_state
 from decisionops.agent.api._web import _secure_headers, _session
-from decisionops.agent.errors import DecisionOpsError, InvalidInputError, PermissionDenied
+from decisionops.agent.errors import (
+    DecisionOpsError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+)
 from decisionops.agent.prediction_queue import ANSWERING_ROLES, QueueUser
 
 __all__ = ["web_queue_router"]
@@ -39,8 +44,14 @@ def web_queue_router() -> APIRouter:
                draft: tuple[str, str] | None = None) -> Response:
         """``draft``: (prediction id, steps text) of a refused hand plan, given back."""
         rt = state.runtime
+        answered = None
+        if done:  # what the answer did (trial 25: "Answered X." of any X, whatever it did)
+            try:
+                answered = rt.store.prediction_views.get(done)
+            except NotFoundError:
+                answered = None
         context: dict[str, Any] = {
-            "who": who, "rows": rt.queue.list(limit=200), "error": error, "done": done,
+            "who": who, "rows": rt.queue.list(limit=200), "error": error, "done": answered,
             "playbooks": sorted(rt.playbooks.playbooks),
             "can_answer": who.role in ANSWERING_ROLES, "draft": draft}
         response = state.templates.TemplateResponse(request, "queue.html", context,
@@ -81,16 +92,16 @@ def web_queue_router() -> APIRouter:
         try:
             if action == "pick":
                 call: Any = partial(queue.pick, prediction_id, str(form.get("playbook") or ""),
-                                    by=by, note=str(form.get("note") or "")[:500])
+                                    by=by, note=str(form.get("note") or ""))
             elif action == "plan":
                 call = partial(queue.plan_by_hand, prediction_id, str(form.get("steps") or ""),
-                               by=by, note=str(form.get("note") or "")[:500])
+                               by=by, note=str(form.get("note") or ""))
             elif action == "value":
                 call = partial(queue.supply_value, prediction_id,
                                _value(str(form.get("value_at_stake") or "")), by=by)
             elif action == "dismiss":
                 call = partial(queue.dismiss, prediction_id,
-                               str(form.get("reason") or "")[:1000], by=by)
+                               str(form.get("reason") or ""), by=by)
             else:
                 raise InvalidInputError(f"unknown action {action!r}", field="action")
             await run_in_threadpool(call)

@@ -36,6 +36,12 @@ def test_forms_answer_as_the_logged_in_user(queued: Service) -> None:  # noqa: F
         "action": "pick", "playbook": "churn-retention", "csrf_token": csrf},
         follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/queue?done=fraud-1"
+    # what the answer did, from the store, not the link's text (trial 25: "Answered X."
+    # of whatever X the link carried, and nothing of the outcome)
+    said = html.unescape(queued.client.get(done.headers["location"]).text)
+    assert "Answered fraud-1: outcome act (picked: playbook churn-retention picked by" in \
+        said.replace("<wbr>", "")
+    assert "Answered" not in queued.client.get("/queue?done=<script>").text
     valued = queued.client.post("/queue/churn-novalue", data={
         "action": "value", "value_at_stake": "25,000", "csrf_token": csrf},
         follow_redirects=False)
@@ -53,6 +59,8 @@ def test_forms_answer_as_the_logged_in_user(queued: Service) -> None:  # noqa: F
     ({"action": "pick", "playbook": "nope"}, 422, "playbook"),
     ({"action": "value", "value_at_stake": "lots"}, 422, "value_at_stake"),
     ({"action": "dismiss", "reason": " "}, 422, "reason"),
+    # a too-long note is refused, not cut short (as over the API)
+    ({"action": "pick", "playbook": "churn-retention", "note": "n" * 501}, 422, "note"),
     ({"action": "explode"}, 422, "action"),
     ({"action": "dismiss", "reason": "x", "csrf_token": "wrong"}, 403, "expired"),
 ])
