@@ -103,13 +103,11 @@ def expire_if_due(store: Store, policies: Policies, row: ApprovalRow, *, now: da
 
 
 def _held(store: Store, holds: Any, row: ApprovalRow) -> bool:
-    """Whether a hold stops ``row``'s clock: one covering it that began while the clock
-    still ran (trial 24: a hold placed after the deadline revived the expired request,
-    and a late answer ran)."""
+    """Whether a hold covering ``row`` stops its clock (``HoldRow.stops_clock``)."""
     if not holds.rows or row.deadline is None:
         return False
     decision = store.decisions.get(row.decision_id)
-    return any(hold.created_at < row.deadline for hold in holds.covering(
+    return any(hold.stops_clock(row.deadline) for hold in holds.covering(
         entity_id=decision.entity_id, playbook=decision.playbook, functions=[row.function],
         decision_id=decision.id))
 

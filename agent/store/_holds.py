@@ -123,7 +123,7 @@ def _resume_clocks(conn: Connection, hold: HoldRow, now: datetime) -> None:
         if not released.covering(entity_id=row.entity_id, playbook=row.playbook,
                                  functions=[row.function], decision_id=row.decision_id):
             continue
-        if hold.created_at >= row.deadline:
+        if not hold.stops_clock(row.deadline):
             continue  # its clock had run out before the hold: nothing was stopped
         held = now - max(hold.created_at, row.requested_at)
         if held.total_seconds() > 0:

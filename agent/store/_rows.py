@@ -168,5 +168,11 @@ class HoldRow:
     released_at: datetime | None = None
     released_by: str | None = None
 
+    def stops_clock(self, deadline: datetime) -> bool:
+        """Whether this hold (covering a request) stops the request's SLA clock: only one
+        that began while the clock still ran (trial 24: a hold placed after the deadline
+        revived the expired request). The sweep, an answer and a release all ask this."""
+        return self.created_at < deadline
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
