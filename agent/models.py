@@ -29,6 +29,8 @@ from pydantic import (
 from decisionops.agent.hashing import digest, short_id
 
 __all__ = [
+    "PREDICTION_ROUTE_SUFFIXES",
+    "PREDICTION_ROUTE_WORDS",
     "SUCCESS_LABELS",
     "USER_NAME_RULE",
     "Answer",
@@ -144,10 +146,27 @@ quadrillion; a larger one is a unit or parsing mistake (and would swamp every su
 value the reports make)."""
 
 
+PREDICTION_ROUTE_WORDS = ("queue",)
+"""Paths the API serves in a prediction's place (``GET /v1/predictions/queue``)."""
+PREDICTION_ROUTE_SUFFIXES = ("/preview", "/pick", "/plan", "/value", "/dismiss")
+"""What the API's routes put after a prediction's id (``/v1/predictions/<id>/pick``)."""
+
+
+def _addressable(value: str) -> str:
+    """An id the API can address: ``queue`` or ``z/preview`` would reach the queue or
+    z's preview, never the prediction, so it could not be shown or answered over HTTP."""
+    if value in PREDICTION_ROUTE_WORDS or value.endswith(PREDICTION_ROUTE_SUFFIXES):
+        raise ValueError(
+            f"{value!r} is an API route (/v1/predictions/{value}), not an id the API can "
+            f"address: an id may not be {', '.join(PREDICTION_ROUTE_WORDS)} nor end in "
+            + ", ".join(PREDICTION_ROUTE_SUFFIXES))
+    return value
+
+
 class Prediction(_Model):
     """One model output about one entity, as any source delivers it."""
 
-    id: Identifier
+    id: Annotated[Identifier, AfterValidator(_addressable)]
     """Stable id; re-delivering the same id is a no-op."""
     model: Identifier
     model_version: Identifier = "unversioned"

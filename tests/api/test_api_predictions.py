@@ -160,3 +160,45 @@ def test_an_approver_sees_the_queue_and_the_predictions_of_their_decisions_only(
     said = queued.post("/v1/chat", "max", {"message": "why ACC-10004"}).json()["reply"]
     assert decision not in said and "churn-1" not in said
     assert decision in queued.post("/v1/chat", "mia", {"message": "why ACC-10004"}).json()["reply"]
+
+
+@pytest.mark.parametrize("pid", ["queue", "z/preview", "a/b/pick",
+                                 "x/plan", "x/value", "x/dismiss"])
+def test_an_id_the_api_could_not_address_is_refused_at_intake(svc: Service, pid: str) -> None:
+    """GET /v1/predictions/queue is the queue and .../z/preview the preview of z: a
+    prediction with such an id could never be shown or answered over HTTP, so intake
+    refuses it naming the field, and stores nothing."""
+    before = len(svc.rt.store.ledger.entries())
+    response = svc.post("/v1/predictions", "feeder", {"predictions": [churn_record(pid)]})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "predictions.0.id", error
+    assert "route" in error["problems"][0]["message"], error
+    assert len(svc.rt.store.ledger.entries()) == before
+
+
+def test_ids_that_only_look_like_routes_are_addressable(svc: Service) -> None:
+    for pid in ("queue-1", "queued", "z/previews", "preview", "x/pick/1", "mlflow"):
+        assert svc.post("/v1/predictions", "feeder",
+                        {"predictions": [churn_record(pid)]}).status_code == 200, pid
+        shown = svc.get(f"/v1/predictions/{pid}", "olga")
+        assert shown.status_code == 200 and shown.json()["id"] == pid, (pid, shown.text)
+
+
+def test_the_reserved_ids_are_the_routes_own_words(svc: Service) -> None:
+    """The rule names exactly the words the prediction routes put after the id (or in
+    its place): a new route word added without it fails here."""
+    from decisionops.agent.models import PREDICTION_ROUTE_SUFFIXES, PREDICTION_ROUTE_WORDS
+
+    words, suffixes = set(), set()
+    for path, methods in svc.client.app.openapi()["paths"].items():
+        rest = path.removeprefix("/v1/predictions/")
+        if rest.startswith("{prediction_id}"):
+            if tail := rest.removeprefix("{prediction_id}"):
+                suffixes.add(tail)
+        elif rest != path and "get" in methods:
+            # Only GET shows one prediction at /v1/predictions/<id>; a POST there is
+            # always one of its answers, /<id>/<answer>.
+            words.add(rest)
+    assert words == set(PREDICTION_ROUTE_WORDS)
+    assert suffixes == set(PREDICTION_ROUTE_SUFFIXES)
