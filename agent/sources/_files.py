@@ -84,8 +84,12 @@ def open_file(path: str | os.PathLike[str], format: FileFormat = "auto",
     if chosen == "auto":
         chosen = _SUFFIXES.get(Path(path).suffix.lower()) or _sniff(path)
     if chosen == "parquet":
+        if format != "auto":
+            _as_given(path, chosen, location)
         return _parquet_file(path, mapping, limits, location, batch_rows)
-    lines = _prescan(path, location, size)
+    lines = _prescan(path, location, size)  # first: a compressed file is named as such
+    if format != "auto":
+        _as_given(path, chosen, location)
     if chosen == "json":
         records = _json_array(path, limits, location, size)
         return (ChunkMapper("jsonl", mapping, limits, location),
@@ -231,6 +235,33 @@ def _sniff(path: str | os.PathLike[str]) -> str:
     if start.startswith(b"PAR1"):
         return "parquet"
     return "jsonl" if start.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"{") else "csv"
+
+
+_SHAPES = {"csv": "CSV", "jsonl": "JSON Lines", "json": "a JSON array",
+           "parquet": "Parquet"}
+
+
+def _as_given(path: str | os.PathLike[str], chosen: str, location: str) -> None:
+    """Refuse a format the file's start contradicts, once for the whole file: read as
+    the wrong format, every row would be refused on its own with a parse error."""
+    with open(path, "rb") as handle:
+        start = handle.read(_BLOCK)
+    first = start.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
+    if start.startswith(b"PAR1"):
+        looks = "parquet"
+    elif first == b"[":
+        looks = "json"
+    elif first == b"{":
+        looks = "jsonl"
+    elif not first or b"{" in start.split(b"\n", 1)[0]:
+        return  # empty, or a line with an object in it: read as given, row by row
+    else:
+        looks = "csv"
+    if looks != chosen:
+        raise InvalidInputError(
+            f"{location}: format {chosen} was given, but the file starts like "
+            f"{_SHAPES[looks]}; give format {looks}, or auto to go by its suffix and shape",
+            field="format")
 
 
 def _prescan(path: str | os.PathLike[str], location: str, size: int) -> int:

@@ -513,3 +513,25 @@ def test_a_header_that_lacks_columns_says_what_it_likely_got_wrong(write, header
     with pytest.raises(InvalidInputError, match="the header lacks") as refused:
         read_file(write("h.csv", header + "\n"), "csv", FieldMapping())
     assert hint in refused.value.message
+
+
+@pytest.mark.parametrize(("name", "text", "fmt", "shape"), [
+    ("p.csv", csv_of(GOOD), "jsonl", "CSV"),
+    ("p.csv", csv_of(GOOD), "json", "CSV"),
+    ("p.jsonl", jsonl_record() + "\n", "csv", "JSON"),
+    ("p.json", "[" + jsonl_record() + "]", "csv", "JSON"),
+    ("p.json", "[" + jsonl_record() + "]", "jsonl", "a JSON array"),
+])
+def test_a_format_the_file_is_not_in_is_refused_once(write, churn, name, text, fmt, shape):
+    """--format names what the file is: one that contradicts how the file starts refuses
+    the whole file, naming the option and what the file looks like, instead of
+    rejecting every row with a parse error."""
+    with pytest.raises(InvalidInputError) as refused:
+        read_file(write(name, text), fmt, churn)
+    assert refused.value.field == "format"
+    assert shape in str(refused.value) and name in str(refused.value)
+
+
+def test_a_jsonl_file_with_a_bad_first_line_is_still_read_row_by_row(write, churn):
+    batch = read_file(write("p.jsonl", "{not json\n" + jsonl_record() + "\n"), "jsonl", churn)
+    assert len(batch.predictions) == 1 and len(batch.errors) == 1
