@@ -204,6 +204,7 @@ class PredictionViewRepo(Repo):
             self._answered(conn, seen.id, verdict, actor=actor, event=event, body=body,
                            hand_plan=hand_plan, now=now)
             if verdict.action == TriageAction.ACT:
+                self._predictions.supersede_queued(conn, [seen.id], actor=actor, now=now)
                 notify(conn, WAKE)
 
     def replan(self, seen: PredictionView, follow_up: Any, verdict: TriageVerdict, *,

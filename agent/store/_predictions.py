@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -68,6 +69,8 @@ _INSERT = {
 _by_id = itemgetter(0)
 """A ``PredictionRow``'s id."""
 _UNTRIAGED = _P.c.triaged_at.is_(None)
+_DECIDED = (TriageAction.ACT, TriageAction.HOLD)
+"""What the loop decides on a reading: once, so queued copies of it are superseded."""
 _ORDER = (_P.c.observed_at, _P.c.id)
 
 
@@ -387,10 +390,52 @@ class PredictionRepo(Repo):
             self.record(conn, [Event(actor=actor, event="prediction.triaged",
                                      body=v.model_dump(mode="json", exclude={"detail"}))
                                for v in verdicts], now)
+            self.supersede_queued(conn, [v.prediction_id for v in verdicts
+                                         if v.action in _DECIDED], actor=actor, now=now)
             if any(v.action == TriageAction.ACT for v in verdicts):
                 # new work for every worker: the others, woken by the intake, found
                 # none yet (triage runs in one worker at a time)
                 notify(conn, WAKE)
+
+    def supersede_queued(self, conn: Any, decided: Sequence[str], *, actor: str,
+                         now: datetime) -> None:
+        """The loop decides once on each reading: once it acts on ``decided`` predictions
+        (or holds them out), the queued ones of their kind and entity observed no later
+        leave the needs-a-human queue, ``drop``/``superseded`` naming the one decided,
+        with one ledger entry each, in the caller's transaction ``conn``."""
+        decided_p = _P.alias("decided")
+        newest: dict[str, tuple[datetime, str, str]] = {}
+        for i in range(0, len(decided), _CHUNK):
+            for queued, at, pid, action in conn.execute(
+                    select(_P.c.id, decided_p.c.observed_at, decided_p.c.id,
+                           decided_p.c.triage_action)
+                    .join(decided_p, and_(decided_p.c.kind == _P.c.kind,
+                                          decided_p.c.entity_id == _P.c.entity_id,
+                                          decided_p.c.observed_at >= _P.c.observed_at,
+                                          decided_p.c.id != _P.c.id))
+                    .where(decided_p.c.id.in_(decided[i:i + _CHUNK]),
+                           _P.c.triage_action == TriageAction.NEEDS_HUMAN.value)):
+                newest[queued] = max(newest.get(queued, (at, pid, action)), (at, pid, action))
+        if not newest:
+            return
+        rows = conn.execute(select(_P.c.id, _P.c.kind, _P.c.entity_id, _P.c.playbook,
+                                   _P.c.expected_value).where(_P.c.id.in_(list(newest))))
+        verdicts = [TriageVerdict(
+            prediction_id=pid, action=TriageAction.DROP, reason="superseded",
+            playbook=playbook, expected_value=ev,
+            detail=f"a {kind} prediction on {entity} observed {at:%Y-%m-%d %H:%M:%S}Z, "
+                   f"{by}, was " + ("acted on" if action == TriageAction.ACT.value
+                                    else "held out as control")
+                   + ": the loop decides once on each reading")
+            for pid, kind, entity, playbook, ev in rows
+            for at, by, action in [newest[pid]]]
+        conn.execute(_RECORD.where(_P.c.triage_action == TriageAction.NEEDS_HUMAN.value), [
+            {"pid": v.prediction_id, "action": v.action.value, "reason": v.reason,
+             "detail": v.detail, "playbook": v.playbook, "ev": v.expected_value,
+             "now": now, "vas": None} for v in verdicts])
+        self.record(conn, [Event(actor=actor, event="prediction.triaged",
+                                 body=v.model_dump(mode="json", exclude={"detail"}))
+                           for v in verdicts], now)
 
     def queue_depth(self) -> int:
         """Predictions waiting: not yet triaged, or actionable without a decision."""

@@ -73,13 +73,6 @@ def test_a_pick_inside_the_entity_s_cooldown_says_so(rt: Runtime) -> None:
     rt.triage_pending()
     other = rt.queue.pick("p-fraud-3", "churn-retention", by=OPS)
     assert "inside the cooldown: ACC-10003 was acted on for churn" in other.detail
-    # a copy of a reading already acted on (trial 25: picked, it acted twice unsaid)
-    rt.ingest([predict(pid, "churn", "ACC-10005", 0.9, value=None, hours=6)
-               for pid in ("p-one", "p-copy")], source="test")  # one reading, sent twice
-    rt.triage_pending()
-    assert rt.queue.supply_value("p-one", 30_000, by=OPS).outcome == "act"
-    copy = rt.queue.pick("p-copy", "churn-retention", by=OPS)
-    assert "this reading was already acted on: a churn prediction on ACC-10005" in copy.detail
     # a plan by hand says it too (the cooldown of the playbook triage gave the kind)
     rt.ingest([predict("p-hand", "churn", "ACC-10003", 0.9, value=None, hours=4)],
               source="test")
@@ -90,6 +83,44 @@ def test_a_pick_inside_the_entity_s_cooldown_says_so(rt: Runtime) -> None:
                       "body": "call them"}}],
         by=OPS)
     assert (hand.reason, "inside the cooldown" in hand.detail) == ("planned_by_hand", True)
+
+
+def test_a_queued_copy_of_a_reading_the_loop_acts_on_leaves_the_queue(rt: Runtime) -> None:
+    """(trial 25: a copy of a reading acted on stayed in the queue, for a person to pick
+    and act on twice.) The loop decides once on each reading: when it acts on one (or
+    holds it out), queued predictions of its kind and entity observed no later leave the
+    queue as superseded, naming it; one ledger entry each. Newer ones, other kinds and
+    other entities stay."""
+    rt.ingest([predict("p-older", "churn", "ACC-10005", 0.9, value=None, hours=5)],
+              source="test")
+    rt.triage_pending()  # queued before a newer reading came
+    rt.ingest([predict(pid, "churn", "ACC-10005", 0.9, value=None, hours=6)
+               for pid in ("p-one", "p-copy")]  # one reading, sent twice
+              + [predict("p-other", "churn", "ACC-10006", 0.9, value=None, hours=6)],
+              source="test")
+    rt.triage_pending()
+    assert {"p-one", "p-copy", "p-older"} <= {v.id for v in rt.queue.list()}
+    assert rt.queue.supply_value("p-one", 30_000, by=OPS).outcome == "act"
+    rt.ingest([predict("p-newer", "churn", "ACC-10005", 0.9, value=None, hours=7)],
+              source="test")
+    rt.triage_pending()
+    queued = [v.id for v in rt.queue.list()]
+    assert "p-copy" not in queued and "p-older" not in queued
+    assert {"p-newer", "p-other", "p-novalue"} <= set(queued)
+    for pid in ("p-copy", "p-older"):
+        view = rt.store.prediction_views.get(pid)
+        assert (view.outcome, view.reason) == ("drop", "superseded"), view
+        assert "p-one" in view.detail and "acted on" in view.detail, view.detail
+    events = [e for e in rt.store.ledger.entries() if e.event == "prediction.triaged"
+              and e.body["reason"] == "superseded"]
+    assert sorted(e.body["prediction_id"] for e in events) == ["p-copy", "p-older"]
+    assert {e.actor for e in events} == {OPS.name}  # whose answer decided the reading
+    with pytest.raises(ConflictError):  # gone from the queue: nothing to pick
+        rt.queue.pick("p-copy", "churn-retention", by=OPS)
+    # the loop's own verdicts do the same (a re-sent reading that now carries its value)
+    rt.ingest([predict("p-resent", "churn", "ACC-10006", 0.9, hours=6)], source="test")
+    rt.triage_pending()
+    assert rt.store.prediction_views.get("p-other").reason == "superseded"
 
 
 def test_a_supplied_value_is_triaged_again_and_planned_with(rt: Runtime) -> None:
