@@ -9,6 +9,7 @@ through a ``Worker`` (``agent.worker``), which is the only thing that runs the g
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import socket
 import threading
@@ -21,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from decisionops.agent.approvals import ApprovalService
-from decisionops.agent.errors import ConfigError
+from decisionops.agent.errors import ConfigError, DecisionOpsError
 from decisionops.agent.executor import ExecutionPolicy, Executor
 from decisionops.agent.guard import check_plan
 from decisionops.agent.hand_plans import HandPlanner
@@ -47,6 +48,8 @@ from decisionops.agent.triage import Acted, bulk_drops, gaps, triage
 from decisionops.tools.enterprise import Enterprise
 from decisionops.tools.registry import ToolRegistry
 from decisionops.tools.sources import build_tool_registry
+
+_log = logging.getLogger("decisionops.policies")
 
 __all__ = ["Runtime", "TriageSummary", "check_start"]
 
@@ -198,6 +201,8 @@ class Runtime:
         s.home.mkdir(parents=True, exist_ok=True)
         configure_tracing(s.otel_exporter, endpoint=s.otel_endpoint)
         self.metrics = Metrics()
+        self._policy_lock = threading.Lock()
+        self._policy_stamp = _stamp(s.functions_file)
         self.policies: Policies = load_policies(s.functions_file)
         self.playbooks: PlaybookBook = load_playbooks(s.playbooks_dir).fitting(
             {name: policy.tools for name, policy in self.policies.functions.items()})
@@ -228,6 +233,7 @@ class Runtime:
                                          playbook_kinds={p.name: p.kind for p in
                                                          self.playbooks.playbooks.values()},
                                          cli_answers=s.resolved_cli_answers,
+                                         refresh=self.refresh_policies,
                                          metrics=self.metrics, max_replans=s.max_replans,
                                          # A revise the playbook planner would draft
                                          # unchanged is refused; a model reads any text.
@@ -241,6 +247,45 @@ class Runtime:
         self._decisions: tuple[FencedCheckpointer, CompiledStateGraph, DecisionEngine] | None = None
         self.metrics.watch_store(self.gauges)
         self._wire_notifications()
+
+    def refresh_policies(self) -> bool:
+        """Take up a functions file edited while this process runs (``serve``, ``run``),
+        as a command started now would read it: the approval service asks before it
+        checks an answer, so who may answer is the file as it is now on every channel.
+        The file is validated as at start; one that does not load, or that changes which
+        playbooks fit their functions' tools (a restart's work), is not taken up, and
+        the policies in force stay, logged as an error. Every part of this process
+        shares the one ``Policies``, whose functions are replaced in place, one by one
+        (a reader sees a function's old or new policy, never none). True when taken up."""
+        path = self.settings.functions_file
+        stamp = _stamp(path)
+        if path is None or stamp == self._policy_stamp:
+            return False
+        with self._policy_lock:
+            if stamp == self._policy_stamp:
+                return False
+            self._policy_stamp = stamp
+            try:
+                new = load_policies(path)
+                fitting = load_playbooks(self.settings.playbooks_dir).fitting(
+                    {name: policy.tools for name, policy in new.functions.items()})
+                check_start(new, fitting, self.tools.specs(), functions_file=path,
+                            settings=self.settings)
+            except DecisionOpsError as exc:
+                _log.error("%s changed but was not taken up (%s); the function policies "
+                           "read before stay in force", path, exc)
+                return False
+            if set(fitting.playbooks) != set(self.playbooks.playbooks):
+                _log.error("%s changed which playbooks fit their functions' tools: restart "
+                           "to take it up; the function policies read before stay in force",
+                           path)
+                return False
+            current = self.policies.functions
+            current.update(new.functions)
+            for gone in set(current) - set(new.functions):
+                del current[gone]
+            _log.warning("%s changed: its function policies are in force from now", path)
+            return True
 
     @property
     def planner(self) -> Planner:
@@ -457,3 +502,13 @@ def _decided(before: Acted | None, action: TriageAction, now: datetime,
         return Acted(now, newest(before.observed), before.held)
     return Acted(before.at, before.observed, newest(before.held))
 
+
+def _stamp(path: Any) -> tuple[int, int, int] | None:
+    """What changes when a file is edited or replaced (None: no file, or unreadable)."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino

@@ -226,6 +226,7 @@ class Worker:
         """One pass of the loop. ``wait``: return once the legs this worker has in its
         pool are done (``run`` does not wait: they finish during later ticks)."""
         report = TickReport()
+        self.rt.refresh_policies()  # route, check and execute by the file as it is now
         self._collect(report)
         store = self.rt.store
         holds = store.holds.active()

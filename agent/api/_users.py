@@ -8,11 +8,11 @@ authority on who approves what; the users table only maps credentials onto them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from decisionops.agent.api._auth import ROLES, hash_token, new_token
-from decisionops.agent.approvals import policy_identity
+from decisionops.agent.approvals import alias_clash, policy_identity
 from decisionops.agent.errors import InvalidInputError, NotFoundError
 from decisionops.agent.models import USER_NAME_RULE, is_user_name, utcnow
 from decisionops.agent.runtime import Runtime
@@ -39,6 +39,7 @@ def add_user(rt: Runtime, name: str, *, role: str, functions: Sequence[str] = ()
         raise InvalidInputError(f"must be {USER_NAME_RULE}", field="name")
     if role not in ROLES:
         raise InvalidInputError(f"{role!r} is not one of {', '.join(ROLES)}", field="role")
+    _one_name(rt, name)
     functions = _functions(rt, name, role, functions)
     rt.store.users.create(name, role=role, functions=functions, actor=actor, email=email)
     return issue_token(rt, name, actor=actor, expires_days=expires_days)
@@ -59,6 +60,23 @@ def set_functions(rt: Runtime, name: str, functions: Sequence[str], *, actor: st
     return functions, rt.store.users.set_functions(name, functions, actor=actor)
 
 
+def _registered(rt: Runtime) -> Callable[[str], bool]:
+    return lambda name: rt.store.users.get(name) is not None
+
+
+def _one_name(rt: Runtime, name: str) -> None:
+    """Refuse ``name`` when it and a registered user are one approver entry's two names
+    (``dana`` and ``dana@finance``): each would answer as that entry, and revoking
+    one would leave the other answering."""
+    for function, policy in sorted(rt.policies.functions.items()):
+        entries = [*policy.approvers, *([policy.escalate_to] if policy.escalate_to else [])]
+        if (other := alias_clash(name, entries, registered=_registered(rt))) is not None:
+            entry = name if "@" in name else other
+            raise InvalidInputError(
+                f"{name} and the registered user {other} would both be {function}'s "
+                f"approver {entry}: register one person under one name", field="name")
+
+
 def _functions(rt: Runtime, name: str, role: str, functions: Sequence[str]) -> list[str]:
     """The functions a user of ``role`` named ``name`` may be registered for: an approver
     at least one, each a function whose policy lists them; other roles none."""
@@ -70,7 +88,7 @@ def _functions(rt: Runtime, name: str, role: str, functions: Sequence[str]) -> l
                                 "it may)", field="function")
     for function in functions:
         policy = rt.policies.get(function)
-        if policy_identity(policy.approvers, name) is None:
+        if policy_identity(policy.approvers, name, registered=_registered(rt)) is None:
             raise InvalidInputError(
                 f"{name} is not an approver of {function} in the function policies "
                 f"(approvers: {', '.join(policy.approvers)}); add them there first",

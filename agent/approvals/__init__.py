@@ -18,6 +18,7 @@ from decisionops.agent.approvals._identity import (
     SEES_ALL,
     Approver,
     Channel,
+    alias_clash,
     policy_identity,
     visible_functions,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "EditPreview",
     "Resolution",
     "Routing",
+    "alias_clash",
     "answer_from_human",
     "approval_request",
     "argument_trail",

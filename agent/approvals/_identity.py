@@ -4,16 +4,19 @@ credential (an API token, a web session) or, on the CLI, from a registered user'
 
 The function policies stay the authority on who approves what: a user approves a
 function when the policy lists them, by their exact name (``dana@finance``) or by the
-part before ``@`` (``dana``). ``policy_identity`` maps one onto the other.
+part before ``@`` (``dana``) while no user of the whole name is registered (that
+person answers as themselves; revoked, through nobody). ``policy_identity`` maps one
+onto the other; ``alias_clash`` keeps both names from being registered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["SEES_ALL", "Approver", "Channel", "policy_identity", "visible_functions"]
+__all__ = ["SEES_ALL", "Approver", "Channel", "alias_clash", "policy_identity",
+           "visible_functions"]
 
 Channel = Literal["api", "web", "hitl", "cli", "chat", "webhook", "langgraph"]
 
@@ -33,12 +36,30 @@ class Approver:
     """Where the answer came from; recorded with it."""
 
 
-def policy_identity(approvers: Sequence[str], name: str) -> str | None:
-    """The approver entry of a policy that ``name`` stands for, or None."""
+def policy_identity(approvers: Sequence[str], name: str, *,
+                    registered: Callable[[str], bool]) -> str | None:
+    """The approver entry of a policy that ``name`` stands for, or None. ``registered``:
+    whether a user of a name is registered (enabled or not): a short name stands for an
+    entry only while nobody is registered under the entry itself."""
     if name in approvers:
         return name
     for entry in approvers:
         if entry.partition("@")[0] == name:
+            return None if registered(entry) else entry
+    return None
+
+
+def alias_clash(name: str, approvers: Sequence[str], *,
+                registered: Callable[[str], bool]) -> str | None:
+    """The registered user that ``name`` would share an approver entry with (``dana``
+    and ``dana@finance``), or None: one person, one name."""
+    for entry in approvers:
+        short = entry.partition("@")[0]
+        if short == entry:
+            continue
+        if name == entry and registered(short):
+            return short
+        if name == short and registered(entry):
             return entry
     return None
 

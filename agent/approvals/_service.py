@@ -206,6 +206,10 @@ _FIELDS = {"stale_plan": "plan_hash", "stale_preview": "preview_hash",
 """The field a refusal names (the value at fault); any other: the request answered."""
 
 
+def _nobody(name: str) -> bool:
+    return False
+
+
 def _withdrawn(row: ApprovalRow, why: str) -> str:
     return (f"approval {row.id} was withdrawn: {why}; there is nothing to answer "
             "on this request")
@@ -265,8 +269,12 @@ class ApprovalService:
                  playbook_steps: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
                  playbook_kinds: Mapping[str, str] | None = None,
                  max_replans: int = 2,
-                 revisions: Revisions | None = None) -> None:
+                 revisions: Revisions | None = None,
+                 refresh: Callable[[], object] | None = None) -> None:
         self._store = store
+        self._refresh = refresh
+        """Takes up an edited functions file, asked before each answer is checked (the
+        runtime's ``refresh_policies``): who may answer is the file as it is now."""
         self._revisions = revisions
         """What the planner can apply of revise feedback (None: any text is read): a
         revise it would re-draft unchanged is refused (``PlaybookPlanner``)."""
@@ -291,9 +299,21 @@ class ApprovalService:
         if by.role != "approver" or function not in by.functions:
             return None
         try:
-            return policy_identity(self._policies.get(function).approvers, by.name)
+            return policy_identity(self._policies.get(function).approvers, by.name,
+                                   registered=self._registered)
         except NotFoundError:
             return None
+
+    def _registered(self, name: str) -> bool:
+        return self._store.users.get(name) is not None
+
+    def _own_user(self, name: str, function: str) -> str:
+        """Why a short name listed in the policy stands for nobody, or ""."""
+        entry = next((e for e in self._policies.get(function).approvers
+                      if e != name and e.partition("@")[0] == name), None)
+        return ("" if entry is None else
+                f" ({entry}, whom {name} would stand for, is a registered user of their own: "
+                f"only {entry} answers as {entry})")
 
     def may_revise(self, plan_version: int) -> bool:
         """Whether an approver may still ask for a revision of this plan version: the loop
@@ -391,6 +411,8 @@ class ApprovalService:
             if value is not None and not _HASH.fullmatch(value):
                 raise InvalidInputError(f"must be the 64 hex characters of the request's "
                                         f"{name}", field=name)  # not recorded
+        if self._refresh is not None:
+            self._refresh()
         row = self._store.approvals.get(approval_id)
         function = row.function
 
@@ -413,7 +435,7 @@ class ApprovalService:
         identity = self.identity(by, function)
         if identity is None:
             refuse("not_in_policy", f"{by.name} is not among the approvers of {function} in the "
-                   "function policies")
+                   "function policies" + self._own_user(by.name, function))
         if row.status in _ANSWERED:
             refuse("replay", _answered(row, by), conflict=True)
         if (why := row.withdrawn) is not None:
@@ -584,8 +606,11 @@ class ApprovalService:
     @staticmethod
     def _as_policy(approvers: Sequence[str], names: set[str]) -> set[str]:
         """``names`` with each one's policy identity added (who they are as an approver)."""
+        # Every name a person could answer as counts as them: four-eyes errs towards
+        # "the same person", so no registered user keeps a short name from counting.
         return names | {identity for name in names
-                        if (identity := policy_identity(approvers, name)) is not None}
+                        if (identity := policy_identity(approvers, name,
+                                                        registered=_nobody)) is not None}
 
     def check_edit(self, row: ApprovalRow, changes: Mapping[str, Mapping[str, Any]]
                    ) -> dict[str, dict[str, Any]]:

@@ -80,9 +80,11 @@ class Composer:
             people.append(policy.escalate_to)
         found: dict[str, str] = {}
         revoked: set[str] = set()
-        for name, functions, email, disabled_at in conn.execute(
-                select(users.c.name, users.c.functions, users.c.email, users.c.disabled_at)):
-            entry = policy_identity(people, name)
+        rows = list(conn.execute(
+            select(users.c.name, users.c.functions, users.c.email, users.c.disabled_at)))
+        registered = {row[0] for row in rows}
+        for name, functions, email, disabled_at in rows:
+            entry = policy_identity(people, name, registered=registered.__contains__)
             if entry is None:
                 continue
             if disabled_at is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Service, churn_record
 
 
@@ -413,3 +415,62 @@ def test_an_unknown_function_filter_is_refused_by_name_not_an_empty_list(svc: Se
         assert error["field"] == "function" and "'finanse'" in error["message"]
         assert "finance" in error["message"]  # the known ones
     assert len(svc.get("/v1/approvals?function=finance", "dana").json()) == 1
+
+
+def test_a_short_name_does_not_stand_for_a_registered_user_of_its_own(svc: Service) -> None:
+    """(trial 26 HIGH: with omar@finance revoked, a user registered as plain "omar"
+    approved as omar@finance, and a credit ran.) "omar" approves as the policy's
+    omar@finance only while no user of that name is registered: once omar@finance is a
+    user, enabled or revoked, the short name answers as nobody, and registering one
+    name while the other is registered is refused, naming the clash."""
+    from decisionops.agent.api._users import add_user
+    from decisionops.agent.errors import InvalidInputError
+
+    rt = svc.rt
+    # both registered, as a data folder from before the rule may hold them
+    rt.store.users.create("dana@finance", role="approver", functions=["finance"],
+                          actor="test")
+    rt.store.users.revoke("dana@finance", actor="test")
+    decision = svc.decide()
+    finance = svc.pending(decision)["finance"]
+    before = len(rt.store.ledger.entries())
+    refused = svc.answer("dana", finance)
+    assert refused.status_code == 403, refused.text
+    assert "dana@finance" in refused.json()["error"]["message"]
+    assert rt.store.approvals.get(finance["id"]).status.value == "pending"
+    assert [e.event for e in rt.store.ledger.entries()[before:]] == ["approval.refused"]
+    # omar (registered) still approves as omar@finance: nobody else holds that name
+    assert svc.answer("omar", finance).status_code == 200
+    # and the clash is refused where it would start, both ways round
+    with pytest.raises(InvalidInputError, match="omar@finance"):
+        add_user(rt, "omar@finance", role="approver", functions=["finance"], actor="test")
+    with pytest.raises(InvalidInputError, match="mia"):  # whatever its role
+        add_user(rt, "mia@sales", role="operator", functions=[], actor="test")
+    add_user(rt, "sam@support", role="approver", functions=["support"], actor="test")
+    with pytest.raises(InvalidInputError, match="sam@support"):
+        add_user(rt, "sam", role="approver", functions=["support"], actor="test")
+
+
+def test_a_running_service_answers_by_the_functions_file_as_it_is_now(tmp_path) -> None:
+    """(trial 26 HIGH: an approver removed from functions.yaml was refused by the CLI
+    but, the same minute, approved through the running service, and credits ran.) The
+    service takes an edited functions file up before it checks an answer; a file that
+    does not load leaves the policies in force and says so."""
+    import yaml
+
+    from tests.api.conftest import serve
+
+    with serve(tmp_path / "home", functions=lambda functions: None) as svc:
+        path = svc.rt.settings.functions_file
+        decision = svc.decide()
+        finance = svc.pending(decision)["finance"]
+        policies = yaml.safe_load(path.read_text())
+        policies["functions"]["finance"]["approvers"] = ["dana@finance"]
+        path.write_text(yaml.safe_dump(policies))
+        refused = svc.answer("omar", finance)
+        assert refused.status_code == 403, refused.text
+        assert "not among the approvers of finance" in refused.json()["error"]["message"]
+        assert svc.rt.store.approvals.get(finance["id"]).status.value == "pending"
+        path.write_text("functions: {finance: {approvers: 7}}\n")  # broken: not taken up
+        assert svc.answer("omar", finance).status_code == 403  # the last good file stands
+        assert svc.answer("dana", finance).status_code == 200
