@@ -228,7 +228,7 @@ class ChatTools:
 
     def search_ledger(self, args: LedgerArgs) -> list[dict[str, Any]]:
         if not self.user.operator and args.query and args.query.startswith("dec_"):
-            self.explain(DecisionArgs(decision_id=args.query))  # visibility check
+            self.call("explain_decision", {"decision_id": args.query})  # visibility check
         elif not self.user.operator:
             raise PermissionDenied("approvers search the ledger of one decision they see: "
                                    "give its id")

@@ -13,7 +13,6 @@ its prediction): see ``_live_floor``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
@@ -57,19 +56,21 @@ class LedgerRepo(Repo):
 
     def search(self, *, text: str | None = None, event: str | None = None,
                actor: str | None = None, limit: int = 50) -> list[LedgerEntry]:
-        """Newest matching ledger entries first (``text`` matches decision id or event)."""
+        """Newest matching ledger entries first: ``text`` is a decision id or part of an
+        event's name, ``event`` the start of one, both as written (``%`` and ``_`` are
+        not wildcards), ignoring case."""
         query = select(t.ledger).order_by(t.ledger.c.seq.desc()).limit(limit)
         if event:
-            query = query.where(t.ledger.c.event.like(f"{event}%"))
+            query = query.where(t.ledger.c.event.istartswith(event, autoescape=True))
         if actor:
             query = query.where(t.ledger.c.actor == actor)
         if text:
             query = query.where(or_(t.ledger.c.decision_id == text,
-                                    t.ledger.c.event.like(f"%{text}%")))
+                                    t.ledger.c.event.icontains(text, autoescape=True)))
         with snapshot(self.engine) as conn:
             found = [LedgerEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]
             if len(found) < limit:  # then the archived entries, newest segment first
-                matches = search_filter(conn.dialect.name, text=text, event=event, actor=actor)
+                matches = search_filter(text=text, event=event, actor=actor)
                 found += islice((e for e in archived_entries(conn, newest_first=True)
                                  if matches(e)), limit - len(found))
         return found
@@ -297,39 +298,18 @@ def archived_entry(conn: Connection, seq: int) -> LedgerEntry | None:
     return next((e for e in _read(segment) if e.seq == seq), None)
 
 
-def _like(pattern: str, *, postgres: bool) -> re.Pattern[str]:
-    """SQL ``LIKE`` as the database runs it: ``%`` and ``_`` are wildcards; PostgreSQL
-    takes ``\\`` as the escape and compares case-sensitively, SQLite has no escape and
-    ignores ASCII case."""
-    out, chars = [], iter(pattern)
-    for char in chars:
-        if postgres and char == "\\":
-            char = next(chars, "")
-            out.append(re.escape(char))
-        elif char == "%":
-            out.append(".*")
-        elif char == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(char))
-    flags = re.DOTALL | (0 if postgres else re.IGNORECASE | re.ASCII)
-    return re.compile("".join(out), flags)
-
-
-def search_filter(dialect: str, *, text: str | None, event: str | None, actor: str | None
+def search_filter(*, text: str | None, event: str | None, actor: str | None
                   ) -> Callable[[LedgerEntry], bool]:
-    """The filter of ``Store.ledger_search`` for archived entries: the same matches its
-    SQL finds among the ``ledger`` rows."""
-    postgres = dialect == "postgresql"
-    event_like = _like(f"{event}%", postgres=postgres) if event else None
-    text_like = _like(f"%{text}%", postgres=postgres) if text else None
+    """The filter of ``LedgerRepo.search`` for archived entries: the same matches its
+    SQL finds among the ``ledger`` rows (the text as written, ignoring case)."""
+    prefix = event.lower() if event else None
+    part = text.lower() if text else None
 
     def matches(entry: LedgerEntry) -> bool:
-        if event_like is not None and not event_like.fullmatch(entry.event):
+        if prefix is not None and not entry.event.lower().startswith(prefix):
             return False
         if actor and entry.actor != actor:
             return False
-        return text_like is None or entry.decision_id == text or bool(
-            text_like.fullmatch(entry.event))
+        return part is None or entry.decision_id == text or part in entry.event.lower()
 
     return matches

@@ -72,6 +72,10 @@ def test_chat_in_the_terminal(home: Path) -> None:
                             "--json"))["token"]
     assert "operators" in _run("chat", "-m", "triage", "--token", token)
     assert "not a valid token" in _run("chat", "-m", "help", "--token", "dops_x", code=2)
+    # (trial 26: a traceback for an approver; every decision's entries for the operator)
+    refused = _run("chat", "-m", "ledger dec_%", "--token", token)  # a reply, as "why %"
+    assert "decision_id" in refused and "Traceback" not in refused
+    assert "No matching ledger entries" in _run("chat", "-m", "ledger dec_%")
 
 
 def test_serve_answers_health_checks(tmp_path: Path) -> None:
