@@ -102,7 +102,8 @@ _DESCRIPTIONS = {
     "search_ledger": ("Newest ledger entries matching a decision id or event name.",
                       LedgerArgs),
     "metrics": ("Counts: decisions by status, pending approvals by function, triage "
-                "verdicts, step outcomes.", NoArgs),
+                "verdicts, step outcomes (for an approver: the decisions they see and "
+                "their functions' requests only).", NoArgs),
     "needs_human_queue": ("Predictions waiting for a person (outcome needs_human: no "
                           "playbook for the kind, no value at stake, or a decision that "
                           "needs a human), oldest first, with the reason.", QueueArgs),
@@ -237,7 +238,13 @@ class ChatTools:
                  "decision_id": e.decision_id} for e in entries]
 
     def metrics(self, _args: NoArgs) -> dict[str, Any]:
+        """The counts the user may see: an approver's are of the decisions they see
+        and their functions' requests (triage and step counts are the operators')."""
         store = self._rt.store
+        if (functions := self._functions()) is not None:
+            return {"decisions": store.decisions.counts(functions=functions),
+                    "pending": {f: n for f, n in store.approvals.pending_count().items()
+                                if f in functions}}
         return {"decisions": store.decisions.counts(),
                 "pending": store.approvals.pending_count(),
                 "triage": {f"{a}:{r}": n for (a, r), n in

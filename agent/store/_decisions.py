@@ -233,10 +233,13 @@ class DecisionRepo(Repo):
         with self.reading() as conn:
             return list(conn.scalars(query))
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, *, functions: Sequence[str] | None = None) -> dict[str, int]:
+        """Decisions by status; ``functions``: of those a viewer limited to them sees."""
+        query = select(t.decisions.c.status, func.count()).group_by(t.decisions.c.status)
+        if functions is not None:
+            query = query.where(seen_by(functions))
         with self.reading() as conn:
-            return dict(conn.execute(select(t.decisions.c.status, func.count())  # type: ignore[arg-type]
-                                     .group_by(t.decisions.c.status)).all())
+            return dict(conn.execute(query).all())  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ transitions
 

@@ -30,6 +30,14 @@ def test_commands_without_an_llm(svc: Service) -> None:
     assert "decision.awaiting_approval" in _say(svc, "olga", f"ledger {decision}")
     assert "needs an LLM" in _say(svc, "olga", "what should I worry about today?")
     assert "no decision" in _say(svc, "max", f"explain {decision}")  # not his to see
+    # metrics are what the asker sees (trial 26: a maintenance approver got every
+    # function's counts and the triage verdicts an approver's report is refused)
+    hers = _say(svc, "max", "metrics")
+    assert "finance" not in hers and "awaiting_approval" not in hers and "triage" not in hers
+    assert "Nothing waits on a person's answer" in hers
+    dana = _say(svc, "dana", "metrics")
+    assert '"finance": 1' in dana and "sales" not in dana and "triage" not in dana
+    assert '"awaiting_approval": 1' in dana
 
 
 def test_holds_are_honoured_by_triage_and_only_operators_place_them(svc: Service) -> None:
