@@ -307,6 +307,18 @@ class ApprovalService:
     def _registered(self, name: str) -> bool:
         return self._store.users.get(name) is not None
 
+    def _answers_as(self, entry: str, function: str) -> bool:
+        """Whether an enabled approver of ``function`` is registered as the policy's
+        ``entry`` (under its name, or its short name while the name is free)."""
+        for name in dict.fromkeys((entry, entry.partition("@")[0])):
+            user = self._store.users.get(name)
+            if user is not None:
+                return (user["disabled_at"] is None and user["role"] == "approver"
+                        and function in user["functions"]
+                        and self.identity(Approver(name, "approver", (function,), "api"),
+                                          function) == entry)
+        return False
+
     def _own_user(self, name: str, function: str) -> str:
         """Why a short name listed in the policy stands for nobody, or ""."""
         entry = next((e for e in self._policies.get(function).approvers
@@ -379,10 +391,12 @@ class ApprovalService:
             return None
         # Who is left: with every approver barred the request cannot be approved at all
         # (trial 18: two approvers who each proposed an edit), which is worth saying.
-        left = [a for a in approvers if a not in requesters | proposers]
+        left = [a for a in approvers
+                if a not in requesters | proposers and self._answers_as(a, function)]
         said = (f"; {', '.join(left)} may" if left else
-                f"; no approver of {function} is left who may (each asked for the plan or "
-                f"proposed an edit): reject or revise it, or add an approver to {function}")
+                f"; no approver of {function} is left who may (each asked for the plan, "
+                "proposed an edit, or is not an enabled user): reject or revise it, or add "
+                f"an approver to {function}")
         return f"{function} requires four eyes: {why}{said}"
 
     # ------------------------------------------------------------------ answering

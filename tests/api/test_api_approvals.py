@@ -235,6 +235,20 @@ def test_four_eyes_says_who_may_still_approve_and_when_no_one_may(svc4: Service)
     assert svc4.rt.store.approvals.get(finance["id"]).status == "pending"
 
 
+def test_four_eyes_names_only_approvers_who_can_answer(svc4: Service) -> None:
+    """(trial 26: the refusal said "fred@fraud may" of a revoked user, and the request
+    could only expire.) Who may still approve is who can answer: a revoked approver, or
+    a policy entry nobody is registered as, is not named."""
+    decision = svc4.decide()
+    finance = svc4.pending(decision)["finance"]
+    svc4.answer("dana", finance, "edit", arguments={"goodwill_credit": {"amount": 120}})
+    svc4.rt.store.users.revoke("omar", actor="test")
+    message = svc4.answer("dana", finance).json()["error"]["message"]
+    assert "omar@finance may" not in message, message
+    assert "no approver of finance is left who may" in message, message
+    assert "add an approver to finance" in message
+
+
 def test_approvers_cannot_see_decisions_of_other_functions(svc: Service) -> None:
     decision = svc.decide()
     assert svc.get(f"/v1/decisions/{decision}", "max").status_code == 404
