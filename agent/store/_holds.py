@@ -7,10 +7,10 @@ transaction); what a hold stops is the approval service's rule (``ApprovalServic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
@@ -112,23 +112,45 @@ _PENDING_TIMED = (
     .where(t.approvals.c.status == "pending", t.approvals.c.deadline.is_not(None)))
 
 
-def _resume_clocks(conn: Connection, hold: HoldRow, now: datetime) -> None:
+def _resume_clocks(conn: Connection, released: Sequence[HoldRow], now: datetime) -> None:
     """A hold stops the SLA clock of the requests it covers (no reminder, escalation or
-    expiry while it stands: ``agent.approvals._deadlines``); on release each one's
-    deadline moves on by the time it was held, so its approvers get the time they had
-    left (found in a black-box trial: released, a request expired at once). What it
-    covers is ``ActiveHolds.covering``, as everywhere."""
-    released = ActiveHolds((hold,))
-    for row in conn.execute(_PENDING_TIMED).all():
-        if not released.covering(entity_id=row.entity_id, playbook=row.playbook,
-                                 functions=[row.function], decision_id=row.decision_id):
-            continue
-        if not hold.stops_clock(row.deadline):
-            continue  # its clock had run out before the hold: nothing was stopped
-        held = now - max(hold.created_at, row.requested_at)
+    expiry while it stands: ``agent.approvals._deadlines``); when the last hold that
+    stopped a request's clock goes (``released``, just marked released at ``now``),
+    the deadline moves on by the time the clock stood: from the start of the unbroken
+    run of covering holds that ends now, once, however they overlapped (trial 27: two
+    overlapping holds gave the overlap back twice), so its approvers get the time they
+    had left (found in a black-box trial: released, a request expired at once). What
+    a hold covers is ``ActiveHolds.covering``, as everywhere; whether it stopped the
+    clock, ``HoldRow.stops_clock``."""
+    rows = [row for row in conn.execute(_PENDING_TIMED).all()
+            if any(_stops(hold, row) for hold in released)]
+    if not rows:
+        return
+    since = min(row.requested_at for row in rows)
+    candidates = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
+        select(holds).where(holds.c.created_at < now, holds.c.until > since,
+                            or_(holds.c.released_at.is_(None), holds.c.released_at > since)))]
+    for row in rows:
+        stood = [hold for hold in candidates if _stops(hold, row)]
+        if any(hold.released_at is None and hold.until > now for hold in stood):
+            continue  # another hold still stops its clock: the time is given back later
+        start = now
+        for hold in sorted(stood, key=lambda h: h.created_at, reverse=True):
+            end = min(hold.released_at or hold.until, hold.until)
+            if end >= start > hold.created_at:  # joins the run that ends now
+                start = hold.created_at
+        held = now - max(start, row.requested_at)
         if held.total_seconds() > 0:
             conn.execute(update(t.approvals).where(t.approvals.c.id == row.id)
                          .values(deadline=row.deadline + held))
+
+
+def _stops(hold: HoldRow, row: Any) -> bool:
+    """Whether ``hold`` covers the pending request ``row`` and stopped its clock."""
+    return (ActiveHolds((hold,)).covering(entity_id=row.entity_id, playbook=row.playbook,
+                                          functions=[row.function],
+                                          decision_id=row.decision_id)
+            and hold.stops_clock(row.deadline))
 
 
 class HoldRepo(Repo):
@@ -157,8 +179,7 @@ class HoldRepo(Repo):
             if ids:
                 conn.execute(update(holds).where(holds.c.id.in_(ids))
                              .values(released_at=now, released_by=actor))
-                for hold in found:
-                    _resume_clocks(conn, hold, now)
+                _resume_clocks(conn, [replace(h, released_at=now) for h in found], now)
                 self.record(conn, [Event(actor=actor, event="hold.released",
                                          body={"hold_id": h.id, "target": h.target})
                                    for h in found], now)

@@ -336,12 +336,15 @@ def _check_grant(store: Store, policy: Any, approved: _Approved, index: _Index
                  f"{step.function} ({', '.join(policy.approvers)})")]
     user = store.users.get(grant.user) if grant.user else None
     if (user is None or user["role"] != "approver" or step.function not in user["functions"]
-            or policy_identity(policy.approvers, user["name"]) != grant.actor):
+            or policy_identity(policy.approvers, user["name"],
+                               registered=lambda n: store.users.get(n) is not None)
+            != grant.actor):
         return [("grant", f"answered as {grant.actor} by {grant.user or 'nobody recorded'}, "
                  f"who is not a registered approver of {step.function} under that name")]
     if policy.four_eyes:
         def identity(name: str) -> str:
-            return policy_identity(policy.approvers, name) or name
+            # any name a person could answer as counts as them, as the service counts
+            return policy_identity(policy.approvers, name, registered=lambda _: False) or name
 
         requesters = {identity(n) for n in store.approvals.requesters(decision.id,
                                                                       decision.plan_version)}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from decisionops.agent.api._users import issue_token
+from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.models import Approve, Revise
 from decisionops.evals.adversarial._arena import Arena, predict
 from decisionops.evals.adversarial._suite import CaseList, World
@@ -58,7 +60,17 @@ def _requester(world: World) -> None:
 def _alias(world: World) -> None:
     arena = world(functions=_four_eyes)
     arena.user("dana", role="admin")
-    arena.user("dana@finance")
+    # One person, one name: registering the second of the two is refused ...
+    try:
+        arena.user("dana@finance")
+        arena.fail("'dana@finance' was registered beside 'dana' (one policy identity)")
+    except InvalidInputError:
+        pass
+    # ... but a data folder from before that rule may hold both: four-eyes still
+    # counts them as one person.
+    arena.rt.store.users.create("dana@finance", role="approver", functions=["finance"],
+                                actor="arena")
+    arena.tokens["dana@finance"], _ = issue_token(arena.rt, "dana@finance", actor="arena")
     arena.user("omar@finance")
     record = predict("churn-1").model_dump(mode="json")
     with arena.service() as http:

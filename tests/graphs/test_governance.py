@@ -625,6 +625,36 @@ def test_a_hold_stops_the_sla_clock_and_its_release_gives_the_time_back(rt: Runt
     assert rt.store.approvals.get(row.id).status == "expired"
 
 
+def test_overlapping_holds_give_back_the_time_the_clock_stood_once(rt: Runtime) -> None:
+    """(trial 27: a function hold, then an entity hold placed before the first was
+    released, moved a request's deadline on by both spans: the overlap twice.) The
+    clock stands while any covering hold stands; when the last one goes, the deadline
+    moves on by the time from the first one's start, once."""
+    from decisionops.agent.store._service_tables import holds
+
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    row = rt.store.approvals.get(finance["id"])
+    entity = rt.store.decisions.get(decision).entity_id
+    first = rt.approvals.hold("finance", until=utcnow() + timedelta(days=1), reason="close",
+                              actor="ops")
+    second = rt.approvals.hold(entity, until=utcnow() + timedelta(days=1), reason="check",
+                               actor="ops")
+    now = utcnow()
+    with rt.store.engine.begin() as conn:  # first: 50 min ago; second: 20 min ago
+        conn.execute(update(holds).where(holds.c.id == first.id)
+                     .values(created_at=now - timedelta(minutes=50)))
+        conn.execute(update(holds).where(holds.c.id == second.id)
+                     .values(created_at=now - timedelta(minutes=20)))
+        conn.execute(update(t.approvals).where(t.approvals.c.id == row.id).values(
+            requested_at=now - timedelta(minutes=60)))
+    rt.approvals.release("finance", actor="ops")  # the entity hold still stops the clock
+    assert rt.store.approvals.get(row.id).deadline == row.deadline
+    rt.approvals.release(entity, actor="ops")
+    moved = rt.store.approvals.get(row.id).deadline - row.deadline
+    assert timedelta(minutes=50) <= moved < timedelta(minutes=51), moved
+
+
 def test_a_hold_is_released_by_the_number_holds_list_shows(rt: Runtime) -> None:
     """(trial 14: `holds release 1` said there was no active hold on '1', where
     `holds add` had printed `hold #1` and `holds list` shows the id)"""
