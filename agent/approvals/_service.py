@@ -215,13 +215,11 @@ def _withdrawn(row: ApprovalRow, why: str) -> str:
             "on this request")
 
 
-def _answered(row: ApprovalRow, by: Approver) -> str:
-    if row.approver and row.approver != by.name:  # someone else answered first
-        return (f"approval {row.id} was already answered by {row.approver} "
-                f"({row.status.value}); an answer is used once, the first one stands")
+def _answered(row: ApprovalRow) -> str:
+    """One wording whoever sends the answer again (trial 27: two said the same)."""
     by_whom = f" by {row.approver}" if row.approver else ""
-    return (f"approval {row.id} was already answered ({row.status.value}{by_whom}); an "
-            "answer is used once")
+    return (f"approval {row.id} was already answered{by_whom} ({row.status.value}); an "
+            "answer is used once, the first one stands")
 
 
 def changes_of(request: ApprovalRequest, arguments: Mapping[str, Mapping[str, Any]]
@@ -451,7 +449,7 @@ class ApprovalService:
             refuse("not_in_policy", f"{by.name} is not among the approvers of {function} in the "
                    "function policies" + self._own_user(by.name, function))
         if row.status in _ANSWERED:
-            refuse("replay", _answered(row, by), conflict=True)
+            refuse("replay", _answered(row), conflict=True)
         if (why := row.withdrawn) is not None:
             refuse("withdrawn", _withdrawn(row, why), conflict=True)
         decision = self._store.decisions.get(row.decision_id)
@@ -549,7 +547,7 @@ class ApprovalService:
         except ConflictError as exc:
             now = self._store.approvals.get(approval_id)
             if now.status in _ANSWERED:  # another answer won the race: as if read before
-                refuse("replay", _answered(now, by), conflict=True)
+                refuse("replay", _answered(now), conflict=True)
             if (why := now.withdrawn) is not None:  # another function's answer ended it
                 refuse("withdrawn", _withdrawn(now, why), conflict=True)
             refuse("conflict", exc.message, conflict=True)
