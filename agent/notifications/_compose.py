@@ -129,12 +129,28 @@ class Composer:
                  f"Entity: {f['entity_id']} ({f['kind']})", f"Value: {value}",
                  f"Deadline: {deadline}"]
         if kind == "expired":
-            lines.append(f"Expired as: {f['status']} by the SLA")
+            lines.append(_expiry(f))
         link = self.link(f["approval_id"])
         text = (f"{_HEADLINE[kind]}: {f['approval_id']} ({f['function']}) for "
                 f"{f['entity_id']}; {value}; due {deadline}. Open: {link}\n"
                 + "\n".join(lines))
         return text, lines
+
+
+def _expiry(f: dict[str, Any]) -> str:
+    """What an expiry did (trial 26: "expired" alone, where ``on_timeout: approve`` ran
+    the step)."""
+    answer = f.get("answer") or {}
+    if answer.get("type") == "approve":
+        return (f"Expired: approved, as the {f['function']} policy's on_timeout says: its "
+                "steps run")
+    if answer.get("type") == "reject":
+        _, _, why = str(answer.get("reason") or "").partition("; not approved on expiry: ")
+        if why:  # on_timeout: approve, but a step only a person may approve
+            return f"Expired: rejected, not approved on expiry ({why}): its steps do not run"
+        return (f"Expired: rejected, as the {f['function']} policy's on_timeout says: its "
+                "steps do not run")
+    return f"Expired: {f['status']}"
 
 
 def _blocks(headline: str, lines: list[str], link: str) -> list[dict[str, Any]]:
@@ -150,13 +166,15 @@ def _blocks(headline: str, lines: list[str], link: str) -> list[dict[str, Any]]:
 def _facts(conn: Connection, approval_id: str) -> dict[str, Any] | None:
     a, d, p = t.approvals, t.decisions, t.predictions
     row = conn.execute(
-        select(a.c.id, a.c.decision_id, a.c.function, a.c.deadline, a.c.status, d.c.kind,
+        select(a.c.id, a.c.decision_id, a.c.function, a.c.deadline, a.c.status, a.c.answer,
+               d.c.kind,
                d.c.entity_id, d.c.expected_value, p.c.value_at_stake)
         .join(d, d.c.id == a.c.decision_id).join(p, p.c.id == d.c.prediction_id)
         .where(a.c.id == approval_id)).first()
     if row is None:
         return None
     return {"approval_id": row.id, "decision_id": row.decision_id, "function": row.function,
-            "deadline": row.deadline, "status": row.status, "kind": row.kind,
+            "deadline": row.deadline, "status": row.status, "answer": row.answer,
+            "kind": row.kind,
             "entity_id": row.entity_id, "expected_value": row.expected_value,
             "value_at_stake": row.value_at_stake}

@@ -326,6 +326,10 @@ def test_reminder_escalation_and_expiry_each_notify_once(tmp_path: Path, webhook
             if n.channel == "slack" and n.approval_id == request.id)
         assert events() == ["escalation", "expired", "reminder", "requested"]
         assert wait_for(lambda: sum(request.id in p["text"] for p in webhook.posts) == 4, 10)
+        # what the expiry did, as the policy says (trial 26: "expired" only, where an
+        # on_timeout: approve ran the step)
+        (expired,) = [p["text"] for p in webhook.posts if p["text"].startswith("Approval expired")]
+        assert "rejected, as the sales policy's on_timeout says: its steps do not run" in expired
         escalated = [m for to, m in mailbox.messages
                      if request.id in m["Subject"] and "Escalation" in m["Subject"]]
         assert {m["To"] for m in escalated} == {"raj@example.com", "mia@example.com"}
