@@ -185,7 +185,15 @@ class ChatTools:
 
     def explain(self, args: DecisionArgs) -> dict[str, Any]:
         store = self._rt.store
-        decision = store.decisions.get(args.decision_id).to_dict()
+        try:
+            decision = store.decisions.get(args.decision_id).to_dict()
+        except NotFoundError:
+            try:  # an approval request's id: its decision (trial 26: "no decision")
+                request = store.approvals.get(args.decision_id)
+            except NotFoundError:
+                raise NotFoundError(f"no decision {args.decision_id!r}",
+                                    field="decision_id") from None
+            decision = store.decisions.get(request.decision_id).to_dict()
         if not self._may_see(decision):
             raise NotFoundError(f"no decision {args.decision_id!r}", field="decision_id")
         prediction = store.predictions.row(decision["prediction_id"]) or {}

@@ -20,7 +20,8 @@ def chat(message: Annotated[str | None, typer.Option(
          token: Annotated[str | None, typer.Option(
              envvar="DECISIONOPS_TOKEN", help="Chat as this API user (else as the local "
                                               "operator).")] = None) -> None:
-    """Talk to the agent: pending approvals, explain a decision, why an entity, holds.
+    """Talk to the agent: pending approvals, explain a decision, why an entity; operators
+    also hold and release.
 
     Examples: decisionops chat -m "pending finance"
               decisionops chat -m "why didn't we act on ACC-10004?"

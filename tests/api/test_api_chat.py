@@ -30,6 +30,9 @@ def test_commands_without_an_llm(svc: Service) -> None:
     assert "decision.awaiting_approval" in _say(svc, "olga", f"ledger {decision}")
     assert "needs an LLM" in _say(svc, "olga", "what should I worry about today?")
     assert "no decision" in _say(svc, "max", f"explain {decision}")  # not his to see
+    request = svc.pending(decision)["finance"]["id"]  # a request's id: its decision
+    assert "finance:goodwill_credit" in _say(svc, "dana", f"explain {request}")
+    assert "no decision" in _say(svc, "max", f"explain {request}")
     # metrics are what the asker sees (trial 26: a maintenance approver got every
     # function's counts and the triage verdicts an approver's report is refused)
     hers = _say(svc, "max", "metrics")
