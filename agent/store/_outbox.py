@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     insert,
     literal,
     or_,
@@ -123,9 +124,14 @@ class NotificationRepo(Repo):
         stale = (update(notifications).where(
             notifications.c.status == "pending", notifications.c.event.in_(ASKING),
             answered != "pending")
-            .values(status="skipped", lease_until=None,
-                    last_error=literal("not sent: the request was ") + answered
-                    + literal(" before it went out")))
+            .values(status="skipped", lease_until=None, last_error=case(
+                # a sender took it and did not finish (stopped mid-send): it may have
+                # gone out (trial 26: a delivered message said "not sent")
+                (notifications.c.lease_until.is_not(None),
+                 literal("not sent again: the request was ") + answered
+                 + literal("; an earlier attempt may have delivered it")),
+                else_=literal("not sent: the request was ") + answered
+                + literal(" before it went out"))))
         due = (select(notifications).where(
             notifications.c.status == "pending", notifications.c.next_attempt_at <= now,
             or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now))

@@ -254,6 +254,35 @@ def test_a_request_answered_before_its_message_went_out_is_not_announced_late(
         assert [p for p in webhook.posts if live in json.dumps(p)]
 
 
+def test_a_message_a_stopped_sender_had_taken_is_not_said_unsent(tmp_path: Path) -> None:
+    """(trial 26: a Slack message reached its receiver, the process was killed the same
+    second, and after the restart it read "not sent: the request was approved before it
+    went out".) A message a sender took and never finished may have gone out: skipped,
+    it says so."""
+    from datetime import timedelta
+
+    from decisionops.agent.models import Approve, utcnow
+    from tests.support import answer
+
+    settings = Settings(home=tmp_path / "home", slack_webhook_url="http://127.0.0.1:9/x")
+    with Runtime(settings, actor="w") as rt:
+        rt.notification_sender.close()  # no sender of its own: this test is the sender
+        rt.ingest([churn("p-cut", account="ACC-10004", value=10_000, segment="mid_market")],
+                  source="test")
+        loop_tick(rt)
+        request = sales_request(rt, rt.decision_ids(["p-cut"])[0])
+        taken = rt.store.notifications.claim_due(limit=10, lease=timedelta(seconds=1))
+        assert any(m.approval_id == request for m in taken)  # ... and the sender dies here
+        answer(rt, request, Approve(), approver_name="raj@sales", apply=False)
+        rt.store.notifications.claim_due(limit=10, lease=timedelta(seconds=1),
+                                         now=utcnow() + timedelta(seconds=2))
+        (slack,) = [m for m in rt.store.notifications.for_decision(rt.decision_ids(
+            ["p-cut"])[0]) if m.channel == "slack" and m.approval_id == request]
+        assert slack.status == "skipped"
+        assert slack.last_error == ("not sent again: the request was approved; an earlier "
+                                    "attempt may have delivered it")
+
+
 def test_no_log_line_carries_the_webhook_url_or_the_smtp_password(
         tmp_path: Path, webhook: Webhook, mailbox: Mailbox,
         caplog: pytest.LogCaptureFixture) -> None:
