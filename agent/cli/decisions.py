@@ -174,8 +174,13 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                           highlight=False, markup=False)
     changed = [e for e in entries if e.event == "preview.changed"]
     for e in changed:
+        then = e.body["then"]
+        if then == "routed again" and decision["plan_version"] == e.body["plan_version"]:
+            # recorded, but the leg stopped before it drafted the next version (trial 27)
+            then = (f"to be drafted and routed again as v{e.body['plan_version'] + 1} when "
+                    "the loop carries the decision on")
         say("[yellow]the world changed before v{} ran ({}):[/] {}", e.body["plan_version"],
-            e.body["then"], "; ".join(f"{f}: {why}" for f, why in e.body["changed"].items()),
+            then, "; ".join(f"{f}: {why}" for f, why in e.body["changed"].items()),
             highlight=False)
     print_table("executions", ["step", "purpose", "tool", "status", "attempts", "receipt/error"],
                 [[e["step_id"], e["purpose"], e["tool"], e["status"], e["attempts"],

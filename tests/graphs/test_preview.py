@@ -88,6 +88,22 @@ def test_an_answer_binds_to_the_preview_it_saw(rt: Runtime) -> None:
     assert rt.store.approvals.get(finance.id).status.value == "approved"
 
 
+def test_a_change_recorded_before_the_next_version_is_drafted_says_it_is_to_come(
+        rt: Runtime) -> None:
+    """(trial 27: a worker stopped right after recording the change; `decisions show`
+    said "routed again" where no version 2 existed yet.)"""
+    decision = start(rt, churn("pv-cut", account="ACC-10006")).decision_id
+    rt.tools.call("finance.issue_credit", {"account_id": "ACC-10006", "amount": 50,
+                                           "currency": "EUR", "reason": "manual"},
+                  idempotency_key="manual-credit-cut")
+    plan = rt.store.plans.get(decision)
+    assert rt.approvals.world_check(plan, ["finance"], fence=None, actor="test",
+                                    max_replans=2).again  # recorded; the leg stops here
+    shown = _show(rt, decision)
+    assert "the world changed before v1 ran (to be drafted and routed again as v2 when " \
+        "the loop carries the decision on)" in shown, shown
+
+
 def test_a_world_that_changed_sends_the_plan_back_and_it_runs_once_approved_again(
         rt: Runtime) -> None:
     decision = start(rt, churn("pv-2", account="ACC-10005")).decision_id
