@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +22,7 @@ from decisionops.agent.cli._common import (
     say_more,
 )
 from decisionops.agent.hand_plans import HAND
-from decisionops.agent.models import DecisionStatus
+from decisionops.agent.models import DecisionStatus, utcnow
 from decisionops.agent.preview import preview_summary
 
 __all__ = ["app"]
@@ -133,6 +134,13 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         say("[red]{}[/]", decision["error"])
     if held:
         say("[yellow]on hold:[/] {}", held)
+    if decision["lease_owner"] and decision["status"] in ("planning", "executing"):
+        # (trial 27: after a worker died mid-execution nothing said who had it, or when
+        # the loop would carry it on)
+        until = datetime.fromisoformat(str(decision["lease_until"]))
+        say("[yellow]in the hands of {}[/] until {:%H:%M:%S}Z; {}", decision["lease_owner"],
+            until, "a worker carries it on when its lease has lapsed (if that worker stopped)"
+            if until > utcnow() else "its lease has lapsed: the loop's next pass carries it on")
     for other in related:
         say("[yellow]also open on {}:[/] {} {} {}: {}", decision["entity_id"],
             other["decision_id"], other["kind"], other["status"],
@@ -149,6 +157,11 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
                       f"{'all-or-nothing' if plan.all_or_nothing else 'independent steps'}, "
                       f"hash {plan.hash[:12]}")
         status = {s["step_id"]: (s["status"], s["detail"]) for s in steps}
+        for trail in arguments:  # a step's status is written when it ends; until then,
+            st, detail = status.get(trail["step_id"], ("?", None))  # what is under way
+            if st == "proposed" and trail["approval"] not in ("pending", "not asked yet"):
+                status[trail["step_id"]] = (", ".join(
+                    s for s in (trail["approval"], trail["execution"]) if s), detail)
         for wave_no, wave in enumerate(plan.topological_order(), 1):
             for step_id in wave:
                 step = plan.step(step_id)

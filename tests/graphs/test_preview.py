@@ -232,3 +232,30 @@ def test_an_all_or_nothing_plan_whose_part_the_world_changed_under_runs_nothing(
     assert {s["status"] for s in steps} == {"skipped"}
     assert all("all or nothing: finance's part does not run (the world changed"
                in s["detail"] for s in steps)
+
+
+def test_show_says_what_is_under_way_and_who_holds_it(rt: Runtime) -> None:
+    """(trial 27: after a worker died mid-execution, `decisions show` listed its
+    auto-approved, started steps as "proposed" and said nothing of the worker.)"""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from decisionops.agent.models import utcnow
+    from decisionops.agent.store import _tables as t
+
+    decision = start(rt, churn("pv-show", account="ACC-10007")).decision_id
+    asked = pending(rt, decision)
+    answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales", apply=False)
+    with rt.store.engine.begin() as conn:  # as a worker that stopped mid-leg left it
+        conn.execute(update(t.decisions).where(t.decisions.c.id == decision).values(
+            status="executing", lease_owner="worker:gone", lease_until=utcnow()
+            + timedelta(minutes=2)))
+    shown = _show(rt, decision)
+    assert "crm.create_retention_offer → approved" in shown, shown
+    assert "in the hands of worker:gone until" in shown
+    assert "when its lease has lapsed" in shown
+    with rt.store.engine.begin() as conn:
+        conn.execute(update(t.decisions).where(t.decisions.c.id == decision).values(
+            lease_until=utcnow() - timedelta(seconds=1)))
+    assert "its lease has lapsed: the loop's next pass carries it on" in _show(rt, decision)
