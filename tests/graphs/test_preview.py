@@ -99,7 +99,7 @@ def test_a_change_recorded_before_the_next_version_is_drafted_says_it_is_to_come
     plan = rt.store.plans.get(decision)
     assert rt.approvals.world_check(plan, ["finance"], fence=None, actor="test",
                                     max_replans=2).again  # recorded; the leg stops here
-    shown = _show(rt, decision)
+    shown = " ".join(_show(rt, decision).split())  # as read, however the lines wrap
     assert "the world changed before v1 ran (to be drafted and routed again as v2 when " \
         "the loop carries the decision on)" in shown, shown
 
@@ -251,11 +251,12 @@ def test_show_says_what_is_under_way_and_who_holds_it(rt: Runtime) -> None:
         conn.execute(update(t.decisions).where(t.decisions.c.id == decision).values(
             status="executing", lease_owner="worker:gone", lease_until=utcnow()
             + timedelta(minutes=2)))
-    shown = _show(rt, decision)
+    shown = " ".join(_show(rt, decision).split())  # as read, however the lines wrap
     assert "crm.create_retention_offer → approved" in shown, shown
     assert "in the hands of worker:gone until" in shown
     assert "when its lease has lapsed" in shown
     with rt.store.engine.begin() as conn:
         conn.execute(update(t.decisions).where(t.decisions.c.id == decision).values(
             lease_until=utcnow() - timedelta(seconds=1)))
-    assert "its lease has lapsed: the loop's next pass carries it on" in _show(rt, decision)
+    assert "its lease has lapsed: the loop's next pass carries it on" in " ".join(
+        _show(rt, decision).split())
