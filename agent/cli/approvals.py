@@ -297,7 +297,8 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
         except ConflictError as exc:
             _hash_option(exc, 409)
             raise
-        function = rt.store.approvals.get(approval_id).function
+        answered = rt.store.approvals.get(approval_id)
+        function = answered.function
         stopped = None
         try:
             carried = (None if worker is None or result.held or result.status == "proposed"
@@ -313,6 +314,12 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
         applied = carried if carried is not None and carried.legs else None
         waits_for = sorted({rt.store.approvals.get(i).function
                             for i in result.pending_approvals})
+        # The world changed since the answered version was routed: nothing of it ran, and
+        # the next version waits on its approvers (trial 26: only "awaiting_approval")
+        now = rt.store.decisions.get(result.decision_id)
+        again = (sorted({r.function for r in rt.store.approvals.list(
+                    decision_id=result.decision_id, status="pending", limit=100)})
+                 if applied is not None and now.plan_version > answered.plan_version else [])
     if as_json:  # the HTTP API's answer body, with what applying it did
         status = None if applied is None else getattr(applied.status, "value", applied.status)
         print_json({"approval_id": result.approval_id, "status": result.status,
@@ -333,6 +340,11 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
     if stopped is not None:
         msg += (f"; carrying decision {result.decision_id} on stopped: {stopped} (the loop "
                 "tries again once its lease lapses)")
+    elif again:
+        msg += (f"; the world changed since plan v{answered.plan_version} was routed, so "
+                f"none of it ran: decision {result.decision_id} is on v{now.plan_version}, "
+                f"asked of {', '.join(again)} again (decisionops decisions show "
+                f"{result.decision_id} says what changed)")
     elif applied is not None:
         msg += f"; decision {applied.decision_id} is now {applied.status}"
     elif waits_for:

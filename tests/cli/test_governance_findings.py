@@ -445,3 +445,24 @@ def test_approvals_list_pages_pending_requests_as_the_inbox_and_the_api_do(
                                       "--limit", "2")]
     by_value = sorted(values, key=lambda a: -values[a])
     assert page == by_value[:2]
+
+
+def test_an_approve_overtaken_by_the_world_says_the_next_version_waits(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """(trial 26 L9: the approve printed only "decision … is now awaiting_approval".)
+    The world changed since the plan was routed (a credit issued to the account by
+    hand): the last answer runs none of it, and says that the next version went to its
+    approvers and must be answered again."""
+    from decisionops.agent.runtime import Runtime
+    from decisionops.agent.settings import Settings
+
+    asked = waiting(cli, write, "dana@finance", "raj@sales")
+    cli("approvals", "approve", asked["sales"]["id"], "--as", "raj@sales")
+    with Runtime(Settings(home=cli.cwd / "home"), actor="by-hand") as rt:
+        rt.tools.call("finance.issue_credit", {"account_id": "ACC-10004", "amount": 50,
+                                               "currency": "EUR", "reason": "manual"},
+                      idempotency_key="manual-credit-l9")
+    said = " ".join(cli("approvals", "approve", asked["finance"]["id"],
+                        "--as", "dana@finance").stdout.split())
+    assert "the world changed since plan v1 was routed, so none of it ran" in said, said
+    assert "is on v2, asked of finance, sales again" in said, said
