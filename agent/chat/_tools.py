@@ -117,6 +117,13 @@ _DESCRIPTIONS = {
 }
 
 
+def _said(answer: dict[str, Any] | None) -> str:
+    """What an answer said in words (trial 26: "why was it rejected?" left the reason
+    out), or ""."""
+    words = (answer or {}).get("reason") or (answer or {}).get("comment")
+    return f"; said: {words}" if words and words not in ("policy",) else ""
+
+
 class ChatTools:
     """The tools bound to one runtime and one user."""
 
@@ -207,11 +214,13 @@ class ChatTools:
             "triage": f"{prediction.get('triage_action')}: {prediction.get('triage_detail')}",
             "plan_version": decision["plan_version"],
             "steps": [f"{s['function']}:{s['step_id']} {s['tool']} -> {s['status']}"
+                      + (f" ({s['detail']})" if s.get("detail") else "")  # why skipped
                       for s in steps],
             # Each request with why it went to a person (or policy), as the inbox says it.
             "approvals": [f"v{a.plan_version} {a.function}: {a.status.value}"
                           + (f" by {a.approver}" if a.approver else "")
                           + (f" (asked because: {a.reason})" if a.reason else "")
+                          + _said(a.answer)  # a rejection's reason, an answer's comment
                           for a in store.approvals.list(decision_id=decision["id"])],
             "executions": [f"{e.step_id} {e.tool}: {e.status.value}"
                            for e in store.executions.list(decision["id"])][:20],

@@ -30,6 +30,11 @@ def test_commands_without_an_llm(svc: Service) -> None:
     assert "decision.awaiting_approval" in _say(svc, "olga", f"ledger {decision}")
     assert "needs an LLM" in _say(svc, "olga", "what should I worry about today?")
     assert "no decision" in _say(svc, "max", f"explain {decision}")  # not his to see
+    # an answer's words are part of the explanation (trial 26: the reason was left out)
+    sales = svc.pending(decision)["sales"]
+    assert svc.answer("raj", sales, "reject", reason="on a deal already").status_code == 200
+    assert "; said: on a deal already" in _say(
+        svc, "olga", f"why was {decision} rejected?")
     request = svc.pending(decision)["finance"]["id"]  # a request's id: its decision
     assert "finance:goodwill_credit" in _say(svc, "dana", f"explain {request}")
     assert "no decision" in _say(svc, "max", f"explain {request}")
