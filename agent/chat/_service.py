@@ -16,7 +16,13 @@ from typing import Any, Literal
 from openai import OpenAI
 
 from decisionops.agent.chat import _intents
-from decisionops.agent.chat._commands import REFUSE_APPROVAL, is_approval_attempt, run_command
+from decisionops.agent.chat._commands import (
+    NOTHING_ANSWERED,
+    REFUSE_APPROVAL,
+    is_approval_attempt,
+    mentions_an_answer,
+    run_command,
+)
 from decisionops.agent.chat._llm import LlmChat
 from decisionops.agent.chat._tools import ChatTools, ChatUser
 from decisionops.agent.errors import DecisionOpsError
@@ -87,6 +93,8 @@ class ChatService:
                 except DecisionOpsError as exc:
                     understood = (f"error: {exc.message}", None)
                 text, data = understood or (_intents.questions(vocab), None)
+                if mentions_an_answer(message):
+                    text = f"{text}\n{NOTHING_ANSWERED}"
             else:
                 history = store.chat.messages(conversation, limit=20)
                 turn = self._llm.reply(tools, history, message)
