@@ -134,7 +134,8 @@ def show(decision_id: Annotated[str, typer.Argument(help="Decision id.")],
         say("[red]{}[/]", decision["error"])
     if held:
         say("[yellow]on hold:[/] {}", held)
-    if decision["lease_owner"] and decision["status"] in ("planning", "executing"):
+    if decision["lease_owner"] and decision["lease_until"] and \
+            decision["status"] in ("planning", "executing"):
         # (trial 27: after a worker died mid-execution nothing said who had it, or when
         # the loop would carry it on)
         until = datetime.fromisoformat(str(decision["lease_until"]))
