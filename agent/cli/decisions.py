@@ -27,6 +27,10 @@ from decisionops.agent.preview import preview_summary
 
 __all__ = ["app"]
 
+_ENDED = {DecisionStatus.COMPLETED.value, DecisionStatus.REJECTED.value,
+          DecisionStatus.FAILED.value, DecisionStatus.COMPENSATED.value}
+"""Statuses no hold keeps anywhere."""
+
 app = typer.Typer(no_args_is_help=True, help="Decisions: list and show.\n\n"
                   "Example: decisionops decisions show dec_5a1c…")
 
@@ -49,6 +53,13 @@ def list_(
         found, more = limited(rt.store.decisions.list(status=status, kind=kind,
                                                       limit=limit + 1), limit)
         rows = [d.to_dict() for d in found]
+        # A live decision an entity, playbook or decision hold keeps where it is says so
+        # (trial 26: "awaiting_approval" with every answer in, and no word of the hold);
+        # one a function hold stopped reads "held" already.
+        holds = rt.store.holds.active()
+        for d in rows:
+            d["held"] = (None if d["status"] in _ENDED else holds.why(
+                entity_id=d["entity_id"], playbook=d["playbook"], decision_id=d["id"]))
     if as_json:
         print_json(rows)
         if more:
@@ -63,7 +74,8 @@ def list_(
                  [[d["id"], d["kind"], d["entity_id"], d["status"],
                    "" if d["expected_value"] is None else f"{d['expected_value']:,.0f}",
                    f"v{d['plan_version']}", f"{d['updated_at']:%Y-%m-%d %H:%M}",
-                   " ".join((d["error"] or "").split())] for d in rows],
+                   " ".join((d["error"] or (f"on hold: {d['held']}" if d["held"] else "")
+                             ).split())] for d in rows],
                  drop=("updated (UTC)", "plan", "exp. value", "why"),
                  empty="no decisions yet: decisionops run --once")
     if more:

@@ -252,6 +252,10 @@ def test_a_hold_on_an_entity_stops_answered_approvals_from_being_applied(
     cli("run", "--once")
     shown = _decision(cli)
     assert shown["decision"]["status"] == "awaiting_approval"
+    # the listing says why it waits with every answer in (trial 26: not a word)
+    (listed,) = cli.json("decisions", "list")
+    assert "entity ACC-10004 is on hold #1" in listed["held"], listed
+    assert "on hold: entity ACC-10004" in cli("decisions", "list").stdout
     assert not _effects(cli, "crm.create_retention_offer")
     assert not _effects(cli, "finance.issue_credit")
     cli("chat", "-m", "release ACC-10004")
