@@ -151,6 +151,17 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
                        f"a newer {prediction.kind} prediction on {prediction.entity_id} "
                        f"(observed {newest_observed_at:%Y-%m-%d %H:%M:%S}Z) is stored: the "
                        "newest one decides")
+    # What a value could not change first (trial 29: a copy of a decided reading, sent
+    # without a value, was asked of a person, whose pick then acted on it twice).
+    for seen, what in ((last_acted and last_acted.observed, "acted on"),
+                       (last_acted and last_acted.held, "held out as control")):
+        if seen is not None and seen >= prediction.observed_at:
+            return verdict(TriageAction.DROP, "superseded",
+                           f"a {prediction.kind} prediction on {prediction.entity_id} "
+                           f"observed {seen:%Y-%m-%d %H:%M:%S}Z was already {what}: the "
+                           "loop decides once on each reading")
+    if cooling := in_cooldown(prediction.kind, prediction.entity_id, playbook, last_acted, now):
+        return verdict(TriageAction.DROP, "cooldown", cooling)
     if needs_value_at_stake(playbook):
         if ev is None and value_default is not None:
             defaulted = value_default
@@ -165,15 +176,6 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
             return verdict(TriageAction.DROP, "low_expected_value",
                            f"expected value {ev:,.0f} < {trigger.min_expected_value:,.0f}"
                            + _defaulted(defaulted))
-    if cooling := in_cooldown(prediction.kind, prediction.entity_id, playbook, last_acted, now):
-        return verdict(TriageAction.DROP, "cooldown", cooling)
-    for seen, what in ((last_acted and last_acted.observed, "acted on"),
-                       (last_acted and last_acted.held, "held out as control")):
-        if seen is not None and seen >= prediction.observed_at:
-            return verdict(TriageAction.DROP, "superseded",
-                           f"a {prediction.kind} prediction on {prediction.entity_id} "
-                           f"observed {seen:%Y-%m-%d %H:%M:%S}Z was already {what}: the "
-                           "loop decides once on each reading")
     if in_holdout(prediction, holdout_share):
         return verdict(TriageAction.HOLD, "holdout",
                        f"sampled into the {holdout_share:.0%} control group; not acted on")

@@ -203,8 +203,9 @@ class PredictionViewRepo(Repo):
             _take(conn, seen, values)
             self._answered(conn, seen.id, verdict, actor=actor, event=event, body=body,
                            hand_plan=hand_plan, now=now)
-            if verdict.action == TriageAction.ACT:
+            if verdict.action in (TriageAction.ACT, TriageAction.HOLD):  # decided
                 self._predictions.supersede_queued(conn, [seen.id], actor=actor, now=now)
+            if verdict.action == TriageAction.ACT:
                 notify(conn, WAKE)
 
     def replan(self, seen: PredictionView, follow_up: Any, verdict: TriageVerdict, *,

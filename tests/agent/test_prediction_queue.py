@@ -56,15 +56,14 @@ def test_picking_a_playbook_starts_its_decision_through_the_loop(rt: Runtime) ->
 def test_a_pick_inside_the_entity_s_cooldown_says_so(rt: Runtime) -> None:
     """(trial 21 #7: a person's pick acted inside the cooldown on its entity without a
     word.) A person decides, so the pick stands; what it overrides is said in its detail
-    (and so wherever the prediction is shown), naming when the loop acted and until when."""
+    (and so wherever the prediction is shown), naming when the loop acted and until when.
+    A reading of the playbook's own kind inside its cooldown never waits for a person:
+    triage drops it, value or not (trial 29: it waited as missing_value, and was picked)."""
     rt.ingest([predict("p-later", "churn", "ACC-10003", 0.9, value=None, hours=3)],
-              source="test")  # p-act acted on ACC-10003; this one needs a value
+              source="test")  # p-act acted on ACC-10003; this one has no value
     rt.triage_pending()
-    view = rt.queue.pick("p-later", "churn-retention", by=OPS)
-    assert (view.outcome, view.reason) == ("act", "picked")
-    assert "inside the cooldown" in view.detail and "ACC-10003 was acted on for churn" in \
-        view.detail and "cooldown until" in view.detail
-    assert rt.store.ledger.entries()[-1].event == "prediction.picked"
+    later = rt.store.prediction_views.get("p-later")
+    assert (later.outcome, later.reason) == ("drop", "cooldown"), later
     # nothing to say where no cooldown runs (nothing acted on ACC-10001 yet)
     assert "cooldown" not in rt.queue.pick("p-fraud", "churn-retention", by=OPS).detail
     # another kind's prediction picked with this playbook: this playbook's cooldown on
@@ -72,25 +71,18 @@ def test_a_pick_inside_the_entity_s_cooldown_says_so(rt: Runtime) -> None:
     rt.ingest([predict("p-fraud-3", "fraud", "ACC-10003", 0.96, hours=5)], source="test")
     rt.triage_pending()
     other = rt.queue.pick("p-fraud-3", "churn-retention", by=OPS)
+    assert (other.outcome, other.reason) == ("act", "picked")
     assert "inside the cooldown: ACC-10003 was acted on for churn" in other.detail
-    # a plan by hand says it too (the cooldown of the playbook triage gave the kind)
-    rt.ingest([predict("p-hand", "churn", "ACC-10003", 0.9, value=None, hours=4)],
-              source="test")
-    rt.triage_pending()
-    hand = rt.queue.plan_by_hand("p-hand", [{
-        "id": "case", "function": "support", "tool": "support.open_ticket",
-        "arguments": {"account_id": "ACC-10003", "subject": "call", "priority": "high",
-                      "body": "call them"}}],
-        by=OPS)
-    assert (hand.reason, "inside the cooldown" in hand.detail) == ("planned_by_hand", True)
+    assert "cooldown until" in other.detail
+    assert rt.store.ledger.entries()[-1].event == "prediction.picked"
 
 
 def test_a_queued_copy_of_a_reading_the_loop_acts_on_leaves_the_queue(rt: Runtime) -> None:
     """(trial 25: a copy of a reading acted on stayed in the queue, for a person to pick
     and act on twice.) The loop decides once on each reading: when it acts on one (or
     holds it out), queued predictions of its kind and entity observed no later leave the
-    queue as superseded, naming it; one ledger entry each. Newer ones, other kinds and
-    other entities stay."""
+    queue as superseded, naming it; one ledger entry each. Other entities stay (and
+    newer readings of the entity: inside the cooldown, triage drops them)."""
     rt.ingest([predict("p-older", "churn", "ACC-10005", 0.9, value=None, hours=5)],
               source="test")
     rt.triage_pending()  # queued before a newer reading came
@@ -106,7 +98,8 @@ def test_a_queued_copy_of_a_reading_the_loop_acts_on_leaves_the_queue(rt: Runtim
     rt.triage_pending()
     queued = [v.id for v in rt.queue.list()]
     assert "p-copy" not in queued and "p-older" not in queued
-    assert {"p-newer", "p-other", "p-novalue"} <= set(queued)
+    assert {"p-other", "p-novalue"} <= set(queued)
+    assert rt.store.prediction_views.get("p-newer").reason == "cooldown"
     for pid in ("p-copy", "p-older"):
         view = rt.store.prediction_views.get(pid)
         assert (view.outcome, view.reason) == ("drop", "superseded"), view
@@ -232,3 +225,19 @@ def test_queue_answers_and_follow_ups_leave_rows_that_agree_with_the_ledger(
     assert rt.store.prediction_views.get(follow_up.id).decision_id is not None
     report = verify(rt.store.engine)
     assert report.ok, report.problem
+
+
+def test_a_queued_copy_of_a_reading_a_person_s_answer_holds_out_leaves_the_queue(
+        tmp_path: Path) -> None:
+    """(trial 29: a value supplied for one copy held the reading out as control; the
+    other copy stayed queued, and a pick of it treated the control entity.)"""
+    with Runtime(Settings(home=tmp_path / "home", holdout_share=0.999), actor="w") as rt:
+        rt.ingest([predict(pid, "churn", "ACC-10022", 0.9, value=None, hours=1)
+                   for pid in ("v-4", "v-4b")], source="test")  # one reading, twice
+        rt.triage_pending()
+        assert {"v-4", "v-4b"} <= {v.id for v in rt.queue.list()}
+        held = rt.queue.supply_value("v-4", 5_000, by=OPS)
+        assert (held.outcome, held.reason) == ("hold", "holdout"), held
+        copy = rt.store.prediction_views.get("v-4b")
+        assert (copy.outcome, copy.reason) == ("drop", "superseded"), copy
+        assert "v-4" in copy.detail and "held out as control" in copy.detail

@@ -130,7 +130,8 @@ def test_the_cooldown_runs_from_when_the_loop_acted_not_from_when_the_model_scor
                    churn("c-3", "ACC-10006")], source="t")
         first = {v.prediction_id: (v.action, v.reason) for v in rt.triage_pending().verdicts}
         assert first["c-1"] == (TriageAction.ACT, "act")
-        assert first["c-2"] == (TriageAction.DROP, "cooldown")
+        # the same reading twice: decided once (superseded comes before the cooldown)
+        assert first["c-2"] == (TriageAction.DROP, "superseded")
         assert first["c-3"] == (TriageAction.ACT, "act")
         rt.ingest([churn("c-5", "ACC-10004", hours=2)], source="t")
         (later,) = rt.triage_pending().verdicts
@@ -205,3 +206,26 @@ def test_a_reading_held_out_as_control_stays_control_when_sent_again(tmp_path) -
         assert all(again[a].action == TriageAction.DROP for a in accounts)
         assert {again[a].reason for a in held} == {"superseded"}
         assert all("held out" in again[a].detail for a in held)
+
+
+def test_a_reading_decided_or_cooling_down_is_not_asked_of_a_person(tmp_path) -> None:
+    """(trial 29: a copy of a reading the loop had acted on, sent without a value, went
+    to the queue as missing_value, and a person's pick acted on the reading twice; a
+    newer reading inside the cooldown waited there too.) What a value could not change
+    is decided first: a copy of a decided reading is superseded, one inside the
+    cooldown dropped; only then is a missing value asked for."""
+    decided_at = NOW - timedelta(hours=1)
+    copy = _p(value=None, observed_at=NOW - timedelta(days=2))
+    acted = Acted(decided_at, copy.observed_at)
+    playbook = load_playbooks().for_prediction(copy)
+    verdict = triage(copy, playbook, last_acted=acted, now=NOW)
+    assert (verdict.action, verdict.reason) == (TriageAction.DROP, "superseded"), verdict
+    held = triage(copy, playbook, last_acted=Acted(None, None, copy.observed_at), now=NOW)
+    assert (held.action, held.reason) == (TriageAction.DROP, "superseded"), held
+    newer = _p(value=None, observed_at=NOW)  # a new reading, inside the 30-day cooldown
+    cooling = triage(newer, playbook, last_acted=acted, now=NOW)
+    assert (cooling.action, cooling.reason) == (TriageAction.DROP, "cooldown"), cooling
+    # outside any cooldown a new reading without a value still goes to a person
+    later = triage(newer, playbook, last_acted=Acted(NOW - timedelta(days=90),
+                                                    copy.observed_at), now=NOW)
+    assert (later.action, later.reason) == (TriageAction.NEEDS_HUMAN, "missing_value")

@@ -103,9 +103,12 @@ def test_duplicate_ingest_is_a_no_op(rt: Runtime) -> None:
 
 def test_second_prediction_for_the_same_entity_is_dropped_by_cooldown(rt: Runtime) -> None:
     start(rt, churn("a"))
-    rt.ingest([churn("b")], source="test")
+    rt.ingest([churn("b", observed_at="2026-11-21T08:00:00Z")], source="test")  # a new reading
     (verdict,) = rt.triage_pending().verdicts
     assert verdict.reason == "cooldown"
+    rt.ingest([churn("c")], source="test")  # "a"'s reading again: decided once
+    (verdict,) = rt.triage_pending().verdicts
+    assert verdict.reason == "superseded"
 
 
 def test_only_actionable_predictions_start(rt: Runtime) -> None:
