@@ -48,6 +48,7 @@ def sweep(store: Store, tools: ToolPort, policies: Policies, *, settings: Any, n
     a request only a person may approve (a step acting on something the prediction is
     not about), which expires rejected whatever ``on_timeout`` says."""
     counts = {"reminded": 0, "escalated": 0, "expired": 0}
+    store.holds.settle_lapsed(now)  # the time a hold that ran out stopped, given back
     # Most pending requests are due for nothing yet: find the ones past their first
     # alert point (or their deadline) from four columns, and build only those.
     first = min(settings.sla_reminder_at, settings.sla_escalate_at)
@@ -96,7 +97,14 @@ def expire_if_due(store: Store, policies: Policies, row: ApprovalRow, *, now: da
     expires now, as the sweep would expire it (an answer after the deadline is not taken:
     whether a late answer counted must not depend on when the loop swept last). False for
     a request not due, or held."""
-    if row.deadline is None or now < row.deadline or _held(store, store.holds.active(now), row):
+    if row.deadline is None or now < row.deadline:
+        return False
+    if store.holds.settle_lapsed(now):  # a hold that ran out gave its time back
+        row = store.approvals.get(row.id)
+        assert row.deadline is not None
+        if now < row.deadline:
+            return False
+    if _held(store, store.holds.active(now), row):
         return False
     _expire(store, row, policies, autonomy, only_a_person)  # or another worker did
     return True

@@ -81,6 +81,9 @@ def describe(hold: HoldRow) -> str:
     return f"{hold.target_type} {hold.target} is on hold #{hold.id} {until}{why}"
 
 
+LAPSED = "system:until"
+"""Who releases a hold that ran out by itself: the clock, at its ``until``."""
+
 _ACTIVE = (select(holds).where(holds.c.released_at.is_(None), holds.c.until > bindparam("now"))
            .order_by(holds.c.until))
 
@@ -185,6 +188,32 @@ class HoldRepo(Repo):
                                    for h in found], now)
                 notify(conn, WAKE)  # what it held can go on now
         return found
+
+    def settle_lapsed(self, now: datetime | None = None) -> bool:
+        """Release, as of its ``until``, every hold that ran out by itself (``hold.lapsed``
+        by the clock, one ledger entry each): the time it stopped requests' clocks is
+        given back as a release gives it (trial 28: it was not, and an ``on_timeout:
+        approve`` request expired, and ran, at its un-held time). The SLA sweep and an
+        answer's deadline check ask this first. True when one was settled."""
+        now = now or utcnow()
+        lapsed = (holds.c.released_at.is_(None), holds.c.until <= now)
+        with self.reading() as conn:  # the usual case, read only: nothing ran out
+            if conn.scalar(select(holds.c.id).where(*lapsed).limit(1)) is None:
+                return False
+        with self.transaction() as conn:
+            found = [from_mapping(HoldRow, r._mapping) for r in conn.execute(
+                select(holds).where(*lapsed).order_by(holds.c.until, holds.c.id))]
+            for hold in found:  # each as released at its own end, in that order
+                conn.execute(update(holds).where(holds.c.id == hold.id)
+                             .values(released_at=hold.until, released_by=LAPSED))
+                _resume_clocks(conn, [replace(hold, released_at=hold.until)], hold.until)
+            self.record(conn, [Event(actor=LAPSED, event="hold.lapsed",
+                                     body={"hold_id": h.id, "target": h.target,
+                                           "until": h.until.isoformat()})
+                               for h in found], now)
+            if found:
+                notify(conn, WAKE)  # what it held can go on now
+        return bool(found)
 
     def list(self, *, active_only: bool = True, limit: int = 200) -> list[HoldRow]:
         query = select(holds).order_by(holds.c.id.desc()).limit(limit)

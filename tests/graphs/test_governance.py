@@ -655,6 +655,39 @@ def test_overlapping_holds_give_back_the_time_the_clock_stood_once(rt: Runtime) 
     assert timedelta(minutes=50) <= moved < timedelta(minutes=51), moved
 
 
+def test_a_hold_that_ends_at_its_until_gives_the_time_back_too(rt: Runtime) -> None:
+    """(trial 28 HIGH: a hold that ran out by its --until did not move the deadline on,
+    and an on_timeout: approve request expired approved, and ran, at its un-held time.)
+    A hold that lapses is released by the clock at its until: the time it stopped the
+    clock is given back as a release gives it, before any sweep or answer looks."""
+    from decisionops.agent.store._service_tables import holds
+
+    decision = start(rt, churn()).decision_id
+    finance = pending(rt, decision)["finance"]
+    row = rt.store.approvals.get(finance["id"])
+    entity = rt.store.decisions.get(decision).entity_id
+    hold = rt.approvals.hold(entity, until=utcnow() + timedelta(days=1), reason="check",
+                             actor="ops")
+    now = utcnow()
+    span = row.deadline - row.requested_at
+    requested = now - span - timedelta(minutes=30)  # due 30 minutes ago, un-held
+    with rt.store.engine.begin() as conn:  # held for 50 minutes, ended 5 minutes ago
+        conn.execute(update(t.approvals).where(t.approvals.c.id == row.id).values(
+            requested_at=requested, deadline=requested + span))
+        conn.execute(update(holds).where(holds.c.id == hold.id).values(
+            created_at=requested + timedelta(minutes=1),
+            until=requested + timedelta(minutes=51)))
+    assert sla_sweep(rt, utcnow())["expired"] == 0  # 50 minutes given back: 20 left
+    moved = rt.store.approvals.get(row.id)
+    assert moved.status == "pending"
+    assert moved.deadline - (requested + span) == timedelta(minutes=50)
+    (lapsed,) = [e for e in rt.store.ledger.entries() if e.event == "hold.lapsed"]
+    assert lapsed.body["hold_id"] == hold.id
+    assert rt.store.holds.list(active_only=True) == []
+    sla_sweep(rt, moved.deadline + timedelta(seconds=1))
+    assert rt.store.approvals.get(row.id).status == "expired"
+
+
 def test_a_hold_is_released_by_the_number_holds_list_shows(rt: Runtime) -> None:
     """(trial 14: `holds release 1` said there was no active hold on '1', where
     `holds add` had printed `hold #1` and `holds list` shows the id)"""
