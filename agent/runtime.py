@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -49,6 +50,9 @@ from decisionops.tools.enterprise import Enterprise
 from decisionops.tools.registry import ToolRegistry
 from decisionops.tools.sources import build_tool_registry
 
+POLICY_SETTLE_NS = 2_000_000_000
+"""How long an edited functions file must stand unchanged before a running process
+takes it up (``Runtime.refresh_policies``)."""
 _log = logging.getLogger("decisionops.policies")
 
 __all__ = ["Runtime", "TriageSummary", "check_start"]
@@ -256,11 +260,16 @@ class Runtime:
         playbooks fit their functions' tools (a restart's work), is not taken up, and
         the policies in force stay, logged as an error. Every part of this process
         shares the one ``Policies``, whose functions are replaced in place, one by one
-        (a reader sees a function's old or new policy, never none). True when taken up."""
+        (a reader sees a function's old or new policy, never none). A file is taken up
+        once it has not changed for ``POLICY_SETTLE_NS``: one rewritten in place could
+        be read half-written, and a prefix that drops ``four_eyes`` or a limit still
+        loads (trial 28); replacing it (``mv``) is atomic. True when taken up."""
         path = self.settings.functions_file
         stamp = _stamp(path)
         if path is None or stamp == self._policy_stamp:
             return False
+        if stamp is not None and time.time_ns() - stamp[0] < POLICY_SETTLE_NS:
+            return False  # being written, maybe: a half-written file could load (trial 28)
         with self._policy_lock:
             if stamp == self._policy_stamp:
                 return False

@@ -474,17 +474,29 @@ def test_a_running_service_answers_by_the_functions_file_as_it_is_now(tmp_path) 
 
     from tests.api.conftest import serve
 
+    import os
+    import time
+
+    def settled(path) -> None:  # as an edit finished 3 s ago
+        old = time.time() - 3
+        os.utime(path, (old, old))
+
     with serve(tmp_path / "home", functions=lambda functions: None) as svc:
         path = svc.rt.settings.functions_file
         decision = svc.decide()
         finance = svc.pending(decision)["finance"]
         policies = yaml.safe_load(path.read_text())
         policies["functions"]["finance"]["approvers"] = ["dana@finance"]
+        # being written (trial 28: a half-written file that loads was taken up, and
+        # dropped four_eyes): not taken up until it has stood unchanged for 2 s
         path.write_text(yaml.safe_dump(policies))
+        assert svc.rt.refresh_policies() is False
+        settled(path)
         refused = svc.answer("omar", finance)
         assert refused.status_code == 403, refused.text
         assert "not among the approvers of finance" in refused.json()["error"]["message"]
         assert svc.rt.store.approvals.get(finance["id"]).status.value == "pending"
         path.write_text("functions: {finance: {approvers: 7}}\n")  # broken: not taken up
+        settled(path)
         assert svc.answer("omar", finance).status_code == 403  # the last good file stands
         assert svc.answer("dana", finance).status_code == 200
