@@ -248,6 +248,11 @@ def registered_user(rt: Any, name: str) -> Approver:
     except InvalidInputError as exc:
         raise fail(f"--as: {exc.message.removeprefix('name: ')}", field="--as") from None
     if user is None:
+        short = name.partition("@")[0]
+        if short != name and rt.store.users.get(short) is not None:
+            # (trial 28: the advice to add dana@billing beside dana is refused)
+            raise fail(f"--as: {name!r} is not a registered user; the registered user "
+                       f"{short!r} answers as {name} where the policies list it: --as {short}")
         raise fail(f"--as: {name!r} is not a registered user; the CLI answers as a registered "
                    f"approver: decisionops users add {name} --role approver --function …")
     if user["disabled_at"] is not None:

@@ -470,12 +470,12 @@ def test_a_running_service_answers_by_the_functions_file_as_it_is_now(tmp_path) 
     but, the same minute, approved through the running service, and credits ran.) The
     service takes an edited functions file up before it checks an answer; a file that
     does not load leaves the policies in force and says so."""
+    import os
+    import time
+
     import yaml
 
     from tests.api.conftest import serve
-
-    import os
-    import time
 
     def settled(path) -> None:  # as an edit finished 3 s ago
         old = time.time() - 3

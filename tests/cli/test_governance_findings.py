@@ -164,6 +164,12 @@ def test_the_cli_answers_only_as_a_registered_approver(
     _users(cli, "dana@finance")
     cli("approvals", "approve", finance, "--as", "dana", "--no-apply")
     assert cli.json("approvals", "show", finance)["approval"]["approver"] == "dana@finance"
+    # registered as omar: --as omar@finance says to answer as omar (trial 28: it advised
+    # adding omar@finance, which the one-name rule refuses)
+    cli("users", "add", "omar", "--role", "approver", "--function", "finance")
+    out = cli("approvals", "approve", finance, "--as", "omar@finance", code=2)
+    assert "the registered user 'omar' answers as omar@finance" in " ".join(out.stderr.split())
+    assert "--as omar" in out.stderr
 
 
 def test_production_can_refuse_cli_answers(cli: Cli, write: Callable[[str, str], Path]) -> None:
