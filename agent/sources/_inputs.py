@@ -10,6 +10,7 @@ lives in ``_serving``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -142,7 +143,9 @@ def _csv_rows(text: str, delimiter: str, location: str) -> list[dict[str, Any]]:
     """CSV rows, numbers as numbers. A blank line inside the file is a row of empty
     values (one-column files write an empty value so): skipping it would shift every
     later row onto the wrong score. Blank lines at the end are not rows."""
-    cells = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    # The text as one stream: split into lines first, a quoted cell's line break was lost
+    # ("ACC\n10003" became ACC10003: trial 29), where every other path keeps and refuses it.
+    cells = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     while cells and not any(c.strip() for c in cells[-1]):
         cells.pop()
     if not cells:

@@ -92,6 +92,19 @@ def test_inputs_from_a_table_file(mapping, tmp_path: Path, suffix):
     assert batch.predictions[0].model == "churn-gbm"  # the mapping's default wins over the body
 
 
+def test_a_quoted_line_break_in_a_csv_inputs_cell_is_kept_and_refused(mapping, tmp_path: Path):
+    """(trial 29: "ACC\n10003" and "ACC-1000\r\n5" in a CSV --inputs file were stored
+    as ACC10003 and ACC-10005, a real account, where every other path refuses an id
+    with a control character.)"""
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b'customer_id,arr\n"c\n1",1200\n"c\r\n2",800\nc3,50\n')
+    batch = parse_scored(RESPONSES["v2-n2"], path, mapping=mapping, entity_column="customer_id",
+                         observed_at=WHEN)
+    assert [p.entity_id for p in batch.predictions] == ["c3"]
+    assert len(batch.errors) == 2 and all("control" in str(e) for e in batch.errors), \
+        batch.errors
+
+
 def test_unnamed_instances_join_by_index_or_by_given_ids(churn):
     batch = parse_scored(RESPONSES["mlflow-proba"], V1_UNNAMED, mapping=churn,
                          entity_column=INDEX_COLUMN, observed_at=WHEN)
