@@ -85,7 +85,8 @@ def ingest(
                                          "standard input (or a pipe), copied aside first.",
                                          dir_okay=False)],
     fmt: Annotated[str, typer.Option("--format", "-f", help="auto (by suffix and shape), csv, "
-                                     "jsonl, json (an array of predictions), parquet, mlflow "
+                                     "jsonl, json (an array of predictions, or the API's "
+                                     "body {'predictions': [...]}), parquet, mlflow "
                                      "or kserve.")] = "auto",
     inputs: Annotated[Path | None, typer.Option(
         "--inputs", "--request", exists=True, dir_okay=False,

@@ -241,6 +241,15 @@ _SHAPES = {"csv": "CSV", "jsonl": "JSON Lines", "json": "a JSON array",
            "parquet": "Parquet"}
 
 
+def is_native_body(document: Any) -> bool:
+    """Whether a JSON document is the body ``POST /v1/predictions`` takes: an object
+    whose one key ``predictions`` holds prediction rows (an MLflow response's holds
+    scores; trial 29: the API's own body, saved, could not be ingested)."""
+    rows = document.get("predictions") if isinstance(document, dict) else None
+    return (isinstance(rows, list) and set(document) == {"predictions"} and bool(rows)
+            and all(isinstance(r, dict) and "score" in r and "entity_id" in r for r in rows))
+
+
 def _as_given(path: str | os.PathLike[str], chosen: str, location: str) -> None:
     """Refuse a format the file's start contradicts, once for the whole file: read as
     the wrong format, every row would be refused on its own with a parse error."""
@@ -252,6 +261,8 @@ def _as_given(path: str | os.PathLike[str], chosen: str, location: str) -> None:
     elif first == b"[":
         looks = "json"
     elif first == b"{":
+        if chosen == "json":
+            return  # one object: the API's body maybe, the reader says if it is not
         looks = "jsonl"
     elif not first or b"{" in start.split(b"\n", 1)[0]:
         return  # empty, or a line with an object in it: read as given, row by row
@@ -553,8 +564,11 @@ def _json_array(path: str | os.PathLike[str], limits: SourceLimits, location: st
             document = json.load(stream)
         except (ValueError, RecursionError) as exc:
             raise InvalidInputError(f"not a JSON document: {exc}", location=location) from exc
+    if is_native_body(document):  # the body POST /v1/predictions takes, saved to a file
+        document = document["predictions"]
     if not isinstance(document, list):
-        raise InvalidInputError(f"a JSON document of predictions must be an array, not "
+        raise InvalidInputError(f"a JSON document of predictions must be an array (or the "
+                                f"API's body, {{\"predictions\": [...]}}), not "
                                 f"{type(document).__name__}", location=location)
     if len(document) > limits.max_rows:
         raise limits.too_many_rows(location, len(document))

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from decisionops.agent.errors import InvalidInputError
 from decisionops.agent.sources._batch import SourceBatch, SourceLimits
-from decisionops.agent.sources._files import iter_file
+from decisionops.agent.sources._files import is_native_body, iter_file
 from decisionops.agent.sources._mapping import FieldMapping
 from decisionops.agent.sources._serving import Positive, detect, iter_scored
 
@@ -72,6 +72,8 @@ def resolve_format(path: str | os.PathLike[str], fmt: str, limits: SourceLimits)
         return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}.get(suffix, "csv")
     if not text.startswith(("{", "[")):
         return "csv"
+    if text.startswith("{") and _native(Path(path), limits):
+        return "json"  # the API's own body, saved
     kind = _body_kind(Path(path), text, limits)
     if kind in ("request", "kserve_v2_request"):
         raise InvalidInputError(
@@ -82,6 +84,16 @@ def resolve_format(path: str | os.PathLike[str], fmt: str, limits: SourceLimits)
         return "serving"
     # An array is one document (rows are never arrays in JSON Lines): its elements.
     return "json" if text.startswith("[") else "jsonl"
+
+
+def _native(path: Path, limits: SourceLimits) -> bool:
+    """Whether the file is the body ``POST /v1/predictions`` takes (``is_native_body``)."""
+    if path.stat().st_size > limits.max_bytes:
+        return False
+    try:
+        return is_native_body(json.loads(path.read_bytes()))
+    except (ValueError, RecursionError):
+        return False
 
 
 def _body_kind(path: Path, start: str, limits: SourceLimits) -> str | None:

@@ -535,3 +535,22 @@ def test_a_format_the_file_is_not_in_is_refused_once(write, churn, name, text, f
 def test_a_jsonl_file_with_a_bad_first_line_is_still_read_row_by_row(write, churn):
     batch = read_file(write("p.jsonl", "{not json\n" + jsonl_record() + "\n"), "jsonl", churn)
     assert len(batch.predictions) == 1 and len(batch.errors) == 1
+
+
+@pytest.mark.parametrize("fmt", ["auto", "json"])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_the_api_s_own_body_saved_to_a_file_is_read(tmp_path, churn, fmt, indent):
+    """(trial 29: {"predictions": [...]}, the body POST /v1/predictions takes, was read as
+    an MLflow response under auto, and --format json advised jsonl, which refused it.)"""
+    from decisionops.agent.sources._open import iter_input
+
+    rows = [json.loads(jsonl_record(entity_id=f"acct-{i}")) for i in range(3)]
+    path = tmp_path / "body.json"
+    path.write_text(json.dumps({"predictions": rows}, indent=indent))
+    batches = list(iter_input(path, fmt, churn))
+    assert [p.entity_id for b in batches for p in b.predictions] == ["acct-0", "acct-1", "acct-2"]
+    # an MLflow response (scores) is still one
+    from decisionops.agent.sources._open import resolve_format
+    scores = tmp_path / "response.json"
+    scores.write_text(json.dumps({"predictions": [0.1, 0.9]}))
+    assert resolve_format(scores, "auto", SourceLimits()) == "serving"
