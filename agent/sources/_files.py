@@ -87,6 +87,8 @@ def open_file(path: str | os.PathLike[str], format: FileFormat = "auto",
         if format != "auto":
             _as_given(path, chosen, location)
         return _parquet_file(path, mapping, limits, location, batch_rows)
+    if format != "auto" and _sniff(path) == "parquet":
+        _as_given(path, chosen, location)  # before the text check (trial 29: "not UTF-8")
     lines = _prescan(path, location, size)  # first: a compressed file is named as such
     if format != "auto":
         _as_given(path, chosen, location)

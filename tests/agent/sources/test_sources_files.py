@@ -521,6 +521,7 @@ def test_a_header_that_lacks_columns_says_what_it_likely_got_wrong(write, header
     ("p.jsonl", jsonl_record() + "\n", "csv", "JSON"),
     ("p.json", "[" + jsonl_record() + "]", "csv", "JSON"),
     ("p.json", "[" + jsonl_record() + "]", "jsonl", "a JSON array"),
+    ("p.parquet", "PAR1\x00\xff binary", "csv", "Parquet"),
 ])
 def test_a_format_the_file_is_not_in_is_refused_once(write, churn, name, text, fmt, shape):
     """--format names what the file is: one that contradicts how the file starts refuses
