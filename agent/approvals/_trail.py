@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from decisionops.agent.approvals._resolution import resolve
+from decisionops.agent.models import ExecutionStatus
 
 if TYPE_CHECKING:
     from decisionops.agent.models import Plan
@@ -38,7 +39,10 @@ def argument_trail(plan: Plan, approvals: list[ApprovalRow], executions: list[Ex
     for step in plan.steps:
         status, approved = granted.get(step.id, ("not asked yet", None))
         execution = ran.get(step.id)
-        executed = execution.arguments if execution else None
+        # A started execution is the write-ahead of a call that may not have been made
+        # (trial 29: a crash before the call showed its arguments as executed).
+        executed = (execution.arguments if execution is not None
+                    and execution.status is not ExecutionStatus.STARTED else None)
         names = list(step.arguments) + [k for k in (approved or {}) if k not in step.arguments]
         out.append({
             "step_id": step.id, "function": step.function, "tool": step.tool,

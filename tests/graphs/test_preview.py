@@ -260,3 +260,28 @@ def test_show_says_what_is_under_way_and_who_holds_it(rt: Runtime) -> None:
             lease_until=utcnow() - timedelta(seconds=1)))
     assert "its lease has lapsed: the loop's next pass carries it on" in " ".join(
         _show(rt, decision).split())
+
+
+def test_a_started_execution_is_not_shown_as_executed(rt: Runtime) -> None:
+    """(trial 29: after a crash before the tool call, the side-by-side view showed the
+    step's arguments as executed; a started execution is a write-ahead record of a call
+    that may not have been made.)"""
+    from dataclasses import replace
+
+    from decisionops.agent.approvals import argument_trail
+    from decisionops.agent.models import ExecutionStatus
+
+    decision = start(rt, churn("pv-started", account="ACC-10009")).decision_id
+    asked = pending(rt, decision)
+    answer(rt, asked["sales"]["id"], Approve(), approver_name="raj@sales")
+    answer(rt, asked["finance"]["id"], Approve(), approver_name="dana@finance")
+    plan = rt.store.plans.get(decision)
+    done = rt.store.executions.list(decision)
+    assert done and all(e.status is ExecutionStatus.SUCCEEDED for e in done)
+    trail = argument_trail(plan, rt.store.approvals.list(decision_id=decision), [
+        replace(e, status=ExecutionStatus.STARTED, receipt=None) for e in done])
+    assert all(s["executed"] is None for s in trail), trail
+    assert {s["execution"] for s in trail if s["step_id"] in {e.step_id for e in done}} == \
+        {"started"}
+    shown = argument_trail(plan, rt.store.approvals.list(decision_id=decision), done)
+    assert all(s["executed"] is not None for s in shown if s["execution"] == "succeeded")
