@@ -28,7 +28,7 @@ from decisionops.agent.hashing import digest
 from decisionops.agent.models import Prediction, TriageAction, TriageVerdict
 from decisionops.agent.playbooks import Playbook, PlaybookBook
 
-__all__ = ["Acted", "BulkDrop", "bulk_drops", "gaps", "in_cooldown", "in_holdout",
+__all__ = ["Acted", "BulkDrop", "article", "bulk_drops", "gaps", "in_cooldown", "in_holdout",
            "needs_value_at_stake", "triage"]
 
 
@@ -157,7 +157,8 @@ def triage(prediction: Prediction, playbook: Playbook | None, *, last_acted: Act
                        (last_acted and last_acted.held, "held out as control")):
         if seen is not None and seen >= prediction.observed_at:
             return verdict(TriageAction.DROP, "superseded",
-                           f"a {prediction.kind} prediction on {prediction.entity_id} "
+                           f"{article(prediction.kind)} {prediction.kind} prediction on "
+                           f"{prediction.entity_id} "
                            f"observed {seen:%Y-%m-%d %H:%M:%S}Z was already {what}: the "
                            "loop decides once on each reading")
     if cooling := in_cooldown(prediction.kind, prediction.entity_id, playbook, last_acted, now):
@@ -196,6 +197,11 @@ def in_cooldown(kind: str, entity_id: str, playbook: Playbook, last_acted: Acted
         return ""
     return (f"{entity_id} was acted on for {kind} at "
             f"{last_acted.at:%Y-%m-%d %H:%M}Z; cooldown until {until:%Y-%m-%d}")
+
+
+def article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` (a kind: "an upsell prediction")."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _defaulted(value: float | None) -> str:

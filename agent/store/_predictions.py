@@ -46,7 +46,7 @@ from decisionops.agent.store._db import Repo
 from decisionops.agent.store._ledger_batches import COPIED, STORED_TEXT, copies_differ, stored_leaf
 from decisionops.agent.store._notify import WAKE, notify
 from decisionops.agent.store.ledger import Event, LedgerEntry, entry_hash, lock_head
-from decisionops.agent.triage import Acted, BulkDrop
+from decisionops.agent.triage import Acted, BulkDrop, article
 
 __all__ = ["IngestResult", "PredictionRepo", "RowProof", "row_leaf"]
 
@@ -423,7 +423,8 @@ class PredictionRepo(Repo):
         verdicts = [TriageVerdict(
             prediction_id=pid, action=TriageAction.DROP, reason="superseded",
             playbook=playbook, expected_value=ev,
-            detail=f"a {kind} prediction on {entity} observed {at:%Y-%m-%d %H:%M:%S}Z, "
+            detail=f"{article(kind)} {kind} prediction on {entity} observed "
+                   f"{at:%Y-%m-%d %H:%M:%S}Z, "
                    f"{by}, was " + ("acted on" if action == TriageAction.ACT.value
                                     else "held out as control")
                    + ": the loop decides once on each reading")
