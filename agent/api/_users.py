@@ -8,7 +8,7 @@ authority on who approves what; the users table only maps credentials onto them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 from decisionops.agent.api._auth import ROLES, hash_token, new_token
@@ -60,17 +60,13 @@ def set_functions(rt: Runtime, name: str, functions: Sequence[str], *, actor: st
     return functions, rt.store.users.set_functions(name, functions, actor=actor)
 
 
-def _registered(rt: Runtime) -> Callable[[str], bool]:
-    return lambda name: rt.store.users.get(name) is not None
-
-
 def _one_name(rt: Runtime, name: str) -> None:
     """Refuse ``name`` when it and a registered user are one approver entry's two names
     (``dana`` and ``dana@finance``): each would answer as that entry, and revoking
     one would leave the other answering."""
     for function, policy in sorted(rt.policies.functions.items()):
         entries = [*policy.approvers, *([policy.escalate_to] if policy.escalate_to else [])]
-        if (other := alias_clash(name, entries, registered=_registered(rt))) is not None:
+        if (other := alias_clash(name, entries, registered=rt.store.users.registered)) is not None:
             entry = name if "@" in name else other
             raise InvalidInputError(
                 f"{name} and the registered user {other} would both be {function}'s "
@@ -88,7 +84,7 @@ def _functions(rt: Runtime, name: str, role: str, functions: Sequence[str]) -> l
                                 "it may)", field="function")
     for function in functions:
         policy = rt.policies.get(function)
-        if policy_identity(policy.approvers, name, registered=_registered(rt)) is None:
+        if policy_identity(policy.approvers, name, registered=rt.store.users.registered) is None:
             raise InvalidInputError(
                 f"{name} is not an approver of {function} in the function policies "
                 f"(approvers: {', '.join(policy.approvers)}); add them there first",

@@ -236,7 +236,7 @@ class EarnedAutonomy:
             return state
         if (by.role != "approver" or state.function not in by.functions or policy is None
                 or policy_identity(policy.approvers, by.name,
-                                   registered=lambda n: self._store.users.get(n) is not None)
+                                   registered=self._store.users.registered)
                 is None):
             raise PermissionDenied(f"{by.name} may not change {state.function}'s autonomy: "
                                    f"approvers of {state.function} or an admin may")

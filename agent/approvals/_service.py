@@ -298,12 +298,9 @@ class ApprovalService:
             return None
         try:
             return policy_identity(self._policies.get(function).approvers, by.name,
-                                   registered=self._registered)
+                                   registered=self._store.users.registered)
         except NotFoundError:
             return None
-
-    def _registered(self, name: str) -> bool:
-        return self._store.users.get(name) is not None
 
     def _answers_as(self, entry: str, function: str) -> bool:
         """Whether an enabled approver of ``function`` is registered as the policy's
@@ -313,8 +310,8 @@ class ApprovalService:
             if user is not None:
                 return (user["disabled_at"] is None and user["role"] == "approver"
                         and function in user["functions"]
-                        and self.identity(Approver(name, "approver", (function,), "api"),
-                                          function) == entry)
+                        and policy_identity(self._policies.get(function).approvers, name,
+                                            registered=self._store.users.registered) == entry)
         return False
 
     def _own_user(self, name: str, function: str) -> str:

@@ -382,14 +382,7 @@ class PredictionRepo(Repo):
             return
         now = utcnow()
         with self.transaction() as conn:
-            conn.execute(_RECORD, [{"pid": v.prediction_id, "action": v.action.value,
-                                    "reason": v.reason, "detail": v.detail,
-                                    "playbook": v.playbook, "ev": v.expected_value, "now": now,
-                                    "vas": v.value_at_stake}
-                                   for v in verdicts])
-            self.record(conn, [Event(actor=actor, event="prediction.triaged",
-                                     body=v.model_dump(mode="json", exclude={"detail"}))
-                               for v in verdicts], now)
+            self._write_verdicts(conn, verdicts, _RECORD, actor=actor, now=now)
             self.supersede_queued(conn, [v.prediction_id for v in verdicts
                                          if v.action in _DECIDED], actor=actor, now=now)
             if any(v.action == TriageAction.ACT for v in verdicts):
@@ -430,10 +423,18 @@ class PredictionRepo(Repo):
                    + ": the loop decides once on each reading")
             for pid, kind, entity, playbook, ev in rows
             for at, by, action in [newest[pid]]]
-        conn.execute(_RECORD.where(_P.c.triage_action == TriageAction.NEEDS_HUMAN.value), [
-            {"pid": v.prediction_id, "action": v.action.value, "reason": v.reason,
-             "detail": v.detail, "playbook": v.playbook, "ev": v.expected_value,
-             "now": now, "vas": None} for v in verdicts])
+        self._write_verdicts(  # still queued: nothing answered them meanwhile
+            conn, verdicts, _RECORD.where(_P.c.triage_action == TriageAction.NEEDS_HUMAN.value),
+            actor=actor, now=now)
+
+    def _write_verdicts(self, conn: Any, verdicts: Sequence[TriageVerdict], statement: Any, *,
+                        actor: str, now: datetime) -> None:
+        """Verdicts onto their rows (``statement``: ``_RECORD``, perhaps narrowed), one
+        ``prediction.triaged`` entry each."""
+        conn.execute(statement, [{"pid": v.prediction_id, "action": v.action.value,
+                                  "reason": v.reason, "detail": v.detail,
+                                  "playbook": v.playbook, "ev": v.expected_value, "now": now,
+                                  "vas": v.value_at_stake} for v in verdicts])
         self.record(conn, [Event(actor=actor, event="prediction.triaged",
                                  body=v.model_dump(mode="json", exclude={"detail"}))
                            for v in verdicts], now)

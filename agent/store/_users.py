@@ -83,6 +83,12 @@ class UserRepo(Repo):
             row = conn.execute(select(s.users).where(s.users.c.name == name)).first()
         return _row(row) if row else None
 
+    def registered(self, name: str) -> bool:
+        """Whether a user of exactly ``name`` is registered, enabled or not (who a short
+        name may stand for: ``agent.approvals.policy_identity``)."""
+        with self.reading() as conn:
+            return conn.scalar(select(s.users.c.name).where(s.users.c.name == name)) is not None
+
     def named(self, name: str) -> dict[str, Any] | None:
         """The user a person means by ``name``: the one of that name, else, for a name
         without ``@``, the one user whose name starts ``name@`` (``dana`` for

@@ -337,7 +337,7 @@ def _check_grant(store: Store, policy: Any, approved: _Approved, index: _Index
     user = store.users.get(grant.user) if grant.user else None
     if (user is None or user["role"] != "approver" or step.function not in user["functions"]
             or policy_identity(policy.approvers, user["name"],
-                               registered=lambda n: store.users.get(n) is not None)
+                               registered=store.users.registered)
             != grant.actor):
         return [("grant", f"answered as {grant.actor} by {grant.user or 'nobody recorded'}, "
                  f"who is not a registered approver of {step.function} under that name")]
