@@ -288,8 +288,9 @@ def _mapping(path: Path | None, value_column: str | None, **defaults: str | None
 
 
 _NEEDS = {"no_value_at_stake": "without a value at stake and no value_at_stake_defaults "
-                               "for their kind, which triage sends to a person (their "
-                               "playbook needs an expected value: --value-column)",
+                               "for their kind, which triage sends to a person unless "
+                               "it drops them (a reading already decided, a cooldown; "
+                               "their playbook needs an expected value: --value-column)",
           "unknown_kind": "of a kind no playbook answers, which triage sends to a person "
                           "(decisionops playbooks list; or map it: kind_aliases)",
           "no_entity": "without an entity id (rejected)"}
