@@ -29,6 +29,7 @@ from pydantic import (
 from decisionops.agent.hashing import digest, short_id
 
 __all__ = [
+    "DEFAULT_CURRENCY",
     "PREDICTION_ROUTE_SUFFIXES",
     "PREDICTION_ROUTE_WORDS",
     "SUCCESS_LABELS",
@@ -134,6 +135,8 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- predictions
 
 
+DEFAULT_CURRENCY = "EUR"
+"""The currency of a prediction's money when it names none."""
 CLOCK_SKEW = timedelta(hours=1)
 """How far in the future a time given by a source (a prediction's or an outcome's
 ``observed_at``) may be and still be taken: clocks differ; beyond it, a time that has not
@@ -180,7 +183,7 @@ class Prediction(_Model):
     """A regression output where the model has one (forecast units, remaining life…)."""
     value_at_stake: ValueAtStake | None = None
     """Money at risk if the event happens; expected value = score * value_at_stake."""
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = DEFAULT_CURRENCY
     explanation: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(
         default_factory=dict, max_length=50)
     """Feature attributions (feature → contribution), most important first."""

@@ -61,7 +61,7 @@ def _value(ax: Any, data: ReportData) -> None:
     rows = [r for r in data.value if r.treated_outcomes]
     if not rows:
         return _empty(ax, "no treated outcomes in this period")
-    _bars(ax, [r.kind for r in rows], [
+    _bars(ax, [f"{r.kind} ({r.currency})" for r in rows], [
         ("expected (treated with outcome)", [r.treated_expected for r in rows], _MUTED),
         ("realized (treated)", [r.treated_realized for r in rows], _TREATED)])
     ax.set_title("Value captured: realized vs expected", fontsize=10)
@@ -82,7 +82,8 @@ def _uplift(ax: Any, data: ReportData) -> None:
     ax.errorbar(xs, ups, yerr=[lows, highs], fmt="o", color=_TREATED, capsize=6)
     ax.axhline(0, color=_MUTED, linewidth=0.8)
     ax.set_xlim(-0.5, len(rows) - 0.5)
-    ax.set_xticks(list(xs), [f"{r.kind}\n(n={r.treated_n} vs {r.control_n})" for r in rows])
+    ax.set_xticks(list(xs), [f"{r.kind} ({r.currency})\n(n={r.treated_n} vs {r.control_n})"
+                             for r in rows])
     ax.set_ylabel("percentage points")
     ax.set_title("Uplift in success rate, treated - control (95% CI)", fontsize=10)
     return None

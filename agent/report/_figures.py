@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from decisionops.agent.llm import spend_today
-from decisionops.agent.models import CLOCK_SKEW, SUCCESS_LABELS, utcnow
+from decisionops.agent.models import CLOCK_SKEW, DEFAULT_CURRENCY, SUCCESS_LABELS, utcnow
 from decisionops.agent.report._stats import CI_METHOD, Estimate, mean_uplift, percentile, rate_uplift
 from decisionops.agent.store import Store
 
@@ -44,6 +44,9 @@ class _Row(BaseModel):
 
 class ValueRow(_Row):
     kind: str
+    currency: str = DEFAULT_CURRENCY
+    """The predictions' currency: every money figure of the row is in it (money in two
+    currencies is two rows, never added up)."""
     decisions: int
     """Decisions started in the period."""
     expected_value: float
@@ -64,6 +67,8 @@ class ValueRow(_Row):
 
 class UpliftRow(_Row):
     kind: str
+    currency: str = DEFAULT_CURRENCY
+    """The predictions' currency (a mean value's, and the group the rates are of)."""
     metric: Literal["success_rate", "mean_value"]
     treated_n: int
     control_n: int
@@ -201,24 +206,27 @@ def _aware(when: datetime) -> datetime:
 
 def _value_and_uplift(totals: list[dict[str, Any]], outcomes: list[dict[str, Any]],
                       success: set[str]) -> tuple[list[ValueRow], list[UpliftRow]]:
-    started = {r["kind"]: r for r in totals}
-    by_kind: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+    """Per kind and currency (money in two currencies is never added up)."""
+    started = {(r["kind"], r["currency"]): r for r in totals}
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: {"treated": [], "control": []})
     for o in outcomes:
-        by_kind[o["kind"]][o["arm"]].append(o)
+        groups[o["kind"], o["currency"]][o["arm"]].append(o)
     values, uplifts = [], []
-    for kind in sorted(set(started) | set(by_kind)):
-        treated, control = by_kind[kind]["treated"], by_kind[kind]["control"]
+    for kind, money in sorted(set(started) | set(groups)):
+        treated, control = groups[kind, money]["treated"], groups[kind, money]["control"]
         rate = rate_uplift([o["label"] in success for o in treated],
                            [o["label"] in success for o in control])
         mean = mean_uplift([o["value_realized"] for o in treated],
                            [o["value_realized"] for o in control])
-        uplifts += [_uplift(kind, "success_rate", rate), _uplift(kind, "mean_value", mean)]
+        uplifts += [_uplift(kind, money, "success_rate", rate),
+                    _uplift(kind, money, "mean_value", mean)]
         expected = sum(o["expected_value"] or 0.0 for o in treated)
         realized = sum(o["value_realized"] for o in treated)
+        begun = started.get((kind, money), {})
         values.append(ValueRow(
-            kind=kind, decisions=started.get(kind, {}).get("decisions", 0),
-            expected_value=started.get(kind, {}).get("expected_value", 0.0),
+            kind=kind, currency=money, decisions=begun.get("decisions", 0),
+            expected_value=begun.get("expected_value", 0.0),
             treated_outcomes=len(treated), treated_expected=expected,
             treated_realized=realized, capture_ratio=realized / expected if expected else None,
             control_outcomes=len(control),
@@ -233,8 +241,9 @@ def _times(x: float | None, n: int) -> float | None:
     return None if x is None else x * n
 
 
-def _uplift(kind: str, metric: Literal["success_rate", "mean_value"], e: Estimate) -> UpliftRow:
-    return UpliftRow(kind=kind, metric=metric, treated_n=e.treated_n, control_n=e.control_n,
+def _uplift(kind: str, money: str, metric: Literal["success_rate", "mean_value"],
+            e: Estimate) -> UpliftRow:
+    return UpliftRow(kind=kind, currency=money, metric=metric, treated_n=e.treated_n, control_n=e.control_n,
                      treated=e.treated, control=e.control, uplift=e.uplift, ci_low=e.ci_low,
                      ci_high=e.ci_high)
 

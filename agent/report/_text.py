@@ -48,7 +48,7 @@ def _uplift(row: UpliftRow) -> list[str]:
 
     interval = ("needs >= 2 per group" if row.ci_low is None or row.ci_high is None
                 else f"{show(row.ci_low)} .. {show(row.ci_high)}")
-    return [row.kind, row.metric.replace("_", " "), f"{row.treated_n}/{row.control_n}",
+    return [row.kind, row.currency, row.metric.replace("_", " "), f"{row.treated_n}/{row.control_n}",
             level(row.treated), level(row.control), show(row.uplift), interval]
 
 
@@ -63,10 +63,10 @@ def render_text(data: ReportData) -> str:
               if data.counted_outcomes != data.outcomes else "")]
     # capture = realized / the expected value of the treated predictions with an outcome
     # (their own column): every figure of the ratio is on the line (trial: it was not).
-    out += _section("Value captured", ["kind", "decisions", "expected", "outcomes",
+    out += _section("Value captured", ["kind", "currency", "decisions", "expected", "outcomes",
                                        "their expected", "realized", "capture",
                                        "incremental"],
-                    [[v.kind, str(v.decisions), _num(v.expected_value),
+                    [[v.kind, v.currency, str(v.decisions), _num(v.expected_value),
                       str(v.treated_outcomes), _num(v.treated_expected),
                       _num(v.treated_realized), _pct(v.capture_ratio),
                       _num(v.incremental_value)] for v in data.value],
@@ -75,7 +75,8 @@ def render_text(data: ReportData) -> str:
         out.append("  capture: realized / their expected (the treated predictions with an "
                    "outcome in the period); expected: of the decisions started in it")
     out += _section("Uplift over the control group (treated minus control)",
-                    ["kind", "metric", "n treated/control", "treated", "control", "uplift",
+                    ["kind", "currency", "metric", "n treated/control", "treated", "control",
+                     "uplift",
                      "interval"], [_uplift(u) for u in data.uplift],
                     "No uplift yet: it needs outcomes of treated and control predictions.")
     # What counts as success, as the HTML page says it: a label of one's own

@@ -22,7 +22,7 @@ from sqlalchemy import Select, and_, case, func, insert, or_, select
 
 from decisionops.agent.errors import ConflictError, NotFoundError
 from decisionops.agent.hashing import short_id
-from decisionops.agent.models import ApprovalStatus, TriageAction, utcnow
+from decisionops.agent.models import DEFAULT_CURRENCY, ApprovalStatus, TriageAction, utcnow
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 from decisionops.agent.store._llm import REPLAYED
@@ -34,6 +34,9 @@ __all__ = ["Arm", "NewOutcome", "OutcomeRepo", "OutcomeSubject", "SavedOutcomes"
 
 Arm = Literal["treated", "control"]
 _CHUNK = 500
+REPLANNED = "replanned"
+"""The triage reason of a prediction a person planned again (its follow-up stands for
+it)."""
 _HOLDOUT = "holdout"
 _HUMAN_ANSWERS = (ApprovalStatus.APPROVED.value, ApprovalStatus.EDITED.value,
                   ApprovalStatus.REJECTED.value, ApprovalStatus.REVISE.value)
@@ -298,7 +301,8 @@ class OutcomeRepo(Repo):
         """Outcome records observed in [since, until), newest first, with the prediction's
         score and value at stake."""
         query = (select(outcome_records, t.predictions.c.score, t.predictions.c.value_at_stake,
-                        t.predictions.c.observed_at.label("predicted_at"))
+                        t.predictions.c.observed_at.label("predicted_at"),
+                        currency().label("currency"))
                  .join(t.predictions, t.predictions.c.id == outcome_records.c.prediction_id)
                  .order_by(outcome_records.c.observed_at.desc(), outcome_records.c.id))
         query = _since(query, outcome_records.c.observed_at, since, until)
@@ -313,14 +317,19 @@ class OutcomeRepo(Repo):
 
     def decision_totals(self, *, since: datetime | None = None, until: datetime | None = None
                         ) -> list[dict[str, Any]]:
-        """Per kind: decisions created in [since, until), their expected value, and how
-        many completed."""
+        """Per kind and currency (the prediction's): decisions created in [since, until),
+        their expected value, and how many completed. A decision whose prediction a
+        person planned again is left out: its follow-up's decision is that prediction's
+        (one prediction, one decision counted, however often it was planned)."""
         completed = func.coalesce(func.sum(case((t.decisions.c.status == "completed", 1),
                                                  else_=0)), 0)
-        query = (select(t.decisions.c.kind, func.count().label("decisions"),
+        money = currency().label("currency")
+        query = (select(t.decisions.c.kind, money, func.count().label("decisions"),
                         func.coalesce(func.sum(t.decisions.c.expected_value), 0.0)
                         .label("expected_value"), completed.label("completed"))
-                 .group_by(t.decisions.c.kind).order_by(t.decisions.c.kind))
+                 .join(t.predictions, t.predictions.c.id == t.decisions.c.prediction_id)
+                 .where(func.coalesce(t.predictions.c.triage_reason, "") != REPLANNED)
+                 .group_by(t.decisions.c.kind, money).order_by(t.decisions.c.kind, money))
         query = _since(query, t.decisions.c.created_at, since, until)
         with self.reading() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
@@ -395,3 +404,10 @@ class _Known:
 def _aware_row(row: Any) -> dict[str, Any]:
     """A result row as a dict, with SQLite's naive datetimes made UTC-aware."""
     return {k: (_utc(v) if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
+
+
+def currency() -> Any:
+    """The currency of a prediction's money (its value at stake, and so its decision's
+    expected value and its outcomes' realized value), as a column: the payload's, EUR
+    when it names none (``Prediction.currency``'s default)."""
+    return func.coalesce(t.predictions.c.payload["currency"].as_string(), DEFAULT_CURRENCY)

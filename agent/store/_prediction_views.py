@@ -30,6 +30,7 @@ from decisionops.agent.store._db import Repo
 from decisionops.agent.store._decisions import seen_by
 from decisionops.agent.store._hand_plans import HandPlanRow
 from decisionops.agent.store._notify import WAKE, notify
+from decisionops.agent.store._outcomes import REPLANNED
 from decisionops.agent.store._predictions import PredictionRepo
 from decisionops.agent.store.ledger import Event
 
@@ -229,7 +230,7 @@ class PredictionViewRepo(Repo):
             supplied = conn.scalar(select(_P.c.value_at_stake_supplied)
                                    .where(_P.c.id == seen.id))
             _take(conn, seen, {"triage_action": TriageAction.DROP.value,
-                               "triage_reason": "replanned", "triaged_at": now,
+                               "triage_reason": REPLANNED, "triaged_at": now,
                                "triage_detail": f"planned again by {actor} as {follow_up.id}"})
             if conn.scalar(select(_P.c.id).where(_P.c.id == follow_up.id)) is not None:
                 raise ConflictError(f"prediction {follow_up.id} is stored already; read "

@@ -34,17 +34,19 @@ class World:
 
     def predict(self, kind: str, entity: str, at: datetime, *, action: str = "act",
                 reason: str | None = None, score: float = 0.8, stake: float = 1000.0,
-                features: dict[str, Any] | None = None) -> Prediction:
+                features: dict[str, Any] | None = None, currency: str = "EUR") -> Prediction:
         return self.predict_many([(kind, entity, at, action)], reason=reason, score=score,
-                                 stake=stake, features=features)[0]
+                                 stake=stake, features=features, currency=currency)[0]
 
     def predict_many(self, specs: list[tuple[str, str, datetime, str]], *,
                      reason: str | None = None, score: float = 0.8, stake: float = 1000.0,
-                     features: dict[str, Any] | None = None) -> list[Prediction]:
+                     features: dict[str, Any] | None = None,
+                     currency: str = "EUR") -> list[Prediction]:
         """(kind, entity, time, triage action) each; one ingest and one triage for all."""
         made = [(Prediction(id=f"{kind}-{entity}-{at:%Y%m%dT%H%M}", model="test-model",
                             kind=kind, entity_type="account", entity_id=entity, score=score,
-                            value_at_stake=stake, features=features or {"region": "EMEA"},
+                            value_at_stake=stake, currency=currency,
+                            features=features or {"region": "EMEA"},
                             observed_at=at), action) for kind, entity, at, action in specs]
         self.store.predictions.ingest([p for p, _ in made], source="test", actor="test")
         self.store.predictions.record_triage([TriageVerdict(

@@ -106,7 +106,7 @@ def test_report_uplift_per_kind_from_recorded_outcomes(world: World) -> None:
     # of was only in --json): 10 outcomes expected 8,000, realized 8,000, 100 %.
     (captured,) = [x for x in text.splitlines() if x.startswith("churn") and "%" in x
                    and "success rate" not in x and "mean value" not in x]
-    assert captured.split()[3:7] == ["10", "8,000", "8,000", "100.0%"], captured
+    assert captured.split()[4:8] == ["10", "8,000", "8,000", "100.0%"], captured
     line = next(x for x in text.splitlines()
                 if x.startswith("churn") and "success rate" in x)
     assert "10/5" in line and "+40.0 pt" in line
@@ -156,3 +156,57 @@ def test_an_outcome_a_source_stamped_a_little_ahead_counts_in_a_report_run_now(
                for w in data.warnings), data.warnings
     # A report up to a time the user names is still up to that time.
     assert build_report(world.store, since=T0, until=utcnow()).outcomes == 0
+
+
+@pytest.mark.both_backends
+def test_money_in_different_currencies_is_never_added_up(world: World) -> None:
+    """(trial 31 #2: a JPY prediction's value and outcome were added into the EUR
+    totals: 900,000,000 yen counted as euros, "capture 104.6 %".) Value and uplift are
+    figures per kind and currency, the prediction's; the text report names it."""
+    world.predict("churn", "E1", T0, stake=1000)
+    world.predict("churn", "J1", T0, stake=900_000_000, currency="JPY")
+    world.predict("churn", "JC", T0, action="hold", stake=900_000_000, currency="JPY")
+    after = (T0 + timedelta(days=20)).isoformat()
+    assert record_outcomes(world.store, [
+        {"kind": "churn", "entity_id": "E1", "label": "retained", "value": 700,
+         "observed_at": after},
+        {"kind": "churn", "entity_id": "J1", "label": "retained", "value": 600_000_000,
+         "observed_at": after},
+        {"kind": "churn", "entity_id": "JC", "label": "churned", "value": 0,
+         "observed_at": after}], source="test", actor="tester").ok
+    data = build_report(world.store, since=T0)
+    rows = {(v.kind, v.currency): v for v in data.value}
+    assert set(rows) == {("churn", "EUR"), ("churn", "JPY")}
+    eur, jpy = rows["churn", "EUR"], rows["churn", "JPY"]
+    assert (eur.decisions, eur.expected_value, eur.treated_realized) == (1, 800, 700)
+    assert (jpy.decisions, jpy.expected_value, jpy.treated_realized) == (
+        1, 720_000_000, 600_000_000)
+    assert (jpy.control_outcomes, jpy.control_realized) == (1, 0)
+    assert eur.capture_ratio == pytest.approx(700 / 800)
+    means = {(u.currency, u.treated_n, u.control_n) for u in data.uplift
+             if u.metric == "mean_value"}
+    assert means == {("EUR", 1, 0), ("JPY", 1, 1)}
+    from decisionops.agent.report._text import render_text
+
+    lines = [x.split() for x in render_text(data).splitlines() if x.startswith("churn ")]
+    assert ["churn", "JPY", "1", "720,000,000"] in [x[:4] for x in lines]
+    assert ["churn", "EUR", "1", "800"] in [x[:4] for x in lines]
+
+
+def test_a_prediction_planned_again_counts_once(world: World) -> None:
+    """(trial 31 #3: each time a person planned a needs-human prediction again, the
+    report counted another decision and its expected value: 1 → 2 → 3 decisions and
+    90,000 → 270,000 for one prediction.) A follow-up is the same prediction: the
+    decision it replaces, which ran nothing, is not counted beside it."""
+    from sqlalchemy import update
+
+    from decisionops.agent.store import _tables as t
+
+    first = world.predict("churn", "R1", T0, stake=1000)
+    again = world.predict("churn", "R1b", T0, stake=1000)  # stands for first+r2
+    with world.store.transaction() as conn:
+        conn.execute(update(t.predictions).where(t.predictions.c.id == first.id).values(
+            triage_action="drop", triage_reason="replanned",
+            triage_detail=f"planned again by olga as {again.id}"))
+    [value] = build_report(world.store, since=T0).value
+    assert (value.decisions, value.expected_value) == (1, 800)
