@@ -170,7 +170,9 @@ class Metrics:
             registry=self.registry)
         self.llm_calls_refused = Counter(
             "decisionops_llm_calls_short_circuited_total",
-            "LLM calls not made because the circuit was open", ["model"], registry=self.registry)
+            "LLM calls not made: the circuit was open, or the endpoint's Retry-After asked "
+            "every caller to wait longer than a planner waits", ["model"],
+            registry=self.registry)
         self.llm_throttled_seconds = Counter(
             "decisionops_llm_throttled_seconds_total",
             "Seconds LLM calls waited on the client-side rate limits or a Retry-After",

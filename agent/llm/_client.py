@@ -56,14 +56,18 @@ if TYPE_CHECKING:
 
     from decisionops.agent.telemetry import Metrics
 
-__all__ = ["Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply", "ToolCall",
-           "check_endpoint", "replayed", "request_hash"]
+__all__ = ["LONGEST_PAUSE_SECONDS", "Attempt", "CallMeter", "ChatClient", "ClientConfig", "Reply",
+           "ToolCall", "check_endpoint", "replayed", "request_hash"]
 
 FORBID_ENV = "DECISIONOPS_FORBID_REAL_LLM"
 _UNSUPPORTED = re.compile(r"not supported|unsupported|does not support|not implemented|"
                           r"not available", re.I)
 _MAX_DETAIL = 300
 _CIRCUIT_GAUGE = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
+LONGEST_PAUSE_SECONDS = 900.0
+"""The longest a 429's Retry-After stops every call to a model (planners fall back
+meanwhile): a quota reset an hour away is tried again after a quarter of an hour, and a
+Retry-After of years does not turn the planner off for the life of the process."""
 
 
 def check_endpoint(base_url: str) -> str:
@@ -211,6 +215,9 @@ class ChatClient:
             breaker = self.breaker
             metrics.llm_circuit_open.labels(config.model).set_function(
                 lambda: _CIRCUIT_GAUGE[breaker.current()])
+            # Shown from the start at 0 (a series appears at its first use otherwise).
+            metrics.llm_calls_refused.labels(config.model)
+            metrics.llm_throttled_seconds.labels(config.model)
 
     @property
     def model(self) -> str:
@@ -331,6 +338,8 @@ class ChatClient:
                 waited = self.limits.acquire(estimate + max_tokens,
                                              max_pause=self.config.max_retry_after_seconds)
             except Paused as paused:
+                if self._metrics is not None:
+                    self._metrics.llm_calls_refused.labels(self.config.model).inc()
                 raise EndpointPaused(
                     f"rate limited: the endpoint asked to wait {paused.seconds:.0f} s more "
                     f"(Retry-After), over the bound of {self.config.max_retry_after_seconds:g} s "
@@ -429,8 +438,9 @@ class ChatClient:
             retry_after = _retry_after(exc.response.headers)
             if retry_after is not None:
                 # Every caller of this model waits it out, or gives up at once when it is
-                # longer than a planner waits (the next acquire says so).
-                self.limits.pause(retry_after)
+                # longer than a planner waits (the next acquire says so); for at most
+                # LONGEST_PAUSE_SECONDS, whatever the endpoint asked.
+                self.limits.pause(min(retry_after, LONGEST_PAUSE_SECONDS))
             if failures >= self.config.max_retries:
                 raise LLMTransportError(f"rate limited (429) after {failures + 1} attempt(s)",
                                         retryable=True) from None
@@ -469,7 +479,7 @@ class ChatClient:
     def _reply(self, response: Any, meter: CallMeter, started: float, estimate: int,
                fingerprint: str) -> Reply:
         usage = getattr(response, "usage", None)
-        tokens_in = getattr(usage, "prompt_tokens", None) or estimate
+        tokens_in = _tokens(getattr(usage, "prompt_tokens", None)) or estimate
         choices = getattr(response, "choices", None) or []
         if not choices:
             meter.after_call(Attempt("bad_response", tokens_in, 0, _ms(started), "no choices"))
@@ -482,7 +492,7 @@ class ChatClient:
         raw = json.dumps({"content": message.content, "finish_reason": choice.finish_reason,
                           "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
                                          for c in calls]}, ensure_ascii=False)
-        tokens_out = getattr(usage, "completion_tokens", None)
+        tokens_out = _tokens(getattr(usage, "completion_tokens", None))
         if tokens_out is None:
             tokens_out = max(1, len(raw) // 4)
         meter.after_call(Attempt("ok", int(tokens_in), int(tokens_out), _ms(started),
@@ -497,6 +507,22 @@ class ChatClient:
 
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
+
+
+_MOST_TOKENS = 100_000_000
+"""More tokens than any one call uses: a count past it is not a count."""
+
+
+def _tokens(count: Any) -> int | None:
+    """A token count the endpoint reported, or None when it is missing or not one it can
+    have meant (not a whole number, negative, past ``_MOST_TOKENS``): the caller
+    estimates then, as for a missing count. An endpoint's numbers feed the spend and its
+    daily cap; a negative one would lower them (trial 30)."""
+    if isinstance(count, bool) or not isinstance(count, int | float):
+        return None
+    if count != count or not 0 <= count <= _MOST_TOKENS or count != int(count):
+        return None
+    return int(count)
 
 
 def _estimate_tokens(request: Mapping[str, Any]) -> int:

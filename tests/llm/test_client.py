@@ -154,3 +154,59 @@ def test_the_request_goes_on_the_wire_as_built(openai_server: ScriptedServer) ->
         "parallel_tool_calls": True}
     assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [
         ("p1", "submit_plan", "{\"steps\": []}")]
+
+
+@pytest.mark.parametrize("usage", [
+    {"prompt_tokens": -50_000_000, "completion_tokens": -50_000_000, "total_tokens": 0},
+    {"prompt_tokens": "lots", "completion_tokens": 10, "total_tokens": 10},
+    {"prompt_tokens": 1.5e300, "completion_tokens": None, "total_tokens": None},
+    {"prompt_tokens": True, "completion_tokens": [3], "total_tokens": 4}])
+def test_token_counts_an_endpoint_cannot_have_meant_are_estimated(
+        openai_server: ScriptedServer, usage: dict) -> None:
+    """(trial 30 #2, #3: negative counts from an endpoint lowered the day's spend below
+    zero and lifted the spend cap; a count of "lots" failed the planning leg five times,
+    each paid call recorded nowhere.) A count that is not a whole number of tokens, or
+    is negative or beyond any request, is replaced by the client's estimate, as a
+    missing one is: the call is metered and the reply used."""
+    import json
+
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-test",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "hi"}}],
+            "usage": usage}
+    openai_server.play(raw(200, json.dumps(body), headers={"content-type": "application/json"}))
+    meter = Meter()
+    reply = client(openai_server, []).complete(MESSAGES, meter=meter, max_tokens=50)
+    assert reply.content == "hi"
+    [attempt] = meter.attempts
+    assert attempt.outcome == "ok"
+    assert 0 < attempt.tokens_in < 1000 and 0 < attempt.tokens_out < 1000, attempt
+    assert (reply.tokens_in, reply.tokens_out) == (attempt.tokens_in, attempt.tokens_out)
+
+
+def test_a_retry_after_of_years_pauses_the_endpoint_for_a_bounded_time(
+        openai_server: ScriptedServer) -> None:
+    """(trial 30 #4: one 429 with Retry-After 1,000,000,000 turned the LLM planner off
+    for the life of the process.) The pause is bounded (``LONGEST_PAUSE_SECONDS``), and
+    the calls it stops are counted where the circuit's are."""
+    from decisionops.agent.llm._client import LONGEST_PAUSE_SECONDS
+    from decisionops.agent.telemetry import Metrics
+
+    now = [1000.0]
+    metrics = Metrics()
+    chat = ChatClient(ClientConfig(base_url=openai_server.url, model="gpt-test",
+                                   api_key=SecretStr(API_KEY), max_retries=2,
+                                   max_retry_after_seconds=30),
+                      sleep=lambda s: None, clock=lambda: now[0], metrics=metrics)
+    openai_server.play(error(429, "slow down", headers={"Retry-After": "1000000000"}),
+                       completion("back"))
+    with pytest.raises(LLMTransportError, match="Retry-After"):
+        chat.complete(MESSAGES, meter=Meter(), max_tokens=20)
+    with pytest.raises(LLMTransportError, match="asked to wait"):
+        chat.complete(MESSAGES, meter=Meter(), max_tokens=20)
+    refused = metrics.registry.get_sample_value(
+        "decisionops_llm_calls_short_circuited_total", {"model": "gpt-test"})
+    assert refused == 1
+    now[0] += LONGEST_PAUSE_SECONDS + 1
+    assert chat.complete(MESSAGES, meter=Meter(), max_tokens=20).content == "back"
+    assert len(openai_server.requests) == 2
