@@ -32,6 +32,16 @@ An identifier that has no counterpart in the new prediction makes the entry unus
 today's policies and this prediction's baseline; the planner treats an adapted plan
 with a step the playbook would not propose (novel, bound B2) as a miss.
 
+Nor do the entity's records (trial 30: a model that wrote one customer's name, ARR and
+account manager into a support ticket had that text re-used, auto-approved, on other
+customers' tickets). The values of the records the model was shown (the prompt's
+lookups, and what its own lookups returned) that occur in text it wrote are recorded
+with the entry (*records*: a dotted path → value; text of at least ``MIN_QUOTED``
+characters, numbers of at least ``MIN_QUOTED_DIGITS`` digits); the entry serves only a
+prediction whose entity's prompt lookups have the same value at every one of those
+paths (what a model looked up itself is not known before a call: such an entry serves
+no other entity).
+
 Feature text does not cross predictions. Text the model wrote is carried over with only
 identifiers swapped, so when an entry is stored, the source prediction's feature values
 that occur in its plan's arguments or rationales are recorded with it (*quoted*:
@@ -52,17 +62,21 @@ from decisionops.agent.hashing import digest
 from decisionops.agent.llm._bounds import identifiers
 from decisionops.agent.models import Plan, Prediction, Step
 
-__all__ = ["BODY_VERSION", "CLASS_FEATURES", "DRIVER_DEPTH", "MIN_QUOTED", "Unfit", "adapt",
-           "cache_body", "driver_phrases", "entry_key", "lookup_keys", "named_drivers",
-           "quoted_features", "signature"]
+__all__ = ["BODY_VERSION", "CLASS_FEATURES", "DRIVER_DEPTH", "MIN_QUOTED", "MIN_QUOTED_DIGITS",
+           "Unfit", "adapt", "cache_body", "driver_phrases", "entry_key", "lookup_keys",
+           "named_drivers", "quoted_features", "quoted_records", "signature"]
 
 CLASS_FEATURES = ("segment", "asset_class", "category", "class")
 DRIVER_DEPTH = 3
 """Attributions (by absolute weight) that count as a prediction's drivers."""
-BODY_VERSION = 3
-"""3: entries record the feature text their plan quotes (older ones are not served)."""
+BODY_VERSION = 4
+"""3: entries record the feature text their plan quotes; 4: and the record values (older
+ones are not served)."""
 MIN_QUOTED = 8
 """Feature text shorter than this is too common to count as quoted."""
+MIN_QUOTED_DIGITS = 4
+"""A record's number with fewer digits than this (a count, a small percentage) is too
+common to count as quoted."""
 
 
 class Unfit(Exception):
@@ -123,12 +137,52 @@ def quoted_features(plan: Plan, prediction: Prediction) -> dict[str, Any]:
                    and _folded(piece) in text for piece in _pieces(value))}
 
 
-def cache_body(plan: Plan, baseline: Plan | None, prediction: Prediction) -> dict[str, Any]:
+def quoted_records(plan: Plan, baseline: Plan | None, prediction: Prediction,
+                   records: Any) -> dict[str, Any]:
+    """Values of ``records`` (what the model was shown of the entity: the prompt's
+    lookups as ``{"context": …}``, its own lookups' results as ``{"looked_up": …}``) that
+    occur in text of ``plan`` the model wrote (not its baseline's), identifiers aside
+    (they are swapped): dotted path → value."""
+    ids = identifiers(prediction)
+    text = f" {_authored(plan, baseline)} "
+    quoted = {}
+    for path, value in _leaves(records, ""):
+        if isinstance(value, str):
+            words = _words(value)
+            if value in ids or len(words) < MIN_QUOTED or f" {words} " not in text:
+                continue
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            forms = {_words(f"{value:g}"), _words(str(value))}
+            if not any(sum(c.isdigit() for c in form) >= MIN_QUOTED_DIGITS
+                       and f" {form} " in text for form in forms):
+                continue
+        else:
+            continue
+        quoted[path] = value
+    return quoted
+
+
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}.{index}")
+    else:
+        yield path, value
+
+
+def cache_body(plan: Plan, baseline: Plan | None, prediction: Prediction,
+               records: Any = None) -> dict[str, Any]:
+    """The entry stored for ``plan``; ``records``: what the model was shown of the
+    entity (``quoted_records``)."""
     labels = {label: value for value, label in identifiers(prediction).items()}
     return {"version": BODY_VERSION, "plan": plan.model_dump(mode="json"),
             "baseline": baseline.model_dump(mode="json") if baseline else None,
             "identifiers": labels, "drivers": named_drivers(plan, baseline, prediction),
-            "quoted": quoted_features(plan, prediction)}
+            "quoted": quoted_features(plan, prediction),
+            "records": quoted_records(plan, baseline, prediction, records or {})}
 
 
 def _pieces(value: Any) -> Iterator[str]:
@@ -181,9 +235,10 @@ def _words(text: str) -> str:
 
 
 def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *,
-          decision_id: str, version: int) -> Plan:
+          decision_id: str, version: int, context: Any = None) -> Plan:
     """The cached plan re-targeted at ``prediction``; raises :class:`Unfit` when it
-    cannot be."""
+    cannot be. ``context``: the prompt's lookups for ``prediction`` (its entity's
+    records, as a model would be shown them)."""
     if body.get("version") != BODY_VERSION:
         raise Unfit("the entry was written by an older version")
     cached = Plan.model_validate(body["plan"])
@@ -199,6 +254,11 @@ def adapt(body: dict[str, Any], prediction: Prediction, baseline: Plan | None, *
     if other:
         raise Unfit(f"the cached plan quotes the text of its source's feature {other[0]!r}, "
                     "which this prediction does not share")
+    ours_now = dict(_leaves({"context": context or {}}, ""))
+    for path, value in body.get("records", {}).items():
+        if path not in ours_now or ours_now[path] != value:
+            raise Unfit(f"the cached plan quotes its source entity's record {path!r}, which "
+                        "this prediction's entity does not share")
     new_labels = {label: value for value, label in identifiers(prediction).items()}
     old_labels: dict[str, str] = body.get("identifiers", {})
     replacements = {old: new_labels[label] for label, old in old_labels.items()

@@ -147,13 +147,13 @@ class LLMPlanner:
                 return Draft(plan=cached, record=record)
             if not meter.resuming:  # replies paid for already are replayed whatever the caps
                 meter.check()
-            plan, novel = self._converse(request, baseline, meter, record)
+            plan, novel, shown = self._converse(request, baseline, meter, record)
         except LLMFailure as exc:
             self._account(record, meter)
             return self._fallback(request, record, baseline, exc)
         self._account(record, meter)
         if not novel:  # plans with novel steps need a person's judgement: not reused
-            self._remember(request, baseline, plan)
+            self._remember(request, baseline, plan, shown)
         return Draft(plan=plan, record=record)
 
     # ------------------------------------------------------------------ steps of a draft
@@ -174,7 +174,9 @@ class LLMPlanner:
             return None
 
     def _converse(self, request: PlanRequest, baseline: Plan | None, meter: Meter,
-                  record: PlanningRecord) -> tuple[Plan, bool]:
+                  record: PlanningRecord) -> tuple[Plan, bool, dict[str, Any]]:
+        """The accepted plan, whether it has novel steps, and what the model was shown of
+        the entity (the prompt's lookups, ``context``, and its own, ``looked_up``)."""
         context = self._lookup.context(request.prediction)
         previous = self._previous(request)
         modes = self._modes
@@ -191,8 +193,9 @@ class LLMPlanner:
 
     def _converse_in(self, mode: str, request: PlanRequest, baseline: Plan | None,
                      context: dict[str, Any], previous: Plan | None, meter: Meter,
-                     record: PlanningRecord) -> tuple[Plan, bool]:
-        """The accepted plan, and whether it has novel steps (bound B2)."""
+                     record: PlanningRecord) -> tuple[Plan, bool, dict[str, Any]]:
+        """The accepted plan, whether it has novel steps (bound B2), and what the model
+        was shown of the entity."""
         tag = data_tag(request.decision_id, request.version)
         lookups = [s.name for s in self._lookup.specs()] if mode == "tools" else []
         system = self._prompts.system_text(mode=mode, catalogue_text=self._catalogue,
@@ -216,7 +219,8 @@ class LLMPlanner:
             plan, problems, bounds = self._check(proposal, request, baseline, addresses)
             if plan is not None and not problems:
                 record.notes.extend(bounds.notes)
-                return plan, bool(bounds.novel)
+                return plan, bool(bounds.novel), {"context": context,
+                                                  "looked_up": dialog.lookup_results}
             record.guard_verdicts.append(problems)
             if attempt == self.options.max_repairs:
                 raise GuardExhausted(f"the guard refused {attempt + 1} draft(s); last: "
@@ -276,16 +280,17 @@ class LLMPlanner:
         if entry is None:
             return None
         try:
+            context = self._lookup.context(request.prediction)
             plan = adapt(entry["body"], request.prediction, baseline,
-                         decision_id=request.decision_id, version=request.version)
+                         decision_id=request.decision_id, version=request.version,
+                         context=context)
         except Unfit as unfit:
             record.notes.append(f"plan cache: an entry matched but does not fit: {unfit}")
             return None
         # Whatever the entry says, risks come from today's playbook for this prediction.
         plan = assign_risks(plan.model_copy(update={"planner": self.name}), baseline,
                             self._tools)
-        addresses = known_addresses(baseline, request.prediction.features,
-                                    self._lookup.context(request.prediction))
+        addresses = known_addresses(baseline, request.prediction.features, context)
         checked, problems, bounds = self._guard(plan, request, baseline, addresses)
         if problems:
             record.notes.append(f"plan cache: the adapted plan was refused ({problems[0]})")
@@ -301,10 +306,11 @@ class LLMPlanner:
                             f"{entry.get('source_decision_id')}")
         return checked
 
-    def _remember(self, request: PlanRequest, baseline: Plan | None, plan: Plan) -> None:
+    def _remember(self, request: PlanRequest, baseline: Plan | None, plan: Plan,
+                  shown: dict[str, Any]) -> None:
         if self.options.cache_ttl_hours <= 0 or request.feedback:
             return
-        body = cache_body(plan, baseline, request.prediction)
+        body = cache_body(plan, baseline, request.prediction, shown)
         if len(body["drivers"]) > DRIVER_DEPTH:
             return  # it speaks to more drivers than any prediction is matched on
         self._store.cache_put(entry_key(self._signature(request, baseline), body["drivers"]),

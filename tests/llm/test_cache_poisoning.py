@@ -262,3 +262,39 @@ def test_rationales_carry_the_new_entity_not_the_old(
     assert hit.record.cache_hit and "ACC-10001" not in hit.plan.model_dump_json()
     assert hit.plan.rationale == "The playbook plan fits ACC-10003."
     assert hit.plan.step("retention_offer").rationale.startswith("ACC-10003 answers")
+
+
+def _records_model(body: dict[str, Any]) -> dict[str, Any]:
+    """A model that writes what the prompt's lookups say of the customer into the
+    playbook's ticket body (trial 30 #1)."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    blocks = {source: json.loads(text) for _, source, text in _BLOCK.findall(user)}
+    account = blocks["lookups"]["crm.get_account"]
+    steps = [{key: step[key] for key in ("id", "function", "tool", "arguments", "depends_on",
+                                         "rationale", "expected_cost", "expected_value")}
+             for step in blocks["playbook_plan"]["steps"]]
+    for step in steps:
+        if step["id"] == "proactive_case":
+            step["arguments"]["body"] = (f"Customer {account['name']} (ARR {account['arr']}, "
+                                         f"manager {account['account_manager']}): review "
+                                         "open issues.")
+    return completion(tool_calls=[call("submit_plan", plan_args(steps))])
+
+
+def test_what_a_plan_quotes_of_one_customer_s_records_never_reaches_another(
+        world: World, planner: Factory, openai_server: ScriptedServer) -> None:
+    """(trial 30 #1: a plan whose ticket quoted one customer's name, ARR and account
+    manager was served from the cache to other customers, and the ticket, auto-approved,
+    went out with the first customer's data.) The entry records the record values its
+    text quotes; another entity's records differ, so the model is asked again; a
+    plan that quotes nothing of the records is still reused."""
+    openai_server.responder = _records_model
+    p = planner(cache_ttl_hours=24)
+    drafts = [p.draft(request(churn(f"churn-rec-{n}", account=account), decision=f"dec_r{n}"))
+              for n, account in enumerate(("ACC-10001", "ACC-10002", "ACC-10003"))]
+    assert [d.record.cache_hit for d in drafts] == [False, False, False]
+    assert len(openai_server.requests) == 3
+    bodies = [next(s for s in d.plan.steps if s.id == "proactive_case").arguments["body"]
+              for d in drafts]
+    assert len(set(bodies)) == 3, bodies  # each customer's own
+    assert any("quotes its source entity's record" in n for n in drafts[1].record.notes)
