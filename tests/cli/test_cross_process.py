@@ -150,3 +150,25 @@ def test_demo_runs_and_is_rerunnable(tmp_path: Path) -> None:
     assert "0 decisions started" in second.stdout
     fresh = cli("demo", "--reset")
     assert "removed" in fresh.stdout
+
+
+def test_the_demo_answers_only_its_own_samples_requests(
+        tmp_path: Path, write: Callable[[str, str], Path]) -> None:
+    """(trial 32 #1: a second `demo`, after the user ingested their own predictions
+    and ran the loop, answered the user's pending requests as the demo personas, and
+    the next pass ran them: approvals nobody gave.) The personas answer requests of the
+    bundled samples' decisions only; the user's wait for people, and the demo says so."""
+    cli = Cli(tmp_path)
+    cli("demo")
+    cli.json("ingest", str(_csv(write, ("mine-1", "ACC-10003", 40000))), "--format", "csv")
+    run = cli.json("run", "--once")
+    assert run["act"] == 1
+    mine = {a["id"] for a in cli.json("approvals", "list")}
+    assert len(mine) == 2  # sales and finance
+    again = cli("demo")
+    assert "2 request(s) of predictions not from the demo's samples wait for people" in \
+        " ".join(again.stdout.split())
+    left = cli.json("approvals", "list")
+    assert {a["id"] for a in left} == mine and all(a["status"] == "pending" for a in left)
+    cli("run", "--once")
+    assert {a["id"] for a in cli.json("approvals", "list")} == mine
