@@ -346,8 +346,11 @@ def _answer(approval_id: str, answer: Any, as_: str, no_apply: bool, verb: str,
         msg += (f"; carrying decision {result.decision_id} on stopped: {stopped} (the loop "
                 "tries again once its lease lapses)")
     elif again:
-        msg += (f"; the world changed since plan v{answered.plan_version} was routed, so "
-                f"none of it ran: decision {result.decision_id} is on v{now.plan_version}, "
+        why = (f"plan v{answered.plan_version} ends with this revise: none of it ran"
+               if answer.type == "revise" else
+               f"the world changed since plan v{answered.plan_version} was routed, so none "
+               "of it ran")
+        msg += (f"; {why}: decision {result.decision_id} is on v{now.plan_version}, "
                 f"asked of {', '.join(again)} again (decisionops decisions show "
                 f"{result.decision_id} says what changed)")
     elif applied is not None:

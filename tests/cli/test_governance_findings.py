@@ -476,3 +476,15 @@ def test_an_approve_overtaken_by_the_world_says_the_next_version_waits(
                         "--as", "dana@finance").stdout.split())
     assert "the world changed since plan v1 was routed, so none of it ran" in said, said
     assert "is on v2, asked of finance, sales again" in said, said
+
+
+def test_a_revise_says_it_is_the_revise_that_ended_the_version(
+        cli: Cli, write: Callable[[str, str], Path]) -> None:
+    """(trial 30 #5: after a revise the CLI said "the world changed since plan v1 was
+    routed", which it had not: the revise itself ended v1.)"""
+    asked = waiting(cli, write, "dana@finance", "raj@sales")
+    said = " ".join(cli("approvals", "revise", asked["finance"]["id"], "--as",
+                        "dana@finance", "--feedback", "no goodwill credit").stdout.split())
+    assert "world changed" not in said, said
+    assert "plan v1 ends with this revise: none of it ran" in said, said
+    assert "is on v2" in said, said
