@@ -110,6 +110,8 @@ __all__ = ["AnswerResult", "ApprovalService", "EditPreview", "Routing", "WorldCh
 
 _ANSWER: TypeAdapter[Any] = TypeAdapter(Answer)
 _HASH = re.compile(r"[0-9a-f]{64}")
+_STORE_ID = re.compile(r"(?:dec|apr)_\w+")
+"""The shape of a decision's or an approval request's id (``dec_…``, ``apr_…``)."""
 _STATUS = {"approve": ApprovalStatus.APPROVED, "edit": ApprovalStatus.EDITED,
            "reject": ApprovalStatus.REJECTED, "revise": ApprovalStatus.REVISE}
 _ANSWERED = {ApprovalStatus.APPROVED, ApprovalStatus.EDITED, ApprovalStatus.REJECTED,
@@ -834,9 +836,19 @@ class ApprovalService:
         return next(h for h in self._store.holds.list() if h.id == hold_id)
 
     def _not_a_typo(self, target: str) -> None:
-        """Refuse an entity hold whose name is a function's or playbook's mistyped, when
-        no prediction is about such an entity: it would hold nothing while its placer
-        believes the function or playbook held."""
+        """Refuse an entity hold whose name is a function's or playbook's mistyped, or a
+        decision's or approval request's id, when no prediction is about such an entity:
+        it would hold nothing while its placer believes the function, playbook or
+        decision held."""
+        if _STORE_ID.fullmatch(target) and not self._store.predictions.entities_among([target]):
+            # An id of ours, unknown (the decision's would be a decision hold): mistyped,
+            # it would hold an entity nothing is about (trial 32).
+            if target.startswith("apr_"):
+                raise InvalidInputError(f"{target!r} names an approval request, not a "
+                                        "decision: hold the decision it asks about "
+                                        "(decisionops approvals show names it)", field="target")
+            raise InvalidInputError(f"no decision {target!r}: check the id (decisionops "
+                                    "decisions list)", field="target")
         names = sorted({*self._policies.functions, *self._playbooks})
         close = difflib.get_close_matches(target, names, n=1, cutoff=0.8)
         if close and not self._store.predictions.entities_among([target]):
