@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from decisionops.agent.api._auth import Unauthenticated
 from decisionops.agent.errors import (
     DecisionOpsError,
+    cannot_write,
     error_body,
     error_fields,
     pydantic_message,
@@ -90,6 +91,9 @@ async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    if (said := cannot_write(exc)) is not None:  # as the CLI says it
+        log.error("a write was refused: %s", said)
+        return JSONResponse(error_body(503, said), status_code=503)
     incident = secrets.token_hex(6)
     log.error("unexpected error (incident %s)", incident, exc_info=exc)
     return JSONResponse(error_body(500, f"internal error (incident {incident}); "

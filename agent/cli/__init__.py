@@ -67,7 +67,7 @@ from decisionops.agent.cli._common import (
     fail,
     log_to_stderr,
 )
-from decisionops.agent.errors import DecisionOpsError
+from decisionops.agent.errors import DecisionOpsError, cannot_write
 
 __all__ = ["app", "main"]
 
@@ -145,6 +145,10 @@ def main(argv: list[str] | None = None) -> None:
             _json_main(command, args)
     except DecisionOpsError as exc:
         raise SystemExit(exit_for(exc).exit_code) from None
+    except Exception as exc:
+        if (said := cannot_write(exc)) is None:
+            raise
+        raise SystemExit(fail(said, 1, status=503).exit_code) from None
     finally:
         JSON_ERRORS.reset(token)
         OPTIONS_GIVEN.reset(options)
