@@ -78,6 +78,8 @@ def success_labels(values: Iterable[str]) -> list[str]:
     return labels
 
 
+_EMPTY = object()
+"""A value given empty (a blank cell, a JSON null, a SQL NULL)."""
 Optional = BeforeValidator(_blank_is_none)
 """Blank text is missing; surrounding space is dropped; integer ids become text."""
 Label = Annotated[str, BeforeValidator(_label), Field(min_length=1, max_length=100)]
@@ -105,15 +107,26 @@ class OutcomeRow(BaseModel):
         if not isinstance(data, Mapping):
             return data
         data = dict(data)
-        value = next((data[k] for k in ("value_realized", "value")
-                      if _blank_is_none(data.get(k)) is not None), None)
+        given = [k for k in ("value_realized", "value") if k in data]
+        value = next((data[k] for k in given if _blank_is_none(data[k]) is not None), None)
         data.pop("value", None)
         data.pop("value_realized", None)
         if value is not None:
             data["value_realized"] = value
+        elif given:  # a value column or key left empty: not a 0 (trial 31)
+            data["value_realized"] = _EMPTY
         if _blank_is_none(data.get("note")) is None:
             data.pop("note", None)
         return data
+
+    @field_validator("value_realized", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value is _EMPTY:
+            raise ValueError("is empty: write the value realized, 0 when nothing was (an "
+                             "empty value is not taken for 0: the latest outcome of a "
+                             "prediction is the one a report counts)")
+        return value
 
     @field_validator("observed_at", mode="before")
     @classmethod

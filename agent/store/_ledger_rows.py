@@ -24,6 +24,8 @@ approvals  what the request recorded (``approval.requested``, or
 decisions  status: that of the decision's last ``decision.<status>`` entry
            (``decision.started``: planning); its prediction and expected value
            (``_ledger_value``).
+plans      each version's hash, as its last ``plan.<verdict>`` entry recorded it;
+           the body must hash to it (all but the rationale, as ``Plan.hash``).
 =========  ==================================================================
 
 Not checked, as the ledger does not record them the way the row holds them: times (an
@@ -52,7 +54,7 @@ from decisionops.agent.store._ledger_value import (
     check_predictions,
     stream,
 )
-from decisionops.agent.store._tables import approvals, decisions
+from decisionops.agent.store._tables import approvals, decisions, plans
 
 __all__ = ["KEEP", "Disagreement", "Found", "Recorded", "disagreements", "summary"]
 
@@ -104,7 +106,8 @@ class Disagreement:
                 f"{self.ledger!r} in the ledger (entry {self.seq})")
 
 
-_NOUN = {"approvals": "approval", "decisions": "decision", "outcome_records": "outcome",
+_NOUN = {"approvals": "approval", "decisions": "decision", "plans": "plan",
+         "outcome_records": "outcome",
          "executions": "execution", "predictions": "prediction"}
 
 
@@ -138,6 +141,9 @@ class Recorded:
 
     approvals: dict[str, _Approval] = field(default_factory=dict)
     decisions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    plans: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    """Each plan version (decision, version) → the hash its last ``plan.<verdict>``
+    entry recorded, and that entry's seq."""
     batches: dict[int, tuple[str, int]] = field(default_factory=dict)
     """Each batch of predictions accepted: its entry's seq → root and row count."""
     _shared: dict[Any, Any] = field(default_factory=dict)
@@ -166,6 +172,10 @@ class Recorded:
         if name == _BATCH:
             if isinstance(body.get("root"), str) and body.get("rows"):
                 self.batches[seq] = (body["root"], int(body["rows"]))
+        elif name.startswith("plan.") and plan_hash and decision_id:
+            version = body.get("version")
+            if isinstance(version, int):
+                self.plans[decision_id, version] = (self._one(plan_hash), seq)
         elif name.startswith("decision."):
             status = _STATUSES.get(name)
             if status is not None and decision_id:
@@ -228,6 +238,7 @@ class Found:
     count: int = 0
     approvals: int = 0
     decisions: int = 0
+    plans: int = 0
     outcomes: int = 0
     executions: int = 0
     predictions: int = 0
@@ -245,6 +256,8 @@ _APPROVAL_ROWS = (select(approvals.c.id, approvals.c.decision_id, approvals.c.pl
                          approvals.c.function, approvals.c.reason, approvals.c.status,
                          approvals.c.approver, approvals.c.answer, approvals.c.approved_arguments)
                   .order_by(approvals.c.id))
+_PLAN_ROWS = (select(plans.c.decision_id, plans.c.version, plans.c.hash, plans.c.body)
+              .order_by(plans.c.decision_id, plans.c.version))
 _DECISION_ROWS = select(decisions.c.id, decisions.c.status, decisions.c.prediction_id,
                         decisions.c.expected_value).order_by(decisions.c.id)
 
@@ -267,11 +280,29 @@ def disagreements(conn: Connection, recorded: Recorded,
         if row.status != status:
             found.add("decisions", row.id, "status", row.status, status, seq)
         check_decision(row, recorded.value, found.add)
+    for row in stream(conn, _PLAN_ROWS):
+        found.plans += 1
+        _check_plan(found, row, recorded.plans.get((row.decision_id, row.version)))
     found.outcomes = check_outcomes(conn, recorded.value, found.add)
     found.executions = check_executions(conn, recorded.value, found.add)
     found.predictions = check_predictions(conn, recorded.value, found.add)
     found.rows = check_batches(conn, recorded.batches, found.add, progress)
     return found
+
+
+def _check_plan(found: Found, row: Any, rec: tuple[str, int] | None) -> None:
+    """A plan version's body must hash to its row's hash (what approvals bind to and
+    the executor checks: everything but the rationale), and that to the hash its entry
+    recorded (trial 31: an amount edited in a stored plan verified clean, and the views
+    showed it as approved)."""
+    key = f"{row.decision_id} v{row.version}"
+    body = row.body if isinstance(row.body, dict) else {}
+    computed = digest({k: v for k, v in body.items() if k != "rationale"})
+    recorded, seq = rec if rec is not None else (None, None)
+    if computed != (recorded or row.hash):
+        found.add("plans", key, "body", computed, recorded or row.hash, seq)
+    if recorded is not None and row.hash != recorded:
+        found.add("plans", key, "hash", row.hash, recorded, seq)
 
 
 def _check_approval(found: Found, row: Any, rec: _Approval | None) -> None:

@@ -206,6 +206,8 @@ class VerifyReport:
     """How many approval rows were checked against the ledger."""
     decisions: int = 0
     """How many decision rows were checked against the ledger."""
+    plans: int = 0
+    """How many plan versions were checked (their body's hash against the ledger's)."""
     outcomes: int = 0
     """How many outcome rows were checked against the ledger."""
     executions: int = 0
@@ -452,6 +454,7 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = (), *,
                         archived=walk.archived, anchors=len(anchors),
                         disagreements=tuple(found.kept), disagreeing=found.count,
                         approvals=found.approvals, decisions=found.decisions,
+                        plans=found.plans,
                         outcomes=found.outcomes, executions=found.executions,
                         predictions=found.predictions, rows=found.rows)
 

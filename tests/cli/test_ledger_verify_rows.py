@@ -69,3 +69,33 @@ def test_forged_rows_and_head_fail_ledger_verify(tmp_path: Path) -> None:
     _sql(cli, "delete from ledger_head")
     text = " ".join(cli("ledger", "verify", code=1).stderr.split())
     assert "the head row (ledger_head) is missing" in text
+
+
+@pytest.mark.slow
+def test_a_plan_changed_in_the_store_fails_ledger_verify(tmp_path: Path) -> None:
+    """(trial 31 #1: a credit's amount edited in a stored plan verified clean, while
+    `decisions show` and `approvals show` said the approver approved the forged amount.)
+    A plan's body must hash to its row's hash, and that to the hash its plan entry
+    recorded; the plan is named, with both hashes."""
+    cli = Cli(tmp_path)
+    cli("demo")
+    with sqlite3.connect(cli.cwd / "home" / "decisionops.sqlite") as conn:
+        decision, version, recorded = conn.execute(
+            "select decision_id, version, hash from plans where verdict = 'accepted' and "
+            "body like '%goodwill_credit%' order by decision_id limit 1").fetchone()
+    assert cli.json("ledger", "verify")["ok"] is True
+    _sql(cli, "update plans set body = json_set(body, '$.steps[2].arguments.amount', 9999.0) "
+              f"where decision_id = '{decision}' and version = {version}")
+    report = cli.json("ledger", "verify", code=1)
+    [found] = report["disagreements"]
+    assert (found["table"], found["id"], found["field"]) == (
+        "plans", f"{decision} v{version}", "body")
+    assert found["ledger"] == recorded and found["row"] != recorded
+    text = " ".join(cli("ledger", "verify", code=1).stderr.split())
+    assert f"plan {decision} v{version}: body is" in text
+    # the row's hash column changed to match: the ledger's entry still says otherwise
+    _sql(cli, f"update plans set hash = '{found['row']}' where decision_id = '{decision}' "
+              f"and version = {version}")
+    fields = {(d["id"], d["field"]) for d in cli.json("ledger", "verify", code=1)
+              ["disagreements"]}
+    assert (f"{decision} v{version}", "hash") in fields

@@ -274,3 +274,32 @@ def test_two_outcomes_of_one_prediction_at_one_time_contradict_and_the_second_is
     # a later outcome of the same prediction is a new observation: it is recorded
     later = {**first, "label": "failure_avoided", "observed_at": (T0 + timedelta(days=9)).isoformat()}
     assert record_outcomes(world.store, [later], source="api", actor="t").recorded
+
+
+def test_an_empty_value_is_refused_not_taken_for_zero(world: World, tmp_path: Path) -> None:
+    """(trial 31 #4: a row whose value cell was empty, a JSON null or a SQL NULL was
+    recorded as 0 realized and, being the prediction's latest, replaced its real
+    outcome in the report.) An empty value names ``value_realized`` and is not
+    recorded; 0 is written as 0. A file without a value column still records 0 (the
+    label is the outcome)."""
+    world.predict("churn", "E1", T0)
+    at = (T0 + timedelta(days=3)).isoformat()
+    later = (T0 + timedelta(days=4)).isoformat()
+    path = tmp_path / "outcomes.csv"
+    path.write_text("kind,entity_id,label,value_realized,observed_at\n"
+                    f"churn,E1,retained,750,{at}\n"
+                    f"churn,E1,retained,,{later}\n"
+                    f"churn,E1,retained,  ,{later}\n")
+    result = import_outcome_file(world.store, path, actor="tester")
+    assert len(result.recorded) == 1
+    assert [(u.row, u.field) for u in result.unmatched] == [(2, "value_realized"),
+                                                            (3, "value_realized")]
+    assert "empty" in result.unmatched[0].reason and "0" in result.unmatched[0].reason
+    nulls = record_outcomes(world.store, [{**_row("churn", "E1", T0 + timedelta(days=5)),
+                                           "value_realized": None}], source="t", actor="t")
+    assert [u.field for u in nulls.unmatched] == ["value_realized"]
+    bare = tmp_path / "labels.csv"
+    bare.write_text(f"kind,entity_id,label,observed_at\nchurn,E1,churned,{later}\n")
+    assert len(import_outcome_file(world.store, bare, actor="tester").recorded) == 1
+    values = sorted(o["value_realized"] for o in world.store.outcomes.outcome_list())
+    assert values == [0.0, 750.0]
