@@ -419,9 +419,12 @@ class ApprovalService:
         request with a proposal standing must name it."""
         for name, value in (("plan_hash", plan_hash), ("preview_hash", preview_hash),
                             ("proposal_hash", proposal_hash)):
-            if value is not None and not _HASH.fullmatch(value):
+            if value is not None and not _HASH.fullmatch(value.lower()):
                 raise InvalidInputError(f"must be the 64 hex characters of the request's "
                                         f"{name}", field=name)  # not recorded
+        # Hex in either case is the same hash (trial 30: upper case was refused).
+        plan_hash, preview_hash, proposal_hash = (
+            None if v is None else v.lower() for v in (plan_hash, preview_hash, proposal_hash))
         if self._refresh is not None:
             self._refresh()
         row = self._store.approvals.get(approval_id)

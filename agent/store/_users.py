@@ -44,7 +44,8 @@ class UserRepo(Repo):
         now = utcnow()
         with self.transaction(durable=True) as conn:
             if conn.scalar(select(s.users.c.name).where(s.users.c.name == name)):
-                raise ConflictError(f"user {name!r} exists already", field="name")
+                raise ConflictError(f"user {name!r} exists already (decisionops users token "
+                                    f"{name} issues them a new token)", field="name")
             conn.execute(insert(s.users).values(name=name, role=role, functions=list(functions),
                                                 created_at=now, created_by=actor, email=email))
             self.record(conn, [Event(actor=actor, event="user.created",

@@ -500,3 +500,13 @@ def test_a_running_service_answers_by_the_functions_file_as_it_is_now(tmp_path) 
         settled(path)
         assert svc.answer("omar", finance).status_code == 403  # the last good file stands
         assert svc.answer("dana", finance).status_code == 200
+
+
+def test_a_hash_in_upper_case_hex_is_the_same_hash(svc: Service) -> None:
+    """(trial 30 #7: a valid plan hash in upper case was refused as not "the 64 hex
+    characters" it is.)"""
+    decision = svc.decide()
+    pending = svc.pending(decision)
+    upper = {**pending["sales"], "plan_hash": pending["sales"]["plan_hash"].upper()}
+    assert svc.answer("raj", upper).status_code == 200
+    assert svc.rt.store.approvals.get(pending["sales"]["id"]).status == "approved"
