@@ -252,7 +252,7 @@ class PredictionRepo(Repo):
             proven = Prediction.model_validate_json(dict(batch)[prediction_id])
         except ValidationError:  # accepted under earlier rules: its hash covers it
             return proof
-        copies = _copies_differ(proven, columns)
+        copies = _copies_differ(proven, columns, proven=proof.ok)
         return replace(proof, problems=proof.problems + copies) if copies else proof
     def get(self, prediction_id: str) -> Prediction:
         with self.reading() as conn:
@@ -485,10 +485,18 @@ class _TimeBinder:
 
 
 
-def _copies_differ(proven: Prediction, columns: Mapping[str, Any]) -> list[str]:
-    """The copied columns that no longer say what the proven row says."""
-    return [f"column {name} is {got!r}, but the row the ledger proves says {want!r} (the "
-            "stored row was altered)" for name, got, want in copies_differ(proven, columns)]
+def _copies_differ(row: Prediction, columns: Mapping[str, Any], *, proven: bool) -> list[str]:
+    """The copied columns that no longer say what the stored row says. ``proven``: the
+    row hashes into its batch's root (so the column is the one altered); else the row
+    itself is not proven and either may be (trial 31: the altered payload was called
+    the ledger's)."""
+    if proven:
+        return [f"column {name} is {got!r}, but the row the ledger proves says {want!r} "
+                "(the stored row was altered)"
+                for name, got, want in copies_differ(row, columns)]
+    return [f"column {name} is {got!r} and the stored row says {want!r}; the row does not "
+            "hash to its batch's root, so the ledger proves neither (the row, or both, "
+            "were altered)" for name, got, want in copies_differ(row, columns)]
 
 
 def _prove(prediction_id: str, seq: int, batch: list[tuple[str, Any]],

@@ -64,9 +64,15 @@ def test_an_altered_row_no_longer_proves_and_fails_verify_though_the_chain_holds
                      .values(payload=_p(2, score=0.99).model_dump(mode="json")))
     report = verify(store.engine)
     assert report.chain_ok and not report.ok  # the rows are checked against it (trial 14)
-    assert {(d.id, d.field) for d in report.disagreements} >= {("p-2", "score")}
+    # The altered payload is not "the ledger's" (trial 31 #6: "0.99 in the ledger"):
+    # its batch's root does not prove it; the column still says what intake stored.
+    [found] = [d for d in report.disagreements if d.id == "p-2"]
+    assert (found.field, found.row) == ("payload.score", 0.99)
+    assert "not proven by its batch's root; column score: 0.5" in found.ledger, found
     proof = store.predictions.proof("p-2")
     assert not proof.ok and "does not hash to the root" in proof.problems[0]
+    assert any("the ledger proves neither" in p for p in proof.problems), proof.problems
+    assert not any("the row the ledger proves says" in p for p in proof.problems)
     assert store.predictions.proof("p-1").ok is False  # its batch no longer adds up either
 
 
