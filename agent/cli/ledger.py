@@ -85,10 +85,10 @@ def verify(
     elif report.ok:
         held = f"; {report.anchors} anchor(s) hold" if anchors else ""
         say("[green]ledger verifies[/]: {} entries ({} of them from archived segments), head "
-            "{}; {} approvals, {} decisions, {} plan versions, {} tool calls, {} outcomes, "
-            "{} triage verdicts and {} predictions agree with it{}", report.entries,
-            report.archived, report.head_hash[:16], report.approvals, report.decisions,
-            report.plans, report.executions,
+            "{}; {} approvals, {} decisions, {} plan versions, {} holds, {} users, {} tool "
+            "calls, {} outcomes, {} triage verdicts and {} predictions agree with it{}",
+            report.entries, report.archived, report.head_hash[:16], report.approvals,
+            report.decisions, report.plans, report.holds, report.users, report.executions,
             report.outcomes, report.predictions, report.rows, held, highlight=False,
             soft_wrap=True)
     elif report.disagreeing:

@@ -45,6 +45,7 @@ from sqlalchemy import Connection, select
 
 from decisionops.agent.hashing import digest
 from decisionops.agent.models import ApprovalStatus, DecisionStatus
+from decisionops.agent.store._ledger_admin import AdminRecorded, check_holds, check_users
 from decisionops.agent.store._ledger_batches import Progress, check_batches
 from decisionops.agent.store._ledger_value import (
     ValueRecorded,
@@ -106,7 +107,8 @@ class Disagreement:
                 f"{self.ledger!r} in the ledger (entry {self.seq})")
 
 
-_NOUN = {"approvals": "approval", "decisions": "decision", "plans": "plan",
+_NOUN = {"approvals": "approval", "decisions": "decision", "plans": "plan", "holds": "hold",
+         "users": "user",
          "outcome_records": "outcome",
          "executions": "execution", "predictions": "prediction"}
 
@@ -149,6 +151,8 @@ class Recorded:
     _shared: dict[Any, Any] = field(default_factory=dict)
     value: ValueRecorded = field(init=False)
     """Outcomes, tool calls, verdicts and the decisions' predictions."""
+    admin: AdminRecorded = field(default_factory=AdminRecorded)
+    """Holds and users."""
 
     def __post_init__(self) -> None:
         self.value = ValueRecorded(self._one)
@@ -169,7 +173,9 @@ class Recorded:
     def see(self, seq: int, name: str, actor: str, decision_id: str | None,
             plan_hash: str | None, body: dict[str, Any]) -> None:
         self.value.see(seq, name, actor, decision_id, body)
-        if name == _BATCH:
+        if name.startswith(("hold.", "user.")):
+            self.admin.see(seq, name, body)
+        elif name == _BATCH:
             if isinstance(body.get("root"), str) and body.get("rows"):
                 self.batches[seq] = (body["root"], int(body["rows"]))
         elif name.startswith("plan.") and plan_hash and decision_id:
@@ -239,6 +245,8 @@ class Found:
     approvals: int = 0
     decisions: int = 0
     plans: int = 0
+    holds: int = 0
+    users: int = 0
     outcomes: int = 0
     executions: int = 0
     predictions: int = 0
@@ -283,6 +291,8 @@ def disagreements(conn: Connection, recorded: Recorded,
     for row in stream(conn, _PLAN_ROWS):
         found.plans += 1
         _check_plan(found, row, recorded.plans.get((row.decision_id, row.version)))
+    found.holds = check_holds(conn, recorded.admin, found.add)
+    found.users = check_users(conn, recorded.admin, found.add)
     found.outcomes = check_outcomes(conn, recorded.value, found.add)
     found.executions = check_executions(conn, recorded.value, found.add)
     found.predictions = check_predictions(conn, recorded.value, found.add)

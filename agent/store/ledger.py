@@ -208,6 +208,10 @@ class VerifyReport:
     """How many decision rows were checked against the ledger."""
     plans: int = 0
     """How many plan versions were checked (their body's hash against the ledger's)."""
+    holds: int = 0
+    """How many holds were checked against the ledger."""
+    users: int = 0
+    """How many users were checked against the ledger."""
     outcomes: int = 0
     """How many outcome rows were checked against the ledger."""
     executions: int = 0
@@ -454,7 +458,7 @@ def verify(engine: Engine, anchors: Sequence[Anchor] = (), *,
                         archived=walk.archived, anchors=len(anchors),
                         disagreements=tuple(found.kept), disagreeing=found.count,
                         approvals=found.approvals, decisions=found.decisions,
-                        plans=found.plans,
+                        plans=found.plans, holds=found.holds, users=found.users,
                         outcomes=found.outcomes, executions=found.executions,
                         predictions=found.predictions, rows=found.rows)
 

@@ -99,3 +99,34 @@ def test_a_plan_changed_in_the_store_fails_ledger_verify(tmp_path: Path) -> None
     fields = {(d["id"], d["field"]) for d in cli.json("ledger", "verify", code=1)
               ["disagreements"]}
     assert (f"{decision} v{version}", "hash") in fields
+
+
+@pytest.mark.slow
+def test_holds_and_users_changed_in_the_store_fail_ledger_verify(tmp_path: Path) -> None:
+    """(trial 31 #10: a hold deleted in the database, which let the loop act on the held
+    entity, and an approver's role raised to admin both verified clean, though
+    hold.placed and user.created record them.)"""
+    cli = Cli(tmp_path)
+    cli("users", "add", "dana@finance", "--role", "approver", "--function", "finance")
+    cli("users", "add", "olga", "--role", "operator")
+    held = cli.json("holds", "add", "ACC-10060", "--until", "+5d", "--reason", "dispute")
+    cli.json("holds", "add", "ACC-10061", "--until", "+5d")
+    cli("holds", "release", "ACC-10061")
+    assert cli.json("ledger", "verify")["ok"] is True
+    _sql(cli, "delete from holds where target = 'ACC-10060'",
+         "update holds set released_at = null where target = 'ACC-10061'",
+         "update users set role = 'admin' where name = 'dana@finance'",
+         "update users set functions = '[\"finance\", \"sales\"]' where name = 'olga'",
+         "insert into users (name, role, functions, created_at, created_by) values "
+         "('mallory', 'admin', '[]', '2026-12-01 00:00:00.000000', 'nobody')")
+    report = cli.json("ledger", "verify", code=1)
+    found = {(d["table"], d["id"], d["field"]) for d in report["disagreements"]}
+    assert found == {("holds", str(held["id"]), "row"),
+                     ("holds", str(held["id"] + 1), "released"),
+                     ("users", "dana@finance", "role"),
+                     ("users", "olga", "functions"),
+                     ("users", "mallory", "role")}, found
+    text = " ".join(cli("ledger", "verify", code=1).stderr.split())
+    assert f"hold {held['id']} is in the ledger" in text and "its row was removed" in text
+    assert "user dana@finance: role is 'admin' in the store, 'approver' in the ledger" in text
+    assert "user mallory is in the store" in text and "never recorded it" in text
