@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -24,6 +25,20 @@ def chat_user(who: Principal) -> ChatUser:
     return ChatUser(who.name, who.role, who.functions)
 
 
+def _read_only(engine: Any) -> str | None:
+    """Why a SQLite store cannot be written (its file, or the folder its journal goes
+    to, is not this process's to write: a read-only volume), or None (trial 32: ready
+    while every answer failed). PostgreSQL's own readiness is the server's."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    database = engine.url.database
+    for path in (database, os.path.dirname(database) or "."):
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            return (f"the store is read-only ({path} cannot be written): answers, intake "
+                    "and the loop's writes fail")
+    return None
+
+
 def ops_router(principal: Any) -> APIRouter:
     router = APIRouter(route_class=StrictJSONRoute)
     chatter = requires(principal, "chat")
@@ -40,6 +55,8 @@ def ops_router(principal: Any) -> APIRouter:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError:
             return JSONResponse(error_body(503, "the store is not reachable"), 503)
+        if (read_only := _read_only(state.runtime.store.engine)) is not None:
+            return JSONResponse(error_body(503, read_only), 503)
         return {"status": "ready"}
 
     @router.get("/metrics", tags=["health"], summary="Prometheus metrics of this process",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Service
 
 
@@ -26,3 +28,21 @@ def test_metrics_carry_the_default_process_collectors_and_the_genai_histograms(s
                    "# TYPE gen_ai_client_operation_duration_seconds histogram",
                    "# TYPE decisionops_tool_call_duration_seconds histogram"):
         assert family in text, family
+
+
+def test_readyz_says_not_ready_when_the_store_cannot_be_written(
+        svc: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(trial 32 #2: on a read-only volume /readyz answered "ready" while every answer
+    failed.) A SQLite store whose file or folder this process may not write is not
+    ready, and says why."""
+    import os
+
+    assert svc.client.get("/readyz").status_code == 200
+    real = os.access
+    store = svc.rt.store.engine.url.database
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if mode == os.W_OK and str(path) in (store, os.path.dirname(store))
+        else real(path, mode, **kw)))
+    response = svc.client.get("/readyz")
+    assert response.status_code == 503
+    assert "read-only" in response.json()["error"]["message"]
