@@ -172,7 +172,10 @@ def settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise fail(f"settings: {field}: {pydantic_message(err)} (from DECISIONOPS_* or decisionops.toml)",
+        top = str(err["loc"][0]) if err["loc"] else ""
+        where = (f"DECISIONOPS_{top.upper()}, or {top} in decisionops.toml" if top
+                 else "DECISIONOPS_* or decisionops.toml")
+        raise fail(f"settings: {field}: {pydantic_message(err)} (from {where})",
                    field=field, location="settings") from exc
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"{config_path()}: not valid TOML: {exc}", field="decisionops.toml",

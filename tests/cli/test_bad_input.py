@@ -115,6 +115,9 @@ def test_an_answer_from_someone_not_allowed_is_refused_recorded_and_changes_noth
 def test_bad_settings_name_the_setting(cli: Cli) -> None:
     out = cli("approvals", "list", code=2, env={"DECISIONOPS_MAX_REPLANS": "many"})
     assert "settings: max_replans" in out.stderr
+    # the variable itself (trial 32 #10: "from DECISIONOPS_* or decisionops.toml")
+    assert "DECISIONOPS_MAX_REPLANS, or max_replans in decisionops.toml" in " ".join(
+        out.stderr.split())
 
 
 @pytest.mark.parametrize(("args", "code", "field", "message"), [
