@@ -157,16 +157,22 @@ class Dialog:
         submitted: tuple[str, PlanOut] | None = None
         problems: list[str] = []
         looked_up = False
+        submits = [c for c in reply.tool_calls if c.name == SUBMIT_TOOL]
         for call in reply.tool_calls:
-            if call.name == SUBMIT_TOOL and submitted is None:
+            if call.name == SUBMIT_TOOL and len(submits) > 1:
+                # Which plan was meant? Neither is taken (trial 30: the first was, and
+                # the rest dropped without a word).
+                problem = (f"{SUBMIT_TOOL} was called {len(submits)} times in one reply; "
+                           "submit exactly one plan")
+                if call is submits[0]:
+                    problems.append(problem)
+                self._answer(call.id, error=self._malformed(problem))
+            elif call.name == SUBMIT_TOOL:
                 try:
                     submitted = (call.id, parse_plan(call.arguments))
                 except LLMOutputError as exc:
                     problems.append(exc.message)
                     self._answer(call.id, error=self._malformed(exc.message))
-            elif call.name == SUBMIT_TOOL:
-                problems.append("submit_plan was called more than once in one reply")
-                self._answer(call.id, error="only the first submit_plan call of a reply counts")
             elif call.name in self._lookups and self.rounds >= self.max_lookup_rounds:
                 problem = (f"{call.name!r}: the {self.max_lookup_rounds} lookup round(s) are used "
                            f"up; call {SUBMIT_TOOL} with the plan now")

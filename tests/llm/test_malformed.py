@@ -158,3 +158,19 @@ def test_the_model_may_look_up_the_predicted_entity_only(world: World, planner: 
     sent = json.dumps(openai_server.requests[-1]["body"]["messages"])
     assert other not in sent  # nothing of it reached the endpoint
     assert own in replies[1]
+
+
+def test_two_plans_in_one_reply_are_neither_taken(world: World, planner: Factory,
+                                                  openai_server: ScriptedServer) -> None:
+    """(trial 30 #8: of several submit_plan calls in one reply the first was taken and
+    the rest dropped without a word.) Which one the model meant is not ours to guess:
+    both are answered as malformed, and the model is asked for one plan."""
+    steps = baseline_steps(world)
+    openai_server.play(
+        completion(tool_calls=[call("submit_plan", plan_args(steps)),
+                               call("submit_plan", plan_args(steps[:1]))]),
+        completion(tool_calls=[call("submit_plan", plan_args(steps))]))
+    draft = planner().draft(request())
+    assert draft.record.fallback is None and len(draft.plan.steps) == len(steps)
+    assert draft.record.llm_calls == 2
+    assert "submit_plan was called 2 times in one reply" in _last_tool_message(openai_server)
