@@ -38,7 +38,8 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("triage_action", "string"), ("triage_reason", "string"), ("decision_id", "string"),
     ("decision_status", "string"), ("playbook", "string"), ("outcome_id", "string"),
     ("outcome_label", "string"), ("outcome_success", "bool"), ("value_realized", "float"),
-    ("outcome_observed_at", "time"), ("outcome_source", "string"), ("simulated", "bool"),
+    ("outcome_observed_at", "time"), ("outcome_latest", "bool"), ("outcome_source", "string"),
+    ("simulated", "bool"),
     ("explanation", "string"),
 )
 
@@ -80,9 +81,32 @@ def export_rows(store: Store, *, since: datetime | None = None,
             row[f"feature_{key}"] = value
             features.add(f"feature_{key}")
         rows.append(row)
+    _mark_latest(rows)
     columns = list(_COLUMNS) + [(name, _feature_type([r.get(name) for r in rows]))
                                 for name in sorted(features)]
     return rows, columns
+
+
+def _mark_latest(rows: list[dict[str, Any]]) -> None:
+    """``outcome_latest`` on each row: whether its outcome is its prediction's latest,
+    the one the value report counts (observed last; of two at one time, the smaller id,
+    as ``OutcomeRepo.outcome_list`` orders them); None on a row without an outcome."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        row["outcome_latest"] = None if row["outcome_id"] is None else False
+        if row["outcome_id"] is None:
+            continue
+        best = latest.get(row["prediction_id"])
+        if best is None or (row["outcome_observed_at"], _desc(row["outcome_id"])) > (
+                best["outcome_observed_at"], _desc(best["outcome_id"])):
+            latest[row["prediction_id"]] = row
+    for row in latest.values():
+        row["outcome_latest"] = True
+
+
+def _desc(text: str) -> tuple[int, ...]:
+    """A key that orders texts the other way round."""
+    return (*(-ord(c) for c in text), 1)
 
 
 def _feature_type(values: list[Any]) -> str:

@@ -104,3 +104,16 @@ def test_export_since_filters_by_prediction_time(world: World) -> None:
     world.predict("churn", "LATE", T0 + timedelta(days=100))
     rows, _ = export_rows(world.store, since=T0 + timedelta(days=90))
     assert [r["entity_id"] for r in rows] == ["LATE"]
+
+
+def test_each_row_says_whether_it_is_the_outcome_a_report_counts(world: World) -> None:
+    """(trial 31 #9: an export had a row per outcome and no way to tell which one the
+    report counted, so its sums did not reconcile.) ``outcome_latest``: the
+    prediction's latest outcome (the one a report counts), a row without an outcome
+    None."""
+    ids = _populate(world)
+    rows, columns = export_rows(world.store)
+    latest = {(r["prediction_id"], r["outcome_label"]): r["outcome_latest"] for r in rows}
+    assert latest == {(ids["acted"], "retained"): False, (ids["acted"], "churned"): True,
+                      (ids["held"], "churned"): True, (ids["waiting"], None): None}
+    assert dict(columns)["outcome_latest"] == "bool"
