@@ -48,7 +48,31 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
             raise fail(exc.message, status=409) from None
     if conf.uplift_warning:
         say("[yellow]warning:[/] {}", conf.uplift_warning, err=True, highlight=False)
+    _port_free(host, port)
     app = create_app(conf, service=service)
     console.print(f"DecisionOps on http://{host}:{port}  (inbox /inbox, API /v1, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
                 server_header=False, timeout_graceful_shutdown=10)
+
+
+def _port_free(host: str, port: int) -> None:
+    """Refuse, before announcing anything, a port another server listens on (trial 32:
+    the banner came first, then uvicorn's error and an exit code of 3)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # uvicorn says what is wrong with the host
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return
+            raise fail(f"--port: {host}:{port} is in use (another server listens there): "
+                       "stop it, or choose another port with --port", status=409,
+                       field="--port") from None

@@ -146,3 +146,22 @@ def test_an_approver_s_functions_change_in_place(home: Path, tmp_path: Path,
     assert [c.body for c in changes] == [
         {"user": "dana", "functions": ["finance", "sales"], "previous": ["finance"]},
         {"user": "dana", "functions": ["sales", "finance"], "previous": ["finance", "sales"]}]
+
+
+def test_serve_on_a_port_in_use_says_so_before_announcing_itself(tmp_path: Path) -> None:
+    """(trial 32 #7: it printed "DecisionOps on http://…", then uvicorn's "address
+    already in use", and exited 3.)"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECISIONOPS_")}
+    env |= {"DECISIONOPS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "decisionops.agent.cli", "serve",
+                               "--port", str(port), "--no-worker"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    said = " ".join(proc.stderr.split())
+    assert f"--port: 127.0.0.1:{port} is in use" in said, said
+    assert "DecisionOps on http" not in proc.stdout
