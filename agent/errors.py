@@ -238,26 +238,26 @@ def pydantic_message(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-_READ_ONLY_ERRNOS = frozenset({1, 13, 30})  # EPERM, EACCES, EROFS
+_EROFS = 30
+"""A read-only file system. (Not EACCES: a file a user may not read says so itself.)"""
 _READ_ONLY_TEXT = ("readonly database", "read-only transaction", "read only transaction",
                    "read-only file system")
 
 
 def cannot_write(exc: BaseException) -> str | None:
     """What to say when ``exc`` (or what caused it) is a write refused because the data
-    folder or the database is read-only, or not ours to write (a read-only volume, a
-    store opened read-only, a replica): one sentence for the CLI and the HTTP API alike
+    folder or the database is read-only (a read-only volume, a store opened read-only,
+    a replica): one sentence for the CLI and the HTTP API alike
     (503); None for any other error (trial 32: a traceback, or "internal error")."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in _READ_ONLY_ERRNOS:
+        if isinstance(current, OSError) and current.errno == _EROFS:
             where = current.filename or "the data folder"
-            return (f"cannot write {where}: {current.strerror or 'read-only'} (read-only, or "
-                    "not this user's to write). DecisionOps keeps its store, ledger and loop "
-                    "lock in its data folder (DECISIONOPS_HOME): make it writable, or point "
-                    "DECISIONOPS_HOME at a folder that is")
+            return (f"cannot write {where}: the file system is read-only. DecisionOps keeps "
+                    "its store, ledger and loop lock in its data folder (DECISIONOPS_HOME): "
+                    "make it writable, or point DECISIONOPS_HOME at a folder that is")
         text = str(getattr(current, "orig", None) or current).lower()
         if any(marker in text for marker in _READ_ONLY_TEXT):
             return ("cannot write the store: the database is read-only (a read-only volume "

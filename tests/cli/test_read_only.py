@@ -36,3 +36,5 @@ def test_an_unwritable_lock_file_is_said_not_raised() -> None:
     assert cannot_write(ValueError("x")) is None
     said = cannot_write(OSError(30, "Read-only file system", "/data/home/worker.lock"))
     assert said is not None and "/data/home/worker.lock" in said and "read-only" in said
+    # a file a user may not read says so itself: not taken for a read-only folder
+    assert cannot_write(PermissionError(13, "Permission denied", "/data/in.csv")) is None
