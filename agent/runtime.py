@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from decisionops.agent.approvals import ApprovalService
@@ -50,6 +51,8 @@ from decisionops.tools.enterprise import Enterprise
 from decisionops.tools.registry import ToolRegistry
 from decisionops.tools.sources import build_tool_registry
 
+IN_FORCE_FILE = "functions.in-force.yaml"
+"""The data folder's copy of the functions file last taken up (see ``_keep_in_force``)."""
 POLICY_SETTLE_NS = 2_000_000_000
 """How long an edited functions file must stand unchanged before a running process
 takes it up (``Runtime.refresh_policies``)."""
@@ -190,9 +193,15 @@ def _leaves_nothing(tool: str, argument: str, schema: dict[str, Any], limit: Any
 class Runtime:
     """Everything wired; use as a context manager (closes connections)."""
 
-    def __init__(self, settings: Settings | None = None, *, actor: str | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, actor: str | None = None,
+                 in_force: bool = False) -> None:
+        """``in_force``: when the functions file does not load (or fails the start
+        checks), use the policies last in force in this data folder (``IN_FORCE_FILE``),
+        as a running server keeps them, and say so; for commands that do not start the
+        loop or the server (those refuse to start on a broken file)."""
         self.settings = settings or Settings()
         self.actor = actor or _worker_id()
+        self._in_force = in_force
         self._stack = ExitStack()
         try:
             self._build()
@@ -207,7 +216,12 @@ class Runtime:
         self.metrics = Metrics()
         self._policy_lock = threading.Lock()
         self._policy_stamp = _stamp(s.functions_file)
-        self.policies: Policies = load_policies(s.functions_file)
+        functions_file = s.functions_file
+        try:
+            self.policies: Policies = load_policies(functions_file)
+        except ConfigError as exc:
+            functions_file = self._kept_policies(exc)
+            self.policies = load_policies(functions_file)
         self.playbooks: PlaybookBook = load_playbooks(s.playbooks_dir).fitting(
             {name: policy.tools for name, policy in self.policies.functions.items()})
         self.store = Store.open(s.resolved_database_url)
@@ -221,8 +235,20 @@ class Runtime:
         sources = build_tool_registry(s, self.enterprise)
         self._stack.callback(sources.close)
         self.tools: ToolRegistry = sources.registry
-        check_start(self.policies, self.playbooks, self.tools.specs(),
-                    functions_file=s.functions_file, settings=s)
+        try:
+            check_start(self.policies, self.playbooks, self.tools.specs(),
+                        functions_file=functions_file, settings=s)
+        except ConfigError as exc:
+            if functions_file != s.functions_file:
+                raise  # the policies in force no longer start either
+            functions_file = self._kept_policies(exc)
+            self.policies = load_policies(functions_file)
+            self.playbooks = load_playbooks(s.playbooks_dir).fitting(
+                {name: policy.tools for name, policy in self.policies.functions.items()})
+            check_start(self.policies, self.playbooks, self.tools.specs(),
+                        functions_file=functions_file, settings=s)
+        if functions_file == s.functions_file:
+            _keep_in_force(s)
         self._planner: Planner | None = None
         self._planner_lock = threading.Lock()
         self.executor = Executor(self.store, self.tools, self.policies, ExecutionPolicy(
@@ -251,6 +277,18 @@ class Runtime:
         self._decisions: tuple[FencedCheckpointer, CompiledStateGraph, DecisionEngine] | None = None
         self.metrics.watch_store(self.gauges)
         self._wire_notifications()
+
+    def _kept_policies(self, problem: ConfigError) -> Any:
+        """The policies last in force in this data folder, for a functions file that
+        does not start (``problem``); re-raised when this runtime may not use them, or
+        there are none."""
+        kept = self.settings.home / IN_FORCE_FILE
+        if not self._in_force or not kept.is_file():
+            raise problem
+        _log.warning("%s does not load (%s): the function policies last in force in this "
+                     "data folder apply, as in a running serve or run (%s); fix the file",
+                     self.settings.functions_file, problem.message, kept)
+        return kept
 
     def refresh_policies(self) -> bool:
         """Take up a functions file edited while this process runs (``serve``, ``run``),
@@ -293,6 +331,7 @@ class Runtime:
             current.update(new.functions)
             for gone in set(current) - set(new.functions):
                 del current[gone]
+            _keep_in_force(self.settings)
             _log.warning("%s changed: its function policies are in force from now", path)
             return True
 
@@ -510,6 +549,26 @@ def _decided(before: Acted | None, action: TriageAction, now: datetime,
     if action == TriageAction.ACT:
         return Acted(now, newest(before.observed), before.held)
     return Acted(before.at, before.observed, newest(before.held))
+
+
+def _keep_in_force(settings: Settings) -> None:
+    """Keep a copy of the functions file a process has just taken up (it loaded and
+    passed the start checks) in the data folder: the policies commands fall back to
+    while the file does not load (``Runtime(in_force=True)``). Replaced atomically;
+    unchanged when it says the same; nothing for the bundled file (it always loads)."""
+    path = settings.functions_file
+    if path is None:
+        return
+    kept = settings.home / IN_FORCE_FILE
+    try:
+        text = Path(path).read_bytes()
+        if kept.is_file() and kept.read_bytes() == text:
+            return
+        tmp = kept.with_name(f".{IN_FORCE_FILE}.{os.getpid()}")
+        tmp.write_bytes(text)
+        os.replace(tmp, kept)
+    except OSError as exc:  # a read-only folder: the fallback is not kept, nothing else
+        _log.debug("the policies in force were not kept in %s: %s", kept, exc)
 
 
 def _stamp(path: Any) -> tuple[int, int, int] | None:

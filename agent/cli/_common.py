@@ -186,10 +186,14 @@ def settings(**overrides: Any) -> Settings:
 
 
 @contextmanager
-def runtime(actor: str | None = None, **overrides: Any) -> Iterator[Any]:
+def runtime(actor: str | None = None, *, in_force: bool = True, **overrides: Any
+            ) -> Iterator[Any]:
+    """The runtime of a command. ``in_force``: with a functions file that does not load,
+    the policies last in force in the data folder apply, as in a running server (the
+    loop's commands pass False: they refuse to start on it)."""
     from decisionops.agent.runtime import Runtime  # the composition root; imported lazily for --help speed
 
-    with Runtime(settings(**overrides), actor=actor) as rt:
+    with Runtime(settings(**overrides), actor=actor, in_force=in_force) as rt:
         yield rt
 
 

@@ -102,7 +102,7 @@ def demo(
         lock.acquire()
     except LoopAlreadyRunning as exc:
         raise fail(exc.message, status=409) from None
-    with lock, runtime(actor="demo") as rt:
+    with lock, runtime(actor="demo", in_force=False) as rt:
         rt.enterprise.seed()
         console.rule(styled("[bold]1. ingest"))
         for name in SAMPLES:

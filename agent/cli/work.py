@@ -87,7 +87,7 @@ def run(
     except LoopAlreadyRunning as exc:
         raise fail(exc.message, status=409) from None
     try:
-        with runtime(**overrides) as rt:
+        with runtime(in_force=False, **overrides) as rt:  # the loop: not on a broken file
             since = utcnow()
             report = rt.run_once()
             queued = rt.store.predictions.queue_depth()
