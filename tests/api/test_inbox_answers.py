@@ -343,7 +343,8 @@ def test_a_revise_the_playbook_planner_cannot_apply_is_refused_alike_everywhere(
     assert taken.status_code == 200, taken.text
 
 
-@pytest.mark.parametrize("bad", ["", "zz", "A" * 64, "0" * 63])
+# (upper-case hex is the same hash since trial 30: "A" * 64 is a hash, of no plan)
+@pytest.mark.parametrize("bad", ["", "zz", "g" * 64, "0" * 63, "0" * 65])
 def test_a_malformed_plan_hash_is_bad_input_on_every_channel(svc: Service, bad: str) -> None:
     """(trial 19: 422 over REST, but "stale plan" (409) from the inbox form and the
     CLI.) The service owns the format: 422 naming plan_hash, nothing recorded."""
