@@ -564,8 +564,13 @@ def _keep_in_force(settings: Settings) -> None:
         text = Path(path).read_bytes()
         if kept.is_file() and kept.read_bytes() == text:
             return
-        tmp = kept.with_name(f".{IN_FORCE_FILE}.{os.getpid()}")
+        tmp = kept.with_name(f".{os.getpid()}.{IN_FORCE_FILE}")
         tmp.write_bytes(text)
+        try:  # the file read now may be a newer one than the one taken up: it must load
+            load_policies(tmp)
+        except ConfigError:
+            tmp.unlink()
+            return
         os.replace(tmp, kept)
     except OSError as exc:  # a read-only folder: the fallback is not kept, nothing else
         _log.debug("the policies in force were not kept in %s: %s", kept, exc)
