@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_CURRENCY",
     "PREDICTION_ROUTE_SUFFIXES",
     "PREDICTION_ROUTE_WORDS",
+    "REPLANNED",
     "SUCCESS_LABELS",
     "USER_NAME_RULE",
     "Answer",
@@ -55,6 +56,7 @@ __all__ = [
     "decision_id_for",
     "dependency_waves",
     "is_user_name",
+    "plan_body_hash",
     "utcnow",
 ]
 
@@ -135,6 +137,9 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- predictions
 
 
+REPLANNED = "replanned"
+"""The triage reason of a prediction a person planned again: its follow-up (``<id>+r<n>``)
+stands for it."""
 DEFAULT_CURRENCY = "EUR"
 """The currency of a prediction's money when it names none."""
 CLOCK_SKEW = timedelta(hours=1)
@@ -312,6 +317,12 @@ def dependency_waves(depends_on: Mapping[str, Iterable[str]]) -> list[list[str]]
     return waves
 
 
+def plan_body_hash(body: Mapping[str, Any]) -> str:
+    """The hash of a plan version from its JSON body (``Plan.hash``): everything but the
+    rationale. ``ledger verify`` checks a stored body with it."""
+    return digest({k: v for k, v in body.items() if k != "rationale"})
+
+
 class Plan(_Model):
     """A DAG of steps drafted for one decision."""
 
@@ -348,7 +359,7 @@ class Plan(_Model):
         Computed once per instance: the model is frozen, and :meth:`model_copy` gives
         the copy no cached value."""
         if self._hash is None:
-            self._hash = digest(self.model_dump(mode="json", exclude={"rationale"}))
+            self._hash = plan_body_hash(self.model_dump(mode="json"))
         return self._hash
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False

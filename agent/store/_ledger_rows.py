@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from decisionops.agent.hashing import digest
-from decisionops.agent.models import ApprovalStatus, DecisionStatus
+from decisionops.agent.models import ApprovalStatus, DecisionStatus, plan_body_hash
 from decisionops.agent.store._ledger_admin import AdminRecorded, check_holds, check_users
 from decisionops.agent.store._ledger_batches import Progress, check_batches
 from decisionops.agent.store._ledger_value import (
@@ -307,7 +307,7 @@ def _check_plan(found: Found, row: Any, rec: tuple[str, int] | None) -> None:
     showed it as approved)."""
     key = f"{row.decision_id} v{row.version}"
     body = row.body if isinstance(row.body, dict) else {}
-    computed = digest({k: v for k, v in body.items() if k != "rationale"})
+    computed = plan_body_hash(body)
     recorded, seq = rec if rec is not None else (None, None)
     if computed != (recorded or row.hash):
         found.add("plans", key, "body", computed, recorded or row.hash, seq)

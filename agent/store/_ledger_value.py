@@ -54,7 +54,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from decisionops.agent.hashing import digest
-from decisionops.agent.models import ExecutionStatus, TriageAction
+from decisionops.agent.models import REPLANNED, ExecutionStatus, TriageAction
 from decisionops.agent.store._outcome_tables import outcome_records
 from decisionops.agent.store._tables import executions, predictions
 
@@ -133,7 +133,7 @@ class ValueRecorded:
                                       body.get("expected_value", MISSING))
             replans = body.get("replans")
             if isinstance(replans, str):  # it left the queue for its follow-up
-                self.verdicts[replans] = (seq, TriageAction.DROP.value, "replanned", MISSING)
+                self.verdicts[replans] = (seq, TriageAction.DROP.value, REPLANNED, MISSING)
 
     def _outcome(self, seq: int, actor: str, decision_id: str | None,
                  body: dict[str, Any]) -> None:

@@ -22,7 +22,13 @@ from sqlalchemy import Select, and_, case, func, insert, or_, select
 
 from decisionops.agent.errors import ConflictError, NotFoundError
 from decisionops.agent.hashing import short_id
-from decisionops.agent.models import DEFAULT_CURRENCY, ApprovalStatus, TriageAction, utcnow
+from decisionops.agent.models import (
+    DEFAULT_CURRENCY,
+    REPLANNED,
+    ApprovalStatus,
+    TriageAction,
+    utcnow,
+)
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 from decisionops.agent.store._llm import REPLAYED
@@ -34,9 +40,6 @@ __all__ = ["Arm", "NewOutcome", "OutcomeRepo", "OutcomeSubject", "SavedOutcomes"
 
 Arm = Literal["treated", "control"]
 _CHUNK = 500
-REPLANNED = "replanned"
-"""The triage reason of a prediction a person planned again (its follow-up stands for
-it)."""
 _HOLDOUT = "holdout"
 _HUMAN_ANSWERS = (ApprovalStatus.APPROVED.value, ApprovalStatus.EDITED.value,
                   ApprovalStatus.REJECTED.value, ApprovalStatus.REVISE.value)

@@ -24,13 +24,18 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 
 from decisionops.agent.errors import ConflictError, NotFoundError
-from decisionops.agent.models import DecisionStatus, TriageAction, TriageVerdict, utcnow
+from decisionops.agent.models import (
+    REPLANNED,
+    DecisionStatus,
+    TriageAction,
+    TriageVerdict,
+    utcnow,
+)
 from decisionops.agent.store import _tables as t
 from decisionops.agent.store._db import Repo
 from decisionops.agent.store._decisions import seen_by
 from decisionops.agent.store._hand_plans import HandPlanRow
 from decisionops.agent.store._notify import WAKE, notify
-from decisionops.agent.store._outcomes import REPLANNED
 from decisionops.agent.store._predictions import PredictionRepo
 from decisionops.agent.store.ledger import Event
 
