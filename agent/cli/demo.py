@@ -39,9 +39,6 @@ from decisionops.agent.worker import Worker
 __all__ = ["demo", "demo_answer"]
 
 SAMPLES = ("churn.csv", "failure.jsonl", "stockout.csv")
-SAMPLE_SOURCE = "sample:"
-"""Where the demo's predictions come from (``sample:churn.csv``): the requests its
-personas answer."""
 
 
 def demo_answer(request: dict[str, Any], prediction: dict[str, Any]) -> Any:
@@ -105,11 +102,16 @@ def demo(
     with lock, runtime(actor="demo", in_force=False) as rt:
         rt.enterprise.seed()
         console.rule(styled("[bold]1. ingest"))
+        samples: set[str] = set()
+        """The sample predictions' ids: the demo's personas answer their requests and
+        its simulator gives them outcomes; another prediction in the folder is the
+        user's (trial 32: a second demo approved those too)."""
         for name in SAMPLES:
             ref = resources.files("decisionops.agent") / "data" / "samples" / name
             with resources.as_file(ref) as path:
                 batch = read_file(path)
-            result = rt.ingest(batch.predictions, source=f"{SAMPLE_SOURCE}{name}")
+            result = rt.ingest(batch.predictions, source=f"sample:{name}")
+            samples.update(p.id for p in batch.predictions)
             note = f", {len(batch.errors)} rejected" if batch.errors else ""
             console.print(f"{name}: {batch.rows_read} rows → {len(result.new)} new, "
                           f"{len(result.duplicates)} already ingested{note}")
@@ -133,7 +135,7 @@ def demo(
                 progress.advance(task, report.started)
                 if not report.started:
                     break
-        waiting, others = _samples_requests(rt)
+        waiting, others = _samples_requests(rt, samples)
         console.print(f"{started} decisions started; {len(waiting)} approval requests waiting")
         if others:
             # The personas answer the samples' requests only (trial 32: a second demo
@@ -171,29 +173,25 @@ def demo(
                     progress.advance(task, report.resumed)
                     if not report.did_work:
                         break
-            waiting, _ = _samples_requests(rt)
+            waiting, _ = _samples_requests(rt, samples)
             if not waiting:
                 break
         for error in errors:
             say("  [yellow]![/] {}", error, err=True, highlight=False)
         console.rule(styled("[bold]6. outcomes (SIMULATED)"))
-        sim = simulate_and_record(rt.store, actor="demo", seed=0)
+        sim = simulate_and_record(rt.store, actor="demo", seed=0, only=samples)
         say("[yellow]simulated, not observed:[/] {} new outcomes ({} treated, {} control "
             "group)", len(sim.recorded), sim.treated, sim.control)
         _summary(rt)
 
 
-def _samples_requests(rt: Any) -> tuple[list[Any], int]:
-    """The pending requests of decisions on the bundled samples' predictions (what the
-    demo's personas may answer), and how many others are pending (the user's own
+def _samples_requests(rt: Any, samples: set[str]) -> tuple[list[Any], int]:
+    """The pending requests of decisions on the sample predictions (what the demo's
+    personas may answer), and how many others are pending (the user's own
     predictions': people answer those)."""
     pending = rt.store.approvals.list(status=ApprovalStatus.PENDING.value, limit=100_000)
-    ours = []
-    for row in pending:
-        prediction = rt.store.decisions.get(row.decision_id).prediction_id
-        source = str((rt.store.predictions.row(prediction) or {}).get("source") or "")
-        if source.startswith(SAMPLE_SOURCE):
-            ours.append(row)
+    ours = [row for row in pending
+            if rt.store.decisions.get(row.decision_id).prediction_id in samples]
     return ours, len(pending) - len(ours)
 
 

@@ -78,8 +78,12 @@ def success_labels(values: Iterable[str]) -> list[str]:
     return labels
 
 
-_EMPTY = object()
-"""A value given empty (a blank cell, a JSON null, a SQL NULL)."""
+class _Empty(str):
+    """A value given empty (a blank cell, a JSON null, a SQL NULL); shown as the empty
+    text it was."""
+
+
+_EMPTY = _Empty("")
 Optional = BeforeValidator(_blank_is_none)
 """Blank text is missing; surrounding space is dropped; integer ids become text."""
 Label = Annotated[str, BeforeValidator(_label), Field(min_length=1, max_length=100)]

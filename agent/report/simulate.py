@@ -13,7 +13,7 @@ counts these and says so in a banner; the export flags them) and its note says s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,11 +76,15 @@ def simulate_outcomes(subjects: Sequence[OutcomeSubject], *, as_of: datetime, se
 
 
 def simulate_and_record(store: Store, *, actor: str, seed: int = 0,
-                        as_of: datetime | None = None, treatment_effect: float = 0.5
-                        ) -> OutcomeImport:
+                        as_of: datetime | None = None, treatment_effect: float = 0.5,
+                        only: Collection[str] | None = None) -> OutcomeImport:
     """Simulate outcomes for every treated or control prediction that has none yet and
-    record them (source ``simulated:seed-<n>``). Repeating it adds nothing new."""
-    rows = simulate_outcomes(store.outcomes.unrecorded_subjects(), as_of=as_of or utcnow(), seed=seed,
+    record them (source ``simulated:seed-<n>``). Repeating it adds nothing new.
+    ``only``: the predictions (ids) it may simulate for (the demo's samples: never a
+    user's own, whose real outcome a later simulated one would outweigh)."""
+    subjects = [s for s in store.outcomes.unrecorded_subjects()
+                if only is None or s.prediction_id in only]
+    rows = simulate_outcomes(subjects, as_of=as_of or utcnow(), seed=seed,
                              treatment_effect=treatment_effect)
     return record_outcomes(store, rows, source=f"simulated:seed-{seed}", actor=actor,
                            now=as_of)

@@ -172,3 +172,8 @@ def test_the_demo_answers_only_its_own_samples_requests(
     assert {a["id"] for a in left} == mine and all(a["status"] == "pending" for a in left)
     cli("run", "--once")
     assert {a["id"] for a in cli.json("approvals", "list")} == mine
+    # Nor does it simulate outcomes for them (a simulated one, observed later, would be
+    # the one a report counts over a real outcome recorded after it).
+    assert cli.json("outcomes", "list", "--kind", "churn", "--limit", "10000") and not [
+        o for o in cli.json("outcomes", "list", "--limit", "10000")
+        if o["prediction_id"] == "mine-1"]

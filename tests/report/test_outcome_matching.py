@@ -295,6 +295,7 @@ def test_an_empty_value_is_refused_not_taken_for_zero(world: World, tmp_path: Pa
     assert [(u.row, u.field) for u in result.unmatched] == [(2, "value_realized"),
                                                             (3, "value_realized")]
     assert "empty" in result.unmatched[0].reason and "0" in result.unmatched[0].reason
+    assert "object" not in str(result.unmatched[0])  # says the empty text it got
     nulls = record_outcomes(world.store, [{**_row("churn", "E1", T0 + timedelta(days=5)),
                                            "value_realized": None}], source="t", actor="t")
     assert [u.field for u in nulls.unmatched] == ["value_realized"]
